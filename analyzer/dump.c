@@ -1,0 +1,403 @@
+/*
+ * dump.c -- `perfshim dump TRACE` (see dump.h for the contract and docs/perfshim.1 for the
+ * line format).
+ *
+ * Output is formatted by hand into a private buffer rather than with printf: a trace holds
+ * millions of records and printf's format parsing would dominate the run time.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "dump.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perfshim/errors.h"
+#include "perfshim/trace_format.h"
+#include "reader.h"
+
+/* ---- output buffer ------------------------------------------------------------------- */
+
+#define OUT_CAP (256u << 10)
+
+static struct {
+    char buf[OUT_CAP];
+    size_t n;
+} out;
+
+static void out_flush(void)
+{
+    if (out.n) {
+        fwrite(out.buf, 1, out.n, stdout);
+        out.n = 0;
+    }
+}
+
+/* Makes room for n more bytes; n is always small (<= 64). */
+static char *out_room(size_t n)
+{
+    if (OUT_CAP - out.n < n)
+        out_flush();
+    return out.buf + out.n;
+}
+
+static void out_mem(const void *p, size_t n)
+{
+    if (n > OUT_CAP - out.n) {
+        out_flush();
+        if (n > OUT_CAP) {
+            fwrite(p, 1, n, stdout);
+            return;
+        }
+    }
+    memcpy(out.buf + out.n, p, n);
+    out.n += n;
+}
+
+static void out_str(const char *s)
+{
+    out_mem(s, strlen(s));
+}
+
+static void out_char(char c)
+{
+    *out_room(1) = c;
+    out.n++;
+}
+
+static void out_u64(uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_mem(tmp + i, sizeof(tmp) - i);
+}
+
+/* "0x" and lowercase hex digits, "0x0" for zero. */
+static void out_hex(uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[18];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = digits[v & 0xf];
+        v >>= 4;
+    } while (v);
+    tmp[--i] = 'x';
+    tmp[--i] = '0';
+    out_mem(tmp + i, sizeof(tmp) - i);
+}
+
+/* A string from the trace, in double quotes: '"' and '\' are backslash-escaped and every byte
+ * outside printable ASCII becomes \xNN, so one record is always one line. */
+static void out_quoted(const char *s, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    out_char('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char *p = out_room(2);
+            p[0] = '\\';
+            p[1] = (char)c;
+            out.n += 2;
+        } else if (c < 0x20 || c >= 0x7f) {
+            char *p = out_room(4);
+            p[0] = '\\';
+            p[1] = 'x';
+            p[2] = digits[c >> 4];
+            p[3] = digits[c & 0xf];
+            out.n += 4;
+        } else {
+            out_char((char)c);
+        }
+    }
+    out_char('"');
+}
+
+/* " key=" then a decimal value: the common field shape. */
+static void out_kv(const char *key, uint64_t v)
+{
+    out_char(' ');
+    out_str(key);
+    out_char('=');
+    out_u64(v);
+}
+
+static void out_kx(const char *key, uint64_t v)
+{
+    out_char(' ');
+    out_str(key);
+    out_char('=');
+    out_hex(v);
+}
+
+/* ---- lines --------------------------------------------------------------------------- */
+
+static void dump_header(const trace_info_t *ti)
+{
+    out_str("trace");
+    out_kv("version", ti->version);
+    out_kv("pid", ti->pid);
+    out_kv("ppid", ti->ppid);
+    out_str(" exe=");
+    out_quoted(ti->exe, strlen(ti->exe));
+    out_str(" cmdline=");
+    out_quoted(ti->cmdline, strlen(ti->cmdline));
+    out_kv("start_mono_ns", ti->start_mono_ns);
+    out_kv("start_realtime_ns", ti->start_realtime_ns);
+    out_kv("clock_id", ti->clock_id);
+    out_kv("page_size", ti->page_size);
+    out_char('\n');
+}
+
+static void dump_chunk(size_t i, const chunk_info_t *c)
+{
+    out_str("chunk");
+    out_kv("index", i);
+    out_kv("offset", c->offset);
+    out_kv("tid", c->h.tid);
+    out_kv("seq", c->h.seq);
+    out_kv("events", c->h.nevents);
+    out_kv("csize", c->h.csize);
+    out_kv("usize", c->h.usize);
+    out_kv("t_first", c->h.t_first);
+    out_kv("t_last", c->h.t_last);
+    out_kx("flags", c->h.flags);
+    out_char('\n');
+}
+
+static void dump_module(const record_t *rec)
+{
+    static const char digits[] = "0123456789abcdef";
+    out_str("module");
+    out_kv("epoch", rec->u.module.epoch);
+    out_kx("base", rec->u.module.base);
+    out_str(" build_id=");
+    if (rec->u.module.buildid_len == 0)
+        out_char('-');
+    for (uint32_t i = 0; i < rec->u.module.buildid_len; i++) {
+        unsigned char b = rec->u.module.buildid[i];
+        out_char(digits[b >> 4]);
+        out_char(digits[b & 0xf]);
+    }
+    out_str(" path=");
+    out_quoted(rec->u.module.path, rec->u.module.path_len);
+    out_str(" segs=");
+    if (rec->u.module.nseg == 0)
+        out_char('-');
+    for (uint32_t i = 0; i < rec->u.module.nseg; i++) {
+        ps_segment_t s;
+        record_segment(rec, i, &s);
+        if (i)
+            out_char(',');
+        out_hex(s.vaddr);
+        out_char('+');
+        out_hex(s.memsz);
+        out_char(':');
+        out_char(s.flags & 4 ? 'r' : '-'); /* PF_R */
+        out_char(s.flags & 2 ? 'w' : '-'); /* PF_W */
+        out_char(s.flags & 1 ? 'x' : '-'); /* PF_X */
+    }
+    out_char('\n');
+}
+
+static void dump_record(const record_t *rec)
+{
+    switch (rec->type) {
+    case PS_REC_THREAD_START:
+    case PS_REC_THREAD_EXIT:
+        out_str(record_type_name(rec->type));
+        out_kv("tid", rec->u.thread.tid);
+        out_kv("ts", rec->u.thread.ts);
+        out_str(" name=");
+        out_quoted(rec->u.thread.name, rec->u.thread.name_len);
+        break;
+    case PS_REC_MODMAP:
+        out_str("modmap");
+        out_kv("epoch", rec->u.modmap.epoch);
+        out_kv("ts", rec->u.modmap.ts);
+        out_kv("count", rec->u.modmap.count);
+        break;
+    case PS_REC_MODULE:
+        dump_module(rec);
+        return;
+    case PS_REC_STACK:
+        out_str("stack");
+        out_kv("id", rec->u.stack.id);
+        out_kv("depth", rec->u.stack.depth);
+        out_str(" ips=");
+        for (uint32_t i = 0; i < rec->u.stack.depth; i++) {
+            if (i)
+                out_char(',');
+            out_hex(record_ip(rec, i));
+        }
+        break;
+    case PS_REC_ALLOC:
+        out_str("alloc fn=");
+        out_str(alloc_fn_name(rec->aux));
+        out_kv("ts", rec->u.alloc.ts);
+        out_kx("ptr", rec->u.alloc.ptr);
+        out_kv("size", rec->u.alloc.size);
+        out_kv("align", rec->u.alloc.align);
+        out_kv("stack", rec->u.alloc.stack);
+        break;
+    case PS_REC_FREE:
+        out_str("free fn=");
+        out_str(alloc_fn_name(rec->aux));
+        out_kv("ts", rec->u.free.ts);
+        out_kx("ptr", rec->u.free.ptr);
+        break;
+    case PS_REC_REALLOC:
+        out_str("realloc fn=");
+        out_str(alloc_fn_name(rec->aux));
+        out_kv("ts_before", rec->u.realloc.ts_before);
+        out_kv("ts", rec->u.realloc.ts);
+        out_kx("old", rec->u.realloc.old_ptr);
+        out_kx("new", rec->u.realloc.new_ptr);
+        out_kv("size", rec->u.realloc.size);
+        out_kv("stack", rec->u.realloc.stack);
+        break;
+    case PS_REC_RSS:
+        out_str("rss");
+        out_kv("ts", rec->u.rss.ts);
+        out_kv("rss", rec->u.rss.rss_bytes);
+        out_kv("shim", rec->u.rss.shim_bytes);
+        break;
+    case PS_REC_END:
+        out_str("end");
+        out_kv("ts", rec->u.end.ts);
+        out_kv("events", rec->u.end.events);
+        out_kv("dropped", rec->u.end.dropped);
+        out_kv("stacks", rec->u.end.stacks);
+        out_kv("stacks_dropped", rec->u.end.stacks_dropped);
+        out_kv("chunks", rec->u.end.chunks);
+        out_kv("threads", rec->u.end.threads);
+        break;
+    default:
+        out_str("unknown");
+        out_kx("type", rec->type);
+        out_kv("len", rec->len);
+        break;
+    }
+    out_char('\n');
+}
+
+/* ---- command ------------------------------------------------------------------------- */
+
+static void dump_usage(FILE *f)
+{
+    fputs("usage: perfshim dump TRACE\n"
+          "Print every record of TRACE, decoded, one per line, in file order.\n"
+          "Exit status: 0 complete trace, 1 incomplete or corrupt trace, 2 usage error or\n"
+          "unreadable input.\n",
+          f);
+}
+
+/* Exit code for a reader_open failure: a file we could read as a trace but which is broken
+ * is "corrupt" (1); one we could not read as a trace at all is an input error (2). */
+static int dump_open_status(int rc)
+{
+    return rc == -PS_E_CORRUPT || rc == -PS_E_TRUNCATED ? 1 : 2;
+}
+
+/* Prints every record of every indexed chunk. Returns 0, or <0 at the first chunk or record
+ * that cannot be decoded (reader_error() says why). Sets *end_seen. */
+static int dump_chunks(reader_t *r, bool *end_seen)
+{
+    chunk_view_t view;
+    record_t rec;
+    size_t n = reader_chunk_count(r);
+    for (size_t i = 0; i < n; i++) {
+        dump_chunk(i, reader_chunk(r, i));
+        int rc = reader_chunk_load(r, i, &view);
+        if (rc < 0)
+            return rc;
+        while ((rc = view_next(r, &view, &rec)) > 0) {
+            dump_record(&rec);
+            if (rec.type == PS_REC_END)
+                *end_seen = true;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dump_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* our own messages, prefixed "perfshim: dump:" */
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            dump_usage(stdout);
+            return 0;
+        default:
+            if (optopt)
+                fprintf(stderr, "perfshim: dump: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "perfshim: dump: unknown option '%s'\n", argv[optind - 1]);
+            dump_usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "perfshim: dump: %s\n",
+                argc - optind < 1 ? "no trace file given" : "too many arguments");
+        dump_usage(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+
+    reader_t *r;
+    int rc = reader_open(&r, path);
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: %s\n", r ? reader_error(r) : ps_strerror(rc));
+        reader_close(r);
+        return dump_open_status(rc);
+    }
+
+    static char stdout_buf[1u << 20];
+    setvbuf(stdout, stdout_buf, _IOFBF, sizeof(stdout_buf));
+    dump_header(reader_info(r));
+    bool end_seen = false;
+    rc = dump_chunks(r, &end_seen);
+    out_flush();
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "perfshim: dump: cannot write output: %s\n", strerror(errno));
+        reader_close(r);
+        return 2;
+    }
+
+    int status = 0;
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: %s\n", reader_error(r));
+        status = rc == -PS_E_NOMEM || rc == -PS_E_IO ? 2 : 1;
+    } else if (reader_index_status(r) < 0) {
+        fprintf(stderr, "perfshim: %s\n", reader_index_error(r));
+        status = 1;
+    } else if (!end_seen) {
+        fprintf(stderr,
+                "perfshim: %s: no end record: the process did not finish cleanly (%zu chunks "
+                "read)\n",
+                path, reader_chunk_count(r));
+        status = 1;
+    }
+    reader_close(r);
+    return status;
+}

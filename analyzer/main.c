@@ -1,0 +1,83 @@
+/*
+ * main.c -- `perfshim COMMAND ...`: dispatches to the command modules.
+ *
+ * Each command gets argv with its own name as argv[0] and returns the process exit code;
+ * 2 is a usage error everywhere.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dump.h"
+#include "perfshim/trace_format.h"
+#include "record_cmd.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.1.0"
+#endif
+
+typedef struct command_s {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command_t;
+
+static const command_t commands[] = {
+    {"record", record_main},
+    {"dump", dump_main},
+};
+
+static void main_usage(FILE *f)
+{
+    fputs("usage: perfshim COMMAND [ARGS...]\n"
+          "\n"
+          "Commands:\n"
+          "  record [-o PATH] [--] PROGRAM [ARGS...]\n"
+          "                  run PROGRAM under the shim and write a trace\n"
+          "  dump TRACE      print every record of a trace, one per line\n"
+          "  help            this text\n"
+          "  version         print the version\n"
+          "\n"
+          "Without the command: LD_PRELOAD=/path/to/libperfshim.so PROGRAM [ARGS...]\n"
+          "\n"
+          "Environment read by the shim (a bad value warns and uses the default):\n"
+          "  PERFSHIM_OUTPUT     trace path template: %p pid, %e program name, %% '%'\n"
+          "                      (default perfshim.%e.%p.trace; never overwritten)\n"
+          "  PERFSHIM_DEPTH      max stack frames, 1..256 (default 64)\n"
+          "  PERFSHIM_FLUSH_MS   flush interval in ms, 1..60000 (default 100)\n"
+          "  PERFSHIM_RSS_MS     RSS sampling interval in ms, 0 = off (default 10)\n"
+          "  PERFSHIM_BUFFER_KB  per-thread event buffer, 4..4096 (default 64)\n"
+          "  PERFSHIM_QUEUE_MB   memory for buffers waiting to be written, 1..1024 (default 16)\n"
+          "  PERFSHIM_ZSTD_LEVEL zstd level, -5..19 (default 1)\n"
+          "  PERFSHIM_ENABLE     0 turns recording off\n"
+          "  PERFSHIM_LOG        0 silent, 1 warnings (default), 2 info, 3 debug\n"
+          "Read by `perfshim record`:\n"
+          "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
+          "\n"
+          "See perfshim(1).\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        main_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        main_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("perfshim %s (trace format %u)\n", PACKAGE_VERSION, PERFSHIM_TRACE_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "perfshim: unknown command '%s' (see perfshim --help)\n", cmd);
+    return 2;
+}

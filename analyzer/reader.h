@@ -1,0 +1,101 @@
+/*
+ * reader.h -- reads a perfshim trace: file header, chunk index, decoded records.
+ *
+ * Contract: the trace is untrusted input. Every length and count is checked against the
+ * bounds in trace_format.h and against the bytes actually present; no allocation is sized by
+ * an unchecked field. Not thread-safe: one reader per thread. Functions return 0 / 1 as
+ * documented, or a negative PS_E_* (errors.h); on error reader_error() holds one line that
+ * names the file offset, e.g. "trace.ps: offset 1234: chunk 7: bad checksum".
+ *
+ * Use:
+ *   reader_open(&r, path)            -> validates the file header, builds the chunk index
+ *                                        (reads only chunk headers). A file cut inside a chunk
+ *                                        or with a corrupt chunk header is indexed up to the
+ *                                        last good chunk; reader_index_status() says why it
+ *                                        stopped (0 = clean end of file).
+ *   reader_chunk_count / reader_chunk  -> the index, in file order.
+ *   reader_chunk_load(r, i, &view)   -> decompresses chunk i (frame checksum verified);
+ *                                        the view stays valid until the next load on r.
+ *   view_next(&view, &rec)           -> 1 and the next decoded record, 0 at the end of the
+ *                                        chunk, <0 if a record is malformed.
+ */
+#ifndef PERFSHIM_READER_H
+#define PERFSHIM_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "perfshim/trace_format.h"
+
+typedef struct reader_s reader_t;
+
+typedef struct trace_info_s {
+    uint32_t version, pid, ppid, clock_id, page_size;
+    uint64_t start_realtime_ns, start_mono_ns;
+    char *exe;       /* NUL-terminated copy */
+    char *cmdline;   /* args joined by single spaces, NUL-terminated */
+    uint64_t header_len;
+} trace_info_t;
+
+typedef struct chunk_info_s {
+    uint64_t offset; /* of the chunk header in the file */
+    ps_chunk_header_t h;
+} chunk_info_t;
+
+/* A decoded record. Pointers point into the loaded chunk (valid until the next load). */
+typedef struct record_s {
+    uint8_t type, aux;
+    uint16_t len;
+    uint64_t offset_in_chunk;
+    union {
+        struct { uint32_t tid; uint64_t ts; const char *name; uint32_t name_len; } thread;
+        struct { uint32_t epoch, count; uint64_t ts; } modmap;
+        struct {
+            uint32_t epoch, nseg, buildid_len, path_len;
+            uint64_t base;
+            const unsigned char *segs; /* nseg x ps_segment_t, unaligned: use record_segment */
+            const unsigned char *buildid;
+            const char *path;          /* not NUL-terminated: path_len bytes */
+        } module;
+        struct { uint32_t id, depth; const unsigned char *ips; /* unaligned: record_ip */ } stack;
+        ps_rec_alloc_t alloc;     /* copied out: aligned */
+        ps_rec_free_t free;
+        ps_rec_realloc_t realloc;
+        ps_rec_rss_t rss;
+        ps_rec_end_t end;
+    } u;
+} record_t;
+
+typedef struct chunk_view_s {
+    const unsigned char *data;
+    size_t size, pos;
+    uint32_t index; /* chunk index */
+} chunk_view_t;
+
+int reader_open(reader_t **out, const char *path);
+/* On reader_open failure *out is still set (so the message can be read) unless out of memory;
+ * call reader_close on it. */
+const char *reader_error(const reader_t *r);
+void reader_close(reader_t *r);
+const trace_info_t *reader_info(const reader_t *r);
+const char *reader_path(const reader_t *r);
+uint64_t reader_file_size(const reader_t *r);
+
+size_t reader_chunk_count(const reader_t *r);
+const chunk_info_t *reader_chunk(const reader_t *r, size_t i);
+/* Why indexing stopped: 0 clean end of file, PS_E_TRUNCATED (cut inside a chunk),
+ * PS_E_CORRUPT (bad chunk header); reader_error() then says where. */
+int reader_index_status(const reader_t *r);
+/* The message of a non-zero reader_index_status(), kept apart from reader_error() (which
+ * later loads overwrite); "" when the index is clean. */
+const char *reader_index_error(const reader_t *r);
+
+int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view);
+int view_next(reader_t *r, chunk_view_t *view, record_t *rec);
+
+uint64_t record_ip(const record_t *rec, uint32_t i);
+void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out);
+const char *record_type_name(uint8_t type);
+const char *alloc_fn_name(uint8_t fn);
+
+#endif /* PERFSHIM_READER_H */

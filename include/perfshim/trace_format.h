@@ -1,0 +1,227 @@
+/*
+ * trace_format.h -- the one definition of the perfshim trace format.
+ *
+ * Contract: shared by preload/ (writer) and analyzer/ (reader); depends on <stdint.h> only.
+ * docs/trace-format.md is the prose spec of exactly what is here. Numeric values are pinned:
+ * never renumber, only add. All integers are little-endian, fixed width, unaligned in the
+ * stream (read them with memcpy). A reader rejects version > PERFSHIM_TRACE_VERSION.
+ *
+ * File layout:
+ *   file header (uncompressed, ps_file_header_t + exe path + cmdline)
+ *   chunk*      (ps_chunk_header_t, then one independent zstd frame of `csize` bytes that
+ *                decompresses to exactly `usize` bytes of records)
+ * Every record inside a chunk was made by the thread `tid` named in the chunk header, in
+ * time order. Chunks of different threads interleave in the file in no particular order; a
+ * reader merges them by timestamp. A file cut short (crash, SIGKILL) is readable up to its
+ * last whole chunk.
+ */
+#ifndef PERFSHIM_TRACE_FORMAT_H
+#define PERFSHIM_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+#define PERFSHIM_TRACE_VERSION 1u
+#define PERFSHIM_FILE_MAGIC "PSTR"   /* 4 bytes, no NUL */
+#define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */
+
+/* Bounds the reader enforces (and the writer never exceeds). */
+#define PERFSHIM_MAX_CHUNK_USIZE (16u << 20) /* decompressed bytes in one chunk */
+#define PERFSHIM_MAX_DEPTH 256u              /* frames in one stack */
+#define PERFSHIM_MAX_PATH 4096u              /* exe, module path */
+#define PERFSHIM_MAX_CMDLINE 65536u
+
+/* ---- file header ---------------------------------------------------------------------- */
+typedef struct ps_file_header_s {
+    char magic[4];            /* PERFSHIM_FILE_MAGIC */
+    uint32_t version;         /* PERFSHIM_TRACE_VERSION of the writer: always the 2nd field */
+    uint32_t header_len;      /* bytes from file start to the first chunk */
+    uint32_t flags;           /* reserved, 0 */
+    uint32_t pid, ppid;
+    uint64_t start_realtime_ns; /* CLOCK_REALTIME at start: wall-clock anchor */
+    uint64_t start_mono_ns;     /* CLOCK_MONOTONIC at start: all event times use this clock */
+    uint32_t clock_id;          /* the clockid_t of event timestamps (CLOCK_MONOTONIC = 1) */
+    uint32_t page_size;
+    uint32_t exe_len;           /* bytes of exe path that follow the fixed part */
+    uint32_t cmdline_len;       /* bytes of cmdline (args separated by NUL) after exe path */
+} ps_file_header_t;           /* 56 bytes, then exe path, then cmdline */
+
+/* ---- chunk header --------------------------------------------------------------------- */
+typedef struct ps_chunk_header_s {
+    uint32_t magic;      /* PERFSHIM_CHUNK_MAGIC */
+    uint16_t header_len; /* sizeof(ps_chunk_header_t) = 48; readers skip any extra */
+    uint16_t flags;      /* PS_CHUNK_F_* */
+    uint32_t csize;      /* bytes of the zstd frame that follows the header */
+    uint32_t usize;      /* bytes of records it decompresses to (<= PERFSHIM_MAX_CHUNK_USIZE) */
+    uint32_t tid;        /* thread whose records these are */
+    uint32_t nevents;    /* heap/lock events (not metadata records) in the chunk */
+    uint64_t t_first;    /* timestamp of the first and last timed record (0 if none) */
+    uint64_t t_last;
+    uint32_t seq;        /* per-thread chunk sequence number, from 0: gaps mean loss */
+    uint32_t checksum;   /* FNV-1a 32 of the 44 bytes before this field */
+} ps_chunk_header_t;
+
+#define PS_CHUNK_F_INTERNAL 0x1u /* records of a shim thread (the writer): RSS samples, END */
+
+/* ---- records -------------------------------------------------------------------------- */
+/* Every record starts with this; `len` counts the whole record, header included, so a
+ * reader skips types it does not know. Types 0xE0..0xFF are "skippable" by contract:
+ * annotations a reader may ignore without losing any count. */
+typedef struct ps_rec_hdr_s {
+    uint8_t type; /* ps_rec_type */
+    uint8_t aux;  /* per type: the allocation function (ps_alloc_fn) for heap events */
+    uint16_t len; /* total bytes of this record, >= 4 */
+} ps_rec_hdr_t;
+
+enum ps_rec_type {
+    PS_REC_THREAD_START = 0x01, /* ps_rec_thread_t: first record of each thread */
+    PS_REC_THREAD_EXIT = 0x02,  /* ps_rec_thread_t */
+    PS_REC_MODMAP = 0x03,       /* ps_rec_modmap_t: a new module map follows (epoch, count) */
+    PS_REC_MODULE = 0x04,       /* ps_rec_module_t: one loaded object of that map */
+    PS_REC_STACK = 0x05,        /* ps_rec_stack_t: interned stack id -> return addresses */
+    PS_REC_ALLOC = 0x10,        /* ps_rec_alloc_t */
+    PS_REC_FREE = 0x11,         /* ps_rec_free_t */
+    PS_REC_REALLOC = 0x12,      /* ps_rec_realloc_t */
+    PS_REC_RSS = 0x20,          /* ps_rec_rss_t: periodic sample from the writer thread */
+    /* 0x30..0x3f: reserved for lock events */
+    PS_REC_END = 0x7f,          /* ps_rec_end_t: last record of a cleanly finished trace */
+    PS_REC_SKIPPABLE_FIRST = 0xe0,
+};
+
+/* Which function made a heap event (rec_hdr.aux). */
+#define PS_ALLOC_FN_LIST(X)                                                                    \
+    X(MALLOC, 1, "malloc")                                                                     \
+    X(CALLOC, 2, "calloc")                                                                     \
+    X(REALLOC, 3, "realloc")                                                                   \
+    X(REALLOCARRAY, 4, "reallocarray")                                                         \
+    X(POSIX_MEMALIGN, 5, "posix_memalign")                                                     \
+    X(ALIGNED_ALLOC, 6, "aligned_alloc")                                                       \
+    X(MEMALIGN, 7, "memalign")                                                                 \
+    X(VALLOC, 8, "valloc")                                                                     \
+    X(PVALLOC, 9, "pvalloc")                                                                   \
+    X(FREE, 10, "free")
+
+enum ps_alloc_fn {
+#define PS_X(name, val, str) PS_FN_##name = val,
+    PS_ALLOC_FN_LIST(PS_X)
+#undef PS_X
+    PS_FN_COUNT_
+};
+
+typedef struct ps_rec_thread_s {
+    ps_rec_hdr_t h;
+    uint32_t tid;
+    uint64_t ts;
+    /* then the thread name (no NUL), len - 16 bytes, at most 15 */
+} ps_rec_thread_t; /* 16 bytes + name */
+
+typedef struct ps_rec_modmap_s {
+    ps_rec_hdr_t h;
+    uint32_t epoch; /* 0 at start, +1 after each dlopen/dlclose that changed the map */
+    uint64_t ts;
+    uint32_t count; /* PS_REC_MODULE records that follow in the same stream (a dlopen racing
+                     * the emission may make it differ: take the records as they come) */
+    uint32_t pad;
+} ps_rec_modmap_t; /* 24 bytes */
+
+typedef struct ps_segment_s {
+    uint64_t vaddr; /* p_vaddr of the PT_LOAD segment; runtime address = base + vaddr */
+    uint64_t memsz;
+    uint32_t flags; /* p_flags: PF_X 1, PF_W 2, PF_R 4 */
+    uint32_t pad;
+} ps_segment_t; /* 24 bytes */
+
+typedef struct ps_rec_module_s {
+    ps_rec_hdr_t h;
+    uint32_t epoch;
+    uint64_t base;      /* load bias (dlpi_addr) */
+    uint16_t nseg;      /* ps_segment_t that follow */
+    uint8_t buildid_len;/* GNU build-id bytes after the segments, 0 if none */
+    uint8_t pad;
+    uint16_t path_len;  /* path bytes after the build-id (no NUL); the main program is named
+                         * by its resolved path (/proc/self/exe), the vDSO "linux-vdso.so.1" */
+    uint16_t pad2;
+} ps_rec_module_t; /* 24 bytes + segments + build-id + path */
+
+typedef struct ps_rec_stack_s {
+    ps_rec_hdr_t h;
+    uint32_t id;    /* >= 1; id 0 means "no stack" */
+    uint32_t depth; /* return addresses that follow, innermost (caller of the hook) first */
+    uint32_t pad;
+    /* then uint64_t ip[depth] */
+} ps_rec_stack_t; /* 16 bytes + 8 * depth */
+
+typedef struct ps_rec_alloc_s {
+    ps_rec_hdr_t h;   /* aux = ps_alloc_fn */
+    uint32_t stack;   /* interned stack id, 0 if none */
+    uint64_t ts;      /* taken after the real allocator returned */
+    uint64_t ptr;     /* 0: the allocation failed */
+    uint64_t size;    /* bytes asked for (nmemb*size for calloc) */
+    uint64_t align;   /* alignment asked for, 0 for the unaligned functions */
+} ps_rec_alloc_t; /* 40 bytes */
+
+typedef struct ps_rec_free_s {
+    ps_rec_hdr_t h; /* aux = ps_alloc_fn */
+    uint32_t pad;
+    uint64_t ts;    /* taken before the real free */
+    uint64_t ptr;   /* never 0: free(NULL) is not recorded */
+} ps_rec_free_t; /* 24 bytes */
+
+typedef struct ps_rec_realloc_s {
+    ps_rec_hdr_t h;     /* aux = PS_FN_REALLOC or PS_FN_REALLOCARRAY */
+    uint32_t stack;
+    uint64_t ts_before; /* before the real call: old_ptr is released no earlier than this */
+    uint64_t ts;        /* after it returned: new_ptr is owned from this time on */
+    uint64_t old_ptr;   /* 0: acts as malloc */
+    uint64_t new_ptr;   /* 0 with size > 0: failed, old_ptr still live; 0 with size 0: freed */
+    uint64_t size;
+} ps_rec_realloc_t; /* 48 bytes */
+
+typedef struct ps_rec_rss_s {
+    ps_rec_hdr_t h;
+    uint32_t pad;
+    uint64_t ts;
+    uint64_t rss_bytes; /* resident set, /proc/self/statm, includes the shim's own memory */
+    uint64_t shim_bytes;/* memory the shim itself holds mapped (buffers, tables) */
+} ps_rec_rss_t; /* 32 bytes */
+
+typedef struct ps_rec_end_s {
+    ps_rec_hdr_t h;
+    uint32_t pad;
+    uint64_t ts;
+    uint64_t events;          /* heap/lock events written to the trace */
+    uint64_t dropped;         /* events the app made that are not in the trace */
+    uint64_t stacks;          /* distinct stacks interned */
+    uint64_t stacks_dropped;  /* events recorded with stack 0 because the table was full */
+    uint64_t chunks;          /* chunks written, this one included */
+    uint64_t threads;         /* threads seen */
+} ps_rec_end_t; /* 64 bytes */
+
+#define PS_STATIC_SIZE(T, n) _Static_assert(sizeof(T) == (n), #T " size is part of the format")
+PS_STATIC_SIZE(ps_file_header_t, 56);
+PS_STATIC_SIZE(ps_chunk_header_t, 48);
+PS_STATIC_SIZE(ps_rec_hdr_t, 4);
+PS_STATIC_SIZE(ps_rec_thread_t, 16);
+PS_STATIC_SIZE(ps_rec_modmap_t, 24);
+PS_STATIC_SIZE(ps_segment_t, 24);
+PS_STATIC_SIZE(ps_rec_module_t, 24);
+PS_STATIC_SIZE(ps_rec_stack_t, 16);
+PS_STATIC_SIZE(ps_rec_alloc_t, 40);
+PS_STATIC_SIZE(ps_rec_free_t, 24);
+PS_STATIC_SIZE(ps_rec_realloc_t, 48);
+PS_STATIC_SIZE(ps_rec_rss_t, 32);
+PS_STATIC_SIZE(ps_rec_end_t, 64);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
+#endif
+
+/* FNV-1a 32 over n bytes: the chunk header checksum. */
+static inline uint32_t ps_fnv1a32(const void *p, uint32_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
+#endif /* PERFSHIM_TRACE_FORMAT_H */

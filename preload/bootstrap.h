@@ -1,0 +1,44 @@
+/*
+ * bootstrap.h -- the real functions behind every interposed symbol, and the static arena that
+ * serves allocations made while dlsym itself runs.
+ *
+ * Contract: bootstrap_resolve() is called once, by shim initialization, with the calling
+ * thread's hook guard set; it fills every real_<name> from one table (dlsym(RTLD_NEXT), or
+ * dlvsym where glibc versions the symbol). While it runs, the hooks serve malloc/calloc from
+ * bootstrap_alloc(); free() must test bootstrap_owns() and ignore such pointers. Returns 0,
+ * or -PS_E_NOSYM if a REQUIRED symbol is missing (then the shim cannot work: fatal).
+ * bootstrap_alloc is thread-safe, never fails before its 256 KiB are used, returns zeroed
+ * 16-byte-aligned memory, and never frees.
+ */
+#ifndef PERFSHIM_BOOTSTRAP_H
+#define PERFSHIM_BOOTSTRAP_H
+
+#include <stddef.h>
+
+/* name, return type, parameter list, REQUIRED(1)/OPTIONAL(0), glibc version (NULL: dlsym) */
+#define PS_REAL_LIST(X)                                                                        \
+    X(malloc, void *, (size_t), 1, NULL)                                                       \
+    X(free, void, (void *), 1, NULL)                                                           \
+    X(calloc, void *, (size_t, size_t), 1, NULL)                                               \
+    X(realloc, void *, (void *, size_t), 1, NULL)                                              \
+    X(reallocarray, void *, (void *, size_t, size_t), 0, NULL)                                 \
+    X(posix_memalign, int, (void **, size_t, size_t), 1, NULL)                                 \
+    X(aligned_alloc, void *, (size_t, size_t), 0, NULL)                                        \
+    X(memalign, void *, (size_t, size_t), 0, NULL)                                             \
+    X(valloc, void *, (size_t), 0, NULL)                                                       \
+    X(pvalloc, void *, (size_t), 0, NULL)                                                      \
+    X(_exit, void, (int), 1, NULL)                                                             \
+    X(_Exit, void, (int), 0, NULL)
+
+#define PS_X(name, ret, args, req, ver) typedef ret(*real_##name##_t) args;
+PS_REAL_LIST(PS_X)
+#undef PS_X
+#define PS_X(name, ret, args, req, ver) extern real_##name##_t real_##name;
+PS_REAL_LIST(PS_X)
+#undef PS_X
+
+int bootstrap_resolve(void);
+void *bootstrap_alloc(size_t size);
+int bootstrap_owns(const void *p);
+
+#endif /* PERFSHIM_BOOTSTRAP_H */

@@ -1,0 +1,22 @@
+/*
+ * imem.h -- the shim's own memory: anonymous mappings, never the app's heap.
+ *
+ * Contract: thread-safe, lock-free, callable from hooks. imem_alloc returns zeroed memory
+ * (rounded up to whole pages) or NULL; imem_free takes what imem_alloc returned. Every byte
+ * the shim maps is counted in imem_bytes() so reports can separate the tool's overhead from
+ * the app's memory. imem_zstd gives zstd an allocator that uses these mappings.
+ */
+#ifndef PERFSHIM_IMEM_H
+#define PERFSHIM_IMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *imem_alloc(size_t size);
+void imem_free(void *p);
+void *imem_map(size_t size, int noreserve); /* raw; pair with imem_unmap (only a reserved
+                                              * mapping is counted) */
+void imem_unmap(void *p, size_t size);
+uint64_t imem_bytes(void);
+
+#endif /* PERFSHIM_IMEM_H */

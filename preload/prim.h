@@ -1,0 +1,29 @@
+/*
+ * prim.h -- the shim's only door to the operating system.
+ *
+ * Contract: every function is callable from any thread, before the shim is initialized, from
+ * inside a hook, and (where marked AS-safe) from a signal handler. None allocates heap memory
+ * or takes a lock. Functions returning int return 0 or a negative PS_E_* (errors.h).
+ */
+#ifndef PERFSHIM_PRIM_H
+#define PERFSHIM_PRIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+uint64_t prim_now_ns(void);      /* CLOCK_MONOTONIC, ns; AS-safe */
+uint64_t prim_realtime_ns(void); /* CLOCK_REALTIME, ns; AS-safe */
+pid_t prim_gettid(void);         /* AS-safe */
+int prim_write_all(int fd, const void *buf, size_t len);  /* retries EINTR/short writes; AS-safe */
+ssize_t prim_read_file(const char *path, char *buf, size_t cap); /* bytes read or -1; AS-safe */
+void *prim_map(size_t len, int noreserve); /* anonymous rw mapping, NULL on failure */
+void prim_unmap(void *p, size_t len);
+uint64_t prim_rss_bytes(void);   /* resident set from /proc/self/statm, 0 if unknown */
+int prim_thread_alive(pid_t tid); /* 1 if thread tid of this process still exists */
+void prim_thread_name(char out[16]); /* PR_GET_NAME, NUL-terminated */
+void prim_futex_wait(int *addr, int val, uint64_t timeout_ns); /* timeout 0 = none */
+void prim_futex_wake(int *addr, int n);
+size_t prim_page_size(void);
+
+#endif /* PERFSHIM_PRIM_H */

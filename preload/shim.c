@@ -1,0 +1,204 @@
+/*
+ * shim.c -- lifecycle: initialization (lazy or from the constructor), per-thread attach and
+ * exit, fork, and the final flush. See shim.h.
+ */
+#include <config.h>
+
+#include "shim.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "bootstrap.h"
+#include "log.h"
+#include "modmap.h"
+#include "writer.h"
+
+int shim_state;
+PS_TLS shim_tls_t shim_tls;
+
+static pid_t init_tid;
+static pthread_key_t exit_key;
+static char exe_path[PERFSHIM_MAX_PATH];
+static char cmdline[16384];
+static char out_path[PS_OUTPUT_MAX];
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void thread_exit_dtor(void *arg);
+static void atfork_child(void);
+
+static void shim_set_state(int s)
+{
+    __atomic_store_n(&shim_state, s, __ATOMIC_RELEASE);
+}
+
+/* Runs with the caller's guard set. */
+void shim_init(void)
+{
+    int expect = SHIM_UNINIT;
+    if (!__atomic_compare_exchange_n(&shim_state, &expect, SHIM_INITIALIZING, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        /* Someone else is initializing: wait for them (never for ourselves). */
+        while (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_INITIALIZING &&
+               __atomic_load_n(&init_tid, __ATOMIC_RELAXED) != prim_gettid())
+            sched_yield();
+        return;
+    }
+    __atomic_store_n(&init_tid, prim_gettid(), __ATOMIC_RELAXED);
+    uint64_t mono = prim_now_ns(), real = prim_realtime_ns();
+    if (bootstrap_resolve() != 0) {
+        /* No real allocator to call: nothing can work. The one fatal error of the shim. */
+        static const char msg[] = "perfshim: fatal: the real malloc family was not found\n";
+        (void)prim_write_all(2, msg, sizeof msg - 1);
+        abort();
+    }
+    options_load(&options, env_get);
+    log_level = options.log;
+    if (!options.enable || getauxval(AT_SECURE)) {
+        shim_set_state(SHIM_DISABLED);
+        return;
+    }
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = 0;
+    ssize_t c = prim_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
+    if (options_expand_output(options.output, (int)getpid(), program_invocation_short_name,
+                              out_path, sizeof out_path) != 0) {
+        PS_WARN("output path template \"%s\" does not expand; not recording", options.output);
+        shim_set_state(SHIM_DISABLED);
+        return;
+    }
+    writer_header_t h = {.path = out_path,
+                         .exe = exe_path,
+                         .cmdline = cmdline,
+                         .cmdline_len = c > 0 ? (uint32_t)c : 0,
+                         .start_mono_ns = mono,
+                         .start_realtime_ns = real};
+    if (stacktab_init(0, 0) != 0 || writer_init(&h) != 0 ||
+        pthread_key_create(&exit_key, thread_exit_dtor) != 0) {
+        shim_set_state(SHIM_DISABLED);
+        return;
+    }
+    modmap_set_exe(exe_path);
+    unwind_init();
+    pthread_atfork(NULL, NULL, atfork_child);
+    PS_LOG(2, "recording to %s", out_path);
+    shim_set_state(SHIM_ACTIVE);
+}
+
+static void put_thread_rec(tstate_t *st, uint8_t type)
+{
+    char name[16];
+    prim_thread_name(name);
+    uint32_t nlen = (uint32_t)strnlen(name, 15);
+    unsigned char rec[sizeof(ps_rec_thread_t) + 15];
+    ps_rec_thread_t r = {.h = {type, 0, (uint16_t)(sizeof r + nlen)},
+                         .tid = (uint32_t)st->tid,
+                         .ts = prim_now_ns()};
+    memcpy(rec, &r, sizeof r);
+    memcpy(rec + sizeof r, name, nlen);
+    shim_put(st, rec, r.h.len);
+}
+
+/* First event of a thread: its state, its THREAD_START, and the module map if none yet. */
+static tstate_t *thread_attach(void)
+{
+    tstate_t *st = tstate_create(prim_gettid(), 0);
+    if (!st)
+        return NULL;
+    shim_tls.st = st;
+    pthread_setspecific(exit_key, st);
+    put_thread_rec(st, PS_REC_THREAD_START);
+    modmap_refresh(st);
+    return st;
+}
+
+tstate_t *hook_enter_slow(void)
+{
+    int s = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
+    if (s == SHIM_UNINIT || s == SHIM_INITIALIZING) {
+        shim_tls.guard = 1;
+        shim_init();
+        shim_tls.guard = 0;
+        s = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
+    }
+    if (s != SHIM_ACTIVE)
+        return NULL;
+    shim_tls.guard = 1;
+    if (shim_tls.st)
+        return shim_tls.st;
+    tstate_t *st = thread_attach();
+    if (!st) {
+        shim_tls.guard = 0;
+        PS_WARN_ONCE("out of memory for a thread's state; its events are dropped");
+        shim_count_dropped();
+    }
+    return st;
+}
+
+void shim_count_dropped(void)
+{
+    writer_count_dropped(1);
+}
+
+void shim_enter_internal_thread(void)
+{
+    shim_tls.guard = 1;
+}
+
+static void thread_exit_dtor(void *arg)
+{
+    tstate_t *st = arg;
+    if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE || !st)
+        return;
+    int g = shim_tls.guard;
+    shim_tls.guard = 1;
+    put_thread_rec(st, PS_REC_THREAD_EXIT);
+    tstate_refill(st, 0);
+    __atomic_store_n(&st->exited, 1, __ATOMIC_RELEASE);
+    shim_tls.guard = g;
+}
+
+static void atfork_child(void)
+{
+    /* The child has one thread and none of the writer's: it stops recording (it would
+     * otherwise write into the parent's file). */
+    shim_set_state(SHIM_DISABLED);
+    writer_after_fork_child();
+    tstate_after_fork_child();
+}
+
+void shim_fini(void)
+{
+    int expect = SHIM_ACTIVE;
+    if (!__atomic_compare_exchange_n(&shim_state, &expect, SHIM_FINISHED, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;
+    int g = shim_tls.guard;
+    shim_tls.guard = 1;
+    if (shim_tls.st)
+        put_thread_rec(shim_tls.st, PS_REC_THREAD_EXIT);
+    writer_finish();
+    shim_tls.guard = g;
+}
+
+__attribute__((constructor)) static void shim_ctor(void)
+{
+    shim_tls.guard = 1;
+    shim_init();
+    if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && writer_start() != 0)
+        PS_WARN("cannot start the writer thread; threads will write their own chunks");
+    shim_tls.guard = 0;
+}
+
+__attribute__((destructor)) static void shim_dtor(void)
+{
+    shim_fini();
+}

@@ -1,0 +1,135 @@
+/*
+ * shim.h -- lifecycle of the shim and the inline recorders every hook uses.
+ *
+ * Contract: hooks call hook_enter() first. It returns the calling thread's state with the
+ * re-entrancy guard set, or NULL when the hook must only call the real function: the guard
+ * was already set (the shim itself, or libunwind, is allocating), the shim is disabled or
+ * finished, or it failed. A non-NULL return is paired with hook_leave(). The shim_rec_*()
+ * recorders take timestamps and stacks as documented in trace_format.h and never fail the
+ * app: a record that cannot be written is counted as dropped.
+ * Initialization runs once, lazily from the first hook or from the library constructor,
+ * whichever comes first; shim_fini() (library destructor, _exit) writes the trace's end.
+ */
+#ifndef PERFSHIM_SHIM_H
+#define PERFSHIM_SHIM_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "options.h"
+#include "perfshim/compiler.h"
+#include "perfshim/trace_format.h"
+#include "prim.h"
+#include "stacktab.h"
+#include "tstate.h"
+#include "modmap.h"
+#include "unwind.h"
+
+enum shim_state_e {
+    SHIM_UNINIT = 0,
+    SHIM_INITIALIZING,
+    SHIM_ACTIVE,
+    SHIM_DISABLED, /* never recorded (PERFSHIM_ENABLE=0, setuid, no output, fork child) */
+    SHIM_FINISHED, /* the trace is complete; hooks pass through */
+};
+
+typedef struct shim_tls_s {
+    int guard;
+    tstate_t *st;
+} shim_tls_t;
+
+extern int shim_state;
+extern PS_TLS shim_tls_t shim_tls;
+
+PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
+void shim_init(void);
+void shim_fini(void);
+void shim_count_dropped(void);
+void shim_enter_internal_thread(void);
+
+static PS_ALWAYS_INLINE tstate_t *hook_enter(void)
+{
+    if (PS_UNLIKELY(shim_tls.guard))
+        return NULL;
+    tstate_t *st = shim_tls.st;
+    if (PS_UNLIKELY(!st || __atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE))
+        return hook_enter_slow();
+    shim_tls.guard = 1;
+    return st;
+}
+
+static PS_ALWAYS_INLINE void hook_leave(void)
+{
+    shim_tls.guard = 0;
+}
+
+/* Unwinds the caller's stack and interns it; writes the STACK record when it is new. */
+static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st)
+{
+    int depth = unwind_capture(st->ips, options.depth);
+    if (PS_UNLIKELY(depth <= 0))
+        return 0;
+    int is_new;
+    uint32_t id = stacktab_intern(st->ips, (uint32_t)depth, &is_new);
+    if (is_new) {
+        modmap_refresh(st);
+        uint32_t len = (uint32_t)sizeof(ps_rec_stack_t) + (uint32_t)depth * 8u;
+        unsigned char *p = tstate_reserve(st, len);
+        if (PS_UNLIKELY(!p))
+            return 0;
+        ps_rec_stack_t r = {.h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
+        memcpy(p, &r, sizeof r);
+        memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
+        tstate_commit(st, len);
+    }
+    return id;
+}
+
+static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t len)
+{
+    unsigned char *p = tstate_reserve(st, len);
+    if (PS_UNLIKELY(!p)) {
+        shim_count_dropped();
+        return;
+    }
+    memcpy(p, rec, len);
+    tstate_commit(st, len);
+}
+
+/* ts: taken right after the real allocator returned. */
+static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
+                                            uint64_t size, uint64_t align, uint64_t ts)
+{
+    ps_rec_alloc_t r = {.h = {PS_REC_ALLOC, fn, sizeof r},
+                        .ts = ts,
+                        .ptr = (uint64_t)(uintptr_t)ptr,
+                        .size = size,
+                        .align = align};
+    r.stack = shim_stack(st);
+    shim_put(st, &r, sizeof r);
+}
+
+/* Called before the real free: the timestamp orders this free before any reuse of ptr. */
+static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr)
+{
+    ps_rec_free_t r = {.h = {PS_REC_FREE, fn, sizeof r},
+                       .ts = prim_now_ns(),
+                       .ptr = (uint64_t)(uintptr_t)ptr};
+    shim_put(st, &r, sizeof r);
+}
+
+static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const void *old,
+                                              const void *new_ptr, uint64_t size,
+                                              uint64_t ts_before, uint64_t ts)
+{
+    ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, fn, sizeof r},
+                          .ts_before = ts_before,
+                          .ts = ts,
+                          .old_ptr = (uint64_t)(uintptr_t)old,
+                          .new_ptr = (uint64_t)(uintptr_t)new_ptr,
+                          .size = size};
+    r.stack = shim_stack(st);
+    shim_put(st, &r, sizeof r);
+}
+
+#endif /* PERFSHIM_SHIM_H */

@@ -1,0 +1,112 @@
+/* tstate.c -- see tstate.h. */
+#include <config.h>
+
+#include "tstate.h"
+
+#include <string.h>
+
+#include "imem.h"
+#include "log.h"
+#include "perfshim/errors.h"
+#include "writer.h"
+
+static ilock_t reg_lock;
+static tstate_t *reg_head;
+static uint64_t threads_seen;
+
+tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
+{
+    tstate_t *st = imem_alloc(sizeof *st);
+    if (!st)
+        return NULL;
+    st->buf = writer_buf_new();
+    if (!st->buf) {
+        imem_free(st);
+        return NULL;
+    }
+    st->cap = writer_buf_cap();
+    st->tid = tid;
+    st->chunk_flags = chunk_flags;
+    ilock_lock(&reg_lock);
+    st->next = reg_head;
+    __atomic_store_n(&reg_head, st, __ATOMIC_RELEASE);
+    threads_seen++;
+    ilock_unlock(&reg_lock);
+    return st;
+}
+
+int tstate_refill(tstate_t *st, uint32_t need)
+{
+    unsigned char *fresh = writer_buf_get(); /* NULL: writer is behind, write it ourselves */
+    ilock_lock(&st->lock);
+    unsigned char *old = st->buf;
+    uint32_t off = st->flushed, len = st->pos - st->flushed;
+    uint32_t seq = len ? st->seq++ : 0;
+    if (fresh) {
+        st->buf = fresh;
+        st->pos = st->flushed = 0;
+        __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE);
+    } else {
+        st->flushed = st->pos;
+    }
+    ilock_unlock(&st->lock);
+
+    if (fresh) {
+        if (len)
+            writer_enqueue(old, off, len, st->tid, seq, st->chunk_flags);
+        else
+            writer_buf_put(old);
+    } else {
+        /* Backpressure: the queue is full, so this thread compresses its own records. */
+        if (len)
+            writer_write_now(old + off, len, st->tid, seq, st->chunk_flags);
+        ilock_lock(&st->lock);
+        st->pos = st->flushed = 0;
+        __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE);
+        ilock_unlock(&st->lock);
+    }
+    return need <= st->cap ? 0 : -PS_E_LIMIT;
+}
+
+uint32_t tstate_steal(tstate_t *st, unsigned char *dst, uint32_t *seq)
+{
+    ilock_lock(&st->lock);
+    uint32_t c = __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE);
+    uint32_t len = c > st->flushed ? c - st->flushed : 0;
+    if (len) {
+        memcpy(dst, st->buf + st->flushed, len);
+        st->flushed = c;
+        *seq = st->seq++;
+    }
+    ilock_unlock(&st->lock);
+    return len;
+}
+
+tstate_t *tstate_first(void)
+{
+    return __atomic_load_n(&reg_head, __ATOMIC_ACQUIRE);
+}
+
+void tstate_reap(tstate_t *st)
+{
+    ilock_lock(&reg_lock);
+    for (tstate_t **pp = &reg_head; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    }
+    ilock_unlock(&reg_lock);
+    writer_buf_put(st->buf);
+    imem_free(st);
+}
+
+uint64_t tstate_threads_seen(void)
+{
+    return __atomic_load_n(&threads_seen, __ATOMIC_RELAXED);
+}
+
+void tstate_after_fork_child(void)
+{
+    ilock_reset(&reg_lock);
+}

@@ -1,0 +1,71 @@
+/*
+ * tstate.h -- per-thread state: the thread's event buffer and its hand-off to the writer.
+ *
+ * Contract: a tstate_t is owned by its thread (the producer), which appends records with
+ * tstate_reserve()/tstate_commit() and no lock: the fast path is a bounds check, the copy and
+ * one release store of `committed`. Three things take the per-thread `lock`, never on the fast
+ * path: the producer handing off a full buffer (tstate_refill), the writer thread taking
+ * records that waited too long (tstate_steal), and the final flush at exit. A range of
+ * records is taken exactly once, under `lock`, and gets the thread's next chunk sequence
+ * number, so nothing is written twice or lost. tstate memory is the shim's own (imem); only
+ * the writer thread unlinks and frees a tstate, after its thread has exited.
+ */
+#ifndef PERFSHIM_TSTATE_H
+#define PERFSHIM_TSTATE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ilock.h"
+#include "perfshim/compiler.h"
+#include "perfshim/trace_format.h"
+
+typedef struct tstate_s {
+    /* producer-owned (hot) */
+    unsigned char *buf;
+    uint32_t pos;       /* write cursor */
+    uint32_t cap;
+    uint32_t committed; /* bytes readable by other threads: release-stored after each record */
+    pid_t tid;
+    uint16_t chunk_flags;
+    /* shared, under lock */
+    ilock_t lock PS_ALIGNED_CL;
+    uint32_t flushed; /* [0, flushed) of buf is already taken */
+    uint32_t seq;     /* next chunk sequence number */
+    int exited;       /* its thread ran the exit destructor */
+    /* registry, changed by tstate_create (head) and the writer (unlink) under reg_lock */
+    struct tstate_s *next;
+    uint32_t w_seen_seq; /* writer-private: seq at the previous periodic flush */
+    uint64_t ips[PERFSHIM_MAX_DEPTH + 8]; /* unwind scratch */
+} tstate_t;
+
+/* Creates, registers and returns the state of the calling thread (NULL if out of memory). */
+tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags);
+/* Hands the buffer's untaken records to the writer and makes room for `need` more bytes.
+ * Returns 0, or -PS_E_NOMEM if no buffer could be had (records are then written in place). */
+PS_NOINLINE PS_COLD int tstate_refill(tstate_t *st, uint32_t need);
+
+/* Writer side: copies untaken records into dst (cap >= st->cap) and marks them taken.
+ * Returns the bytes copied (0: nothing pending) and the chunk sequence in *seq. */
+uint32_t tstate_steal(tstate_t *st, unsigned char *dst, uint32_t *seq);
+/* Registry walk (writer): the first state, then st->next. Lock-free for the walker. */
+tstate_t *tstate_first(void);
+/* Unlinks and frees st (writer only; st's thread must be gone). */
+void tstate_reap(tstate_t *st);
+uint64_t tstate_threads_seen(void);
+void tstate_after_fork_child(void);
+
+static PS_ALWAYS_INLINE unsigned char *tstate_reserve(tstate_t *st, uint32_t len)
+{
+    if (PS_UNLIKELY(st->pos + len > st->cap) && tstate_refill(st, len) != 0)
+        return NULL;
+    return st->buf + st->pos;
+}
+
+static PS_ALWAYS_INLINE void tstate_commit(tstate_t *st, uint32_t len)
+{
+    st->pos += len;
+    __atomic_store_n(&st->committed, st->pos, __ATOMIC_RELEASE);
+}
+
+#endif /* PERFSHIM_TSTATE_H */

@@ -1,0 +1,474 @@
+/*
+ * writer.c -- see writer.h.
+ *
+ * Locks (all ilock_t, never held while unwinding): q_lock guards the queue and the free
+ * buffer list; file_lock guards the fd, the shared zstd context of producers that write
+ * under backpressure, and the chunk counters. The writer thread has its own zstd context and
+ * compresses outside file_lock; only the write(2) of a finished chunk is under it.
+ */
+#include <config.h>
+
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
+#include <zstd.h>
+
+#include "ilock.h"
+#include "imem.h"
+#include "log.h"
+#include "options.h"
+#include "perfshim/errors.h"
+#include "perfshim/trace_format.h"
+#include "prim.h"
+#include "stacktab.h"
+#include "tstate.h"
+
+typedef struct qitem_s {
+    unsigned char *buf;
+    uint32_t off, len, seq;
+    pid_t tid;
+    uint16_t flags;
+} qitem_t;
+
+static int fd = -1;
+static uint32_t buf_cap;
+static uint32_t q_max; /* queue capacity in buffers */
+
+static ilock_t q_lock;
+static qitem_t *queue; /* ring of q_max items */
+static uint32_t q_head, q_count;
+static int q_signal; /* futex word: bumped on enqueue and stop */
+static unsigned char **freelist;
+static uint32_t free_count, free_max;
+
+static ilock_t file_lock;
+static ZSTD_CCtx *sync_cctx;
+static unsigned char *sync_dst;
+static size_t dst_cap;
+static uint64_t events_written, events_dropped, chunks_written;
+static int io_failed;
+
+static pthread_t writer_thread;
+static int writer_running, writer_stop;
+static pid_t writer_tid;
+
+/* The writer's own stream (RSS samples, END): a small buffer only it touches. */
+static unsigned char internal_buf[64 << 10];
+static uint32_t internal_pos, internal_seq;
+
+static void *zalloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return imem_alloc(size);
+}
+
+static void zfree(void *opaque, void *p)
+{
+    (void)opaque;
+    imem_free(p);
+}
+
+static ZSTD_CCtx *cctx_new(void)
+{
+    ZSTD_customMem mem = {zalloc, zfree, NULL};
+    ZSTD_CCtx *c = ZSTD_createCCtx_advanced(mem);
+    if (c) {
+        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.zstd_level);
+        ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    }
+    return c;
+}
+
+uint32_t writer_buf_cap(void)
+{
+    return buf_cap;
+}
+
+int writer_init(const writer_header_t *h)
+{
+    buf_cap = (uint32_t)options.buffer_kb << 10;
+    if (buf_cap < (16u << 10))
+        buf_cap = 16u << 10;
+    uint64_t qbytes = (uint64_t)options.queue_mb << 20;
+    q_max = (uint32_t)(qbytes / buf_cap);
+    if (q_max < 2)
+        q_max = 2;
+    free_max = q_max;
+    dst_cap = ZSTD_compressBound(buf_cap) + sizeof(ps_chunk_header_t);
+    queue = imem_alloc(sizeof(qitem_t) * q_max);
+    freelist = imem_alloc(sizeof(unsigned char *) * free_max);
+    sync_dst = imem_alloc(dst_cap);
+    sync_cctx = cctx_new();
+    if (!queue || !freelist || !sync_dst || !sync_cctx)
+        return -PS_E_NOMEM;
+
+    /* Never overwrite, never follow a symlink. An exec'd image keeps its pid, so a name can
+     * be taken by the image before it: then PATH.1, PATH.2, ... */
+    char path[PS_OUTPUT_MAX + 8];
+    snprintf(path, sizeof path, "%s", h->path);
+    for (int i = 1; i <= 99; i++) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            break;
+        snprintf(path, sizeof path, "%s.%d", h->path, i);
+    }
+    if (fd < 0) {
+        PS_WARN("cannot create trace file %s: %s; not recording", path, strerror(errno));
+        return -PS_E_OPEN;
+    }
+    uint32_t exe_len = (uint32_t)strnlen(h->exe, PERFSHIM_MAX_PATH);
+    uint32_t cmd_len = h->cmdline_len < PERFSHIM_MAX_CMDLINE ? h->cmdline_len : 0;
+    ps_file_header_t fh = {
+        .magic = {'P', 'S', 'T', 'R'},
+        .version = PERFSHIM_TRACE_VERSION,
+        .header_len = (uint32_t)sizeof fh + exe_len + cmd_len,
+        .pid = (uint32_t)getpid(),
+        .ppid = (uint32_t)getppid(),
+        .start_realtime_ns = h->start_realtime_ns,
+        .start_mono_ns = h->start_mono_ns,
+        .clock_id = 1, /* CLOCK_MONOTONIC */
+        .page_size = (uint32_t)prim_page_size(),
+        .exe_len = exe_len,
+        .cmdline_len = cmd_len,
+    };
+    if (prim_write_all(fd, &fh, sizeof fh) || prim_write_all(fd, h->exe, exe_len) ||
+        prim_write_all(fd, h->cmdline, cmd_len)) {
+        PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
+        close(fd);
+        fd = -1;
+        return -PS_E_IO;
+    }
+    return 0;
+}
+
+/* ---- buffers ------------------------------------------------------------------------------ */
+
+unsigned char *writer_buf_new(void)
+{
+    unsigned char *b = NULL;
+    ilock_lock(&q_lock);
+    if (free_count)
+        b = freelist[--free_count];
+    ilock_unlock(&q_lock);
+    return b ? b : imem_map(buf_cap, 0);
+}
+
+unsigned char *writer_buf_get(void)
+{
+    ilock_lock(&q_lock);
+    int full = q_count >= q_max;
+    ilock_unlock(&q_lock);
+    return full ? NULL : writer_buf_new();
+}
+
+void writer_buf_put(unsigned char *buf)
+{
+    if (!buf)
+        return;
+    ilock_lock(&q_lock);
+    if (free_count < free_max) {
+        freelist[free_count++] = buf;
+        buf = NULL;
+    }
+    ilock_unlock(&q_lock);
+    if (buf)
+        imem_unmap(buf, buf_cap);
+}
+
+/* ---- chunks ------------------------------------------------------------------------------- */
+
+/* Counts heap/lock events and finds the time range of a run of records. */
+static void chunk_scan(const unsigned char *p, uint32_t len, ps_chunk_header_t *ch)
+{
+    uint32_t pos = 0;
+    while (pos + sizeof(ps_rec_hdr_t) <= len) {
+        ps_rec_hdr_t h;
+        memcpy(&h, p + pos, sizeof h);
+        if (h.len < sizeof h || pos + h.len > len)
+            break;
+        if (h.type == PS_REC_ALLOC || h.type == PS_REC_FREE || h.type == PS_REC_REALLOC ||
+            (h.type >= 0x30 && h.type <= 0x3f))
+            ch->nevents++;
+        if (h.type != PS_REC_STACK && h.type != PS_REC_MODULE && h.len >= 16) {
+            uint64_t ts;
+            memcpy(&ts, p + pos + 8, sizeof ts);
+            if (h.type == PS_REC_REALLOC)
+                memcpy(&ts, p + pos + 16, sizeof ts);
+            if (!ch->t_first)
+                ch->t_first = ts;
+            ch->t_last = ts;
+        }
+        pos += h.len;
+    }
+}
+
+/* Compresses into dst (header + frame). Returns the chunk's total size, 0 on failure. */
+static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char *src,
+                          uint32_t len, pid_t tid, uint32_t seq, uint16_t flags,
+                          uint32_t *nevents)
+{
+    ps_chunk_header_t ch = {.magic = PERFSHIM_CHUNK_MAGIC,
+                            .header_len = sizeof ch,
+                            .flags = flags,
+                            .usize = len,
+                            .tid = (uint32_t)tid,
+                            .seq = seq};
+    chunk_scan(src, len, &ch);
+    *nevents = ch.nevents;
+    size_t n = ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
+    if (ZSTD_isError(n)) {
+        PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));
+        return 0;
+    }
+    ch.csize = (uint32_t)n;
+    ch.checksum = ps_fnv1a32(&ch, offsetof(ps_chunk_header_t, checksum));
+    memcpy(dst, &ch, sizeof ch);
+    return sizeof ch + n;
+}
+
+/* file_lock held. */
+static void chunk_write_locked(const unsigned char *chunk, size_t size, uint32_t nevents)
+{
+    if (size && fd >= 0 && prim_write_all(fd, chunk, size) == 0) {
+        events_written += nevents;
+        chunks_written++;
+        return;
+    }
+    if (fd >= 0 && !io_failed) {
+        io_failed = 1;
+        PS_WARN("cannot write the trace (%s); counting events as dropped", strerror(errno));
+    }
+    events_dropped += nevents;
+}
+
+void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
+                      uint16_t flags)
+{
+    uint32_t nev = 0;
+    ilock_lock(&file_lock);
+    size_t n = chunk_build(sync_cctx, sync_dst, data, len, tid, seq, flags, &nev);
+    chunk_write_locked(sync_dst, n, nev);
+    ilock_unlock(&file_lock);
+}
+
+void writer_count_dropped(uint64_t events)
+{
+    ilock_lock(&file_lock);
+    events_dropped += events;
+    ilock_unlock(&file_lock);
+}
+
+void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
+                    uint16_t flags)
+{
+    ilock_lock(&q_lock);
+    int ok = writer_running && q_count < q_max;
+    if (ok) {
+        queue[(q_head + q_count) % q_max] = (qitem_t){buf, off, len, seq, tid, flags};
+        q_count++;
+    }
+    ilock_unlock(&q_lock);
+    if (!ok) { /* no writer thread (yet, or any more): write it here */
+        writer_write_now(buf + off, len, tid, seq, flags);
+        writer_buf_put(buf);
+        return;
+    }
+    __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
+    prim_futex_wake(&q_signal, 1);
+}
+
+/* ---- the writer thread -------------------------------------------------------------------- */
+
+typedef struct wctx_s {
+    ZSTD_CCtx *cctx;
+    unsigned char *dst;
+    unsigned char *scratch; /* stolen records */
+} wctx_t;
+
+static void wctx_write(wctx_t *w, const unsigned char *src, uint32_t len, pid_t tid,
+                       uint32_t seq, uint16_t flags)
+{
+    uint32_t nev = 0;
+    size_t n = chunk_build(w->cctx, w->dst, src, len, tid, seq, flags, &nev);
+    ilock_lock(&file_lock);
+    chunk_write_locked(w->dst, n, nev);
+    ilock_unlock(&file_lock);
+}
+
+static int drain_queue(wctx_t *w)
+{
+    int did = 0;
+    for (;;) {
+        ilock_lock(&q_lock);
+        if (!q_count) {
+            ilock_unlock(&q_lock);
+            return did;
+        }
+        qitem_t it = queue[q_head];
+        q_head = (q_head + 1) % q_max;
+        q_count--;
+        ilock_unlock(&q_lock);
+        wctx_write(w, it.buf + it.off, it.len, it.tid, it.seq, it.flags);
+        writer_buf_put(it.buf);
+        did = 1;
+    }
+}
+
+static void internal_append(const void *rec, uint32_t len)
+{
+    if (internal_pos + len > sizeof internal_buf)
+        return;
+    memcpy(internal_buf + internal_pos, rec, len);
+    internal_pos += len;
+}
+
+static void internal_flush(wctx_t *w)
+{
+    if (!internal_pos)
+        return;
+    if (w)
+        wctx_write(w, internal_buf, internal_pos, writer_tid, internal_seq++, PS_CHUNK_F_INTERNAL);
+    else
+        writer_write_now(internal_buf, internal_pos, writer_tid, internal_seq++,
+                         PS_CHUNK_F_INTERNAL);
+    internal_pos = 0;
+}
+
+static void sample_rss(void)
+{
+    ps_rec_rss_t r = {.h = {PS_REC_RSS, 0, sizeof r},
+                      .ts = prim_now_ns(),
+                      .rss_bytes = prim_rss_bytes(),
+                      .shim_bytes = imem_bytes() + stacktab_bytes()};
+    internal_append(&r, sizeof r);
+}
+
+/* Flushes records that sat in a thread's buffer for a whole flush period, and frees the
+ * state of threads that are gone. `all`: take everything now (exit). */
+static void flush_threads(wctx_t *w, int all)
+{
+    tstate_t *next;
+    for (tstate_t *st = tstate_first(); st; st = next) {
+        next = st->next;
+        uint32_t seq = __atomic_load_n(&st->seq, __ATOMIC_RELAXED);
+        int idle = seq == st->w_seen_seq;
+        st->w_seen_seq = seq;
+        int gone = __atomic_load_n(&st->exited, __ATOMIC_ACQUIRE) && !prim_thread_alive(st->tid);
+        if (all || idle || gone) {
+            uint32_t n = tstate_steal(st, w->scratch, &seq);
+            if (n)
+                wctx_write(w, w->scratch, n, st->tid, seq, st->chunk_flags);
+            st->w_seen_seq = __atomic_load_n(&st->seq, __ATOMIC_RELAXED);
+        }
+        if (gone && !all)
+            tstate_reap(st);
+    }
+}
+
+static wctx_t wctx;
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    extern void shim_enter_internal_thread(void);
+    shim_enter_internal_thread(); /* nothing this thread does is recorded */
+    writer_tid = prim_gettid();
+    uint64_t flush_ns = (uint64_t)options.flush_ms * 1000000u;
+    uint64_t rss_ns = (uint64_t)options.rss_ms * 1000000u;
+    uint64_t tick = rss_ns && rss_ns < flush_ns ? rss_ns : flush_ns;
+    uint64_t now = prim_now_ns(), next_flush = now + flush_ns, next_rss = now;
+    while (!__atomic_load_n(&writer_stop, __ATOMIC_ACQUIRE)) {
+        int sig = __atomic_load_n(&q_signal, __ATOMIC_ACQUIRE);
+        if (!drain_queue(&wctx)) {
+            now = prim_now_ns();
+            uint64_t due = next_flush < next_rss || !rss_ns ? next_flush : next_rss;
+            if (due > now)
+                prim_futex_wait(&q_signal, sig, due - now < tick ? due - now : tick);
+        }
+        now = prim_now_ns();
+        if (rss_ns && now >= next_rss) {
+            sample_rss();
+            next_rss = now + rss_ns;
+        }
+        if (now >= next_flush) {
+            flush_threads(&wctx, 0);
+            internal_flush(&wctx);
+            next_flush = now + flush_ns;
+        }
+    }
+    drain_queue(&wctx);
+    return NULL;
+}
+
+int writer_start(void)
+{
+    wctx.cctx = cctx_new();
+    wctx.dst = imem_alloc(dst_cap);
+    wctx.scratch = imem_alloc(buf_cap);
+    if (!wctx.cctx || !wctx.dst || !wctx.scratch)
+        return -PS_E_NOMEM;
+    if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0)
+        return -PS_E_NOMEM;
+    ilock_lock(&q_lock);
+    writer_running = 1;
+    ilock_unlock(&q_lock);
+    return 0;
+}
+
+void writer_finish(void)
+{
+    if (fd < 0)
+        return;
+    ilock_lock(&q_lock);
+    int was_running = writer_running;
+    writer_running = 0; /* producers now write their own chunks */
+    ilock_unlock(&q_lock);
+    if (was_running) {
+        __atomic_store_n(&writer_stop, 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
+        prim_futex_wake(&q_signal, 1);
+        pthread_join(writer_thread, NULL);
+    } else {
+        writer_tid = prim_gettid();
+        wctx.cctx = cctx_new();
+        wctx.dst = imem_alloc(dst_cap);
+        wctx.scratch = imem_alloc(buf_cap);
+        if (!wctx.cctx || !wctx.dst || !wctx.scratch)
+            return;
+    }
+    flush_threads(&wctx, 1);
+    if (options.rss_ms)
+        sample_rss();
+    ilock_lock(&file_lock);
+    ps_rec_end_t e = {.h = {PS_REC_END, 0, sizeof e},
+                      .ts = prim_now_ns(),
+                      .events = events_written,
+                      .dropped = events_dropped,
+                      .stacks = stacktab_count(),
+                      .stacks_dropped = stacktab_dropped(),
+                      .chunks = chunks_written + 1,
+                      .threads = tstate_threads_seen()};
+    ilock_unlock(&file_lock);
+    internal_append(&e, sizeof e);
+    internal_flush(&wctx);
+    ilock_lock(&file_lock);
+    close(fd);
+    fd = -1;
+    ilock_unlock(&file_lock);
+}
+
+void writer_after_fork_child(void)
+{
+    ilock_reset(&q_lock);
+    ilock_reset(&file_lock);
+    writer_running = 0;
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+}

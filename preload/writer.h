@@ -1,0 +1,42 @@
+/*
+ * writer.h -- the trace file: chunk compression, the queue of full buffers, the writer thread.
+ *
+ * Contract: writer_init() opens the file and writes the header (0, or -PS_E_* and the shim
+ * then does not record). Producers hand full buffers over with writer_enqueue() (the buffer
+ * becomes the writer's) after getting a fresh one from writer_buf_get(); when the queue holds
+ * its limit (PERFSHIM_QUEUE_MB) writer_buf_get() returns NULL and the producer writes its own
+ * chunk with writer_write_now(): backpressure, never an unbounded queue. The writer thread
+ * compresses queued buffers, flushes records that waited longer than PERFSHIM_FLUSH_MS from
+ * every thread's buffer, samples RSS, and frees the state of threads that have exited.
+ * writer_finish() (exit) stops the thread, writes everything left and the END record.
+ * All of it is safe to call from hooks (the guard is set), and none of it uses the app's heap.
+ */
+#ifndef PERFSHIM_WRITER_H
+#define PERFSHIM_WRITER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct writer_header_s {
+    const char *path; /* expanded output path */
+    const char *exe;
+    const char *cmdline; /* NUL-separated args */
+    uint32_t cmdline_len;
+    uint64_t start_mono_ns, start_realtime_ns;
+} writer_header_t;
+
+int writer_init(const writer_header_t *h);
+int writer_start(void);
+unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
+unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */
+void writer_buf_put(unsigned char *buf);
+uint32_t writer_buf_cap(void);
+void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
+                    uint16_t flags);
+void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
+                      uint16_t flags);
+void writer_finish(void);
+void writer_count_dropped(uint64_t events);
+void writer_after_fork_child(void);
+
+#endif /* PERFSHIM_WRITER_H */

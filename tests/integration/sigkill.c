@@ -1,0 +1,66 @@
+/*
+ * sigkill -- a process killed with SIGKILL mid-run leaves a trace that reads cleanly up to its
+ * last whole chunk: periodic flushing bounds the loss, no end record, no decode error, and
+ * every free in it matches an allocation in it.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "harness.h"
+#include "perfshim/errors.h"
+#include "test.h"
+
+__attribute__((noinline)) void *kill_site(void) { return malloc(32); }
+
+static void run(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    void *keep[64] = {0};
+    for (unsigned long i = 0;; i++) {
+        free(keep[i % 64]);
+        keep[i % 64] = kill_site();
+        if (i % 1000 == 999) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int check(trace_t *unused, const char *path)
+{
+    (void)unused;
+    int status = harness_record(path, NULL, 600);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        return fprintf(stderr, "workload was not killed: status %d\n", status), 1;
+    trace_t t;
+    if (trace_load(path, &t) != 0)
+        return 1;
+    int fails = 0;
+    uint64_t n = trace_count_site(&t, "kill_site", EV_ALLOC, PS_FN_MALLOC, NULL);
+    replay_t r;
+    trace_replay(&t, &r);
+    if (t.have_end || t.decode_error || t.chunks < 2 || n < 1000 ||
+        (t.index_status != 0 && t.index_status != -PS_E_TRUNCATED) || r.unmatched_frees ||
+        r.double_allocs) {
+        fprintf(stderr,
+                "sigkill: end=%d decode=%d chunks=%" PRIu64 " kill_site=%" PRIu64
+                " index=%d unmatched=%" PRIu64 " double=%" PRIu64 "\n",
+                t.have_end, t.decode_error, t.chunks, n, t.index_status, r.unmatched_frees,
+                r.double_allocs);
+        fails++;
+    }
+    fprintf(stderr, "sigkill: %" PRIu64 " chunks, %" PRIu64 " allocations from kill_site, %s\n",
+            t.chunks, n, fails ? "FAIL" : "ok");
+    trace_free(&t);
+    if (!fails)
+        unlink(path);
+    return fails != 0;
+}
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, run, check);
+}

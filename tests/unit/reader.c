@@ -1,0 +1,1153 @@
+/*
+ * tests/unit/reader.c -- the trace reader (analyzer/reader.c) against synthetic traces, and
+ * the `perfshim dump` line format built on it.
+ *
+ * A small writer below builds traces byte by byte (file header, records, zstd chunks with
+ * their FNV-1a header checksum) so each test controls exactly what is in the file, including
+ * the broken parts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "dump.h"
+#include "perfshim/errors.h"
+#include "perfshim/trace_format.h"
+#include "reader.h"
+#include "test.h"
+
+/* ---- a tiny trace writer ------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+} buf_t;
+
+static void buf_put(buf_t *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p) {
+            fprintf(stderr, "out of memory\n");
+            exit(99);
+        }
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void buf_free(buf_t *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+static ps_rec_hdr_t hdr(uint8_t type, uint8_t aux, size_t len)
+{
+    ps_rec_hdr_t h = {type, aux, (uint16_t)len};
+    return h;
+}
+
+static void rec_thread(buf_t *b, uint8_t type, uint32_t tid, uint64_t ts, const char *name)
+{
+    ps_rec_thread_t t = {hdr(type, 0, sizeof(t) + strlen(name)), tid, ts};
+    buf_put(b, &t, sizeof(t));
+    buf_put(b, name, strlen(name));
+}
+
+static void rec_modmap(buf_t *b, uint32_t epoch, uint64_t ts, uint32_t count)
+{
+    ps_rec_modmap_t m = {hdr(PS_REC_MODMAP, 0, sizeof(m)), epoch, ts, count, 0};
+    buf_put(b, &m, sizeof(m));
+}
+
+static void rec_module(buf_t *b, uint32_t epoch, uint64_t base, const ps_segment_t *segs,
+                       uint16_t nseg, const unsigned char *bid, uint8_t bidlen, const char *path)
+{
+    size_t plen = strlen(path);
+    size_t len = sizeof(ps_rec_module_t) + nseg * sizeof(ps_segment_t) + bidlen + plen;
+    ps_rec_module_t m = {hdr(PS_REC_MODULE, 0, len), epoch, base, nseg, bidlen, 0,
+                         (uint16_t)plen, 0};
+    buf_put(b, &m, sizeof(m));
+    buf_put(b, segs, nseg * sizeof(ps_segment_t));
+    buf_put(b, bid, bidlen);
+    buf_put(b, path, plen);
+}
+
+static void rec_stack(buf_t *b, uint32_t id, uint32_t depth, const uint64_t *ips)
+{
+    ps_rec_stack_t s = {hdr(PS_REC_STACK, 0, sizeof(s) + depth * 8u), id, depth, 0};
+    buf_put(b, &s, sizeof(s));
+    buf_put(b, ips, depth * 8u);
+}
+
+static void rec_alloc(buf_t *b, uint8_t fn, uint32_t stack, uint64_t ts, uint64_t ptr,
+                      uint64_t size, uint64_t align)
+{
+    ps_rec_alloc_t a = {hdr(PS_REC_ALLOC, fn, sizeof(a)), stack, ts, ptr, size, align};
+    buf_put(b, &a, sizeof(a));
+}
+
+static void rec_free(buf_t *b, uint64_t ts, uint64_t ptr)
+{
+    ps_rec_free_t f = {hdr(PS_REC_FREE, PS_FN_FREE, sizeof(f)), 0, ts, ptr};
+    buf_put(b, &f, sizeof(f));
+}
+
+static void rec_realloc(buf_t *b, uint32_t stack, uint64_t ts0, uint64_t ts, uint64_t old,
+                        uint64_t new_ptr, uint64_t size)
+{
+    ps_rec_realloc_t r = {hdr(PS_REC_REALLOC, PS_FN_REALLOC, sizeof(r)), stack, ts0, ts, old,
+                          new_ptr, size};
+    buf_put(b, &r, sizeof(r));
+}
+
+static void rec_rss(buf_t *b, uint64_t ts, uint64_t rss, uint64_t shim)
+{
+    ps_rec_rss_t r = {hdr(PS_REC_RSS, 0, sizeof(r)), 0, ts, rss, shim};
+    buf_put(b, &r, sizeof(r));
+}
+
+static void rec_end(buf_t *b, uint64_t ts)
+{
+    ps_rec_end_t e = {hdr(PS_REC_END, 0, sizeof(e)), 0, ts, 5, 1, 2, 3, 2, 1};
+    buf_put(b, &e, sizeof(e));
+}
+
+/* A record of any type and length, its payload filled with 0xab. */
+static void rec_raw(buf_t *b, uint8_t type, uint16_t len)
+{
+    ps_rec_hdr_t h = {type, 0, len};
+    buf_put(b, &h, sizeof(h));
+    for (size_t i = sizeof(h); i < len; i++)
+        buf_put(b, "\xab", 1);
+}
+
+/* cmdline is passed with its NUL separators, hence the explicit length. */
+static void file_begin(buf_t *f, uint32_t version, const char *exe, const char *cmdline,
+                       size_t cmdline_len)
+{
+    ps_file_header_t h = {
+        .magic = {'P', 'S', 'T', 'R'},
+        .version = version,
+        .header_len = (uint32_t)(sizeof(h) + strlen(exe) + cmdline_len),
+        .pid = 123,
+        .ppid = 1,
+        .start_realtime_ns = 1700000000000000000ull,
+        .start_mono_ns = 5000,
+        .clock_id = 1,
+        .page_size = 4096,
+        .exe_len = (uint32_t)strlen(exe),
+        .cmdline_len = (uint32_t)cmdline_len,
+    };
+    buf_put(f, &h, sizeof(h));
+    buf_put(f, exe, strlen(exe));
+    buf_put(f, cmdline, cmdline_len);
+}
+
+static void chunk_seal(ps_chunk_header_t *h)
+{
+    h->checksum = ps_fnv1a32(h, offsetof(ps_chunk_header_t, checksum));
+}
+
+/* Appends recs as one chunk; returns the chunk's file offset. */
+static size_t file_chunk(buf_t *f, const buf_t *recs, uint32_t tid, uint32_t seq, uint16_t flags)
+{
+    size_t bound = ZSTD_compressBound(recs->n);
+    unsigned char *z = malloc(bound);
+    size_t cs = ZSTD_compress(z, bound, recs->p, recs->n, 1);
+    if (!z || ZSTD_isError(cs)) {
+        fprintf(stderr, "ZSTD_compress failed\n");
+        exit(99);
+    }
+    ps_chunk_header_t h = {
+        .magic = PERFSHIM_CHUNK_MAGIC,
+        .header_len = sizeof(h),
+        .flags = flags,
+        .csize = (uint32_t)cs,
+        .usize = (uint32_t)recs->n,
+        .tid = tid,
+        .nevents = 3,
+        .t_first = 1000,
+        .t_last = 2000,
+        .seq = seq,
+    };
+    chunk_seal(&h);
+    size_t off = f->n;
+    buf_put(f, &h, sizeof(h));
+    buf_put(f, z, cs);
+    free(z);
+    return off;
+}
+
+/* ---- files --------------------------------------------------------------------------- */
+
+static char tmp_dir[4096];
+static char tmp_path[4200];
+
+static void tmp_cleanup(void)
+{
+    unlink(tmp_path);
+    rmdir(tmp_dir);
+}
+
+/* Makes the private temp directory once; tmp_path is the one trace file in it. */
+static void tmp_init(void)
+{
+    if (!tmp_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmp_dir, sizeof(tmp_dir), "%s/psreader.XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmp_dir)) {
+            perror("mkdtemp");
+            exit(99);
+        }
+        snprintf(tmp_path, sizeof(tmp_path), "%s/t.trace", tmp_dir);
+        atexit(tmp_cleanup);
+    }
+}
+
+static const char *file_write(const buf_t *f)
+{
+    tmp_init();
+    FILE *fp = fopen(tmp_path, "wb");
+    if (!fp || (f->n && fwrite(f->p, 1, f->n, fp) != f->n) || fclose(fp) != 0) {
+        perror(tmp_path);
+        exit(99);
+    }
+    return tmp_path;
+}
+
+/* Writes f to a file and opens it; *r is set even on failure (reader_open's contract). */
+static int file_open(const buf_t *f, reader_t **r)
+{
+    return reader_open(r, file_write(f));
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+    return hay && strstr(hay, needle) != NULL;
+}
+
+/* The standard good trace: chunk 0 holds one of every record type of an app thread, chunk 1
+ * the writer thread's RSS sample and END record. */
+static void trace_good(buf_t *f, size_t *off1)
+{
+    static const char cmd[] = "app\0a\0b"; /* 8 bytes with the final NUL */
+    file_begin(f, PERFSHIM_TRACE_VERSION, "/path/app", cmd, sizeof(cmd));
+
+    buf_t r = {0};
+    rec_thread(&r, PS_REC_THREAD_START, 123, 1000, "app");
+    rec_modmap(&r, 0, 1001, 1);
+    static const ps_segment_t segs[2] = {{0x0, 0x28000, 4, 0}, {0x28000, 0x155000, 5, 0}};
+    static const unsigned char bid[4] = {0x01, 0x23, 0xab, 0xcd};
+    rec_module(&r, 0, 0x7f0000001000ull, segs, 2, bid, 4, "/lib/libc.so.6");
+    static const uint64_t ips[3] = {0x401136, 0x401200, 0x7f1234};
+    rec_stack(&r, 1, 3, ips);
+    rec_alloc(&r, PS_FN_MALLOC, 1, 1100, 0x5500000010ull, 32, 0);
+    rec_free(&r, 1200, 0x5500000010ull);
+    rec_realloc(&r, 2, 1300, 1301, 0, 0x5500000020ull, 64);
+    rec_raw(&r, 0x99, 12);
+    rec_thread(&r, PS_REC_THREAD_EXIT, 124, 1400, "worker");
+    file_chunk(f, &r, 123, 0, 0);
+    buf_free(&r);
+
+    rec_rss(&r, 1500, 1234567, 456);
+    rec_end(&r, 2000);
+    size_t o = file_chunk(f, &r, 125, 0, PS_CHUNK_F_INTERNAL);
+    if (off1)
+        *off1 = o;
+    buf_free(&r);
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+TEST(good_trace_decodes_exactly)
+{
+    buf_t f = {0};
+    size_t off1;
+    trace_good(&f, &off1);
+    reader_t *r;
+    int rc = file_open(&f, &r);
+    assert_u64_eq(rc, 0);
+
+    const trace_info_t *ti = reader_info(r);
+    expect_u64_eq(ti->version, 1);
+    expect_u64_eq(ti->pid, 123);
+    expect_u64_eq(ti->ppid, 1);
+    expect_u64_eq(ti->start_realtime_ns, 1700000000000000000ull);
+    expect_u64_eq(ti->start_mono_ns, 5000);
+    expect_u64_eq(ti->clock_id, 1);
+    expect_u64_eq(ti->page_size, 4096);
+    expect_u64_eq(ti->header_len, 56 + 9 + 8);
+    expect_str_eq(ti->exe, "/path/app");
+    expect_str_eq(ti->cmdline, "app a b");
+    expect_u64_eq(reader_file_size(r), f.n);
+    expect_u64_eq(reader_index_status(r), 0);
+    expect_str_eq(reader_index_error(r), "");
+
+    assert_u64_eq(reader_chunk_count(r), 2);
+    const chunk_info_t *c0 = reader_chunk(r, 0), *c1 = reader_chunk(r, 1);
+    expect_u64_eq(c0->offset, 56 + 9 + 8);
+    expect_u64_eq(c0->h.tid, 123);
+    expect_u64_eq(c0->h.nevents, 3);
+    expect_u64_eq(c0->h.t_first, 1000);
+    expect_u64_eq(c1->offset, off1);
+    expect_u64_eq(c1->h.tid, 125);
+    expect_u64_eq(c1->h.flags, PS_CHUNK_F_INTERNAL);
+    expect_true(reader_chunk(r, 2) == NULL);
+
+    chunk_view_t v;
+    record_t rec;
+    assert_u64_eq(reader_chunk_load(r, 0, &v), 0);
+    expect_u64_eq(v.size, c0->h.usize);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_THREAD_START);
+    expect_u64_eq(rec.offset_in_chunk, 0);
+    expect_u64_eq(rec.u.thread.tid, 123);
+    expect_u64_eq(rec.u.thread.ts, 1000);
+    assert_u64_eq(rec.u.thread.name_len, 3);
+    expect_true(memcmp(rec.u.thread.name, "app", 3) == 0);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_MODMAP);
+    expect_u64_eq(rec.offset_in_chunk, 19);
+    expect_u64_eq(rec.u.modmap.epoch, 0);
+    expect_u64_eq(rec.u.modmap.ts, 1001);
+    expect_u64_eq(rec.u.modmap.count, 1);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_MODULE);
+    expect_u64_eq(rec.len, 24 + 48 + 4 + 14);
+    expect_u64_eq(rec.u.module.base, 0x7f0000001000ull);
+    assert_u64_eq(rec.u.module.nseg, 2);
+    ps_segment_t s;
+    record_segment(&rec, 1, &s);
+    expect_u64_eq(s.vaddr, 0x28000);
+    expect_u64_eq(s.memsz, 0x155000);
+    expect_u64_eq(s.flags, 5);
+    record_segment(&rec, 2, &s); /* out of range: zeroed */
+    expect_u64_eq(s.memsz, 0);
+    assert_u64_eq(rec.u.module.buildid_len, 4);
+    expect_u64_eq(rec.u.module.buildid[3], 0xcd);
+    assert_u64_eq(rec.u.module.path_len, 14);
+    expect_true(memcmp(rec.u.module.path, "/lib/libc.so.6", 14) == 0);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_STACK);
+    expect_u64_eq(rec.u.stack.id, 1);
+    assert_u64_eq(rec.u.stack.depth, 3);
+    expect_u64_eq(record_ip(&rec, 0), 0x401136);
+    expect_u64_eq(record_ip(&rec, 2), 0x7f1234);
+    expect_u64_eq(record_ip(&rec, 3), 0);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_ALLOC);
+    expect_u64_eq(rec.aux, PS_FN_MALLOC);
+    expect_u64_eq(rec.u.alloc.stack, 1);
+    expect_u64_eq(rec.u.alloc.ts, 1100);
+    expect_u64_eq(rec.u.alloc.ptr, 0x5500000010ull);
+    expect_u64_eq(rec.u.alloc.size, 32);
+    expect_u64_eq(rec.u.alloc.align, 0);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_FREE);
+    expect_u64_eq(rec.aux, PS_FN_FREE);
+    expect_u64_eq(rec.u.free.ts, 1200);
+    expect_u64_eq(rec.u.free.ptr, 0x5500000010ull);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_REALLOC);
+    expect_u64_eq(rec.u.realloc.stack, 2);
+    expect_u64_eq(rec.u.realloc.ts_before, 1300);
+    expect_u64_eq(rec.u.realloc.ts, 1301);
+    expect_u64_eq(rec.u.realloc.old_ptr, 0);
+    expect_u64_eq(rec.u.realloc.new_ptr, 0x5500000020ull);
+    expect_u64_eq(rec.u.realloc.size, 64);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, 0x99);
+    expect_u64_eq(rec.len, 12);
+
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_THREAD_EXIT);
+    expect_u64_eq(rec.u.thread.tid, 124);
+    assert_u64_eq(rec.u.thread.name_len, 6);
+    expect_true(memcmp(rec.u.thread.name, "worker", 6) == 0);
+
+    expect_u64_eq(view_next(r, &v, &rec), 0);
+    expect_u64_eq(view_next(r, &v, &rec), 0); /* and stays at the end */
+
+    assert_u64_eq(reader_chunk_load(r, 1, &v), 0);
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_RSS);
+    expect_u64_eq(rec.u.rss.ts, 1500);
+    expect_u64_eq(rec.u.rss.rss_bytes, 1234567);
+    expect_u64_eq(rec.u.rss.shim_bytes, 456);
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_END);
+    expect_u64_eq(rec.u.end.ts, 2000);
+    expect_u64_eq(rec.u.end.events, 5);
+    expect_u64_eq(rec.u.end.dropped, 1);
+    expect_u64_eq(rec.u.end.stacks, 2);
+    expect_u64_eq(rec.u.end.stacks_dropped, 3);
+    expect_u64_eq(rec.u.end.chunks, 2);
+    expect_u64_eq(rec.u.end.threads, 1);
+    expect_u64_eq(view_next(r, &v, &rec), 0);
+
+    expect_true(reader_chunk_load(r, 2, &v) == -PS_E_INVAL);
+    reader_close(r);
+    buf_free(&f);
+}
+
+TEST(names)
+{
+    expect_str_eq(record_type_name(PS_REC_THREAD_START), "thread_start");
+    expect_str_eq(record_type_name(PS_REC_THREAD_EXIT), "thread_exit");
+    expect_str_eq(record_type_name(PS_REC_MODMAP), "modmap");
+    expect_str_eq(record_type_name(PS_REC_MODULE), "module");
+    expect_str_eq(record_type_name(PS_REC_STACK), "stack");
+    expect_str_eq(record_type_name(PS_REC_ALLOC), "alloc");
+    expect_str_eq(record_type_name(PS_REC_FREE), "free");
+    expect_str_eq(record_type_name(PS_REC_REALLOC), "realloc");
+    expect_str_eq(record_type_name(PS_REC_RSS), "rss");
+    expect_str_eq(record_type_name(PS_REC_END), "end");
+    expect_str_eq(record_type_name(0x30), "unknown");
+    expect_str_eq(alloc_fn_name(PS_FN_MALLOC), "malloc");
+    expect_str_eq(alloc_fn_name(PS_FN_POSIX_MEMALIGN), "posix_memalign");
+    expect_str_eq(alloc_fn_name(PS_FN_FREE), "free");
+    expect_str_eq(alloc_fn_name(0), "?");
+    expect_str_eq(alloc_fn_name(PS_FN_COUNT_), "?");
+}
+
+TEST(unknown_records_are_skipped_by_len)
+{
+    buf_t f = {0}, r = {0};
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "", "", 0);
+    rec_alloc(&r, PS_FN_CALLOC, 0, 1, 0x10, 8, 0);
+    rec_raw(&r, 0x99, 12);
+    rec_raw(&r, 0xe5, 4);   /* skippable range, header only */
+    rec_raw(&r, 0x31, 300); /* reserved lock range */
+    rec_free(&r, 2, 0x10);
+    file_chunk(&f, &r, 1, 0, 0);
+
+    reader_t *rd;
+    assert_u64_eq(file_open(&f, &rd), 0);
+    chunk_view_t v;
+    record_t rec;
+    assert_u64_eq(reader_chunk_load(rd, 0, &v), 0);
+    static const struct { uint8_t type; uint16_t len; uint64_t off; } want[] = {
+        {PS_REC_ALLOC, 40, 0}, {0x99, 12, 40}, {0xe5, 4, 52}, {0x31, 300, 56},
+        {PS_REC_FREE, 24, 356},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_u64_eq(view_next(rd, &v, &rec), 1);
+        expect_u64_eq(rec.type, want[i].type);
+        expect_u64_eq(rec.len, want[i].len);
+        expect_u64_eq(rec.offset_in_chunk, want[i].off);
+    }
+    expect_u64_eq(rec.u.free.ptr, 0x10);
+    expect_u64_eq(view_next(rd, &v, &rec), 0);
+    reader_close(rd);
+    buf_free(&f);
+    buf_free(&r);
+}
+
+TEST(not_a_trace)
+{
+    static const char *const bodies[] = {"", "PS", "PSTX and more bytes", "root:x:0:0:root"};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        buf_t f = {0};
+        buf_put(&f, bodies[i], strlen(bodies[i]));
+        reader_t *r;
+        int rc = file_open(&f, &r);
+        expect_true(rc == -PS_E_NOT_TRACE);
+        expect_true(contains(reader_error(r), "not a perfshim trace"));
+        expect_true(contains(reader_error(r), tmp_path));
+        reader_close(r);
+        buf_free(&f);
+    }
+    /* A good trace with its first byte changed. */
+    buf_t f = {0};
+    trace_good(&f, NULL);
+    f.p[0] = 'X';
+    reader_t *r;
+    expect_true(file_open(&f, &r) == -PS_E_NOT_TRACE);
+    reader_close(r);
+    buf_free(&f);
+}
+
+TEST(newer_version_is_rejected)
+{
+    buf_t f = {0};
+    trace_good(&f, NULL);
+    uint32_t v = 2;
+    memcpy(f.p + offsetof(ps_file_header_t, version), &v, 4);
+    reader_t *r;
+    expect_true(file_open(&f, &r) == -PS_E_VERSION);
+    expect_true(contains(reader_error(r),
+                         "trace format version 2 is newer than this perfshim (supports 1)"));
+    reader_close(r);
+    buf_free(&f);
+}
+
+TEST(missing_file)
+{
+    reader_t *r;
+    expect_true(reader_open(&r, "/nonexistent/dir/x.trace") == -PS_E_OPEN);
+    expect_true(contains(reader_error(r), "/nonexistent/dir/x.trace"));
+    expect_true(contains(reader_error(r), strerror(ENOENT)));
+    reader_close(r);
+    expect_true(reader_open(&r, "/") == -PS_E_OPEN);
+    reader_close(r);
+}
+
+/* Patches one u32 field of the file header of the good trace; returns reader_open's result. */
+static int open_with_header_field(size_t field_off, uint32_t value)
+{
+    buf_t f = {0};
+    trace_good(&f, NULL);
+    memcpy(f.p + field_off, &value, 4);
+    reader_t *r;
+    int rc = file_open(&f, &r);
+    if (rc < 0 && !contains(reader_error(r), "offset"))
+        test_fail_(0, "error without an offset: %s", reader_error(r));
+    reader_close(r);
+    buf_free(&f);
+    return rc;
+}
+
+TEST(bad_file_header)
+{
+    expect_true(open_with_header_field(offsetof(ps_file_header_t, version), 0) == -PS_E_CORRUPT);
+    expect_true(open_with_header_field(offsetof(ps_file_header_t, header_len), 40) ==
+                -PS_E_CORRUPT);
+    expect_true(open_with_header_field(offsetof(ps_file_header_t, header_len), 1u << 30) ==
+                -PS_E_TRUNCATED);
+    expect_true(open_with_header_field(offsetof(ps_file_header_t, exe_len), 4097) ==
+                -PS_E_CORRUPT);
+    expect_true(open_with_header_field(offsetof(ps_file_header_t, cmdline_len), 65537) ==
+                -PS_E_CORRUPT);
+    /* Lengths within bounds that do not fit in header_len. */
+    expect_true(open_with_header_field(offsetof(ps_file_header_t, exe_len), 100) ==
+                -PS_E_CORRUPT);
+    /* A file header cut short. */
+    buf_t f = {0};
+    trace_good(&f, NULL);
+    f.n = 30;
+    reader_t *r;
+    expect_true(file_open(&f, &r) == -PS_E_TRUNCATED);
+    reader_close(r);
+    buf_free(&f);
+
+    /* Over-long exe and cmdline that are really there: still refused by the bounds. */
+    char *big = malloc(PERFSHIM_MAX_CMDLINE + 2);
+    assert_true(big != NULL);
+    memset(big, 'a', PERFSHIM_MAX_CMDLINE + 1);
+    big[PERFSHIM_MAX_PATH + 1] = '\0';
+    file_begin(&f, PERFSHIM_TRACE_VERSION, big, "", 0);
+    expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
+    expect_true(contains(reader_error(r), "exe_len 4097 > 4096"));
+    reader_close(r);
+    buf_free(&f);
+    big[PERFSHIM_MAX_PATH + 1] = 'a';
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "", big, PERFSHIM_MAX_CMDLINE + 1);
+    expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
+    expect_true(contains(reader_error(r), "cmdline_len 65537 > 65536"));
+    reader_close(r);
+    buf_free(&f);
+    /* At the bounds exactly: accepted. */
+    big[PERFSHIM_MAX_PATH] = '\0';
+    file_begin(&f, PERFSHIM_TRACE_VERSION, big, big, PERFSHIM_MAX_CMDLINE);
+    expect_u64_eq(file_open(&f, &r), 0);
+    expect_u64_eq(strlen(reader_info(r)->exe), PERFSHIM_MAX_PATH);
+    reader_close(r);
+    buf_free(&f);
+    free(big);
+}
+
+TEST(cut_inside_second_chunk)
+{
+    buf_t f = {0};
+    size_t off1;
+    trace_good(&f, &off1);
+    char want[64];
+    snprintf(want, sizeof(want), "offset %zu: truncated chunk (file is cut short)", off1);
+    /* Cut in the frame, in the header, and right after the magic. */
+    const size_t cuts[] = {off1 + 48 + (f.n - off1 - 48) / 2, f.n - 1, off1 + 20, off1 + 4,
+                           off1 + 2};
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        buf_t g = {0};
+        buf_put(&g, f.p, cuts[i]);
+        reader_t *r;
+        assert_u64_eq(file_open(&g, &r), 0);
+        expect_u64_eq(reader_chunk_count(r), 1);
+        expect_true(reader_index_status(r) == -PS_E_TRUNCATED);
+        expect_true(contains(reader_index_error(r), want));
+        expect_true(contains(reader_error(r), want));
+        /* The chunk before the cut is whole and decodes. */
+        chunk_view_t v;
+        record_t rec;
+        int n = 0, rc;
+        expect_u64_eq(reader_chunk_load(r, 0, &v), 0);
+        while ((rc = view_next(r, &v, &rec)) > 0)
+            n++;
+        expect_u64_eq(rc, 0);
+        expect_u64_eq(n, 9);
+        reader_close(r);
+        buf_free(&g);
+    }
+    buf_free(&f);
+}
+
+/* Rewrites the second chunk's header with fix() and, if reseal, a correct checksum. */
+static void check_bad_chunk_header(void (*fix)(ps_chunk_header_t *), bool reseal,
+                                   const char *why, int line)
+{
+    buf_t f = {0};
+    size_t off1;
+    trace_good(&f, &off1);
+    ps_chunk_header_t h;
+    memcpy(&h, f.p + off1, sizeof(h));
+    fix(&h);
+    if (reseal)
+        chunk_seal(&h);
+    memcpy(f.p + off1, &h, sizeof(h));
+    reader_t *r;
+    char want[128];
+    snprintf(want, sizeof(want), "offset %zu: corrupt chunk header (%s", off1, why);
+    if (file_open(&f, &r) != 0 || reader_chunk_count(r) != 1 ||
+        reader_index_status(r) != -PS_E_CORRUPT || !contains(reader_index_error(r), want))
+        test_fail_(0, "line %d: want 1 chunk and \"%s\", got: %s", line, want,
+                   reader_error(r));
+    reader_close(r);
+    buf_free(&f);
+}
+
+static void fix_checksum(ps_chunk_header_t *h) { h->checksum ^= 1; }
+static void fix_tid(ps_chunk_header_t *h) { h->tid ^= 0x100; } /* not resealed */
+static void fix_magic(ps_chunk_header_t *h) { h->magic = 0x12345678; }
+static void fix_hlen(ps_chunk_header_t *h) { h->header_len = 40; }
+static void fix_usize(ps_chunk_header_t *h) { h->usize = PERFSHIM_MAX_CHUNK_USIZE + 1; }
+static void fix_csize0(ps_chunk_header_t *h) { h->csize = 0; }
+
+TEST(corrupt_chunk_header)
+{
+    check_bad_chunk_header(fix_checksum, false, "bad checksum", __LINE__);
+    check_bad_chunk_header(fix_tid, false, "bad checksum", __LINE__);
+    check_bad_chunk_header(fix_magic, true, "bad magic", __LINE__);
+    check_bad_chunk_header(fix_hlen, true, "header_len", __LINE__);
+    check_bad_chunk_header(fix_usize, true, "usize", __LINE__);
+    check_bad_chunk_header(fix_csize0, true, "csize 0", __LINE__);
+
+    /* Trailing garbage after the last chunk is corrupt, not truncated. */
+    buf_t f = {0};
+    trace_good(&f, NULL);
+    size_t end = f.n;
+    buf_put(&f, "garbage!", 8);
+    reader_t *r;
+    assert_u64_eq(file_open(&f, &r), 0);
+    expect_u64_eq(reader_chunk_count(r), 2);
+    expect_true(reader_index_status(r) == -PS_E_CORRUPT);
+    char want[64];
+    snprintf(want, sizeof(want), "offset %zu: corrupt chunk header (bad magic)", end);
+    expect_true(contains(reader_index_error(r), want));
+    reader_close(r);
+    buf_free(&f);
+}
+
+/* One chunk holding a good 40-byte alloc and then `bad`; the second view_next must fail
+ * with an error naming the record at +40. */
+static void check_bad_record(const buf_t *bad, const char *why, int line)
+{
+    buf_t f = {0}, recs = {0};
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "x", "", 0);
+    rec_alloc(&recs, PS_FN_MALLOC, 0, 1, 0x10, 1, 0);
+    buf_put(&recs, bad->p, bad->n);
+    size_t off = file_chunk(&f, &recs, 1, 0, 0);
+    reader_t *r;
+    chunk_view_t v;
+    record_t rec;
+    char want[160];
+    snprintf(want, sizeof(want), "offset %zu: chunk 0: record at +40: %s", off, why);
+    int rc0 = file_open(&f, &r), rc1 = -1, rc2 = -1, rc3 = -1;
+    if (rc0 == 0 && (rc1 = reader_chunk_load(r, 0, &v)) == 0) {
+        rc2 = view_next(r, &v, &rec);
+        rc3 = view_next(r, &v, &rec);
+    }
+    if (rc0 != 0 || rc1 != 0 || rc2 != 1 || rc3 != -PS_E_CORRUPT ||
+        !contains(reader_error(r), want))
+        test_fail_(0, "line %d: rc %d/%d/%d/%d, want \"%s\", got: %s", line, rc0, rc1, rc2, rc3,
+                   want, reader_error(r));
+    reader_close(r);
+    buf_free(&f);
+    buf_free(&recs);
+}
+
+TEST(malformed_records)
+{
+    buf_t b = {0};
+    uint64_t ips[257] = {0};
+
+    rec_raw(&b, PS_REC_ALLOC, 3);
+    b.n = 4; /* the header claims 3 bytes */
+    check_bad_record(&b, "bad record length 3", __LINE__);
+    buf_free(&b);
+
+    rec_raw(&b, 0x99, 0);
+    check_bad_record(&b, "bad record length 0", __LINE__);
+    buf_free(&b);
+
+    rec_raw(&b, 0x99, 100);
+    b.n = 10;
+    check_bad_record(&b, "record length 100 runs past the end", __LINE__);
+    buf_free(&b);
+
+    buf_put(&b, "\x10\x01", 2);
+    check_bad_record(&b, "truncated record header", __LINE__);
+    buf_free(&b);
+
+    rec_stack(&b, 1, 0, ips);
+    check_bad_record(&b, "stack depth 0", __LINE__);
+    buf_free(&b);
+
+    rec_stack(&b, 1, 257, ips);
+    check_bad_record(&b, "stack depth 257", __LINE__);
+    buf_free(&b);
+
+    rec_stack(&b, 0, 2, ips);
+    check_bad_record(&b, "stack id 0", __LINE__);
+    buf_free(&b);
+
+    rec_stack(&b, 1, 2, ips);
+    buf_put(&b, ips, 8); /* one ip more than depth says */
+    b.p[2] += 8;
+    check_bad_record(&b, "stack of depth 2 needs len 32", __LINE__);
+    buf_free(&b);
+
+    static const ps_segment_t seg = {0, 0x1000, 5, 0};
+    rec_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
+    b.p[offsetof(ps_rec_module_t, nseg)] = 2; /* says 2 segments, has 1 */
+    check_bad_record(&b, "module lengths do not add up", __LINE__);
+    buf_free(&b);
+
+    rec_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
+    b.p[offsetof(ps_rec_module_t, buildid_len)] = 1;
+    check_bad_record(&b, "module lengths do not add up", __LINE__);
+    buf_free(&b);
+
+    rec_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
+    b.p[offsetof(ps_rec_module_t, path_len)] -= 1; /* a byte left over after the path */
+    check_bad_record(&b, "module lengths do not add up", __LINE__);
+    buf_free(&b);
+
+    char longpath[4098];
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[sizeof(longpath) - 1] = '\0';
+    rec_module(&b, 0, 0, NULL, 0, NULL, 0, longpath);
+    check_bad_record(&b, "module path_len 4097", __LINE__);
+    buf_free(&b);
+
+    rec_raw(&b, PS_REC_MODULE, 20);
+    check_bad_record(&b, "module record too short (len 20 < 24)", __LINE__);
+    buf_free(&b);
+
+    rec_thread(&b, PS_REC_THREAD_START, 1, 1, "0123456789abcdef");
+    check_bad_record(&b, "thread name of 16 bytes", __LINE__);
+    buf_free(&b);
+
+    rec_raw(&b, PS_REC_ALLOC, 39);
+    check_bad_record(&b, "alloc record too short (len 39 < 40)", __LINE__);
+    buf_free(&b);
+    rec_raw(&b, PS_REC_FREE, 23);
+    check_bad_record(&b, "free record too short", __LINE__);
+    buf_free(&b);
+    rec_raw(&b, PS_REC_REALLOC, 47);
+    check_bad_record(&b, "realloc record too short", __LINE__);
+    buf_free(&b);
+    rec_raw(&b, PS_REC_RSS, 31);
+    check_bad_record(&b, "rss record too short", __LINE__);
+    buf_free(&b);
+    rec_raw(&b, PS_REC_END, 63);
+    check_bad_record(&b, "end record too short", __LINE__);
+    buf_free(&b);
+    rec_raw(&b, PS_REC_MODMAP, 23);
+    check_bad_record(&b, "modmap record too short", __LINE__);
+    buf_free(&b);
+    rec_raw(&b, PS_REC_STACK, 15);
+    check_bad_record(&b, "stack record too short", __LINE__);
+    buf_free(&b);
+}
+
+TEST(longer_fixed_records_are_accepted)
+{
+    /* A later version may grow a fixed-size record: the known prefix is decoded and the
+     * rest skipped. */
+    buf_t f = {0}, recs = {0};
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "x", "", 0);
+    rec_alloc(&recs, PS_FN_MALLOC, 7, 1, 0x10, 99, 0);
+    recs.p[2] = 48;
+    buf_put(&recs, "12345678", 8);
+    rec_free(&recs, 2, 0x10);
+    file_chunk(&f, &recs, 1, 0, 0);
+    reader_t *r;
+    chunk_view_t v;
+    record_t rec;
+    assert_u64_eq(file_open(&f, &r), 0);
+    assert_u64_eq(reader_chunk_load(r, 0, &v), 0);
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.len, 48);
+    expect_u64_eq(rec.u.alloc.size, 99);
+    expect_u64_eq(rec.u.alloc.stack, 7);
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_FREE);
+    expect_u64_eq(rec.offset_in_chunk, 48);
+    reader_close(r);
+    buf_free(&f);
+    buf_free(&recs);
+}
+
+/* Loads chunk 1 of the good trace after patching it; returns the load's result. */
+static int load_patched(size_t patch_at_frame, uint8_t xor_byte, int64_t usize_delta)
+{
+    buf_t f = {0};
+    size_t off1;
+    trace_good(&f, &off1);
+    f.p[off1 + 48 + patch_at_frame] ^= xor_byte;
+    if (usize_delta) {
+        ps_chunk_header_t h;
+        memcpy(&h, f.p + off1, sizeof(h));
+        h.usize = (uint32_t)((int64_t)h.usize + usize_delta);
+        chunk_seal(&h);
+        memcpy(f.p + off1, &h, sizeof(h));
+    }
+    reader_t *r;
+    chunk_view_t v;
+    int rc = file_open(&f, &r);
+    if (rc == 0 && reader_chunk_count(r) == 2) {
+        rc = reader_chunk_load(r, 1, &v);
+        char want[64];
+        snprintf(want, sizeof(want), "offset %zu: chunk 1: ", off1);
+        if (rc < 0 && !contains(reader_error(r), want))
+            test_fail_(0, "want \"%s\", got: %s", want, reader_error(r));
+    } else {
+        test_fail_(0, "open: %s", reader_error(r));
+    }
+    reader_close(r);
+    buf_free(&f);
+    return rc;
+}
+
+TEST(corrupt_zstd_frame)
+{
+    expect_u64_eq(load_patched(0, 0, 0), 0);            /* control: unpatched loads */
+    expect_true(load_patched(0, 0xff, 0) == -PS_E_CORRUPT); /* frame magic */
+    expect_true(load_patched(0, 0, +1) == -PS_E_CORRUPT);  /* usize larger than content */
+    expect_true(load_patched(0, 0, -1) == -PS_E_CORRUPT);  /* usize smaller than content */
+    expect_true(load_patched(4, 0xc0, 0) < 0);           /* frame header descriptor */
+}
+
+/* xorshift64: a fixed-seed generator so failures reproduce. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Opens f and decodes all it can, checking every promise the reader makes about what it
+ * returns. Returns true if the whole trace decoded without an error. */
+static bool walk_all(const buf_t *f)
+{
+    reader_t *r;
+    int rc = file_open(f, &r);
+    bool clean = rc == 0 && reader_index_status(r) == 0;
+    if (rc < 0 || reader_index_status(r) < 0)
+        expect_true(reader_error(r)[0] != '\0');
+    if (rc < 0) {
+        reader_close(r);
+        return false;
+    }
+    for (size_t i = 0; i < reader_chunk_count(r); i++) {
+        chunk_view_t v;
+        record_t rec;
+        expect_u64_le(reader_chunk(r, i)->h.usize, PERFSHIM_MAX_CHUNK_USIZE);
+        if (reader_chunk_load(r, i, &v) < 0) {
+            expect_true(reader_error(r)[0] != '\0');
+            clean = false;
+            continue;
+        }
+        while ((rc = view_next(r, &v, &rec)) > 0) {
+            expect_u64_ge(rec.len, 4);
+            expect_u64_le(rec.offset_in_chunk + rec.len, v.size);
+            if (rec.type == PS_REC_STACK) {
+                expect_u64_ge(rec.u.stack.depth, 1);
+                expect_u64_le(rec.u.stack.depth, PERFSHIM_MAX_DEPTH);
+                volatile uint64_t sink = record_ip(&rec, rec.u.stack.depth - 1);
+                (void)sink;
+            } else if (rec.type == PS_REC_MODULE) {
+                expect_u64_le(rec.u.module.path_len, PERFSHIM_MAX_PATH);
+                ps_segment_t s;
+                for (uint32_t k = 0; k < rec.u.module.nseg; k++)
+                    record_segment(&rec, k, &s);
+                volatile char sink = rec.u.module.path_len ?
+                                         rec.u.module.path[rec.u.module.path_len - 1] : 0;
+                (void)sink;
+            } else if (rec.type == PS_REC_THREAD_START || rec.type == PS_REC_THREAD_EXIT) {
+                expect_u64_le(rec.u.thread.name_len, 15);
+            }
+        }
+        if (rc < 0) {
+            expect_true(rc == -PS_E_CORRUPT);
+            expect_true(contains(reader_error(r), "record at +"));
+            clean = false;
+        }
+    }
+    reader_close(r);
+    return clean;
+}
+
+TEST(bit_flips_never_crash)
+{
+    buf_t good = {0};
+    trace_good(&good, NULL);
+    int clean = 0, broken = 0;
+    /* Half the iterations flip bits anywhere in the file (mostly zstd and header damage);
+     * the other half flip bits in the records before compression, which reaches the record
+     * decoder with well-formed chunks. */
+    for (int it = 0; it < 2000; it++) {
+        buf_t f = {0};
+        if (it % 2 == 0) {
+            buf_put(&f, good.p, good.n);
+            int nflips = 1 + (int)(rng_next() % 4);
+            for (int k = 0; k < nflips; k++) {
+                uint64_t bit = rng_next() % (f.n * 8);
+                f.p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+            }
+            if (rng_next() % 8 == 0)
+                f.n = rng_next() % (f.n + 1); /* and sometimes a cut */
+        } else {
+            buf_t recs = {0};
+            static const char cmd[] = "app";
+            file_begin(&f, PERFSHIM_TRACE_VERSION, "/app", cmd, sizeof(cmd));
+            static const ps_segment_t segs[2] = {{0, 0x1000, 5, 0}, {0x1000, 0x2000, 6, 0}};
+            static const uint64_t ips[4] = {1, 2, 3, 4};
+            rec_thread(&recs, PS_REC_THREAD_START, 1, 1, "main");
+            rec_modmap(&recs, 0, 2, 1);
+            rec_module(&recs, 0, 0x400000, segs, 2, (const unsigned char *)"\x01\x02", 2, "");
+            rec_stack(&recs, 1, 4, ips);
+            rec_alloc(&recs, PS_FN_MALLOC, 1, 3, 0x10, 8, 0);
+            rec_realloc(&recs, 1, 4, 5, 0x10, 0x20, 16);
+            rec_free(&recs, 6, 0x20);
+            rec_end(&recs, 7);
+            int nflips = 1 + (int)(rng_next() % 3);
+            for (int k = 0; k < nflips; k++) {
+                uint64_t bit = rng_next() % (recs.n * 8);
+                recs.p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+            }
+            file_chunk(&f, &recs, 1, 0, 0);
+            buf_free(&recs);
+        }
+        if (walk_all(&f))
+            clean++;
+        else
+            broken++;
+        buf_free(&f);
+    }
+    /* Both outcomes must occur, or the fuzzing is not reaching the checks. */
+    expect_u64_ge(clean, 50);
+    expect_u64_ge(broken, 500);
+    buf_free(&good);
+}
+
+/* ---- perfshim dump ------------------------------------------------------------------- */
+
+/* Runs dump_main on the file holding f in a child with stdout and stderr captured. Returns
+ * the exit code; *out and *err are malloc'd NUL-terminated text. */
+static int dump_run(const buf_t *f, char **out, char **err)
+{
+    const char *path = f ? file_write(f) : "/nonexistent.trace";
+    char opath[4300], epath[4300];
+    tmp_init();
+    snprintf(opath, sizeof(opath), "%s.out", tmp_path);
+    snprintf(epath, sizeof(epath), "%s.err", tmp_path);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        exit(99);
+    if (pid == 0) {
+        int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+            _exit(99);
+        char *argv[] = {(char *)"dump", (char *)path, NULL};
+        int rc = dump_main(2, argv);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+        exit(99);
+    const char *paths[2] = {opath, epath};
+    char **bufs[2] = {out, err};
+    for (int i = 0; i < 2; i++) {
+        FILE *fp = fopen(paths[i], "rb");
+        if (!fp)
+            exit(99);
+        *bufs[i] = calloc(1, 1 << 16);
+        size_t n = fread(*bufs[i], 1, (1 << 16) - 1, fp);
+        (*bufs[i])[n] = '\0';
+        fclose(fp);
+        unlink(paths[i]);
+    }
+    return WEXITSTATUS(st);
+}
+
+TEST(dump_prints_every_record)
+{
+    buf_t f = {0};
+    size_t off1;
+    trace_good(&f, &off1);
+    char *out, *err;
+    int rc = dump_run(&f, &out, &err);
+    expect_u64_eq(rc, 0);
+    expect_str_eq(err, "");
+    char want[2048];
+    ps_chunk_header_t h0, h1;
+    memcpy(&h0, f.p + 73, sizeof(h0));
+    memcpy(&h1, f.p + off1, sizeof(h1));
+    snprintf(
+        want, sizeof(want),
+        "trace version=1 pid=123 ppid=1 exe=\"/path/app\" cmdline=\"app a b\" "
+        "start_mono_ns=5000 start_realtime_ns=1700000000000000000 clock_id=1 page_size=4096\n"
+        "chunk index=0 offset=73 tid=123 seq=0 events=3 csize=%u usize=%u t_first=1000 "
+        "t_last=2000 flags=0x0\n"
+        "thread_start tid=123 ts=1000 name=\"app\"\n"
+        "modmap epoch=0 ts=1001 count=1\n"
+        "module epoch=0 base=0x7f0000001000 build_id=0123abcd path=\"/lib/libc.so.6\" "
+        "segs=0x0+0x28000:r--,0x28000+0x155000:r-x\n"
+        "stack id=1 depth=3 ips=0x401136,0x401200,0x7f1234\n"
+        "alloc fn=malloc ts=1100 ptr=0x5500000010 size=32 align=0 stack=1\n"
+        "free fn=free ts=1200 ptr=0x5500000010\n"
+        "realloc fn=realloc ts_before=1300 ts=1301 old=0x0 new=0x5500000020 size=64 stack=2\n"
+        "unknown type=0x99 len=12\n"
+        "thread_exit tid=124 ts=1400 name=\"worker\"\n"
+        "chunk index=1 offset=%zu tid=125 seq=0 events=3 csize=%u usize=%u t_first=1000 "
+        "t_last=2000 flags=0x1\n"
+        "rss ts=1500 rss=1234567 shim=456\n"
+        "end ts=2000 events=5 dropped=1 stacks=2 stacks_dropped=3 chunks=2 threads=1\n",
+        h0.csize, h0.usize, off1, h1.csize, h1.usize);
+    expect_str_eq(out, want);
+    free(out);
+    free(err);
+    buf_free(&f);
+}
+
+TEST(dump_escapes_strings)
+{
+    buf_t f = {0}, r = {0};
+    static const char cmd[] = "a\"b\\c\x01\xff";
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "/x y", cmd, sizeof(cmd) - 1);
+    rec_thread(&r, PS_REC_THREAD_START, 1, 1, "t\n\"");
+    rec_end(&r, 2);
+    file_chunk(&f, &r, 1, 0, 0);
+    char *out, *err;
+    expect_u64_eq(dump_run(&f, &out, &err), 0);
+    expect_true(contains(out, "exe=\"/x y\" cmdline=\"a\\\"b\\\\c\\x01\\xff\" "));
+    expect_true(contains(out, "thread_start tid=1 ts=1 name=\"t\\x0a\\\"\"\n"));
+    free(out);
+    free(err);
+    buf_free(&f);
+    buf_free(&r);
+}
+
+TEST(dump_exit_codes)
+{
+    char *out, *err;
+    buf_t f = {0};
+    size_t off1;
+    trace_good(&f, &off1);
+
+    /* No end record: the first chunk only. */
+    buf_t g = {0};
+    buf_put(&g, f.p, off1);
+    expect_u64_eq(dump_run(&g, &out, &err), 1);
+    expect_true(contains(out, "thread_exit tid=124"));
+    expect_true(contains(err, ": no end record: the process did not finish cleanly (1 chunks "
+                              "read)\n"));
+    expect_true(!strncmp(err, "perfshim: ", 10));
+    free(out);
+    free(err);
+
+    /* Cut inside the second chunk: records of the first, then the offset. */
+    buf_put(&g, f.p + off1, 60);
+    expect_u64_eq(dump_run(&g, &out, &err), 1);
+    expect_true(contains(out, "thread_exit tid=124"));
+    char want[96];
+    snprintf(want, sizeof(want), ": offset %zu: truncated chunk (file is cut short)\n", off1);
+    expect_true(contains(err, want));
+    expect_true(strchr(err, '\n') == err + strlen(err) - 1); /* one line */
+    free(out);
+    free(err);
+    buf_free(&g);
+
+    /* A bad record in the middle: the records before it are printed. */
+    buf_t r = {0};
+    file_begin(&g, PERFSHIM_TRACE_VERSION, "x", "", 0);
+    rec_alloc(&r, PS_FN_MALLOC, 0, 1, 0x10, 1, 0);
+    rec_raw(&r, PS_REC_STACK, 16);
+    rec_end(&r, 2);
+    file_chunk(&g, &r, 1, 0, 0);
+    expect_u64_eq(dump_run(&g, &out, &err), 1);
+    expect_true(contains(out, "alloc fn=malloc ts=1 ptr=0x10 size=1 align=0 stack=0\n"));
+    expect_true(!contains(out, "end ts="));
+    expect_true(contains(err, ": chunk 0: record at +40: stack"));
+    free(out);
+    free(err);
+    buf_free(&g);
+    buf_free(&r);
+
+    /* Not a trace, newer version, missing file: 2. */
+    buf_put(&g, "hello world\n", 12);
+    expect_u64_eq(dump_run(&g, &out, &err), 2);
+    expect_true(contains(err, ": not a perfshim trace\n"));
+    free(out);
+    free(err);
+    buf_free(&g);
+
+    uint32_t v = 9;
+    memcpy(f.p + 4, &v, 4);
+    expect_u64_eq(dump_run(&f, &out, &err), 2);
+    expect_true(contains(err, "version 9 is newer"));
+    free(out);
+    free(err);
+
+    expect_u64_eq(dump_run(NULL, &out, &err), 2);
+    expect_true(contains(err, "perfshim: /nonexistent.trace: "));
+    expect_str_eq(out, "");
+    free(out);
+    free(err);
+    buf_free(&f);
+}
+
+TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names),
+          TEST_ENTRY(unknown_records_are_skipped_by_len), TEST_ENTRY(not_a_trace),
+          TEST_ENTRY(newer_version_is_rejected), TEST_ENTRY(missing_file),
+          TEST_ENTRY(bad_file_header), TEST_ENTRY(cut_inside_second_chunk),
+          TEST_ENTRY(corrupt_chunk_header), TEST_ENTRY(malformed_records),
+          TEST_ENTRY(longer_fixed_records_are_accepted), TEST_ENTRY(corrupt_zstd_frame),
+          TEST_ENTRY(bit_flips_never_crash), TEST_ENTRY(dump_prints_every_record),
+          TEST_ENTRY(dump_escapes_strings), TEST_ENTRY(dump_exit_codes))
