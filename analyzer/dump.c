@@ -282,6 +282,7 @@ static void dump_record(const record_t *rec)
         out_kv("stacks_dropped", rec->u.end.stacks_dropped);
         out_kv("chunks", rec->u.end.chunks);
         out_kv("threads", rec->u.end.threads);
+        out_kv("chunks_inline", rec->u.end.chunks_inline);
         break;
     default:
         out_str("unknown");

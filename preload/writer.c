@@ -51,7 +51,7 @@ static ilock_t file_lock;
 static ZSTD_CCtx *sync_cctx;
 static unsigned char *sync_dst;
 static size_t dst_cap;
-static uint64_t events_written, events_dropped, chunks_written;
+static uint64_t events_written, events_dropped, chunks_written, chunks_inline;
 static int io_failed;
 
 static pthread_t writer_thread;
@@ -252,6 +252,7 @@ void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32
 {
     uint32_t nev = 0;
     ilock_lock(&file_lock);
+    chunks_inline++;
     size_t n = chunk_build(sync_cctx, sync_dst, data, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
     ilock_unlock(&file_lock);
@@ -453,7 +454,8 @@ void writer_finish(void)
                       .stacks = stacktab_count(),
                       .stacks_dropped = stacktab_dropped(),
                       .chunks = chunks_written + 1,
-                      .threads = tstate_threads_seen()};
+                      .threads = tstate_threads_seen(),
+                      .chunks_inline = chunks_inline};
     ilock_unlock(&file_lock);
     internal_append(&e, sizeof e);
     internal_flush(&wctx);

@@ -194,7 +194,8 @@ typedef struct ps_rec_end_s {
     uint64_t stacks_dropped;  /* events recorded with stack 0 because the table was full */
     uint64_t chunks;          /* chunks written, this one included */
     uint64_t threads;         /* threads seen */
-} ps_rec_end_t; /* 64 bytes */
+    uint64_t chunks_inline;   /* chunks an app thread compressed itself (backpressure) */
+} ps_rec_end_t; /* 72 bytes */
 
 #define PS_STATIC_SIZE(T, n) _Static_assert(sizeof(T) == (n), #T " size is part of the format")
 PS_STATIC_SIZE(ps_file_header_t, 56);
@@ -209,7 +210,7 @@ PS_STATIC_SIZE(ps_rec_alloc_t, 40);
 PS_STATIC_SIZE(ps_rec_free_t, 24);
 PS_STATIC_SIZE(ps_rec_realloc_t, 48);
 PS_STATIC_SIZE(ps_rec_rss_t, 32);
-PS_STATIC_SIZE(ps_rec_end_t, 64);
+PS_STATIC_SIZE(ps_rec_end_t, 72);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
 #endif

@@ -14,7 +14,13 @@
 #include "test.h"
 
 #define NTHREADS 4
+#ifdef CHURN_BACKPRESSURE
+/* A 1 MiB queue of 16 KiB buffers and slow compression: the writer falls behind and the
+ * producers must compress their own chunks. The counts must stay exact. */
+#define PER_THREAD 100000
+#else
 #define PER_THREAD 500000
+#endif
 #define RING 1024
 
 typedef struct ring_s {
@@ -106,6 +112,11 @@ static int check(trace_t *unused, const char *path)
     char counts[4300];
     snprintf(counts, sizeof counts, "%s.counts", path);
     char *args[] = {counts, NULL};
+#ifdef CHURN_BACKPRESSURE
+    setenv("PERFSHIM_QUEUE_MB", "1", 1);
+    setenv("PERFSHIM_BUFFER_KB", "16", 1);
+    setenv("PERFSHIM_ZSTD_LEVEL", "12", 1);
+#endif
     int status = harness_record(path, args, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fprintf(stderr, "workload failed: %d\n", status), 1;
@@ -134,6 +145,14 @@ static int check(trace_t *unused, const char *path)
                 allocs != want_alloc || frees != want_free ||
                 want_alloc != (uint64_t)NTHREADS * PER_THREAD || r.unmatched_frees ||
                 r.double_allocs;
+#ifdef CHURN_BACKPRESSURE
+    if (t.end.chunks_inline == 0) {
+        fprintf(stderr, "churn: the producers never compressed their own chunks\n");
+        fails = 1;
+    }
+    fprintf(stderr, "churn: %" PRIu64 " of %" PRIu64 " chunks compressed by app threads\n",
+            t.end.chunks_inline, t.end.chunks);
+#endif
     fprintf(stderr,
             "churn: trace %" PRIu64 " allocs / %" PRIu64 " frees from the workers (workload: %" PRIu64
             " / %" PRIu64 "), %zu events, end.events %" PRIu64 ", dropped %" PRIu64
