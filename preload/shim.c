@@ -22,6 +22,7 @@ int shim_state;
 PS_TLS shim_tls_t shim_tls;
 
 static pid_t init_tid;
+static pid_t owner_pid; /* the process whose trace this is */
 static pthread_key_t exit_key;
 static char exe_path[PERFSHIM_MAX_PATH];
 static char cmdline[16384];
@@ -86,6 +87,7 @@ void shim_init(void)
         shim_set_state(SHIM_DISABLED);
         return;
     }
+    owner_pid = getpid();
     modmap_set_exe(exe_path);
     unwind_init();
     pthread_atfork(NULL, NULL, atfork_child);
@@ -177,6 +179,9 @@ static void atfork_child(void)
 
 void shim_fini(void)
 {
+    /* A vfork child shares our memory: its _exit must not end the parent's trace. */
+    if (getpid() != owner_pid)
+        return;
     int expect = SHIM_ACTIVE;
     if (!__atomic_compare_exchange_n(&shim_state, &expect, SHIM_FINISHED, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
