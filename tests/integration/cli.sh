@@ -90,4 +90,11 @@ script_name() {
 }
 check "record names a #! script's trace after the script" script_name
 
+depth_limit() {
+    PERFSHIM_DEPTH=3 PERFSHIM_OUTPUT="$TMP/depth.trace" LD_PRELOAD=$PERFSHIM_LIB /bin/ls / >/dev/null &&
+        "$P" dump "$TMP/depth.trace" >depth.txt &&
+        awk '/^stack / {split($3, a, "="); if (a[2] > 3) bad++; n++} END {exit !(n > 0 && !bad)}' depth.txt
+}
+check "PERFSHIM_DEPTH bounds the recorded frames" depth_limit
+
 finish

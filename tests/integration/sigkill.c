@@ -6,18 +6,27 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "perfshim/errors.h"
 #include "test.h"
 
 __attribute__((noinline)) void *kill_site(void) { return malloc(32); }
+__attribute__((noinline)) void *idle_site(void) { return malloc(24); }
+void *volatile keep_idle[10];
 
 static void run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 0 && strcmp(argv[0], "idle") == 0) {
+        /* 10 allocations fill no buffer: only the writer's periodic flush can save them */
+        for (int i = 0; i < 10; i++)
+            keep_idle[i] = idle_site();
+        for (;;)
+            pause();
+    }
     void *keep[64] = {0};
     for (unsigned long i = 0;; i++) {
         free(keep[i % 64]);
@@ -54,6 +63,21 @@ static int check(trace_t *unused, const char *path)
     }
     fprintf(stderr, "sigkill: %" PRIu64 " chunks, %" PRIu64 " allocations from kill_site, %s\n",
             t.chunks, n, fails ? "FAIL" : "ok");
+    trace_free(&t);
+    if (!fails)
+        unlink(path);
+
+    /* an idle thread's records reach the file within the flush period (100 ms default) */
+    char *idle[] = {(char *)"idle", NULL};
+    status = harness_record(path, idle, 700);
+    if (!WIFSIGNALED(status) || trace_load(path, &t) != 0)
+        return fprintf(stderr, "idle workload failed: %d\n", status), 1;
+    n = trace_count_site(&t, "idle_site", EV_ALLOC, PS_FN_MALLOC, NULL);
+    if (n != 10 || t.have_end) {
+        fprintf(stderr, "sigkill idle: %" PRIu64 " of 10 allocations flushed, end=%d\n", n,
+                t.have_end);
+        fails++;
+    }
     trace_free(&t);
     if (!fails)
         unlink(path);
