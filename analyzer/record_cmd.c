@@ -126,58 +126,37 @@ static int record_setup_env(const char *lib, const char *output)
     return rc ? 0 : -PS_E_NOMEM;
 }
 
-/* Expands the PERFSHIM_OUTPUT template the way the shim does: %p pid, %e program name,
- * %% '%'; any other '%' is kept as is. Returns 0 or -PS_E_LIMIT if out is too small. */
+/* Expands the PERFSHIM_OUTPUT template: %e -> name always. With pid > 0 (the shim's view
+ * after the run) also %p -> pid and %% -> '%'; with pid == 0 (before the run) %p and %% are
+ * kept for the shim and a '%' in name is written %%. Any other '%' is kept as is.
+ * Returns 0 or -PS_E_LIMIT if out is too small. */
 static int record_expand(const char *tmpl, pid_t pid, const char *name, char *out, size_t cap)
 {
     size_t n = 0;
     char num[24];
     for (const char *p = tmpl; *p; p++) {
-        const char *piece = NULL;
-        char one[2] = {*p, '\0'};
-        if (p[0] == '%' && p[1] == 'p') {
-            snprintf(num, sizeof(num), "%ld", (long)pid);
-            piece = num;
-            p++;
-        } else if (p[0] == '%' && p[1] == 'e') {
-            piece = name;
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            piece = "%";
-            p++;
-        } else {
-            piece = one;
-        }
-        size_t len = strlen(piece);
-        if (n + len + 1 > cap)
-            return -PS_E_LIMIT;
-        memcpy(out + n, piece, len);
-        n += len;
-    }
-    out[n] = '\0';
-    return 0;
-}
-
-/* Replaces %e by name (a '%' in name becomes %%), keeps %p and %% for the shim. */
-static int record_expand_name(const char *tmpl, const char *name, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = tmpl; *p; p++) {
-        char buf[3] = {p[0], 0, 0};
-        const char *piece = buf;
+        char lit[3] = {p[0], '\0', '\0'};
+        const char *piece = lit;
         if (p[0] == '%' && p[1] == 'e') {
             p++;
             for (const char *q = name; *q; q++) {
                 if (n + 3 > cap)
                     return -PS_E_LIMIT;
                 out[n++] = *q;
-                if (*q == '%')
+                if (*q == '%' && pid == 0)
                     out[n++] = '%';
             }
             continue;
         }
-        if (p[0] == '%' && p[1]) {
-            buf[1] = p[1];
+        if (p[0] == '%' && p[1] == 'p' && pid > 0) {
+            snprintf(num, sizeof(num), "%ld", (long)pid);
+            piece = num;
+            p++;
+        } else if (p[0] == '%' && p[1] == '%' && pid > 0) {
+            piece = "%";
+            p++;
+        } else if (p[0] == '%' && p[1]) {
+            lit[1] = p[1];
             p++;
         }
         size_t len = strlen(piece);
@@ -336,7 +315,7 @@ int record_main(int argc, char **argv)
      * of a #! script instead. %p stays for the shim (the pid is the child's). */
     const char *slash = strrchr(prog_argv[0], '/');
     char tmpl[PATH_MAX];
-    if (record_expand_name(output, slash ? slash + 1 : prog_argv[0], tmpl, sizeof tmpl) < 0) {
+    if (record_expand(output, 0, slash ? slash + 1 : prog_argv[0], tmpl, sizeof tmpl) < 0) {
         fprintf(stderr, "perfshim: record: output path too long: %s\n", output);
         return 2;
     }
