@@ -14,6 +14,7 @@
 #include "dump.h"
 #include "perfshim/trace_format.h"
 #include "record_cmd.h"
+#include "report.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -27,6 +28,7 @@ typedef struct command_s {
 static const command_t commands[] = {
     {"record", record_main},
     {"dump", dump_main},
+    {"report", report_main},
 };
 
 static void main_usage(FILE *f)
@@ -37,6 +39,8 @@ static void main_usage(FILE *f)
           "  record [-o PATH] [--] PROGRAM [ARGS...]\n"
           "                  run PROGRAM under the shim and write a trace\n"
           "  dump TRACE      print every record of a trace, one per line\n"
+          "  report [--format=text|json|folded] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
+          "                  heap report: summary, top allocation sites, not freed at exit\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"

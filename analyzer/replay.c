@@ -1,0 +1,799 @@
+/*
+ * replay.c -- see replay.h.
+ *
+ * Layout: each thread's chunks are sorted by seq and read through one "stream" that holds a
+ * private copy of its current chunk (reader_chunk_load's view dies at the next load), so
+ * memory is threads x chunk size. Streams are merged by a binary min-heap on
+ * (timestamp, release-before-allocation). Records without a place on the time axis (STACK,
+ * MODULE) and samples (THREAD_START, RSS, END) are taken as they are read: their effect does
+ * not depend on the merge order.
+ *
+ * Per-stack peak bytes in one pass: a global "peak epoch" is bumped whenever the live heap
+ * reaches a new maximum. Before a stack's live bytes change, if the stack has not been touched
+ * since the latest bump, its current live bytes are exactly its bytes at that peak and are
+ * saved; at the end every stack not touched since the last bump saves its final value.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "replay.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perfshim/compiler.h"
+#include "perfshim/errors.h"
+#include "reader.h"
+
+/* ---- histograms ---------------------------------------------------------------------- */
+
+static unsigned hist_bucket(uint64_t v)
+{
+    return v == 0 ? 0u : 64u - (unsigned)__builtin_clzll(v);
+}
+
+void replay_hist_add(replay_hist_t *h, uint64_t v)
+{
+    h->count[hist_bucket(v)]++;
+    h->n++;
+    if (v > h->max)
+        h->max = v;
+}
+
+void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from)
+{
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++)
+        into->count[b] += from->count[b];
+    into->n += from->n;
+    if (from->max > into->max)
+        into->max = from->max;
+}
+
+uint64_t replay_hist_quantile(const replay_hist_t *h, double q)
+{
+    if (h->n == 0)
+        return 0;
+    /* rank of the quantile, 1-based, rounded up: p50 of 1..4 is the 2nd value */
+    double want = q * (double)h->n;
+    uint64_t rank = (uint64_t)want;
+    if ((double)rank < want)
+        rank++;
+    if (rank < 1)
+        rank = 1;
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++) {
+        seen += h->count[b];
+        if (seen >= rank) {
+            uint64_t hi = b == 0 ? 0 : b >= 64 ? UINT64_MAX : (1ull << b) - 1;
+            return hi < h->max ? hi : h->max;
+        }
+    }
+    return h->max;
+}
+
+/* ---- u32 -> index map (stack ids) ---------------------------------------------------- */
+
+#define MAP_EMPTY UINT32_MAX
+
+typedef struct u32map_s {
+    uint32_t *keys, *vals;
+    size_t cap, n; /* cap is a power of two, or 0 */
+} u32map_t;
+
+static size_t u32map_slot(uint32_t k, size_t cap)
+{
+    return (size_t)((k * 0x9e3779b1u) ^ (k >> 16)) & (cap - 1);
+}
+
+static uint32_t u32map_get(const u32map_t *m, uint32_t k)
+{
+    if (!m->cap)
+        return MAP_EMPTY;
+    for (size_t i = u32map_slot(k, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->vals[i] == MAP_EMPTY)
+            return MAP_EMPTY;
+        if (m->keys[i] == k)
+            return m->vals[i];
+    }
+}
+
+static int u32map_put(u32map_t *m, uint32_t k, uint32_t v)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        uint32_t *keys = malloc(cap * sizeof(*keys)), *vals = malloc(cap * sizeof(*vals));
+        if (!keys || !vals) {
+            free(keys);
+            free(vals);
+            return -PS_E_NOMEM;
+        }
+        memset(vals, 0xff, cap * sizeof(*vals));
+        for (size_t j = 0; j < m->cap; j++) {
+            if (m->vals[j] == MAP_EMPTY)
+                continue;
+            size_t i = u32map_slot(m->keys[j], cap);
+            while (vals[i] != MAP_EMPTY)
+                i = (i + 1) & (cap - 1);
+            keys[i] = m->keys[j];
+            vals[i] = m->vals[j];
+        }
+        free(m->keys);
+        free(m->vals);
+        m->keys = keys;
+        m->vals = vals;
+        m->cap = cap;
+    }
+    size_t i = u32map_slot(k, m->cap);
+    while (m->vals[i] != MAP_EMPTY && m->keys[i] != k)
+        i = (i + 1) & (m->cap - 1);
+    if (m->vals[i] == MAP_EMPTY)
+        m->n++;
+    m->keys[i] = k;
+    m->vals[i] = v;
+    return 0;
+}
+
+static void u32map_free(u32map_t *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- live set: open addressing on the address, backward-shift deletion --------------- */
+
+typedef struct live_s {
+    uint64_t ptr; /* 0: empty slot (a live block never has address 0) */
+    uint64_t size, ts;
+    uint32_t site;
+} live_t;
+
+typedef struct livetab_s {
+    live_t *slots;
+    size_t cap, n;
+} livetab_t;
+
+static size_t live_slot(uint64_t p, size_t cap)
+{
+    p ^= p >> 33;
+    p *= 0xff51afd7ed558ccdull;
+    p ^= p >> 33;
+    return (size_t)p & (cap - 1);
+}
+
+static live_t *live_find(const livetab_t *t, uint64_t ptr)
+{
+    if (!t->cap)
+        return NULL;
+    for (size_t i = live_slot(ptr, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (t->slots[i].ptr == ptr)
+            return &t->slots[i];
+        if (t->slots[i].ptr == 0)
+            return NULL;
+    }
+}
+
+static int live_grow(livetab_t *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    live_t *s = calloc(cap, sizeof(*s));
+    if (!s)
+        return -PS_E_NOMEM;
+    for (size_t j = 0; j < t->cap; j++) {
+        if (!t->slots[j].ptr)
+            continue;
+        size_t i = live_slot(t->slots[j].ptr, cap);
+        while (s[i].ptr)
+            i = (i + 1) & (cap - 1);
+        s[i] = t->slots[j];
+    }
+    free(t->slots);
+    t->slots = s;
+    t->cap = cap;
+    return 0;
+}
+
+/* Inserts a new entry for ptr (which must not be present). */
+static int live_insert(livetab_t *t, const live_t *e)
+{
+    if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
+        int rc = live_grow(t);
+        if (rc < 0)
+            return rc;
+    }
+    size_t i = live_slot(e->ptr, t->cap);
+    while (t->slots[i].ptr)
+        i = (i + 1) & (t->cap - 1);
+    t->slots[i] = *e;
+    t->n++;
+    return 0;
+}
+
+static void live_remove(livetab_t *t, live_t *e)
+{
+    size_t mask = t->cap - 1, i = (size_t)(e - t->slots), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!t->slots[j].ptr)
+            break;
+        size_t home = live_slot(t->slots[j].ptr, t->cap);
+        /* move j back into the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].ptr = 0;
+    t->n--;
+}
+
+/* ---- per-thread streams -------------------------------------------------------------- */
+
+enum { EV_RELEASE = 0, EV_ALLOC = 1, EV_FAILED = 2 };
+
+typedef struct event_s {
+    uint64_t ts, ptr, size;
+    uint32_t stack;
+    uint8_t kind;
+} event_t;
+
+typedef struct stream_s {
+    uint32_t tid;
+    size_t *chunks; /* chunk indices, by seq */
+    size_t nchunks, next;
+    unsigned char *buf;
+    size_t cap;
+    chunk_view_t view;
+    event_t pend[2];
+    unsigned npend, ipend;
+    bool done;
+} stream_t;
+
+typedef struct state_s {
+    reader_t *r;
+    replay_t *rp;
+    u32map_t site_map, stack_map;
+    size_t sites_cap, stacks_cap, modules_cap;
+    livetab_t live;
+    stream_t *streams;
+    size_t nstreams;
+    uint32_t *heap; /* stream indices */
+    size_t nheap;
+    uint64_t peak_epoch;
+    bool have_ts;
+} state_t;
+
+static void state_partial(state_t *st, const char *fmt, ...) PS_PRINTF(2, 3);
+static void state_partial(state_t *st, const char *fmt, ...)
+{
+    replay_t *rp = st->rp;
+    rp->complete = false;
+    if (rp->partial_reason[0])
+        return; /* the first reason is the one that explains the rest */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rp->partial_reason, sizeof(rp->partial_reason), fmt, ap);
+    va_end(ap);
+}
+
+static void state_ts(state_t *st, uint64_t ts)
+{
+    replay_t *rp = st->rp;
+    if (!st->have_ts || ts < rp->first_ts)
+        rp->first_ts = ts;
+    if (!st->have_ts || ts > rp->last_ts)
+        rp->last_ts = ts;
+    st->have_ts = true;
+}
+
+static int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
+{
+    uint32_t i = u32map_get(&st->site_map, stack_id);
+    if (i != MAP_EMPTY) {
+        *out = i;
+        return 0;
+    }
+    replay_t *rp = st->rp;
+    if (rp->nsites == st->sites_cap) {
+        size_t cap = st->sites_cap ? st->sites_cap * 2 : 256;
+        replay_site_t *s = realloc(rp->sites, cap * sizeof(*s));
+        if (!s)
+            return -PS_E_NOMEM;
+        rp->sites = s;
+        st->sites_cap = cap;
+    }
+    i = (uint32_t)rp->nsites++;
+    memset(&rp->sites[i], 0, sizeof(rp->sites[i]));
+    rp->sites[i].stack_id = stack_id;
+    *out = i;
+    return u32map_put(&st->site_map, stack_id, i);
+}
+
+static int state_stack(state_t *st, const record_t *rec)
+{
+    if (u32map_get(&st->stack_map, rec->u.stack.id) != MAP_EMPTY)
+        return 0; /* the first definition wins; the shim never redefines an id */
+    replay_t *rp = st->rp;
+    if (rp->nstacks == st->stacks_cap) {
+        size_t cap = st->stacks_cap ? st->stacks_cap * 2 : 256;
+        replay_stack_t *s = realloc(rp->stacks, cap * sizeof(*s));
+        if (!s)
+            return -PS_E_NOMEM;
+        rp->stacks = s;
+        st->stacks_cap = cap;
+    }
+    replay_stack_t *s = &rp->stacks[rp->nstacks];
+    s->id = rec->u.stack.id;
+    s->depth = rec->u.stack.depth;
+    s->ips = malloc(s->depth * sizeof(uint64_t));
+    if (!s->ips)
+        return -PS_E_NOMEM;
+    for (uint32_t i = 0; i < s->depth; i++)
+        s->ips[i] = record_ip(rec, i);
+    int rc = u32map_put(&st->stack_map, s->id, (uint32_t)rp->nstacks);
+    rp->nstacks++;
+    return rc;
+}
+
+static int state_module(state_t *st, const record_t *rec)
+{
+    replay_t *rp = st->rp;
+    const char *path = rec->u.module.path;
+    uint32_t plen = rec->u.module.path_len;
+    for (size_t i = 0; i < rp->nmodules; i++)
+        if (rp->modules[i].base == rec->u.module.base && strlen(rp->modules[i].path) == plen &&
+            !memcmp(rp->modules[i].path, path, plen))
+            return 0;
+    if (rp->nmodules == st->modules_cap) {
+        size_t cap = st->modules_cap ? st->modules_cap * 2 : 32;
+        replay_module_t *m = realloc(rp->modules, cap * sizeof(*m));
+        if (!m)
+            return -PS_E_NOMEM;
+        rp->modules = m;
+        st->modules_cap = cap;
+    }
+    replay_module_t *m = &rp->modules[rp->nmodules];
+    memset(m, 0, sizeof(*m));
+    m->path = malloc(plen + 1);
+    m->segs = malloc((rec->u.module.nseg ? rec->u.module.nseg : 1) * sizeof(ps_segment_t));
+    if (!m->path || !m->segs) {
+        free(m->path);
+        free(m->segs);
+        return -PS_E_NOMEM;
+    }
+    memcpy(m->path, path, plen);
+    m->path[plen] = 0;
+    m->base = rec->u.module.base;
+    m->nseg = rec->u.module.nseg;
+    for (uint32_t i = 0; i < m->nseg; i++)
+        record_segment(rec, i, &m->segs[i]);
+    m->buildid_len = rec->u.module.buildid_len; /* a u8 in the format: fits buildid[] */
+    memcpy(m->buildid, rec->u.module.buildid, m->buildid_len);
+    rp->nmodules++;
+    return 0;
+}
+
+/* Takes one decoded record of stream s; heap events become pending events. */
+static int stream_take(state_t *st, stream_t *s, const record_t *rec)
+{
+    replay_t *rp = st->rp;
+    rp->records++;
+    switch (rec->type) {
+    case PS_REC_THREAD_START:
+        rp->threads++;
+        state_ts(st, rec->u.thread.ts);
+        return 0;
+    case PS_REC_THREAD_EXIT:
+        state_ts(st, rec->u.thread.ts);
+        return 0;
+    case PS_REC_MODULE:
+        return state_module(st, rec);
+    case PS_REC_STACK:
+        return state_stack(st, rec);
+    case PS_REC_RSS:
+        state_ts(st, rec->u.rss.ts);
+        if (!rp->have_rss || rec->u.rss.ts >= rp->final_rss_ts) {
+            rp->final_rss_ts = rec->u.rss.ts;
+            rp->final_rss_bytes = rec->u.rss.rss_bytes;
+        }
+        if (rec->u.rss.rss_bytes > rp->max_rss_bytes)
+            rp->max_rss_bytes = rec->u.rss.rss_bytes;
+        rp->have_rss = true;
+        return 0;
+    case PS_REC_END:
+        state_ts(st, rec->u.end.ts);
+        rp->have_end = true;
+        rp->end = rec->u.end;
+        return 0;
+    case PS_REC_ALLOC: {
+        const ps_rec_alloc_t *a = &rec->u.alloc;
+        s->pend[s->npend++] = (event_t){a->ts, a->ptr, a->size, a->stack,
+                                        a->ptr ? EV_ALLOC : EV_FAILED};
+        return 0;
+    }
+    case PS_REC_FREE:
+        s->pend[s->npend++] = (event_t){rec->u.free.ts, rec->u.free.ptr, 0, 0, EV_RELEASE};
+        return 0;
+    case PS_REC_REALLOC: {
+        const ps_rec_realloc_t *ra = &rec->u.realloc;
+        if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
+            s->pend[s->npend++] = (event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
+                                            EV_RELEASE};
+        if (ra->new_ptr)
+            s->pend[s->npend++] = (event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
+                                            EV_ALLOC};
+        else if (ra->size)
+            s->pend[s->npend++] = (event_t){ra->ts, 0, ra->size, ra->stack, EV_FAILED};
+        return 0;
+    }
+    default:
+        return 0; /* MODMAP (the MODULE records carry everything), unknown, skippable */
+    }
+}
+
+/* Loads the stream's next chunk into its private buffer. Returns 1 loaded, 0 no more
+ * chunks, <0 out of memory. A chunk that fails to load marks the replay partial and is
+ * skipped. */
+static int stream_load(state_t *st, stream_t *s)
+{
+    while (s->next < s->nchunks) {
+        size_t ci = s->chunks[s->next++];
+        chunk_view_t v;
+        int rc = reader_chunk_load(st->r, ci, &v);
+        if (rc == -PS_E_NOMEM)
+            return rc;
+        if (rc < 0) {
+            state_partial(st, "%s", reader_error(st->r));
+            continue;
+        }
+        if (v.size > s->cap) {
+            unsigned char *b = realloc(s->buf, v.size);
+            if (!b)
+                return -PS_E_NOMEM;
+            s->buf = b;
+            s->cap = v.size;
+        }
+        memcpy(s->buf, v.data, v.size);
+        v.data = s->buf;
+        s->view = v;
+        st->rp->chunks++;
+        return 1;
+    }
+    return 0;
+}
+
+/* Makes the stream's next event current (s->pend[s->ipend]) or marks it done. */
+static int stream_fill(state_t *st, stream_t *s)
+{
+    if (s->ipend + 1 < s->npend) {
+        s->ipend++;
+        return 0;
+    }
+    s->npend = s->ipend = 0;
+    while (!s->npend) {
+        record_t rec;
+        int rc = s->view.data ? view_next(st->r, &s->view, &rec) : 0;
+        if (rc < 0) {
+            state_partial(st, "%s", reader_error(st->r));
+            rc = 0; /* the rest of this chunk is lost; go on with the next one */
+        }
+        if (rc == 0) {
+            s->view.data = NULL;
+            rc = stream_load(st, s);
+            if (rc < 0)
+                return rc;
+            if (rc == 0) {
+                s->done = true;
+                return 0;
+            }
+            continue;
+        }
+        if ((rc = stream_take(st, s, &rec)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- merge --------------------------------------------------------------------------- */
+
+static bool stream_before(const state_t *st, uint32_t a, uint32_t b)
+{
+    const event_t *x = &st->streams[a].pend[st->streams[a].ipend];
+    const event_t *y = &st->streams[b].pend[st->streams[b].ipend];
+    if (x->ts != y->ts)
+        return x->ts < y->ts;
+    if ((x->kind == EV_RELEASE) != (y->kind == EV_RELEASE))
+        return x->kind == EV_RELEASE;
+    return a < b; /* deterministic */
+}
+
+static void heap_down(state_t *st, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < st->nheap && stream_before(st, st->heap[l], st->heap[m]))
+            m = l;
+        if (r < st->nheap && stream_before(st, st->heap[r], st->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        uint32_t t = st->heap[i];
+        st->heap[i] = st->heap[m];
+        st->heap[m] = t;
+        i = m;
+    }
+}
+
+static void site_touch(const state_t *st, replay_site_t *site)
+{
+    if (site->peak_epoch_seen < st->peak_epoch) {
+        site->peak_bytes = site->live_bytes;
+        site->peak_epoch_seen = st->peak_epoch;
+    }
+}
+
+static void event_release(state_t *st, const event_t *e)
+{
+    replay_t *rp = st->rp;
+    live_t *l = live_find(&st->live, e->ptr);
+    if (!l) {
+        rp->unmatched_frees++;
+        return;
+    }
+    replay_site_t *site = &rp->sites[l->site];
+    site_touch(st, site);
+    site->frees++;
+    site->live_blocks--;
+    site->live_bytes -= l->size;
+    replay_hist_add(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
+    rp->frees++;
+    rp->live_blocks--;
+    rp->live_bytes -= l->size;
+    live_remove(&st->live, l);
+}
+
+static int event_alloc(state_t *st, const event_t *e)
+{
+    replay_t *rp = st->rp;
+    uint32_t si;
+    int rc = state_site(st, e->stack, &si);
+    if (rc < 0)
+        return rc;
+    if (e->kind == EV_FAILED) {
+        rp->failed_allocations++;
+        rp->sites[si].failed++;
+        return 0;
+    }
+    live_t *old = live_find(&st->live, e->ptr);
+    if (old) { /* a release we never saw: forget the old block */
+        rp->double_allocations++;
+        replay_site_t *os = &rp->sites[old->site];
+        site_touch(st, os);
+        os->live_blocks--;
+        os->live_bytes -= old->size;
+        rp->live_blocks--;
+        rp->live_bytes -= old->size;
+        live_remove(&st->live, old);
+    }
+    live_t l = {e->ptr, e->size, e->ts, si};
+    if ((rc = live_insert(&st->live, &l)) < 0)
+        return rc;
+    replay_site_t *site = &rp->sites[si];
+    site_touch(st, site);
+    site->allocations++;
+    site->bytes += e->size;
+    site->live_blocks++;
+    site->live_bytes += e->size;
+    replay_hist_add(&site->sizes, e->size);
+    replay_hist_add(&rp->sizes, e->size);
+    rp->allocations++;
+    rp->bytes_allocated += e->size;
+    rp->live_blocks++;
+    rp->live_bytes += e->size;
+    if (rp->live_bytes > rp->peak_bytes) {
+        rp->peak_bytes = rp->live_bytes;
+        rp->peak_time_ns = e->ts;
+        st->peak_epoch++;
+    }
+    return 0;
+}
+
+static int replay_merge(state_t *st)
+{
+    int rc;
+    st->heap = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*st->heap));
+    if (!st->heap)
+        return -PS_E_NOMEM;
+    for (size_t i = 0; i < st->nstreams; i++) {
+        if ((rc = stream_fill(st, &st->streams[i])) < 0)
+            return rc;
+        if (!st->streams[i].done)
+            st->heap[st->nheap++] = (uint32_t)i;
+    }
+    for (size_t i = st->nheap / 2; i-- > 0;)
+        heap_down(st, i);
+    while (st->nheap) {
+        stream_t *s = &st->streams[st->heap[0]];
+        const event_t *e = &s->pend[s->ipend];
+        state_ts(st, e->ts);
+        if (e->kind == EV_RELEASE)
+            event_release(st, e);
+        else if ((rc = event_alloc(st, e)) < 0)
+            return rc;
+        if ((rc = stream_fill(st, s)) < 0)
+            return rc;
+        if (s->done)
+            st->heap[0] = st->heap[--st->nheap];
+        heap_down(st, 0);
+    }
+    return 0;
+}
+
+/* ---- streams from the index ---------------------------------------------------------- */
+
+typedef struct chunk_key_s {
+    uint32_t tid, seq;
+    size_t index;
+} chunk_key_t;
+
+static int chunk_key_cmp(const void *a, const void *b)
+{
+    const chunk_key_t *x = a, *y = b;
+    if (x->tid != y->tid)
+        return x->tid < y->tid ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int replay_streams(state_t *st)
+{
+    size_t n = reader_chunk_count(st->r);
+    if (n == 0)
+        return 0;
+    chunk_key_t *keys = malloc(n * sizeof(*keys));
+    size_t *order = malloc(n * sizeof(*order));
+    st->streams = calloc(n, sizeof(*st->streams)); /* at most one stream per chunk */
+    if (!keys || !order || !st->streams) {
+        free(keys);
+        free(order);
+        return -PS_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const chunk_info_t *c = reader_chunk(st->r, i);
+        keys[i] = (chunk_key_t){c->h.tid, c->h.seq, i};
+    }
+    qsort(keys, n, sizeof(*keys), chunk_key_cmp);
+    for (size_t i = 0; i < n; i++)
+        order[i] = keys[i].index;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && keys[j].tid == keys[i].tid)
+            j++;
+        stream_t *s = &st->streams[st->nstreams++];
+        s->tid = keys[i].tid;
+        s->chunks = order + i; /* slices of one array; freed through streams[0] */
+        s->nchunks = j - i;
+        uint64_t expect = 0;
+        for (size_t k = i; k < j; k++) {
+            if (keys[k].seq > expect)
+                st->rp->chunks_lost += keys[k].seq - expect;
+            expect = (uint64_t)keys[k].seq + 1;
+        }
+        i = j;
+    }
+    free(keys);
+    return 0;
+}
+
+/* ---- entry points -------------------------------------------------------------------- */
+
+static char *replay_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
+{
+    replay_t *rp = st->rp;
+    int rc = reader_open(&st->r, path);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", st->r ? reader_error(st->r) : ps_strerror(rc));
+        return rc;
+    }
+    const trace_info_t *ti = reader_info(st->r);
+    rp->exe = replay_strdup(ti->exe);
+    rp->cmdline = replay_strdup(ti->cmdline);
+    if (!rp->exe || !rp->cmdline)
+        return -PS_E_NOMEM;
+    rp->pid = ti->pid;
+    rp->start_ns = ti->start_mono_ns;
+    rp->complete = true;
+    if (reader_index_status(st->r) < 0)
+        state_partial(st, "%s", reader_index_error(st->r));
+    if ((rc = replay_streams(st)) < 0 || (rc = replay_merge(st)) < 0)
+        return rc;
+    for (size_t i = 0; i < rp->nsites; i++)
+        site_touch(st, &rp->sites[i]);
+    if (!rp->have_end)
+        state_partial(st, "%s: no END record: the process did not finish cleanly", path);
+    else if (rp->chunks_lost)
+        state_partial(st, "%s: %" PRIu64 " chunks missing (gaps in the per-thread sequence)",
+                      path, rp->chunks_lost);
+    /* the time origin: the file header's start unless an event claims to be earlier */
+    if (!rp->start_ns || (st->have_ts && rp->first_ts < rp->start_ns))
+        rp->start_ns = rp->first_ts;
+    rp->duration_ns = st->have_ts ? rp->last_ts - rp->start_ns : 0;
+    rp->peak_time_ns = rp->peak_bytes ? rp->peak_time_ns - rp->start_ns : 0;
+    return 0;
+}
+
+int replay_run(const char *path, replay_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    state_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        snprintf(err, errlen, "%s", ps_strerror(PS_E_NOMEM));
+        return -PS_E_NOMEM;
+    }
+    st->rp = out;
+    out->priv = st;
+    int rc = replay_body(st, path, err, errlen);
+    if (rc == -PS_E_NOMEM)
+        snprintf(err, errlen, "%s: %s", path, ps_strerror(rc));
+    /* what the report needs later is the stack map; the rest goes now */
+    reader_close(st->r);
+    st->r = NULL;
+    for (size_t i = 0; i < st->nstreams; i++)
+        free(st->streams[i].buf);
+    if (st->nstreams)
+        free(st->streams[0].chunks);
+    free(st->streams);
+    st->streams = NULL;
+    free(st->heap);
+    st->heap = NULL;
+    free(st->live.slots);
+    memset(&st->live, 0, sizeof(st->live));
+    u32map_free(&st->site_map);
+    if (rc < 0)
+        replay_free(out);
+    return rc;
+}
+
+const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id)
+{
+    const state_t *st = rp->priv;
+    uint32_t i = st ? u32map_get(&st->stack_map, id) : MAP_EMPTY;
+    return i == MAP_EMPTY ? NULL : &rp->stacks[i];
+}
+
+void replay_free(replay_t *rp)
+{
+    state_t *st = rp->priv;
+    if (st) {
+        u32map_free(&st->stack_map);
+        u32map_free(&st->site_map);
+        free(st);
+    }
+    for (size_t i = 0; i < rp->nstacks; i++)
+        free(rp->stacks[i].ips);
+    for (size_t i = 0; i < rp->nmodules; i++) {
+        free(rp->modules[i].path);
+        free(rp->modules[i].segs);
+    }
+    free(rp->stacks);
+    free(rp->modules);
+    free(rp->sites);
+    free(rp->exe);
+    free(rp->cmdline);
+    memset(rp, 0, sizeof(*rp));
+}

@@ -1,0 +1,108 @@
+/*
+ * replay.h -- streaming replay of a perfshim trace: merges the per-thread record streams by
+ * timestamp and rebuilds the heap, giving per-stack aggregates and a workload summary.
+ *
+ * Contract: single-threaded, analyzer-only. replay_run() reads the trace once, in bounded
+ * memory: one decoded chunk per thread, plus the live set (one entry per live block), the
+ * stack table and the per-stack aggregates. Returns 0 (the trace may still be partial:
+ * replay_t.complete and .partial_reason say so; a warning line naming the offset is in
+ * .partial_reason), or a negative PS_E_* when the file cannot be read as a trace at all
+ * (missing, not a trace, newer version, out of memory); then `err` holds one line.
+ *
+ * Event model. A realloc record is a release of old_ptr at ts_before (when old_ptr != 0 and
+ * new_ptr != 0 or size == 0) and then an allocation of new_ptr at ts (when new_ptr != 0);
+ * new_ptr == 0 with size > 0 is a failed allocation. At equal timestamps releases are applied
+ * before allocations. "allocations" count successful allocations (realloc's new side
+ * included), "frees" count releases of a live block (realloc's old side included). A release
+ * of an address that is not live is an "unmatched free" (allocated before tracing, or a
+ * double free) and changes nothing else.
+ *
+ * Peak: the largest live heap (sum of requested sizes) after any event, first reached at
+ * peak_time_ns; every stack's live bytes at that moment is its peak_bytes (computed exactly
+ * in one pass by lazy snapshots, see replay.c).
+ */
+#ifndef PERFSHIM_REPLAY_H
+#define PERFSHIM_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "perfshim/trace_format.h"
+
+#define REPLAY_HIST_BUCKETS 65 /* log2 buckets: 0 holds the value 0, b >= 1 holds [2^(b-1), 2^b) */
+
+typedef struct replay_hist_s {
+    uint64_t count[REPLAY_HIST_BUCKETS];
+    uint64_t n, max;
+} replay_hist_t;
+
+/* Aggregates of one interned stack id (id 0: events recorded without a stack). */
+typedef struct replay_site_s {
+    uint32_t stack_id;
+    uint64_t allocations, bytes, frees, failed;
+    uint64_t live_blocks, live_bytes; /* at the end of the trace: "not freed" */
+    uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
+    uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
+    replay_hist_t sizes, lifetimes;   /* sizes of allocations; ns from alloc to release */
+} replay_site_t;
+
+typedef struct replay_stack_s {
+    uint32_t id, depth;
+    uint64_t *ips; /* innermost first: ips[0] is the caller of the allocation function */
+} replay_stack_t;
+
+typedef struct replay_module_s {
+    char *path;
+    uint64_t base;
+    uint32_t nseg, buildid_len;
+    ps_segment_t *segs;
+    unsigned char buildid[256];
+} replay_module_t;
+
+typedef struct replay_s {
+    /* from the file header */
+    char *exe, *cmdline;
+    uint32_t pid;
+    uint64_t start_ns; /* time origin: the file header's CLOCK_MONOTONIC start, or the first
+                        * timestamp if an event claims to be earlier */
+    /* summary */
+    uint64_t first_ts, last_ts, duration_ns;
+    uint64_t threads;
+    uint64_t allocations, frees, bytes_allocated, failed_allocations, unmatched_frees;
+    uint64_t double_allocations; /* allocation of an address already live */
+    uint64_t live_blocks, live_bytes;
+    uint64_t peak_bytes, peak_time_ns; /* peak_time_ns relative to start_ns */
+    bool have_rss;
+    uint64_t final_rss_bytes, final_rss_ts, max_rss_bytes;
+    bool have_end;
+    ps_rec_end_t end;
+    uint64_t chunks, chunks_lost; /* chunks lost: gaps in a thread's seq numbers */
+    uint64_t records;
+    bool complete;
+    char partial_reason[320];
+    replay_hist_t sizes; /* all allocations */
+    /* per stack id, unordered */
+    replay_site_t *sites;
+    size_t nsites;
+    replay_stack_t *stacks;
+    size_t nstacks;
+    replay_module_t *modules; /* the union of all module maps, deduplicated */
+    size_t nmodules;
+    /* internal */
+    void *priv;
+} replay_t;
+
+int replay_run(const char *path, replay_t *out, char *err, size_t errlen);
+void replay_free(replay_t *rp);
+
+/* The stack of an id, or NULL when no STACK record named it. */
+const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id);
+
+/* The value at quantile q (0..1) of a histogram: the upper bound of the bucket that holds it,
+ * clamped to the exact maximum. 0 for an empty histogram. */
+uint64_t replay_hist_quantile(const replay_hist_t *h, double q);
+void replay_hist_add(replay_hist_t *h, uint64_t v);
+void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from);
+
+#endif /* PERFSHIM_REPLAY_H */

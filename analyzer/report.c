@@ -1,0 +1,822 @@
+/*
+ * report.c -- `perfshim report` (see report.h).
+ *
+ * Pipeline: replay (replay.c) gives aggregates per interned stack id; each stack is cut to
+ * its call site (the allocator's and the shim's own frames removed from the top, so the first
+ * frame is the caller of malloc); stacks that become equal are merged into one site; sites
+ * are ranked and printed with symbolized frames (symbols.c).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perfshim/errors.h"
+#include "replay.h"
+#include "symbols.h"
+
+enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED };
+enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED };
+
+typedef struct report_opts_s {
+    enum report_format format;
+    enum report_metric metric;
+    int stack_depth; /* -1: the format's default */
+    int top;
+    const char *output, *trace;
+    symbols_opts_t sym;
+} report_opts_t;
+
+/* A call site: one or more interned stacks that are equal once cut. */
+typedef struct site_s {
+    const uint64_t *ips;
+    uint32_t depth;
+    uint64_t allocations, bytes, frees, failed, live_blocks, live_bytes, peak_bytes;
+    replay_hist_t sizes, lifetimes;
+} site_t;
+
+typedef struct report_s {
+    const report_opts_t *o;
+    replay_t rp;
+    symbols_t *sym;
+    site_t *sites;
+    size_t nsites;
+    FILE *out;
+} report_t;
+
+/* ---- call sites ---------------------------------------------------------------------- */
+
+static bool report_is_alloc_fn(const char *fn)
+{
+    static const char *const names[] = {
+        "malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign",
+        "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_malloc", "__libc_calloc",
+        "__libc_realloc", "__libc_free", "__libc_memalign", "__libc_valloc", "__libc_pvalloc",
+        "__posix_memalign", "__libc_reallocarray",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(fn, names[i]))
+            return true;
+    return false;
+}
+
+/* True when frame f belongs to the allocator or the shim and is cut from a site's top. */
+static bool report_is_own_frame(const sym_frame_t *f)
+{
+    if (!f->module_name)
+        return false;
+    if (!strncmp(f->module_name, "libperfshim", 11))
+        return true;
+    bool libc = !strncmp(f->module_name, "libc.so", 7) || !strncmp(f->module_name, "libc-", 5);
+    return libc && f->function && report_is_alloc_fn(f->function);
+}
+
+static int site_cmp_ips(const void *a, const void *b)
+{
+    const site_t *x = a, *y = b;
+    uint32_t n = x->depth < y->depth ? x->depth : y->depth;
+    for (uint32_t i = 0; i < n; i++)
+        if (x->ips[i] != y->ips[i])
+            return x->ips[i] < y->ips[i] ? -1 : 1;
+    return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+static void site_merge(site_t *into, const site_t *from)
+{
+    into->allocations += from->allocations;
+    into->bytes += from->bytes;
+    into->frees += from->frees;
+    into->failed += from->failed;
+    into->live_blocks += from->live_blocks;
+    into->live_bytes += from->live_bytes;
+    into->peak_bytes += from->peak_bytes;
+    replay_hist_merge(&into->sizes, &from->sizes);
+    replay_hist_merge(&into->lifetimes, &from->lifetimes);
+}
+
+static int report_build_sites(report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    R->sites = calloc(rp->nsites ? rp->nsites : 1, sizeof(*R->sites));
+    if (!R->sites)
+        return -PS_E_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < rp->nsites; i++) {
+        const replay_site_t *rs = &rp->sites[i];
+        if (!rs->allocations && !rs->failed)
+            continue;
+        site_t *s = &R->sites[n++];
+        const replay_stack_t *st = replay_stack(rp, rs->stack_id);
+        uint32_t skip = 0;
+        if (st) {
+            for (; skip + 1 < st->depth; skip++) { /* keep at least one frame */
+                sym_frame_t f;
+                int rc = symbols_lookup(R->sym, st->ips[skip], &f);
+                if (rc < 0)
+                    return rc;
+                if (!report_is_own_frame(&f))
+                    break;
+            }
+            s->ips = st->ips + skip;
+            s->depth = st->depth - skip;
+        }
+        s->allocations = rs->allocations;
+        s->bytes = rs->bytes;
+        s->frees = rs->frees;
+        s->failed = rs->failed;
+        s->live_blocks = rs->live_blocks;
+        s->live_bytes = rs->live_bytes;
+        s->peak_bytes = rs->peak_bytes;
+        s->sizes = rs->sizes;
+        s->lifetimes = rs->lifetimes;
+    }
+    qsort(R->sites, n, sizeof(*R->sites), site_cmp_ips);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && site_cmp_ips(&R->sites[m - 1], &R->sites[i]) == 0)
+            site_merge(&R->sites[m - 1], &R->sites[i]);
+        else
+            R->sites[m++] = R->sites[i];
+    }
+    R->nsites = m;
+    return 0;
+}
+
+/* ---- ranking ------------------------------------------------------------------------- */
+
+static uint64_t site_metric(const site_t *s, enum report_metric m)
+{
+    switch (m) {
+    case MET_BYTES: return s->bytes;
+    case MET_PEAK: return s->peak_bytes;
+    case MET_LEAKED: return s->live_bytes;
+    default: return s->allocations;
+    }
+}
+
+static int site_tiebreak(const site_t *x, const site_t *y)
+{
+    uint64_t a = x->depth ? x->ips[0] : 0, b = y->depth ? y->ips[0] : 0;
+    if (a != b)
+        return a < b ? -1 : 1;
+    return site_cmp_ips(x, y);
+}
+
+#define SITE_DESC(fa, fb)                                                                      \
+    do {                                                                                       \
+        if ((fa) != (fb))                                                                      \
+            return (fa) > (fb) ? -1 : 1;                                                       \
+    } while (0)
+
+static int site_by_allocations(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->allocations, y->allocations);
+    SITE_DESC(x->bytes, y->bytes);
+    return site_tiebreak(x, y);
+}
+
+static int site_by_bytes(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->bytes, y->bytes);
+    SITE_DESC(x->allocations, y->allocations);
+    return site_tiebreak(x, y);
+}
+
+static int site_by_peak(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->peak_bytes, y->peak_bytes);
+    return site_by_bytes(a, b);
+}
+
+static int site_by_leaked(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->live_bytes, y->live_bytes);
+    SITE_DESC(x->live_blocks, y->live_blocks);
+    return site_tiebreak(x, y);
+}
+
+/* An array of pointers to the sites in the given order; NULL when out of memory. */
+static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, const void *))
+{
+    const site_t **v = malloc((R->nsites ? R->nsites : 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < R->nsites; i++)
+        v[i] = &R->sites[i];
+    qsort(v, R->nsites, sizeof(*v), cmp);
+    return v;
+}
+
+/* ---- formatting helpers -------------------------------------------------------------- */
+
+static const char *fmt_bytes(char *buf, size_t n, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double d = (double)v;
+    unsigned u = 0;
+    while (d >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        d /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%" PRIu64 " B", v);
+    else
+        snprintf(buf, n, "%.1f %s", d, units[u]);
+    return buf;
+}
+
+static const char *fmt_ns(char *buf, size_t n, uint64_t ns)
+{
+    if (ns < 1000)
+        snprintf(buf, n, "%" PRIu64 " ns", ns);
+    else if (ns < 1000000)
+        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
+    else if (ns < 1000000000)
+        snprintf(buf, n, "%.1f ms", (double)ns / 1e6);
+    else
+        snprintf(buf, n, "%.3f s", (double)ns / 1e9);
+    return buf;
+}
+
+static const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns)
+{
+    if (ns == 0) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    double r = (double)count * 1e9 / (double)ns;
+    if (r >= 1e6)
+        snprintf(buf, n, "%.1f M", r / 1e6);
+    else if (r >= 1e3)
+        snprintf(buf, n, "%.1f K", r / 1e3);
+    else
+        snprintf(buf, n, "%.1f ", r);
+    return buf;
+}
+
+static const char *path_base(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+static int text_frames(const report_t *R, const site_t *s, int depth, const char *indent)
+{
+    FILE *o = R->out;
+    if (!s->depth)
+        fprintf(o, "%s[no stack recorded]\n", indent);
+    uint32_t n = depth >= 0 && (uint32_t)depth < s->depth ? (uint32_t)depth : s->depth;
+    for (uint32_t i = 0; i < n; i++) {
+        sym_frame_t f;
+        int rc = symbols_lookup(R->sym, s->ips[i], &f);
+        if (rc < 0)
+            return rc;
+        fputs(indent, o);
+        if (f.function)
+            fputs(f.function, o);
+        else if (f.module_name)
+            fprintf(o, "%s+0x%" PRIx64, f.module_name, f.offset);
+        else
+            fprintf(o, "0x%" PRIx64, f.address);
+        if (f.file)
+            fprintf(o, " (%s:%" PRIu32 ")", path_base(f.file), f.line);
+        else if (f.function && f.module_name)
+            fprintf(o, " (%s+0x%" PRIx64 ")", f.module_name, f.offset);
+        fputc('\n', o);
+    }
+    if (n < s->depth)
+        fprintf(o, "%s... %" PRIu32 " more frames\n", indent, s->depth - n);
+    return 0;
+}
+
+static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
+{
+    char a[32], b[32], c[32];
+    if (!h->n) {
+        fprintf(o, "      %-9s -\n", what);
+        return;
+    }
+    if (is_time)
+        fprintf(o, "      %-9s p50 <=%s  p99 <=%s  max %s\n", what,
+                fmt_ns(a, sizeof(a), replay_hist_quantile(h, 0.5)),
+                fmt_ns(b, sizeof(b), replay_hist_quantile(h, 0.99)), fmt_ns(c, sizeof(c), h->max));
+    else
+        fprintf(o, "      %-9s p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  max %" PRIu64 " B\n", what,
+                replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
+}
+
+static int text_top(const report_t *R, const char *title,
+                    int (*cmp)(const void *, const void *), bool leaks)
+{
+    FILE *o = R->out;
+    const site_t **v = report_rank(R, cmp);
+    if (!v)
+        return -PS_E_NOMEM;
+    size_t total = 0;
+    for (size_t i = 0; i < R->nsites; i++)
+        if (!leaks || v[i]->live_blocks)
+            total++;
+    size_t shown = total < (size_t)R->o->top ? total : (size_t)R->o->top;
+    fprintf(o, "\n%s (%zu of %zu sites)\n", title, shown, total);
+    if (!total)
+        fprintf(o, "  none\n");
+    int rc = 0;
+    char b1[32], b2[32];
+    for (size_t i = 0, k = 0; i < R->nsites && k < shown && rc == 0; i++) {
+        const site_t *s = v[i];
+        if (leaks && !s->live_blocks)
+            continue;
+        k++;
+        if (leaks) {
+            fprintf(o, "  #%zu  %" PRIu64 " blocks, %" PRIu64 " bytes (%s) not freed, of %" PRIu64
+                       " allocations\n",
+                    k, s->live_blocks, s->live_bytes, fmt_bytes(b1, sizeof(b1), s->live_bytes),
+                    s->allocations);
+        } else {
+            fprintf(o, "  #%zu  %" PRIu64 " allocations, %" PRIu64 " bytes (%s), peak %s, "
+                       "%" PRIu64 " not freed",
+                    k, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
+                    fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks);
+            if (s->failed)
+                fprintf(o, ", %" PRIu64 " failed", s->failed);
+            fputc('\n', o);
+            text_dist(o, "size", &s->sizes, false);
+            text_dist(o, "lifetime", &s->lifetimes, true);
+        }
+        rc = text_frames(R, s, R->o->stack_depth >= 0 ? R->o->stack_depth : 8, "        ");
+    }
+    free(v);
+    return rc;
+}
+
+static void text_histogram(const report_t *R)
+{
+    FILE *o = R->out;
+    const replay_hist_t *h = &R->rp.sizes;
+    fprintf(o, "\nSIZE HISTOGRAM (bytes asked for, all allocations)\n");
+    if (!h->n) {
+        fprintf(o, "  none\n");
+        return;
+    }
+    unsigned lo = 0, hi = REPLAY_HIST_BUCKETS - 1;
+    while (!h->count[lo])
+        lo++;
+    while (!h->count[hi])
+        hi--;
+    uint64_t most = 0;
+    for (unsigned b = lo; b <= hi; b++)
+        if (h->count[b] > most)
+            most = h->count[b];
+    for (unsigned b = lo; b <= hi; b++) {
+        char range[48];
+        if (b == 0)
+            snprintf(range, sizeof(range), "0");
+        else if (b == 1)
+            snprintf(range, sizeof(range), "1");
+        else
+            snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, (uint64_t)1 << (b - 1),
+                     b >= 64 ? UINT64_MAX : ((uint64_t)1 << b) - 1);
+        int bar = (int)((h->count[b] * 40 + most - 1) / most);
+        fprintf(o, "  %22s %12" PRIu64 " %5.1f%%%s%.*s\n", range, h->count[b],
+                100.0 * (double)h->count[b] / (double)h->n, bar ? " " : "", bar,
+                "########################################");
+    }
+}
+
+static int report_text(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    char b1[32], b2[32], b3[32];
+    fprintf(o, "perfshim heap report: %s (pid %" PRIu32 ")\n", rp->exe, rp->pid);
+    if (rp->cmdline[0])
+        fprintf(o, "command: %s\n", rp->cmdline);
+    fprintf(o, "\nSUMMARY\n");
+    if (rp->complete)
+        fprintf(o, "  trace              complete\n");
+    else
+        fprintf(o, "  trace              partial: %s\n", rp->partial_reason);
+    fprintf(o, "  duration           %s\n", fmt_ns(b1, sizeof(b1), rp->duration_ns));
+    fprintf(o, "  threads            %" PRIu64 "\n", rp->threads);
+    fprintf(o, "  allocations        %" PRIu64 " (%s/s)\n", rp->allocations,
+            fmt_rate(b1, sizeof(b1), rp->allocations, rp->duration_ns));
+    fprintf(o, "  frees              %" PRIu64 " (%s/s)\n", rp->frees,
+            fmt_rate(b1, sizeof(b1), rp->frees, rp->duration_ns));
+    fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
+    fprintf(o, "  bytes allocated    %" PRIu64 " (%s, %sB/s)\n", rp->bytes_allocated,
+            fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
+    if (rp->sizes.n)
+        fprintf(o, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
+                   "  max %" PRIu64 " B\n",
+                replay_hist_quantile(&rp->sizes, 0.5), replay_hist_quantile(&rp->sizes, 0.99),
+                replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
+    fprintf(o, "  peak heap          %" PRIu64 " bytes (%s) at +%s\n", rp->peak_bytes,
+            fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
+    fprintf(o, "  live heap at end   %" PRIu64 " bytes (%s) in %" PRIu64 " blocks\n",
+            rp->live_bytes, fmt_bytes(b1, sizeof(b1), rp->live_bytes), rp->live_blocks);
+    if (rp->have_rss)
+        fprintf(o, "  final RSS          %s (max %s); live heap is %.1f%% of it\n",
+                fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
+                fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
+                rp->final_rss_bytes ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
+                                    : 0.0);
+    else
+        fprintf(o, "  final RSS          not sampled\n");
+    fprintf(o, "  failed allocations %" PRIu64 "\n", rp->failed_allocations);
+    fprintf(o, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
+               "frees)\n",
+            rp->unmatched_frees);
+    if (rp->have_end)
+        fprintf(o, "  events             %" PRIu64 " written, %" PRIu64 " dropped\n",
+                rp->end.events, rp->end.dropped);
+    else
+        fprintf(o, "  events             %" PRIu64 " records read (no END record)\n", rp->records);
+    fprintf(o, "  call sites         %zu\n", R->nsites);
+    int rc;
+    if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, false)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, false)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, false)) < 0 ||
+        (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, true)) < 0)
+        return rc;
+    text_histogram(R);
+    return 0;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+
+static void json_str(FILE *o, const char *s)
+{
+    if (!s) {
+        fputs("null", o);
+        return;
+    }
+    fputc('"', o);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", o); break;
+        case '\\': fputs("\\\\", o); break;
+        case '\n': fputs("\\n", o); break;
+        case '\t': fputs("\\t", o); break;
+        case '\r': fputs("\\r", o); break;
+        default:
+            /* control bytes escaped; bytes >= 0x80 that are not UTF-8 would make invalid
+             * JSON, so every non-ASCII byte is written as a \u00XX code point */
+            if (*p < 0x20 || *p >= 0x7f)
+                fprintf(o, "\\u%04x", *p);
+            else
+                fputc(*p, o);
+        }
+    }
+    fputc('"', o);
+}
+
+static int json_frames(const report_t *R, const site_t *s)
+{
+    FILE *o = R->out;
+    fputc('[', o);
+    uint32_t n = s->depth;
+    if (R->o->stack_depth >= 0 && (uint32_t)R->o->stack_depth < n)
+        n = (uint32_t)R->o->stack_depth;
+    for (uint32_t i = 0; i < n; i++) {
+        sym_frame_t f;
+        int rc = symbols_lookup(R->sym, s->ips[i], &f);
+        if (rc < 0)
+            return rc;
+        fputs(i ? ",{\"function\":" : "{\"function\":", o);
+        json_str(o, f.function);
+        fputs(",\"file\":", o);
+        json_str(o, f.file);
+        fprintf(o, ",\"line\":%" PRIu32 ",\"module\":", f.line);
+        json_str(o, f.module);
+        fprintf(o, ",\"address\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64 "\",\"inlined\":%s}",
+                f.address, f.module ? f.offset : f.address, f.inlined ? "true" : "false");
+    }
+    fputc(']', o);
+    return 0;
+}
+
+static void json_hist(FILE *o, const char *prefix, const replay_hist_t *h)
+{
+    fprintf(o, ",\"%s_p50\":%" PRIu64 ",\"%s_p99\":%" PRIu64 ",\"%s_p999\":%" PRIu64
+               ",\"%s_max\":%" PRIu64,
+            prefix, replay_hist_quantile(h, 0.5), prefix, replay_hist_quantile(h, 0.99), prefix,
+            replay_hist_quantile(h, 0.999), prefix, h->max);
+}
+
+static int report_json(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    fputs("{\"format\":\"perfshim-report\",\"version\":1,\"trace\":{\"exe\":", o);
+    json_str(o, rp->exe);
+    fputs(",\"cmdline\":", o);
+    json_str(o, rp->cmdline);
+    fprintf(o, ",\"pid\":%" PRIu32 "},\n\"summary\":{", rp->pid);
+    fprintf(o,
+            "\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
+            ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_ns\":%" PRIu64
+            ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
+            ",\"duration_ns\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
+            ",\"unmatched_frees\":%" PRIu64 ",\"double_allocations\":%" PRIu64,
+            rp->allocations, rp->frees, rp->bytes_allocated, rp->peak_bytes, rp->peak_time_ns,
+            rp->live_blocks, rp->live_bytes, rp->duration_ns, rp->threads,
+            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations);
+    if (rp->have_rss)
+        fprintf(o, ",\"final_rss_bytes\":%" PRIu64 ",\"max_rss_bytes\":%" PRIu64,
+                rp->final_rss_bytes, rp->max_rss_bytes);
+    else
+        fputs(",\"final_rss_bytes\":null,\"max_rss_bytes\":null", o);
+    if (rp->have_end)
+        fprintf(o, ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64, rp->end.events,
+                rp->end.dropped);
+    else
+        fputs(",\"events\":null,\"dropped\":null", o);
+    json_hist(o, "size", &rp->sizes);
+    fprintf(o, ",\"call_sites\":%zu,\"complete\":%s", R->nsites, rp->complete ? "true" : "false");
+    if (!rp->complete) {
+        fputs(",\"partial_reason\":", o);
+        json_str(o, rp->partial_reason);
+    }
+    fputs(",\"size_histogram\":[", o);
+    for (unsigned b = 0, k = 0; b < REPLAY_HIST_BUCKETS; b++)
+        if (rp->sizes.count[b])
+            fprintf(o, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", k++ ? "," : "",
+                    b == 0 ? 0 : (uint64_t)1 << (b - 1), rp->sizes.count[b]);
+    fputs("]},\n\"sites\":[", o);
+
+    const site_t **v = report_rank(R, site_by_allocations);
+    if (!v)
+        return -PS_E_NOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < R->nsites && rc == 0; i++) {
+        const site_t *s = v[i];
+        fprintf(o,
+                "%s\n{\"allocations\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
+                ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
+                ",\"frees\":%" PRIu64 ",\"failed_allocations\":%" PRIu64,
+                i ? "," : "", s->allocations, s->bytes, s->peak_bytes, s->live_blocks,
+                s->live_bytes, s->frees, s->failed);
+        json_hist(o, "size", &s->sizes);
+        json_hist(o, "lifetime_ns", &s->lifetimes);
+        fputs(",\"stack\":", o);
+        rc = json_frames(R, s);
+        fputc('}', o);
+    }
+    /* leaks: indices into "sites", largest first */
+    fputs("],\n\"leaks\":[", o);
+    const site_t **lv = rc == 0 ? report_rank(R, site_by_leaked) : NULL;
+    if (rc == 0 && !lv)
+        rc = -PS_E_NOMEM;
+    for (size_t i = 0, k = 0; lv && i < R->nsites; i++) {
+        if (!lv[i]->live_blocks)
+            continue;
+        size_t idx = 0;
+        while (v[idx] != lv[i])
+            idx++;
+        fprintf(o, "%s{\"site\":%zu,\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
+                   "}",
+                k++ ? "," : "", idx, lv[i]->live_blocks, lv[i]->live_bytes);
+    }
+    fputs("]}\n", o);
+    free(lv);
+    free(v);
+    return rc;
+}
+
+/* ---- folded -------------------------------------------------------------------------- */
+
+static void folded_name(FILE *o, const sym_frame_t *f)
+{
+    char buf[64];
+    const char *s = f->function;
+    if (!s) {
+        if (f->module_name)
+            snprintf(buf, sizeof(buf), "+0x%" PRIx64, f->offset);
+        else
+            snprintf(buf, sizeof(buf), "0x%" PRIx64, f->address);
+        if (f->module_name)
+            for (const char *p = f->module_name; *p; p++)
+                fputc(*p == ';' || *p == ' ' ? '_' : *p, o);
+        s = buf;
+    }
+    for (; *s; s++)
+        fputc(*s == ';' || *s == ' ' ? '_' : *s, o);
+}
+
+static int report_folded(const report_t *R)
+{
+    FILE *o = R->out;
+    for (size_t i = 0; i < R->nsites; i++) {
+        const site_t *s = &R->sites[i];
+        uint64_t v = site_metric(s, R->o->metric);
+        if (!v)
+            continue;
+        uint32_t n = s->depth;
+        if (R->o->stack_depth >= 0 && (uint32_t)R->o->stack_depth < n)
+            n = (uint32_t)R->o->stack_depth;
+        if (!n)
+            fputs("[no stack]", o);
+        for (uint32_t k = n; k-- > 0;) { /* root first */
+            sym_frame_t f;
+            int rc = symbols_lookup(R->sym, s->ips[k], &f);
+            if (rc < 0)
+                return rc;
+            folded_name(o, &f);
+            if (k)
+                fputc(';', o);
+        }
+        fprintf(o, " %" PRIu64 "\n", v);
+    }
+    return 0;
+}
+
+/* ---- command ------------------------------------------------------------------------- */
+
+static void report_usage(FILE *f)
+{
+    fputs("usage: perfshim report [OPTIONS] TRACE\n"
+          "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
+          "  --format=text|json|folded  output format (default text; folded: flamegraph.pl input)\n"
+          "  --metric=allocations|bytes|peak|leaked\n"
+          "                             what a folded line counts (default allocations)\n"
+          "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
+          "  --top N                    sites per text section (default 10)\n"
+          "  -o, --output FILE          write the report to FILE instead of stdout\n"
+          "  --sysroot DIR              look for module files under DIR\n"
+          "  --debug-dir DIR            also look for separate debug files in DIR\n"
+          "  -q, --quiet                no symbolization warnings\n"
+          "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
+          "2 usage error, unreadable input, or output error.\n",
+          f);
+}
+
+static int report_parse_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 1000000)
+        return -PS_E_INVAL;
+    *out = (int)v;
+    return 0;
+}
+
+static int report_parse(int argc, char **argv, report_opts_t *o)
+{
+    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR };
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"stack-depth", required_argument, NULL, OPT_DEPTH},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"output", required_argument, NULL, 'o'},
+        {"sysroot", required_argument, NULL, OPT_SYSROOT},
+        {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->stack_depth = -1;
+    o->top = 10;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+ho:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            report_usage(stdout);
+            return 1;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'q':
+            o->sym.quiet = true;
+            break;
+        case OPT_FORMAT:
+            if (!strcmp(optarg, "text"))
+                o->format = FMT_TEXT;
+            else if (!strcmp(optarg, "json"))
+                o->format = FMT_JSON;
+            else if (!strcmp(optarg, "folded"))
+                o->format = FMT_FOLDED;
+            else {
+                fprintf(stderr, "perfshim: report: unknown format '%s'\n", optarg);
+                return -PS_E_INVAL;
+            }
+            break;
+        case OPT_METRIC:
+            if (!strcmp(optarg, "allocations"))
+                o->metric = MET_ALLOCATIONS;
+            else if (!strcmp(optarg, "bytes"))
+                o->metric = MET_BYTES;
+            else if (!strcmp(optarg, "peak"))
+                o->metric = MET_PEAK;
+            else if (!strcmp(optarg, "leaked"))
+                o->metric = MET_LEAKED;
+            else {
+                fprintf(stderr, "perfshim: report: unknown metric '%s'\n", optarg);
+                return -PS_E_INVAL;
+            }
+            break;
+        case OPT_DEPTH:
+        case OPT_TOP:
+            if (report_parse_int(optarg, c == OPT_DEPTH ? &o->stack_depth : &o->top) < 0) {
+                fprintf(stderr, "perfshim: report: --%s wants a number, not '%s'\n",
+                        c == OPT_DEPTH ? "stack-depth" : "top", optarg);
+                return -PS_E_INVAL;
+            }
+            break;
+        case OPT_SYSROOT:
+            o->sym.sysroot = optarg;
+            break;
+        case OPT_DEBUGDIR:
+            o->sym.debug_dir = optarg;
+            break;
+        default:
+            if (optopt && optopt < 256)
+                fprintf(stderr, "perfshim: report: unknown option '-%c' or missing argument\n",
+                        optopt);
+            else
+                fprintf(stderr, "perfshim: report: unknown option '%s' or missing argument\n",
+                        argv[optind - 1]);
+            return -PS_E_INVAL;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "perfshim: report: %s\n",
+                argc - optind < 1 ? "no trace file given" : "too many arguments");
+        return -PS_E_INVAL;
+    }
+    o->trace = argv[optind];
+    return 0;
+}
+
+int report_main(int argc, char **argv)
+{
+    report_opts_t o;
+    int rc = report_parse(argc, argv, &o);
+    if (rc != 0) {
+        if (rc < 0)
+            report_usage(stderr);
+        return rc < 0 ? 2 : 0;
+    }
+    report_t R;
+    memset(&R, 0, sizeof(R));
+    R.o = &o;
+    char err[512];
+    rc = replay_run(o.trace, &R.rp, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: %s\n", err);
+        return 2;
+    }
+    if (!R.rp.complete)
+        fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
+    int status = 0;
+    if ((rc = symbols_open(&R.sym, R.rp.modules, R.rp.nmodules, &o.sym)) < 0 ||
+        (rc = report_build_sites(&R)) < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
+        status = 2;
+        goto out;
+    }
+    R.out = o.output ? fopen(o.output, "w") : stdout;
+    if (!R.out) {
+        fprintf(stderr, "perfshim: report: %s: %s\n", o.output, strerror(errno));
+        status = 2;
+        goto out;
+    }
+    rc = o.format == FMT_JSON ? report_json(&R) : o.format == FMT_FOLDED ? report_folded(&R)
+                                                                          : report_text(&R);
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
+        status = 2;
+    }
+    if (fflush(R.out) != 0 || ferror(R.out)) {
+        fprintf(stderr, "perfshim: report: cannot write output: %s\n", strerror(errno));
+        status = 2;
+    }
+    if (R.out != stdout && fclose(R.out) != 0 && status == 0) {
+        fprintf(stderr, "perfshim: report: cannot write %s: %s\n", o.output, strerror(errno));
+        status = 2;
+    }
+out:
+    free(R.sites);
+    symbols_close(R.sym);
+    replay_free(&R.rp);
+    return status;
+}
