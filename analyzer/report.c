@@ -69,6 +69,14 @@ static bool report_is_alloc_fn(const char *fn)
     return false;
 }
 
+/* C++ allocation functions, demangled ("operator new(unsigned long)") or not ("_Znwm"). */
+static bool report_is_cxx_alloc_fn(const char *fn)
+{
+    return !strncmp(fn, "operator new", 12) || !strncmp(fn, "operator delete", 15) ||
+           !strncmp(fn, "_Znw", 4) || !strncmp(fn, "_Zna", 4) || !strncmp(fn, "_Zdl", 4) ||
+           !strncmp(fn, "_Zda", 4);
+}
+
 /* True when frame f belongs to the allocator or the shim and is cut from a site's top. */
 static bool report_is_own_frame(const sym_frame_t *f)
 {
@@ -76,8 +84,45 @@ static bool report_is_own_frame(const sym_frame_t *f)
         return false;
     if (!strncmp(f->module_name, "libperfshim", 11))
         return true;
+    if (!f->function)
+        return false;
     bool libc = !strncmp(f->module_name, "libc.so", 7) || !strncmp(f->module_name, "libc-", 5);
-    return libc && f->function && report_is_alloc_fn(f->function);
+    if (libc)
+        return report_is_alloc_fn(f->function);
+    return !strncmp(f->module_name, "libstdc++", 9) && report_is_cxx_alloc_fn(f->function);
+}
+
+/* ---- frames -------------------------------------------------------------------------- */
+
+#define REPORT_MAX_FRAMES 512
+
+/* Expands the return addresses ips[0..depth) into frames, inlined ones included, innermost
+ * first: up to `cap` of them into buf, and the number there would be in all into *total. */
+static int report_expand(const report_t *R, const uint64_t *ips, uint32_t depth,
+                         sym_frame_t *buf, size_t cap, size_t *n, size_t *total)
+{
+    *n = *total = 0;
+    for (uint32_t i = 0; i < depth; i++) {
+        const sym_frame_t *f;
+        unsigned k;
+        int rc = symbols_frames(R->sym, ips[i], &f, &k);
+        if (rc < 0)
+            return rc;
+        for (unsigned j = 0; j < k; j++, (*total)++)
+            if (*n < cap)
+                buf[(*n)++] = f[j];
+    }
+    return 0;
+}
+
+/* The frames a report shows for site s: expanded, at most `limit` (< 0: all). */
+static int report_site_frames(const report_t *R, const site_t *s, int limit, sym_frame_t *buf,
+                              size_t *n, size_t *total)
+{
+    size_t cap = REPORT_MAX_FRAMES;
+    if (limit >= 0 && (size_t)limit < cap)
+        cap = (size_t)limit;
+    return report_expand(R, s->ips, s->depth, buf, cap, n, total);
 }
 
 static int site_cmp_ips(const void *a, const void *b)
@@ -280,12 +325,13 @@ static int text_frames(const report_t *R, const site_t *s, int depth, const char
     FILE *o = R->out;
     if (!s->depth)
         fprintf(o, "%s[no stack recorded]\n", indent);
-    uint32_t n = depth >= 0 && (uint32_t)depth < s->depth ? (uint32_t)depth : s->depth;
-    for (uint32_t i = 0; i < n; i++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(R->sym, s->ips[i], &f);
-        if (rc < 0)
-            return rc;
+    sym_frame_t fr[REPORT_MAX_FRAMES];
+    size_t n, total;
+    int rc = report_site_frames(R, s, depth, fr, &n, &total);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const sym_frame_t f = fr[i];
         fputs(indent, o);
         if (f.function)
             fputs(f.function, o);
@@ -297,10 +343,12 @@ static int text_frames(const report_t *R, const site_t *s, int depth, const char
             fprintf(o, " (%s:%" PRIu32 ")", path_base(f.file), f.line);
         else if (f.function && f.module_name)
             fprintf(o, " (%s+0x%" PRIx64 ")", f.module_name, f.offset);
+        if (f.inlined)
+            fputs(" [inlined]", o);
         fputc('\n', o);
     }
-    if (n < s->depth)
-        fprintf(o, "%s... %" PRIu32 " more frames\n", indent, s->depth - n);
+    if (n < total)
+        fprintf(o, "%s... %zu more frames\n", indent, total - n);
     return 0;
 }
 
@@ -489,14 +537,13 @@ static int json_frames(const report_t *R, const site_t *s)
 {
     FILE *o = R->out;
     fputc('[', o);
-    uint32_t n = s->depth;
-    if (R->o->stack_depth >= 0 && (uint32_t)R->o->stack_depth < n)
-        n = (uint32_t)R->o->stack_depth;
-    for (uint32_t i = 0; i < n; i++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(R->sym, s->ips[i], &f);
-        if (rc < 0)
-            return rc;
+    sym_frame_t fr[REPORT_MAX_FRAMES];
+    size_t n, total;
+    int rc = report_site_frames(R, s, R->o->stack_depth, fr, &n, &total);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const sym_frame_t f = fr[i];
         fputs(i ? ",{\"function\":" : "{\"function\":", o);
         json_str(o, f.function);
         fputs(",\"file\":", o);
@@ -626,17 +673,15 @@ static int report_folded(const report_t *R)
         uint64_t v = site_metric(s, R->o->metric);
         if (!v)
             continue;
-        uint32_t n = s->depth;
-        if (R->o->stack_depth >= 0 && (uint32_t)R->o->stack_depth < n)
-            n = (uint32_t)R->o->stack_depth;
+        sym_frame_t fr[REPORT_MAX_FRAMES];
+        size_t n, total;
+        int rc = report_site_frames(R, s, R->o->stack_depth, fr, &n, &total);
+        if (rc < 0)
+            return rc;
         if (!n)
             fputs("[no stack]", o);
-        for (uint32_t k = n; k-- > 0;) { /* root first */
-            sym_frame_t f;
-            int rc = symbols_lookup(R->sym, s->ips[k], &f);
-            if (rc < 0)
-                return rc;
-            folded_name(o, &f);
+        for (size_t k = n; k-- > 0;) { /* root first */
+            folded_name(o, &fr[k]);
             if (k)
                 fputc(';', o);
         }

@@ -2,11 +2,10 @@
  * symbols.c -- see symbols.h.
  *
  * Per module, on first use: the ELF file's function symbols go into one array sorted by
- * address, and all rows of all DWARF line tables into another (address, line, interned file
- * name, end-of-sequence), so a lookup is two binary searches. Reading every line table of a
- * module up front costs more than a per-CU lookup through .debug_aranges, but is exact for
- * CUs with DW_AT_ranges and for compilers that emit no aranges, and a report resolves a few
- * thousand addresses at most.
+ * address (a lookup is a binary search), and the module's DWARF is opened through
+ * dwarfinfo.c, which reads a compile unit's lines and inlined scopes only when an address
+ * falls in it. Each distinct address is resolved once into its frames (inlined ones first)
+ * and cached; C++ names are demangled once each (__cxa_demangle from libstdc++).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -24,20 +23,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "dwarfinfo.h"
 #include "perfshim/errors.h"
+
+#ifdef HAVE_CXA_DEMANGLE
+char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+#endif
+
+#define SYM_MAX_INLINE 32 /* frames one address expands to, at most */
 
 typedef struct fsym_s {
     uint64_t value, size;
     const char *name; /* in the module's string pool */
 } fsym_t;
-
-typedef struct lrow_s {
-    uint64_t addr;
-    uint32_t line;
-    uint32_t file; /* index into mod_t.files */
-    uint32_t end;  /* end of a sequence: no code from here */
-    uint32_t order;/* input order, for a stable sort */
-} lrow_t;
 
 typedef struct mod_s {
     const replay_module_t *rm;
@@ -45,11 +44,9 @@ typedef struct mod_s {
     bool loaded, usable;
     fsym_t *syms;
     size_t nsyms;
-    lrow_t *rows;
-    size_t nrows;
-    char **files;
-    size_t nfiles, files_cap;
-    char *pool; /* symbol names */
+    char *pool;  /* symbol names */
+    dwi_t *dwi;  /* NULL: no DWARF */
+    int dwarf_fd; /* kept open for dwi, -1 when none */
 } mod_t;
 
 typedef struct range_s {
@@ -59,8 +56,14 @@ typedef struct range_s {
 
 typedef struct cache_ent_s {
     uint64_t ip; /* 0: empty (0 is never a return address we resolve through the cache) */
-    sym_frame_t f;
+    const sym_frame_t *frames; /* innermost first, in the arena */
+    unsigned n;
 } cache_ent_t;
+
+typedef struct dm_ent_s {
+    const char *mangled; /* NULL: empty; keyed by pointer (names live in pools) */
+    const char *demangled;
+} dm_ent_t;
 
 struct symbols_s {
     symbols_opts_t opts;
@@ -70,19 +73,12 @@ struct symbols_s {
     size_t nranges;
     cache_ent_t *cache;
     size_t cache_cap, cache_n;
+    dm_ent_t *dm;
+    size_t dm_cap, dm_n;
+    arena_t arena; /* frames and demangled names */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static char *sym_strndup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = 0;
-    }
-    return p;
-}
 
 static void sym_warn(const symbols_t *s, const char *module, const char *what)
 {
@@ -200,154 +196,6 @@ static int elf_read_syms(mod_t *m, Elf *e, Elf_Scn *scn)
     m->nsyms = k;
     qsort(m->syms, k, sizeof(*m->syms), fsym_cmp);
     return 0;
-}
-
-/* ---- DWARF line tables --------------------------------------------------------------- */
-
-static int mod_file(mod_t *m, const char *name, uint32_t *out)
-{
-    /* line tables name few files; the last few hits cover nearly every row */
-    for (size_t i = m->nfiles; i-- > 0 && i + 8 >= m->nfiles;)
-        if (!strcmp(m->files[i], name)) {
-            *out = (uint32_t)i;
-            return 0;
-        }
-    for (size_t i = 0; i < m->nfiles; i++)
-        if (!strcmp(m->files[i], name)) {
-            *out = (uint32_t)i;
-            return 0;
-        }
-    if (m->nfiles == m->files_cap) {
-        size_t cap = m->files_cap ? m->files_cap * 2 : 16;
-        char **f = realloc(m->files, cap * sizeof(*f));
-        if (!f)
-            return -PS_E_NOMEM;
-        m->files = f;
-        m->files_cap = cap;
-    }
-    if (!(m->files[m->nfiles] = sym_strndup(name, strlen(name))))
-        return -PS_E_NOMEM;
-    *out = (uint32_t)m->nfiles++;
-    return 0;
-}
-
-static int lrow_cmp(const void *a, const void *b)
-{
-    const lrow_t *x = a, *y = b;
-    if (x->addr != y->addr)
-        return x->addr < y->addr ? -1 : 1;
-    /* an end of sequence sorts before a row that starts code at the same address */
-    if (x->end != y->end)
-        return x->end ? -1 : 1;
-    return x->order < y->order ? -1 : x->order > y->order;
-}
-
-static int dwarf_add_cu(mod_t *m, Dwarf_Debug dbg, Dwarf_Die cu, size_t *cap)
-{
-    Dwarf_Error err = NULL;
-    Dwarf_Unsigned version = 0;
-    Dwarf_Small tables = 0;
-    Dwarf_Line_Context ctx = NULL;
-    if (dwarf_srclines_b(cu, &version, &tables, &ctx, &err) != DW_DLV_OK) {
-        if (err)
-            dwarf_dealloc_error(dbg, err);
-        return 0;
-    }
-    Dwarf_Line *lines = NULL;
-    Dwarf_Signed nlines = 0;
-    int rc = 0;
-    if (dwarf_srclines_from_linecontext(ctx, &lines, &nlines, &err) != DW_DLV_OK) {
-        if (err)
-            dwarf_dealloc_error(dbg, err);
-        nlines = 0;
-    }
-    for (Dwarf_Signed i = 0; i < nlines && rc == 0; i++) {
-        Dwarf_Addr addr;
-        Dwarf_Unsigned lineno;
-        Dwarf_Bool end = 0;
-        char *src = NULL;
-        if (dwarf_lineaddr(lines[i], &addr, &err) != DW_DLV_OK ||
-            dwarf_lineno(lines[i], &lineno, &err) != DW_DLV_OK) {
-            if (err)
-                dwarf_dealloc_error(dbg, err);
-            err = NULL;
-            continue;
-        }
-        if (dwarf_lineendsequence(lines[i], &end, &err) != DW_DLV_OK) {
-            if (err)
-                dwarf_dealloc_error(dbg, err);
-            err = NULL;
-        }
-        uint32_t file = 0;
-        if (dwarf_linesrc(lines[i], &src, &err) == DW_DLV_OK) {
-            rc = mod_file(m, src, &file);
-            dwarf_dealloc(dbg, src, DW_DLA_STRING);
-        } else {
-            if (err)
-                dwarf_dealloc_error(dbg, err);
-            err = NULL;
-            rc = mod_file(m, "??", &file);
-        }
-        if (rc < 0)
-            break;
-        if (m->nrows == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 1024;
-            lrow_t *r = realloc(m->rows, ncap * sizeof(*r));
-            if (!r) {
-                rc = -PS_E_NOMEM;
-                break;
-            }
-            m->rows = r;
-            *cap = ncap;
-        }
-        m->rows[m->nrows] = (lrow_t){addr, (uint32_t)lineno, file, end ? 1u : 0u,
-                                     (uint32_t)m->nrows};
-        m->nrows++;
-    }
-    dwarf_srclines_dealloc_b(ctx);
-    return rc;
-}
-
-/* Reads every line table of the DWARF in fd. No DWARF is not an error. */
-static int dwarf_read_lines(mod_t *m, int fd)
-{
-    Dwarf_Debug dbg = NULL;
-    Dwarf_Error err = NULL;
-    int res = dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &dbg, &err);
-    if (res != DW_DLV_OK) {
-        if (err)
-            dwarf_dealloc_error(dbg, err);
-        return 0;
-    }
-    size_t cap = 0;
-    int rc = 0;
-    for (;;) {
-        Dwarf_Unsigned cu_len, typeoff, next;
-        Dwarf_Half ver, asize, lsize, esize, cutype;
-        Dwarf_Off abbrev;
-        Dwarf_Sig8 sig;
-        res = dwarf_next_cu_header_d(dbg, 1, &cu_len, &ver, &abbrev, &asize, &lsize, &esize,
-                                     &sig, &typeoff, &next, &cutype, &err);
-        if (res != DW_DLV_OK)
-            break;
-        Dwarf_Die cu = NULL;
-        if (dwarf_siblingof_b(dbg, NULL, 1, &cu, &err) != DW_DLV_OK) {
-            if (err)
-                dwarf_dealloc_error(dbg, err);
-            err = NULL;
-            continue;
-        }
-        rc = dwarf_add_cu(m, dbg, cu, &cap);
-        dwarf_dealloc_die(cu);
-        if (rc < 0)
-            break;
-    }
-    if (res == DW_DLV_ERROR && err)
-        dwarf_dealloc_error(dbg, err);
-    dwarf_finish(dbg, NULL);
-    if (m->nrows)
-        qsort(m->rows, m->nrows, sizeof(*m->rows), lrow_cmp);
-    return rc;
 }
 
 /* ---- loading a module ---------------------------------------------------------------- */
@@ -469,10 +317,14 @@ static int mod_load(const symbols_t *s, mod_t *m)
     else if ((symtab = elf_section_typed(e, SHT_DYNSYM)))
         rc = elf_read_syms(m, e, symtab);
     if (rc == 0) {
-        if (has_dwarf)
-            rc = dwarf_read_lines(m, fd);
-        else if (de && elf_section_named(de, ".debug_info"))
-            rc = dwarf_read_lines(m, dfd);
+        if (has_dwarf && (rc = dwi_open(fd, &m->dwi)) == 0 && m->dwi) {
+            m->dwarf_fd = fd;
+            fd = -1;
+        } else if (rc == 0 && de && elf_section_named(de, ".debug_info") &&
+                   (rc = dwi_open(dfd, &m->dwi)) == 0 && m->dwi) {
+            m->dwarf_fd = dfd;
+            dfd = -1;
+        }
     }
     if (de)
         elf_end(de);
@@ -481,7 +333,8 @@ static int mod_load(const symbols_t *s, mod_t *m)
 out:
     if (e)
         elf_end(e);
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 
@@ -508,21 +361,6 @@ static const fsym_t *mod_find_sym(const mod_t *m, uint64_t a)
     return NULL;
 }
 
-static const lrow_t *mod_find_row(const mod_t *m, uint64_t a)
-{
-    size_t lo = 0, hi = m->nrows;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->rows[mid].addr <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0 || m->rows[lo - 1].end)
-        return NULL;
-    return &m->rows[lo - 1];
-}
-
 static const range_t *sym_find_range(const symbols_t *s, uint64_t a)
 {
     size_t lo = 0, hi = s->nranges;
@@ -544,41 +382,105 @@ static const range_t *sym_find_range(const symbols_t *s, uint64_t a)
     return best;
 }
 
-static int sym_resolve(symbols_t *s, uint64_t ip, sym_frame_t *f)
+/* The demangled form of a C++ name (names starting "_Z"), else name itself. */
+static const char *sym_demangle(symbols_t *s, const char *name)
 {
-    memset(f, 0, sizeof(*f));
-    f->address = ip;
+#ifdef HAVE_CXA_DEMANGLE
+    if (!name || name[0] != '_' || name[1] != 'Z')
+        return name;
+    if ((s->dm_n + 1) * 2 > s->dm_cap) {
+        size_t cap = s->dm_cap ? s->dm_cap * 2 : 256;
+        dm_ent_t *t = calloc(cap, sizeof(*t));
+        if (!t)
+            return name;
+        for (size_t j = 0; j < s->dm_cap; j++) {
+            if (!s->dm[j].mangled)
+                continue;
+            size_t i = (size_t)(((uintptr_t)s->dm[j].mangled * 0x9e3779b97f4a7c15ull) >> 20) &
+                       (cap - 1);
+            while (t[i].mangled)
+                i = (i + 1) & (cap - 1);
+            t[i] = s->dm[j];
+        }
+        free(s->dm);
+        s->dm = t;
+        s->dm_cap = cap;
+    }
+    size_t i = (size_t)(((uintptr_t)name * 0x9e3779b97f4a7c15ull) >> 20) & (s->dm_cap - 1);
+    while (s->dm[i].mangled && s->dm[i].mangled != name)
+        i = (i + 1) & (s->dm_cap - 1);
+    if (!s->dm[i].mangled) {
+        int status = 0;
+        char *d = __cxa_demangle(name, NULL, NULL, &status);
+        const char *out = name;
+        if (d && status == 0)
+            out = arena_strdup(&s->arena, d);
+        free(d);
+        s->dm[i] = (dm_ent_t){name, out ? out : name};
+        s->dm_n++;
+    }
+    return s->dm[i].demangled;
+#else
+    (void)s;
+    return name;
+#endif
+}
+
+/* Resolves ip into 1..SYM_MAX_INLINE frames in the arena. */
+static int sym_resolve(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *nout)
+{
+    sym_frame_t base;
+    memset(&base, 0, sizeof(base));
+    base.address = ip;
+    dwi_frame_t df[SYM_MAX_INLINE];
+    int n = 0;
     uint64_t a = ip ? ip - 1 : 0; /* inside the call instruction */
     const range_t *r = sym_find_range(s, a);
-    if (!r)
-        return 0;
-    mod_t *m = &s->mods[r->mod];
-    f->module = m->rm->path;
-    f->module_name = m->name;
-    f->offset = ip - m->rm->base;
-    if (!m->loaded) {
-        int rc = mod_load(s, m);
-        if (rc < 0)
-            return rc;
+    mod_t *m = r ? &s->mods[r->mod] : NULL;
+    if (m) {
+        base.module = m->rm->path;
+        base.module_name = m->name;
+        base.offset = ip - m->rm->base;
+        if (!m->loaded) {
+            int rc = mod_load(s, m);
+            if (rc < 0)
+                return rc;
+        }
     }
-    if (!m->usable)
-        return 0;
-    uint64_t va = a - m->rm->base;
-    const fsym_t *fs = mod_find_sym(m, va);
-    if (fs)
-        f->function = fs->name;
-    const lrow_t *row = mod_find_row(m, va);
-    if (row && row->line) {
-        f->file = m->files[row->file];
-        f->line = row->line;
+    if (m && m->usable) {
+        uint64_t va = a - m->rm->base;
+        const fsym_t *fs = mod_find_sym(m, va);
+        if (fs)
+            base.function = fs->name;
+        if ((n = dwi_lookup(m->dwi, va, df, SYM_MAX_INLINE)) < 0)
+            return n;
     }
+    unsigned total = n > 0 ? (unsigned)n : 1u;
+    sym_frame_t *f = arena_alloc(&s->arena, total * sizeof(*f));
+    if (!f)
+        return -PS_E_NOMEM;
+    for (unsigned i = 0; i < total; i++) {
+        f[i] = base;
+        if (n <= 0)
+            break;
+        f[i].file = df[i].file;
+        f[i].line = df[i].file ? df[i].line : 0;
+        f[i].inlined = df[i].inlined != 0;
+        /* the code's own function: the symbol table's name is exact, DWARF's a fallback */
+        if (df[i].inlined || !base.function)
+            f[i].function = df[i].function;
+    }
+    for (unsigned i = 0; i < total; i++)
+        f[i].function = sym_demangle(s, f[i].function);
+    *frames = f;
+    *nout = total;
     return 0;
 }
 
-int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out)
+int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *n)
 {
     if (ip == 0)
-        return sym_resolve(s, ip, out);
+        return sym_resolve(s, ip, frames, n);
     if ((s->cache_n + 1) * 2 > s->cache_cap) {
         size_t cap = s->cache_cap ? s->cache_cap * 2 : 1024;
         cache_ent_t *c = calloc(cap, sizeof(*c));
@@ -600,13 +502,27 @@ int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out)
     while (s->cache[i].ip && s->cache[i].ip != ip)
         i = (i + 1) & (s->cache_cap - 1);
     if (!s->cache[i].ip) {
-        int rc = sym_resolve(s, ip, &s->cache[i].f);
+        int rc = sym_resolve(s, ip, &s->cache[i].frames, &s->cache[i].n);
         if (rc < 0)
             return rc;
         s->cache[i].ip = ip;
         s->cache_n++;
     }
-    *out = s->cache[i].f;
+    *frames = s->cache[i].frames;
+    *n = s->cache[i].n;
+    return 0;
+}
+
+int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out)
+{
+    const sym_frame_t *f;
+    unsigned n;
+    int rc = symbols_frames(s, ip, &f, &n);
+    if (rc < 0)
+        return rc;
+    *out = f[n - 1];
+    out->file = f[0].file;
+    out->line = f[0].line;
     return 0;
 }
 
@@ -633,6 +549,7 @@ int symbols_open(symbols_t **out, const replay_module_t *mods, size_t nmods,
     for (size_t i = 0; i < nmods; i++) {
         mod_t *m = &s->mods[i];
         m->rm = &mods[i];
+        m->dwarf_fd = -1;
         const char *slash = strrchr(mods[i].path, '/');
         m->name = slash ? slash + 1 : mods[i].path;
         for (uint32_t k = 0; k < mods[i].nseg; k++) {
@@ -658,13 +575,14 @@ void symbols_close(symbols_t *s)
         mod_t *m = &s->mods[i];
         free(m->syms);
         free(m->pool);
-        free(m->rows);
-        for (size_t k = 0; k < m->nfiles; k++)
-            free(m->files[k]);
-        free(m->files);
+        dwi_close(m->dwi);
+        if (m->dwarf_fd >= 0)
+            close(m->dwarf_fd);
     }
     free(s->mods);
     free(s->ranges);
     free(s->cache);
+    free(s->dm);
+    arena_free(&s->arena);
     free(s);
 }

@@ -1,6 +1,7 @@
 /*
  * symbols.h -- offline symbolization of recorded return addresses: module, function (ELF
- * .symtab, else .dynsym) and file:line (DWARF line tables, via libdwarf).
+ * .symtab, else .dynsym, else DWARF; C++ names demangled), file:line and inlined frames
+ * (DWARF line tables and DW_TAG_inlined_subroutine chains, via libdwarf and dwarfinfo.h).
  *
  * Contract: analyzer-only, single-threaded. symbols_open() takes the module map of a trace
  * (the union of all epochs) and opens nothing yet: a module's ELF file and debug info are read
@@ -12,9 +13,10 @@
  * Problems with a module are one warning line each on stderr (unless quiet), never errors:
  * its frames then show "module+0xoffset".
  *
- * Not done (yet): C++ demangling (no libiberty on the build host; names stay mangled) and
- * inlined frames (DW_TAG_inlined_subroutine chains): file:line is that of the innermost
- * (possibly inlined) code while the function is the one of the symbol table.
+ * One address expands to one or more frames, innermost first: the functions inlined at that
+ * address (inlined = true, each with the file:line of the code or of the call inlined into
+ * it), then the function that holds the code (inlined = false) with the file:line where the
+ * outermost inlined call sits. Without DWARF there is one frame.
  *
  * Returns 0 or a negative PS_E_* (only PS_E_NOMEM in practice).
  */
@@ -44,12 +46,16 @@ typedef struct sym_frame_s {
     const char *function; /* NULL when unknown */
     const char *file;     /* NULL when unknown */
     uint32_t line;        /* 0 when unknown */
-    bool inlined;         /* always false for now, see above */
+    bool inlined;         /* this function was inlined into the next frame */
 } sym_frame_t;
 
 int symbols_open(symbols_t **out, const replay_module_t *mods, size_t nmods,
                  const symbols_opts_t *opts);
-/* Resolves return address `ip` (the lookup uses ip - 1, inside the call instruction). */
+/* Resolves return address `ip` (the lookup uses ip - 1, inside the call instruction) into
+ * *n >= 1 frames, innermost first; *frames lives until symbols_close. */
+int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *n);
+/* The function that holds the code at ip (the last of symbols_frames) with the file:line of
+ * the innermost frame: one line per return address. */
 int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out);
 void symbols_close(symbols_t *s);
 

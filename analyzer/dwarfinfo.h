@@ -1,0 +1,39 @@
+/*
+ * dwarfinfo.h -- source lines and inlined-call chains of one module's DWARF, read lazily per
+ * compile unit (CU).
+ *
+ * Contract: analyzer-only, single-threaded. dwi_open() reads only the CU headers and each
+ * CU's address ranges (low_pc/high_pc, DWARF 4 .debug_ranges or DWARF 5 .debug_rnglists); a
+ * CU's line table and its tree of subprograms and inlined subroutines are read the first time
+ * an address falls in it. The file descriptor must stay open until dwi_close().
+ *
+ * dwi_lookup(va) gives the frames that the code at virtual address va belongs to, innermost
+ * first: for code inlined into f from g inlined from h, frames are h (file:line of va), g
+ * (file:line where h was inlined), f (where g was inlined); every frame but the last has
+ * inlined = 1. Function names are as DWARF has them: the linkage name (mangled for C++) when
+ * the DIE or its abstract origin / specification has one, else DW_AT_name, else NULL.
+ * Nothing in the input sets a recursion depth: the DIE tree is walked with an explicit stack
+ * of bounded depth (deeper scopes are ignored), and every count is bounded by the data read.
+ */
+#ifndef PERFSHIM_DWARFINFO_H
+#define PERFSHIM_DWARFINFO_H
+
+#include <stdint.h>
+
+typedef struct dwi_s dwi_t;
+
+typedef struct dwi_frame_s {
+    const char *function; /* NULL when unknown */
+    const char *file;     /* NULL when unknown */
+    uint32_t line;        /* 0 when unknown */
+    int inlined;
+} dwi_frame_t;
+
+/* 0 with *out set, 0 with *out NULL when fd has no usable DWARF, or -PS_E_NOMEM. */
+int dwi_open(int fd, dwi_t **out);
+/* Number of frames written (at most max), 0 when no CU covers va, or -PS_E_NOMEM. Strings
+ * live until dwi_close(). */
+int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max);
+void dwi_close(dwi_t *d);
+
+#endif /* PERFSHIM_DWARFINFO_H */
