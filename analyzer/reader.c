@@ -47,11 +47,7 @@ struct reader_s {
     int index_status;
     char index_err[READER_ERR_MAX];
 
-    unsigned char *cbuf; /* compressed frame of the loaded chunk */
-    size_t cbuf_cap;
-    unsigned char *ubuf; /* its records */
-    size_t ubuf_cap;
-    ZSTD_DCtx *dctx;
+    chunk_buf_t cb; /* of reader_chunk_load */
 
     char err[READER_ERR_MAX];
 };
@@ -376,9 +372,7 @@ void reader_close(reader_t *r)
         return;
     if (r->fd >= 0)
         close(r->fd);
-    ZSTD_freeDCtx(r->dctx);
-    free(r->cbuf);
-    free(r->ubuf);
+    chunk_buf_free(&r->cb);
     free(r->chunks);
     free(r->info.exe);
     free(r->info.cmdline);
@@ -428,54 +422,81 @@ int reader_index_status(const reader_t *r)
 
 /* ---- chunks -------------------------------------------------------------------------- */
 
-int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view)
+/* Formats "PATH: offset O: chunk I: " + the message into err; returns code. */
+static int chunk_fail(const reader_t *r, size_t i, char *err, size_t errlen, int code,
+                      const char *fmt, ...) PS_PRINTF(6, 7);
+static int chunk_fail(const reader_t *r, size_t i, char *err, size_t errlen, int code,
+                      const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "%s: offset %" PRIu64 ": chunk %zu: ", r->path,
+                     r->chunks[i].offset, i);
+    if (n < 0 || (size_t)n >= errlen)
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
+                            char *err, size_t errlen)
 {
     memset(view, 0, sizeof(*view));
-    if (i >= r->nchunks)
-        return reader_fail(r, -PS_E_INVAL, "chunk %zu: no such chunk (%zu indexed)", i,
-                           r->nchunks);
+    if (i >= r->nchunks) {
+        snprintf(err, errlen, "%s: chunk %zu: no such chunk (%zu indexed)", r->path, i,
+                 r->nchunks);
+        return -PS_E_INVAL;
+    }
     const chunk_info_t *c = &r->chunks[i];
     /* Both bounded when the index was built (READER_MAX_CSIZE, PERFSHIM_MAX_CHUNK_USIZE). */
     size_t csize = c->h.csize, usize = c->h.usize;
 
-    if (reader_reserve(&r->cbuf, &r->cbuf_cap, csize) < 0 ||
-        reader_reserve(&r->ubuf, &r->ubuf_cap, usize) < 0)
-        return reader_fail(r, -PS_E_NOMEM, "offset %" PRIu64 ": chunk %zu: %s", c->offset, i,
-                           ps_strerror(PS_E_NOMEM));
-    int rc = reader_pread(r, r->cbuf, csize, c->offset + c->h.header_len);
+    if (reader_reserve(&cb->cbuf, &cb->cbuf_cap, csize) < 0 ||
+        reader_reserve(&cb->ubuf, &cb->ubuf_cap, usize) < 0)
+        return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+    int rc = reader_pread(r, cb->cbuf, csize, c->offset + c->h.header_len);
     if (rc == -PS_E_IO)
-        return reader_fail(r, rc, "offset %" PRIu64 ": chunk %zu: %s", c->offset, i,
-                           strerror(errno));
+        return chunk_fail(r, i, err, errlen, rc, "%s", strerror(errno));
     if (rc < 0)
-        return reader_fail(r, rc, "offset %" PRIu64 ": chunk %zu: truncated chunk (file shrank)",
-                           c->offset, i);
-
-    if (!r->dctx) {
-        r->dctx = ZSTD_createDCtx();
-        if (!r->dctx)
-            return reader_fail(r, -PS_E_NOMEM, "offset %" PRIu64 ": chunk %zu: %s", c->offset,
-                               i, ps_strerror(PS_E_NOMEM));
-    }
+        return chunk_fail(r, i, err, errlen, rc, "truncated chunk (file shrank)");
+    if (!cb->dctx && !(cb->dctx = ZSTD_createDCtx()))
+        return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
     /* dstCapacity is exactly usize: a frame that would decompress to more fails inside zstd
      * instead of writing past the buffer, whatever its content-size field claims. */
-    size_t got = ZSTD_decompressDCtx(r->dctx, r->ubuf, usize, r->cbuf, csize);
+    size_t got = ZSTD_decompressDCtx(cb->dctx, cb->ubuf, usize, cb->cbuf, csize);
     if (ZSTD_isError(got)) {
         if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
-            return reader_fail(r, -PS_E_NOMEM, "offset %" PRIu64 ": chunk %zu: %s", c->offset,
-                               i, ps_strerror(PS_E_NOMEM));
-        return reader_fail(r, -PS_E_CORRUPT, "offset %" PRIu64 ": chunk %zu: bad zstd frame (%s)",
-                           c->offset, i, ZSTD_getErrorName(got));
+            return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+        return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT, "bad zstd frame (%s)",
+                          ZSTD_getErrorName(got));
     }
     if (got != usize)
-        return reader_fail(r, -PS_E_CORRUPT,
-                           "offset %" PRIu64 ": chunk %zu: decompressed to %zu bytes, header "
-                           "says usize %zu",
-                           c->offset, i, got, usize);
-    view->data = r->ubuf;
+        return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT,
+                          "decompressed to %zu bytes, header says usize %zu", got, usize);
+    view->data = cb->ubuf;
     view->size = usize;
     view->pos = 0;
     view->index = (uint32_t)i;
     return 0;
+}
+
+void chunk_buf_free(chunk_buf_t *cb)
+{
+    ZSTD_freeDCtx(cb->dctx);
+    free(cb->cbuf);
+    free(cb->ubuf);
+    memset(cb, 0, sizeof(*cb));
+}
+
+int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view)
+{
+    return reader_chunk_decompress(r, i, &r->cb, view, r->err, sizeof(r->err));
+}
+
+void reader_set_error(reader_t *r, const char *msg)
+{
+    snprintf(r->err, sizeof(r->err), "%s", msg);
 }
 
 /* ---- records ------------------------------------------------------------------------- */

@@ -3,7 +3,8 @@
  *
  * Contract: the trace is untrusted input. Every length and count is checked against the
  * bounds in trace_format.h and against the bytes actually present; no allocation is sized by
- * an unchecked field. Not thread-safe: one reader per thread. Functions return 0 / 1 as
+ * an unchecked field. Not thread-safe, except reader_chunk_decompress(), which other threads
+ * may call concurrently with the reader's owner (until reader_close). Functions return 0 / 1 as
  * documented, or a negative PS_E_* (errors.h); on error reader_error() holds one line that
  * names the file offset, e.g. "trace.ps: offset 1234: chunk 7: bad checksum".
  *
@@ -91,6 +92,21 @@ int reader_index_status(const reader_t *r);
 const char *reader_index_error(const reader_t *r);
 
 int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view);
+
+/* Buffers and zstd context of one decompressing thread; zero-initialize, free with
+ * chunk_buf_free. */
+typedef struct chunk_buf_s {
+    unsigned char *cbuf, *ubuf; /* compressed frame, records */
+    size_t cbuf_cap, ubuf_cap;
+    struct ZSTD_DCtx_s *dctx;
+} chunk_buf_t;
+/* reader_chunk_load into the caller's buffers; the error line goes to err instead of
+ * reader_error(). Thread-safe. */
+int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
+                            char *err, size_t errlen);
+void chunk_buf_free(chunk_buf_t *cb);
+/* Makes msg the text of reader_error() (view_next's errors name the chunk through r). */
+void reader_set_error(reader_t *r, const char *msg);
 int view_next(reader_t *r, chunk_view_t *view, record_t *rec);
 
 uint64_t record_ip(const record_t *rec, uint32_t i);

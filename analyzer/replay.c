@@ -18,12 +18,14 @@
 #endif
 
 #include "replay.h"
+#include "prefetch.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
@@ -245,9 +247,7 @@ typedef struct event_s {
 typedef struct stream_s {
     uint32_t tid;
     size_t *chunks; /* chunk indices, by seq */
-    size_t nchunks, next;
-    unsigned char *buf;
-    size_t cap;
+    size_t nchunks;
     chunk_view_t view;
     event_t pend[2];
     unsigned npend, ipend;
@@ -262,6 +262,9 @@ typedef struct state_s {
     livetab_t live;
     stream_t *streams;
     size_t nstreams;
+    prefetch_t *pf;
+    bool progress; /* a progress line on stderr (a terminal, a large trace) */
+    int progress_shown; /* last percentage printed, -1 none */
     uint32_t *heap; /* stream indices */
     size_t nheap;
     uint64_t peak_epoch;
@@ -441,30 +444,19 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
  * skipped. */
 static int stream_load(state_t *st, stream_t *s)
 {
-    while (s->next < s->nchunks) {
-        size_t ci = s->chunks[s->next++];
-        chunk_view_t v;
-        int rc = reader_chunk_load(st->r, ci, &v);
+    for (;;) {
+        char err[512];
+        int rc = prefetch_next(st->pf, (size_t)(s - st->streams), &s->view, err, sizeof(err));
         if (rc == -PS_E_NOMEM)
             return rc;
         if (rc < 0) {
-            state_partial(st, "%s", reader_error(st->r));
+            state_partial(st, "%s", err);
             continue;
         }
-        if (v.size > s->cap) {
-            unsigned char *b = realloc(s->buf, v.size);
-            if (!b)
-                return -PS_E_NOMEM;
-            s->buf = b;
-            s->cap = v.size;
-        }
-        memcpy(s->buf, v.data, v.size);
-        v.data = s->buf;
-        s->view = v;
-        st->rp->chunks++;
-        return 1;
+        if (rc == 1)
+            st->rp->chunks++;
+        return rc;
     }
-    return 0;
 }
 
 /* Makes the stream's next event current (s->pend[s->ipend]) or marks it done. */
@@ -603,6 +595,17 @@ static int event_alloc(state_t *st, const event_t *e)
     return 0;
 }
 
+/* "perfshim: reading TRACE: 45%" on one line, rewritten as it grows (erased at the end). */
+static void replay_progress(state_t *st, size_t total_chunks)
+{
+    int pct = total_chunks ? (int)(st->rp->chunks * 100 / total_chunks) : 100;
+    if (pct == st->progress_shown)
+        return;
+    st->progress_shown = pct;
+    fprintf(stderr, "\rperfshim: reading %s: %d%%", reader_path(st->r), pct);
+    fflush(stderr);
+}
+
 static int replay_merge(state_t *st)
 {
     int rc;
@@ -617,7 +620,11 @@ static int replay_merge(state_t *st)
     }
     for (size_t i = st->nheap / 2; i-- > 0;)
         heap_down(st, i);
+    size_t total_chunks = reader_chunk_count(st->r);
+    uint64_t n = 0;
     while (st->nheap) {
+        if (PS_UNLIKELY(st->progress && (++n & 0xffff) == 0))
+            replay_progress(st, total_chunks);
         stream_t *s = &st->streams[st->heap[0]];
         const event_t *e = &s->pend[s->ipend];
         state_ts(st, e->ts);
@@ -720,7 +727,29 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
     rp->complete = true;
     if (reader_index_status(st->r) < 0)
         state_partial(st, "%s", reader_index_error(st->r));
-    if ((rc = replay_streams(st)) < 0 || (rc = replay_merge(st)) < 0)
+    if ((rc = replay_streams(st)) < 0)
+        return rc;
+    size_t **chunks = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*chunks));
+    size_t *nchunks = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*nchunks));
+    if (chunks && nchunks) {
+        for (size_t i = 0; i < st->nstreams; i++) {
+            chunks[i] = st->streams[i].chunks;
+            nchunks[i] = st->streams[i].nchunks;
+        }
+        rc = prefetch_open(&st->pf, st->r, st->nstreams, chunks, nchunks);
+    } else {
+        rc = -PS_E_NOMEM;
+    }
+    free(chunks);
+    free(nchunks);
+    /* a progress line only where someone watches and waits: a terminal and > 64 MiB */
+    st->progress = isatty(STDERR_FILENO) && reader_file_size(st->r) > (64u << 20);
+    st->progress_shown = -1;
+    if (rc == 0)
+        rc = replay_merge(st);
+    if (st->progress_shown >= 0)
+        fputs("\r\033[K", stderr);
+    if (rc < 0)
         return rc;
     for (size_t i = 0; i < rp->nsites; i++)
         site_touch(st, &rp->sites[i]);
@@ -751,10 +780,10 @@ int replay_run(const char *path, replay_t *out, char *err, size_t errlen)
     if (rc == -PS_E_NOMEM)
         snprintf(err, errlen, "%s: %s", path, ps_strerror(rc));
     /* what the report needs later is the stack map; the rest goes now */
+    prefetch_close(st->pf);
+    st->pf = NULL;
     reader_close(st->r);
     st->r = NULL;
-    for (size_t i = 0; i < st->nstreams; i++)
-        free(st->streams[i].buf);
     if (st->nstreams)
         free(st->streams[0].chunks);
     free(st->streams);

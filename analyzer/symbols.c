@@ -326,6 +326,11 @@ static int mod_load(const symbols_t *s, mod_t *m)
             dfd = -1;
         }
     }
+    if (rc == 0 && !m->dwi && !s->opts.quiet)
+        fprintf(stderr,
+                "perfshim: warning: %s: no debug info (install its debug package or use "
+                "--debug-dir); frames show no file:line\n",
+                rm->path);
     if (de)
         elf_end(de);
     if (dfd >= 0)

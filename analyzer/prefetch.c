@@ -1,0 +1,206 @@
+/*
+ * prefetch.c -- see prefetch.h.
+ *
+ * Each stream has two slots: `cur`, held by the consumer, and the other one, which the worker
+ * fills with the stream's next chunk. The worker serves the stream the consumer waits on
+ * first, else any stream whose other slot is empty, round robin; then it sleeps. One mutex
+ * and two condition variables; the lock is never held while decompressing.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "prefetch.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "perfshim/errors.h"
+
+#define PF_ERR 512
+
+typedef struct pslot_s {
+    unsigned char *ubuf;
+    size_t ubuf_cap;
+    chunk_view_t view;
+    int rc;
+    char err[PF_ERR];
+} pslot_t;
+
+typedef struct pstream_s {
+    size_t *chunks;
+    size_t nchunks, next; /* next: the next chunk to fetch */
+    pslot_t slot[2];
+    int cur;    /* the consumer's slot, -1 before the first */
+    bool ready; /* the other slot holds a fetched chunk */
+    bool busy;  /* the worker is filling the other slot */
+} pstream_t;
+
+/* What one decompressing thread owns. */
+typedef struct pworker_s {
+    unsigned char *cbuf;
+    size_t cbuf_cap;
+    struct ZSTD_DCtx_s *dctx;
+} pworker_t;
+
+struct prefetch_s {
+    const reader_t *r;
+    pstream_t *s;
+    size_t n, rr;
+    size_t waiting; /* the stream the consumer waits on, SIZE_MAX: none */
+    bool threaded, stop;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t work, ready;
+    pworker_t worker, inline_worker;
+};
+
+static int pf_other(const pstream_t *s)
+{
+    return s->cur == 0 ? 1 : 0;
+}
+
+/* Decompresses chunk ci into slot sl with w's buffers. */
+static void pf_fetch(const prefetch_t *p, pworker_t *w, pslot_t *sl, size_t ci)
+{
+    chunk_buf_t cb = {.cbuf = w->cbuf, .ubuf = sl->ubuf, .cbuf_cap = w->cbuf_cap,
+                      .ubuf_cap = sl->ubuf_cap, .dctx = w->dctx};
+    sl->err[0] = 0;
+    sl->rc = reader_chunk_decompress(p->r, ci, &cb, &sl->view, sl->err, sizeof(sl->err));
+    w->cbuf = cb.cbuf;
+    w->cbuf_cap = cb.cbuf_cap;
+    w->dctx = cb.dctx;
+    sl->ubuf = cb.ubuf;
+    sl->ubuf_cap = cb.ubuf_cap;
+}
+
+static bool pf_wants(const pstream_t *s)
+{
+    return !s->ready && !s->busy && s->next < s->nchunks;
+}
+
+static void *pf_main(void *arg)
+{
+    prefetch_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        pstream_t *s = NULL;
+        if (p->waiting != SIZE_MAX && pf_wants(&p->s[p->waiting]))
+            s = &p->s[p->waiting];
+        for (size_t k = 0; !s && k < p->n; k++) {
+            size_t i = (p->rr + k) % p->n;
+            if (pf_wants(&p->s[i])) {
+                s = &p->s[i];
+                p->rr = i + 1;
+            }
+        }
+        if (!s) {
+            pthread_cond_wait(&p->work, &p->mu);
+            continue;
+        }
+        s->busy = true;
+        size_t ci = s->chunks[s->next++];
+        pslot_t *sl = &s->slot[pf_other(s)];
+        pthread_mutex_unlock(&p->mu);
+        pf_fetch(p, &p->worker, sl, ci);
+        pthread_mutex_lock(&p->mu);
+        s->busy = false;
+        s->ready = true;
+        pthread_cond_signal(&p->ready);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
+                  size_t *const *chunks, const size_t *nchunks)
+{
+    *out = NULL;
+    prefetch_t *p = calloc(1, sizeof(*p));
+    if (!p || !(p->s = calloc(nstreams ? nstreams : 1, sizeof(*p->s)))) {
+        free(p);
+        return -PS_E_NOMEM;
+    }
+    p->r = r;
+    p->n = nstreams;
+    p->waiting = SIZE_MAX;
+    for (size_t i = 0; i < nstreams; i++)
+        p->s[i] = (pstream_t){.chunks = chunks[i], .nchunks = nchunks[i], .cur = -1};
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 1 && nstreams > 0 && !getenv("PERFSHIM_NO_PREFETCH"))
+        p->threaded = pthread_create(&p->th, NULL, pf_main, p) == 0;
+    *out = p;
+    return 0;
+}
+
+int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_t errlen)
+{
+    pstream_t *s = &p->s[si];
+    memset(view, 0, sizeof(*view));
+    if (!p->threaded) {
+        if (s->next >= s->nchunks)
+            return 0;
+        s->cur = 0;
+        pf_fetch(p, &p->inline_worker, &s->slot[0], s->chunks[s->next++]);
+    } else {
+        pthread_mutex_lock(&p->mu);
+        while (!s->ready && (s->busy || s->next < s->nchunks)) {
+            p->waiting = si;
+            pthread_cond_signal(&p->work);
+            pthread_cond_wait(&p->ready, &p->mu);
+        }
+        p->waiting = SIZE_MAX;
+        if (!s->ready) {
+            pthread_mutex_unlock(&p->mu);
+            return 0;
+        }
+        s->cur = pf_other(s);
+        s->ready = false;
+        pthread_cond_signal(&p->work); /* the slot given back can take the next chunk */
+        pthread_mutex_unlock(&p->mu);
+    }
+    pslot_t *sl = &s->slot[s->cur];
+    if (sl->rc < 0) {
+        snprintf(err, errlen, "%s", sl->err);
+        return sl->rc;
+    }
+    *view = sl->view;
+    return 1;
+}
+
+static void pf_worker_free(pworker_t *w)
+{
+    chunk_buf_t cb = {.cbuf = w->cbuf, .dctx = w->dctx};
+    chunk_buf_free(&cb);
+}
+
+void prefetch_close(prefetch_t *p)
+{
+    if (!p)
+        return;
+    if (p->threaded) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_signal(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->ready);
+    for (size_t i = 0; i < p->n; i++)
+        for (int k = 0; k < 2; k++)
+            free(p->s[i].slot[k].ubuf);
+    pf_worker_free(&p->worker);
+    pf_worker_free(&p->inline_worker);
+    free(p->s);
+    free(p);
+}

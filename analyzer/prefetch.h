@@ -1,0 +1,28 @@
+/*
+ * prefetch.h -- decompresses the next chunk of every per-thread stream ahead of its use, on a
+ * worker thread, so that zstd runs on a second core while the replay merges events.
+ *
+ * Contract: the replay (one thread) owns a prefetch_t. Stream s consumes the chunk indices
+ * chunks[s][0..nchunks[s]) in order. prefetch_next(p, s, &view) hands out the next one:
+ * 1 and a view (valid until the next prefetch_next for s), 0 when s has no more, or a
+ * negative PS_E_* with the one-line message in err: PS_E_NOMEM is fatal; any other error
+ * means that chunk could not be loaded and was skipped (call again for the next).
+ * Memory: two decompressed chunks per stream at most (the one in use and the one ahead), so
+ * it is bounded by streams x the largest chunk. With one CPU, or when the thread cannot be
+ * started, chunks are decompressed on the caller's thread, with the same results.
+ */
+#ifndef PERFSHIM_PREFETCH_H
+#define PERFSHIM_PREFETCH_H
+
+#include <stddef.h>
+
+#include "reader.h"
+
+typedef struct prefetch_s prefetch_t;
+
+int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
+                  size_t *const *chunks, const size_t *nchunks);
+int prefetch_next(prefetch_t *p, size_t s, chunk_view_t *view, char *err, size_t errlen);
+void prefetch_close(prefetch_t *p);
+
+#endif /* PERFSHIM_PREFETCH_H */
