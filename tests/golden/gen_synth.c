@@ -16,110 +16,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "perfshim/trace_format.h"
+#include "synth.h"
 
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-} gbuf_t;
-
-static void put(gbuf_t *b, const void *p, size_t n)
+/* gen_synth's chunks: zstd level 3, no time range in the header. */
+static void chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t tid, uint32_t seq,
+                  uint16_t flags, uint32_t nevents)
 {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) {
-            fprintf(stderr, "out of memory\n");
-            exit(99);
-        }
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
+    ps_chunk_header_t h = {.flags = flags, .tid = tid, .nevents = nevents, .seq = seq};
+    synth_chunk(f, recs, &h, 3);
 }
 
-static ps_rec_hdr_t hdr(uint8_t type, uint8_t aux, size_t len)
-{
-    ps_rec_hdr_t h = {type, aux, (uint16_t)len};
-    return h;
-}
-
-static void thread_rec(gbuf_t *b, uint8_t type, uint32_t tid, uint64_t ts, const char *name)
-{
-    ps_rec_thread_t t = {hdr(type, 0, sizeof(t) + strlen(name)), tid, ts};
-    put(b, &t, sizeof(t));
-    put(b, name, strlen(name));
-}
-
-static void module_rec(gbuf_t *b, uint64_t base, uint64_t memsz, const char *path)
+static void module_rec(synth_buf_t *b, uint64_t base, uint64_t memsz, const char *path)
 {
     static const unsigned char bid[4] = {0xde, 0xad, 0xbe, 0xef};
     ps_segment_t seg = {0, memsz, 5, 0};
-    size_t plen = strlen(path);
-    ps_rec_module_t m = {hdr(PS_REC_MODULE, 0, sizeof(m) + sizeof(seg) + sizeof(bid) + plen),
-                         0, base, 1, sizeof(bid), 0, (uint16_t)plen, 0};
-    put(b, &m, sizeof(m));
-    put(b, &seg, sizeof(seg));
-    put(b, bid, sizeof(bid));
-    put(b, path, plen);
-}
-
-static void stack_rec(gbuf_t *b, uint32_t id, uint32_t depth, const uint64_t *ips)
-{
-    ps_rec_stack_t s = {hdr(PS_REC_STACK, 0, sizeof(s) + depth * 8u), id, depth, 0};
-    put(b, &s, sizeof(s));
-    put(b, ips, depth * 8u);
-}
-
-static void alloc_rec(gbuf_t *b, uint8_t fn, uint32_t stack, uint64_t ts, uint64_t ptr,
-                      uint64_t size)
-{
-    ps_rec_alloc_t a = {hdr(PS_REC_ALLOC, fn, sizeof(a)), stack, ts, ptr, size, 0};
-    put(b, &a, sizeof(a));
-}
-
-static void free_rec(gbuf_t *b, uint64_t ts, uint64_t ptr)
-{
-    ps_rec_free_t f = {hdr(PS_REC_FREE, PS_FN_FREE, sizeof(f)), 0, ts, ptr};
-    put(b, &f, sizeof(f));
-}
-
-static void realloc_rec(gbuf_t *b, uint32_t stack, uint64_t ts0, uint64_t ts, uint64_t old,
-                        uint64_t new_ptr, uint64_t size)
-{
-    ps_rec_realloc_t r = {hdr(PS_REC_REALLOC, PS_FN_REALLOC, sizeof(r)), stack, ts0, ts, old,
-                          new_ptr, size};
-    put(b, &r, sizeof(r));
-}
-
-static void chunk(gbuf_t *f, const gbuf_t *recs, uint32_t tid, uint32_t seq, uint16_t flags,
-                  uint32_t nevents)
-{
-    size_t bound = ZSTD_compressBound(recs->n);
-    unsigned char *z = malloc(bound);
-    size_t cs = z ? ZSTD_compress(z, bound, recs->p, recs->n, 3) : 0;
-    if (!z || ZSTD_isError(cs)) {
-        fprintf(stderr, "ZSTD_compress failed\n");
-        exit(99);
-    }
-    ps_chunk_header_t h = {
-        .magic = PERFSHIM_CHUNK_MAGIC,
-        .header_len = sizeof(h),
-        .flags = flags,
-        .csize = (uint32_t)cs,
-        .usize = (uint32_t)recs->n,
-        .tid = tid,
-        .nevents = nevents,
-        .seq = seq,
-    };
-    h.checksum = ps_fnv1a32(&h, offsetof(ps_chunk_header_t, checksum));
-    put(f, &h, sizeof(h));
-    put(f, z, cs);
-    free(z);
+    synth_module(b, 0, base, &seg, 1, bid, sizeof(bid), path);
 }
 
 #define T0 1000000u
@@ -132,7 +45,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gen_synth OUTPUT\n");
         return 2;
     }
-    gbuf_t f = {0}, a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, in = {0};
+    synth_buf_t f = {0}, a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, in = {0};
     const char exe[] = "/opt/synth/bin/synth", cmd[] = "synth\0--golden";
     ps_file_header_t fh = {
         .magic = {'P', 'S', 'T', 'R'},
@@ -147,55 +60,55 @@ int main(int argc, char **argv)
         .exe_len = (uint32_t)strlen(exe),
         .cmdline_len = sizeof(cmd) - 1,
     };
-    put(&f, &fh, sizeof(fh));
-    put(&f, exe, strlen(exe));
-    put(&f, cmd, sizeof(cmd) - 1);
+    synth_put(&f, &fh, sizeof(fh));
+    synth_put(&f, exe, strlen(exe));
+    synth_put(&f, cmd, sizeof(cmd) - 1);
 
     /* thread A (tid 100), seq 0 */
-    thread_rec(&a0, PS_REC_THREAD_START, 100, T0, "main");
-    ps_rec_modmap_t mm = {hdr(PS_REC_MODMAP, 0, sizeof(mm)), 0, T0, 2, 0};
-    put(&a0, &mm, sizeof(mm));
+    synth_thread(&a0, PS_REC_THREAD_START, 100, T0, "main");
+    ps_rec_modmap_t mm = {synth_hdr(PS_REC_MODMAP, 0, sizeof(mm)), 0, T0, 2, 0};
+    synth_put(&a0, &mm, sizeof(mm));
     module_rec(&a0, SHIM, 0x10000, "/nonexistent/libperfshim.so");
     module_rec(&a0, LIBAPP, 0x10000, "/nonexistent/libapp.so");
     const uint64_t s1[] = {0x401000, 0x402000, 0x403000};
     const uint64_t s2[] = {SHIM + 0x100, 0x401000, 0x402000, 0x403000}; /* = s1 once cut */
     const uint64_t s3[] = {LIBAPP + 0x1234, 0x402000, 0x403000};
-    stack_rec(&a0, 1, 3, s1);
-    stack_rec(&a0, 2, 4, s2);
-    stack_rec(&a0, 3, 3, s3);
-    alloc_rec(&a0, PS_FN_MALLOC, 1, T0 + 1000, 0x10000, 100);
-    alloc_rec(&a0, PS_FN_MALLOC, 2, T0 + 2000, 0x10100, 100);
-    alloc_rec(&a0, PS_FN_MALLOC, 1, T0 + 2500, 0x40000, 50);
-    alloc_rec(&a0, PS_FN_CALLOC, 3, T0 + 3000, 0x10200, 4000);
-    free_rec(&a0, T0 + 4000, 0x10000);
-    alloc_rec(&a0, PS_FN_MALLOC, 4, T0 + 5000, 0x20000, 64); /* stack 4: defined by B */
-    free_rec(&a0, T0 + 5500, 0xdead0);                        /* unknown address */
-    alloc_rec(&a0, PS_FN_MALLOC, 1, T0 + 6000, 0, 1ull << 40); /* failed */
+    synth_stack(&a0, 1, 3, s1);
+    synth_stack(&a0, 2, 4, s2);
+    synth_stack(&a0, 3, 3, s3);
+    synth_alloc(&a0, PS_FN_MALLOC, 1, T0 + 1000, 0x10000, 100, 0);
+    synth_alloc(&a0, PS_FN_MALLOC, 2, T0 + 2000, 0x10100, 100, 0);
+    synth_alloc(&a0, PS_FN_MALLOC, 1, T0 + 2500, 0x40000, 50, 0);
+    synth_alloc(&a0, PS_FN_CALLOC, 3, T0 + 3000, 0x10200, 4000, 0);
+    synth_free(&a0, T0 + 4000, 0x10000);
+    synth_alloc(&a0, PS_FN_MALLOC, 4, T0 + 5000, 0x20000, 64, 0); /* stack 4: defined by B */
+    synth_free(&a0, T0 + 5500, 0xdead0);                        /* unknown address */
+    synth_alloc(&a0, PS_FN_MALLOC, 1, T0 + 6000, 0, 1ull << 40, 0); /* failed */
     /* thread A, seq 1 */
-    realloc_rec(&a1, 5, T0 + 7000, T0 + 7100, 0, 0x30000, 16);          /* acts as malloc */
-    realloc_rec(&a1, 5, T0 + 8000, T0 + 8100, 0x30000, 0x30000, 32);    /* in place */
-    realloc_rec(&a1, 5, T0 + 9000, T0 + 9100, 0x30000, 0x31000, 1024);  /* moved: the peak */
-    alloc_rec(&a1, PS_FN_MALLOC, 3, T0 + 10000, 0x40000, 8); /* same ts as B's free of it */
-    realloc_rec(&a1, 5, T0 + 11000, T0 + 11100, 0x31000, 0, 0);         /* realloc(p, 0) */
-    thread_rec(&a1, PS_REC_THREAD_EXIT, 100, T0 + 12000, "main");
+    synth_realloc(&a1, 5, T0 + 7000, T0 + 7100, 0, 0x30000, 16);          /* acts as malloc */
+    synth_realloc(&a1, 5, T0 + 8000, T0 + 8100, 0x30000, 0x30000, 32);    /* in place */
+    synth_realloc(&a1, 5, T0 + 9000, T0 + 9100, 0x30000, 0x31000, 1024);  /* moved: the peak */
+    synth_alloc(&a1, PS_FN_MALLOC, 3, T0 + 10000, 0x40000, 8, 0); /* same ts as B's free of it */
+    synth_realloc(&a1, 5, T0 + 11000, T0 + 11100, 0x31000, 0, 0);         /* realloc(p, 0) */
+    synth_thread(&a1, PS_REC_THREAD_EXIT, 100, T0 + 12000, "main");
     /* thread B (tid 200), seq 0 */
-    thread_rec(&b0, PS_REC_THREAD_START, 200, T0 + 500, "worker");
+    synth_thread(&b0, PS_REC_THREAD_START, 200, T0 + 500, "worker");
     const uint64_t s4[] = {0x404000, 0x405000}, s5[] = {0x406000, 0x403000};
-    stack_rec(&b0, 4, 2, s4);
-    stack_rec(&b0, 5, 2, s5);
-    alloc_rec(&b0, PS_FN_MALLOC, 4, T0 + 3500, 0x50000, 300);
+    synth_stack(&b0, 4, 2, s4);
+    synth_stack(&b0, 5, 2, s5);
+    synth_alloc(&b0, PS_FN_MALLOC, 4, T0 + 3500, 0x50000, 300, 0);
     /* thread B, seq 1 */
-    free_rec(&b1, T0 + 10000, 0x40000);
-    free_rec(&b1, T0 + 10500, 0x10100); /* allocated by A */
-    thread_rec(&b1, PS_REC_THREAD_EXIT, 200, T0 + 12000, "worker");
+    synth_free(&b1, T0 + 10000, 0x40000);
+    synth_free(&b1, T0 + 10500, 0x10100); /* allocated by A */
+    synth_thread(&b1, PS_REC_THREAD_EXIT, 200, T0 + 12000, "worker");
     /* the writer thread (tid 300): RSS samples and END */
-    ps_rec_rss_t rss1 = {hdr(PS_REC_RSS, 0, sizeof(rss1)), 0, T0 + 5000, 1u << 20, 4096};
-    ps_rec_rss_t rss2 = {hdr(PS_REC_RSS, 0, sizeof(rss2)), 0, T0 + 11500, 2u << 20, 4096};
-    put(&in, &rss1, sizeof(rss1));
-    put(&in, &rss2, sizeof(rss2));
-    ps_rec_end_t end = {.h = hdr(PS_REC_END, 0, sizeof(end)), .ts = T0 + 12500, .events = 18,
+    ps_rec_rss_t rss1 = {synth_hdr(PS_REC_RSS, 0, sizeof(rss1)), 0, T0 + 5000, 1u << 20, 4096};
+    ps_rec_rss_t rss2 = {synth_hdr(PS_REC_RSS, 0, sizeof(rss2)), 0, T0 + 11500, 2u << 20, 4096};
+    synth_put(&in, &rss1, sizeof(rss1));
+    synth_put(&in, &rss2, sizeof(rss2));
+    ps_rec_end_t end = {.h = synth_hdr(PS_REC_END, 0, sizeof(end)), .ts = T0 + 12500, .events = 18,
                         .stacks = 5, .chunks = 5, .threads = 2};
-    put(&in, &end, sizeof(end));
+    synth_put(&in, &end, sizeof(end));
 
     chunk(&f, &a0, 100, 0, 0, 8);
     chunk(&f, &b1, 200, 1, 0, 2); /* before B's seq 0 in the file */

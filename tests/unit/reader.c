@@ -20,140 +20,22 @@
 #include "perfshim/errors.h"
 #include "perfshim/trace_format.h"
 #include "reader.h"
+#include "synth.h"
 #include "test.h"
 
-/* ---- a tiny trace writer ------------------------------------------------------------- */
+/* ---- the trace writer (tests/include/synth.h) with this file's fixed values ---------- */
 
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-} buf_t;
-
-static void buf_put(buf_t *b, const void *p, size_t n)
+static void rec_end(synth_buf_t *b, uint64_t ts)
 {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) {
-            fprintf(stderr, "out of memory\n");
-            exit(99);
-        }
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
+    ps_rec_end_t e = {.ts = ts, .events = 5, .dropped = 1, .stacks = 2, .stacks_dropped = 3,
+                      .chunks = 2, .threads = 1};
+    synth_end(b, &e);
 }
 
-static void buf_free(buf_t *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-static ps_rec_hdr_t hdr(uint8_t type, uint8_t aux, size_t len)
-{
-    ps_rec_hdr_t h = {type, aux, (uint16_t)len};
-    return h;
-}
-
-static void rec_thread(buf_t *b, uint8_t type, uint32_t tid, uint64_t ts, const char *name)
-{
-    ps_rec_thread_t t = {hdr(type, 0, sizeof(t) + strlen(name)), tid, ts};
-    buf_put(b, &t, sizeof(t));
-    buf_put(b, name, strlen(name));
-}
-
-static void rec_modmap(buf_t *b, uint32_t epoch, uint64_t ts, uint32_t count)
-{
-    ps_rec_modmap_t m = {hdr(PS_REC_MODMAP, 0, sizeof(m)), epoch, ts, count, 0};
-    buf_put(b, &m, sizeof(m));
-}
-
-static void rec_module(buf_t *b, uint32_t epoch, uint64_t base, const ps_segment_t *segs,
-                       uint16_t nseg, const unsigned char *bid, uint8_t bidlen, const char *path)
-{
-    size_t plen = strlen(path);
-    size_t len = sizeof(ps_rec_module_t) + nseg * sizeof(ps_segment_t) + bidlen + plen;
-    ps_rec_module_t m = {hdr(PS_REC_MODULE, 0, len), epoch, base, nseg, bidlen, 0,
-                         (uint16_t)plen, 0};
-    buf_put(b, &m, sizeof(m));
-    buf_put(b, segs, nseg * sizeof(ps_segment_t));
-    buf_put(b, bid, bidlen);
-    buf_put(b, path, plen);
-}
-
-static void rec_stack(buf_t *b, uint32_t id, uint32_t depth, const uint64_t *ips)
-{
-    ps_rec_stack_t s = {hdr(PS_REC_STACK, 0, sizeof(s) + depth * 8u), id, depth, 0};
-    buf_put(b, &s, sizeof(s));
-    buf_put(b, ips, depth * 8u);
-}
-
-static void rec_alloc(buf_t *b, uint8_t fn, uint32_t stack, uint64_t ts, uint64_t ptr,
-                      uint64_t size, uint64_t align)
-{
-    ps_rec_alloc_t a = {hdr(PS_REC_ALLOC, fn, sizeof(a)), stack, ts, ptr, size, align};
-    buf_put(b, &a, sizeof(a));
-}
-
-static void rec_free(buf_t *b, uint64_t ts, uint64_t ptr)
-{
-    ps_rec_free_t f = {hdr(PS_REC_FREE, PS_FN_FREE, sizeof(f)), 0, ts, ptr};
-    buf_put(b, &f, sizeof(f));
-}
-
-static void rec_realloc(buf_t *b, uint32_t stack, uint64_t ts0, uint64_t ts, uint64_t old,
-                        uint64_t new_ptr, uint64_t size)
-{
-    ps_rec_realloc_t r = {hdr(PS_REC_REALLOC, PS_FN_REALLOC, sizeof(r)), stack, ts0, ts, old,
-                          new_ptr, size};
-    buf_put(b, &r, sizeof(r));
-}
-
-static void rec_rss(buf_t *b, uint64_t ts, uint64_t rss, uint64_t shim)
-{
-    ps_rec_rss_t r = {hdr(PS_REC_RSS, 0, sizeof(r)), 0, ts, rss, shim};
-    buf_put(b, &r, sizeof(r));
-}
-
-static void rec_end(buf_t *b, uint64_t ts)
-{
-    ps_rec_end_t e = {hdr(PS_REC_END, 0, sizeof(e)), 0, ts, 5, 1, 2, 3, 2, 1};
-    buf_put(b, &e, sizeof(e));
-}
-
-/* A record of any type and length, its payload filled with 0xab. */
-static void rec_raw(buf_t *b, uint8_t type, uint16_t len)
-{
-    ps_rec_hdr_t h = {type, 0, len};
-    buf_put(b, &h, sizeof(h));
-    for (size_t i = sizeof(h); i < len; i++)
-        buf_put(b, "\xab", 1);
-}
-
-/* cmdline is passed with its NUL separators, hence the explicit length. */
-static void file_begin(buf_t *f, uint32_t version, const char *exe, const char *cmdline,
+static void file_begin(synth_buf_t *f, uint32_t version, const char *exe, const char *cmdline,
                        size_t cmdline_len)
 {
-    ps_file_header_t h = {
-        .magic = {'P', 'S', 'T', 'R'},
-        .version = version,
-        .header_len = (uint32_t)(sizeof(h) + strlen(exe) + cmdline_len),
-        .pid = 123,
-        .ppid = 1,
-        .start_realtime_ns = 1700000000000000000ull,
-        .start_mono_ns = 5000,
-        .clock_id = 1,
-        .page_size = 4096,
-        .exe_len = (uint32_t)strlen(exe),
-        .cmdline_len = (uint32_t)cmdline_len,
-    };
-    buf_put(f, &h, sizeof(h));
-    buf_put(f, exe, strlen(exe));
-    buf_put(f, cmdline, cmdline_len);
+    synth_file_begin(f, version, 123, 5000, exe, cmdline, cmdline_len);
 }
 
 static void chunk_seal(ps_chunk_header_t *h)
@@ -162,33 +44,12 @@ static void chunk_seal(ps_chunk_header_t *h)
 }
 
 /* Appends recs as one chunk; returns the chunk's file offset. */
-static size_t file_chunk(buf_t *f, const buf_t *recs, uint32_t tid, uint32_t seq, uint16_t flags)
+static size_t file_chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t tid, uint32_t seq,
+                         uint16_t flags)
 {
-    size_t bound = ZSTD_compressBound(recs->n);
-    unsigned char *z = malloc(bound);
-    size_t cs = ZSTD_compress(z, bound, recs->p, recs->n, 1);
-    if (!z || ZSTD_isError(cs)) {
-        fprintf(stderr, "ZSTD_compress failed\n");
-        exit(99);
-    }
-    ps_chunk_header_t h = {
-        .magic = PERFSHIM_CHUNK_MAGIC,
-        .header_len = sizeof(h),
-        .flags = flags,
-        .csize = (uint32_t)cs,
-        .usize = (uint32_t)recs->n,
-        .tid = tid,
-        .nevents = 3,
-        .t_first = 1000,
-        .t_last = 2000,
-        .seq = seq,
-    };
-    chunk_seal(&h);
-    size_t off = f->n;
-    buf_put(f, &h, sizeof(h));
-    buf_put(f, z, cs);
-    free(z);
-    return off;
+    ps_chunk_header_t h = {.flags = flags, .tid = tid, .nevents = 3, .t_first = 1000,
+                           .t_last = 2000, .seq = seq};
+    return synth_chunk(f, recs, &h, 1);
 }
 
 /* ---- files --------------------------------------------------------------------------- */
@@ -217,7 +78,7 @@ static void tmp_init(void)
     }
 }
 
-static const char *file_write(const buf_t *f)
+static const char *file_write(const synth_buf_t *f)
 {
     tmp_init();
     FILE *fp = fopen(tmp_path, "wb");
@@ -229,7 +90,7 @@ static const char *file_write(const buf_t *f)
 }
 
 /* Writes f to a file and opens it; *r is set even on failure (reader_open's contract). */
-static int file_open(const buf_t *f, reader_t **r)
+static int file_open(const synth_buf_t *f, reader_t **r)
 {
     return reader_open(r, file_write(f));
 }
@@ -241,40 +102,40 @@ static bool contains(const char *hay, const char *needle)
 
 /* The standard good trace: chunk 0 holds one of every record type of an app thread, chunk 1
  * the writer thread's RSS sample and END record. */
-static void trace_good(buf_t *f, size_t *off1)
+static void trace_good(synth_buf_t *f, size_t *off1)
 {
     static const char cmd[] = "app\0a\0b"; /* 8 bytes with the final NUL */
     file_begin(f, PERFSHIM_TRACE_VERSION, "/path/app", cmd, sizeof(cmd));
 
-    buf_t r = {0};
-    rec_thread(&r, PS_REC_THREAD_START, 123, 1000, "app");
-    rec_modmap(&r, 0, 1001, 1);
+    synth_buf_t r = {0};
+    synth_thread(&r, PS_REC_THREAD_START, 123, 1000, "app");
+    synth_modmap(&r, 0, 1001, 1);
     static const ps_segment_t segs[2] = {{0x0, 0x28000, 4, 0}, {0x28000, 0x155000, 5, 0}};
     static const unsigned char bid[4] = {0x01, 0x23, 0xab, 0xcd};
-    rec_module(&r, 0, 0x7f0000001000ull, segs, 2, bid, 4, "/lib/libc.so.6");
+    synth_module(&r, 0, 0x7f0000001000ull, segs, 2, bid, 4, "/lib/libc.so.6");
     static const uint64_t ips[3] = {0x401136, 0x401200, 0x7f1234};
-    rec_stack(&r, 1, 3, ips);
-    rec_alloc(&r, PS_FN_MALLOC, 1, 1100, 0x5500000010ull, 32, 0);
-    rec_free(&r, 1200, 0x5500000010ull);
-    rec_realloc(&r, 2, 1300, 1301, 0, 0x5500000020ull, 64);
-    rec_raw(&r, 0x99, 12);
-    rec_thread(&r, PS_REC_THREAD_EXIT, 124, 1400, "worker");
+    synth_stack(&r, 1, 3, ips);
+    synth_alloc(&r, PS_FN_MALLOC, 1, 1100, 0x5500000010ull, 32, 0);
+    synth_free(&r, 1200, 0x5500000010ull);
+    synth_realloc(&r, 2, 1300, 1301, 0, 0x5500000020ull, 64);
+    synth_raw(&r, 0x99, 12);
+    synth_thread(&r, PS_REC_THREAD_EXIT, 124, 1400, "worker");
     file_chunk(f, &r, 123, 0, 0);
-    buf_free(&r);
+    synth_buf_free(&r);
 
-    rec_rss(&r, 1500, 1234567, 456);
+    synth_rss(&r, 1500, 1234567, 456);
     rec_end(&r, 2000);
     size_t o = file_chunk(f, &r, 125, 0, PS_CHUNK_F_INTERNAL);
     if (off1)
         *off1 = o;
-    buf_free(&r);
+    synth_buf_free(&r);
 }
 
 /* ---- tests --------------------------------------------------------------------------- */
 
 TEST(good_trace_decodes_exactly)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     size_t off1;
     trace_good(&f, &off1);
     reader_t *r;
@@ -408,7 +269,7 @@ TEST(good_trace_decodes_exactly)
 
     expect_true(reader_chunk_load(r, 2, &v) == -PS_E_INVAL);
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 TEST(names)
@@ -433,13 +294,13 @@ TEST(names)
 
 TEST(unknown_records_are_skipped_by_len)
 {
-    buf_t f = {0}, r = {0};
+    synth_buf_t f = {0}, r = {0};
     file_begin(&f, PERFSHIM_TRACE_VERSION, "", "", 0);
-    rec_alloc(&r, PS_FN_CALLOC, 0, 1, 0x10, 8, 0);
-    rec_raw(&r, 0x99, 12);
-    rec_raw(&r, 0xe5, 4);   /* skippable range, header only */
-    rec_raw(&r, 0x31, 300); /* reserved lock range */
-    rec_free(&r, 2, 0x10);
+    synth_alloc(&r, PS_FN_CALLOC, 0, 1, 0x10, 8, 0);
+    synth_raw(&r, 0x99, 12);
+    synth_raw(&r, 0xe5, 4);   /* skippable range, header only */
+    synth_raw(&r, 0x31, 300); /* reserved lock range */
+    synth_free(&r, 2, 0x10);
     file_chunk(&f, &r, 1, 0, 0);
 
     reader_t *rd;
@@ -460,37 +321,37 @@ TEST(unknown_records_are_skipped_by_len)
     expect_u64_eq(rec.u.free.ptr, 0x10);
     expect_u64_eq(view_next(rd, &v, &rec), 0);
     reader_close(rd);
-    buf_free(&f);
-    buf_free(&r);
+    synth_buf_free(&f);
+    synth_buf_free(&r);
 }
 
 TEST(not_a_trace)
 {
     static const char *const bodies[] = {"", "PS", "PSTX and more bytes", "root:x:0:0:root"};
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        buf_t f = {0};
-        buf_put(&f, bodies[i], strlen(bodies[i]));
+        synth_buf_t f = {0};
+        synth_put(&f, bodies[i], strlen(bodies[i]));
         reader_t *r;
         int rc = file_open(&f, &r);
         expect_true(rc == -PS_E_NOT_TRACE);
         expect_true(contains(reader_error(r), "not a perfshim trace"));
         expect_true(contains(reader_error(r), tmp_path));
         reader_close(r);
-        buf_free(&f);
+        synth_buf_free(&f);
     }
     /* A good trace with its first byte changed. */
-    buf_t f = {0};
+    synth_buf_t f = {0};
     trace_good(&f, NULL);
     f.p[0] = 'X';
     reader_t *r;
     expect_true(file_open(&f, &r) == -PS_E_NOT_TRACE);
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 TEST(newer_version_is_rejected)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     trace_good(&f, NULL);
     uint32_t v = 2;
     memcpy(f.p + offsetof(ps_file_header_t, version), &v, 4);
@@ -499,7 +360,7 @@ TEST(newer_version_is_rejected)
     expect_true(contains(reader_error(r),
                          "trace format version 2 is newer than this perfshim (supports 1)"));
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 TEST(missing_file)
@@ -516,7 +377,7 @@ TEST(missing_file)
 /* Patches one u32 field of the file header of the good trace; returns reader_open's result. */
 static int open_with_header_field(size_t field_off, uint32_t value)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     trace_good(&f, NULL);
     memcpy(f.p + field_off, &value, 4);
     reader_t *r;
@@ -524,7 +385,7 @@ static int open_with_header_field(size_t field_off, uint32_t value)
     if (rc < 0 && !contains(reader_error(r), "offset"))
         test_fail_(0, "error without an offset: %s", reader_error(r));
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
     return rc;
 }
 
@@ -543,13 +404,13 @@ TEST(bad_file_header)
     expect_true(open_with_header_field(offsetof(ps_file_header_t, exe_len), 100) ==
                 -PS_E_CORRUPT);
     /* A file header cut short. */
-    buf_t f = {0};
+    synth_buf_t f = {0};
     trace_good(&f, NULL);
     f.n = 30;
     reader_t *r;
     expect_true(file_open(&f, &r) == -PS_E_TRUNCATED);
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
 
     /* Over-long exe and cmdline that are really there: still refused by the bounds. */
     char *big = malloc(PERFSHIM_MAX_CMDLINE + 2);
@@ -560,26 +421,26 @@ TEST(bad_file_header)
     expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
     expect_true(contains(reader_error(r), "exe_len 4097 > 4096"));
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
     big[PERFSHIM_MAX_PATH + 1] = 'a';
     file_begin(&f, PERFSHIM_TRACE_VERSION, "", big, PERFSHIM_MAX_CMDLINE + 1);
     expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
     expect_true(contains(reader_error(r), "cmdline_len 65537 > 65536"));
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
     /* At the bounds exactly: accepted. */
     big[PERFSHIM_MAX_PATH] = '\0';
     file_begin(&f, PERFSHIM_TRACE_VERSION, big, big, PERFSHIM_MAX_CMDLINE);
     expect_u64_eq(file_open(&f, &r), 0);
     expect_u64_eq(strlen(reader_info(r)->exe), PERFSHIM_MAX_PATH);
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
     free(big);
 }
 
 TEST(cut_inside_second_chunk)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     size_t off1;
     trace_good(&f, &off1);
     char want[64];
@@ -588,8 +449,8 @@ TEST(cut_inside_second_chunk)
     const size_t cuts[] = {off1 + 48 + (f.n - off1 - 48) / 2, f.n - 1, off1 + 20, off1 + 4,
                            off1 + 2};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-        buf_t g = {0};
-        buf_put(&g, f.p, cuts[i]);
+        synth_buf_t g = {0};
+        synth_put(&g, f.p, cuts[i]);
         reader_t *r;
         assert_u64_eq(file_open(&g, &r), 0);
         expect_u64_eq(reader_chunk_count(r), 1);
@@ -606,16 +467,16 @@ TEST(cut_inside_second_chunk)
         expect_u64_eq(rc, 0);
         expect_u64_eq(n, 9);
         reader_close(r);
-        buf_free(&g);
+        synth_buf_free(&g);
     }
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 /* Rewrites the second chunk's header with fix() and, if reseal, a correct checksum. */
 static void check_bad_chunk_header(void (*fix)(ps_chunk_header_t *), bool reseal,
                                    const char *why, int line)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     size_t off1;
     trace_good(&f, &off1);
     ps_chunk_header_t h;
@@ -632,7 +493,7 @@ static void check_bad_chunk_header(void (*fix)(ps_chunk_header_t *), bool reseal
         test_fail_(0, "line %d: want 1 chunk and \"%s\", got: %s", line, want,
                    reader_error(r));
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 static void fix_checksum(ps_chunk_header_t *h) { h->checksum ^= 1; }
@@ -652,10 +513,10 @@ TEST(corrupt_chunk_header)
     check_bad_chunk_header(fix_csize0, true, "csize 0", __LINE__);
 
     /* Trailing garbage after the last chunk is corrupt, not truncated. */
-    buf_t f = {0};
+    synth_buf_t f = {0};
     trace_good(&f, NULL);
     size_t end = f.n;
-    buf_put(&f, "garbage!", 8);
+    synth_put(&f, "garbage!", 8);
     reader_t *r;
     assert_u64_eq(file_open(&f, &r), 0);
     expect_u64_eq(reader_chunk_count(r), 2);
@@ -664,17 +525,17 @@ TEST(corrupt_chunk_header)
     snprintf(want, sizeof(want), "offset %zu: corrupt chunk header (bad magic)", end);
     expect_true(contains(reader_index_error(r), want));
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 /* One chunk holding a good 40-byte alloc and then `bad`; the second view_next must fail
  * with an error naming the record at +40. */
-static void check_bad_record(const buf_t *bad, const char *why, int line)
+static void check_bad_record(const synth_buf_t *bad, const char *why, int line)
 {
-    buf_t f = {0}, recs = {0};
+    synth_buf_t f = {0}, recs = {0};
     file_begin(&f, PERFSHIM_TRACE_VERSION, "x", "", 0);
-    rec_alloc(&recs, PS_FN_MALLOC, 0, 1, 0x10, 1, 0);
-    buf_put(&recs, bad->p, bad->n);
+    synth_alloc(&recs, PS_FN_MALLOC, 0, 1, 0x10, 1, 0);
+    synth_put(&recs, bad->p, bad->n);
     size_t off = file_chunk(&f, &recs, 1, 0, 0);
     reader_t *r;
     chunk_view_t v;
@@ -691,115 +552,115 @@ static void check_bad_record(const buf_t *bad, const char *why, int line)
         test_fail_(0, "line %d: rc %d/%d/%d/%d, want \"%s\", got: %s", line, rc0, rc1, rc2, rc3,
                    want, reader_error(r));
     reader_close(r);
-    buf_free(&f);
-    buf_free(&recs);
+    synth_buf_free(&f);
+    synth_buf_free(&recs);
 }
 
 TEST(malformed_records)
 {
-    buf_t b = {0};
+    synth_buf_t b = {0};
     uint64_t ips[257] = {0};
 
-    rec_raw(&b, PS_REC_ALLOC, 3);
+    synth_raw(&b, PS_REC_ALLOC, 3);
     b.n = 4; /* the header claims 3 bytes */
     check_bad_record(&b, "bad record length 3", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_raw(&b, 0x99, 0);
+    synth_raw(&b, 0x99, 0);
     check_bad_record(&b, "bad record length 0", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_raw(&b, 0x99, 100);
+    synth_raw(&b, 0x99, 100);
     b.n = 10;
     check_bad_record(&b, "record length 100 runs past the end", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    buf_put(&b, "\x10\x01", 2);
+    synth_put(&b, "\x10\x01", 2);
     check_bad_record(&b, "truncated record header", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_stack(&b, 1, 0, ips);
+    synth_stack(&b, 1, 0, ips);
     check_bad_record(&b, "stack depth 0", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_stack(&b, 1, 257, ips);
+    synth_stack(&b, 1, 257, ips);
     check_bad_record(&b, "stack depth 257", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_stack(&b, 0, 2, ips);
+    synth_stack(&b, 0, 2, ips);
     check_bad_record(&b, "stack id 0", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_stack(&b, 1, 2, ips);
-    buf_put(&b, ips, 8); /* one ip more than depth says */
+    synth_stack(&b, 1, 2, ips);
+    synth_put(&b, ips, 8); /* one ip more than depth says */
     b.p[2] += 8;
     check_bad_record(&b, "stack of depth 2 needs len 32", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
     static const ps_segment_t seg = {0, 0x1000, 5, 0};
-    rec_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
+    synth_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
     b.p[offsetof(ps_rec_module_t, nseg)] = 2; /* says 2 segments, has 1 */
     check_bad_record(&b, "module lengths do not add up", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
+    synth_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
     b.p[offsetof(ps_rec_module_t, buildid_len)] = 1;
     check_bad_record(&b, "module lengths do not add up", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
+    synth_module(&b, 0, 0, &seg, 1, NULL, 0, "/lib/x.so");
     b.p[offsetof(ps_rec_module_t, path_len)] -= 1; /* a byte left over after the path */
     check_bad_record(&b, "module lengths do not add up", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
     char longpath[4098];
     memset(longpath, 'a', sizeof(longpath) - 1);
     longpath[sizeof(longpath) - 1] = '\0';
-    rec_module(&b, 0, 0, NULL, 0, NULL, 0, longpath);
+    synth_module(&b, 0, 0, NULL, 0, NULL, 0, longpath);
     check_bad_record(&b, "module path_len 4097", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_raw(&b, PS_REC_MODULE, 20);
+    synth_raw(&b, PS_REC_MODULE, 20);
     check_bad_record(&b, "module record too short (len 20 < 24)", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_thread(&b, PS_REC_THREAD_START, 1, 1, "0123456789abcdef");
+    synth_thread(&b, PS_REC_THREAD_START, 1, 1, "0123456789abcdef");
     check_bad_record(&b, "thread name of 16 bytes", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 
-    rec_raw(&b, PS_REC_ALLOC, 39);
+    synth_raw(&b, PS_REC_ALLOC, 39);
     check_bad_record(&b, "alloc record too short (len 39 < 40)", __LINE__);
-    buf_free(&b);
-    rec_raw(&b, PS_REC_FREE, 23);
+    synth_buf_free(&b);
+    synth_raw(&b, PS_REC_FREE, 23);
     check_bad_record(&b, "free record too short", __LINE__);
-    buf_free(&b);
-    rec_raw(&b, PS_REC_REALLOC, 47);
+    synth_buf_free(&b);
+    synth_raw(&b, PS_REC_REALLOC, 47);
     check_bad_record(&b, "realloc record too short", __LINE__);
-    buf_free(&b);
-    rec_raw(&b, PS_REC_RSS, 31);
+    synth_buf_free(&b);
+    synth_raw(&b, PS_REC_RSS, 31);
     check_bad_record(&b, "rss record too short", __LINE__);
-    buf_free(&b);
-    rec_raw(&b, PS_REC_END, 63);
+    synth_buf_free(&b);
+    synth_raw(&b, PS_REC_END, 63);
     check_bad_record(&b, "end record too short", __LINE__);
-    buf_free(&b);
-    rec_raw(&b, PS_REC_MODMAP, 23);
+    synth_buf_free(&b);
+    synth_raw(&b, PS_REC_MODMAP, 23);
     check_bad_record(&b, "modmap record too short", __LINE__);
-    buf_free(&b);
-    rec_raw(&b, PS_REC_STACK, 15);
+    synth_buf_free(&b);
+    synth_raw(&b, PS_REC_STACK, 15);
     check_bad_record(&b, "stack record too short", __LINE__);
-    buf_free(&b);
+    synth_buf_free(&b);
 }
 
 TEST(longer_fixed_records_are_accepted)
 {
     /* A later version may grow a fixed-size record: the known prefix is decoded and the
      * rest skipped. */
-    buf_t f = {0}, recs = {0};
+    synth_buf_t f = {0}, recs = {0};
     file_begin(&f, PERFSHIM_TRACE_VERSION, "x", "", 0);
-    rec_alloc(&recs, PS_FN_MALLOC, 7, 1, 0x10, 99, 0);
+    synth_alloc(&recs, PS_FN_MALLOC, 7, 1, 0x10, 99, 0);
     recs.p[2] = 48;
-    buf_put(&recs, "12345678", 8);
-    rec_free(&recs, 2, 0x10);
+    synth_put(&recs, "12345678", 8);
+    synth_free(&recs, 2, 0x10);
     file_chunk(&f, &recs, 1, 0, 0);
     reader_t *r;
     chunk_view_t v;
@@ -814,14 +675,14 @@ TEST(longer_fixed_records_are_accepted)
     expect_u64_eq(rec.type, PS_REC_FREE);
     expect_u64_eq(rec.offset_in_chunk, 48);
     reader_close(r);
-    buf_free(&f);
-    buf_free(&recs);
+    synth_buf_free(&f);
+    synth_buf_free(&recs);
 }
 
 /* Loads chunk 1 of the good trace after patching it; returns the load's result. */
 static int load_patched(size_t patch_at_frame, uint8_t xor_byte, int64_t usize_delta)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     size_t off1;
     trace_good(&f, &off1);
     f.p[off1 + 48 + patch_at_frame] ^= xor_byte;
@@ -845,7 +706,7 @@ static int load_patched(size_t patch_at_frame, uint8_t xor_byte, int64_t usize_d
         test_fail_(0, "open: %s", reader_error(r));
     }
     reader_close(r);
-    buf_free(&f);
+    synth_buf_free(&f);
     return rc;
 }
 
@@ -870,7 +731,7 @@ static uint64_t rng_next(void)
 
 /* Opens f and decodes all it can, checking every promise the reader makes about what it
  * returns. Returns true if the whole trace decoded without an error. */
-static bool walk_all(const buf_t *f)
+static bool walk_all(const synth_buf_t *f)
 {
     reader_t *r;
     int rc = file_open(f, &r);
@@ -922,16 +783,16 @@ static bool walk_all(const buf_t *f)
 
 TEST(bit_flips_never_crash)
 {
-    buf_t good = {0};
+    synth_buf_t good = {0};
     trace_good(&good, NULL);
     int clean = 0, broken = 0;
     /* Half the iterations flip bits anywhere in the file (mostly zstd and header damage);
      * the other half flip bits in the records before compression, which reaches the record
      * decoder with well-formed chunks. */
     for (int it = 0; it < 2000; it++) {
-        buf_t f = {0};
+        synth_buf_t f = {0};
         if (it % 2 == 0) {
-            buf_put(&f, good.p, good.n);
+            synth_put(&f, good.p, good.n);
             int nflips = 1 + (int)(rng_next() % 4);
             for (int k = 0; k < nflips; k++) {
                 uint64_t bit = rng_next() % (f.n * 8);
@@ -940,18 +801,18 @@ TEST(bit_flips_never_crash)
             if (rng_next() % 8 == 0)
                 f.n = rng_next() % (f.n + 1); /* and sometimes a cut */
         } else {
-            buf_t recs = {0};
+            synth_buf_t recs = {0};
             static const char cmd[] = "app";
             file_begin(&f, PERFSHIM_TRACE_VERSION, "/app", cmd, sizeof(cmd));
             static const ps_segment_t segs[2] = {{0, 0x1000, 5, 0}, {0x1000, 0x2000, 6, 0}};
             static const uint64_t ips[4] = {1, 2, 3, 4};
-            rec_thread(&recs, PS_REC_THREAD_START, 1, 1, "main");
-            rec_modmap(&recs, 0, 2, 1);
-            rec_module(&recs, 0, 0x400000, segs, 2, (const unsigned char *)"\x01\x02", 2, "");
-            rec_stack(&recs, 1, 4, ips);
-            rec_alloc(&recs, PS_FN_MALLOC, 1, 3, 0x10, 8, 0);
-            rec_realloc(&recs, 1, 4, 5, 0x10, 0x20, 16);
-            rec_free(&recs, 6, 0x20);
+            synth_thread(&recs, PS_REC_THREAD_START, 1, 1, "main");
+            synth_modmap(&recs, 0, 2, 1);
+            synth_module(&recs, 0, 0x400000, segs, 2, (const unsigned char *)"\x01\x02", 2, "");
+            synth_stack(&recs, 1, 4, ips);
+            synth_alloc(&recs, PS_FN_MALLOC, 1, 3, 0x10, 8, 0);
+            synth_realloc(&recs, 1, 4, 5, 0x10, 0x20, 16);
+            synth_free(&recs, 6, 0x20);
             rec_end(&recs, 7);
             int nflips = 1 + (int)(rng_next() % 3);
             for (int k = 0; k < nflips; k++) {
@@ -959,25 +820,25 @@ TEST(bit_flips_never_crash)
                 recs.p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
             }
             file_chunk(&f, &recs, 1, 0, 0);
-            buf_free(&recs);
+            synth_buf_free(&recs);
         }
         if (walk_all(&f))
             clean++;
         else
             broken++;
-        buf_free(&f);
+        synth_buf_free(&f);
     }
     /* Both outcomes must occur, or the fuzzing is not reaching the checks. */
     expect_u64_ge(clean, 50);
     expect_u64_ge(broken, 500);
-    buf_free(&good);
+    synth_buf_free(&good);
 }
 
 /* ---- perfshim dump ------------------------------------------------------------------- */
 
 /* Runs dump_main on the file holding f in a child with stdout and stderr captured. Returns
  * the exit code; *out and *err are malloc'd NUL-terminated text. */
-static int dump_run(const buf_t *f, char **out, char **err)
+static int dump_run(const synth_buf_t *f, char **out, char **err)
 {
     const char *path = f ? file_write(f) : "/nonexistent.trace";
     char opath[4300], epath[4300];
@@ -1018,7 +879,7 @@ static int dump_run(const buf_t *f, char **out, char **err)
 
 TEST(dump_prints_every_record)
 {
-    buf_t f = {0};
+    synth_buf_t f = {0};
     size_t off1;
     trace_good(&f, &off1);
     char *out, *err;
@@ -1053,15 +914,15 @@ TEST(dump_prints_every_record)
     expect_str_eq(out, want);
     free(out);
     free(err);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 TEST(dump_escapes_strings)
 {
-    buf_t f = {0}, r = {0};
+    synth_buf_t f = {0}, r = {0};
     static const char cmd[] = "a\"b\\c\x01\xff";
     file_begin(&f, PERFSHIM_TRACE_VERSION, "/x y", cmd, sizeof(cmd) - 1);
-    rec_thread(&r, PS_REC_THREAD_START, 1, 1, "t\n\"");
+    synth_thread(&r, PS_REC_THREAD_START, 1, 1, "t\n\"");
     rec_end(&r, 2);
     file_chunk(&f, &r, 1, 0, 0);
     char *out, *err;
@@ -1070,20 +931,20 @@ TEST(dump_escapes_strings)
     expect_true(contains(out, "thread_start tid=1 ts=1 name=\"t\\x0a\\\"\"\n"));
     free(out);
     free(err);
-    buf_free(&f);
-    buf_free(&r);
+    synth_buf_free(&f);
+    synth_buf_free(&r);
 }
 
 TEST(dump_exit_codes)
 {
     char *out, *err;
-    buf_t f = {0};
+    synth_buf_t f = {0};
     size_t off1;
     trace_good(&f, &off1);
 
     /* No end record: the first chunk only. */
-    buf_t g = {0};
-    buf_put(&g, f.p, off1);
+    synth_buf_t g = {0};
+    synth_put(&g, f.p, off1);
     expect_u64_eq(dump_run(&g, &out, &err), 1);
     expect_true(contains(out, "thread_exit tid=124"));
     expect_true(contains(err, ": no end record: the process did not finish cleanly (1 chunks "
@@ -1093,7 +954,7 @@ TEST(dump_exit_codes)
     free(err);
 
     /* Cut inside the second chunk: records of the first, then the offset. */
-    buf_put(&g, f.p + off1, 60);
+    synth_put(&g, f.p + off1, 60);
     expect_u64_eq(dump_run(&g, &out, &err), 1);
     expect_true(contains(out, "thread_exit tid=124"));
     char want[96];
@@ -1102,13 +963,13 @@ TEST(dump_exit_codes)
     expect_true(strchr(err, '\n') == err + strlen(err) - 1); /* one line */
     free(out);
     free(err);
-    buf_free(&g);
+    synth_buf_free(&g);
 
     /* A bad record in the middle: the records before it are printed. */
-    buf_t r = {0};
+    synth_buf_t r = {0};
     file_begin(&g, PERFSHIM_TRACE_VERSION, "x", "", 0);
-    rec_alloc(&r, PS_FN_MALLOC, 0, 1, 0x10, 1, 0);
-    rec_raw(&r, PS_REC_STACK, 16);
+    synth_alloc(&r, PS_FN_MALLOC, 0, 1, 0x10, 1, 0);
+    synth_raw(&r, PS_REC_STACK, 16);
     rec_end(&r, 2);
     file_chunk(&g, &r, 1, 0, 0);
     expect_u64_eq(dump_run(&g, &out, &err), 1);
@@ -1117,16 +978,16 @@ TEST(dump_exit_codes)
     expect_true(contains(err, ": chunk 0: record at +40: stack"));
     free(out);
     free(err);
-    buf_free(&g);
-    buf_free(&r);
+    synth_buf_free(&g);
+    synth_buf_free(&r);
 
     /* Not a trace, newer version, missing file: 2. */
-    buf_put(&g, "hello world\n", 12);
+    synth_put(&g, "hello world\n", 12);
     expect_u64_eq(dump_run(&g, &out, &err), 2);
     expect_true(contains(err, ": not a perfshim trace\n"));
     free(out);
     free(err);
-    buf_free(&g);
+    synth_buf_free(&g);
 
     uint32_t v = 9;
     memcpy(f.p + 4, &v, 4);
@@ -1140,7 +1001,7 @@ TEST(dump_exit_codes)
     expect_str_eq(out, "");
     free(out);
     free(err);
-    buf_free(&f);
+    synth_buf_free(&f);
 }
 
 TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names),
