@@ -252,6 +252,9 @@ typedef struct stream_s {
     event_t pend[2];
     unsigned npend, ipend;
     bool done;
+    bool armed; /* the thread's last heap event was the allocation of last_ptr */
+    uint64_t last_ptr;
+    uint32_t last_stack;
 } stream_t;
 
 typedef struct state_s {
@@ -292,6 +295,16 @@ static void state_ts(state_t *st, uint64_t ts)
     if (!st->have_ts || ts > rp->last_ts)
         rp->last_ts = ts;
     st->have_ts = true;
+}
+
+/* The timeline slice of timestamp ts (clamped to the first and the last). */
+static unsigned state_slice(const state_t *st, uint64_t ts)
+{
+    const replay_t *rp = st->rp;
+    if (ts <= rp->start_ns || !rp->slice_ns)
+        return 0;
+    uint64_t i = (ts - rp->start_ns) / rp->slice_ns;
+    return i < REPLAY_SLICES ? (unsigned)i : REPLAY_SLICES - 1;
 }
 
 static int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
@@ -400,6 +413,8 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
         return state_stack(st, rec);
     case PS_REC_RSS:
         state_ts(st, rec->u.rss.ts);
+        if (rec->u.rss.rss_bytes > rp->slices[state_slice(st, rec->u.rss.ts)].rss_bytes)
+            rp->slices[state_slice(st, rec->u.rss.ts)].rss_bytes = rec->u.rss.rss_bytes;
         if (!rp->have_rss || rec->u.rss.ts >= rp->final_rss_ts) {
             rp->final_rss_ts = rec->u.rss.ts;
             rp->final_rss_bytes = rec->u.rss.rss_bytes;
@@ -417,13 +432,26 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
         const ps_rec_alloc_t *a = &rec->u.alloc;
         s->pend[s->npend++] = (event_t){a->ts, a->ptr, a->size, a->stack,
                                         a->ptr ? EV_ALLOC : EV_FAILED};
+        s->armed = a->ptr != 0;
+        s->last_ptr = a->ptr;
+        s->last_stack = a->stack;
         return 0;
     }
     case PS_REC_FREE:
         s->pend[s->npend++] = (event_t){rec->u.free.ts, rec->u.free.ptr, 0, 0, EV_RELEASE};
+        if (s->armed && rec->u.free.ptr == s->last_ptr) {
+            uint32_t si;
+            int rc = state_site(st, s->last_stack, &si);
+            if (rc < 0)
+                return rc;
+            rp->sites[si].temporary++;
+            rp->temporary++;
+        }
+        s->armed = false;
         return 0;
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
+        s->armed = false;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
             s->pend[s->npend++] = (event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
                                             EV_RELEASE};
@@ -546,6 +574,9 @@ static void event_release(state_t *st, const event_t *e)
     rp->frees++;
     rp->live_blocks--;
     rp->live_bytes -= l->size;
+    replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
+    sl->frees++;
+    sl->live_bytes = rp->live_bytes;
     live_remove(&st->live, l);
 }
 
@@ -587,6 +618,12 @@ static int event_alloc(state_t *st, const event_t *e)
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
     rp->live_bytes += e->size;
+    replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
+    sl->allocations++;
+    sl->bytes_allocated += e->size;
+    sl->live_bytes = rp->live_bytes;
+    if (rp->live_bytes > sl->live_bytes_max)
+        sl->live_bytes_max = rp->live_bytes;
     if (rp->live_bytes > rp->peak_bytes) {
         rp->peak_bytes = rp->live_bytes;
         rp->peak_time_ns = e->ts;
@@ -709,6 +746,35 @@ static char *replay_strdup(const char *s)
     return p;
 }
 
+/* The slice width: the span from the start to the latest chunk end, in REPLAY_SLICES. */
+static void replay_timeline_init(state_t *st)
+{
+    replay_t *rp = st->rp;
+    uint64_t end = rp->start_ns;
+    for (size_t i = 0; i < reader_chunk_count(st->r); i++) {
+        const chunk_info_t *c = reader_chunk(st->r, i);
+        if (c->h.t_last > end)
+            end = c->h.t_last;
+    }
+    rp->slice_ns = (end - rp->start_ns) / REPLAY_SLICES + 1;
+}
+
+/* Slices without events carry the live heap of the slice before. */
+static void replay_timeline_fill(replay_t *rp)
+{
+    uint64_t live = 0;
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        replay_slice_t *sl = &rp->slices[i];
+        if (!sl->allocations && !sl->frees)
+            sl->live_bytes = live;
+        if (live > sl->live_bytes_max) /* the level the slice starts at */
+            sl->live_bytes_max = live;
+        if (sl->live_bytes > sl->live_bytes_max)
+            sl->live_bytes_max = sl->live_bytes;
+        live = sl->live_bytes;
+    }
+}
+
 static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
 {
     replay_t *rp = st->rp;
@@ -729,6 +795,7 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
         state_partial(st, "%s", reader_index_error(st->r));
     if ((rc = replay_streams(st)) < 0)
         return rc;
+    replay_timeline_init(st);
     size_t **chunks = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*chunks));
     size_t *nchunks = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*nchunks));
     if (chunks && nchunks) {
@@ -753,6 +820,7 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
         return rc;
     for (size_t i = 0; i < rp->nsites; i++)
         site_touch(st, &rp->sites[i]);
+    replay_timeline_fill(rp);
     if (!rp->have_end)
         state_partial(st, "%s: no END record: the process did not finish cleanly", path);
     else if (rp->chunks_lost)

@@ -17,6 +17,10 @@
  * of an address that is not live is an "unmatched free" (allocated before tracing, or a
  * double free) and changes nothing else.
  *
+ * Temporary allocations (heaptrack's notion, per thread): an allocation whose next heap event
+ * on its thread is its own free; realloc counts as neither. The timeline cuts the span from
+ * the file header's start to the last chunk's end into REPLAY_SLICES equal slices.
+ *
  * Peak: the largest live heap (sum of requested sizes) after any event, first reached at
  * peak_time_ns; every stack's live bytes at that moment is its peak_bytes (computed exactly
  * in one pass by lazy snapshots, see replay.c).
@@ -41,11 +45,21 @@ typedef struct replay_hist_s {
 typedef struct replay_site_s {
     uint32_t stack_id;
     uint64_t allocations, bytes, frees, failed;
+    uint64_t temporary; /* freed by the allocating thread before its next allocation */
     uint64_t live_blocks, live_bytes; /* at the end of the trace: "not freed" */
     uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
     uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
     replay_hist_t sizes, lifetimes;   /* sizes of allocations; ns from alloc to release */
 } replay_site_t;
+
+#define REPLAY_SLICES 20 /* the timeline: the trace's time span cut in this many slices */
+
+/* One slice of the timeline. */
+typedef struct replay_slice_s {
+    uint64_t allocations, frees, bytes_allocated;
+    uint64_t live_bytes, live_bytes_max; /* at the slice's end; the most within it */
+    uint64_t rss_bytes;                  /* largest sample in the slice, 0: none */
+} replay_slice_t;
 
 typedef struct replay_stack_s {
     uint32_t id, depth;
@@ -70,6 +84,7 @@ typedef struct replay_s {
     uint64_t first_ts, last_ts, duration_ns;
     uint64_t threads;
     uint64_t allocations, frees, bytes_allocated, failed_allocations, unmatched_frees;
+    uint64_t temporary; /* allocations freed by their thread before its next allocation */
     uint64_t double_allocations; /* allocation of an address already live */
     uint64_t live_blocks, live_bytes;
     uint64_t peak_bytes, peak_time_ns; /* peak_time_ns relative to start_ns */
@@ -82,6 +97,9 @@ typedef struct replay_s {
     bool complete;
     char partial_reason[320];
     replay_hist_t sizes; /* all allocations */
+    /* timeline: slice i covers [slice_ns * i, slice_ns * (i + 1)) from start_ns */
+    uint64_t slice_ns;
+    replay_slice_t slices[REPLAY_SLICES];
     /* per stack id, unordered */
     replay_site_t *sites;
     size_t nsites;

@@ -41,6 +41,7 @@ typedef struct site_s {
     const uint64_t *ips;
     uint32_t depth;
     uint64_t allocations, bytes, frees, failed, live_blocks, live_bytes, peak_bytes;
+    uint64_t temporary;
     replay_hist_t sizes, lifetimes;
 } site_t;
 
@@ -144,6 +145,7 @@ static void site_merge(site_t *into, const site_t *from)
     into->live_blocks += from->live_blocks;
     into->live_bytes += from->live_bytes;
     into->peak_bytes += from->peak_bytes;
+    into->temporary += from->temporary;
     replay_hist_merge(&into->sizes, &from->sizes);
     replay_hist_merge(&into->lifetimes, &from->lifetimes);
 }
@@ -181,6 +183,7 @@ static int report_build_sites(report_t *R)
         s->live_blocks = rs->live_blocks;
         s->live_bytes = rs->live_bytes;
         s->peak_bytes = rs->peak_bytes;
+        s->temporary = rs->temporary;
         s->sizes = rs->sizes;
         s->lifetimes = rs->lifetimes;
     }
@@ -243,6 +246,14 @@ static int site_by_peak(const void *a, const void *b)
     const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
     SITE_DESC(x->peak_bytes, y->peak_bytes);
     return site_by_bytes(a, b);
+}
+
+static int site_by_temporary(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    if (x->temporary != y->temporary)
+        return x->temporary > y->temporary ? -1 : 1;
+    return site_tiebreak(x, y);
 }
 
 static int site_by_leaked(const void *a, const void *b)
@@ -368,16 +379,25 @@ static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is
                 replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
 }
 
-static int text_top(const report_t *R, const char *title,
-                    int (*cmp)(const void *, const void *), bool leaks)
+/* Which sites a ranking shows: all of them, or those with something not freed or temporary. */
+enum top_filter { TOP_ALL, TOP_LEAKS, TOP_TEMPORARY };
+
+static bool top_keeps(const site_t *s, enum top_filter f)
 {
+    return f == TOP_ALL || (f == TOP_LEAKS && s->live_blocks) || (f == TOP_TEMPORARY && s->temporary);
+}
+
+static int text_top(const report_t *R, const char *title,
+                    int (*cmp)(const void *, const void *), enum top_filter filter)
+{
+    bool leaks = filter == TOP_LEAKS;
     FILE *o = R->out;
     const site_t **v = report_rank(R, cmp);
     if (!v)
         return -PS_E_NOMEM;
     size_t total = 0;
     for (size_t i = 0; i < R->nsites; i++)
-        if (!leaks || v[i]->live_blocks)
+        if (top_keeps(v[i], filter))
             total++;
     size_t shown = total < (size_t)R->o->top ? total : (size_t)R->o->top;
     fprintf(o, "\n%s (%zu of %zu sites)\n", title, shown, total);
@@ -387,7 +407,7 @@ static int text_top(const report_t *R, const char *title,
     char b1[32], b2[32];
     for (size_t i = 0, k = 0; i < R->nsites && k < shown && rc == 0; i++) {
         const site_t *s = v[i];
-        if (leaks && !s->live_blocks)
+        if (!top_keeps(s, filter))
             continue;
         k++;
         if (leaks) {
@@ -400,6 +420,9 @@ static int text_top(const report_t *R, const char *title,
                        "%" PRIu64 " not freed",
                     k, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
                     fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks);
+            if (s->temporary)
+                fprintf(o, ", %" PRIu64 " temporary (%.0f%%)", s->temporary,
+                        100.0 * (double)s->temporary / (double)s->allocations);
             if (s->failed)
                 fprintf(o, ", %" PRIu64 " failed", s->failed);
             fputc('\n', o);
@@ -446,6 +469,29 @@ static void text_histogram(const report_t *R)
     }
 }
 
+/* Rates, live heap and RSS on one time axis (workload characterization: phases, bursts). */
+static void text_timeline(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+    fprintf(o, "\nTIMELINE (%d slices of %s)\n", REPLAY_SLICES,
+            fmt_ns(b1, sizeof(b1), rp->slice_ns));
+    fprintf(o, "  %10s %10s %10s %11s %11s %11s %10s\n", "from", "allocs/s", "frees/s", "bytes/s",
+            "live heap", "(max)", "RSS");
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        const replay_slice_t *sl = &rp->slices[i];
+        fprintf(o, "  +%9s %10s %10s %10sB %11s %11s %10s\n",
+                fmt_ns(b1, sizeof(b1), rp->slice_ns * i),
+                fmt_rate(b2, sizeof(b2), sl->allocations, rp->slice_ns),
+                fmt_rate(b3, sizeof(b3), sl->frees, rp->slice_ns),
+                fmt_rate(b4, sizeof(b4), sl->bytes_allocated, rp->slice_ns),
+                fmt_bytes(b5, sizeof(b5), sl->live_bytes),
+                fmt_bytes(b6, sizeof(b6), sl->live_bytes_max),
+                sl->rss_bytes ? fmt_bytes(b7, sizeof(b7), sl->rss_bytes) : "-");
+    }
+}
+
 static int report_text(const report_t *R)
 {
     const replay_t *rp = &R->rp;
@@ -468,6 +514,10 @@ static int report_text(const report_t *R)
     fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
     fprintf(o, "  bytes allocated    %" PRIu64 " (%s, %sB/s)\n", rp->bytes_allocated,
             fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
+    fprintf(o, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed before the "
+               "thread's next allocation)\n",
+            rp->temporary,
+            rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
     if (rp->sizes.n)
         fprintf(o, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
                    "  max %" PRIu64 " B\n",
@@ -495,11 +545,14 @@ static int report_text(const report_t *R)
     else
         fprintf(o, "  events             %" PRIu64 " records read (no END record)\n", rp->records);
     fprintf(o, "  call sites         %zu\n", R->nsites);
+    text_timeline(R);
     int rc;
-    if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, false)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, false)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, false)) < 0 ||
-        (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, true)) < 0)
+    if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
+                       TOP_TEMPORARY)) < 0 ||
+        (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, TOP_LEAKS)) < 0)
         return rc;
     text_histogram(R);
     return 0;
@@ -579,10 +632,11 @@ static int report_json(const report_t *R)
             ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_ns\":%" PRIu64
             ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
             ",\"duration_ns\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
-            ",\"unmatched_frees\":%" PRIu64 ",\"double_allocations\":%" PRIu64,
+            ",\"unmatched_frees\":%" PRIu64 ",\"double_allocations\":%" PRIu64
+            ",\"temporary_allocations\":%" PRIu64,
             rp->allocations, rp->frees, rp->bytes_allocated, rp->peak_bytes, rp->peak_time_ns,
             rp->live_blocks, rp->live_bytes, rp->duration_ns, rp->threads,
-            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations);
+            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations, rp->temporary);
     if (rp->have_rss)
         fprintf(o, ",\"final_rss_bytes\":%" PRIu64 ",\"max_rss_bytes\":%" PRIu64,
                 rp->final_rss_bytes, rp->max_rss_bytes);
@@ -604,6 +658,20 @@ static int report_json(const report_t *R)
         if (rp->sizes.count[b])
             fprintf(o, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", k++ ? "," : "",
                     b == 0 ? 0 : (uint64_t)1 << (b - 1), rp->sizes.count[b]);
+    fprintf(o, "]},\n\"timeline\":{\"slice_ns\":%" PRIu64 ",\"slices\":[", rp->slice_ns);
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        const replay_slice_t *sl = &rp->slices[i];
+        fprintf(o,
+                "%s{\"start_ns\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64
+                ",\"bytes_allocated\":%" PRIu64 ",\"live_bytes\":%" PRIu64
+                ",\"live_bytes_max\":%" PRIu64 ",\"rss_bytes\":",
+                i ? "," : "", rp->slice_ns * i, sl->allocations, sl->frees, sl->bytes_allocated,
+                sl->live_bytes, sl->live_bytes_max);
+        if (sl->rss_bytes)
+            fprintf(o, "%" PRIu64 "}", sl->rss_bytes);
+        else
+            fputs("null}", o);
+    }
     fputs("]},\n\"sites\":[", o);
 
     const site_t **v = report_rank(R, site_by_allocations);
@@ -615,9 +683,10 @@ static int report_json(const report_t *R)
         fprintf(o,
                 "%s\n{\"allocations\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
                 ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
-                ",\"frees\":%" PRIu64 ",\"failed_allocations\":%" PRIu64,
+                ",\"frees\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
+                ",\"temporary\":%" PRIu64,
                 i ? "," : "", s->allocations, s->bytes, s->peak_bytes, s->live_blocks,
-                s->live_bytes, s->frees, s->failed);
+                s->live_bytes, s->frees, s->failed, s->temporary);
         json_hist(o, "size", &s->sizes);
         json_hist(o, "lifetime_ns", &s->lifetimes);
         fputs(",\"stack\":", o);

@@ -20,11 +20,12 @@
 #include "perfshim/trace_format.h"
 #include "synth.h"
 
-/* gen_synth's chunks: zstd level 3, no time range in the header. */
+/* gen_synth's chunks: zstd level 3; t0..t1 the time range of the chunk's records. */
 static void chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t tid, uint32_t seq,
-                  uint16_t flags, uint32_t nevents)
+                  uint16_t flags, uint32_t nevents, uint64_t t0, uint64_t t1)
 {
-    ps_chunk_header_t h = {.flags = flags, .tid = tid, .nevents = nevents, .seq = seq};
+    ps_chunk_header_t h = {.flags = flags, .tid = tid, .nevents = nevents, .t_first = t0,
+                           .t_last = t1, .seq = seq};
     synth_chunk(f, recs, &h, 3);
 }
 
@@ -110,11 +111,11 @@ int main(int argc, char **argv)
                         .stacks = 5, .chunks = 5, .threads = 2};
     synth_put(&in, &end, sizeof(end));
 
-    chunk(&f, &a0, 100, 0, 0, 8);
-    chunk(&f, &b1, 200, 1, 0, 2); /* before B's seq 0 in the file */
-    chunk(&f, &b0, 200, 0, 0, 1);
-    chunk(&f, &a1, 100, 1, 0, 5);
-    chunk(&f, &in, 300, 0, PS_CHUNK_F_INTERNAL, 0);
+    chunk(&f, &a0, 100, 0, 0, 8, T0, T0 + 6000);
+    chunk(&f, &b1, 200, 1, 0, 2, T0 + 10000, T0 + 12000); /* before B's seq 0 in the file */
+    chunk(&f, &b0, 200, 0, 0, 1, T0 + 500, T0 + 3500);
+    chunk(&f, &a1, 100, 1, 0, 5, T0 + 7000, T0 + 12000);
+    chunk(&f, &in, 300, 0, PS_CHUNK_F_INTERNAL, 0, T0 + 5000, T0 + 12500);
 
     FILE *out = fopen(argv[1], "wb");
     if (!out || fwrite(f.p, 1, f.n, out) != f.n || fclose(out) != 0) {

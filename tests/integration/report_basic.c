@@ -181,6 +181,31 @@ static int check(trace_t *unused, const char *path)
      * that large again: the global peak is the moment the last of them was allocated */
     CHECK_U64(find_site(sites, "site_a"), "peak_bytes", N_A * 48);
     CHECK_U64(find_site(sites, "site_leak"), "peak_bytes", 0);
+    /* temporary: site_b's 200 blocks freed right after their allocation; site_a's blocks are
+     * freed after all 1000 are allocated (only the last could be, and it is not: a[0] goes
+     * first); realloc never counts */
+    CHECK_U64(find_site(sites, "site_b"), "temporary", N_B - N_B_KEPT);
+    CHECK_U64(find_site(sites, "site_a"), "temporary", 0);
+    CHECK_U64(find_site(sites, "site_grow"), "temporary", 0);
+    CHECK(json_u64(sum, "temporary_allocations") >= N_B - N_B_KEPT);
+    /* the timeline adds up to the summary, ends at the live heap and holds the peak */
+    const json_t *slices = json_get(json_get(j, "timeline"), "slices");
+    uint64_t ta = 0, tf = 0, tb = 0, tmax = 0;
+    CHECK(slices && slices->n == 20);
+    for (size_t i = 0; slices && i < slices->n; i++) {
+        const json_t *sl = json_at(slices, i);
+        ta += json_u64(sl, "allocations");
+        tf += json_u64(sl, "frees");
+        tb += json_u64(sl, "bytes_allocated");
+        if (json_u64(sl, "live_bytes_max") > tmax)
+            tmax = json_u64(sl, "live_bytes_max");
+    }
+    CHECK(ta == json_u64(sum, "allocations"));
+    CHECK(tf == json_u64(sum, "frees"));
+    CHECK(tb == json_u64(sum, "bytes_allocated"));
+    CHECK(tmax == json_u64(sum, "peak_heap_bytes"));
+    CHECK(slices && json_u64(json_at(slices, slices->n - 1), "live_bytes") ==
+                        json_u64(sum, "not_freed_bytes"));
     /* sites are sorted by allocations, descending */
     for (size_t i = 1; sites && i < sites->n; i++)
         CHECK(json_u64(json_at(sites, i - 1), "allocations") >=
