@@ -257,6 +257,13 @@ typedef struct stream_s {
     uint32_t last_stack;
 } stream_t;
 
+/* A heap entry: the stream and the key of its current event, (ts << 1) | (not a release),
+ * so that at equal timestamps releases come first. */
+typedef struct heap_ent_s {
+    uint64_t key;
+    uint32_t stream;
+} heap_ent_t;
+
 typedef struct state_s {
     reader_t *r;
     replay_t *rp;
@@ -268,7 +275,7 @@ typedef struct state_s {
     prefetch_t *pf;
     bool progress; /* a progress line on stderr (a terminal, a large trace) */
     int progress_shown; /* last percentage printed, -1 none */
-    uint32_t *heap; /* stream indices */
+    heap_ent_t *heap;
     size_t nheap;
     uint64_t peak_epoch;
     bool have_ts;
@@ -394,6 +401,62 @@ static int state_module(state_t *st, const record_t *rec)
     return 0;
 }
 
+static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a)
+{
+    s->pend[s->npend++] = (event_t){a->ts, a->ptr, a->size, a->stack,
+                                    a->ptr ? EV_ALLOC : EV_FAILED};
+    s->armed = a->ptr != 0;
+    s->last_ptr = a->ptr;
+    s->last_stack = a->stack;
+}
+
+static int stream_take_free(state_t *st, stream_t *s, const ps_rec_free_t *f)
+{
+    s->pend[s->npend++] = (event_t){f->ts, f->ptr, 0, 0, EV_RELEASE};
+    if (s->armed && f->ptr == s->last_ptr) {
+        uint32_t si;
+        int rc = state_site(st, s->last_stack, &si);
+        if (rc < 0)
+            return rc;
+        st->rp->sites[si].temporary++;
+        st->rp->temporary++;
+    }
+    s->armed = false;
+    return 0;
+}
+
+/* The records that make most of a trace, decoded in place with view_next's checks (a record
+ * this does not take goes through view_next). Returns 1 taken, 0 not, <0 out of memory. */
+static int stream_take_fast(state_t *st, stream_t *s)
+{
+    chunk_view_t *v = &s->view;
+    size_t left = v->size - v->pos;
+    if (left < sizeof(ps_rec_free_t))
+        return 0;
+    const unsigned char *p = v->data + v->pos;
+    ps_rec_hdr_t h;
+    memcpy(&h, p, sizeof(h));
+    if (h.len > left)
+        return 0;
+    if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
+        ps_rec_alloc_t a;
+        memcpy(&a, p, sizeof(a));
+        v->pos += h.len;
+        st->rp->records++;
+        stream_take_alloc(s, &a);
+        return 1;
+    }
+    if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
+        ps_rec_free_t f;
+        memcpy(&f, p, sizeof(f));
+        v->pos += h.len;
+        st->rp->records++;
+        int rc = stream_take_free(st, s, &f);
+        return rc < 0 ? rc : 1;
+    }
+    return 0;
+}
+
 /* Takes one decoded record of stream s; heap events become pending events. */
 static int stream_take(state_t *st, stream_t *s, const record_t *rec)
 {
@@ -428,27 +491,11 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
         rp->have_end = true;
         rp->end = rec->u.end;
         return 0;
-    case PS_REC_ALLOC: {
-        const ps_rec_alloc_t *a = &rec->u.alloc;
-        s->pend[s->npend++] = (event_t){a->ts, a->ptr, a->size, a->stack,
-                                        a->ptr ? EV_ALLOC : EV_FAILED};
-        s->armed = a->ptr != 0;
-        s->last_ptr = a->ptr;
-        s->last_stack = a->stack;
+    case PS_REC_ALLOC:
+        stream_take_alloc(s, &rec->u.alloc);
         return 0;
-    }
     case PS_REC_FREE:
-        s->pend[s->npend++] = (event_t){rec->u.free.ts, rec->u.free.ptr, 0, 0, EV_RELEASE};
-        if (s->armed && rec->u.free.ptr == s->last_ptr) {
-            uint32_t si;
-            int rc = state_site(st, s->last_stack, &si);
-            if (rc < 0)
-                return rc;
-            rp->sites[si].temporary++;
-            rp->temporary++;
-        }
-        s->armed = false;
-        return 0;
+        return stream_take_free(st, s, &rec->u.free);
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         s->armed = false;
@@ -497,6 +544,13 @@ static int stream_fill(state_t *st, stream_t *s)
     s->npend = s->ipend = 0;
     while (!s->npend) {
         record_t rec;
+        if (s->view.data) {
+            int fast = stream_take_fast(st, s);
+            if (fast < 0)
+                return fast;
+            if (fast)
+                continue;
+        }
         int rc = s->view.data ? view_next(st->r, &s->view, &rec) : 0;
         if (rc < 0) {
             state_partial(st, "%s", reader_error(st->r));
@@ -521,30 +575,32 @@ static int stream_fill(state_t *st, stream_t *s)
 
 /* ---- merge --------------------------------------------------------------------------- */
 
-static bool stream_before(const state_t *st, uint32_t a, uint32_t b)
+static uint64_t stream_key(const stream_t *s)
 {
-    const event_t *x = &st->streams[a].pend[st->streams[a].ipend];
-    const event_t *y = &st->streams[b].pend[st->streams[b].ipend];
-    if (x->ts != y->ts)
-        return x->ts < y->ts;
-    if ((x->kind == EV_RELEASE) != (y->kind == EV_RELEASE))
-        return x->kind == EV_RELEASE;
-    return a < b; /* deterministic */
+    const event_t *e = &s->pend[s->ipend];
+    uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
+    return ts << 1 | (e->kind != EV_RELEASE);
+}
+
+static bool heap_before(const heap_ent_t *x, const heap_ent_t *y)
+{
+    return x->key != y->key ? x->key < y->key : x->stream < y->stream; /* deterministic */
 }
 
 static void heap_down(state_t *st, size_t i)
 {
+    heap_ent_t *h = st->heap;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < st->nheap && stream_before(st, st->heap[l], st->heap[m]))
+        if (l < st->nheap && heap_before(&h[l], &h[m]))
             m = l;
-        if (r < st->nheap && stream_before(st, st->heap[r], st->heap[m]))
+        if (r < st->nheap && heap_before(&h[r], &h[m]))
             m = r;
         if (m == i)
             return;
-        uint32_t t = st->heap[i];
-        st->heap[i] = st->heap[m];
-        st->heap[m] = t;
+        heap_ent_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
         i = m;
     }
 }
@@ -653,7 +709,7 @@ static int replay_merge(state_t *st)
         if ((rc = stream_fill(st, &st->streams[i])) < 0)
             return rc;
         if (!st->streams[i].done)
-            st->heap[st->nheap++] = (uint32_t)i;
+            st->heap[st->nheap++] = (heap_ent_t){stream_key(&st->streams[i]), (uint32_t)i};
     }
     for (size_t i = st->nheap / 2; i-- > 0;)
         heap_down(st, i);
@@ -662,7 +718,7 @@ static int replay_merge(state_t *st)
     while (st->nheap) {
         if (PS_UNLIKELY(st->progress && (++n & 0xffff) == 0))
             replay_progress(st, total_chunks);
-        stream_t *s = &st->streams[st->heap[0]];
+        stream_t *s = &st->streams[st->heap[0].stream];
         const event_t *e = &s->pend[s->ipend];
         state_ts(st, e->ts);
         if (e->kind == EV_RELEASE)
@@ -673,6 +729,8 @@ static int replay_merge(state_t *st)
             return rc;
         if (s->done)
             st->heap[0] = st->heap[--st->nheap];
+        else
+            st->heap[0].key = stream_key(s);
         heap_down(st, 0);
     }
     return 0;
