@@ -46,6 +46,9 @@ void shim_init(void);
 void shim_fini(void);
 void shim_count_dropped(void);
 void shim_enter_internal_thread(void);
+/* exec hooks: END the trace before the exec; resume recording when it failed. */
+void shim_before_exec(void);
+void shim_after_exec_failed(void);
 
 /* guard values: 0 recording, 1 inside the shim (hooks pass through), PS_GUARD_ONE_SHOT: a C++
  * hook is calling the real operator new, whose first malloc-family call (the block itself) must
