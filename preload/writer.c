@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,6 +92,8 @@ uint32_t writer_buf_cap(void)
     return buf_cap;
 }
 
+static int write_no_sigxfsz(int f, const void *p, size_t n);
+
 int writer_init(const writer_header_t *h)
 {
     buf_cap = (uint32_t)options.buffer_kb << 10;
@@ -143,8 +147,8 @@ int writer_init(const writer_header_t *h)
         .exe_len = exe_len,
         .cmdline_len = cmd_len,
     };
-    if (prim_write_all(fd, &fh, sizeof fh) || prim_write_all(fd, h->exe, exe_len) ||
-        prim_write_all(fd, h->cmdline, cmd_len)) {
+    if (write_no_sigxfsz(fd, &fh, sizeof fh) || write_no_sigxfsz(fd, h->exe, exe_len) ||
+        write_no_sigxfsz(fd, h->cmdline, cmd_len)) {
         PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
         close(fd);
         fd = -1;
@@ -238,10 +242,30 @@ static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char 
     return sizeof ch + n;
 }
 
+/* A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process: the
+ * shim's own writes must never do that to the host. The signal is blocked around the write
+ * and, when the write failed with EFBIG, the one it raised is consumed. */
+static int write_no_sigxfsz(int f, const void *p, size_t n)
+{
+    sigset_t xf, old;
+    sigemptyset(&xf);
+    sigaddset(&xf, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xf, &old);
+    int rc = prim_write_all(f, p, n);
+    int e = errno;
+    if (rc != 0 && e == EFBIG && !sigismember(&old, SIGXFSZ)) {
+        const struct timespec zero = {0, 0};
+        sigtimedwait(&xf, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return rc;
+}
+
 /* file_lock held. */
 static void chunk_write_locked(const unsigned char *chunk, size_t size, uint32_t nevents)
 {
-    if (size && fd >= 0 && prim_write_all(fd, chunk, size) == 0) {
+    if (size && fd >= 0 && write_no_sigxfsz(fd, chunk, size) == 0) {
         events_written += nevents;
         chunks_written++;
         return;
@@ -493,6 +517,9 @@ static void writer_end(int close_file)
     ilock_unlock(&file_lock);
     internal_append(&e, sizeof e);
     internal_flush(&wctx);
+    if (io_failed) /* the END above may not have reached the file either: say it here */
+        PS_WARN("%llu events were not written to the trace (it ends early)",
+                (unsigned long long)events_dropped);
     if (!close_file)
         return;
     ilock_lock(&file_lock);
