@@ -256,6 +256,8 @@ static void dump_record(const record_t *rec)
         out_str(alloc_fn_name(rec->aux));
         out_kv("ts", rec->u.free.ts);
         out_kx("ptr", rec->u.free.ptr);
+        if (rec->u.free.stack)
+            out_kv("stack", rec->u.free.stack);
         break;
     case PS_REC_REALLOC:
         out_str("realloc fn=");
@@ -283,6 +285,16 @@ static void dump_record(const record_t *rec)
         out_kv("chunks", rec->u.end.chunks);
         out_kv("threads", rec->u.end.threads);
         out_kv("chunks_inline", rec->u.end.chunks_inline);
+        break;
+    case PS_REC_CRASH:
+        out_str("crash");
+        out_kv("signal", rec->u.crash.signo);
+        out_kv("ts", rec->u.crash.ts);
+        out_kx("addr", rec->u.crash.addr);
+        out_kv("tid", rec->u.crash.tid);
+        out_str(rec->u.crash.code < 0 ? " code=-" : " code=");
+        out_u64(rec->u.crash.code < 0 ? (uint64_t)-(int64_t)rec->u.crash.code
+                                      : (uint64_t)rec->u.crash.code);
         break;
     default:
         out_str("unknown");

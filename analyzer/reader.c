@@ -222,6 +222,7 @@ static int reader_parse_header(reader_t *r)
     ti->version = h.version;
     ti->pid = h.pid;
     ti->ppid = h.ppid;
+    ti->flags = h.flags;
     ti->clock_id = h.clock_id;
     ti->page_size = h.page_size;
     ti->start_realtime_ns = h.start_realtime_ns;
@@ -625,6 +626,10 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
         VIEW_NEED(sizeof(ps_rec_end_t));
         memcpy(&rec->u.end, p, sizeof(rec->u.end));
         break;
+    case PS_REC_CRASH:
+        VIEW_NEED(sizeof(ps_rec_crash_t));
+        memcpy(&rec->u.crash, p, sizeof(rec->u.crash));
+        break;
     default:
         break; /* unknown or skippable: the caller skips it by its len */
     }
@@ -671,6 +676,8 @@ const char *record_type_name(uint8_t type)
         return "rss";
     case PS_REC_END:
         return "end";
+    case PS_REC_CRASH:
+        return "crash";
     }
     return "unknown";
 }

@@ -32,6 +32,7 @@ typedef struct reader_s reader_t;
 
 typedef struct trace_info_s {
     uint32_t version, pid, ppid, clock_id, page_size;
+    uint32_t flags; /* PS_FILE_F_* */
     uint64_t start_realtime_ns, start_mono_ns;
     char *exe;       /* NUL-terminated copy */
     char *cmdline;   /* args joined by single spaces, NUL-terminated */
@@ -64,6 +65,7 @@ typedef struct record_s {
         ps_rec_realloc_t realloc;
         ps_rec_rss_t rss;
         ps_rec_end_t end;
+        ps_rec_crash_t crash;
     } u;
 } record_t;
 

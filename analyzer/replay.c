@@ -29,6 +29,7 @@
 
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
+#include "misuse.h"
 #include "reader.h"
 
 /* ---- histograms ---------------------------------------------------------------------- */
@@ -152,6 +153,7 @@ typedef struct live_s {
     uint64_t ptr; /* 0: empty slot (a live block never has address 0) */
     uint64_t size, ts;
     uint32_t site;
+    uint8_t fn; /* ps_alloc_fn of the allocation (in the struct's padding) */
 } live_t;
 
 typedef struct livetab_s {
@@ -242,6 +244,7 @@ typedef struct event_s {
     uint64_t ts, ptr, size;
     uint32_t stack;
     uint8_t kind;
+    uint8_t fn; /* ps_alloc_fn */
 } event_t;
 
 typedef struct stream_s {
@@ -279,6 +282,7 @@ typedef struct state_s {
     size_t nheap;
     uint64_t peak_epoch;
     bool have_ts;
+    misuse_t *misuse;
 } state_t;
 
 static void state_partial(state_t *st, const char *fmt, ...) PS_PRINTF(2, 3);
@@ -401,18 +405,18 @@ static int state_module(state_t *st, const record_t *rec)
     return 0;
 }
 
-static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a)
+static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
     s->pend[s->npend++] = (event_t){a->ts, a->ptr, a->size, a->stack,
-                                    a->ptr ? EV_ALLOC : EV_FAILED};
+                                    a->ptr ? EV_ALLOC : EV_FAILED, fn};
     s->armed = a->ptr != 0;
     s->last_ptr = a->ptr;
     s->last_stack = a->stack;
 }
 
-static int stream_take_free(state_t *st, stream_t *s, const ps_rec_free_t *f)
+static int stream_take_free(state_t *st, stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
-    s->pend[s->npend++] = (event_t){f->ts, f->ptr, 0, 0, EV_RELEASE};
+    s->pend[s->npend++] = (event_t){f->ts, f->ptr, 0, f->stack, EV_RELEASE, fn};
     if (s->armed && f->ptr == s->last_ptr) {
         uint32_t si;
         int rc = state_site(st, s->last_stack, &si);
@@ -443,7 +447,7 @@ static int stream_take_fast(state_t *st, stream_t *s)
         memcpy(&a, p, sizeof(a));
         v->pos += h.len;
         st->rp->records++;
-        stream_take_alloc(s, &a);
+        stream_take_alloc(s, &a, h.aux);
         return 1;
     }
     if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
@@ -451,7 +455,7 @@ static int stream_take_fast(state_t *st, stream_t *s)
         memcpy(&f, p, sizeof(f));
         v->pos += h.len;
         st->rp->records++;
-        int rc = stream_take_free(st, s, &f);
+        int rc = stream_take_free(st, s, &f, h.aux);
         return rc < 0 ? rc : 1;
     }
     return 0;
@@ -488,25 +492,32 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
         return 0;
     case PS_REC_END:
         state_ts(st, rec->u.end.ts);
+        /* a failed exec resumes tracing after an END: the latest END counts everything */
+        if (!rp->have_end || rec->u.end.ts >= rp->end.ts)
+            rp->end = rec->u.end;
         rp->have_end = true;
-        rp->end = rec->u.end;
+        return 0;
+    case PS_REC_CRASH:
+        state_ts(st, rec->u.crash.ts);
+        rp->crash_signal = rec->u.crash.signo;
         return 0;
     case PS_REC_ALLOC:
-        stream_take_alloc(s, &rec->u.alloc);
+        stream_take_alloc(s, &rec->u.alloc, rec->aux);
         return 0;
     case PS_REC_FREE:
-        return stream_take_free(st, s, &rec->u.free);
+        return stream_take_free(st, s, &rec->u.free, rec->aux);
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         s->armed = false;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
             s->pend[s->npend++] = (event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
-                                            EV_RELEASE};
+                                            EV_RELEASE, rec->aux};
         if (ra->new_ptr)
             s->pend[s->npend++] = (event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
-                                            EV_ALLOC};
+                                            EV_ALLOC, rec->aux};
         else if (ra->size)
-            s->pend[s->npend++] = (event_t){ra->ts, 0, ra->size, ra->stack, EV_FAILED};
+            s->pend[s->npend++] = (event_t){ra->ts, 0, ra->size, ra->stack, EV_FAILED,
+                                            rec->aux};
         return 0;
     }
     default:
@@ -613,15 +624,31 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-static void event_release(state_t *st, const event_t *e)
+static int event_release(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
     live_t *l = live_find(&st->live, e->ptr);
     if (!l) {
         rp->unmatched_frees++;
-        return;
+        int k = misuse_unmatched(st->misuse, e->ptr, e->stack, e->fn,
+                                 !(rp->file_flags & PS_FILE_F_FORK_CHILD));
+        if (k == -PS_E_NOMEM)
+            return k;
+        rp->double_frees += k == REPLAY_ERR_DOUBLE_FREE;
+        rp->invalid_frees += k == REPLAY_ERR_INVALID_FREE;
+        return 0;
     }
     replay_site_t *site = &rp->sites[l->site];
+    int fa = ps_alloc_family(l->fn), ff = ps_alloc_family(e->fn);
+    int rc = 0;
+    if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
+        rp->mismatched_frees++;
+        rc = misuse_mismatch(st->misuse, site->stack_id, l->fn, e->stack, e->fn);
+    }
+    if (rc == 0)
+        rc = misuse_released(st->misuse, e->ptr, site->stack_id, l->fn);
+    if (rc < 0)
+        return rc;
     site_touch(st, site);
     site->frees++;
     site->live_blocks--;
@@ -634,6 +661,7 @@ static void event_release(state_t *st, const event_t *e)
     sl->frees++;
     sl->live_bytes = rp->live_bytes;
     live_remove(&st->live, l);
+    return 0;
 }
 
 static int event_alloc(state_t *st, const event_t *e)
@@ -659,7 +687,8 @@ static int event_alloc(state_t *st, const event_t *e)
         rp->live_bytes -= old->size;
         live_remove(&st->live, old);
     }
-    live_t l = {e->ptr, e->size, e->ts, si};
+    misuse_reused(st->misuse, e->ptr);
+    live_t l = {e->ptr, e->size, e->ts, si, e->fn};
     if ((rc = live_insert(&st->live, &l)) < 0)
         return rc;
     replay_site_t *site = &rp->sites[si];
@@ -721,9 +750,7 @@ static int replay_merge(state_t *st)
         stream_t *s = &st->streams[st->heap[0].stream];
         const event_t *e = &s->pend[s->ipend];
         state_ts(st, e->ts);
-        if (e->kind == EV_RELEASE)
-            event_release(st, e);
-        else if ((rc = event_alloc(st, e)) < 0)
+        if ((rc = e->kind == EV_RELEASE ? event_release(st, e) : event_alloc(st, e)) < 0)
             return rc;
         if ((rc = stream_fill(st, s)) < 0)
             return rc;
@@ -847,7 +874,10 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
     if (!rp->exe || !rp->cmdline)
         return -PS_E_NOMEM;
     rp->pid = ti->pid;
+    rp->file_flags = ti->flags;
     rp->start_ns = ti->start_mono_ns;
+    if ((rc = misuse_new(&st->misuse)) < 0)
+        return rc;
     rp->complete = true;
     if (reader_index_status(st->r) < 0)
         state_partial(st, "%s", reader_index_error(st->r));
@@ -879,7 +909,11 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
     for (size_t i = 0; i < rp->nsites; i++)
         site_touch(st, &rp->sites[i]);
     replay_timeline_fill(rp);
-    if (!rp->have_end)
+    misuse_take(st->misuse, &rp->errors, &rp->nerrors);
+    if (!rp->have_end && rp->crash_signal)
+        state_partial(st, "%s: the process died of signal %" PRIu32 " (CRASH record)", path,
+                      rp->crash_signal);
+    else if (!rp->have_end)
         state_partial(st, "%s: no END record: the process did not finish cleanly", path);
     else if (rp->chunks_lost)
         state_partial(st, "%s: %" PRIu64 " chunks missing (gaps in the per-thread sequence)",
@@ -919,6 +953,8 @@ int replay_run(const char *path, replay_t *out, char *err, size_t errlen)
     free(st->live.slots);
     memset(&st->live, 0, sizeof(st->live));
     u32map_free(&st->site_map);
+    misuse_free(st->misuse);
+    st->misuse = NULL;
     if (rc < 0)
         replay_free(out);
     return rc;
@@ -948,6 +984,7 @@ void replay_free(replay_t *rp)
     free(rp->stacks);
     free(rp->modules);
     free(rp->sites);
+    free(rp->errors);
     free(rp->exe);
     free(rp->cmdline);
     memset(rp, 0, sizeof(*rp));

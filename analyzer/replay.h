@@ -74,6 +74,18 @@ typedef struct replay_module_s {
     unsigned char buildid[256];
 } replay_module_t;
 
+/* Heap misuse (misuse.c), aggregated per (kind, stacks, functions). Stack id 0: not recorded
+ * (an invalid free has no allocation; a free() records its stack only with
+ * PERFSHIM_FREE_STACKS=2). */
+enum replay_err_kind { REPLAY_ERR_MISMATCHED_FREE = 0, REPLAY_ERR_DOUBLE_FREE, REPLAY_ERR_INVALID_FREE };
+
+typedef struct replay_error_s {
+    uint8_t kind;             /* replay_err_kind */
+    uint8_t alloc_fn, free_fn; /* ps_alloc_fn; alloc_fn 0 for an invalid free */
+    uint32_t alloc_stack, free_stack;
+    uint64_t count;
+} replay_error_t;
+
 typedef struct replay_s {
     /* from the file header */
     char *exe, *cmdline;
@@ -86,6 +98,14 @@ typedef struct replay_s {
     uint64_t allocations, frees, bytes_allocated, failed_allocations, unmatched_frees;
     uint64_t temporary; /* allocations freed by their thread before its next allocation */
     uint64_t double_allocations; /* allocation of an address already live */
+    /* unmatched_frees split: double (the address was freed before and not reused) and invalid
+     * (never allocated in the trace; not counted in a fork child's trace); mismatched: released
+     * by another family than the one that allocated it (counted in frees, not unmatched) */
+    uint64_t mismatched_frees, double_frees, invalid_frees;
+    replay_error_t *errors;
+    size_t nerrors;
+    uint32_t file_flags;  /* PS_FILE_F_* of the header */
+    uint32_t crash_signal; /* from a CRASH record, 0 if none */
     uint64_t live_blocks, live_bytes;
     uint64_t peak_bytes, peak_time_ns; /* peak_time_ns relative to start_ns */
     bool have_rss;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "perfshim/errors.h"
+#include "reader.h"
 #include "replay.h"
 #include "symbols.h"
 
@@ -492,6 +493,63 @@ static void text_timeline(const report_t *R)
     }
 }
 
+/* ---- heap errors (misuse.c) ---------------------------------------------------------- */
+
+static const char *const err_kind_names[] = {"mismatched_free", "double_free", "invalid_free"};
+
+/* The stack of id cut like a site's (allocator and shim frames removed); depth 0 if none. */
+static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const replay_stack_t *st = id ? replay_stack(&R->rp, id) : NULL;
+    if (!st)
+        return 0;
+    uint32_t skip = 0;
+    for (; skip + 1 < st->depth; skip++) {
+        sym_frame_t f;
+        int rc = symbols_lookup(R->sym, st->ips[skip], &f);
+        if (rc < 0)
+            return rc;
+        if (!report_is_own_frame(&f))
+            break;
+    }
+    out->ips = st->ips + skip;
+    out->depth = st->depth - skip;
+    return 0;
+}
+
+static int text_errors(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    if (!rp->nerrors)
+        return 0;
+    fprintf(o, "\nHEAP ERRORS (%zu distinct: %" PRIu64 " mismatched, %" PRIu64 " double, %" PRIu64
+               " invalid frees)\n",
+            rp->nerrors, rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
+    int depth = R->o->stack_depth >= 0 ? R->o->stack_depth : 8;
+    for (size_t i = 0; i < rp->nerrors; i++) {
+        const replay_error_t *e = &rp->errors[i];
+        site_t a, f;
+        int rc;
+        if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
+            (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
+            return rc;
+        fprintf(o, "  #%zu  %s x%" PRIu64 ": ", i + 1, err_kind_names[e->kind], e->count);
+        if (e->alloc_fn)
+            fprintf(o, "allocated by %s, ", alloc_fn_name(e->alloc_fn));
+        fprintf(o, "released by %s\n", alloc_fn_name(e->free_fn));
+        fprintf(o, "      allocated at:%s\n", a.depth ? "" : " (no stack)");
+        if (a.depth && (rc = text_frames(R, &a, depth, "        ")) < 0)
+            return rc;
+        fprintf(o, "      released at:%s\n",
+                f.depth ? "" : " (no stack; PERFSHIM_FREE_STACKS=2 records free()'s)");
+        if (f.depth && (rc = text_frames(R, &f, depth, "        ")) < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int report_text(const report_t *R)
 {
     const replay_t *rp = &R->rp;
@@ -552,7 +610,8 @@ static int report_text(const report_t *R)
         (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
         (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
                        TOP_TEMPORARY)) < 0 ||
-        (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, TOP_LEAKS)) < 0)
+        (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, TOP_LEAKS)) < 0 ||
+        (rc = text_errors(R)) < 0)
         return rc;
     text_histogram(R);
     return 0;
@@ -618,6 +677,35 @@ static void json_hist(FILE *o, const char *prefix, const replay_hist_t *h)
             replay_hist_quantile(h, 0.999), prefix, h->max);
 }
 
+static int json_errors(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    fputs("\n\"errors\":[", o);
+    for (size_t i = 0; i < rp->nerrors; i++) {
+        const replay_error_t *e = &rp->errors[i];
+        site_t a, f;
+        int rc;
+        if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
+            (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
+            return rc;
+        fprintf(o, "%s{\"kind\":\"%s\",\"count\":%" PRIu64 ",\"alloc_fn\":", i ? "," : "",
+                err_kind_names[e->kind], e->count);
+        json_str(o, e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
+        fputs(",\"free_fn\":", o);
+        json_str(o, alloc_fn_name(e->free_fn));
+        fputs(",\"alloc_stack\":", o);
+        if ((rc = json_frames(R, &a)) < 0)
+            return rc;
+        fputs(",\"free_stack\":", o);
+        if ((rc = json_frames(R, &f)) < 0)
+            return rc;
+        fputc('}', o);
+    }
+    fputs("]", o);
+    return 0;
+}
+
 static int report_json(const report_t *R)
 {
     const replay_t *rp = &R->rp;
@@ -633,10 +721,13 @@ static int report_json(const report_t *R)
             ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
             ",\"duration_ns\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
             ",\"unmatched_frees\":%" PRIu64 ",\"double_allocations\":%" PRIu64
-            ",\"temporary_allocations\":%" PRIu64,
+            ",\"temporary_allocations\":%" PRIu64
+            ",\"mismatched_frees\":%" PRIu64 ",\"double_frees\":%" PRIu64
+            ",\"invalid_frees\":%" PRIu64,
             rp->allocations, rp->frees, rp->bytes_allocated, rp->peak_bytes, rp->peak_time_ns,
             rp->live_blocks, rp->live_bytes, rp->duration_ns, rp->threads,
-            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations, rp->temporary);
+            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations, rp->temporary,
+            rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
     if (rp->have_rss)
         fprintf(o, ",\"final_rss_bytes\":%" PRIu64 ",\"max_rss_bytes\":%" PRIu64,
                 rp->final_rss_bytes, rp->max_rss_bytes);
@@ -708,7 +799,10 @@ static int report_json(const report_t *R)
                    "}",
                 k++ ? "," : "", idx, lv[i]->live_blocks, lv[i]->live_bytes);
     }
-    fputs("]}\n", o);
+    fputs("],", o);
+    if (rc == 0)
+        rc = json_errors(R);
+    fputs("}\n", o);
     free(lv);
     free(v);
     return rc;

@@ -104,7 +104,7 @@ PS_EXPORT void free(void *p)
             real_free(p);
         return;
     }
-    shim_rec_free(st, PS_FN_FREE, p);
+    shim_rec_free(st, PS_FN_FREE, p, 2);
     real_free(p);
     hook_leave();
 }

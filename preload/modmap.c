@@ -116,6 +116,11 @@ static int read_gen(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+void modmap_after_fork_child(void)
+{
+    last_gen = 0;
+}
+
 void modmap_refresh(tstate_t *st)
 {
     uint64_t gen = 0;

@@ -19,5 +19,7 @@ void modmap_emit(tstate_t *st);
 /* Emits a new map into st's stream if objects were loaded or unloaded since the last one
  * (dl_iterate_phdr's dlpi_adds/dlpi_subs counters); one thread wins when several notice. */
 void modmap_refresh(tstate_t *st);
+/* Fork child: the next refresh writes a full map into the child's new trace. */
+void modmap_after_fork_child(void);
 
 #endif /* PERFSHIM_MODMAP_H */

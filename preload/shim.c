@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
+#include "crash.h"
 #include "log.h"
+#include "perfshim/errors.h"
 #include "modmap.h"
 #include "writer.h"
 
@@ -27,6 +30,7 @@ static pthread_key_t exit_key;
 static char exe_path[PERFSHIM_MAX_PATH];
 static char cmdline[16384];
 static char out_path[PS_OUTPUT_MAX];
+static uint32_t cmdline_len;
 
 static const char *env_get(const char *name)
 {
@@ -39,6 +43,24 @@ static void atfork_child(void);
 static void shim_set_state(int s)
 {
     __atomic_store_n(&shim_state, s, __ATOMIC_RELEASE);
+}
+
+/* Expands the output template for this process and opens its trace (writer_init). */
+static int shim_open_trace(uint64_t mono, uint64_t real, uint32_t flags)
+{
+    if (options_expand_output(options.output, (int)getpid(), program_invocation_short_name,
+                              out_path, sizeof out_path) != 0) {
+        PS_WARN("output path template \"%s\" does not expand; not recording", options.output);
+        return -PS_E_INVAL;
+    }
+    writer_header_t h = {.path = out_path,
+                         .exe = exe_path,
+                         .cmdline = cmdline,
+                         .cmdline_len = cmdline_len,
+                         .start_mono_ns = mono,
+                         .start_realtime_ns = real,
+                         .flags = flags};
+    return writer_init(&h);
 }
 
 /* Runs with the caller's guard set. */
@@ -70,19 +92,8 @@ void shim_init(void)
     ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
     exe_path[n > 0 ? n : 0] = 0;
     ssize_t c = prim_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
-    if (options_expand_output(options.output, (int)getpid(), program_invocation_short_name,
-                              out_path, sizeof out_path) != 0) {
-        PS_WARN("output path template \"%s\" does not expand; not recording", options.output);
-        shim_set_state(SHIM_DISABLED);
-        return;
-    }
-    writer_header_t h = {.path = out_path,
-                         .exe = exe_path,
-                         .cmdline = cmdline,
-                         .cmdline_len = c > 0 ? (uint32_t)c : 0,
-                         .start_mono_ns = mono,
-                         .start_realtime_ns = real};
-    if (stacktab_init(0, 0) != 0 || writer_init(&h) != 0 ||
+    cmdline_len = c > 0 ? (uint32_t)c : 0;
+    if (stacktab_init(0, 0) != 0 || shim_open_trace(mono, real, 0) != 0 ||
         pthread_key_create(&exit_key, thread_exit_dtor) != 0) {
         shim_set_state(SHIM_DISABLED);
         return;
@@ -170,11 +181,84 @@ static void thread_exit_dtor(void *arg)
 
 static void atfork_child(void)
 {
-    /* The child has one thread and none of the writer's: it stops recording (it would
-     * otherwise write into the parent's file). */
-    shim_set_state(SHIM_DISABLED);
+    /* The child has one thread (this one) and none of the writer's. It writes its own,
+     * self-contained trace: the output template expanded with its pid, a fresh writer, no
+     * thread state, no interned stack and a full module map (the parent's are in the parent's
+     * file). The header says "fork child": its inherited heap is not in the trace. */
+    int was = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
+    int g = shim_tls.guard;
+    shim_tls.guard = 1;
     writer_after_fork_child();
     tstate_after_fork_child();
+    shim_tls.st = NULL;
+    if (was != SHIM_ACTIVE) {
+        shim_tls.guard = g;
+        return;
+    }
+    shim_set_state(SHIM_DISABLED);
+    pthread_setspecific(exit_key, NULL);
+    modmap_after_fork_child();
+    owner_pid = getpid();
+    if (stacktab_reset() != 0 ||
+        shim_open_trace(prim_now_ns(), prim_realtime_ns(), PS_FILE_F_FORK_CHILD) != 0) {
+        shim_tls.guard = g;
+        return;
+    }
+    shim_set_state(SHIM_ACTIVE);
+    if (writer_start() != 0)
+        PS_WARN("cannot start the writer thread; threads will write their own chunks");
+    shim_tls.guard = g;
+}
+
+/* Before exec (hooks_exec.c): the trace gets its END now, as the image is about to go. Not in
+ * a vfork child, which shares the parent's memory and trace. */
+void shim_before_exec(void)
+{
+    if (getpid() != owner_pid || __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE)
+        return;
+    int g = shim_tls.guard;
+    shim_tls.guard = 1;
+    writer_checkpoint();
+    shim_tls.guard = g;
+}
+
+void shim_after_exec_failed(void)
+{
+    if (getpid() != owner_pid || __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE)
+        return;
+    int g = shim_tls.guard;
+    shim_tls.guard = 1;
+    writer_resume();
+    shim_tls.guard = g;
+}
+
+/* Unless PERFSHIM_FOLLOW_EXEC=1, programs this one executes are not traced: libperfshim is
+ * taken out of LD_PRELOAD (other preloaded libraries stay). Runs from the constructor, when
+ * environ is the process's own and no other thread of the app exists yet. */
+static void shim_env_unpreload(void)
+{
+    const char *v = getenv("LD_PRELOAD");
+    if (!v || !strstr(v, "libperfshim"))
+        return;
+    char keep[4096];
+    size_t n = 0;
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ": ");
+        if (len && !(memmem(p, len, "libperfshim", 11)) && n + len + 1 < sizeof keep) {
+            if (n)
+                keep[n++] = ':';
+            memcpy(keep + n, p, len);
+            n += len;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+    keep[n] = 0;
+    if (n)
+        setenv("LD_PRELOAD", keep, 1);
+    else
+        unsetenv("LD_PRELOAD");
 }
 
 void shim_fini(void)
@@ -198,8 +282,12 @@ __attribute__((constructor)) static void shim_ctor(void)
 {
     shim_tls.guard = 1;
     shim_init();
+    if (!getauxval(AT_SECURE) && !options.follow_exec)
+        shim_env_unpreload();
     if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && writer_start() != 0)
         PS_WARN("cannot start the writer thread; threads will write their own chunks");
+    if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && options.signals)
+        crash_install();
     shim_tls.guard = 0;
 }
 

@@ -46,11 +46,23 @@ void shim_init(void);
 void shim_fini(void);
 void shim_count_dropped(void);
 void shim_enter_internal_thread(void);
+/* exec hooks: END the trace before the exec; resume recording when it failed. */
+void shim_before_exec(void);
+void shim_after_exec_failed(void);
+
+/* guard values: 0 recording, 1 inside the shim (hooks pass through), PS_GUARD_ONE_SHOT: a C++
+ * hook is calling the real operator new, whose first malloc-family call (the block itself) must
+ * pass through; that call clears the guard, so new_handler's and the exception's allocations
+ * are recorded normally (hooks_cxx.c). */
+#define PS_GUARD_ONE_SHOT 2
 
 static PS_ALWAYS_INLINE tstate_t *hook_enter(void)
 {
-    if (PS_UNLIKELY(shim_tls.guard))
+    if (PS_UNLIKELY(shim_tls.guard)) {
+        if (shim_tls.guard == PS_GUARD_ONE_SHOT)
+            shim_tls.guard = 0;
         return NULL;
+    }
     tstate_t *st = shim_tls.st;
     if (PS_UNLIKELY(!st || __atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE))
         return hook_enter_slow();
@@ -109,12 +121,18 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     shim_put(st, &r, sizeof r);
 }
 
-/* Called before the real free: the timestamp orders this free before any reuse of ptr. */
-static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr)
+/* Called before the real free: the timestamp orders this free before any reuse of ptr. The
+ * release's own stack is recorded when PERFSHIM_FREE_STACKS >= stack_level (free() passes 2:
+ * only on request; the C++ delete family passes 1: by default), so heap errors (mismatched,
+ * double, invalid frees) can be shown with the stack that made them. */
+static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
+                                           int stack_level)
 {
     ps_rec_free_t r = {.h = {PS_REC_FREE, fn, sizeof r},
                        .ts = prim_now_ns(),
                        .ptr = (uint64_t)(uintptr_t)ptr};
+    if (PS_UNLIKELY(options.free_stacks >= stack_level))
+        r.stack = shim_stack(st);
     shim_put(st, &r, sizeof r);
 }
 

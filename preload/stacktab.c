@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "imem.h"
+#include "prim.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 
@@ -34,6 +35,23 @@ static uint64_t arena_cap, arena_used;
 static uint32_t next_id = 1;
 static uint64_t n_dropped;
 
+static unsigned init_slots_log2;
+
+int stacktab_reset(void)
+{
+    /* NORESERVE mappings are not in imem's count: unmap them directly */
+    if (slots)
+        prim_unmap(slots, sizeof(slot_t) << init_slots_log2);
+    if (arena)
+        prim_unmap(arena, arena_cap * sizeof(uint64_t));
+    slots = NULL;
+    arena = NULL;
+    arena_used = 0;
+    next_id = 1;
+    n_dropped = 0;
+    return stacktab_init(init_slots_log2, arena_cap);
+}
+
 int stacktab_init(unsigned slots_log2, uint64_t arena_ips)
 {
     if (!slots_log2)
@@ -45,6 +63,7 @@ int stacktab_init(unsigned slots_log2, uint64_t arena_ips)
     if (!slots || !arena)
         return -PS_E_NOMEM;
     mask = (1ull << slots_log2) - 1;
+    init_slots_log2 = slots_log2;
     arena_cap = arena_ips;
     return 0;
 }

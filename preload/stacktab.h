@@ -19,6 +19,9 @@ int stacktab_init(unsigned slots_log2, uint64_t arena_ips);
 /* Returns the id of the stack ips[0..depth), or 0 if it cannot be interned. *is_new is set
  * when this call created the id (the caller then writes the STACK record). */
 uint32_t stacktab_intern(const uint64_t *ips, uint32_t depth, int *is_new);
+/* Fork child: forgets every stack (their STACK records are in the parent's trace), so the
+ * child's trace defines each id it uses. Returns 0 or -PS_E_NOMEM (then nothing is interned). */
+int stacktab_reset(void);
 uint64_t stacktab_count(void);
 uint64_t stacktab_dropped(void);
 /* Bytes of the table and arena in use (what the NORESERVE mappings really cost). */

@@ -108,5 +108,15 @@ uint64_t tstate_threads_seen(void)
 
 void tstate_after_fork_child(void)
 {
+    /* The parent's threads do not exist here and their records are the parent's: drop them
+     * (call after writer_after_fork_child, which makes the buffer list usable). */
     ilock_reset(&reg_lock);
+    tstate_t *next;
+    for (tstate_t *st = reg_head; st; st = next) {
+        next = st->next;
+        writer_buf_put(st->buf);
+        imem_free(st);
+    }
+    reg_head = NULL;
+    threads_seen = 0;
 }

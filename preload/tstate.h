@@ -53,6 +53,7 @@ tstate_t *tstate_first(void);
 /* Unlinks and frees st (writer only; st's thread must be gone). */
 void tstate_reap(tstate_t *st);
 uint64_t tstate_threads_seen(void);
+/* Fork child: forgets every state (the calling thread gets a new one on its next event). */
 void tstate_after_fork_child(void);
 
 static PS_ALWAYS_INLINE unsigned char *tstate_reserve(tstate_t *st, uint32_t len)

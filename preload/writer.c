@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,6 +92,8 @@ uint32_t writer_buf_cap(void)
     return buf_cap;
 }
 
+static int write_no_sigxfsz(int f, const void *p, size_t n);
+
 int writer_init(const writer_header_t *h)
 {
     buf_cap = (uint32_t)options.buffer_kb << 10;
@@ -101,10 +105,15 @@ int writer_init(const writer_header_t *h)
         q_max = 2;
     free_max = q_max;
     dst_cap = ZSTD_compressBound(buf_cap) + sizeof(ps_chunk_header_t);
-    queue = imem_alloc(sizeof(qitem_t) * q_max);
-    freelist = imem_alloc(sizeof(unsigned char *) * free_max);
-    sync_dst = imem_alloc(dst_cap);
-    sync_cctx = cctx_new();
+    /* a fork child re-initializes with the same options: it keeps what the parent mapped */
+    if (!queue)
+        queue = imem_alloc(sizeof(qitem_t) * q_max);
+    if (!freelist)
+        freelist = imem_alloc(sizeof(unsigned char *) * free_max);
+    if (!sync_dst)
+        sync_dst = imem_alloc(dst_cap);
+    if (!sync_cctx)
+        sync_cctx = cctx_new();
     if (!queue || !freelist || !sync_dst || !sync_cctx)
         return -PS_E_NOMEM;
 
@@ -128,6 +137,7 @@ int writer_init(const writer_header_t *h)
         .magic = {'P', 'S', 'T', 'R'},
         .version = PERFSHIM_TRACE_VERSION,
         .header_len = (uint32_t)sizeof fh + exe_len + cmd_len,
+        .flags = h->flags,
         .pid = (uint32_t)getpid(),
         .ppid = (uint32_t)getppid(),
         .start_realtime_ns = h->start_realtime_ns,
@@ -137,8 +147,8 @@ int writer_init(const writer_header_t *h)
         .exe_len = exe_len,
         .cmdline_len = cmd_len,
     };
-    if (prim_write_all(fd, &fh, sizeof fh) || prim_write_all(fd, h->exe, exe_len) ||
-        prim_write_all(fd, h->cmdline, cmd_len)) {
+    if (write_no_sigxfsz(fd, &fh, sizeof fh) || write_no_sigxfsz(fd, h->exe, exe_len) ||
+        write_no_sigxfsz(fd, h->cmdline, cmd_len)) {
         PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
         close(fd);
         fd = -1;
@@ -232,10 +242,30 @@ static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char 
     return sizeof ch + n;
 }
 
+/* A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process: the
+ * shim's own writes must never do that to the host. The signal is blocked around the write
+ * and, when the write failed with EFBIG, the one it raised is consumed. */
+static int write_no_sigxfsz(int f, const void *p, size_t n)
+{
+    sigset_t xf, old;
+    sigemptyset(&xf);
+    sigaddset(&xf, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xf, &old);
+    int rc = prim_write_all(f, p, n);
+    int e = errno;
+    if (rc != 0 && e == EFBIG && !sigismember(&old, SIGXFSZ)) {
+        const struct timespec zero = {0, 0};
+        sigtimedwait(&xf, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return rc;
+}
+
 /* file_lock held. */
 static void chunk_write_locked(const unsigned char *chunk, size_t size, uint32_t nevents)
 {
-    if (size && fd >= 0 && prim_write_all(fd, chunk, size) == 0) {
+    if (size && fd >= 0 && write_no_sigxfsz(fd, chunk, size) == 0) {
         events_written += nevents;
         chunks_written++;
         return;
@@ -409,9 +439,12 @@ static void *writer_main(void *arg)
 
 int writer_start(void)
 {
-    wctx.cctx = cctx_new();
-    wctx.dst = imem_alloc(dst_cap);
-    wctx.scratch = imem_alloc(buf_cap);
+    if (!wctx.cctx)
+        wctx.cctx = cctx_new();
+    if (!wctx.dst)
+        wctx.dst = imem_alloc(dst_cap);
+    if (!wctx.scratch)
+        wctx.scratch = imem_alloc(buf_cap);
     if (!wctx.cctx || !wctx.dst || !wctx.scratch)
         return -PS_E_NOMEM;
     if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0)
@@ -422,7 +455,29 @@ int writer_start(void)
     return 0;
 }
 
+static void writer_end(int close_file);
+
 void writer_finish(void)
+{
+    writer_end(1);
+}
+
+void writer_checkpoint(void)
+{
+    writer_end(0);
+}
+
+void writer_resume(void)
+{
+    if (fd < 0)
+        return;
+    __atomic_store_n(&writer_stop, 0, __ATOMIC_RELEASE);
+    internal_seq = 0; /* the new writer thread has a new tid: a new stream */
+    if (writer_start() != 0)
+        PS_WARN_ONCE("cannot restart the writer thread; threads will write their own chunks");
+}
+
+static void writer_end(int close_file)
 {
     if (fd < 0)
         return;
@@ -437,9 +492,12 @@ void writer_finish(void)
         pthread_join(writer_thread, NULL);
     } else {
         writer_tid = prim_gettid();
-        wctx.cctx = cctx_new();
-        wctx.dst = imem_alloc(dst_cap);
-        wctx.scratch = imem_alloc(buf_cap);
+        if (!wctx.cctx)
+            wctx.cctx = cctx_new();
+        if (!wctx.dst)
+            wctx.dst = imem_alloc(dst_cap);
+        if (!wctx.scratch)
+            wctx.scratch = imem_alloc(buf_cap);
         if (!wctx.cctx || !wctx.dst || !wctx.scratch)
             return;
     }
@@ -459,6 +517,11 @@ void writer_finish(void)
     ilock_unlock(&file_lock);
     internal_append(&e, sizeof e);
     internal_flush(&wctx);
+    if (io_failed) /* the END above may not have reached the file either: say it here */
+        PS_WARN("%llu events were not written to the trace (it ends early)",
+                (unsigned long long)events_dropped);
+    if (!close_file)
+        return;
     ilock_lock(&file_lock);
     close(fd);
     fd = -1;
@@ -473,4 +536,59 @@ void writer_after_fork_child(void)
     if (fd >= 0)
         close(fd);
     fd = -1;
+    for (; q_count; q_count--, q_head = (q_head + 1) % q_max)
+        writer_buf_put(queue[q_head].buf);
+    q_head = 0;
+    writer_stop = 0;
+    q_signal = 0;
+    events_written = events_dropped = chunks_written = chunks_inline = 0;
+    io_failed = 0;
+    internal_pos = internal_seq = 0;
+    writer_tid = 0;
+}
+
+/* ---- fatal signal ------------------------------------------------------------------------ */
+
+/* file_lock must be held. Compresses with the producers' shared context (not in use: we hold
+ * its lock) and writes. zstd does not allocate once its context has been used; a first use
+ * maps memory (mmap is async-signal-safe). */
+static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid, uint32_t seq,
+                               uint16_t flags)
+{
+    uint32_t nev = 0;
+    size_t n = chunk_build(sync_cctx, sync_dst, src, len, tid, seq, flags, &nev);
+    chunk_write_locked(sync_dst, n, nev);
+}
+
+void writer_crash_flush(const void *rec, uint32_t len)
+{
+    if (fd < 0 || !ilock_trylock(&file_lock))
+        return;
+    /* 1. full buffers waiting for the writer thread */
+    if (ilock_trylock(&q_lock)) {
+        for (; q_count; q_count--, q_head = (q_head + 1) % q_max) {
+            const qitem_t *it = &queue[q_head];
+            crash_write_locked(it->buf + it->off, it->len, it->tid, it->seq, it->flags);
+        }
+        ilock_unlock(&q_lock);
+    }
+    /* 2. every thread's committed records (the crashing thread's CRASH record among them) */
+    for (tstate_t *st = tstate_first(); st; st = st->next) {
+        if (!ilock_trylock(&st->lock))
+            continue;
+        uint32_t c = __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE);
+        if (c > st->flushed) {
+            crash_write_locked(st->buf + st->flushed, c - st->flushed, st->tid, st->seq++,
+                               st->chunk_flags);
+            st->flushed = c;
+        }
+        ilock_unlock(&st->lock);
+    }
+    /* 3. a thread without a state (the writer, or one that never allocated): the shim's stream */
+    if (rec && len && internal_pos + len <= sizeof internal_buf) {
+        memcpy(internal_buf + internal_pos, rec, len);
+        crash_write_locked(internal_buf, internal_pos + len, writer_tid, internal_seq++,
+                           PS_CHUNK_F_INTERNAL);
+    }
+    ilock_unlock(&file_lock);
 }

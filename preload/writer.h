@@ -23,6 +23,7 @@ typedef struct writer_header_s {
     const char *cmdline; /* NUL-separated args */
     uint32_t cmdline_len;
     uint64_t start_mono_ns, start_realtime_ns;
+    uint32_t flags; /* PS_FILE_F_* */
 } writer_header_t;
 
 int writer_init(const writer_header_t *h);
@@ -37,6 +38,18 @@ void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32
                       uint16_t flags);
 void writer_finish(void);
 void writer_count_dropped(uint64_t events);
+/* Fork child (single-threaded, from the atfork handler): forgets the parent's file, queue and
+ * counters (queued buffers are the parent's records: recycled unwritten); writer_init() and
+ * writer_start() then begin the child's own trace. Allocations are reused. */
 void writer_after_fork_child(void);
+/* Before exec: stops the writer thread, writes every thread's records and an END, keeps the
+ * file open. writer_resume() (the exec failed) restarts the thread; the final END then
+ * supersedes this one (readers take the latest END). */
+void writer_checkpoint(void);
+void writer_resume(void);
+/* Signal context (a fatal signal): writes what is queued and every thread's committed records,
+ * then `rec` (a CRASH record) in `self`'s stream (or the shim's own if self is NULL), without
+ * allocating or blocking: any lock that is taken is skipped, and what it guards is lost. */
+void writer_crash_flush(const void *rec, uint32_t len);
 
 #endif /* PERFSHIM_WRITER_H */

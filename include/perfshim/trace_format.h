@@ -35,7 +35,7 @@ typedef struct ps_file_header_s {
     char magic[4];            /* PERFSHIM_FILE_MAGIC */
     uint32_t version;         /* PERFSHIM_TRACE_VERSION of the writer: always the 2nd field */
     uint32_t header_len;      /* bytes from file start to the first chunk */
-    uint32_t flags;           /* reserved, 0 */
+    uint32_t flags;           /* PS_FILE_F_* (0 before they existed) */
     uint32_t pid, ppid;
     uint64_t start_realtime_ns; /* CLOCK_REALTIME at start: wall-clock anchor */
     uint64_t start_mono_ns;     /* CLOCK_MONOTONIC at start: all event times use this clock */
@@ -44,6 +44,10 @@ typedef struct ps_file_header_s {
     uint32_t exe_len;           /* bytes of exe path that follow the fixed part */
     uint32_t cmdline_len;       /* bytes of cmdline (args separated by NUL) after exe path */
 } ps_file_header_t;           /* 56 bytes, then exe path, then cmdline */
+
+#define PS_FILE_F_FORK_CHILD 0x1u /* written by a fork child: its heap existed before the trace
+                                   * began, so a free of an unknown address is not an error */
+#define PS_FILE_F_AFTER_EXEC 0x2u /* reopened after a failed exec ended the previous trace */
 
 /* ---- chunk header --------------------------------------------------------------------- */
 typedef struct ps_chunk_header_s {
@@ -83,6 +87,7 @@ enum ps_rec_type {
     PS_REC_REALLOC = 0x12,      /* ps_rec_realloc_t */
     PS_REC_RSS = 0x20,          /* ps_rec_rss_t: periodic sample from the writer thread */
     /* 0x30..0x3f: reserved for lock events */
+    PS_REC_CRASH = 0x50,        /* ps_rec_crash_t: the process died of a signal (shim's handler) */
     PS_REC_END = 0x7f,          /* ps_rec_end_t: last record of a cleanly finished trace */
     PS_REC_SKIPPABLE_FIRST = 0xe0,
 };
@@ -98,7 +103,28 @@ enum ps_rec_type {
     X(MEMALIGN, 7, "memalign")                                                                 \
     X(VALLOC, 8, "valloc")                                                                     \
     X(PVALLOC, 9, "pvalloc")                                                                   \
-    X(FREE, 10, "free")
+    X(FREE, 10, "free")                                                                        \
+    /* C++ (preload/hooks_cxx.c): 11..18 allocate, 19..30 release */                          \
+    X(NEW, 11, "operator new")                                                                 \
+    X(NEW_NOTHROW, 12, "operator new(nothrow)")                                                \
+    X(NEW_ALIGNED, 13, "operator new(align)")                                                  \
+    X(NEW_ALIGNED_NOTHROW, 14, "operator new(align, nothrow)")                                 \
+    X(NEW_ARRAY, 15, "operator new[]")                                                         \
+    X(NEW_ARRAY_NOTHROW, 16, "operator new[](nothrow)")                                        \
+    X(NEW_ARRAY_ALIGNED, 17, "operator new[](align)")                                          \
+    X(NEW_ARRAY_ALIGNED_NOTHROW, 18, "operator new[](align, nothrow)")                         \
+    X(DELETE, 19, "operator delete")                                                           \
+    X(DELETE_SIZED, 20, "operator delete(sized)")                                              \
+    X(DELETE_ALIGNED, 21, "operator delete(align)")                                            \
+    X(DELETE_SIZED_ALIGNED, 22, "operator delete(sized, align)")                               \
+    X(DELETE_NOTHROW, 23, "operator delete(nothrow)")                                          \
+    X(DELETE_ALIGNED_NOTHROW, 24, "operator delete(align, nothrow)")                           \
+    X(DELETE_ARRAY, 25, "operator delete[]")                                                   \
+    X(DELETE_ARRAY_SIZED, 26, "operator delete[](sized)")                                      \
+    X(DELETE_ARRAY_ALIGNED, 27, "operator delete[](align)")                                    \
+    X(DELETE_ARRAY_SIZED_ALIGNED, 28, "operator delete[](sized, align)")                       \
+    X(DELETE_ARRAY_NOTHROW, 29, "operator delete[](nothrow)")                                  \
+    X(DELETE_ARRAY_ALIGNED_NOTHROW, 30, "operator delete[](align, nothrow)")
 
 enum ps_alloc_fn {
 #define PS_X(name, val, str) PS_FN_##name = val,
@@ -106,6 +132,23 @@ enum ps_alloc_fn {
 #undef PS_X
     PS_FN_COUNT_
 };
+
+/* Allocator families: a block must be released by the family that allocated it (malloc's by
+ * free or realloc, new's by delete, new[]'s by delete[]); anything else is a mismatch. */
+enum ps_alloc_family { PS_FAM_UNKNOWN = 0, PS_FAM_MALLOC, PS_FAM_NEW, PS_FAM_NEW_ARRAY };
+
+static inline int ps_alloc_family(uint8_t fn)
+{
+    if (fn >= PS_FN_MALLOC && fn <= PS_FN_FREE)
+        return PS_FAM_MALLOC;
+    if ((fn >= PS_FN_NEW && fn <= PS_FN_NEW_ALIGNED_NOTHROW) ||
+        (fn >= PS_FN_DELETE && fn <= PS_FN_DELETE_ALIGNED_NOTHROW))
+        return PS_FAM_NEW;
+    if ((fn >= PS_FN_NEW_ARRAY && fn <= PS_FN_NEW_ARRAY_ALIGNED_NOTHROW) ||
+        (fn >= PS_FN_DELETE_ARRAY && fn <= PS_FN_DELETE_ARRAY_ALIGNED_NOTHROW))
+        return PS_FAM_NEW_ARRAY;
+    return PS_FAM_UNKNOWN;
+}
 
 typedef struct ps_rec_thread_s {
     ps_rec_hdr_t h;
@@ -161,7 +204,8 @@ typedef struct ps_rec_alloc_s {
 
 typedef struct ps_rec_free_s {
     ps_rec_hdr_t h; /* aux = ps_alloc_fn */
-    uint32_t pad;
+    uint32_t stack; /* stack of the release, 0 if not recorded (PERFSHIM_FREE_STACKS: by default
+                     * only the C++ delete family records one; writers before that wrote 0) */
     uint64_t ts;    /* taken before the real free */
     uint64_t ptr;   /* never 0: free(NULL) is not recorded */
 } ps_rec_free_t; /* 24 bytes */
@@ -183,6 +227,15 @@ typedef struct ps_rec_rss_s {
     uint64_t rss_bytes; /* resident set, /proc/self/statm, includes the shim's own memory */
     uint64_t shim_bytes;/* memory the shim itself holds mapped (buffers, tables) */
 } ps_rec_rss_t; /* 32 bytes */
+
+typedef struct ps_rec_crash_s {
+    ps_rec_hdr_t h;  /* aux = 0 */
+    uint32_t signo;  /* the fatal signal (SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL) */
+    uint64_t ts;
+    uint64_t addr;   /* si_addr (the faulting address; 0 for SIGABRT) */
+    uint32_t tid;    /* the thread that received it */
+    int32_t code;    /* si_code */
+} ps_rec_crash_t;    /* 32 bytes */
 
 typedef struct ps_rec_end_s {
     ps_rec_hdr_t h;
@@ -211,6 +264,7 @@ PS_STATIC_SIZE(ps_rec_free_t, 24);
 PS_STATIC_SIZE(ps_rec_realloc_t, 48);
 PS_STATIC_SIZE(ps_rec_rss_t, 32);
 PS_STATIC_SIZE(ps_rec_end_t, 72);
+PS_STATIC_SIZE(ps_rec_crash_t, 32);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
 #endif

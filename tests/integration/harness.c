@@ -184,7 +184,8 @@ int trace_load(const char *path, trace_t *t)
                 break;
             case PS_REC_FREE:
                 e = ev_push(t);
-                *e = (ev_t){rec.u.free.ts, rec.u.free.ptr, 0, 0, tid, 0, EV_FREE, rec.aux};
+                *e = (ev_t){rec.u.free.ts, rec.u.free.ptr, 0, 0, tid, rec.u.free.stack, EV_FREE,
+                            rec.aux};
                 th->events++;
                 break;
             case PS_REC_REALLOC: {

@@ -13,7 +13,9 @@
 #include "harness.h"
 #include "test.h"
 
+#ifndef NTHREADS /* churn8: 8 threads (issue 6 stress) */
 #define NTHREADS 4
+#endif
 #ifdef CHURN_BACKPRESSURE
 /* A 1 MiB queue of 16 KiB buffers and slow compression: the writer falls behind and the
  * producers must compress their own chunks. The counts must stay exact. */

@@ -1,0 +1,67 @@
+/* crash.c -- see crash.h. */
+#include <config.h>
+
+#include "crash.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "writer.h"
+
+#define PS_CRASH_SIGNALS(X) X(SIGSEGV) X(SIGBUS) X(SIGABRT) X(SIGFPE) X(SIGILL)
+
+static int crash_entered;
+
+static void crash_handler(int sig, siginfo_t *si, void *uctx)
+{
+    (void)uctx;
+    int saved_errno = errno;
+    /* One thread flushes; a second fatal signal (in the flush itself, or another thread)
+     * goes straight to the default action. */
+    if (!__atomic_exchange_n(&crash_entered, 1, __ATOMIC_ACQ_REL) &&
+        __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE) {
+        shim_tls.guard = 1; /* a hook the flush might reach passes through */
+        ps_rec_crash_t r = {.h = {PS_REC_CRASH, 0, sizeof r},
+                            .signo = (uint32_t)sig,
+                            .ts = prim_now_ns(),
+                            .addr = si ? (uint64_t)(uintptr_t)si->si_addr : 0,
+                            .tid = (uint32_t)prim_gettid(),
+                            .code = si ? si->si_code : 0};
+        tstate_t *st = shim_tls.st;
+        /* In the thread's own stream when it fits without a refill (which could block). */
+        if (st && st->pos + sizeof r <= st->cap) {
+            memcpy(st->buf + st->pos, &r, sizeof r);
+            tstate_commit(st, sizeof r);
+            writer_crash_flush(NULL, 0);
+        } else {
+            writer_crash_flush(&r, sizeof r);
+        }
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    errno = saved_errno;
+    /* Pending until this handler returns (the signal is blocked meanwhile); a fault that is
+     * re-executed raises it again anyway. */
+    syscall(SYS_tgkill, getpid(), prim_gettid(), sig);
+}
+
+void crash_install(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = crash_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+#define PS_X(sig)                                                                              \
+    if (sigaction(sig, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&                     \
+        old.sa_handler == SIG_DFL)                                                             \
+        sigaction(sig, &sa, NULL);
+    PS_CRASH_SIGNALS(PS_X)
+#undef PS_X
+}
