@@ -326,12 +326,10 @@ static int leaks_text_group(FILE *o, const leaks_t *L, symbols_t *sym, size_t i,
 
 int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top)
 {
-    fputs("\nLEAKS (reachability at exit)\n", o);
-    if (!L->have_scan) {
-        fputs("  no leak scan in this trace (PERFSHIM_LEAK_CHECK=0, or the process did not exit "
-              "cleanly)\n",
-              o);
-    } else {
+    /* no scan (PERFSHIM_LEAK_CHECK=0, or no clean exit): no section, the report's "NOT FREED
+     * AT EXIT" is then all there is */
+    if (L->have_scan) {
+        fputs("\nLEAKS (reachability at exit)\n", o);
         const ps_rec_leak_scan_t *s = &L->scan;
         fprintf(o, "  definitely lost    %" PRIu64 " bytes in %" PRIu64 " blocks\n",
                 s->definite_bytes, s->definite_blocks);
