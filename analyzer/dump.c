@@ -296,6 +296,59 @@ static void dump_record(const record_t *rec)
         out_u64(rec->u.crash.code < 0 ? (uint64_t)-(int64_t)rec->u.crash.code
                                       : (uint64_t)rec->u.crash.code);
         break;
+    case PS_REC_LEAK_SCAN: {
+        const ps_rec_leak_scan_t *l = &rec->u.leak_scan;
+        out_str("leak_scan");
+        out_kv("ts", l->ts);
+        out_kx("flags", l->flags);
+        out_kv("duration_ns", l->duration_ns);
+        out_kv("blocks", l->blocks);
+        out_kv("root_bytes", l->root_bytes);
+        out_kv("untracked", l->untracked);
+        out_kv("definite_blocks", l->definite_blocks);
+        out_kv("definite_bytes", l->definite_bytes);
+        out_kv("indirect_blocks", l->indirect_blocks);
+        out_kv("indirect_bytes", l->indirect_bytes);
+        out_kv("reachable_blocks", l->reachable_blocks);
+        out_kv("reachable_bytes", l->reachable_bytes);
+        out_kv("possible_blocks", l->possible_blocks);
+        out_kv("groups", l->groups);
+        break;
+    }
+    case PS_REC_LEAK:
+        out_str("leak kind=");
+        out_str(rec->aux == PS_LEAK_DEFINITE   ? "definite"
+                : rec->aux == PS_LEAK_INDIRECT ? "indirect"
+                                               : "reachable");
+        out_kv("ts", rec->u.leak.ts);
+        out_kv("stack", rec->u.leak.stack);
+        out_kv("holder", rec->u.leak.holder);
+        out_kv("blocks", rec->u.leak.blocks);
+        out_kv("bytes", rec->u.leak.bytes);
+        out_kv("possible_blocks", rec->u.leak.possible_blocks);
+        break;
+    case PS_REC_LEAK_SUPP:
+        out_str("leak_suppressions");
+        out_kv("ts", rec->u.leak_supp.ts);
+        out_str(" text=");
+        out_quoted(rec->u.leak_supp.text, rec->u.leak_supp.len);
+        break;
+    case PS_REC_SNAPSHOT:
+        out_str("snapshot");
+        out_kv("seq", rec->u.snapshot.seq);
+        out_kv("ts", rec->u.snapshot.ts);
+        out_kv("sites", rec->u.snapshot.sites);
+        out_kv("live_blocks", rec->u.snapshot.live_blocks);
+        out_kv("live_bytes", rec->u.snapshot.live_bytes);
+        break;
+    case PS_REC_SNAPSHOT_SITE:
+        out_str("snapshot_site");
+        out_kv("seq", rec->u.snapshot_site.seq);
+        out_kv("ts", rec->u.snapshot_site.ts);
+        out_kv("stack", rec->u.snapshot_site.stack);
+        out_kv("blocks", rec->u.snapshot_site.blocks);
+        out_kv("bytes", rec->u.snapshot_site.bytes);
+        break;
     default:
         out_str("unknown");
         out_kx("type", rec->type);

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "dump.h"
 #include "perfshim/trace_format.h"
 #include "record_cmd.h"
 #include "report.h"
+#include "symbols.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -29,6 +31,7 @@ static const command_t commands[] = {
     {"record", record_main},
     {"dump", dump_main},
     {"report", report_main},
+    {"check", check_main},
 };
 
 static void main_usage(FILE *f)
@@ -36,11 +39,14 @@ static void main_usage(FILE *f)
     fputs("usage: perfshim COMMAND [ARGS...]\n"
           "\n"
           "Commands:\n"
-          "  record [-o PATH] [--] PROGRAM [ARGS...]\n"
+          "  record [-o PATH] [--check [CHECK OPTIONS] --] [--] PROGRAM [ARGS...]\n"
           "                  run PROGRAM under the shim and write a trace\n"
           "  dump TRACE      print every record of a trace, one per line\n"
           "  report [--format=text|json|folded] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  heap report: summary, top allocation sites, not freed at exit\n"
+          "  check [OPTIONS] TRACE...\n"
+          "                  CI gate: leak budgets, suppressions, baseline growth;\n"
+          "                  exit 0 pass, 1 budget exceeded, 2 usage or input error\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"
@@ -57,6 +63,8 @@ static void main_usage(FILE *f)
           "  PERFSHIM_ZSTD_LEVEL zstd level, -5..19 (default 1)\n"
           "  PERFSHIM_ENABLE     0 turns recording off\n"
           "  PERFSHIM_LOG        0 silent, 1 warnings (default), 2 info, 3 debug\n"
+          "  PERFSHIM_LEAK_CHECK 0 turns the live set and the exit-time leak scan off\n"
+          "  PERFSHIM_SNAPSHOT_SIGNAL  signal number that takes a live-set snapshot (0 = none)\n"
           "Read by `perfshim record`:\n"
           "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
           "\n"
@@ -64,8 +72,15 @@ static void main_usage(FILE *f)
           f);
 }
 
+#ifdef HAVE_CXA_DEMANGLE
+char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef HAVE_CXA_DEMANGLE
+    symbols_set_demangler(__cxa_demangle);
+#endif
     if (argc < 2) {
         main_usage(stderr);
         return 2;

@@ -630,6 +630,30 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
         VIEW_NEED(sizeof(ps_rec_crash_t));
         memcpy(&rec->u.crash, p, sizeof(rec->u.crash));
         break;
+    case PS_REC_LEAK_SCAN:
+        VIEW_NEED(sizeof(ps_rec_leak_scan_t));
+        memcpy(&rec->u.leak_scan, p, sizeof(rec->u.leak_scan));
+        break;
+    case PS_REC_LEAK:
+        VIEW_NEED(sizeof(ps_rec_leak_t));
+        memcpy(&rec->u.leak, p, sizeof(rec->u.leak));
+        if (h.aux < PS_LEAK_DEFINITE || h.aux > PS_LEAK_REACHABLE)
+            return view_fail(r, view, "leak record of unknown kind %u", (unsigned)h.aux);
+        break;
+    case PS_REC_LEAK_SUPP:
+        VIEW_NEED(sizeof(ps_rec_leak_supp_t));
+        rec->u.leak_supp.ts = rd_u64(p + offsetof(ps_rec_leak_supp_t, ts));
+        rec->u.leak_supp.text = (const char *)p + sizeof(ps_rec_leak_supp_t);
+        rec->u.leak_supp.len = len - (uint32_t)sizeof(ps_rec_leak_supp_t);
+        break;
+    case PS_REC_SNAPSHOT:
+        VIEW_NEED(sizeof(ps_rec_snapshot_t));
+        memcpy(&rec->u.snapshot, p, sizeof(rec->u.snapshot));
+        break;
+    case PS_REC_SNAPSHOT_SITE:
+        VIEW_NEED(sizeof(ps_rec_snapshot_site_t));
+        memcpy(&rec->u.snapshot_site, p, sizeof(rec->u.snapshot_site));
+        break;
     default:
         break; /* unknown or skippable: the caller skips it by its len */
     }
@@ -678,6 +702,16 @@ const char *record_type_name(uint8_t type)
         return "end";
     case PS_REC_CRASH:
         return "crash";
+    case PS_REC_LEAK_SCAN:
+        return "leak_scan";
+    case PS_REC_LEAK:
+        return "leak";
+    case PS_REC_LEAK_SUPP:
+        return "leak_suppressions";
+    case PS_REC_SNAPSHOT:
+        return "snapshot";
+    case PS_REC_SNAPSHOT_SITE:
+        return "snapshot_site";
     }
     return "unknown";
 }

@@ -66,6 +66,11 @@ typedef struct record_s {
         ps_rec_rss_t rss;
         ps_rec_end_t end;
         ps_rec_crash_t crash;
+        ps_rec_leak_scan_t leak_scan;
+        ps_rec_leak_t leak;
+        struct { uint64_t ts; const char *text; uint32_t len; } leak_supp; /* not NUL-ended */
+        ps_rec_snapshot_t snapshot;
+        ps_rec_snapshot_site_t snapshot_site;
     } u;
 } record_t;
 

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "perfshim/errors.h"
 
 #ifndef PS_LIBDIR
@@ -39,8 +40,10 @@
 
 static void record_usage(FILE *f)
 {
-    fputs("usage: perfshim record [-o PATH] [--] PROGRAM [ARGS...]\n"
+    fputs("usage: perfshim record [-o PATH] [--check [CHECK OPTIONS] --] [--] PROGRAM [ARGS...]\n"
           "Run PROGRAM with libperfshim.so preloaded and write its trace.\n"
+          "  --check [OPTS] --   then gate the trace like `perfshim check OPTS TRACE`; the\n"
+          "                     exit status is the program's if it failed, else the check's\n"
           "  -o, --output=PATH  trace file (default " RECORD_DEFAULT_OUTPUT "); %p is the\n"
           "                     pid, %e the program name, %% a '%'; never overwritten\n"
           "  -h, --help         this text\n"
@@ -259,6 +262,38 @@ static void record_report(const char *tmpl, pid_t pid, const char *prog)
         fprintf(stderr, "perfshim: record: no trace was written to %s\n", path);
 }
 
+/* `--check OPTS... --` anywhere before PROGRAM: takes the check options out of argv (argv is
+ * rewritten in place) and returns their count in *n (-1: no --check). Returns the index of
+ * the first check option, or -PS_E_INVAL when the closing `--` is missing, -PS_E_NOMEM. */
+static int record_take_check(int *argc, char **argv, int *n)
+{
+    *n = -1;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            return 0; /* PROGRAM follows: no --check before it */
+        if (strcmp(argv[i], "--check"))
+            continue;
+        int j = i + 1;
+        while (j < *argc && strcmp(argv[j], "--"))
+            j++;
+        if (j == *argc)
+            return -PS_E_INVAL;
+        *n = j - i - 1;
+        /* move the options to the end of argv, after two NULLs that end PROGRAM's argv */
+        char **tmp = malloc(((size_t)*n + 1) * sizeof(char *));
+        if (!tmp)
+            return -PS_E_NOMEM;
+        memcpy(tmp, argv + i + 1, (size_t)*n * sizeof(char *));
+        memmove(argv + i, argv + j + 1, (size_t)(*argc - j - 1) * sizeof(char *));
+        *argc -= *n + 2;
+        argv[*argc] = argv[*argc + 1] = NULL;
+        memcpy(argv + *argc + 2, tmp, (size_t)*n * sizeof(char *));
+        free(tmp);
+        return *argc + 2;
+    }
+    return 0;
+}
+
 int record_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -268,6 +303,14 @@ int record_main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *output = RECORD_DEFAULT_OUTPUT;
+    int ncheck, check_at = record_take_check(&argc, argv, &ncheck);
+    if (check_at < 0) {
+        fprintf(stderr, "perfshim: record: %s\n", check_at == -PS_E_NOMEM
+                                                       ? ps_strerror(check_at)
+                                                       : "--check options must end with '--'");
+        record_usage(stderr);
+        return 2;
+    }
     opterr = 0;
     optind = 1;
     int c;
@@ -339,7 +382,21 @@ int record_main(int argc, char **argv)
         return record_exec_status(exec_err);
     }
     record_report(output, pid, prog_argv[0]);
-    /* HOOK(--check): a `--check` run analyzes the trace here, after the program exited. */
+    if (ncheck >= 0 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+        const char *slash2 = strrchr(prog_argv[0], '/');
+        char path[PATH_MAX];
+        if (record_expand(output, pid, slash2 ? slash2 + 1 : prog_argv[0], path, sizeof path) < 0)
+            return 2;
+        char **cargv = calloc((size_t)ncheck + 3, sizeof(char *));
+        if (!cargv)
+            return 2;
+        cargv[0] = "check";
+        memcpy(cargv + 1, argv + check_at, (size_t)ncheck * sizeof(char *));
+        cargv[ncheck + 1] = path;
+        int crc = check_main(ncheck + 2, cargv);
+        free(cargv);
+        return crc;
+    }
     if (WIFEXITED(wstatus))
         return WEXITSTATUS(wstatus);
     if (WIFSIGNALED(wstatus))

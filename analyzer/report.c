@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leaks.h"
 #include "perfshim/errors.h"
 #include "reader.h"
 #include "replay.h"
@@ -53,6 +54,7 @@ typedef struct report_s {
     site_t *sites;
     size_t nsites;
     FILE *out;
+    leaks_t leaks; /* the leak scan and snapshots (leaks.c) */
 } report_t;
 
 /* ---- call sites ---------------------------------------------------------------------- */
@@ -268,11 +270,12 @@ static int site_by_leaked(const void *a, const void *b)
 /* An array of pointers to the sites in the given order; NULL when out of memory. */
 static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, const void *))
 {
-    const site_t **v = malloc((R->nsites ? R->nsites : 1) * sizeof(*v));
+    const site_t **v = malloc((R->nsites + 1) * sizeof(*v));
     if (!v)
         return NULL;
     for (size_t i = 0; i < R->nsites; i++)
         v[i] = &R->sites[i];
+    v[R->nsites] = NULL; /* report_site_index walks to it */
     qsort(v, R->nsites, sizeof(*v), cmp);
     return v;
 }
@@ -611,6 +614,8 @@ static int report_text(const report_t *R)
         (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
                        TOP_TEMPORARY)) < 0 ||
         (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, TOP_LEAKS)) < 0 ||
+        (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
+                         R->o->top)) < 0 ||
         (rc = text_errors(R)) < 0)
         return rc;
     text_histogram(R);
@@ -706,6 +711,16 @@ static int json_errors(const report_t *R)
     return 0;
 }
 
+/* The index in the ranked "sites" array v of the site with this call stack, or -1. */
+static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
+{
+    const site_t *const *v = arg;
+    for (size_t i = 0; v[i]; i++)
+        if (v[i]->depth == depth && (!depth || !memcmp(v[i]->ips, ips, depth * sizeof(*ips))))
+            return (long)i;
+    return -1;
+}
+
 static int report_json(const report_t *R)
 {
     const replay_t *rp = &R->rp;
@@ -744,6 +759,8 @@ static int report_json(const report_t *R)
         fputs(",\"partial_reason\":", o);
         json_str(o, rp->partial_reason);
     }
+    if (R->leaks.have_scan)
+        leaks_json_summary(o, &R->leaks);
     fputs(",\"size_histogram\":[", o);
     for (unsigned b = 0, k = 0; b < REPLAY_HIST_BUCKETS; b++)
         if (rp->sizes.count[b])
@@ -789,6 +806,11 @@ static int report_json(const report_t *R)
     const site_t **lv = rc == 0 ? report_rank(R, site_by_leaked) : NULL;
     if (rc == 0 && !lv)
         rc = -PS_E_NOMEM;
+    if (R->leaks.have_scan && lv) { /* the scan's groups replace the not-freed list */
+        rc = leaks_json_leaks(o, &R->leaks, R->sym, R->o->stack_depth, report_site_index, v);
+        free(lv);
+        lv = NULL;
+    }
     for (size_t i = 0, k = 0; lv && i < R->nsites; i++) {
         if (!lv[i]->live_blocks)
             continue;
@@ -802,6 +824,10 @@ static int report_json(const report_t *R)
     fputs("],", o);
     if (rc == 0)
         rc = json_errors(R);
+    if (rc == 0 && (R->leaks.have_scan || R->leaks.nsnapshots)) {
+        fputs(",\n", o);
+        rc = leaks_json_growth(o, &R->leaks, R->sym, R->o->stack_depth);
+    }
     fputs("}\n", o);
     free(lv);
     free(v);
@@ -1002,6 +1028,11 @@ int report_main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    if (leaks_load(&R.leaks, o.trace, &R.rp, R.sym, err, sizeof(err)) < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", err);
+        status = 2;
+        goto out;
+    }
     R.out = o.output ? fopen(o.output, "w") : stdout;
     if (!R.out) {
         fprintf(stderr, "perfshim: report: %s: %s\n", o.output, strerror(errno));
@@ -1023,6 +1054,7 @@ int report_main(int argc, char **argv)
         status = 2;
     }
 out:
+    leaks_free(&R.leaks);
     free(R.sites);
     symbols_close(R.sym);
     replay_free(&R.rp);

@@ -5,7 +5,7 @@
  * address (a lookup is a binary search), and the module's DWARF is opened through
  * dwarfinfo.c, which reads a compile unit's lines and inlined scopes only when an address
  * falls in it. Each distinct address is resolved once into its frames (inlined ones first)
- * and cached; C++ names are demangled once each (__cxa_demangle from libstdc++).
+ * and cached; C++ names are demangled once each (by the demangler main.c registers).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -27,9 +27,12 @@
 #include "dwarfinfo.h"
 #include "perfshim/errors.h"
 
-#ifdef HAVE_CXA_DEMANGLE
-char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
-#endif
+static symbols_demangler_t sym_demangler; /* NULL: names stay as they are */
+
+void symbols_set_demangler(symbols_demangler_t fn)
+{
+    sym_demangler = fn;
+}
 
 #define SYM_MAX_INLINE 32 /* frames one address expands to, at most */
 
@@ -390,8 +393,7 @@ static const range_t *sym_find_range(const symbols_t *s, uint64_t a)
 /* The demangled form of a C++ name (names starting "_Z"), else name itself. */
 static const char *sym_demangle(symbols_t *s, const char *name)
 {
-#ifdef HAVE_CXA_DEMANGLE
-    if (!name || name[0] != '_' || name[1] != 'Z')
+    if (!sym_demangler || !name || name[0] != '_' || name[1] != 'Z')
         return name;
     if ((s->dm_n + 1) * 2 > s->dm_cap) {
         size_t cap = s->dm_cap ? s->dm_cap * 2 : 256;
@@ -416,7 +418,7 @@ static const char *sym_demangle(symbols_t *s, const char *name)
         i = (i + 1) & (s->dm_cap - 1);
     if (!s->dm[i].mangled) {
         int status = 0;
-        char *d = __cxa_demangle(name, NULL, NULL, &status);
+        char *d = sym_demangler(name, NULL, NULL, &status);
         const char *out = name;
         if (d && status == 0)
             out = arena_strdup(&s->arena, d);
@@ -425,10 +427,6 @@ static const char *sym_demangle(symbols_t *s, const char *name)
         s->dm_n++;
     }
     return s->dm[i].demangled;
-#else
-    (void)s;
-    return name;
-#endif
 }
 
 /* Resolves ip into 1..SYM_MAX_INLINE frames in the arena. */

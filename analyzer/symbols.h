@@ -49,6 +49,12 @@ typedef struct sym_frame_s {
     bool inlined;         /* this function was inlined into the next frame */
 } sym_frame_t;
 
+/* The C++ demangler (__cxa_demangle's signature). The perfshim command registers libstdc++'s;
+ * the analyzer library itself does not link libstdc++ (programs that embed it, like the
+ * in-process tests, would load the C++ runtime and its allocations). */
+typedef char *(*symbols_demangler_t)(const char *mangled, char *buf, size_t *len, int *status);
+void symbols_set_demangler(symbols_demangler_t fn);
+
 int symbols_open(symbols_t **out, const replay_module_t *mods, size_t nmods,
                  const symbols_opts_t *opts);
 /* Resolves return address `ip` (the lookup uses ip - 1, inside the call instruction) into

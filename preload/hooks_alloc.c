@@ -140,6 +140,7 @@ static inline void *realloc_common(uint8_t fn, void *old, size_t n, size_t m)
             return real_reallocarray(old, n, m);
         return real_realloc(old, size);
     }
+    shim_live_realloc_begin(old);
     uint64_t t0 = prim_now_ns();
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
     uint64_t t1 = prim_now_ns();

@@ -101,6 +101,7 @@ void shim_init(void)
     owner_pid = getpid();
     modmap_set_exe(exe_path);
     unwind_init();
+    leakscan_init();
     pthread_atfork(NULL, NULL, atfork_child);
     PS_LOG(2, "recording to %s", out_path);
     shim_set_state(SHIM_ACTIVE);
@@ -128,6 +129,7 @@ static tstate_t *thread_attach(void)
         return NULL;
     shim_tls.st = st;
     pthread_setspecific(exit_key, st);
+    leakscan_thread_attach(st);
     put_thread_rec(st, PS_REC_THREAD_START);
     modmap_refresh(st);
     return st;
@@ -154,6 +156,11 @@ tstate_t *hook_enter_slow(void)
         shim_count_dropped();
     }
     return st;
+}
+
+tstate_t *shim_self_state(void)
+{
+    return shim_tls.st ? shim_tls.st : thread_attach();
 }
 
 void shim_count_dropped(void)
@@ -190,6 +197,7 @@ static void atfork_child(void)
     shim_tls.guard = 1;
     writer_after_fork_child();
     tstate_after_fork_child();
+    liveset_after_fork_child();
     shim_tls.st = NULL;
     if (was != SHIM_ACTIVE) {
         shim_tls.guard = g;
@@ -261,11 +269,32 @@ static void shim_env_unpreload(void)
         unsetenv("LD_PRELOAD");
 }
 
+/* The leak scan runs while the shim is still active, so frees racing it wait in the live set
+ * instead of releasing blocks it reads; a second exiting thread waits for the first scan. */
+static void fini_leak_scan(void)
+{
+    static int scan_once;
+    if (!options.leak_check || __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE)
+        return;
+    int g = shim_tls.guard, expect = 0;
+    shim_tls.guard = 1;
+    if (__atomic_compare_exchange_n(&scan_once, &expect, 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        leakscan_run();
+        __atomic_store_n(&scan_once, 2, __ATOMIC_RELEASE);
+    } else {
+        while (__atomic_load_n(&scan_once, __ATOMIC_ACQUIRE) == 1)
+            sched_yield();
+    }
+    shim_tls.guard = g;
+}
+
 void shim_fini(void)
 {
     /* A vfork child shares our memory: its _exit must not end the parent's trace. */
     if (getpid() != owner_pid)
         return;
+    fini_leak_scan();
     int expect = SHIM_ACTIVE;
     if (!__atomic_compare_exchange_n(&shim_state, &expect, SHIM_FINISHED, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))

@@ -24,6 +24,8 @@
 #include "tstate.h"
 #include "modmap.h"
 #include "unwind.h"
+#include "liveset.h"
+#include "leakscan.h"
 
 enum shim_state_e {
     SHIM_UNINIT = 0,
@@ -36,6 +38,7 @@ enum shim_state_e {
 typedef struct shim_tls_s {
     int guard;
     tstate_t *st;
+    liveset_entry_t realloc_old; /* the live-set entry of a realloc's old block, in flight */
 } shim_tls_t;
 
 extern int shim_state;
@@ -55,6 +58,8 @@ void shim_after_exec_failed(void);
  * pass through; that call clears the guard, so new_handler's and the exception's allocations
  * are recorded normally (hooks_cxx.c). */
 #define PS_GUARD_ONE_SHOT 2
+/* The calling thread's state, created (THREAD_START, module map) if it has none; guard set. */
+tstate_t *shim_self_state(void);
 
 static PS_ALWAYS_INLINE tstate_t *hook_enter(void)
 {
@@ -108,6 +113,26 @@ static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t le
     tstate_commit(st, len);
 }
 
+/* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
+ * leaves before the real free, so an address is never in it twice. */
+static PS_ALWAYS_INLINE void shim_live_add(const tstate_t *st, const void *ptr, uint64_t size,
+                                           uint32_t stack)
+{
+    if (!options.leak_check || !ptr)
+        return;
+    uint32_t f = stack && st->ips[0] - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0;
+    liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f);
+}
+
+/* Called before the real realloc: the old block leaves the live set before the allocator
+ * can hand its address to another thread; shim_rec_realloc puts it back if realloc failed. */
+static PS_ALWAYS_INLINE void shim_live_realloc_begin(const void *old)
+{
+    shim_tls.realloc_old.ptr = 0;
+    if (options.leak_check && old)
+        liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old);
+}
+
 /* ts: taken right after the real allocator returned. */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts)
@@ -118,6 +143,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .size = size,
                         .align = align};
     r.stack = shim_stack(st);
+    shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
 }
 
@@ -133,6 +159,8 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
                        .ptr = (uint64_t)(uintptr_t)ptr};
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         r.stack = shim_stack(st);
+    if (options.leak_check)
+        liveset_remove(r.ptr, NULL);
     shim_put(st, &r, sizeof r);
 }
 
@@ -147,6 +175,12 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .new_ptr = (uint64_t)(uintptr_t)new_ptr,
                           .size = size};
     r.stack = shim_stack(st);
+    if (new_ptr)
+        shim_live_add(st, new_ptr, size, r.stack);
+    else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */
+        liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
+                       shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
+    shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
 }
 

@@ -101,6 +101,14 @@ void tstate_reap(tstate_t *st)
     imem_free(st);
 }
 
+void tstate_foreach(void (*fn)(tstate_t *st, void *arg), void *arg)
+{
+    ilock_lock(&reg_lock);
+    for (tstate_t *st = reg_head; st; st = st->next)
+        fn(st, arg);
+    ilock_unlock(&reg_lock);
+}
+
 uint64_t tstate_threads_seen(void)
 {
     return __atomic_load_n(&threads_seen, __ATOMIC_RELAXED);

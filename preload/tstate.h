@@ -36,6 +36,7 @@ typedef struct tstate_s {
     /* registry, changed by tstate_create (head) and the writer (unlink) under reg_lock */
     struct tstate_s *next;
     uint32_t w_seen_seq; /* writer-private: seq at the previous periodic flush */
+    uintptr_t stack_lo, stack_hi; /* the thread's stack (leakscan_thread_attach), 0 if unknown */
     uint64_t ips[PERFSHIM_MAX_DEPTH + 8]; /* unwind scratch */
 } tstate_t;
 
@@ -53,6 +54,8 @@ tstate_t *tstate_first(void);
 /* Unlinks and frees st (writer only; st's thread must be gone). */
 void tstate_reap(tstate_t *st);
 uint64_t tstate_threads_seen(void);
+/* Calls fn on every registered state under the registry lock (no state is freed meanwhile). */
+void tstate_foreach(void (*fn)(tstate_t *st, void *arg), void *arg);
 /* Fork child: forgets every state (the calling thread gets a new one on its next event). */
 void tstate_after_fork_child(void);
 

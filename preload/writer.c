@@ -23,6 +23,7 @@
 
 #include "ilock.h"
 #include "imem.h"
+#include "leakscan.h"
 #include "log.h"
 #include "options.h"
 #include "perfshim/errors.h"
@@ -351,8 +352,16 @@ static int drain_queue(wctx_t *w)
     }
 }
 
+static wctx_t wctx;
+static void internal_flush(wctx_t *w);
+static unsigned char *final_recs;
+static uint32_t final_len;
+
+/* Writer thread, or writer_finish after it stopped: wctx is then theirs. */
 static void internal_append(const void *rec, uint32_t len)
 {
+    if (internal_pos + len > sizeof internal_buf)
+        internal_flush(wctx.cctx ? &wctx : NULL);
     if (internal_pos + len > sizeof internal_buf)
         return;
     memcpy(internal_buf + internal_pos, rec, len);
@@ -402,7 +411,6 @@ static void flush_threads(wctx_t *w, int all)
     }
 }
 
-static wctx_t wctx;
 
 static void *writer_main(void *arg)
 {
@@ -427,6 +435,8 @@ static void *writer_main(void *arg)
             sample_rss();
             next_rss = now + rss_ns;
         }
+        if (leakscan_snapshot_due())
+            leakscan_snapshot(internal_append);
         if (now >= next_flush) {
             flush_threads(&wctx, 0);
             internal_flush(&wctx);
@@ -502,6 +512,17 @@ static void writer_end(int close_file)
             return;
     }
     flush_threads(&wctx, 1);
+    for (uint32_t pos = 0; final_recs && pos + sizeof(ps_rec_hdr_t) <= final_len;) {
+        ps_rec_hdr_t h;
+        memcpy(&h, final_recs + pos, sizeof h);
+        if (h.len < sizeof h || pos + h.len > final_len)
+            break;
+        internal_append(final_recs + pos, h.len);
+        pos += h.len;
+    }
+    if (final_recs)
+        imem_free(final_recs);
+    final_recs = NULL;
     if (options.rss_ms)
         sample_rss();
     ilock_lock(&file_lock);
@@ -526,6 +547,12 @@ static void writer_end(int close_file)
     close(fd);
     fd = -1;
     ilock_unlock(&file_lock);
+}
+
+void writer_set_final_records(unsigned char *recs, uint32_t len)
+{
+    final_recs = recs;
+    final_len = len;
 }
 
 void writer_after_fork_child(void)

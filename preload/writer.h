@@ -37,6 +37,9 @@ void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, u
 void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
                       uint16_t flags);
 void writer_finish(void);
+/* Records (whole, back to back) that writer_finish writes in the shim's own stream before END;
+ * the buffer is imem memory the writer frees. Set at most once, before writer_finish. */
+void writer_set_final_records(unsigned char *recs, uint32_t len);
 void writer_count_dropped(uint64_t events);
 /* Fork child (single-threaded, from the atfork handler): forgets the parent's file, queue and
  * counters (queued buffers are the parent's records: recycled unwritten); writer_init() and

@@ -88,6 +88,12 @@ enum ps_rec_type {
     PS_REC_RSS = 0x20,          /* ps_rec_rss_t: periodic sample from the writer thread */
     /* 0x30..0x3f: reserved for lock events */
     PS_REC_CRASH = 0x50,        /* ps_rec_crash_t: the process died of a signal (shim's handler) */
+    PS_REC_LEAK_SCAN = 0x40,     /* ps_rec_leak_scan_t: totals of the exit-time reachability scan */
+    PS_REC_LEAK = 0x41,          /* ps_rec_leak_t: blocks live at exit of one (kind, stack, holder) */
+    PS_REC_LEAK_SUPP = 0x42,     /* ps_rec_leak_supp_t: the app's __lsan_default_suppressions() */
+    PS_REC_SNAPSHOT = 0x43,      /* ps_rec_snapshot_t: a live-set snapshot (signal) begins */
+    PS_REC_SNAPSHOT_SITE = 0x44, /* ps_rec_snapshot_site_t: live blocks of one stack in it */
+    /* 0x45..0x4f: reserved for leak checking */
     PS_REC_END = 0x7f,          /* ps_rec_end_t: last record of a cleanly finished trace */
     PS_REC_SKIPPABLE_FIRST = 0xe0,
 };
@@ -250,6 +256,73 @@ typedef struct ps_rec_end_s {
     uint64_t chunks_inline;   /* chunks an app thread compressed itself (backpressure) */
 } ps_rec_end_t; /* 72 bytes */
 
+/* ---- leak records (0x40..0x4f) -------------------------------------------------------------
+ * Written in the shim's own stream (chunks with PS_CHUNK_F_INTERNAL), before END: one
+ * LEAK_SCAN, then `groups` LEAK records, then at most one LEAK_SUPP. SNAPSHOT records (each
+ * followed by `sites` SNAPSHOT_SITE records) can come at any time before. Every one has its
+ * timestamp at offset 8, like the other timed records. */
+enum ps_leak_kind {
+    PS_LEAK_DEFINITE = 1,  /* reachable from no root and from no other unreachable block */
+    PS_LEAK_INDIRECT = 2,  /* reachable only from unreachable blocks */
+    PS_LEAK_REACHABLE = 3, /* reachable from a root (globals, stacks, TLS) at exit */
+};
+
+#define PS_LEAK_F_UNTRACKED 0x1u /* some allocations were not in the live set (out of memory):
+                                  * they are neither blocks nor roots of this scan */
+#define PS_LEAK_F_RANGES 0x2u    /* more root ranges than the scan holds: some were skipped */
+
+typedef struct ps_rec_leak_scan_s {
+    ps_rec_hdr_t h;
+    uint32_t flags;             /* PS_LEAK_F_* */
+    uint64_t ts;                /* when the scan started */
+    uint64_t duration_ns;
+    uint64_t blocks;            /* live blocks the scan classified */
+    uint64_t root_bytes;        /* bytes of roots scanned */
+    uint64_t untracked;         /* allocations missing from the live set (see flags) */
+    uint64_t definite_blocks, definite_bytes;
+    uint64_t indirect_blocks, indirect_bytes;
+    uint64_t reachable_blocks, reachable_bytes;
+    uint64_t possible_blocks;   /* of the indirect and reachable: reached through interior
+                                 * pointers only (valgrind's "possibly") */
+    uint64_t groups;            /* PS_REC_LEAK records that follow */
+} ps_rec_leak_scan_t; /* 112 bytes */
+
+typedef struct ps_rec_leak_s {
+    ps_rec_hdr_t h;          /* aux = ps_leak_kind */
+    uint32_t stack;          /* allocation stack of the blocks (0: none recorded) */
+    uint64_t ts;             /* the scan's ts */
+    uint32_t holder;         /* INDIRECT: allocation stack of the definite block that holds
+                              * them; 0 otherwise */
+    uint32_t pad;
+    uint64_t blocks, bytes;  /* bytes asked for */
+    uint64_t possible_blocks;/* of these, reached through interior pointers only */
+} ps_rec_leak_t; /* 48 bytes */
+
+typedef struct ps_rec_leak_supp_s {
+    ps_rec_hdr_t h;
+    uint32_t pad;
+    uint64_t ts;
+    /* then the text (no NUL), len - 16 bytes, cut at PS_LEAK_SUPP_MAX */
+} ps_rec_leak_supp_t; /* 16 bytes + text */
+#define PS_LEAK_SUPP_MAX 32768u
+
+typedef struct ps_rec_snapshot_s {
+    ps_rec_hdr_t h;
+    uint32_t seq;            /* 0, 1, ... per process */
+    uint64_t ts;
+    uint64_t sites;          /* PS_REC_SNAPSHOT_SITE records that follow */
+    uint64_t live_blocks, live_bytes;
+} ps_rec_snapshot_t; /* 40 bytes */
+
+typedef struct ps_rec_snapshot_site_s {
+    ps_rec_hdr_t h;
+    uint32_t seq;
+    uint64_t ts;
+    uint32_t stack;
+    uint32_t pad;
+    uint64_t blocks, bytes;  /* live at the snapshot */
+} ps_rec_snapshot_site_t; /* 40 bytes */
+
 #define PS_STATIC_SIZE(T, n) _Static_assert(sizeof(T) == (n), #T " size is part of the format")
 PS_STATIC_SIZE(ps_file_header_t, 56);
 PS_STATIC_SIZE(ps_chunk_header_t, 48);
@@ -265,6 +338,11 @@ PS_STATIC_SIZE(ps_rec_realloc_t, 48);
 PS_STATIC_SIZE(ps_rec_rss_t, 32);
 PS_STATIC_SIZE(ps_rec_end_t, 72);
 PS_STATIC_SIZE(ps_rec_crash_t, 32);
+PS_STATIC_SIZE(ps_rec_leak_scan_t, 112);
+PS_STATIC_SIZE(ps_rec_leak_t, 48);
+PS_STATIC_SIZE(ps_rec_leak_supp_t, 16);
+PS_STATIC_SIZE(ps_rec_snapshot_t, 40);
+PS_STATIC_SIZE(ps_rec_snapshot_site_t, 40);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
 #endif

@@ -1,0 +1,90 @@
+/* jsonout.c -- see jsonout.h. The formats match report.c's, frame for frame. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "jsonout.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+void jsonout_str(FILE *o, const char *s)
+{
+    if (!s) {
+        fputs("null", o);
+        return;
+    }
+    fputc('"', o);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", o); break;
+        case '\\': fputs("\\\\", o); break;
+        case '\n': fputs("\\n", o); break;
+        case '\t': fputs("\\t", o); break;
+        case '\r': fputs("\\r", o); break;
+        default:
+            if (*p < 0x20 || *p >= 0x7f)
+                fprintf(o, "\\u%04x", *p);
+            else
+                fputc(*p, o);
+        }
+    }
+    fputc('"', o);
+}
+
+const char *jsonout_base(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+int jsonout_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, int max_depth)
+{
+    uint32_t n = max_depth >= 0 && (uint32_t)max_depth < depth ? (uint32_t)max_depth : depth;
+    fputc('[', o);
+    for (uint32_t i = 0; i < n; i++) {
+        sym_frame_t f;
+        int rc = symbols_lookup(sym, ips[i], &f);
+        if (rc < 0)
+            return rc;
+        fputs(i ? ",{\"function\":" : "{\"function\":", o);
+        jsonout_str(o, f.function);
+        fputs(",\"file\":", o);
+        jsonout_str(o, f.file);
+        fprintf(o, ",\"line\":%" PRIu32 ",\"module\":", f.line);
+        jsonout_str(o, f.module);
+        fprintf(o, ",\"address\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64 "\",\"inlined\":%s}",
+                f.address, f.module ? f.offset : f.address, f.inlined ? "true" : "false");
+    }
+    fputc(']', o);
+    return 0;
+}
+
+int jsonout_text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth,
+                        int max_depth, const char *indent)
+{
+    if (!depth)
+        fprintf(o, "%s[no stack recorded]\n", indent);
+    uint32_t n = max_depth >= 0 && (uint32_t)max_depth < depth ? (uint32_t)max_depth : depth;
+    for (uint32_t i = 0; i < n; i++) {
+        sym_frame_t f;
+        int rc = symbols_lookup(sym, ips[i], &f);
+        if (rc < 0)
+            return rc;
+        fputs(indent, o);
+        if (f.function)
+            fputs(f.function, o);
+        else if (f.module_name)
+            fprintf(o, "%s+0x%" PRIx64, f.module_name, f.offset);
+        else
+            fprintf(o, "0x%" PRIx64, f.address);
+        if (f.file)
+            fprintf(o, " (%s:%" PRIu32 ")", jsonout_base(f.file), f.line);
+        else if (f.function && f.module_name)
+            fprintf(o, " (%s+0x%" PRIx64 ")", f.module_name, f.offset);
+        fputc('\n', o);
+    }
+    if (n < depth)
+        fprintf(o, "%s... %" PRIu32 " more frames\n", indent, depth - n);
+    return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * leakscan.h -- reachability of the blocks live at exit (like LeakSanitizer), and live-set
+ * snapshots on a signal.
+ *
+ * Contract: leakscan_init() runs once in shim initialization (after bootstrap, options):
+ * it finds the dynamic linker's and the shim's own ranges and installs the snapshot handler
+ * (PERFSHIM_SNAPSHOT_SIGNAL). leakscan_thread_attach() runs on a thread's first event and
+ * records its stack range. leakscan_run() is called once, by shim_fini(), while the shim is
+ * still active and with the hook guard set: it classifies every block of the live set as
+ * definite, indirect or reachable and hands the records (trace_format.h, 0x40..0x42) to the
+ * writer, which writes them before END. It never calls malloc, takes no app lock (only the
+ * live-set shard locks and the thread registry's ilock) and reads other threads' stacks and
+ * module data through process_vm_readv, so memory unmapped meanwhile cannot crash it.
+ * leakscan_snapshot_due()/leakscan_snapshot() are for the writer thread only.
+ *
+ * Roots: the writable PT_LOAD segments of every module except the shim (interior pointers from
+ * the segments of the module that holds the real malloc are ignored: that is the allocator's
+ * own bookkeeping, e.g. glibc's bins, which point just inside live blocks); the calling
+ * thread's stack from its stack pointer up and its static TLS (dlpi_tls_data); the whole
+ * stack of every other live thread the shim has seen (glibc puts a thread's descriptor and
+ * static TLS at the top of its stack); and blocks the dynamic linker allocated (DTVs, dynamic
+ * TLS), which count as reachable. A pointer to any byte of a block counts; blocks that only
+ * interior pointers reach are counted as "possible".
+ */
+#ifndef PERFSHIM_LEAKSCAN_H
+#define PERFSHIM_LEAKSCAN_H
+
+#include <stdint.h>
+
+#include "tstate.h"
+
+/* [lo, lo + len): the dynamic linker's text, for LIVESET_F_LINKER (len 0: unknown). */
+extern uint64_t leakscan_ld_lo, leakscan_ld_len;
+
+void leakscan_init(void);
+void leakscan_thread_attach(tstate_t *st);
+void leakscan_run(void);
+int leakscan_snapshot_due(void);
+void leakscan_snapshot(void (*put)(const void *rec, uint32_t len));
+
+#endif /* PERFSHIM_LEAKSCAN_H */

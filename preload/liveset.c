@@ -1,0 +1,181 @@
+/*
+ * liveset.c -- see liveset.h.
+ *
+ * Cost budget of an insert or remove: one hash, one uncontended futex-lock CAS and release,
+ * a probe of one or two cache lines. Deletion shifts entries back (no tombstones), so a
+ * table's probe lengths stay short under churn.
+ */
+#include <config.h>
+
+#include "liveset.h"
+
+#include <string.h>
+
+#include "ilock.h"
+#include "imem.h"
+#include "log.h"
+#include "perfshim/compiler.h"
+
+typedef struct shard_s {
+    ilock_t lock PS_ALIGNED_CL;
+    liveset_entry_t *slots;
+    uint64_t cap, n;
+} shard_t;
+
+static shard_t shards[LIVESET_SHARDS];
+static uint64_t untracked, table_bytes;
+
+static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
+{
+    p ^= p >> 33;
+    p *= 0xff51afd7ed558ccdull;
+    p ^= p >> 33;
+    return p;
+}
+
+static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t h)
+{
+    return &shards[h >> 58]; /* the top 6 bits: LIVESET_SHARDS == 64 */
+}
+_Static_assert(LIVESET_SHARDS == 64, "ls_shard takes 6 bits");
+
+/* Lock held. Returns 0 or -1 (no memory: the table is left as it was). */
+static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
+{
+    uint64_t cap = s->cap ? s->cap * 2 : 256;
+    liveset_entry_t *t = imem_alloc(cap * sizeof *t);
+    if (!t)
+        return -1;
+    for (uint64_t j = 0; j < s->cap; j++) {
+        if (!s->slots[j].ptr)
+            continue;
+        uint64_t i = ls_hash(s->slots[j].ptr) & (cap - 1);
+        while (t[i].ptr)
+            i = (i + 1) & (cap - 1);
+        t[i] = s->slots[j];
+    }
+    if (s->slots)
+        imem_free(s->slots);
+    __atomic_add_fetch(&table_bytes, (cap - s->cap) * sizeof *t, __ATOMIC_RELAXED);
+    s->slots = t;
+    s->cap = cap;
+    return 0;
+}
+
+void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
+{
+    uint64_t h = ls_hash(ptr);
+    shard_t *s = ls_shard(h);
+    ilock_lock(&s->lock);
+    if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3) && ls_grow(s) != 0) {
+        ilock_unlock(&s->lock);
+        __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
+        PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+        return;
+    }
+    uint64_t mask = s->cap - 1, i = h & mask;
+    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
+        i = (i + 1) & mask;
+    if (!s->slots[i].ptr)
+        s->n++; /* else: a release we never saw; the new block replaces the old */
+    s->slots[i] = (liveset_entry_t){ptr, size, stack, flags};
+    ilock_unlock(&s->lock);
+}
+
+int liveset_remove(uint64_t ptr, liveset_entry_t *out)
+{
+    uint64_t h = ls_hash(ptr);
+    shard_t *s = ls_shard(h);
+    ilock_lock(&s->lock);
+    if (!s->cap) {
+        ilock_unlock(&s->lock);
+        return 0;
+    }
+    uint64_t mask = s->cap - 1, i = h & mask;
+    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
+        i = (i + 1) & mask;
+    if (!s->slots[i].ptr) {
+        ilock_unlock(&s->lock);
+        return 0;
+    }
+    if (out)
+        *out = s->slots[i];
+    /* backward-shift deletion: move j into the hole at i unless its home is in (i, j] */
+    for (uint64_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!s->slots[j].ptr)
+            break;
+        uint64_t home = ls_hash(s->slots[j].ptr) & mask;
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
+    }
+    s->slots[i].ptr = 0;
+    s->n--;
+    ilock_unlock(&s->lock);
+    return 1;
+}
+
+void liveset_lock_all(void)
+{
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++)
+        ilock_lock(&shards[i].lock);
+}
+
+void liveset_unlock_all(void)
+{
+    for (unsigned i = LIVESET_SHARDS; i-- > 0;)
+        ilock_unlock(&shards[i].lock);
+}
+
+uint64_t liveset_count(void)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++)
+        n += shards[i].n;
+    return n;
+}
+
+uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++)
+        for (uint64_t j = 0; j < shards[i].cap && n < cap; j++)
+            if (shards[i].slots[j].ptr)
+                out[n++] = shards[i].slots[j];
+    return n;
+}
+
+void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
+{
+    shard_t *s = &shards[i % LIVESET_SHARDS];
+    ilock_lock(&s->lock);
+    for (uint64_t j = 0; j < s->cap; j++)
+        if (s->slots[j].ptr)
+            fn(&s->slots[j], arg);
+    ilock_unlock(&s->lock);
+}
+
+uint64_t liveset_untracked(void)
+{
+    return __atomic_load_n(&untracked, __ATOMIC_RELAXED);
+}
+
+uint64_t liveset_bytes(void)
+{
+    return __atomic_load_n(&table_bytes, __ATOMIC_RELAXED);
+}
+
+void liveset_after_fork_child(void)
+{
+    /* The child's trace starts afresh (new stack ids): inherited blocks are forgotten, so its
+     * leak check covers the blocks it allocated itself. */
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        ilock_reset(&shards[i].lock);
+        if (shards[i].slots)
+            memset(shards[i].slots, 0, shards[i].cap * sizeof(*shards[i].slots));
+        shards[i].n = 0;
+    }
+}

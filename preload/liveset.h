@@ -1,0 +1,48 @@
+/*
+ * liveset.h -- the shim's in-process live set: every block the app holds, by address, with
+ * its size and allocation stack id. The exit-time leak scan (leakscan.c) and live-set
+ * snapshots read it.
+ *
+ * Contract: a concurrent map that does not serialize threads: LIVESET_SHARDS shards chosen by
+ * a hash of the address, each an open-addressing table behind its own ilock (never a pthread
+ * lock), so two threads only meet when their blocks hash to the same shard. Called from the
+ * recorders in shim.h with the hook guard set; never allocates from the app's heap (tables
+ * are imem mappings that double when 3/4 full). An insert that cannot get memory is counted
+ * in liveset_untracked() (warned once) and the block is simply not in the set.
+ * liveset_lock_all() takes every shard lock in order: between it and liveset_unlock_all() no
+ * block can leave the set, so a block in it is still allocated (frees wait in
+ * liveset_remove, which runs before the real free). liveset_export() and liveset_count()
+ * need the locks held. liveset_after_fork_child() resets the locks and empties the set (a
+ * fork child traces afresh).
+ */
+#ifndef PERFSHIM_LIVESET_H
+#define PERFSHIM_LIVESET_H
+
+#include <stdint.h>
+
+#define LIVESET_SHARDS 64
+
+#define LIVESET_F_LINKER 0x1u /* allocated by the dynamic linker (TLS blocks, DTVs) */
+
+typedef struct liveset_entry_s {
+    uint64_t ptr; /* 0: empty slot */
+    uint64_t size;
+    uint32_t stack;
+    uint32_t flags; /* LIVESET_F_* */
+} liveset_entry_t;
+
+void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags);
+/* Removes ptr; copies its entry to *out (if out) and returns 1, or returns 0 if absent. */
+int liveset_remove(uint64_t ptr, liveset_entry_t *out);
+void liveset_lock_all(void);
+void liveset_unlock_all(void);
+uint64_t liveset_count(void); /* locks held */
+/* Copies up to cap entries into out; returns how many. Locks held. */
+uint64_t liveset_export(liveset_entry_t *out, uint64_t cap);
+/* Calls fn on every entry of shard i, under that shard's lock (snapshots). */
+void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg);
+uint64_t liveset_untracked(void);
+uint64_t liveset_bytes(void); /* memory of the tables */
+void liveset_after_fork_child(void);
+
+#endif /* PERFSHIM_LIVESET_H */
