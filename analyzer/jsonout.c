@@ -38,23 +38,44 @@ const char *jsonout_base(const char *p)
     return s ? s + 1 : p;
 }
 
-int jsonout_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, int max_depth)
+int jsonout_expand(symbols_t *sym, const uint64_t *ips, uint32_t depth, int limit,
+                   sym_frame_t *buf, size_t *n, size_t *total)
 {
-    uint32_t n = max_depth >= 0 && (uint32_t)max_depth < depth ? (uint32_t)max_depth : depth;
-    fputc('[', o);
-    for (uint32_t i = 0; i < n; i++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(sym, ips[i], &f);
+    size_t cap = JSONOUT_MAX_FRAMES;
+    if (limit >= 0 && (size_t)limit < cap)
+        cap = (size_t)limit;
+    *n = *total = 0;
+    for (uint32_t i = 0; i < depth; i++) {
+        const sym_frame_t *f;
+        unsigned k;
+        int rc = symbols_frames(sym, ips[i], &f, &k);
         if (rc < 0)
             return rc;
+        for (unsigned j = 0; j < k; j++, (*total)++)
+            if (*n < cap)
+                buf[(*n)++] = f[j];
+    }
+    return 0;
+}
+
+int jsonout_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, int max_depth)
+{
+    sym_frame_t fr[JSONOUT_MAX_FRAMES];
+    size_t n, total;
+    int rc = jsonout_expand(sym, ips, depth, max_depth, fr, &n, &total);
+    if (rc < 0)
+        return rc;
+    fputc('[', o);
+    for (size_t i = 0; i < n; i++) {
+        const sym_frame_t *f = &fr[i];
         fputs(i ? ",{\"function\":" : "{\"function\":", o);
-        jsonout_str(o, f.function);
+        jsonout_str(o, f->function);
         fputs(",\"file\":", o);
-        jsonout_str(o, f.file);
-        fprintf(o, ",\"line\":%" PRIu32 ",\"module\":", f.line);
-        jsonout_str(o, f.module);
+        jsonout_str(o, f->file);
+        fprintf(o, ",\"line\":%" PRIu32 ",\"module\":", f->line);
+        jsonout_str(o, f->module);
         fprintf(o, ",\"address\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64 "\",\"inlined\":%s}",
-                f.address, f.module ? f.offset : f.address, f.inlined ? "true" : "false");
+                f->address, f->module ? f->offset : f->address, f->inlined ? "true" : "false");
     }
     fputc(']', o);
     return 0;
@@ -65,26 +86,29 @@ int jsonout_text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t d
 {
     if (!depth)
         fprintf(o, "%s[no stack recorded]\n", indent);
-    uint32_t n = max_depth >= 0 && (uint32_t)max_depth < depth ? (uint32_t)max_depth : depth;
-    for (uint32_t i = 0; i < n; i++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(sym, ips[i], &f);
-        if (rc < 0)
-            return rc;
+    sym_frame_t fr[JSONOUT_MAX_FRAMES];
+    size_t n, total;
+    int rc = jsonout_expand(sym, ips, depth, max_depth, fr, &n, &total);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const sym_frame_t *f = &fr[i];
         fputs(indent, o);
-        if (f.function)
-            fputs(f.function, o);
-        else if (f.module_name)
-            fprintf(o, "%s+0x%" PRIx64, f.module_name, f.offset);
+        if (f->function)
+            fputs(f->function, o);
+        else if (f->module_name)
+            fprintf(o, "%s+0x%" PRIx64, f->module_name, f->offset);
         else
-            fprintf(o, "0x%" PRIx64, f.address);
-        if (f.file)
-            fprintf(o, " (%s:%" PRIu32 ")", jsonout_base(f.file), f.line);
-        else if (f.function && f.module_name)
-            fprintf(o, " (%s+0x%" PRIx64 ")", f.module_name, f.offset);
+            fprintf(o, "0x%" PRIx64, f->address);
+        if (f->file)
+            fprintf(o, " (%s:%" PRIu32 ")", jsonout_base(f->file), f->line);
+        else if (f->function && f->module_name)
+            fprintf(o, " (%s+0x%" PRIx64 ")", f->module_name, f->offset);
+        if (f->inlined)
+            fputs(" [inlined]", o);
         fputc('\n', o);
     }
-    if (n < depth)
-        fprintf(o, "%s... %" PRIu32 " more frames\n", indent, depth - n);
+    if (n < total)
+        fprintf(o, "%s... %zu more frames\n", indent, total - n);
     return 0;
 }

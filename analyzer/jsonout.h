@@ -6,7 +6,9 @@
  * non-ASCII bytes as \u00XX, so the output is valid whatever the bytes). jsonout_frames()
  * writes the array of frame objects the report uses ({"function","file","line","module",
  * "address","offset","inlined"}) for at most max_depth frames (< 0: all); text_frames() the
- * report's text lines. Both return 0 or a negative PS_E_* from symbolization.
+ * report's text lines. Frames are the expanded ones: each return address gives its inlined
+ * frames first (symbols_frames), and max_depth counts expanded frames. Both return 0 or a
+ * negative PS_E_* from symbolization.
  */
 #ifndef PERFSHIM_JSONOUT_H
 #define PERFSHIM_JSONOUT_H
@@ -16,7 +18,13 @@
 
 #include "symbols.h"
 
+#define JSONOUT_MAX_FRAMES 512 /* expanded frames shown for one stack, at most */
+
 void jsonout_str(FILE *o, const char *s);
+/* Expands ips[0..depth) into frames, innermost first: at most `limit` (< 0: all, and never
+ * more than JSONOUT_MAX_FRAMES) into buf, the count there would be in all into *total. */
+int jsonout_expand(symbols_t *sym, const uint64_t *ips, uint32_t depth, int limit,
+                   sym_frame_t *buf, size_t *n, size_t *total);
 int jsonout_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, int max_depth);
 int jsonout_text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth,
                         int max_depth, const char *indent);

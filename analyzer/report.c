@@ -23,6 +23,7 @@
 #include "leaks.h"
 #include "perfshim/errors.h"
 #include "reader.h"
+#include "jsonout.h"
 #include "replay.h"
 #include "symbols.h"
 
@@ -96,38 +97,7 @@ static bool report_is_own_frame(const sym_frame_t *f)
     return !strncmp(f->module_name, "libstdc++", 9) && report_is_cxx_alloc_fn(f->function);
 }
 
-/* ---- frames -------------------------------------------------------------------------- */
 
-#define REPORT_MAX_FRAMES 512
-
-/* Expands the return addresses ips[0..depth) into frames, inlined ones included, innermost
- * first: up to `cap` of them into buf, and the number there would be in all into *total. */
-static int report_expand(const report_t *R, const uint64_t *ips, uint32_t depth,
-                         sym_frame_t *buf, size_t cap, size_t *n, size_t *total)
-{
-    *n = *total = 0;
-    for (uint32_t i = 0; i < depth; i++) {
-        const sym_frame_t *f;
-        unsigned k;
-        int rc = symbols_frames(R->sym, ips[i], &f, &k);
-        if (rc < 0)
-            return rc;
-        for (unsigned j = 0; j < k; j++, (*total)++)
-            if (*n < cap)
-                buf[(*n)++] = f[j];
-    }
-    return 0;
-}
-
-/* The frames a report shows for site s: expanded, at most `limit` (< 0: all). */
-static int report_site_frames(const report_t *R, const site_t *s, int limit, sym_frame_t *buf,
-                              size_t *n, size_t *total)
-{
-    size_t cap = REPORT_MAX_FRAMES;
-    if (limit >= 0 && (size_t)limit < cap)
-        cap = (size_t)limit;
-    return report_expand(R, s->ips, s->depth, buf, cap, n, total);
-}
 
 static int site_cmp_ips(const void *a, const void *b)
 {
@@ -327,44 +297,12 @@ static const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns)
     return buf;
 }
 
-static const char *path_base(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 /* ---- text ---------------------------------------------------------------------------- */
+
 
 static int text_frames(const report_t *R, const site_t *s, int depth, const char *indent)
 {
-    FILE *o = R->out;
-    if (!s->depth)
-        fprintf(o, "%s[no stack recorded]\n", indent);
-    sym_frame_t fr[REPORT_MAX_FRAMES];
-    size_t n, total;
-    int rc = report_site_frames(R, s, depth, fr, &n, &total);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        const sym_frame_t f = fr[i];
-        fputs(indent, o);
-        if (f.function)
-            fputs(f.function, o);
-        else if (f.module_name)
-            fprintf(o, "%s+0x%" PRIx64, f.module_name, f.offset);
-        else
-            fprintf(o, "0x%" PRIx64, f.address);
-        if (f.file)
-            fprintf(o, " (%s:%" PRIu32 ")", path_base(f.file), f.line);
-        else if (f.function && f.module_name)
-            fprintf(o, " (%s+0x%" PRIx64 ")", f.module_name, f.offset);
-        if (f.inlined)
-            fputs(" [inlined]", o);
-        fputc('\n', o);
-    }
-    if (n < total)
-        fprintf(o, "%s... %zu more frames\n", indent, total - n);
-    return 0;
+    return jsonout_text_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
 }
 
 static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
@@ -624,54 +562,11 @@ static int report_text(const report_t *R)
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
-static void json_str(FILE *o, const char *s)
-{
-    if (!s) {
-        fputs("null", o);
-        return;
-    }
-    fputc('"', o);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", o); break;
-        case '\\': fputs("\\\\", o); break;
-        case '\n': fputs("\\n", o); break;
-        case '\t': fputs("\\t", o); break;
-        case '\r': fputs("\\r", o); break;
-        default:
-            /* control bytes escaped; bytes >= 0x80 that are not UTF-8 would make invalid
-             * JSON, so every non-ASCII byte is written as a \u00XX code point */
-            if (*p < 0x20 || *p >= 0x7f)
-                fprintf(o, "\\u%04x", *p);
-            else
-                fputc(*p, o);
-        }
-    }
-    fputc('"', o);
-}
+
 
 static int json_frames(const report_t *R, const site_t *s)
 {
-    FILE *o = R->out;
-    fputc('[', o);
-    sym_frame_t fr[REPORT_MAX_FRAMES];
-    size_t n, total;
-    int rc = report_site_frames(R, s, R->o->stack_depth, fr, &n, &total);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        const sym_frame_t f = fr[i];
-        fputs(i ? ",{\"function\":" : "{\"function\":", o);
-        json_str(o, f.function);
-        fputs(",\"file\":", o);
-        json_str(o, f.file);
-        fprintf(o, ",\"line\":%" PRIu32 ",\"module\":", f.line);
-        json_str(o, f.module);
-        fprintf(o, ",\"address\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64 "\",\"inlined\":%s}",
-                f.address, f.module ? f.offset : f.address, f.inlined ? "true" : "false");
-    }
-    fputc(']', o);
-    return 0;
+    return jsonout_frames(R->out, R->sym, s->ips, s->depth, R->o->stack_depth);
 }
 
 static void json_hist(FILE *o, const char *prefix, const replay_hist_t *h)
@@ -696,9 +591,9 @@ static int json_errors(const report_t *R)
             return rc;
         fprintf(o, "%s{\"kind\":\"%s\",\"count\":%" PRIu64 ",\"alloc_fn\":", i ? "," : "",
                 err_kind_names[e->kind], e->count);
-        json_str(o, e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
+        jsonout_str(o, e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
         fputs(",\"free_fn\":", o);
-        json_str(o, alloc_fn_name(e->free_fn));
+        jsonout_str(o, alloc_fn_name(e->free_fn));
         fputs(",\"alloc_stack\":", o);
         if ((rc = json_frames(R, &a)) < 0)
             return rc;
@@ -726,9 +621,9 @@ static int report_json(const report_t *R)
     const replay_t *rp = &R->rp;
     FILE *o = R->out;
     fputs("{\"format\":\"perfshim-report\",\"version\":1,\"trace\":{\"exe\":", o);
-    json_str(o, rp->exe);
+    jsonout_str(o, rp->exe);
     fputs(",\"cmdline\":", o);
-    json_str(o, rp->cmdline);
+    jsonout_str(o, rp->cmdline);
     fprintf(o, ",\"pid\":%" PRIu32 "},\n\"summary\":{", rp->pid);
     fprintf(o,
             "\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
@@ -757,7 +652,7 @@ static int report_json(const report_t *R)
     fprintf(o, ",\"call_sites\":%zu,\"complete\":%s", R->nsites, rp->complete ? "true" : "false");
     if (!rp->complete) {
         fputs(",\"partial_reason\":", o);
-        json_str(o, rp->partial_reason);
+        jsonout_str(o, rp->partial_reason);
     }
     if (R->leaks.have_scan)
         leaks_json_summary(o, &R->leaks);
@@ -862,9 +757,9 @@ static int report_folded(const report_t *R)
         uint64_t v = site_metric(s, R->o->metric);
         if (!v)
             continue;
-        sym_frame_t fr[REPORT_MAX_FRAMES];
+        sym_frame_t fr[JSONOUT_MAX_FRAMES];
         size_t n, total;
-        int rc = report_site_frames(R, s, R->o->stack_depth, fr, &n, &total);
+        int rc = jsonout_expand(R->sym, s->ips, s->depth, R->o->stack_depth, fr, &n, &total);
         if (rc < 0)
             return rc;
         if (!n)

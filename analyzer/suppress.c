@@ -168,17 +168,22 @@ int suppress_apply(suppress_t *S, leaks_t *L, symbols_t *sym)
     for (size_t g = 0; g < L->ngroups; g++) {
         leak_group_t *lg = &L->groups[g];
         for (uint32_t i = 0; i < lg->depth && !lg->suppressed; i++) {
-            sym_frame_t f;
-            int rc = symbols_lookup(sym, lg->ips[i], &f);
+            const sym_frame_t *fr;
+            unsigned nf;
+            int rc = symbols_frames(sym, lg->ips[i], &fr, &nf);
             if (rc < 0)
                 return rc;
-            for (size_t k = 0; k < S->n; k++) {
-                const char *pat = S->patterns[k];
-                if (suppress_match_pattern(pat, f.function) || suppress_match_pattern(pat, f.file) ||
-                    suppress_match_pattern(pat, f.module)) {
-                    lg->suppressed = true;
-                    S->hits[k]++;
-                    break;
+            for (unsigned j = 0; j < nf && !lg->suppressed; j++) { /* inlined frames too */
+                const sym_frame_t *f = &fr[j];
+                for (size_t k = 0; k < S->n; k++) {
+                    const char *pat = S->patterns[k];
+                    if (suppress_match_pattern(pat, f->function) ||
+                        suppress_match_pattern(pat, f->file) ||
+                        suppress_match_pattern(pat, f->module)) {
+                        lg->suppressed = true;
+                        S->hits[k]++;
+                        break;
+                    }
                 }
             }
         }
