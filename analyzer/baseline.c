@@ -209,14 +209,32 @@ int baseline_load(const char *path, baseline_t *b, char *err, size_t errlen)
         snprintf(err, errlen, "baseline %s: %s", path, strerror(errno));
         return -PS_E_OPEN;
     }
-    char *buf = malloc(BASELINE_MAX_BYTES + 1);
-    if (!buf) {
-        fclose(f);
-        snprintf(err, errlen, "baseline %s: %s", path, ps_strerror(PS_E_NOMEM));
-        return -PS_E_NOMEM;
+    /* grown as it is read (a baseline is a few KiB; a pipe has no size), up to the limit */
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rerr = 0;
+    while (n <= BASELINE_MAX_BYTES) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64u << 10;
+            if (ncap > BASELINE_MAX_BYTES + 1)
+                ncap = BASELINE_MAX_BYTES + 1;
+            char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "baseline %s: %s", path, ps_strerror(PS_E_NOMEM));
+                return -PS_E_NOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            rerr = ferror(f);
+            break;
+        }
     }
-    size_t n = fread(buf, 1, BASELINE_MAX_BYTES + 1, f);
-    int rerr = ferror(f);
     fclose(f);
     if (rerr || n > BASELINE_MAX_BYTES) {
         free(buf);
