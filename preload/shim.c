@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bootstrap.h"
+#include "locktab.h"
 #include "log.h"
 #include "modmap.h"
 #include "writer.h"
@@ -88,6 +89,7 @@ void shim_init(void)
         return;
     }
     owner_pid = getpid();
+    locktab_init();
     modmap_set_exe(exe_path);
     unwind_init();
     pthread_atfork(NULL, NULL, atfork_child);
@@ -162,6 +164,7 @@ static void thread_exit_dtor(void *arg)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    locktab_thread_exit(st);
     put_thread_rec(st, PS_REC_THREAD_EXIT);
     tstate_refill(st, 0);
     __atomic_store_n(&st->exited, 1, __ATOMIC_RELEASE);
@@ -188,6 +191,7 @@ void shim_fini(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    locktab_fini(shim_tls.st);
     if (shim_tls.st)
         put_thread_rec(shim_tls.st, PS_REC_THREAD_EXIT);
     writer_finish();

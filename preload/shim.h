@@ -23,6 +23,7 @@
 #include "stacktab.h"
 #include "tstate.h"
 #include "modmap.h"
+#include "locktab.h"
 #include "unwind.h"
 
 enum shim_state_e {
@@ -107,6 +108,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .align = align};
     r.stack = shim_stack(st);
     shim_put(st, &r, sizeof r);
+    locktab_note_alloc();
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr. */
@@ -130,6 +132,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .size = size};
     r.stack = shim_stack(st);
     shim_put(st, &r, sizeof r);
+    locktab_note_alloc();
 }
 
 #endif /* PERFSHIM_SHIM_H */
