@@ -21,6 +21,7 @@
 #include "shim.h"
 
 PS_TLS lockthr_t lock_tls;
+uint64_t locktab_hold_mask = 15;
 
 /* ---- per-lock table: lock-free, insert-only, keyed by address -------------------------- */
 #define INFO_CAP (1u << 16)
@@ -66,6 +67,10 @@ static uint64_t mix64(uint64_t x)
 void locktab_init(void)
 {
     tsc_init();
+    uint64_t p = 1;
+    while (p * 2 <= (uint64_t)options.lock_hold_sample)
+        p *= 2;
+    locktab_hold_mask = p - 1;
     infos = imem_map(sizeof(lockinfo_t) * INFO_CAP, 1);
     info_slot = imem_map(sizeof(uint32_t) * INFO_SLOTS, 1);
     gedge = imem_map(sizeof(uint64_t) * 2 * GEDGE_SLOTS, 1);
@@ -100,7 +105,7 @@ static lockinfo_t *info_get(uint64_t addr, int kind)
 
 static locksites_t *tab_new(uint32_t tid)
 {
-    locksites_t *tab = imem_map(sizeof *tab, 1);
+    locksites_t *tab = prim_map(sizeof *tab, 1);
     if (!tab)
         return NULL;
     tab->tid = tid;
@@ -236,13 +241,15 @@ void locktab_release_slow(const void *lock)
         if (t->held[i].lock != lock)
             continue;
         lockheld_t *h = &t->held[i];
-        uint64_t ns = tsc_delta_ns(h->t0, tsc_now());
         locksite_t *s = h->site;
-        s->hold_ns += ns;
-        if (ns > s->hold_max_ns)
-            s->hold_max_ns = ns;
-        locktab_hist_add(s->hold_hist, ns);
         s->allocs_held += h->allocs;
+        if (h->t0) {
+            uint64_t ns = tsc_delta_ns(h->t0, tsc_now());
+            s->hold_ns += ns;
+            if (ns > s->hold_max_ns)
+                s->hold_max_ns = ns;
+            locktab_hist_add(s->hold_hist, ns);
+        }
         memmove(&t->held[i], &t->held[i + 1], (t->depth - i - 1) * sizeof t->held[0]);
         t->depth--;
         return;
@@ -256,6 +263,8 @@ void locktab_wait_begin(locksite_t *s, const void *lock, uint32_t *holder_tid,
 {
     lockinfo_t *li = s->info;
     uint32_t w = __atomic_add_fetch(&li->waiters, 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&li->contended_seen, __ATOMIC_RELAXED))
+        __atomic_store_n(&li->contended_seen, 1, __ATOMIC_RELAXED);
     uint32_t m = __atomic_load_n(&li->max_waiters, __ATOMIC_RELAXED);
     while (w > m && !__atomic_compare_exchange_n(&li->max_waiters, &m, w, 1, __ATOMIC_RELAXED,
                                                  __ATOMIC_RELAXED))
@@ -392,7 +401,7 @@ void locktab_thread_exit(tstate_t *st)
     t->tab = NULL;
     t->last = NULL;
     t->depth = 0;
-    imem_unmap(tab, sizeof *tab);
+    prim_unmap(tab, sizeof *tab); /* NORESERVE: never counted by imem, so not imem_unmap */
 }
 
 void locktab_fini(tstate_t *st)

@@ -41,6 +41,7 @@ typedef struct lockinfo_s {
     uint32_t owner_stack; /* its site's stack */
     uint32_t waiters;     /* blocked now (atomic) */
     uint32_t max_waiters;
+    uint32_t contended_seen; /* set at the first wait: from then on every hold is timed */
     uint8_t kind;
 } PS_ALIGNED_CL lockinfo_t;
 
@@ -73,6 +74,10 @@ typedef struct lockthr_s {
 } lockthr_t;
 
 extern PS_TLS lockthr_t lock_tls;
+/* Holds of a lock never contended are timed on 1 acquisition in (mask + 1) per site
+ * (PERFSHIM_LOCK_HOLD_SAMPLE rounded down to a power of two): two rdtsc per pair would
+ * cost more than the rest of the hook. */
+extern uint64_t locktab_hold_mask;
 
 void locktab_init(void);
 /* The site (lock, ra) of this thread, created (stack unwound, info found) if new; NULL when a
@@ -105,7 +110,8 @@ static PS_ALWAYS_INLINE void locktab_hist_add(uint32_t *hist, uint64_t ns)
     hist[b < PS_LOCK_HIST ? b : PS_LOCK_HIST - 1]++;
 }
 
-static PS_ALWAYS_INLINE void locktab_hold_push(const void *lock, locksite_t *s)
+/* t0 0: this hold is not timed (sampled out). */
+static PS_ALWAYS_INLINE void locktab_hold_push(const void *lock, locksite_t *s, int timed)
 {
     lockthr_t *t = &lock_tls;
     uint32_t d = t->depth;
@@ -113,7 +119,7 @@ static PS_ALWAYS_INLINE void locktab_hold_push(const void *lock, locksite_t *s)
         locktab_held_overflow();
         return;
     }
-    t->held[d] = (lockheld_t){lock, s, tsc_now(), 0};
+    t->held[d] = (lockheld_t){lock, s, timed ? tsc_now() : 0, 0};
     t->depth = d + 1;
 }
 
@@ -139,7 +145,7 @@ static PS_ALWAYS_INLINE void locktab_count_acq(tstate_t *st, locksite_t *s, cons
         locktab_new_owner(s);
     if (PS_UNLIKELY(t->depth != 0))
         locktab_edges(st, s);
-    locktab_hold_push(lock, s);
+    locktab_hold_push(lock, s, li->contended_seen || ((s->acquisitions - 1) & locktab_hold_mask) == 0);
 }
 
 /* A successful acquisition of `lock` from call site `ra`. */
@@ -161,14 +167,16 @@ static PS_ALWAYS_INLINE void locktab_released(const void *lock)
         return;
     }
     lockheld_t *h = &t->held[d - 1];
-    uint64_t ns = tsc_delta_ns(h->t0, tsc_now());
     locksite_t *s = h->site;
+    s->allocs_held += h->allocs;
+    t->depth = d - 1;
+    if (!h->t0)
+        return;
+    uint64_t ns = tsc_delta_ns(h->t0, tsc_now());
     s->hold_ns += ns;
     if (ns > s->hold_max_ns)
         s->hold_max_ns = ns;
     locktab_hist_add(s->hold_hist, ns);
-    s->allocs_held += h->allocs;
-    t->depth = d - 1;
 }
 
 /* From the allocation recorders: one more allocation inside every held lock. */

@@ -18,7 +18,8 @@
     X(queue_mb, "PERFSHIM_QUEUE_MB", 16, 1, 1024)                                              \
     X(zstd_level, "PERFSHIM_ZSTD_LEVEL", 1, -5, 19)                                            \
     X(enable, "PERFSHIM_ENABLE", 1, 0, 1)                                                      \
-    X(log, "PERFSHIM_LOG", 1, 0, 3)
+    X(log, "PERFSHIM_LOG", 1, 0, 3)                                                            \
+    X(lock_hold_sample, "PERFSHIM_LOCK_HOLD_SAMPLE", 16, 1, 65536)
 
 #define PS_OUTPUT_DEFAULT "perfshim.%e.%p.trace"
 #define PS_OUTPUT_MAX 4096
