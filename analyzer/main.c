@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "locks_report.h"
 #include "perfshim/trace_format.h"
 #include "record_cmd.h"
 #include "report.h"
@@ -29,6 +30,7 @@ static const command_t commands[] = {
     {"record", record_main},
     {"dump", dump_main},
     {"report", report_main},
+    {"locks", locks_main},
 };
 
 static void main_usage(FILE *f)
@@ -41,6 +43,10 @@ static void main_usage(FILE *f)
           "  dump TRACE      print every record of a trace, one per line\n"
           "  report [--format=text|json|folded] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  heap report: summary, top allocation sites, not freed at exit\n"
+          "                  (and lock contention when the trace has lock records)\n"
+          "  locks [--format=text|json] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
+          "                  lock contention only: locks by wait, sites, holders, threads,\n"
+          "                  lock-order cycles\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"
@@ -57,6 +63,8 @@ static void main_usage(FILE *f)
           "  PERFSHIM_ZSTD_LEVEL zstd level, -5..19 (default 1)\n"
           "  PERFSHIM_ENABLE     0 turns recording off\n"
           "  PERFSHIM_LOG        0 silent, 1 warnings (default), 2 info, 3 debug\n"
+          "  PERFSHIM_LOCK_HOLD_SAMPLE  time 1 hold in N of never-contended locks, 1..65536\n"
+          "                      (default 16; every hold once a lock was contended)\n"
           "Read by `perfshim record`:\n"
           "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
           "\n"

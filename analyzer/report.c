@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "locks_report.h"
 #include "perfshim/errors.h"
 #include "replay.h"
 #include "symbols.h"
@@ -454,7 +455,9 @@ static int report_text(const report_t *R)
         (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, true)) < 0)
         return rc;
     text_histogram(R);
-    return 0;
+    return R->rp.locks ? locks_text(o, rp, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
+                                    R->o->top)
+                       : 0;
 }
 
 /* ---- JSON ---------------------------------------------------------------------------- */
@@ -592,7 +595,10 @@ static int report_json(const report_t *R)
                    "}",
                 k++ ? "," : "", idx, lv[i]->live_blocks, lv[i]->live_bytes);
     }
-    fputs("]}\n", o);
+    fputs("]", o);
+    if (rc == 0 && rp->locks) /* only traces with lock records get the lock keys */
+        rc = locks_json(o, rp, R->sym, R->o->stack_depth);
+    fputs("}\n", o);
     free(lv);
     free(v);
     return rc;

@@ -103,7 +103,13 @@ static PS_NOINLINE void lock_wait_end(tstate_t *st, const void *l, uintptr_t ra,
     if (w->waited) {
         if (!s)
             return; /* untracked: counted once already */
+        /* owner first: a waiter reading it now must find this thread's site */
+        if (rc == 0 || rc == EOWNERDEAD)
+            locktab_count_acq(st, s, l, read);
         locktab_wait_end(st, s, l, op, w->t0, w->holder_tid, w->holder_stack, w->waiters, rc);
+        if (rc == EOWNERDEAD)
+            s->errors++;
+        return;
     } else {
         s = locktab_find(st, l, ra, kind);
         if (!s)
@@ -111,8 +117,6 @@ static PS_NOINLINE void lock_wait_end(tstate_t *st, const void *l, uintptr_t ra,
         if (rc != 0)
             s->errors++;
     }
-    if (rc == EOWNERDEAD && w->waited)
-        s->errors++;
     if (rc == 0 || rc == EOWNERDEAD)
         locktab_count_acq(st, s, l, read);
 }

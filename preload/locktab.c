@@ -11,6 +11,7 @@
 
 #include "locktab.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -121,6 +122,14 @@ static uint32_t site_hash(uint64_t lock, uintptr_t ra)
     return (uint32_t)mix64(lock ^ ((uint64_t)ra * 0x9e3779b97f4a7c15ull)) & (SITE_SLOTS - 1);
 }
 
+/* A lock call from a library the shim brought in (libunwind's per-thread cache destructor
+ * runs outside any hook) is the shim's own, not the app's. */
+static int site_is_internal(uintptr_t ra)
+{
+    Dl_info di;
+    return dladdr((void *)ra, &di) && di.dli_fname && strstr(di.dli_fname, "libunwind");
+}
+
 locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
 {
     lockthr_t *t = &lock_tls;
@@ -158,6 +167,7 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     s->kind = (uint8_t)kind;
     s->info = li;
     s->stack = shim_stack(st); /* once per site: the stack of its first acquisition */
+    s->ignored = site_is_internal(ra);
     __atomic_store_n(&tab->nsites, n + 1, __ATOMIC_RELEASE);
     tab->slot[h] = n + 1;
     t->last = s;
@@ -174,6 +184,8 @@ void locktab_new_owner(locksite_t *s)
         __atomic_store_n(&li->owner_tid, tid, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&li->owner_stack, s->stack, __ATOMIC_RELAXED);
+    __atomic_store_n(&li->recent_stack[tid & 3], s->stack, __ATOMIC_RELAXED);
+    __atomic_store_n(&li->recent_tid[tid & 3], tid, __ATOMIC_RELAXED);
 }
 
 void locktab_untracked(void)
@@ -208,10 +220,12 @@ void locktab_edges(tstate_t *st, locksite_t *s)
 {
     lockthr_t *t = &lock_tls;
     locksites_t *tab = t->tab;
+    if (s->ignored)
+        return;
     for (uint32_t i = 0; i < t->depth; i++) {
         const lockheld_t *h = &t->held[i];
         uint64_t from = (uint64_t)(uintptr_t)h->lock;
-        if (from == s->lock)
+        if (from == s->lock || (h->site && h->site->ignored))
             continue; /* a recursive mutex taken again */
         if (tab && edge_insert(tab->edge, EDGE_SLOTS, from, s->lock) == 0)
             continue;
@@ -283,6 +297,8 @@ void locktab_wait_begin(locksite_t *s, const void *lock, uint32_t *holder_tid,
         holder = last;
     *holder_tid = holder;
     *holder_stack = holder == last ? __atomic_load_n(&li->owner_stack, __ATOMIC_RELAXED) : 0;
+    if (holder != last && __atomic_load_n(&li->recent_tid[holder & 3], __ATOMIC_RELAXED) == holder)
+        *holder_stack = __atomic_load_n(&li->recent_stack[holder & 3], __ATOMIC_RELAXED);
     *waiters = w;
 }
 
@@ -341,7 +357,7 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
     uint64_t now = prim_now_ns();
     for (uint32_t i = 0; i < n; i++) {
         locksite_t *s = &tab->site[i];
-        if (!site_active(s))
+        if (!site_active(s) || s->ignored)
             continue;
         ps_rec_lock_site_t r = {.h = {PS_REC_LOCK_SITE, s->kind, sizeof r},
                                 .stack = s->stack,

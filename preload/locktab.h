@@ -43,6 +43,9 @@ typedef struct lockinfo_s {
     uint32_t max_waiters;
     uint32_t contended_seen; /* set at the first wait: from then on every hold is timed */
     uint8_t kind;
+    /* the latest owners' sites by tid % 4: names the holder's site when a waiter reads the
+     * holder's tid from the lock before the holder's hook published it as owner_tid */
+    uint32_t recent_tid[4], recent_stack[4];
 } PS_ALIGNED_CL lockinfo_t;
 
 typedef struct locksite_s {
@@ -51,6 +54,7 @@ typedef struct locksite_s {
     lockinfo_t *info;
     uint32_t stack;
     uint8_t kind;
+    uint8_t ignored; /* called from the shim's own libraries (libunwind): never emitted */
     uint64_t acquisitions, contended, owner_changes, trylock_fail, timeouts, errors;
     uint64_t rd_acquisitions, wait_ns, wait_max_ns, hold_ns, hold_max_ns, allocs_held;
     uint64_t signals, broadcasts;
