@@ -311,6 +311,12 @@ void locktab_wait_end(tstate_t *st, locksite_t *s, const void *lock, int op, uin
         s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
         return;
     }
+    lockinfo_t *li = s->info;
+    if (!holder_stack && holder_tid &&
+        __atomic_load_n(&li->recent_tid[holder_tid & 3], __ATOMIC_RELAXED) == holder_tid)
+        /* the holder had not published its site when the wait began (it was unwinding its
+         * new site's stack); it has since released the lock to us */
+        holder_stack = __atomic_load_n(&li->recent_stack[holder_tid & 3], __ATOMIC_RELAXED);
     s->contended++;
     s->wait_ns += ns;
     if (ns > s->wait_max_ns)
