@@ -2,8 +2,9 @@
  * hooks_lock.c -- see hooks_lock.h.
  *
  * Cost budget of an uncontended lock + unlock pair (the only path that must be cheap): two
- * guard checks, the real trylock and unlock through pointers, a site-cache compare, two
- * counter bumps, two rdtsc (hold time), one 64x64 multiply, a histogram bump. No atomics
+ * guard checks, the real trylock and unlock through pointers, a site-cache compare, a few
+ * counter bumps; on 1 pair in PERFSHIM_LOCK_HOLD_SAMPLE also two rdtsc (hold time), a
+ * 64x64 multiply and a histogram bump. No atomics
  * beyond the lock's own, no shared cache line written unless the owner changed. Everything
  * else (a busy lock, a new site, a nested acquisition, errors) is out of line.
  */

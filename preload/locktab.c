@@ -277,8 +277,6 @@ void locktab_wait_begin(locksite_t *s, const void *lock, uint32_t *holder_tid,
 {
     lockinfo_t *li = s->info;
     uint32_t w = __atomic_add_fetch(&li->waiters, 1, __ATOMIC_RELAXED);
-    if (!__atomic_load_n(&li->contended_seen, __ATOMIC_RELAXED))
-        __atomic_store_n(&li->contended_seen, 1, __ATOMIC_RELAXED);
     uint32_t m = __atomic_load_n(&li->max_waiters, __ATOMIC_RELAXED);
     while (w > m && !__atomic_compare_exchange_n(&li->max_waiters, &m, w, 1, __ATOMIC_RELAXED,
                                                  __ATOMIC_RELAXED))

@@ -21,7 +21,8 @@
  * acquisition is counted as "untracked" (PS_REC_LOCK_THREAD), never lost silently.
  *
  * Hot path (locktab_acquired + locktab_released, the uncontended pair): a site-cache compare
- * (or a per-thread hash probe), two counter bumps, two rdtsc, a histogram bump, no atomics.
+ * (or a per-thread hash probe), a few counter bumps, no atomics; on a sampled acquisition
+ * two rdtsc and a histogram bump.
  */
 #ifndef PERFSHIM_LOCKTAB_H
 #define PERFSHIM_LOCKTAB_H
@@ -41,7 +42,6 @@ typedef struct lockinfo_s {
     uint32_t owner_stack; /* its site's stack */
     uint32_t waiters;     /* blocked now (atomic) */
     uint32_t max_waiters;
-    uint32_t contended_seen; /* set at the first wait: from then on every hold is timed */
     uint8_t kind;
     /* the latest owners' sites by tid % 4: names the holder's site when a waiter reads the
      * holder's tid from the lock before the holder's hook published it as owner_tid */
@@ -78,9 +78,10 @@ typedef struct lockthr_s {
 } lockthr_t;
 
 extern PS_TLS lockthr_t lock_tls;
-/* Holds of a lock never contended are timed on 1 acquisition in (mask + 1) per site
- * (PERFSHIM_LOCK_HOLD_SAMPLE rounded down to a power of two): two rdtsc per pair would
- * cost more than the rest of the hook. */
+/* Holds are timed on 1 acquisition in (mask + 1) per site, the first one included
+ * (PERFSHIM_LOCK_HOLD_SAMPLE rounded down to a power of two): two rdtsc (~11 ns each on the
+ * reference machine) per pair would cost more than the rest of the hook, and both run inside
+ * the critical section, so on a contended lock they would lengthen everyone's wait. */
 extern uint64_t locktab_hold_mask;
 
 void locktab_init(void);
@@ -149,7 +150,7 @@ static PS_ALWAYS_INLINE void locktab_count_acq(tstate_t *st, locksite_t *s, cons
         locktab_new_owner(s);
     if (PS_UNLIKELY(t->depth != 0))
         locktab_edges(st, s);
-    locktab_hold_push(lock, s, li->contended_seen || ((s->acquisitions - 1) & locktab_hold_mask) == 0);
+    locktab_hold_push(lock, s, ((s->acquisitions - 1) & locktab_hold_mask) == 0);
 }
 
 /* A successful acquisition of `lock` from call site `ra`. */

@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "locks_check.h"
+#include "report.h"
 
 #define NT 4
 #define N_HOT 60
@@ -194,6 +195,28 @@ static int check(trace_t *unused, const char *path)
     CHECK(amdahl > 0 && amdahl <= maxw && amdahl <= json_u64(hw, "total"));
     CHECK_U64(sum, "untracked", 0);
     CHECK(json_get(j, "lock_order_cycles") && json_get(j, "lock_order_cycles")->n == 0);
+    {
+        /* `perfshim report --format=json` carries the same lock keys */
+        char out[4300];
+        snprintf(out, sizeof out, "%s.report.json", path);
+        char *argv[] = {(char *)"report", (char *)"--format=json", (char *)"-q", (char *)"-o",
+                        out, (char *)path, NULL};
+        CHECK(report_main(6, argv) == 0);
+        FILE *f = fopen(out, "rb");
+        static char buf[4 << 20];
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char err[256];
+        json_t *rj = json_parse(buf, err, sizeof err);
+        CHECK(rj != NULL);
+        const json_t *rl = json_get(rj, "locks");
+        CHECK(rl && rl->n == locks->n && json_get(rj, "threads") && json_get(rj, "sites"));
+        CHECK(rl && json_u64(json_at(rl, 0), "acquisitions") == NT * N_HOT);
+        json_free(rj);
+        unlink(out);
+    }
 out:
     fprintf(stderr, "locks_basic: %s\n", fails ? "FAIL" : "ok");
     if (fails)
