@@ -319,6 +319,7 @@ typedef struct cyc_s {
     locks_t *L;
     uint64_t start;
     uint32_t path[LOCKS_CYCLE_MAX];
+    uint64_t budget; /* edge visits left: a dense graph must not take forever */
     int err;
 } cyc_t;
 
@@ -334,6 +335,11 @@ static void cyc_dfs(cyc_t *c, uint64_t node, uint32_t depth)
 {
     locks_t *L = c->L;
     for (size_t i = 0; i < L->nedges && !c->err; i++) {
+        if (c->budget == 0) {
+            L->cycles_truncated = true;
+            return;
+        }
+        c->budget--;
         const locks_edge_t *e = &L->edges[i];
         if (e->from != node || e->to < c->start)
             continue;
@@ -355,6 +361,13 @@ static void cyc_dfs(cyc_t *c, uint64_t node, uint32_t depth)
         if (depth + 1 < LOCKS_CYCLE_MAX && !path_has(c, depth + 1, e->to))
             cyc_dfs(c, e->to, depth + 1);
     }
+}
+
+/* qsort of an empty array may get NULL, which qsort must not be given. */
+static void sort_n(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
 }
 
 int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
@@ -397,13 +410,13 @@ int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
                 k->amdahl_ns = k->twait[j].wait_ns;
         if (k->amdahl_ns > duration)
             k->amdahl_ns = duration;
-        qsort(k->sites, k->nsites, sizeof *k->sites, cmp_site);
-        qsort(k->holders, k->nholders, sizeof *k->holders, cmp_holder);
+        sort_n(k->sites, k->nsites, sizeof *k->sites, cmp_site);
+        sort_n(k->holders, k->nholders, sizeof *k->holders, cmp_holder);
     }
     for (size_t i = 0; i < L->nconds; i++)
-        qsort(L->conds[i].sites, L->conds[i].nsites, sizeof *L->conds[i].sites, cmp_site);
-    qsort(L->locks, L->nlocks, sizeof *L->locks, cmp_lock);
-    qsort(L->conds, L->nconds, sizeof *L->conds, cmp_lock);
+        sort_n(L->conds[i].sites, L->conds[i].nsites, sizeof *L->conds[i].sites, cmp_site);
+    sort_n(L->locks, L->nlocks, sizeof *L->locks, cmp_lock);
+    sort_n(L->conds, L->nconds, sizeof *L->conds, cmp_lock);
 
     for (size_t i = 0; i < L->nthreads; i++) {
         locks_thread_t *t = &L->threads[i];
@@ -412,9 +425,9 @@ int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
             s = start_ns; /* the main thread starts with the process */
         t->wall_ns = e > s ? e - s : 0;
     }
-    qsort(L->threads, L->nthreads, sizeof *L->threads, cmp_thread);
+    sort_n(L->threads, L->nthreads, sizeof *L->threads, cmp_thread);
 
-    cyc_t c = {.L = L};
+    cyc_t c = {.L = L, .budget = 100000000};
     for (size_t i = 0; i < L->nedges && !c.err; i++) {
         uint64_t from = L->edges[i].from;
         bool seen = false; /* each start node once */

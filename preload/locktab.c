@@ -33,8 +33,8 @@ static uint32_t *info_slot; /* 0 empty, else arena index + 1 */
 static uint32_t info_used;
 
 /* ---- per-thread site tables ------------------------------------------------------------ */
-#define SITE_CAP 1024u
-#define SITE_SLOTS 2048u
+#define SITE_CAP 16384u
+#define SITE_SLOTS 32768u
 #define EDGE_SLOTS 1024u
 
 typedef struct locksites_s {
