@@ -349,6 +349,86 @@ static void dump_record(const record_t *rec)
         out_kv("blocks", rec->u.snapshot_site.blocks);
         out_kv("bytes", rec->u.snapshot_site.bytes);
         break;
+    case PS_REC_LOCK_WAIT: {
+        const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
+        out_str("lock_wait kind=");
+        out_str(lock_kind_name(rec->aux));
+        out_str(" op=");
+        out_str(lock_op_name(w->op));
+        out_kv("ts", w->ts);
+        out_kx("lock", w->lock);
+        out_kv("wait_ns", w->wait_ns);
+        out_kv("holder_tid", w->holder_tid);
+        out_kv("holder_stack", w->holder_stack);
+        out_kv("result", w->result);
+        out_kv("waiters", w->waiters);
+        out_kv("stack", w->stack);
+        break;
+    }
+    case PS_REC_LOCK_SITE: {
+        const ps_rec_lock_site_t *s = &rec->u.lock_site;
+        out_str("lock_site kind=");
+        out_str(lock_kind_name(rec->aux));
+        out_kv("ts", s->ts);
+        out_kx("lock", s->lock);
+        out_kv("tid", s->tid);
+        out_kv("acquisitions", s->acquisitions);
+        out_kv("contended", s->contended);
+        out_kv("owner_changes", s->owner_changes);
+        out_kv("trylock_fail", s->trylock_fail);
+        out_kv("timeouts", s->timeouts);
+        out_kv("errors", s->errors);
+        out_kv("rd_acquisitions", s->rd_acquisitions);
+        out_kv("wait_ns", s->wait_ns);
+        out_kv("wait_max_ns", s->wait_max_ns);
+        out_kv("hold_ns", s->hold_ns);
+        out_kv("hold_max_ns", s->hold_max_ns);
+        out_kv("allocs_held", s->allocs_held);
+        out_kv("signals", s->signals);
+        out_kv("broadcasts", s->broadcasts);
+        out_kv("stack", s->stack);
+        for (int h = 0; h < 2; h++) {
+            const uint32_t *v = h ? s->hold_hist : s->wait_hist;
+            out_str(h ? " hold_hist=" : " wait_hist=");
+            for (unsigned b = 0; b < PS_LOCK_HIST; b++) {
+                if (b)
+                    out_char(',');
+                out_u64(v[b]);
+            }
+        }
+        break;
+    }
+    case PS_REC_LOCK_INIT:
+        out_str("lock_init kind=");
+        out_str(lock_kind_name(rec->aux));
+        out_kv("ts", rec->u.lock_init.ts);
+        out_kx("lock", rec->u.lock_init.lock);
+        out_kx("attr", rec->u.lock_init.attr);
+        out_kv("stack", rec->u.lock_init.stack);
+        break;
+    case PS_REC_LOCK_EDGE:
+        out_str("lock_edge");
+        out_kv("ts", rec->u.lock_edge.ts);
+        out_kv("tid", rec->u.lock_edge.tid);
+        out_kx("from", rec->u.lock_edge.from);
+        out_kx("to", rec->u.lock_edge.to);
+        out_kv("from_stack", rec->u.lock_edge.from_stack);
+        out_kv("to_stack", rec->u.lock_edge.to_stack);
+        break;
+    case PS_REC_LOCK_INFO:
+        out_str("lock_info kind=");
+        out_str(lock_kind_name(rec->aux));
+        out_kv("ts", rec->u.lock_info.ts);
+        out_kx("lock", rec->u.lock_info.lock);
+        out_kv("max_waiters", rec->u.lock_info.max_waiters);
+        break;
+    case PS_REC_LOCK_THREAD:
+        out_str("lock_thread");
+        out_kv("ts", rec->u.lock_thread.ts);
+        out_kv("tid", rec->u.lock_thread.tid);
+        out_kv("untracked", rec->u.lock_thread.untracked);
+        out_kv("held_overflow", rec->u.lock_thread.held_overflow);
+        break;
     default:
         out_str("unknown");
         out_kx("type", rec->type);

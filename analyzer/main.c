@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "dump.h"
+#include "locks_report.h"
 #include "perfshim/trace_format.h"
 #include "record_cmd.h"
 #include "report.h"
@@ -32,6 +33,7 @@ static const command_t commands[] = {
     {"dump", dump_main},
     {"report", report_main},
     {"check", check_main},
+    {"locks", locks_main},
 };
 
 static void main_usage(FILE *f)
@@ -44,9 +46,13 @@ static void main_usage(FILE *f)
           "  dump TRACE      print every record of a trace, one per line\n"
           "  report [--format=text|json|folded] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  heap report: summary, top allocation sites, not freed at exit\n"
+          "                  (and lock contention when the trace has lock records)\n"
           "  check [OPTIONS] TRACE...\n"
           "                  CI gate: leak budgets, suppressions, baseline growth;\n"
           "                  exit 0 pass, 1 budget exceeded, 2 usage or input error\n"
+          "  locks [--format=text|json] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
+          "                  lock contention only: locks by wait, sites, holders, threads,\n"
+          "                  lock-order cycles\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"
@@ -65,6 +71,8 @@ static void main_usage(FILE *f)
           "  PERFSHIM_LOG        0 silent, 1 warnings (default), 2 info, 3 debug\n"
           "  PERFSHIM_LEAK_CHECK 0 turns the live set and the exit-time leak scan off\n"
           "  PERFSHIM_SNAPSHOT_SIGNAL  signal number that takes a live-set snapshot (0 = none)\n"
+          "  PERFSHIM_LOCK_HOLD_SAMPLE  time 1 lock hold in N per call site, 1..65536\n"
+          "                      (default 16; 1 times every hold)\n"
           "Read by `perfshim record`:\n"
           "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
           "\n"

@@ -654,6 +654,20 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
         VIEW_NEED(sizeof(ps_rec_snapshot_site_t));
         memcpy(&rec->u.snapshot_site, p, sizeof(rec->u.snapshot_site));
         break;
+        break;
+    /* lock records: fixed size, copied out (a longer record from a later version is fine) */
+#define PS_LOCK_REC(TYPE, member)                                                              \
+    case TYPE:                                                                                 \
+        VIEW_NEED(sizeof(rec->u.member));                                                      \
+        memcpy(&rec->u.member, p, sizeof(rec->u.member));                                     \
+        break;
+        PS_LOCK_REC(PS_REC_LOCK_WAIT, lock_wait)
+        PS_LOCK_REC(PS_REC_LOCK_SITE, lock_site)
+        PS_LOCK_REC(PS_REC_LOCK_INIT, lock_init)
+        PS_LOCK_REC(PS_REC_LOCK_EDGE, lock_edge)
+        PS_LOCK_REC(PS_REC_LOCK_INFO, lock_info)
+        PS_LOCK_REC(PS_REC_LOCK_THREAD, lock_thread)
+#undef PS_LOCK_REC
     default:
         break; /* unknown or skippable: the caller skips it by its len */
     }
@@ -712,6 +726,18 @@ const char *record_type_name(uint8_t type)
         return "snapshot";
     case PS_REC_SNAPSHOT_SITE:
         return "snapshot_site";
+    case PS_REC_LOCK_WAIT:
+        return "lock_wait";
+    case PS_REC_LOCK_SITE:
+        return "lock_site";
+    case PS_REC_LOCK_INIT:
+        return "lock_init";
+    case PS_REC_LOCK_EDGE:
+        return "lock_edge";
+    case PS_REC_LOCK_INFO:
+        return "lock_info";
+    case PS_REC_LOCK_THREAD:
+        return "lock_thread";
     }
     return "unknown";
 }
@@ -723,6 +749,30 @@ const char *alloc_fn_name(uint8_t fn)
     case val:                                                                                  \
         return str;
         PS_ALLOC_FN_LIST(PS_X)
+#undef PS_X
+    }
+    return "?";
+}
+
+const char *lock_kind_name(uint8_t kind)
+{
+    switch (kind) {
+#define PS_X(name, val, str)                                                                   \
+    case val:                                                                                  \
+        return str;
+        PS_LOCK_KIND_LIST(PS_X)
+#undef PS_X
+    }
+    return "unknown";
+}
+
+const char *lock_op_name(uint16_t op)
+{
+    switch (op) {
+#define PS_X(name, val, str)                                                                   \
+    case val:                                                                                  \
+        return str;
+        PS_LOCK_OP_LIST(PS_X)
 #undef PS_X
     }
     return "?";

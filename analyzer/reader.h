@@ -71,6 +71,12 @@ typedef struct record_s {
         struct { uint64_t ts; const char *text; uint32_t len; } leak_supp; /* not NUL-ended */
         ps_rec_snapshot_t snapshot;
         ps_rec_snapshot_site_t snapshot_site;
+        ps_rec_lock_wait_t lock_wait;
+        ps_rec_lock_site_t lock_site;
+        ps_rec_lock_init_t lock_init;
+        ps_rec_lock_edge_t lock_edge;
+        ps_rec_lock_info_t lock_info;
+        ps_rec_lock_thread_t lock_thread;
     } u;
 } record_t;
 
@@ -120,5 +126,7 @@ uint64_t record_ip(const record_t *rec, uint32_t i);
 void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out);
 const char *record_type_name(uint8_t type);
 const char *alloc_fn_name(uint8_t fn);
+const char *lock_kind_name(uint8_t kind); /* "mutex", ... or "unknown" */
+const char *lock_op_name(uint16_t op);
 
 #endif /* PERFSHIM_READER_H */

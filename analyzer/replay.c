@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "perfshim/compiler.h"
+#include "locks.h"
 #include "perfshim/errors.h"
 #include "misuse.h"
 #include "reader.h"
@@ -466,6 +467,12 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
 {
     replay_t *rp = st->rp;
     rp->records++;
+    if ((rec->type >= PS_REC_LOCK_WAIT && rec->type <= 0x3f) ||
+        rec->type == PS_REC_THREAD_START || rec->type == PS_REC_THREAD_EXIT) {
+        int rc = locks_take(&rp->locks, s->tid, rec);
+        if (rc < 0)
+            return rc;
+    }
     switch (rec->type) {
     case PS_REC_THREAD_START:
         rp->threads++;
@@ -923,7 +930,11 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
         rp->start_ns = rp->first_ts;
     rp->duration_ns = st->have_ts ? rp->last_ts - rp->start_ns : 0;
     rp->peak_time_ns = rp->peak_bytes ? rp->peak_time_ns - rp->start_ns : 0;
-    return 0;
+    if (rp->locks && !rp->locks->any) {
+        locks_free(rp->locks);
+        rp->locks = NULL;
+    }
+    return locks_finish(rp->locks, rp->pid, rp->start_ns, st->have_ts ? rp->last_ts : 0);
 }
 
 int replay_run(const char *path, replay_t *out, char *err, size_t errlen)
@@ -987,5 +998,6 @@ void replay_free(replay_t *rp)
     free(rp->errors);
     free(rp->exe);
     free(rp->cmdline);
+    locks_free(rp->locks);
     memset(rp, 0, sizeof(*rp));
 }

@@ -127,6 +127,8 @@ typedef struct replay_s {
     size_t nstacks;
     replay_module_t *modules; /* the union of all module maps, deduplicated */
     size_t nmodules;
+    /* lock records (locks.h), NULL when the trace has none */
+    struct locks_s *locks;
     /* internal */
     void *priv;
 } replay_t;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "leaks.h"
+#include "locks_report.h"
 #include "perfshim/errors.h"
 #include "reader.h"
 #include "jsonout.h"
@@ -557,7 +558,9 @@ static int report_text(const report_t *R)
         (rc = text_errors(R)) < 0)
         return rc;
     text_histogram(R);
-    return 0;
+    return R->rp.locks ? locks_text(o, rp, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
+                                    R->o->top)
+                       : 0;
 }
 
 /* ---- JSON ---------------------------------------------------------------------------- */
@@ -716,9 +719,13 @@ static int report_json(const report_t *R)
                    "}",
                 k++ ? "," : "", idx, lv[i]->live_blocks, lv[i]->live_bytes);
     }
-    fputs("],", o);
-    if (rc == 0)
+    fputs("]", o);
+    if (rc == 0 && rp->locks) /* only traces with lock records get the lock keys */
+        rc = locks_json(o, rp, R->sym, R->o->stack_depth);
+    if (rc == 0) {
+        fputs(",", o);
         rc = json_errors(R);
+    }
     if (rc == 0 && (R->leaks.have_scan || R->leaks.nsnapshots)) {
         fputs(",\n", o);
         rc = leaks_json_growth(o, &R->leaks, R->sym, R->o->stack_depth);

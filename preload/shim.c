@@ -16,6 +16,7 @@
 
 #include "bootstrap.h"
 #include "crash.h"
+#include "locktab.h"
 #include "log.h"
 #include "perfshim/errors.h"
 #include "modmap.h"
@@ -99,6 +100,7 @@ void shim_init(void)
         return;
     }
     owner_pid = getpid();
+    locktab_init();
     modmap_set_exe(exe_path);
     unwind_init();
     leakscan_init();
@@ -180,6 +182,7 @@ static void thread_exit_dtor(void *arg)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    locktab_thread_exit(st);
     put_thread_rec(st, PS_REC_THREAD_EXIT);
     tstate_refill(st, 0);
     __atomic_store_n(&st->exited, 1, __ATOMIC_RELEASE);
@@ -301,6 +304,7 @@ void shim_fini(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    locktab_fini(shim_tls.st);
     if (shim_tls.st)
         put_thread_rec(shim_tls.st, PS_REC_THREAD_EXIT);
     writer_finish();

@@ -23,6 +23,7 @@
 #include "stacktab.h"
 #include "tstate.h"
 #include "modmap.h"
+#include "locktab.h"
 #include "unwind.h"
 #include "liveset.h"
 #include "leakscan.h"
@@ -145,6 +146,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     r.stack = shim_stack(st);
     shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
+    locktab_note_alloc();
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr. The
@@ -182,6 +184,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
+    locktab_note_alloc();
 }
 
 #endif /* PERFSHIM_SHIM_H */

@@ -86,7 +86,6 @@ enum ps_rec_type {
     PS_REC_FREE = 0x11,         /* ps_rec_free_t */
     PS_REC_REALLOC = 0x12,      /* ps_rec_realloc_t */
     PS_REC_RSS = 0x20,          /* ps_rec_rss_t: periodic sample from the writer thread */
-    /* 0x30..0x3f: reserved for lock events */
     PS_REC_CRASH = 0x50,        /* ps_rec_crash_t: the process died of a signal (shim's handler) */
     PS_REC_LEAK_SCAN = 0x40,     /* ps_rec_leak_scan_t: totals of the exit-time reachability scan */
     PS_REC_LEAK = 0x41,          /* ps_rec_leak_t: blocks live at exit of one (kind, stack, holder) */
@@ -94,6 +93,13 @@ enum ps_rec_type {
     PS_REC_SNAPSHOT = 0x43,      /* ps_rec_snapshot_t: a live-set snapshot (signal) begins */
     PS_REC_SNAPSHOT_SITE = 0x44, /* ps_rec_snapshot_site_t: live blocks of one stack in it */
     /* 0x45..0x4f: reserved for leak checking */
+    /* 0x30..0x3f: lock events (preload/hooks_lock.c, preload/locktab.c) */
+    PS_REC_LOCK_WAIT = 0x30,    /* ps_rec_lock_wait_t: one contended acquisition (or timeout) */
+    PS_REC_LOCK_SITE = 0x31,    /* ps_rec_lock_site_t: totals of one (lock, site, thread) */
+    PS_REC_LOCK_INIT = 0x32,    /* ps_rec_lock_init_t: pthread_*_init seen, with its stack */
+    PS_REC_LOCK_EDGE = 0x33,    /* ps_rec_lock_edge_t: lock order A held while B acquired */
+    PS_REC_LOCK_INFO = 0x34,    /* ps_rec_lock_info_t: per-lock totals (max waiters) at the end */
+    PS_REC_LOCK_THREAD = 0x35,  /* ps_rec_lock_thread_t: a thread's untracked acquisitions */
     PS_REC_END = 0x7f,          /* ps_rec_end_t: last record of a cleanly finished trace */
     PS_REC_SKIPPABLE_FIRST = 0xe0,
 };
@@ -155,6 +161,37 @@ static inline int ps_alloc_family(uint8_t fn)
         return PS_FAM_NEW_ARRAY;
     return PS_FAM_UNKNOWN;
 }
+/* What kind of object a lock record is about (rec_hdr.aux of every lock record). */
+#define PS_LOCK_KIND_LIST(X)                                                                   \
+    X(MUTEX, 1, "mutex")                                                                       \
+    X(RWLOCK, 2, "rwlock")                                                                     \
+    X(SPINLOCK, 3, "spinlock")                                                                 \
+    X(COND, 4, "condvar")
+
+enum ps_lock_kind {
+#define PS_X(name, val, str) PS_LOCK_##name = val,
+    PS_LOCK_KIND_LIST(PS_X)
+#undef PS_X
+};
+
+/* How a lock was asked for (ps_rec_lock_wait_t.op). */
+#define PS_LOCK_OP_LIST(X)                                                                     \
+    X(LOCK, 1, "lock")         /* mutex_lock, spin_lock */                                     \
+    X(TIMEDLOCK, 2, "timedlock") /* mutex_timedlock, mutex_clocklock */                        \
+    X(RDLOCK, 3, "rdlock")                                                                     \
+    X(WRLOCK, 4, "wrlock")                                                                     \
+    X(TIMEDRDLOCK, 5, "timedrdlock") /* also the clock variants */                             \
+    X(TIMEDWRLOCK, 6, "timedwrlock")
+
+enum ps_lock_op {
+#define PS_X(name, val, str) PS_LOCK_OP_##name = val,
+    PS_LOCK_OP_LIST(PS_X)
+#undef PS_X
+};
+
+/* log2 histograms of lock records: bucket 0 holds 0, bucket b >= 1 holds [2^(b-1), 2^b) ns,
+ * and the last bucket also everything above. */
+#define PS_LOCK_HIST 40
 
 typedef struct ps_rec_thread_s {
     ps_rec_hdr_t h;
@@ -322,6 +359,81 @@ typedef struct ps_rec_snapshot_site_s {
     uint32_t pad;
     uint64_t blocks, bytes;  /* live at the snapshot */
 } ps_rec_snapshot_site_t; /* 40 bytes */
+/* A contended acquisition: the trylock found the lock busy and the thread blocked. */
+typedef struct ps_rec_lock_wait_s {
+    ps_rec_hdr_t h;        /* aux = ps_lock_kind */
+    uint32_t stack;        /* the waiter's site (stack of the first acquisition from there) */
+    uint64_t ts;           /* when the wait ended (CLOCK_MONOTONIC) */
+    uint64_t lock;         /* address of the lock */
+    uint64_t wait_ns;
+    uint32_t holder_tid;   /* thread holding the lock when the wait began, 0 if unknown */
+    uint32_t holder_stack; /* the holder's acquisition site, 0 if unknown */
+    uint16_t op;           /* ps_lock_op */
+    uint16_t result;       /* 0 acquired, ETIMEDOUT: a timed lock gave up */
+    uint32_t waiters;      /* threads waiting when this wait began, this one included */
+} ps_rec_lock_wait_t;      /* 48 bytes */
+
+/* The totals of one site of one lock in one thread, emitted at thread exit and at the end.
+ * A site is the call site of the lock function (its return address); `stack` is the stack
+ * of the first acquisition seen there. For a condvar (aux = PS_LOCK_COND) `acquisitions`
+ * counts waits, wait_* their duration, and signals/broadcasts the calls from this site; the
+ * re-acquisition of the mutex by a wait counts as an acquisition of that mutex at the same
+ * call site. hold_* cover the timed holds only, 1 in PERFSHIM_LOCK_HOLD_SAMPLE per site (their
+ * count is the sum of hold_hist); wait_* cover every contended acquisition. */
+typedef struct ps_rec_lock_site_s {
+    ps_rec_hdr_t h;   /* aux = ps_lock_kind */
+    uint32_t stack;
+    uint64_t ts;      /* when emitted */
+    uint64_t lock;
+    uint32_t tid;
+    uint32_t pad;
+    uint64_t acquisitions;    /* successful, any function (lock, trylock, timed, cond re-lock) */
+    uint64_t contended;       /* waits: the trylock found it busy (acquired or timed out) */
+    uint64_t owner_changes;   /* acquisitions by another thread than the previous one */
+    uint64_t trylock_fail;    /* EBUSY from a trylock function */
+    uint64_t timeouts;        /* ETIMEDOUT from a timed function */
+    uint64_t errors;          /* any other error returned (EDEADLK, EPERM, EOWNERDEAD...) */
+    uint64_t rd_acquisitions; /* rwlock: of `acquisitions`, the read side */
+    uint64_t wait_ns, wait_max_ns, hold_ns, hold_max_ns;
+    uint64_t allocs_held;     /* allocations this thread recorded while holding the lock */
+    uint64_t signals, broadcasts; /* condvar only */
+    uint32_t wait_hist[PS_LOCK_HIST];
+    uint32_t hold_hist[PS_LOCK_HIST];
+} ps_rec_lock_site_t; /* 464 bytes */
+
+typedef struct ps_rec_lock_init_s {
+    ps_rec_hdr_t h;  /* aux = ps_lock_kind */
+    uint32_t stack;  /* of the pthread_*_init call */
+    uint64_t ts;
+    uint64_t lock;
+    uint32_t attr;   /* mutex: PTHREAD_MUTEX_* type | 0x100 robust; 0 otherwise */
+    uint32_t pad;
+} ps_rec_lock_init_t; /* 32 bytes */
+
+/* Lock `to` was acquired while `from` was held (first time this pair is seen in the process). */
+typedef struct ps_rec_lock_edge_s {
+    ps_rec_hdr_t h;
+    uint32_t tid;
+    uint64_t ts;
+    uint64_t from, to;
+    uint32_t from_stack; /* site of the held lock's acquisition */
+    uint32_t to_stack;   /* site of this acquisition */
+} ps_rec_lock_edge_t;    /* 40 bytes */
+
+typedef struct ps_rec_lock_info_s {
+    ps_rec_hdr_t h; /* aux = ps_lock_kind */
+    uint32_t max_waiters;
+    uint64_t ts;
+    uint64_t lock;
+} ps_rec_lock_info_t; /* 24 bytes */
+
+typedef struct ps_rec_lock_thread_s {
+    ps_rec_hdr_t h;
+    uint32_t tid;
+    uint64_t ts;
+    uint64_t untracked; /* acquisitions not in any LOCK_SITE (the thread's site table was full) */
+    uint64_t held_overflow; /* acquisitions whose hold time was not measured (too many held) */
+} ps_rec_lock_thread_t; /* 32 bytes */
 
 #define PS_STATIC_SIZE(T, n) _Static_assert(sizeof(T) == (n), #T " size is part of the format")
 PS_STATIC_SIZE(ps_file_header_t, 56);
@@ -343,6 +455,12 @@ PS_STATIC_SIZE(ps_rec_leak_t, 48);
 PS_STATIC_SIZE(ps_rec_leak_supp_t, 16);
 PS_STATIC_SIZE(ps_rec_snapshot_t, 40);
 PS_STATIC_SIZE(ps_rec_snapshot_site_t, 40);
+PS_STATIC_SIZE(ps_rec_lock_wait_t, 48);
+PS_STATIC_SIZE(ps_rec_lock_site_t, 464);
+PS_STATIC_SIZE(ps_rec_lock_init_t, 32);
+PS_STATIC_SIZE(ps_rec_lock_edge_t, 40);
+PS_STATIC_SIZE(ps_rec_lock_info_t, 24);
+PS_STATIC_SIZE(ps_rec_lock_thread_t, 32);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
 #endif

@@ -1,8 +1,11 @@
 #!/bin/sh
-# libperfshim.so exports exactly the interposed functions listed in preload/exports.map.
+# libperfshim.so exports exactly the interposed functions listed in preload/exports.map: the
+# "base:" names unversioned, the GLIBC_2.3.2 node's names as their default version.
 . "$top_srcdir/tests/integration/lib.sh"
-want=$(sed -n '/global:/,/local:/p' "$top_srcdir/preload/exports.map" | grep -v 'global:\|local:' |
-    tr -d ' ' | tr ';' '\n' | grep -v '^$' | sort)
+map="$top_srcdir/preload/exports.map"
+want=$( (sed -n 's/^ \* base: //p' "$map" | tr ' ' '\n'
+    sed -n '/^GLIBC_2.3.2 {/,/^}/p' "$map" | grep -v 'GLIBC\|global:\|}' | tr -d ' ' |
+        tr ';' '\n' | grep -v '^$' | sed 's/$/@@GLIBC_2.3.2/') | grep -v '^$' | sort)
 got=$(nm -D --defined-only "$PERFSHIM_LIB" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort)
 same_exports() {
     [ -n "$want" ] && [ "$want" = "$got" ] || {
@@ -12,4 +15,9 @@ same_exports() {
     }
 }
 check "exports are exactly the interposed symbols" same_exports
+# a program built against the GLIBC_2.2.5 condvar ABI must not reach the new-ABI hooks
+no_compat_hooks() {
+    ! nm -D --defined-only "$PERFSHIM_LIB" | grep -q 'pthread_cond_[a-z]*@GLIBC_2.2.5'
+}
+check "old-ABI condvar symbols are left to glibc" no_compat_hooks
 finish

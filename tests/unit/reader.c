@@ -284,7 +284,16 @@ TEST(names)
     expect_str_eq(record_type_name(PS_REC_REALLOC), "realloc");
     expect_str_eq(record_type_name(PS_REC_RSS), "rss");
     expect_str_eq(record_type_name(PS_REC_END), "end");
-    expect_str_eq(record_type_name(0x30), "unknown");
+    expect_str_eq(record_type_name(PS_REC_LOCK_WAIT), "lock_wait");
+    expect_str_eq(record_type_name(PS_REC_LOCK_SITE), "lock_site");
+    expect_str_eq(record_type_name(PS_REC_LOCK_INIT), "lock_init");
+    expect_str_eq(record_type_name(PS_REC_LOCK_EDGE), "lock_edge");
+    expect_str_eq(record_type_name(PS_REC_LOCK_INFO), "lock_info");
+    expect_str_eq(record_type_name(PS_REC_LOCK_THREAD), "lock_thread");
+    expect_str_eq(record_type_name(0x3e), "unknown");
+    expect_str_eq(lock_kind_name(PS_LOCK_RWLOCK), "rwlock");
+    expect_str_eq(lock_kind_name(0), "unknown");
+    expect_str_eq(lock_op_name(PS_LOCK_OP_TIMEDWRLOCK), "timedwrlock");
     expect_str_eq(alloc_fn_name(PS_FN_MALLOC), "malloc");
     expect_str_eq(alloc_fn_name(PS_FN_POSIX_MEMALIGN), "posix_memalign");
     expect_str_eq(alloc_fn_name(PS_FN_FREE), "free");
@@ -299,7 +308,7 @@ TEST(unknown_records_are_skipped_by_len)
     synth_alloc(&r, PS_FN_CALLOC, 0, 1, 0x10, 8, 0);
     synth_raw(&r, 0x99, 12);
     synth_raw(&r, 0xe5, 4);   /* skippable range, header only */
-    synth_raw(&r, 0x31, 300); /* reserved lock range */
+    synth_raw(&r, 0x3e, 300); /* lock range, not assigned yet */
     synth_free(&r, 2, 0x10);
     file_chunk(&f, &r, 1, 0, 0);
 
@@ -309,7 +318,7 @@ TEST(unknown_records_are_skipped_by_len)
     record_t rec;
     assert_u64_eq(reader_chunk_load(rd, 0, &v), 0);
     static const struct { uint8_t type; uint16_t len; uint64_t off; } want[] = {
-        {PS_REC_ALLOC, 40, 0}, {0x99, 12, 40}, {0xe5, 4, 52}, {0x31, 300, 56},
+        {PS_REC_ALLOC, 40, 0}, {0x99, 12, 40}, {0xe5, 4, 52}, {0x3e, 300, 56},
         {PS_REC_FREE, 24, 356},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -320,6 +329,25 @@ TEST(unknown_records_are_skipped_by_len)
     }
     expect_u64_eq(rec.u.free.ptr, 0x10);
     expect_u64_eq(view_next(rd, &v, &rec), 0);
+    reader_close(rd);
+    synth_buf_free(&f);
+    synth_buf_free(&r);
+}
+
+/* A lock record shorter than its fixed part is corrupt, not silently zero-filled. */
+TEST(short_lock_record_is_rejected)
+{
+    synth_buf_t f = {0}, r = {0};
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "", "", 0);
+    synth_raw(&r, PS_REC_LOCK_SITE, sizeof(ps_rec_lock_site_t) - 8);
+    file_chunk(&f, &r, 1, 0, 0);
+    reader_t *rd;
+    assert_u64_eq(file_open(&f, &rd), 0);
+    chunk_view_t v;
+    record_t rec;
+    assert_u64_eq(reader_chunk_load(rd, 0, &v), 0);
+    expect_true(view_next(rd, &v, &rec) == -PS_E_CORRUPT);
+    expect_true(strstr(reader_error(rd), "lock_site record too short") != NULL);
     reader_close(rd);
     synth_buf_free(&f);
     synth_buf_free(&r);
@@ -1005,7 +1033,8 @@ TEST(dump_exit_codes)
 }
 
 TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names),
-          TEST_ENTRY(unknown_records_are_skipped_by_len), TEST_ENTRY(not_a_trace),
+          TEST_ENTRY(unknown_records_are_skipped_by_len),
+          TEST_ENTRY(short_lock_record_is_rejected), TEST_ENTRY(not_a_trace),
           TEST_ENTRY(newer_version_is_rejected), TEST_ENTRY(missing_file),
           TEST_ENTRY(bad_file_header), TEST_ENTRY(cut_inside_second_chunk),
           TEST_ENTRY(corrupt_chunk_header), TEST_ENTRY(malformed_records),

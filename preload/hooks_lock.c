@@ -1,0 +1,335 @@
+/*
+ * hooks_lock.c -- see hooks_lock.h.
+ *
+ * Cost budget of an uncontended lock + unlock pair (the only path that must be cheap): two
+ * guard checks, the real trylock and unlock through pointers, a site-cache compare, a few
+ * counter bumps; on 1 pair in PERFSHIM_LOCK_HOLD_SAMPLE also two rdtsc (hold time), a
+ * 64x64 multiply and a histogram bump. No atomics
+ * beyond the lock's own, no shared cache line written unless the owner changed. Everything
+ * else (a busy lock, a new site, a nested acquisition, errors) is out of line.
+ */
+#include <config.h>
+
+#include "hooks_lock.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "locktab.h"
+#include "shim.h"
+
+#define PS_X(name, params, ver) typedef int(*real_##name##_t) params;
+PS_LOCK_REAL_LIST(PS_X)
+#undef PS_X
+#define PS_X(name, params, ver) static real_##name##_t real_##name;
+PS_LOCK_REAL_LIST(PS_X)
+#undef PS_X
+
+/* Resolves every real lock function once (the first lock call of the process pays). A
+ * versioned name falls back to the default version when glibc has no such version. */
+static PS_NOINLINE PS_COLD void lock_resolve(void)
+{
+    void *sym;
+#define PS_X(name, params, ver)                                                                \
+    sym = (ver) ? dlvsym(RTLD_NEXT, #name, (ver) ? (ver) : "") : NULL;                         \
+    if (!sym)                                                                                  \
+        sym = dlsym(RTLD_NEXT, #name);                                                         \
+    __atomic_store_n((void **)&real_##name, sym, __ATOMIC_RELEASE);
+    PS_LOCK_REAL_LIST(PS_X)
+#undef PS_X
+}
+
+/* The real function, resolved on first use. */
+#define REAL(name)                                                                             \
+    (PS_LIKELY(real_##name != NULL) ? real_##name : (lock_resolve(), real_##name))
+
+#define RA() ((uintptr_t)__builtin_return_address(0))
+/* The lock as the tables key it (a spinlock is a volatile int: the shim never reads it). */
+#define LP(l) ((const void *)(uintptr_t)(l))
+
+/* ---- out of line: after a busy trylock, errors ------------------------------------------ */
+
+/* A non-zero result of a trylock function. */
+static PS_NOINLINE void lock_try_failed(tstate_t *st, const void *l, uintptr_t ra, int kind,
+                                        int read, int rc)
+{
+    locksite_t *s = locktab_find(st, l, ra, kind);
+    if (!s)
+        return;
+    if (rc == EBUSY) {
+        s->trylock_fail++;
+        return;
+    }
+    s->errors++;
+    if (rc == EOWNERDEAD) /* robust mutex: acquired, its previous owner died */
+        locktab_count_acq(st, s, l, read);
+}
+
+/* An error from a function that takes no lock (unlock, signal...). */
+static PS_NOINLINE void lock_error(tstate_t *st, const void *l, uintptr_t ra, int kind)
+{
+    locksite_t *s = locktab_find(st, l, ra, kind);
+    if (s)
+        s->errors++;
+}
+
+typedef struct lock_wait_s {
+    locksite_t *site; /* NULL: not waited, or untracked */
+    uint64_t t0;
+    uint32_t holder_tid, holder_stack, waiters;
+    int waited;
+} lock_wait_t;
+
+/* The trylock returned rc != 0: if busy, start timing a wait (the real blocking call comes
+ * next, whatever rc was, so that its result is exactly the native one). */
+static PS_NOINLINE void lock_wait_begin(tstate_t *st, const void *l, uintptr_t ra, int kind,
+                                        int rc, lock_wait_t *w)
+{
+    w->site = NULL;
+    w->waited = rc == EBUSY;
+    if (!w->waited)
+        return;
+    w->site = locktab_find(st, l, ra, kind); /* a new site is unwound here, while busy */
+    if (w->site)
+        locktab_wait_begin(w->site, l, &w->holder_tid, &w->holder_stack, &w->waiters);
+    w->t0 = prim_now_ns();
+}
+
+static PS_NOINLINE void lock_wait_end(tstate_t *st, const void *l, uintptr_t ra, int kind,
+                                      int op, int read, const lock_wait_t *w, int rc)
+{
+    locksite_t *s = w->site;
+    if (w->waited) {
+        if (!s)
+            return; /* untracked: counted once already */
+        /* owner first: a waiter reading it now must find this thread's site */
+        if (rc == 0 || rc == EOWNERDEAD)
+            locktab_count_acq(st, s, l, read);
+        locktab_wait_end(st, s, l, op, w->t0, w->holder_tid, w->holder_stack, w->waiters, rc);
+        if (rc == EOWNERDEAD)
+            s->errors++;
+        return;
+    } else {
+        s = locktab_find(st, l, ra, kind);
+        if (!s)
+            return;
+        if (rc != 0)
+            s->errors++;
+    }
+    if (rc == 0 || rc == EOWNERDEAD)
+        locktab_count_acq(st, s, l, read);
+}
+
+/* ---- blocking acquisitions: X(name, KIND, OP, read, params, args, trylock) --------------- */
+#define PS_LOCK_BLOCKING_HOOKS(X)                                                              \
+    X(pthread_mutex_lock, MUTEX, LOCK, 0, (pthread_mutex_t * l), (l), pthread_mutex_trylock)   \
+    X(pthread_mutex_timedlock, MUTEX, TIMEDLOCK, 0,                                            \
+      (pthread_mutex_t * l, const struct timespec *at), (l, at), pthread_mutex_trylock)        \
+    X(pthread_mutex_clocklock, MUTEX, TIMEDLOCK, 0,                                            \
+      (pthread_mutex_t * l, clockid_t c, const struct timespec *at), (l, c, at),               \
+      pthread_mutex_trylock)                                                                   \
+    X(pthread_rwlock_rdlock, RWLOCK, RDLOCK, 1, (pthread_rwlock_t * l), (l),                   \
+      pthread_rwlock_tryrdlock)                                                                \
+    X(pthread_rwlock_wrlock, RWLOCK, WRLOCK, 0, (pthread_rwlock_t * l), (l),                   \
+      pthread_rwlock_trywrlock)                                                                \
+    X(pthread_rwlock_timedrdlock, RWLOCK, TIMEDRDLOCK, 1,                                      \
+      (pthread_rwlock_t * l, const struct timespec *at), (l, at), pthread_rwlock_tryrdlock)    \
+    X(pthread_rwlock_timedwrlock, RWLOCK, TIMEDWRLOCK, 0,                                      \
+      (pthread_rwlock_t * l, const struct timespec *at), (l, at), pthread_rwlock_trywrlock)    \
+    X(pthread_rwlock_clockrdlock, RWLOCK, TIMEDRDLOCK, 1,                                      \
+      (pthread_rwlock_t * l, clockid_t c, const struct timespec *at), (l, c, at),              \
+      pthread_rwlock_tryrdlock)                                                                \
+    X(pthread_rwlock_clockwrlock, RWLOCK, TIMEDWRLOCK, 0,                                      \
+      (pthread_rwlock_t * l, clockid_t c, const struct timespec *at), (l, c, at),              \
+      pthread_rwlock_trywrlock)                                                                \
+    X(pthread_spin_lock, SPINLOCK, LOCK, 0, (pthread_spinlock_t * l), (l), pthread_spin_trylock)
+
+#define PS_X(name, KIND, OP, rd, params, args, tryfn)                                         \
+    PS_EXPORT int name params                                                                  \
+    {                                                                                          \
+        tstate_t *st = hook_enter();                                                           \
+        if (PS_UNLIKELY(!st))                                                                  \
+            return REAL(name) args;                                                            \
+        int rc = REAL(tryfn)(l);                                                               \
+        if (PS_LIKELY(rc == 0)) {                                                              \
+            locktab_acquired(st, LP(l), RA(), PS_LOCK_##KIND, rd);                                 \
+            hook_leave();                                                                      \
+            return 0;                                                                          \
+        }                                                                                      \
+        if (rc == EOWNERDEAD) { /* acquired: must not be locked again */                      \
+            lock_try_failed(st, LP(l), RA(), PS_LOCK_##KIND, rd, rc);                              \
+            hook_leave();                                                                      \
+            return rc;                                                                         \
+        }                                                                                      \
+        lock_wait_t w;                                                                         \
+        lock_wait_begin(st, LP(l), RA(), PS_LOCK_##KIND, rc, &w);                                  \
+        rc = REAL(name) args;                                                                  \
+        lock_wait_end(st, LP(l), RA(), PS_LOCK_##KIND, PS_LOCK_OP_##OP, rd, &w, rc);               \
+        hook_leave();                                                                          \
+        return rc;                                                                             \
+    }
+PS_LOCK_BLOCKING_HOOKS(PS_X)
+#undef PS_X
+
+/* ---- trylocks: X(name, KIND, read, type) --------------------------------------------------- */
+#define PS_LOCK_TRY_HOOKS(X)                                                                   \
+    X(pthread_mutex_trylock, MUTEX, 0, pthread_mutex_t)                                        \
+    X(pthread_rwlock_tryrdlock, RWLOCK, 1, pthread_rwlock_t)                                   \
+    X(pthread_rwlock_trywrlock, RWLOCK, 0, pthread_rwlock_t)                                   \
+    X(pthread_spin_trylock, SPINLOCK, 0, pthread_spinlock_t)
+
+#define PS_X(name, KIND, rd, type)                                                             \
+    PS_EXPORT int name(type *l)                                                                \
+    {                                                                                          \
+        tstate_t *st = hook_enter();                                                           \
+        if (PS_UNLIKELY(!st))                                                                  \
+            return REAL(name)(l);                                                              \
+        int rc = REAL(name)(l);                                                                \
+        if (PS_LIKELY(rc == 0))                                                                \
+            locktab_acquired(st, LP(l), RA(), PS_LOCK_##KIND, rd);                                 \
+        else                                                                                   \
+            lock_try_failed(st, LP(l), RA(), PS_LOCK_##KIND, rd, rc);                              \
+        hook_leave();                                                                          \
+        return rc;                                                                             \
+    }
+PS_LOCK_TRY_HOOKS(PS_X)
+#undef PS_X
+
+/* ---- releases: X(name, KIND, type) ------------------------------------------------------- */
+#define PS_LOCK_UNLOCK_HOOKS(X)                                                                \
+    X(pthread_mutex_unlock, MUTEX, pthread_mutex_t)                                            \
+    X(pthread_rwlock_unlock, RWLOCK, pthread_rwlock_t)                                         \
+    X(pthread_spin_unlock, SPINLOCK, pthread_spinlock_t)
+
+#define PS_X(name, KIND, type)                                                                 \
+    PS_EXPORT int name(type *l)                                                                \
+    {                                                                                          \
+        tstate_t *st = hook_enter();                                                           \
+        if (PS_UNLIKELY(!st))                                                                  \
+            return REAL(name)(l);                                                              \
+        locktab_released(LP(l));                                                                  \
+        int rc = REAL(name)(l);                                                                \
+        if (PS_UNLIKELY(rc != 0))                                                              \
+            lock_error(st, LP(l), RA(), PS_LOCK_##KIND);                                           \
+        hook_leave();                                                                          \
+        return rc;                                                                             \
+    }
+PS_LOCK_UNLOCK_HOOKS(PS_X)
+#undef PS_X
+
+/* ---- initialization: the lock's init stack ----------------------------------------------- */
+static uint32_t mutex_attr_bits(const pthread_mutexattr_t *a)
+{
+    int type = PTHREAD_MUTEX_DEFAULT, robust = PTHREAD_MUTEX_STALLED;
+    if (a) {
+        pthread_mutexattr_gettype(a, &type);
+        pthread_mutexattr_getrobust(a, &robust);
+    }
+    return (uint32_t)type | (robust == PTHREAD_MUTEX_ROBUST ? 0x100u : 0u);
+}
+
+/* X(name, KIND, params, args, attr bits) */
+#define PS_LOCK_INIT_HOOKS(X)                                                                  \
+    X(pthread_mutex_init, MUTEX, (pthread_mutex_t * l, const pthread_mutexattr_t *a), (l, a),  \
+      mutex_attr_bits(a))                                                                      \
+    X(pthread_rwlock_init, RWLOCK, (pthread_rwlock_t * l, const pthread_rwlockattr_t *a),      \
+      (l, a), 0)                                                                               \
+    X(pthread_spin_init, SPINLOCK, (pthread_spinlock_t * l, int pshared), (l, pshared), 0)
+
+#define PS_X(name, KIND, params, args, attr)                                                  \
+    PS_EXPORT int name params                                                                  \
+    {                                                                                          \
+        tstate_t *st = hook_enter();                                                           \
+        if (PS_UNLIKELY(!st))                                                                  \
+            return REAL(name) args;                                                            \
+        int rc = REAL(name) args;                                                              \
+        if (rc == 0)                                                                           \
+            locktab_init_seen(st, (const void *)l, PS_LOCK_##KIND, attr);                      \
+        hook_leave();                                                                          \
+        return rc;                                                                             \
+    }
+PS_LOCK_INIT_HOOKS(PS_X)
+#undef PS_X
+
+/* ---- condition variables ------------------------------------------------------------------ */
+
+/* A wait returned: count it at the condvar's site, and the mutex's re-acquisition (it is
+ * held again after any wait that did not fail early) at the mutex's site of the same call. */
+static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mutex_t *m,
+                                    uintptr_t ra, uint64_t t0, int rc)
+{
+    uint64_t t1 = prim_now_ns(), ns = t1 > t0 ? t1 - t0 : 0;
+    locksite_t *s = locktab_find(st, c, ra, PS_LOCK_COND);
+    if (s) {
+        if (rc == 0 || rc == ETIMEDOUT) {
+            s->acquisitions++;
+            s->wait_ns += ns;
+            if (ns > s->wait_max_ns)
+                s->wait_max_ns = ns;
+            locktab_hist_add(s->wait_hist, ns);
+            s->timeouts += rc == ETIMEDOUT;
+        } else {
+            s->errors++;
+        }
+    }
+    if (rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD)
+        locktab_acquired(st, m, ra, PS_LOCK_MUTEX, 0);
+}
+
+/* X(name, params, args) */
+#define PS_COND_WAIT_HOOKS(X)                                                                  \
+    X(pthread_cond_wait, (pthread_cond_t * c, pthread_mutex_t * m), (c, m))                    \
+    X(pthread_cond_timedwait, (pthread_cond_t * c, pthread_mutex_t * m, const struct timespec *at), \
+      (c, m, at))                                                                              \
+    X(pthread_cond_clockwait,                                                                  \
+      (pthread_cond_t * c, pthread_mutex_t * m, clockid_t k, const struct timespec *at),       \
+      (c, m, k, at))
+
+#define PS_X(name, params, args)                                                               \
+    PS_EXPORT int name params                                                                  \
+    {                                                                                          \
+        tstate_t *st = hook_enter();                                                           \
+        if (PS_UNLIKELY(!st))                                                                  \
+            return REAL(name) args;                                                            \
+        locktab_released(m); /* the wait releases the mutex: its hold ends here */             \
+        uint64_t t0 = prim_now_ns();                                                           \
+        int rc = REAL(name) args;                                                              \
+        cond_waited(st, c, m, RA(), t0, rc);                                                   \
+        hook_leave();                                                                          \
+        return rc;                                                                             \
+    }
+PS_COND_WAIT_HOOKS(PS_X)
+#undef PS_X
+
+static PS_NOINLINE void cond_notified(tstate_t *st, pthread_cond_t *c, uintptr_t ra, int bcast,
+                                      int rc)
+{
+    locksite_t *s = locktab_find(st, c, ra, PS_LOCK_COND);
+    if (!s)
+        return;
+    if (rc != 0)
+        s->errors++;
+    else if (bcast)
+        s->broadcasts++;
+    else
+        s->signals++;
+}
+
+/* X(name, is_broadcast) */
+#define PS_COND_NOTIFY_HOOKS(X) X(pthread_cond_signal, 0) X(pthread_cond_broadcast, 1)
+
+#define PS_X(name, bcast)                                                                      \
+    PS_EXPORT int name(pthread_cond_t *c)                                                      \
+    {                                                                                          \
+        tstate_t *st = hook_enter();                                                           \
+        if (PS_UNLIKELY(!st))                                                                  \
+            return REAL(name)(c);                                                              \
+        int rc = REAL(name)(c);                                                                \
+        cond_notified(st, c, RA(), bcast, rc);                                                 \
+        hook_leave();                                                                          \
+        return rc;                                                                             \
+    }
+PS_COND_NOTIFY_HOOKS(PS_X)
+#undef PS_X
