@@ -148,18 +148,25 @@ static void u32map_free(u32map_t *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* ---- live set: open addressing on the address, backward-shift deletion --------------- */
+/* ---- blocks: open addressing on the address ------------------------------------------
+ * One table holds the live blocks and, as "dead" entries, released ones whose address has
+ * not been allocated again: a release that finds a dead entry is a double free (with the
+ * block's allocation site), and an allocation reuses the slot in place. Dead entries are
+ * dropped when they would make the table grow past twice the live blocks, so memory follows
+ * the live set, not the number of events; a double free is caught while its entry lasts. */
 
 typedef struct live_s {
-    uint64_t ptr; /* 0: empty slot (a live block never has address 0) */
+    uint64_t ptr; /* 0: empty slot (a block never has address 0) */
     uint64_t size, ts;
     uint32_t site;
-    uint8_t fn; /* ps_alloc_fn of the allocation (in the struct's padding) */
+    uint8_t fn;   /* ps_alloc_fn of the allocation (in the struct's padding) */
+    uint8_t dead; /* released, address not reused since */
 } live_t;
 
 typedef struct livetab_s {
     live_t *slots;
-    size_t cap, n;
+    size_t cap, n; /* n: entries in use, dead ones included */
+    size_t ndead;
 } livetab_t;
 
 static size_t live_slot(uint64_t p, size_t cap)
@@ -184,12 +191,18 @@ static live_t *live_find(const livetab_t *t, uint64_t ptr)
 
 static int live_grow(livetab_t *t)
 {
-    size_t cap = t->cap ? t->cap * 2 : 1024;
+    /* more dead than live entries: rebuild at the same size without them */
+    bool purge = t->ndead * 2 > t->n;
+    size_t cap = purge ? t->cap : t->cap ? t->cap * 2 : 1024;
     live_t *s = calloc(cap, sizeof(*s));
     if (!s)
         return -PS_E_NOMEM;
+    if (purge) {
+        t->n -= t->ndead;
+        t->ndead = 0;
+    }
     for (size_t j = 0; j < t->cap; j++) {
-        if (!t->slots[j].ptr)
+        if (!t->slots[j].ptr || (purge && t->slots[j].dead))
             continue;
         size_t i = live_slot(t->slots[j].ptr, cap);
         while (s[i].ptr)
@@ -218,23 +231,11 @@ static int live_insert(livetab_t *t, const live_t *e)
     return 0;
 }
 
-static void live_remove(livetab_t *t, live_t *e)
+/* A block released: its entry stays, dead, for double-free detection. */
+static void live_kill(livetab_t *t, live_t *e)
 {
-    size_t mask = t->cap - 1, i = (size_t)(e - t->slots), j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!t->slots[j].ptr)
-            break;
-        size_t home = live_slot(t->slots[j].ptr, t->cap);
-        /* move j back into the hole at i unless its home lies cyclically in (i, j] */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            t->slots[i] = t->slots[j];
-            i = j;
-        }
-    }
-    t->slots[i].ptr = 0;
-    t->n--;
+    e->dead = 1;
+    t->ndead++;
 }
 
 /* ---- per-thread streams -------------------------------------------------------------- */
@@ -635,15 +636,17 @@ static int event_release(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
     live_t *l = live_find(&st->live, e->ptr);
-    if (!l) {
+    if (!l || l->dead) {
         rp->unmatched_frees++;
-        int k = misuse_unmatched(st->misuse, e->ptr, e->stack, e->fn,
-                                 !(rp->file_flags & PS_FILE_F_FORK_CHILD));
-        if (k == -PS_E_NOMEM)
-            return k;
-        rp->double_frees += k == REPLAY_ERR_DOUBLE_FREE;
-        rp->invalid_frees += k == REPLAY_ERR_INVALID_FREE;
-        return 0;
+        int rc = 0;
+        if (l) {
+            rp->double_frees++;
+            rc = misuse_double(st->misuse, rp->sites[l->site].stack_id, l->fn, e->stack, e->fn);
+        } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
+            rp->invalid_frees++;
+            rc = misuse_invalid(st->misuse, e->stack, e->fn);
+        }
+        return rc;
     }
     replay_site_t *site = &rp->sites[l->site];
     int fa = ps_alloc_family(l->fn), ff = ps_alloc_family(e->fn);
@@ -652,8 +655,6 @@ static int event_release(state_t *st, const event_t *e)
         rp->mismatched_frees++;
         rc = misuse_mismatch(st->misuse, site->stack_id, l->fn, e->stack, e->fn);
     }
-    if (rc == 0)
-        rc = misuse_released(st->misuse, e->ptr, site->stack_id, l->fn);
     if (rc < 0)
         return rc;
     site_touch(st, site);
@@ -667,7 +668,7 @@ static int event_release(state_t *st, const event_t *e)
     replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
     sl->frees++;
     sl->live_bytes = rp->live_bytes;
-    live_remove(&st->live, l);
+    live_kill(&st->live, l);
     return 0;
 }
 
@@ -684,7 +685,7 @@ static int event_alloc(state_t *st, const event_t *e)
         return 0;
     }
     live_t *old = live_find(&st->live, e->ptr);
-    if (old) { /* a release we never saw: forget the old block */
+    if (old && !old->dead) { /* a release we never saw: forget the old block */
         rp->double_allocations++;
         replay_site_t *os = &rp->sites[old->site];
         site_touch(st, os);
@@ -692,11 +693,13 @@ static int event_alloc(state_t *st, const event_t *e)
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
-        live_remove(&st->live, old);
+    } else if (old) {
+        st->live.ndead--;
     }
-    misuse_reused(st->misuse, e->ptr);
-    live_t l = {e->ptr, e->size, e->ts, si, e->fn};
-    if ((rc = live_insert(&st->live, &l)) < 0)
+    live_t l = {e->ptr, e->size, e->ts, si, e->fn, 0};
+    if (old)
+        *old = l; /* the address's slot, reused in place */
+    else if ((rc = live_insert(&st->live, &l)) < 0)
         return rc;
     replay_site_t *site = &rp->sites[si];
     site_touch(st, site);

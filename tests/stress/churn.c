@@ -2,6 +2,9 @@
  * churn -- 4 threads allocate 2 M blocks in all and hand most of them to the next thread to
  * free (cross-thread frees race address reuse). The trace must hold exactly the workload's
  * own counts: no event lost or duplicated, every free matched, no address live twice.
+ * churn8 (issue 6's stress): 8 threads, and every 4th iteration each one also takes a shared
+ * mutex (allocating inside it) and every 8th a shared rwlock for reading, one in 64 for
+ * writing: the lock counts of `perfshim locks` must be the workload's own, with no deadlock.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -12,6 +15,9 @@
 
 #include "harness.h"
 #include "test.h"
+#ifdef CHURN_LOCKS
+#include "locks_check.h"
+#endif
 
 #ifndef NTHREADS /* churn8: 8 threads (issue 6 stress) */
 #define NTHREADS 4
@@ -36,6 +42,43 @@ static _Atomic int done;
 
 __attribute__((noinline)) void *churn_alloc(size_t n) { return malloc(n); }
 __attribute__((noinline)) void churn_free(void *p) { free(p); }
+
+#ifdef CHURN_LOCKS
+static pthread_mutex_t stress_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t stress_rwlock = PTHREAD_RWLOCK_INITIALIZER;
+static uint64_t n_mutex[NTHREADS], n_rd[NTHREADS], n_wr[NTHREADS], shared_sum;
+static void *volatile held_block;
+
+/* Takes the mutex and allocates inside it (a block the next call frees). */
+__attribute__((noinline)) void stress_mutex_section(int i)
+{
+    pthread_mutex_lock(&stress_mutex);
+    void *old = held_block;
+    held_block = churn_alloc(32);
+    n_alloc[i]++;
+    if (old) {
+        churn_free(old);
+        n_free[i]++;
+    }
+    shared_sum++;
+    pthread_mutex_unlock(&stress_mutex);
+    n_mutex[i]++;
+}
+
+__attribute__((noinline)) void stress_rwlock_section(int i, int write)
+{
+    if (write) {
+        pthread_rwlock_wrlock(&stress_rwlock);
+        shared_sum++;
+        n_wr[i]++;
+    } else {
+        pthread_rwlock_rdlock(&stress_rwlock);
+        (void)*(volatile uint64_t *)&shared_sum;
+        n_rd[i]++;
+    }
+    pthread_rwlock_unlock(&stress_rwlock);
+}
+#endif
 
 static int ring_push(ring_t *r, void *p)
 {
@@ -77,6 +120,12 @@ void *churn_worker(void *arg)
             churn_free(q);
             n_free[i]++;
         }
+#ifdef CHURN_LOCKS
+        if ((k & 3) == 0)
+            stress_mutex_section(i);
+        if ((k & 7) == 0)
+            stress_rwlock_section(i, (k & 63) == 0);
+#endif
     }
     atomic_fetch_add(&done, 1);
     for (;;) { /* drain until every producer is done and the ring is empty */
@@ -101,9 +150,18 @@ static void run(int argc, char **argv)
         pthread_create(&th[i], NULL, churn_worker, (void *)(intptr_t)i);
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(th[i], NULL);
+#ifdef CHURN_LOCKS
+    if (held_block) /* the last block the mutex section kept (not a worker's free) */
+        free(held_block);
+#endif
     FILE *f = argc > 0 ? fopen(argv[0], "w") : NULL;
-    for (int i = 0; f && i < NTHREADS; i++)
-        fprintf(f, "%" PRIu64 " %" PRIu64 "\n", n_alloc[i], n_free[i]);
+    for (int i = 0; f && i < NTHREADS; i++) {
+        fprintf(f, "%" PRIu64 " %" PRIu64, n_alloc[i], n_free[i]);
+#ifdef CHURN_LOCKS
+        fprintf(f, " %" PRIu64 " %" PRIu64 " %" PRIu64, n_mutex[i], n_rd[i], n_wr[i]);
+#endif
+        fputc('\n', f);
+    }
     if (f)
         fclose(f);
 }
@@ -124,9 +182,18 @@ static int check(trace_t *unused, const char *path)
         return fprintf(stderr, "workload failed: %d\n", status), 1;
     FILE *f = fopen(counts, "r");
     uint64_t want_alloc = 0, want_free = 0, a, b;
+    uint64_t want_mutex = 0, want_rd = 0, want_wr = 0;
     while (f && fscanf(f, "%" SCNu64 " %" SCNu64, &a, &b) == 2) {
         want_alloc += a;
         want_free += b;
+#ifdef CHURN_LOCKS
+        uint64_t m, rd, wr;
+        if (fscanf(f, "%" SCNu64 " %" SCNu64 " %" SCNu64, &m, &rd, &wr) == 3) {
+            want_mutex += m;
+            want_rd += rd;
+            want_wr += wr;
+        }
+#endif
     }
     if (f)
         fclose(f);
@@ -135,6 +202,29 @@ static int check(trace_t *unused, const char *path)
     if (trace_load(path, &t) != 0)
         return 1;
     uint64_t allocs = trace_count_site(&t, "churn_alloc", EV_ALLOC, PS_FN_MALLOC, NULL);
+    uint64_t per_thread_allocs = (uint64_t)NTHREADS * PER_THREAD;
+#ifdef CHURN_LOCKS
+    per_thread_allocs += want_mutex; /* one allocation per mutex section */
+    /* the lock counts, from perfshim locks --format=json */
+    char *text = NULL;
+    json_t *j = locks_json_load(path, &text);
+    const json_t *locks = json_get(j, "locks");
+    const json_t *mx = lock_by_site_fn(locks, "stress_mutex_section");
+    const json_t *rw = lock_by_site_fn(locks, "stress_rwlock_section");
+    CHECK(j && mx && rw);
+    CHECK_U64(mx, "acquisitions", want_mutex);
+    CHECK_U64(rw, "acquisitions", want_rd + want_wr);
+    CHECK_U64(rw, "read_acquisitions", want_rd);
+    CHECK_U64(mx, "allocations_while_held", want_mutex);
+    CHECK(want_mutex == (uint64_t)NTHREADS * (PER_THREAD / 4) &&
+          want_rd + want_wr == (uint64_t)NTHREADS * (PER_THREAD / 8));
+    fprintf(stderr, "churn: locks: mutex %" PRIu64 " (workload %" PRIu64 "), rwlock %" PRIu64
+                    " (workload %" PRIu64 "), %" PRIu64 " contended mutex acquisitions\n",
+            json_u64(mx, "acquisitions"), want_mutex, json_u64(rw, "acquisitions"),
+            want_rd + want_wr, json_u64(mx, "contended"));
+    json_free(j);
+    free(text);
+#endif
     uint64_t frees = 0;
     for (size_t k = 0; k < t.nev; k++) {
         hthread_t *th = trace_thread(&t, t.ev[k].tid);
@@ -142,15 +232,17 @@ static int check(trace_t *unused, const char *path)
     }
     replay_t r;
     trace_replay(&t, &r);
-    int fails = !t.have_end || t.end.dropped || t.end.events != t.chunk_events ||
+    int bad = !t.have_end || t.end.dropped || t.end.events != t.chunk_events ||
                 t.decode_error ||
                 allocs != want_alloc || frees != want_free ||
-                want_alloc != (uint64_t)NTHREADS * PER_THREAD || r.unmatched_frees ||
-                r.double_allocs;
+                want_alloc != per_thread_allocs || r.unmatched_frees || r.double_allocs;
+#ifdef CHURN_LOCKS
+    bad |= fails != 0; /* the lock checks */
+#endif
 #ifdef CHURN_BACKPRESSURE
     if (t.end.chunks_inline == 0) {
         fprintf(stderr, "churn: the producers never compressed their own chunks\n");
-        fails = 1;
+        bad = 1;
     }
     fprintf(stderr, "churn: %" PRIu64 " of %" PRIu64 " chunks compressed by app threads\n",
             t.end.chunks_inline, t.end.chunks);
@@ -160,11 +252,11 @@ static int check(trace_t *unused, const char *path)
             " / %" PRIu64 "), %zu events, end.events %" PRIu64 ", dropped %" PRIu64
             ", unmatched %" PRIu64 ", double %" PRIu64 ": %s\n",
             allocs, frees, want_alloc, want_free, t.nev, t.end.events, t.end.dropped,
-            r.unmatched_frees, r.double_allocs, fails ? "FAIL" : "ok");
+            r.unmatched_frees, r.double_allocs, bad ? "FAIL" : "ok");
     trace_free(&t);
-    if (!fails)
+    if (!bad)
         unlink(path);
-    return fails;
+    return bad;
 }
 
 int main(int argc, char **argv)
