@@ -4,8 +4,9 @@
  * snapshots read it.
  *
  * Contract: a concurrent map that does not serialize threads: LIVESET_SHARDS shards chosen by
- * a hash of the address, each an open-addressing table behind its own ilock (never a pthread
- * lock), so two threads only meet when their blocks hash to the same shard. Called from the
+ * a hash of the block's 64 KiB region, each an open-addressing table behind its own ilock
+ * (never a pthread lock); glibc's per-thread arenas keep each thread's blocks in shards of
+ * its own, so two threads meet only on cross-thread frees and shared arenas. Called from the
  * recorders in shim.h with the hook guard set; never allocates from the app's heap (tables
  * are imem mappings that double when 3/4 full). An insert that cannot get memory is counted
  * in liveset_untracked() (warned once) and the block is simply not in the set.
@@ -20,7 +21,8 @@
 
 #include <stdint.h>
 
-#define LIVESET_SHARDS 64
+#define LIVESET_SHARD_BITS 8
+#define LIVESET_SHARDS (1u << LIVESET_SHARD_BITS)
 
 #define LIVESET_F_LINKER 0x1u /* allocated by the dynamic linker (TLS blocks, DTVs) */
 
