@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callsite.h"
 #include "jsonout.h"
 #include "perfshim/errors.h"
 #include "reader.h"
@@ -23,54 +24,6 @@ const char *leaks_kind_name(int kind)
     case PS_LEAK_REACHABLE: return "reachable";
     }
     return "unknown";
-}
-
-/* ---- call sites (the same cut as report.c) ------------------------------------------- */
-
-static bool leaks_is_alloc_fn(const char *fn)
-{
-    static const char *const names[] = {
-        "malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign",
-        "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_malloc", "__libc_calloc",
-        "__libc_realloc", "__libc_free", "__libc_memalign", "__libc_valloc", "__libc_pvalloc",
-        "__posix_memalign", "__libc_reallocarray",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcmp(fn, names[i]))
-            return true;
-    return false;
-}
-
-static bool leaks_is_own_frame(const sym_frame_t *f)
-{
-    if (!f->module_name)
-        return false;
-    if (!strncmp(f->module_name, "libperfshim", 11))
-        return true;
-    bool libc = !strncmp(f->module_name, "libc.so", 7) || !strncmp(f->module_name, "libc-", 5);
-    return libc && f->function && leaks_is_alloc_fn(f->function);
-}
-
-int leaks_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
-              uint32_t *depth)
-{
-    const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    *ips = NULL;
-    *depth = 0;
-    if (!st)
-        return 0;
-    uint32_t skip = 0;
-    for (; skip + 1 < st->depth; skip++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(sym, st->ips[skip], &f);
-        if (rc < 0)
-            return rc;
-        if (!leaks_is_own_frame(&f))
-            break;
-    }
-    *ips = st->ips + skip;
-    *depth = st->depth - skip;
-    return 0;
 }
 
 static int ips_cmp(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb)
@@ -193,10 +146,10 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
         g->bytes = rec->u.leak.bytes;
         g->possible_blocks = rec->u.leak.possible_blocks;
         g->held_by = -1;
-        if ((rc = leaks_cut(sym, rp, rec->u.leak.stack, &g->ips, &g->depth)) < 0)
+        if ((rc = callsite_cut(sym, rp, rec->u.leak.stack, &g->ips, &g->depth)) < 0)
             return rc;
         if (g->kind == PS_LEAK_INDIRECT &&
-            (rc = leaks_cut(sym, rp, rec->u.leak.holder, &g->holder_ips, &g->holder_depth)) < 0)
+            (rc = callsite_cut(sym, rp, rec->u.leak.holder, &g->holder_ips, &g->holder_depth)) < 0)
             return rc;
         return 0;
     }
@@ -227,7 +180,7 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
         s->seq = rec->u.snapshot_site.seq;
         s->blocks = rec->u.snapshot_site.blocks;
         s->bytes = rec->u.snapshot_site.bytes;
-        return leaks_cut(sym, rp, rec->u.snapshot_site.stack, &s->ips, &s->depth);
+        return callsite_cut(sym, rp, rec->u.snapshot_site.stack, &s->ips, &s->depth);
     }
     }
     return 0;

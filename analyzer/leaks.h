@@ -61,9 +61,6 @@ int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym,
                size_t errlen);
 void leaks_free(leaks_t *L);
 const char *leaks_kind_name(int kind);
-/* Cuts stack `id` to its call site. */
-int leaks_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
-              uint32_t *depth);
 
 /* Report sections. text: the LEAKS section (top groups, indirect under their holder) and the
  * suspected leaks; json_summary: the summary's leak fields (",\"key\":N..."), null without a

@@ -24,6 +24,7 @@
 #include "locks_report.h"
 #include "perfshim/errors.h"
 #include "reader.h"
+#include "callsite.h"
 #include "jsonout.h"
 #include "replay.h"
 #include "symbols.h"
@@ -61,45 +62,6 @@ typedef struct report_s {
 
 /* ---- call sites ---------------------------------------------------------------------- */
 
-static bool report_is_alloc_fn(const char *fn)
-{
-    static const char *const names[] = {
-        "malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign",
-        "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_malloc", "__libc_calloc",
-        "__libc_realloc", "__libc_free", "__libc_memalign", "__libc_valloc", "__libc_pvalloc",
-        "__posix_memalign", "__libc_reallocarray",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcmp(fn, names[i]))
-            return true;
-    return false;
-}
-
-/* C++ allocation functions, demangled ("operator new(unsigned long)") or not ("_Znwm"). */
-static bool report_is_cxx_alloc_fn(const char *fn)
-{
-    return !strncmp(fn, "operator new", 12) || !strncmp(fn, "operator delete", 15) ||
-           !strncmp(fn, "_Znw", 4) || !strncmp(fn, "_Zna", 4) || !strncmp(fn, "_Zdl", 4) ||
-           !strncmp(fn, "_Zda", 4);
-}
-
-/* True when frame f belongs to the allocator or the shim and is cut from a site's top. */
-static bool report_is_own_frame(const sym_frame_t *f)
-{
-    if (!f->module_name)
-        return false;
-    if (!strncmp(f->module_name, "libperfshim", 11))
-        return true;
-    if (!f->function)
-        return false;
-    bool libc = !strncmp(f->module_name, "libc.so", 7) || !strncmp(f->module_name, "libc-", 5);
-    if (libc)
-        return report_is_alloc_fn(f->function);
-    return !strncmp(f->module_name, "libstdc++", 9) && report_is_cxx_alloc_fn(f->function);
-}
-
-
-
 static int site_cmp_ips(const void *a, const void *b)
 {
     const site_t *x = a, *y = b;
@@ -136,20 +98,9 @@ static int report_build_sites(report_t *R)
         if (!rs->allocations && !rs->failed)
             continue;
         site_t *s = &R->sites[n++];
-        const replay_stack_t *st = replay_stack(rp, rs->stack_id);
-        uint32_t skip = 0;
-        if (st) {
-            for (; skip + 1 < st->depth; skip++) { /* keep at least one frame */
-                sym_frame_t f;
-                int rc = symbols_lookup(R->sym, st->ips[skip], &f);
-                if (rc < 0)
-                    return rc;
-                if (!report_is_own_frame(&f))
-                    break;
-            }
-            s->ips = st->ips + skip;
-            s->depth = st->depth - skip;
-        }
+        int rc = callsite_cut(R->sym, rp, rs->stack_id, &s->ips, &s->depth);
+        if (rc < 0)
+            return rc;
         s->allocations = rs->allocations;
         s->bytes = rs->bytes;
         s->frees = rs->frees;
@@ -443,21 +394,7 @@ static const char *const err_kind_names[] = {"mismatched_free", "double_free", "
 static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
 {
     memset(out, 0, sizeof(*out));
-    const replay_stack_t *st = id ? replay_stack(&R->rp, id) : NULL;
-    if (!st)
-        return 0;
-    uint32_t skip = 0;
-    for (; skip + 1 < st->depth; skip++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(R->sym, st->ips[skip], &f);
-        if (rc < 0)
-            return rc;
-        if (!report_is_own_frame(&f))
-            break;
-    }
-    out->ips = st->ips + skip;
-    out->depth = st->depth - skip;
-    return 0;
+    return callsite_cut(R->sym, &R->rp, id, &out->ips, &out->depth);
 }
 
 static int text_errors(const report_t *R)

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "harness.h"
 #include "json_mini.h"
 #include "report.h"
@@ -28,14 +29,6 @@ static void run(int argc, char **argv)
     exit(caught == 5 ? 0 : 3);
 }
 
-static int fails;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);             \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
 #define SITE(t, fn, kind, afn, n, bytes)                                                       \
     do {                                                                                       \
         uint64_t b_, n_ = trace_count_site(t, fn, kind, afn, &b_);                             \

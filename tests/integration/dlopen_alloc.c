@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "harness.h"
 #include "json_mini.h"
 #include "report.h"
@@ -34,14 +35,6 @@ static void run(int argc, char **argv)
     free(malloc(10)); /* after dlclose: a new module map is not needed, the old one stays */
 }
 
-static int fails;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);             \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
 
 /* Sums the sites whose first frame is fn (a loop the compiler unrolled is several sites);
  * every one must be in libdlo. */

@@ -16,27 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "json_mini.h"
 /* harness.h has its own replay_t, so locks_report.h (analyzer replay.h) cannot be included */
 int locks_main(int argc, char **argv);
 
-static int fails;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);             \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
-#define CHECK_U64(j, key, want)                                                                \
-    do {                                                                                       \
-        uint64_t got_ = json_u64(j, key);                                                      \
-        if (got_ != (uint64_t)(want)) {                                                        \
-            fprintf(stderr, "%s:%d: %s: %" PRIu64 ", expected %" PRIu64 "\n", __FILE__,        \
-                    __LINE__, key, got_, (uint64_t)(want));                                    \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
 
 static inline json_t *locks_json_load(const char *trace, char **text_out)
 {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "harness.h"
 #include "json_mini.h"
 #include "report.h"
@@ -90,23 +91,6 @@ static char *read_file(const char *path)
     return b;
 }
 
-static int fails;
-#define CHECK(c)                                                                               \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);             \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
-#define CHECK_U64(j, key, want)                                                                \
-    do {                                                                                       \
-        uint64_t got_ = json_u64(j, key);                                                      \
-        if (got_ != (uint64_t)(want)) {                                                        \
-            fprintf(stderr, "%s:%d: %s: %" PRIu64 ", expected %" PRIu64 "\n", __FILE__,        \
-                    __LINE__, key, got_, (uint64_t)(want));                                    \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
 
 static void check_site(const json_t *sites, const char *fn, uint64_t allocs, uint64_t bytes,
                        uint64_t nf_blocks, uint64_t nf_bytes, uint64_t line)
