@@ -94,8 +94,17 @@ void shim_init(void)
     exe_path[n > 0 ? n : 0] = 0;
     ssize_t c = prim_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
     cmdline_len = c > 0 ? (uint32_t)c : 0;
-    if (stacktab_init(0, 0) != 0 || shim_open_trace(mono, real, 0) != 0 ||
-        pthread_key_create(&exit_key, thread_exit_dtor) != 0) {
+    if (stacktab_init(0, 0) != 0) {
+        PS_WARN("cannot map memory for the stack table (address-space limit?); not recording");
+        shim_set_state(SHIM_DISABLED);
+        return;
+    }
+    if (shim_open_trace(mono, real, 0) != 0) { /* writer_init said why */
+        shim_set_state(SHIM_DISABLED);
+        return;
+    }
+    if (pthread_key_create(&exit_key, thread_exit_dtor) != 0) {
+        PS_WARN("no thread-specific key left; not recording");
         shim_set_state(SHIM_DISABLED);
         return;
     }
