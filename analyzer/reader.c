@@ -610,6 +610,22 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
         VIEW_NEED(sizeof(ps_rec_alloc_t));
         memcpy(&rec->u.alloc, p, sizeof(rec->u.alloc));
         break;
+    /* packed heap records come out as the fixed ones they stand for */
+    case PS_REC_ALLOC_P:
+        if (view_unpack_alloc(view, p, len, &rec->u.alloc) != 0)
+            return view_fail(r, view, "malformed packed alloc record");
+        rec->type = PS_REC_ALLOC;
+        break;
+    case PS_REC_FREE_P:
+        if (view_unpack_free(view, p, len, &rec->u.free) != 0)
+            return view_fail(r, view, "malformed packed free record");
+        rec->type = PS_REC_FREE;
+        break;
+    case PS_REC_REALLOC_P:
+        if (view_unpack_realloc(view, p, len, &rec->u.realloc) != 0)
+            return view_fail(r, view, "malformed packed realloc record");
+        rec->type = PS_REC_REALLOC;
+        break;
     case PS_REC_FREE:
         VIEW_NEED(sizeof(ps_rec_free_t));
         memcpy(&rec->u.free, p, sizeof(rec->u.free));
@@ -710,6 +726,12 @@ const char *record_type_name(uint8_t type)
         return "free";
     case PS_REC_REALLOC:
         return "realloc";
+    case PS_REC_ALLOC_P:
+        return "alloc_packed";
+    case PS_REC_FREE_P:
+        return "free_packed";
+    case PS_REC_REALLOC_P:
+        return "realloc_packed";
     case PS_REC_RSS:
         return "rss";
     case PS_REC_END:

@@ -437,7 +437,7 @@ static int stream_take_fast(state_t *st, stream_t *s)
 {
     chunk_view_t *v = &s->view;
     size_t left = v->size - v->pos;
-    if (left < sizeof(ps_rec_free_t))
+    if (left < sizeof(ps_rec_hdr_t))
         return 0;
     const unsigned char *p = v->data + v->pos;
     ps_rec_hdr_t h;
@@ -455,6 +455,24 @@ static int stream_take_fast(state_t *st, stream_t *s)
     if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
         ps_rec_free_t f;
         memcpy(&f, p, sizeof(f));
+        v->pos += h.len;
+        st->rp->records++;
+        int rc = stream_take_free(st, s, &f, h.aux);
+        return rc < 0 ? rc : 1;
+    }
+    if (h.type == PS_REC_ALLOC_P && h.len > sizeof(h)) {
+        ps_rec_alloc_t a;
+        if (view_unpack_alloc(v, p, h.len, &a) != 0)
+            return 0; /* view_next says what is wrong */
+        v->pos += h.len;
+        st->rp->records++;
+        stream_take_alloc(s, &a, h.aux);
+        return 1;
+    }
+    if (h.type == PS_REC_FREE_P && h.len > sizeof(h)) {
+        ps_rec_free_t f;
+        if (view_unpack_free(v, p, h.len, &f) != 0)
+            return 0;
         v->pos += h.len;
         st->rp->records++;
         int rc = stream_take_free(st, s, &f, h.aux);

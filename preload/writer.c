@@ -112,7 +112,7 @@ int writer_init(const writer_header_t *h)
     if (!freelist)
         freelist = imem_alloc(sizeof(unsigned char *) * free_max);
     if (!sync_dst)
-        sync_dst = imem_alloc(dst_cap);
+        sync_dst = imem_alloc(dst_cap + buf_cap); /* + packing room */
     if (!sync_cctx)
         sync_cctx = cctx_new();
     if (!queue || !freelist || !sync_dst || !sync_cctx)
@@ -219,6 +219,67 @@ static void chunk_scan(const unsigned char *p, uint32_t len, ps_chunk_header_t *
     }
 }
 
+/* Rewrites the ALLOC, FREE and REALLOC records of src[0, len) in their packed forms (see
+ * trace_format.h) into out, which has room for len bytes: a record is packed only when that
+ * is shorter, so the output never is longer. Returns the output length. Pure computation
+ * (async-signal-safe): the crash flush comes through here too. */
+static uint32_t chunk_pack(const unsigned char *src, uint32_t len, unsigned char *out)
+{
+    uint64_t ts0 = 0, ptr0 = 0;
+    uint32_t pos = 0, o = 0;
+    while (pos + sizeof(ps_rec_hdr_t) <= len) {
+        ps_rec_hdr_t h;
+        memcpy(&h, src + pos, sizeof h);
+        if (h.len < sizeof h || pos + h.len > len)
+            break;
+        unsigned char tmp[sizeof(ps_rec_hdr_t) + 6 * PS_VARINT_MAX], *q = tmp + sizeof h;
+        uint8_t type = 0;
+        uint64_t nts = 0, nptr = 0;
+        if (h.type == PS_REC_ALLOC && h.len == sizeof(ps_rec_alloc_t)) {
+            ps_rec_alloc_t a;
+            memcpy(&a, src + pos, sizeof a);
+            q = ps_uv_put(q, ps_zz(a.ts - ts0));
+            q = ps_uv_put(q, ps_zz(a.ptr - ptr0));
+            q = ps_uv_put(q, a.size);
+            q = ps_uv_put(q, a.stack);
+            q = ps_uv_put(q, a.align);
+            type = PS_REC_ALLOC_P, nts = a.ts, nptr = a.ptr;
+        } else if (h.type == PS_REC_FREE && h.len == sizeof(ps_rec_free_t)) {
+            ps_rec_free_t f;
+            memcpy(&f, src + pos, sizeof f);
+            q = ps_uv_put(q, ps_zz(f.ts - ts0));
+            q = ps_uv_put(q, ps_zz(f.ptr - ptr0));
+            q = ps_uv_put(q, f.stack);
+            type = PS_REC_FREE_P, nts = f.ts, nptr = f.ptr;
+        } else if (h.type == PS_REC_REALLOC && h.len == sizeof(ps_rec_realloc_t)) {
+            ps_rec_realloc_t r;
+            memcpy(&r, src + pos, sizeof r);
+            q = ps_uv_put(q, ps_zz(r.ts_before - ts0));
+            q = ps_uv_put(q, r.ts - r.ts_before);
+            q = ps_uv_put(q, ps_zz(r.old_ptr - ptr0));
+            q = ps_uv_put(q, ps_zz(r.new_ptr - r.old_ptr));
+            q = ps_uv_put(q, r.size);
+            q = ps_uv_put(q, r.stack);
+            type = PS_REC_REALLOC_P, nts = r.ts, nptr = r.new_ptr;
+        }
+        uint32_t plen = (uint32_t)(q - tmp);
+        if (type && plen < h.len) {
+            ps_rec_hdr_t ph = {type, h.aux, (uint16_t)plen};
+            memcpy(tmp, &ph, sizeof ph);
+            memcpy(out + o, tmp, plen);
+            o += plen;
+            ts0 = nts;
+            ptr0 = nptr;
+        } else {
+            memcpy(out + o, src + pos, h.len);
+            o += h.len;
+        }
+        pos += h.len;
+    }
+    memcpy(out + o, src + pos, len - pos); /* a torn tail, as it was */
+    return o + (len - pos);
+}
+
 /* Compresses into dst (header + frame). Returns the chunk's total size, 0 on failure. */
 static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char *src,
                           uint32_t len, pid_t tid, uint32_t seq, uint16_t flags,
@@ -232,6 +293,12 @@ static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char 
                             .seq = seq};
     chunk_scan(src, len, &ch);
     *nevents = ch.nevents;
+    if (len <= buf_cap) { /* dst has buf_cap bytes of packing room after dst_cap */
+        unsigned char *packed = dst + dst_cap;
+        len = chunk_pack(src, len, packed);
+        src = packed;
+        ch.usize = len;
+    }
     size_t n = ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
     if (ZSTD_isError(n)) {
         PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));
@@ -452,7 +519,7 @@ int writer_start(void)
     if (!wctx.cctx)
         wctx.cctx = cctx_new();
     if (!wctx.dst)
-        wctx.dst = imem_alloc(dst_cap);
+        wctx.dst = imem_alloc(dst_cap + buf_cap);
     if (!wctx.scratch)
         wctx.scratch = imem_alloc(buf_cap);
     if (!wctx.cctx || !wctx.dst || !wctx.scratch)
@@ -505,7 +572,7 @@ static void writer_end(int close_file)
         if (!wctx.cctx)
             wctx.cctx = cctx_new();
         if (!wctx.dst)
-            wctx.dst = imem_alloc(dst_cap);
+            wctx.dst = imem_alloc(dst_cap + buf_cap);
         if (!wctx.scratch)
             wctx.scratch = imem_alloc(buf_cap);
         if (!wctx.cctx || !wctx.dst || !wctx.scratch)

@@ -85,6 +85,9 @@ enum ps_rec_type {
     PS_REC_ALLOC = 0x10,        /* ps_rec_alloc_t */
     PS_REC_FREE = 0x11,         /* ps_rec_free_t */
     PS_REC_REALLOC = 0x12,      /* ps_rec_realloc_t */
+    PS_REC_ALLOC_P = 0x13,      /* ALLOC packed: varints, see "Packed records" below */
+    PS_REC_FREE_P = 0x14,       /* FREE packed */
+    PS_REC_REALLOC_P = 0x15,    /* REALLOC packed */
     PS_REC_RSS = 0x20,          /* ps_rec_rss_t: periodic sample from the writer thread */
     PS_REC_CRASH = 0x50,        /* ps_rec_crash_t: the process died of a signal (shim's handler) */
     PS_REC_LEAK_SCAN = 0x40,     /* ps_rec_leak_scan_t: totals of the exit-time reachability scan */
@@ -464,6 +467,58 @@ PS_STATIC_SIZE(ps_rec_lock_thread_t, 32);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
 #endif
+
+/* ---- packed records ---------------------------------------------------------------------
+ * The writer stores ALLOC, FREE and REALLOC in a chunk in packed form when that is shorter:
+ * the same header (aux = the function, len = the packed length), then LEB128 varints, signed
+ * ones zigzag-coded, against a per-chunk state (ts0, ptr0) that starts at 0 at the chunk's
+ * first record and is changed only by packed records:
+ *   ALLOC_P:   zz(ts - ts0) zz(ptr - ptr0) size stack align;          then ts0 = ts, ptr0 = ptr
+ *   FREE_P:    zz(ts - ts0) zz(ptr - ptr0) stack;                     then ts0 = ts, ptr0 = ptr
+ *   REALLOC_P: zz(ts_before - ts0) (ts - ts_before) zz(old - ptr0) zz(new - old) size stack;
+ *              then ts0 = ts, ptr0 = new
+ * A varint is at most 10 bytes; the fields must end inside len (bytes after them are skipped,
+ * for later additions). Each decodes to exactly the fixed record it stands for. */
+#define PS_VARINT_MAX 10
+
+static inline unsigned char *ps_uv_put(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+/* Reads a varint from [*p, end); returns 0 and advances *p, or -1 (truncated, too long). */
+static inline int ps_uv_get(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    const unsigned char *q = *p;
+    for (unsigned shift = 0; q < end && shift < 7 * PS_VARINT_MAX; shift += 7) {
+        unsigned char b = *q++;
+        if (shift == 63 && b > 1)
+            return -1; /* more than 64 bits */
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *p = q;
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static inline uint64_t ps_zz(uint64_t delta) /* delta as two's complement */
+{
+    return (delta << 1) ^ (uint64_t)((int64_t)delta >> 63);
+}
+
+static inline uint64_t ps_unzz(uint64_t u)
+{
+    return (u >> 1) ^ (uint64_t)-(int64_t)(u & 1);
+}
 
 /* FNV-1a 32 over n bytes: the chunk header checksum. */
 static inline uint32_t ps_fnv1a32(const void *p, uint32_t n)

@@ -334,6 +334,95 @@ TEST(unknown_records_are_skipped_by_len)
     synth_buf_free(&r);
 }
 
+/* A packed record: header (type, aux, len) and the given varints (zigzag already applied). */
+static void put_packed(synth_buf_t *b, uint8_t type, uint8_t aux, const uint64_t *v, int n)
+{
+    unsigned char tmp[4 + 10 * PS_VARINT_MAX], *q = tmp + 4;
+    for (int i = 0; i < n; i++)
+        q = ps_uv_put(q, v[i]);
+    ps_rec_hdr_t h = {type, aux, (uint16_t)(q - tmp)};
+    memcpy(tmp, &h, sizeof h);
+    synth_put(b, tmp, (size_t)(q - tmp));
+}
+
+/* Packed ALLOC/FREE/REALLOC decode to the fixed records they stand for, each against the
+ * chunk's running (ts, ptr) state, which fixed records do not change. */
+TEST(packed_records_decode)
+{
+    synth_buf_t f = {0}, r = {0};
+    file_begin(&f, PERFSHIM_TRACE_VERSION, "", "", 0);
+    uint64_t a[] = {ps_zz(1000), ps_zz(0x5000), 48, 7, 0};           /* ts 1000, ptr 0x5000 */
+    put_packed(&r, PS_REC_ALLOC_P, PS_FN_MALLOC, a, 5);
+    synth_alloc(&r, PS_FN_CALLOC, 3, 999999, 0x9999, 1, 0);         /* fixed: state unchanged */
+    uint64_t fr[] = {ps_zz(25), ps_zz((uint64_t)-0x100), 0};        /* ts 1025, ptr 0x4f00 */
+    put_packed(&r, PS_REC_FREE_P, PS_FN_FREE, fr, 3);
+    uint64_t re[] = {ps_zz((uint64_t)-5), 10, ps_zz(0x100), ps_zz(0x2000), 96, 9}; /* 1020..1030 */
+    put_packed(&r, PS_REC_REALLOC_P, PS_FN_REALLOC, re, 6);
+    uint64_t a2[] = {ps_zz(1), ps_zz(8), 16, 7, 64};                /* ts 1031, ptr 0x7008 */
+    put_packed(&r, PS_REC_ALLOC_P, PS_FN_ALIGNED_ALLOC, a2, 5);
+    file_chunk(&f, &r, 1, 0, 0);
+    reader_t *rd;
+    assert_u64_eq(file_open(&f, &rd), 0);
+    chunk_view_t v;
+    record_t rec;
+    assert_u64_eq(reader_chunk_load(rd, 0, &v), 0);
+    assert_u64_eq(view_next(rd, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_ALLOC);
+    expect_u64_eq(rec.aux, PS_FN_MALLOC);
+    expect_u64_eq(rec.u.alloc.ts, 1000);
+    expect_u64_eq(rec.u.alloc.ptr, 0x5000);
+    expect_u64_eq(rec.u.alloc.size, 48);
+    expect_u64_eq(rec.u.alloc.stack, 7);
+    assert_u64_eq(view_next(rd, &v, &rec), 1);
+    expect_u64_eq(rec.u.alloc.ptr, 0x9999);
+    assert_u64_eq(view_next(rd, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_FREE);
+    expect_u64_eq(rec.u.free.ts, 1025);
+    expect_u64_eq(rec.u.free.ptr, 0x4f00);
+    assert_u64_eq(view_next(rd, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_REALLOC);
+    expect_u64_eq(rec.u.realloc.ts_before, 1020);
+    expect_u64_eq(rec.u.realloc.ts, 1030);
+    expect_u64_eq(rec.u.realloc.old_ptr, 0x5000);
+    expect_u64_eq(rec.u.realloc.new_ptr, 0x7000);
+    expect_u64_eq(rec.u.realloc.size, 96);
+    expect_u64_eq(rec.u.realloc.stack, 9);
+    assert_u64_eq(view_next(rd, &v, &rec), 1);
+    expect_u64_eq(rec.aux, PS_FN_ALIGNED_ALLOC);
+    expect_u64_eq(rec.u.alloc.ts, 1031);
+    expect_u64_eq(rec.u.alloc.ptr, 0x7008);
+    expect_u64_eq(rec.u.alloc.align, 64);
+    expect_u64_eq(view_next(rd, &v, &rec), 0);
+    reader_close(rd);
+    synth_buf_free(&f);
+    synth_buf_free(&r);
+}
+
+/* A varint longer than 10 bytes, or fields that run past the record, are corrupt. */
+TEST(packed_record_malformed)
+{
+    for (int k = 0; k < 2; k++) {
+        synth_buf_t f = {0}, r = {0};
+        file_begin(&f, PERFSHIM_TRACE_VERSION, "", "", 0);
+        unsigned char bad[16];
+        ps_rec_hdr_t h = {PS_REC_ALLOC_P, PS_FN_MALLOC, k ? 6 : 16};
+        memcpy(bad, &h, sizeof h);
+        memset(bad + 4, 0xff, sizeof bad - 4); /* k=0: 12 continuation bytes; k=1: cut at 6 */
+        synth_put(&r, bad, h.len);
+        file_chunk(&f, &r, 1, 0, 0);
+        reader_t *rd;
+        assert_u64_eq(file_open(&f, &rd), 0);
+        chunk_view_t v;
+        record_t rec;
+        assert_u64_eq(reader_chunk_load(rd, 0, &v), 0);
+        expect_true(view_next(rd, &v, &rec) == -PS_E_CORRUPT);
+        expect_true(contains(reader_error(rd), "malformed packed alloc record"));
+        reader_close(rd);
+        synth_buf_free(&f);
+        synth_buf_free(&r);
+    }
+}
+
 /* A lock record shorter than its fixed part is corrupt, not silently zero-filled. */
 TEST(short_lock_record_is_rejected)
 {
@@ -1034,7 +1123,8 @@ TEST(dump_exit_codes)
 
 TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names),
           TEST_ENTRY(unknown_records_are_skipped_by_len),
-          TEST_ENTRY(short_lock_record_is_rejected), TEST_ENTRY(not_a_trace),
+          TEST_ENTRY(short_lock_record_is_rejected), TEST_ENTRY(packed_records_decode),
+          TEST_ENTRY(packed_record_malformed), TEST_ENTRY(not_a_trace),
           TEST_ENTRY(newer_version_is_rejected), TEST_ENTRY(missing_file),
           TEST_ENTRY(bad_file_header), TEST_ENTRY(cut_inside_second_chunk),
           TEST_ENTRY(corrupt_chunk_header), TEST_ENTRY(malformed_records),
