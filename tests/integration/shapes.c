@@ -59,13 +59,35 @@ __attribute__((noinline)) void *site_before_end(void) { return malloc(72); }
 __attribute__((noinline)) void *site_df_alloc(void) { return malloc(88); }
 __attribute__((noinline)) void site_df_free(void *p) { free(p); }
 
+/* ctor_dtor: the program's own constructor and destructor allocate (SHAPES_CTOR=1); the
+ * shim, preloaded, initializes before the one and finishes after the other. */
+__attribute__((noinline)) void *site_ctor(void) { return malloc(24); }
+__attribute__((noinline)) void *site_dtor(void) { return malloc(40); }
+static void *ctor_keep;
+__attribute__((constructor)) static void shapes_ctor(void)
+{
+    if (getenv("SHAPES_CTOR")) {
+        free(site_ctor());
+        ctor_keep = site_ctor();
+    }
+}
+__attribute__((destructor)) static void shapes_dtor(void)
+{
+    if (getenv("SHAPES_CTOR")) {
+        free(ctor_keep);
+        for (int i = 0; i < 3; i++)
+            free(site_dtor());
+    }
+}
+
 static jmp_buf jb;
 __attribute__((noinline)) static void jmp_deep(int d, void **keep)
 {
     keep[d] = site_jmp();
     if (d == 1)
         longjmp(jb, 1);
-    jmp_deep(d + 1, keep);
+    if (d < 1) /* always: the bound only tells the compiler the recursion ends */
+        jmp_deep(d + 1, keep);
 }
 
 static void on_usr1(int sig)
@@ -157,6 +179,8 @@ static void run(int argc, char **argv)
             free(keep[1]);
         }
         say("jumped 10\n");
+    } else if (!strcmp(mode, "ctor_dtor")) {
+        say("ctor_dtor\n");
     } else if (!strcmp(mode, "thread_exit")) {
         pthread_t t;
         pthread_create(&t, NULL, thread_exit_main, NULL);
@@ -426,6 +450,25 @@ static void check_simple(const char *mode, int want_exit, int want_sig, int want
     unlink(path);
 }
 
+static void check_ctor_dtor(void)
+{
+    cur_mode = "ctor_dtor";
+    int st;
+    pid_t pid = compare("ctor_dtor", NULL, "SHAPES_CTOR=1", &st);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char path[256];
+    trace_name(path, sizeof path, "ctor_dtor", pid, "");
+    trace_t t;
+    if (load(path, &t, 1) != 0)
+        return;
+    CHECK(site(&t, "site_ctor") == 2 && site(&t, "site_dtor") == 3);
+    replay_t r;
+    trace_replay(&t, &r);
+    CHECK(r.unmatched_frees == 0); /* the constructor's block, freed by the destructor */
+    trace_free(&t);
+    unlink(path);
+}
+
 static void check_double_free(void)
 {
     cur_mode = "double_free";
@@ -466,6 +509,7 @@ static int check(trace_t *unused, const char *path)
     check_simple("sighandler", 0, 0, 1);
     check_simple("longjmp", 0, 0, 1);
     check_simple("thread_exit", 3, 0, 1);
+    check_ctor_dtor();
     check_simple("_exit", 4, 0, 1);
     check_simple("abort", 0, SIGABRT, 0);
     check_simple("segv", 0, SIGSEGV, 0);
