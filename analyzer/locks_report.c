@@ -18,21 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "locks.h"
 #include "perfshim/errors.h"
-
-static const char *fmt_ns(char *buf, size_t n, uint64_t ns)
-{
-    if (ns < 1000)
-        snprintf(buf, n, "%" PRIu64 " ns", ns);
-    else if (ns < 1000000)
-        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-    else if (ns < 1000000000)
-        snprintf(buf, n, "%.1f ms", (double)ns / 1e6);
-    else
-        snprintf(buf, n, "%.3f s", (double)ns / 1e9);
-    return buf;
-}
 
 static double pct(uint64_t part, uint64_t whole)
 {

@@ -25,6 +25,7 @@
 #include "perfshim/errors.h"
 #include "reader.h"
 #include "callsite.h"
+#include "fmt.h"
 #include "jsonout.h"
 #include "replay.h"
 #include "symbols.h"
@@ -200,53 +201,6 @@ static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, co
     v[R->nsites] = NULL; /* report_site_index walks to it */
     qsort(v, R->nsites, sizeof(*v), cmp);
     return v;
-}
-
-/* ---- formatting helpers -------------------------------------------------------------- */
-
-static const char *fmt_bytes(char *buf, size_t n, uint64_t v)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double d = (double)v;
-    unsigned u = 0;
-    while (d >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        d /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%" PRIu64 " B", v);
-    else
-        snprintf(buf, n, "%.1f %s", d, units[u]);
-    return buf;
-}
-
-static const char *fmt_ns(char *buf, size_t n, uint64_t ns)
-{
-    if (ns < 1000)
-        snprintf(buf, n, "%" PRIu64 " ns", ns);
-    else if (ns < 1000000)
-        snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-    else if (ns < 1000000000)
-        snprintf(buf, n, "%.1f ms", (double)ns / 1e6);
-    else
-        snprintf(buf, n, "%.3f s", (double)ns / 1e9);
-    return buf;
-}
-
-static const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns)
-{
-    if (ns == 0) {
-        snprintf(buf, n, "-");
-        return buf;
-    }
-    double r = (double)count * 1e9 / (double)ns;
-    if (r >= 1e6)
-        snprintf(buf, n, "%.1f M", r / 1e6);
-    else if (r >= 1e3)
-        snprintf(buf, n, "%.1f K", r / 1e3);
-    else
-        snprintf(buf, n, "%.1f ", r);
-    return buf;
 }
 
 /* ---- text ---------------------------------------------------------------------------- */

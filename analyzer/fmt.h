@@ -1,0 +1,20 @@
+/*
+ * fmt.h -- human-readable numbers for the text reports: sizes in binary units, durations,
+ * rates per second.
+ *
+ * Contract: each writes at most n bytes (NUL included) into buf and returns buf. fmt_bytes:
+ * "512 B", "1.5 KiB" ... "PiB"; fmt_ns: "830 ns", "1.2 us", "3.4 ms", "1.234 s"; fmt_rate:
+ * count per second over ns as "12.3 M" / "4.5 K" / "6.0 " (the caller appends the unit),
+ * "-" when ns is 0.
+ */
+#ifndef PERFSHIM_FMT_H
+#define PERFSHIM_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+const char *fmt_bytes(char *buf, size_t n, uint64_t v);
+const char *fmt_ns(char *buf, size_t n, uint64_t ns);
+const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns);
+
+#endif /* PERFSHIM_FMT_H */
