@@ -18,6 +18,7 @@
 
 #include "baseline.h"
 #include "ci_report.h"
+#include "cliopt.h"
 #include "jsonout.h"
 #include "perfshim/errors.h"
 #include "suppress.h"
@@ -185,31 +186,19 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             o->max_growth = g;
             break;
         }
-        case OPT_FORMAT:
-            if (!strcmp(optarg, "text"))
-                o->format = CF_TEXT;
-            else if (!strcmp(optarg, "json"))
-                o->format = CF_JSON;
-            else if (!strcmp(optarg, "sarif"))
-                o->format = CF_SARIF;
-            else if (!strcmp(optarg, "junit"))
-                o->format = CF_JUNIT;
-            else {
-                fprintf(stderr, "perfshim: check: unknown format '%s'\n", optarg);
+        case OPT_FORMAT: {
+            static const char *const formats[] = {"text", "json", "sarif", "junit"};
+            int k = cliopt_choice("check", "format", optarg, formats, 4);
+            if (k < 0)
                 return -PS_E_INVAL;
-            }
+            o->format = (enum check_format)k; /* the same order */
             break;
+        }
         case OPT_TOP:
         case OPT_DEPTH:
-            if (check_parse_u64(optarg, &v) < 0 || v > 1000000) {
-                fprintf(stderr, "perfshim: check: --%s wants a number, not '%s'\n",
-                        c == OPT_TOP ? "top" : "stack-depth", optarg);
+            if (cliopt_count("check", c == OPT_TOP ? "top" : "stack-depth", optarg,
+                             c == OPT_TOP ? &o->top : &o->stack_depth) < 0)
                 return -PS_E_INVAL;
-            }
-            if (c == OPT_TOP)
-                o->top = (int)v;
-            else
-                o->stack_depth = (int)v;
             break;
         default:
             if (optopt && optopt < 256)

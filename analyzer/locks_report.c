@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliopt.h"
 #include "fmt.h"
 #include "locks.h"
 #include "perfshim/errors.h"
@@ -382,29 +383,23 @@ int locks_main(int argc, char **argv)
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "+ho:q", longopts, NULL)) != -1) {
-        char *end = NULL;
-        long v = 0;
         switch (c) {
         case 'h':
             locks_usage(stdout);
             return 0;
-        case 'f':
-            if (!strcmp(optarg, "json") || !strcmp(optarg, "text")) {
-                json = !strcmp(optarg, "json");
-                break;
-            }
-            fprintf(stderr, "perfshim: locks: unknown format '%s'\n", optarg);
-            return 2;
+        case 'f': {
+            static const char *const formats[] = {"text", "json"};
+            int k = cliopt_choice("locks", "format", optarg, formats, 2);
+            if (k < 0)
+                return 2;
+            json = k == 1;
+            break;
+        }
         case 'd':
         case 't':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 0 || v > 1000000) {
-                fprintf(stderr, "perfshim: locks: --%s wants a number, not '%s'\n",
-                        c == 'd' ? "stack-depth" : "top", optarg);
+            if (cliopt_count("locks", c == 'd' ? "stack-depth" : "top", optarg,
+                             c == 'd' ? &depth : &top) < 0)
                 return 2;
-            }
-            *(c == 'd' ? &depth : &top) = (int)v;
             break;
         case 'o':
             output = optarg;

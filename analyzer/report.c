@@ -25,6 +25,7 @@
 #include "perfshim/errors.h"
 #include "reader.h"
 #include "callsite.h"
+#include "cliopt.h"
 #include "fmt.h"
 #include "jsonout.h"
 #include "replay.h"
@@ -692,17 +693,6 @@ static void report_usage(FILE *f)
           f);
 }
 
-static int report_parse_int(const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 1000000)
-        return -PS_E_INVAL;
-    *out = (int)v;
-    return 0;
-}
-
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR };
@@ -735,39 +725,27 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         case 'q':
             o->sym.quiet = true;
             break;
-        case OPT_FORMAT:
-            if (!strcmp(optarg, "text"))
-                o->format = FMT_TEXT;
-            else if (!strcmp(optarg, "json"))
-                o->format = FMT_JSON;
-            else if (!strcmp(optarg, "folded"))
-                o->format = FMT_FOLDED;
-            else {
-                fprintf(stderr, "perfshim: report: unknown format '%s'\n", optarg);
+        case OPT_FORMAT: {
+            static const char *const formats[] = {"text", "json", "folded"}; /* report_format */
+            int k = cliopt_choice("report", "format", optarg, formats, 3);
+            if (k < 0)
                 return -PS_E_INVAL;
-            }
+            o->format = (enum report_format)k;
             break;
-        case OPT_METRIC:
-            if (!strcmp(optarg, "allocations"))
-                o->metric = MET_ALLOCATIONS;
-            else if (!strcmp(optarg, "bytes"))
-                o->metric = MET_BYTES;
-            else if (!strcmp(optarg, "peak"))
-                o->metric = MET_PEAK;
-            else if (!strcmp(optarg, "leaked"))
-                o->metric = MET_LEAKED;
-            else {
-                fprintf(stderr, "perfshim: report: unknown metric '%s'\n", optarg);
+        }
+        case OPT_METRIC: {
+            static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked"};
+            int k = cliopt_choice("report", "metric", optarg, metrics, 4);
+            if (k < 0)
                 return -PS_E_INVAL;
-            }
+            o->metric = (enum report_metric)k;
             break;
+        }
         case OPT_DEPTH:
         case OPT_TOP:
-            if (report_parse_int(optarg, c == OPT_DEPTH ? &o->stack_depth : &o->top) < 0) {
-                fprintf(stderr, "perfshim: report: --%s wants a number, not '%s'\n",
-                        c == OPT_DEPTH ? "stack-depth" : "top", optarg);
+            if (cliopt_count("report", c == OPT_DEPTH ? "stack-depth" : "top", optarg,
+                             c == OPT_DEPTH ? &o->stack_depth : &o->top) < 0)
                 return -PS_E_INVAL;
-            }
             break;
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;

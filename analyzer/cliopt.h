@@ -1,0 +1,18 @@
+/*
+ * cliopt.h -- option values shared by the analyzer's commands (report, check, locks): one of
+ * a few names (--format, --metric) and a count (--top, --stack-depth).
+ *
+ * Contract: on a bad value each prints one line, "perfshim: CMD: ...", on stderr and returns
+ * -1 (cliopt_choice) or -PS_E_INVAL (cliopt_count); the caller exits with its usage status.
+ * cliopt_choice returns the index of arg in names. cliopt_count takes a decimal 0..1000000.
+ */
+#ifndef PERFSHIM_CLIOPT_H
+#define PERFSHIM_CLIOPT_H
+
+#include <stddef.h>
+
+int cliopt_choice(const char *cmd, const char *what, const char *arg, const char *const *names,
+                  size_t n);
+int cliopt_count(const char *cmd, const char *opt, const char *arg, int *out);
+
+#endif /* PERFSHIM_CLIOPT_H */
