@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "ubound.h"
 #include "perfshim/errors.h"
 
 #define DWI_MAX_NEST 128u  /* DIE nesting followed; deeper DIEs are not read */
@@ -555,14 +556,7 @@ static int dwi_load_cu(dwi_t *d, cu_t *c)
 
 static cu_t *dwi_find_cu(dwi_t *d, uint64_t va)
 {
-    size_t lo = 0, hi = d->nranges; /* first range with lo > va */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->ranges[mid].lo <= va)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = ubound_u64(d->ranges, d->nranges, sizeof(*d->ranges), offsetof(curange_t, lo), va);
     for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
         if (va < d->ranges[i].hi)
             return &d->cus[d->ranges[i].cu];
@@ -571,14 +565,7 @@ static cu_t *dwi_find_cu(dwi_t *d, uint64_t va)
 
 static const lrow_t *cu_find_row(const cu_t *c, uint64_t va)
 {
-    size_t lo = 0, hi = c->nrows;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->rows[mid].addr <= va)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = ubound_u64(c->rows, c->nrows, sizeof(*c->rows), offsetof(lrow_t, addr), va);
     if (lo == 0 || c->rows[lo - 1].end)
         return NULL;
     return &c->rows[lo - 1];

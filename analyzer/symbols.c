@@ -25,6 +25,7 @@
 
 #include "arena.h"
 #include "dwarfinfo.h"
+#include "ubound.h"
 #include "perfshim/errors.h"
 
 static symbols_demangler_t sym_demangler; /* NULL: names stay as they are */
@@ -350,14 +351,7 @@ out:
 
 static const fsym_t *mod_find_sym(const mod_t *m, uint64_t a)
 {
-    size_t lo = 0, hi = m->nsyms; /* first symbol with value > a */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->syms[mid].value <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = ubound_u64(m->syms, m->nsyms, sizeof(*m->syms), offsetof(fsym_t, value), a);
     /* symbols may nest (aliases, local labels): look back a little for one that covers a */
     for (size_t i = lo, k = 0; i-- > 0 && k < 8; k++) {
         const fsym_t *f = &m->syms[i];
@@ -371,14 +365,7 @@ static const fsym_t *mod_find_sym(const mod_t *m, uint64_t a)
 
 static const range_t *sym_find_range(const symbols_t *s, uint64_t a)
 {
-    size_t lo = 0, hi = s->nranges;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->ranges[mid].lo <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = ubound_u64(s->ranges, s->nranges, sizeof(*s->ranges), offsetof(range_t, lo), a);
     /* ranges of different epochs may overlap: the latest module that covers a wins */
     const range_t *best = NULL;
     for (size_t i = lo; i-- > 0;) {
