@@ -305,6 +305,8 @@ void locktab_wait_end(tstate_t *st, locksite_t *s, const void *lock, int op, uin
 {
     uint64_t t1 = prim_now_ns(), ns = t1 > t0 ? t1 - t0 : 0;
     __atomic_sub_fetch(&s->info->waiters, 1, __ATOMIC_RELAXED);
+    if (s->ignored)
+        return; /* the shim's own libraries' lock (libunwind): never emitted */
     if (rc != 0 && rc != ETIMEDOUT && rc != EOWNERDEAD) {
         s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
         return;
