@@ -218,14 +218,7 @@ static int check(trace_t *unused, const char *path)
         unlink(out);
     }
 out:
-    fprintf(stderr, "locks_basic: %s\n", fails ? "FAIL" : "ok");
-    if (fails)
-        fprintf(stderr, "%s\n", text);
-    json_free(j);
-    free(text);
-    if (!fails)
-        unlink(path);
-    return fails != 0;
+    return locks_finish("locks_basic", j, text, path);
 }
 
 int main(int argc, char **argv)

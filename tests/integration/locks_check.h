@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "json_mini.h"
@@ -82,6 +83,20 @@ static inline uint64_t sites_sum(const json_t *lock, const char *key)
     for (size_t k = 0; sites && k < sites->n; k++)
         s += json_u64(json_at(sites, k), key);
     return s;
+}
+
+/* A lock test's end: its verdict, the JSON on failure (kept with the trace for a look),
+ * else the trace removed. Returns the test's status. */
+static inline int locks_finish(const char *name, json_t *j, char *text, const char *path)
+{
+    fprintf(stderr, "%s: %s\n", name, fails ? "FAIL" : "ok");
+    if (fails)
+        fprintf(stderr, "%s\n", text);
+    json_free(j);
+    free(text);
+    if (!fails)
+        unlink(path);
+    return fails != 0;
 }
 
 #endif /* PERFSHIM_LOCKS_CHECK_H */

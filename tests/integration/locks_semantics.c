@@ -339,14 +339,7 @@ static int check(trace_t *unused, const char *path)
     CHECK(ab == 1 && ba == 1);
     CHECK_U64(json_get(j, "lock_summary"), "untracked", 0);
 out:
-    fprintf(stderr, "locks_semantics: %s\n", fails ? "FAIL" : "ok");
-    if (fails)
-        fprintf(stderr, "%s\n", text);
-    json_free(j);
-    free(text);
-    if (!fails)
-        unlink(path);
-    return fails != 0;
+    return locks_finish("locks_semantics", j, text, path);
 }
 
 int main(int argc, char **argv)
