@@ -20,6 +20,7 @@
 
 #include "cliopt.h"
 #include "fmt.h"
+#include "jsonout.h"
 #include "locks.h"
 #include "perfshim/errors.h"
 
@@ -28,42 +29,13 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static const char *path_base(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 /* ---- text ---------------------------------------------------------------------------- */
 
 static int text_stack(FILE *o, const replay_t *rp, symbols_t *sym, uint32_t id, int depth,
                       const char *indent)
 {
     const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    if (!st) {
-        fprintf(o, "%s[no stack recorded]\n", indent);
-        return 0;
-    }
-    uint32_t n = depth >= 0 && (uint32_t)depth < st->depth ? (uint32_t)depth : st->depth;
-    for (uint32_t i = 0; i < n; i++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(sym, st->ips[i], &f);
-        if (rc < 0)
-            return rc;
-        fputs(indent, o);
-        if (f.function)
-            fputs(f.function, o);
-        else if (f.module_name)
-            fprintf(o, "%s+0x%" PRIx64, f.module_name, f.offset);
-        else
-            fprintf(o, "0x%" PRIx64, f.address);
-        if (f.file)
-            fprintf(o, " (%s:%" PRIu32 ")", path_base(f.file), f.line);
-        fputc('\n', o);
-    }
-    if (n < st->depth)
-        fprintf(o, "%s... %" PRIu32 " more frames\n", indent, st->depth - n);
-    return 0;
+    return jsonout_text_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth, indent);
 }
 
 static void text_dist(FILE *o, const char *what, const replay_hist_t *h, uint64_t total,
@@ -194,47 +166,10 @@ int locks_text(FILE *o, const replay_t *rp, symbols_t *sym, int depth, int top)
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
-static void json_str(FILE *o, const char *s)
-{
-    if (!s) {
-        fputs("null", o);
-        return;
-    }
-    fputc('"', o);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(o, "\\%c", *p);
-        else if (*p < 0x20 || *p >= 0x7f)
-            fprintf(o, "\\u%04x", *p);
-        else
-            fputc(*p, o);
-    }
-    fputc('"', o);
-}
-
 static int json_stack(FILE *o, const replay_t *rp, symbols_t *sym, uint32_t id, int depth)
 {
     const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    fputc('[', o);
-    uint32_t n = st ? st->depth : 0;
-    if (depth >= 0 && (uint32_t)depth < n)
-        n = (uint32_t)depth;
-    for (uint32_t i = 0; i < n; i++) {
-        sym_frame_t f;
-        int rc = symbols_lookup(sym, st->ips[i], &f);
-        if (rc < 0)
-            return rc;
-        fputs(i ? ",{\"function\":" : "{\"function\":", o);
-        json_str(o, f.function);
-        fputs(",\"file\":", o);
-        json_str(o, f.file);
-        fprintf(o, ",\"line\":%" PRIu32 ",\"module\":", f.line);
-        json_str(o, f.module);
-        fprintf(o, ",\"address\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64 "\",\"inlined\":%s}",
-                f.address, f.module ? f.offset : f.address, f.inlined ? "true" : "false");
-    }
-    fputc(']', o);
-    return 0;
+    return jsonout_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth);
 }
 
 static void json_dist(FILE *o, const char *key, const replay_hist_t *h, uint64_t total)
@@ -318,7 +253,7 @@ int locks_json(FILE *o, const replay_t *rp, symbols_t *sym, int depth)
     for (size_t i = 0; L && i < L->nthreads; i++) {
         const locks_thread_t *t = &L->threads[i];
         fprintf(o, "%s{\"tid\":%" PRIu32 ",\"name\":", i ? "," : "", t->tid);
-        json_str(o, t->name);
+        jsonout_str(o, t->name);
         fprintf(o, ",\"wall_ns\":%" PRIu64 ",\"lock_wait_ns\":%" PRIu64 ",\"lock_waits\":%" PRIu64
                    ",\"cond_wait_ns\":%" PRIu64 "}",
                 t->wall_ns, t->lock_wait_ns, t->waits, t->cond_wait_ns);
