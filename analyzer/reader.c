@@ -495,10 +495,6 @@ int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view)
     return reader_chunk_decompress(r, i, &r->cb, view, r->err, sizeof(r->err));
 }
 
-void reader_set_error(reader_t *r, const char *msg)
-{
-    snprintf(r->err, sizeof(r->err), "%s", msg);
-}
 
 /* ---- records ------------------------------------------------------------------------- */
 

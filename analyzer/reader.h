@@ -179,8 +179,6 @@ typedef struct chunk_buf_s {
 int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
                             char *err, size_t errlen);
 void chunk_buf_free(chunk_buf_t *cb);
-/* Makes msg the text of reader_error() (view_next's errors name the chunk through r). */
-void reader_set_error(reader_t *r, const char *msg);
 int view_next(reader_t *r, chunk_view_t *view, record_t *rec);
 
 uint64_t record_ip(const record_t *rec, uint32_t i);
