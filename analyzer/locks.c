@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "perfshim/errors.h"
+#include "perfshim/mix.h"
 
 typedef struct amap_s {
     uint32_t *slot;
@@ -24,10 +25,7 @@ typedef struct amap_s {
 
 static size_t amap_hash(uint64_t a, size_t cap)
 {
-    a ^= a >> 33;
-    a *= 0xff51afd7ed558ccdull;
-    a ^= a >> 33;
-    return (size_t)a & (cap - 1);
+    return (size_t)ps_mix64(a) & (cap - 1);
 }
 
 /* Grows *arr (of elem bytes, *cap entries) to hold n + 1. Returns 0 or -PS_E_NOMEM. */

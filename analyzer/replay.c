@@ -30,6 +30,7 @@
 #include "perfshim/compiler.h"
 #include "locks.h"
 #include "perfshim/errors.h"
+#include "perfshim/mix.h"
 #include "misuse.h"
 #include "reader.h"
 
@@ -171,10 +172,7 @@ typedef struct livetab_s {
 
 static size_t live_slot(uint64_t p, size_t cap)
 {
-    p ^= p >> 33;
-    p *= 0xff51afd7ed558ccdull;
-    p ^= p >> 33;
-    return (size_t)p & (cap - 1);
+    return (size_t)ps_mix64(p) & (cap - 1);
 }
 
 static live_t *live_find(const livetab_t *t, uint64_t ptr)

@@ -15,6 +15,7 @@
 #include "imem.h"
 #include "log.h"
 #include "perfshim/compiler.h"
+#include "perfshim/mix.h"
 
 typedef struct shard_s {
     ilock_t lock PS_ALIGNED_CL;
@@ -27,10 +28,7 @@ static uint64_t untracked, table_bytes;
 
 static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
 {
-    p ^= p >> 33;
-    p *= 0xff51afd7ed558ccdull;
-    p ^= p >> 33;
-    return p;
+    return ps_mix64(p);
 }
 
 /* The shard of a block is chosen by its 64 KiB region, not by its exact address: glibc gives
