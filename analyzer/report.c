@@ -178,8 +178,7 @@ static int site_by_peak(const void *a, const void *b)
 static int site_by_temporary(const void *a, const void *b)
 {
     const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
-    if (x->temporary != y->temporary)
-        return x->temporary > y->temporary ? -1 : 1;
+    SITE_DESC(x->temporary, y->temporary);
     return site_tiebreak(x, y);
 }
 
