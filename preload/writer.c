@@ -194,36 +194,13 @@ void writer_buf_put(unsigned char *buf)
 
 /* ---- chunks ------------------------------------------------------------------------------- */
 
-/* Counts heap/lock events and finds the time range of a run of records. */
-static void chunk_scan(const unsigned char *p, uint32_t len, ps_chunk_header_t *ch)
-{
-    uint32_t pos = 0;
-    while (pos + sizeof(ps_rec_hdr_t) <= len) {
-        ps_rec_hdr_t h;
-        memcpy(&h, p + pos, sizeof h);
-        if (h.len < sizeof h || pos + h.len > len)
-            break;
-        if (h.type == PS_REC_ALLOC || h.type == PS_REC_FREE || h.type == PS_REC_REALLOC ||
-            (h.type >= 0x30 && h.type <= 0x3f))
-            ch->nevents++;
-        if (h.type != PS_REC_STACK && h.type != PS_REC_MODULE && h.len >= 16) {
-            uint64_t ts;
-            memcpy(&ts, p + pos + 8, sizeof ts);
-            if (h.type == PS_REC_REALLOC)
-                memcpy(&ts, p + pos + 16, sizeof ts);
-            if (!ch->t_first)
-                ch->t_first = ts;
-            ch->t_last = ts;
-        }
-        pos += h.len;
-    }
-}
-
-/* Rewrites the ALLOC, FREE and REALLOC records of src[0, len) in their packed forms (see
- * trace_format.h) into out, which has room for len bytes: a record is packed only when that
- * is shorter, so the output never is longer. Returns the output length. Pure computation
- * (async-signal-safe): the crash flush comes through here too. */
-static uint32_t chunk_pack(const unsigned char *src, uint32_t len, unsigned char *out)
+/* One pass over the records src[0, len): counts heap and lock events and finds their time
+ * range (into ch); with `out` (room for len bytes) it also rewrites ALLOC, FREE and REALLOC
+ * in their packed forms (trace_format.h), each only when that is shorter, so the output is
+ * never longer. Returns the length of what is to be compressed: out's, or len without out.
+ * Pure computation (async-signal-safe): the crash flush comes through here too. */
+static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned char *out,
+                                ps_chunk_header_t *ch)
 {
     uint64_t ts0 = 0, ptr0 = 0;
     uint32_t pos = 0, o = 0;
@@ -232,6 +209,20 @@ static uint32_t chunk_pack(const unsigned char *src, uint32_t len, unsigned char
         memcpy(&h, src + pos, sizeof h);
         if (h.len < sizeof h || pos + h.len > len)
             break;
+        if (h.type == PS_REC_ALLOC || h.type == PS_REC_FREE || h.type == PS_REC_REALLOC ||
+            (h.type >= 0x30 && h.type <= 0x3f))
+            ch->nevents++;
+        if (h.type != PS_REC_STACK && h.type != PS_REC_MODULE && h.len >= 16) {
+            uint64_t ts;
+            memcpy(&ts, src + pos + (h.type == PS_REC_REALLOC ? 16 : 8), sizeof ts);
+            if (!ch->t_first)
+                ch->t_first = ts;
+            ch->t_last = ts;
+        }
+        if (!out) {
+            pos += h.len;
+            continue;
+        }
         unsigned char tmp[sizeof(ps_rec_hdr_t) + 6 * PS_VARINT_MAX], *q = tmp + sizeof h;
         uint8_t type = 0;
         uint64_t nts = 0, nptr = 0;
@@ -276,6 +267,8 @@ static uint32_t chunk_pack(const unsigned char *src, uint32_t len, unsigned char
         }
         pos += h.len;
     }
+    if (!out)
+        return len;
     memcpy(out + o, src + pos, len - pos); /* a torn tail, as it was */
     return o + (len - pos);
 }
@@ -291,14 +284,13 @@ static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char 
                             .usize = len,
                             .tid = (uint32_t)tid,
                             .seq = seq};
-    chunk_scan(src, len, &ch);
+    /* dst has buf_cap bytes of packing room after dst_cap */
+    unsigned char *packed = len <= buf_cap ? dst + dst_cap : NULL;
+    len = chunk_scan_pack(src, len, packed, &ch);
     *nevents = ch.nevents;
-    if (len <= buf_cap) { /* dst has buf_cap bytes of packing room after dst_cap */
-        unsigned char *packed = dst + dst_cap;
-        len = chunk_pack(src, len, packed);
+    if (packed)
         src = packed;
-        ch.usize = len;
-    }
+    ch.usize = len;
     size_t n = ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
     if (ZSTD_isError(n)) {
         PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));
