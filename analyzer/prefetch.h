@@ -8,8 +8,9 @@
  * negative PS_E_* with the one-line message in err: PS_E_NOMEM is fatal; any other error
  * means that chunk could not be loaded and was skipped (call again for the next).
  * Memory: two decompressed chunks per stream at most (the one in use and the one ahead), so
- * it is bounded by streams x the largest chunk. With one CPU, or when the thread cannot be
- * started, chunks are decompressed on the caller's thread, with the same results.
+ * it is bounded by streams x the largest chunk. With one CPU, when the thread cannot be
+ * started, or with PERFSHIM_NO_PREFETCH set (for measurements), chunks are decompressed on
+ * the caller's thread, with the same results.
  */
 #ifndef PERFSHIM_PREFETCH_H
 #define PERFSHIM_PREFETCH_H

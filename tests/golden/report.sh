@@ -38,6 +38,11 @@ check synth.txt 0 synth.trace
 check synth.folded 0 --format=folded --metric=bytes synth.trace
 check synth-peak.folded 0 --format=folded --metric=peak --stack-depth 1 synth.trace
 check synth-cut.json 0 --format=json synth-cut.trace
+# the same outputs when chunks are decompressed on the caller's thread (one CPU)
+if [ "${REGEN:-0}" != 1 ]; then
+    PERFSHIM_NO_PREFETCH=1 check synth.json 0 --format=json synth.trace
+    PERFSHIM_NO_PREFETCH=1 check synth-cut.json 0 --format=json synth-cut.trace
+fi
 
 # one warning per missing module, none twice
 n=$(grep -c 'warning: /nonexistent/lib.*: not found; frames show module+offset' "$tmp/synth.txt.err")
