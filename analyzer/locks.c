@@ -192,6 +192,12 @@ static int take_wait(locks_t *L, uint32_t tid, const record_t *rec)
         tw->tid = tid;
     }
     tw->wait_ns += w->wait_ns;
+    if (k->nwedge + 2 > k->wedge_cap &&
+        grow((void **)&k->wedge, &k->wedge_cap, k->nwedge + 1, sizeof *k->wedge) < 0)
+        return -PS_E_NOMEM;
+    uint64_t start = w->ts > w->wait_ns ? w->ts - w->wait_ns : 0;
+    k->wedge[k->nwedge++] = start * 2 + 1;
+    k->wedge[k->nwedge++] = w->ts * 2;
     return 0;
 }
 
@@ -368,6 +374,31 @@ static void sort_n(void *base, size_t n, size_t size, int (*cmp)(const void *, c
         qsort(base, n, size, cmp);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The most waits of k in progress at once (an end sorts before a start at the same time). */
+static uint32_t max_overlap(locks_lock_t *k)
+{
+    sort_n(k->wedge, k->nwedge, sizeof *k->wedge, cmp_u64);
+    uint32_t cur = 0, max = 0;
+    for (size_t i = 0; i < k->nwedge; i++) {
+        if (k->wedge[i] & 1) {
+            if (++cur > max)
+                max = cur;
+        } else if (cur) {
+            cur--;
+        }
+    }
+    free(k->wedge);
+    k->wedge = NULL;
+    k->nwedge = k->wedge_cap = 0;
+    return max;
+}
+
 int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
 {
     if (!L)
@@ -385,8 +416,12 @@ int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
         locks_lock_t *k = &L->locks[i];
         if (!k->nsites && !k->nholders && !k->have_init) { /* a LOCK_INFO alone: no activity */
             free(k->twait);
+            free(k->wedge);
             continue;
         }
+        uint32_t mw = max_overlap(k);
+        if (mw > k->max_waiters) /* traces before 2026-11-24 also counted them in LOCK_INFO */
+            k->max_waiters = mw;
         if (k->kind == PS_LOCK_COND)
             L->conds[L->nconds++] = *k;
         else
@@ -450,6 +485,7 @@ void locks_free(locks_t *L)
             free(v[i].sites);
             free(v[i].holders);
             free(v[i].twait);
+            free(v[i].wedge);
         }
     }
     amap_t *m = L->priv;

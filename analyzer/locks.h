@@ -14,6 +14,8 @@
  *    the LOCK_WAIT events of that thread (so a trace cut short still has them).
  *  - holder charging: each wait event's wait is charged to the stack of the site where the
  *    holder had acquired the lock; k threads waiting on one holder charge it k times.
+ *  - max waiters of a lock: the most of its waits (LOCK_WAIT intervals [ts - wait_ns, ts))
+ *    that overlap at any time, so exact to the clock, not sampled in the shim.
  *  - Amdahl bound of a lock: the largest wait on it of any one thread, capped at the trace's
  *    duration. Removing all waits on the lock shortens each thread by at most its own wait
  *    on it, so the run (its longest thread) by at most that much.
@@ -65,6 +67,9 @@ typedef struct locks_lock_s {
     size_t nholders, holders_cap;
     locks_twait_t *twait; /* wait events per thread */
     size_t ntwait, twait_cap;
+    uint64_t *wedge; /* each wait's start (2t + 1) and end (2t), for max_waiters; freed by
+                      * locks_finish */
+    size_t nwedge, wedge_cap;
 } locks_lock_t;
 
 typedef struct locks_thread_s {

@@ -71,7 +71,6 @@ static void main_usage(FILE *f)
           "  PERFSHIM_LOG        0 silent, 1 warnings (default), 2 info, 3 debug\n"
           "  PERFSHIM_LEAK_CHECK 0 turns the live set and the exit-time leak scan off\n"
           "  PERFSHIM_SNAPSHOT_SIGNAL  signal number that takes a live-set snapshot (0 = none)\n"
-          "  PERFSHIM_LOCK_HOLD_SAMPLE  time 1 lock hold in N per call site, 1..65536\n"
           "                      (default 16; 1 times every hold)\n"
           "Read by `perfshim record`:\n"
           "  PERFSHIM_LIB        path of libperfshim.so to preload\n"

@@ -2,11 +2,12 @@
  * hooks_lock.c -- see hooks_lock.h.
  *
  * Cost budget of an uncontended lock + unlock pair (the only path that must be cheap): two
- * guard checks, the real trylock and unlock through pointers, a site-cache compare, a few
- * counter bumps; on 1 pair in PERFSHIM_LOCK_HOLD_SAMPLE also two rdtsc (hold time), a
- * 64x64 multiply and a histogram bump. No atomics
- * beyond the lock's own, no shared cache line written unless the owner changed. Everything
- * else (a busy lock, a new site, a nested acquisition, errors) is out of line.
+ * guard checks, the real trylock and unlock through pointers, a site-cache compare, a held
+ * entry pushed and popped, a few counter bumps, two rdtsc (the hold), a 64x64 multiply and
+ * a histogram bump, and after the unlock one read of the lock's shared entry (written only
+ * when the owner changed). No atomics beyond the lock's own. Everything else (a busy lock, a
+ * new site, a nested acquisition, errors) is out of line, and a wait's event is written
+ * after the release, outside the critical section.
  */
 #include <config.h>
 
@@ -51,75 +52,65 @@ static PS_NOINLINE PS_COLD void lock_resolve(void)
 
 /* ---- out of line: after a busy trylock, errors ------------------------------------------ */
 
-/* A non-zero result of a trylock function. */
-static PS_NOINLINE void lock_try_failed(tstate_t *st, const void *l, uintptr_t ra, int kind,
-                                        int read, int rc)
+/* The site of (l, ra) for a call that acquires nothing (unlock error, condvar). */
+static locksite_t *site_of(tstate_t *st, const void *l, uintptr_t ra, int kind)
 {
-    locksite_t *s = locktab_find(st, l, ra, kind);
-    if (!s)
-        return;
-    if (rc == EBUSY) {
-        s->trylock_fail++;
+    locksite_t *s = lock_me->last;
+    if (s && s->lock == (uint64_t)(uintptr_t)l && s->ra == ra)
+        return s;
+    return locktab_site(st, l, ra, kind);
+}
+
+/* A non-zero result of a trylock function (h pushed by locktab_pre). */
+static PS_NOINLINE void lock_try_failed(tstate_t *st, lockheld_t *h, int read, int rc)
+{
+    locksite_t *s = h->site;
+    if (rc == EOWNERDEAD) { /* robust mutex: acquired, its previous owner died */
+        s->errors++;
+        locktab_acquired(st, h, read);
         return;
     }
-    s->errors++;
-    if (rc == EOWNERDEAD) /* robust mutex: acquired, its previous owner died */
-        locktab_count_acq(st, s, l, read);
+    locktab_undo(h);
+    if (rc == EBUSY)
+        s->trylock_fail++;
+    else
+        s->errors++;
 }
 
 /* An error from a function that takes no lock (unlock, signal...). */
 static PS_NOINLINE void lock_error(tstate_t *st, const void *l, uintptr_t ra, int kind)
 {
-    locksite_t *s = locktab_find(st, l, ra, kind);
+    locksite_t *s = site_of(st, l, ra, kind);
     if (s)
         s->errors++;
 }
 
-typedef struct lock_wait_s {
-    locksite_t *site; /* NULL: not waited, or untracked */
-    uint64_t t0;
-    uint32_t holder_tid, holder_stack, waiters;
-    int waited;
-} lock_wait_t;
-
-/* The trylock returned rc != 0: if busy, start timing a wait (the real blocking call comes
- * next, whatever rc was, so that its result is exactly the native one). */
-static PS_NOINLINE void lock_wait_begin(tstate_t *st, const void *l, uintptr_t ra, int kind,
-                                        int rc, lock_wait_t *w)
+/* The trylock returned rc != 0 and the real blocking call comes next, whatever rc was, so
+ * that its result is exactly the native one. Returns 1 if the lock was busy (a wait, timed
+ * from now, its holder named in w). */
+static PS_NOINLINE int lock_wait_begin(lockheld_t *h, int kind, int op, int rc, lockwait_t *w)
 {
-    w->site = NULL;
-    w->waited = rc == EBUSY;
-    if (!w->waited)
-        return;
-    w->site = locktab_find(st, l, ra, kind); /* a new site is unwound here, while busy */
-    if (w->site)
-        locktab_wait_begin(w->site, l, &w->holder_tid, &w->holder_stack, &w->waiters);
-    w->t0 = prim_now_ns();
+    if (rc != EBUSY)
+        return 0;
+    w->op = (uint16_t)op;
+    locktab_wait_begin(h, kind, w);
+    return 1;
 }
 
-static PS_NOINLINE void lock_wait_end(tstate_t *st, const void *l, uintptr_t ra, int kind,
-                                      int op, int read, const lock_wait_t *w, int rc)
+static PS_NOINLINE void lock_wait_end(tstate_t *st, lockheld_t *h, int read, const lockwait_t *w,
+                                      int rc)
 {
-    locksite_t *s = w->site;
-    if (w->waited) {
-        if (!s)
-            return; /* untracked: counted once already */
-        /* owner first: a waiter reading it now must find this thread's site */
-        if (rc == 0 || rc == EOWNERDEAD)
-            locktab_count_acq(st, s, l, read);
-        locktab_wait_end(st, s, l, op, w->t0, w->holder_tid, w->holder_stack, w->waiters, rc);
-        if (rc == EOWNERDEAD)
-            s->errors++;
+    if (w) {
+        locktab_wait_end(st, h, w, read, rc);
         return;
-    } else {
-        s = locktab_find(st, l, ra, kind);
-        if (!s)
-            return;
-        if (rc != 0)
-            s->errors++;
     }
-    if (rc == 0 || rc == EOWNERDEAD)
-        locktab_count_acq(st, s, l, read);
+    if (rc == 0 || rc == EOWNERDEAD) {
+        h->site->errors += rc != 0;
+        locktab_acquired(st, h, read);
+        return;
+    }
+    locktab_undo(h);
+    h->site->errors++;
 }
 
 /* ---- blocking acquisitions: X(name, KIND, OP, read, params, args, trylock) --------------- */
@@ -152,21 +143,27 @@ static PS_NOINLINE void lock_wait_end(tstate_t *st, const void *l, uintptr_t ra,
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st))                                                                  \
             return REAL(name) args;                                                            \
+        lockheld_t *h = locktab_pre(st, LP(l), RA(), PS_LOCK_##KIND);                          \
+        if (PS_UNLIKELY(!h)) { /* untracked (counted) */                                       \
+            int r = REAL(name) args;                                                           \
+            hook_leave();                                                                      \
+            return r;                                                                          \
+        }                                                                                      \
         int rc = REAL(tryfn)(l);                                                               \
         if (PS_LIKELY(rc == 0)) {                                                              \
-            locktab_acquired(st, LP(l), RA(), PS_LOCK_##KIND, rd);                                 \
+            locktab_acquired(st, h, rd);                                                       \
             hook_leave();                                                                      \
             return 0;                                                                          \
         }                                                                                      \
         if (rc == EOWNERDEAD) { /* acquired: must not be locked again */                      \
-            lock_try_failed(st, LP(l), RA(), PS_LOCK_##KIND, rd, rc);                              \
+            lock_try_failed(st, h, rd, rc);                                                    \
             hook_leave();                                                                      \
             return rc;                                                                         \
         }                                                                                      \
-        lock_wait_t w;                                                                         \
-        lock_wait_begin(st, LP(l), RA(), PS_LOCK_##KIND, rc, &w);                                  \
+        lockwait_t w;                                                                          \
+        int waited = lock_wait_begin(h, PS_LOCK_##KIND, PS_LOCK_OP_##OP, rc, &w);              \
         rc = REAL(name) args;                                                                  \
-        lock_wait_end(st, LP(l), RA(), PS_LOCK_##KIND, PS_LOCK_OP_##OP, rd, &w, rc);               \
+        lock_wait_end(st, h, rd, waited ? &w : NULL, rc);                                      \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }
@@ -186,11 +183,14 @@ PS_LOCK_BLOCKING_HOOKS(PS_X)
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st))                                                                  \
             return REAL(name)(l);                                                              \
+        lockheld_t *h = locktab_pre(st, LP(l), RA(), PS_LOCK_##KIND);                          \
         int rc = REAL(name)(l);                                                                \
-        if (PS_LIKELY(rc == 0))                                                                \
-            locktab_acquired(st, LP(l), RA(), PS_LOCK_##KIND, rd);                                 \
-        else                                                                                   \
-            lock_try_failed(st, LP(l), RA(), PS_LOCK_##KIND, rd, rc);                              \
+        if (PS_LIKELY(h != NULL)) {                                                            \
+            if (PS_LIKELY(rc == 0))                                                            \
+                locktab_acquired(st, h, rd);                                                   \
+            else                                                                               \
+                lock_try_failed(st, h, rd, rc);                                                \
+        }                                                                                      \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }
@@ -209,10 +209,13 @@ PS_LOCK_TRY_HOOKS(PS_X)
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st))                                                                  \
             return REAL(name)(l);                                                              \
-        locktab_released(LP(l));                                                                  \
+        lockheld_t *h = locktab_release_begin(LP(l));                                          \
+        uint64_t t1 = h ? tsc_now() : 0; /* the hold ends before the real unlock */           \
         int rc = REAL(name)(l);                                                                \
+        if (PS_LIKELY(h != NULL))                                                              \
+            locktab_release_end(st, h, t1);                                                    \
         if (PS_UNLIKELY(rc != 0))                                                              \
-            lock_error(st, LP(l), RA(), PS_LOCK_##KIND);                                           \
+            lock_error(st, LP(l), RA(), PS_LOCK_##KIND);                                       \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }
@@ -261,7 +264,7 @@ static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mut
                                     uintptr_t ra, uint64_t t0, int rc)
 {
     uint64_t t1 = prim_now_ns(), ns = t1 > t0 ? t1 - t0 : 0;
-    locksite_t *s = locktab_find(st, c, ra, PS_LOCK_COND);
+    locksite_t *s = site_of(st, c, ra, PS_LOCK_COND);
     if (s) {
         if (rc == 0 || rc == ETIMEDOUT) {
             s->acquisitions++;
@@ -274,8 +277,20 @@ static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mut
             s->errors++;
         }
     }
-    if (rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD)
-        locktab_acquired(st, m, ra, PS_LOCK_MUTEX, 0);
+    if (rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD) {
+        lockheld_t *h = locktab_pre(st, m, ra, PS_LOCK_MUTEX);
+        if (h)
+            locktab_acquired(st, h, 0);
+    }
+}
+
+/* The wait releases the mutex: its hold ends here (before the wait, so inside the critical
+ * section: a condvar wait is slow anyway). */
+static PS_NOINLINE void cond_release(tstate_t *st, pthread_mutex_t *m)
+{
+    lockheld_t *h = locktab_release_begin(m);
+    if (h)
+        locktab_release_end(st, h, tsc_now());
 }
 
 /* X(name, params, args) */
@@ -293,7 +308,7 @@ static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mut
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st))                                                                  \
             return REAL(name) args;                                                            \
-        locktab_released(m); /* the wait releases the mutex: its hold ends here */             \
+        cond_release(st, m);                                                                   \
         uint64_t t0 = prim_now_ns();                                                           \
         int rc = REAL(name) args;                                                              \
         cond_waited(st, c, m, RA(), t0, rc);                                                   \
@@ -306,7 +321,7 @@ PS_COND_WAIT_HOOKS(PS_X)
 static PS_NOINLINE void cond_notified(tstate_t *st, pthread_cond_t *c, uintptr_t ra, int bcast,
                                       int rc)
 {
-    locksite_t *s = locktab_find(st, c, ra, PS_LOCK_COND);
+    locksite_t *s = site_of(st, c, ra, PS_LOCK_COND);
     if (!s)
         return;
     if (rc != 0)

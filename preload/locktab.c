@@ -15,14 +15,17 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ilock.h"
 #include "imem.h"
 #include "log.h"
+#include "perfshim/mix.h"
 #include "shim.h"
 
-PS_TLS lockthr_t lock_tls;
-uint64_t locktab_hold_mask = 15;
+PS_TLS lockthr_t *lock_me = &lock_none;
+lockthr_t lock_none;
 
 /* ---- per-lock table: lock-free, insert-only, keyed by address -------------------------- */
 #define INFO_CAP (1u << 16)
@@ -31,6 +34,17 @@ uint64_t locktab_hold_mask = 15;
 static lockinfo_t *infos;   /* arena; an entry with addr 0 lost an insert race: skip it */
 static uint32_t *info_slot; /* 0 empty, else arena index + 1 */
 static uint32_t info_used;
+
+/* ---- per-thread lock states: a pool never unmapped, so that a waiter may read any slot ---- */
+#define THR_CAP 4096u
+#define TID_SLOTS 65536u /* tid % TID_SLOTS -> slot + 1 (a colliding live thread is not named) */
+#define HOLDER_SCAN_MAX 256u
+
+static lockthr_t *thr_pool;
+static uint32_t *tid_slot;
+static uint32_t thr_used;      /* slots ever handed out */
+static uint32_t thr_free_head; /* free list through lockthr_t.slot of free slots: index + 1 */
+static ilock_t thr_lock;       /* thr_used's growth and the free list; thread start/exit only */
 
 /* ---- per-thread site tables ------------------------------------------------------------ */
 #define SITE_CAP 16384u
@@ -55,27 +69,15 @@ static locksites_t *reg_head;
 static ilock_t edge_lock;
 static uint64_t (*gedge)[2];
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 void locktab_init(void)
 {
     tsc_init();
-    uint64_t p = 1;
-    while (p * 2 <= (uint64_t)options.lock_hold_sample)
-        p *= 2;
-    locktab_hold_mask = p - 1;
     infos = imem_map(sizeof(lockinfo_t) * INFO_CAP, 1);
     info_slot = imem_map(sizeof(uint32_t) * INFO_SLOTS, 1);
     gedge = imem_map(sizeof(uint64_t) * 2 * GEDGE_SLOTS, 1);
-    if (!infos || !info_slot)
+    thr_pool = imem_map(sizeof(lockthr_t) * THR_CAP, 1);
+    tid_slot = imem_map(sizeof(uint32_t) * TID_SLOTS, 1);
+    if (!infos || !info_slot || !thr_pool || !tid_slot)
         PS_WARN("no memory for the lock table; lock activity is counted as untracked");
 }
 
@@ -83,7 +85,7 @@ static lockinfo_t *info_get(uint64_t addr, int kind)
 {
     if (PS_UNLIKELY(!infos || !info_slot))
         return NULL;
-    uint32_t h = (uint32_t)mix64(addr) & (INFO_SLOTS - 1);
+    uint32_t h = (uint32_t)ps_mix64(addr) & (INFO_SLOTS - 1);
     for (uint32_t probe = 0; probe < INFO_SLOTS; probe++, h = (h + 1) & (INFO_SLOTS - 1)) {
         uint32_t idx = __atomic_load_n(&info_slot[h], __ATOMIC_ACQUIRE);
         if (idx == 0) {
@@ -104,6 +106,63 @@ static lockinfo_t *info_get(uint64_t addr, int kind)
     return NULL;
 }
 
+/* ---- the pool of per-thread states --------------------------------------------------------- */
+
+/* A slot whose thread is gone (it never reached locktab_thread_exit: it was killed, or it
+ * locked again after its exit hook). Only when the pool is full. thr_lock held. */
+static uint32_t thr_reclaim(void)
+{
+    pid_t pid = getpid();
+    for (uint32_t i = 0; i < thr_used; i++) {
+        lockthr_t *t = &thr_pool[i];
+        uint32_t tid = __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
+        if (tid && syscall(SYS_tgkill, pid, (pid_t)tid, 0) != 0 && errno == ESRCH)
+            return i + 1;
+    }
+    return 0;
+}
+
+/* The calling thread's first tracked lock call: a pool slot, named in tid_slot. */
+static lockthr_t *thr_new(uint32_t tid)
+{
+    if (!thr_pool || !tid_slot)
+        return NULL;
+    ilock_lock(&thr_lock);
+    uint32_t idx = thr_free_head;
+    if (idx)
+        thr_free_head = thr_pool[idx - 1].slot;
+    else if (thr_used < THR_CAP)
+        idx = ++thr_used;
+    else
+        idx = thr_reclaim();
+    ilock_unlock(&thr_lock);
+    if (!idx)
+        return NULL;
+    lockthr_t *t = &thr_pool[idx - 1];
+    __atomic_store_n(&t->tid, 0, __ATOMIC_RELAXED);
+    memset(t, 0, sizeof *t);
+    t->slot = idx - 1;
+    __atomic_store_n(&t->tid, tid, __ATOMIC_RELEASE);
+    __atomic_store_n(&tid_slot[tid % TID_SLOTS], idx, __ATOMIC_RELEASE);
+    return t;
+}
+
+static void thr_free(lockthr_t *t)
+{
+    uint32_t idx = t->slot + 1;
+    __atomic_compare_exchange_n(&tid_slot[t->tid % TID_SLOTS], &idx, 0, 0, __ATOMIC_RELEASE,
+                                __ATOMIC_RELAXED);
+    __atomic_store_n(&t->depth, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->tid, 0, __ATOMIC_RELEASE);
+    ilock_lock(&thr_lock);
+    uint32_t me = t->slot;
+    t->slot = thr_free_head;
+    thr_free_head = me + 1;
+    ilock_unlock(&thr_lock);
+}
+
+/* ---- sites --------------------------------------------------------------------------------- */
+
 static locksites_t *tab_new(uint32_t tid)
 {
     locksites_t *tab = prim_map(sizeof *tab, 1);
@@ -119,7 +178,7 @@ static locksites_t *tab_new(uint32_t tid)
 
 static uint32_t site_hash(uint64_t lock, uintptr_t ra)
 {
-    return (uint32_t)mix64(lock ^ ((uint64_t)ra * 0x9e3779b97f4a7c15ull)) & (SITE_SLOTS - 1);
+    return (uint32_t)ps_mix64(lock ^ ((uint64_t)ra * 0x9e3779b97f4a7c15ull)) & (SITE_SLOTS - 1);
 }
 
 /* A lock call from a library the shim brought in (libunwind's per-thread cache destructor
@@ -130,16 +189,28 @@ static int site_is_internal(uintptr_t ra)
     return dladdr((void *)ra, &di) && di.dli_fname && strstr(di.dli_fname, "libunwind");
 }
 
+static void no_table(void)
+{
+    PS_WARN_ONCE("no memory for a thread's lock table; its lock events are dropped");
+    shim_count_dropped();
+}
+
 locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
 {
-    lockthr_t *t = &lock_tls;
+    lockthr_t *t = lock_me;
+    if (PS_UNLIKELY(t == &lock_none)) {
+        t = thr_new((uint32_t)st->tid);
+        if (!t) {
+            no_table();
+            return NULL;
+        }
+        lock_me = t;
+    }
     locksites_t *tab = t->tab;
     if (PS_UNLIKELY(!tab)) {
-        t->tid = (uint32_t)st->tid;
         tab = t->tab = tab_new(t->tid);
         if (!tab) {
-            PS_WARN_ONCE("no memory for a thread's lock table; its lock events are dropped");
-            shim_count_dropped();
+            no_table();
             return NULL;
         }
     }
@@ -174,36 +245,25 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     return s;
 }
 
-void locktab_new_owner(locksite_t *s)
+lockheld_t *locktab_held_overflow(lockthr_t *t, locksite_t *s)
 {
-    lockinfo_t *li = s->info;
-    uint32_t tid = lock_tls.tid, prev = __atomic_load_n(&li->owner_tid, __ATOMIC_RELAXED);
-    if (prev != tid) {
-        if (prev)
-            s->owner_changes++;
-        __atomic_store_n(&li->owner_tid, tid, __ATOMIC_RELAXED);
-    }
-    __atomic_store_n(&li->owner_stack, s->stack, __ATOMIC_RELAXED);
-    __atomic_store_n(&li->recent_stack[tid & 3], s->stack, __ATOMIC_RELAXED);
-    __atomic_store_n(&li->recent_tid[tid & 3], tid, __ATOMIC_RELAXED);
+    if (t->tab)
+        t->tab->held_overflow++;
+    t->spare = (lockheld_t){.lock = s->lock, .stack = s->stack, .idx = LOCK_HELD_MAX, .site = s};
+    return &t->spare;
 }
 
-void locktab_untracked(void)
+void locktab_owner_change(locksite_t *s, uint32_t tid)
 {
-    if (lock_tls.tab)
-        lock_tls.tab->untracked++;
-}
-
-void locktab_held_overflow(void)
-{
-    if (lock_tls.tab)
-        lock_tls.tab->held_overflow++;
+    uint32_t prev = __atomic_exchange_n(&s->info->last_owner, tid, __ATOMIC_RELAXED);
+    if (prev && prev != tid)
+        s->owner_changes++;
 }
 
 /* Returns 1 if the pair was not in the set (and is now), 0 if it was, -1 if the set is full. */
 static int edge_insert(uint64_t (*set)[2], uint32_t slots, uint64_t from, uint64_t to)
 {
-    uint32_t h = (uint32_t)mix64(from * 31 + to) & (slots - 1);
+    uint32_t h = (uint32_t)ps_mix64(from * 31 + to) & (slots - 1);
     for (uint32_t probe = 0; probe < slots; probe++, h = (h + 1) & (slots - 1)) {
         if (set[h][0] == from && set[h][1] == to)
             return 0;
@@ -216,23 +276,23 @@ static int edge_insert(uint64_t (*set)[2], uint32_t slots, uint64_t from, uint64
     return -1;
 }
 
-void locktab_edges(tstate_t *st, locksite_t *s)
+void locktab_edges(tstate_t *st, lockthr_t *t, const lockheld_t *h)
 {
-    lockthr_t *t = &lock_tls;
+    const locksite_t *s = h->site;
     locksites_t *tab = t->tab;
     if (s->ignored)
         return;
-    for (uint32_t i = 0; i < t->depth; i++) {
-        const lockheld_t *h = &t->held[i];
-        uint64_t from = (uint64_t)(uintptr_t)h->lock;
-        if (from == s->lock || (h->site && h->site->ignored))
+    uint32_t below = h->idx < LOCK_HELD_MAX ? h->idx : t->depth;
+    for (uint32_t i = 0; i < below; i++) {
+        const lockheld_t *b = &t->held[i];
+        if (b->lock == s->lock || b->site->ignored)
             continue; /* a recursive mutex taken again */
-        if (tab && edge_insert(tab->edge, EDGE_SLOTS, from, s->lock) == 0)
+        if (tab && edge_insert(tab->edge, EDGE_SLOTS, b->lock, s->lock) == 0)
             continue;
         int is_new = 1;
         if (gedge) {
             ilock_lock(&edge_lock);
-            is_new = edge_insert(gedge, GEDGE_SLOTS, from, s->lock) != 0;
+            is_new = edge_insert(gedge, GEDGE_SLOTS, b->lock, s->lock) != 0;
             ilock_unlock(&edge_lock);
         }
         if (!is_new)
@@ -240,101 +300,177 @@ void locktab_edges(tstate_t *st, locksite_t *s)
         ps_rec_lock_edge_t r = {.h = {PS_REC_LOCK_EDGE, s->kind, sizeof r},
                                 .tid = t->tid,
                                 .ts = prim_now_ns(),
-                                .from = from,
+                                .from = b->lock,
                                 .to = s->lock,
-                                .from_stack = h->site ? h->site->stack : 0,
+                                .from_stack = b->stack,
                                 .to_stack = s->stack};
         shim_put(st, &r, sizeof r);
     }
 }
 
-void locktab_release_slow(const void *lock)
+/* ---- waits ----------------------------------------------------------------------------------- */
+
+/* The stack of thread t's held entry of `lock` (0: none). With `acquired`, only an entry whose
+ * acquisition completed counts (a scan must not name a thread that is itself waiting). */
+static uint32_t held_stack_of(const lockthr_t *t, uint32_t tid, uint64_t lock, int acquired)
 {
-    lockthr_t *t = &lock_tls;
-    for (uint32_t i = t->depth; i-- > 0;) {
-        if (t->held[i].lock != lock)
+    if (__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE) != tid)
+        return 0;
+    uint32_t d = __atomic_load_n(&t->depth, __ATOMIC_ACQUIRE);
+    if (d > LOCK_HELD_MAX)
+        d = LOCK_HELD_MAX;
+    for (uint32_t i = d; i-- > 0;) {
+        const lockheld_t *h = &t->held[i];
+        if (__atomic_load_n(&h->lock, __ATOMIC_RELAXED) != lock)
             continue;
-        lockheld_t *h = &t->held[i];
-        locksite_t *s = h->site;
-        s->allocs_held += h->allocs;
-        if (h->t0) {
-            uint64_t ns = tsc_delta_ns(h->t0, tsc_now());
-            s->hold_ns += ns;
-            if (ns > s->hold_max_ns)
-                s->hold_max_ns = ns;
-            locktab_hist_add(s->hold_hist, ns);
-        }
-        memmove(&t->held[i], &t->held[i + 1], (t->depth - i - 1) * sizeof t->held[0]);
-        t->depth--;
-        return;
+        if (acquired && !__atomic_load_n(&h->t0, __ATOMIC_RELAXED))
+            continue;
+        uint32_t stack = __atomic_load_n(&h->stack, __ATOMIC_RELAXED);
+        return __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE) == tid ? stack : 0;
     }
-    /* not held by this thread as far as we know (taken before recording started, or by
-     * another thread): nothing to end */
+    return 0;
 }
 
-void locktab_wait_begin(locksite_t *s, const void *lock, uint32_t *holder_tid,
-                        uint32_t *holder_stack, uint32_t *waiters)
+void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
 {
-    lockinfo_t *li = s->info;
-    uint32_t w = __atomic_add_fetch(&li->waiters, 1, __ATOMIC_RELAXED);
-    uint32_t m = __atomic_load_n(&li->max_waiters, __ATOMIC_RELAXED);
-    while (w > m && !__atomic_compare_exchange_n(&li->max_waiters, &m, w, 1, __ATOMIC_RELAXED,
-                                                 __ATOMIC_RELAXED))
-        ;
-    /* glibc keeps the holder's tid in the lock itself; the last acquirer we saw is the
-     * fallback (spinlocks, read-held rwlocks) */
+    const void *lock = (const void *)(uintptr_t)h->lock;
+    w->holder_tid = w->holder_stack = 0;
+    /* glibc keeps the holder's tid in a mutex and in a write-held rwlock; the holder pushed
+     * its held entry before it took the lock, so its site is published by now */
     uint32_t holder = 0;
-    if (s->kind == PS_LOCK_MUTEX)
+    if (kind == PS_LOCK_MUTEX)
         holder = (uint32_t)__atomic_load_n(&((const pthread_mutex_t *)lock)->__data.__owner,
                                            __ATOMIC_RELAXED);
-    else if (s->kind == PS_LOCK_RWLOCK)
+    else if (kind == PS_LOCK_RWLOCK)
         holder = (uint32_t)__atomic_load_n(
             &((const pthread_rwlock_t *)lock)->__data.__cur_writer, __ATOMIC_RELAXED);
-    uint32_t last = __atomic_load_n(&li->owner_tid, __ATOMIC_RELAXED);
-    if (!holder)
-        holder = last;
-    *holder_tid = holder;
-    *holder_stack = holder == last ? __atomic_load_n(&li->owner_stack, __ATOMIC_RELAXED) : 0;
-    if (holder != last && __atomic_load_n(&li->recent_tid[holder & 3], __ATOMIC_RELAXED) == holder)
-        *holder_stack = __atomic_load_n(&li->recent_stack[holder & 3], __ATOMIC_RELAXED);
-    *waiters = w;
+    if (holder && thr_pool && tid_slot) {
+        w->holder_tid = holder;
+        uint32_t idx = __atomic_load_n(&tid_slot[holder % TID_SLOTS], __ATOMIC_ACQUIRE);
+        if (idx)
+            w->holder_stack = held_stack_of(&thr_pool[idx - 1], holder, h->lock, 0);
+    } else if (thr_pool) {
+        /* a spinlock or a read-held rwlock: look for a thread that holds it */
+        const lockthr_t *me = lock_me;
+        uint32_t n = __atomic_load_n(&thr_used, __ATOMIC_ACQUIRE);
+        if (n > HOLDER_SCAN_MAX)
+            n = HOLDER_SCAN_MAX;
+        for (uint32_t i = 0; i < n && !w->holder_stack; i++) {
+            const lockthr_t *t = &thr_pool[i];
+            uint32_t tid = __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
+            if (t == me || !tid)
+                continue;
+            if ((w->holder_stack = held_stack_of(t, tid, h->lock, 1)) != 0)
+                w->holder_tid = tid;
+        }
+    }
+    w->t_begin = tsc_now();
 }
 
-void locktab_wait_end(tstate_t *st, locksite_t *s, const void *lock, int op, uint64_t t0,
-                      uint32_t holder_tid, uint32_t holder_stack, uint32_t waiters, int rc)
+/* Writes the wait event of site s (wait from w->t_begin to t_end, tsc_now() values) and adds
+ * it to the site. Outside any critical section. */
+static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t t_end,
+                      int timedout)
 {
-    uint64_t t1 = prim_now_ns(), ns = t1 > t0 ? t1 - t0 : 0;
-    __atomic_sub_fetch(&s->info->waiters, 1, __ATOMIC_RELAXED);
     if (s->ignored)
         return; /* the shim's own libraries' lock (libunwind): never emitted */
-    if (rc != 0 && rc != ETIMEDOUT && rc != EOWNERDEAD) {
-        s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
-        return;
-    }
-    lockinfo_t *li = s->info;
-    if (!holder_stack && holder_tid &&
-        __atomic_load_n(&li->recent_tid[holder_tid & 3], __ATOMIC_RELAXED) == holder_tid)
-        /* the holder had not published its site when the wait began (it was unwinding its
-         * new site's stack); it has since released the lock to us */
-        holder_stack = __atomic_load_n(&li->recent_stack[holder_tid & 3], __ATOMIC_RELAXED);
+    uint64_t ns = tsc_delta_ns(w->t_begin, t_end);
+    uint64_t since = tsc_delta_ns(t_end, tsc_now()), mono = prim_now_ns();
     s->contended++;
     s->wait_ns += ns;
     if (ns > s->wait_max_ns)
         s->wait_max_ns = ns;
     locktab_hist_add(s->wait_hist, ns);
-    if (rc == ETIMEDOUT)
-        s->timeouts++;
+    s->timeouts += (uint64_t)timedout;
     ps_rec_lock_wait_t r = {.h = {PS_REC_LOCK_WAIT, s->kind, sizeof r},
                             .stack = s->stack,
-                            .ts = t1,
-                            .lock = (uint64_t)(uintptr_t)lock,
+                            .ts = mono > since ? mono - since : mono,
+                            .lock = s->lock,
                             .wait_ns = ns,
-                            .holder_tid = holder_tid,
-                            .holder_stack = holder_stack,
-                            .op = (uint16_t)op,
-                            .result = (uint16_t)(rc == ETIMEDOUT ? ETIMEDOUT : 0),
-                            .waiters = waiters};
+                            .holder_tid = w->holder_tid,
+                            .holder_stack = w->holder_stack,
+                            .op = w->op,
+                            .result = (uint16_t)(timedout ? ETIMEDOUT : 0),
+                            .waiters = 0};
     shim_put(st, &r, sizeof r);
+}
+
+void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read, int rc)
+{
+    locksite_t *s = h->site;
+    if (rc == 0 || rc == EOWNERDEAD) {
+        locktab_acquired(st, h, read);
+        s->errors += rc == EOWNERDEAD;
+        lockthr_t *t = lock_me;
+        uint32_t i = h->idx;
+        if (i >= LOCK_HELD_MAX) { /* the spare: no release will see it */
+            wait_emit(st, s, w, h->t0, 0);
+            return;
+        }
+        t->pend[i] = *w;
+        __atomic_fetch_or(&t->waited, 1u << i, __ATOMIC_RELAXED);
+        return;
+    }
+    locktab_undo(h);
+    if (rc == ETIMEDOUT)
+        wait_emit(st, s, w, tsc_now(), 1);
+    else
+        s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
+}
+
+/* Takes bit i of t->waited (atomically: the end of the run may flush another thread's). */
+static int pend_take(lockthr_t *t, uint32_t i)
+{
+    uint32_t bit = 1u << i;
+    return (__atomic_fetch_and(&t->waited, ~bit, __ATOMIC_RELAXED) & bit) != 0;
+}
+
+/* ---- releases ------------------------------------------------------------------------------- */
+
+lockheld_t *locktab_release_find(lockthr_t *t, uint64_t lock)
+{
+    for (uint32_t i = t->depth; i-- > 0;)
+        if (t->held[i].lock == lock && t->held[i].t0)
+            return &t->held[i];
+    /* not held by this thread as far as we know (taken before recording started, or by
+     * another thread): nothing to end */
+    return NULL;
+}
+
+void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1)
+{
+    uint32_t i = h->idx, d = t->depth;
+    locksite_t *s = h->site;
+    uint64_t ns = tsc_delta_ns(h->t0, t1);
+    s->hold_ns += ns;
+    if (ns > s->hold_max_ns)
+        s->hold_max_ns = ns;
+    locktab_hist_add(s->hold_hist, ns);
+    s->allocs_held += h->allocs;
+    if (__atomic_load_n(&s->info->last_owner, __ATOMIC_RELAXED) != t->tid)
+        locktab_owner_change(s, t->tid);
+    if (pend_take(t, i))
+        wait_emit(st, s, &t->pend[i], h->t0, 0);
+    if (i + 1 < d) {
+        /* out of order: close the gap (pending bits above i move down with their entries) */
+        memmove(&t->held[i], &t->held[i + 1], (d - i - 1) * sizeof t->held[0]);
+        for (uint32_t j = i; j + 1 < d; j++)
+            t->held[j].idx = j;
+        memmove(&t->pend[i], &t->pend[i + 1], (d - i - 1) * sizeof t->pend[0]);
+        uint32_t w = __atomic_load_n(&t->waited, __ATOMIC_RELAXED);
+        uint32_t lo = w & ((1u << i) - 1), hi = i + 1 < 32 ? (w >> (i + 1)) << i : 0;
+        __atomic_store_n(&t->waited, lo | hi, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&t->depth, d - 1, __ATOMIC_RELEASE);
+}
+
+/* The pending wait events of t (a thread exiting, or any thread at the end of the run). */
+static void pend_flush(tstate_t *st, lockthr_t *t)
+{
+    uint32_t d = __atomic_load_n(&t->depth, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < d && i < LOCK_HELD_MAX; i++)
+        if (pend_take(t, i))
+            wait_emit(st, t->held[i].site, &t->pend[i], t->held[i].t0, 0);
 }
 
 void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr)
@@ -406,24 +542,26 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
 
 void locktab_thread_exit(tstate_t *st)
 {
-    lockthr_t *t = &lock_tls;
-    locksites_t *tab = t->tab;
-    if (!tab)
+    lockthr_t *t = lock_me;
+    if (t == &lock_none)
         return;
-    ilock_lock(&reg_lock);
-    emit_tab(st, tab);
-    for (locksites_t **pp = &reg_head; *pp; pp = &(*pp)->next) {
-        if (*pp == tab) {
-            *pp = tab->next;
-            break;
+    pend_flush(st, t);
+    locksites_t *tab = t->tab;
+    if (tab) {
+        ilock_lock(&reg_lock);
+        emit_tab(st, tab);
+        for (locksites_t **pp = &reg_head; *pp; pp = &(*pp)->next) {
+            if (*pp == tab) {
+                *pp = tab->next;
+                break;
+            }
         }
+        ilock_unlock(&reg_lock);
+        prim_unmap(tab, sizeof *tab); /* NORESERVE: never counted by imem, so not imem_unmap */
     }
-    ilock_unlock(&reg_lock);
-    /* later lock calls of this thread (other TLS destructors) start a fresh table */
-    t->tab = NULL;
-    t->last = NULL;
-    t->depth = 0;
-    prim_unmap(tab, sizeof *tab); /* NORESERVE: never counted by imem, so not imem_unmap */
+    /* later lock calls of this thread (other TLS destructors) start afresh */
+    lock_me = &lock_none;
+    thr_free(t);
 }
 
 void locktab_fini(tstate_t *st)
@@ -432,22 +570,38 @@ void locktab_fini(tstate_t *st)
         st = tstate_create(prim_gettid(), 0); /* flushed by the writer's final pass */
     if (!st)
         return;
+    /* waits still pending: locks held at the end (by this thread or by others still running) */
+    uint32_t n = thr_pool ? __atomic_load_n(&thr_used, __ATOMIC_ACQUIRE) : 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (__atomic_load_n(&thr_pool[i].tid, __ATOMIC_ACQUIRE))
+            pend_flush(st, &thr_pool[i]);
     ilock_lock(&reg_lock);
     for (locksites_t *tab = reg_head; tab; tab = tab->next)
         emit_tab(st, tab);
-    uint32_t n = __atomic_load_n(&info_used, __ATOMIC_RELAXED);
-    if (n > INFO_CAP)
-        n = INFO_CAP;
-    uint64_t now = prim_now_ns();
-    for (uint32_t i = 0; infos && i < n; i++) {
-        const lockinfo_t *li = &infos[i];
-        if (!li->addr)
-            continue;
-        ps_rec_lock_info_t r = {.h = {PS_REC_LOCK_INFO, li->kind, sizeof r},
-                                .max_waiters = li->max_waiters,
-                                .ts = now,
-                                .lock = li->addr};
-        shim_put(st, &r, sizeof r);
-    }
     ilock_unlock(&reg_lock);
+}
+
+/* Remaps a NORESERVE table zeroed (fork child). */
+static void *remap_zero(void *p, size_t len)
+{
+    if (p)
+        prim_unmap(p, len); /* NORESERVE: not counted by imem */
+    return imem_map(len, 1);
+}
+
+void locktab_after_fork_child(void)
+{
+    /* the parent's threads are gone and the forking thread's tables hold the parent's stack
+     * ids: start over (the mappings of other threads' tables are left behind) */
+    reg_head = NULL;
+    ilock_reset(&reg_lock);
+    ilock_reset(&edge_lock);
+    ilock_reset(&thr_lock);
+    lock_me = &lock_none;
+    thr_used = thr_free_head = info_used = 0;
+    infos = remap_zero(infos, sizeof(lockinfo_t) * INFO_CAP);
+    info_slot = remap_zero(info_slot, sizeof(uint32_t) * INFO_SLOTS);
+    gedge = remap_zero(gedge, sizeof(uint64_t) * 2 * GEDGE_SLOTS);
+    thr_pool = remap_zero(thr_pool, sizeof(lockthr_t) * THR_CAP);
+    tid_slot = remap_zero(tid_slot, sizeof(uint32_t) * TID_SLOTS);
 }

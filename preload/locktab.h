@@ -3,26 +3,40 @@
  * per-thread stack of held locks, the shared per-lock table, lock-order edges, and the
  * emission of it all as trace records (trace_format.h, 0x30..0x3f).
  *
- * Contract: called only from hooks_lock.c (and the alloc recorder's locktab_note_alloc), with
- * the calling thread's hook guard set (hook_enter() returned st), except locktab_thread_exit()
- * and locktab_fini() which shim.c calls at thread exit and at the end.
+ * Contract: called only from hooks_lock.c (and the alloc recorders' locktab_note_alloc), with
+ * the calling thread's hook guard set (hook_enter() returned st), except locktab_thread_exit(),
+ * locktab_fini() and locktab_after_fork_child(), which shim.c calls.
+ *
+ * An acquisition, in order (hooks_lock.c):
+ *   locktab_pre      before the real call: find the site (a new one is unwound here, before
+ *                    the lock is taken) and push a held entry marked "not yet acquired";
+ *   locktab_acquired the real call succeeded: count it, start the hold (rdtsc);
+ *   locktab_undo     it failed (EBUSY, a timeout, an error): pop the entry again.
+ * A release: locktab_release_begin finds the held entry and the hold's end (rdtsc) before the
+ * real unlock; everything else (hold statistics, owner changes, a pending wait event) is done
+ * by locktab_release_end after the real unlock, outside the critical section.
  *
  * Data, and who writes it:
- *  - lock_tls (per thread, TLS): the held-lock stack and the site cache. Only its thread.
- *  - the thread's site table (imem, lazily mapped): one locksite_t per (lock address, call
- *    site = return address of the lock function). Only its thread writes; the end-of-run
- *    emission reads it. A site's full stack is unwound once, when the site is created.
+ *  - lockthr_t (one per thread, from a pool that is never unmapped; lock_me points to it):
+ *    the held-lock stack and the site cache. Only its thread writes. Other threads read the
+ *    published fields (tid, depth, held[].lock/stack/t0) to name the holder's site when they
+ *    wait: a mutex's holder tid comes from the mutex itself, its site from the holder's
+ *    stack. These reads race with the holder by design; a stale read names no site (0).
+ *  - the thread's site table (lazily mapped): one locksite_t per (lock, call site = return
+ *    address of the lock function). Only its thread writes; emission at its exit or at the
+ *    end reads it. A site's full stack is unwound once, when the site is created.
  *  - lockinfo_t (shared, lock-free hash keyed by lock address, one cache line per lock): the
- *    last acquirer (for owner changes and the holder named in wait events), waiters now and
- *    at most. Written on the uncontended path only when the owner changes.
+ *    latest releaser, for owner changes. Read after every release, outside the critical
+ *    section; written only when the releaser changed.
  *  - the edge set (shared, behind an ilock): taken only the first time a thread sees an
  *    edge (its own per-thread set answers every later time).
  * Nothing here takes a pthread lock or touches the app's heap. When a table is full the
  * acquisition is counted as "untracked" (PS_REC_LOCK_THREAD), never lost silently.
  *
- * Hot path (locktab_acquired + locktab_released, the uncontended pair): a site-cache compare
- * (or a per-thread hash probe), a few counter bumps, no atomics; on a sampled acquisition
- * two rdtsc and a histogram bump.
+ * Cost inside the app's critical section, uncontended: the rdtsc that starts the hold and a
+ * few stores to this thread's own lines (acquisition), the rdtsc that ends it (release). A
+ * contended acquisition adds nothing shared: its LOCK_WAIT event is written after the
+ * release. Max waiters are computed by the analyzer from the wait events' intervals.
  */
 #ifndef PERFSHIM_LOCKTAB_H
 #define PERFSHIM_LOCKTAB_H
@@ -37,15 +51,9 @@
 #define LOCK_HELD_MAX 32
 
 typedef struct lockinfo_s {
-    uint64_t addr;        /* 0: free slot */
-    uint32_t owner_tid;   /* last acquirer */
-    uint32_t owner_stack; /* its site's stack */
-    uint32_t waiters;     /* blocked now (atomic) */
-    uint32_t max_waiters;
+    uint64_t addr;       /* 0: free slot */
+    uint32_t last_owner; /* tid of the latest releaser (its hold ended last) */
     uint8_t kind;
-    /* the latest owners' sites by tid % 4: names the holder's site when a waiter reads the
-     * holder's tid from the lock before the holder's hook published it as owner_tid */
-    uint32_t recent_tid[4], recent_stack[4];
 } PS_ALIGNED_CL lockinfo_t;
 
 typedef struct locksite_s {
@@ -63,50 +71,65 @@ typedef struct locksite_s {
 } locksite_t;
 
 typedef struct lockheld_s {
-    const void *lock;
+    uint64_t lock;    /* published (read by waiters) */
+    uint32_t stack;   /* published: the acquisition site's stack */
+    uint32_t idx;     /* its index in held[] (LOCK_HELD_MAX: the spare) */
+    uint64_t t0;      /* published: tsc_now() at acquisition, 0 while not yet acquired */
     locksite_t *site;
-    uint64_t t0;     /* tsc_now() at acquisition */
-    uint64_t allocs; /* recorded allocations while held */
+    uint64_t allocs;  /* recorded allocations while held */
 } lockheld_t;
 
+/* A contended acquisition whose event waits for the release (lockthr_t.waited). */
+typedef struct lockwait_s {
+    uint64_t t_begin; /* tsc_now() when the trylock found the lock busy */
+    uint32_t holder_tid, holder_stack;
+    uint16_t op, pad[3];
+} lockwait_t;
+
 typedef struct lockthr_s {
-    uint32_t depth; /* valid entries in held[] */
-    uint32_t tid;
+    uint32_t tid;    /* published; 0: a free pool slot (or lock_none) */
+    uint32_t depth;  /* published: valid entries in held[] */
+    uint32_t waited; /* bit i: held[i] ended a wait whose event is pending in pend[i] */
+    uint32_t slot;   /* index in the pool */
     struct locksites_s *tab;
     locksite_t *last; /* the site of the latest acquisition */
+    lockheld_t spare; /* an acquisition past LOCK_HELD_MAX: counted, its hold not timed */
     lockheld_t held[LOCK_HELD_MAX];
+    lockwait_t pend[LOCK_HELD_MAX];
 } lockthr_t;
 
-extern PS_TLS lockthr_t lock_tls;
-/* Holds are timed on 1 acquisition in (mask + 1) per site, the first one included
- * (PERFSHIM_LOCK_HOLD_SAMPLE rounded down to a power of two): two rdtsc (~11 ns each on the
- * reference machine) per pair would cost more than the rest of the hook, and both run inside
- * the critical section, so on a contended lock they would lengthen everyone's wait. */
-extern uint64_t locktab_hold_mask;
+/* The calling thread's lock state; &lock_none (all zero, never written) until its first
+ * tracked lock call. */
+extern PS_TLS lockthr_t *lock_me;
+extern lockthr_t lock_none;
 
 void locktab_init(void);
 /* The site (lock, ra) of this thread, created (stack unwound, info found) if new; NULL when a
- * table is full (then counted as untracked). */
+ * table is full (then counted as untracked). Sets lock_me on a thread's first call. */
 PS_NOINLINE locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind);
-/* Owner changed: count it and publish this thread as the holder. */
-PS_NOINLINE void locktab_new_owner(locksite_t *s);
-/* Lock-order edges from every held lock to s's lock. */
-PS_NOINLINE void locktab_edges(tstate_t *st, locksite_t *s);
-PS_NOINLINE void locktab_release_slow(const void *lock);
-void locktab_untracked(void);
-void locktab_held_overflow(void);
-/* Contended path: before blocking, counts this thread as a waiter and reads the holder. */
-void locktab_wait_begin(locksite_t *s, const void *lock, uint32_t *holder_tid,
-                        uint32_t *holder_stack, uint32_t *waiters);
-/* After the blocking call returned rc (wait started at t0, CLOCK_MONOTONIC): updates the
- * site and writes the PS_REC_LOCK_WAIT event (rc 0 or ETIMEDOUT). */
-void locktab_wait_end(tstate_t *st, locksite_t *s, const void *lock, int op, uint64_t t0,
-                      uint32_t holder_tid, uint32_t holder_stack, uint32_t waiters, int rc);
+/* The held entry of an acquisition at site s past LOCK_HELD_MAX (t->spare). */
+PS_NOINLINE lockheld_t *locktab_held_overflow(lockthr_t *t, locksite_t *s);
+/* Lock-order edges from every lock held below h to h's lock. */
+PS_NOINLINE void locktab_edges(tstate_t *st, lockthr_t *t, const lockheld_t *h);
+/* The owner changed (lockinfo_t.last_owner was not this thread): count it, publish us. */
+PS_NOINLINE void locktab_owner_change(locksite_t *s, uint32_t tid);
+/* Release of a lock not on top of the held stack (or not held): its entry or NULL. */
+PS_NOINLINE lockheld_t *locktab_release_find(lockthr_t *t, uint64_t lock);
+/* The rest of a release whose entry is not the top one, or whose wait event is pending. */
+PS_NOINLINE void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1);
+/* Contended path: before blocking, names the holder (tid and its site's stack). */
+void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w);
+/* After the blocking call returned rc: for an acquisition, the event is made pending on h
+ * (written at the release); for a timeout it is written now. Errors are counted. */
+void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read, int rc);
 /* pthread_*_init seen: writes PS_REC_LOCK_INIT with the caller's stack. */
 void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr);
 /* Emission: the exiting thread's sites (its own tstate); at the end every thread's. */
 void locktab_thread_exit(tstate_t *st);
 void locktab_fini(tstate_t *st);
+/* Fork child: forgets every thread's tables and the per-lock table (the child's trace starts
+ * afresh, with new stack ids). */
+void locktab_after_fork_child(void);
 
 /* Bucket of trace_format.h's PS_LOCK_HIST log2 histograms. */
 static PS_ALWAYS_INLINE void locktab_hist_add(uint32_t *hist, uint64_t ns)
@@ -115,79 +138,88 @@ static PS_ALWAYS_INLINE void locktab_hist_add(uint32_t *hist, uint64_t ns)
     hist[b < PS_LOCK_HIST ? b : PS_LOCK_HIST - 1]++;
 }
 
-/* t0 0: this hold is not timed (sampled out). */
-static PS_ALWAYS_INLINE void locktab_hold_push(const void *lock, locksite_t *s, int timed)
+/* Before the real acquisition call: the site of (lock, ra) and a held entry for it, pushed
+ * as "not yet acquired" (so that a thread the lock names as its owner has always published
+ * the entry). NULL when untracked. */
+static PS_ALWAYS_INLINE lockheld_t *locktab_pre(tstate_t *st, const void *lock, uintptr_t ra,
+                                                int kind)
 {
-    lockthr_t *t = &lock_tls;
-    uint32_t d = t->depth;
-    if (PS_UNLIKELY(d >= LOCK_HELD_MAX)) {
-        locktab_held_overflow();
-        return;
+    lockthr_t *t = lock_me;
+    locksite_t *s = t->last;
+    if (PS_UNLIKELY(!s || s->lock != (uint64_t)(uintptr_t)lock || s->ra != ra)) {
+        s = locktab_site(st, lock, ra, kind);
+        if (PS_UNLIKELY(!s))
+            return NULL;
+        t = lock_me;
     }
-    t->held[d] = (lockheld_t){lock, s, timed ? tsc_now() : 0, 0};
-    t->depth = d + 1;
+    uint32_t d = t->depth;
+    if (PS_UNLIKELY(d >= LOCK_HELD_MAX))
+        return locktab_held_overflow(t, s);
+    lockheld_t *h = &t->held[d];
+    h->site = s;
+    h->idx = d;
+    h->allocs = 0;
+    __atomic_store_n(&h->t0, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->stack, s->stack, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->lock, (uint64_t)(uintptr_t)lock, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->depth, d + 1, __ATOMIC_RELEASE);
+    return h;
 }
 
-/* The site of (lock, ra): the thread's latest site, else the table's. */
-static PS_ALWAYS_INLINE locksite_t *locktab_find(tstate_t *st, const void *lock, uintptr_t ra,
-                                                 int kind)
+/* The real call did not acquire: pop h (the top entry, or the spare). */
+static PS_ALWAYS_INLINE void locktab_undo(lockheld_t *h)
 {
-    locksite_t *s = lock_tls.last;
-    if (PS_LIKELY(s && s->lock == (uint64_t)(uintptr_t)lock && s->ra == ra))
-        return s;
-    return locktab_site(st, lock, ra, kind);
+    if (PS_LIKELY(h->idx < LOCK_HELD_MAX))
+        __atomic_store_n(&lock_me->depth, h->idx, __ATOMIC_RELEASE);
 }
 
-/* Counts a successful acquisition at site s and starts its hold. */
-static PS_ALWAYS_INLINE void locktab_count_acq(tstate_t *st, locksite_t *s, const void *lock,
-                                               int read)
+/* The real call acquired: count it and start the hold. */
+static PS_ALWAYS_INLINE void locktab_acquired(tstate_t *st, lockheld_t *h, int read)
 {
-    lockthr_t *t = &lock_tls;
+    locksite_t *s = h->site;
     s->acquisitions++;
     s->rd_acquisitions += (uint64_t)read;
-    lockinfo_t *li = s->info;
-    if (PS_UNLIKELY(li->owner_tid != t->tid || li->owner_stack != s->stack))
-        locktab_new_owner(s);
-    if (PS_UNLIKELY(t->depth != 0))
-        locktab_edges(st, s);
-    locktab_hold_push(lock, s, ((s->acquisitions - 1) & locktab_hold_mask) == 0);
+    __atomic_store_n(&h->t0, tsc_now(), __ATOMIC_RELAXED);
+    if (PS_UNLIKELY(h->idx != 0))
+        locktab_edges(st, lock_me, h);
 }
 
-/* A successful acquisition of `lock` from call site `ra`. */
-static PS_ALWAYS_INLINE void locktab_acquired(tstate_t *st, const void *lock, uintptr_t ra,
-                                              int kind, int read)
+/* Before the real unlock: the held entry of `lock` (NULL: not held as far as we know). */
+static PS_ALWAYS_INLINE lockheld_t *locktab_release_begin(const void *lock)
 {
-    locksite_t *s = locktab_find(st, lock, ra, kind);
-    if (PS_LIKELY(s != NULL))
-        locktab_count_acq(st, s, lock, read);
-}
-
-/* Before the real unlock: ends the hold of the latest acquisition of `lock`. */
-static PS_ALWAYS_INLINE void locktab_released(const void *lock)
-{
-    lockthr_t *t = &lock_tls;
+    lockthr_t *t = lock_me;
     uint32_t d = t->depth;
-    if (PS_UNLIKELY(d == 0 || t->held[d - 1].lock != lock)) {
-        locktab_release_slow(lock);
+    if (PS_LIKELY(d != 0 && t->held[d - 1].lock == (uint64_t)(uintptr_t)lock))
+        return &t->held[d - 1];
+    return locktab_release_find(t, (uint64_t)(uintptr_t)lock);
+}
+
+/* After the real unlock: the hold of h (ended at t1, a tsc_now() taken before the unlock),
+ * owner change, pending wait event; pops h. */
+static PS_ALWAYS_INLINE void locktab_release_end(tstate_t *st, lockheld_t *h, uint64_t t1)
+{
+    lockthr_t *t = lock_me;
+    uint32_t i = h->idx;
+    if (PS_UNLIKELY(i + 1 != t->depth || t->waited)) {
+        locktab_release_slow(st, t, h, t1);
         return;
     }
-    lockheld_t *h = &t->held[d - 1];
     locksite_t *s = h->site;
-    s->allocs_held += h->allocs;
-    t->depth = d - 1;
-    if (!h->t0)
-        return;
-    uint64_t ns = tsc_delta_ns(h->t0, tsc_now());
+    uint64_t ns = tsc_delta_ns(h->t0, t1);
     s->hold_ns += ns;
     if (ns > s->hold_max_ns)
         s->hold_max_ns = ns;
     locktab_hist_add(s->hold_hist, ns);
+    s->allocs_held += h->allocs;
+    if (PS_UNLIKELY(__atomic_load_n(&s->info->last_owner, __ATOMIC_RELAXED) != t->tid))
+        locktab_owner_change(s, t->tid);
+    __atomic_store_n(&t->depth, i, __ATOMIC_RELEASE);
 }
 
 /* From the allocation recorders: one more allocation inside every held lock. */
 static PS_ALWAYS_INLINE void locktab_note_alloc(void)
 {
-    lockthr_t *t = &lock_tls;
+    lockthr_t *t = lock_me;
     for (uint32_t i = 0; i < t->depth; i++)
         t->held[i].allocs++;
 }

@@ -23,8 +23,7 @@
     X(follow_exec, "PERFSHIM_FOLLOW_EXEC", 0, 0, 1)                                            \
     X(signals, "PERFSHIM_SIGNALS", 1, 0, 1)                                               \
     X(leak_check, "PERFSHIM_LEAK_CHECK", 1, 0, 1)                                              \
-    X(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64) \
-    X(lock_hold_sample, "PERFSHIM_LOCK_HOLD_SAMPLE", 16, 1, 65536)
+    X(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64)
 
 #define PS_OUTPUT_DEFAULT "perfshim.%e.%p.trace"
 #define PS_OUTPUT_MAX 4096

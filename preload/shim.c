@@ -210,6 +210,7 @@ static void atfork_child(void)
     writer_after_fork_child();
     tstate_after_fork_child();
     liveset_after_fork_child();
+    locktab_after_fork_child();
     shim_tls.st = NULL;
     if (was != SHIM_ACTIVE) {
         shim_tls.guard = g;

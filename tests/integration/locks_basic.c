@@ -1,8 +1,7 @@
 /*
  * locks_basic -- the acceptance workload of lock contention: one hot mutex held long by all
  * threads, one rarely taken static mutex, an rwlock with readers and a writer, a spinlock.
- * Recorded with PERFSHIM_LOCK_HOLD_SAMPLE=1 (every hold timed), read with `perfshim locks
- * --format=json`: exact acquisitions per lock, the hot mutex first with >= 95% of all wait,
+ * Read with `perfshim locks --format=json`: exact acquisitions per lock, the hot mutex first with >= 95% of all wait,
  * the rare one last, sites and holder named by function, allocations while held counted,
  * init stack of the initialized mutex and none for the static one, threads' waits adding up
  * to the locks' total.
@@ -119,7 +118,6 @@ static void run(int argc, char **argv)
 static int check(trace_t *unused, const char *path)
 {
     (void)unused;
-    setenv("PERFSHIM_LOCK_HOLD_SAMPLE", "1", 1);
     int status = harness_record(path, NULL, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fprintf(stderr, "workload failed: %d\n", status), 1;
@@ -158,7 +156,7 @@ static int check(trace_t *unused, const char *path)
     CHECK(json_u64(hw, "total") == sites_sum(h, "wait_ns_total"));
     CHECK_U64(hw, "count", json_u64(h, "contended"));
     CHECK(json_u64(hw, "max") <= json_u64(hw, "total"));
-    /* every hold timed (PERFSHIM_LOCK_HOLD_SAMPLE=1), and the hot ones are long */
+    /* every hold timed, and the hot ones are long */
     const json_t *hh = json_get(h, "hold_ns");
     CHECK_U64(hh, "count", NT * N_HOT);
     CHECK_U64(json_get(s, "hold_ns"), "count", NT * N_SPIN);
