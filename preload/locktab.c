@@ -440,17 +440,9 @@ lockheld_t *locktab_release_find(lockthr_t *t, uint64_t lock)
 void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1)
 {
     uint32_t i = h->idx, d = t->depth;
-    locksite_t *s = h->site;
-    uint64_t ns = tsc_delta_ns(h->t0, t1);
-    s->hold_ns += ns;
-    if (ns > s->hold_max_ns)
-        s->hold_max_ns = ns;
-    locktab_hist_add(s->hold_hist, ns);
-    s->allocs_held += h->allocs;
-    if (__atomic_load_n(&s->info->last_owner, __ATOMIC_RELAXED) != t->tid)
-        locktab_owner_change(s, t->tid);
+    locktab_hold_end(t, h, t1);
     if (pend_take(t, i))
-        wait_emit(st, s, &t->pend[i], h->t0, 0);
+        wait_emit(st, h->site, &t->pend[i], h->t0, 0);
     if (i + 1 < d) {
         /* out of order: close the gap (pending bits above i move down with their entries) */
         memmove(&t->held[i], &t->held[i + 1], (d - i - 1) * sizeof t->held[0]);

@@ -194,6 +194,21 @@ static PS_ALWAYS_INLINE lockheld_t *locktab_release_begin(const void *lock)
     return locktab_release_find(t, (uint64_t)(uintptr_t)lock);
 }
 
+/* The hold of h ended at t1: its statistics, and the owner change (after the real unlock). */
+static PS_ALWAYS_INLINE void locktab_hold_end(const lockthr_t *t, const lockheld_t *h,
+                                              uint64_t t1)
+{
+    locksite_t *s = h->site;
+    uint64_t ns = tsc_delta_ns(h->t0, t1);
+    s->hold_ns += ns;
+    if (ns > s->hold_max_ns)
+        s->hold_max_ns = ns;
+    locktab_hist_add(s->hold_hist, ns);
+    s->allocs_held += h->allocs;
+    if (PS_UNLIKELY(__atomic_load_n(&s->info->last_owner, __ATOMIC_RELAXED) != t->tid))
+        locktab_owner_change(s, t->tid);
+}
+
 /* After the real unlock: the hold of h (ended at t1, a tsc_now() taken before the unlock),
  * owner change, pending wait event; pops h. */
 static PS_ALWAYS_INLINE void locktab_release_end(tstate_t *st, lockheld_t *h, uint64_t t1)
@@ -204,15 +219,7 @@ static PS_ALWAYS_INLINE void locktab_release_end(tstate_t *st, lockheld_t *h, ui
         locktab_release_slow(st, t, h, t1);
         return;
     }
-    locksite_t *s = h->site;
-    uint64_t ns = tsc_delta_ns(h->t0, t1);
-    s->hold_ns += ns;
-    if (ns > s->hold_max_ns)
-        s->hold_max_ns = ns;
-    locktab_hist_add(s->hold_hist, ns);
-    s->allocs_held += h->allocs;
-    if (PS_UNLIKELY(__atomic_load_n(&s->info->last_owner, __ATOMIC_RELAXED) != t->tid))
-        locktab_owner_change(s, t->tid);
+    locktab_hold_end(t, h, t1);
     __atomic_store_n(&t->depth, i, __ATOMIC_RELEASE);
 }
 

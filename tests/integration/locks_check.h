@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "harness.h"
 
 #include "check.h"
 #include "json_mini.h"
@@ -55,6 +58,18 @@ static inline json_t *locks_json_load(const char *trace, char **text_out)
         unlink(out);
     *text_out = b;
     return j;
+}
+
+/* Runs the workload under the shim into `trace` (harness_record) and loads its lock JSON;
+ * NULL after saying why. */
+static inline json_t *locks_record_load(const char *trace, char **text_out)
+{
+    int status = harness_record(trace, NULL, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "workload failed (a result differed from the truth): %d\n", status);
+        return NULL;
+    }
+    return locks_json_load(trace, text_out);
 }
 
 static inline const char *frame_fn(const json_t *stack, size_t i)
