@@ -204,6 +204,9 @@ int trace_load(const char *path, trace_t *t)
                 }
                 break;
             }
+            case PS_REC_LOCK_SITE:
+                t->lock_sites++;
+                break;
             case PS_REC_RSS:
                 t->rss_samples++;
                 break;

@@ -51,6 +51,7 @@ typedef struct trace_s {
     uint64_t chunk_events; /* sum of chunk headers' nevents */
     uint64_t chunks, rss_samples, modmaps;
     uint64_t reallocs; /* realloc records */
+    uint64_t lock_sites; /* LOCK_SITE records */
     int index_status;  /* reader_index_status */
     int decode_error;  /* first error decoding a chunk, 0 if none */
 } trace_t;

@@ -3,7 +3,8 @@
  * LD_PRELOAD, and must give the same wait status and the same stdout; then its trace(s) are
  * checked with exact counts:
  *   fork        the child writes its own trace (template %p = its pid, header flag FORK_CHILD),
- *               the parent's is intact; neither holds the other's allocations
+ *               the parent's is intact; neither holds the other's allocations, nor the
+ *               other's lock totals
  *   exec        the pre-exec image's trace ends with END; the exec'd image is not traced
  *   exec_follow same with PERFSHIM_FOLLOW_EXEC=1: the exec'd image writes its own trace
  *   exec_fail   a failed exec resumes recording: allocations after it are in the trace
@@ -105,12 +106,17 @@ static void *thread_exit_main(void *arg)
     exit(3);
 }
 
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void run(int argc, char **argv)
 {
     const char *mode = argc > 0 ? argv[0] : "";
     if (!strcmp(mode, "fork")) {
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < 10; i++) {
+            pthread_mutex_lock(&fork_lock); /* the parent's lock totals stay the parent's */
             free(site_parent());
+            pthread_mutex_unlock(&fork_lock);
+        }
         pid_t pid = fork();
         if (pid == 0) {
             for (int i = 0; i < 10; i++) {
@@ -357,6 +363,7 @@ static void check_fork(void)
         CHECK(site(&t, "site_parent") == 10);
         CHECK(site(&t, "site_parent_after") == 5);
         CHECK(site(&t, "site_child") == 0);
+        CHECK(t.lock_sites == 1);
         replay_t r;
         trace_replay(&t, &r);
         CHECK(r.unmatched_frees == 0);
@@ -365,6 +372,7 @@ static void check_fork(void)
     if (load(cp, &t, 1) == 0) {
         CHECK(site(&t, "site_child") == 10);
         CHECK(site(&t, "site_parent") == 0 && site(&t, "site_parent_after") == 0);
+        CHECK(t.lock_sites == 0); /* the parent's lock table is not the child's */
         CHECK(t.stack_records >= 1); /* self-contained: its own STACK and MODULE records */
         CHECK(t.modmaps >= 1 && t.nmods >= 3);
         replay_t r;
