@@ -52,15 +52,6 @@ static PS_NOINLINE PS_COLD void lock_resolve(void)
 
 /* ---- out of line: after a busy trylock, errors ------------------------------------------ */
 
-/* The site of (l, ra) for a call that acquires nothing (unlock error, condvar). */
-static locksite_t *site_of(tstate_t *st, const void *l, uintptr_t ra, int kind)
-{
-    locksite_t *s = lock_me->last;
-    if (s && s->lock == (uint64_t)(uintptr_t)l && s->ra == ra)
-        return s;
-    return locktab_site(st, l, ra, kind);
-}
-
 /* A non-zero result of a trylock function (h pushed by locktab_pre). */
 static PS_NOINLINE void lock_try_failed(tstate_t *st, lockheld_t *h, int read, int rc)
 {
@@ -80,7 +71,7 @@ static PS_NOINLINE void lock_try_failed(tstate_t *st, lockheld_t *h, int read, i
 /* An error from a function that takes no lock (unlock, signal...). */
 static PS_NOINLINE void lock_error(tstate_t *st, const void *l, uintptr_t ra, int kind)
 {
-    locksite_t *s = site_of(st, l, ra, kind);
+    locksite_t *s = locktab_find(st, l, ra, kind);
     if (s)
         s->errors++;
 }
@@ -95,22 +86,6 @@ static PS_NOINLINE int lock_wait_begin(lockheld_t *h, int kind, int op, int rc, 
     w->op = (uint16_t)op;
     locktab_wait_begin(h, kind, w);
     return 1;
-}
-
-static PS_NOINLINE void lock_wait_end(tstate_t *st, lockheld_t *h, int read, const lockwait_t *w,
-                                      int rc)
-{
-    if (w) {
-        locktab_wait_end(st, h, w, read, rc);
-        return;
-    }
-    if (rc == 0 || rc == EOWNERDEAD) {
-        h->site->errors += rc != 0;
-        locktab_acquired(st, h, read);
-        return;
-    }
-    locktab_undo(h);
-    h->site->errors++;
 }
 
 /* ---- blocking acquisitions: X(name, KIND, OP, read, params, args, trylock) --------------- */
@@ -163,7 +138,7 @@ static PS_NOINLINE void lock_wait_end(tstate_t *st, lockheld_t *h, int read, con
         lockwait_t w;                                                                          \
         int waited = lock_wait_begin(h, PS_LOCK_##KIND, PS_LOCK_OP_##OP, rc, &w);              \
         rc = REAL(name) args;                                                                  \
-        lock_wait_end(st, h, rd, waited ? &w : NULL, rc);                                      \
+        locktab_wait_end(st, h, waited ? &w : NULL, rd, rc);                                      \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }
@@ -264,7 +239,7 @@ static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mut
                                     uintptr_t ra, uint64_t t0, int rc)
 {
     uint64_t t1 = prim_now_ns(), ns = t1 > t0 ? t1 - t0 : 0;
-    locksite_t *s = site_of(st, c, ra, PS_LOCK_COND);
+    locksite_t *s = locktab_find(st, c, ra, PS_LOCK_COND);
     if (s) {
         if (rc == 0 || rc == ETIMEDOUT) {
             s->acquisitions++;
@@ -321,7 +296,7 @@ PS_COND_WAIT_HOOKS(PS_X)
 static PS_NOINLINE void cond_notified(tstate_t *st, pthread_cond_t *c, uintptr_t ra, int bcast,
                                       int rc)
 {
-    locksite_t *s = site_of(st, c, ra, PS_LOCK_COND);
+    locksite_t *s = locktab_find(st, c, ra, PS_LOCK_COND);
     if (!s)
         return;
     if (rc != 0)

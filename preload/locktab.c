@@ -69,15 +69,29 @@ static locksites_t *reg_head;
 static ilock_t edge_lock;
 static uint64_t (*gedge)[2];
 
+/* A NORESERVE table, zeroed: mapped, or unmapped and mapped again (fork child). */
+static void *table_map(void *p, size_t len)
+{
+    if (p)
+        prim_unmap(p, len); /* NORESERVE: not counted by imem */
+    return imem_map(len, 1);
+}
+
+/* The shared tables, all zero (at init, and again in a fork child). */
+static int tables_map(void)
+{
+    infos = table_map(infos, sizeof(lockinfo_t) * INFO_CAP);
+    info_slot = table_map(info_slot, sizeof(uint32_t) * INFO_SLOTS);
+    gedge = table_map(gedge, sizeof(uint64_t) * 2 * GEDGE_SLOTS);
+    thr_pool = table_map(thr_pool, sizeof(lockthr_t) * THR_CAP);
+    tid_slot = table_map(tid_slot, sizeof(uint32_t) * TID_SLOTS);
+    return infos && info_slot && thr_pool && tid_slot ? 0 : -1;
+}
+
 void locktab_init(void)
 {
     tsc_init();
-    infos = imem_map(sizeof(lockinfo_t) * INFO_CAP, 1);
-    info_slot = imem_map(sizeof(uint32_t) * INFO_SLOTS, 1);
-    gedge = imem_map(sizeof(uint64_t) * 2 * GEDGE_SLOTS, 1);
-    thr_pool = imem_map(sizeof(lockthr_t) * THR_CAP, 1);
-    tid_slot = imem_map(sizeof(uint32_t) * TID_SLOTS, 1);
-    if (!infos || !info_slot || !thr_pool || !tid_slot)
+    if (tables_map() != 0)
         PS_WARN("no memory for the lock table; lock activity is counted as untracked");
 }
 
@@ -401,6 +415,8 @@ void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read
     if (rc == 0 || rc == EOWNERDEAD) {
         locktab_acquired(st, h, read);
         s->errors += rc == EOWNERDEAD;
+        if (!w)
+            return;
         lockthr_t *t = lock_me;
         uint32_t i = h->idx;
         if (i >= LOCK_HELD_MAX) { /* the spare: no release will see it */
@@ -412,7 +428,7 @@ void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read
         return;
     }
     locktab_undo(h);
-    if (rc == ETIMEDOUT)
+    if (w && rc == ETIMEDOUT)
         wait_emit(st, s, w, tsc_now(), 1);
     else
         s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
@@ -573,14 +589,6 @@ void locktab_fini(tstate_t *st)
     ilock_unlock(&reg_lock);
 }
 
-/* Remaps a NORESERVE table zeroed (fork child). */
-static void *remap_zero(void *p, size_t len)
-{
-    if (p)
-        prim_unmap(p, len); /* NORESERVE: not counted by imem */
-    return imem_map(len, 1);
-}
-
 void locktab_after_fork_child(void)
 {
     /* the parent's threads are gone and the forking thread's tables hold the parent's stack
@@ -591,9 +599,5 @@ void locktab_after_fork_child(void)
     ilock_reset(&thr_lock);
     lock_me = &lock_none;
     thr_used = thr_free_head = info_used = 0;
-    infos = remap_zero(infos, sizeof(lockinfo_t) * INFO_CAP);
-    info_slot = remap_zero(info_slot, sizeof(uint32_t) * INFO_SLOTS);
-    gedge = remap_zero(gedge, sizeof(uint64_t) * 2 * GEDGE_SLOTS);
-    thr_pool = remap_zero(thr_pool, sizeof(lockthr_t) * THR_CAP);
-    tid_slot = remap_zero(tid_slot, sizeof(uint32_t) * TID_SLOTS);
+    tables_map();
 }

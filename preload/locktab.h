@@ -119,8 +119,10 @@ PS_NOINLINE lockheld_t *locktab_release_find(lockthr_t *t, uint64_t lock);
 PS_NOINLINE void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1);
 /* Contended path: before blocking, names the holder (tid and its site's stack). */
 void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w);
-/* After the blocking call returned rc: for an acquisition, the event is made pending on h
- * (written at the release); for a timeout it is written now. Errors are counted. */
+/* After the blocking call returned rc. w: the wait that began (locktab_wait_begin), or NULL
+ * when the trylock failed otherwise than EBUSY. An acquisition is counted and its wait event
+ * made pending on h (written at the release); a timed-out wait's event is written now; any
+ * other failure is an error. */
 void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read, int rc);
 /* pthread_*_init seen: writes PS_REC_LOCK_INIT with the caller's stack. */
 void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr);
@@ -138,20 +140,26 @@ static PS_ALWAYS_INLINE void locktab_hist_add(uint32_t *hist, uint64_t ns)
     hist[b < PS_LOCK_HIST ? b : PS_LOCK_HIST - 1]++;
 }
 
+/* The site of (lock, ra): the thread's latest one, else the table's (see locktab_site). */
+static PS_ALWAYS_INLINE locksite_t *locktab_find(tstate_t *st, const void *lock, uintptr_t ra,
+                                                 int kind)
+{
+    locksite_t *s = lock_me->last;
+    if (PS_LIKELY(s && s->lock == (uint64_t)(uintptr_t)lock && s->ra == ra))
+        return s;
+    return locktab_site(st, lock, ra, kind);
+}
+
 /* Before the real acquisition call: the site of (lock, ra) and a held entry for it, pushed
  * as "not yet acquired" (so that a thread the lock names as its owner has always published
  * the entry). NULL when untracked. */
 static PS_ALWAYS_INLINE lockheld_t *locktab_pre(tstate_t *st, const void *lock, uintptr_t ra,
                                                 int kind)
 {
-    lockthr_t *t = lock_me;
-    locksite_t *s = t->last;
-    if (PS_UNLIKELY(!s || s->lock != (uint64_t)(uintptr_t)lock || s->ra != ra)) {
-        s = locktab_site(st, lock, ra, kind);
-        if (PS_UNLIKELY(!s))
-            return NULL;
-        t = lock_me;
-    }
+    locksite_t *s = locktab_find(st, lock, ra, kind);
+    if (PS_UNLIKELY(!s))
+        return NULL;
+    lockthr_t *t = lock_me; /* after the find, which sets it on the thread's first call */
     uint32_t d = t->depth;
     if (PS_UNLIKELY(d >= LOCK_HELD_MAX))
         return locktab_held_overflow(t, s);
