@@ -36,9 +36,9 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
         if (st && st->pos + sizeof r <= st->cap) {
             memcpy(st->buf + st->pos, &r, sizeof r);
             tstate_commit(st, sizeof r);
-            writer_crash_flush(NULL, 0);
+            writer_crash_flush(NULL, 0, locktab_crash_records);
         } else {
-            writer_crash_flush(&r, sizeof r);
+            writer_crash_flush(&r, sizeof r, locktab_crash_records);
         }
     }
     struct sigaction dfl;

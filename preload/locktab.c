@@ -499,14 +499,14 @@ static int site_active(const locksite_t *s)
            s->signals || s->broadcasts;
 }
 
-/* reg_lock held. Writes tab's non-empty sites into st and zeroes them (a table emitted at a
- * thread's exit and again at the end counts nothing twice). */
-static void emit_tab(tstate_t *st, locksites_t *tab)
+/* The records of tab's non-empty sites, then its LOCK_THREAD record if it counted anything
+ * untracked, each passed to put(rec, len, arg). */
+static void tab_records(const locksites_t *tab, uint64_t now,
+                        void (*put)(const void *rec, uint32_t len, void *arg), void *arg)
 {
     uint32_t n = __atomic_load_n(&tab->nsites, __ATOMIC_ACQUIRE);
-    uint64_t now = prim_now_ns();
     for (uint32_t i = 0; i < n; i++) {
-        locksite_t *s = &tab->site[i];
+        const locksite_t *s = &tab->site[i];
         if (!site_active(s) || s->ignored)
             continue;
         ps_rec_lock_site_t r = {.h = {PS_REC_LOCK_SITE, s->kind, sizeof r},
@@ -530,12 +530,7 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
                                 .broadcasts = s->broadcasts};
         memcpy(r.wait_hist, s->wait_hist, sizeof r.wait_hist);
         memcpy(r.hold_hist, s->hold_hist, sizeof r.hold_hist);
-        shim_put(st, &r, sizeof r);
-        s->acquisitions = s->contended = s->owner_changes = s->trylock_fail = 0;
-        s->timeouts = s->errors = s->rd_acquisitions = s->wait_ns = s->wait_max_ns = 0;
-        s->hold_ns = s->hold_max_ns = s->allocs_held = s->signals = s->broadcasts = 0;
-        memset(s->wait_hist, 0, sizeof s->wait_hist);
-        memset(s->hold_hist, 0, sizeof s->hold_hist);
+        put(&r, sizeof r, arg);
     }
     if (tab->untracked || tab->held_overflow) {
         ps_rec_lock_thread_t r = {.h = {PS_REC_LOCK_THREAD, 0, sizeof r},
@@ -543,9 +538,47 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
                                   .ts = now,
                                   .untracked = tab->untracked,
                                   .held_overflow = tab->held_overflow};
-        shim_put(st, &r, sizeof r);
-        tab->untracked = tab->held_overflow = 0;
+        put(&r, sizeof r, arg);
     }
+}
+
+static void put_state(const void *rec, uint32_t len, void *st)
+{
+    shim_put(st, rec, len);
+}
+
+/* reg_lock held. Writes tab's non-empty sites into st and zeroes them (a table emitted at a
+ * thread's exit and again at the end, or before an exec that fails, counts nothing twice). */
+static void emit_tab(tstate_t *st, locksites_t *tab)
+{
+    tab_records(tab, prim_now_ns(), put_state, st);
+    uint32_t n = __atomic_load_n(&tab->nsites, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        locksite_t *s = &tab->site[i];
+        s->acquisitions = s->contended = s->owner_changes = s->trylock_fail = 0;
+        s->timeouts = s->errors = s->rd_acquisitions = s->wait_ns = s->wait_max_ns = 0;
+        s->hold_ns = s->hold_max_ns = s->allocs_held = s->signals = s->broadcasts = 0;
+        memset(s->wait_hist, 0, sizeof s->wait_hist);
+        memset(s->hold_hist, 0, sizeof s->hold_hist);
+    }
+    tab->untracked = tab->held_overflow = 0;
+}
+
+typedef void (*crash_put_fn)(const void *rec, uint32_t len);
+
+static void put_crash(const void *rec, uint32_t len, void *put)
+{
+    (*(crash_put_fn *)put)(rec, len);
+}
+
+void locktab_crash_records(void (*put)(const void *rec, uint32_t len))
+{
+    if (!ilock_trylock(&reg_lock))
+        return; /* a thread is emitting or registering: its tables are lost */
+    uint64_t now = prim_now_ns();
+    for (const locksites_t *tab = reg_head; tab; tab = tab->next)
+        tab_records(tab, now, put_crash, &put);
+    ilock_unlock(&reg_lock);
 }
 
 void locktab_thread_exit(tstate_t *st)

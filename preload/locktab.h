@@ -5,7 +5,8 @@
  *
  * Contract: called only from hooks_lock.c (and the alloc recorders' locktab_note_alloc), with
  * the calling thread's hook guard set (hook_enter() returned st), except locktab_thread_exit(),
- * locktab_fini() and locktab_after_fork_child(), which shim.c calls.
+ * locktab_fini() and locktab_after_fork_child(), which shim.c calls, and
+ * locktab_crash_records(), which crash.c calls.
  *
  * An acquisition, in order (hooks_lock.c):
  *   locktab_pre      before the real call: find the site (a new one is unwound here, before
@@ -129,6 +130,10 @@ void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr);
 /* Emission: the exiting thread's sites (its own tstate); at the end every thread's. */
 void locktab_thread_exit(tstate_t *st);
 void locktab_fini(tstate_t *st);
+/* Fatal signal (crash.c, async-signal-safe): passes the records of every thread's lock totals
+ * (LOCK_SITE, LOCK_THREAD) to put, without zeroing them. Nothing when another thread holds the
+ * table registry's lock. Waits still pending (locks not released yet) are not among them. */
+void locktab_crash_records(void (*put)(const void *rec, uint32_t len));
 /* Fork child: forgets every thread's tables and the per-lock table (the child's trace starts
  * afresh, with new stack ids). */
 void locktab_after_fork_child(void);

@@ -239,6 +239,8 @@ void shim_before_exec(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    /* the lock totals so far (then zeroed: after a failed exec the counts go on from 0) */
+    locktab_fini(shim_self_state());
     writer_checkpoint();
     shim_tls.guard = g;
 }

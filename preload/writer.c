@@ -646,7 +646,21 @@ static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid
     chunk_write_locked(sync_dst, n, nev);
 }
 
-void writer_crash_flush(const void *rec, uint32_t len)
+/* file_lock held: appends to the shim's own stream, writing a chunk whenever it is full. */
+static void crash_append(const void *rec, uint32_t len)
+{
+    if (internal_pos + len > sizeof internal_buf) {
+        crash_write_locked(internal_buf, internal_pos, writer_tid, internal_seq++,
+                           PS_CHUNK_F_INTERNAL);
+        internal_pos = 0;
+    }
+    if (internal_pos + len > sizeof internal_buf)
+        return;
+    memcpy(internal_buf + internal_pos, rec, len);
+    internal_pos += len;
+}
+
+void writer_crash_flush(const void *rec, uint32_t len, void (*more)(writer_put_fn put))
 {
     if (fd < 0 || !ilock_trylock(&file_lock))
         return;
@@ -670,11 +684,16 @@ void writer_crash_flush(const void *rec, uint32_t len)
         }
         ilock_unlock(&st->lock);
     }
-    /* 3. a thread without a state (the writer, or one that never allocated): the shim's stream */
-    if (rec && len && internal_pos + len <= sizeof internal_buf) {
-        memcpy(internal_buf + internal_pos, rec, len);
-        crash_write_locked(internal_buf, internal_pos + len, writer_tid, internal_seq++,
+    /* 3. the shim's stream: what `more` adds (records that name their thread), and a CRASH
+     * of a thread without a state (the writer, or one that never allocated) */
+    if (more)
+        more(crash_append);
+    if (rec && len)
+        crash_append(rec, len);
+    if (internal_pos) {
+        crash_write_locked(internal_buf, internal_pos, writer_tid, internal_seq++,
                            PS_CHUNK_F_INTERNAL);
+        internal_pos = 0;
     }
     ilock_unlock(&file_lock);
 }

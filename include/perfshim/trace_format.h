@@ -381,8 +381,9 @@ typedef struct ps_rec_lock_wait_s {
  * of the first acquisition seen there. For a condvar (aux = PS_LOCK_COND) `acquisitions`
  * counts waits, wait_* their duration, and signals/broadcasts the calls from this site; the
  * re-acquisition of the mutex by a wait counts as an acquisition of that mutex at the same
- * call site. hold_* cover the timed holds only, 1 in PERFSHIM_LOCK_HOLD_SAMPLE per site (their
- * count is the sum of hold_hist); wait_* cover every contended acquisition. */
+ * call site. hold_* cover every hold (writers before 2026-11-24 timed 1 in 16 per site); their
+ * count is the sum of hold_hist. wait_* cover every contended acquisition. Also written by
+ * the shim's fatal-signal handler (then in the shim's own stream: `tid` names the thread). */
 typedef struct ps_rec_lock_site_s {
     ps_rec_hdr_t h;   /* aux = ps_lock_kind */
     uint32_t stack;

@@ -206,6 +206,7 @@ int trace_load(const char *path, trace_t *t)
             }
             case PS_REC_LOCK_SITE:
                 t->lock_sites++;
+                t->lock_acq += rec.u.lock_site.acquisitions;
                 break;
             case PS_REC_RSS:
                 t->rss_samples++;

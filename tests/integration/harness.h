@@ -52,6 +52,7 @@ typedef struct trace_s {
     uint64_t chunks, rss_samples, modmaps;
     uint64_t reallocs; /* realloc records */
     uint64_t lock_sites; /* LOCK_SITE records */
+    uint64_t lock_acq;   /* their acquisitions, summed */
     int index_status;  /* reader_index_status */
     int decode_error;  /* first error decoding a chunk, 0 if none */
 } trace_t;

@@ -168,7 +168,11 @@ static int check(trace_t *unused, const char *path)
     CHECK_U64(g, "owner_changes", N_WAITERS);
     const json_t *gw = json_get(g, "wait_ns");
     CHECK_U64(gw, "count", N_WAITERS);
-    CHECK(json_u64(gw, "total") >= (uint64_t)N_WAITERS * GATE_MS * 1000000);
+    /* each wait spans main's GATE_MS sleep, less the moment between the waiter's `arrived`
+     * and its trylock (a loaded machine can deschedule it there: allow 10%), and no wait is
+     * longer than main's hold */
+    CHECK(json_u64(gw, "total") >= (uint64_t)N_WAITERS * GATE_MS * 900000);
+    CHECK(json_u64(gw, "max") <= json_u64(json_get(g, "hold_ns"), "max"));
     CHECK(json_u64(json_get(g, "hold_ns"), "max") >= (uint64_t)GATE_MS * 1000000);
     const json_t *holders = json_get(g, "holders");
     CHECK(holders && holders->n == 1);

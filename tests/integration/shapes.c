@@ -5,7 +5,8 @@
  *   fork        the child writes its own trace (template %p = its pid, header flag FORK_CHILD),
  *               the parent's is intact; neither holds the other's allocations, nor the
  *               other's lock totals
- *   exec        the pre-exec image's trace ends with END; the exec'd image is not traced
+ *   exec        the pre-exec image's trace ends with END and its lock totals; the exec'd
+ *               image is not traced
  *   exec_follow same with PERFSHIM_FOLLOW_EXEC=1: the exec'd image writes its own trace
  *   exec_fail   a failed exec resumes recording: allocations after it are in the trace
  *   spawn       posix_spawn of a program: the parent's trace is intact, the child untraced
@@ -13,7 +14,8 @@
  *   longjmp     allocations in frames left by longjmp, freed after it
  *   thread_exit exit() from a non-main thread: status kept, END written
  *   _exit       _exit(): END written
- *   abort       abort(): SIGABRT as natively; CRASH record and every allocation before it
+ *   abort       abort(): SIGABRT as natively; CRASH record, every allocation and the lock
+ *               totals before it
  *   segv        SIGSEGV: the same
  *   double_free glibc aborts on it natively too; the trace shows it with both stacks
  */
@@ -57,6 +59,15 @@ __attribute__((noinline)) void *site_main_loop(void) { return malloc(17); }
 __attribute__((noinline)) void *site_jmp(void) { return malloc(24); }
 __attribute__((noinline)) void *site_thread(void) { return malloc(56); }
 __attribute__((noinline)) void *site_before_end(void) { return malloc(72); }
+static pthread_mutex_t shapes_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* n acquisitions of one mutex: their totals must reach the trace however the image ends */
+static void lock_rounds(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_lock(&shapes_mutex);
+        pthread_mutex_unlock(&shapes_mutex);
+    }
+}
 __attribute__((noinline)) void *site_df_alloc(void) { return malloc(88); }
 __attribute__((noinline)) void site_df_free(void *p) { free(p); }
 
@@ -142,6 +153,7 @@ static void run(int argc, char **argv)
     } else if (!strcmp(mode, "exec") || !strcmp(mode, "exec_follow")) {
         for (int i = 0; i < 4; i++)
             free(site_pre_exec());
+        lock_rounds(4);
         say("before exec\n");
         execl(self, self, "run", "execd", (char *)NULL);
         say("exec failed\n");
@@ -153,12 +165,14 @@ static void run(int argc, char **argv)
     } else if (!strcmp(mode, "exec_fail")) {
         for (int i = 0; i < 4; i++)
             free(site_pre_exec());
+        lock_rounds(4);
         char *args[] = {(char *)"x", NULL};
         int rc = execv("/nonexistent/program", args);
         if (rc == -1 && errno == ENOENT)
             say("exec failed with ENOENT\n");
         for (int i = 0; i < 3; i++)
             free(site_after_failed_exec());
+        lock_rounds(3);
     } else if (!strcmp(mode, "spawn")) {
         pid_t pid;
         char *args[] = {self, (char *)"run", (char *)"execd", NULL};
@@ -200,11 +214,13 @@ static void run(int argc, char **argv)
     } else if (!strcmp(mode, "abort")) {
         for (int i = 0; i < 3; i++)
             sink = site_before_end();
+        lock_rounds(3);
         say("abort\n");
         abort();
     } else if (!strcmp(mode, "segv")) {
         for (int i = 0; i < 3; i++)
             sink = site_before_end();
+        lock_rounds(3);
         say("segv\n");
         *nullp = 0;
     } else if (!strcmp(mode, "double_free")) {
@@ -402,6 +418,7 @@ static void check_exec(const char *mode, int follow)
     if (load(pre, &t, 1) == 0) {
         CHECK(site(&t, "site_pre_exec") == 4);
         CHECK(site(&t, "site_execd") == 0);
+        CHECK(t.lock_acq == 4); /* the lock totals are written before the exec */
         trace_free(&t);
     }
     if (follow) {
@@ -434,6 +451,7 @@ static void check_simple(const char *mode, int want_exit, int want_sig, int want
     replay_t r;
     if (!strcmp(mode, "exec_fail")) {
         CHECK(site(&t, "site_pre_exec") == 4 && site(&t, "site_after_failed_exec") == 3);
+        CHECK(t.lock_acq == 7); /* before the exec and after it, none twice */
     } else if (!strcmp(mode, "spawn")) {
         CHECK(site(&t, "site_parent_after") == 2 && site(&t, "site_execd") == 0);
         char other[256];
@@ -453,6 +471,7 @@ static void check_simple(const char *mode, int want_exit, int want_sig, int want
     if (want_sig) {
         uint32_t signo = 0;
         CHECK(count_crash(path, &signo) == 1 && signo == (uint32_t)want_sig);
+        CHECK(t.lock_acq == 3); /* the crash handler writes the lock totals */
     }
     trace_free(&t);
     unlink(path);
