@@ -162,7 +162,9 @@ static int take_site(locks_t *L, const record_t *rec)
 static int take_wait(locks_t *L, uint32_t tid, const record_t *rec)
 {
     const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
-    locks_lock_t *k = lock_get(L, w->lock, rec->aux);
+    if ((rec->aux & PS_LOCK_WAIT_F_TID) && w->tid)
+        tid = w->tid; /* another thread's wait, written by the thread that ended the run */
+    locks_lock_t *k = lock_get(L, w->lock, rec->aux & ~PS_LOCK_WAIT_F_TID & 0xffu);
     locks_thread_t *t = thread_get(L, tid);
     if (!k || !t)
         return -PS_E_NOMEM;

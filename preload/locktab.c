@@ -381,10 +381,11 @@ void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
     w->t_begin = tsc_now();
 }
 
-/* Writes the wait event of site s (wait from w->t_begin to t_end, tsc_now() values) and adds
- * it to the site. Outside any critical section. */
+/* Writes the wait event of site s (wait from w->t_begin to t_end, tsc_now() values) into st
+ * and adds it to the site. Outside any critical section. tid: the waiting thread when it is
+ * not st's (PS_LOCK_WAIT_F_TID), else 0. */
 static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t t_end,
-                      int timedout)
+                      int timedout, uint32_t tid)
 {
     if (s->ignored)
         return; /* the shim's own libraries' lock (libunwind): never emitted */
@@ -396,7 +397,8 @@ static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t
         s->wait_max_ns = ns;
     locktab_hist_add(s->wait_hist, ns);
     s->timeouts += (uint64_t)timedout;
-    ps_rec_lock_wait_t r = {.h = {PS_REC_LOCK_WAIT, s->kind, sizeof r},
+    uint8_t aux = (uint8_t)(s->kind | (tid ? PS_LOCK_WAIT_F_TID : 0u));
+    ps_rec_lock_wait_t r = {.h = {PS_REC_LOCK_WAIT, aux, sizeof r},
                             .stack = s->stack,
                             .ts = mono > since ? mono - since : mono,
                             .lock = s->lock,
@@ -405,7 +407,7 @@ static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t
                             .holder_stack = w->holder_stack,
                             .op = w->op,
                             .result = (uint16_t)(timedout ? ETIMEDOUT : 0),
-                            .waiters = 0};
+                            .tid = tid};
     shim_put(st, &r, sizeof r);
 }
 
@@ -420,7 +422,7 @@ void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read
         lockthr_t *t = lock_me;
         uint32_t i = h->idx;
         if (i >= LOCK_HELD_MAX) { /* the spare: no release will see it */
-            wait_emit(st, s, w, h->t0, 0);
+            wait_emit(st, s, w, h->t0, 0, 0);
             return;
         }
         t->pend[i] = *w;
@@ -429,7 +431,7 @@ void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read
     }
     locktab_undo(h);
     if (w && rc == ETIMEDOUT)
-        wait_emit(st, s, w, tsc_now(), 1);
+        wait_emit(st, s, w, tsc_now(), 1, 0);
     else
         s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
 }
@@ -458,7 +460,7 @@ void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1
     uint32_t i = h->idx, d = t->depth;
     locktab_hold_end(t, h, t1);
     if (pend_take(t, i))
-        wait_emit(st, h->site, &t->pend[i], h->t0, 0);
+        wait_emit(st, h->site, &t->pend[i], h->t0, 0, 0);
     if (i + 1 < d) {
         /* out of order: close the gap (pending bits above i move down with their entries) */
         memmove(&t->held[i], &t->held[i + 1], (d - i - 1) * sizeof t->held[0]);
@@ -472,13 +474,15 @@ void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1
     __atomic_store_n(&t->depth, d - 1, __ATOMIC_RELEASE);
 }
 
-/* The pending wait events of t (a thread exiting, or any thread at the end of the run). */
+/* The pending wait events of t (a thread exiting, or any thread at the end of the run),
+ * written into st: the calling thread's stream, so another thread's are marked with its tid. */
 static void pend_flush(tstate_t *st, lockthr_t *t)
 {
+    uint32_t tid = t == lock_me ? 0 : __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE);
     uint32_t d = __atomic_load_n(&t->depth, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < d && i < LOCK_HELD_MAX; i++)
         if (pend_take(t, i))
-            wait_emit(st, t->held[i].site, &t->pend[i], t->held[i].t0, 0);
+            wait_emit(st, t->held[i].site, &t->pend[i], t->held[i].t0, 0, tid);
 }
 
 void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr)

@@ -362,9 +362,12 @@ typedef struct ps_rec_snapshot_site_s {
     uint32_t pad;
     uint64_t blocks, bytes;  /* live at the snapshot */
 } ps_rec_snapshot_site_t; /* 40 bytes */
-/* A contended acquisition: the trylock found the lock busy and the thread blocked. */
+/* A contended acquisition: the trylock found the lock busy and the thread blocked. The waiter
+ * is the stream's thread, unless aux has PS_LOCK_WAIT_F_TID: then `tid` (a wait still pending
+ * at the end, by a thread still running, is written into the ending thread's stream). */
+#define PS_LOCK_WAIT_F_TID 0x80u
 typedef struct ps_rec_lock_wait_s {
-    ps_rec_hdr_t h;        /* aux = ps_lock_kind */
+    ps_rec_hdr_t h;        /* aux = ps_lock_kind | PS_LOCK_WAIT_F_TID */
     uint32_t stack;        /* the waiter's site (stack of the first acquisition from there) */
     uint64_t ts;           /* when the wait ended (CLOCK_MONOTONIC) */
     uint64_t lock;         /* address of the lock */
@@ -373,7 +376,9 @@ typedef struct ps_rec_lock_wait_s {
     uint32_t holder_stack; /* the holder's acquisition site, 0 if unknown */
     uint16_t op;           /* ps_lock_op */
     uint16_t result;       /* 0 acquired, ETIMEDOUT: a timed lock gave up */
-    uint32_t waiters;      /* threads waiting when this wait began, this one included */
+    uint32_t tid;          /* with PS_LOCK_WAIT_F_TID in aux: the waiting thread (else 0: the
+                              stream's thread; writers before 2026-11-24 wrote the number of
+                              threads waiting here, without the flag) */
 } ps_rec_lock_wait_t;      /* 48 bytes */
 
 /* The totals of one site of one lock in one thread, emitted at thread exit and at the end.

@@ -7,7 +7,9 @@
  *    longer than the hold, all of it charged to main's critical section (hold_gate);
  *  - a wait whose event is written at the release (outside the critical section) is still
  *    written when the lock is never released: by a thread that exits holding it
- *    (`kept_by_thread`) and by main holding one at the end (`kept_at_end`).
+ *    (`kept_by_thread`), by main holding one at the end (`kept_at_end`), and by a thread
+ *    still running at the end (`kept_running`), whose wait stays its own in the thread view
+ *    although main's exit writes it.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -29,7 +31,8 @@ static pthread_mutex_t turn = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t kept_by_thread = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t kept_at_end = PTHREAD_MUTEX_INITIALIZER;
-static sem_t sem[2];
+static pthread_mutex_t kept_running = PTHREAD_MUTEX_INITIALIZER;
+static sem_t sem[2], runner_has_it;
 static volatile int arrived;
 static volatile unsigned long counter;
 
@@ -109,6 +112,16 @@ static void *brief_thread(void *arg)
     return NULL;
 }
 
+static void *runner_thread(void *arg)
+{
+    (void)arg;
+    keep_lock(&kept_running);
+    sem_post(&runner_has_it);
+    for (;;)
+        sleep_ms(1000); /* still running (holding it) when main exits */
+    return NULL;
+}
+
 static void run(int argc, char **argv)
 {
     (void)argc;
@@ -138,6 +151,14 @@ static void run(int argc, char **argv)
     sleep_ms(10);
     keep_lock(&kept_at_end); /* waits for brief_thread, then holds it to the end */
     pthread_join(br, NULL);
+
+    pthread_t rn;
+    sem_init(&runner_has_it, 0, 0);
+    pthread_mutex_lock(&kept_running);
+    pthread_create(&rn, NULL, runner_thread, NULL);
+    sleep_ms(50);
+    pthread_mutex_unlock(&kept_running);
+    sem_wait(&runner_has_it);
     exit(counter == 2 * N_TURNS + N_WAITERS ? 0 : 1);
 }
 
@@ -169,10 +190,8 @@ static int check(trace_t *unused, const char *path)
     const json_t *gw = json_get(g, "wait_ns");
     CHECK_U64(gw, "count", N_WAITERS);
     /* each wait spans main's GATE_MS sleep, less the moment between the waiter's `arrived`
-     * and its trylock (a loaded machine can deschedule it there: allow 10%), and no wait is
-     * longer than main's hold */
+     * and its trylock (a loaded machine can deschedule it there: allow 10%) */
     CHECK(json_u64(gw, "total") >= (uint64_t)N_WAITERS * GATE_MS * 900000);
-    CHECK(json_u64(gw, "max") <= json_u64(json_get(g, "hold_ns"), "max"));
     CHECK(json_u64(json_get(g, "hold_ns"), "max") >= (uint64_t)GATE_MS * 1000000);
     const json_t *holders = json_get(g, "holders");
     CHECK(holders && holders->n == 1);
@@ -195,7 +214,17 @@ static int check(trace_t *unused, const char *path)
             }
         }
     }
-    CHECK(kept == 2);
+    CHECK(kept == 3);
+    /* the thread view: every waiting thread waited once, each wait counted for its own thread
+     * (N_WAITERS gate threads, the keeper, main, the runner) */
+    const json_t *threads = json_get(j, "threads");
+    uint64_t waits = 0;
+    for (size_t i = 0; threads && i < threads->n; i++) {
+        uint64_t w = json_u64(json_at(threads, i), "lock_waits");
+        CHECK(w <= 1);
+        waits += w;
+    }
+    CHECK(waits == N_WAITERS + 3);
     CHECK_U64(json_get(j, "lock_summary"), "untracked", 0);
 out:
     return locks_finish("locks_exact", j, text, path);
