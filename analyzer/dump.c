@@ -352,7 +352,7 @@ static void dump_record(const record_t *rec)
     case PS_REC_LOCK_WAIT: {
         const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
         out_str("lock_wait kind=");
-        out_str(lock_kind_name(rec->aux & ~PS_LOCK_WAIT_F_TID & 0xffu));
+        out_str(lock_kind_name(PS_LOCK_WAIT_KIND(rec->aux)));
         out_str(" op=");
         out_str(lock_op_name(w->op));
         out_kv("ts", w->ts);

@@ -164,7 +164,7 @@ static int take_wait(locks_t *L, uint32_t tid, const record_t *rec)
     const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
     if ((rec->aux & PS_LOCK_WAIT_F_TID) && w->tid)
         tid = w->tid; /* another thread's wait, written by the thread that ended the run */
-    locks_lock_t *k = lock_get(L, w->lock, rec->aux & ~PS_LOCK_WAIT_F_TID & 0xffu);
+    locks_lock_t *k = lock_get(L, w->lock, PS_LOCK_WAIT_KIND(rec->aux));
     locks_thread_t *t = thread_get(L, tid);
     if (!k || !t)
         return -PS_E_NOMEM;

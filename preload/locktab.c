@@ -505,8 +505,7 @@ static int site_active(const locksite_t *s)
 
 /* The records of tab's non-empty sites, then its LOCK_THREAD record if it counted anything
  * untracked, each passed to put(rec, len, arg). */
-static void tab_records(const locksites_t *tab, uint64_t now,
-                        void (*put)(const void *rec, uint32_t len, void *arg), void *arg)
+static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put, void *arg)
 {
     uint32_t n = __atomic_load_n(&tab->nsites, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < n; i++) {
@@ -568,20 +567,13 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
     tab->untracked = tab->held_overflow = 0;
 }
 
-typedef void (*crash_put_fn)(const void *rec, uint32_t len);
-
-static void put_crash(const void *rec, uint32_t len, void *put)
-{
-    (*(crash_put_fn *)put)(rec, len);
-}
-
-void locktab_crash_records(void (*put)(const void *rec, uint32_t len))
+void locktab_crash_records(writer_put_fn put)
 {
     if (!ilock_trylock(&reg_lock))
         return; /* a thread is emitting or registering: its tables are lost */
     uint64_t now = prim_now_ns();
     for (const locksites_t *tab = reg_head; tab; tab = tab->next)
-        tab_records(tab, now, put_crash, &put);
+        tab_records(tab, now, put, NULL);
     ilock_unlock(&reg_lock);
 }
 

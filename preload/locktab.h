@@ -48,6 +48,7 @@
 #include "perfshim/trace_format.h"
 #include "tstate.h"
 #include "tsc.h"
+#include "writer.h"
 
 #define LOCK_HELD_MAX 32
 
@@ -133,7 +134,7 @@ void locktab_fini(tstate_t *st);
 /* Fatal signal (crash.c, async-signal-safe): passes the records of every thread's lock totals
  * (LOCK_SITE, LOCK_THREAD) to put, without zeroing them. Nothing when another thread holds the
  * table registry's lock. Waits still pending (locks not released yet) are not among them. */
-void locktab_crash_records(void (*put)(const void *rec, uint32_t len));
+void locktab_crash_records(writer_put_fn put);
 /* Fork child: forgets every thread's tables and the per-lock table (the child's trace starts
  * afresh, with new stack ids). */
 void locktab_after_fork_child(void);

@@ -416,15 +416,27 @@ static void internal_flush(wctx_t *w);
 static unsigned char *final_recs;
 static uint32_t final_len;
 
-/* Writer thread, or writer_finish after it stopped: wctx is then theirs. */
-static void internal_append(const void *rec, uint32_t len)
+/* Appends rec to the shim's own stream, calling `flush` first when it is full (a record
+ * longer than the whole buffer is dropped). */
+static void internal_put(const void *rec, uint32_t len, void (*flush)(void))
 {
     if (internal_pos + len > sizeof internal_buf)
-        internal_flush(wctx.cctx ? &wctx : NULL);
+        flush();
     if (internal_pos + len > sizeof internal_buf)
         return;
     memcpy(internal_buf + internal_pos, rec, len);
     internal_pos += len;
+}
+
+static void internal_flush_any(void)
+{
+    internal_flush(wctx.cctx ? &wctx : NULL);
+}
+
+/* Writer thread, or writer_finish after it stopped: wctx is then theirs. */
+static void internal_append(const void *rec, uint32_t len)
+{
+    internal_put(rec, len, internal_flush_any);
 }
 
 static void internal_flush(wctx_t *w)
@@ -646,18 +658,21 @@ static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid
     chunk_write_locked(sync_dst, n, nev);
 }
 
-/* file_lock held: appends to the shim's own stream, writing a chunk whenever it is full. */
-static void crash_append(const void *rec, uint32_t len)
+/* file_lock held: the shim's own stream as a chunk. */
+static void crash_flush_internal(void)
 {
-    if (internal_pos + len > sizeof internal_buf) {
-        crash_write_locked(internal_buf, internal_pos, writer_tid, internal_seq++,
-                           PS_CHUNK_F_INTERNAL);
-        internal_pos = 0;
-    }
-    if (internal_pos + len > sizeof internal_buf)
+    if (!internal_pos)
         return;
-    memcpy(internal_buf + internal_pos, rec, len);
-    internal_pos += len;
+    crash_write_locked(internal_buf, internal_pos, writer_tid, internal_seq++,
+                       PS_CHUNK_F_INTERNAL);
+    internal_pos = 0;
+}
+
+/* file_lock held: appends to the shim's own stream, writing a chunk whenever it is full. */
+static void crash_append(const void *rec, uint32_t len, void *arg)
+{
+    (void)arg;
+    internal_put(rec, len, crash_flush_internal);
 }
 
 void writer_crash_flush(const void *rec, uint32_t len, void (*more)(writer_put_fn put))
@@ -689,11 +704,7 @@ void writer_crash_flush(const void *rec, uint32_t len, void (*more)(writer_put_f
     if (more)
         more(crash_append);
     if (rec && len)
-        crash_append(rec, len);
-    if (internal_pos) {
-        crash_write_locked(internal_buf, internal_pos, writer_tid, internal_seq++,
-                           PS_CHUNK_F_INTERNAL);
-        internal_pos = 0;
-    }
+        crash_append(rec, len, NULL);
+    crash_flush_internal();
     ilock_unlock(&file_lock);
 }

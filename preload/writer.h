@@ -50,10 +50,11 @@ void writer_after_fork_child(void);
  * supersedes this one (readers take the latest END). */
 void writer_checkpoint(void);
 void writer_resume(void);
-typedef void (*writer_put_fn)(const void *rec, uint32_t len);
+/* A consumer of records: called once per record, arg passed through. */
+typedef void (*writer_put_fn)(const void *rec, uint32_t len, void *arg);
 /* Signal context (a fatal signal): writes what is queued and every thread's committed records,
- * then, in the shim's own stream, the records `more` passes to the appender it is given (NULL:
- * none) and `rec` (a CRASH record; NULL when it is in the thread's own stream), without
+ * then, in the shim's own stream, the records `more` passes to the appender it is given (arg
+ * NULL; `more` NULL: none) and `rec` (a CRASH record; NULL when it is in the thread's own stream), without
  * allocating or blocking: any lock that is taken is skipped, and what it guards is lost. */
 void writer_crash_flush(const void *rec, uint32_t len, void (*more)(writer_put_fn put));
 

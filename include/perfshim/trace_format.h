@@ -366,6 +366,7 @@ typedef struct ps_rec_snapshot_site_s {
  * is the stream's thread, unless aux has PS_LOCK_WAIT_F_TID: then `tid` (a wait still pending
  * at the end, by a thread still running, is written into the ending thread's stream). */
 #define PS_LOCK_WAIT_F_TID 0x80u
+#define PS_LOCK_WAIT_KIND(aux) ((unsigned)(aux) & ~PS_LOCK_WAIT_F_TID & 0xffu)
 typedef struct ps_rec_lock_wait_s {
     ps_rec_hdr_t h;        /* aux = ps_lock_kind | PS_LOCK_WAIT_F_TID */
     uint32_t stack;        /* the waiter's site (stack of the first acquisition from there) */
