@@ -20,6 +20,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,40 +130,22 @@ static int record_setup_env(const char *lib, const char *output)
     return rc ? 0 : -PS_E_NOMEM;
 }
 
-/* Expands the PERFSHIM_OUTPUT template: %e -> name always. With pid > 0 (the shim's view
- * after the run) also %p -> pid and %% -> '%'; with pid == 0 (before the run) %p and %% are
- * kept for the shim and a '%' in name is written %%. Any other '%' is kept as is.
- * Returns 0 or -PS_E_LIMIT if out is too small. */
-static int record_expand(const char *tmpl, pid_t pid, const char *name, char *out, size_t cap)
+/* ---- checks before the run ----------------------------------------------------------- */
+
+/* The template with %p, %e and %% replaced by stand-ins, to test where it points. Returns 0 or
+ * -PS_E_LIMIT. */
+static int record_sample_path(const char *tmpl, char *out, size_t cap)
 {
     size_t n = 0;
-    char num[24];
     for (const char *p = tmpl; *p; p++) {
-        char lit[3] = {p[0], '\0', '\0'};
-        const char *piece = lit;
-        if (p[0] == '%' && p[1] == 'e') {
+        const char *piece = p;
+        size_t len = 1;
+        if (p[0] == '%' && (p[1] == 'p' || p[1] == 'e')) {
+            piece = p[1] == 'p' ? "1" : "x";
             p++;
-            for (const char *q = name; *q; q++) {
-                if (n + 3 > cap)
-                    return -PS_E_LIMIT;
-                out[n++] = *q;
-                if (*q == '%' && pid == 0)
-                    out[n++] = '%';
-            }
-            continue;
-        }
-        if (p[0] == '%' && p[1] == 'p' && pid > 0) {
-            snprintf(num, sizeof(num), "%ld", (long)pid);
-            piece = num;
-            p++;
-        } else if (p[0] == '%' && p[1] == '%' && pid > 0) {
-            piece = "%";
-            p++;
-        } else if (p[0] == '%' && p[1]) {
-            lit[1] = p[1];
+        } else if (p[0] == '%' && p[1] == '%') {
             p++;
         }
-        size_t len = strlen(piece);
         if (n + len + 1 > cap)
             return -PS_E_LIMIT;
         memcpy(out + n, piece, len);
@@ -170,6 +153,122 @@ static int record_expand(const char *tmpl, pid_t pid, const char *name, char *ou
     }
     out[n] = '\0';
     return 0;
+}
+
+/* Refuses an output template whose traces could not be created (the shim would warn and run
+ * the program untraced): a directory, or a directory part that is missing or not writable.
+ * Prints one line and returns -1, or 0. */
+static int record_check_output(const char *tmpl)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (record_sample_path(tmpl, path, sizeof path) < 0) {
+        fprintf(stderr, "perfshim: record: output path too long: %s\n", tmpl);
+        return -1;
+    }
+    size_t len = strlen(path);
+    if (path[len - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "perfshim: record: -o %s: is a directory (give a file name, e.g. %s%s"
+                        "perfshim.%%e.%%p.trace)\n",
+                tmpl, tmpl, path[len - 1] == '/' ? "" : "/");
+        return -1;
+    }
+    char *slash = strrchr(path, '/');
+    const char *dir = ".";
+    if (slash == path)
+        dir = "/";
+    else if (slash) {
+        *slash = '\0';
+        dir = path;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        int err = errno;
+        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+            err = ENOTDIR;
+        fprintf(stderr, "perfshim: record: -o %s: cannot create a trace in %s: %s\n", tmpl, dir,
+                strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* Finds PROGRAM the way execvp will (a name without '/' is looked up in $PATH). Returns 0 and
+ * the path in out, or -1 (execvp will then say why). */
+static int record_which(const char *prog, char *out, size_t cap)
+{
+    if (strchr(prog, '/')) {
+        snprintf(out, cap, "%s", prog);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/bin:/usr/bin";
+    for (const char *p = path;; p++) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if ((size_t)snprintf(out, cap, "%.*s%s%s", (int)n, p, n ? "/" : "", prog) < cap) {
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+                return 0;
+        }
+        if (!e)
+            return -1;
+        p = e;
+    }
+}
+
+/* Why LD_PRELOAD cannot reach PROGRAM, or NULL when it can (or we cannot tell). An ELF
+ * executable without PT_INTERP (static, static-pie) is never seen by ld.so; a #! script is
+ * judged by its interpreter (one level). */
+static const char *record_unpreloadable(const char *prog, int depth)
+{
+    char path[PATH_MAX];
+    if (record_which(prog, path, sizeof path) < 0)
+        return NULL;
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return NULL;
+    unsigned char buf[4096];
+    ssize_t n = pread(f, buf, sizeof buf - 1, 0);
+    const char *why = NULL;
+    if (n >= 4 && buf[0] == '#' && buf[1] == '!' && depth == 0) {
+        buf[n] = '\0';
+        char *p = (char *)buf + 2;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        p[strcspn(p, " \t\n")] = '\0';
+        close(f);
+        return *p ? record_unpreloadable(p, 1) : NULL;
+    }
+    if (n >= 64 && !memcmp(buf, "\177ELF", 4) && buf[4] == 2 /* ELFCLASS64 */ &&
+        buf[5] == 1 /* little endian, the only ABI the shim is built for */) {
+        uint16_t type, phentsize, phnum;
+        uint64_t phoff;
+        memcpy(&type, buf + 16, 2);
+        memcpy(&phoff, buf + 32, 8);
+        memcpy(&phentsize, buf + 54, 2);
+        memcpy(&phnum, buf + 56, 2);
+        int interp = 0, ok = (type == 2 /* ET_EXEC */ || type == 3 /* ET_DYN */) &&
+                             phentsize >= 4 && phnum > 0;
+        for (uint16_t i = 0; ok && i < phnum; i++) {
+            uint32_t pt;
+            if (pread(f, &pt, 4, (off_t)(phoff + (uint64_t)i * phentsize)) != 4) {
+                ok = 0;
+                break;
+            }
+            if (pt == 3 /* PT_INTERP */)
+                interp = 1;
+        }
+        if (ok && !interp)
+            why = "statically linked: LD_PRELOAD cannot work";
+    }
+    close(f);
+    struct stat st;
+    if (!why && depth == 0 && stat(path, &st) == 0 &&
+        (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+         ((st.st_mode & S_ISGID) && st.st_gid != getegid())))
+        why = "set-user-ID or set-group-ID: the loader ignores LD_PRELOAD for it";
+    return why;
 }
 
 /* ---- running the program ------------------------------------------------------------- */
@@ -244,22 +343,96 @@ static int record_spawn(char **argv, pid_t *pid_out, int *wstatus, int *exec_err
     return 0;
 }
 
-/* Says where the trace went, or warns that there is none. Never an error: the program's
- * status is what record returns. */
-static void record_report(const char *tmpl, pid_t pid, const char *prog)
+/* ---- what the shim wrote ------------------------------------------------------------- */
+
+/* A private file the shim of every process appends "trace PATH" / "exec PID" lines to
+ * (preload/announce.h). Returns 0 and its path in out, or -PS_E_IO. */
+static int record_report_file(char *out, size_t cap)
 {
-    const char *slash = strrchr(prog, '/');
-    const char *name = slash ? slash + 1 : prog;
-    char path[PATH_MAX];
-    if (record_expand(tmpl, pid, name, path, sizeof(path)) < 0) {
-        fprintf(stderr, "perfshim: record: output path too long: %s\n", tmpl);
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || *tmp != '/')
+        tmp = "/tmp";
+    if ((size_t)snprintf(out, cap, "%s/perfshim-record.XXXXXX", tmp) >= cap)
+        return -PS_E_IO;
+    int f = mkostemp(out, O_CLOEXEC);
+    if (f < 0)
+        return -PS_E_IO;
+    close(f);
+    return 0;
+}
+
+/* PATH relative to the cwd when it is under it (what the user typed -o relative to). */
+static const char *record_shorten(const char *path, const char *cwd)
+{
+    size_t n = strlen(cwd);
+    if (n > 1 && !strncmp(path, cwd, n) && path[n] == '/' && path[n + 1])
+        return path + n + 1;
+    return path;
+}
+
+/* Reads the report file into res: every trace, in the order they were created. */
+static void record_read_report(const char *file, record_result_t *res)
+{
+    FILE *f = fopen(file, "re");
+    if (!f)
         return;
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
+    char line[PATH_MAX + 16];
+    long last_exec_pid = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, "exec ", 5)) {
+            /* execvp tries each $PATH entry: one process counts once */
+            long pid = atol(line + 5);
+            if (pid != last_exec_pid)
+                res->untraced_execs++;
+            last_exec_pid = pid;
+            continue;
+        }
+        if (strncmp(line, "trace ", 6))
+            continue;
+        char **grown = realloc(res->traces, ((size_t)res->ntraces + 1) * sizeof(char *));
+        if (!grown)
+            break;
+        res->traces = grown;
+        char *dup = strdup(record_shorten(line + 6, cwd));
+        if (!dup)
+            break;
+        res->traces[res->ntraces++] = dup;
     }
-    struct stat st;
-    if (stat(path, &st) == 0)
-        fprintf(stderr, "perfshim: trace written to %s\n", path);
+    fclose(f);
+}
+
+void record_result_free(record_result_t *res)
+{
+    for (int i = 0; i < res->ntraces; i++)
+        free(res->traces[i]);
+    free(res->traces);
+    memset(res, 0, sizeof *res);
+}
+
+/* Says where every trace went, or why there is none. Never an error: the program's status is
+ * what record returns. */
+static void record_say(const record_result_t *res, const char *prog)
+{
+    for (int i = 0; i < res->ntraces; i++)
+        fprintf(stderr, "perfshim: trace written to %s\n", res->traces[i]);
+    if (res->untraced_execs)
+        fprintf(stderr,
+                "perfshim: record: %d process%s exec'd a program that was not traced "
+                "(PERFSHIM_FOLLOW_EXEC=1 traces it)\n",
+                res->untraced_execs, res->untraced_execs == 1 ? "" : "es");
+    if (res->ntraces)
+        return;
+    const char *en = getenv("PERFSHIM_ENABLE");
+    if (en && !strcmp(en, "0"))
+        fprintf(stderr, "perfshim: record: no trace was written: PERFSHIM_ENABLE=0\n");
     else
-        fprintf(stderr, "perfshim: record: no trace was written to %s\n", path);
+        fprintf(stderr, "perfshim: record: no trace was written: the shim did not start in %s "
+                        "(its warning, if any, is above)\n",
+                prog);
 }
 
 /* `--check OPTS... --` anywhere before PROGRAM: takes the check options out of argv (argv is
@@ -348,55 +521,88 @@ int record_main(int argc, char **argv)
     }
     char **prog_argv = argv + optind;
 
+    record_result_t res;
+    int rc = record_run(output, prog_argv, &res);
+    if (rc < 0)
+        return -rc;
+    if (ncheck >= 0 && res.ntraces && rc == 0) {
+        char **cargv = calloc((size_t)ncheck + (size_t)res.ntraces + 2, sizeof(char *));
+        if (!cargv) {
+            record_result_free(&res);
+            return 2;
+        }
+        cargv[0] = "check";
+        memcpy(cargv + 1, argv + check_at, (size_t)ncheck * sizeof(char *));
+        memcpy(cargv + 1 + ncheck, res.traces, (size_t)res.ntraces * sizeof(char *));
+        rc = check_main(ncheck + res.ntraces + 1, cargv);
+        free(cargv);
+    } else if (ncheck >= 0 && rc == 0) {
+        rc = 2; /* nothing to gate: not a pass */
+    }
+    record_result_free(&res);
+    return rc;
+}
+
+int record_run(const char *output, char **prog_argv, record_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!*output) {
+        fprintf(stderr, "perfshim: record: empty output path\n");
+        return -2;
+    }
+    const char *why = record_unpreloadable(prog_argv[0], 0);
+    if (why) {
+        fprintf(stderr, "perfshim: record: %s: %s\n", prog_argv[0], why);
+        return -2;
+    }
+    /* The template is made absolute: the program (or one it execs) may change directory. */
+    char tmpl[PATH_MAX], cwd[PATH_MAX];
+    if (output[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/%s", cwd, output) >= sizeof tmpl) {
+            fprintf(stderr, "perfshim: record: output path too long: %s\n", output);
+            return -2;
+        }
+    } else {
+        snprintf(tmpl, sizeof tmpl, "%s", output);
+    }
+    if (record_check_output(tmpl) < 0)
+        return -2;
+
     char lib[PATH_MAX];
     if (record_find_lib(lib) < 0) {
         fprintf(stderr, "perfshim: record: cannot find " RECORD_LIB_NAME
                         " (set PERFSHIM_LIB)\n");
-        return 2;
+        return -2;
     }
-    /* %e is expanded here, from the name the user gave: the shim would see the interpreter
-     * of a #! script instead. %p stays for the shim (the pid is the child's). */
-    const char *slash = strrchr(prog_argv[0], '/');
-    char tmpl[PATH_MAX];
-    if (record_expand(output, 0, slash ? slash + 1 : prog_argv[0], tmpl, sizeof tmpl) < 0) {
-        fprintf(stderr, "perfshim: record: output path too long: %s\n", output);
-        return 2;
-    }
-    output = tmpl;
-    int rc = record_setup_env(lib, output);
+    /* %e and %p stay for the shim: the name and pid of each process that writes a trace. */
+    int rc = record_setup_env(lib, tmpl);
     if (rc < 0) {
         if (rc != -PS_E_INVAL)
             fprintf(stderr, "perfshim: record: %s\n", ps_strerror(rc));
-        return 2;
+        return -2;
+    }
+    char report[PATH_MAX];
+    if (record_report_file(report, sizeof report) < 0 ||
+        setenv("PERFSHIM_REPORT_FILE", report, 1) != 0) {
+        fprintf(stderr, "perfshim: record: cannot create a temporary file in $TMPDIR: %s\n",
+                strerror(errno));
+        return -2;
     }
 
     pid_t pid = 0;
     int wstatus = 0, exec_err = 0;
-    if (record_spawn(prog_argv, &pid, &wstatus, &exec_err) < 0) {
-        fprintf(stderr, "perfshim: record: cannot run %s: %s\n", prog_argv[0], strerror(errno));
-        return 2;
-    }
-    if (exec_err) {
+    rc = record_spawn(prog_argv, &pid, &wstatus, &exec_err);
+    int err = errno;
+    unsetenv("PERFSHIM_REPORT_FILE");
+    if (rc < 0 || exec_err) {
+        unlink(report);
         fprintf(stderr, "perfshim: record: cannot run %s: %s\n", prog_argv[0],
-                strerror(exec_err));
-        return record_exec_status(exec_err);
+                strerror(rc < 0 ? err : exec_err));
+        return rc < 0 ? -2 : -record_exec_status(exec_err);
     }
-    record_report(output, pid, prog_argv[0]);
-    if (ncheck >= 0 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-        const char *slash2 = strrchr(prog_argv[0], '/');
-        char path[PATH_MAX];
-        if (record_expand(output, pid, slash2 ? slash2 + 1 : prog_argv[0], path, sizeof path) < 0)
-            return 2;
-        char **cargv = calloc((size_t)ncheck + 3, sizeof(char *));
-        if (!cargv)
-            return 2;
-        cargv[0] = "check";
-        memcpy(cargv + 1, argv + check_at, (size_t)ncheck * sizeof(char *));
-        cargv[ncheck + 1] = path;
-        int crc = check_main(ncheck + 2, cargv);
-        free(cargv);
-        return crc;
-    }
+    record_read_report(report, res);
+    unlink(report);
+    record_say(res, prog_argv[0]);
     if (WIFEXITED(wstatus))
         return WEXITSTATUS(wstatus);
     if (WIFSIGNALED(wstatus))

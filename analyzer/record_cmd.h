@@ -6,11 +6,31 @@
  * "record"). Changes this process's environment (LD_PRELOAD, PERFSHIM_OUTPUT) before it
  * forks. Returns the process exit code: PROGRAM's exit status, 128+N if it was killed by
  * signal N, 126/127 if it could not be run, 2 on a usage error or when the shim library
- * cannot be found. A missing trace afterwards is a warning on stderr, not an error.
+ * cannot be found, and before running anything when the output cannot be created or PROGRAM
+ * is statically linked. A missing trace afterwards is a warning on stderr, not an error
+ * (but `--check` with no trace to gate exits 2).
  */
 #ifndef PERFSHIM_RECORD_CMD_H
 #define PERFSHIM_RECORD_CMD_H
 
 int record_main(int argc, char **argv);
+
+/* The traces one run wrote, as the shim of each process announced them (preload/announce.h),
+ * in creation order; paths under the cwd are relative to it. */
+typedef struct record_result_s {
+    char **traces;
+    int ntraces;
+    int untraced_execs; /* execs that ended a trace without PERFSHIM_FOLLOW_EXEC */
+} record_result_t;
+
+/* Runs prog_argv (NULL-terminated) under the shim with the PERFSHIM_OUTPUT template output
+ * (%p, %e, %% expanded by the shim of each process) and prints each trace's path on stderr,
+ * or why there is none. Refuses, before running anything, an output it cannot create (a
+ * directory, a missing or unwritable directory) and a program LD_PRELOAD cannot reach
+ * (statically linked, set-user-ID). Returns the program's status (>= 0, as record_main), or
+ * minus the exit code of a refusal (-2) or of a program that could not be run (-126/-127);
+ * res is filled either way (free it with record_result_free). */
+int record_run(const char *output, char **prog_argv, record_result_t *res);
+void record_result_free(record_result_t *res);
 
 #endif /* PERFSHIM_RECORD_CMD_H */

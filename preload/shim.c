@@ -14,6 +14,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "announce.h"
 #include "bootstrap.h"
 #include "crash.h"
 #include "locktab.h"
@@ -49,8 +50,15 @@ static void shim_set_state(int s)
 /* Expands the output template for this process and opens its trace (writer_init). */
 static int shim_open_trace(uint64_t mono, uint64_t real, uint32_t flags)
 {
-    if (options_expand_output(options.output, (int)getpid(), program_invocation_short_name,
-                              out_path, sizeof out_path) != 0) {
+    /* %e: the program this process runs. AT_EXECFN is the file given to execve: for a #!
+     * script the script, where argv[0] and /proc/self/exe name its interpreter. */
+    const char *prog = (const char *)getauxval(AT_EXECFN);
+    const char *slash = prog ? strrchr(prog, '/') : NULL;
+    prog = slash ? slash + 1 : prog;
+    if (!prog || !*prog)
+        prog = program_invocation_short_name;
+    if (options_expand_output(options.output, (int)getpid(), prog, out_path, sizeof out_path) !=
+        0) {
         PS_WARN("output path template \"%s\" does not expand; not recording", options.output);
         return -PS_E_INVAL;
     }
@@ -239,6 +247,8 @@ void shim_before_exec(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    if (!options.follow_exec)
+        announce_exec_untraced(); /* record says the exec'd program went untraced */
     /* the lock totals so far (then zeroed: after a failed exec the counts go on from 0) */
     locktab_fini(shim_self_state());
     writer_checkpoint();

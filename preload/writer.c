@@ -21,6 +21,7 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
 #include <zstd.h>
 
+#include "announce.h"
 #include "ilock.h"
 #include "imem.h"
 #include "leakscan.h"
@@ -132,6 +133,7 @@ int writer_init(const writer_header_t *h)
         PS_WARN("cannot create trace file %s: %s; not recording", path, strerror(errno));
         return -PS_E_OPEN;
     }
+    announce_trace(path); /* `perfshim record` learns the name it got */
     uint32_t exe_len = (uint32_t)strnlen(h->exe, PERFSHIM_MAX_PATH);
     uint32_t cmd_len = h->cmdline_len < PERFSHIM_MAX_CMDLINE ? h->cmdline_len : 0;
     ps_file_header_t fh = {

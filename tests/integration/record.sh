@@ -1,0 +1,66 @@
+#!/bin/sh
+# perfshim record tells the truth about its files: the path the shim actually wrote (PATH.1
+# when PATH exists; every process's with PERFSHIM_FOLLOW_EXEC=1, each named after its own
+# program), --check gates that trace, an output it cannot create and a static program are
+# refused before anything runs (exit 2, one line).
+. "$top_srcdir/tests/integration/lib.sh"
+P=$PERFSHIM_BIN
+W=$top_builddir/tests/workloads
+LB=$top_builddir/tests/integration/leaks_basic
+cd "$TMP" || exit 99
+
+existing_file() {
+    "$P" record -o app.trace -- "$W/leakfree_mt" >/dev/null 2>&1 || return 1
+    "$P" record -o app.trace --check -- -- "$LB" run >out 2>err
+    rc=$?
+    [ $rc -eq 1 ] && [ -f app.trace.1 ] && grep -q '^perfshim: trace written to app.trace.1$' err &&
+        ! grep -q 'written to app.trace$' err && grep -q '^perfshim check: FAIL' out
+}
+check "an existing -o file: record names and gates the .1 trace it wrote" existing_file
+
+refused() { # $1: the -o value, $2: the reason
+    "$P" record -o "$1" -- sh -c 'touch ran' >out 2>err
+    rc=$?
+    [ $rc -eq 2 ] && [ ! -e ran ] && [ "$(wc -l <err)" -eq 1 ] && grep -q "$2" err
+}
+mkdir tdir
+check "-o DIR is refused before the program runs (exit 2, one line)" refused tdir 'tdir: is a directory'
+check "an unwritable -o is refused before the program runs" \
+    refused /nonexistent/x.trace '/nonexistent/x.trace: cannot create a trace in /nonexistent: No such file'
+
+static_program() {
+    printf 'int main(void) { return 0; }\n' >st.c
+    if ! ${CC:-cc} -static -o st st.c 2>/dev/null; then
+        echo "(no static libc: skipped)"
+        return 0
+    fi
+    "$P" record -- ./st >out 2>err
+    [ $? -eq 2 ] && [ "$(wc -l <err)" -eq 1 ] &&
+        grep -q '^perfshim: record: ./st: statically linked: LD_PRELOAD cannot work$' err
+}
+check "a static program: record says LD_PRELOAD cannot work (exit 2)" static_program
+
+# A wrapper script exec'ing the real program: with FOLLOW_EXEC each image writes its own trace,
+# %e names it after that image, and record prints both.
+exec_chain() {
+    printf '#!/bin/sh\nexec "%s" run\n' "$LB" >wrap.sh && chmod +x wrap.sh
+    PERFSHIM_FOLLOW_EXEC=1 "$P" record -o 'c.%e.%p.trace' -- ./wrap.sh >out 2>err
+    a=$(sed -n 's/^perfshim: trace written to //p' err | sed -n 1p)
+    b=$(sed -n 's/^perfshim: trace written to //p' err | sed -n 2p)
+    n=$(grep -c 'trace written to' err)
+    case $a in c.wrap.sh.[0-9]*.trace) ;; *) return 1 ;; esac
+    case $b in c.leaks_basic.[0-9]*.trace) ;; *) return 1 ;; esac
+    [ "$n" -eq 2 ] && [ -f "$a" ] && [ -f "$b" ] && [ "$(ls c.*.trace | wc -l)" -eq 2 ] &&
+        "$P" dump "$b" | grep -q '^alloc ' && "$P" check "$b" >/dev/null 2>&1
+    [ $? -eq 1 ] # leaks_basic's trace is the one that leaks
+}
+check "FOLLOW_EXEC=1: a wrapper script's exec chain, each trace named after its program" exec_chain
+
+exec_untraced() {
+    "$P" record -o 'u.%e.%p.trace' -- ./wrap.sh >out 2>err
+    [ "$(grep -c 'trace written to u.wrap.sh' err)" -eq 1 ] &&
+        grep -q "1 process exec'd a program that was not traced (PERFSHIM_FOLLOW_EXEC=1" err
+}
+check "without FOLLOW_EXEC record says the exec'd program was not traced" exec_untraced
+
+finish
