@@ -128,7 +128,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
     optind = 1;
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "+ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             check_usage(stdout);

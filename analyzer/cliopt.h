@@ -5,6 +5,10 @@
  * Contract: on a bad value each prints one line, "perfshim: CMD: ...", on stderr and returns
  * -1 (cliopt_choice) or -PS_E_INVAL (cliopt_count); the caller exits with its usage status.
  * cliopt_choice returns the index of arg in names. cliopt_count takes a decimal 0..1000000.
+ *
+ * The convention of every command: options may come anywhere on the line, before or after the
+ * trace (getopt_long without '+': GNU permutation), and `--` ends them. The one exception is
+ * `record`, whose option parsing stops at PROGRAM so that PROGRAM's own options reach it.
  */
 #ifndef PERFSHIM_CLIOPT_H
 #define PERFSHIM_CLIOPT_H

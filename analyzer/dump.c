@@ -489,7 +489,7 @@ int dump_main(int argc, char **argv)
     opterr = 0; /* our own messages, prefixed "perfshim: dump:" */
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             dump_usage(stdout);

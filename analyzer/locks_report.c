@@ -317,7 +317,7 @@ int locks_main(int argc, char **argv)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             locks_usage(stdout);

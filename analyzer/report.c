@@ -713,7 +713,7 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             report_usage(stdout);

@@ -63,4 +63,28 @@ exec_untraced() {
 }
 check "without FOLLOW_EXEC record says the exec'd program was not traced" exec_untraced
 
+# Options anywhere, as GNU tools read them; `--` ends them.
+options_after() {
+    "$P" record -o opt.trace -- "$LB" run >/dev/null 2>&1 || return 1
+    "$P" report opt.trace --format=json >r.json 2>/dev/null &&
+        python3 -c 'import json,sys; json.load(open("r.json"))' 2>/dev/null || return 1
+    "$P" report opt.trace --top 1 -q --stack-depth 2 >r.txt && grep -q '^perfshim heap report' r.txt || return 1
+    "$P" check opt.trace --max-leaked-bytes 100000 >c.txt 2>c.err || return 1
+    grep -q 'pass  max-leaked-bytes: 980 bytes leaked.*limit 100000' c.txt || return 1
+    "$P" locks opt.trace --format=json >l.json && grep -q '"format":"perfshim-locks"' l.json || return 1
+    "$P" dump opt.trace --help | grep -q '^usage: perfshim dump' || return 1
+    "$P" report -- opt.trace >/dev/null 2>&1 || return 1
+    # after `--` an option-looking word is a file name
+    "$P" dump -- --format=json >/dev/null 2>e.txt
+    [ $? -eq 2 ] && grep -q -- '--format=json: No such file' e.txt
+}
+check "every command reads options after the trace; -- ends them" options_after
+
+# record's own options stop at PROGRAM: the program's arguments are passed unchanged.
+record_args_intact() {
+    "$P" record -o args.trace sh -c 'echo "$@"' sh -o x --format=json >out 2>/dev/null &&
+        [ "$(cat out)" = "-o x --format=json" ] && [ -f args.trace ]
+}
+check "record keeps the program's own options intact" record_args_intact
+
 finish
