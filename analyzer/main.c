@@ -39,6 +39,9 @@ static const command_t commands[] = {
 static void main_usage(FILE *f)
 {
     fputs("usage: perfshim COMMAND [ARGS...]\n"
+          "       perfshim [--] PROGRAM [ARGS...]\n"
+          "                  record PROGRAM, print the report's first screen and what to run\n"
+          "                  next (a word that is a command below stays the command)\n"
           "\n"
           "Commands:\n"
           "  record [-o PATH] [--check [CHECK OPTIONS] --] [--] PROGRAM [ARGS...]\n"
@@ -104,6 +107,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(cmd, commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "perfshim: unknown command '%s' (see perfshim --help)\n", cmd);
-    return 2;
+    /* Not a command: `perfshim PROGRAM [ARGS]` or `perfshim -- PROGRAM` records and reports
+     * in one step, like `heaptrack PROGRAM` (a command name always stays the command). */
+    if (!strcmp(cmd, "--"))
+        return record_oneshot_main(argc - 2, argv + 2);
+    if (cmd[0] == '-') {
+        fprintf(stderr, "perfshim: unknown option '%s' (see perfshim --help)\n", cmd);
+        return 2;
+    }
+    return record_oneshot_main(argc - 1, argv + 1);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "report.h"
 #include "perfshim/errors.h"
 
 #ifndef PS_LIBDIR
@@ -608,4 +609,65 @@ int record_run(const char *output, char **prog_argv, record_result_t *res)
     if (WIFSIGNALED(wstatus))
         return 128 + WTERMSIG(wstatus);
     return 1;
+}
+
+/* ---- one step: `perfshim PROGRAM [ARGS...]` -------------------------------------------- */
+
+/* Is path a perfshim trace (its magic)? */
+static int record_is_trace(const char *path)
+{
+    char magic[4];
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return 0;
+    int yes = read(f, magic, 4) == 4 && !memcmp(magic, "PSTR", 4);
+    close(f);
+    return yes;
+}
+
+int record_oneshot_main(int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "perfshim: no program given after '--'\n");
+        return 2;
+    }
+    if (argc == 1 && record_is_trace(argv[0]) && access(argv[0], X_OK) != 0) {
+        char *rargv[] = {"report", argv[0], NULL}; /* `perfshim t.trace`: its report */
+        return report_main(2, rargv);
+    }
+    char found[PATH_MAX];
+    if (record_which(argv[0], found, sizeof found) < 0) {
+        struct stat st;
+        fprintf(stderr, "perfshim: '%s' is neither a command nor a program in $PATH%s%s%s "
+                        "(see perfshim --help)\n",
+                argv[0], stat(argv[0], &st) == 0 ? "; did you mean ./" : "",
+                stat(argv[0], &st) == 0 ? argv[0] : "", stat(argv[0], &st) == 0 ? "?" : "");
+        return 2;
+    }
+    record_result_t res;
+    int rc = record_run(RECORD_DEFAULT_OUTPUT, argv, &res);
+    if (rc < 0)
+        return -rc;
+    if (res.ntraces == 0) {
+        record_result_free(&res);
+        return rc;
+    }
+    /* The first trace is the program's own (its children's, if any, follow). */
+    const char *t = res.traces[0];
+    fflush(stderr);
+    printf("\n");
+    fflush(stdout);
+    char *rargv[] = {"report", "--brief", (char *)t, NULL};
+    int rrc = report_main(3, rargv);
+    printf("\ntrace: %s", t);
+    for (int i = 1; i < res.ntraces; i++)
+        printf("%s%s", i == 1 ? " (and its children's: " : ", ", res.traces[i]);
+    printf("%s\nnext:\n", res.ntraces > 1 ? ")" : "");
+    printf("  perfshim report %s     # everything: timeline, sites by bytes/peak/temporary\n", t);
+    printf("  perfshim locks %s      # lock contention and thread states\n", t);
+    printf("  perfshim check %s      # CI gate: exit 1 when it leaks\n", t);
+    printf("  perfshim report --format=folded %s | flamegraph.pl >heap.svg\n", t);
+    fflush(stdout);
+    record_result_free(&res);
+    return rc ? rc : rrc;
 }

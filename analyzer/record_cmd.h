@@ -33,4 +33,11 @@ typedef struct record_result_s {
 int record_run(const char *output, char **prog_argv, record_result_t *res);
 void record_result_free(record_result_t *res);
 
+/* `perfshim PROGRAM [ARGS...]` and `perfshim -- PROGRAM ...` (argv[0] is PROGRAM): records
+ * with the default output, then prints the report's first screen (`report --brief`), the
+ * trace's path and the commands to run next. A word that is neither a program in $PATH nor
+ * a file is a usage error (exit 2); a trace file given alone gets its report. Returns the
+ * program's status, or 2 when the report could not be made. */
+int record_oneshot_main(int argc, char **argv);
+
 #endif /* PERFSHIM_RECORD_CMD_H */

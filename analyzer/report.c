@@ -39,6 +39,7 @@ typedef struct report_opts_s {
     enum report_metric metric;
     int stack_depth; /* -1: the format's default */
     int top;
+    bool brief; /* --brief: the first screen only (summary, leaks, top sites) */
     const char *output, *trace;
     symbols_opts_t sym;
 } report_opts_t;
@@ -436,8 +437,12 @@ static int report_text(const report_t *R)
     else
         fprintf(o, "  events             %" PRIu64 " records read (no END record)\n", rp->records);
     fprintf(o, "  call sites         %zu\n", R->nsites);
-    text_timeline(R);
     int rc;
+    if (R->o->brief) /* the first screen: what leaked, then where the allocations come from */
+        return (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth, 3)) < 0
+                   ? rc
+                   : text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
+    text_timeline(R);
     if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
         (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
         (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
@@ -687,6 +692,8 @@ static void report_usage(FILE *f)
           "  --sysroot DIR              look for module files under DIR\n"
           "  --debug-dir DIR            also look for separate debug files in DIR\n"
           "  -q, --quiet                no symbolization warnings\n"
+          "  --brief                    text: the first screen only (summary, leaks, top\n"
+          "                             sites); what `perfshim PROGRAM` prints\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
           "2 usage error, unreadable input, or output error.\n",
           f);
@@ -694,7 +701,7 @@ static void report_usage(FILE *f)
 
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
-    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR };
+    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -704,12 +711,14 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
         {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
         {"quiet", no_argument, NULL, 'q'},
+        {"brief", no_argument, NULL, OPT_BRIEF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->stack_depth = -1;
     o->top = 10;
+    bool top_given = false;
     opterr = 0;
     optind = 1;
     int c;
@@ -745,6 +754,10 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
             if (cliopt_count("report", c == OPT_DEPTH ? "stack-depth" : "top", optarg,
                              c == OPT_DEPTH ? &o->stack_depth : &o->top) < 0)
                 return -PS_E_INVAL;
+            top_given |= c == OPT_TOP;
+            break;
+        case OPT_BRIEF:
+            o->brief = true;
             break;
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;
@@ -762,6 +775,10 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
             return -PS_E_INVAL;
         }
     }
+    if (o->brief && !top_given) /* a screen: 5 sites of 3 frames */
+        o->top = 5;
+    if (o->brief && o->stack_depth < 0)
+        o->stack_depth = 3;
     if (argc - optind != 1) {
         fprintf(stderr, "perfshim: report: %s\n",
                 argc - optind < 1 ? "no trace file given" : "too many arguments");

@@ -87,4 +87,34 @@ record_args_intact() {
 }
 check "record keeps the program's own options intact" record_args_intact
 
+# One step, like `heaptrack ./app`: record, the first screen of the report, the trace's path
+# and the next commands; the exit status is the program's.
+one_step() {
+    mkdir os && cd os || return 1
+    "$P" "$LB" run >out 2>err
+    rc=$?
+    cd .. || return 1
+    t=$(sed -n 's/^trace: //p' os/out)
+    case $t in perfshim.leaks_basic.[0-9]*.trace) ;; *) return 1 ;; esac
+    [ $rc -eq 0 ] && [ -f "os/$t" ] && grep -q '^SUMMARY' os/out &&
+        grep -q '^  definitely lost    984 bytes in 8 blocks' os/out &&
+        grep -q '^TOP SITES BY ALLOCATIONS (5 of ' os/out && ! grep -q '^TIMELINE' os/out &&
+        grep -q "^  perfshim check $t " os/out && grep -q "^  perfshim report $t " os/out &&
+        grep -q "^perfshim: trace written to $t\$" os/err
+}
+check "perfshim PROGRAM records and prints the first screen, the trace and what next" one_step
+
+one_step_dashdash() {
+    mkdir os2 && cd os2 || return 1
+    "$P" -- sh -c 'exit 3' >out 2>err
+    rc=$?
+    cd .. || return 1
+    [ $rc -eq 3 ] && grep -q '^trace: perfshim.sh.[0-9]*.trace$' os2/out || return 1
+    "$P" report >/dev/null 2>&1 # a command name stays the command
+    [ $? -eq 2 ] || return 1
+    "$P" nosuchprogram 2>e
+    [ $? -eq 2 ] && grep -q "'nosuchprogram' is neither a command nor a program" e
+}
+check "perfshim -- PROGRAM returns its status; a command stays a command" one_step_dashdash
+
 finish
