@@ -127,6 +127,7 @@ static int take_site(locks_t *L, const record_t *rec)
     locks_lock_t *k = lock_get(L, r->lock, rec->aux);
     if (!k)
         return -PS_E_NOMEM;
+    k->have_totals = true;
     k->acquisitions += r->acquisitions;
     k->contended += r->contended;
     k->owner_changes += r->owner_changes;
@@ -171,6 +172,15 @@ static int take_wait(locks_t *L, uint32_t tid, const record_t *rec)
     t->lock_wait_ns += w->wait_ns;
     t->waits++;
     L->wait_events++;
+    k->ev_waits++;
+    k->ev_wait_ns += w->wait_ns;
+    k->ev_timeouts += w->result == ETIMEDOUT;
+    replay_hist_add(&k->ev_wait, w->wait_ns);
+    locks_site_t *ws = site_get(k, w->stack);
+    if (!ws)
+        return -PS_E_NOMEM;
+    ws->ev_contended++;
+    ws->ev_wait_ns += w->wait_ns;
     locks_holder_t *h = NULL;
     for (size_t i = 0; i < k->nholders && !h; i++)
         if (k->holders[i].stack == w->holder_stack)
@@ -439,6 +449,17 @@ int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
     L->total_wait_ns = 0;
     for (size_t i = 0; i < L->nlocks; i++) {
         locks_lock_t *k = &L->locks[i];
+        if (L->partial) { /* waits from the events, as the holders and threads (see locks.h) */
+            k->contended = k->ev_waits;
+            k->wait_ns = k->ev_wait_ns;
+            k->wait = k->ev_wait;
+            if (k->ev_timeouts > k->timeouts)
+                k->timeouts = k->ev_timeouts;
+            for (size_t j = 0; j < k->nsites; j++) {
+                k->sites[j].contended = k->sites[j].ev_contended;
+                k->sites[j].wait_ns = k->sites[j].ev_wait_ns;
+            }
+        }
         L->total_wait_ns += k->wait_ns;
         for (size_t j = 0; j < k->ntwait; j++)
             if (k->twait[j].wait_ns > k->amdahl_ns)

@@ -19,6 +19,12 @@
  *  - Amdahl bound of a lock: the largest wait on it of any one thread, capped at the trace's
  *    duration. Removing all waits on the lock shortens each thread by at most its own wait
  *    on it, so the run (its longest thread) by at most that much.
+ *  - a partial trace (no END: the process still running, or killed): the LOCK_SITE totals
+ *    exist only for the threads that exited, so contended counts, wait times and the wait
+ *    histogram of every lock and site are taken from its LOCK_WAIT events instead -- the
+ *    same events the holders and the THREADS view are built from, so all sections agree --
+ *    and acquisitions, owner changes and hold times (which only the totals know) are a lower
+ *    bound (have_totals) or not recorded at all (!have_totals); the reports say which.
  *  - a cycle: locks L1 -> L2 -> ... -> L1 where each Li -> Li+1 is an edge (Li+1 acquired
  *    while Li held). Elementary cycles up to LOCKS_CYCLE_MAX locks are reported, each once.
  */
@@ -38,6 +44,7 @@
 typedef struct locks_site_s {
     uint32_t stack;
     uint64_t acquisitions, contended, wait_ns, trylock_fail, timeouts, errors;
+    uint64_t ev_contended, ev_wait_ns; /* from this site's LOCK_WAIT events */
 } locks_site_t;
 
 typedef struct locks_holder_s {
@@ -60,6 +67,9 @@ typedef struct locks_lock_s {
     uint64_t rd_acquisitions, allocs_held, signals, broadcasts;
     uint64_t wait_ns, hold_ns; /* totals (hold: of the timed holds) */
     replay_hist_t wait, hold;  /* wait.max / hold.max are exact */
+    bool have_totals;          /* a LOCK_SITE record named this lock */
+    uint64_t ev_waits, ev_wait_ns, ev_timeouts; /* from its LOCK_WAIT events */
+    replay_hist_t ev_wait;
     uint64_t amdahl_ns;
     locks_site_t *sites; /* sorted by wait, then acquisitions, after locks_finish */
     size_t nsites, sites_cap;
@@ -94,6 +104,7 @@ typedef struct locks_cycle_s {
 
 typedef struct locks_s {
     bool any; /* the trace has lock records */
+    bool partial; /* set before locks_finish: the trace has no END (see "partial" above) */
     locks_lock_t *locks; /* mutex/rwlock/spinlock sorted by wait_ns desc after finish */
     size_t nlocks, locks_cap;
     locks_lock_t *conds; /* condvars (split out by locks_finish) */

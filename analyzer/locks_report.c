@@ -31,6 +31,12 @@ static double pct(uint64_t part, uint64_t whole)
 
 /* ---- text ---------------------------------------------------------------------------- */
 
+static const char *fmt_at_least(char *buf, size_t cap, uint64_t acquisitions)
+{
+    snprintf(buf, cap, ", at least %" PRIu64 " acquisitions", acquisitions);
+    return buf;
+}
+
 static int text_stack(FILE *o, const replay_t *rp, symbols_t *sym, uint32_t id, int depth,
                       const char *indent)
 {
@@ -66,10 +72,24 @@ int locks_text(FILE *o, const replay_t *rp, symbols_t *sym, int depth, int top)
     }
     for (size_t i = 0; i < L->nthreads; i++)
         thread_wall += L->threads[i].wall_ns;
+    bool any_totals = false;
+    for (size_t i = 0; i < L->nlocks; i++)
+        any_totals |= L->locks[i].have_totals;
     fprintf(o, "\nLOCK CONTENTION (locks ranked by total wait)\n");
-    fprintf(o, "  locks %zu, acquisitions %" PRIu64 ", contended %" PRIu64 ", wait %s (%.1f%% of "
+    if (L->partial) {
+        /* see locks.h: waits from the events, acquisitions only what exited threads wrote */
+        fprintf(o, "  trace incomplete (no END): waits and times are those of the wait events "
+                   "recorded;\n  acquisition totals exist only for threads that exited\n");
+        if (any_totals)
+            snprintf(b3, sizeof b3, "at least %" PRIu64, acq);
+        else
+            snprintf(b3, sizeof b3, "not recorded");
+    } else {
+        snprintf(b3, sizeof b3, "%" PRIu64, acq);
+    }
+    fprintf(o, "  locks %zu, acquisitions %s, contended %" PRIu64 ", wait %s (%.1f%% of "
                "all threads' wall time)\n",
-            L->nlocks, acq, cont, fmt_ns(b1, sizeof b1, L->total_wait_ns),
+            L->nlocks, b3, cont, fmt_ns(b1, sizeof b1, L->total_wait_ns),
             pct(L->total_wait_ns, thread_wall));
     if (L->untracked || L->held_overflow)
         fprintf(o, "  warning: %" PRIu64 " lock operations untracked (tables full), %" PRIu64
@@ -77,29 +97,52 @@ int locks_text(FILE *o, const replay_t *rp, symbols_t *sym, int depth, int top)
                 L->untracked, L->held_overflow);
     for (size_t i = 0; i < L->nlocks && (int)i < top; i++) {
         const locks_lock_t *k = &L->locks[i];
-        fprintf(o, "  #%zu %s 0x%" PRIx64 ": %" PRIu64 " acquisitions", i + 1,
-                lock_kind_name(k->kind), k->addr, k->acquisitions);
-        if (k->kind == PS_LOCK_RWLOCK)
+        if (!L->partial)
+            fprintf(o, "  #%zu %s 0x%" PRIx64 ": %" PRIu64 " acquisitions", i + 1,
+                    lock_kind_name(k->kind), k->addr, k->acquisitions);
+        else if (k->have_totals)
+            fprintf(o, "  #%zu %s 0x%" PRIx64 ": at least %" PRIu64 " acquisitions", i + 1,
+                    lock_kind_name(k->kind), k->addr, k->acquisitions);
+        else
+            fprintf(o, "  #%zu %s 0x%" PRIx64 ": acquisitions and owner changes not recorded "
+                       "(trace incomplete)\n     ",
+                    i + 1, lock_kind_name(k->kind), k->addr);
+        if (k->kind == PS_LOCK_RWLOCK && (!L->partial || k->have_totals))
             fprintf(o, " (%" PRIu64 " read, %" PRIu64 " write)", k->rd_acquisitions,
                     k->acquisitions - k->rd_acquisitions);
-        fprintf(o, ", %" PRIu64 " contended, %" PRIu64 " owner changes, max waiters %" PRIu32
-                   "\n",
-                k->contended, k->owner_changes, k->max_waiters);
-        fprintf(o, "      %" PRIu64 " trylock failures, %" PRIu64 " timeouts, %" PRIu64
-                   " errors, %" PRIu64 " allocations while held\n",
-                k->trylock_fail, k->timeouts, k->errors, k->allocs_held);
+        if (L->partial && !k->have_totals)
+            fprintf(o, " %" PRIu64 " contended, max waiters %" PRIu32 "\n", k->contended,
+                    k->max_waiters);
+        else
+            fprintf(o, ", %" PRIu64 " contended, %" PRIu64 " owner changes, max waiters %" PRIu32
+                       "\n",
+                    k->contended, k->owner_changes, k->max_waiters);
+        if (!L->partial || k->have_totals)
+            fprintf(o, "      %" PRIu64 " trylock failures, %" PRIu64 " timeouts, %" PRIu64
+                   " errors, %" PRIu64 " allocations while held%s\n",
+                k->trylock_fail, k->timeouts, k->errors, k->allocs_held,
+                L->partial ? " (of exited threads)" : "");
         snprintf(b3, sizeof b3, "  (%.1f%% of all lock wait)", pct(k->wait_ns, L->total_wait_ns));
         text_dist(o, "wait", &k->wait, k->wait_ns, b3);
-        snprintf(b3, sizeof b3, "  (%" PRIu64 " holds timed)", k->hold.n);
-        text_dist(o, "hold", &k->hold, k->hold_ns, b3);
+        snprintf(b3, sizeof b3, "  (%" PRIu64 " holds timed%s)", k->hold.n,
+                 L->partial ? ", exited threads only" : "");
+        if (L->partial && !k->hold.n)
+            fprintf(o, "      hold  not recorded (trace incomplete)\n");
+        else
+            text_dist(o, "hold", &k->hold, k->hold_ns, b3);
         fprintf(o, "      Amdahl: removing this contention saves at most %s (%.1f%% of the run)\n",
                 fmt_ns(b1, sizeof b1, k->amdahl_ns),
                 pct(k->amdahl_ns, rp->duration_ns));
         int rc;
         for (size_t j = 0; j < k->nsites && (int)j < top; j++) {
             const locks_site_t *s = &k->sites[j];
-            fprintf(o, "    site: %" PRIu64 " acquisitions, %" PRIu64 " contended, wait %s\n",
-                    s->acquisitions, s->contended, fmt_ns(b1, sizeof b1, s->wait_ns));
+            if (L->partial)
+                fprintf(o, "    site: %" PRIu64 " contended, wait %s%s\n", s->contended,
+                        fmt_ns(b1, sizeof b1, s->wait_ns),
+                        s->acquisitions ? fmt_at_least(b3, sizeof b3, s->acquisitions) : "");
+            else
+                fprintf(o, "    site: %" PRIu64 " acquisitions, %" PRIu64 " contended, wait %s\n",
+                        s->acquisitions, s->contended, fmt_ns(b1, sizeof b1, s->wait_ns));
             if ((rc = text_stack(o, rp, sym, s->stack, depth, "        ")) < 0)
                 return rc;
         }
@@ -201,6 +244,8 @@ static int json_lock(FILE *o, const replay_t *rp, symbols_t *sym, int depth,
             k->amdahl_ns);
     if (k->kind == PS_LOCK_COND)
         fprintf(o, ",\"signals\":%" PRIu64 ",\"broadcasts\":%" PRIu64, k->signals, k->broadcasts);
+    /* false in a partial trace: acquisitions, owner changes, holds are lower bounds */
+    fprintf(o, ",\"totals_complete\":%s", L->partial ? "false" : "true");
     json_dist(o, "wait_ns", &k->wait, k->wait_ns);
     json_dist(o, "hold_ns", &k->hold, k->hold_ns);
     fputs(",\"sites\":[", o);
@@ -279,9 +324,11 @@ int locks_json(FILE *o, const replay_t *rp, symbols_t *sym, int depth)
         }
         fputs("]}", o);
     }
-    fprintf(o, "],\n\"lock_summary\":{\"total_wait_ns\":%" PRIu64 ",\"wait_events\":%" PRIu64
+    fprintf(o, "],\n\"lock_summary\":{\"totals_complete\":%s,\"total_wait_ns\":%" PRIu64
+               ",\"wait_events\":%" PRIu64
                ",\"edges\":%zu,\"untracked\":%" PRIu64 ",\"holds_not_timed_overflow\":%" PRIu64 "}",
-            L ? L->total_wait_ns : 0, L ? L->wait_events : 0, L ? L->nedges : 0,
+            L && L->partial ? "false" : "true", L ? L->total_wait_ns : 0,
+            L ? L->wait_events : 0, L ? L->nedges : 0,
             L ? L->untracked : 0, L ? L->held_overflow : 0);
     return rc;
 }

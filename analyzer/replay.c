@@ -940,7 +940,9 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
         state_partial(st, "%s: the process died of signal %" PRIu32 " (CRASH record)", path,
                       rp->crash_signal);
     else if (!rp->have_end)
-        state_partial(st, "%s: no END record: the process did not finish cleanly", path);
+        state_partial(st, "%s: no END record: the process was still running or was killed "
+                          "(the trace stops at its last written chunk)",
+                      path);
     else if (rp->chunks_lost)
         state_partial(st, "%s: %" PRIu64 " chunks missing (gaps in the per-thread sequence)",
                       path, rp->chunks_lost);
@@ -953,6 +955,8 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
         locks_free(rp->locks);
         rp->locks = NULL;
     }
+    if (rp->locks)
+        rp->locks->partial = !rp->have_end && !rp->crash_signal; /* a crash wrote totals */
     return locks_finish(rp->locks, rp->pid, rp->start_ns, st->have_ts ? rp->last_ts : 0);
 }
 
