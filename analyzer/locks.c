@@ -151,6 +151,7 @@ static int take_site(locks_t *L, const record_t *rec)
     s->trylock_fail += r->trylock_fail;
     s->timeouts += r->timeouts;
     s->errors += r->errors;
+    s->notifies += r->signals + r->broadcasts;
     if (rec->aux == PS_LOCK_COND) {
         locks_thread_t *t = thread_get(L, r->tid);
         if (!t)

@@ -45,6 +45,7 @@ typedef struct locks_site_s {
     uint32_t stack;
     uint64_t acquisitions, contended, wait_ns, trylock_fail, timeouts, errors;
     uint64_t ev_contended, ev_wait_ns; /* from this site's LOCK_WAIT events */
+    uint64_t notifies;                 /* condvar: signals + broadcasts from here */
 } locks_site_t;
 
 typedef struct locks_holder_s {

@@ -162,24 +162,49 @@ int locks_text(FILE *o, const replay_t *rp, symbols_t *sym, int depth, int top)
     if (L->nlocks > (size_t)top)
         fprintf(o, "  ... %zu more locks\n", L->nlocks - (size_t)top);
     if (L->nconds) {
-        fprintf(o, "\nCONDITION VARIABLES\n");
+        fprintf(o, "\nCONDITION VARIABLES (waiting for work or an event, not for a lock)\n");
         for (size_t i = 0; i < L->nconds && (int)i < top; i++) {
             const locks_lock_t *k = &L->conds[i];
             fprintf(o, "  condvar 0x%" PRIx64 ": %" PRIu64 " waits (%" PRIu64 " timed out), %" PRIu64
-                       " signals, %" PRIu64 " broadcasts\n",
-                    k->addr, k->acquisitions, k->timeouts, k->signals, k->broadcasts);
+                       " signals, %" PRIu64 " broadcasts%s\n",
+                    k->addr, k->acquisitions, k->timeouts, k->signals, k->broadcasts,
+                    L->partial ? " (of exited threads: trace incomplete)" : "");
             text_dist(o, "wait", &k->wait, k->wait_ns, "");
+            int rc;
+            for (size_t j = 0; j < k->nsites && (int)j < top; j++) { /* by wait, then count */
+                const locks_site_t *st = &k->sites[j];
+                if (st->acquisitions || st->timeouts)
+                    fprintf(o, "    waited at: %" PRIu64 " waits, %s\n", st->acquisitions,
+                            fmt_ns(b1, sizeof b1, st->wait_ns));
+                else
+                    fprintf(o, "    signalled from: %" PRIu64 " calls\n", st->notifies);
+                if ((rc = text_stack(o, rp, sym, st->stack, depth, "        ")) < 0)
+                    return rc;
+            }
         }
     }
-    fprintf(o, "\nTHREADS (wall time: running vs waiting on locks)\n");
-    fprintf(o, "  %8s %-15s %12s %12s %7s %12s\n", "tid", "name", "wall", "lock wait", "share",
-            "cond wait");
+    fprintf(o, "\nTHREADS (wall time: running, waiting for a lock, waiting on a condvar)\n");
+    fprintf(o, "  %8s %-15s %12s %12s %12s %7s %12s %7s\n", "tid", "name", "wall", "running",
+            "lock wait", "share", "cond wait", "share");
     for (size_t i = 0; i < L->nthreads; i++) {
         const locks_thread_t *t = &L->threads[i];
-        fprintf(o, "  %8" PRIu32 " %-15s %12s %12s %6.1f%% %12s\n", t->tid, t->name,
-                fmt_ns(b1, sizeof b1, t->wall_ns), fmt_ns(b2, sizeof b2, t->lock_wait_ns),
-                pct(t->lock_wait_ns, t->wall_ns), fmt_ns(b3, sizeof b3, t->cond_wait_ns));
+        /* a running thread's condvar totals are not written yet (see locks.h) */
+        bool cond_known = !L->partial || t->exited;
+        uint64_t busy = t->lock_wait_ns + (cond_known ? t->cond_wait_ns : 0);
+        char b4[32], b5[32];
+        fprintf(o, "  %8" PRIu32 " %-15s %12s %12s %12s %6.1f%% ", t->tid, t->name,
+                fmt_ns(b1, sizeof b1, t->wall_ns),
+                cond_known ? fmt_ns(b4, sizeof b4, t->wall_ns > busy ? t->wall_ns - busy : 0)
+                           : "-",
+                fmt_ns(b2, sizeof b2, t->lock_wait_ns), pct(t->lock_wait_ns, t->wall_ns));
+        if (cond_known)
+            fprintf(o, "%12s %6.1f%%\n", fmt_ns(b5, sizeof b5, t->cond_wait_ns),
+                    pct(t->cond_wait_ns, t->wall_ns));
+        else
+            fprintf(o, "%12s %7s\n", "not recorded", "-");
     }
+    if (L->partial)
+        fprintf(o, "  (trace incomplete: a thread still running has no condvar totals yet)\n");
     fprintf(o, "\nLOCK ORDER CYCLES (potential deadlocks)\n");
     if (!L->ncycles)
         fprintf(o, "  none among %zu lock-order edges\n", L->nedges);
@@ -232,6 +257,12 @@ static int json_lock(FILE *o, const replay_t *rp, symbols_t *sym, int depth,
                      const locks_lock_t *k)
 {
     const locks_t *L = rp->locks;
+    uint64_t wait_all = L->total_wait_ns; /* a condvar's share is of all condvar wait */
+    if (k->kind == PS_LOCK_COND) {
+        wait_all = 0;
+        for (size_t i = 0; i < L->nconds; i++)
+            wait_all += L->conds[i].wait_ns;
+    }
     fprintf(o,
             "{\"address\":\"0x%" PRIx64 "\",\"type\":\"%s\",\"acquisitions\":%" PRIu64
             ",\"contended\":%" PRIu64 ",\"owner_changes\":%" PRIu64 ",\"trylock_failures\":%" PRIu64
@@ -240,7 +271,7 @@ static int json_lock(FILE *o, const replay_t *rp, symbols_t *sym, int depth,
             ",\"wait_share\":%.4f,\"amdahl_max_saving_ns\":%" PRIu64,
             k->addr, lock_kind_name(k->kind), k->acquisitions, k->contended, k->owner_changes,
             k->trylock_fail, k->timeouts, k->errors, k->rd_acquisitions, k->allocs_held,
-            k->max_waiters, L->total_wait_ns ? (double)k->wait_ns / (double)L->total_wait_ns : 0.0,
+            k->max_waiters, wait_all ? (double)k->wait_ns / (double)wait_all : 0.0,
             k->amdahl_ns);
     if (k->kind == PS_LOCK_COND)
         fprintf(o, ",\"signals\":%" PRIu64 ",\"broadcasts\":%" PRIu64, k->signals, k->broadcasts);
@@ -299,9 +330,14 @@ int locks_json(FILE *o, const replay_t *rp, symbols_t *sym, int depth)
         const locks_thread_t *t = &L->threads[i];
         fprintf(o, "%s{\"tid\":%" PRIu32 ",\"name\":", i ? "," : "", t->tid);
         jsonout_str(o, t->name);
+        /* cond_wait_recorded false: a thread of a partial trace still running (locks.h) */
+        bool cond_known = !L->partial || t->exited;
+        uint64_t busy = t->lock_wait_ns + (cond_known ? t->cond_wait_ns : 0);
         fprintf(o, ",\"wall_ns\":%" PRIu64 ",\"lock_wait_ns\":%" PRIu64 ",\"lock_waits\":%" PRIu64
-                   ",\"cond_wait_ns\":%" PRIu64 "}",
-                t->wall_ns, t->lock_wait_ns, t->waits, t->cond_wait_ns);
+                   ",\"cond_wait_ns\":%" PRIu64 ",\"cond_wait_recorded\":%s,\"running_ns\":%" PRIu64
+                   "}",
+                t->wall_ns, t->lock_wait_ns, t->waits, t->cond_wait_ns,
+                cond_known ? "true" : "false", t->wall_ns > busy ? t->wall_ns - busy : 0);
     }
     fputs("],\n\"lock_order_cycles\":[", o);
     for (size_t i = 0; L && i < L->ncycles && rc == 0; i++) {

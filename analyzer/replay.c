@@ -255,9 +255,6 @@ typedef struct stream_s {
     event_t pend[2];
     unsigned npend, ipend;
     bool done;
-    bool armed; /* the thread's last heap event was the allocation of last_ptr */
-    uint64_t last_ptr;
-    uint32_t last_stack;
 } stream_t;
 
 /* A heap entry: the stream and the key of its current event, (ts << 1) | (not a release),
@@ -281,6 +278,11 @@ typedef struct state_s {
     heap_ent_t *heap;
     size_t nheap;
     uint64_t peak_epoch;
+    /* heaptrack's temporary allocation (see replay.h): the last event of the merged stream
+     * was the allocation of (tmp_size, tmp_stack) */
+    bool tmp_armed;
+    uint64_t tmp_size;
+    uint32_t tmp_stack;
     bool have_ts;
     misuse_t *misuse;
 } state_t;
@@ -409,23 +411,12 @@ static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
     s->pend[s->npend++] = (event_t){a->ts, a->ptr, a->size, a->stack,
                                     a->ptr ? EV_ALLOC : EV_FAILED, fn};
-    s->armed = a->ptr != 0;
-    s->last_ptr = a->ptr;
-    s->last_stack = a->stack;
 }
 
 static int stream_take_free(state_t *st, stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
+    (void)st;
     s->pend[s->npend++] = (event_t){f->ts, f->ptr, 0, f->stack, EV_RELEASE, fn};
-    if (s->armed && f->ptr == s->last_ptr) {
-        uint32_t si;
-        int rc = state_site(st, s->last_stack, &si);
-        if (rc < 0)
-            return rc;
-        st->rp->sites[si].temporary++;
-        st->rp->temporary++;
-    }
-    s->armed = false;
     return 0;
 }
 
@@ -532,7 +523,6 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
         return stream_take_free(st, s, &rec->u.free, rec->aux);
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
-        s->armed = false;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
             s->pend[s->npend++] = (event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
                                             EV_RELEASE, rec->aux};
@@ -665,6 +655,11 @@ static int event_release(state_t *st, const event_t *e)
         return rc;
     }
     replay_site_t *site = &rp->sites[l->site];
+    if (st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack) {
+        site->temporary++; /* heaptrack compares (size, stack), not the address */
+        rp->temporary++;
+    }
+    st->tmp_armed = false;
     int fa = ps_alloc_family(l->fn), ff = ps_alloc_family(e->fn);
     int rc = 0;
     if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
@@ -718,6 +713,9 @@ static int event_alloc(state_t *st, const event_t *e)
     else if ((rc = live_insert(&st->live, &l)) < 0)
         return rc;
     replay_site_t *site = &rp->sites[si];
+    st->tmp_armed = true;
+    st->tmp_size = e->size;
+    st->tmp_stack = site->stack_id;
     site_touch(st, site);
     site->allocations++;
     site->bytes += e->size;

@@ -45,7 +45,7 @@ typedef struct replay_hist_s {
 typedef struct replay_site_s {
     uint32_t stack_id;
     uint64_t allocations, bytes, frees, failed;
-    uint64_t temporary; /* freed by the allocating thread before its next allocation */
+    uint64_t temporary; /* heaptrack's temporary allocations of this site (see replay_t) */
     uint64_t live_blocks, live_bytes; /* at the end of the trace: "not freed" */
     uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
     uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
@@ -96,7 +96,12 @@ typedef struct replay_s {
     uint64_t first_ts, last_ts, duration_ns;
     uint64_t threads;
     uint64_t allocations, frees, bytes_allocated, failed_allocations, unmatched_frees;
-    uint64_t temporary; /* allocations freed by their thread before its next allocation */
+    /* Temporary allocations, exactly as heaptrack counts them (accumulatedtracedata.cpp): a
+     * free whose block has the size and call stack of the allocation just before it in the
+     * process's event order (all threads merged by time), with nothing in between; realloc
+     * is a free of the old block then an allocation of the new one. Frees of unknown
+     * blocks and failed allocations are not events there, so they change nothing. */
+    uint64_t temporary;
     uint64_t double_allocations; /* allocation of an address already live */
     /* unmatched_frees split: double (the address was freed before and not reused) and invalid
      * (never allocated in the trace; not counted in a fork child's trace); mismatched: released

@@ -406,8 +406,8 @@ static int report_text(const report_t *R)
     fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
     fprintf(o, "  bytes allocated    %" PRIu64 " (%s, %sB/s)\n", rp->bytes_allocated,
             fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
-    fprintf(o, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed before the "
-               "thread's next allocation)\n",
+    fprintf(o, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed right after, "
+               "as heaptrack counts them)\n",
             rp->temporary,
             rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
     if (rp->sizes.n)

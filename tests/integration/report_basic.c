@@ -165,12 +165,14 @@ static int check(trace_t *unused, const char *path)
      * that large again: the global peak is the moment the last of them was allocated */
     CHECK_U64(find_site(sites, "site_a"), "peak_bytes", N_A * 48);
     CHECK_U64(find_site(sites, "site_leak"), "peak_bytes", 0);
-    /* temporary: site_b's 200 blocks freed right after their allocation; site_a's blocks are
-     * freed after all 1000 are allocated (only the last could be, and it is not: a[0] goes
-     * first); realloc never counts */
+    /* temporary, as heaptrack counts them (verified with heaptrack 1.4 on the same loops):
+     * site_b's 200 blocks freed right after their allocation; of site_a's, one: a[0] is
+     * freed right after a[999] was allocated, and heaptrack compares (size, stack), not the
+     * address; site_grow's 9: each realloc frees the block the previous one returned, and
+     * the last is freed right after */
     CHECK_U64(find_site(sites, "site_b"), "temporary", N_B - N_B_KEPT);
-    CHECK_U64(find_site(sites, "site_a"), "temporary", 0);
-    CHECK_U64(find_site(sites, "site_grow"), "temporary", 0);
+    CHECK_U64(find_site(sites, "site_a"), "temporary", 1);
+    CHECK_U64(find_site(sites, "site_grow"), "temporary", 9);
     CHECK(json_u64(sum, "temporary_allocations") >= N_B - N_B_KEPT);
     /* the timeline adds up to the summary, ends at the live heap and holds the peak */
     const json_t *slices = json_get(json_get(j, "timeline"), "slices");
