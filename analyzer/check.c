@@ -13,8 +13,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "baseline.h"
 #include "ci_report.h"
@@ -37,6 +39,8 @@ typedef struct check_opts_s {
     const char *output;
     int stack_depth, top;
     bool quiet;
+    const char *source_root; /* --source-root (SARIF URIs relative to it) */
+    const char *gen_supp;    /* --gen-suppressions FILE */
 } check_opts_t;
 
 static void check_usage(FILE *f)
@@ -57,6 +61,8 @@ static void check_usage(FILE *f)
           "  --stack-depth N          frames per stack (default 8 for text, all otherwise)\n"
           "  -o, --output FILE        write the output to FILE\n"
           "  -q, --quiet              no symbolization warnings\n"
+          "  --source-root DIR        SARIF: source URIs relative to DIR (uriBaseId SRCROOT)\n"
+          "  --gen-suppressions FILE  write LSan-syntax suppressions for the leaks counted\n"
           "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error.\n",
           f);
 }
@@ -103,7 +109,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
         OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH
+        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP
     };
     static const struct option longopts[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
@@ -115,6 +121,8 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
         {"format", required_argument, NULL, OPT_FORMAT},
         {"top", required_argument, NULL, OPT_TOP},
         {"stack-depth", required_argument, NULL, OPT_DEPTH},
+        {"source-root", required_argument, NULL, OPT_SRCROOT},
+        {"gen-suppressions", required_argument, NULL, OPT_GENSUPP},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -194,6 +202,12 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             o->format = (enum check_format)k; /* the same order */
             break;
         }
+        case OPT_SRCROOT:
+            o->source_root = optarg;
+            break;
+        case OPT_GENSUPP:
+            o->gen_supp = optarg;
+            break;
         case OPT_TOP:
         case OPT_DEPTH:
             if (cliopt_count("check", c == OPT_TOP ? "top" : "stack-depth", optarg,
@@ -470,6 +484,18 @@ int check_main(int argc, char **argv)
     }
     check_result_t r;
     memset(&r, 0, sizeof r);
+    char root[PATH_MAX];
+    if (o.source_root) {
+        struct stat sb;
+        errno = 0;
+        if (!realpath(o.source_root, root) || stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "perfshim: check: --source-root %s: %s\n", o.source_root,
+                    errno ? strerror(errno) : "not a directory");
+            suppress_free(&files);
+            return 2;
+        }
+        r.source_root = root;
+    }
     r.kinds = o.kinds;
     r.stack_depth = o.stack_depth;
     r.top = o.top;
@@ -502,6 +528,20 @@ int check_main(int argc, char **argv)
     default: rc = check_text(out, &r); break;
     }
     status = r.nfailed ? 1 : 0;
+    if (rc == 0 && o.gen_supp) {
+        FILE *sf = fopen(o.gen_supp, "w");
+        if (!sf || (rc = ci_suppressions(sf, &r)) < 0 || fflush(sf) != 0 || ferror(sf)) {
+            fprintf(stderr, "perfshim: check: --gen-suppressions %s: %s\n", o.gen_supp,
+                    rc < 0 ? ps_strerror(rc) : strerror(errno));
+            status = 2;
+        }
+        if (sf && fclose(sf) != 0 && status != 2) {
+            fprintf(stderr, "perfshim: check: cannot write %s: %s\n", o.gen_supp,
+                    strerror(errno));
+            status = 2;
+        }
+        rc = 0;
+    }
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
         status = 2;

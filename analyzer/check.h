@@ -60,6 +60,7 @@ typedef struct check_result_s {
     uint64_t reachable_bytes, reachable_blocks;
     unsigned kinds;    /* bit (1 << ps_leak_kind) per counted kind */
     int stack_depth, top;
+    const char *source_root; /* --source-root, absolute and canonical, or NULL */
 } check_result_t;
 
 int check_main(int argc, char **argv);

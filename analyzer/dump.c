@@ -124,6 +124,14 @@ static void out_quoted(const char *s, size_t n)
     out_char('"');
 }
 
+/* The allocation function's name is a string like any other (perfshim(1): strings are
+ * quoted), so "operator delete(sized)" stays one field. */
+static void out_fn(uint8_t fn)
+{
+    const char *name = alloc_fn_name(fn);
+    out_quoted(name, strlen(name));
+}
+
 /* " key=" then a decimal value: the common field shape. */
 static void out_kv(const char *key, uint64_t v)
 {
@@ -244,7 +252,7 @@ static void dump_record(const record_t *rec)
         break;
     case PS_REC_ALLOC:
         out_str("alloc fn=");
-        out_str(alloc_fn_name(rec->aux));
+        out_fn(rec->aux);
         out_kv("ts", rec->u.alloc.ts);
         out_kx("ptr", rec->u.alloc.ptr);
         out_kv("size", rec->u.alloc.size);
@@ -253,7 +261,7 @@ static void dump_record(const record_t *rec)
         break;
     case PS_REC_FREE:
         out_str("free fn=");
-        out_str(alloc_fn_name(rec->aux));
+        out_fn(rec->aux);
         out_kv("ts", rec->u.free.ts);
         out_kx("ptr", rec->u.free.ptr);
         if (rec->u.free.stack)
@@ -261,7 +269,7 @@ static void dump_record(const record_t *rec)
         break;
     case PS_REC_REALLOC:
         out_str("realloc fn=");
-        out_str(alloc_fn_name(rec->aux));
+        out_fn(rec->aux);
         out_kv("ts_before", rec->u.realloc.ts_before);
         out_kv("ts", rec->u.realloc.ts);
         out_kx("old", rec->u.realloc.old_ptr);
