@@ -45,6 +45,45 @@ bool callsite_is_own_frame(const sym_frame_t *f)
     return !strncmp(f->module_name, "libstdc++", 9) && callsite_is_cxx_alloc_fn(f->function);
 }
 
+/* The qualified name of a demangled function: what precedes its parameter list, without the
+ * return type a template function's demangled name starts with ("void std::vector<int>::
+ * _M_realloc_insert<int>(...)"). Angle brackets nest; an operator's '<' or '(' is rare
+ * enough in std:: frames that a wrong cut only shows one frame more. Sets *len. */
+static const char *callsite_qualified(const char *fn, size_t *len)
+{
+    const char *start = fn;
+    int angle = 0;
+    const char *p = fn;
+    for (; *p; p++) {
+        if (*p == '<')
+            angle++;
+        else if (*p == '>' && angle)
+            angle--;
+        else if (*p == '(' && !angle)
+            break;
+        else if (*p == ' ' && !angle)
+            start = p + 1; /* what came before was the return type */
+    }
+    *len = (size_t)(p - start);
+    return start;
+}
+
+bool callsite_is_std_frame(const sym_frame_t *f)
+{
+    static const char *const ns[] = {"std::", "__gnu_cxx::", "__cxxabiv1::", "__gnu_debug::"};
+    if (f->function) {
+        size_t len;
+        const char *q = callsite_qualified(f->function, &len);
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+            if (len > strlen(ns[i]) && !strncmp(q, ns[i], strlen(ns[i])))
+                return true;
+    }
+    /* inlined from the library's headers (/usr/include/c++/12/bits/...), or libstdc++ code */
+    if (f->file && strstr(f->file, "/include/c++/"))
+        return true;
+    return f->module_name && !strncmp(f->module_name, "libstdc++", 9);
+}
+
 int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
                  uint32_t *depth)
 {

@@ -18,6 +18,10 @@
 #include "symbols.h"
 
 bool callsite_is_own_frame(const sym_frame_t *f);
+/* A frame of the C++ standard library: a function in std::, __gnu_cxx::, __cxxabiv1:: or
+ * __gnu_debug:: (its return type skipped), code inlined from the library's headers
+ * (.../include/c++/...), or any frame of libstdc++. Text reports fold these by default. */
+bool callsite_is_std_frame(const sym_frame_t *f);
 int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
                  uint32_t *depth);
 

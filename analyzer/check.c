@@ -41,6 +41,7 @@ typedef struct check_opts_s {
     bool quiet;
     const char *source_root; /* --source-root (SARIF URIs relative to it) */
     const char *gen_supp;    /* --gen-suppressions FILE */
+    bool show_std;           /* --show-std-frames */
 } check_opts_t;
 
 static void check_usage(FILE *f)
@@ -63,6 +64,7 @@ static void check_usage(FILE *f)
           "  -q, --quiet              no symbolization warnings\n"
           "  --source-root DIR        SARIF: source URIs relative to DIR (uriBaseId SRCROOT)\n"
           "  --gen-suppressions FILE  write LSan-syntax suppressions for the leaks counted\n"
+          "  --show-std-frames        text: show C++ standard library frames (folded)\n"
           "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error.\n",
           f);
 }
@@ -109,7 +111,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
         OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP
+        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES
     };
     static const struct option longopts[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
@@ -123,6 +125,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
         {"stack-depth", required_argument, NULL, OPT_DEPTH},
         {"source-root", required_argument, NULL, OPT_SRCROOT},
         {"gen-suppressions", required_argument, NULL, OPT_GENSUPP},
+        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -207,6 +210,9 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             break;
         case OPT_GENSUPP:
             o->gen_supp = optarg;
+            break;
+        case OPT_STDFRAMES:
+            o->show_std = true;
             break;
         case OPT_TOP:
         case OPT_DEPTH:
@@ -427,7 +433,7 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
     }
-    symbols_opts_t so = {.quiet = o->quiet};
+    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
     if ((rc = symbols_open(&t->sym, t->rp.modules, t->rp.nmodules, &so)) < 0) {
         fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
         return rc;

@@ -5,6 +5,8 @@
 
 #include "jsonout.h"
 
+#include "callsite.h"
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -88,11 +90,23 @@ int jsonout_text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t d
         fprintf(o, "%s[no stack recorded]\n", indent);
     sym_frame_t fr[JSONOUT_MAX_FRAMES];
     size_t n, total;
-    int rc = jsonout_expand(sym, ips, depth, max_depth, fr, &n, &total);
+    /* all frames: with folding, max_depth counts the frames shown, not those folded */
+    int rc = jsonout_expand(sym, ips, depth, -1, fr, &n, &total);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
+    bool fold = !symbols_options(sym)->show_std_frames;
+    size_t shown = 0, folded = 0, i = 0;
+    for (; i < n && (max_depth < 0 || shown < (size_t)max_depth); i++) {
         const sym_frame_t *f = &fr[i];
+        if (fold && callsite_is_std_frame(f)) {
+            folded++;
+            continue;
+        }
+        if (folded)
+            fprintf(o, "%s[%zu C++ standard library frame%s folded]\n", indent, folded,
+                    folded == 1 ? "" : "s");
+        folded = 0;
+        shown++;
         fputs(indent, o);
         if (f->function)
             fputs(f->function, o);
@@ -108,7 +122,10 @@ int jsonout_text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t d
             fputs(" [inlined]", o);
         fputc('\n', o);
     }
-    if (n < total)
-        fprintf(o, "%s... %zu more frames\n", indent, total - n);
+    if (folded && i == total)
+        fprintf(o, "%s[%zu C++ standard library frame%s folded]\n", indent, folded,
+                folded == 1 ? "" : "s");
+    else if (i < total)
+        fprintf(o, "%s... %zu more frames\n", indent, total - i + folded);
     return 0;
 }

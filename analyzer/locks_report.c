@@ -381,6 +381,7 @@ static void locks_usage(FILE *f)
           "  --top N             locks, sites and holders listed in text (default 10)\n"
           "  -o, --output FILE   write to FILE instead of stdout\n"
           "  -q, --quiet         no symbolization warnings\n"
+          "  --show-std-frames   text: show C++ standard library frames (folded by default)\n"
           "Exit status: 0 written, 2 usage error, unreadable input or output error.\n",
           f);
 }
@@ -391,6 +392,7 @@ int locks_main(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"stack-depth", required_argument, NULL, 'd'},
         {"top", required_argument, NULL, 't'},    {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"show-std-frames", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
@@ -424,6 +426,9 @@ int locks_main(int argc, char **argv)
             break;
         case 'q':
             so.quiet = true;
+            break;
+        case 'S':
+            so.show_std_frames = true;
             break;
         default:
             fprintf(stderr, "perfshim: locks: unknown option '%s' or missing argument\n",

@@ -692,6 +692,8 @@ static void report_usage(FILE *f)
           "  --sysroot DIR              look for module files under DIR\n"
           "  --debug-dir DIR            also look for separate debug files in DIR\n"
           "  -q, --quiet                no symbolization warnings\n"
+          "  --show-std-frames          text: show C++ standard library frames (std::,\n"
+          "                             __gnu_cxx::, inlined libstdc++ code; folded by default)\n"
           "  --brief                    text: the first screen only (summary, leaks, top\n"
           "                             sites); what `perfshim PROGRAM` prints\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
@@ -701,7 +703,8 @@ static void report_usage(FILE *f)
 
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
-    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF };
+    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
+           OPT_STDFRAMES };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -712,6 +715,7 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
         {"quiet", no_argument, NULL, 'q'},
         {"brief", no_argument, NULL, OPT_BRIEF},
+        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -758,6 +762,9 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
             break;
         case OPT_BRIEF:
             o->brief = true;
+            break;
+        case OPT_STDFRAMES:
+            o->sym.show_std_frames = true;
             break;
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "debughint.h"
 #include "dwarfinfo.h"
 #include "ubound.h"
 #include "perfshim/errors.h"
@@ -330,11 +331,11 @@ static int mod_load(const symbols_t *s, mod_t *m)
             dfd = -1;
         }
     }
-    if (rc == 0 && !m->dwi && !s->opts.quiet)
-        fprintf(stderr,
-                "perfshim: warning: %s: no debug info (install its debug package or use "
-                "--debug-dir); frames show no file:line\n",
-                rm->path);
+    if (rc == 0 && !m->dwi && !s->opts.quiet && debughint_first(rm->path)) {
+        char hint[512];
+        fprintf(stderr, "perfshim: warning: %s: no debug info, frames show no file:line (%s)\n",
+                rm->path, debughint_for(rm->path, hint, sizeof hint));
+    }
     if (de)
         elf_end(de);
     if (dfd >= 0)
@@ -575,4 +576,10 @@ void symbols_close(symbols_t *s)
     free(s->dm);
     arena_free(&s->arena);
     free(s);
+}
+
+const symbols_opts_t *symbols_options(const symbols_t *s)
+{
+    static const symbols_opts_t none;
+    return s ? &s->opts : &none;
 }

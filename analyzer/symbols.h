@@ -35,6 +35,7 @@ typedef struct symbols_opts_s {
     const char *sysroot;   /* prefix of every module path, NULL for none */
     const char *debug_dir; /* extra place for separate debug files, NULL for none */
     bool quiet;            /* no warnings on stderr */
+    bool show_std_frames;  /* text stacks: do not fold C++ standard library frames */
 } symbols_opts_t;
 
 /* One resolved frame. Strings belong to the symbols_t and live until symbols_close. */
@@ -64,5 +65,7 @@ int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsign
  * the innermost frame: one line per return address. */
 int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out);
 void symbols_close(symbols_t *s);
+/* The options symbols_open was given. */
+const symbols_opts_t *symbols_options(const symbols_t *s);
 
 #endif /* PERFSHIM_SYMBOLS_H */
