@@ -371,7 +371,8 @@ static const char *record_shorten(const char *path, const char *cwd)
     return path;
 }
 
-/* Reads the report file into res: every trace, in the order they were created. */
+/* Reads the report file into res: every trace, in the order they were created, and which
+ * of them an exec ended (preload/announce.h). */
 static void record_read_report(const char *file, record_result_t *res)
 {
     FILE *f = fopen(file, "re");
@@ -380,29 +381,49 @@ static void record_read_report(const char *file, record_result_t *res)
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';
-    char line[PATH_MAX + 16];
-    long last_exec_pid = 0;
+    char line[PATH_MAX + 48];
+    long *pids = NULL;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        if (!strncmp(line, "exec ", 5)) {
-            /* execvp tries each $PATH entry: one process counts once */
-            long pid = atol(line + 5);
-            if (pid != last_exec_pid)
-                res->untraced_execs++;
-            last_exec_pid = pid;
+        char *end;
+        if (!strncmp(line, "exec ", 5) || !strncmp(line, "noexec ", 7)) {
+            bool no = line[0] == 'n';
+            long pid = strtol(line + (no ? 7 : 5), &end, 10);
+            int follow = !no && *end == ' ' ? atoi(end + 1) : 0;
+            for (int i = res->ntraces; i-- > 0;) /* the process's latest trace */
+                if (pids[i] == pid) {
+                    res->exec_ended[i] = no ? 0 : follow ? 1 : 2;
+                    break;
+                }
             continue;
         }
         if (strncmp(line, "trace ", 6))
             continue;
-        char **grown = realloc(res->traces, ((size_t)res->ntraces + 1) * sizeof(char *));
-        if (!grown)
+        long pid = strtol(line + 6, &end, 10);
+        if (*end != ' ')
+            continue;
+        size_t n = (size_t)res->ntraces + 1;
+        char **t = realloc(res->traces, n * sizeof *t);
+        if (t)
+            res->traces = t;
+        int *x = realloc(res->exec_ended, n * sizeof *x);
+        if (x)
+            res->exec_ended = x;
+        long *p = realloc(pids, n * sizeof *p);
+        if (p)
+            pids = p;
+        char *dup = strdup(record_shorten(end + 1, cwd));
+        if (!t || !x || !p || !dup) {
+            free(dup);
             break;
-        res->traces = grown;
-        char *dup = strdup(record_shorten(line + 6, cwd));
-        if (!dup)
-            break;
-        res->traces[res->ntraces++] = dup;
+        }
+        res->traces[res->ntraces] = dup;
+        res->exec_ended[res->ntraces] = 0;
+        pids[res->ntraces++] = pid;
     }
+    free(pids);
+    for (int i = 0; i < res->ntraces; i++)
+        res->untraced_execs += res->exec_ended[i] == 2;
     fclose(f);
 }
 
@@ -411,6 +432,7 @@ void record_result_free(record_result_t *res)
     for (int i = 0; i < res->ntraces; i++)
         free(res->traces[i]);
     free(res->traces);
+    free(res->exec_ended);
     memset(res, 0, sizeof *res);
 }
 
@@ -526,16 +548,21 @@ int record_main(int argc, char **argv)
     int rc = record_run(output, prog_argv, &res);
     if (rc < 0)
         return -rc;
-    if (ncheck >= 0 && res.ntraces && rc == 0) {
-        char **cargv = calloc((size_t)ncheck + (size_t)res.ntraces + 2, sizeof(char *));
+    int ngate = 0; /* a trace an exec ended has no leak scan: the next image's trace has it */
+    for (int i = 0; i < res.ntraces; i++)
+        ngate += !res.exec_ended[i];
+    if (ncheck >= 0 && ngate && rc == 0) {
+        char **cargv = calloc((size_t)ncheck + (size_t)ngate + 2, sizeof(char *));
         if (!cargv) {
             record_result_free(&res);
             return 2;
         }
         cargv[0] = "check";
         memcpy(cargv + 1, argv + check_at, (size_t)ncheck * sizeof(char *));
-        memcpy(cargv + 1 + ncheck, res.traces, (size_t)res.ntraces * sizeof(char *));
-        rc = check_main(ncheck + res.ntraces + 1, cargv);
+        for (int i = 0, k = 1 + ncheck; i < res.ntraces; i++)
+            if (!res.exec_ended[i])
+                cargv[k++] = res.traces[i];
+        rc = check_main(ncheck + ngate + 1, cargv);
         free(cargv);
     } else if (ncheck >= 0 && rc == 0) {
         rc = 2; /* nothing to gate: not a pass */
@@ -652,16 +679,21 @@ int record_oneshot_main(int argc, char **argv)
         record_result_free(&res);
         return rc;
     }
-    /* The first trace is the program's own (its children's, if any, follow). */
-    const char *t = res.traces[0];
+    /* The program's own trace: the first one no exec ended (a wrapper script's trace is
+     * ended by the exec of the program it wraps, with PERFSHIM_FOLLOW_EXEC=1). */
+    int main_trace = 0;
+    while (main_trace + 1 < res.ntraces && res.exec_ended[main_trace])
+        main_trace++;
+    const char *t = res.traces[main_trace];
     fflush(stderr);
     printf("\n");
     fflush(stdout);
     char *rargv[] = {"report", "--brief", (char *)t, NULL};
     int rrc = report_main(3, rargv);
     printf("\ntrace: %s", t);
-    for (int i = 1; i < res.ntraces; i++)
-        printf("%s%s", i == 1 ? " (and its children's: " : ", ", res.traces[i]);
+    for (int i = 0, k = 0; i < res.ntraces; i++)
+        if (i != main_trace)
+            printf("%s%s", k++ ? ", " : " (the run's others: ", res.traces[i]);
     printf("%s\nnext:\n", res.ntraces > 1 ? ")" : "");
     printf("  perfshim report %s     # everything: timeline, sites by bytes/peak/temporary\n", t);
     printf("  perfshim locks %s      # lock contention and thread states\n", t);

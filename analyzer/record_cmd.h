@@ -19,8 +19,10 @@ int record_main(int argc, char **argv);
  * in creation order; paths under the cwd are relative to it. */
 typedef struct record_result_s {
     char **traces;
+    int *exec_ended; /* per trace: 0 no, 1 an exec ended it (the new image traced too), 2 an
+                      * exec of a program that is not traced ended it */
     int ntraces;
-    int untraced_execs; /* execs that ended a trace without PERFSHIM_FOLLOW_EXEC */
+    int untraced_execs; /* traces ended by such an untraced exec */
 } record_result_t;
 
 /* Runs prog_argv (NULL-terminated) under the shim with the PERFSHIM_OUTPUT template output

@@ -34,17 +34,25 @@ void announce_trace(const char *path)
     char cwd[4096];
     int n;
     if (path[0] != '/' && getcwd(cwd, sizeof cwd))
-        n = snprintf(line, sizeof line, "trace %s/%s\n", cwd, path);
+        n = snprintf(line, sizeof line, "trace %ld %s/%s\n", (long)getpid(), cwd, path);
     else
-        n = snprintf(line, sizeof line, "trace %s\n", path);
+        n = snprintf(line, sizeof line, "trace %ld %s\n", (long)getpid(), path);
     if (n > 0 && (size_t)n < sizeof line && !strchr(path, '\n'))
         announce_line(line, (size_t)n);
 }
 
-void announce_exec_untraced(void)
+void announce_exec(int follow)
 {
-    char line[32];
-    int n = snprintf(line, sizeof line, "exec %ld\n", (long)getpid());
+    char line[48];
+    int n = snprintf(line, sizeof line, "exec %ld %d\n", (long)getpid(), follow);
+    if (n > 0 && (size_t)n < sizeof line)
+        announce_line(line, (size_t)n);
+}
+
+void announce_exec_failed(void)
+{
+    char line[48];
+    int n = snprintf(line, sizeof line, "noexec %ld\n", (long)getpid());
     if (n > 0 && (size_t)n < sizeof line)
         announce_line(line, (size_t)n);
 }

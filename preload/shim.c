@@ -247,8 +247,7 @@ void shim_before_exec(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
-    if (!options.follow_exec)
-        announce_exec_untraced(); /* record says the exec'd program went untraced */
+    announce_exec(options.follow_exec); /* record: this trace ends here, no leak scan */
     /* the lock totals so far (then zeroed: after a failed exec the counts go on from 0) */
     locktab_fini(shim_self_state());
     writer_checkpoint();
@@ -261,6 +260,7 @@ void shim_after_exec_failed(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    announce_exec_failed();
     writer_resume();
     shim_tls.guard = g;
 }

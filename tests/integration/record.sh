@@ -56,6 +56,14 @@ exec_chain() {
 }
 check "FOLLOW_EXEC=1: a wrapper script's exec chain, each trace named after its program" exec_chain
 
+# --check gates the program's trace; the wrapper's, ended by the exec, has no leak scan to gate
+exec_chain_check() {
+    PERFSHIM_FOLLOW_EXEC=1 "$P" record -o 'g.%e.%p.trace' --check -- -- ./wrap.sh >out 2>err
+    [ $? -eq 1 ] && grep -q '^perfshim check: FAIL' out &&
+        grep -q 'max-leaked-bytes: 980 bytes leaked' out && ! grep -q 'no leak scan' err
+}
+check "FOLLOW_EXEC=1 --check gates the exec'd program's trace, not the wrapper's" exec_chain_check
+
 exec_untraced() {
     "$P" record -o 'u.%e.%p.trace' -- ./wrap.sh >out 2>err
     [ "$(grep -c 'trace written to u.wrap.sh' err)" -eq 1 ] &&
