@@ -1018,9 +1018,9 @@ TEST(dump_prints_every_record)
         "module epoch=0 base=0x7f0000001000 build_id=0123abcd path=\"/lib/libc.so.6\" "
         "segs=0x0+0x28000:r--,0x28000+0x155000:r-x\n"
         "stack id=1 depth=3 ips=0x401136,0x401200,0x7f1234\n"
-        "alloc fn=malloc ts=1100 ptr=0x5500000010 size=32 align=0 stack=1\n"
-        "free fn=free ts=1200 ptr=0x5500000010\n"
-        "realloc fn=realloc ts_before=1300 ts=1301 old=0x0 new=0x5500000020 size=64 stack=2\n"
+        "alloc fn=\"malloc\" ts=1100 ptr=0x5500000010 size=32 align=0 stack=1\n"
+        "free fn=\"free\" ts=1200 ptr=0x5500000010\n"
+        "realloc fn=\"realloc\" ts_before=1300 ts=1301 old=0x0 new=0x5500000020 size=64 stack=2\n"
         "unknown type=0x99 len=12\n"
         "thread_exit tid=124 ts=1400 name=\"worker\"\n"
         "chunk index=1 offset=%zu tid=125 seq=0 events=3 csize=%u usize=%u t_first=1000 "
@@ -1090,7 +1090,7 @@ TEST(dump_exit_codes)
     rec_end(&r, 2);
     file_chunk(&g, &r, 1, 0, 0);
     expect_u64_eq(dump_run(&g, &out, &err), 1);
-    expect_true(contains(out, "alloc fn=malloc ts=1 ptr=0x10 size=1 align=0 stack=0\n"));
+    expect_true(contains(out, "alloc fn=\"malloc\" ts=1 ptr=0x10 size=1 align=0 stack=0\n"));
     expect_true(!contains(out, "end ts="));
     expect_true(contains(err, ": chunk 0: record at +40: stack"));
     free(out);
