@@ -417,8 +417,11 @@ static int report_text(const report_t *R)
                 replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
     fprintf(o, "  peak heap          %" PRIu64 " bytes (%s) at +%s\n", rp->peak_bytes,
             fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
-    fprintf(o, "  live heap at end   %" PRIu64 " bytes (%s) in %" PRIu64 " blocks\n",
-            rp->live_bytes, fmt_bytes(b1, sizeof(b1), rp->live_bytes), rp->live_blocks);
+    /* without END the process had not exited (or was killed): live where the trace stops */
+    bool exited = rp->have_end || rp->crash_signal;
+    fprintf(o, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks\n",
+            exited ? "end" : "cut", rp->live_bytes, fmt_bytes(b1, sizeof(b1), rp->live_bytes),
+            rp->live_blocks);
     if (rp->have_rss)
         fprintf(o, "  final RSS          %s (max %s); live heap is %.1f%% of it\n",
                 fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
@@ -448,7 +451,10 @@ static int report_text(const report_t *R)
         (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
         (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
                        TOP_TEMPORARY)) < 0 ||
-        (rc = text_top(R, "NOT FREED AT EXIT", site_by_leaked, TOP_LEAKS)) < 0 ||
+        (rc = text_top(R,
+                       exited ? "NOT FREED AT EXIT"
+                              : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
+                       site_by_leaked, TOP_LEAKS)) < 0 ||
         (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
                          R->o->top)) < 0 ||
         (rc = text_errors(R)) < 0)

@@ -50,4 +50,12 @@ PY
 check "a copy of a running trace: lock, site, holder and thread waits agree" agree copy.trace
 check "a killed program's trace: the same" agree live.trace
 
+heap_view() {
+    "$P" report -q copy.trace >r.txt 2>/dev/null || return 1
+    grep -q '^  live heap at cut ' r.txt && ! grep -q 'NOT FREED AT EXIT' r.txt &&
+        grep -q '^NOT FREED WHEN THE TRACE STOPS (the process had not exited)' r.txt &&
+        ! grep -q ' 0 acquisitions' r.txt
+}
+check "the heap report of a running trace says 'at cut', not 'at exit'" heap_view
+
 finish
