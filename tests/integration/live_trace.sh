@@ -24,7 +24,7 @@ wait $pid 2>/dev/null
 agree() { # $1: trace
     "$P" locks --format=json -q "$1" >l.json 2>l.err || return 1
     "$P" locks -q "$1" >l.txt 2>/dev/null || return 1
-    grep -q 'no END record: the process was still running or was killed' l.err &&
+    { [ "$2" = cut ] || grep -q 'no END record: the process was still running or was killed' l.err; } &&
         ! grep -q ' 0 acquisitions' l.txt &&
         grep -q 'acquisitions and owner changes not recorded (trace incomplete)' l.txt &&
         python3 - <<'PY'
@@ -49,6 +49,13 @@ PY
 }
 check "a copy of a running trace: lock, site, holder and thread waits agree" agree copy.trace
 check "a killed program's trace: the same" agree live.trace
+
+cut_copy() {
+    size=$(stat -c %s copy.trace)
+    head -c $((size * 3 / 4)) copy.trace >cut.trace # ends inside a chunk, most likely
+    agree cut.trace cut
+}
+check "the copy cut short again (torn last chunk): the same" cut_copy
 
 heap_view() {
     "$P" report -q copy.trace >r.txt 2>/dev/null || return 1
