@@ -241,7 +241,10 @@ static const char *record_unpreloadable(const char *prog, int depth)
         close(f);
         return *p ? record_unpreloadable(p, 1) : NULL;
     }
-    if (n >= 64 && !memcmp(buf, "\177ELF", 4) && buf[4] == 2 /* ELFCLASS64 */ &&
+    if (n >= 64 && !memcmp(buf, "\177ELF", 4) && buf[4] == 1 /* ELFCLASS32 */ &&
+        sizeof(void *) == 8)
+        why = "a 32-bit program: ld.so ignores a 64-bit libperfshim.so in LD_PRELOAD";
+    else if (n >= 64 && !memcmp(buf, "\177ELF", 4) && buf[4] == 2 /* ELFCLASS64 */ &&
         buf[5] == 1 /* little endian, the only ABI the shim is built for */) {
         uint16_t type, phentsize, phnum;
         uint64_t phoff;

@@ -40,6 +40,14 @@ static_program() {
 }
 check "a static program: record says LD_PRELOAD cannot work (exit 2)" static_program
 
+elf32() { # only the header is read before the run: a 64-byte ELFCLASS32 executable header
+    printf '\177ELF\001\001\001\000\000\000\000\000\000\000\000\000\002\000\003\000' >e32
+    head -c 44 /dev/zero >>e32 && chmod +x e32
+    "$P" record -- ./e32 >out 2>err
+    [ $? -eq 2 ] && [ "$(wc -l <err)" -eq 1 ] && grep -q '^perfshim: record: ./e32: a 32-bit program' err
+}
+check "a 32-bit program: record says why before running it" elf32
+
 # A wrapper script exec'ing the real program: with FOLLOW_EXEC each image writes its own trace,
 # %e names it after that image, and record prints both.
 exec_chain() {
