@@ -109,6 +109,7 @@ void shim_init(void)
         return;
     }
     owner_pid = getpid();
+    writer_arm_lazy(); /* no thread of the shim's until the app has a second one */
     locktab_init();
     modmap_set_exe(exe_path);
     unwind_init();
@@ -139,6 +140,8 @@ static tstate_t *thread_attach(void)
     if (!st)
         return NULL;
     shim_tls.st = st;
+    if (st->tid != getpid()) /* a second thread: the writer thread may start now */
+        writer_want_thread();
     pthread_setspecific(exit_key, st);
     leakscan_thread_attach(st);
     put_thread_rec(st, PS_REC_THREAD_START);
@@ -226,8 +229,7 @@ static void atfork_child(void)
         return;
     }
     shim_set_state(SHIM_ACTIVE);
-    if (writer_start() != 0)
-        PS_WARN("cannot start the writer thread; threads will write their own chunks");
+    writer_arm_lazy(); /* the child has one thread: no writer thread until it has two */
     shim_tls.guard = g;
 }
 
@@ -329,8 +331,7 @@ __attribute__((constructor)) static void shim_ctor(void)
     shim_init();
     if (!getauxval(AT_SECURE) && !options.follow_exec)
         shim_env_unpreload();
-    if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && writer_start() != 0)
-        PS_WARN("cannot start the writer thread; threads will write their own chunks");
+
     if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && options.signals)
         crash_install();
     shim_tls.guard = 0;

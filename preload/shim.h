@@ -27,6 +27,7 @@
 #include "unwind.h"
 #include "liveset.h"
 #include "leakscan.h"
+#include "writer.h"
 
 enum shim_state_e {
     SHIM_UNINIT = 0,
@@ -103,6 +104,14 @@ static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st)
     return id;
 }
 
+/* Without a writer thread the app's own events do its periodic work (writer.h); one load and
+ * a compare of a timestamp the recorder took anyway. */
+static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
+{
+    if (PS_UNLIKELY(ts >= __atomic_load_n(&writer_tick_due, __ATOMIC_RELAXED)))
+        writer_tick(st, ts);
+}
+
 static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t len)
 {
     unsigned char *p = tstate_reserve(st, len);
@@ -147,6 +156,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
     locktab_note_alloc();
+    shim_tick(st, r.ts);
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr. The
@@ -164,6 +174,7 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
     if (options.leak_check)
         liveset_remove(r.ptr, NULL);
     shim_put(st, &r, sizeof r);
+    shim_tick(st, r.ts);
 }
 
 static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const void *old,
@@ -185,6 +196,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
     locktab_note_alloc();
+    shim_tick(st, r.ts);
 }
 
 #endif /* PERFSHIM_SHIM_H */
