@@ -125,6 +125,24 @@ static ZSTD_CCtx *cctx_new(void)
     return c;
 }
 
+/* A context allocates its workspace on first use: compressing a whole (zeroed) buffer at once,
+ * while there is memory, makes a later failure (an address-space limit reached by the app)
+ * a failure to create the context, said and handled where it is created, not a chunk lost.
+ * dst has dst_cap + buf_cap bytes; the buf_cap after dst_cap are the source. Returns 0 or
+ * -PS_E_NOMEM (the context is then freed). */
+static int cctx_warm(ZSTD_CCtx **c, unsigned char *dst)
+{
+    if (!*c || !dst)
+        return -PS_E_NOMEM;
+    memset(dst + dst_cap, 0, buf_cap);
+    size_t n = ZSTD_compress2(*c, dst, dst_cap, dst + dst_cap, buf_cap);
+    if (!ZSTD_isError(n))
+        return 0;
+    ZSTD_freeCCtx(*c);
+    *c = NULL;
+    return -PS_E_NOMEM;
+}
+
 uint32_t writer_buf_cap(void)
 {
     return buf_cap;
@@ -212,8 +230,8 @@ int writer_init(const writer_header_t *h)
         freelist = imem_alloc(sizeof(unsigned char *) * free_max);
     if (!sync_dst)
         sync_dst = imem_alloc(dst_cap + buf_cap); /* + packing room */
-    if (!sync_cctx)
-        sync_cctx = cctx_new();
+    if (!sync_cctx && (sync_cctx = cctx_new()) != NULL)
+        cctx_warm(&sync_cctx, sync_dst);
     if (!queue || !freelist || !sync_dst || !sync_cctx)
         return -PS_E_NOMEM;
 
@@ -442,10 +460,9 @@ static void chunk_write_locked(const unsigned char *chunk, size_t size, uint32_t
         chunks_written++;
         return;
     }
-    if (fd >= 0 && !io_failed) {
-        io_failed = 1;
+    if (size && fd >= 0 && !io_failed) /* (size 0: compression failed, said by chunk_build) */
         PS_WARN("cannot write the trace (%s); counting events as dropped", strerror(errno));
-    }
+    io_failed = 1; /* the total is said at the end */
     events_dropped += nevents;
 }
 
@@ -651,14 +668,18 @@ static void *writer_main(void *arg)
 
 static int wctx_ready(void)
 {
-    if (!wctx.cctx)
-        wctx.cctx = cctx_new();
     if (!wctx.dst)
         wctx.dst = imem_alloc(dst_cap + buf_cap);
+    if (!wctx.cctx && wctx.dst && (wctx.cctx = cctx_new()) != NULL)
+        cctx_warm(&wctx.cctx, wctx.dst);
     if (!wctx.scratch)
         wctx.scratch = imem_alloc(buf_cap);
     return wctx.cctx && wctx.dst && wctx.scratch ? 0 : -PS_E_NOMEM;
 }
+
+/* The writer's stack: compression, flushing and snapshots need a few KiB; the default
+ * (RLIMIT_STACK, often 8 MiB) would be address space taken from the app. */
+#define PS_WRITER_STACK (256u << 10)
 
 /* Starts the writer thread with every signal blocked (it inherits the mask): an asynchronous
  * signal is never delivered to it, so one the app blocks and waits for stays pending for the
@@ -669,9 +690,16 @@ int writer_start(void)
         return -PS_E_NOMEM;
     sigset_t all, old;
     sigfillset(&all);
+    pthread_attr_t attr;
+    int have_attr = pthread_attr_init(&attr) == 0 &&
+                    pthread_attr_setstacksize(&attr, PS_WRITER_STACK) == 0;
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&writer_thread, NULL, writer_main, NULL);
+    int rc = pthread_create(&writer_thread, have_attr ? &attr : NULL, writer_main, NULL);
+    if (rc == EINVAL && have_attr) /* the app's static TLS does not fit: the default size */
+        rc = pthread_create(&writer_thread, NULL, writer_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (have_attr)
+        pthread_attr_destroy(&attr);
     if (rc != 0)
         return -PS_E_NOMEM;
     ilock_lock(&q_lock);
@@ -716,7 +744,8 @@ void writer_tick(tstate_t *st, uint64_t now)
             errno = e;
             return;
         }
-        PS_WARN_ONCE("cannot start the writer thread; threads write their own chunks");
+        /* nothing is lost: the threads go on writing their own chunks */
+        PS_LOG(2, "cannot start the writer thread (no memory); threads write their own chunks");
         __atomic_store_n(&writer_wanted, 0, __ATOMIC_RELEASE);
     }
     if (now >= tick_next_rss) {
