@@ -9,6 +9,8 @@
  *   closerange the same with close_range(3, ~0U, 0)
  *   dup2       dup2(/dev/null) over fds 3..10, then allocates: the trace is complete or its
  *              loss is counted and said, never silently sent to /dev/null
+ *   dup2_lost  the trace renamed away, then dup2(/dev/null) over every descriptor: the shim
+ *              cannot reopen it and stops with one warning; the loss is counted on stderr
  *   sigwait    after a thread ran (so the shim's writer thread exists), blocks SIGTERM and
  *              SIGHUP; a child sends them, sigwait receives both (20 runs)
  *   signalfd   the same through a signalfd (20 runs)
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -154,6 +157,29 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The trace renamed away (PERFSHIM_OUTPUT names it when traced), then every descriptor
+ * up to the limit replaced by /dev/null: the shim cannot reopen its file. */
+static void run_dup2_lost(void)
+{
+    sink = top(1);
+    free(sink);
+    const char *tr = getenv("PERFSHIM_OUTPUT");
+    if (tr) {
+        char moved[4200];
+        snprintf(moved, sizeof moved, "%s.moved", tr);
+        if (rename(tr, moved) != 0)
+            say("rename failed\n");
+    }
+    int nul = open("/dev/null", O_WRONLY);
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    for (int fd = 3; fd < (int)rl.rlim_cur && fd < 1 << 16; fd++)
+        if (fd != nul)
+            dup2(nul, fd);
+    churn(30, -1, -1);
+    say("dup2_lost done\n");
+}
+
 static void run_sig(int use_fd)
 {
     /* A thread first (the shim's writer thread starts then, before the signals are
@@ -230,6 +256,8 @@ static void run(int argc, char **argv)
         run_files(1);
     else if (!strcmp(m, "dup2"))
         run_dup2();
+    else if (!strcmp(m, "dup2_lost"))
+        run_dup2_lost();
     else if (!strcmp(m, "sigwait"))
         run_sig(0);
     else if (!strcmp(m, "signalfd"))
@@ -371,6 +399,38 @@ static void check_dup2(void)
     check_complete(trace);
 }
 
+static int count_lines(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+static void check_dup2_lost(void)
+{
+    cur_mode = "dup2_lost";
+    char trace[4200], moved[4300];
+    snprintf(trace, sizeof trace, "%s/hostio.dup2_lost.trace", dir);
+    snprintf(moved, sizeof moved, "%s.moved", trace);
+    unlink(moved);
+    char *err = NULL;
+    CHECK(compare("dup2_lost", trace, &err) == 0);
+    /* one warning that recording stopped, and the loss counted in the summary */
+    CHECK(err && count_lines(err, "cannot be reopened; recording stops") == 1);
+    CHECK(err && count_lines(err, "events were not written to the trace") == 1);
+    CHECK(err && count_lines(err, "perfshim: [") == 2);
+    free(err);
+    trace_t t;
+    memset(&t, 0, sizeof t);
+    if (trace_load(moved, &t) == 0) { /* what was written before stays readable */
+        CHECK(!t.have_end && t.decode_error == 0);
+        trace_free(&t);
+    } else {
+        fails++;
+    }
+}
+
 static void check_repeat(const char *mode, int runs)
 {
     cur_mode = mode;
@@ -434,6 +494,8 @@ static int check(trace_t *unused, const char *path)
         check_files("closerange");
     if (WANT("dup2"))
         check_dup2();
+    if (WANT("dup2_lost"))
+        check_dup2_lost();
     if (WANT("sigwait"))
         check_repeat("sigwait", 20);
     if (WANT("signalfd"))
