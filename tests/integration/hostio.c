@@ -14,7 +14,8 @@
  *   sigwait    after a thread ran (so the shim's writer thread exists), blocks SIGTERM and
  *              SIGHUP; a child sends them, sigwait receives both (20 runs)
  *   signalfd   the same through a signalfd (20 runs)
- *   threads1   a single-threaded program has exactly 1 thread while it allocates
+ *   threads1   a single-threaded program has exactly 1 thread while it allocates, and its
+ *              first open() gets the native descriptor (the shim holds none low)
  *   unshare    unshare(CLONE_NEWUSER) succeeds as natively (skipped when it fails natively)
  * The program is built without unwind tables (Makefile.am), so every unwind through its
  * frames takes libunwind's validating path.
@@ -222,6 +223,10 @@ static void run_sig(int use_fd)
 
 static void run_threads1(void)
 {
+    /* the shim holds no descriptor in the app's range: the first free one is the native one */
+    int first = open("/dev/null", O_RDONLY);
+    sayf("first fd %d\n", first);
+    close(first);
     for (int i = 0; i < 2000; i++) {
         sink = top(i);
         free(sink);
@@ -450,7 +455,7 @@ static void check_threads1(void)
     CHECK(compare("threads1", trace, NULL) == 0);
     snprintf(out, sizeof out, "%s/hostio.threads1.traced.out", dir);
     char *o = slurp(out);
-    CHECK(o && !strcmp(o, "threads 1\n"));
+    CHECK(o && strstr(o, "threads 1\n"));
     free(o);
     trace_t t;
     memset(&t, 0, sizeof t);
