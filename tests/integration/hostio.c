@@ -16,13 +16,16 @@
  *   signalfd   the same through a signalfd (20 runs)
  *   threads1   a single-threaded program has exactly 1 thread while it allocates, and its
  *              first open() gets the native descriptor (the shim holds none low)
- *   unshare    unshare(CLONE_NEWUSER) succeeds as natively (skipped when it fails natively)
+ *   unshare    unshare(CLONE_NEWUSER) succeeds as natively (only compared when it fails natively)
+ *   seccomp    process_vm_readv refused by a seccomp filter: the unwinder's fallback check
+ *              (mincore) still gives whole stacks through these frames
  * The program is built without unwind tables (Makefile.am), so every unwind through its
  * frames takes libunwind's validating path.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -30,7 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -241,6 +249,26 @@ static void run_threads1(void)
     sayf("threads %d\n", t ? atoi(t + 8) : -1);
 }
 
+/* process_vm_readv refused (EPERM) by a seccomp filter, as sandboxes do: the shim's unwinder
+ * validates with mincore instead, and stacks through these frames are still whole. */
+static void run_seccomp(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+    int ok = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+             prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+    char b[8];
+    struct iovec l = {b, 8}, r = {b, 8};
+    sayf("seccomp %d vm_readv %zd\n", ok, process_vm_readv(getpid(), &l, 1, &r, 1, 0));
+    churn(30, -1, -1);
+    say("seccomp done\n");
+}
+
 static void run_unshare(void)
 {
     sink = top(5);
@@ -271,6 +299,8 @@ static void run(int argc, char **argv)
         run_threads1();
     else if (!strcmp(m, "unshare"))
         run_unshare();
+    else if (!strcmp(m, "seccomp"))
+        run_seccomp();
     else
         exit(2);
 }
@@ -468,6 +498,39 @@ static void check_threads1(void)
     }
 }
 
+static void check_seccomp(void)
+{
+    cur_mode = "seccomp";
+    char trace[4200];
+    snprintf(trace, sizeof trace, "%s/hostio.seccomp.trace", dir);
+    CHECK(compare("seccomp", trace, NULL) == 0);
+    check_complete(trace);
+    trace_t t;
+    memset(&t, 0, sizeof t);
+    if (trace_load(trace, &t) != 0) {
+        fails++;
+        return;
+    }
+    /* the allocations in leaf() have their whole stack: leaf, mid, top (exported names), and
+     * below them churn, run_seccomp, run, harness_main, main */
+    uint64_t whole = 0, in_leaf = 0;
+    for (size_t i = 0; i < t.nev; i++) {
+        const ev_t *e = &t.ev[i];
+        if (e->kind != EV_ALLOC || !e->stack)
+            continue;
+        const char *f0 = trace_frame_fn(&t, e->stack, 0);
+        if (!f0 || strcmp(f0, "leaf"))
+            continue;
+        in_leaf++;
+        const char *f1 = trace_frame_fn(&t, e->stack, 1), *f2 = trace_frame_fn(&t, e->stack, 2);
+        whole += f1 && f2 && !strcmp(f1, "mid") && !strcmp(f2, "top") && t.stack_depth[e->stack] >= 6;
+    }
+    if (!(in_leaf >= 100000 && whole == in_leaf))
+        fprintf(stderr, "[seccomp] %" PRIu64 " allocations in leaf, %" PRIu64 " with whole stacks\n", in_leaf, whole);
+    CHECK(in_leaf >= 100000 && whole == in_leaf);
+    trace_free(&t);
+}
+
 static void check_unshare(void)
 {
     cur_mode = "unshare";
@@ -509,6 +572,8 @@ static int check(trace_t *unused, const char *path)
         check_threads1();
     if (WANT("unshare"))
         check_unshare();
+    if (WANT("seccomp"))
+        check_seccomp();
     if (!fails && !getenv("HOSTIO_KEEP")) {
         char cmd[4300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
