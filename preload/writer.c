@@ -632,6 +632,22 @@ static void flush_threads(wctx_t *w, int all)
     }
 }
 
+/* No writer thread (exit or exec of a process that never had one): every thread's untaken
+ * records, written in place with the shared context; no scratch, no context of its own. */
+static void flush_threads_sync(void)
+{
+    for (tstate_t *st = tstate_first(); st; st = st->next) {
+        ilock_lock(&st->lock);
+        uint32_t c = __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE);
+        if (c > st->flushed) {
+            writer_write_now(st->buf + st->flushed, c - st->flushed, st->tid, st->seq++,
+                             st->chunk_flags);
+            st->flushed = c;
+        }
+        ilock_unlock(&st->lock);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -815,28 +831,32 @@ static void writer_end(int close_file)
     int was_running = writer_running;
     writer_running = 0; /* producers now write their own chunks */
     ilock_unlock(&q_lock);
+    /* with a thread: its context is free now; without: the shared one (no context is made
+     * just to end the trace) */
+    wctx_t *w = was_running ? &wctx : NULL;
+    void (*append)(const void *, uint32_t) = w ? internal_append : internal_append_sync;
     if (was_running) {
         __atomic_store_n(&writer_stop, 1, __ATOMIC_RELEASE);
         __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
         prim_futex_wake(&q_signal, 1);
         pthread_join(writer_thread, NULL);
-    } else if (wctx_ready() != 0) {
-        return;
+        flush_threads(w, 1);
+    } else {
+        flush_threads_sync();
     }
-    flush_threads(&wctx, 1);
     for (uint32_t pos = 0; final_recs && pos + sizeof(ps_rec_hdr_t) <= final_len;) {
         ps_rec_hdr_t h;
         memcpy(&h, final_recs + pos, sizeof h);
         if (h.len < sizeof h || pos + h.len > final_len)
             break;
-        internal_append(final_recs + pos, h.len);
+        append(final_recs + pos, h.len);
         pos += h.len;
     }
     if (final_recs)
         imem_free(final_recs);
     final_recs = NULL;
     if (options.rss_ms)
-        sample_rss(internal_append);
+        sample_rss(append);
     ilock_lock(&file_lock);
     ps_rec_end_t e = {.h = {PS_REC_END, 0, sizeof e},
                       .ts = prim_now_ns(),
@@ -849,8 +869,8 @@ static void writer_end(int close_file)
                       .chunks_inline = chunks_inline};
     ilock_unlock(&file_lock);
     ilock_lock(&internal_lock);
-    internal_put(&e, sizeof e, internal_flush_wctx);
-    internal_flush(&wctx);
+    internal_put(&e, sizeof e, w ? internal_flush_wctx : internal_flush_sync);
+    internal_flush(w);
     ilock_unlock(&internal_lock);
     if (io_failed) /* the END above may not have reached the file either: say it here */
         PS_WARN("%llu events were not written to the trace (it ends early)",
