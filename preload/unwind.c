@@ -50,8 +50,12 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 static unw_accessors_t *acc;
 static int (*orig_access_mem)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
 static int vm_read_refused;
+/* Pages this thread found readable during its current capture (a page seen in an earlier one
+ * may be unmapped since: unwind_capture starts a new generation, one increment). */
 #define PS_VALID_PAGES 8
 static PS_TLS uintptr_t valid_pages[PS_VALID_PAGES];
+static PS_TLS uint32_t valid_gens[PS_VALID_PAGES];
+static PS_TLS uint32_t valid_gen;
 static PS_TLS unsigned valid_next;
 
 /* A page that is mapped (mincore), for where process_vm_readv is refused: what a PROT_NONE
@@ -72,14 +76,14 @@ static int access_mem_checked(unw_addr_space_t as, unw_word_t addr, unw_word_t *
         return -UNW_EINVAL;
     if (page == last)
         for (unsigned i = 0; i < PS_VALID_PAGES; i++)
-            if (valid_pages[i] == page) {
+            if (valid_pages[i] == page && valid_gens[i] == valid_gen) {
                 *val = *(const unw_word_t *)addr;
                 return 0;
             }
     int saved = errno, rc = 0; /* the app's errno stays as its call left it */
-    if (__atomic_load_n(&vm_read_refused, __ATOMIC_RELAXED) ||
-        prim_read_self(val, (const void *)addr, sizeof *val) != 0) {
-        if (!vm_read_refused && errno != ENOSYS && errno != EPERM) {
+    int refused = __atomic_load_n(&vm_read_refused, __ATOMIC_RELAXED);
+    if (refused || prim_read_self(val, (const void *)addr, sizeof *val) != 0) {
+        if (!refused && errno != ENOSYS && errno != EPERM) {
             rc = -UNW_EINVAL; /* not readable */
         } else {
             __atomic_store_n(&vm_read_refused, 1, __ATOMIC_RELAXED);
@@ -94,6 +98,7 @@ static int access_mem_checked(unw_addr_space_t as, unw_word_t addr, unw_word_t *
         return rc;
     if (page == last) {
         valid_pages[valid_next] = page;
+        valid_gens[valid_next] = valid_gen;
         valid_next = (valid_next + 1) % PS_VALID_PAGES;
     }
     return 0;
@@ -139,6 +144,7 @@ void unwind_init(void)
 int unwind_capture(uint64_t *ips, int max)
 {
     void *buf[PS_UNWIND_MAX_SKIP + 256];
+    valid_gen++;
     int want = max + PS_UNWIND_MAX_SKIP;
     if (want > (int)PS_ARRAY_LEN(buf))
         want = (int)PS_ARRAY_LEN(buf);
