@@ -358,7 +358,6 @@ __attribute__((constructor)) static void shim_ctor(void)
     shim_init();
     if (!getauxval(AT_SECURE) && !options.follow_exec)
         shim_env_unpreload();
-
     if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && options.signals)
         crash_install();
     shim_tls.guard = 0;
