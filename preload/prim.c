@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,4 +133,34 @@ size_t prim_page_size(void)
     if (!ps)
         ps = (size_t)sysconf(_SC_PAGESIZE);
     return ps;
+}
+
+int prim_fd_floor(void)
+{
+    struct rlimit rl;
+    rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    if (soft == RLIM_INFINITY || soft > 4096)
+        soft = 4096;
+    if (soft < 16)
+        return 3;
+    return (int)(soft - soft / 16);
+}
+
+int prim_fd_move_high(int fd)
+{
+    int floor = prim_fd_floor();
+    if (fd < 0 || fd >= floor)
+        return fd;
+    int n = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (n < 0)
+        return fd;
+    close(fd);
+    return n;
+}
+
+int prim_read_self(void *dst, const void *src, size_t n)
+{
+    struct iovec l = {dst, n}, r = {(void *)(uintptr_t)src, n};
+    ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+    return got == (ssize_t)n ? 0 : -PS_E_IO;
 }

@@ -25,5 +25,15 @@ void prim_thread_name(char out[16]); /* PR_GET_NAME, NUL-terminated */
 void prim_futex_wait(int *addr, int val, uint64_t timeout_ns); /* timeout 0 = none */
 void prim_futex_wake(int *addr, int n);
 size_t prim_page_size(void);
+/* Descriptors the shim keeps are moved out of the app's range: prim_fd_floor() is the lowest
+ * number the shim uses, 15/16 of min(RLIMIT_NOFILE soft limit, 4096) (960 for the usual 1024;
+ * 3840 for 4096 and above: higher numbers would grow the kernel's descriptor table).
+ * prim_fd_move_high() dups fd (close-on-exec) to the lowest free number >= the floor and
+ * closes fd; it returns the new number, or fd itself if there is no free number up there. */
+int prim_fd_floor(void);
+int prim_fd_move_high(int fd);
+/* Reads n bytes at src of this process into dst without faulting (process_vm_readv): 0, or
+ * -PS_E_IO when any of them is not readable. AS-safe. */
+int prim_read_self(void *dst, const void *src, size_t n);
 
 #endif /* PERFSHIM_PRIM_H */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "announce.h"
@@ -72,6 +73,29 @@ static int shim_open_trace(uint64_t mono, uint64_t real, uint32_t flags)
     return writer_init(&h);
 }
 
+/* Under an address-space limit (RLIMIT_AS) the stack table, 160 MiB of address space by
+ * default (NORESERVE: it counts against the limit though little of it is ever touched), gets
+ * at most an eighth of the limit, so the app keeps the room it has natively: 1/5 of that for
+ * slots, the rest for addresses. No limit: the defaults (0, 0). */
+static void stacktab_budget(unsigned *slots_log2, uint64_t *arena_ips)
+{
+    *slots_log2 = 0;
+    *arena_ips = 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t budget = (uint64_t)rl.rlim_cur / 8;
+    if (budget >= (160ull << 20))
+        return;
+    unsigned lg = 10;
+    while (lg < 20 && ((uint64_t)STACKTAB_SLOT_BYTES << (lg + 1)) <= budget / 5)
+        lg++;
+    uint64_t rest = budget > ((uint64_t)STACKTAB_SLOT_BYTES << lg)
+                        ? budget - ((uint64_t)STACKTAB_SLOT_BYTES << lg) : 0;
+    *slots_log2 = lg;
+    *arena_ips = rest / 8 > 65536 ? rest / 8 : 65536;
+}
+
 /* Runs with the caller's guard set. */
 void shim_init(void)
 {
@@ -102,7 +126,10 @@ void shim_init(void)
     exe_path[n > 0 ? n : 0] = 0;
     ssize_t c = prim_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
     cmdline_len = c > 0 ? (uint32_t)c : 0;
-    if (stacktab_init(0, 0) != 0) {
+    unsigned st_slots;
+    uint64_t st_ips;
+    stacktab_budget(&st_slots, &st_ips);
+    if (stacktab_init(st_slots, st_ips) != 0) {
         PS_WARN("cannot map memory for the stack table (address-space limit?); not recording");
         shim_set_state(SHIM_DISABLED);
         return;
@@ -117,6 +144,7 @@ void shim_init(void)
         return;
     }
     owner_pid = getpid();
+    writer_arm_lazy(); /* no thread of the shim's until the app has a second one */
     locktab_init();
     modmap_set_exe(exe_path);
     unwind_init();
@@ -147,6 +175,8 @@ static tstate_t *thread_attach(void)
     if (!st)
         return NULL;
     shim_tls.st = st;
+    if (st->tid != getpid()) /* a second thread: the writer thread may start now */
+        writer_want_thread();
     pthread_setspecific(exit_key, st);
     leakscan_thread_attach(st);
     put_thread_rec(st, PS_REC_THREAD_START);
@@ -234,8 +264,7 @@ static void atfork_child(void)
         return;
     }
     shim_set_state(SHIM_ACTIVE);
-    if (writer_start() != 0)
-        PS_WARN("cannot start the writer thread; threads will write their own chunks");
+    writer_arm_lazy(); /* the child has one thread: no writer thread until it has two */
     shim_tls.guard = g;
 }
 
@@ -339,8 +368,6 @@ __attribute__((constructor)) static void shim_ctor(void)
     shim_init();
     if (!getauxval(AT_SECURE) && !options.follow_exec)
         shim_env_unpreload();
-    if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && writer_start() != 0)
-        PS_WARN("cannot start the writer thread; threads will write their own chunks");
     if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && options.signals)
         crash_install();
     shim_tls.guard = 0;

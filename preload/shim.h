@@ -27,6 +27,7 @@
 #include "unwind.h"
 #include "liveset.h"
 #include "leakscan.h"
+#include "writer.h"
 
 enum shim_state_e {
     SHIM_UNINIT = 0,
@@ -103,6 +104,15 @@ static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st)
     return id;
 }
 
+/* Without a writer thread the app's own events do its periodic work (writer.h); one load and
+ * a compare of a timestamp the recorder took anyway. Called before the event changes the live
+ * set or the buffer: a snapshot the app asked for before this event does not include it. */
+static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
+{
+    if (PS_UNLIKELY(ts >= __atomic_load_n(&writer_tick_due, __ATOMIC_RELAXED)))
+        writer_tick(st, ts);
+}
+
 static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t len)
 {
     unsigned char *p = tstate_reserve(st, len);
@@ -138,6 +148,7 @@ static PS_ALWAYS_INLINE void shim_live_realloc_begin(const void *old)
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts)
 {
+    shim_tick(st, ts);
     ps_rec_alloc_t r = {.h = {PS_REC_ALLOC, fn, sizeof r},
                         .ts = ts,
                         .ptr = (uint64_t)(uintptr_t)ptr,
@@ -159,6 +170,7 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
     ps_rec_free_t r = {.h = {PS_REC_FREE, fn, sizeof r},
                        .ts = prim_now_ns(),
                        .ptr = (uint64_t)(uintptr_t)ptr};
+    shim_tick(st, r.ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         r.stack = shim_stack(st);
     if (options.leak_check)
@@ -170,6 +182,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                                               const void *new_ptr, uint64_t size,
                                               uint64_t ts_before, uint64_t ts)
 {
+    shim_tick(st, ts);
     ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, fn, sizeof r},
                           .ts_before = ts_before,
                           .ts = ts,

@@ -26,6 +26,8 @@ typedef struct slot_s {
     uint64_t pad;
 } slot_t;
 
+_Static_assert(sizeof(slot_t) == STACKTAB_SLOT_BYTES, "stacktab.h states the slot size");
+
 #define KEY_BUSY 1u
 
 static slot_t *slots;

@@ -14,7 +14,9 @@
 
 #include <stdint.h>
 
-/* Returns 0 or -PS_E_NOMEM. `slots_log2` and `arena_ips` size the table (0: defaults). */
+/* Returns 0 or -PS_E_NOMEM. `slots_log2` and `arena_ips` size the table (0: defaults: 2^20
+ * slots of STACKTAB_SLOT_BYTES and 16 Mi addresses of 8 bytes, 160 MiB of address space). */
+#define STACKTAB_SLOT_BYTES 32u
 int stacktab_init(unsigned slots_log2, uint64_t arena_ips);
 /* Returns the id of the stack ips[0..depth), or 0 if it cannot be interned. *is_new is set
  * when this call created the id (the caller then writes the STACK record). */

@@ -4,8 +4,9 @@
  * Contract: a tstate_t is owned by its thread (the producer), which appends records with
  * tstate_reserve()/tstate_commit() and no lock: the fast path is a bounds check, the copy and
  * one release store of `committed`. Three things take the per-thread `lock`, never on the fast
- * path: the producer handing off a full buffer (tstate_refill), the writer thread taking
- * records that waited too long (tstate_steal), and the final flush at exit. A range of
+ * path: the producer handing off a full buffer (tstate_refill; also, with no writer thread,
+ * its own records that waited a flush period), the writer thread taking records that waited
+ * too long (tstate_steal), and the final flush at exit. A range of
  * records is taken exactly once, under `lock`, and gets the thread's next chunk sequence
  * number, so nothing is written twice or lost. tstate memory is the shim's own (imem); only
  * the writer thread unlinks and frees a tstate, after its thread has exited.

@@ -5,6 +5,28 @@
  * buffer list; file_lock guards the fd, the shared zstd context of producers that write
  * under backpressure, and the chunk counters. The writer thread has its own zstd context and
  * compresses outside file_lock; only the write(2) of a finished chunk is under it.
+ * internal_lock guards the shim's own stream (internal_buf); tick_lock makes one app thread
+ * at a time do the periodic work while there is no writer thread. Order: tick_lock, then
+ * internal_lock, then a thread's lock, q_lock, file_lock (the crash path only try-locks).
+ *
+ * The descriptor: the trace is opened, then moved to a high number (prim_fd_move_high), and
+ * before every chunk is written fstat must still find the same file (device and inode) there:
+ * a program that closes descriptors it does not know (daemons, closefrom, close_range) or
+ * dup2s over them must never get trace chunks in its own file. When the number no longer
+ * holds the trace, it is left alone (it may be the app's now) and the trace is reopened by
+ * its absolute path (O_APPEND: the chunks continue at its end) if that still names the same
+ * file; otherwise recording stops with one warning and every later event is counted as
+ * dropped. The fstat costs 3 us on the VM it was measured on, once per chunk (one chunk per
+ * 64 KiB of records, ~2000 events). Not caught: a dup2 by another app thread in the
+ * microseconds between the fstat and the write (interposing close/dup2 would be needed).
+ *
+ * The writer thread is started lazily (writer_want_thread): until the process has a second
+ * thread it stays single-threaded, as natively (unshare(CLONE_NEWUSER), and glibc's
+ * single-thread lock fast path, need that). Meanwhile the app thread writes its own full
+ * buffers (the backpressure path), and its own events do the periodic work (writer_tick):
+ * RSS samples, snapshots, the idle flush. The thread, when there is one, blocks every
+ * asynchronous signal, so signals the app blocks and waits for (sigwait, signalfd) are never
+ * delivered to it.
  */
 #include <config.h>
 
@@ -12,11 +34,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
 #include <zstd.h>
@@ -40,7 +64,11 @@ typedef struct qitem_s {
     uint16_t flags;
 } qitem_t;
 
-static int fd = -1;
+static int fd = -1;     /* the trace's descriptor (high); -1 once closed or lost */
+static int trace_open;  /* from writer_init to the final close, even when fd is lost */
+static dev_t trace_dev; /* what fd must still be */
+static ino_t trace_ino;
+static char trace_path[PATH_MAX]; /* absolute, for reopening */
 static uint32_t buf_cap;
 static uint32_t q_max; /* queue capacity in buffers */
 
@@ -60,9 +88,20 @@ static int io_failed;
 
 static pthread_t writer_thread;
 static int writer_running, writer_stop;
-static pid_t writer_tid;
+static int writer_wanted; /* a second thread exists: start the thread at the next tick */
+static int writer_ended;  /* writer_end ran: no thread starts any more (until a resume) */
 
-/* The writer's own stream (RSS samples, END): a small buffer only it touches. */
+/* Without a writer thread: when the next app event must do the periodic work (writer_tick);
+ * UINT64_MAX while the thread does it. */
+uint64_t writer_tick_due = UINT64_MAX;
+static ilock_t tick_lock;
+static uint64_t tick_next_flush, tick_next_rss;
+
+/* The shim's own stream (RSS samples, snapshots, lock totals, END), under internal_lock. Its
+ * chunks have tid 0, which no thread has: one stream for the process's whole life, whichever
+ * thread writes it. */
+#define PS_INTERNAL_TID 0
+static ilock_t internal_lock;
 static unsigned char internal_buf[64 << 10];
 static uint32_t internal_pos, internal_seq;
 
@@ -89,12 +128,92 @@ static ZSTD_CCtx *cctx_new(void)
     return c;
 }
 
+/* A context allocates its workspace on first use: compressing a whole (zeroed) buffer at once,
+ * while there is memory, makes a later failure (an address-space limit reached by the app)
+ * a failure to create the context, said and handled where it is created, not a chunk lost.
+ * dst has dst_cap + buf_cap bytes; the buf_cap after dst_cap are the source. Returns 0 or
+ * -PS_E_NOMEM (the context is then freed). */
+static int cctx_warm(ZSTD_CCtx **c, unsigned char *dst)
+{
+    if (!*c || !dst)
+        return -PS_E_NOMEM;
+    memset(dst + dst_cap, 0, buf_cap);
+    size_t n = ZSTD_compress2(*c, dst, dst_cap, dst + dst_cap, buf_cap);
+    if (!ZSTD_isError(n))
+        return 0;
+    ZSTD_freeCCtx(*c);
+    *c = NULL;
+    return -PS_E_NOMEM;
+}
+
 uint32_t writer_buf_cap(void)
 {
     return buf_cap;
 }
 
 static int write_no_sigxfsz(int f, const void *p, size_t n);
+
+/* The trace's absolute path, for reopening it after a chdir: from /proc/self/fd, or the
+ * working directory and the relative path. Empty: it cannot be reopened. */
+static void trace_path_set(const char *path)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, trace_path, sizeof trace_path - 1);
+    if (n > 0 && trace_path[0] == '/') {
+        trace_path[n] = 0;
+        return;
+    }
+    trace_path[0] = 0;
+    size_t l = 0, pl = strlen(path);
+    if (path[0] != '/') {
+        if (!getcwd(trace_path, sizeof trace_path))
+            return;
+        l = strlen(trace_path);
+        trace_path[l++] = '/';
+    }
+    if (l + pl + 1 > sizeof trace_path) {
+        trace_path[0] = 0;
+        return;
+    }
+    memcpy(trace_path + l, path, pl + 1);
+}
+
+/* Whether descriptor f still holds the trace file. AS-safe. */
+static int fd_is_trace(int f)
+{
+    struct stat sb;
+    return f >= 0 && fstat(f, &sb) == 0 && sb.st_dev == trace_dev && sb.st_ino == trace_ino;
+}
+
+/* file_lock held (or the crash path's try-lock). Returns 0 when fd is the trace, ready for a
+ * write; otherwise the app closed or replaced it: the number is left to the app, the trace
+ * is reopened by path if that is still the same file, else recording to it stops here. */
+static int trace_fd_check_locked(void)
+{
+    if (fd < 0)
+        return -1;
+    if (fd_is_trace(fd))
+        return 0;
+    int lost = fd, e = errno;
+    fd = -1;
+    int n = trace_path[0] ? open(trace_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW) : -1;
+    if (n >= 0 && fd_is_trace(n)) {
+        fd = prim_fd_move_high(n);
+        PS_LOG(2, "descriptor %d of the trace was closed or replaced by the program; reopened %s",
+               lost, trace_path);
+        errno = e;
+        return 0;
+    }
+    if (n >= 0)
+        close(n);
+    io_failed = 1;
+    PS_WARN("descriptor %d of the trace was closed or replaced by the program and %s cannot be "
+            "reopened; recording stops, events are counted as dropped",
+            lost, trace_path[0] ? trace_path : "the trace");
+    errno = e;
+    return -1;
+}
 
 int writer_init(const writer_header_t *h)
 {
@@ -114,8 +233,8 @@ int writer_init(const writer_header_t *h)
         freelist = imem_alloc(sizeof(unsigned char *) * free_max);
     if (!sync_dst)
         sync_dst = imem_alloc(dst_cap + buf_cap); /* + packing room */
-    if (!sync_cctx)
-        sync_cctx = cctx_new();
+    if (!sync_cctx && (sync_cctx = cctx_new()) != NULL)
+        cctx_warm(&sync_cctx, sync_dst);
     if (!queue || !freelist || !sync_dst || !sync_cctx)
         return -PS_E_NOMEM;
 
@@ -133,6 +252,18 @@ int writer_init(const writer_header_t *h)
         PS_WARN("cannot create trace file %s: %s; not recording", path, strerror(errno));
         return -PS_E_OPEN;
     }
+    fd = prim_fd_move_high(fd);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        PS_WARN("cannot stat trace file %s: %s; not recording", path, strerror(errno));
+        close(fd);
+        fd = -1;
+        return -PS_E_IO;
+    }
+    trace_dev = sb.st_dev;
+    trace_ino = sb.st_ino;
+    trace_path_set(path);
+    trace_open = 1;
     announce_trace(path); /* `perfshim record` learns the name it got */
     uint32_t exe_len = (uint32_t)strnlen(h->exe, PERFSHIM_MAX_PATH);
     uint32_t cmd_len = h->cmdline_len < PERFSHIM_MAX_CMDLINE ? h->cmdline_len : 0;
@@ -155,6 +286,7 @@ int writer_init(const writer_header_t *h)
         PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
         close(fd);
         fd = -1;
+        trace_open = 0;
         return -PS_E_IO;
     }
     return 0;
@@ -327,15 +459,14 @@ static int write_no_sigxfsz(int f, const void *p, size_t n)
 /* file_lock held. */
 static void chunk_write_locked(const unsigned char *chunk, size_t size, uint32_t nevents)
 {
-    if (size && fd >= 0 && write_no_sigxfsz(fd, chunk, size) == 0) {
+    if (size && trace_fd_check_locked() == 0 && write_no_sigxfsz(fd, chunk, size) == 0) {
         events_written += nevents;
         chunks_written++;
         return;
     }
-    if (fd >= 0 && !io_failed) {
-        io_failed = 1;
+    if (size && fd >= 0 && !io_failed) /* (size 0: compression failed, said by chunk_build) */
         PS_WARN("cannot write the trace (%s); counting events as dropped", strerror(errno));
-    }
+    io_failed = 1; /* the total is said at the end */
     events_dropped += nevents;
 }
 
@@ -343,11 +474,13 @@ void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32
                       uint16_t flags)
 {
     uint32_t nev = 0;
+    int e = errno; /* an app thread's: its errno stays as its call left it */
     ilock_lock(&file_lock);
     chunks_inline++;
     size_t n = chunk_build(sync_cctx, sync_dst, data, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
     ilock_unlock(&file_lock);
+    errno = e;
 }
 
 void writer_count_dropped(uint64_t events)
@@ -414,11 +547,25 @@ static int drain_queue(wctx_t *w)
 }
 
 static wctx_t wctx;
-static void internal_flush(wctx_t *w);
 static unsigned char *final_recs;
 static uint32_t final_len;
 
-/* Appends rec to the shim's own stream, calling `flush` first when it is full (a record
+/* internal_lock held. Writes the shim's own stream as a chunk: with the writer's context w
+ * (the writer thread, or writer_end once it stopped), or with the producers' shared one. */
+static void internal_flush(wctx_t *w)
+{
+    if (!internal_pos)
+        return;
+    if (w)
+        wctx_write(w, internal_buf, internal_pos, PS_INTERNAL_TID, internal_seq++,
+                   PS_CHUNK_F_INTERNAL);
+    else
+        writer_write_now(internal_buf, internal_pos, PS_INTERNAL_TID, internal_seq++,
+                         PS_CHUNK_F_INTERNAL);
+    internal_pos = 0;
+}
+
+/* internal_lock held. Appends rec, calling `flush` first when the buffer is full (a record
  * longer than the whole buffer is dropped). */
 static void internal_put(const void *rec, uint32_t len, void (*flush)(void))
 {
@@ -430,36 +577,39 @@ static void internal_put(const void *rec, uint32_t len, void (*flush)(void))
     internal_pos += len;
 }
 
-static void internal_flush_any(void)
+static void internal_flush_wctx(void)
 {
-    internal_flush(wctx.cctx ? &wctx : NULL);
+    internal_flush(&wctx);
 }
 
-/* Writer thread, or writer_finish after it stopped: wctx is then theirs. */
+static void internal_flush_sync(void)
+{
+    internal_flush(NULL);
+}
+
+/* The writer thread, or writer_end after it stopped: wctx is theirs. */
 static void internal_append(const void *rec, uint32_t len)
 {
-    internal_put(rec, len, internal_flush_any);
+    ilock_lock(&internal_lock);
+    internal_put(rec, len, internal_flush_wctx);
+    ilock_unlock(&internal_lock);
 }
 
-static void internal_flush(wctx_t *w)
+/* Any other thread (the tick): the shared context. */
+static void internal_append_sync(const void *rec, uint32_t len)
 {
-    if (!internal_pos)
-        return;
-    if (w)
-        wctx_write(w, internal_buf, internal_pos, writer_tid, internal_seq++, PS_CHUNK_F_INTERNAL);
-    else
-        writer_write_now(internal_buf, internal_pos, writer_tid, internal_seq++,
-                         PS_CHUNK_F_INTERNAL);
-    internal_pos = 0;
+    ilock_lock(&internal_lock);
+    internal_put(rec, len, internal_flush_sync);
+    ilock_unlock(&internal_lock);
 }
 
-static void sample_rss(void)
+static void sample_rss(void (*append)(const void *rec, uint32_t len))
 {
     ps_rec_rss_t r = {.h = {PS_REC_RSS, 0, sizeof r},
                       .ts = prim_now_ns(),
                       .rss_bytes = prim_rss_bytes(),
                       .shim_bytes = imem_bytes() + stacktab_bytes()};
-    internal_append(&r, sizeof r);
+    append(&r, sizeof r);
 }
 
 /* Flushes records that sat in a thread's buffer for a whole flush period, and frees the
@@ -484,13 +634,27 @@ static void flush_threads(wctx_t *w, int all)
     }
 }
 
+/* No writer thread (exit or exec of a process that never had one): every thread's untaken
+ * records, written in place with the shared context; no scratch, no context of its own. */
+static void flush_threads_sync(void)
+{
+    for (tstate_t *st = tstate_first(); st; st = st->next) {
+        ilock_lock(&st->lock);
+        uint32_t c = __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE);
+        if (c > st->flushed) {
+            writer_write_now(st->buf + st->flushed, c - st->flushed, st->tid, st->seq++,
+                             st->chunk_flags);
+            st->flushed = c;
+        }
+        ilock_unlock(&st->lock);
+    }
+}
 
 static void *writer_main(void *arg)
 {
     (void)arg;
     extern void shim_enter_internal_thread(void);
     shim_enter_internal_thread(); /* nothing this thread does is recorded */
-    writer_tid = prim_gettid();
     uint64_t flush_ns = (uint64_t)options.flush_ms * 1000000u;
     uint64_t rss_ns = (uint64_t)options.rss_ms * 1000000u;
     uint64_t tick = rss_ns && rss_ns < flush_ns ? rss_ns : flush_ns;
@@ -505,14 +669,16 @@ static void *writer_main(void *arg)
         }
         now = prim_now_ns();
         if (rss_ns && now >= next_rss) {
-            sample_rss();
+            sample_rss(internal_append);
             next_rss = now + rss_ns;
         }
         if (leakscan_snapshot_due())
             leakscan_snapshot(internal_append);
         if (now >= next_flush) {
             flush_threads(&wctx, 0);
+            ilock_lock(&internal_lock);
             internal_flush(&wctx);
+            ilock_unlock(&internal_lock);
             next_flush = now + flush_ns;
         }
     }
@@ -520,22 +686,112 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int writer_start(void)
+static int wctx_ready(void)
 {
-    if (!wctx.cctx)
-        wctx.cctx = cctx_new();
     if (!wctx.dst)
         wctx.dst = imem_alloc(dst_cap + buf_cap);
+    if (!wctx.cctx && wctx.dst && (wctx.cctx = cctx_new()) != NULL)
+        cctx_warm(&wctx.cctx, wctx.dst);
     if (!wctx.scratch)
         wctx.scratch = imem_alloc(buf_cap);
-    if (!wctx.cctx || !wctx.dst || !wctx.scratch)
+    return wctx.cctx && wctx.dst && wctx.scratch ? 0 : -PS_E_NOMEM;
+}
+
+/* The writer's stack: compression, flushing and snapshots need a few KiB; the default
+ * (RLIMIT_STACK, often 8 MiB) would be address space taken from the app. */
+#define PS_WRITER_STACK (256u << 10)
+
+/* Starts the writer thread with every signal blocked (it inherits the mask): an asynchronous
+ * signal is never delivered to it, so one the app blocks and waits for stays pending for the
+ * app. (glibc keeps its own internal signals unblocked.) */
+int writer_start(void)
+{
+    if (wctx_ready() != 0)
         return -PS_E_NOMEM;
-    if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0)
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_t attr;
+    int have_attr = pthread_attr_init(&attr) == 0 &&
+                    pthread_attr_setstacksize(&attr, PS_WRITER_STACK) == 0;
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&writer_thread, have_attr ? &attr : NULL, writer_main, NULL);
+    if (rc == EINVAL && have_attr) /* the app's static TLS does not fit: the default size */
+        rc = pthread_create(&writer_thread, NULL, writer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (have_attr)
+        pthread_attr_destroy(&attr);
+    if (rc != 0)
         return -PS_E_NOMEM;
     ilock_lock(&q_lock);
     writer_running = 1;
     ilock_unlock(&q_lock);
+    __atomic_store_n(&writer_tick_due, UINT64_MAX, __ATOMIC_RELEASE);
     return 0;
+}
+
+void writer_arm_lazy(void)
+{
+    uint64_t now = prim_now_ns();
+    tick_next_flush = now + (uint64_t)options.flush_ms * 1000000u;
+    tick_next_rss = options.rss_ms ? now : UINT64_MAX;
+    __atomic_store_n(&writer_tick_due, now, __ATOMIC_RELEASE);
+}
+
+void writer_want_thread(void)
+{
+    if (__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(&writer_wanted, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&writer_tick_due, 0, __ATOMIC_RELEASE);
+}
+
+void writer_tick(tstate_t *st, uint64_t now)
+{
+    if (!ilock_trylock(&tick_lock)) /* another thread is doing it */
+        return;
+    int e = errno;
+    if (now < __atomic_load_n(&writer_tick_due, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&writer_ended, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&writer_running, __ATOMIC_ACQUIRE)) {
+        ilock_unlock(&tick_lock);
+        return;
+    }
+    if (__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE)) {
+        /* From an allocation hook: outside the allocator, where pthread_create (which
+         * allocates) is safe, unlike from a lock hook that may run inside it. */
+        if (writer_start() == 0) {
+            ilock_unlock(&tick_lock);
+            errno = e;
+            return;
+        }
+        /* nothing is lost: the threads go on writing their own chunks */
+        PS_LOG(2, "cannot start the writer thread (no memory); threads write their own chunks");
+        __atomic_store_n(&writer_wanted, 0, __ATOMIC_RELEASE);
+    }
+    if (now >= tick_next_rss) {
+        sample_rss(internal_append_sync);
+        tick_next_rss = now + (uint64_t)options.rss_ms * 1000000u;
+    }
+    if (leakscan_snapshot_due())
+        leakscan_snapshot(internal_append_sync);
+    if (now >= tick_next_flush) {
+        /* this thread's records that waited a whole period (no hand-off since the last one) */
+        uint32_t seq = __atomic_load_n(&st->seq, __ATOMIC_RELAXED);
+        if (seq == st->w_seen_seq && __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE) > st->flushed)
+            tstate_refill(st, 0);
+        st->w_seen_seq = __atomic_load_n(&st->seq, __ATOMIC_RELAXED);
+        ilock_lock(&internal_lock);
+        internal_flush(NULL);
+        ilock_unlock(&internal_lock);
+        tick_next_flush = now + (uint64_t)options.flush_ms * 1000000u;
+    }
+    uint64_t due = tick_next_flush < tick_next_rss ? tick_next_flush : tick_next_rss;
+    if (leakscan_snapshot_due())
+        due = now;
+    if (!__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&writer_tick_due, due, __ATOMIC_RELEASE);
+    ilock_unlock(&tick_lock);
+    errno = e;
 }
 
 static void writer_end(int close_file);
@@ -552,52 +808,57 @@ void writer_checkpoint(void)
 
 void writer_resume(void)
 {
-    if (fd < 0)
+    if (!trace_open)
         return;
     __atomic_store_n(&writer_stop, 0, __ATOMIC_RELEASE);
-    internal_seq = 0; /* the new writer thread has a new tid: a new stream */
-    if (writer_start() != 0)
-        PS_WARN_ONCE("cannot restart the writer thread; threads will write their own chunks");
+    __atomic_store_n(&writer_ended, 0, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE)) { /* it ran before: again */
+        if (writer_start() != 0)
+            PS_WARN_ONCE("cannot restart the writer thread; threads will write their own chunks");
+    } else {
+        writer_arm_lazy();
+    }
 }
 
 static void writer_end(int close_file)
 {
-    if (fd < 0)
+    if (!trace_open)
         return;
+    /* no tick starts a thread or writes from here on; one in progress is waited for */
+    __atomic_store_n(&writer_ended, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&writer_tick_due, UINT64_MAX, __ATOMIC_RELEASE);
+    ilock_lock(&tick_lock);
+    ilock_unlock(&tick_lock);
     ilock_lock(&q_lock);
     int was_running = writer_running;
     writer_running = 0; /* producers now write their own chunks */
     ilock_unlock(&q_lock);
+    /* with a thread: its context is free now; without: the shared one (no context is made
+     * just to end the trace) */
+    wctx_t *w = was_running ? &wctx : NULL;
+    void (*append)(const void *, uint32_t) = w ? internal_append : internal_append_sync;
     if (was_running) {
         __atomic_store_n(&writer_stop, 1, __ATOMIC_RELEASE);
         __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
         prim_futex_wake(&q_signal, 1);
         pthread_join(writer_thread, NULL);
+        flush_threads(w, 1);
     } else {
-        writer_tid = prim_gettid();
-        if (!wctx.cctx)
-            wctx.cctx = cctx_new();
-        if (!wctx.dst)
-            wctx.dst = imem_alloc(dst_cap + buf_cap);
-        if (!wctx.scratch)
-            wctx.scratch = imem_alloc(buf_cap);
-        if (!wctx.cctx || !wctx.dst || !wctx.scratch)
-            return;
+        flush_threads_sync();
     }
-    flush_threads(&wctx, 1);
     for (uint32_t pos = 0; final_recs && pos + sizeof(ps_rec_hdr_t) <= final_len;) {
         ps_rec_hdr_t h;
         memcpy(&h, final_recs + pos, sizeof h);
         if (h.len < sizeof h || pos + h.len > final_len)
             break;
-        internal_append(final_recs + pos, h.len);
+        append(final_recs + pos, h.len);
         pos += h.len;
     }
     if (final_recs)
         imem_free(final_recs);
     final_recs = NULL;
     if (options.rss_ms)
-        sample_rss();
+        sample_rss(append);
     ilock_lock(&file_lock);
     ps_rec_end_t e = {.h = {PS_REC_END, 0, sizeof e},
                       .ts = prim_now_ns(),
@@ -609,16 +870,20 @@ static void writer_end(int close_file)
                       .threads = tstate_threads_seen(),
                       .chunks_inline = chunks_inline};
     ilock_unlock(&file_lock);
-    internal_append(&e, sizeof e);
-    internal_flush(&wctx);
+    ilock_lock(&internal_lock);
+    internal_put(&e, sizeof e, w ? internal_flush_wctx : internal_flush_sync);
+    internal_flush(w);
+    ilock_unlock(&internal_lock);
     if (io_failed) /* the END above may not have reached the file either: say it here */
         PS_WARN("%llu events were not written to the trace (it ends early)",
                 (unsigned long long)events_dropped);
     if (!close_file)
         return;
     ilock_lock(&file_lock);
-    close(fd);
+    if (fd_is_trace(fd)) /* else the number is the app's now */
+        close(fd);
     fd = -1;
+    trace_open = 0;
     ilock_unlock(&file_lock);
 }
 
@@ -632,10 +897,16 @@ void writer_after_fork_child(void)
 {
     ilock_reset(&q_lock);
     ilock_reset(&file_lock);
+    ilock_reset(&internal_lock);
+    ilock_reset(&tick_lock);
     writer_running = 0;
-    if (fd >= 0)
+    writer_wanted = 0;
+    writer_ended = 0;
+    writer_tick_due = UINT64_MAX;
+    if (fd_is_trace(fd)) /* the parent's; a number the app reused stays the app's */
         close(fd);
     fd = -1;
+    trace_open = 0;
     for (; q_count; q_count--, q_head = (q_head + 1) % q_max)
         writer_buf_put(queue[q_head].buf);
     q_head = 0;
@@ -644,7 +915,6 @@ void writer_after_fork_child(void)
     events_written = events_dropped = chunks_written = chunks_inline = 0;
     io_failed = 0;
     internal_pos = internal_seq = 0;
-    writer_tid = 0;
 }
 
 /* ---- fatal signal ------------------------------------------------------------------------ */
@@ -660,17 +930,18 @@ static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid
     chunk_write_locked(sync_dst, n, nev);
 }
 
-/* file_lock held: the shim's own stream as a chunk. */
+/* file_lock and internal_lock held: the shim's own stream as a chunk. */
 static void crash_flush_internal(void)
 {
     if (!internal_pos)
         return;
-    crash_write_locked(internal_buf, internal_pos, writer_tid, internal_seq++,
+    crash_write_locked(internal_buf, internal_pos, PS_INTERNAL_TID, internal_seq++,
                        PS_CHUNK_F_INTERNAL);
     internal_pos = 0;
 }
 
-/* file_lock held: appends to the shim's own stream, writing a chunk whenever it is full. */
+/* file_lock and internal_lock held: appends to the shim's own stream, writing a chunk
+ * whenever it is full. */
 static void crash_append(const void *rec, uint32_t len, void *arg)
 {
     (void)arg;
@@ -679,7 +950,7 @@ static void crash_append(const void *rec, uint32_t len, void *arg)
 
 void writer_crash_flush(const void *rec, uint32_t len, void (*more)(writer_put_fn put))
 {
-    if (fd < 0 || !ilock_trylock(&file_lock))
+    if (!trace_open || !ilock_trylock(&file_lock))
         return;
     /* 1. full buffers waiting for the writer thread */
     if (ilock_trylock(&q_lock)) {
@@ -702,11 +973,15 @@ void writer_crash_flush(const void *rec, uint32_t len, void (*more)(writer_put_f
         ilock_unlock(&st->lock);
     }
     /* 3. the shim's stream: what `more` adds (records that name their thread), and a CRASH
-     * of a thread without a state (the writer, or one that never allocated) */
-    if (more)
-        more(crash_append);
-    if (rec && len)
-        crash_append(rec, len, NULL);
-    crash_flush_internal();
+     * of a thread without a state (the writer, or one that never allocated); lost when a
+     * thread was appending to it (its lock is taken) */
+    if (ilock_trylock(&internal_lock)) {
+        if (more)
+            more(crash_append);
+        if (rec && len)
+            crash_append(rec, len, NULL);
+        crash_flush_internal();
+        ilock_unlock(&internal_lock);
+    }
     ilock_unlock(&file_lock);
 }

@@ -10,12 +10,23 @@
  * every thread's buffer, samples RSS, and frees the state of threads that have exited.
  * writer_finish() (exit) stops the thread, writes everything left and the END record.
  * All of it is safe to call from hooks (the guard is set), and none of it uses the app's heap.
+ *
+ * The thread is lazy: writer_arm_lazy() (after writer_init) starts none; writer_want_thread()
+ * (a second thread recorded its first event) asks for it, and the next writer_tick() starts
+ * it. Until then the producers write their own chunks (as under backpressure) and the
+ * recorders call writer_tick() when an event's timestamp reaches writer_tick_due: it samples
+ * RSS, takes a requested snapshot and flushes the calling thread's idle records. With the
+ * thread running writer_tick_due is UINT64_MAX. The thread blocks every asynchronous signal.
+ * The trace's descriptor is kept high and checked (same file) before every write; see
+ * writer.c for what happens when the app closed or replaced it.
  */
 #ifndef PERFSHIM_WRITER_H
 #define PERFSHIM_WRITER_H
 
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "perfshim/compiler.h"
 
 typedef struct writer_header_s {
     const char *path; /* expanded output path */
@@ -26,8 +37,16 @@ typedef struct writer_header_s {
     uint32_t flags; /* PS_FILE_F_* */
 } writer_header_t;
 
+struct tstate_s;
+
 int writer_init(const writer_header_t *h);
-int writer_start(void);
+int writer_start(void); /* the thread now (0, or -PS_E_NOMEM) */
+void writer_arm_lazy(void);
+void writer_want_thread(void);
+extern uint64_t writer_tick_due;
+/* From a recorder (allocation or free hook, guard set, outside the allocator) on st's thread,
+ * when now >= writer_tick_due. Keeps errno. */
+PS_NOINLINE PS_COLD void writer_tick(struct tstate_s *st, uint64_t now);
 unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
 unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */
 void writer_buf_put(unsigned char *buf);
@@ -46,8 +65,8 @@ void writer_count_dropped(uint64_t events);
  * writer_start() then begin the child's own trace. Allocations are reused. */
 void writer_after_fork_child(void);
 /* Before exec: stops the writer thread, writes every thread's records and an END, keeps the
- * file open. writer_resume() (the exec failed) restarts the thread; the final END then
- * supersedes this one (readers take the latest END). */
+ * file open. writer_resume() (the exec failed) restarts the thread if there was one (else
+ * re-arms the ticks); the final END then supersedes this one (readers take the latest END). */
 void writer_checkpoint(void);
 void writer_resume(void);
 /* A consumer of records: called once per record, arg passed through. */

@@ -1,9 +1,12 @@
 /*
  * sigkill -- a process killed with SIGKILL mid-run leaves a trace that reads cleanly up to its
  * last whole chunk: periodic flushing bounds the loss, no end record, no decode error, and
- * every free in it matches an allocation in it.
+ * every free in it matches an allocation in it. Idle: with a writer thread (the program has
+ * run a thread), records reach the file within the flush period; single-threaded (no writer
+ * thread), they are written by the thread's first event after the flush period.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +19,38 @@
 
 __attribute__((noinline)) void *kill_site(void) { return malloc(32); }
 __attribute__((noinline)) void *idle_site(void) { return malloc(24); }
-void *volatile keep_idle[10];
+void *volatile keep_idle[11];
+
+static void *thread_once(void *arg)
+{
+    (void)arg;
+    keep_idle[0] = malloc(8);
+    free(keep_idle[0]);
+    return NULL;
+}
 
 static void run(int argc, char **argv)
 {
     if (argc > 0 && strcmp(argv[0], "idle") == 0) {
-        /* 10 allocations fill no buffer: only the writer's periodic flush can save them */
+        /* A thread first, so the shim's writer thread runs. Then 10 allocations fill no
+         * buffer: only the writer's periodic flush can save them. */
+        pthread_t t;
+        pthread_create(&t, NULL, thread_once, NULL);
+        pthread_join(t, NULL);
         for (int i = 0; i < 10; i++)
             keep_idle[i] = idle_site();
+        for (;;)
+            pause();
+    }
+    if (argc > 0 && strcmp(argv[0], "idle1") == 0) {
+        /* Single-threaded: no writer thread; the records that waited longer than the flush
+         * period are written by the thread's next event (the 11th allocation, which itself
+         * stays in the buffer and is lost with it). */
+        for (int i = 0; i < 10; i++)
+            keep_idle[i] = idle_site();
+        struct timespec ts = {0, 300000000};
+        nanosleep(&ts, NULL);
+        keep_idle[10] = idle_site();
         for (;;)
             pause();
     }
@@ -75,6 +102,20 @@ static int check(trace_t *unused, const char *path)
     n = trace_count_site(&t, "idle_site", EV_ALLOC, PS_FN_MALLOC, NULL);
     if (n != 10 || t.have_end) {
         fprintf(stderr, "sigkill idle: %" PRIu64 " of 10 allocations flushed, end=%d\n", n,
+                t.have_end);
+        fails++;
+    }
+    trace_free(&t);
+    if (!fails)
+        unlink(path);
+
+    char *idle1[] = {(char *)"idle1", NULL};
+    status = harness_record(path, idle1, 700);
+    if (!WIFSIGNALED(status) || trace_load(path, &t) != 0)
+        return fprintf(stderr, "idle1 workload failed: %d\n", status), 1;
+    n = trace_count_site(&t, "idle_site", EV_ALLOC, PS_FN_MALLOC, NULL);
+    if (n != 10 || t.have_end) {
+        fprintf(stderr, "sigkill idle1: %" PRIu64 " of 10 allocations flushed, end=%d\n", n,
                 t.have_end);
         fails++;
     }
