@@ -8,6 +8,11 @@
  * when the owner changed). No atomics beyond the lock's own. Everything else (a busy lock, a
  * new site, a nested acquisition, errors) is out of line, and a wait's event is written
  * after the release, outside the critical section.
+ *
+ * Stack budget (measured, unwind.h): a known site uses the hook's frames only (under 200
+ * bytes below the caller); a new site unwinds, 3,512 bytes at most, and only when
+ * PS_UNWIND_STACK_BUDGET (6 KiB) is left on the thread's own stack; otherwise, on a
+ * makecontext or signal stack and inside dl_iterate_phdr, the site's stack is its caller alone.
  */
 #include <config.h>
 
@@ -279,7 +284,7 @@ static uint32_t mutex_attr_bits(const pthread_mutexattr_t *a)
             return REAL(name) args;                                                            \
         int rc = REAL(name) args;                                                              \
         if (rc == 0)                                                                           \
-            locktab_init_seen(st, (const void *)l, PS_LOCK_##KIND, attr);                      \
+            locktab_init_seen(st, (const void *)l, RA(), PS_LOCK_##KIND, attr);                      \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }

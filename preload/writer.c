@@ -31,6 +31,7 @@
 #include "prim.h"
 #include "stacktab.h"
 #include "tstate.h"
+#include "unwind.h"
 
 typedef struct qitem_s {
     unsigned char *buf;
@@ -606,6 +607,8 @@ static void writer_end(int close_file)
                       .chunks = chunks_written + 1,
                       .threads = tstate_threads_seen(),
                       .chunks_inline = chunks_inline};
+    uint64_t shallow = unwind_shallow_count();
+    e.stacks_shallow = shallow > UINT32_MAX ? UINT32_MAX : (uint32_t)shallow;
     ilock_unlock(&file_lock);
     internal_append(&e, sizeof e);
     internal_flush(&wctx);
