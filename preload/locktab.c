@@ -196,11 +196,11 @@ static uint32_t site_hash(uint64_t lock, uintptr_t ra)
 }
 
 /* A lock call from a library the shim brought in (libunwind's per-thread cache destructor
- * runs outside any hook) is the shim's own, not the app's. */
+ * runs outside any hook) is the shim's own, not the app's. By address range (dladdr would
+ * take the loader's lock, maybe inside a dl_iterate_phdr callback: the reverse order). */
 static int site_is_internal(uintptr_t ra)
 {
-    Dl_info di;
-    return dladdr((void *)ra, &di) && di.dli_fname && strstr(di.dli_fname, "libunwind");
+    return unwind_is_libunwind(ra);
 }
 
 static void no_table(void)

@@ -17,6 +17,8 @@
 
 /* [lo, hi): the shim's mapped range; frames there are the hook's own. */
 static uintptr_t self_lo, self_hi;
+/* [lo, hi): libunwind's, found once at init (no dladdr later: it takes the loader's lock) */
+static uintptr_t unw_lo, unw_hi;
 static uint64_t shallow;
 
 PS_TLS int unwind_in_loader;
@@ -46,23 +48,33 @@ PS_EXPORT int dl_iterate_phdr(dlip_cb_t cb, void *arg)
     return r;
 }
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+static void module_range(const struct dl_phdr_info *info, uintptr_t *lo_out, uintptr_t *hi_out)
 {
-    uintptr_t base = (uintptr_t)arg;
-    (void)size;
-    if (info->dlpi_addr != base)
-        return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD)
             continue;
-        uintptr_t lo = base + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (!self_lo || lo < self_lo)
-            self_lo = lo;
-        if (hi > self_hi)
-            self_hi = hi;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (!*lo_out || lo < *lo_out)
+            *lo_out = lo;
+        if (hi > *hi_out)
+            *hi_out = hi;
     }
-    return 1;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    if (info->dlpi_addr == (uintptr_t)arg)
+        module_range(info, &self_lo, &self_hi);
+    else if (info->dlpi_name && strstr(info->dlpi_name, "libunwind"))
+        module_range(info, &unw_lo, &unw_hi);
+    return 0;
+}
+
+int unwind_is_libunwind(uintptr_t ra)
+{
+    return ra >= unw_lo && ra < unw_hi;
 }
 
 void unwind_init(void)

@@ -52,6 +52,8 @@ int unwind_capture(uint64_t *ips, int max);
 PS_NOINLINE PS_COLD int unwind_safe_slow(tstate_t *st, uintptr_t sp);
 /* A one-frame stack (the caller's return address); counts it. Returns 1. */
 PS_NOINLINE PS_COLD int unwind_shallow(uint64_t *ips, uintptr_t ra);
+/* 1 if ra is in libunwind's text (the shim's own library; no loader lock taken). */
+int unwind_is_libunwind(uintptr_t ra);
 /* Events recorded with their caller only (unwinding was not safe). */
 uint64_t unwind_shallow_count(void);
 
