@@ -163,7 +163,7 @@ static int stack_bounds(uintptr_t sp, char *buf, size_t cap, uintptr_t *lo, uint
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
+        return -2;
     size_t have = 0;
     int eof = 0, rc = -1, done = 0;
     maps_line_t prev = {0}, cur;
@@ -214,17 +214,27 @@ static int stack_bounds(uintptr_t sp, char *buf, size_t cap, uintptr_t *lo, uint
     return rc;
 }
 
+/* /proc/self/maps could not be opened (no /proc): stacks are unwound without the check, as
+ * they were before it existed, rather than all recorded with their caller only. */
+static int maps_unreadable;
+
 int unwind_safe_slow(tstate_t *st, uintptr_t sp)
 {
-    if (!unwind_in_loader && !st->stack_hi && bounds_for != st) {
+    if (unwind_in_loader)
+        return 0;
+    if (!st->stack_hi && bounds_for != st) {
         bounds_for = st;
         uintptr_t lo, hi;
         /* st->ips is free until the unwind: the read buffer (no stack used for it) */
-        if (stack_bounds(sp, (char *)st->ips, sizeof st->ips, &lo, &hi) == 0) {
+        int rc = stack_bounds(sp, (char *)st->ips, sizeof st->ips, &lo, &hi);
+        if (rc == 0) {
             st->stack_lo = lo;
             st->stack_hi = hi;
+        } else if (rc == -2) {
+            __atomic_store_n(&maps_unreadable, 1, __ATOMIC_RELAXED);
         }
     }
-    return !unwind_in_loader && sp < st->stack_hi &&
-           sp >= st->stack_lo + PS_UNWIND_STACK_BUDGET;
+    if (!st->stack_hi && __atomic_load_n(&maps_unreadable, __ATOMIC_RELAXED))
+        return 1;
+    return sp < st->stack_hi && sp >= st->stack_lo + PS_UNWIND_STACK_BUDGET;
 }

@@ -17,7 +17,9 @@
  *    outside the thread's stack (a makecontext or sigaltstack stack), or the thread's stack
  *    bounds unknown (st->stack_lo/hi; found from /proc/self/maps on the thread's first
  *    unwind when nobody set them: a glibc thread stack (above its guard page), or the main
- *    thread's [stack] down to RLIMIT_STACK; anything else stays unknown);
+ *    thread's [stack] down to RLIMIT_STACK; anything else, such as an app-provided thread
+ *    stack without a guard page below it, stays unknown; without a readable /proc the
+ *    check is skipped and every stack unwound, as before it existed);
  *  - inside dl_iterate_phdr (interposed here, pass-through): the loader's lock may be held by
  *    this thread, and libunwind takes its own cache lock, then the loader's (its
  *    dl_iterate_phdr); unwinding there would take them in the reverse order.
