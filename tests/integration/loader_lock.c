@@ -3,8 +3,10 @@
  * sites (each a new stack: libunwind takes its cache lock, then the loader's lock through
  * dl_iterate_phdr), while another thread allocates and locks inside dl_iterate_phdr callbacks
  * (the loader's lock held, then the hook), and a third dlopens and dlcloses a library (so
- * libunwind's caches are flushed and it looks frames up again). Before the fix this deadlocked
- * about one run in three. The check runs the program RUNS times under the shim, each under
+ * the loader's lock is taken in both orders), and every unwinder also allocates below a frame
+ * without unwind info (libunwind looks it up again each time, under its cache lock). Before
+ * the fix this deadlocked in most runs (the shim's dladdr, or libunwind's lock, against the
+ * loader's). The check runs the program RUNS times under the shim, each under
  * alarm(): every run must end with the native output and status, its trace complete and the
  * callbacks' events counted as recorded with their caller only (END stacks_shallow).
  */
@@ -47,6 +49,27 @@ static void (*const sites[])(int) = {SITES(PS_X)};
 #undef PS_X
 #define NSITES (sizeof sites / sizeof sites[0])
 
+/* A frame without unwind info (no CFI): libunwind finds no FDE for it, so every unwind
+ * through it searches the modules again (dl_iterate_phdr) under libunwind's cache lock. */
+void nocfi_call(void (*fn)(int), int arg);
+__asm__(".text\n"
+        ".globl nocfi_call\n"
+        ".type nocfi_call, @function\n"
+        "nocfi_call:\n"
+        "  push %rbp\n"
+        "  mov %rsp, %rbp\n"
+        "  mov %rdi, %rax\n"
+        "  mov %esi, %edi\n"
+        "  call *%rax\n"
+        "  pop %rbp\n"
+        "  ret\n"
+        ".size nocfi_call, .-nocfi_call\n");
+
+__attribute__((noinline)) static void uncached(int i)
+{
+    free(malloc((size_t)(8 + i % 50)));
+}
+
 __attribute__((noinline)) static void via0(int i) { sites[(unsigned)i % NSITES](i); }
 __attribute__((noinline)) static void via1(int i) { sites[(unsigned)i % NSITES](i); }
 __attribute__((noinline)) static void via2(int i) { sites[(unsigned)i % NSITES](i); }
@@ -56,8 +79,10 @@ static void (*const vias[])(int) = {via0, via1, via2, via3};
 static void *unwinder(void *arg)
 {
     int k = (int)(long)arg;
-    for (int i = 0; !stop; i++)
+    for (int i = 0; !stop; i++) {
         vias[(unsigned)(i / (int)NSITES + k) % 4](i);
+        nocfi_call(uncached, i);
+    }
     return NULL;
 }
 
