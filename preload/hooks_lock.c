@@ -47,6 +47,15 @@ static PS_NOINLINE PS_COLD void lock_resolve(void)
 #undef PS_X
 }
 
+/* Resolved at load too (the constructor runs before the app's code): a first lock call made
+ * inside a dl_iterate_phdr callback must not call dlsym, which takes the loader's other lock
+ * (dlopen takes the two in the other order). */
+__attribute__((constructor)) static void lock_ctor(void)
+{
+    if (!__atomic_load_n((void **)&real_pthread_mutex_lock, __ATOMIC_ACQUIRE))
+        lock_resolve();
+}
+
 /* The real function, resolved on first use. */
 #define REAL(name)                                                                             \
     (PS_LIKELY(real_##name != NULL) ? real_##name : (lock_resolve(), real_##name))
