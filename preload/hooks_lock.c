@@ -9,8 +9,8 @@
  * new site, a nested acquisition, errors) is out of line, and a wait's event is written
  * after the release, outside the critical section.
  *
- * Stack budget (measured, unwind.h): a known site uses the hook's frames only (under 200
- * bytes below the caller); a new site unwinds, 3,512 bytes at most, and only when
+ * Stack budget (measured, unwind.h): a known site uses the hook's frames only; a new site
+ * unwinds, 3,512 bytes at most below the caller, and only when
  * PS_UNWIND_STACK_BUDGET (6 KiB) is left on the thread's own stack; otherwise, on a
  * makecontext or signal stack and inside dl_iterate_phdr, the site's stack is its caller alone.
  */
@@ -140,7 +140,13 @@ static PS_NOINLINE int lock_direct_begin(lockheld_t *h, int kind, int op, const 
 {
     if (kind != PS_LOCK_MUTEX)
         return 0;
-    int owner = __atomic_load_n(&((const pthread_mutex_t *)l)->__data.__owner, __ATOMIC_RELAXED);
+    const pthread_mutex_t *m = l;
+    int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & 0x30) {
+        /* robust or PI: the word holds the owner's tid; FUTEX_OWNER_DIED: no wait (EOWNERDEAD) */
+        unsigned word = (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+        owner = word & 0x40000000u ? 0 : (int)(word & 0x3fffffffu);
+    }
     if (owner == 0 || owner == (int)lock_me->tid)
         return 0;
     return lock_wait_begin(h, kind, op, EBUSY, w);
