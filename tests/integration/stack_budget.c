@@ -34,8 +34,9 @@ static int frame_bytes = 256;
 /* ---- the workloads -------------------------------------------------------------------- */
 __attribute__((noinline)) static long down(int d, int i)
 {
-    volatile char pad[frame_bytes];
-    memset((char *)pad, d, sizeof pad);
+    /* a frame of frame_bytes (alloca: the size is found at run time) */
+    volatile char *pad = __builtin_alloca((size_t)frame_bytes);
+    memset((char *)pad, d, (size_t)frame_bytes);
     if (d > 0)
         return down(d - 1, i) + pad[3];
     pthread_mutex_lock(&mtx);
@@ -191,7 +192,7 @@ static void run_context(size_t sz)
     char *stk = malloc(sz);
     if (!stk)
         exit(3);
-    for (int i = 0; i < 3; i++) {
+    for (volatile int i = 0; i < 3; i++) {
         if (getcontext(&co_ctx) != 0)
             exit(3);
         co_ctx.uc_stack.ss_sp = stk;
