@@ -84,9 +84,9 @@ static PS_ALWAYS_INLINE void hook_leave(void)
 /* The return address of the hook a recorder is inlined into: its caller. */
 #define PS_CALLER() ((uintptr_t)__builtin_return_address(0))
 
-/* Stack budget of a recorder (measured, unwind.h): 3,512 bytes below the hook's caller when
- * it unwinds (allocations, C++ deletes, free with PERFSHIM_FREE_STACKS=2), the hook's frames
- * otherwise.
+/* Stack budget of a recorder (measured, unwind.h): 3,512 bytes below the hook's caller (the
+ * C++ hooks 3,640) when it unwinds (allocations, C++ deletes, free with
+ * PERFSHIM_FREE_STACKS=2), the hook's frames otherwise.
  * Unwinds the caller's stack and interns it; writes the STACK record when it is new. Where
  * unwinding is not safe (unwind.h: too little stack left, a foreign stack, inside the loader's
  * lock) the stack is the one frame `ra` (the hook's caller), counted. */
