@@ -293,6 +293,7 @@ static void dump_record(const record_t *rec)
         out_kv("chunks", rec->u.end.chunks);
         out_kv("threads", rec->u.end.threads);
         out_kv("chunks_inline", rec->u.end.chunks_inline);
+        out_kv("stacks_shallow", rec->u.end.stacks_shallow);
         break;
     case PS_REC_CRASH:
         out_str("crash");

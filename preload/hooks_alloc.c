@@ -121,7 +121,7 @@ static void *realloc_from_boot(void *old, size_t size)
     return p;
 }
 
-static inline void *realloc_common(uint8_t fn, void *old, size_t n, size_t m)
+static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, size_t m)
 {
     size_t size;
     int overflow = __builtin_mul_overflow(n, m, &size);

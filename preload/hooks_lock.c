@@ -8,6 +8,11 @@
  * when the owner changed). No atomics beyond the lock's own. Everything else (a busy lock, a
  * new site, a nested acquisition, errors) is out of line, and a wait's event is written
  * after the release, outside the critical section.
+ *
+ * Stack budget (measured, unwind.h): a known site uses the hook's frames only; a new site
+ * unwinds, 3,512 bytes at most below the caller, and only when
+ * PS_UNWIND_STACK_BUDGET (6 KiB) is left on the thread's own stack; otherwise, on a
+ * makecontext or signal stack and inside dl_iterate_phdr, the site's stack is its caller alone.
  */
 #include <config.h>
 
@@ -40,6 +45,15 @@ static PS_NOINLINE PS_COLD void lock_resolve(void)
     __atomic_store_n((void **)&real_##name, sym, __ATOMIC_RELEASE);
     PS_LOCK_REAL_LIST(PS_X)
 #undef PS_X
+}
+
+/* Resolved at load too (the constructor runs before the app's code): a first lock call made
+ * inside a dl_iterate_phdr callback must not call dlsym, which takes the loader's other lock
+ * (dlopen takes the two in the other order). */
+__attribute__((constructor)) static void lock_ctor(void)
+{
+    if (!__atomic_load_n((void **)&real_pthread_mutex_lock, __ATOMIC_ACQUIRE))
+        lock_resolve();
 }
 
 /* The real function, resolved on first use. */
@@ -88,31 +102,87 @@ static PS_NOINLINE int lock_wait_begin(lockheld_t *h, int kind, int op, int rc, 
     return 1;
 }
 
-/* ---- blocking acquisitions: X(name, KIND, OP, read, params, args, trylock) --------------- */
+/* ---- when the trylock is not the blocking call's first step ------------------------------
+ * The uncontended path tries the lock first, which is exact only where a failed trylock
+ * leaves the lock as it found it and the blocking call then does what it would have done
+ * alone. glibc 2.36 differs for:
+ *  - robust mutexes: a trylock of an ENOTRECOVERABLE one leaves its own tid in the lock word
+ *    (so a lock after it waits on itself);
+ *  - priority-inheritance and priority-protect mutexes: the trylock changes the thread's
+ *    priority or asks the kernel; a bad ceiling is the blocking call's EINVAL;
+ *  - arguments the blocking call refuses before it looks at the lock: an unsupported clock
+ *    (pthread_mutex_clocklock and the rwlock clock functions: EINVAL even when the lock is
+ *    free), an abstime with tv_nsec outside [0, 1e9) (the rwlock timed and clock functions
+ *    check it first; a mutex only when it must block, which the trylock path reproduces).
+ * These call the real function alone ("direct"): the acquisition or the error is counted, and
+ * a wait is timed when the lock's owner was another thread just before the call. */
+#define MUTEX_KIND_DIRECT 0x70 /* PTHREAD_MUTEX_ROBUST_NORMAL_NP | _PRIO_INHERIT_NP | _PRIO_PROTECT_NP */
+
+static PS_ALWAYS_INLINE int mutex_direct(const pthread_mutex_t *m)
+{
+    return (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & MUTEX_KIND_DIRECT) != 0;
+}
+
+static PS_ALWAYS_INLINE int clock_bad(clockid_t c)
+{
+    return c != CLOCK_REALTIME && c != CLOCK_MONOTONIC;
+}
+
+static PS_ALWAYS_INLINE int abstime_bad(const struct timespec *at)
+{
+    return at && (at->tv_nsec < 0 || at->tv_nsec >= 1000000000L);
+}
+
+/* Before a direct call: begins a wait when a mutex is owned by another thread (glibc keeps
+ * the owner's tid in it); an rwlock goes direct only for arguments glibc refuses at once. */
+static PS_NOINLINE int lock_direct_begin(lockheld_t *h, int kind, int op, const void *l,
+                                         lockwait_t *w)
+{
+    if (kind != PS_LOCK_MUTEX)
+        return 0;
+    const pthread_mutex_t *m = l;
+    int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & 0x30) {
+        /* robust or PI: the word holds the owner's tid; FUTEX_OWNER_DIED: no wait (EOWNERDEAD) */
+        unsigned word = (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+        owner = word & 0x40000000u ? 0 : (int)(word & 0x3fffffffu);
+    }
+    if (owner == 0 || owner == (int)lock_me->tid)
+        return 0;
+    return lock_wait_begin(h, kind, op, EBUSY, w);
+}
+
+/* ---- blocking acquisitions: X(name, KIND, OP, read, params, args, trylock, direct) --------
+ * direct: an expression of the arguments, true where the real function is called alone. */
 #define PS_LOCK_BLOCKING_HOOKS(X)                                                              \
-    X(pthread_mutex_lock, MUTEX, LOCK, 0, (pthread_mutex_t * l), (l), pthread_mutex_trylock)   \
+    X(pthread_mutex_lock, MUTEX, LOCK, 0, (pthread_mutex_t * l), (l), pthread_mutex_trylock,   \
+      mutex_direct(l))                                                                         \
     X(pthread_mutex_timedlock, MUTEX, TIMEDLOCK, 0,                                            \
-      (pthread_mutex_t * l, const struct timespec *at), (l, at), pthread_mutex_trylock)        \
+      (pthread_mutex_t * l, const struct timespec *at), (l, at), pthread_mutex_trylock,        \
+      mutex_direct(l))                                                                         \
     X(pthread_mutex_clocklock, MUTEX, TIMEDLOCK, 0,                                            \
       (pthread_mutex_t * l, clockid_t c, const struct timespec *at), (l, c, at),               \
-      pthread_mutex_trylock)                                                                   \
+      pthread_mutex_trylock, mutex_direct(l) || clock_bad(c))                                  \
     X(pthread_rwlock_rdlock, RWLOCK, RDLOCK, 1, (pthread_rwlock_t * l), (l),                   \
-      pthread_rwlock_tryrdlock)                                                                \
+      pthread_rwlock_tryrdlock, 0)                                                             \
     X(pthread_rwlock_wrlock, RWLOCK, WRLOCK, 0, (pthread_rwlock_t * l), (l),                   \
-      pthread_rwlock_trywrlock)                                                                \
+      pthread_rwlock_trywrlock, 0)                                                             \
     X(pthread_rwlock_timedrdlock, RWLOCK, TIMEDRDLOCK, 1,                                      \
-      (pthread_rwlock_t * l, const struct timespec *at), (l, at), pthread_rwlock_tryrdlock)    \
+      (pthread_rwlock_t * l, const struct timespec *at), (l, at), pthread_rwlock_tryrdlock,    \
+      abstime_bad(at))                                                                         \
     X(pthread_rwlock_timedwrlock, RWLOCK, TIMEDWRLOCK, 0,                                      \
-      (pthread_rwlock_t * l, const struct timespec *at), (l, at), pthread_rwlock_trywrlock)    \
+      (pthread_rwlock_t * l, const struct timespec *at), (l, at), pthread_rwlock_trywrlock,    \
+      abstime_bad(at))                                                                         \
     X(pthread_rwlock_clockrdlock, RWLOCK, TIMEDRDLOCK, 1,                                      \
       (pthread_rwlock_t * l, clockid_t c, const struct timespec *at), (l, c, at),              \
-      pthread_rwlock_tryrdlock)                                                                \
+      pthread_rwlock_tryrdlock, clock_bad(c) || abstime_bad(at))                               \
     X(pthread_rwlock_clockwrlock, RWLOCK, TIMEDWRLOCK, 0,                                      \
       (pthread_rwlock_t * l, clockid_t c, const struct timespec *at), (l, c, at),              \
-      pthread_rwlock_trywrlock)                                                                \
-    X(pthread_spin_lock, SPINLOCK, LOCK, 0, (pthread_spinlock_t * l), (l), pthread_spin_trylock)
+      pthread_rwlock_trywrlock, clock_bad(c) || abstime_bad(at))                               \
+    X(pthread_spin_lock, SPINLOCK, LOCK, 0, (pthread_spinlock_t * l), (l), pthread_spin_trylock, \
+      0)
 
-#define PS_X(name, KIND, OP, rd, params, args, tryfn)                                         \
+#define PS_X(name, KIND, OP, rd, params, args, tryfn, direct)                                 \
     PS_EXPORT int name params                                                                  \
     {                                                                                          \
         tstate_t *st = hook_enter();                                                           \
@@ -124,21 +194,26 @@ static PS_NOINLINE int lock_wait_begin(lockheld_t *h, int kind, int op, int rc, 
             hook_leave();                                                                      \
             return r;                                                                          \
         }                                                                                      \
-        int rc = REAL(tryfn)(l);                                                               \
-        if (PS_LIKELY(rc == 0)) {                                                              \
-            locktab_acquired(st, h, rd);                                                       \
-            hook_leave();                                                                      \
-            return 0;                                                                          \
-        }                                                                                      \
-        if (rc == EOWNERDEAD) { /* acquired: must not be locked again */                      \
-            lock_try_failed(st, h, rd, rc);                                                    \
-            hook_leave();                                                                      \
-            return rc;                                                                         \
-        }                                                                                      \
         lockwait_t w;                                                                          \
-        int waited = lock_wait_begin(h, PS_LOCK_##KIND, PS_LOCK_OP_##OP, rc, &w);              \
+        int rc, waited;                                                                        \
+        if (PS_UNLIKELY(direct)) {                                                             \
+            waited = lock_direct_begin(h, PS_LOCK_##KIND, PS_LOCK_OP_##OP, LP(l), &w);         \
+        } else {                                                                               \
+            rc = REAL(tryfn)(l);                                                               \
+            if (PS_LIKELY(rc == 0)) {                                                          \
+                locktab_acquired(st, h, rd);                                                   \
+                hook_leave();                                                                  \
+                return 0;                                                                      \
+            }                                                                                  \
+            if (PS_UNLIKELY(rc == EOWNERDEAD)) { /* acquired: never locked again */         \
+                lock_try_failed(st, h, rd, rc);                                                \
+                hook_leave();                                                                  \
+                return rc;                                                                     \
+            }                                                                                  \
+            waited = lock_wait_begin(h, PS_LOCK_##KIND, PS_LOCK_OP_##OP, rc, &w);              \
+        }                                                                                      \
         rc = REAL(name) args;                                                                  \
-        locktab_wait_end(st, h, waited ? &w : NULL, rd, rc);                                      \
+        locktab_wait_end(st, h, waited ? &w : NULL, rd, rc);                                   \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }
@@ -224,7 +299,7 @@ static uint32_t mutex_attr_bits(const pthread_mutexattr_t *a)
             return REAL(name) args;                                                            \
         int rc = REAL(name) args;                                                              \
         if (rc == 0)                                                                           \
-            locktab_init_seen(st, (const void *)l, PS_LOCK_##KIND, attr);                      \
+            locktab_init_seen(st, (const void *)l, RA(), PS_LOCK_##KIND, attr);                      \
         hook_leave();                                                                          \
         return rc;                                                                             \
     }

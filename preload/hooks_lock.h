@@ -5,7 +5,11 @@
  *
  * Contract: every hook returns exactly what the real function returns, with the same effect
  * on the lock (the shim only observes). The uncontended path tries the lock first and only
- * counts (locktab.h); a busy lock is timed, then the real blocking function is called. When
+ * counts (locktab.h); a busy lock is timed, then the real blocking function is called. Where
+ * glibc's trylock is not the blocking call's first step (robust, priority-inheritance and
+ * priority-protect mutexes; an unsupported clock; an rwlock abstime with a bad tv_nsec) the
+ * real function is called alone (hooks_lock.c says why, case by case;
+ * tests/integration/locks_native compares every kind, state and argument with glibc). When
  * the shim does not record (hook_enter() returned NULL: not initialized yet, disabled,
  * finished, or the shim itself is running) the real function is called directly.
  * pthread_cond_{wait,timedwait,signal,broadcast} are exported as the default version

@@ -196,11 +196,11 @@ static uint32_t site_hash(uint64_t lock, uintptr_t ra)
 }
 
 /* A lock call from a library the shim brought in (libunwind's per-thread cache destructor
- * runs outside any hook) is the shim's own, not the app's. */
+ * runs outside any hook) is the shim's own, not the app's. By address range (dladdr would
+ * take the loader's lock, maybe inside a dl_iterate_phdr callback: the reverse order). */
 static int site_is_internal(uintptr_t ra)
 {
-    Dl_info di;
-    return dladdr((void *)ra, &di) && di.dli_fname && strstr(di.dli_fname, "libunwind");
+    return unwind_is_libunwind(ra);
 }
 
 static void no_table(void)
@@ -251,7 +251,7 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     s->ra = ra;
     s->kind = (uint8_t)kind;
     s->info = li;
-    s->stack = shim_stack(st); /* once per site: the stack of its first acquisition */
+    s->stack = shim_stack(st, ra); /* once per site: the stack of its first acquisition */
     s->ignored = site_is_internal(ra);
     __atomic_store_n(&tab->nsites, n + 1, __ATOMIC_RELEASE);
     tab->slot[h] = n + 1;
@@ -485,13 +485,13 @@ static void pend_flush(tstate_t *st, lockthr_t *t)
             wait_emit(st, t->held[i].site, &t->pend[i], t->held[i].t0, 0, tid);
 }
 
-void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr)
+void locktab_init_seen(tstate_t *st, const void *lock, uintptr_t ra, int kind, uint32_t attr)
 {
     ps_rec_lock_init_t r = {.h = {PS_REC_LOCK_INIT, (uint8_t)kind, sizeof r},
                             .ts = prim_now_ns(),
                             .lock = (uint64_t)(uintptr_t)lock,
                             .attr = attr};
-    r.stack = shim_stack(st);
+    r.stack = shim_stack(st, ra);
     shim_put(st, &r, sizeof r);
 }
 

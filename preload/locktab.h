@@ -126,8 +126,9 @@ void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w);
  * made pending on h (written at the release); a timed-out wait's event is written now; any
  * other failure is an error. */
 void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read, int rc);
-/* pthread_*_init seen: writes PS_REC_LOCK_INIT with the caller's stack. */
-void locktab_init_seen(tstate_t *st, const void *lock, int kind, uint32_t attr);
+/* pthread_*_init seen: writes PS_REC_LOCK_INIT with the caller's stack (ra: the caller, the
+ * stack where unwinding is not safe). */
+void locktab_init_seen(tstate_t *st, const void *lock, uintptr_t ra, int kind, uint32_t attr);
 /* Emission: the exiting thread's sites (its own tstate); at the end every thread's. */
 void locktab_thread_exit(tstate_t *st);
 void locktab_fini(tstate_t *st);

@@ -82,10 +82,19 @@ static PS_ALWAYS_INLINE void hook_leave(void)
     shim_tls.guard = 0;
 }
 
-/* Unwinds the caller's stack and interns it; writes the STACK record when it is new. */
-static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st)
+/* The return address of the hook a recorder is inlined into: its caller. */
+#define PS_CALLER() ((uintptr_t)__builtin_return_address(0))
+
+/* Stack budget of a recorder (measured, unwind.h): 3,512 bytes below the hook's caller (the
+ * C++ hooks 3,640) when it unwinds (allocations, C++ deletes, free with
+ * PERFSHIM_FREE_STACKS=2), the hook's frames otherwise.
+ * Unwinds the caller's stack and interns it; writes the STACK record when it is new. Where
+ * unwinding is not safe (unwind.h: too little stack left, a foreign stack, inside the loader's
+ * lock) the stack is the one frame `ra` (the hook's caller), counted. */
+static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 {
-    int depth = unwind_capture(st->ips, options.depth);
+    int depth = PS_LIKELY(unwind_safe(st)) ? unwind_capture(st->ips, options.depth)
+                                          : unwind_shallow(st->ips, ra);
     if (PS_UNLIKELY(depth <= 0))
         return 0;
     int is_new;
@@ -154,7 +163,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .ptr = (uint64_t)(uintptr_t)ptr,
                         .size = size,
                         .align = align};
-    r.stack = shim_stack(st);
+    r.stack = shim_stack(st, PS_CALLER());
     shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
     locktab_note_alloc();
@@ -172,7 +181,7 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
                        .ptr = (uint64_t)(uintptr_t)ptr};
     shim_tick(st, r.ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
-        r.stack = shim_stack(st);
+        r.stack = shim_stack(st, PS_CALLER());
     if (options.leak_check)
         liveset_remove(r.ptr, NULL);
     shim_put(st, &r, sizeof r);
@@ -189,7 +198,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .old_ptr = (uint64_t)(uintptr_t)old,
                           .new_ptr = (uint64_t)(uintptr_t)new_ptr,
                           .size = size};
-    r.stack = shim_stack(st);
+    r.stack = shim_stack(st, PS_CALLER());
     if (new_ptr)
         shim_live_add(st, new_ptr, size, r.stack);
     else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */

@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <libunwind.h>
 #include <link.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,23 +20,64 @@
 
 /* [lo, hi): the shim's mapped range; frames there are the hook's own. */
 static uintptr_t self_lo, self_hi;
+/* [lo, hi): libunwind's, found once at init (no dladdr later: it takes the loader's lock) */
+static uintptr_t unw_lo, unw_hi;
+static uint64_t shallow;
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+PS_TLS int unwind_in_loader;
+/* The state whose bounds this thread looked up already (found or not). */
+static PS_TLS const tstate_t *bounds_for;
+
+/* ---- dl_iterate_phdr: pass-through, marks "inside the loader's lock" ------------------------ */
+typedef int (*dlip_cb_t)(struct dl_phdr_info *, size_t, void *);
+typedef int (*dlip_t)(dlip_cb_t, void *);
+static dlip_t real_dlip;
+
+static PS_NOINLINE PS_COLD dlip_t dlip_resolve(void)
 {
-    uintptr_t base = (uintptr_t)arg;
-    if (info->dlpi_addr != base)
-        return 0;
+    dlip_t f = (dlip_t)dlsym(RTLD_NEXT, "dl_iterate_phdr");
+    __atomic_store_n(&real_dlip, f, __ATOMIC_RELEASE);
+    return f;
+}
+
+PS_EXPORT int dl_iterate_phdr(dlip_cb_t cb, void *arg)
+{
+    dlip_t f = __atomic_load_n(&real_dlip, __ATOMIC_ACQUIRE);
+    if (PS_UNLIKELY(!f) && !(f = dlip_resolve()))
+        return 0; /* cannot happen with glibc: it defines the function */
+    unwind_in_loader++;
+    int r = f(cb, arg);
+    unwind_in_loader--;
+    return r;
+}
+
+static void module_range(const struct dl_phdr_info *info, uintptr_t *lo_out, uintptr_t *hi_out)
+{
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD)
             continue;
-        uintptr_t lo = base + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (!self_lo || lo < self_lo)
-            self_lo = lo;
-        if (hi > self_hi)
-            self_hi = hi;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (!*lo_out || lo < *lo_out)
+            *lo_out = lo;
+        if (hi > *hi_out)
+            *hi_out = hi;
     }
-    return 1;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    if (info->dlpi_addr == (uintptr_t)arg)
+        module_range(info, &self_lo, &self_hi);
+    else if (info->dlpi_name && strstr(info->dlpi_name, "libunwind"))
+        module_range(info, &unw_lo, &unw_hi);
+    return 0;
+}
+
+int unwind_is_libunwind(uintptr_t ra)
+{
+    return ra >= unw_lo && ra < unw_hi;
 }
 
 /* libunwind (1.6, x86_64) validates the addresses it reads when it falls back from DWARF
@@ -136,6 +179,8 @@ void unwind_init(void)
         }
     }
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    if (!__atomic_load_n(&real_dlip, __ATOMIC_ACQUIRE))
+        dlip_resolve();
     Dl_info di;
     if (dladdr((void *)(uintptr_t)&unwind_capture, &di) && di.dli_fbase)
         dl_iterate_phdr(find_self, di.dli_fbase);
@@ -143,17 +188,153 @@ void unwind_init(void)
 
 int unwind_capture(uint64_t *ips, int max)
 {
-    void *buf[PS_UNWIND_MAX_SKIP + 256];
+    /* straight into ips (PERFSHIM_MAX_DEPTH + 8 entries, void * sized): no buffer on the
+     * app's stack */
     valid_gen++;
     int want = max + PS_UNWIND_MAX_SKIP;
-    if (want > (int)PS_ARRAY_LEN(buf))
-        want = (int)PS_ARRAY_LEN(buf);
-    int n = unw_backtrace(buf, want);
+    if (want > (int)PERFSHIM_MAX_DEPTH + PS_UNWIND_MAX_SKIP)
+        want = (int)PERFSHIM_MAX_DEPTH + PS_UNWIND_MAX_SKIP;
+    _Static_assert(sizeof(void *) == sizeof(uint64_t), "ips holds pointers");
+    int n = unw_backtrace((void **)ips, want);
     int skip = 0;
-    while (skip < n && (uintptr_t)buf[skip] >= self_lo && (uintptr_t)buf[skip] < self_hi)
+    while (skip < n && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
         skip++;
     int out = n - skip < max ? n - skip : max;
-    for (int i = 0; i < out; i++)
-        ips[i] = (uint64_t)(uintptr_t)buf[skip + i];
-    return out;
+    if (skip && out > 0)
+        memmove(ips, ips + skip, (size_t)out * sizeof *ips);
+    return out > 0 ? out : 0;
+}
+
+int unwind_shallow(uint64_t *ips, uintptr_t ra)
+{
+    __atomic_fetch_add(&shallow, 1, __ATOMIC_RELAXED);
+    ips[0] = ra;
+    return 1;
+}
+
+uint64_t unwind_shallow_count(void)
+{
+    return __atomic_load_n(&shallow, __ATOMIC_RELAXED);
+}
+
+/* ---- the thread's stack bounds, from /proc/self/maps ------------------------------------- */
+
+static const char *hex_field(const char *p, const char *end, uintptr_t *v)
+{
+    uintptr_t x = 0;
+    for (; p < end; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (*p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else
+            break;
+        x = x * 16 + d;
+    }
+    *v = x;
+    return p;
+}
+
+typedef struct maps_line_s {
+    uintptr_t lo, hi;
+    char perms[4];
+    int is_stack; /* [stack] */
+} maps_line_t;
+
+static int maps_line(const char *p, const char *end, maps_line_t *l)
+{
+    p = hex_field(p, end, &l->lo);
+    if (p >= end || *p++ != '-')
+        return -1;
+    p = hex_field(p, end, &l->hi);
+    if (p + 5 > end || *p++ != ' ')
+        return -1;
+    memcpy(l->perms, p, 4);
+    size_t n = (size_t)(end - p);
+    l->is_stack = n >= 7 && memcmp(end - 7, "[stack]", 7) == 0;
+    return 0;
+}
+
+/* The stack that contains sp: a glibc thread stack (an rw mapping right above a ---p guard)
+ * or the main thread's [stack] (down to RLIMIT_STACK, not below the mapping under it).
+ * buf: scratch of cap bytes. 0 and [*lo, *hi), or -1 (not found, or not a stack). */
+static int stack_bounds(uintptr_t sp, char *buf, size_t cap, uintptr_t *lo, uintptr_t *hi)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -2;
+    size_t have = 0;
+    int eof = 0, rc = -1, done = 0;
+    maps_line_t prev = {0}, cur;
+    while (!done) {
+        if (!eof && have < cap) {
+            ssize_t n = read(fd, buf + have, cap - have);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                eof = 1;
+            else
+                have += (size_t)n;
+        }
+        char *nl = memchr(buf, '\n', have);
+        if (!nl && !eof && have < cap)
+            continue;
+        if (!have)
+            break;
+        size_t len = nl ? (size_t)(nl - buf) : have;
+        if (maps_line(buf, buf + len, &cur) == 0) {
+            if (sp >= cur.lo && sp < cur.hi) {
+                done = 1;
+                if (cur.is_stack) {
+                    struct rlimit rl;
+                    uintptr_t room = cur.hi - prev.hi;
+                    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                        rl.rlim_cur < room)
+                        room = (uintptr_t)rl.rlim_cur;
+                    *lo = cur.hi - room < cur.lo ? cur.hi - room : cur.lo;
+                    *hi = cur.hi;
+                    rc = 0;
+                } else if (cur.perms[0] == 'r' && cur.perms[1] == 'w' && prev.hi == cur.lo &&
+                           memcmp(prev.perms, "---p", 4) == 0) {
+                    *lo = cur.lo;
+                    *hi = cur.hi;
+                    rc = 0;
+                }
+            } else if (cur.lo > sp) {
+                done = 1;
+            }
+            prev = cur;
+        }
+        size_t used = nl ? len + 1 : have; /* a line longer than buf: dropped */
+        memmove(buf, buf + used, have - used);
+        have -= used;
+    }
+    close(fd);
+    return rc;
+}
+
+/* /proc/self/maps could not be opened (no /proc): stacks are unwound without the check, as
+ * they were before it existed, rather than all recorded with their caller only. */
+static int maps_unreadable;
+
+int unwind_safe_slow(tstate_t *st, uintptr_t sp)
+{
+    if (unwind_in_loader)
+        return 0;
+    if (!st->stack_hi && bounds_for != st) {
+        bounds_for = st;
+        uintptr_t lo, hi;
+        /* st->ips is free until the unwind: the read buffer (no stack used for it) */
+        int rc = stack_bounds(sp, (char *)st->ips, sizeof st->ips, &lo, &hi);
+        if (rc == 0) {
+            st->stack_lo = lo;
+            st->stack_hi = hi;
+        } else if (rc == -2) {
+            __atomic_store_n(&maps_unreadable, 1, __ATOMIC_RELAXED);
+        }
+    }
+    if (!st->stack_hi && __atomic_load_n(&maps_unreadable, __ATOMIC_RELAXED))
+        return 1;
+    return sp < st->stack_hi && sp >= st->stack_lo + PS_UNWIND_STACK_BUDGET;
 }

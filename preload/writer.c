@@ -56,6 +56,7 @@
 #include "prim.h"
 #include "stacktab.h"
 #include "tstate.h"
+#include "unwind.h"
 
 typedef struct qitem_s {
     unsigned char *buf;
@@ -869,6 +870,8 @@ static void writer_end(int close_file)
                       .chunks = chunks_written + 1,
                       .threads = tstate_threads_seen(),
                       .chunks_inline = chunks_inline};
+    uint64_t shallow = unwind_shallow_count();
+    e.stacks_shallow = shallow > UINT32_MAX ? UINT32_MAX : (uint32_t)shallow;
     ilock_unlock(&file_lock);
     ilock_lock(&internal_lock);
     internal_put(&e, sizeof e, w ? internal_flush_wctx : internal_flush_sync);

@@ -285,7 +285,9 @@ typedef struct ps_rec_crash_s {
 
 typedef struct ps_rec_end_s {
     ps_rec_hdr_t h;
-    uint32_t pad;
+    uint32_t stacks_shallow;  /* events recorded with their caller only (unwinding was not
+                               * safe: little stack left, a foreign stack, inside the loader's
+                               * lock); saturates; 0 in traces before it was counted (was pad) */
     uint64_t ts;
     uint64_t events;          /* heap/lock events written to the trace */
     uint64_t dropped;         /* events the app made that are not in the trace */

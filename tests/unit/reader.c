@@ -1026,7 +1026,7 @@ TEST(dump_prints_every_record)
         "chunk index=1 offset=%zu tid=125 seq=0 events=3 csize=%u usize=%u t_first=1000 "
         "t_last=2000 flags=0x1\n"
         "rss ts=1500 rss=1234567 shim=456\n"
-        "end ts=2000 events=5 dropped=1 stacks=2 stacks_dropped=3 chunks=2 threads=1 chunks_inline=0\n",
+        "end ts=2000 events=5 dropped=1 stacks=2 stacks_dropped=3 chunks=2 threads=1 chunks_inline=0 stacks_shallow=0\n",
         h0.csize, h0.usize, off1, h1.csize, h1.usize);
     expect_str_eq(out, want);
     free(out);
