@@ -119,7 +119,7 @@ static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
 {
     if (PS_UNLIKELY(ts >= __atomic_load_n(&writer_tick_due, __ATOMIC_RELAXED)))
-        writer_tick(st, ts);
+        writer_tick(st, ts, (uintptr_t)__builtin_return_address(0)); /* inlined: the hook's caller */
 }
 
 static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t len)

@@ -22,6 +22,8 @@
 static uintptr_t self_lo, self_hi;
 /* [lo, hi): libunwind's, found once at init (no dladdr later: it takes the loader's lock) */
 static uintptr_t unw_lo, unw_hi;
+/* [lo, hi): the C library's and the dynamic linker's (unwind_is_libc) */
+static uintptr_t libc_lo, libc_hi, ld_lo, ld_hi;
 static uint64_t shallow;
 
 PS_TLS int unwind_in_loader;
@@ -72,12 +74,22 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
         module_range(info, &self_lo, &self_hi);
     else if (info->dlpi_name && strstr(info->dlpi_name, "libunwind"))
         module_range(info, &unw_lo, &unw_hi);
+    else if (info->dlpi_name && strstr(info->dlpi_name, "/libc.so"))
+        module_range(info, &libc_lo, &libc_hi);
+    else if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux"))
+        module_range(info, &ld_lo, &ld_hi);
     return 0;
 }
 
 int unwind_is_libunwind(uintptr_t ra)
 {
     return ra >= unw_lo && ra < unw_hi;
+}
+
+int unwind_is_libc(uintptr_t ra)
+{
+    return (ra >= libc_lo && ra < libc_hi) || (ra >= ld_lo && ra < ld_hi) ||
+           (ra >= self_lo && ra < self_hi);
 }
 
 /* libunwind (1.6, x86_64) validates the addresses it reads when it falls back from DWARF

@@ -56,6 +56,10 @@ PS_NOINLINE PS_COLD int unwind_safe_slow(tstate_t *st, uintptr_t sp);
 PS_NOINLINE PS_COLD int unwind_shallow(uint64_t *ips, uintptr_t ra);
 /* 1 if ra is in libunwind's text (the shim's own library; no loader lock taken). */
 int unwind_is_libunwind(uintptr_t ra);
+/* 1 if ra lies in the C library, the dynamic linker or the shim itself (found at init): a
+ * hook called from there may run under one of glibc's internal locks (the thread-stack cache
+ * in pthread_join, the loader's TLS lock), where pthread_create would deadlock. */
+int unwind_is_libc(uintptr_t ra);
 /* Events recorded with their caller only (unwinding was not safe). */
 uint64_t unwind_shallow_count(void);
 

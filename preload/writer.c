@@ -746,7 +746,7 @@ void writer_want_thread(void)
     __atomic_store_n(&writer_tick_due, 0, __ATOMIC_RELEASE);
 }
 
-void writer_tick(tstate_t *st, uint64_t now)
+void writer_tick(tstate_t *st, uint64_t now, uintptr_t ra)
 {
     if (!ilock_trylock(&tick_lock)) /* another thread is doing it */
         return;
@@ -757,9 +757,14 @@ void writer_tick(tstate_t *st, uint64_t now)
         ilock_unlock(&tick_lock);
         return;
     }
-    if (__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE)) {
-        /* From an allocation hook: outside the allocator, where pthread_create (which
-         * allocates) is safe, unlike from a lock hook that may run inside it. */
+    if (__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE) && !unwind_is_libc(ra) &&
+        unwind_safe(st)) {
+        /* From an allocation hook the program called: outside the allocator, where
+         * pthread_create (which allocates) is safe, unlike from a lock hook that may run inside
+         * it, and outside glibc, which frees a joined thread's TLS under its stack-cache lock
+         * (pthread_join) and allocates DTVs under the loader's TLS lock: pthread_create takes
+         * both. Called from there, or on a stack without the unwind budget left (pthread_create's
+         * frames on a 16 KiB thread stack), the start waits for a later event. */
         if (writer_start() == 0) {
             ilock_unlock(&tick_lock);
             errno = e;

@@ -45,8 +45,10 @@ void writer_arm_lazy(void);
 void writer_want_thread(void);
 extern uint64_t writer_tick_due;
 /* From a recorder (allocation or free hook, guard set, outside the allocator) on st's thread,
- * when now >= writer_tick_due. Keeps errno. */
-PS_NOINLINE PS_COLD void writer_tick(struct tstate_s *st, uint64_t now);
+ * when now >= writer_tick_due. Keeps errno. `ra` is the hook's caller: the writer thread is
+ * started only from a hook the program called itself (not the C library, the loader or the
+ * shim, which may hold one of glibc's internal locks that pthread_create takes). */
+PS_NOINLINE PS_COLD void writer_tick(struct tstate_s *st, uint64_t now, uintptr_t ra);
 unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
 unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */
 void writer_buf_put(unsigned char *buf);
