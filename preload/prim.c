@@ -132,3 +132,14 @@ size_t prim_page_size(void)
         ps = (size_t)sysconf(_SC_PAGESIZE);
     return ps;
 }
+
+void *prim_map_wipeonfork(void)
+{
+    size_t len = prim_page_size();
+    void *p = prim_map(len, 0);
+    if (p && madvise(p, len, MADV_WIPEONFORK) != 0) {
+        prim_unmap(p, len);
+        p = NULL;
+    }
+    return p;
+}

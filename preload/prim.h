@@ -25,5 +25,9 @@ void prim_thread_name(char out[16]); /* PR_GET_NAME, NUL-terminated */
 void prim_futex_wait(int *addr, int val, uint64_t timeout_ns); /* timeout 0 = none */
 void prim_futex_wake(int *addr, int n);
 size_t prim_page_size(void);
+/* One zeroed page that the kernel wipes (zeroes again) in every child made by fork or by
+ * clone without CLONE_VM, whether or not glibc's fork ran (MADV_WIPEONFORK, Linux 4.14);
+ * NULL where that is not supported. */
+void *prim_map_wipeonfork(void);
 
 #endif /* PERFSHIM_PRIM_H */
