@@ -143,3 +143,8 @@ void *prim_map_wipeonfork(void)
     }
     return p;
 }
+
+int prim_protect(void *addr, size_t len, int writable)
+{
+    return mprotect(addr, len, PROT_READ | (writable ? PROT_WRITE : 0)) == 0 ? 0 : -PS_E_IO;
+}

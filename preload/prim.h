@@ -29,5 +29,7 @@ size_t prim_page_size(void);
  * clone without CLONE_VM, whether or not glibc's fork ran (MADV_WIPEONFORK, Linux 4.14);
  * NULL where that is not supported. */
 void *prim_map_wipeonfork(void);
+/* mprotect of whole pages: read-only (writable 0) or read-write. Returns 0 or -PS_E_IO. */
+int prim_protect(void *addr, size_t len, int writable);
 
 #endif /* PERFSHIM_PRIM_H */

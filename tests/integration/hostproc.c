@@ -14,6 +14,11 @@
  *             errno exactly as natively (ENOMEM, EINVAL, or unchanged).
  *   snapsig   PERFSHIM_SNAPSHOT_SIGNAL=11 and a segfault: killed by SIGSEGV as natively (not
  *             a loop), with one warning.
+ *   deepbind  a library opened with RTLD_DEEPBIND (by "$ORIGIN/..." and, in deepbind_name, by
+ *             a bare name found through the program's RUNPATH, which only a dlopen called from
+ *             the program itself searches; a plain dlopen first) allocates blocks the app frees and
+ *             frees blocks the app allocated: no unmatched, double or invalid free, no leak,
+ *             every one of its allocations recorded.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -207,6 +212,28 @@ static void *errno_thread(void *arg)
     return NULL;
 }
 
+static void run_deepbind(const char *name)
+{
+    void *h = dlopen(name, RTLD_NOW | RTLD_DEEPBIND);
+    if (!h) {
+        say("dlopen failed\n");
+        return;
+    }
+    void *(*da)(size_t) = (void *(*)(size_t))dlsym(h, "deep_alloc");
+    void (*df)(void *) = (void (*)(void *))dlsym(h, "deep_free");
+    void *(*dr)(void *, size_t) = (void *(*)(void *, size_t))dlsym(h, "deep_realloc");
+    void *(*dc)(size_t, size_t) = (void *(*)(size_t, size_t))dlsym(h, "deep_calloc");
+    for (int i = 0; i < 100; i++) {
+        df(site_parent());        /* the app's block, freed by the library */
+        free(da(48));             /* the library's block, freed by the app */
+        free(dr(da(16), 64));     /* allocated and moved by the library, freed by the app */
+        df(dr(site_child(), 200)); /* the app's block, moved and freed by the library */
+        free(dc(4, 4));
+    }
+    dlclose(h);
+    say("deepbind ok\n");
+}
+
 static void run(int argc, char **argv)
 {
     const char *mode = argc > 0 ? argv[0] : "";
@@ -222,6 +249,14 @@ static void run(int argc, char **argv)
         pthread_create(&t, NULL, errno_thread, NULL);
         pthread_join(t, NULL);
         say(errbuf);
+    } else if (!strcmp(mode, "deepbind")) {
+        run_deepbind("$ORIGIN/.libs/libdeep.so");
+    } else if (!strcmp(mode, "deepbind_name")) {
+        void *h0 = dlopen("libdeep.so", RTLD_NOW); /* through the thunk: the caller is ours */
+        say(h0 ? "plain dlopen ok\n" : "plain dlopen failed\n");
+        if (h0)
+            dlclose(h0);
+        run_deepbind("libdeep.so");
     } else if (!strcmp(mode, "snapsig")) {
         sink = malloc(10);
         say("segv\n");
@@ -441,6 +476,61 @@ static void check_snapsig(void)
     free(err);
 }
 
+static void check_deepbind(const char *mode)
+{
+    cur_mode = mode;
+    int st = compare(mode, NULL);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char dir[4200], path[4400], json[4400];
+    snprintf(dir, sizeof dir, "%s/%s.traced", top, mode);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    while (d && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "hp.", 3) != 0)
+            continue;
+        n++;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        trace_t t;
+        if (trace_load(path, &t) != 0) {
+            CHECK(!"trace loads");
+            continue;
+        }
+        CHECK(t.have_end);
+        /* the app's 100 + the library's 100 reallocs of them */
+        CHECK(trace_count_site(&t, "site_parent", EV_ALLOC, 0, NULL) == 100);
+        CHECK(trace_count_site(&t, "site_child", EV_ALLOC, 0, NULL) == 100);
+        replay_t r;
+        trace_replay(&t, &r);
+        CHECK(r.unmatched_frees == 0 && r.double_allocs == 0);
+        /* 100 x (app malloc, lib malloc, lib malloc + realloc, app malloc + lib realloc,
+         * lib calloc), and at least one by the library's constructor unseen */
+        CHECK(r.allocs >= 700);
+        trace_free(&t);
+        snprintf(json, sizeof json, "%s.json", path);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            dup2(fd, 2);
+            execl(getenv("PERFSHIM_BIN"), "perfshim", "report", "--format=json", "-o", json, path,
+                  (char *)NULL);
+            _exit(127);
+        }
+        int rs;
+        waitpid(pid, &rs, 0);
+        CHECK(WIFEXITED(rs) && WEXITSTATUS(rs) == 0);
+        char *text = slurp(json);
+        CHECK(text && strstr(text, "\"double_frees\":0,") && strstr(text, "\"invalid_frees\":0,") &&
+              strstr(text, "\"unmatched_frees\":0,") &&
+              strstr(text, "\"leaked_definite_blocks\":0,") &&
+              strstr(text, "\"leaked_indirect_blocks\":0,"));
+        free(text);
+    }
+    if (d)
+        closedir(d);
+    CHECK(n == 1);
+}
+
 static int check(trace_t *unused, const char *path)
 {
     (void)unused;
@@ -453,6 +543,8 @@ static int check(trace_t *unused, const char *path)
     check_rawfork();
     check_errno();
     check_snapsig();
+    check_deepbind("deepbind");
+    check_deepbind("deepbind_name");
     fprintf(stderr, "hostproc: %s (%s)\n", fails ? "FAIL" : "ok", top);
     if (!fails) {
         char cmd[4300];
