@@ -86,12 +86,16 @@ void envclean_scrub_environ(void)
             orig_hash = fnv1a(e + LDP_LEN, &orig_len);
             active = 1;
         }
-        /* shorter or equal: fits where it is (a string on the initial stack, or setenv's) */
-        if (envclean_value(e + LDP_LEN, e + LDP_LEN, strlen(e + LDP_LEN) + 1) > 0) {
+        /* Other preloads kept: the shorter value is written where the old one is (a string
+         * on the initial stack, or setenv's). Nothing left: the entry goes, as unsetenv does,
+         * and the string itself stays as it was (a copy of environ made earlier still holds
+         * it; envclean_envp cleans that at the exec). */
+        if (envclean_value(e + LDP_LEN, NULL, 0) > 0) {
+            envclean_value(e + LDP_LEN, e + LDP_LEN, strlen(e + LDP_LEN) + 1);
             i++;
             continue;
         }
-        for (size_t j = i; env[j]; j++) /* nothing left: the entry goes, as unsetenv does */
+        for (size_t j = i; env[j]; j++)
             env[j] = env[j + 1];
     }
 }
