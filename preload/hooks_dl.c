@@ -259,7 +259,8 @@ static unsigned dl_rebind(const dl_obj_t *o, void *h)
 /* ---- opening as the caller would -------------------------------------------------------- */
 
 /* The caller's object: its link map (a dlopen handle) and its directory ($ORIGIN). */
-static struct link_map *dl_caller_map(const void *caller, char *dir, size_t cap)
+static struct link_map *dl_caller_map(const void *caller, char *dir, size_t cap, char *exe,
+                                      size_t exe_cap)
 {
     Dl_info info;
     struct link_map *lm = NULL;
@@ -267,9 +268,8 @@ static struct link_map *dl_caller_map(const void *caller, char *dir, size_t cap)
     if (!dladdr1(caller, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
         return NULL;
     const char *path = lm->l_name && *lm->l_name ? lm->l_name : NULL;
-    char exe[4096];
     if (!path) {
-        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        ssize_t k = readlink("/proc/self/exe", exe, exe_cap - 1);
         exe[k > 0 ? k : 0] = 0;
         path = exe;
     }
@@ -335,22 +335,35 @@ static const char *dl_search(struct link_map *lm, const char *file, char *out, s
     return found;
 }
 
+/* imem, not the stack: dlopen may be called from a thread with a small stack */
+typedef struct dl_names_s {
+    char dir[4096], expanded[4096], searched[4096];
+} dl_names_t;
+
+/* The file glibc would open for `file` called from `caller`: $ORIGIN expanded, a bare name
+ * searched in the caller's path (the name itself when not found there, or without memory). */
+static const char *dl_as_caller(const char *file, const void *caller, dl_names_t *nm)
+{
+    if (!file || !nm)
+        return file;
+    const char *use = file;
+    struct link_map *lm = dl_caller_map(caller, nm->dir, sizeof nm->dir, nm->searched,
+                                        sizeof nm->searched);
+    if (strchr(file, '$') && dl_expand_origin(file, nm->dir, nm->expanded, sizeof nm->expanded))
+        use = nm->expanded;
+    if (!strchr(use, '/')) {
+        const char *s = dl_search(lm, use, nm->searched, sizeof nm->searched);
+        if (s)
+            use = s;
+    }
+    return use;
+}
+
 static PS_NOINLINE void *dl_open_deep_at(const char *file, int mode, const void *caller)
 {
     int e = errno;
-    char dir[4096], expanded[4096], searched[4096];
-    const char *use = file;
-    struct link_map *lm = NULL;
-    if (file) {
-        lm = dl_caller_map(caller, dir, sizeof dir);
-        if (strchr(file, '$') && dl_expand_origin(file, dir, expanded, sizeof expanded))
-            use = expanded;
-        if (!strchr(use, '/')) {
-            const char *s = dl_search(lm, use, searched, sizeof searched);
-            if (s)
-                use = s;
-        }
-    }
+    dl_names_t *nm = imem_alloc(sizeof *nm);
+    const char *use = dl_as_caller(file, caller, nm);
     int active = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE;
     dl_objs_t before = {0}, after = {0};
     if (active) {
@@ -376,6 +389,7 @@ static PS_NOINLINE void *dl_open_deep_at(const char *file, int mode, const void 
                file ? file : "the main program", n);
     }
     imem_free(before.v);
+    imem_free(nm);
     errno = e;
     return h;
 }
@@ -396,19 +410,26 @@ static void dl_resolve(void)
 }
 
 /* Before the constructor ran (another library's constructor calls dlopen): resolve, then
- * open from here (the caller glibc sees is the shim: a path without '/' is searched as the
- * shim would). */
+ * open from here, the name resolved as the caller would. */
 PS_HIDDEN_DL PS_NOINLINE void *ps_dl_open_slow(const char *file, int mode)
 {
     const void *caller = __builtin_return_address(0);
     int e = errno;
     dl_resolve();
-    errno = e;
-    if (!ps_dl_real_dlopen)
+    if (!ps_dl_real_dlopen) {
+        errno = e;
         return NULL;
-    if (mode & RTLD_DEEPBIND)
+    }
+    if ((mode & RTLD_DEEPBIND) && __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE)
         return dl_open_deep_at(file, mode, caller);
-    return ps_dl_real_dlopen(file, mode);
+    dl_names_t *nm = imem_alloc(sizeof *nm);
+    const char *use = dl_as_caller(file, caller, nm);
+    errno = e;
+    void *h = ps_dl_real_dlopen(use, mode);
+    e = errno;
+    imem_free(nm);
+    errno = e;
+    return h;
 }
 
 __attribute__((constructor)) static void dl_ctor(void)

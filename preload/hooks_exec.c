@@ -54,12 +54,12 @@ static void *resolve(void **slot, const char *name, const char *ver)
     static void *real_##name;                                                                  \
     static int exec_##name params                                                              \
     {                                                                                          \
+        int e = errno; /* what the real call starts from, whatever the shim does first */     \
         real_##name##_t real = (real_##name##_t)resolve(&real_##name, #name, NULL);            \
         if (!real) {                                                                           \
             errno = ENOSYS;                                                                    \
             return -1;                                                                         \
         }                                                                                      \
-        int e = errno;                                                                         \
         envclean_buf_t b;                                                                      \
         char *const *env = envclean_envp(envp, &b);                                            \
         shim_before_exec();                                                                    \
@@ -100,10 +100,10 @@ PS_EXPORT int execvp(const char *file, char *const argv[])
     PS_EXPORT int name(pid_t *pid, const char *pathname, const posix_spawn_file_actions_t *fa, \
                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])  \
     {                                                                                          \
+        int e = errno;                                                                         \
         real_##name##_t real = (real_##name##_t)resolve(&real_##name, #name, "GLIBC_2.15");    \
         if (!real)                                                                             \
             return ENOSYS;                                                                     \
-        int e = errno;                                                                         \
         envclean_buf_t b;                                                                      \
         char *const *env = envclean_envp(envp, &b);                                            \
         errno = e;                                                                             \
