@@ -5,7 +5,8 @@
  *   env       the program exports its own setenv/unsetenv that leave environ alone (as bash
  *             does) and keeps a copy of the environment made before the shim's constructor;
  *             it runs children through system(), popen(), posix_spawn (environ and the
- *             copy), vfork+execve (the copy) and finally execve itself (the copy). With
+ *             copy), vfork+execve, fexecve and execveat (the copy) and finally execve itself
+ *             (the copy). With
  *             PERFSHIM_FOLLOW_EXEC=0 exactly one trace (its own) and no child allocation
  *             anywhere; with =1 every child is traced.
  *   rawfork   a child made by syscall(SYS_fork): the parent's trace holds exactly the parent's
@@ -141,6 +142,20 @@ static void run_env(void)
         _exit(127);
     }
     wait_ok(pid, "vfork ok\n");
+    int fd = open(self, O_RDONLY | O_CLOEXEC);
+    pid = vfork();
+    if (pid == 0) {
+        fexecve(fd, args, saved_env);
+        _exit(127);
+    }
+    wait_ok(pid, "fexecve ok\n");
+    pid = vfork();
+    if (pid == 0) {
+        execveat(AT_FDCWD, self, args, saved_env, 0);
+        _exit(127);
+    }
+    wait_ok(pid, "execveat ok\n");
+    close(fd);
     execve(self, args, saved_env);
     say("exec failed\n");
 }
@@ -390,9 +405,9 @@ static void check_env(int follow)
         CHECK(n == 1);
         CHECK(child_allocs == 0);
     } else {
-        /* system, popen, spawn, spawnp, vfork+execve, execve: 3 each */
-        CHECK(child_allocs == 18);
-        CHECK(n >= 7);
+        /* system, popen, spawn, spawnp, vfork+execve, fexecve, execveat, execve: 3 each */
+        CHECK(child_allocs == 24);
+        CHECK(n >= 9);
     }
     if (fails)
         fprintf(stderr, "[%s] %d traces, %llu child allocations\n", cur_mode, n,
