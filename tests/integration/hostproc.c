@@ -227,9 +227,9 @@ static void *errno_thread(void *arg)
     return NULL;
 }
 
-static void run_deepbind(const char *name)
+static void run_deepbind(const char *name, int how)
 {
-    void *h = dlopen(name, RTLD_NOW | RTLD_DEEPBIND);
+    void *h = dlopen(name, how | RTLD_DEEPBIND);
     if (!h) {
         say("dlopen failed\n");
         return;
@@ -265,13 +265,13 @@ static void run(int argc, char **argv)
         pthread_join(t, NULL);
         say(errbuf);
     } else if (!strcmp(mode, "deepbind")) {
-        run_deepbind("$ORIGIN/.libs/libdeep.so");
+        run_deepbind("$ORIGIN/.libs/libdeep.so", RTLD_LAZY); /* PLT entries not yet bound */
     } else if (!strcmp(mode, "deepbind_name")) {
         void *h0 = dlopen("libdeep.so", RTLD_NOW); /* through the thunk: the caller is ours */
         say(h0 ? "plain dlopen ok\n" : "plain dlopen failed\n");
         if (h0)
             dlclose(h0);
-        run_deepbind("libdeep.so");
+        run_deepbind("libdeep.so", RTLD_NOW);
     } else if (!strcmp(mode, "snapsig")) {
         sink = malloc(10);
         say("segv\n");
