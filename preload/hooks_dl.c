@@ -352,6 +352,13 @@ static const char *dl_as_caller(const char *file, const void *caller, dl_names_t
     if (strchr(file, '$') && dl_expand_origin(file, nm->dir, nm->expanded, sizeof nm->expanded))
         use = nm->expanded;
     if (!strchr(use, '/')) {
+        /* glibc first matches a bare name against the loaded objects' names, wherever the
+         * call comes from; only a name not loaded is searched along the caller's path */
+        void *loaded = ps_dl_real_dlopen(use, RTLD_LAZY | RTLD_NOLOAD);
+        if (loaded) {
+            dlclose(loaded);
+            return use;
+        }
         const char *s = dl_search(lm, use, nm->searched, sizeof nm->searched);
         if (s)
             use = s;
