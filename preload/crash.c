@@ -23,7 +23,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
     /* One thread flushes; a second fatal signal (in the flush itself, or another thread)
      * goes straight to the default action. */
     if (!__atomic_exchange_n(&crash_entered, 1, __ATOMIC_ACQ_REL) &&
-        __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE) {
+        __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && shim_owns_trace()) {
         shim_tls.guard = 1; /* a hook the flush might reach passes through */
         ps_rec_crash_t r = {.h = {PS_REC_CRASH, 0, sizeof r},
                             .signo = (uint32_t)sig,

@@ -4,6 +4,11 @@
  * Cost budget of a recorded allocation: guard check, the real call, one clock read, the
  * unwind (dominant), a stack-table probe, a 40-byte copy into the thread buffer and one
  * release store. Frees skip the unwind. Everything else is out of line in shim.c/tstate.c.
+ *
+ * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
+ * value it found; after the real call each hook saves errno and restores it after recording
+ * (the unwinder, a contended futex or a buffer hand-off may change it). A free records before
+ * the real free, which leaves errno alone (glibc >= 2.33), so it saves on entry.
  */
 #include <config.h>
 
@@ -54,8 +59,10 @@ static void *boot_calloc(size_t n, size_t m)
         if (PS_UNLIKELY(!st))                                                                  \
             return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
         void *p = real_##name args;                                                            \
+        int e = errno;                                                                         \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns());                              \
         hook_leave();                                                                          \
+        errno = e;                                                                             \
         return p;                                                                              \
     }
 PS_PLAIN_ALLOC_HOOKS(PS_X)
@@ -67,12 +74,14 @@ PS_EXPORT void *calloc(size_t n, size_t m)
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
     void *p = real_calloc(n, m);
+    int e = errno;
     uint64_t ts = prim_now_ns();
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
     shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts);
     hook_leave();
+    errno = e;
     return p;
 }
 
@@ -89,8 +98,10 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         return 0;
     }
     int rc = real_posix_memalign(out, align, size);
+    int e = errno;
     shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns());
     hook_leave();
+    errno = e;
     return rc;
 }
 
@@ -104,7 +115,9 @@ PS_EXPORT void free(void *p)
             real_free(p);
         return;
     }
+    int e = errno;
     shim_rec_free(st, PS_FN_FREE, p, 2);
+    errno = e;
     real_free(p);
     hook_leave();
 }
@@ -140,12 +153,16 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
             return real_reallocarray(old, n, m);
         return real_realloc(old, size);
     }
+    int e = errno;
     shim_live_realloc_begin(old);
     uint64_t t0 = prim_now_ns();
+    errno = e;
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
+    e = errno;
     uint64_t t1 = prim_now_ns();
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1);
     hook_leave();
+    errno = e;
     return p;
 }
 

@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -69,10 +70,11 @@ PS_CXX_DELETE_HOOKS(PS_X)
  * plugin) long after the shim initialized. A racing first use resolves twice to the same value. */
 static PS_NOINLINE PS_COLD void *cxx_resolve(void **slot, const char *name)
 {
-    int g = shim_tls.guard;
+    int g = shim_tls.guard, e = errno;
     shim_tls.guard = 1; /* dlsym's own allocations are the loader's, not the app's */
     void *f = dlsym(RTLD_NEXT, name);
     shim_tls.guard = g;
+    errno = e;
     __atomic_store_n(slot, f, __ATOMIC_RELEASE);
     return f;
 }
@@ -138,8 +140,10 @@ static void cxx_scope_end(const cxx_scope_t *s)
         } else {                                                                               \
             p = cxx_fallback_new(sz, al, nt);                                                  \
         }                                                                                      \
+        int e = errno; /* the app sees the real operator's errno, not the recorder's */        \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns());                              \
         scope.done = 1;                                                                        \
+        errno = e;                                                                             \
         return p;                                                                              \
     }
 PS_CXX_NEW_HOOKS(PS_X)
@@ -159,7 +163,9 @@ PS_CXX_NEW_HOOKS(PS_X)
                 real_free(p);                                                                  \
             return;                                                                            \
         }                                                                                      \
+        int e = errno;                                                                         \
         shim_rec_free(st, PS_FN_##FN, p, 1);                                                   \
+        errno = e;                                                                             \
         if (PS_LIKELY(real != NULL))                                                           \
             real args;                                                                         \
         else                                                                                   \

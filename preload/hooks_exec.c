@@ -9,46 +9,111 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <unistd.h>
 
+#include "envclean.h"
 #include "hooks_exec.h"
 #include "shim.h"
 
 #define PS_EXECL_MAX 4096
 
-/* X(name, params, args) -- the vector forms */
-#define PS_EXEC_HOOKS(X)                                                                       \
-    X(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp)) \
-    X(execv, (const char *path, char *const argv[]), (path, argv))                             \
-    X(execvp, (const char *file, char *const argv[]), (file, argv))                            \
-    X(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp))
+extern char **environ;
 
-#define PS_X(name, params, args)                                                               \
-    typedef int (*real_##name##_t) params;                                                    \
-    static real_##name##_t real_##name;                                                        \
+/* The real function: found on first use (dlvsym when ver is set), NULL if libc has none. */
+static void *resolve(void **slot, const char *name, const char *ver)
+{
+    void *real = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (real)
+        return real;
+    int g = shim_tls.guard;
+    shim_tls.guard = 1;
+    real = ver ? dlvsym(RTLD_NEXT, name, ver) : dlsym(RTLD_NEXT, name);
+    shim_tls.guard = g;
+    __atomic_store_n(slot, real, __ATOMIC_RELEASE);
+    return real;
+}
+
+/* X(name, params, call, fwd) -- the forms that take an environment: `call` passes `env`
+ * (envp cleaned by envclean), `fwd` the hook's own arguments. exec_<name> is the hook's body,
+ * also used by the forms that take none (execv, execvp, execl*), which pass environ as glibc
+ * does. */
+#define PS_EXEC_HOOKS(X)                                                                       \
+    X(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, env),   \
+      (path, argv, envp))                                                                      \
+    X(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, env),  \
+      (file, argv, envp))                                                                      \
+    X(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, env),              \
+      (fd, argv, envp))                                                                        \
+    X(execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags), \
+      (dirfd, path, argv, env, flags), (dirfd, path, argv, envp, flags))
+
+#define PS_X(name, params, call, fwd)                                                      \
+    typedef int(*real_##name##_t) params;                                                      \
+    static void *real_##name;                                                                  \
+    static int exec_##name params                                                              \
+    {                                                                                          \
+        int e = errno; /* what the real call starts from, whatever the shim does first */     \
+        real_##name##_t real = (real_##name##_t)resolve(&real_##name, #name, NULL);            \
+        if (!real) {                                                                           \
+            errno = ENOSYS;                                                                    \
+            return -1;                                                                         \
+        }                                                                                      \
+        envclean_buf_t b;                                                                      \
+        char *const *env = envclean_envp(envp, &b);                                            \
+        shim_before_exec();                                                                    \
+        errno = e;                                                                             \
+        int rc = real call;                                                                    \
+        e = errno;                                                                             \
+        shim_after_exec_failed();                                                              \
+        envclean_release(&b);                                                                  \
+        errno = e;                                                                             \
+        return rc;                                                                             \
+    }                                                                                          \
     PS_EXPORT int name params                                                                  \
     {                                                                                          \
-        real_##name##_t real = __atomic_load_n(&real_##name, __ATOMIC_ACQUIRE);                \
-        if (!real) {                                                                           \
-            int g = shim_tls.guard;                                                            \
-            shim_tls.guard = 1;                                                                \
-            real = (real_##name##_t)dlsym(RTLD_NEXT, #name);                                   \
-            shim_tls.guard = g;                                                                \
-            __atomic_store_n(&real_##name, real, __ATOMIC_RELEASE);                            \
-            if (!real) {                                                                       \
-                errno = ENOSYS;                                                                \
-                return -1;                                                                     \
-            }                                                                                  \
-        }                                                                                      \
-        shim_before_exec();                                                                    \
-        int rc = real args;                                                                    \
+        return exec_##name fwd;                                                                \
+    }
+PS_EXEC_HOOKS(PS_X)
+#undef PS_X
+
+PS_EXPORT int execv(const char *path, char *const argv[])
+{
+    return exec_execve(path, argv, environ);
+}
+
+PS_EXPORT int execvp(const char *file, char *const argv[])
+{
+    return exec_execvpe(file, argv, environ);
+}
+
+/* posix_spawn and posix_spawnp (glibc's default version, GLIBC_2.15; callers of the 2.2.5
+ * compat functions bind to glibc's directly): the child's environment is cleaned as for an
+ * exec; the parent's trace goes on. system() and popen() spawn from inside glibc with
+ * environ, which the constructor cleaned. */
+#define PS_SPAWN_HOOKS(X) X(posix_spawn, path) X(posix_spawnp, file)
+#define PS_X(name, pathname)                                                                   \
+    typedef int (*real_##name##_t)(pid_t *, const char *, const posix_spawn_file_actions_t *,  \
+                                   const posix_spawnattr_t *, char *const[], char *const[]);   \
+    static void *real_##name;                                                                  \
+    PS_EXPORT int name(pid_t *pid, const char *pathname, const posix_spawn_file_actions_t *fa, \
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])  \
+    {                                                                                          \
         int e = errno;                                                                         \
-        shim_after_exec_failed();                                                              \
+        real_##name##_t real = (real_##name##_t)resolve(&real_##name, #name, "GLIBC_2.15");    \
+        if (!real)                                                                             \
+            return ENOSYS;                                                                     \
+        envclean_buf_t b;                                                                      \
+        char *const *env = envclean_envp(envp, &b);                                            \
+        errno = e;                                                                             \
+        int rc = real(pid, pathname, fa, attr, argv, env);                                     \
+        e = errno;                                                                             \
+        envclean_release(&b);                                                                  \
         errno = e;                                                                             \
         return rc;                                                                             \
     }
-PS_EXEC_HOOKS(PS_X)
+PS_SPAWN_HOOKS(PS_X)
 #undef PS_X
 
 /* Collects arg0, the variadic arguments up to NULL and (with_env) the envp after it. */
@@ -76,7 +141,7 @@ PS_EXPORT int execl(const char *path, const char *arg0, ...)
     va_start(ap, arg0);
     PS_EXECL_COLLECT(argv, arg0, ap, 0, envp);
     (void)envp;
-    return execv(path, argv);
+    return exec_execve(path, argv, environ);
 }
 
 PS_EXPORT int execlp(const char *file, const char *arg0, ...)
@@ -87,7 +152,7 @@ PS_EXPORT int execlp(const char *file, const char *arg0, ...)
     va_start(ap, arg0);
     PS_EXECL_COLLECT(argv, arg0, ap, 0, envp);
     (void)envp;
-    return execvp(file, argv);
+    return exec_execvpe(file, argv, environ);
 }
 
 PS_EXPORT int execle(const char *path, const char *arg0, ...)
@@ -97,5 +162,5 @@ PS_EXPORT int execle(const char *path, const char *arg0, ...)
     va_list ap;
     va_start(ap, arg0);
     PS_EXECL_COLLECT(argv, arg0, ap, 1, envp);
-    return execve(path, argv, envp);
+    return exec_execve(path, argv, envp);
 }

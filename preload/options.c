@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,13 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+int options_signal_refused(int sig)
+{
+#define PS_X(s) sig == s ||
+    return PS_REFUSED_SIGNALS(PS_X) 0;
+#undef PS_X
+}
+
 int options_load(options_t *o, const char *(*get)(const char *name))
 {
     int bad = 0;
@@ -37,6 +45,13 @@ int options_load(options_t *o, const char *(*get)(const char *name))
     }
     PS_INT_OPTION_LIST(PS_X)
 #undef PS_X
+    if (options_signal_refused(o->snapshot_signal)) {
+        PS_WARN("PERFSHIM_SNAPSHOT_SIGNAL=%d is a fatal, synchronous or uncatchable signal; "
+                "using 0",
+                o->snapshot_signal);
+        o->snapshot_signal = 0;
+        bad++;
+    }
     v = get("PERFSHIM_OUTPUT");
     char tmp[PS_OUTPUT_MAX];
     if (v && (!*v || strlen(v) >= sizeof o->output ||

@@ -25,6 +25,13 @@
     X(leak_check, "PERFSHIM_LEAK_CHECK", 1, 0, 1)                                              \
     X(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64)
 
+/* Signals no option may take: a handler that returns from a synchronous fault re-executes it
+ * forever, SIGABRT must end the process, SIGKILL and SIGSTOP cannot be caught, and 32/33 are
+ * glibc's own (SIGCANCEL, SIGSETXID). */
+#define PS_REFUSED_SIGNALS(X)                                                                  \
+    X(SIGSEGV) X(SIGBUS) X(SIGFPE) X(SIGILL) X(SIGABRT) X(SIGTRAP) X(SIGSYS) X(SIGKILL)        \
+    X(SIGSTOP) X(32) X(33)
+
 #define PS_OUTPUT_DEFAULT "perfshim.%e.%p.trace"
 #define PS_OUTPUT_MAX 4096
 
@@ -40,6 +47,9 @@ extern options_t options;
 /* Fills `o` from the environment through `get` (getenv in the shim, a fake in tests).
  * Returns the number of variables that were invalid (each warned about). */
 int options_load(options_t *o, const char *(*get)(const char *name));
+
+/* 1 if `sig` is one of PS_REFUSED_SIGNALS. */
+int options_signal_refused(int sig);
 
 /* Expands the output template: %p -> pid, %e -> program name, %% -> %. Returns 0, or
  * -PS_E_INVAL for an empty result, an unknown %-sequence, or one that does not fit. */

@@ -163,4 +163,18 @@ int prim_read_self(void *dst, const void *src, size_t n)
     struct iovec l = {dst, n}, r = {(void *)(uintptr_t)src, n};
     ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
     return got == (ssize_t)n ? 0 : -PS_E_IO;
+void *prim_map_wipeonfork(void)
+{
+    size_t len = prim_page_size();
+    void *p = prim_map(len, 0);
+    if (p && madvise(p, len, MADV_WIPEONFORK) != 0) {
+        prim_unmap(p, len);
+        p = NULL;
+    }
+    return p;
+}
+
+int prim_protect(void *addr, size_t len, int writable)
+{
+    return mprotect(addr, len, PROT_READ | (writable ? PROT_WRITE : 0)) == 0 ? 0 : -PS_E_IO;
 }

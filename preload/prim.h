@@ -35,5 +35,11 @@ int prim_fd_move_high(int fd);
 /* Reads n bytes at src of this process into dst without faulting (process_vm_readv): 0, or
  * -PS_E_IO when any of them is not readable. AS-safe. */
 int prim_read_self(void *dst, const void *src, size_t n);
+/* One zeroed page that the kernel wipes (zeroes again) in every child made by fork or by
+ * clone without CLONE_VM, whether or not glibc's fork ran (MADV_WIPEONFORK, Linux 4.14);
+ * NULL where that is not supported. */
+void *prim_map_wipeonfork(void);
+/* mprotect of whole pages: read-only (writable 0) or read-write. Returns 0 or -PS_E_IO. */
+int prim_protect(void *addr, size_t len, int writable);
 
 #endif /* PERFSHIM_PRIM_H */

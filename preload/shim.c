@@ -18,6 +18,7 @@
 #include "announce.h"
 #include "bootstrap.h"
 #include "crash.h"
+#include "envclean.h"
 #include "locktab.h"
 #include "log.h"
 #include "perfshim/errors.h"
@@ -28,6 +29,9 @@ int shim_state;
 PS_TLS shim_tls_t shim_tls;
 
 static pid_t init_tid;
+static const int forkword_const = 1;
+const volatile int *shim_forkword = &forkword_const;
+static volatile int *forkword_page; /* the MADV_WIPEONFORK page, NULL if none */
 static pid_t owner_pid; /* the process whose trace this is */
 static pthread_key_t exit_key;
 static char exe_path[PERFSHIM_MAX_PATH];
@@ -42,6 +46,7 @@ static const char *env_get(const char *name)
 
 static void thread_exit_dtor(void *arg);
 static void atfork_child(void);
+static void fork_child_start(void);
 
 static void shim_set_state(int s)
 {
@@ -145,6 +150,11 @@ void shim_init(void)
     }
     owner_pid = getpid();
     writer_arm_lazy(); /* no thread of the shim's until the app has a second one */
+    forkword_page = prim_map_wipeonfork();
+    if (forkword_page) {
+        *forkword_page = 1;
+        shim_forkword = forkword_page;
+    }
     locktab_init();
     modmap_set_exe(exe_path);
     unwind_init();
@@ -184,12 +194,31 @@ static tstate_t *thread_attach(void)
     return st;
 }
 
+static tstate_t *hook_enter_slow_body(void);
+
+/* The app's errno is the one it had: init and thread attach make syscalls that may fail. */
 tstate_t *hook_enter_slow(void)
+{
+    int e = errno;
+    tstate_t *st = hook_enter_slow_body();
+    errno = e;
+    return st;
+}
+
+static tstate_t *hook_enter_slow_body(void)
 {
     int s = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
     if (s == SHIM_UNINIT || s == SHIM_INITIALIZING) {
         shim_tls.guard = 1;
         shim_init();
+        shim_tls.guard = 0;
+        s = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
+    }
+    if (s == SHIM_ACTIVE && PS_UNLIKELY(!*shim_forkword)) {
+        /* A child made without fork(): its first event. Its heap so far is its parent's and
+         * the records in its buffers are the parent's, to be written by the parent. */
+        shim_tls.guard = 1;
+        fork_child_start();
         shim_tls.guard = 0;
         s = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
     }
@@ -236,12 +265,27 @@ static void thread_exit_dtor(void *arg)
     shim_tls.guard = g;
 }
 
+int shim_owns_trace(void)
+{
+    return *shim_forkword != 0;
+}
+
 static void atfork_child(void)
 {
-    /* The child has one thread (this one) and none of the writer's. It writes its own,
-     * self-contained trace: the output template expanded with its pid, a fresh writer, no
-     * thread state, no interned stack and a full module map (the parent's are in the parent's
-     * file). The header says "fork child": its inherited heap is not in the trace. */
+    /* Already done if a hook ran in this child before glibc called this handler. */
+    if (owner_pid != getpid())
+        fork_child_start();
+}
+
+/* The child has one thread (this one) and none of the writer's. It writes its own,
+ * self-contained trace: the output template expanded with its pid, a fresh writer, no thread
+ * state, no interned stack and a full module map (the parent's are in the parent's file). The
+ * header says "fork child": its inherited heap is not in the trace. Run by the atfork handler
+ * and, for a child made without fork() (syscall, clone), by its first hook. */
+static void fork_child_start(void)
+{
+    if (forkword_page)
+        *forkword_page = 1; /* this process owns what follows */
     int was = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
     int g = shim_tls.guard;
     shim_tls.guard = 1;
@@ -294,35 +338,6 @@ void shim_after_exec_failed(void)
     shim_tls.guard = g;
 }
 
-/* Unless PERFSHIM_FOLLOW_EXEC=1, programs this one executes are not traced: libperfshim is
- * taken out of LD_PRELOAD (other preloaded libraries stay). Runs from the constructor, when
- * environ is the process's own and no other thread of the app exists yet. */
-static void shim_env_unpreload(void)
-{
-    const char *v = getenv("LD_PRELOAD");
-    if (!v || !strstr(v, "libperfshim"))
-        return;
-    char keep[4096];
-    size_t n = 0;
-    for (const char *p = v; *p;) {
-        size_t len = strcspn(p, ": ");
-        if (len && !(memmem(p, len, "libperfshim", 11)) && n + len + 1 < sizeof keep) {
-            if (n)
-                keep[n++] = ':';
-            memcpy(keep + n, p, len);
-            n += len;
-        }
-        p += len;
-        if (*p)
-            p++;
-    }
-    keep[n] = 0;
-    if (n)
-        setenv("LD_PRELOAD", keep, 1);
-    else
-        unsetenv("LD_PRELOAD");
-}
-
 /* The leak scan runs while the shim is still active, so frees racing it wait in the live set
  * instead of releasing blocks it reads; a second exiting thread waits for the first scan. */
 static void fini_leak_scan(void)
@@ -367,7 +382,7 @@ __attribute__((constructor)) static void shim_ctor(void)
     shim_tls.guard = 1;
     shim_init();
     if (!getauxval(AT_SECURE) && !options.follow_exec)
-        shim_env_unpreload();
+        envclean_scrub_environ(); /* not through setenv: the app may own it (bash) */
     if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && options.signals)
         crash_install();
     shim_tls.guard = 0;

@@ -45,11 +45,20 @@ typedef struct shim_tls_s {
 
 extern int shim_state;
 extern PS_TLS shim_tls_t shim_tls;
+/* Reads 1 in the process whose trace this is and 0 in a child made without glibc's fork (raw
+ * syscall(SYS_fork), clone without CLONE_VM): a word in a MADV_WIPEONFORK page, which the
+ * kernel zeroes in every child. The child's first hook takes the slow path, which gives it
+ * its own trace as the atfork handler does for fork(). One load on the fast path, no
+ * syscall. (Without MADV_WIPEONFORK it points to a constant 1: such children go undetected.) */
+extern const volatile int *shim_forkword;
 
 PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
 void shim_init(void);
 void shim_fini(void);
 void shim_count_dropped(void);
+/* 0 in a child made without fork() that has not taken over a trace of its own yet: it must
+ * write nothing (the descriptors and buffers it holds are copies of its parent's). */
+int shim_owns_trace(void);
 void shim_enter_internal_thread(void);
 /* exec hooks: END the trace before the exec; resume recording when it failed. */
 void shim_before_exec(void);
@@ -71,7 +80,8 @@ static PS_ALWAYS_INLINE tstate_t *hook_enter(void)
         return NULL;
     }
     tstate_t *st = shim_tls.st;
-    if (PS_UNLIKELY(!st || __atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE))
+    if (PS_UNLIKELY(!st || __atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE ||
+                    !*shim_forkword))
         return hook_enter_slow();
     shim_tls.guard = 1;
     return st;

@@ -1,11 +1,13 @@
 #!/bin/sh
 # libperfshim.so exports exactly the interposed functions listed in preload/exports.map: the
-# "base:" names unversioned, the GLIBC_2.3.2 node's names as their default version.
+# "base:" names unversioned, the GLIBC_2.3.2 and GLIBC_2.15 nodes' names as their default version.
 . "$top_srcdir/tests/integration/lib.sh"
 map="$top_srcdir/preload/exports.map"
 want=$( (sed -n 's/^ \* base: //p' "$map" | tr ' ' '\n'
     sed -n '/^GLIBC_2.3.2 {/,/^}/p' "$map" | grep -v 'GLIBC\|global:\|}' | tr -d ' ' |
-        tr ';' '\n' | grep -v '^$' | sed 's/$/@@GLIBC_2.3.2/') | grep -v '^$' | sort)
+        tr ';' '\n' | grep -v '^$' | sed 's/$/@@GLIBC_2.3.2/'
+    sed -n '/^GLIBC_2.15 {/,/^}/p' "$map" | grep -v 'GLIBC\|global:\|}' | tr -d ' ' |
+        tr ';' '\n' | grep -v '^$' | sed 's/$/@@GLIBC_2.15/') | grep -v '^$' | sort)
 got=$(nm -D --defined-only "$PERFSHIM_LIB" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort)
 same_exports() {
     [ -n "$want" ] && [ "$want" = "$got" ] || {

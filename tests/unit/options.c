@@ -63,5 +63,23 @@ TEST(expand)
     expect_true(options_expand_output("%e%e%e%e", 1, "0123456789abcdef", out, sizeof out) != 0);
 }
 
+/* issue 12: a snapshot handler on a fault signal turns a crash into an endless loop */
+TEST(snapshot_signal_refuses_fatal_signals)
+{
+    options_t o;
+    static const char *const bad[] = {"11", "7", "8", "4", "6", "5", "31", "9", "19", "32", "33"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *const e[] = {"PERFSHIM_SNAPSHOT_SIGNAL", bad[i], NULL};
+        env = e;
+        expect_u64_eq(options_load(&o, fake_get), 1);
+        expect_u64_eq(o.snapshot_signal, 0);
+    }
+    static const char *const ok[] = {"PERFSHIM_SNAPSHOT_SIGNAL", "12", NULL};
+    env = ok;
+    expect_u64_eq(options_load(&o, fake_get), 0);
+    expect_u64_eq(o.snapshot_signal, 12);
+}
+
 TEST_MAIN(TEST_ENTRY(defaults), TEST_ENTRY(valid_and_invalid_values),
-          TEST_ENTRY(bad_output_template_falls_back), TEST_ENTRY(expand))
+          TEST_ENTRY(bad_output_template_falls_back), TEST_ENTRY(expand),
+          TEST_ENTRY(snapshot_signal_refuses_fatal_signals))
