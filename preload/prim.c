@@ -163,6 +163,8 @@ int prim_read_self(void *dst, const void *src, size_t n)
     struct iovec l = {dst, n}, r = {(void *)(uintptr_t)src, n};
     ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
     return got == (ssize_t)n ? 0 : -PS_E_IO;
+}
+
 void *prim_map_wipeonfork(void)
 {
     size_t len = prim_page_size();
