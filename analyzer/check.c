@@ -37,6 +37,7 @@ typedef struct check_opts_s {
     const char *output;
     int stack_depth, top;
     bool quiet;
+    bool allow_partial; /* check what a corrupt, cut or crashed trace holds */
 } check_opts_t;
 
 static void check_usage(FILE *f)
@@ -57,7 +58,10 @@ static void check_usage(FILE *f)
           "  --stack-depth N          frames per stack (default 8 for text, all otherwise)\n"
           "  -o, --output FILE        write the output to FILE\n"
           "  -q, --quiet              no symbolization warnings\n"
-          "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error.\n",
+          "  --allow-partial          check a partial trace (corrupt, cut short, trailing\n"
+          "                           garbage, missing chunks) instead of refusing it\n"
+          "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
+          "(a partial trace without --allow-partial).\n",
           f);
 }
 
@@ -103,7 +107,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
         OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH
+        OPT_TOP, OPT_DEPTH, OPT_PARTIAL
     };
     static const struct option longopts[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
@@ -117,6 +121,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
         {"stack-depth", required_argument, NULL, OPT_DEPTH},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
+        {"allow-partial", no_argument, NULL, OPT_PARTIAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -138,6 +143,9 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             break;
         case 'q':
             o->quiet = true;
+            break;
+        case OPT_PARTIAL:
+            o->allow_partial = true;
             break;
         case OPT_MAXB:
         case OPT_MAXBL:
@@ -412,6 +420,13 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
+    }
+    if (!t->rp.complete && !o->allow_partial) {
+        /* a gate must not pass on what it could not read: corrupt or cut input is an
+         * input error (2), as for a trace that cannot be opened */
+        fprintf(stderr, "perfshim: check: partial trace: %s (--allow-partial checks it anyway)\n",
+                t->rp.partial_reason);
+        return -PS_E_CORRUPT;
     }
     symbols_opts_t so = {.quiet = o->quiet};
     if ((rc = symbols_open(&t->sym, t->rp.modules, t->rp.nmodules, &so)) < 0) {
