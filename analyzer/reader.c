@@ -27,6 +27,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "infile.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 
@@ -385,16 +386,12 @@ int reader_open(reader_t **out, const char *path)
     }
     *out = r;
 
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    r->fd = infile_open(path, r->err, sizeof(r->err)); /* a regular file, never blocks */
     if (r->fd < 0)
-        return reader_fail(r, -PS_E_OPEN, "%s", strerror(errno));
+        return -PS_E_OPEN; /* missing, unreadable, or not a regular file: err says which */
     struct stat st;
     if (fstat(r->fd, &st) != 0)
         return reader_fail(r, -PS_E_OPEN, "%s", strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return reader_fail(r, -PS_E_OPEN, "%s", strerror(EISDIR));
-    if (!S_ISREG(st.st_mode))
-        return reader_fail(r, -PS_E_OPEN, "not a regular file");
     r->size = (uint64_t)st.st_size;
 
     int rc = reader_parse_header(r);

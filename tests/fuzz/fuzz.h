@@ -14,7 +14,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The FIFO every target tries as its input once (the analyzer must refuse it, never block on
+ * it). A fixed path, so that a corpus trace can name it as a module: the trace_reader seed
+ * seed-module-fifo does. Nothing ever opens it for writing. */
+#define FUZZ_FIFO "/tmp/perfshim-fuzz.fifo"
+static inline const char *fuzz_fifo(void)
+{
+    struct stat st;
+    if (lstat(FUZZ_FIFO, &st) != 0 && mkfifo(FUZZ_FIFO, 0600) != 0) {
+        perror(FUZZ_FIFO);
+        abort();
+    }
+    return FUZZ_FIFO;
+}
 
 #endif /* PERFSHIM_FUZZ_H */

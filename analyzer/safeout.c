@@ -1,0 +1,157 @@
+/*
+ * safeout.c -- see safeout.h. The streams are glibc cookie streams (fopencookie); glibc makes
+ * stdout and stderr assignable variables, which is what lets one call cover every printf.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* fopencookie */
+#endif
+#include "safeout.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct sout_s {
+    int fd;
+    bool c2; /* the last byte written was 0xc2: its next byte decides (a C1 control or not) */
+} sout_t;
+
+static FILE *raw_stderr;
+
+static bool sout_ctl(unsigned char b)
+{
+    return (b < 0x20 && b != '\n' && b != '\t') || b == 0x7f;
+}
+
+/* Appends the escape of b, or b, to out; returns the new length. */
+static size_t sout_put(char *out, size_t o, unsigned char b, bool esc)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!esc) {
+        out[o++] = (char)b;
+        return o;
+    }
+    out[o++] = '\\';
+    out[o++] = 'x';
+    out[o++] = hex[b >> 4];
+    out[o++] = hex[b & 15];
+    return o;
+}
+
+/* Filters in[0..n) into out (room for 4 * n + 4 bytes); *c2 carries a 0xc2 across calls.
+ * Returns the bytes in out. */
+static size_t sout_filter(bool *c2, const unsigned char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = in[i];
+        if (*c2) {
+            *c2 = false;
+            bool c1 = b >= 0x80 && b <= 0x9f;
+            o = sout_put(out, o, 0xc2, c1);
+            if (c1) {
+                o = sout_put(out, o, b, true);
+                continue;
+            }
+        }
+        if (b == 0xc2) {
+            *c2 = true;
+            continue;
+        }
+        o = sout_put(out, o, b, sout_ctl(b));
+    }
+    return o;
+}
+
+static int sout_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static ssize_t sout_write(void *cookie, const char *buf, size_t n)
+{
+    sout_t *s = cookie;
+    char out[4 * 1024 + 8];
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < 1024 ? n - done : 1024;
+        size_t o = sout_filter(&s->c2, (const unsigned char *)buf + done, k, out);
+        if (sout_write_all(s->fd, out, o) != 0)
+            return done ? (ssize_t)done : -1;
+        done += k;
+    }
+    return (ssize_t)n;
+}
+
+static int sout_close(void *cookie)
+{
+    sout_t *s = cookie;
+    if (s->c2) { /* a lone 0xc2 at the very end: not a C1 control */
+        s->c2 = false;
+        return sout_write_all(s->fd, "\xc2", 1);
+    }
+    return 0;
+}
+
+size_t safeout_escape(char *dst, size_t cap, const char *src, size_t n)
+{
+    bool c2 = false;
+    char out[4 * 64 + 8];
+    size_t len = 0;
+    for (size_t done = 0; done <= n && cap; done += 64) {
+        size_t k = n - done < 64 ? n - done : 64;
+        size_t o = sout_filter(&c2, (const unsigned char *)src + done, k, out);
+        if (done + k == n && c2)
+            out[o++] = (char)0xc2;
+        for (size_t i = 0; i < o && len + 1 < cap; i++)
+            dst[len++] = out[i];
+        if (done + k == n)
+            break;
+    }
+    if (cap)
+        dst[len] = '\0';
+    return len;
+}
+
+static FILE *sout_open(int fd, int mode)
+{
+    static sout_t cookies[2];
+    sout_t *c = &cookies[fd == 2];
+    c->fd = fd;
+    cookie_io_functions_t io = {.write = sout_write, .close = sout_close};
+    FILE *f = fopencookie(c, "w", io);
+    if (f)
+        setvbuf(f, NULL, mode, BUFSIZ);
+    return f;
+}
+
+void safeout_install(void)
+{
+    FILE *o = sout_open(STDOUT_FILENO, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF);
+    FILE *e = sout_open(STDERR_FILENO, _IONBF);
+    raw_stderr = stderr;
+    if (o)
+        stdout = o; /* the old streams have written nothing yet: nothing to flush */
+    if (e)
+        stderr = e;
+}
+
+FILE *safeout_raw_stderr(void)
+{
+    return raw_stderr ? raw_stderr : stderr;
+}
