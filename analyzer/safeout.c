@@ -16,9 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#define SOUT_IN 16384 /* input bytes filtered per write(2) */
+
 typedef struct sout_s {
     int fd;
     bool c2; /* the last byte written was 0xc2: its next byte decides (a C1 control or not) */
+    char out[4 * SOUT_IN + 8];
 } sout_t;
 
 static FILE *raw_stderr;
@@ -83,15 +86,35 @@ static int sout_write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Bytes of p[0..n) before the first one the filter would touch (a control or 0xc2). */
+static size_t sout_clean(const unsigned char *p, size_t n)
+{
+    static unsigned char touch[256]; /* 1: a control or 0xc2; filled on the first call */
+    if (!touch[0]) {
+        for (unsigned b = 0; b < 256; b++)
+            touch[b] = sout_ctl((unsigned char)b) || b == 0xc2;
+    }
+    size_t i = 0;
+    while (i + 4 <= n && !(touch[p[i]] | touch[p[i + 1]] | touch[p[i + 2]] | touch[p[i + 3]]))
+        i += 4;
+    while (i < n && !touch[p[i]])
+        i++;
+    return i;
+}
+
 static ssize_t sout_write(void *cookie, const char *buf, size_t n)
 {
     sout_t *s = cookie;
-    char out[4 * 1024 + 8];
     size_t done = 0;
+    if (!s->c2) { /* the usual case, all text: written as it is, without a copy */
+        done = sout_clean((const unsigned char *)buf, n);
+        if (done && sout_write_all(s->fd, buf, done) != 0)
+            return -1;
+    }
     while (done < n) {
-        size_t k = n - done < 1024 ? n - done : 1024;
-        size_t o = sout_filter(&s->c2, (const unsigned char *)buf + done, k, out);
-        if (sout_write_all(s->fd, out, o) != 0)
+        size_t k = n - done < SOUT_IN ? n - done : SOUT_IN;
+        size_t o = sout_filter(&s->c2, (const unsigned char *)buf + done, k, s->out);
+        if (sout_write_all(s->fd, s->out, o) != 0)
             return done ? (ssize_t)done : -1;
         done += k;
     }

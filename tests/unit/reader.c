@@ -708,6 +708,23 @@ TEST(corrupt_chunk_header)
     expect_true(contains(reader_index_error(r), want));
     reader_close(r);
     synth_buf_free(&f);
+
+    /* Two traces concatenated: the second one's file header is named. */
+    synth_buf_t g = {0};
+    trace_good(&f, NULL);
+    end = f.n;
+    synth_put(&g, f.p, f.n);
+    synth_put(&g, f.p, f.n);
+    assert_u64_eq(file_open(&g, &r), 0);
+    expect_u64_eq(reader_chunk_count(r), 2);
+    expect_true(reader_index_status(r) == -PS_E_CORRUPT);
+    snprintf(want, sizeof(want), "offset %zu: corrupt chunk header (bad magic: a second trace",
+             end);
+    expect_true(contains(reader_index_error(r), want));
+    expect_true(contains(reader_index_error(r), "concatenated traces"));
+    reader_close(r);
+    synth_buf_free(&f);
+    synth_buf_free(&g);
 }
 
 /* One chunk holding a good 40-byte alloc and then `bad`; the second view_next must fail
