@@ -212,8 +212,16 @@ int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
     if (env && *env) {
         char *end;
         unsigned long v = strtoul(env, &end, 10);
-        if (!*end && v >= PF_BUDGET_MB_MIN && v <= (1ul << 20))
+        if (!*end && v >= PF_BUDGET_MB_MIN && v <= (1ul << 20)) {
             mb = v;
+        } else {
+            static int warned;
+            if (!warned++)
+                fprintf(stderr,
+                        "perfshim: warning: PERFSHIM_MAX_MEMORY_MB=%s is not a number of MiB "
+                        "in %u..1048576; using %u\n",
+                        env, PF_BUDGET_MB_MIN, PF_BUDGET_MB_DEFAULT);
+        }
     }
     p->budget = (size_t)mb << 20;
     for (size_t i = 0; i < nstreams; i++)
