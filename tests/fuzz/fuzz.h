@@ -6,7 +6,8 @@
  * return value is 0. The same file is built two ways: with clang -fsanitize=fuzzer (fuzzing,
  * scripts/test, `make -C tests/fuzz`-style by scripts/fuzz) and with regression_driver.c by gcc
  * in `make check`, which replays every input of tests/fuzz/corpus/<target>/ (seeds and every
- * crash found earlier). Adding a target: the .c file, a corpus directory, and its name in
+ * crash found earlier; inputs named slow-* are replayed there but scripts/fuzz does not fuzz
+ * from them). Adding a target: the .c file, a corpus directory, and its name in
  * FUZZ_TARGETS (Makefile.am and scripts/fuzz).
  */
 #ifndef PERFSHIM_FUZZ_H
