@@ -24,12 +24,14 @@
 #define T0 1000000ull
 #define BASE 0x7f1000000000ull
 
+static int level = 19; /* zstd; the bomb's 4 MiB chunks use 1 (19 takes seconds each) */
+
 static void chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t tid, uint32_t seq,
                   uint16_t flags, uint32_t nevents)
 {
     ps_chunk_header_t h = {.flags = flags, .tid = tid, .nevents = nevents, .t_first = T0,
                            .t_last = T0 + 1000000, .seq = seq};
-    synth_chunk(f, recs, &h, 19);
+    synth_chunk(f, recs, &h, level);
 }
 
 static void end_chunk(synth_buf_t *f, uint64_t ts, uint64_t events, uint64_t chunks,
@@ -142,6 +144,7 @@ static void pad_to(synth_buf_t *b, size_t size)
 static int gen_bomb(const char *out, unsigned n)
 {
     synth_buf_t f = {0}, r = {0};
+    level = 1;
     synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 79, T0, "/bin/bomb", "bomb", 5);
     synth_file_header_sum(&f);
     const size_t last = 64; /* room for the closing record(s) */
