@@ -7,8 +7,8 @@
  *                                 report, locks, check and dump all print them
  *   hostile_gen module OUT PATH   a module named PATH (a FIFO in the test) with a leaked
  *                                 allocation whose stack is in it: symbolization opens it
- *   hostile_gen bomb OUT N        the memory bomb: N threads, two chunks each, every chunk
- *                                 decompressing to PERFSHIM_MAX_CHUNK_USIZE (skippable
+ *   hostile_gen bomb OUT N [MIB]  the memory bomb: N threads, two chunks each, every chunk
+ *                                 decompressing to PERFSHIM_MAX_CHUNK_USIZE or MIB (skippable
  *                                 padding) and holding an event at its start and one at its
  *                                 end, interleaved in time, so the replay needs every
  *                                 stream's chunk at once: N x 4 MiB claimed by ~1 KiB each
@@ -141,7 +141,7 @@ static void pad_to(synth_buf_t *b, size_t size)
     }
 }
 
-static int gen_bomb(const char *out, unsigned n)
+static int gen_bomb(const char *out, unsigned n, size_t usize)
 {
     synth_buf_t f = {0}, r = {0};
     level = 1;
@@ -157,7 +157,7 @@ static int gen_bomb(const char *out, unsigned n)
                 synth_thread(&r, PS_REC_THREAD_START, tid, T0, "bomb");
             synth_alloc(&r, PS_FN_MALLOC, 0, T0 + (4 * seq + 1) * n + t,
                         0x100000ull * (t + 1) + 16 * seq, 8, 0);
-            pad_to(&r, PERFSHIM_MAX_CHUNK_USIZE - last);
+            pad_to(&r, usize - last);
             synth_free(&r, T0 + (4 * seq + 2) * n + t, 0x100000ull * (t + 1) + 16 * seq);
             chunk(&f, &r, tid, seq, 0, 2);
             synth_buf_free(&r);
@@ -175,8 +175,9 @@ int main(int argc, char **argv)
         return gen_ctrl(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "module"))
         return gen_module(argv[2], argv[3]);
-    if (argc == 4 && !strcmp(argv[1], "bomb"))
-        return gen_bomb(argv[2], (unsigned)strtoul(argv[3], NULL, 10));
-    fprintf(stderr, "usage: hostile_gen ctrl OUT | module OUT PATH | bomb OUT N\n");
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "bomb"))
+        return gen_bomb(argv[2], (unsigned)strtoul(argv[3], NULL, 10),
+                        argc == 5 ? strtoul(argv[4], NULL, 10) << 20 : PERFSHIM_MAX_CHUNK_USIZE);
+    fprintf(stderr, "usage: hostile_gen ctrl OUT | module OUT PATH | bomb OUT N [MIB]\n");
     return 2;
 }
