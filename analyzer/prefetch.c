@@ -31,7 +31,9 @@
 
 #define PF_ERR 512
 #define PF_BUDGET_MB_DEFAULT 512u
-#define PF_BUDGET_MB_MIN 16u /* > 2 chunks of PERFSHIM_MAX_CHUNK_USIZE: one always fits */
+#define PF_BUDGET_MB_MIN 16u /* room for a few of the largest chunks */
+_Static_assert(((size_t)PF_BUDGET_MB_MIN << 20) >= 2 * (size_t)PERFSHIM_MAX_CHUNK_USIZE,
+               "the smallest budget holds a chunk in use and one ahead");
 
 typedef struct pslot_s {
     unsigned char *ubuf;
