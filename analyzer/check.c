@@ -21,6 +21,7 @@
 #include "cliopt.h"
 #include "jsonout.h"
 #include "perfshim/errors.h"
+#include "safeout.h"
 #include "suppress.h"
 
 enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
@@ -505,7 +506,7 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
         goto done;
     }
-    out = o.output ? fopen(o.output, "w") : stdout;
+    out = o.output ? safeout_fopen(o.output) : stdout;
     if (!out) {
         fprintf(stderr, "perfshim: check: %s: %s\n", o.output, strerror(errno));
         goto done;

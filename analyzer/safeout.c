@@ -12,7 +12,9 @@
 #include "safeout.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 
 typedef struct sout_s {
     int fd;
+    bool owned; /* safeout_fopen's: closed and freed with the stream */
     bool c2; /* the last byte written was 0xc2: its next byte decides (a C1 control or not) */
     char out[4 * SOUT_IN + 8];
 } sout_t;
@@ -124,11 +127,17 @@ static ssize_t sout_write(void *cookie, const char *buf, size_t n)
 static int sout_close(void *cookie)
 {
     sout_t *s = cookie;
+    int rc = 0;
     if (s->c2) { /* a lone 0xc2 at the very end: not a C1 control */
         s->c2 = false;
-        return sout_write_all(s->fd, "\xc2", 1);
+        rc = sout_write_all(s->fd, "\xc2", 1);
     }
-    return 0;
+    if (s->owned) {
+        if (close(s->fd) != 0)
+            rc = -1;
+        free(s);
+    }
+    return rc;
 }
 
 size_t safeout_escape(char *dst, size_t cap, const char *src, size_t n)
@@ -151,15 +160,36 @@ size_t safeout_escape(char *dst, size_t cap, const char *src, size_t n)
     return len;
 }
 
+static const cookie_io_functions_t sout_io = {.write = sout_write, .close = sout_close};
+
 static FILE *sout_open(int fd, int mode)
 {
     static sout_t cookies[2];
     sout_t *c = &cookies[fd == 2];
     c->fd = fd;
-    cookie_io_functions_t io = {.write = sout_write, .close = sout_close};
-    FILE *f = fopencookie(c, "w", io);
+    FILE *f = fopencookie(c, "w", sout_io);
     if (f)
         setvbuf(f, NULL, mode, BUFSIZ);
+    return f;
+}
+
+FILE *safeout_fopen(const char *path)
+{
+    sout_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->owned = true;
+    c->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    FILE *f = c->fd >= 0 ? fopencookie(c, "w", sout_io) : NULL;
+    if (!f) {
+        int e = errno;
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c);
+        errno = e;
+        return NULL;
+    }
+    setvbuf(f, NULL, _IOFBF, 1u << 16);
     return f;
 }
 

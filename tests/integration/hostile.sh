@@ -117,27 +117,33 @@ control_bytes() {
         n=$((n + 1))
         timeout 20 "$P" $cmd c.trace >out.$n 2>err.$n
     done
+    # and the same text written with -o
+    for cmd in report locks check; do
+        timeout 20 "$P" $cmd -o file.$cmd c.trace >/dev/null 2>&1
+    done
     python3 - $n <<'PY'
 import re, sys
 bad = re.compile(rb'[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]')
 ok = True
+files = ['file.report', 'file.locks', 'file.check']
 for i in range(1, int(sys.argv[1]) + 1):
-    for f in ('out.%d' % i, 'err.%d' % i):
-        d = open(f, 'rb').read()
-        m = bad.search(d)
-        if m:
-            ok = False
-            print("  %s: raw control byte %r at %d" % (f, m.group(0), m.start()))
+    files += ['out.%d' % i, 'err.%d' % i]
+for f in files:
+    d = open(f, 'rb').read()
+    m = bad.search(d)
+    if m:
+        ok = False
+        print("  %s: raw control byte %r at %d" % (f, m.group(0), m.start()))
 # they were there, escaped: the text report shows the exe, the JSON keeps it exactly
 t = open('out.1', 'rb').read()
-if b'\\x1b[31mred' not in t:
+if b'\\x1b[31mred' not in t or b'\\x1b[31mred' not in open('file.report', 'rb').read():
     ok = False; print("  report text: exe not shown escaped")
 if b'\\u001b[31mred' not in open('out.3', 'rb').read():
     ok = False; print("  report json: exe not escaped as \\u001b")
 sys.exit(0 if ok else 1)
 PY
 }
-check "no raw control byte from a trace in any output (report, locks, check, dump)" control_bytes
+check "no raw control byte from a trace in any output (report, locks, check, dump; -o files)" control_bytes
 
 memory_bomb() {
     "$G" bomb bomb.trace 64 || return 1
