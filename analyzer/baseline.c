@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infile.h"
 #include "perfshim/errors.h"
 
 #define BASELINE_MAX_BYTES (64u << 20)
@@ -204,9 +205,10 @@ static bool jr_value(jr_t *j, int depth, int which)
 int baseline_load(const char *path, baseline_t *b, char *err, size_t errlen)
 {
     memset(b, 0, sizeof(*b));
-    FILE *f = fopen(path, "rb");
+    char why[512];
+    FILE *f = infile_fopen(path, why, sizeof why); /* a FIFO would block: regular files only */
     if (!f) {
-        snprintf(err, errlen, "baseline %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "baseline %s", why);
         return -PS_E_OPEN;
     }
     /* grown as it is read (a baseline is a few KiB; a pipe has no size), up to the limit */

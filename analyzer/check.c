@@ -23,6 +23,7 @@
 #include "cliopt.h"
 #include "jsonout.h"
 #include "perfshim/errors.h"
+#include "safeout.h"
 #include "suppress.h"
 
 enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
@@ -42,6 +43,7 @@ typedef struct check_opts_s {
     const char *source_root; /* --source-root (SARIF URIs relative to it) */
     const char *gen_supp;    /* --gen-suppressions FILE */
     bool show_std;           /* --show-std-frames */
+    bool allow_partial; /* check what a corrupt, cut or crashed trace holds */
 } check_opts_t;
 
 static void check_usage(FILE *f)
@@ -65,7 +67,10 @@ static void check_usage(FILE *f)
           "  --source-root DIR        SARIF: source URIs relative to DIR (uriBaseId SRCROOT)\n"
           "  --gen-suppressions FILE  write LSan-syntax suppressions for the leaks counted\n"
           "  --show-std-frames        text: show C++ standard library frames (folded)\n"
-          "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error.\n",
+                    "  --allow-partial          check a partial trace (corrupt, cut short, trailing\n"
+          "                           garbage, missing chunks) instead of refusing it\n"
+          "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
+          "(a partial trace without --allow-partial).\n",
           f);
 }
 
@@ -111,7 +116,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
         OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES
+        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL
     };
     static const struct option longopts[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
@@ -128,6 +133,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
+        {"allow-partial", no_argument, NULL, OPT_PARTIAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -149,6 +155,9 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             break;
         case 'q':
             o->quiet = true;
+            break;
+        case OPT_PARTIAL:
+            o->allow_partial = true;
             break;
         case OPT_MAXB:
         case OPT_MAXBL:
@@ -433,6 +442,13 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
     }
+    if (!t->rp.complete && !o->allow_partial) {
+        /* a gate must not pass on what it could not read: corrupt or cut input is an
+         * input error (2), as for a trace that cannot be opened */
+        fprintf(stderr, "perfshim: check: partial trace: %s (--allow-partial checks it anyway)\n",
+                t->rp.partial_reason);
+        return -PS_E_CORRUPT;
+    }
     symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
     if ((rc = symbols_open(&t->sym, t->rp.modules, t->rp.nmodules, &so)) < 0) {
         fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
@@ -522,7 +538,7 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
         goto done;
     }
-    out = o.output ? fopen(o.output, "w") : stdout;
+    out = o.output ? safeout_fopen(o.output) : stdout;
     if (!out) {
         fprintf(stderr, "perfshim: check: %s: %s\n", o.output, strerror(errno));
         goto done;

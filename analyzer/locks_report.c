@@ -22,6 +22,7 @@
 #include "fmt.h"
 #include "jsonout.h"
 #include "locks.h"
+#include "safeout.h"
 #include "perfshim/errors.h"
 
 static double pct(uint64_t part, uint64_t whole)
@@ -457,7 +458,7 @@ int locks_main(int argc, char **argv)
     symbols_t *sym = NULL;
     FILE *o = NULL;
     int rc = symbols_open(&sym, rp.modules, rp.nmodules, &so);
-    if (rc == 0 && !(o = output ? fopen(output, "w") : stdout)) {
+    if (rc == 0 && !(o = output ? safeout_fopen(output) : stdout)) {
         fprintf(stderr, "perfshim: locks: %s: %s\n", output, strerror(errno));
         status = 2;
     } else if (rc == 0) {

@@ -17,6 +17,7 @@
 #include "perfshim/trace_format.h"
 #include "record_cmd.h"
 #include "report.h"
+#include "safeout.h"
 #include "symbols.h"
 
 #ifndef PACKAGE_VERSION
@@ -88,6 +89,7 @@ char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
 int main(int argc, char **argv)
 {
+    safeout_install(); /* no control byte from the input reaches the terminal */
 #ifdef HAVE_CXA_DEMANGLE
     symbols_set_demangler(__cxa_demangle);
 #endif

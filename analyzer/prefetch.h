@@ -6,9 +6,12 @@
  * chunks[s][0..nchunks[s]) in order. prefetch_next(p, s, &view) hands out the next one:
  * 1 and a view (valid until the next prefetch_next for s), 0 when s has no more, or a
  * negative PS_E_* with the one-line message in err: PS_E_NOMEM is fatal; any other error
- * means that chunk could not be loaded and was skipped (call again for the next).
- * Memory: two decompressed chunks per stream at most (the one in use and the one ahead), so
- * it is bounded by streams x the largest chunk. With one CPU, when the thread cannot be
+ * means that chunk could not be loaded and was skipped (call again for the next), except
+ * PS_E_LIMIT, which is fatal too: the memory budget does not hold the chunks in use at once.
+ * Memory: the decompressed chunks held (the one in use per stream, plus ones fetched ahead)
+ * never exceed a budget, PERFSHIM_MAX_MEMORY_MB (default 512, 16..1048576), whatever the
+ * trace claims: chunks ahead take at most half of it and are dropped when the one in use
+ * needs the room. A chunk is freed as soon as the consumer moves past it. With one CPU, when the thread cannot be
  * started, or with PERFSHIM_NO_PREFETCH set (for measurements), chunks are decompressed on
  * the caller's thread, with the same results.
  */

@@ -27,6 +27,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "infile.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 
@@ -143,6 +144,33 @@ static char *reader_join_cmdline(const unsigned char *p, size_t n)
     return s;
 }
 
+/* PS_FILE_F_HEADER_SUM: the last 4 of the header_len bytes (<= the file size) are the FNV-1a
+ * 32 of those before them. Hashed piecewise: header_len is bounded only by the file size. */
+static int reader_check_header_sum(reader_t *r, uint32_t header_len)
+{
+    unsigned char buf[4096];
+    uint32_t h = PS_FNV1A32_INIT, want;
+    for (uint32_t off = 0, n; off < header_len - 4; off += n) {
+        n = header_len - 4 - off < sizeof(buf) ? header_len - 4 - off : (uint32_t)sizeof(buf);
+        int rc = reader_pread(r, buf, n, off);
+        if (rc == -PS_E_IO)
+            return reader_fail(r, rc, "%s", strerror(errno));
+        if (rc < 0)
+            return reader_fail(r, rc, "file shrank while being opened");
+        h = ps_fnv1a32_more(h, buf, n);
+    }
+    int rc = reader_pread(r, buf, 4, header_len - 4);
+    if (rc < 0)
+        return reader_fail(r, rc, "file shrank while being opened");
+    want = rd_u32(buf);
+    if (h != want)
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset %u: corrupt file header (bad header checksum %08x, computed "
+                           "%08x)",
+                           header_len - 4, want, h);
+    return 0;
+}
+
 static int reader_parse_header(reader_t *r)
 {
     unsigned char fixed[sizeof(ps_file_header_t)];
@@ -161,8 +189,8 @@ static int reader_parse_header(reader_t *r)
         uint32_t version = rd_u32(fixed + offsetof(ps_file_header_t, version));
         if (version > PERFSHIM_TRACE_VERSION)
             return reader_fail(r, -PS_E_VERSION,
-                               "trace format version %u is newer than this perfshim "
-                               "(supports %u)",
+                               "offset 4: file header: trace format version %u is newer than "
+                               "this perfshim (supports %u)",
                                version, PERFSHIM_TRACE_VERSION);
         if (version == 0)
             return reader_fail(r, -PS_E_CORRUPT,
@@ -192,11 +220,21 @@ static int reader_parse_header(reader_t *r)
                            "offset 52: corrupt file header (cmdline_len %u > %u)", h.cmdline_len,
                            PERFSHIM_MAX_CMDLINE);
     size_t vlen = (size_t)h.exe_len + h.cmdline_len; /* both bounded above: no overflow */
-    if (sizeof(h) + vlen > h.header_len)
+    const size_t sumlen = (h.flags & PS_FILE_F_HEADER_SUM) ? sizeof(uint32_t) : 0;
+    if (sizeof(h) + vlen + sumlen > h.header_len)
         return reader_fail(r, -PS_E_CORRUPT,
-                           "offset 8: corrupt file header (exe_len %u + cmdline_len %u do not "
+                           "offset 8: corrupt file header (exe_len %u + cmdline_len %u%s do not "
                            "fit in header_len %u)",
-                           h.exe_len, h.cmdline_len, h.header_len);
+                           h.exe_len, h.cmdline_len, sumlen ? " + checksum" : "", h.header_len);
+    if (!sumlen && sizeof(h) + vlen != h.header_len)
+        /* every writer before the checksum wrote exactly this: more is a flipped flag or
+         * length, which no checksum would catch */
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset 8: corrupt file header (header_len %u != 56 + exe_len %u + "
+                           "cmdline_len %u, and no header checksum)",
+                           h.header_len, h.exe_len, h.cmdline_len);
+    if (sumlen && (rc = reader_check_header_sum(r, h.header_len)) < 0)
+        return rc;
 
     unsigned char *var = malloc(vlen ? vlen : 1);
     if (!var)
@@ -282,7 +320,11 @@ static int reader_build_index(reader_t *r)
         /* Garbage after the last chunk is corrupt; a header whose magic is right but which
          * is cut short is the normal tail of a killed process. */
         if (have >= 4 && rd_u32(raw) != PERFSHIM_CHUNK_MAGIC) {
-            reader_index_stop(r, -PS_E_CORRUPT, off, "corrupt chunk header (bad magic)");
+            reader_index_stop(r, -PS_E_CORRUPT, off,
+                              memcmp(raw, PERFSHIM_FILE_MAGIC, 4) == 0
+                                  ? "corrupt chunk header (bad magic: a second trace's file "
+                                    "header starts here: concatenated traces)"
+                                  : "corrupt chunk header (bad magic)");
             return 0;
         }
         if (have < sizeof(raw)) {
@@ -344,16 +386,12 @@ int reader_open(reader_t **out, const char *path)
     }
     *out = r;
 
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    r->fd = infile_open(path, r->err, sizeof(r->err)); /* a regular file, never blocks */
     if (r->fd < 0)
-        return reader_fail(r, -PS_E_OPEN, "%s", strerror(errno));
+        return -PS_E_OPEN; /* missing, unreadable, or not a regular file: err says which */
     struct stat st;
     if (fstat(r->fd, &st) != 0)
         return reader_fail(r, -PS_E_OPEN, "%s", strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return reader_fail(r, -PS_E_OPEN, "%s", strerror(EISDIR));
-    if (!S_ISREG(st.st_mode))
-        return reader_fail(r, -PS_E_OPEN, "not a regular file");
     r->size = (uint64_t)st.st_size;
 
     int rc = reader_parse_header(r);

@@ -32,6 +32,7 @@
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
 #include "misuse.h"
+#include "safeout.h"
 #include "reader.h"
 
 /* ---- histograms ---------------------------------------------------------------------- */
@@ -274,6 +275,7 @@ typedef struct state_s {
     size_t nstreams;
     prefetch_t *pf;
     bool progress; /* a progress line on stderr (a terminal, a large trace) */
+    char fatal[512]; /* the message of a PS_E_LIMIT from the prefetcher */
     int progress_shown; /* last percentage printed, -1 none */
     heap_ent_t *heap;
     size_t nheap;
@@ -549,6 +551,10 @@ static int stream_load(state_t *st, stream_t *s)
         int rc = prefetch_next(st->pf, (size_t)(s - st->streams), &s->view, err, sizeof(err));
         if (rc == -PS_E_NOMEM)
             return rc;
+        if (rc == -PS_E_LIMIT) { /* the memory budget: fatal, with its message */
+            snprintf(st->fatal, sizeof(st->fatal), "%s", err);
+            return rc;
+        }
         if (rc < 0) {
             state_partial(st, "%s", err);
             continue;
@@ -748,8 +754,9 @@ static void replay_progress(state_t *st, size_t total_chunks)
     if (pct == st->progress_shown)
         return;
     st->progress_shown = pct;
-    fprintf(stderr, "\rperfshim: reading %s: %d%%", reader_path(st->r), pct);
-    fflush(stderr);
+    FILE *tty = safeout_raw_stderr(); /* our own \r, not escaped */
+    fprintf(tty, "\rperfshim: reading %s: %d%%", reader_path(st->r), pct);
+    fflush(tty);
 }
 
 static int replay_merge(state_t *st)
@@ -927,7 +934,7 @@ static int replay_body(state_t *st, const char *path, char *err, size_t errlen)
     if (rc == 0)
         rc = replay_merge(st);
     if (st->progress_shown >= 0)
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", safeout_raw_stderr());
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < rp->nsites; i++)
@@ -971,6 +978,8 @@ int replay_run(const char *path, replay_t *out, char *err, size_t errlen)
     int rc = replay_body(st, path, err, errlen);
     if (rc == -PS_E_NOMEM)
         snprintf(err, errlen, "%s: %s", path, ps_strerror(rc));
+    else if (rc == -PS_E_LIMIT)
+        snprintf(err, errlen, "%s", st->fatal);
     /* what the report needs later is the stack map; the rest goes now */
     prefetch_close(st->pf);
     st->pf = NULL;

@@ -29,6 +29,7 @@
 #include "fmt.h"
 #include "jsonout.h"
 #include "replay.h"
+#include "safeout.h"
 #include "symbols.h"
 
 enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED };
@@ -833,7 +834,7 @@ int report_main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    R.out = o.output ? fopen(o.output, "w") : stdout;
+    R.out = o.output ? safeout_fopen(o.output) : stdout;
     if (!R.out) {
         fprintf(stderr, "perfshim: report: %s: %s\n", o.output, strerror(errno));
         status = 2;

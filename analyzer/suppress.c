@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infile.h"
 #include "perfshim/errors.h"
 
 /* '*' wildcard match of p against the whole of s (iterative, with one backtrack point). */
@@ -120,11 +121,9 @@ int suppress_add_text(suppress_t *S, const char *text, const char *source, char 
 
 int suppress_add_file(suppress_t *S, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    FILE *f = infile_fopen(path, err, errlen); /* a FIFO would block: regular files only */
+    if (!f)
         return -PS_E_OPEN;
-    }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     int c;

@@ -26,6 +26,7 @@
 #include "arena.h"
 #include "debughint.h"
 #include "dwarfinfo.h"
+#include "infile.h"
 #include "ubound.h"
 #include "perfshim/errors.h"
 
@@ -213,7 +214,7 @@ static void path_join(char *buf, size_t n, const char *a, const char *b)
 /* Opens the first separate debug file that exists for m; -1 when none. */
 static int mod_open_debug(const symbols_t *s, const mod_t *m, const char *file, Elf *e)
 {
-    char path[8192];
+    char path[8192], why[8300]; /* a debug file that is not a regular file is skipped */
     const replay_module_t *rm = m->rm;
     if (rm->buildid_len >= 2) {
         char hex[2 * 256 + 1];
@@ -230,7 +231,7 @@ static int mod_open_debug(const symbols_t *s, const mod_t *m, const char *file, 
             else
                 snprintf(path, sizeof(path), "%s%s/%s", s->opts.sysroot ? s->opts.sysroot : "",
                          dirs[i], rel);
-            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            int fd = infile_open(path, why, sizeof(why));
             if (fd >= 0)
                 return fd;
         }
@@ -264,7 +265,7 @@ static int mod_open_debug(const symbols_t *s, const mod_t *m, const char *file, 
         }
         if (!strcmp(path, file))
             continue; /* the debuglink names the module itself */
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = infile_open(path, why, sizeof(why));
         if (fd >= 0)
             return fd;
     }
@@ -279,9 +280,10 @@ static int mod_load(const symbols_t *s, mod_t *m)
         return 0; /* the vDSO, or an anonymous object: nothing on disk */
     char file[8192];
     path_join(file, sizeof(file), s->opts.sysroot, rm->path);
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    char why[8300];
+    int fd = infile_open(file, why, sizeof(why)); /* the trace names it: a FIFO must not block */
     if (fd < 0) {
-        sym_warn(s, rm->path, "not found");
+        sym_warn(s, rm->path, fd == -PS_E_INVAL ? "not a regular file" : "not found");
         return 0;
     }
     int rc = 0;

@@ -271,8 +271,8 @@ int writer_init(const writer_header_t *h)
     ps_file_header_t fh = {
         .magic = {'P', 'S', 'T', 'R'},
         .version = PERFSHIM_TRACE_VERSION,
-        .header_len = (uint32_t)sizeof fh + exe_len + cmd_len,
-        .flags = h->flags,
+        .header_len = (uint32_t)sizeof fh + exe_len + cmd_len + (uint32_t)sizeof(uint32_t),
+        .flags = h->flags | PS_FILE_F_HEADER_SUM,
         .pid = (uint32_t)getpid(),
         .ppid = (uint32_t)getppid(),
         .start_realtime_ns = h->start_realtime_ns,
@@ -282,8 +282,10 @@ int writer_init(const writer_header_t *h)
         .exe_len = exe_len,
         .cmdline_len = cmd_len,
     };
+    uint32_t sum = ps_fnv1a32_more(ps_fnv1a32(&fh, sizeof fh), h->exe, exe_len);
+    sum = ps_fnv1a32_more(sum, h->cmdline, cmd_len);
     if (write_no_sigxfsz(fd, &fh, sizeof fh) || write_no_sigxfsz(fd, h->exe, exe_len) ||
-        write_no_sigxfsz(fd, h->cmdline, cmd_len)) {
+        write_no_sigxfsz(fd, h->cmdline, cmd_len) || write_no_sigxfsz(fd, &sum, sizeof sum)) {
         PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
         close(fd);
         fd = -1;

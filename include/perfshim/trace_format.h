@@ -7,7 +7,7 @@
  * stream (read them with memcpy). A reader rejects version > PERFSHIM_TRACE_VERSION.
  *
  * File layout:
- *   file header (uncompressed, ps_file_header_t + exe path + cmdline)
+ *   file header (uncompressed, ps_file_header_t + exe path + cmdline [+ u32 checksum])
  *   chunk*      (ps_chunk_header_t, then one independent zstd frame of `csize` bytes that
  *                decompresses to exactly `usize` bytes of records)
  * Every record inside a chunk was made by the thread `tid` named in the chunk header, in
@@ -25,7 +25,9 @@
 #define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */
 
 /* Bounds the reader enforces (and the writer never exceeds). */
-#define PERFSHIM_MAX_CHUNK_USIZE (16u << 20) /* decompressed bytes in one chunk */
+#define PERFSHIM_MAX_CHUNK_USIZE (4u << 20) /* decompressed bytes in one chunk: the writer's
+                                            * largest buffer (PERFSHIM_BUFFER_KB <= 4096; its
+                                            * own stream 64 KiB); no writer ever wrote more */
 #define PERFSHIM_MAX_DEPTH 256u              /* frames in one stack */
 #define PERFSHIM_MAX_PATH 4096u              /* exe, module path */
 #define PERFSHIM_MAX_CMDLINE 65536u
@@ -48,6 +50,10 @@ typedef struct ps_file_header_s {
 #define PS_FILE_F_FORK_CHILD 0x1u /* written by a fork child: its heap existed before the trace
                                    * began, so a free of an unknown address is not an error */
 #define PS_FILE_F_AFTER_EXEC 0x2u /* reopened after a failed exec ended the previous trace */
+#define PS_FILE_F_HEADER_SUM 0x4u /* the header's last 4 bytes (at header_len - 4) are
+                                   * ps_fnv1a32 of the header_len - 4 bytes before them. Without
+                                   * this flag (writers before 2026-11-30) header_len is exactly
+                                   * 56 + exe_len + cmdline_len; with it, at least that + 4. */
 
 /* ---- chunk header --------------------------------------------------------------------- */
 typedef struct ps_chunk_header_s {
@@ -529,14 +535,20 @@ static inline uint64_t ps_unzz(uint64_t u)
     return (u >> 1) ^ (uint64_t)-(int64_t)(u & 1);
 }
 
-/* FNV-1a 32 over n bytes: the chunk header checksum. */
-static inline uint32_t ps_fnv1a32(const void *p, uint32_t n)
+/* FNV-1a 32 over n bytes: the chunk and file header checksums. ps_fnv1a32_more continues a
+ * hash over more bytes (start from PS_FNV1A32_INIT): a header can be hashed piecewise. */
+#define PS_FNV1A32_INIT 2166136261u
+static inline uint32_t ps_fnv1a32_more(uint32_t h, const void *p, uint32_t n)
 {
     const unsigned char *b = (const unsigned char *)p;
-    uint32_t h = 2166136261u;
     for (uint32_t i = 0; i < n; i++)
         h = (h ^ b[i]) * 16777619u;
     return h;
+}
+
+static inline uint32_t ps_fnv1a32(const void *p, uint32_t n)
+{
+    return ps_fnv1a32_more(PS_FNV1A32_INIT, p, n);
 }
 
 #endif /* PERFSHIM_TRACE_FORMAT_H */

@@ -29,5 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)suppress_match_pattern(text, text);
     suppress_free(&S);
     free(text);
+    static int fifo_done;
+    if (!fifo_done++) { /* a FIFO is refused, and did not block */
+        if (suppress_add_file(&S, fuzz_fifo(), err, sizeof err) == 0)
+            abort();
+        suppress_free(&S);
+    }
     return 0;
 }

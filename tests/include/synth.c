@@ -134,6 +134,17 @@ void synth_file_begin(synth_buf_t *f, uint32_t version, uint32_t pid, uint64_t s
     synth_put(f, cmdline, cmdline_len);
 }
 
+void synth_file_header_sum(synth_buf_t *f)
+{
+    ps_file_header_t h;
+    memcpy(&h, f->p, sizeof(h));
+    h.flags |= PS_FILE_F_HEADER_SUM;
+    h.header_len += (uint32_t)sizeof(uint32_t);
+    memcpy(f->p, &h, sizeof(h));
+    uint32_t sum = ps_fnv1a32(f->p, (uint32_t)f->n);
+    synth_put(f, &sum, sizeof(sum));
+}
+
 size_t synth_chunk(synth_buf_t *f, const synth_buf_t *recs, const ps_chunk_header_t *tmpl,
                    int level)
 {

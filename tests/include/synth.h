@@ -42,6 +42,9 @@ void synth_raw(synth_buf_t *b, uint8_t type, uint16_t len);
 /* cmdline is passed with its NUL separators, hence the explicit length. */
 void synth_file_begin(synth_buf_t *f, uint32_t version, uint32_t pid, uint64_t start_mono_ns,
                       const char *exe, const char *cmdline, size_t cmdline_len);
+/* Right after synth_file_begin: gives the header its checksum (PS_FILE_F_HEADER_SUM, as the
+ * writer does since 2026-11-30): the flag, header_len + 4, and the FNV-1a 32 appended. */
+void synth_file_header_sum(synth_buf_t *f);
 /* Appends recs as one chunk compressed at `level`; h gives tid, seq, flags, nevents,
  * t_first, t_last (the rest is filled in). Returns the chunk's file offset. */
 size_t synth_chunk(synth_buf_t *f, const synth_buf_t *recs, const ps_chunk_header_t *h,

@@ -555,6 +555,71 @@ TEST(bad_file_header)
     free(big);
 }
 
+/* The standard good trace with a header checksum (what the writer writes now). */
+static void trace_good_sum(synth_buf_t *f)
+{
+    synth_buf_t g = {0};
+    trace_good(&g, NULL);
+    ps_file_header_t h;
+    memcpy(&h, g.p, sizeof(h));
+    synth_put(f, g.p, h.header_len);
+    synth_file_header_sum(f);
+    synth_put(f, g.p + h.header_len, g.n - h.header_len);
+    synth_buf_free(&g);
+}
+
+TEST(header_checksum)
+{
+    synth_buf_t f = {0};
+    trace_good_sum(&f);
+    reader_t *r;
+    assert_u64_eq(file_open(&f, &r), 0);
+    expect_true(reader_info(r)->flags & PS_FILE_F_HEADER_SUM);
+    expect_str_eq(reader_info(r)->exe, "/path/app");
+    expect_u64_eq(reader_info(r)->header_len, 56 + 9 + 8 + 4);
+    expect_u64_eq(reader_chunk_count(r), 2);
+    expect_u64_eq(reader_index_status(r), 0);
+    reader_close(r);
+
+    /* Every byte of the header changed to every other value: refused, naming the header. */
+    ps_file_header_t h;
+    memcpy(&h, f.p, sizeof(h));
+    unsigned missed = 0;
+    for (uint32_t i = 0; i < h.header_len; i++)
+        for (unsigned x = 1; x < 256; x++) {
+            f.p[i] ^= (unsigned char)x;
+            int rc = file_open(&f, &r);
+            if (rc >= 0 || !(contains(reader_error(r), "file header") ||
+                             contains(reader_error(r), "not a perfshim trace"))) {
+                if (!missed++)
+                    test_fail_(0, "byte %u ^ 0x%02x: rc %d, %s", i, x, rc, reader_error(r));
+            }
+            reader_close(r);
+            f.p[i] ^= (unsigned char)x;
+        }
+    expect_u64_eq(missed, 0);
+    synth_buf_free(&f);
+
+    /* Without the flag (older writers) header_len must be exactly 56 + exe + cmdline: a
+     * header that grew by 4 bytes without the flag is a flag flipped off. */
+    trace_good_sum(&f);
+    memcpy(&h, f.p, sizeof(h));
+    h.flags &= ~PS_FILE_F_HEADER_SUM;
+    memcpy(f.p, &h, sizeof(h));
+    expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
+    expect_true(contains(reader_error(r), "no header checksum"));
+    reader_close(r);
+    synth_buf_free(&f);
+    /* The flag on an old header: no room for the checksum. */
+    trace_good(&f, NULL);
+    memcpy(&h, f.p, sizeof(h));
+    h.flags |= PS_FILE_F_HEADER_SUM;
+    memcpy(f.p, &h, sizeof(h));
+    expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
+    reader_close(r);
+    synth_buf_free(&f);
+}
+
 TEST(cut_inside_second_chunk)
 {
     synth_buf_t f = {0};
@@ -643,6 +708,23 @@ TEST(corrupt_chunk_header)
     expect_true(contains(reader_index_error(r), want));
     reader_close(r);
     synth_buf_free(&f);
+
+    /* Two traces concatenated: the second one's file header is named. */
+    synth_buf_t g = {0};
+    trace_good(&f, NULL);
+    end = f.n;
+    synth_put(&g, f.p, f.n);
+    synth_put(&g, f.p, f.n);
+    assert_u64_eq(file_open(&g, &r), 0);
+    expect_u64_eq(reader_chunk_count(r), 2);
+    expect_true(reader_index_status(r) == -PS_E_CORRUPT);
+    snprintf(want, sizeof(want), "offset %zu: corrupt chunk header (bad magic: a second trace",
+             end);
+    expect_true(contains(reader_index_error(r), want));
+    expect_true(contains(reader_index_error(r), "concatenated traces"));
+    reader_close(r);
+    synth_buf_free(&f);
+    synth_buf_free(&g);
 }
 
 /* One chunk holding a good 40-byte alloc and then `bad`; the second view_next must fail
@@ -1121,7 +1203,7 @@ TEST(dump_exit_codes)
     synth_buf_free(&f);
 }
 
-TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names),
+TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names), TEST_ENTRY(header_checksum),
           TEST_ENTRY(unknown_records_are_skipped_by_len),
           TEST_ENTRY(short_lock_record_is_rejected), TEST_ENTRY(packed_records_decode),
           TEST_ENTRY(packed_record_malformed), TEST_ENTRY(not_a_trace),

@@ -1,0 +1,153 @@
+/*
+ * tests/unit/prefetch.c -- the prefetcher's memory budget (analyzer/prefetch.c): chunks
+ * fetched ahead are dropped when a chunk the consumer needs does not fit, and fetched again,
+ * the right ones, when their stream's turn comes; chunks in use beyond the budget fail with
+ * PS_E_LIMIT, naming PERFSHIM_MAX_MEMORY_MB; whatever the order, each stream gets exactly its
+ * chunks, in order.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "perfshim/errors.h"
+#include "prefetch.h"
+#include "reader.h"
+#include "synth.h"
+#include "test.h"
+
+#define NS 7 /* streams, one chunk of ~4 MiB each */
+
+static char path[4200];
+
+static void cleanup(void)
+{
+    unlink(path);
+}
+
+/* Chunk i: an alloc of ptr i + 1, then skippable padding up to ~PERFSHIM_MAX_CHUNK_USIZE. */
+static void make_trace(void)
+{
+    static unsigned char zero[65532];
+    synth_buf_t f = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (uint32_t i = 0; i < NS; i++) {
+        synth_buf_t r = {0};
+        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
+        while (r.n + 65532 <= PERFSHIM_MAX_CHUNK_USIZE) {
+            ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
+            synth_put(&r, &h, sizeof h);
+            synth_put(&r, zero, sizeof zero - sizeof h);
+        }
+        ps_chunk_header_t h = {.tid = 100 + i, .nevents = 1};
+        synth_chunk(&f, &r, &h, 1);
+        synth_buf_free(&r);
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/psprefetch.%d.trace", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    FILE *fp = fopen(path, "wb");
+    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
+        exit(99);
+    atexit(cleanup);
+    synth_buf_free(&f);
+}
+
+typedef struct run_s {
+    reader_t *r;
+    prefetch_t *p;
+    size_t idx[NS], *chunks[NS], n[NS];
+} run_t;
+
+static void run_open(run_t *u, const char *budget_mb)
+{
+    if (!path[0])
+        make_trace();
+    setenv("PERFSHIM_MAX_MEMORY_MB", budget_mb, 1);
+    memset(u, 0, sizeof *u);
+    if (reader_open(&u->r, path) != 0 || reader_chunk_count(u->r) != NS)
+        exit(99);
+    for (size_t i = 0; i < NS; i++) {
+        u->idx[i] = i;
+        u->chunks[i] = &u->idx[i];
+        u->n[i] = 1;
+    }
+    if (prefetch_open(&u->p, u->r, NS, u->chunks, u->n) != 0)
+        exit(99);
+}
+
+static void run_close(run_t *u)
+{
+    prefetch_close(u->p);
+    reader_close(u->r);
+}
+
+/* Takes stream s's chunk: 1 and it is chunk s (its alloc has ptr s + 1), or the error. */
+static int take(run_t *u, size_t s, char *err, size_t errlen)
+{
+    chunk_view_t v;
+    int rc = prefetch_next(u->p, s, &v, err, errlen);
+    if (rc != 1)
+        return rc;
+    record_t rec;
+    if (view_next(u->r, &v, &rec) != 1 || rec.type != PS_REC_ALLOC ||
+        rec.u.alloc.ptr != s + 1 || v.index != s)
+        return -1000;
+    return 1;
+}
+
+TEST(ahead_chunks_dropped_and_fetched_again)
+{
+    /* 26 MiB: the worker fetches streams 0..2 ahead at once (half the budget: 3 x 4 MiB);
+     * the consumer then takes 3..6, which do not fit beside them: some are dropped. Then
+     * 3..6 end (freed) and 0..2 must still come, each its own chunk. */
+    run_t u;
+    char err[512];
+    run_open(&u, "26");
+    usleep(300 * 1000); /* let the worker fetch ahead */
+    for (size_t s = 3; s < NS; s++)
+        expect_u64_eq(take(&u, s, err, sizeof err), 1);
+    for (size_t s = 3; s < NS; s++)
+        expect_u64_eq(take(&u, s, err, sizeof err), 0); /* ended: its chunk is freed */
+    for (size_t s = 0; s < 3; s++) {
+        expect_u64_eq(take(&u, s, err, sizeof err), 1);
+        expect_u64_eq(take(&u, s, err, sizeof err), 0);
+    }
+    run_close(&u);
+}
+
+TEST(limit_when_chunks_in_use_do_not_fit)
+{
+    run_t u;
+    char err[512] = "";
+    run_open(&u, "16"); /* 4 chunks of ~4 MiB in use at once fit, not 5 */
+    int rc = 0;
+    size_t s;
+    for (s = 0; s < NS && (rc = take(&u, s, err, sizeof err)) == 1; s++)
+        ;
+    expect_true(rc == -PS_E_LIMIT);
+    expect_u64_eq(s, 4);
+    expect_true(strstr(err, "PERFSHIM_MAX_MEMORY_MB") != NULL);
+    expect_true(strstr(err, "more than 16 MiB") != NULL);
+    run_close(&u);
+}
+
+TEST(inline_mode_same_results)
+{
+    setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+    run_t u;
+    char err[512];
+    run_open(&u, "16");
+    for (size_t s = 0; s < 4; s++)
+        expect_u64_eq(take(&u, s, err, sizeof err), 1);
+    expect_true(take(&u, 4, err, sizeof err) == -PS_E_LIMIT);
+    run_close(&u);
+    run_open(&u, "32");
+    for (size_t s = 0; s < NS; s++)
+        expect_u64_eq(take(&u, s, err, sizeof err), 1);
+    run_close(&u);
+    unsetenv("PERFSHIM_NO_PREFETCH");
+}
+
+TEST_MAIN(TEST_ENTRY(ahead_chunks_dropped_and_fetched_again),
+          TEST_ENTRY(limit_when_chunks_in_use_do_not_fit), TEST_ENTRY(inline_mode_same_results))
