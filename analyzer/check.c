@@ -429,6 +429,12 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
                 t->path, t->rp.complete ? "" : ": the trace is partial");
         return -PS_E_INVAL;
     }
+    if (t->leaks.scan.flags & PS_LEAK_F_ABORTED) {
+        fprintf(stderr, "perfshim: check: %s: the leak scan could not run (out of memory at "
+                        "exit): no verdict\n",
+                t->path);
+        return -PS_E_INVAL;
+    }
     if ((rc = suppress_apply(files, &t->leaks, t->sym)) < 0)
         return rc;
     if (t->leaks.suppressions) {
@@ -442,6 +448,8 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
             fprintf(stderr, "perfshim: check: %s\n", err);
         suppress_free(&app);
     }
+    if (rc >= 0)
+        leaks_suppress_held(&t->leaks); /* what a suppressed leak holds is suppressed too */
     return rc;
 }
 

@@ -32,9 +32,20 @@
 /* [lo, lo + len): the dynamic linker's text, for LIVESET_F_LINKER (len 0: unknown). */
 extern uint64_t leakscan_ld_lo, leakscan_ld_len;
 
+#define LEAKSCAN_MAX_REGIONS 256
+
 void leakscan_init(void);
 void leakscan_thread_attach(tstate_t *st);
+/* The calling thread is one of the shim's (the writer): its stack is never a root. */
+void leakscan_internal_thread(void);
 void leakscan_run(void);
+/* An on-demand scan (__lsan_do_leak_check): the same scan, its records in the calling
+ * thread's stream, flagged PS_LEAK_F_ON_DEMAND. The hook guard must be set. */
+void leakscan_run_on_demand(void);
+/* Adds (add 1) or removes a root region [lo, hi): 0, or -1 (table full / not registered). */
+int leakscan_region(uintptr_t lo, uintptr_t hi, int add);
+/* The app's definition of an LSan hook (dlsym, else the executable's .symtab), or NULL. */
+void *leakscan_app_symbol(const char *name);
 int leakscan_snapshot_due(void);
 void leakscan_snapshot(void (*put)(const void *rec, uint32_t len));
 
