@@ -271,6 +271,8 @@ typedef struct scan_s {
     const struct seg_s *alloc; /* the real allocator's writable segments */
     int nalloc;
     uintptr_t self_sp;
+    size_t vlast;       /* the mapping of the last block read */
+    uintptr_t hlo, hhi; /* spans heaps[] */
     /* the allocator's heaps ([heap], arenas) and its chunks the shim never saw allocated
      * (the C library's own calls, e.g. pthread_setspecific's second-level arrays) that a
      * root reaches by their start */
@@ -415,6 +417,8 @@ static void untracked_meet(scan_t *S, uint64_t w)
 
 static int in_heap(const scan_t *S, uint64_t w)
 {
+    if (w - S->hlo >= S->hhi - S->hlo)
+        return 0;
     for (int k = 0; k < S->nheaps; k++)
         if (w >= S->heaps[k].lo && w < S->heaps[k].hi)
             return 1;
@@ -608,7 +612,10 @@ static void scan_block(scan_t *S, uint64_t i)
         lo = S->self_sp; /* a block the scan runs on: below sp are its own frames */
     if (hi <= lo)
         return;
-    size_t v = vma_find(S, lo);
+    size_t v = S->vlast < S->nvma && S->vma[S->vlast].lo <= lo && lo < S->vma[S->vlast].hi
+                   ? S->vlast
+                   : vma_find(S, lo);
+    S->vlast = v;
     if (v != SIZE_MAX && hi <= S->vma[v].hi && (S->vma[v].flags & PRIM_VMA_R) &&
         b->size < BLOCK_BIG) {
         scan_words(S, (const uint64_t *)lo, (hi - lo) / 8, 0); /* the fast path */
@@ -887,6 +894,12 @@ static void roots_collect(scan_t *S, const pre_t *P, uintptr_t self_sp, thr_t *t
         range_add(S, m->lo, m->hi, (f & PRIM_VMA_ANON) ? R_REGION : 0);
     }
     leakscan_root_regions_add(S);
+    for (int k = 0; k < S->nheaps; k++) {
+        if (!k || S->heaps[k].lo < S->hlo)
+            S->hlo = S->heaps[k].lo;
+        if (S->heaps[k].hi > S->hhi)
+            S->hhi = S->heaps[k].hi;
+    }
 }
 
 /* ---- aggregation ----------------------------------------------------------------------- */
@@ -1017,9 +1030,7 @@ static PS_NOINLINE void leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_fla
     S.work = scan_alloc(&S, 2 * n * sizeof *S.work + 8);
     S.rcap = S.nvma + nthr + 64 + LEAKSCAN_MAX_REGIONS;
     S.r = scan_alloc(&S, S.rcap * sizeof *S.r);
-    uint64_t gcap = 64;
-    while (gcap < 2 * n + 64)
-        gcap *= 2;
+    uint64_t gcap = 4096; /* grows with the groups met */
     group_t *groups = scan_alloc(&S, gcap * sizeof *groups);
     if (!ents || !S.b || !S.work || !S.r || !groups || n > UINT32_MAX / 2) {
         liveset_unlock_all();
@@ -1105,6 +1116,24 @@ static PS_NOINLINE void leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_fla
             holder = S.b[h].stack;
         }
         uint32_t inh = (b->lflags & LIVESET_F_INHERITED) != 0;
+        if ((ngroups + 1) * 4 > gcap * 3) {
+            group_t *t = scan_alloc(&S, 2 * gcap * sizeof *t);
+            if (!t) {
+                imem_free(S.b);
+                imem_free(S.work);
+                imem_free(S.r);
+                imem_free(groups);
+                emit_aborted(t0, S.flags, final, "out of memory for the leak groups");
+                goto out;
+            }
+            for (uint64_t k = 0; k < gcap; k++)
+                if (groups[k].used)
+                    *group_get(t, 2 * gcap, groups[k].kind, groups[k].stack, groups[k].holder,
+                               groups[k].inherited) = groups[k];
+            imem_free(groups);
+            groups = t;
+            gcap *= 2;
+        }
         group_t *g = group_get(groups, gcap, b->kind, b->stack, holder, inh);
         if (!g->blocks)
             ngroups++;
