@@ -27,7 +27,7 @@ enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
 
 typedef struct check_opts_s {
     uint64_t max_bytes, max_blocks;
-    bool have_max_blocks;
+    bool have_max_blocks, have_max_bytes;
     unsigned kinds;
     const char *supp_files[16];
     size_t nsupp;
@@ -44,7 +44,8 @@ static void check_usage(FILE *f)
     fputs("usage: perfshim check [OPTIONS] TRACE...\n"
           "Gate on the leaks (and, with --baseline, the heap growth) of one or more traces.\n"
           "  --max-leaked-bytes N     budget of leaked bytes (default 0)\n"
-          "  --max-leaked-blocks N    budget of leaked blocks (default: none)\n"
+          "  --max-leaked-blocks N    budget of leaked blocks (default 0 unless\n"
+          "                           --max-leaked-bytes is given: then none)\n"
           "  --leak-kinds=LIST        kinds that count: definite,indirect,reachable\n"
           "                           (default definite,indirect)\n"
           "  --suppressions FILE      LSan-style leak:PATTERN lines (repeatable)\n"
@@ -148,6 +149,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             }
             if (c == OPT_MAXB) {
                 o->max_bytes = v;
+                o->have_max_bytes = true;
             } else {
                 o->max_blocks = v;
                 o->have_max_blocks = true;
@@ -209,6 +211,11 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
                         argv[optind - 1]);
             return -PS_E_INVAL;
         }
+    }
+    if (!o->have_max_blocks && !o->have_max_bytes) {
+        /* the default gate: no leaked block at all, whatever its size (malloc(0) too) */
+        o->have_max_blocks = true;
+        o->max_blocks = 0;
     }
     if (optind >= argc) {
         fprintf(stderr, "perfshim: check: no trace file given\n");

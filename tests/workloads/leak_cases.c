@@ -315,6 +315,83 @@ static int case_fork(void)
     return 0;
 }
 
+/* cycles: unreachable cycles and chains (memcheck's cliques; leaks_cases.sh checks the
+ * totals against memcheck when valgrind is there). Allocated in this order, so addresses
+ * rise: B = b1->b2->b3->b1 (3 x 64), A = a1<->a2 (2 x 48) with a1 -> b1, C = c1<->c2 (2 x 80),
+ * y (112), x (96) -> y. memcheck: each unreached block in address order leads a clique and
+ * takes in earlier leaders it reaches: definite a1, c1, x (+ control) = 4 blocks 264 bytes;
+ * indirect a2, b1..b3, c2, y = 6 blocks 432 bytes. */
+struct cyc {
+    struct cyc *next, *other;
+};
+
+__attribute__((noipa)) static struct cyc *cyc_b(void)
+{
+    struct cyc *volatile p = calloc(1, 64); /* not a tail call: a frame of its own */
+    return p;
+}
+__attribute__((noipa)) static struct cyc *cyc_a(void)
+{
+    struct cyc *volatile p = calloc(1, 48); /* not a tail call: a frame of its own */
+    return p;
+}
+__attribute__((noipa)) static struct cyc *cyc_c(void)
+{
+    struct cyc *volatile p = calloc(1, 80); /* not a tail call: a frame of its own */
+    return p;
+}
+__attribute__((noipa)) static struct cyc *cyc_y(void)
+{
+    struct cyc *volatile p = calloc(1, 112); /* not a tail call: a frame of its own */
+    return p;
+}
+__attribute__((noipa)) static struct cyc *cyc_x(void)
+{
+    struct cyc *volatile p = calloc(1, 96); /* not a tail call: a frame of its own */
+    return p;
+}
+
+__attribute__((noipa)) static void make_cycles(void)
+{
+    struct cyc *b1 = cyc_b(), *b2 = cyc_b(), *b3 = cyc_b();
+    b1->next = b2;
+    b2->next = b3;
+    b3->next = b1;
+    struct cyc *a1 = cyc_a(), *a2 = cyc_a();
+    a1->next = a2;
+    a2->next = a1;
+    a1->other = b1;
+    struct cyc *c1 = cyc_c(), *c2 = cyc_c();
+    c1->next = c2;
+    c2->next = c1;
+    struct cyc *y = cyc_y(), *x = cyc_x();
+    x->next = y;
+}
+
+static int case_cycles(void)
+{
+    make_cycles();
+    control();
+    scrub();
+    puts("cycles made");
+    return 0;
+}
+
+/* zero: one leaked malloc(0) block and nothing else: `check` fails it by default. */
+__attribute__((noipa)) static void leak_zero(void)
+{
+    void *volatile p = malloc(0);
+    (void)p;
+}
+
+static int case_zero(void)
+{
+    leak_zero();
+    scrub();
+    puts("zero");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
@@ -343,6 +420,10 @@ int main(int argc, char **argv)
         return case_anon();
     if (!strcmp(m, "fork"))
         return case_fork();
+    if (!strcmp(m, "cycles"))
+        return case_cycles();
+    if (!strcmp(m, "zero"))
+        return case_zero();
     fprintf(stderr, "usage: leak_cases CASE\n");
     return 2;
 }
