@@ -39,6 +39,8 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -184,7 +186,7 @@ static void leakscan_root_regions_add(struct scan_s *S)
     ilock_lock(&regions_lock);
     for (int i = 0; i < LEAKSCAN_MAX_REGIONS; i++)
         if (regions[i].hi > regions[i].lo)
-            range_add(S, regions[i].lo, regions[i].hi, 0x8u /* R_REGION */);
+            range_add(S, regions[i].lo, regions[i].hi, 0x2u | 0x10u /* R_NOSKIP | R_ROOTREG */);
     ilock_unlock(&regions_lock);
 }
 
@@ -211,6 +213,7 @@ static void leakscan_put_on_demand(const void *recs, uint32_t len)
 #define R_NOSKIP 0x2u     /* a stack inside a heap block: do not skip block bytes */
 #define R_STACK 0x4u      /* a thread's stack (statistics) */
 #define R_REGION 0x8u     /* a mapping that is no module's (statistics) */
+#define R_ROOTREG 0x10u   /* __lsan_register_root_region */
 
 typedef struct range_s {
     uintptr_t lo, hi;
@@ -955,16 +958,140 @@ static void emit_aborted(uint64_t t0, uint32_t flags, int final, const char *why
     }
 }
 
+/* ---- LeakSanitizer's knobs --------------------------------------------------------------- */
+
+PS_TLS int leakscan_disabled;
+static int exit_scan_off;
+
+void leakscan_exit_scan_off(void)
+{
+    __atomic_store_n(&exit_scan_off, 1, __ATOMIC_RELEASE);
+}
+
+typedef struct lsan_cfg_s {
+    int detect, use_stacks, use_registers, use_globals, use_tls, use_root_regions;
+    char suppressions[512]; /* a file */
+} lsan_cfg_t;
+
+/* "key=value" pairs separated by ':', ',', spaces or newlines (LSan's syntax). */
+static void cfg_parse(lsan_cfg_t *c, const char *s)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } bools[] = {
+        {"detect_leaks", offsetof(lsan_cfg_t, detect)},
+        {"use_stacks", offsetof(lsan_cfg_t, use_stacks)},
+        {"use_registers", offsetof(lsan_cfg_t, use_registers)},
+        {"use_globals", offsetof(lsan_cfg_t, use_globals)},
+        {"use_tls", offsetof(lsan_cfg_t, use_tls)},
+        {"use_root_regions", offsetof(lsan_cfg_t, use_root_regions)},
+    };
+    while (s && *s) {
+        while (*s == ':' || *s == ',' || *s == ' ' || *s == '\n' || *s == '\t')
+            s++;
+        const char *k = s;
+        while (*s && *s != '=' && *s != ':' && *s != ',' && *s != ' ' && *s != '\n')
+            s++;
+        size_t klen = (size_t)(s - k);
+        if (*s != '=') {
+            continue;
+        }
+        const char *v = ++s;
+        char q = (*v == '"' || *v == '\'') ? *v : 0;
+        if (q)
+            v = ++s;
+        while (*s && (q ? *s != q : (*s != ':' && *s != ',' && *s != ' ' && *s != '\n')))
+            s++;
+        size_t vlen = (size_t)(s - v);
+        if (q && *s)
+            s++;
+        if (klen == 12 && !memcmp(k, "suppressions", 12)) {
+            if (vlen < sizeof c->suppressions) {
+                memcpy(c->suppressions, v, vlen);
+                c->suppressions[vlen] = 0;
+            }
+            continue;
+        }
+        for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+            if (strlen(bools[i].key) == klen && !memcmp(k, bools[i].key, klen))
+                *(int *)((char *)c + bools[i].off) =
+                    !(vlen == 1 && v[0] == '0') && !(vlen == 5 && !memcmp(v, "false", 5));
+    }
+}
+
+static void cfg_load(lsan_cfg_t *c)
+{
+    *c = (lsan_cfg_t){1, 1, 1, 1, 1, 1, ""};
+    const char *(*opts)(void) =
+        (const char *(*)(void))(uintptr_t)leakscan_app_symbol("__lsan_default_options");
+    if (opts)
+        cfg_parse(c, opts());
+    cfg_parse(c, getenv("LSAN_OPTIONS"));
+}
+
+static int app_turned_off(void)
+{
+    int (*fn)(void) = (int (*)(void))(uintptr_t)leakscan_app_symbol("__lsan_is_turned_off");
+    return fn && fn();
+}
+
 static const char *app_suppressions(void);
 
-static PS_NOINLINE void leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flags, int final)
+/* The app's __lsan_default_suppressions() text and the file LSAN_OPTIONS names, in one imem
+ * buffer (NULL: none); *len set. */
+static char *suppressions_text(const lsan_cfg_t *c, uint32_t *len)
+{
+    const char *app = app_suppressions();
+    size_t alen = app ? strnlen(app, PS_LEAK_SUPP_MAX) : 0;
+    *len = 0;
+    if (!alen && !c->suppressions[0])
+        return NULL;
+    char *buf = imem_alloc(PS_LEAK_SUPP_MAX);
+    if (!buf)
+        return NULL;
+    memcpy(buf, app, alen);
+    size_t n = alen;
+    if (c->suppressions[0] && n + 1 < PS_LEAK_SUPP_MAX) {
+        if (n)
+            buf[n++] = '\n';
+        ssize_t got = prim_read_file(c->suppressions, buf + n, PS_LEAK_SUPP_MAX - n);
+        if (got > 0)
+            n += (size_t)got;
+        else
+            PS_WARN("LSAN_OPTIONS suppressions=%s: cannot read it", c->suppressions);
+    }
+    *len = (uint32_t)n;
+    if (!n) {
+        imem_free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flags, int final)
 {
     scan_t S = {.vm_ok = 1, .pm_fd = -1, .flags = scan_flags, .self_sp = sp};
     pre_t P;
     memset(&P, 0, sizeof P);
     dl_iterate_phdr(pre_modules, &P);
-    const char *supp = final ? app_suppressions() : NULL;
-    uint32_t supp_len = supp ? (uint32_t)strnlen(supp, PS_LEAK_SUPP_MAX) : 0;
+    lsan_cfg_t cfg;
+    cfg_load(&cfg);
+    int leaked = 0;
+    if (final && (!cfg.detect || app_turned_off())) {
+        /* LSan's "turned off": the trace says so, and there is nothing to judge */
+        ps_rec_leak_scan_t hd = {.h = {PS_REC_LEAK_SCAN, 0, sizeof hd},
+                                 .flags = PS_LEAK_F_TURNED_OFF,
+                                 .ts = t0};
+        unsigned char *b = imem_alloc(sizeof hd);
+        if (b) {
+            memcpy(b, &hd, sizeof hd);
+            writer_set_final_records(b, sizeof hd);
+        }
+        return 0;
+    }
+    uint32_t supp_len = 0;
+    char *supp = final ? suppressions_text(&cfg, &supp_len) : NULL;
 
     pid_t self_tid = prim_gettid();
     thr_t *thr = scan_alloc(&S, MAX_THREADS * sizeof *thr);
@@ -1061,18 +1188,30 @@ static PS_NOINLINE void leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_fla
         }
     }
     roots_collect(&S, &P, sp, thr, nthr);
+    /* LSAN_OPTIONS use_*=0: those roots are left out */
+    size_t kept = 0;
+    for (size_t k = 0; k < S.nr; k++) {
+        uint32_t f = S.r[k].flags;
+        if ((f & R_STACK) ? !cfg.use_stacks
+            : (f & R_ROOTREG) ? !cfg.use_root_regions
+                              : !cfg.use_globals)
+            continue;
+        S.r[kept++] = S.r[k];
+    }
+    S.nr = kept;
 
     /* 1. roots: linker and ignored blocks, registers, ranges */
     S.mode = MODE_REACH;
     for (uint64_t i = 0; i < n; i++)
-        if (S.b[i].lflags & (LIVESET_F_LINKER | LIVESET_F_IGNORED)) {
+        if (S.b[i].lflags &
+            (LIVESET_F_IGNORED | (cfg.use_tls ? LIVESET_F_LINKER : 0))) {
             S.b[i].kind = PS_LEAK_REACHABLE;
             S.b[i].flags |= B_START;
             push(&S, i);
         }
     scan_drain(&S);
     for (size_t t = 0; t < nthr; t++)
-        if (thr[t].nargs && !is_internal(thr[t].tid)) {
+        if (thr[t].nargs && cfg.use_registers && !is_internal(thr[t].tid)) {
             scan_words(&S, thr[t].args, (uint64_t)thr[t].nargs, 0);
             scan_drain(&S);
         }
@@ -1157,6 +1296,7 @@ static PS_NOINLINE void leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_fla
         }
     }
     hd.groups = ngroups;
+    leaked = hd.definite_blocks + hd.indirect_blocks > 0;
     hd.root_bytes = S.root_bytes;
     hd.stack_bytes = S.stack_bytes;
     hd.region_bytes = S.region_bytes;
@@ -1216,6 +1356,8 @@ out:
     imem_free(S.own);
     imem_free(S.uset);
     imem_free(S.uwork);
+    imem_free(supp);
+    return leaked;
 }
 
 
@@ -1296,17 +1438,23 @@ static const char *app_suppressions(void)
     do {                                                                                       \
         __builtin_unwind_init();                                                               \
         volatile char here = 0;                                                                \
-        leakscan_do((uintptr_t)&here & ~(uintptr_t)7, prim_now_ns(), flags, final);            \
+        r = leakscan_do((uintptr_t)&here & ~(uintptr_t)7, prim_now_ns(), flags, final);        \
     } while (0)
 
 void leakscan_run(void)
 {
+    if (__atomic_load_n(&exit_scan_off, __ATOMIC_ACQUIRE))
+        return; /* __lsan_do_leak_check did it */
+    int r;
     SCAN_HERE(0, 1);
+    (void)r;
 }
 
-PS_NOINLINE void leakscan_run_on_demand(void)
+PS_NOINLINE int leakscan_run_on_demand(void)
 {
+    int r;
     SCAN_HERE(PS_LEAK_F_ON_DEMAND, 0);
+    return r;
 }
 
 /* ---- snapshots ------------------------------------------------------------------------- */

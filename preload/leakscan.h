@@ -13,7 +13,15 @@
  * module data through process_vm_readv, so memory unmapped meanwhile cannot crash it.
  * leakscan_snapshot_due()/leakscan_snapshot() are for the writer thread only.
  *
- * Roots: the writable PT_LOAD segments of every module except the shim (interior pointers from
+ * LeakSanitizer's knobs, read when a scan starts: the app's __lsan_is_turned_off() (nonzero:
+ * the exit scan records only a TURNED_OFF scan record), __lsan_default_options() and then
+ * LSAN_OPTIONS (keys detect_leaks, suppressions=FILE (its leak: lines go into the trace with
+ * the app's __lsan_default_suppressions() text), use_stacks, use_registers, use_globals
+ * (module segments and other writable mappings), use_tls (dynamic TLS and DTVs, the linker's
+ * blocks), use_root_regions; others ignored), each hook found by dlsym or, if the executable
+ * does not export it, in its .symtab.
+ *
+ * Roots (historical note, superseded by leakscan.c's header): the writable PT_LOAD segments of every module except the shim (interior pointers from
  * the segments of the module that holds the real malloc are ignored: that is the allocator's
  * own bookkeeping, e.g. glibc's bins, which point just inside live blocks); the calling
  * thread's stack from its stack pointer up and its static TLS (dlpi_tls_data); the whole
@@ -27,6 +35,7 @@
 
 #include <stdint.h>
 
+#include "perfshim/compiler.h"
 #include "tstate.h"
 
 /* [lo, lo + len): the dynamic linker's text, for LIVESET_F_LINKER (len 0: unknown). */
@@ -41,7 +50,11 @@ void leakscan_internal_thread(void);
 void leakscan_run(void);
 /* An on-demand scan (__lsan_do_leak_check): the same scan, its records in the calling
  * thread's stream, flagged PS_LEAK_F_ON_DEMAND. The hook guard must be set. */
-void leakscan_run_on_demand(void);
+int leakscan_run_on_demand(void); /* 1: definite or indirect leaks found */
+/* After __lsan_do_leak_check: leakscan_run() records nothing. */
+void leakscan_exit_scan_off(void);
+/* __lsan_disable depth of the calling thread: its allocations are ignored while > 0. */
+extern PS_TLS int leakscan_disabled;
 /* Adds (add 1) or removes a root region [lo, hi): 0, or -1 (table full / not registered). */
 int leakscan_region(uintptr_t lo, uintptr_t hi, int add);
 /* The app's definition of an LSan hook (dlsym, else the executable's .symtab), or NULL. */

@@ -316,6 +316,8 @@ enum ps_leak_kind {
                                   * process_vm_readv and writable mappings were not roots */
 #define PS_LEAK_F_ON_DEMAND 0x10u /* a scan the app asked for (__lsan_do_leak_check or
                                    * __lsan_do_recoverable_leak_check), not the exit scan */
+#define PS_LEAK_F_TURNED_OFF 0x40u /* the app's __lsan_is_turned_off() or detect_leaks=0:
+                                    * no scan, nothing to judge */
 #define PS_LEAK_F_THREADS 0x20u  /* more threads than the scan holds: the stacks of the rest
                                   * were scanned whole (as mappings) */
 

@@ -13,12 +13,12 @@ field() { tr ',{}' '\n\n\n' <"$2" | sed -n "s/^\"$1\":\([0-9]*\)\$/\1/p" | head 
 
 # traced NAME ARGS...: native and traced runs agree; the traces are $TMP/NAME.*.trace
 traced() {
-    name=$1
+    tn=$1
     shift
     a=$("$@" 2>/dev/null; echo "status $?")
-    b=$(PERFSHIM_OUTPUT="$TMP/$name.%p.trace" LD_PRELOAD=$PERFSHIM_LIB "$@" 2>"$TMP/$name.err"; echo "status $?")
-    [ "$a" = "$b" ] || { echo "$name: native and traced differ:"; echo "$a" | tail -3; echo "--"; echo "$b" | tail -3; cat "$TMP/$name.err"; return 1; }
-    echo "$name: $b" | tr '\n' ' '
+    b=$(PERFSHIM_OUTPUT="$TMP/$tn.%p.trace" LD_PRELOAD=$PERFSHIM_LIB "$@" 2>"$TMP/$tn.err"; echo "status $?")
+    [ "$a" = "$b" ] || { echo "$tn: native and traced differ:"; echo "$a" | tail -3; echo "--"; echo "$b" | tail -3; cat "$TMP/$tn.err"; return 1; }
+    echo "$tn: $b" | tr '\n' ' '
     echo
 }
 
