@@ -268,7 +268,7 @@ typedef struct scan_s {
     int vm_ok;        /* process_vm_readv works here */
     uint32_t flags;   /* PS_LEAK_F_* */
     uint64_t mem;     /* the scan's own memory */
-    uint64_t root_bytes, stack_bytes, region_bytes, unreadable_bytes, threads;
+    uint64_t root_bytes, stack_bytes, region_bytes, unreadable_bytes, threads, read_bytes;
     struct seg_s *own; /* the shim's memory, sorted */
     size_t nown, owncap;
     const struct seg_s *alloc; /* the real allocator's writable segments */
@@ -542,8 +542,10 @@ static void read_and_scan(scan_t *S, uintptr_t a, uintptr_t b, uint32_t rflags, 
                 continue;
             }
             uintptr_t e = S->vma[v].hi < b ? S->vma[v].hi : b;
-            if (root)
+            if (root) {
+                S->read_bytes += e - a;
                 scan_root_words(S, a, (const uint64_t *)a, (e - a) / 8, rflags);
+            }
             else
                 scan_words(S, (const uint64_t *)a, (e - a) / 8, rflags);
             a = e;
@@ -561,6 +563,7 @@ static void read_and_scan(scan_t *S, uintptr_t a, uintptr_t b, uint32_t rflags, 
             return;
         }
         if (got > 0) {
+            S->read_bytes += (uint64_t)got;
             scan_root_words(S, a, (const uint64_t *)S->bounce, (uint64_t)got / 8, rflags);
             a += (uintptr_t)got & ~(uintptr_t)7;
             if ((uintptr_t)got < 8)
@@ -648,15 +651,17 @@ static void scan_drain(scan_t *S)
     }
 }
 
+/* The statistics count the bytes read: resident pages only. */
 static void scan_range(scan_t *S, const range_t *r)
 {
-    uint64_t len = r->hi - r->lo;
+    uint64_t before = S->read_bytes;
+    scan_mem(S, r->lo, r->hi, r->flags, 1);
+    uint64_t len = S->read_bytes - before;
     S->root_bytes += len;
     if (r->flags & R_STACK)
         S->stack_bytes += len;
     if (r->flags & R_REGION)
         S->region_bytes += len;
-    scan_mem(S, r->lo, r->hi, r->flags, 1);
 }
 
 /* ---- roots ------------------------------------------------------------------------------- */

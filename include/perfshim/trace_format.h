@@ -337,7 +337,9 @@ typedef struct ps_rec_leak_scan_s {
     uint64_t groups;            /* PS_REC_LEAK records that follow */
     /* from here on: records of 168 bytes (older shims wrote 112; readers zero these) */
     uint64_t threads;           /* threads whose stacks were scanned */
-    uint64_t stack_bytes;       /* of root_bytes: thread stacks, from each stack pointer up */
+    uint64_t stack_bytes;       /* of root_bytes: thread stacks, from each stack pointer up
+                                 * (since the 168-byte record, root_bytes and these count
+                                 * the bytes read: resident pages only) */
     uint64_t region_bytes;      /* of root_bytes: writable anonymous and other mappings that
                                  * are not heap, stacks or module segments */
     uint64_t unreadable_bytes;  /* bytes of blocks and roots skipped: not readable */
