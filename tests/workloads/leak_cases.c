@@ -255,6 +255,7 @@ __attribute__((noipa)) static void leave_in_dead_frame(void)
     void *volatile p = malloc(88);
     volatile char pad[512];
     pad[0] = 1;
+    (void)pad[0];
     (void)p;
 }
 
@@ -302,6 +303,7 @@ static int case_fork(void)
 {
     void *volatile lost = malloc(120);
     lost = NULL;
+    (void)lost;
     scrub();
     fflush(stdout);
     pid_t c = fork();
