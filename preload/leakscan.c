@@ -110,17 +110,56 @@ void leakscan_init(void)
     }
 }
 
+/* A thread other than the main one: glibc's descriptor (pthread_self()) holds its stack block
+ * as adjacent words {stackblock, stackblock_size, guardsize}. The offset is found once (the
+ * triple that brackets this frame) and checked on every use; 0 and the bounds, or -1. */
+static long pd_stack_off = -1;
+
+static int pd_stack_at(const uintptr_t *w, uintptr_t sp, uintptr_t pd, uintptr_t *lo,
+                       uintptr_t *hi)
+{
+    uintptr_t block = w[0], size = w[1], guard = w[2];
+    size_t ps = prim_page_size();
+    if (!block || (block & (ps - 1)) || !size || size > ((uintptr_t)1 << 36) ||
+        guard >= size || (guard & (ps - 1)) || block + size < block)
+        return -1;
+    if (sp < block + guard || sp >= block + size || pd < block || pd >= block + size)
+        return -1;
+    *lo = block + guard;
+    *hi = block + size;
+    return 0;
+}
+
+static int pd_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t pd = (uintptr_t)pthread_self();
+    const uintptr_t *w = (const uintptr_t *)pd;
+    long off = __atomic_load_n(&pd_stack_off, __ATOMIC_RELAXED);
+    if (off >= 0)
+        return pd_stack_at(w + off, sp, pd, lo, hi);
+    for (long k = 0; k < 512; k++) /* struct pthread is about 2.3 KiB */
+        if (pd_stack_at(w + k, sp, pd, lo, hi) == 0) {
+            __atomic_store_n(&pd_stack_off, k, __ATOMIC_RELAXED);
+            return 0;
+        }
+    return -1;
+}
+
 void leakscan_thread_attach(tstate_t *st)
 {
     if (!options.leak_check)
         return;
-    /* The mapping that holds this frame: no allocation, no libc call that could (an app's
-     * own malloc, or jemalloc's, must not meet libc's realloc here). */
+    /* Nothing here allocates: this may run inside the app's allocator (jemalloc's mallocx
+     * taking a mutex reaches the lock hook's lazy attach), and an app's own malloc must never
+     * meet libc's realloc (pthread_getattr_np would do both). */
     volatile char here = 0;
-    uintptr_t lo, hi;
-    if (prim_stack_bounds((uintptr_t)&here, &lo, &hi) == 0) {
+    uintptr_t lo, hi, sp = (uintptr_t)&here;
+    if ((prim_gettid() != getpid() && pd_stack_bounds(sp, &lo, &hi) == 0) ||
+        prim_stack_bounds(sp, &lo, &hi) == 0) {
         st->stack_lo = lo;
         st->stack_hi = hi;
+        PS_LOG(3, "thread %d: stack [%#lx, %#lx)", (int)prim_gettid(), (unsigned long)lo,
+               (unsigned long)hi);
     }
 }
 

@@ -109,6 +109,18 @@ ownmalloc() {
 }
 check "a program with its own malloc/free/calloc/realloc exits 0 with a scan" ownmalloc
 
+# jemalloc preloaded before the shim: threads first reach the shim through jemalloc's own
+# mutexes (the lock hook's lazy attach, inside the allocator): attaching must not allocate
+jemalloc_first() {
+    je=$(ls /usr/lib/*/libjemalloc.so.2 /usr/lib/libjemalloc.so.2 2>/dev/null | head -1)
+    [ -n "$je" ] || { echo "no libjemalloc.so.2: skipped"; return 0; }
+    a=$("$W/leak_cases" threads 20 2>/dev/null; echo "status $?")
+    b=$(PERFSHIM_OUTPUT="$TMP/je.trace" LD_PRELOAD="$je $PERFSHIM_LIB" "$W/leak_cases" threads 20 2>je.err; echo "status $?")
+    [ "$a" = "$b" ] || { echo "jemalloc first: $a / $b"; cat je.err; return 1; }
+    "$P" dump je.trace 2>/dev/null | grep -aq '^leak_scan'
+}
+check "jemalloc preloaded first, threads attached from inside it: status 0, a scan" jemalloc_first
+
 # 500 idle threads at exit: the native status, the scan complete, and the traced run's peak
 # RSS bounded (the scan reads only resident pages from each thread's stack pointer up: it
 # used to fault in all of every 8 MiB stack, 4.24 GB).
