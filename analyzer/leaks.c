@@ -327,6 +327,8 @@ int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top)
             fputs("  incomplete         the scan could not run (no memory for it): nothing "
                   "was classified\n",
                   o);
+        if (s->flags & PS_LEAK_F_TURNED_OFF)
+            fputs("  turned off         by the app (__lsan_is_turned_off or detect_leaks=0)\n", o);
         if (s->flags & PS_LEAK_F_ON_DEMAND)
             fputs("  scan               the app's last __lsan_do_*leak_check (no exit scan)\n",
                   o);
@@ -394,7 +396,20 @@ void leaks_json_summary(FILE *o, const leaks_t *L)
             ",\"possible_blocks\":%" PRIu64 ",\"leak_scan_complete\":%s",
             s->definite_bytes, s->definite_blocks, s->indirect_bytes, s->indirect_blocks,
             s->reachable_bytes, s->reachable_blocks, s->possible_blocks,
-            s->flags ? "false" : "true");
+            s->flags & (PS_LEAK_F_UNTRACKED | PS_LEAK_F_RANGES | PS_LEAK_F_ABORTED |
+                        PS_LEAK_F_NO_MAPS | PS_LEAK_F_THREADS)
+                ? "false"
+                : "true");
+    fprintf(o,
+            ",\"leak_scan_on_demand\":%s,\"leak_scan_turned_off\":%s,\"leak_scans\":%" PRIu32
+            ",\"leak_scan_unreadable_bytes\":%" PRIu64 ",\"leak_scan_threads\":%" PRIu64
+            ",\"leak_scan_root_bytes\":%" PRIu64 ",\"leak_scan_region_bytes\":%" PRIu64
+            ",\"leak_scan_mem_bytes\":%" PRIu64 ",\"inherited_blocks\":%" PRIu64
+            ",\"ignored_blocks\":%" PRIu64,
+            (s->flags & PS_LEAK_F_ON_DEMAND) ? "true" : "false",
+            (s->flags & PS_LEAK_F_TURNED_OFF) ? "true" : "false", L->nscans, s->unreadable_bytes,
+            s->threads, s->root_bytes, s->region_bytes, s->scan_mem_bytes, s->inherited_blocks,
+            s->ignored_blocks);
 }
 
 int leaks_json_leaks(FILE *o, const leaks_t *L, symbols_t *sym, int depth,

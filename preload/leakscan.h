@@ -1,17 +1,26 @@
 /*
- * leakscan.h -- reachability of the blocks live at exit (like LeakSanitizer), and live-set
- * snapshots on a signal.
+ * leakscan.h -- reachability of the blocks live at exit (like LeakSanitizer, classified as
+ * memcheck does), on-demand scans, and live-set snapshots on a signal.
  *
  * Contract: leakscan_init() runs once in shim initialization (after bootstrap, options):
  * it finds the dynamic linker's and the shim's own ranges and installs the snapshot handler
- * (PERFSHIM_SNAPSHOT_SIGNAL). leakscan_thread_attach() runs on a thread's first event and
- * records its stack range. leakscan_run() is called once, by shim_fini(), while the shim is
- * still active and with the hook guard set: it classifies every block of the live set as
- * definite, indirect or reachable and hands the records (trace_format.h, 0x40..0x42) to the
- * writer, which writes them before END. It never calls malloc, takes no app lock (only the
- * live-set shard locks and the thread registry's ilock) and reads other threads' stacks and
- * module data through process_vm_readv, so memory unmapped meanwhile cannot crash it.
+ * (PERFSHIM_SNAPSHOT_SIGNAL). leakscan_thread_attach() runs on a thread's first event (maybe
+ * from inside the app's allocator: it never allocates) and records the thread's stack bounds
+ * in st->stack_lo/hi. leakscan_run() is called once, by shim_fini(), while the shim is still
+ * active and with the hook guard set: it classifies every block of the live set as definite,
+ * indirect or reachable and hands the records (trace_format.h, 0x40..0x42) to the writer,
+ * which writes them before END. A scan never calls malloc, takes no app lock (only the
+ * live-set shard locks and its own ilocks), never faults (roots through process_vm_readv,
+ * heap blocks after a check against a /proc/self/maps snapshot, resident pages only) and
+ * uses only its own imem memory (about 70 bytes per live block plus a few MiB, released at
+ * its end and recorded as scan_mem_bytes); without that memory it records an ABORTED scan.
  * leakscan_snapshot_due()/leakscan_snapshot() are for the writer thread only.
+ *
+ * Roots (see leakscan.c): every thread's stack from its stack pointer up (the exiting
+ * thread's, and each other's from /proc/self/task/TID/syscall), blocked threads' syscall
+ * argument registers, every writable mapping that is neither the allocator's heap nor the
+ * shim's memory (module segments, anonymous memory, stacks no thread is on), registered root
+ * regions, ignored blocks and the dynamic linker's blocks.
  *
  * LeakSanitizer's knobs, read when a scan starts: the app's __lsan_is_turned_off() (nonzero:
  * the exit scan records only a TURNED_OFF scan record), __lsan_default_options() and then
@@ -20,15 +29,6 @@
  * (module segments and other writable mappings), use_tls (dynamic TLS and DTVs, the linker's
  * blocks), use_root_regions; others ignored), each hook found by dlsym or, if the executable
  * does not export it, in its .symtab.
- *
- * Roots (historical note, superseded by leakscan.c's header): the writable PT_LOAD segments of every module except the shim (interior pointers from
- * the segments of the module that holds the real malloc are ignored: that is the allocator's
- * own bookkeeping, e.g. glibc's bins, which point just inside live blocks); the calling
- * thread's stack from its stack pointer up and its static TLS (dlpi_tls_data); the whole
- * stack of every other live thread the shim has seen (glibc puts a thread's descriptor and
- * static TLS at the top of its stack); and blocks the dynamic linker allocated (DTVs, dynamic
- * TLS), which count as reachable. A pointer to any byte of a block counts; blocks that only
- * interior pointers reach are counted as "possible".
  */
 #ifndef PERFSHIM_LEAKSCAN_H
 #define PERFSHIM_LEAKSCAN_H
