@@ -109,6 +109,17 @@ ownmalloc() {
 }
 check "a program with its own malloc/free/calloc/realloc exits 0 with a scan" ownmalloc
 
+# no memory left for the scan at exit (an address-space limit the app sets): the program exits
+# as natively, the trace has an ABORTED scan, and check gives no verdict (exit 2, one line)
+nomem() {
+    traced nomem "$W/leak_cases" nomem || return 1
+    set -- "$TMP"/nomem.*.trace
+    "$P" dump "$1" 2>/dev/null | grep -a '^leak_scan' | grep -q 'flags=0x4 ' || return 1
+    "$P" check -q "$1" >out 2>err
+    [ $? -eq 2 ] && grep -q 'the leak scan could not run' err || { cat out err; return 1; }
+}
+check "a scan without memory says so in the trace; the program exits 0; check: no verdict" nomem
+
 # jemalloc preloaded before the shim: threads first reach the shim through jemalloc's own
 # mutexes (the lock hook's lazy attach, inside the allocator): attaching must not allocate
 jemalloc_first() {

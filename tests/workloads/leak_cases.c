@@ -395,6 +395,30 @@ static int case_zero(void)
     return 0;
 }
 
+/* nomem: 200000 live blocks (reachable), then an address-space limit just above what the
+ * process maps: the exit scan gets no memory for its tables. It must say so in the trace (an
+ * ABORTED scan record), and the program exits 0 as natively. */
+#include <sys/resource.h>
+
+static int case_nomem(void)
+{
+    void **keep = malloc(200000 * sizeof *keep);
+    for (int i = 0; i < 200000; i++)
+        keep[i] = malloc(16);
+    g_keep = keep;
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld", &pages) != 1)
+        return 90;
+    fclose(f);
+    struct rlimit rl = {.rlim_cur = (rlim_t)pages * (rlim_t)page() + (2u << 20),
+                        .rlim_max = RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 91;
+    puts("nomem");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
@@ -427,6 +451,8 @@ int main(int argc, char **argv)
         return case_cycles();
     if (!strcmp(m, "zero"))
         return case_zero();
+    if (!strcmp(m, "nomem"))
+        return case_nomem();
     fprintf(stderr, "usage: leak_cases CASE\n");
     return 2;
 }
