@@ -30,7 +30,7 @@ enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
 
 typedef struct check_opts_s {
     uint64_t max_bytes, max_blocks;
-    bool have_max_blocks;
+    bool have_max_blocks, have_max_bytes;
     unsigned kinds;
     const char *supp_files[16];
     size_t nsupp;
@@ -51,7 +51,8 @@ static void check_usage(FILE *f)
     fputs("usage: perfshim check [OPTIONS] TRACE...\n"
           "Gate on the leaks (and, with --baseline, the heap growth) of one or more traces.\n"
           "  --max-leaked-bytes N     budget of leaked bytes (default 0)\n"
-          "  --max-leaked-blocks N    budget of leaked blocks (default: none)\n"
+          "  --max-leaked-blocks N    budget of leaked blocks (default 0 unless\n"
+          "                           --max-leaked-bytes is given: then none)\n"
           "  --leak-kinds=LIST        kinds that count: definite,indirect,reachable\n"
           "                           (default definite,indirect)\n"
           "  --suppressions FILE      LSan-style leak:PATTERN lines (repeatable)\n"
@@ -168,6 +169,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             }
             if (c == OPT_MAXB) {
                 o->max_bytes = v;
+                o->have_max_bytes = true;
             } else {
                 o->max_blocks = v;
                 o->have_max_blocks = true;
@@ -238,6 +240,11 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
                         argv[optind - 1]);
             return -PS_E_INVAL;
         }
+    }
+    if (!o->have_max_blocks && !o->have_max_bytes) {
+        /* the default gate: no leaked block at all, whatever its size (malloc(0) too) */
+        o->have_max_blocks = true;
+        o->max_blocks = 0;
     }
     if (optind >= argc) {
         fprintf(stderr, "perfshim: check: no trace file given\n");
@@ -465,6 +472,12 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
                 t->path, t->rp.complete ? "" : ": the trace is partial");
         return -PS_E_INVAL;
     }
+    if (t->leaks.scan.flags & PS_LEAK_F_ABORTED) {
+        fprintf(stderr, "perfshim: check: %s: the leak scan could not run (out of memory at "
+                        "exit): no verdict\n",
+                t->path);
+        return -PS_E_INVAL;
+    }
     if ((rc = suppress_apply(files, &t->leaks, t->sym)) < 0)
         return rc;
     if (t->leaks.suppressions) {
@@ -478,6 +491,8 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
             fprintf(stderr, "perfshim: check: %s\n", err);
         suppress_free(&app);
     }
+    if (rc >= 0)
+        leaks_suppress_held(&t->leaks); /* what a suppressed leak holds is suppressed too */
     return rc;
 }
 

@@ -7,8 +7,10 @@
  *   1  a budget is exceeded (the output names each one, by how much, and the top stacks)
  *   2  usage error, unreadable or unsuitable input (a trace without a leak scan, a bad
  *      suppressions or baseline file), or an output error; one "perfshim: check: ..." line
- * The budgets: leaked bytes (--max-leaked-bytes, default 0) and, if asked, leaked blocks, both
- * over the kinds of --leak-kinds (default definite,indirect) minus suppressed call sites;
+ * The budgets: leaked bytes (--max-leaked-bytes, default 0) and leaked blocks
+ * (--max-leaked-blocks; default 0 when neither budget is given, so a leaked malloc(0) fails
+ * the default gate; not checked when only --max-leaked-bytes is), both over the kinds of
+ * --leak-kinds (default definite,indirect) minus suppressed call sites and what they hold;
  * with --baseline, peak heap, bytes allocated and allocations may each grow by at most
  * --max-growth percent (default 0). Several traces (a process and its children) are summed.
  *

@@ -322,6 +322,13 @@ static void dump_record(const record_t *rec)
         out_kv("reachable_bytes", l->reachable_bytes);
         out_kv("possible_blocks", l->possible_blocks);
         out_kv("groups", l->groups);
+        out_kv("threads", l->threads);
+        out_kv("stack_bytes", l->stack_bytes);
+        out_kv("region_bytes", l->region_bytes);
+        out_kv("unreadable_bytes", l->unreadable_bytes);
+        out_kv("scan_mem_bytes", l->scan_mem_bytes);
+        out_kv("inherited_blocks", l->inherited_blocks);
+        out_kv("ignored_blocks", l->ignored_blocks);
         break;
     }
     case PS_REC_LEAK:

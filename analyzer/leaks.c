@@ -40,6 +40,8 @@ static int group_key_cmp(const void *pa, const void *pb)
     const leak_group_t *a = pa, *b = pb;
     if (a->kind != b->kind)
         return a->kind < b->kind ? -1 : 1;
+    if (a->inherited != b->inherited)
+        return a->inherited ? 1 : -1;
     int c = ips_cmp(a->ips, a->depth, b->ips, b->depth);
     return c ? c : ips_cmp(a->holder_ips, a->holder_depth, b->holder_ips, b->holder_depth);
 }
@@ -126,10 +128,17 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
 {
     int rc;
     switch (rec->type) {
-    case PS_REC_LEAK_SCAN:
+    case PS_REC_LEAK_SCAN: {
+        /* the exit scan over on-demand ones; else the latest */
+        const ps_rec_leak_scan_t *n = &rec->u.leak_scan;
+        bool n_exit = !(n->flags & PS_LEAK_F_ON_DEMAND);
+        bool c_exit = L->have_scan && !(L->scan.flags & PS_LEAK_F_ON_DEMAND);
+        if (!L->have_scan || (n_exit && !c_exit) || (n_exit == c_exit && n->ts >= L->scan.ts))
+            L->scan = *n;
+        L->nscans++;
         L->have_scan = true;
-        L->scan = rec->u.leak_scan;
         return 0;
+    }
     case PS_REC_LEAK: {
         if (raw->n == raw->cap) {
             size_t cap = raw->cap ? raw->cap * 2 : 64;
@@ -145,6 +154,8 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
         g->blocks = rec->u.leak.blocks;
         g->bytes = rec->u.leak.bytes;
         g->possible_blocks = rec->u.leak.possible_blocks;
+        g->inherited = (rec->u.leak.flags & PS_LEAK_REC_F_INHERITED) != 0;
+        g->ts = rec->u.leak.ts;
         g->held_by = -1;
         if ((rc = callsite_cut(sym, rp, rec->u.leak.stack, &g->ips, &g->depth)) < 0)
             return rc;
@@ -199,8 +210,7 @@ int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym,
         return rc;
     }
     for (size_t i = 0; i < reader_chunk_count(r) && rc >= 0; i++) {
-        if (!(reader_chunk(r, i)->h.flags & PS_CHUNK_F_INTERNAL))
-            continue;
+        /* the exit scan is in the shim's stream, on-demand scans in the caller's */
         chunk_view_t v;
         if (reader_chunk_load(r, i, &v) < 0)
             continue; /* the replay already reported it */
@@ -212,6 +222,13 @@ int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym,
             rc = 0; /* the rest of the chunk is lost; the replay marks the trace partial */
     }
     reader_close(r);
+    if (rc >= 0 && L->nscans > 1) { /* the chosen scan's groups only */
+        size_t m = 0;
+        for (size_t i = 0; i < raw.n; i++)
+            if (raw.g[i].ts == L->scan.ts)
+                raw.g[m++] = raw.g[i];
+        raw.n = m;
+    }
     if (rc >= 0 && raw.n) {
         /* merge equal call sites, then rank */
         qsort(raw.g, raw.n, sizeof(*raw.g), group_key_cmp);
@@ -251,6 +268,16 @@ int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym,
     return 0;
 }
 
+void leaks_suppress_held(leaks_t *L)
+{
+    for (size_t i = 0; i < L->ngroups; i++) {
+        leak_group_t *g = &L->groups[i];
+        if (g->kind == PS_LEAK_INDIRECT && g->held_by >= 0 && !g->suppressed &&
+            L->groups[g->held_by].suppressed)
+            g->suppressed = true;
+    }
+}
+
 void leaks_free(leaks_t *L)
 {
     free(L->groups);
@@ -273,6 +300,8 @@ static int leaks_text_group(FILE *o, const leaks_t *L, symbols_t *sym, size_t i,
             g->bytes);
     if (g->possible_blocks)
         fprintf(o, " (%" PRIu64 " reached through interior pointers only)", g->possible_blocks);
+    if (g->inherited)
+        fputs(" (inherited from the parent process)", o);
     fputs(g->suppressed ? " [suppressed]\n" : "\n", o);
     return jsonout_text_frames(o, sym, g->ips, g->depth, depth, frame_indent);
 }
@@ -294,6 +323,23 @@ int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top)
             fprintf(o, "  possibly           %" PRIu64 " of those blocks are reached through "
                        "interior pointers only\n",
                     s->possible_blocks);
+        if (s->flags & PS_LEAK_F_ABORTED)
+            fputs("  incomplete         the scan could not run (no memory for it): nothing "
+                  "was classified\n",
+                  o);
+        if (s->flags & PS_LEAK_F_TURNED_OFF)
+            fputs("  turned off         by the app (__lsan_is_turned_off or detect_leaks=0)\n", o);
+        if (s->flags & PS_LEAK_F_ON_DEMAND)
+            fputs("  scan               the app's last __lsan_do_*leak_check (no exit scan)\n",
+                  o);
+        if (L->nscans > 1)
+            fprintf(o, "  scans              %" PRIu32 " in the trace (on-demand ones); this is "
+                       "the last\n",
+                    L->nscans);
+        if (s->unreadable_bytes)
+            fprintf(o, "  unreadable         %" PRIu64 " bytes of blocks and roots were not "
+                       "readable and not scanned\n",
+                    s->unreadable_bytes);
         if (s->flags & PS_LEAK_F_UNTRACKED)
             fprintf(o, "  incomplete         %" PRIu64 " allocations were not tracked (out of "
                        "memory)\n",
@@ -350,7 +396,20 @@ void leaks_json_summary(FILE *o, const leaks_t *L)
             ",\"possible_blocks\":%" PRIu64 ",\"leak_scan_complete\":%s",
             s->definite_bytes, s->definite_blocks, s->indirect_bytes, s->indirect_blocks,
             s->reachable_bytes, s->reachable_blocks, s->possible_blocks,
-            s->flags ? "false" : "true");
+            s->flags & (PS_LEAK_F_UNTRACKED | PS_LEAK_F_RANGES | PS_LEAK_F_ABORTED |
+                        PS_LEAK_F_NO_MAPS | PS_LEAK_F_THREADS)
+                ? "false"
+                : "true");
+    fprintf(o,
+            ",\"leak_scan_on_demand\":%s,\"leak_scan_turned_off\":%s,\"leak_scans\":%" PRIu32
+            ",\"leak_scan_unreadable_bytes\":%" PRIu64 ",\"leak_scan_threads\":%" PRIu64
+            ",\"leak_scan_root_bytes\":%" PRIu64 ",\"leak_scan_region_bytes\":%" PRIu64
+            ",\"leak_scan_mem_bytes\":%" PRIu64 ",\"inherited_blocks\":%" PRIu64
+            ",\"ignored_blocks\":%" PRIu64,
+            (s->flags & PS_LEAK_F_ON_DEMAND) ? "true" : "false",
+            (s->flags & PS_LEAK_F_TURNED_OFF) ? "true" : "false", L->nscans, s->unreadable_bytes,
+            s->threads, s->root_bytes, s->region_bytes, s->scan_mem_bytes, s->inherited_blocks,
+            s->ignored_blocks);
 }
 
 int leaks_json_leaks(FILE *o, const leaks_t *L, symbols_t *sym, int depth,
@@ -371,6 +430,8 @@ int leaks_json_leaks(FILE *o, const leaks_t *L, symbols_t *sym, int depth,
                 g->bytes);
         if (g->suppressed)
             fputs(",\"suppressed\":true", o);
+        if (g->inherited)
+            fputs(",\"inherited\":true", o);
         fputs(",\"stack\":", o);
         int rc = jsonout_frames(o, sym, g->ips, g->depth, depth);
         if (rc < 0)

@@ -7,7 +7,9 @@
  * (PS_CHUNK_F_INTERNAL, where the shim writes these records) of the trace at `path`; `rp` and
  * `sym` (from replay_run and symbols_open on the same trace) give the stacks, which are cut
  * to the call site exactly as the report cuts them (allocator and shim frames dropped), and
- * groups whose call sites are then equal are merged. Returns 0 (L->have_scan says whether the
+ * groups whose call sites are then equal are merged. A trace may hold several scans (the app's
+ * __lsan_do_leak_check / __lsan_do_recoverable_leak_check record one each): the groups and
+ * totals are the last scan's, nscans counts them. Returns 0 (L->have_scan says whether the
  * trace holds a scan: none with PERFSHIM_LEAK_CHECK=0 or when the process did not exit
  * cleanly), or a negative PS_E_* with one line in err.
  *
@@ -38,6 +40,8 @@ typedef struct leak_group_s {
     const uint64_t *holder_ips; /* indirect: the holder's call site */
     uint32_t holder_depth;
     bool suppressed; /* set by suppress.c */
+    bool inherited;  /* a fork child's blocks from its parent (no stack) */
+    uint64_t ts;     /* the scan's */
 } leak_group_t;
 
 typedef struct leak_growth_s {
@@ -48,7 +52,8 @@ typedef struct leak_growth_s {
 
 typedef struct leaks_s {
     bool have_scan;
-    ps_rec_leak_scan_t scan;
+    ps_rec_leak_scan_t scan; /* the last scan: the exit scan, else the last on-demand one */
+    uint32_t nscans;         /* scans in the trace (on-demand ones and the exit scan) */
     leak_group_t *groups;
     size_t ngroups;
     char *suppressions; /* the app's __lsan_default_suppressions() text, or NULL */
@@ -60,6 +65,9 @@ typedef struct leaks_s {
 int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym, char *err,
                size_t errlen);
 void leaks_free(leaks_t *L);
+/* After suppression: an indirect group whose holder is suppressed is suppressed too (what a
+ * suppressed leak holds is not reported, as LSan does). */
+void leaks_suppress_held(leaks_t *L);
 const char *leaks_kind_name(int kind);
 
 /* Report sections. text: the LEAKS section (top groups, indirect under their holder) and the

@@ -681,8 +681,11 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
         memcpy(&rec->u.crash, p, sizeof(rec->u.crash));
         break;
     case PS_REC_LEAK_SCAN:
-        VIEW_NEED(sizeof(ps_rec_leak_scan_t));
-        memcpy(&rec->u.leak_scan, p, sizeof(rec->u.leak_scan));
+        /* 112 bytes from older shims, 168 since: the fields they lack read 0 */
+        VIEW_NEED(PS_LEAK_SCAN_V1_SIZE);
+        memset(&rec->u.leak_scan, 0, sizeof(rec->u.leak_scan));
+        memcpy(&rec->u.leak_scan, p,
+               len < sizeof(rec->u.leak_scan) ? len : sizeof(rec->u.leak_scan));
         break;
     case PS_REC_LEAK:
         VIEW_NEED(sizeof(ps_rec_leak_t));

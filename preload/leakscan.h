@@ -1,40 +1,64 @@
 /*
- * leakscan.h -- reachability of the blocks live at exit (like LeakSanitizer), and live-set
- * snapshots on a signal.
+ * leakscan.h -- reachability of the blocks live at exit (like LeakSanitizer, classified as
+ * memcheck does), on-demand scans, and live-set snapshots on a signal.
  *
  * Contract: leakscan_init() runs once in shim initialization (after bootstrap, options):
  * it finds the dynamic linker's and the shim's own ranges and installs the snapshot handler
- * (PERFSHIM_SNAPSHOT_SIGNAL). leakscan_thread_attach() runs on a thread's first event and
- * records its stack range. leakscan_run() is called once, by shim_fini(), while the shim is
- * still active and with the hook guard set: it classifies every block of the live set as
- * definite, indirect or reachable and hands the records (trace_format.h, 0x40..0x42) to the
- * writer, which writes them before END. It never calls malloc, takes no app lock (only the
- * live-set shard locks and the thread registry's ilock) and reads other threads' stacks and
- * module data through process_vm_readv, so memory unmapped meanwhile cannot crash it.
+ * (PERFSHIM_SNAPSHOT_SIGNAL). leakscan_thread_attach() runs on a thread's first event (maybe
+ * from inside the app's allocator: it never allocates) and records the thread's stack bounds
+ * in st->stack_lo/hi. leakscan_run() is called once, by shim_fini(), while the shim is still
+ * active and with the hook guard set: it classifies every block of the live set as definite,
+ * indirect or reachable and hands the records (trace_format.h, 0x40..0x42) to the writer,
+ * which writes them before END. A scan never calls malloc, takes no app lock (only the
+ * live-set shard locks and its own ilocks), never faults (roots through process_vm_readv,
+ * heap blocks after a check against a /proc/self/maps snapshot, resident pages only) and
+ * uses only its own imem memory (about 70 bytes per live block plus a few MiB, released at
+ * its end and recorded as scan_mem_bytes); without that memory it records an ABORTED scan.
  * leakscan_snapshot_due()/leakscan_snapshot() are for the writer thread only.
  *
- * Roots: the writable PT_LOAD segments of every module except the shim (interior pointers from
- * the segments of the module that holds the real malloc are ignored: that is the allocator's
- * own bookkeeping, e.g. glibc's bins, which point just inside live blocks); the calling
- * thread's stack from its stack pointer up and its static TLS (dlpi_tls_data); the whole
- * stack of every other live thread the shim has seen (glibc puts a thread's descriptor and
- * static TLS at the top of its stack); and blocks the dynamic linker allocated (DTVs, dynamic
- * TLS), which count as reachable. A pointer to any byte of a block counts; blocks that only
- * interior pointers reach are counted as "possible".
+ * Roots (see leakscan.c): every thread's stack from its stack pointer up (the exiting
+ * thread's, and each other's from /proc/self/task/TID/syscall), blocked threads' syscall
+ * argument registers, every writable mapping that is neither the allocator's heap nor the
+ * shim's memory (module segments, anonymous memory, stacks no thread is on), registered root
+ * regions, ignored blocks and the dynamic linker's blocks.
+ *
+ * LeakSanitizer's knobs, read when a scan starts: the app's __lsan_is_turned_off() (nonzero:
+ * the exit scan records only a TURNED_OFF scan record), __lsan_default_options() and then
+ * LSAN_OPTIONS (keys detect_leaks, suppressions=FILE (its leak: lines go into the trace with
+ * the app's __lsan_default_suppressions() text), use_stacks, use_registers, use_globals
+ * (module segments and other writable mappings), use_tls (dynamic TLS and DTVs, the linker's
+ * blocks), use_root_regions; others ignored), each hook found by dlsym or, if the executable
+ * does not export it, in its .symtab.
  */
 #ifndef PERFSHIM_LEAKSCAN_H
 #define PERFSHIM_LEAKSCAN_H
 
 #include <stdint.h>
 
+#include "perfshim/compiler.h"
 #include "tstate.h"
 
 /* [lo, lo + len): the dynamic linker's text, for LIVESET_F_LINKER (len 0: unknown). */
 extern uint64_t leakscan_ld_lo, leakscan_ld_len;
 
+#define LEAKSCAN_MAX_REGIONS 256
+
 void leakscan_init(void);
 void leakscan_thread_attach(tstate_t *st);
+/* The calling thread is one of the shim's (the writer): its stack is never a root. */
+void leakscan_internal_thread(void);
 void leakscan_run(void);
+/* An on-demand scan (__lsan_do_leak_check): the same scan, its records in the calling
+ * thread's stream, flagged PS_LEAK_F_ON_DEMAND. The hook guard must be set. */
+int leakscan_run_on_demand(void); /* 1: definite or indirect leaks found */
+/* After __lsan_do_leak_check: leakscan_run() records nothing. */
+void leakscan_exit_scan_off(void);
+/* __lsan_disable depth of the calling thread: its allocations are ignored while > 0. */
+extern PS_TLS int leakscan_disabled;
+/* Adds (add 1) or removes a root region [lo, hi): 0, or -1 (table full / not registered). */
+int leakscan_region(uintptr_t lo, uintptr_t hi, int add);
+/* The app's definition of an LSan hook (dlsym, else the executable's .symtab), or NULL. */
+void *leakscan_app_symbol(const char *name);
 int leakscan_snapshot_due(void);
 void leakscan_snapshot(void (*put)(const void *rec, uint32_t len));
 

@@ -120,6 +120,24 @@ int liveset_remove(uint64_t ptr, liveset_entry_t *out)
     return 1;
 }
 
+int liveset_set_flags(uint64_t ptr, uint32_t flags)
+{
+    shard_t *s = ls_shard(ptr);
+    int found = 0;
+    ilock_lock(&s->lock);
+    if (s->cap) {
+        uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask;
+        while (s->slots[i].ptr && s->slots[i].ptr != ptr)
+            i = (i + 1) & mask;
+        if (s->slots[i].ptr) {
+            s->slots[i].flags |= flags;
+            found = 1;
+        }
+    }
+    ilock_unlock(&s->lock);
+    return found;
+}
+
 void liveset_lock_all(void)
 {
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
@@ -172,12 +190,14 @@ uint64_t liveset_bytes(void)
 
 void liveset_after_fork_child(void)
 {
-    /* The child's trace starts afresh (new stack ids): inherited blocks are forgotten, so its
-     * leak check covers the blocks it allocated itself. */
+    /* The child's trace starts afresh (new stack ids): inherited blocks stay in the set,
+     * marked inherited and with no stack, so its leak check covers them too. */
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
         ilock_reset(&shards[i].lock);
-        if (shards[i].slots)
-            memset(shards[i].slots, 0, shards[i].cap * sizeof(*shards[i].slots));
-        shards[i].n = 0;
+        for (uint64_t j = 0; j < shards[i].cap; j++)
+            if (shards[i].slots[j].ptr) {
+                shards[i].slots[j].stack = 0;
+                shards[i].slots[j].flags |= LIVESET_F_INHERITED;
+            }
     }
 }

@@ -13,8 +13,9 @@
  * liveset_lock_all() takes every shard lock in order: between it and liveset_unlock_all() no
  * block can leave the set, so a block in it is still allocated (frees wait in
  * liveset_remove, which runs before the real free). liveset_export() and liveset_count()
- * need the locks held. liveset_after_fork_child() resets the locks and empties the set (a
- * fork child traces afresh).
+ * need the locks held. liveset_after_fork_child() resets the locks and keeps the parent's
+ * blocks, marked LIVESET_F_INHERITED with stack 0 (the child's trace has its own stack ids):
+ * the child's leak scan covers what it inherited, as memcheck's and LSan's do.
  */
 #ifndef PERFSHIM_LIVESET_H
 #define PERFSHIM_LIVESET_H
@@ -24,7 +25,10 @@
 #define LIVESET_SHARD_BITS 8
 #define LIVESET_SHARDS (1u << LIVESET_SHARD_BITS)
 
-#define LIVESET_F_LINKER 0x1u /* allocated by the dynamic linker (TLS blocks, DTVs) */
+#define LIVESET_F_LINKER 0x1u    /* allocated by the dynamic linker (TLS blocks, DTVs) */
+#define LIVESET_F_INHERITED 0x2u /* a fork child's block from its parent (stack 0) */
+#define LIVESET_F_IGNORED 0x4u   /* __lsan_ignore_object, or allocated while __lsan_disable'd:
+                                  * never a leak, nor what it holds */
 
 typedef struct liveset_entry_s {
     uint64_t ptr; /* 0: empty slot */
@@ -36,6 +40,8 @@ typedef struct liveset_entry_s {
 void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags);
 /* Removes ptr; copies its entry to *out (if out) and returns 1, or returns 0 if absent. */
 int liveset_remove(uint64_t ptr, liveset_entry_t *out);
+/* ORs flags into ptr's entry; returns 1, or 0 if ptr is not a live block's start. */
+int liveset_set_flags(uint64_t ptr, uint32_t flags);
 void liveset_lock_all(void);
 void liveset_unlock_all(void);
 uint64_t liveset_count(void); /* locks held */

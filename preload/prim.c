@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -71,17 +72,336 @@ ssize_t prim_read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)got;
 }
 
+/* ---- the shim's own mappings ---------------------------------------------------------
+ * An open-addressing table keyed by address: lo 0 is an empty slot, 1 a removed one (reused
+ * by inserts; a lookup stops only at 0). A slot is claimed by CAS on lo, its hi written
+ * after: a reader that sees hi 0 skips it. */
+#define OWN_SLOTS 16384u
+static struct {
+    uintptr_t lo, hi;
+} own[OWN_SLOTS];
+static uint64_t own_overflow;
+
+static unsigned own_home(uintptr_t p)
+{
+    return (unsigned)((p >> 12) * 0x9e3779b97f4a7c15ull >> 50) & (OWN_SLOTS - 1);
+}
+
+static void own_add(uintptr_t lo, size_t len)
+{
+    unsigned h = own_home(lo);
+    for (unsigned k = 0; k < OWN_SLOTS; k++) {
+        unsigned i = (h + k) & (OWN_SLOTS - 1);
+        uintptr_t cur = __atomic_load_n(&own[i].lo, __ATOMIC_ACQUIRE);
+        if (cur > 1)
+            continue;
+        if (__atomic_compare_exchange_n(&own[i].lo, &cur, lo, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            __atomic_store_n(&own[i].hi, lo + len, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+    __atomic_add_fetch(&own_overflow, 1, __ATOMIC_RELAXED);
+}
+
+static void own_remove(uintptr_t lo)
+{
+    unsigned h = own_home(lo);
+    for (unsigned k = 0; k < OWN_SLOTS; k++) {
+        unsigned i = (h + k) & (OWN_SLOTS - 1);
+        uintptr_t cur = __atomic_load_n(&own[i].lo, __ATOMIC_ACQUIRE);
+        if (!cur)
+            return;
+        if (cur == lo) {
+            __atomic_store_n(&own[i].hi, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&own[i].lo, 1, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+void prim_own_each(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+    for (unsigned i = 0; i < OWN_SLOTS; i++) {
+        uintptr_t lo = __atomic_load_n(&own[i].lo, __ATOMIC_ACQUIRE);
+        uintptr_t hi = __atomic_load_n(&own[i].hi, __ATOMIC_ACQUIRE);
+        if (lo > 1 && hi > lo)
+            fn(lo, hi, arg);
+    }
+}
+
+uint64_t prim_own_overflow(void)
+{
+    return __atomic_load_n(&own_overflow, __ATOMIC_RELAXED);
+}
+
 void *prim_map(size_t len, int noreserve)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0), -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    own_add((uintptr_t)p, len);
+    return p;
 }
 
 void prim_unmap(void *p, size_t len)
 {
-    if (p)
+    if (p) {
+        own_remove((uintptr_t)p);
         munmap(p, len);
+    }
+}
+
+/* ---- /proc/self/maps, tasks ------------------------------------------------------------ */
+
+static const char *hex_u(const char *p, const char *end, uintptr_t *v)
+{
+    uintptr_t x = 0;
+    if (p + 1 < end && p[0] == '0' && p[1] == 'x')
+        p += 2;
+    for (; p < end; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (*p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (*p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            break;
+        x = x * 16 + d;
+    }
+    *v = x;
+    return p;
+}
+
+static int starts(const char *p, const char *end, const char *s)
+{
+    for (; *s; s++, p++)
+        if (p >= end || *p != *s)
+            return 0;
+    return 1;
+}
+
+/* One line "lo-hi perms off dev inode   name" (end: its newline or the buffer's end). */
+static int maps_line(const char *p, const char *end, prim_vma_t *v)
+{
+    uintptr_t lo, hi, dummy;
+    p = hex_u(p, end, &lo);
+    if (p >= end || *p != '-')
+        return -1;
+    p = hex_u(p + 1, end, &hi);
+    if (p + 5 >= end || *p != ' ')
+        return -1;
+    p++;
+    uint32_t f = (p[0] == 'r' ? PRIM_VMA_R : 0) | (p[1] == 'w' ? PRIM_VMA_W : 0) |
+                 (p[2] == 'x' ? PRIM_VMA_X : 0) | (p[3] == 's' ? PRIM_VMA_SHARED : 0);
+    p += 4;
+    for (int field = 0; field < 3; field++) { /* offset, dev, inode */
+        while (p < end && *p == ' ')
+            p++;
+        while (p < end && *p != ' ')
+            p++;
+    }
+    (void)dummy;
+    while (p < end && *p == ' ')
+        p++;
+    if (p >= end || *p == '\n')
+        f |= PRIM_VMA_ANON;
+    else if (starts(p, end, "[stack]"))
+        f |= PRIM_VMA_ANON | PRIM_VMA_STACK;
+    else if (starts(p, end, "[heap]"))
+        f |= PRIM_VMA_ANON | PRIM_VMA_HEAP;
+    else if (starts(p, end, "[anon:") || starts(p, end, "[anon_shmem:"))
+        f |= PRIM_VMA_ANON;
+    else if (*p == '[')
+        f |= PRIM_VMA_SPECIAL;
+    else if (starts(p, end, "/dev/") && !starts(p, end, "/dev/zero") &&
+             !starts(p, end, "/dev/shm/"))
+        f |= PRIM_VMA_DEVICE;
+    *v = (prim_vma_t){lo, hi, f};
+    return hi > lo ? 0 : -1;
+}
+
+size_t prim_maps_parse(const char *p, const char *end, prim_vma_t *out, size_t cap, int *more)
+{
+    size_t n = 0;
+    *more = 0;
+    while (p < end) {
+        const char *nl = p;
+        while (nl < end && *nl != '\n')
+            nl++;
+        prim_vma_t v;
+        if (maps_line(p, nl, &v) == 0) {
+            if (n == cap) {
+                *more = 1;
+                break;
+            }
+            out[n++] = v;
+        }
+        p = nl + 1;
+    }
+    return n;
+}
+
+ssize_t prim_maps_read(char *buf, size_t cap)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    for (;;) {
+        if (got == cap) {
+            close(fd);
+            return -2;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            close(fd);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
+int prim_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -PS_E_OPEN;
+    char buf[2048];
+    size_t have = 0;
+    uintptr_t prev_hi = 0;
+    int rc = -PS_E_INVAL, eof = 0, skip = 0;
+    while (rc == -PS_E_INVAL && !(eof && !have)) {
+        if (!eof && have < sizeof buf) {
+            ssize_t n = read(fd, buf + have, sizeof buf - have);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                eof = 1;
+            else
+                have += (size_t)n;
+        }
+        char *nl = memchr(buf, '\n', have);
+        size_t len = nl ? (size_t)(nl - buf) : have; /* a line longer than buf: its start */
+        if (!nl && !eof && have < sizeof buf)
+            continue;
+        prim_vma_t v;
+        if (!skip && maps_line(buf, buf + len, &v) == 0) {
+            if (sp >= v.lo && sp < v.hi) {
+                *lo = v.lo;
+                *hi = v.hi;
+                if (v.flags & PRIM_VMA_STACK) {
+                    struct rlimit rl;
+                    uintptr_t room = 8u << 20;
+                    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+                        room = (uintptr_t)rl.rlim_cur;
+                    uintptr_t grow = v.hi - room < v.hi ? v.hi - room : 0;
+                    *lo = grow > prev_hi ? grow : prev_hi;
+                    if (*lo > v.lo)
+                        *lo = v.lo;
+                }
+                rc = 0;
+            }
+            prev_hi = v.hi;
+        }
+        skip = !nl; /* the rest of an over-long line is not a line */
+        size_t used = nl ? len + 1 : len;
+        memmove(buf, buf + used, have - used);
+        have -= used;
+    }
+    close(fd);
+    return rc;
+}
+
+long prim_task_list(pid_t *out, size_t cap)
+{
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[4096] __attribute__((aligned(8)));
+    long n = 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (got <= 0)
+            break;
+        for (long off = 0; off < got;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            if (d->name[0] >= '0' && d->name[0] <= '9') {
+                long t = 0;
+                for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
+                    t = t * 10 + (*c - '0');
+                if ((size_t)n < cap)
+                    out[n] = (pid_t)t;
+                n++;
+            }
+            off += d->reclen;
+        }
+    }
+    close(fd);
+    return n;
+}
+
+int prim_thread_regs(pid_t tid, uintptr_t *sp, uint64_t args[6], int *nargs)
+{
+    char path[64] = "/proc/self/task/";
+    size_t k = 16;
+    char digits[16];
+    int nd = 0;
+    for (unsigned long t = (unsigned long)tid; nd == 0 || t; t /= 10)
+        digits[nd++] = (char)('0' + t % 10);
+    while (nd)
+        path[k++] = digits[--nd];
+    memcpy(path + k, "/syscall", 9);
+    char buf[256];
+    ssize_t n = prim_read_file(path, buf, sizeof buf - 1);
+    *nargs = 0;
+    if (n <= 0)
+        return -1;
+    const char *p = buf, *end = buf + n;
+    if (starts(p, end, "running"))
+        return 1;
+    uintptr_t v[9];
+    int nv = 0;
+    if (*p == '-') { /* "-1 sp pc": blocked, not in a syscall */
+        while (p < end && *p != ' ')
+            p++;
+    } else {
+        p = hex_u(p, end, &v[0]); /* the syscall number, decimal digits read as hex: unused */
+    }
+    while (nv < 8 && p < end) {
+        while (p < end && *p == ' ')
+            p++;
+        if (p >= end || *p == '\n')
+            break;
+        p = hex_u(p, end, &v[nv++]);
+    }
+    if (nv == 8) { /* six args, sp, pc */
+        for (int i = 0; i < 6; i++)
+            args[i] = v[i];
+        *nargs = 6;
+        *sp = v[6];
+        return 0;
+    }
+    if (nv == 2) {
+        *sp = v[0];
+        return 0;
+    }
+    return -1;
 }
 
 uint64_t prim_rss_bytes(void)

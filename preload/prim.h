@@ -42,4 +42,42 @@ void *prim_map_wipeonfork(void);
 /* mprotect of whole pages: read-only (writable 0) or read-write. Returns 0 or -PS_E_IO. */
 int prim_protect(void *addr, size_t len, int writable);
 
+/* The shim's own mappings: prim_map/prim_unmap keep a table of them (lock-free, bounded;
+ * prim_own_overflow() counts mappings the table could not hold) so the leak scan can tell
+ * them from the app's anonymous memory. prim_own_each calls fn on every one mapped now. */
+void prim_own_each(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+uint64_t prim_own_overflow(void);
+
+/* /proc/self/maps, parsed without allocating. A line's flags: */
+#define PRIM_VMA_R 0x1u
+#define PRIM_VMA_W 0x2u
+#define PRIM_VMA_X 0x4u
+#define PRIM_VMA_SHARED 0x8u
+#define PRIM_VMA_ANON 0x10u    /* no file: anonymous, [stack], [heap] or [anon:...] */
+#define PRIM_VMA_STACK 0x20u   /* [stack]: the main thread's */
+#define PRIM_VMA_HEAP 0x40u    /* [heap]: the brk heap */
+#define PRIM_VMA_SPECIAL 0x80u /* [vvar], [vdso], [vsyscall], ...: never app data */
+#define PRIM_VMA_DEVICE 0x100u /* a /dev/ file other than /dev/zero and /dev/shm */
+typedef struct prim_vma_s {
+    uintptr_t lo, hi;
+    uint32_t flags;
+} prim_vma_t;
+/* Parses the maps text [p, end) line by line into out[0..cap); returns how many (lines past
+ * cap are dropped: *more set). */
+size_t prim_maps_parse(const char *p, const char *end, prim_vma_t *out, size_t cap, int *more);
+/* Reads /proc/self/maps into buf (cap bytes); returns its length, or -1 (unreadable) or -2
+ * (larger than cap). */
+ssize_t prim_maps_read(char *buf, size_t cap);
+/* The mapping that contains sp, read from /proc/self/maps with a small stack buffer: 0 and
+ * [*lo, *hi), or -PS_E_*. For the main thread's [stack] mapping, *lo is where it can grow to
+ * (RLIMIT_STACK, not below the mapping under it). */
+int prim_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
+/* Thread ids of this process (/proc/self/task): up to cap into out; returns the number found
+ * (may exceed cap) or -1. */
+long prim_task_list(pid_t *out, size_t cap);
+/* A thread's user stack pointer and syscall argument registers from
+ * /proc/self/task/TID/syscall: 0 (blocked in or out of a syscall: *sp, and args[0..5] when
+ * nargs is set to 6), 1 (running: unknown) or -1 (gone / unreadable). */
+int prim_thread_regs(pid_t tid, uintptr_t *sp, uint64_t args[6], int *nargs);
+
 #endif /* PERFSHIM_PRIM_H */

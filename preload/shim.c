@@ -249,6 +249,7 @@ void shim_count_dropped(void)
 void shim_enter_internal_thread(void)
 {
     shim_tls.guard = 1;
+    leakscan_internal_thread();
 }
 
 static void thread_exit_dtor(void *arg)

@@ -151,6 +151,8 @@ static PS_ALWAYS_INLINE void shim_live_add(const tstate_t *st, const void *ptr, 
     if (!options.leak_check || !ptr)
         return;
     uint32_t f = stack && st->ips[0] - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0;
+    if (PS_UNLIKELY(leakscan_disabled > 0))
+        f |= LIVESET_F_IGNORED; /* __lsan_disable */
     liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f);
 }
 

@@ -318,6 +318,16 @@ enum ps_leak_kind {
 #define PS_LEAK_F_UNTRACKED 0x1u /* some allocations were not in the live set (out of memory):
                                   * they are neither blocks nor roots of this scan */
 #define PS_LEAK_F_RANGES 0x2u    /* more root ranges than the scan holds: some were skipped */
+#define PS_LEAK_F_ABORTED 0x4u   /* the scan could not run (no memory for it): nothing is
+                                  * classified; the counts are 0 */
+#define PS_LEAK_F_NO_MAPS 0x8u   /* /proc/self/maps unreadable: heap blocks were read through
+                                  * process_vm_readv and writable mappings were not roots */
+#define PS_LEAK_F_ON_DEMAND 0x10u /* a scan the app asked for (__lsan_do_leak_check or
+                                   * __lsan_do_recoverable_leak_check), not the exit scan */
+#define PS_LEAK_F_TURNED_OFF 0x40u /* the app's __lsan_is_turned_off() or detect_leaks=0:
+                                    * no scan, nothing to judge */
+#define PS_LEAK_F_THREADS 0x20u  /* more threads than the scan holds: the stacks of the rest
+                                  * were scanned whole (as mappings) */
 
 typedef struct ps_rec_leak_scan_s {
     ps_rec_hdr_t h;
@@ -333,7 +343,20 @@ typedef struct ps_rec_leak_scan_s {
     uint64_t possible_blocks;   /* of the indirect and reachable: reached through interior
                                  * pointers only (valgrind's "possibly") */
     uint64_t groups;            /* PS_REC_LEAK records that follow */
-} ps_rec_leak_scan_t; /* 112 bytes */
+    /* from here on: records of 168 bytes (older shims wrote 112; readers zero these) */
+    uint64_t threads;           /* threads whose stacks were scanned */
+    uint64_t stack_bytes;       /* of root_bytes: thread stacks, from each stack pointer up
+                                 * (since the 168-byte record, root_bytes and these count
+                                 * the bytes read: resident pages only) */
+    uint64_t region_bytes;      /* of root_bytes: writable anonymous and other mappings that
+                                 * are not heap, stacks or module segments */
+    uint64_t unreadable_bytes;  /* bytes of blocks and roots skipped: not readable */
+    uint64_t scan_mem_bytes;    /* the scan's own memory (mapped, then released) */
+    uint64_t inherited_blocks;  /* of blocks: inherited from the parent (a fork child) */
+    uint64_t ignored_blocks;    /* of reachable: ignored (__lsan_ignore_object, allocated
+                                 * while __lsan_disable'd), with what they hold */
+} ps_rec_leak_scan_t; /* 168 bytes */
+#define PS_LEAK_SCAN_V1_SIZE 112u
 
 typedef struct ps_rec_leak_s {
     ps_rec_hdr_t h;          /* aux = ps_leak_kind */
@@ -341,10 +364,13 @@ typedef struct ps_rec_leak_s {
     uint64_t ts;             /* the scan's ts */
     uint32_t holder;         /* INDIRECT: allocation stack of the definite block that holds
                               * them; 0 otherwise */
-    uint32_t pad;
+    uint32_t flags;          /* PS_LEAK_REC_F_* (0 in traces of older shims) */
     uint64_t blocks, bytes;  /* bytes asked for */
     uint64_t possible_blocks;/* of these, reached through interior pointers only */
 } ps_rec_leak_t; /* 48 bytes */
+
+#define PS_LEAK_REC_F_INHERITED 0x1u /* blocks a fork child inherited from its parent: their
+                                      * stack is 0 (it is in the parent's trace) */
 
 typedef struct ps_rec_leak_supp_s {
     ps_rec_hdr_t h;
@@ -468,7 +494,7 @@ PS_STATIC_SIZE(ps_rec_realloc_t, 48);
 PS_STATIC_SIZE(ps_rec_rss_t, 32);
 PS_STATIC_SIZE(ps_rec_end_t, 72);
 PS_STATIC_SIZE(ps_rec_crash_t, 32);
-PS_STATIC_SIZE(ps_rec_leak_scan_t, 112);
+PS_STATIC_SIZE(ps_rec_leak_scan_t, 168);
 PS_STATIC_SIZE(ps_rec_leak_t, 48);
 PS_STATIC_SIZE(ps_rec_leak_supp_t, 16);
 PS_STATIC_SIZE(ps_rec_snapshot_t, 40);
