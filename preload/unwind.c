@@ -15,12 +15,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "perfshim/compiler.h"
 #include "prim.h"
 
+/* libunwind is loaded with dlopen(RTLD_LOCAL), never as a NEEDED library of the shim (issue
+ * 12): libunwind exports the _Unwind_* ABI too, and as a dependency of a preloaded library it
+ * would come before libgcc_s in the global scope, so the app's C++ exceptions would run in
+ * libunwind's unwinder, under the shim's lock hooks. Loaded locally, its symbols bind for the
+ * shim's calls (below) only; the app's stay with libgcc_s, exactly as natively. (Debian's
+ * libunwind.a is not PIC, so it cannot be linked into the shim instead.) Resolved once in
+ * unwind_init; without libunwind no stack is recorded (one warning). */
+#define PS_UNW_NAME_(x) #x
+#define PS_UNW_NAME(x) PS_UNW_NAME_(x) /* the name a libunwind macro expands to (_ULx86_64_...) */
+static int (*unw_backtrace_fn)(void **, int);
+
 /* [lo, hi): the shim's mapped range; frames there are the hook's own. */
 static uintptr_t self_lo, self_hi;
-/* [lo, hi): libunwind's, found once at init (no dladdr later: it takes the loader's lock) */
+/* [lo, hi): libunwind's (its own module, dlopened), found once at init (no dladdr later: it takes the loader's lock) */
 static uintptr_t unw_lo, unw_hi;
 /* [lo, hi): the C library's and the dynamic linker's (unwind_is_libc) */
 static uintptr_t libc_lo, libc_hi, ld_lo, ld_hi;
@@ -175,22 +187,38 @@ static int is_unw_pipe(int a, int b)
 
 void unwind_init(void)
 {
-    int probe[2];
-    int probed = pipe2(probe, O_CLOEXEC) == 0;
-    if (probed) {
-        close(probe[0]);
-        close(probe[1]);
+    void *h = dlopen(PS_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+    unw_accessors_t *(*get_acc)(unw_addr_space_t) = NULL;
+    int (*set_caching)(unw_addr_space_t, unw_caching_policy_t) = NULL;
+    unw_addr_space_t *local_as = NULL;
+    if (h) {
+        *(void **)&unw_backtrace_fn = dlsym(h, "unw_backtrace");
+        *(void **)&get_acc = dlsym(h, PS_UNW_NAME(unw_get_accessors));
+        *(void **)&set_caching = dlsym(h, PS_UNW_NAME(unw_set_caching_policy));
+        local_as = (unw_addr_space_t *)dlsym(h, PS_UNW_NAME(unw_local_addr_space));
     }
-    acc = unw_get_accessors(unw_local_addr_space); /* libunwind's init: its pipe */
-    if (acc && acc->access_mem) {
-        orig_access_mem = acc->access_mem;
-        acc->access_mem = access_mem_checked;
-        if (probed && is_unw_pipe(probe[0], probe[1])) {
+    if (!unw_backtrace_fn || !get_acc || !set_caching || !local_as) {
+        unw_backtrace_fn = NULL;
+        PS_WARN("cannot load %s (%s); allocations are recorded without stacks",
+                PS_LIBUNWIND_SONAME, h ? "a symbol is missing" : "dlopen failed");
+    } else {
+        int probe[2];
+        int probed = pipe2(probe, O_CLOEXEC) == 0;
+        if (probed) {
             close(probe[0]);
             close(probe[1]);
         }
+        acc = get_acc(*local_as); /* libunwind's init: its pipe */
+        if (acc && acc->access_mem) {
+            orig_access_mem = acc->access_mem;
+            acc->access_mem = access_mem_checked;
+            if (probed && is_unw_pipe(probe[0], probe[1])) {
+                close(probe[0]);
+                close(probe[1]);
+            }
+        }
+        set_caching(*local_as, UNW_CACHE_PER_THREAD);
     }
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     if (!__atomic_load_n(&real_dlip, __ATOMIC_ACQUIRE))
         dlip_resolve();
     Dl_info di;
@@ -207,7 +235,9 @@ int unwind_capture(uint64_t *ips, int max)
     if (want > (int)PERFSHIM_MAX_DEPTH + PS_UNWIND_MAX_SKIP)
         want = (int)PERFSHIM_MAX_DEPTH + PS_UNWIND_MAX_SKIP;
     _Static_assert(sizeof(void *) == sizeof(uint64_t), "ips holds pointers");
-    int n = unw_backtrace((void **)ips, want);
+    if (PS_UNLIKELY(!unw_backtrace_fn))
+        return 0;
+    int n = unw_backtrace_fn((void **)ips, want);
     int skip = 0;
     while (skip < n && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
         skip++;

@@ -2,12 +2,14 @@
  * unwind.h -- the one seam for capturing a call stack (libunwind backend), and the checks
  * that say when unwinding is not safe.
  *
- * Contract: unwind_init() once at shim init (sets libunwind's per-thread cache, finds the
+ * Contract: unwind_init() once at shim init (loads libunwind with dlopen(RTLD_LOCAL), never
+ * into the global scope, where its _Unwind_* would run the app's C++ exceptions; sets its
+ * per-thread cache and its descriptor-free memory accessor, finds the
  * shim's own text range and the real dl_iterate_phdr). unwind_capture() is called from hooks
  * with the guard set: it writes up to `max` raw return addresses into ips, innermost first,
  * with every leading frame that lies inside libperfshim.so removed (so ips[0] is a return
  * address in the caller of malloc), and returns how many it wrote (0 if the stack could not
- * be read). No heap allocation happens in the shim; libunwind's own goes through the guard
+ * be read, or libunwind could not be loaded: warned once at init). No heap allocation happens in the shim; libunwind's own goes through the guard
  * and is not recorded.
  *
  * Safety: a hook unwinds only when unwind_safe(st) says so; otherwise it records its caller's
@@ -54,7 +56,7 @@ int unwind_capture(uint64_t *ips, int max);
 PS_NOINLINE PS_COLD int unwind_safe_slow(tstate_t *st, uintptr_t sp);
 /* A one-frame stack (the caller's return address); counts it. Returns 1. */
 PS_NOINLINE PS_COLD int unwind_shallow(uint64_t *ips, uintptr_t ra);
-/* 1 if ra is in libunwind's text (the shim's own library; no loader lock taken). */
+/* 1 if ra is in libunwind's module (the one the shim dlopened; no loader lock taken). */
 int unwind_is_libunwind(uintptr_t ra);
 /* 1 if ra lies in the C library, the dynamic linker or the shim itself (found at init): a
  * hook called from there may run under one of glibc's internal locks (the thread-stack cache

@@ -22,4 +22,15 @@ no_compat_hooks() {
     ! nm -D --defined-only "$PERFSHIM_LIB" | grep -q 'pthread_cond_[a-z]*@GLIBC_2.2.5'
 }
 check "old-ABI condvar symbols are left to glibc" no_compat_hooks
+# no unwinder ABI from the shim (issue 12): neither exported nor brought into the global scope
+# as a NEEDED library (libunwind's _Unwind_* would interpose libgcc_s's for the app's C++
+# exceptions); unwind.c loads libunwind with dlopen(RTLD_LOCAL)
+no_unwinder_exports() {
+    ! nm -D --defined-only "$PERFSHIM_LIB" | awk '{print $NF}' | grep -E '^(_Unwind_|unw_|_U)'
+}
+check "no _Unwind_*, unw_* or _U* symbol exported" no_unwinder_exports
+no_libunwind_needed() {
+    ! readelf -d "$PERFSHIM_LIB" | grep 'NEEDED.*libunwind'
+}
+check "libunwind is not a NEEDED library" no_libunwind_needed
 finish
