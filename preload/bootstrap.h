@@ -40,5 +40,17 @@ PS_REAL_LIST(PS_X)
 int bootstrap_resolve(void);
 void *bootstrap_alloc(size_t size);
 int bootstrap_owns(const void *p);
+/* A 32-byte block from a pool of 8,192 that the shim owns (NULL when size > 32 or the pool
+ * is full): the thread-local block libunwind's first unwind in a thread allocates through
+ * malloc (it is dlopened, so its TLS is dynamic, allocated with malloc by __tls_get_addr and
+ * freed by glibc when the thread's stack goes). Served from here, it is neither recorded nor
+ * the real allocator's, so its free (which reaches the shim's free) is not an unmatched one. */
+void *bootstrap_pool_alloc(size_t size);
+/* free() of a pointer bootstrap_owns: a pool block goes back to the pool (the bump area is
+ * never reused). */
+void bootstrap_release(void *p);
+/* The bytes from p (bootstrap_owns) to the end of its block or of the bump area: what a
+ * realloc may copy. */
+size_t bootstrap_span(const void *p);
 
 #endif /* PERFSHIM_BOOTSTRAP_H */

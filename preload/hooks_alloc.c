@@ -44,6 +44,24 @@ static void *boot_calloc(size_t n, size_t m)
     return bootstrap_alloc(total); /* the arena is never reused: already zero */
 }
 
+/* An allocation the hook does not record: before the real functions are known, from the
+ * shim itself, or libunwind's thread block on a thread's first unwind (bootstrap.h). */
+static PS_ALWAYS_INLINE void *reentrant_alloc(void *(*real)(size_t), size_t size)
+{
+    if (PS_UNLIKELY(unwind_first_pending)) {
+        void *q = bootstrap_pool_alloc(size);
+        if (q)
+            return q;
+    }
+    return PS_LIKELY(real != NULL) ? real(size) : boot_aligned(0, size);
+}
+#define reentrant_malloc(size) reentrant_alloc(real_malloc, size)
+#define reentrant_valloc(size) (real_valloc ? real_valloc(size) : boot_aligned(prim_page_size(), size))
+#define reentrant_pvalloc(size) (real_pvalloc ? real_pvalloc(size) : boot_aligned(prim_page_size(), size))
+#define reentrant_memalign(al, size) (real_memalign ? real_memalign(al, size) : boot_aligned(al, size))
+#define reentrant_aligned_alloc(al, size)                                                      \
+    (real_aligned_alloc ? real_aligned_alloc(al, size) : boot_aligned(al, size))
+
 /* ---- allocation functions of one shape: X(name, FN, params, args, size, align) ---------- */
 #define PS_PLAIN_ALLOC_HOOKS(X)                                                                \
     X(malloc, MALLOC, (size_t size), (size), size, 0)                                          \
@@ -57,7 +75,7 @@ static void *boot_calloc(size_t n, size_t m)
     {                                                                                          \
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st))                                                                  \
-            return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
+            return reentrant_##name args;                                                      \
         void *p = real_##name args;                                                            \
         int e = errno;                                                                         \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns());                              \
@@ -107,8 +125,11 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 
 PS_EXPORT void free(void *p)
 {
-    if (PS_UNLIKELY(!p || bootstrap_owns(p)))
+    if (PS_UNLIKELY(!p || bootstrap_owns(p))) {
+        if (p)
+            bootstrap_release(p);
         return;
+    }
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st)) {
         if (PS_LIKELY(real_free != NULL))
@@ -128,9 +149,11 @@ static void *realloc_from_boot(void *old, size_t size)
 {
     void *p = malloc(size);
     if (p && old) {
-        size_t avail = (size_t)((unsigned char *)bootstrap_alloc(0) - (unsigned char *)old);
+        size_t avail = bootstrap_span(old);
         memcpy(p, old, size < avail ? size : avail);
     }
+    if (p && old)
+        bootstrap_release(old);
     return p;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bootstrap.h"
 #include "log.h"
 #include "perfshim/compiler.h"
 #include "prim.h"
@@ -36,6 +37,15 @@ static uintptr_t self_lo, self_hi;
 static uintptr_t unw_lo, unw_hi;
 /* [lo, hi): the C library's and the dynamic linker's (unwind_is_libc) */
 static uintptr_t libc_lo, libc_hi, ld_lo, ld_hi;
+/* [lo, hi): the allocator's module when it is not the C library's (jemalloc preloaded or
+ * linked, an executable with its own malloc): the module of the real malloc and of the one
+ * the program calls. Found once at init. */
+static uintptr_t alloc_base[2];
+static uintptr_t alloc_lo[2], alloc_hi[2];
+/* libunwind's TLS (dynamic TLS: it is dlopened) exists for this thread: it has unwound once.
+ * Its first use allocates the block with malloc (__tls_get_addr); see unwind_first_ok. */
+PS_TLS unsigned char unwind_tls_ready;
+PS_TLS unsigned char unwind_first_pending;
 static uint64_t shallow;
 
 PS_TLS int unwind_in_loader;
@@ -90,6 +100,10 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
         module_range(info, &libc_lo, &libc_hi);
     else if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux"))
         module_range(info, &ld_lo, &ld_hi);
+    for (int i = 0; i < 2; i++)
+        if (alloc_base[i] && info->dlpi_addr == alloc_base[i] && info->dlpi_addr != (uintptr_t)arg &&
+            !(info->dlpi_name && strstr(info->dlpi_name, "/libc.so")))
+            module_range(info, &alloc_lo[i], &alloc_hi[i]);
     return 0;
 }
 
@@ -222,8 +236,21 @@ void unwind_init(void)
     if (!__atomic_load_n(&real_dlip, __ATOMIC_ACQUIRE))
         dlip_resolve();
     Dl_info di;
+    void *called = dlsym(RTLD_DEFAULT, "malloc");
+    if (real_malloc && dladdr((void *)(uintptr_t)real_malloc, &di))
+        alloc_base[0] = (uintptr_t)di.dli_fbase;
+    if (called && dladdr(called, &di))
+        alloc_base[1] = (uintptr_t)di.dli_fbase;
     if (dladdr((void *)(uintptr_t)&unwind_capture, &di) && di.dli_fbase)
         dl_iterate_phdr(find_self, di.dli_fbase);
+}
+
+int unwind_first_ok(uintptr_t ra)
+{
+    for (int i = 0; i < 2; i++)
+        if (ra >= alloc_lo[i] && ra < alloc_hi[i])
+            return 0;
+    return 1;
 }
 
 int unwind_capture(uint64_t *ips, int max)
@@ -237,7 +264,15 @@ int unwind_capture(uint64_t *ips, int max)
     _Static_assert(sizeof(void *) == sizeof(uint64_t), "ips holds pointers");
     if (PS_UNLIKELY(!unw_backtrace_fn))
         return 0;
-    int n = unw_backtrace_fn((void **)ips, want);
+    int n;
+    if (PS_LIKELY(unwind_tls_ready)) {
+        n = unw_backtrace_fn((void **)ips, want);
+    } else { /* its thread block comes from the shim's pool (bootstrap.h) */
+        unwind_first_pending = 1;
+        n = unw_backtrace_fn((void **)ips, want);
+        unwind_first_pending = 0;
+        unwind_tls_ready = 1;
+    }
     int skip = 0;
     while (skip < n && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
         skip++;

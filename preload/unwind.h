@@ -22,6 +22,7 @@
  *    thread's [stack] down to RLIMIT_STACK; anything else, such as an app-provided thread
  *    stack without a guard page below it, stays unknown; without a readable /proc the
  *    check is skipped and every stack unwound, as before it existed);
+ *  - a thread's first unwind from inside a non-glibc allocator's module (unwind_first_ok);
  *  - inside dl_iterate_phdr (interposed here, pass-through): the loader's lock may be held by
  *    this thread, and libunwind takes its own cache lock, then the loader's (its
  *    dl_iterate_phdr); unwinding there would take them in the reverse order.
@@ -47,6 +48,10 @@
 #define PS_UNWIND_MAX_SKIP 8 /* frames of the shim itself above the caller */
 #define PS_UNWIND_STACK_BUDGET (6u * 1024u)
 
+/* This thread has unwound once: libunwind's thread-local block exists. */
+extern PS_TLS unsigned char unwind_tls_ready;
+/* Inside this thread's first unwind: a malloc from there is libunwind's thread block. */
+extern PS_TLS unsigned char unwind_first_pending;
 /* Inside the (interposed) dl_iterate_phdr, nesting depth. */
 extern PS_TLS int unwind_in_loader;
 
@@ -54,6 +59,12 @@ void unwind_init(void);
 int unwind_capture(uint64_t *ips, int max);
 /* The slow half of unwind_safe: finds the thread's stack bounds once, then decides. */
 PS_NOINLINE PS_COLD int unwind_safe_slow(tstate_t *st, uintptr_t sp);
+/* 0 if a hook called from ra may not make this thread's first unwind: libunwind is dlopened,
+ * so its thread-local block is allocated with malloc on a thread's first unwind, and a hook
+ * called from inside the allocator's own module (jemalloc's mutexes, an executable's own
+ * malloc) would re-enter the allocator under its lock. Such a hook records its caller alone
+ * until the thread has unwound from elsewhere. */
+PS_NOINLINE PS_COLD int unwind_first_ok(uintptr_t ra);
 /* A one-frame stack (the caller's return address); counts it. Returns 1. */
 PS_NOINLINE PS_COLD int unwind_shallow(uint64_t *ips, uintptr_t ra);
 /* 1 if ra is in libunwind's module (the one the shim dlopened; no loader lock taken). */

@@ -44,7 +44,7 @@ typedef struct trace_s {
     uint64_t stack_records;
     hmodule_t *mods;
     size_t nmods;
-    hthread_t threads[512];
+    hthread_t threads[10240]; /* threads.c: 9,004 */
     size_t nthreads;
     int have_end;
     ps_rec_end_t end;

@@ -1,6 +1,10 @@
 /*
  * threads -- 4 named threads allocate known counts and sizes from a named function; every
  * thread's start and exit are in the trace with its name, and its events are exactly its own.
+ * Then 9,000 short threads, one after another, each allocate once: every thread's first
+ * unwind allocates libunwind's thread block (dynamic TLS), which glibc frees when the stack
+ * is reused; none of those frees may reach the trace as an unmatched free, and the shim's
+ * pool of 8,192 such blocks must be reused, not exhausted.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -15,6 +19,13 @@
 #define PER_THREAD 2000
 
 __attribute__((noinline)) void *thread_site(size_t n) { return malloc(n); }
+
+#define NSHORT 9000
+static void *short_thread(void *arg)
+{
+    free(thread_site(8));
+    return arg;
+}
 
 void *worker(void *arg);
 void *worker(void *arg)
@@ -42,6 +53,11 @@ static void run(int argc, char **argv)
         pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(th[i], NULL);
+    for (int i = 0; i < NSHORT; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, short_thread, NULL) == 0)
+            pthread_join(t, NULL);
+    }
 }
 
 static int check(trace_t *unused, const char *path)
