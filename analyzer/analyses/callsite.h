@@ -1,0 +1,28 @@
+/*
+ * callsite.h -- a call site is a recorded stack with the allocator's and the shim's own frames
+ * cut from its top, so that its first frame is the caller of malloc / operator new.
+ *
+ * Contract: analyzer-only. callsite_cut() looks stack `id` up in the replay and returns the
+ * cut frames in *ips / *depth (pointing into the replay's stack; NULL / 0 when id is 0 or
+ * unknown). At least one frame is kept. Cut: frames of libperfshim, glibc's malloc family
+ * (in libc) and libstdc++'s operator new/delete (mangled or demangled). Returns 0 or a negative
+ * PS_E_* from symbolization.
+ */
+#ifndef PERFSHIM_CALLSITE_H
+#define PERFSHIM_CALLSITE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "analyses/replay.h"
+#include "core/symbols.h"
+
+bool callsite_is_own_frame(const sym_frame_t *f);
+/* A frame of the C++ standard library: a function in std::, __gnu_cxx::, __cxxabiv1:: or
+ * __gnu_debug:: (its return type skipped), code inlined from the library's headers
+ * (.../include/c++/...), or any frame of libstdc++. Text reports fold these by default. */
+bool callsite_is_std_frame(const sym_frame_t *f);
+int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
+                 uint32_t *depth);
+
+#endif /* PERFSHIM_CALLSITE_H */

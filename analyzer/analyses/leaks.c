@@ -1,0 +1,460 @@
+/*
+ * leaks.c -- see leaks.h.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "analyses/leaks.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyses/callsite.h"
+#include "formats/jsonout.h"
+#include "perfshim/errors.h"
+#include "core/reader.h"
+
+const char *leaks_kind_name(int kind)
+{
+    switch (kind) {
+    case PS_LEAK_DEFINITE: return "definite";
+    case PS_LEAK_INDIRECT: return "indirect";
+    case PS_LEAK_REACHABLE: return "reachable";
+    }
+    return "unknown";
+}
+
+static int ips_cmp(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb)
+{
+    uint32_t n = na < nb ? na : nb;
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return na < nb ? -1 : na > nb;
+}
+
+static int group_key_cmp(const void *pa, const void *pb)
+{
+    const leak_group_t *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->inherited != b->inherited)
+        return a->inherited ? 1 : -1;
+    int c = ips_cmp(a->ips, a->depth, b->ips, b->depth);
+    return c ? c : ips_cmp(a->holder_ips, a->holder_depth, b->holder_ips, b->holder_depth);
+}
+
+static int group_rank_cmp(const void *pa, const void *pb)
+{
+    const leak_group_t *a = pa, *b = pb;
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes ? -1 : 1;
+    if (a->blocks != b->blocks)
+        return a->blocks > b->blocks ? -1 : 1;
+    return group_key_cmp(pa, pb);
+}
+
+/* ---- snapshots ----------------------------------------------------------------------- */
+
+typedef struct snap_ent_s {
+    const uint64_t *ips;
+    uint32_t depth, seq;
+    uint64_t blocks, bytes;
+} snap_ent_t;
+
+static int snap_cmp(const void *pa, const void *pb)
+{
+    const snap_ent_t *a = pa, *b = pb;
+    int c = ips_cmp(a->ips, a->depth, b->ips, b->depth);
+    return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static int growth_cmp(const void *pa, const void *pb)
+{
+    const leak_growth_t *a = pa, *b = pb;
+    uint64_t ga = a->last_bytes - a->first_bytes, gb = b->last_bytes - b->first_bytes;
+    if (ga != gb)
+        return ga > gb ? -1 : 1;
+    return ips_cmp(a->ips, a->depth, b->ips, b->depth);
+}
+
+static int leaks_growth(leaks_t *L, snap_ent_t *e, size_t n)
+{
+    uint32_t ns = L->nsnapshots;
+    if (ns < 2 || !n)
+        return 0;
+    qsort(e, n, sizeof(*e), snap_cmp);
+    uint64_t *series = calloc(ns, sizeof(*series));
+    L->growth = calloc(n, sizeof(*L->growth));
+    if (!series || !L->growth) {
+        free(series);
+        return -PS_E_NOMEM;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        memset(series, 0, ns * sizeof(*series));
+        uint64_t last_blocks = 0;
+        for (; j < n && !ips_cmp(e[j].ips, e[j].depth, e[i].ips, e[i].depth); j++) {
+            series[e[j].seq] += e[j].bytes;
+            if (e[j].seq == ns - 1)
+                last_blocks += e[j].blocks;
+        }
+        bool grows = series[ns - 1] > series[0];
+        for (uint32_t k = 1; k < ns && grows; k++)
+            grows = series[k] >= series[k - 1];
+        if (grows)
+            L->growth[L->ngrowth++] =
+                (leak_growth_t){e[i].ips, e[i].depth, series[0], series[ns - 1], last_blocks};
+        i = j;
+    }
+    free(series);
+    qsort(L->growth, L->ngrowth, sizeof(*L->growth), growth_cmp);
+    return 0;
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+typedef struct raw_s {
+    leak_group_t *g;
+    size_t n, cap;
+    snap_ent_t *s;
+    size_t ns, scap;
+} raw_t;
+
+static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_t *rp,
+                      symbols_t *sym)
+{
+    int rc;
+    switch (rec->type) {
+    case PS_REC_LEAK_SCAN: {
+        /* the exit scan over on-demand ones; else the latest */
+        const ps_rec_leak_scan_t *n = &rec->u.leak_scan;
+        bool n_exit = !(n->flags & PS_LEAK_F_ON_DEMAND);
+        bool c_exit = L->have_scan && !(L->scan.flags & PS_LEAK_F_ON_DEMAND);
+        if (!L->have_scan || (n_exit && !c_exit) || (n_exit == c_exit && n->ts >= L->scan.ts))
+            L->scan = *n;
+        L->nscans++;
+        L->have_scan = true;
+        return 0;
+    }
+    case PS_REC_LEAK: {
+        if (raw->n == raw->cap) {
+            size_t cap = raw->cap ? raw->cap * 2 : 64;
+            leak_group_t *g = realloc(raw->g, cap * sizeof(*g));
+            if (!g)
+                return -PS_E_NOMEM;
+            raw->g = g;
+            raw->cap = cap;
+        }
+        leak_group_t *g = &raw->g[raw->n++];
+        memset(g, 0, sizeof(*g));
+        g->kind = rec->aux;
+        g->blocks = rec->u.leak.blocks;
+        g->bytes = rec->u.leak.bytes;
+        g->possible_blocks = rec->u.leak.possible_blocks;
+        g->inherited = (rec->u.leak.flags & PS_LEAK_REC_F_INHERITED) != 0;
+        g->ts = rec->u.leak.ts;
+        g->held_by = -1;
+        if ((rc = callsite_cut(sym, rp, rec->u.leak.stack, &g->ips, &g->depth)) < 0)
+            return rc;
+        if (g->kind == PS_LEAK_INDIRECT &&
+            (rc = callsite_cut(sym, rp, rec->u.leak.holder, &g->holder_ips, &g->holder_depth)) < 0)
+            return rc;
+        return 0;
+    }
+    case PS_REC_LEAK_SUPP:
+        free(L->suppressions);
+        L->suppressions = malloc(rec->u.leak_supp.len + 1);
+        if (!L->suppressions)
+            return -PS_E_NOMEM;
+        memcpy(L->suppressions, rec->u.leak_supp.text, rec->u.leak_supp.len);
+        L->suppressions[rec->u.leak_supp.len] = 0;
+        return 0;
+    case PS_REC_SNAPSHOT:
+        if (rec->u.snapshot.seq < 100000 && rec->u.snapshot.seq + 1 > L->nsnapshots)
+            L->nsnapshots = rec->u.snapshot.seq + 1;
+        return 0;
+    case PS_REC_SNAPSHOT_SITE: {
+        if (rec->u.snapshot_site.seq >= 100000)
+            return 0; /* not from this shim: a bound on the series we allocate */
+        if (raw->ns == raw->scap) {
+            size_t cap = raw->scap ? raw->scap * 2 : 256;
+            snap_ent_t *s = realloc(raw->s, cap * sizeof(*s));
+            if (!s)
+                return -PS_E_NOMEM;
+            raw->s = s;
+            raw->scap = cap;
+        }
+        snap_ent_t *s = &raw->s[raw->ns++];
+        s->seq = rec->u.snapshot_site.seq;
+        s->blocks = rec->u.snapshot_site.blocks;
+        s->bytes = rec->u.snapshot_site.bytes;
+        return callsite_cut(sym, rp, rec->u.snapshot_site.stack, &s->ips, &s->depth);
+    }
+    }
+    return 0;
+}
+
+int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym, char *err,
+               size_t errlen)
+{
+    memset(L, 0, sizeof(*L));
+    raw_t raw = {0};
+    reader_t *r = NULL;
+    int rc = reader_open(&r, path);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", r ? reader_error(r) : ps_strerror(rc));
+        reader_close(r);
+        return rc;
+    }
+    for (size_t i = 0; i < reader_chunk_count(r) && rc >= 0; i++) {
+        /* the exit scan is in the shim's stream, on-demand scans in the caller's */
+        chunk_view_t v;
+        if (reader_chunk_load(r, i, &v) < 0)
+            continue; /* the replay already reported it */
+        record_t rec;
+        while ((rc = view_next(r, &v, &rec)) > 0)
+            if ((rc = leaks_take(L, &raw, &rec, rp, sym)) < 0)
+                break;
+        if (rc == -PS_E_CORRUPT)
+            rc = 0; /* the rest of the chunk is lost; the replay marks the trace partial */
+    }
+    reader_close(r);
+    if (rc >= 0 && L->nscans > 1) { /* the chosen scan's groups only */
+        size_t m = 0;
+        for (size_t i = 0; i < raw.n; i++)
+            if (raw.g[i].ts == L->scan.ts)
+                raw.g[m++] = raw.g[i];
+        raw.n = m;
+    }
+    if (rc >= 0 && raw.n) {
+        /* merge equal call sites, then rank */
+        qsort(raw.g, raw.n, sizeof(*raw.g), group_key_cmp);
+        size_t m = 0;
+        for (size_t i = 0; i < raw.n; i++) {
+            if (m && !group_key_cmp(&raw.g[m - 1], &raw.g[i])) {
+                raw.g[m - 1].blocks += raw.g[i].blocks;
+                raw.g[m - 1].bytes += raw.g[i].bytes;
+                raw.g[m - 1].possible_blocks += raw.g[i].possible_blocks;
+            } else {
+                raw.g[m++] = raw.g[i];
+            }
+        }
+        qsort(raw.g, m, sizeof(*raw.g), group_rank_cmp);
+        for (size_t i = 0; i < m; i++) {
+            leak_group_t *g = &raw.g[i];
+            if (g->kind != PS_LEAK_INDIRECT)
+                continue;
+            for (size_t k = 0; k < m && g->held_by < 0; k++)
+                if (raw.g[k].kind == PS_LEAK_DEFINITE &&
+                    !ips_cmp(raw.g[k].ips, raw.g[k].depth, g->holder_ips, g->holder_depth))
+                    g->held_by = (long)k;
+        }
+        L->groups = raw.g;
+        L->ngroups = m;
+        raw.g = NULL;
+    }
+    if (rc >= 0)
+        rc = leaks_growth(L, raw.s, raw.ns);
+    free(raw.g);
+    free(raw.s);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", path, ps_strerror(rc));
+        leaks_free(L);
+        return rc;
+    }
+    return 0;
+}
+
+void leaks_suppress_held(leaks_t *L)
+{
+    for (size_t i = 0; i < L->ngroups; i++) {
+        leak_group_t *g = &L->groups[i];
+        if (g->kind == PS_LEAK_INDIRECT && g->held_by >= 0 && !g->suppressed &&
+            L->groups[g->held_by].suppressed)
+            g->suppressed = true;
+    }
+}
+
+void leaks_free(leaks_t *L)
+{
+    free(L->groups);
+    free(L->suppressions);
+    free(L->growth);
+    memset(L, 0, sizeof(*L));
+}
+
+/* ---- report sections ----------------------------------------------------------------- */
+
+static int leaks_text_group(FILE *o, const leaks_t *L, symbols_t *sym, size_t i, int depth,
+                            const char *indent, const char *frame_indent, size_t rank)
+{
+    const leak_group_t *g = &L->groups[i];
+    if (rank)
+        fprintf(o, "%s#%zu  ", indent, rank);
+    else
+        fprintf(o, "%s", indent);
+    fprintf(o, "%s: %" PRIu64 " blocks, %" PRIu64 " bytes", leaks_kind_name(g->kind), g->blocks,
+            g->bytes);
+    if (g->possible_blocks)
+        fprintf(o, " (%" PRIu64 " reached through interior pointers only)", g->possible_blocks);
+    if (g->inherited)
+        fputs(" (inherited from the parent process)", o);
+    fputs(g->suppressed ? " [suppressed]\n" : "\n", o);
+    return jsonout_text_frames(o, sym, g->ips, g->depth, depth, frame_indent);
+}
+
+int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top)
+{
+    /* no scan (PERFSHIM_LEAK_CHECK=0, or no clean exit): no section, the report's "NOT FREED
+     * AT EXIT" is then all there is */
+    if (L->have_scan) {
+        fputs("\nLEAKS (reachability at exit)\n", o);
+        const ps_rec_leak_scan_t *s = &L->scan;
+        fprintf(o, "  definitely lost    %" PRIu64 " bytes in %" PRIu64 " blocks\n",
+                s->definite_bytes, s->definite_blocks);
+        fprintf(o, "  indirectly lost    %" PRIu64 " bytes in %" PRIu64 " blocks\n",
+                s->indirect_bytes, s->indirect_blocks);
+        fprintf(o, "  still reachable    %" PRIu64 " bytes in %" PRIu64 " blocks\n",
+                s->reachable_bytes, s->reachable_blocks);
+        if (s->possible_blocks)
+            fprintf(o, "  possibly           %" PRIu64 " of those blocks are reached through "
+                       "interior pointers only\n",
+                    s->possible_blocks);
+        if (s->flags & PS_LEAK_F_ABORTED)
+            fputs("  incomplete         the scan could not run (no memory for it): nothing "
+                  "was classified\n",
+                  o);
+        if (s->flags & PS_LEAK_F_TURNED_OFF)
+            fputs("  turned off         by the app (__lsan_is_turned_off or detect_leaks=0)\n", o);
+        if (s->flags & PS_LEAK_F_ON_DEMAND)
+            fputs("  scan               the app's last __lsan_do_*leak_check (no exit scan)\n",
+                  o);
+        if (L->nscans > 1)
+            fprintf(o, "  scans              %" PRIu32 " in the trace (on-demand ones); this is "
+                       "the last\n",
+                    L->nscans);
+        if (s->unreadable_bytes)
+            fprintf(o, "  unreadable         %" PRIu64 " bytes of blocks and roots were not "
+                       "readable and not scanned\n",
+                    s->unreadable_bytes);
+        if (s->flags & PS_LEAK_F_UNTRACKED)
+            fprintf(o, "  incomplete         %" PRIu64 " allocations were not tracked (out of "
+                       "memory)\n",
+                    s->untracked);
+        size_t shown = 0;
+        for (size_t i = 0; i < L->ngroups && shown < (size_t)top; i++) {
+            const leak_group_t *g = &L->groups[i];
+            if (g->kind == PS_LEAK_REACHABLE || (g->kind == PS_LEAK_INDIRECT && g->held_by >= 0))
+                continue;
+            int rc = leaks_text_group(o, L, sym, i, depth, "  ", "        ", ++shown);
+            for (size_t k = 0; rc == 0 && k < L->ngroups; k++)
+                if (L->groups[k].kind == PS_LEAK_INDIRECT && L->groups[k].held_by == (long)i)
+                    rc = leaks_text_group(o, L, sym, k, depth, "      held: ", "            ",
+                                          0);
+            if (rc < 0)
+                return rc;
+        }
+        if (!shown)
+            fputs("  no leaks\n", o);
+    }
+    if (L->nsnapshots >= 2) {
+        fprintf(o, "\nSUSPECTED LEAKS (live bytes growing across %" PRIu32 " snapshots)\n",
+                L->nsnapshots);
+        if (!L->ngrowth)
+            fputs("  none\n", o);
+        for (size_t i = 0; i < L->ngrowth && i < (size_t)top; i++) {
+            const leak_growth_t *g = &L->growth[i];
+            fprintf(o, "  #%zu  +%" PRIu64 " bytes (%" PRIu64 " -> %" PRIu64 ", %" PRIu64
+                       " blocks live)\n",
+                    i + 1, g->last_bytes - g->first_bytes, g->first_bytes, g->last_bytes,
+                    g->last_blocks);
+            int rc = jsonout_text_frames(o, sym, g->ips, g->depth, depth, "        ");
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void leaks_json_summary(FILE *o, const leaks_t *L)
+{
+    if (!L->have_scan) {
+        fputs(",\"leaked_definite_bytes\":null,\"leaked_definite_blocks\":null"
+              ",\"leaked_indirect_bytes\":null,\"leaked_indirect_blocks\":null"
+              ",\"reachable_bytes\":null,\"reachable_blocks\":null",
+              o);
+        return;
+    }
+    const ps_rec_leak_scan_t *s = &L->scan;
+    fprintf(o,
+            ",\"leaked_definite_bytes\":%" PRIu64 ",\"leaked_definite_blocks\":%" PRIu64
+            ",\"leaked_indirect_bytes\":%" PRIu64 ",\"leaked_indirect_blocks\":%" PRIu64
+            ",\"reachable_bytes\":%" PRIu64 ",\"reachable_blocks\":%" PRIu64
+            ",\"possible_blocks\":%" PRIu64 ",\"leak_scan_complete\":%s",
+            s->definite_bytes, s->definite_blocks, s->indirect_bytes, s->indirect_blocks,
+            s->reachable_bytes, s->reachable_blocks, s->possible_blocks,
+            s->flags & (PS_LEAK_F_UNTRACKED | PS_LEAK_F_RANGES | PS_LEAK_F_ABORTED |
+                        PS_LEAK_F_NO_MAPS | PS_LEAK_F_THREADS)
+                ? "false"
+                : "true");
+    fprintf(o,
+            ",\"leak_scan_on_demand\":%s,\"leak_scan_turned_off\":%s,\"leak_scans\":%" PRIu32
+            ",\"leak_scan_unreadable_bytes\":%" PRIu64 ",\"leak_scan_threads\":%" PRIu64
+            ",\"leak_scan_root_bytes\":%" PRIu64 ",\"leak_scan_region_bytes\":%" PRIu64
+            ",\"leak_scan_mem_bytes\":%" PRIu64 ",\"inherited_blocks\":%" PRIu64
+            ",\"ignored_blocks\":%" PRIu64,
+            (s->flags & PS_LEAK_F_ON_DEMAND) ? "true" : "false",
+            (s->flags & PS_LEAK_F_TURNED_OFF) ? "true" : "false", L->nscans, s->unreadable_bytes,
+            s->threads, s->root_bytes, s->region_bytes, s->scan_mem_bytes, s->inherited_blocks,
+            s->ignored_blocks);
+}
+
+int leaks_json_leaks(FILE *o, const leaks_t *L, symbols_t *sym, int depth,
+                     long (*site_index)(const uint64_t *ips, uint32_t depth, void *arg),
+                     void *arg)
+{
+    for (size_t i = 0; i < L->ngroups; i++) {
+        const leak_group_t *g = &L->groups[i];
+        fprintf(o, "%s\n{\"kind\":\"%s\",\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64
+                   ",\"possible_blocks\":%" PRIu64,
+                i ? "," : "", leaks_kind_name(g->kind), g->blocks, g->bytes, g->possible_blocks);
+        if (g->kind == PS_LEAK_INDIRECT && g->held_by >= 0)
+            fprintf(o, ",\"held_by\":%ld", g->held_by);
+        long site = site_index ? site_index(g->ips, g->depth, arg) : -1;
+        if (site >= 0) /* the keys of the report's earlier "leaks" entries, kept */
+            fprintf(o, ",\"site\":%ld", site);
+        fprintf(o, ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64, g->blocks,
+                g->bytes);
+        if (g->suppressed)
+            fputs(",\"suppressed\":true", o);
+        if (g->inherited)
+            fputs(",\"inherited\":true", o);
+        fputs(",\"stack\":", o);
+        int rc = jsonout_frames(o, sym, g->ips, g->depth, depth);
+        if (rc < 0)
+            return rc;
+        fputc('}', o);
+    }
+    return 0;
+}
+
+int leaks_json_growth(FILE *o, const leaks_t *L, symbols_t *sym, int depth)
+{
+    fprintf(o, "\"snapshots\":%" PRIu32 ",\"suspected_leaks\":[", L->nsnapshots);
+    for (size_t i = 0; i < L->ngrowth; i++) {
+        const leak_growth_t *g = &L->growth[i];
+        fprintf(o, "%s\n{\"growth_bytes\":%" PRIu64 ",\"first_bytes\":%" PRIu64
+                   ",\"last_bytes\":%" PRIu64 ",\"last_blocks\":%" PRIu64 ",\"stack\":",
+                i ? "," : "", g->last_bytes - g->first_bytes, g->first_bytes, g->last_bytes,
+                g->last_blocks);
+        int rc = jsonout_frames(o, sym, g->ips, g->depth, depth);
+        if (rc < 0)
+            return rc;
+        fputc('}', o);
+    }
+    fputc(']', o);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * leaks.h -- the leak records of a trace (trace_format.h 0x40..0x44), grouped for reports:
+ * the exit-time reachability scan by allocation call site and kind, and the growth of live
+ * bytes per call site across snapshots.
+ *
+ * Contract: analyzer-only, single-threaded. leaks_load() reads the shim's own chunks
+ * (PS_CHUNK_F_INTERNAL, where the shim writes these records) of the trace at `path`; `rp` and
+ * `sym` (from replay_run and symbols_open on the same trace) give the stacks, which are cut
+ * to the call site exactly as the report cuts them (allocator and shim frames dropped), and
+ * groups whose call sites are then equal are merged. A trace may hold several scans (the app's
+ * __lsan_do_leak_check / __lsan_do_recoverable_leak_check record one each): the groups and
+ * totals are the last scan's, nscans counts them. Returns 0 (L->have_scan says whether the
+ * trace holds a scan: none with PERFSHIM_LEAK_CHECK=0 or when the process did not exit
+ * cleanly), or a negative PS_E_* with one line in err.
+ *
+ * Groups are sorted by bytes (then blocks), largest first. An indirect group names, in
+ * held_by, the definite group whose blocks hold it (the definite block that reaches it first;
+ * -1 if that group is not in the trace). Growth: a call site whose live bytes never decrease
+ * across the snapshots and end higher than they began (at least two snapshots) is a suspected
+ * leak; sorted by growth, largest first.
+ */
+#ifndef PERFSHIM_LEAKS_H
+#define PERFSHIM_LEAKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "perfshim/trace_format.h"
+#include "analyses/replay.h"
+#include "core/symbols.h"
+
+typedef struct leak_group_s {
+    uint8_t kind; /* ps_leak_kind */
+    const uint64_t *ips; /* the call site, innermost first (into the replay's stacks) */
+    uint32_t depth;
+    uint64_t blocks, bytes, possible_blocks;
+    long held_by; /* indirect: index of the holding definite group, else -1 */
+    const uint64_t *holder_ips; /* indirect: the holder's call site */
+    uint32_t holder_depth;
+    bool suppressed; /* set by suppress.c */
+    bool inherited;  /* a fork child's blocks from its parent (no stack) */
+    uint64_t ts;     /* the scan's */
+} leak_group_t;
+
+typedef struct leak_growth_s {
+    const uint64_t *ips;
+    uint32_t depth;
+    uint64_t first_bytes, last_bytes, last_blocks;
+} leak_growth_t;
+
+typedef struct leaks_s {
+    bool have_scan;
+    ps_rec_leak_scan_t scan; /* the last scan: the exit scan, else the last on-demand one */
+    uint32_t nscans;         /* scans in the trace (on-demand ones and the exit scan) */
+    leak_group_t *groups;
+    size_t ngroups;
+    char *suppressions; /* the app's __lsan_default_suppressions() text, or NULL */
+    uint32_t nsnapshots;
+    leak_growth_t *growth;
+    size_t ngrowth;
+} leaks_t;
+
+int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym, char *err,
+               size_t errlen);
+void leaks_free(leaks_t *L);
+/* After suppression: an indirect group whose holder is suppressed is suppressed too (what a
+ * suppressed leak holds is not reported, as LSan does). */
+void leaks_suppress_held(leaks_t *L);
+const char *leaks_kind_name(int kind);
+
+/* Report sections. text: the LEAKS section (top groups, indirect under their holder) and the
+ * suspected leaks; json_summary: the summary's leak fields (",\"key\":N..."), null without a
+ * scan; json_leaks: the elements of the report's "leaks" array; json_growth: the
+ * "suspected_leaks" array. site_index maps a call site to the report's "sites" index (-1:
+ * none). Return 0 or a negative PS_E_*. */
+int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top);
+void leaks_json_summary(FILE *o, const leaks_t *L);
+int leaks_json_leaks(FILE *o, const leaks_t *L, symbols_t *sym, int depth,
+                     long (*site_index)(const uint64_t *ips, uint32_t depth, void *arg),
+                     void *arg);
+int leaks_json_growth(FILE *o, const leaks_t *L, symbols_t *sym, int depth);
+
+#endif /* PERFSHIM_LEAKS_H */

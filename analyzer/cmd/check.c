@@ -1,0 +1,604 @@
+/*
+ * check.c -- `perfshim check` (see check.h): loads each trace (replay, symbols, leak scan),
+ * applies the suppressions (--suppressions files and each app's own
+ * __lsan_default_suppressions() text, recorded in its trace), evaluates the budgets and writes
+ * the verdict as text, JSON, SARIF or JUnit XML.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "cmd/check.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd/baseline.h"
+#include "formats/ci_report.h"
+#include "cmd/cliopt.h"
+#include "formats/jsonout.h"
+#include "perfshim/errors.h"
+#include "core/safeout.h"
+#include "cmd/suppress.h"
+
+enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
+
+typedef struct check_opts_s {
+    uint64_t max_bytes, max_blocks;
+    bool have_max_blocks, have_max_bytes;
+    unsigned kinds;
+    const char *supp_files[16];
+    size_t nsupp;
+    const char *baseline;
+    double max_growth; /* percent */
+    enum check_format format;
+    const char *output;
+    int stack_depth, top;
+    bool quiet;
+    const char *source_root; /* --source-root (SARIF URIs relative to it) */
+    const char *gen_supp;    /* --gen-suppressions FILE */
+    bool show_std;           /* --show-std-frames */
+    bool allow_partial; /* check what a corrupt, cut or crashed trace holds */
+} check_opts_t;
+
+static void check_usage(FILE *f)
+{
+    fputs("usage: perfshim check [OPTIONS] TRACE...\n"
+          "Gate on the leaks (and, with --baseline, the heap growth) of one or more traces.\n"
+          "  --max-leaked-bytes N     budget of leaked bytes (default 0)\n"
+          "  --max-leaked-blocks N    budget of leaked blocks (default 0 unless\n"
+          "                           --max-leaked-bytes is given: then none)\n"
+          "  --leak-kinds=LIST        kinds that count: definite,indirect,reachable\n"
+          "                           (default definite,indirect)\n"
+          "  --suppressions FILE      LSan-style leak:PATTERN lines (repeatable)\n"
+          "  --baseline OLD.json      JSON of a previous `report --format=json` or `check\n"
+          "                           --format=json`: compare peak heap, bytes allocated and\n"
+          "                           allocation count\n"
+          "  --max-growth P%          allowed growth over the baseline (default 0%)\n"
+          "  --format=text|json|sarif|junit  output format (default text)\n"
+          "  --top N                  offending stacks shown (default 5)\n"
+          "  --stack-depth N          frames per stack (default 8 for text, all otherwise)\n"
+          "  -o, --output FILE        write the output to FILE\n"
+          "  -q, --quiet              no symbolization warnings\n"
+          "  --source-root DIR        SARIF: source URIs relative to DIR (uriBaseId SRCROOT)\n"
+          "  --gen-suppressions FILE  write LSan-syntax suppressions for the leaks counted\n"
+          "  --show-std-frames        text: show C++ standard library frames (folded)\n"
+                    "  --allow-partial          check a partial trace (corrupt, cut short, trailing\n"
+          "                           garbage, missing chunks) instead of refusing it\n"
+          "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
+          "(a partial trace without --allow-partial).\n",
+          f);
+}
+
+static int check_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-')
+        return -PS_E_INVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end)
+        return -PS_E_INVAL;
+    *out = v;
+    return 0;
+}
+
+static int check_parse_kinds(const char *s, unsigned *out)
+{
+    unsigned k = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == 8 && !strncmp(s, "definite", n))
+            k |= 1u << PS_LEAK_DEFINITE;
+        else if (n == 8 && !strncmp(s, "indirect", n))
+            k |= 1u << PS_LEAK_INDIRECT;
+        else if (n == 9 && !strncmp(s, "reachable", n))
+            k |= 1u << PS_LEAK_REACHABLE;
+        else if (n == 3 && !strncmp(s, "all", n))
+            k |= (1u << PS_LEAK_DEFINITE) | (1u << PS_LEAK_INDIRECT) | (1u << PS_LEAK_REACHABLE);
+        else
+            return -PS_E_INVAL;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    if (!k)
+        return -PS_E_INVAL;
+    *out = k;
+    return 0;
+}
+
+static int check_parse(int argc, char **argv, check_opts_t *o)
+{
+    enum {
+        OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
+        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL
+    };
+    static const struct option longopts[] = {
+        {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
+        {"max-leaked-blocks", required_argument, NULL, OPT_MAXBL},
+        {"leak-kinds", required_argument, NULL, OPT_KINDS},
+        {"suppressions", required_argument, NULL, OPT_SUPP},
+        {"baseline", required_argument, NULL, OPT_BASE},
+        {"max-growth", required_argument, NULL, OPT_GROWTH},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"stack-depth", required_argument, NULL, OPT_DEPTH},
+        {"source-root", required_argument, NULL, OPT_SRCROOT},
+        {"gen-suppressions", required_argument, NULL, OPT_GENSUPP},
+        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"output", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"allow-partial", no_argument, NULL, OPT_PARTIAL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->kinds = (1u << PS_LEAK_DEFINITE) | (1u << PS_LEAK_INDIRECT);
+    o->stack_depth = -1;
+    o->top = 5;
+    opterr = 0;
+    optind = 1;
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            check_usage(stdout);
+            return 1;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case OPT_PARTIAL:
+            o->allow_partial = true;
+            break;
+        case OPT_MAXB:
+        case OPT_MAXBL:
+            if (check_parse_u64(optarg, &v) < 0) {
+                fprintf(stderr, "perfshim: check: --%s wants a number, not '%s'\n",
+                        c == OPT_MAXB ? "max-leaked-bytes" : "max-leaked-blocks", optarg);
+                return -PS_E_INVAL;
+            }
+            if (c == OPT_MAXB) {
+                o->max_bytes = v;
+                o->have_max_bytes = true;
+            } else {
+                o->max_blocks = v;
+                o->have_max_blocks = true;
+            }
+            break;
+        case OPT_KINDS:
+            if (check_parse_kinds(optarg, &o->kinds) < 0) {
+                fprintf(stderr, "perfshim: check: --leak-kinds: '%s' is not a list of "
+                                "definite,indirect,reachable\n",
+                        optarg);
+                return -PS_E_INVAL;
+            }
+            break;
+        case OPT_SUPP:
+            if (o->nsupp == sizeof(o->supp_files) / sizeof(o->supp_files[0])) {
+                fprintf(stderr, "perfshim: check: at most 16 --suppressions files\n");
+                return -PS_E_INVAL;
+            }
+            o->supp_files[o->nsupp++] = optarg;
+            break;
+        case OPT_BASE:
+            o->baseline = optarg;
+            break;
+        case OPT_GROWTH: {
+            char *end;
+            errno = 0;
+            double g = strtod(optarg, &end);
+            if (*end == '%')
+                end++;
+            if (errno || end == optarg || *end || !(g >= 0) || g > 1e9) {
+                fprintf(stderr, "perfshim: check: --max-growth wants a percentage like 10%%, "
+                                "not '%s'\n",
+                        optarg);
+                return -PS_E_INVAL;
+            }
+            o->max_growth = g;
+            break;
+        }
+        case OPT_FORMAT: {
+            static const char *const formats[] = {"text", "json", "sarif", "junit"};
+            int k = cliopt_choice("check", "format", optarg, formats, 4);
+            if (k < 0)
+                return -PS_E_INVAL;
+            o->format = (enum check_format)k; /* the same order */
+            break;
+        }
+        case OPT_SRCROOT:
+            o->source_root = optarg;
+            break;
+        case OPT_GENSUPP:
+            o->gen_supp = optarg;
+            break;
+        case OPT_STDFRAMES:
+            o->show_std = true;
+            break;
+        case OPT_TOP:
+        case OPT_DEPTH:
+            if (cliopt_count("check", c == OPT_TOP ? "top" : "stack-depth", optarg,
+                             c == OPT_TOP ? &o->top : &o->stack_depth) < 0)
+                return -PS_E_INVAL;
+            break;
+        default:
+            if (optopt && optopt < 256)
+                fprintf(stderr, "perfshim: check: unknown option '-%c' or missing argument\n",
+                        optopt);
+            else
+                fprintf(stderr, "perfshim: check: unknown option '%s' or missing argument\n",
+                        argv[optind - 1]);
+            return -PS_E_INVAL;
+        }
+    }
+    if (!o->have_max_blocks && !o->have_max_bytes) {
+        /* the default gate: no leaked block at all, whatever its size (malloc(0) too) */
+        o->have_max_blocks = true;
+        o->max_blocks = 0;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "perfshim: check: no trace file given\n");
+        return -PS_E_INVAL;
+    }
+    return 0;
+}
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+static int check_leak_cmp(const void *pa, const void *pb)
+{
+    const check_leak_t *a = pa, *b = pb;
+    if (a->g->bytes != b->g->bytes)
+        return a->g->bytes > b->g->bytes ? -1 : 1;
+    if (a->g->blocks != b->g->blocks)
+        return a->g->blocks > b->g->blocks ? -1 : 1;
+    return a->g->kind - b->g->kind;
+}
+
+static void check_kinds_str(unsigned kinds, char *out, size_t n)
+{
+    out[0] = 0;
+    for (int k = PS_LEAK_DEFINITE; k <= PS_LEAK_REACHABLE; k++)
+        if (kinds & (1u << k)) {
+            size_t l = strlen(out);
+            snprintf(out + l, n - l, "%s%s", l ? "," : "", leaks_kind_name(k));
+        }
+}
+
+static check_budget_t *check_budget(check_result_t *r, const char *name, const char *unit,
+                                    uint64_t value, uint64_t limit)
+{
+    check_budget_t *b = &r->budgets[r->nbudgets++];
+    b->name = name;
+    b->unit = unit;
+    b->value = value;
+    b->limit = limit;
+    b->failed = value > limit;
+    r->nfailed += b->failed;
+    return b;
+}
+
+static uint64_t check_grown_limit(uint64_t old, double pct)
+{
+    long double l = (long double)old * (1.0L + (long double)pct / 100.0L);
+    return l >= 18446744073709551615.0L ? UINT64_MAX : (uint64_t)l;
+}
+
+static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseline_t *base)
+{
+    uint64_t lbytes = 0, lblocks = 0;
+    size_t cap = 0;
+    for (size_t i = 0; i < r->ntraces; i++)
+        cap += r->traces[i].leaks.ngroups;
+    r->leaks = calloc(cap ? cap : 1, sizeof(*r->leaks));
+    if (!r->leaks)
+        return -PS_E_NOMEM;
+    for (size_t i = 0; i < r->ntraces; i++) {
+        check_trace_t *t = &r->traces[i];
+        const ps_rec_leak_scan_t *s = &t->leaks.scan;
+        r->allocations += t->rp.allocations;
+        r->bytes_allocated += t->rp.bytes_allocated;
+        r->peak_heap_bytes += t->rp.peak_bytes;
+        r->definite_bytes += s->definite_bytes;
+        r->definite_blocks += s->definite_blocks;
+        r->indirect_bytes += s->indirect_bytes;
+        r->indirect_blocks += s->indirect_blocks;
+        r->reachable_bytes += s->reachable_bytes;
+        r->reachable_blocks += s->reachable_blocks;
+        for (size_t k = 0; k < t->leaks.ngroups; k++) {
+            const leak_group_t *g = &t->leaks.groups[k];
+            if (!(o->kinds & (1u << g->kind)))
+                continue;
+            if (g->suppressed) {
+                r->suppressed_blocks += g->blocks;
+                r->suppressed_bytes += g->bytes;
+                continue;
+            }
+            lbytes += g->bytes;
+            lblocks += g->blocks;
+            r->leaks[r->nleaks++] = (check_leak_t){t, g};
+        }
+    }
+    qsort(r->leaks, r->nleaks, sizeof(*r->leaks), check_leak_cmp);
+    char kinds[64];
+    check_kinds_str(o->kinds, kinds, sizeof kinds);
+    check_budget_t *b = check_budget(r, "max-leaked-bytes", "bytes", lbytes, o->max_bytes);
+    snprintf(b->what, sizeof b->what, "bytes leaked (%s, not suppressed)", kinds);
+    if (o->have_max_blocks) {
+        b = check_budget(r, "max-leaked-blocks", "blocks", lblocks, o->max_blocks);
+        snprintf(b->what, sizeof b->what, "blocks leaked (%s, not suppressed)", kinds);
+    }
+    if (base) {
+        static const char *const names[] = {"max-growth-peak-heap-bytes",
+                                            "max-growth-bytes-allocated",
+                                            "max-growth-allocations"};
+        static const char *const units[] = {"bytes", "bytes", "allocations"};
+        static const char *const whats[] = {"peak heap", "bytes allocated", "allocations"};
+        const uint64_t now[] = {r->peak_heap_bytes, r->bytes_allocated, r->allocations};
+        const uint64_t old[] = {base->peak_heap_bytes, base->bytes_allocated, base->allocations};
+        for (int i = 0; i < 3; i++) {
+            b = check_budget(r, names[i], units[i], now[i],
+                             check_grown_limit(old[i], o->max_growth));
+            snprintf(b->what, sizeof b->what, "%s (baseline %" PRIu64 " + %g%%)", whats[i],
+                     old[i], o->max_growth);
+        }
+    }
+    return 0;
+}
+
+/* ---- text and JSON ------------------------------------------------------------------- */
+
+static int check_text(FILE *o, const check_result_t *r)
+{
+    fprintf(o, "perfshim check: %s: %zu of %zu budgets exceeded\n", r->nfailed ? "FAIL" : "PASS",
+            r->nfailed, r->nbudgets);
+    for (size_t i = 0; i < r->nbudgets; i++) {
+        const check_budget_t *b = &r->budgets[i];
+        fprintf(o, "  %s  %s: %" PRIu64 " %s, limit %" PRIu64, b->failed ? "FAIL" : "pass",
+                b->name, b->value, b->what, b->limit);
+        if (b->failed)
+            fprintf(o, ": exceeded by %" PRIu64 " %s", b->value - b->limit, b->unit);
+        fputc('\n', o);
+    }
+    fprintf(o, "  leaks at exit: definite %" PRIu64 " bytes in %" PRIu64 " blocks, indirect %" PRIu64
+               " bytes in %" PRIu64 " blocks, reachable %" PRIu64 " bytes in %" PRIu64 " blocks\n",
+            r->definite_bytes, r->definite_blocks, r->indirect_bytes, r->indirect_blocks,
+            r->reachable_bytes, r->reachable_blocks);
+    if (r->suppressed_blocks)
+        fprintf(o, "  suppressed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", r->suppressed_bytes,
+                r->suppressed_blocks);
+    if (!r->nleaks)
+        return 0;
+    fprintf(o, "Top offending stacks:\n");
+    for (size_t i = 0; i < r->nleaks && i < (size_t)r->top; i++) {
+        const check_leak_t *l = &r->leaks[i];
+        fprintf(o, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes", i + 1,
+                leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes);
+        if (r->ntraces > 1)
+            fprintf(o, " (%s)", l->t->path);
+        fputc('\n', o);
+        int rc = jsonout_text_frames(o, l->t->sym, l->g->ips, l->g->depth,
+                                     r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_json(FILE *o, const check_result_t *r)
+{
+    fprintf(o, "{\"format\":\"perfshim-check\",\"version\":1,\"result\":\"%s\",\"traces\":[",
+            r->nfailed ? "fail" : "pass");
+    for (size_t i = 0; i < r->ntraces; i++) {
+        if (i)
+            fputc(',', o);
+        jsonout_str(o, r->traces[i].path);
+    }
+    fprintf(o,
+            "],\n\"summary\":{\"allocations\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
+            ",\"peak_heap_bytes\":%" PRIu64 ",\"leaked_definite_bytes\":%" PRIu64
+            ",\"leaked_definite_blocks\":%" PRIu64 ",\"leaked_indirect_bytes\":%" PRIu64
+            ",\"leaked_indirect_blocks\":%" PRIu64 ",\"reachable_bytes\":%" PRIu64
+            ",\"reachable_blocks\":%" PRIu64 ",\"suppressed_bytes\":%" PRIu64
+            ",\"suppressed_blocks\":%" PRIu64 "},\n\"budgets\":[",
+            r->allocations, r->bytes_allocated, r->peak_heap_bytes, r->definite_bytes,
+            r->definite_blocks, r->indirect_bytes, r->indirect_blocks, r->reachable_bytes,
+            r->reachable_blocks, r->suppressed_bytes, r->suppressed_blocks);
+    for (size_t i = 0; i < r->nbudgets; i++) {
+        const check_budget_t *b = &r->budgets[i];
+        fprintf(o, "%s\n{\"name\":\"%s\",\"value\":%" PRIu64 ",\"limit\":%" PRIu64
+                   ",\"passed\":%s,\"exceeded_by\":%" PRIu64 ",\"unit\":\"%s\",\"what\":",
+                i ? "," : "", b->name, b->value, b->limit, b->failed ? "false" : "true",
+                b->failed ? b->value - b->limit : 0, b->unit);
+        jsonout_str(o, b->what);
+        fputc('}', o);
+    }
+    fputs("],\n\"leaks\":[", o);
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const check_leak_t *l = &r->leaks[i];
+        fprintf(o, "%s\n{\"kind\":\"%s\",\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"trace\":",
+                i ? "," : "", leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes);
+        jsonout_str(o, l->t->path);
+        fputs(",\"stack\":", o);
+        int rc = jsonout_frames(o, l->t->sym, l->g->ips, l->g->depth, r->stack_depth);
+        if (rc < 0)
+            return rc;
+        fputc('}', o);
+    }
+    fputs("]}\n", o);
+    return 0;
+}
+
+/* ---- command ------------------------------------------------------------------------- */
+
+static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files)
+{
+    char err[512];
+    int rc = replay_run(t->path, &t->rp, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: check: %s\n", err);
+        return rc;
+    }
+    if (!t->rp.complete && !o->allow_partial) {
+        /* a gate must not pass on what it could not read: corrupt or cut input is an
+         * input error (2), as for a trace that cannot be opened */
+        fprintf(stderr, "perfshim: check: partial trace: %s (--allow-partial checks it anyway)\n",
+                t->rp.partial_reason);
+        return -PS_E_CORRUPT;
+    }
+    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
+    if ((rc = symbols_open(&t->sym, t->rp.modules, t->rp.nmodules, &so)) < 0) {
+        fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
+        return rc;
+    }
+    if ((rc = leaks_load(&t->leaks, t->path, &t->rp, t->sym, err, sizeof err)) < 0) {
+        fprintf(stderr, "perfshim: check: %s\n", err);
+        return rc;
+    }
+    if (!t->leaks.have_scan) {
+        fprintf(stderr,
+                "perfshim: check: %s: no leak scan in the trace (recorded with "
+                "PERFSHIM_LEAK_CHECK=0, or the process did not exit cleanly%s)\n",
+                t->path, t->rp.complete ? "" : ": the trace is partial");
+        return -PS_E_INVAL;
+    }
+    if (t->leaks.scan.flags & PS_LEAK_F_ABORTED) {
+        fprintf(stderr, "perfshim: check: %s: the leak scan could not run (out of memory at "
+                        "exit): no verdict\n",
+                t->path);
+        return -PS_E_INVAL;
+    }
+    if ((rc = suppress_apply(files, &t->leaks, t->sym)) < 0)
+        return rc;
+    if (t->leaks.suppressions) {
+        suppress_t app = {0};
+        char src[600];
+        snprintf(src, sizeof src, "%s: __lsan_default_suppressions()", t->path);
+        rc = suppress_add_text(&app, t->leaks.suppressions, src, err, sizeof err);
+        if (rc == 0)
+            rc = suppress_apply(&app, &t->leaks, t->sym);
+        else
+            fprintf(stderr, "perfshim: check: %s\n", err);
+        suppress_free(&app);
+    }
+    if (rc >= 0)
+        leaks_suppress_held(&t->leaks); /* what a suppressed leak holds is suppressed too */
+    return rc;
+}
+
+int check_main(int argc, char **argv)
+{
+    check_opts_t o;
+    int rc = check_parse(argc, argv, &o);
+    if (rc != 0) {
+        if (rc < 0)
+            check_usage(stderr);
+        return rc < 0 ? 2 : 0;
+    }
+    suppress_t files = {0};
+    char err[512];
+    for (size_t i = 0; i < o.nsupp; i++)
+        if (suppress_add_file(&files, o.supp_files[i], err, sizeof err) < 0) {
+            fprintf(stderr, "perfshim: check: %s\n", err);
+            suppress_free(&files);
+            return 2;
+        }
+    baseline_t base;
+    if (o.baseline && baseline_load(o.baseline, &base, err, sizeof err) < 0) {
+        fprintf(stderr, "perfshim: check: %s\n", err);
+        suppress_free(&files);
+        return 2;
+    }
+    check_result_t r;
+    memset(&r, 0, sizeof r);
+    char root[PATH_MAX];
+    if (o.source_root) {
+        struct stat sb;
+        errno = 0;
+        if (!realpath(o.source_root, root) || stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "perfshim: check: --source-root %s: %s\n", o.source_root,
+                    errno ? strerror(errno) : "not a directory");
+            suppress_free(&files);
+            return 2;
+        }
+        r.source_root = root;
+    }
+    r.kinds = o.kinds;
+    r.stack_depth = o.stack_depth;
+    r.top = o.top;
+    r.ntraces = (size_t)(argc - optind);
+    r.traces = calloc(r.ntraces, sizeof(*r.traces));
+    int status = 2;
+    FILE *out = NULL;
+    if (!r.traces) {
+        fprintf(stderr, "perfshim: check: %s\n", ps_strerror(PS_E_NOMEM));
+        goto done;
+    }
+    for (size_t i = 0; i < r.ntraces; i++) {
+        r.traces[i].path = argv[optind + (int)i];
+        if (check_load(&r.traces[i], &o, &files) < 0)
+            goto done;
+    }
+    if ((rc = check_evaluate(&r, &o, o.baseline ? &base : NULL)) < 0) {
+        fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
+        goto done;
+    }
+    out = o.output ? safeout_fopen(o.output) : stdout;
+    if (!out) {
+        fprintf(stderr, "perfshim: check: %s: %s\n", o.output, strerror(errno));
+        goto done;
+    }
+    switch (o.format) {
+    case CF_JSON: rc = check_json(out, &r); break;
+    case CF_SARIF: rc = ci_sarif(out, &r); break;
+    case CF_JUNIT: rc = ci_junit(out, &r); break;
+    default: rc = check_text(out, &r); break;
+    }
+    status = r.nfailed ? 1 : 0;
+    if (rc == 0 && o.gen_supp) {
+        FILE *sf = fopen(o.gen_supp, "w");
+        if (!sf || (rc = ci_suppressions(sf, &r)) < 0 || fflush(sf) != 0 || ferror(sf)) {
+            fprintf(stderr, "perfshim: check: --gen-suppressions %s: %s\n", o.gen_supp,
+                    rc < 0 ? ps_strerror(rc) : strerror(errno));
+            status = 2;
+        }
+        if (sf && fclose(sf) != 0 && status != 2) {
+            fprintf(stderr, "perfshim: check: cannot write %s: %s\n", o.gen_supp,
+                    strerror(errno));
+            status = 2;
+        }
+        rc = 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
+        status = 2;
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "perfshim: check: cannot write output: %s\n", strerror(errno));
+        status = 2;
+    }
+    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "perfshim: check: cannot write %s: %s\n", o.output, strerror(errno));
+        status = 2;
+    }
+done:
+    for (size_t i = 0; r.traces && i < r.ntraces; i++) {
+        leaks_free(&r.traces[i].leaks);
+        symbols_close(r.traces[i].sym);
+        replay_free(&r.traces[i].rp);
+    }
+    free(r.traces);
+    free(r.leaks);
+    suppress_free(&files);
+    return status;
+}

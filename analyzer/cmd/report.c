@@ -1,0 +1,863 @@
+/*
+ * report.c -- `perfshim report` (see report.h).
+ *
+ * Pipeline: replay (replay.c) gives aggregates per interned stack id; each stack is cut to
+ * its call site (the allocator's and the shim's own frames removed from the top, so the first
+ * frame is the caller of malloc); stacks that become equal are merged into one site; sites
+ * are ranked and printed with symbolized frames (symbols.c).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "cmd/report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyses/leaks.h"
+#include "cmd/locks_report.h"
+#include "perfshim/errors.h"
+#include "core/reader.h"
+#include "analyses/callsite.h"
+#include "cmd/cliopt.h"
+#include "formats/fmt.h"
+#include "formats/jsonout.h"
+#include "analyses/replay.h"
+#include "core/safeout.h"
+#include "core/symbols.h"
+
+enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED };
+enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED };
+
+typedef struct report_opts_s {
+    enum report_format format;
+    enum report_metric metric;
+    int stack_depth; /* -1: the format's default */
+    int top;
+    bool brief; /* --brief: the first screen only (summary, leaks, top sites) */
+    const char *output, *trace;
+    symbols_opts_t sym;
+} report_opts_t;
+
+/* A call site: one or more interned stacks that are equal once cut. */
+typedef struct site_s {
+    const uint64_t *ips;
+    uint32_t depth;
+    uint64_t allocations, bytes, frees, failed, live_blocks, live_bytes, peak_bytes;
+    uint64_t temporary;
+    replay_hist_t sizes, lifetimes;
+} site_t;
+
+typedef struct report_s {
+    const report_opts_t *o;
+    replay_t rp;
+    symbols_t *sym;
+    site_t *sites;
+    size_t nsites;
+    FILE *out;
+    leaks_t leaks; /* the leak scan and snapshots (leaks.c) */
+} report_t;
+
+/* ---- call sites ---------------------------------------------------------------------- */
+
+static int site_cmp_ips(const void *a, const void *b)
+{
+    const site_t *x = a, *y = b;
+    uint32_t n = x->depth < y->depth ? x->depth : y->depth;
+    for (uint32_t i = 0; i < n; i++)
+        if (x->ips[i] != y->ips[i])
+            return x->ips[i] < y->ips[i] ? -1 : 1;
+    return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+static void site_merge(site_t *into, const site_t *from)
+{
+    into->allocations += from->allocations;
+    into->bytes += from->bytes;
+    into->frees += from->frees;
+    into->failed += from->failed;
+    into->live_blocks += from->live_blocks;
+    into->live_bytes += from->live_bytes;
+    into->peak_bytes += from->peak_bytes;
+    into->temporary += from->temporary;
+    replay_hist_merge(&into->sizes, &from->sizes);
+    replay_hist_merge(&into->lifetimes, &from->lifetimes);
+}
+
+static int report_build_sites(report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    R->sites = calloc(rp->nsites ? rp->nsites : 1, sizeof(*R->sites));
+    if (!R->sites)
+        return -PS_E_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < rp->nsites; i++) {
+        const replay_site_t *rs = &rp->sites[i];
+        if (!rs->allocations && !rs->failed)
+            continue;
+        site_t *s = &R->sites[n++];
+        int rc = callsite_cut(R->sym, rp, rs->stack_id, &s->ips, &s->depth);
+        if (rc < 0)
+            return rc;
+        s->allocations = rs->allocations;
+        s->bytes = rs->bytes;
+        s->frees = rs->frees;
+        s->failed = rs->failed;
+        s->live_blocks = rs->live_blocks;
+        s->live_bytes = rs->live_bytes;
+        s->peak_bytes = rs->peak_bytes;
+        s->temporary = rs->temporary;
+        s->sizes = rs->sizes;
+        s->lifetimes = rs->lifetimes;
+    }
+    qsort(R->sites, n, sizeof(*R->sites), site_cmp_ips);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && site_cmp_ips(&R->sites[m - 1], &R->sites[i]) == 0)
+            site_merge(&R->sites[m - 1], &R->sites[i]);
+        else
+            R->sites[m++] = R->sites[i];
+    }
+    R->nsites = m;
+    return 0;
+}
+
+/* ---- ranking ------------------------------------------------------------------------- */
+
+static uint64_t site_metric(const site_t *s, enum report_metric m)
+{
+    switch (m) {
+    case MET_BYTES: return s->bytes;
+    case MET_PEAK: return s->peak_bytes;
+    case MET_LEAKED: return s->live_bytes;
+    default: return s->allocations;
+    }
+}
+
+static int site_tiebreak(const site_t *x, const site_t *y)
+{
+    uint64_t a = x->depth ? x->ips[0] : 0, b = y->depth ? y->ips[0] : 0;
+    if (a != b)
+        return a < b ? -1 : 1;
+    return site_cmp_ips(x, y);
+}
+
+#define SITE_DESC(fa, fb)                                                                      \
+    do {                                                                                       \
+        if ((fa) != (fb))                                                                      \
+            return (fa) > (fb) ? -1 : 1;                                                       \
+    } while (0)
+
+static int site_by_allocations(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->allocations, y->allocations);
+    SITE_DESC(x->bytes, y->bytes);
+    return site_tiebreak(x, y);
+}
+
+static int site_by_bytes(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->bytes, y->bytes);
+    SITE_DESC(x->allocations, y->allocations);
+    return site_tiebreak(x, y);
+}
+
+static int site_by_peak(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->peak_bytes, y->peak_bytes);
+    return site_by_bytes(a, b);
+}
+
+static int site_by_temporary(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->temporary, y->temporary);
+    return site_tiebreak(x, y);
+}
+
+static int site_by_leaked(const void *a, const void *b)
+{
+    const site_t *x = *(const site_t *const *)a, *y = *(const site_t *const *)b;
+    SITE_DESC(x->live_bytes, y->live_bytes);
+    SITE_DESC(x->live_blocks, y->live_blocks);
+    return site_tiebreak(x, y);
+}
+
+/* An array of pointers to the sites in the given order; NULL when out of memory. */
+static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, const void *))
+{
+    const site_t **v = malloc((R->nsites + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < R->nsites; i++)
+        v[i] = &R->sites[i];
+    v[R->nsites] = NULL; /* report_site_index walks to it */
+    qsort(v, R->nsites, sizeof(*v), cmp);
+    return v;
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+
+static int text_frames(const report_t *R, const site_t *s, int depth, const char *indent)
+{
+    return jsonout_text_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
+}
+
+static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
+{
+    char a[32], b[32], c[32];
+    if (!h->n) {
+        fprintf(o, "      %-9s -\n", what);
+        return;
+    }
+    if (is_time)
+        fprintf(o, "      %-9s p50 <=%s  p99 <=%s  max %s\n", what,
+                fmt_ns(a, sizeof(a), replay_hist_quantile(h, 0.5)),
+                fmt_ns(b, sizeof(b), replay_hist_quantile(h, 0.99)), fmt_ns(c, sizeof(c), h->max));
+    else
+        fprintf(o, "      %-9s p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  max %" PRIu64 " B\n", what,
+                replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
+}
+
+/* Which sites a ranking shows: all of them, or those with something not freed or temporary. */
+enum top_filter { TOP_ALL, TOP_LEAKS, TOP_TEMPORARY };
+
+static bool top_keeps(const site_t *s, enum top_filter f)
+{
+    return f == TOP_ALL || (f == TOP_LEAKS && s->live_blocks) || (f == TOP_TEMPORARY && s->temporary);
+}
+
+static int text_top(const report_t *R, const char *title,
+                    int (*cmp)(const void *, const void *), enum top_filter filter)
+{
+    bool leaks = filter == TOP_LEAKS;
+    FILE *o = R->out;
+    const site_t **v = report_rank(R, cmp);
+    if (!v)
+        return -PS_E_NOMEM;
+    size_t total = 0;
+    for (size_t i = 0; i < R->nsites; i++)
+        if (top_keeps(v[i], filter))
+            total++;
+    size_t shown = total < (size_t)R->o->top ? total : (size_t)R->o->top;
+    fprintf(o, "\n%s (%zu of %zu sites)\n", title, shown, total);
+    if (!total)
+        fprintf(o, "  none\n");
+    int rc = 0;
+    char b1[32], b2[32];
+    for (size_t i = 0, k = 0; i < R->nsites && k < shown && rc == 0; i++) {
+        const site_t *s = v[i];
+        if (!top_keeps(s, filter))
+            continue;
+        k++;
+        if (leaks) {
+            fprintf(o, "  #%zu  %" PRIu64 " blocks, %" PRIu64 " bytes (%s) not freed, of %" PRIu64
+                       " allocations\n",
+                    k, s->live_blocks, s->live_bytes, fmt_bytes(b1, sizeof(b1), s->live_bytes),
+                    s->allocations);
+        } else {
+            fprintf(o, "  #%zu  %" PRIu64 " allocations, %" PRIu64 " bytes (%s), peak %s, "
+                       "%" PRIu64 " not freed",
+                    k, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
+                    fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks);
+            if (s->temporary)
+                fprintf(o, ", %" PRIu64 " temporary (%.0f%%)", s->temporary,
+                        100.0 * (double)s->temporary / (double)s->allocations);
+            if (s->failed)
+                fprintf(o, ", %" PRIu64 " failed", s->failed);
+            fputc('\n', o);
+            text_dist(o, "size", &s->sizes, false);
+            text_dist(o, "lifetime", &s->lifetimes, true);
+        }
+        rc = text_frames(R, s, R->o->stack_depth >= 0 ? R->o->stack_depth : 8, "        ");
+    }
+    free(v);
+    return rc;
+}
+
+static void text_histogram(const report_t *R)
+{
+    FILE *o = R->out;
+    const replay_hist_t *h = &R->rp.sizes;
+    fprintf(o, "\nSIZE HISTOGRAM (bytes asked for, all allocations)\n");
+    if (!h->n) {
+        fprintf(o, "  none\n");
+        return;
+    }
+    unsigned lo = 0, hi = REPLAY_HIST_BUCKETS - 1;
+    while (!h->count[lo])
+        lo++;
+    while (!h->count[hi])
+        hi--;
+    uint64_t most = 0;
+    for (unsigned b = lo; b <= hi; b++)
+        if (h->count[b] > most)
+            most = h->count[b];
+    for (unsigned b = lo; b <= hi; b++) {
+        char range[48];
+        if (b == 0)
+            snprintf(range, sizeof(range), "0");
+        else if (b == 1)
+            snprintf(range, sizeof(range), "1");
+        else
+            snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, (uint64_t)1 << (b - 1),
+                     b >= 64 ? UINT64_MAX : ((uint64_t)1 << b) - 1);
+        int bar = (int)((h->count[b] * 40 + most - 1) / most);
+        fprintf(o, "  %22s %12" PRIu64 " %5.1f%%%s%.*s\n", range, h->count[b],
+                100.0 * (double)h->count[b] / (double)h->n, bar ? " " : "", bar,
+                "########################################");
+    }
+}
+
+/* Rates, live heap and RSS on one time axis (workload characterization: phases, bursts). */
+static void text_timeline(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+    fprintf(o, "\nTIMELINE (%d slices of %s)\n", REPLAY_SLICES,
+            fmt_ns(b1, sizeof(b1), rp->slice_ns));
+    fprintf(o, "  %10s %10s %10s %11s %11s %11s %10s\n", "from", "allocs/s", "frees/s", "bytes/s",
+            "live heap", "(max)", "RSS");
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        const replay_slice_t *sl = &rp->slices[i];
+        fprintf(o, "  +%9s %10s %10s %10sB %11s %11s %10s\n",
+                fmt_ns(b1, sizeof(b1), rp->slice_ns * i),
+                fmt_rate(b2, sizeof(b2), sl->allocations, rp->slice_ns),
+                fmt_rate(b3, sizeof(b3), sl->frees, rp->slice_ns),
+                fmt_rate(b4, sizeof(b4), sl->bytes_allocated, rp->slice_ns),
+                fmt_bytes(b5, sizeof(b5), sl->live_bytes),
+                fmt_bytes(b6, sizeof(b6), sl->live_bytes_max),
+                sl->rss_bytes ? fmt_bytes(b7, sizeof(b7), sl->rss_bytes) : "-");
+    }
+}
+
+/* ---- heap errors (misuse.c) ---------------------------------------------------------- */
+
+static const char *const err_kind_names[] = {"mismatched_free", "double_free", "invalid_free"};
+
+/* The stack of id cut like a site's (allocator and shim frames removed); depth 0 if none. */
+static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return callsite_cut(R->sym, &R->rp, id, &out->ips, &out->depth);
+}
+
+static int text_errors(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    if (!rp->nerrors)
+        return 0;
+    fprintf(o, "\nHEAP ERRORS (%zu distinct: %" PRIu64 " mismatched, %" PRIu64 " double, %" PRIu64
+               " invalid frees)\n",
+            rp->nerrors, rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
+    int depth = R->o->stack_depth >= 0 ? R->o->stack_depth : 8;
+    for (size_t i = 0; i < rp->nerrors; i++) {
+        const replay_error_t *e = &rp->errors[i];
+        site_t a, f;
+        int rc;
+        if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
+            (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
+            return rc;
+        fprintf(o, "  #%zu  %s x%" PRIu64 ": ", i + 1, err_kind_names[e->kind], e->count);
+        if (e->alloc_fn)
+            fprintf(o, "allocated by %s, ", alloc_fn_name(e->alloc_fn));
+        fprintf(o, "released by %s\n", alloc_fn_name(e->free_fn));
+        fprintf(o, "      allocated at:%s\n", a.depth ? "" : " (no stack)");
+        if (a.depth && (rc = text_frames(R, &a, depth, "        ")) < 0)
+            return rc;
+        fprintf(o, "      released at:%s\n",
+                f.depth ? "" : " (no stack; PERFSHIM_FREE_STACKS=2 records free()'s)");
+        if (f.depth && (rc = text_frames(R, &f, depth, "        ")) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int report_text(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    char b1[32], b2[32], b3[32];
+    fprintf(o, "perfshim heap report: %s (pid %" PRIu32 ")\n", rp->exe, rp->pid);
+    if (rp->cmdline[0])
+        fprintf(o, "command: %s\n", rp->cmdline);
+    fprintf(o, "\nSUMMARY\n");
+    if (rp->complete)
+        fprintf(o, "  trace              complete\n");
+    else
+        fprintf(o, "  trace              partial: %s\n", rp->partial_reason);
+    fprintf(o, "  duration           %s\n", fmt_ns(b1, sizeof(b1), rp->duration_ns));
+    fprintf(o, "  threads            %" PRIu64 "\n", rp->threads);
+    fprintf(o, "  allocations        %" PRIu64 " (%s/s)\n", rp->allocations,
+            fmt_rate(b1, sizeof(b1), rp->allocations, rp->duration_ns));
+    fprintf(o, "  frees              %" PRIu64 " (%s/s)\n", rp->frees,
+            fmt_rate(b1, sizeof(b1), rp->frees, rp->duration_ns));
+    fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
+    fprintf(o, "  bytes allocated    %" PRIu64 " (%s, %sB/s)\n", rp->bytes_allocated,
+            fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
+    fprintf(o, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed right after, "
+               "as heaptrack counts them)\n",
+            rp->temporary,
+            rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
+    if (rp->sizes.n)
+        fprintf(o, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
+                   "  max %" PRIu64 " B\n",
+                replay_hist_quantile(&rp->sizes, 0.5), replay_hist_quantile(&rp->sizes, 0.99),
+                replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
+    fprintf(o, "  peak heap          %" PRIu64 " bytes (%s) at +%s\n", rp->peak_bytes,
+            fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
+    /* without END the process had not exited (or was killed): live where the trace stops */
+    bool exited = rp->have_end || rp->crash_signal;
+    fprintf(o, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks\n",
+            exited ? "end" : "cut", rp->live_bytes, fmt_bytes(b1, sizeof(b1), rp->live_bytes),
+            rp->live_blocks);
+    if (rp->have_rss)
+        fprintf(o, "  final RSS          %s (max %s); live heap is %.1f%% of it\n",
+                fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
+                fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
+                rp->final_rss_bytes ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
+                                    : 0.0);
+    else
+        fprintf(o, "  final RSS          not sampled\n");
+    fprintf(o, "  failed allocations %" PRIu64 "\n", rp->failed_allocations);
+    fprintf(o, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
+               "frees)\n",
+            rp->unmatched_frees);
+    if (rp->have_end)
+        fprintf(o, "  events             %" PRIu64 " written, %" PRIu64 " dropped\n",
+                rp->end.events, rp->end.dropped);
+    else
+        fprintf(o, "  events             %" PRIu64 " records read (no END record)\n", rp->records);
+    fprintf(o, "  call sites         %zu\n", R->nsites);
+    int rc;
+    if (R->o->brief) /* the first screen: what leaked, then where the allocations come from */
+        return (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth, 3)) < 0
+                   ? rc
+                   : text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
+    text_timeline(R);
+    if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
+        (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
+                       TOP_TEMPORARY)) < 0 ||
+        (rc = text_top(R,
+                       exited ? "NOT FREED AT EXIT"
+                              : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
+                       site_by_leaked, TOP_LEAKS)) < 0 ||
+        (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
+                         R->o->top)) < 0 ||
+        (rc = text_errors(R)) < 0)
+        return rc;
+    text_histogram(R);
+    return R->rp.locks ? locks_text(o, rp, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
+                                    R->o->top)
+                       : 0;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+
+
+
+static int json_frames(const report_t *R, const site_t *s)
+{
+    return jsonout_frames(R->out, R->sym, s->ips, s->depth, R->o->stack_depth);
+}
+
+static void json_hist(FILE *o, const char *prefix, const replay_hist_t *h)
+{
+    fprintf(o, ",\"%s_p50\":%" PRIu64 ",\"%s_p99\":%" PRIu64 ",\"%s_p999\":%" PRIu64
+               ",\"%s_max\":%" PRIu64,
+            prefix, replay_hist_quantile(h, 0.5), prefix, replay_hist_quantile(h, 0.99), prefix,
+            replay_hist_quantile(h, 0.999), prefix, h->max);
+}
+
+static int json_errors(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    fputs("\n\"errors\":[", o);
+    for (size_t i = 0; i < rp->nerrors; i++) {
+        const replay_error_t *e = &rp->errors[i];
+        site_t a, f;
+        int rc;
+        if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
+            (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
+            return rc;
+        fprintf(o, "%s{\"kind\":\"%s\",\"count\":%" PRIu64 ",\"alloc_fn\":", i ? "," : "",
+                err_kind_names[e->kind], e->count);
+        jsonout_str(o, e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
+        fputs(",\"free_fn\":", o);
+        jsonout_str(o, alloc_fn_name(e->free_fn));
+        fputs(",\"alloc_stack\":", o);
+        if ((rc = json_frames(R, &a)) < 0)
+            return rc;
+        fputs(",\"free_stack\":", o);
+        if ((rc = json_frames(R, &f)) < 0)
+            return rc;
+        fputc('}', o);
+    }
+    fputs("]", o);
+    return 0;
+}
+
+/* The index in the ranked "sites" array v of the site with this call stack, or -1. */
+static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
+{
+    const site_t *const *v = arg;
+    for (size_t i = 0; v[i]; i++)
+        if (v[i]->depth == depth && (!depth || !memcmp(v[i]->ips, ips, depth * sizeof(*ips))))
+            return (long)i;
+    return -1;
+}
+
+static int report_json(const report_t *R)
+{
+    const replay_t *rp = &R->rp;
+    FILE *o = R->out;
+    fputs("{\"format\":\"perfshim-report\",\"version\":1,\"trace\":{\"exe\":", o);
+    jsonout_str(o, rp->exe);
+    fputs(",\"cmdline\":", o);
+    jsonout_str(o, rp->cmdline);
+    fprintf(o, ",\"pid\":%" PRIu32 "},\n\"summary\":{", rp->pid);
+    fprintf(o,
+            "\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
+            ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_ns\":%" PRIu64
+            ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
+            ",\"duration_ns\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
+            ",\"unmatched_frees\":%" PRIu64 ",\"double_allocations\":%" PRIu64
+            ",\"temporary_allocations\":%" PRIu64
+            ",\"mismatched_frees\":%" PRIu64 ",\"double_frees\":%" PRIu64
+            ",\"invalid_frees\":%" PRIu64,
+            rp->allocations, rp->frees, rp->bytes_allocated, rp->peak_bytes, rp->peak_time_ns,
+            rp->live_blocks, rp->live_bytes, rp->duration_ns, rp->threads,
+            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations, rp->temporary,
+            rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
+    if (rp->have_rss)
+        fprintf(o, ",\"final_rss_bytes\":%" PRIu64 ",\"max_rss_bytes\":%" PRIu64,
+                rp->final_rss_bytes, rp->max_rss_bytes);
+    else
+        fputs(",\"final_rss_bytes\":null,\"max_rss_bytes\":null", o);
+    if (rp->have_end)
+        fprintf(o, ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64, rp->end.events,
+                rp->end.dropped);
+    else
+        fputs(",\"events\":null,\"dropped\":null", o);
+    json_hist(o, "size", &rp->sizes);
+    fprintf(o, ",\"call_sites\":%zu,\"complete\":%s", R->nsites, rp->complete ? "true" : "false");
+    if (!rp->complete) {
+        fputs(",\"partial_reason\":", o);
+        jsonout_str(o, rp->partial_reason);
+    }
+    if (R->leaks.have_scan)
+        leaks_json_summary(o, &R->leaks);
+    fputs(",\"size_histogram\":[", o);
+    for (unsigned b = 0, k = 0; b < REPLAY_HIST_BUCKETS; b++)
+        if (rp->sizes.count[b])
+            fprintf(o, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", k++ ? "," : "",
+                    b == 0 ? 0 : (uint64_t)1 << (b - 1), rp->sizes.count[b]);
+    fprintf(o, "]},\n\"timeline\":{\"slice_ns\":%" PRIu64 ",\"slices\":[", rp->slice_ns);
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        const replay_slice_t *sl = &rp->slices[i];
+        fprintf(o,
+                "%s{\"start_ns\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64
+                ",\"bytes_allocated\":%" PRIu64 ",\"live_bytes\":%" PRIu64
+                ",\"live_bytes_max\":%" PRIu64 ",\"rss_bytes\":",
+                i ? "," : "", rp->slice_ns * i, sl->allocations, sl->frees, sl->bytes_allocated,
+                sl->live_bytes, sl->live_bytes_max);
+        if (sl->rss_bytes)
+            fprintf(o, "%" PRIu64 "}", sl->rss_bytes);
+        else
+            fputs("null}", o);
+    }
+    fputs("]},\n\"sites\":[", o);
+
+    const site_t **v = report_rank(R, site_by_allocations);
+    if (!v)
+        return -PS_E_NOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < R->nsites && rc == 0; i++) {
+        const site_t *s = v[i];
+        fprintf(o,
+                "%s\n{\"allocations\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
+                ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
+                ",\"frees\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
+                ",\"temporary\":%" PRIu64,
+                i ? "," : "", s->allocations, s->bytes, s->peak_bytes, s->live_blocks,
+                s->live_bytes, s->frees, s->failed, s->temporary);
+        json_hist(o, "size", &s->sizes);
+        json_hist(o, "lifetime_ns", &s->lifetimes);
+        fputs(",\"stack\":", o);
+        rc = json_frames(R, s);
+        fputc('}', o);
+    }
+    /* leaks: indices into "sites", largest first */
+    fputs("],\n\"leaks\":[", o);
+    const site_t **lv = rc == 0 ? report_rank(R, site_by_leaked) : NULL;
+    if (rc == 0 && !lv)
+        rc = -PS_E_NOMEM;
+    if (R->leaks.have_scan && lv) { /* the scan's groups replace the not-freed list */
+        rc = leaks_json_leaks(o, &R->leaks, R->sym, R->o->stack_depth, report_site_index, v);
+        free(lv);
+        lv = NULL;
+    }
+    for (size_t i = 0, k = 0; lv && i < R->nsites; i++) {
+        if (!lv[i]->live_blocks)
+            continue;
+        size_t idx = 0;
+        while (v[idx] != lv[i])
+            idx++;
+        fprintf(o, "%s{\"site\":%zu,\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
+                   "}",
+                k++ ? "," : "", idx, lv[i]->live_blocks, lv[i]->live_bytes);
+    }
+    fputs("]", o);
+    if (rc == 0 && rp->locks) /* only traces with lock records get the lock keys */
+        rc = locks_json(o, rp, R->sym, R->o->stack_depth);
+    if (rc == 0) {
+        fputs(",", o);
+        rc = json_errors(R);
+    }
+    if (rc == 0 && (R->leaks.have_scan || R->leaks.nsnapshots)) {
+        fputs(",\n", o);
+        rc = leaks_json_growth(o, &R->leaks, R->sym, R->o->stack_depth);
+    }
+    fputs("}\n", o);
+    free(lv);
+    free(v);
+    return rc;
+}
+
+/* ---- folded -------------------------------------------------------------------------- */
+
+static void folded_name(FILE *o, const sym_frame_t *f)
+{
+    char buf[64];
+    const char *s = f->function;
+    if (!s) {
+        if (f->module_name)
+            snprintf(buf, sizeof(buf), "+0x%" PRIx64, f->offset);
+        else
+            snprintf(buf, sizeof(buf), "0x%" PRIx64, f->address);
+        if (f->module_name)
+            for (const char *p = f->module_name; *p; p++)
+                fputc(*p == ';' || *p == ' ' ? '_' : *p, o);
+        s = buf;
+    }
+    for (; *s; s++)
+        fputc(*s == ';' || *s == ' ' ? '_' : *s, o);
+}
+
+static int report_folded(const report_t *R)
+{
+    FILE *o = R->out;
+    for (size_t i = 0; i < R->nsites; i++) {
+        const site_t *s = &R->sites[i];
+        uint64_t v = site_metric(s, R->o->metric);
+        if (!v)
+            continue;
+        sym_frame_t fr[JSONOUT_MAX_FRAMES];
+        size_t n, total;
+        int rc = jsonout_expand(R->sym, s->ips, s->depth, R->o->stack_depth, fr, &n, &total);
+        if (rc < 0)
+            return rc;
+        if (!n)
+            fputs("[no stack]", o);
+        for (size_t k = n; k-- > 0;) { /* root first */
+            folded_name(o, &fr[k]);
+            if (k)
+                fputc(';', o);
+        }
+        fprintf(o, " %" PRIu64 "\n", v);
+    }
+    return 0;
+}
+
+/* ---- command ------------------------------------------------------------------------- */
+
+static void report_usage(FILE *f)
+{
+    fputs("usage: perfshim report [OPTIONS] TRACE\n"
+          "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
+          "  --format=text|json|folded  output format (default text; folded: flamegraph.pl input)\n"
+          "  --metric=allocations|bytes|peak|leaked\n"
+          "                             what a folded line counts (default allocations)\n"
+          "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
+          "  --top N                    sites per text section (default 10)\n"
+          "  -o, --output FILE          write the report to FILE instead of stdout\n"
+          "  --sysroot DIR              look for module files under DIR\n"
+          "  --debug-dir DIR            also look for separate debug files in DIR\n"
+          "  -q, --quiet                no symbolization warnings\n"
+          "  --show-std-frames          text: show C++ standard library frames (std::,\n"
+          "                             __gnu_cxx::, inlined libstdc++ code; folded by default)\n"
+          "  --brief                    text: the first screen only (summary, leaks, top\n"
+          "                             sites); what `perfshim PROGRAM` prints\n"
+          "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
+          "2 usage error, unreadable input, or output error.\n",
+          f);
+}
+
+static int report_parse(int argc, char **argv, report_opts_t *o)
+{
+    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
+           OPT_STDFRAMES };
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"stack-depth", required_argument, NULL, OPT_DEPTH},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"output", required_argument, NULL, 'o'},
+        {"sysroot", required_argument, NULL, OPT_SYSROOT},
+        {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
+        {"quiet", no_argument, NULL, 'q'},
+        {"brief", no_argument, NULL, OPT_BRIEF},
+        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->stack_depth = -1;
+    o->top = 10;
+    bool top_given = false;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            report_usage(stdout);
+            return 1;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'q':
+            o->sym.quiet = true;
+            break;
+        case OPT_FORMAT: {
+            static const char *const formats[] = {"text", "json", "folded"}; /* report_format */
+            int k = cliopt_choice("report", "format", optarg, formats, 3);
+            if (k < 0)
+                return -PS_E_INVAL;
+            o->format = (enum report_format)k;
+            break;
+        }
+        case OPT_METRIC: {
+            static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked"};
+            int k = cliopt_choice("report", "metric", optarg, metrics, 4);
+            if (k < 0)
+                return -PS_E_INVAL;
+            o->metric = (enum report_metric)k;
+            break;
+        }
+        case OPT_DEPTH:
+        case OPT_TOP:
+            if (cliopt_count("report", c == OPT_DEPTH ? "stack-depth" : "top", optarg,
+                             c == OPT_DEPTH ? &o->stack_depth : &o->top) < 0)
+                return -PS_E_INVAL;
+            top_given |= c == OPT_TOP;
+            break;
+        case OPT_BRIEF:
+            o->brief = true;
+            break;
+        case OPT_STDFRAMES:
+            o->sym.show_std_frames = true;
+            break;
+        case OPT_SYSROOT:
+            o->sym.sysroot = optarg;
+            break;
+        case OPT_DEBUGDIR:
+            o->sym.debug_dir = optarg;
+            break;
+        default:
+            if (optopt && optopt < 256)
+                fprintf(stderr, "perfshim: report: unknown option '-%c' or missing argument\n",
+                        optopt);
+            else
+                fprintf(stderr, "perfshim: report: unknown option '%s' or missing argument\n",
+                        argv[optind - 1]);
+            return -PS_E_INVAL;
+        }
+    }
+    if (o->brief && !top_given) /* a screen: 5 sites of 3 frames */
+        o->top = 5;
+    if (o->brief && o->stack_depth < 0)
+        o->stack_depth = 3;
+    if (argc - optind != 1) {
+        fprintf(stderr, "perfshim: report: %s\n",
+                argc - optind < 1 ? "no trace file given" : "too many arguments");
+        return -PS_E_INVAL;
+    }
+    o->trace = argv[optind];
+    return 0;
+}
+
+int report_main(int argc, char **argv)
+{
+    report_opts_t o;
+    int rc = report_parse(argc, argv, &o);
+    if (rc != 0) {
+        if (rc < 0)
+            report_usage(stderr);
+        return rc < 0 ? 2 : 0;
+    }
+    report_t R;
+    memset(&R, 0, sizeof(R));
+    R.o = &o;
+    char err[512];
+    rc = replay_run(o.trace, &R.rp, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: %s\n", err);
+        return 2;
+    }
+    if (!R.rp.complete)
+        fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
+    int status = 0;
+    if ((rc = symbols_open(&R.sym, R.rp.modules, R.rp.nmodules, &o.sym)) < 0 ||
+        (rc = report_build_sites(&R)) < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
+        status = 2;
+        goto out;
+    }
+    if (leaks_load(&R.leaks, o.trace, &R.rp, R.sym, err, sizeof(err)) < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    R.out = o.output ? safeout_fopen(o.output) : stdout;
+    if (!R.out) {
+        fprintf(stderr, "perfshim: report: %s: %s\n", o.output, strerror(errno));
+        status = 2;
+        goto out;
+    }
+    rc = o.format == FMT_JSON ? report_json(&R) : o.format == FMT_FOLDED ? report_folded(&R)
+                                                                          : report_text(&R);
+    if (rc < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
+        status = 2;
+    }
+    if (fflush(R.out) != 0 || ferror(R.out)) {
+        fprintf(stderr, "perfshim: report: cannot write output: %s\n", strerror(errno));
+        status = 2;
+    }
+    if (R.out != stdout && fclose(R.out) != 0 && status == 0) {
+        fprintf(stderr, "perfshim: report: cannot write %s: %s\n", o.output, strerror(errno));
+        status = 2;
+    }
+out:
+    leaks_free(&R.leaks);
+    free(R.sites);
+    symbols_close(R.sym);
+    replay_free(&R.rp);
+    return status;
+}

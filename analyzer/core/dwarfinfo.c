@@ -1,0 +1,629 @@
+/*
+ * dwarfinfo.c -- see dwarfinfo.h.
+ *
+ * Opening walks the CU headers once and records each CU's address ranges in one sorted
+ * array. A CU is loaded on first hit: its file table (dwarf_srcfiles), its line rows sorted
+ * by address, and its scopes: every DW_TAG_subprogram and DW_TAG_inlined_subroutine with
+ * code, each with its ranges, its parent scope, its name and (inlined ones) the call site.
+ * A lookup is a binary search for the CU, one for the line row, and a scan of the CU's scope
+ * ranges for the deepest scope that holds the address; the caller caches per address.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "core/dwarfinfo.h"
+
+#include <dwarf.h>
+#include <libdwarf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/ubound.h"
+#include "perfshim/errors.h"
+
+#define DWI_MAX_NEST 128u  /* DIE nesting followed; deeper DIEs are not read */
+#define DWI_MAX_HOPS 8     /* abstract_origin / specification links followed for a name */
+
+typedef struct lrow_s {
+    uint64_t addr;
+    uint32_t line, file; /* file: index into cu_t.files, UINT32_MAX when unknown */
+    uint32_t end;        /* end of a sequence: no code from here */
+    uint32_t order;      /* input order, for a stable sort */
+} lrow_t;
+
+typedef struct scope_s {
+    const char *name;
+    int32_t parent; /* index into cu_t.scopes, -1 for none */
+    uint32_t depth;
+    uint32_t call_file, call_line; /* where this inlined scope was inlined */
+    bool inlined;
+} scope_t;
+
+typedef struct srange_s {
+    uint64_t lo, hi;
+    uint32_t scope;
+} srange_t;
+
+typedef struct cu_s {
+    Dwarf_Off off; /* global offset of the CU's DIE */
+    bool loaded;
+    uint32_t file_base; /* DWARF < 5 numbers files from 1 */
+    const char **files;
+    uint32_t nfiles;
+    lrow_t *rows;
+    size_t nrows;
+    scope_t *scopes;
+    size_t nscopes, scopes_cap;
+    srange_t *sr;
+    size_t nsr, sr_cap;
+} cu_t;
+
+typedef struct curange_s {
+    uint64_t lo, hi;
+    uint32_t cu;
+} curange_t;
+
+struct dwi_s {
+    Dwarf_Debug dbg;
+    arena_t arena;
+    cu_t *cus;
+    size_t ncus, cus_cap;
+    curange_t *ranges;
+    size_t nranges, ranges_cap;
+};
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+#define DWI_CLEAR(d, e)                                                                        \
+    do {                                                                                       \
+        if (e) {                                                                               \
+            dwarf_dealloc_error((d)->dbg, (e));                                                \
+            (e) = NULL;                                                                        \
+        }                                                                                      \
+    } while (0)
+
+/* Makes room for one more element in *arr (capacity *cap, n in use). */
+static int dwi_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return -PS_E_NOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int dwi_udata(dwi_t *d, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *out)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Attribute a = NULL;
+    int ok = 0;
+    if (dwarf_attr(die, at, &a, &err) == DW_DLV_OK) {
+        ok = dwarf_formudata(a, out, &err) == DW_DLV_OK;
+        if (!ok) { /* DW_FORM_implicit_const (DWARF 5) reads only as signed */
+            DWI_CLEAR(d, err);
+            Dwarf_Signed v;
+            ok = dwarf_formsdata(a, &v, &err) == DW_DLV_OK && v >= 0;
+            if (ok)
+                *out = (Dwarf_Unsigned)v;
+        }
+        dwarf_dealloc_attribute(a);
+    }
+    DWI_CLEAR(d, err);
+    return ok;
+}
+
+static const char *dwi_string(dwi_t *d, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Attribute a = NULL;
+    char *s = NULL;
+    if (dwarf_attr(die, at, &a, &err) == DW_DLV_OK) {
+        if (dwarf_formstring(a, &s, &err) != DW_DLV_OK)
+            s = NULL;
+        dwarf_dealloc_attribute(a);
+    }
+    DWI_CLEAR(d, err);
+    return s; /* points into the string section: not freed */
+}
+
+/* The DIE that attribute `at` of die refers to, or NULL. */
+static Dwarf_Die dwi_ref(dwi_t *d, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Attribute a = NULL;
+    Dwarf_Die out = NULL;
+    if (dwarf_attr(die, at, &a, &err) == DW_DLV_OK) {
+        Dwarf_Off off;
+        if (dwarf_global_formref(a, &off, &err) == DW_DLV_OK &&
+            dwarf_offdie_b(d->dbg, off, 1, &out, &err) != DW_DLV_OK)
+            out = NULL;
+        dwarf_dealloc_attribute(a);
+    }
+    DWI_CLEAR(d, err);
+    return out;
+}
+
+/* A function's name: the linkage name found along abstract_origin / specification links,
+ * else the first DW_AT_name met. Copied into the arena (NULL if none or out of memory). */
+static const char *dwi_name(dwi_t *d, Dwarf_Die die)
+{
+    const char *plain = NULL, *linkage = NULL;
+    Dwarf_Die cur = die;
+    for (int hop = 0; cur && hop < DWI_MAX_HOPS && !linkage; hop++) {
+        linkage = dwi_string(d, cur, DW_AT_linkage_name);
+        if (!linkage)
+            linkage = dwi_string(d, cur, DW_AT_MIPS_linkage_name);
+        if (!plain)
+            plain = dwi_string(d, cur, DW_AT_name);
+        Dwarf_Die next = NULL;
+        if (!linkage && !(next = dwi_ref(d, cur, DW_AT_abstract_origin)))
+            next = dwi_ref(d, cur, DW_AT_specification);
+        if (cur != die)
+            dwarf_dealloc_die(cur);
+        cur = next;
+    }
+    if (cur && cur != die)
+        dwarf_dealloc_die(cur);
+    const char *n = linkage ? linkage : plain;
+    return n ? arena_strdup(&d->arena, n) : NULL;
+}
+
+/* Calls add(ctx, lo, hi) for each address range of die: low_pc/high_pc, or DW_AT_ranges
+ * (DWARF 5 .debug_rnglists, DWARF 2..4 .debug_ranges based at cu_base). */
+typedef int (*dwi_range_fn)(dwi_t *d, void *ctx, uint64_t lo, uint64_t hi);
+
+static int dwi_ranges(dwi_t *d, Dwarf_Die die, unsigned version, uint64_t cu_base,
+                      dwi_range_fn add, void *ctx)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Addr lo, hi;
+    Dwarf_Half form;
+    enum Dwarf_Form_Class cls;
+    if (dwarf_lowpc(die, &lo, &err) == DW_DLV_OK) {
+        if (dwarf_highpc_b(die, &hi, &form, &cls, &err) == DW_DLV_OK) {
+            if (cls != DW_FORM_CLASS_ADDRESS)
+                hi += lo;
+            return hi > lo ? add(d, ctx, lo, hi) : 0;
+        }
+    }
+    DWI_CLEAR(d, err);
+    Dwarf_Attribute a = NULL;
+    if (dwarf_attr(die, DW_AT_ranges, &a, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        return 0;
+    }
+    int rc = 0;
+    if (dwarf_whatform(a, &form, &err) != DW_DLV_OK)
+        goto out;
+    if (version >= 5 || form == DW_FORM_rnglistx) {
+        Dwarf_Unsigned val, count = 0, goff;
+        Dwarf_Rnglists_Head head = NULL;
+        int res = form == DW_FORM_rnglistx ? dwarf_formudata(a, &val, &err)
+                                           : dwarf_global_formref(a, &val, &err);
+        if (res != DW_DLV_OK ||
+            dwarf_rnglists_get_rle_head(a, form, val, &head, &count, &goff, &err) != DW_DLV_OK)
+            goto out;
+        for (Dwarf_Unsigned i = 0; i < count && rc == 0; i++) {
+            unsigned len, code;
+            Dwarf_Unsigned r1, r2, c1, c2;
+            Dwarf_Bool unavailable = 0;
+            if (dwarf_get_rnglists_entry_fields_a(head, i, &len, &code, &r1, &r2, &unavailable,
+                                                  &c1, &c2, &err) != DW_DLV_OK) {
+                DWI_CLEAR(d, err);
+                break;
+            }
+            if (code == DW_RLE_end_of_list)
+                break;
+            if (code == DW_RLE_base_address || code == DW_RLE_base_addressx || unavailable)
+                continue;
+            if (c2 > c1)
+                rc = add(d, ctx, c1, c2);
+        }
+        dwarf_dealloc_rnglists_head(head);
+    } else {
+        Dwarf_Off off, real;
+        Dwarf_Ranges *rs = NULL;
+        Dwarf_Signed n = 0;
+        Dwarf_Unsigned bytes;
+        if (dwarf_global_formref(a, &off, &err) != DW_DLV_OK) {
+            DWI_CLEAR(d, err);
+            Dwarf_Unsigned u;
+            if (dwarf_formudata(a, &u, &err) != DW_DLV_OK)
+                goto out;
+            off = u;
+        }
+        if (dwarf_get_ranges_b(d->dbg, off, die, &real, &rs, &n, &bytes, &err) != DW_DLV_OK)
+            goto out;
+        uint64_t base = cu_base;
+        for (Dwarf_Signed i = 0; i < n && rc == 0; i++) {
+            if (rs[i].dwr_type == DW_RANGES_END)
+                break;
+            if (rs[i].dwr_type == DW_RANGES_ADDRESS_SELECTION)
+                base = rs[i].dwr_addr2;
+            else if (rs[i].dwr_addr2 > rs[i].dwr_addr1)
+                rc = add(d, ctx, base + rs[i].dwr_addr1, base + rs[i].dwr_addr2);
+        }
+        dwarf_ranges_dealloc(d->dbg, rs, n);
+    }
+out:
+    DWI_CLEAR(d, err);
+    dwarf_dealloc_attribute(a);
+    return rc;
+}
+
+/* ---- opening: the CU index ----------------------------------------------------------- */
+
+static int dwi_add_curange(dwi_t *d, void *ctx, uint64_t lo, uint64_t hi)
+{
+    if (dwi_grow((void **)&d->ranges, &d->ranges_cap, d->nranges, sizeof(*d->ranges)) < 0)
+        return -PS_E_NOMEM;
+    d->ranges[d->nranges++] = (curange_t){lo, hi, (uint32_t)(uintptr_t)ctx};
+    return 0;
+}
+
+static int curange_cmp(const void *a, const void *b)
+{
+    const curange_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static uint64_t dwi_lowpc(dwi_t *d, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Addr lo = 0;
+    if (dwarf_lowpc(die, &lo, &err) != DW_DLV_OK)
+        lo = 0;
+    DWI_CLEAR(d, err);
+    return lo;
+}
+
+int dwi_open(int fd, dwi_t **out)
+{
+    *out = NULL;
+    dwi_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -PS_E_NOMEM;
+    Dwarf_Error err = NULL;
+    if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &d->dbg, &err) !=
+        DW_DLV_OK) {
+        if (err)
+            dwarf_dealloc_error(d->dbg, err);
+        free(d);
+        return 0;
+    }
+    int rc = 0;
+    for (;;) {
+        Dwarf_Unsigned cu_len, typeoff, next;
+        Dwarf_Half ver, asize, lsize, esize, cutype;
+        Dwarf_Off abbrev;
+        Dwarf_Sig8 sig;
+        int res = dwarf_next_cu_header_d(d->dbg, 1, &cu_len, &ver, &abbrev, &asize, &lsize,
+                                         &esize, &sig, &typeoff, &next, &cutype, &err);
+        if (res != DW_DLV_OK) {
+            DWI_CLEAR(d, err);
+            break;
+        }
+        Dwarf_Die cu = NULL;
+        if (dwarf_siblingof_b(d->dbg, NULL, 1, &cu, &err) != DW_DLV_OK) {
+            DWI_CLEAR(d, err);
+            continue;
+        }
+        Dwarf_Off off;
+        if (dwarf_dieoffset(cu, &off, &err) == DW_DLV_OK) {
+            rc = dwi_grow((void **)&d->cus, &d->cus_cap, d->ncus, sizeof(*d->cus));
+            if (rc == 0) {
+                uint32_t idx = (uint32_t)d->ncus++;
+                d->cus[idx] = (cu_t){.off = off};
+                rc = dwi_ranges(d, cu, ver, dwi_lowpc(d, cu), dwi_add_curange,
+                                (void *)(uintptr_t)idx);
+            }
+        }
+        DWI_CLEAR(d, err);
+        dwarf_dealloc_die(cu);
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0 || d->nranges == 0) {
+        dwi_close(d);
+        return rc;
+    }
+    qsort(d->ranges, d->nranges, sizeof(*d->ranges), curange_cmp);
+    *out = d;
+    return 0;
+}
+
+/* ---- loading one CU ------------------------------------------------------------------ */
+
+static int lrow_cmp(const void *a, const void *b)
+{
+    const lrow_t *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    /* an end of sequence sorts before a row that starts code at the same address */
+    if (x->end != y->end)
+        return x->end ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int dwi_load_files(dwi_t *d, cu_t *c, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    char **list = NULL;
+    Dwarf_Signed n = 0;
+    if (dwarf_srcfiles(die, &list, &n, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        return 0;
+    }
+    int rc = 0;
+    c->files = arena_alloc(&d->arena, (size_t)n * sizeof(*c->files));
+    if (!c->files)
+        rc = -PS_E_NOMEM;
+    for (Dwarf_Signed i = 0; i < n; i++) {
+        if (rc == 0 && !(c->files[i] = arena_strdup(&d->arena, list[i])))
+            rc = -PS_E_NOMEM;
+        dwarf_dealloc(d->dbg, list[i], DW_DLA_STRING);
+    }
+    dwarf_dealloc(d->dbg, list, DW_DLA_LIST);
+    if (rc == 0)
+        c->nfiles = (uint32_t)n;
+    return rc;
+}
+
+static uint32_t cu_file(const cu_t *c, Dwarf_Unsigned fileno)
+{
+    if (fileno < c->file_base || fileno - c->file_base >= c->nfiles)
+        return UINT32_MAX;
+    return (uint32_t)(fileno - c->file_base);
+}
+
+static int dwi_load_lines(dwi_t *d, cu_t *c, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Unsigned version = 0;
+    Dwarf_Small tables = 0;
+    Dwarf_Line_Context ctx = NULL;
+    if (dwarf_srclines_b(die, &version, &tables, &ctx, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        return 0;
+    }
+    c->file_base = version >= 5 ? 0 : 1;
+    Dwarf_Line *lines = NULL;
+    Dwarf_Signed nlines = 0;
+    if (dwarf_srclines_from_linecontext(ctx, &lines, &nlines, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        nlines = 0;
+    }
+    int rc = 0;
+    if (nlines > 0 && !(c->rows = malloc((size_t)nlines * sizeof(*c->rows))))
+        rc = -PS_E_NOMEM;
+    for (Dwarf_Signed i = 0; i < nlines && rc == 0; i++) {
+        Dwarf_Addr addr;
+        Dwarf_Unsigned lineno, fileno = 0;
+        Dwarf_Bool end = 0;
+        if (dwarf_lineaddr(lines[i], &addr, &err) != DW_DLV_OK ||
+            dwarf_lineno(lines[i], &lineno, &err) != DW_DLV_OK) {
+            DWI_CLEAR(d, err);
+            continue;
+        }
+        if (dwarf_lineendsequence(lines[i], &end, &err) != DW_DLV_OK)
+            DWI_CLEAR(d, err);
+        if (dwarf_line_srcfileno(lines[i], &fileno, &err) != DW_DLV_OK)
+            DWI_CLEAR(d, err);
+        c->rows[c->nrows] = (lrow_t){addr, (uint32_t)lineno, cu_file(c, fileno), end ? 1u : 0u,
+                                     (uint32_t)c->nrows};
+        c->nrows++;
+    }
+    dwarf_srclines_dealloc_b(ctx);
+    if (c->nrows)
+        qsort(c->rows, c->nrows, sizeof(*c->rows), lrow_cmp);
+    return rc;
+}
+
+typedef struct scope_ctx_s {
+    cu_t *c;
+    uint32_t scope;
+} scope_ctx_t;
+
+static int dwi_add_srange(dwi_t *d, void *ctx, uint64_t lo, uint64_t hi)
+{
+    (void)d;
+    scope_ctx_t *s = ctx;
+    if (dwi_grow((void **)&s->c->sr, &s->c->sr_cap, s->c->nsr, sizeof(*s->c->sr)) < 0)
+        return -PS_E_NOMEM;
+    s->c->sr[s->c->nsr++] = (srange_t){lo, hi, s->scope};
+    return 0;
+}
+
+/* Adds die as a scope when it has code; returns its index, -1 when it has none, or <-1 on
+ * out of memory (as -1 - PS_E_NOMEM). */
+static int64_t dwi_add_scope(dwi_t *d, cu_t *c, Dwarf_Die die, bool inlined, int32_t parent,
+                             unsigned version, uint64_t cu_base)
+{
+    if (dwi_grow((void **)&c->scopes, &c->scopes_cap, c->nscopes, sizeof(*c->scopes)) < 0)
+        return -1 - PS_E_NOMEM;
+    size_t before = c->nsr;
+    scope_ctx_t ctx = {c, (uint32_t)c->nscopes};
+    if (dwi_ranges(d, die, version, cu_base, dwi_add_srange, &ctx) < 0)
+        return -1 - PS_E_NOMEM;
+    if (c->nsr == before)
+        return -1;
+    scope_t *s = &c->scopes[c->nscopes];
+    *s = (scope_t){.parent = parent, .inlined = inlined, .call_file = UINT32_MAX};
+    s->depth = parent >= 0 ? c->scopes[parent].depth + 1 : 0;
+    s->name = dwi_name(d, die);
+    if (inlined) {
+        Dwarf_Unsigned v;
+        if (dwi_udata(d, die, DW_AT_call_file, &v))
+            s->call_file = cu_file(c, v);
+        if (dwi_udata(d, die, DW_AT_call_line, &v))
+            s->call_line = (uint32_t)v;
+    }
+    return (int64_t)c->nscopes++;
+}
+
+/* Tags whose children may hold code. Types are not entered: compilers put the definitions
+ * of member functions at namespace level, with DW_AT_specification back to the class. */
+static bool dwi_descend(Dwarf_Half tag)
+{
+    switch (tag) {
+    case DW_TAG_namespace:
+    case DW_TAG_subprogram:
+    case DW_TAG_inlined_subroutine:
+    case DW_TAG_lexical_block:
+    case DW_TAG_try_block:
+    case DW_TAG_catch_block:
+    case DW_TAG_module:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int dwi_load_scopes(dwi_t *d, cu_t *c, Dwarf_Die cu_die, unsigned version)
+{
+    struct { Dwarf_Die die; int32_t parent; } stack[DWI_MAX_NEST];
+    unsigned sp = 0;
+    Dwarf_Error err = NULL;
+    uint64_t cu_base = dwi_lowpc(d, cu_die);
+    Dwarf_Die kid = NULL;
+    if (dwarf_child(cu_die, &kid, &err) == DW_DLV_OK)
+        stack[sp++] = (typeof(stack[0])){kid, -1};
+    DWI_CLEAR(d, err);
+    int rc = 0;
+    while (sp > 0) {
+        Dwarf_Die die = stack[sp - 1].die;
+        int32_t parent = stack[sp - 1].parent, scope = parent;
+        Dwarf_Half tag = 0;
+        if (dwarf_tag(die, &tag, &err) != DW_DLV_OK)
+            DWI_CLEAR(d, err);
+        if (rc == 0 && (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine)) {
+            int64_t r = dwi_add_scope(d, c, die, tag == DW_TAG_inlined_subroutine, parent,
+                                      version, cu_base);
+            if (r < -1)
+                rc = (int)(r + 1);
+            else if (r >= 0)
+                scope = (int32_t)r;
+        }
+        Dwarf_Die sib = NULL;
+        kid = NULL;
+        if (dwarf_siblingof_b(d->dbg, die, 1, &sib, &err) != DW_DLV_OK)
+            sib = NULL;
+        DWI_CLEAR(d, err);
+        if (rc == 0 && dwi_descend(tag) && sp < DWI_MAX_NEST &&
+            dwarf_child(die, &kid, &err) != DW_DLV_OK)
+            kid = NULL;
+        DWI_CLEAR(d, err);
+        dwarf_dealloc_die(die);
+        if (sib)
+            stack[sp - 1].die = sib;
+        else
+            sp--;
+        if (kid)
+            stack[sp++] = (typeof(stack[0])){kid, scope};
+    }
+    return rc;
+}
+
+static int dwi_load_cu(dwi_t *d, cu_t *c)
+{
+    c->loaded = true;
+    Dwarf_Error err = NULL;
+    Dwarf_Die die = NULL;
+    if (dwarf_offdie_b(d->dbg, c->off, 1, &die, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        return 0;
+    }
+    Dwarf_Half ver = 0, offsize = 0;
+    if (dwarf_get_version_of_die(die, &ver, &offsize) != DW_DLV_OK)
+        ver = 4;
+    int rc = dwi_load_files(d, c, die);
+    if (rc == 0)
+        rc = dwi_load_lines(d, c, die);
+    if (rc == 0)
+        rc = dwi_load_scopes(d, c, die, ver);
+    dwarf_dealloc_die(die);
+    return rc;
+}
+
+/* ---- lookup -------------------------------------------------------------------------- */
+
+static cu_t *dwi_find_cu(dwi_t *d, uint64_t va)
+{
+    size_t lo = ubound_u64(d->ranges, d->nranges, sizeof(*d->ranges), offsetof(curange_t, lo), va);
+    for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
+        if (va < d->ranges[i].hi)
+            return &d->cus[d->ranges[i].cu];
+    return NULL;
+}
+
+static const lrow_t *cu_find_row(const cu_t *c, uint64_t va)
+{
+    size_t lo = ubound_u64(c->rows, c->nrows, sizeof(*c->rows), offsetof(lrow_t, addr), va);
+    if (lo == 0 || c->rows[lo - 1].end)
+        return NULL;
+    return &c->rows[lo - 1];
+}
+
+int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
+{
+    if (!d || max <= 0)
+        return 0;
+    cu_t *c = dwi_find_cu(d, va);
+    if (!c)
+        return 0;
+    if (!c->loaded) {
+        int rc = dwi_load_cu(d, c);
+        if (rc < 0)
+            return rc;
+    }
+    const lrow_t *row = cu_find_row(c, va);
+    const char *file = NULL;
+    uint32_t line = 0;
+    if (row && row->line) {
+        file = row->file < c->nfiles ? c->files[row->file] : NULL;
+        line = row->line;
+    }
+    int32_t best = -1;
+    for (size_t i = 0; i < c->nsr; i++) {
+        const srange_t *r = &c->sr[i];
+        if (va >= r->lo && va < r->hi &&
+            (best < 0 || c->scopes[r->scope].depth > c->scopes[best].depth))
+            best = (int32_t)r->scope;
+    }
+    int n = 0;
+    while (best >= 0 && c->scopes[best].inlined && n < max - 1) {
+        const scope_t *s = &c->scopes[best];
+        frames[n++] = (dwi_frame_t){s->name, file, line, 1};
+        file = s->call_file < c->nfiles ? c->files[s->call_file] : NULL;
+        line = s->call_line;
+        best = s->parent;
+    }
+    while (best >= 0 && c->scopes[best].inlined) /* too deep: skip to the function */
+        best = c->scopes[best].parent;
+    frames[n++] = (dwi_frame_t){best >= 0 ? c->scopes[best].name : NULL, file, line, 0};
+    return n;
+}
+
+void dwi_close(dwi_t *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ncus; i++) {
+        free(d->cus[i].rows);
+        free(d->cus[i].scopes);
+        free(d->cus[i].sr);
+    }
+    free(d->cus);
+    free(d->ranges);
+    arena_free(&d->arena);
+    if (d->dbg)
+        dwarf_finish(d->dbg, NULL);
+    free(d);
+}

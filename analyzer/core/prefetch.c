@@ -1,0 +1,312 @@
+/*
+ * prefetch.c -- see prefetch.h.
+ *
+ * Each stream has two slots: `cur`, held by the consumer, and the other one, which the worker
+ * fills with the stream's next chunk. The worker serves the stream the consumer waits on
+ * first, else any stream whose other slot is empty, round robin; then it sleeps. One mutex
+ * and two condition variables; the lock is never held while decompressing.
+ *
+ * Memory: `held` counts the bytes of every slot's buffer. A slot's buffer is freed as soon as
+ * the consumer is done with it, so held is what is in use plus what is fetched ahead. A fetch
+ * is admitted only within the budget: one ahead of the consumer within half of it, the one
+ * the consumer waits for within all of it, after dropping the chunks fetched ahead for other
+ * streams (they are fetched again when their turn comes). When even that does not fit, the
+ * chunks the consumer holds at once exceed the budget, and the fetch fails with PS_E_LIMIT.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "core/prefetch.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "perfshim/errors.h"
+
+#define PF_ERR 512
+#define PF_BUDGET_MB_DEFAULT 512u
+#define PF_BUDGET_MB_MIN 16u /* room for a few of the largest chunks */
+_Static_assert(((size_t)PF_BUDGET_MB_MIN << 20) >= 2 * (size_t)PERFSHIM_MAX_CHUNK_USIZE,
+               "the smallest budget holds a chunk in use and one ahead");
+
+typedef struct pslot_s {
+    unsigned char *ubuf;
+    size_t ubuf_cap;
+    size_t grow; /* bytes added to `held` for this fill before it ran */
+    chunk_view_t view;
+    int rc;
+    char err[PF_ERR];
+} pslot_t;
+
+typedef struct pstream_s {
+    size_t *chunks;
+    size_t nchunks, next; /* next: the next chunk to fetch */
+    pslot_t slot[2];
+    int cur;    /* the consumer's slot, -1 before the first */
+    bool ready; /* the other slot holds a fetched chunk */
+    bool busy;  /* the worker is filling the other slot */
+} pstream_t;
+
+/* What one decompressing thread owns. */
+typedef struct pworker_s {
+    unsigned char *cbuf;
+    size_t cbuf_cap;
+    struct ZSTD_DCtx_s *dctx;
+} pworker_t;
+
+struct prefetch_s {
+    const reader_t *r;
+    pstream_t *s;
+    size_t n, rr;
+    size_t waiting; /* the stream the consumer waits on, SIZE_MAX: none */
+    size_t budget, held; /* bytes: the limit, and the slots' buffers now (mu) */
+    bool threaded, stop;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t work, ready;
+    pworker_t worker, inline_worker;
+};
+
+static int pf_other(const pstream_t *s)
+{
+    return s->cur == 0 ? 1 : 0;
+}
+
+/* Decompresses chunk ci into slot sl with w's buffers. */
+static void pf_fetch(const prefetch_t *p, pworker_t *w, pslot_t *sl, size_t ci)
+{
+    chunk_buf_t cb = {.cbuf = w->cbuf, .ubuf = sl->ubuf, .cbuf_cap = w->cbuf_cap,
+                      .ubuf_cap = sl->ubuf_cap, .dctx = w->dctx};
+    sl->err[0] = 0;
+    sl->rc = reader_chunk_decompress(p->r, ci, &cb, &sl->view, sl->err, sizeof(sl->err));
+    w->cbuf = cb.cbuf;
+    w->cbuf_cap = cb.cbuf_cap;
+    w->dctx = cb.dctx;
+    sl->ubuf = cb.ubuf;
+    sl->ubuf_cap = cb.ubuf_cap;
+}
+
+static bool pf_wants(const pstream_t *s)
+{
+    return !s->ready && !s->busy && s->next < s->nchunks;
+}
+
+/* mu held. Frees the slot's buffer (the consumer is done with it, or it was fetched ahead
+ * and is dropped). */
+static void pf_release(prefetch_t *p, pslot_t *sl)
+{
+    p->held -= sl->ubuf_cap;
+    free(sl->ubuf);
+    sl->ubuf = NULL;
+    sl->ubuf_cap = 0;
+    sl->view.data = NULL;
+}
+
+/* mu held. Admits filling sl with chunk ci if the buffers stay within `limit`; reserves the
+ * growth. */
+static bool pf_admit(prefetch_t *p, pslot_t *sl, size_t ci, size_t limit)
+{
+    size_t need = reader_chunk(p->r, ci)->h.usize;
+    sl->grow = need > sl->ubuf_cap ? need - sl->ubuf_cap : 0;
+    if (p->held + sl->grow > limit)
+        return false;
+    p->held += sl->grow;
+    return true;
+}
+
+/* mu held. After pf_fetch: the buffer's real growth replaces the reservation. */
+static void pf_settle(prefetch_t *p, pslot_t *sl, size_t cap_before)
+{
+    p->held = p->held - sl->grow + (sl->ubuf_cap - cap_before);
+    sl->grow = 0;
+}
+
+/* mu held. The consumer needs stream s's next chunk ci in sl: drops other streams' chunks
+ * fetched ahead until it fits; else fills sl with the PS_E_LIMIT error. Returns whether it
+ * may be fetched. */
+static bool pf_admit_demand(prefetch_t *p, pstream_t *s, pslot_t *sl, size_t ci)
+{
+    if (pf_admit(p, sl, ci, p->budget))
+        return true;
+    for (size_t i = 0; i < p->n; i++) {
+        pstream_t *o = &p->s[i];
+        if (o == s || !o->ready)
+            continue;
+        pf_release(p, &o->slot[pf_other(o)]);
+        o->ready = false;
+        o->next--; /* fetched again when the consumer gets there */
+        if (pf_admit(p, sl, ci, p->budget))
+            return true;
+    }
+    sl->grow = 0;
+    memset(&sl->view, 0, sizeof(sl->view));
+    sl->rc = -PS_E_LIMIT;
+    snprintf(sl->err, sizeof(sl->err),
+             "%s: chunk %zu: the trace needs more than %zu MiB of decompressed chunks in memory "
+             "at once (%zu threads' streams); PERFSHIM_MAX_MEMORY_MB raises the limit",
+             reader_path(p->r), ci, p->budget >> 20, p->n);
+    return false;
+}
+
+static void *pf_main(void *arg)
+{
+    prefetch_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        pstream_t *s = NULL;
+        bool demand = false;
+        if (p->waiting != SIZE_MAX && pf_wants(&p->s[p->waiting])) {
+            s = &p->s[p->waiting];
+            demand = true;
+        }
+        for (size_t k = 0; !s && k < p->n; k++) {
+            size_t i = (p->rr + k) % p->n;
+            pstream_t *c = &p->s[i];
+            if (pf_wants(c) && pf_admit(p, &c->slot[pf_other(c)], c->chunks[c->next],
+                                        p->budget / 2)) {
+                s = c;
+                p->rr = i + 1;
+            }
+        }
+        if (!s) {
+            pthread_cond_wait(&p->work, &p->mu);
+            continue;
+        }
+        s->busy = true;
+        size_t ci = s->chunks[s->next++];
+        pslot_t *sl = &s->slot[pf_other(s)];
+        bool ok = !demand || pf_admit_demand(p, s, sl, ci);
+        size_t cap0 = sl->ubuf_cap;
+        pthread_mutex_unlock(&p->mu);
+        if (ok)
+            pf_fetch(p, &p->worker, sl, ci);
+        pthread_mutex_lock(&p->mu);
+        if (ok)
+            pf_settle(p, sl, cap0);
+        s->busy = false;
+        s->ready = true;
+        pthread_cond_signal(&p->ready);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
+                  size_t *const *chunks, const size_t *nchunks)
+{
+    *out = NULL;
+    prefetch_t *p = calloc(1, sizeof(*p));
+    if (!p || !(p->s = calloc(nstreams ? nstreams : 1, sizeof(*p->s)))) {
+        free(p);
+        return -PS_E_NOMEM;
+    }
+    p->r = r;
+    p->n = nstreams;
+    p->waiting = SIZE_MAX;
+    unsigned long mb = PF_BUDGET_MB_DEFAULT;
+    const char *env = getenv("PERFSHIM_MAX_MEMORY_MB");
+    if (env && *env) {
+        char *end;
+        unsigned long v = strtoul(env, &end, 10);
+        if (!*end && v >= PF_BUDGET_MB_MIN && v <= (1ul << 20)) {
+            mb = v;
+        } else {
+            static int warned;
+            if (!warned++)
+                fprintf(stderr,
+                        "perfshim: warning: PERFSHIM_MAX_MEMORY_MB=%s is not a number of MiB "
+                        "in %u..1048576; using %u\n",
+                        env, PF_BUDGET_MB_MIN, PF_BUDGET_MB_DEFAULT);
+        }
+    }
+    p->budget = (size_t)mb << 20;
+    for (size_t i = 0; i < nstreams; i++)
+        p->s[i] = (pstream_t){.chunks = chunks[i], .nchunks = nchunks[i], .cur = -1};
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 1 && nstreams > 0 && !getenv("PERFSHIM_NO_PREFETCH"))
+        p->threaded = pthread_create(&p->th, NULL, pf_main, p) == 0;
+    *out = p;
+    return 0;
+}
+
+int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_t errlen)
+{
+    pstream_t *s = &p->s[si];
+    memset(view, 0, sizeof(*view));
+    if (!p->threaded) {
+        if (s->cur >= 0)
+            pf_release(p, &s->slot[s->cur]); /* the consumer is done with it */
+        if (s->next >= s->nchunks)
+            return 0;
+        s->cur = 0;
+        pslot_t *sl = &s->slot[0];
+        size_t ci = s->chunks[s->next++], cap0 = sl->ubuf_cap;
+        if (pf_admit_demand(p, s, sl, ci)) {
+            pf_fetch(p, &p->inline_worker, sl, ci);
+            pf_settle(p, sl, cap0);
+        }
+    } else {
+        pthread_mutex_lock(&p->mu);
+        if (s->cur >= 0)
+            pf_release(p, &s->slot[s->cur]); /* the consumer is done with it */
+        while (!s->ready && (s->busy || s->next < s->nchunks)) {
+            p->waiting = si;
+            pthread_cond_signal(&p->work);
+            pthread_cond_wait(&p->ready, &p->mu);
+        }
+        p->waiting = SIZE_MAX;
+        if (!s->ready) {
+            pthread_mutex_unlock(&p->mu);
+            return 0;
+        }
+        s->cur = pf_other(s);
+        s->ready = false;
+        pthread_cond_signal(&p->work); /* the slot given back can take the next chunk */
+        pthread_mutex_unlock(&p->mu);
+    }
+    pslot_t *sl = &s->slot[s->cur];
+    if (sl->rc < 0) {
+        snprintf(err, errlen, "%s", sl->err);
+        return sl->rc;
+    }
+    *view = sl->view;
+    return 1;
+}
+
+static void pf_worker_free(pworker_t *w)
+{
+    chunk_buf_t cb = {.cbuf = w->cbuf, .dctx = w->dctx};
+    chunk_buf_free(&cb);
+}
+
+void prefetch_close(prefetch_t *p)
+{
+    if (!p)
+        return;
+    if (p->threaded) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_signal(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->ready);
+    for (size_t i = 0; i < p->n; i++)
+        for (int k = 0; k < 2; k++)
+            free(p->s[i].slot[k].ubuf);
+    pf_worker_free(&p->worker);
+    pf_worker_free(&p->inline_worker);
+    free(p->s);
+    free(p);
+}

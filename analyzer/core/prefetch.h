@@ -1,0 +1,32 @@
+/*
+ * prefetch.h -- decompresses the next chunk of every per-thread stream ahead of its use, on a
+ * worker thread, so that zstd runs on a second core while the replay merges events.
+ *
+ * Contract: the replay (one thread) owns a prefetch_t. Stream s consumes the chunk indices
+ * chunks[s][0..nchunks[s]) in order. prefetch_next(p, s, &view) hands out the next one:
+ * 1 and a view (valid until the next prefetch_next for s), 0 when s has no more, or a
+ * negative PS_E_* with the one-line message in err: PS_E_NOMEM is fatal; any other error
+ * means that chunk could not be loaded and was skipped (call again for the next), except
+ * PS_E_LIMIT, which is fatal too: the memory budget does not hold the chunks in use at once.
+ * Memory: the decompressed chunks held (the one in use per stream, plus ones fetched ahead)
+ * never exceed a budget, PERFSHIM_MAX_MEMORY_MB (default 512, 16..1048576), whatever the
+ * trace claims: chunks ahead take at most half of it and are dropped when the one in use
+ * needs the room. A chunk is freed as soon as the consumer moves past it. With one CPU, when the thread cannot be
+ * started, or with PERFSHIM_NO_PREFETCH set (for measurements), chunks are decompressed on
+ * the caller's thread, with the same results.
+ */
+#ifndef PERFSHIM_PREFETCH_H
+#define PERFSHIM_PREFETCH_H
+
+#include <stddef.h>
+
+#include "core/reader.h"
+
+typedef struct prefetch_s prefetch_t;
+
+int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
+                  size_t *const *chunks, const size_t *nchunks);
+int prefetch_next(prefetch_t *p, size_t s, chunk_view_t *view, char *err, size_t errlen);
+void prefetch_close(prefetch_t *p);
+
+#endif /* PERFSHIM_PREFETCH_H */

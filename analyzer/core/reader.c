@@ -1,0 +1,838 @@
+/*
+ * reader.c -- the perfshim trace reader (see reader.h for the contract).
+ *
+ * The file is read with pread(2), not mmap: a trace may be read while the shim is still
+ * appending to it, or be cut short underneath us, and a read past the end of a mapping that
+ * shrank is a SIGBUS, while a short pread is an ordinary error we can report.
+ *
+ * Every field that comes from the file is untrusted: lengths and counts are checked against
+ * the bounds in trace_format.h and against the bytes present before they are used, and no
+ * allocation is sized by a field that has not been bounded first.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "core/reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "core/infile.h"
+#include "perfshim/compiler.h"
+#include "perfshim/errors.h"
+
+#define READER_ERR_MAX 1024
+
+/* A chunk's zstd frame can never be larger than this and still decompress to at most
+ * PERFSHIM_MAX_CHUNK_USIZE bytes: it bounds the compressed-input buffer. */
+#define READER_MAX_CSIZE ((uint64_t)ZSTD_COMPRESSBOUND(PERFSHIM_MAX_CHUNK_USIZE))
+
+struct reader_s {
+    char *path;
+    int fd;
+    uint64_t size; /* file size at open time: later growth is ignored */
+    trace_info_t info;
+
+    chunk_info_t *chunks;
+    size_t nchunks, chunks_cap;
+    int index_status;
+    char index_err[READER_ERR_MAX];
+
+    chunk_buf_t cb; /* of reader_chunk_load */
+
+    char err[READER_ERR_MAX];
+};
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+/* Formats "PATH: " + the message into r->err and returns err, so error paths read
+ * `return reader_fail(r, PS_E_CORRUPT, ...)`. */
+static int reader_fail(reader_t *r, int err, const char *fmt, ...) PS_PRINTF(3, 4);
+static int reader_fail(reader_t *r, int err, const char *fmt, ...)
+{
+    int n = snprintf(r->err, sizeof(r->err), "%s: ", r->path);
+    if (n < 0 || (size_t)n >= sizeof(r->err))
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, sizeof(r->err) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* ---- file access --------------------------------------------------------------------- */
+
+/* Reads exactly n bytes at off. Returns 0, PS_E_TRUNCATED if the file ends first (it shrank
+ * since we measured it), or PS_E_IO with errno kept. */
+static int reader_pread(const reader_t *r, void *buf, size_t n, uint64_t off)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = pread(r->fd, p, n, (off_t)off);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -PS_E_IO;
+        }
+        if (got == 0)
+            return -PS_E_TRUNCATED;
+        p += got;
+        n -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+/* Grows *buf to at least n bytes (never shrinks). n is always bounded by the caller. */
+static int reader_reserve(unsigned char **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap && *buf)
+        return 0;
+    size_t want = n ? n : 1;
+    unsigned char *p = realloc(*buf, want);
+    if (!p)
+        return -PS_E_NOMEM;
+    *buf = p;
+    *cap = want;
+    return 0;
+}
+
+static uint32_t rd_u32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static uint64_t rd_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static uint16_t rd_u16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* ---- file header --------------------------------------------------------------------- */
+
+/* "a\0b\0c\0" -> "a b c": drop the terminating NULs, then each separator becomes a space. */
+static char *reader_join_cmdline(const unsigned char *p, size_t n)
+{
+    while (n > 0 && p[n - 1] == '\0')
+        n--;
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        s[i] = p[i] ? (char)p[i] : ' ';
+    s[n] = '\0';
+    return s;
+}
+
+/* PS_FILE_F_HEADER_SUM: the last 4 of the header_len bytes (<= the file size) are the FNV-1a
+ * 32 of those before them. Hashed piecewise: header_len is bounded only by the file size. */
+static int reader_check_header_sum(reader_t *r, uint32_t header_len)
+{
+    unsigned char buf[4096];
+    uint32_t h = PS_FNV1A32_INIT, want;
+    for (uint32_t off = 0, n; off < header_len - 4; off += n) {
+        n = header_len - 4 - off < sizeof(buf) ? header_len - 4 - off : (uint32_t)sizeof(buf);
+        int rc = reader_pread(r, buf, n, off);
+        if (rc == -PS_E_IO)
+            return reader_fail(r, rc, "%s", strerror(errno));
+        if (rc < 0)
+            return reader_fail(r, rc, "file shrank while being opened");
+        h = ps_fnv1a32_more(h, buf, n);
+    }
+    int rc = reader_pread(r, buf, 4, header_len - 4);
+    if (rc < 0)
+        return reader_fail(r, rc, "file shrank while being opened");
+    want = rd_u32(buf);
+    if (h != want)
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset %u: corrupt file header (bad header checksum %08x, computed "
+                           "%08x)",
+                           header_len - 4, want, h);
+    return 0;
+}
+
+static int reader_parse_header(reader_t *r)
+{
+    unsigned char fixed[sizeof(ps_file_header_t)];
+    size_t have = r->size < sizeof(fixed) ? (size_t)r->size : sizeof(fixed);
+    int rc = reader_pread(r, fixed, have, 0);
+    if (rc == -PS_E_IO)
+        return reader_fail(r, -PS_E_IO, "%s", strerror(errno));
+    if (rc < 0)
+        return reader_fail(r, -PS_E_TRUNCATED, "file shrank while being opened");
+
+    if (have < 4 || memcmp(fixed, PERFSHIM_FILE_MAGIC, 4) != 0)
+        return reader_fail(r, -PS_E_NOT_TRACE, "not a perfshim trace");
+    if (have >= 8) {
+        /* The version is checked before anything else so that a newer writer's header,
+         * whatever its layout, gets the clear message and not "corrupt". */
+        uint32_t version = rd_u32(fixed + offsetof(ps_file_header_t, version));
+        if (version > PERFSHIM_TRACE_VERSION)
+            return reader_fail(r, -PS_E_VERSION,
+                               "offset 4: file header: trace format version %u is newer than "
+                               "this perfshim (supports %u)",
+                               version, PERFSHIM_TRACE_VERSION);
+        if (version == 0)
+            return reader_fail(r, -PS_E_CORRUPT,
+                               "offset 4: corrupt file header (bad version 0)");
+    }
+    if (have < sizeof(fixed))
+        return reader_fail(r, -PS_E_TRUNCATED,
+                           "offset 0: truncated file header (file is cut short)");
+
+    ps_file_header_t h;
+    memcpy(&h, fixed, sizeof(h));
+    /* Version 1 is the only layout so far; later versions add `if (h.version >= N)`. */
+    if (h.header_len < sizeof(h))
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset 8: corrupt file header (header_len %u < %zu)",
+                           h.header_len, sizeof(h));
+    if (h.header_len > r->size)
+        return reader_fail(r, -PS_E_TRUNCATED,
+                           "offset 8: truncated file header (header_len %u > file size %" PRIu64
+                           ")",
+                           h.header_len, r->size);
+    if (h.exe_len > PERFSHIM_MAX_PATH)
+        return reader_fail(r, -PS_E_CORRUPT, "offset 48: corrupt file header (exe_len %u > %u)",
+                           h.exe_len, PERFSHIM_MAX_PATH);
+    if (h.cmdline_len > PERFSHIM_MAX_CMDLINE)
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset 52: corrupt file header (cmdline_len %u > %u)", h.cmdline_len,
+                           PERFSHIM_MAX_CMDLINE);
+    size_t vlen = (size_t)h.exe_len + h.cmdline_len; /* both bounded above: no overflow */
+    const size_t sumlen = (h.flags & PS_FILE_F_HEADER_SUM) ? sizeof(uint32_t) : 0;
+    if (sizeof(h) + vlen + sumlen > h.header_len)
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset 8: corrupt file header (exe_len %u + cmdline_len %u%s do not "
+                           "fit in header_len %u)",
+                           h.exe_len, h.cmdline_len, sumlen ? " + checksum" : "", h.header_len);
+    if (!sumlen && sizeof(h) + vlen != h.header_len)
+        /* every writer before the checksum wrote exactly this: more is a flipped flag or
+         * length, which no checksum would catch */
+        return reader_fail(r, -PS_E_CORRUPT,
+                           "offset 8: corrupt file header (header_len %u != 56 + exe_len %u + "
+                           "cmdline_len %u, and no header checksum)",
+                           h.header_len, h.exe_len, h.cmdline_len);
+    if (sumlen && (rc = reader_check_header_sum(r, h.header_len)) < 0)
+        return rc;
+
+    unsigned char *var = malloc(vlen ? vlen : 1);
+    if (!var)
+        return reader_fail(r, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+    rc = reader_pread(r, var, vlen, sizeof(h));
+    if (rc < 0) {
+        free(var);
+        if (rc == -PS_E_IO)
+            return reader_fail(r, rc, "%s", strerror(errno));
+        return reader_fail(r, rc, "file shrank while being opened");
+    }
+    trace_info_t *ti = &r->info;
+    ti->exe = malloc((size_t)h.exe_len + 1);
+    ti->cmdline = reader_join_cmdline(var + h.exe_len, h.cmdline_len);
+    if (!ti->exe || !ti->cmdline) {
+        free(var);
+        return reader_fail(r, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+    }
+    memcpy(ti->exe, var, h.exe_len);
+    ti->exe[h.exe_len] = '\0';
+    free(var);
+
+    ti->version = h.version;
+    ti->pid = h.pid;
+    ti->ppid = h.ppid;
+    ti->flags = h.flags;
+    ti->clock_id = h.clock_id;
+    ti->page_size = h.page_size;
+    ti->start_realtime_ns = h.start_realtime_ns;
+    ti->start_mono_ns = h.start_mono_ns;
+    ti->header_len = h.header_len;
+    return 0;
+}
+
+/* ---- chunk index --------------------------------------------------------------------- */
+
+/* Records why indexing stopped at off; the message is kept apart from r->err, which later
+ * loads overwrite. */
+static int reader_index_stop(reader_t *r, int err, uint64_t off, const char *what)
+{
+    reader_fail(r, err, "offset %" PRIu64 ": %s", off, what);
+    memcpy(r->index_err, r->err, sizeof(r->index_err));
+    r->index_status = err;
+    return err;
+}
+
+static int reader_index_add(reader_t *r, uint64_t off, const ps_chunk_header_t *h)
+{
+    if (r->nchunks == r->chunks_cap) {
+        size_t cap = r->chunks_cap ? r->chunks_cap * 2 : 64;
+        chunk_info_t *c = realloc(r->chunks, cap * sizeof(*c));
+        if (!c)
+            return -PS_E_NOMEM;
+        r->chunks = c;
+        r->chunks_cap = cap;
+    }
+    r->chunks[r->nchunks].offset = off;
+    r->chunks[r->nchunks].h = *h;
+    r->nchunks++;
+    return 0;
+}
+
+/* Walks the chunk headers from the end of the file header. Returns 0 when it stopped for a
+ * reason recorded in index_status (a cut or corrupt chunk is not fatal to the file), or a
+ * negative PS_E_* for a failure of the reader itself (memory, I/O). */
+static int reader_build_index(reader_t *r)
+{
+    uint64_t off = r->info.header_len;
+    char why[160];
+
+    while (off < r->size) {
+        unsigned char raw[sizeof(ps_chunk_header_t)];
+        uint64_t left = r->size - off;
+        size_t have = left < sizeof(raw) ? (size_t)left : sizeof(raw);
+        int rc = reader_pread(r, raw, have, off);
+        if (rc == -PS_E_IO)
+            return reader_fail(r, rc, "offset %" PRIu64 ": %s", off, strerror(errno));
+        if (rc < 0) { /* the file shrank under us: same as a cut */
+            reader_index_stop(r, -PS_E_TRUNCATED, off, "truncated chunk (file is cut short)");
+            return 0;
+        }
+
+        /* Garbage after the last chunk is corrupt; a header whose magic is right but which
+         * is cut short is the normal tail of a killed process. */
+        if (have >= 4 && rd_u32(raw) != PERFSHIM_CHUNK_MAGIC) {
+            reader_index_stop(r, -PS_E_CORRUPT, off,
+                              memcmp(raw, PERFSHIM_FILE_MAGIC, 4) == 0
+                                  ? "corrupt chunk header (bad magic: a second trace's file "
+                                    "header starts here: concatenated traces)"
+                                  : "corrupt chunk header (bad magic)");
+            return 0;
+        }
+        if (have < sizeof(raw)) {
+            reader_index_stop(r, -PS_E_TRUNCATED, off, "truncated chunk (file is cut short)");
+            return 0;
+        }
+
+        ps_chunk_header_t h;
+        memcpy(&h, raw, sizeof(h));
+        const char *bad = NULL;
+        if (h.checksum != ps_fnv1a32(raw, offsetof(ps_chunk_header_t, checksum))) {
+            bad = "bad checksum";
+        } else if (h.header_len < sizeof(h)) {
+            snprintf(why, sizeof(why), "header_len %u < %zu", (unsigned)h.header_len,
+                     sizeof(h));
+            bad = why;
+        } else if (h.usize > PERFSHIM_MAX_CHUNK_USIZE) {
+            snprintf(why, sizeof(why), "usize %u > %u", h.usize, PERFSHIM_MAX_CHUNK_USIZE);
+            bad = why;
+        } else if (h.csize == 0) {
+            bad = "csize 0";
+        } else if (h.csize > READER_MAX_CSIZE) {
+            snprintf(why, sizeof(why), "csize %u > %" PRIu64, h.csize, READER_MAX_CSIZE);
+            bad = why;
+        }
+        if (bad) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "corrupt chunk header (%s)", bad);
+            reader_index_stop(r, -PS_E_CORRUPT, off, msg);
+            return 0;
+        }
+        /* 64-bit sums of 16- and 32-bit fields: no overflow. */
+        uint64_t end = off + h.header_len + h.csize;
+        if (end > r->size) {
+            reader_index_stop(r, -PS_E_TRUNCATED, off, "truncated chunk (file is cut short)");
+            return 0;
+        }
+        rc = reader_index_add(r, off, &h);
+        if (rc < 0)
+            return reader_fail(r, rc, "%s", ps_strerror(rc));
+        off = end;
+    }
+    return 0;
+}
+
+/* ---- open / close -------------------------------------------------------------------- */
+
+int reader_open(reader_t **out, const char *path)
+{
+    *out = NULL;
+    reader_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -PS_E_NOMEM;
+    r->fd = -1;
+    r->path = strdup(path);
+    if (!r->path) {
+        free(r);
+        return -PS_E_NOMEM;
+    }
+    *out = r;
+
+    r->fd = infile_open(path, r->err, sizeof(r->err)); /* a regular file, never blocks */
+    if (r->fd < 0)
+        return -PS_E_OPEN; /* missing, unreadable, or not a regular file: err says which */
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return reader_fail(r, -PS_E_OPEN, "%s", strerror(errno));
+    r->size = (uint64_t)st.st_size;
+
+    int rc = reader_parse_header(r);
+    if (rc < 0)
+        return rc;
+    rc = reader_build_index(r);
+    if (rc < 0)
+        return rc;
+    if (r->index_status < 0)
+        memcpy(r->err, r->index_err, sizeof(r->err));
+    return 0;
+}
+
+void reader_close(reader_t *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    chunk_buf_free(&r->cb);
+    free(r->chunks);
+    free(r->info.exe);
+    free(r->info.cmdline);
+    free(r->path);
+    free(r);
+}
+
+const char *reader_error(const reader_t *r)
+{
+    return r ? r->err : ps_strerror(PS_E_NOMEM);
+}
+
+const char *reader_index_error(const reader_t *r)
+{
+    return r->index_err;
+}
+
+const trace_info_t *reader_info(const reader_t *r)
+{
+    return &r->info;
+}
+
+const char *reader_path(const reader_t *r)
+{
+    return r->path;
+}
+
+uint64_t reader_file_size(const reader_t *r)
+{
+    return r->size;
+}
+
+size_t reader_chunk_count(const reader_t *r)
+{
+    return r->nchunks;
+}
+
+const chunk_info_t *reader_chunk(const reader_t *r, size_t i)
+{
+    return i < r->nchunks ? &r->chunks[i] : NULL;
+}
+
+int reader_index_status(const reader_t *r)
+{
+    return r->index_status;
+}
+
+/* ---- chunks -------------------------------------------------------------------------- */
+
+/* Formats "PATH: offset O: chunk I: " + the message into err; returns code. */
+static int chunk_fail(const reader_t *r, size_t i, char *err, size_t errlen, int code,
+                      const char *fmt, ...) PS_PRINTF(6, 7);
+static int chunk_fail(const reader_t *r, size_t i, char *err, size_t errlen, int code,
+                      const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "%s: offset %" PRIu64 ": chunk %zu: ", r->path,
+                     r->chunks[i].offset, i);
+    if (n < 0 || (size_t)n >= errlen)
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
+                            char *err, size_t errlen)
+{
+    memset(view, 0, sizeof(*view));
+    if (i >= r->nchunks) {
+        snprintf(err, errlen, "%s: chunk %zu: no such chunk (%zu indexed)", r->path, i,
+                 r->nchunks);
+        return -PS_E_INVAL;
+    }
+    const chunk_info_t *c = &r->chunks[i];
+    /* Both bounded when the index was built (READER_MAX_CSIZE, PERFSHIM_MAX_CHUNK_USIZE). */
+    size_t csize = c->h.csize, usize = c->h.usize;
+
+    if (reader_reserve(&cb->cbuf, &cb->cbuf_cap, csize) < 0 ||
+        reader_reserve(&cb->ubuf, &cb->ubuf_cap, usize) < 0)
+        return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+    int rc = reader_pread(r, cb->cbuf, csize, c->offset + c->h.header_len);
+    if (rc == -PS_E_IO)
+        return chunk_fail(r, i, err, errlen, rc, "%s", strerror(errno));
+    if (rc < 0)
+        return chunk_fail(r, i, err, errlen, rc, "truncated chunk (file shrank)");
+    if (!cb->dctx && !(cb->dctx = ZSTD_createDCtx()))
+        return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+    /* dstCapacity is exactly usize: a frame that would decompress to more fails inside zstd
+     * instead of writing past the buffer, whatever its content-size field claims. */
+    size_t got = ZSTD_decompressDCtx(cb->dctx, cb->ubuf, usize, cb->cbuf, csize);
+    if (ZSTD_isError(got)) {
+        if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
+            return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+        return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT, "bad zstd frame (%s)",
+                          ZSTD_getErrorName(got));
+    }
+    if (got != usize)
+        return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT,
+                          "decompressed to %zu bytes, header says usize %zu", got, usize);
+    view->data = cb->ubuf;
+    view->size = usize;
+    view->pos = 0;
+    view->index = (uint32_t)i;
+    return 0;
+}
+
+void chunk_buf_free(chunk_buf_t *cb)
+{
+    ZSTD_freeDCtx(cb->dctx);
+    free(cb->cbuf);
+    free(cb->ubuf);
+    memset(cb, 0, sizeof(*cb));
+}
+
+int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view)
+{
+    return reader_chunk_decompress(r, i, &r->cb, view, r->err, sizeof(r->err));
+}
+
+
+/* ---- records ------------------------------------------------------------------------- */
+
+static int view_fail(reader_t *r, const chunk_view_t *view, const char *fmt, ...) PS_PRINTF(3, 4);
+static int view_fail(reader_t *r, const chunk_view_t *view, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    uint64_t off = view->index < r->nchunks ? r->chunks[view->index].offset : 0;
+    return reader_fail(r, -PS_E_CORRUPT, "offset %" PRIu64 ": chunk %u: record at +%zu: %s", off,
+                       view->index, view->pos, msg);
+}
+
+/* Checks the per-type minimum length; the fixed part of a record may grow in a later version,
+ * so a longer record is fine and the extra bytes are skipped. */
+#define VIEW_NEED(min)                                                                         \
+    do {                                                                                       \
+        if (len < (min))                                                                       \
+            return view_fail(r, view, "%s record too short (len %u < %u)",                     \
+                             record_type_name(rec->type), (unsigned)len, (unsigned)(min));     \
+    } while (0)
+
+int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
+{
+    if (view->pos >= view->size)
+        return 0;
+    size_t left = view->size - view->pos;
+    if (left < sizeof(ps_rec_hdr_t))
+        return view_fail(r, view, "truncated record header (%zu bytes left)", left);
+    const unsigned char *p = view->data + view->pos;
+    ps_rec_hdr_t h;
+    memcpy(&h, p, sizeof(h));
+    const uint32_t len = h.len;
+    if (len < sizeof(h))
+        return view_fail(r, view, "bad record length %u", (unsigned)len);
+    if (len > left)
+        return view_fail(r, view, "record length %u runs past the end of the chunk (%zu left)",
+                         (unsigned)len, left);
+
+    rec->type = h.type;
+    rec->aux = h.aux;
+    rec->len = h.len;
+    rec->offset_in_chunk = view->pos;
+
+    switch (h.type) {
+    case PS_REC_THREAD_START:
+    case PS_REC_THREAD_EXIT:
+        VIEW_NEED(sizeof(ps_rec_thread_t));
+        if (len - sizeof(ps_rec_thread_t) > 15)
+            return view_fail(r, view, "thread name of %zu bytes (max 15)",
+                             len - sizeof(ps_rec_thread_t));
+        rec->u.thread.tid = rd_u32(p + offsetof(ps_rec_thread_t, tid));
+        rec->u.thread.ts = rd_u64(p + offsetof(ps_rec_thread_t, ts));
+        rec->u.thread.name = (const char *)p + sizeof(ps_rec_thread_t);
+        rec->u.thread.name_len = len - (uint32_t)sizeof(ps_rec_thread_t);
+        break;
+    case PS_REC_MODMAP:
+        VIEW_NEED(sizeof(ps_rec_modmap_t));
+        rec->u.modmap.epoch = rd_u32(p + offsetof(ps_rec_modmap_t, epoch));
+        rec->u.modmap.ts = rd_u64(p + offsetof(ps_rec_modmap_t, ts));
+        rec->u.modmap.count = rd_u32(p + offsetof(ps_rec_modmap_t, count));
+        break;
+    case PS_REC_MODULE: {
+        VIEW_NEED(sizeof(ps_rec_module_t));
+        uint32_t nseg = rd_u16(p + offsetof(ps_rec_module_t, nseg));
+        uint32_t blen = p[offsetof(ps_rec_module_t, buildid_len)];
+        uint32_t plen = rd_u16(p + offsetof(ps_rec_module_t, path_len));
+        if (plen > PERFSHIM_MAX_PATH)
+            return view_fail(r, view, "module path_len %u > %u", plen, PERFSHIM_MAX_PATH);
+        uint64_t want = sizeof(ps_rec_module_t) + (uint64_t)nseg * sizeof(ps_segment_t) + blen +
+                        plen;
+        if (want != len)
+            return view_fail(r, view,
+                             "module lengths do not add up (24 + %u segments + %u build-id + "
+                             "%u path != len %u)",
+                             nseg, blen, plen, (unsigned)len);
+        const unsigned char *q = p + sizeof(ps_rec_module_t);
+        rec->u.module.epoch = rd_u32(p + offsetof(ps_rec_module_t, epoch));
+        rec->u.module.base = rd_u64(p + offsetof(ps_rec_module_t, base));
+        rec->u.module.nseg = nseg;
+        rec->u.module.buildid_len = blen;
+        rec->u.module.path_len = plen;
+        rec->u.module.segs = q;
+        rec->u.module.buildid = q + (size_t)nseg * sizeof(ps_segment_t);
+        rec->u.module.path = (const char *)rec->u.module.buildid + blen;
+        break;
+    }
+    case PS_REC_STACK: {
+        VIEW_NEED(sizeof(ps_rec_stack_t));
+        uint32_t id = rd_u32(p + offsetof(ps_rec_stack_t, id));
+        uint32_t depth = rd_u32(p + offsetof(ps_rec_stack_t, depth));
+        if (id == 0)
+            return view_fail(r, view, "stack id 0");
+        if (depth < 1 || depth > PERFSHIM_MAX_DEPTH)
+            return view_fail(r, view, "stack depth %u out of range 1..%u", depth,
+                             PERFSHIM_MAX_DEPTH);
+        if (sizeof(ps_rec_stack_t) + (size_t)depth * 8 != len)
+            return view_fail(r, view, "stack of depth %u needs len %zu, not %u", depth,
+                             sizeof(ps_rec_stack_t) + (size_t)depth * 8, (unsigned)len);
+        rec->u.stack.id = id;
+        rec->u.stack.depth = depth;
+        rec->u.stack.ips = p + sizeof(ps_rec_stack_t);
+        break;
+    }
+    case PS_REC_ALLOC:
+        VIEW_NEED(sizeof(ps_rec_alloc_t));
+        memcpy(&rec->u.alloc, p, sizeof(rec->u.alloc));
+        break;
+    /* packed heap records come out as the fixed ones they stand for */
+    case PS_REC_ALLOC_P:
+        if (view_unpack_alloc(view, p, len, &rec->u.alloc) != 0)
+            return view_fail(r, view, "malformed packed alloc record");
+        rec->type = PS_REC_ALLOC;
+        break;
+    case PS_REC_FREE_P:
+        if (view_unpack_free(view, p, len, &rec->u.free) != 0)
+            return view_fail(r, view, "malformed packed free record");
+        rec->type = PS_REC_FREE;
+        break;
+    case PS_REC_REALLOC_P:
+        if (view_unpack_realloc(view, p, len, &rec->u.realloc) != 0)
+            return view_fail(r, view, "malformed packed realloc record");
+        rec->type = PS_REC_REALLOC;
+        break;
+    case PS_REC_FREE:
+        VIEW_NEED(sizeof(ps_rec_free_t));
+        memcpy(&rec->u.free, p, sizeof(rec->u.free));
+        break;
+    case PS_REC_REALLOC:
+        VIEW_NEED(sizeof(ps_rec_realloc_t));
+        memcpy(&rec->u.realloc, p, sizeof(rec->u.realloc));
+        break;
+    case PS_REC_RSS:
+        VIEW_NEED(sizeof(ps_rec_rss_t));
+        memcpy(&rec->u.rss, p, sizeof(rec->u.rss));
+        break;
+    case PS_REC_END:
+        VIEW_NEED(sizeof(ps_rec_end_t));
+        memcpy(&rec->u.end, p, sizeof(rec->u.end));
+        break;
+    case PS_REC_CRASH:
+        VIEW_NEED(sizeof(ps_rec_crash_t));
+        memcpy(&rec->u.crash, p, sizeof(rec->u.crash));
+        break;
+    case PS_REC_LEAK_SCAN:
+        /* 112 bytes from older shims, 168 since: the fields they lack read 0 */
+        VIEW_NEED(PS_LEAK_SCAN_V1_SIZE);
+        memset(&rec->u.leak_scan, 0, sizeof(rec->u.leak_scan));
+        memcpy(&rec->u.leak_scan, p,
+               len < sizeof(rec->u.leak_scan) ? len : sizeof(rec->u.leak_scan));
+        break;
+    case PS_REC_LEAK:
+        VIEW_NEED(sizeof(ps_rec_leak_t));
+        memcpy(&rec->u.leak, p, sizeof(rec->u.leak));
+        if (h.aux < PS_LEAK_DEFINITE || h.aux > PS_LEAK_REACHABLE)
+            return view_fail(r, view, "leak record of unknown kind %u", (unsigned)h.aux);
+        break;
+    case PS_REC_LEAK_SUPP:
+        VIEW_NEED(sizeof(ps_rec_leak_supp_t));
+        rec->u.leak_supp.ts = rd_u64(p + offsetof(ps_rec_leak_supp_t, ts));
+        rec->u.leak_supp.text = (const char *)p + sizeof(ps_rec_leak_supp_t);
+        rec->u.leak_supp.len = len - (uint32_t)sizeof(ps_rec_leak_supp_t);
+        break;
+    case PS_REC_SNAPSHOT:
+        VIEW_NEED(sizeof(ps_rec_snapshot_t));
+        memcpy(&rec->u.snapshot, p, sizeof(rec->u.snapshot));
+        break;
+    case PS_REC_SNAPSHOT_SITE:
+        VIEW_NEED(sizeof(ps_rec_snapshot_site_t));
+        memcpy(&rec->u.snapshot_site, p, sizeof(rec->u.snapshot_site));
+        break;
+        break;
+    /* lock records: fixed size, copied out (a longer record from a later version is fine) */
+#define PS_LOCK_REC(TYPE, member)                                                              \
+    case TYPE:                                                                                 \
+        VIEW_NEED(sizeof(rec->u.member));                                                      \
+        memcpy(&rec->u.member, p, sizeof(rec->u.member));                                     \
+        break;
+        PS_LOCK_REC(PS_REC_LOCK_WAIT, lock_wait)
+        PS_LOCK_REC(PS_REC_LOCK_SITE, lock_site)
+        PS_LOCK_REC(PS_REC_LOCK_INIT, lock_init)
+        PS_LOCK_REC(PS_REC_LOCK_EDGE, lock_edge)
+        PS_LOCK_REC(PS_REC_LOCK_INFO, lock_info)
+        PS_LOCK_REC(PS_REC_LOCK_THREAD, lock_thread)
+#undef PS_LOCK_REC
+    default:
+        break; /* unknown or skippable: the caller skips it by its len */
+    }
+    view->pos += len;
+    return 1;
+}
+
+uint64_t record_ip(const record_t *rec, uint32_t i)
+{
+    if (rec->type != PS_REC_STACK || i >= rec->u.stack.depth)
+        return 0;
+    return rd_u64(rec->u.stack.ips + (size_t)i * 8);
+}
+
+void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out)
+{
+    if (rec->type != PS_REC_MODULE || i >= rec->u.module.nseg) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    memcpy(out, rec->u.module.segs + (size_t)i * sizeof(ps_segment_t), sizeof(*out));
+}
+
+const char *record_type_name(uint8_t type)
+{
+    switch (type) {
+    case PS_REC_THREAD_START:
+        return "thread_start";
+    case PS_REC_THREAD_EXIT:
+        return "thread_exit";
+    case PS_REC_MODMAP:
+        return "modmap";
+    case PS_REC_MODULE:
+        return "module";
+    case PS_REC_STACK:
+        return "stack";
+    case PS_REC_ALLOC:
+        return "alloc";
+    case PS_REC_FREE:
+        return "free";
+    case PS_REC_REALLOC:
+        return "realloc";
+    case PS_REC_ALLOC_P:
+        return "alloc_packed";
+    case PS_REC_FREE_P:
+        return "free_packed";
+    case PS_REC_REALLOC_P:
+        return "realloc_packed";
+    case PS_REC_RSS:
+        return "rss";
+    case PS_REC_END:
+        return "end";
+    case PS_REC_CRASH:
+        return "crash";
+    case PS_REC_LEAK_SCAN:
+        return "leak_scan";
+    case PS_REC_LEAK:
+        return "leak";
+    case PS_REC_LEAK_SUPP:
+        return "leak_suppressions";
+    case PS_REC_SNAPSHOT:
+        return "snapshot";
+    case PS_REC_SNAPSHOT_SITE:
+        return "snapshot_site";
+    case PS_REC_LOCK_WAIT:
+        return "lock_wait";
+    case PS_REC_LOCK_SITE:
+        return "lock_site";
+    case PS_REC_LOCK_INIT:
+        return "lock_init";
+    case PS_REC_LOCK_EDGE:
+        return "lock_edge";
+    case PS_REC_LOCK_INFO:
+        return "lock_info";
+    case PS_REC_LOCK_THREAD:
+        return "lock_thread";
+    }
+    return "unknown";
+}
+
+const char *alloc_fn_name(uint8_t fn)
+{
+    switch (fn) {
+#define PS_X(name, val, str)                                                                   \
+    case val:                                                                                  \
+        return str;
+        PS_ALLOC_FN_LIST(PS_X)
+#undef PS_X
+    }
+    return "?";
+}
+
+const char *lock_kind_name(uint8_t kind)
+{
+    switch (kind) {
+#define PS_X(name, val, str)                                                                   \
+    case val:                                                                                  \
+        return str;
+        PS_LOCK_KIND_LIST(PS_X)
+#undef PS_X
+    }
+    return "unknown";
+}
+
+const char *lock_op_name(uint16_t op)
+{
+    switch (op) {
+#define PS_X(name, val, str)                                                                   \
+    case val:                                                                                  \
+        return str;
+        PS_LOCK_OP_LIST(PS_X)
+#undef PS_X
+    }
+    return "?";
+}

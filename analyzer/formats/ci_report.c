@@ -1,0 +1,339 @@
+/* ci_report.c -- see ci_report.h. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "formats/ci_report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perfshim/errors.h"
+
+#include "formats/jsonout.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.1.0"
+#endif
+
+/* ---- SARIF 2.1.0 --------------------------------------------------------------------- */
+
+#define SARIF_ROOT_ID "SRCROOT" /* the uriBaseId of --source-root */
+
+/* Writes path as a URI reference: every byte outside RFC 3986's unreserved set and '/' is
+ * percent-encoded. */
+static void sarif_uri_bytes(FILE *o, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p))
+            fputc(*p, o);
+        else
+            fprintf(o, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+    }
+}
+
+/* path with "." and ".." segments and repeated '/' removed, lexically (the file may not
+ * exist here: DWARF names it as the compiler saw it, e.g. /src/build/../lib/x.c). */
+static void sarif_normalize(const char *path, char *out, size_t cap)
+{
+    size_t n = 0, root = *path == '/'; /* out[0..root) is the leading '/' */
+    if (root)
+        out[n++] = '/';
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if (!len)
+            break;
+        size_t seg = n; /* where the last segment written starts */
+        while (seg > root && out[seg - 1] != '/')
+            seg--;
+        bool dotdot = len == 2 && p[0] == '.' && p[1] == '.';
+        bool last_dotdot = n - seg == 2 && out[seg] == '.' && out[seg + 1] == '.';
+        if (len == 1 && p[0] == '.') {
+            /* "." : nothing */
+        } else if (dotdot && n > root && !last_dotdot) {
+            n = seg > root ? seg - 1 : root; /* drop the last segment and its '/' */
+        } else if (dotdot && root) {
+            /* "/.." is "/" */
+        } else if (n + len + 2 < cap) {
+            if (n > root)
+                out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len;
+    }
+    out[n] = '\0';
+}
+
+/* The artifactLocation of a source file: relative to --source-root (uriBaseId SRCROOT) when
+ * it lies under it, else an absolute file:// URI (or the path as DWARF gave it). */
+static void sarif_artifact(FILE *o, const char *file, const char *root)
+{
+    char norm[4096];
+    sarif_normalize(file, norm, sizeof norm);
+    size_t rl = root ? strlen(root) : 0;
+    fputs("{\"uri\":\"", o);
+    if (root && norm[0] == '/' && !strncmp(norm, root, rl) && (norm[rl] == '/' || rl == 1)) {
+        sarif_uri_bytes(o, norm + rl + (rl > 1));
+        fputs("\",\"uriBaseId\":\"" SARIF_ROOT_ID "\"}", o);
+        return;
+    }
+    if (norm[0] == '/')
+        fputs("file://", o);
+    sarif_uri_bytes(o, norm[0] ? norm : file);
+    fputs("\"}", o);
+}
+
+/* X(id, name, level, short description, help text) -- the rules, one per leak kind and one for
+ * a baseline budget, in ruleIndex order (ps_leak_kind - PS_LEAK_DEFINITE, then the budget). */
+#define SARIF_RULES(X)                                                                         \
+    X("perfshim/leak-definite", "DefinitelyLostMemory", "error",                               \
+      "Memory definitely lost: no pointer to the block remains",                               \
+      "A block allocated here was still allocated when the program exited and no pointer to "  \
+      "it was found in the program's memory (LeakSanitizer's 'direct leak', valgrind's "       \
+      "'definitely lost'). Free it on every path, or give it an owner (RAII, a pool). If it "  \
+      "is intentional, suppress it: `perfshim check --gen-suppressions FILE` writes "          \
+      "LSan-syntax `leak:FUNCTION` lines for `--suppressions FILE`; see perfshim(1).")         \
+    X("perfshim/leak-indirect", "IndirectlyLostMemory", "error",                               \
+      "Memory indirectly lost: only lost blocks point to it",                                  \
+      "A block allocated here is reachable only from blocks that are themselves lost: fixing " \
+      "the definite leak that owns it fixes this one too (LeakSanitizer's 'indirect leak').")  \
+    X("perfshim/leak-reachable", "StillReachableMemory", "warning",                            \
+      "Memory still reachable at exit, never freed",                                           \
+      "A block allocated here was never freed but a pointer to it remained at exit (a "        \
+      "global cache, a singleton). Counted only with --leak-kinds=reachable.")                 \
+    X("perfshim/budget", "BudgetExceeded", "error",                                            \
+      "A perfshim check budget against the baseline was exceeded",                             \
+      "Peak heap, bytes allocated or allocation count grew beyond --max-growth over the "      \
+      "--baseline report. Compare the two reports' top sites to find the growth.")
+
+static const char *const sarif_rule_ids[] = {
+#define X(id, name, level, sd, help) id,
+    SARIF_RULES(X)
+#undef X
+};
+
+int ci_sarif(FILE *o, const check_result_t *r)
+{
+    /* informationUri is optional in SARIF 2.1.0 and must be a real URI: the project's URL
+     * given to configure (AC_INIT), else none rather than a placeholder. */
+    fputs("{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
+          "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"perfshim\",\"version\":\"" PACKAGE_VERSION
+          "\",\"semanticVersion\":\"" PACKAGE_VERSION "\"",
+          o);
+#ifdef PACKAGE_URL
+    if (PACKAGE_URL[0])
+        fputs(",\"informationUri\":\"" PACKAGE_URL "\"", o);
+#endif
+    fputs(",\"rules\":[", o);
+    int nrule = 0;
+#define X(id, name, level, sd, help)                                                           \
+    fprintf(o,                                                                                 \
+            "%s{\"id\":\"%s\",\"name\":\"%s\",\"shortDescription\":{\"text\":\"%s\"},"         \
+            "\"fullDescription\":{\"text\":\"%s\"},\"help\":{\"text\":\"%s\"},"                 \
+            "\"defaultConfiguration\":{\"level\":\"%s\"},"                                     \
+            "\"properties\":{\"tags\":[\"memory\",\"reliability\"]}}",                          \
+            nrule++ ? "," : "", id, name, sd, sd, help, level);
+    SARIF_RULES(X)
+#undef X
+    fputs("]}}", o);
+    if (r->source_root) {
+        fputs(",\"originalUriBaseIds\":{\"" SARIF_ROOT_ID "\":{\"uri\":\"file://", o);
+        sarif_uri_bytes(o, r->source_root);
+        fputs(strcmp(r->source_root, "/") ? "/\"}}" : "\"}}", o);
+    }
+    fputs(",\"results\":[", o);
+    size_t n = 0;
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const check_leak_t *l = &r->leaks[i];
+        const char *fn = NULL;
+        sym_frame_t loc = {0};
+        bool have_loc = false;
+        for (uint32_t k = 0; k < l->g->depth; k++) {
+            sym_frame_t f;
+            int rc = symbols_lookup(l->t->sym, l->g->ips[k], &f);
+            if (rc < 0)
+                return rc;
+            if (!fn)
+                fn = f.function;
+            if (f.file && f.line) {
+                loc = f;
+                have_loc = true;
+                break;
+            }
+        }
+        char msg[512];
+        snprintf(msg, sizeof msg, "%" PRIu64 " bytes in %" PRIu64 " blocks %s lost, allocated in %s",
+                 l->g->bytes, l->g->blocks,
+                 l->g->kind == PS_LEAK_DEFINITE   ? "definitely"
+                 : l->g->kind == PS_LEAK_INDIRECT ? "indirectly"
+                                                  : "never freed (reachable at exit), not",
+                 fn ? fn : "an unknown function");
+        int rule = l->g->kind - PS_LEAK_DEFINITE;
+        fprintf(o, "%s\n{\"ruleId\":\"%s\",\"ruleIndex\":%d,\"level\":\"%s\",\"message\":{\"text\":",
+                n++ ? "," : "", sarif_rule_ids[rule], rule,
+                l->g->kind == PS_LEAK_REACHABLE ? "warning" : "error");
+        jsonout_str(o, msg);
+        fprintf(o, "},\"properties\":{\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", l->g->blocks,
+                l->g->bytes);
+        if (have_loc) {
+            fputs(",\"locations\":[{\"physicalLocation\":{\"artifactLocation\":", o);
+            sarif_artifact(o, loc.file, r->source_root);
+            fprintf(o, ",\"region\":{\"startLine\":%" PRIu32 "}}", loc.line);
+            if (loc.function) {
+                fputs(",\"logicalLocations\":[{\"name\":", o);
+                jsonout_str(o, loc.function);
+                fputs(",\"kind\":\"function\"}]", o);
+            }
+            fputs("}]", o);
+        }
+        fputc('}', o);
+    }
+    for (size_t i = 0; i < r->nbudgets; i++) {
+        const check_budget_t *b = &r->budgets[i];
+        if (!b->failed || strncmp(b->name, "max-growth", 10))
+            continue;
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s: %" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64,
+                 b->name, b->value, b->what, b->limit, b->value - b->limit);
+        fprintf(o, "%s\n{\"ruleId\":\"%s\",\"ruleIndex\":3,\"level\":\"error\",\"message\":{\"text\":",
+                n++ ? "," : "", sarif_rule_ids[3]);
+        jsonout_str(o, msg);
+        fputs("}}", o);
+    }
+    fputs("]}]}\n", o);
+    return 0;
+}
+
+/* ---- suppressions (--gen-suppressions) ------------------------------------------------ */
+
+/* LSan patterns: '*' is a wildcard and '^'/'$' anchor; a name holding one cannot be matched
+ * exactly, so those characters become '*' (matching them and a little more). */
+static void supp_pattern(FILE *o, const char *name)
+{
+    for (const char *p = name; *p; p++)
+        fputc(*p == '*' || *p == '^' || *p == '$' || *p == '\n' || *p == '#' ? '*' : *p, o);
+}
+
+int ci_suppressions(FILE *o, const check_result_t *r)
+{
+    fprintf(o, "# LeakSanitizer suppressions written by perfshim check --gen-suppressions:\n"
+               "# one per leak site it counted (perfshim check --suppressions FILE, or\n"
+               "# LSAN_OPTIONS=suppressions=FILE). Each names the first function of the\n"
+               "# allocation's stack; edit to taste.\n");
+    const char **seen = calloc(r->nleaks ? r->nleaks : 1, sizeof *seen);
+    if (!seen)
+        return -PS_E_NOMEM;
+    size_t nseen = 0;
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const check_leak_t *l = &r->leaks[i];
+        /* the allocation's caller (frame 0, the stack is cut at the allocator): a deeper
+         * named frame (main, libc) would suppress far more than this site */
+        sym_frame_t f = {0};
+        if (l->g->depth) {
+            int rc = symbols_lookup(l->t->sym, l->g->ips[0], &f);
+            if (rc < 0) {
+                free(seen);
+                return rc;
+            }
+        }
+        const char *name = f.function;
+        bool anchored = name != NULL;
+        if (!name) /* no symbol: its module, which suppresses every leak allocated there */
+            name = f.module_name;
+        fprintf(o, "# %s: %" PRIu64 " bytes in %" PRIu64 " blocks (%s)\n",
+                leaks_kind_name(l->g->kind), l->g->bytes, l->g->blocks, l->t->path);
+        if (!name) {
+            fprintf(o, "# (no function or module known for this stack: not suppressible)\n");
+            continue;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < nseen && !dup; j++)
+            dup = !strcmp(seen[j], name);
+        if (dup) {
+            fprintf(o, "# (the line above covers it)\n");
+            continue;
+        }
+        seen[nseen++] = name;
+        fputs(anchored ? "leak:^" : "leak:", o);
+        supp_pattern(o, name);
+        fputs(anchored ? "$\n" : "\n", o);
+    }
+    free(seen);
+    return 0;
+}
+
+/* ---- JUnit XML ----------------------------------------------------------------------- */
+
+static void xml_str(FILE *o, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '<': fputs("&lt;", o); break;
+        case '>': fputs("&gt;", o); break;
+        case '&': fputs("&amp;", o); break;
+        case '"': fputs("&quot;", o); break;
+        case '\'': fputs("&apos;", o); break;
+        default:
+            if (*p < 0x20 && *p != '\n' && *p != '\t')
+                fputc('?', o); /* not allowed in XML 1.0 */
+            else if (*p >= 0x80)
+                fputc('?', o); /* the file says UTF-8; symbol bytes need not be */
+            else
+                fputc(*p, o);
+        }
+    }
+}
+
+int ci_junit(FILE *o, const check_result_t *r)
+{
+    fprintf(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<testsuites name=\"perfshim check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\">\n"
+               "  <testsuite name=\"perfshim check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+               "skipped=\"0\">\n",
+            r->nbudgets, r->nfailed, r->nbudgets, r->nfailed);
+    for (size_t i = 0; i < r->nbudgets; i++) {
+        const check_budget_t *b = &r->budgets[i];
+        fputs("    <testcase classname=\"perfshim.check\" name=\"", o);
+        xml_str(o, b->name);
+        if (!b->failed) {
+            fputs("\"/>\n", o);
+            continue;
+        }
+        char msg[512];
+        snprintf(msg, sizeof msg, "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s",
+                 b->value, b->what, b->limit, b->value - b->limit, b->unit);
+        fputs("\">\n      <failure message=\"", o);
+        xml_str(o, msg);
+        fputs("\" type=\"budget\">", o);
+        xml_str(o, msg);
+        if (!strncmp(b->name, "max-leaked", 10)) {
+            for (size_t k = 0; k < r->nleaks && k < (size_t)r->top; k++) {
+                const check_leak_t *l = &r->leaks[k];
+                sym_frame_t f = {0};
+                if (l->g->depth) {
+                    int rc = symbols_lookup(l->t->sym, l->g->ips[0], &f);
+                    if (rc < 0)
+                        return rc;
+                }
+                char line[512];
+                snprintf(line, sizeof line, "\n#%zu %s: %" PRIu64 " blocks, %" PRIu64 " bytes at %s",
+                         k + 1, leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes,
+                         f.function ? f.function : "?");
+                xml_str(o, line);
+                if (f.file) {
+                    snprintf(line, sizeof line, " (%s:%" PRIu32 ")", jsonout_base(f.file), f.line);
+                    xml_str(o, line);
+                }
+            }
+        }
+        fputs("</failure>\n    </testcase>\n", o);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", o);
+    return 0;
+}

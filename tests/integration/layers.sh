@@ -1,0 +1,39 @@
+#!/bin/sh
+# layers -- the analyzer's layers (CONTRIBUTING.md "Layers"): scripts/check-layers passes on
+# the tree and the built objects, and fails on an upward include and an upward call.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+
+command -v python3 >/dev/null 2>&1 || { echo "no python3: skipped"; exit 77; }
+CL="$top_srcdir/scripts/check-layers"
+cd "$TMP" || exit 99
+
+tree_ok() {
+    python3 "$CL" "$top_builddir" >out 2>&1 || { cat out; return 1; }
+}
+check "the tree and its objects: every include and call edge downward, no cycle" tree_ok
+
+# A copy of the analyzer with one upward include: core/reader.c including cmd/report.h.
+upward_include() {
+    mkdir -p copy/scripts copy/preload
+    cp -r "$top_srcdir/analyzer" copy/ && cp "$CL" "$top_srcdir/scripts/layers.allow" copy/scripts/ &&
+        cp "$top_srcdir"/preload/*.h copy/preload/ || return 1
+    chmod -R u+w copy
+    python3 copy/scripts/check-layers >out 2>&1 || { cat out; return 1; }
+    printf '#include "cmd/report.h"\n' >>copy/analyzer/core/reader.c
+    python3 copy/scripts/check-layers >out 2>&1 && { echo "passed with an upward include"; return 1; }
+    grep -q 'core/reader.c: includes cmd/report.h: core may not include cmd' out || { cat out; return 1; }
+}
+check "an upward include fails with one line naming the file and the edge" upward_include
+
+# An object of core/ calling a function of cmd/: the link edge fails.
+upward_call() {
+    mkdir -p objs/analyzer/core objs/analyzer/cmd
+    printf 'int cmd_fn(void) { return 1; }\n' >c.c
+    printf 'int cmd_fn(void);\nint core_fn(void) { return cmd_fn(); }\n' >k.c
+    cc -c c.c -o objs/analyzer/cmd/c.o && cc -c k.c -o objs/analyzer/core/k.o || return 1
+    python3 "$CL" objs >out 2>&1 && { echo "passed with an upward call"; return 1; }
+    grep -q 'core/k.o: calls cmd_fn of analyzer/cmd/c.o' out || { cat out; return 1; }
+}
+check "an upward call between objects fails" upward_call
+
+finish
