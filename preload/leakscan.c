@@ -157,8 +157,10 @@ void leakscan_thread_attach(tstate_t *st)
      * meet libc's realloc (pthread_getattr_np would do both). */
     volatile char here = 0;
     uintptr_t lo, hi, sp = (uintptr_t)&here;
+    uint32_t fl;
+    /* st->ips is free before the hook's unwind: the maps read buffer (no stack used for it) */
     if ((prim_gettid() != getpid() && pd_stack_bounds(sp, &lo, &hi) == 0) ||
-        prim_stack_bounds(sp, &lo, &hi) == 0) {
+        prim_stack_bounds(sp, (char *)st->ips, sizeof st->ips, &lo, &hi, &fl) == 0) {
         st->stack_lo = lo;
         st->stack_hi = hi;
         PS_LOG(3, "thread %d: stack [%#lx, %#lx)", (int)prim_gettid(), (unsigned long)lo,
@@ -176,8 +178,10 @@ static struct {
 void leakscan_internal_thread(void)
 {
     volatile char here = 0;
+    char buf[2048]; /* the shim's own thread: its stack is ours */
     uintptr_t lo = 0, hi = 0;
-    (void)prim_stack_bounds((uintptr_t)&here, &lo, &hi);
+    uint32_t fl;
+    (void)prim_stack_bounds((uintptr_t)&here, buf, sizeof buf, &lo, &hi, &fl);
     pid_t tid = prim_gettid();
     for (int i = 0; i < MAX_INTERNAL; i++) {
         pid_t cur = __atomic_load_n(&internal[i].tid, __ATOMIC_ACQUIRE);

@@ -271,18 +271,18 @@ ssize_t prim_maps_read(char *buf, size_t cap)
     return (ssize_t)got;
 }
 
-int prim_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+int prim_stack_bounds(uintptr_t sp, char *buf, size_t cap, uintptr_t *lo, uintptr_t *hi,
+                      uint32_t *flags)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -PS_E_OPEN;
-    char buf[2048];
     size_t have = 0;
-    uintptr_t prev_hi = 0;
-    int rc = -PS_E_INVAL, eof = 0, skip = 0;
-    while (rc == -PS_E_INVAL && !(eof && !have)) {
-        if (!eof && have < sizeof buf) {
-            ssize_t n = read(fd, buf + have, sizeof buf - have);
+    prim_vma_t prev = {0};
+    int rc = -PS_E_INVAL, eof = 0, skip = 0, done = 0;
+    while (!done && !(eof && !have)) {
+        if (!eof && have < cap) {
+            ssize_t n = read(fd, buf + have, cap - have);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -292,26 +292,32 @@ int prim_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
         }
         char *nl = memchr(buf, '\n', have);
         size_t len = nl ? (size_t)(nl - buf) : have; /* a line longer than buf: its start */
-        if (!nl && !eof && have < sizeof buf)
+        if (!nl && !eof && have < cap)
             continue;
         prim_vma_t v;
         if (!skip && maps_line(buf, buf + len, &v) == 0) {
             if (sp >= v.lo && sp < v.hi) {
+                done = 1;
                 *lo = v.lo;
                 *hi = v.hi;
-                if (v.flags & PRIM_VMA_STACK) {
+                *flags = v.flags;
+                if (prev.hi == v.lo && !(prev.flags & (PRIM_VMA_R | PRIM_VMA_W | PRIM_VMA_X |
+                                                       PRIM_VMA_SHARED)))
+                    *flags |= PRIM_VMA_GUARD_BELOW;
+                if (v.flags & PRIM_VMA_STACK) { /* down to RLIMIT_STACK, not below the mapping under it */
                     struct rlimit rl;
-                    uintptr_t room = 8u << 20;
-                    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+                    uintptr_t room = v.hi - prev.hi;
+                    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                        rl.rlim_cur < room)
                         room = (uintptr_t)rl.rlim_cur;
-                    uintptr_t grow = v.hi - room < v.hi ? v.hi - room : 0;
-                    *lo = grow > prev_hi ? grow : prev_hi;
-                    if (*lo > v.lo)
-                        *lo = v.lo;
+                    if (v.hi - room < *lo)
+                        *lo = v.hi - room;
                 }
                 rc = 0;
+            } else if (v.lo > sp) {
+                done = 1;
             }
-            prev_hi = v.hi;
+            prev = v;
         }
         skip = !nl; /* the rest of an over-long line is not a line */
         size_t used = nl ? len + 1 : len;

@@ -68,10 +68,13 @@ size_t prim_maps_parse(const char *p, const char *end, prim_vma_t *out, size_t c
 /* Reads /proc/self/maps into buf (cap bytes); returns its length, or -1 (unreadable) or -2
  * (larger than cap). */
 ssize_t prim_maps_read(char *buf, size_t cap);
-/* The mapping that contains sp, read from /proc/self/maps with a small stack buffer: 0 and
- * [*lo, *hi), or -PS_E_*. For the main thread's [stack] mapping, *lo is where it can grow to
- * (RLIMIT_STACK, not below the mapping under it). */
-int prim_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
+#define PRIM_VMA_GUARD_BELOW 0x200u /* prim_stack_bounds: right above a private ---p mapping */
+/* The mapping that contains sp, read from /proc/self/maps through the scratch buf (cap bytes,
+ * the caller's: no stack used for it): 0, [*lo, *hi) and its PRIM_VMA_* *flags, or -PS_E_OPEN
+ * (unreadable) or -PS_E_INVAL (not mapped). For the main thread's [stack] mapping, *lo is
+ * where it can grow to (RLIMIT_STACK, not below the mapping under it). */
+int prim_stack_bounds(uintptr_t sp, char *buf, size_t cap, uintptr_t *lo, uintptr_t *hi,
+                      uint32_t *flags);
 /* Thread ids of this process (/proc/self/task): up to cap into out; returns the number found
  * (may exceed cap) or -1. */
 long prim_task_list(pid_t *out, size_t cap);

@@ -18,6 +18,7 @@
 #include "bootstrap.h"
 #include "log.h"
 #include "perfshim/compiler.h"
+#include "perfshim/errors.h"
 #include "prim.h"
 
 /* libunwind is loaded with dlopen(RTLD_LOCAL), never as a NEEDED library of the shim (issue
@@ -296,99 +297,23 @@ uint64_t unwind_shallow_count(void)
 
 /* ---- the thread's stack bounds, from /proc/self/maps ------------------------------------- */
 
-static const char *hex_field(const char *p, const char *end, uintptr_t *v)
-{
-    uintptr_t x = 0;
-    for (; p < end; p++) {
-        unsigned d;
-        if (*p >= '0' && *p <= '9')
-            d = (unsigned)(*p - '0');
-        else if (*p >= 'a' && *p <= 'f')
-            d = (unsigned)(*p - 'a' + 10);
-        else
-            break;
-        x = x * 16 + d;
-    }
-    *v = x;
-    return p;
-}
-
-typedef struct maps_line_s {
-    uintptr_t lo, hi;
-    char perms[4];
-    int is_stack; /* [stack] */
-} maps_line_t;
-
-static int maps_line(const char *p, const char *end, maps_line_t *l)
-{
-    p = hex_field(p, end, &l->lo);
-    if (p >= end || *p++ != '-')
-        return -1;
-    p = hex_field(p, end, &l->hi);
-    if (p + 5 > end || *p++ != ' ')
-        return -1;
-    memcpy(l->perms, p, 4);
-    size_t n = (size_t)(end - p);
-    l->is_stack = n >= 7 && memcmp(end - 7, "[stack]", 7) == 0;
-    return 0;
-}
-
 /* The stack that contains sp: a glibc thread stack (an rw mapping right above a ---p guard)
  * or the main thread's [stack] (down to RLIMIT_STACK, not below the mapping under it).
- * buf: scratch of cap bytes. 0 and [*lo, *hi), or -1 (not found, or not a stack). */
+ * buf: scratch of cap bytes. 0 and [*lo, *hi), -1 (not found, or not a stack), -2 (no /proc). */
 static int stack_bounds(uintptr_t sp, char *buf, size_t cap, uintptr_t *lo, uintptr_t *hi)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    uint32_t fl;
+    int rc = prim_stack_bounds(sp, buf, cap, lo, hi, &fl);
+    if (rc == -PS_E_OPEN)
         return -2;
-    size_t have = 0;
-    int eof = 0, rc = -1, done = 0;
-    maps_line_t prev = {0}, cur;
-    while (!done) {
-        if (!eof && have < cap) {
-            ssize_t n = read(fd, buf + have, cap - have);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                eof = 1;
-            else
-                have += (size_t)n;
-        }
-        char *nl = memchr(buf, '\n', have);
-        if (!nl && !eof && have < cap)
-            continue;
-        if (!have)
-            break;
-        size_t len = nl ? (size_t)(nl - buf) : have;
-        if (maps_line(buf, buf + len, &cur) == 0) {
-            if (sp >= cur.lo && sp < cur.hi) {
-                done = 1;
-                if (cur.is_stack) {
-                    struct rlimit rl;
-                    uintptr_t room = cur.hi - prev.hi;
-                    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-                        rl.rlim_cur < room)
-                        room = (uintptr_t)rl.rlim_cur;
-                    *lo = cur.hi - room < cur.lo ? cur.hi - room : cur.lo;
-                    *hi = cur.hi;
-                    rc = 0;
-                } else if (cur.perms[0] == 'r' && cur.perms[1] == 'w' && prev.hi == cur.lo &&
-                           memcmp(prev.perms, "---p", 4) == 0) {
-                    *lo = cur.lo;
-                    *hi = cur.hi;
-                    rc = 0;
-                }
-            } else if (cur.lo > sp) {
-                done = 1;
-            }
-            prev = cur;
-        }
-        size_t used = nl ? len + 1 : have; /* a line longer than buf: dropped */
-        memmove(buf, buf + used, have - used);
-        have -= used;
-    }
-    close(fd);
-    return rc;
+    if (rc < 0)
+        return -1;
+    if (fl & PRIM_VMA_STACK)
+        return 0;
+    return (fl & (PRIM_VMA_R | PRIM_VMA_W)) == (PRIM_VMA_R | PRIM_VMA_W) &&
+                   !(fl & PRIM_VMA_SHARED) && (fl & PRIM_VMA_GUARD_BELOW)
+               ? 0
+               : -1;
 }
 
 /* /proc/self/maps could not be opened (no /proc): stacks are unwound without the check, as
