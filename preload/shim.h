@@ -104,7 +104,7 @@ static PS_ALWAYS_INLINE void hook_leave(void)
 static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 {
     int depth = PS_LIKELY(unwind_safe(st) && (unwind_tls_ready || unwind_first_ok(ra)))
-                    ? unwind_capture(st->ips, options.depth)
+                    ? unwind_capture(st, options.depth)
                     : unwind_shallow(st->ips, ra);
     if (PS_UNLIKELY(depth <= 0))
         return 0;

@@ -148,11 +148,19 @@ static int page_mapped(uintptr_t page, uintptr_t last)
     return mincore((void *)page, last - page + 4096, vec) == 0;
 }
 
+/* The stack of the thread now unwinding (unwind_capture): reads inside it are plain loads,
+ * as libunwind's own are (unwind_safe has checked that sp lies in it). */
+static PS_TLS uintptr_t unw_stack_lo, unw_stack_hi;
+
 static int access_mem_checked(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
                               int write, void *arg)
 {
     if (write)
         return orig_access_mem(as, addr, val, write, arg);
+    if (PS_LIKELY(addr >= unw_stack_lo && addr + sizeof *val <= unw_stack_hi)) {
+        *val = *(const unw_word_t *)addr;
+        return 0;
+    }
     uintptr_t page = addr & ~(uintptr_t)4095, last = (addr + sizeof *val - 1) & ~(uintptr_t)4095;
     if (!page)
         return -UNW_EINVAL;
@@ -254,8 +262,11 @@ int unwind_first_ok(uintptr_t ra)
     return 1;
 }
 
-int unwind_capture(uint64_t *ips, int max)
+int unwind_capture(tstate_t *st, int max)
 {
+    uint64_t *ips = st->ips;
+    unw_stack_lo = st->stack_lo;
+    unw_stack_hi = st->stack_hi;
     /* straight into ips (PERFSHIM_MAX_DEPTH + 8 entries, void * sized): no buffer on the
      * app's stack */
     valid_gen++;

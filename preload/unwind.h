@@ -6,7 +6,7 @@
  * into the global scope, where its _Unwind_* would run the app's C++ exceptions; sets its
  * per-thread cache and its descriptor-free memory accessor, finds the
  * shim's own text range and the real dl_iterate_phdr). unwind_capture() is called from hooks
- * with the guard set: it writes up to `max` raw return addresses into ips, innermost first,
+ * with the guard set: it writes up to `max` raw return addresses into st->ips, innermost first,
  * with every leading frame that lies inside libperfshim.so removed (so ips[0] is a return
  * address in the caller of malloc), and returns how many it wrote (0 if the stack could not
  * be read, or libunwind could not be loaded: warned once at init). No heap allocation happens in the shim; libunwind's own goes through the guard
@@ -56,7 +56,7 @@ extern PS_TLS unsigned char unwind_first_pending;
 extern PS_TLS int unwind_in_loader;
 
 void unwind_init(void);
-int unwind_capture(uint64_t *ips, int max);
+int unwind_capture(tstate_t *st, int max);
 /* The slow half of unwind_safe: finds the thread's stack bounds once, then decides. */
 PS_NOINLINE PS_COLD int unwind_safe_slow(tstate_t *st, uintptr_t sp);
 /* 0 if a hook called from ra may not make this thread's first unwind: libunwind is dlopened,

@@ -7,7 +7,7 @@ DEPS="build-essential autoconf automake libtool pkg-config libunwind-dev libzstd
 libdwarf-dev libelf-dev libjemalloc-dev zstd g++"
 # optional, for tests only: the real-program test (tests/integration/real_programs.sh) and
 # fuzzing (scripts/fuzz); a missing one makes its test skip
-TEST_DEPS="python3 perl git sqlite3 valgrind clang libclang-rt-14-dev"
+TEST_DEPS="python3 perl git sqlite3 valgrind clang libclang-rt-14-dev strace"
 
 ps_install() {
     missing=""
