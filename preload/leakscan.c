@@ -340,45 +340,8 @@ static void *scan_alloc(scan_t *S, size_t bytes)
     return p;
 }
 
-static void sort_blocks(block_t *b, uint64_t n)
-{
-    /* heapsort: qsort may call malloc, and this runs with the live set locked */
-    if (n < 2)
-        return;
-    for (uint64_t start = n / 2; start-- > 0;) {
-        for (uint64_t i = start;;) {
-            uint64_t c = 2 * i + 1;
-            if (c >= n)
-                break;
-            if (c + 1 < n && b[c + 1].ptr > b[c].ptr)
-                c++;
-            if (b[i].ptr >= b[c].ptr)
-                break;
-            block_t t = b[i];
-            b[i] = b[c];
-            b[c] = t;
-            i = c;
-        }
-    }
-    for (uint64_t end = n - 1; end > 0; end--) {
-        block_t t = b[0];
-        b[0] = b[end];
-        b[end] = t;
-        for (uint64_t i = 0;;) {
-            uint64_t c = 2 * i + 1;
-            if (c >= end)
-                break;
-            if (c + 1 < end && b[c + 1].ptr > b[c].ptr)
-                c++;
-            if (b[i].ptr >= b[c].ptr)
-                break;
-            t = b[i];
-            b[i] = b[c];
-            b[c] = t;
-            i = c;
-        }
-    }
-}
+/* heapsort: qsort may call malloc, and this runs with the live set locked */
+PRIM_DEFINE_HEAPSORT(sort_blocks, block_t, ptr)
 
 /* Index of the first block that ends after address a (S->n if none). */
 static uint64_t block_from(const scan_t *S, uint64_t a)
@@ -767,41 +730,7 @@ static void own_add(uintptr_t lo, uintptr_t hi, void *arg)
         o->r[o->n++] = (seg_t){lo, hi};
 }
 
-static void sort_segs(seg_t *a, size_t n)
-{
-    for (size_t start = n / 2; start-- > 0;) /* heapsort by lo */
-        for (size_t i = start;;) {
-            size_t c = 2 * i + 1;
-            if (c >= n)
-                break;
-            if (c + 1 < n && a[c + 1].lo > a[c].lo)
-                c++;
-            if (a[i].lo >= a[c].lo)
-                break;
-            seg_t t = a[i];
-            a[i] = a[c];
-            a[c] = t;
-            i = c;
-        }
-    for (size_t end = n; end-- > 1;) {
-        seg_t t = a[0];
-        a[0] = a[end];
-        a[end] = t;
-        for (size_t i = 0;;) {
-            size_t c = 2 * i + 1;
-            if (c >= end)
-                break;
-            if (c + 1 < end && a[c + 1].lo > a[c].lo)
-                c++;
-            if (a[i].lo >= a[c].lo)
-                break;
-            t = a[i];
-            a[i] = a[c];
-            a[c] = t;
-            i = c;
-        }
-    }
-}
+PRIM_DEFINE_HEAPSORT(sort_segs, seg_t, lo)
 
 static void range_put(scan_t *S, uintptr_t lo, uintptr_t hi, uint32_t flags)
 {

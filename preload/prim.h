@@ -42,6 +42,37 @@ void *prim_map_wipeonfork(void);
 /* mprotect of whole pages: read-only (writable 0) or read-write. Returns 0 or -PS_E_IO. */
 int prim_protect(void *addr, size_t len, int writable);
 
+/* Defines `static void NAME(TYPE *a, size_t n)`: an in-place heapsort of a[0..n) by the
+ * integer field KEY, ascending. Allocation-free (glibc's qsort may call malloc), O(n log n). */
+#define PRIM_DEFINE_HEAPSORT(NAME, TYPE, KEY)                                                  \
+    static void NAME##_sift(TYPE *a, size_t i, size_t n)                                       \
+    {                                                                                          \
+        for (;;) {                                                                             \
+            size_t c = 2 * i + 1;                                                              \
+            if (c >= n)                                                                        \
+                return;                                                                        \
+            if (c + 1 < n && a[c + 1].KEY > a[c].KEY)                                          \
+                c++;                                                                           \
+            if (a[i].KEY >= a[c].KEY)                                                          \
+                return;                                                                        \
+            TYPE t = a[i];                                                                     \
+            a[i] = a[c];                                                                       \
+            a[c] = t;                                                                          \
+            i = c;                                                                             \
+        }                                                                                      \
+    }                                                                                          \
+    static void NAME(TYPE *a, size_t n)                                                        \
+    {                                                                                          \
+        for (size_t start = n / 2; start-- > 0;)                                               \
+            NAME##_sift(a, start, n);                                                          \
+        for (size_t end = n; end-- > 1;) {                                                     \
+            TYPE t = a[0];                                                                     \
+            a[0] = a[end];                                                                     \
+            a[end] = t;                                                                        \
+            NAME##_sift(a, 0, end);                                                            \
+        }                                                                                      \
+    }
+
 /* The shim's own mappings: prim_map/prim_unmap keep a table of them (lock-free, bounded;
  * prim_own_overflow() counts mappings the table could not hold) so the leak scan can tell
  * them from the app's anonymous memory. prim_own_each calls fn on every one mapped now. */

@@ -65,4 +65,36 @@ TEST(read_self)
     expect_true(prim_read_self(&got, p, sizeof got) != 0);
 }
 
-TEST_MAIN(TEST_ENTRY(floor_follows_the_limit), TEST_ENTRY(move_high), TEST_ENTRY(read_self))
+typedef struct {
+    uint64_t k;
+    uint32_t tag;
+} hs_t;
+PRIM_DEFINE_HEAPSORT(hs_sort, hs_t, k)
+
+/* The allocation-free heapsort the leak scan uses: sorted, and a permutation (each tag once),
+ * on sizes 0..300 with few and many equal keys. */
+TEST(heapsort)
+{
+    static hs_t a[300];
+    static unsigned char seen[300];
+    uint64_t x = 88172645463325252ull;
+    for (size_t n = 0; n <= 300; n += (n < 20 ? 1 : 37)) {
+        for (uint64_t mod = 3; mod <= (1ull << 40); mod <<= 20) {
+            for (size_t i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                a[i] = (hs_t){x % mod, (uint32_t)i};
+            }
+            hs_sort(a, n);
+            memset(seen, 0, sizeof seen);
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    expect_true(a[i - 1].k <= a[i].k);
+                expect_true(!seen[a[i].tag]);
+                seen[a[i].tag] = 1;
+            }
+        }
+    }
+}
+
+TEST_MAIN(TEST_ENTRY(floor_follows_the_limit), TEST_ENTRY(move_high), TEST_ENTRY(read_self),
+          TEST_ENTRY(heapsort))
