@@ -132,6 +132,20 @@ jemalloc_first() {
 }
 check "jemalloc preloaded first, threads attached from inside it: status 0, a scan" jemalloc_first
 
+# jemalloc linked, threads allocating with mallocx: their first event is a lock hook inside
+# jemalloc, where the first unwind (libunwind's thread block comes from malloc) must not happen
+mallocx_threads() {
+    a=$("$top_builddir/tests/workloads/je_mallocx" 2>&1; echo "status $?")
+    for i in 1 2 3; do
+        b=$(PERFSHIM_OUTPUT="$TMP/mx$i.trace" LD_PRELOAD="$PERFSHIM_LIB" \
+            "$top_builddir/tests/workloads/je_mallocx" 2>mx.err; echo "status $?")
+        [ "$a" = "$b" ] || { echo "mallocx: $a / $b"; cat mx.err; return 1; }
+        "$P" check -q --max-leaked-bytes 1000000000 --max-leaked-blocks 1000000000 "$TMP/mx$i.trace" >/dev/null 2>&1
+        [ $? -le 1 ] || { echo "mallocx: trace $i unreadable"; return 1; }
+    done
+}
+check "jemalloc linked, mallocx from 8 threads: output and status as native, the trace readable" mallocx_threads
+
 # 500 idle threads at exit: the native status, the scan complete, and the traced run's peak
 # RSS bounded (the scan reads only resident pages from each thread's stack pointer up: it
 # used to fault in all of every 8 MiB stack, 4.24 GB).
