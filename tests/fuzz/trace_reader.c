@@ -25,6 +25,7 @@
 
 #include "fuzz.h"
 #include "reader.h"
+#include "analysis.h"
 #include "replay.h"
 #include "symbols.h"
 
