@@ -46,7 +46,7 @@ typedef struct heap_ent_s {
 typedef struct pass_s {
     reader_t *r;
     tracemodel_t *m;
-    pass_sink_t *rec_sinks[16], *ev_sinks[16]; /* the sinks with on_record / on_event */
+    pass_sink_t **rec_sinks, **ev_sinks; /* the sinks with on_record / on_event */
     size_t nrec, nev;
     stream_t *streams;
     size_t nstreams;
@@ -438,12 +438,16 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
         if (c->h.t_last > m->span_end_ns)
             m->span_end_ns = c->h.t_last;
     }
+    P->rec_sinks = calloc(nsinks ? nsinks : 1, sizeof(*P->rec_sinks));
+    P->ev_sinks = calloc(nsinks ? nsinks : 1, sizeof(*P->ev_sinks));
+    if (!P->rec_sinks || !P->ev_sinks)
+        return -PS_E_NOMEM;
     for (size_t i = 0; i < nsinks; i++) {
         if ((rc = sinks[i].ops->init(sinks[i].result, &sinks[i].state, m)) < 0)
             return rc;
-        if (sinks[i].ops->on_record && P->nrec < sizeof P->rec_sinks / sizeof P->rec_sinks[0])
+        if (sinks[i].ops->on_record)
             P->rec_sinks[P->nrec++] = &sinks[i];
-        if (sinks[i].ops->on_event && P->nev < sizeof P->ev_sinks / sizeof P->ev_sinks[0])
+        if (sinks[i].ops->on_event)
             P->ev_sinks[P->nev++] = &sinks[i];
     }
     size_t **chunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*chunks));
@@ -510,6 +514,8 @@ int pass_run(const char *path, tracemodel_t *m, pass_sink_t *sinks, size_t nsink
         free(P->streams[0].chunks);
     free(P->streams);
     free(P->heap);
+    free(P->rec_sinks);
+    free(P->ev_sinks);
     free(P);
     return rc;
 }

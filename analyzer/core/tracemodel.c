@@ -82,15 +82,6 @@ int tracemodel_add_module(tracemodel_t *m, const record_t *rec)
     return 0;
 }
 
-void tracemodel_ts(tracemodel_t *m, uint64_t ts)
-{
-    if (!m->have_ts || ts < m->first_ts)
-        m->first_ts = ts;
-    if (!m->have_ts || ts > m->last_ts)
-        m->last_ts = ts;
-    m->have_ts = true;
-}
-
 void tracemodel_partial(tracemodel_t *m, const char *fmt, ...)
 {
     m->complete = false;

@@ -69,8 +69,15 @@ const tm_stack_t *tracemodel_stack(const tracemodel_t *m, uint32_t id);
 int tracemodel_add_stack(tracemodel_t *m, const record_t *rec);
 /* A MODULE record: kept once per (path, base). */
 int tracemodel_add_module(tracemodel_t *m, const record_t *rec);
-/* Widens the event time range. */
-void tracemodel_ts(tracemodel_t *m, uint64_t ts);
+/* Widens the event time range (per event: inline). */
+static inline void tracemodel_ts(tracemodel_t *m, uint64_t ts)
+{
+    if (!m->have_ts || ts < m->first_ts)
+        m->first_ts = ts;
+    if (!m->have_ts || ts > m->last_ts)
+        m->last_ts = ts;
+    m->have_ts = true;
+}
 /* Marks the model partial; the first reason is kept. */
 void tracemodel_partial(tracemodel_t *m, const char *fmt, ...) PS_PRINTF(2, 3);
 void tracemodel_free(tracemodel_t *m);
