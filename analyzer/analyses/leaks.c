@@ -116,17 +116,35 @@ static int leaks_growth(leaks_t *L, snap_ent_t *e, size_t n)
 
 /* ---- loading ------------------------------------------------------------------------- */
 
+/* What the pass collects: the records with their stack ids; the call sites are cut after the
+ * pass (leaks_resolve), when symbols are open. */
+typedef struct raw_leak_s {
+    leak_group_t g;
+    uint32_t stack, holder;
+} raw_leak_t;
+
+typedef struct raw_snap_s {
+    snap_ent_t e;
+    uint32_t stack;
+} raw_snap_t;
+
 typedef struct raw_s {
-    leak_group_t *g;
+    raw_leak_t *g;
     size_t n, cap;
-    snap_ent_t *s;
+    raw_snap_t *s;
     size_t ns, scap;
 } raw_t;
 
-static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_t *rp,
-                      symbols_t *sym)
+int leaks_begin(leaks_t *L)
 {
-    int rc;
+    memset(L, 0, sizeof(*L));
+    L->priv = calloc(1, sizeof(raw_t));
+    return L->priv ? 0 : -PS_E_NOMEM;
+}
+
+int leaks_record(leaks_t *L, const record_t *rec)
+{
+    raw_t *raw = L->priv;
     switch (rec->type) {
     case PS_REC_LEAK_SCAN: {
         /* the exit scan over on-demand ones; else the latest */
@@ -142,14 +160,15 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
     case PS_REC_LEAK: {
         if (raw->n == raw->cap) {
             size_t cap = raw->cap ? raw->cap * 2 : 64;
-            leak_group_t *g = realloc(raw->g, cap * sizeof(*g));
+            raw_leak_t *g = realloc(raw->g, cap * sizeof(*g));
             if (!g)
                 return -PS_E_NOMEM;
             raw->g = g;
             raw->cap = cap;
         }
-        leak_group_t *g = &raw->g[raw->n++];
-        memset(g, 0, sizeof(*g));
+        raw_leak_t *r = &raw->g[raw->n++];
+        memset(r, 0, sizeof(*r));
+        leak_group_t *g = &r->g;
         g->kind = rec->aux;
         g->blocks = rec->u.leak.blocks;
         g->bytes = rec->u.leak.bytes;
@@ -157,11 +176,8 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
         g->inherited = (rec->u.leak.flags & PS_LEAK_REC_F_INHERITED) != 0;
         g->ts = rec->u.leak.ts;
         g->held_by = -1;
-        if ((rc = callsite_cut(sym, rp, rec->u.leak.stack, &g->ips, &g->depth)) < 0)
-            return rc;
-        if (g->kind == PS_LEAK_INDIRECT &&
-            (rc = callsite_cut(sym, rp, rec->u.leak.holder, &g->holder_ips, &g->holder_depth)) < 0)
-            return rc;
+        r->stack = rec->u.leak.stack;
+        r->holder = rec->u.leak.holder;
         return 0;
     }
     case PS_REC_LEAK_SUPP:
@@ -181,91 +197,108 @@ static int leaks_take(leaks_t *L, raw_t *raw, const record_t *rec, const replay_
             return 0; /* not from this shim: a bound on the series we allocate */
         if (raw->ns == raw->scap) {
             size_t cap = raw->scap ? raw->scap * 2 : 256;
-            snap_ent_t *s = realloc(raw->s, cap * sizeof(*s));
-            if (!s)
+            raw_snap_t *sn = realloc(raw->s, cap * sizeof(*sn));
+            if (!sn)
                 return -PS_E_NOMEM;
-            raw->s = s;
+            raw->s = sn;
             raw->scap = cap;
         }
-        snap_ent_t *s = &raw->s[raw->ns++];
-        s->seq = rec->u.snapshot_site.seq;
-        s->blocks = rec->u.snapshot_site.blocks;
-        s->bytes = rec->u.snapshot_site.bytes;
-        return callsite_cut(sym, rp, rec->u.snapshot_site.stack, &s->ips, &s->depth);
+        raw_snap_t *sn = &raw->s[raw->ns++];
+        memset(sn, 0, sizeof(*sn));
+        sn->e.seq = rec->u.snapshot_site.seq;
+        sn->e.blocks = rec->u.snapshot_site.blocks;
+        sn->e.bytes = rec->u.snapshot_site.bytes;
+        sn->stack = rec->u.snapshot_site.stack;
+        return 0;
     }
     }
     return 0;
 }
 
-int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym, char *err,
-               size_t errlen)
+static void raw_free(raw_t *raw)
 {
-    memset(L, 0, sizeof(*L));
-    raw_t raw = {0};
-    reader_t *r = NULL;
-    int rc = reader_open(&r, path);
-    if (rc < 0) {
-        snprintf(err, errlen, "%s", r ? reader_error(r) : ps_strerror(rc));
-        reader_close(r);
-        return rc;
-    }
-    for (size_t i = 0; i < reader_chunk_count(r) && rc >= 0; i++) {
-        /* the exit scan is in the shim's stream, on-demand scans in the caller's */
-        chunk_view_t v;
-        if (reader_chunk_load(r, i, &v) < 0)
-            continue; /* the replay already reported it */
-        record_t rec;
-        while ((rc = view_next(r, &v, &rec)) > 0)
-            if ((rc = leaks_take(L, &raw, &rec, rp, sym)) < 0)
-                break;
-        if (rc == -PS_E_CORRUPT)
-            rc = 0; /* the rest of the chunk is lost; the replay marks the trace partial */
-    }
-    reader_close(r);
-    if (rc >= 0 && L->nscans > 1) { /* the chosen scan's groups only */
-        size_t m = 0;
-        for (size_t i = 0; i < raw.n; i++)
-            if (raw.g[i].ts == L->scan.ts)
-                raw.g[m++] = raw.g[i];
-        raw.n = m;
-    }
-    if (rc >= 0 && raw.n) {
-        /* merge equal call sites, then rank */
-        qsort(raw.g, raw.n, sizeof(*raw.g), group_key_cmp);
-        size_t m = 0;
-        for (size_t i = 0; i < raw.n; i++) {
-            if (m && !group_key_cmp(&raw.g[m - 1], &raw.g[i])) {
-                raw.g[m - 1].blocks += raw.g[i].blocks;
-                raw.g[m - 1].bytes += raw.g[i].bytes;
-                raw.g[m - 1].possible_blocks += raw.g[i].possible_blocks;
-            } else {
-                raw.g[m++] = raw.g[i];
-            }
+    if (!raw)
+        return;
+    free(raw->g);
+    free(raw->s);
+    free(raw);
+}
+
+/* The groups from what the pass collected: call sites cut (symbolization), the chosen scan's
+ * groups only, equal call sites merged, ranked, holders named. */
+static int leaks_groups(leaks_t *L, raw_t *raw, const replay_t *rp, symbols_t *sym)
+{
+    int rc;
+    size_t n = 0;
+    leak_group_t *g = calloc(raw->n ? raw->n : 1, sizeof(*g));
+    if (!g)
+        return -PS_E_NOMEM;
+    for (size_t i = 0; i < raw->n; i++) {
+        if (L->nscans > 1 && raw->g[i].g.ts != L->scan.ts)
+            continue; /* the chosen scan's groups only */
+        g[n] = raw->g[i].g;
+        if ((rc = callsite_cut(sym, rp, raw->g[i].stack, &g[n].ips, &g[n].depth)) < 0 ||
+            (g[n].kind == PS_LEAK_INDIRECT &&
+             (rc = callsite_cut(sym, rp, raw->g[i].holder, &g[n].holder_ips,
+                                &g[n].holder_depth)) < 0)) {
+            free(g);
+            return rc;
         }
-        qsort(raw.g, m, sizeof(*raw.g), group_rank_cmp);
-        for (size_t i = 0; i < m; i++) {
-            leak_group_t *g = &raw.g[i];
-            if (g->kind != PS_LEAK_INDIRECT)
-                continue;
-            for (size_t k = 0; k < m && g->held_by < 0; k++)
-                if (raw.g[k].kind == PS_LEAK_DEFINITE &&
-                    !ips_cmp(raw.g[k].ips, raw.g[k].depth, g->holder_ips, g->holder_depth))
-                    g->held_by = (long)k;
+        n++;
+    }
+    if (!n) {
+        free(g);
+        return 0;
+    }
+    /* merge equal call sites, then rank */
+    qsort(g, n, sizeof(*g), group_key_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && !group_key_cmp(&g[m - 1], &g[i])) {
+            g[m - 1].blocks += g[i].blocks;
+            g[m - 1].bytes += g[i].bytes;
+            g[m - 1].possible_blocks += g[i].possible_blocks;
+        } else {
+            g[m++] = g[i];
         }
-        L->groups = raw.g;
-        L->ngroups = m;
-        raw.g = NULL;
+    }
+    qsort(g, m, sizeof(*g), group_rank_cmp);
+    for (size_t i = 0; i < m; i++) {
+        leak_group_t *x = &g[i];
+        if (x->kind != PS_LEAK_INDIRECT)
+            continue;
+        for (size_t k = 0; k < m && x->held_by < 0; k++)
+            if (g[k].kind == PS_LEAK_DEFINITE &&
+                !ips_cmp(g[k].ips, g[k].depth, x->holder_ips, x->holder_depth))
+                x->held_by = (long)k;
+    }
+    L->groups = g;
+    L->ngroups = m;
+    return 0;
+}
+
+int leaks_resolve(leaks_t *L, const replay_t *rp, symbols_t *sym)
+{
+    raw_t *raw = L->priv;
+    if (!raw)
+        return 0; /* resolved already, or never collected */
+    int rc = leaks_groups(L, raw, rp, sym);
+    snap_ent_t *e = NULL;
+    if (rc >= 0 && raw->ns) {
+        e = malloc(raw->ns * sizeof(*e));
+        if (!e)
+            rc = -PS_E_NOMEM;
+        for (size_t i = 0; e && i < raw->ns && rc >= 0; i++) {
+            e[i] = raw->s[i].e;
+            rc = callsite_cut(sym, rp, raw->s[i].stack, &e[i].ips, &e[i].depth);
+        }
     }
     if (rc >= 0)
-        rc = leaks_growth(L, raw.s, raw.ns);
-    free(raw.g);
-    free(raw.s);
-    if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", path, ps_strerror(rc));
-        leaks_free(L);
-        return rc;
-    }
-    return 0;
+        rc = leaks_growth(L, e, raw->ns);
+    free(e);
+    raw_free(raw);
+    L->priv = NULL;
+    return rc < 0 ? rc : 0;
 }
 
 void leaks_suppress_held(leaks_t *L)
@@ -280,6 +313,7 @@ void leaks_suppress_held(leaks_t *L)
 
 void leaks_free(leaks_t *L)
 {
+    raw_free(L->priv);
     free(L->groups);
     free(L->suppressions);
     free(L->growth);

@@ -3,15 +3,16 @@
  * the exit-time reachability scan by allocation call site and kind, and the growth of live
  * bytes per call site across snapshots.
  *
- * Contract: analyzer-only, single-threaded. leaks_load() reads the shim's own chunks
- * (PS_CHUNK_F_INTERNAL, where the shim writes these records) of the trace at `path`; `rp` and
- * `sym` (from replay_run and symbols_open on the same trace) give the stacks, which are cut
- * to the call site exactly as the report cuts them (allocator and shim frames dropped), and
- * groups whose call sites are then equal are merged. A trace may hold several scans (the app's
+ * Contract: analyzer-only, single-threaded. The leak analysis of the pass (analysis.h):
+ * leaks_begin, then leaks_record for each record of the trace (it keeps the leak and snapshot
+ * records, with their stack ids), then, after the pass, leaks_resolve with `rp` and `sym`
+ * (the same trace's replay_t and symbols) cuts the stacks to the call site exactly as the
+ * report cuts them (allocator and shim frames dropped) and merges groups whose call sites are
+ * then equal: the only symbolization the leaks need, done once after the pass. A trace may hold several scans (the app's
  * __lsan_do_leak_check / __lsan_do_recoverable_leak_check record one each): the groups and
- * totals are the last scan's, nscans counts them. Returns 0 (L->have_scan says whether the
- * trace holds a scan: none with PERFSHIM_LEAK_CHECK=0 or when the process did not exit
- * cleanly), or a negative PS_E_* with one line in err.
+ * totals are the last scan's, nscans counts them. L->have_scan says whether the trace holds a
+ * scan: none with PERFSHIM_LEAK_CHECK=0 or when the process did not exit cleanly. Functions
+ * return 0 or a negative PS_E_*.
  *
  * Groups are sorted by bytes (then blocks), largest first. An indirect group names, in
  * held_by, the definite group whose blocks hold it (the definite block that reaches it first;
@@ -29,6 +30,7 @@
 
 #include "perfshim/trace_format.h"
 #include "analyses/replay.h"
+#include "core/reader.h"
 #include "core/symbols.h"
 
 typedef struct leak_group_s {
@@ -60,10 +62,12 @@ typedef struct leaks_s {
     uint32_t nsnapshots;
     leak_growth_t *growth;
     size_t ngrowth;
+    void *priv; /* the records collected by the pass, until leaks_resolve */
 } leaks_t;
 
-int leaks_load(leaks_t *L, const char *path, const replay_t *rp, symbols_t *sym, char *err,
-               size_t errlen);
+int leaks_begin(leaks_t *L);
+int leaks_record(leaks_t *L, const record_t *rec);
+int leaks_resolve(leaks_t *L, const replay_t *rp, symbols_t *sym);
 void leaks_free(leaks_t *L);
 /* After suppression: an indirect group whose holder is suppressed is suppressed too (what a
  * suppressed leak holds is not reported, as LSan does). */

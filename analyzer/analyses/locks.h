@@ -4,8 +4,8 @@
  * critical section, each thread's share of wall time spent waiting, an Amdahl bound per lock,
  * and lock-order cycles (potential deadlocks).
  *
- * Contract: analyzer-only, single-threaded. replay.c feeds every THREAD_START/EXIT and lock
- * record of thread `tid` to locks_take() (per-thread streams in order; threads in any order);
+ * Contract: analyzer-only, single-threaded. The pass (core/pass.h, driven by analysis.h) feeds
+ * every THREAD_START/EXIT and lock record of thread `tid` to locks_take() (per-thread streams in order; threads in any order);
  * locks_finish() then ranks and analyzes, after which the structure is read-only. Functions
  * return 0 or -PS_E_NOMEM. A trace without lock records gives a locks_t with `any` false.
  *
@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #include "core/reader.h"
-#include "analyses/replay.h"
+#include "analyses/hist.h"
 
 #define LOCKS_CYCLE_MAX 8
 #define LOCKS_CYCLES_REPORTED 100

@@ -37,6 +37,8 @@ void misuse_free(misuse_t *m)
 static int err_add(misuse_t *m, uint8_t kind, uint32_t alloc_stack, uint8_t alloc_fn,
                    uint32_t free_stack, uint8_t free_fn)
 {
+    if (!m)
+        return 0; /* the misuse analysis is not selected */
     /* Most programs have no errors and a buggy one has few distinct ones: a linear scan of
      * the distinct errors is enough and keeps their first-seen order. */
     for (size_t i = 0; i < m->nerr; i++) {

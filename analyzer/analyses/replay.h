@@ -1,13 +1,13 @@
 /*
- * replay.h -- streaming replay of a perfshim trace: merges the per-thread record streams by
- * timestamp and rebuilds the heap, giving per-stack aggregates and a workload summary.
+ * replay.h -- the heap replay: rebuilds the heap from the heap events of the pass (merged by
+ * timestamp, core/pass.h), giving per-stack aggregates and a workload summary; replay_t is
+ * also the result every command reads the trace's header and summary from.
  *
- * Contract: single-threaded, analyzer-only. replay_run() reads the trace once, in bounded
- * memory: one decoded chunk per thread, plus the live set (one entry per live block), the
- * stack table and the per-stack aggregates. Returns 0 (the trace may still be partial:
- * replay_t.complete and .partial_reason say so; a warning line naming the offset is in
- * .partial_reason), or a negative PS_E_* when the file cannot be read as a trace at all
- * (missing, not a trace, newer version, out of memory); then `err` holds one line.
+ * Contract: single-threaded, analyzer-only. The heap replay is one analysis of the table in
+ * analysis.h, which runs it (analyses_load, replay_run) in one pass over the trace; memory:
+ * the live set (one entry per live block) and the per-stack aggregates. replay_t.complete and
+ * .partial_reason say whether the trace was read whole (a warning line naming the offset is
+ * in .partial_reason).
  *
  * Event model. A realloc record is a release of old_ptr at ts_before (when old_ptr != 0 and
  * new_ptr != 0 or size == 0) and then an allocation of new_ptr at ts (when new_ptr != 0);
@@ -32,14 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analyses/hist.h"
+#include "analyses/misuse.h"
+#include "core/pass.h"
+#include "core/tracemodel.h"
 #include "perfshim/trace_format.h"
-
-#define REPLAY_HIST_BUCKETS 65 /* log2 buckets: 0 holds the value 0, b >= 1 holds [2^(b-1), 2^b) */
-
-typedef struct replay_hist_s {
-    uint64_t count[REPLAY_HIST_BUCKETS];
-    uint64_t n, max;
-} replay_hist_t;
 
 /* Aggregates of one interned stack id (id 0: events recorded without a stack). */
 typedef struct replay_site_s {
@@ -61,30 +58,9 @@ typedef struct replay_slice_s {
     uint64_t rss_bytes;                  /* largest sample in the slice, 0: none */
 } replay_slice_t;
 
-typedef struct replay_stack_s {
-    uint32_t id, depth;
-    uint64_t *ips; /* innermost first: ips[0] is the caller of the allocation function */
-} replay_stack_t;
-
-typedef struct replay_module_s {
-    char *path;
-    uint64_t base;
-    uint32_t nseg, buildid_len;
-    ps_segment_t *segs;
-    unsigned char buildid[256];
-} replay_module_t;
-
-/* Heap misuse (misuse.c), aggregated per (kind, stacks, functions). Stack id 0: not recorded
- * (an invalid free has no allocation; a free() records its stack only with
- * PERFSHIM_FREE_STACKS=2). */
-enum replay_err_kind { REPLAY_ERR_MISMATCHED_FREE = 0, REPLAY_ERR_DOUBLE_FREE, REPLAY_ERR_INVALID_FREE };
-
-typedef struct replay_error_s {
-    uint8_t kind;             /* replay_err_kind */
-    uint8_t alloc_fn, free_fn; /* ps_alloc_fn; alloc_fn 0 for an invalid free */
-    uint32_t alloc_stack, free_stack;
-    uint64_t count;
-} replay_error_t;
+/* The trace model's stacks and modules (core/tracemodel.h), under the names the reports use. */
+typedef tm_stack_t replay_stack_t;
+typedef tm_module_t replay_module_t;
 
 typedef struct replay_s {
     /* from the file header */
@@ -132,22 +108,36 @@ typedef struct replay_s {
     size_t nstacks;
     replay_module_t *modules; /* the union of all module maps, deduplicated */
     size_t nmodules;
-    /* lock records (locks.h), NULL when the trace has none */
+    /* lock records (locks.h), NULL when the trace has none or the lock analysis did not run */
     struct locks_s *locks;
+    /* the trace model (owned: replay_free frees it); stacks, modules, exe and cmdline point
+     * into it */
+    tracemodel_t *model;
+    /* where the heap replay reports misuse: the misuse analysis's, NULL when not selected */
+    misuse_t *misuse;
     /* internal */
     void *priv;
 } replay_t;
 
-int replay_run(const char *path, replay_t *out, char *err, size_t errlen);
+/* The heap replay as an analysis (analysis.h drives it through the pass, pass.h):
+ * replay_begin before the first record (the model's header fields and span are set),
+ * replay_record for each non-heap record (RSS samples), replay_event for each heap event in
+ * the merged order, replay_end with the final model. replay_state_free frees the state (the
+ * result stays). Return 0 or -PS_E_NOMEM. */
+int replay_begin(replay_t *rp, void **state, const tracemodel_t *m);
+int replay_record(void *state, uint32_t tid, const record_t *rec);
+int replay_event(void *state, const pass_event_t *e);
+int replay_end(void *state, const tracemodel_t *m);
+void replay_state_free(void *state);
+
+/* Takes the model (ownership) into rp and copies its header and summary fields (exe, pid,
+ * times, threads, END, completeness, stacks, modules): every command's replay_t has them,
+ * whether or not the heap replay ran. */
+void replay_set_model(replay_t *rp, tracemodel_t *m);
 void replay_free(replay_t *rp);
 
 /* The stack of an id, or NULL when no STACK record named it. */
 const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id);
 
-/* The value at quantile q (0..1) of a histogram: the upper bound of the bucket that holds it,
- * clamped to the exact maximum. 0 for an empty histogram. */
-uint64_t replay_hist_quantile(const replay_hist_t *h, double q);
-void replay_hist_add(replay_hist_t *h, uint64_t v);
-void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from);
 
 #endif /* PERFSHIM_REPLAY_H */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "analyses/analysis.h"
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
@@ -444,7 +445,11 @@ static int check_json(FILE *o, const check_result_t *r)
 static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files)
 {
     char err[512];
-    int rc = replay_run(t->path, &t->rp, err, sizeof err);
+    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
+    /* only what the budgets and the output need: the leaks; the heap replay for a baseline
+     * (peak, bytes allocated, allocations) and for JSON (its summary has them) */
+    unsigned select = ANALYSIS_LEAKS | (o->baseline || o->format == CF_JSON ? ANALYSIS_HEAP : 0);
+    int rc = analyses_load(t->path, select, &t->rp, &t->leaks, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
@@ -456,12 +461,7 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
                 t->rp.partial_reason);
         return -PS_E_CORRUPT;
     }
-    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
-    if ((rc = symbols_open(&t->sym, t->rp.modules, t->rp.nmodules, &so)) < 0) {
-        fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
-        return rc;
-    }
-    if ((rc = leaks_load(&t->leaks, t->path, &t->rp, t->sym, err, sizeof err)) < 0) {
+    if ((rc = analyses_symbols(&t->rp, &t->leaks, &so, &t->sym, err, sizeof err)) < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
     }
@@ -593,9 +593,7 @@ int check_main(int argc, char **argv)
     }
 done:
     for (size_t i = 0; r.traces && i < r.ntraces; i++) {
-        leaks_free(&r.traces[i].leaks);
-        symbols_close(r.traces[i].sym);
-        replay_free(&r.traces[i].rp);
+        analyses_free(&r.traces[i].rp, &r.traces[i].leaks, r.traces[i].sym);
     }
     free(r.traces);
     free(r.leaks);

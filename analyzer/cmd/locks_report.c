@@ -21,6 +21,7 @@
 #include "cmd/cliopt.h"
 #include "formats/fmt.h"
 #include "formats/jsonout.h"
+#include "analyses/analysis.h"
 #include "analyses/locks.h"
 #include "core/safeout.h"
 #include "perfshim/errors.h"
@@ -448,20 +449,24 @@ int locks_main(int argc, char **argv)
         depth = 8;
     replay_t rp;
     char err[512];
-    if (replay_run(argv[optind], &rp, err, sizeof err) < 0) {
+    symbols_t *sym = NULL;
+    /* the lock analysis only: no heap replay */
+    if (analyses_load(argv[optind], ANALYSIS_LOCKS, &rp, NULL, err, sizeof err) < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
+        analyses_free(&rp, NULL, sym);
         return 2;
     }
     if (!rp.complete)
         fprintf(stderr, "perfshim: warning: partial trace: %s\n", rp.partial_reason);
     int status = 0;
-    symbols_t *sym = NULL;
     FILE *o = NULL;
-    int rc = symbols_open(&sym, rp.modules, rp.nmodules, &so);
-    if (rc == 0 && !(o = output ? safeout_fopen(output) : stdout)) {
+    int rc = analyses_symbols(&rp, NULL, &so, &sym, err, sizeof err);
+    if (rc < 0) {
+        /* rc: reported below */
+    } else if (!(o = output ? safeout_fopen(output) : stdout)) {
         fprintf(stderr, "perfshim: locks: %s: %s\n", output, strerror(errno));
         status = 2;
-    } else if (rc == 0) {
+    } else {
         if (json) {
             fputs("{\"format\":\"perfshim-locks\",\"version\":1", o);
             rc = locks_json(o, &rp, sym, depth);
@@ -484,7 +489,6 @@ int locks_main(int argc, char **argv)
         fprintf(stderr, "perfshim: locks: %s\n", ps_strerror(rc));
         status = 2;
     }
-    symbols_close(sym);
-    replay_free(&rp);
+    analyses_free(&rp, NULL, sym);
     return status;
 }

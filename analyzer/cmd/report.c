@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyses/analysis.h"
 #include "analyses/leaks.h"
 #include "cmd/locks_report.h"
 #include "perfshim/errors.h"
@@ -815,22 +816,18 @@ int report_main(int argc, char **argv)
     memset(&R, 0, sizeof(R));
     R.o = &o;
     char err[512];
-    rc = replay_run(o.trace, &R.rp, err, sizeof(err));
+    int status = 0;
+    rc = analyses_load(o.trace, ANALYSIS_ALL, &R.rp, &R.leaks, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
-        return 2;
-    }
-    if (!R.rp.complete)
-        fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
-    int status = 0;
-    if ((rc = symbols_open(&R.sym, R.rp.modules, R.rp.nmodules, &o.sym)) < 0 ||
-        (rc = report_build_sites(&R)) < 0) {
-        fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
         status = 2;
         goto out;
     }
-    if (leaks_load(&R.leaks, o.trace, &R.rp, R.sym, err, sizeof(err)) < 0) {
-        fprintf(stderr, "perfshim: report: %s\n", err);
+    if (!R.rp.complete)
+        fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
+    if ((rc = analyses_symbols(&R.rp, &R.leaks, &o.sym, &R.sym, err, sizeof(err))) < 0 ||
+        (rc = report_build_sites(&R)) < 0) {
+        fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
         status = 2;
         goto out;
     }
@@ -855,9 +852,7 @@ int report_main(int argc, char **argv)
         status = 2;
     }
 out:
-    leaks_free(&R.leaks);
     free(R.sites);
-    symbols_close(R.sym);
-    replay_free(&R.rp);
+    analyses_free(&R.rp, &R.leaks, R.sym);
     return status;
 }

@@ -45,7 +45,7 @@ typedef struct fsym_s {
 } fsym_t;
 
 typedef struct mod_s {
-    const replay_module_t *rm;
+    const tm_module_t *rm;
     const char *name; /* basename of the path */
     bool loaded, usable;
     fsym_t *syms;
@@ -215,7 +215,7 @@ static void path_join(char *buf, size_t n, const char *a, const char *b)
 static int mod_open_debug(const symbols_t *s, const mod_t *m, const char *file, Elf *e)
 {
     char path[8192], why[8300]; /* a debug file that is not a regular file is skipped */
-    const replay_module_t *rm = m->rm;
+    const tm_module_t *rm = m->rm;
     if (rm->buildid_len >= 2) {
         char hex[2 * 256 + 1];
         for (uint32_t i = 0; i < rm->buildid_len; i++)
@@ -275,7 +275,7 @@ static int mod_open_debug(const symbols_t *s, const mod_t *m, const char *file, 
 static int mod_load(const symbols_t *s, mod_t *m)
 {
     m->loaded = true;
-    const replay_module_t *rm = m->rm;
+    const tm_module_t *rm = m->rm;
     if (rm->path[0] != '/')
         return 0; /* the vDSO, or an anonymous object: nothing on disk */
     char file[8192];
@@ -519,7 +519,7 @@ int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out)
     return 0;
 }
 
-int symbols_open(symbols_t **out, const replay_module_t *mods, size_t nmods,
+int symbols_open(symbols_t **out, const tm_module_t *mods, size_t nmods,
                  const symbols_opts_t *opts)
 {
     *out = NULL;

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "analyses/replay.h"
+#include "core/tracemodel.h"
 
 typedef struct symbols_s symbols_t;
 
@@ -56,7 +56,7 @@ typedef struct sym_frame_s {
 typedef char *(*symbols_demangler_t)(const char *mangled, char *buf, size_t *len, int *status);
 void symbols_set_demangler(symbols_demangler_t fn);
 
-int symbols_open(symbols_t **out, const replay_module_t *mods, size_t nmods,
+int symbols_open(symbols_t **out, const tm_module_t *mods, size_t nmods,
                  const symbols_opts_t *opts);
 /* Resolves return address `ip` (the lookup uses ip - 1, inside the call instruction) into
  * *n >= 1 frames, innermost first; *frames lives until symbols_close. */

@@ -1,6 +1,7 @@
 /*
  * trace_reader -- fuzz target: the trace reader (header, chunk index, zstd frames, record
- * decoding) and the replay (merge, live set, heap-misuse tracking) on arbitrary bytes.
+ * decoding), the replay (merge, live set, heap-misuse tracking) and the pass without the merge
+ * with the lock and leak analyses (`perfshim locks`, `check`) on arbitrary bytes.
  * The input is handed over as a file (both take a path) through a memfd: no disk I/O.
  *
  * Hostile-input oracles (issue 12), beyond "no crash, no leak, no hang":
@@ -25,6 +26,7 @@
 
 #include "fuzz.h"
 #include "reader.h"
+#include "analysis.h"
 #include "replay.h"
 #include "symbols.h"
 
@@ -59,13 +61,21 @@ static void fuzz_once(void)
         abort();
 }
 
-/* Symbolizes every stack when the module paths are safe to open (see the header). */
-static void fuzz_symbols(const replay_t *rp)
+/* The module paths are safe to open (see the header). */
+static bool fuzz_modules_safe(const replay_t *rp)
 {
     for (size_t i = 0; i < rp->nmodules; i++)
         if (strcmp(rp->modules[i].path, FUZZ_FIFO) != 0 &&
             strncmp(rp->modules[i].path, "/nonexistent/", 13) != 0)
-            return;
+            return false;
+    return true;
+}
+
+/* Symbolizes every stack when the module paths are safe to open. */
+static void fuzz_symbols(const replay_t *rp)
+{
+    if (!fuzz_modules_safe(rp))
+        return;
     symbols_t *sym;
     symbols_opts_t so = {.quiet = true};
     if (symbols_open(&sym, rp->modules, rp->nmodules, &so) < 0)
@@ -136,6 +146,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_symbols(&rp);
         replay_free(&rp);
     }
+    /* the pass without the merge (what `perfshim locks` runs) and the leak analysis, whose
+     * call sites are cut after the symbols open */
+    replay_t rl;
+    leaks_t lk;
+    symbols_t *sym = NULL;
+    if (analyses_load(path, ANALYSIS_LOCKS | ANALYSIS_LEAKS, &rl, &lk, err, sizeof err) == 0 &&
+        fuzz_modules_safe(&rl)) {
+        symbols_opts_t so = {.quiet = true};
+        (void)analyses_symbols(&rl, &lk, &so, &sym, err, sizeof err);
+    }
+    analyses_free(&rl, &lk, sym);
     fuzz_check_rss();
     return 0;
 }

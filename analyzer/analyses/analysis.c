@@ -1,0 +1,216 @@
+/*
+ * analysis.c -- see analysis.h. Each analysis's pass_ops_t is an adapter from the pass's
+ * interface to its module's functions; the result pointer is the replay_t or the leaks_t.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "analyses/analysis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyses/locks.h"
+#include "analyses/misuse.h"
+#include "core/pass.h"
+#include "perfshim/errors.h"
+
+/* ---- heap ---------------------------------------------------------------------------- */
+
+static int heap_init(void *result, void **state, const tracemodel_t *m)
+{
+    return replay_begin(result, state, m);
+}
+
+static void heap_free(void *state, void *result)
+{
+    (void)result;
+    replay_state_free(state);
+}
+
+/* ---- misuse: the heap replay finds it, rp->misuse aggregates it ---------------------- */
+
+static int misuse_init(void *result, void **state, const tracemodel_t *m)
+{
+    (void)m;
+    replay_t *rp = result;
+    *state = rp;
+    return misuse_new(&rp->misuse);
+}
+
+static int misuse_finish(void *state, const tracemodel_t *m)
+{
+    (void)m;
+    replay_t *rp = state;
+    misuse_take(rp->misuse, &rp->errors, &rp->nerrors);
+    return 0;
+}
+
+static void misuse_done(void *state, void *result)
+{
+    (void)state;
+    replay_t *rp = result;
+    misuse_free(rp->misuse);
+    rp->misuse = NULL;
+}
+
+/* ---- locks --------------------------------------------------------------------------- */
+
+static int locks_init(void *result, void **state, const tracemodel_t *m)
+{
+    (void)m;
+    *state = result;
+    return 0;
+}
+
+static int locks_on_record(void *state, uint32_t tid, const record_t *rec)
+{
+    replay_t *rp = state;
+    if ((rec->type >= PS_REC_LOCK_WAIT && rec->type <= 0x3f) ||
+        rec->type == PS_REC_THREAD_START || rec->type == PS_REC_THREAD_EXIT)
+        return locks_take(&rp->locks, tid, rec);
+    return 0;
+}
+
+static int locks_on_finish(void *state, const tracemodel_t *m)
+{
+    replay_t *rp = state;
+    if (rp->locks && !rp->locks->any) {
+        locks_free(rp->locks);
+        rp->locks = NULL;
+    }
+    if (rp->locks) /* a crash wrote totals */
+        rp->locks->partial = !m->have_end && !m->crash_signal;
+    return locks_finish(rp->locks, m->pid, m->start_ns, m->have_ts ? m->last_ts : 0);
+}
+
+static void locks_done(void *state, void *result)
+{
+    (void)state;
+    (void)result; /* rp->locks is the result: replay_free frees it */
+}
+
+/* ---- leaks --------------------------------------------------------------------------- */
+
+static int leaks_init(void *result, void **state, const tracemodel_t *m)
+{
+    (void)m;
+    *state = result;
+    return leaks_begin(result);
+}
+
+static int leaks_on_record(void *state, uint32_t tid, const record_t *rec)
+{
+    (void)tid;
+    return leaks_record(state, rec);
+}
+
+static int leaks_on_finish(void *state, const tracemodel_t *m)
+{
+    (void)state;
+    (void)m; /* the call sites need symbols: leaks_resolve after the pass */
+    return 0;
+}
+
+static void leaks_done(void *state, void *result)
+{
+    (void)state;
+    (void)result; /* the result: leaks_free */
+}
+
+/* ---- the table ----------------------------------------------------------------------- */
+
+static const pass_ops_t ops_MISUSE = {"misuse", misuse_init, NULL, NULL, misuse_finish, misuse_done};
+static const pass_ops_t ops_HEAP = {"heap",      heap_init,   replay_record, replay_event,
+                                    replay_end,  heap_free};
+static const pass_ops_t ops_LOCKS = {"locks", locks_init, locks_on_record, NULL,
+                                     locks_on_finish, locks_done};
+static const pass_ops_t ops_LEAKS = {"leaks", leaks_init, leaks_on_record, NULL,
+                                     leaks_on_finish, leaks_done};
+
+static const struct {
+    const pass_ops_t *ops;
+    unsigned needs;
+    int leaks; /* the result is the leaks_t (else the replay_t) */
+} analyses[ANALYSIS_COUNT] = {
+#define ANALYSIS_ROW(id, name, needs, what) {&ops_##id, needs, ANALYSIS_##id == ANALYSIS_LEAKS},
+    ANALYSES(ANALYSIS_ROW)
+#undef ANALYSIS_ROW
+};
+
+unsigned analyses_closure(unsigned select)
+{
+    unsigned s = select & ANALYSIS_ALL, prev;
+    do {
+        prev = s;
+        for (unsigned i = 0; i < ANALYSIS_COUNT; i++)
+            if (s & (1u << i))
+                s |= analyses[i].needs;
+    } while (s != prev);
+    return s;
+}
+
+/* One pass with the selected analyses; rp gets the model. */
+static int analyses_pass(const char *path, unsigned select, replay_t *rp, leaks_t *leaks,
+                         char *err, size_t errlen)
+{
+    memset(rp, 0, sizeof(*rp));
+    if (leaks)
+        memset(leaks, 0, sizeof(*leaks));
+    tracemodel_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(err, errlen, "%s: %s", path, ps_strerror(PS_E_NOMEM));
+        return -PS_E_NOMEM;
+    }
+    select = analyses_closure(select);
+    if (!leaks)
+        select &= ~ANALYSIS_LEAKS;
+    pass_sink_t sinks[ANALYSIS_COUNT];
+    size_t n = 0;
+    for (unsigned i = 0; i < ANALYSIS_COUNT; i++)
+        if (select & (1u << i))
+            sinks[n++] = (pass_sink_t){analyses[i].ops,
+                                       analyses[i].leaks ? (void *)leaks : (void *)rp, NULL};
+    int rc = pass_run(path, m, sinks, n, err, errlen);
+    for (size_t i = 0; i < n; i++)
+        sinks[i].ops->free(sinks[i].state, sinks[i].result);
+    replay_set_model(rp, m); /* rp owns the model from here, even after a failure */
+    return rc;
+}
+
+int analyses_load(const char *path, unsigned select, replay_t *rp, leaks_t *leaks, char *err,
+                  size_t errlen)
+{
+    return analyses_pass(path, select, rp, leaks, err, errlen);
+}
+
+int analyses_symbols(replay_t *rp, leaks_t *leaks, const symbols_opts_t *so, symbols_t **sym,
+                     char *err, size_t errlen)
+{
+    /* symbols once, after the pass; lazy: an address is resolved when something prints it */
+    int rc = symbols_open(sym, rp->modules, rp->nmodules, so);
+    if (rc == 0 && leaks)
+        rc = leaks_resolve(leaks, rp, *sym);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", ps_strerror(rc));
+    return rc;
+}
+
+void analyses_free(replay_t *rp, leaks_t *leaks, symbols_t *sym)
+{
+    if (leaks)
+        leaks_free(leaks);
+    symbols_close(sym);
+    replay_free(rp);
+}
+
+int replay_run(const char *path, replay_t *rp, char *err, size_t errlen)
+{
+    int rc = analyses_pass(path, ANALYSIS_HEAP | ANALYSIS_MISUSE | ANALYSIS_LOCKS, rp, NULL, err,
+                           errlen);
+    if (rc < 0)
+        replay_free(rp);
+    return rc;
+}

@@ -1,0 +1,327 @@
+/*
+ * tests/unit/pass.c -- the pass's stream merge (analyzer/core/pass.c) on synthetic traces:
+ * heap events of all threads in timestamp order; at equal timestamps a release before an
+ * allocation whatever the threads; a thread's chunks read in seq order even when the file
+ * holds them out of order; a chunk missing from a thread's sequence counted and the trace
+ * marked partial; with no analysis that wants events, no merge, every record still handed on
+ * and the time range still exact.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/pass.h"
+#include "perfshim/errors.h"
+#include "synth.h"
+#include "test.h"
+
+/* ---- a recording analysis ------------------------------------------------------------ */
+
+typedef struct got_s {
+    pass_event_t ev[64];
+    size_t nev;
+    uint32_t rec_tid[64];
+    uint8_t rec_type[64];
+    uint64_t rec_ts[64]; /* THREAD_START / EXIT ts */
+    size_t nrec;
+    int inits, finishes;
+} got_t;
+
+static int g_init(void *result, void **state, const tracemodel_t *m)
+{
+    (void)m;
+    *state = result;
+    ((got_t *)result)->inits++;
+    return 0;
+}
+
+static int g_record(void *state, uint32_t tid, const record_t *rec)
+{
+    got_t *g = state;
+    if (g->nrec < 64) {
+        g->rec_tid[g->nrec] = tid;
+        g->rec_type[g->nrec] = rec->type;
+        g->rec_ts[g->nrec] = rec->type == PS_REC_THREAD_START || rec->type == PS_REC_THREAD_EXIT
+                                 ? rec->u.thread.ts
+                                 : 0;
+        g->nrec++;
+    }
+    return 0;
+}
+
+static int g_event(void *state, const pass_event_t *e)
+{
+    got_t *g = state;
+    if (g->nev < 64)
+        g->ev[g->nev++] = *e;
+    return 0;
+}
+
+static int g_finish(void *state, const tracemodel_t *m)
+{
+    (void)m;
+    ((got_t *)state)->finishes++;
+    return 0;
+}
+
+static void g_free(void *state, void *result)
+{
+    (void)state;
+    (void)result;
+}
+
+static const pass_ops_t ops_events = {"test", g_init, g_record, g_event, g_finish, g_free};
+static const pass_ops_t ops_records = {"test", g_init, g_record, NULL, g_finish, g_free};
+
+/* ---- traces -------------------------------------------------------------------------- */
+
+static char path[4200];
+
+static void cleanup(void)
+{
+    if (path[0])
+        unlink(path);
+}
+
+static void write_file(const synth_buf_t *f)
+{
+    if (!path[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(path, sizeof path, "%s/pspass.%d.trace", tmp && *tmp ? tmp : "/tmp",
+                 (int)getpid());
+        atexit(cleanup);
+    }
+    FILE *fp = fopen(path, "wb");
+    if (!fp || fwrite(f->p, 1, f->n, fp) != f->n || fclose(fp) != 0)
+        exit(99);
+}
+
+static void chunk(synth_buf_t *f, synth_buf_t *r, uint32_t tid, uint32_t seq, uint64_t t0,
+                  uint64_t t1)
+{
+    ps_chunk_header_t h = {.tid = tid, .seq = seq, .nevents = 1, .t_first = t0, .t_last = t1};
+    synth_chunk(f, r, &h, 1);
+    synth_buf_free(r);
+}
+
+/* The shim's stream (tid 0) with the END record at ts. */
+static void end_chunk(synth_buf_t *f, uint64_t ts)
+{
+    synth_buf_t r = {0};
+    ps_rec_end_t e = {.ts = ts};
+    synth_end(&r, &e);
+    chunk(f, &r, 0, 0, ts, ts);
+}
+
+static int run(const pass_ops_t *ops, got_t *g, tracemodel_t *m)
+{
+    memset(g, 0, sizeof *g);
+    memset(m, 0, sizeof *m);
+    pass_sink_t sink = {ops, g, NULL};
+    char err[512];
+    int rc = pass_run(path, m, &sink, 1, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "pass_run: %s\n", err);
+    return rc;
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+/* Two threads, interleaved in time, each in its own chunk: one order by time. */
+TEST(merge_orders_threads_by_time)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "a");
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1010, 0x100, 8, 0);
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1030, 0x300, 8, 0);
+    synth_free(&a, 1050, 0x100);
+    synth_thread(&b, PS_REC_THREAD_START, 20, 1002, "b");
+    synth_alloc(&b, PS_FN_MALLOC, 0, 1020, 0x200, 8, 0);
+    synth_free(&b, 1040, 0x200);
+    synth_alloc(&b, PS_FN_MALLOC, 0, 1060, 0x600, 8, 0);
+    chunk(&f, &a, 10, 0, 1001, 1050);
+    chunk(&f, &b, 20, 0, 1002, 1060);
+    end_chunk(&f, 1070);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    expect_u64_eq(g.inits, 1);
+    expect_u64_eq(g.finishes, 1);
+    static const uint64_t ts[] = {1010, 1020, 1030, 1040, 1050, 1060};
+    static const uint64_t ptr[] = {0x100, 0x200, 0x300, 0x200, 0x100, 0x600};
+    assert_u64_eq(g.nev, 6);
+    for (size_t i = 0; i < 6; i++) {
+        expect_u64_eq(g.ev[i].ts, ts[i]);
+        expect_u64_eq(g.ev[i].ptr, ptr[i]);
+    }
+    expect_u64_eq(g.ev[3].kind, PASS_EV_RELEASE);
+    expect_true(m.complete);
+    expect_u64_eq(m.threads, 2);
+    expect_u64_eq(m.first_ts, 1001);
+    expect_u64_eq(m.last_ts, 1070);
+    expect_u64_eq(m.chunks, 3);
+    expect_u64_eq(m.records, 9);
+    tracemodel_free(&m);
+}
+
+/* At one timestamp: thread 10 (the first stream) allocates, thread 20 frees, and a realloc
+ * of thread 10 releases at ts_before == ts: every release comes first. */
+TEST(merge_equal_timestamps_release_first)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1005, 0x500, 8, 0);
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1100, 0x100, 8, 0);
+    synth_realloc(&a, 0, 1200, 1200, 0x100, 0x900, 32);
+    synth_alloc(&b, PS_FN_MALLOC, 0, 1006, 0x200, 8, 0);
+    synth_free(&b, 1100, 0x200);
+    synth_free(&b, 1200, 0x500);
+    chunk(&f, &a, 10, 0, 1005, 1200);
+    chunk(&f, &b, 20, 0, 1006, 1200);
+    end_chunk(&f, 1300);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    assert_u64_eq(g.nev, 7);
+    /* 1100: b's free (stream 2) before a's malloc (stream 1) */
+    expect_u64_eq(g.ev[2].ts, 1100);
+    expect_u64_eq(g.ev[2].kind, PASS_EV_RELEASE);
+    expect_u64_eq(g.ev[2].ptr, 0x200);
+    expect_u64_eq(g.ev[3].kind, PASS_EV_ALLOC);
+    expect_u64_eq(g.ev[3].ptr, 0x100);
+    /* 1200: both releases (a's realloc old side first: the lower stream), then the new side */
+    expect_u64_eq(g.ev[4].kind, PASS_EV_RELEASE);
+    expect_u64_eq(g.ev[4].ptr, 0x100);
+    expect_u64_eq(g.ev[5].kind, PASS_EV_RELEASE);
+    expect_u64_eq(g.ev[5].ptr, 0x500);
+    expect_u64_eq(g.ev[6].kind, PASS_EV_ALLOC);
+    expect_u64_eq(g.ev[6].ptr, 0x900);
+    expect_u64_eq(g.ev[6].size, 32);
+    tracemodel_free(&m);
+}
+
+/* Thread 10's chunks are in the file as seq 2, 0, 1 (the writer and the thread itself both
+ * write chunks): read in seq order, so its events and records stay in its own order. */
+TEST(merge_reads_chunks_in_seq_order)
+{
+    synth_buf_t f = {0}, c[3] = {{0}};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (uint32_t s = 0; s < 3; s++) {
+        synth_thread(&c[s], PS_REC_THREAD_START, 10, 1000 + 100 * s, "a"); /* a marker */
+        synth_alloc(&c[s], PS_FN_MALLOC, 0, 1010 + 100 * s, 0x100 + s, 8, 0);
+        synth_alloc(&c[s], PS_FN_MALLOC, 0, 1020 + 100 * s, 0x200 + s, 8, 0);
+    }
+    chunk(&f, &c[2], 10, 2, 1200, 1220);
+    chunk(&f, &c[0], 10, 0, 1000, 1020);
+    chunk(&f, &c[1], 10, 1, 1100, 1120);
+    end_chunk(&f, 1300);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    assert_u64_eq(g.nev, 6);
+    for (size_t i = 1; i < g.nev; i++)
+        expect_true(g.ev[i - 1].ts < g.ev[i].ts);
+    size_t k = 0;
+    for (size_t i = 0; i < g.nrec; i++)
+        if (g.rec_type[i] == PS_REC_THREAD_START)
+            expect_u64_eq(g.rec_ts[i], 1000 + 100 * k++);
+    expect_u64_eq(k, 3);
+    expect_true(m.complete);
+    expect_u64_eq(m.chunks_lost, 0);
+    tracemodel_free(&m);
+}
+
+/* Thread 10 has seq 0 and 2: one chunk lost, counted, the trace partial (and says why); the
+ * events of the chunks that are there all arrive, in order. */
+TEST(merge_counts_a_lost_chunk)
+{
+    synth_buf_t f = {0}, c0 = {0}, c2 = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_alloc(&c0, PS_FN_MALLOC, 0, 1010, 0x100, 8, 0);
+    synth_alloc(&c2, PS_FN_MALLOC, 0, 1210, 0x300, 8, 0);
+    chunk(&f, &c0, 10, 0, 1010, 1010);
+    chunk(&f, &c2, 10, 2, 1210, 1210);
+    end_chunk(&f, 1300);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    assert_u64_eq(g.nev, 2);
+    expect_u64_eq(g.ev[0].ts, 1010);
+    expect_u64_eq(g.ev[1].ts, 1210);
+    expect_u64_eq(m.chunks_lost, 1);
+    expect_true(!m.complete);
+    expect_true(strstr(m.partial_reason, "1 chunks missing") != NULL);
+    tracemodel_free(&m);
+}
+
+/* No analysis wants heap events: no merge, but every other record reaches on_record (each
+ * thread's in its order) and the time range still covers the heap events. */
+TEST(no_merge_without_event_analyses)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "a");
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1500, 0x100, 8, 0);
+    synth_thread(&a, PS_REC_THREAD_EXIT, 10, 1600, "a");
+    synth_thread(&b, PS_REC_THREAD_START, 20, 1002, "b");
+    synth_free(&b, 1700, 0x100);
+    chunk(&f, &a, 10, 0, 1001, 1600);
+    chunk(&f, &b, 20, 0, 1002, 1700);
+    end_chunk(&f, 1650);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_records, &g, &m), 0);
+    expect_u64_eq(g.nev, 0);
+    assert_u64_eq(g.nrec, 4); /* END, a's START and EXIT, b's START */
+    size_t ia = 0;
+    for (size_t i = 0; i < g.nrec; i++)
+        if (g.rec_tid[i] == 10)
+            expect_u64_eq(g.rec_type[i], ia++ ? PS_REC_THREAD_EXIT : PS_REC_THREAD_START);
+    expect_u64_eq(ia, 2);
+    expect_u64_eq(m.first_ts, 1001);
+    expect_u64_eq(m.last_ts, 1700); /* b's free: a heap event, timed though not merged */
+    expect_u64_eq(m.duration_ns, 700);
+    expect_true(m.complete);
+    tracemodel_free(&m);
+}
+
+/* A file that is no trace: a negative code and one line. */
+TEST(not_a_trace)
+{
+    synth_buf_t f = {0};
+    synth_put(&f, "hello, world\n", 13);
+    write_file(&f);
+    synth_buf_free(&f);
+    tracemodel_t m = {0};
+    static got_t g;
+    pass_sink_t sink = {&ops_events, &g, NULL};
+    char err[512];
+    expect_true(pass_run(path, &m, &sink, 1, err, sizeof err) < 0);
+    expect_true(err[0] != 0 && strchr(err, '\n') == NULL);
+    tracemodel_free(&m);
+}
+
+int main(void)
+{
+    static const test_case tests[] = {
+        TEST_ENTRY(merge_orders_threads_by_time),
+        TEST_ENTRY(merge_equal_timestamps_release_first),
+        TEST_ENTRY(merge_reads_chunks_in_seq_order),
+        TEST_ENTRY(merge_counts_a_lost_chunk),
+        TEST_ENTRY(no_merge_without_event_analyses),
+        TEST_ENTRY(not_a_trace),
+    };
+    return test_run(tests, sizeof tests / sizeof tests[0]);
+}
