@@ -21,12 +21,12 @@
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
-#include "formats/jsonout.h"
+#include "formats/textstack.h"
+#include "formats/formats.h"
+#include "core/doc.h"
 #include "perfshim/errors.h"
 #include "core/safeout.h"
 #include "cmd/suppress.h"
-
-enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
 
 typedef struct check_opts_s {
     uint64_t max_bytes, max_blocks;
@@ -36,7 +36,7 @@ typedef struct check_opts_s {
     size_t nsupp;
     const char *baseline;
     double max_growth; /* percent */
-    enum check_format format;
+    const format_t *format;
     const char *output;
     int stack_depth, top;
     bool quiet;
@@ -60,7 +60,6 @@ static void check_usage(FILE *f)
           "                           --format=json`: compare peak heap, bytes allocated and\n"
           "                           allocation count\n"
           "  --max-growth P%          allowed growth over the baseline (default 0%)\n"
-          "  --format=text|json|sarif|junit  output format (default text)\n"
           "  --top N                  offending stacks shown (default 5)\n"
           "  --stack-depth N          frames per stack (default 8 for text, all otherwise)\n"
           "  -o, --output FILE        write the output to FILE\n"
@@ -73,6 +72,7 @@ static void check_usage(FILE *f)
           "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
           "(a partial trace without --allow-partial).\n",
           f);
+    format_help(f, FORMAT_CHECK);
 }
 
 static int check_parse_u64(const char *s, uint64_t *out)
@@ -141,6 +141,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
     memset(o, 0, sizeof(*o));
     o->kinds = (1u << PS_LEAK_DEFINITE) | (1u << PS_LEAK_INDIRECT);
     o->stack_depth = -1;
+    o->format = format_find("check", FORMAT_CHECK, "text");
     o->top = 5;
     opterr = 0;
     optind = 1;
@@ -208,14 +209,10 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             o->max_growth = g;
             break;
         }
-        case OPT_FORMAT: {
-            static const char *const formats[] = {"text", "json", "sarif", "junit"};
-            int k = cliopt_choice("check", "format", optarg, formats, 4);
-            if (k < 0)
+        case OPT_FORMAT:
+            if (!(o->format = format_find("check", FORMAT_CHECK, optarg)))
                 return -PS_E_INVAL;
-            o->format = (enum check_format)k; /* the same order */
             break;
-        }
         case OPT_SRCROOT:
             o->source_root = optarg;
             break;
@@ -387,7 +384,7 @@ static int check_text(FILE *o, const check_result_t *r)
         if (r->ntraces > 1)
             fprintf(o, " (%s)", l->t->path);
         fputc('\n', o);
-        int rc = jsonout_text_frames(o, l->t->sym, l->g->ips, l->g->depth,
+        int rc = textstack_frames(o, l->t->sym, l->g->ips, l->g->depth,
                                      r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
         if (rc < 0)
             return rc;
@@ -395,48 +392,85 @@ static int check_text(FILE *o, const check_result_t *r)
     return 0;
 }
 
-static int check_json(FILE *o, const check_result_t *r)
+/* The verdict as a document (JSON, stats): docs/json-schema.md "perfshim-check". */
+static int check_emit(doc_t *d, const check_result_t *r)
 {
-    fprintf(o, "{\"format\":\"perfshim-check\",\"version\":1,\"result\":\"%s\",\"traces\":[",
-            r->nfailed ? "fail" : "pass");
-    for (size_t i = 0; i < r->ntraces; i++) {
-        if (i)
-            fputc(',', o);
-        jsonout_str(o, r->traces[i].path);
-    }
-    fprintf(o,
-            "],\n\"summary\":{\"allocations\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
-            ",\"peak_heap_bytes\":%" PRIu64 ",\"leaked_definite_bytes\":%" PRIu64
-            ",\"leaked_definite_blocks\":%" PRIu64 ",\"leaked_indirect_bytes\":%" PRIu64
-            ",\"leaked_indirect_blocks\":%" PRIu64 ",\"reachable_bytes\":%" PRIu64
-            ",\"reachable_blocks\":%" PRIu64 ",\"suppressed_bytes\":%" PRIu64
-            ",\"suppressed_blocks\":%" PRIu64 "},\n\"budgets\":[",
-            r->allocations, r->bytes_allocated, r->peak_heap_bytes, r->definite_bytes,
-            r->definite_blocks, r->indirect_bytes, r->indirect_blocks, r->reachable_bytes,
-            r->reachable_blocks, r->suppressed_bytes, r->suppressed_blocks);
+    doc_obj(d, NULL);
+    doc_str(d, "format", "perfshim-check");
+    doc_u64(d, "version", 1);
+    doc_u64(d, "schema_version", DOC_SCHEMA_VERSION);
+    doc_str(d, "result", r->nfailed ? "fail" : "pass");
+    doc_list(d, "traces");
+    for (size_t i = 0; i < r->ntraces; i++)
+        doc_str(d, NULL, r->traces[i].path);
+    doc_end(d);
+    doc_nl(d);
+    doc_obj(d, "summary");
+    doc_u64(d, "allocations", r->allocations);
+    doc_u64(d, "bytes_allocated", r->bytes_allocated);
+    doc_u64(d, "peak_heap_bytes", r->peak_heap_bytes);
+    doc_u64(d, "leaked_definite_bytes", r->definite_bytes);
+    doc_u64(d, "leaked_definite_blocks", r->definite_blocks);
+    doc_u64(d, "leaked_indirect_bytes", r->indirect_bytes);
+    doc_u64(d, "leaked_indirect_blocks", r->indirect_blocks);
+    doc_u64(d, "reachable_bytes", r->reachable_bytes);
+    doc_u64(d, "reachable_blocks", r->reachable_blocks);
+    doc_u64(d, "suppressed_bytes", r->suppressed_bytes);
+    doc_u64(d, "suppressed_blocks", r->suppressed_blocks);
+    doc_end(d);
+    doc_nl(d);
+    doc_list(d, "budgets");
     for (size_t i = 0; i < r->nbudgets; i++) {
         const check_budget_t *b = &r->budgets[i];
-        fprintf(o, "%s\n{\"name\":\"%s\",\"value\":%" PRIu64 ",\"limit\":%" PRIu64
-                   ",\"passed\":%s,\"exceeded_by\":%" PRIu64 ",\"unit\":\"%s\",\"what\":",
-                i ? "," : "", b->name, b->value, b->limit, b->failed ? "false" : "true",
-                b->failed ? b->value - b->limit : 0, b->unit);
-        jsonout_str(o, b->what);
-        fputc('}', o);
+        doc_nl(d);
+        doc_obj(d, NULL);
+        doc_str(d, "name", b->name);
+        doc_u64(d, "value", b->value);
+        doc_u64(d, "limit", b->limit);
+        doc_bool(d, "passed", !b->failed);
+        doc_u64(d, "exceeded_by", b->failed ? b->value - b->limit : 0);
+        doc_str(d, "unit", b->unit);
+        doc_str(d, "what", b->what);
+        doc_end(d);
     }
-    fputs("],\n\"leaks\":[", o);
+    doc_end(d);
+    doc_nl(d);
+    doc_list(d, "leaks");
     for (size_t i = 0; i < r->nleaks; i++) {
         const check_leak_t *l = &r->leaks[i];
-        fprintf(o, "%s\n{\"kind\":\"%s\",\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"trace\":",
-                i ? "," : "", leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes);
-        jsonout_str(o, l->t->path);
-        fputs(",\"stack\":", o);
-        int rc = jsonout_frames(o, l->t->sym, l->g->ips, l->g->depth, r->stack_depth);
+        doc_nl(d);
+        doc_obj(d, NULL);
+        doc_str(d, "kind", leaks_kind_name(l->g->kind));
+        doc_u64(d, "blocks", l->g->blocks);
+        doc_u64(d, "bytes", l->g->bytes);
+        doc_str(d, "trace", l->t->path);
+        int rc = doc_stack(d, "stack", l->t->sym, l->g->ips, l->g->depth, r->stack_depth);
         if (rc < 0)
             return rc;
-        fputc('}', o);
+        doc_end(d);
     }
-    fputs("]}\n", o);
-    return 0;
+    doc_end(d);
+    doc_end(d);
+    return d->err;
+}
+
+/* Renders the verdict in the format the table gave. */
+static int check_render(FILE *out, const format_t *f, const check_result_t *r)
+{
+    doc_t d;
+    int rc, rc2;
+    switch (f->view) {
+    case FORMAT_DOC:
+        if ((rc = f->open(&d, out)) < 0)
+            return rc;
+        rc = check_emit(&d, r);
+        rc2 = doc_close(&d);
+        return rc < 0 ? rc : rc2;
+    case FORMAT_FINDINGS:
+        return f->open((void *)r, out);
+    default:
+        return check_text(out, r);
+    }
 }
 
 /* ---- command ------------------------------------------------------------------------- */
@@ -558,12 +592,7 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "perfshim: check: %s: %s\n", o.output, strerror(errno));
         goto done;
     }
-    switch (o.format) {
-    case CF_JSON: rc = check_json(out, &r); break;
-    case CF_SARIF: rc = ci_sarif(out, &r); break;
-    case CF_JUNIT: rc = ci_junit(out, &r); break;
-    default: rc = check_text(out, &r); break;
-    }
+    rc = check_render(out, o.format, &r);
     status = r.nfailed ? 1 : 0;
     if (rc == 0 && o.gen_supp) {
         FILE *sf = fopen(o.gen_supp, "w");

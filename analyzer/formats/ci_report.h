@@ -2,7 +2,8 @@
  * ci_report.h -- `perfshim check` results for CI tools: SARIF 2.1.0 (code-scanning UIs) and
  * JUnit XML (test report viewers).
  *
- * Contract: analyzer-only. ci_sarif() writes one SARIF log with one run (tool "perfshim") and
+ * Contract: analyzer-only. ci_sarif() emits one SARIF log into a document (core/doc.h;
+ * formats.c renders it as JSON) with one run (tool "perfshim") and
  * one result per counted leak site, located at the source file and line of the first frame
  * that has one (relative to r->source_root with uriBaseId SRCROOT, declared in the run's
  * originalUriBaseIds, when the file lies under it; else an absolute file:// URI), plus one
@@ -16,9 +17,10 @@
 
 #include <stdio.h>
 
-#include "cmd/check.h"
+#include "analyses/checkres.h"
+#include "core/doc.h"
 
-int ci_sarif(FILE *o, const check_result_t *r);
+int ci_sarif(doc_t *d, const check_result_t *r);
 int ci_junit(FILE *o, const check_result_t *r);
 int ci_suppressions(FILE *o, const check_result_t *r);
 
