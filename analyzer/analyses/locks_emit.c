@@ -66,10 +66,9 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
     doc_u64(d, "max_waiters", k->max_waiters);
     doc_num(d, "wait_share", share);
     doc_u64(d, "amdahl_max_saving_ns", k->amdahl_ns);
-    if (k->kind == PS_LOCK_COND) {
-        doc_u64(d, "signals", k->signals);
-        doc_u64(d, "broadcasts", k->broadcasts);
-    }
+    /* a condvar's; 0 for the other kinds (the same keys in every entry) */
+    doc_u64(d, "signals", k->kind == PS_LOCK_COND ? k->signals : 0);
+    doc_u64(d, "broadcasts", k->kind == PS_LOCK_COND ? k->broadcasts : 0);
     /* false in a partial trace: acquisitions, owner changes, holds are lower bounds */
     doc_bool(d, "totals_complete", !L->partial);
     emit_dist(d, "wait_ns", &k->wait, k->wait_ns);
@@ -104,6 +103,7 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
         doc_u64(d, "init_attr", k->init_attr);
     } else {
         doc_null(d, "init_stack");
+        doc_null(d, "init_attr");
     }
     doc_end(d);
     return rc < 0 ? rc : d->err;

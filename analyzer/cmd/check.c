@@ -392,7 +392,7 @@ static int check_text(FILE *o, const check_result_t *r)
     return 0;
 }
 
-/* The verdict as a document (JSON, stats): docs/json-schema.md "perfshim-check". */
+/* The verdict as a document (JSON, any document format): docs/json-schema.md. */
 static int check_emit(doc_t *d, const check_result_t *r)
 {
     doc_obj(d, NULL);

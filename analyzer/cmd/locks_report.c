@@ -2,7 +2,7 @@
  * locks_report.c -- see locks_report.h.
  *
  * Percentiles are those of replay_hist_quantile (upper bound of the log2 bucket, clamped to
- * the exact maximum). The document (JSON, stats) is analyses/locks_emit.c's.
+ * the exact maximum). The document (JSON, ...) is analyses/locks_emit.c's.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -2,7 +2,7 @@
  * doc.h -- the document view of the output model: what a report says, described once as a
  * stream of sections (objects), lists (arrays), key/values, distributions and stacks, and
  * rendered by whichever format plug-in (formats/formats.def) the command was given: JSON
- * (formats/json.c), the throw-away `stats` format (formats/stats.c), HTML later. The two
+ * (formats/json.c), any other document format of formats/formats.def, HTML later. The two
  * other views are the profile (core/profile.h: stack -> value, for folded, speedscope, pprof)
  * and the findings (the check verdict, SARIF, JUnit).
  *
@@ -35,7 +35,7 @@
  * members always present and the one shape of "leaks" entries. */
 #define DOC_SCHEMA_VERSION 2
 
-/* What a renderer implements (formats/json.c, formats/stats.c). ctx is its own state. */
+/* What a renderer implements (formats/json.c, ...). ctx is its own state. */
 typedef struct doc_ops_s {
     int (*open)(void *ctx, const char *key, bool list);
     int (*close)(void *ctx);
