@@ -138,6 +138,8 @@ static int json_num(void *ctx, const char *key, const char *text)
     return rc ? rc : json_rc(yajl_gen_number(j->g, text, strlen(text)));
 }
 
+static int json_str_gen(json_t *j, const char *s, size_t n);
+
 static int json_str(void *ctx, const char *key, const char *s, size_t len)
 {
     json_t *j = ctx;
@@ -154,7 +156,46 @@ static int json_str(void *ctx, const char *key, const char *s, size_t len)
         j->cap = cap;
         json_utf8_clean(s, len, j->buf, j->cap);
     }
-    return json_rc(yajl_gen_string(j->g, (const unsigned char *)j->buf, need));
+    return json_str_gen(j, j->buf, need);
+}
+
+/* Writes s (valid UTF-8 by now) as a string value. yajl escapes the C0 controls but passes
+ * DEL and the C1 controls (U+0080..U+009F), which some terminals obey, and safeout (the
+ * analyzer's stdout and -o files) would rewrite them as \xNN, an invalid JSON escape: a
+ * string holding one is escaped here, \u00XX, and handed to yajl as a ready token. */
+static int json_str_gen(json_t *j, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    bool ctl = false;
+    for (size_t i = 0; i < n && !ctl; i++)
+        ctl = p[i] == 0x7f || (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f);
+    if (!ctl)
+        return json_rc(yajl_gen_string(j->g, p, n));
+    char *t = malloc(6 * n + 3);
+    if (!t)
+        return -PS_E_NOMEM;
+    size_t w = 0;
+    t[w++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = p[i];
+        bool esc = c < 0x20 || c == 0x7f;
+        if (c == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) {
+            c = p[++i]; /* the C1 control's code point (0xc2 only ever leads a sequence) */
+            esc = true;
+        }
+        if (c == '"' || c == '\\') {
+            t[w++] = '\\';
+            t[w++] = (char)c;
+        } else if (esc) {
+            w += (size_t)snprintf(t + w, 7, "\\u%04x", c);
+        } else {
+            t[w++] = (char)c;
+        }
+    }
+    t[w++] = '"';
+    int rc = json_rc(yajl_gen_number(j->g, t, w)); /* a token written as given */
+    free(t);
+    return rc;
 }
 
 static int json_boolean(void *ctx, const char *key, bool v)

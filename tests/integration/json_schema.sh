@@ -102,16 +102,19 @@ check "report, locks, check JSON: schema-valid, every key of the schema present 
 utf8_paths() {
     good=$(printf 'd\303\251/pr\303\266g') # dé/prög
     bad=$(printf 'in\377valid')            # a byte that is no UTF-8
-    mkdir -p "$good" "$bad" || return 1
-    cp "$W/demo" "$good/demo" && cp "$W/demo" "$bad/demo" || return 1
+    ctl=$(printf 'c\177\302\205\342\202\254') # DEL, U+0085 (a C1 control), U+20AC
+    mkdir -p "$good" "$bad" "$ctl" || return 1
+    for d in "$good" "$bad" "$ctl"; do cp "$W/demo" "$d/demo" || return 1; done
     PERFSHIM_LEAK_CHECK=0 "$P" record -o good.trace -- "./$good/demo" >/dev/null 2>&1 &&
-        PERFSHIM_LEAK_CHECK=0 "$P" record -o bad.trace -- "./$bad/demo" >/dev/null 2>&1 ||
+        PERFSHIM_LEAK_CHECK=0 "$P" record -o bad.trace -- "./$bad/demo" >/dev/null 2>&1 &&
+        PERFSHIM_LEAK_CHECK=0 "$P" record -o ctl.trace -- "./$ctl/demo" >/dev/null 2>&1 ||
         return 1
-    "$P" report -q --format=json good.trace >good.out && "$P" report -q --format=json bad.trace >bad.out ||
-        return 1
+    for t in good bad ctl; do "$P" report -q --format=json $t.trace >$t.out || return 1; done
+    # through -o (safeout's filter) too: the controls are escaped by JSON before it
+    "$P" report -q --format=json -o ctl.file ctl.trace || return 1
     python3 - <<'PY'
 import json
-for f in ("good.out", "bad.out"):
+for f in ("good.out", "bad.out", "ctl.out", "ctl.file"):
     raw = open(f, "rb").read()
     raw.decode("utf-8")  # valid UTF-8, whatever the path's bytes
 good = json.loads(open("good.out", "rb").read())
@@ -119,6 +122,11 @@ bad = json.loads(open("bad.out", "rb").read())
 assert good["trace"]["exe"].endswith("/d\u00e9/pr\u00f6g/demo"), good["trace"]["exe"]  # no mojibake
 assert "d\u00e9/pr\u00f6g" in open("good.out", encoding="utf-8").read()  # as characters
 assert bad["trace"]["exe"].endswith("/in\\xffvalid/demo"), bad["trace"]["exe"]  # \xNN
+for f in ("ctl.out", "ctl.file"):
+    raw = open(f, "rb").read()
+    assert b"\x7f" not in raw and b"\xc2\x85" not in raw, f  # no raw DEL or C1 control
+    ctl = json.loads(raw)
+    assert ctl["trace"]["exe"].endswith("/c\x7f\x85\u20ac/demo"), (f, ctl["trace"]["exe"])
 PY
 }
 check "a UTF-8 path reads back as itself, an invalid byte as \\xNN, the output is valid UTF-8" utf8_paths
