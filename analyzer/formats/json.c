@@ -183,11 +183,14 @@ static int json_str_gen(json_t *j, const char *s, size_t n)
             c = p[++i]; /* the C1 control's code point (0xc2 only ever leads a sequence) */
             esc = true;
         }
-        if (c == '"' || c == '\\') {
-            t[w++] = '\\';
-            t[w++] = (char)c;
+        const char *short_esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
+                              : c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' ? "\\b"
+                              : c == '\f' ? "\\f" : NULL; /* yajl's forms */
+        if (short_esc) {
+            memcpy(t + w, short_esc, 2);
+            w += 2;
         } else if (esc) {
-            w += (size_t)snprintf(t + w, 7, "\\u%04x", c);
+            w += (size_t)snprintf(t + w, 7, "\\u%04X", c); /* upper case, as yajl */
         } else {
             t[w++] = (char)c;
         }
