@@ -454,6 +454,71 @@ static int check_emit(doc_t *d, const check_result_t *r)
     return d->err;
 }
 
+/* The findings of the verdict: one per budget, one per counted leak site (largest first). */
+static int check_findings(const check_result_t *r, findings_t *F)
+{
+    F->source_root = r->source_root;
+    F->top = r->top;
+    finding_t *f;
+    int rc;
+    for (size_t i = 0; i < r->nbudgets; i++) {
+        const check_budget_t *b = &r->budgets[i];
+        if ((rc = findings_add(F, &f)) < 0)
+            return rc;
+        f->kind = FINDING_BUDGET;
+        f->rule_index = CI_RULE_BUDGET;
+        f->rule = ci_rule_id(f->rule_index);
+        f->name = b->name;
+        f->level = FINDING_ERROR;
+        f->failed = b->failed;
+        if (b->failed)
+            snprintf(f->message, sizeof f->message,
+                     "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s", b->value,
+                     b->what, b->limit, b->value - b->limit, b->unit);
+        else
+            snprintf(f->message, sizeof f->message, "%" PRIu64 " %s, limit %" PRIu64, b->value,
+                     b->what, b->limit);
+        F->nbudgets++;
+        F->nfailed += b->failed;
+    }
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const check_leak_t *l = &r->leaks[i];
+        /* the message names the function that allocated: the first named frame, looking no
+         * further than the first frame with a source line */
+        const char *fn = NULL;
+        for (uint32_t k = 0; k < l->g->depth; k++) {
+            sym_frame_t fr;
+            if ((rc = symbols_lookup(l->t->sym, l->g->ips[k], &fr)) < 0)
+                return rc;
+            if (!fn)
+                fn = fr.function;
+            if (fr.file && fr.line)
+                break;
+        }
+        if ((rc = findings_add(F, &f)) < 0)
+            return rc;
+        f->kind = FINDING_LEAK;
+        f->rule_index = l->g->kind - PS_LEAK_DEFINITE;
+        f->rule = ci_rule_id(f->rule_index);
+        f->name = leaks_kind_name(l->g->kind);
+        f->level = l->g->kind == PS_LEAK_REACHABLE ? FINDING_WARNING : FINDING_ERROR;
+        f->failed = true;
+        snprintf(f->message, sizeof f->message,
+                 "%" PRIu64 " bytes in %" PRIu64 " blocks %s lost, allocated in %s", l->g->bytes,
+                 l->g->blocks,
+                 l->g->kind == PS_LEAK_DEFINITE   ? "definitely"
+                 : l->g->kind == PS_LEAK_INDIRECT ? "indirectly"
+                                                  : "never freed (reachable at exit), not",
+                 fn ? fn : "an unknown function");
+        f->sym = l->t->sym;
+        f->ips = l->g->ips;
+        f->depth = l->g->depth;
+        f->blocks = l->g->blocks;
+        f->bytes = l->g->bytes;
+    }
+    return 0;
+}
+
 /* Renders the verdict in the format the table gave. */
 static int check_render(FILE *out, const format_t *f, const check_result_t *r)
 {
@@ -466,8 +531,14 @@ static int check_render(FILE *out, const format_t *f, const check_result_t *r)
         rc = check_emit(&d, r);
         rc2 = doc_close(&d);
         return rc < 0 ? rc : rc2;
-    case FORMAT_FINDINGS:
-        return f->open((void *)r, out);
+    case FORMAT_FINDINGS: {
+        findings_t F = {0};
+        rc = check_findings(r, &F);
+        if (rc == 0)
+            rc = f->open(&F, out);
+        findings_free(&F);
+        return rc;
+    }
     default:
         return check_text(out, r);
     }

@@ -125,6 +125,11 @@ static const char *const sarif_rule_ids[] = {
 #undef X
 };
 
+const char *ci_rule_id(int index)
+{
+    return sarif_rule_ids[index];
+}
+
 static const char *const sarif_rules[][5] = {
 #define X(id, name, level, sd, help) {id, name, level, sd, help},
     SARIF_RULES(X)
@@ -138,7 +143,7 @@ static void sarif_text(doc_t *d, const char *key, const char *text)
     doc_end(d);
 }
 
-int ci_sarif(doc_t *d, const check_result_t *r)
+int ci_sarif(doc_t *d, const findings_t *r)
 {
     doc_obj(d, NULL);
     doc_str(d, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
@@ -191,42 +196,39 @@ int ci_sarif(doc_t *d, const check_result_t *r)
         doc_end(d);
     }
     doc_list(d, "results");
-    for (size_t i = 0; i < r->nleaks; i++) {
-        const check_leak_t *l = &r->leaks[i];
-        const char *fn = NULL;
+    /* the leaks, then the exceeded budgets against a baseline (the leak budgets' evidence
+     * is the leaks themselves) */
+    for (size_t i = 0; i < 2 * r->n; i++) {
+        const finding_t *f = &r->v[i % r->n];
+        if (f->kind != (i < r->n ? FINDING_LEAK : FINDING_BUDGET) ||
+            (f->kind == FINDING_BUDGET && (!f->failed || strncmp(f->name, "max-growth", 10))))
+            continue;
         sym_frame_t loc = {0};
         bool have_loc = false;
-        for (uint32_t k = 0; k < l->g->depth; k++) {
-            sym_frame_t f;
-            int rc = symbols_lookup(l->t->sym, l->g->ips[k], &f);
+        for (uint32_t k = 0; k < f->depth && !have_loc; k++) {
+            int rc = symbols_lookup(f->sym, f->ips[k], &loc);
             if (rc < 0)
                 return rc;
-            if (!fn)
-                fn = f.function;
-            if (f.file && f.line) {
-                loc = f;
-                have_loc = true;
-                break;
-            }
+            have_loc = loc.file && loc.line;
         }
-        char msg[512];
-        snprintf(msg, sizeof msg, "%" PRIu64 " bytes in %" PRIu64 " blocks %s lost, allocated in %s",
-                 l->g->bytes, l->g->blocks,
-                 l->g->kind == PS_LEAK_DEFINITE   ? "definitely"
-                 : l->g->kind == PS_LEAK_INDIRECT ? "indirectly"
-                                                  : "never freed (reachable at exit), not",
-                 fn ? fn : "an unknown function");
-        int rule = l->g->kind - PS_LEAK_DEFINITE;
         doc_nl(d);
         doc_obj(d, NULL);
-        doc_str(d, "ruleId", sarif_rule_ids[rule]);
-        doc_u64(d, "ruleIndex", (uint64_t)rule);
-        doc_str(d, "level", l->g->kind == PS_LEAK_REACHABLE ? "warning" : "error");
-        sarif_text(d, "message", msg);
-        doc_obj(d, "properties");
-        doc_u64(d, "blocks", l->g->blocks);
-        doc_u64(d, "bytes", l->g->bytes);
-        doc_end(d);
+        doc_str(d, "ruleId", sarif_rule_ids[f->rule_index]);
+        doc_u64(d, "ruleIndex", (uint64_t)f->rule_index);
+        doc_str(d, "level", f->level == FINDING_WARNING ? "warning" : "error");
+        if (f->kind == FINDING_BUDGET) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s: %s", f->name, f->message);
+            sarif_text(d, "message", msg);
+        } else {
+            sarif_text(d, "message", f->message);
+        }
+        if (f->kind == FINDING_LEAK) {
+            doc_obj(d, "properties");
+            doc_u64(d, "blocks", f->blocks);
+            doc_u64(d, "bytes", f->bytes);
+            doc_end(d);
+        }
         if (have_loc) {
             doc_list(d, "locations");
             doc_obj(d, NULL);
@@ -247,21 +249,6 @@ int ci_sarif(doc_t *d, const check_result_t *r)
             doc_end(d);
             doc_end(d); /* locations */
         }
-        doc_end(d);
-    }
-    for (size_t i = 0; i < r->nbudgets; i++) {
-        const check_budget_t *b = &r->budgets[i];
-        if (!b->failed || strncmp(b->name, "max-growth", 10))
-            continue;
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s: %" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64,
-                 b->name, b->value, b->what, b->limit, b->value - b->limit);
-        doc_nl(d);
-        doc_obj(d, NULL);
-        doc_str(d, "ruleId", sarif_rule_ids[3]);
-        doc_u64(d, "ruleIndex", 3);
-        doc_str(d, "level", "error");
-        sarif_text(d, "message", msg);
         doc_end(d);
     }
     doc_end(d); /* results */
@@ -351,41 +338,42 @@ static void xml_str(FILE *o, const char *s)
     }
 }
 
-int ci_junit(FILE *o, const check_result_t *r)
+int ci_junit(FILE *o, const findings_t *r)
 {
     fprintf(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<testsuites name=\"perfshim check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\">\n"
                "  <testsuite name=\"perfshim check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
                "skipped=\"0\">\n",
             r->nbudgets, r->nfailed, r->nbudgets, r->nfailed);
-    for (size_t i = 0; i < r->nbudgets; i++) {
-        const check_budget_t *b = &r->budgets[i];
+    for (size_t i = 0; i < r->n; i++) {
+        const finding_t *b = &r->v[i];
+        if (b->kind != FINDING_BUDGET)
+            continue;
         fputs("    <testcase classname=\"perfshim.check\" name=\"", o);
         xml_str(o, b->name);
         if (!b->failed) {
             fputs("\"/>\n", o);
             continue;
         }
-        char msg[512];
-        snprintf(msg, sizeof msg, "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s",
-                 b->value, b->what, b->limit, b->value - b->limit, b->unit);
         fputs("\">\n      <failure message=\"", o);
-        xml_str(o, msg);
+        xml_str(o, b->message);
         fputs("\" type=\"budget\">", o);
-        xml_str(o, msg);
+        xml_str(o, b->message);
         if (!strncmp(b->name, "max-leaked", 10)) {
-            for (size_t k = 0; k < r->nleaks && k < (size_t)r->top; k++) {
-                const check_leak_t *l = &r->leaks[k];
+            size_t k = 0;
+            for (size_t j = 0; j < r->n && k < (size_t)r->top; j++) {
+                const finding_t *l = &r->v[j];
+                if (l->kind != FINDING_LEAK)
+                    continue;
                 sym_frame_t f = {0};
-                if (l->g->depth) {
-                    int rc = symbols_lookup(l->t->sym, l->g->ips[0], &f);
+                if (l->depth) {
+                    int rc = symbols_lookup(l->sym, l->ips[0], &f);
                     if (rc < 0)
                         return rc;
                 }
                 char line[512];
                 snprintf(line, sizeof line, "\n#%zu %s: %" PRIu64 " blocks, %" PRIu64 " bytes at %s",
-                         k + 1, leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes,
-                         f.function ? f.function : "?");
+                         ++k, l->name, l->blocks, l->bytes, f.function ? f.function : "?");
                 xml_str(o, line);
                 if (f.file) {
                     snprintf(line, sizeof line, " (%s:%" PRIu32 ")", textstack_base(f.file), f.line);
