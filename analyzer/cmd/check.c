@@ -355,18 +355,16 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
 
 /* ---- text and JSON ------------------------------------------------------------------- */
 
-static int check_text(FILE *o, const check_result_t *r)
+/* The verdict in text, from the findings (each budget, the top leak sites) and the result's
+ * leak totals. */
+static int check_text(FILE *o, const check_result_t *r, const findings_t *F)
 {
-    fprintf(o, "perfshim check: %s: %zu of %zu budgets exceeded\n", r->nfailed ? "FAIL" : "PASS",
-            r->nfailed, r->nbudgets);
-    for (size_t i = 0; i < r->nbudgets; i++) {
-        const check_budget_t *b = &r->budgets[i];
-        fprintf(o, "  %s  %s: %" PRIu64 " %s, limit %" PRIu64, b->failed ? "FAIL" : "pass",
-                b->name, b->value, b->what, b->limit);
-        if (b->failed)
-            fprintf(o, ": exceeded by %" PRIu64 " %s", b->value - b->limit, b->unit);
-        fputc('\n', o);
-    }
+    fprintf(o, "perfshim check: %s: %zu of %zu budgets exceeded\n", F->nfailed ? "FAIL" : "PASS",
+            F->nfailed, F->nbudgets);
+    for (size_t i = 0; i < F->n; i++)
+        if (F->v[i].kind == FINDING_BUDGET)
+            fprintf(o, "  %s  %s: %s\n", F->v[i].failed ? "FAIL" : "pass", F->v[i].name,
+                    F->v[i].message);
     fprintf(o, "  leaks at exit: definite %" PRIu64 " bytes in %" PRIu64 " blocks, indirect %" PRIu64
                " bytes in %" PRIu64 " blocks, reachable %" PRIu64 " bytes in %" PRIu64 " blocks\n",
             r->definite_bytes, r->definite_blocks, r->indirect_bytes, r->indirect_blocks,
@@ -374,18 +372,20 @@ static int check_text(FILE *o, const check_result_t *r)
     if (r->suppressed_blocks)
         fprintf(o, "  suppressed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", r->suppressed_bytes,
                 r->suppressed_blocks);
-    if (!r->nleaks)
-        return 0;
-    fprintf(o, "Top offending stacks:\n");
-    for (size_t i = 0; i < r->nleaks && i < (size_t)r->top; i++) {
-        const check_leak_t *l = &r->leaks[i];
-        fprintf(o, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes", i + 1,
-                leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes);
+    size_t shown = 0;
+    for (size_t i = 0; i < F->n && shown < (size_t)F->top; i++) {
+        const finding_t *f = &F->v[i];
+        if (f->kind != FINDING_LEAK)
+            continue;
+        if (!shown++)
+            fprintf(o, "Top offending stacks:\n");
+        fprintf(o, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes", shown, f->name, f->blocks,
+                f->bytes);
         if (r->ntraces > 1)
-            fprintf(o, " (%s)", l->t->path);
+            fprintf(o, " (%s)", f->trace);
         fputc('\n', o);
-        int rc = textstack_frames(o, l->t->sym, l->g->ips, l->g->depth,
-                                     r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
+        int rc = textstack_frames(o, f->sym, f->ips, f->depth,
+                                  r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
         if (rc < 0)
             return rc;
     }
@@ -510,6 +510,7 @@ static int check_findings(const check_result_t *r, findings_t *F)
                  : l->g->kind == PS_LEAK_INDIRECT ? "indirectly"
                                                   : "never freed (reachable at exit), not",
                  fn ? fn : "an unknown function");
+        f->trace = l->t->path;
         f->sym = l->t->sym;
         f->ips = l->g->ips;
         f->depth = l->g->depth;
@@ -524,24 +525,19 @@ static int check_render(FILE *out, const format_t *f, const check_result_t *r)
 {
     doc_t d;
     int rc, rc2;
-    switch (f->view) {
-    case FORMAT_DOC:
+    if (f->view == FORMAT_DOC) {
         if ((rc = f->open(&d, out)) < 0)
             return rc;
         rc = check_emit(&d, r);
         rc2 = doc_close(&d);
         return rc < 0 ? rc : rc2;
-    case FORMAT_FINDINGS: {
-        findings_t F = {0};
-        rc = check_findings(r, &F);
-        if (rc == 0)
-            rc = f->open(&F, out);
-        findings_free(&F);
-        return rc;
     }
-    default:
-        return check_text(out, r);
-    }
+    findings_t F = {0}; /* text (the verdict) and the findings formats */
+    rc = check_findings(r, &F);
+    if (rc == 0)
+        rc = f->view == FORMAT_FINDINGS ? f->open(&F, out) : check_text(out, r, &F);
+    findings_free(&F);
+    return rc;
 }
 
 /* ---- command ------------------------------------------------------------------------- */

@@ -2,8 +2,8 @@
  * findings.h -- the findings view of the output model: what a check found, one finding per
  * rule applied to one thing (a budget that held or was exceeded, a leak site), with its level,
  * a one-line message and its evidence (a stack, blocks and bytes). Rendered by the findings
- * formats of formats/formats.def: SARIF and JUnit (formats/ci_report.c); the check verdict in
- * text is `check`'s own writer. The other views are core/doc.h (document) and core/profile.h.
+ * formats of formats/formats.def: SARIF and JUnit (formats/ci_report.c), and the check verdict
+ * in text (cmd/check.c). The other views are core/doc.h (document) and core/profile.h.
  *
  * Contract: analyzer-only, single-threaded. The producer (cmd/check.c) fills a findings_t with
  * findings_add() (-PS_E_NOMEM when out of memory) and frees it with findings_free(). A finding
@@ -35,6 +35,7 @@ typedef struct finding_s {
     const uint64_t *ips;
     uint32_t depth;
     uint64_t blocks, bytes; /* a leak's */
+    const char *trace;      /* the trace it was found in, or NULL */
 } finding_t;
 
 typedef struct findings_s {
