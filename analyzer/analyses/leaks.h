@@ -74,16 +74,6 @@ void leaks_free(leaks_t *L);
 void leaks_suppress_held(leaks_t *L);
 const char *leaks_kind_name(int kind);
 
-/* Report sections. text: the LEAKS section (top groups, indirect under their holder) and the
- * suspected leaks; json_summary: the summary's leak fields (",\"key\":N..."), null without a
- * scan; json_leaks: the elements of the report's "leaks" array; json_growth: the
- * "suspected_leaks" array. site_index maps a call site to the report's "sites" index (-1:
- * none). Return 0 or a negative PS_E_*. */
-int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top);
-void leaks_json_summary(FILE *o, const leaks_t *L);
-int leaks_json_leaks(FILE *o, const leaks_t *L, symbols_t *sym, int depth,
-                     long (*site_index)(const uint64_t *ips, uint32_t depth, void *arg),
-                     void *arg);
-int leaks_json_growth(FILE *o, const leaks_t *L, symbols_t *sym, int depth);
+/* The report sections are formats/leaks_text.h (text) and analyses/leaks_emit.h (document). */
 
 #endif /* PERFSHIM_LEAKS_H */

@@ -1,5 +1,6 @@
-/* baseline.c -- see baseline.h. A validating recursive-descent JSON reader that keeps only
- * the three summary numbers; bounded in input size and nesting. */
+/* baseline.c -- see baseline.h. The file is parsed by yajl's streaming parser (the library
+ * the JSON output is written with, formats/json.c), read in chunks: only the three summary
+ * numbers are kept, whatever the file's size up to the limit. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 #include "core/infile.h"
 #include "perfshim/errors.h"
@@ -18,189 +20,126 @@
 #define BASELINE_MAX_BYTES (64u << 20)
 #define BASELINE_MAX_DEPTH 64
 
-typedef struct jr_s {
-    const char *p, *start, *end;
-    const char *err;
+static const char *const baseline_keys[] = {"peak_heap_bytes", "bytes_allocated", "allocations"};
+
+typedef struct bl_s {
     baseline_t *b;
-    unsigned found; /* bit per summary key */
-} jr_t;
+    unsigned depth;       /* containers open */
+    bool in_summary;      /* the top-level "summary" object is the one open at depth 2 */
+    int top_key_summary;  /* the last key at depth 1 was "summary" */
+    int want;             /* index in baseline_keys of the last key in summary, or -1 */
+    unsigned found;       /* bit per baseline_keys entry */
+    char err[200];        /* why the parse was stopped, or "" */
+} bl_t;
 
-static void jr_ws(jr_t *j)
+/* A value (or the start of a container) of type `what` arrives: checks where it goes. */
+static int bl_value(bl_t *j, const char *what, bool container)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
+    if (j->depth == 0 && (!container || strcmp(what, "an object") != 0)) {
+        snprintf(j->err, sizeof j->err, "not a JSON object");
+        return 0;
+    }
+    if (j->depth == 1 && j->top_key_summary && strcmp(what, "an object") != 0) {
+        snprintf(j->err, sizeof j->err, "\"summary\" is %s, expected an object", what);
+        return 0;
+    }
+    if (j->in_summary && j->depth == 2 && j->want >= 0) {
+        snprintf(j->err, sizeof j->err,
+                 "\"summary.%s\" is %s, expected a non-negative integer",
+                 baseline_keys[j->want], what);
+        return 0;
+    }
+    return 1;
 }
 
-static bool jr_fail(jr_t *j, const char *msg)
+static int bl_null(void *ctx) { return bl_value(ctx, "null", false); }
+static int bl_bool(void *ctx, int v) { (void)v; return bl_value(ctx, "a boolean", false); }
+static int bl_string(void *ctx, const unsigned char *s, size_t n)
 {
-    if (!j->err)
-        j->err = msg;
-    return false;
+    (void)s;
+    (void)n;
+    return bl_value(ctx, "a string", false);
 }
 
-/* Reads a string; copies up to cap-1 bytes of it (escapes kept raw) into out if out. */
-static bool jr_string(jr_t *j, char *out, size_t cap)
+static int bl_number(void *ctx, const char *s, size_t n)
 {
-    if (j->p >= j->end || *j->p != '"')
-        return jr_fail(j, "expected a string");
-    j->p++;
-    size_t n = 0;
-    while (j->p < j->end && *j->p != '"') {
-        unsigned char c = (unsigned char)*j->p;
-        if (c < 0x20)
-            return jr_fail(j, "control byte in a string");
-        if (c == '\\') {
-            if (++j->p >= j->end || !strchr("\"\\/bfnrtu", *j->p))
-                return jr_fail(j, "bad escape");
+    bl_t *j = ctx;
+    if (!(j->in_summary && j->depth == 2 && j->want >= 0))
+        return bl_value(j, "a number", false);
+    char buf[32];
+    bool digits = n > 0 && n < sizeof buf;
+    for (size_t i = 0; digits && i < n; i++)
+        digits = s[i] >= '0' && s[i] <= '9';
+    if (digits) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        errno = 0;
+        unsigned long long v = strtoull(buf, NULL, 10);
+        if (errno == 0) {
+            uint64_t *dst[] = {&j->b->peak_heap_bytes, &j->b->bytes_allocated,
+                               &j->b->allocations};
+            *dst[j->want] = v;
+            j->found |= 1u << j->want;
+            return 1;
         }
-        if (out && n + 1 < cap)
-            out[n++] = (char)c;
-        j->p++;
     }
-    if (j->p >= j->end)
-        return jr_fail(j, "unterminated string");
-    j->p++;
-    if (out)
-        out[n] = 0;
-    return true;
+    snprintf(j->err, sizeof j->err,
+             "\"summary.%s\" is %.*s, expected a non-negative integer (at most 2^64-1)",
+             baseline_keys[j->want], n > 40 ? 40 : (int)n, s);
+    return 0;
 }
 
-/* Reads a number; *is_uint and *u for a non-negative integer that fits. */
-static bool jr_number(jr_t *j, bool *is_uint, uint64_t *u)
+static int bl_open(bl_t *j, bool list)
 {
-    const char *s = j->p;
-    if (j->p < j->end && *j->p == '-')
-        j->p++;
-    if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-        return jr_fail(j, "expected a value");
-    *is_uint = *s != '-';
-    *u = 0;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-        unsigned d = (unsigned)(*j->p - '0');
-        if (*u > (UINT64_MAX - d) / 10)
-            *is_uint = false;
-        *u = *u * 10 + d;
-        j->p++;
+    if (!bl_value(j, list ? "a list" : "an object", true))
+        return 0;
+    if (++j->depth > BASELINE_MAX_DEPTH) {
+        snprintf(j->err, sizeof j->err, "nested deeper than %d", BASELINE_MAX_DEPTH);
+        return 0;
     }
-    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) {
-        *is_uint = false;
-        j->p++;
-        while (j->p < j->end && strchr("0123456789+-eE", *j->p))
-            j->p++;
-    }
-    return true;
+    if (j->depth == 2 && j->top_key_summary && !list)
+        j->in_summary = true;
+    j->want = -1;
+    return 1;
 }
 
-static bool jr_value(jr_t *j, int depth, int in_summary_key);
+static int bl_start_map(void *ctx) { return bl_open(ctx, false); }
+static int bl_start_array(void *ctx) { return bl_open(ctx, true); }
 
-static bool jr_object(jr_t *j, int depth, bool is_top, bool is_summary)
+static int bl_end(void *ctx)
 {
-    j->p++; /* '{' */
-    jr_ws(j);
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        return true;
-    }
-    for (;;) {
-        char key[64];
-        jr_ws(j);
-        if (!jr_string(j, key, sizeof key))
-            return false;
-        jr_ws(j);
-        if (j->p >= j->end || *j->p != ':')
-            return jr_fail(j, "expected ':'");
-        j->p++;
-        jr_ws(j);
-        int which = 0; /* 1..3: a summary key; -1: the summary object */
-        if (is_summary) {
-            if (!strcmp(key, "peak_heap_bytes"))
-                which = 1;
-            else if (!strcmp(key, "bytes_allocated"))
-                which = 2;
-            else if (!strcmp(key, "allocations"))
-                which = 3;
-        } else if (is_top && !strcmp(key, "summary")) {
-            which = -1;
-        }
-        if (!jr_value(j, depth + 1, which))
-            return false;
-        jr_ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == '}') {
-            j->p++;
-            return true;
-        }
-        return jr_fail(j, "expected ',' or '}'");
-    }
+    bl_t *j = ctx;
+    if (j->depth-- == 2)
+        j->in_summary = false;
+    j->want = -1;
+    j->top_key_summary = 0;
+    return 1;
 }
 
-/* which: 0 plain, -1 the summary object, 1..3 a summary number */
-static bool jr_value(jr_t *j, int depth, int which)
+static int bl_key(void *ctx, const unsigned char *k, size_t n)
 {
-    if (depth > BASELINE_MAX_DEPTH)
-        return jr_fail(j, "nested too deep");
-    jr_ws(j);
-    if (j->p >= j->end)
-        return jr_fail(j, "unexpected end of file");
-    char c = *j->p;
-    if (which > 0 && !(c >= '0' && c <= '9'))
-        return jr_fail(j, "a summary value is not a non-negative integer");
-    if (which < 0 && c != '{')
-        return jr_fail(j, "\"summary\" is not an object");
-    if (c == '{')
-        return jr_object(j, depth, depth == 0, which < 0);
-    if (c == '[') {
-        j->p++;
-        jr_ws(j);
-        if (j->p < j->end && *j->p == ']') {
-            j->p++;
-            return true;
-        }
-        for (;;) {
-            if (!jr_value(j, depth + 1, 0))
-                return false;
-            jr_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == ']') {
-                j->p++;
-                return true;
-            }
-            return jr_fail(j, "expected ',' or ']'");
-        }
-    }
-    if (c == '"')
-        return jr_string(j, NULL, 0);
-    static const char *const words[] = {"true", "false", "null"};
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(words[i]);
-        if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, words[i], n)) {
-            j->p += n;
-            return true;
-        }
-    }
-    bool is_uint;
-    uint64_t u;
-    if (!jr_number(j, &is_uint, &u))
-        return false;
-    if (which > 0) {
-        if (!is_uint)
-            return jr_fail(j, "a summary value is not a non-negative integer");
-        if (which == 1)
-            j->b->peak_heap_bytes = u;
-        else if (which == 2)
-            j->b->bytes_allocated = u;
-        else
-            j->b->allocations = u;
-        j->found |= 1u << which;
-    }
-    return true;
+    bl_t *j = ctx;
+    if (j->depth == 1)
+        j->top_key_summary = n == 7 && !memcmp(k, "summary", 7);
+    j->want = -1;
+    if (j->in_summary && j->depth == 2)
+        for (int i = 0; i < 3; i++)
+            if (strlen(baseline_keys[i]) == n && !memcmp(k, baseline_keys[i], n))
+                j->want = i;
+    return 1;
 }
+
+static const yajl_callbacks bl_callbacks = {
+    .yajl_null = bl_null,
+    .yajl_boolean = bl_bool,
+    .yajl_number = bl_number, /* raw text: all 64 bits, and types told apart */
+    .yajl_string = bl_string,
+    .yajl_start_map = bl_start_map,
+    .yajl_map_key = bl_key,
+    .yajl_end_map = bl_end,
+    .yajl_start_array = bl_start_array,
+    .yajl_end_array = bl_end,
+};
 
 int baseline_load(const char *path, baseline_t *b, char *err, size_t errlen)
 {
@@ -211,59 +150,59 @@ int baseline_load(const char *path, baseline_t *b, char *err, size_t errlen)
         snprintf(err, errlen, "baseline %s", why);
         return -PS_E_OPEN;
     }
-    /* grown as it is read (a baseline is a few KiB; a pipe has no size), up to the limit */
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rerr = 0;
-    while (n <= BASELINE_MAX_BYTES) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64u << 10;
-            if (ncap > BASELINE_MAX_BYTES + 1)
-                ncap = BASELINE_MAX_BYTES + 1;
-            char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                snprintf(err, errlen, "baseline %s: %s", path, ps_strerror(PS_E_NOMEM));
-                return -PS_E_NOMEM;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            rerr = ferror(f);
+    bl_t j = {.b = b, .want = -1};
+    yajl_handle h = yajl_alloc(&bl_callbacks, NULL, &j);
+    if (!h) {
+        fclose(f);
+        snprintf(err, errlen, "baseline %s: %s", path, ps_strerror(PS_E_NOMEM));
+        return -PS_E_NOMEM;
+    }
+    unsigned char buf[64 << 10];
+    size_t total = 0, got, base = 0; /* base: the offset of the buffer yajl parses */
+    yajl_status st = yajl_status_ok;
+    int rc = 0;
+    while (st == yajl_status_ok && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+        if ((total += got) > BASELINE_MAX_BYTES) {
+            snprintf(err, errlen, "baseline %s: larger than 64 MiB", path);
+            rc = -PS_E_LIMIT;
             break;
         }
+        base = total - got;
+        st = yajl_parse(h, buf, got);
     }
-    fclose(f);
-    if (rerr || n > BASELINE_MAX_BYTES) {
-        free(buf);
-        snprintf(err, errlen, "baseline %s: %s", path,
-                 rerr ? "read error" : "larger than 64 MiB");
-        return rerr ? -PS_E_IO : -PS_E_LIMIT;
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errlen, "baseline %s: read error", path);
+        rc = -PS_E_IO;
     }
-    jr_t j = {.p = buf, .start = buf, .end = buf + n, .b = b};
-    jr_ws(&j);
-    bool ok = j.p < j.end && *j.p == '{' ? jr_value(&j, 0, 0) : jr_fail(&j, "not a JSON object");
-    if (ok) {
-        jr_ws(&j);
-        if (j.p != j.end)
-            ok = jr_fail(&j, "trailing data after the JSON value");
+    if (rc == 0 && st == yajl_status_ok) {
+        base = total;
+        st = yajl_complete_parse(h);
     }
-    int rc = 0;
-    if (!ok) {
-        snprintf(err, errlen, "baseline %s: offset %zu: %s", path, (size_t)(j.p - j.start),
-                 j.err);
-        rc = -PS_E_CORRUPT;
-    } else if (j.found != 0xeu) {
+    if (rc == 0 && st != yajl_status_ok) {
+        size_t off = yajl_get_bytes_consumed(h);
+        if (j.err[0]) {
+            snprintf(err, errlen, "baseline %s: %s", path, j.err);
+            rc = -PS_E_INVAL;
+        } else {
+            /* yajl's message, first line only: one line per error */
+            unsigned char *m = yajl_get_error(h, 0, NULL, 0);
+            char *nl = m ? strchr((char *)m, '\n') : NULL;
+            if (nl)
+                *nl = '\0';
+            snprintf(err, errlen, "baseline %s: offset %zu: %s", path, base + off,
+                     m ? (const char *)m : "not JSON");
+            if (m)
+                yajl_free_error(h, m);
+            rc = -PS_E_CORRUPT;
+        }
+    } else if (rc == 0 && j.found != 7u) {
         snprintf(err, errlen,
                  "baseline %s: no \"summary\" with peak_heap_bytes, bytes_allocated and "
                  "allocations (not perfshim report/check JSON)",
                  path);
         rc = -PS_E_INVAL;
     }
-    free(buf);
+    yajl_free(h);
+    fclose(f);
     return rc;
 }

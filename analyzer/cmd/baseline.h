@@ -3,10 +3,11 @@
  * read from the JSON of `perfshim report --format=json` or `perfshim check --format=json`.
  *
  * Contract: analyzer-only. baseline_load() reads at most 64 MiB, validates the whole file as
- * JSON (nesting at most 64 deep) and takes the top-level "summary" object's non-negative
- * integer members "peak_heap_bytes", "bytes_allocated" and "allocations", all required.
- * Returns 0, or a negative PS_E_* with one line in err naming the file and, for bad JSON, the
- * byte offset.
+ * JSON with yajl's parser (nesting at most 64 deep) and takes the top-level "summary" object's
+ * non-negative integer members "peak_heap_bytes", "bytes_allocated" and "allocations", all
+ * required. Returns 0, or a negative PS_E_* with one line in err naming the file and, for bad
+ * JSON, the byte offset; for a member of the wrong type, the member and what it is instead
+ * ("baseline F: \"summary.allocations\" is a string, expected a non-negative integer").
  */
 #ifndef PERFSHIM_BASELINE_H
 #define PERFSHIM_BASELINE_H

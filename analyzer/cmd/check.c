@@ -22,12 +22,12 @@
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
-#include "formats/jsonout.h"
+#include "formats/textstack.h"
+#include "formats/formats.h"
+#include "core/doc.h"
 #include "perfshim/errors.h"
 #include "core/safeout.h"
 #include "cmd/suppress.h"
-
-enum check_format { CF_TEXT, CF_JSON, CF_SARIF, CF_JUNIT };
 
 typedef struct check_opts_s {
     uint64_t max_bytes, max_blocks;
@@ -37,7 +37,7 @@ typedef struct check_opts_s {
     size_t nsupp;
     const char *baseline;
     double max_growth; /* percent */
-    enum check_format format;
+    const format_t *format;
     const char *output;
     int stack_depth, top;
     bool quiet;
@@ -61,7 +61,6 @@ static void check_usage(FILE *f)
           "                           --format=json`: compare peak heap, bytes allocated and\n"
           "                           allocation count\n"
           "  --max-growth P%          allowed growth over the baseline (default 0%)\n"
-          "  --format=text|json|sarif|junit  output format (default text)\n"
           "  --top N                  offending stacks shown (default 5)\n"
           "  --stack-depth N          frames per stack (default 8 for text, all otherwise)\n"
           "  -o, --output FILE        write the output to FILE\n"
@@ -74,6 +73,7 @@ static void check_usage(FILE *f)
           "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
           "(a partial trace without --allow-partial).\n",
           f);
+    format_help(f, FORMAT_CHECK);
 }
 
 static int check_parse_u64(const char *s, uint64_t *out)
@@ -142,6 +142,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
     memset(o, 0, sizeof(*o));
     o->kinds = (1u << PS_LEAK_DEFINITE) | (1u << PS_LEAK_INDIRECT);
     o->stack_depth = -1;
+    o->format = format_find("check", FORMAT_CHECK, "text");
     o->top = 5;
     opterr = 0;
     optind = 1;
@@ -209,14 +210,10 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             o->max_growth = g;
             break;
         }
-        case OPT_FORMAT: {
-            static const char *const formats[] = {"text", "json", "sarif", "junit"};
-            int k = cliopt_choice("check", "format", optarg, formats, 4);
-            if (k < 0)
+        case OPT_FORMAT:
+            if (!(o->format = format_find("check", FORMAT_CHECK, optarg)))
                 return -PS_E_INVAL;
-            o->format = (enum check_format)k; /* the same order */
             break;
-        }
         case OPT_SRCROOT:
             o->source_root = optarg;
             break;
@@ -359,18 +356,16 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
 
 /* ---- text and JSON ------------------------------------------------------------------- */
 
-static int check_text(FILE *o, const check_result_t *r)
+/* The verdict in text, from the findings (each budget, the top leak sites) and the result's
+ * leak totals. */
+static int check_text(FILE *o, const check_result_t *r, const findings_t *F)
 {
-    fprintf(o, "perfshim check: %s: %zu of %zu budgets exceeded\n", r->nfailed ? "FAIL" : "PASS",
-            r->nfailed, r->nbudgets);
-    for (size_t i = 0; i < r->nbudgets; i++) {
-        const check_budget_t *b = &r->budgets[i];
-        fprintf(o, "  %s  %s: %" PRIu64 " %s, limit %" PRIu64, b->failed ? "FAIL" : "pass",
-                b->name, b->value, b->what, b->limit);
-        if (b->failed)
-            fprintf(o, ": exceeded by %" PRIu64 " %s", b->value - b->limit, b->unit);
-        fputc('\n', o);
-    }
+    fprintf(o, "perfshim check: %s: %zu of %zu budgets exceeded\n", F->nfailed ? "FAIL" : "PASS",
+            F->nfailed, F->nbudgets);
+    for (size_t i = 0; i < F->n; i++)
+        if (F->v[i].kind == FINDING_BUDGET)
+            fprintf(o, "  %s  %s: %s\n", F->v[i].failed ? "FAIL" : "pass", F->v[i].name,
+                    F->v[i].message);
     fprintf(o, "  leaks at exit: definite %" PRIu64 " bytes in %" PRIu64 " blocks, indirect %" PRIu64
                " bytes in %" PRIu64 " blocks, reachable %" PRIu64 " bytes in %" PRIu64 " blocks\n",
             r->definite_bytes, r->definite_blocks, r->indirect_bytes, r->indirect_blocks,
@@ -378,66 +373,172 @@ static int check_text(FILE *o, const check_result_t *r)
     if (r->suppressed_blocks)
         fprintf(o, "  suppressed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", r->suppressed_bytes,
                 r->suppressed_blocks);
-    if (!r->nleaks)
-        return 0;
-    fprintf(o, "Top offending stacks:\n");
-    for (size_t i = 0; i < r->nleaks && i < (size_t)r->top; i++) {
-        const check_leak_t *l = &r->leaks[i];
-        fprintf(o, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes", i + 1,
-                leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes);
+    size_t shown = 0;
+    for (size_t i = 0; i < F->n && shown < (size_t)F->top; i++) {
+        const finding_t *f = &F->v[i];
+        if (f->kind != FINDING_LEAK)
+            continue;
+        if (!shown++)
+            fprintf(o, "Top offending stacks:\n");
+        fprintf(o, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes", shown, f->name, f->blocks,
+                f->bytes);
         if (r->ntraces > 1)
-            fprintf(o, " (%s)", l->t->path);
+            fprintf(o, " (%s)", f->trace);
         fputc('\n', o);
-        int rc = jsonout_text_frames(o, l->t->sym, l->g->ips, l->g->depth,
-                                     r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
+        int rc = textstack_frames(o, f->sym, f->ips, f->depth,
+                                  r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-static int check_json(FILE *o, const check_result_t *r)
+/* The verdict as a document (JSON, any document format): docs/json-schema.md. */
+static int check_emit(doc_t *d, const check_result_t *r)
 {
-    fprintf(o, "{\"format\":\"perfshim-check\",\"version\":1,\"result\":\"%s\",\"traces\":[",
-            r->nfailed ? "fail" : "pass");
-    for (size_t i = 0; i < r->ntraces; i++) {
-        if (i)
-            fputc(',', o);
-        jsonout_str(o, r->traces[i].path);
-    }
-    fprintf(o,
-            "],\n\"summary\":{\"allocations\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
-            ",\"peak_heap_bytes\":%" PRIu64 ",\"leaked_definite_bytes\":%" PRIu64
-            ",\"leaked_definite_blocks\":%" PRIu64 ",\"leaked_indirect_bytes\":%" PRIu64
-            ",\"leaked_indirect_blocks\":%" PRIu64 ",\"reachable_bytes\":%" PRIu64
-            ",\"reachable_blocks\":%" PRIu64 ",\"suppressed_bytes\":%" PRIu64
-            ",\"suppressed_blocks\":%" PRIu64 "},\n\"budgets\":[",
-            r->allocations, r->bytes_allocated, r->peak_heap_bytes, r->definite_bytes,
-            r->definite_blocks, r->indirect_bytes, r->indirect_blocks, r->reachable_bytes,
-            r->reachable_blocks, r->suppressed_bytes, r->suppressed_blocks);
+    doc_obj(d, NULL);
+    doc_str(d, "format", "perfshim-check");
+    doc_u64(d, "version", 1);
+    doc_u64(d, "schema_version", DOC_SCHEMA_VERSION);
+    doc_str(d, "result", r->nfailed ? "fail" : "pass");
+    doc_list(d, "traces");
+    for (size_t i = 0; i < r->ntraces; i++)
+        doc_str(d, NULL, r->traces[i].path);
+    doc_end(d);
+    doc_nl(d);
+    doc_obj(d, "summary");
+    doc_u64(d, "allocations", r->allocations);
+    doc_u64(d, "bytes_allocated", r->bytes_allocated);
+    doc_u64(d, "peak_heap_bytes", r->peak_heap_bytes);
+    doc_u64(d, "leaked_definite_bytes", r->definite_bytes);
+    doc_u64(d, "leaked_definite_blocks", r->definite_blocks);
+    doc_u64(d, "leaked_indirect_bytes", r->indirect_bytes);
+    doc_u64(d, "leaked_indirect_blocks", r->indirect_blocks);
+    doc_u64(d, "reachable_bytes", r->reachable_bytes);
+    doc_u64(d, "reachable_blocks", r->reachable_blocks);
+    doc_u64(d, "suppressed_bytes", r->suppressed_bytes);
+    doc_u64(d, "suppressed_blocks", r->suppressed_blocks);
+    doc_end(d);
+    doc_nl(d);
+    doc_list(d, "budgets");
     for (size_t i = 0; i < r->nbudgets; i++) {
         const check_budget_t *b = &r->budgets[i];
-        fprintf(o, "%s\n{\"name\":\"%s\",\"value\":%" PRIu64 ",\"limit\":%" PRIu64
-                   ",\"passed\":%s,\"exceeded_by\":%" PRIu64 ",\"unit\":\"%s\",\"what\":",
-                i ? "," : "", b->name, b->value, b->limit, b->failed ? "false" : "true",
-                b->failed ? b->value - b->limit : 0, b->unit);
-        jsonout_str(o, b->what);
-        fputc('}', o);
+        doc_nl(d);
+        doc_obj(d, NULL);
+        doc_str(d, "name", b->name);
+        doc_u64(d, "value", b->value);
+        doc_u64(d, "limit", b->limit);
+        doc_bool(d, "passed", !b->failed);
+        doc_u64(d, "exceeded_by", b->failed ? b->value - b->limit : 0);
+        doc_str(d, "unit", b->unit);
+        doc_str(d, "what", b->what);
+        doc_end(d);
     }
-    fputs("],\n\"leaks\":[", o);
+    doc_end(d);
+    doc_nl(d);
+    doc_list(d, "leaks");
     for (size_t i = 0; i < r->nleaks; i++) {
         const check_leak_t *l = &r->leaks[i];
-        fprintf(o, "%s\n{\"kind\":\"%s\",\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"trace\":",
-                i ? "," : "", leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes);
-        jsonout_str(o, l->t->path);
-        fputs(",\"stack\":", o);
-        int rc = jsonout_frames(o, l->t->sym, l->g->ips, l->g->depth, r->stack_depth);
+        doc_nl(d);
+        doc_obj(d, NULL);
+        doc_str(d, "kind", leaks_kind_name(l->g->kind));
+        doc_u64(d, "blocks", l->g->blocks);
+        doc_u64(d, "bytes", l->g->bytes);
+        doc_str(d, "trace", l->t->path);
+        int rc = doc_stack(d, "stack", l->t->sym, l->g->ips, l->g->depth, r->stack_depth);
         if (rc < 0)
             return rc;
-        fputc('}', o);
+        doc_end(d);
     }
-    fputs("]}\n", o);
+    doc_end(d);
+    doc_end(d);
+    return d->err;
+}
+
+/* The findings of the verdict: one per budget, one per counted leak site (largest first). */
+static int check_findings(const check_result_t *r, findings_t *F)
+{
+    F->source_root = r->source_root;
+    F->top = r->top;
+    finding_t *f;
+    int rc;
+    for (size_t i = 0; i < r->nbudgets; i++) {
+        const check_budget_t *b = &r->budgets[i];
+        if ((rc = findings_add(F, &f)) < 0)
+            return rc;
+        f->kind = FINDING_BUDGET;
+        f->rule_index = CI_RULE_BUDGET;
+        f->rule = ci_rule_id(f->rule_index);
+        f->name = b->name;
+        f->level = FINDING_ERROR;
+        f->failed = b->failed;
+        if (b->failed)
+            snprintf(f->message, sizeof f->message,
+                     "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s", b->value,
+                     b->what, b->limit, b->value - b->limit, b->unit);
+        else
+            snprintf(f->message, sizeof f->message, "%" PRIu64 " %s, limit %" PRIu64, b->value,
+                     b->what, b->limit);
+        F->nbudgets++;
+        F->nfailed += b->failed;
+    }
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const check_leak_t *l = &r->leaks[i];
+        /* the message names the function that allocated: the first named frame, looking no
+         * further than the first frame with a source line */
+        const char *fn = NULL;
+        for (uint32_t k = 0; k < l->g->depth; k++) {
+            sym_frame_t fr;
+            if ((rc = symbols_lookup(l->t->sym, l->g->ips[k], &fr)) < 0)
+                return rc;
+            if (!fn)
+                fn = fr.function;
+            if (fr.file && fr.line)
+                break;
+        }
+        if ((rc = findings_add(F, &f)) < 0)
+            return rc;
+        f->kind = FINDING_LEAK;
+        f->rule_index = l->g->kind - PS_LEAK_DEFINITE;
+        f->rule = ci_rule_id(f->rule_index);
+        f->name = leaks_kind_name(l->g->kind);
+        f->level = l->g->kind == PS_LEAK_REACHABLE ? FINDING_WARNING : FINDING_ERROR;
+        f->failed = true;
+        snprintf(f->message, sizeof f->message,
+                 "%" PRIu64 " bytes in %" PRIu64 " blocks %s lost, allocated in %s", l->g->bytes,
+                 l->g->blocks,
+                 l->g->kind == PS_LEAK_DEFINITE   ? "definitely"
+                 : l->g->kind == PS_LEAK_INDIRECT ? "indirectly"
+                                                  : "never freed (reachable at exit), not",
+                 fn ? fn : "an unknown function");
+        f->trace = l->t->path;
+        f->sym = l->t->sym;
+        f->ips = l->g->ips;
+        f->depth = l->g->depth;
+        f->blocks = l->g->blocks;
+        f->bytes = l->g->bytes;
+    }
     return 0;
+}
+
+/* Renders the verdict in the format the table gave. */
+static int check_render(FILE *out, const format_t *f, const check_result_t *r)
+{
+    doc_t d;
+    int rc, rc2;
+    if (f->view == FORMAT_DOC) {
+        if ((rc = f->open(&d, out)) < 0)
+            return rc;
+        rc = check_emit(&d, r);
+        rc2 = doc_close(&d);
+        return rc < 0 ? rc : rc2;
+    }
+    findings_t F = {0}; /* text (the verdict) and the findings formats */
+    rc = check_findings(r, &F);
+    if (rc == 0)
+        rc = f->view == FORMAT_FINDINGS ? f->open(&F, out) : check_text(out, r, &F);
+    findings_free(&F);
+    return rc;
 }
 
 /* ---- command ------------------------------------------------------------------------- */
@@ -447,8 +548,10 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
     char err[512];
     symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
     /* only what the budgets and the output need: the leaks; the heap replay for a baseline
-     * (peak, bytes allocated, allocations) and for JSON (its summary has them) */
-    unsigned select = ANALYSIS_LEAKS | (o->baseline || o->format == CF_JSON ? ANALYSIS_HEAP : 0);
+     * (peak, bytes allocated, allocations) and for a document format (JSON: its summary has
+     * them) */
+    unsigned select =
+        ANALYSIS_LEAKS | (o->baseline || o->format->view == FORMAT_DOC ? ANALYSIS_HEAP : 0);
     int rc = analyses_load(t->path, select, &t->rp, &t->leaks, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
@@ -558,12 +661,7 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "perfshim: check: %s: %s\n", o.output, strerror(errno));
         goto done;
     }
-    switch (o.format) {
-    case CF_JSON: rc = check_json(out, &r); break;
-    case CF_SARIF: rc = ci_sarif(out, &r); break;
-    case CF_JUNIT: rc = ci_junit(out, &r); break;
-    default: rc = check_text(out, &r); break;
-    }
+    rc = check_render(out, o.format, &r);
     status = r.nfailed ? 1 : 0;
     if (rc == 0 && o.gen_supp) {
         FILE *sf = fopen(o.gen_supp, "w");

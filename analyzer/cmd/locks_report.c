@@ -2,8 +2,7 @@
  * locks_report.c -- see locks_report.h.
  *
  * Percentiles are those of replay_hist_quantile (upper bound of the log2 bucket, clamped to
- * the exact maximum). fmt_ns and the JSON string escaper repeat report.c's (static there; a
- * shared formatting module would be the place for both once a third user appears).
+ * the exact maximum). The document (JSON, ...) is analyses/locks_emit.c's.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -20,8 +19,11 @@
 
 #include "cmd/cliopt.h"
 #include "formats/fmt.h"
-#include "formats/jsonout.h"
+#include "formats/textstack.h"
+#include "formats/formats.h"
 #include "analyses/analysis.h"
+#include "analyses/locks_emit.h"
+#include "core/doc.h"
 #include "analyses/locks.h"
 #include "core/safeout.h"
 #include "perfshim/errors.h"
@@ -43,7 +45,7 @@ static int text_stack(FILE *o, const replay_t *rp, symbols_t *sym, uint32_t id, 
                       const char *indent)
 {
     const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    return jsonout_text_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth, indent);
+    return textstack_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth, indent);
 }
 
 static void text_dist(FILE *o, const char *what, const replay_hist_t *h, uint64_t total,
@@ -234,143 +236,6 @@ int locks_text(FILE *o, const replay_t *rp, symbols_t *sym, int depth, int top)
     return 0;
 }
 
-/* ---- JSON ---------------------------------------------------------------------------- */
-
-static int json_stack(FILE *o, const replay_t *rp, symbols_t *sym, uint32_t id, int depth)
-{
-    const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    return jsonout_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth);
-}
-
-static void json_dist(FILE *o, const char *key, const replay_hist_t *h, uint64_t total)
-{
-    fprintf(o, ",\"%s\":{\"total\":%" PRIu64 ",\"count\":%" PRIu64 ",\"p50\":%" PRIu64
-               ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 ",\"histogram\":[",
-            key, total, h->n, replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99),
-            replay_hist_quantile(h, 0.999), h->max);
-    for (unsigned b = 0, k = 0; b < PS_LOCK_HIST; b++)
-        if (h->count[b])
-            fprintf(o, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", k++ ? "," : "",
-                    b == 0 ? 0 : (uint64_t)1 << (b - 1), h->count[b]);
-    fputs("]}", o);
-}
-
-static int json_lock(FILE *o, const replay_t *rp, symbols_t *sym, int depth,
-                     const locks_lock_t *k)
-{
-    const locks_t *L = rp->locks;
-    uint64_t wait_all = L->total_wait_ns; /* a condvar's share is of all condvar wait */
-    if (k->kind == PS_LOCK_COND) {
-        wait_all = 0;
-        for (size_t i = 0; i < L->nconds; i++)
-            wait_all += L->conds[i].wait_ns;
-    }
-    fprintf(o,
-            "{\"address\":\"0x%" PRIx64 "\",\"type\":\"%s\",\"acquisitions\":%" PRIu64
-            ",\"contended\":%" PRIu64 ",\"owner_changes\":%" PRIu64 ",\"trylock_failures\":%" PRIu64
-            ",\"timeouts\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"read_acquisitions\":%" PRIu64
-            ",\"allocations_while_held\":%" PRIu64 ",\"max_waiters\":%" PRIu32
-            ",\"wait_share\":%.4f,\"amdahl_max_saving_ns\":%" PRIu64,
-            k->addr, lock_kind_name(k->kind), k->acquisitions, k->contended, k->owner_changes,
-            k->trylock_fail, k->timeouts, k->errors, k->rd_acquisitions, k->allocs_held,
-            k->max_waiters, wait_all ? (double)k->wait_ns / (double)wait_all : 0.0,
-            k->amdahl_ns);
-    if (k->kind == PS_LOCK_COND)
-        fprintf(o, ",\"signals\":%" PRIu64 ",\"broadcasts\":%" PRIu64, k->signals, k->broadcasts);
-    /* false in a partial trace: acquisitions, owner changes, holds are lower bounds */
-    fprintf(o, ",\"totals_complete\":%s", L->partial ? "false" : "true");
-    json_dist(o, "wait_ns", &k->wait, k->wait_ns);
-    json_dist(o, "hold_ns", &k->hold, k->hold_ns);
-    fputs(",\"sites\":[", o);
-    int rc = 0;
-    for (size_t j = 0; j < k->nsites && rc == 0; j++) {
-        const locks_site_t *s = &k->sites[j];
-        fprintf(o,
-                "%s{\"acquisitions\":%" PRIu64 ",\"contended\":%" PRIu64 ",\"wait_ns_total\":%" PRIu64
-                ",\"trylock_failures\":%" PRIu64 ",\"timeouts\":%" PRIu64 ",\"errors\":%" PRIu64
-                ",\"stack\":",
-                j ? "," : "", s->acquisitions, s->contended, s->wait_ns, s->trylock_fail,
-                s->timeouts, s->errors);
-        rc = json_stack(o, rp, sym, s->stack, depth);
-        fputc('}', o);
-    }
-    fputs("],\"holders\":[", o);
-    for (size_t j = 0; j < k->nholders && rc == 0; j++) {
-        const locks_holder_t *h = &k->holders[j];
-        fprintf(o, "%s{\"waits\":%" PRIu64 ",\"wait_ns_charged\":%" PRIu64 ",\"stack\":",
-                j ? "," : "", h->waits, h->wait_ns);
-        rc = json_stack(o, rp, sym, h->stack, depth);
-        fputc('}', o);
-    }
-    fputs("],\"init_stack\":", o);
-    if (rc == 0 && k->have_init) {
-        rc = json_stack(o, rp, sym, k->init_stack, depth);
-        fprintf(o, ",\"init_attr\":%" PRIu32, k->init_attr);
-    } else {
-        fputs("null", o);
-    }
-    fputc('}', o);
-    return rc;
-}
-
-int locks_json(FILE *o, const replay_t *rp, symbols_t *sym, int depth)
-{
-    const locks_t *L = rp->locks;
-    int rc = 0;
-    fputs(",\n\"locks\":[", o);
-    for (size_t i = 0; L && i < L->nlocks && rc == 0; i++) {
-        fputs(i ? ",\n" : "\n", o);
-        rc = json_lock(o, rp, sym, depth, &L->locks[i]);
-    }
-    fputs("],\n\"condvars\":[", o);
-    for (size_t i = 0; L && i < L->nconds && rc == 0; i++) {
-        fputs(i ? ",\n" : "\n", o);
-        rc = json_lock(o, rp, sym, depth, &L->conds[i]);
-    }
-    fputs("],\n\"threads\":[", o);
-    for (size_t i = 0; L && i < L->nthreads; i++) {
-        const locks_thread_t *t = &L->threads[i];
-        fprintf(o, "%s{\"tid\":%" PRIu32 ",\"name\":", i ? "," : "", t->tid);
-        jsonout_str(o, t->name);
-        /* cond_wait_recorded false: a thread of a partial trace still running (locks.h) */
-        bool cond_known = !L->partial || t->exited;
-        uint64_t busy = t->lock_wait_ns + (cond_known ? t->cond_wait_ns : 0);
-        fprintf(o, ",\"wall_ns\":%" PRIu64 ",\"lock_wait_ns\":%" PRIu64 ",\"lock_waits\":%" PRIu64
-                   ",\"cond_wait_ns\":%" PRIu64 ",\"cond_wait_recorded\":%s,\"running_ns\":%" PRIu64
-                   "}",
-                t->wall_ns, t->lock_wait_ns, t->waits, t->cond_wait_ns,
-                cond_known ? "true" : "false", t->wall_ns > busy ? t->wall_ns - busy : 0);
-    }
-    fputs("],\n\"lock_order_cycles\":[", o);
-    for (size_t i = 0; L && i < L->ncycles && rc == 0; i++) {
-        const locks_cycle_t *c = &L->cycles[i];
-        fputs(i ? ",\n{\"locks\":[" : "\n{\"locks\":[", o);
-        for (uint32_t j = 0; j < c->n; j++)
-            fprintf(o, "%s\"0x%" PRIx64 "\"", j ? "," : "", L->edges[c->edge[j]].from);
-        fputs("],\"edges\":[", o);
-        for (uint32_t j = 0; j < c->n && rc == 0; j++) {
-            const locks_edge_t *e = &L->edges[c->edge[j]];
-            fprintf(o, "%s{\"held\":\"0x%" PRIx64 "\",\"acquired\":\"0x%" PRIx64
-                       "\",\"tid\":%" PRIu32 ",\"held_stack\":",
-                    j ? "," : "", e->from, e->to, e->tid);
-            rc = json_stack(o, rp, sym, e->from_stack, depth);
-            if (rc == 0) {
-                fputs(",\"acquired_stack\":", o);
-                rc = json_stack(o, rp, sym, e->to_stack, depth);
-            }
-            fputc('}', o);
-        }
-        fputs("]}", o);
-    }
-    fprintf(o, "],\n\"lock_summary\":{\"totals_complete\":%s,\"total_wait_ns\":%" PRIu64
-               ",\"wait_events\":%" PRIu64
-               ",\"edges\":%zu,\"untracked\":%" PRIu64 ",\"holds_not_timed_overflow\":%" PRIu64 "}",
-            L && L->partial ? "false" : "true", L ? L->total_wait_ns : 0,
-            L ? L->wait_events : 0, L ? L->nedges : 0,
-            L ? L->untracked : 0, L ? L->held_overflow : 0);
-    return rc;
-}
-
 /* ---- command ------------------------------------------------------------------------- */
 
 static void locks_usage(FILE *f)
@@ -378,14 +243,14 @@ static void locks_usage(FILE *f)
     fputs("usage: perfshim locks [OPTIONS] TRACE\n"
           "Lock contention of TRACE: locks ranked by wait, their sites and holders, threads'\n"
           "time waiting, lock-order cycles.\n"
-          "  --format=text|json  output format (default text)\n"
-          "  --stack-depth N     frames per stack (default 8 for text, all for JSON)\n"
+          "  --stack-depth N     frames per stack (default 8 for text, all otherwise)\n"
           "  --top N             locks, sites and holders listed in text (default 10)\n"
           "  -o, --output FILE   write to FILE instead of stdout\n"
           "  -q, --quiet         no symbolization warnings\n"
           "  --show-std-frames   text: show C++ standard library frames (folded by default)\n"
           "Exit status: 0 written, 2 usage error, unreadable input or output error.\n",
           f);
+    format_help(f, FORMAT_LOCKS);
 }
 
 int locks_main(int argc, char **argv)
@@ -397,7 +262,7 @@ int locks_main(int argc, char **argv)
         {"show-std-frames", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false;
+    const format_t *fmt = format_find("locks", FORMAT_LOCKS, "text");
     int depth = -1, top = 10;
     const char *output = NULL;
     symbols_opts_t so = {0};
@@ -409,14 +274,10 @@ int locks_main(int argc, char **argv)
         case 'h':
             locks_usage(stdout);
             return 0;
-        case 'f': {
-            static const char *const formats[] = {"text", "json"};
-            int k = cliopt_choice("locks", "format", optarg, formats, 2);
-            if (k < 0)
+        case 'f':
+            if (!(fmt = format_find("locks", FORMAT_LOCKS, optarg)))
                 return 2;
-            json = k == 1;
             break;
-        }
         case 'd':
         case 't':
             if (cliopt_count("locks", c == 'd' ? "stack-depth" : "top", optarg,
@@ -445,7 +306,7 @@ int locks_main(int argc, char **argv)
         locks_usage(stderr);
         return 2;
     }
-    if (depth < 0 && !json)
+    if (depth < 0 && fmt->view == FORMAT_TEXT)
         depth = 8;
     replay_t rp;
     char err[512];
@@ -467,10 +328,18 @@ int locks_main(int argc, char **argv)
         fprintf(stderr, "perfshim: locks: %s: %s\n", output, strerror(errno));
         status = 2;
     } else {
-        if (json) {
-            fputs("{\"format\":\"perfshim-locks\",\"version\":1", o);
-            rc = locks_json(o, &rp, sym, depth);
-            fputs("}\n", o);
+        if (fmt->view == FORMAT_DOC) {
+            doc_t d;
+            if ((rc = fmt->open(&d, o)) == 0) {
+                doc_obj(&d, NULL);
+                doc_str(&d, "format", "perfshim-locks");
+                doc_u64(&d, "version", 1);
+                doc_u64(&d, "schema_version", DOC_SCHEMA_VERSION);
+                rc = locks_emit(&d, &rp, sym, depth);
+                doc_end(&d);
+                int rc2 = doc_close(&d);
+                rc = rc < 0 ? rc : rc2;
+            }
         } else {
             fprintf(o, "perfshim lock report: %s (pid %" PRIu32 ")%s\n", rp.exe, rp.pid,
                     rp.complete ? "" : " [partial trace]");

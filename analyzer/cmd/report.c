@@ -28,16 +28,21 @@
 #include "analyses/callsite.h"
 #include "cmd/cliopt.h"
 #include "formats/fmt.h"
-#include "formats/jsonout.h"
+#include "formats/textstack.h"
+#include "formats/formats.h"
+#include "formats/leaks_text.h"
+#include "analyses/leaks_emit.h"
+#include "analyses/locks_emit.h"
+#include "core/doc.h"
+#include "core/profile.h"
 #include "analyses/replay.h"
 #include "core/safeout.h"
 #include "core/symbols.h"
 
-enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED };
 enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED };
 
 typedef struct report_opts_s {
-    enum report_format format;
+    const format_t *format;
     enum report_metric metric;
     int stack_depth; /* -1: the format's default */
     int top;
@@ -211,7 +216,7 @@ static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, co
 
 static int text_frames(const report_t *R, const site_t *s, int depth, const char *indent)
 {
-    return jsonout_text_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
+    return textstack_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
 }
 
 static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
@@ -467,28 +472,24 @@ static int report_text(const report_t *R)
                        : 0;
 }
 
-/* ---- JSON ---------------------------------------------------------------------------- */
+/* ---- the document and the profile ------------------------------------------------- */
 
-
-
-static int json_frames(const report_t *R, const site_t *s)
+static int emit_frames(const report_t *R, doc_t *d, const char *key, const site_t *s)
 {
-    return jsonout_frames(R->out, R->sym, s->ips, s->depth, R->o->stack_depth);
+    return doc_stack(d, key, R->sym, s->ips, s->depth, R->o->stack_depth);
 }
 
-static void json_hist(FILE *o, const char *prefix, const replay_hist_t *h)
+static void emit_hist(doc_t *d, const char *prefix, const replay_hist_t *h)
 {
-    fprintf(o, ",\"%s_p50\":%" PRIu64 ",\"%s_p99\":%" PRIu64 ",\"%s_p999\":%" PRIu64
-               ",\"%s_max\":%" PRIu64,
-            prefix, replay_hist_quantile(h, 0.5), prefix, replay_hist_quantile(h, 0.99), prefix,
-            replay_hist_quantile(h, 0.999), prefix, h->max);
+    doc_quantiles(d, prefix, replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99),
+                  replay_hist_quantile(h, 0.999), h->max);
 }
 
-static int json_errors(const report_t *R)
+static int emit_errors(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    fputs("\n\"errors\":[", o);
+    doc_nl(d);
+    doc_list(d, "errors");
     for (size_t i = 0; i < rp->nerrors; i++) {
         const replay_error_t *e = &rp->errors[i];
         site_t a, f;
@@ -496,21 +497,18 @@ static int json_errors(const report_t *R)
         if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
             (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
             return rc;
-        fprintf(o, "%s{\"kind\":\"%s\",\"count\":%" PRIu64 ",\"alloc_fn\":", i ? "," : "",
-                err_kind_names[e->kind], e->count);
-        jsonout_str(o, e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
-        fputs(",\"free_fn\":", o);
-        jsonout_str(o, alloc_fn_name(e->free_fn));
-        fputs(",\"alloc_stack\":", o);
-        if ((rc = json_frames(R, &a)) < 0)
+        doc_obj(d, NULL);
+        doc_str(d, "kind", err_kind_names[e->kind]);
+        doc_u64(d, "count", e->count);
+        doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
+        doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
+        if ((rc = emit_frames(R, d, "alloc_stack", &a)) < 0 ||
+            (rc = emit_frames(R, d, "free_stack", &f)) < 0)
             return rc;
-        fputs(",\"free_stack\":", o);
-        if ((rc = json_frames(R, &f)) < 0)
-            return rc;
-        fputc('}', o);
+        doc_end(d);
     }
-    fputs("]", o);
-    return 0;
+    doc_end(d);
+    return d->err;
 }
 
 /* The index in the ranked "sites" array v of the site with this call stack, or -1. */
@@ -523,166 +521,190 @@ static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
     return -1;
 }
 
-static int report_json(const report_t *R)
+static void emit_summary(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    fputs("{\"format\":\"perfshim-report\",\"version\":1,\"trace\":{\"exe\":", o);
-    jsonout_str(o, rp->exe);
-    fputs(",\"cmdline\":", o);
-    jsonout_str(o, rp->cmdline);
-    fprintf(o, ",\"pid\":%" PRIu32 "},\n\"summary\":{", rp->pid);
-    fprintf(o,
-            "\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64
-            ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_ns\":%" PRIu64
-            ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
-            ",\"duration_ns\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
-            ",\"unmatched_frees\":%" PRIu64 ",\"double_allocations\":%" PRIu64
-            ",\"temporary_allocations\":%" PRIu64
-            ",\"mismatched_frees\":%" PRIu64 ",\"double_frees\":%" PRIu64
-            ",\"invalid_frees\":%" PRIu64,
-            rp->allocations, rp->frees, rp->bytes_allocated, rp->peak_bytes, rp->peak_time_ns,
-            rp->live_blocks, rp->live_bytes, rp->duration_ns, rp->threads,
-            rp->failed_allocations, rp->unmatched_frees, rp->double_allocations, rp->temporary,
-            rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
-    if (rp->have_rss)
-        fprintf(o, ",\"final_rss_bytes\":%" PRIu64 ",\"max_rss_bytes\":%" PRIu64,
-                rp->final_rss_bytes, rp->max_rss_bytes);
-    else
-        fputs(",\"final_rss_bytes\":null,\"max_rss_bytes\":null", o);
-    if (rp->have_end)
-        fprintf(o, ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64, rp->end.events,
-                rp->end.dropped);
-    else
-        fputs(",\"events\":null,\"dropped\":null", o);
-    json_hist(o, "size", &rp->sizes);
-    fprintf(o, ",\"call_sites\":%zu,\"complete\":%s", R->nsites, rp->complete ? "true" : "false");
-    if (!rp->complete) {
-        fputs(",\"partial_reason\":", o);
-        jsonout_str(o, rp->partial_reason);
-    }
-    if (R->leaks.have_scan)
-        leaks_json_summary(o, &R->leaks);
-    fputs(",\"size_histogram\":[", o);
-    for (unsigned b = 0, k = 0; b < REPLAY_HIST_BUCKETS; b++)
-        if (rp->sizes.count[b])
-            fprintf(o, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", k++ ? "," : "",
-                    b == 0 ? 0 : (uint64_t)1 << (b - 1), rp->sizes.count[b]);
-    fprintf(o, "]},\n\"timeline\":{\"slice_ns\":%" PRIu64 ",\"slices\":[", rp->slice_ns);
+    doc_nl(d);
+    doc_obj(d, "summary");
+    doc_u64(d, "allocations", rp->allocations);
+    doc_u64(d, "frees", rp->frees);
+    doc_u64(d, "bytes_allocated", rp->bytes_allocated);
+    doc_u64(d, "peak_heap_bytes", rp->peak_bytes);
+    doc_u64(d, "peak_time_ns", rp->peak_time_ns);
+    doc_u64(d, "not_freed_blocks", rp->live_blocks);
+    doc_u64(d, "not_freed_bytes", rp->live_bytes);
+    doc_u64(d, "duration_ns", rp->duration_ns);
+    doc_u64(d, "threads", rp->threads);
+    doc_u64(d, "failed_allocations", rp->failed_allocations);
+    doc_u64(d, "unmatched_frees", rp->unmatched_frees);
+    doc_u64(d, "double_allocations", rp->double_allocations);
+    doc_u64(d, "temporary_allocations", rp->temporary);
+    doc_u64(d, "mismatched_frees", rp->mismatched_frees);
+    doc_u64(d, "double_frees", rp->double_frees);
+    doc_u64(d, "invalid_frees", rp->invalid_frees);
+    doc_u64_or_null(d, "final_rss_bytes", rp->have_rss, rp->final_rss_bytes);
+    doc_u64_or_null(d, "max_rss_bytes", rp->have_rss, rp->max_rss_bytes);
+    doc_u64_or_null(d, "events", rp->have_end, rp->end.events);
+    doc_u64_or_null(d, "dropped", rp->have_end, rp->end.dropped);
+    emit_hist(d, "size", &rp->sizes);
+    doc_u64(d, "call_sites", R->nsites);
+    doc_bool(d, "complete", rp->complete);
+    doc_str(d, "partial_reason", rp->complete ? NULL : rp->partial_reason);
+    leaks_emit_summary(d, &R->leaks);
+    doc_list(d, "size_histogram");
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++)
+        if (rp->sizes.count[b]) {
+            doc_obj(d, NULL);
+            doc_u64(d, "min", b == 0 ? 0 : (uint64_t)1 << (b - 1));
+            doc_u64(d, "count", rp->sizes.count[b]);
+            doc_end(d);
+        }
+    doc_end(d);
+    doc_end(d);
+}
+
+static void emit_timeline(const report_t *R, doc_t *d)
+{
+    const replay_t *rp = &R->rp;
+    doc_nl(d);
+    doc_obj(d, "timeline");
+    doc_u64(d, "slice_ns", rp->slice_ns);
+    doc_list(d, "slices");
     for (unsigned i = 0; i < REPLAY_SLICES; i++) {
         const replay_slice_t *sl = &rp->slices[i];
-        fprintf(o,
-                "%s{\"start_ns\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64
-                ",\"bytes_allocated\":%" PRIu64 ",\"live_bytes\":%" PRIu64
-                ",\"live_bytes_max\":%" PRIu64 ",\"rss_bytes\":",
-                i ? "," : "", rp->slice_ns * i, sl->allocations, sl->frees, sl->bytes_allocated,
-                sl->live_bytes, sl->live_bytes_max);
-        if (sl->rss_bytes)
-            fprintf(o, "%" PRIu64 "}", sl->rss_bytes);
-        else
-            fputs("null}", o);
+        doc_obj(d, NULL);
+        doc_u64(d, "start_ns", rp->slice_ns * i);
+        doc_u64(d, "allocations", sl->allocations);
+        doc_u64(d, "frees", sl->frees);
+        doc_u64(d, "bytes_allocated", sl->bytes_allocated);
+        doc_u64(d, "live_bytes", sl->live_bytes);
+        doc_u64(d, "live_bytes_max", sl->live_bytes_max);
+        doc_u64_or_null(d, "rss_bytes", sl->rss_bytes != 0, sl->rss_bytes);
+        doc_end(d);
     }
-    fputs("]},\n\"sites\":[", o);
+    doc_end(d);
+    doc_end(d);
+}
+
+static int report_emit(const report_t *R, doc_t *d)
+{
+    const replay_t *rp = &R->rp;
+    doc_obj(d, NULL);
+    doc_str(d, "format", "perfshim-report");
+    doc_u64(d, "version", 1);
+    doc_u64(d, "schema_version", DOC_SCHEMA_VERSION);
+    doc_obj(d, "trace");
+    doc_str(d, "exe", rp->exe);
+    doc_str(d, "cmdline", rp->cmdline);
+    doc_u64(d, "pid", rp->pid);
+    doc_end(d);
+    emit_summary(R, d);
+    emit_timeline(R, d);
 
     const site_t **v = report_rank(R, site_by_allocations);
     if (!v)
         return -PS_E_NOMEM;
     int rc = 0;
+    doc_list(d, "sites");
     for (size_t i = 0; i < R->nsites && rc == 0; i++) {
         const site_t *s = v[i];
-        fprintf(o,
-                "%s\n{\"allocations\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
-                ",\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
-                ",\"frees\":%" PRIu64 ",\"failed_allocations\":%" PRIu64
-                ",\"temporary\":%" PRIu64,
-                i ? "," : "", s->allocations, s->bytes, s->peak_bytes, s->live_blocks,
-                s->live_bytes, s->frees, s->failed, s->temporary);
-        json_hist(o, "size", &s->sizes);
-        json_hist(o, "lifetime_ns", &s->lifetimes);
-        fputs(",\"stack\":", o);
-        rc = json_frames(R, s);
-        fputc('}', o);
+        doc_nl(d);
+        doc_obj(d, NULL);
+        doc_u64(d, "allocations", s->allocations);
+        doc_u64(d, "bytes", s->bytes);
+        doc_u64(d, "peak_bytes", s->peak_bytes);
+        doc_u64(d, "not_freed_blocks", s->live_blocks);
+        doc_u64(d, "not_freed_bytes", s->live_bytes);
+        doc_u64(d, "frees", s->frees);
+        doc_u64(d, "failed_allocations", s->failed);
+        doc_u64(d, "temporary", s->temporary);
+        emit_hist(d, "size", &s->sizes);
+        emit_hist(d, "lifetime_ns", &s->lifetimes);
+        rc = emit_frames(R, d, "stack", s);
+        doc_end(d);
     }
-    /* leaks: indices into "sites", largest first */
-    fputs("],\n\"leaks\":[", o);
-    const site_t **lv = rc == 0 ? report_rank(R, site_by_leaked) : NULL;
-    if (rc == 0 && !lv)
-        rc = -PS_E_NOMEM;
-    if (R->leaks.have_scan && lv) { /* the scan's groups replace the not-freed list */
-        rc = leaks_json_leaks(o, &R->leaks, R->sym, R->o->stack_depth, report_site_index, v);
+    doc_end(d);
+    /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
+     * at exit; one shape either way (leaks_emit.h) */
+    doc_nl(d);
+    doc_list(d, "leaks");
+    if (rc == 0 && R->leaks.have_scan) {
+        rc = leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, report_site_index, v);
+    } else if (rc == 0) {
+        const site_t **lv = report_rank(R, site_by_leaked);
+        if (!lv)
+            rc = -PS_E_NOMEM;
+        for (size_t i = 0; lv && i < R->nsites && rc == 0; i++) {
+            if (!lv[i]->live_blocks)
+                continue;
+            size_t idx = 0;
+            while (v[idx] != lv[i])
+                idx++;
+            rc = leaks_emit_entry(d, "not_freed", lv[i]->live_blocks, lv[i]->live_bytes, 0, -1,
+                                  (long)idx, false, false, R->sym, lv[i]->ips, lv[i]->depth,
+                                  R->o->stack_depth);
+        }
         free(lv);
-        lv = NULL;
     }
-    for (size_t i = 0, k = 0; lv && i < R->nsites; i++) {
-        if (!lv[i]->live_blocks)
-            continue;
-        size_t idx = 0;
-        while (v[idx] != lv[i])
-            idx++;
-        fprintf(o, "%s{\"site\":%zu,\"not_freed_blocks\":%" PRIu64 ",\"not_freed_bytes\":%" PRIu64
-                   "}",
-                k++ ? "," : "", idx, lv[i]->live_blocks, lv[i]->live_bytes);
-    }
-    fputs("]", o);
-    if (rc == 0 && rp->locks) /* only traces with lock records get the lock keys */
-        rc = locks_json(o, rp, R->sym, R->o->stack_depth);
+    doc_end(d);
+    if (rc == 0)
+        rc = locks_emit(d, rp, R->sym, R->o->stack_depth);
+    if (rc == 0)
+        rc = emit_errors(R, d);
     if (rc == 0) {
-        fputs(",", o);
-        rc = json_errors(R);
+        doc_nl(d);
+        rc = leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth);
     }
-    if (rc == 0 && (R->leaks.have_scan || R->leaks.nsnapshots)) {
-        fputs(",\n", o);
-        rc = leaks_json_growth(o, &R->leaks, R->sym, R->o->stack_depth);
-    }
-    fputs("}\n", o);
-    free(lv);
+    doc_end(d);
     free(v);
-    return rc;
+    return rc < 0 ? rc : d->err;
 }
 
-/* ---- folded -------------------------------------------------------------------------- */
+/* The profile: every call site, with its value for each sample type (--metric selects). */
+static const char *const report_sample_types[] = {"allocations", "bytes", "peak", "leaked"};
 
-static void folded_name(FILE *o, const sym_frame_t *f)
+static int report_profile(const report_t *R, profile_t *p)
 {
-    char buf[64];
-    const char *s = f->function;
-    if (!s) {
-        if (f->module_name)
-            snprintf(buf, sizeof(buf), "+0x%" PRIx64, f->offset);
-        else
-            snprintf(buf, sizeof(buf), "0x%" PRIx64, f->address);
-        if (f->module_name)
-            for (const char *p = f->module_name; *p; p++)
-                fputc(*p == ';' || *p == ' ' ? '_' : *p, o);
-        s = buf;
-    }
-    for (; *s; s++)
-        fputc(*s == ';' || *s == ' ' ? '_' : *s, o);
-}
-
-static int report_folded(const report_t *R)
-{
-    FILE *o = R->out;
+    profile_types(p, report_sample_types, 4);
     for (size_t i = 0; i < R->nsites; i++) {
         const site_t *s = &R->sites[i];
-        uint64_t v = site_metric(s, R->o->metric);
-        if (!v)
-            continue;
-        sym_frame_t fr[JSONOUT_MAX_FRAMES];
+        const uint64_t values[4] = {site_metric(s, MET_ALLOCATIONS), site_metric(s, MET_BYTES),
+                                    site_metric(s, MET_PEAK), site_metric(s, MET_LEAKED)};
+        sym_frame_t fr[DOC_MAX_FRAMES];
         size_t n, total;
-        int rc = jsonout_expand(R->sym, s->ips, s->depth, R->o->stack_depth, fr, &n, &total);
-        if (rc < 0)
+        int rc = doc_expand(R->sym, s->ips, s->depth, R->o->stack_depth, fr, &n, &total);
+        if (rc < 0 || (rc = profile_sample(p, fr, n, values)) < 0)
             return rc;
-        if (!n)
-            fputs("[no stack]", o);
-        for (size_t k = n; k-- > 0;) { /* root first */
-            folded_name(o, &fr[k]);
-            if (k)
-                fputc(';', o);
-        }
-        fprintf(o, " %" PRIu64 "\n", v);
     }
     return 0;
+}
+
+/* Renders the report in the format the table gave. */
+static int report_render(const report_t *R)
+{
+    const format_t *f = R->o->format;
+    int rc, rc2;
+    switch (f->view) {
+    case FORMAT_DOC: {
+        doc_t d;
+        if ((rc = f->open(&d, R->out)) < 0)
+            return rc;
+        rc = report_emit(R, &d);
+        rc2 = doc_close(&d);
+        return rc < 0 ? rc : rc2;
+    }
+    case FORMAT_PROFILE: {
+        profile_t p;
+        if ((rc = f->open(&p, R->out)) < 0)
+            return rc;
+        p.select = (size_t)R->o->metric;
+        rc = report_profile(R, &p);
+        rc2 = profile_close(&p);
+        return rc < 0 ? rc : rc2;
+    }
+    default:
+        return report_text(R);
+    }
 }
 
 /* ---- command ------------------------------------------------------------------------- */
@@ -691,9 +713,9 @@ static void report_usage(FILE *f)
 {
     fputs("usage: perfshim report [OPTIONS] TRACE\n"
           "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
-          "  --format=text|json|folded  output format (default text; folded: flamegraph.pl input)\n"
           "  --metric=allocations|bytes|peak|leaked\n"
-          "                             what a folded line counts (default allocations)\n"
+          "                             the sample type a profile format (folded) writes\n"
+          "                             (default allocations)\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
           "  --top N                    sites per text section (default 10)\n"
           "  -o, --output FILE          write the report to FILE instead of stdout\n"
@@ -707,6 +729,7 @@ static void report_usage(FILE *f)
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
           "2 usage error, unreadable input, or output error.\n",
           f);
+    format_help(f, FORMAT_REPORT);
 }
 
 static int report_parse(int argc, char **argv, report_opts_t *o)
@@ -730,6 +753,7 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
     memset(o, 0, sizeof(*o));
     o->stack_depth = -1;
     o->top = 10;
+    o->format = format_find("report", FORMAT_REPORT, "text");
     bool top_given = false;
     opterr = 0;
     optind = 1;
@@ -745,14 +769,10 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         case 'q':
             o->sym.quiet = true;
             break;
-        case OPT_FORMAT: {
-            static const char *const formats[] = {"text", "json", "folded"}; /* report_format */
-            int k = cliopt_choice("report", "format", optarg, formats, 3);
-            if (k < 0)
+        case OPT_FORMAT:
+            if (!(o->format = format_find("report", FORMAT_REPORT, optarg)))
                 return -PS_E_INVAL;
-            o->format = (enum report_format)k;
             break;
-        }
         case OPT_METRIC: {
             static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked"};
             int k = cliopt_choice("report", "metric", optarg, metrics, 4);
@@ -837,8 +857,7 @@ int report_main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    rc = o.format == FMT_JSON ? report_json(&R) : o.format == FMT_FOLDED ? report_folded(&R)
-                                                                          : report_text(&R);
+    rc = report_render(&R);
     if (rc < 0) {
         fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
         status = 2;

@@ -8,7 +8,7 @@
  * stderr with streams that write to fds 1 and 2 with every C0 control byte except '\n' and
  * '\t', DEL, and the UTF-8 encodings of the C1 controls (U+0080..U+009F, which some terminals
  * obey) written as "\xNN", so every output path is covered in this one place. JSON output
- * is unchanged by it (jsonout escapes control bytes as \u00XX itself). safeout_fopen() opens
+ * is unchanged by it (formats/json.c escapes those as \u00XX itself). safeout_fopen() opens
  * an output file (-o FILE: created 0666 & ~umask, truncated) through the same filter, so a
  * report is the same bytes in a file as on the terminal; NULL with errno on failure; fclose
  * reports a failed write or close. stderr stays unbuffered. safeout_raw_stderr() is the

@@ -11,7 +11,7 @@
 
 #include "perfshim/errors.h"
 
-#include "formats/jsonout.h"
+#include "formats/textstack.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -21,18 +21,23 @@
 
 #define SARIF_ROOT_ID "SRCROOT" /* the uriBaseId of --source-root */
 
-/* Writes path as a URI reference: every byte outside RFC 3986's unreserved set and '/' is
- * percent-encoded. */
-static void sarif_uri_bytes(FILE *o, const char *path)
+/* Appends path to out (cap bytes, NUL included; cut short when full) as a URI reference:
+ * every byte outside RFC 3986's unreserved set and '/' is percent-encoded. */
+static void sarif_uri_bytes(char *out, size_t cap, const char *path)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    size_t n = strlen(out);
+    for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < cap; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~/", *p))
-            fputc(*p, o);
-        else
-            fprintf(o, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+            strchr("-._~/", *p)) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
     }
+    out[n] = '\0';
 }
 
 /* path with "." and ".." segments and repeated '/' removed, lexically (the file may not
@@ -72,21 +77,23 @@ static void sarif_normalize(const char *path, char *out, size_t cap)
 
 /* The artifactLocation of a source file: relative to --source-root (uriBaseId SRCROOT) when
  * it lies under it, else an absolute file:// URI (or the path as DWARF gave it). */
-static void sarif_artifact(FILE *o, const char *file, const char *root)
+static void sarif_artifact(doc_t *d, const char *file, const char *root)
 {
-    char norm[4096];
+    char norm[4096], uri[3 * 4096 + 16] = "";
     sarif_normalize(file, norm, sizeof norm);
     size_t rl = root ? strlen(root) : 0;
-    fputs("{\"uri\":\"", o);
+    doc_obj(d, "artifactLocation");
     if (root && norm[0] == '/' && !strncmp(norm, root, rl) && (norm[rl] == '/' || rl == 1)) {
-        sarif_uri_bytes(o, norm + rl + (rl > 1));
-        fputs("\",\"uriBaseId\":\"" SARIF_ROOT_ID "\"}", o);
-        return;
+        sarif_uri_bytes(uri, sizeof uri, norm + rl + (rl > 1));
+        doc_str(d, "uri", uri);
+        doc_str(d, "uriBaseId", SARIF_ROOT_ID);
+    } else {
+        if (norm[0] == '/')
+            strcpy(uri, "file://");
+        sarif_uri_bytes(uri, sizeof uri, norm[0] ? norm : file);
+        doc_str(d, "uri", uri);
     }
-    if (norm[0] == '/')
-        fputs("file://", o);
-    sarif_uri_bytes(o, norm[0] ? norm : file);
-    fputs("\"}", o);
+    doc_end(d);
 }
 
 /* X(id, name, level, short description, help text) -- the rules, one per leak kind and one for
@@ -118,96 +125,137 @@ static const char *const sarif_rule_ids[] = {
 #undef X
 };
 
-int ci_sarif(FILE *o, const check_result_t *r)
+const char *ci_rule_id(int index)
 {
-    /* informationUri is optional in SARIF 2.1.0 and must be a real URI: the project's URL
-     * given to configure (AC_INIT), else none rather than a placeholder. */
-    fputs("{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
-          "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"perfshim\",\"version\":\"" PACKAGE_VERSION
-          "\",\"semanticVersion\":\"" PACKAGE_VERSION "\"",
-          o);
-#ifdef PACKAGE_URL
-    if (PACKAGE_URL[0])
-        fputs(",\"informationUri\":\"" PACKAGE_URL "\"", o);
-#endif
-    fputs(",\"rules\":[", o);
-    int nrule = 0;
-#define X(id, name, level, sd, help)                                                           \
-    fprintf(o,                                                                                 \
-            "%s{\"id\":\"%s\",\"name\":\"%s\",\"shortDescription\":{\"text\":\"%s\"},"         \
-            "\"fullDescription\":{\"text\":\"%s\"},\"help\":{\"text\":\"%s\"},"                 \
-            "\"defaultConfiguration\":{\"level\":\"%s\"},"                                     \
-            "\"properties\":{\"tags\":[\"memory\",\"reliability\"]}}",                          \
-            nrule++ ? "," : "", id, name, sd, sd, help, level);
+    return sarif_rule_ids[index];
+}
+
+static const char *const sarif_rules[][5] = {
+#define X(id, name, level, sd, help) {id, name, level, sd, help},
     SARIF_RULES(X)
 #undef X
-    fputs("]}}", o);
-    if (r->source_root) {
-        fputs(",\"originalUriBaseIds\":{\"" SARIF_ROOT_ID "\":{\"uri\":\"file://", o);
-        sarif_uri_bytes(o, r->source_root);
-        fputs(strcmp(r->source_root, "/") ? "/\"}}" : "\"}}", o);
+};
+
+static void sarif_text(doc_t *d, const char *key, const char *text)
+{
+    doc_obj(d, key);
+    doc_str(d, "text", text);
+    doc_end(d);
+}
+
+int ci_sarif(doc_t *d, const findings_t *r)
+{
+    doc_obj(d, NULL);
+    doc_str(d, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
+    doc_str(d, "version", "2.1.0");
+    doc_list(d, "runs");
+    doc_obj(d, NULL);
+    doc_obj(d, "tool");
+    doc_obj(d, "driver");
+    doc_str(d, "name", "perfshim");
+    doc_str(d, "version", PACKAGE_VERSION);
+    doc_str(d, "semanticVersion", PACKAGE_VERSION);
+    /* informationUri is optional in SARIF 2.1.0 and must be a real URI: the project's URL
+     * given to configure (AC_INIT), else none rather than a placeholder. */
+#ifdef PACKAGE_URL
+    if (PACKAGE_URL[0])
+        doc_str(d, "informationUri", PACKAGE_URL);
+#endif
+    doc_list(d, "rules");
+    for (size_t i = 0; i < sizeof sarif_rules / sizeof sarif_rules[0]; i++) {
+        const char *const *rule = sarif_rules[i];
+        doc_obj(d, NULL);
+        doc_str(d, "id", rule[0]);
+        doc_str(d, "name", rule[1]);
+        sarif_text(d, "shortDescription", rule[3]);
+        sarif_text(d, "fullDescription", rule[3]);
+        sarif_text(d, "help", rule[4]);
+        doc_obj(d, "defaultConfiguration");
+        doc_str(d, "level", rule[2]);
+        doc_end(d);
+        doc_obj(d, "properties");
+        doc_list(d, "tags");
+        doc_str(d, NULL, "memory");
+        doc_str(d, NULL, "reliability");
+        doc_end(d);
+        doc_end(d);
+        doc_end(d);
     }
-    fputs(",\"results\":[", o);
-    size_t n = 0;
-    for (size_t i = 0; i < r->nleaks; i++) {
-        const check_leak_t *l = &r->leaks[i];
-        const char *fn = NULL;
+    doc_end(d); /* rules */
+    doc_end(d); /* driver */
+    doc_end(d); /* tool */
+    if (r->source_root) {
+        char uri[3 * 4096 + 16] = "file://";
+        sarif_uri_bytes(uri, sizeof uri, r->source_root);
+        if (strcmp(r->source_root, "/"))
+            strcat(uri, "/");
+        doc_obj(d, "originalUriBaseIds");
+        doc_obj(d, SARIF_ROOT_ID);
+        doc_str(d, "uri", uri);
+        doc_end(d);
+        doc_end(d);
+    }
+    doc_list(d, "results");
+    /* the leaks, then the exceeded budgets against a baseline (the leak budgets' evidence
+     * is the leaks themselves) */
+    for (size_t i = 0; i < 2 * r->n; i++) {
+        const finding_t *f = &r->v[i % r->n];
+        if (f->kind != (i < r->n ? FINDING_LEAK : FINDING_BUDGET) ||
+            (f->kind == FINDING_BUDGET && (!f->failed || strncmp(f->name, "max-growth", 10))))
+            continue;
         sym_frame_t loc = {0};
         bool have_loc = false;
-        for (uint32_t k = 0; k < l->g->depth; k++) {
-            sym_frame_t f;
-            int rc = symbols_lookup(l->t->sym, l->g->ips[k], &f);
+        for (uint32_t k = 0; k < f->depth && !have_loc; k++) {
+            int rc = symbols_lookup(f->sym, f->ips[k], &loc);
             if (rc < 0)
                 return rc;
-            if (!fn)
-                fn = f.function;
-            if (f.file && f.line) {
-                loc = f;
-                have_loc = true;
-                break;
-            }
+            have_loc = loc.file && loc.line;
         }
-        char msg[512];
-        snprintf(msg, sizeof msg, "%" PRIu64 " bytes in %" PRIu64 " blocks %s lost, allocated in %s",
-                 l->g->bytes, l->g->blocks,
-                 l->g->kind == PS_LEAK_DEFINITE   ? "definitely"
-                 : l->g->kind == PS_LEAK_INDIRECT ? "indirectly"
-                                                  : "never freed (reachable at exit), not",
-                 fn ? fn : "an unknown function");
-        int rule = l->g->kind - PS_LEAK_DEFINITE;
-        fprintf(o, "%s\n{\"ruleId\":\"%s\",\"ruleIndex\":%d,\"level\":\"%s\",\"message\":{\"text\":",
-                n++ ? "," : "", sarif_rule_ids[rule], rule,
-                l->g->kind == PS_LEAK_REACHABLE ? "warning" : "error");
-        jsonout_str(o, msg);
-        fprintf(o, "},\"properties\":{\"blocks\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", l->g->blocks,
-                l->g->bytes);
+        doc_nl(d);
+        doc_obj(d, NULL);
+        doc_str(d, "ruleId", sarif_rule_ids[f->rule_index]);
+        doc_u64(d, "ruleIndex", (uint64_t)f->rule_index);
+        doc_str(d, "level", f->level == FINDING_WARNING ? "warning" : "error");
+        if (f->kind == FINDING_BUDGET) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s: %s", f->name, f->message);
+            sarif_text(d, "message", msg);
+        } else {
+            sarif_text(d, "message", f->message);
+        }
+        if (f->kind == FINDING_LEAK) {
+            doc_obj(d, "properties");
+            doc_u64(d, "blocks", f->blocks);
+            doc_u64(d, "bytes", f->bytes);
+            doc_end(d);
+        }
         if (have_loc) {
-            fputs(",\"locations\":[{\"physicalLocation\":{\"artifactLocation\":", o);
-            sarif_artifact(o, loc.file, r->source_root);
-            fprintf(o, ",\"region\":{\"startLine\":%" PRIu32 "}}", loc.line);
+            doc_list(d, "locations");
+            doc_obj(d, NULL);
+            doc_obj(d, "physicalLocation");
+            sarif_artifact(d, loc.file, r->source_root);
+            doc_obj(d, "region");
+            doc_u64(d, "startLine", loc.line);
+            doc_end(d);
+            doc_end(d); /* physicalLocation */
             if (loc.function) {
-                fputs(",\"logicalLocations\":[{\"name\":", o);
-                jsonout_str(o, loc.function);
-                fputs(",\"kind\":\"function\"}]", o);
+                doc_list(d, "logicalLocations");
+                doc_obj(d, NULL);
+                doc_str(d, "name", loc.function);
+                doc_str(d, "kind", "function");
+                doc_end(d);
+                doc_end(d);
             }
-            fputs("}]", o);
+            doc_end(d);
+            doc_end(d); /* locations */
         }
-        fputc('}', o);
+        doc_end(d);
     }
-    for (size_t i = 0; i < r->nbudgets; i++) {
-        const check_budget_t *b = &r->budgets[i];
-        if (!b->failed || strncmp(b->name, "max-growth", 10))
-            continue;
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s: %" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64,
-                 b->name, b->value, b->what, b->limit, b->value - b->limit);
-        fprintf(o, "%s\n{\"ruleId\":\"%s\",\"ruleIndex\":3,\"level\":\"error\",\"message\":{\"text\":",
-                n++ ? "," : "", sarif_rule_ids[3]);
-        jsonout_str(o, msg);
-        fputs("}}", o);
-    }
-    fputs("]}]}\n", o);
-    return 0;
+    doc_end(d); /* results */
+    doc_end(d); /* the run */
+    doc_end(d); /* runs */
+    doc_end(d);
+    return d->err;
 }
 
 /* ---- suppressions (--gen-suppressions) ------------------------------------------------ */
@@ -290,44 +338,45 @@ static void xml_str(FILE *o, const char *s)
     }
 }
 
-int ci_junit(FILE *o, const check_result_t *r)
+int ci_junit(FILE *o, const findings_t *r)
 {
     fprintf(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<testsuites name=\"perfshim check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\">\n"
                "  <testsuite name=\"perfshim check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
                "skipped=\"0\">\n",
             r->nbudgets, r->nfailed, r->nbudgets, r->nfailed);
-    for (size_t i = 0; i < r->nbudgets; i++) {
-        const check_budget_t *b = &r->budgets[i];
+    for (size_t i = 0; i < r->n; i++) {
+        const finding_t *b = &r->v[i];
+        if (b->kind != FINDING_BUDGET)
+            continue;
         fputs("    <testcase classname=\"perfshim.check\" name=\"", o);
         xml_str(o, b->name);
         if (!b->failed) {
             fputs("\"/>\n", o);
             continue;
         }
-        char msg[512];
-        snprintf(msg, sizeof msg, "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s",
-                 b->value, b->what, b->limit, b->value - b->limit, b->unit);
         fputs("\">\n      <failure message=\"", o);
-        xml_str(o, msg);
+        xml_str(o, b->message);
         fputs("\" type=\"budget\">", o);
-        xml_str(o, msg);
+        xml_str(o, b->message);
         if (!strncmp(b->name, "max-leaked", 10)) {
-            for (size_t k = 0; k < r->nleaks && k < (size_t)r->top; k++) {
-                const check_leak_t *l = &r->leaks[k];
+            size_t k = 0;
+            for (size_t j = 0; j < r->n && k < (size_t)r->top; j++) {
+                const finding_t *l = &r->v[j];
+                if (l->kind != FINDING_LEAK)
+                    continue;
                 sym_frame_t f = {0};
-                if (l->g->depth) {
-                    int rc = symbols_lookup(l->t->sym, l->g->ips[0], &f);
+                if (l->depth) {
+                    int rc = symbols_lookup(l->sym, l->ips[0], &f);
                     if (rc < 0)
                         return rc;
                 }
                 char line[512];
                 snprintf(line, sizeof line, "\n#%zu %s: %" PRIu64 " blocks, %" PRIu64 " bytes at %s",
-                         k + 1, leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes,
-                         f.function ? f.function : "?");
+                         ++k, l->name, l->blocks, l->bytes, f.function ? f.function : "?");
                 xml_str(o, line);
                 if (f.file) {
-                    snprintf(line, sizeof line, " (%s:%" PRIu32 ")", jsonout_base(f.file), f.line);
+                    snprintf(line, sizeof line, " (%s:%" PRIu32 ")", textstack_base(f.file), f.line);
                     xml_str(o, line);
                 }
             }

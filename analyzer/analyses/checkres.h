@@ -1,0 +1,55 @@
+/*
+ * checkres.h -- the result of `perfshim check` (cmd/check.c computes it): the traces, the
+ * budgets and whether each held, the counted leak sites. The findings its formats render
+ * (the check verdict in text and JSON, SARIF and JUnit in formats/ci_report.c) are read from
+ * it. Header only: types, no functions.
+ */
+#ifndef PERFSHIM_CHECKRES_H
+#define PERFSHIM_CHECKRES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "analyses/leaks.h"
+#include "analyses/replay.h"
+#include "core/symbols.h"
+
+typedef struct check_trace_s {
+    const char *path;
+    replay_t rp;
+    symbols_t *sym;
+    leaks_t leaks;
+} check_trace_t;
+
+typedef struct check_budget_s {
+    const char *name;  /* "max-leaked-bytes", "max-growth-peak-heap-bytes", ... */
+    const char *unit;  /* "bytes", "blocks", "allocations" */
+    uint64_t value, limit;
+    bool failed;
+    char what[160];    /* what the value counts, one phrase */
+} check_budget_t;
+
+/* A counted leak site: an unsuppressed group of a selected kind. */
+typedef struct check_leak_s {
+    check_trace_t *t;
+    const leak_group_t *g;
+} check_leak_t;
+
+typedef struct check_result_s {
+    check_trace_t *traces;
+    size_t ntraces;
+    check_budget_t budgets[8];
+    size_t nbudgets, nfailed;
+    check_leak_t *leaks; /* sorted by bytes, largest first */
+    size_t nleaks;
+    uint64_t suppressed_blocks, suppressed_bytes;
+    uint64_t allocations, bytes_allocated, peak_heap_bytes;
+    uint64_t definite_bytes, definite_blocks, indirect_bytes, indirect_blocks;
+    uint64_t reachable_bytes, reachable_blocks;
+    unsigned kinds;    /* bit (1 << ps_leak_kind) per counted kind */
+    int stack_depth, top;
+    const char *source_root; /* --source-root, absolute and canonical, or NULL */
+} check_result_t;
+
+#endif /* PERFSHIM_CHECKRES_H */

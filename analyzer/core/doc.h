@@ -1,0 +1,81 @@
+/*
+ * doc.h -- the document view of the output model: what a report says, described once as a
+ * stream of sections (objects), lists (arrays), key/values, distributions and stacks, and
+ * rendered by whichever format plug-in (formats/formats.def) the command was given: JSON
+ * (formats/json.c), any other document format of formats/formats.def, HTML later. The two
+ * other views are the profile (core/profile.h: stack -> value, for folded, speedscope, pprof)
+ * and the findings (the check verdict, SARIF, JUnit).
+ *
+ * Contract: analyzer-only, single-threaded. An emitter (analyses/..._emit.c, cmd/) calls the
+ * doc_* functions on a doc_t a format opened; it never knows which format that is. Streaming:
+ * nothing is kept, so a report of any size costs the renderer's stack of open containers only.
+ * key is the member's name inside an object and NULL inside a list. Strings are raw bytes
+ * (NUL-terminated, any encoding; the renderer makes them valid for its format: JSON escapes
+ * bytes that are not UTF-8, see docs/json-schema.md); NULL is written as null.
+ * doc_num writes a number already formatted (a fixed-point share "0.2500"). doc_nl is a hint
+ * that a line break reads well before the next member (JSON puts one there; it is whitespace).
+ * The first error of the renderer (out of memory, a nesting error) sticks in d->err, a
+ * negative PS_E_*; every later call is then a no-op, and doc_close returns it.
+ * doc_stack writes the frame list of a symbolized stack (innermost first, inlined frames
+ * expanded, at most max_depth expanded frames, < 0: all, never more than DOC_MAX_FRAMES):
+ * [{"function","file","line","module","address","offset","inlined"}...]; returns 0 or a
+ * negative PS_E_* from symbolization. doc_expand gives the same frames to other views.
+ */
+#ifndef PERFSHIM_DOC_H
+#define PERFSHIM_DOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/symbols.h"
+
+#define DOC_MAX_FRAMES 512 /* expanded frames written for one stack, at most */
+/* The "schema_version" of every document (docs/json-schema.md): 2 added the key itself, the
+ * members always present and the one shape of "leaks" entries. */
+#define DOC_SCHEMA_VERSION 2
+
+/* What a renderer implements (formats/json.c, ...). ctx is its own state. */
+typedef struct doc_ops_s {
+    int (*open)(void *ctx, const char *key, bool list);
+    int (*close)(void *ctx);
+    int (*u64)(void *ctx, const char *key, uint64_t v);
+    int (*num)(void *ctx, const char *key, const char *text);
+    int (*str)(void *ctx, const char *key, const char *s, size_t len);
+    int (*boolean)(void *ctx, const char *key, bool v);
+    int (*null)(void *ctx, const char *key);
+    void (*nl)(void *ctx);
+    int (*finish)(void *ctx); /* flush; frees ctx */
+} doc_ops_t;
+
+typedef struct doc_s {
+    const doc_ops_t *ops;
+    void *ctx;
+    int err;
+} doc_t;
+
+void doc_obj(doc_t *d, const char *key);
+void doc_list(doc_t *d, const char *key);
+void doc_end(doc_t *d);
+void doc_u64(doc_t *d, const char *key, uint64_t v);
+void doc_num(doc_t *d, const char *key, const char *text);
+void doc_str(doc_t *d, const char *key, const char *s);
+void doc_bool(doc_t *d, const char *key, bool v);
+void doc_null(doc_t *d, const char *key);
+void doc_nl(doc_t *d);
+/* v, or null when !have */
+void doc_u64_or_null(doc_t *d, const char *key, bool have, uint64_t v);
+/* "0x..." */
+void doc_hex(doc_t *d, const char *key, uint64_t v);
+/* A distribution's key set, prefixed: PREFIX_p50, PREFIX_p99, PREFIX_p999, PREFIX_max. */
+void doc_quantiles(doc_t *d, const char *prefix, uint64_t p50, uint64_t p99, uint64_t p999,
+                   uint64_t max);
+int doc_stack(doc_t *d, const char *key, symbols_t *sym, const uint64_t *ips, uint32_t depth,
+              int max_depth);
+int doc_expand(symbols_t *sym, const uint64_t *ips, uint32_t depth, int limit,
+               sym_frame_t *buf, size_t *n, size_t *total);
+/* Ends the document (the renderer flushes and frees its state); returns d->err or the
+ * renderer's error. */
+int doc_close(doc_t *d);
+
+#endif /* PERFSHIM_DOC_H */
