@@ -453,7 +453,7 @@ static int stream_take_fast(state_t *st, stream_t *s)
     }
     if (h.type == PS_REC_ALLOC_P && h.len > sizeof(h)) {
         ps_rec_alloc_t a;
-        if (view_unpack_alloc(v, p, h.len, &a) != 0)
+        if (ps_unpack_alloc_p(&v->pk, p, h.len, &a) != 0)
             return 0; /* view_next says what is wrong */
         v->pos += h.len;
         st->rp->records++;
@@ -462,7 +462,7 @@ static int stream_take_fast(state_t *st, stream_t *s)
     }
     if (h.type == PS_REC_FREE_P && h.len > sizeof(h)) {
         ps_rec_free_t f;
-        if (view_unpack_free(v, p, h.len, &f) != 0)
+        if (ps_unpack_free_p(&v->pk, p, h.len, &f) != 0)
             return 0;
         v->pos += h.len;
         st->rp->records++;
@@ -477,7 +477,7 @@ static int stream_take(state_t *st, stream_t *s, const record_t *rec)
 {
     replay_t *rp = st->rp;
     rp->records++;
-    if ((rec->type >= PS_REC_LOCK_WAIT && rec->type <= 0x3f) ||
+    if ((rec->type >= PS_REC_LOCK_FIRST && rec->type <= PS_REC_LOCK_LAST) ||
         rec->type == PS_REC_THREAD_START || rec->type == PS_REC_THREAD_EXIT) {
         int rc = locks_take(&rp->locks, s->tid, rec);
         if (rc < 0)
