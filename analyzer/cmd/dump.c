@@ -410,20 +410,9 @@ static void dump_lock_site(const record_t *rec)
     out_kv("ts", s->ts);
     out_kx("lock", s->lock);
     out_kv("tid", s->tid);
-    out_kv("acquisitions", s->acquisitions);
-    out_kv("contended", s->contended);
-    out_kv("owner_changes", s->owner_changes);
-    out_kv("trylock_fail", s->trylock_fail);
-    out_kv("timeouts", s->timeouts);
-    out_kv("errors", s->errors);
-    out_kv("rd_acquisitions", s->rd_acquisitions);
-    out_kv("wait_ns", s->wait_ns);
-    out_kv("wait_max_ns", s->wait_max_ns);
-    out_kv("hold_ns", s->hold_ns);
-    out_kv("hold_max_ns", s->hold_max_ns);
-    out_kv("allocs_held", s->allocs_held);
-    out_kv("signals", s->signals);
-    out_kv("broadcasts", s->broadcasts);
+#define PS_X(name, merge) out_kv(#name, s->name);
+    PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
     out_kv("stack", s->stack);
     for (int h = 0; h < 2; h++) {
         const uint32_t *v = h ? s->hold_hist : s->wait_hist;

@@ -440,6 +440,30 @@ typedef struct ps_rec_lock_wait_s {
                               threads waiting here, without the flag) */
 } ps_rec_lock_wait_t;      /* 48 bytes */
 
+/* The u64 counters of a LOCK_SITE record, in record order: X(name, merge), merge SUM (the
+ * totals of several records add up) or MAX (the largest wins). The one list of them: the
+ * record below, the shim's site table (preload/locktab.h: declared, packed, zeroed), dump's
+ * printer and the analyzer's per-lock totals (analyzer/analyses/locks.h, locks.c) use it.
+ * Never reorder: the order is the record's layout. */
+#define PS_LOCK_COUNTERS(X)                                                                    \
+    X(acquisitions, SUM)    /* successful, any function (lock, trylock, timed, cond re-lock) */\
+    X(contended, SUM)       /* waits: the trylock found it busy (acquired or timed out) */     \
+    X(owner_changes, SUM)   /* acquisitions by another thread than the previous one */         \
+    X(trylock_fail, SUM)    /* EBUSY from a trylock function */                                \
+    X(timeouts, SUM)        /* ETIMEDOUT from a timed function */                              \
+    X(errors, SUM)          /* any other error returned (EDEADLK, EPERM, EOWNERDEAD...) */     \
+    X(rd_acquisitions, SUM) /* rwlock: of `acquisitions`, the read side */                     \
+    X(wait_ns, SUM)                                                                            \
+    X(wait_max_ns, MAX)                                                                        \
+    X(hold_ns, SUM)                                                                            \
+    X(hold_max_ns, MAX)                                                                        \
+    X(allocs_held, SUM)     /* allocations this thread recorded while holding the lock */      \
+    X(signals, SUM)         /* condvar only */                                                 \
+    X(broadcasts, SUM)      /* condvar only */
+/* Only the SUM counters: PS_LOCK_IF_SUM_##merge(code) */
+#define PS_LOCK_IF_SUM_SUM(...) __VA_ARGS__
+#define PS_LOCK_IF_SUM_MAX(...)
+
 /* The totals of one site of one lock in one thread, emitted at thread exit and at the end.
  * A site is the call site of the lock function (its return address); `stack` is the stack
  * of the first acquisition seen there. For a condvar (aux = PS_LOCK_COND) `acquisitions`
@@ -455,16 +479,9 @@ typedef struct ps_rec_lock_site_s {
     uint64_t lock;
     uint32_t tid;
     uint32_t pad;
-    uint64_t acquisitions;    /* successful, any function (lock, trylock, timed, cond re-lock) */
-    uint64_t contended;       /* waits: the trylock found it busy (acquired or timed out) */
-    uint64_t owner_changes;   /* acquisitions by another thread than the previous one */
-    uint64_t trylock_fail;    /* EBUSY from a trylock function */
-    uint64_t timeouts;        /* ETIMEDOUT from a timed function */
-    uint64_t errors;          /* any other error returned (EDEADLK, EPERM, EOWNERDEAD...) */
-    uint64_t rd_acquisitions; /* rwlock: of `acquisitions`, the read side */
-    uint64_t wait_ns, wait_max_ns, hold_ns, hold_max_ns;
-    uint64_t allocs_held;     /* allocations this thread recorded while holding the lock */
-    uint64_t signals, broadcasts; /* condvar only */
+#define PS_X(name, merge) uint64_t name;
+    PS_LOCK_COUNTERS(PS_X) /* 14 u64, in the list's order */
+#undef PS_X
     uint32_t wait_hist[PS_LOCK_HIST];
     uint32_t hold_hist[PS_LOCK_HIST];
 } ps_rec_lock_site_t; /* 464 bytes */

@@ -451,7 +451,25 @@ TEST(reader_rejects_truncated_and_oversized)
     }
 }
 
-TEST_MAIN(TEST_ENTRY(table_is_consistent), TEST_ENTRY(fixed_round_trip_and_bounds),
+/* PS_LOCK_COUNTERS makes LOCK_SITE's struct: its order is the format (docs/trace-format.md
+ * lists the counters in this order), so a reordered or changed list fails here even though
+ * the record's size stays 464. */
+TEST(lock_counters_are_the_record_layout)
+{
+    char names[512] = "";
+    unsigned i = 0;
+#define PS_X(name, merge)                                                                      \
+    expect_u64_eq(offsetof(ps_rec_lock_site_t, name), 32 + 8 * i);                             \
+    strcat(names, i++ ? ", " #name : #name);
+    PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
+    expect_str_eq(names, "acquisitions, contended, owner_changes, trylock_fail, timeouts, "
+                         "errors, rd_acquisitions, wait_ns, wait_max_ns, hold_ns, hold_max_ns, "
+                         "allocs_held, signals, broadcasts");
+    expect_u64_eq(offsetof(ps_rec_lock_site_t, wait_hist), 32 + 8 * i);
+}
+
+TEST_MAIN(TEST_ENTRY(table_is_consistent), TEST_ENTRY(lock_counters_are_the_record_layout), TEST_ENTRY(fixed_round_trip_and_bounds),
           TEST_ENTRY(packed_round_trip), TEST_ENTRY(packed_bounds), TEST_ENTRY(span_bounds),
           TEST_ENTRY(reader_round_trip_every_type),
           TEST_ENTRY(reader_rejects_truncated_and_oversized))
