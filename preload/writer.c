@@ -342,8 +342,11 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
 {
     ps_pack_state_t pk = {0, 0};
     uint32_t pos = 0, o = 0;
-    ps_rec_hdr_t h;
-    while (ps_rec_span(src + pos, len - pos, &h)) {
+    while (pos + sizeof(ps_rec_hdr_t) <= len) {
+        ps_rec_hdr_t h;
+        memcpy(&h, src + pos, sizeof h);
+        if (h.len < sizeof h || pos + h.len > len)
+            break;
         if (ps_rec_is_event(h.type))
             ch->nevents++;
         const unsigned ts_off = ps_rec_ts_offset(h.type);

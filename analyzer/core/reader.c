@@ -630,32 +630,19 @@ static int dec_stack(reader_t *r, chunk_view_t *view, const unsigned char *p, ui
 }
 
 /* packed heap records come out as the fixed ones they stand for */
-static int dec_alloc_p(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
-                       record_t *rec)
-{
-    if (ps_unpack_alloc_p(&view->pk, p, len, &rec->u.alloc) != 0)
-        return view_fail(r, view, "malformed packed alloc record");
-    rec->type = PS_REC_ALLOC;
-    return 0;
-}
-
-static int dec_free_p(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
-                      record_t *rec)
-{
-    if (ps_unpack_free_p(&view->pk, p, len, &rec->u.free) != 0)
-        return view_fail(r, view, "malformed packed free record");
-    rec->type = PS_REC_FREE;
-    return 0;
-}
-
-static int dec_realloc_p(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
-                         record_t *rec)
-{
-    if (ps_unpack_realloc_p(&view->pk, p, len, &rec->u.realloc) != 0)
-        return view_fail(r, view, "malformed packed realloc record");
-    rec->type = PS_REC_REALLOC;
-    return 0;
-}
+#define DEC_PACKED_FN(kind, FIXED)                                                             \
+    static int dec_##kind##_p(reader_t *r, chunk_view_t *view, const unsigned char *p,         \
+                              uint32_t len, record_t *rec)                                     \
+    {                                                                                          \
+        if (ps_unpack_##kind##_p(&view->pk, p, len, &rec->u.kind) != 0)                        \
+            return view_fail(r, view, "malformed packed " #kind " record");                    \
+        rec->type = FIXED;                                                                     \
+        return 0;                                                                              \
+    }
+DEC_PACKED_FN(alloc, PS_REC_ALLOC)
+DEC_PACKED_FN(free, PS_REC_FREE)
+DEC_PACKED_FN(realloc, PS_REC_REALLOC)
+#undef DEC_PACKED_FN
 
 static int dec_leak(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
                     record_t *rec)

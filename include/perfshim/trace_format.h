@@ -541,34 +541,32 @@ PS_RECORD_TYPES(PS_X)
 #define PS_TS_OFF_UNTIMED(T) 0u
 #define PS_TS_OFF_PACKED(T) 0u
 
+/* Per type: its class and the offset of its u64 timestamp (0: none), as one table lookup (the
+ * writer asks for every record it packs). */
+typedef struct ps_rec_info_s {
+    uint8_t cls;    /* PS_RC_*, 0 for a type not in the list */
+    uint8_t ts_off; /* offset of `ts` for EVENT and TIMED types, else 0 */
+} ps_rec_info_t;
+static const ps_rec_info_t ps_rec_info[256] = {
+#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
+    [val] = {PS_RC_##cls, (uint8_t)PS_TS_OFF_##cls(T)},
+    PS_RECORD_TYPES(PS_X)
+#undef PS_X
+};
+
 /* 1 if a record of this type is a heap or lock event (counted in a chunk's nevents and END's
  * events): the EVENT types and every type of the lock range, known or not. */
 static inline int ps_rec_is_event(uint8_t type)
 {
-    if (type >= PS_REC_LOCK_FIRST && type <= PS_REC_LOCK_LAST)
-        return 1;
-    switch (type) {
-#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
-    case val:                                                                                  \
-        return PS_RC_##cls == PS_RC_EVENT;
-        PS_RECORD_TYPES(PS_X)
-#undef PS_X
-    }
-    return 0;
+    return ps_rec_info[type].cls == PS_RC_EVENT ||
+           (type >= PS_REC_LOCK_FIRST && type <= PS_REC_LOCK_LAST);
 }
 
 /* Offset of the u64 timestamp in a fixed record of this type (REALLOC: `ts`, when the new
  * block is owned), 0 for a type without one (MODULE, STACK, the packed forms, unknown). */
 static inline unsigned ps_rec_ts_offset(uint8_t type)
 {
-    switch (type) {
-#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
-    case val:                                                                                  \
-        return PS_TS_OFF_##cls(T);
-        PS_RECORD_TYPES(PS_X)
-#undef PS_X
-    }
-    return 0;
+    return ps_rec_info[type].ts_off;
 }
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
