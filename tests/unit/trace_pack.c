@@ -265,6 +265,34 @@ TEST(packed_round_trip)
     }
 }
 
+/* The packed bytes are the format's (docs/trace-format.md "Packed records"), byte for byte:
+ * zigzag LEB128 deltas against the chunk state, then the plain varints. */
+TEST(packed_bytes_are_the_format)
+{
+    ps_pack_state_t st = {0, 0};
+    unsigned char b[PS_PACK_MAX];
+    ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, PS_FN_MALLOC, sizeof a}, .stack = 1, .ts = 1000,
+                        .ptr = 0x5000, .size = 32, .align = 0};
+    static const unsigned char wa[] = {0x13, 1, 12, 0, 0xd0, 0x0f, 0x80, 0xc0, 0x02, 0x20, 1, 0};
+    assert_u64_eq(ps_pack_alloc_p(&st, &a, b), sizeof wa);
+    expect_true(memcmp(b, wa, sizeof wa) == 0);
+    ps_pack_state_set(&st, a.ts, a.ptr);
+    /* ts - 1 and ptr - 16 from there: zz(-1) = 1, zz(-16) = 31 */
+    ps_rec_free_t f = {.h = {PS_REC_FREE, PS_FN_FREE, sizeof f}, .stack = 0, .ts = 999,
+                       .ptr = 0x4ff0};
+    static const unsigned char wf[] = {0x14, 10, 7, 0, 1, 31, 0};
+    assert_u64_eq(ps_pack_free_p(&st, &f, b), sizeof wf);
+    expect_true(memcmp(b, wf, sizeof wf) == 0);
+    ps_pack_state_set(&st, f.ts, f.ptr);
+    ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, PS_FN_REALLOC, sizeof r}, .stack = 300,
+                          .ts_before = 1001, .ts = 1003, .old_ptr = 0x4ff0, .new_ptr = 0x5010,
+                          .size = 128};
+    /* zz(2)=4, 2, zz(0)=0, zz(0x20)=0x40, 128 = 0x80 0x01, 300 = 0xac 0x02 */
+    static const unsigned char wr[] = {0x15, 3, 12, 0, 4, 2, 0, 0x40, 0x80, 0x01, 0xac, 0x02};
+    assert_u64_eq(ps_pack_realloc_p(&st, &r, b), sizeof wr);
+    expect_true(memcmp(b, wr, sizeof wr) == 0);
+}
+
 /* Every cut of a packed record (len short of its varints) is rejected, leaving the state
  * alone; so is a varint of 11 bytes, and a stack id above 32 bits. */
 TEST(packed_bounds)
@@ -457,6 +485,7 @@ TEST(lock_counters_are_the_record_layout)
 }
 
 TEST_MAIN(TEST_ENTRY(table_is_consistent), TEST_ENTRY(lock_counters_are_the_record_layout), TEST_ENTRY(fixed_round_trip_and_bounds),
-          TEST_ENTRY(packed_round_trip), TEST_ENTRY(packed_bounds),
+          TEST_ENTRY(packed_round_trip), TEST_ENTRY(packed_bytes_are_the_format),
+          TEST_ENTRY(packed_bounds),
           TEST_ENTRY(reader_round_trip_every_type),
           TEST_ENTRY(reader_rejects_truncated_and_oversized))
