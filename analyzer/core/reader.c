@@ -731,50 +731,32 @@ void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out)
     memcpy(out, rec->u.module.segs + (size_t)i * sizeof(ps_segment_t), sizeof(*out));
 }
 
-const char *record_type_name(uint8_t type)
-{
-    switch (type) {
-#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
+/* The name column of a list: X(NAME, value, "name", ...) -> case value: return "name". The
+ * lists are in trace_format.h. */
+#define NAME_CASE(NAME, val, str, ...)                                                         \
     case val:                                                                                  \
         return str;
-        PS_RECORD_TYPES(PS_X)
-#undef PS_X
-    }
+
+const char *record_type_name(uint8_t type)
+{
+    switch (type) { PS_RECORD_TYPES(NAME_CASE) }
     return "unknown";
 }
 
 const char *alloc_fn_name(uint8_t fn)
 {
-    switch (fn) {
-#define PS_X(name, val, str)                                                                   \
-    case val:                                                                                  \
-        return str;
-        PS_ALLOC_FN_LIST(PS_X)
-#undef PS_X
-    }
+    switch (fn) { PS_ALLOC_FN_LIST(NAME_CASE) }
     return "?";
 }
 
 const char *lock_kind_name(uint8_t kind)
 {
-    switch (kind) {
-#define PS_X(name, val, str)                                                                   \
-    case val:                                                                                  \
-        return str;
-        PS_LOCK_KIND_LIST(PS_X)
-#undef PS_X
-    }
+    switch (kind) { PS_LOCK_KIND_LIST(NAME_CASE) }
     return "unknown";
 }
 
 const char *lock_op_name(uint16_t op)
 {
-    switch (op) {
-#define PS_X(name, val, str)                                                                   \
-    case val:                                                                                  \
-        return str;
-        PS_LOCK_OP_LIST(PS_X)
-#undef PS_X
-    }
+    switch (op) { PS_LOCK_OP_LIST(NAME_CASE) }
     return "?";
 }
