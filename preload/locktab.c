@@ -516,21 +516,10 @@ static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put,
                                 .stack = s->stack,
                                 .ts = now,
                                 .lock = s->lock,
-                                .tid = tab->tid,
-                                .acquisitions = s->acquisitions,
-                                .contended = s->contended,
-                                .owner_changes = s->owner_changes,
-                                .trylock_fail = s->trylock_fail,
-                                .timeouts = s->timeouts,
-                                .errors = s->errors,
-                                .rd_acquisitions = s->rd_acquisitions,
-                                .wait_ns = s->wait_ns,
-                                .wait_max_ns = s->wait_max_ns,
-                                .hold_ns = s->hold_ns,
-                                .hold_max_ns = s->hold_max_ns,
-                                .allocs_held = s->allocs_held,
-                                .signals = s->signals,
-                                .broadcasts = s->broadcasts};
+                                .tid = tab->tid};
+#define PS_X(name, merge) r.name = s->name;
+        PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
         memcpy(r.wait_hist, s->wait_hist, sizeof r.wait_hist);
         memcpy(r.hold_hist, s->hold_hist, sizeof r.hold_hist);
         put(&r, sizeof r, arg);
@@ -558,9 +547,9 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
     uint32_t n = __atomic_load_n(&tab->nsites, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < n; i++) {
         locksite_t *s = &tab->site[i];
-        s->acquisitions = s->contended = s->owner_changes = s->trylock_fail = 0;
-        s->timeouts = s->errors = s->rd_acquisitions = s->wait_ns = s->wait_max_ns = 0;
-        s->hold_ns = s->hold_max_ns = s->allocs_held = s->signals = s->broadcasts = 0;
+#define PS_X(name, merge) s->name = 0;
+        PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
         memset(s->wait_hist, 0, sizeof s->wait_hist);
         memset(s->hold_hist, 0, sizeof s->hold_hist);
     }

@@ -65,9 +65,9 @@ typedef struct locksite_s {
     uint32_t stack;
     uint8_t kind;
     uint8_t ignored; /* called from the shim's own libraries (libunwind): never emitted */
-    uint64_t acquisitions, contended, owner_changes, trylock_fail, timeouts, errors;
-    uint64_t rd_acquisitions, wait_ns, wait_max_ns, hold_ns, hold_max_ns, allocs_held;
-    uint64_t signals, broadcasts;
+#define PS_X(name, merge) uint64_t name;
+    PS_LOCK_COUNTERS(PS_X) /* trace_format.h: what a LOCK_SITE record carries */
+#undef PS_X
     uint32_t wait_hist[PS_LOCK_HIST];
     uint32_t hold_hist[PS_LOCK_HIST];
 } locksite_t;

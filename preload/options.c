@@ -36,14 +36,14 @@ int options_load(options_t *o, const char *(*get)(const char *name))
 {
     int bad = 0;
     const char *v;
-#define PS_X(field, env, def, lo, hi)                                                          \
+#define PS_X(field, env, def, lo, hi, help)                                                    \
     o->field = def;                                                                            \
     if ((v = get(env)) != NULL && parse_int(v, lo, hi, &o->field) != 0) {                      \
         PS_WARN("%s=\"%.64s\" is not an integer in [%d, %d]; using %d", env, v, lo, hi, def);  \
         o->field = def;                                                                        \
         bad++;                                                                                 \
     }
-    PS_INT_OPTION_LIST(PS_X)
+    PS_ENV_OPTIONS(PS_X, PS_ENV_NONE)
 #undef PS_X
     if (options_signal_refused(o->snapshot_signal)) {
         PS_WARN("PERFSHIM_SNAPSHOT_SIGNAL=%d is a fatal, synchronous or uncatchable signal; "

@@ -19,6 +19,7 @@
 #include "options.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
+#include "perfshim/trace_pack.h"
 #include "prim.h"
 #include "stacktab.h"
 #include "tstate.h"
@@ -140,8 +141,7 @@ static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t le
         shim_count_dropped();
         return;
     }
-    memcpy(p, rec, len);
-    tstate_commit(st, len);
+    tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
 }
 
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and

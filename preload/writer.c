@@ -53,6 +53,7 @@
 #include "options.h"
 #include "perfshim/errors.h"
 #include "perfshim/trace_format.h"
+#include "perfshim/trace_pack.h"
 #include "prim.h"
 #include "stacktab.h"
 #include "tstate.h"
@@ -339,19 +340,19 @@ void writer_buf_put(unsigned char *buf)
 static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned char *out,
                                 ps_chunk_header_t *ch)
 {
-    uint64_t ts0 = 0, ptr0 = 0;
+    ps_pack_state_t pk = {0, 0};
     uint32_t pos = 0, o = 0;
     while (pos + sizeof(ps_rec_hdr_t) <= len) {
         ps_rec_hdr_t h;
         memcpy(&h, src + pos, sizeof h);
         if (h.len < sizeof h || pos + h.len > len)
             break;
-        if (h.type == PS_REC_ALLOC || h.type == PS_REC_FREE || h.type == PS_REC_REALLOC ||
-            (h.type >= 0x30 && h.type <= 0x3f))
+        if (ps_rec_is_event(h.type))
             ch->nevents++;
-        if (h.type != PS_REC_STACK && h.type != PS_REC_MODULE && h.len >= 16) {
+        const unsigned ts_off = ps_rec_ts_offset(h.type);
+        if (ts_off && h.len >= ts_off + 8) {
             uint64_t ts;
-            memcpy(&ts, src + pos + (h.type == PS_REC_REALLOC ? 16 : 8), sizeof ts);
+            memcpy(&ts, src + pos + ts_off, sizeof ts);
             if (!ch->t_first)
                 ch->t_first = ts;
             ch->t_last = ts;
@@ -360,44 +361,29 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
             pos += h.len;
             continue;
         }
-        unsigned char tmp[sizeof(ps_rec_hdr_t) + 6 * PS_VARINT_MAX], *q = tmp + sizeof h;
-        uint8_t type = 0;
+        unsigned char tmp[PS_PACK_MAX];
+        uint32_t plen = 0;
         uint64_t nts = 0, nptr = 0;
         if (h.type == PS_REC_ALLOC && h.len == sizeof(ps_rec_alloc_t)) {
             ps_rec_alloc_t a;
             memcpy(&a, src + pos, sizeof a);
-            q = ps_uv_put(q, ps_zz(a.ts - ts0));
-            q = ps_uv_put(q, ps_zz(a.ptr - ptr0));
-            q = ps_uv_put(q, a.size);
-            q = ps_uv_put(q, a.stack);
-            q = ps_uv_put(q, a.align);
-            type = PS_REC_ALLOC_P, nts = a.ts, nptr = a.ptr;
+            plen = ps_pack_alloc_p(&pk, &a, tmp);
+            nts = a.ts, nptr = a.ptr;
         } else if (h.type == PS_REC_FREE && h.len == sizeof(ps_rec_free_t)) {
             ps_rec_free_t f;
             memcpy(&f, src + pos, sizeof f);
-            q = ps_uv_put(q, ps_zz(f.ts - ts0));
-            q = ps_uv_put(q, ps_zz(f.ptr - ptr0));
-            q = ps_uv_put(q, f.stack);
-            type = PS_REC_FREE_P, nts = f.ts, nptr = f.ptr;
+            plen = ps_pack_free_p(&pk, &f, tmp);
+            nts = f.ts, nptr = f.ptr;
         } else if (h.type == PS_REC_REALLOC && h.len == sizeof(ps_rec_realloc_t)) {
             ps_rec_realloc_t r;
             memcpy(&r, src + pos, sizeof r);
-            q = ps_uv_put(q, ps_zz(r.ts_before - ts0));
-            q = ps_uv_put(q, r.ts - r.ts_before);
-            q = ps_uv_put(q, ps_zz(r.old_ptr - ptr0));
-            q = ps_uv_put(q, ps_zz(r.new_ptr - r.old_ptr));
-            q = ps_uv_put(q, r.size);
-            q = ps_uv_put(q, r.stack);
-            type = PS_REC_REALLOC_P, nts = r.ts, nptr = r.new_ptr;
+            plen = ps_pack_realloc_p(&pk, &r, tmp);
+            nts = r.ts, nptr = r.new_ptr;
         }
-        uint32_t plen = (uint32_t)(q - tmp);
-        if (type && plen < h.len) {
-            ps_rec_hdr_t ph = {type, h.aux, (uint16_t)plen};
-            memcpy(tmp, &ph, sizeof ph);
+        if (plen && plen < h.len) {
             memcpy(out + o, tmp, plen);
             o += plen;
-            ts0 = nts;
-            ptr0 = nptr;
+            ps_pack_state_set(&pk, nts, nptr);
         } else {
             memcpy(out + o, src + pos, h.len);
             o += h.len;

@@ -68,7 +68,7 @@ static int locks_init(void *result, void **state, const tracemodel_t *m)
 static int locks_on_record(void *state, uint32_t tid, const record_t *rec)
 {
     replay_t *rp = state;
-    if ((rec->type >= PS_REC_LOCK_WAIT && rec->type <= 0x3f) ||
+    if ((rec->type >= PS_REC_LOCK_FIRST && rec->type <= PS_REC_LOCK_LAST) ||
         rec->type == PS_REC_THREAD_START || rec->type == PS_REC_THREAD_EXIT)
         return locks_take(&rp->locks, tid, rec);
     return 0;

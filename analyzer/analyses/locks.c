@@ -128,18 +128,9 @@ static int take_site(locks_t *L, const record_t *rec)
     if (!k)
         return -PS_E_NOMEM;
     k->have_totals = true;
-    k->acquisitions += r->acquisitions;
-    k->contended += r->contended;
-    k->owner_changes += r->owner_changes;
-    k->trylock_fail += r->trylock_fail;
-    k->timeouts += r->timeouts;
-    k->errors += r->errors;
-    k->rd_acquisitions += r->rd_acquisitions;
-    k->allocs_held += r->allocs_held;
-    k->signals += r->signals;
-    k->broadcasts += r->broadcasts;
-    k->wait_ns += r->wait_ns;
-    k->hold_ns += r->hold_ns;
+#define PS_X(name, merge) PS_LOCK_IF_SUM_##merge(k->name += r->name;)
+    PS_LOCK_COUNTERS(PS_X) /* the maxima go into the histograms */
+#undef PS_X
     hist_merge32(&k->wait, r->wait_hist, r->wait_max_ns);
     hist_merge32(&k->hold, r->hold_hist, r->hold_max_ns);
     locks_site_t *s = site_get(k, r->stack);

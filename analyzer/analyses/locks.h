@@ -64,9 +64,9 @@ typedef struct locks_lock_s {
     bool have_init;
     uint32_t init_stack, init_attr;
     uint32_t max_waiters;
-    uint64_t acquisitions, contended, owner_changes, trylock_fail, timeouts, errors;
-    uint64_t rd_acquisitions, allocs_held, signals, broadcasts;
-    uint64_t wait_ns, hold_ns; /* totals (hold: of the timed holds) */
+#define PS_X(name, merge) PS_LOCK_IF_SUM_##merge(uint64_t name;)
+    PS_LOCK_COUNTERS(PS_X) /* the SUM counters of its LOCK_SITE records, totalled */
+#undef PS_X
     replay_hist_t wait, hold;  /* wait.max / hold.max are exact */
     bool have_totals;          /* a LOCK_SITE record named this lock */
     uint64_t ev_waits, ev_wait_ns, ev_timeouts; /* from its LOCK_WAIT events */

@@ -216,236 +216,265 @@ static void dump_module(const record_t *rec)
         out_char(s.flags & 2 ? 'w' : '-'); /* PF_W */
         out_char(s.flags & 1 ? 'x' : '-'); /* PF_X */
     }
-    out_char('\n');
 }
 
+static void dump_thread(const record_t *rec)
+{
+    out_str(record_type_name(rec->type));
+    out_kv("tid", rec->u.thread.tid);
+    out_kv("ts", rec->u.thread.ts);
+    out_str(" name=");
+    out_quoted(rec->u.thread.name, rec->u.thread.name_len);
+}
+
+static void dump_modmap(const record_t *rec)
+{
+    out_str("modmap");
+    out_kv("epoch", rec->u.modmap.epoch);
+    out_kv("ts", rec->u.modmap.ts);
+    out_kv("count", rec->u.modmap.count);
+}
+
+static void dump_stack(const record_t *rec)
+{
+    out_str("stack");
+    out_kv("id", rec->u.stack.id);
+    out_kv("depth", rec->u.stack.depth);
+    out_str(" ips=");
+    for (uint32_t i = 0; i < rec->u.stack.depth; i++) {
+        if (i)
+            out_char(',');
+        out_hex(record_ip(rec, i));
+    }
+}
+
+static void dump_alloc(const record_t *rec)
+{
+    out_str("alloc fn=");
+    out_fn(rec->aux);
+    out_kv("ts", rec->u.alloc.ts);
+    out_kx("ptr", rec->u.alloc.ptr);
+    out_kv("size", rec->u.alloc.size);
+    out_kv("align", rec->u.alloc.align);
+    out_kv("stack", rec->u.alloc.stack);
+}
+
+static void dump_free(const record_t *rec)
+{
+    out_str("free fn=");
+    out_fn(rec->aux);
+    out_kv("ts", rec->u.free.ts);
+    out_kx("ptr", rec->u.free.ptr);
+    if (rec->u.free.stack)
+        out_kv("stack", rec->u.free.stack);
+}
+
+static void dump_realloc(const record_t *rec)
+{
+    out_str("realloc fn=");
+    out_fn(rec->aux);
+    out_kv("ts_before", rec->u.realloc.ts_before);
+    out_kv("ts", rec->u.realloc.ts);
+    out_kx("old", rec->u.realloc.old_ptr);
+    out_kx("new", rec->u.realloc.new_ptr);
+    out_kv("size", rec->u.realloc.size);
+    out_kv("stack", rec->u.realloc.stack);
+}
+
+static void dump_rss(const record_t *rec)
+{
+    out_str("rss");
+    out_kv("ts", rec->u.rss.ts);
+    out_kv("rss", rec->u.rss.rss_bytes);
+    out_kv("shim", rec->u.rss.shim_bytes);
+}
+
+static void dump_end(const record_t *rec)
+{
+    out_str("end");
+    out_kv("ts", rec->u.end.ts);
+    out_kv("events", rec->u.end.events);
+    out_kv("dropped", rec->u.end.dropped);
+    out_kv("stacks", rec->u.end.stacks);
+    out_kv("stacks_dropped", rec->u.end.stacks_dropped);
+    out_kv("chunks", rec->u.end.chunks);
+    out_kv("threads", rec->u.end.threads);
+    out_kv("chunks_inline", rec->u.end.chunks_inline);
+    out_kv("stacks_shallow", rec->u.end.stacks_shallow);
+}
+
+static void dump_crash(const record_t *rec)
+{
+    out_str("crash");
+    out_kv("signal", rec->u.crash.signo);
+    out_kv("ts", rec->u.crash.ts);
+    out_kx("addr", rec->u.crash.addr);
+    out_kv("tid", rec->u.crash.tid);
+    out_str(rec->u.crash.code < 0 ? " code=-" : " code=");
+    out_u64(rec->u.crash.code < 0 ? (uint64_t)-(int64_t)rec->u.crash.code
+                                  : (uint64_t)rec->u.crash.code);
+}
+
+static void dump_leak_scan(const record_t *rec)
+{
+    const ps_rec_leak_scan_t *l = &rec->u.leak_scan;
+    out_str("leak_scan");
+    out_kv("ts", l->ts);
+    out_kx("flags", l->flags);
+    out_kv("duration_ns", l->duration_ns);
+    out_kv("blocks", l->blocks);
+    out_kv("root_bytes", l->root_bytes);
+    out_kv("untracked", l->untracked);
+    out_kv("definite_blocks", l->definite_blocks);
+    out_kv("definite_bytes", l->definite_bytes);
+    out_kv("indirect_blocks", l->indirect_blocks);
+    out_kv("indirect_bytes", l->indirect_bytes);
+    out_kv("reachable_blocks", l->reachable_blocks);
+    out_kv("reachable_bytes", l->reachable_bytes);
+    out_kv("possible_blocks", l->possible_blocks);
+    out_kv("groups", l->groups);
+    out_kv("threads", l->threads);
+    out_kv("stack_bytes", l->stack_bytes);
+    out_kv("region_bytes", l->region_bytes);
+    out_kv("unreadable_bytes", l->unreadable_bytes);
+    out_kv("scan_mem_bytes", l->scan_mem_bytes);
+    out_kv("inherited_blocks", l->inherited_blocks);
+    out_kv("ignored_blocks", l->ignored_blocks);
+}
+
+static void dump_leak(const record_t *rec)
+{
+    out_str("leak kind=");
+    out_str(rec->aux == PS_LEAK_DEFINITE   ? "definite"
+            : rec->aux == PS_LEAK_INDIRECT ? "indirect"
+                                           : "reachable");
+    out_kv("ts", rec->u.leak.ts);
+    out_kv("stack", rec->u.leak.stack);
+    out_kv("holder", rec->u.leak.holder);
+    out_kv("blocks", rec->u.leak.blocks);
+    out_kv("bytes", rec->u.leak.bytes);
+    out_kv("possible_blocks", rec->u.leak.possible_blocks);
+}
+
+static void dump_leak_supp(const record_t *rec)
+{
+    out_str("leak_suppressions");
+    out_kv("ts", rec->u.leak_supp.ts);
+    out_str(" text=");
+    out_quoted(rec->u.leak_supp.text, rec->u.leak_supp.len);
+}
+
+static void dump_snapshot(const record_t *rec)
+{
+    out_str("snapshot");
+    out_kv("seq", rec->u.snapshot.seq);
+    out_kv("ts", rec->u.snapshot.ts);
+    out_kv("sites", rec->u.snapshot.sites);
+    out_kv("live_blocks", rec->u.snapshot.live_blocks);
+    out_kv("live_bytes", rec->u.snapshot.live_bytes);
+}
+
+static void dump_snapshot_site(const record_t *rec)
+{
+    out_str("snapshot_site");
+    out_kv("seq", rec->u.snapshot_site.seq);
+    out_kv("ts", rec->u.snapshot_site.ts);
+    out_kv("stack", rec->u.snapshot_site.stack);
+    out_kv("blocks", rec->u.snapshot_site.blocks);
+    out_kv("bytes", rec->u.snapshot_site.bytes);
+}
+
+static void dump_lock_wait(const record_t *rec)
+{
+    const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
+    out_str("lock_wait kind=");
+    out_str(lock_kind_name(PS_LOCK_WAIT_KIND(rec->aux)));
+    out_str(" op=");
+    out_str(lock_op_name(w->op));
+    out_kv("ts", w->ts);
+    out_kx("lock", w->lock);
+    out_kv("wait_ns", w->wait_ns);
+    out_kv("holder_tid", w->holder_tid);
+    out_kv("holder_stack", w->holder_stack);
+    out_kv("result", w->result);
+    if (rec->aux & PS_LOCK_WAIT_F_TID)
+        out_kv("tid", w->tid);
+    out_kv("stack", w->stack);
+}
+
+static void dump_lock_site(const record_t *rec)
+{
+    const ps_rec_lock_site_t *s = &rec->u.lock_site;
+    out_str("lock_site kind=");
+    out_str(lock_kind_name(rec->aux));
+    out_kv("ts", s->ts);
+    out_kx("lock", s->lock);
+    out_kv("tid", s->tid);
+#define PS_X(name, merge) out_kv(#name, s->name);
+    PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
+    out_kv("stack", s->stack);
+    for (int h = 0; h < 2; h++) {
+        const uint32_t *v = h ? s->hold_hist : s->wait_hist;
+        out_str(h ? " hold_hist=" : " wait_hist=");
+        for (unsigned b = 0; b < PS_LOCK_HIST; b++) {
+            if (b)
+                out_char(',');
+            out_u64(v[b]);
+        }
+    }
+}
+
+static void dump_lock_init(const record_t *rec)
+{
+    out_str("lock_init kind=");
+    out_str(lock_kind_name(rec->aux));
+    out_kv("ts", rec->u.lock_init.ts);
+    out_kx("lock", rec->u.lock_init.lock);
+    out_kx("attr", rec->u.lock_init.attr);
+    out_kv("stack", rec->u.lock_init.stack);
+}
+
+static void dump_lock_edge(const record_t *rec)
+{
+    out_str("lock_edge");
+    out_kv("ts", rec->u.lock_edge.ts);
+    out_kv("tid", rec->u.lock_edge.tid);
+    out_kx("from", rec->u.lock_edge.from);
+    out_kx("to", rec->u.lock_edge.to);
+    out_kv("from_stack", rec->u.lock_edge.from_stack);
+    out_kv("to_stack", rec->u.lock_edge.to_stack);
+}
+
+static void dump_lock_info(const record_t *rec)
+{
+    out_str("lock_info kind=");
+    out_str(lock_kind_name(rec->aux));
+    out_kv("ts", rec->u.lock_info.ts);
+    out_kx("lock", rec->u.lock_info.lock);
+    out_kv("max_waiters", rec->u.lock_info.max_waiters);
+}
+
+static void dump_lock_thread(const record_t *rec)
+{
+    out_str("lock_thread");
+    out_kv("ts", rec->u.lock_thread.ts);
+    out_kv("tid", rec->u.lock_thread.tid);
+    out_kv("untracked", rec->u.lock_thread.untracked);
+    out_kv("held_overflow", rec->u.lock_thread.held_overflow);
+}
+
+/* One line per record: the printer PS_RECORD_TYPES names for its type (the packed forms come
+ * out of the reader as the fixed records they stand for), or "unknown". */
 static void dump_record(const record_t *rec)
 {
     switch (rec->type) {
-    case PS_REC_THREAD_START:
-    case PS_REC_THREAD_EXIT:
-        out_str(record_type_name(rec->type));
-        out_kv("tid", rec->u.thread.tid);
-        out_kv("ts", rec->u.thread.ts);
-        out_str(" name=");
-        out_quoted(rec->u.thread.name, rec->u.thread.name_len);
+#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
+    case val:                                                                                  \
+        dump_##member(rec);                                                                    \
         break;
-    case PS_REC_MODMAP:
-        out_str("modmap");
-        out_kv("epoch", rec->u.modmap.epoch);
-        out_kv("ts", rec->u.modmap.ts);
-        out_kv("count", rec->u.modmap.count);
-        break;
-    case PS_REC_MODULE:
-        dump_module(rec);
-        return;
-    case PS_REC_STACK:
-        out_str("stack");
-        out_kv("id", rec->u.stack.id);
-        out_kv("depth", rec->u.stack.depth);
-        out_str(" ips=");
-        for (uint32_t i = 0; i < rec->u.stack.depth; i++) {
-            if (i)
-                out_char(',');
-            out_hex(record_ip(rec, i));
-        }
-        break;
-    case PS_REC_ALLOC:
-        out_str("alloc fn=");
-        out_fn(rec->aux);
-        out_kv("ts", rec->u.alloc.ts);
-        out_kx("ptr", rec->u.alloc.ptr);
-        out_kv("size", rec->u.alloc.size);
-        out_kv("align", rec->u.alloc.align);
-        out_kv("stack", rec->u.alloc.stack);
-        break;
-    case PS_REC_FREE:
-        out_str("free fn=");
-        out_fn(rec->aux);
-        out_kv("ts", rec->u.free.ts);
-        out_kx("ptr", rec->u.free.ptr);
-        if (rec->u.free.stack)
-            out_kv("stack", rec->u.free.stack);
-        break;
-    case PS_REC_REALLOC:
-        out_str("realloc fn=");
-        out_fn(rec->aux);
-        out_kv("ts_before", rec->u.realloc.ts_before);
-        out_kv("ts", rec->u.realloc.ts);
-        out_kx("old", rec->u.realloc.old_ptr);
-        out_kx("new", rec->u.realloc.new_ptr);
-        out_kv("size", rec->u.realloc.size);
-        out_kv("stack", rec->u.realloc.stack);
-        break;
-    case PS_REC_RSS:
-        out_str("rss");
-        out_kv("ts", rec->u.rss.ts);
-        out_kv("rss", rec->u.rss.rss_bytes);
-        out_kv("shim", rec->u.rss.shim_bytes);
-        break;
-    case PS_REC_END:
-        out_str("end");
-        out_kv("ts", rec->u.end.ts);
-        out_kv("events", rec->u.end.events);
-        out_kv("dropped", rec->u.end.dropped);
-        out_kv("stacks", rec->u.end.stacks);
-        out_kv("stacks_dropped", rec->u.end.stacks_dropped);
-        out_kv("chunks", rec->u.end.chunks);
-        out_kv("threads", rec->u.end.threads);
-        out_kv("chunks_inline", rec->u.end.chunks_inline);
-        out_kv("stacks_shallow", rec->u.end.stacks_shallow);
-        break;
-    case PS_REC_CRASH:
-        out_str("crash");
-        out_kv("signal", rec->u.crash.signo);
-        out_kv("ts", rec->u.crash.ts);
-        out_kx("addr", rec->u.crash.addr);
-        out_kv("tid", rec->u.crash.tid);
-        out_str(rec->u.crash.code < 0 ? " code=-" : " code=");
-        out_u64(rec->u.crash.code < 0 ? (uint64_t)-(int64_t)rec->u.crash.code
-                                      : (uint64_t)rec->u.crash.code);
-        break;
-    case PS_REC_LEAK_SCAN: {
-        const ps_rec_leak_scan_t *l = &rec->u.leak_scan;
-        out_str("leak_scan");
-        out_kv("ts", l->ts);
-        out_kx("flags", l->flags);
-        out_kv("duration_ns", l->duration_ns);
-        out_kv("blocks", l->blocks);
-        out_kv("root_bytes", l->root_bytes);
-        out_kv("untracked", l->untracked);
-        out_kv("definite_blocks", l->definite_blocks);
-        out_kv("definite_bytes", l->definite_bytes);
-        out_kv("indirect_blocks", l->indirect_blocks);
-        out_kv("indirect_bytes", l->indirect_bytes);
-        out_kv("reachable_blocks", l->reachable_blocks);
-        out_kv("reachable_bytes", l->reachable_bytes);
-        out_kv("possible_blocks", l->possible_blocks);
-        out_kv("groups", l->groups);
-        out_kv("threads", l->threads);
-        out_kv("stack_bytes", l->stack_bytes);
-        out_kv("region_bytes", l->region_bytes);
-        out_kv("unreadable_bytes", l->unreadable_bytes);
-        out_kv("scan_mem_bytes", l->scan_mem_bytes);
-        out_kv("inherited_blocks", l->inherited_blocks);
-        out_kv("ignored_blocks", l->ignored_blocks);
-        break;
-    }
-    case PS_REC_LEAK:
-        out_str("leak kind=");
-        out_str(rec->aux == PS_LEAK_DEFINITE   ? "definite"
-                : rec->aux == PS_LEAK_INDIRECT ? "indirect"
-                                               : "reachable");
-        out_kv("ts", rec->u.leak.ts);
-        out_kv("stack", rec->u.leak.stack);
-        out_kv("holder", rec->u.leak.holder);
-        out_kv("blocks", rec->u.leak.blocks);
-        out_kv("bytes", rec->u.leak.bytes);
-        out_kv("possible_blocks", rec->u.leak.possible_blocks);
-        break;
-    case PS_REC_LEAK_SUPP:
-        out_str("leak_suppressions");
-        out_kv("ts", rec->u.leak_supp.ts);
-        out_str(" text=");
-        out_quoted(rec->u.leak_supp.text, rec->u.leak_supp.len);
-        break;
-    case PS_REC_SNAPSHOT:
-        out_str("snapshot");
-        out_kv("seq", rec->u.snapshot.seq);
-        out_kv("ts", rec->u.snapshot.ts);
-        out_kv("sites", rec->u.snapshot.sites);
-        out_kv("live_blocks", rec->u.snapshot.live_blocks);
-        out_kv("live_bytes", rec->u.snapshot.live_bytes);
-        break;
-    case PS_REC_SNAPSHOT_SITE:
-        out_str("snapshot_site");
-        out_kv("seq", rec->u.snapshot_site.seq);
-        out_kv("ts", rec->u.snapshot_site.ts);
-        out_kv("stack", rec->u.snapshot_site.stack);
-        out_kv("blocks", rec->u.snapshot_site.blocks);
-        out_kv("bytes", rec->u.snapshot_site.bytes);
-        break;
-    case PS_REC_LOCK_WAIT: {
-        const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
-        out_str("lock_wait kind=");
-        out_str(lock_kind_name(PS_LOCK_WAIT_KIND(rec->aux)));
-        out_str(" op=");
-        out_str(lock_op_name(w->op));
-        out_kv("ts", w->ts);
-        out_kx("lock", w->lock);
-        out_kv("wait_ns", w->wait_ns);
-        out_kv("holder_tid", w->holder_tid);
-        out_kv("holder_stack", w->holder_stack);
-        out_kv("result", w->result);
-        if (rec->aux & PS_LOCK_WAIT_F_TID)
-            out_kv("tid", w->tid);
-        out_kv("stack", w->stack);
-        break;
-    }
-    case PS_REC_LOCK_SITE: {
-        const ps_rec_lock_site_t *s = &rec->u.lock_site;
-        out_str("lock_site kind=");
-        out_str(lock_kind_name(rec->aux));
-        out_kv("ts", s->ts);
-        out_kx("lock", s->lock);
-        out_kv("tid", s->tid);
-        out_kv("acquisitions", s->acquisitions);
-        out_kv("contended", s->contended);
-        out_kv("owner_changes", s->owner_changes);
-        out_kv("trylock_fail", s->trylock_fail);
-        out_kv("timeouts", s->timeouts);
-        out_kv("errors", s->errors);
-        out_kv("rd_acquisitions", s->rd_acquisitions);
-        out_kv("wait_ns", s->wait_ns);
-        out_kv("wait_max_ns", s->wait_max_ns);
-        out_kv("hold_ns", s->hold_ns);
-        out_kv("hold_max_ns", s->hold_max_ns);
-        out_kv("allocs_held", s->allocs_held);
-        out_kv("signals", s->signals);
-        out_kv("broadcasts", s->broadcasts);
-        out_kv("stack", s->stack);
-        for (int h = 0; h < 2; h++) {
-            const uint32_t *v = h ? s->hold_hist : s->wait_hist;
-            out_str(h ? " hold_hist=" : " wait_hist=");
-            for (unsigned b = 0; b < PS_LOCK_HIST; b++) {
-                if (b)
-                    out_char(',');
-                out_u64(v[b]);
-            }
-        }
-        break;
-    }
-    case PS_REC_LOCK_INIT:
-        out_str("lock_init kind=");
-        out_str(lock_kind_name(rec->aux));
-        out_kv("ts", rec->u.lock_init.ts);
-        out_kx("lock", rec->u.lock_init.lock);
-        out_kx("attr", rec->u.lock_init.attr);
-        out_kv("stack", rec->u.lock_init.stack);
-        break;
-    case PS_REC_LOCK_EDGE:
-        out_str("lock_edge");
-        out_kv("ts", rec->u.lock_edge.ts);
-        out_kv("tid", rec->u.lock_edge.tid);
-        out_kx("from", rec->u.lock_edge.from);
-        out_kx("to", rec->u.lock_edge.to);
-        out_kv("from_stack", rec->u.lock_edge.from_stack);
-        out_kv("to_stack", rec->u.lock_edge.to_stack);
-        break;
-    case PS_REC_LOCK_INFO:
-        out_str("lock_info kind=");
-        out_str(lock_kind_name(rec->aux));
-        out_kv("ts", rec->u.lock_info.ts);
-        out_kx("lock", rec->u.lock_info.lock);
-        out_kv("max_waiters", rec->u.lock_info.max_waiters);
-        break;
-    case PS_REC_LOCK_THREAD:
-        out_str("lock_thread");
-        out_kv("ts", rec->u.lock_thread.ts);
-        out_kv("tid", rec->u.lock_thread.tid);
-        out_kv("untracked", rec->u.lock_thread.untracked);
-        out_kv("held_overflow", rec->u.lock_thread.held_overflow);
-        break;
+        PS_RECORD_TYPES(PS_X)
+#undef PS_X
     default:
         out_str("unknown");
         out_kx("type", rec->type);

@@ -8,12 +8,15 @@
 #include "config.h"
 #endif
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/check.h"
+#include "formats/formats.h"
 #include "cmd/dump.h"
 #include "cmd/locks_report.h"
+#include "perfshim/env_options.h"
 #include "perfshim/trace_format.h"
 #include "cmd/record_cmd.h"
 #include "cmd/report.h"
@@ -37,6 +40,35 @@ static const command_t commands[] = {
     {"locks", locks_main},
 };
 
+/* One variable of the environment section: its name, then its help and "(range, default)",
+ * wrapped at 100 columns under the help. */
+static void usage_env(FILE *f, const char *env, const char *help, const char *fmt, ...)
+{
+    char text[512], tail[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tail, sizeof tail, fmt, ap);
+    va_end(ap);
+    snprintf(text, sizeof text, *tail ? "%s (%s)" : "%s", help, tail);
+    int col = fprintf(f, "  %-26s", env);
+    for (const char *w = text; *w;) {
+        size_t n = strcspn(w, " ");
+        if (col > 29 && col + 1 + (int)n > 100) {
+            fprintf(f, "\n%29s", "");
+            col = 29;
+        } else {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(w, 1, n, f);
+        col += (int)n;
+        w += n;
+        while (*w == ' ')
+            w++;
+    }
+    fputc('\n', f);
+}
+
 static void main_usage(FILE *f)
 {
     fputs("usage: perfshim COMMAND [ARGS...]\n"
@@ -48,13 +80,22 @@ static void main_usage(FILE *f)
           "  record [-o PATH] [--check [CHECK OPTIONS] --] [--] PROGRAM [ARGS...]\n"
           "                  run PROGRAM under the shim and write a trace\n"
           "  dump TRACE      print every record of a trace, one per line\n"
-          "  report [--format=text|json|folded] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
+          "  report [--format=",
+          f);
+    format_names(f, FORMAT_REPORT); /* the formats' one table (formats/formats.def) */
+    fputs("] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  heap report: summary, top allocation sites, not freed at exit\n"
           "                  (and lock contention when the trace has lock records)\n"
-          "  check [OPTIONS] TRACE...\n"
+          "  check [--format=",
+          f);
+    format_names(f, FORMAT_CHECK);
+    fputs("] [OPTIONS] TRACE...\n"
           "                  CI gate: leak budgets, suppressions, baseline growth;\n"
           "                  exit 0 pass, 1 budget exceeded, 2 usage or input error\n"
-          "  locks [--format=text|json] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
+          "  locks [--format=",
+          f);
+    format_names(f, FORMAT_LOCKS);
+    fputs("] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  lock contention only: locks by wait, sites, holders, threads,\n"
           "                  lock-order cycles\n"
           "  help            this text\n"
@@ -62,21 +103,15 @@ static void main_usage(FILE *f)
           "\n"
           "Without the command: LD_PRELOAD=/path/to/libperfshim.so PROGRAM [ARGS...]\n"
           "\n"
-          "Environment read by the shim (a bad value warns and uses the default):\n"
-          "  PERFSHIM_OUTPUT     trace path template: %p pid, %e program name, %% '%'\n"
-          "                      (default perfshim.%e.%p.trace; never overwritten)\n"
-          "  PERFSHIM_DEPTH      max stack frames, 1..256 (default 64)\n"
-          "  PERFSHIM_FLUSH_MS   flush interval in ms, 1..60000 (default 100)\n"
-          "  PERFSHIM_RSS_MS     RSS sampling interval in ms, 0 = off (default 10)\n"
-          "  PERFSHIM_BUFFER_KB  per-thread event buffer, 4..4096 (default 64)\n"
-          "  PERFSHIM_QUEUE_MB   memory for buffers waiting to be written, 1..1024 (default 16)\n"
-          "  PERFSHIM_ZSTD_LEVEL zstd level, -5..19 (default 1)\n"
-          "  PERFSHIM_ENABLE     0 turns recording off\n"
-          "  PERFSHIM_LOG        0 silent, 1 warnings (default), 2 info, 3 debug\n"
-          "  PERFSHIM_LEAK_CHECK 0 turns the live set and the exit-time leak scan off\n"
-          "  PERFSHIM_SNAPSHOT_SIGNAL  signal number that takes a live-set snapshot (0 = none)\n"
-          "                      (default 16; 1 times every hold)\n"
-          "Read by `perfshim record`:\n"
+          "Environment read by the shim (a bad value warns and uses the default):\n",
+          f);
+#define PS_INT(field, env, def, lo, hi, help)                                                  \
+    usage_env(f, env, help, "%d..%d, default %d", lo, hi, def);
+#define PS_STR(field, env, def, help) usage_env(f, env, help, *def ? "default %s" : "", def);
+    PS_ENV_OPTIONS(PS_INT, PS_STR)
+#undef PS_INT
+#undef PS_STR
+    fputs("Read by `perfshim record`:\n"
           "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
           "\n"
           "See perfshim(1).\n",

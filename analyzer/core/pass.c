@@ -102,7 +102,7 @@ static int stream_take_fast(pass_t *P, stream_t *s)
     }
     if (h.type == PS_REC_ALLOC_P && h.len > sizeof(h)) {
         ps_rec_alloc_t a;
-        if (view_unpack_alloc(v, p, h.len, &a) != 0)
+        if (ps_unpack_alloc_p(&v->pk, p, h.len, &a) != 0)
             return 0; /* view_next says what is wrong */
         v->pos += h.len;
         P->m->records++;
@@ -111,7 +111,7 @@ static int stream_take_fast(pass_t *P, stream_t *s)
     }
     if (h.type == PS_REC_FREE_P && h.len > sizeof(h)) {
         ps_rec_free_t f;
-        if (view_unpack_free(v, p, h.len, &f) != 0)
+        if (ps_unpack_free_p(&v->pk, p, h.len, &f) != 0)
             return 0;
         v->pos += h.len;
         P->m->records++;

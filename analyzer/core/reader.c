@@ -558,6 +558,123 @@ static int view_fail(reader_t *r, const chunk_view_t *view, const char *fmt, ...
                              record_type_name(rec->type), (unsigned)len, (unsigned)(min));     \
     } while (0)
 
+/* ---- decoders of PS_RECORD_TYPES' decoder column ----------------------------------------
+ * Each takes the whole record p (len bytes, at least its type's min len), fills rec->u and
+ * returns 0, or view_fail()'s code. COPY is the fixed part copied out (trace_pack.h). */
+
+static int dec_thread(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
+                      record_t *rec)
+{
+    if (len - sizeof(ps_rec_thread_t) > 15)
+        return view_fail(r, view, "thread name of %zu bytes (max 15)",
+                         len - sizeof(ps_rec_thread_t));
+    rec->u.thread.tid = rd_u32(p + offsetof(ps_rec_thread_t, tid));
+    rec->u.thread.ts = rd_u64(p + offsetof(ps_rec_thread_t, ts));
+    rec->u.thread.name = (const char *)p + sizeof(ps_rec_thread_t);
+    rec->u.thread.name_len = len - (uint32_t)sizeof(ps_rec_thread_t);
+    return 0;
+}
+
+static int dec_modmap(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
+                      record_t *rec)
+{
+    (void)r, (void)view, (void)len;
+    rec->u.modmap.epoch = rd_u32(p + offsetof(ps_rec_modmap_t, epoch));
+    rec->u.modmap.ts = rd_u64(p + offsetof(ps_rec_modmap_t, ts));
+    rec->u.modmap.count = rd_u32(p + offsetof(ps_rec_modmap_t, count));
+    return 0;
+}
+
+static int dec_module(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
+                      record_t *rec)
+{
+    uint32_t nseg = rd_u16(p + offsetof(ps_rec_module_t, nseg));
+    uint32_t blen = p[offsetof(ps_rec_module_t, buildid_len)];
+    uint32_t plen = rd_u16(p + offsetof(ps_rec_module_t, path_len));
+    if (plen > PERFSHIM_MAX_PATH)
+        return view_fail(r, view, "module path_len %u > %u", plen, PERFSHIM_MAX_PATH);
+    uint64_t want = sizeof(ps_rec_module_t) + (uint64_t)nseg * sizeof(ps_segment_t) + blen + plen;
+    if (want != len)
+        return view_fail(r, view,
+                         "module lengths do not add up (24 + %u segments + %u build-id + "
+                         "%u path != len %u)",
+                         nseg, blen, plen, (unsigned)len);
+    const unsigned char *q = p + sizeof(ps_rec_module_t);
+    rec->u.module.epoch = rd_u32(p + offsetof(ps_rec_module_t, epoch));
+    rec->u.module.base = rd_u64(p + offsetof(ps_rec_module_t, base));
+    rec->u.module.nseg = nseg;
+    rec->u.module.buildid_len = blen;
+    rec->u.module.path_len = plen;
+    rec->u.module.segs = q;
+    rec->u.module.buildid = q + (size_t)nseg * sizeof(ps_segment_t);
+    rec->u.module.path = (const char *)rec->u.module.buildid + blen;
+    return 0;
+}
+
+static int dec_stack(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
+                     record_t *rec)
+{
+    uint32_t id = rd_u32(p + offsetof(ps_rec_stack_t, id));
+    uint32_t depth = rd_u32(p + offsetof(ps_rec_stack_t, depth));
+    if (id == 0)
+        return view_fail(r, view, "stack id 0");
+    if (depth < 1 || depth > PERFSHIM_MAX_DEPTH)
+        return view_fail(r, view, "stack depth %u out of range 1..%u", depth, PERFSHIM_MAX_DEPTH);
+    if (sizeof(ps_rec_stack_t) + (size_t)depth * 8 != len)
+        return view_fail(r, view, "stack of depth %u needs len %zu, not %u", depth,
+                         sizeof(ps_rec_stack_t) + (size_t)depth * 8, (unsigned)len);
+    rec->u.stack.id = id;
+    rec->u.stack.depth = depth;
+    rec->u.stack.ips = p + sizeof(ps_rec_stack_t);
+    return 0;
+}
+
+/* packed heap records come out as the fixed ones they stand for */
+#define DEC_PACKED_FN(kind, FIXED)                                                             \
+    static int dec_##kind##_p(reader_t *r, chunk_view_t *view, const unsigned char *p,         \
+                              uint32_t len, record_t *rec)                                     \
+    {                                                                                          \
+        if (ps_unpack_##kind##_p(&view->pk, p, len, &rec->u.kind) != 0)                        \
+            return view_fail(r, view, "malformed packed " #kind " record");                    \
+        rec->type = FIXED;                                                                     \
+        return 0;                                                                              \
+    }
+DEC_PACKED_FN(alloc, PS_REC_ALLOC)
+DEC_PACKED_FN(free, PS_REC_FREE)
+DEC_PACKED_FN(realloc, PS_REC_REALLOC)
+#undef DEC_PACKED_FN
+
+static int dec_leak(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
+                    record_t *rec)
+{
+    (void)PS_UNPACK(LEAK, p, len, &rec->u.leak);
+    if (rec->aux < PS_LEAK_DEFINITE || rec->aux > PS_LEAK_REACHABLE)
+        return view_fail(r, view, "leak record of unknown kind %u", (unsigned)rec->aux);
+    return 0;
+}
+
+static int dec_leak_supp(reader_t *r, chunk_view_t *view, const unsigned char *p, uint32_t len,
+                         record_t *rec)
+{
+    (void)r, (void)view;
+    rec->u.leak_supp.ts = rd_u64(p + offsetof(ps_rec_leak_supp_t, ts));
+    rec->u.leak_supp.text = (const char *)p + sizeof(ps_rec_leak_supp_t);
+    rec->u.leak_supp.len = len - (uint32_t)sizeof(ps_rec_leak_supp_t);
+    return 0;
+}
+
+/* The decoder column's names, as calls. */
+#define DEC_COPY(NAME, member) (PS_UNPACK(NAME, p, len, &rec->u.member), 0)
+#define DEC_THREAD(NAME, member) dec_thread(r, view, p, len, rec)
+#define DEC_MODMAP(NAME, member) dec_modmap(r, view, p, len, rec)
+#define DEC_MODULE(NAME, member) dec_module(r, view, p, len, rec)
+#define DEC_STACK(NAME, member) dec_stack(r, view, p, len, rec)
+#define DEC_ALLOC_P(NAME, member) dec_alloc_p(r, view, p, len, rec)
+#define DEC_FREE_P(NAME, member) dec_free_p(r, view, p, len, rec)
+#define DEC_REALLOC_P(NAME, member) dec_realloc_p(r, view, p, len, rec)
+#define DEC_LEAK(NAME, member) dec_leak(r, view, p, len, rec)
+#define DEC_LEAK_SUPP(NAME, member) dec_leak_supp(r, view, p, len, rec)
+
 int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
 {
     if (view->pos >= view->size)
@@ -580,150 +697,20 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
     rec->len = h.len;
     rec->offset_in_chunk = view->pos;
 
+    int rc = 0;
     switch (h.type) {
-    case PS_REC_THREAD_START:
-    case PS_REC_THREAD_EXIT:
-        VIEW_NEED(sizeof(ps_rec_thread_t));
-        if (len - sizeof(ps_rec_thread_t) > 15)
-            return view_fail(r, view, "thread name of %zu bytes (max 15)",
-                             len - sizeof(ps_rec_thread_t));
-        rec->u.thread.tid = rd_u32(p + offsetof(ps_rec_thread_t, tid));
-        rec->u.thread.ts = rd_u64(p + offsetof(ps_rec_thread_t, ts));
-        rec->u.thread.name = (const char *)p + sizeof(ps_rec_thread_t);
-        rec->u.thread.name_len = len - (uint32_t)sizeof(ps_rec_thread_t);
+#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
+    case val:                                                                                  \
+        VIEW_NEED(min);                                                                        \
+        rc = DEC_##dec(NAME, member);                                                          \
         break;
-    case PS_REC_MODMAP:
-        VIEW_NEED(sizeof(ps_rec_modmap_t));
-        rec->u.modmap.epoch = rd_u32(p + offsetof(ps_rec_modmap_t, epoch));
-        rec->u.modmap.ts = rd_u64(p + offsetof(ps_rec_modmap_t, ts));
-        rec->u.modmap.count = rd_u32(p + offsetof(ps_rec_modmap_t, count));
-        break;
-    case PS_REC_MODULE: {
-        VIEW_NEED(sizeof(ps_rec_module_t));
-        uint32_t nseg = rd_u16(p + offsetof(ps_rec_module_t, nseg));
-        uint32_t blen = p[offsetof(ps_rec_module_t, buildid_len)];
-        uint32_t plen = rd_u16(p + offsetof(ps_rec_module_t, path_len));
-        if (plen > PERFSHIM_MAX_PATH)
-            return view_fail(r, view, "module path_len %u > %u", plen, PERFSHIM_MAX_PATH);
-        uint64_t want = sizeof(ps_rec_module_t) + (uint64_t)nseg * sizeof(ps_segment_t) + blen +
-                        plen;
-        if (want != len)
-            return view_fail(r, view,
-                             "module lengths do not add up (24 + %u segments + %u build-id + "
-                             "%u path != len %u)",
-                             nseg, blen, plen, (unsigned)len);
-        const unsigned char *q = p + sizeof(ps_rec_module_t);
-        rec->u.module.epoch = rd_u32(p + offsetof(ps_rec_module_t, epoch));
-        rec->u.module.base = rd_u64(p + offsetof(ps_rec_module_t, base));
-        rec->u.module.nseg = nseg;
-        rec->u.module.buildid_len = blen;
-        rec->u.module.path_len = plen;
-        rec->u.module.segs = q;
-        rec->u.module.buildid = q + (size_t)nseg * sizeof(ps_segment_t);
-        rec->u.module.path = (const char *)rec->u.module.buildid + blen;
-        break;
-    }
-    case PS_REC_STACK: {
-        VIEW_NEED(sizeof(ps_rec_stack_t));
-        uint32_t id = rd_u32(p + offsetof(ps_rec_stack_t, id));
-        uint32_t depth = rd_u32(p + offsetof(ps_rec_stack_t, depth));
-        if (id == 0)
-            return view_fail(r, view, "stack id 0");
-        if (depth < 1 || depth > PERFSHIM_MAX_DEPTH)
-            return view_fail(r, view, "stack depth %u out of range 1..%u", depth,
-                             PERFSHIM_MAX_DEPTH);
-        if (sizeof(ps_rec_stack_t) + (size_t)depth * 8 != len)
-            return view_fail(r, view, "stack of depth %u needs len %zu, not %u", depth,
-                             sizeof(ps_rec_stack_t) + (size_t)depth * 8, (unsigned)len);
-        rec->u.stack.id = id;
-        rec->u.stack.depth = depth;
-        rec->u.stack.ips = p + sizeof(ps_rec_stack_t);
-        break;
-    }
-    case PS_REC_ALLOC:
-        VIEW_NEED(sizeof(ps_rec_alloc_t));
-        memcpy(&rec->u.alloc, p, sizeof(rec->u.alloc));
-        break;
-    /* packed heap records come out as the fixed ones they stand for */
-    case PS_REC_ALLOC_P:
-        if (view_unpack_alloc(view, p, len, &rec->u.alloc) != 0)
-            return view_fail(r, view, "malformed packed alloc record");
-        rec->type = PS_REC_ALLOC;
-        break;
-    case PS_REC_FREE_P:
-        if (view_unpack_free(view, p, len, &rec->u.free) != 0)
-            return view_fail(r, view, "malformed packed free record");
-        rec->type = PS_REC_FREE;
-        break;
-    case PS_REC_REALLOC_P:
-        if (view_unpack_realloc(view, p, len, &rec->u.realloc) != 0)
-            return view_fail(r, view, "malformed packed realloc record");
-        rec->type = PS_REC_REALLOC;
-        break;
-    case PS_REC_FREE:
-        VIEW_NEED(sizeof(ps_rec_free_t));
-        memcpy(&rec->u.free, p, sizeof(rec->u.free));
-        break;
-    case PS_REC_REALLOC:
-        VIEW_NEED(sizeof(ps_rec_realloc_t));
-        memcpy(&rec->u.realloc, p, sizeof(rec->u.realloc));
-        break;
-    case PS_REC_RSS:
-        VIEW_NEED(sizeof(ps_rec_rss_t));
-        memcpy(&rec->u.rss, p, sizeof(rec->u.rss));
-        break;
-    case PS_REC_END:
-        VIEW_NEED(sizeof(ps_rec_end_t));
-        memcpy(&rec->u.end, p, sizeof(rec->u.end));
-        break;
-    case PS_REC_CRASH:
-        VIEW_NEED(sizeof(ps_rec_crash_t));
-        memcpy(&rec->u.crash, p, sizeof(rec->u.crash));
-        break;
-    case PS_REC_LEAK_SCAN:
-        /* 112 bytes from older shims, 168 since: the fields they lack read 0 */
-        VIEW_NEED(PS_LEAK_SCAN_V1_SIZE);
-        memset(&rec->u.leak_scan, 0, sizeof(rec->u.leak_scan));
-        memcpy(&rec->u.leak_scan, p,
-               len < sizeof(rec->u.leak_scan) ? len : sizeof(rec->u.leak_scan));
-        break;
-    case PS_REC_LEAK:
-        VIEW_NEED(sizeof(ps_rec_leak_t));
-        memcpy(&rec->u.leak, p, sizeof(rec->u.leak));
-        if (h.aux < PS_LEAK_DEFINITE || h.aux > PS_LEAK_REACHABLE)
-            return view_fail(r, view, "leak record of unknown kind %u", (unsigned)h.aux);
-        break;
-    case PS_REC_LEAK_SUPP:
-        VIEW_NEED(sizeof(ps_rec_leak_supp_t));
-        rec->u.leak_supp.ts = rd_u64(p + offsetof(ps_rec_leak_supp_t, ts));
-        rec->u.leak_supp.text = (const char *)p + sizeof(ps_rec_leak_supp_t);
-        rec->u.leak_supp.len = len - (uint32_t)sizeof(ps_rec_leak_supp_t);
-        break;
-    case PS_REC_SNAPSHOT:
-        VIEW_NEED(sizeof(ps_rec_snapshot_t));
-        memcpy(&rec->u.snapshot, p, sizeof(rec->u.snapshot));
-        break;
-    case PS_REC_SNAPSHOT_SITE:
-        VIEW_NEED(sizeof(ps_rec_snapshot_site_t));
-        memcpy(&rec->u.snapshot_site, p, sizeof(rec->u.snapshot_site));
-        break;
-        break;
-    /* lock records: fixed size, copied out (a longer record from a later version is fine) */
-#define PS_LOCK_REC(TYPE, member)                                                              \
-    case TYPE:                                                                                 \
-        VIEW_NEED(sizeof(rec->u.member));                                                      \
-        memcpy(&rec->u.member, p, sizeof(rec->u.member));                                     \
-        break;
-        PS_LOCK_REC(PS_REC_LOCK_WAIT, lock_wait)
-        PS_LOCK_REC(PS_REC_LOCK_SITE, lock_site)
-        PS_LOCK_REC(PS_REC_LOCK_INIT, lock_init)
-        PS_LOCK_REC(PS_REC_LOCK_EDGE, lock_edge)
-        PS_LOCK_REC(PS_REC_LOCK_INFO, lock_info)
-        PS_LOCK_REC(PS_REC_LOCK_THREAD, lock_thread)
-#undef PS_LOCK_REC
+        PS_RECORD_TYPES(PS_X)
+#undef PS_X
     default:
         break; /* unknown or skippable: the caller skips it by its len */
     }
+    if (rc < 0)
+        return rc;
     view->pos += len;
     return 1;
 }
@@ -744,95 +731,32 @@ void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out)
     memcpy(out, rec->u.module.segs + (size_t)i * sizeof(ps_segment_t), sizeof(*out));
 }
 
+/* The name column of a list: X(NAME, value, "name", ...) -> case value: return "name". The
+ * lists are in trace_format.h. */
+#define NAME_CASE(NAME, val, str, ...)                                                         \
+    case val:                                                                                  \
+        return str;
+
 const char *record_type_name(uint8_t type)
 {
-    switch (type) {
-    case PS_REC_THREAD_START:
-        return "thread_start";
-    case PS_REC_THREAD_EXIT:
-        return "thread_exit";
-    case PS_REC_MODMAP:
-        return "modmap";
-    case PS_REC_MODULE:
-        return "module";
-    case PS_REC_STACK:
-        return "stack";
-    case PS_REC_ALLOC:
-        return "alloc";
-    case PS_REC_FREE:
-        return "free";
-    case PS_REC_REALLOC:
-        return "realloc";
-    case PS_REC_ALLOC_P:
-        return "alloc_packed";
-    case PS_REC_FREE_P:
-        return "free_packed";
-    case PS_REC_REALLOC_P:
-        return "realloc_packed";
-    case PS_REC_RSS:
-        return "rss";
-    case PS_REC_END:
-        return "end";
-    case PS_REC_CRASH:
-        return "crash";
-    case PS_REC_LEAK_SCAN:
-        return "leak_scan";
-    case PS_REC_LEAK:
-        return "leak";
-    case PS_REC_LEAK_SUPP:
-        return "leak_suppressions";
-    case PS_REC_SNAPSHOT:
-        return "snapshot";
-    case PS_REC_SNAPSHOT_SITE:
-        return "snapshot_site";
-    case PS_REC_LOCK_WAIT:
-        return "lock_wait";
-    case PS_REC_LOCK_SITE:
-        return "lock_site";
-    case PS_REC_LOCK_INIT:
-        return "lock_init";
-    case PS_REC_LOCK_EDGE:
-        return "lock_edge";
-    case PS_REC_LOCK_INFO:
-        return "lock_info";
-    case PS_REC_LOCK_THREAD:
-        return "lock_thread";
-    }
+    switch (type) { PS_RECORD_TYPES(NAME_CASE) }
     return "unknown";
 }
 
 const char *alloc_fn_name(uint8_t fn)
 {
-    switch (fn) {
-#define PS_X(name, val, str)                                                                   \
-    case val:                                                                                  \
-        return str;
-        PS_ALLOC_FN_LIST(PS_X)
-#undef PS_X
-    }
+    switch (fn) { PS_ALLOC_FN_LIST(NAME_CASE) }
     return "?";
 }
 
 const char *lock_kind_name(uint8_t kind)
 {
-    switch (kind) {
-#define PS_X(name, val, str)                                                                   \
-    case val:                                                                                  \
-        return str;
-        PS_LOCK_KIND_LIST(PS_X)
-#undef PS_X
-    }
+    switch (kind) { PS_LOCK_KIND_LIST(NAME_CASE) }
     return "unknown";
 }
 
 const char *lock_op_name(uint16_t op)
 {
-    switch (op) {
-#define PS_X(name, val, str)                                                                   \
-    case val:                                                                                  \
-        return str;
-        PS_LOCK_OP_LIST(PS_X)
-#undef PS_X
-    }
+    switch (op) { PS_LOCK_OP_LIST(NAME_CASE) }
     return "?";
 }

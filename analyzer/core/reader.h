@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "perfshim/trace_format.h"
+#include "perfshim/trace_pack.h"
 
 typedef struct reader_s reader_t;
 
@@ -84,68 +85,8 @@ typedef struct chunk_view_s {
     const unsigned char *data;
     size_t size, pos;
     uint32_t index;    /* chunk index */
-    uint64_t ts0, ptr0; /* packed records' state (trace_format.h), 0 at the chunk's start */
+    ps_pack_state_t pk; /* packed records' state (trace_pack.h), 0 at the chunk's start */
 } chunk_view_t;
-
-/* Packed heap records: p/len the whole record (header included). Each decodes into the fixed
- * record it stands for (h.type the unpacked type, h.len its size) and advances v's state.
- * Returns 0, or -1 when the varints are malformed or run past len. */
-static inline int view_unpack_alloc(chunk_view_t *v, const unsigned char *p, uint32_t len,
-                                    ps_rec_alloc_t *a)
-{
-    const unsigned char *q = p + sizeof(ps_rec_hdr_t), *end = p + len;
-    uint64_t dts, dptr, size, stack, align;
-    if (ps_uv_get(&q, end, &dts) || ps_uv_get(&q, end, &dptr) || ps_uv_get(&q, end, &size) ||
-        ps_uv_get(&q, end, &stack) || ps_uv_get(&q, end, &align) || stack > UINT32_MAX)
-        return -1;
-    *a = (ps_rec_alloc_t){.h = {PS_REC_ALLOC, p[1], sizeof(ps_rec_alloc_t)},
-                          .stack = (uint32_t)stack,
-                          .ts = v->ts0 + ps_unzz(dts),
-                          .ptr = v->ptr0 + ps_unzz(dptr),
-                          .size = size,
-                          .align = align};
-    v->ts0 = a->ts;
-    v->ptr0 = a->ptr;
-    return 0;
-}
-
-static inline int view_unpack_free(chunk_view_t *v, const unsigned char *p, uint32_t len,
-                                   ps_rec_free_t *f)
-{
-    const unsigned char *q = p + sizeof(ps_rec_hdr_t), *end = p + len;
-    uint64_t dts, dptr, stack;
-    if (ps_uv_get(&q, end, &dts) || ps_uv_get(&q, end, &dptr) || ps_uv_get(&q, end, &stack) ||
-        stack > UINT32_MAX)
-        return -1;
-    *f = (ps_rec_free_t){.h = {PS_REC_FREE, p[1], sizeof(ps_rec_free_t)},
-                         .stack = (uint32_t)stack,
-                         .ts = v->ts0 + ps_unzz(dts),
-                         .ptr = v->ptr0 + ps_unzz(dptr)};
-    v->ts0 = f->ts;
-    v->ptr0 = f->ptr;
-    return 0;
-}
-
-static inline int view_unpack_realloc(chunk_view_t *v, const unsigned char *p, uint32_t len,
-                                      ps_rec_realloc_t *r)
-{
-    const unsigned char *q = p + sizeof(ps_rec_hdr_t), *end = p + len;
-    uint64_t dts0, dts, dold, dnew, size, stack;
-    if (ps_uv_get(&q, end, &dts0) || ps_uv_get(&q, end, &dts) || ps_uv_get(&q, end, &dold) ||
-        ps_uv_get(&q, end, &dnew) || ps_uv_get(&q, end, &size) || ps_uv_get(&q, end, &stack) ||
-        stack > UINT32_MAX)
-        return -1;
-    r->h = (ps_rec_hdr_t){PS_REC_REALLOC, p[1], sizeof(ps_rec_realloc_t)};
-    r->stack = (uint32_t)stack;
-    r->ts_before = v->ts0 + ps_unzz(dts0);
-    r->ts = r->ts_before + dts;
-    r->old_ptr = v->ptr0 + ps_unzz(dold);
-    r->new_ptr = r->old_ptr + ps_unzz(dnew);
-    r->size = size;
-    v->ts0 = r->ts;
-    v->ptr0 = r->new_ptr;
-    return 0;
-}
 
 int reader_open(reader_t **out, const char *path);
 /* On reader_open failure *out is still set (so the message can be read) unless out of memory;

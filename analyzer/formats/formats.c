@@ -59,6 +59,16 @@ const format_t *format_find(const char *cmd, unsigned command, const char *name)
     return NULL;
 }
 
+void format_names(FILE *f, unsigned command)
+{
+    const char *sep = "";
+    for (size_t i = 0; i < NFORMATS; i++)
+        if (formats[i].commands & command) {
+            fprintf(f, "%s%s", sep, formats[i].name);
+            sep = "|";
+        }
+}
+
 void format_help(FILE *f, unsigned command)
 {
     fputs("  --format=NAME              output format:\n", f);

@@ -27,5 +27,7 @@ typedef struct format_s {
 
 const format_t *format_find(const char *cmd, unsigned command, const char *name);
 void format_help(FILE *f, unsigned command);
+/* The names of the formats a command accepts, "text|json|...", in table order. */
+void format_names(FILE *f, unsigned command);
 
 #endif /* PERFSHIM_FORMATS_H */

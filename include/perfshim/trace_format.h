@@ -1,7 +1,7 @@
 /*
  * trace_format.h -- the one definition of the perfshim trace format.
  *
- * Contract: shared by preload/ (writer) and analyzer/ (reader); depends on <stdint.h> only.
+ * Contract: shared by preload/ (writer) and analyzer/ (reader); depends on <stddef.h> and <stdint.h> only.
  * docs/trace-format.md is the prose spec of exactly what is here. Numeric values are pinned:
  * never renumber, only add. All integers are little-endian, fixed width, unaligned in the
  * stream (read them with memcpy). A reader rejects version > PERFSHIM_TRACE_VERSION.
@@ -18,6 +18,7 @@
 #ifndef PERFSHIM_TRACE_FORMAT_H
 #define PERFSHIM_TRACE_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PERFSHIM_TRACE_VERSION 1u
@@ -82,34 +83,57 @@ typedef struct ps_rec_hdr_s {
     uint16_t len; /* total bytes of this record, >= 4 */
 } ps_rec_hdr_t;
 
+/* The one list of record types. Everything that depends on the set of types is generated
+ * from it: the enum below, the size checks at the end of this file, the reader's decoder
+ * switch and record_type_name() (analyzer/core/reader.c), dump's printer dispatch
+ * (analyzer/cmd/dump.c), the per-type pack/unpack functions (trace_pack.h) and what the
+ * writer counts as an event or reads as a timestamp (ps_rec_is_event, ps_rec_ts_offset).
+ *   X(NAME, value, "dump name", struct, fixed size, min len, record_t member, decoder, class)
+ * fixed size: sizeof the struct (checked below); min len: the shortest record a reader
+ * accepts (a longer one is fine: later fields are skipped); decoder: how the reader takes it
+ * (COPY: the fixed part copied out, shorter older records zero-filled up to min len; the others
+ * are functions in reader.c); class: EVENT (a heap or lock event: counts in a chunk's nevents
+ * and END's events, timed), TIMED (ts u64 at the struct's `ts`), UNTIMED, PACKED (a varint
+ * form of the fixed record named by its struct, see "Packed records" below).
+ * Comments per type are on the structs below; docs/trace-format.md has the prose. */
+#define PS_RECORD_TYPES(X)                                                                     \
+    X(THREAD_START, 0x01, "thread_start", ps_rec_thread_t, 16, 16, thread, THREAD, TIMED)      \
+    X(THREAD_EXIT, 0x02, "thread_exit", ps_rec_thread_t, 16, 16, thread, THREAD, TIMED)        \
+    X(MODMAP, 0x03, "modmap", ps_rec_modmap_t, 24, 24, modmap, MODMAP, TIMED)                  \
+    X(MODULE, 0x04, "module", ps_rec_module_t, 24, 24, module, MODULE, UNTIMED)                \
+    X(STACK, 0x05, "stack", ps_rec_stack_t, 16, 16, stack, STACK, UNTIMED)                     \
+    X(ALLOC, 0x10, "alloc", ps_rec_alloc_t, 40, 40, alloc, COPY, EVENT)                        \
+    X(FREE, 0x11, "free", ps_rec_free_t, 24, 24, free, COPY, EVENT)                            \
+    X(REALLOC, 0x12, "realloc", ps_rec_realloc_t, 48, 48, realloc, COPY, EVENT)                \
+    X(ALLOC_P, 0x13, "alloc_packed", ps_rec_alloc_t, 40, 4, alloc, ALLOC_P, PACKED)            \
+    X(FREE_P, 0x14, "free_packed", ps_rec_free_t, 24, 4, free, FREE_P, PACKED)                 \
+    X(REALLOC_P, 0x15, "realloc_packed", ps_rec_realloc_t, 48, 4, realloc, REALLOC_P, PACKED)  \
+    X(RSS, 0x20, "rss", ps_rec_rss_t, 32, 32, rss, COPY, TIMED)                                \
+    X(LOCK_WAIT, 0x30, "lock_wait", ps_rec_lock_wait_t, 48, 48, lock_wait, COPY, EVENT)        \
+    X(LOCK_SITE, 0x31, "lock_site", ps_rec_lock_site_t, 464, 464, lock_site, COPY, EVENT)      \
+    X(LOCK_INIT, 0x32, "lock_init", ps_rec_lock_init_t, 32, 32, lock_init, COPY, EVENT)        \
+    X(LOCK_EDGE, 0x33, "lock_edge", ps_rec_lock_edge_t, 40, 40, lock_edge, COPY, EVENT)        \
+    X(LOCK_INFO, 0x34, "lock_info", ps_rec_lock_info_t, 24, 24, lock_info, COPY, EVENT)        \
+    X(LOCK_THREAD, 0x35, "lock_thread", ps_rec_lock_thread_t, 32, 32, lock_thread, COPY, EVENT)\
+    X(LEAK_SCAN, 0x40, "leak_scan", ps_rec_leak_scan_t, 168, 112, leak_scan, COPY, TIMED)      \
+    X(LEAK, 0x41, "leak", ps_rec_leak_t, 48, 48, leak, LEAK, TIMED)                            \
+    X(LEAK_SUPP, 0x42, "leak_suppressions", ps_rec_leak_supp_t, 16, 16, leak_supp, LEAK_SUPP,  \
+      TIMED)                                                                                   \
+    X(SNAPSHOT, 0x43, "snapshot", ps_rec_snapshot_t, 40, 40, snapshot, COPY, TIMED)            \
+    X(SNAPSHOT_SITE, 0x44, "snapshot_site", ps_rec_snapshot_site_t, 40, 40, snapshot_site,     \
+      COPY, TIMED)                                                                             \
+    X(CRASH, 0x50, "crash", ps_rec_crash_t, 32, 32, crash, COPY, TIMED)                        \
+    X(END, 0x7f, "end", ps_rec_end_t, 72, 72, end, COPY, TIMED)
+/* Reserved: 0x36..0x3f more lock records (PS_REC_LOCK_FIRST..PS_REC_LOCK_LAST: every type there
+ * is a lock event, known or not); 0x45..0x4f leak checking; 0x51..0x5f process-shape markers;
+ * 0xe0..0xff skippable annotations (a reader may ignore them without losing any count). */
+
 enum ps_rec_type {
-    PS_REC_THREAD_START = 0x01, /* ps_rec_thread_t: first record of each thread */
-    PS_REC_THREAD_EXIT = 0x02,  /* ps_rec_thread_t */
-    PS_REC_MODMAP = 0x03,       /* ps_rec_modmap_t: a new module map follows (epoch, count) */
-    PS_REC_MODULE = 0x04,       /* ps_rec_module_t: one loaded object of that map */
-    PS_REC_STACK = 0x05,        /* ps_rec_stack_t: interned stack id -> return addresses */
-    PS_REC_ALLOC = 0x10,        /* ps_rec_alloc_t */
-    PS_REC_FREE = 0x11,         /* ps_rec_free_t */
-    PS_REC_REALLOC = 0x12,      /* ps_rec_realloc_t */
-    PS_REC_ALLOC_P = 0x13,      /* ALLOC packed: varints, see "Packed records" below */
-    PS_REC_FREE_P = 0x14,       /* FREE packed */
-    PS_REC_REALLOC_P = 0x15,    /* REALLOC packed */
-    PS_REC_RSS = 0x20,          /* ps_rec_rss_t: periodic sample from the writer thread */
-    PS_REC_CRASH = 0x50,        /* ps_rec_crash_t: the process died of a signal (shim's handler) */
-    PS_REC_LEAK_SCAN = 0x40,     /* ps_rec_leak_scan_t: totals of the exit-time reachability scan */
-    PS_REC_LEAK = 0x41,          /* ps_rec_leak_t: blocks live at exit of one (kind, stack, holder) */
-    PS_REC_LEAK_SUPP = 0x42,     /* ps_rec_leak_supp_t: the app's __lsan_default_suppressions() */
-    PS_REC_SNAPSHOT = 0x43,      /* ps_rec_snapshot_t: a live-set snapshot (signal) begins */
-    PS_REC_SNAPSHOT_SITE = 0x44, /* ps_rec_snapshot_site_t: live blocks of one stack in it */
-    /* 0x45..0x4f: reserved for leak checking */
-    /* 0x30..0x3f: lock events (preload/hooks_lock.c, preload/locktab.c) */
-    PS_REC_LOCK_WAIT = 0x30,    /* ps_rec_lock_wait_t: one contended acquisition (or timeout) */
-    PS_REC_LOCK_SITE = 0x31,    /* ps_rec_lock_site_t: totals of one (lock, site, thread) */
-    PS_REC_LOCK_INIT = 0x32,    /* ps_rec_lock_init_t: pthread_*_init seen, with its stack */
-    PS_REC_LOCK_EDGE = 0x33,    /* ps_rec_lock_edge_t: lock order A held while B acquired */
-    PS_REC_LOCK_INFO = 0x34,    /* ps_rec_lock_info_t: per-lock totals (max waiters) at the end */
-    PS_REC_LOCK_THREAD = 0x35,  /* ps_rec_lock_thread_t: a thread's untracked acquisitions */
-    PS_REC_END = 0x7f,          /* ps_rec_end_t: last record of a cleanly finished trace */
+#define PS_X(NAME, val, str, T, size, min, member, dec, cls) PS_REC_##NAME = val,
+    PS_RECORD_TYPES(PS_X)
+#undef PS_X
+    PS_REC_LOCK_FIRST = 0x30, /* lock records: preload/hooks_lock.c, preload/locktab.c */
+    PS_REC_LOCK_LAST = 0x3f,
     PS_REC_SKIPPABLE_FIRST = 0xe0,
 };
 
@@ -416,6 +440,30 @@ typedef struct ps_rec_lock_wait_s {
                               threads waiting here, without the flag) */
 } ps_rec_lock_wait_t;      /* 48 bytes */
 
+/* The u64 counters of a LOCK_SITE record, in record order: X(name, merge), merge SUM (the
+ * totals of several records add up) or MAX (the largest wins). The one list of them: the
+ * record below, the shim's site table (preload/locktab.h: declared, packed, zeroed), dump's
+ * printer and the analyzer's per-lock totals (analyzer/analyses/locks.h, locks.c) use it.
+ * Never reorder: the order is the record's layout. */
+#define PS_LOCK_COUNTERS(X)                                                                    \
+    X(acquisitions, SUM)    /* successful, any function (lock, trylock, timed, cond re-lock) */\
+    X(contended, SUM)       /* waits: the trylock found it busy (acquired or timed out) */     \
+    X(owner_changes, SUM)   /* acquisitions by another thread than the previous one */         \
+    X(trylock_fail, SUM)    /* EBUSY from a trylock function */                                \
+    X(timeouts, SUM)        /* ETIMEDOUT from a timed function */                              \
+    X(errors, SUM)          /* any other error returned (EDEADLK, EPERM, EOWNERDEAD...) */     \
+    X(rd_acquisitions, SUM) /* rwlock: of `acquisitions`, the read side */                     \
+    X(wait_ns, SUM)                                                                            \
+    X(wait_max_ns, MAX)                                                                        \
+    X(hold_ns, SUM)                                                                            \
+    X(hold_max_ns, MAX)                                                                        \
+    X(allocs_held, SUM)     /* allocations this thread recorded while holding the lock */      \
+    X(signals, SUM)         /* condvar only */                                                 \
+    X(broadcasts, SUM)      /* condvar only */
+/* Only the SUM counters: PS_LOCK_IF_SUM_##merge(code) */
+#define PS_LOCK_IF_SUM_SUM(...) __VA_ARGS__
+#define PS_LOCK_IF_SUM_MAX(...)
+
 /* The totals of one site of one lock in one thread, emitted at thread exit and at the end.
  * A site is the call site of the lock function (its return address); `stack` is the stack
  * of the first acquisition seen there. For a condvar (aux = PS_LOCK_COND) `acquisitions`
@@ -431,16 +479,9 @@ typedef struct ps_rec_lock_site_s {
     uint64_t lock;
     uint32_t tid;
     uint32_t pad;
-    uint64_t acquisitions;    /* successful, any function (lock, trylock, timed, cond re-lock) */
-    uint64_t contended;       /* waits: the trylock found it busy (acquired or timed out) */
-    uint64_t owner_changes;   /* acquisitions by another thread than the previous one */
-    uint64_t trylock_fail;    /* EBUSY from a trylock function */
-    uint64_t timeouts;        /* ETIMEDOUT from a timed function */
-    uint64_t errors;          /* any other error returned (EDEADLK, EPERM, EOWNERDEAD...) */
-    uint64_t rd_acquisitions; /* rwlock: of `acquisitions`, the read side */
-    uint64_t wait_ns, wait_max_ns, hold_ns, hold_max_ns;
-    uint64_t allocs_held;     /* allocations this thread recorded while holding the lock */
-    uint64_t signals, broadcasts; /* condvar only */
+#define PS_X(name, merge) uint64_t name;
+    PS_LOCK_COUNTERS(PS_X) /* 14 u64, in the list's order */
+#undef PS_X
     uint32_t wait_hist[PS_LOCK_HIST];
     uint32_t hold_hist[PS_LOCK_HIST];
 } ps_rec_lock_site_t; /* 464 bytes */
@@ -483,28 +524,51 @@ typedef struct ps_rec_lock_thread_s {
 PS_STATIC_SIZE(ps_file_header_t, 56);
 PS_STATIC_SIZE(ps_chunk_header_t, 48);
 PS_STATIC_SIZE(ps_rec_hdr_t, 4);
-PS_STATIC_SIZE(ps_rec_thread_t, 16);
-PS_STATIC_SIZE(ps_rec_modmap_t, 24);
 PS_STATIC_SIZE(ps_segment_t, 24);
-PS_STATIC_SIZE(ps_rec_module_t, 24);
-PS_STATIC_SIZE(ps_rec_stack_t, 16);
-PS_STATIC_SIZE(ps_rec_alloc_t, 40);
-PS_STATIC_SIZE(ps_rec_free_t, 24);
-PS_STATIC_SIZE(ps_rec_realloc_t, 48);
-PS_STATIC_SIZE(ps_rec_rss_t, 32);
-PS_STATIC_SIZE(ps_rec_end_t, 72);
-PS_STATIC_SIZE(ps_rec_crash_t, 32);
-PS_STATIC_SIZE(ps_rec_leak_scan_t, 168);
-PS_STATIC_SIZE(ps_rec_leak_t, 48);
-PS_STATIC_SIZE(ps_rec_leak_supp_t, 16);
-PS_STATIC_SIZE(ps_rec_snapshot_t, 40);
-PS_STATIC_SIZE(ps_rec_snapshot_site_t, 40);
-PS_STATIC_SIZE(ps_rec_lock_wait_t, 48);
-PS_STATIC_SIZE(ps_rec_lock_site_t, 464);
-PS_STATIC_SIZE(ps_rec_lock_init_t, 32);
-PS_STATIC_SIZE(ps_rec_lock_edge_t, 40);
-PS_STATIC_SIZE(ps_rec_lock_info_t, 24);
-PS_STATIC_SIZE(ps_rec_lock_thread_t, 32);
+#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
+    PS_STATIC_SIZE(T, size);                                                                   \
+    _Static_assert((min) >= sizeof(ps_rec_hdr_t) && (min) <= (size), #NAME " min len");
+PS_RECORD_TYPES(PS_X)
+#undef PS_X
+
+/* Record classes of PS_RECORD_TYPES. */
+#define PS_RC_EVENT 1
+#define PS_RC_TIMED 2
+#define PS_RC_UNTIMED 3
+#define PS_RC_PACKED 4
+#define PS_TS_OFF_EVENT(T) (unsigned)offsetof(T, ts)
+#define PS_TS_OFF_TIMED(T) (unsigned)offsetof(T, ts)
+#define PS_TS_OFF_UNTIMED(T) 0u
+#define PS_TS_OFF_PACKED(T) 0u
+
+/* Per type: its class and the offset of its u64 timestamp (0: none), as one table lookup (the
+ * writer asks for every record it packs). */
+typedef struct ps_rec_info_s {
+    uint8_t cls;    /* PS_RC_*, 0 for a type not in the list */
+    uint8_t ts_off; /* offset of `ts` for EVENT and TIMED types, else 0 */
+} ps_rec_info_t;
+static const ps_rec_info_t ps_rec_info[256] = {
+#define PS_X(NAME, val, str, T, size, min, member, dec, cls)                                   \
+    [val] = {PS_RC_##cls, (uint8_t)PS_TS_OFF_##cls(T)},
+    PS_RECORD_TYPES(PS_X)
+#undef PS_X
+};
+
+/* 1 if a record of this type is a heap or lock event (counted in a chunk's nevents and END's
+ * events): the EVENT types and every type of the lock range, known or not. */
+static inline int ps_rec_is_event(uint8_t type)
+{
+    return ps_rec_info[type].cls == PS_RC_EVENT ||
+           (type >= PS_REC_LOCK_FIRST && type <= PS_REC_LOCK_LAST);
+}
+
+/* Offset of the u64 timestamp in a fixed record of this type (REALLOC: `ts`, when the new
+ * block is owned), 0 for a type without one (MODULE, STACK, the packed forms, unknown). */
+static inline unsigned ps_rec_ts_offset(uint8_t type)
+{
+    return ps_rec_info[type].ts_off;
+}
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "perfshim writes its structs as little-endian; a big-endian port must byte-swap"
 #endif

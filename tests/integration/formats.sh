@@ -38,9 +38,13 @@ helps() {
         grep -q '^      stats ' h.$c && grep -q '^      json ' h.$c || return 1
     done
     grep -q '^      folded ' h.report && ! grep -q '^      folded ' h.locks &&
-        grep -q '^      sarif ' h.check && ! grep -q '^      sarif ' h.report
+        grep -q '^      sarif ' h.check && ! grep -q '^      sarif ' h.report || return 1
+    "$P" --help >h.main || return 1
+    grep -q '^  report \[--format=text|json|folded|stats\] ' h.main &&
+        grep -q '^  check \[--format=text|json|sarif|junit|stats\] ' h.main &&
+        grep -q '^  locks \[--format=text|json|stats\] ' h.main
 }
-check "--help of report, check and locks lists the formats from the table" helps
+check "--help of report, check and locks, and perfshim --help, list the formats from the table" helps
 
 refused() {
     "$P" locks --format=folded lb.trace >o 2>e

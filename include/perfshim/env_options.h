@@ -1,0 +1,54 @@
+/*
+ * env_options.h -- the one list of the environment variables the shim reads.
+ *
+ * Contract: macros only (no code, no libc). Used by preload/options.c (the parser, defaults
+ * and bounds; options_t's fields), analyzer/cmd/main.c (the environment section of
+ * `perfshim --help`) and scripts/gen-man-env.c (the ENVIRONMENT list of docs/perfshim.1,
+ * which tests/integration/man_env.sh holds to this list: `make update-man` rewrites it).
+ * Add a variable here and nowhere else; its one-line help is printed as is in --help and in
+ * the man page (plain text: no troff, no quotes needing escapes other than '-' and '\').
+ *
+ *   INT(field, "PERFSHIM_NAME", default, min, max, "help")  an integer option (options_t.field)
+ *   STR(field, "PERFSHIM_NAME", "default", "help")          a string, parsed by hand in
+ *                                                            options.c ("" default: unset)
+ * Listed in the order --help and the man page show them.
+ */
+#ifndef PERFSHIM_ENV_OPTIONS_H
+#define PERFSHIM_ENV_OPTIONS_H
+
+#define PS_OUTPUT_DEFAULT "perfshim.%e.%p.trace"
+
+#define PS_ENV_OPTIONS(INT, STR)                                                               \
+    STR(output, "PERFSHIM_OUTPUT", PS_OUTPUT_DEFAULT,                                          \
+        "trace path template: %p the pid, %e the program's name, %% a '%'; an existing file "  \
+        "is never overwritten")                                                                \
+    INT(depth, "PERFSHIM_DEPTH", 64, 1, 256, "most stack frames recorded per event")           \
+    INT(flush_ms, "PERFSHIM_FLUSH_MS", 100, 1, 60000,                                          \
+        "ms after which partly filled buffers are written (bounds what a SIGKILL loses)")      \
+    INT(rss_ms, "PERFSHIM_RSS_MS", 10, 0, 60000, "ms between RSS samples; 0 turns them off")   \
+    INT(buffer_kb, "PERFSHIM_BUFFER_KB", 64, 4, 4096, "each thread's event buffer, in KiB")    \
+    INT(queue_mb, "PERFSHIM_QUEUE_MB", 16, 1, 1024,                                            \
+        "MiB of full buffers waiting for the writer thread; beyond it threads compress their " \
+        "own")                                                                                 \
+    INT(zstd_level, "PERFSHIM_ZSTD_LEVEL", 1, -5, 19, "zstd compression level")                \
+    INT(enable, "PERFSHIM_ENABLE", 1, 0, 1, "0 turns recording off: calls are only passed on") \
+    INT(log, "PERFSHIM_LOG", 1, 0, 3,                                                          \
+        "messages on stderr: 0 silent, 1 warnings, 2 information, 3 debugging")                \
+    INT(free_stacks, "PERFSHIM_FREE_STACKS", 1, 0, 2,                                          \
+        "stacks of releases: 0 none, 1 the C++ delete family, 2 free() too")                   \
+    INT(follow_exec, "PERFSHIM_FOLLOW_EXEC", 0, 0, 1,                                          \
+        "1 keeps the shim in LD_PRELOAD for the programs this one executes")                   \
+    INT(signals, "PERFSHIM_SIGNALS", 1, 0, 1,                                                  \
+        "1: on a fatal signal write what the shim holds and a CRASH record, then re-raise; "   \
+        "0: no handler")                                                                       \
+    INT(leak_check, "PERFSHIM_LEAK_CHECK", 1, 0, 1,                                            \
+        "0 turns the live set and the exit-time leak scan off")                                \
+    INT(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64,                                 \
+        "signal that takes a live-set snapshot; 0 none")                                       \
+    STR(report_file, "PERFSHIM_REPORT_FILE", "",                                               \
+        "set by perfshim record: the file each traced process appends its trace's path to")
+
+/* For a use that takes one kind only: PS_ENV_OPTIONS(PS_X, PS_ENV_NONE). */
+#define PS_ENV_NONE(...)
+
+#endif /* PERFSHIM_ENV_OPTIONS_H */
