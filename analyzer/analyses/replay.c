@@ -18,6 +18,7 @@
 #endif
 
 #include "analyses/replay.h"
+#include "core/livetab.h"
 #include "core/prefetch.h"
 
 #include <inttypes.h>
@@ -150,92 +151,11 @@ static void u32map_free(u32map_t *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* ---- blocks: open addressing on the address ------------------------------------------
- * One table holds the live blocks and, as "dead" entries, released ones whose address has
- * not been allocated again: a release that finds a dead entry is a double free (with the
- * block's allocation site), and an allocation reuses the slot in place. Dead entries are
- * dropped when they would make the table grow past twice the live blocks, so memory follows
- * the live set, not the number of events; a double free is caught while its entry lasts. */
-
-typedef struct live_s {
-    uint64_t ptr; /* 0: empty slot (a block never has address 0) */
-    uint64_t size, ts;
-    uint32_t site;
-    uint8_t fn;   /* ps_alloc_fn of the allocation (in the struct's padding) */
-    uint8_t dead; /* released, address not reused since */
-} live_t;
-
-typedef struct livetab_s {
-    live_t *slots;
-    size_t cap, n; /* n: entries in use, dead ones included */
-    size_t ndead;
-} livetab_t;
-
-static size_t live_slot(uint64_t p, size_t cap)
-{
-    return (size_t)ps_mix64(p) & (cap - 1);
-}
-
-static live_t *live_find(const livetab_t *t, uint64_t ptr)
-{
-    if (!t->cap)
-        return NULL;
-    for (size_t i = live_slot(ptr, t->cap);; i = (i + 1) & (t->cap - 1)) {
-        if (t->slots[i].ptr == ptr)
-            return &t->slots[i];
-        if (t->slots[i].ptr == 0)
-            return NULL;
-    }
-}
-
-static int live_grow(livetab_t *t)
-{
-    /* more dead than live entries: rebuild at the same size without them */
-    bool purge = t->ndead * 2 > t->n;
-    size_t cap = purge ? t->cap : t->cap ? t->cap * 2 : 1024;
-    live_t *s = calloc(cap, sizeof(*s));
-    if (!s)
-        return -PS_E_NOMEM;
-    if (purge) {
-        t->n -= t->ndead;
-        t->ndead = 0;
-    }
-    for (size_t j = 0; j < t->cap; j++) {
-        if (!t->slots[j].ptr || (purge && t->slots[j].dead))
-            continue;
-        size_t i = live_slot(t->slots[j].ptr, cap);
-        while (s[i].ptr)
-            i = (i + 1) & (cap - 1);
-        s[i] = t->slots[j];
-    }
-    free(t->slots);
-    t->slots = s;
-    t->cap = cap;
-    return 0;
-}
-
-/* Inserts a new entry for ptr (which must not be present). */
-static int live_insert(livetab_t *t, const live_t *e)
-{
-    if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
-        int rc = live_grow(t);
-        if (rc < 0)
-            return rc;
-    }
-    size_t i = live_slot(e->ptr, t->cap);
-    while (t->slots[i].ptr)
-        i = (i + 1) & (t->cap - 1);
-    t->slots[i] = *e;
-    t->n++;
-    return 0;
-}
-
-/* A block released: its entry stays, dead, for double-free detection. */
-static void live_kill(livetab_t *t, live_t *e)
-{
-    e->dead = 1;
-    t->ndead++;
-}
+/* ---- blocks: core/livetab.h ---------------------------------------------------------
+ * One table holds the live blocks and, as "dead" entries, released ones: a release that finds
+ * a dead entry is a double free (with the block's allocation site), and an allocation reuses
+ * the entry in place. Its memory follows the peak of live blocks, not the number of events; a
+ * double free is caught while its dead entry lasts (livetab.h). */
 
 /* ---- per-thread streams -------------------------------------------------------------- */
 
@@ -253,6 +173,7 @@ typedef struct stream_s {
     size_t *chunks; /* chunk indices, by seq */
     size_t nchunks;
     chunk_view_t view;
+    chunk_view_t ahead; /* stream_prefetch's cursor: a copy of view, a few records ahead */
     event_t pend[2];
     unsigned npend, ipend;
     bool done;
@@ -270,7 +191,7 @@ typedef struct state_s {
     replay_t *rp;
     u32map_t site_map, stack_map;
     size_t sites_cap, stacks_cap, modules_cap;
-    livetab_t live;
+    livetab_t live; /* blocks by address */
     stream_t *streams;
     size_t nstreams;
     prefetch_t *pf;
@@ -472,6 +393,45 @@ static int stream_take_fast(state_t *st, stream_t *s)
     return 0;
 }
 
+/* Block table prefetch: the addresses of the stream's next records, decoded by a second
+ * cursor up to PREFETCH_BYTES ahead of the view (~20 packed records), have their table slots
+ * loaded into the cache before their turn; a random probe of a large table costs a cache and
+ * TLB miss, which this overlaps. The cursor only reads: what it cannot decode, it stops at. */
+#define PREFETCH_BYTES 160
+
+static void stream_prefetch(state_t *st, stream_t *s)
+{
+    chunk_view_t *a = &s->ahead;
+    const chunk_view_t *v = &s->view;
+    if (a->data != v->data || a->pos < v->pos)
+        *a = *v;
+    while (a->pos < v->pos + PREFETCH_BYTES && a->size - a->pos >= sizeof(ps_rec_hdr_t)) {
+        const unsigned char *p = a->data + a->pos;
+        ps_rec_hdr_t h;
+        memcpy(&h, p, sizeof(h));
+        if (h.len < sizeof(h) || h.len > a->size - a->pos)
+            return;
+        if (h.type == PS_REC_ALLOC_P) {
+            ps_rec_alloc_t r;
+            if (view_unpack_alloc(a, p, h.len, &r) != 0)
+                return;
+            livetab_prefetch(&st->live, r.ptr);
+        } else if (h.type == PS_REC_FREE_P) {
+            ps_rec_free_t r;
+            if (view_unpack_free(a, p, h.len, &r) != 0)
+                return;
+            livetab_prefetch(&st->live, r.ptr);
+        } else if (h.type == PS_REC_REALLOC_P) {
+            ps_rec_realloc_t r;
+            if (view_unpack_realloc(a, p, h.len, &r) != 0)
+                return;
+            livetab_prefetch(&st->live, r.old_ptr);
+            livetab_prefetch(&st->live, r.new_ptr);
+        }
+        a->pos += h.len;
+    }
+}
+
 /* Takes one decoded record of stream s; heap events become pending events. */
 static int stream_take(state_t *st, stream_t *s, const record_t *rec)
 {
@@ -576,6 +536,7 @@ static int stream_fill(state_t *st, stream_t *s)
     while (!s->npend) {
         record_t rec;
         if (s->view.data) {
+            stream_prefetch(st, s);
             int fast = stream_take_fast(st, s);
             if (fast < 0)
                 return fast;
@@ -647,11 +608,12 @@ static void site_touch(const state_t *st, replay_site_t *site)
 static int event_release(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
-    live_t *l = live_find(&st->live, e->ptr);
-    if (!l || l->dead) {
+    livetab_blk_t bl, *l = &bl;
+    int ls = livetab_find(&st->live, e->ptr, l);
+    if (ls != LIVETAB_LIVE) {
         rp->unmatched_frees++;
         int rc = 0;
-        if (l) {
+        if (ls == LIVETAB_DEAD) {
             rp->double_frees++;
             rc = misuse_double(st->misuse, rp->sites[l->site].stack_id, l->fn, e->stack, e->fn);
         } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
@@ -685,7 +647,7 @@ static int event_release(state_t *st, const event_t *e)
     replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
     sl->frees++;
     sl->live_bytes = rp->live_bytes;
-    live_kill(&st->live, l);
+    livetab_kill(&st->live, e->ptr);
     return 0;
 }
 
@@ -701,8 +663,9 @@ static int event_alloc(state_t *st, const event_t *e)
         rp->sites[si].failed++;
         return 0;
     }
-    live_t *old = live_find(&st->live, e->ptr);
-    if (old && !old->dead) { /* a release we never saw: forget the old block */
+    livetab_blk_t ob, *old = &ob;
+    if (livetab_find(&st->live, e->ptr, old) == LIVETAB_LIVE) {
+        /* a release we never saw: forget the old block */
         rp->double_allocations++;
         replay_site_t *os = &rp->sites[old->site];
         site_touch(st, os);
@@ -710,13 +673,9 @@ static int event_alloc(state_t *st, const event_t *e)
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
-    } else if (old) {
-        st->live.ndead--;
     }
-    live_t l = {e->ptr, e->size, e->ts, si, e->fn, 0};
-    if (old)
-        *old = l; /* the address's slot, reused in place */
-    else if ((rc = live_insert(&st->live, &l)) < 0)
+    livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
+    if ((rc = livetab_set(&st->live, e->ptr, &l)) < 0)
         return rc;
     replay_site_t *site = &rp->sites[si];
     st->tmp_armed = true;
@@ -991,8 +950,7 @@ int replay_run(const char *path, replay_t *out, char *err, size_t errlen)
     st->streams = NULL;
     free(st->heap);
     st->heap = NULL;
-    free(st->live.slots);
-    memset(&st->live, 0, sizeof(st->live));
+    livetab_free(&st->live);
     u32map_free(&st->site_map);
     misuse_free(st->misuse);
     st->misuse = NULL;
