@@ -208,6 +208,8 @@ typedef struct state_s {
     uint32_t tmp_stack;
     bool have_ts;
     misuse_t *misuse;
+    uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
+    unsigned slice_cur;
 } state_t;
 
 static void state_partial(state_t *st, const char *fmt, ...) PS_PRINTF(2, 3);
@@ -241,6 +243,22 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
         return 0;
     uint64_t i = (ts - rp->start_ns) / rp->slice_ns;
     return i < REPLAY_SLICES ? (unsigned)i : REPLAY_SLICES - 1;
+}
+
+/* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
+ * event's slice while ts is within its bounds (no 64-bit division per event). */
+static unsigned event_slice(state_t *st, uint64_t ts)
+{
+    if (ts >= st->slice_lo && ts < st->slice_hi)
+        return st->slice_cur;
+    unsigned i = state_slice(st, ts);
+    const replay_t *rp = st->rp;
+    if (ts > rp->start_ns && rp->slice_ns) {
+        st->slice_cur = i;
+        st->slice_lo = rp->start_ns + i * rp->slice_ns;
+        st->slice_hi = i == REPLAY_SLICES - 1 ? UINT64_MAX : st->slice_lo + rp->slice_ns;
+    }
+    return i;
 }
 
 static int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
@@ -401,6 +419,8 @@ static int stream_take_fast(state_t *st, stream_t *s)
 
 static void stream_prefetch(state_t *st, stream_t *s)
 {
+    if (!livetab_large(&st->live))
+        return; /* the table is in the cache anyway */
     chunk_view_t *a = &s->ahead;
     const chunk_view_t *v = &s->view;
     if (a->data != v->data || a->pos < v->pos)
@@ -644,7 +664,7 @@ static int event_release(state_t *st, const event_t *e)
     rp->frees++;
     rp->live_blocks--;
     rp->live_bytes -= l->size;
-    replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
+    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
     sl->frees++;
     sl->live_bytes = rp->live_bytes;
     livetab_kill(&st->live, e->ptr);
@@ -692,7 +712,7 @@ static int event_alloc(state_t *st, const event_t *e)
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
     rp->live_bytes += e->size;
-    replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
+    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
     sl->allocations++;
     sl->bytes_allocated += e->size;
     sl->live_bytes = rp->live_bytes;

@@ -55,14 +55,12 @@ static inline bool ptr_fits(uint64_t ptr)
     return ptr && !(ptr & 15) && ptr < (1ull << (KEY_BITS + 4));
 }
 
+/* Multiplicative (Fibonacci) hashing: the high bits, which choose the home slot, depend on
+ * every bit of the address; the xorshift makes it a bijection that also mixes the low bits. */
 static inline uint64_t perm43(uint64_t x)
 {
-    x ^= x >> 23;
     x = (x * 0x9e3779b97f4a7c15ull) & KEY_MASK;
-    x ^= x >> 21;
-    x = (x * 0xbf58476d1ce4e5b9ull) & KEY_MASK;
-    x ^= x >> 22;
-    return x;
+    return x ^ (x >> 22);
 }
 
 static inline size_t home(uint64_t key, size_t nhome)
@@ -243,10 +241,7 @@ static uint64_t inv_odd(uint64_t c)
 static uint64_t unperm43(uint64_t x)
 {
     x = unxorshift43(x, 22);
-    x = (x * inv_odd(0xbf58476d1ce4e5b9ull)) & KEY_MASK;
-    x = unxorshift43(x, 21);
-    x = (x * inv_odd(0x9e3779b97f4a7c15ull)) & KEY_MASK;
-    return unxorshift43(x, 23);
+    return (x * inv_odd(0x9e3779b97f4a7c15ull)) & KEY_MASK;
 }
 
 /* Rebuilds the array for peak live blocks (see livetab.h) with a tail 2^tail_shift times its

@@ -83,6 +83,12 @@ void livetab_kill(livetab_t *t, uint64_t ptr);
  * reader that knows the next addresses a few events ahead hides the memory latency. */
 void livetab_prefetch(const livetab_t *t, uint64_t ptr);
 
+/* The array is larger than a core's cache (1 MiB and more): prefetching pays. */
+static inline int livetab_large(const livetab_t *t)
+{
+    return t->nslots >= (1u << 16);
+}
+
 /* Bytes held by the table (array and side table). */
 size_t livetab_bytes(const livetab_t *t);
 
