@@ -12,7 +12,9 @@
  * shifts the run from its place to the next empty slot by one. Runs never wrap: the array has
  * a tail after the home slots; one that would spill past it makes a rebuild with a longer tail.
  * A rebuild reads the old array in order and writes each kept entry at max(its new home, the
- * slot after the previous one): one sequential pass, no probing.
+ * slot after the previous one): one sequential pass, no probing. Once the array is large it
+ * lives in a reserved range of address space and is rebuilt in place (inplace()): no second
+ * array, so the peak RSS is the array's own size.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -244,8 +246,87 @@ static uint64_t unperm43(uint64_t x)
     return (x * inv_odd(0x9e3779b97f4a7c15ull)) & KEY_MASK;
 }
 
+/* The address space the array grows into in place once it is large: reserved once
+ * (MAP_NORESERVE: pages are touched, and count, only as the array reaches them). */
+#define RESV_BYTES (64ull << 30)
+
+static bool resv_get(livetab_t *t)
+{
+    if (t->resv_map)
+        return true;
+    if (t->resv_failed)
+        return false;
+    unsigned char *m = mmap(NULL, RESV_BYTES + HUGE_ALIGN, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) { /* RLIMIT_AS, strict overcommit: a copy per rebuild instead */
+        t->resv_failed = 1;
+        return false;
+    }
+    t->resv_map = m;
+    t->resv_base = (uint64_t(*)[2])(void *)(m + (-(uintptr_t)m & (HUGE_ALIGN - 1)));
+#ifdef MADV_HUGEPAGE
+    madvise(t->resv_base, RESV_BYTES, MADV_HUGEPAGE);
+#endif
+    return true;
+}
+
+/* A rebuild drops this entry (no room for dead ones): a dead entry, or the marker of a side
+ * entry that is dead or already gone (the side table is purged first). */
+static bool drops(const livetab_t *t, const uint64_t *o)
+{
+    uint64_t sz = ent_size(o);
+    if (sz == SZ_DEAD)
+        return true;
+    if (sz != SZ_SIDE)
+        return false;
+    const livetab_side_t *e = side_find(t, unperm43(ent_key(o)) << 4);
+    return !e || e->dead;
+}
+
+/* The rebuild in place, in the reservation: [0, t->nslots) becomes [0, nslots), nslots >=
+ * t->nslots, the slots beyond zero. The kept entries are first packed, in order, against the
+ * end, then placed from the start: every entry moves left in the second pass, so nothing is
+ * overwritten. Returns 0, or 1 when they spill past nslots: all of them are then still in
+ * [0, nslots), in order, and a retry with a longer tail starts over. */
+static int inplace(livetab_t *t, size_t nhome, size_t nslots, bool keep_dead, size_t *used,
+                   uint64_t *dropped)
+{
+    uint64_t(*s)[2] = t->slots;
+    size_t w = nslots;
+    for (size_t j = nslots; j-- > 0;) {
+        if (!s[j][0])
+            continue;
+        uint64_t e0 = s[j][0], e1 = s[j][1];
+        s[j][0] = s[j][1] = 0;
+        if (!keep_dead && drops(t, (uint64_t[2]){e0, e1})) {
+            *dropped += ent_size((uint64_t[2]){e0, e1}) == SZ_DEAD;
+            continue;
+        }
+        w--;
+        s[w][0] = e0;
+        s[w][1] = e1;
+    }
+    size_t cur = 0, n = 0;
+    for (size_t r = w; r < nslots; r++) {
+        size_t h = home(s[r][0] >> KEY_SHIFT, nhome), i = cur > h ? cur : h;
+        if (i > r)
+            return 1;
+        if (i != r) {
+            s[i][0] = s[r][0];
+            s[i][1] = s[r][1];
+            s[r][0] = s[r][1] = 0;
+        }
+        cur = i + 1;
+        n++;
+    }
+    *used = n;
+    return 0;
+}
+
 /* Rebuilds the array for peak live blocks (see livetab.h) with a tail 2^tail_shift times its
- * usual length (phys / 128, at least 64 slots). */
+ * usual length (phys / 128, at least 64 slots): in place once the array is in the
+ * reservation, else into a new array (the first one of HUGE_MIN bytes or more goes to the
+ * reservation). */
 static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift)
 {
     size_t phys = (size_t)(peak + peak / 2);
@@ -253,63 +334,86 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift)
         phys = LIVETAB_MIN_SLOTS;
     size_t tail0 = phys / 128 > 64 ? phys / 128 : 64, nhome = phys - tail0;
     bool keep_dead = t->used <= nhome / 4 * 3;
-    for (;; tail_shift++) {
-        size_t nslots = nhome + (tail0 << tail_shift);
-        uint64_t(*s)[2] = arr_alloc(nslots);
-        if (!s)
-            return -PS_E_NOMEM;
-        size_t cur = 0, used = 0;
-        uint64_t dropped = 0;
-        bool spilled = false;
-        for (size_t j = 0; j < t->nslots; j++) {
-            const uint64_t *o = t->slots[j];
-            if (!o[0])
-                continue;
-            if (!keep_dead) {
-                uint64_t sz = ent_size(o);
-                if (sz == SZ_DEAD) {
-                    dropped++;
-                    continue;
-                }
-                if (sz == SZ_SIDE && side_find(t, unperm43(ent_key(o)) << 4)->dead)
-                    continue; /* counted with the side table's dead entries below */
-            }
-            size_t h = home(ent_key(o), nhome), i = cur > h ? cur : h;
-            if (i >= nslots) {
-                spilled = true;
-                break;
-            }
-            s[i][0] = o[0];
-            s[i][1] = o[1];
-            cur = i + 1;
-            used++;
-        }
-        if (spilled) {
-            arr_free(s, nslots);
-            continue;
-        }
-        if (!keep_dead && t->side_cap) {
+    size_t used = 0;
+    uint64_t dropped = 0;
+    if (t->slots && t->slots == t->resv_base) {
+        if (!keep_dead && t->side_cap) { /* the side table first: it may fail, cleanly */
             size_t before = t->side_n;
             int rc = side_resize(t, t->side_cap, true);
-            if (rc < 0) {
-                arr_free(s, nslots);
+            if (rc < 0)
                 return rc;
-            }
             dropped += before - t->side_n;
         }
-        arr_free(t->slots, t->nslots);
-        t->slots = s;
-        t->nslots = nslots;
-        t->nhome = nhome;
-        t->tail_shift = tail_shift;
-        t->used = used;
-        t->limit = nhome / 10 * 9;
-        t->rebuilds++;
-        t->dead -= dropped;
-        t->dead_dropped += dropped;
-        t->last_state = -1;
-        return 0;
+        for (;; tail_shift++) {
+            size_t nslots = nhome + (tail0 << tail_shift);
+            if (nslots > RESV_BYTES / 16)
+                return -PS_E_NOMEM;
+            if (nslots < t->nslots)
+                nslots = t->nslots;
+            int sp = inplace(t, nhome, nslots, keep_dead, &used, &dropped);
+            t->nslots = nslots; /* entries may lie anywhere in it now */
+            if (sp == 0)
+                break;
+        }
+    } else {
+        for (;; tail_shift++) {
+            size_t nslots = nhome + (tail0 << tail_shift);
+            bool to_resv = nslots * 16 >= HUGE_MIN && nslots <= RESV_BYTES / 16 && resv_get(t);
+            uint64_t(*s)[2] = to_resv ? t->resv_base : arr_alloc(nslots);
+            if (!s)
+                return -PS_E_NOMEM;
+            size_t cur = 0;
+            bool spilled = false;
+            used = 0;
+            dropped = 0;
+            for (size_t j = 0; j < t->nslots; j++) {
+                const uint64_t *o = t->slots[j];
+                if (!o[0])
+                    continue;
+                if (!keep_dead && drops(t, o)) {
+                    dropped += ent_size(o) == SZ_DEAD;
+                    continue; /* a marker's side entry is counted below */
+                }
+                size_t h = home(ent_key(o), nhome), i = cur > h ? cur : h;
+                if (i >= nslots) {
+                    spilled = true;
+                    break;
+                }
+                s[i][0] = o[0];
+                s[i][1] = o[1];
+                cur = i + 1;
+                used++;
+            }
+            bool oom = false;
+            if (!spilled && !keep_dead && t->side_cap) {
+                size_t before = t->side_n;
+                oom = side_resize(t, t->side_cap, true) < 0;
+                dropped += before - t->side_n;
+            }
+            if (spilled || oom) {
+                if (to_resv)
+                    memset(s, 0, cur * sizeof(*s));
+                else
+                    arr_free(s, nslots);
+                if (oom)
+                    return -PS_E_NOMEM;
+                continue;
+            }
+            arr_free(t->slots, t->nslots);
+            t->slots = s;
+            t->nslots = nslots;
+            break;
+        }
     }
+    t->nhome = nhome;
+    t->tail_shift = tail_shift;
+    t->used = used;
+    t->limit = nhome / 10 * 9;
+    t->rebuilds++;
+    t->dead -= dropped;
+    t->dead_dropped += dropped;
+    t->last_state = -1;
+    return 0;
 }
 
 static int first_alloc(livetab_t *t, const livetab_blk_t *b)
@@ -490,7 +594,10 @@ size_t livetab_bytes(const livetab_t *t)
 
 void livetab_free(livetab_t *t)
 {
-    arr_free(t->slots, t->nslots);
+    if (t->slots != t->resv_base)
+        arr_free(t->slots, t->nslots);
+    if (t->resv_map)
+        munmap(t->resv_map, RESV_BYTES + HUGE_ALIGN);
     free(t->side);
     memset(t, 0, sizeof(*t));
 }

@@ -16,9 +16,10 @@
  * site, a time before the origin or past 4.9 h) goes to a side table of 32-byte entries; a
  * block that fits costs no side entry. The array holds at most 1.5 x the peak number of live
  * blocks (or LIVETAB_MIN_SLOTS): at most 24 bytes per live block at the peak, dead entries
- * included, plus the side table. Arrays of 4 MiB and more are mmap'ed on 2 MiB boundaries
- * with MADV_HUGEPAGE (random probes: far fewer TLB misses); during a rebuild the old and the
- * new array both exist.
+ * included, plus the side table. An array of 4 MiB and more lives in 64 GiB of address space
+ * reserved once (MAP_NORESERVE: only the pages it reaches count), on 2 MiB boundaries with
+ * MADV_HUGEPAGE (random probes: far fewer TLB misses), and is rebuilt in place: no second
+ * array. (Where the reservation fails, a rebuild copies into a new array.)
  *
  * Dead entries: a released block's entry stays, dead, until its address is allocated again
  * (the entry is reused in place) or until the next rebuild that lacks room for it. A rebuild
@@ -63,6 +64,9 @@ typedef struct livetab_s {
     size_t side_cap, side_n;
     uint64_t live, dead, peak_live; /* blocks, side table's included */
     uint64_t rebuilds, dead_dropped;
+    void *resv_map;               /* the reserved address space (livetab.c), or NULL */
+    uint64_t (*resv_base)[2];     /* its 2 MiB-aligned start: slots once the array is large */
+    int resv_failed;
     /* the latest livetab_find: its address, state, and where (slot, or side index) */
     uint64_t last_ptr;
     size_t last_pos;
@@ -73,7 +77,7 @@ typedef struct livetab_s {
 int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
 
 /* Makes ptr a live block with *b, whatever it was (absent, dead, or live: replaced).
- * Returns 0, or -PS_E_NOMEM (the table is unchanged). */
+ * Returns 0, or -PS_E_NOMEM (then only livetab_free is valid). */
 int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b);
 
 /* A live block released: its entry stays, dead. No effect unless ptr is live. */

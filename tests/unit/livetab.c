@@ -204,6 +204,41 @@ TEST(growth_and_purge)
     expect_u64_eq(livetab_find(&t, BASE + 0x10000000 + 48 * 10, &b), LIVETAB_DEAD);
     expect_u64_eq(b.site, 10);
     expect_u64_eq(b.fn, 3);
+    /* a large table (rebuilt in place) with dead entries and side entries, some dead: free
+     * nearly all, then new addresses until a rebuild drops the dead ones */
+    expect_true(t.nslots * 16 >= (4u << 20));
+    for (size_t i = 0; i < 2 * big; i += 1000) {
+        livetab_blk_t x = blk(1ull << 33, 7, 1, 1); /* huge: a marker and a side entry */
+        assert_u64_eq(livetab_set(&t, BASE + 0x40000000 + 16 * i, &x), 0);
+    }
+    expect_u64_eq(t.side_n, 2 * big / 1000);
+    for (size_t i = 0; i < 2 * big; i++)
+        if (i % 1000 != 500)
+            livetab_kill(&t, BASE + 0x40000000 + 16 * i);
+    uint64_t dead = t.dead;
+    dropped = t.dead_dropped;
+    for (size_t i = 0; t.dead_dropped == dropped; i++) {
+        livetab_blk_t x = blk(24, 2000000 + i, 2, 2);
+        assert_u64_eq(livetab_set(&t, BASE + 0x80000000 + 16 * i, &x), 0);
+    }
+    expect_u64_eq(t.dead_dropped - dropped, dead);
+    expect_u64_eq(t.dead, 0);
+    expect_u64_eq(t.side_n, 0);
+    for (size_t i = 0; i < 2 * big; i++) {
+        int st = livetab_find(&t, BASE + 0x40000000 + 16 * i, &b);
+        if (i % 1000 == 500) {
+            livetab_blk_t x = blk(8, 900000 + i, 1, 1);
+            assert_u64_eq(st, LIVETAB_LIVE);
+            expect_blk(&b, &x);
+        } else if (st != LIVETAB_ABSENT) {
+            test_fail_(1, "%zu: state %d after the purge", i, st);
+        }
+    }
+    for (size_t i = 1; i < big; i += 10) {
+        livetab_blk_t x = blk(i & 1023, 5000 + i, (uint32_t)(i % 1000), 3);
+        assert_u64_eq(livetab_find(&t, BASE + 0x10000000 + 48 * i, &b), LIVETAB_LIVE);
+        expect_blk(&b, &x);
+    }
     livetab_free(&t);
 }
 
