@@ -217,7 +217,7 @@ TEST(growth_and_purge)
             livetab_kill(&t, BASE + 0x40000000 + 16 * i);
     uint64_t dead = t.dead;
     dropped = t.dead_dropped;
-    for (size_t i = 0; t.dead_dropped == dropped; i++) {
+    for (size_t i = 0; t.dead_dropped == dropped && i < 8 * big; i++) {
         livetab_blk_t x = blk(24, 2000000 + i, 2, 2);
         assert_u64_eq(livetab_set(&t, BASE + 0x80000000 + 16 * i, &x), 0);
     }
