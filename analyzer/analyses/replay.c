@@ -423,7 +423,8 @@ static void stream_prefetch(state_t *st, stream_t *s)
         return; /* the table is in the cache anyway */
     chunk_view_t *a = &s->ahead;
     const chunk_view_t *v = &s->view;
-    if (a->data != v->data || a->pos < v->pos)
+    /* a new chunk (its buffer may be the last one's: the index tells), or the view passed */
+    if (a->data != v->data || a->index != v->index || a->size != v->size || a->pos < v->pos)
         *a = *v;
     while (a->pos < v->pos + PREFETCH_BYTES && a->size - a->pos >= sizeof(ps_rec_hdr_t)) {
         const unsigned char *p = a->data + a->pos;
