@@ -432,22 +432,23 @@ static void stream_prefetch(state_t *st, stream_t *s)
         memcpy(&h, p, sizeof(h));
         if (h.len < sizeof(h) || h.len > a->size - a->pos)
             return;
-        if (h.type == PS_REC_ALLOC_P) {
-            ps_rec_alloc_t r;
-            if (view_unpack_alloc(a, p, h.len, &r) != 0)
+        /* only the address matters here: the time varints are skipped, not decoded */
+        const unsigned char *q = p + sizeof(h), *e = p + h.len;
+        unsigned skip = h.type == PS_REC_REALLOC_P ? 2 : 1;
+        uint64_t d1, d2;
+        if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P || h.type == PS_REC_REALLOC_P) {
+            for (; skip && q < e; q++)
+                skip -= !(*q & 0x80);
+            if (skip || ps_uv_get(&q, e, &d1))
                 return;
-            livetab_prefetch(&st->live, r.ptr);
-        } else if (h.type == PS_REC_FREE_P) {
-            ps_rec_free_t r;
-            if (view_unpack_free(a, p, h.len, &r) != 0)
-                return;
-            livetab_prefetch(&st->live, r.ptr);
-        } else if (h.type == PS_REC_REALLOC_P) {
-            ps_rec_realloc_t r;
-            if (view_unpack_realloc(a, p, h.len, &r) != 0)
-                return;
-            livetab_prefetch(&st->live, r.old_ptr);
-            livetab_prefetch(&st->live, r.new_ptr);
+            a->ptr0 += ps_unzz(d1);
+            livetab_prefetch(&st->live, a->ptr0);
+            if (h.type == PS_REC_REALLOC_P) {
+                if (ps_uv_get(&q, e, &d2))
+                    return;
+                a->ptr0 += ps_unzz(d2);
+                livetab_prefetch(&st->live, a->ptr0);
+            }
         }
         a->pos += h.len;
     }

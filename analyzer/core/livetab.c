@@ -456,6 +456,7 @@ int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
     }
     uint64_t key = perm43(ptr >> 4), kw = key << KEY_SHIFT;
     size_t i = home(key, t->nhome), n = t->nslots;
+    t->last_key = key;
     /* while the slot holds a smaller key (an empty slot, w[0] == 0, stops: 0 - 1 wraps) */
     while (i < n && t->slots[i][0] - 1 < kw - 1)
         i++;
@@ -510,7 +511,7 @@ int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
         return 0;
     }
     bool fits = blk_fits(t, b);
-    uint64_t key = perm43(ptr >> 4);
+    uint64_t key = t->last_key; /* refind's, for this ptr */
     if (was != LIVETAB_ABSENT) { /* the address's entry, reused in place */
         uint64_t *e = t->slots[t->last_pos];
         bool had_side = ent_size(e) == SZ_SIDE;
@@ -548,7 +549,10 @@ int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
     }
     if (!fits && (rc = side_put(t, ptr, b)) < 0)
         return rc;
-    memmove(&t->slots[i + 1], &t->slots[i], (j - i) * sizeof(t->slots[0]));
+    for (size_t k = j; k > i; k--) { /* runs are short: no memmove call */
+        t->slots[k][0] = t->slots[k - 1][0];
+        t->slots[k][1] = t->slots[k - 1][1];
+    }
     if (fits)
         ent_pack(t->slots[i], key, b->fn, b->site, b->size, b->ts - t->t0);
     else

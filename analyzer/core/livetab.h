@@ -68,7 +68,7 @@ typedef struct livetab_s {
     uint64_t (*resv_base)[2];     /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
     /* the latest livetab_find: its address, state, and where (slot, or side index) */
-    uint64_t last_ptr;
+    uint64_t last_ptr, last_key;
     size_t last_pos;
     int last_state, last_in_side;
 } livetab_t;
