@@ -122,13 +122,14 @@ static void leaks_done(void *state, void *result)
 
 /* ---- the table ----------------------------------------------------------------------- */
 
-static const pass_ops_t ops_MISUSE = {"misuse", misuse_init, NULL, NULL, misuse_finish, misuse_done};
+static const pass_ops_t ops_MISUSE = {"misuse", misuse_init,   NULL,         NULL,
+                                      misuse_finish, misuse_done, NULL, NULL};
 static const pass_ops_t ops_HEAP = {"heap",      heap_init,   replay_record, replay_event,
-                                    replay_end,  heap_free};
+                                    replay_end,  heap_free,   replay_prefetch_on, replay_prefetch};
 static const pass_ops_t ops_LOCKS = {"locks", locks_init, locks_on_record, NULL,
-                                     locks_on_finish, locks_done};
+                                     locks_on_finish, locks_done, NULL, NULL};
 static const pass_ops_t ops_LEAKS = {"leaks", leaks_init, leaks_on_record, NULL,
-                                     leaks_on_finish, leaks_done};
+                                     leaks_on_finish, leaks_done, NULL, NULL};
 
 static const struct {
     const pass_ops_t *ops;

@@ -24,97 +24,17 @@
 
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
+#include "core/livetab.h"
 #include "core/u32map.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
 
-/* ---- blocks: open addressing on the address ------------------------------------------
- * One table holds the live blocks and, as "dead" entries, released ones whose address has
- * not been allocated again: a release that finds a dead entry is a double free (with the
- * block's allocation site), and an allocation reuses the slot in place. Dead entries are
- * dropped when they would make the table grow past twice the live blocks, so memory follows
- * the live set, not the number of events; a double free is caught while its entry lasts. */
-
-typedef struct live_s {
-    uint64_t ptr; /* 0: empty slot (a block never has address 0) */
-    uint64_t size, ts;
-    uint32_t site;
-    uint8_t fn;   /* ps_alloc_fn of the allocation (in the struct's padding) */
-    uint8_t dead; /* released, address not reused since */
-} live_t;
-
-typedef struct livetab_s {
-    live_t *slots;
-    size_t cap, n; /* n: entries in use, dead ones included */
-    size_t ndead;
-} livetab_t;
-
-static size_t live_slot(uint64_t p, size_t cap)
-{
-    return (size_t)ps_mix64(p) & (cap - 1);
-}
-
-static live_t *live_find(const livetab_t *t, uint64_t ptr)
-{
-    if (!t->cap)
-        return NULL;
-    for (size_t i = live_slot(ptr, t->cap);; i = (i + 1) & (t->cap - 1)) {
-        if (t->slots[i].ptr == ptr)
-            return &t->slots[i];
-        if (t->slots[i].ptr == 0)
-            return NULL;
-    }
-}
-
-static int live_grow(livetab_t *t)
-{
-    /* more dead than live entries: rebuild at the same size without them */
-    bool purge = t->ndead * 2 > t->n;
-    size_t cap = purge ? t->cap : t->cap ? t->cap * 2 : 1024;
-    live_t *s = calloc(cap, sizeof(*s));
-    if (!s)
-        return -PS_E_NOMEM;
-    if (purge) {
-        t->n -= t->ndead;
-        t->ndead = 0;
-    }
-    for (size_t j = 0; j < t->cap; j++) {
-        if (!t->slots[j].ptr || (purge && t->slots[j].dead))
-            continue;
-        size_t i = live_slot(t->slots[j].ptr, cap);
-        while (s[i].ptr)
-            i = (i + 1) & (cap - 1);
-        s[i] = t->slots[j];
-    }
-    free(t->slots);
-    t->slots = s;
-    t->cap = cap;
-    return 0;
-}
-
-/* Inserts a new entry for ptr (which must not be present). */
-static int live_insert(livetab_t *t, const live_t *e)
-{
-    if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
-        int rc = live_grow(t);
-        if (rc < 0)
-            return rc;
-    }
-    size_t i = live_slot(e->ptr, t->cap);
-    while (t->slots[i].ptr)
-        i = (i + 1) & (t->cap - 1);
-    t->slots[i] = *e;
-    t->n++;
-    return 0;
-}
-
-/* A block released: its entry stays, dead, for double-free detection. */
-static void live_kill(livetab_t *t, live_t *e)
-{
-    e->dead = 1;
-    t->ndead++;
-}
+/* ---- blocks: core/livetab.h ---------------------------------------------------------
+ * One table holds the live blocks and, as "dead" entries, released ones: a release that finds
+ * a dead entry is a double free (with the block's allocation site), and an allocation reuses
+ * the entry in place. Its memory follows the peak of live blocks, not the number of events; a
+ * double free is caught while its dead entry lasts (livetab.h). */
 
 /* ---- the replay's state ------------------------------------------------------------- */
 
@@ -126,7 +46,7 @@ typedef struct state_s {
     replay_t *rp;
     u32map_t site_map;
     size_t sites_cap;
-    livetab_t live;
+    livetab_t live; /* blocks by address */
     uint64_t peak_epoch;
     /* heaptrack's temporary allocation (see replay.h): the last event of the merged stream
      * was the allocation of (tmp_size, tmp_stack) */
@@ -134,6 +54,8 @@ typedef struct state_s {
     uint64_t tmp_size;
     uint32_t tmp_stack;
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
+    uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
+    unsigned slice_cur;
 } state_t;
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
@@ -144,6 +66,22 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
         return 0;
     uint64_t i = (ts - rp->start_ns) / rp->slice_ns;
     return i < REPLAY_SLICES ? (unsigned)i : REPLAY_SLICES - 1;
+}
+
+/* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
+ * event's slice while ts is within its bounds (no 64-bit division per event). */
+static unsigned event_slice(state_t *st, uint64_t ts)
+{
+    if (ts >= st->slice_lo && ts < st->slice_hi)
+        return st->slice_cur;
+    unsigned i = state_slice(st, ts);
+    const replay_t *rp = st->rp;
+    if (ts > rp->start_ns && rp->slice_ns) {
+        st->slice_cur = i;
+        st->slice_lo = rp->start_ns + i * rp->slice_ns;
+        st->slice_hi = i == REPLAY_SLICES - 1 ? UINT64_MAX : st->slice_lo + rp->slice_ns;
+    }
+    return i;
 }
 
 static int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
@@ -182,11 +120,12 @@ static void site_touch(const state_t *st, replay_site_t *site)
 static int event_release(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
-    live_t *l = live_find(&st->live, e->ptr);
-    if (!l || l->dead) {
+    livetab_blk_t bl, *l = &bl;
+    int ls = livetab_find(&st->live, e->ptr, l);
+    if (ls != LIVETAB_LIVE) {
         rp->unmatched_frees++;
         int rc = 0;
-        if (l) {
+        if (ls == LIVETAB_DEAD) {
             rp->double_frees++;
             rc = misuse_double(st->misuse, rp->sites[l->site].stack_id, l->fn, e->stack, e->fn);
         } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
@@ -217,10 +156,10 @@ static int event_release(state_t *st, const event_t *e)
     rp->frees++;
     rp->live_blocks--;
     rp->live_bytes -= l->size;
-    replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
+    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
     sl->frees++;
     sl->live_bytes = rp->live_bytes;
-    live_kill(&st->live, l);
+    livetab_kill(&st->live, e->ptr);
     return 0;
 }
 
@@ -236,8 +175,9 @@ static int event_alloc(state_t *st, const event_t *e)
         rp->sites[si].failed++;
         return 0;
     }
-    live_t *old = live_find(&st->live, e->ptr);
-    if (old && !old->dead) { /* a release we never saw: forget the old block */
+    livetab_blk_t ob, *old = &ob;
+    if (livetab_find(&st->live, e->ptr, old) == LIVETAB_LIVE) {
+        /* a release we never saw: forget the old block */
         rp->double_allocations++;
         replay_site_t *os = &rp->sites[old->site];
         site_touch(st, os);
@@ -245,13 +185,9 @@ static int event_alloc(state_t *st, const event_t *e)
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
-    } else if (old) {
-        st->live.ndead--;
     }
-    live_t l = {e->ptr, e->size, e->ts, si, e->fn, 0};
-    if (old)
-        *old = l; /* the address's slot, reused in place */
-    else if ((rc = live_insert(&st->live, &l)) < 0)
+    livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
+    if ((rc = livetab_set(&st->live, e->ptr, &l)) < 0)
         return rc;
     replay_site_t *site = &rp->sites[si];
     st->tmp_armed = true;
@@ -268,7 +204,7 @@ static int event_alloc(state_t *st, const event_t *e)
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
     rp->live_bytes += e->size;
-    replay_slice_t *sl = &rp->slices[state_slice(st, e->ts)];
+    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
     sl->allocations++;
     sl->bytes_allocated += e->size;
     sl->live_bytes = rp->live_bytes;
@@ -341,6 +277,16 @@ int replay_event(void *state, const pass_event_t *e)
     return e->kind == EV_RELEASE ? event_release(st, e) : event_alloc(st, e);
 }
 
+int replay_prefetch_on(void *state)
+{
+    return livetab_large(&((state_t *)state)->live);
+}
+
+void replay_prefetch(void *state, uint64_t ptr)
+{
+    livetab_prefetch(&((state_t *)state)->live, ptr);
+}
+
 int replay_end(void *state, const tracemodel_t *m)
 {
     state_t *st = state;
@@ -350,8 +296,7 @@ int replay_end(void *state, const tracemodel_t *m)
     replay_timeline_fill(rp);
     rp->peak_time_ns = rp->peak_bytes ? rp->peak_time_ns - m->start_ns : 0;
     /* what the report needs later is the sites; the live set goes now */
-    free(st->live.slots);
-    memset(&st->live, 0, sizeof(st->live));
+    livetab_free(&st->live);
     u32map_free(&st->site_map);
     return 0;
 }
@@ -361,7 +306,7 @@ void replay_state_free(void *state)
     state_t *st = state;
     if (!st)
         return;
-    free(st->live.slots);
+    livetab_free(&st->live);
     u32map_free(&st->site_map);
     free(st);
 }

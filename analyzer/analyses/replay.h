@@ -128,6 +128,9 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m);
 int replay_record(void *state, uint32_t tid, const record_t *rec);
 int replay_event(void *state, const pass_event_t *e);
 int replay_end(void *state, const tracemodel_t *m);
+/* pass_ops_t.prefetch_on / prefetch: the block table's slots of addresses about to come */
+int replay_prefetch_on(void *state);
+void replay_prefetch(void *state, uint64_t ptr);
 void replay_state_free(void *state);
 
 /* Takes the model (ownership) into rp and copies its header and summary fields (exe, pid,

@@ -31,6 +31,7 @@ typedef struct stream_s {
     size_t *chunks; /* chunk indices, by seq */
     size_t nchunks;
     chunk_view_t view;
+    chunk_view_t ahead; /* stream_prefetch's cursor: a copy of view, a few records ahead */
     pass_event_t pend[2];
     unsigned npend, ipend;
     bool done;
@@ -56,6 +57,7 @@ typedef struct pass_s {
     int progress_shown; /* last percentage printed, -1 none */
     heap_ent_t *heap;
     size_t nheap;
+    pass_sink_t *pf_sink; /* the sink that asks for addresses ahead (ops->prefetch), or NULL */
 } pass_t;
 
 /* ---- per-thread streams -------------------------------------------------------------- */
@@ -208,6 +210,50 @@ static int stream_load(pass_t *P, stream_t *s)
 }
 
 /* Makes the stream's next event current (s->pend[s->ipend]) or marks it done. */
+/* Address prefetch (pass_ops_t.prefetch): the addresses of the stream's next records,
+ * decoded by a second cursor up to PREFETCH_BYTES ahead of the view (~20 packed records), are
+ * handed to the sink before their turn, so a random probe of its large table (a cache and TLB
+ * miss) overlaps the work before it. The cursor only reads: what it cannot decode, it stops at. */
+#define PREFETCH_BYTES 160
+
+static void stream_prefetch(pass_t *P, stream_t *s)
+{
+    pass_sink_t *k = P->pf_sink;
+    if (!k->ops->prefetch_on(k->state))
+        return;
+    chunk_view_t *a = &s->ahead;
+    const chunk_view_t *v = &s->view;
+    /* a new chunk (its buffer may be the last one's: the index tells), or the view passed */
+    if (a->data != v->data || a->index != v->index || a->size != v->size || a->pos < v->pos)
+        *a = *v;
+    while (a->pos < v->pos + PREFETCH_BYTES && a->size - a->pos >= sizeof(ps_rec_hdr_t)) {
+        const unsigned char *p = a->data + a->pos;
+        ps_rec_hdr_t h;
+        memcpy(&h, p, sizeof(h));
+        if (h.len < sizeof(h) || h.len > a->size - a->pos)
+            return;
+        /* only the address matters here: the time varints are skipped, not decoded */
+        const unsigned char *q = p + sizeof(h), *e = p + h.len;
+        unsigned skip = h.type == PS_REC_REALLOC_P ? 2 : 1;
+        uint64_t d1, d2;
+        if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P || h.type == PS_REC_REALLOC_P) {
+            for (; skip && q < e; q++)
+                skip -= !(*q & 0x80);
+            if (skip || ps_uv_get(&q, e, &d1))
+                return;
+            a->pk.ptr0 += ps_unzz(d1);
+            k->ops->prefetch(k->state, a->pk.ptr0);
+            if (h.type == PS_REC_REALLOC_P) {
+                if (ps_uv_get(&q, e, &d2))
+                    return;
+                a->pk.ptr0 += ps_unzz(d2);
+                k->ops->prefetch(k->state, a->pk.ptr0);
+            }
+        }
+        a->pos += h.len;
+    }
+}
+
 static int stream_fill(pass_t *P, stream_t *s)
 {
     if (s->ipend + 1 < s->npend) {
@@ -217,6 +263,8 @@ static int stream_fill(pass_t *P, stream_t *s)
     s->npend = s->ipend = 0;
     while (!s->npend) {
         record_t rec;
+        if (s->view.data && P->pf_sink)
+            stream_prefetch(P, s);
         if (s->view.data && stream_take_fast(P, s))
             continue;
         int rc = s->view.data ? view_next(P->r, &s->view, &rec) : 0;
@@ -449,6 +497,8 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
             P->rec_sinks[P->nrec++] = &sinks[i];
         if (sinks[i].ops->on_event)
             P->ev_sinks[P->nev++] = &sinks[i];
+        if (sinks[i].ops->prefetch && sinks[i].ops->prefetch_on && !P->pf_sink)
+            P->pf_sink = &sinks[i];
     }
     size_t **chunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*chunks));
     size_t *nchunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*nchunks));

@@ -60,7 +60,12 @@ typedef struct pass_ops_s {
     int (*on_event)(void *state, const pass_event_t *e);             /* NULL: no merge */
     int (*finish)(void *state, const tracemodel_t *m);
     void (*free)(void *state, void *result); /* frees the state (NULL ok), not the result */
-    /* emit (the output model, issue 15 "Outputs as plug-ins") goes here */
+    /* Optional (NULL: none): an analysis with a large address table asks for the addresses of
+     * a stream's next heap records before their turn (prefetch_on, asked before each event,
+     * says whether it wants them now), so the table's cache misses overlap (the heap replay:
+     * core/livetab.h). Only the first sink with it is asked. */
+    int (*prefetch_on)(void *state);
+    void (*prefetch)(void *state, uint64_t ptr);
 } pass_ops_t;
 
 /* One selected analysis: its interface, where its result goes, its state (set by init). */

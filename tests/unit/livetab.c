@@ -1,0 +1,384 @@
+/*
+ * tests/unit/livetab.c -- the replay's block table (analyzer/core/livetab.c): insert, find,
+ * kill and reuse keep every field exact; sizes, sites, times and addresses that do not fit an
+ * entry go through the side table and come back exact; dead entries last until a rebuild that
+ * lacks room (never in a table that did not rebuild); a randomized run of 1 M operations
+ * against a plain reference array; at most 24 bytes per live block at the peak.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/livetab.h"
+#include "test.h"
+
+#define BASE 0x55d0c0de0000ull
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static livetab_blk_t blk(uint64_t size, uint64_t ts, uint32_t site, uint8_t fn)
+{
+    return (livetab_blk_t){size, ts, site, fn};
+}
+
+static void expect_blk(const livetab_blk_t *a, const livetab_blk_t *b)
+{
+    expect_u64_eq(a->size, b->size);
+    expect_u64_eq(a->ts, b->ts);
+    expect_u64_eq(a->site, b->site);
+    expect_u64_eq(a->fn, b->fn);
+}
+
+TEST(insert_find_kill_reuse)
+{
+    livetab_t t = {0};
+    livetab_blk_t b, a = blk(40, 1000, 3, 1), c = blk(72, 2000, 262143, 30);
+    expect_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_ABSENT); /* empty, nothing allocated */
+    assert_u64_eq(livetab_set(&t, BASE, &a), 0);
+    assert_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_LIVE);
+    expect_blk(&b, &a);
+    expect_u64_eq(livetab_find(&t, BASE + 16, &b), LIVETAB_ABSENT);
+    livetab_kill(&t, BASE + 16); /* not live: nothing */
+    expect_u64_eq(t.live, 1);
+    expect_u64_eq(t.dead, 0);
+    livetab_kill(&t, BASE);
+    expect_u64_eq(t.live, 0);
+    expect_u64_eq(t.dead, 1);
+    assert_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_DEAD);
+    expect_u64_eq(b.site, 3); /* a dead block keeps its site and function */
+    expect_u64_eq(b.fn, 1);
+    livetab_kill(&t, BASE); /* dead: nothing */
+    expect_u64_eq(t.dead, 1);
+    /* the address allocated again: the dead entry is reused in place */
+    size_t used = t.used;
+    assert_u64_eq(livetab_set(&t, BASE, &c), 0);
+    expect_u64_eq(t.used, used);
+    expect_u64_eq(t.live, 1);
+    expect_u64_eq(t.dead, 0);
+    assert_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_LIVE);
+    expect_blk(&b, &c);
+    /* a live block replaced (a release the trace lacks) */
+    assert_u64_eq(livetab_set(&t, BASE, &a), 0);
+    expect_u64_eq(t.live, 1);
+    assert_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_LIVE);
+    expect_blk(&b, &a);
+    /* set and kill of an address other than the last one found */
+    livetab_find(&t, BASE, &b);
+    assert_u64_eq(livetab_set(&t, BASE + 32, &c), 0);
+    livetab_find(&t, BASE + 32, &b);
+    livetab_kill(&t, BASE);
+    expect_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_DEAD);
+    expect_u64_eq(livetab_find(&t, BASE + 32, &b), LIVETAB_LIVE);
+    expect_blk(&b, &c);
+    expect_u64_eq(t.side_n, 0); /* everything fit an entry */
+    livetab_free(&t);
+}
+
+/* Values that do not fit an entry: the side table keeps them exact. */
+TEST(overflow_path)
+{
+    livetab_t t = {0};
+    const uint64_t t0 = 5000000000ull;
+    livetab_blk_t b, first = blk(8, t0, 0, 0);
+    assert_u64_eq(livetab_set(&t, BASE, &first), 0); /* the time origin */
+    struct {
+        uint64_t ptr;
+        livetab_blk_t b;
+    } odd[] = {
+        {BASE + 0x1008, {24, t0 + 1, 1, 1}},                  /* 8-byte aligned address */
+        {BASE + 0x2003, {24, t0 + 1, 1, 1}},                  /* unaligned */
+        {1ull << 50, {24, t0 + 1, 1, 1}},                     /* above 2^47 */
+        {UINT64_MAX - 15, {24, t0 + 1, 1, 1}},                /* the top */
+        {BASE + 0x3000, {1ull << 40, t0 + 2, 2, 2}},          /* a huge size */
+        {BASE + 0x4000, {(1u << 18) - 3, t0 + 2, 2, 2}},      /* the largest packed size */
+        {BASE + 0x5000, {(1u << 18) - 2, t0 + 2, 2, 2}},      /* the smallest side size */
+        {BASE + 0x6000, {UINT64_MAX, t0 + 3, 3, 3}},          /* the largest size */
+        {BASE + 0x7000, {16, t0 + (1ull << 44) - 1, 4, 4}},   /* the latest packed time */
+        {BASE + 0x8000, {16, t0 + (1ull << 44), 4, 4}},       /* 4.9 h after the origin */
+        {BASE + 0x9000, {16, UINT64_MAX, 4, 4}},              /* far */
+        {BASE + 0xa000, {16, t0 - 1, 5, 5}},                  /* before the origin */
+        {BASE + 0xb000, {16, 0, 5, 5}},                       /* time 0 */
+        {BASE + 0xc000, {16, t0 + 9, 1u << 18, 6}},           /* a large site index */
+        {BASE + 0xd000, {16, t0 + 9, UINT32_MAX, 255}},       /* the largest site, fn */
+    };
+    size_t n = sizeof(odd) / sizeof(odd[0]), nside = 0;
+    for (size_t i = 0; i < n; i++) {
+        expect_u64_eq(livetab_find(&t, odd[i].ptr, &b), LIVETAB_ABSENT);
+        assert_u64_eq(livetab_set(&t, odd[i].ptr, &odd[i].b), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_u64_eq(livetab_find(&t, odd[i].ptr, &b), LIVETAB_LIVE);
+        expect_blk(&b, &odd[i].b);
+        nside += i != 5 && i != 8; /* these two fit */
+    }
+    expect_u64_eq(t.side_n, nside);
+    expect_u64_eq(t.live, n + 1);
+    /* kill: dead, site and fn kept; then reuse with data that fits: the side entry goes */
+    for (size_t i = 0; i < n; i++) {
+        livetab_kill(&t, odd[i].ptr);
+        assert_u64_eq(livetab_find(&t, odd[i].ptr, &b), LIVETAB_DEAD);
+        expect_u64_eq(b.site, odd[i].b.site);
+        expect_u64_eq(b.fn, odd[i].b.fn);
+    }
+    expect_u64_eq(t.dead, n);
+    livetab_blk_t small = blk(32, t0 + 100, 7, 1);
+    for (size_t i = 0; i < n; i++)
+        assert_u64_eq(livetab_set(&t, odd[i].ptr, &small), 0);
+    expect_u64_eq(t.side_n, 4); /* the addresses that do not fit an entry */
+    for (size_t i = 0; i < n; i++) {
+        assert_u64_eq(livetab_find(&t, odd[i].ptr, &b), LIVETAB_LIVE);
+        expect_blk(&b, &small);
+    }
+    /* and from packed to side again in place */
+    assert_u64_eq(livetab_set(&t, BASE + 0x3000, &odd[4].b), 0);
+    assert_u64_eq(livetab_find(&t, BASE + 0x3000, &b), LIVETAB_LIVE);
+    expect_blk(&b, &odd[4].b);
+    expect_u64_eq(t.side_n, 5);
+    expect_u64_eq(t.dead, 0);
+    expect_u64_eq(t.live, n + 1);
+    livetab_free(&t);
+}
+
+/* Growth keeps everything; dead entries stay in a table that never rebuilt, and a rebuild
+ * without room for them drops them all (livetab.h's policy), the side table's included. */
+TEST(growth_and_purge)
+{
+    livetab_t t = {0};
+    livetab_blk_t b;
+    const size_t small = LIVETAB_MIN_SLOTS * 8 / 10;
+    for (size_t i = 0; i < small; i++) {
+        livetab_blk_t x = blk(i, 100 + i, (uint32_t)i, 1);
+        assert_u64_eq(livetab_set(&t, BASE + 16 * i, &x), 0);
+    }
+    for (size_t i = 0; i < small; i++)
+        livetab_kill(&t, BASE + 16 * i);
+    expect_u64_eq(t.rebuilds, 1); /* the first allocation */
+    for (size_t i = 0; i < small; i++) {
+        assert_u64_eq(livetab_find(&t, BASE + 16 * i, &b), LIVETAB_DEAD);
+        expect_u64_eq(b.site, i);
+    }
+    /* one unaligned dead block in the side table */
+    livetab_blk_t u = blk(1, 1000, 9, 2);
+    assert_u64_eq(livetab_set(&t, BASE + 8, &u), 0);
+    livetab_kill(&t, BASE + 8);
+    expect_u64_eq(t.side_n, 1);
+    /* 200 k new live blocks: the table grows, the dead ones are dropped when room lacks */
+    const size_t big = 200000;
+    for (size_t i = 0; i < big; i++) {
+        livetab_blk_t x = blk(i & 1023, 5000 + i, (uint32_t)(i % 1000), 3);
+        assert_u64_eq(livetab_set(&t, BASE + 0x10000000 + 48 * i, &x), 0);
+    }
+    expect_u64_eq(t.live, big);
+    expect_true(t.rebuilds > 5);
+    expect_u64_eq(t.dead_dropped, small + 1);
+    expect_u64_eq(t.dead, 0);
+    expect_u64_eq(t.side_n, 0);
+    expect_u64_eq(livetab_find(&t, BASE + 16 * 7, &b), LIVETAB_ABSENT);
+    expect_u64_eq(livetab_find(&t, BASE + 8, &b), LIVETAB_ABSENT);
+    for (size_t i = 0; i < big; i++) {
+        livetab_blk_t x = blk(i & 1023, 5000 + i, (uint32_t)(i % 1000), 3);
+        assert_u64_eq(livetab_find(&t, BASE + 0x10000000 + 48 * i, &b), LIVETAB_LIVE);
+        expect_blk(&b, &x);
+    }
+    /* free a tenth, then grow: a rebuild with room for them (live + dead at most 3/4 of the
+     * new array) keeps the dead entries */
+    for (size_t i = 0; i < big; i += 10)
+        livetab_kill(&t, BASE + 0x10000000 + 48 * i);
+    uint64_t dropped = t.dead_dropped, rebuilds = t.rebuilds;
+    for (size_t i = 0; i < 2 * big; i++) {
+        livetab_blk_t x = blk(8, 900000 + i, 1, 1);
+        assert_u64_eq(livetab_set(&t, BASE + 0x40000000 + 16 * i, &x), 0);
+    }
+    expect_true(t.rebuilds > rebuilds);
+    expect_u64_eq(t.dead_dropped, dropped);
+    expect_u64_eq(t.dead, big / 10);
+    expect_u64_eq(livetab_find(&t, BASE + 0x10000000 + 48 * 10, &b), LIVETAB_DEAD);
+    expect_u64_eq(b.site, 10);
+    expect_u64_eq(b.fn, 3);
+    /* a large table (rebuilt in place) with dead entries and side entries, some dead: free
+     * nearly all, then new addresses until a rebuild drops the dead ones */
+    expect_true(t.nslots * 16 >= (4u << 20));
+    for (size_t i = 0; i < 2 * big; i += 1000) {
+        livetab_blk_t x = blk(1ull << 33, 7, 1, 1); /* huge: a marker and a side entry */
+        assert_u64_eq(livetab_set(&t, BASE + 0x40000000 + 16 * i, &x), 0);
+    }
+    expect_u64_eq(t.side_n, 2 * big / 1000);
+    for (size_t i = 0; i < 2 * big; i++)
+        if (i % 1000 != 500)
+            livetab_kill(&t, BASE + 0x40000000 + 16 * i);
+    uint64_t dead = t.dead;
+    dropped = t.dead_dropped;
+    for (size_t i = 0; t.dead_dropped == dropped && i < 8 * big; i++) {
+        livetab_blk_t x = blk(24, 2000000 + i, 2, 2);
+        assert_u64_eq(livetab_set(&t, BASE + 0x80000000 + 16 * i, &x), 0);
+    }
+    expect_u64_eq(t.dead_dropped - dropped, dead);
+    expect_u64_eq(t.dead, 0);
+    expect_u64_eq(t.side_n, 0);
+    for (size_t i = 0; i < 2 * big; i++) {
+        int st = livetab_find(&t, BASE + 0x40000000 + 16 * i, &b);
+        if (i % 1000 == 500) {
+            livetab_blk_t x = blk(8, 900000 + i, 1, 1);
+            assert_u64_eq(st, LIVETAB_LIVE);
+            expect_blk(&b, &x);
+        } else if (st != LIVETAB_ABSENT) {
+            test_fail_(1, "%zu: state %d after the purge", i, st);
+        }
+    }
+    for (size_t i = 1; i < big; i += 10) {
+        livetab_blk_t x = blk(i & 1023, 5000 + i, (uint32_t)(i % 1000), 3);
+        assert_u64_eq(livetab_find(&t, BASE + 0x10000000 + 48 * i, &b), LIVETAB_LIVE);
+        expect_blk(&b, &x);
+    }
+    livetab_free(&t);
+}
+
+/* ---- randomized against a reference ---------------------------------------------------- */
+
+#define POOL (1u << 19)
+
+typedef struct ref_s {
+    uint8_t state;
+    livetab_blk_t b;
+} ref_t;
+
+/* Address i of the pool: mostly 16-byte aligned and dense, some unaligned or high. */
+static uint64_t pool_ptr(uint32_t i)
+{
+    if (i % 97 == 5)
+        return BASE + 16ull * i + 8;
+    if (i % 1009 == 7)
+        return (1ull << 52) + 16ull * i;
+    return BASE + 16ull * i;
+}
+
+TEST(random_vs_reference)
+{
+    livetab_t t = {0};
+    ref_t *ref = calloc(POOL, sizeof(*ref));
+    assert_true(ref != NULL);
+    uint64_t now = 1000000, live = 0, dead = 0, dropped = 0, mism = 0;
+    uint32_t lo = 0, window = 40000;
+    for (uint32_t op = 0; op < 1000000; op++) {
+        /* a window of addresses that slides up: new addresses keep coming */
+        if (op % 8 == 0 && lo + window < POOL)
+            lo++;
+        uint32_t i = lo + (uint32_t)(rnd() % window);
+        uint64_t ptr = pool_ptr(i);
+        livetab_blk_t b;
+        int st = livetab_find(&t, ptr, &b);
+        if (st != ref[i].state) {
+            if (mism++ < 5)
+                fprintf(stderr, "op %u: ptr %#llx state %d, expected %d\n", op,
+                        (unsigned long long)ptr, st, ref[i].state);
+            continue;
+        }
+        if (st == LIVETAB_LIVE) {
+            expect_blk(&b, &ref[i].b);
+        } else if (st == LIVETAB_DEAD) {
+            expect_u64_eq(b.site, ref[i].b.site);
+            expect_u64_eq(b.fn, ref[i].b.fn);
+        }
+        now += rnd() % 5000;
+        if (st == LIVETAB_LIVE && rnd() % 4) {
+            livetab_kill(&t, ptr);
+            ref[i].state = LIVETAB_DEAD;
+            live--;
+            dead++;
+        } else {
+            uint64_t r = rnd();
+            livetab_blk_t x = {.size = r % 500,
+                               .ts = now,
+                               .site = (uint32_t)((r >> 20) % 3000),
+                               .fn = (uint8_t)((r >> 40) % 31)};
+            if (r % 211 == 0)
+                x.size = (r >> 8) % (1ull << 40); /* huge */
+            if (r % 223 == 1)
+                x.ts = now + (1ull << 45); /* far */
+            if (r % 227 == 2)
+                x.site = 1u << 20;
+            if (livetab_set(&t, ptr, &x) != 0)
+                test_fail_(1, "out of memory");
+            if (ref[i].state == LIVETAB_DEAD)
+                dead--;
+            if (ref[i].state != LIVETAB_LIVE)
+                live++;
+            ref[i].state = LIVETAB_LIVE;
+            ref[i].b = x;
+        }
+        if (t.dead_dropped != dropped) { /* a rebuild dropped every dead entry */
+            for (uint32_t k = 0; k < POOL; k++)
+                if (ref[k].state == LIVETAB_DEAD)
+                    ref[k].state = LIVETAB_ABSENT;
+            expect_u64_eq(t.dead_dropped - dropped, dead);
+            dropped = t.dead_dropped;
+            dead = 0;
+        }
+        if (t.live != live || t.dead != dead) {
+            test_fail_(1, "op %u: live %llu dead %llu, expected %llu %llu", op,
+                       (unsigned long long)t.live, (unsigned long long)t.dead,
+                       (unsigned long long)live, (unsigned long long)dead);
+        }
+    }
+    expect_u64_eq(mism, 0);
+    expect_true(t.rebuilds > 3);
+    expect_true(dropped > 0);
+    expect_true(t.side_n > 0);
+    /* every address agrees at the end */
+    for (uint32_t k = 0; k < POOL; k++) {
+        livetab_blk_t b;
+        int st = livetab_find(&t, pool_ptr(k), &b);
+        if (st != ref[k].state)
+            test_fail_(1, "end: %u: state %d, expected %d", k, st, ref[k].state);
+        if (st == LIVETAB_LIVE)
+            expect_blk(&b, &ref[k].b);
+    }
+    free(ref);
+    livetab_free(&t);
+}
+
+/* At most 24 bytes per live block at the peak, dead entries included (side table empty). */
+TEST(bytes_per_live_block)
+{
+    livetab_t t = {0};
+    const size_t n = 1500000;
+    uint64_t worst_x1000 = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* heap-like: mostly ascending, sizes 16..4096, with frees of older blocks */
+        uint64_t ptr = BASE + 16 * (i * 3 + (rnd() & 1));
+        livetab_blk_t x = blk(16 + rnd() % 4080, 1000 + i, (uint32_t)(i % 5000), 1);
+        livetab_blk_t b;
+        livetab_find(&t, ptr, &b);
+        assert_u64_eq(livetab_set(&t, ptr, &x), 0);
+        if (i % 5 == 4) {
+            uint64_t old = BASE + 16 * ((rnd() % (i + 1)) * 3);
+            livetab_find(&t, old, &b);
+            livetab_kill(&t, old);
+        }
+        if (t.peak_live * 3 / 2 >= LIVETAB_MIN_SLOTS) {
+            uint64_t x1000 = livetab_bytes(&t) * 1000 / t.peak_live;
+            if (x1000 > worst_x1000)
+                worst_x1000 = x1000;
+        }
+    }
+    expect_u64_eq(t.side_n, 0);
+    fprintf(stderr, "peak %llu live blocks, %zu bytes: worst %.2f bytes per live block at the "
+                    "peak, %llu rebuilds, %llu dead entries dropped\n",
+            (unsigned long long)t.peak_live, livetab_bytes(&t), worst_x1000 / 1000.0,
+            (unsigned long long)t.rebuilds, (unsigned long long)t.dead_dropped);
+    expect_u64_le(worst_x1000, 24000);
+    livetab_free(&t);
+}
+
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(overflow_path),
+          TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
+          TEST_ENTRY(bytes_per_live_block))
