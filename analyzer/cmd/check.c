@@ -22,7 +22,7 @@
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
-#include "formats/textstack.h"
+#include "formats/text.h"
 #include "formats/formats.h"
 #include "core/doc.h"
 #include "perfshim/errors.h"
@@ -385,7 +385,7 @@ static int check_text(FILE *o, const check_result_t *r, const findings_t *F)
         if (r->ntraces > 1)
             fprintf(o, " (%s)", f->trace);
         fputc('\n', o);
-        int rc = textstack_frames(o, f->sym, f->ips, f->depth,
+        int rc = text_frames(o, f->sym, f->ips, f->depth,
                                   r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
         if (rc < 0)
             return rc;

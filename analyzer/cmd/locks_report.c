@@ -19,7 +19,7 @@
 
 #include "cmd/cliopt.h"
 #include "formats/fmt.h"
-#include "formats/textstack.h"
+#include "formats/text.h"
 #include "formats/formats.h"
 #include "analyses/analysis.h"
 #include "analyses/locks_emit.h"
@@ -45,7 +45,7 @@ static int text_stack(FILE *o, const replay_t *rp, symbols_t *sym, uint32_t id, 
                       const char *indent)
 {
     const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    return textstack_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth, indent);
+    return text_frames(o, sym, st ? st->ips : NULL, st ? st->depth : 0, depth, indent);
 }
 
 static void text_dist(FILE *o, const char *what, const replay_hist_t *h, uint64_t total,

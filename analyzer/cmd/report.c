@@ -28,7 +28,7 @@
 #include "analyses/callsite.h"
 #include "cmd/cliopt.h"
 #include "formats/fmt.h"
-#include "formats/textstack.h"
+#include "formats/text.h"
 #include "formats/formats.h"
 #include "formats/leaks_text.h"
 #include "analyses/leaks_emit.h"
@@ -213,10 +213,9 @@ static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, co
 
 /* ---- text ---------------------------------------------------------------------------- */
 
-
-static int text_frames(const report_t *R, const site_t *s, int depth, const char *indent)
+static int site_frames(const report_t *R, const site_t *s, int depth, const char *indent)
 {
-    return textstack_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
+    return text_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
 }
 
 static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
@@ -285,7 +284,7 @@ static int text_top(const report_t *R, const char *title,
             text_dist(o, "size", &s->sizes, false);
             text_dist(o, "lifetime", &s->lifetimes, true);
         }
-        rc = text_frames(R, s, R->o->stack_depth >= 0 ? R->o->stack_depth : 8, "        ");
+        rc = site_frames(R, s, R->o->stack_depth >= 0 ? R->o->stack_depth : 8, "        ");
     }
     free(v);
     return rc;
@@ -325,29 +324,6 @@ static void text_histogram(const report_t *R)
     }
 }
 
-/* Rates, live heap and RSS on one time axis (workload characterization: phases, bursts). */
-static void text_timeline(const report_t *R)
-{
-    const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
-    fprintf(o, "\nTIMELINE (%d slices of %s)\n", REPLAY_SLICES,
-            fmt_ns(b1, sizeof(b1), rp->slice_ns));
-    fprintf(o, "  %10s %10s %10s %11s %11s %11s %10s\n", "from", "allocs/s", "frees/s", "bytes/s",
-            "live heap", "(max)", "RSS");
-    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
-        const replay_slice_t *sl = &rp->slices[i];
-        fprintf(o, "  +%9s %10s %10s %10sB %11s %11s %10s\n",
-                fmt_ns(b1, sizeof(b1), rp->slice_ns * i),
-                fmt_rate(b2, sizeof(b2), sl->allocations, rp->slice_ns),
-                fmt_rate(b3, sizeof(b3), sl->frees, rp->slice_ns),
-                fmt_rate(b4, sizeof(b4), sl->bytes_allocated, rp->slice_ns),
-                fmt_bytes(b5, sizeof(b5), sl->live_bytes),
-                fmt_bytes(b6, sizeof(b6), sl->live_bytes_max),
-                sl->rss_bytes ? fmt_bytes(b7, sizeof(b7), sl->rss_bytes) : "-");
-    }
-}
-
 /* ---- heap errors (misuse.c) ---------------------------------------------------------- */
 
 static const char *const err_kind_names[] = {"mismatched_free", "double_free", "invalid_free"};
@@ -359,39 +335,12 @@ static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
     return callsite_cut(R->sym, &R->rp, id, &out->ips, &out->depth);
 }
 
-static int text_errors(const report_t *R)
-{
-    const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    if (!rp->nerrors)
-        return 0;
-    fprintf(o, "\nHEAP ERRORS (%zu distinct: %" PRIu64 " mismatched, %" PRIu64 " double, %" PRIu64
-               " invalid frees)\n",
-            rp->nerrors, rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
-    int depth = R->o->stack_depth >= 0 ? R->o->stack_depth : 8;
-    for (size_t i = 0; i < rp->nerrors; i++) {
-        const replay_error_t *e = &rp->errors[i];
-        site_t a, f;
-        int rc;
-        if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
-            (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
-            return rc;
-        fprintf(o, "  #%zu  %s x%" PRIu64 ": ", i + 1, err_kind_names[e->kind], e->count);
-        if (e->alloc_fn)
-            fprintf(o, "allocated by %s, ", alloc_fn_name(e->alloc_fn));
-        fprintf(o, "released by %s\n", alloc_fn_name(e->free_fn));
-        fprintf(o, "      allocated at:%s\n", a.depth ? "" : " (no stack)");
-        if (a.depth && (rc = text_frames(R, &a, depth, "        ")) < 0)
-            return rc;
-        fprintf(o, "      released at:%s\n",
-                f.depth ? "" : " (no stack; PERFSHIM_FREE_STACKS=2 records free()'s)");
-        if (f.depth && (rc = text_frames(R, &f, depth, "        ")) < 0)
-            return rc;
-    }
-    return 0;
-}
+static int emit_errors(const report_t *R, doc_t *d);
+static void emit_timeline(const report_t *R, doc_t *d);
 
-static int report_text(const report_t *R)
+/* The text report: the sections described in the document (d, the text renderer) and those
+ * still written here by hand, in the text's order. */
+static int report_text(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
     FILE *o = R->out;
@@ -452,7 +401,7 @@ static int report_text(const report_t *R)
         return (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth, 3)) < 0
                    ? rc
                    : text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
-    text_timeline(R);
+    emit_timeline(R, d);
     if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
         (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
         (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
@@ -464,7 +413,7 @@ static int report_text(const report_t *R)
                        site_by_leaked, TOP_LEAKS)) < 0 ||
         (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
                          R->o->top)) < 0 ||
-        (rc = text_errors(R)) < 0)
+        (rc = emit_errors(R, d)) < 0)
         return rc;
     text_histogram(R);
     return R->rp.locks ? locks_text(o, rp, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
@@ -485,9 +434,26 @@ static void emit_hist(doc_t *d, const char *prefix, const replay_hist_t *h)
                   replay_hist_quantile(h, 0.999), h->max);
 }
 
+/* A stack that text shows only when there is one (its line said "(no stack)"). */
+static int emit_frames_if(const report_t *R, doc_t *d, const char *key, const site_t *s)
+{
+    if (!s->depth)
+        doc_only(d, DOC_DATA);
+    int rc = emit_frames(R, d, key, s);
+    doc_only(d, DOC_ALL);
+    return rc;
+}
+
 static int emit_errors(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
+    char line[256];
+    if (rp->nerrors) {
+        snprintf(line, sizeof line, "HEAP ERRORS (%zu distinct: %" PRIu64 " mismatched, %" PRIu64
+                 " double, %" PRIu64 " invalid frees)",
+                 rp->nerrors, rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
+        doc_title(d, line);
+    }
     doc_nl(d);
     doc_list(d, "errors");
     for (size_t i = 0; i < rp->nerrors; i++) {
@@ -502,8 +468,22 @@ static int emit_errors(const report_t *R, doc_t *d)
         doc_u64(d, "count", e->count);
         doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
         doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
-        if ((rc = emit_frames(R, d, "alloc_stack", &a)) < 0 ||
-            (rc = emit_frames(R, d, "free_stack", &f)) < 0)
+        int n = snprintf(line, sizeof line, "  #%zu  %s x%" PRIu64 ": ", i + 1,
+                         err_kind_names[e->kind], e->count);
+        if (e->alloc_fn && n >= 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, "allocated by %s, ",
+                          alloc_fn_name(e->alloc_fn));
+        if (n >= 0 && (size_t)n < sizeof line)
+            snprintf(line + n, sizeof line - (size_t)n, "released by %s",
+                     alloc_fn_name(e->free_fn));
+        doc_line(d, line);
+        doc_line(d, a.depth ? "      allocated at:" : "      allocated at: (no stack)");
+        if ((rc = emit_frames_if(R, d, "alloc_stack", &a)) < 0)
+            return rc;
+        doc_line(d, f.depth ? "      released at:"
+                            : "      released at: (no stack; PERFSHIM_FREE_STACKS=2 records "
+                              "free()'s)");
+        if ((rc = emit_frames_if(R, d, "free_stack", &f)) < 0)
             return rc;
         doc_end(d);
     }
@@ -563,12 +543,27 @@ static void emit_summary(const report_t *R, doc_t *d)
     doc_end(d);
 }
 
+/* Rates, live heap and RSS on one time axis (workload characterization: phases, bursts). */
 static void emit_timeline(const report_t *R, doc_t *d)
 {
+    static const doc_col_t cols[] = {
+        {"start_ns", "from", 10, DOC_UNIT_NS, "+", NULL},
+        {"allocations", "allocs/s", 10, DOC_UNIT_RATE, NULL, NULL},
+        {"frees", "frees/s", 10, DOC_UNIT_RATE, NULL, NULL},
+        {"bytes_allocated", "bytes/s", 11, DOC_UNIT_RATE, NULL, "B"},
+        {"live_bytes", "live heap", 11, DOC_UNIT_BYTES, NULL, NULL},
+        {"live_bytes_max", "(max)", 11, DOC_UNIT_BYTES, NULL, NULL},
+        {"rss_bytes", "RSS", 10, DOC_UNIT_BYTES, NULL, NULL},
+    };
     const replay_t *rp = &R->rp;
+    char title[64], b[32];
+    snprintf(title, sizeof title, "TIMELINE (%d slices of %s)", REPLAY_SLICES,
+             fmt_ns(b, sizeof b, rp->slice_ns));
+    doc_title(d, title);
     doc_nl(d);
     doc_obj(d, "timeline");
     doc_u64(d, "slice_ns", rp->slice_ns);
+    doc_columns(d, cols, sizeof cols / sizeof cols[0], rp->slice_ns);
     doc_list(d, "slices");
     for (unsigned i = 0; i < REPLAY_SLICES; i++) {
         const replay_slice_t *sl = &rp->slices[i];
@@ -702,8 +697,14 @@ static int report_render(const report_t *R)
         rc2 = profile_close(&p);
         return rc < 0 ? rc : rc2;
     }
-    default:
-        return report_text(R);
+    default: { /* text: the renderer for what the document describes, report_text the rest */
+        doc_t d;
+        if ((rc = f->open(&d, R->out)) < 0)
+            return rc;
+        rc = report_text(R, &d);
+        rc2 = doc_close(&d);
+        return rc < 0 ? rc : rc2;
+    }
     }
 }
 

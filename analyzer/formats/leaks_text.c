@@ -7,7 +7,7 @@
 
 #include <inttypes.h>
 
-#include "formats/textstack.h"
+#include "formats/text.h"
 
 static int leaks_text_group(FILE *o, const leaks_t *L, symbols_t *sym, size_t i, int depth,
                             const char *indent, const char *frame_indent, size_t rank)
@@ -24,7 +24,7 @@ static int leaks_text_group(FILE *o, const leaks_t *L, symbols_t *sym, size_t i,
     if (g->inherited)
         fputs(" (inherited from the parent process)", o);
     fputs(g->suppressed ? " [suppressed]\n" : "\n", o);
-    return textstack_frames(o, sym, g->ips, g->depth, depth, frame_indent);
+    return text_frames(o, sym, g->ips, g->depth, depth, frame_indent);
 }
 
 int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top)
@@ -92,7 +92,7 @@ int leaks_text(FILE *o, const leaks_t *L, symbols_t *sym, int depth, int top)
                        " blocks live)\n",
                     i + 1, g->last_bytes - g->first_bytes, g->first_bytes, g->last_bytes,
                     g->last_blocks);
-            int rc = textstack_frames(o, sym, g->ips, g->depth, depth, "        ");
+            int rc = text_frames(o, sym, g->ips, g->depth, depth, "        ");
             if (rc < 0)
                 return rc;
         }
