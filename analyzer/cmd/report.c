@@ -22,12 +22,11 @@
 
 #include "analyses/analysis.h"
 #include "analyses/leaks.h"
-#include "cmd/locks_report.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 #include "analyses/callsite.h"
 #include "cmd/cliopt.h"
-#include "formats/fmt.h"
+#include "core/fmt.h"
 #include "formats/text.h"
 #include "formats/formats.h"
 #include "formats/leaks_text.h"
@@ -416,9 +415,7 @@ static int report_text(const report_t *R, doc_t *d)
         (rc = emit_errors(R, d)) < 0)
         return rc;
     text_histogram(R);
-    return R->rp.locks ? locks_text(o, rp, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
-                                    R->o->top)
-                       : 0;
+    return locks_emit(d, rp, R->sym, R->o->stack_depth, R->o->top);
 }
 
 /* ---- the document and the profile ------------------------------------------------- */
@@ -643,7 +640,7 @@ static int report_emit(const report_t *R, doc_t *d)
     }
     doc_end(d);
     if (rc == 0)
-        rc = locks_emit(d, rp, R->sym, R->o->stack_depth);
+        rc = locks_emit(d, rp, R->sym, R->o->stack_depth, R->o->top);
     if (rc == 0)
         rc = emit_errors(R, d);
     if (rc == 0) {

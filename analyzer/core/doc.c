@@ -5,8 +5,12 @@
 
 #include "core/doc.h"
 
+#include "perfshim/errors.h"
+
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DOC_CALL(d, call)                                                                      \
@@ -96,6 +100,30 @@ int doc_expand(symbols_t *sym, const uint64_t *ips, uint32_t depth, int limit,
 
 void doc_title(doc_t *d, const char *title) { DOC_HINT(d, title, title); }
 void doc_line(doc_t *d, const char *text) { DOC_HINT(d, line, text); }
+void doc_linef(doc_t *d, const char *fmt, ...)
+{
+    if (d->err || d->skip || !d->ops->line)
+        return;
+    char b[512], *p = b;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof b) { /* a long path in it */
+        if (!(p = malloc((size_t)n + 1))) {
+            d->err = -PS_E_NOMEM;
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    d->ops->line(d->ctx, p);
+    if (p != b)
+        free(p);
+}
 void doc_label(doc_t *d, const char *label, doc_unit_t unit) { DOC_HINT(d, label, label, unit); }
 void doc_columns(doc_t *d, const doc_col_t *cols, size_t n, uint64_t per)
 {

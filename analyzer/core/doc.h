@@ -25,8 +25,8 @@
  * description, table or JSON chosen at init). A data format (JSON, ...) ignores all of it:
  * its ops leave the hooks NULL, so these calls cost a test and change none of its bytes.
  *  - doc_title: a section's title ("\nTITLE\n" in text).
- *  - doc_line: a text-only line, already composed (emitter_table_printf): for the few lines
- *    that say in words what several members hold.
+ *  - doc_line, doc_linef: a text-only line (emitter_table_printf): for the lines that say in
+ *    words what several members hold (core/fmt.h formats their numbers).
  *  - doc_label: the next value is shown in text as "  LABEL  VALUE" (label padded to 18),
  *    VALUE formatted by its unit (doc_unit_t).
  *  - doc_columns: the next list is a table in text: a header line of the columns' titles and
@@ -57,7 +57,7 @@
 /* How a labelled value or a table cell is shown in text. */
 typedef enum doc_unit_e {
     DOC_UNIT_COUNT, /* the number */
-    DOC_UNIT_BYTES, /* "512 B", "1.5 KiB" (formats/fmt.h fmt_bytes) */
+    DOC_UNIT_BYTES, /* "512 B", "1.5 KiB" (core/fmt.h fmt_bytes) */
     DOC_UNIT_NS,    /* "830 ns", "1.2 us" (fmt_ns) */
     DOC_UNIT_RATE,  /* the count per second over doc_columns' per: "12.3 M" (fmt_rate) */
     DOC_UNIT_STR,   /* a string as it is */
@@ -124,6 +124,8 @@ int doc_expand(symbols_t *sym, const uint64_t *ips, uint32_t depth, int limit,
                sym_frame_t *buf, size_t *n, size_t *total);
 void doc_title(doc_t *d, const char *title);
 void doc_line(doc_t *d, const char *text);
+/* doc_line of a printf format (composed only for a format that shows lines). */
+void doc_linef(doc_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void doc_label(doc_t *d, const char *label, doc_unit_t unit);
 void doc_columns(doc_t *d, const doc_col_t *cols, size_t n, uint64_t per);
 void doc_indent(doc_t *d, const char *indent);

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "analyses/callsite.h"
-#include "formats/fmt.h"
+#include "core/fmt.h"
 #include "perfshim/errors.h"
 
 #define TEXT_MAX_COLS 16
