@@ -29,7 +29,6 @@
 #include "core/fmt.h"
 #include "formats/text.h"
 #include "formats/formats.h"
-#include "formats/leaks_text.h"
 #include "analyses/leaks_emit.h"
 #include "analyses/locks_emit.h"
 #include "core/doc.h"
@@ -337,6 +336,15 @@ static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
 static int emit_errors(const report_t *R, doc_t *d);
 static void emit_timeline(const report_t *R, doc_t *d);
 
+/* The leak sections in text: the scan's groups, then the growth across snapshots. */
+static int report_text_leaks(const report_t *R, doc_t *d, int top)
+{
+    int rc = R->leaks.have_scan
+                 ? leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, top, NULL, NULL)
+                 : 0;
+    return rc < 0 ? rc : leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth, top);
+}
+
 /* The text report: the sections described in the document (d, the text renderer) and those
  * still written here by hand, in the text's order. */
 static int report_text(const report_t *R, doc_t *d)
@@ -397,7 +405,7 @@ static int report_text(const report_t *R, doc_t *d)
     fprintf(o, "  call sites         %zu\n", R->nsites);
     int rc;
     if (R->o->brief) /* the first screen: what leaked, then where the allocations come from */
-        return (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth, 3)) < 0
+        return (rc = report_text_leaks(R, d, 3)) < 0
                    ? rc
                    : text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
     emit_timeline(R, d);
@@ -410,8 +418,7 @@ static int report_text(const report_t *R, doc_t *d)
                        exited ? "NOT FREED AT EXIT"
                               : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
                        site_by_leaked, TOP_LEAKS)) < 0 ||
-        (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
-                         R->o->top)) < 0 ||
+        (rc = report_text_leaks(R, d, R->o->top)) < 0 ||
         (rc = emit_errors(R, d)) < 0)
         return rc;
     text_histogram(R);
@@ -621,7 +628,8 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
-        rc = leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, report_site_index, v);
+        rc = leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, R->o->top,
+                               report_site_index, v);
     } else if (rc == 0) {
         const site_t **lv = report_rank(R, site_by_leaked);
         if (!lv)
@@ -645,7 +653,7 @@ static int report_emit(const report_t *R, doc_t *d)
         rc = emit_errors(R, d);
     if (rc == 0) {
         doc_nl(d);
-        rc = leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth);
+        rc = leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth, R->o->top);
     }
     doc_end(d);
     free(v);
