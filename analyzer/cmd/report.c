@@ -288,38 +288,46 @@ static int text_top(const report_t *R, const char *title,
     return rc;
 }
 
-static void text_histogram(const report_t *R)
+/* The size histogram: "size_histogram" [{min, count}] of the buckets that are not empty; in
+ * text "SIZE HISTOGRAM", a line per bucket from the first to the last that is not empty, with
+ * its share and a bar. */
+static void emit_size_histogram(const report_t *R, doc_t *d)
 {
-    FILE *o = R->out;
     const replay_hist_t *h = &R->rp.sizes;
-    fprintf(o, "\nSIZE HISTOGRAM (bytes asked for, all allocations)\n");
-    if (!h->n) {
-        fprintf(o, "  none\n");
-        return;
-    }
+    doc_title(d, "SIZE HISTOGRAM (bytes asked for, all allocations)");
+    if (!h->n)
+        doc_line(d, "  none");
     unsigned lo = 0, hi = REPLAY_HIST_BUCKETS - 1;
-    while (!h->count[lo])
-        lo++;
-    while (!h->count[hi])
-        hi--;
     uint64_t most = 0;
-    for (unsigned b = lo; b <= hi; b++)
+    while (h->n && !h->count[lo])
+        lo++;
+    while (h->n && !h->count[hi])
+        hi--;
+    for (unsigned b = lo; h->n && b <= hi; b++)
         if (h->count[b] > most)
             most = h->count[b];
-    for (unsigned b = lo; b <= hi; b++) {
-        char range[48];
-        if (b == 0)
-            snprintf(range, sizeof(range), "0");
-        else if (b == 1)
-            snprintf(range, sizeof(range), "1");
-        else
-            snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, (uint64_t)1 << (b - 1),
-                     b >= 64 ? UINT64_MAX : ((uint64_t)1 << b) - 1);
-        int bar = (int)((h->count[b] * 40 + most - 1) / most);
-        fprintf(o, "  %22s %12" PRIu64 " %5.1f%%%s%.*s\n", range, h->count[b],
-                100.0 * (double)h->count[b] / (double)h->n, bar ? " " : "", bar,
-                "########################################");
+    doc_list(d, "size_histogram");
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++) {
+        if (h->n && b >= lo && b <= hi) {
+            char range[48];
+            if (b <= 1)
+                snprintf(range, sizeof(range), "%u", b);
+            else
+                snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, (uint64_t)1 << (b - 1),
+                         b >= 64 ? UINT64_MAX : ((uint64_t)1 << b) - 1);
+            int bar = (int)((h->count[b] * 40 + most - 1) / most);
+            doc_linef(d, "  %22s %12" PRIu64 " %5.1f%%%s%.*s", range, h->count[b],
+                      100.0 * (double)h->count[b] / (double)h->n, bar ? " " : "", bar,
+                      "########################################");
+        }
+        if (h->count[b]) {
+            doc_obj(d, NULL);
+            doc_u64(d, "min", b == 0 ? 0 : (uint64_t)1 << (b - 1));
+            doc_u64(d, "count", h->count[b]);
+            doc_end(d);
+        }
     }
+    doc_end(d);
 }
 
 /* ---- heap errors (misuse.c) ---------------------------------------------------------- */
@@ -421,7 +429,7 @@ static int report_text(const report_t *R, doc_t *d)
         (rc = report_text_leaks(R, d, R->o->top)) < 0 ||
         (rc = emit_errors(R, d)) < 0)
         return rc;
-    text_histogram(R);
+    emit_size_histogram(R, d);
     return locks_emit(d, rp, R->sym, R->o->stack_depth, R->o->top);
 }
 
@@ -535,15 +543,7 @@ static void emit_summary(const report_t *R, doc_t *d)
     doc_bool(d, "complete", rp->complete);
     doc_str(d, "partial_reason", rp->complete ? NULL : rp->partial_reason);
     leaks_emit_summary(d, &R->leaks);
-    doc_list(d, "size_histogram");
-    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++)
-        if (rp->sizes.count[b]) {
-            doc_obj(d, NULL);
-            doc_u64(d, "min", b == 0 ? 0 : (uint64_t)1 << (b - 1));
-            doc_u64(d, "count", rp->sizes.count[b]);
-            doc_end(d);
-        }
-    doc_end(d);
+    emit_size_histogram(R, d);
     doc_end(d);
 }
 
