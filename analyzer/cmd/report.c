@@ -209,27 +209,64 @@ static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, co
     return v;
 }
 
-/* ---- text ---------------------------------------------------------------------------- */
+/* ---- call sites in the document ------------------------------------------------------ */
 
-static int site_frames(const report_t *R, const site_t *s, int depth, const char *indent)
-{
-    return text_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
-}
+static void emit_hist(doc_t *d, const char *prefix, const replay_hist_t *h);
 
-static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
+static void text_dist(doc_t *d, const char *what, const replay_hist_t *h, bool is_time)
 {
     char a[32], b[32], c[32];
-    if (!h->n) {
-        fprintf(o, "      %-9s -\n", what);
-        return;
-    }
-    if (is_time)
-        fprintf(o, "      %-9s p50 <=%s  p99 <=%s  max %s\n", what,
-                fmt_ns(a, sizeof(a), replay_hist_quantile(h, 0.5)),
-                fmt_ns(b, sizeof(b), replay_hist_quantile(h, 0.99)), fmt_ns(c, sizeof(c), h->max));
+    if (!h->n)
+        doc_linef(d, "      %-9s -", what);
+    else if (is_time)
+        doc_linef(d, "      %-9s p50 <=%s  p99 <=%s  max %s", what,
+                  fmt_ns(a, sizeof(a), replay_hist_quantile(h, 0.5)),
+                  fmt_ns(b, sizeof(b), replay_hist_quantile(h, 0.99)),
+                  fmt_ns(c, sizeof(c), h->max));
     else
-        fprintf(o, "      %-9s p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  max %" PRIu64 " B\n", what,
-                replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
+        doc_linef(d, "      %-9s p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  max %" PRIu64 " B", what,
+                  replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
+}
+
+/* One site: its members and stack; in text its line (as ranked: rank; what is not freed, for
+ * the not-freed ranking) and its distributions. */
+static int emit_site(const report_t *R, doc_t *d, const site_t *s, size_t rank, bool not_freed)
+{
+    char b1[32], b2[32], extra[96] = "";
+    if (doc_text(d) && not_freed) {
+        doc_linef(d, "  #%zu  %" PRIu64 " blocks, %" PRIu64 " bytes (%s) not freed, of %" PRIu64
+                     " allocations",
+                  rank, s->live_blocks, s->live_bytes, fmt_bytes(b1, sizeof(b1), s->live_bytes),
+                  s->allocations);
+    } else if (doc_text(d)) {
+        int n = 0;
+        if (s->temporary)
+            n = snprintf(extra, sizeof extra, ", %" PRIu64 " temporary (%.0f%%)", s->temporary,
+                         100.0 * (double)s->temporary / (double)s->allocations);
+        if (s->failed && n >= 0 && (size_t)n < sizeof extra)
+            snprintf(extra + n, sizeof extra - (size_t)n, ", %" PRIu64 " failed", s->failed);
+        doc_linef(d, "  #%zu  %" PRIu64 " allocations, %" PRIu64 " bytes (%s), peak %s, "
+                     "%" PRIu64 " not freed%s",
+                  rank, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
+                  fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks, extra);
+        text_dist(d, "size", &s->sizes, false);
+        text_dist(d, "lifetime", &s->lifetimes, true);
+    }
+    doc_nl(d);
+    doc_obj(d, NULL);
+    doc_u64(d, "allocations", s->allocations);
+    doc_u64(d, "bytes", s->bytes);
+    doc_u64(d, "peak_bytes", s->peak_bytes);
+    doc_u64(d, "not_freed_blocks", s->live_blocks);
+    doc_u64(d, "not_freed_bytes", s->live_bytes);
+    doc_u64(d, "frees", s->frees);
+    doc_u64(d, "failed_allocations", s->failed);
+    doc_u64(d, "temporary", s->temporary);
+    emit_hist(d, "size", &s->sizes);
+    emit_hist(d, "lifetime_ns", &s->lifetimes);
+    int rc = doc_stack(d, "stack", R->sym, s->ips, s->depth, R->o->stack_depth);
+    doc_end(d);
+    return rc < 0 ? rc : d->err;
 }
 
 /* Which sites a ranking shows: all of them, or those with something not freed or temporary. */
@@ -240,50 +277,45 @@ static bool top_keeps(const site_t *s, enum top_filter f)
     return f == TOP_ALL || (f == TOP_LEAKS && s->live_blocks) || (f == TOP_TEMPORARY && s->temporary);
 }
 
-static int text_top(const report_t *R, const char *title,
-                    int (*cmp)(const void *, const void *), enum top_filter filter)
+/* A ranking v of the sites. data: it is the "sites" list (every site, in this order), and text
+ * shows its top ones; !data: a ranking in text only ("TOP SITES BY BYTES", ...). */
+static int emit_top(const report_t *R, doc_t *d, const char *title, const site_t **v,
+                    enum top_filter filter, bool data)
 {
-    bool leaks = filter == TOP_LEAKS;
-    FILE *o = R->out;
-    const site_t **v = report_rank(R, cmp);
-    if (!v)
-        return -PS_E_NOMEM;
     size_t total = 0;
     for (size_t i = 0; i < R->nsites; i++)
         if (top_keeps(v[i], filter))
             total++;
     size_t shown = total < (size_t)R->o->top ? total : (size_t)R->o->top;
-    fprintf(o, "\n%s (%zu of %zu sites)\n", title, shown, total);
+    doc_only(d, data ? DOC_ALL : DOC_TEXT);
+    doc_linef(d, "\n%s (%zu of %zu sites)", title, shown, total);
     if (!total)
-        fprintf(o, "  none\n");
+        doc_line(d, "  none");
+    if (data)
+        doc_list(d, "sites");
     int rc = 0;
-    char b1[32], b2[32];
-    for (size_t i = 0, k = 0; i < R->nsites && k < shown && rc == 0; i++) {
-        const site_t *s = v[i];
-        if (!top_keeps(s, filter))
+    for (size_t i = 0, k = 0; i < R->nsites && rc == 0 && (data || k < shown); i++) {
+        bool text = k < shown && top_keeps(v[i], filter);
+        if (!text && !data)
             continue;
-        k++;
-        if (leaks) {
-            fprintf(o, "  #%zu  %" PRIu64 " blocks, %" PRIu64 " bytes (%s) not freed, of %" PRIu64
-                       " allocations\n",
-                    k, s->live_blocks, s->live_bytes, fmt_bytes(b1, sizeof(b1), s->live_bytes),
-                    s->allocations);
-        } else {
-            fprintf(o, "  #%zu  %" PRIu64 " allocations, %" PRIu64 " bytes (%s), peak %s, "
-                       "%" PRIu64 " not freed",
-                    k, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
-                    fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks);
-            if (s->temporary)
-                fprintf(o, ", %" PRIu64 " temporary (%.0f%%)", s->temporary,
-                        100.0 * (double)s->temporary / (double)s->allocations);
-            if (s->failed)
-                fprintf(o, ", %" PRIu64 " failed", s->failed);
-            fputc('\n', o);
-            text_dist(o, "size", &s->sizes, false);
-            text_dist(o, "lifetime", &s->lifetimes, true);
-        }
-        rc = site_frames(R, s, R->o->stack_depth >= 0 ? R->o->stack_depth : 8, "        ");
+        k += text;
+        doc_only(d, text ? (data ? DOC_ALL : DOC_TEXT) : DOC_DATA);
+        rc = emit_site(R, d, v[i], k, filter == TOP_LEAKS);
     }
+    doc_only(d, DOC_ALL);
+    if (data)
+        doc_end(d);
+    return rc < 0 ? rc : d->err;
+}
+
+/* A ranking in text only, by cmp. */
+static int text_top(const report_t *R, doc_t *d, const char *title,
+                    int (*cmp)(const void *, const void *), enum top_filter filter)
+{
+    const site_t **v = report_rank(R, cmp);
+    if (!v)
+        return -PS_E_NOMEM;
+    int rc = emit_top(R, d, title, v, filter, false);
     free(v);
     return rc;
 }
@@ -415,14 +447,14 @@ static int report_text(const report_t *R, doc_t *d)
     if (R->o->brief) /* the first screen: what leaked, then where the allocations come from */
         return (rc = report_text_leaks(R, d, 3)) < 0
                    ? rc
-                   : text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
+                   : text_top(R, d, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
     emit_timeline(R, d);
-    if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
+    if ((rc = text_top(R, d, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
+        (rc = text_top(R, d, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
+        (rc = text_top(R, d, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
+        (rc = text_top(R, d, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
                        TOP_TEMPORARY)) < 0 ||
-        (rc = text_top(R,
+        (rc = text_top(R, d,
                        exited ? "NOT FREED AT EXIT"
                               : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
                        site_by_leaked, TOP_LEAKS)) < 0 ||
@@ -603,26 +635,7 @@ static int report_emit(const report_t *R, doc_t *d)
     const site_t **v = report_rank(R, site_by_allocations);
     if (!v)
         return -PS_E_NOMEM;
-    int rc = 0;
-    doc_list(d, "sites");
-    for (size_t i = 0; i < R->nsites && rc == 0; i++) {
-        const site_t *s = v[i];
-        doc_nl(d);
-        doc_obj(d, NULL);
-        doc_u64(d, "allocations", s->allocations);
-        doc_u64(d, "bytes", s->bytes);
-        doc_u64(d, "peak_bytes", s->peak_bytes);
-        doc_u64(d, "not_freed_blocks", s->live_blocks);
-        doc_u64(d, "not_freed_bytes", s->live_bytes);
-        doc_u64(d, "frees", s->frees);
-        doc_u64(d, "failed_allocations", s->failed);
-        doc_u64(d, "temporary", s->temporary);
-        emit_hist(d, "size", &s->sizes);
-        emit_hist(d, "lifetime_ns", &s->lifetimes);
-        rc = emit_frames(R, d, "stack", s);
-        doc_end(d);
-    }
-    doc_end(d);
+    int rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
     /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
      * at exit; one shape either way (leaks_emit.h) */
     doc_nl(d);

@@ -130,6 +130,11 @@ void doc_label(doc_t *d, const char *label, doc_unit_t unit);
 void doc_columns(doc_t *d, const doc_col_t *cols, size_t n, uint64_t per);
 void doc_indent(doc_t *d, const char *indent);
 void doc_only(doc_t *d, unsigned which);
+/* Whether text lines are shown now (to skip composing them otherwise). */
+static inline bool doc_text(const doc_t *d)
+{
+    return d->err == 0 && !d->skip && d->ops->line;
+}
 /* Ends the document (the renderer flushes and frees its state); returns d->err or the
  * renderer's error. */
 int doc_close(doc_t *d);
