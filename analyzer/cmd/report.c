@@ -385,86 +385,6 @@ static int report_text_leaks(const report_t *R, doc_t *d, int top)
     return rc < 0 ? rc : leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth, top);
 }
 
-/* The text report: the sections described in the document (d, the text renderer) and those
- * still written here by hand, in the text's order. */
-static int report_text(const report_t *R, doc_t *d)
-{
-    const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    char b1[32], b2[32], b3[32];
-    fprintf(o, "perfshim heap report: %s (pid %" PRIu32 ")\n", rp->exe, rp->pid);
-    if (rp->cmdline[0])
-        fprintf(o, "command: %s\n", rp->cmdline);
-    fprintf(o, "\nSUMMARY\n");
-    if (rp->complete)
-        fprintf(o, "  trace              complete\n");
-    else
-        fprintf(o, "  trace              partial: %s\n", rp->partial_reason);
-    fprintf(o, "  duration           %s\n", fmt_ns(b1, sizeof(b1), rp->duration_ns));
-    fprintf(o, "  threads            %" PRIu64 "\n", rp->threads);
-    fprintf(o, "  allocations        %" PRIu64 " (%s/s)\n", rp->allocations,
-            fmt_rate(b1, sizeof(b1), rp->allocations, rp->duration_ns));
-    fprintf(o, "  frees              %" PRIu64 " (%s/s)\n", rp->frees,
-            fmt_rate(b1, sizeof(b1), rp->frees, rp->duration_ns));
-    fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
-    fprintf(o, "  bytes allocated    %" PRIu64 " (%s, %sB/s)\n", rp->bytes_allocated,
-            fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
-    fprintf(o, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed right after, "
-               "as heaptrack counts them)\n",
-            rp->temporary,
-            rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
-    if (rp->sizes.n)
-        fprintf(o, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
-                   "  max %" PRIu64 " B\n",
-                replay_hist_quantile(&rp->sizes, 0.5), replay_hist_quantile(&rp->sizes, 0.99),
-                replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
-    fprintf(o, "  peak heap          %" PRIu64 " bytes (%s) at +%s\n", rp->peak_bytes,
-            fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
-    /* without END the process had not exited (or was killed): live where the trace stops */
-    bool exited = rp->have_end || rp->crash_signal;
-    fprintf(o, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks\n",
-            exited ? "end" : "cut", rp->live_bytes, fmt_bytes(b1, sizeof(b1), rp->live_bytes),
-            rp->live_blocks);
-    if (rp->have_rss)
-        fprintf(o, "  final RSS          %s (max %s); live heap is %.1f%% of it\n",
-                fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
-                fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
-                rp->final_rss_bytes ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
-                                    : 0.0);
-    else
-        fprintf(o, "  final RSS          not sampled\n");
-    fprintf(o, "  failed allocations %" PRIu64 "\n", rp->failed_allocations);
-    fprintf(o, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
-               "frees)\n",
-            rp->unmatched_frees);
-    if (rp->have_end)
-        fprintf(o, "  events             %" PRIu64 " written, %" PRIu64 " dropped\n",
-                rp->end.events, rp->end.dropped);
-    else
-        fprintf(o, "  events             %" PRIu64 " records read (no END record)\n", rp->records);
-    fprintf(o, "  call sites         %zu\n", R->nsites);
-    int rc;
-    if (R->o->brief) /* the first screen: what leaked, then where the allocations come from */
-        return (rc = report_text_leaks(R, d, 3)) < 0
-                   ? rc
-                   : text_top(R, d, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
-    emit_timeline(R, d);
-    if ((rc = text_top(R, d, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
-        (rc = text_top(R, d, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
-        (rc = text_top(R, d, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
-        (rc = text_top(R, d, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
-                       TOP_TEMPORARY)) < 0 ||
-        (rc = text_top(R, d,
-                       exited ? "NOT FREED AT EXIT"
-                              : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
-                       site_by_leaked, TOP_LEAKS)) < 0 ||
-        (rc = report_text_leaks(R, d, R->o->top)) < 0 ||
-        (rc = emit_errors(R, d)) < 0)
-        return rc;
-    emit_size_histogram(R, d);
-    return locks_emit(d, rp, R->sym, R->o->stack_depth, R->o->top);
-}
-
 /* ---- the document and the profile ------------------------------------------------- */
 
 static int emit_frames(const report_t *R, doc_t *d, const char *key, const site_t *s)
@@ -545,9 +465,75 @@ static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
     return -1;
 }
 
+static bool report_exited(const report_t *R);
+
+/* The summary's text lines ("SUMMARY"): several members said in words, in the text's order. */
+static void text_summary(const report_t *R, doc_t *d)
+{
+    const replay_t *rp = &R->rp;
+    char b1[32], b2[32], b3[32];
+    doc_title(d, "SUMMARY");
+    if (rp->complete)
+        doc_line(d, "  trace              complete");
+    else
+        doc_linef(d, "  trace              partial: %s", rp->partial_reason);
+    doc_linef(d, "  duration           %s", fmt_ns(b1, sizeof(b1), rp->duration_ns));
+    doc_linef(d, "  threads            %" PRIu64, rp->threads);
+    doc_linef(d, "  allocations        %" PRIu64 " (%s/s)", rp->allocations,
+              fmt_rate(b1, sizeof(b1), rp->allocations, rp->duration_ns));
+    doc_linef(d, "  frees              %" PRIu64 " (%s/s)", rp->frees,
+              fmt_rate(b1, sizeof(b1), rp->frees, rp->duration_ns));
+    fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
+    doc_linef(d, "  bytes allocated    %" PRIu64 " (%s, %sB/s)", rp->bytes_allocated,
+              fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
+    doc_linef(d, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed right after, "
+                 "as heaptrack counts them)",
+              rp->temporary,
+              rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
+    if (rp->sizes.n)
+        doc_linef(d, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
+                     "  max %" PRIu64 " B",
+                  replay_hist_quantile(&rp->sizes, 0.5), replay_hist_quantile(&rp->sizes, 0.99),
+                  replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
+    doc_linef(d, "  peak heap          %" PRIu64 " bytes (%s) at +%s", rp->peak_bytes,
+              fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
+    /* without END the process had not exited (or was killed): live where the trace stops */
+    doc_linef(d, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks",
+              report_exited(R) ? "end" : "cut", rp->live_bytes,
+              fmt_bytes(b1, sizeof(b1), rp->live_bytes), rp->live_blocks);
+    if (rp->have_rss)
+        doc_linef(d, "  final RSS          %s (max %s); live heap is %.1f%% of it",
+                  fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
+                  fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
+                  rp->final_rss_bytes
+                      ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
+                      : 0.0);
+    else
+        doc_line(d, "  final RSS          not sampled");
+    doc_linef(d, "  failed allocations %" PRIu64, rp->failed_allocations);
+    doc_linef(d, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
+                 "frees)",
+              rp->unmatched_frees);
+    if (rp->have_end)
+        doc_linef(d, "  events             %" PRIu64 " written, %" PRIu64 " dropped",
+                  rp->end.events, rp->end.dropped);
+    else
+        doc_linef(d, "  events             %" PRIu64 " records read (no END record)",
+                  rp->records);
+    doc_linef(d, "  call sites         %zu", R->nsites);
+}
+
+/* Whether the process exited (an END record or a crash): "at end", not "when the trace stops". */
+static bool report_exited(const report_t *R)
+{
+    return R->rp.have_end || R->rp.crash_signal;
+}
+
 static void emit_summary(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
+    if (doc_text(d))
+        text_summary(R, d);
     doc_nl(d);
     doc_obj(d, "summary");
     doc_u64(d, "allocations", rp->allocations);
@@ -575,7 +561,9 @@ static void emit_summary(const report_t *R, doc_t *d)
     doc_bool(d, "complete", rp->complete);
     doc_str(d, "partial_reason", rp->complete ? NULL : rp->partial_reason);
     leaks_emit_summary(d, &R->leaks);
+    doc_only(d, DOC_DATA); /* text: its own section, further down */
     emit_size_histogram(R, d);
+    doc_only(d, DOC_ALL);
     doc_end(d);
 }
 
@@ -617,36 +605,71 @@ static void emit_timeline(const report_t *R, doc_t *d)
     doc_end(d);
 }
 
+/* The report, in every document format. The data's order: trace, summary, timeline, sites,
+ * leaks, locks, errors, snapshots; the text's: summary, timeline, the rankings, leaks, growth,
+ * errors, histogram, locks (--brief: summary, leaks, top sites): the sections whose place
+ * differs are visited twice, hidden from one side each time (doc_hide). */
 static int report_emit(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
+    bool brief = R->o->brief;
+    int depth = R->o->stack_depth, top = R->o->top;
     doc_obj(d, NULL);
     doc_str(d, "format", "perfshim-report");
     doc_u64(d, "version", 1);
     doc_u64(d, "schema_version", DOC_SCHEMA_VERSION);
+    doc_linef(d, "perfshim heap report: %s (pid %" PRIu32 ")", rp->exe, rp->pid);
+    if (rp->cmdline[0])
+        doc_linef(d, "command: %s", rp->cmdline);
     doc_obj(d, "trace");
     doc_str(d, "exe", rp->exe);
     doc_str(d, "cmdline", rp->cmdline);
     doc_u64(d, "pid", rp->pid);
     doc_end(d);
     emit_summary(R, d);
+    int rc = 0;
+    if (brief) { /* the first screen: what leaked, then where the allocations come from */
+        doc_hide(d, DOC_DATA);
+        rc = report_text_leaks(R, d, 3);
+    }
+    doc_hide(d, brief ? DOC_TEXT : 0);
     emit_timeline(R, d);
+    doc_hide(d, 0);
 
     const site_t **v = report_rank(R, site_by_allocations);
     if (!v)
         return -PS_E_NOMEM;
-    int rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
+    if (rc == 0)
+        rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
+    if (!brief) {
+        doc_hide(d, DOC_DATA);
+        if (rc == 0)
+            rc = text_top(R, d, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL);
+        if (rc == 0)
+            rc = text_top(R, d, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL);
+        if (rc == 0)
+            rc = text_top(R, d, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
+                          TOP_TEMPORARY);
+        if (rc == 0)
+            rc = text_top(R, d,
+                          report_exited(R)
+                              ? "NOT FREED AT EXIT"
+                              : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
+                          site_by_leaked, TOP_LEAKS);
+        doc_hide(d, 0);
+    }
     /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
-     * at exit; one shape either way (leaks_emit.h) */
+     * at exit; one shape either way (leaks_emit.h); text: the LEAKS section */
+    doc_hide(d, brief ? DOC_TEXT : 0);
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
-        rc = leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, R->o->top,
-                               report_site_index, v);
+        rc = leaks_emit_groups(d, &R->leaks, R->sym, depth, top, report_site_index, v);
     } else if (rc == 0) {
         const site_t **lv = report_rank(R, site_by_leaked);
         if (!lv)
             rc = -PS_E_NOMEM;
+        doc_hide(d, DOC_TEXT); /* the text's is the NOT FREED ranking */
         for (size_t i = 0; lv && i < R->nsites && rc == 0; i++) {
             if (!lv[i]->live_blocks)
                 continue;
@@ -655,19 +678,31 @@ static int report_emit(const report_t *R, doc_t *d)
                 idx++;
             rc = leaks_emit_entry(d, "not_freed", lv[i]->live_blocks, lv[i]->live_bytes, 0, -1,
                                   (long)idx, false, false, R->sym, lv[i]->ips, lv[i]->depth,
-                                  R->o->stack_depth);
+                                  depth);
         }
+        doc_hide(d, brief ? DOC_TEXT : 0);
         free(lv);
     }
     doc_end(d);
+    if (!brief) { /* text: growth, errors, histogram here */
+        doc_hide(d, DOC_DATA);
+        if (rc == 0)
+            rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
+        if (rc == 0)
+            rc = emit_errors(R, d);
+        emit_size_histogram(R, d);
+    }
+    doc_hide(d, brief ? DOC_TEXT : 0);
     if (rc == 0)
-        rc = locks_emit(d, rp, R->sym, R->o->stack_depth, R->o->top);
+        rc = locks_emit(d, rp, R->sym, depth, top);
+    doc_hide(d, DOC_TEXT);
     if (rc == 0)
         rc = emit_errors(R, d);
     if (rc == 0) {
         doc_nl(d);
-        rc = leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth, R->o->top);
+        rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
     }
+    doc_hide(d, 0);
     doc_end(d);
     free(v);
     return rc < 0 ? rc : d->err;
@@ -698,6 +733,7 @@ static int report_render(const report_t *R)
     const format_t *f = R->o->format;
     int rc, rc2;
     switch (f->view) {
+    case FORMAT_TEXT:
     case FORMAT_DOC: {
         doc_t d;
         if ((rc = f->open(&d, R->out)) < 0)
@@ -715,14 +751,8 @@ static int report_render(const report_t *R)
         rc2 = profile_close(&p);
         return rc < 0 ? rc : rc2;
     }
-    default: { /* text: the renderer for what the document describes, report_text the rest */
-        doc_t d;
-        if ((rc = f->open(&d, R->out)) < 0)
-            return rc;
-        rc = report_text(R, &d);
-        rc2 = doc_close(&d);
-        return rc < 0 ? rc : rc2;
-    }
+    default:
+        return -PS_E_INVAL; /* a findings format: not in report's table */
     }
 }
 

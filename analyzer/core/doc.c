@@ -134,7 +134,15 @@ void doc_indent(doc_t *d, const char *indent) { DOC_HINT(d, indent, indent); }
 void doc_only(doc_t *d, unsigned which)
 {
     unsigned kind = d->ops->kind ? d->ops->kind : DOC_DATA;
-    d->skip = !(which & kind);
+    d->skip = !(which & ~d->hide & kind);
+}
+
+unsigned doc_hide(doc_t *d, unsigned which)
+{
+    unsigned prev = d->hide;
+    d->hide = which;
+    doc_only(d, DOC_ALL);
+    return prev;
 }
 
 int doc_stack(doc_t *d, const char *key, symbols_t *sym, const uint64_t *ips, uint32_t depth,

@@ -35,7 +35,9 @@
  *    reads "-". per: the denominator of DOC_UNIT_RATE cells (nanoseconds).
  *  - doc_indent: the indent of the stacks that follow, in text (default 8 spaces).
  *  - doc_only(d, DOC_TEXT | DOC_DATA): the members written until the next doc_only exist in
- *    the text formats only, in the data formats only, or in both (DOC_ALL, the default).
+ *    the text formats only, in the data formats only, or in both (DOC_ALL, the default);
+ *    doc_hide is the same one level up, for a caller that visits a section in the text's
+ *    order and again in the data's.
  * A text renderer writes nothing else of the values: a member without a label or a column
  * is data only. Stacks: the text renderer shows at most max_depth frames (< 0: its default,
  * 8), folding the C++ standard library's frames unless the symbolizer shows them.
@@ -99,7 +101,8 @@ typedef struct doc_s {
     const doc_ops_t *ops;
     void *ctx;
     int err;
-    bool skip; /* doc_only excluded this renderer */
+    bool skip;     /* doc_only excluded this renderer */
+    unsigned hide; /* doc_hide: the formats hidden around the emitters' doc_only */
 } doc_t;
 
 void doc_obj(doc_t *d, const char *key);
@@ -130,6 +133,10 @@ void doc_label(doc_t *d, const char *label, doc_unit_t unit);
 void doc_columns(doc_t *d, const doc_col_t *cols, size_t n, uint64_t per);
 void doc_indent(doc_t *d, const char *indent);
 void doc_only(doc_t *d, unsigned which);
+/* doc_hide(d, DOC_TEXT | DOC_DATA | 0): what the caller of an emitter hides whatever the
+ * emitter's own doc_only says (a section visited twice: once for the text's order, once for
+ * the data's); returns the previous mask. */
+unsigned doc_hide(doc_t *d, unsigned which);
 /* Whether text lines are shown now (to skip composing them otherwise). */
 static inline bool doc_text(const doc_t *d)
 {
