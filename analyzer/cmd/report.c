@@ -4,7 +4,9 @@
  * Pipeline: replay (replay.c) gives aggregates per interned stack id; each stack is cut to
  * its call site (the allocator's and the shim's own frames removed from the top, so the first
  * frame is the caller of malloc); stacks that become equal are merged into one site; sites
- * are ranked and printed with symbolized frames (symbols.c).
+ * are ranked and printed with symbolized frames (symbols.c). report_emit describes the
+ * report once for every document format (text included, formats/text.c); the profile
+ * (folded, ...) is report_profile.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -377,7 +379,7 @@ static int emit_errors(const report_t *R, doc_t *d);
 static void emit_timeline(const report_t *R, doc_t *d);
 
 /* The leak sections in text: the scan's groups, then the growth across snapshots. */
-static int report_text_leaks(const report_t *R, doc_t *d, int top)
+static int report_leaks_text(const report_t *R, doc_t *d, int top)
 {
     int rc = R->leaks.have_scan
                  ? leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, top, NULL, NULL)
@@ -630,7 +632,7 @@ static int report_emit(const report_t *R, doc_t *d)
     int rc = 0;
     if (brief) { /* the first screen: what leaked, then where the allocations come from */
         doc_hide(d, DOC_DATA);
-        rc = report_text_leaks(R, d, 3);
+        rc = report_leaks_text(R, d, 3);
     }
     doc_hide(d, brief ? DOC_TEXT : 0);
     emit_timeline(R, d);
@@ -664,12 +666,13 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
-        rc = leaks_emit_groups(d, &R->leaks, R->sym, depth, top, report_site_index, v);
-    } else if (rc == 0) {
+        /* the index into "sites" is data only: text does not look it up */
+        rc = leaks_emit_groups(d, &R->leaks, R->sym, depth, top,
+                               d->ops->kind == DOC_TEXT ? NULL : report_site_index, v);
+    } else if (rc == 0 && d->ops->kind != DOC_TEXT) { /* data only */
         const site_t **lv = report_rank(R, site_by_leaked);
         if (!lv)
             rc = -PS_E_NOMEM;
-        doc_hide(d, DOC_TEXT); /* the text's is the NOT FREED ranking */
         for (size_t i = 0; lv && i < R->nsites && rc == 0; i++) {
             if (!lv[i]->live_blocks)
                 continue;
@@ -680,7 +683,6 @@ static int report_emit(const report_t *R, doc_t *d)
                                   (long)idx, false, false, R->sym, lv[i]->ips, lv[i]->depth,
                                   depth);
         }
-        doc_hide(d, brief ? DOC_TEXT : 0);
         free(lv);
     }
     doc_end(d);
