@@ -1,8 +1,9 @@
 /*
  * doc.h -- the document view of the output model: what a report says, described once as a
  * stream of sections (objects), lists (arrays), key/values, distributions and stacks, and
- * rendered by whichever format plug-in (formats/formats.def) the command was given: JSON
- * (formats/json.c), any other document format of formats/formats.def, HTML later. The two
+ * rendered by whichever format plug-in (formats/formats.def) the command was given: text
+ * (formats/text.c), JSON (formats/json.c), any other document format of formats/formats.def,
+ * HTML later. The two
  * other views are the profile (core/profile.h: stack -> value, for folded, speedscope, pprof)
  * and the findings (the check verdict, SARIF, JUnit).
  *
