@@ -15,7 +15,7 @@
 
 #define DOC_CALL(d, call)                                                                      \
     do {                                                                                       \
-        if ((d)->err == 0 && !(d)->skip) {                                                 \
+        if ((d)->err == 0 && !(d)->skip) {                                                     \
             int rc_ = (d)->ops->call;                                                          \
             if (rc_ < 0)                                                                       \
                 (d)->err = rc_;                                                                \

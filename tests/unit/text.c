@@ -3,7 +3,8 @@
  * emitter, a new section described once with doc_* calls (a title, labelled values with
  * units, a member for text only and one for data only, a table, stacks), rendered by the text
  * format and by JSON with no other code: each shows its part, and the JSON has none of the
- * presentation (the text-only member is absent, the data-only one present).
+ * presentation (the text-only member is absent, the data-only one present); a section visited
+ * twice (doc_hide) lands in the text's place in text and the data's place in JSON.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,12 +112,62 @@ TEST(json)
     free(t);
 }
 
+/* A section whose place differs: text wants "b" before "a", the data "a" before "b"; the
+ * emitter visits "b" twice, hidden from one kind of format each time, and an emitter's own
+ * doc_only inside a hidden visit does not show it. */
+static void emit_b(doc_t *d)
+{
+    doc_title(d, "B");
+    doc_only(d, DOC_ALL);
+    doc_label(d, "b", DOC_UNIT_COUNT);
+    doc_u64(d, "b", 2);
+    doc_only(d, DOC_ALL);
+}
+
+static void emit_two_orders(doc_t *d)
+{
+    doc_obj(d, NULL);
+    doc_hide(d, DOC_DATA);
+    emit_b(d);
+    doc_hide(d, 0);
+    doc_title(d, "A");
+    doc_label(d, "a", DOC_UNIT_COUNT);
+    doc_u64(d, "a", 1);
+    doc_hide(d, DOC_TEXT);
+    emit_b(d);
+    doc_hide(d, 0);
+    doc_end(d);
+}
+
+static char *render_with(int (*open)(doc_t *, FILE *), void (*emit)(doc_t *))
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&text, &len);
+    doc_t d;
+    assert_true(open(&d, o) == 0);
+    emit(&d);
+    expect_true(doc_close(&d) == 0);
+    fclose(o);
+    return text;
+}
+
+TEST(two_orders)
+{
+    char *t = render_with(text_doc_open, emit_two_orders);
+    expect_str_eq(t, "\nB\n  b                  2\n\nA\n  a                  1\n");
+    free(t);
+    t = render_with(json_doc_open, emit_two_orders);
+    expect_str_eq(t, "{\"a\":1,\"b\":2}\n");
+    free(t);
+}
+
 int main(void)
 {
     symbols_opts_t so = {.quiet = true};
     if (symbols_open(&sym, NULL, 0, &so) < 0)
         return 1;
-    static const test_case tests[] = {TEST_ENTRY(text), TEST_ENTRY(json)};
+    static const test_case tests[] = {TEST_ENTRY(text), TEST_ENTRY(json), TEST_ENTRY(two_orders)};
     int rc = test_run(tests, sizeof tests / sizeof tests[0]);
     symbols_close(sym);
     return rc;
