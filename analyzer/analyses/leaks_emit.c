@@ -141,7 +141,8 @@ int leaks_emit_groups(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int
         doc_only(d, listed ? DOC_ALL : DOC_DATA);
         if (listed)
             text_group(d, g, ++shown);
-        rc = emit_group(d, L, i, sym, depth, site_index, arg);
+        if (doc_shown(d))
+            rc = emit_group(d, L, i, sym, depth, site_index, arg);
         for (size_t k = 0; listed && rc == 0 && k < L->ngroups; k++)
             if (L->groups[k].kind == PS_LEAK_INDIRECT && L->groups[k].held_by == (long)i) {
                 doc_only(d, DOC_TEXT);
@@ -171,6 +172,8 @@ int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int
     for (size_t i = 0; i < L->ngrowth; i++) {
         const leak_growth_t *g = &L->growth[i];
         doc_only(d, text && i < (size_t)top ? DOC_ALL : DOC_DATA);
+        if (!doc_shown(d))
+            continue;
         doc_linef(d, "  #%zu  +%" PRIu64 " bytes (%" PRIu64 " -> %" PRIu64 ", %" PRIu64
                      " blocks live)",
                   i + 1, g->last_bytes - g->first_bytes, g->first_bytes, g->last_bytes,
@@ -187,6 +190,7 @@ int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int
         if (rc < 0)
             return rc;
     }
+    doc_only(d, DOC_ALL);
     doc_end(d);
     return d->err;
 }

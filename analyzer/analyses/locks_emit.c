@@ -111,6 +111,10 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
     bool text = (int)rank <= top, cond = k->kind == PS_LOCK_COND;
     char b1[32];
     doc_only(d, text ? DOC_ALL : DOC_DATA);
+    if (!doc_shown(d)) { /* text lists the top ones only */
+        doc_only(d, DOC_ALL);
+        return d->err;
+    }
     if (text)
         text_lock(d, rp, k, rank);
     const locks_t *L = rp->locks;

@@ -302,7 +302,8 @@ static int emit_top(const report_t *R, doc_t *d, const char *title, const site_t
             continue;
         k += text;
         doc_only(d, text ? (data ? DOC_ALL : DOC_TEXT) : DOC_DATA);
-        rc = emit_site(R, d, v[i], k, filter == TOP_LEAKS);
+        if (doc_shown(d)) /* text has its top sites only */
+            rc = emit_site(R, d, v[i], k, filter == TOP_LEAKS);
     }
     doc_only(d, DOC_ALL);
     if (data)

@@ -138,6 +138,12 @@ void doc_only(doc_t *d, unsigned which);
  * emitter's own doc_only says (a section visited twice: once for the text's order, once for
  * the data's); returns the previous mask. */
 unsigned doc_hide(doc_t *d, unsigned which);
+/* Whether the members written now reach the renderer (an emitter may skip building an
+ * element that doc_only/doc_hide hide from this format: nothing of it would be written). */
+static inline bool doc_shown(const doc_t *d)
+{
+    return d->err == 0 && !d->skip;
+}
 /* Whether text lines are shown now (to skip composing them otherwise). */
 static inline bool doc_text(const doc_t *d)
 {
