@@ -74,6 +74,6 @@ void leaks_free(leaks_t *L);
 void leaks_suppress_held(leaks_t *L);
 const char *leaks_kind_name(int kind);
 
-/* The report sections are formats/leaks_text.h (text) and analyses/leaks_emit.h (document). */
+/* The report sections, in every format, are analyses/leaks_emit.h. */
 
 #endif /* PERFSHIM_LEAKS_H */

@@ -5,6 +5,8 @@
 
 #include "analyses/leaks_emit.h"
 
+#include <inttypes.h>
+
 void leaks_emit_summary(doc_t *d, const leaks_t *L)
 {
     const ps_rec_leak_scan_t *s = &L->scan;
@@ -60,29 +62,122 @@ int leaks_emit_entry(doc_t *d, const char *kind, uint64_t blocks, uint64_t bytes
     return rc < 0 ? rc : d->err;
 }
 
-int leaks_emit_groups(doc_t *d, const leaks_t *L, symbols_t *sym, int depth,
+/* The scan's totals in text, above its groups ("LEAKS (reachability at exit)"). */
+static void text_scan_head(doc_t *d, const leaks_t *L)
+{
+    const ps_rec_leak_scan_t *s = &L->scan;
+    doc_title(d, "LEAKS (reachability at exit)");
+    doc_linef(d, "  definitely lost    %" PRIu64 " bytes in %" PRIu64 " blocks", s->definite_bytes,
+              s->definite_blocks);
+    doc_linef(d, "  indirectly lost    %" PRIu64 " bytes in %" PRIu64 " blocks", s->indirect_bytes,
+              s->indirect_blocks);
+    doc_linef(d, "  still reachable    %" PRIu64 " bytes in %" PRIu64 " blocks", s->reachable_bytes,
+              s->reachable_blocks);
+    if (s->possible_blocks)
+        doc_linef(d, "  possibly           %" PRIu64 " of those blocks are reached through "
+                     "interior pointers only",
+                  s->possible_blocks);
+    if (s->flags & PS_LEAK_F_ABORTED)
+        doc_line(d, "  incomplete         the scan could not run (no memory for it): nothing was "
+                    "classified");
+    if (s->flags & PS_LEAK_F_TURNED_OFF)
+        doc_line(d, "  turned off         by the app (__lsan_is_turned_off or detect_leaks=0)");
+    if (s->flags & PS_LEAK_F_ON_DEMAND)
+        doc_line(d, "  scan               the app's last __lsan_do_*leak_check (no exit scan)");
+    if (L->nscans > 1)
+        doc_linef(d, "  scans              %" PRIu32 " in the trace (on-demand ones); this is the "
+                     "last",
+                  L->nscans);
+    if (s->unreadable_bytes)
+        doc_linef(d, "  unreadable         %" PRIu64 " bytes of blocks and roots were not readable "
+                     "and not scanned",
+                  s->unreadable_bytes);
+    if (s->flags & PS_LEAK_F_UNTRACKED)
+        doc_linef(d, "  incomplete         %" PRIu64 " allocations were not tracked (out of memory)",
+                  s->untracked);
+}
+
+/* A group's line in text: "  #RANK  kind: ..." or, under its holder, "      held: kind: ...". */
+static void text_group(doc_t *d, const leak_group_t *g, size_t rank)
+{
+    char lead[32], poss[96] = "";
+    if (rank)
+        snprintf(lead, sizeof lead, "  #%zu  ", rank);
+    else
+        snprintf(lead, sizeof lead, "      held: ");
+    if (g->possible_blocks)
+        snprintf(poss, sizeof poss, " (%" PRIu64 " reached through interior pointers only)",
+                 g->possible_blocks);
+    doc_linef(d, "%s%s: %" PRIu64 " blocks, %" PRIu64 " bytes%s%s%s", lead,
+              leaks_kind_name(g->kind), g->blocks, g->bytes, poss,
+              g->inherited ? " (inherited from the parent process)" : "",
+              g->suppressed ? " [suppressed]" : "");
+}
+
+static int emit_group(doc_t *d, const leaks_t *L, size_t i, symbols_t *sym, int depth,
                       long (*site_index)(const uint64_t *ips, uint32_t depth, void *arg),
                       void *arg)
 {
-    for (size_t i = 0; i < L->ngroups; i++) {
-        const leak_group_t *g = &L->groups[i];
-        long site = site_index ? site_index(g->ips, g->depth, arg) : -1;
-        int rc = leaks_emit_entry(d, leaks_kind_name(g->kind), g->blocks, g->bytes,
-                                  g->possible_blocks,
-                                  g->kind == PS_LEAK_INDIRECT ? g->held_by : -1, site,
-                                  g->suppressed, g->inherited, sym, g->ips, g->depth, depth);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    const leak_group_t *g = &L->groups[i];
+    long site = site_index ? site_index(g->ips, g->depth, arg) : -1;
+    return leaks_emit_entry(d, leaks_kind_name(g->kind), g->blocks, g->bytes, g->possible_blocks,
+                            g->kind == PS_LEAK_INDIRECT ? g->held_by : -1, site, g->suppressed,
+                            g->inherited, sym, g->ips, g->depth, depth);
 }
 
-int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth)
+int leaks_emit_groups(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int top,
+                      long (*site_index)(const uint64_t *ips, uint32_t depth, void *arg),
+                      void *arg)
 {
+    text_scan_head(d, L);
+    size_t shown = 0;
+    int rc = 0;
+    for (size_t i = 0; i < L->ngroups && rc == 0; i++) {
+        const leak_group_t *g = &L->groups[i];
+        /* text lists the top definite (and unheld indirect) groups, each with the indirect
+         * ones it holds under it; the data formats have every group once, in order */
+        bool listed = g->kind != PS_LEAK_REACHABLE &&
+                      !(g->kind == PS_LEAK_INDIRECT && g->held_by >= 0) && shown < (size_t)top;
+        doc_only(d, listed ? DOC_ALL : DOC_DATA);
+        if (listed)
+            text_group(d, g, ++shown);
+        if (doc_shown(d))
+            rc = emit_group(d, L, i, sym, depth, site_index, arg);
+        for (size_t k = 0; listed && rc == 0 && k < L->ngroups; k++)
+            if (L->groups[k].kind == PS_LEAK_INDIRECT && L->groups[k].held_by == (long)i) {
+                doc_only(d, DOC_TEXT);
+                text_group(d, &L->groups[k], 0);
+                doc_indent(d, "            ");
+                rc = emit_group(d, L, k, sym, depth, site_index, arg);
+                doc_indent(d, "        ");
+            }
+        doc_only(d, DOC_ALL);
+    }
+    if (rc == 0 && !shown)
+        doc_line(d, "  no leaks");
+    return rc;
+}
+
+int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int top)
+{
+    bool text = L->nsnapshots >= 2; /* text: no section with fewer */
+    if (text) {
+        doc_linef(d, "\nSUSPECTED LEAKS (live bytes growing across %" PRIu32 " snapshots)",
+                  L->nsnapshots);
+        if (!L->ngrowth)
+            doc_line(d, "  none");
+    }
     doc_u64(d, "snapshots", L->nsnapshots);
     doc_list(d, "suspected_leaks");
     for (size_t i = 0; i < L->ngrowth; i++) {
         const leak_growth_t *g = &L->growth[i];
+        doc_only(d, text && i < (size_t)top ? DOC_ALL : DOC_DATA);
+        if (!doc_shown(d))
+            continue;
+        doc_linef(d, "  #%zu  +%" PRIu64 " bytes (%" PRIu64 " -> %" PRIu64 ", %" PRIu64
+                     " blocks live)",
+                  i + 1, g->last_bytes - g->first_bytes, g->first_bytes, g->last_bytes,
+                  g->last_blocks);
         doc_nl(d);
         doc_obj(d, NULL);
         doc_u64(d, "growth_bytes", g->last_bytes - g->first_bytes);
@@ -91,9 +186,11 @@ int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth)
         doc_u64(d, "last_blocks", g->last_blocks);
         int rc = doc_stack(d, "stack", sym, g->ips, g->depth, depth);
         doc_end(d);
+        doc_only(d, DOC_ALL);
         if (rc < 0)
             return rc;
     }
+    doc_only(d, DOC_ALL);
     doc_end(d);
     return d->err;
 }

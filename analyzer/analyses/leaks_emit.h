@@ -13,7 +13,10 @@
  * (= blocks/bytes), suppressed, inherited, stack. leaks_emit_groups writes an entry per scan
  * group (site_index maps a call site to "sites", -1: none). leaks_emit_growth writes
  * "snapshots" and "suspected_leaks". depth: frames per stack (< 0: all). The emitters return
- * 0 or a negative PS_E_*.
+ * 0 or a negative PS_E_*. Text (the presentation): leaks_emit_groups is the section "LEAKS
+ * (reachability at exit)" (the scan's totals, its top groups with the indirect ones under
+ * their holder), leaks_emit_growth "SUSPECTED LEAKS" (with two snapshots or more); top: the
+ * groups and sites text lists.
  */
 #ifndef PERFSHIM_LEAKS_EMIT_H
 #define PERFSHIM_LEAKS_EMIT_H
@@ -26,9 +29,9 @@ int leaks_emit_entry(doc_t *d, const char *kind, uint64_t blocks, uint64_t bytes
                      uint64_t possible_blocks, long held_by, long site, bool suppressed,
                      bool inherited, symbols_t *sym, const uint64_t *ips, uint32_t ndepth,
                      int depth);
-int leaks_emit_groups(doc_t *d, const leaks_t *L, symbols_t *sym, int depth,
+int leaks_emit_groups(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int top,
                       long (*site_index)(const uint64_t *ips, uint32_t depth, void *arg),
                       void *arg);
-int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth);
+int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int top);
 
 #endif /* PERFSHIM_LEAKS_EMIT_H */

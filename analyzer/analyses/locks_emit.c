@@ -9,6 +9,12 @@
 #include <stdio.h>
 
 #include "analyses/locks.h"
+#include "core/fmt.h"
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
 
 static int emit_stack(doc_t *d, const char *key, const replay_t *rp, symbols_t *sym,
                       uint32_t id, int depth)
@@ -38,9 +44,79 @@ static void emit_dist(doc_t *d, const char *key, const replay_hist_t *h, uint64_
     doc_end(d);
 }
 
-static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
-                     const locks_lock_t *k)
+/* The text line of a distribution: "wait  total ..  p50 <=..  p99 <=..  p999 <=..  max ..". */
+static void text_dist(doc_t *d, const char *what, const replay_hist_t *h, uint64_t total,
+                      const char *extra)
 {
+    char a[32], b[32], c[32], m[32], e[32];
+    if (!h->n) {
+        doc_linef(d, "      %-5s -", what);
+        return;
+    }
+    doc_linef(d, "      %-5s total %s  p50 <=%s  p99 <=%s  p999 <=%s  max %s%s", what,
+              fmt_ns(e, sizeof e, total), fmt_ns(a, sizeof a, replay_hist_quantile(h, 0.5)),
+              fmt_ns(b, sizeof b, replay_hist_quantile(h, 0.99)),
+              fmt_ns(c, sizeof c, replay_hist_quantile(h, 0.999)), fmt_ns(m, sizeof m, h->max),
+              extra);
+}
+
+/* A lock's lines in text, before its members: what it is, its distributions, Amdahl. */
+static void text_lock(doc_t *d, const replay_t *rp, const locks_lock_t *k, size_t rank)
+{
+    const locks_t *L = rp->locks;
+    char b1[32], b3[64], rw[64] = "";
+    if (k->kind == PS_LOCK_COND) {
+        doc_linef(d, "  condvar 0x%" PRIx64 ": %" PRIu64 " waits (%" PRIu64 " timed out), %" PRIu64
+                     " signals, %" PRIu64 " broadcasts%s",
+                  k->addr, k->acquisitions, k->timeouts, k->signals, k->broadcasts,
+                  L->partial ? " (of exited threads: trace incomplete)" : "");
+        text_dist(d, "wait", &k->wait, k->wait_ns, "");
+        return;
+    }
+    bool totals = !L->partial || k->have_totals;
+    if (k->kind == PS_LOCK_RWLOCK && totals)
+        snprintf(rw, sizeof rw, " (%" PRIu64 " read, %" PRIu64 " write)", k->rd_acquisitions,
+                 k->acquisitions - k->rd_acquisitions);
+    if (totals)
+        doc_linef(d, "  #%zu %s 0x%" PRIx64 ": %s%" PRIu64 " acquisitions%s, %" PRIu64
+                     " contended, %" PRIu64 " owner changes, max waiters %" PRIu32,
+                  rank, lock_kind_name(k->kind), k->addr, L->partial ? "at least " : "",
+                  k->acquisitions, rw, k->contended, k->owner_changes, k->max_waiters);
+    else
+        doc_linef(d, "  #%zu %s 0x%" PRIx64 ": acquisitions and owner changes not recorded "
+                     "(trace incomplete)\n     %s %" PRIu64 " contended, max waiters %" PRIu32,
+                  rank, lock_kind_name(k->kind), k->addr, rw, k->contended, k->max_waiters);
+    if (totals)
+        doc_linef(d, "      %" PRIu64 " trylock failures, %" PRIu64 " timeouts, %" PRIu64
+                     " errors, %" PRIu64 " allocations while held%s",
+                  k->trylock_fail, k->timeouts, k->errors, k->allocs_held,
+                  L->partial ? " (of exited threads)" : "");
+    snprintf(b3, sizeof b3, "  (%.1f%% of all lock wait)", pct(k->wait_ns, L->total_wait_ns));
+    text_dist(d, "wait", &k->wait, k->wait_ns, b3);
+    snprintf(b3, sizeof b3, "  (%" PRIu64 " holds timed%s)", k->hold.n,
+             L->partial ? ", exited threads only" : "");
+    if (L->partial && !k->hold.n)
+        doc_line(d, "      hold  not recorded (trace incomplete)");
+    else
+        text_dist(d, "hold", &k->hold, k->hold_ns, b3);
+    doc_linef(d, "      Amdahl: removing this contention saves at most %s (%.1f%% of the run)",
+              fmt_ns(b1, sizeof b1, k->amdahl_ns), pct(k->amdahl_ns, rp->duration_ns));
+}
+
+/* text: whether this lock is one text lists (rank <= top); its sites and holders too, up to
+ * top; the others are data only. */
+static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
+                     const locks_lock_t *k, size_t rank, int top)
+{
+    bool text = (int)rank <= top, cond = k->kind == PS_LOCK_COND;
+    char b1[32];
+    doc_only(d, text ? DOC_ALL : DOC_DATA);
+    if (!doc_shown(d)) { /* text lists the top ones only */
+        doc_only(d, DOC_ALL);
+        return d->err;
+    }
+    if (text)
+        text_lock(d, rp, k, rank);
     const locks_t *L = rp->locks;
     uint64_t wait_all = L->total_wait_ns; /* a condvar's share is of all condvar wait */
     if (k->kind == PS_LOCK_COND) {
@@ -75,8 +151,22 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
     emit_dist(d, "hold_ns", &k->hold, k->hold_ns);
     doc_list(d, "sites");
     int rc = 0;
-    for (size_t j = 0; j < k->nsites && rc == 0; j++) {
+    for (size_t j = 0; j < k->nsites && rc == 0; j++) { /* by wait, then count */
         const locks_site_t *s = &k->sites[j];
+        doc_only(d, text && (int)j < top ? DOC_ALL : DOC_DATA);
+        fmt_ns(b1, sizeof b1, s->wait_ns);
+        if (cond && (s->acquisitions || s->timeouts))
+            doc_linef(d, "    waited at: %" PRIu64 " waits, %s", s->acquisitions, b1);
+        else if (cond)
+            doc_linef(d, "    signalled from: %" PRIu64 " calls", s->notifies);
+        else if (L->partial && s->acquisitions)
+            doc_linef(d, "    site: %" PRIu64 " contended, wait %s, at least %" PRIu64
+                         " acquisitions", s->contended, b1, s->acquisitions);
+        else if (L->partial)
+            doc_linef(d, "    site: %" PRIu64 " contended, wait %s", s->contended, b1);
+        else
+            doc_linef(d, "    site: %" PRIu64 " acquisitions, %" PRIu64 " contended, wait %s",
+                      s->acquisitions, s->contended, b1);
         doc_obj(d, NULL);
         doc_u64(d, "acquisitions", s->acquisitions);
         doc_u64(d, "contended", s->contended);
@@ -87,18 +177,25 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
         rc = emit_stack(d, "stack", rp, sym, s->stack, depth);
         doc_end(d);
     }
+    doc_only(d, text ? DOC_ALL : DOC_DATA);
     doc_end(d);
     doc_list(d, "holders");
     for (size_t j = 0; j < k->nholders && rc == 0; j++) {
         const locks_holder_t *h = &k->holders[j];
+        doc_only(d, text && !cond && (int)j < top ? DOC_ALL : DOC_DATA);
+        doc_linef(d, "    holder that made others wait: %s charged over %" PRIu64 " waits",
+                  fmt_ns(b1, sizeof b1, h->wait_ns), h->waits);
         doc_obj(d, NULL);
         doc_u64(d, "waits", h->waits);
         doc_u64(d, "wait_ns_charged", h->wait_ns);
         rc = emit_stack(d, "stack", rp, sym, h->stack, depth);
         doc_end(d);
     }
+    doc_only(d, text ? DOC_ALL : DOC_DATA);
     doc_end(d);
     if (rc == 0 && k->have_init) {
+        doc_only(d, text && !cond ? DOC_ALL : DOC_DATA);
+        doc_line(d, "    initialized at:");
         rc = emit_stack(d, "init_stack", rp, sym, k->init_stack, depth);
         doc_u64(d, "init_attr", k->init_attr);
     } else {
@@ -106,23 +203,72 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
         doc_null(d, "init_attr");
     }
     doc_end(d);
+    doc_only(d, DOC_ALL);
     return rc < 0 ? rc : d->err;
 }
 
-int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth)
+/* The text lines above the lock list: totals of the locks and the threads. */
+static void text_locks_head(doc_t *d, const replay_t *rp)
+{
+    const locks_t *L = rp->locks;
+    char b1[32], b3[64];
+    uint64_t acq = 0, cont = 0, thread_wall = 0;
+    bool any_totals = false;
+    for (size_t i = 0; i < L->nlocks; i++) {
+        acq += L->locks[i].acquisitions;
+        cont += L->locks[i].contended;
+        any_totals |= L->locks[i].have_totals;
+    }
+    for (size_t i = 0; i < L->nthreads; i++)
+        thread_wall += L->threads[i].wall_ns;
+    doc_title(d, "LOCK CONTENTION (locks ranked by total wait)");
+    if (L->partial) {
+        /* see locks.h: waits from the events, acquisitions only what exited threads wrote */
+        doc_line(d, "  trace incomplete (no END): waits and times are those of the wait events "
+                    "recorded;\n  acquisition totals exist only for threads that exited");
+        if (any_totals)
+            snprintf(b3, sizeof b3, "at least %" PRIu64, acq);
+        else
+            snprintf(b3, sizeof b3, "not recorded");
+    } else {
+        snprintf(b3, sizeof b3, "%" PRIu64, acq);
+    }
+    doc_linef(d, "  locks %zu, acquisitions %s, contended %" PRIu64 ", wait %s (%.1f%% of "
+                 "all threads' wall time)",
+              L->nlocks, b3, cont, fmt_ns(b1, sizeof b1, L->total_wait_ns),
+              pct(L->total_wait_ns, thread_wall));
+    if (L->untracked || L->held_overflow)
+        doc_linef(d, "  warning: %" PRIu64 " lock operations untracked (tables full), %" PRIu64
+                     " holds not timed (too many locks held at once)",
+                  L->untracked, L->held_overflow);
+}
+
+int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int top)
 {
     const locks_t *L = rp->locks;
     int rc = 0;
+    char b1[32], b2[32], b4[32], b5[32];
+    if (L) /* text: no lock sections at all without lock records */
+        text_locks_head(d, rp);
     doc_nl(d);
     doc_list(d, "locks");
     for (size_t i = 0; L && i < L->nlocks && rc == 0; i++)
-        rc = emit_lock(d, rp, sym, depth, &L->locks[i]);
+        rc = emit_lock(d, rp, sym, depth, &L->locks[i], i + 1, top);
     doc_end(d);
+    if (L && L->nlocks > (size_t)top)
+        doc_linef(d, "  ... %zu more locks", L->nlocks - (size_t)top);
+    if (L && L->nconds)
+        doc_title(d, "CONDITION VARIABLES (waiting for work or an event, not for a lock)");
     doc_nl(d);
     doc_list(d, "condvars");
     for (size_t i = 0; L && i < L->nconds && rc == 0; i++)
-        rc = emit_lock(d, rp, sym, depth, &L->conds[i]);
+        rc = emit_lock(d, rp, sym, depth, &L->conds[i], i + 1, top);
     doc_end(d);
+    if (L) {
+        doc_title(d, "THREADS (wall time: running, waiting for a lock, waiting on a condvar)");
+        doc_linef(d, "  %8s %-15s %12s %12s %12s %7s %12s %7s", "tid", "name", "wall",
+                  "running", "lock wait", "share", "cond wait", "share");
+    }
     doc_nl(d);
     doc_list(d, "threads");
     for (size_t i = 0; L && i < L->nthreads; i++) {
@@ -130,6 +276,17 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth)
         /* cond_wait_recorded false: a thread of a partial trace still running (locks.h) */
         bool cond_known = !L->partial || t->exited;
         uint64_t busy = t->lock_wait_ns + (cond_known ? t->cond_wait_ns : 0);
+        char cw[48];
+        if (cond_known)
+            snprintf(cw, sizeof cw, "%12s %6.1f%%", fmt_ns(b5, sizeof b5, t->cond_wait_ns),
+                     pct(t->cond_wait_ns, t->wall_ns));
+        else
+            snprintf(cw, sizeof cw, "%12s %7s", "not recorded", "-");
+        doc_linef(d, "  %8" PRIu32 " %-15s %12s %12s %12s %6.1f%% %s", t->tid, t->name,
+                  fmt_ns(b1, sizeof b1, t->wall_ns),
+                  cond_known ? fmt_ns(b4, sizeof b4, t->wall_ns > busy ? t->wall_ns - busy : 0)
+                             : "-",
+                  fmt_ns(b2, sizeof b2, t->lock_wait_ns), pct(t->lock_wait_ns, t->wall_ns), cw);
         doc_obj(d, NULL);
         doc_u64(d, "tid", t->tid);
         doc_str(d, "name", t->name);
@@ -142,10 +299,27 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth)
         doc_end(d);
     }
     doc_end(d);
+    if (L && L->partial)
+        doc_line(d, "  (trace incomplete: a thread still running has no condvar totals yet)");
+    if (L) {
+        doc_title(d, "LOCK ORDER CYCLES (potential deadlocks)");
+        if (!L->ncycles)
+            doc_linef(d, "  none among %zu lock-order edges", L->nedges);
+    }
     doc_nl(d);
     doc_list(d, "lock_order_cycles");
     for (size_t i = 0; L && i < L->ncycles && rc == 0; i++) {
         const locks_cycle_t *c = &L->cycles[i];
+        if (d->ops->line) { /* "cycle N: 0x.. -> 0x.. -> 0x.." (text only) */
+            char line[1024];
+            size_t n = (size_t)snprintf(line, sizeof line, "  cycle %zu:", i + 1);
+            for (uint32_t j = 0; j < c->n && n < sizeof line; j++)
+                n += (size_t)snprintf(line + n, sizeof line - n, " 0x%" PRIx64 " ->",
+                                      L->edges[c->edge[j]].from);
+            if (n < sizeof line)
+                snprintf(line + n, sizeof line - n, " 0x%" PRIx64, L->edges[c->edge[0]].from);
+            doc_line(d, line);
+        }
         doc_nl(d);
         doc_obj(d, NULL);
         doc_list(d, "locks");
@@ -159,7 +333,10 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth)
             doc_hex(d, "held", e->from);
             doc_hex(d, "acquired", e->to);
             doc_u64(d, "tid", e->tid);
+            doc_linef(d, "    thread %" PRIu32 " held 0x%" PRIx64 ", acquired at:", e->tid,
+                      e->from);
             rc = emit_stack(d, "held_stack", rp, sym, e->from_stack, depth);
+            doc_linef(d, "    while acquiring 0x%" PRIx64 " at:", e->to);
             if (rc == 0)
                 rc = emit_stack(d, "acquired_stack", rp, sym, e->to_stack, depth);
             doc_end(d);
@@ -168,6 +345,8 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth)
         doc_end(d);
     }
     doc_end(d);
+    if (L && L->cycles_truncated)
+        doc_line(d, "  ... more cycles not listed");
     doc_nl(d);
     doc_obj(d, "lock_summary");
     doc_bool(d, "totals_complete", !(L && L->partial));

@@ -5,7 +5,9 @@
  *
  * Contract: analyzer-only. Every member is written, also for a trace without lock records
  * (rp->locks NULL): empty lists and zeros. depth: frames per stack (< 0: all). Returns 0 or a
- * negative PS_E_*. Key names are an interface (docs/json-schema.md): add, never rename.
+ * negative PS_E_*. Text (the presentation): the sections "LOCK CONTENTION", "CONDITION
+ * VARIABLES", "THREADS", "LOCK ORDER CYCLES", none without lock records; top: the locks,
+ * condvars, sites and holders that text lists (the data formats have them all). Key names are an interface (docs/json-schema.md): add, never rename.
  */
 #ifndef PERFSHIM_LOCKS_EMIT_H
 #define PERFSHIM_LOCKS_EMIT_H
@@ -13,6 +15,6 @@
 #include "analyses/replay.h"
 #include "core/doc.h"
 
-int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth);
+int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int top);
 
 #endif /* PERFSHIM_LOCKS_EMIT_H */

@@ -22,7 +22,6 @@
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
-#include "formats/textstack.h"
 #include "formats/formats.h"
 #include "core/doc.h"
 #include "perfshim/errors.h"
@@ -356,46 +355,25 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
 
 /* ---- text and JSON ------------------------------------------------------------------- */
 
-/* The verdict in text, from the findings (each budget, the top leak sites) and the result's
- * leak totals. */
-static int check_text(FILE *o, const check_result_t *r, const findings_t *F)
+/* A budget in words: "VALUE WHAT, limit LIMIT[: exceeded by N UNIT]" (text, SARIF, JUnit). */
+static void budget_message(const check_budget_t *b, char *buf, size_t n)
 {
-    fprintf(o, "perfshim check: %s: %zu of %zu budgets exceeded\n", F->nfailed ? "FAIL" : "PASS",
-            F->nfailed, F->nbudgets);
-    for (size_t i = 0; i < F->n; i++)
-        if (F->v[i].kind == FINDING_BUDGET)
-            fprintf(o, "  %s  %s: %s\n", F->v[i].failed ? "FAIL" : "pass", F->v[i].name,
-                    F->v[i].message);
-    fprintf(o, "  leaks at exit: definite %" PRIu64 " bytes in %" PRIu64 " blocks, indirect %" PRIu64
-               " bytes in %" PRIu64 " blocks, reachable %" PRIu64 " bytes in %" PRIu64 " blocks\n",
-            r->definite_bytes, r->definite_blocks, r->indirect_bytes, r->indirect_blocks,
-            r->reachable_bytes, r->reachable_blocks);
-    if (r->suppressed_blocks)
-        fprintf(o, "  suppressed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", r->suppressed_bytes,
-                r->suppressed_blocks);
-    size_t shown = 0;
-    for (size_t i = 0; i < F->n && shown < (size_t)F->top; i++) {
-        const finding_t *f = &F->v[i];
-        if (f->kind != FINDING_LEAK)
-            continue;
-        if (!shown++)
-            fprintf(o, "Top offending stacks:\n");
-        fprintf(o, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes", shown, f->name, f->blocks,
-                f->bytes);
-        if (r->ntraces > 1)
-            fprintf(o, " (%s)", f->trace);
-        fputc('\n', o);
-        int rc = textstack_frames(o, f->sym, f->ips, f->depth,
-                                  r->stack_depth >= 0 ? r->stack_depth : 8, "        ");
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    if (b->failed)
+        snprintf(buf, n, "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s", b->value,
+                 b->what, b->limit, b->value - b->limit, b->unit);
+    else
+        snprintf(buf, n, "%" PRIu64 " %s, limit %" PRIu64, b->value, b->what, b->limit);
 }
 
-/* The verdict as a document (JSON, any document format): docs/json-schema.md. */
+/* The verdict as a document (text, JSON, any document format): docs/json-schema.md. Text:
+ * the verdict line, a line per budget, the leak totals, the top offending stacks. */
 static int check_emit(doc_t *d, const check_result_t *r)
 {
+    size_t failed = 0;
+    for (size_t i = 0; i < r->nbudgets; i++)
+        failed += r->budgets[i].failed;
+    doc_linef(d, "perfshim check: %s: %zu of %zu budgets exceeded", failed ? "FAIL" : "PASS",
+              failed, r->nbudgets);
     doc_obj(d, NULL);
     doc_str(d, "format", "perfshim-check");
     doc_u64(d, "version", 1);
@@ -423,6 +401,11 @@ static int check_emit(doc_t *d, const check_result_t *r)
     doc_list(d, "budgets");
     for (size_t i = 0; i < r->nbudgets; i++) {
         const check_budget_t *b = &r->budgets[i];
+        if (doc_text(d)) {
+            char msg[512];
+            budget_message(b, msg, sizeof msg);
+            doc_linef(d, "  %s  %s: %s", b->failed ? "FAIL" : "pass", b->name, msg);
+        }
         doc_nl(d);
         doc_obj(d, NULL);
         doc_str(d, "name", b->name);
@@ -435,10 +418,25 @@ static int check_emit(doc_t *d, const check_result_t *r)
         doc_end(d);
     }
     doc_end(d);
+    doc_linef(d, "  leaks at exit: definite %" PRIu64 " bytes in %" PRIu64 " blocks, indirect %"
+                 PRIu64 " bytes in %" PRIu64 " blocks, reachable %" PRIu64 " bytes in %" PRIu64
+                 " blocks",
+              r->definite_bytes, r->definite_blocks, r->indirect_bytes, r->indirect_blocks,
+              r->reachable_bytes, r->reachable_blocks);
+    if (r->suppressed_blocks)
+        doc_linef(d, "  suppressed: %" PRIu64 " bytes in %" PRIu64 " blocks", r->suppressed_bytes,
+                  r->suppressed_blocks);
     doc_nl(d);
     doc_list(d, "leaks");
     for (size_t i = 0; i < r->nleaks; i++) {
         const check_leak_t *l = &r->leaks[i];
+        doc_only(d, (int)i < r->top ? DOC_ALL : DOC_DATA); /* text: the top ones */
+        if (i == 0)
+            doc_line(d, "Top offending stacks:");
+        doc_linef(d, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes%s%s%s", i + 1,
+                  leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes,
+                  r->ntraces > 1 ? " (" : "", r->ntraces > 1 ? l->t->path : "",
+                  r->ntraces > 1 ? ")" : "");
         doc_nl(d);
         doc_obj(d, NULL);
         doc_str(d, "kind", leaks_kind_name(l->g->kind));
@@ -450,6 +448,7 @@ static int check_emit(doc_t *d, const check_result_t *r)
             return rc;
         doc_end(d);
     }
+    doc_only(d, DOC_ALL);
     doc_end(d);
     doc_end(d);
     return d->err;
@@ -472,13 +471,7 @@ static int check_findings(const check_result_t *r, findings_t *F)
         f->name = b->name;
         f->level = FINDING_ERROR;
         f->failed = b->failed;
-        if (b->failed)
-            snprintf(f->message, sizeof f->message,
-                     "%" PRIu64 " %s, limit %" PRIu64 ": exceeded by %" PRIu64 " %s", b->value,
-                     b->what, b->limit, b->value - b->limit, b->unit);
-        else
-            snprintf(f->message, sizeof f->message, "%" PRIu64 " %s, limit %" PRIu64, b->value,
-                     b->what, b->limit);
+        budget_message(b, f->message, sizeof f->message);
         F->nbudgets++;
         F->nfailed += b->failed;
     }
@@ -526,17 +519,17 @@ static int check_render(FILE *out, const format_t *f, const check_result_t *r)
 {
     doc_t d;
     int rc, rc2;
-    if (f->view == FORMAT_DOC) {
+    if (f->view == FORMAT_DOC || f->view == FORMAT_TEXT) {
         if ((rc = f->open(&d, out)) < 0)
             return rc;
         rc = check_emit(&d, r);
         rc2 = doc_close(&d);
         return rc < 0 ? rc : rc2;
     }
-    findings_t F = {0}; /* text (the verdict) and the findings formats */
+    findings_t F = {0}; /* the findings formats */
     rc = check_findings(r, &F);
     if (rc == 0)
-        rc = f->view == FORMAT_FINDINGS ? f->open(&F, out) : check_text(out, r, &F);
+        rc = f->open(&F, out);
     findings_free(&F);
     return rc;
 }

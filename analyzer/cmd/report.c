@@ -4,7 +4,9 @@
  * Pipeline: replay (replay.c) gives aggregates per interned stack id; each stack is cut to
  * its call site (the allocator's and the shim's own frames removed from the top, so the first
  * frame is the caller of malloc); stacks that become equal are merged into one site; sites
- * are ranked and printed with symbolized frames (symbols.c).
+ * are ranked and printed with symbolized frames (symbols.c). report_emit describes the
+ * report once for every document format (text included, formats/text.c); the profile
+ * (folded, ...) is report_profile.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -22,15 +24,13 @@
 
 #include "analyses/analysis.h"
 #include "analyses/leaks.h"
-#include "cmd/locks_report.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 #include "analyses/callsite.h"
 #include "cmd/cliopt.h"
-#include "formats/fmt.h"
-#include "formats/textstack.h"
+#include "core/fmt.h"
+#include "formats/text.h"
 #include "formats/formats.h"
-#include "formats/leaks_text.h"
 #include "analyses/leaks_emit.h"
 #include "analyses/locks_emit.h"
 #include "core/doc.h"
@@ -211,28 +211,64 @@ static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, co
     return v;
 }
 
-/* ---- text ---------------------------------------------------------------------------- */
+/* ---- call sites in the document ------------------------------------------------------ */
 
+static void emit_hist(doc_t *d, const char *prefix, const replay_hist_t *h);
 
-static int text_frames(const report_t *R, const site_t *s, int depth, const char *indent)
-{
-    return textstack_frames(R->out, R->sym, s->ips, s->depth, depth, indent);
-}
-
-static void text_dist(FILE *o, const char *what, const replay_hist_t *h, bool is_time)
+static void text_dist(doc_t *d, const char *what, const replay_hist_t *h, bool is_time)
 {
     char a[32], b[32], c[32];
-    if (!h->n) {
-        fprintf(o, "      %-9s -\n", what);
-        return;
-    }
-    if (is_time)
-        fprintf(o, "      %-9s p50 <=%s  p99 <=%s  max %s\n", what,
-                fmt_ns(a, sizeof(a), replay_hist_quantile(h, 0.5)),
-                fmt_ns(b, sizeof(b), replay_hist_quantile(h, 0.99)), fmt_ns(c, sizeof(c), h->max));
+    if (!h->n)
+        doc_linef(d, "      %-9s -", what);
+    else if (is_time)
+        doc_linef(d, "      %-9s p50 <=%s  p99 <=%s  max %s", what,
+                  fmt_ns(a, sizeof(a), replay_hist_quantile(h, 0.5)),
+                  fmt_ns(b, sizeof(b), replay_hist_quantile(h, 0.99)),
+                  fmt_ns(c, sizeof(c), h->max));
     else
-        fprintf(o, "      %-9s p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  max %" PRIu64 " B\n", what,
-                replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
+        doc_linef(d, "      %-9s p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  max %" PRIu64 " B", what,
+                  replay_hist_quantile(h, 0.5), replay_hist_quantile(h, 0.99), h->max);
+}
+
+/* One site: its members and stack; in text its line (as ranked: rank; what is not freed, for
+ * the not-freed ranking) and its distributions. */
+static int emit_site(const report_t *R, doc_t *d, const site_t *s, size_t rank, bool not_freed)
+{
+    char b1[32], b2[32], extra[96] = "";
+    if (doc_text(d) && not_freed) {
+        doc_linef(d, "  #%zu  %" PRIu64 " blocks, %" PRIu64 " bytes (%s) not freed, of %" PRIu64
+                     " allocations",
+                  rank, s->live_blocks, s->live_bytes, fmt_bytes(b1, sizeof(b1), s->live_bytes),
+                  s->allocations);
+    } else if (doc_text(d)) {
+        int n = 0;
+        if (s->temporary)
+            n = snprintf(extra, sizeof extra, ", %" PRIu64 " temporary (%.0f%%)", s->temporary,
+                         100.0 * (double)s->temporary / (double)s->allocations);
+        if (s->failed && n >= 0 && (size_t)n < sizeof extra)
+            snprintf(extra + n, sizeof extra - (size_t)n, ", %" PRIu64 " failed", s->failed);
+        doc_linef(d, "  #%zu  %" PRIu64 " allocations, %" PRIu64 " bytes (%s), peak %s, "
+                     "%" PRIu64 " not freed%s",
+                  rank, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
+                  fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks, extra);
+        text_dist(d, "size", &s->sizes, false);
+        text_dist(d, "lifetime", &s->lifetimes, true);
+    }
+    doc_nl(d);
+    doc_obj(d, NULL);
+    doc_u64(d, "allocations", s->allocations);
+    doc_u64(d, "bytes", s->bytes);
+    doc_u64(d, "peak_bytes", s->peak_bytes);
+    doc_u64(d, "not_freed_blocks", s->live_blocks);
+    doc_u64(d, "not_freed_bytes", s->live_bytes);
+    doc_u64(d, "frees", s->frees);
+    doc_u64(d, "failed_allocations", s->failed);
+    doc_u64(d, "temporary", s->temporary);
+    emit_hist(d, "size", &s->sizes);
+    emit_hist(d, "lifetime_ns", &s->lifetimes);
+    int rc = doc_stack(d, "stack", R->sym, s->ips, s->depth, R->o->stack_depth);
+    doc_end(d);
+    return rc < 0 ? rc : d->err;
 }
 
 /* Which sites a ranking shows: all of them, or those with something not freed or temporary. */
@@ -243,109 +279,90 @@ static bool top_keeps(const site_t *s, enum top_filter f)
     return f == TOP_ALL || (f == TOP_LEAKS && s->live_blocks) || (f == TOP_TEMPORARY && s->temporary);
 }
 
-static int text_top(const report_t *R, const char *title,
-                    int (*cmp)(const void *, const void *), enum top_filter filter)
+/* A ranking v of the sites. data: it is the "sites" list (every site, in this order), and text
+ * shows its top ones; !data: a ranking in text only ("TOP SITES BY BYTES", ...). */
+static int emit_top(const report_t *R, doc_t *d, const char *title, const site_t **v,
+                    enum top_filter filter, bool data)
 {
-    bool leaks = filter == TOP_LEAKS;
-    FILE *o = R->out;
-    const site_t **v = report_rank(R, cmp);
-    if (!v)
-        return -PS_E_NOMEM;
     size_t total = 0;
     for (size_t i = 0; i < R->nsites; i++)
         if (top_keeps(v[i], filter))
             total++;
     size_t shown = total < (size_t)R->o->top ? total : (size_t)R->o->top;
-    fprintf(o, "\n%s (%zu of %zu sites)\n", title, shown, total);
+    doc_only(d, data ? DOC_ALL : DOC_TEXT);
+    doc_linef(d, "\n%s (%zu of %zu sites)", title, shown, total);
     if (!total)
-        fprintf(o, "  none\n");
+        doc_line(d, "  none");
+    if (data)
+        doc_list(d, "sites");
     int rc = 0;
-    char b1[32], b2[32];
-    for (size_t i = 0, k = 0; i < R->nsites && k < shown && rc == 0; i++) {
-        const site_t *s = v[i];
-        if (!top_keeps(s, filter))
+    for (size_t i = 0, k = 0; i < R->nsites && rc == 0 && (data || k < shown); i++) {
+        bool text = k < shown && top_keeps(v[i], filter);
+        if (!text && !data)
             continue;
-        k++;
-        if (leaks) {
-            fprintf(o, "  #%zu  %" PRIu64 " blocks, %" PRIu64 " bytes (%s) not freed, of %" PRIu64
-                       " allocations\n",
-                    k, s->live_blocks, s->live_bytes, fmt_bytes(b1, sizeof(b1), s->live_bytes),
-                    s->allocations);
-        } else {
-            fprintf(o, "  #%zu  %" PRIu64 " allocations, %" PRIu64 " bytes (%s), peak %s, "
-                       "%" PRIu64 " not freed",
-                    k, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
-                    fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks);
-            if (s->temporary)
-                fprintf(o, ", %" PRIu64 " temporary (%.0f%%)", s->temporary,
-                        100.0 * (double)s->temporary / (double)s->allocations);
-            if (s->failed)
-                fprintf(o, ", %" PRIu64 " failed", s->failed);
-            fputc('\n', o);
-            text_dist(o, "size", &s->sizes, false);
-            text_dist(o, "lifetime", &s->lifetimes, true);
-        }
-        rc = text_frames(R, s, R->o->stack_depth >= 0 ? R->o->stack_depth : 8, "        ");
+        k += text;
+        doc_only(d, text ? (data ? DOC_ALL : DOC_TEXT) : DOC_DATA);
+        if (doc_shown(d)) /* text has its top sites only */
+            rc = emit_site(R, d, v[i], k, filter == TOP_LEAKS);
     }
+    doc_only(d, DOC_ALL);
+    if (data)
+        doc_end(d);
+    return rc < 0 ? rc : d->err;
+}
+
+/* A ranking in text only, by cmp. */
+static int text_top(const report_t *R, doc_t *d, const char *title,
+                    int (*cmp)(const void *, const void *), enum top_filter filter)
+{
+    const site_t **v = report_rank(R, cmp);
+    if (!v)
+        return -PS_E_NOMEM;
+    int rc = emit_top(R, d, title, v, filter, false);
     free(v);
     return rc;
 }
 
-static void text_histogram(const report_t *R)
+/* The size histogram: "size_histogram" [{min, count}] of the buckets that are not empty; in
+ * text "SIZE HISTOGRAM", a line per bucket from the first to the last that is not empty, with
+ * its share and a bar. */
+static void emit_size_histogram(const report_t *R, doc_t *d)
 {
-    FILE *o = R->out;
     const replay_hist_t *h = &R->rp.sizes;
-    fprintf(o, "\nSIZE HISTOGRAM (bytes asked for, all allocations)\n");
-    if (!h->n) {
-        fprintf(o, "  none\n");
-        return;
-    }
+    doc_title(d, "SIZE HISTOGRAM (bytes asked for, all allocations)");
+    if (!h->n)
+        doc_line(d, "  none");
     unsigned lo = 0, hi = REPLAY_HIST_BUCKETS - 1;
-    while (!h->count[lo])
-        lo++;
-    while (!h->count[hi])
-        hi--;
     uint64_t most = 0;
-    for (unsigned b = lo; b <= hi; b++)
+    while (h->n && !h->count[lo])
+        lo++;
+    while (h->n && !h->count[hi])
+        hi--;
+    for (unsigned b = lo; h->n && b <= hi; b++)
         if (h->count[b] > most)
             most = h->count[b];
-    for (unsigned b = lo; b <= hi; b++) {
-        char range[48];
-        if (b == 0)
-            snprintf(range, sizeof(range), "0");
-        else if (b == 1)
-            snprintf(range, sizeof(range), "1");
-        else
-            snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, (uint64_t)1 << (b - 1),
-                     b >= 64 ? UINT64_MAX : ((uint64_t)1 << b) - 1);
-        int bar = (int)((h->count[b] * 40 + most - 1) / most);
-        fprintf(o, "  %22s %12" PRIu64 " %5.1f%%%s%.*s\n", range, h->count[b],
-                100.0 * (double)h->count[b] / (double)h->n, bar ? " " : "", bar,
-                "########################################");
+    doc_list(d, "size_histogram");
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++) {
+        if (h->n && b >= lo && b <= hi) {
+            char range[48];
+            if (b <= 1)
+                snprintf(range, sizeof(range), "%u", b);
+            else
+                snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, (uint64_t)1 << (b - 1),
+                         b >= 64 ? UINT64_MAX : ((uint64_t)1 << b) - 1);
+            int bar = (int)((h->count[b] * 40 + most - 1) / most);
+            doc_linef(d, "  %22s %12" PRIu64 " %5.1f%%%s%.*s", range, h->count[b],
+                      100.0 * (double)h->count[b] / (double)h->n, bar ? " " : "", bar,
+                      "########################################");
+        }
+        if (h->count[b]) {
+            doc_obj(d, NULL);
+            doc_u64(d, "min", b == 0 ? 0 : (uint64_t)1 << (b - 1));
+            doc_u64(d, "count", h->count[b]);
+            doc_end(d);
+        }
     }
-}
-
-/* Rates, live heap and RSS on one time axis (workload characterization: phases, bursts). */
-static void text_timeline(const report_t *R)
-{
-    const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
-    fprintf(o, "\nTIMELINE (%d slices of %s)\n", REPLAY_SLICES,
-            fmt_ns(b1, sizeof(b1), rp->slice_ns));
-    fprintf(o, "  %10s %10s %10s %11s %11s %11s %10s\n", "from", "allocs/s", "frees/s", "bytes/s",
-            "live heap", "(max)", "RSS");
-    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
-        const replay_slice_t *sl = &rp->slices[i];
-        fprintf(o, "  +%9s %10s %10s %10sB %11s %11s %10s\n",
-                fmt_ns(b1, sizeof(b1), rp->slice_ns * i),
-                fmt_rate(b2, sizeof(b2), sl->allocations, rp->slice_ns),
-                fmt_rate(b3, sizeof(b3), sl->frees, rp->slice_ns),
-                fmt_rate(b4, sizeof(b4), sl->bytes_allocated, rp->slice_ns),
-                fmt_bytes(b5, sizeof(b5), sl->live_bytes),
-                fmt_bytes(b6, sizeof(b6), sl->live_bytes_max),
-                sl->rss_bytes ? fmt_bytes(b7, sizeof(b7), sl->rss_bytes) : "-");
-    }
+    doc_end(d);
 }
 
 /* ---- heap errors (misuse.c) ---------------------------------------------------------- */
@@ -359,117 +376,16 @@ static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
     return callsite_cut(R->sym, &R->rp, id, &out->ips, &out->depth);
 }
 
-static int text_errors(const report_t *R)
-{
-    const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    if (!rp->nerrors)
-        return 0;
-    fprintf(o, "\nHEAP ERRORS (%zu distinct: %" PRIu64 " mismatched, %" PRIu64 " double, %" PRIu64
-               " invalid frees)\n",
-            rp->nerrors, rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
-    int depth = R->o->stack_depth >= 0 ? R->o->stack_depth : 8;
-    for (size_t i = 0; i < rp->nerrors; i++) {
-        const replay_error_t *e = &rp->errors[i];
-        site_t a, f;
-        int rc;
-        if ((rc = report_cut_stack(R, e->alloc_stack, &a)) < 0 ||
-            (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
-            return rc;
-        fprintf(o, "  #%zu  %s x%" PRIu64 ": ", i + 1, err_kind_names[e->kind], e->count);
-        if (e->alloc_fn)
-            fprintf(o, "allocated by %s, ", alloc_fn_name(e->alloc_fn));
-        fprintf(o, "released by %s\n", alloc_fn_name(e->free_fn));
-        fprintf(o, "      allocated at:%s\n", a.depth ? "" : " (no stack)");
-        if (a.depth && (rc = text_frames(R, &a, depth, "        ")) < 0)
-            return rc;
-        fprintf(o, "      released at:%s\n",
-                f.depth ? "" : " (no stack; PERFSHIM_FREE_STACKS=2 records free()'s)");
-        if (f.depth && (rc = text_frames(R, &f, depth, "        ")) < 0)
-            return rc;
-    }
-    return 0;
-}
+static int emit_errors(const report_t *R, doc_t *d);
+static void emit_timeline(const report_t *R, doc_t *d);
 
-static int report_text(const report_t *R)
+/* The leak sections in text: the scan's groups, then the growth across snapshots. */
+static int report_leaks_text(const report_t *R, doc_t *d, int top)
 {
-    const replay_t *rp = &R->rp;
-    FILE *o = R->out;
-    char b1[32], b2[32], b3[32];
-    fprintf(o, "perfshim heap report: %s (pid %" PRIu32 ")\n", rp->exe, rp->pid);
-    if (rp->cmdline[0])
-        fprintf(o, "command: %s\n", rp->cmdline);
-    fprintf(o, "\nSUMMARY\n");
-    if (rp->complete)
-        fprintf(o, "  trace              complete\n");
-    else
-        fprintf(o, "  trace              partial: %s\n", rp->partial_reason);
-    fprintf(o, "  duration           %s\n", fmt_ns(b1, sizeof(b1), rp->duration_ns));
-    fprintf(o, "  threads            %" PRIu64 "\n", rp->threads);
-    fprintf(o, "  allocations        %" PRIu64 " (%s/s)\n", rp->allocations,
-            fmt_rate(b1, sizeof(b1), rp->allocations, rp->duration_ns));
-    fprintf(o, "  frees              %" PRIu64 " (%s/s)\n", rp->frees,
-            fmt_rate(b1, sizeof(b1), rp->frees, rp->duration_ns));
-    fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
-    fprintf(o, "  bytes allocated    %" PRIu64 " (%s, %sB/s)\n", rp->bytes_allocated,
-            fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
-    fprintf(o, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed right after, "
-               "as heaptrack counts them)\n",
-            rp->temporary,
-            rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
-    if (rp->sizes.n)
-        fprintf(o, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
-                   "  max %" PRIu64 " B\n",
-                replay_hist_quantile(&rp->sizes, 0.5), replay_hist_quantile(&rp->sizes, 0.99),
-                replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
-    fprintf(o, "  peak heap          %" PRIu64 " bytes (%s) at +%s\n", rp->peak_bytes,
-            fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
-    /* without END the process had not exited (or was killed): live where the trace stops */
-    bool exited = rp->have_end || rp->crash_signal;
-    fprintf(o, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks\n",
-            exited ? "end" : "cut", rp->live_bytes, fmt_bytes(b1, sizeof(b1), rp->live_bytes),
-            rp->live_blocks);
-    if (rp->have_rss)
-        fprintf(o, "  final RSS          %s (max %s); live heap is %.1f%% of it\n",
-                fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
-                fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
-                rp->final_rss_bytes ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
-                                    : 0.0);
-    else
-        fprintf(o, "  final RSS          not sampled\n");
-    fprintf(o, "  failed allocations %" PRIu64 "\n", rp->failed_allocations);
-    fprintf(o, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
-               "frees)\n",
-            rp->unmatched_frees);
-    if (rp->have_end)
-        fprintf(o, "  events             %" PRIu64 " written, %" PRIu64 " dropped\n",
-                rp->end.events, rp->end.dropped);
-    else
-        fprintf(o, "  events             %" PRIu64 " records read (no END record)\n", rp->records);
-    fprintf(o, "  call sites         %zu\n", R->nsites);
-    int rc;
-    if (R->o->brief) /* the first screen: what leaked, then where the allocations come from */
-        return (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth, 3)) < 0
-                   ? rc
-                   : text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL);
-    text_timeline(R);
-    if ((rc = text_top(R, "TOP SITES BY ALLOCATIONS", site_by_allocations, TOP_ALL)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL)) < 0 ||
-        (rc = text_top(R, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
-                       TOP_TEMPORARY)) < 0 ||
-        (rc = text_top(R,
-                       exited ? "NOT FREED AT EXIT"
-                              : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
-                       site_by_leaked, TOP_LEAKS)) < 0 ||
-        (rc = leaks_text(o, &R->leaks, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
-                         R->o->top)) < 0 ||
-        (rc = text_errors(R)) < 0)
-        return rc;
-    text_histogram(R);
-    return R->rp.locks ? locks_text(o, rp, R->sym, R->o->stack_depth >= 0 ? R->o->stack_depth : 8,
-                                    R->o->top)
-                       : 0;
+    int rc = R->leaks.have_scan
+                 ? leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, top, NULL, NULL)
+                 : 0;
+    return rc < 0 ? rc : leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth, top);
 }
 
 /* ---- the document and the profile ------------------------------------------------- */
@@ -485,9 +401,26 @@ static void emit_hist(doc_t *d, const char *prefix, const replay_hist_t *h)
                   replay_hist_quantile(h, 0.999), h->max);
 }
 
+/* A stack that text shows only when there is one (its line said "(no stack)"). */
+static int emit_frames_if(const report_t *R, doc_t *d, const char *key, const site_t *s)
+{
+    if (!s->depth)
+        doc_only(d, DOC_DATA);
+    int rc = emit_frames(R, d, key, s);
+    doc_only(d, DOC_ALL);
+    return rc;
+}
+
 static int emit_errors(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
+    char line[256];
+    if (rp->nerrors) {
+        snprintf(line, sizeof line, "HEAP ERRORS (%zu distinct: %" PRIu64 " mismatched, %" PRIu64
+                 " double, %" PRIu64 " invalid frees)",
+                 rp->nerrors, rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
+        doc_title(d, line);
+    }
     doc_nl(d);
     doc_list(d, "errors");
     for (size_t i = 0; i < rp->nerrors; i++) {
@@ -502,8 +435,22 @@ static int emit_errors(const report_t *R, doc_t *d)
         doc_u64(d, "count", e->count);
         doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
         doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
-        if ((rc = emit_frames(R, d, "alloc_stack", &a)) < 0 ||
-            (rc = emit_frames(R, d, "free_stack", &f)) < 0)
+        int n = snprintf(line, sizeof line, "  #%zu  %s x%" PRIu64 ": ", i + 1,
+                         err_kind_names[e->kind], e->count);
+        if (e->alloc_fn && n >= 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, "allocated by %s, ",
+                          alloc_fn_name(e->alloc_fn));
+        if (n >= 0 && (size_t)n < sizeof line)
+            snprintf(line + n, sizeof line - (size_t)n, "released by %s",
+                     alloc_fn_name(e->free_fn));
+        doc_line(d, line);
+        doc_line(d, a.depth ? "      allocated at:" : "      allocated at: (no stack)");
+        if ((rc = emit_frames_if(R, d, "alloc_stack", &a)) < 0)
+            return rc;
+        doc_line(d, f.depth ? "      released at:"
+                            : "      released at: (no stack; PERFSHIM_FREE_STACKS=2 records "
+                              "free()'s)");
+        if ((rc = emit_frames_if(R, d, "free_stack", &f)) < 0)
             return rc;
         doc_end(d);
     }
@@ -521,9 +468,75 @@ static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
     return -1;
 }
 
+static bool report_exited(const report_t *R);
+
+/* The summary's text lines ("SUMMARY"): several members said in words, in the text's order. */
+static void text_summary(const report_t *R, doc_t *d)
+{
+    const replay_t *rp = &R->rp;
+    char b1[32], b2[32], b3[32];
+    doc_title(d, "SUMMARY");
+    if (rp->complete)
+        doc_line(d, "  trace              complete");
+    else
+        doc_linef(d, "  trace              partial: %s", rp->partial_reason);
+    doc_linef(d, "  duration           %s", fmt_ns(b1, sizeof(b1), rp->duration_ns));
+    doc_linef(d, "  threads            %" PRIu64, rp->threads);
+    doc_linef(d, "  allocations        %" PRIu64 " (%s/s)", rp->allocations,
+              fmt_rate(b1, sizeof(b1), rp->allocations, rp->duration_ns));
+    doc_linef(d, "  frees              %" PRIu64 " (%s/s)", rp->frees,
+              fmt_rate(b1, sizeof(b1), rp->frees, rp->duration_ns));
+    fmt_rate(b3, sizeof(b3), rp->bytes_allocated, rp->duration_ns);
+    doc_linef(d, "  bytes allocated    %" PRIu64 " (%s, %sB/s)", rp->bytes_allocated,
+              fmt_bytes(b1, sizeof(b1), rp->bytes_allocated), b3);
+    doc_linef(d, "  temporary allocs   %" PRIu64 " (%.1f%% of allocations; freed right after, "
+                 "as heaptrack counts them)",
+              rp->temporary,
+              rp->allocations ? 100.0 * (double)rp->temporary / (double)rp->allocations : 0.0);
+    if (rp->sizes.n)
+        doc_linef(d, "  allocation size    p50 <=%" PRIu64 "  p99 <=%" PRIu64 "  p999 <=%" PRIu64
+                     "  max %" PRIu64 " B",
+                  replay_hist_quantile(&rp->sizes, 0.5), replay_hist_quantile(&rp->sizes, 0.99),
+                  replay_hist_quantile(&rp->sizes, 0.999), rp->sizes.max);
+    doc_linef(d, "  peak heap          %" PRIu64 " bytes (%s) at +%s", rp->peak_bytes,
+              fmt_bytes(b1, sizeof(b1), rp->peak_bytes), fmt_ns(b2, sizeof(b2), rp->peak_time_ns));
+    /* without END the process had not exited (or was killed): live where the trace stops */
+    doc_linef(d, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks",
+              report_exited(R) ? "end" : "cut", rp->live_bytes,
+              fmt_bytes(b1, sizeof(b1), rp->live_bytes), rp->live_blocks);
+    if (rp->have_rss)
+        doc_linef(d, "  final RSS          %s (max %s); live heap is %.1f%% of it",
+                  fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
+                  fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
+                  rp->final_rss_bytes
+                      ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
+                      : 0.0);
+    else
+        doc_line(d, "  final RSS          not sampled");
+    doc_linef(d, "  failed allocations %" PRIu64, rp->failed_allocations);
+    doc_linef(d, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
+                 "frees)",
+              rp->unmatched_frees);
+    if (rp->have_end)
+        doc_linef(d, "  events             %" PRIu64 " written, %" PRIu64 " dropped",
+                  rp->end.events, rp->end.dropped);
+    else
+        doc_linef(d, "  events             %" PRIu64 " records read (no END record)",
+                  rp->records);
+    doc_linef(d, "  call sites         %zu", R->nsites);
+}
+
+/* Whether the process exited (an END record or a crash): "at end", not "when the trace stops". */
+static bool report_exited(const report_t *R)
+{
+    return R->rp.have_end || R->rp.crash_signal;
+}
+
 static void emit_summary(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
+    if (doc_text(d))
+        text_summary(R, d);
     doc_nl(d);
     doc_obj(d, "summary");
     doc_u64(d, "allocations", rp->allocations);
@@ -551,24 +564,33 @@ static void emit_summary(const report_t *R, doc_t *d)
     doc_bool(d, "complete", rp->complete);
     doc_str(d, "partial_reason", rp->complete ? NULL : rp->partial_reason);
     leaks_emit_summary(d, &R->leaks);
-    doc_list(d, "size_histogram");
-    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++)
-        if (rp->sizes.count[b]) {
-            doc_obj(d, NULL);
-            doc_u64(d, "min", b == 0 ? 0 : (uint64_t)1 << (b - 1));
-            doc_u64(d, "count", rp->sizes.count[b]);
-            doc_end(d);
-        }
-    doc_end(d);
+    doc_only(d, DOC_DATA); /* text: its own section, further down */
+    emit_size_histogram(R, d);
+    doc_only(d, DOC_ALL);
     doc_end(d);
 }
 
+/* Rates, live heap and RSS on one time axis (workload characterization: phases, bursts). */
 static void emit_timeline(const report_t *R, doc_t *d)
 {
+    static const doc_col_t cols[] = {
+        {"start_ns", "from", 10, DOC_UNIT_NS, "+", NULL},
+        {"allocations", "allocs/s", 10, DOC_UNIT_RATE, NULL, NULL},
+        {"frees", "frees/s", 10, DOC_UNIT_RATE, NULL, NULL},
+        {"bytes_allocated", "bytes/s", 11, DOC_UNIT_RATE, NULL, "B"},
+        {"live_bytes", "live heap", 11, DOC_UNIT_BYTES, NULL, NULL},
+        {"live_bytes_max", "(max)", 11, DOC_UNIT_BYTES, NULL, NULL},
+        {"rss_bytes", "RSS", 10, DOC_UNIT_BYTES, NULL, NULL},
+    };
     const replay_t *rp = &R->rp;
+    char title[64], b[32];
+    snprintf(title, sizeof title, "TIMELINE (%d slices of %s)", REPLAY_SLICES,
+             fmt_ns(b, sizeof b, rp->slice_ns));
+    doc_title(d, title);
     doc_nl(d);
     doc_obj(d, "timeline");
     doc_u64(d, "slice_ns", rp->slice_ns);
+    doc_columns(d, cols, sizeof cols / sizeof cols[0], rp->slice_ns);
     doc_list(d, "slices");
     for (unsigned i = 0; i < REPLAY_SLICES; i++) {
         const replay_slice_t *sl = &rp->slices[i];
@@ -586,51 +608,69 @@ static void emit_timeline(const report_t *R, doc_t *d)
     doc_end(d);
 }
 
+/* The report, in every document format. The data's order: trace, summary, timeline, sites,
+ * leaks, locks, errors, snapshots; the text's: summary, timeline, the rankings, leaks, growth,
+ * errors, histogram, locks (--brief: summary, leaks, top sites): the sections whose place
+ * differs are visited twice, hidden from one side each time (doc_hide). */
 static int report_emit(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
+    bool brief = R->o->brief;
+    int depth = R->o->stack_depth, top = R->o->top;
     doc_obj(d, NULL);
     doc_str(d, "format", "perfshim-report");
     doc_u64(d, "version", 1);
     doc_u64(d, "schema_version", DOC_SCHEMA_VERSION);
+    doc_linef(d, "perfshim heap report: %s (pid %" PRIu32 ")", rp->exe, rp->pid);
+    if (rp->cmdline[0])
+        doc_linef(d, "command: %s", rp->cmdline);
     doc_obj(d, "trace");
     doc_str(d, "exe", rp->exe);
     doc_str(d, "cmdline", rp->cmdline);
     doc_u64(d, "pid", rp->pid);
     doc_end(d);
     emit_summary(R, d);
+    int rc = 0;
+    if (brief) { /* the first screen: what leaked, then where the allocations come from */
+        doc_hide(d, DOC_DATA);
+        rc = report_leaks_text(R, d, 3);
+    }
+    doc_hide(d, brief ? DOC_TEXT : 0);
     emit_timeline(R, d);
+    doc_hide(d, 0);
 
     const site_t **v = report_rank(R, site_by_allocations);
     if (!v)
         return -PS_E_NOMEM;
-    int rc = 0;
-    doc_list(d, "sites");
-    for (size_t i = 0; i < R->nsites && rc == 0; i++) {
-        const site_t *s = v[i];
-        doc_nl(d);
-        doc_obj(d, NULL);
-        doc_u64(d, "allocations", s->allocations);
-        doc_u64(d, "bytes", s->bytes);
-        doc_u64(d, "peak_bytes", s->peak_bytes);
-        doc_u64(d, "not_freed_blocks", s->live_blocks);
-        doc_u64(d, "not_freed_bytes", s->live_bytes);
-        doc_u64(d, "frees", s->frees);
-        doc_u64(d, "failed_allocations", s->failed);
-        doc_u64(d, "temporary", s->temporary);
-        emit_hist(d, "size", &s->sizes);
-        emit_hist(d, "lifetime_ns", &s->lifetimes);
-        rc = emit_frames(R, d, "stack", s);
-        doc_end(d);
+    if (rc == 0)
+        rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
+    if (!brief) {
+        doc_hide(d, DOC_DATA);
+        if (rc == 0)
+            rc = text_top(R, d, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL);
+        if (rc == 0)
+            rc = text_top(R, d, "TOP SITES BY PEAK CONTRIBUTION", site_by_peak, TOP_ALL);
+        if (rc == 0)
+            rc = text_top(R, d, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
+                          TOP_TEMPORARY);
+        if (rc == 0)
+            rc = text_top(R, d,
+                          report_exited(R)
+                              ? "NOT FREED AT EXIT"
+                              : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
+                          site_by_leaked, TOP_LEAKS);
+        doc_hide(d, 0);
     }
-    doc_end(d);
     /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
-     * at exit; one shape either way (leaks_emit.h) */
+     * at exit; one shape either way (leaks_emit.h); text: the LEAKS section */
+    doc_hide(d, brief ? DOC_TEXT : 0);
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
-        rc = leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, report_site_index, v);
-    } else if (rc == 0) {
+        /* the index into "sites" is data only: text does not look it up */
+        rc = leaks_emit_groups(d, &R->leaks, R->sym, depth, top,
+                               d->ops->kind == DOC_TEXT ? NULL : report_site_index, v);
+    } else if (rc == 0 && d->ops->kind != DOC_TEXT) { /* data only */
         const site_t **lv = report_rank(R, site_by_leaked);
         if (!lv)
             rc = -PS_E_NOMEM;
@@ -642,19 +682,30 @@ static int report_emit(const report_t *R, doc_t *d)
                 idx++;
             rc = leaks_emit_entry(d, "not_freed", lv[i]->live_blocks, lv[i]->live_bytes, 0, -1,
                                   (long)idx, false, false, R->sym, lv[i]->ips, lv[i]->depth,
-                                  R->o->stack_depth);
+                                  depth);
         }
         free(lv);
     }
     doc_end(d);
+    if (!brief) { /* text: growth, errors, histogram here */
+        doc_hide(d, DOC_DATA);
+        if (rc == 0)
+            rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
+        if (rc == 0)
+            rc = emit_errors(R, d);
+        emit_size_histogram(R, d);
+    }
+    doc_hide(d, brief ? DOC_TEXT : 0);
     if (rc == 0)
-        rc = locks_emit(d, rp, R->sym, R->o->stack_depth);
+        rc = locks_emit(d, rp, R->sym, depth, top);
+    doc_hide(d, DOC_TEXT);
     if (rc == 0)
         rc = emit_errors(R, d);
     if (rc == 0) {
         doc_nl(d);
-        rc = leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth);
+        rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
     }
+    doc_hide(d, 0);
     doc_end(d);
     free(v);
     return rc < 0 ? rc : d->err;
@@ -685,6 +736,7 @@ static int report_render(const report_t *R)
     const format_t *f = R->o->format;
     int rc, rc2;
     switch (f->view) {
+    case FORMAT_TEXT:
     case FORMAT_DOC: {
         doc_t d;
         if ((rc = f->open(&d, R->out)) < 0)
@@ -703,7 +755,7 @@ static int report_render(const report_t *R)
         return rc < 0 ? rc : rc2;
     }
     default:
-        return report_text(R);
+        return -PS_E_INVAL; /* a findings format: not in report's table */
     }
 }
 

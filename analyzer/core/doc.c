@@ -5,13 +5,17 @@
 
 #include "core/doc.h"
 
+#include "perfshim/errors.h"
+
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DOC_CALL(d, call)                                                                      \
     do {                                                                                       \
-        if ((d)->err == 0) {                                                                   \
+        if ((d)->err == 0 && !(d)->skip) {                                                     \
             int rc_ = (d)->ops->call;                                                          \
             if (rc_ < 0)                                                                       \
                 (d)->err = rc_;                                                                \
@@ -36,7 +40,7 @@ void doc_str(doc_t *d, const char *key, const char *s)
 
 void doc_nl(doc_t *d)
 {
-    if (d->err == 0 && d->ops->nl)
+    if (d->err == 0 && !d->skip && d->ops->nl)
         d->ops->nl(d->ctx);
 }
 
@@ -87,9 +91,71 @@ int doc_expand(symbols_t *sym, const uint64_t *ips, uint32_t depth, int limit,
     return 0;
 }
 
+/* A presentation hook: only a format that has it, and not while doc_only excludes it. */
+#define DOC_HINT(d, hook, ...)                                                                 \
+    do {                                                                                       \
+        if ((d)->err == 0 && !(d)->skip && (d)->ops->hook)                                     \
+            (d)->ops->hook((d)->ctx, __VA_ARGS__);                                             \
+    } while (0)
+
+void doc_title(doc_t *d, const char *title) { DOC_HINT(d, title, title); }
+void doc_line(doc_t *d, const char *text) { DOC_HINT(d, line, text); }
+void doc_linef(doc_t *d, const char *fmt, ...)
+{
+    if (d->err || d->skip || !d->ops->line)
+        return;
+    char b[512], *p = b;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof b) { /* a long path in it */
+        if (!(p = malloc((size_t)n + 1))) {
+            d->err = -PS_E_NOMEM;
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    d->ops->line(d->ctx, p);
+    if (p != b)
+        free(p);
+}
+void doc_label(doc_t *d, const char *label, doc_unit_t unit) { DOC_HINT(d, label, label, unit); }
+void doc_columns(doc_t *d, const doc_col_t *cols, size_t n, uint64_t per)
+{
+    DOC_HINT(d, columns, cols, n, per);
+}
+void doc_indent(doc_t *d, const char *indent) { DOC_HINT(d, indent, indent); }
+
+void doc_only(doc_t *d, unsigned which)
+{
+    unsigned kind = d->ops->kind ? d->ops->kind : DOC_DATA;
+    d->skip = !(which & ~d->hide & kind);
+}
+
+unsigned doc_hide(doc_t *d, unsigned which)
+{
+    unsigned prev = d->hide;
+    d->hide = which;
+    doc_only(d, DOC_ALL);
+    return prev;
+}
+
 int doc_stack(doc_t *d, const char *key, symbols_t *sym, const uint64_t *ips, uint32_t depth,
               int max_depth)
 {
+    if (d->err || d->skip)
+        return d->err;
+    if (d->ops->stack) {
+        int rc = d->ops->stack(d->ctx, key, sym, ips, depth, max_depth);
+        if (rc < 0 && d->err == 0)
+            d->err = rc;
+        return d->err;
+    }
     sym_frame_t fr[DOC_MAX_FRAMES];
     size_t n, total;
     int rc = doc_expand(sym, ips, depth, max_depth, fr, &n, &total);

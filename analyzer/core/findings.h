@@ -2,8 +2,8 @@
  * findings.h -- the findings view of the output model: what a check found, one finding per
  * rule applied to one thing (a budget that held or was exceeded, a leak site), with its level,
  * a one-line message and its evidence (a stack, blocks and bytes). Rendered by the findings
- * formats of formats/formats.def: SARIF and JUnit (formats/ci_report.c), and the check verdict
- * in text (cmd/check.c). The other views are core/doc.h (document) and core/profile.h.
+ * formats of formats/formats.def: SARIF and JUnit (formats/ci_report.c); the check verdict in
+ * text is the document's (cmd/check.c check_emit). The other views are core/doc.h (document) and core/profile.h.
  *
  * Contract: analyzer-only, single-threaded. The producer (cmd/check.c) fills a findings_t with
  * findings_add() (-PS_E_NOMEM when out of memory) and frees it with findings_free(). A finding

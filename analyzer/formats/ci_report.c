@@ -11,7 +11,7 @@
 
 #include "perfshim/errors.h"
 
-#include "formats/textstack.h"
+#include "formats/text.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -376,7 +376,7 @@ int ci_junit(FILE *o, const findings_t *r)
                          ++k, l->name, l->blocks, l->bytes, f.function ? f.function : "?");
                 xml_str(o, line);
                 if (f.file) {
-                    snprintf(line, sizeof line, " (%s:%" PRIu32 ")", textstack_base(f.file), f.line);
+                    snprintf(line, sizeof line, " (%s:%" PRIu32 ")", text_base(f.file), f.line);
                     xml_str(o, line);
                 }
             }

@@ -13,13 +13,6 @@
 #include "formats/folded.h"
 #include "formats/json.h"
 
-static int format_text_none(void *view, FILE *o)
-{
-    (void)view;
-    (void)o;
-    return 0;
-}
-
 /* The table's functions that are not declared by a header (a format that is one file). */
 #define X(name, view, commands, fn, help) int fn(void *, FILE *);
 #include "formats/formats.def"

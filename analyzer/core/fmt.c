@@ -5,7 +5,7 @@
 #include "config.h"
 #endif
 
-#include "formats/fmt.h"
+#include "core/fmt.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /*
- * fmt.h -- human-readable numbers for the text reports: sizes in binary units, durations,
+ * fmt.h -- human-readable numbers for the text presentation (formats/text.c, the emitters' text
+ * lines): sizes in binary units, durations,
  * rates per second.
  *
  * Contract: each writes at most n bytes (NUL included) into buf and returns buf. fmt_bytes:
