@@ -349,22 +349,46 @@ static int pass_merge(pass_t *P)
         heap_down(P, i);
     size_t total_chunks = reader_chunk_count(P->r);
     uint64_t n = 0;
+    /* one analysis with events (the common case): called directly, no list */
+    int (*on_event)(void *, const pass_event_t *) = P->nev == 1 ? P->ev_sinks[0]->ops->on_event
+                                                                : NULL;
+    void *ev_state = P->nev == 1 ? P->ev_sinks[0]->state : NULL;
     while (P->nheap) {
-        if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
-            pass_progress(P, total_chunks);
-        stream_t *s = &P->streams[P->heap[0].stream];
-        const pass_event_t *e = &s->pend[s->ipend];
-        tracemodel_ts(P->m, e->ts);
-        for (size_t i = 0; i < P->nev; i++)
-            if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
+        heap_ent_t *top = &P->heap[0];
+        stream_t *s = &P->streams[top->stream];
+        /* the top stream's events go on while they stay before the next stream's (the heap's
+         * order unchanged: heap_down would leave it in place) */
+        heap_ent_t next = {UINT64_MAX, UINT32_MAX};
+        if (P->nheap > 1)
+            next = P->heap[1];
+        if (P->nheap > 2 && heap_before(&P->heap[2], &next))
+            next = P->heap[2];
+        for (;;) {
+            if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
+                pass_progress(P, total_chunks);
+            const pass_event_t *e = &s->pend[s->ipend];
+            tracemodel_ts(P->m, e->ts);
+            if (on_event) {
+                if ((rc = on_event(ev_state, e)) < 0)
+                    return rc;
+            } else {
+                for (size_t i = 0; i < P->nev; i++)
+                    if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
+                        return rc;
+            }
+            if ((rc = stream_fill(P, s)) < 0)
                 return rc;
-        if ((rc = stream_fill(P, s)) < 0)
-            return rc;
-        if (s->done)
-            P->heap[0] = P->heap[--P->nheap];
-        else
-            P->heap[0].key = stream_key(s);
-        heap_down(P, 0);
+            if (s->done) {
+                P->heap[0] = P->heap[--P->nheap];
+                heap_down(P, 0);
+                break;
+            }
+            top->key = stream_key(s);
+            if (P->nheap > 1 && !heap_before(top, &next)) {
+                heap_down(P, 0);
+                break;
+            }
+        }
     }
     return 0;
 }
