@@ -58,6 +58,7 @@ typedef struct pass_s {
     heap_ent_t *heap;
     size_t nheap;
     pass_sink_t *pf_sink; /* the sink that asks for addresses ahead (ops->prefetch), or NULL */
+    bool pf_on;           /* its prefetch_on, asked again at each chunk a stream loads */
 } pass_t;
 
 /* ---- per-thread streams -------------------------------------------------------------- */
@@ -205,6 +206,8 @@ static int stream_load(pass_t *P, stream_t *s)
         }
         if (rc == 1)
             P->m->chunks++;
+        if (P->pf_sink) /* a hint only: asked per chunk, not per record */
+            P->pf_on = P->pf_sink->ops->prefetch_on(P->pf_sink->state) != 0;
         return rc;
     }
 }
@@ -219,8 +222,6 @@ static int stream_load(pass_t *P, stream_t *s)
 static void stream_prefetch(pass_t *P, stream_t *s)
 {
     pass_sink_t *k = P->pf_sink;
-    if (!k->ops->prefetch_on(k->state))
-        return;
     chunk_view_t *a = &s->ahead;
     const chunk_view_t *v = &s->view;
     /* a new chunk (its buffer may be the last one's: the index tells), or the view passed */
@@ -263,7 +264,7 @@ static int stream_fill(pass_t *P, stream_t *s)
     s->npend = s->ipend = 0;
     while (!s->npend) {
         record_t rec;
-        if (s->view.data && P->pf_sink)
+        if (s->view.data && P->pf_on)
             stream_prefetch(P, s);
         if (s->view.data && stream_take_fast(P, s))
             continue;
