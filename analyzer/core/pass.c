@@ -290,6 +290,24 @@ static int stream_fill(pass_t *P, stream_t *s)
     return 0;
 }
 
+/* stream_fill with its common case inline: the next pending event, or one heap record that
+ * stream_take_fast decodes (anything else: stream_fill, which starts the same way). */
+static inline int stream_next(pass_t *P, stream_t *s)
+{
+    if (s->ipend + 1 < s->npend) {
+        s->ipend++;
+        return 0;
+    }
+    if (PS_LIKELY(s->view.data != NULL)) {
+        s->npend = s->ipend = 0;
+        if (P->pf_on)
+            stream_prefetch(P, s);
+        if (stream_take_fast(P, s))
+            return 0;
+    }
+    return stream_fill(P, s);
+}
+
 /* ---- merge --------------------------------------------------------------------------- */
 
 static uint64_t stream_key(const stream_t *s)
@@ -377,7 +395,7 @@ static int pass_merge(pass_t *P)
                     if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
                         return rc;
             }
-            if ((rc = stream_fill(P, s)) < 0)
+            if ((rc = stream_next(P, s)) < 0)
                 return rc;
             if (s->done) {
                 P->heap[0] = P->heap[--P->nheap];
