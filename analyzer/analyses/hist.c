@@ -7,19 +7,6 @@
 
 #include "analyses/hist.h"
 
-static unsigned hist_bucket(uint64_t v)
-{
-    return v == 0 ? 0u : 64u - (unsigned)__builtin_clzll(v);
-}
-
-void replay_hist_add(replay_hist_t *h, uint64_t v)
-{
-    h->count[hist_bucket(v)]++;
-    h->n++;
-    if (v > h->max)
-        h->max = v;
-}
-
 void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from)
 {
     for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++)

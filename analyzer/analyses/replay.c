@@ -44,7 +44,9 @@ enum { EV_RELEASE = PASS_EV_RELEASE, EV_ALLOC = PASS_EV_ALLOC, EV_FAILED = PASS_
 
 typedef struct state_s {
     replay_t *rp;
-    u32map_t site_map;
+    u32map_t site_map; /* stack id -> site index, for ids >= SITE_DIRECT_MAX */
+    uint32_t *site_of; /* stack id -> site index + 1 (0: none yet), ids < site_of_n */
+    size_t site_of_n;
     size_t sites_cap;
     livetab_t live; /* blocks by address */
     uint64_t peak_epoch;
@@ -84,13 +86,13 @@ static unsigned event_slice(state_t *st, uint64_t ts)
     return i;
 }
 
-static int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
+/* Stack ids are interned in order by the shim, so they are small and dense: those below
+ * SITE_DIRECT_MAX index an array (grown to the largest seen, at most 4 MiB), the rest (a
+ * hostile or odd trace) go through the hash map. */
+#define SITE_DIRECT_MAX (1u << 20)
+
+static int state_site_new(state_t *st, uint32_t stack_id, uint32_t *out)
 {
-    uint32_t i = u32map_get(&st->site_map, stack_id);
-    if (i != U32MAP_NONE) {
-        *out = i;
-        return 0;
-    }
     replay_t *rp = st->rp;
     if (rp->nsites == st->sites_cap) {
         size_t cap = st->sites_cap ? st->sites_cap * 2 : 256;
@@ -100,11 +102,46 @@ static int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
         rp->sites = s;
         st->sites_cap = cap;
     }
-    i = (uint32_t)rp->nsites++;
+    uint32_t i = (uint32_t)rp->nsites;
+    if (stack_id < SITE_DIRECT_MAX) {
+        if (stack_id >= st->site_of_n) {
+            size_t n = st->site_of_n ? st->site_of_n : 256;
+            while (n <= stack_id)
+                n *= 2;
+            uint32_t *a = realloc(st->site_of, n * sizeof(*a));
+            if (!a)
+                return -PS_E_NOMEM;
+            memset(a + st->site_of_n, 0, (n - st->site_of_n) * sizeof(*a));
+            st->site_of = a;
+            st->site_of_n = n;
+        }
+        st->site_of[stack_id] = i + 1;
+    } else {
+        int rc = u32map_put(&st->site_map, stack_id, i);
+        if (rc < 0)
+            return rc;
+    }
+    rp->nsites++;
     memset(&rp->sites[i], 0, sizeof(rp->sites[i]));
     rp->sites[i].stack_id = stack_id;
     *out = i;
-    return u32map_put(&st->site_map, stack_id, i);
+    return 0;
+}
+
+static inline int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
+{
+    if (PS_LIKELY(stack_id < st->site_of_n) && st->site_of[stack_id]) {
+        *out = st->site_of[stack_id] - 1;
+        return 0;
+    }
+    if (stack_id >= SITE_DIRECT_MAX) {
+        uint32_t i = u32map_get(&st->site_map, stack_id);
+        if (i != U32MAP_NONE) {
+            *out = i;
+            return 0;
+        }
+    }
+    return state_site_new(st, stack_id, out);
 }
 
 /* ---- heap events, in the merged order ------------------------------------------------ */
@@ -298,6 +335,9 @@ int replay_end(void *state, const tracemodel_t *m)
     /* what the report needs later is the sites; the live set goes now */
     livetab_free(&st->live);
     u32map_free(&st->site_map);
+    free(st->site_of);
+    st->site_of = NULL;
+    st->site_of_n = 0;
     return 0;
 }
 
@@ -308,6 +348,7 @@ void replay_state_free(void *state)
         return;
     livetab_free(&st->live);
     u32map_free(&st->site_map);
+    free(st->site_of);
     free(st);
 }
 

@@ -31,16 +31,21 @@
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
 
-#define KEY_BITS 43
-#define KEY_MASK ((1ull << KEY_BITS) - 1)
-#define KEY_SHIFT (64 - KEY_BITS) /* key's place in w[0] */
-#define FN_BITS 5
-#define SITE_BITS 18
-#define SIZE_BITS 18
-#define TS_BITS 44
-#define SZ_DEAD ((1ull << SIZE_BITS) - 1)
-#define SZ_SIDE ((1ull << SIZE_BITS) - 2)
-#define TS_MASK ((1ull << TS_BITS) - 1)
+/* The layout's names (livetab.h) under the short ones this file uses. */
+#define KEY_BITS LIVETAB_KEY_BITS
+#define KEY_MASK LIVETAB_KEY_MASK
+#define KEY_SHIFT LIVETAB_KEY_SHIFT
+#define TS_BITS LIVETAB_TS_BITS
+#define SZ_DEAD LIVETAB_SZ_DEAD
+#define SZ_SIDE LIVETAB_SZ_SIDE
+#define ptr_fits livetab_ptr_fits
+#define perm43 livetab_perm43
+#define home livetab_home
+#define ent_key livetab_ent_key
+#define ent_size livetab_ent_size
+#define ent_unpack livetab_ent_unpack
+#define ent_pack livetab_ent_pack
+#define blk_fits livetab_blk_fits
 
 struct livetab_side_s {
     uint64_t ptr; /* 0: empty */
@@ -50,58 +55,6 @@ struct livetab_side_s {
 };
 
 /* ---- packing ------------------------------------------------------------------------- */
-
-/* A block's address fits an entry: 16-byte aligned, below 2^47, not 0. */
-static inline bool ptr_fits(uint64_t ptr)
-{
-    return ptr && !(ptr & 15) && ptr < (1ull << (KEY_BITS + 4));
-}
-
-/* Multiplicative (Fibonacci) hashing: the high bits, which choose the home slot, depend on
- * every bit of the address; the xorshift makes it a bijection that also mixes the low bits. */
-static inline uint64_t perm43(uint64_t x)
-{
-    x = (x * 0x9e3779b97f4a7c15ull) & KEY_MASK;
-    return x ^ (x >> 22);
-}
-
-static inline size_t home(uint64_t key, size_t nhome)
-{
-    return (size_t)(((unsigned __int128)(key << KEY_SHIFT) * nhome) >> 64);
-}
-
-static inline uint64_t ent_key(const uint64_t *e)
-{
-    return e[0] >> KEY_SHIFT;
-}
-
-static inline uint64_t ent_size(const uint64_t *e)
-{
-    return (e[1] >> TS_BITS) & SZ_DEAD;
-}
-
-static inline void ent_unpack(const uint64_t *e, uint64_t t0, livetab_blk_t *b)
-{
-    uint64_t sz = ent_size(e);
-    b->fn = (uint8_t)((e[0] >> 16) & ((1u << FN_BITS) - 1));
-    b->site = (uint32_t)((e[0] & 0xffff) << 2 | e[1] >> 62);
-    b->size = sz == SZ_DEAD ? 0 : sz;
-    b->ts = sz == SZ_DEAD ? 0 : t0 + (e[1] & TS_MASK);
-}
-
-static inline void ent_pack(uint64_t *e, uint64_t key, uint8_t fn, uint32_t site, uint64_t size,
-                            uint64_t dts)
-{
-    e[0] = key << KEY_SHIFT | (uint64_t)fn << 16 | (uint64_t)site >> 2;
-    e[1] = (uint64_t)(site & 3) << 62 | size << TS_BITS | dts;
-}
-
-/* The block's data fits an entry (the address aside). */
-static inline bool blk_fits(const livetab_t *t, const livetab_blk_t *b)
-{
-    return b->size < SZ_SIDE && b->site < (1u << SITE_BITS) && b->fn < (1u << FN_BITS) &&
-           b->ts >= t->t0 && b->ts - t->t0 <= TS_MASK;
-}
 
 /* ---- memory -------------------------------------------------------------------------- */
 
@@ -440,7 +393,7 @@ static int side_state(const livetab_side_t *e, livetab_blk_t *b)
     return e->dead ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
-int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+int livetab_find_slow(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     t->last_ptr = ptr;
     if (PS_UNLIKELY(!ptr_fits(ptr))) {
@@ -483,20 +436,10 @@ int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 static void refind(livetab_t *t, uint64_t ptr)
 {
     if (t->last_ptr != ptr || t->last_state < 0)
-        livetab_find(t, ptr, NULL);
+        livetab_find_slow(t, ptr, NULL);
 }
 
-static void count_set(livetab_t *t, int was)
-{
-    if (was == LIVETAB_DEAD)
-        t->dead--;
-    if (was != LIVETAB_LIVE)
-        t->live++;
-    if (t->live > t->peak_live)
-        t->peak_live = t->live;
-}
-
-int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
+int livetab_set_slow(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
     int rc;
     if ((rc = first_alloc(t, b)) < 0)
@@ -506,7 +449,7 @@ int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
     if (PS_UNLIKELY(t->last_in_side)) { /* an address that does not fit: side table only */
         if ((rc = side_put(t, ptr, b)) < 0)
             return rc;
-        count_set(t, was);
+        livetab_count_set(t, was);
         t->last_state = -1;
         return 0;
     }
@@ -524,7 +467,7 @@ int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
                 return rc;
             ent_pack(e, key, 0, 0, SZ_SIDE, 0);
         }
-        count_set(t, was);
+        livetab_count_set(t, was);
         t->last_state = -1;
         return 0;
     }
@@ -537,14 +480,14 @@ int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
         unsigned ts = t->tail_shift + (j == t->nslots && t->used + 1 <= t->limit);
         if ((rc = rebuild(t, peak, ts)) < 0)
             return rc;
-        livetab_find(t, ptr, NULL);
+        livetab_find_slow(t, ptr, NULL);
         i = j = t->last_pos;
         while (j < t->nslots && t->slots[j][0])
             j++;
         if (j == t->nslots) { /* cannot happen after a rebuild at < 90% load; be safe */
             if ((rc = rebuild(t, peak, ts + 1)) < 0)
                 return rc;
-            return livetab_set(t, ptr, b);
+            return livetab_set_slow(t, ptr, b);
         }
     }
     if (!fits && (rc = side_put(t, ptr, b)) < 0)
@@ -558,12 +501,12 @@ int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
     else
         ent_pack(t->slots[i], key, 0, 0, SZ_SIDE, 0);
     t->used++;
-    count_set(t, LIVETAB_ABSENT);
+    livetab_count_set(t, LIVETAB_ABSENT);
     t->last_state = -1;
     return 0;
 }
 
-void livetab_kill(livetab_t *t, uint64_t ptr)
+void livetab_kill_slow(livetab_t *t, uint64_t ptr)
 {
     refind(t, ptr);
     if (t->last_state != LIVETAB_LIVE)

@@ -58,6 +58,7 @@ typedef struct pass_s {
     heap_ent_t *heap;
     size_t nheap;
     pass_sink_t *pf_sink; /* the sink that asks for addresses ahead (ops->prefetch), or NULL */
+    bool pf_on;           /* its prefetch_on, asked again at each chunk a stream loads */
 } pass_t;
 
 /* ---- per-thread streams -------------------------------------------------------------- */
@@ -205,6 +206,8 @@ static int stream_load(pass_t *P, stream_t *s)
         }
         if (rc == 1)
             P->m->chunks++;
+        if (P->pf_sink) /* a hint only: asked per chunk, not per record */
+            P->pf_on = P->pf_sink->ops->prefetch_on(P->pf_sink->state) != 0;
         return rc;
     }
 }
@@ -219,8 +222,6 @@ static int stream_load(pass_t *P, stream_t *s)
 static void stream_prefetch(pass_t *P, stream_t *s)
 {
     pass_sink_t *k = P->pf_sink;
-    if (!k->ops->prefetch_on(k->state))
-        return;
     chunk_view_t *a = &s->ahead;
     const chunk_view_t *v = &s->view;
     /* a new chunk (its buffer may be the last one's: the index tells), or the view passed */
@@ -263,7 +264,7 @@ static int stream_fill(pass_t *P, stream_t *s)
     s->npend = s->ipend = 0;
     while (!s->npend) {
         record_t rec;
-        if (s->view.data && P->pf_sink)
+        if (s->view.data && P->pf_on)
             stream_prefetch(P, s);
         if (s->view.data && stream_take_fast(P, s))
             continue;
@@ -287,6 +288,24 @@ static int stream_fill(pass_t *P, stream_t *s)
             return rc;
     }
     return 0;
+}
+
+/* stream_fill with its common case inline: the next pending event, or one heap record that
+ * stream_take_fast decodes (anything else: stream_fill, which starts the same way). */
+static inline int stream_next(pass_t *P, stream_t *s)
+{
+    if (s->ipend + 1 < s->npend) {
+        s->ipend++;
+        return 0;
+    }
+    if (PS_LIKELY(s->view.data != NULL)) {
+        s->npend = s->ipend = 0;
+        if (P->pf_on)
+            stream_prefetch(P, s);
+        if (stream_take_fast(P, s))
+            return 0;
+    }
+    return stream_fill(P, s);
 }
 
 /* ---- merge --------------------------------------------------------------------------- */
@@ -349,22 +368,46 @@ static int pass_merge(pass_t *P)
         heap_down(P, i);
     size_t total_chunks = reader_chunk_count(P->r);
     uint64_t n = 0;
+    /* one analysis with events (the common case): called directly, no list */
+    int (*on_event)(void *, const pass_event_t *) = P->nev == 1 ? P->ev_sinks[0]->ops->on_event
+                                                                : NULL;
+    void *ev_state = P->nev == 1 ? P->ev_sinks[0]->state : NULL;
     while (P->nheap) {
-        if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
-            pass_progress(P, total_chunks);
-        stream_t *s = &P->streams[P->heap[0].stream];
-        const pass_event_t *e = &s->pend[s->ipend];
-        tracemodel_ts(P->m, e->ts);
-        for (size_t i = 0; i < P->nev; i++)
-            if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
+        heap_ent_t *top = &P->heap[0];
+        stream_t *s = &P->streams[top->stream];
+        /* the top stream's events go on while they stay before the next stream's (the heap's
+         * order unchanged: heap_down would leave it in place) */
+        heap_ent_t next = {UINT64_MAX, UINT32_MAX};
+        if (P->nheap > 1)
+            next = P->heap[1];
+        if (P->nheap > 2 && heap_before(&P->heap[2], &next))
+            next = P->heap[2];
+        for (;;) {
+            if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
+                pass_progress(P, total_chunks);
+            const pass_event_t *e = &s->pend[s->ipend];
+            tracemodel_ts(P->m, e->ts);
+            if (on_event) {
+                if ((rc = on_event(ev_state, e)) < 0)
+                    return rc;
+            } else {
+                for (size_t i = 0; i < P->nev; i++)
+                    if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
+                        return rc;
+            }
+            if ((rc = stream_next(P, s)) < 0)
                 return rc;
-        if ((rc = stream_fill(P, s)) < 0)
-            return rc;
-        if (s->done)
-            P->heap[0] = P->heap[--P->nheap];
-        else
-            P->heap[0].key = stream_key(s);
-        heap_down(P, 0);
+            if (s->done) {
+                P->heap[0] = P->heap[--P->nheap];
+                heap_down(P, 0);
+                break;
+            }
+            top->key = stream_key(s);
+            if (P->nheap > 1 && !heap_before(top, &next)) {
+                heap_down(P, 0);
+                break;
+            }
+        }
     }
     return 0;
 }

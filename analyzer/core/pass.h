@@ -61,9 +61,9 @@ typedef struct pass_ops_s {
     int (*finish)(void *state, const tracemodel_t *m);
     void (*free)(void *state, void *result); /* frees the state (NULL ok), not the result */
     /* Optional (NULL: none): an analysis with a large address table asks for the addresses of
-     * a stream's next heap records before their turn (prefetch_on, asked before each event,
-     * says whether it wants them now), so the table's cache misses overlap (the heap replay:
-     * core/livetab.h). Only the first sink with it is asked. */
+     * a stream's next heap records before their turn (prefetch_on, asked each time a stream
+     * loads a chunk, says whether it wants them now), so the table's cache misses overlap
+     * (the heap replay: core/livetab.h). Only the first sink with it is asked. */
     int (*prefetch_on)(void *state);
     void (*prefetch)(void *state, uint64_t ptr);
 } pass_ops_t;

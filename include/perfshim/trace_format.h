@@ -601,6 +601,22 @@ static inline int ps_uv_get(const unsigned char **p, const unsigned char *end, u
 {
     uint64_t r = 0;
     const unsigned char *q = *p;
+    /* most varints of a trace are one to three bytes: no loop for them */
+    if (q < end && q[0] < 0x80) {
+        *v = q[0];
+        *p = q + 1;
+        return 0;
+    }
+    if (end - q >= 2 && q[1] < 0x80) { /* q[0] >= 0x80 here */
+        *v = (uint64_t)(q[0] & 0x7f) | (uint64_t)q[1] << 7;
+        *p = q + 2;
+        return 0;
+    }
+    if (end - q >= 3 && q[2] < 0x80) { /* q[0], q[1] >= 0x80 here */
+        *v = (uint64_t)(q[0] & 0x7f) | (uint64_t)(q[1] & 0x7f) << 7 | (uint64_t)q[2] << 14;
+        *p = q + 3;
+        return 0;
+    }
     for (unsigned shift = 0; q < end && shift < 7 * PS_VARINT_MAX; shift += 7) {
         unsigned char b = *q++;
         if (shift == 63 && b > 1)

@@ -5,6 +5,7 @@
  * ANALYSIS_LOCKS fills the locks and the model but replays no heap (no sites, no counts);
  * ANALYSIS_LEAKS gives the leak groups (from the same pass, call sites cut after the symbols
  * open) and no heap; ANALYSIS_MISUSE brings the heap replay it needs; ANALYSIS_ALL everything.
+ * Sites by stack id: one per id whether the direct array or the hash map holds it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,46 @@ TEST(all)
     analyses_free(&u.rp, &u.leaks, u.sym);
 }
 
+/* Sites by stack id: small ids through the replay's direct array (grown past its first
+ * size), ids from 2^20 up through the hash map; one site per id, in the order first seen,
+ * each with its own counts, whichever path found it. */
+TEST(sites_by_any_stack_id)
+{
+    static const uint32_t ids[] = {3, 1u << 20, 0x80000000u, 1000, (1u << 20) - 1, 0xffffffffu};
+    enum { NIDS = sizeof ids / sizeof ids[0] };
+    synth_buf_t f = {0}, a = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    uint64_t ts = 1010, ptr = 0x1000;
+    for (unsigned round = 0; round < 3; round++) /* ids[k]: 1 + min(k, 2) blocks of 16(k+1) */
+        for (unsigned k = round; k < NIDS; k++)
+            synth_alloc(&a, PS_FN_MALLOC, ids[k], ts++, ptr += 0x100, 16 * (k + 1), 0);
+    ps_rec_end_t end = {.ts = ts};
+    synth_end(&a, &end);
+    ps_chunk_header_t h = {.tid = 0, .seq = 0, .t_first = 1010, .t_last = ts};
+    synth_chunk(&f, &a, &h, 1);
+    char p2[4300];
+    snprintf(p2, sizeof p2, "%s.sites", path[0] ? path : "/tmp/psanalysis");
+    FILE *fp = fopen(p2, "wb");
+    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    replay_t rp;
+    char err[512];
+    memset(&rp, 0, sizeof rp);
+    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
+    unlink(p2);
+    assert_u64_eq(rc, 0);
+    assert_u64_eq(rp.nsites, NIDS);
+    for (unsigned k = 0; k < NIDS; k++) {
+        /* first seen in round 0 in the order of ids; k allocates 1 + min(k, 2) blocks */
+        uint64_t n = 1 + (k < 2 ? k : 2);
+        expect_u64_eq(rp.sites[k].stack_id, ids[k]);
+        expect_u64_eq(rp.sites[k].allocations, n);
+        expect_u64_eq(rp.sites[k].bytes, n * 16 * (k + 1));
+    }
+    analyses_free(&rp, NULL, NULL);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -174,6 +215,7 @@ int main(void)
         TEST_ENTRY(misuse_brings_the_heap_replay),
         TEST_ENTRY(heap_without_misuse),
         TEST_ENTRY(all),
+        TEST_ENTRY(sites_by_any_stack_id),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }

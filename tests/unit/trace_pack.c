@@ -330,6 +330,71 @@ TEST(packed_bounds)
     expect_true(ps_unpack_free_p(&st, bad, (uint32_t)(q - bad), &ff) == -1);
 }
 
+/* The byte-at-a-time varint decoder, the reference for ps_uv_get's word-at-a-time path. */
+static int uv_ref(const unsigned char *q, const unsigned char *end, uint64_t *v, size_t *len)
+{
+    uint64_t r = 0;
+    for (unsigned i = 0; i < PS_VARINT_MAX && q + i < end; i++) {
+        unsigned char b = q[i];
+        if (i == 9 && b > 1)
+            return -1;
+        r |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = r;
+            *len = i + 1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ps_uv_get against the reference: every length 1..10 (values at and around each length's
+ * bounds and random ones), followed by random bytes or by the buffer's end, every cut of it,
+ * and random byte strings (overlong and 11-byte ones included). */
+TEST(varint_every_length)
+{
+    unsigned char buf[32];
+    for (unsigned bits = 0; bits <= 64; bits++) {
+        for (int k = 0; k < 64; k++) {
+            uint64_t v = bits == 0 ? 0 : bits == 64 ? rnd() | 1ull << 63 :
+                         (rnd() & ((1ull << bits) - 1)) | 1ull << (bits - 1);
+            if (k == 1 && bits)
+                v = bits == 64 ? ~0ull : (1ull << bits) - 1;
+            rnd_fill(buf, sizeof buf);
+            size_t n = (size_t)(ps_uv_put(buf, v) - buf);
+            for (size_t avail = 0; avail <= n + 12; avail++) {
+                const unsigned char *q = buf;
+                uint64_t got = 0, want = 0;
+                size_t wl = 0;
+                int rw = uv_ref(buf, buf + avail, &want, &wl);
+                int rg = ps_uv_get(&q, buf + avail, &got);
+                expect_true(rg == rw);
+                expect_true(rg == (avail >= n ? 0 : -1));
+                if (!rg && !rw) {
+                    expect_u64_eq(got, v);
+                    expect_u64_eq((uint64_t)(q - buf), wl);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < 200000; k++) {
+        rnd_fill(buf, sizeof buf);
+        for (size_t i = 0; i < 11; i++) /* long runs of continuation bytes */
+            if (rnd() & 1)
+                buf[i] |= 0x80;
+        size_t avail = (size_t)(rnd() % 16);
+        const unsigned char *q = buf;
+        uint64_t got = 0, want = 0;
+        size_t wl = 0;
+        int rw = uv_ref(buf, buf + avail, &want, &wl);
+        expect_true(ps_uv_get(&q, buf + avail, &got) == rw);
+        if (!rw) {
+            expect_u64_eq(got, want);
+            expect_u64_eq((uint64_t)(q - buf), wl);
+        }
+    }
+}
+
 /* One record of every type in one chunk, read back through the reader: each decodes to what
  * was written (packed ones to their fixed record), in order. */
 TEST(reader_round_trip_every_type)
@@ -486,6 +551,6 @@ TEST(lock_counters_are_the_record_layout)
 
 TEST_MAIN(TEST_ENTRY(table_is_consistent), TEST_ENTRY(lock_counters_are_the_record_layout), TEST_ENTRY(fixed_round_trip_and_bounds),
           TEST_ENTRY(packed_round_trip), TEST_ENTRY(packed_bytes_are_the_format),
-          TEST_ENTRY(packed_bounds),
+          TEST_ENTRY(packed_bounds), TEST_ENTRY(varint_every_length),
           TEST_ENTRY(reader_round_trip_every_type),
           TEST_ENTRY(reader_rejects_truncated_and_oversized))
