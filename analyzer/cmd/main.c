@@ -113,6 +113,9 @@ static void main_usage(FILE *f)
 #undef PS_STR
     fputs("Read by `perfshim record`:\n"
           "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
+          "Read by `perfshim report`, `locks` and `check`:\n"
+          "  PERFSHIM_MAX_MEMORY_MB  most MiB the decompressed chunks may hold at once\n"
+          "                      (16..1048576, default 512)\n"
           "\n"
           "See perfshim(1).\n",
           f);

@@ -41,6 +41,10 @@ help_lists_all() {
     while read -r v; do
         grep -q "^  $v " help || { echo "--help lacks $v"; return 1; }
     done <vars
+    # and the variables the commands themselves read
+    for v in PERFSHIM_LIB PERFSHIM_MAX_MEMORY_MB; do
+        grep -q "^  $v " help || { echo "--help lacks $v"; return 1; }
+    done
 }
 check "--help lists every variable of the options table" help_lists_all
 
