@@ -206,7 +206,7 @@ static const site_t **report_rank(const report_t *R, int (*cmp)(const void *, co
         return NULL;
     for (size_t i = 0; i < R->nsites; i++)
         v[i] = &R->sites[i];
-    v[R->nsites] = NULL; /* report_site_index walks to it */
+    v[R->nsites] = NULL;
     qsort(v, R->nsites, sizeof(*v), cmp);
     return v;
 }
@@ -458,14 +458,20 @@ static int emit_errors(const report_t *R, doc_t *d)
     return d->err;
 }
 
-/* The index in the ranked "sites" array v of the site with this call stack, or -1. */
+/* Where each call site (R->sites, sorted by call stack) stands in the ranked "sites" list. */
+typedef struct site_ranks_s {
+    const report_t *R;
+    long *rank; /* rank[j]: the index in the list of R->sites[j] */
+} site_ranks_t;
+
+/* The index in the ranked "sites" list of the site with this call stack, or -1: a binary
+ * search of R->sites (sorted and merged by site_cmp_ips), not a walk of the list. */
 static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
 {
-    const site_t *const *v = arg;
-    for (size_t i = 0; v[i]; i++)
-        if (v[i]->depth == depth && (!depth || !memcmp(v[i]->ips, ips, depth * sizeof(*ips))))
-            return (long)i;
-    return -1;
+    const site_ranks_t *k = arg;
+    site_t key = {.ips = ips, .depth = depth};
+    const site_t *s = bsearch(&key, k->R->sites, k->R->nsites, sizeof(*s), site_cmp_ips);
+    return s ? k->rank[s - k->R->sites] : -1;
 }
 
 static bool report_exited(const report_t *R);
@@ -640,8 +646,14 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_hide(d, 0);
 
     const site_t **v = report_rank(R, site_by_allocations);
-    if (!v)
+    site_ranks_t ranks = {R, malloc((R->nsites ? R->nsites : 1) * sizeof(long))};
+    if (!v || !ranks.rank) {
+        free(v);
+        free(ranks.rank);
         return -PS_E_NOMEM;
+    }
+    for (size_t i = 0; i < R->nsites; i++)
+        ranks.rank[v[i] - R->sites] = (long)i;
     if (rc == 0)
         rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
     if (!brief) {
@@ -669,7 +681,7 @@ static int report_emit(const report_t *R, doc_t *d)
     if (rc == 0 && R->leaks.have_scan) {
         /* the index into "sites" is data only: text does not look it up */
         rc = leaks_emit_groups(d, &R->leaks, R->sym, depth, top,
-                               d->ops->kind == DOC_TEXT ? NULL : report_site_index, v);
+                               d->ops->kind == DOC_TEXT ? NULL : report_site_index, &ranks);
     } else if (rc == 0 && d->ops->kind != DOC_TEXT) { /* data only */
         const site_t **lv = report_rank(R, site_by_leaked);
         if (!lv)
@@ -677,12 +689,9 @@ static int report_emit(const report_t *R, doc_t *d)
         for (size_t i = 0; lv && i < R->nsites && rc == 0; i++) {
             if (!lv[i]->live_blocks)
                 continue;
-            size_t idx = 0;
-            while (v[idx] != lv[i])
-                idx++;
             rc = leaks_emit_entry(d, "not_freed", lv[i]->live_blocks, lv[i]->live_bytes, 0, -1,
-                                  (long)idx, false, false, R->sym, lv[i]->ips, lv[i]->depth,
-                                  depth);
+                                  ranks.rank[lv[i] - R->sites], false, false, R->sym,
+                                  lv[i]->ips, lv[i]->depth, depth);
         }
         free(lv);
     }
@@ -708,6 +717,7 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_hide(d, 0);
     doc_end(d);
     free(v);
+    free(ranks.rank);
     return rc < 0 ? rc : d->err;
 }
 
