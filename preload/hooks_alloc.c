@@ -44,24 +44,6 @@ static void *boot_calloc(size_t n, size_t m)
     return bootstrap_alloc(total); /* the arena is never reused: already zero */
 }
 
-/* An allocation the hook does not record: before the real functions are known, from the
- * shim itself, or libunwind's thread block on a thread's first unwind (bootstrap.h). */
-static PS_ALWAYS_INLINE void *reentrant_alloc(void *(*real)(size_t), size_t size)
-{
-    if (PS_UNLIKELY(unwind_first_pending)) {
-        void *q = bootstrap_pool_alloc(size);
-        if (q)
-            return q;
-    }
-    return PS_LIKELY(real != NULL) ? real(size) : boot_aligned(0, size);
-}
-#define reentrant_malloc(size) reentrant_alloc(real_malloc, size)
-#define reentrant_valloc(size) (real_valloc ? real_valloc(size) : boot_aligned(prim_page_size(), size))
-#define reentrant_pvalloc(size) (real_pvalloc ? real_pvalloc(size) : boot_aligned(prim_page_size(), size))
-#define reentrant_memalign(al, size) (real_memalign ? real_memalign(al, size) : boot_aligned(al, size))
-#define reentrant_aligned_alloc(al, size)                                                      \
-    (real_aligned_alloc ? real_aligned_alloc(al, size) : boot_aligned(al, size))
-
 /* ---- allocation functions of one shape: X(name, FN, params, args, size, align) ---------- */
 #define PS_PLAIN_ALLOC_HOOKS(X)                                                                \
     X(malloc, MALLOC, (size_t size), (size), size, 0)                                          \
@@ -74,8 +56,12 @@ static PS_ALWAYS_INLINE void *reentrant_alloc(void *(*real)(size_t), size_t size
     PS_EXPORT void *name params                                                                \
     {                                                                                          \
         tstate_t *st = hook_enter();                                                           \
-        if (PS_UNLIKELY(!st))                                                                  \
-            return reentrant_##name args;                                                      \
+        if (PS_UNLIKELY(!st)) { /* not recorded: before init, or from the shim itself */       \
+            void *q;                                                                           \
+            if (PS_UNLIKELY(unwind_first_pending) && !(al) && (q = bootstrap_pool_alloc(sz)))  \
+                return q; /* libunwind's thread block (bootstrap.h) */                         \
+            return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
+        }                                                                                      \
         void *p = real_##name args;                                                            \
         int e = errno;                                                                         \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns());                              \
