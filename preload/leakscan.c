@@ -343,8 +343,8 @@ static void *scan_alloc(scan_t *S, size_t bytes)
 /* heapsort: qsort may call malloc, and this runs with the live set locked */
 PRIM_DEFINE_HEAPSORT(sort_blocks, block_t, ptr)
 
-/* Index of the first block that ends after address a (S->n if none). */
-static uint64_t block_from(const scan_t *S, uint64_t a)
+/* The number of blocks that start at or below address a (the blocks are sorted by ptr). */
+static inline uint64_t blocks_upto(const scan_t *S, uint64_t a)
 {
     uint64_t l = 0, h = S->n;
     while (l < h) {
@@ -354,6 +354,13 @@ static uint64_t block_from(const scan_t *S, uint64_t a)
         else
             h = m;
     }
+    return l;
+}
+
+/* Index of the first block that ends after address a (S->n if none). */
+static uint64_t block_from(const scan_t *S, uint64_t a)
+{
+    uint64_t l = blocks_upto(S, a);
     if (l && a - S->b[l - 1].ptr < (S->b[l - 1].size ? S->b[l - 1].size : 1))
         return l - 1;
     return l;
@@ -364,14 +371,7 @@ static uint64_t find_block(const scan_t *S, uint64_t w)
 {
     if (w < S->lo || w >= S->hi)
         return UINT64_MAX;
-    uint64_t l = 0, h = S->n;
-    while (l < h) {
-        uint64_t m = l + (h - l) / 2;
-        if (S->b[m].ptr <= w)
-            l = m + 1;
-        else
-            h = m;
-    }
+    uint64_t l = blocks_upto(S, w);
     if (!l)
         return UINT64_MAX;
     const block_t *b = &S->b[l - 1];
