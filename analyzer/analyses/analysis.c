@@ -120,6 +120,21 @@ static void leaks_done(void *state, void *result)
     (void)result; /* the result: leaks_free */
 }
 
+/* ---- lock waits: each LOCK_WAIT kept in rp->locks (after the lock analysis took it) ---- */
+
+static int waits_on_record(void *state, uint32_t tid, const record_t *rec)
+{
+    replay_t *rp = state;
+    return rec->type == PS_REC_LOCK_WAIT && rp->locks ? locks_keep_wait(rp->locks, tid, rec) : 0;
+}
+
+static int waits_on_finish(void *state, const tracemodel_t *m)
+{
+    (void)state;
+    (void)m;
+    return 0;
+}
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const pass_ops_t ops_MISUSE = {"misuse", misuse_init,   NULL,         NULL,
@@ -130,6 +145,9 @@ static const pass_ops_t ops_LOCKS = {"locks", locks_init, locks_on_record, NULL,
                                      locks_on_finish, locks_done, NULL, NULL};
 static const pass_ops_t ops_LEAKS = {"leaks", leaks_init, leaks_on_record, NULL,
                                      leaks_on_finish, leaks_done, NULL, NULL};
+
+static const pass_ops_t ops_WAITS = {"waits", locks_init, waits_on_record, NULL,
+                                     waits_on_finish, locks_done, NULL, NULL};
 
 static const struct {
     const pass_ops_t *ops;

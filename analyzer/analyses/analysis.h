@@ -28,7 +28,8 @@
     X(MISUSE, "misuse", ANALYSIS_HEAP, "mismatched, double and invalid frees")                   \
     X(HEAP, "heap", 0u, "heap replay: sites, summary, timeline, peak, temporary allocations")    \
     X(LOCKS, "locks", 0u, "lock contention, holders, threads, lock-order cycles")                \
-    X(LEAKS, "leaks", 0u, "leak scans and live-set snapshots")
+    X(LEAKS, "leaks", 0u, "leak scans and live-set snapshots")                                   \
+    X(WAITS, "waits", ANALYSIS_LOCKS, "each lock wait kept as an event (timeline formats)")
 
 enum analysis_id {
 #define ANALYSIS_ENUM(id, name, needs, what) ANALYSIS_ID_##id,
@@ -41,6 +42,7 @@ enum analysis_id {
 #define ANALYSIS_HEAP (1u << ANALYSIS_ID_HEAP)
 #define ANALYSIS_LOCKS (1u << ANALYSIS_ID_LOCKS)
 #define ANALYSIS_LEAKS (1u << ANALYSIS_ID_LEAKS)
+#define ANALYSIS_WAITS (1u << ANALYSIS_ID_WAITS)
 #define ANALYSIS_ALL ((1u << ANALYSIS_COUNT) - 1)
 
 /* The analyses that `select` needs run (select and its dependencies). */

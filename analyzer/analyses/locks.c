@@ -205,6 +205,25 @@ static int take_wait(locks_t *L, uint32_t tid, const record_t *rec)
     return 0;
 }
 
+int locks_keep_wait(locks_t *L, uint32_t tid, const record_t *rec)
+{
+    const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
+    if ((rec->aux & PS_LOCK_WAIT_F_TID) && w->tid)
+        tid = w->tid; /* as take_wait */
+    if (grow((void **)&L->waits, &L->waits_cap, L->nwaits, sizeof *L->waits) < 0)
+        return -PS_E_NOMEM;
+    L->waits[L->nwaits++] = (locks_wait_t){
+        .start_ns = w->ts > w->wait_ns ? w->ts - w->wait_ns : 0,
+        .wait_ns = w->wait_ns,
+        .lock = w->lock,
+        .tid = tid,
+        .stack = w->stack,
+        .kind = (uint8_t)PS_LOCK_WAIT_KIND(rec->aux),
+        .timed_out = w->result == ETIMEDOUT,
+    };
+    return 0;
+}
+
 static int take_edge(locks_t *L, const record_t *rec)
 {
     const ps_rec_lock_edge_t *e = &rec->u.lock_edge;
@@ -493,6 +512,7 @@ void locks_free(locks_t *L)
 {
     if (!L)
         return;
+    free(L->waits);
     for (int pass = 0; pass < 2; pass++) {
         locks_lock_t *v = pass ? L->conds : L->locks;
         size_t n = pass ? L->nconds : L->nlocks;

@@ -103,6 +103,15 @@ typedef struct locks_cycle_s {
     uint32_t edge[LOCKS_CYCLE_MAX]; /* indices into edges, in cycle order */
 } locks_cycle_t;
 
+/* One LOCK_WAIT event, kept by locks_keep_wait for timelines (the lock waits analysis). */
+typedef struct locks_wait_s {
+    uint64_t start_ns, wait_ns; /* the wait began at start_ns (CLOCK_MONOTONIC) */
+    uint64_t lock;              /* its address */
+    uint32_t tid, stack;        /* the waiting thread and its site */
+    uint8_t kind;               /* ps_lock_kind */
+    bool timed_out;
+} locks_wait_t;
+
 typedef struct locks_s {
     bool any; /* the trace has lock records */
     bool partial; /* set before locks_finish: the trace has no END (see "partial" above) */
@@ -118,10 +127,15 @@ typedef struct locks_s {
     size_t ncycles, cycles_cap;
     bool cycles_truncated;
     uint64_t total_wait_ns, wait_events, untracked, held_overflow;
+    locks_wait_t *waits; /* each LOCK_WAIT event, in record order per thread; only when the
+                          * lock waits analysis ran (locks_keep_wait) */
+    size_t nwaits, waits_cap;
     void *priv; /* address -> index map */
 } locks_t;
 
 int locks_take(locks_t **lp, uint32_t tid, const record_t *rec);
+/* After locks_take of the same LOCK_WAIT record (L not NULL): keeps the event in L->waits. */
+int locks_keep_wait(locks_t *L, uint32_t tid, const record_t *rec);
 /* start_ns/end_ns: the trace's time range (threads without an exit end at end_ns; the
  * main thread, tid == pid, starts at start_ns). */
 int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns);

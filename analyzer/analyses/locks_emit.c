@@ -7,9 +7,13 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "analyses/callsite.h"
 #include "analyses/locks.h"
 #include "core/fmt.h"
+#include "perfshim/errors.h"
 
 static double pct(uint64_t part, uint64_t whole)
 {
@@ -357,4 +361,74 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int top)
     doc_u64(d, "holds_not_timed_overflow", L ? L->held_overflow : 0);
     doc_end(d);
     return rc < 0 ? rc : d->err;
+}
+
+/* ---- the time axis (profile view) ---------------------------------------------------- */
+
+static int wait_by_start(const void *a, const void *b)
+{
+    const locks_wait_t *x = a, *y = b;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+/* The waiter's frame of stack id: the first outside the shim; false when there is none. */
+static int wait_frame(const replay_t *rp, symbols_t *sym, uint32_t id, sym_frame_t *f, bool *ok)
+{
+    const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
+    *ok = false;
+    for (uint32_t i = 0; st && i < st->depth && !*ok; i++) {
+        int rc = symbols_lookup(sym, st->ips[i], f);
+        if (rc < 0)
+            return rc;
+        *ok = !callsite_is_own_frame(f);
+    }
+    return 0;
+}
+
+int locks_emit_waits(profile_t *p, const replay_t *rp, symbols_t *sym)
+{
+    const locks_t *L = rp->locks;
+    if (!L || !profile_wants_time(p))
+        return 0;
+    int rc = 0;
+    for (size_t i = 0; i < L->nthreads && rc == 0; i++)
+        rc = profile_thread(p, L->threads[i].tid, L->threads[i].name);
+    locks_wait_t *v = NULL;
+    if (L->nwaits && !(v = malloc(L->nwaits * sizeof *v)))
+        return -PS_E_NOMEM;
+    if (L->nwaits) {
+        memcpy(v, L->waits, L->nwaits * sizeof *v);
+        qsort(v, L->nwaits, sizeof *v, wait_by_start);
+    }
+    char name[512], detail[448];
+    uint32_t last_stack = 0;
+    bool have_last = false, ok = false;
+    sym_frame_t f;
+    for (size_t i = 0; i < L->nwaits && rc == 0; i++) {
+        const locks_wait_t *w = &v[i];
+        if (!have_last || w->stack != last_stack) { /* the lookups are cached; this skips them */
+            if ((rc = wait_frame(rp, sym, w->stack, &f, &ok)) < 0)
+                break;
+            last_stack = w->stack;
+            have_last = true;
+            detail[0] = 0;
+            if (ok && f.function && f.file)
+                snprintf(detail, sizeof detail, "%s (%s:%" PRIu32 ")", f.function, f.file,
+                         f.line);
+            else if (ok && f.function)
+                snprintf(detail, sizeof detail, "%s", f.function);
+            else if (ok && f.module_name)
+                snprintf(detail, sizeof detail, "%s+0x%" PRIx64, f.module_name, f.offset);
+        }
+        int n = snprintf(name, sizeof name, "%s 0x%" PRIx64, lock_kind_name(w->kind), w->lock);
+        if (ok && n > 0 && (size_t)n < sizeof name)
+            snprintf(name + n, sizeof name - (size_t)n, " at %s",
+                     f.function ? f.function : detail);
+        uint64_t t = w->start_ns > rp->start_ns ? w->start_ns - rp->start_ns : 0;
+        rc = profile_span(p, w->tid, t, w->wait_ns, name, detail);
+    }
+    free(v);
+    return rc;
 }

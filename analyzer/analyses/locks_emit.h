@@ -14,7 +14,16 @@
 
 #include "analyses/replay.h"
 #include "core/doc.h"
+#include "core/profile.h"
 
 int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int top);
+
+/* The lock results on the profile view's time axis (core/profile.h): each thread of the lock
+ * analysis (profile_thread: its name, "" when it had none) and each kept wait (rp->locks->waits,
+ * the lock waits analysis) as a span of its thread, in start order, times from rp->start_ns:
+ * name "KIND 0xADDR at FUNCTION" (the waiter's first frame outside the shim; without one
+ * "KIND 0xADDR"), detail that frame as "FUNCTION (FILE:LINE)" (or "MODULE+0xOFFSET", or "").
+ * Nothing without lock records. Returns 0 or a negative PS_E_*. */
+int locks_emit_waits(profile_t *p, const replay_t *rp, symbols_t *sym);
 
 #endif /* PERFSHIM_LOCKS_EMIT_H */

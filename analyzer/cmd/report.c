@@ -39,7 +39,7 @@
 #include "core/safeout.h"
 #include "core/symbols.h"
 
-enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED };
+enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED, MET_INUSE };
 
 typedef struct report_opts_s {
     const format_t *format;
@@ -135,16 +135,6 @@ static int report_build_sites(report_t *R)
 }
 
 /* ---- ranking ------------------------------------------------------------------------- */
-
-static uint64_t site_metric(const site_t *s, enum report_metric m)
-{
-    switch (m) {
-    case MET_BYTES: return s->bytes;
-    case MET_PEAK: return s->peak_bytes;
-    case MET_LEAKED: return s->live_bytes;
-    default: return s->allocations;
-    }
-}
 
 static int site_tiebreak(const site_t *x, const site_t *y)
 {
@@ -721,23 +711,101 @@ static int report_emit(const report_t *R, doc_t *d)
     return rc < 0 ? rc : d->err;
 }
 
-/* The profile: every call site, with its value for each sample type (--metric selects). */
-static const char *const report_sample_types[] = {"allocations", "bytes", "peak", "leaked"};
+/* The profile: every call site, with its value for each sample type (--metric selects):
+ * allocations, bytes, the live bytes at the heap's peak, what leaked (the leak scan's
+ * definite and indirect bytes when the trace has a scan, else what was not freed at the end)
+ * and what was in use at the end; a leak group whose call site is no site's (a fork child's
+ * inherited blocks) is a stack of its own with only "leaked". Then the time axis, for a
+ * format that has one: the live heap at each timeline slice's end and at the peak, the RSS
+ * samples' largest per slice, and the lock waits (locks_emit_waits). */
+static const char *const report_sample_types[] = {"allocations", "bytes", "peak", "leaked",
+                                                  "inuse"};
+static const char *const report_sample_units[] = {"count", "bytes", "bytes", "bytes", "bytes"};
+#define REPORT_NTYPES 5
 
-static int report_profile(const report_t *R, profile_t *p)
+static bool leak_counts(const leak_group_t *g)
 {
-    profile_types(p, report_sample_types, 4);
-    for (size_t i = 0; i < R->nsites; i++) {
-        const site_t *s = &R->sites[i];
-        const uint64_t values[4] = {site_metric(s, MET_ALLOCATIONS), site_metric(s, MET_BYTES),
-                                    site_metric(s, MET_PEAK), site_metric(s, MET_LEAKED)};
-        sym_frame_t fr[DOC_MAX_FRAMES];
-        size_t n, total;
-        int rc = doc_expand(R->sym, s->ips, s->depth, R->o->stack_depth, fr, &n, &total);
-        if (rc < 0 || (rc = profile_sample(p, fr, n, values)) < 0)
-            return rc;
+    return g->kind == PS_LEAK_DEFINITE || g->kind == PS_LEAK_INDIRECT;
+}
+
+static int report_profile_stack(const report_t *R, profile_t *p, const uint64_t *ips,
+                                uint32_t depth, const uint64_t *values)
+{
+    sym_frame_t fr[DOC_MAX_FRAMES];
+    size_t n, total;
+    int rc = doc_expand(R->sym, ips, depth, R->o->stack_depth, fr, &n, &total);
+    return rc < 0 ? rc : profile_sample(p, fr, n, values);
+}
+
+static int report_profile_time(const report_t *R, profile_t *p)
+{
+    const replay_t *rp = &R->rp;
+    int rc = profile_counter(p, "heap", 0, 0);
+    bool peak_done = rp->peak_bytes == 0;
+    for (unsigned i = 0; i < REPLAY_SLICES && rc == 0; i++) {
+        uint64_t end = rp->slice_ns * (i + 1);
+        if (!peak_done && rp->peak_time_ns < end) {
+            rc = profile_counter(p, "heap", rp->peak_time_ns, rp->peak_bytes);
+            peak_done = true;
+        }
+        if (rc == 0 && rp->slice_ns)
+            rc = profile_counter(p, "heap", end, rp->slices[i].live_bytes);
     }
-    return 0;
+    if (rc == 0 && !peak_done)
+        rc = profile_counter(p, "heap", rp->peak_time_ns, rp->peak_bytes);
+    for (unsigned i = 0; i < REPLAY_SLICES && rc == 0 && rp->have_rss; i++)
+        if (rp->slices[i].rss_bytes)
+            rc = profile_counter(p, "rss", rp->slice_ns * i, rp->slices[i].rss_bytes);
+    return rc < 0 ? rc : locks_emit_waits(p, rp, R->sym);
+}
+
+static int report_profile(const report_t *R, profile_t *p, profile_meta_t *meta)
+{
+    const replay_t *rp = &R->rp;
+    *meta = (profile_meta_t){.exe = rp->exe,
+                             .cmdline = rp->cmdline,
+                             .pid = rp->pid,
+                             .start_ns = rp->start_ns,
+                             .duration_ns = rp->duration_ns,
+                             .peak_bytes = rp->peak_bytes,
+                             .peak_time_ns = rp->peak_time_ns,
+                             .final_bytes = rp->live_bytes,
+                             .modules = rp->modules,
+                             .nmodules = rp->nmodules};
+    profile_types(p, report_sample_types, report_sample_units, REPORT_NTYPES);
+    profile_meta(p, meta);
+    const leaks_t *L = &R->leaks;
+    uint64_t *leaked = calloc(R->nsites ? R->nsites : 1, sizeof *leaked);
+    if (!leaked)
+        return -PS_E_NOMEM;
+    int rc = 0;
+    for (size_t g = 0; L->have_scan && g < L->ngroups; g++) { /* the groups' sites */
+        if (!leak_counts(&L->groups[g]))
+            continue;
+        site_t key = {.ips = L->groups[g].ips, .depth = L->groups[g].depth};
+        const site_t *s = bsearch(&key, R->sites, R->nsites, sizeof(*s), site_cmp_ips);
+        if (s)
+            leaked[s - R->sites] += L->groups[g].bytes;
+    }
+    for (size_t i = 0; i < R->nsites && rc == 0; i++) {
+        const site_t *s = &R->sites[i];
+        const uint64_t values[REPORT_NTYPES] = {
+            s->allocations, s->bytes, s->peak_bytes,
+            L->have_scan ? leaked[i] : s->live_bytes, s->live_bytes};
+        rc = report_profile_stack(R, p, s->ips, s->depth, values);
+    }
+    for (size_t g = 0; L->have_scan && g < L->ngroups && rc == 0; g++) { /* the others */
+        site_t key = {.ips = L->groups[g].ips, .depth = L->groups[g].depth};
+        if (!leak_counts(&L->groups[g]) ||
+            bsearch(&key, R->sites, R->nsites, sizeof(site_t), site_cmp_ips))
+            continue;
+        const uint64_t values[REPORT_NTYPES] = {0, 0, 0, L->groups[g].bytes, 0};
+        rc = report_profile_stack(R, p, key.ips, key.depth, values);
+    }
+    free(leaked);
+    if (rc == 0 && profile_wants_time(p))
+        rc = report_profile_time(R, p);
+    return rc;
 }
 
 /* Renders the report in the format the table gave. */
@@ -757,10 +825,11 @@ static int report_render(const report_t *R)
     }
     case FORMAT_PROFILE: {
         profile_t p;
+        profile_meta_t meta;
         if ((rc = f->open(&p, R->out)) < 0)
             return rc;
         p.select = (size_t)R->o->metric;
-        rc = report_profile(R, &p);
+        rc = report_profile(R, &p, &meta);
         rc2 = profile_close(&p);
         return rc < 0 ? rc : rc2;
     }
@@ -775,9 +844,11 @@ static void report_usage(FILE *f)
 {
     fputs("usage: perfshim report [OPTIONS] TRACE\n"
           "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
-          "  --metric=allocations|bytes|peak|leaked\n"
-          "                             the sample type a profile format (folded) writes\n"
-          "                             (default allocations)\n"
+          "  --metric=allocations|bytes|peak|leaked|inuse\n"
+          "                             the sample type a single-value profile format\n"
+          "                             (folded) writes (default allocations); leaked: the\n"
+          "                             leak scan's definite and indirect bytes, without a\n"
+          "                             scan what was not freed; inuse: not freed at the end\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
           "  --top N                    sites per text section (default 10)\n"
           "  -o, --output FILE          write the report to FILE instead of stdout\n"
@@ -836,8 +907,9 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
                 return -PS_E_INVAL;
             break;
         case OPT_METRIC: {
-            static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked"};
-            int k = cliopt_choice("report", "metric", optarg, metrics, 4);
+            static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked",
+                                                  "inuse"};
+            int k = cliopt_choice("report", "metric", optarg, metrics, 5);
             if (k < 0)
                 return -PS_E_INVAL;
             o->metric = (enum report_metric)k;
@@ -899,7 +971,10 @@ int report_main(int argc, char **argv)
     R.o = &o;
     char err[512];
     int status = 0;
-    rc = analyses_load(o.trace, ANALYSIS_ALL, &R.rp, &R.leaks, err, sizeof(err));
+    /* each lock wait is kept for the profile formats' time axis only */
+    rc = analyses_load(o.trace,
+                       ANALYSIS_ALL & ~(o.format->view == FORMAT_PROFILE ? 0u : ANALYSIS_WAITS),
+                       &R.rp, &R.leaks, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
         status = 2;

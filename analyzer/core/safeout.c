@@ -24,8 +24,13 @@ typedef struct sout_s {
     int fd;
     bool owned; /* safeout_fopen's: closed and freed with the stream */
     bool c2; /* the last byte written was 0xc2: its next byte decides (a C1 control or not) */
+    bool raw; /* safeout_binary: written as it is */
+    FILE *f;  /* the stream, for safeout_binary's lookup */
+    struct sout_s *next;
     char out[4 * SOUT_IN + 8];
 } sout_t;
+
+static sout_t *sout_list; /* every open stream (the analyzer is single-threaded) */
 
 static FILE *raw_stderr;
 
@@ -109,6 +114,8 @@ static ssize_t sout_write(void *cookie, const char *buf, size_t n)
 {
     sout_t *s = cookie;
     size_t done = 0;
+    if (s->raw)
+        return sout_write_all(s->fd, buf, n) == 0 ? (ssize_t)n : -1;
     if (!s->c2) { /* the usual case, all text: written as it is, without a copy */
         done = sout_clean((const unsigned char *)buf, n);
         if (done && sout_write_all(s->fd, buf, done) != 0)
@@ -132,6 +139,11 @@ static int sout_close(void *cookie)
         s->c2 = false;
         rc = sout_write_all(s->fd, "\xc2", 1);
     }
+    for (sout_t **p = &sout_list; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
     if (s->owned) {
         if (close(s->fd) != 0)
             rc = -1;
@@ -168,8 +180,12 @@ static FILE *sout_open(int fd, int mode)
     sout_t *c = &cookies[fd == 2];
     c->fd = fd;
     FILE *f = fopencookie(c, "w", sout_io);
-    if (f)
+    if (f) {
         setvbuf(f, NULL, mode, BUFSIZ);
+        c->f = f;
+        c->next = sout_list;
+        sout_list = c;
+    }
     return f;
 }
 
@@ -190,7 +206,23 @@ FILE *safeout_fopen(const char *path)
         return NULL;
     }
     setvbuf(f, NULL, _IOFBF, 1u << 16);
+    c->f = f;
+    c->next = sout_list;
+    sout_list = c;
     return f;
+}
+
+int safeout_binary(FILE *f)
+{
+    for (sout_t *s = sout_list; s; s = s->next)
+        if (s->f == f) {
+            if (isatty(s->fd))
+                return -1;
+            if (fflush(f) != 0)
+                return -1;
+            s->raw = true;
+        }
+    return 0;
 }
 
 void safeout_install(void)

@@ -13,7 +13,10 @@
  * report is the same bytes in a file as on the terminal; NULL with errno on failure; fclose
  * reports a failed write or close. stderr stays unbuffered. safeout_raw_stderr() is the
  * original stderr, for the analyzer's own terminal control (the progress line).
- * safeout_escape() is the same filter on one buffer, for tests.
+ * safeout_escape() is the same filter on one buffer, for tests. safeout_binary(f): a binary
+ * format's output (pprof's gzip) -- from now on f writes its bytes as they are, unless it is
+ * a terminal (then -1: the format is refused there); 0 for a stream that is not safeout's
+ * (written as it is anyway).
  */
 #ifndef PERFSHIM_SAFEOUT_H
 #define PERFSHIM_SAFEOUT_H
@@ -24,6 +27,7 @@
 void safeout_install(void);
 FILE *safeout_fopen(const char *path);
 FILE *safeout_raw_stderr(void);
+int safeout_binary(FILE *f);
 /* Escapes src[0..n) into dst (at most cap bytes, NUL-terminated); returns strlen(dst). */
 size_t safeout_escape(char *dst, size_t cap, const char *src, size_t n);
 

@@ -1,0 +1,38 @@
+/*
+ * intern.h -- an interning table for the profile formats (speedscope, pprof, massif): each
+ * distinct byte string (a frame's name and place, a string of a string table) gets a dense
+ * index 0, 1, 2, ... in the order first seen, so a format writes each once and refers to it
+ * by index.
+ *
+ * Contract: analyzer-only, single-threaded. A zeroed intern_t is empty. intern_get() returns
+ * the index of key (len bytes, copied on first sight; *added says whether it was new), or
+ * -PS_E_NOMEM. intern_key() gives a key back by index (NUL-terminated, len in *len if not
+ * NULL), valid until intern_free.
+ */
+#ifndef PERFSHIM_INTERN_H
+#define PERFSHIM_INTERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct intern_key_s {
+    char *s;
+    size_t len;
+    uint64_t hash;
+} intern_key_t;
+
+typedef struct intern_s {
+    intern_key_t *keys; /* by index */
+    size_t n, cap;
+    uint32_t *slots; /* open addressing: index + 1, 0 empty */
+    size_t nslots;
+} intern_t;
+
+long intern_get(intern_t *t, const void *key, size_t len, bool *added);
+/* intern_get of a NUL-terminated string (NULL: ""). */
+long intern_str(intern_t *t, const char *s, bool *added);
+const char *intern_key(const intern_t *t, size_t i, size_t *len);
+void intern_free(intern_t *t);
+
+#endif /* PERFSHIM_INTERN_H */
