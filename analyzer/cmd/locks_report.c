@@ -1,7 +1,8 @@
 /*
  * locks_report.c -- see locks_report.h.
  *
- * The document, in every format (text, JSON, ...), is analyses/locks_emit.c's.
+ * The document, in every format (text, JSON, ...), is analyses/locks_emit.c's; a profile
+ * format (chrome-trace) gets the time axis of the lock waits (locks_emit_waits) only.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -21,6 +22,7 @@
 #include "analyses/analysis.h"
 #include "analyses/locks_emit.h"
 #include "core/doc.h"
+#include "core/profile.h"
 #include "analyses/locks.h"
 #include "core/safeout.h"
 #include "perfshim/errors.h"
@@ -98,8 +100,10 @@ int locks_main(int argc, char **argv)
     replay_t rp;
     char err[512];
     symbols_t *sym = NULL;
-    /* the lock analysis only: no heap replay */
-    if (analyses_load(argv[optind], ANALYSIS_LOCKS, &rp, NULL, err, sizeof err) < 0) {
+    /* the lock analysis only: no heap replay; each wait kept for a timeline format */
+    if (analyses_load(argv[optind],
+                      ANALYSIS_LOCKS | (fmt->view == FORMAT_PROFILE ? ANALYSIS_WAITS : 0u), &rp,
+                      NULL, err, sizeof err) < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
         analyses_free(&rp, NULL, sym);
         return 2;
@@ -114,8 +118,27 @@ int locks_main(int argc, char **argv)
     } else if (!(o = output ? safeout_fopen(output) : stdout)) {
         fprintf(stderr, "perfshim: locks: %s: %s\n", output, strerror(errno));
         status = 2;
+    } else if (fmt->view == FORMAT_PROFILE) { /* the waits on the time axis */
+        profile_t p;
+        profile_meta_t meta = {.exe = rp.exe,
+                               .cmdline = rp.cmdline,
+                               .pid = rp.pid,
+                               .start_ns = rp.start_ns,
+                               .duration_ns = rp.duration_ns};
+        if ((rc = fmt->open(&p, o)) == 0) {
+            profile_meta(&p, &meta);
+            rc = locks_emit_waits(&p, &rp, sym);
+            int rc2 = profile_close(&p);
+            rc = rc < 0 ? rc : rc2;
+        }
+        if (fflush(o) != 0 || ferror(o)) {
+            fprintf(stderr, "perfshim: locks: cannot write output: %s\n", strerror(errno));
+            status = 2;
+        }
+        if (o != stdout && fclose(o) != 0)
+            status = 2;
     } else {
-        doc_t d; /* every format of the table that `locks` takes is a document one */
+        doc_t d; /* the other formats of the table that `locks` takes are document ones */
         if ((rc = fmt->open(&d, o)) == 0) {
             doc_obj(&d, NULL);
             doc_str(&d, "format", "perfshim-locks");

@@ -42,14 +42,14 @@ helps() {
     "$P" --help >h.main || return 1
     grep -q '^  report \[--format=text|json|folded|stats|speedscope|pprof|chrome-trace|massif\] ' h.main &&
         grep -q '^  check \[--format=text|json|sarif|junit|stats\] ' h.main &&
-        grep -q '^  locks \[--format=text|json|stats\] ' h.main
+        grep -q '^  locks \[--format=text|json|stats|chrome-trace\] ' h.main
 }
 check "--help of report, check and locks, and perfshim --help, list the formats from the table" helps
 
 refused() {
     "$P" locks --format=folded lb.trace >o 2>e
     [ $? -eq 2 ] && [ "$(wc -l <e)" -eq 1 ] &&
-        grep -q "unknown --format 'folded' (one of: text json stats)" e || return 1
+        grep -q "unknown --format 'folded' (one of: text json stats chrome-trace)" e || return 1
     "$P" report --format=sarif lb.trace >o 2>e
     [ $? -eq 2 ] && grep -q "unknown --format 'sarif' (one of: text json folded stats speedscope pprof chrome-trace massif)" e
 }

@@ -72,6 +72,14 @@ assert x[0]["name"].startswith("mutex 0x") and x[0]["name"].endswith(" at take_b
 assert "cond_work.c:" in x[0]["args"]["site"], x
 assert any(e["ph"] == "C" and e["name"] == "rss" for e in d["traceEvents"])
 PY
+    # `perfshim locks` writes the same lock waits and thread names, without the heap
+    "$P" locks -q --format=chrome-trace -o cw-locks.ct cw.trace || return 1
+    python3 - <<'PY'
+import json
+r = json.load(open("cw.ct"))["traceEvents"]
+l = json.load(open("cw-locks.ct"))["traceEvents"]
+assert [e for e in r if e["ph"] in "XM"] == l, (r, l)
+PY
 }
 check "chrome-trace: lock waits as slices per thread (the report's wait per thread), heap/RSS counters, thread names" chrome
 
