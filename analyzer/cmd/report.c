@@ -766,6 +766,7 @@ static int report_profile(const report_t *R, profile_t *p, profile_meta_t *meta)
                              .cmdline = rp->cmdline,
                              .pid = rp->pid,
                              .start_ns = rp->start_ns,
+                             .start_realtime_ns = rp->model ? rp->model->start_realtime_ns : 0,
                              .duration_ns = rp->duration_ns,
                              .peak_bytes = rp->peak_bytes,
                              .peak_time_ns = rp->peak_time_ns,

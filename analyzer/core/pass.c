@@ -518,6 +518,7 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
     m->pid = ti->pid;
     m->file_flags = ti->flags;
     m->start_ns = ti->start_mono_ns;
+    m->start_realtime_ns = ti->start_realtime_ns;
     m->complete = true;
     if (reader_index_status(P->r) < 0)
         tracemodel_partial(m, "%s", reader_index_error(P->r));

@@ -46,6 +46,7 @@ typedef struct profile_meta_s {
     const char *exe, *cmdline;
     uint32_t pid;
     uint64_t start_ns;    /* the trace's time origin (CLOCK_MONOTONIC) */
+    uint64_t start_realtime_ns; /* the wall clock at the start (ns since the epoch), 0: unknown */
     uint64_t duration_ns; /* from the origin to the last event */
     uint64_t peak_bytes, peak_time_ns; /* the live heap's peak and when (from the origin) */
     uint64_t final_bytes;              /* the live heap at the end */

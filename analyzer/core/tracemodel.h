@@ -46,6 +46,7 @@ typedef struct tracemodel_s {
      * the first timestamp if an event claims to be earlier */
     uint64_t start_ns;
     uint64_t span_end_ns; /* the latest chunk end (t_last) in the index, >= start_ns */
+    uint64_t start_realtime_ns; /* the header's CLOCK_REALTIME at the start (wall clock) */
     /* events */
     bool have_ts;
     uint64_t first_ts, last_ts, duration_ns; /* duration: last_ts - start_ns */

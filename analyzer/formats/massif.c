@@ -214,9 +214,8 @@ static int massif_write(massif_t *M)
     fputs("\ntime_unit: ms\n", M->o);
     size_t peak = M->npts;
     for (size_t i = 0; m && i < M->npts && peak == M->npts; i++)
-        if (M->pts[i].t_ns == m->peak_time_ns && M->pts[i].bytes == m->peak_bytes &&
-            m->peak_bytes)
-            peak = i;
+        if (M->pts[i].t_ns == m->peak_time_ns && M->pts[i].bytes == m->peak_bytes)
+            peak = i; /* an empty heap's peak: the start */
     int rc = 0;
     for (size_t i = 0; i < M->npts && rc == 0; i++) {
         uint64_t b = M->pts[i].bytes;

@@ -12,7 +12,8 @@
  * file:line), its mapping the module that holds it; a Function per distinct (name, file); a
  * Mapping per module of the trace's module map (memory_start..memory_limit: its PT_LOAD
  * segments at the load bias, build_id in hex, the main program first), has_functions etc. set
- * since every frame was symbolized; duration_nanos the trace's; comment "perfshim heap
+ * since every frame was symbolized; time_nanos the wall clock at the trace's start,
+ * duration_nanos the trace's; comment "perfshim heap
  * profile of PROGRAM". A stack without frames is one location "[no stack]" (address 0).
  *
  * Contract: analyzer-only. pprof_format (formats.def) opens it; 0 or -PS_E_NOMEM, errors of
@@ -55,7 +56,7 @@ typedef struct pp_map_s {
 typedef struct pprof_s {
     FILE *o;
     const profile_t *p;
-    intern_t strings, functions, locations; /* functions: name \0 file; locations: address */
+    intern_t strings, functions, locations; /* functions: name \0 file; locations: address, n */
     int64_t *fn_name, *fn_file;             /* by function index (string indices) */
     size_t capfn, capfnfile;
     pp_loc_t *locs;
@@ -149,9 +150,10 @@ static long pp_function(pprof_t *P, const char *name, const char *file)
 /* The location of the frames fr[0..n) of one address (inlined ones first); its index. */
 static long pp_location(pprof_t *P, const sym_frame_t *fr, size_t n)
 {
-    uint64_t addr = n ? fr[0].address : 0;
+    uint64_t addr = n ? fr[0].address : 0, key[2] = {addr, n}; /* n: a stack cut inside an
+                                                                 * address's inlined frames */
     bool added;
-    long l = intern_get(&P->locations, &addr, sizeof addr, &added);
+    long l = intern_get(&P->locations, key, sizeof key, &added);
     if (l < 0 || !added)
         return l;
     if (grow((void **)&P->locs, &P->caplocs, (size_t)l + 1, sizeof *P->locs) < 0 ||
@@ -348,6 +350,7 @@ static int pprof_write(pprof_t *P)
     prof.function = fnp;
     prof.n_string_table = P->strings.n;
     prof.string_table = strs;
+    prof.time_nanos = m ? (int64_t)m->start_realtime_ns : 0;
     prof.duration_nanos = m ? (int64_t)m->duration_ns : 0;
     prof.n_comment = 1;
     prof.comment = &comment;

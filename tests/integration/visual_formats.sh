@@ -46,6 +46,7 @@ pprof() {
     HOME=$TMP GOCACHE=$TMP/gocache GOFLAGS= go tool pprof -raw lb.pb.gz >lb.raw 2>lb.raw.err ||
         { cat lb.raw.err; return 1; }
     checks pprof-raw lb.raw lb.json allocations bytes peak leaked inuse || return 1
+    grep -q '^Time: 20' lb.raw || return 1 # the wall clock of the trace's start
     # function and file:line of a site from the symbolizer, the program's mapping and build-id
     grep -q ' leak_malloc .*leaks_basic\.c:48 ' lb.raw &&
         grep -A1 '^Mappings' lb.raw | grep -q "tests/integration/leaks_basic [0-9a-f]\{40\} \[FN\]"
@@ -91,5 +92,21 @@ massif() {
     checks ms_print lb.ms lb.json peak && grep -q 'leak_malloc (.*leaks_basic.c:48)' lb.ms
 }
 check "massif: ms_print reads it; its peak is the report's peak, the peak's tree sums to it" massif
+
+empty() { # a program that allocates nothing: every format valid, all totals 0
+    "$P" record -o t.trace -- /bin/true 2>/dev/null && "$P" report -q --format=json -o t.json t.trace &&
+        "$P" report -q --format=speedscope -o t.ss t.trace && checks speedscope t.ss t.json &&
+        "$P" report -q --format=massif -o t.massif t.trace && checks massif t.massif t.json &&
+        "$P" report -q --format=chrome-trace -o t.ct t.trace && checks chrome-trace t.ct t.json &&
+        "$P" report -q --format=pprof -o t.pb.gz t.trace || return 1
+    if command -v ms_print >/dev/null; then
+        ms_print t.massif >t.ms && checks ms_print t.ms t.json || return 1
+    fi
+    if command -v go >/dev/null; then
+        HOME=$TMP GOCACHE=$TMP/gocache GOFLAGS= go tool pprof -raw t.pb.gz >t.raw &&
+            checks pprof-raw t.raw t.json || return 1
+    fi
+}
+check "a program that allocates nothing: each format valid, with zero totals" empty
 
 finish
