@@ -53,6 +53,17 @@ pprof() {
 }
 check "pprof: go tool pprof -raw reads it, with the report's totals, functions, file:line, mappings" pprof
 
+pprof_inline() { # an inlined function is a Line of its caller's Location, before the caller
+    command -v go >/dev/null || return 0
+    CI=$top_builddir/tests/workloads/cxx_inline
+    "$P" record -o ci.trace -- "$CI" >/dev/null 2>&1 || return 1
+    "$P" report -q --format=pprof -o ci.pb.gz ci.trace || return 1
+    HOME=$TMP GOCACHE=$TMP/gocache GOFLAGS= go tool pprof -raw ci.pb.gz >ci.raw || return 1
+    grep -A1 ' M=1 make_node .*cxx_inline\.cc:20 ' ci.raw | tail -1 |
+        grep -q '^  *shapes::Pool::fill .*cxx_inline\.cc:33 '
+}
+check "pprof: inlined frames as the Lines of one Location (make_node inlined into Pool::fill)" pprof_inline
+
 pprof_tty() { # binary output: not to a terminal (and the gzip bytes go through -o unchanged)
     command -v script >/dev/null || return 0
     script -qec "$P report -q --format=pprof lb.trace" /dev/null >tty.out 2>&1
