@@ -14,6 +14,7 @@
 
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
+#include "analyses/series.h"
 #include "core/pass.h"
 #include "perfshim/errors.h"
 
@@ -135,6 +136,19 @@ static int waits_on_finish(void *state, const tracemodel_t *m)
     return 0;
 }
 
+/* ---- series: the live heap after the heap replay's events, the RSS samples ------------ */
+
+static int series_init(void *result, void **state, const tracemodel_t *m)
+{
+    return series_begin(result, state, m);
+}
+
+static void series_done(void *state, void *result)
+{
+    (void)result; /* rp->series is the result: analyses_free frees it */
+    series_state_free(state);
+}
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const pass_ops_t ops_MISUSE = {"misuse", misuse_init,   NULL,         NULL,
@@ -148,6 +162,9 @@ static const pass_ops_t ops_LEAKS = {"leaks", leaks_init, leaks_on_record, NULL,
 
 static const pass_ops_t ops_WAITS = {"waits", locks_init, waits_on_record, NULL,
                                      waits_on_finish, locks_done, NULL, NULL};
+
+static const pass_ops_t ops_SERIES = {"series", series_init, series_record, series_event,
+                                      series_end, series_done, NULL, NULL};
 
 static const struct {
     const pass_ops_t *ops;
@@ -222,6 +239,7 @@ void analyses_free(replay_t *rp, leaks_t *leaks, symbols_t *sym)
     if (leaks)
         leaks_free(leaks);
     symbols_close(sym);
+    series_free(rp->series);
     replay_free(rp);
 }
 
@@ -230,6 +248,6 @@ int replay_run(const char *path, replay_t *rp, char *err, size_t errlen)
     int rc = analyses_pass(path, ANALYSIS_HEAP | ANALYSIS_MISUSE | ANALYSIS_LOCKS, rp, NULL, err,
                            errlen);
     if (rc < 0)
-        replay_free(rp);
+        replay_free(rp); /* no series: not selected */
     return rc;
 }

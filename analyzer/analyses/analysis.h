@@ -29,7 +29,8 @@
     X(HEAP, "heap", 0u, "heap replay: sites, summary, timeline, peak, temporary allocations")    \
     X(LOCKS, "locks", 0u, "lock contention, holders, threads, lock-order cycles")                \
     X(LEAKS, "leaks", 0u, "leak scans and live-set snapshots")                                   \
-    X(WAITS, "waits", ANALYSIS_LOCKS, "each lock wait kept as an event (timeline formats)")
+    X(WAITS, "waits", ANALYSIS_LOCKS, "each lock wait kept as an event (timeline formats)")    \
+    X(SERIES, "series", ANALYSIS_HEAP, "the live heap and RSS in fine steps (timeline formats)")
 
 enum analysis_id {
 #define ANALYSIS_ENUM(id, name, needs, what) ANALYSIS_ID_##id,
@@ -43,6 +44,7 @@ enum analysis_id {
 #define ANALYSIS_LOCKS (1u << ANALYSIS_ID_LOCKS)
 #define ANALYSIS_LEAKS (1u << ANALYSIS_ID_LEAKS)
 #define ANALYSIS_WAITS (1u << ANALYSIS_ID_WAITS)
+#define ANALYSIS_SERIES (1u << ANALYSIS_ID_SERIES)
 #define ANALYSIS_ALL ((1u << ANALYSIS_COUNT) - 1)
 
 /* The analyses that `select` needs run (select and its dependencies). */

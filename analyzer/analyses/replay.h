@@ -110,6 +110,8 @@ typedef struct replay_s {
     size_t nmodules;
     /* lock records (locks.h), NULL when the trace has none or the lock analysis did not run */
     struct locks_s *locks;
+    /* the finer heap and RSS series (series.h), NULL unless the series analysis ran */
+    struct series_s *series;
     /* the trace model (owned: replay_free frees it); stacks, modules, exe and cmdline point
      * into it */
     tracemodel_t *model;

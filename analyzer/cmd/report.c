@@ -36,6 +36,7 @@
 #include "core/doc.h"
 #include "core/profile.h"
 #include "analyses/replay.h"
+#include "analyses/series.h"
 #include "core/safeout.h"
 #include "core/symbols.h"
 
@@ -716,8 +717,9 @@ static int report_emit(const report_t *R, doc_t *d)
  * definite and indirect bytes when the trace has a scan, else what was not freed at the end)
  * and what was in use at the end; a leak group whose call site is no site's (a fork child's
  * inherited blocks) is a stack of its own with only "leaked". Then the time axis, for a
- * format that has one: the live heap at each timeline slice's end and at the peak, the RSS
- * samples' largest per slice, and the lock waits (locks_emit_waits). */
+ * format that has one: the live heap at each step's end of the fine series (series.h; the
+ * timeline's slices without it) and at the peak, each RSS sample (without the series the
+ * largest per slice), and the lock waits (locks_emit_waits). */
 static const char *const report_sample_types[] = {"allocations", "bytes", "peak", "leaked",
                                                   "inuse"};
 static const char *const report_sample_units[] = {"count", "bytes", "bytes", "bytes", "bytes"};
@@ -740,20 +742,25 @@ static int report_profile_stack(const report_t *R, profile_t *p, const uint64_t 
 static int report_profile_time(const report_t *R, profile_t *p)
 {
     const replay_t *rp = &R->rp;
+    const series_t *se = rp->series; /* the fine series, else the timeline's slices */
+    unsigned n = se ? SERIES_STEPS : REPLAY_SLICES;
+    uint64_t step = se ? se->step_ns : rp->slice_ns;
     int rc = profile_counter(p, "heap", 0, 0);
     bool peak_done = rp->peak_bytes == 0;
-    for (unsigned i = 0; i < REPLAY_SLICES && rc == 0; i++) {
-        uint64_t end = rp->slice_ns * (i + 1);
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        uint64_t end = step * (i + 1);
         if (!peak_done && rp->peak_time_ns < end) {
             rc = profile_counter(p, "heap", rp->peak_time_ns, rp->peak_bytes);
             peak_done = true;
         }
-        if (rc == 0 && rp->slice_ns)
-            rc = profile_counter(p, "heap", end, rp->slices[i].live_bytes);
+        if (rc == 0 && step)
+            rc = profile_counter(p, "heap", end, se ? se->live[i] : rp->slices[i].live_bytes);
     }
     if (rc == 0 && !peak_done)
         rc = profile_counter(p, "heap", rp->peak_time_ns, rp->peak_bytes);
-    for (unsigned i = 0; i < REPLAY_SLICES && rc == 0 && rp->have_rss; i++)
+    for (size_t i = 0; se && i < se->nrss && rc == 0; i++)
+        rc = profile_counter(p, "rss", se->rss_ts[i], se->rss_bytes[i]);
+    for (unsigned i = 0; !se && i < REPLAY_SLICES && rc == 0 && rp->have_rss; i++)
         if (rp->slices[i].rss_bytes)
             rc = profile_counter(p, "rss", rp->slice_ns * i, rp->slices[i].rss_bytes);
     return rc < 0 ? rc : locks_emit_waits(p, rp, R->sym);
@@ -972,9 +979,11 @@ int report_main(int argc, char **argv)
     R.o = &o;
     char err[512];
     int status = 0;
-    /* each lock wait is kept for the profile formats' time axis only */
+    /* each lock wait and the fine heap series are kept for the profile formats' time axis */
     rc = analyses_load(o.trace,
-                       ANALYSIS_ALL & ~(o.format->view == FORMAT_PROFILE ? 0u : ANALYSIS_WAITS),
+                       ANALYSIS_ALL & ~(o.format->view == FORMAT_PROFILE
+                                            ? 0u
+                                            : ANALYSIS_WAITS | ANALYSIS_SERIES),
                        &R.rp, &R.leaks, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "perfshim: %s\n", err);

@@ -2,7 +2,8 @@
  * massif.c -- valgrind massif's output format (massif.out.PID: "desc:", "cmd:", "time_unit: ms",
  * snapshots of mem_heap_B), what ms_print and massif-visualizer read, as heaptrack_print
  * --print-massif writes it; a renderer of the profile view (core/profile.h): its "heap"
- * series are the snapshots (time: ms from the trace's start, three decimals), the one at the
+ * series are the snapshots (about 100 of them: every k-th point, the peak, the last; time: ms
+ * from the trace's start, three decimals), the one at the
  * heap's peak (profile_meta's peak_bytes and peak_time_ns) is "heap_tree=peak" with the tree
  * of the "peak" sample type (every stack's live bytes at the peak), the last is detailed with
  * the tree of "inuse" (live at the end; its mem_heap_B the heap at the end), the others
@@ -30,6 +31,9 @@
 #include "perfshim/errors.h"
 
 int massif_format(void *view, FILE *o); /* formats/formats.def */
+
+#define MASSIF_SNAPSHOTS 100 /* about as many as massif takes: every k-th point of the series,
+                              * the peak and the last */
 
 typedef struct mnode_s {
     uint32_t label; /* index in labels */
@@ -217,16 +221,17 @@ static int massif_write(massif_t *M)
         if (M->pts[i].t_ns == m->peak_time_ns && M->pts[i].bytes == m->peak_bytes)
             peak = i; /* an empty heap's peak: the start */
     int rc = 0;
+    size_t every = (M->npts + MASSIF_SNAPSHOTS - 1) / MASSIF_SNAPSHOTS, num = 0;
     for (size_t i = 0; i < M->npts && rc == 0; i++) {
         uint64_t b = M->pts[i].bytes;
         if (i == peak)
-            rc = massif_snapshot(M, i, M->pts[i].t_ns, b, "peak", &M->peak);
+            rc = massif_snapshot(M, num++, M->pts[i].t_ns, b, "peak", &M->peak);
         else if (i + 1 == M->npts)
-            rc = massif_snapshot(M, i, M->pts[i].t_ns,
+            rc = massif_snapshot(M, num++, M->pts[i].t_ns,
                                  b > M->inuse.v[0].bytes ? b : M->inuse.v[0].bytes, "detailed",
                                  &M->inuse);
-        else
-            rc = massif_snapshot(M, i, M->pts[i].t_ns, b, "empty", NULL);
+        else if (i % every == 0)
+            rc = massif_snapshot(M, num++, M->pts[i].t_ns, b, "empty", NULL);
     }
     if (rc == 0 && M->npts == 0) /* no time axis: the end, detailed */
         rc = massif_snapshot(M, 0, m ? m->duration_ns : 0, M->inuse.v[0].bytes, "detailed",

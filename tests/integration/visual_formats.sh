@@ -73,7 +73,7 @@ check "pprof: refused on a terminal, one line" pprof_tty
 
 chrome() {
     "$P" report -q --format=chrome-trace -o cw.ct cw.trace &&
-        checks chrome-trace cw.ct cw.json lock_wait peak || return 1
+        checks chrome-trace cw.ct cw.json lock_wait peak inuse || return 1
     # the main thread's wait for the held mutex: one slice of ~100 ms, named by lock and site
     python3 - <<'PY'
 import json
@@ -83,6 +83,8 @@ assert len(x) == 1 and 50e3 <= x[0]["dur"] < 200e3, x
 assert x[0]["name"].startswith("mutex 0x") and x[0]["name"].endswith(" at take_busy_lock"), x
 assert "cond_work.c:" in x[0]["args"]["site"], x
 assert any(e["ph"] == "C" and e["name"] == "rss" for e in d["traceEvents"])
+# the heap in 500 steps of the run (analyses/series.h), not the timeline's 20 slices
+assert sum(e["ph"] == "C" and e["name"] == "heap" for e in d["traceEvents"]) > 500
 PY
     # `perfshim locks` writes the same lock waits and thread names, without the heap
     "$P" locks -q --format=chrome-trace -o cw-locks.ct cw.trace || return 1
