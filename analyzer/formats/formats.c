@@ -64,8 +64,12 @@ void format_names(FILE *f, unsigned command)
 
 void format_help(FILE *f, unsigned command)
 {
+    int w = 8; /* the names in one column, as wide as the longest */
+    for (size_t i = 0; i < NFORMATS; i++)
+        if ((formats[i].commands & command) && (int)strlen(formats[i].name) > w)
+            w = (int)strlen(formats[i].name);
     fputs("  --format=NAME              output format:\n", f);
     for (size_t i = 0; i < NFORMATS; i++)
         if (formats[i].commands & command)
-            fprintf(f, "      %-8s %s\n", formats[i].name, formats[i].help);
+            fprintf(f, "      %-*s %s\n", w, formats[i].name, formats[i].help);
 }
