@@ -411,7 +411,8 @@ static void diff_usage(FILE *f)
           "  --sysroot DIR              look for module files under DIR\n"
           "  --debug-dir DIR            also look for separate debug files in DIR\n"
           "  -q, --quiet                no symbolization warnings\n"
-          "  --show-std-frames          text: show C++ standard library frames\n"
+          "  --show-std-frames          text: show library frames (folded by default)\n"
+          "  --full-names               text: full C++ names (<…> and (…) by default)\n"
           "Exit status: 0 no --fail-on rule failed, 1 a rule failed, 2 usage error, unreadable\n"
           "input, or output error (as `perfshim check`).\n",
           f);
@@ -463,7 +464,7 @@ static int diff_parse_rule(diff_opts_t *o, const char *arg)
 static int diff_parse(int argc, char **argv, diff_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR,
-           OPT_STDFRAMES, OPT_MATCH, OPT_THRESHOLD, OPT_MINBYTES, OPT_FAILON };
+           OPT_STDFRAMES, OPT_FULLNAMES, OPT_MATCH, OPT_THRESHOLD, OPT_MINBYTES, OPT_FAILON };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -474,6 +475,7 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
         {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
         {"quiet", no_argument, NULL, 'q'},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"full-names", no_argument, NULL, OPT_FULLNAMES},
         {"match", required_argument, NULL, OPT_MATCH},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"min-bytes", required_argument, NULL, OPT_MINBYTES},
@@ -540,6 +542,9 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
             break;
         case OPT_STDFRAMES:
             o->sym.show_std_frames = true;
+            break;
+        case OPT_FULLNAMES:
+            o->sym.full_names = true;
             break;
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;
