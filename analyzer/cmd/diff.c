@@ -19,13 +19,16 @@
 #include <string.h>
 
 #include "analyses/analysis.h"
+#include "analyses/callsite.h"
 #include "analyses/sitediff.h"
 #include "cmd/cliopt.h"
+#include "core/cxxname.h"
 #include "core/doc.h"
 #include "core/fmt.h"
 #include "core/profile.h"
 #include "core/safeout.h"
 #include "formats/formats.h"
+#include "formats/text.h"
 #include "perfshim/errors.h"
 
 #define DIFF_MAX_RULES 16
@@ -161,11 +164,31 @@ static bool diff_gate(diff_t *D)
     return failed;
 }
 
-/* The innermost function of a site's key, for one line ("f (file.c:12)"). */
-static void key_head(char *b, size_t n, const char *key)
+/* A site in one line: its innermost frame of the program (not a library frame, as text
+ * stacks fold them), "f(…) (file.c:12)", the C++ name shortened unless --full-names. */
+static void site_name(const diff_t *D, const sitediff_site_t *s, char *b, size_t n)
 {
-    size_t len = strcspn(key, ";");
-    snprintf(b, n, "%.*s", (int)(len < n ? len : n - 1), len ? key : "(no stack)");
+    sym_frame_t fr[DOC_MAX_FRAMES];
+    size_t nf = 0, total, i = 0;
+    char name[512];
+    if (doc_expand(s->sym, s->ips, s->depth, -1, fr, &nf, &total) < 0 || !nf) {
+        snprintf(b, n, "(no stack)");
+        return;
+    }
+    while (i + 1 < nf && callsite_is_library_frame(&fr[i]))
+        i++;
+    const sym_frame_t *f = &fr[i];
+    const char *fn = !f->function          ? NULL
+                     : D->o->sym.full_names ? f->function
+                                            : cxxname_short(f->function, name, sizeof name);
+    if (fn && f->file)
+        snprintf(b, n, "%s (%s:%" PRIu32 ")", fn, text_base(f->file), f->line);
+    else if (fn)
+        snprintf(b, n, "%s (%s)", fn, f->module_name ? f->module_name : "?");
+    else if (f->module_name)
+        snprintf(b, n, "%s+0x%" PRIx64, f->module_name, f->offset);
+    else
+        snprintf(b, n, "?");
 }
 
 static void emit_gate(const diff_t *D, doc_t *d, bool failed)
@@ -188,7 +211,7 @@ static void emit_gate(const diff_t *D, doc_t *d, bool failed)
                      diff_fmt(b2, sizeof b2, u, D->sd.total[1][k]),
                      diff_fmt_ratio(head, sizeof head, D->sd.total[0][k], D->sd.total[1][k]));
         } else if (doc_text(d) && r->first) {
-            key_head(head, sizeof head, r->first->key);
+            site_name(D, r->first, head, sizeof head);
             snprintf(why, sizeof why, "%zu site%s, first %s %s", r->sites,
                      r->sites == 1 ? "" : "s", sitediff_status_names[r->first->status], head);
         } else if (doc_text(d)) {

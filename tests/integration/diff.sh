@@ -12,6 +12,7 @@ cd "$TMP" || exit 99
 "$P" record -o b.trace -- "$W" 1 a >/dev/null 2>&1 || exit 99
 "$P" record -o n.trace -- "$W" 2 a >/dev/null 2>&1 || exit 99
 "$P" record -o v.trace -- "$W" 1 b >/dev/null 2>&1 || exit 99
+"$P" record -o m.trace -- "$W" 1 am >/dev/null 2>&1 || exit 99
 
 # what the JSON says of the sites: SITE STATUS ALLOCS_BASE ALLOCS_NEW BYTES_BASE BYTES_NEW
 # PEAK_BASE PEAK_NEW LEAKED_BASE LEAKED_NEW, one line per site that is not unchanged, plus
@@ -76,6 +77,20 @@ added_removed() {
 }
 check "a site added and one removed" added_removed
 
+shrunk_mixed() {
+    "$P" diff -q --format=json n.trace b.trace >nb.json || return 1
+    summary nb.json >got.txt || return 1
+    printf '%s\n' "grow_site shrunk 200 100 12800 6400 12800 6400 0 0" "counts 0 0 0 1 0 2" \
+        >want.txt
+    diff -u want.txt got.txt || return 1
+    "$P" diff -q --format=json b.trace m.trace >bm.json || return 1
+    summary bm.json >got.txt || return 1
+    printf '%s\n' "fixed_site mixed 50 60 1600 960 1600 960 32 16" "counts 0 0 1 0 0 2" \
+        >want.txt
+    diff -u want.txt got.txt
+}
+check "a site shrunk (the runs swapped); a mixed change (more allocations, fewer bytes)" shrunk_mixed
+
 text_says() {
     "$P" diff -q b.trace n.trace >bn.txt || return 1
     grep -q '^SITES  1 grown, 0 added, 0 mixed, 0 shrunk, 0 removed, 2 unchanged$' bn.txt &&
@@ -94,7 +109,9 @@ gate() {
         args=
         for r in $(echo "$rules" | tr , ' '); do args="$args --fail-on=$r"; done
         # shellcheck disable=SC2086
-        "$P" diff -q $args b.trace $new.trace >gate.txt 2>&1
+        base=b.trace
+        [ "$new" = n_as_base ] && base=n.trace new=b
+        "$P" diff -q $args $base $new.trace >gate.txt 2>&1
         rc=$?
         [ $rc -eq "$want" ] || { echo "--fail-on=$rules $new: exit $rc, want $want"; return 1; }
     done <<'EOF2'
@@ -112,7 +129,15 @@ growth:1000 v 1
 peak:70,added n 0
 peak:10,added n 1
 growth:0 b 0
+growth:0 n_as_base 0
+growth:19 m 1
+growth:20 m 0
 EOF2
+    "$P" diff -q --fail-on=growth:50 --fail-on=bytes:70 b.trace n.trace >g.txt
+    [ $? -eq 1 ] || return 1
+    grep -q '^  growth:50            FAILED  1 site, first grown grow_site (diff_work.c:[0-9]*)$' g.txt &&
+        grep -q '^  bytes:70             passed  total bytes 9.1 KiB -> 15.3 KiB (1.69x)$' g.txt &&
+        grep -q '^  result               FAILED (exit 1)$' g.txt || { cat g.txt; return 1; }
     "$P" diff -q --fail-on=growth:50 --format=json b.trace n.trace >g.json
     [ $? -eq 1 ] || return 1
     python3 -c '

@@ -4,6 +4,8 @@
  * grow_site:  100 * FACTOR blocks of 64 B
  * fixed_site: 50 blocks of 32 B, one of them never freed (the same in every run)
  * only_a / only_b: 10 blocks of 128 B when VARIANT is "a", 20 blocks of 256 B when "b"
+ * VARIANT "am" or "bm": fixed_site makes 60 blocks of 16 B instead (more allocations, fewer
+ * bytes: a mixed change)
  * All blocks are live together before they are freed, so each site's peak contribution is
  * its bytes (fixed_site's leaked bytes: 32). Run twice with FACTOR 1 and 2, grow_site doubles
  * and nothing else changes; with VARIANT a and b, only_a is removed and only_b added.
@@ -30,10 +32,10 @@ static NOINLINE void grow_site(int factor)
         take(malloc(64));
 }
 
-static NOINLINE void fixed_site(void)
+static NOINLINE void fixed_site(int mixed)
 {
-    for (int i = 0; i < 50; i++)
-        take(malloc(32));
+    for (int i = 0; i < (mixed ? 60 : 50); i++)
+        take(malloc(mixed ? 16 : 32));
 }
 
 static NOINLINE void only_a(void)
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
     const char *variant = argc > 2 ? argv[2] : "a";
     if (factor < 1 || factor > 30)
         return 2;
-    fixed_site();
+    fixed_site(variant[0] && variant[1] == 'm');
     if (variant[0] == 'b')
         only_b();
     else
