@@ -57,7 +57,10 @@ static void sbuf_put(sbuf_t *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sbuf_str(sbuf_t *b, const char *s) { sbuf_put(b, s, strlen(s)); }
+static void sbuf_str(sbuf_t *b, const char *s)
+{
+    sbuf_put(b, s, strlen(s));
+}
 
 static const char *sitediff_base(const char *p)
 {
@@ -132,8 +135,8 @@ static void run_sites_free(run_site_t *s, size_t n)
 }
 
 /* The sites of one run, keyed, sorted by key, equal keys merged. */
-static int run_sites(const replay_t *rp, symbols_t *sym, sitediff_match_t match,
-                     run_site_t **out, size_t *nout)
+static int run_sites(const replay_t *rp, symbols_t *sym, sitediff_match_t match, run_site_t **out,
+                     size_t *nout)
 {
     run_site_t *s = calloc(rp->nsites ? rp->nsites : 1, sizeof(*s));
     size_t n = 0;
@@ -203,8 +206,8 @@ static enum sitediff_status sitediff_classify(const sitediff_site_t *s, const si
     for (int k = 0; k < SD_NMETRICS; k++) {
         uint64_t a = s->v[0][k], b = s->v[1][k];
         sig_up[k] = sitediff_grew(a, b, o->threshold_pct);
-        sig_down[k] = a > b && (long double)(a - b) * 100.0L > (long double)a *
-                                                                  (long double)o->threshold_pct;
+        sig_down[k] =
+            a > b && (long double)(a - b) * 100.0L > (long double)a * (long double)o->threshold_pct;
         if (k != SD_ALLOCATIONS) {
             uint64_t d = a > b ? a - b : b - a;
             if (d < o->min_bytes)

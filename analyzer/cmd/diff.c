@@ -152,8 +152,8 @@ static bool diff_gate(diff_t *D)
         } else {
             for (size_t j = 0; j < D->sd.nsites; j++) {
                 const sitediff_site_t *s = &D->sd.sites[j];
-                bool bad = r->kind == RULE_ADDED ? s->status == SD_ADDED
-                                                 : site_fails_growth(s, r->pct);
+                bool bad =
+                    r->kind == RULE_ADDED ? s->status == SD_ADDED : site_fails_growth(s, r->pct);
                 if (bad && !r->sites++)
                     r->first = s; /* the sites are sorted: the largest change first */
             }
@@ -178,7 +178,7 @@ static void site_name(const diff_t *D, const sitediff_site_t *s, char *b, size_t
     while (i + 1 < nf && callsite_is_library_frame(&fr[i]))
         i++;
     const sym_frame_t *f = &fr[i];
-    const char *fn = !f->function          ? NULL
+    const char *fn = !f->function           ? NULL
                      : D->o->sym.full_names ? f->function
                                             : cxxname_short(f->function, name, sizeof name);
     if (fn && f->file)
@@ -212,8 +212,8 @@ static void emit_gate(const diff_t *D, doc_t *d, bool failed)
                      diff_fmt_ratio(head, sizeof head, D->sd.total[0][k], D->sd.total[1][k]));
         } else if (doc_text(d) && r->first) {
             site_name(D, r->first, head, sizeof head);
-            snprintf(why, sizeof why, "%zu site%s, first %s %s", r->sites,
-                     r->sites == 1 ? "" : "s", sitediff_status_names[r->first->status], head);
+            snprintf(why, sizeof why, "%zu site%s, first %s %s", r->sites, r->sites == 1 ? "" : "s",
+                     sitediff_status_names[r->first->status], head);
         } else if (doc_text(d)) {
             snprintf(why, sizeof why, "no site");
         }
@@ -246,8 +246,8 @@ static void emit_run(const diff_t *D, doc_t *d, int w)
     doc_end(d);
 }
 
-static const char *const total_titles[SD_NMETRICS] = {"allocations", "bytes allocated",
-                                                      "peak heap", "not freed at exit"};
+static const char *const total_titles[SD_NMETRICS] = {"allocations", "bytes allocated", "peak heap",
+                                                      "not freed at exit"};
 
 static void emit_totals(const diff_t *D, doc_t *d)
 {
@@ -272,8 +272,7 @@ static void emit_totals(const diff_t *D, doc_t *d)
     doc_end(d);
     const size_t *c = D->sd.count;
     doc_linef(d, "\nSITES  %zu grown, %zu added, %zu mixed, %zu shrunk, %zu removed, %zu unchanged",
-              c[SD_GROWN], c[SD_ADDED], c[SD_MIXED], c[SD_SHRUNK], c[SD_REMOVED],
-              c[SD_UNCHANGED]);
+              c[SD_GROWN], c[SD_ADDED], c[SD_MIXED], c[SD_SHRUNK], c[SD_REMOVED], c[SD_UNCHANGED]);
 }
 
 /* One site: in text its line (rank, the metrics that differ) and stack, when shown. */
@@ -287,8 +286,8 @@ static int emit_site(const diff_t *D, doc_t *d, const sitediff_site_t *s, size_t
             doc_unit_t u = sitediff_metrics[k].unit;
             if (a == v)
                 continue;
-            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s %s -> %s (%s, %s)", n > 6 ? "," : "",
-                          sitediff_metrics[k].name, diff_fmt(b1, 32, u, a),
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s %s -> %s (%s, %s)",
+                          n > 6 ? "," : "", sitediff_metrics[k].name, diff_fmt(b1, 32, u, a),
                           diff_fmt(b2, 32, u, v), diff_fmt_delta(b3, 32, u, a, v),
                           diff_fmt_ratio(b4, 32, a, v));
         }
@@ -305,8 +304,8 @@ static int emit_site(const diff_t *D, doc_t *d, const sitediff_site_t *s, size_t
 }
 
 static const char *const status_titles[SD_NSTATUS] = {
-    "GROWN", "ADDED (in the new run only)", "MIXED (some values grew, some shrank)", "SHRUNK",
-    "REMOVED (in the base run only)", "UNCHANGED"};
+    "GROWN",  "ADDED (in the new run only)",    "MIXED (some values grew, some shrank)",
+    "SHRUNK", "REMOVED (in the base run only)", "UNCHANGED"};
 
 /* The sites: data has them all ("sites", sorted by status then change); text shows the top
  * ones of each status but unchanged, under a title per status. */
@@ -486,8 +485,20 @@ static int diff_parse_rule(diff_opts_t *o, const char *arg)
 
 static int diff_parse(int argc, char **argv, diff_opts_t *o)
 {
-    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR,
-           OPT_STDFRAMES, OPT_FULLNAMES, OPT_MATCH, OPT_THRESHOLD, OPT_MINBYTES, OPT_FAILON };
+    enum {
+        OPT_FORMAT = 256,
+        OPT_METRIC,
+        OPT_DEPTH,
+        OPT_TOP,
+        OPT_SYSROOT,
+        OPT_DEBUGDIR,
+        OPT_STDFRAMES,
+        OPT_FULLNAMES,
+        OPT_MATCH,
+        OPT_THRESHOLD,
+        OPT_MINBYTES,
+        OPT_FAILON
+    };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -554,8 +565,8 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
             break;
         case OPT_THRESHOLD:
         case OPT_MINBYTES:
-            if (cliopt_count("diff", c == OPT_THRESHOLD ? "threshold" : "min-bytes", optarg,
-                             &v) < 0)
+            if (cliopt_count("diff", c == OPT_THRESHOLD ? "threshold" : "min-bytes", optarg, &v) <
+                0)
                 return -PS_E_INVAL;
             *(c == OPT_THRESHOLD ? &o->sd.threshold_pct : &o->sd.min_bytes) = (uint64_t)v;
             break;
@@ -609,8 +620,7 @@ static int diff_load(diff_t *D)
         if (!D->rp[w].complete)
             fprintf(stderr, "perfshim: warning: %s: partial trace: %s\n", path,
                     D->rp[w].partial_reason);
-        if ((rc = analyses_symbols(&D->rp[w], NULL, &D->o->sym, &D->sym[w], err, sizeof err)) <
-            0) {
+        if ((rc = analyses_symbols(&D->rp[w], NULL, &D->o->sym, &D->sym[w], err, sizeof err)) < 0) {
             fprintf(stderr, "perfshim: diff: %s: %s\n", path, err);
             return 2;
         }

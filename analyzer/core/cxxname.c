@@ -44,8 +44,8 @@ static void put_whole(out_t *o, const char *s, size_t k)
 
 static bool ident(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$';
 }
 
 /* The length of the operator name at s[i] ("operator" and, for a symbolic operator, its

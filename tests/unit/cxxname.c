@@ -28,7 +28,8 @@ TEST(templates)
               "std::vector<" E ">::_M_realloc_insert<" E ">(" E ")");
     check_one("std::vector<shapes::Node*, std::allocator<shapes::Node*> >::reserve(unsigned long)",
               "std::vector<" E ">::reserve(" E ")");
-    check_one("double* shapes::make_array<double>(unsigned long)", "shapes::make_array<" E ">(" E ")");
+    check_one("double* shapes::make_array<double>(unsigned long)",
+              "shapes::make_array<" E ">(" E ")");
     check_one("std::map<int, std::pair<int, std::vector<int, std::allocator<int> > >, "
               "std::less<int> >::~map()",
               "std::map<" E ">::~map()");
@@ -99,8 +100,7 @@ TEST(unchanged)
 TEST(small_buffer)
 {
     char b[8];
-    expect_str_eq(cxxname_short("std::vector<int>::push_back(int const&)", b, sizeof b),
-                  "std::ve");
+    expect_str_eq(cxxname_short("std::vector<int>::push_back(int const&)", b, sizeof b), "std::ve");
     char b13[13]; /* "std::vector<" fits, "<…>" (5 bytes) does not: never half an ellipsis */
     expect_str_eq(cxxname_short("std::vector<int>::size()", b13, sizeof b13), "std::vector");
     char one[1];
