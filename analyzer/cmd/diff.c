@@ -57,6 +57,7 @@ typedef struct diff_opts_s {
     symbols_opts_t sym;
     rule_t rules[DIFF_MAX_RULES];
     size_t nrules;
+    bool allow_partial; /* gate on a corrupt or cut trace all the same */
 } diff_opts_t;
 
 typedef struct diff_s {
@@ -425,6 +426,8 @@ static void diff_usage(FILE *f)
           "      allocations:PCT, bytes:PCT, peak:PCT, leaked:PCT\n"
           "                             that total of the new run grew more than PCT %\n"
           "      added                  a site was added\n"
+          "  --allow-partial            with --fail-on: gate on a partial trace (corrupt, cut\n"
+          "                             short) instead of refusing it (exit 2)\n"
           "  --metric=TYPE              the sample type a profile format writes: base_ or new_\n"
           "                             with allocations, bytes, peak, leaked (default new_bytes)\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
@@ -494,6 +497,7 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
         OPT_DEBUGDIR,
         OPT_STDFRAMES,
         OPT_FULLNAMES,
+        OPT_PARTIAL,
         OPT_MATCH,
         OPT_THRESHOLD,
         OPT_MINBYTES,
@@ -510,6 +514,7 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
         {"full-names", no_argument, NULL, OPT_FULLNAMES},
+        {"allow-partial", no_argument, NULL, OPT_PARTIAL},
         {"match", required_argument, NULL, OPT_MATCH},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"min-bytes", required_argument, NULL, OPT_MINBYTES},
@@ -580,6 +585,9 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
         case OPT_FULLNAMES:
             o->sym.full_names = true;
             break;
+        case OPT_PARTIAL:
+            o->allow_partial = true;
+            break;
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;
             break;
@@ -617,9 +625,15 @@ static int diff_load(diff_t *D)
             fprintf(stderr, "perfshim: diff: %s\n", err); /* err names the file */
             return 2;
         }
-        if (!D->rp[w].complete)
-            fprintf(stderr, "perfshim: warning: %s: partial trace: %s\n", path,
+        if (!D->rp[w].complete && D->o->nrules && !D->o->allow_partial) {
+            /* as `check`: a gate must not pass on what it could not read */
+            fprintf(stderr,
+                    "perfshim: diff: partial trace: %s (--allow-partial gates on it anyway)\n",
                     D->rp[w].partial_reason);
+            return 2;
+        }
+        if (!D->rp[w].complete)
+            fprintf(stderr, "perfshim: warning: partial trace: %s\n", D->rp[w].partial_reason);
         if ((rc = analyses_symbols(&D->rp[w], NULL, &D->o->sym, &D->sym[w], err, sizeof err)) < 0) {
             fprintf(stderr, "perfshim: diff: %s: %s\n", path, err);
             return 2;

@@ -184,6 +184,15 @@ bad_input() {
     done
     "$P" diff b.trace >/dev/null 2>&1
     [ $? -eq 2 ] || return 1
+    # a cut trace: compared with a warning, but a gate refuses it unless --allow-partial
+    head -c $(($(wc -c <b.trace) * 3 / 4)) b.trace >cut.trace
+    "$P" diff -q cut.trace n.trace >/dev/null 2>err.txt || return 1
+    grep -q '^perfshim: warning: partial trace: cut.trace: ' err.txt || return 1
+    "$P" diff -q --fail-on=growth:1000 cut.trace n.trace >/dev/null 2>err.txt
+    [ $? -eq 2 ] && [ "$(wc -l <err.txt)" -eq 1 ] &&
+        grep -q '^perfshim: diff: partial trace: cut.trace: .*--allow-partial' err.txt || return 1
+    "$P" diff -q --allow-partial --fail-on=growth:0 n.trace cut.trace >/dev/null 2>&1 ||
+        return 1
     "$P" diff --fail-on=growth b.trace n.trace >/dev/null 2>err.txt
     [ $? -eq 2 ] && grep -q "bad --fail-on 'growth'" err.txt
 }
