@@ -276,23 +276,21 @@ static void emit_totals(const diff_t *D, doc_t *d)
               c[SD_GROWN], c[SD_ADDED], c[SD_MIXED], c[SD_SHRUNK], c[SD_REMOVED], c[SD_UNCHANGED]);
 }
 
-/* One site: in text its line (rank, the metrics that differ) and stack, when shown. */
+/* One site: in text a line per value that differs (the rank on the first), then its stack,
+ * when shown: "  #1  bytes        6.2 KiB ->   12.5 KiB  +6.2 KiB (2.00x)". */
 static int emit_site(const diff_t *D, doc_t *d, const sitediff_site_t *s, size_t rank)
 {
-    if (doc_text(d)) {
-        char line[512], b1[32], b2[32], b3[32], b4[32];
-        int n = snprintf(line, sizeof line, "  #%zu ", rank);
-        for (int k = 0; k < SD_NMETRICS && n > 0 && (size_t)n < sizeof line; k++) {
-            uint64_t a = s->v[0][k], v = s->v[1][k];
-            doc_unit_t u = sitediff_metrics[k].unit;
-            if (a == v)
-                continue;
-            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s %s -> %s (%s, %s)",
-                          n > 6 ? "," : "", sitediff_metrics[k].name, diff_fmt(b1, 32, u, a),
-                          diff_fmt(b2, 32, u, v), diff_fmt_delta(b3, 32, u, a, v),
-                          diff_fmt_ratio(b4, 32, a, v));
-        }
-        doc_line(d, line);
+    char rk[24], b1[32], b2[32], b3[32], b4[32];
+    snprintf(rk, sizeof rk, "#%zu", rank);
+    for (int k = 0, first = 1; doc_text(d) && k < SD_NMETRICS; k++) {
+        uint64_t a = s->v[0][k], v = s->v[1][k];
+        doc_unit_t u = sitediff_metrics[k].unit;
+        if (a == v)
+            continue;
+        doc_linef(d, "  %-4s %-12s %10s -> %10s  %s (%s)", first ? rk : "",
+                  sitediff_metrics[k].name, diff_fmt(b1, 32, u, a), diff_fmt(b2, 32, u, v),
+                  diff_fmt_delta(b3, 32, u, a, v), diff_fmt_ratio(b4, 32, a, v));
+        first = 0;
     }
     doc_obj(d, NULL);
     doc_str(d, "status", sitediff_status_names[s->status]);
