@@ -96,8 +96,8 @@ text_says() {
     grep -q '^SITES  1 grown, 0 added, 0 mixed, 0 shrunk, 0 removed, 2 unchanged$' bn.txt &&
         grep -q '^GROWN (1 of 1 sites)$' bn.txt &&
         grep -q '^  #1   allocations         100 ->        200  +100 (2.00x)$' bn.txt &&
-        grep -q '^       bytes            6.2 KiB ->   12.5 KiB  +6.2 KiB (2.00x)$' bn.txt &&
-        grep -q '^       peak             6.2 KiB ->   12.5 KiB  +6.2 KiB (2.00x)$' bn.txt &&
+        grep -q '^       bytes           6.2 KiB ->   12.5 KiB  +6.2 KiB (2.00x)$' bn.txt &&
+        grep -q '^       peak            6.2 KiB ->   12.5 KiB  +6.2 KiB (2.00x)$' bn.txt &&
         ! grep -q '^       leaked' bn.txt &&
         grep -q '^        grow_site (diff_work.c:[0-9]*)$' bn.txt &&
         ! grep -q 'fixed_site' bn.txt || { cat bn.txt; return 1; }
