@@ -68,6 +68,25 @@ print([s["stack"][0]["address"] for s in d["sites"] if s["stack"][0]["function"]
 }
 check "the two runs' addresses differ (ASLR), the sites still match" not_by_address
 
+# without symbols (a stripped copy): frames are keyed MODULE+0xOFFSET, which ASLR leaves alone
+stripped() {
+    command -v strip >/dev/null || return 0
+    strip -o "$TMP/dw_stripped" "$W" || return 1
+    "$P" record -o sb.trace -- "$TMP/dw_stripped" 1 a >/dev/null 2>&1 || return 1
+    "$P" record -o sn.trace -- "$TMP/dw_stripped" 2 a >/dev/null 2>&1 || return 1
+    "$P" diff -q --format=json sb.trace sn.trace >s.json || return 1
+    python3 - s.json <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+c = d["counts"]
+assert (c["grown"], c["added"], c["removed"], c["unchanged"]) == (1, 0, 0, 2), c
+g = d["sites"][0]
+assert re.match(r"dw_stripped\+0x[0-9a-f]+;dw_stripped\+0x[0-9a-f]+;", g["key"]), g["key"]
+assert g["allocations"]["base"] == 100 and g["allocations"]["new"] == 200, g
+PY
+}
+check "stripped binary: sites keyed and matched by module+offset" stripped
+
 added_removed() {
     "$P" diff -q --format=json b.trace v.trace >bv.json || return 1
     summary bv.json >got.txt || return 1
