@@ -22,6 +22,11 @@ bool callsite_is_own_frame(const sym_frame_t *f);
  * __gnu_debug:: (its return type skipped), code inlined from the library's headers
  * (.../include/c++/...), or any frame of libstdc++. Text reports fold these by default. */
 bool callsite_is_std_frame(const sym_frame_t *f);
+/* What text stacks fold into one "… N library frames" line, so that --stack-depth counts
+ * the program's own frames: a C++ standard library frame (above), the allocator's and the
+ * shim's (callsite_is_own_frame), any frame of the C library, the dynamic loader or an
+ * allocator library (libc, ld-linux, libjemalloc, libtcmalloc, libmimalloc), and _start. */
+bool callsite_is_library_frame(const sym_frame_t *f);
 int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
                  uint32_t *depth);
 

@@ -43,6 +43,7 @@ typedef struct check_opts_s {
     const char *source_root; /* --source-root (SARIF URIs relative to it) */
     const char *gen_supp;    /* --gen-suppressions FILE */
     bool show_std;           /* --show-std-frames */
+    bool full_names;         /* --full-names */
     bool allow_partial; /* check what a corrupt, cut or crashed trace holds */
 } check_opts_t;
 
@@ -66,7 +67,9 @@ static void check_usage(FILE *f)
           "  -q, --quiet              no symbolization warnings\n"
           "  --source-root DIR        SARIF: source URIs relative to DIR (uriBaseId SRCROOT)\n"
           "  --gen-suppressions FILE  write LSan-syntax suppressions for the leaks counted\n"
-          "  --show-std-frames        text: show C++ standard library frames (folded)\n"
+          "  --show-std-frames        text: show library frames (C++ std, libc, allocator;\n"
+          "                           folded by default)\n"
+          "  --full-names             text: full C++ names (<…> and (…) by default)\n"
                     "  --allow-partial          check a partial trace (corrupt, cut short, trailing\n"
           "                           garbage, missing chunks) instead of refusing it\n"
           "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
@@ -117,7 +120,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
         OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL
+        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL, OPT_FULLNAMES
     };
     static const struct option longopts[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
@@ -132,6 +135,7 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
         {"source-root", required_argument, NULL, OPT_SRCROOT},
         {"gen-suppressions", required_argument, NULL, OPT_GENSUPP},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"full-names", no_argument, NULL, OPT_FULLNAMES},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"allow-partial", no_argument, NULL, OPT_PARTIAL},
@@ -221,6 +225,9 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             break;
         case OPT_STDFRAMES:
             o->show_std = true;
+            break;
+        case OPT_FULLNAMES:
+            o->full_names = true;
             break;
         case OPT_TOP:
         case OPT_DEPTH:
@@ -539,7 +546,8 @@ static int check_render(FILE *out, const format_t *f, const check_result_t *r)
 static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files)
 {
     char err[512];
-    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std};
+    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std,
+                          .full_names = o->full_names};
     /* only what the budgets and the output need: the leaks; the heap replay for a baseline
      * (peak, bytes allocated, allocations) and for a document format (JSON: its summary has
      * them) */

@@ -38,7 +38,10 @@ static void locks_usage(FILE *f)
           "  --top N             locks, sites and holders listed in text (default 10)\n"
           "  -o, --output FILE   write to FILE instead of stdout\n"
           "  -q, --quiet         no symbolization warnings\n"
-          "  --show-std-frames   text: show C++ standard library frames (folded by default)\n"
+          "  --show-std-frames   text: show library frames (C++ std, libc, allocator; folded\n"
+          "                      by default, --stack-depth counting the program's frames)\n"
+          "  --full-names        text: full C++ names (template arguments and parameters\n"
+          "                      collapsed to <…> and (…) by default)\n"
           "Exit status: 0 written, 2 usage error, unreadable input or output error.\n",
           f);
     format_help(f, FORMAT_LOCKS);
@@ -51,6 +54,7 @@ int locks_main(int argc, char **argv)
         {"top", required_argument, NULL, 't'},    {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {"show-std-frames", no_argument, NULL, 'S'},
+        {"full-names", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     const format_t *fmt = format_find("locks", FORMAT_LOCKS, "text");
@@ -83,6 +87,9 @@ int locks_main(int argc, char **argv)
             break;
         case 'S':
             so.show_std_frames = true;
+            break;
+        case 'F':
+            so.full_names = true;
             break;
         default:
             fprintf(stderr, "perfshim: locks: unknown option '%s' or missing argument\n",

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmd/check.h"
+#include "cmd/diff.h"
 #include "formats/formats.h"
 #include "cmd/dump.h"
 #include "cmd/locks_report.h"
@@ -38,6 +39,7 @@ static const command_t commands[] = {
     {"report", report_main},
     {"check", check_main},
     {"locks", locks_main},
+    {"diff", diff_main},
 };
 
 /* One variable of the environment section: its name, then its help and "(range, default)",
@@ -98,6 +100,12 @@ static void main_usage(FILE *f)
     fputs("] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  lock contention only: locks by wait, sites, holders, threads,\n"
           "                  lock-order cycles\n"
+          "  diff [--format=",
+          f);
+    format_names(f, FORMAT_DIFF);
+    fputs("] [--fail-on=RULE] [OPTIONS] BASE NEW\n"
+          "                  heap sites of two traces matched by symbolized stack: added,\n"
+          "                  removed, grown, shrunk; exit 1 when a --fail-on rule holds\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"

@@ -863,8 +863,11 @@ static void report_usage(FILE *f)
           "  --sysroot DIR              look for module files under DIR\n"
           "  --debug-dir DIR            also look for separate debug files in DIR\n"
           "  -q, --quiet                no symbolization warnings\n"
-          "  --show-std-frames          text: show C++ standard library frames (std::,\n"
-          "                             __gnu_cxx::, inlined libstdc++ code; folded by default)\n"
+          "  --show-std-frames          text: show library frames (std::, __gnu_cxx::, inlined\n"
+          "                             libstdc++ code, libc, the allocator; folded by default\n"
+          "                             into one line, --stack-depth counting the program's)\n"
+          "  --full-names               text: full C++ names (template arguments and\n"
+          "                             parameters collapsed to <…> and (…) by default)\n"
           "  --brief                    text: the first screen only (summary, leaks, top\n"
           "                             sites); what `perfshim PROGRAM` prints\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
@@ -876,7 +879,7 @@ static void report_usage(FILE *f)
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
-           OPT_STDFRAMES };
+           OPT_STDFRAMES, OPT_FULLNAMES };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -888,6 +891,7 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"brief", no_argument, NULL, OPT_BRIEF},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"full-names", no_argument, NULL, OPT_FULLNAMES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -935,6 +939,9 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
             break;
         case OPT_STDFRAMES:
             o->sym.show_std_frames = true;
+            break;
+        case OPT_FULLNAMES:
+            o->sym.full_names = true;
             break;
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;

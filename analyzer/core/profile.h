@@ -19,6 +19,10 @@
  * nothing; profile_wants_time() says whether the emitter need compute them.
  * profile_close flushes and frees the renderer; it and the other calls return 0 or the first
  * negative PS_E_* of the renderer (after one, the other calls do nothing).
+ *
+ * Two runs in one profile (`perfshim diff`, cmd/diff.c): the sample types come in pairs,
+ * "base_X" then "new_X" (allocations, bytes, peak, leaked), each stack sampled once with both
+ * runs' values (0 where a site is in one run only): what a differential flame graph draws.
  */
 #ifndef PERFSHIM_PROFILE_H
 #define PERFSHIM_PROFILE_H

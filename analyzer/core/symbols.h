@@ -36,6 +36,7 @@ typedef struct symbols_opts_s {
     const char *debug_dir; /* extra place for separate debug files, NULL for none */
     bool quiet;            /* no warnings on stderr */
     bool show_std_frames;  /* text stacks: do not fold C++ standard library frames */
+    bool full_names;       /* text stacks: full demangled names, not core/cxxname.h's short ones */
 } symbols_opts_t;
 
 /* One resolved frame. Strings belong to the symbols_t and live until symbols_close. */

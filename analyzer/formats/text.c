@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "analyses/callsite.h"
+#include "core/cxxname.h"
 #include "core/fmt.h"
 #include "perfshim/errors.h"
 
@@ -36,6 +37,12 @@ const char *text_base(const char *p)
     return s ? s + 1 : p;
 }
 
+/* "… 3 library frames" (a run of folded frames, in the place they were) */
+static void text_folded(FILE *o, const char *indent, size_t n)
+{
+    fprintf(o, "%s\xe2\x80\xa6 %zu library frame%s\n", indent, n, n == 1 ? "" : "s");
+}
+
 int text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, int max_depth,
                 const char *indent)
 {
@@ -43,26 +50,27 @@ int text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, in
         fprintf(o, "%s[no stack recorded]\n", indent);
     sym_frame_t fr[DOC_MAX_FRAMES];
     size_t n, total;
-    /* all frames: with folding, max_depth counts the frames shown, not those folded */
+    /* all frames: with folding, max_depth counts the user frames shown, not those folded */
     int rc = doc_expand(sym, ips, depth, -1, fr, &n, &total);
     if (rc < 0)
         return rc;
-    bool fold = !symbols_options(sym)->show_std_frames;
+    const symbols_opts_t *so = symbols_options(sym);
+    bool fold = !so->show_std_frames;
     size_t shown = 0, folded = 0, i = 0;
     for (; i < n && (max_depth < 0 || shown < (size_t)max_depth); i++) {
         const sym_frame_t *f = &fr[i];
-        if (fold && callsite_is_std_frame(f)) {
+        if (fold && callsite_is_library_frame(f)) {
             folded++;
             continue;
         }
         if (folded)
-            fprintf(o, "%s[%zu C++ standard library frame%s folded]\n", indent, folded,
-                    folded == 1 ? "" : "s");
+            text_folded(o, indent, folded);
         folded = 0;
         shown++;
         fputs(indent, o);
+        char name[512];
         if (f->function)
-            fputs(f->function, o);
+            fputs(so->full_names ? f->function : cxxname_short(f->function, name, sizeof name), o);
         else if (f->module_name)
             fprintf(o, "%s+0x%" PRIx64, f->module_name, f->offset);
         else
@@ -76,8 +84,7 @@ int text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, in
         fputc('\n', o);
     }
     if (folded && i == total)
-        fprintf(o, "%s[%zu C++ standard library frame%s folded]\n", indent, folded,
-                folded == 1 ? "" : "s");
+        text_folded(o, indent, folded);
     else if (i < total)
         fprintf(o, "%s... %zu more frames\n", indent, total - i + folded);
     return 0;

@@ -7,11 +7,13 @@
  * Contract: analyzer-only. text_doc_open() opens the renderer on d, writing to o (0 or
  * -PS_E_NOMEM); text_format() is the table's entry (view: a doc_t). Stacks (text_frames, also
  * the renderer's doc_stack): one line per expanded frame (inlined frames first for each
- * return address, doc_expand), each prefixed by indent: the function, else MODULE+0xOFFSET,
- * else the address; " (file:line)" or " (MODULE+0xOFFSET)"; " [inlined]". Unless the
- * symbolizer shows them, runs of C++ standard library frames (callsite_is_std_frame) are
- * folded into one "[N C++ standard library frames folded]" line and max_depth (< 0: all)
- * counts the frames shown; "... N more frames" ends a cut stack, "[no stack recorded]" stands
+ * return address, doc_expand), each prefixed by indent: the function (C++ names shortened by
+ * core/cxxname.h unless the symbols' options say full_names), else MODULE+0xOFFSET, else the
+ * address; " (file:line)" or " (MODULE+0xOFFSET)"; " [inlined]". Unless the symbols' options
+ * say show_std_frames, runs of library frames (callsite_is_library_frame: C++ standard
+ * library, C library, loader, allocator, shim) are folded into one "… N library frames" line
+ * and max_depth (< 0: all) counts the user frames shown; "... N more frames" ends a cut
+ * stack, "[no stack recorded]" stands
  * for an empty one. In the renderer max_depth < 0 is TEXT_DEPTH. Returns 0 or a negative
  * PS_E_* from symbolization. text_base() returns the last path component of p.
  */

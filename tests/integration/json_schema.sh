@@ -28,6 +28,9 @@ all_keys() {
         return 1
     "$P" check -q --format=json lb.trace >lb.check.json
     [ $? -eq 1 ] || return 1
+    # a diff of two programs (added and removed sites) with a gate rule
+    "$P" diff -q --format=json --fail-on=growth:10 plain.trace both.trace >pb.diff.json
+    [ $? -le 1 ] || return 1
     python3 - "$SCHEMA" <<'PY'
 import glob, json, sys
 schema = json.load(open(sys.argv[1]))
@@ -70,10 +73,10 @@ def seen(x, path, out):
         for y in x:
             seen(y, path + "[]", out)
 want = {}
-for name in ("report", "locks", "check"):
+for name in ("report", "locks", "check", "diff"):
     want[name] = set()
     walk(schema["definitions"][name], "", want[name])
-got = {"report": set(), "locks": set(), "check": set()}
+got = {"report": set(), "locks": set(), "check": set(), "diff": set()}
 for f, d in docs.items():
     seen(d, "", got[f.split(".")[1]])
 # locks and condvars share one definition, and every stack the frame's: a key is shown
