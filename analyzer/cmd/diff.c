@@ -76,6 +76,13 @@ static const char *const diff_sample_types[2 * SD_NMETRICS] = {
     SITEDIFF_METRICS(SD_TYPES)
 #undef SD_TYPES
 };
+/* their units, as profile_types wants them (pprof's "count" / "bytes") */
+static const char *const diff_sample_units[2 * SD_NMETRICS] = {
+#define SD_UNITS(id, key, name, unit) unit == DOC_UNIT_BYTES ? "bytes" : "count", \
+                                      unit == DOC_UNIT_BYTES ? "bytes" : "count",
+    SITEDIFF_METRICS(SD_UNITS)
+#undef SD_UNITS
+};
 
 /* ---- numbers ---------------------------------------------------------------------------- */
 
@@ -366,7 +373,7 @@ static int diff_emit(const diff_t *D, doc_t *d, bool failed)
 /* The profile: every site with both runs' values, for a differential flame graph. */
 static int diff_profile(const diff_t *D, profile_t *p)
 {
-    profile_types(p, diff_sample_types, 2 * SD_NMETRICS);
+    profile_types(p, diff_sample_types, diff_sample_units, 2 * SD_NMETRICS);
     for (size_t i = 0; i < D->sd.nsites; i++) {
         const sitediff_site_t *s = &D->sd.sites[i];
         uint64_t values[2 * SD_NMETRICS];
