@@ -38,6 +38,7 @@ static const command_t commands[] = {
     {"report", report_main},
     {"check", check_main},
     {"locks", locks_main},
+    {"html", report_html_main},
 };
 
 /* One variable of the environment section: its name, then its help and "(range, default)",
@@ -98,6 +99,9 @@ static void main_usage(FILE *f)
     fputs("] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  lock contention only: locks by wait, sites, holders, threads,\n"
           "                  lock-order cycles\n"
+          "  html [--top N] [--stack-depth N] -o FILE TRACE\n"
+          "                  the report as one self-contained HTML page: flame graph, timeline,\n"
+          "                  thread states, sortable tables (report --format=html)\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"

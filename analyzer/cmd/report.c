@@ -24,6 +24,7 @@
 
 #include "analyses/analysis.h"
 #include "analyses/leaks.h"
+#include "analyses/locks.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 #include "analyses/callsite.h"
@@ -39,7 +40,7 @@
 #include "core/safeout.h"
 #include "core/symbols.h"
 
-enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED };
+enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED, MET_TEMPORARY, MET_LOCK_WAIT };
 
 typedef struct report_opts_s {
     const format_t *format;
@@ -142,6 +143,8 @@ static uint64_t site_metric(const site_t *s, enum report_metric m)
     case MET_BYTES: return s->bytes;
     case MET_PEAK: return s->peak_bytes;
     case MET_LEAKED: return s->live_bytes;
+    case MET_TEMPORARY: return s->temporary;
+    case MET_LOCK_WAIT: return 0; /* lock sites are not call sites of allocations */
     default: return s->allocations;
     }
 }
@@ -608,6 +611,7 @@ static void emit_timeline(const report_t *R, doc_t *d)
         doc_u64(d, "live_bytes", sl->live_bytes);
         doc_u64(d, "live_bytes_max", sl->live_bytes_max);
         doc_u64_or_null(d, "rss_bytes", sl->rss_bytes != 0, sl->rss_bytes);
+        doc_u64(d, "lock_wait_ns", sl->lock_wait_ns);
         doc_end(d);
     }
     doc_end(d);
@@ -721,23 +725,46 @@ static int report_emit(const report_t *R, doc_t *d)
     return rc < 0 ? rc : d->err;
 }
 
-/* The profile: every call site, with its value for each sample type (--metric selects). */
-static const char *const report_sample_types[] = {"allocations", "bytes", "peak", "leaked"};
+/* The profile: every call site, with its value for each sample type (--metric selects);
+ * then every contended lock site (rp->locks; not condvars: waiting there is not contention)
+ * with its total wait, zero in the heap's types. */
+static const char *const report_sample_types[] = {"allocations", "bytes",     "peak",
+                                                  "leaked",      "temporary", "lock_wait_ns"};
+#define REPORT_NTYPES (sizeof report_sample_types / sizeof report_sample_types[0])
+
+static int report_profile_one(const report_t *R, profile_t *p, const uint64_t *ips,
+                              uint32_t depth, const uint64_t *values)
+{
+    sym_frame_t fr[DOC_MAX_FRAMES];
+    size_t n, total;
+    int rc = doc_expand(R->sym, ips, depth, R->o->stack_depth, fr, &n, &total);
+    return rc < 0 ? rc : profile_sample(p, fr, n, values);
+}
 
 static int report_profile(const report_t *R, profile_t *p)
 {
-    profile_types(p, report_sample_types, 4);
-    for (size_t i = 0; i < R->nsites; i++) {
+    profile_types(p, report_sample_types, REPORT_NTYPES);
+    int rc = 0;
+    for (size_t i = 0; i < R->nsites && rc == 0; i++) {
         const site_t *s = &R->sites[i];
-        const uint64_t values[4] = {site_metric(s, MET_ALLOCATIONS), site_metric(s, MET_BYTES),
-                                    site_metric(s, MET_PEAK), site_metric(s, MET_LEAKED)};
-        sym_frame_t fr[DOC_MAX_FRAMES];
-        size_t n, total;
-        int rc = doc_expand(R->sym, s->ips, s->depth, R->o->stack_depth, fr, &n, &total);
-        if (rc < 0 || (rc = profile_sample(p, fr, n, values)) < 0)
-            return rc;
+        const uint64_t values[REPORT_NTYPES] = {
+            site_metric(s, MET_ALLOCATIONS), site_metric(s, MET_BYTES),
+            site_metric(s, MET_PEAK),        site_metric(s, MET_LEAKED),
+            site_metric(s, MET_TEMPORARY),   0};
+        rc = report_profile_one(R, p, s->ips, s->depth, values);
     }
-    return 0;
+    const locks_t *L = R->rp.locks;
+    for (size_t i = 0; L && i < L->nlocks && rc == 0; i++)
+        for (size_t j = 0; j < L->locks[i].nsites && rc == 0; j++) {
+            const locks_site_t *ls = &L->locks[i].sites[j];
+            if (!ls->wait_ns)
+                continue;
+            site_t cut;
+            const uint64_t values[REPORT_NTYPES] = {0, 0, 0, 0, 0, ls->wait_ns};
+            if ((rc = report_cut_stack(R, ls->stack, &cut)) == 0)
+                rc = report_profile_one(R, p, cut.ips, cut.depth, values);
+        }
+    return rc;
 }
 
 /* Renders the report in the format the table gave. */
@@ -764,6 +791,19 @@ static int report_render(const report_t *R)
         rc2 = profile_close(&p);
         return rc < 0 ? rc : rc2;
     }
+    case FORMAT_PAGE: { /* the document, then the profile (formats.h) */
+        format_page_t pg;
+        if ((rc = f->open(&pg, R->out)) < 0)
+            return rc;
+        pg.profile.select = (size_t)R->o->metric;
+        rc = report_emit(R, &pg.doc);
+        rc2 = doc_close(&pg.doc);
+        rc = rc < 0 ? rc : rc2;
+        rc2 = rc < 0 ? 0 : report_profile(R, &pg.profile);
+        rc = rc < 0 ? rc : rc2;
+        rc2 = profile_close(&pg.profile);
+        return rc < 0 ? rc : rc2;
+    }
     default:
         return -PS_E_INVAL; /* a findings format: not in report's table */
     }
@@ -775,9 +815,10 @@ static void report_usage(FILE *f)
 {
     fputs("usage: perfshim report [OPTIONS] TRACE\n"
           "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
-          "  --metric=allocations|bytes|peak|leaked\n"
+          "  --metric=allocations|bytes|peak|leaked|temporary|lock_wait\n"
           "                             the sample type a profile format (folded) writes\n"
-          "                             (default allocations)\n"
+          "                             (default allocations; lock_wait: nanoseconds waited\n"
+          "                             per contended lock site)\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
           "  --top N                    sites per text section (default 10)\n"
           "  -o, --output FILE          write the report to FILE instead of stdout\n"
@@ -836,8 +877,9 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
                 return -PS_E_INVAL;
             break;
         case OPT_METRIC: {
-            static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked"};
-            int k = cliopt_choice("report", "metric", optarg, metrics, 4);
+            static const char *const metrics[] = {"allocations", "bytes",    "peak",
+                                                  "leaked",      "temporary", "lock_wait"};
+            int k = cliopt_choice("report", "metric", optarg, metrics, 6);
             if (k < 0)
                 return -PS_E_INVAL;
             o->metric = (enum report_metric)k;
@@ -936,4 +978,21 @@ out:
     free(R.sites);
     analyses_free(&R.rp, &R.leaks, R.sym);
     return status;
+}
+
+int report_html_main(int argc, char **argv)
+{
+    /* report's options, --format=html first (a later --format overrides it) */
+    char **v = calloc((size_t)argc + 2, sizeof(*v));
+    if (!v) {
+        fputs("perfshim: html: out of memory\n", stderr);
+        return 2;
+    }
+    v[0] = argv[0];
+    v[1] = (char *)"--format=html";
+    for (int i = 1; i < argc; i++)
+        v[i + 1] = argv[i];
+    int rc = report_main(argc + 1, v);
+    free(v);
+    return rc;
 }
