@@ -6,8 +6,10 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 DEPS="build-essential autoconf automake libtool pkg-config libunwind-dev libzstd-dev \
 libdwarf-dev libelf-dev libjemalloc-dev libyajl-dev zstd g++"
 # optional, for tests only: the real-program test (tests/integration/real_programs.sh) and
-# fuzzing (scripts/fuzz); a missing one makes its test skip
-TEST_DEPS="python3 python3-jsonschema perl git sqlite3 valgrind clang libclang-rt-14-dev strace"
+# fuzzing (scripts/fuzz), the HTML report's browser test (chromium); a missing one makes its
+# test skip
+TEST_DEPS="python3 python3-jsonschema perl git sqlite3 valgrind clang libclang-rt-14-dev strace \
+chromium"
 
 ps_install() {
     missing=""
