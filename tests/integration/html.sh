@@ -78,6 +78,9 @@ check "the embedded data: the JSON document and the profile's totals (leaks_basi
 
 locks() {
     "$P" html -q cw.trace -o cw.html && blob cw.html >cw.blob || return 1
+    # the profile's new sample type reaches the profile formats too: one stack, the waiter's
+    "$P" report -q --format=folded --metric=lock_wait cw.trace >cw.folded || return 1
+    [ "$(wc -l <cw.folded)" -eq 1 ] && grep -q ';main;take_busy_lock [0-9]*$' cw.folded || return 1
     python3 - <<'PY'
 import json
 b = json.load(open("cw.blob"))
@@ -87,6 +90,7 @@ sites = sum(s["wait_ns_total"] for k in r["locks"] for s in k["sites"])
 threads = sum(t["lock_wait_ns"] for t in r["threads"])
 # cond_work: the main thread waits ~100 ms for a mutex a third thread holds
 assert wait == sites and 50e6 <= wait < 200e6, (wait, sites)
+assert wait == int(open("cw.folded").read().split()[-1]), "folded --metric=lock_wait"
 assert sum(s["lock_wait_ns"] for s in r["timeline"]["slices"]) == threads, "timeline"
 per = sum(w["wait_ns"] for k in r["locks"] for w in k["thread_waits"])
 assert per == threads and threads >= 50e6, (per, threads)

@@ -387,7 +387,7 @@
           .concat(rssKeys.map(function (k, i) { return { key: k, label: k === 'rss_bytes' ? 'RSS (app)' : title(k).replace(/ bytes$/, ''), color: ['#1e88e5', '#8e24aa', '#00897b'][i % 3] }; })) },
       { title: 'allocation rate', unit: 'rate', series: [{ key: 'allocations', label: 'allocations/s', color: '#43a047', bars: true, rate: true }] },
     ];
-    if ('lock_wait_ns' in S[0]) panels.push({ title: 'lock waits', unit: 'ns', series: [{ key: 'lock_wait_ns', label: 'time waited for locks in the slice (all threads)', color: '#e53935', bars: true }] });
+    if ('lock_wait_ns' in S[0] && (R.locks || []).length) panels.push({ title: 'lock waits', unit: 'ns', series: [{ key: 'lock_wait_ns', label: 'time waited for locks in the slice (all threads)', color: '#e53935', bars: true }] });
     var W = 1000, PH = 90, GAP = 22, L = 70, Rm = 10;
     var H = panels.length * (PH + GAP) + 20;
     var svg = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', id: 'tl-svg', preserveAspectRatio: 'none' });
