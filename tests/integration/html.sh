@@ -100,6 +100,18 @@ PY
 }
 check "lock waits: in the profile, on the time axis and per thread and lock (cond_work)" locks
 
+escaped() {
+    # C++ names hold '<' (templates, lambdas): the blob escapes every one, the names keep them
+    "$P" record -o cxx.trace -- "$top_builddir/tests/workloads/leakfree_cxx" >/dev/null 2>&1 &&
+        "$P" html -q cxx.trace -o cxx.html && blob cxx.html >cxx.blob || return 1
+    python3 -c '
+import json
+p = json.load(open("cxx.blob"))["profile"]
+assert any("<" in s and ">" in s for s in p["strings"]), "no template name"' &&
+        [ "$(grep -c '</script>' cxx.html)" -eq 2 ]
+}
+check "names with '<' (C++ templates) are escaped in the page and intact in its data" escaped
+
 small() {
     # aggregated data only: the page of a 1630-byte-leak workload stays small
     [ "$(wc -c <lb.html)" -lt 200000 ] && [ "$(wc -c <cw.html)" -lt 200000 ]

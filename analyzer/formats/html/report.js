@@ -178,9 +178,11 @@
       if (v.every(isScalar)) return document.createTextNode(v.join(', '));
       if (v.every(function (x) { return x && typeof x === 'object' && !Array.isArray(x) && !('function' in x && 'address' in x); })) {
         var keys = [];
-        v.forEach(function (o) { Object.keys(o).forEach(function (k) { if (keys.indexOf(k) < 0 && (isScalar(o[k]) || k === 'stack' || /stack$/.test(k))) keys.push(k); }); });
+        v.forEach(function (o) { Object.keys(o).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); }); });
         var cols = keys.map(function (k) {
           if (k === 'stack' || /stack$/.test(k)) return { title: title(k), cell: function (r) { return whereCell(r[k]); } };
+          if (v.some(function (o) { return !isScalar(o[k]); }))
+            return { title: title(k), cell: function (r) { return el('td', { text: compact(k, r[k]), title: JSON.stringify(r[k]) }); } };
           return { key: k, title: title(k), unit: unitOf(k), get: function (r) { return r[k]; } };
         });
         return sortableTable(null, v.slice(), cols, 200);
@@ -189,6 +191,35 @@
       return el('pre', { text: JSON.stringify(v, null, 1).slice(0, 4000) });
     }
     return kvTable(v);
+  }
+  /* a nested value in one table cell: "k v, ..." (a stack: its first frame) */
+  function compact(key, v) {
+    if (isScalar(v)) return fmtBy(unitOf(key), v);
+    if (Array.isArray(v)) {
+      if (v.length && v[0] && 'address' in v[0]) return whereCell(v).textContent;
+      return v.map(function (x) { return compact(key, x); }).join('; ');
+    }
+    return Object.keys(v).map(function (k) { return title(k) + ' ' + compact(k, v[k]); }).join(', ');
+  }
+  /* the recommendation engine's list (issue 16): [{rank, kind, title, saving: {unit, value,
+   * method}, evidence, stack, tradeoff, verify, ...}], ranked */
+  function recommendations(v) {
+    var ol = el('ol', { id: 'recommendations' });
+    v.forEach(function (r) {
+      var sv = r.saving || {}, li = el('li', { cls: 'rec' });
+      var saving = sv.value != null ? fmtBy(sv.unit === 'bytes' ? 'bytes' : /ns$/.test(sv.unit || '') ? 'ns' : 'count', sv.value) +
+        (sv.unit && sv.unit !== 'bytes' && !/ns$/.test(sv.unit) ? ' ' + sv.unit : '') : '';
+      li.appendChild(el('b', { text: (r.title || r.kind || 'recommendation') }));
+      if (r.kind) li.appendChild(el('span', { cls: 'mut', text: '  [' + r.kind + ']' }));
+      if (saving) li.appendChild(el('div', { text: 'estimated saving: ' + saving + (sv.method ? ' (' + sv.method + ')' : '') }));
+      Object.keys(r).forEach(function (k) {
+        if (/^(rank|kind|title|saving|stack)$/.test(k) || r[k] == null || r[k] === '') return;
+        li.appendChild(el('div', {}, [el('span', { cls: 'mut', text: title(k) + ': ' }), document.createTextNode(compact(k, r[k]))]));
+      });
+      if (r.stack && r.stack.length) li.appendChild(whereStack(r.stack));
+      ol.appendChild(li);
+    });
+    return ol;
   }
   function whereStack(stack) {
     var t = whereCell(stack);
@@ -207,7 +238,7 @@
   function genericSection(key, v, open) {
     var d = el('details', { id: 'sec-' + key });
     if (open) d.open = true;
-    d.appendChild(el('summary', { text: title(key) }));
+    d.appendChild(el('summary', { text: key === 'use' ? 'USE (utilization, saturation, errors)' : title(key) }));
     d.appendChild(genericValue(key, v));
     return d;
   }
@@ -240,7 +271,12 @@
       var v = R[k];
       if (typeof v === 'string' || (v && typeof v === 'object' && !Array.isArray(v) && typeof v.text === 'string' && k === 'verdict'))
         box.appendChild(el('div', { cls: 'verdict', id: 'sec-' + k, text: typeof v === 'string' ? v : v.text }));
-      else
+      else if (k === 'recommendations' && Array.isArray(v) && v.every(function (r) { return r && typeof r === 'object'; })) {
+        var d = el('details', { id: 'sec-' + k, open: '' });
+        d.appendChild(el('summary', { text: 'Recommendations (' + v.length + ')' }));
+        d.appendChild(v.length ? recommendations(v) : el('div', { cls: 'mut', text: 'none' }));
+        box.appendChild(d);
+      } else
         box.appendChild(genericSection(k, v, true));
     });
     if (box.children.length) {
@@ -560,6 +596,11 @@
     ok('thread view rendered', document.getElementById('threads') && rows === nt &&
        (nt > 0 || document.querySelector('#threads .th-empty')), rows + ' threads');
     ok('tables rendered', document.querySelectorAll('#t-sites tbody tr').length > 0);
+    var firstKeys = FIRST.filter(function (k) { return k in R; });
+    if (firstKeys.length)
+      ok('first screen on top', firstKeys.every(function (k) { return document.querySelector('#first #sec-' + k); }) &&
+         (document.getElementById('first').compareDocumentPosition(document.getElementById('flame')) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0,
+         firstKeys.join(' '));
     /* click: the widest frame below the root that is not the whole graph zooms in */
     var V = P.values[FG.type], pick = null;
     Array.prototype.forEach.call(frames, function (f) {
@@ -591,6 +632,14 @@
     s.value = '';
     s.dispatchEvent(new Event('input', { bubbles: true }));
     ok('search cleared', document.querySelectorAll('#fg .fg-match').length === 0);
+    var tmpl = Array.prototype.filter.call(document.querySelectorAll('#fg .fg-frame'), function (f) {
+      return fgName(Number(f.getAttribute('data-node'))).indexOf('<') >= 0 && f.textContent;
+    });
+    if (tmpl.length)
+      ok('C++ frames shortened, full name on hover', tmpl.every(function (f) {
+        var i = Number(f.getAttribute('data-node'));
+        return f.textContent === shortName(fgName(i)) && f.textContent.indexOf('<\u2026>') >= 0 && fgTipText(i).indexOf(fgName(i)) === 0;
+      }), tmpl.length + ' frames, e.g. ' + tmpl[0].textContent);
     ok('shortened names', shortName('std::vector<int, std::allocator<int> >::push_back(int const&)') === 'std::vector<\u2026>::push_back(int const&)' &&
        shortName('operator<<(std::ostream&, foo<bar>)') === 'operator<<(std::ostream&, foo<\u2026>)');
     ok('no errors', errors.length === 0, errors.join(' | '));
