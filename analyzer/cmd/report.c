@@ -40,7 +40,15 @@
 #include "core/safeout.h"
 #include "core/symbols.h"
 
-enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED, MET_TEMPORARY, MET_LOCK_WAIT };
+/* the order of report_sample_types and --metric's names */
+enum report_metric {
+    MET_ALLOCATIONS,
+    MET_BYTES,
+    MET_PEAK,
+    MET_LEAKED,
+    MET_TEMPORARY,
+    MET_LOCK_WAIT
+};
 
 typedef struct report_opts_s {
     const format_t *format;

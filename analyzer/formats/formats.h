@@ -6,8 +6,8 @@
  * (FORMAT_REPORT, FORMAT_CHECK or FORMAT_LOCKS) accepts, or NULL after one line on stderr,
  * "perfshim: CMD: unknown --format 'NAME' (one of: ...)". format_help() writes the --format
  * lines of the command's --help from the table. An entry's open() fills the view the entry
- * names (a doc_t, a profile_t, a format_page_t) or, for FORMAT_FINDINGS, writes the findings_t given as view
- * (core/findings.h); it returns 0 or a negative PS_E_*.
+ * names (a doc_t, a profile_t, a format_page_t) or, for FORMAT_FINDINGS, writes the findings_t
+ * given as view (core/findings.h); it returns 0 or a negative PS_E_*.
  */
 #ifndef PERFSHIM_FORMATS_H
 #define PERFSHIM_FORMATS_H

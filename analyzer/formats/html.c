@@ -113,8 +113,7 @@ static uint64_t node_key(html_t *H, size_t i)
 /* The index of string s, interned; < 0: out of memory. */
 static long html_intern(html_t *H, const char *s)
 {
-    if ((H->nstrs + 1) * 2 > H->shcap &&
-        table_grow(&H->shash, &H->shcap, H->nstrs, str_key, H) < 0)
+    if ((H->nstrs + 1) * 2 > H->shcap && table_grow(&H->shash, &H->shcap, H->nstrs, str_key, H) < 0)
         return -PS_E_NOMEM;
     size_t k = hash_mix(hash_bytes(s, 0xcbf29ce484222325ull)) & (H->shcap - 1);
     for (; H->shash[k]; k = (k + 1) & (H->shcap - 1))
