@@ -837,6 +837,8 @@ static void report_usage(FILE *f)
           "                             __gnu_cxx::, inlined libstdc++ code; folded by default)\n"
           "  --brief                    text: the first screen only (summary, leaks, top\n"
           "                             sites); what `perfshim PROGRAM` prints\n"
+          "`perfshim html [OPTIONS] TRACE -o FILE` is report --format=html: one self-contained\n"
+          "HTML page (flame graph, timeline, thread states, tables; docs/html-report.md).\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
           "2 usage error, unreadable input, or output error.\n",
           f);

@@ -332,7 +332,7 @@
       d.style.background = fgColor(name);
       d.textContent = w * W > 30 ? shortName(name) : '';
       d.setAttribute('data-node', String(i));
-      if (q && name.toLowerCase().indexOf(q) >= 0) { d.classList.add('fg-match'); if (!isAnc) matched += V[i]; }
+      if (q && name.toLowerCase().indexOf(q) >= 0) d.classList.add('fg-match');
       box.appendChild(d);
       count++;
       if (row > maxRow) maxRow = row;
@@ -354,6 +354,17 @@
       });
     }
     box.style.height = ((maxRow + 1) * ROW + 4) + 'px';
+    /* the matched total: every matching frame in the zoomed tree, drawn or too thin to draw,
+     * counted once (not again under a matching caller) */
+    for (var m = 1; q && m < FG.n; m++) {
+      if (!V[m] || fgName(m).toLowerCase().indexOf(q) < 0) continue;
+      var inside = m === z, outer = true;
+      for (var up = P.nodes[3 * m]; !inside && up; up = P.nodes[3 * up]) {
+        if (up === z) inside = true;
+        else if (fgName(up).toLowerCase().indexOf(q) >= 0) outer = false;
+      }
+      if ((inside || z === 0) && outer) matched += V[m];
+    }
     var info = document.getElementById('fg-info');
     var unit = fgUnit();
     info.textContent = (z ? 'zoomed to ' + shortName(fgName(z)) + ': ' : 'total: ') + fmtBy(unit, total) +
@@ -642,6 +653,21 @@
       }), tmpl.length + ' frames, e.g. ' + tmpl[0].textContent);
     ok('shortened names', shortName('std::vector<int, std::allocator<int> >::push_back(int const&)') === 'std::vector<\u2026>::push_back(int const&)' &&
        shortName('operator<<(std::ostream&, foo<bar>)') === 'operator<<(std::ostream&, foo<\u2026>)');
+    /* sorting: a click on the bytes header orders the sites by bytes, largest first */
+    var th = Array.prototype.filter.call(document.querySelectorAll('#t-sites th'), function (h) { return h.textContent === 'bytes'; })[0];
+    if (th) {
+      th.click();
+      var col = Array.prototype.indexOf.call(th.parentNode.children, th), prev = Infinity, sorted = true;
+      var parse = function (t) { var x = /^([\d.]+) (B|KiB|MiB|GiB|TiB)$/.exec(t); return x ? Number(x[1]) * Math.pow(1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB'].indexOf(x[2])) : NaN; };
+      Array.prototype.forEach.call(document.querySelectorAll('#t-sites tbody tr'), function (tr) {
+        var cell = tr.children[col];
+        if (!cell) return;
+        var v = parse(cell.textContent);
+        if (!(v <= prev * 1.001)) sorted = false;
+        prev = v;
+      });
+      ok('tables sort', sorted && th.classList.contains('desc'));
+    }
     ok('no errors', errors.length === 0, errors.join(' | '));
     out.push(fail.length ? 'SELFTEST FAIL: ' + fail.join(', ') : 'SELFTEST PASS');
     var pre = el('pre', { id: 'selftest', text: out.join('\n') });
