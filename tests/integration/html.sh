@@ -88,8 +88,9 @@ r, p = b["report"], b["profile"]
 wait = p["values"][p["types"].index("lock_wait_ns")][0]
 sites = sum(s["wait_ns_total"] for k in r["locks"] for s in k["sites"])
 threads = sum(t["lock_wait_ns"] for t in r["threads"])
-# cond_work: the main thread waits ~100 ms for a mutex a third thread holds
-assert wait == sites and 50e6 <= wait < 200e6, (wait, sites)
+# cond_work: the main thread waits ~100 ms for a mutex a third thread holds (more on a
+# loaded machine: the bound is loose, the views must agree exactly)
+assert wait == sites and 50e6 <= wait < 2e9, (wait, sites)
 assert wait == int(open("cw.folded").read().split()[-1]), "folded --metric=lock_wait"
 assert sum(s["lock_wait_ns"] for s in r["timeline"]["slices"]) == threads, "timeline"
 per = sum(w["wait_ns"] for k in r["locks"] for w in k["thread_waits"])
