@@ -7,8 +7,10 @@ DEPS="build-essential autoconf automake libtool pkg-config libunwind-dev libzstd
 libdwarf-dev libelf-dev libjemalloc-dev libyajl-dev zstd g++ libprotobuf-c-dev \
 protobuf-c-compiler zlib1g-dev"
 # optional, for tests only: the real-program test (tests/integration/real_programs.sh) and
-# fuzzing (scripts/fuzz); a missing one makes its test skip
-TEST_DEPS="python3 python3-jsonschema perl git sqlite3 valgrind clang libclang-rt-14-dev strace golang-go"
+# fuzzing (scripts/fuzz), the HTML report's browser test (chromium); a missing one makes its
+# test skip
+TEST_DEPS="python3 python3-jsonschema perl git sqlite3 valgrind clang libclang-rt-14-dev strace \
+golang-go chromium"
 
 ps_install() {
     missing=""

@@ -61,7 +61,7 @@ static void misuse_done(void *state, void *result)
 
 static int locks_init(void *result, void **state, const tracemodel_t *m)
 {
-    (void)m;
+    replay_timeline_init(result, m); /* the waits on the time axis, with or without the heap */
     *state = result;
     return 0;
 }
@@ -69,6 +69,8 @@ static int locks_init(void *result, void **state, const tracemodel_t *m)
 static int locks_on_record(void *state, uint32_t tid, const record_t *rec)
 {
     replay_t *rp = state;
+    if (rec->type == PS_REC_LOCK_WAIT)
+        replay_timeline_wait(rp, rec->u.lock_wait.ts, rec->u.lock_wait.wait_ns);
     if ((rec->type >= PS_REC_LOCK_FIRST && rec->type <= PS_REC_LOCK_LAST) ||
         rec->type == PS_REC_THREAD_START || rec->type == PS_REC_THREAD_EXIT)
         return locks_take(&rp->locks, tid, rec);

@@ -206,6 +206,15 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
         doc_null(d, "init_stack");
         doc_null(d, "init_attr");
     }
+    doc_only(d, DOC_DATA); /* each thread's wait on this lock (the HTML's thread states) */
+    doc_list(d, "thread_waits");
+    for (size_t j = 0; j < k->ntwait; j++) {
+        doc_obj(d, NULL);
+        doc_u64(d, "tid", k->twait[j].tid);
+        doc_u64(d, "wait_ns", k->twait[j].wait_ns);
+        doc_end(d);
+    }
+    doc_end(d);
     doc_end(d);
     doc_only(d, DOC_ALL);
     return rc < 0 ? rc : d->err;

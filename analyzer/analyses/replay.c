@@ -281,11 +281,40 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     st->rp = rp;
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     *state = st;
+    rp->file_flags = m->file_flags;
+    replay_timeline_init(rp, m);
+    return 0;
+}
+
+void replay_timeline_init(replay_t *rp, const tracemodel_t *m)
+{
     /* the timeline: the span from the header's start to the latest chunk end */
     rp->start_ns = m->start_ns;
-    rp->file_flags = m->file_flags;
     rp->slice_ns = (m->span_end_ns - m->start_ns) / REPLAY_SLICES + 1;
-    return 0;
+}
+
+/* The slice of ts: state_slice without the state. */
+static unsigned timeline_slice(const replay_t *rp, uint64_t ts)
+{
+    if (ts <= rp->start_ns || !rp->slice_ns)
+        return 0;
+    uint64_t i = (ts - rp->start_ns) / rp->slice_ns;
+    return i < REPLAY_SLICES ? (unsigned)i : REPLAY_SLICES - 1;
+}
+
+void replay_timeline_wait(replay_t *rp, uint64_t end, uint64_t wait)
+{
+    uint64_t start = wait < end ? end - wait : 0;
+    unsigned a = timeline_slice(rp, start), b = timeline_slice(rp, end);
+    uint64_t left = wait;
+    for (unsigned i = a; i < b; i++) { /* the whole slices' parts; the last gets the rest */
+        uint64_t lo = rp->start_ns + i * rp->slice_ns, hi = lo + rp->slice_ns;
+        uint64_t part = hi - (start > lo ? start : lo);
+        part = part < left ? part : left;
+        rp->slices[i].lock_wait_ns += part;
+        left -= part;
+    }
+    rp->slices[b].lock_wait_ns += left;
 }
 
 int replay_record(void *state, uint32_t tid, const record_t *rec)

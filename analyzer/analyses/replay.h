@@ -56,6 +56,7 @@ typedef struct replay_slice_s {
     uint64_t allocations, frees, bytes_allocated;
     uint64_t live_bytes, live_bytes_max; /* at the slice's end; the most within it */
     uint64_t rss_bytes;                  /* largest sample in the slice, 0: none */
+    uint64_t lock_wait_ns; /* lock waits (LOCK_WAIT), each spread over the slices it spans */
 } replay_slice_t;
 
 /* The trace model's stacks and modules (core/tracemodel.h), under the names the reports use. */
@@ -140,6 +141,13 @@ void replay_state_free(void *state);
  * whether or not the heap replay ran. */
 void replay_set_model(replay_t *rp, tracemodel_t *m);
 void replay_free(replay_t *rp);
+
+/* The timeline's slices for the span of m (rp->start_ns, slice_ns), once: the heap replay
+ * and the lock analysis both call it, whichever runs. */
+void replay_timeline_init(replay_t *rp, const tracemodel_t *m);
+/* Adds a wait of wait_ns that ended at end_ts to the slices it spans (their lock_wait_ns sum
+ * to wait_ns exactly; the part before the trace's start goes to the first slice). */
+void replay_timeline_wait(replay_t *rp, uint64_t end_ts, uint64_t wait_ns);
 
 /* The stack of an id, or NULL when no STACK record named it. */
 const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id);

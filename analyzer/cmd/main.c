@@ -40,6 +40,7 @@ static const command_t commands[] = {
     {"check", check_main},
     {"locks", locks_main},
     {"diff", diff_main},
+    {"html", report_html_main},
 };
 
 /* One variable of the environment section: its name, then its help and "(range, default)",
@@ -106,6 +107,9 @@ static void main_usage(FILE *f)
     fputs("] [--fail-on=RULE] [OPTIONS] BASE NEW\n"
           "                  heap sites of two traces matched by symbolized stack: added,\n"
           "                  removed, grown, shrunk; exit 1 when a --fail-on rule holds\n"
+          "  html [--top N] [--stack-depth N] -o FILE TRACE\n"
+          "                  the report as one self-contained HTML page: flame graph, timeline,\n"
+          "                  thread states, sortable tables (report --format=html)\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"

@@ -24,6 +24,7 @@
 
 #include "analyses/analysis.h"
 #include "analyses/leaks.h"
+#include "analyses/locks.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 #include "analyses/callsite.h"
@@ -40,7 +41,16 @@
 #include "core/safeout.h"
 #include "core/symbols.h"
 
-enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED, MET_INUSE };
+/* the order of report_sample_types and --metric's names */
+enum report_metric {
+    MET_ALLOCATIONS,
+    MET_BYTES,
+    MET_PEAK,
+    MET_LEAKED,
+    MET_INUSE,
+    MET_TEMPORARY,
+    MET_LOCK_WAIT
+};
 
 typedef struct report_opts_s {
     const format_t *format;
@@ -599,6 +609,7 @@ static void emit_timeline(const report_t *R, doc_t *d)
         doc_u64(d, "live_bytes", sl->live_bytes);
         doc_u64(d, "live_bytes_max", sl->live_bytes_max);
         doc_u64_or_null(d, "rss_bytes", sl->rss_bytes != 0, sl->rss_bytes);
+        doc_u64(d, "lock_wait_ns", sl->lock_wait_ns);
         doc_end(d);
     }
     doc_end(d);
@@ -714,16 +725,20 @@ static int report_emit(const report_t *R, doc_t *d)
 
 /* The profile: every call site, with its value for each sample type (--metric selects):
  * allocations, bytes, the live bytes at the heap's peak, what leaked (the leak scan's
- * definite and indirect bytes when the trace has a scan, else what was not freed at the end)
- * and what was in use at the end; a leak group whose call site is no site's (a fork child's
- * inherited blocks) is a stack of its own with only "leaked". Then the time axis, for a
- * format that has one: the live heap at each step's end of the fine series (series.h; the
- * timeline's slices without it) and at the peak, each RSS sample (without the series the
- * largest per slice), and the lock waits (locks_emit_waits). */
-static const char *const report_sample_types[] = {"allocations", "bytes", "peak", "leaked",
-                                                  "inuse"};
-static const char *const report_sample_units[] = {"count", "bytes", "bytes", "bytes", "bytes"};
-#define REPORT_NTYPES 5
+ * definite and indirect bytes when the trace has a scan, else what was not freed at the end),
+ * what was in use at the end and the temporary allocations; a leak group whose call site is
+ * no site's (a fork child's inherited blocks) is a stack of its own with only "leaked"; then
+ * every contended lock site (rp->locks; not condvars: waiting there is not contention) with
+ * its total wait, zero in the heap's types. Then the time axis, for a format that has one:
+ * the live heap at each step's end of the fine series (series.h; the timeline's slices
+ * without it) and at the peak, each RSS sample (without the series the largest per slice),
+ * and the lock waits (locks_emit_waits). */
+static const char *const report_sample_types[] = {"allocations", "bytes",     "peak",
+                                                  "leaked",      "inuse",     "temporary",
+                                                  "lock_wait_ns"};
+static const char *const report_sample_units[] = {"count", "bytes", "bytes",      "bytes",
+                                                  "bytes", "count", "nanoseconds"};
+#define REPORT_NTYPES 7
 
 static bool leak_counts(const leak_group_t *g)
 {
@@ -799,7 +814,7 @@ static int report_profile(const report_t *R, profile_t *p, profile_meta_t *meta)
         const site_t *s = &R->sites[i];
         const uint64_t values[REPORT_NTYPES] = {
             s->allocations, s->bytes, s->peak_bytes,
-            L->have_scan ? leaked[i] : s->live_bytes, s->live_bytes};
+            L->have_scan ? leaked[i] : s->live_bytes, s->live_bytes, s->temporary, 0};
         rc = report_profile_stack(R, p, s->ips, s->depth, values);
     }
     for (size_t g = 0; L->have_scan && g < L->ngroups && rc == 0; g++) { /* the others */
@@ -807,10 +822,21 @@ static int report_profile(const report_t *R, profile_t *p, profile_meta_t *meta)
         if (!leak_counts(&L->groups[g]) ||
             bsearch(&key, R->sites, R->nsites, sizeof(site_t), site_cmp_ips))
             continue;
-        const uint64_t values[REPORT_NTYPES] = {0, 0, 0, L->groups[g].bytes, 0};
+        const uint64_t values[REPORT_NTYPES] = {0, 0, 0, L->groups[g].bytes, 0, 0, 0};
         rc = report_profile_stack(R, p, key.ips, key.depth, values);
     }
     free(leaked);
+    const locks_t *LK = rp->locks;
+    for (size_t i = 0; LK && i < LK->nlocks && rc == 0; i++)
+        for (size_t j = 0; j < LK->locks[i].nsites && rc == 0; j++) {
+            const locks_site_t *ls = &LK->locks[i].sites[j];
+            if (!ls->wait_ns)
+                continue;
+            site_t cut;
+            const uint64_t values[REPORT_NTYPES] = {0, 0, 0, 0, 0, 0, ls->wait_ns};
+            if ((rc = report_cut_stack(R, ls->stack, &cut)) == 0)
+                rc = report_profile_stack(R, p, cut.ips, cut.depth, values);
+        }
     if (rc == 0 && profile_wants_time(p))
         rc = report_profile_time(R, p);
     return rc;
@@ -841,6 +867,20 @@ static int report_render(const report_t *R)
         rc2 = profile_close(&p);
         return rc < 0 ? rc : rc2;
     }
+    case FORMAT_PAGE: { /* the document, then the profile (formats.h) */
+        format_page_t pg;
+        profile_meta_t meta;
+        if ((rc = f->open(&pg, R->out)) < 0)
+            return rc;
+        pg.profile.select = (size_t)R->o->metric;
+        rc = report_emit(R, &pg.doc);
+        rc2 = doc_close(&pg.doc);
+        rc = rc < 0 ? rc : rc2;
+        rc2 = rc < 0 ? 0 : report_profile(R, &pg.profile, &meta);
+        rc = rc < 0 ? rc : rc2;
+        rc2 = profile_close(&pg.profile);
+        return rc < 0 ? rc : rc2;
+    }
     default:
         return -PS_E_INVAL; /* a findings format: not in report's table */
     }
@@ -852,11 +892,12 @@ static void report_usage(FILE *f)
 {
     fputs("usage: perfshim report [OPTIONS] TRACE\n"
           "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
-          "  --metric=allocations|bytes|peak|leaked|inuse\n"
+          "  --metric=allocations|bytes|peak|leaked|inuse|temporary|lock_wait\n"
           "                             the sample type a single-value profile format\n"
           "                             (folded) writes (default allocations); leaked: the\n"
           "                             leak scan's definite and indirect bytes, without a\n"
-          "                             scan what was not freed; inuse: not freed at the end\n"
+          "                             scan what was not freed; inuse: not freed at the end;\n"
+          "                             lock_wait: nanoseconds waited per contended lock site\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
           "  --top N                    sites per text section (default 10)\n"
           "  -o, --output FILE          write the report to FILE instead of stdout\n"
@@ -870,6 +911,8 @@ static void report_usage(FILE *f)
           "                             parameters collapsed to <…> and (…) by default)\n"
           "  --brief                    text: the first screen only (summary, leaks, top\n"
           "                             sites); what `perfshim PROGRAM` prints\n"
+          "`perfshim html [OPTIONS] TRACE -o FILE` is report --format=html: one self-contained\n"
+          "HTML page (flame graph, timeline, thread states, tables; docs/html-report.md).\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
           "2 usage error, unreadable input, or output error.\n",
           f);
@@ -919,9 +962,10 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
                 return -PS_E_INVAL;
             break;
         case OPT_METRIC: {
-            static const char *const metrics[] = {"allocations", "bytes", "peak", "leaked",
-                                                  "inuse"};
-            int k = cliopt_choice("report", "metric", optarg, metrics, 5);
+            static const char *const metrics[] = {"allocations", "bytes",     "peak",
+                                                  "leaked",      "inuse",     "temporary",
+                                                  "lock_wait"};
+            int k = cliopt_choice("report", "metric", optarg, metrics, 7);
             if (k < 0)
                 return -PS_E_INVAL;
             o->metric = (enum report_metric)k;
@@ -1028,4 +1072,21 @@ out:
     free(R.sites);
     analyses_free(&R.rp, &R.leaks, R.sym);
     return status;
+}
+
+int report_html_main(int argc, char **argv)
+{
+    /* report's options, --format=html first (a later --format overrides it) */
+    char **v = calloc((size_t)argc + 2, sizeof(*v));
+    if (!v) {
+        fputs("perfshim: html: out of memory\n", stderr);
+        return 2;
+    }
+    v[0] = argv[0];
+    v[1] = (char *)"--format=html";
+    for (int i = 1; i < argc; i++)
+        v[i + 1] = argv[i];
+    int rc = report_main(argc + 1, v);
+    free(v);
+    return rc;
 }

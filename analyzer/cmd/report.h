@@ -14,5 +14,8 @@
 #define PERFSHIM_REPORT_H
 
 int report_main(int argc, char **argv);
+/* `perfshim html [OPTIONS] TRACE -o FILE`: report_main with --format=html (formats/html.c):
+ * the self-contained HTML page; the same options and exit status. */
+int report_html_main(int argc, char **argv);
 
 #endif /* PERFSHIM_REPORT_H */

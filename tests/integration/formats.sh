@@ -40,7 +40,7 @@ helps() {
     grep -q '^      folded ' h.report && ! grep -q '^      folded ' h.locks &&
         grep -q '^      sarif ' h.check && ! grep -q '^      sarif ' h.report || return 1
     "$P" --help >h.main || return 1
-    grep -q '^  report \[--format=text|json|folded|stats|speedscope|pprof|chrome-trace|massif\] ' h.main &&
+    grep -q '^  report \[--format=text|json|folded|stats|speedscope|pprof|chrome-trace|massif|html\] ' h.main &&
         grep -q '^  check \[--format=text|json|sarif|junit|stats\] ' h.main &&
         grep -q '^  locks \[--format=text|json|stats|chrome-trace\] ' h.main
 }
@@ -51,7 +51,7 @@ refused() {
     [ $? -eq 2 ] && [ "$(wc -l <e)" -eq 1 ] &&
         grep -q "unknown --format 'folded' (one of: text json stats chrome-trace)" e || return 1
     "$P" report --format=sarif lb.trace >o 2>e
-    [ $? -eq 2 ] && grep -q "unknown --format 'sarif' (one of: text json folded stats speedscope pprof chrome-trace massif)" e
+    [ $? -eq 2 ] && grep -q "unknown --format 'sarif' (one of: text json folded stats speedscope pprof chrome-trace massif html)" e
 }
 check "a format the table does not list for a command is refused, naming the accepted ones" refused
 
