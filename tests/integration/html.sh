@@ -52,8 +52,10 @@ p, s = b["profile"], b["report"]["summary"]
 t = {name: i for i, name in enumerate(p["types"])}
 root = {k: p["values"][i][0] for k, i in t.items()}
 assert root["allocations"] == s["allocations"] and root["bytes"] == s["bytes_allocated"], root
-# leaks_basic's truth: definite 984 + indirect 96 + reachable 550 bytes not freed
-assert root["leaked"] == s["not_freed_bytes"] == 1630, (root, s["not_freed_bytes"])
+# leaks_basic's truth: definite 984 + indirect 96 + reachable 550 bytes not freed; leaked is
+# the scan's definite and indirect bytes, inuse what was not freed
+assert root["inuse"] == s["not_freed_bytes"] == 1630, (root, s["not_freed_bytes"])
+assert root["leaked"] == 984 + 96, root
 nodes = p["nodes"]
 def total(fn, k):
     # the inclusive value of fn's outermost frames (those without fn among their callers)
@@ -68,7 +70,7 @@ def total(fn, k):
         v += p["values"][t[k]][i] if outer else 0
     return v
 assert total("leak_malloc", "allocations") == 3 and total("leak_malloc", "leaked") == 300
-assert total("list_node", "leaked") == 96 and total("keep_global", "leaked") == 500
+assert total("list_node", "leaked") == 96 and total("keep_global", "leaked") == 0 and total("keep_global", "inuse") == 500
 assert total("churn", "allocations") == 10 and total("churn", "leaked") == 0
 # symbolized: the frames carry file:line
 assert any("leaks_basic.c:" in p["strings"][nodes[3 * i + 2]] for i in range(len(nodes) // 3))

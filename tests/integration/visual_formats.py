@@ -82,7 +82,7 @@ def pprof_raw(path, e):
         fail("pprof: no Samples: section")
     types = [t.split("/")[0] for t in lines[i + 1].replace("[dflt]", "").split()]
     units = [t.split("/")[1] for t in lines[i + 1].replace("[dflt]", "").split()]
-    if units != ["count", "bytes", "bytes", "bytes", "bytes"]:
+    if units != ["count", "bytes", "bytes", "bytes", "bytes", "count", "nanoseconds"]:
         fail("pprof: units %r" % units)
     tot = [0] * len(types)
     for ln in lines[i + 2:]:
