@@ -22,8 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyses/advice.h"
+#include "analyses/advice_emit.h"
 #include "analyses/analysis.h"
 #include "analyses/leaks.h"
+#include "analyses/screen_emit.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 #include "analyses/callsite.h"
@@ -41,12 +44,44 @@
 
 enum report_metric { MET_ALLOCATIONS, MET_BYTES, MET_PEAK, MET_LEAKED };
 
+/* The text report's sections, in their order, each reachable with --section NAME. */
+#define REPORT_SECTIONS(X)                                                                     \
+    X(SCREEN, "screen", "the first screen: verdict, USE of heap and locks, top recommendations") \
+    X(ADVICE, "advice", "recommendations: evidence, estimate, trade-off, how to verify")         \
+    X(SUMMARY, "summary", "workload summary")                                                    \
+    X(TIMELINE, "timeline", "rates, live heap and RSS over time")                                \
+    X(SITES, "sites", "top sites by allocations, bytes, peak contribution, temporary")           \
+    X(NOT_FREED, "not-freed", "sites with blocks not freed at exit")                             \
+    X(LEAKS, "leaks", "the exit scan's leaks, definite with the indirect ones they hold")        \
+    X(GROWTH, "growth", "suspected leaks: growth across snapshots")                              \
+    X(ERRORS, "errors", "heap errors: mismatched, double, invalid frees")                        \
+    X(HISTOGRAM, "histogram", "size histogram")                                                  \
+    X(LOCKS, "locks", "lock contention, condition variables, threads, lock-order cycles")
+
+enum report_section {
+#define REPORT_SEC_ENUM(id, name, what) SEC_##id,
+    REPORT_SECTIONS(REPORT_SEC_ENUM)
+#undef REPORT_SEC_ENUM
+    SEC_COUNT,
+    SEC_ALL = -1
+};
+
+static const struct {
+    const char *name, *what;
+} report_sections[SEC_COUNT] = {
+#define REPORT_SEC_ROW(id, name, what) {name, what},
+    REPORT_SECTIONS(REPORT_SEC_ROW)
+#undef REPORT_SEC_ROW
+};
+
 typedef struct report_opts_s {
     const format_t *format;
     enum report_metric metric;
     int stack_depth; /* -1: the format's default */
     int top;
-    bool brief; /* --brief: the first screen only (summary, leaks, top sites) */
+    int advice_top; /* recommendations in text: --top, default 5 */
+    int section;    /* --section: the one text section shown, SEC_ALL: all */
+    bool brief; /* --brief: the first screen, summary, leaks, top sites */
     const char *output, *trace;
     symbols_opts_t sym;
 } report_opts_t;
@@ -68,7 +103,15 @@ typedef struct report_s {
     size_t nsites;
     FILE *out;
     leaks_t leaks; /* the leak scan and snapshots (leaks.c) */
+    const pressure_t *pressure; /* the allocation-pressure facts, NULL: not computed */
+    advice_t advice;            /* the recommendations (advice.c) */
 } report_t;
+
+/* What the text hides of a section (--section shows one): DOC_TEXT or 0. */
+static unsigned sec_mask(const report_t *R, enum report_section s)
+{
+    return R->o->section == SEC_ALL || R->o->section == (int)s ? 0 : DOC_TEXT;
+}
 
 /* ---- call sites ---------------------------------------------------------------------- */
 
@@ -614,9 +657,11 @@ static void emit_timeline(const report_t *R, doc_t *d)
     doc_end(d);
 }
 
-/* The report, in every document format. The data's order: trace, summary, timeline, sites,
- * leaks, locks, errors, snapshots; the text's: summary, timeline, the rankings, leaks, growth,
- * errors, histogram, locks (--brief: summary, leaks, top sites): the sections whose place
+/* The report, in every document format. The data's order: trace, verdict, use,
+ * recommendations, summary, timeline, sites, leaks, locks, errors, snapshots; the text's: the
+ * first screen (verdict, USE, top recommendations), recommendations, summary, timeline, the
+ * rankings, not freed, leaks, growth, errors, histogram, locks (--brief: the first screen,
+ * summary, leaks, top sites; --section NAME: that one section): the sections whose place
  * differs are visited twice, hidden from one side each time (doc_hide). */
 static int report_emit(const report_t *R, doc_t *d)
 {
@@ -635,15 +680,21 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_str(d, "cmdline", rp->cmdline);
     doc_u64(d, "pid", rp->pid);
     doc_end(d);
-    emit_summary(R, d);
     int rc = 0;
-    if (brief) { /* the first screen: what leaked, then where the allocations come from */
+    doc_hide(d, sec_mask(R, SEC_SCREEN));
+    rc = screen_emit(d, rp, &R->leaks, R->pressure, &R->advice, R->o->advice_top);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_ADVICE));
+    if (rc == 0)
+        rc = advice_emit(d, &R->advice, rp, R->sym, depth, R->o->advice_top);
+    doc_hide(d, sec_mask(R, SEC_SUMMARY));
+    emit_summary(R, d);
+    if (brief && rc == 0) { /* the first screen: what leaked, then where the allocations come from */
         doc_hide(d, DOC_DATA);
         rc = report_leaks_text(R, d, 3);
     }
-    doc_hide(d, brief ? DOC_TEXT : 0);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_TIMELINE));
     emit_timeline(R, d);
-    doc_hide(d, 0);
+    doc_hide(d, sec_mask(R, SEC_SITES));
 
     const site_t **v = report_rank(R, site_by_allocations);
     site_ranks_t ranks = {R, malloc((R->nsites ? R->nsites : 1) * sizeof(long))};
@@ -657,7 +708,7 @@ static int report_emit(const report_t *R, doc_t *d)
     if (rc == 0)
         rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
     if (!brief) {
-        doc_hide(d, DOC_DATA);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_SITES));
         if (rc == 0)
             rc = text_top(R, d, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL);
         if (rc == 0)
@@ -665,6 +716,7 @@ static int report_emit(const report_t *R, doc_t *d)
         if (rc == 0)
             rc = text_top(R, d, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
                           TOP_TEMPORARY);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_NOT_FREED));
         if (rc == 0)
             rc = text_top(R, d,
                           report_exited(R)
@@ -675,7 +727,7 @@ static int report_emit(const report_t *R, doc_t *d)
     }
     /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
      * at exit; one shape either way (leaks_emit.h); text: the LEAKS section */
-    doc_hide(d, brief ? DOC_TEXT : 0);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_LEAKS));
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
@@ -697,14 +749,16 @@ static int report_emit(const report_t *R, doc_t *d)
     }
     doc_end(d);
     if (!brief) { /* text: growth, errors, histogram here */
-        doc_hide(d, DOC_DATA);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_GROWTH));
         if (rc == 0)
             rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_ERRORS));
         if (rc == 0)
             rc = emit_errors(R, d);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_HISTOGRAM));
         emit_size_histogram(R, d);
     }
-    doc_hide(d, brief ? DOC_TEXT : 0);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_LOCKS));
     if (rc == 0)
         rc = locks_emit(d, rp, R->sym, depth, top);
     doc_hide(d, DOC_TEXT);
@@ -779,7 +833,9 @@ static void report_usage(FILE *f)
           "                             the sample type a profile format (folded) writes\n"
           "                             (default allocations)\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
-          "  --top N                    sites per text section (default 10)\n"
+          "  --top N                    sites per text section (default 10) and\n"
+          "                             recommendations shown (default 5)\n"
+          "  --section NAME             text: only that section (see below)\n"
           "  -o, --output FILE          write the report to FILE instead of stdout\n"
           "  --sysroot DIR              look for module files under DIR\n"
           "  --debug-dir DIR            also look for separate debug files in DIR\n"
@@ -789,15 +845,18 @@ static void report_usage(FILE *f)
           "  --brief                    text: the first screen only (summary, leaks, top\n"
           "                             sites); what `perfshim PROGRAM` prints\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
-          "2 usage error, unreadable input, or output error.\n",
+          "2 usage error, unreadable input, or output error.\n"
+          "Sections (--section NAME; the text report shows them all, in this order):\n",
           f);
+    for (int i = 0; i < SEC_COUNT; i++)
+        fprintf(f, "  %-12s %s\n", report_sections[i].name, report_sections[i].what);
     format_help(f, FORMAT_REPORT);
 }
 
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
-           OPT_STDFRAMES };
+           OPT_STDFRAMES, OPT_SECTION };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -809,12 +868,14 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"brief", no_argument, NULL, OPT_BRIEF},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"section", required_argument, NULL, OPT_SECTION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->stack_depth = -1;
     o->top = 10;
+    o->section = SEC_ALL;
     o->format = format_find("report", FORMAT_REPORT, "text");
     bool top_given = false;
     opterr = 0;
@@ -853,6 +914,17 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         case OPT_BRIEF:
             o->brief = true;
             break;
+        case OPT_SECTION:
+            for (int i = 0; i < SEC_COUNT && o->section == SEC_ALL; i++)
+                if (!strcmp(optarg, report_sections[i].name))
+                    o->section = i;
+            if (o->section == SEC_ALL) {
+                fprintf(stderr, "perfshim: report: unknown section '%s' (perfshim report --help "
+                                "lists them)\n",
+                        optarg);
+                return 2; /* said in one line: no usage */
+            }
+            break;
         case OPT_STDFRAMES:
             o->sym.show_std_frames = true;
             break;
@@ -872,6 +944,14 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
             return -PS_E_INVAL;
         }
     }
+    if (o->section != SEC_ALL && o->format->view != FORMAT_TEXT) {
+        fprintf(stderr, "perfshim: report: --section is for the text format (the data formats "
+                        "have every section)\n");
+        return 2;
+    }
+    if (o->section != SEC_ALL)
+        o->brief = false;
+    o->advice_top = top_given ? o->top : 5;
     if (o->brief && !top_given) /* a screen: 5 sites of 3 frames */
         o->top = 5;
     if (o->brief && o->stack_depth < 0)
@@ -892,7 +972,7 @@ int report_main(int argc, char **argv)
     if (rc != 0) {
         if (rc < 0)
             report_usage(stderr);
-        return rc < 0 ? 2 : 0;
+        return rc < 0 || rc == 2 ? 2 : 0;
     }
     report_t R;
     memset(&R, 0, sizeof(R));
@@ -908,7 +988,10 @@ int report_main(int argc, char **argv)
     if (!R.rp.complete)
         fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
     if ((rc = analyses_symbols(&R.rp, &R.leaks, &o.sym, &R.sym, err, sizeof(err))) < 0 ||
-        (rc = report_build_sites(&R)) < 0) {
+        (rc = report_build_sites(&R)) < 0 ||
+        (rc = advice_run(&(advice_in_t){.rp = &R.rp, .leaks = &R.leaks,
+                                         .pressure = R.pressure, .sym = R.sym, .trace = o.trace},
+                         &R.advice)) < 0) {
         fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
         status = 2;
         goto out;
@@ -933,6 +1016,7 @@ int report_main(int argc, char **argv)
         status = 2;
     }
 out:
+    advice_free(&R.advice);
     free(R.sites);
     analyses_free(&R.rp, &R.leaks, R.sym);
     return status;

@@ -1,0 +1,184 @@
+/*
+ * tests/unit/advice.c -- the recommendation engine (analyzer/analyses/advice.c) on hand-filled
+ * analysis results with known truth: each rule's count and estimate, the Amdahl bounds (wall
+ * time for one thread, the threads' time for CPU), the ranking by share, the rules skipped
+ * without the pressure facts, and the kind names (an interface: never renamed).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyses/advice.h"
+#include "analyses/locks.h"
+#include "test.h"
+
+/* A replay of one thread, 1 s, with sites given as (allocations, frees, temporary, size). */
+static void site(replay_site_t *s, uint32_t id, uint64_t allocs, uint64_t frees, uint64_t temp,
+                 uint64_t size)
+{
+    memset(s, 0, sizeof(*s));
+    s->stack_id = id;
+    s->allocations = allocs;
+    s->frees = frees;
+    s->temporary = temp;
+    s->bytes = allocs * size;
+    for (uint64_t i = 0; i < allocs; i++)
+        replay_hist_add(&s->sizes, size);
+}
+
+static void replay(replay_t *rp, replay_site_t *sites, size_t n, uint64_t duration,
+                   uint64_t threads)
+{
+    memset(rp, 0, sizeof(*rp));
+    rp->duration_ns = duration;
+    rp->threads = threads;
+    rp->sites = sites;
+    rp->nsites = n;
+    rp->exe = (char *)"/bin/x";
+    rp->cmdline = (char *)"x --run";
+    for (size_t i = 0; i < n; i++)
+        replay_hist_merge(&rp->sizes, &sites[i].sizes);
+}
+
+static const advice_rec_t *find(const advice_t *a, enum advice_kind k, uint32_t stack)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->recs[i].kind == k && (!stack || a->recs[i].stack_id == stack))
+            return &a->recs[i];
+    return NULL;
+}
+
+TEST(kind_names_are_stable)
+{
+    static const char *const names[] = {"pool", "stack_buffer", "reserve", "alloc_outside_lock",
+                                        "shard_lock", "fix_leak", "reduce_peak",
+                                        "tune_allocator"};
+    for (int k = 0; k < 8; k++)
+        expect_str_eq(advice_kind_name((enum advice_kind)k), names[k]);
+    expect_str_eq(advice_unit_name(ADVICE_UNIT_CPU_NS), "cpu_ns");
+    expect_u64_eq(advice_pair_ns(48), 20);
+    expect_u64_eq(advice_pair_ns(2048), 60);
+    expect_u64_eq(advice_pair_ns(1u << 20), 100);
+    expect_u64_eq(advice_pair_ns(64u << 20), 20000);
+}
+
+/* A churn site of N tiny scoped pairs is a stack buffer, one of N larger pairs in a window a
+ * pool, each with its exact count and estimate; a site that keeps its blocks is neither. */
+TEST(churn_sites)
+{
+    replay_site_t s[3];
+    site(&s[0], 1, 5000, 5000, 5000, 48);   /* tiny, freed at once */
+    site(&s[1], 2, 3000, 3000, 10, 2048);   /* a window: not temporary */
+    site(&s[2], 3, 9000, 100, 0, 64);       /* kept: no churn */
+    replay_t rp;
+    replay(&rp, s, 3, 1000000000, 1);
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    const advice_rec_t *sb = find(&a, ADVICE_STACK_BUFFER, 1), *pl = find(&a, ADVICE_POOL, 2);
+    assert_true(sb && pl);
+    expect_u64_eq(sb->count, 5000);
+    expect_u64_eq(sb->value, 5000 * 20);
+    expect_u64_eq(sb->unit, ADVICE_UNIT_NS);
+    expect_u64_eq(pl->count, 3000);
+    expect_u64_eq(pl->value, 3000 * 58);
+    expect_true(!find(&a, ADVICE_POOL, 1) && !find(&a, ADVICE_STACK_BUFFER, 2));
+    expect_true(!find(&a, ADVICE_POOL, 3) && !find(&a, ADVICE_STACK_BUFFER, 3));
+    /* ranked by saving: the pool's 174 us before the stack buffer's 100 us */
+    expect_u64_eq(a.recs[0].kind, ADVICE_POOL);
+    expect_u64_eq(a.recs[0].rank, 1);
+    expect_u64_eq(a.recs[1].rank, 2);
+    expect_true(a.recs[0].share > a.recs[1].share);
+    expect_true(strstr(pl->title, "3000") != NULL);
+    advice_free(&a);
+}
+
+/* Amdahl: a saving of wall time is at most the run's wall time; of CPU time (several
+ * threads), at most the threads' time. */
+TEST(amdahl_bounds)
+{
+    replay_site_t s[1];
+    site(&s[0], 1, 100000, 100000, 100000, 16); /* 100000 x 20 ns = 2 ms */
+    replay_t rp;
+    replay(&rp, s, 1, 1000000, 1); /* a 1 ms run */
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    assert_u64_eq(a.n, 1);
+    expect_u64_eq(a.recs[0].raw, 2000000);
+    expect_u64_eq(a.recs[0].value, 1000000);
+    expect_u64_eq(a.recs[0].bound, 1000000);
+    expect_true(a.recs[0].share == 1.0);
+    advice_free(&a);
+    replay(&rp, s, 1, 1000000, 3); /* three threads: CPU time, bound 3 ms */
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    expect_u64_eq(a.recs[0].unit, ADVICE_UNIT_CPU_NS);
+    expect_u64_eq(a.recs[0].bound, 3000000);
+    expect_u64_eq(a.recs[0].value, 2000000);
+    advice_free(&a);
+    /* advice_rank alone: values capped, shares ordered */
+    advice_rec_t r[2] = {{.kind = ADVICE_FIX_LEAK, .unit = ADVICE_UNIT_BYTES, .raw = 10},
+                         {.kind = ADVICE_SHARD_LOCK, .unit = ADVICE_UNIT_NS, .raw = 900}};
+    advice_t b = {.recs = r, .n = 2, .wall_bound = 1000, .bytes_bound = 20};
+    advice_rank(&b);
+    expect_u64_eq(r[0].kind, ADVICE_SHARD_LOCK); /* 90% before 50% */
+    expect_u64_eq(r[1].value, 10);
+}
+
+/* Growth chains need the pressure facts: skipped without them, estimated with them. */
+TEST(reserve_needs_pressure)
+{
+    replay_site_t s[1];
+    site(&s[0], 7, 10, 0, 0, 1000);
+    replay_t rp;
+    replay(&rp, s, 1, 1000000000, 1);
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    expect_true(!find(&a, ADVICE_RESERVE, 0));
+    advice_free(&a);
+    pressure_site_t ps = {.stack_id = 7, .realloc_steps = 100, .realloc_chains = 10,
+                          .realloc_bytes_copied = 5000, .realloc_final_max = 1000};
+    pressure_t P = {.sites = &ps, .nsites = 1};
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp, .pressure = &P}, &a), 0);
+    const advice_rec_t *r = find(&a, ADVICE_RESERVE, 7);
+    assert_true(r != NULL);
+    expect_u64_eq(r->count, 100);
+    expect_u64_eq(r->value, 100 * 20 + 5000 * 5 / 100);
+    advice_free(&a);
+}
+
+/* Leaks rank by bytes (a definite group with what it holds); locks by their Amdahl bound. */
+TEST(leaks_and_locks)
+{
+    replay_t rp;
+    replay(&rp, NULL, 0, 1000000000, 2);
+    rp.peak_bytes = 1u << 20;
+    static const uint64_t ips1[] = {0x1}, ips2[] = {0x2};
+    leak_group_t g[3] = {
+        {.kind = PS_LEAK_DEFINITE, .ips = ips1, .depth = 1, .blocks = 1, .bytes = 100, .held_by = -1},
+        {.kind = PS_LEAK_DEFINITE, .ips = ips2, .depth = 1, .blocks = 2, .bytes = 500, .held_by = -1},
+        {.kind = PS_LEAK_INDIRECT, .ips = ips2, .depth = 1, .blocks = 1, .bytes = 1000, .held_by = 0},
+    };
+    leaks_t L = {.have_scan = true, .groups = g, .ngroups = 3};
+    locks_lock_t k = {.addr = 0xabc, .kind = PS_LOCK_MUTEX, .acquisitions = 1000,
+                      .contended = 500, .amdahl_ns = 300000000, .allocs_held = 1000};
+    locks_t lk = {.any = true, .locks = &k, .nlocks = 1};
+    rp.locks = &lk;
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp, .leaks = &L}, &a), 0);
+    const advice_rec_t *l0 = NULL, *l1 = NULL;
+    for (size_t i = 0; i < a.n; i++)
+        if (a.recs[i].kind == ADVICE_FIX_LEAK)
+            *(l0 ? &l1 : &l0) = &a.recs[i];
+    assert_true(l0 && l1);
+    expect_u64_eq(l0->value, 1100); /* 100 + the 1000 it holds, before 500 */
+    expect_u64_eq(l1->value, 500);
+    const advice_rec_t *sh = find(&a, ADVICE_SHARD_LOCK, 0), *ao = find(&a, ADVICE_ALLOC_OUTSIDE_LOCK, 0);
+    assert_true(sh && ao);
+    expect_u64_eq(sh->value, 300000000);
+    expect_u64_eq(sh->unit, ADVICE_UNIT_NS);
+    expect_u64_eq(a.recs[0].kind, ADVICE_SHARD_LOCK); /* 30% of the run first */
+    expect_u64_eq(ao->value, 1000 * 20 / 2);            /* x the contended share 1/2 */
+    expect_true(strstr(ao->title, "0xabc") != NULL);
+    advice_free(&a);
+}
+
+TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
+          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks))
