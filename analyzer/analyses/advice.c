@@ -341,14 +341,21 @@ static uint32_t lock_stack(const locks_lock_t *k)
     return k->nsites ? k->sites[0].stack : 0;
 }
 
-static void lock_evidence(advice_rec_t *r, const locks_lock_t *k, uint64_t duration)
+static void lock_evidence(advice_rec_t *r, const locks_t *L, const locks_lock_t *k,
+                          uint64_t duration)
 {
-    char w[32], w99[32], h50[32], h99[32], am[32];
+    char w[32], w99[32], h50[32], h99[32], am[32], acq[64];
+    /* a partial trace: acquisitions are a lower bound, or unknown (locks.h) */
+    if (L->partial && !k->have_totals)
+        snprintf(acq, sizeof acq, "acquisitions not recorded (trace incomplete)");
+    else
+        snprintf(acq, sizeof acq, "%s%" PRIu64 " acquisitions", L->partial ? "at least " : "",
+                 k->acquisitions);
     ADVICE_SET(evidence,
-               "lock 0x%" PRIx64 ": %" PRIu64 " acquisitions, %" PRIu64 " contended (%.1f%%), "
+               "lock 0x%" PRIx64 ": %s, %" PRIu64 " contended (%.1f%%), "
                "wait %s (p99 <=%s), hold p50 <=%s p99 <=%s, max waiters %" PRIu32
                ", Amdahl %s (%.1f%% of the run), %" PRIu64 " allocations while held",
-               k->addr, k->acquisitions, k->contended,
+               k->addr, acq, k->contended,
                k->acquisitions ? 100.0 * (double)k->contended / (double)k->acquisitions : 0.0,
                fmt_ns(w, sizeof w, k->wait_ns), fmt_ns(w99, sizeof w99, replay_hist_quantile(&k->wait, 0.99)),
                fmt_ns(h50, sizeof h50, replay_hist_quantile(&k->hold, 0.5)),
@@ -381,7 +388,7 @@ static int advice_rule_shard_lock(advice_ctx_t *c)
         r->count = k->contended;
         r->raw = k->amdahl_ns;
         r->confidence = ADVICE_MEDIUM;
-        lock_evidence(r, k, rp->duration_ns);
+        lock_evidence(r, L, k, rp->duration_ns);
         ADVICE_SET(title, "Shorten or shard the critical section of lock 0x%" PRIx64
                           " (held at %s): %" PRIu64 " contended acquisitions",
                    k->addr, where, k->contended);
@@ -433,7 +440,7 @@ static int advice_rule_alloc_outside_lock(advice_ctx_t *c)
         if (r->raw > k->amdahl_ns)
             r->raw = k->amdahl_ns;
         r->confidence = ADVICE_LOW;
-        lock_evidence(r, k, rp->duration_ns);
+        lock_evidence(r, L, k, rp->duration_ns);
         ADVICE_SET(title, "Move the %" PRIu64 " allocations%s out of the critical section of "
                           "lock 0x%" PRIx64 " (held at %s)",
                    k->allocs_held, alloc_at, k->addr, where);

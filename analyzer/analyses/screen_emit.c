@@ -52,8 +52,15 @@ static void emit_verdict(doc_t *d, const replay_t *rp, const leaks_t *L)
     bool scan = L && L->have_scan;
     char b1[32], b2[32];
     if (doc_text(d)) {
-        doc_linef(d, "\nVERDICT: %s", n ? "problems found" : "no leaks, no heap errors, no "
-                                                            "lock-order cycles");
+        bool leaked = scan && (L->scan.definite_blocks || L->scan.indirect_blocks);
+        if (n)
+            doc_linef(d, "\nVERDICT: %u problem%s: %s%s%s%s%s", n, n == 1 ? "" : "s",
+                      leaked ? "leaks" : "", leaked && (heap_errors(rp) || lock_cycles(rp)) ? ", " : "",
+                      heap_errors(rp) ? "heap errors" : "",
+                      heap_errors(rp) && lock_cycles(rp) ? ", " : "",
+                      lock_cycles(rp) ? "lock-order cycles" : "");
+        else
+            doc_line(d, "\nVERDICT: no leaks, no heap errors, no lock-order cycles");
         if (scan)
             doc_linef(d, "  leaks              %s in %" PRIu64 " blocks definitely lost, %s in "
                          "%" PRIu64 " indirectly (exit scan)",

@@ -80,7 +80,10 @@ screen() {
         grep -q '^  utilization        busiest lock 0x' s.txt &&
         grep -q '^TOP RECOMMENDATIONS' s.txt && grep -q '^  #1  shard_lock ' s.txt &&
         ! grep -q '^SUMMARY' s.txt &&
-        "$P" report -q lock.trace >full.txt 2>&1 && [ "$(sed -n 4p full.txt)" = "VERDICT: no leaks, no heap errors, no lock-order cycles" ]
+        "$P" report -q lock.trace >full.txt 2>&1 && [ "$(sed -n 4p full.txt)" = "VERDICT: no leaks, no heap errors, no lock-order cycles" ] &&
+        "$P" report -q --section screen leak.trace >s2.txt 2>&1 &&
+        grep -q '^VERDICT: 1 problem: leaks$' s2.txt &&
+        grep -q '^  leaks              1.0 MiB in 12 blocks definitely lost' s2.txt
 }
 check "the first screen: verdict, USE heap and locks, top recommendations, <= 40 lines, first" screen
 
