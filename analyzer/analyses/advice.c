@@ -531,6 +531,26 @@ static int advice_rule_fix_leak(advice_ctx_t *c)
     return 0;
 }
 
+/* The definite bytes the exit scan found at a site's call site (its stack cut as the leak
+ * groups' are); 0 without a scan or symbols. */
+static uint64_t site_leaked(const advice_ctx_t *c, uint32_t id)
+{
+    const leaks_t *Lk = c->in->leaks;
+    const uint64_t *ips;
+    uint32_t depth;
+    if (!Lk || !Lk->have_scan || !c->in->sym ||
+        callsite_cut(c->in->sym, c->in->rp, id, &ips, &depth) < 0 || !depth)
+        return 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < Lk->ngroups; i++) {
+        const leak_group_t *g = &Lk->groups[i];
+        if (g->kind == PS_LEAK_DEFINITE && g->depth == depth &&
+            !memcmp(g->ips, ips, depth * sizeof(*ips)))
+            bytes += g->bytes;
+    }
+    return bytes;
+}
+
 static int advice_rule_reduce_peak(advice_ctx_t *c)
 {
     const replay_t *rp = c->in->rp;
@@ -538,6 +558,8 @@ static int advice_rule_reduce_peak(advice_ctx_t *c)
         const replay_site_t *s = &rp->sites[i];
         if (s->peak_bytes < ADVICE_MIN_PEAK || s->peak_bytes * ADVICE_PEAK_SHARE < rp->peak_bytes)
             continue;
+        if (site_leaked(c, s->stack_id) * 2 >= s->peak_bytes)
+            continue; /* its peak is mostly a leak: fix_leak says it */
         advice_rec_t *r = advice_add(c, ADVICE_REDUCE_PEAK);
         if (!r)
             return -PS_E_NOMEM;

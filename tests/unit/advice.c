@@ -180,5 +180,39 @@ TEST(leaks_and_locks)
     advice_free(&a);
 }
 
-TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
+/* RSS far above the live heap: trim at exit (one thread), arenas at the peak (threads). */
+TEST(tune_allocator)
+{
+    replay_t rp;
+    replay(&rp, NULL, 0, 1000000000, 1);
+    rp.have_rss = true;
+    rp.slices[0].rss_bytes = 2u << 20;
+    rp.final_rss_bytes = 100u << 20;
+    rp.max_rss_bytes = 100u << 20;
+    rp.live_bytes = 1u << 20;
+    rp.peak_bytes = 90u << 20;
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    const advice_rec_t *r = find(&a, ADVICE_TUNE_ALLOCATOR, 0);
+    assert_true(r != NULL);
+    expect_u64_eq(r->value, 97u << 20); /* 100 - 1 live - 2 first sample */
+    expect_true(strstr(r->title, "trim") != NULL);
+    advice_free(&a);
+    rp.threads = 4;
+    rp.max_rss_bytes = 300u << 20;
+    rp.peak_bytes = 10u << 20;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    r = find(&a, ADVICE_TUNE_ALLOCATOR, 0);
+    assert_true(r != NULL);
+    expect_u64_eq(r->value, 288u << 20); /* 300 - 10 peak - 2 */
+    expect_true(strstr(r->title, "MALLOC_ARENA_MAX") != NULL);
+    advice_free(&a);
+    rp.final_rss_bytes = 4u << 20; /* explained: nothing */
+    rp.max_rss_bytes = 12u << 20;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
+    expect_true(!find(&a, ADVICE_TUNE_ALLOCATOR, 0));
+    advice_free(&a);
+}
+
+TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
           TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks))
