@@ -21,14 +21,14 @@
 #include "perfshim/errors.h"
 
 /* Thresholds of the rules. */
-#define ADVICE_MIN_PAIRS 100       /* pool/stack_buffer: allocations freed at the site */
-#define ADVICE_TINY 256            /* stack_buffer: every size at most this */
-#define ADVICE_POOL_NS 2           /* a free list's pop + push */
-#define ADVICE_MIN_STEPS 16        /* reserve: realloc steps at the site */
+#define ADVICE_MIN_PAIRS 100         /* pool/stack_buffer: allocations freed at the site */
+#define ADVICE_TINY 256              /* stack_buffer: every size at most this */
+#define ADVICE_POOL_NS 2             /* a free list's pop + push */
+#define ADVICE_MIN_STEPS 16          /* reserve: realloc steps at the site */
 #define ADVICE_MIN_PEAK (256u << 10) /* reduce_peak: site's bytes at the peak, at least */
-#define ADVICE_PEAK_SHARE 4        /* ... and at least 1/4 of the peak */
-#define ADVICE_MIN_GAP (16u << 20) /* tune_allocator: RSS not explained by the live heap */
-#define ADVICE_LOCK_MIN_SHARE 1000 /* shard_lock: Amdahl bound >= 1/1000 of the run */
+#define ADVICE_PEAK_SHARE 4          /* ... and at least 1/4 of the peak */
+#define ADVICE_MIN_GAP (16u << 20)   /* tune_allocator: RSS not explained by the live heap */
+#define ADVICE_LOCK_MIN_SHARE 1000   /* shard_lock: Amdahl bound >= 1/1000 of the run */
 
 typedef struct advice_ctx_s {
     const advice_in_t *in;
@@ -173,16 +173,17 @@ static uint64_t advice_site_pair(const advice_ctx_t *c, const replay_site_t *s, 
     return advice_pair_ns(size);
 }
 
-static void advice_pair_method(char *buf, size_t n, bool measured, uint64_t pair,
-                               uint64_t size)
+static void advice_pair_method(char *buf, size_t n, bool measured, uint64_t pair, uint64_t size)
 {
     if (measured)
-        snprintf(buf, n, "%" PRIu64 " ns per pair: the allocator time the shim measured at this "
-                         "site per call, plus half the modelled pair for the free",
+        snprintf(buf, n,
+                 "%" PRIu64 " ns per pair: the allocator time the shim measured at this "
+                 "site per call, plus half the modelled pair for the free",
                  pair);
     else
-        snprintf(buf, n, "%" PRIu64 " ns per pair: glibc's modelled malloc+free cost for %" PRIu64
-                         " B (advice_pair_ns, calibrated; allocator time not measured)",
+        snprintf(buf, n,
+                 "%" PRIu64 " ns per pair: glibc's modelled malloc+free cost for %" PRIu64
+                 " B (advice_pair_ns, calibrated; allocator time not measured)",
                  pair, size);
 }
 
@@ -229,9 +230,8 @@ static int advice_site_churn(advice_ctx_t *c, const replay_site_t *s, enum advic
     if (p)
         snprintf(cyc, sizeof cyc, ", %" PRIu64 " same-size cycles", p->same_size_cycles);
     bool one_size = s->sizes.n && replay_hist_quantile(&s->sizes, 0.0) >= s->sizes.max;
-    r->confidence = measured || one_size || (p && p->same_size_cycles * 2 >= pairs)
-                        ? ADVICE_HIGH
-                        : ADVICE_MEDIUM;
+    r->confidence = measured || one_size || (p && p->same_size_cycles * 2 >= pairs) ? ADVICE_HIGH
+                                                                                    : ADVICE_MEDIUM;
     ADVICE_SET(evidence,
                "%" PRIu64 " allocations, %" PRIu64 " freed again (%" PRIu64
                " temporary%s); size p50 <=%" PRIu64 " max %" PRIu64 " B; lifetime p50 <=%s "
@@ -243,22 +243,26 @@ static int advice_site_churn(advice_ctx_t *c, const replay_site_t *s, enum advic
         ADVICE_SET(title, "Pool the %" PRIu64 " allocations freed again at %s", pairs, where);
         ADVICE_SET(method, "%" PRIu64 " pairs x (%s, less %d ns for the pool's pop and push)",
                    pairs, pm, ADVICE_POOL_NS);
-        ADVICE_SET(tradeoff, "the pool keeps up to the site's peak live blocks (%" PRIu64
-                             " B) allocated; per-thread or locked; hides use-after-free from "
-                             "heap checkers",
+        ADVICE_SET(tradeoff,
+                   "the pool keeps up to the site's peak live blocks (%" PRIu64
+                   " B) allocated; per-thread or locked; hides use-after-free from "
+                   "heap checkers",
                    s->peak_bytes);
     } else {
-        ADVICE_SET(title, "Use a stack or small buffer for the %" PRIu64
-                          " short-lived allocations of <= %" PRIu64 " B at %s",
+        ADVICE_SET(title,
+                   "Use a stack or small buffer for the %" PRIu64
+                   " short-lived allocations of <= %" PRIu64 " B at %s",
                    pairs, s->sizes.max, where);
         ADVICE_SET(method, "%" PRIu64 " pairs x %s (no allocation left)", pairs, pm);
-        ADVICE_SET(tradeoff, "stack space (%" PRIu64 " B per live buffer); a larger size needs "
-                             "a heap fallback; the block must not outlive its scope",
+        ADVICE_SET(tradeoff,
+                   "stack space (%" PRIu64 " B per live buffer); a larger size needs "
+                   "a heap fallback; the block must not outlive its scope",
                    s->sizes.max);
     }
-    ADVICE_SET(verify, "after the fix: perfshim record -o after.trace -- %.120s; perfshim report "
-                       "--section sites after.trace (this site's allocations drop to its peak "
-                       "live blocks); time the program natively",
+    ADVICE_SET(verify,
+               "after the fix: perfshim record -o after.trace -- %.120s; perfshim report "
+               "--section sites after.trace (this site's allocations drop to its peak "
+               "live blocks); time the program natively",
                c->cmd);
     return 0;
 }
@@ -313,20 +317,24 @@ static int advice_rule_reserve(advice_ctx_t *c)
         r->confidence = ADVICE_MEDIUM;
         ADVICE_SET(title, "Reserve the final size of the %" PRIu64 " growth chains at %s",
                    p->realloc_chains, where);
-        ADVICE_SET(evidence, "%" PRIu64 " realloc steps in %" PRIu64 " chains copied %" PRIu64
-                             " bytes (%s); final size up to %" PRIu64 " B",
+        ADVICE_SET(evidence,
+                   "%" PRIu64 " realloc steps in %" PRIu64 " chains copied %" PRIu64
+                   " bytes (%s); final size up to %" PRIu64 " B",
                    p->realloc_steps, p->realloc_chains, p->realloc_bytes_copied,
                    fmt_bytes(b, sizeof b, p->realloc_bytes_copied), p->realloc_final_max);
-        ADVICE_SET(method, "%" PRIu64 " steps x %" PRIu64 " ns (modelled pair for the final "
-                           "size) + %" PRIu64 " bytes copied x 0.%02" PRIu64 " ns/B (%s)",
+        ADVICE_SET(method,
+                   "%" PRIu64 " steps x %" PRIu64 " ns (modelled pair for the final "
+                   "size) + %" PRIu64 " bytes copied x 0.%02" PRIu64 " ns/B (%s)",
                    p->realloc_steps, pair, p->realloc_bytes_copied, per100,
                    cached ? "in cache" : "memory bound");
-        ADVICE_SET(tradeoff, "memory reserved up front (up to %" PRIu64
-                             " B per chain) even when the data stays small",
+        ADVICE_SET(tradeoff,
+                   "memory reserved up front (up to %" PRIu64
+                   " B per chain) even when the data stays small",
                    p->realloc_final_max);
-        ADVICE_SET(verify, "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
-                           "report --section pressure after.trace (realloc steps at this site "
-                           "drop to 0)",
+        ADVICE_SET(verify,
+                   "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
+                   "report --section pressure after.trace (realloc steps at this site "
+                   "drop to 0)",
                    c->cmd);
     }
     return 0;
@@ -357,7 +365,8 @@ static void lock_evidence(advice_rec_t *r, const locks_t *L, const locks_lock_t 
                ", Amdahl %s (%.1f%% of the run), %" PRIu64 " allocations while held",
                k->addr, acq, k->contended,
                k->acquisitions ? 100.0 * (double)k->contended / (double)k->acquisitions : 0.0,
-               fmt_ns(w, sizeof w, k->wait_ns), fmt_ns(w99, sizeof w99, replay_hist_quantile(&k->wait, 0.99)),
+               fmt_ns(w, sizeof w, k->wait_ns),
+               fmt_ns(w99, sizeof w99, replay_hist_quantile(&k->wait, 0.99)),
                fmt_ns(h50, sizeof h50, replay_hist_quantile(&k->hold, 0.5)),
                fmt_ns(h99, sizeof h99, replay_hist_quantile(&k->hold, 0.99)), k->max_waiters,
                fmt_ns(am, sizeof am, k->amdahl_ns),
@@ -389,17 +398,19 @@ static int advice_rule_shard_lock(advice_ctx_t *c)
         r->raw = k->amdahl_ns;
         r->confidence = ADVICE_MEDIUM;
         lock_evidence(r, L, k, rp->duration_ns);
-        ADVICE_SET(title, "Shorten or shard the critical section of lock 0x%" PRIx64
-                          " (held at %s): %" PRIu64 " contended acquisitions",
+        ADVICE_SET(title,
+                   "Shorten or shard the critical section of lock 0x%" PRIx64
+                   " (held at %s): %" PRIu64 " contended acquisitions",
                    k->addr, where, k->contended);
         ADVICE_SET(method, "the lock's Amdahl bound: the most one thread waited on it (the run, "
                            "its longest thread, shortens by at most that); reached if the "
                            "contention goes away entirely");
         ADVICE_SET(tradeoff, "sharding needs a key that splits the data; shorter sections may "
                              "need more acquisitions; lock ordering gets harder (deadlocks)");
-        ADVICE_SET(verify, "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
-                           "report --section locks after.trace (wait total and the Amdahl "
-                           "bound of this lock)",
+        ADVICE_SET(verify,
+                   "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
+                   "report --section locks after.trace (wait total and the Amdahl "
+                   "bound of this lock)",
                    c->cmd);
     }
     return 0;
@@ -441,19 +452,22 @@ static int advice_rule_alloc_outside_lock(advice_ctx_t *c)
             r->raw = k->amdahl_ns;
         r->confidence = ADVICE_LOW;
         lock_evidence(r, L, k, rp->duration_ns);
-        ADVICE_SET(title, "Move the %" PRIu64 " allocations%s out of the critical section of "
-                          "lock 0x%" PRIx64 " (held at %s)",
+        ADVICE_SET(title,
+                   "Move the %" PRIu64 " allocations%s out of the critical section of "
+                   "lock 0x%" PRIx64 " (held at %s)",
                    k->allocs_held, alloc_at, k->addr, where);
-        ADVICE_SET(method, "%" PRIu64 " allocations while held x %" PRIu64
-                           " ns (modelled pair, %" PRIu64 " B: the run's median size) x the "
-                           "contended share %.3f (holds someone waits behind), at most the "
-                           "lock's Amdahl bound",
+        ADVICE_SET(method,
+                   "%" PRIu64 " allocations while held x %" PRIu64 " ns (modelled pair, %" PRIu64
+                   " B: the run's median size) x the "
+                   "contended share %.3f (holds someone waits behind), at most the "
+                   "lock's Amdahl bound",
                    k->allocs_held, pair, size, (double)k->contended / (double)k->acquisitions);
         ADVICE_SET(tradeoff, "allocate before locking (and free after unlocking): an allocation "
                              "may be wasted when the section finds it needs none");
-        ADVICE_SET(verify, "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
-                           "report --section locks after.trace (allocations while held: 0; "
-                           "hold p99 and wait shorter)",
+        ADVICE_SET(verify,
+                   "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
+                   "report --section locks after.trace (allocations while held: 0; "
+                   "hold p99 and wait shorter)",
                    c->cmd);
     }
     return 0;
@@ -491,17 +505,18 @@ static int advice_rule_fix_leak(advice_ctx_t *c)
             fmt_rate(rate, sizeof rate, r->raw, dur);
             ADVICE_SET(title, "Free the %" PRIu64 " blocks (%s) definitely lost at %s", g->blocks,
                        fmt_bytes(b1, sizeof b1, g->bytes), where);
-            ADVICE_SET(evidence, "%" PRIu64 " bytes in %" PRIu64 " blocks unreachable at exit, "
-                                 "holding %" PRIu64 " bytes in %" PRIu64
-                                 " indirect blocks; %sB/s over the run (%s)",
-                       g->bytes, g->blocks, held, held_blocks, rate,
-                       fmt_ns(b2, sizeof b2, dur));
+            ADVICE_SET(evidence,
+                       "%" PRIu64 " bytes in %" PRIu64 " blocks unreachable at exit, "
+                       "holding %" PRIu64 " bytes in %" PRIu64
+                       " indirect blocks; %sB/s over the run (%s)",
+                       g->bytes, g->blocks, held, held_blocks, rate, fmt_ns(b2, sizeof b2, dur));
             ADVICE_SET(method, "the leak scan's bytes of this group plus the indirect bytes it "
                                "holds (what the exit scan found unreachable)");
             ADVICE_SET(tradeoff, "none at run time; find the owner that should free them (a "
                                  "long-running process grows by the rate above)");
-            ADVICE_SET(verify, "after the fix: perfshim record -o after.trace -- %.120s; "
-                               "perfshim check after.trace (exit 0: no leaked block)",
+            ADVICE_SET(verify,
+                       "after the fix: perfshim record -o after.trace -- %.120s; "
+                       "perfshim check after.trace (exit 0: no leaked block)",
                        c->cmd);
         }
         return 0;
@@ -520,8 +535,9 @@ static int advice_rule_fix_leak(advice_ctx_t *c)
         r->confidence = ADVICE_LOW;
         fmt_rate(rate, sizeof rate, r->raw, dur);
         ADVICE_SET(title, "Bound the growth at %s (suspected leak)", where);
-        ADVICE_SET(evidence, "live bytes grew from %" PRIu64 " to %" PRIu64 " over %" PRIu32
-                             " snapshots, never decreasing; %sB/s",
+        ADVICE_SET(evidence,
+                   "live bytes grew from %" PRIu64 " to %" PRIu64 " over %" PRIu32
+                   " snapshots, never decreasing; %sB/s",
                    g->first_bytes, g->last_bytes, Lk->nsnapshots, rate);
         ADVICE_SET(method, "the growth across the snapshots (a suspected leak: no exit scan)");
         ADVICE_SET(tradeoff, "a cache needs a bound or an eviction policy");
@@ -570,11 +586,11 @@ static int advice_rule_reduce_peak(advice_ctx_t *c)
         r->raw = s->peak_bytes;
         r->confidence = ADVICE_LOW;
         ADVICE_SET(title, "Reduce the peak: %s of the %s peak heap is live from %s",
-                   fmt_bytes(b1, sizeof b1, s->peak_bytes), fmt_bytes(b2, sizeof b2, rp->peak_bytes),
-                   where);
-        ADVICE_SET(evidence, "peak heap %" PRIu64 " bytes at +%s; this site holds %" PRIu64
-                             " bytes of it (%.1f%%); %" PRIu64 " allocations, %" PRIu64
-                             " bytes in all",
+                   fmt_bytes(b1, sizeof b1, s->peak_bytes),
+                   fmt_bytes(b2, sizeof b2, rp->peak_bytes), where);
+        ADVICE_SET(evidence,
+                   "peak heap %" PRIu64 " bytes at +%s; this site holds %" PRIu64
+                   " bytes of it (%.1f%%); %" PRIu64 " allocations, %" PRIu64 " bytes in all",
                    rp->peak_bytes, fmt_ns(t, sizeof t, rp->peak_time_ns), s->peak_bytes,
                    100.0 * (double)s->peak_bytes / (double)rp->peak_bytes, s->allocations,
                    s->bytes);
@@ -582,8 +598,9 @@ static int advice_rule_reduce_peak(advice_ctx_t *c)
                            "peak moves to the next highest moment)");
         ADVICE_SET(tradeoff, "streaming or freeing earlier may cost recomputation or more "
                              "allocations");
-        ADVICE_SET(verify, "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
-                           "report --section summary after.trace (peak heap)",
+        ADVICE_SET(verify,
+                   "after the fix: perfshim record -o after.trace -- %.120s; perfshim "
+                   "report --section summary after.trace (peak heap)",
                    c->cmd);
     }
     return 0;
@@ -604,7 +621,8 @@ static int advice_rule_tune_allocator(advice_ctx_t *c)
     /* at the end: memory kept after it was freed (trim); at the peak, with threads, arenas */
     uint64_t explained_end = base + rp->live_bytes + recorder;
     uint64_t explained_max = base + rp->peak_bytes + recorder;
-    uint64_t gap_end = rp->final_rss_bytes > explained_end ? rp->final_rss_bytes - explained_end : 0;
+    uint64_t gap_end =
+        rp->final_rss_bytes > explained_end ? rp->final_rss_bytes - explained_end : 0;
     uint64_t gap_max = rp->max_rss_bytes > explained_max ? rp->max_rss_bytes - explained_max : 0;
     bool arenas = rp->threads > 1 && gap_max >= ADVICE_MIN_GAP && gap_max > rp->peak_bytes;
     bool trim = gap_end >= ADVICE_MIN_GAP && gap_end * 2 >= rp->final_rss_bytes;
@@ -618,27 +636,34 @@ static int advice_rule_tune_allocator(advice_ctx_t *c)
     r->count = r->raw;
     r->confidence = P && P->have_recorder_bytes ? ADVICE_MEDIUM : ADVICE_LOW;
     if (arenas)
-        ADVICE_SET(title, "Limit glibc's arenas (MALLOC_ARENA_MAX=2) or try jemalloc: RSS peaks "
-                          "%s above the live heap",
+        ADVICE_SET(title,
+                   "Limit glibc's arenas (MALLOC_ARENA_MAX=2) or try jemalloc: RSS peaks "
+                   "%s above the live heap",
                    fmt_bytes(b1, sizeof b1, gap_max));
     else
-        ADVICE_SET(title, "Give freed memory back (malloc_trim(0) after the burst, or "
-                          "MALLOC_TRIM_THRESHOLD_): %s of RSS is retained at exit",
+        ADVICE_SET(title,
+                   "Give freed memory back (malloc_trim(0) after the burst, or "
+                   "MALLOC_TRIM_THRESHOLD_): %s of RSS is retained at exit",
                    fmt_bytes(b1, sizeof b1, gap_end));
-    ADVICE_SET(evidence, "RSS max %s and at exit %s; live heap peak %s, at exit %s; first RSS "
-                         "sample %" PRIu64 " B; %" PRIu64 " threads",
-               fmt_bytes(b1, sizeof b1, rp->max_rss_bytes), fmt_bytes(b2, sizeof b2, rp->final_rss_bytes),
+    ADVICE_SET(evidence,
+               "RSS max %s and at exit %s; live heap peak %s, at exit %s; first RSS "
+               "sample %" PRIu64 " B; %" PRIu64 " threads",
+               fmt_bytes(b1, sizeof b1, rp->max_rss_bytes),
+               fmt_bytes(b2, sizeof b2, rp->final_rss_bytes),
                fmt_bytes(b3, sizeof b3, rp->peak_bytes), fmt_bytes(b4, sizeof b4, rp->live_bytes),
                base, rp->threads);
     ADVICE_SET(method, "RSS less the live heap less the first RSS sample (code, stacks)%s, %s",
-               recorder ? " less the recorder's own memory" : " (the recorder's own buffers "
-                                                              "included: not measured)",
+               recorder ? " less the recorder's own memory"
+                        : " (the recorder's own buffers "
+                          "included: not measured)",
                arenas ? "at the RSS peak" : "at exit");
-    ADVICE_SET(tradeoff, "%s", arenas ? "fewer arenas: more contention on the allocator's locks"
-                                      : "trimming costs page faults when the heap grows again");
-    ADVICE_SET(verify, "perfshim replay %s --allocator=glibc,jemalloc (peak RSS per allocator); "
-                       "or re-record with the setting and compare 'final RSS' in perfshim report "
-                       "--section summary",
+    ADVICE_SET(tradeoff, "%s",
+               arenas ? "fewer arenas: more contention on the allocator's locks"
+                      : "trimming costs page faults when the heap grows again");
+    ADVICE_SET(verify,
+               "perfshim replay %s --allocator=glibc,jemalloc (peak RSS per allocator); "
+               "or re-record with the setting and compare 'final RSS' in perfshim report "
+               "--section summary",
                c->in->trace ? c->in->trace : "TRACE");
     return 0;
 }
@@ -676,8 +701,11 @@ int advice_run(const advice_in_t *in, advice_t *out)
 {
     memset(out, 0, sizeof(*out));
     const replay_t *rp = in->rp;
-    advice_ctx_t c = {.in = in, .out = out, .cmd = rp->cmdline && rp->cmdline[0] ? rp->cmdline
-                                                                : rp->exe ? rp->exe : "PROGRAM"};
+    advice_ctx_t c = {.in = in,
+                      .out = out,
+                      .cmd = rp->cmdline && rp->cmdline[0] ? rp->cmdline
+                             : rp->exe                     ? rp->exe
+                                                           : "PROGRAM"};
     const locks_t *L = rp->locks;
     c.single = rp->threads <= 1;
     out->wall_bound = rp->duration_ns;

@@ -17,8 +17,7 @@ const char *advice_saving_text(char *buf, size_t n, const advice_rec_t *r)
     double pct = 100.0 * r->share;
     switch (r->unit) {
     case ADVICE_UNIT_NS:
-        snprintf(buf, n, "%s of wall time (%.1f%% of the run)", fmt_ns(v, sizeof v, r->value),
-                 pct);
+        snprintf(buf, n, "%s of wall time (%.1f%% of the run)", fmt_ns(v, sizeof v, r->value), pct);
         break;
     case ADVICE_UNIT_CPU_NS:
         snprintf(buf, n, "%s of CPU time (%.1f%% of the threads' time)",
@@ -36,8 +35,9 @@ void advice_emit_screen(doc_t *d, const advice_t *a, int top)
     if (!doc_text(d))
         return;
     size_t shown = a->n < (size_t)top ? a->n : (size_t)top;
-    doc_linef(d, "\nTOP RECOMMENDATIONS (%zu of %zu; --section advice: evidence, estimate, "
-                 "how to verify)",
+    doc_linef(d,
+              "\nTOP RECOMMENDATIONS (%zu of %zu; --section advice: evidence, estimate, "
+              "how to verify)",
               shown, a->n);
     if (!a->n)
         doc_line(d, "  none: no rule found a saving worth reporting");
@@ -50,12 +50,12 @@ void advice_emit_screen(doc_t *d, const advice_t *a, int top)
     }
 }
 
-int advice_emit(doc_t *d, const advice_t *a, const replay_t *rp, symbols_t *sym, int depth,
-                int top)
+int advice_emit(doc_t *d, const advice_t *a, const replay_t *rp, symbols_t *sym, int depth, int top)
 {
     size_t shown = a->n < (size_t)top ? a->n : (size_t)top;
-    doc_linef(d, "\nRECOMMENDATIONS (%zu of %zu, by estimated saving as a share of the run, "
-                 "Amdahl-bounded)",
+    doc_linef(d,
+              "\nRECOMMENDATIONS (%zu of %zu, by estimated saving as a share of the run, "
+              "Amdahl-bounded)",
               shown, a->n);
     if (!a->n)
         doc_line(d, "  none");
@@ -68,9 +68,8 @@ int advice_emit(doc_t *d, const advice_t *a, const replay_t *rp, symbols_t *sym,
             continue;
         if (doc_text(d)) {
             char s[96];
-            doc_linef(d, "  #%zu  %s: saves ~%s, confidence %s", r->rank,
-                      advice_kind_name(r->kind), advice_saving_text(s, sizeof s, r),
-                      advice_confidence_name(r->confidence));
+            doc_linef(d, "  #%zu  %s: saves ~%s, confidence %s", r->rank, advice_kind_name(r->kind),
+                      advice_saving_text(s, sizeof s, r), advice_confidence_name(r->confidence));
             doc_linef(d, "      %s", r->title);
             doc_linef(d, "      evidence   %s", r->evidence);
             doc_linef(d, "      estimate   %s", r->method);

@@ -55,23 +55,27 @@ static void emit_verdict(doc_t *d, const replay_t *rp, const leaks_t *L)
         bool leaked = scan && (L->scan.definite_blocks || L->scan.indirect_blocks);
         if (n)
             doc_linef(d, "\nVERDICT: %u problem%s: %s%s%s%s%s", n, n == 1 ? "" : "s",
-                      leaked ? "leaks" : "", leaked && (heap_errors(rp) || lock_cycles(rp)) ? ", " : "",
+                      leaked ? "leaks" : "",
+                      leaked && (heap_errors(rp) || lock_cycles(rp)) ? ", " : "",
                       heap_errors(rp) ? "heap errors" : "",
                       heap_errors(rp) && lock_cycles(rp) ? ", " : "",
                       lock_cycles(rp) ? "lock-order cycles" : "");
         else
             doc_line(d, "\nVERDICT: no leaks, no heap errors, no lock-order cycles");
         if (scan)
-            doc_linef(d, "  leaks              %s in %" PRIu64 " blocks definitely lost, %s in "
-                         "%" PRIu64 " indirectly (exit scan)",
+            doc_linef(d,
+                      "  leaks              %s in %" PRIu64 " blocks definitely lost, %s in "
+                      "%" PRIu64 " indirectly (exit scan)",
                       fmt_bytes(b1, sizeof b1, L->scan.definite_bytes), L->scan.definite_blocks,
                       fmt_bytes(b2, sizeof b2, L->scan.indirect_bytes), L->scan.indirect_blocks);
         else
-            doc_linef(d, "  leaks              no leak scan; %s in %" PRIu64 " blocks not freed "
-                         "when the trace ends",
+            doc_linef(d,
+                      "  leaks              no leak scan; %s in %" PRIu64 " blocks not freed "
+                      "when the trace ends",
                       fmt_bytes(b1, sizeof b1, rp->live_bytes), rp->live_blocks);
-        doc_linef(d, "  heap errors        %" PRIu64 " (%" PRIu64 " mismatched, %" PRIu64
-                     " double, %" PRIu64 " invalid frees)",
+        doc_linef(d,
+                  "  heap errors        %" PRIu64 " (%" PRIu64 " mismatched, %" PRIu64
+                  " double, %" PRIu64 " invalid frees)",
                   heap_errors(rp), rp->mismatched_frees, rp->double_frees, rp->invalid_frees);
         doc_linef(d, "  lock-order cycles  %zu%s", lock_cycles(rp),
                   lock_cycles(rp) ? " (potential deadlocks: --section locks)" : "");
@@ -104,18 +108,21 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
                   fmt_rate(b1, sizeof b1, rp->allocations, rp->duration_ns),
                   fmt_rate(b2, sizeof b2, rp->bytes_allocated, rp->duration_ns), at);
         if (rss)
-            doc_linef(d, "  saturation         peak heap %s is %.1f%% of peak RSS %s; %s still "
-                         "live at the end (%.1f%% of final RSS)",
+            doc_linef(d,
+                      "  saturation         peak heap %s is %.1f%% of peak RSS %s; %s still "
+                      "live at the end (%.1f%% of final RSS)",
                       fmt_bytes(b1, sizeof b1, rp->peak_bytes), pct(rp->peak_bytes, rss),
                       fmt_bytes(b2, sizeof b2, rss), fmt_bytes(b4, sizeof b4, rp->live_bytes),
                       pct(rp->live_bytes, rp->final_rss_bytes));
         else
-            doc_linef(d, "  saturation         peak heap %s; %s still live at the end; RSS not "
-                         "sampled",
+            doc_linef(d,
+                      "  saturation         peak heap %s; %s still live at the end; RSS not "
+                      "sampled",
                       fmt_bytes(b1, sizeof b1, rp->peak_bytes),
                       fmt_bytes(b4, sizeof b4, rp->live_bytes));
-        doc_linef(d, "  errors             %" PRIu64 " failed allocations, %" PRIu64
-                     " heap errors, %" PRIu64 " unmatched frees",
+        doc_linef(d,
+                  "  errors             %" PRIu64 " failed allocations, %" PRIu64
+                  " heap errors, %" PRIu64 " unmatched frees",
                   rp->failed_allocations, heap_errors(rp), rp->unmatched_frees);
     }
     doc_obj(d, "heap");
@@ -177,8 +184,9 @@ static int emit_use_locks(doc_t *d, const replay_t *rp)
         doc_linef(d, "\nUSE: LOCKS (%zu locks, %zu condition variables)", nlocks,
                   L ? L->nconds : 0);
         if (busy)
-            doc_linef(d, "  utilization        busiest lock 0x%" PRIx64 " held %.1f%% of the run "
-                         "(%s)",
+            doc_linef(d,
+                      "  utilization        busiest lock 0x%" PRIx64 " held %.1f%% of the run "
+                      "(%s)",
                       busy->addr, pct(busy->hold_ns, rp->duration_ns),
                       fmt_ns(b1, sizeof b1, busy->hold_ns));
         else
@@ -197,8 +205,9 @@ static int emit_use_locks(doc_t *d, const replay_t *rp)
         else if (shown < nt && n > 0 && (size_t)n < sizeof line)
             snprintf(line + n, sizeof line - (size_t)n, " (of %zu threads)", nt);
         doc_line(d, line);
-        doc_linef(d, "  errors             %" PRIu64 " trylock failures, %" PRIu64
-                     " timeouts, %" PRIu64 " errors returned",
+        doc_linef(d,
+                  "  errors             %" PRIu64 " trylock failures, %" PRIu64
+                  " timeouts, %" PRIu64 " errors returned",
                   trylock, timeouts, errors);
     }
     doc_obj(d, "locks");

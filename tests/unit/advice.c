@@ -49,9 +49,9 @@ static const advice_rec_t *find(const advice_t *a, enum advice_kind k, uint32_t 
 
 TEST(kind_names_are_stable)
 {
-    static const char *const names[] = {"pool", "stack_buffer", "reserve", "alloc_outside_lock",
-                                        "shard_lock", "fix_leak", "reduce_peak",
-                                        "tune_allocator"};
+    static const char *const names[] = {
+        "pool",       "stack_buffer", "reserve",     "alloc_outside_lock",
+        "shard_lock", "fix_leak",     "reduce_peak", "tune_allocator"};
     for (int k = 0; k < 8; k++)
         expect_str_eq(advice_kind_name((enum advice_kind)k), names[k]);
     expect_str_eq(advice_unit_name(ADVICE_UNIT_CPU_NS), "cpu_ns");
@@ -66,9 +66,9 @@ TEST(kind_names_are_stable)
 TEST(churn_sites)
 {
     replay_site_t s[3];
-    site(&s[0], 1, 5000, 5000, 5000, 48);   /* tiny, freed at once */
-    site(&s[1], 2, 3000, 3000, 10, 2048);   /* a window: not temporary */
-    site(&s[2], 3, 9000, 100, 0, 64);       /* kept: no churn */
+    site(&s[0], 1, 5000, 5000, 5000, 48); /* tiny, freed at once */
+    site(&s[1], 2, 3000, 3000, 10, 2048); /* a window: not temporary */
+    site(&s[2], 3, 9000, 100, 0, 64);     /* kept: no churn */
     replay_t rp;
     replay(&rp, s, 3, 1000000000, 1);
     advice_t a;
@@ -133,8 +133,11 @@ TEST(reserve_needs_pressure)
     assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp}, &a), 0);
     expect_true(!find(&a, ADVICE_RESERVE, 0));
     advice_free(&a);
-    pressure_site_t ps = {.stack_id = 7, .realloc_steps = 100, .realloc_chains = 10,
-                          .realloc_bytes_copied = 5000, .realloc_final_max = 1000};
+    pressure_site_t ps = {.stack_id = 7,
+                          .realloc_steps = 100,
+                          .realloc_chains = 10,
+                          .realloc_bytes_copied = 5000,
+                          .realloc_final_max = 1000};
     pressure_t P = {.sites = &ps, .nsites = 1};
     assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp, .pressure = &P}, &a), 0);
     const advice_rec_t *r = find(&a, ADVICE_RESERVE, 7);
@@ -152,13 +155,32 @@ TEST(leaks_and_locks)
     rp.peak_bytes = 1u << 20;
     static const uint64_t ips1[] = {0x1}, ips2[] = {0x2};
     leak_group_t g[3] = {
-        {.kind = PS_LEAK_DEFINITE, .ips = ips1, .depth = 1, .blocks = 1, .bytes = 100, .held_by = -1},
-        {.kind = PS_LEAK_DEFINITE, .ips = ips2, .depth = 1, .blocks = 2, .bytes = 500, .held_by = -1},
-        {.kind = PS_LEAK_INDIRECT, .ips = ips2, .depth = 1, .blocks = 1, .bytes = 1000, .held_by = 0},
+        {.kind = PS_LEAK_DEFINITE,
+         .ips = ips1,
+         .depth = 1,
+         .blocks = 1,
+         .bytes = 100,
+         .held_by = -1},
+        {.kind = PS_LEAK_DEFINITE,
+         .ips = ips2,
+         .depth = 1,
+         .blocks = 2,
+         .bytes = 500,
+         .held_by = -1},
+        {.kind = PS_LEAK_INDIRECT,
+         .ips = ips2,
+         .depth = 1,
+         .blocks = 1,
+         .bytes = 1000,
+         .held_by = 0},
     };
     leaks_t L = {.have_scan = true, .groups = g, .ngroups = 3};
-    locks_lock_t k = {.addr = 0xabc, .kind = PS_LOCK_MUTEX, .acquisitions = 1000,
-                      .contended = 500, .amdahl_ns = 300000000, .allocs_held = 1000};
+    locks_lock_t k = {.addr = 0xabc,
+                      .kind = PS_LOCK_MUTEX,
+                      .acquisitions = 1000,
+                      .contended = 500,
+                      .amdahl_ns = 300000000,
+                      .allocs_held = 1000};
     locks_t lk = {.any = true, .locks = &k, .nlocks = 1};
     rp.locks = &lk;
     advice_t a;
@@ -170,12 +192,13 @@ TEST(leaks_and_locks)
     assert_true(l0 && l1);
     expect_u64_eq(l0->value, 1100); /* 100 + the 1000 it holds, before 500 */
     expect_u64_eq(l1->value, 500);
-    const advice_rec_t *sh = find(&a, ADVICE_SHARD_LOCK, 0), *ao = find(&a, ADVICE_ALLOC_OUTSIDE_LOCK, 0);
+    const advice_rec_t *sh = find(&a, ADVICE_SHARD_LOCK, 0),
+                       *ao = find(&a, ADVICE_ALLOC_OUTSIDE_LOCK, 0);
     assert_true(sh && ao);
     expect_u64_eq(sh->value, 300000000);
     expect_u64_eq(sh->unit, ADVICE_UNIT_NS);
     expect_u64_eq(a.recs[0].kind, ADVICE_SHARD_LOCK); /* 30% of the run first */
-    expect_u64_eq(ao->value, 1000 * 20 / 2);            /* x the contended share 1/2 */
+    expect_u64_eq(ao->value, 1000 * 20 / 2);          /* x the contended share 1/2 */
     expect_true(strstr(ao->title, "0xabc") != NULL);
     advice_free(&a);
 }
@@ -214,5 +237,6 @@ TEST(tune_allocator)
     advice_free(&a);
 }
 
-TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
-          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks))
+TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites),
+          TEST_ENTRY(amdahl_bounds), TEST_ENTRY(reserve_needs_pressure),
+          TEST_ENTRY(leaks_and_locks))
