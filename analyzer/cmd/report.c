@@ -828,7 +828,8 @@ static int report_render(const report_t *R)
 static void report_usage(FILE *f)
 {
     fputs("usage: perfshim report [OPTIONS] TRACE\n"
-          "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
+          "Heap report of TRACE: first a screen with the verdict, the USE figures of heap\n"
+          "and locks and the top recommendations; then the detail sections.\n"
           "  --metric=allocations|bytes|peak|leaked\n"
           "                             the sample type a profile format (folded) writes\n"
           "                             (default allocations)\n"
@@ -842,8 +843,8 @@ static void report_usage(FILE *f)
           "  -q, --quiet                no symbolization warnings\n"
           "  --show-std-frames          text: show C++ standard library frames (std::,\n"
           "                             __gnu_cxx::, inlined libstdc++ code; folded by default)\n"
-          "  --brief                    text: the first screen only (summary, leaks, top\n"
-          "                             sites); what `perfshim PROGRAM` prints\n"
+          "  --brief                    text: the first screen, the summary, the leaks and\n"
+          "                             the top sites; what `perfshim PROGRAM` prints\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
           "2 usage error, unreadable input, or output error.\n"
           "Sections (--section NAME; the text report shows them all, in this order):\n",
