@@ -237,6 +237,40 @@ TEST(tune_allocator)
     advice_free(&a);
 }
 
-TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites),
-          TEST_ENTRY(amdahl_bounds), TEST_ENTRY(reserve_needs_pressure),
-          TEST_ENTRY(leaks_and_locks))
+/* With the pressure facts: the shim's measured allocator time replaces the model, and the
+ * allocations under a lock name the site that makes most of them. */
+TEST(measured_and_under_lock)
+{
+    replay_site_t s[1];
+    site(&s[0], 4, 1000, 1000, 0, 2048);
+    replay_t rp;
+    replay(&rp, s, 1, 1000000000, 1);
+    locks_lock_t k = {.addr = 0xabc,
+                      .kind = PS_LOCK_MUTEX,
+                      .acquisitions = 1000,
+                      .contended = 1000,
+                      .amdahl_ns = 500000000,
+                      .allocs_held = 1000};
+    locks_t lk = {.any = true, .locks = &k, .nlocks = 1};
+    rp.locks = &lk;
+    pressure_site_t ps = {.stack_id = 4,
+                          .alloc_ns = 50000,
+                          .alloc_ns_calls = 1000,
+                          .under_lock = 900,
+                          .under_lock_lock = 0xabc};
+    pressure_t P = {.sites = &ps, .nsites = 1, .have_alloc_ns = true, .have_under_lock = true};
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp, .pressure = &P}, &a), 0);
+    const advice_rec_t *pl = find(&a, ADVICE_POOL, 4), *ao = find(&a, ADVICE_ALLOC_OUTSIDE_LOCK, 0);
+    assert_true(pl && ao);
+    expect_u64_eq(pl->value, 1000 * (50 + 60 / 2 - 2)); /* measured 50 + half the model's 60 */
+    expect_true(strstr(pl->method, "measured") != NULL);
+    expect_u64_eq(pl->confidence, ADVICE_HIGH);
+    expect_u64_eq(ao->stack_id, 4);
+    expect_true(strstr(ao->title, "stack #4: 900") != NULL);
+    advice_free(&a);
+}
+
+TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(measured_and_under_lock),
+          TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
+          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks))
