@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "analyses/analysis.h"
+#include "analyses/callsite.h"
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
@@ -487,6 +488,67 @@ static void budget_message(const check_budget_t *b, char *buf, size_t n)
         snprintf(buf, n, "%" PRIu64 " %s, limit %" PRIu64, b->value, b->what, b->limit);
 }
 
+/* A heap error's stack, cut like a call site (the allocator's and the shim's frames). */
+static int check_error_stack(doc_t *d, const char *key, const check_trace_t *t, uint32_t id,
+                             int depth)
+{
+    const uint64_t *ips;
+    uint32_t n;
+    int rc = callsite_cut(t->sym, &t->rp, id, &ips, &n);
+    if (rc == 0 && !n)
+        doc_only(d, DOC_DATA); /* text: its line says "(no stack)" */
+    if (rc == 0)
+        rc = doc_stack(d, key, t->sym, ips, n, depth);
+    doc_only(d, DOC_ALL);
+    return rc;
+}
+
+/* "heap_errors": every distinct heap error of the traces (the misuse analysis's, none with
+ * --no-heap-errors); text: the first `top` with both stacks, after the leaks. */
+static int check_emit_heap_errors(doc_t *d, const check_result_t *r)
+{
+    size_t k = 0;
+    doc_nl(d);
+    doc_list(d, "heap_errors");
+    for (size_t i = 0; i < r->ntraces; i++) {
+        const check_trace_t *t = &r->traces[i];
+        for (size_t j = 0; j < t->rp.nerrors; j++, k++) {
+            const replay_error_t *e = &t->rp.errors[j];
+            unsigned vis = (int)k < r->top ? DOC_ALL : DOC_DATA;
+            doc_only(d, vis);
+            if (k == 0)
+                doc_line(d, "Heap errors:");
+            doc_linef(d, "  #%zu  %s x%" PRIu64 ": %s%s%sreleased by %s%s%s%s", k + 1,
+                      misuse_kind_name(e->kind), e->count, e->alloc_fn ? "allocated by " : "",
+                      e->alloc_fn ? alloc_fn_name(e->alloc_fn) : "", e->alloc_fn ? ", " : "",
+                      alloc_fn_name(e->free_fn), r->ntraces > 1 ? " (" : "",
+                      r->ntraces > 1 ? t->path : "", r->ntraces > 1 ? ")" : "");
+            doc_nl(d);
+            doc_obj(d, NULL);
+            doc_str(d, "kind", misuse_kind_name(e->kind));
+            doc_u64(d, "count", e->count);
+            doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
+            doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
+            doc_str(d, "trace", t->path);
+            doc_line(d, e->alloc_stack ? "      allocated at:" : "      allocated at: (no stack)");
+            int rc = check_error_stack(d, "alloc_stack", t, e->alloc_stack, r->stack_depth);
+            doc_only(d, vis);
+            doc_line(d, e->free_stack ? "      released at:"
+                                      : "      released at: (no stack; PERFSHIM_FREE_STACKS=2 "
+                                        "records free()'s)");
+            if (rc == 0)
+                rc = check_error_stack(d, "free_stack", t, e->free_stack, r->stack_depth);
+            doc_only(d, vis);
+            doc_end(d);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    doc_only(d, DOC_ALL);
+    doc_end(d);
+    return d->err;
+}
+
 /* The verdict as a document (text, JSON, any document format): docs/json-schema.md. Text:
  * the verdict line, a line per budget, the leak totals, the top offending stacks. */
 static int check_emit(doc_t *d, const check_result_t *r)
@@ -580,8 +642,9 @@ static int check_emit(doc_t *d, const check_result_t *r)
     }
     doc_only(d, DOC_ALL);
     doc_end(d);
+    int rc = check_emit_heap_errors(d, r);
     doc_end(d);
-    return d->err;
+    return rc < 0 ? rc : d->err;
 }
 
 /* The findings of the verdict: one per budget, one per counted leak site (largest first). */

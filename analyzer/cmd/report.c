@@ -410,8 +410,6 @@ static void emit_size_histogram(const report_t *R, doc_t *d)
 
 /* ---- heap errors (misuse.c) ---------------------------------------------------------- */
 
-static const char *const err_kind_names[] = {"mismatched_free", "double_free", "invalid_free"};
-
 /* The stack of id cut like a site's (allocator and shim frames removed); depth 0 if none. */
 static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
 {
@@ -474,12 +472,12 @@ static int emit_errors(const report_t *R, doc_t *d)
             (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
             return rc;
         doc_obj(d, NULL);
-        doc_str(d, "kind", err_kind_names[e->kind]);
+        doc_str(d, "kind", misuse_kind_name(e->kind));
         doc_u64(d, "count", e->count);
         doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
         doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
         int n = snprintf(line, sizeof line, "  #%zu  %s x%" PRIu64 ": ", i + 1,
-                         err_kind_names[e->kind], e->count);
+                         misuse_kind_name(e->kind), e->count);
         if (e->alloc_fn && n >= 0 && (size_t)n < sizeof line)
             n += snprintf(line + n, sizeof line - (size_t)n, "allocated by %s, ",
                           alloc_fn_name(e->alloc_fn));

@@ -4,7 +4,8 @@
 # pairs ranks first as a stack-buffer or pool candidate with the exact count; leaks rank by
 # their bytes; a contended lock gets shard_lock (and alloc_outside_lock naming the lock); the
 # peak owner is named; --top, --section; `check` counts heap errors by default (exit 1),
-# --no-heap-errors turns that off, and lists definite leaks before the indirect ones they hold.
+# --no-heap-errors turns that off, lists the errors with their stacks, and lists definite
+# leaks before the indirect ones they hold.
 . "$top_srcdir/tests/integration/lib.sh"
 P=$PERFSHIM_BIN
 W=$top_builddir/tests/workloads
@@ -117,11 +118,15 @@ gate_errors() {
     "$P" check -q he.trace >out 2>err
     [ $? -eq 1 ] &&
         grep -q 'FAIL  max-heap-errors: 3 heap errors (3 mismatched, 0 double, 0 invalid frees), limit 0: exceeded by 3 errors' out &&
+        grep -q '^  #3  mismatched_free x1: allocated by operator new, released by free$' out &&
         "$P" check -q --format=json he.trace >j.json 2>err
     [ $? -eq 1 ] && python3 -c '
 import json, sys
-s = json.load(open("j.json"))["summary"]
-sys.exit(0 if s["mismatched_frees"] == 3 and s["heap_errors_counted"] else 1)' &&
+j = json.load(open("j.json"))
+s, e = j["summary"], j["heap_errors"]
+sys.exit(0 if s["mismatched_frees"] == 3 and s["heap_errors_counted"] and len(e) == 3 and
+         all(x["kind"] == "mismatched_free" and x["count"] == 1 and
+             x["alloc_stack"][0]["function"] == "mismatches()" for x in e) else 1)' &&
         "$P" check -q --no-heap-errors he.trace >out 2>err && ! grep -q 'heap-errors' out &&
         "$P" check -q --max-heap-errors 3 he.trace >out 2>err
 }

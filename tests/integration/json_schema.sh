@@ -28,6 +28,9 @@ all_keys() {
         return 1
     "$P" check -q --format=json lb.trace >lb.check.json
     [ $? -eq 1 ] || return 1
+    "$P" record -o he.trace -- "$W/heap_errors" >/dev/null 2>&1 || return 1
+    "$P" check -q --format=json he.trace >he.check.json # heap errors: their keys
+    [ $? -eq 1 ] || return 1
     python3 - "$SCHEMA" <<'PY'
 import glob, json, sys
 schema = json.load(open(sys.argv[1]))
