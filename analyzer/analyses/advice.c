@@ -693,6 +693,8 @@ void advice_rank(advice_t *a)
         r->share = r->bound ? (double)r->value / (double)r->bound : 0.0;
     }
     qsort(a->recs, a->n, sizeof(*a->recs), rec_cmp);
+    if (a->n > ADVICE_MAX_RECS) /* the rest would save less than the 500th: not worth a line */
+        a->n = ADVICE_MAX_RECS;
     for (size_t i = 0; i < a->n; i++)
         a->recs[i].rank = i + 1;
 }

@@ -40,7 +40,7 @@
  * Bounds (Amdahl): a wall-time saving is at most the run's wall time (duration_ns), a CPU
  * saving at most the threads' total wall time, bytes at most the peak (heap or RSS).
  * Ranking: by share = value / that bound (a saving as a fraction of what it could save at
- * most), then by value, kind, stack; rank 1 first.
+ * most), then by value, kind, stack; rank 1 first; at most ADVICE_MAX_RECS are kept.
  */
 #ifndef PERFSHIM_ADVICE_H
 #define PERFSHIM_ADVICE_H
@@ -55,6 +55,8 @@
 #include "core/symbols.h"
 
 enum advice_resource { ADVICE_TIME, ADVICE_BYTES };
+
+#define ADVICE_MAX_RECS 500 /* recommendations kept, the largest savings */
 
 typedef struct advice_in_s advice_in_t;
 typedef struct advice_s advice_t;

@@ -120,6 +120,18 @@ TEST(amdahl_bounds)
     advice_rank(&b);
     expect_u64_eq(r[0].kind, ADVICE_SHARD_LOCK); /* 90% before 50% */
     expect_u64_eq(r[1].value, 10);
+    /* at most ADVICE_MAX_RECS kept: the largest */
+    advice_rec_t *many = calloc(600, sizeof(*many));
+    assert_true(many != NULL);
+    for (int i = 0; i < 600; i++)
+        many[i] = (advice_rec_t){.kind = ADVICE_POOL, .unit = ADVICE_UNIT_NS, .raw = 1 + i};
+    advice_t c = {.recs = many, .n = 600, .wall_bound = 1000};
+    advice_rank(&c);
+    expect_u64_eq(c.n, ADVICE_MAX_RECS);
+    expect_u64_eq(many[0].value, 600);
+    expect_u64_eq(many[ADVICE_MAX_RECS - 1].value, 101);
+    expect_u64_eq(many[ADVICE_MAX_RECS - 1].rank, ADVICE_MAX_RECS);
+    free(many);
 }
 
 /* Growth chains need the pressure facts: skipped without them, estimated with them. */
