@@ -726,6 +726,9 @@ static int report_emit(const report_t *R, doc_t *d)
     /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
      * at exit; one shape either way (leaks_emit.h); text: the LEAKS section */
     doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_LEAKS));
+    if (R->o->section == SEC_LEAKS && !R->leaks.have_scan) /* asked for: say why it is empty */
+        doc_line(d, "\nLEAKS: no leak scan in the trace (PERFSHIM_LEAK_CHECK=0, or the process "
+                    "did not exit cleanly); --section not-freed shows what was still allocated");
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
@@ -748,6 +751,10 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_end(d);
     if (!brief) { /* text: growth, errors, histogram here */
         doc_hide(d, DOC_DATA | sec_mask(R, SEC_GROWTH));
+        if (R->o->section == SEC_GROWTH && R->leaks.nsnapshots < 2)
+            doc_linef(d, "\nSUSPECTED LEAKS: %" PRIu32 " live-set snapshots in the trace, growth "
+                         "needs two (PERFSHIM_SNAPSHOT_SIGNAL)",
+                      R->leaks.nsnapshots);
         if (rc == 0)
             rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
         doc_hide(d, DOC_DATA | sec_mask(R, SEC_ERRORS));

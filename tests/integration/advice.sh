@@ -104,6 +104,8 @@ sections() {
     "$P" report -q --section advice pool.trace >a.txt 2>&1 && grep -q '^RECOMMENDATIONS' a.txt &&
         grep -q '^      estimate   20000 pairs' a.txt && ! grep -q '^TIMELINE' a.txt &&
         "$P" report --help | grep -q '^  not-freed ' || return 1
+    "$P" report -q --section leaks "$top_srcdir/tests/golden/synth.trace" >n.txt 2>/dev/null &&
+        grep -q '^LEAKS: no leak scan in the trace' n.txt || return 1
     "$P" report --section nosuch pool.trace >o.txt 2>e.txt
     [ $? -eq 2 ] && [ "$(wc -l <e.txt)" = 1 ] && grep -q "unknown section 'nosuch'" e.txt || return 1
     "$P" report --section locks --format=json pool.trace >o.txt 2>e.txt
