@@ -447,7 +447,10 @@ static int advice_rule_alloc_outside_lock(advice_ctx_t *c)
                        best->under_lock);
         }
         r->count = k->allocs_held;
-        r->raw = k->allocs_held * pair * k->contended / k->acquisitions;
+        double cshare = (double)k->contended / (double)k->acquisitions;
+        if (cshare > 1.0) /* a partial trace: contended from the events, acquisitions a bound */
+            cshare = 1.0;
+        r->raw = (uint64_t)((double)k->allocs_held * (double)pair * cshare);
         if (r->raw > k->amdahl_ns)
             r->raw = k->amdahl_ns;
         r->confidence = ADVICE_LOW;
@@ -461,7 +464,7 @@ static int advice_rule_alloc_outside_lock(advice_ctx_t *c)
                    " B: the run's median size) x the "
                    "contended share %.3f (holds someone waits behind), at most the "
                    "lock's Amdahl bound",
-                   k->allocs_held, pair, size, (double)k->contended / (double)k->acquisitions);
+                   k->allocs_held, pair, size, cshare);
         ADVICE_SET(tradeoff, "allocate before locking (and free after unlocking): an allocation "
                              "may be wasted when the section finds it needs none");
         ADVICE_SET(verify,
