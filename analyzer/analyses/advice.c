@@ -484,20 +484,28 @@ static int advice_rule_fix_leak(advice_ctx_t *c)
     uint64_t dur = c->in->rp->duration_ns;
     char b1[32], b2[32], rate[32];
     if (Lk && Lk->have_scan) {
+        /* what each definite group holds: one pass over the indirect groups */
+        uint64_t *held_by = calloc(Lk->ngroups ? 2 * Lk->ngroups : 1, sizeof(*held_by));
+        if (!held_by)
+            return -PS_E_NOMEM;
+        for (size_t j = 0; j < Lk->ngroups; j++) {
+            const leak_group_t *h = &Lk->groups[j];
+            if (h->kind == PS_LEAK_INDIRECT && !h->suppressed && h->held_by >= 0 &&
+                (size_t)h->held_by < Lk->ngroups) {
+                held_by[2 * h->held_by] += h->bytes;
+                held_by[2 * h->held_by + 1] += h->blocks;
+            }
+        }
         for (size_t i = 0; i < Lk->ngroups; i++) {
             const leak_group_t *g = &Lk->groups[i];
             if (g->kind != PS_LEAK_DEFINITE || g->suppressed)
                 continue;
-            uint64_t held = 0, held_blocks = 0;
-            for (size_t j = 0; j < Lk->ngroups; j++)
-                if (Lk->groups[j].kind == PS_LEAK_INDIRECT && Lk->groups[j].held_by == (long)i &&
-                    !Lk->groups[j].suppressed) {
-                    held += Lk->groups[j].bytes;
-                    held_blocks += Lk->groups[j].blocks;
-                }
+            uint64_t held = held_by[2 * i], held_blocks = held_by[2 * i + 1];
             advice_rec_t *r = advice_add(c, ADVICE_FIX_LEAK);
-            if (!r)
+            if (!r) {
+                free(held_by);
                 return -PS_E_NOMEM;
+            }
             char where[200];
             r->ips = g->ips;
             r->depth = g->depth;
@@ -522,6 +530,7 @@ static int advice_rule_fix_leak(advice_ctx_t *c)
                        "perfshim check after.trace (exit 0: no leaked block)",
                        c->cmd);
         }
+        free(held_by);
         return 0;
     }
     for (size_t i = 0; Lk && i < Lk->ngrowth; i++) { /* no scan: the snapshots' growth */
