@@ -34,6 +34,10 @@ typedef struct check_budget_s {
 typedef struct check_leak_s {
     check_trace_t *t;
     const leak_group_t *g;
+    long holder; /* an indirect group: the index in check_result_t.leaks of the definite
+                  * group holding it, -1: not counted or none */
+    uint64_t total; /* a definite group: its bytes and those of the indirect ones it holds */
+    long pos;       /* its index in check_result_t.leaks */
 } check_leak_t;
 
 typedef struct check_result_s {
@@ -41,13 +45,18 @@ typedef struct check_result_s {
     size_t ntraces;
     check_budget_t budgets[8];
     size_t nbudgets, nfailed;
-    check_leak_t *leaks; /* sorted by bytes, largest first */
+    /* definite groups first, by their bytes plus the indirect bytes they hold, each followed
+     * by the indirect groups it holds (largest first); then indirect groups whose holder is
+     * not counted; then reachable ones; by bytes within each */
+    check_leak_t *leaks;
     size_t nleaks;
     uint64_t suppressed_blocks, suppressed_bytes;
     uint64_t allocations, bytes_allocated, peak_heap_bytes;
     uint64_t definite_bytes, definite_blocks, indirect_bytes, indirect_blocks;
     uint64_t reachable_bytes, reachable_blocks;
     unsigned kinds;    /* bit (1 << ps_leak_kind) per counted kind */
+    bool heap_errors_counted; /* the heap-error budget applies (not --no-heap-errors) */
+    uint64_t mismatched_frees, double_frees, invalid_frees; /* of all traces */
     int stack_depth, top;
     const char *source_root; /* --source-root, absolute and canonical, or NULL */
 } check_result_t;

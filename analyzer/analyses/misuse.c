@@ -83,6 +83,12 @@ int misuse_invalid(misuse_t *m, uint32_t free_stack, uint8_t free_fn)
     return err_add(m, REPLAY_ERR_INVALID_FREE, 0, 0, free_stack, free_fn);
 }
 
+const char *misuse_kind_name(int kind)
+{
+    static const char *const names[] = {"mismatched_free", "double_free", "invalid_free"};
+    return kind >= 0 && kind < 3 ? names[kind] : "?";
+}
+
 void misuse_take(misuse_t *m, replay_error_t **errs, size_t *n)
 {
     *errs = m->errs;

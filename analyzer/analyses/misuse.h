@@ -35,6 +35,8 @@ int misuse_mismatch(misuse_t *m, uint32_t alloc_stack, uint8_t alloc_fn, uint32_
 int misuse_double(misuse_t *m, uint32_t alloc_stack, uint8_t alloc_fn, uint32_t free_stack,
                   uint8_t free_fn);
 int misuse_invalid(misuse_t *m, uint32_t free_stack, uint8_t free_fn);
+/* "mismatched_free", "double_free", "invalid_free" (the JSON "kind"), "?" otherwise. */
+const char *misuse_kind_name(int kind);
 /* Moves the aggregated errors out (the caller frees *errs with free()). */
 void misuse_take(misuse_t *m, replay_error_t **errs, size_t *n);
 

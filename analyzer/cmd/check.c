@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "analyses/analysis.h"
+#include "analyses/callsite.h"
 #include "cmd/baseline.h"
 #include "formats/ci_report.h"
 #include "cmd/cliopt.h"
@@ -45,17 +46,23 @@ typedef struct check_opts_s {
     bool show_std;           /* --show-std-frames */
     bool full_names;         /* --full-names */
     bool allow_partial; /* check what a corrupt, cut or crashed trace holds */
+    bool no_heap_errors;   /* --no-heap-errors: heap errors do not fail the gate */
+    uint64_t max_heap_errors; /* --max-heap-errors (default 0) */
 } check_opts_t;
 
 static void check_usage(FILE *f)
 {
     fputs("usage: perfshim check [OPTIONS] TRACE...\n"
-          "Gate on the leaks (and, with --baseline, the heap growth) of one or more traces.\n"
+          "Gate on the leaks, the heap errors (and, with --baseline, the heap growth) of one\n"
+          "or more traces.\n"
           "  --max-leaked-bytes N     budget of leaked bytes (default 0)\n"
           "  --max-leaked-blocks N    budget of leaked blocks (default 0 unless\n"
           "                           --max-leaked-bytes is given: then none)\n"
           "  --leak-kinds=LIST        kinds that count: definite,indirect,reachable\n"
           "                           (default definite,indirect)\n"
+          "  --max-heap-errors N      budget of heap errors: mismatched, double and invalid\n"
+          "                           frees (default 0, like valgrind --error-exitcode)\n"
+          "  --no-heap-errors         heap errors do not count (no such budget)\n"
           "  --suppressions FILE      LSan-style leak:PATTERN lines (repeatable)\n"
           "  --baseline OLD.json      JSON of a previous `report --format=json` or `check\n"
           "                           --format=json`: compare peak heap, bytes allocated and\n"
@@ -72,7 +79,9 @@ static void check_usage(FILE *f)
           "  --full-names             text: full C++ names (<…> and (…) by default)\n"
                     "  --allow-partial          check a partial trace (corrupt, cut short, trailing\n"
           "                           garbage, missing chunks) instead of refusing it\n"
-          "Exit status: 0 all budgets hold, 1 a budget is exceeded, 2 usage or input error\n"
+          "Leaks are listed definite first, each followed by the indirect leaks it holds.\n"
+          "Exit status: 0 all budgets hold, 1 a budget is exceeded (leaks, heap errors or\n"
+          "growth), 2 usage or input error\n"
           "(a partial trace without --allow-partial).\n",
           f);
     format_help(f, FORMAT_CHECK);
@@ -120,7 +129,8 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
         OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL, OPT_FULLNAMES
+        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL, OPT_FULLNAMES,
+        OPT_NOHEAPERR, OPT_MAXHEAPERR
     };
     static const struct option longopts[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
@@ -139,6 +149,8 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"allow-partial", no_argument, NULL, OPT_PARTIAL},
+        {"no-heap-errors", no_argument, NULL, OPT_NOHEAPERR},
+        {"max-heap-errors", required_argument, NULL, OPT_MAXHEAPERR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -164,6 +176,16 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             break;
         case OPT_PARTIAL:
             o->allow_partial = true;
+            break;
+        case OPT_NOHEAPERR:
+            o->no_heap_errors = true;
+            break;
+        case OPT_MAXHEAPERR:
+            if (check_parse_u64(optarg, &o->max_heap_errors) < 0) {
+                fprintf(stderr, "perfshim: check: --max-heap-errors wants a number, not '%s'\n",
+                        optarg);
+                return -PS_E_INVAL;
+            }
             break;
         case OPT_MAXB:
         case OPT_MAXBL:
@@ -259,14 +281,102 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
 
 /* ---- evaluation ---------------------------------------------------------------------- */
 
+/* The order of check_result_t.leaks (checkres.h): an entry's class (0: a definite group or an
+ * indirect one held by a counted definite group, 1: other indirect, 2: reachable), then its
+ * root's total (the holding definite group's, or its own), the root itself, holder before
+ * the groups it holds, then bytes and blocks. */
+static int check_leak_class(const check_leak_t *l)
+{
+    if (l->g->kind == PS_LEAK_DEFINITE || (l->g->kind == PS_LEAK_INDIRECT && l->holder >= 0))
+        return 0;
+    return l->g->kind == PS_LEAK_INDIRECT ? 1 : 2;
+}
+
+static const check_leak_t *check_leaks_base; /* for the comparison's root lookups (qsort) */
+
 static int check_leak_cmp(const void *pa, const void *pb)
 {
     const check_leak_t *a = pa, *b = pb;
+    int ca = check_leak_class(a), cb = check_leak_class(b);
+    if (ca != cb)
+        return ca - cb;
+    if (ca == 0) {
+        /* the roots by their place in the unsorted list (a and b are being moved) */
+        long pa_ = a->holder >= 0 ? a->holder : a->pos, pb_ = b->holder >= 0 ? b->holder : b->pos;
+        const check_leak_t *ra = &check_leaks_base[pa_], *rb = &check_leaks_base[pb_];
+        if (pa_ != pb_) {
+            if (ra->total != rb->total)
+                return ra->total > rb->total ? -1 : 1;
+            if (ra->g->bytes != rb->g->bytes)
+                return ra->g->bytes > rb->g->bytes ? -1 : 1;
+            return pa_ < pb_ ? -1 : 1;
+        }
+        if ((a->holder < 0) != (b->holder < 0))
+            return a->holder < 0 ? -1 : 1; /* the holder first */
+    }
     if (a->g->bytes != b->g->bytes)
         return a->g->bytes > b->g->bytes ? -1 : 1;
     if (a->g->blocks != b->g->blocks)
         return a->g->blocks > b->g->blocks ? -1 : 1;
-    return a->g->kind - b->g->kind;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* Links each counted indirect group to its counted holder and totals each definite group;
+ * then sorts (check_leak_cmp). Returns 0 or -PS_E_NOMEM. */
+static int check_order_leaks(check_result_t *r)
+{
+    for (size_t t = 0; t < r->ntraces; t++) {
+        size_t ng = r->traces[t].leaks.ngroups;
+        long *entry = malloc((ng ? ng : 1) * sizeof(*entry));
+        if (!entry)
+            return -PS_E_NOMEM;
+        for (size_t k = 0; k < ng; k++)
+            entry[k] = -1;
+        for (size_t i = 0; i < r->nleaks; i++)
+            if (r->leaks[i].t == &r->traces[t])
+                entry[r->leaks[i].g - r->traces[t].leaks.groups] = (long)i;
+        for (size_t i = 0; i < r->nleaks; i++) {
+            check_leak_t *l = &r->leaks[i];
+            l->total = l->g->kind == PS_LEAK_DEFINITE ? l->g->bytes : l->total;
+            if (l->t != &r->traces[t] || l->g->kind != PS_LEAK_INDIRECT || l->g->held_by < 0 ||
+                (size_t)l->g->held_by >= ng)
+                continue;
+            long h = entry[l->g->held_by];
+            if (h >= 0 && r->leaks[h].g->kind == PS_LEAK_DEFINITE)
+                l->holder = h;
+        }
+        free(entry);
+    }
+    for (size_t i = 0; i < r->nleaks; i++)
+        if (r->leaks[i].holder >= 0)
+            r->leaks[r->leaks[i].holder].total += r->leaks[i].g->bytes;
+    /* sort a copy (the keys read the holders in r->leaks, unsorted), then re-point holders
+     * to their new places */
+    size_t n = r->nleaks;
+    check_leak_t *copy = malloc((n ? n : 1) * sizeof(*copy));
+    long *moved = malloc((n ? n : 1) * sizeof(*moved));
+    if (!copy || !moved) {
+        free(copy);
+        free(moved);
+        return -PS_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = r->leaks[i];
+        copy[i].pos = (long)i;
+    }
+    check_leaks_base = r->leaks;
+    qsort(copy, n, sizeof(*copy), check_leak_cmp);
+    for (size_t i = 0; i < n; i++)
+        moved[copy[i].pos] = (long)i;
+    for (size_t i = 0; i < n; i++) {
+        if (copy[i].holder >= 0)
+            copy[i].holder = moved[copy[i].holder];
+        copy[i].pos = (long)i;
+    }
+    memcpy(r->leaks, copy, n * sizeof(*copy));
+    free(copy);
+    free(moved);
+    return 0;
 }
 
 static void check_kinds_str(unsigned kinds, char *out, size_t n)
@@ -319,6 +429,9 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
         r->indirect_blocks += s->indirect_blocks;
         r->reachable_bytes += s->reachable_bytes;
         r->reachable_blocks += s->reachable_blocks;
+        r->mismatched_frees += t->rp.mismatched_frees;
+        r->double_frees += t->rp.double_frees;
+        r->invalid_frees += t->rp.invalid_frees;
         for (size_t k = 0; k < t->leaks.ngroups; k++) {
             const leak_group_t *g = &t->leaks.groups[k];
             if (!(o->kinds & (1u << g->kind)))
@@ -330,10 +443,12 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
             }
             lbytes += g->bytes;
             lblocks += g->blocks;
-            r->leaks[r->nleaks++] = (check_leak_t){t, g};
+            r->leaks[r->nleaks++] = (check_leak_t){t, g, -1, 0, 0};
         }
     }
-    qsort(r->leaks, r->nleaks, sizeof(*r->leaks), check_leak_cmp);
+    int rc = check_order_leaks(r);
+    if (rc < 0)
+        return rc;
     char kinds[64];
     check_kinds_str(o->kinds, kinds, sizeof kinds);
     check_budget_t *b = check_budget(r, "max-leaked-bytes", "bytes", lbytes, o->max_bytes);
@@ -341,6 +456,14 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
     if (o->have_max_blocks) {
         b = check_budget(r, "max-leaked-blocks", "blocks", lblocks, o->max_blocks);
         snprintf(b->what, sizeof b->what, "blocks leaked (%s, not suppressed)", kinds);
+    }
+    if (r->heap_errors_counted) {
+        b = check_budget(r, "max-heap-errors", "errors",
+                         r->mismatched_frees + r->double_frees + r->invalid_frees,
+                         o->max_heap_errors);
+        snprintf(b->what, sizeof b->what, "heap errors (%" PRIu64 " mismatched, %" PRIu64
+                 " double, %" PRIu64 " invalid frees)",
+                 r->mismatched_frees, r->double_frees, r->invalid_frees);
     }
     if (base) {
         static const char *const names[] = {"max-growth-peak-heap-bytes",
@@ -370,6 +493,67 @@ static void budget_message(const check_budget_t *b, char *buf, size_t n)
                  b->what, b->limit, b->value - b->limit, b->unit);
     else
         snprintf(buf, n, "%" PRIu64 " %s, limit %" PRIu64, b->value, b->what, b->limit);
+}
+
+/* A heap error's stack, cut like a call site (the allocator's and the shim's frames). */
+static int check_error_stack(doc_t *d, const char *key, const check_trace_t *t, uint32_t id,
+                             int depth)
+{
+    const uint64_t *ips;
+    uint32_t n;
+    int rc = callsite_cut(t->sym, &t->rp, id, &ips, &n);
+    if (rc == 0 && !n)
+        doc_only(d, DOC_DATA); /* text: its line says "(no stack)" */
+    if (rc == 0)
+        rc = doc_stack(d, key, t->sym, ips, n, depth);
+    doc_only(d, DOC_ALL);
+    return rc;
+}
+
+/* "heap_errors": every distinct heap error of the traces (the misuse analysis's, none with
+ * --no-heap-errors); text: the first `top` with both stacks, after the leaks. */
+static int check_emit_heap_errors(doc_t *d, const check_result_t *r)
+{
+    size_t k = 0;
+    doc_nl(d);
+    doc_list(d, "heap_errors");
+    for (size_t i = 0; i < r->ntraces; i++) {
+        const check_trace_t *t = &r->traces[i];
+        for (size_t j = 0; j < t->rp.nerrors; j++, k++) {
+            const replay_error_t *e = &t->rp.errors[j];
+            unsigned vis = (int)k < r->top ? DOC_ALL : DOC_DATA;
+            doc_only(d, vis);
+            if (k == 0)
+                doc_line(d, "Heap errors:");
+            doc_linef(d, "  #%zu  %s x%" PRIu64 ": %s%s%sreleased by %s%s%s%s", k + 1,
+                      misuse_kind_name(e->kind), e->count, e->alloc_fn ? "allocated by " : "",
+                      e->alloc_fn ? alloc_fn_name(e->alloc_fn) : "", e->alloc_fn ? ", " : "",
+                      alloc_fn_name(e->free_fn), r->ntraces > 1 ? " (" : "",
+                      r->ntraces > 1 ? t->path : "", r->ntraces > 1 ? ")" : "");
+            doc_nl(d);
+            doc_obj(d, NULL);
+            doc_str(d, "kind", misuse_kind_name(e->kind));
+            doc_u64(d, "count", e->count);
+            doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
+            doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
+            doc_str(d, "trace", t->path);
+            doc_line(d, e->alloc_stack ? "      allocated at:" : "      allocated at: (no stack)");
+            int rc = check_error_stack(d, "alloc_stack", t, e->alloc_stack, r->stack_depth);
+            doc_only(d, vis);
+            doc_line(d, e->free_stack ? "      released at:"
+                                      : "      released at: (no stack; PERFSHIM_FREE_STACKS=2 "
+                                        "records free()'s)");
+            if (rc == 0)
+                rc = check_error_stack(d, "free_stack", t, e->free_stack, r->stack_depth);
+            doc_only(d, vis);
+            doc_end(d);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    doc_only(d, DOC_ALL);
+    doc_end(d);
+    return d->err;
 }
 
 /* The verdict as a document (text, JSON, any document format): docs/json-schema.md. Text:
@@ -403,6 +587,10 @@ static int check_emit(doc_t *d, const check_result_t *r)
     doc_u64(d, "reachable_blocks", r->reachable_blocks);
     doc_u64(d, "suppressed_bytes", r->suppressed_bytes);
     doc_u64(d, "suppressed_blocks", r->suppressed_blocks);
+    doc_u64(d, "mismatched_frees", r->mismatched_frees);
+    doc_u64(d, "double_frees", r->double_frees);
+    doc_u64(d, "invalid_frees", r->invalid_frees);
+    doc_bool(d, "heap_errors_counted", r->heap_errors_counted);
     doc_end(d);
     doc_nl(d);
     doc_list(d, "budgets");
@@ -440,8 +628,11 @@ static int check_emit(doc_t *d, const check_result_t *r)
         doc_only(d, (int)i < r->top ? DOC_ALL : DOC_DATA); /* text: the top ones */
         if (i == 0)
             doc_line(d, "Top offending stacks:");
-        doc_linef(d, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes%s%s%s", i + 1,
-                  leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes,
+        char held[48] = "";
+        if (l->holder >= 0)
+            snprintf(held, sizeof held, ", held by #%ld", l->holder + 1);
+        doc_linef(d, "  #%zu  %s: %" PRIu64 " blocks, %" PRIu64 " bytes%s%s%s%s", i + 1,
+                  leaks_kind_name(l->g->kind), l->g->blocks, l->g->bytes, held,
                   r->ntraces > 1 ? " (" : "", r->ntraces > 1 ? l->t->path : "",
                   r->ntraces > 1 ? ")" : "");
         doc_nl(d);
@@ -450,6 +641,7 @@ static int check_emit(doc_t *d, const check_result_t *r)
         doc_u64(d, "blocks", l->g->blocks);
         doc_u64(d, "bytes", l->g->bytes);
         doc_str(d, "trace", l->t->path);
+        doc_u64_or_null(d, "held_by", l->holder >= 0, (uint64_t)(l->holder >= 0 ? l->holder : 0));
         int rc = doc_stack(d, "stack", l->t->sym, l->g->ips, l->g->depth, r->stack_depth);
         if (rc < 0)
             return rc;
@@ -457,8 +649,9 @@ static int check_emit(doc_t *d, const check_result_t *r)
     }
     doc_only(d, DOC_ALL);
     doc_end(d);
+    int rc = check_emit_heap_errors(d, r);
     doc_end(d);
-    return d->err;
+    return rc < 0 ? rc : d->err;
 }
 
 /* The findings of the verdict: one per budget, one per counted leak site (largest first). */
@@ -552,7 +745,8 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
      * (peak, bytes allocated, allocations) and for a document format (JSON: its summary has
      * them) */
     unsigned select =
-        ANALYSIS_LEAKS | (o->baseline || o->format->view == FORMAT_DOC ? ANALYSIS_HEAP : 0);
+        ANALYSIS_LEAKS | (o->baseline || o->format->view == FORMAT_DOC ? ANALYSIS_HEAP : 0) |
+        (o->no_heap_errors ? 0 : ANALYSIS_MISUSE); /* the heap-error budget */
     int rc = analyses_load(t->path, select, &t->rp, &t->leaks, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
@@ -638,6 +832,7 @@ int check_main(int argc, char **argv)
         r.source_root = root;
     }
     r.kinds = o.kinds;
+    r.heap_errors_counted = !o.no_heap_errors;
     r.stack_depth = o.stack_depth;
     r.top = o.top;
     r.ntraces = (size_t)(argc - optind);

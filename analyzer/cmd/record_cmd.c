@@ -698,9 +698,11 @@ int record_oneshot_main(int argc, char **argv)
         if (i != main_trace)
             printf("%s%s", k++ ? ", " : " (the run's others: ", res.traces[i]);
     printf("%s\nnext:\n", res.ntraces > 1 ? ")" : "");
+    printf("  perfshim report --section advice %s   # each recommendation: evidence, "
+           "estimate, how to verify\n", t);
     printf("  perfshim report %s     # everything: timeline, sites by bytes/peak/temporary\n", t);
     printf("  perfshim locks %s      # lock contention and thread states\n", t);
-    printf("  perfshim check %s      # CI gate: exit 1 when it leaks\n", t);
+    printf("  perfshim check %s      # CI gate: exit 1 when it leaks or has heap errors\n", t);
     printf("  perfshim report --format=folded %s | flamegraph.pl >heap.svg\n", t);
     fflush(stdout);
     record_result_free(&res);

@@ -22,9 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyses/advice.h"
+#include "analyses/advice_emit.h"
 #include "analyses/analysis.h"
 #include "analyses/leaks.h"
 #include "analyses/locks.h"
+#include "analyses/screen_emit.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 #include "analyses/callsite.h"
@@ -52,12 +55,44 @@ enum report_metric {
     MET_LOCK_WAIT
 };
 
+/* The text report's sections, in their order, each reachable with --section NAME. */
+#define REPORT_SECTIONS(X)                                                                     \
+    X(SCREEN, "screen", "the first screen: verdict, USE of heap and locks, top recommendations") \
+    X(ADVICE, "advice", "recommendations: evidence, estimate, trade-off, how to verify")         \
+    X(SUMMARY, "summary", "workload summary")                                                    \
+    X(TIMELINE, "timeline", "rates, live heap and RSS over time")                                \
+    X(SITES, "sites", "top sites by allocations, bytes, peak contribution, temporary")           \
+    X(NOT_FREED, "not-freed", "sites with blocks not freed at exit")                             \
+    X(LEAKS, "leaks", "the exit scan's leaks, definite with the indirect ones they hold")        \
+    X(GROWTH, "growth", "suspected leaks: growth across snapshots")                              \
+    X(ERRORS, "errors", "heap errors: mismatched, double, invalid frees")                        \
+    X(HISTOGRAM, "histogram", "size histogram")                                                  \
+    X(LOCKS, "locks", "lock contention, condition variables, threads, lock-order cycles")
+
+enum report_section {
+#define REPORT_SEC_ENUM(id, name, what) SEC_##id,
+    REPORT_SECTIONS(REPORT_SEC_ENUM)
+#undef REPORT_SEC_ENUM
+    SEC_COUNT,
+    SEC_ALL = -1
+};
+
+static const struct {
+    const char *name, *what;
+} report_sections[SEC_COUNT] = {
+#define REPORT_SEC_ROW(id, name, what) {name, what},
+    REPORT_SECTIONS(REPORT_SEC_ROW)
+#undef REPORT_SEC_ROW
+};
+
 typedef struct report_opts_s {
     const format_t *format;
     enum report_metric metric;
     int stack_depth; /* -1: the format's default */
     int top;
-    bool brief; /* --brief: the first screen only (summary, leaks, top sites) */
+    int advice_top; /* recommendations in text: --top, default 5 */
+    int section;    /* --section: the one text section shown, SEC_ALL: all */
+    bool brief; /* --brief: the first screen, summary, leaks, top sites */
     const char *output, *trace;
     symbols_opts_t sym;
 } report_opts_t;
@@ -79,7 +114,15 @@ typedef struct report_s {
     size_t nsites;
     FILE *out;
     leaks_t leaks; /* the leak scan and snapshots (leaks.c) */
+    const pressure_t *pressure; /* the allocation-pressure facts, NULL: not computed */
+    advice_t advice;            /* the recommendations (advice.c) */
 } report_t;
+
+/* What the text hides of a section (--section shows one): DOC_TEXT or 0. */
+static unsigned sec_mask(const report_t *R, enum report_section s)
+{
+    return R->o->section == SEC_ALL || R->o->section == (int)s ? 0 : DOC_TEXT;
+}
 
 /* ---- call sites ---------------------------------------------------------------------- */
 
@@ -368,8 +411,6 @@ static void emit_size_histogram(const report_t *R, doc_t *d)
 
 /* ---- heap errors (misuse.c) ---------------------------------------------------------- */
 
-static const char *const err_kind_names[] = {"mismatched_free", "double_free", "invalid_free"};
-
 /* The stack of id cut like a site's (allocator and shim frames removed); depth 0 if none. */
 static int report_cut_stack(const report_t *R, uint32_t id, site_t *out)
 {
@@ -432,12 +473,12 @@ static int emit_errors(const report_t *R, doc_t *d)
             (rc = report_cut_stack(R, e->free_stack, &f)) < 0)
             return rc;
         doc_obj(d, NULL);
-        doc_str(d, "kind", err_kind_names[e->kind]);
+        doc_str(d, "kind", misuse_kind_name(e->kind));
         doc_u64(d, "count", e->count);
         doc_str(d, "alloc_fn", e->alloc_fn ? alloc_fn_name(e->alloc_fn) : NULL);
         doc_str(d, "free_fn", alloc_fn_name(e->free_fn));
         int n = snprintf(line, sizeof line, "  #%zu  %s x%" PRIu64 ": ", i + 1,
-                         err_kind_names[e->kind], e->count);
+                         misuse_kind_name(e->kind), e->count);
         if (e->alloc_fn && n >= 0 && (size_t)n < sizeof line)
             n += snprintf(line + n, sizeof line - (size_t)n, "allocated by %s, ",
                           alloc_fn_name(e->alloc_fn));
@@ -616,9 +657,11 @@ static void emit_timeline(const report_t *R, doc_t *d)
     doc_end(d);
 }
 
-/* The report, in every document format. The data's order: trace, summary, timeline, sites,
- * leaks, locks, errors, snapshots; the text's: summary, timeline, the rankings, leaks, growth,
- * errors, histogram, locks (--brief: summary, leaks, top sites): the sections whose place
+/* The report, in every document format. The data's order: trace, verdict, use,
+ * recommendations, summary, timeline, sites, leaks, locks, errors, snapshots; the text's: the
+ * first screen (verdict, USE, top recommendations), recommendations, summary, timeline, the
+ * rankings, not freed, leaks, growth, errors, histogram, locks (--brief: the first screen,
+ * summary, leaks, top sites; --section NAME: that one section): the sections whose place
  * differs are visited twice, hidden from one side each time (doc_hide). */
 static int report_emit(const report_t *R, doc_t *d)
 {
@@ -637,15 +680,21 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_str(d, "cmdline", rp->cmdline);
     doc_u64(d, "pid", rp->pid);
     doc_end(d);
-    emit_summary(R, d);
     int rc = 0;
-    if (brief) { /* the first screen: what leaked, then where the allocations come from */
+    doc_hide(d, sec_mask(R, SEC_SCREEN));
+    rc = screen_emit(d, rp, &R->leaks, R->pressure, &R->advice, R->o->advice_top);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_ADVICE));
+    if (rc == 0)
+        rc = advice_emit(d, &R->advice, rp, R->sym, depth, R->o->advice_top);
+    doc_hide(d, sec_mask(R, SEC_SUMMARY));
+    emit_summary(R, d);
+    if (brief && rc == 0) { /* the first screen: what leaked, then where the allocations come from */
         doc_hide(d, DOC_DATA);
         rc = report_leaks_text(R, d, 3);
     }
-    doc_hide(d, brief ? DOC_TEXT : 0);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_TIMELINE));
     emit_timeline(R, d);
-    doc_hide(d, 0);
+    doc_hide(d, sec_mask(R, SEC_SITES));
 
     const site_t **v = report_rank(R, site_by_allocations);
     site_ranks_t ranks = {R, malloc((R->nsites ? R->nsites : 1) * sizeof(long))};
@@ -659,7 +708,7 @@ static int report_emit(const report_t *R, doc_t *d)
     if (rc == 0)
         rc = emit_top(R, d, "TOP SITES BY ALLOCATIONS", v, TOP_ALL, true);
     if (!brief) {
-        doc_hide(d, DOC_DATA);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_SITES));
         if (rc == 0)
             rc = text_top(R, d, "TOP SITES BY BYTES", site_by_bytes, TOP_ALL);
         if (rc == 0)
@@ -667,6 +716,7 @@ static int report_emit(const report_t *R, doc_t *d)
         if (rc == 0)
             rc = text_top(R, d, "TOP SITES BY TEMPORARY ALLOCATIONS", site_by_temporary,
                           TOP_TEMPORARY);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_NOT_FREED));
         if (rc == 0)
             rc = text_top(R, d,
                           report_exited(R)
@@ -677,7 +727,10 @@ static int report_emit(const report_t *R, doc_t *d)
     }
     /* leaks, largest first: the scan's groups, or without a scan the sites' blocks not freed
      * at exit; one shape either way (leaks_emit.h); text: the LEAKS section */
-    doc_hide(d, brief ? DOC_TEXT : 0);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_LEAKS));
+    if (R->o->section == SEC_LEAKS && !R->leaks.have_scan) /* asked for: say why it is empty */
+        doc_line(d, "\nLEAKS: no leak scan in the trace (PERFSHIM_LEAK_CHECK=0, or the process "
+                    "did not exit cleanly); --section not-freed shows what was still allocated");
     doc_nl(d);
     doc_list(d, "leaks");
     if (rc == 0 && R->leaks.have_scan) {
@@ -699,14 +752,20 @@ static int report_emit(const report_t *R, doc_t *d)
     }
     doc_end(d);
     if (!brief) { /* text: growth, errors, histogram here */
-        doc_hide(d, DOC_DATA);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_GROWTH));
+        if (R->o->section == SEC_GROWTH && R->leaks.nsnapshots < 2)
+            doc_linef(d, "\nSUSPECTED LEAKS: %" PRIu32 " live-set snapshots in the trace, growth "
+                         "needs two (PERFSHIM_SNAPSHOT_SIGNAL)",
+                      R->leaks.nsnapshots);
         if (rc == 0)
             rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_ERRORS));
         if (rc == 0)
             rc = emit_errors(R, d);
+        doc_hide(d, DOC_DATA | sec_mask(R, SEC_HISTOGRAM));
         emit_size_histogram(R, d);
     }
-    doc_hide(d, brief ? DOC_TEXT : 0);
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_LOCKS));
     if (rc == 0)
         rc = locks_emit(d, rp, R->sym, depth, top);
     doc_hide(d, DOC_TEXT);
@@ -891,7 +950,8 @@ static int report_render(const report_t *R)
 static void report_usage(FILE *f)
 {
     fputs("usage: perfshim report [OPTIONS] TRACE\n"
-          "Heap report of TRACE: summary, top allocation sites, blocks not freed at exit.\n"
+          "Heap report of TRACE: first a screen with the verdict, the USE figures of heap\n"
+          "and locks and the top recommendations; then the detail sections.\n"
           "  --metric=allocations|bytes|peak|leaked|inuse|temporary|lock_wait\n"
           "                             the sample type a single-value profile format\n"
           "                             (folded) writes (default allocations); leaked: the\n"
@@ -899,7 +959,9 @@ static void report_usage(FILE *f)
           "                             scan what was not freed; inuse: not freed at the end;\n"
           "                             lock_wait: nanoseconds waited per contended lock site\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
-          "  --top N                    sites per text section (default 10)\n"
+          "  --top N                    sites per text section (default 10) and\n"
+          "                             recommendations shown (default 5)\n"
+          "  --section NAME             text: only that section (see below)\n"
           "  -o, --output FILE          write the report to FILE instead of stdout\n"
           "  --sysroot DIR              look for module files under DIR\n"
           "  --debug-dir DIR            also look for separate debug files in DIR\n"
@@ -909,20 +971,23 @@ static void report_usage(FILE *f)
           "                             into one line, --stack-depth counting the program's)\n"
           "  --full-names               text: full C++ names (template arguments and\n"
           "                             parameters collapsed to <…> and (…) by default)\n"
-          "  --brief                    text: the first screen only (summary, leaks, top\n"
-          "                             sites); what `perfshim PROGRAM` prints\n"
+          "  --brief                    text: the first screen, the summary, the leaks and\n"
+          "                             the top sites; what `perfshim PROGRAM` prints\n"
           "`perfshim html [OPTIONS] TRACE -o FILE` is report --format=html: one self-contained\n"
           "HTML page (flame graph, timeline, thread states, tables; docs/html-report.md).\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
-          "2 usage error, unreadable input, or output error.\n",
+          "2 usage error, unreadable input, or output error.\n"
+          "Sections (--section NAME; the text report shows them all, in this order):\n",
           f);
+    for (int i = 0; i < SEC_COUNT; i++)
+        fprintf(f, "  %-12s %s\n", report_sections[i].name, report_sections[i].what);
     format_help(f, FORMAT_REPORT);
 }
 
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
-           OPT_STDFRAMES, OPT_FULLNAMES };
+           OPT_STDFRAMES, OPT_FULLNAMES, OPT_SECTION };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -935,12 +1000,14 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"brief", no_argument, NULL, OPT_BRIEF},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
         {"full-names", no_argument, NULL, OPT_FULLNAMES},
+        {"section", required_argument, NULL, OPT_SECTION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->stack_depth = -1;
     o->top = 10;
+    o->section = SEC_ALL;
     o->format = format_find("report", FORMAT_REPORT, "text");
     bool top_given = false;
     opterr = 0;
@@ -981,6 +1048,17 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         case OPT_BRIEF:
             o->brief = true;
             break;
+        case OPT_SECTION:
+            for (int i = 0; i < SEC_COUNT && o->section == SEC_ALL; i++)
+                if (!strcmp(optarg, report_sections[i].name))
+                    o->section = i;
+            if (o->section == SEC_ALL) {
+                fprintf(stderr, "perfshim: report: unknown section '%s' (perfshim report --help "
+                                "lists them)\n",
+                        optarg);
+                return 2; /* said in one line: no usage */
+            }
+            break;
         case OPT_STDFRAMES:
             o->sym.show_std_frames = true;
             break;
@@ -1003,6 +1081,14 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
             return -PS_E_INVAL;
         }
     }
+    if (o->section != SEC_ALL && o->format->view != FORMAT_TEXT) {
+        fprintf(stderr, "perfshim: report: --section is for the text format (the data formats "
+                        "have every section)\n");
+        return 2;
+    }
+    if (o->section != SEC_ALL)
+        o->brief = false;
+    o->advice_top = top_given ? o->top : 5;
     if (o->brief && !top_given) /* a screen: 5 sites of 3 frames */
         o->top = 5;
     if (o->brief && o->stack_depth < 0)
@@ -1023,7 +1109,7 @@ int report_main(int argc, char **argv)
     if (rc != 0) {
         if (rc < 0)
             report_usage(stderr);
-        return rc < 0 ? 2 : 0;
+        return rc < 0 || rc == 2 ? 2 : 0;
     }
     report_t R;
     memset(&R, 0, sizeof(R));
@@ -1044,7 +1130,10 @@ int report_main(int argc, char **argv)
     if (!R.rp.complete)
         fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
     if ((rc = analyses_symbols(&R.rp, &R.leaks, &o.sym, &R.sym, err, sizeof(err))) < 0 ||
-        (rc = report_build_sites(&R)) < 0) {
+        (rc = report_build_sites(&R)) < 0 ||
+        (rc = advice_run(&(advice_in_t){.rp = &R.rp, .leaks = &R.leaks,
+                                         .pressure = R.pressure, .sym = R.sym, .trace = o.trace},
+                         &R.advice)) < 0) {
         fprintf(stderr, "perfshim: report: %s\n", ps_strerror(rc));
         status = 2;
         goto out;
@@ -1069,6 +1158,7 @@ int report_main(int argc, char **argv)
         status = 2;
     }
 out:
+    advice_free(&R.advice);
     free(R.sites);
     analyses_free(&R.rp, &R.leaks, R.sym);
     return status;

@@ -135,7 +135,8 @@ junit() {
 import xml.dom.minidom
 d = xml.dom.minidom.parse("r.xml")
 cases = d.getElementsByTagName("testcase")
-assert [c.getAttribute("name") for c in cases] == ["max-leaked-bytes", "max-leaked-blocks"]
+assert [c.getAttribute("name") for c in cases] == ["max-leaked-bytes", "max-leaked-blocks",
+                                                  "max-heap-errors"]
 fails = d.getElementsByTagName("failure")
 assert len(fails) == 1 and "exceeded by 980" in fails[0].getAttribute("message")
 assert d.getElementsByTagName("testsuite")[0].getAttribute("failures") == "1"

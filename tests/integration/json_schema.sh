@@ -31,6 +31,9 @@ all_keys() {
     # a diff of two programs (added and removed sites) with a gate rule
     "$P" diff -q --format=json --fail-on=growth:10 plain.trace both.trace >pb.diff.json
     [ $? -le 1 ] || return 1
+    "$P" record -o he.trace -- "$W/heap_errors" >/dev/null 2>&1 || return 1
+    "$P" check -q --format=json he.trace >he.check.json # heap errors: their keys
+    [ $? -eq 1 ] || return 1
     python3 - "$SCHEMA" <<'PY'
 import glob, json, sys
 schema = json.load(open(sys.argv[1]))
