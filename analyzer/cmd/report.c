@@ -33,6 +33,7 @@
 #include "formats/formats.h"
 #include "analyses/leaks_emit.h"
 #include "analyses/locks_emit.h"
+#include "analyses/pressure_emit.h"
 #include "core/doc.h"
 #include "core/profile.h"
 #include "analyses/replay.h"
@@ -47,6 +48,7 @@ typedef struct report_opts_s {
     int stack_depth; /* -1: the format's default */
     int top;
     bool brief; /* --brief: the first screen only (summary, leaks, top sites) */
+    analysis_params_t params; /* --short-lived, --within */
     const char *output, *trace;
     symbols_opts_t sym;
 } report_opts_t;
@@ -714,6 +716,9 @@ static int report_emit(const report_t *R, doc_t *d)
         doc_nl(d);
         rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
     }
+    doc_hide(d, brief ? DOC_TEXT : 0); /* both: the pressure section, last */
+    if (rc == 0)
+        rc = pressure_emit(d, rp, R->sym, depth, top);
     doc_hide(d, 0);
     doc_end(d);
     free(v);
@@ -788,6 +793,10 @@ static void report_usage(FILE *f)
           "                             __gnu_cxx::, inlined libstdc++ code; folded by default)\n"
           "  --brief                    text: the first screen only (summary, leaks, top\n"
           "                             sites); what `perfshim PROGRAM` prints\n"
+          "  --short-lived=T            pressure: a block freed within T is short-lived\n"
+          "                             (N, Nns, Nus, Nms, Ns; default 1ms)\n"
+          "  --within=K                 pressure: a block freed after at most K other\n"
+          "                             allocations of its thread (default 8)\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
           "2 usage error, unreadable input, or output error.\n",
           f);
@@ -797,7 +806,7 @@ static void report_usage(FILE *f)
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
-           OPT_STDFRAMES };
+           OPT_STDFRAMES, OPT_SHORT, OPT_WITHIN };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -809,6 +818,8 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"brief", no_argument, NULL, OPT_BRIEF},
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
+        {"short-lived", required_argument, NULL, OPT_SHORT},
+        {"within", required_argument, NULL, OPT_WITHIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -816,6 +827,7 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
     o->stack_depth = -1;
     o->top = 10;
     o->format = format_find("report", FORMAT_REPORT, "text");
+    o->params = (analysis_params_t){PRESSURE_SHORT_NS_DEFAULT, PRESSURE_K_DEFAULT};
     bool top_given = false;
     opterr = 0;
     optind = 1;
@@ -856,6 +868,17 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         case OPT_STDFRAMES:
             o->sym.show_std_frames = true;
             break;
+        case OPT_SHORT:
+            if (cliopt_duration("report", "short-lived", optarg, &o->params.short_ns) < 0)
+                return -PS_E_INVAL;
+            break;
+        case OPT_WITHIN: {
+            int k;
+            if (cliopt_count("report", "within", optarg, &k) < 0)
+                return -PS_E_INVAL;
+            o->params.within_k = (unsigned)k;
+            break;
+        }
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;
             break;
@@ -899,7 +922,8 @@ int report_main(int argc, char **argv)
     R.o = &o;
     char err[512];
     int status = 0;
-    rc = analyses_load(o.trace, ANALYSIS_ALL, &R.rp, &R.leaks, err, sizeof(err));
+    rc = analyses_load_params(o.trace, ANALYSIS_ALL, &o.params, &R.rp, &R.leaks, err,
+                              sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
         status = 2;
