@@ -269,11 +269,15 @@ int pressure_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int t
                 live = P->windows[i].live_bytes_max;
             }
         char a[32], b[32], c[32];
-        if (rss)
+        if (rss && rss >= live)
             doc_linef(d, "  RSS vs live     max RSS %s, live heap then %s (RSS - live %s: "
                          "retention, fragmentation, non-heap memory)",
                       fmt_bytes(a, sizeof a, rss), fmt_bytes(b, sizeof b, live),
-                      fmt_bytes(c, sizeof c, rss > live ? rss - live : 0));
+                      fmt_bytes(c, sizeof c, rss - live));
+        else if (rss)
+            doc_linef(d, "  RSS vs live     max RSS %s, live heap then %s (RSS below the live "
+                         "heap: pages allocated but never touched)",
+                      fmt_bytes(a, sizeof a, rss), fmt_bytes(b, sizeof b, live));
     }
     /* sites: text shows the top ones */
     if (rp->pressure && P->nsites)

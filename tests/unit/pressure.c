@@ -51,11 +51,14 @@ static void make_trace(char *path, size_t n, bool cross_flag)
     for (uint32_t id = 1; id <= 6; id++)
         synth_stack(&a, id, 2, ips);
     synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "main");
-    /* window 0: churn at stack 1, 3 pairs of 100 B */
+    /* window 0: churn at stack 1, 3 pairs of 100 B, then one of 50 B (no cycle: the size
+     * released last there was 100) */
     for (uint64_t i = 0; i < 3; i++) {
         synth_alloc(&a, PS_FN_MALLOC, 1, 1100 + 200 * i, 0x100, 100, 0);
         synth_free(&a, 1200 + 200 * i, 0x100);
     }
+    synth_alloc(&a, PS_FN_MALLOC, 1, 1700, 0x100, 50, 0);
+    synth_free(&a, 1800, 0x100);
     /* window 5: two growth chains at stack 2, interleaved */
     synth_realloc(&a, 2, 6100, 6100, 0, 0x500, 16);          /* realloc(NULL): no step */
     synth_realloc(&a, 2, 6200, 6210, 0x500, 0x500, 32);      /* chain 1, in place: 16 */
@@ -70,10 +73,12 @@ static void make_trace(char *path, size_t n, bool cross_flag)
     synth_rss(&a, 8500, 1u << 20, 0);
     synth_alloc(&a, PS_FN_MALLOC, 3, 9000, 0xb00, 8, 0);
     synth_free(&a, 9600, 0xc00); /* never allocated: an invalid free, nothing here */
+    synth_alloc(&a, PS_FN_MALLOC, 4, 12000, 0xd00, 7, 0); /* lives exactly T: short-lived */
+    synth_free(&a, 22000, 0xd00);
     synth_free(&a, 40000, 0xa00);
     ps_rec_end_t end = {.ts = 40999};
     synth_end(&a, &end);
-    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 19, .t_first = 1001, .t_last = 40999};
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 23, .t_first = 1001, .t_last = 40999};
     synth_chunk(&f, &a, &h, 1);
     synth_thread(&t, PS_REC_THREAD_START, 11, 9001, "other");
     ps_rec_free_t fr = {synth_hdr(PS_REC_FREE, PS_FN_FREE | PS_FREE_F_CROSS_THREAD, sizeof fr),
@@ -132,10 +137,11 @@ TEST(windows_and_rates)
         size_t w;
         uint64_t allocs, bytes, releases, young, live_max, rss;
     } want[] = {
-        {0, 3, 300, 3, 300, 100, 0},     {1, 0, 0, 0, 0, 0, 0},
+        {0, 4, 350, 4, 350, 100, 0},     {1, 0, 0, 0, 0, 0, 0},
         {5, 6, 270, 6, 270, 148, 0},     {6, 0, 0, 0, 0, 0, 0},
         {7, 1, 5000, 0, 0, 5000, 1 << 20}, {8, 1, 8, 1, 8, 5008, 0},
-        {20, 0, 0, 0, 0, 5000, 0},       {39, 0, 0, 1, 0, 5000, 0},
+        {11, 1, 7, 0, 0, 5007, 0},       {20, 0, 0, 0, 0, 5007, 0},
+        {21, 0, 0, 1, 7, 5007, 0},       {39, 0, 0, 1, 0, 5000, 0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const pressure_window_t *w = &P->windows[want[i].w];
@@ -154,11 +160,11 @@ TEST(windows_and_rates)
     expect_u64_eq(P->peak_windows[2], 7); /* ties: the earlier first */
     expect_u64_eq(P->peak_windows[3], 8);
     expect_u64_eq(P->peak_window, 5);
-    expect_u64_eq(P->allocations, 11);
-    expect_u64_eq(P->bytes, 5578);
-    expect_u64_eq(P->releases, 11);
-    expect_u64_eq(P->short_lived, 10);
-    expect_u64_eq(P->short_lived_bytes, 578);
+    expect_u64_eq(P->allocations, 13);
+    expect_u64_eq(P->bytes, 5635);
+    expect_u64_eq(P->releases, 13);
+    expect_u64_eq(P->short_lived, 12); /* all but the 5000 B block; 7 B lived exactly T */
+    expect_u64_eq(P->short_lived_bytes, 635);
     analyses_free(&rp, NULL, NULL);
 }
 
@@ -181,11 +187,13 @@ TEST(chains_cycles_temporary)
     expect_u64_eq(s1->realloc_steps, 0);
     expect_u64_eq(s1->same_size_cycles, 2);
     expect_u64_eq(P->same_size_cycles, 2);
-    expect_u64_eq(s1->temporary, 3);
+    expect_u64_eq(s1->temporary, 4);
     expect_u64_eq(s2->temporary, 3); /* 16 and 32 (released by the next realloc), 128 */
     expect_u64_eq(s3->temporary, 2); /* 10 (its realloc), 8 (freed by the other thread) */
-    expect_u64_eq(P->temporary, 8);
-    expect_u64_eq(P->within_k, 11);
+    expect_u64_eq(P->temporary, 10);
+    expect_u64_eq(P->within_k, 13);
+    expect_u64_eq(s1->size_min, 50);
+    expect_u64_eq(s1->size_max, 100);
     expect_u64_eq(s2->size_min, 16);
     expect_u64_eq(s2->size_max, 128);
     expect_u64_eq(s2->allocations, 5);
@@ -196,8 +204,8 @@ TEST(chains_cycles_temporary)
     analyses_free(&rp, NULL, NULL);
     load(&rp, true, 1);
     P = rp.pressure;
-    expect_u64_eq(P->within_k, 10); /* + the 20 B and 5000 B blocks (one allocation after) */
-    expect_u64_eq(P->temporary, 8);
+    expect_u64_eq(P->within_k, 11); /* + the 20 B block (one allocation after it) */
+    expect_u64_eq(P->temporary, 10);
     analyses_free(&rp, NULL, NULL);
 }
 
@@ -230,7 +238,7 @@ TEST(cross_thread_locks_peak)
     P = rp.pressure;
     expect_true(!P->have_cross_thread);
     expect_u64_eq(P->cross_thread_frees, 0);
-    expect_u64_eq(P->temporary, 8); /* its allocating thread is still found */
+    expect_u64_eq(P->temporary, 10); /* its allocating thread is still found */
     analyses_free(&rp, NULL, NULL);
 }
 

@@ -11,8 +11,10 @@
  *                  chain, 16 * (2^GROW_K - 1) bytes copied, final size 16 << GROW_K
  *   producer_site  XT_M blocks of 64 bytes passed through a pipe to another thread that frees
  *                  them: XT_M cross-thread frees
- *   locked_site    two threads, LOCK_L times each: big_lock held, malloc(32), free, unlock:
- *                  2 * LOCK_L allocations under big_lock (its address is printed: "lock 0x..")
+ *   locked_site    two threads, big_lock held, malloc(32), free, unlock: one LOCK_L times, the
+ *                  other 2 * LOCK_L times inside a lock of its own taken first: 3 * LOCK_L
+ *                  allocations with big_lock the innermost lock held (its address is printed:
+ *                  "lock 0x..")
  *   peak_site      PEAK_BYTES held while nothing else of ours is: the owner of the heap's peak
  * Nothing here allocates between the steps of a case (no stdio until the end).
  */
@@ -143,6 +145,23 @@ static void *locked_worker(void *arg)
     return NULL;
 }
 
+/* The same inside a lock of its own (outer, never contended): big_lock is the innermost. */
+static void *nested_worker(void *arg)
+{
+    static pthread_mutex_t outer = PTHREAD_MUTEX_INITIALIZER;
+    (void)arg;
+    for (int i = 0; i < 2 * LOCK_L; i++) {
+        pthread_mutex_lock(&outer);
+        pthread_mutex_lock(&big_lock);
+        void *p = locked_site();
+        sink = p;
+        free(p);
+        pthread_mutex_unlock(&big_lock);
+        pthread_mutex_unlock(&outer);
+    }
+    return NULL;
+}
+
 static NOINLINE void *peak_site(void)
 {
     char *p = malloc(PEAK_BYTES);
@@ -169,7 +188,7 @@ int main(void)
     if (pipe(pipefd))
         return 5;
     pair(producer, consumer);
-    pair(locked_worker, locked_worker);
+    pair(locked_worker, nested_worker);
     void *peak = peak_site();
     usleep(2000);
     free(peak);
