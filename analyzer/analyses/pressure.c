@@ -32,7 +32,8 @@ typedef struct ring_s {
 typedef struct thr_s {
     uint32_t tid;
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
-    ring_t *ring;    /* allocation number n at ring[n % (k + 1)] */
+    ring_t *ring;    /* its latest k + 1 allocations; the next goes to ring[rpos] */
+    size_t rpos;
     bool re_pending; /* its latest event released a realloc's old block */
     bool re_cont;    /* that block was made by one of its latest STEPS_KEPT steps */
     uint64_t re_old_size;
@@ -66,7 +67,27 @@ typedef struct pstate_s {
     size_t nla, la_cap;
     uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
     bool *has_ev;
+    uint64_t win_lo, win_hi; /* event_window: the latest event's window's bounds */
+    size_t win_cur;
+    uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
+    uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
 } pstate_t;
+
+/* pressure_window for the merged events, whose times mostly stay in one window: no division
+ * while ts stays within the latest event's window. */
+static size_t event_window(pstate_t *S, uint64_t ts)
+{
+    if (ts >= S->win_lo && ts < S->win_hi)
+        return S->win_cur;
+    const pressure_t *P = S->P;
+    size_t i = pressure_window(P, S->start_ns, ts);
+    if (ts > S->start_ns && P->window_ns) {
+        S->win_cur = i;
+        S->win_lo = S->start_ns + i * P->window_ns;
+        S->win_hi = i == P->nwindows - 1 ? UINT64_MAX : S->win_lo + P->window_ns;
+    }
+    return i;
+}
 
 static bool is_realloc(uint8_t fn)
 {
@@ -129,9 +150,16 @@ static pressure_site_t *site_get(pstate_t *S, uint32_t id)
     if (P->nsites == S->sites_cap) {
         size_t cap = S->sites_cap ? S->sites_cap * 2 : 64;
         pressure_site_t *v = realloc(P->sites, cap * sizeof(*v));
-        if (!v)
+        if (v)
+            P->sites = v;
+        uint32_t *a = realloc(S->ss_thr, cap * sizeof(*a));
+        if (a)
+            S->ss_thr = a;
+        uint64_t *z = realloc(S->ss_size, cap * sizeof(*z));
+        if (z)
+            S->ss_size = z;
+        if (!v || !a || !z)
             return NULL;
-        P->sites = v;
         S->sites_cap = cap;
     }
     uint32_t i = (uint32_t)P->nsites;
@@ -151,6 +179,8 @@ static pressure_site_t *site_get(pstate_t *S, uint32_t id)
     } else if (u32map_put(&S->site_map, id, i) < 0) {
         return NULL;
     }
+    S->ss_thr[P->nsites] = 0;
+    S->ss_size[P->nsites] = 0;
     pressure_site_t *s = &P->sites[P->nsites++];
     memset(s, 0, sizeof(*s));
     s->stack_id = id;
@@ -236,6 +266,25 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
     return 0;
 }
 
+/* The size thread ti last released from site si (+ 1; 0: none), and its update. */
+static uint64_t same_get(const pstate_t *S, size_t si, size_t ti, uint32_t stack)
+{
+    if (S->ss_thr[si] == ti + 1)
+        return S->ss_size[si];
+    return S->ss_thr[si] ? ss_get(S, (uint64_t)ti << 32 | stack) : 0;
+}
+
+static int same_put(pstate_t *S, size_t si, size_t ti, uint32_t stack, uint64_t size)
+{
+    if (!S->ss_thr[si])
+        S->ss_thr[si] = (uint32_t)ti + 1;
+    if (S->ss_thr[si] == ti + 1) {
+        S->ss_size[si] = size + 1;
+        return 0;
+    }
+    return ss_put(S, (uint64_t)ti << 32 | stack, size + 1);
+}
+
 /* ---- the events ---------------------------------------------------------------------- */
 
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
@@ -243,13 +292,15 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                      uint64_t *others)
 {
-    size_t n = (size_t)S->P->k + 1;
-    for (size_t j = 0; j < n; j++) {
+    size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
+    size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
+    for (size_t back = 0; back < m; back++) { /* newest first: the common case is the last */
         const ring_t *r = &t->ring[j];
-        if (r->ptr == ptr && r->ts == ts && r->seq < t->nalloc) {
-            *others = t->nalloc - 1 - r->seq;
+        if (r->ptr == ptr && r->ts == ts) {
+            *others = back;
             return 1;
         }
+        j = j ? j - 1 : n - 1;
     }
     return 0;
 }
@@ -270,7 +321,7 @@ static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay
     pressure_site_t *s = site_get(S, b->stack_id);
     if (!s)
         return -PS_E_NOMEM;
-    size_t w = pressure_window(P, S->start_ns, e->ts);
+    size_t w = event_window(S, e->ts);
     uint64_t life = e->ts >= b->alloc_ts ? e->ts - b->alloc_ts : 0;
     P->releases++;
     s->releases++;
@@ -314,7 +365,7 @@ static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay
     window_live(S, w);
     if (t->re_pending) /* a realloc's old side: not a release the app made */
         return 0;
-    return ss_put(S, (uint64_t)(t - S->thr) << 32 | b->stack_id, b->size + 1);
+    return same_put(S, (size_t)(s - P->sites), (size_t)(t - S->thr), b->stack_id, b->size);
 }
 
 static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
@@ -323,7 +374,7 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
     pressure_site_t *s = site_get(S, e->stack);
     if (!s)
         return -PS_E_NOMEM;
-    size_t w = pressure_window(P, S->start_ns, e->ts);
+    size_t w = event_window(S, e->ts);
     P->allocations++;
     P->bytes += e->size;
     s->allocations++;
@@ -352,14 +403,14 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
     }
     t->re_pending = false;
     if (!re) {
-        uint64_t last = ss_get(S, (uint64_t)(t - S->thr) << 32 | e->stack);
+        uint64_t last = same_get(S, (size_t)(s - P->sites), (size_t)(t - S->thr), e->stack);
         if (last && last - 1 == e->size) {
             s->same_size_cycles++;
             P->same_size_cycles++;
         }
     }
-    size_t n = (size_t)P->k + 1;
-    t->ring[t->nalloc % n] = (ring_t){e->ptr, e->ts, t->nalloc};
+    t->ring[t->rpos] = (ring_t){e->ptr, e->ts, t->nalloc};
+    t->rpos = t->rpos == P->k ? 0 : t->rpos + 1;
     t->nalloc++;
     return 0;
 }
@@ -531,6 +582,8 @@ void pressure_state_free(void *state)
     free(S->site_of);
     free(S->ss_key);
     free(S->ss_val);
+    free(S->ss_thr);
+    free(S->ss_size);
     free(S->la);
     free(S->live_end);
     free(S->has_ev);

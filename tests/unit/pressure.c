@@ -75,10 +75,15 @@ static void make_trace(char *path, size_t n, bool cross_flag)
     synth_free(&a, 9600, 0xc00); /* never allocated: an invalid free, nothing here */
     synth_alloc(&a, PS_FN_MALLOC, 4, 12000, 0xd00, 7, 0); /* lives exactly T: short-lived */
     synth_free(&a, 22000, 0xd00);
+    /* window 30: site 6's cycles, first thread 11's (below), then this thread's */
+    synth_alloc(&a, PS_FN_MALLOC, 6, 31500, 0xe00, 4, 0);
+    synth_free(&a, 31510, 0xe00);
+    synth_alloc(&a, PS_FN_MALLOC, 6, 31520, 0xe00, 4, 0); /* a cycle of this thread */
+    synth_free(&a, 31530, 0xe00);
     synth_free(&a, 40000, 0xa00);
     ps_rec_end_t end = {.ts = 40999};
     synth_end(&a, &end);
-    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 23, .t_first = 1001, .t_last = 40999};
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 27, .t_first = 1001, .t_last = 40999};
     synth_chunk(&f, &a, &h, 1);
     synth_thread(&t, PS_REC_THREAD_START, 11, 9001, "other");
     ps_rec_free_t fr = {synth_hdr(PS_REC_FREE, PS_FN_FREE | PS_FREE_F_CROSS_THREAD, sizeof fr),
@@ -87,7 +92,11 @@ static void make_trace(char *path, size_t n, bool cross_flag)
     lock_alloc(&t, 1, 0xa1, 5, 3, 300);
     lock_alloc(&t, 1, 0xa2, 6, 2, 200);
     lock_alloc(&t, 1, 0xa1, 5, 2, 200); /* the thread's second emission: adds up */
-    ps_chunk_header_t ht = {.tid = 11, .seq = 0, .nevents = 4, .t_first = 9001, .t_last = 9700};
+    synth_alloc(&t, PS_FN_MALLOC, 6, 31000, 0xf00, 4, 0);
+    synth_free(&t, 31010, 0xf00);
+    synth_alloc(&t, PS_FN_MALLOC, 6, 31020, 0xf00, 4, 0); /* a cycle of thread 11 */
+    synth_free(&t, 31030, 0xf00);
+    ps_chunk_header_t ht = {.tid = 11, .seq = 0, .nevents = 8, .t_first = 9001, .t_last = 31030};
     synth_chunk(&f, &t, &ht, 1);
     const char *tmp = getenv("TMPDIR");
     snprintf(path, n, "%s/pspressure.%d.%d.trace", tmp && *tmp ? tmp : "/tmp", (int)getpid(),
@@ -141,7 +150,8 @@ TEST(windows_and_rates)
         {5, 6, 270, 6, 270, 148, 0},     {6, 0, 0, 0, 0, 0, 0},
         {7, 1, 5000, 0, 0, 5000, 1 << 20}, {8, 1, 8, 1, 8, 5008, 0},
         {11, 1, 7, 0, 0, 5007, 0},       {20, 0, 0, 0, 0, 5007, 0},
-        {21, 0, 0, 1, 7, 5007, 0},       {39, 0, 0, 1, 0, 5000, 0},
+        {21, 0, 0, 1, 7, 5007, 0},       {30, 4, 16, 4, 16, 5004, 0},
+        {39, 0, 0, 1, 0, 5000, 0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const pressure_window_t *w = &P->windows[want[i].w];
@@ -157,14 +167,14 @@ TEST(windows_and_rates)
     assert_u64_eq(P->npeak_windows, 4);
     expect_u64_eq(P->peak_windows[0], 5);
     expect_u64_eq(P->peak_windows[1], 0);
-    expect_u64_eq(P->peak_windows[2], 7); /* ties: the earlier first */
-    expect_u64_eq(P->peak_windows[3], 8);
+    expect_u64_eq(P->peak_windows[2], 30); /* ties: the earlier first */
+    expect_u64_eq(P->peak_windows[3], 7);
     expect_u64_eq(P->peak_window, 5);
-    expect_u64_eq(P->allocations, 13);
-    expect_u64_eq(P->bytes, 5635);
-    expect_u64_eq(P->releases, 13);
-    expect_u64_eq(P->short_lived, 12); /* all but the 5000 B block; 7 B lived exactly T */
-    expect_u64_eq(P->short_lived_bytes, 635);
+    expect_u64_eq(P->allocations, 17);
+    expect_u64_eq(P->bytes, 5651);
+    expect_u64_eq(P->releases, 17);
+    expect_u64_eq(P->short_lived, 16); /* all but the 5000 B block; 7 B lived exactly T */
+    expect_u64_eq(P->short_lived_bytes, 651);
     analyses_free(&rp, NULL, NULL);
 }
 
@@ -186,12 +196,13 @@ TEST(chains_cycles_temporary)
     expect_u64_eq(P->realloc_bytes_copied, 122);
     expect_u64_eq(s1->realloc_steps, 0);
     expect_u64_eq(s1->same_size_cycles, 2);
-    expect_u64_eq(P->same_size_cycles, 2);
+    expect_u64_eq(site(P, 6)->same_size_cycles, 2); /* one per thread */
+    expect_u64_eq(P->same_size_cycles, 4);
     expect_u64_eq(s1->temporary, 4);
     expect_u64_eq(s2->temporary, 3); /* 16 and 32 (released by the next realloc), 128 */
     expect_u64_eq(s3->temporary, 2); /* 10 (its realloc), 8 (freed by the other thread) */
-    expect_u64_eq(P->temporary, 10);
-    expect_u64_eq(P->within_k, 13);
+    expect_u64_eq(P->temporary, 14);
+    expect_u64_eq(P->within_k, 17);
     expect_u64_eq(s1->size_min, 50);
     expect_u64_eq(s1->size_max, 100);
     expect_u64_eq(s2->size_min, 16);
@@ -204,8 +215,8 @@ TEST(chains_cycles_temporary)
     analyses_free(&rp, NULL, NULL);
     load(&rp, true, 1);
     P = rp.pressure;
-    expect_u64_eq(P->within_k, 11); /* + the 20 B block (one allocation after it) */
-    expect_u64_eq(P->temporary, 10);
+    expect_u64_eq(P->within_k, 15); /* + the 20 B block (one allocation after it) */
+    expect_u64_eq(P->temporary, 14);
     analyses_free(&rp, NULL, NULL);
 }
 
@@ -238,7 +249,7 @@ TEST(cross_thread_locks_peak)
     P = rp.pressure;
     expect_true(!P->have_cross_thread);
     expect_u64_eq(P->cross_thread_frees, 0);
-    expect_u64_eq(P->temporary, 10); /* its allocating thread is still found */
+    expect_u64_eq(P->temporary, 14); /* its allocating thread is still found */
     analyses_free(&rp, NULL, NULL);
 }
 
