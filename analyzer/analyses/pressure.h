@@ -6,7 +6,10 @@
  *
  * Contract: analyzer-only, single-threaded. One analysis of the ANALYSES table (analysis.h),
  * selected with the heap replay (it reads each released block's size, allocation time, site
- * and thread from the replay; it keeps no address table of its own). Every count is exact
+ * and function from the replay; it keeps no address table of its own: per thread a ring of
+ * its latest K+1 allocations says which thread allocated a block released now, and how many
+ * of its allocations followed). A release of a block not allocated in the trace (an
+ * unmatched free) counts nothing here. Every count is exact
  * for the trace as recorded (a trace cut short: for what was read). Fields are appended,
  * never renamed (the advice engine and the JSON "pressure" section read them).
  *
@@ -24,7 +27,8 @@
  *  - within K: released after at most k (default 8) other allocations of its thread (its
  *    thread: the allocating one, wherever the release happens; temporary implies within K);
  *  - same-size cycle: an allocation at a site of the size its thread last released from that
- *    site (a pool or free-list candidate);
+ *    site (a pool or free-list candidate); realloc's sides take no part (its old side is no
+ *    release, its new side no allocation, for this);
  *  - growth chain: successive reallocs of one block (count of steps, bytes copied = the old
  *    size of every moving or in-place step, final size). A step is counted at the realloc's
  *    site; a chain begins with a step whose old block was not made by one of its thread's
@@ -33,10 +37,12 @@
  *    realloc_final_max is the largest size a step of the site made (for growing chains: the
  *    largest final size);
  *  - cross-thread free: released by a thread other than the one that allocated it (from the
- *    FREE records' PS_FREE_F_CROSS_THREAD flag: traces whose header lacks
+ *    FREE records' PS_FREE_F_CROSS_THREAD flag, so free and delete, not realloc: traces
+ *    whose header lacks
  *    PS_FILE_F_CROSS_FREES have have_cross_thread false and the counts 0, "unavailable");
  *  - under a lock: allocated while its thread held at least one pthread lock (from the shim's
- *    per-thread aggregate records, LOCK_ALLOC: by innermost held lock and allocation stack;
+ *    per-thread aggregate records, LOCK_ALLOC: allocation calls, realloc included, by
+ *    innermost held lock and allocation stack;
  *    0 in traces without them, have_under_lock false). The "lock most often held" of a site
  *    is the innermost lock of most of its allocations under a lock.
  * Rates: the span from the file header's start to the last chunk's end is cut into
