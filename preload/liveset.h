@@ -29,6 +29,10 @@
 #define LIVESET_F_INHERITED 0x2u /* a fork child's block from its parent (stack 0) */
 #define LIVESET_F_IGNORED 0x4u   /* __lsan_ignore_object, or allocated while __lsan_disable'd:
                                   * never a leak, nor what it holds */
+/* Bits 8..31: the allocating thread (its tid's low 24 bits; tids stay below 2^22, the kernel's
+ * pid_max limit), so a free by another thread is marked in its FREE record (shim.h). */
+#define LIVESET_F_TID(tid) (((uint32_t)(tid) & 0xffffffu) << 8)
+#define LIVESET_TID_BITS(flags) ((flags) & 0xffffff00u)
 
 typedef struct liveset_entry_s {
     uint64_t ptr; /* 0: empty slot */

@@ -51,11 +51,23 @@ static ilock_t thr_lock;       /* thr_used's growth and the free list; thread st
 #define SITE_SLOTS 32768u
 #define EDGE_SLOTS 1024u
 
+/* A thread's allocations under a lock: (innermost lock, its site's stack, allocation stack). */
+#define LALLOC_SLOTS 1024u
+typedef struct lockalloc_s {
+    uint64_t lock; /* 0: free slot */
+    uint32_t lock_stack, stack;
+    uint64_t count, bytes;
+    uint8_t kind;
+} lockalloc_t;
+
 typedef struct locksites_s {
     struct locksites_s *next; /* registry, under reg_lock */
     uint32_t tid;
     uint32_t nsites; /* published with a release store once a site is filled in */
     uint64_t untracked, held_overflow;
+    uint32_t nlalloc;              /* used slots of lalloc */
+    lockalloc_t lalloc[LALLOC_SLOTS];
+    lockalloc_t lalloc_full;       /* what did not fit (lock 0, stack 0) */
     uint32_t slot[SITE_SLOTS];
     uint64_t edge[EDGE_SLOTS][2]; /* edges this thread has already reported */
     locksite_t site[SITE_CAP];
@@ -257,6 +269,36 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     tab->slot[h] = n + 1;
     t->last = s;
     return s;
+}
+
+void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t size)
+{
+    uint32_t d = t->depth;
+    for (uint32_t i = 0; i < d; i++)
+        t->held[i].allocs++;
+    const lockheld_t *h = &t->held[d - 1];
+    locksites_t *tab = t->tab;
+    if (!tab || !h->site || h->site->ignored)
+        return;
+    uint32_t i = (uint32_t)ps_mix64(h->lock ^ ((uint64_t)stack << 32) ^ h->stack) &
+                 (LALLOC_SLOTS - 1);
+    for (uint32_t probe = 0; probe < LALLOC_SLOTS; probe++, i = (i + 1) & (LALLOC_SLOTS - 1)) {
+        lockalloc_t *a = &tab->lalloc[i];
+        if (a->lock == h->lock && a->stack == stack && a->lock_stack == h->stack) {
+            a->count++;
+            a->bytes += size;
+            return;
+        }
+        if (a->lock == 0) {
+            if (tab->nlalloc >= LALLOC_SLOTS * 3 / 4)
+                break;
+            tab->nlalloc++;
+            *a = (lockalloc_t){h->lock, h->stack, stack, 1, size, h->site->kind};
+            return;
+        }
+    }
+    tab->lalloc_full.count++;
+    tab->lalloc_full.bytes += size;
 }
 
 lockheld_t *locktab_held_overflow(lockthr_t *t, locksite_t *s)
@@ -503,8 +545,8 @@ static int site_active(const locksite_t *s)
            s->signals || s->broadcasts;
 }
 
-/* The records of tab's non-empty sites, then its LOCK_THREAD record if it counted anything
- * untracked, each passed to put(rec, len, arg). */
+/* The records of tab's non-empty sites, its LOCK_ALLOC totals, then its LOCK_THREAD record if
+ * it counted anything untracked, each passed to put(rec, len, arg). */
 static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put, void *arg)
 {
     uint32_t n = __atomic_load_n(&tab->nsites, __ATOMIC_ACQUIRE);
@@ -522,6 +564,20 @@ static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put,
 #undef PS_X
         memcpy(r.wait_hist, s->wait_hist, sizeof r.wait_hist);
         memcpy(r.hold_hist, s->hold_hist, sizeof r.hold_hist);
+        put(&r, sizeof r, arg);
+    }
+    for (uint32_t i = 0; i <= LALLOC_SLOTS; i++) {
+        const lockalloc_t *a = i < LALLOC_SLOTS ? &tab->lalloc[i] : &tab->lalloc_full;
+        if (!a->count)
+            continue;
+        ps_rec_lock_alloc_t r = {.h = {PS_REC_LOCK_ALLOC, a->kind, sizeof r},
+                                 .stack = a->stack,
+                                 .ts = now,
+                                 .lock = a->lock,
+                                 .lock_stack = a->lock_stack,
+                                 .tid = tab->tid,
+                                 .count = a->count,
+                                 .bytes = a->bytes};
         put(&r, sizeof r, arg);
     }
     if (tab->untracked || tab->held_overflow) {
@@ -554,6 +610,9 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
         memset(s->hold_hist, 0, sizeof s->hold_hist);
     }
     tab->untracked = tab->held_overflow = 0;
+    for (uint32_t i = 0; i < LALLOC_SLOTS; i++)
+        tab->lalloc[i].count = tab->lalloc[i].bytes = 0; /* the keys stay: slots in use */
+    tab->lalloc_full.count = tab->lalloc_full.bytes = 0;
 }
 
 void locktab_crash_records(writer_put_fn put)

@@ -25,7 +25,9 @@
  *    stack. These reads race with the holder by design; a stale read names no site (0).
  *  - the thread's site table (lazily mapped): one locksite_t per (lock, call site = return
  *    address of the lock function). Only its thread writes; emission at its exit or at the
- *    end reads it. A site's full stack is unwound once, when the site is created.
+ *    end reads it. A site's full stack is unwound once, when the site is created. With it,
+ *    the thread's allocations under a lock by (innermost held lock, allocation stack): count
+ *    and bytes (PS_REC_LOCK_ALLOC; a full table adds to one record with lock 0, stack 0).
  *  - lockinfo_t (shared, lock-free hash keyed by lock address, one cache line per lock): the
  *    latest releaser, for owner changes. Read after every release, outside the critical
  *    section; written only when the releaser changed.
@@ -238,12 +240,16 @@ static PS_ALWAYS_INLINE void locktab_release_end(tstate_t *st, lockheld_t *h, ui
     __atomic_store_n(&t->depth, i, __ATOMIC_RELEASE);
 }
 
-/* From the allocation recorders: one more allocation inside every held lock. */
-static PS_ALWAYS_INLINE void locktab_note_alloc(void)
+/* An allocation (stack, size) while t holds a lock: one more inside every held lock
+ * (LOCK_SITE allocs_held) and in the thread's (innermost lock, stack) totals (LOCK_ALLOC). */
+PS_NOINLINE void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t size);
+
+/* From the allocation recorders: with no lock held, one load and one predictable branch. */
+static PS_ALWAYS_INLINE void locktab_note_alloc(uint32_t stack, uint64_t size)
 {
     lockthr_t *t = lock_me;
-    for (uint32_t i = 0; i < t->depth; i++)
-        t->held[i].allocs++;
+    if (PS_UNLIKELY(t->depth != 0))
+        locktab_alloc_held(t, stack, size);
 }
 
 #endif /* PERFSHIM_LOCKTAB_H */

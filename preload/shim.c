@@ -74,7 +74,7 @@ static int shim_open_trace(uint64_t mono, uint64_t real, uint32_t flags)
                          .cmdline_len = cmdline_len,
                          .start_mono_ns = mono,
                          .start_realtime_ns = real,
-                         .flags = flags};
+                         .flags = flags | (options.leak_check ? PS_FILE_F_CROSS_FREES : 0)};
     return writer_init(&h);
 }
 

@@ -151,7 +151,8 @@ static PS_ALWAYS_INLINE void shim_live_add(const tstate_t *st, const void *ptr, 
 {
     if (!options.leak_check || !ptr)
         return;
-    uint32_t f = stack && st->ips[0] - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0;
+    uint32_t f = LIVESET_F_TID(st->tid) |
+                 (stack && st->ips[0] - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
     liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f);
@@ -179,10 +180,11 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     r.stack = shim_stack(st, PS_CALLER());
     shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
-    locktab_note_alloc();
+    locktab_note_alloc(r.stack, size);
 }
 
-/* Called before the real free: the timestamp orders this free before any reuse of ptr. The
+/* Called before the real free: the timestamp orders this free before any reuse of ptr; a block
+ * the live set says another thread allocated is marked PS_FREE_F_CROSS_THREAD. The
  * release's own stack is recorded when PERFSHIM_FREE_STACKS >= stack_level (free() passes 2:
  * only on request; the C++ delete family passes 1: by default), so heap errors (mismatched,
  * double, invalid frees) can be shown with the stack that made them. */
@@ -195,8 +197,10 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
     shim_tick(st, r.ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         r.stack = shim_stack(st, PS_CALLER());
-    if (options.leak_check)
-        liveset_remove(r.ptr, NULL);
+    liveset_entry_t le;
+    if (options.leak_check && liveset_remove(r.ptr, &le) &&
+        LIVESET_TID_BITS(le.flags) != LIVESET_F_TID(st->tid))
+        r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
     shim_put(st, &r, sizeof r);
 }
 
@@ -219,7 +223,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
-    locktab_note_alloc();
+    locktab_note_alloc(r.stack, size);
 }
 
 #endif /* PERFSHIM_SHIM_H */

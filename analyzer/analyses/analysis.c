@@ -14,6 +14,7 @@
 
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
+#include "analyses/pressure.h"
 #include "analyses/series.h"
 #include "core/pass.h"
 #include "perfshim/errors.h"
@@ -151,6 +152,25 @@ static void series_done(void *state, void *result)
     series_state_free(state);
 }
 
+/* ---- pressure: after the heap replay, whose released blocks it reads ---------------- */
+
+typedef struct pressure_args_s {
+    replay_t *rp;
+    analysis_params_t params;
+} pressure_args_t;
+
+static int pressure_init(void *result, void **state, const tracemodel_t *m)
+{
+    pressure_args_t *a = result;
+    return pressure_begin(a->rp, a->params.short_ns, a->params.within_k, state, m);
+}
+
+static void pressure_done(void *state, void *result)
+{
+    (void)result; /* rp->pressure is the result: analyses_free frees it */
+    pressure_state_free(state);
+}
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const pass_ops_t ops_MISUSE = {"misuse", misuse_init,   NULL,         NULL,
@@ -161,6 +181,8 @@ static const pass_ops_t ops_LOCKS = {"locks", locks_init, locks_on_record, NULL,
                                      locks_on_finish, locks_done, NULL, NULL};
 static const pass_ops_t ops_LEAKS = {"leaks", leaks_init, leaks_on_record, NULL,
                                      leaks_on_finish, leaks_done, NULL, NULL};
+static const pass_ops_t ops_PRESSURE = {"pressure",   pressure_init, pressure_record,
+                                        pressure_event, pressure_end, pressure_done, NULL, NULL};
 
 static const pass_ops_t ops_WAITS = {"waits", locks_init, waits_on_record, NULL,
                                      waits_on_finish, locks_done, NULL, NULL};
@@ -191,9 +213,12 @@ unsigned analyses_closure(unsigned select)
 }
 
 /* One pass with the selected analyses; rp gets the model. */
-static int analyses_pass(const char *path, unsigned select, replay_t *rp, leaks_t *leaks,
-                         char *err, size_t errlen)
+static int analyses_pass(const char *path, unsigned select, const analysis_params_t *params,
+                         replay_t *rp, leaks_t *leaks, char *err, size_t errlen)
 {
+    pressure_args_t pa = {rp, {PRESSURE_SHORT_NS_DEFAULT, PRESSURE_K_DEFAULT}};
+    if (params)
+        pa.params = *params;
     memset(rp, 0, sizeof(*rp));
     if (leaks)
         memset(leaks, 0, sizeof(*leaks));
@@ -210,7 +235,10 @@ static int analyses_pass(const char *path, unsigned select, replay_t *rp, leaks_
     for (unsigned i = 0; i < ANALYSIS_COUNT; i++)
         if (select & (1u << i))
             sinks[n++] = (pass_sink_t){analyses[i].ops,
-                                       analyses[i].leaks ? (void *)leaks : (void *)rp, NULL};
+                                       analyses[i].leaks               ? (void *)leaks
+                                       : i == ANALYSIS_ID_PRESSURE ? (void *)&pa
+                                                                       : (void *)rp,
+                                       NULL};
     int rc = pass_run(path, m, sinks, n, err, errlen);
     for (size_t i = 0; i < n; i++)
         sinks[i].ops->free(sinks[i].state, sinks[i].result);
@@ -221,7 +249,13 @@ static int analyses_pass(const char *path, unsigned select, replay_t *rp, leaks_
 int analyses_load(const char *path, unsigned select, replay_t *rp, leaks_t *leaks, char *err,
                   size_t errlen)
 {
-    return analyses_pass(path, select, rp, leaks, err, errlen);
+    return analyses_pass(path, select, NULL, rp, leaks, err, errlen);
+}
+
+int analyses_load_params(const char *path, unsigned select, const analysis_params_t *params,
+                         replay_t *rp, leaks_t *leaks, char *err, size_t errlen)
+{
+    return analyses_pass(path, select, params, rp, leaks, err, errlen);
 }
 
 int analyses_symbols(replay_t *rp, leaks_t *leaks, const symbols_opts_t *so, symbols_t **sym,
@@ -242,13 +276,15 @@ void analyses_free(replay_t *rp, leaks_t *leaks, symbols_t *sym)
         leaks_free(leaks);
     symbols_close(sym);
     series_free(rp->series);
+    pressure_free(rp->pressure);
+    rp->pressure = NULL;
     replay_free(rp);
 }
 
 int replay_run(const char *path, replay_t *rp, char *err, size_t errlen)
 {
-    int rc = analyses_pass(path, ANALYSIS_HEAP | ANALYSIS_MISUSE | ANALYSIS_LOCKS, rp, NULL, err,
-                           errlen);
+    int rc = analyses_pass(path, ANALYSIS_HEAP | ANALYSIS_MISUSE | ANALYSIS_LOCKS, NULL, rp, NULL,
+                           err, errlen);
     if (rc < 0)
         replay_free(rp); /* no series: not selected */
     return rc;

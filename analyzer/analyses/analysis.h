@@ -5,7 +5,8 @@
  *
  * Contract: analyzer-only, single-threaded. analyses_load() fills *rp (always the header and
  * summary fields of the trace model; the heap fields when ANALYSIS_HEAP is selected, errors
- * with ANALYSIS_MISUSE, rp->locks with ANALYSIS_LOCKS) and *leaks (with ANALYSIS_LEAKS; zeroed
+ * with ANALYSIS_MISUSE, rp->locks with ANALYSIS_LOCKS, rp->pressure with ANALYSIS_PRESSURE)
+ * and *leaks (with ANALYSIS_LEAKS; zeroed
  * otherwise); analyses_symbols() then opens *sym on the trace's modules (symbolization is
  * lazy, so only the addresses an output prints, and the leaks' call sites, are ever resolved)
  * -- one load sequence for every command. Both return 0 or a negative PS_E_* with one line in
@@ -18,6 +19,7 @@
 #define PERFSHIM_ANALYSIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "analyses/leaks.h"
 #include "analyses/replay.h"
@@ -30,7 +32,8 @@
     X(LOCKS, "locks", 0u, "lock contention, holders, threads, lock-order cycles")                \
     X(LEAKS, "leaks", 0u, "leak scans and live-set snapshots")                                   \
     X(WAITS, "waits", ANALYSIS_LOCKS, "each lock wait kept as an event (timeline formats)")    \
-    X(SERIES, "series", ANALYSIS_HEAP, "the live heap and RSS in fine steps (timeline formats)")
+    X(SERIES, "series", ANALYSIS_HEAP, "the live heap and RSS in fine steps (timeline formats)") \
+    X(PRESSURE, "pressure", ANALYSIS_HEAP, "allocation pressure: rates, lifetimes, churn, chains")
 
 enum analysis_id {
 #define ANALYSIS_ENUM(id, name, needs, what) ANALYSIS_ID_##id,
@@ -45,6 +48,7 @@ enum analysis_id {
 #define ANALYSIS_LEAKS (1u << ANALYSIS_ID_LEAKS)
 #define ANALYSIS_WAITS (1u << ANALYSIS_ID_WAITS)
 #define ANALYSIS_SERIES (1u << ANALYSIS_ID_SERIES)
+#define ANALYSIS_PRESSURE (1u << ANALYSIS_ID_PRESSURE)
 #define ANALYSIS_ALL ((1u << ANALYSIS_COUNT) - 1)
 
 /* The analyses that `select` needs run (select and its dependencies). */
@@ -52,6 +56,13 @@ unsigned analyses_closure(unsigned select);
 /* The pass: fills *rp and *leaks (NULL: no leak analysis) as above, symbols not yet open. */
 int analyses_load(const char *path, unsigned select, replay_t *rp, leaks_t *leaks, char *err,
                   size_t errlen);
+/* The analyses' parameters (a command's options): analyses_load uses the defaults. */
+typedef struct analysis_params_s {
+    uint64_t short_ns; /* pressure: "short-lived" (--short-lived), PRESSURE_SHORT_NS_DEFAULT */
+    unsigned within_k; /* pressure: "within K" (--within), PRESSURE_K_DEFAULT */
+} analysis_params_t;
+int analyses_load_params(const char *path, unsigned select, const analysis_params_t *params,
+                         replay_t *rp, leaks_t *leaks, char *err, size_t errlen);
 /* After analyses_load (and whatever the command checks first, such as completeness): opens
  * the symbols once and resolves what needs them before output (the leaks' call sites). */
 int analyses_symbols(replay_t *rp, leaks_t *leaks, const symbols_opts_t *so, symbols_t **sym,

@@ -6,22 +6,49 @@
  *
  * Contract: analyzer-only, single-threaded. One analysis of the ANALYSES table (analysis.h),
  * selected with the heap replay (it reads each released block's size, allocation time, site
- * and thread from the replay; it keeps no address table of its own). Every count is exact
+ * and function from the replay; it keeps no address table of its own: per thread a ring of
+ * its latest K+1 allocations says which thread allocated a block released now, and how many
+ * of its allocations followed). A release of a block not allocated in the trace (an
+ * unmatched free) counts nothing here. Every count is exact
  * for the trace as recorded (a trace cut short: for what was read). Fields are appended,
  * never renamed (the advice engine and the JSON "pressure" section read them).
  *
+ * Where: analyses_load (analysis.h) with ANALYSIS_PRESSURE leaves the result in
+ * replay_t.pressure (NULL when not selected), freed by analyses_free. The options (T, K) come
+ * from analysis_params_t (analyses_load_params). Each released block's facts come from the
+ * replay's replay_t.released (replay.h), read by this analysis's on_event right after the
+ * replay's; allocations, failed allocations and the events' threads from the pass's events.
+ *
  * Definitions (the report and docs/json-schema.md say the same):
- *  - short-lived: released within short_ns (default 1 ms, --short-lived=T) of its allocation;
+ *  - short-lived: released within short_ns (default 1 ms, --short-lived=T) of its allocation
+ *    (lifetime <= short_ns; a realloc's old side is released at the realloc's ts_before);
  *  - temporary (heaptrack's): released before its thread's next allocation (realloc counts as
  *    an allocation);
- *  - within K: released after at most k (default 8) other allocations of its thread;
+ *  - within K: released after at most k (default 8) other allocations of its thread (its
+ *    thread: the allocating one, wherever the release happens; temporary implies within K);
  *  - same-size cycle: an allocation at a site of the size its thread last released from that
- *    site (a pool or free-list candidate);
+ *    site (a pool or free-list candidate); realloc's sides take no part (its old side is no
+ *    release, its new side no allocation, for this);
  *  - growth chain: successive reallocs of one block (count of steps, bytes copied = the old
- *    size of every moving or in-place step, final size);
- *  - cross-thread free: released by a thread other than the one that allocated it;
+ *    size of every moving or in-place step, final size). A step is counted at the realloc's
+ *    site; a chain begins with a step whose old block was not made by one of its thread's
+ *    latest 8 steps (realloc_chains: a block grown by several threads, or more than 8 chains
+ *    growing in turns in one thread, count more chains, never more steps), and
+ *    realloc_final_max is the largest size a step of the site made (for growing chains: the
+ *    largest final size);
+ *  - cross-thread free: released by a thread other than the one that allocated it (from the
+ *    FREE records' PS_FREE_F_CROSS_THREAD flag, so free and delete, not realloc: traces
+ *    whose header lacks
+ *    PS_FILE_F_CROSS_FREES have have_cross_thread false and the counts 0, "unavailable");
  *  - under a lock: allocated while its thread held at least one pthread lock (from the shim's
- *    per-thread aggregate records; 0 in traces without them).
+ *    per-thread aggregate records, LOCK_ALLOC: allocation calls, realloc included, by
+ *    innermost held lock and allocation stack;
+ *    0 in traces without them, have_under_lock false). The "lock most often held" of a site
+ *    is the innermost lock of most of its allocations under a lock.
+ * Rates: the span from the file header's start to the last chunk's end is cut into
+ * PRESSURE_WINDOWS windows of window_ns (the last one open-ended); peak_windows lists the
+ * windows with the most allocations, most first (ties: the earlier), at most
+ * PRESSURE_PEAK_WINDOWS, windows without allocations never.
  */
 #ifndef PERFSHIM_PRESSURE_H
 #define PERFSHIM_PRESSURE_H
@@ -31,6 +58,11 @@
 #include <stdint.h>
 
 #include "analyses/hist.h"
+#include "core/pass.h"
+#include "core/reader.h"
+#include "core/tracemodel.h"
+
+struct replay_s;
 
 /* The pressure facts of one allocation site (interned stack id). */
 typedef struct pressure_site_s {
@@ -75,6 +107,36 @@ typedef struct pressure_s {
     pressure_site_t *sites; /* one per site that allocated, unordered */
     size_t nsites;
     bool have_under_lock, have_alloc_ns, have_recorder_bytes;
+    /* appended */
+    bool have_cross_thread;   /* the trace's FREE records say whether they cross threads */
+    uint64_t releases;        /* releases of blocks allocated in the trace */
+    uint64_t realloc_chains;  /* growth chains begun */
+    uint64_t under_lock_bytes;
+    uint64_t peak_bytes, peak_time_ns; /* the replay's heap peak (peak_time_ns from start) */
+    size_t peak_windows[4];   /* PRESSURE_PEAK_WINDOWS window indices, most allocations first */
+    size_t npeak_windows;
 } pressure_t;
+
+#define PRESSURE_WINDOWS 40
+#define PRESSURE_PEAK_WINDOWS 4
+#define PRESSURE_SHORT_NS_DEFAULT 1000000ull
+#define PRESSURE_K_DEFAULT 8u
+
+/* The window of timestamp ts for a series that starts at start_ns (clamped to the first and
+ * the last window). */
+size_t pressure_window(const pressure_t *p, uint64_t start_ns, uint64_t ts);
+/* Fills peak_windows / npeak_windows from the windows' allocations. */
+void pressure_peaks(pressure_t *p);
+void pressure_free(pressure_t *p); /* and p itself; NULL ok */
+
+/* The analysis (analysis.c drives it after the heap replay, pass.h): pressure_begin makes
+ * rp->pressure (T = short_ns, K = k); then each non-heap record (RSS, LOCK_ALLOC), each heap
+ * event after the replay saw it, the end after the replay's end. Return 0 or -PS_E_NOMEM. */
+int pressure_begin(struct replay_s *rp, uint64_t short_ns, unsigned k, void **state,
+                   const tracemodel_t *m);
+int pressure_record(void *state, uint32_t tid, const record_t *rec);
+int pressure_event(void *state, const pass_event_t *e);
+int pressure_end(void *state, const tracemodel_t *m);
+void pressure_state_free(void *state);
 
 #endif /* PERFSHIM_PRESSURE_H */

@@ -172,6 +172,7 @@ static int event_release(state_t *st, const event_t *e)
         return rc;
     }
     replay_site_t *site = &rp->sites[l->site];
+    rp->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
     if (st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;

@@ -63,6 +63,14 @@ typedef struct replay_slice_s {
 typedef tm_stack_t replay_stack_t;
 typedef tm_module_t replay_module_t;
 
+/* The block the latest matched release freed (replay_t.released): what the pressure analysis
+ * reads after each release event (a new one exactly when replay_t.frees changed). */
+typedef struct replay_released_s {
+    uint64_t size, alloc_ts;
+    uint32_t stack_id;
+    uint8_t alloc_fn;
+} replay_released_t;
+
 typedef struct replay_s {
     /* from the file header */
     char *exe, *cmdline;
@@ -120,6 +128,10 @@ typedef struct replay_s {
     misuse_t *misuse;
     /* internal */
     void *priv;
+    /* the latest released block (see replay_released_t); the pressure analysis's result
+     * (analyses/pressure.h), NULL when it did not run */
+    replay_released_t released;
+    struct pressure_s *pressure;
 } replay_t;
 
 /* The heap replay as an analysis (analysis.h drives it through the pass, pass.h):

@@ -262,7 +262,9 @@ static void dump_alloc(const record_t *rec)
 static void dump_free(const record_t *rec)
 {
     out_str("free fn=");
-    out_fn(rec->aux);
+    out_fn(rec->aux & PS_ALLOC_FN_MASK);
+    if (rec->aux & PS_FREE_F_CROSS_THREAD)
+        out_str(" cross_thread");
     out_kv("ts", rec->u.free.ts);
     out_kx("ptr", rec->u.free.ptr);
     if (rec->u.free.stack)
@@ -462,6 +464,19 @@ static void dump_lock_thread(const record_t *rec)
     out_kv("tid", rec->u.lock_thread.tid);
     out_kv("untracked", rec->u.lock_thread.untracked);
     out_kv("held_overflow", rec->u.lock_thread.held_overflow);
+}
+
+static void dump_lock_alloc(const record_t *rec)
+{
+    out_str("lock_alloc kind=");
+    out_str(lock_kind_name(rec->aux));
+    out_kv("ts", rec->u.lock_alloc.ts);
+    out_kv("tid", rec->u.lock_alloc.tid);
+    out_kx("lock", rec->u.lock_alloc.lock);
+    out_kv("lock_stack", rec->u.lock_alloc.lock_stack);
+    out_kv("stack", rec->u.lock_alloc.stack);
+    out_kv("count", rec->u.lock_alloc.count);
+    out_kv("bytes", rec->u.lock_alloc.bytes);
 }
 
 /* One line per record: the printer PS_RECORD_TYPES names for its type (the packed forms come

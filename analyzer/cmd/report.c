@@ -37,6 +37,7 @@
 #include "formats/formats.h"
 #include "analyses/leaks_emit.h"
 #include "analyses/locks_emit.h"
+#include "analyses/pressure_emit.h"
 #include "core/doc.h"
 #include "core/profile.h"
 #include "analyses/replay.h"
@@ -67,7 +68,8 @@ enum report_metric {
     X(GROWTH, "growth", "suspected leaks: growth across snapshots")                              \
     X(ERRORS, "errors", "heap errors: mismatched, double, invalid frees")                        \
     X(HISTOGRAM, "histogram", "size histogram")                                                  \
-    X(LOCKS, "locks", "lock contention, condition variables, threads, lock-order cycles")
+    X(LOCKS, "locks", "lock contention, condition variables, threads, lock-order cycles")     \
+    X(PRESSURE, "pressure", "allocation pressure: rates, lifetimes, short-lived, chains, cycles")
 
 enum report_section {
 #define REPORT_SEC_ENUM(id, name, what) SEC_##id,
@@ -93,6 +95,7 @@ typedef struct report_opts_s {
     int advice_top; /* recommendations in text: --top, default 5 */
     int section;    /* --section: the one text section shown, SEC_ALL: all */
     bool brief; /* --brief: the first screen, summary, leaks, top sites */
+    analysis_params_t params; /* --short-lived, --within */
     const char *output, *trace;
     symbols_opts_t sym;
 } report_opts_t;
@@ -775,6 +778,9 @@ static int report_emit(const report_t *R, doc_t *d)
         doc_nl(d);
         rc = leaks_emit_growth(d, &R->leaks, R->sym, depth, top);
     }
+    doc_hide(d, brief ? DOC_TEXT : sec_mask(R, SEC_PRESSURE)); /* the pressure section, last */
+    if (rc == 0)
+        rc = pressure_emit(d, rp, R->sym, depth, top);
     doc_hide(d, 0);
     doc_end(d);
     free(v);
@@ -973,6 +979,10 @@ static void report_usage(FILE *f)
           "                             parameters collapsed to <…> and (…) by default)\n"
           "  --brief                    text: the first screen, the summary, the leaks and\n"
           "                             the top sites; what `perfshim PROGRAM` prints\n"
+          "  --short-lived=T            pressure: a block freed within T is short-lived\n"
+          "                             (N, Nns, Nus, Nms, Ns; default 1ms)\n"
+          "  --within=K                 pressure: a block freed after at most K other\n"
+          "                             allocations of its thread (default 8)\n"
           "`perfshim html [OPTIONS] TRACE -o FILE` is report --format=html: one self-contained\n"
           "HTML page (flame graph, timeline, thread states, tables; docs/html-report.md).\n"
           "Exit status: 0 report written (also for a partial trace, which the report marks),\n"
@@ -987,7 +997,7 @@ static void report_usage(FILE *f)
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
     enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
-           OPT_STDFRAMES, OPT_FULLNAMES, OPT_SECTION };
+           OPT_STDFRAMES, OPT_FULLNAMES, OPT_SECTION, OPT_SHORT, OPT_WITHIN };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"metric", required_argument, NULL, OPT_METRIC},
@@ -1001,6 +1011,8 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
         {"full-names", no_argument, NULL, OPT_FULLNAMES},
         {"section", required_argument, NULL, OPT_SECTION},
+        {"short-lived", required_argument, NULL, OPT_SHORT},
+        {"within", required_argument, NULL, OPT_WITHIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1009,6 +1021,7 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
     o->top = 10;
     o->section = SEC_ALL;
     o->format = format_find("report", FORMAT_REPORT, "text");
+    o->params = (analysis_params_t){PRESSURE_SHORT_NS_DEFAULT, PRESSURE_K_DEFAULT};
     bool top_given = false;
     opterr = 0;
     optind = 1;
@@ -1065,6 +1078,17 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
         case OPT_FULLNAMES:
             o->sym.full_names = true;
             break;
+        case OPT_SHORT:
+            if (cliopt_duration("report", "short-lived", optarg, &o->params.short_ns) < 0)
+                return -PS_E_INVAL;
+            break;
+        case OPT_WITHIN: {
+            int k;
+            if (cliopt_count("report", "within", optarg, &k) < 0)
+                return -PS_E_INVAL;
+            o->params.within_k = (unsigned)k;
+            break;
+        }
         case OPT_SYSROOT:
             o->sym.sysroot = optarg;
             break;
@@ -1117,11 +1141,11 @@ int report_main(int argc, char **argv)
     char err[512];
     int status = 0;
     /* each lock wait and the fine heap series are kept for the profile formats' time axis */
-    rc = analyses_load(o.trace,
-                       ANALYSIS_ALL & ~(o.format->view == FORMAT_PROFILE
-                                            ? 0u
-                                            : ANALYSIS_WAITS | ANALYSIS_SERIES),
-                       &R.rp, &R.leaks, err, sizeof(err));
+    rc = analyses_load_params(o.trace,
+                              ANALYSIS_ALL & ~(o.format->view == FORMAT_PROFILE
+                                                   ? 0u
+                                                   : ANALYSIS_WAITS | ANALYSIS_SERIES),
+                              &o.params, &R.rp, &R.leaks, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
         status = 2;
@@ -1129,6 +1153,7 @@ int report_main(int argc, char **argv)
     }
     if (!R.rp.complete)
         fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
+    R.pressure = R.rp.pressure;
     if ((rc = analyses_symbols(&R.rp, &R.leaks, &o.sym, &R.sym, err, sizeof(err))) < 0 ||
         (rc = report_build_sites(&R)) < 0 ||
         (rc = advice_run(&(advice_in_t){.rp = &R.rp, .leaks = &R.leaks,

@@ -48,8 +48,10 @@ enum pass_ev_kind { PASS_EV_RELEASE = 0, PASS_EV_ALLOC = 1, PASS_EV_FAILED = 2 }
 typedef struct pass_event_s {
     uint64_t ts, ptr, size;
     uint32_t stack;
-    uint8_t kind; /* pass_ev_kind */
-    uint8_t fn;   /* ps_alloc_fn */
+    uint8_t kind;  /* pass_ev_kind */
+    uint8_t fn;    /* ps_alloc_fn (the aux bits PS_ALLOC_FN_MASK) */
+    uint8_t flags; /* the record's other aux bits (a FREE's PS_FREE_F_CROSS_THREAD) */
+    uint32_t tid;  /* the thread (stream) whose record it is */
 } pass_event_t;
 
 /* The interface of an analysis (the table of them is analyses/analysis.h). */

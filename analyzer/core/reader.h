@@ -78,6 +78,7 @@ typedef struct record_s {
         ps_rec_lock_edge_t lock_edge;
         ps_rec_lock_info_t lock_info;
         ps_rec_lock_thread_t lock_thread;
+        ps_rec_lock_alloc_t lock_alloc;
     } u;
 } record_t;
 

@@ -55,6 +55,10 @@ typedef struct ps_file_header_s {
                                    * ps_fnv1a32 of the header_len - 4 bytes before them. Without
                                    * this flag (writers before 2026-11-30) header_len is exactly
                                    * 56 + exe_len + cmdline_len; with it, at least that + 4. */
+#define PS_FILE_F_CROSS_FREES 0x8u /* FREE records carry PS_FREE_F_CROSS_THREAD (the writer
+                                    * kept its live set: PERFSHIM_LEAK_CHECK=1); without this
+                                    * flag (writers before 2026-12-01, or the live set off)
+                                    * whether a free crossed threads is unknown */
 
 /* ---- chunk header --------------------------------------------------------------------- */
 typedef struct ps_chunk_header_s {
@@ -115,6 +119,7 @@ typedef struct ps_rec_hdr_s {
     X(LOCK_EDGE, 0x33, "lock_edge", ps_rec_lock_edge_t, 40, 40, lock_edge, COPY, EVENT)        \
     X(LOCK_INFO, 0x34, "lock_info", ps_rec_lock_info_t, 24, 24, lock_info, COPY, EVENT)        \
     X(LOCK_THREAD, 0x35, "lock_thread", ps_rec_lock_thread_t, 32, 32, lock_thread, COPY, EVENT)\
+    X(LOCK_ALLOC, 0x36, "lock_alloc", ps_rec_lock_alloc_t, 48, 48, lock_alloc, COPY, EVENT)     \
     X(LEAK_SCAN, 0x40, "leak_scan", ps_rec_leak_scan_t, 168, 112, leak_scan, COPY, TIMED)      \
     X(LEAK, 0x41, "leak", ps_rec_leak_t, 48, 48, leak, LEAK, TIMED)                            \
     X(LEAK_SUPP, 0x42, "leak_suppressions", ps_rec_leak_supp_t, 16, 16, leak_supp, LEAK_SUPP,  \
@@ -124,7 +129,7 @@ typedef struct ps_rec_hdr_s {
       COPY, TIMED)                                                                             \
     X(CRASH, 0x50, "crash", ps_rec_crash_t, 32, 32, crash, COPY, TIMED)                        \
     X(END, 0x7f, "end", ps_rec_end_t, 72, 72, end, COPY, TIMED)
-/* Reserved: 0x36..0x3f more lock records (PS_REC_LOCK_FIRST..PS_REC_LOCK_LAST: every type there
+/* Reserved: 0x37..0x3f more lock records (PS_REC_LOCK_FIRST..PS_REC_LOCK_LAST: every type there
  * is a lock event, known or not); 0x45..0x4f leak checking; 0x51..0x5f process-shape markers;
  * 0xe0..0xff skippable annotations (a reader may ignore them without losing any count). */
 
@@ -177,6 +182,11 @@ enum ps_alloc_fn {
 #undef PS_X
     PS_FN_COUNT_
 };
+/* The aux bits of a heap record that hold its ps_alloc_fn; the bits above are flags. */
+#define PS_ALLOC_FN_MASK 0x1fu
+/* FREE aux flag: the block was allocated by another thread than the one releasing it (set
+ * only in traces with PS_FILE_F_CROSS_FREES; its absence there means the same thread). */
+#define PS_FREE_F_CROSS_THREAD 0x80u
 
 /* Allocator families: a block must be released by the family that allocated it (malloc's by
  * free or realloc, new's by delete, new[]'s by delete[]); anything else is a mismatch. */
@@ -519,6 +529,20 @@ typedef struct ps_rec_lock_thread_s {
     uint64_t untracked; /* acquisitions not in any LOCK_SITE (the thread's site table was full) */
     uint64_t held_overflow; /* acquisitions whose hold time was not measured (too many held) */
 } ps_rec_lock_thread_t; /* 32 bytes */
+
+/* Allocations a thread recorded while holding a lock, by (innermost held lock, allocation
+ * stack): written with the thread's LOCK_SITE records (at its exit, at the end; the totals of
+ * several records add up). A thread whose table was full adds the rest to a record with
+ * stack 0 and lock 0. Writers before 2026-12-01 wrote none. */
+typedef struct ps_rec_lock_alloc_s {
+    ps_rec_hdr_t h;      /* aux = ps_lock_kind of the lock */
+    uint32_t stack;      /* the allocation's stack */
+    uint64_t ts;         /* when emitted */
+    uint64_t lock;       /* address of the innermost held lock */
+    uint32_t lock_stack; /* that lock's acquisition site (stack of its first acquisition) */
+    uint32_t tid;
+    uint64_t count, bytes; /* allocation calls (realloc included) and bytes requested */
+} ps_rec_lock_alloc_t;     /* 48 bytes */
 
 #define PS_STATIC_SIZE(T, n) _Static_assert(sizeof(T) == (n), #T " size is part of the format")
 PS_STATIC_SIZE(ps_file_header_t, 56);

@@ -1,0 +1,591 @@
+/*
+ * pressure.c -- see pressure.h.
+ *
+ * State, all small: per thread (by tid) a ring of its latest k + 1 allocations (address,
+ * time, sequence number) that answers "temporary" and "within K" for a block released now,
+ * and the old side of a realloc in flight (a growth chain's step); a map (thread, site) ->
+ * the size that thread last released from that site (same-size cycles); the LOCK_ALLOC
+ * records, merged at the end. No address table: a released block's size, time, site and
+ * allocation function come from the replay (replay_t.released), which sees each event just
+ * before this analysis does.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "analyses/pressure.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyses/replay.h"
+#include "core/u32map.h"
+#include "perfshim/errors.h"
+#include "perfshim/mix.h"
+
+typedef struct ring_s {
+    uint64_t ptr, ts, seq;
+} ring_t;
+
+#define STEPS_KEPT 8 /* a thread's latest realloc steps whose blocks a next step continues */
+
+typedef struct thr_s {
+    uint32_t tid;
+    uint64_t nalloc; /* its allocations so far (realloc's new side included) */
+    ring_t *ring;    /* its latest k + 1 allocations; the next goes to ring[rpos] */
+    size_t rpos;
+    bool re_pending; /* its latest event released a realloc's old block */
+    bool re_cont;    /* that block was made by one of its latest STEPS_KEPT steps */
+    uint64_t re_old_size;
+    ring_t steps[STEPS_KEPT]; /* the blocks its latest steps made (ptr, ts), at nsteps % 8 */
+    unsigned nsteps;
+} thr_t;
+
+typedef struct lockalloc_s {
+    uint32_t stack, lock_stack;
+    uint64_t lock, count, bytes;
+} lockalloc_t;
+
+#define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
+
+typedef struct pstate_s {
+    pressure_t *P;
+    replay_t *rp;
+    uint64_t start_ns;
+    uint64_t frees_seen; /* rp->frees when the latest released block was taken */
+    size_t sites_cap;
+    uint32_t *site_of; /* stack id -> site index + 1, ids < site_of_n */
+    size_t site_of_n;
+    u32map_t site_map; /* the other ids */
+    thr_t *thr;
+    size_t nthr, thr_cap;
+    u32map_t thr_map;
+    size_t thr_last;
+    uint64_t *ss_key, *ss_val; /* (thread index << 32 | stack id) -> size + 1; val 0: empty */
+    size_t ss_cap, ss_n;
+    lockalloc_t *la;
+    size_t nla, la_cap;
+    uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
+    bool *has_ev;
+    uint64_t win_lo, win_hi; /* event_window: the latest event's window's bounds */
+    size_t win_cur;
+    uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
+    uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
+} pstate_t;
+
+/* pressure_window for the merged events, whose times mostly stay in one window: no division
+ * while ts stays within the latest event's window. */
+static size_t event_window(pstate_t *S, uint64_t ts)
+{
+    if (ts >= S->win_lo && ts < S->win_hi)
+        return S->win_cur;
+    const pressure_t *P = S->P;
+    size_t i = pressure_window(P, S->start_ns, ts);
+    if (ts > S->start_ns && P->window_ns) {
+        S->win_cur = i;
+        S->win_lo = S->start_ns + i * P->window_ns;
+        S->win_hi = i == P->nwindows - 1 ? UINT64_MAX : S->win_lo + P->window_ns;
+    }
+    return i;
+}
+
+static bool is_realloc(uint8_t fn)
+{
+    return fn == PS_FN_REALLOC || fn == PS_FN_REALLOCARRAY;
+}
+
+size_t pressure_window(const pressure_t *p, uint64_t start_ns, uint64_t ts)
+{
+    if (ts <= start_ns || !p->window_ns || !p->nwindows)
+        return 0;
+    uint64_t i = (ts - start_ns) / p->window_ns;
+    return i < p->nwindows ? (size_t)i : p->nwindows - 1;
+}
+
+void pressure_peaks(pressure_t *p)
+{
+    p->npeak_windows = 0;
+    for (size_t i = 0; i < p->nwindows; i++) {
+        uint64_t a = p->windows[i].allocations;
+        if (!a)
+            continue;
+        size_t j = p->npeak_windows;
+        while (j > 0 && p->windows[p->peak_windows[j - 1]].allocations < a)
+            j--;
+        if (j >= PRESSURE_PEAK_WINDOWS)
+            continue;
+        size_t n = p->npeak_windows < PRESSURE_PEAK_WINDOWS ? p->npeak_windows
+                                                            : PRESSURE_PEAK_WINDOWS - 1;
+        memmove(&p->peak_windows[j + 1], &p->peak_windows[j], (n - j) * sizeof(size_t));
+        p->peak_windows[j] = i;
+        if (p->npeak_windows < PRESSURE_PEAK_WINDOWS)
+            p->npeak_windows++;
+    }
+    p->peak_window = p->npeak_windows ? p->peak_windows[0] : 0;
+}
+
+void pressure_free(pressure_t *p)
+{
+    if (!p)
+        return;
+    free(p->windows);
+    free(p->sites);
+    free(p);
+}
+
+/* ---- sites and threads -------------------------------------------------------------- */
+
+#define SITE_DIRECT_MAX (1u << 20)
+
+static pressure_site_t *site_get(pstate_t *S, uint32_t id)
+{
+    pressure_t *P = S->P;
+    if (id < S->site_of_n && S->site_of[id])
+        return &P->sites[S->site_of[id] - 1];
+    if (id >= SITE_DIRECT_MAX) {
+        uint32_t i = u32map_get(&S->site_map, id);
+        if (i != U32MAP_NONE)
+            return &P->sites[i];
+    }
+    if (P->nsites == S->sites_cap) {
+        size_t cap = S->sites_cap ? S->sites_cap * 2 : 64;
+        pressure_site_t *v = realloc(P->sites, cap * sizeof(*v));
+        if (v)
+            P->sites = v;
+        uint32_t *a = realloc(S->ss_thr, cap * sizeof(*a));
+        if (a)
+            S->ss_thr = a;
+        uint64_t *z = realloc(S->ss_size, cap * sizeof(*z));
+        if (z)
+            S->ss_size = z;
+        if (!v || !a || !z)
+            return NULL;
+        S->sites_cap = cap;
+    }
+    uint32_t i = (uint32_t)P->nsites;
+    if (id < SITE_DIRECT_MAX) {
+        if (id >= S->site_of_n) {
+            size_t n = S->site_of_n ? S->site_of_n : 256;
+            while (n <= id)
+                n *= 2;
+            uint32_t *a = realloc(S->site_of, n * sizeof(*a));
+            if (!a)
+                return NULL;
+            memset(a + S->site_of_n, 0, (n - S->site_of_n) * sizeof(*a));
+            S->site_of = a;
+            S->site_of_n = n;
+        }
+        S->site_of[id] = i + 1;
+    } else if (u32map_put(&S->site_map, id, i) < 0) {
+        return NULL;
+    }
+    S->ss_thr[P->nsites] = 0;
+    S->ss_size[P->nsites] = 0;
+    pressure_site_t *s = &P->sites[P->nsites++];
+    memset(s, 0, sizeof(*s));
+    s->stack_id = id;
+    s->size_min = UINT32_MAX;
+    return s;
+}
+
+static thr_t *thr_get(pstate_t *S, uint32_t tid)
+{
+    if (S->thr_last < S->nthr && S->thr[S->thr_last].tid == tid)
+        return &S->thr[S->thr_last];
+    uint32_t i = u32map_get(&S->thr_map, tid);
+    if (i == U32MAP_NONE) {
+        if (S->nthr == S->thr_cap) {
+            size_t cap = S->thr_cap ? S->thr_cap * 2 : 16;
+            thr_t *v = realloc(S->thr, cap * sizeof(*v));
+            if (!v)
+                return NULL;
+            S->thr = v;
+            S->thr_cap = cap;
+        }
+        thr_t *t = &S->thr[S->nthr];
+        memset(t, 0, sizeof(*t));
+        t->tid = tid;
+        if (!(t->ring = calloc((size_t)S->P->k + 1, sizeof(ring_t))))
+            return NULL;
+        i = (uint32_t)S->nthr;
+        if (u32map_put(&S->thr_map, tid, i) < 0) {
+            free(t->ring);
+            return NULL;
+        }
+        S->nthr++;
+    }
+    S->thr_last = i;
+    return &S->thr[i];
+}
+
+/* ---- (thread, site) -> size last released ------------------------------------------- */
+
+static size_t ss_slot(const pstate_t *S, uint64_t key)
+{
+    size_t m = S->ss_cap - 1, i = (size_t)ps_mix64(key) & m;
+    while (S->ss_val[i] && S->ss_key[i] != key)
+        i = (i + 1) & m;
+    return i;
+}
+
+static uint64_t ss_get(const pstate_t *S, uint64_t key)
+{
+    return S->ss_cap ? S->ss_val[ss_slot(S, key)] : 0;
+}
+
+static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
+{
+    if ((S->ss_n + 1) * 4 > S->ss_cap * 3) {
+        size_t cap = S->ss_cap ? S->ss_cap * 2 : 256;
+        pstate_t T = *S;
+        T.ss_cap = cap;
+        T.ss_key = calloc(cap, sizeof(uint64_t));
+        T.ss_val = calloc(cap, sizeof(uint64_t));
+        if (!T.ss_key || !T.ss_val) {
+            free(T.ss_key);
+            free(T.ss_val);
+            return -PS_E_NOMEM;
+        }
+        for (size_t i = 0; i < S->ss_cap; i++)
+            if (S->ss_val[i]) {
+                size_t j = ss_slot(&T, S->ss_key[i]);
+                T.ss_key[j] = S->ss_key[i];
+                T.ss_val[j] = S->ss_val[i];
+            }
+        free(S->ss_key);
+        free(S->ss_val);
+        S->ss_key = T.ss_key;
+        S->ss_val = T.ss_val;
+        S->ss_cap = cap;
+    }
+    size_t i = ss_slot(S, key);
+    if (!S->ss_val[i])
+        S->ss_n++;
+    S->ss_key[i] = key;
+    S->ss_val[i] = val;
+    return 0;
+}
+
+/* The size thread ti last released from site si (+ 1; 0: none), and its update. */
+static uint64_t same_get(const pstate_t *S, size_t si, size_t ti, uint32_t stack)
+{
+    if (S->ss_thr[si] == ti + 1)
+        return S->ss_size[si];
+    return S->ss_thr[si] ? ss_get(S, (uint64_t)ti << 32 | stack) : 0;
+}
+
+static int same_put(pstate_t *S, size_t si, size_t ti, uint32_t stack, uint64_t size)
+{
+    if (!S->ss_thr[si])
+        S->ss_thr[si] = (uint32_t)ti + 1;
+    if (S->ss_thr[si] == ti + 1) {
+        S->ss_size[si] = size + 1;
+        return 0;
+    }
+    return ss_put(S, (uint64_t)ti << 32 | stack, size + 1);
+}
+
+/* ---- the events ---------------------------------------------------------------------- */
+
+/* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
+ * 1 found (*others set), 0 not there (more than k, or another thread's). */
+static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                     uint64_t *others)
+{
+    size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
+    size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
+    for (size_t back = 0; back < m; back++) { /* newest first: the common case is the last */
+        const ring_t *r = &t->ring[j];
+        if (r->ptr == ptr && r->ts == ts) {
+            *others = back;
+            return 1;
+        }
+        j = j ? j - 1 : n - 1;
+    }
+    return 0;
+}
+
+static void window_live(pstate_t *S, size_t w)
+{
+    pressure_window_t *win = &S->P->windows[w];
+    uint64_t live = S->rp->live_bytes;
+    if (live > win->live_bytes_max)
+        win->live_bytes_max = live;
+    S->live_end[w] = live;
+    S->has_ev[w] = true;
+}
+
+static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay_released_t *b)
+{
+    pressure_t *P = S->P;
+    pressure_site_t *s = site_get(S, b->stack_id);
+    if (!s)
+        return -PS_E_NOMEM;
+    size_t w = event_window(S, e->ts);
+    uint64_t life = e->ts >= b->alloc_ts ? e->ts - b->alloc_ts : 0;
+    P->releases++;
+    s->releases++;
+    P->windows[w].releases++;
+    if (life <= P->short_ns) {
+        P->short_lived++;
+        P->short_lived_bytes += b->size;
+        s->short_lived++;
+        s->short_lived_bytes += b->size;
+        P->windows[w].bytes_died_young += b->size;
+    }
+    bool cross = P->have_cross_thread && (e->flags & PS_FREE_F_CROSS_THREAD);
+    if (cross) {
+        P->cross_thread_frees++;
+        s->cross_thread_frees++;
+    }
+    /* its thread's allocations since: the releasing thread's ring, else (a release that
+     * crossed threads, or may have) the others' */
+    uint64_t others;
+    int found = !cross && ring_find(S, t, e->ptr, b->alloc_ts, &others);
+    if (!found && (cross || !P->have_cross_thread))
+        for (size_t i = 0; i < S->nthr && i < THR_SCAN_MAX && !found; i++)
+            if (&S->thr[i] != t)
+                found = ring_find(S, &S->thr[i], e->ptr, b->alloc_ts, &others);
+    if (found) {
+        if (others == 0) {
+            P->temporary++;
+            s->temporary++;
+        }
+        if (others <= P->k) {
+            P->within_k++;
+            s->within_k++;
+        }
+    }
+    t->re_pending = is_realloc(e->fn);
+    t->re_old_size = b->size;
+    t->re_cont = false;
+    for (unsigned j = 0; t->re_pending && is_realloc(b->alloc_fn) && j < STEPS_KEPT; j++)
+        if (t->steps[j].ptr == e->ptr && t->steps[j].ts == b->alloc_ts)
+            t->re_cont = true;
+    window_live(S, w);
+    if (t->re_pending) /* a realloc's old side: not a release the app made */
+        return 0;
+    return same_put(S, (size_t)(s - P->sites), (size_t)(t - S->thr), b->stack_id, b->size);
+}
+
+static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
+{
+    pressure_t *P = S->P;
+    pressure_site_t *s = site_get(S, e->stack);
+    if (!s)
+        return -PS_E_NOMEM;
+    size_t w = event_window(S, e->ts);
+    P->allocations++;
+    P->bytes += e->size;
+    s->allocations++;
+    s->bytes += e->size;
+    uint32_t sz = e->size < UINT32_MAX ? (uint32_t)e->size : UINT32_MAX;
+    if (sz < s->size_min)
+        s->size_min = sz;
+    if (sz > s->size_max)
+        s->size_max = sz;
+    P->windows[w].allocations++;
+    P->windows[w].bytes += e->size;
+    window_live(S, w);
+    bool re = is_realloc(e->fn);
+    if (re && t->re_pending) { /* a growth chain's step */
+        s->realloc_steps++;
+        P->realloc_steps++;
+        s->realloc_bytes_copied += t->re_old_size;
+        P->realloc_bytes_copied += t->re_old_size;
+        if (!t->re_cont) {
+            s->realloc_chains++;
+            P->realloc_chains++;
+        }
+        t->steps[t->nsteps++ % STEPS_KEPT] = (ring_t){e->ptr, e->ts, 0};
+        if (e->size > s->realloc_final_max)
+            s->realloc_final_max = e->size;
+    }
+    t->re_pending = false;
+    if (!re) {
+        uint64_t last = same_get(S, (size_t)(s - P->sites), (size_t)(t - S->thr), e->stack);
+        if (last && last - 1 == e->size) {
+            s->same_size_cycles++;
+            P->same_size_cycles++;
+        }
+    }
+    t->ring[t->rpos] = (ring_t){e->ptr, e->ts, t->nalloc};
+    t->rpos = t->rpos == P->k ? 0 : t->rpos + 1;
+    t->nalloc++;
+    return 0;
+}
+
+int pressure_event(void *state, const pass_event_t *e)
+{
+    pstate_t *S = state;
+    if (e->kind == PASS_EV_FAILED)
+        return 0;
+    thr_t *t = thr_get(S, e->tid);
+    if (!t)
+        return -PS_E_NOMEM;
+    if (e->kind == PASS_EV_ALLOC)
+        return on_alloc(S, t, e);
+    if (S->rp->frees == S->frees_seen) { /* not a live block's release: nothing freed */
+        t->re_pending = false;
+        return 0;
+    }
+    S->frees_seen = S->rp->frees;
+    return on_release(S, t, e, &S->rp->released);
+}
+
+int pressure_record(void *state, uint32_t tid, const record_t *rec)
+{
+    (void)tid;
+    pstate_t *S = state;
+    pressure_t *P = S->P;
+    if (rec->type == PS_REC_RSS) {
+        pressure_window_t *w = &P->windows[pressure_window(P, S->start_ns, rec->u.rss.ts)];
+        if (rec->u.rss.rss_bytes > w->rss_bytes)
+            w->rss_bytes = rec->u.rss.rss_bytes;
+    } else if (rec->type == PS_REC_LOCK_ALLOC) {
+        const ps_rec_lock_alloc_t *r = &rec->u.lock_alloc;
+        P->have_under_lock = true;
+        if (S->nla == S->la_cap) {
+            size_t cap = S->la_cap ? S->la_cap * 2 : 64;
+            lockalloc_t *v = realloc(S->la, cap * sizeof(*v));
+            if (!v)
+                return -PS_E_NOMEM;
+            S->la = v;
+            S->la_cap = cap;
+        }
+        S->la[S->nla++] = (lockalloc_t){r->stack, r->lock_stack, r->lock, r->count, r->bytes};
+    }
+    return 0;
+}
+
+static int la_cmp(const void *a, const void *b)
+{
+    const lockalloc_t *x = a, *y = b;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    if (x->lock != y->lock)
+        return x->lock < y->lock ? -1 : 1;
+    return x->lock_stack < y->lock_stack ? -1 : x->lock_stack > y->lock_stack;
+}
+
+/* The LOCK_ALLOC totals by (stack, lock, lock site): each site's count and bytes, and its
+ * lock held most often (ties: the lower address). */
+static int lock_allocs(pstate_t *S)
+{
+    pressure_t *P = S->P;
+    if (S->nla)
+        qsort(S->la, S->nla, sizeof(*S->la), la_cmp);
+    uint64_t best = 0;
+    for (size_t i = 0; i < S->nla;) {
+        lockalloc_t g = S->la[i++];
+        while (i < S->nla && S->la[i].stack == g.stack && S->la[i].lock == g.lock &&
+               S->la[i].lock_stack == g.lock_stack) {
+            g.count += S->la[i].count;
+            g.bytes += S->la[i].bytes;
+            i++;
+        }
+        pressure_site_t *s = site_get(S, g.stack);
+        if (!s)
+            return -PS_E_NOMEM;
+        if (!s->under_lock)
+            best = 0;
+        s->under_lock += g.count;
+        s->under_lock_bytes += g.bytes;
+        P->under_lock += g.count;
+        P->under_lock_bytes += g.bytes;
+        if (g.lock && g.count > best) {
+            best = g.count;
+            s->under_lock_lock = g.lock;
+            s->under_lock_site = g.lock_stack;
+        }
+    }
+    return 0;
+}
+
+int pressure_end(void *state, const tracemodel_t *m)
+{
+    pstate_t *S = state;
+    pressure_t *P = S->P;
+    replay_t *rp = S->rp;
+    P->duration_ns = m->duration_ns;
+    P->peak_bytes = rp->peak_bytes;
+    P->peak_time_ns = rp->peak_time_ns;
+    /* windows without events hold the live heap of the one before */
+    uint64_t live = 0;
+    for (size_t i = 0; i < P->nwindows; i++) {
+        pressure_window_t *w = &P->windows[i];
+        if (live > w->live_bytes_max)
+            w->live_bytes_max = live;
+        if (S->has_ev[i])
+            live = S->live_end[i];
+    }
+    pressure_peaks(P);
+    int rc = lock_allocs(S);
+    if (rc < 0)
+        return rc;
+    /* the replay's per-site facts: peak bytes, lifetimes */
+    for (size_t i = 0; i < rp->nsites; i++) {
+        const replay_site_t *r = &rp->sites[i];
+        uint32_t id = r->stack_id;
+        uint32_t k = id < S->site_of_n                ? S->site_of[id] - 1
+                     : id >= SITE_DIRECT_MAX ? u32map_get(&S->site_map, id)
+                                             : U32MAP_NONE;
+        if (k == U32MAP_NONE || k >= P->nsites)
+            continue;
+        P->sites[k].peak_bytes = r->peak_bytes;
+        P->sites[k].lifetimes = r->lifetimes;
+    }
+    for (size_t i = 0; i < P->nsites; i++)
+        if (P->sites[i].size_min > P->sites[i].size_max)
+            P->sites[i].size_min = 0;
+    return 0;
+}
+
+int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
+                   const tracemodel_t *m)
+{
+    pstate_t *S = calloc(1, sizeof(*S));
+    pressure_t *P = calloc(1, sizeof(*P));
+    if (!S || !P) {
+        free(S);
+        free(P);
+        return -PS_E_NOMEM;
+    }
+    *state = S;
+    rp->pressure = P;
+    S->P = P;
+    S->rp = rp;
+    S->start_ns = m->start_ns;
+    P->short_ns = short_ns;
+    P->k = k;
+    P->nwindows = PRESSURE_WINDOWS;
+    P->window_ns = (m->span_end_ns - m->start_ns) / PRESSURE_WINDOWS + 1;
+    P->have_cross_thread = (m->file_flags & PS_FILE_F_CROSS_FREES) != 0;
+    P->windows = calloc(P->nwindows, sizeof(*P->windows));
+    S->live_end = calloc(P->nwindows, sizeof(*S->live_end));
+    S->has_ev = calloc(P->nwindows, sizeof(*S->has_ev));
+    if (!P->windows || !S->live_end || !S->has_ev)
+        return -PS_E_NOMEM;
+    return 0;
+}
+
+void pressure_state_free(void *state)
+{
+    pstate_t *S = state;
+    if (!S)
+        return;
+    for (size_t i = 0; i < S->nthr; i++)
+        free(S->thr[i].ring);
+    free(S->thr);
+    u32map_free(&S->thr_map);
+    u32map_free(&S->site_map);
+    free(S->site_of);
+    free(S->ss_key);
+    free(S->ss_val);
+    free(S->ss_thr);
+    free(S->ss_size);
+    free(S->la);
+    free(S->live_end);
+    free(S->has_ev);
+    free(S);
+}
