@@ -290,6 +290,7 @@ static void thread_exit_dtor(void *arg)
     int g = shim_tls.guard;
     shim_tls.guard = 1;
     locktab_thread_exit(st);
+    acost_flush(st, st);
     put_thread_rec(st, PS_REC_THREAD_EXIT);
     tstate_refill(st, 0);
     __atomic_store_n(&st->exited, 1, __ATOMIC_RELEASE);
@@ -389,6 +390,11 @@ static void fini_leak_scan(void)
     shim_tls.guard = g;
 }
 
+static void fini_flush_cost(tstate_t *st, void *out)
+{
+    acost_flush(st, out);
+}
+
 void shim_fini(void)
 {
     /* A vfork child shares our memory: its _exit must not end the parent's trace. */
@@ -406,6 +412,9 @@ void shim_fini(void)
     PS_LOG(2, "stacks walked by libunwind: %llu (%llu entered into a thread's stack cache)",
            (unsigned long long)walks, (unsigned long long)cached);
     locktab_fini(shim_tls.st);
+    tstate_t *out = shim_tls.st ? shim_tls.st : tstate_create(prim_gettid(), 0);
+    if (out) /* the allocator time of the threads still running, this one's included */
+        tstate_foreach(fini_flush_cost, out);
     if (shim_tls.st)
         put_thread_rec(shim_tls.st, PS_REC_THREAD_EXIT);
     writer_finish();

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "acost.h"
 #include "options.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
@@ -28,6 +29,7 @@
 #include "unwind.h"
 #include "liveset.h"
 #include "leakscan.h"
+#include "tsc.h"
 #include "writer.h"
 
 enum shim_state_e {
@@ -160,9 +162,11 @@ static PS_ALWAYS_INLINE void shim_live_realloc_begin(const void *old)
         liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old);
 }
 
-/* ts: taken right after the real allocator returned. */
+/* ts: taken right after the real allocator returned; cost_ns: the real call's duration
+ * (tsc_delta_ns of tsc_now() around it), added to the thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
-                                            uint64_t size, uint64_t align, uint64_t ts)
+                                            uint64_t size, uint64_t align, uint64_t ts,
+                                            uint64_t cost_ns)
 {
     shim_tick(st, ts);
     ps_rec_alloc_t r = {.h = {PS_REC_ALLOC, fn, sizeof r},
@@ -173,7 +177,14 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     r.stack = shim_stack(st, PS_CALLER());
     shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
+    acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
     locktab_note_alloc();
+}
+
+/* After the real release: its duration, added to the thread's release total (acost.h). */
+static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
+{
+    acost_add(st, PS_COST_RELEASE, 0, tsc_delta_ns(c0, tsc_now()));
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr. The
@@ -213,6 +224,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
+    acost_add(st, PS_COST_ALLOC, r.stack, ts - ts_before);
     locktab_note_alloc();
 }
 
