@@ -50,7 +50,9 @@ void acost_flush(tstate_t *st, tstate_t *out)
                                  .stack = (e->key - 1) >> 1,
                                  .tid = (uint32_t)st->tid,
                                  .calls = e->calls,
-                                 .ns = e->ns};
+                                 .sampled = e->sampled};
+        if (e->sampled) /* the timed calls' total, scaled to every call */
+            r.ns = (uint64_t)((unsigned __int128)e->ns * e->calls / e->sampled);
         memcpy(r.hist, e->hist, sizeof r.hist);
         unsigned char *p = tstate_reserve(out, sizeof r);
         if (!p)
@@ -59,6 +61,7 @@ void acost_flush(tstate_t *st, tstate_t *out)
         tstate_commit(out, sizeof r);
         e->calls = 0;
         e->ns = 0;
+        e->sampled = 0;
         memset(e->hist, 0, sizeof e->hist);
     }
 }

@@ -5,6 +5,10 @@
  * (trace_format.h), one per (thread, stack, kind), so the trace grows by the number of sites,
  * not of events.
  *
+ * Only one call in PS_COST_PERIOD, at random, is timed (acost_begin/acost_end: two counter
+ * reads, ~40 ns each on a VM); every call is counted, and the record's total is the timed
+ * calls' ns scaled to all of them.
+ *
  * Contract: acost_add() is a hot-path inline called by the thread that owns st, guard set:
  * no lock, no allocation after the thread's first call (which maps its table, imem). A table
  * holds ACOST_SLOTS (stack, kind) pairs; later pairs are summed into stack 0 of their kind
@@ -21,16 +25,20 @@
 
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
+#include "tsc.h"
 #include "tstate.h"
 
-#define ACOST_SLOTS 1024u /* (stack, kind) pairs per thread: 128 KiB of address space */
+#define ACOST_SLOTS 1024u /* (stack, kind) pairs per thread: 132 KiB of address space */
 
 typedef struct acost_ent_s {
     uint32_t key; /* stack id * 2 + kind, + 1; 0: empty */
     uint32_t pad;
-    uint64_t calls, ns;
+    uint64_t calls, ns, sampled; /* ns: of the sampled calls */
     uint32_t hist[PS_COST_BUCKETS];
-} acost_ent_t; /* 120 bytes */
+} acost_ent_t; /* 128 bytes */
+
+/* A call's duration when it was not timed (acost_begin said 0). */
+#define ACOST_UNTIMED UINT64_MAX
 
 typedef struct acost_s {
     uint32_t used;
@@ -43,13 +51,41 @@ void acost_free(tstate_t *st);
 
 static PS_ALWAYS_INLINE void acost_bump(acost_ent_t *e, uint64_t ns)
 {
-    unsigned b = ns < 2 ? 0u : 63u - (unsigned)__builtin_clzll(ns);
     e->calls++;
+    if (PS_LIKELY(ns == ACOST_UNTIMED))
+        return;
+    unsigned b = ns < 2 ? 0u : 63u - (unsigned)__builtin_clzll(ns);
+    e->sampled++;
     e->ns += ns;
     e->hist[b < PS_COST_BUCKETS ? b : PS_COST_BUCKETS - 1]++;
 }
 
-/* kind: PS_COST_ALLOC or PS_COST_RELEASE; ns: the real call's duration. */
+/* Whether to time this call: at random, one in PS_COST_PERIOD (a few register operations);
+ * acost_begin, before a real call: the counter's value if so, else 0. */
+static PS_ALWAYS_INLINE int acost_pick(tstate_t *st)
+{
+    uint32_t x = st->cost_rng; /* xorshift32: a period would alias with the app's patterns */
+    if (PS_UNLIKELY(x == 0))
+        x = (uint32_t)st->tid * 2654435761u | 1u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    st->cost_rng = x;
+    return (x & (PS_COST_PERIOD - 1)) == 0;
+}
+_Static_assert((PS_COST_PERIOD & (PS_COST_PERIOD - 1)) == 0, "a power of two");
+static PS_ALWAYS_INLINE uint64_t acost_begin(tstate_t *st)
+{
+    return PS_LIKELY(!acost_pick(st)) ? 0 : tsc_now() | 1u; /* never 0 when timed */
+}
+
+/* After it: the call's ns, or ACOST_UNTIMED. */
+static PS_ALWAYS_INLINE uint64_t acost_end(uint64_t c0)
+{
+    return PS_LIKELY(c0 == 0) ? ACOST_UNTIMED : tsc_delta_ns(c0, tsc_now());
+}
+
+/* kind: PS_COST_ALLOC or PS_COST_RELEASE; ns: the real call's duration, or ACOST_UNTIMED. */
 static PS_ALWAYS_INLINE void acost_add(tstate_t *st, uint32_t kind, uint32_t stack, uint64_t ns)
 {
     uint32_t key = stack * 2u + kind + 1u;

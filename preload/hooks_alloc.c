@@ -62,11 +62,11 @@ static void *boot_calloc(size_t n, size_t m)
                 return q; /* libunwind's thread block (bootstrap.h) */                         \
             return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
         }                                                                                      \
-        uint64_t c0 = tsc_now();                                                               \
+        uint64_t c0 = acost_begin(st);                                                         \
         void *p = real_##name args;                                                            \
-        uint64_t c1 = tsc_now();                                                               \
+        uint64_t cost = acost_end(c0);                                                         \
         int e = errno;                                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), tsc_delta_ns(c0, c1));        \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
         hook_leave();                                                                          \
         errno = e;                                                                             \
         return p;                                                                              \
@@ -79,15 +79,15 @@ PS_EXPORT void *calloc(size_t n, size_t m)
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
-    uint64_t c0 = tsc_now();
+    uint64_t c0 = acost_begin(st);
     void *p = real_calloc(n, m);
-    uint64_t c1 = tsc_now();
+    uint64_t cost = acost_end(c0);
     int e = errno;
     uint64_t ts = prim_now_ns();
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
-    shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, tsc_delta_ns(c0, c1));
+    shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
     hook_leave();
     errno = e;
     return p;
@@ -105,12 +105,12 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         *out = p;
         return 0;
     }
-    uint64_t c0 = tsc_now();
+    uint64_t c0 = acost_begin(st);
     int rc = real_posix_memalign(out, align, size);
-    uint64_t c1 = tsc_now();
+    uint64_t cost = acost_end(c0);
     int e = errno;
     shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns(),
-                   tsc_delta_ns(c0, c1));
+                   cost);
     hook_leave();
     errno = e;
     return rc;
@@ -132,7 +132,7 @@ PS_EXPORT void free(void *p)
     int e = errno;
     shim_rec_free(st, PS_FN_FREE, p, 2);
     errno = e;
-    uint64_t c0 = tsc_now();
+    uint64_t c0 = acost_begin(st);
     real_free(p);
     shim_rec_release_cost(st, c0);
     hook_leave();

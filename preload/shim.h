@@ -163,7 +163,8 @@ static PS_ALWAYS_INLINE void shim_live_realloc_begin(const void *old)
 }
 
 /* ts: taken right after the real allocator returned; cost_ns: the real call's duration
- * (tsc_delta_ns of tsc_now() around it), added to the thread's totals (acost.h). */
+ * (acost_begin/acost_end around it: ACOST_UNTIMED for the calls not timed), added to the
+ * thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts,
                                             uint64_t cost_ns)
@@ -181,10 +182,11 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     locktab_note_alloc();
 }
 
-/* After the real release: its duration, added to the thread's release total (acost.h). */
+/* After the real release: c0 from acost_begin before it; added to the thread's release
+ * total (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
 {
-    acost_add(st, PS_COST_RELEASE, 0, tsc_delta_ns(c0, tsc_now()));
+    acost_add(st, PS_COST_RELEASE, 0, acost_end(c0));
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr. The
@@ -224,7 +226,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
-    acost_add(st, PS_COST_ALLOC, r.stack, ts - ts_before);
+    acost_add(st, PS_COST_ALLOC, r.stack, acost_pick(st) ? ts - ts_before : ACOST_UNTIMED);
     locktab_note_alloc();
 }
 

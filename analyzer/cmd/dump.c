@@ -297,6 +297,7 @@ static void dump_alloc_cost(const record_t *rec)
     out_kv("stack", c->stack);
     out_kv("calls", c->calls);
     out_kv("ns", c->ns);
+    out_kv("sampled", c->sampled);
     out_str(" hist=");
     for (unsigned i = 0; i < PS_COST_BUCKETS; i++) {
         if (i)
