@@ -113,11 +113,16 @@ static PS_ALWAYS_INLINE void hook_leave(void)
 PS_NOINLINE uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
 static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 {
-    /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16 */
-    uintptr_t cfa = (uintptr_t)__builtin_frame_address(0) + 16;
-    uint32_t id = ucache_lookup(st, ra, cfa);
-    if (PS_LIKELY(id != 0))
-        return id;
+    /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
+     * recorder not inlined into the hook (ra is not its own return address) has no CFA to
+     * key on: 0, never cached */
+    uintptr_t cfa = 0;
+    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
+        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
+        uint32_t id = ucache_lookup(st, ra, cfa);
+        if (PS_LIKELY(id != 0))
+            return id;
+    }
     return shim_stack_walk(st, ra, cfa);
 }
 

@@ -357,7 +357,7 @@ static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_
         return -1;
     for (;;) {
         unw_word_t ip;
-        unw_save_loc_t loc;
+        unw_save_loc_t loc = {.type = UNW_SLT_NONE};
         if (unw_get_reg_fn(cur, UNW_REG_IP, &ip) < 0) {
             e = NULL;
             break;
@@ -389,6 +389,7 @@ static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_
             if (e && unw_is_signal_frame_fn(cur) > 0)
                 e = NULL;
             /* the frame's rbp, for after the step: checked when its CFA was rbp + 16 */
+            loc.type = UNW_SLT_NONE;
             if (e && (unw_get_save_loc_fn(cur, UNW_X86_64_RBP, &loc) < 0 ||
                       unw_get_reg_fn(cur, UNW_X86_64_RBP, &rbp) < 0))
                 e = NULL;
