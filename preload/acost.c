@@ -3,6 +3,7 @@
 
 #include "acost.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "imem.h"
@@ -11,7 +12,9 @@ void acost_add_slow(tstate_t *st, uint32_t key, uint64_t ns)
 {
     acost_t *a = st->acost;
     if (!a) {
+        int saved = errno; /* called after a real free too: the app's errno stays */
         a = imem_alloc(sizeof *a);
+        errno = saved;
         if (!a)
             return; /* no memory: this thread's allocator time goes unmeasured */
         st->acost = a;
