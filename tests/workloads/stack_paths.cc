@@ -6,7 +6,8 @@
  *    address and stack depth at the hook, a different frame above it);
  *  - mutual recursion f/g to one depth along different paths (the frames differ in the
  *    middle of the stack only), and recursion to different depths (30 frames);
- *  - frames of run-time size (alloca) above a fixed call site;
+ *  - frames of run-time size (alloca) above a fixed call site, and two callers whose alloca
+ *    sizes make the hook's CFA equal while the stacks differ (outer_a/outer_b);
  *  - a callback from libc's qsort (a library without frame pointers) that allocates;
  *  - a signal handler that allocates (a signal frame in the stack);
  *  - C++ exceptions thrown and caught (__cxa_allocate_exception, new in a catch block);
@@ -65,6 +66,28 @@ NOINL void *dyn_frame(size_t pad, size_t n)
     sink += a[0];
     return p;
 }
+/* Two callers of dyn_frame through one call site (a function pointer), their alloca sizes
+ * swapped with dyn_frame's: the hook's caller and CFA are the same (checked by hand), the
+ * stacks differ only in the return address into outer_a/outer_b, whose slot moves with
+ * dyn_frame's frame. (Meant to leave the other path's slot holding its stale value, so that
+ * only the check of dyn_frame's rbp would tell the two apart; here the return-address checks
+ * already catch it: with the rbp checks disabled the test still passes.) */
+NOINL void *outer_a(size_t pa, size_t pd)
+{
+    volatile char *a = (volatile char *)alloca(pa);
+    a[0] = 2;
+    void *p = dyn_frame(pd, 64);
+    sink += a[0];
+    return p;
+}
+NOINL void *outer_b(size_t pa, size_t pd)
+{
+    volatile char *a = (volatile char *)alloca(pa);
+    a[0] = 3;
+    void *p = dyn_frame(pd, 64);
+    sink += (uint64_t)a[0] * 7;
+    return p;
+}
 static int cmp_alloc(const void *a, const void *b)
 {
     void *p = leaf(24);
@@ -101,6 +124,15 @@ NOINL static uint64_t round_(int r)
         }
     for (size_t pad = 16; pad <= 512; pad *= 2)
         free(dyn_frame(pad + (size_t)r % 3 * 16, 48));
+    void *keep[8];
+    for (int i = 0; i < 8; i++) {
+        void *(*volatile pick)(size_t, size_t) = (i & 1) ? outer_b : outer_a;
+        void *(*fn)(size_t, size_t) = pick;
+        size_t big = 256 + 16, small = 16;
+        keep[i] = fn((i & 1) ? small : big, (i & 1) ? big : small); /* one call site */
+    }
+    for (int i = 0; i < 8; i++)
+        free(keep[i]);
     int v[64];
     for (int i = 0; i < 64; i++)
         v[i] = (i * 7919 + r) % 101;
