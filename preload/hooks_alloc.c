@@ -1,9 +1,16 @@
 /*
  * hooks_alloc.c -- see hooks_alloc.h.
  *
- * Cost budget of a recorded allocation: guard check, the real call, one clock read, the
- * unwind (dominant), a stack-table probe, a 40-byte copy into the thread buffer and one
- * release store. Frees skip the unwind. Everything else is out of line in shim.c/tstate.c.
+ * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
+ * counter reads, acost.h), one clock read, the stack from the thread's stack cache (a hash
+ * and one load and compare per checked slot, ~2 per frame; a walk with libunwind and a
+ * stack-table probe on a miss, unwind.h), the live-set insert (a sharded CAS, liveset.h), a
+ * 40-byte copy into the thread buffer and one release store, the allocator-time table's
+ * update, and the lock table's note of an allocation under a held lock (one TLS load). Frees
+ * skip the stack (unless PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured
+ * (docs/performance.md "Stack cache and allocator time"): churn ~150 ns per event of CPU
+ * here, where clock_gettime alone costs ~100 ns and rdtsc ~40 ns (a VM); the writer's zstd
+ * is the largest share. Everything else is out of line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; after the real call each hook saves errno and restores it after recording
@@ -62,9 +69,11 @@ static void *boot_calloc(size_t n, size_t m)
                 return q; /* libunwind's thread block (bootstrap.h) */                         \
             return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
         }                                                                                      \
+        uint64_t c0 = acost_begin(st);                                                         \
         void *p = real_##name args;                                                            \
+        uint64_t cost = acost_end(c0);                                                         \
         int e = errno;                                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns());                              \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
         hook_leave();                                                                          \
         errno = e;                                                                             \
         return p;                                                                              \
@@ -77,13 +86,15 @@ PS_EXPORT void *calloc(size_t n, size_t m)
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
+    uint64_t c0 = acost_begin(st);
     void *p = real_calloc(n, m);
+    uint64_t cost = acost_end(c0);
     int e = errno;
     uint64_t ts = prim_now_ns();
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
-    shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts);
+    shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
     hook_leave();
     errno = e;
     return p;
@@ -101,9 +112,12 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         *out = p;
         return 0;
     }
+    uint64_t c0 = acost_begin(st);
     int rc = real_posix_memalign(out, align, size);
+    uint64_t cost = acost_end(c0);
     int e = errno;
-    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns());
+    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns(),
+                   cost);
     hook_leave();
     errno = e;
     return rc;
@@ -125,7 +139,9 @@ PS_EXPORT void free(void *p)
     int e = errno;
     shim_rec_free(st, PS_FN_FREE, p, 2);
     errno = e;
+    uint64_t c0 = acost_begin(st);
     real_free(p);
+    shim_rec_release_cost(st, c0);
     hook_leave();
 }
 

@@ -108,13 +108,15 @@ typedef struct cxx_scope_s {
     size_t n, al;
     uint8_t fn;
     int done;
+    uint64_t c0; /* acost_begin() before the real operator */
 } cxx_scope_t;
 
 static void cxx_scope_end(const cxx_scope_t *s)
 {
     if (PS_UNLIKELY(!s->done)) {
         shim_tls.guard = 1;
-        shim_rec_alloc(s->st, s->fn, NULL, s->n, s->al, prim_now_ns());
+        shim_rec_alloc(s->st, s->fn, NULL, s->n, s->al, prim_now_ns(),
+                       acost_end(s->c0));
     }
     hook_leave();
 }
@@ -131,7 +133,7 @@ static void cxx_scope_end(const cxx_scope_t *s)
         if (PS_UNLIKELY(!st))                                                                  \
             return PS_LIKELY(real != NULL) ? real args : cxx_fallback_new(sz, al, nt);         \
         __attribute__((cleanup(cxx_scope_end))) cxx_scope_t scope = {st, sz, al, PS_FN_##FN,   \
-                                                                     0};                       \
+                                                                     0, acost_begin(st)};      \
         void *p;                                                                               \
         if (PS_LIKELY(real != NULL)) {                                                         \
             shim_tls.guard = PS_GUARD_ONE_SHOT;                                                \
@@ -140,8 +142,9 @@ static void cxx_scope_end(const cxx_scope_t *s)
         } else {                                                                               \
             p = cxx_fallback_new(sz, al, nt);                                                  \
         }                                                                                      \
+        uint64_t cost = acost_end(scope.c0);                                                   \
         int e = errno; /* the app sees the real operator's errno, not the recorder's */        \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns());                              \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
         scope.done = 1;                                                                        \
         errno = e;                                                                             \
         return p;                                                                              \
@@ -166,10 +169,12 @@ PS_CXX_NEW_HOOKS(PS_X)
         int e = errno;                                                                         \
         shim_rec_free(st, PS_FN_##FN, p, 1);                                                   \
         errno = e;                                                                             \
+        uint64_t c0 = acost_begin(st);                                                         \
         if (PS_LIKELY(real != NULL))                                                           \
             real args;                                                                         \
         else                                                                                   \
             real_free(p);                                                                      \
+        shim_rec_release_cost(st, c0);                                                         \
         hook_leave();                                                                          \
     }
 PS_CXX_DELETE_HOOKS(PS_X)

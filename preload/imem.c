@@ -3,6 +3,9 @@
 
 #include "imem.h"
 
+#include <errno.h>
+#include <sys/mman.h>
+
 #include "prim.h"
 
 #define IMEM_HDR 64
@@ -51,4 +54,44 @@ void imem_free(void *p)
 uint64_t imem_bytes(void)
 {
     return __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
+}
+
+/* ---- resident bytes of the shim's own mappings ---------------------------------------- */
+static unsigned char res_vec[16384]; /* mincore's vector: 64 MiB of 4 KiB pages per call */
+static int res_busy;
+static uint64_t res_cached, res_at_ns;
+
+static void count_resident(uintptr_t lo, uintptr_t hi, void *arg)
+{
+    uint64_t *sum = arg;
+    size_t page = prim_page_size();
+    for (uintptr_t p = lo; p < hi;) {
+        size_t n = (hi - p + page - 1) / page;
+        if (n > sizeof res_vec)
+            n = sizeof res_vec;
+        if (mincore((void *)p, n * page, res_vec) != 0) {
+            if (errno != ENOMEM) /* not unmapped meanwhile: count it all */
+                *sum += (uint64_t)n * page;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                *sum += (uint64_t)(res_vec[i] & 1u) * page;
+        }
+        p += n * page;
+    }
+}
+
+uint64_t imem_resident_bytes(uint64_t now_ns)
+{
+    uint64_t at = __atomic_load_n(&res_at_ns, __ATOMIC_RELAXED);
+    if ((at && now_ns - at < IMEM_RESIDENT_EVERY_NS) ||
+        __atomic_exchange_n(&res_busy, 1, __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&res_cached, __ATOMIC_RELAXED);
+    int saved = errno;
+    uint64_t sum = 0;
+    prim_own_each(count_resident, &sum);
+    errno = saved;
+    __atomic_store_n(&res_cached, sum, __ATOMIC_RELAXED);
+    __atomic_store_n(&res_at_ns, now_ns ? now_ns : 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&res_busy, 0, __ATOMIC_RELEASE);
+    return sum;
 }

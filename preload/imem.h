@@ -18,5 +18,11 @@ void *imem_map(size_t size, int noreserve); /* raw; pair with imem_unmap (only a
                                               * mapping is counted) */
 void imem_unmap(void *p, size_t size);
 uint64_t imem_bytes(void);
+/* Bytes of the shim's own mappings (every prim_map, NORESERVE tables included) that are
+ * resident (mincore), as RSS counts them: the recorder's part of the process's RSS.
+ * Recomputed at most every IMEM_RESIDENT_EVERY_NS (one mincore per 64 MiB of each mapping),
+ * the last value otherwise; 0 before the first count. Keeps errno. */
+#define IMEM_RESIDENT_EVERY_NS 100000000ull
+uint64_t imem_resident_bytes(uint64_t now_ns);
 
 #endif /* PERFSHIM_IMEM_H */

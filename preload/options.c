@@ -52,6 +52,15 @@ int options_load(options_t *o, const char *(*get)(const char *name))
         o->snapshot_signal = 0;
         bad++;
     }
+    o->unwind = 0;
+    if ((v = get("PERFSHIM_UNWIND")) != NULL && strcmp(v, "auto") != 0) {
+        if (strcmp(v, "libunwind") == 0) {
+            o->unwind = 1;
+        } else {
+            PS_WARN("PERFSHIM_UNWIND=\"%.64s\" is not auto or libunwind; using auto", v);
+            bad++;
+        }
+    }
     v = get("PERFSHIM_OUTPUT");
     char tmp[PS_OUTPUT_MAX];
     if (v && (!*v || strlen(v) >= sizeof o->output ||

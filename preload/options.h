@@ -24,6 +24,7 @@ typedef struct options_s {
 #define PS_X(field, env, def, lo, hi, help) int field;
     PS_ENV_OPTIONS(PS_X, PS_ENV_NONE)
 #undef PS_X
+    int unwind; /* PERFSHIM_UNWIND: 0 auto, 1 libunwind (unwind.h PS_UNWIND_*) */
     char output[PS_OUTPUT_MAX]; /* PERFSHIM_OUTPUT template: %p pid, %e program, %% */
 } options_t;
 

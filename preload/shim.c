@@ -241,6 +241,36 @@ tstate_t *shim_self_state(void)
     return shim_tls.st ? shim_tls.st : thread_attach();
 }
 
+uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
+{
+    ucache_ent_t *fill = NULL;
+    int depth;
+    if (PS_LIKELY(unwind_safe(st) && (unwind_tls_ready || unwind_first_ok(ra))))
+        depth = options.unwind == PS_UNWIND_AUTO
+                    ? unwind_capture_cached(st, options.depth, ra, cfa, &fill)
+                    : unwind_capture(st, options.depth);
+    else
+        depth = unwind_shallow(st->ips, ra);
+    if (PS_UNLIKELY(depth <= 0))
+        return 0;
+    int is_new;
+    uint32_t id = stacktab_intern(st->ips, (uint32_t)depth, &is_new);
+    if (is_new) {
+        modmap_refresh(st);
+        uint32_t len = (uint32_t)sizeof(ps_rec_stack_t) + (uint32_t)depth * 8u;
+        unsigned char *p = tstate_reserve(st, len);
+        if (PS_UNLIKELY(!p))
+            return 0;
+        ps_rec_stack_t r = {.h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
+        memcpy(p, &r, sizeof r);
+        memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
+        tstate_commit(st, len);
+    }
+    if (fill && id) /* its STACK record is written: later events may use the id alone */
+        ucache_publish(fill, ra, id);
+    return id;
+}
+
 void shim_count_dropped(void)
 {
     writer_count_dropped(1);
@@ -260,6 +290,7 @@ static void thread_exit_dtor(void *arg)
     int g = shim_tls.guard;
     shim_tls.guard = 1;
     locktab_thread_exit(st);
+    acost_flush(st, st);
     put_thread_rec(st, PS_REC_THREAD_EXIT);
     tstate_refill(st, 0);
     __atomic_store_n(&st->exited, 1, __ATOMIC_RELEASE);
@@ -359,6 +390,11 @@ static void fini_leak_scan(void)
     shim_tls.guard = g;
 }
 
+static void fini_flush_cost(tstate_t *st, void *out)
+{
+    acost_flush(st, out);
+}
+
 void shim_fini(void)
 {
     /* A vfork child shares our memory: its _exit must not end the parent's trace. */
@@ -371,7 +407,14 @@ void shim_fini(void)
         return;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    uint64_t walks, cached;
+    unwind_walk_counts(&walks, &cached);
+    PS_LOG(2, "stacks walked by libunwind: %llu (%llu entered into a thread's stack cache)",
+           (unsigned long long)walks, (unsigned long long)cached);
     locktab_fini(shim_tls.st);
+    tstate_t *out = shim_tls.st ? shim_tls.st : tstate_create(prim_gettid(), 0);
+    if (out) /* the allocator time of the threads still running, this one's included */
+        tstate_foreach(fini_flush_cost, out);
     if (shim_tls.st)
         put_thread_rec(shim_tls.st, PS_REC_THREAD_EXIT);
     writer_finish();

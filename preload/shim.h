@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "acost.h"
 #include "options.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
@@ -28,6 +29,7 @@
 #include "unwind.h"
 #include "liveset.h"
 #include "leakscan.h"
+#include "tsc.h"
 #include "writer.h"
 
 enum shim_state_e {
@@ -96,33 +98,32 @@ static PS_ALWAYS_INLINE void hook_leave(void)
 /* The return address of the hook a recorder is inlined into: its caller. */
 #define PS_CALLER() ((uintptr_t)__builtin_return_address(0))
 
-/* Stack budget of a recorder (measured, unwind.h): 3,512 bytes below the hook's caller (the
- * C++ hooks 3,640) when it unwinds (allocations, C++ deletes, free with
- * PERFSHIM_FREE_STACKS=2), the hook's frames otherwise.
- * Unwinds the caller's stack and interns it; writes the STACK record when it is new. Where
- * unwinding is not safe (unwind.h: too little stack left, a foreign stack, inside the loader's
- * lock) the stack is the one frame `ra` (the hook's caller), counted. */
+/* Stack budget of a recorder (measured, unwind.h): when it unwinds (allocations, C++ deletes,
+ * free with PERFSHIM_FREE_STACKS=2) 768 bytes below the hook's caller with the stack cache
+ * (its libunwind cursor lives in the thread's cache block), 3,512 (the C++ hooks 3,640) with
+ * PERFSHIM_UNWIND=libunwind (unw_backtrace's frame); the hook's frames otherwise.
+ * The stack of the hook's caller, interned: from the thread's stack cache when the same
+ * caller at the same depth saw the same stack before (unwind.h: one load and compare per
+ * checked slot), else shim_stack_walk: unwinds the caller's stack and interns it, writes the
+ * STACK record when it is new and enters the stack into the cache. Where unwinding is not
+ * safe (unwind.h: too little stack left, a foreign stack, inside the loader's lock) the
+ * stack is the one frame `ra` (the hook's caller), counted. `ra` and the CFA must be the
+ * hook's (the recorder inlined into it); from elsewhere the walk finds they do not match
+ * its caller's frame and caches nothing. */
+PS_NOINLINE uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
 static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 {
-    int depth = PS_LIKELY(unwind_safe(st) && (unwind_tls_ready || unwind_first_ok(ra)))
-                    ? unwind_capture(st, options.depth)
-                    : unwind_shallow(st->ips, ra);
-    if (PS_UNLIKELY(depth <= 0))
-        return 0;
-    int is_new;
-    uint32_t id = stacktab_intern(st->ips, (uint32_t)depth, &is_new);
-    if (is_new) {
-        modmap_refresh(st);
-        uint32_t len = (uint32_t)sizeof(ps_rec_stack_t) + (uint32_t)depth * 8u;
-        unsigned char *p = tstate_reserve(st, len);
-        if (PS_UNLIKELY(!p))
-            return 0;
-        ps_rec_stack_t r = {.h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
-        memcpy(p, &r, sizeof r);
-        memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
-        tstate_commit(st, len);
+    /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
+     * recorder not inlined into the hook (ra is not its own return address) has no CFA to
+     * key on: 0, never cached */
+    uintptr_t cfa = 0;
+    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
+        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
+        uint32_t id = ucache_lookup(st, ra, cfa);
+        if (PS_LIKELY(id != 0))
+            return id;
     }
-    return id;
+    return shim_stack_walk(st, ra, cfa);
 }
 
 /* Without a writer thread the app's own events do its periodic work (writer.h); one load and
@@ -167,9 +168,12 @@ static PS_ALWAYS_INLINE void shim_live_realloc_begin(const void *old)
         liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old);
 }
 
-/* ts: taken right after the real allocator returned. */
+/* ts: taken right after the real allocator returned; cost_ns: the real call's duration
+ * (acost_begin/acost_end around it: ACOST_UNTIMED for the calls not timed), added to the
+ * thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
-                                            uint64_t size, uint64_t align, uint64_t ts)
+                                            uint64_t size, uint64_t align, uint64_t ts,
+                                            uint64_t cost_ns)
 {
     shim_tick(st, ts);
     ps_rec_alloc_t r = {.h = {PS_REC_ALLOC, fn, sizeof r},
@@ -180,7 +184,15 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
     r.stack = shim_stack(st, PS_CALLER());
     shim_live_add(st, ptr, size, r.stack);
     shim_put(st, &r, sizeof r);
+    acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
     locktab_note_alloc(r.stack, size);
+}
+
+/* After the real release: c0 from acost_begin before it; added to the thread's release
+ * total (acost.h). */
+static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
+{
+    acost_add(st, PS_COST_RELEASE, 0, acost_end(c0));
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr; a block
@@ -223,6 +235,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
+    acost_add(st, PS_COST_ALLOC, r.stack, acost_pick(st) ? ts - ts_before : ACOST_UNTIMED);
     locktab_note_alloc(r.stack, size);
 }
 

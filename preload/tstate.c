@@ -98,6 +98,8 @@ void tstate_reap(tstate_t *st)
     }
     ilock_unlock(&reg_lock);
     writer_buf_put(st->buf);
+    imem_free(st->ucache); /* the stack cache (unwind.c: imem_alloc'd, its first member) */
+    imem_free(st->acost);
     imem_free(st);
 }
 
@@ -123,6 +125,8 @@ void tstate_after_fork_child(void)
     for (tstate_t *st = reg_head; st; st = next) {
         next = st->next;
         writer_buf_put(st->buf);
+        imem_free(st->ucache);
+        imem_free(st->acost);
         imem_free(st);
     }
     reg_head = NULL;

@@ -38,6 +38,9 @@ typedef struct tstate_s {
     struct tstate_s *next;
     uint32_t w_seen_seq; /* writer-private: seq at the previous periodic flush */
     uintptr_t stack_lo, stack_hi; /* the thread's stack (leakscan_thread_attach), 0 if unknown */
+    struct ucache_s *ucache; /* the thread's stack cache (unwind.h), NULL until its first walk */
+    struct acost_s *acost;   /* the thread's allocator-time totals (acost.h), NULL until used */
+    uint32_t cost_rng;       /* acost_pick's generator state (0: not seeded) */
     uint64_t ips[PERFSHIM_MAX_DEPTH + 8]; /* unwind scratch */
 } tstate_t;
 

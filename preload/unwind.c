@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bootstrap.h"
+#include "imem.h"
 #include "log.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
@@ -31,6 +32,13 @@
 #define PS_UNW_NAME_(x) #x
 #define PS_UNW_NAME(x) PS_UNW_NAME_(x) /* the name a libunwind macro expands to (_ULx86_64_...) */
 static int (*unw_backtrace_fn)(void **, int);
+/* the cursor API, for the walks that fill the stack cache (unwind.h) */
+static int (*unw_getcontext_fn)(unw_context_t *);
+static int (*unw_init_local_fn)(unw_cursor_t *, unw_context_t *);
+static int (*unw_step_fn)(unw_cursor_t *);
+static int (*unw_get_reg_fn)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+static int (*unw_get_save_loc_fn)(unw_cursor_t *, int, unw_save_loc_t *);
+static int (*unw_is_signal_frame_fn)(unw_cursor_t *);
 
 /* [lo, hi): the shim's mapped range; frames there are the hook's own. */
 static uintptr_t self_lo, self_hi;
@@ -220,6 +228,17 @@ void unwind_init(void)
         *(void **)&set_caching = dlsym(h, PS_UNW_NAME(unw_set_caching_policy));
         local_as = (unw_addr_space_t *)dlsym(h, PS_UNW_NAME(unw_local_addr_space));
     }
+    if (h && unw_backtrace_fn) {
+        *(void **)&unw_getcontext_fn = dlsym(h, PS_UNW_NAME(unw_tdep_getcontext));
+        *(void **)&unw_init_local_fn = dlsym(h, PS_UNW_NAME(unw_init_local));
+        *(void **)&unw_get_reg_fn = dlsym(h, PS_UNW_NAME(unw_get_reg));
+        *(void **)&unw_get_save_loc_fn = dlsym(h, PS_UNW_NAME(unw_get_save_loc));
+        *(void **)&unw_is_signal_frame_fn = dlsym(h, PS_UNW_NAME(unw_is_signal_frame));
+        *(void **)&unw_step_fn = dlsym(h, PS_UNW_NAME(unw_step));
+        if (!unw_getcontext_fn || !unw_init_local_fn || !unw_get_reg_fn || !unw_get_save_loc_fn ||
+            !unw_is_signal_frame_fn)
+            unw_step_fn = NULL; /* no cache: every stack through unw_backtrace */
+    }
     if (!unw_backtrace_fn || !get_acc || !set_caching || !local_as) {
         unw_backtrace_fn = NULL;
         PS_WARN("cannot load %s (%s); allocations are recorded without stacks",
@@ -292,6 +311,145 @@ int unwind_capture(tstate_t *st, int max)
     if (skip && out > 0)
         memmove(ips, ips + skip, (size_t)out * sizeof *ips);
     return out > 0 ? out : 0;
+}
+
+/* ---- the stack cache's walk (unwind.h) ------------------------------------------------ */
+
+/* The cursor and its context live next to the thread's cache, not on the app's stack. */
+typedef struct ucache_block_s {
+    ucache_t c;
+    unw_context_t ctx;
+    unw_cursor_t cur;
+} ucache_block_t;
+
+static uint64_t n_walks, n_cached;
+
+void unwind_walk_counts(uint64_t *walks, uint64_t *cached)
+{
+    *walks = __atomic_load_n(&n_walks, __ATOMIC_RELAXED);
+    *cached = __atomic_load_n(&n_cached, __ATOMIC_RELAXED);
+}
+
+/* A check of the slot at addr: it must lie in the thread's stack above the hook's frame
+ * (readable for as long as the hook's caller's frames live). */
+static int ucache_check(ucache_ent_t *e, const tstate_t *st, uintptr_t cfa, unw_word_t addr,
+                        unw_word_t val)
+{
+    if (addr < cfa - 16 || addr + 8 > st->stack_hi || addr - (cfa - 16) > (uintptr_t)INT32_MAX ||
+        (addr & 7) || e->n >= UCACHE_CHECKS)
+        return 0;
+    e->off[e->n] = (int32_t)(intptr_t)(addr - cfa);
+    e->val[e->n] = val;
+    e->n++;
+    return 1;
+}
+
+/* The walk: st->ips as unw_backtrace fills them (the shim's own leading frames left out),
+ * and the checks in *e while e is not NULL (set to NULL when the stack cannot be cached). */
+static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_t cfa,
+                ucache_ent_t **ep)
+{
+    unw_cursor_t *cur = &b->cur;
+    ucache_ent_t *e = NULL;
+    int n = 0, skipped = 0;
+    unw_word_t rbp = 0, rbp_loc = 0, checked_loc = 1;
+    if (unw_getcontext_fn(&b->ctx) != 0 || unw_init_local_fn(cur, &b->ctx) < 0)
+        return -1;
+    for (;;) {
+        unw_word_t ip;
+        unw_save_loc_t loc = {.type = UNW_SLT_NONE};
+        if (unw_get_reg_fn(cur, UNW_REG_IP, &ip) < 0) {
+            e = NULL;
+            break;
+        }
+        if (n == 0 && ip >= self_lo && ip < self_hi) {
+            if (++skipped > PS_UNWIND_MAX_SKIP) { /* as unw_backtrace's limit: nothing */
+                e = NULL;
+                break;
+            }
+        } else {
+            if (n == 0) { /* the hook's caller: the key */
+                unw_word_t sp;
+                if (ip == ra && unw_get_reg_fn(cur, UNW_REG_SP, &sp) == 0 && sp == cfa) {
+                    unsigned set = ucache_set(ra, cfa), w = 0;
+                    while (w < UCACHE_WAYS && b->c.ent[set][w].ra)
+                        w++;
+                    if (w == UCACHE_WAYS)
+                        w = b->c.next[set]++ % UCACHE_WAYS;
+                    e = &b->c.ent[set][w];
+                    e->ra = 0; /* unpublished until the stack has its id */
+                    e->cfa = cfa;
+                    e->n = 0;
+                }
+            } else if (e && (unw_get_save_loc_fn(cur, UNW_X86_64_RIP, &loc) < 0 ||
+                             loc.type != UNW_SLT_MEMORY ||
+                             !ucache_check(e, st, cfa, loc.u.addr, ip))) {
+                e = NULL;
+            }
+            if (e && unw_is_signal_frame_fn(cur) > 0)
+                e = NULL;
+            /* the frame's rbp, for after the step: checked when its CFA was rbp + 16 */
+            loc.type = UNW_SLT_NONE;
+            if (e && (unw_get_save_loc_fn(cur, UNW_X86_64_RBP, &loc) < 0 ||
+                      unw_get_reg_fn(cur, UNW_X86_64_RBP, &rbp) < 0))
+                e = NULL;
+            rbp_loc = loc.type == UNW_SLT_MEMORY ? loc.u.addr : 0;
+            st->ips[n++] = ip;
+            if (n >= max)
+                break;
+        }
+        int r = unw_step_fn(cur);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            e = NULL;
+            break;
+        }
+        unw_word_t sp;
+        if (e && n > 0 && (unw_get_reg_fn(cur, UNW_REG_SP, &sp) < 0 ||
+                           (sp == rbp + 16 && rbp_loc != checked_loc &&
+                            !ucache_check(e, st, cfa, rbp_loc, rbp))))
+            e = NULL; /* (a frame-pointer frame whose rbp lives in no slot: not cached) */
+        else if (e && n > 0 && sp == rbp + 16)
+            checked_loc = rbp_loc;
+    }
+    *ep = e;
+    return n;
+}
+
+int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, ucache_ent_t **fill)
+{
+    *fill = NULL;
+    if (max > (int)UCACHE_MAX_FRAMES || !unw_step_fn || !st->stack_hi)
+        return unwind_capture(st, max);
+    ucache_block_t *b = (ucache_block_t *)st->ucache;
+    if (PS_UNLIKELY(!b)) {
+        b = imem_alloc(sizeof *b);
+        if (!b)
+            return unwind_capture(st, max);
+        st->ucache = &b->c;
+    }
+    unw_stack_lo = st->stack_lo;
+    unw_stack_hi = st->stack_hi;
+    valid_gen++;
+    int n;
+    ucache_ent_t *e;
+    if (PS_LIKELY(unwind_tls_ready)) {
+        n = walk(st, b, max, ra, cfa, &e);
+    } else { /* its thread block comes from the shim's pool (bootstrap.h) */
+        unwind_first_pending = 1;
+        n = walk(st, b, max, ra, cfa, &e);
+        unwind_first_pending = 0;
+        unwind_tls_ready = 1;
+    }
+    if (n < 0)
+        return unwind_capture(st, max);
+    __atomic_add_fetch(&n_walks, 1, __ATOMIC_RELAXED);
+    if (e && n > 0) {
+        __atomic_add_fetch(&n_cached, 1, __ATOMIC_RELAXED);
+        *fill = e;
+    }
+    return n;
 }
 
 int unwind_shallow(uint64_t *ips, uintptr_t ra)

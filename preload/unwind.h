@@ -30,9 +30,11 @@
  * Stack budget (measured by tests/integration/stack_budget, docs/architecture.md "Stack
  * budget"): below the frame of the hook's caller, every hook that unwinds (malloc, calloc,
  * realloc, a new lock site of any lock or condvar function, the lock init functions) used at
- * most 3,512 bytes (C++ new and delete: 3,640, measured by hand), counting the thread's attach, a new stack's STACK
- * record and module-map check, libunwind's DWARF lookup and a buffer hand-off compressed on
- * the thread itself; unw_backtrace's own frame is 3,040 of them. free (by default) and a
+ * most 3,512 bytes with PERFSHIM_UNWIND=libunwind (C++ new and delete: 3,640, measured by
+ * hand), counting the thread's attach, a new stack's STACK record and module-map check,
+ * libunwind's DWARF lookup and a buffer hand-off compressed on the thread itself;
+ * unw_backtrace's own frame is 3,040 of them. With the stack cache (the default) the walk's
+ * cursor and context live in the thread's cache block: 768 bytes. free (by default) and a
  * known lock site do not unwind: free used 64 bytes. PS_UNWIND_STACK_BUDGET is that with a margin for paths the test
  * cannot reach (libunwind on unusual CFI, the leak check's attach). A shallow record uses no
  * more than the hook's frames (a makecontext stack of 4 KiB works; natively 3 KiB does).
@@ -43,6 +45,7 @@
 #include <stdint.h>
 
 #include "perfshim/compiler.h"
+#include "perfshim/trace_format.h"
 #include "tstate.h"
 
 #define PS_UNWIND_MAX_SKIP 8 /* frames of the shim itself above the caller */
@@ -75,6 +78,83 @@ int unwind_is_libunwind(uintptr_t ra);
 int unwind_is_libc(uintptr_t ra);
 /* Events recorded with their caller only (unwinding was not safe). */
 uint64_t unwind_shallow_count(void);
+
+/* ---- the per-thread stack cache (PERFSHIM_UNWIND=auto, the default) ------------------------
+ * A stack libunwind walked is remembered, keyed by the hook's caller's return address `ra`
+ * and the hook's CFA (the caller's stack pointer after the call), with every input the walk
+ * read from the stack: for each frame the slot its return address came from and the slot
+ * its caller's frame pointer (rbp) was restored from, with their values. A later event from
+ * the same (ra, CFA) whose slots all hold the same values is the same stack: libunwind's
+ * walk is a function of the ip, rsp and rbp of each frame (the CFA of a frame is rsp or rbp
+ * plus a constant the ip's CFI gives), and each of those is either implied by the key or
+ * read from a checked slot. So a hit returns the stack id libunwind's walk would have
+ * interned, for the cost of one load and compare per checked slot (~2 per frame), and a
+ * miss walks with libunwind and fills the entry. Not cached (walked every time): a stack
+ * with a signal frame (the interrupted frame's registers come from the signal context), a
+ * walk that failed or went outside the thread's known stack, one deeper than
+ * UCACHE_MAX_FRAMES, a recorder not inlined into the hook the app called (lock sites).
+ * What it cannot see (docs/architecture.md "Stack cache"): a CFA computed by a DWARF
+ * expression from other memory (dynamic stack realignment, DRAP) and code unloaded and
+ * replaced at the same addresses while its frames' slots keep their values. Entries are per
+ * thread (no sharing, no lock); the table is direct-mapped, a collision replaces. */
+#define UCACHE_SETS 16u
+#define UCACHE_WAYS 4u /* stacks kept per (ra, CFA) hash: paths that differ further up */
+#define UCACHE_MAX_FRAMES 64u
+#define UCACHE_CHECKS (2u * UCACHE_MAX_FRAMES + 1u)
+typedef struct ucache_ent_s {
+    uintptr_t ra, cfa; /* ra 0: empty */
+    uint32_t id, n;    /* the interned stack; checks */
+    int32_t off[UCACHE_CHECKS]; /* slot address - cfa */
+    uint64_t val[UCACHE_CHECKS];
+} ucache_ent_t;
+typedef struct ucache_s {
+    ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
+    uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
+} ucache_t;
+typedef uint64_t __attribute__((may_alias)) ucache_word_t;
+
+/* PERFSHIM_UNWIND: the stack capture in use */
+enum { PS_UNWIND_AUTO = 0, PS_UNWIND_LIBUNWIND = 1 };
+
+static PS_ALWAYS_INLINE unsigned ucache_set(uintptr_t ra, uintptr_t cfa)
+{
+    uint64_t h = ((uint64_t)ra ^ ((uint64_t)cfa << 7)) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> (64 - 4));
+}
+_Static_assert(UCACHE_SETS == 16u, "ucache_set takes 4 bits");
+
+/* The cached id of the stack of a hook called from ra with its CFA at cfa, or 0. */
+static PS_ALWAYS_INLINE uint32_t ucache_lookup(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
+{
+    const ucache_t *c = st->ucache;
+    if (PS_UNLIKELY(!c))
+        return 0;
+    const ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
+    for (unsigned w = 0; w < UCACHE_WAYS; w++, e++) {
+        if (e->ra != ra || e->cfa != cfa)
+            continue;
+        uint32_t k = 0;
+        while (k < e->n && *(const ucache_word_t *)(cfa + (intptr_t)e->off[k]) == e->val[k])
+            k++;
+        if (k == e->n)
+            return e->id;
+    }
+    return 0;
+}
+
+/* unwind_capture through a libunwind cursor, which also notes the slots it read: when the
+ * stack can be cached, *fill is the entry to publish with ucache_publish once the stack has
+ * its id (else NULL). Falls back to unwind_capture where the cursor cannot be used. */
+int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa,
+                          ucache_ent_t **fill);
+static PS_ALWAYS_INLINE void ucache_publish(ucache_ent_t *e, uintptr_t ra, uint32_t id)
+{
+    e->id = id;
+    e->ra = ra;
+}
+/* Stacks walked by libunwind (cache misses and uncacheable stacks), and of them the ones
+ * entered into a cache. */
+void unwind_walk_counts(uint64_t *walks, uint64_t *cached);
 
 /* 1 if this thread may unwind here (see above). Two compares when the bounds are known. */
 static PS_ALWAYS_INLINE int unwind_safe(tstate_t *st)

@@ -596,8 +596,8 @@ static void sample_rss(void (*append)(const void *rec, uint32_t len))
 {
     ps_rec_rss_t r = {.h = {PS_REC_RSS, 0, sizeof r},
                       .ts = prim_now_ns(),
-                      .rss_bytes = prim_rss_bytes(),
-                      .shim_bytes = imem_bytes() + stacktab_bytes()};
+                      .rss_bytes = prim_rss_bytes()};
+    r.shim_bytes = imem_resident_bytes(r.ts); /* the recorder's part of rss_bytes */
     append(&r, sizeof r);
 }
 

@@ -440,8 +440,12 @@ int pressure_record(void *state, uint32_t tid, const record_t *rec)
     pressure_t *P = S->P;
     if (rec->type == PS_REC_RSS) {
         pressure_window_t *w = &P->windows[pressure_window(P, S->start_ns, rec->u.rss.ts)];
-        if (rec->u.rss.rss_bytes > w->rss_bytes)
-            w->rss_bytes = rec->u.rss.rss_bytes;
+        if (rec->u.rss.rss_bytes > w->rss_bytes) {
+            w->rss_bytes = rec->u.rss.rss_bytes; /* and the recorder's part of that sample */
+            w->recorder_bytes = rec->u.rss.shim_bytes < w->rss_bytes ? rec->u.rss.shim_bytes : 0;
+        }
+        if (rec->u.rss.shim_bytes)
+            P->have_recorder_bytes = true;
     } else if (rec->type == PS_REC_LOCK_ALLOC) {
         const ps_rec_lock_alloc_t *r = &rec->u.lock_alloc;
         P->have_under_lock = true;
@@ -534,7 +538,12 @@ int pressure_end(void *state, const tracemodel_t *m)
             continue;
         P->sites[k].peak_bytes = r->peak_bytes;
         P->sites[k].lifetimes = r->lifetimes;
+        P->sites[k].alloc_ns = r->alloc_ns; /* the shim's ALLOC_COST records, 0: none */
+        P->sites[k].alloc_ns_calls = r->alloc_ns_calls;
     }
+    P->alloc_ns = rp->alloc_ns;
+    P->alloc_ns_calls = rp->alloc_ns_calls;
+    P->have_alloc_ns = rp->alloc_ns_calls > 0;
     for (size_t i = 0; i < P->nsites; i++)
         if (P->sites[i].size_min > P->sites[i].size_max)
             P->sites[i].size_min = 0;

@@ -318,9 +318,32 @@ void replay_timeline_wait(replay_t *rp, uint64_t end, uint64_t wait)
     rp->slices[b].lock_wait_ns += left;
 }
 
+static int record_alloc_cost(state_t *st, const record_t *rec)
+{
+    replay_t *rp = st->rp;
+    const ps_rec_alloc_cost_t *c = &rec->u.alloc_cost;
+    rp->have_alloc_cost = true;
+    if (rec->aux != PS_COST_ALLOC) {
+        rp->release_ns += c->ns;
+        rp->release_ns_calls += c->calls;
+        return 0;
+    }
+    rp->alloc_ns += c->ns;
+    rp->alloc_ns_calls += c->calls;
+    uint32_t i;
+    int rc = state_site(st, c->stack, &i);
+    if (rc < 0)
+        return rc;
+    rp->sites[i].alloc_ns += c->ns;
+    rp->sites[i].alloc_ns_calls += c->calls;
+    return 0;
+}
+
 int replay_record(void *state, uint32_t tid, const record_t *rec)
 {
     (void)tid;
+    if (rec->type == PS_REC_ALLOC_COST)
+        return record_alloc_cost(state, rec);
     if (rec->type != PS_REC_RSS)
         return 0;
     state_t *st = state;
@@ -331,9 +354,12 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     if (!rp->have_rss || rec->u.rss.ts >= rp->final_rss_ts) {
         rp->final_rss_ts = rec->u.rss.ts;
         rp->final_rss_bytes = rec->u.rss.rss_bytes;
+        rp->final_shim_bytes = rec->u.rss.shim_bytes;
     }
-    if (rec->u.rss.rss_bytes > rp->max_rss_bytes)
+    if (rec->u.rss.rss_bytes > rp->max_rss_bytes) {
         rp->max_rss_bytes = rec->u.rss.rss_bytes;
+        rp->max_rss_shim_bytes = rec->u.rss.shim_bytes;
+    }
     rp->have_rss = true;
     return 0;
 }

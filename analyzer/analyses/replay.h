@@ -47,6 +47,9 @@ typedef struct replay_site_s {
     uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
     uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
     replay_hist_t sizes, lifetimes;   /* sizes of allocations; ns from alloc to release */
+    /* time inside the real allocator of this stack's allocating calls (ALLOC_COST records,
+     * summed over threads; 0 in a trace without them) */
+    uint64_t alloc_ns, alloc_ns_calls;
 } replay_site_t;
 
 #define REPLAY_SLICES 20 /* the timeline: the trace's time span cut in this many slices */
@@ -100,6 +103,13 @@ typedef struct replay_s {
     uint64_t peak_bytes, peak_time_ns; /* peak_time_ns relative to start_ns */
     bool have_rss;
     uint64_t final_rss_bytes, final_rss_ts, max_rss_bytes;
+    /* the recorder's own memory in the RSS samples (ps_rec_rss_t.shim_bytes, 0 in traces
+     * without it): at the final sample and at the sample of max_rss_bytes; the app's RSS is
+     * the sample's RSS less it */
+    uint64_t final_shim_bytes, max_rss_shim_bytes;
+    /* allocator time (ALLOC_COST records): allocating calls (every stack) and releases */
+    bool have_alloc_cost;
+    uint64_t alloc_ns, alloc_ns_calls, release_ns, release_ns_calls;
     bool have_end;
     ps_rec_end_t end;
     uint64_t chunks, chunks_lost; /* chunks lost: gaps in a thread's seq numbers */
@@ -136,7 +146,7 @@ typedef struct replay_s {
 
 /* The heap replay as an analysis (analysis.h drives it through the pass, pass.h):
  * replay_begin before the first record (the model's header fields and span are set),
- * replay_record for each non-heap record (RSS samples), replay_event for each heap event in
+ * replay_record for each non-heap record (RSS samples, allocator time), replay_event for each heap event in
  * the merged order, replay_end with the final model. replay_state_free frees the state (the
  * result stays). Return 0 or -PS_E_NOMEM. */
 int replay_begin(replay_t *rp, void **state, const tracemodel_t *m);

@@ -291,6 +291,23 @@ static void dump_rss(const record_t *rec)
     out_kv("shim", rec->u.rss.shim_bytes);
 }
 
+static void dump_alloc_cost(const record_t *rec)
+{
+    const ps_rec_alloc_cost_t *c = &rec->u.alloc_cost;
+    out_str(rec->aux == PS_COST_RELEASE ? "alloc_cost kind=release" : "alloc_cost kind=alloc");
+    out_kv("tid", c->tid);
+    out_kv("stack", c->stack);
+    out_kv("calls", c->calls);
+    out_kv("ns", c->ns);
+    out_kv("sampled", c->sampled);
+    out_str(" hist=");
+    for (unsigned i = 0; i < PS_COST_BUCKETS; i++) {
+        if (i)
+            out_str(",");
+        out_u64(c->hist[i]);
+    }
+}
+
 static void dump_end(const record_t *rec)
 {
     out_str("end");

@@ -107,6 +107,7 @@ typedef struct site_s {
     uint64_t allocations, bytes, frees, failed, live_blocks, live_bytes, peak_bytes;
     uint64_t temporary;
     replay_hist_t sizes, lifetimes;
+    uint64_t alloc_ns, alloc_ns_calls; /* time inside the real allocator (replay_site_t) */
 } site_t;
 
 typedef struct report_s {
@@ -149,6 +150,8 @@ static void site_merge(site_t *into, const site_t *from)
     into->live_bytes += from->live_bytes;
     into->peak_bytes += from->peak_bytes;
     into->temporary += from->temporary;
+    into->alloc_ns += from->alloc_ns;
+    into->alloc_ns_calls += from->alloc_ns_calls;
     replay_hist_merge(&into->sizes, &from->sizes);
     replay_hist_merge(&into->lifetimes, &from->lifetimes);
 }
@@ -176,6 +179,8 @@ static int report_build_sites(report_t *R)
         s->live_bytes = rs->live_bytes;
         s->peak_bytes = rs->peak_bytes;
         s->temporary = rs->temporary;
+        s->alloc_ns = rs->alloc_ns;
+        s->alloc_ns_calls = rs->alloc_ns_calls;
         s->sizes = rs->sizes;
         s->lifetimes = rs->lifetimes;
     }
@@ -298,6 +303,10 @@ static int emit_site(const report_t *R, doc_t *d, const site_t *s, size_t rank, 
                      "%" PRIu64 " not freed%s",
                   rank, s->allocations, s->bytes, fmt_bytes(b1, sizeof(b1), s->bytes),
                   fmt_bytes(b2, sizeof(b2), s->peak_bytes), s->live_blocks, extra);
+        if (s->alloc_ns_calls) /* measured by the shim (ALLOC_COST records) */
+            doc_linef(d, "      allocator %s in %" PRIu64 " calls, %s per call",
+                      fmt_ns(b1, sizeof(b1), s->alloc_ns), s->alloc_ns_calls,
+                      fmt_ns(b2, sizeof(b2), s->alloc_ns / s->alloc_ns_calls));
         text_dist(d, "size", &s->sizes, false);
         text_dist(d, "lifetime", &s->lifetimes, true);
     }
@@ -311,6 +320,8 @@ static int emit_site(const report_t *R, doc_t *d, const site_t *s, size_t rank, 
     doc_u64(d, "frees", s->frees);
     doc_u64(d, "failed_allocations", s->failed);
     doc_u64(d, "temporary", s->temporary);
+    doc_u64(d, "alloc_ns", s->alloc_ns);
+    doc_u64(d, "alloc_ns_calls", s->alloc_ns_calls);
     emit_hist(d, "size", &s->sizes);
     emit_hist(d, "lifetime_ns", &s->lifetimes);
     int rc = doc_stack(d, "stack", R->sym, s->ips, s->depth, R->o->stack_depth);
@@ -522,10 +533,16 @@ static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
 static bool report_exited(const report_t *R);
 
 /* The summary's text lines ("SUMMARY"): several members said in words, in the text's order. */
+/* The app's part of an RSS sample: the sample less the recorder's own memory in it. */
+static uint64_t rss_app(uint64_t rss, uint64_t recorder)
+{
+    return rss > recorder ? rss - recorder : 0;
+}
+
 static void text_summary(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
-    char b1[32], b2[32], b3[32];
+    char b1[32], b2[32], b3[32], b4[32];
     doc_title(d, "SUMMARY");
     if (rp->complete)
         doc_line(d, "  trace              complete");
@@ -564,6 +581,18 @@ static void text_summary(const report_t *R, doc_t *d)
                       : 0.0);
     else
         doc_line(d, "  final RSS          not sampled");
+    if (rp->have_rss) /* the recorder's own memory is in the samples: shown apart */
+        doc_linef(d, "  app RSS            %s at the end (max %s); the recorder's own %s (%s)",
+                  fmt_bytes(b1, sizeof(b1), rss_app(rp->final_rss_bytes, rp->final_shim_bytes)),
+                  fmt_bytes(b2, sizeof(b2), rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes)),
+                  fmt_bytes(b3, sizeof(b3), rp->final_shim_bytes),
+                  fmt_bytes(b4, sizeof(b4), rp->max_rss_shim_bytes));
+    if (rp->have_alloc_cost)
+        doc_linef(d, "  allocator time     %s in %" PRIu64 " allocating calls (%s each), %s in %" PRIu64
+                     " releases",
+                  fmt_ns(b1, sizeof(b1), rp->alloc_ns), rp->alloc_ns_calls,
+                  fmt_ns(b2, sizeof(b2), rp->alloc_ns_calls ? rp->alloc_ns / rp->alloc_ns_calls : 0),
+                  fmt_ns(b3, sizeof(b3), rp->release_ns), rp->release_ns_calls);
     doc_linef(d, "  failed allocations %" PRIu64, rp->failed_allocations);
     doc_linef(d, "  unmatched frees    %" PRIu64 " (of blocks allocated before tracing, or double "
                  "frees)",
@@ -608,6 +637,16 @@ static void emit_summary(const report_t *R, doc_t *d)
     doc_u64(d, "invalid_frees", rp->invalid_frees);
     doc_u64_or_null(d, "final_rss_bytes", rp->have_rss, rp->final_rss_bytes);
     doc_u64_or_null(d, "max_rss_bytes", rp->have_rss, rp->max_rss_bytes);
+    doc_u64_or_null(d, "final_rss_app_bytes", rp->have_rss,
+                    rss_app(rp->final_rss_bytes, rp->final_shim_bytes));
+    doc_u64_or_null(d, "final_rss_recorder_bytes", rp->have_rss, rp->final_shim_bytes);
+    doc_u64_or_null(d, "max_rss_app_bytes", rp->have_rss,
+                    rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes));
+    doc_u64_or_null(d, "max_rss_recorder_bytes", rp->have_rss, rp->max_rss_shim_bytes);
+    doc_u64_or_null(d, "alloc_ns", rp->have_alloc_cost, rp->alloc_ns);
+    doc_u64_or_null(d, "alloc_ns_calls", rp->have_alloc_cost, rp->alloc_ns_calls);
+    doc_u64_or_null(d, "release_ns", rp->have_alloc_cost, rp->release_ns);
+    doc_u64_or_null(d, "release_ns_calls", rp->have_alloc_cost, rp->release_ns_calls);
     doc_u64_or_null(d, "events", rp->have_end, rp->end.events);
     doc_u64_or_null(d, "dropped", rp->have_end, rp->end.dropped);
     emit_hist(d, "size", &rp->sizes);

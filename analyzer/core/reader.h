@@ -65,6 +65,7 @@ typedef struct record_s {
         ps_rec_free_t free;
         ps_rec_realloc_t realloc;
         ps_rec_rss_t rss;
+        ps_rec_alloc_cost_t alloc_cost;
         ps_rec_end_t end;
         ps_rec_crash_t crash;
         ps_rec_leak_scan_t leak_scan;

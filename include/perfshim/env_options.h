@@ -45,6 +45,9 @@
         "0 turns the live set and the exit-time leak scan off")                                \
     INT(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64,                                 \
         "signal that takes a live-set snapshot; 0 none")                                       \
+    STR(unwind, "PERFSHIM_UNWIND", "auto",                                                     \
+        "stack capture: auto (a per-thread cache of stacks libunwind walked, checked against " \
+        "the stack on every event), libunwind (a full walk every event)")                      \
     STR(report_file, "PERFSHIM_REPORT_FILE", "",                                               \
         "set by perfshim record: the file each traced process appends its trace's path to")
 

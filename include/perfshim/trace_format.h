@@ -113,6 +113,7 @@ typedef struct ps_rec_hdr_s {
     X(FREE_P, 0x14, "free_packed", ps_rec_free_t, 24, 4, free, FREE_P, PACKED)                 \
     X(REALLOC_P, 0x15, "realloc_packed", ps_rec_realloc_t, 48, 4, realloc, REALLOC_P, PACKED)  \
     X(RSS, 0x20, "rss", ps_rec_rss_t, 32, 32, rss, COPY, TIMED)                                \
+    X(ALLOC_COST, 0x21, "alloc_cost", ps_rec_alloc_cost_t, 136, 136, alloc_cost, COPY, UNTIMED)\
     X(LOCK_WAIT, 0x30, "lock_wait", ps_rec_lock_wait_t, 48, 48, lock_wait, COPY, EVENT)        \
     X(LOCK_SITE, 0x31, "lock_site", ps_rec_lock_site_t, 464, 464, lock_site, COPY, EVENT)      \
     X(LOCK_INIT, 0x32, "lock_init", ps_rec_lock_init_t, 32, 32, lock_init, COPY, EVENT)        \
@@ -311,8 +312,36 @@ typedef struct ps_rec_rss_s {
     uint32_t pad;
     uint64_t ts;
     uint64_t rss_bytes; /* resident set, /proc/self/statm, includes the shim's own memory */
-    uint64_t shim_bytes;/* memory the shim itself holds mapped (buffers, tables) */
+    uint64_t shim_bytes;/* the shim's own part of rss_bytes: its mappings' resident pages
+                         * (buffers, live set, stack and lock tables; mincore, refreshed
+                         * every 100 ms); traces before it: the bytes it held mapped */
 } ps_rec_rss_t; /* 32 bytes */
+
+/* The time spent inside the real allocator, measured around the calls (the TSC, scaled by
+ * its calibration; CLOCK_MONOTONIC without an invariant TSC) and summed per thread and stack:
+ * one record per (thread, stack, aux) written when the thread exits and, for the threads
+ * still running, at the end (in the stream of the thread that ends the trace: `tid` names
+ * the thread measured). Every call is counted (`calls`); the malloc family's and the
+ * releases' calls are timed one in PS_COST_PERIOD, at random (`sampled` of them, their
+ * durations in `hist`), realloc's too, and `ns` is the estimated total: the sampled calls'
+ * ns scaled by calls / sampled (0 when none was sampled). aux: PS_COST_ALLOC, the allocating
+ * calls (the malloc family, realloc, operator new) by the allocation's stack id (0: recorded
+ * without a stack); PS_COST_RELEASE, the releasing calls (free, operator delete), stack 0:
+ * the thread's total. */
+#define PS_COST_ALLOC 0u
+#define PS_COST_RELEASE 1u
+#define PS_COST_PERIOD 8u   /* one call in this many is timed (at random) */
+#define PS_COST_BUCKETS 24u /* hist[0]: < 2 ns; hist[i]: [2^i, 2^(i+1)) ns; hist[23]: >= 2^23 */
+typedef struct ps_rec_alloc_cost_s {
+    ps_rec_hdr_t h; /* aux: PS_COST_ALLOC or PS_COST_RELEASE */
+    uint32_t stack;
+    uint32_t tid;
+    uint32_t pad;
+    uint64_t calls;
+    uint64_t ns;      /* estimated total ns inside the real functions (see above) */
+    uint64_t sampled; /* calls timed */
+    uint32_t hist[PS_COST_BUCKETS]; /* the timed calls by their ns, log2 buckets */
+} ps_rec_alloc_cost_t; /* 136 bytes */
 
 typedef struct ps_rec_crash_s {
     ps_rec_hdr_t h;  /* aux = 0 */

@@ -1,7 +1,7 @@
 /*
  * churn_bench -- the benchmark workload: T threads each make N small allocations (16..1039
- * bytes) at a call depth of D frames, keep a window of 64 live blocks, free the rest; a fixed
- * seed makes every run identical. Prints the checksum so the work cannot be optimized away.
+ * bytes) at a call depth of D frames (D frames of work() above the thread's function), keep a
+ * window of 64 live blocks, free the rest; a fixed seed makes every run identical. Prints the checksum so the work cannot be optimized away.
  * Usage: churn_bench [threads=2] [allocations per thread=500000] [depth=12]
  */
 #include <pthread.h>
@@ -15,8 +15,11 @@ static int depth = 12;
 
 __attribute__((noinline)) static uint64_t work(uint64_t *seed, int d)
 {
-    if (d > 0)
-        return work(seed, d - 1) + 1;
+    if (d > 0) { /* a real frame per level: the compiler may not turn this into a loop */
+        volatile int level = d;
+        uint64_t r = work(seed, d - 1);
+        return r + (uint64_t)level;
+    }
     void *win[64] = {0};
     uint64_t sum = 0;
     for (long i = 0; i < n_per_thread; i++) {

@@ -1,0 +1,104 @@
+/*
+ * acost.h -- the time the real allocator takes, per thread and allocation stack (issue 16's
+ * "measured allocator cost"): the hooks read the cycle counter (tsc.h) around the real call
+ * and add the ns here; the totals reach the trace as PS_REC_ALLOC_COST records
+ * (trace_format.h), one per (thread, stack, kind), so the trace grows by the number of sites,
+ * not of events.
+ *
+ * Only one call in PS_COST_PERIOD, at random, is timed (acost_begin/acost_end: two counter
+ * reads, ~40 ns each on a VM); every call is counted, and the record's total is the timed
+ * calls' ns scaled to all of them.
+ *
+ * Contract: acost_add() is a hot-path inline called by the thread that owns st, guard set:
+ * no lock, no allocation after the thread's first call (which maps its table, imem). A table
+ * holds ACOST_SLOTS (stack, kind) pairs; later pairs are summed into stack 0 of their kind
+ * (counted as such: the totals stay exact, only their attribution is coarser).
+ * acost_flush() writes st's totals into `out`'s stream and empties st's table: called by a
+ * thread at its exit (st == out), and at the trace's end for every thread still registered
+ * (out: the thread ending the trace; a thread still running meanwhile may lose the calls it
+ * adds during the flush). acost_free() releases the table (with its tstate).
+ */
+#ifndef PERFSHIM_ACOST_H
+#define PERFSHIM_ACOST_H
+
+#include <stdint.h>
+
+#include "perfshim/compiler.h"
+#include "perfshim/trace_format.h"
+#include "tsc.h"
+#include "tstate.h"
+
+#define ACOST_SLOTS 1024u /* (stack, kind) pairs per thread: 132 KiB of address space */
+
+typedef struct acost_ent_s {
+    uint32_t key; /* stack id * 2 + kind, + 1; 0: empty */
+    uint32_t pad;
+    uint64_t calls, ns, sampled; /* ns: of the sampled calls */
+    uint32_t hist[PS_COST_BUCKETS];
+} acost_ent_t; /* 128 bytes */
+
+/* A call's duration when it was not timed (acost_begin said 0). */
+#define ACOST_UNTIMED UINT64_MAX
+
+typedef struct acost_s {
+    uint32_t used;
+    acost_ent_t ent[ACOST_SLOTS];
+} acost_t;
+
+PS_NOINLINE void acost_add_slow(tstate_t *st, uint32_t key, uint64_t ns);
+void acost_flush(tstate_t *st, tstate_t *out);
+void acost_free(tstate_t *st);
+
+static PS_ALWAYS_INLINE void acost_bump(acost_ent_t *e, uint64_t ns)
+{
+    e->calls++;
+    if (PS_LIKELY(ns == ACOST_UNTIMED))
+        return;
+    unsigned b = ns < 2 ? 0u : 63u - (unsigned)__builtin_clzll(ns);
+    e->sampled++;
+    e->ns += ns;
+    e->hist[b < PS_COST_BUCKETS ? b : PS_COST_BUCKETS - 1]++;
+}
+
+/* Whether to time this call: at random, one in PS_COST_PERIOD (a few register operations);
+ * acost_begin, before a real call: the counter's value if so, else 0. */
+static PS_ALWAYS_INLINE int acost_pick(tstate_t *st)
+{
+    uint32_t x = st->cost_rng; /* xorshift32: a period would alias with the app's patterns */
+    if (PS_UNLIKELY(x == 0))
+        x = (uint32_t)st->tid * 2654435761u | 1u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    st->cost_rng = x;
+    return (x & (PS_COST_PERIOD - 1)) == 0;
+}
+_Static_assert((PS_COST_PERIOD & (PS_COST_PERIOD - 1)) == 0, "a power of two");
+static PS_ALWAYS_INLINE uint64_t acost_begin(tstate_t *st)
+{
+    return PS_LIKELY(!acost_pick(st)) ? 0 : tsc_now() | 1u; /* never 0 when timed */
+}
+
+/* After it: the call's ns, or ACOST_UNTIMED. */
+static PS_ALWAYS_INLINE uint64_t acost_end(uint64_t c0)
+{
+    return PS_LIKELY(c0 == 0) ? ACOST_UNTIMED : tsc_delta_ns(c0, tsc_now());
+}
+
+/* kind: PS_COST_ALLOC or PS_COST_RELEASE; ns: the real call's duration, or ACOST_UNTIMED. */
+static PS_ALWAYS_INLINE void acost_add(tstate_t *st, uint32_t kind, uint32_t stack, uint64_t ns)
+{
+    uint32_t key = stack * 2u + kind + 1u;
+    acost_t *a = st->acost;
+    if (PS_LIKELY(a != NULL)) {
+        acost_ent_t *e = &a->ent[(key * 0x9e3779b1u) >> (32 - 10)];
+        if (PS_LIKELY(e->key == key)) {
+            acost_bump(e, ns);
+            return;
+        }
+    }
+    acost_add_slow(st, key, ns);
+}
+_Static_assert(ACOST_SLOTS == 1024u, "acost_add's hash takes 10 bits");
+
+#endif /* PERFSHIM_ACOST_H */
