@@ -11,7 +11,9 @@
  * Memory: the decompressed chunks held (the one in use per stream, plus ones fetched ahead)
  * never exceed a budget, PERFSHIM_MAX_MEMORY_MB (default 512, 16..1048576), whatever the
  * trace claims: chunks ahead take at most half of it and are dropped when the one in use
- * needs the room. A chunk is freed as soon as the consumer moves past it. With one CPU, when the thread cannot be
+ * needs the room. A chunk is freed as soon as the consumer moves past it. Up to
+ * PREFETCH_AHEAD chunks per stream are fetched ahead, and the threads hand off in batches
+ * (prefetch.c): a stream read at the worker's pace costs a wake-up per few chunks. With one CPU, when the thread cannot be
  * started, or with PERFSHIM_NO_PREFETCH set (for measurements), chunks are decompressed on
  * the caller's thread, with the same results.
  */
@@ -28,5 +30,10 @@ int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
                   size_t *const *chunks, const size_t *nchunks);
 int prefetch_next(prefetch_t *p, size_t s, chunk_view_t *view, char *err, size_t errlen);
 void prefetch_close(prefetch_t *p);
+
+#define PREFETCH_AHEAD 7 /* chunks fetched ahead per stream, at most */
+
+/* Chunks of stream s fetched ahead and not yet handed out (for tests and measurements). */
+size_t prefetch_ahead(prefetch_t *p, size_t s);
 
 #endif /* PERFSHIM_PREFETCH_H */
