@@ -412,6 +412,55 @@ static int pass_merge(pass_t *P)
     return 0;
 }
 
+/* No analysis wants the heap events, so only their times matter (the model's time range):
+ * the packed allocations and frees that make most of a trace are run through here, checked
+ * as stream_take_fast checks them (ps_unpack_*_p) but built into no event. Stops at the
+ * first other record (or one that does not decode: stream_fill takes it and says why), and
+ * at a chunk's end. */
+static void stream_skim(pass_t *P, stream_t *s)
+{
+    chunk_view_t *v = &s->view;
+    const unsigned char *d = v->data;
+    size_t pos = v->pos, size = v->size;
+    uint64_t nrec = 0;
+    tracemodel_t *m = P->m;
+    uint64_t lo = m->first_ts, hi = m->last_ts;
+    bool have = m->have_ts;
+    while (size - pos >= sizeof(ps_rec_hdr_t)) {
+        const unsigned char *p = d + pos;
+        ps_rec_hdr_t h;
+        memcpy(&h, p, sizeof(h));
+        if (h.len > size - pos || h.len <= sizeof(h))
+            break;
+        uint64_t ts;
+        if (h.type == PS_REC_ALLOC_P) {
+            ps_rec_alloc_t a;
+            if (ps_unpack_alloc_p(&v->pk, p, h.len, &a) != 0)
+                break;
+            ts = a.ts;
+        } else if (h.type == PS_REC_FREE_P) {
+            ps_rec_free_t f;
+            if (ps_unpack_free_p(&v->pk, p, h.len, &f) != 0)
+                break;
+            ts = f.ts;
+        } else {
+            break;
+        }
+        pos += h.len;
+        nrec++;
+        if (!have || ts < lo)
+            lo = ts;
+        if (!have || ts > hi)
+            hi = ts;
+        have = true;
+    }
+    v->pos = pos;
+    m->records += nrec;
+    m->first_ts = lo;
+    m->last_ts = hi;
+    m->have_ts = have;
+}
+
 /* No analysis wants the heap events: each stream alone, its events only timed. */
 static int pass_streams_in_turn(pass_t *P)
 {
@@ -420,6 +469,8 @@ static int pass_streams_in_turn(pass_t *P)
     for (size_t i = 0; i < P->nstreams; i++) {
         stream_t *s = &P->streams[i];
         for (;;) {
+            if (s->view.data && s->ipend + 1 >= s->npend)
+                stream_skim(P, s);
             int rc = stream_fill(P, s);
             if (rc < 0)
                 return rc;
