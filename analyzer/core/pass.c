@@ -26,16 +26,34 @@
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 
+/* Each stream decodes its heap records into a ring of events ahead of the merge, in batches
+ * (refilled when at most PASS_RING / 2 are left), each record once. A record that is not a
+ * heap event (or does not decode) stops a batch: it is taken when the ring is empty, so the
+ * analyses see every stream's records and events in the stream's order. The addresses
+ * decoded are handed to the prefetching sink then, PASS_RING / 2 to PASS_RING events before
+ * their turn. */
+#define PASS_RING 32 /* a power of two */
+
 typedef struct stream_s {
     uint32_t tid;
     size_t *chunks; /* chunk indices, by seq */
     size_t nchunks;
     chunk_view_t view;
-    chunk_view_t ahead; /* stream_prefetch's cursor: a copy of view, a few records ahead */
-    pass_event_t pend[2];
-    unsigned npend, ipend;
+    pass_event_t ev[PASS_RING]; /* decoded events: ev[(head + i) % PASS_RING], i < n */
+    unsigned head, n;
     bool done;
 } stream_t;
+
+/* The stream's current event (n > 0). */
+static inline const pass_event_t *stream_cur(const stream_t *s)
+{
+    return &s->ev[s->head];
+}
+
+static inline pass_event_t *stream_push(stream_t *s)
+{
+    return &s->ev[(s->head + s->n++) & (PASS_RING - 1)];
+}
 
 /* A heap entry: the stream and the key of its current event, (ts << 1) | (not a release),
  * so that at equal timestamps releases come first. */
@@ -63,20 +81,20 @@ typedef struct pass_s {
 
 /* ---- per-thread streams -------------------------------------------------------------- */
 
-static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
+static inline void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
-    s->pend[s->npend++] = (pass_event_t){a->ts, a->ptr, a->size, a->stack,
-                                         a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn};
+    *stream_push(s) = (pass_event_t){a->ts, a->ptr, a->size, a->stack,
+                                     a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn};
 }
 
-static void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
+static inline void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
-    s->pend[s->npend++] = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE, fn};
+    *stream_push(s) = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE, fn};
 }
 
 /* The records that make most of a trace, decoded in place with view_next's checks (a record
  * this does not take goes through view_next). Returns 1 taken, 0 not. */
-static int stream_take_fast(pass_t *P, stream_t *s)
+static inline int stream_take_fast(pass_t *P, stream_t *s)
 {
     chunk_view_t *v = &s->view;
     size_t left = v->size - v->pos;
@@ -141,14 +159,14 @@ static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
-            s->pend[s->npend++] = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
-                                                 PASS_EV_RELEASE, rec->aux};
+            *stream_push(s) = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
+                                             PASS_EV_RELEASE, rec->aux};
         if (ra->new_ptr)
-            s->pend[s->npend++] = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
-                                                 PASS_EV_ALLOC, rec->aux};
+            *stream_push(s) = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
+                                             PASS_EV_ALLOC, rec->aux};
         else if (ra->size)
-            s->pend[s->npend++] = (pass_event_t){ra->ts, 0, ra->size, ra->stack,
-                                                 PASS_EV_FAILED, rec->aux};
+            *stream_push(s) = (pass_event_t){ra->ts, 0, ra->size, ra->stack, PASS_EV_FAILED,
+                                             rec->aux};
         return 0;
     }
     case PS_REC_THREAD_START:
@@ -212,62 +230,39 @@ static int stream_load(pass_t *P, stream_t *s)
     }
 }
 
-/* Makes the stream's next event current (s->pend[s->ipend]) or marks it done. */
-/* Address prefetch (pass_ops_t.prefetch): the addresses of the stream's next records,
- * decoded by a second cursor up to PREFETCH_BYTES ahead of the view (~20 packed records), are
- * handed to the sink before their turn, so a random probe of its large table (a cache and TLB
- * miss) overlaps the work before it. The cursor only reads: what it cannot decode, it stops at. */
-#define PREFETCH_BYTES 160
-
-static void stream_prefetch(pass_t *P, stream_t *s)
+/* Decodes the stream's next heap records into the ring while it has room for a record's
+ * events (a realloc: two) and they are heap records stream_take_fast takes; the prefetching
+ * sink gets their addresses (pass_ops_t.prefetch). */
+static inline void stream_decode(pass_t *P, stream_t *s)
 {
-    pass_sink_t *k = P->pf_sink;
-    chunk_view_t *a = &s->ahead;
-    const chunk_view_t *v = &s->view;
-    /* a new chunk (its buffer may be the last one's: the index tells), or the view passed */
-    if (a->data != v->data || a->index != v->index || a->size != v->size || a->pos < v->pos)
-        *a = *v;
-    while (a->pos < v->pos + PREFETCH_BYTES && a->size - a->pos >= sizeof(ps_rec_hdr_t)) {
-        const unsigned char *p = a->data + a->pos;
-        ps_rec_hdr_t h;
-        memcpy(&h, p, sizeof(h));
-        if (h.len < sizeof(h) || h.len > a->size - a->pos)
-            return;
-        /* only the address matters here: the time varints are skipped, not decoded */
-        const unsigned char *q = p + sizeof(h), *e = p + h.len;
-        unsigned skip = h.type == PS_REC_REALLOC_P ? 2 : 1;
-        uint64_t d1, d2;
-        if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P || h.type == PS_REC_REALLOC_P) {
-            for (; skip && q < e; q++)
-                skip -= !(*q & 0x80);
-            if (skip || ps_uv_get(&q, e, &d1))
-                return;
-            a->pk.ptr0 += ps_unzz(d1);
-            k->ops->prefetch(k->state, a->pk.ptr0);
-            if (h.type == PS_REC_REALLOC_P) {
-                if (ps_uv_get(&q, e, &d2))
-                    return;
-                a->pk.ptr0 += ps_unzz(d2);
-                k->ops->prefetch(k->state, a->pk.ptr0);
-            }
+    if (!s->view.data)
+        return;
+    if (P->pf_on) {
+        pass_sink_t *k = P->pf_sink;
+        while (s->n <= PASS_RING - 2) {
+            unsigned n0 = s->n;
+            if (!stream_take_fast(P, s))
+                break;
+            const pass_event_t *e = &s->ev[(s->head + n0) & (PASS_RING - 1)];
+            if (e->kind != PASS_EV_FAILED)
+                k->ops->prefetch(k->state, e->ptr);
         }
-        a->pos += h.len;
+        return;
     }
+    while (s->n <= PASS_RING - 2 && stream_take_fast(P, s))
+        ;
 }
 
+/* The ring is empty: fills it, taking the records before the next heap event (and loading
+ * chunks), or marks the stream done. */
 static int stream_fill(pass_t *P, stream_t *s)
 {
-    if (s->ipend + 1 < s->npend) {
-        s->ipend++;
-        return 0;
-    }
-    s->npend = s->ipend = 0;
-    while (!s->npend) {
+    s->head = 0;
+    while (!s->n) {
         record_t rec;
-        if (s->view.data && P->pf_on)
-            stream_prefetch(P, s);
-        if (s->view.data && stream_take_fast(P, s))
-            continue;
+        stream_decode(P, s);
+        if (s->n)
+            break;
         int rc = s->view.data ? view_next(P->r, &s->view, &rec) : 0;
         if (rc < 0) {
             tracemodel_partial(P->m, "%s", reader_error(P->r));
@@ -286,33 +281,33 @@ static int stream_fill(pass_t *P, stream_t *s)
         }
         if ((rc = stream_take(P, s, &rec)) < 0)
             return rc;
+        if (s->n) { /* a realloc: its events first, then more of the batch */
+            for (unsigned i = 0; P->pf_on && i < s->n; i++)
+                if (s->ev[i].kind != PASS_EV_FAILED)
+                    P->pf_sink->ops->prefetch(P->pf_sink->state, s->ev[i].ptr);
+            stream_decode(P, s);
+        }
     }
     return 0;
 }
 
-/* stream_fill with its common case inline: the next pending event, or one heap record that
- * stream_take_fast decodes (anything else: stream_fill, which starts the same way). */
+/* Makes the stream's next event current (stream_cur) or marks it done: the ring's next, a
+ * batch decoded when it runs low, stream_fill when it is empty. */
 static inline int stream_next(pass_t *P, stream_t *s)
 {
-    if (s->ipend + 1 < s->npend) {
-        s->ipend++;
+    s->head = (s->head + 1) & (PASS_RING - 1);
+    s->n--;
+    if (s->n > PASS_RING / 2)
         return 0;
-    }
-    if (PS_LIKELY(s->view.data != NULL)) {
-        s->npend = s->ipend = 0;
-        if (P->pf_on)
-            stream_prefetch(P, s);
-        if (stream_take_fast(P, s))
-            return 0;
-    }
-    return stream_fill(P, s);
+    stream_decode(P, s);
+    return s->n ? 0 : stream_fill(P, s);
 }
 
 /* ---- merge --------------------------------------------------------------------------- */
 
 static uint64_t stream_key(const stream_t *s)
 {
-    const pass_event_t *e = &s->pend[s->ipend];
+    const pass_event_t *e = stream_cur(s);
     uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
     return ts << 1 | (e->kind != PASS_EV_RELEASE);
 }
@@ -385,7 +380,7 @@ static int pass_merge(pass_t *P)
         for (;;) {
             if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
                 pass_progress(P, total_chunks);
-            const pass_event_t *e = &s->pend[s->ipend];
+            const pass_event_t *e = stream_cur(s);
             tracemodel_ts(P->m, e->ts);
             if (on_event) {
                 if ((rc = on_event(ev_state, e)) < 0)
@@ -469,14 +464,18 @@ static int pass_streams_in_turn(pass_t *P)
     for (size_t i = 0; i < P->nstreams; i++) {
         stream_t *s = &P->streams[i];
         for (;;) {
-            if (s->view.data && s->ipend + 1 >= s->npend)
-                stream_skim(P, s);
-            int rc = stream_fill(P, s);
-            if (rc < 0)
-                return rc;
-            if (s->done)
-                break;
-            tracemodel_ts(P->m, s->pend[s->ipend].ts);
+            if (!s->n) {
+                if (s->view.data)
+                    stream_skim(P, s);
+                int rc = stream_fill(P, s);
+                if (rc < 0)
+                    return rc;
+                if (s->done)
+                    break;
+            }
+            tracemodel_ts(P->m, stream_cur(s)->ts);
+            s->head = (s->head + 1) & (PASS_RING - 1);
+            s->n--;
             if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
                 pass_progress(P, total_chunks);
         }
