@@ -34,11 +34,30 @@
  * their turn. */
 #define PASS_RING 32 /* a power of two */
 
+/* A chunk decoded on the prefetcher's worker (the second core, prefetch_digest_t): its runs of
+ * consecutive heap records that stream_take_fast takes, as events, each run with the view's
+ * position before and after it and the packed state after it. The stream takes a run's
+ * events when its view reaches the run's start (so everything between runs still goes
+ * through view_next, in order, with the same checks). */
+typedef struct dig_run_s {
+    uint32_t start, end; /* view positions */
+    uint32_t ev0, nev;   /* its events: ev[ev0 .. ev0 + nev) */
+    ps_pack_state_t pk;  /* the packed state at `end` */
+} dig_run_t;
+
+typedef struct digest_s {
+    dig_run_t *runs;
+    pass_event_t *ev;
+    size_t nruns, nev, cap_runs, cap_ev;
+} digest_t;
+
 typedef struct stream_s {
     uint32_t tid;
     size_t *chunks; /* chunk indices, by seq */
     size_t nchunks;
     chunk_view_t view;
+    const digest_t *dig; /* the current chunk's, or NULL */
+    size_t dig_run, dig_off; /* the next run, and its events already taken */
     pass_event_t ev[PASS_RING]; /* decoded events: ev[(head + i) % PASS_RING], i < n */
     unsigned head, n;
     bool done;
@@ -142,6 +161,108 @@ static inline int stream_take_fast(pass_t *P, stream_t *s)
     return 0;
 }
 
+/* ---- the digest: heap records decoded on the worker ---------------------------------- */
+
+static int digest_grow(void **a, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 256;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*a, n * elem);
+    if (!q)
+        return -1;
+    *a = q;
+    *cap = n;
+    return 0;
+}
+
+/* prefetch_digest_t.digest: the runs of a chunk, decoded as stream_take_fast decodes them. It
+ * stops at what it cannot step over (a bad length): the stream's own decoding says why. Out
+ * of memory: fewer runs (the stream decodes the rest itself). */
+static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
+{
+    digest_t *d = *aux;
+    if (!d && !(d = calloc(1, sizeof(*d))))
+        return;
+    *aux = d;
+    d->nruns = d->nev = 0;
+    ps_pack_state_t pk = {0};
+    const unsigned char *data = view->data;
+    size_t pos = view->pos, size = view->size;
+    dig_run_t *run = NULL;
+    while (size - pos >= sizeof(ps_rec_hdr_t) && pos < UINT32_MAX - 65536) {
+        const unsigned char *p = data + pos;
+        ps_rec_hdr_t h;
+        memcpy(&h, p, sizeof(h));
+        if (h.len < sizeof(h) || h.len > size - pos)
+            break;
+        pass_event_t e;
+        int ok = 0;
+        if (h.type == PS_REC_ALLOC_P) {
+            ps_rec_alloc_t a;
+            if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
+                e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux};
+        } else if (h.type == PS_REC_FREE_P) {
+            ps_rec_free_t f;
+            if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
+                e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE, h.aux};
+        } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
+            ps_rec_alloc_t a;
+            memcpy(&a, p, sizeof(a));
+            e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux};
+            ok = 1;
+        } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
+            ps_rec_free_t f;
+            memcpy(&f, p, sizeof(f));
+            e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE, h.aux};
+            ok = 1;
+        } else if (h.type == PS_REC_REALLOC_P) {
+            ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
+            if (ps_unpack_realloc_p(&pk, p, h.len, &ra) != 0)
+                break;
+        }
+        if (ok) {
+            if (!run) {
+                if (digest_grow((void **)&d->runs, &d->cap_runs, d->nruns + 1, sizeof(*run)))
+                    break;
+                run = &d->runs[d->nruns++];
+                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)d->nev, 0, pk};
+            }
+            if (digest_grow((void **)&d->ev, &d->cap_ev, d->nev + 1, sizeof(e))) {
+                d->nruns--; /* this run's end is unknown: dropped */
+                run = NULL;
+                break;
+            }
+            d->ev[d->nev++] = e;
+            run->nev++;
+            pos += h.len;
+            run->end = (uint32_t)pos;
+            run->pk = pk;
+            continue;
+        }
+        /* a packed record that does not decode stops here; any other is stepped over */
+        if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P)
+            break;
+        run = NULL;
+        pos += h.len;
+    }
+    *bytes = sizeof(*d) + d->cap_runs * sizeof(*d->runs) + d->cap_ev * sizeof(*d->ev);
+}
+
+static void pass_digest_free(void *aux)
+{
+    digest_t *d = aux;
+    free(d->runs);
+    free(d->ev);
+    free(d);
+}
+
+static const prefetch_digest_t pass_digest_ops = {pass_digest, pass_digest_free};
+
 /* Takes one decoded record of stream s: the model's part, the analyses' records; heap events
  * become pending events. */
 static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
@@ -224,6 +345,8 @@ static int stream_load(pass_t *P, stream_t *s)
         }
         if (rc == 1)
             P->m->chunks++;
+        s->dig = rc == 1 ? prefetch_aux(P->pf, (size_t)(s - P->streams)) : NULL;
+        s->dig_run = s->dig_off = 0;
         if (P->pf_sink) /* a hint only: asked per chunk, not per record */
             P->pf_on = P->pf_sink->ops->prefetch_on(P->pf_sink->state) != 0;
         return rc;
@@ -233,10 +356,46 @@ static int stream_load(pass_t *P, stream_t *s)
 /* Decodes the stream's next heap records into the ring while it has room for a record's
  * events (a realloc: two) and they are heap records stream_take_fast takes; the prefetching
  * sink gets their addresses (pass_ops_t.prefetch). */
+/* Takes the digest's events while the view stands at a run's start (a run may be taken in
+ * parts, as the ring has room); the view then moves past the run. */
+static void stream_take_runs(pass_t *P, stream_t *s)
+{
+    const digest_t *d = s->dig;
+    chunk_view_t *v = &s->view;
+    while (s->dig_run < d->nruns && d->runs[s->dig_run].start < v->pos && !s->dig_off)
+        s->dig_run++; /* behind the view (cannot happen: runs start where the view stops) */
+    while (s->dig_run < d->nruns && d->runs[s->dig_run].start == v->pos &&
+           s->n <= PASS_RING - 2) {
+        const dig_run_t *r = &d->runs[s->dig_run];
+        size_t k = r->nev - s->dig_off, room = PASS_RING - s->n;
+        if (k > room)
+            k = room;
+        const pass_event_t *src = d->ev + r->ev0 + s->dig_off;
+        for (size_t i = 0; i < k; i++) {
+            *stream_push(s) = src[i];
+            if (P->pf_on && src[i].kind != PASS_EV_FAILED)
+                P->pf_sink->ops->prefetch(P->pf_sink->state, src[i].ptr);
+        }
+        P->m->records += k;
+        s->dig_off += k;
+        if (s->dig_off < r->nev)
+            return;
+        v->pos = r->end;
+        v->pk = r->pk;
+        s->dig_run++;
+        s->dig_off = 0;
+    }
+}
+
 static inline void stream_decode(pass_t *P, stream_t *s)
 {
     if (!s->view.data)
         return;
+    if (s->dig) {
+        stream_take_runs(P, s);
+        if (s->n > PASS_RING - 2 || s->dig_off)
+            return;
+    }
     if (P->pf_on) {
         pass_sink_t *k = P->pf_sink;
         while (s->n <= PASS_RING - 2) {
@@ -270,6 +429,7 @@ static int stream_fill(pass_t *P, stream_t *s)
         }
         if (rc == 0) {
             s->view.data = NULL;
+            s->dig = NULL;
             rc = stream_load(P, s);
             if (rc < 0)
                 return rc;
@@ -600,7 +760,9 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
             chunks[i] = P->streams[i].chunks;
             nchunks[i] = P->streams[i].nchunks;
         }
-        rc = prefetch_open(&P->pf, P->r, P->nstreams, chunks, nchunks);
+        /* the worker decodes heap records too when an analysis wants them */
+        rc = prefetch_open(&P->pf, P->r, P->nstreams, chunks, nchunks,
+                           P->nev ? &pass_digest_ops : NULL);
     } else {
         rc = -PS_E_NOMEM;
     }

@@ -44,6 +44,8 @@ typedef struct pslot_s {
     size_t ubuf_cap;
     size_t grow; /* bytes added to `held` for this fill before it ran */
     chunk_view_t view;
+    void *aux; /* the digest's result (prefetch_digest_t) */
+    size_t aux_bytes;
     int rc;
     char err[PF_ERR];
 } pslot_t;
@@ -79,6 +81,7 @@ struct prefetch_s {
     pthread_mutex_t mu;
     pthread_cond_t work, ready;
     pworker_t worker, inline_worker;
+    const prefetch_digest_t *digest;
 };
 
 /* The slot k places after the consumer's (k = 1: the next chunk's). */
@@ -100,6 +103,8 @@ static void pf_fetch(const prefetch_t *p, pworker_t *w, pslot_t *sl, size_t ci)
     w->dctx = cb.dctx;
     sl->ubuf = cb.ubuf;
     sl->ubuf_cap = cb.ubuf_cap;
+    if (p->digest && sl->rc == 0)
+        p->digest->digest(&sl->view, &sl->aux, &sl->aux_bytes);
 }
 
 static bool pf_wants(const pstream_t *s)
@@ -111,11 +116,15 @@ static bool pf_wants(const pstream_t *s)
  * and is dropped). */
 static void pf_release(prefetch_t *p, pslot_t *sl)
 {
-    p->held -= sl->ubuf_cap;
+    p->held -= sl->ubuf_cap + sl->aux_bytes;
     free(sl->ubuf);
     sl->ubuf = NULL;
     sl->ubuf_cap = 0;
     sl->view.data = NULL;
+    if (sl->aux)
+        p->digest->free_aux(sl->aux);
+    sl->aux = NULL;
+    sl->aux_bytes = 0;
 }
 
 /* mu held. Admits filling sl with chunk ci if the buffers stay within `limit`; reserves the
@@ -123,7 +132,10 @@ static void pf_release(prefetch_t *p, pslot_t *sl)
 static bool pf_admit(prefetch_t *p, pslot_t *sl, size_t ci, size_t limit)
 {
     size_t need = reader_chunk(p->r, ci)->h.usize;
-    sl->grow = need > sl->ubuf_cap ? need - sl->ubuf_cap : 0;
+    if (p->digest) /* the digest's estimate: 4 times the chunk (decoded events) */
+        need *= 5;
+    size_t have = sl->ubuf_cap + sl->aux_bytes;
+    sl->grow = need > have ? need - have : 0;
     if (p->held + sl->grow > limit)
         return false;
     p->held += sl->grow;
@@ -133,7 +145,7 @@ static bool pf_admit(prefetch_t *p, pslot_t *sl, size_t ci, size_t limit)
 /* mu held. After pf_fetch: the buffer's real growth replaces the reservation. */
 static void pf_settle(prefetch_t *p, pslot_t *sl, size_t cap_before)
 {
-    p->held = p->held - sl->grow + (sl->ubuf_cap - cap_before);
+    p->held = p->held - sl->grow + (sl->ubuf_cap + sl->aux_bytes - cap_before);
     sl->grow = 0;
 }
 
@@ -199,7 +211,7 @@ static void *pf_main(void *arg)
         size_t ci = s->chunks[s->next++];
         pslot_t *sl = pf_slot(s, s->nready + 1);
         bool ok = !demand || pf_admit_demand(p, s, sl, ci);
-        size_t cap0 = sl->ubuf_cap;
+        size_t cap0 = sl->ubuf_cap + sl->aux_bytes;
         pthread_mutex_unlock(&p->mu);
         if (ok)
             pf_fetch(p, &p->worker, sl, ci);
@@ -216,7 +228,7 @@ static void *pf_main(void *arg)
 }
 
 int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
-                  size_t *const *chunks, const size_t *nchunks)
+                  size_t *const *chunks, const size_t *nchunks, const prefetch_digest_t *digest)
 {
     *out = NULL;
     prefetch_t *p = calloc(1, sizeof(*p));
@@ -226,6 +238,7 @@ int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
     }
     p->r = r;
     p->n = nstreams;
+    p->digest = digest;
     p->waiting = SIZE_MAX;
     unsigned long mb = PF_BUDGET_MB_DEFAULT;
     const char *env = getenv("PERFSHIM_MAX_MEMORY_MB");
@@ -267,7 +280,7 @@ int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_
             return 0;
         s->cur = 0;
         pslot_t *sl = &s->slot[0];
-        size_t ci = s->chunks[s->next++], cap0 = sl->ubuf_cap;
+        size_t ci = s->chunks[s->next++], cap0 = sl->ubuf_cap + sl->aux_bytes;
         if (pf_admit_demand(p, s, sl, ci)) {
             pf_fetch(p, &p->inline_worker, sl, ci);
             pf_settle(p, sl, cap0);
@@ -304,6 +317,12 @@ int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_
     return 1;
 }
 
+const void *prefetch_aux(prefetch_t *p, size_t s)
+{
+    pstream_t *st = &p->s[s];
+    return st->cur >= 0 ? st->slot[st->cur].aux : NULL;
+}
+
 size_t prefetch_ahead(prefetch_t *p, size_t s)
 {
     if (!p->threaded)
@@ -335,8 +354,11 @@ void prefetch_close(prefetch_t *p)
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->ready);
     for (size_t i = 0; i < p->n; i++)
-        for (int k = 0; k < PF_RING; k++)
+        for (int k = 0; k < PF_RING; k++) {
             free(p->s[i].slot[k].ubuf);
+            if (p->s[i].slot[k].aux)
+                p->digest->free_aux(p->s[i].slot[k].aux);
+        }
     pf_worker_free(&p->worker);
     pf_worker_free(&p->inline_worker);
     free(p->s);

@@ -26,9 +26,23 @@
 
 typedef struct prefetch_s prefetch_t;
 
+/* Optional work on each chunk the worker decompresses, on its thread (the second core): digest
+ * reads the chunk's view and leaves its result in *aux (a buffer it may allocate or reuse,
+ * freed with free_aux; *bytes its size, counted in the memory budget). prefetch_aux hands the
+ * result out with the chunk. digest runs on the caller's thread in the single-threaded mode,
+ * with the same results, and only on chunks that loaded. */
+typedef struct prefetch_digest_s {
+    void (*digest)(const chunk_view_t *view, void **aux, size_t *bytes);
+    void (*free_aux)(void *aux);
+} prefetch_digest_t;
+
+/* digest: NULL for none (it must outlive p). */
 int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
-                  size_t *const *chunks, const size_t *nchunks);
+                  size_t *const *chunks, const size_t *nchunks, const prefetch_digest_t *digest);
 int prefetch_next(prefetch_t *p, size_t s, chunk_view_t *view, char *err, size_t errlen);
+/* The digest of the chunk the latest prefetch_next(p, s) handed out (valid as its view), or
+ * NULL (no digest, or none made). */
+const void *prefetch_aux(prefetch_t *p, size_t s);
 void prefetch_close(prefetch_t *p);
 
 #define PREFETCH_AHEAD 7 /* chunks fetched ahead per stream, at most */

@@ -369,7 +369,8 @@ static void r_pf(void *state, uint64_t ptr)
 static const pass_ops_t ops_ring = {"ring", r_init, r_record, r_event, r_finish, g_free,
                                     r_pf_on, r_pf};
 
-/* One thread's RING_N packed and fixed heap records (a realloc at 31, the ring's edge), RSS
+/* One thread's RING_N packed and fixed heap records (a realloc at 31, the ring's edge, and a
+ * packed one at 90: the worker's digest steps over it, pass.c), RSS
  * records at 40 and 41 and at 120: every event in the stream's order, each record after the
  * events before it and before those after it, each address handed to prefetch once, in
  * order, and before its event (several events ahead once the ring has filled). */
@@ -386,7 +387,17 @@ TEST(ring_keeps_stream_order_and_prefetches_ahead)
             synth_rss(&a, ts, 4096, 0);
             rss_want[nrss++] = nwant;
         }
-        if (i == 31) {
+        if (i == 90) { /* packed: the packed state goes on past it */
+            ps_rec_realloc_t ra = {.h = {.aux = PS_FN_REALLOC}, .ts_before = ts, .ts = ts,
+                                   .old_ptr = want[nwant - 1], .new_ptr = ptr, .size = 24};
+            unsigned char buf[64];
+            uint32_t n = ps_pack_realloc_p(&pk, &ra, buf);
+            synth_put(&a, buf, n);
+            ps_pack_state_set(&pk, ra.ts, ra.new_ptr);
+            want[nwant] = want[nwant - 1];
+            want[nwant + 1] = ptr;
+            nwant += 2;
+        } else if (i == 31) {
             synth_realloc(&a, 0, ts, ts, want[nwant - 1], ptr, 24);
             want[nwant] = want[nwant - 1];
             want[nwant + 1] = ptr;
