@@ -4,7 +4,9 @@
  * allocation whatever the threads; a thread's chunks read in seq order even when the file
  * holds them out of order; a chunk missing from a thread's sequence counted and the trace
  * marked partial; with no analysis that wants events, no merge, every record still handed on
- * and the time range still exact.
+ * and the time range still exact; the ring of decoded events (and the worker's digest of them)
+ * keeps a stream's records and events in order and hands addresses to prefetch before their
+ * events.
  */
 #include <stdio.h>
 #include <stdlib.h>

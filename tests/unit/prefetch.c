@@ -3,7 +3,8 @@
  * fetched ahead are dropped when a chunk the consumer needs does not fit, and fetched again,
  * the right ones, when their stream's turn comes; chunks in use beyond the budget fail with
  * PS_E_LIMIT, naming PERFSHIM_MAX_MEMORY_MB; whatever the order, each stream gets exactly its
- * chunks, in order.
+ * chunks, in order; up to PREFETCH_AHEAD chunks of a stream are fetched ahead; a digest runs
+ * on the worker (on the caller's thread without one) and comes out with its chunk.
  */
 #include <pthread.h>
 #include <stdio.h>
