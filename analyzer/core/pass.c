@@ -35,7 +35,8 @@
 #define PASS_RING 32 /* a power of two */
 
 /* A chunk decoded on the prefetcher's worker (the second core, prefetch_digest_t): its runs of
- * consecutive heap records that stream_take_fast takes, as events, each run with the view's
+ * consecutive heap records that stream_take_fast takes, as events (tid 0: the stream sets
+ * it when it takes them), each run with the view's
  * position before and after it and the packed state after it. The stream takes a run's
  * events when its view reaches the run's start (so everything between runs still goes
  * through view_next, in order, with the same checks). */
@@ -103,12 +104,12 @@ typedef struct pass_s {
 static inline void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
     *stream_push(s) = (pass_event_t){a->ts, a->ptr, a->size, a->stack,
-                                     a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn};
+                                     a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn, s->tid};
 }
 
 static inline void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
-    *stream_push(s) = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE, fn};
+    *stream_push(s) = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE, fn, s->tid};
 }
 
 /* The records that make most of a trace, decoded in place with view_next's checks (a record
@@ -204,21 +205,21 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
             ps_rec_alloc_t a;
             if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
                 e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux};
+                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0};
         } else if (h.type == PS_REC_FREE_P) {
             ps_rec_free_t f;
             if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
-                e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE, h.aux};
+                e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE, h.aux, 0};
         } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
             ps_rec_alloc_t a;
             memcpy(&a, p, sizeof(a));
             e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux};
+                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0};
             ok = 1;
         } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
             ps_rec_free_t f;
             memcpy(&f, p, sizeof(f));
-            e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE, h.aux};
+            e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE, h.aux, 0};
             ok = 1;
         } else if (h.type == PS_REC_REALLOC_P) {
             ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
@@ -281,13 +282,13 @@ static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
             *stream_push(s) = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
-                                             PASS_EV_RELEASE, rec->aux};
+                                             PASS_EV_RELEASE, rec->aux, s->tid};
         if (ra->new_ptr)
             *stream_push(s) = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
-                                             PASS_EV_ALLOC, rec->aux};
+                                             PASS_EV_ALLOC, rec->aux, s->tid};
         else if (ra->size)
             *stream_push(s) = (pass_event_t){ra->ts, 0, ra->size, ra->stack, PASS_EV_FAILED,
-                                             rec->aux};
+                                             rec->aux, s->tid};
         return 0;
     }
     case PS_REC_THREAD_START:
@@ -372,7 +373,9 @@ static void stream_take_runs(pass_t *P, stream_t *s)
             k = room;
         const pass_event_t *src = d->ev + r->ev0 + s->dig_off;
         for (size_t i = 0; i < k; i++) {
-            *stream_push(s) = src[i];
+            pass_event_t *e = stream_push(s);
+            *e = src[i];
+            e->tid = s->tid; /* the digest does not know it */
             if (P->pf_on && src[i].kind != PASS_EV_FAILED)
                 P->pf_sink->ops->prefetch(P->pf_sink->state, src[i].ptr);
         }

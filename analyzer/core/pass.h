@@ -52,6 +52,7 @@ typedef struct pass_event_s {
     uint32_t stack;
     uint8_t kind; /* pass_ev_kind */
     uint8_t fn;   /* ps_alloc_fn */
+    uint32_t tid; /* the stream's (the chunks' thread id) */
 } pass_event_t;
 
 /* The interface of an analysis (the table of them is analyses/analysis.h). */

@@ -322,6 +322,7 @@ TEST(not_a_trace)
 
 typedef struct ring_got_s {
     uint64_t ev_ptr[2 * RING_N];
+    uint32_t ev_tid[2 * RING_N];
     size_t nev;
     uint64_t pf[2 * RING_N];
     size_t npf, pf_seen_at[2 * RING_N]; /* prefetches done when event i came */
@@ -347,6 +348,7 @@ static int r_event(void *state, const pass_event_t *e)
     ring_got_t *g = state;
     if (g->nev < 2 * RING_N) {
         g->pf_seen_at[g->nev] = g->npf;
+        g->ev_tid[g->nev] = e->tid;
         g->ev_ptr[g->nev++] = e->ptr;
     }
     return 0;
@@ -438,6 +440,7 @@ TEST(ring_keeps_stream_order_and_prefetches_ahead)
     size_t ahead_max = 0;
     for (size_t i = 0; i < nwant && i < g.nev; i++) {
         expect_u64_eq(g.ev_ptr[i], want[i]);
+        expect_u64_eq(g.ev_tid[i], 7); /* the stream's, whichever path decoded it */
         expect_u64_eq(g.pf[i], want[i]);
         expect_true(g.pf_seen_at[i] > i); /* prefetched before its event */
         if (g.pf_seen_at[i] - i > ahead_max)
