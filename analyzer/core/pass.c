@@ -26,16 +26,54 @@
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 
+/* Each stream decodes its heap records into a ring of events ahead of the merge, in batches
+ * (refilled when at most PASS_RING / 2 are left), each record once. A record that is not a
+ * heap event (or does not decode) stops a batch: it is taken when the ring is empty, so the
+ * analyses see every stream's records and events in the stream's order. The addresses
+ * decoded are handed to the prefetching sink then, PASS_RING / 2 to PASS_RING events before
+ * their turn. */
+#define PASS_RING 32 /* a power of two */
+
+/* A chunk decoded on the prefetcher's worker (the second core, prefetch_digest_t): its runs of
+ * consecutive heap records that stream_take_fast takes, as events (tid 0: the stream sets
+ * it when it takes them), each run with the view's
+ * position before and after it and the packed state after it. The stream takes a run's
+ * events when its view reaches the run's start (so everything between runs still goes
+ * through view_next, in order, with the same checks). */
+typedef struct dig_run_s {
+    uint32_t start, end; /* view positions */
+    uint32_t ev0, nev;   /* its events: ev[ev0 .. ev0 + nev) */
+    ps_pack_state_t pk;  /* the packed state at `end` */
+} dig_run_t;
+
+typedef struct digest_s {
+    dig_run_t *runs;
+    pass_event_t *ev;
+    size_t nruns, nev, cap_runs, cap_ev;
+} digest_t;
+
 typedef struct stream_s {
     uint32_t tid;
     size_t *chunks; /* chunk indices, by seq */
     size_t nchunks;
     chunk_view_t view;
-    chunk_view_t ahead; /* stream_prefetch's cursor: a copy of view, a few records ahead */
-    pass_event_t pend[2];
-    unsigned npend, ipend;
+    const digest_t *dig; /* the current chunk's, or NULL */
+    size_t dig_run, dig_off; /* the next run, and its events already taken */
+    pass_event_t ev[PASS_RING]; /* decoded events: ev[(head + i) % PASS_RING], i < n */
+    unsigned head, n;
     bool done;
 } stream_t;
+
+/* The stream's current event (n > 0). */
+static inline const pass_event_t *stream_cur(const stream_t *s)
+{
+    return &s->ev[s->head];
+}
+
+static inline pass_event_t *stream_push(stream_t *s)
+{
+    return &s->ev[(s->head + s->n++) & (PASS_RING - 1)];
+}
 
 /* A heap entry: the stream and the key of its current event, (ts << 1) | (not a release),
  * so that at equal timestamps releases come first. */
@@ -63,21 +101,21 @@ typedef struct pass_s {
 
 /* ---- per-thread streams -------------------------------------------------------------- */
 
-static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
+static inline void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
-    s->pend[s->npend++] = (pass_event_t){a->ts, a->ptr, a->size, a->stack,
-                                         a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn, 0, s->tid};
+    *stream_push(s) = (pass_event_t){a->ts, a->ptr, a->size, a->stack,
+                                     a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn, 0, s->tid};
 }
 
-static void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
+static inline void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
-    s->pend[s->npend++] = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE,
-                                         fn & PS_ALLOC_FN_MASK, fn & ~PS_ALLOC_FN_MASK, s->tid};
+    *stream_push(s) = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE,
+                                     fn & PS_ALLOC_FN_MASK, fn & ~PS_ALLOC_FN_MASK, s->tid};
 }
 
 /* The records that make most of a trace, decoded in place with view_next's checks (a record
  * this does not take goes through view_next). Returns 1 taken, 0 not. */
-static int stream_take_fast(pass_t *P, stream_t *s)
+static inline int stream_take_fast(pass_t *P, stream_t *s)
 {
     chunk_view_t *v = &s->view;
     size_t left = v->size - v->pos;
@@ -125,6 +163,110 @@ static int stream_take_fast(pass_t *P, stream_t *s)
     return 0;
 }
 
+/* ---- the digest: heap records decoded on the worker ---------------------------------- */
+
+static int digest_grow(void **a, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 256;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*a, n * elem);
+    if (!q)
+        return -1;
+    *a = q;
+    *cap = n;
+    return 0;
+}
+
+/* prefetch_digest_t.digest: the runs of a chunk, decoded as stream_take_fast decodes them. It
+ * stops at what it cannot step over (a bad length): the stream's own decoding says why. Out
+ * of memory: fewer runs (the stream decodes the rest itself). */
+static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
+{
+    digest_t *d = *aux;
+    if (!d && !(d = calloc(1, sizeof(*d))))
+        return;
+    *aux = d;
+    d->nruns = d->nev = 0;
+    ps_pack_state_t pk = {0};
+    const unsigned char *data = view->data;
+    size_t pos = view->pos, size = view->size;
+    dig_run_t *run = NULL;
+    while (size - pos >= sizeof(ps_rec_hdr_t) && pos < UINT32_MAX - 65536) {
+        const unsigned char *p = data + pos;
+        ps_rec_hdr_t h;
+        memcpy(&h, p, sizeof(h));
+        if (h.len < sizeof(h) || h.len > size - pos)
+            break;
+        pass_event_t e;
+        int ok = 0;
+        if (h.type == PS_REC_ALLOC_P) {
+            ps_rec_alloc_t a;
+            if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
+                e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0};
+        } else if (h.type == PS_REC_FREE_P) {
+            ps_rec_free_t f;
+            if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
+                e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
+                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0};
+        } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
+            ps_rec_alloc_t a;
+            memcpy(&a, p, sizeof(a));
+            e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0};
+            ok = 1;
+        } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
+            ps_rec_free_t f;
+            memcpy(&f, p, sizeof(f));
+            e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
+                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0};
+            ok = 1;
+        } else if (h.type == PS_REC_REALLOC_P) {
+            ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
+            if (ps_unpack_realloc_p(&pk, p, h.len, &ra) != 0)
+                break;
+        }
+        if (ok) {
+            if (!run) {
+                if (digest_grow((void **)&d->runs, &d->cap_runs, d->nruns + 1, sizeof(*run)))
+                    break;
+                run = &d->runs[d->nruns++];
+                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)d->nev, 0, pk};
+            }
+            if (digest_grow((void **)&d->ev, &d->cap_ev, d->nev + 1, sizeof(e))) {
+                d->nruns--; /* this run's end is unknown: dropped */
+                run = NULL;
+                break;
+            }
+            d->ev[d->nev++] = e;
+            run->nev++;
+            pos += h.len;
+            run->end = (uint32_t)pos;
+            run->pk = pk;
+            continue;
+        }
+        /* a packed record that does not decode stops here; any other is stepped over */
+        if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P)
+            break;
+        run = NULL;
+        pos += h.len;
+    }
+    *bytes = sizeof(*d) + d->cap_runs * sizeof(*d->runs) + d->cap_ev * sizeof(*d->ev);
+}
+
+static void pass_digest_free(void *aux)
+{
+    digest_t *d = aux;
+    free(d->runs);
+    free(d->ev);
+    free(d);
+}
+
+static const prefetch_digest_t pass_digest_ops = {pass_digest, pass_digest_free};
+
 /* Takes one decoded record of stream s: the model's part, the analyses' records; heap events
  * become pending events. */
 static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
@@ -142,14 +284,14 @@ static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
-            s->pend[s->npend++] = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
-                                                 PASS_EV_RELEASE, rec->aux, 0, s->tid};
+            *stream_push(s) = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
+                                             PASS_EV_RELEASE, rec->aux, 0, s->tid};
         if (ra->new_ptr)
-            s->pend[s->npend++] = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
-                                                 PASS_EV_ALLOC, rec->aux, 0, s->tid};
+            *stream_push(s) = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
+                                             PASS_EV_ALLOC, rec->aux, 0, s->tid};
         else if (ra->size)
-            s->pend[s->npend++] = (pass_event_t){ra->ts, 0, ra->size, ra->stack,
-                                                 PASS_EV_FAILED, rec->aux, 0, s->tid};
+            *stream_push(s) = (pass_event_t){ra->ts, 0, ra->size, ra->stack, PASS_EV_FAILED,
+                                             rec->aux, 0, s->tid};
         return 0;
     }
     case PS_REC_THREAD_START:
@@ -207,68 +349,85 @@ static int stream_load(pass_t *P, stream_t *s)
         }
         if (rc == 1)
             P->m->chunks++;
+        s->dig = rc == 1 ? prefetch_aux(P->pf, (size_t)(s - P->streams)) : NULL;
+        s->dig_run = s->dig_off = 0;
         if (P->pf_sink) /* a hint only: asked per chunk, not per record */
             P->pf_on = P->pf_sink->ops->prefetch_on(P->pf_sink->state) != 0;
         return rc;
     }
 }
 
-/* Makes the stream's next event current (s->pend[s->ipend]) or marks it done. */
-/* Address prefetch (pass_ops_t.prefetch): the addresses of the stream's next records,
- * decoded by a second cursor up to PREFETCH_BYTES ahead of the view (~20 packed records), are
- * handed to the sink before their turn, so a random probe of its large table (a cache and TLB
- * miss) overlaps the work before it. The cursor only reads: what it cannot decode, it stops at. */
-#define PREFETCH_BYTES 160
-
-static void stream_prefetch(pass_t *P, stream_t *s)
+/* Decodes the stream's next heap records into the ring while it has room for a record's
+ * events (a realloc: two) and they are heap records stream_take_fast takes; the prefetching
+ * sink gets their addresses (pass_ops_t.prefetch). */
+/* Takes the digest's events while the view stands at a run's start (a run may be taken in
+ * parts, as the ring has room); the view then moves past the run. */
+static void stream_take_runs(pass_t *P, stream_t *s)
 {
-    pass_sink_t *k = P->pf_sink;
-    chunk_view_t *a = &s->ahead;
-    const chunk_view_t *v = &s->view;
-    /* a new chunk (its buffer may be the last one's: the index tells), or the view passed */
-    if (a->data != v->data || a->index != v->index || a->size != v->size || a->pos < v->pos)
-        *a = *v;
-    while (a->pos < v->pos + PREFETCH_BYTES && a->size - a->pos >= sizeof(ps_rec_hdr_t)) {
-        const unsigned char *p = a->data + a->pos;
-        ps_rec_hdr_t h;
-        memcpy(&h, p, sizeof(h));
-        if (h.len < sizeof(h) || h.len > a->size - a->pos)
-            return;
-        /* only the address matters here: the time varints are skipped, not decoded */
-        const unsigned char *q = p + sizeof(h), *e = p + h.len;
-        unsigned skip = h.type == PS_REC_REALLOC_P ? 2 : 1;
-        uint64_t d1, d2;
-        if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P || h.type == PS_REC_REALLOC_P) {
-            for (; skip && q < e; q++)
-                skip -= !(*q & 0x80);
-            if (skip || ps_uv_get(&q, e, &d1))
-                return;
-            a->pk.ptr0 += ps_unzz(d1);
-            k->ops->prefetch(k->state, a->pk.ptr0);
-            if (h.type == PS_REC_REALLOC_P) {
-                if (ps_uv_get(&q, e, &d2))
-                    return;
-                a->pk.ptr0 += ps_unzz(d2);
-                k->ops->prefetch(k->state, a->pk.ptr0);
-            }
+    const digest_t *d = s->dig;
+    chunk_view_t *v = &s->view;
+    while (s->dig_run < d->nruns && d->runs[s->dig_run].start < v->pos && !s->dig_off)
+        s->dig_run++; /* behind the view (cannot happen: runs start where the view stops) */
+    while (s->dig_run < d->nruns && d->runs[s->dig_run].start == v->pos &&
+           s->n <= PASS_RING - 2) {
+        const dig_run_t *r = &d->runs[s->dig_run];
+        size_t k = r->nev - s->dig_off, room = PASS_RING - s->n;
+        if (k > room)
+            k = room;
+        const pass_event_t *src = d->ev + r->ev0 + s->dig_off;
+        for (size_t i = 0; i < k; i++) {
+            pass_event_t *e = stream_push(s);
+            *e = src[i];
+            e->tid = s->tid; /* the digest does not know it */
+            if (P->pf_on && src[i].kind != PASS_EV_FAILED)
+                P->pf_sink->ops->prefetch(P->pf_sink->state, src[i].ptr);
         }
-        a->pos += h.len;
+        P->m->records += k;
+        s->dig_off += k;
+        if (s->dig_off < r->nev)
+            return;
+        v->pos = r->end;
+        v->pk = r->pk;
+        s->dig_run++;
+        s->dig_off = 0;
     }
 }
 
+static inline void stream_decode(pass_t *P, stream_t *s)
+{
+    if (!s->view.data)
+        return;
+    if (s->dig) {
+        stream_take_runs(P, s);
+        if (s->n > PASS_RING - 2 || s->dig_off)
+            return;
+    }
+    if (P->pf_on) {
+        pass_sink_t *k = P->pf_sink;
+        while (s->n <= PASS_RING - 2) {
+            unsigned n0 = s->n;
+            if (!stream_take_fast(P, s))
+                break;
+            const pass_event_t *e = &s->ev[(s->head + n0) & (PASS_RING - 1)];
+            if (e->kind != PASS_EV_FAILED)
+                k->ops->prefetch(k->state, e->ptr);
+        }
+        return;
+    }
+    while (s->n <= PASS_RING - 2 && stream_take_fast(P, s))
+        ;
+}
+
+/* The ring is empty: fills it, taking the records before the next heap event (and loading
+ * chunks), or marks the stream done. */
 static int stream_fill(pass_t *P, stream_t *s)
 {
-    if (s->ipend + 1 < s->npend) {
-        s->ipend++;
-        return 0;
-    }
-    s->npend = s->ipend = 0;
-    while (!s->npend) {
+    s->head = 0;
+    while (!s->n) {
         record_t rec;
-        if (s->view.data && P->pf_on)
-            stream_prefetch(P, s);
-        if (s->view.data && stream_take_fast(P, s))
-            continue;
+        stream_decode(P, s);
+        if (s->n)
+            break;
         int rc = s->view.data ? view_next(P->r, &s->view, &rec) : 0;
         if (rc < 0) {
             tracemodel_partial(P->m, "%s", reader_error(P->r));
@@ -276,6 +435,7 @@ static int stream_fill(pass_t *P, stream_t *s)
         }
         if (rc == 0) {
             s->view.data = NULL;
+            s->dig = NULL;
             rc = stream_load(P, s);
             if (rc < 0)
                 return rc;
@@ -287,33 +447,33 @@ static int stream_fill(pass_t *P, stream_t *s)
         }
         if ((rc = stream_take(P, s, &rec)) < 0)
             return rc;
+        if (s->n) { /* a realloc: its events first, then more of the batch */
+            for (unsigned i = 0; P->pf_on && i < s->n; i++)
+                if (s->ev[i].kind != PASS_EV_FAILED)
+                    P->pf_sink->ops->prefetch(P->pf_sink->state, s->ev[i].ptr);
+            stream_decode(P, s);
+        }
     }
     return 0;
 }
 
-/* stream_fill with its common case inline: the next pending event, or one heap record that
- * stream_take_fast decodes (anything else: stream_fill, which starts the same way). */
+/* Makes the stream's next event current (stream_cur) or marks it done: the ring's next, a
+ * batch decoded when it runs low, stream_fill when it is empty. */
 static inline int stream_next(pass_t *P, stream_t *s)
 {
-    if (s->ipend + 1 < s->npend) {
-        s->ipend++;
+    s->head = (s->head + 1) & (PASS_RING - 1);
+    s->n--;
+    if (s->n > PASS_RING / 2)
         return 0;
-    }
-    if (PS_LIKELY(s->view.data != NULL)) {
-        s->npend = s->ipend = 0;
-        if (P->pf_on)
-            stream_prefetch(P, s);
-        if (stream_take_fast(P, s))
-            return 0;
-    }
-    return stream_fill(P, s);
+    stream_decode(P, s);
+    return s->n ? 0 : stream_fill(P, s);
 }
 
 /* ---- merge --------------------------------------------------------------------------- */
 
 static uint64_t stream_key(const stream_t *s)
 {
-    const pass_event_t *e = &s->pend[s->ipend];
+    const pass_event_t *e = stream_cur(s);
     uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
     return ts << 1 | (e->kind != PASS_EV_RELEASE);
 }
@@ -386,7 +546,7 @@ static int pass_merge(pass_t *P)
         for (;;) {
             if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
                 pass_progress(P, total_chunks);
-            const pass_event_t *e = &s->pend[s->ipend];
+            const pass_event_t *e = stream_cur(s);
             tracemodel_ts(P->m, e->ts);
             if (on_event) {
                 if ((rc = on_event(ev_state, e)) < 0)
@@ -413,6 +573,55 @@ static int pass_merge(pass_t *P)
     return 0;
 }
 
+/* No analysis wants the heap events, so only their times matter (the model's time range):
+ * the packed allocations and frees that make most of a trace are run through here, checked
+ * as stream_take_fast checks them (ps_unpack_*_p) but built into no event. Stops at the
+ * first other record (or one that does not decode: stream_fill takes it and says why), and
+ * at a chunk's end. */
+static void stream_skim(pass_t *P, stream_t *s)
+{
+    chunk_view_t *v = &s->view;
+    const unsigned char *d = v->data;
+    size_t pos = v->pos, size = v->size;
+    uint64_t nrec = 0;
+    tracemodel_t *m = P->m;
+    uint64_t lo = m->first_ts, hi = m->last_ts;
+    bool have = m->have_ts;
+    while (size - pos >= sizeof(ps_rec_hdr_t)) {
+        const unsigned char *p = d + pos;
+        ps_rec_hdr_t h;
+        memcpy(&h, p, sizeof(h));
+        if (h.len > size - pos || h.len <= sizeof(h))
+            break;
+        uint64_t ts;
+        if (h.type == PS_REC_ALLOC_P) {
+            ps_rec_alloc_t a;
+            if (ps_unpack_alloc_p(&v->pk, p, h.len, &a) != 0)
+                break;
+            ts = a.ts;
+        } else if (h.type == PS_REC_FREE_P) {
+            ps_rec_free_t f;
+            if (ps_unpack_free_p(&v->pk, p, h.len, &f) != 0)
+                break;
+            ts = f.ts;
+        } else {
+            break;
+        }
+        pos += h.len;
+        nrec++;
+        if (!have || ts < lo)
+            lo = ts;
+        if (!have || ts > hi)
+            hi = ts;
+        have = true;
+    }
+    v->pos = pos;
+    m->records += nrec;
+    m->first_ts = lo;
+    m->last_ts = hi;
+    m->have_ts = have;
+}
+
 /* No analysis wants the heap events: each stream alone, its events only timed. */
 static int pass_streams_in_turn(pass_t *P)
 {
@@ -421,12 +630,18 @@ static int pass_streams_in_turn(pass_t *P)
     for (size_t i = 0; i < P->nstreams; i++) {
         stream_t *s = &P->streams[i];
         for (;;) {
-            int rc = stream_fill(P, s);
-            if (rc < 0)
-                return rc;
-            if (s->done)
-                break;
-            tracemodel_ts(P->m, s->pend[s->ipend].ts);
+            if (!s->n) {
+                if (s->view.data)
+                    stream_skim(P, s);
+                int rc = stream_fill(P, s);
+                if (rc < 0)
+                    return rc;
+                if (s->done)
+                    break;
+            }
+            tracemodel_ts(P->m, stream_cur(s)->ts);
+            s->head = (s->head + 1) & (PASS_RING - 1);
+            s->n--;
             if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
                 pass_progress(P, total_chunks);
         }
@@ -552,7 +767,9 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
             chunks[i] = P->streams[i].chunks;
             nchunks[i] = P->streams[i].nchunks;
         }
-        rc = prefetch_open(&P->pf, P->r, P->nstreams, chunks, nchunks);
+        /* the worker decodes heap records too when an analysis wants them */
+        rc = prefetch_open(&P->pf, P->r, P->nstreams, chunks, nchunks,
+                           P->nev ? &pass_digest_ops : NULL);
     } else {
         rc = -PS_E_NOMEM;
     }

@@ -26,8 +26,10 @@
  *
  * Streams. Each thread's chunks are read in seq order (whatever their order in the file); a
  * gap in the sequence counts model->chunks_lost; a chunk that cannot be read marks the
- * model partial and is skipped. Memory: one decoded chunk per thread, plus what prefetch.h
- * holds ahead, within PERFSHIM_MAX_MEMORY_MB.
+ * model partial and is skipped. Memory: one decoded chunk per thread and a ring of 32 events
+ * decoded ahead of the merge, plus what prefetch.h holds ahead (chunks, and their heap records
+ * decoded into events on its worker when an analysis has on_event), within
+ * PERFSHIM_MAX_MEMORY_MB.
  *
  * Returns 0 (the trace may still be partial: model->complete), or a negative PS_E_* when the
  * file cannot be read as a trace (missing, not a trace, newer version, over the memory budget,

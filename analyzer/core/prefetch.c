@@ -1,10 +1,14 @@
 /*
  * prefetch.c -- see prefetch.h.
  *
- * Each stream has two slots: `cur`, held by the consumer, and the other one, which the worker
- * fills with the stream's next chunk. The worker serves the stream the consumer waits on
- * first, else any stream whose other slot is empty, round robin; then it sleeps. One mutex
- * and two condition variables; the lock is never held while decompressing.
+ * Each stream has a ring of PF_RING slots: `cur`, held by the consumer, and up to PF_RING - 1
+ * after it that the worker fills with the stream's next chunks, in order. The worker serves
+ * the stream the consumer waits on first, else any stream with a free slot, round robin; then
+ * it sleeps. One mutex and two condition variables; the lock is never held while
+ * decompressing. Hand-offs are batched: the consumer wakes a sleeping worker only when the
+ * stream it reads has half its ring free (or it waits, or the worker stopped on the memory
+ * budget), and the worker wakes the consumer only when it waits. So a stream read at the
+ * worker's pace costs about two wake-ups per PF_RING / 2 chunks, not two per chunk.
  *
  * Memory: `held` counts the bytes of every slot's buffer. A slot's buffer is freed as soon as
  * the consumer is done with it, so held is what is in use plus what is fetched ahead. A fetch
@@ -40,17 +44,21 @@ typedef struct pslot_s {
     size_t ubuf_cap;
     size_t grow; /* bytes added to `held` for this fill before it ran */
     chunk_view_t view;
+    void *aux; /* the digest's result (prefetch_digest_t) */
+    size_t aux_bytes;
     int rc;
     char err[PF_ERR];
 } pslot_t;
 
+#define PF_RING (PREFETCH_AHEAD + 1) /* slots per stream: the consumer's and those ahead */
+
 typedef struct pstream_s {
     size_t *chunks;
     size_t nchunks, next; /* next: the next chunk to fetch */
-    pslot_t slot[2];
-    int cur;    /* the consumer's slot, -1 before the first */
-    bool ready; /* the other slot holds a fetched chunk */
-    bool busy;  /* the worker is filling the other slot */
+    pslot_t slot[PF_RING];
+    int cur;         /* the consumer's slot, -1 before the first */
+    unsigned nready; /* slots after cur holding fetched chunks, in order */
+    bool busy;       /* the worker is filling the slot after those */
 } pstream_t;
 
 /* What one decompressing thread owns. */
@@ -67,15 +75,20 @@ struct prefetch_s {
     size_t waiting; /* the stream the consumer waits on, SIZE_MAX: none */
     size_t budget, held; /* bytes: the limit, and the slots' buffers now (mu) */
     bool threaded, stop;
+    bool idle;    /* the worker sleeps on `work` (mu) */
+    bool blocked; /* ... and a stream wanted a chunk that the budget did not admit */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t work, ready;
     pworker_t worker, inline_worker;
+    const prefetch_digest_t *digest;
 };
 
-static int pf_other(const pstream_t *s)
+/* The slot k places after the consumer's (k = 1: the next chunk's). */
+static pslot_t *pf_slot(pstream_t *s, unsigned k)
 {
-    return s->cur == 0 ? 1 : 0;
+    unsigned base = s->cur < 0 ? PF_RING - 1 : (unsigned)s->cur;
+    return &s->slot[(base + k) % PF_RING];
 }
 
 /* Decompresses chunk ci into slot sl with w's buffers. */
@@ -90,22 +103,28 @@ static void pf_fetch(const prefetch_t *p, pworker_t *w, pslot_t *sl, size_t ci)
     w->dctx = cb.dctx;
     sl->ubuf = cb.ubuf;
     sl->ubuf_cap = cb.ubuf_cap;
+    if (p->digest && sl->rc == 0)
+        p->digest->digest(&sl->view, &sl->aux, &sl->aux_bytes);
 }
 
 static bool pf_wants(const pstream_t *s)
 {
-    return !s->ready && !s->busy && s->next < s->nchunks;
+    return s->nready < PF_RING - 1 && !s->busy && s->next < s->nchunks;
 }
 
 /* mu held. Frees the slot's buffer (the consumer is done with it, or it was fetched ahead
  * and is dropped). */
 static void pf_release(prefetch_t *p, pslot_t *sl)
 {
-    p->held -= sl->ubuf_cap;
+    p->held -= sl->ubuf_cap + sl->aux_bytes;
     free(sl->ubuf);
     sl->ubuf = NULL;
     sl->ubuf_cap = 0;
     sl->view.data = NULL;
+    if (sl->aux)
+        p->digest->free_aux(sl->aux);
+    sl->aux = NULL;
+    sl->aux_bytes = 0;
 }
 
 /* mu held. Admits filling sl with chunk ci if the buffers stay within `limit`; reserves the
@@ -113,7 +132,10 @@ static void pf_release(prefetch_t *p, pslot_t *sl)
 static bool pf_admit(prefetch_t *p, pslot_t *sl, size_t ci, size_t limit)
 {
     size_t need = reader_chunk(p->r, ci)->h.usize;
-    sl->grow = need > sl->ubuf_cap ? need - sl->ubuf_cap : 0;
+    if (p->digest) /* the digest's estimate: 4 times the chunk (decoded events) */
+        need *= 5;
+    size_t have = sl->ubuf_cap + sl->aux_bytes;
+    sl->grow = need > have ? need - have : 0;
     if (p->held + sl->grow > limit)
         return false;
     p->held += sl->grow;
@@ -123,7 +145,7 @@ static bool pf_admit(prefetch_t *p, pslot_t *sl, size_t ci, size_t limit)
 /* mu held. After pf_fetch: the buffer's real growth replaces the reservation. */
 static void pf_settle(prefetch_t *p, pslot_t *sl, size_t cap_before)
 {
-    p->held = p->held - sl->grow + (sl->ubuf_cap - cap_before);
+    p->held = p->held - sl->grow + (sl->ubuf_cap + sl->aux_bytes - cap_before);
     sl->grow = 0;
 }
 
@@ -136,13 +158,13 @@ static bool pf_admit_demand(prefetch_t *p, pstream_t *s, pslot_t *sl, size_t ci)
         return true;
     for (size_t i = 0; i < p->n; i++) {
         pstream_t *o = &p->s[i];
-        if (o == s || !o->ready)
-            continue;
-        pf_release(p, &o->slot[pf_other(o)]);
-        o->ready = false;
-        o->next--; /* fetched again when the consumer gets there */
-        if (pf_admit(p, sl, ci, p->budget))
-            return true;
+        while (o != s && o->nready) { /* the latest fetched first */
+            pf_release(p, pf_slot(o, o->nready));
+            o->nready--;
+            o->next--; /* fetched again when the consumer gets there */
+            if (pf_admit(p, sl, ci, p->budget))
+                return true;
+        }
     }
     sl->grow = 0;
     memset(&sl->view, 0, sizeof(sl->view));
@@ -160,29 +182,36 @@ static void *pf_main(void *arg)
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         pstream_t *s = NULL;
-        bool demand = false;
-        if (p->waiting != SIZE_MAX && pf_wants(&p->s[p->waiting])) {
+        bool demand = false, blocked = false;
+        if (p->waiting != SIZE_MAX && pf_wants(&p->s[p->waiting]) &&
+            !p->s[p->waiting].nready) {
             s = &p->s[p->waiting];
             demand = true;
         }
         for (size_t k = 0; !s && k < p->n; k++) {
             size_t i = (p->rr + k) % p->n;
             pstream_t *c = &p->s[i];
-            if (pf_wants(c) && pf_admit(p, &c->slot[pf_other(c)], c->chunks[c->next],
-                                        p->budget / 2)) {
+            if (!pf_wants(c))
+                continue;
+            if (pf_admit(p, pf_slot(c, c->nready + 1), c->chunks[c->next], p->budget / 2)) {
                 s = c;
                 p->rr = i + 1;
+            } else {
+                blocked = true;
             }
         }
         if (!s) {
+            p->idle = true;
+            p->blocked = blocked;
             pthread_cond_wait(&p->work, &p->mu);
+            p->idle = false;
             continue;
         }
         s->busy = true;
         size_t ci = s->chunks[s->next++];
-        pslot_t *sl = &s->slot[pf_other(s)];
+        pslot_t *sl = pf_slot(s, s->nready + 1);
         bool ok = !demand || pf_admit_demand(p, s, sl, ci);
-        size_t cap0 = sl->ubuf_cap;
+        size_t cap0 = sl->ubuf_cap + sl->aux_bytes;
         pthread_mutex_unlock(&p->mu);
         if (ok)
             pf_fetch(p, &p->worker, sl, ci);
@@ -190,15 +219,16 @@ static void *pf_main(void *arg)
         if (ok)
             pf_settle(p, sl, cap0);
         s->busy = false;
-        s->ready = true;
-        pthread_cond_signal(&p->ready);
+        s->nready++;
+        if (p->waiting != SIZE_MAX)
+            pthread_cond_signal(&p->ready);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
 int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
-                  size_t *const *chunks, const size_t *nchunks)
+                  size_t *const *chunks, const size_t *nchunks, const prefetch_digest_t *digest)
 {
     *out = NULL;
     prefetch_t *p = calloc(1, sizeof(*p));
@@ -208,6 +238,7 @@ int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
     }
     p->r = r;
     p->n = nstreams;
+    p->digest = digest;
     p->waiting = SIZE_MAX;
     unsigned long mb = PF_BUDGET_MB_DEFAULT;
     const char *env = getenv("PERFSHIM_MAX_MEMORY_MB");
@@ -249,7 +280,7 @@ int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_
             return 0;
         s->cur = 0;
         pslot_t *sl = &s->slot[0];
-        size_t ci = s->chunks[s->next++], cap0 = sl->ubuf_cap;
+        size_t ci = s->chunks[s->next++], cap0 = sl->ubuf_cap + sl->aux_bytes;
         if (pf_admit_demand(p, s, sl, ci)) {
             pf_fetch(p, &p->inline_worker, sl, ci);
             pf_settle(p, sl, cap0);
@@ -258,19 +289,23 @@ int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_
         pthread_mutex_lock(&p->mu);
         if (s->cur >= 0)
             pf_release(p, &s->slot[s->cur]); /* the consumer is done with it */
-        while (!s->ready && (s->busy || s->next < s->nchunks)) {
+        while (!s->nready && (s->busy || s->next < s->nchunks)) {
             p->waiting = si;
-            pthread_cond_signal(&p->work);
+            if (p->idle)
+                pthread_cond_signal(&p->work);
             pthread_cond_wait(&p->ready, &p->mu);
         }
         p->waiting = SIZE_MAX;
-        if (!s->ready) {
+        if (!s->nready) {
             pthread_mutex_unlock(&p->mu);
             return 0;
         }
-        s->cur = pf_other(s);
-        s->ready = false;
-        pthread_cond_signal(&p->work); /* the slot given back can take the next chunk */
+        s->cur = (int)(pf_slot(s, 1) - s->slot);
+        s->nready--;
+        /* the worker sleeps: wake it when half of this ring is free, or when the budget
+         * stopped it (the buffer just freed may let it go on) */
+        if (p->idle && (p->blocked || (s->nready < PF_RING / 2 && s->next < s->nchunks)))
+            pthread_cond_signal(&p->work);
         pthread_mutex_unlock(&p->mu);
     }
     pslot_t *sl = &s->slot[s->cur];
@@ -280,6 +315,22 @@ int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_
     }
     *view = sl->view;
     return 1;
+}
+
+const void *prefetch_aux(prefetch_t *p, size_t s)
+{
+    pstream_t *st = &p->s[s];
+    return st->cur >= 0 ? st->slot[st->cur].aux : NULL;
+}
+
+size_t prefetch_ahead(prefetch_t *p, size_t s)
+{
+    if (!p->threaded)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->s[s].nready;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 static void pf_worker_free(pworker_t *w)
@@ -303,8 +354,11 @@ void prefetch_close(prefetch_t *p)
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->ready);
     for (size_t i = 0; i < p->n; i++)
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < PF_RING; k++) {
             free(p->s[i].slot[k].ubuf);
+            if (p->s[i].slot[k].aux)
+                p->digest->free_aux(p->s[i].slot[k].aux);
+        }
     pf_worker_free(&p->worker);
     pf_worker_free(&p->inline_worker);
     free(p->s);

@@ -11,7 +11,9 @@
  * Memory: the decompressed chunks held (the one in use per stream, plus ones fetched ahead)
  * never exceed a budget, PERFSHIM_MAX_MEMORY_MB (default 512, 16..1048576), whatever the
  * trace claims: chunks ahead take at most half of it and are dropped when the one in use
- * needs the room. A chunk is freed as soon as the consumer moves past it. With one CPU, when the thread cannot be
+ * needs the room. A chunk is freed as soon as the consumer moves past it. Up to
+ * PREFETCH_AHEAD chunks per stream are fetched ahead, and the threads hand off in batches
+ * (prefetch.c): a stream read at the worker's pace costs a wake-up per few chunks. With one CPU, when the thread cannot be
  * started, or with PERFSHIM_NO_PREFETCH set (for measurements), chunks are decompressed on
  * the caller's thread, with the same results.
  */
@@ -24,9 +26,28 @@
 
 typedef struct prefetch_s prefetch_t;
 
+/* Optional work on each chunk the worker decompresses, on its thread (the second core): digest
+ * reads the chunk's view and leaves its result in *aux (a buffer it may allocate or reuse,
+ * freed with free_aux; *bytes its size, counted in the memory budget). prefetch_aux hands the
+ * result out with the chunk. digest runs on the caller's thread in the single-threaded mode,
+ * with the same results, and only on chunks that loaded. */
+typedef struct prefetch_digest_s {
+    void (*digest)(const chunk_view_t *view, void **aux, size_t *bytes);
+    void (*free_aux)(void *aux);
+} prefetch_digest_t;
+
+/* digest: NULL for none (it must outlive p). */
 int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
-                  size_t *const *chunks, const size_t *nchunks);
+                  size_t *const *chunks, const size_t *nchunks, const prefetch_digest_t *digest);
 int prefetch_next(prefetch_t *p, size_t s, chunk_view_t *view, char *err, size_t errlen);
+/* The digest of the chunk the latest prefetch_next(p, s) handed out (valid as its view), or
+ * NULL (no digest, or none made). */
+const void *prefetch_aux(prefetch_t *p, size_t s);
 void prefetch_close(prefetch_t *p);
+
+#define PREFETCH_AHEAD 7 /* chunks fetched ahead per stream, at most */
+
+/* Chunks of stream s fetched ahead and not yet handed out (for tests and measurements). */
+size_t prefetch_ahead(prefetch_t *p, size_t s);
 
 #endif /* PERFSHIM_PREFETCH_H */

@@ -4,7 +4,9 @@
  * allocation whatever the threads; a thread's chunks read in seq order even when the file
  * holds them out of order; a chunk missing from a thread's sequence counted and the trace
  * marked partial; with no analysis that wants events, no merge, every record still handed on
- * and the time range still exact.
+ * and the time range still exact; the ring of decoded events (and the worker's digest of them)
+ * keeps a stream's records and events in order and hands addresses to prefetch before their
+ * events.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "core/pass.h"
 #include "perfshim/errors.h"
+#include "perfshim/trace_pack.h"
 #include "synth.h"
 #include "test.h"
 
@@ -313,6 +316,143 @@ TEST(not_a_trace)
     tracemodel_free(&m);
 }
 
+/* ---- the decoded-event ring: order, records between events, prefetch ahead ---------- */
+
+#define RING_N 150 /* heap records of one thread: several rings' worth */
+
+typedef struct ring_got_s {
+    uint64_t ev_ptr[2 * RING_N];
+    uint32_t ev_tid[2 * RING_N];
+    size_t nev;
+    uint64_t pf[2 * RING_N];
+    size_t npf, pf_seen_at[2 * RING_N]; /* prefetches done when event i came */
+    size_t rss_at[4], nrss;             /* events delivered when each RSS record came */
+} ring_got_t;
+
+static int r_init(void *result, void **state, const tracemodel_t *m)
+{
+    (void)m;
+    *state = result;
+    return 0;
+}
+static int r_record(void *state, uint32_t tid, const record_t *rec)
+{
+    ring_got_t *g = state;
+    (void)tid;
+    if (rec->type == PS_REC_RSS && g->nrss < 4)
+        g->rss_at[g->nrss++] = g->nev;
+    return 0;
+}
+static int r_event(void *state, const pass_event_t *e)
+{
+    ring_got_t *g = state;
+    if (g->nev < 2 * RING_N) {
+        g->pf_seen_at[g->nev] = g->npf;
+        g->ev_tid[g->nev] = e->tid;
+        g->ev_ptr[g->nev++] = e->ptr;
+    }
+    return 0;
+}
+static int r_finish(void *state, const tracemodel_t *m)
+{
+    (void)state;
+    (void)m;
+    return 0;
+}
+static int r_pf_on(void *state)
+{
+    (void)state;
+    return 1;
+}
+static void r_pf(void *state, uint64_t ptr)
+{
+    ring_got_t *g = state;
+    if (g->npf < 2 * RING_N)
+        g->pf[g->npf++] = ptr;
+}
+static const pass_ops_t ops_ring = {"ring", r_init, r_record, r_event, r_finish, g_free,
+                                    r_pf_on, r_pf};
+
+/* One thread's RING_N packed and fixed heap records (a realloc at 31, the ring's edge, and a
+ * packed one at 90: the worker's digest steps over it, pass.c), RSS
+ * records at 40 and 41 and at 120: every event in the stream's order, each record after the
+ * events before it and before those after it, each address handed to prefetch once, in
+ * order, and before its event (several events ahead once the ring has filled). */
+TEST(ring_keeps_stream_order_and_prefetches_ahead)
+{
+    synth_buf_t f = {0}, a = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    ps_pack_state_t pk = {0};
+    uint64_t want[2 * RING_N];
+    size_t nwant = 0, rss_want[3], nrss = 0;
+    for (uint64_t i = 0; i < RING_N; i++) {
+        uint64_t ts = 2000 + i, ptr = 0x10000 + 64 * i;
+        if (i == 40 || i == 41 || i == 120) {
+            synth_rss(&a, ts, 4096, 0);
+            rss_want[nrss++] = nwant;
+        }
+        if (i == 90) { /* packed: the packed state goes on past it */
+            ps_rec_realloc_t ra = {.h = {.aux = PS_FN_REALLOC}, .ts_before = ts, .ts = ts,
+                                   .old_ptr = want[nwant - 1], .new_ptr = ptr, .size = 24};
+            unsigned char buf[64];
+            uint32_t n = ps_pack_realloc_p(&pk, &ra, buf);
+            synth_put(&a, buf, n);
+            ps_pack_state_set(&pk, ra.ts, ra.new_ptr);
+            want[nwant] = want[nwant - 1];
+            want[nwant + 1] = ptr;
+            nwant += 2;
+        } else if (i == 31) {
+            synth_realloc(&a, 0, ts, ts, want[nwant - 1], ptr, 24);
+            want[nwant] = want[nwant - 1];
+            want[nwant + 1] = ptr;
+            nwant += 2;
+        } else if (i % 3 == 2) {
+            ps_rec_free_t fr = {.ts = ts, .ptr = want[nwant - 1]};
+            unsigned char buf[64];
+            uint32_t n = ps_pack_free_p(&pk, &fr, buf);
+            synth_put(&a, buf, n);
+            ps_pack_state_set(&pk, fr.ts, fr.ptr);
+            want[nwant] = want[nwant - 1];
+            nwant++;
+        } else if (i % 3 == 1) {
+            ps_rec_alloc_t al = {.h = {.aux = PS_FN_MALLOC}, .ts = ts, .ptr = ptr, .size = 8};
+            unsigned char buf[64];
+            uint32_t n = ps_pack_alloc_p(&pk, &al, buf);
+            synth_put(&a, buf, n);
+            ps_pack_state_set(&pk, al.ts, al.ptr);
+            want[nwant++] = ptr;
+        } else {
+            synth_alloc(&a, PS_FN_MALLOC, 0, ts, ptr, 8, 0);
+            want[nwant++] = ptr;
+        }
+    }
+    chunk(&f, &a, 7, 0, 2000, 2000 + RING_N);
+    end_chunk(&f, 9000);
+    write_file(&f);
+    synth_buf_free(&f);
+    static ring_got_t g;
+    tracemodel_t m = {0};
+    pass_sink_t sink = {&ops_ring, &g, NULL};
+    char err[512];
+    expect_u64_eq(pass_run(path, &m, &sink, 1, err, sizeof err), 0);
+    expect_u64_eq(g.nev, nwant);
+    expect_u64_eq(g.npf, nwant);
+    size_t ahead_max = 0;
+    for (size_t i = 0; i < nwant && i < g.nev; i++) {
+        expect_u64_eq(g.ev_ptr[i], want[i]);
+        expect_u64_eq(g.ev_tid[i], 7); /* the stream's, whichever path decoded it */
+        expect_u64_eq(g.pf[i], want[i]);
+        expect_true(g.pf_seen_at[i] > i); /* prefetched before its event */
+        if (g.pf_seen_at[i] - i > ahead_max)
+            ahead_max = g.pf_seen_at[i] - i;
+    }
+    expect_true(ahead_max >= 8);
+    expect_u64_eq(g.nrss, 3);
+    for (size_t i = 0; i < 3; i++)
+        expect_u64_eq(g.rss_at[i], rss_want[i]);
+    tracemodel_free(&m);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -322,6 +462,7 @@ int main(void)
         TEST_ENTRY(merge_counts_a_lost_chunk),
         TEST_ENTRY(no_merge_without_event_analyses),
         TEST_ENTRY(not_a_trace),
+        TEST_ENTRY(ring_keeps_stream_order_and_prefetches_ahead),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }

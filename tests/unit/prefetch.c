@@ -3,8 +3,10 @@
  * fetched ahead are dropped when a chunk the consumer needs does not fit, and fetched again,
  * the right ones, when their stream's turn comes; chunks in use beyond the budget fail with
  * PS_E_LIMIT, naming PERFSHIM_MAX_MEMORY_MB; whatever the order, each stream gets exactly its
- * chunks, in order.
+ * chunks, in order; up to PREFETCH_AHEAD chunks of a stream are fetched ahead; a digest runs
+ * on the worker (on the caller's thread without one) and comes out with its chunk.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,7 @@ static void run_open(run_t *u, const char *budget_mb)
         u->chunks[i] = &u->idx[i];
         u->n[i] = 1;
     }
-    if (prefetch_open(&u->p, u->r, NS, u->chunks, u->n) != 0)
+    if (prefetch_open(&u->p, u->r, NS, u->chunks, u->n, NULL) != 0)
         exit(99);
 }
 
@@ -149,5 +151,124 @@ TEST(inline_mode_same_results)
     unsetenv("PERFSHIM_NO_PREFETCH");
 }
 
-TEST_MAIN(TEST_ENTRY(ahead_chunks_dropped_and_fetched_again),
+/* One stream of 20 small chunks (chunk i: an alloc of ptr i + 1). */
+static char path2[4200];
+
+static void cleanup2(void)
+{
+    unlink(path2);
+}
+
+TEST(several_chunks_ahead_in_order)
+{
+    synth_buf_t f = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (uint32_t i = 0; i < 20; i++) {
+        synth_buf_t r = {0};
+        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
+        ps_chunk_header_t h = {.tid = 100, .seq = i, .nevents = 1};
+        synth_chunk(&f, &r, &h, 1);
+        synth_buf_free(&r);
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path2, sizeof path2, "%s/psprefetch2.%d.trace", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    FILE *fp = fopen(path2, "wb");
+    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
+        exit(99);
+    atexit(cleanup2);
+    synth_buf_free(&f);
+    setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
+    reader_t *r;
+    prefetch_t *p;
+    size_t idx[20], *chunks = idx, n = 20;
+    if (reader_open(&r, path2) != 0 || reader_chunk_count(r) != 20)
+        exit(99);
+    for (size_t i = 0; i < 20; i++)
+        idx[i] = i;
+    if (prefetch_open(&p, r, 1, &chunks, &n, NULL) != 0)
+        exit(99);
+    /* the worker fills the ring ahead (one chunk at a time before: at most 1) */
+    for (int w = 0; w < 200 && prefetch_ahead(p, 0) < PREFETCH_AHEAD; w++)
+        usleep(10 * 1000);
+    expect_u64_eq(prefetch_ahead(p, 0), PREFETCH_AHEAD);
+    char err[512];
+    for (size_t i = 0; i < 20; i++) {
+        chunk_view_t v;
+        record_t rec;
+        expect_u64_eq(prefetch_next(p, 0, &v, err, sizeof err), 1);
+        expect_true(view_next(r, &v, &rec) == 1 && rec.type == PS_REC_ALLOC &&
+                    rec.u.alloc.ptr == i + 1 && v.index == i);
+        expect_true(prefetch_ahead(p, 0) <= PREFETCH_AHEAD);
+    }
+    chunk_view_t v;
+    expect_u64_eq(prefetch_next(p, 0, &v, err, sizeof err), 0);
+    prefetch_close(p);
+    reader_close(r);
+}
+
+/* A digest that notes the chunk (its alloc's ptr) and the thread it ran on. */
+typedef struct dg_s {
+    uint64_t ptr;
+    pthread_t th;
+} dg_t;
+
+static void dg_digest(const chunk_view_t *view, void **aux, size_t *bytes)
+{
+    dg_t *d = *aux ? *aux : malloc(sizeof(dg_t));
+    if (!d)
+        return;
+    const unsigned char *p = view->data;
+    ps_rec_alloc_t a;
+    d->ptr = 0;
+    if (view->size >= sizeof a && p[0] == PS_REC_ALLOC) {
+        memcpy(&a, p, sizeof a);
+        d->ptr = a.ptr;
+    }
+    d->th = pthread_self();
+    *aux = d;
+    *bytes = sizeof *d;
+}
+
+static const prefetch_digest_t dg_ops = {dg_digest, free};
+
+TEST(digest_made_on_the_worker_and_handed_out_with_its_chunk)
+{
+    if (!path2[0])
+        exit(99); /* several_chunks_ahead_in_order wrote the 20-chunk trace */
+    setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
+    for (int mode = 0; mode < 2; mode++) {
+        if (mode)
+            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+        reader_t *r;
+        prefetch_t *p;
+        size_t idx[20], *chunks = idx, n = 20;
+        if (reader_open(&r, path2) != 0)
+            exit(99);
+        for (size_t i = 0; i < 20; i++)
+            idx[i] = i;
+        if (prefetch_open(&p, r, 1, &chunks, &n, &dg_ops) != 0)
+            exit(99);
+        char err[512];
+        for (size_t i = 0; i < 20; i++) {
+            chunk_view_t v;
+            expect_u64_eq(prefetch_next(p, 0, &v, err, sizeof err), 1);
+            const dg_t *d = prefetch_aux(p, 0);
+            expect_true(d != NULL);
+            if (!d)
+                continue;
+            expect_u64_eq(d->ptr, i + 1);
+            /* threaded: the worker's thread; inline: this one */
+            expect_true(!pthread_equal(d->th, pthread_self()) == !mode);
+        }
+        chunk_view_t v;
+        expect_u64_eq(prefetch_next(p, 0, &v, err, sizeof err), 0);
+        prefetch_close(p);
+        reader_close(r);
+        unsetenv("PERFSHIM_NO_PREFETCH");
+    }
+}
+
+TEST_MAIN(TEST_ENTRY(several_chunks_ahead_in_order),
+          TEST_ENTRY(digest_made_on_the_worker_and_handed_out_with_its_chunk), TEST_ENTRY(ahead_chunks_dropped_and_fetched_again),
           TEST_ENTRY(limit_when_chunks_in_use_do_not_fit), TEST_ENTRY(inline_mode_same_results))
