@@ -19,6 +19,7 @@
 #include "perfshim/env_options.h"
 #include "perfshim/trace_format.h"
 #include "cmd/record_cmd.h"
+#include "cmd/replay_cmd.h"
 #include "cmd/report.h"
 #include "core/safeout.h"
 #include "core/symbols.h"
@@ -38,6 +39,7 @@ static const command_t commands[] = {
     {"report", report_main},
     {"check", check_main},
     {"locks", locks_main},
+    {"replay", replay_main},
 };
 
 /* One variable of the environment section: its name, then its help and "(range, default)",
@@ -98,6 +100,9 @@ static void main_usage(FILE *f)
     fputs("] [--top N] [--stack-depth N] [-o FILE] TRACE\n"
           "                  lock contention only: locks by wait, sites, holders, threads,\n"
           "                  lock-order cycles\n"
+          "  replay [--allocator=glibc,jemalloc,tcmalloc,mimalloc] [--format=text|json] TRACE\n"
+          "                  allocator what-if: TRACE's heap operations replayed against each\n"
+          "                  allocator; peak RSS, RSS at the end, time\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"

@@ -50,6 +50,8 @@ typedef struct pass_event_s {
     uint32_t stack;
     uint8_t kind; /* pass_ev_kind */
     uint8_t fn;   /* ps_alloc_fn */
+    uint8_t align_log2; /* an allocation's alignment asked for, log2 (0: none asked) */
+    uint32_t tid;       /* the thread whose record it is (its stream's tid) */
 } pass_event_t;
 
 /* The interface of an analysis (the table of them is analyses/analysis.h). */

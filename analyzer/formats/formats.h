@@ -3,7 +3,7 @@
  * make in it: which formats a command accepts, which view each renders, how to open it.
  *
  * Contract: analyzer-only. format_find() returns the entry named `name` that the command
- * (FORMAT_REPORT, FORMAT_CHECK or FORMAT_LOCKS) accepts, or NULL after one line on stderr,
+ * (FORMAT_REPORT, FORMAT_CHECK, FORMAT_LOCKS or FORMAT_REPLAY) accepts, or NULL after one line on stderr,
  * "perfshim: CMD: unknown --format 'NAME' (one of: ...)". format_help() writes the --format
  * lines of the command's --help from the table. An entry's open() fills the view the entry
  * names (a doc_t, a profile_t) or, for FORMAT_FINDINGS, writes the findings_t given as view
@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 enum format_view { FORMAT_TEXT, FORMAT_DOC, FORMAT_PROFILE, FORMAT_FINDINGS };
-enum { FORMAT_REPORT = 1, FORMAT_CHECK = 2, FORMAT_LOCKS = 4 };
+enum { FORMAT_REPORT = 1, FORMAT_CHECK = 2, FORMAT_LOCKS = 4, FORMAT_REPLAY = 8 };
 
 typedef struct format_s {
     const char *name;
