@@ -83,12 +83,16 @@ __attribute__((noipa)) static uint64_t churn(void)
     return sum;
 }
 
-/* Each block is lost as the function returns (noipa: the pointer is not kept elsewhere). */
+/* Each block is lost when the next one replaces it in `last` (a volatile store: the compiler
+ * cannot drop the unused allocation); main clears the last one. */
+static char *volatile last;
+
 __attribute__((noipa)) static void leak_record(int i)
 {
     char *p = malloc(256);
     if (p)
         memset(p, i, 256);
+    last = p;
 }
 
 /* Overwrites the dead stack where stale copies of the lost pointers lie. */
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
     uint64_t sum = churn();
     for (int i = 0; i < LEAKS; i++)
         leak_record(i);
+    last = NULL;
     scrub_stack();
     for (unsigned i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
