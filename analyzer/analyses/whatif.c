@@ -301,7 +301,7 @@ static int whatif_release(wstate_t *s, uint32_t ti, const pass_event_t *e)
     wblock_t b = s->tab[j];
     tab_del(s, j);
     s->live_bytes -= b.size;
-    if (fn_is_realloc(e->fn)) { /* its allocation follows on this thread (or never) */
+    if (fn_is_realloc(e->fn) && e->realloc_moves) { /* its allocation follows on this thread */
         t->pending = true;
         t->pend = b;
         return 0;

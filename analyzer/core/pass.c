@@ -72,13 +72,14 @@ static void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
                                          a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
                                          fn,
                                          a->align ? (uint8_t)__builtin_ctzll(a->align) : 0,
+                                         0,
                                          s->tid};
 }
 
 static void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
     s->pend[s->npend++] =
-        (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE, fn, 0, s->tid};
+        (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE, fn, 0, 0, s->tid};
 }
 
 /* The records that make most of a trace, decoded in place with view_next's checks (a record
@@ -149,13 +150,14 @@ static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
             s->pend[s->npend++] = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
-                                                 PASS_EV_RELEASE, rec->aux, 0, s->tid};
+                                                 PASS_EV_RELEASE, rec->aux, 0,
+                                                 ra->new_ptr != 0, s->tid};
         if (ra->new_ptr)
             s->pend[s->npend++] = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
-                                                 PASS_EV_ALLOC, rec->aux, 0, s->tid};
+                                                 PASS_EV_ALLOC, rec->aux, 0, 0, s->tid};
         else if (ra->size)
             s->pend[s->npend++] = (pass_event_t){ra->ts, 0, ra->size, ra->stack,
-                                                 PASS_EV_FAILED, rec->aux, 0, s->tid};
+                                                 PASS_EV_FAILED, rec->aux, 0, 0, s->tid};
         return 0;
     }
     case PS_REC_THREAD_START:

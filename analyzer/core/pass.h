@@ -51,7 +51,9 @@ typedef struct pass_event_s {
     uint8_t kind; /* pass_ev_kind */
     uint8_t fn;   /* ps_alloc_fn */
     uint8_t align_log2; /* an allocation's alignment asked for, log2 (0: none asked) */
-    uint32_t tid;       /* the thread whose record it is (its stream's tid) */
+    uint8_t realloc_moves; /* a realloc's release: 1 when its allocation follows (0: realloc
+                            * (p, 0), a release alone) */
+    uint32_t tid;          /* the thread whose record it is (its stream's tid) */
 } pass_event_t;
 
 /* The interface of an analysis (the table of them is analyses/analysis.h). */
