@@ -32,7 +32,7 @@ typedef struct wblock_s {
 
 typedef struct wthread_s {
     uint32_t tid;
-    uint64_t nops;
+    uint64_t nops, waits, switches;
     uint32_t *free_ids; /* ids this thread released itself: reusable by it */
     size_t nfree, capfree;
     bool pending;       /* a realloc's release, waiting for its allocation */
@@ -184,8 +184,10 @@ static int op_put(wstate_t *s, uint32_t ti, const ps_op_t *op)
         return -PS_E_IO;
     s->th[ti].nops++;
     s->w->ops++;
-    if (op->wait_thread != PS_OPS_NO_WAIT)
+    if (op->wait_thread != PS_OPS_NO_WAIT) {
         s->w->waits++;
+        s->th[ti].waits++;
+    }
     return 0;
 }
 
@@ -360,8 +362,10 @@ static int whatif_event(void *state, const pass_event_t *e)
     int rc = thread_of(s, e->tid, &ti);
     if (rc < 0)
         return whatif_fail(s, rc, "threads");
-    if (s->any && ti != s->last_thread && e->kind != PASS_EV_FAILED)
+    if (s->any && ti != s->last_thread && e->kind != PASS_EV_FAILED) {
         s->w->switches++;
+        s->th[ti].switches++;
+    }
     if (e->kind != PASS_EV_FAILED) {
         s->any = true;
         s->last_thread = ti;
@@ -461,6 +465,11 @@ static int whatif_finish(void *state, const tracemodel_t *m)
     whatif_t *w = s->w;
     w->threads = s->nth;
     w->heap_end_bytes = s->live_bytes;
+    if (s->nth && !(w->thread = calloc(s->nth, sizeof(*w->thread))))
+        return whatif_fail(s, -PS_E_NOMEM, "threads");
+    for (size_t i = 0; i < s->nth; i++)
+        w->thread[i] = (whatif_thread_t){s->th[i].tid, s->th[i].nops, s->th[i].waits,
+                                         s->th[i].switches};
     w->duration_ns = m->have_ts && m->last_ts > m->first_ts ? m->last_ts - m->first_ts : 0;
     if ((rc = whatif_write(s)) < 0)
         return whatif_fail(s, rc, w->path);

@@ -29,6 +29,14 @@
 
 #include "core/pass.h"
 
+/* Where the order was approximated: per replayed thread (in the op file's order). */
+typedef struct whatif_thread_s {
+    uint32_t tid;
+    uint64_t ops;
+    uint64_t waits;    /* its ops that wait for another thread */
+    uint64_t switches; /* changes of thread in the merged order to this one */
+} whatif_thread_t;
+
 typedef struct whatif_s {
     const char *path; /* set by the caller: the op file to write */
     /* the op file */
@@ -47,6 +55,7 @@ typedef struct whatif_s {
     uint64_t rss_peak_total_bytes; /* largest RSS sample as measured, recorder included */
     uint64_t rss_end_bytes;        /* the last sample minus the recorder's memory */
     uint64_t duration_ns;          /* first to last event of the trace */
+    whatif_thread_t *thread;       /* `threads` entries (owned: free() it) */
     char err[256];
 } whatif_t;
 

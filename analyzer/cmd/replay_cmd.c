@@ -315,19 +315,40 @@ static void replay_emit(doc_t *d, const char *trace, const tracemodel_t *m, cons
               w->skipped_releases, w->skipped_failed);
     doc_line(d, "  every block is written whole once when allocated (memset; a realloc: the "
                 "grown part)");
+    static const doc_col_t tcols[] = {
+        {"tid", "thread", 8, DOC_UNIT_COUNT, NULL, NULL},
+        {"ops", "ops", 10, DOC_UNIT_COUNT, NULL, NULL},
+        {"cross_thread_waits", "waits", 8, DOC_UNIT_COUNT, NULL, NULL},
+        {"approximated", "approximated", 13, DOC_UNIT_COUNT, NULL, NULL},
+    };
     doc_obj(d, "order");
     doc_u64(d, "cross_thread_waits", w->waits);
     doc_u64(d, "approximated", w->switches);
-    doc_end(d);
     if (w->threads > 1)
         doc_linef(d, "  order: each thread's own order kept, and %" PRIu64 " cross-thread "
                      "releases wait for their allocation; approximated: the %" PRIu64
                      " changes of thread in the recorded order (the threads run freely, as "
-                     "fast as they can, in any interleaving)",
+                     "fast as they can, in any interleaving); per thread, where:",
                   w->waits, w->switches);
     else
-        doc_line(d, "  order: one thread, its recorded order kept exactly (no time gaps: ops "
-                    "run back to back)");
+        doc_line(d, "  order: one thread, its recorded order kept exactly");
+    if (w->threads <= 1)
+        doc_only(d, DOC_DATA);
+    doc_columns(d, tcols, sizeof tcols / sizeof tcols[0], 0);
+    doc_list(d, "threads");
+    for (uint64_t i = 0; i < w->threads; i++) {
+        doc_obj(d, NULL);
+        doc_u64(d, "tid", w->thread[i].tid);
+        doc_u64(d, "ops", w->thread[i].ops);
+        doc_u64(d, "cross_thread_waits", w->thread[i].waits);
+        doc_u64(d, "approximated", w->thread[i].switches);
+        doc_end(d);
+    }
+    doc_end(d);
+    doc_only(d, DOC_ALL);
+    doc_end(d);
+    doc_line(d, "  time: the ops run back to back (the recorded gaps between them are not "
+                "replayed)");
 
     static const doc_col_t cols[] = {
         {"name", "allocator", 10, DOC_UNIT_STR, NULL, NULL},
@@ -575,6 +596,7 @@ out:
         tracemodel_free(m);
         free(m);
     }
+    free(w.thread);
     replay_free_names(res, nres);
     return status;
 }

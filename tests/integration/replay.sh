@@ -43,6 +43,10 @@ assert ops["allocations"] >= 320 + 1 + 32 + 1 + 256 + 128000, ops
 assert ops["skipped_releases"] == 0 and ops["skipped_failed"] == 0, ops
 assert order["cross_thread_waits"] == waits, order
 assert (order["approximated"] > 0) == (threads > 1), order
+assert len(order["threads"]) == threads, order
+assert sum(t["cross_thread_waits"] for t in order["threads"]) == waits, order
+assert sum(t["approximated"] for t in order["threads"]) == order["approximated"], order
+assert sum(t["ops"] for t in order["threads"]) == ops["ops"], order
 # jemalloc replays the same ops: a peak of the same order, not the same bytes
 assert 0.5 <= j["peak_rss_bytes"] / g["peak_rss_bytes"] <= 2.0, (g, j)
 assert j["peak_rss_bytes"] != g["peak_rss_bytes"], (g, j)

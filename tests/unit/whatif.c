@@ -102,6 +102,16 @@ TEST(op_file_of_two_threads)
     expect_u64_eq(w.rss_peak_bytes, 7000);
     expect_u64_eq(w.rss_peak_total_bytes, 10000);
     expect_u64_eq(w.rss_end_bytes, 7000);
+    assert_true(w.thread != NULL);
+    expect_u64_eq(w.thread[0].tid, 10);
+    expect_u64_eq(w.thread[0].ops, 5);
+    expect_u64_eq(w.thread[0].waits, 0);
+    expect_u64_eq(w.thread[0].switches, 2); /* to thread 10 at 1060 and 1070 */
+    expect_u64_eq(w.thread[1].tid, 20);
+    expect_u64_eq(w.thread[1].ops, 4);
+    expect_u64_eq(w.thread[1].waits, 1);
+    expect_u64_eq(w.thread[1].switches, 2); /* to thread 20 at 1040 and 1065 */
+    free(w.thread);
 
     /* the file itself */
     FILE *fp = fopen(ops_path, "rb");
