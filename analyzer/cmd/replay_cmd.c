@@ -38,11 +38,15 @@
 #define PS_PKGLIBEXECDIR "/usr/local/libexec/perfshim"
 #endif
 #define DRIVER_NAME "perfshim-replay-driver"
+#ifndef PS_JEMALLOC_LIB
+#define PS_JEMALLOC_LIB "libjemalloc.so.2"
+#endif
 
-/* X(name, library preloaded (NULL: none), a symbol only that allocator defines) */
+/* X(name, library preloaded (NULL: none), a symbol only that allocator defines); jemalloc,
+ * the project's declared dependency: the library configure found (config.h) */
 #define REPLAY_ALLOCATORS(X)                                                                   \
     X(glibc, NULL, NULL)                                                                       \
-    X(jemalloc, "libjemalloc.so.2", "mallctl")                                                 \
+    X(jemalloc, PS_JEMALLOC_LIB, "mallctl")                                                    \
     X(tcmalloc, "libtcmalloc_minimal.so.4", "tc_malloc")                                       \
     X(mimalloc, "libmimalloc.so.2", "mi_malloc")
 
