@@ -155,8 +155,7 @@ static uint64_t progress_sum(void)
 static bool wait_for(uint32_t w, uint64_t need)
 {
     unsigned spins = 0;
-    uint64_t last_sum = UINT64_MAX;
-    unsigned still = 0; /* checks in a row with every running thread waiting, nothing moving */
+    uint64_t last_sum = UINT64_MAX, still_since = 0; /* every running thread waiting, since */
     bool counted = false;
     while (__atomic_load_n(&g_prog[w].done, __ATOMIC_ACQUIRE) < need) {
         if (__atomic_load_n(&g_stop, __ATOMIC_ACQUIRE))
@@ -169,23 +168,26 @@ static bool wait_for(uint32_t w, uint64_t need)
             __atomic_add_fetch(&g_waiting, 1, __ATOMIC_ACQ_REL);
             counted = true;
         }
-        if (spins < 2048) {
+        if (spins < 20000) { /* the thread it waits for runs on the CPU this one yields */
             sched_yield();
             continue;
         }
-        struct timespec ts = {0, 2000000}; /* 2 ms */
+        struct timespec ts = {0, 50000}; /* 50 us */
         nanosleep(&ts, NULL);
         uint64_t sum = progress_sum();
         if (__atomic_load_n(&g_waiting, __ATOMIC_ACQUIRE) ==
                 __atomic_load_n(&g_active, __ATOMIC_ACQUIRE) &&
             sum == last_sum) {
-            /* a waiter whose op just came may not have run yet: half a second of it */
-            if (++still >= 250) {
+            /* a waiter whose op just came may not have run yet: a second of it */
+            uint64_t now = now_ns(CLOCK_MONOTONIC);
+            if (!still_since)
+                still_since = now;
+            else if (now - still_since > 1000000000ull) {
                 __atomic_sub_fetch(&g_waiting, 1, __ATOMIC_ACQ_REL);
                 return false;
             }
         } else {
-            still = 0;
+            still_since = 0;
         }
         last_sum = sum;
     }

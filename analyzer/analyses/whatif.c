@@ -56,6 +56,8 @@ typedef struct wstate_s {
     uint64_t live_bytes;
     uint32_t last_thread;
     bool any;
+    uint32_t last_op_thread; /* the thread that emitted the latest op (recorded order) */
+    bool any_op;
 } wstate_t;
 
 static int whatif_fail(wstate_t *s, int rc, const char *what)
@@ -180,6 +182,15 @@ static int id_release(wthread_t *t, uint32_t id)
 static int op_put(wstate_t *s, uint32_t ti, const ps_op_t *op)
 {
     spool_ent_t e = {ti, 0, *op};
+    /* the recorded order: each op after the op emitted just before it, when another thread
+     * emitted that one (a chain through every op: it implies the op's own wait) */
+    if (s->w->recorded_order && s->any_op && s->last_op_thread != ti) {
+        e.op.wait_thread = s->last_op_thread;
+        e.op.wait_op = s->th[s->last_op_thread].nops;
+    }
+    s->any_op = true;
+    s->last_op_thread = ti;
+    op = &e.op;
     if (fwrite(&e, sizeof e, 1, s->spool) != 1)
         return -PS_E_IO;
     s->th[ti].nops++;

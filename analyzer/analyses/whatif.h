@@ -19,7 +19,11 @@
  *
  * Approximated order: the driver keeps each thread's order and the waits only. Each change of
  * thread in the merged order (`switches`) is a point where the recorded interleaving is not
- * enforced; the `waits` are the cross-thread orderings that are.
+ * enforced; the `waits` are the cross-thread orderings that are. With recorded_order, every
+ * change of thread is enforced too: an op whose predecessor in the merged order (among the
+ * ops) is another thread's waits for it instead, a chain through all ops that implies the
+ * cross-thread waits; nothing is approximated then but a realloc's release, which takes
+ * effect with its allocation.
  */
 #ifndef PERFSHIM_WHATIF_H
 #define PERFSHIM_WHATIF_H
@@ -39,6 +43,7 @@ typedef struct whatif_thread_s {
 
 typedef struct whatif_s {
     const char *path; /* set by the caller: the op file to write */
+    bool recorded_order; /* set by the caller: keep the recorded interleaving (see above) */
     /* the op file */
     uint64_t ops, blocks, threads;
     uint64_t allocations, frees, reallocs; /* ops by kind (allocations: MALLOC..ALIGNED) */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "analyses/whatif.h"
+#include "cmd/cliopt.h"
 #include "core/doc.h"
 #include "core/fmt.h"
 #include "core/pass.h"
@@ -81,6 +82,9 @@ static void replay_usage(FILE *f)
           "of its own, and compares peak RSS, RSS at the end and time with the recorded run.\n"
           "  --allocator=LIST    comma-separated: glibc, jemalloc, tcmalloc, mimalloc, or the\n"
           "                      path of an allocator .so (default: all four)\n"
+          "  --order=free|recorded  free (default): each thread in its order, a cross-thread\n"
+          "                      free after its allocation, the rest as fast as it runs;\n"
+          "                      recorded: the recorded interleaving of all threads' ops\n"
           "  --keep-ops FILE     write the op file to FILE and keep it (default: a temporary)\n"
           "  -o, --output FILE   write to FILE instead of stdout\n"
           "Environment: PERFSHIM_LIBEXEC  the directory of " DRIVER_NAME "\n"
@@ -325,14 +329,21 @@ static void replay_emit(doc_t *d, const char *trace, const tracemodel_t *m, cons
         {"cross_thread_waits", "waits", 8, DOC_UNIT_COUNT, NULL, NULL},
         {"approximated", "approximated", 13, DOC_UNIT_COUNT, NULL, NULL},
     };
+    bool rec = w->recorded_order;
     doc_obj(d, "order");
+    doc_str(d, "mode", rec ? "recorded" : "free");
     doc_u64(d, "cross_thread_waits", w->waits);
-    doc_u64(d, "approximated", w->switches);
-    if (w->threads > 1)
+    doc_u64(d, "approximated", rec ? 0 : w->switches);
+    if (w->threads > 1 && rec)
+        doc_linef(d, "  order: the recorded interleaving (--order=recorded): %" PRIu64 " ops "
+                     "wait for the other thread's op before them; per thread:",
+                  w->waits);
+    else if (w->threads > 1)
         doc_linef(d, "  order: each thread's own order kept, and %" PRIu64 " cross-thread "
                      "releases wait for their allocation; approximated: the %" PRIu64
                      " changes of thread in the recorded order (the threads run freely, as "
-                     "fast as they can, in any interleaving); per thread, where:",
+                     "fast as they can, in any interleaving; --order=recorded keeps it); per "
+                     "thread, where:",
                   w->waits, w->switches);
     else
         doc_line(d, "  order: one thread, its recorded order kept exactly");
@@ -345,7 +356,7 @@ static void replay_emit(doc_t *d, const char *trace, const tracemodel_t *m, cons
         doc_u64(d, "tid", w->thread[i].tid);
         doc_u64(d, "ops", w->thread[i].ops);
         doc_u64(d, "cross_thread_waits", w->thread[i].waits);
-        doc_u64(d, "approximated", w->thread[i].switches);
+        doc_u64(d, "approximated", rec ? 0 : w->thread[i].switches);
         doc_end(d);
     }
     doc_end(d);
@@ -478,10 +489,11 @@ int replay_main(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},   {"allocator", required_argument, NULL, 'a'},
         {"keep-ops", required_argument, NULL, 'k'}, {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"order", required_argument, NULL, 'O'},    {NULL, 0, NULL, 0},
     };
     const format_t *fmt = format_find("replay", FORMAT_REPLAY, "text");
     const char *output = NULL, *keep = NULL, *list = "glibc,jemalloc,tcmalloc,mimalloc";
+    bool recorded = false;
     opterr = 0;
     optind = 1;
     int c;
@@ -500,6 +512,14 @@ int replay_main(int argc, char **argv)
         case 'k':
             keep = optarg;
             break;
+        case 'O': {
+            static const char *const orders[] = {"free", "recorded"};
+            int i = cliopt_choice("replay", "--order", optarg, orders, 2);
+            if (i < 0)
+                return 2;
+            recorded = i == 1;
+            break;
+        }
         case 'o':
             output = optarg;
             break;
@@ -546,7 +566,7 @@ int replay_main(int argc, char **argv)
         snprintf(ops, sizeof ops, "%s/ops", dir);
     }
     int status = 0;
-    whatif_t w = {.path = ops};
+    whatif_t w = {.path = ops, .recorded_order = recorded};
     tracemodel_t *m = calloc(1, sizeof(*m));
     char err[512];
     pass_sink_t sink = {&whatif_ops, &w, NULL};

@@ -18,14 +18,22 @@ command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
 "$P" record -o plain.trace -- "$W" plain >/dev/null 2>&1 || exit 99
 "$P" record -o none.trace -- "$W" none >/dev/null 2>&1 || exit 99
 
+one_line() { # expected status, then the command: one line on stderr
+    want=$1
+    shift
+    "$@" >o.out 2>o.err
+    rc=$?
+    [ "$rc" -eq "$want" ] && [ "$(wc -l <o.err)" -eq 1 ] || { echo "rc=$rc:"; cat o.err; return 1; }
+}
+
 # glibc's peak within 10% of the recorded one; the op file's exact counts; jemalloc ok
-shape() { # TRACE THREADS WAITS
-    "$P" replay --allocator=glibc,jemalloc --format=json --keep-ops "$1.ops" "$1.trace" \
-        >"$1.json" 2>"$1.err" || { cat "$1.err"; return 1; }
-    python3 - "$1.json" "$2" "$3" "$SCHEMA" <<'PY'
+shape() { # TRACE THREADS WAITS [ORDER]
+    "$P" replay --allocator=glibc,jemalloc --format=json --keep-ops "$1.ops" \
+        --order="${4:-free}" "$1.trace" >"$1.json" 2>"$1.err" || { cat "$1.err"; return 1; }
+    python3 - "$1.json" "$2" "$3" "$SCHEMA" "${4:-free}" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-threads, waits = int(sys.argv[2]), int(sys.argv[3])
+threads, waits, mode = int(sys.argv[2]), int(sys.argv[3]), sys.argv[5]
 rec, ops, order = d["recorded"], d["ops"], d["order"]
 al = {a["name"]: a for a in d["allocators"]}
 g, j = al["glibc"], al["jemalloc"]
@@ -41,10 +49,14 @@ assert ops["threads"] == threads, ops
 assert ops["reallocs"] == 63, ops          # realloc(NULL) is a malloc, then 63 steps
 assert ops["allocations"] >= 320 + 1 + 32 + 1 + 256 + 128000, ops
 assert ops["skipped_releases"] == 0 and ops["skipped_failed"] == 0, ops
-assert order["cross_thread_waits"] == waits, order
-assert (order["approximated"] > 0) == (threads > 1), order
+assert order["mode"] == mode, order
+if mode == "free":
+    assert order["cross_thread_waits"] == waits, order
+    assert (order["approximated"] > 0) == (threads > 1), order
+else: # every change of thread waits too: more waits, nothing approximated
+    assert order["cross_thread_waits"] >= waits and order["approximated"] == 0, order
 assert len(order["threads"]) == threads, order
-assert sum(t["cross_thread_waits"] for t in order["threads"]) == waits, order
+assert sum(t["cross_thread_waits"] for t in order["threads"]) == order["cross_thread_waits"]
 assert sum(t["approximated"] for t in order["threads"]) == order["approximated"], order
 assert sum(t["ops"] for t in order["threads"]) == ops["ops"], order
 # jemalloc replays the same ops: a peak of the same order, not the same bytes
@@ -63,6 +75,9 @@ PY
 check "three threads: glibc peak RSS within 10% of the recorded, 256 cross-thread waits" \
     shape threads 3 256
 check "one thread: glibc peak RSS within 10%, nothing approximated" shape plain 1 0
+check "three threads, --order=recorded: nothing approximated, glibc within 10%" \
+    shape threads 3 256 recorded
+check "bad --order: one line, exit 2" one_line 2 "$P" replay --order=sometimes plain.trace
 
 text() {
     "$P" replay --allocator=glibc threads.trace >t.txt 2>t.err || return 1
@@ -83,17 +98,6 @@ PY
 }
 check "a trace without heap events replays (nothing or next to nothing to do)" none
 
-one_line() { # expected status, then the command
-    want=$1
-    shift
-    "$@" >o.out 2>o.err
-    rc=$?
-    [ "$rc" -eq "$want" ] && [ "$(wc -l <o.err)" -eq 1 ] || {
-        echo "rc=$rc (want $want):"
-        cat o.err
-        return 1
-    }
-}
 check "unknown allocator: one line, exit 2" one_line 2 "$P" replay --allocator=glibc,foo none.trace
 check "no trace: one line of error, exit 2" one_line 2 "$P" replay --allocator=glibc nosuch.trace
 

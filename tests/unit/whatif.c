@@ -36,6 +36,8 @@ static void chunk(synth_buf_t *f, synth_buf_t *r, uint32_t tid, uint64_t t0, uin
 
 static void write_trace(void)
 {
+    if (path[0])
+        return; /* written once */
     synth_buf_t f = {0}, a = {0}, b = {0}, s = {0};
     synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
     /* thread 10 */
@@ -161,4 +163,36 @@ TEST(op_file_of_two_threads)
     }
 }
 
-TEST_MAIN(TEST_ENTRY(op_file_of_two_threads))
+/* --order=recorded: an op whose predecessor among the ops is another thread's waits for it;
+ * the waits chain every op (A0 A1 A2 | B0 | A3 | B1 B2 B3 | A4 in the merged order). */
+TEST(op_file_in_recorded_order)
+{
+    write_trace();
+    whatif_t w = {.path = ops_path, .recorded_order = true};
+    tracemodel_t m = {0};
+    pass_sink_t sink = {&whatif_ops, &w, NULL};
+    char err[512];
+    int rc = pass_run(path, &m, &sink, 1, err, sizeof err);
+    whatif_ops.free(sink.state, &w);
+    assert_u64_eq(rc, 0);
+    tracemodel_free(&m);
+    free(w.thread);
+    expect_u64_eq(w.waits, 4);
+    FILE *fp = fopen(ops_path, "rb");
+    assert_true(fp != NULL);
+    ps_op_t op[9];
+    assert_true(fseek(fp, sizeof(ps_ops_header_t) + 2 * sizeof(ps_ops_thread_t), SEEK_SET) == 0);
+    assert_true(fread(op, sizeof op[0], 9, fp) == 9);
+    fclose(fp);
+    /* thread 10: ops 0..4; thread 20: ops 5..8 */
+    static const uint32_t wt[9] = {PS_OPS_NO_WAIT, PS_OPS_NO_WAIT, PS_OPS_NO_WAIT, 1,
+                                   1, 0, PS_OPS_NO_WAIT, 0, PS_OPS_NO_WAIT};
+    static const uint64_t wo[9] = {0, 0, 0, 2, 4, 3, 0, 4, 0};
+    for (int i = 0; i < 9; i++) {
+        expect_u64_eq(op[i].wait_thread, wt[i]);
+        if (wt[i] != PS_OPS_NO_WAIT)
+            expect_u64_eq(op[i].wait_op, wo[i]);
+    }
+}
+
+TEST_MAIN(TEST_ENTRY(op_file_of_two_threads), TEST_ENTRY(op_file_in_recorded_order))
