@@ -550,6 +550,13 @@ int replay_main(int argc, char **argv)
         replay_free_names(res, nres);
         return 2;
     }
+    /* the output first: a bad -o costs no replay */
+    FILE *o = output ? safeout_fopen(output) : stdout;
+    if (!o) {
+        fprintf(stderr, "perfshim: replay: %s: %s\n", output, strerror(errno));
+        replay_free_names(res, nres);
+        return 2;
+    }
     /* the op file: --keep-ops, or a private temporary directory */
     char dir[PATH_MAX] = "", ops[PATH_MAX + 16];
     if (keep) {
@@ -560,6 +567,8 @@ int replay_main(int argc, char **argv)
         if (!mkdtemp(dir)) {
             fprintf(stderr, "perfshim: replay: cannot create a temporary directory %s: %s\n",
                     dir, strerror(errno));
+            if (o != stdout)
+                fclose(o);
             replay_free_names(res, nres);
             return 2;
         }
@@ -590,12 +599,6 @@ int replay_main(int argc, char **argv)
         if (res[i].status == ST_FAILED)
             status = 1;
     }
-    FILE *o = output ? safeout_fopen(output) : stdout;
-    if (!o) {
-        fprintf(stderr, "perfshim: replay: %s: %s\n", output, strerror(errno));
-        status = 2;
-        goto out;
-    }
     doc_t d;
     if ((rc = fmt->open(&d, o)) == 0) {
         replay_emit(&d, trace, m, &w, res, nres);
@@ -609,9 +612,9 @@ int replay_main(int argc, char **argv)
         fprintf(stderr, "perfshim: replay: cannot write output: %s\n", strerror(errno));
         status = 2;
     }
+out:
     if (o != stdout && fclose(o) != 0)
         status = 2;
-out:
     if (!keep) {
         remove(ops);
         rmdir(dir);

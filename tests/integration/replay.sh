@@ -100,6 +100,7 @@ check "a trace without heap events replays (nothing or next to nothing to do)" n
 
 check "unknown allocator: one line, exit 2" one_line 2 "$P" replay --allocator=glibc,foo none.trace
 check "no trace: one line of error, exit 2" one_line 2 "$P" replay --allocator=glibc nosuch.trace
+check "bad -o: one line, exit 2" one_line 2 "$P" replay --allocator=glibc -o /nonexistent/x none.trace
 
 missing() {
     "$P" replay --allocator=glibc,/nonexistent/libnoalloc.so --format=json none.trace >m.json ||
