@@ -20,6 +20,7 @@
 #include "perfshim/env_options.h"
 #include "perfshim/trace_format.h"
 #include "cmd/record_cmd.h"
+#include "cmd/replay_cmd.h"
 #include "cmd/report.h"
 #include "core/safeout.h"
 #include "core/symbols.h"
@@ -41,6 +42,7 @@ static const command_t commands[] = {
     {"locks", locks_main},
     {"diff", diff_main},
     {"html", report_html_main},
+    {"replay", replay_main},
 };
 
 /* One variable of the environment section: its name, then its help and "(range, default)",
@@ -110,6 +112,9 @@ static void main_usage(FILE *f)
           "  html [--top N] [--stack-depth N] -o FILE TRACE\n"
           "                  the report as one self-contained HTML page: flame graph, timeline,\n"
           "                  thread states, sortable tables (report --format=html)\n"
+          "  replay [--allocator=glibc,jemalloc,tcmalloc,mimalloc] [--format=text|json] TRACE\n"
+          "                  allocator what-if: TRACE's heap operations replayed against each\n"
+          "                  allocator; peak RSS, RSS at the end, time\n"
           "  help            this text\n"
           "  version         print the version\n"
           "\n"

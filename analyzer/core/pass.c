@@ -103,14 +103,20 @@ typedef struct pass_s {
 
 static inline void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
-    *stream_push(s) = (pass_event_t){a->ts, a->ptr, a->size, a->stack,
-                                     a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, fn, 0, s->tid};
+    *stream_push(s) = (pass_event_t){.ts = a->ts,
+                                     .ptr = a->ptr,
+                                     .size = a->size,
+                                     .stack = a->stack,
+                                     .kind = a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
+                                     .fn = fn,
+                                     .tid = s->tid,
+                                     .align_log2 = PASS_ALIGN_LOG2(a->align)};
 }
 
 static inline void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
     *stream_push(s) = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE,
-                                     fn & PS_ALLOC_FN_MASK, fn & ~PS_ALLOC_FN_MASK, s->tid};
+                                     fn & PS_ALLOC_FN_MASK, fn & ~PS_ALLOC_FN_MASK, s->tid, 0, 0};
 }
 
 /* The records that make most of a trace, decoded in place with view_next's checks (a record
@@ -206,23 +212,25 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
             ps_rec_alloc_t a;
             if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
                 e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0};
+                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
+                                   PASS_ALIGN_LOG2(a.align), 0};
         } else if (h.type == PS_REC_FREE_P) {
             ps_rec_free_t f;
             if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
                 e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0};
+                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
         } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
             ps_rec_alloc_t a;
             memcpy(&a, p, sizeof(a));
             e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0};
+                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
+                                   PASS_ALIGN_LOG2(a.align), 0};
             ok = 1;
         } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
             ps_rec_free_t f;
             memcpy(&f, p, sizeof(f));
             e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0};
+                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
             ok = 1;
         } else if (h.type == PS_REC_REALLOC_P) {
             ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
@@ -284,14 +292,19 @@ static int stream_take(pass_t *P, stream_t *s, const record_t *rec)
     case PS_REC_REALLOC: {
         const ps_rec_realloc_t *ra = &rec->u.realloc;
         if (ra->old_ptr && (ra->new_ptr || ra->size == 0))
-            *stream_push(s) = (pass_event_t){ra->ts_before, ra->old_ptr, 0, ra->stack,
-                                             PASS_EV_RELEASE, rec->aux, 0, s->tid};
+            *stream_push(s) = (pass_event_t){.ts = ra->ts_before,
+                                             .ptr = ra->old_ptr,
+                                             .stack = ra->stack,
+                                             .kind = PASS_EV_RELEASE,
+                                             .fn = rec->aux,
+                                             .tid = s->tid,
+                                             .realloc_moves = ra->new_ptr != 0};
         if (ra->new_ptr)
             *stream_push(s) = (pass_event_t){ra->ts, ra->new_ptr, ra->size, ra->stack,
-                                             PASS_EV_ALLOC, rec->aux, 0, s->tid};
+                                             PASS_EV_ALLOC, rec->aux, 0, s->tid, 0, 0};
         else if (ra->size)
             *stream_push(s) = (pass_event_t){ra->ts, 0, ra->size, ra->stack, PASS_EV_FAILED,
-                                             rec->aux, 0, s->tid};
+                                             rec->aux, 0, s->tid, 0, 0};
         return 0;
     }
     case PS_REC_THREAD_START:

@@ -44,6 +44,9 @@
 #include "core/reader.h"
 #include "core/tracemodel.h"
 
+/* pass_event_t.align_log2 of an alignment asked for (0: none) */
+#define PASS_ALIGN_LOG2(align) ((align) ? (uint8_t)__builtin_ctzll(align) : (uint8_t)0)
+
 enum pass_ev_kind { PASS_EV_RELEASE = 0, PASS_EV_ALLOC = 1, PASS_EV_FAILED = 2 };
 
 /* One heap event. */
@@ -54,6 +57,9 @@ typedef struct pass_event_s {
     uint8_t fn;    /* ps_alloc_fn (the aux bits PS_ALLOC_FN_MASK) */
     uint8_t flags; /* the record's other aux bits (a FREE's PS_FREE_F_CROSS_THREAD) */
     uint32_t tid;  /* the thread (stream) whose record it is */
+    uint8_t align_log2;    /* an allocation's alignment asked for, log2 (0: none asked) */
+    uint8_t realloc_moves; /* a realloc's release: 1 when its allocation follows (0: realloc
+                            * (p, 0), a release alone) */
 } pass_event_t;
 
 /* The interface of an analysis (the table of them is analyses/analysis.h). */

@@ -3,7 +3,8 @@
  * make in it: which formats a command accepts, which view each renders, how to open it.
  *
  * Contract: analyzer-only. format_find() returns the entry named `name` that the command
- * (FORMAT_REPORT, FORMAT_CHECK, FORMAT_LOCKS or FORMAT_DIFF) accepts, or NULL after one line on stderr,
+ * (FORMAT_REPORT, FORMAT_CHECK, FORMAT_LOCKS, FORMAT_DIFF or FORMAT_REPLAY) accepts, or NULL
+ * after one line on stderr,
  * "perfshim: CMD: unknown --format 'NAME' (one of: ...)". format_help() writes the --format
  * lines of the command's --help from the table. An entry's open() fills the view the entry
  * names (a doc_t, a profile_t, a format_page_t) or, for FORMAT_FINDINGS, writes the findings_t
@@ -18,7 +19,7 @@
 #include "core/profile.h"
 
 enum format_view { FORMAT_TEXT, FORMAT_DOC, FORMAT_PROFILE, FORMAT_FINDINGS, FORMAT_PAGE };
-enum { FORMAT_REPORT = 1, FORMAT_CHECK = 2, FORMAT_LOCKS = 4, FORMAT_DIFF = 8 };
+enum { FORMAT_REPORT = 1, FORMAT_CHECK = 2, FORMAT_LOCKS = 4, FORMAT_DIFF = 8, FORMAT_REPLAY = 16 };
 
 /* FORMAT_PAGE (a page of both views, formats/html.c): open() fills both; the command writes
  * the document and closes it (doc_close), then writes the profile and closes it
