@@ -349,8 +349,10 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     state_t *st = state;
     replay_t *rp = st->rp;
     replay_slice_t *sl = &rp->slices[state_slice(st, rec->u.rss.ts)];
-    if (rec->u.rss.rss_bytes > sl->rss_bytes)
+    if (rec->u.rss.rss_bytes > sl->rss_bytes) {
         sl->rss_bytes = rec->u.rss.rss_bytes;
+        sl->rss_recorder_bytes = rec->u.rss.shim_bytes;
+    }
     if (!rp->have_rss || rec->u.rss.ts >= rp->final_rss_ts) {
         rp->final_rss_ts = rec->u.rss.ts;
         rp->final_rss_bytes = rec->u.rss.rss_bytes;

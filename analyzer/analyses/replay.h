@@ -59,6 +59,7 @@ typedef struct replay_slice_s {
     uint64_t allocations, frees, bytes_allocated;
     uint64_t live_bytes, live_bytes_max; /* at the slice's end; the most within it */
     uint64_t rss_bytes;                  /* largest sample in the slice, 0: none */
+    uint64_t rss_recorder_bytes;         /* the recorder's own memory in that sample */
     uint64_t lock_wait_ns; /* lock waits (LOCK_WAIT), each spread over the slices it spans */
 } replay_slice_t;
 

@@ -692,6 +692,11 @@ static void emit_timeline(const report_t *R, doc_t *d)
         doc_u64(d, "live_bytes", sl->live_bytes);
         doc_u64(d, "live_bytes_max", sl->live_bytes_max);
         doc_u64_or_null(d, "rss_bytes", sl->rss_bytes != 0, sl->rss_bytes);
+        /* the same sample apart: the app's and the recorder's own memory */
+        doc_u64_or_null(d, "app_rss_bytes", sl->rss_bytes != 0,
+                        rss_app(sl->rss_bytes, sl->rss_recorder_bytes));
+        doc_u64_or_null(d, "recorder_rss_bytes", sl->rss_bytes != 0,
+                        sl->rss_bytes ? sl->rss_bytes - rss_app(sl->rss_bytes, sl->rss_recorder_bytes) : 0);
         doc_u64(d, "lock_wait_ns", sl->lock_wait_ns);
         doc_end(d);
     }

@@ -68,4 +68,22 @@ samples_name_it() {
 check "kvstore: RSS samples carry the recorder's resident bytes" samples_name_it
 text_apart() { grep -q '^  app RSS  .*the recorder.s own' kv.txt; }
 check "kvstore: the text summary shows the app's RSS and the recorder's apart" text_apart
+timeline_apart() {
+    # each slice's RSS sample apart: app + recorder = the sample, the recorder's part > 0
+    python3 - kv.json <<'PY'
+import json, sys
+sl = json.load(open(sys.argv[1]))["timeline"]["slices"]
+n = 0
+for s in sl:
+    if s["rss_bytes"] is None:
+        assert s["app_rss_bytes"] is None and s["recorder_rss_bytes"] is None, s
+        continue
+    assert s["app_rss_bytes"] + s["recorder_rss_bytes"] == s["rss_bytes"], s
+    assert 0 < s["recorder_rss_bytes"] < s["rss_bytes"], s
+    n += 1
+assert n >= 10, n
+print(n, "slices with RSS, each split into app and recorder")
+PY
+}
+check "kvstore: the timeline's RSS per slice, the app's and the recorder's apart" timeline_apart
 finish
