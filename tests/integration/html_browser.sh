@@ -95,9 +95,10 @@ diff_page() {
     g=$(frame grow_site grown.html.dom) && echo "grow_site: $g" && is_red "$g" &&
         [ "$(frame fixed_site grown.html.dom | cut -d' ' -f1)" = same ] || return 1
     # grown, added, removed at once: only_b added (striped), only_a absent from the new run's
-    # widths, grow_site grown
+    # widths (drawn, striped blue, with the base run's), grow_site grown
     selftest diff.html || return 1
     grep -q 'ok   diff sections rendered (1 grown, 1 added, 1 removed, 1 unchanged)' diff.html.st &&
+        grep -q 'ok   base widths show the removed frames ([1-9]' diff.html.st &&
         [ "$(frame only_b diff.html.dom | cut -d' ' -f1-2)" = "added 198" ] &&
         ! grep -q '>only_a</div>' diff.html.dom && is_red "$(frame grow_site diff.html.dom)"
 }

@@ -8,6 +8,10 @@
  * selector, click to zoom, search, hover), one time axis (heap, RSS, allocation rate, lock
  * waits), the threads' states (running vs waiting per lock, the TSA method), sortable tables
  * of sites, leaks and locks, then every other section of the document.
+ * A diff's page (`perfshim diff --format=html`: the document "perfshim-diff", a profile whose
+ * types are base_X/new_X pairs) has instead a header of both runs, a differential flame graph
+ * (one run's widths of X, each frame coloured by its change from base to new) and the diff's
+ * sections (totals, sites by status, gate) drawn generically.
  * With #selftest in the URL the page clicks a frame and searches, then writes the results
  * into #selftest ("SELFTEST PASS" or "SELFTEST FAIL: ..."), for the headless browser test.
  */
@@ -768,6 +772,16 @@
       ok('diff sections rendered', document.querySelector('#diff #sec-totals table') && document.querySelector('#diff #sec-gate') &&
          st.every(function (k) { return document.querySelectorAll('#sec-sites-' + k + ' tbody tr').length === R.counts[k]; }),
          st.map(function (k) { return R.counts[k] + ' ' + k; }).join(', '));
+    }
+    if (DIFF && R.counts && R.counts.removed) { /* the base run's widths draw the removed frames */
+      var ws = document.getElementById('fg-width');
+      ws.value = 'base';
+      ws.dispatchEvent(new Event('change'));
+      var rm = document.querySelectorAll('#fg .fg-removed[data-change="removed"]').length;
+      ws.value = 'new';
+      ws.dispatchEvent(new Event('change'));
+      ok('base widths show the removed frames', rm > 0 && !document.querySelector('#fg .fg-removed'), rm + ' frames');
+      frames = document.querySelectorAll('#fg .fg-frame');
     }
     /* hover: the frame's numbers in the tip (a diff: base, new, delta and ratio) */
     var hv = frames[frames.length - 1];
