@@ -2,7 +2,8 @@
  * diff.c -- `perfshim diff` (see diff.h): both traces through the one load sequence
  * (analyses/analysis.h), their sites matched (analyses/sitediff.h), the diff described once
  * for every document format (diff_emit) and as a profile of both runs' values
- * (diff_profile), then the --fail-on rules.
+ * (diff_profile; the html page takes both, its flame graph differential), then the --fail-on
+ * rules.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -403,6 +404,19 @@ static int diff_render(const diff_t *D, bool failed)
         rc2 = profile_close(&p);
         return rc < 0 ? rc : rc2;
     }
+    if (f->view == FORMAT_PAGE) { /* the document, then the profile (formats.h), as report */
+        format_page_t pg;
+        if ((rc = f->open(&pg, D->out)) < 0)
+            return rc;
+        pg.profile.select = D->o->metric;
+        rc = diff_emit(D, &pg.doc, failed);
+        rc2 = doc_close(&pg.doc);
+        rc = rc < 0 ? rc : rc2;
+        rc2 = rc < 0 ? 0 : diff_profile(D, &pg.profile);
+        rc = rc < 0 ? rc : rc2;
+        rc2 = profile_close(&pg.profile);
+        return rc < 0 ? rc : rc2;
+    }
     if (f->view != FORMAT_TEXT && f->view != FORMAT_DOC)
         return -PS_E_INVAL;
     doc_t d;
@@ -433,8 +447,9 @@ static void diff_usage(FILE *f)
           "      added                  a site was added\n"
           "  --allow-partial            with --fail-on: gate on a partial trace (corrupt, cut\n"
           "                             short) instead of refusing it (exit 2)\n"
-          "  --metric=TYPE              the sample type a profile format writes: base_ or new_\n"
-          "                             with allocations, bytes, peak, leaked (default new_bytes)\n"
+          "  --metric=TYPE              the sample type a profile format writes (html: the one\n"
+          "                             drawn first): base_ or new_ with allocations, bytes,\n"
+          "                             peak, leaked (default new_bytes)\n"
           "  --stack-depth N            frames per site (default 8 for text, all otherwise)\n"
           "  --top N                    sites per text section (default 10)\n"
           "  -o, --output FILE          write the diff to FILE instead of stdout\n"

@@ -8,6 +8,10 @@
  * selector, click to zoom, search, hover), one time axis (heap, RSS, allocation rate, lock
  * waits), the threads' states (running vs waiting per lock, the TSA method), sortable tables
  * of sites, leaks and locks, then every other section of the document.
+ * A diff's page (`perfshim diff --format=html`: the document "perfshim-diff", a profile whose
+ * types are base_X/new_X pairs) has instead a header of both runs, a differential flame graph
+ * (one run's widths of X, each frame coloured by its change from base to new) and the diff's
+ * sections (totals, sites by status, gate) drawn generically.
  * With #selftest in the URL the page clicks a frame and searches, then writes the results
  * into #selftest ("SELFTEST PASS" or "SELFTEST FAIL: ..."), for the headless browser test.
  */
@@ -75,6 +79,9 @@
     if (typeof v !== 'number') return v == null ? '-' : String(v);
     return unit === 'bytes' ? fmtBytes(v) : unit === 'ns' ? fmtNs(v) : fmtCount(v);
   }
+  /* a change (perfshim diff): "+6.25 KiB", "2.00x" ("added" from nothing) */
+  function fmtDelta(unit, d) { return (d > 0 ? '+' : '') + fmtBy(unit, d); }
+  function fmtRatio(b, n) { return b ? (n / b).toFixed(2) + 'x' : n ? 'added' : '-'; }
   function title(key) { return key.replace(/_/g, ' '); }
 
   /* C++ names shortened: template arguments collapsed to <…> ("operator<" and its kin kept) */
@@ -137,8 +144,9 @@
         var r = rows[i], row = el('tr');
         cols.forEach(function (c) {
           if (c.cell) { row.appendChild(c.cell(r)); return; }
-          var v = c.get(r);
-          row.appendChild(el('td', { cls: typeof v === 'number' ? 'num' : '', text: fmtBy(c.unit, v) }));
+          var v = c.get(r), t = fmtBy(c.unit, v);
+          /* a long string (a diff site's key: its whole stack) cut, in full on hover */
+          row.appendChild(el('td', t.length > 90 ? { title: t, text: t.slice(0, 88) + '\u2026' } : { cls: typeof v === 'number' ? 'num' : '', text: t }));
         });
         tbody.appendChild(row);
       }
@@ -171,8 +179,17 @@
 
   /* ---- generic sections: whatever the document holds ------------------------------------ */
   function isScalar(v) { return v === null || typeof v !== 'object'; }
-  function genericValue(key, v) {
-    if (isScalar(v)) return document.createTextNode(fmtBy(unitOf(key), v));
+  /* a change {base, new, delta, ratio} (perfshim diff) takes the unit of its parent's key */
+  function keyUnit(key, parent) { return parent && /^(base|new|delta)$/.test(key) ? unitOf(parent) : unitOf(key); }
+  function isChange(x) { return x && typeof x === 'object' && typeof x.delta === 'number' && 'base' in x && 'new' in x; }
+  function genericValue(key, v, parent) {
+    if (isScalar(v)) return document.createTextNode(fmtBy(keyUnit(key, parent), v));
+    if (!Array.isArray(v) && Object.keys(v).length && Object.keys(v).every(function (k) { return isChange(v[k]); }))
+      return sortableTable(null, Object.keys(v).map(function (k) { return { k: k, c: v[k] }; }), [ /* a table of changes */
+        { title: '', unit: 'str', get: function (r) { return title(r.k); } }].concat(['base', 'new', 'delta', 'ratio'].map(function (w) {
+        return { title: w, get: function (r) { return r.c[w]; },
+                 cell: function (r) { return el('td', { cls: 'num', text: w === 'ratio' ? fmtRatio(r.c.base, r.c.new) : (w === 'delta' ? fmtDelta : fmtBy)(unitOf(r.k), r.c[w]) }); } };
+      })));
     if (Array.isArray(v)) {
       if (!v.length) return el('span', { cls: 'mut', text: 'none' });
       if (v.every(isScalar)) return document.createTextNode(v.join(', '));
@@ -182,7 +199,9 @@
         var cols = keys.map(function (k) {
           if (k === 'stack' || /stack$/.test(k)) return { title: title(k), cell: function (r) { return whereCell(r[k]); } };
           if (v.some(function (o) { return !isScalar(o[k]); }))
-            return { title: title(k), cell: function (r) { return el('td', { text: compact(k, r[k]), title: JSON.stringify(r[k]) }); } };
+            return { title: title(k), cell: function (r) { return el('td', { text: compact(k, r[k]), title: JSON.stringify(r[k]) }); },
+                     /* changes sort by their delta */
+                     get: v.every(function (o) { return o[k] == null || isChange(o[k]); }) ? function (r) { return r[k] ? r[k].delta : null; } : null };
           return { key: k, title: title(k), unit: unitOf(k), get: function (r) { return r[k]; } };
         });
         return sortableTable(null, v.slice(), cols, 200);
@@ -190,16 +209,17 @@
       if (v.every(function (x) { return x && 'address' in x; })) return whereStack(v);
       return el('pre', { text: JSON.stringify(v, null, 1).slice(0, 4000) });
     }
-    return kvTable(v);
+    return kvTable(v, key);
   }
   /* a nested value in one table cell: "k v, ..." (a stack: its first frame) */
-  function compact(key, v) {
-    if (isScalar(v)) return fmtBy(unitOf(key), v);
+  function compact(key, v, parent) {
+    if (isScalar(v)) return fmtBy(keyUnit(key, parent), v);
+    if (isChange(v)) return fmtBy(unitOf(key), v.base) + ' \u2192 ' + fmtBy(unitOf(key), v.new) + ' (' + fmtDelta(unitOf(key), v.delta) + ', ' + fmtRatio(v.base, v.new) + ')';
     if (Array.isArray(v)) {
       if (v.length && v[0] && 'address' in v[0]) return whereCell(v).textContent;
       return v.map(function (x) { return compact(key, x); }).join('; ');
     }
-    return Object.keys(v).map(function (k) { return title(k) + ' ' + compact(k, v[k]); }).join(', ');
+    return Object.keys(v).map(function (k) { return title(k) + ' ' + compact(k, v[k], key); }).join(', ');
   }
   /* the recommendation engine's list (issue 16): [{rank, kind, title, saving: {unit, value,
    * method}, evidence, stack, tradeoff, verify, ...}], ranked */
@@ -225,12 +245,12 @@
     var t = whereCell(stack);
     return el('span', { cls: 'where', title: t.title, text: t.textContent });
   }
-  function kvTable(obj) {
+  function kvTable(obj, parent) {
     var t = el('table');
     Object.keys(obj).forEach(function (k) {
       var v = obj[k];
       var td = el('td', { cls: isScalar(v) && typeof v === 'number' ? 'num' : '' });
-      td.appendChild(genericValue(k, v));
+      td.appendChild(genericValue(k, v, parent));
       t.appendChild(el('tr', {}, [el('th', { text: title(k) }), td]));
     });
     return t;
@@ -245,7 +265,31 @@
 
   /* ---- header and first screen ---------------------------------------------------------- */
   var shown = {};
+  /* perfshim diff's document: two runs, their totals, the sites by status, the gate */
+  var ISDIFF = R.format === 'perfshim-diff';
+  function diffHeader() {
+    var b = R.base || {}, n = R.new || {};
+    document.title = 'perfshim diff: ' + (n.exe || 'diff');
+    app.appendChild(el('h1', { text: 'perfshim diff: ' + (b.path || '?') + ' \u2192 ' + (n.path || '?') }));
+    [['base', b], ['new', n]].forEach(function (w) {
+      app.appendChild(el('div', { cls: 'mut', text: w[0] + ': ' + (w[1].cmdline || w[1].exe || '') + (w[1].pid ? ' (pid ' + w[1].pid + ')' : '') +
+        (w[1].complete === false ? ' partial' : '') }));
+    });
+    app.appendChild(el('div', { cls: 'mut', text: 'sites matched by ' + (R.match === 'function' ? 'function and file' : 'function, file and line') +
+      '; changed: more than ' + (R.threshold_pct || 0) + '%' + (R.min_bytes ? ' and at least ' + fmtBytes(R.min_bytes) : '') }));
+    shown.format = shown.version = shown.schema_version = shown.base = shown.new = shown.match = shown.threshold_pct = shown.min_bytes = true;
+    var cards = el('div', { cls: 'cards', id: 'cards' }), t = R.totals || {};
+    Object.keys(t).forEach(function (k) {
+      var c = t[k], u = unitOf(k);
+      if (isChange(c)) cards.appendChild(el('div', { cls: 'card' }, [el('b', { text: fmtBy(u, c.base) + ' \u2192 ' + fmtBy(u, c.new) }),
+        el('span', { text: title(k) + ': ' + fmtDelta(u, c.delta) + ' (' + fmtRatio(c.base, c.new) + ')' })]));
+    });
+    app.appendChild(cards);
+    if (R.gate) app.appendChild(el('div', { cls: 'verdict', id: 'gate-result', text: 'gate (--fail-on): ' + (R.gate.failed ? 'FAILED' : 'passed') +
+      ', ' + (R.gate.rules || []).length + ' rule(s)' }));
+  }
   function header() {
+    if (ISDIFF) return diffHeader();
     var tr = R.trace || {}, s = R.summary || {};
     document.title = 'perfshim: ' + (tr.exe || 'report');
     app.appendChild(el('h1', { text: 'perfshim report: ' + (tr.exe || '?') + (tr.pid ? ' (pid ' + tr.pid + ')' : '') }));
@@ -288,7 +332,47 @@
   /* ---- flame graph ---------------------------------------------------------------------- */
   var FG = { type: 0, zoom: 0, search: '', kids: null, depth: null, total: 0 };
   var UNITS = { allocations: 'count', bytes: 'bytes', peak: 'bytes', leaked: 'bytes', temporary: 'count', lock_wait_ns: 'ns' };
-  function fgUnit() { return UNITS[P.types[FG.type]] || unitOf(P.types[FG.type]); }
+  function typeUnit(t) { t = t.replace(/^(base|new)_/, ''); return UNITS[t] || unitOf(t); }
+  function fgUnit() { return typeUnit(P.types[FG.type]); }
+  /* A differential profile (perfshim diff): every sample type comes as base_X and new_X. The
+   * flame graph then draws one run's values of X (the new run's by default) and colours each
+   * frame by its change from base to new. DIFF: {metrics: [X], base: {X: type}, neu: {X: type}} */
+  var DIFF = (function () {
+    if (!P || !P.types || !P.types.length) return null;
+    var m = [], b = {}, n = {}, all = true;
+    P.types.forEach(function (t, k) {
+      var x = /^(base|new)_(.+)$/.exec(t);
+      if (!x) { all = false; return; }
+      (x[1] === 'base' ? b : n)[x[2]] = k;
+      if (m.indexOf(x[2]) < 0) m.push(x[2]);
+    });
+    if (!all || m.some(function (x) { return !(x in b) || !(x in n); })) return null;
+    return { metrics: m, base: b, neu: n };
+  })();
+  /* the change of node i in the metric drawn: base, new, and its class */
+  function fgChange(i) {
+    var b = P.values[DIFF.base[FG.metric]][i], n = P.values[DIFF.neu[FG.metric]][i];
+    return { b: b, n: n, cls: b === n ? 'same' : !b ? 'added' : !n ? 'removed' : n > b ? 'grown' : 'shrunk' };
+  }
+  /* growth red, shrink blue, the deeper the larger the relative change (full at 4x or 1/4);
+   * added and removed frames striped */
+  function diffColor(c) {
+    if (c.cls === 'same') return 'hsl(40,6%,86%)';
+    if (c.cls === 'added') return 'repeating-linear-gradient(135deg,#c62828 0 5px,#ef9a9a 5px 10px)';
+    if (c.cls === 'removed') return 'repeating-linear-gradient(135deg,#1565c0 0 5px,#90caf9 5px 10px)';
+    var t = Math.min(1, Math.abs(Math.log(c.n / c.b) / Math.LN2) / 2);
+    return 'hsl(' + (c.cls === 'grown' ? 0 : 212) + ',' + (55 + 35 * t) + '%,' + (88 - 40 * t) + '%)';
+  }
+  function fgPaint(d, i, name) {
+    if (!DIFF) { d.style.background = fgColor(name); return; }
+    var c = fgChange(i);
+    d.style.background = diffColor(c);
+    d.classList.add('fg-' + c.cls);
+    d.setAttribute('data-change', c.cls);
+  }
+  function changeText(unit, b, n) {
+    return 'base ' + fmtBy(unit, b) + ' \u2192 new ' + fmtBy(unit, n) + ', delta ' + fmtDelta(unit, n - b) + ', ratio ' + fmtRatio(b, n);
+  }
   function fgBuild() {
     var n = P.nodes.length / 3;
     FG.n = n;
@@ -329,7 +413,7 @@
       d.style.left = (100 * x) + '%';
       d.style.width = (100 * w) + '%';
       d.style.top = (row * ROW) + 'px';
-      d.style.background = fgColor(name);
+      fgPaint(d, i, name);
       d.textContent = w * W > 30 ? shortName(name) : '';
       d.setAttribute('data-node', String(i));
       if (q && name.toLowerCase().indexOf(q) >= 0) d.classList.add('fg-match');
@@ -368,39 +452,71 @@
     var info = document.getElementById('fg-info');
     var unit = fgUnit();
     info.textContent = (z ? 'zoomed to ' + shortName(fgName(z)) + ': ' : 'total: ') + fmtBy(unit, total) +
+      (DIFF ? ' (' + FG.width + ' run; ' + changeText(unit, fgChange(z).b, fgChange(z).n) + ')' : '') +
       (q ? '  |  search "' + FG.search + '": ' + fmtBy(unit, matched) + (total ? ' (' + (100 * matched / total).toFixed(1) + '%)' : '') : '');
   }
   function fgTipText(i) {
     var V = P.values[FG.type], unit = fgUnit(), root = V[0];
     var lines = [fgName(i)];
     if (fgLoc(i)) lines.push(fgLoc(i));
+    if (DIFF) {
+      lines.push('change: ' + fgChange(i).cls);
+      DIFF.metrics.forEach(function (x) {
+        lines.push(x + (x === FG.metric ? ' (drawn)' : '') + ': ' + changeText(typeUnit(x), P.values[DIFF.base[x]][i], P.values[DIFF.neu[x]][i]));
+      });
+      if (root) lines.push('width: ' + (100 * V[i] / root).toFixed(2) + '% of the ' + FG.width + ' run\'s ' + FG.metric);
+      return lines.join('\n');
+    }
     lines.push(P.types[FG.type] + ': ' + fmtBy(unit, V[i]) + (root ? ' (' + (100 * V[i] / root).toFixed(2) + '% of all' +
       (FG.zoom && FG.total ? ', ' + (100 * V[i] / FG.total).toFixed(2) + '% of the zoom' : '') + ')' : ''));
-    P.types.forEach(function (t, k) { if (k !== FG.type && P.values[k][i]) lines.push(t + ': ' + fmtBy(UNITS[t] || 'count', P.values[k][i])); });
+    P.types.forEach(function (t, k) { if (k !== FG.type && P.values[k][i]) lines.push(t + ': ' + fmtBy(typeUnit(t), P.values[k][i])); });
     return lines.join('\n');
   }
   function flameView() {
     var sec = el('section', { id: 'flame' });
-    sec.appendChild(el('h2', { text: 'Flame graph (callers on top, allocation or wait sites below)' }));
+    sec.appendChild(el('h2', { text: DIFF ? 'Differential flame graph (widths: one run; colour: the change from base to new)'
+                                          : 'Flame graph (callers on top, allocation or wait sites below)' }));
     if (!P || !P.nodes || !P.nodes.length) { sec.appendChild(el('div', { cls: 'mut', text: 'no profile' })); app.appendChild(sec); return; }
     fgBuild();
-    var sel = el('select', { id: 'fg-type' });
+    var sel = el('select', { id: 'fg-type' }), wsel = null;
     var first = -1;
-    P.types.forEach(function (t, k) {
-      var o = el('option', { value: String(k), text: t.replace(/_ns$/, '') + (P.values[k][0] ? '' : ' (none)') });
-      sel.appendChild(o);
-      if (first < 0 && P.values[k][0]) first = k;
-    });
-    FG.type = P.values[P.select] && P.values[P.select][0] ? P.select : Math.max(first, 0);
-    sel.value = String(FG.type);
+    if (DIFF) { /* a selector of X, and of the run whose values give the widths */
+      DIFF.metrics.forEach(function (x) {
+        var any = P.values[DIFF.base[x]][0] || P.values[DIFF.neu[x]][0];
+        sel.appendChild(el('option', { value: x, text: x + (any ? '' : ' (none)') }));
+      });
+      var st = /^(base|new)_(.+)$/.exec(P.types[P.select] || '') || [];
+      FG.metric = st[2] in DIFF.neu ? st[2] : DIFF.metrics[0];
+      FG.width = 'new';
+      FG.type = DIFF.neu[FG.metric];
+      sel.value = FG.metric;
+      wsel = el('select', { id: 'fg-width' }, [el('option', { value: 'new', text: 'new run' }), el('option', { value: 'base', text: 'base run' })]);
+    } else {
+      P.types.forEach(function (t, k) {
+        var o = el('option', { value: String(k), text: t.replace(/_ns$/, '') + (P.values[k][0] ? '' : ' (none)') });
+        sel.appendChild(o);
+        if (first < 0 && P.values[k][0]) first = k;
+      });
+      FG.type = P.values[P.select] && P.values[P.select][0] ? P.select : Math.max(first, 0);
+      sel.value = String(FG.type);
+    }
     var search = el('input', { type: 'search', id: 'fg-search', placeholder: 'search functions (highlights)' });
     var reset = el('button', { id: 'fg-reset', text: 'reset zoom' });
-    sec.appendChild(el('div', { cls: 'toolbar' }, [el('label', {}, ['sample type ', sel]), search, reset, el('span', { id: 'fg-info', cls: 'mut' })]));
+    sec.appendChild(el('div', { cls: 'toolbar' }, [el('label', {}, [DIFF ? 'metric ' : 'sample type ', sel]),
+      wsel && el('label', {}, ['widths of the ', wsel]), search, reset, el('span', { id: 'fg-info', cls: 'mut' })]));
+    if (DIFF) sec.appendChild(el('div', { cls: 'legend', id: 'fg-legend' }, [['grown', { cls: 'grown', b: 1, n: 2 }], ['shrunk', { cls: 'shrunk', b: 2, n: 1 }],
+      ['added (new run only)', { cls: 'added' }], ['removed (base run only; widths of the base run)', { cls: 'removed' }], ['unchanged', { cls: 'same' }]].map(function (x) {
+      var sw = el('i');
+      sw.style.background = diffColor(x[1]);
+      return el('span', {}, [sw, x[0]]);
+    })));
     var box = el('div', { id: 'fg' });
     sec.appendChild(box);
     sec.appendChild(el('div', { cls: 'mut', text: 'Click a frame to zoom into it, a greyed caller above to zoom out; hover for numbers and the full name.' }));
     app.appendChild(sec);
-    sel.addEventListener('change', function () { FG.type = Number(sel.value); FG.zoom = 0; fgRender(); });
+    function pickType() { FG.type = DIFF ? (FG.width === 'base' ? DIFF.base : DIFF.neu)[FG.metric] : Number(sel.value); }
+    sel.addEventListener('change', function () { if (DIFF) FG.metric = sel.value; pickType(); FG.zoom = 0; fgRender(); });
+    if (wsel) wsel.addEventListener('change', function () { FG.width = wsel.value; pickType(); FG.zoom = 0; fgRender(); });
     search.addEventListener('input', function () { FG.search = search.value; fgRender(); });
     reset.addEventListener('click', function () { FG.zoom = 0; fgRender(); });
     box.addEventListener('click', function (ev) {
@@ -587,6 +703,31 @@
     }
   }
 
+  /* perfshim diff's sections, through the generic drawing: totals, the sites by status (a
+   * sortable table each; unchanged closed), the gate */
+  function diffView() {
+    var sec = el('section', { id: 'diff' });
+    sec.appendChild(el('h2', { text: 'Totals, sites by status, gate' }));
+    ['totals', 'counts'].forEach(function (k) { if (k in R) { shown[k] = true; sec.appendChild(genericSection(k, R[k], true)); } });
+    if (Array.isArray(R.sites)) {
+      shown.sites = true;
+      var by = {}, order = [];
+      R.sites.forEach(function (x) { if (!by[x.status]) { by[x.status] = []; order.push(x.status); } by[x.status].push(x); });
+      var box = el('div', { id: 'sec-sites' });
+      order.forEach(function (st) {
+        var d = el('details', { id: 'sec-sites-' + st });
+        if (st !== 'unchanged') d.open = true;
+        d.appendChild(el('summary', { text: 'sites ' + st + ' (' + by[st].length + ')' }));
+        d.appendChild(genericValue('sites', by[st]));
+        box.appendChild(d);
+      });
+      if (!order.length) box.appendChild(el('div', { cls: 'mut', text: 'no site' }));
+      sec.appendChild(box);
+    }
+    if ('gate' in R) { shown.gate = true; sec.appendChild(genericSection('gate', R.gate, true)); }
+    app.appendChild(sec);
+  }
+
   function restView() {
     var keys = Object.keys(R).filter(function (k) { return !shown[k]; });
     if (!keys.length) return;
@@ -597,16 +738,61 @@
   }
 
   /* ---- self-test (#selftest): the browser test's checks, results in the DOM ------------ */
+  /* whether colour rgb is red (k 0: green and blue equal, below red) or blue (k 2: blue the
+   * most) */
+  function hue(rgb, k) {
+    var x = (/rgb\((\d+), (\d+), (\d+)\)/.exec(rgb) || []).map(Number);
+    return x.length === 4 && (k === 0 ? x[1] > x[2] + 20 && Math.abs(x[2] - x[3]) <= 3 : x[3] > x[1] + 20 && x[3] > x[2]);
+  }
   function selftest() {
     var out = [], fail = [];
     function ok(name, cond, detail) { out.push((cond ? 'ok   ' : 'FAIL ') + name + (detail ? ' (' + detail + ')' : '')); if (!cond) fail.push(name); }
     var frames = document.querySelectorAll('#fg .fg-frame');
     ok('flame graph rendered', frames.length > 1, frames.length + ' frames');
-    ok('timeline rendered', document.querySelectorAll('#tl-svg .tl-series, #tl-svg .tl-bar').length > 0);
-    var rows = document.querySelectorAll('#threads .th-row').length, nt = (R.threads || []).length;
-    ok('thread view rendered', document.getElementById('threads') && rows === nt &&
-       (nt > 0 || document.querySelector('#threads .th-empty')), rows + ' threads');
-    ok('tables rendered', document.querySelectorAll('#t-sites tbody tr').length > 0);
+    if (DIFF) { /* each frame coloured by its own change, and the change is the values' */
+      var seen = {}, wrongc = [];
+      Array.prototype.forEach.call(frames, function (f) {
+        var c = fgChange(Number(f.getAttribute('data-node')));
+        seen[c.cls] = (seen[c.cls] || 0) + 1;
+        if (f.getAttribute('data-change') !== c.cls || !f.classList.contains('fg-' + c.cls) || f.style.background === '' ||
+            (c.cls === 'grown' && !hue(f.style.backgroundColor, 0)) || (c.cls === 'shrunk' && !hue(f.style.backgroundColor, 2)))
+          wrongc.push(fgName(Number(f.getAttribute('data-node'))));
+      });
+      ok('frames coloured by change', !wrongc.length && (seen.grown || seen.shrunk || seen.added || seen.removed),
+         Object.keys(seen).map(function (k) { return seen[k] + ' ' + k; }).join(', ') + (wrongc.length ? '; wrong: ' + wrongc.join(' ') : ''));
+    }
+    if (!ISDIFF) {
+      ok('timeline rendered', document.querySelectorAll('#tl-svg .tl-series, #tl-svg .tl-bar').length > 0);
+      var rows = document.querySelectorAll('#threads .th-row').length, nt = (R.threads || []).length;
+      ok('thread view rendered', document.getElementById('threads') && rows === nt &&
+         (nt > 0 || document.querySelector('#threads .th-empty')), rows + ' threads');
+      ok('tables rendered', document.querySelectorAll('#t-sites tbody tr').length > 0);
+    } else {
+      var st = Object.keys(R.counts || {}).filter(function (k) { return R.counts[k]; });
+      ok('diff sections rendered', document.querySelector('#diff #sec-totals table') && document.querySelector('#diff #sec-gate') &&
+         st.every(function (k) { return document.querySelectorAll('#sec-sites-' + k + ' tbody tr').length === R.counts[k]; }),
+         st.map(function (k) { return R.counts[k] + ' ' + k; }).join(', '));
+    }
+    if (DIFF && R.counts && R.counts.removed) { /* the base run's widths draw the removed frames */
+      var ws = document.getElementById('fg-width');
+      ws.value = 'base';
+      ws.dispatchEvent(new Event('change'));
+      var rm = document.querySelectorAll('#fg .fg-removed[data-change="removed"]').length;
+      ws.value = 'new';
+      ws.dispatchEvent(new Event('change'));
+      ok('base widths show the removed frames', rm > 0 && !document.querySelector('#fg .fg-removed'), rm + ' frames');
+      frames = document.querySelectorAll('#fg .fg-frame');
+    }
+    /* hover: the frame's numbers in the tip (a diff: base, new, delta and ratio) */
+    var hv = frames[frames.length - 1];
+    if (hv) {
+      var r = hv.getBoundingClientRect();
+      hv.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: r.left + 2, clientY: r.top + 2 }));
+      var tt = tip.hidden ? '' : tip.textContent, hi = Number(hv.getAttribute('data-node'));
+      ok('hover shows numbers', tt.indexOf(fgName(hi)) === 0 && (DIFF ? /base .* \u2192 new .*, delta .*, ratio /.test(tt) : tt.indexOf(P.types[FG.type] + ': ') > 0),
+         tt.split('\n').slice(0, DIFF ? 4 : 3).join(' | '));
+      document.getElementById('fg').dispatchEvent(new MouseEvent('mouseleave'));
+    }
     var firstKeys = FIRST.filter(function (k) { return k in R; });
     if (firstKeys.length)
       ok('first screen on top', firstKeys.every(function (k) { return document.querySelector('#first #sec-' + k); }) &&
@@ -678,9 +864,12 @@
     header();
     firstScreen();
     flameView();
-    timelineView();
-    threadsView();
-    tablesView();
+    if (ISDIFF) diffView();
+    else {
+      timelineView();
+      threadsView();
+      tablesView();
+    }
     restView();
   } catch (e) {
     errors.push('render: ' + (e && e.stack || e));
