@@ -378,6 +378,53 @@ static bool lock_kind_mutual(const locks_lock_t *k)
     return k->kind != PS_LOCK_COND;
 }
 
+/* The lock's serialization (advice.h): its total hold and wait times and the threads n that
+ * contend (those that waited on it, at least 2). false: the trace has no hold times for it (a
+ * partial trace without totals, an old writer). */
+static bool lock_serial(const locks_lock_t *k, uint64_t *hold, uint64_t *wait, unsigned *n)
+{
+    if (!k->have_totals || !k->hold_ns)
+        return false;
+    *hold = k->hold_ns;
+    *wait = k->wait_ns;
+    *n = k->ntwait < 2 ? 2 : (unsigned)k->ntwait;
+    return true;
+}
+
+double advice_lock_saturation(uint64_t hold_ns, uint64_t wait_ns, unsigned n)
+{
+    if (n < 2 || !hold_ns)
+        return 0.0;
+    double rho = (double)wait_ns / ((double)(n - 1) * (double)hold_ns);
+    return rho > 1.0 ? 1.0 : rho;
+}
+
+uint64_t advice_shard_ns(uint64_t hold_ns, uint64_t wait_ns, unsigned n, uint64_t duration)
+{
+    if (n < 2)
+        return 0;
+    double rho = advice_lock_saturation(hold_ns, wait_ns, n);
+    uint64_t v = (uint64_t)((double)hold_ns * (1.0 - 1.0 / (double)n) * rho +
+                            (double)wait_ns / (double)(n - 1));
+    uint64_t floor = hold_ns / n; /* the holds spread over n threads: the run lasts that long */
+    uint64_t most = duration > floor ? duration - floor : 0;
+    return v < most ? v : most;
+}
+
+uint64_t advice_unlock_ns(uint64_t moved_ns, uint64_t hold_ns, uint64_t wait_ns, unsigned n,
+                          uint64_t duration)
+{
+    if (n < 2 || !hold_ns)
+        return 0;
+    if (moved_ns > hold_ns)
+        moved_ns = hold_ns;
+    double rho = advice_lock_saturation(hold_ns, wait_ns, n);
+    double f = (double)moved_ns / (double)hold_ns; /* the share of the holds moved out */
+    uint64_t v = (uint64_t)((double)moved_ns * rho + f * (double)wait_ns / (double)(n - 1));
+    uint64_t most = advice_shard_ns(hold_ns, wait_ns, n, duration); /* no serialization left */
+    return v < most ? v : most;
+}
+
 static int advice_rule_shard_lock(advice_ctx_t *c)
 {
     const replay_t *rp = c->in->rp;
@@ -395,16 +442,31 @@ static int advice_rule_shard_lock(advice_ctx_t *c)
         r->stack_id = lock_stack(k);
         advice_where(c, r->stack_id, NULL, 0, where, sizeof where);
         r->count = k->contended;
-        r->raw = k->amdahl_ns;
+        uint64_t hold, wait;
+        unsigned n;
+        char hm[32], wm[32];
+        if (lock_serial(k, &hold, &wait, &n)) {
+            r->raw = advice_shard_ns(hold, wait, n, rp->duration_ns);
+            ADVICE_SET(method,
+                       "the lock's serialized chain, its holds (%s) and its waits (%s; %u "
+                       "threads contend, %u of them wait at once when it is saturated), "
+                       "spread over k >= %u shards: hold x (1 - 1/%u) x saturation %.3f "
+                       "(waits / (%u x hold)) + waits / %u, at most the run less hold / %u; ns of the traced run",
+                       fmt_ns(hm, sizeof hm, hold), fmt_ns(wm, sizeof wm, wait), n, n - 1, n, n,
+                       advice_lock_saturation(hold, wait, n), n - 1, n - 1, n);
+        } else {
+            r->raw = k->amdahl_ns;
+            ADVICE_SET(method, "the lock's Amdahl bound: the most one thread waited on it (the "
+                               "run, its longest thread, shortens by at most that; no hold "
+                               "times in the trace); reached if the contention goes away "
+                               "entirely");
+        }
         r->confidence = ADVICE_MEDIUM;
         lock_evidence(r, L, k, rp->duration_ns);
         ADVICE_SET(title,
                    "Shorten or shard the critical section of lock 0x%" PRIx64
                    " (held at %s): %" PRIu64 " contended acquisitions",
                    k->addr, where, k->contended);
-        ADVICE_SET(method, "the lock's Amdahl bound: the most one thread waited on it (the run, "
-                           "its longest thread, shortens by at most that); reached if the "
-                           "contention goes away entirely");
         ADVICE_SET(tradeoff, "sharding needs a key that splits the data; shorter sections may "
                              "need more acquisitions; lock ordering gets harder (deadlocks)");
         ADVICE_SET(verify,
@@ -447,24 +509,61 @@ static int advice_rule_alloc_outside_lock(advice_ctx_t *c)
                        best->under_lock);
         }
         r->count = k->allocs_held;
-        double cshare = (double)k->contended / (double)k->acquisitions;
-        if (cshare > 1.0) /* a partial trace: contended from the events, acquisitions a bound */
-            cshare = 1.0;
-        r->raw = (uint64_t)((double)k->allocs_held * (double)pair * cshare);
-        if (r->raw > k->amdahl_ns)
-            r->raw = k->amdahl_ns;
-        r->confidence = ADVICE_LOW;
+        /* the hold time the allocations take: per allocation, the allocator time measured
+         * at its site (else over the run) plus the run's measured time per release (its free
+         * moves out too); unmeasured: the modelled pair */
+        uint64_t per = pair, per_alloc = 0, per_free = pair / 2;
+        const pressure_site_t *ms = best && best->alloc_ns_calls ? best : NULL;
+        if (ms)
+            per_alloc = ms->alloc_ns / ms->alloc_ns_calls;
+        else if (rp->have_alloc_cost && rp->alloc_ns_calls)
+            per_alloc = rp->alloc_ns / rp->alloc_ns_calls;
+        if (rp->have_alloc_cost && rp->release_ns_calls)
+            per_free = rp->release_ns / rp->release_ns_calls;
+        bool measured = per_alloc != 0;
+        if (measured)
+            per = per_alloc + per_free;
+        uint64_t moved = k->allocs_held * per;
+        uint64_t hold, wait;
+        unsigned n;
+        char pm[160], mv[32], hm[32], wm[32];
+        if (measured)
+            advice_set(pm, sizeof pm,
+                       "%" PRIu64 " ns (measured: %" PRIu64 " in the allocator at %s, %" PRIu64
+                       " per release%s)",
+                       per, per_alloc, ms ? "the site" : "every site", per_free,
+                       rp->have_alloc_cost && rp->release_ns_calls ? "" : ", modelled");
+        else
+            advice_set(pm, sizeof pm, "%" PRIu64 " ns (modelled pair, %" PRIu64 " B: the run's "
+                       "median size; allocator time not measured)", pair, size);
+        if (lock_serial(k, &hold, &wait, &n)) {
+            r->raw = advice_unlock_ns(moved, hold, wait, n, rp->duration_ns);
+            ADVICE_SET(method,
+                       "%" PRIu64 " allocations while held x %s = %s of hold time moved out "
+                       "(of %s held): it leaves the lock's serialized chain x saturation %.3f, "
+                       "and the waits (%s) shrink in proportion; at most sharding's saving",
+                       k->allocs_held, pm, fmt_ns(mv, sizeof mv, moved),
+                       fmt_ns(hm, sizeof hm, hold), advice_lock_saturation(hold, wait, n),
+                       fmt_ns(wm, sizeof wm, wait));
+        } else {
+            double cshare = (double)k->contended / (double)k->acquisitions;
+            if (cshare > 1.0) /* a partial trace: contended from the events */
+                cshare = 1.0;
+            r->raw = (uint64_t)((double)moved * cshare);
+            if (r->raw > k->amdahl_ns)
+                r->raw = k->amdahl_ns;
+            ADVICE_SET(method,
+                       "%" PRIu64 " allocations while held x %s x the contended share %.3f "
+                       "(holds someone waits behind; no hold times in the trace), at most "
+                       "the lock's Amdahl bound",
+                       k->allocs_held, pm, cshare);
+        }
+        r->confidence = measured ? ADVICE_MEDIUM : ADVICE_LOW;
         lock_evidence(r, L, k, rp->duration_ns);
         ADVICE_SET(title,
                    "Move the %" PRIu64 " allocations%s out of the critical section of "
                    "lock 0x%" PRIx64 " (held at %s)",
                    k->allocs_held, alloc_at, k->addr, where);
-        ADVICE_SET(method,
-                   "%" PRIu64 " allocations while held x %" PRIu64 " ns (modelled pair, %" PRIu64
-                   " B: the run's median size) x the "
-                   "contended share %.3f (holds someone waits behind), at most the "
-                   "lock's Amdahl bound",
-                   k->allocs_held, pair, size, cshare);
         ADVICE_SET(tradeoff, "allocate before locking (and free after unlocking): an allocation "
                              "may be wasted when the section finds it needs none");
         ADVICE_SET(verify,

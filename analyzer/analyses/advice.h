@@ -29,9 +29,21 @@
  *    list's pop and push); stack_buffer: pairs x pair cost;
  *  - reserve: realloc steps x pair cost of the final size + bytes copied x 0.05 ns/B (final
  *    size <= 256 KiB, in cache) or 0.35 ns/B (larger, memory bound);
- *  - alloc_outside_lock: allocations while held x pair cost x the lock's contended share
- *    (the share of holds someone waits behind), at most the lock's Amdahl bound;
- *  - shard_lock: the lock's Amdahl bound (locks.h: the most any one thread waited on it);
+ *  - the lock rules, from the lock's totals: hold H and waits W (summed over its threads),
+ *    the n threads that contend (those that waited on it, at least 2) and its saturation
+ *    rho = W / ((n - 1) H), at most 1 (a saturated lock has n - 1 threads waiting behind every
+ *    hold: its holds and the waiters' hand-offs form one serialized chain, the critical path).
+ *    In ns of the traced run (the recorder slows holds and hand-offs alike; not corrected);
+ *  - shard_lock: H x (1 - 1/n) x rho (the holds, spread over k >= n shards, run in parallel,
+ *    in the share the lock was saturated) + W / (n - 1) (the hand-offs and waits go), at most
+ *    the run's duration less H / n; without hold times (a partial trace, an old writer): the
+ *    lock's Amdahl bound (locks.h: the most any one thread waited on it);
+ *  - alloc_outside_lock: moved = allocations while held x (the allocator time the shim
+ *    measured per call at the site allocating most under the lock, else over the run, plus
+ *    the run's measured time per release; unmeasured: the modelled pair of the run's median
+ *    size); saving = moved x rho + (moved / H) x W / (n - 1) (it leaves the serialized chain
+ *    and the waits shrink with the holds), at most shard_lock's; without hold times: moved x
+ *    the contended share, at most the lock's Amdahl bound;
  *  - fix_leak: the definite group's bytes plus the indirect bytes it holds;
  *  - reduce_peak: the site's live bytes at the heap's peak (an upper bound: the peak moves);
  *  - tune_allocator: RSS beyond the live heap and the RSS of the first sample, at the end
@@ -120,6 +132,16 @@ const char *advice_unit_name(enum advice_unit u);
 const char *advice_confidence_name(enum advice_confidence c);
 /* The modelled cost of one malloc(size)+free pair in glibc, ns (see above). */
 uint64_t advice_pair_ns(uint64_t size);
+/* The lock rules' models (see "Estimates" above). A lock's saturation: its waits over
+ * (n - 1) x its holds, at most 1 (a saturated lock has n - 1 of its n contending threads
+ * waiting behind every hold); what sharding saves (hold x (1 - 1/n) x saturation + waits /
+ * (n - 1), at most the run's duration less hold / n); what moving moved_ns of hold time out
+ * of its sections saves (moved_ns x saturation + the waits' share moved_ns / hold, / (n - 1);
+ * at most sharding's saving). */
+double advice_lock_saturation(uint64_t hold_ns, uint64_t wait_ns, unsigned n);
+uint64_t advice_shard_ns(uint64_t hold_ns, uint64_t wait_ns, unsigned n, uint64_t duration);
+uint64_t advice_unlock_ns(uint64_t moved_ns, uint64_t hold_ns, uint64_t wait_ns, unsigned n,
+                          uint64_t duration);
 /* Bounds and ranks a's records (advice_run calls it; exposed for the unit test): each value is
  * capped at its unit's bound, shares computed, sorted, ranks numbered from 1. */
 void advice_rank(advice_t *a);

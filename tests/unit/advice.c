@@ -283,6 +283,66 @@ TEST(measured_and_under_lock)
     advice_free(&a);
 }
 
+/* The lock models on known inputs (advice.h): saturation = waits / ((n - 1) x hold), at most
+ * 1; shard_lock = hold x (1 - 1/n) x saturation + waits / (n - 1), at most the run less
+ * hold / n; alloc_outside_lock = moved x saturation + (moved / hold) x waits / (n - 1), moved
+ * = allocations while held x (measured allocator time per call at the site + per release). */
+TEST(lock_models)
+{
+    expect_true(advice_lock_saturation(1u << 29, 1u << 28, 2) == 0.5);
+    expect_true(advice_lock_saturation(1u << 28, 1u << 30, 3) == 1.0); /* capped */
+    expect_u64_eq(advice_shard_ns(1u << 28, 1u << 30, 3, 2000000000), 715827882);
+    expect_u64_eq(advice_shard_ns(800000000, 900000000, 2, 1000000000), 600000000); /* 1e9-4e8 */
+    expect_u64_eq(advice_shard_ns(100, 100, 1, 1000), 0); /* one thread: nothing to spread */
+    expect_u64_eq(advice_unlock_ns(1u << 17, 1u << 29, 1u << 28, 2, 1000000000), 1u << 17);
+    /* moved more than held: at most sharding's saving */
+    expect_u64_eq(advice_unlock_ns(1u << 30, 1u << 29, 1u << 28, 2, 1000000000),
+                  advice_shard_ns(1u << 29, 1u << 28, 2, 1000000000));
+
+    /* through the rules: two threads waited on the lock; its totals known */
+    replay_site_t s[1];
+    site(&s[0], 4, 1024, 1024, 0, 64);
+    replay_t rp;
+    replay(&rp, s, 1, 1000000000, 3);
+    rp.have_alloc_cost = true;
+    rp.release_ns = 64 * 1024;
+    rp.release_ns_calls = 1024;
+    locks_twait_t tw[2] = {{.tid = 2, .wait_ns = 1u << 27}, {.tid = 3, .wait_ns = 1u << 27}};
+    locks_lock_t k = {.addr = 0xabc,
+                      .kind = PS_LOCK_MUTEX,
+                      .have_totals = true,
+                      .acquisitions = 100000,
+                      .contended = 1000,
+                      .hold_ns = 1u << 29,
+                      .wait_ns = 1u << 28,
+                      .amdahl_ns = 1u << 27,
+                      .allocs_held = 1024,
+                      .twait = tw,
+                      .ntwait = 2};
+    locks_t lk = {.any = true, .locks = &k, .nlocks = 1};
+    rp.locks = &lk;
+    pressure_site_t ps = {.stack_id = 4,
+                          .alloc_ns = 64 * 1024,
+                          .alloc_ns_calls = 1024,
+                          .under_lock = 1024,
+                          .under_lock_lock = 0xabc};
+    pressure_t P = {.sites = &ps, .nsites = 1, .have_alloc_ns = true, .have_under_lock = true};
+    advice_t a;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp, .pressure = &P}, &a), 0);
+    const advice_rec_t *sh = find(&a, ADVICE_SHARD_LOCK, 0),
+                       *ao = find(&a, ADVICE_ALLOC_OUTSIDE_LOCK, 0);
+    assert_true(sh && ao);
+    /* 2^29 x 1/2 x saturation 1/2 + 2^28 / 1 (the Amdahl bound of the waits is 2^27) */
+    expect_u64_eq(sh->value, (1u << 27) + (1u << 28));
+    expect_u64_eq(sh->unit, ADVICE_UNIT_NS);
+    /* 1024 x (64 measured at the site + 64 per release) = 2^17 moved: 2^16 + 2^-12 x 2^28 */
+    expect_u64_eq(ao->value, 1u << 17);
+    expect_u64_eq(ao->confidence, ADVICE_MEDIUM);
+    expect_true(strstr(ao->method, "measured") != NULL);
+    advice_free(&a);
+}
+
 TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(measured_and_under_lock),
           TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
-          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks))
+          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks),
+          TEST_ENTRY(lock_models))
