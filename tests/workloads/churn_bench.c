@@ -2,7 +2,10 @@
  * churn_bench -- the benchmark workload: T threads each make N small allocations (16..1039
  * bytes) at a call depth of D frames (D frames of work() above the thread's function), keep a
  * window of 64 live blocks, free the rest; a fixed seed makes every run identical. Prints the checksum so the work cannot be optimized away.
- * Usage: churn_bench [threads=2] [allocations per thread=500000] [depth=12]
+ * WORK (default 0) adds that many rounds of a dependent multiply-xorshift chain after each
+ * allocation: the app's own work, so the allocator is not the whole program (issue 18's
+ * churn: "allocator ~20% of native time"; scripts/bench picks WORK for that share).
+ * Usage: churn_bench [threads=2] [allocations per thread=500000] [depth=12] [work=0]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -12,6 +15,7 @@
 
 static long n_per_thread = 500000;
 static int depth = 12;
+static long work_rounds = 0;
 
 __attribute__((noinline)) static uint64_t work(uint64_t *seed, int d)
 {
@@ -30,6 +34,10 @@ __attribute__((noinline)) static uint64_t work(uint64_t *seed, int d)
         win[k] = malloc(sz);
         memset(win[k], (int)i, 8);
         sum += ((unsigned char *)win[k])[0];
+        for (long j = 0; j < work_rounds; j++) { /* dependent: not vectorized, not folded */
+            sum ^= sum >> 29;
+            sum *= 0xbf58476d1ce4e5b9ull;
+        }
     }
     for (int k = 0; k < 64; k++)
         free(win[k]);
@@ -49,8 +57,11 @@ int main(int argc, char **argv)
         n_per_thread = atol(argv[2]);
     if (argc > 3)
         depth = atoi(argv[3]);
-    if (threads < 1 || threads > 256 || n_per_thread < 1 || depth < 0 || depth > 200)
-        return fprintf(stderr, "usage: churn_bench [threads] [allocations] [depth]\n"), 2;
+    if (argc > 4)
+        work_rounds = atol(argv[4]);
+    if (threads < 1 || threads > 256 || n_per_thread < 1 || depth < 0 || depth > 200 ||
+        work_rounds < 0)
+        return fprintf(stderr, "usage: churn_bench [threads] [allocations] [depth] [work]\n"), 2;
     pthread_t th[256];
     for (int i = 0; i < threads; i++)
         pthread_create(&th[i], NULL, thread_main, (void *)(uintptr_t)(i + 1));
