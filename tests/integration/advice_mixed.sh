@@ -37,8 +37,10 @@ assert "hot_update" in fns(top)[:3], show()
 wall = d["summary"]["duration_ns"]
 assert top["saving"]["unit"] == "ns", top["saving"]
 # natively on 2 idle cores each thread waits about half of the run; under the recorder on a
-# loaded machine the threads overlap less: at least 2%
-assert 0.02 * wall <= top["saving"]["value"] <= 0.7 * wall, (top["saving"], wall)
+# loaded machine the threads overlap less: at least 2%; at most its Amdahl bound (the lock
+# model's own cap, the run less its holds spread over the threads, can take 70% and more of a
+# run that is mostly the serialized chain), which is at most the run
+assert 0.02 * wall <= top["saving"]["value"] <= top["saving"]["bound"] <= wall, (top["saving"], wall)
 pool = [r for r in recs if r["kind"] == "pool" and "msg_new" in fns(r)[:3]]
 assert pool and pool[0]["rank"] > 1, show()
 leak = [r for r in recs if r["kind"] == "fix_leak" and "leak_record" in fns(r)[:3]]
