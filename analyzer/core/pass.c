@@ -13,6 +13,7 @@
 #endif
 
 #include "core/pass.h"
+#include "core/grow.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -173,17 +174,7 @@ static inline int stream_take_fast(pass_t *P, stream_t *s)
 
 static int digest_grow(void **a, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 256;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*a, n * elem);
-    if (!q)
-        return -1;
-    *a = q;
-    *cap = n;
-    return 0;
+    return grow_array(a, cap, need, elem, 256);
 }
 
 /* prefetch_digest_t.digest: the runs of a chunk, decoded as stream_take_fast decodes them. It

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/grow.h"
 #include "core/profile.h"
 #include "core/safeout.h"
 #include "formats/intern.h"
@@ -76,17 +77,7 @@ typedef struct pprof_s {
 
 static int grow(void **v, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*v, nc * elem);
-    if (!q)
-        return -PS_E_NOMEM;
-    *v = q;
-    *cap = nc;
-    return 0;
+    return grow_array(v, cap, need, elem, 64);
 }
 
 static long pp_str(pprof_t *P, const char *s) { return intern_str(&P->strings, s, NULL); }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/profile.h"
 #include "formats/intern.h"
 #include "formats/jsonw.h"
@@ -44,17 +45,7 @@ typedef struct speedscope_s {
 
 static int grow(void **v, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*v, nc * elem);
-    if (!q)
-        return -PS_E_NOMEM;
-    *v = q;
-    *cap = nc;
-    return 0;
+    return grow_array(v, cap, need, elem, 64);
 }
 
 static long speedscope_frame(speedscope_t *S, const sym_frame_t *f)
