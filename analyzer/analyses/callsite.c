@@ -119,3 +119,10 @@ int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t
     *depth = st->depth - skip;
     return 0;
 }
+
+int callsite_emit_stack(doc_t *d, const char *key, const replay_t *rp, symbols_t *sym, uint32_t id,
+                        int depth)
+{
+    const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
+    return doc_stack(d, key, sym, st ? st->ips : NULL, st ? st->depth : 0, depth);
+}

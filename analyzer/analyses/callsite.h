@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "analyses/replay.h"
+#include "core/doc.h"
 #include "core/symbols.h"
 
 bool callsite_is_own_frame(const sym_frame_t *f);
@@ -29,5 +30,9 @@ bool callsite_is_std_frame(const sym_frame_t *f);
 bool callsite_is_library_frame(const sym_frame_t *f);
 int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
                  uint32_t *depth);
+
+/* Writes stack `id` of the trace (0 or unknown: no frames) as doc_stack does, `depth` frames. */
+int callsite_emit_stack(doc_t *d, const char *key, const replay_t *rp, symbols_t *sym, uint32_t id,
+                        int depth);
 
 #endif /* PERFSHIM_CALLSITE_H */

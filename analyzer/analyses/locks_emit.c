@@ -15,18 +15,6 @@
 #include "core/fmt.h"
 #include "perfshim/errors.h"
 
-static double pct(uint64_t part, uint64_t whole)
-{
-    return whole ? 100.0 * (double)part / (double)whole : 0.0;
-}
-
-static int emit_stack(doc_t *d, const char *key, const replay_t *rp, symbols_t *sym,
-                      uint32_t id, int depth)
-{
-    const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    return doc_stack(d, key, sym, st ? st->ips : NULL, st ? st->depth : 0, depth);
-}
-
 static void emit_dist(doc_t *d, const char *key, const replay_hist_t *h, uint64_t total)
 {
     doc_obj(d, key);
@@ -95,7 +83,7 @@ static void text_lock(doc_t *d, const replay_t *rp, const locks_lock_t *k, size_
                      " errors, %" PRIu64 " allocations while held%s",
                   k->trylock_fail, k->timeouts, k->errors, k->allocs_held,
                   L->partial ? " (of exited threads)" : "");
-    snprintf(b3, sizeof b3, "  (%.1f%% of all lock wait)", pct(k->wait_ns, L->total_wait_ns));
+    snprintf(b3, sizeof b3, "  (%.1f%% of all lock wait)", fmt_pct(k->wait_ns, L->total_wait_ns));
     text_dist(d, "wait", &k->wait, k->wait_ns, b3);
     snprintf(b3, sizeof b3, "  (%" PRIu64 " holds timed%s)", k->hold.n,
              L->partial ? ", exited threads only" : "");
@@ -104,7 +92,7 @@ static void text_lock(doc_t *d, const replay_t *rp, const locks_lock_t *k, size_
     else
         text_dist(d, "hold", &k->hold, k->hold_ns, b3);
     doc_linef(d, "      Amdahl: removing this contention saves at most %s (%.1f%% of the run)",
-              fmt_ns(b1, sizeof b1, k->amdahl_ns), pct(k->amdahl_ns, rp->duration_ns));
+              fmt_ns(b1, sizeof b1, k->amdahl_ns), fmt_pct(k->amdahl_ns, rp->duration_ns));
 }
 
 /* text: whether this lock is one text lists (rank <= top); its sites and holders too, up to
@@ -178,7 +166,7 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
         doc_u64(d, "trylock_failures", s->trylock_fail);
         doc_u64(d, "timeouts", s->timeouts);
         doc_u64(d, "errors", s->errors);
-        rc = emit_stack(d, "stack", rp, sym, s->stack, depth);
+        rc = callsite_emit_stack(d, "stack", rp, sym, s->stack, depth);
         doc_end(d);
     }
     doc_only(d, text ? DOC_ALL : DOC_DATA);
@@ -192,7 +180,7 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
         doc_obj(d, NULL);
         doc_u64(d, "waits", h->waits);
         doc_u64(d, "wait_ns_charged", h->wait_ns);
-        rc = emit_stack(d, "stack", rp, sym, h->stack, depth);
+        rc = callsite_emit_stack(d, "stack", rp, sym, h->stack, depth);
         doc_end(d);
     }
     doc_only(d, text ? DOC_ALL : DOC_DATA);
@@ -200,7 +188,7 @@ static int emit_lock(doc_t *d, const replay_t *rp, symbols_t *sym, int depth,
     if (rc == 0 && k->have_init) {
         doc_only(d, text && !cond ? DOC_ALL : DOC_DATA);
         doc_line(d, "    initialized at:");
-        rc = emit_stack(d, "init_stack", rp, sym, k->init_stack, depth);
+        rc = callsite_emit_stack(d, "init_stack", rp, sym, k->init_stack, depth);
         doc_u64(d, "init_attr", k->init_attr);
     } else {
         doc_null(d, "init_stack");
@@ -249,7 +237,7 @@ static void text_locks_head(doc_t *d, const replay_t *rp)
     doc_linef(d, "  locks %zu, acquisitions %s, contended %" PRIu64 ", wait %s (%.1f%% of "
                  "all threads' wall time)",
               L->nlocks, b3, cont, fmt_ns(b1, sizeof b1, L->total_wait_ns),
-              pct(L->total_wait_ns, thread_wall));
+              fmt_pct(L->total_wait_ns, thread_wall));
     if (L->untracked || L->held_overflow)
         doc_linef(d, "  warning: %" PRIu64 " lock operations untracked (tables full), %" PRIu64
                      " holds not timed (too many locks held at once)",
@@ -292,14 +280,14 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int top)
         char cw[48];
         if (cond_known)
             snprintf(cw, sizeof cw, "%12s %6.1f%%", fmt_ns(b5, sizeof b5, t->cond_wait_ns),
-                     pct(t->cond_wait_ns, t->wall_ns));
+                     fmt_pct(t->cond_wait_ns, t->wall_ns));
         else
             snprintf(cw, sizeof cw, "%12s %7s", "not recorded", "-");
         doc_linef(d, "  %8" PRIu32 " %-15s %12s %12s %12s %6.1f%% %s", t->tid, t->name,
                   fmt_ns(b1, sizeof b1, t->wall_ns),
                   cond_known ? fmt_ns(b4, sizeof b4, t->wall_ns > busy ? t->wall_ns - busy : 0)
                              : "-",
-                  fmt_ns(b2, sizeof b2, t->lock_wait_ns), pct(t->lock_wait_ns, t->wall_ns), cw);
+                  fmt_ns(b2, sizeof b2, t->lock_wait_ns), fmt_pct(t->lock_wait_ns, t->wall_ns), cw);
         doc_obj(d, NULL);
         doc_u64(d, "tid", t->tid);
         doc_str(d, "name", t->name);
@@ -348,10 +336,10 @@ int locks_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int top)
             doc_u64(d, "tid", e->tid);
             doc_linef(d, "    thread %" PRIu32 " held 0x%" PRIx64 ", acquired at:", e->tid,
                       e->from);
-            rc = emit_stack(d, "held_stack", rp, sym, e->from_stack, depth);
+            rc = callsite_emit_stack(d, "held_stack", rp, sym, e->from_stack, depth);
             doc_linef(d, "    while acquiring 0x%" PRIx64 " at:", e->to);
             if (rc == 0)
-                rc = emit_stack(d, "acquired_stack", rp, sym, e->to_stack, depth);
+                rc = callsite_emit_stack(d, "acquired_stack", rp, sym, e->to_stack, depth);
             doc_end(d);
         }
         doc_end(d);

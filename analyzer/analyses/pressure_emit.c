@@ -3,6 +3,7 @@
 #include "config.h"
 #endif
 
+#include "analyses/callsite.h"
 #include "analyses/pressure_emit.h"
 
 #include <inttypes.h>
@@ -18,18 +19,6 @@ static uint64_t per_s(uint64_t count, uint64_t ns)
     if (!ns)
         return 0;
     return (uint64_t)((double)count * 1e9 / (double)ns);
-}
-
-static double pct(uint64_t part, uint64_t whole)
-{
-    return whole ? 100.0 * (double)part / (double)whole : 0.0;
-}
-
-static int emit_stack(doc_t *d, const char *key, const replay_t *rp, symbols_t *sym,
-                      uint32_t id, int depth)
-{
-    const replay_stack_t *st = id ? replay_stack(rp, id) : NULL;
-    return doc_stack(d, key, sym, st ? st->ips : NULL, st ? st->depth : 0, depth);
 }
 
 static const pressure_t *sort_P; /* qsort's context (single-threaded) */
@@ -130,12 +119,12 @@ static int emit_site(doc_t *d, const replay_t *rp, const pressure_t *P, const pr
     unsigned prev = doc_hide(d, d->hide | (s->under_lock_site ? 0u : (unsigned)DOC_TEXT));
     if (s->under_lock_site)
         doc_line(d, "      the lock's acquisition:");
-    int rc = emit_stack(d, "under_lock_stack", rp, sym, s->under_lock_site, depth);
+    int rc = callsite_emit_stack(d, "under_lock_stack", rp, sym, s->under_lock_site, depth);
     doc_hide(d, prev);
     if (s->under_lock_site)
         doc_line(d, "      the allocation:");
     if (rc == 0)
-        rc = emit_stack(d, "stack", rp, sym, s->stack_id, depth);
+        rc = callsite_emit_stack(d, "stack", rp, sym, s->stack_id, depth);
     doc_end(d);
     return rc;
 }
@@ -152,7 +141,7 @@ static void text_totals(doc_t *d, const pressure_t *P, const replay_hist_t *life
               P->duration_ns)), fmt_ns(c, sizeof c, P->duration_ns));
     doc_linef(d, "  short-lived     %" PRIu64 " of %" PRIu64 " allocations (%.1f%%), %s; %s/s die "
                  "young",
-              P->short_lived, P->allocations, pct(P->short_lived, P->allocations),
+              P->short_lived, P->allocations, fmt_pct(P->short_lived, P->allocations),
               fmt_bytes(a, sizeof a, P->short_lived_bytes),
               fmt_bytes(b, sizeof b, per_s(P->short_lived_bytes, P->duration_ns)));
     doc_linef(d, "  temporary       %" PRIu64 " freed before their thread's next allocation; %" PRIu64
@@ -170,7 +159,7 @@ static void text_totals(doc_t *d, const pressure_t *P, const replay_hist_t *life
                     "without the live set or by an older shim)");
     if (P->have_under_lock)
         doc_linef(d, "  under a lock    %" PRIu64 " allocations (%.1f%%), %s", P->under_lock,
-                  pct(P->under_lock, P->allocations), fmt_bytes(a, sizeof a, P->under_lock_bytes));
+                  fmt_pct(P->under_lock, P->allocations), fmt_bytes(a, sizeof a, P->under_lock_bytes));
     else
         doc_line(d, "  under a lock    unavailable (no lock-held allocation records in the trace)");
     if (life->n)
@@ -322,12 +311,12 @@ int pressure_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int t
         if (shown && doc_text(d)) {
             char a[32];
             doc_linef(d, "  %s (%.1f%% of the peak)", fmt_bytes(a, sizeof a, s->peak_bytes),
-                      pct(s->peak_bytes, P->peak_bytes));
+                      fmt_pct(s->peak_bytes, P->peak_bytes));
         }
         doc_obj(d, NULL);
         doc_u64(d, "stack_id", s->stack_id);
         doc_u64(d, "peak_bytes", s->peak_bytes);
-        rc = emit_stack(d, "stack", rp, sym, s->stack_id, depth);
+        rc = callsite_emit_stack(d, "stack", rp, sym, s->stack_id, depth);
         doc_end(d);
         doc_hide(d, prev);
     }

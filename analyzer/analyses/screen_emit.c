@@ -41,11 +41,6 @@ static void share(doc_t *d, const char *key, bool have, uint64_t part, uint64_t 
     doc_num(d, key, b);
 }
 
-static double pct(uint64_t part, uint64_t whole)
-{
-    return whole ? 100.0 * (double)part / (double)whole : 0.0;
-}
-
 static void emit_verdict(doc_t *d, const replay_t *rp, const leaks_t *L)
 {
     unsigned n = screen_problems(rp, L);
@@ -103,7 +98,7 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
         char at[96] = "allocator time not measured";
         if (timed)
             snprintf(at, sizeof at, "allocator time %s (%.1f%% of the run)",
-                     fmt_ns(b3, sizeof b3, P->alloc_ns), pct(P->alloc_ns, rp->duration_ns));
+                     fmt_ns(b3, sizeof b3, P->alloc_ns), fmt_pct(P->alloc_ns, rp->duration_ns));
         doc_linef(d, "  utilization        %s/s allocations, %sB/s; %s",
                   fmt_rate(b1, sizeof b1, rp->allocations, rp->duration_ns),
                   fmt_rate(b2, sizeof b2, rp->bytes_allocated, rp->duration_ns), at);
@@ -111,9 +106,9 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
             doc_linef(d,
                       "  saturation         peak heap %s is %.1f%% of peak RSS %s; %s still "
                       "live at the end (%.1f%% of final RSS)",
-                      fmt_bytes(b1, sizeof b1, rp->peak_bytes), pct(rp->peak_bytes, rss),
+                      fmt_bytes(b1, sizeof b1, rp->peak_bytes), fmt_pct(rp->peak_bytes, rss),
                       fmt_bytes(b2, sizeof b2, rss), fmt_bytes(b4, sizeof b4, rp->live_bytes),
-                      pct(rp->live_bytes, rp->final_rss_bytes));
+                      fmt_pct(rp->live_bytes, rp->final_rss_bytes));
         else
             doc_linef(d,
                       "  saturation         peak heap %s; %s still live at the end; RSS not "
@@ -187,7 +182,7 @@ static int emit_use_locks(doc_t *d, const replay_t *rp)
             doc_linef(d,
                       "  utilization        busiest lock 0x%" PRIx64 " held %.1f%% of the run "
                       "(%s)",
-                      busy->addr, pct(busy->hold_ns, rp->duration_ns),
+                      busy->addr, fmt_pct(busy->hold_ns, rp->duration_ns),
                       fmt_ns(b1, sizeof b1, busy->hold_ns));
         else
             doc_line(d, "  utilization        no lock records");
@@ -197,7 +192,7 @@ static int emit_use_locks(doc_t *d, const replay_t *rp)
             if (!tv[i]->lock_wait_ns)
                 continue;
             n += snprintf(line + n, sizeof line - (size_t)n, "%s tid %" PRIu32 " %.1f%%",
-                          shown ? "," : "", tv[i]->tid, pct(tv[i]->lock_wait_ns, tv[i]->wall_ns));
+                          shown ? "," : "", tv[i]->tid, fmt_pct(tv[i]->lock_wait_ns, tv[i]->wall_ns));
             shown++;
         }
         if (!shown && n > 0 && (size_t)n < sizeof line)

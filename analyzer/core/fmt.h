@@ -18,4 +18,10 @@ const char *fmt_bytes(char *buf, size_t n, uint64_t v);
 const char *fmt_ns(char *buf, size_t n, uint64_t ns);
 const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns);
 
+/* part as a percentage of whole; 0 when whole is 0 */
+static inline double fmt_pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
 #endif /* PERFSHIM_FMT_H */
