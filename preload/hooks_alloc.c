@@ -32,6 +32,7 @@
 
 #include "bootstrap.h"
 #include "hooks_alloc.h"
+#include "sampled.h"
 #include "shim.h"
 
 /* ---- before the real functions are known ----------------------------------------------- */
@@ -65,6 +66,8 @@ static void *boot_calloc(size_t n, size_t m)
 #define PS_X(name, FN, params, args, sz, al)                                                   \
     PS_EXPORT void *name params                                                                \
     {                                                                                          \
+        if (PS_UNLIKELY(sampled_on)) /* sampled.h: its twin, out of line */                    \
+            return sampled_##name args;                                                        \
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st)) { /* not recorded: before init, or from the shim itself */       \
             void *q;                                                                           \
@@ -86,6 +89,8 @@ PS_PLAIN_ALLOC_HOOKS(PS_X)
 
 PS_EXPORT void *calloc(size_t n, size_t m)
 {
+    if (PS_UNLIKELY(sampled_on)) /* sampled.h */
+        return sampled_calloc(n, m);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
@@ -105,6 +110,8 @@ PS_EXPORT void *calloc(size_t n, size_t m)
 
 PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
+    if (PS_UNLIKELY(sampled_on)) /* sampled.h */
+        return sampled_posix_memalign(out, align, size);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st)) {
         if (PS_LIKELY(real_posix_memalign != NULL))
@@ -128,6 +135,10 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 
 PS_EXPORT void free(void *p)
 {
+    if (PS_UNLIKELY(sampled_on)) { /* sampled.h: a release is recorded if its block was */
+        sampled_free(p);
+        return;
+    }
     if (PS_UNLIKELY(!p || bootstrap_owns(p))) {
         if (p)
             bootstrap_release(p);
@@ -173,6 +184,9 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
         }
         return realloc_from_boot(old, size);
     }
+    if (PS_UNLIKELY(sampled_on)) /* sampled.h */
+        return fn == PS_FN_REALLOCARRAY ? sampled_reallocarray(old, n, m)
+                                        : sampled_realloc(old, size);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st)) {
         if (PS_UNLIKELY(real_realloc == NULL))

@@ -105,7 +105,7 @@ static bool contains(const char *hay, const char *needle)
 static void trace_good(synth_buf_t *f, size_t *off1)
 {
     static const char cmd[] = "app\0a\0b"; /* 8 bytes with the final NUL */
-    file_begin(f, PERFSHIM_TRACE_VERSION, "/path/app", cmd, sizeof(cmd));
+    file_begin(f, PERFSHIM_TRACE_VERSION_FULL, "/path/app", cmd, sizeof(cmd));
 
     synth_buf_t r = {0};
     synth_thread(&r, PS_REC_THREAD_START, 123, 1000, "app");
@@ -470,12 +470,14 @@ TEST(newer_version_is_rejected)
 {
     synth_buf_t f = {0};
     trace_good(&f, NULL);
-    uint32_t v = 2;
+    uint32_t v = PERFSHIM_TRACE_VERSION + 1;
     memcpy(f.p + offsetof(ps_file_header_t, version), &v, 4);
     reader_t *r;
     expect_true(file_open(&f, &r) == -PS_E_VERSION);
-    expect_true(contains(reader_error(r),
-                         "trace format version 2 is newer than this perfshim (supports 1)"));
+    char want[96];
+    snprintf(want, sizeof want, "trace format version %u is newer than this perfshim (supports %u)",
+             PERFSHIM_TRACE_VERSION + 1, PERFSHIM_TRACE_VERSION);
+    expect_true(contains(reader_error(r), want));
     reader_close(r);
     synth_buf_free(&f);
 }
