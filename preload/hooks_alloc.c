@@ -35,6 +35,23 @@
 #include "sampled.h"
 #include "shim.h"
 
+/* ---- the exported symbols: sampled mode's dispatch (sampled.h) ------------------------ */
+/* Each exported function of the malloc family is three instructions that test sampled_on
+ * before any frame is set up and jump (not call: either side sees the app's return address
+ * and frame, as the stack cache needs) to its sampled twin or to its full-mode hook below,
+ * ps_hook_<name>, which is the hook as it was. A test inside the hook would come after its
+ * prologue (the frame pointer and the callee-saved registers the full path needs): ~20
+ * instructions a call in sampled mode, measured. */
+#define PS_HOOK __attribute__((used)) /* hidden (-fvisibility=hidden); jumped to from asm */
+#define PS_HOOK_NAME(name) ps_hook_##name
+#define PS_X(ret, name, params, args)                                                          \
+    PS_HOOK ret PS_HOOK_NAME(name) params;                                                     \
+    __asm__(".text\n\t.p2align 4\n\t.globl " #name "\n\t.type " #name ", @function\n" #name      \
+            ":\n\tcmpl $0, sampled_on(%rip)\n\tjne sampled_" #name "\n\tjmp ps_hook_" #name       \
+            "\n\t.size " #name ", .-" #name "\n");
+PS_SAMPLED_HOOKS(PS_X)
+#undef PS_X
+
 /* ---- before the real functions are known ----------------------------------------------- */
 
 static void *boot_aligned(size_t align, size_t size)
@@ -64,10 +81,8 @@ static void *boot_calloc(size_t n, size_t m)
     X(aligned_alloc, ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size, align)
 
 #define PS_X(name, FN, params, args, sz, al)                                                   \
-    PS_EXPORT void *name params                                                                \
+    PS_HOOK void *PS_HOOK_NAME(name) params                                                    \
     {                                                                                          \
-        if (PS_UNLIKELY(sampled_on)) /* sampled.h: its twin, out of line */                    \
-            return sampled_##name args;                                                        \
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st)) { /* not recorded: before init, or from the shim itself */       \
             void *q;                                                                           \
@@ -87,10 +102,8 @@ static void *boot_calloc(size_t n, size_t m)
 PS_PLAIN_ALLOC_HOOKS(PS_X)
 #undef PS_X
 
-PS_EXPORT void *calloc(size_t n, size_t m)
+PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
 {
-    if (PS_UNLIKELY(sampled_on)) /* sampled.h */
-        return sampled_calloc(n, m);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
@@ -108,10 +121,8 @@ PS_EXPORT void *calloc(size_t n, size_t m)
     return p;
 }
 
-PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
 {
-    if (PS_UNLIKELY(sampled_on)) /* sampled.h */
-        return sampled_posix_memalign(out, align, size);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st)) {
         if (PS_LIKELY(real_posix_memalign != NULL))
@@ -133,12 +144,8 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     return rc;
 }
 
-PS_EXPORT void free(void *p)
+PS_HOOK void PS_HOOK_NAME(free)(void *p)
 {
-    if (PS_UNLIKELY(sampled_on)) { /* sampled.h: a release is recorded if its block was */
-        sampled_free(p);
-        return;
-    }
     if (PS_UNLIKELY(!p || bootstrap_owns(p))) {
         if (p)
             bootstrap_release(p);
@@ -184,9 +191,6 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
         }
         return realloc_from_boot(old, size);
     }
-    if (PS_UNLIKELY(sampled_on)) /* sampled.h */
-        return fn == PS_FN_REALLOCARRAY ? sampled_reallocarray(old, n, m)
-                                        : sampled_realloc(old, size);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st)) {
         if (PS_UNLIKELY(real_realloc == NULL))
@@ -208,12 +212,12 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     return p;
 }
 
-PS_EXPORT void *realloc(void *old, size_t size)
+PS_HOOK void *PS_HOOK_NAME(realloc)(void *old, size_t size)
 {
     return realloc_common(PS_FN_REALLOC, old, size, 1);
 }
 
-PS_EXPORT void *reallocarray(void *old, size_t n, size_t m)
+PS_HOOK void *PS_HOOK_NAME(reallocarray)(void *old, size_t n, size_t m)
 {
     return realloc_common(PS_FN_REALLOCARRAY, old, n, m);
 }

@@ -170,51 +170,78 @@ void sampled_init(int mean_bytes, int seed)
     sampled_on = mean > 0;
 }
 
-/* The bytes a countdown takes for an allocation of `size` bytes that succeeded: size + 1, so
+/* The countdown (tstate_t.sample_left, never negative): the bytes until the next sample, less
+ * one; 0 in a thread not seeded yet. An allocation of s bytes takes s + 1 bytes of it, so
  * that a zero-size one can be sampled too (trace_format.h: the analyzer's p(s) takes the
- * same); no successful allocation comes near 2^63 bytes. */
-static PS_ALWAYS_INLINE int64_t countdown_size(uint64_t size)
-{
-    return (int64_t)size + 1;
-}
-
-/* 1 when the successful allocation of `size` bytes just made is sampled (a sample fell inside
- * it): the next countdown starts after it. */
+ * same). countdown() is 0 when no sample falls inside the allocation (the count goes on), 1
+ * when one does: then countdown_expired() decides (1: sampled) and starts the next countdown
+ * after the allocation (the process is memoryless). Unsigned: a size near 2^64 ends it. */
 static PS_ALWAYS_INLINE int countdown(struct tstate_s *st, uint64_t size)
 {
-    int64_t left = st->sample_left - countdown_size(size);
-    st->sample_left = left;
-    return PS_UNLIKELY(left <= 0);
+    uint64_t c = (uint64_t)st->sample_left;
+    if (PS_LIKELY(c > size)) {
+        st->sample_left = (int64_t)(c - size - 1);
+        return 0;
+    }
+    return 1;
 }
 
 static PS_NOINLINE PS_COLD int countdown_expired(struct tstate_s *st, uint64_t size)
 {
     if (PS_UNLIKELY(!st->sample_rng)) { /* the thread's first allocation: its first countdown */
         seed_thread(st);
-        st->sample_left = draw(st) - countdown_size(size);
-        if (st->sample_left > 0)
+        uint64_t c = (uint64_t)draw(st) - 1;
+        if (c > size) {
+            st->sample_left = (int64_t)(c - size - 1);
             return 0;
+        }
     }
-    st->sample_left = draw(st);
+    st->sample_left = draw(st) - 1;
     return 1;
 }
 
 /* ---- records ---------------------------------------------------------------------------- */
 
-static void rec_alloc(tstate_t *st, uint8_t fn, const void *p, uint64_t size, uint64_t align,
-                      uintptr_t ra)
+/* A sampled allocation's record (ts: after the real call, the tick done; stack: its id). */
+static void rec_alloc_at(tstate_t *st, uint8_t fn, const void *p, uint64_t size, uint64_t align,
+                         uint64_t ts, uint32_t stack)
 {
     ps_rec_alloc_t r = {.h = {PS_REC_ALLOC, fn, sizeof r},
-                        .ts = prim_now_ns(),
+                        .stack = stack,
+                        .ts = ts,
                         .ptr = (uint64_t)(uintptr_t)p,
                         .size = size,
                         .align = align};
-    shim_tick(st, r.ts);
-    r.stack = shim_stack_walk(st, ra, 0);
     if (p)
         set_insert(r.ptr);
     shim_put(st, &r, sizeof r);
     locktab_note_alloc(r.stack, size);
+}
+
+/* The same, its stack walked from here (not cached: ra is not this function's caller). */
+static void rec_alloc(tstate_t *st, uint8_t fn, const void *p, uint64_t size, uint64_t align,
+                      uintptr_t ra)
+{
+    uint64_t ts = prim_now_ns();
+    shim_tick(st, ts);
+    rec_alloc_at(st, fn, p, size, align, ts, shim_stack_walk(st, ra, 0));
+}
+
+/* alloc_counted inlined into a function the app's call reached by jumps only (the exported
+ * symbol's jump, the twin's tail call): its return address and frame are the hook's, so the
+ * sample's stack comes from the thread's stack cache (shim_stack) as in full mode. */
+static PS_ALWAYS_INLINE void *alloc_counted_here(tstate_t *st, uint8_t fn, void *p,
+                                                 uint64_t size, uint64_t align)
+{
+    int e = errno;
+    if (p && countdown(st, size) && countdown_expired(st, size)) {
+        uint64_t ts = prim_now_ns();
+        shim_tick(st, ts);
+        rec_alloc_at(st, fn, p, size, align, ts, shim_stack(st, PS_CALLER()));
+    }
+    hook_leave();
+    errno = e;
+    return p;
 }
 
 static void rec_free(tstate_t *st, uint8_t fn, const void *p, uint64_t ts, int stack_level,
@@ -227,22 +254,12 @@ static void rec_free(tstate_t *st, uint8_t fn, const void *p, uint64_t ts, int s
     shim_put(st, &r, sizeof r);
 }
 
-/* The countdown's end of an allocation hook, the guard held: leaves the guard; records when
- * a sample is due (errno kept). Returns p. */
+/* After the real call made under the guard (hook_enter returned st): counts the allocation
+ * down, records it when a sample falls inside it (errno kept), leaves the guard. Returns p. */
 static PS_NOINLINE PS_COLD void *alloc_expired(tstate_t *st, uint8_t fn, void *p, uint64_t size,
                                                uint64_t align, uintptr_t ra)
 {
     int e = errno;
-    if (PS_UNLIKELY(__atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE ||
-                    !*shim_forkword)) {
-        /* what hook_enter checks on every call (sampled_enter does not): a finished trace
-         * records nothing, a child made without fork() takes over a trace of its own */
-        hook_leave();
-        if (!(st = hook_enter())) {
-            errno = e;
-            return p;
-        }
-    }
     if (countdown_expired(st, size))
         rec_alloc(st, fn, p, size, align, ra);
     hook_leave();
@@ -250,7 +267,7 @@ static PS_NOINLINE PS_COLD void *alloc_expired(tstate_t *st, uint8_t fn, void *p
     return p;
 }
 
-static PS_ALWAYS_INLINE void *alloc_done(tstate_t *st, uint8_t fn, void *p, uint64_t size,
+static PS_ALWAYS_INLINE void *alloc_counted(tstate_t *st, uint8_t fn, void *p, uint64_t size,
                                          uint64_t align, uintptr_t ra)
 {
     if (PS_LIKELY(!p || !countdown(st, size))) { /* a failed allocation is not counted */
@@ -263,19 +280,7 @@ static PS_ALWAYS_INLINE void *alloc_done(tstate_t *st, uint8_t fn, void *p, uint
 void *sampled_alloc(struct tstate_s *st, uint8_t fn, void *p, uint64_t size, uint64_t align,
                     uintptr_t ra)
 {
-    return alloc_done(st, fn, p, size, align, ra);
-}
-
-/* hook_enter for the sampled twins: the guard and the thread's state only; whether the shim is
- * still active (and in the process that owns the trace) is checked when a sample is due
- * (alloc_expired). NULL: not counted. */
-static PS_ALWAYS_INLINE tstate_t *sampled_enter(void)
-{
-    tstate_t *st = shim_tls.st;
-    if (PS_UNLIKELY(shim_tls.guard || !st))
-        return hook_enter(); /* the one-shot guard, a thread's first event */
-    shim_tls.guard = 1;
-    return st;
+    return alloc_counted(st, fn, p, size, align, ra);
 }
 
 /* Not recorded (hook_enter said so): the real function, or libunwind's thread block from the
@@ -295,51 +300,78 @@ static PS_NOINLINE PS_COLD void *pass_alloc(size_t size, int aligned)
     X(pvalloc, PVALLOC, (size_t size), (size), size, prim_page_size())                         \
     X(memalign, MEMALIGN, (size_t align, size_t size), (align, size), size, align)             \
     X(aligned_alloc, ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size, align)
+/* The twins' fast path: the allocation is counted down before the real call, which is then
+ * a tail call (no frame, no guard: the real allocator does not come back into the shim; one
+ * that did would have its own allocations counted too). When a sample falls inside it
+ * (countdown() is 1), or the guard is held, or the thread has no state yet, the cold
+ * sampled_slow_<name> takes over: hook_enter() as the hooks do, the real call under the guard,
+ * the record. A failed allocation is never recorded (it may take countdown bytes: the others'
+ * probabilities stay the same). */
 #define PS_X(name, FN, params, args, sz, al)                                                   \
-    void *sampled_##name params                                                                \
+    static PS_NOINLINE PS_COLD void *sampled_slow_##name params                                \
     {                                                                                          \
-        tstate_t *st = sampled_enter();                                                           \
+        tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st)) {                                                                \
             void *q = pass_alloc(sz, (al) != 0);                                               \
             return q ? q : real_##name args;                                                   \
         }                                                                                      \
-        return alloc_done(st, PS_FN_##FN, real_##name args, sz, al,                            \
-                          (uintptr_t)__builtin_return_address(0));                             \
+        return alloc_counted_here(st, PS_FN_##FN, real_##name args, sz, al);                   \
+    }                                                                                          \
+    void *sampled_##name params                                                                \
+    {                                                                                          \
+        tstate_t *st = shim_tls.st;                                                            \
+        if (PS_LIKELY(st && !shim_tls.guard && !countdown(st, sz)))                            \
+            return real_##name args;                                                           \
+        return sampled_slow_##name args;                                                       \
     }
 PS_PLAIN(PS_X)
 #undef PS_X
 
-void *sampled_calloc(size_t n, size_t m)
+static PS_NOINLINE PS_COLD void *sampled_slow_calloc(size_t n, size_t m)
 {
-    tstate_t *st = sampled_enter();
+    tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return real_calloc(n, m);
-    /* an overflowing n * m fails: its size is moot */
-    return alloc_done(st, PS_FN_CALLOC, real_calloc(n, m), n * m, 0,
-                      (uintptr_t)__builtin_return_address(0));
+    return alloc_counted_here(st, PS_FN_CALLOC, real_calloc(n, m), n * m, 0);
+}
+
+void *sampled_calloc(size_t n, size_t m)
+{
+    tstate_t *st = shim_tls.st; /* an overflowing n * m fails: the size it counts is moot */
+    if (PS_LIKELY(st && !shim_tls.guard && !countdown(st, n * m)))
+        return real_calloc(n, m);
+    return sampled_slow_calloc(n, m);
 }
 
 int sampled_posix_memalign(void **out, size_t align, size_t size)
 {
-    tstate_t *st = sampled_enter();
+    tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return real_posix_memalign(out, align, size);
     int rc = real_posix_memalign(out, align, size);
-    alloc_done(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align,
+    alloc_counted(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align,
                (uintptr_t)__builtin_return_address(0));
     return rc;
 }
 
+static PS_NOINLINE PS_COLD void sampled_slow_free(void *p)
+{
+    if (!p)
+        return;
+    sampled_release(p, PS_FN_FREE, 2, (uintptr_t)__builtin_return_address(0));
+    if (bootstrap_owns(p)) /* never sampled */
+        bootstrap_release(p);
+    else
+        real_free(p);
+}
+
+/* One bit test; the bootstrap arena's blocks (bootstrap.h) never go to the real free. */
 void sampled_free(void *p)
 {
-    if (PS_UNLIKELY(!p))
-        return;
-    if (PS_UNLIKELY(bootstrap_owns(p))) {
-        bootstrap_release(p);
-        return;
-    }
-    if (PS_UNLIKELY(sampled_maybe(p)))
-        sampled_release(p, PS_FN_FREE, 2, (uintptr_t)__builtin_return_address(0));
+    if (PS_UNLIKELY(sampled_maybe(p))) /* NULL lands on a bit too */
+        return sampled_slow_free(p);
+    if (PS_UNLIKELY(bootstrap_owns(p)))
+        return bootstrap_release(p);
     real_free(p);
 }
 
@@ -397,10 +429,15 @@ static PS_NOINLINE void *realloc_common(tstate_t *st, uint8_t fn, void *old, siz
     return p;
 }
 
-/* A block of the bootstrap arena moves to the real heap (hooks_alloc.c's realloc_from_boot):
- * the hook handles it before it asks for sampled mode. */
+/* A block of the bootstrap arena moves to the real heap: the full-mode hook does it (its
+ * malloc comes back here). */
+void *ps_hook_realloc(void *old, size_t size);
+void *ps_hook_reallocarray(void *old, size_t n, size_t m);
+
 void *sampled_realloc(void *old, size_t size)
 {
+    if (PS_UNLIKELY(old && bootstrap_owns(old)))
+        return ps_hook_realloc(old, size);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return real_realloc(old, size);
@@ -409,6 +446,8 @@ void *sampled_realloc(void *old, size_t size)
 
 void *sampled_reallocarray(void *old, size_t n, size_t m)
 {
+    if (PS_UNLIKELY(old && bootstrap_owns(old)))
+        return ps_hook_reallocarray(old, n, m);
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return real_reallocarray(old, n, m);

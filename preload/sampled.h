@@ -4,9 +4,10 @@
  * only.
  *
  * Contract: sampled_on is set once by shim_init, before the shim is active, and never changes.
- * Every hook of the malloc family tests it first (one predictable branch: the full mode's path
- * is unchanged) and, when set, returns what its sampled twin (sampled_<name>, the same
- * parameters and result, out of line: a tail call) returns; the C++ new hooks test it after
+ * Every exported function of the malloc family (hooks_alloc.c) tests it first, before any
+ * frame is set up (three instructions: compare, jump to the sampled twin sampled_<name>, which
+ * has the same parameters and result, or jump to the full-mode hook ps_hook_<name>, unchanged);
+ * the C++ new hooks test it after
  * hook_enter() and hand the real operator's result to sampled_alloc(); the delete hooks test
  * it before hook_enter() and call sampled_release() only when sampled_maybe() says the
  * pointer may have been sampled. Thread-safe; never allocates from the app's heap.
