@@ -125,8 +125,13 @@ void shim_init(void)
         abort();
     }
     options_load(&options, env_get);
-    if (options.sample_bytes > 0) /* sampled mode (sampled.h): no live set, no leak scan */
+    if (options.sample_bytes > 0) { /* sampled mode (sampled.h): no live set, no leak scan */
         options.leak_check = 0;
+        if (options.snapshot_signal)
+            PS_WARN("PERFSHIM_SNAPSHOT_SIGNAL needs every live block: off with "
+                    "PERFSHIM_SAMPLE_BYTES");
+        options.snapshot_signal = 0;
+    }
     log_level = options.log;
     if (!options.enable || getauxval(AT_SECURE)) {
         shim_set_state(SHIM_DISABLED);

@@ -48,8 +48,8 @@
     INT(sample_bytes, "PERFSHIM_SAMPLE_BYTES", 0, 0, 1073741824,                             \
         "0 records every allocation; N > 0 samples them by bytes (a Poisson process with a "   \
         "mean of N bytes between samples, as tcmalloc and jemalloc do): only sampled blocks "  \
-        "and their releases are recorded, the report scales them to estimates, and the leak "  \
-        "scan is off")                                                                         \
+        "and their releases are recorded, the report scales them to estimates; the leak scan " \
+        "and snapshots are off")                                                               \
     INT(sample_seed, "PERFSHIM_SAMPLE_SEED", 0, 0, 2147483647,                                 \
         "with PERFSHIM_SAMPLE_BYTES: seed of the sampling (0: a new one every run; the same "  \
         "seed gives the same samples to a deterministic single-threaded program)")             \
