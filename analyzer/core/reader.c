@@ -239,8 +239,8 @@ static int reader_parse_header(reader_t *r)
     if (h.flags & PS_FILE_F_SAMPLED) { /* version 2: sampled mode's block after the cmdline */
         if (!sumlen || h.version < 2 || sizeof(h) + vlen + sizeof(fs) + sumlen > h.header_len)
             return reader_fail(r, -PS_E_CORRUPT,
-                               "offset 12: corrupt file header (sampled flag without room for "
-                               "its parameters)");
+                               "offset 12: corrupt file header (the sampled flag needs version "
+                               "2, the checksum and 16 bytes for its parameters)");
         if ((rc = reader_pread(r, &fs, sizeof(fs), sizeof(h) + vlen)) < 0)
             return reader_fail(r, rc, "file shrank while being opened");
         if (fs.mean_bytes == 0)
