@@ -269,11 +269,15 @@ int writer_init(const writer_header_t *h)
     announce_trace(path); /* `perfshim record` learns the name it got */
     uint32_t exe_len = (uint32_t)strnlen(h->exe, PERFSHIM_MAX_PATH);
     uint32_t cmd_len = h->cmdline_len < PERFSHIM_MAX_CMDLINE ? h->cmdline_len : 0;
+    /* sampled mode: its parameters after the command line, and version 2 (trace_format.h) */
+    ps_file_sampling_t fs = {.mean_bytes = h->sample_bytes, .seed = h->sample_seed};
+    uint32_t fs_len = h->sample_bytes ? (uint32_t)sizeof fs : 0;
     ps_file_header_t fh = {
         .magic = {'P', 'S', 'T', 'R'},
-        .version = PERFSHIM_TRACE_VERSION,
-        .header_len = (uint32_t)sizeof fh + exe_len + cmd_len + (uint32_t)sizeof(uint32_t),
-        .flags = h->flags | PS_FILE_F_HEADER_SUM,
+        .version = h->sample_bytes ? PERFSHIM_TRACE_VERSION : PERFSHIM_TRACE_VERSION_FULL,
+        .header_len =
+            (uint32_t)sizeof fh + exe_len + cmd_len + fs_len + (uint32_t)sizeof(uint32_t),
+        .flags = h->flags | PS_FILE_F_HEADER_SUM | (fs_len ? PS_FILE_F_SAMPLED : 0),
         .pid = (uint32_t)getpid(),
         .ppid = (uint32_t)getppid(),
         .start_realtime_ns = h->start_realtime_ns,
@@ -285,8 +289,10 @@ int writer_init(const writer_header_t *h)
     };
     uint32_t sum = ps_fnv1a32_more(ps_fnv1a32(&fh, sizeof fh), h->exe, exe_len);
     sum = ps_fnv1a32_more(sum, h->cmdline, cmd_len);
+    sum = ps_fnv1a32_more(sum, &fs, fs_len);
     if (write_no_sigxfsz(fd, &fh, sizeof fh) || write_no_sigxfsz(fd, h->exe, exe_len) ||
-        write_no_sigxfsz(fd, h->cmdline, cmd_len) || write_no_sigxfsz(fd, &sum, sizeof sum)) {
+        write_no_sigxfsz(fd, h->cmdline, cmd_len) || write_no_sigxfsz(fd, &fs, fs_len) ||
+        write_no_sigxfsz(fd, &sum, sizeof sum)) {
         PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
         close(fd);
         fd = -1;

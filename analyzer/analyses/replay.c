@@ -58,6 +58,14 @@ typedef struct state_s {
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
     uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
     unsigned slice_cur;
+    /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
+    double sample_n;
+    double est_live_bytes, est_live_blocks, est_peak, est_allocations, est_frees, est_bytes;
+    double est_temporary;
+    uint64_t est_peak_ts, est_peak_epoch;
+    double est_sl_allocs[REPLAY_SLICES], est_sl_frees[REPLAY_SLICES], est_sl_bytes[REPLAY_SLICES];
+    double est_sl_live[REPLAY_SLICES], est_sl_live_max[REPLAY_SLICES];
+    bool est_sl_seen[REPLAY_SLICES];
 } state_t;
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
@@ -144,6 +152,155 @@ static inline int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
     return state_site_new(st, stack_id, out);
 }
 
+/* ---- sampled traces: the estimates (replay.h) ----------------------------------------- */
+
+/* 1 - exp(-x) for x >= 0 without libm: a Taylor series below 0.5 (no cancellation, relative
+ * error < 1e-15), else exp(-x) = 2^-k exp(-r) with |r| <= ln 2 / 2. */
+static double one_minus_exp_neg(double x)
+{
+    if (x < 0.5) {
+        double t = x, s = 0;
+        for (int k = 1; k <= 16; k++) { /* x - x^2/2! + x^3/3! ... */
+            s += t;
+            t *= -x / (k + 1);
+        }
+        return s;
+    }
+    if (x > 700)
+        return 1.0;
+    double k = (double)(long)(x / 0.69314718055994530942 + 0.5);
+    double r = x - k * 0.69314718055994530942, t = 1, e = 0;
+    for (int i = 1; i <= 20; i++) { /* exp(-r) */
+        e += t;
+        t *= -r / i;
+    }
+    for (long i = 0; i < (long)k; i++)
+        e *= 0.5;
+    return 1.0 - e;
+}
+
+/* 1/p(s): the allocations one sample of s bytes stands for (trace_format.h: the shim counts
+ * s + 1 bytes down for it). */
+static double est_count(const state_t *st, uint64_t size)
+{
+    return 1.0 / one_minus_exp_neg(((double)size + 1.0) / st->sample_n);
+}
+
+static void est_touch(const state_t *st, replay_site_t *site)
+{
+    if (site->est_peak_epoch_seen < st->est_peak_epoch) {
+        site->est_peak_bytes = site->est_live_bytes;
+        site->est_peak_epoch_seen = st->est_peak_epoch;
+    }
+}
+
+/* A sampled block of `size` bytes of `site` leaves (released: counted as frees) */
+static PS_NOINLINE void est_release(state_t *st, replay_site_t *site, uint64_t size,
+                                    uint64_t ts, bool released, bool temporary)
+{
+    double c = est_count(st, size), b = c * (double)size;
+    est_touch(st, site);
+    site->est_live_blocks -= c;
+    site->est_live_bytes -= b;
+    st->est_live_blocks -= c;
+    st->est_live_bytes -= b;
+    if (temporary) {
+        site->est_temporary += c;
+        st->est_temporary += c;
+    }
+    if (released) {
+        site->est_frees += c;
+        st->est_frees += c;
+        unsigned i = state_slice(st, ts);
+        st->est_sl_frees[i] += c;
+        st->est_sl_live[i] = st->est_live_bytes;
+        st->est_sl_seen[i] = true;
+    }
+}
+
+static PS_NOINLINE void est_alloc(state_t *st, replay_site_t *site, uint64_t size, uint64_t ts)
+{
+    double c = est_count(st, size), b = c * (double)size;
+    est_touch(st, site);
+    site->est_allocations += c;
+    site->est_bytes += b;
+    site->est_live_blocks += c;
+    site->est_live_bytes += b;
+    st->est_allocations += c;
+    st->est_bytes += b;
+    st->est_live_blocks += c;
+    st->est_live_bytes += b;
+    unsigned i = state_slice(st, ts);
+    st->est_sl_allocs[i] += c;
+    st->est_sl_bytes[i] += b;
+    st->est_sl_live[i] = st->est_live_bytes;
+    st->est_sl_seen[i] = true;
+    if (st->est_live_bytes > st->est_sl_live_max[i])
+        st->est_sl_live_max[i] = st->est_live_bytes;
+    if (st->est_live_bytes > st->est_peak) {
+        st->est_peak = st->est_live_bytes;
+        st->est_peak_ts = ts;
+        st->est_peak_epoch++;
+    }
+}
+
+static uint64_t est_round(double v)
+{
+    return v <= 0 ? 0 : v >= 1.8e19 ? UINT64_MAX : (uint64_t)(v + 0.5);
+}
+
+/* Scales a histogram of n values to about `to` values (each bucket by to / n). */
+static void est_hist(replay_hist_t *h, double to)
+{
+    if (!h->n)
+        return;
+    double f = to / (double)h->n;
+    uint64_t n = 0;
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++) {
+        h->count[b] = est_round((double)h->count[b] * f);
+        n += h->count[b];
+    }
+    h->n = n;
+}
+
+/* replay_end: the estimates replace the sampled counts (replay.h). */
+static void est_finish(state_t *st)
+{
+    replay_t *rp = st->rp;
+    rp->samples = rp->allocations;
+    rp->sample_frees = rp->frees;
+    for (size_t i = 0; i < rp->nsites; i++) {
+        replay_site_t *s = &rp->sites[i];
+        est_touch(st, s);
+        est_hist(&s->sizes, s->est_allocations);
+        est_hist(&s->lifetimes, s->est_frees);
+        s->allocations = est_round(s->est_allocations);
+        s->bytes = est_round(s->est_bytes);
+        s->frees = est_round(s->est_frees);
+        s->live_blocks = est_round(s->est_live_blocks);
+        s->live_bytes = est_round(s->est_live_bytes);
+        s->peak_bytes = est_round(s->est_peak_bytes);
+        s->temporary = est_round(s->est_temporary);
+    }
+    est_hist(&rp->sizes, st->est_allocations);
+    rp->allocations = est_round(st->est_allocations);
+    rp->frees = est_round(st->est_frees);
+    rp->bytes_allocated = est_round(st->est_bytes);
+    rp->live_blocks = est_round(st->est_live_blocks);
+    rp->live_bytes = est_round(st->est_live_bytes);
+    rp->temporary = est_round(st->est_temporary);
+    rp->peak_bytes = est_round(st->est_peak);
+    rp->peak_time_ns = st->est_peak_ts;
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        replay_slice_t *sl = &rp->slices[i];
+        sl->allocations = est_round(st->est_sl_allocs[i]);
+        sl->frees = est_round(st->est_sl_frees[i]);
+        sl->bytes_allocated = est_round(st->est_sl_bytes[i]);
+        sl->live_bytes = st->est_sl_seen[i] ? est_round(st->est_sl_live[i]) : 0;
+        sl->live_bytes_max = est_round(st->est_sl_live_max[i]);
+    }
+}
+
 /* ---- heap events, in the merged order ------------------------------------------------ */
 
 static void site_touch(const state_t *st, replay_site_t *site)
@@ -173,11 +330,14 @@ static int event_release(state_t *st, const event_t *e)
     }
     replay_site_t *site = &rp->sites[l->site];
     rp->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
-    if (st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack) {
+    bool tmp = st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack;
+    if (tmp) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;
     }
     st->tmp_armed = false;
+    if (PS_UNLIKELY(st->sample_n > 0))
+        est_release(st, site, l->size, e->ts, true, tmp);
     int fa = ps_alloc_family(l->fn), ff = ps_alloc_family(e->fn);
     int rc = 0;
     if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
@@ -223,6 +383,8 @@ static int event_alloc(state_t *st, const event_t *e)
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
+        if (PS_UNLIKELY(st->sample_n > 0))
+            est_release(st, os, old->size, e->ts, false, false);
     }
     livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
     if ((rc = livetab_set(&st->live, e->ptr, &l)) < 0)
@@ -253,6 +415,8 @@ static int event_alloc(state_t *st, const event_t *e)
         rp->peak_time_ns = e->ts;
         st->peak_epoch++;
     }
+    if (PS_UNLIKELY(st->sample_n > 0))
+        est_alloc(st, site, e->size, e->ts);
     return 0;
 }
 
@@ -283,6 +447,8 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     *state = st;
     rp->file_flags = m->file_flags;
+    rp->sample_bytes = m->sample_bytes;
+    st->sample_n = (double)m->sample_bytes;
     replay_timeline_init(rp, m);
     return 0;
 }
@@ -388,6 +554,8 @@ int replay_end(void *state, const tracemodel_t *m)
     replay_t *rp = st->rp;
     for (size_t i = 0; i < rp->nsites; i++)
         site_touch(st, &rp->sites[i]);
+    if (st->sample_n > 0)
+        est_finish(st);
     replay_timeline_fill(rp);
     rp->peak_time_ns = rp->peak_bytes ? rp->peak_time_ns - m->start_ns : 0;
     /* what the report needs later is the sites; the live set goes now */
@@ -417,6 +585,7 @@ void replay_set_model(replay_t *rp, tracemodel_t *m)
     rp->cmdline = m->cmdline;
     rp->pid = m->pid;
     rp->file_flags = m->file_flags;
+    rp->sample_bytes = m->sample_bytes;
     rp->start_ns = m->start_ns;
     rp->first_ts = m->first_ts;
     rp->last_ts = m->last_ts;

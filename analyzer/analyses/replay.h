@@ -24,6 +24,16 @@
  * Peak: the largest live heap (sum of requested sizes) after any event, first reached at
  * peak_time_ns; every stack's live bytes at that moment is its peak_bytes (computed exactly
  * in one pass by lazy snapshots, see replay.c).
+ *
+ * Sampled traces (sample_bytes = N > 0, PS_FILE_F_SAMPLED): each recorded allocation of s
+ * bytes was sampled with probability p(s) = 1 - exp(-(s + 1)/N), so it stands for
+ * 1/p(s) allocations and s/p(s) bytes (the Horvitz-Thompson estimator, jemalloc's per-sample
+ * unbiasing); its release stands for as many releases. At replay_end every count and byte
+ * total above (per site, per slice, the summary, the peak, temporary allocations) is replaced
+ * by its estimate, rounded; the peak is the largest estimated live heap. The histograms of
+ * sizes and lifetimes are scaled by their site's estimated / sampled ratio (approximate). The
+ * sampled numbers stay in samples / sample_frees. Every output therefore shows estimates;
+ * replay_t.sample_bytes says so.
  */
 #ifndef PERFSHIM_REPLAY_H
 #define PERFSHIM_REPLAY_H
@@ -50,6 +60,10 @@ typedef struct replay_site_s {
     /* time inside the real allocator of this stack's allocating calls (ALLOC_COST records,
      * summed over threads; 0 in a trace without them) */
     uint64_t alloc_ns, alloc_ns_calls;
+    /* sampled traces: the estimates while the replay runs (see above) */
+    double est_allocations, est_bytes, est_frees, est_live_blocks, est_live_bytes;
+    double est_peak_bytes, est_temporary;
+    uint64_t est_peak_epoch_seen;
 } replay_site_t;
 
 #define REPLAY_SLICES 20 /* the timeline: the trace's time span cut in this many slices */
@@ -99,6 +113,9 @@ typedef struct replay_s {
     replay_error_t *errors;
     size_t nerrors;
     uint32_t file_flags;  /* PS_FILE_F_* of the header */
+    /* sampled mode (see above): N, 0 for a full trace; the allocations and releases
+     * recorded (the counts above are estimates then) */
+    uint64_t sample_bytes, samples, sample_frees;
     uint32_t crash_signal; /* from a CRASH record, 0 if none */
     uint64_t live_blocks, live_bytes;
     uint64_t peak_bytes, peak_time_ns; /* peak_time_ns relative to start_ns */

@@ -25,6 +25,7 @@
 #include "cmd/cliopt.h"
 #include "formats/formats.h"
 #include "core/doc.h"
+#include "core/reader.h"
 #include "perfshim/errors.h"
 #include "core/safeout.h"
 #include "cmd/suppress.h"
@@ -394,6 +395,13 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
         r->mismatched_frees += t->rp.mismatched_frees;
         r->double_frees += t->rp.double_frees;
         r->invalid_frees += t->rp.invalid_frees;
+        if (t->rp.sample_bytes) { /* no scan: its blocks not freed, estimated, are the leaks */
+            r->estimated = true;
+            r->sampled_not_freed_bytes += t->rp.live_bytes;
+            r->sampled_not_freed_blocks += t->rp.live_blocks;
+            lbytes += t->rp.live_bytes;
+            lblocks += t->rp.live_blocks;
+        }
         for (size_t k = 0; k < t->leaks.ngroups; k++) {
             const leak_group_t *g = &t->leaks.groups[k];
             if (!(o->kinds & (1u << g->kind)))
@@ -527,6 +535,11 @@ static int check_emit(doc_t *d, const check_result_t *r)
         failed += r->budgets[i].failed;
     doc_linef(d, "perfshim check: %s: %zu of %zu budgets exceeded", failed ? "FAIL" : "PASS",
               failed, r->nbudgets);
+    if (r->estimated)
+        doc_linef(d, "  sampled trace: the budgets are checked on estimates; its leaks are the "
+                     "%" PRIu64 " bytes in %" PRIu64 " blocks estimated not freed at exit (no "
+                     "leak scan in sampled mode: reachable blocks count too)",
+                  r->sampled_not_freed_bytes, r->sampled_not_freed_blocks);
     doc_obj(d, NULL);
     doc_str(d, "format", "perfshim-check");
     doc_u64(d, "version", 1);
@@ -553,6 +566,9 @@ static int check_emit(doc_t *d, const check_result_t *r)
     doc_u64(d, "double_frees", r->double_frees);
     doc_u64(d, "invalid_frees", r->invalid_frees);
     doc_bool(d, "heap_errors_counted", r->heap_errors_counted);
+    doc_bool(d, "estimated", r->estimated);
+    doc_u64(d, "sampled_not_freed_bytes", r->sampled_not_freed_bytes);
+    doc_u64(d, "sampled_not_freed_blocks", r->sampled_not_freed_blocks);
     doc_end(d);
     doc_nl(d);
     doc_list(d, "budgets");
@@ -708,6 +724,10 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
     unsigned select =
         ANALYSIS_LEAKS | (o->baseline || o->c.format->view == FORMAT_DOC ? ANALYSIS_HEAP : 0) |
         (o->no_heap_errors ? 0 : ANALYSIS_MISUSE); /* the heap-error budget */
+    reader_t *hr = NULL; /* a sampled trace's leaks are its blocks not freed: the heap replay */
+    if (reader_open(&hr, t->path) == 0 && reader_info(hr)->sample_bytes)
+        select |= ANALYSIS_HEAP;
+    reader_close(hr);
     int rc = analyses_load(t->path, select, &t->rp, &t->leaks, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
@@ -724,6 +744,8 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
     }
+    if (!t->leaks.have_scan && t->rp.sample_bytes)
+        return 0; /* check_evaluate counts its blocks not freed, estimated */
     if (!t->leaks.have_scan) {
         fprintf(stderr,
                 "perfshim: check: %s: no leak scan in the trace (recorded with "

@@ -541,6 +541,10 @@ static void text_summary(const report_t *R, doc_t *d)
     const replay_t *rp = &R->rp;
     char b1[32], b2[32], b3[32], b4[32];
     doc_title(d, "SUMMARY");
+    if (rp->sample_bytes)
+        doc_linef(d, "  mode               sampled, mean %" PRIu64 " bytes: counts and bytes are "
+                     "estimates (%" PRIu64 " allocations and %" PRIu64 " releases recorded)",
+                  rp->sample_bytes, rp->samples, rp->sample_frees);
     if (rp->complete)
         doc_line(d, "  trace              complete");
     else
@@ -723,6 +727,12 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_str(d, "exe", rp->exe);
     doc_str(d, "cmdline", rp->cmdline);
     doc_u64(d, "pid", rp->pid);
+    /* sampled mode (replay.h): every count and byte total of the report is an estimate */
+    bool sampled = rp->sample_bytes != 0;
+    doc_bool(d, "sampled", sampled);
+    doc_u64_or_null(d, "sample_bytes", sampled, rp->sample_bytes);
+    doc_u64_or_null(d, "samples", sampled, rp->samples);
+    doc_u64_or_null(d, "sample_frees", sampled, rp->sample_frees);
     doc_end(d);
     int rc = 0;
     doc_hide(d, sec_mask(R, SEC_SCREEN));
@@ -763,7 +773,11 @@ static int report_emit(const report_t *R, doc_t *d)
         doc_hide(d, DOC_DATA | sec_mask(R, SEC_NOT_FREED));
         if (rc == 0)
             rc = text_top(R, d,
-                          report_exited(R)
+                          rp->sample_bytes
+                              ? (report_exited(R) ? "NOT FREED AT EXIT (estimates: a sampled trace)"
+                                                  : "NOT FREED WHEN THE TRACE STOPS (the process "
+                                                    "had not exited; estimates: a sampled trace)")
+                          : report_exited(R)
                               ? "NOT FREED AT EXIT"
                               : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
                           site_by_leaked, TOP_LEAKS);

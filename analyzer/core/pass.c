@@ -737,6 +737,7 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
         return -PS_E_NOMEM;
     m->pid = ti->pid;
     m->file_flags = ti->flags;
+    m->sample_bytes = ti->sample_bytes;
     m->start_ns = ti->start_mono_ns;
     m->start_realtime_ns = ti->start_realtime_ns;
     m->complete = true;

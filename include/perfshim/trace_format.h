@@ -21,7 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PERFSHIM_TRACE_VERSION 1u
+/* The newest version this code reads and writes. A writer writes the oldest version that
+ * describes its file: 1 for a full trace, 2 only for a sampled one (PS_FILE_F_SAMPLED), so
+ * readers from before sampled mode keep reading full traces and refuse sampled ones rather
+ * than show their samples as totals. */
+#define PERFSHIM_TRACE_VERSION 2u
+#define PERFSHIM_TRACE_VERSION_FULL 1u
 #define PERFSHIM_FILE_MAGIC "PSTR"   /* 4 bytes, no NUL */
 #define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */
 
@@ -59,6 +64,18 @@ typedef struct ps_file_header_s {
                                     * kept its live set: PERFSHIM_LEAK_CHECK=1); without this
                                     * flag (writers before 2026-12-01, or the live set off)
                                     * whether a free crossed threads is unknown */
+#define PS_FILE_F_SAMPLED 0x10u /* sampled mode (PERFSHIM_SAMPLE_BYTES, version >= 2): a
+                                 * ps_file_sampling_t follows the command line (before the
+                                 * checksum, which PS_FILE_F_HEADER_SUM then requires); only
+                                 * sampled allocations and their releases are in the trace */
+
+/* Sampled mode's parameters (PS_FILE_F_SAMPLED): a successful allocation of s bytes was
+ * recorded with probability p(s) = 1 - exp(-(s + 1) / mean_bytes), independently of the
+ * others (failed ones are not recorded). */
+typedef struct ps_file_sampling_s {
+    uint64_t mean_bytes; /* N: the mean of the exponential byte countdown between samples */
+    uint64_t seed;       /* PERFSHIM_SAMPLE_SEED, 0: random */
+} ps_file_sampling_t;    /* 16 bytes */
 
 /* ---- chunk header --------------------------------------------------------------------- */
 typedef struct ps_chunk_header_s {
