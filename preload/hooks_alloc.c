@@ -44,11 +44,22 @@
  * instructions a call in sampled mode, measured. */
 #define PS_HOOK __attribute__((used)) /* hidden (-fvisibility=hidden); jumped to from asm */
 #define PS_HOOK_NAME(name) ps_hook_##name
+#if defined(__x86_64__)
 #define PS_X(ret, name, params, args)                                                          \
     PS_HOOK ret PS_HOOK_NAME(name) params;                                                     \
     __asm__(".text\n\t.p2align 4\n\t.globl " #name "\n\t.type " #name ", @function\n" #name      \
             ":\n\tcmpl $0, sampled_on(%rip)\n\tjne sampled_" #name "\n\tjmp ps_hook_" #name       \
             "\n\t.size " #name ", .-" #name "\n");
+#else /* elsewhere the same test in C, after the prologue */
+#define PS_X(ret, name, params, args)                                                          \
+    PS_HOOK ret PS_HOOK_NAME(name) params;                                                     \
+    PS_EXPORT ret name params                                                                  \
+    {                                                                                          \
+        if (PS_UNLIKELY(sampled_on))                                                           \
+            return sampled_##name args;                                                        \
+        return PS_HOOK_NAME(name) args;                                                        \
+    }
+#endif
 PS_SAMPLED_HOOKS(PS_X)
 #undef PS_X
 
