@@ -9,7 +9,7 @@
  * bytes, hold the key in their top 43 bits whatever the layout: the lookup's scan reads them.
  *
  * Layouts (choose_layout, at each rebuild): 12 bytes (payload 53 bits) while what the table has
- * seen fits with room: the widths of the largest function, site and size (the size covering
+ * seen (values past the 16-byte widths aside: no layout holds them) fits with room: the widths of the largest function, site and size (the size covering
  * all but 1/1024 of the allocations and up to 32 more) and twice the time since t0 (at least 2^30 ns), the spare
  * bits going to time (up to 44), then up to 3 each to size and site; else 16 bytes (payload 85
  * bits: fn 5, site 18, size 18, time 44), and 16 from then on. A 12-byte layout's fields are

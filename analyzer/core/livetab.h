@@ -228,14 +228,15 @@ static inline void livetab_count_set(livetab_t *t, int was)
         t->peak_live = t->live;
 }
 
-/* What the next layout must hold (livetab_set's data, fitting or not). */
+/* What the next layout must hold (livetab_set's data, fitting or not; values that no layout
+ * holds, past the 16-byte entry's widths, do not count). */
 static inline void livetab_note(livetab_t *t, const livetab_blk_t *b)
 {
-    if (b->site > t->max_site)
+    if (b->site > t->max_site && b->site < (1u << 18))
         t->max_site = b->site;
-    if (b->fn > t->max_fn)
+    if (b->fn > t->max_fn && b->fn < 32)
         t->max_fn = b->fn;
-    if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts)
+    if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts && b->ts - t->t0 < (1ull << 44))
         t->max_dts = b->ts - t->t0;
     t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
     t->nsizes++;

@@ -270,13 +270,30 @@ static uint64_t pool_ptr(uint32_t i)
     return BASE + 16ull * i;
 }
 
+static void random_run(int growing);
+
 TEST(random_vs_reference)
+{
+    random_run(0);
+}
+
+/* Values that grow slowly (sites, sizes, functions): 12-byte layouts rebuilt into wider ones,
+ * then 16-byte entries, while blocks live and die, every value checked against the
+ * reference. */
+TEST(random_growing_values)
+{
+    random_run(1);
+}
+
+static void random_run(int growing)
 {
     livetab_t t = {0};
     ref_t *ref = calloc(POOL, sizeof(*ref));
     assert_true(ref != NULL);
     uint64_t now = 1000000, live = 0, dead = 0, dropped = 0, mism = 0;
     uint32_t lo = 0, window = 40000;
+    livetab_layout_t lay = {0};
+    size_t relaid12 = 0; /* rebuilds from a 12-byte layout to another one */
     for (uint32_t op = 0; op < 1000000; op++) {
         /* a window of addresses that slides up: new addresses keep coming */
         if (op % 8 == 0 && lo + window < POOL)
@@ -309,7 +326,12 @@ TEST(random_vs_reference)
                                .ts = now,
                                .site = (uint32_t)((r >> 20) % 3000),
                                .fn = (uint8_t)((r >> 40) % 31)};
-            if (r % 211 == 0)
+            if (growing) {
+                x.size = (r % (16 + op / 64)) & 0x7fff;
+                x.site = (uint32_t)((r >> 20) % (2 + op / 4096));
+                x.fn = (uint8_t)((r >> 40) % (1 + op / 200000));
+            }
+            if (r % 211 == 0 && (!growing || r % 5 == 0)) /* growing: outliers rarer */
                 x.size = (r >> 8) % (1ull << 40); /* huge */
             if (r % 223 == 1)
                 x.ts = now + (1ull << 45); /* far */
@@ -323,6 +345,10 @@ TEST(random_vs_reference)
                 live++;
             ref[i].state = LIVETAB_LIVE;
             ref[i].b = x;
+        }
+        if (memcmp(&t.lay, &lay, sizeof lay)) { /* a rebuild changed the layout */
+            relaid12 += lay.stride == 12 && t.lay.stride == 12;
+            lay = t.lay;
         }
         if (t.dead_dropped != dropped) { /* a rebuild dropped every dead entry */
             for (uint32_t k = 0; k < POOL; k++)
@@ -342,6 +368,14 @@ TEST(random_vs_reference)
     expect_true(t.rebuilds > 3);
     expect_true(dropped > 0);
     expect_true(t.side_n > 0);
+    if (growing) {
+        fprintf(stderr, "growing: %llu rebuilds, %llu for a layout, %zu from 12 bytes to 12, "
+                        "stride %u at the end\n",
+                (unsigned long long)t.rebuilds, (unsigned long long)t.relayouts, relaid12,
+                t.lay.stride);
+        expect_true(relaid12 > 0);
+        expect_u64_eq(t.lay.stride, 16); /* from 12-byte layouts at the start */
+    }
     /* every address agrees at the end */
     for (uint32_t k = 0; k < POOL; k++) {
         livetab_blk_t b;
@@ -439,4 +473,5 @@ TEST(compact_layout_and_relayout)
 
 TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
           TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
+          TEST_ENTRY(random_growing_values),
           TEST_ENTRY(bytes_per_live_block))
