@@ -348,6 +348,7 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
 {
     ps_pack_state_t pk = {0, 0};
     uint32_t pos = 0, o = 0;
+    int heap_only = out != NULL; /* every record written as ALLOC_P or FREE_P so far */
     while (pos + sizeof(ps_rec_hdr_t) <= len) {
         ps_rec_hdr_t h;
         memcpy(&h, src + pos, sizeof h);
@@ -390,14 +391,19 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
             memcpy(out + o, tmp, plen);
             o += plen;
             ps_pack_state_set(&pk, nts, nptr);
+            heap_only = heap_only && h.type != PS_REC_REALLOC;
         } else {
             memcpy(out + o, src + pos, h.len);
             o += h.len;
+            if (h.type != PS_REC_ALLOC_P && h.type != PS_REC_FREE_P)
+                heap_only = 0;
         }
         pos += h.len;
     }
     if (!out)
         return len;
+    if (heap_only && pos == len && pos) /* no torn tail: the chunk is whole records */
+        ch->flags |= PS_CHUNK_F_HEAP_ONLY;
     memcpy(out + o, src + pos, len - pos); /* a torn tail, as it was */
     return o + (len - pos);
 }

@@ -710,6 +710,31 @@ static int pass_make_streams(pass_t *P)
     return 0;
 }
 
+/* No analysis wants the heap events: the chunks whose header says they hold nothing else
+ * (PS_CHUNK_F_HEAP_ONLY) leave the streams unread, as stream_skim would have counted them:
+ * their records (nevents, one event each), their time range (records of a chunk are in time
+ * order: t_first and t_last are the first and the last), the chunk itself. */
+static void pass_skip_heap_only(pass_t *P)
+{
+    tracemodel_t *m = P->m;
+    for (size_t i = 0; i < P->nstreams; i++) {
+        stream_t *s = &P->streams[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->nchunks; j++) {
+            const chunk_info_t *c = reader_chunk(P->r, s->chunks[j]);
+            if (!(c->h.flags & PS_CHUNK_F_HEAP_ONLY) || !c->h.nevents) {
+                s->chunks[k++] = s->chunks[j];
+                continue;
+            }
+            m->chunks++;
+            m->records += c->h.nevents;
+            tracemodel_ts(m, c->h.t_first);
+            tracemodel_ts(m, c->h.t_last);
+        }
+        s->nchunks = k;
+    }
+}
+
 /* ---- entry point --------------------------------------------------------------------- */
 
 static char *pass_strdup(const char *s)
@@ -765,6 +790,8 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
         if (sinks[i].ops->prefetch && sinks[i].ops->prefetch_on && !P->pf_sink)
             P->pf_sink = &sinks[i];
     }
+    if (!P->nev)
+        pass_skip_heap_only(P);
     size_t **chunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*chunks));
     size_t *nchunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*nchunks));
     if (chunks && nchunks) {

@@ -93,6 +93,11 @@ typedef struct ps_chunk_header_s {
 } ps_chunk_header_t;
 
 #define PS_CHUNK_F_INTERNAL 0x1u /* records of a shim thread (the writer): RSS samples, END */
+/* Every record of the chunk is a packed allocation or release (ALLOC_P, FREE_P), whole: a
+ * reader that wants no heap event may skip the chunk without decompressing it (t_first,
+ * t_last and nevents say all it holds: nevents records). Writers before 2026-12-01 never set
+ * it; readers that do not know it ignore it. */
+#define PS_CHUNK_F_HEAP_ONLY 0x2u
 
 /* ---- records -------------------------------------------------------------------------- */
 /* Every record starts with this; `len` counts the whole record, header included, so a

@@ -4,7 +4,8 @@
  * allocation whatever the threads; a thread's chunks read in seq order even when the file
  * holds them out of order; a chunk missing from a thread's sequence counted and the trace
  * marked partial; with no analysis that wants events, no merge, every record still handed on
- * and the time range still exact; the ring of decoded events (and the worker's digest of them)
+ * and the time range still exact (chunks flagged heap-only counted from their headers, not
+ * read); the ring of decoded events (and the worker's digest of them)
  * keeps a stream's records and events in order and hands addresses to prefetch before their
  * events.
  */
@@ -300,6 +301,40 @@ TEST(no_merge_without_event_analyses)
     tracemodel_free(&m);
 }
 
+/* A chunk flagged PS_CHUNK_F_HEAP_ONLY: a pass without event analyses counts it from its
+ * header (records, time range, the chunk) and does not read it (here it holds a THREAD_START,
+ * which would reach on_record); a pass with them reads it as any chunk. */
+TEST(heap_only_chunk_skipped_without_event_analyses)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "a");
+    chunk(&f, &a, 10, 0, 1001, 1001);
+    synth_thread(&b, PS_REC_THREAD_START, 10, 1100, "a"); /* not what the flag allows */
+    synth_alloc(&b, PS_FN_MALLOC, 0, 1200, 0x100, 8, 0);
+    ps_chunk_header_t h = {.tid = 10, .seq = 1, .flags = PS_CHUNK_F_HEAP_ONLY, .nevents = 5,
+                           .t_first = 1100, .t_last = 1900};
+    synth_chunk(&f, &b, &h, 1);
+    synth_buf_free(&b);
+    end_chunk(&f, 1300);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_records, &g, &m), 0);
+    expect_u64_eq(g.nrec, 2); /* END and the first START: the flagged chunk unread */
+    expect_u64_eq(m.chunks, 3);
+    expect_u64_eq(m.records, 5 + 2); /* its nevents, plus the other chunks' one record each */
+    expect_u64_eq(m.first_ts, 1001);
+    expect_u64_eq(m.last_ts, 1900);
+    tracemodel_free(&m);
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    expect_u64_eq(g.nev, 1); /* read: the allocation, */
+    expect_u64_eq(g.nrec, 3); /* and both STARTs */
+    expect_u64_eq(m.last_ts, 1300);
+    tracemodel_free(&m);
+}
+
 /* A file that is no trace: a negative code and one line. */
 TEST(not_a_trace)
 {
@@ -461,6 +496,7 @@ int main(void)
         TEST_ENTRY(merge_reads_chunks_in_seq_order),
         TEST_ENTRY(merge_counts_a_lost_chunk),
         TEST_ENTRY(no_merge_without_event_analyses),
+        TEST_ENTRY(heap_only_chunk_skipped_without_event_analyses),
         TEST_ENTRY(not_a_trace),
         TEST_ENTRY(ring_keeps_stream_order_and_prefetches_ahead),
     };
