@@ -34,6 +34,8 @@ typedef struct thr_s {
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
     ring_t *ring;    /* its latest k + 1 allocations; the next goes to ring[rpos] */
     size_t rpos;
+    uint64_t last_ts; /* its latest allocation's time */
+    bool unsorted;    /* an allocation's time was below the one before (ring_find) */
     bool re_pending; /* its latest event released a realloc's old block */
     bool re_cont;    /* that block was made by one of its latest STEPS_KEPT steps */
     uint64_t re_old_size;
@@ -293,6 +295,10 @@ static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t t
                      uint64_t *others)
 {
     size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
+    /* times in allocation order (the common case): the oldest entry has the least time, so
+     * a block allocated before it is not there (most releases, on a churn) */
+    if (!t->unsorted && m && ts < t->ring[t->nalloc < n ? 0 : t->rpos].ts)
+        return 0;
     size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
     for (size_t back = 0; back < m; back++) { /* newest first: the common case is the last */
         const ring_t *r = &t->ring[j];
@@ -409,6 +415,9 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
             P->same_size_cycles++;
         }
     }
+    if (e->ts < t->last_ts)
+        t->unsorted = true;
+    t->last_ts = e->ts;
     t->ring[t->rpos] = (ring_t){e->ptr, e->ts, t->nalloc};
     t->rpos = t->rpos == P->k ? 0 : t->rpos + 1;
     t->nalloc++;
