@@ -20,6 +20,7 @@
 
 #include "analyses/replay.h"
 #include "core/u32map.h"
+#include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
 
@@ -77,10 +78,17 @@ typedef struct pstate_s {
 
 /* pressure_window for the merged events, whose times mostly stay in one window: no division
  * while ts stays within the latest event's window. */
-static size_t event_window(pstate_t *S, uint64_t ts)
+static size_t event_window_slow(pstate_t *S, uint64_t ts);
+
+static inline size_t event_window(pstate_t *S, uint64_t ts)
 {
-    if (ts >= S->win_lo && ts < S->win_hi)
+    if (PS_LIKELY(ts >= S->win_lo && ts < S->win_hi))
         return S->win_cur;
+    return event_window_slow(S, ts);
+}
+
+static PS_NOINLINE size_t event_window_slow(pstate_t *S, uint64_t ts)
+{
     const pressure_t *P = S->P;
     size_t i = pressure_window(P, S->start_ns, ts);
     if (ts > S->start_ns && P->window_ns) {
@@ -139,11 +147,19 @@ void pressure_free(pressure_t *p)
 
 #define SITE_DIRECT_MAX (1u << 20)
 
-static pressure_site_t *site_get(pstate_t *S, uint32_t id)
+static pressure_site_t *site_get_slow(pstate_t *S, uint32_t id);
+
+/* The site of stack id, made at its first use (NULL: out of memory). */
+static inline pressure_site_t *site_get(pstate_t *S, uint32_t id)
+{
+    if (PS_LIKELY(id < S->site_of_n) && S->site_of[id])
+        return &S->P->sites[S->site_of[id] - 1];
+    return site_get_slow(S, id);
+}
+
+static PS_NOINLINE pressure_site_t *site_get_slow(pstate_t *S, uint32_t id)
 {
     pressure_t *P = S->P;
-    if (id < S->site_of_n && S->site_of[id])
-        return &P->sites[S->site_of[id] - 1];
     if (id >= SITE_DIRECT_MAX) {
         uint32_t i = u32map_get(&S->site_map, id);
         if (i != U32MAP_NONE)

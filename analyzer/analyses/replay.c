@@ -72,10 +72,17 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
 
 /* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
  * event's slice while ts is within its bounds (no 64-bit division per event). */
-static unsigned event_slice(state_t *st, uint64_t ts)
+static unsigned event_slice_slow(state_t *st, uint64_t ts);
+
+static inline unsigned event_slice(state_t *st, uint64_t ts)
 {
-    if (ts >= st->slice_lo && ts < st->slice_hi)
+    if (PS_LIKELY(ts >= st->slice_lo && ts < st->slice_hi))
         return st->slice_cur;
+    return event_slice_slow(st, ts);
+}
+
+static PS_NOINLINE unsigned event_slice_slow(state_t *st, uint64_t ts)
+{
     unsigned i = state_slice(st, ts);
     const replay_t *rp = st->rp;
     if (ts > rp->start_ns && rp->slice_ns) {
