@@ -198,40 +198,57 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
     const unsigned char *data = view->data;
     size_t pos = view->pos, size = view->size;
     dig_run_t *run = NULL;
+    /* events are written in place (the array grown ahead, a block of them at a time); a run's
+     * end and packed state are set when it ends */
+    pass_event_t *ev = d->ev;
+    size_t nev = 0, cap = d->cap_ev;
     while (size - pos >= sizeof(ps_rec_hdr_t) && pos < UINT32_MAX - 65536) {
         const unsigned char *p = data + pos;
         ps_rec_hdr_t h;
         memcpy(&h, p, sizeof(h));
         if (h.len < sizeof(h) || h.len > size - pos)
             break;
-        pass_event_t e;
+        if (PS_UNLIKELY(nev == cap)) {
+            d->nev = nev;
+            if (digest_grow((void **)&d->ev, &d->cap_ev, nev + 1, sizeof(*ev)))
+                break;
+            ev = d->ev;
+            cap = d->cap_ev;
+        }
+        pass_event_t *e = &ev[nev];
         int ok = 0;
         if (h.type == PS_REC_ALLOC_P) {
             ps_rec_alloc_t a;
             if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
-                e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
-                                   PASS_ALIGN_LOG2(a.align), 0};
+                *e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                                    a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
+                                    PASS_ALIGN_LOG2(a.align), 0};
         } else if (h.type == PS_REC_FREE_P) {
             ps_rec_free_t f;
             if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
-                e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
+                *e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
+                                    h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
         } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
             ps_rec_alloc_t a;
             memcpy(&a, p, sizeof(a));
-            e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
-                                   PASS_ALIGN_LOG2(a.align), 0};
+            *e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                                a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
+                                PASS_ALIGN_LOG2(a.align), 0};
             ok = 1;
         } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
             ps_rec_free_t f;
             memcpy(&f, p, sizeof(f));
-            e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
+            *e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
+                                h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
             ok = 1;
         } else if (h.type == PS_REC_REALLOC_P) {
             ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
+            if (run) { /* the run ends before it, with the state before it */
+                run->end = (uint32_t)pos;
+                run->nev = (uint32_t)(nev - run->ev0);
+                run->pk = pk;
+                run = NULL;
+            }
             if (ps_unpack_realloc_p(&pk, p, h.len, &ra) != 0)
                 break;
         }
@@ -240,26 +257,29 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
                 if (digest_grow((void **)&d->runs, &d->cap_runs, d->nruns + 1, sizeof(*run)))
                     break;
                 run = &d->runs[d->nruns++];
-                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)d->nev, 0, pk};
+                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)nev, 0, pk};
             }
-            if (digest_grow((void **)&d->ev, &d->cap_ev, d->nev + 1, sizeof(e))) {
-                d->nruns--; /* this run's end is unknown: dropped */
-                run = NULL;
-                break;
-            }
-            d->ev[d->nev++] = e;
-            run->nev++;
+            nev++;
             pos += h.len;
-            run->end = (uint32_t)pos;
-            run->pk = pk;
             continue;
+        }
+        if (run) { /* the run ends before this record */
+            run->end = (uint32_t)pos;
+            run->nev = (uint32_t)(nev - run->ev0);
+            run->pk = pk;
+            run = NULL;
         }
         /* a packed record that does not decode stops here; any other is stepped over */
         if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P)
             break;
-        run = NULL;
         pos += h.len;
     }
+    if (run) { /* the last run ends where the loop stopped (its events all decoded) */
+        run->end = (uint32_t)pos;
+        run->nev = (uint32_t)(nev - run->ev0);
+        run->pk = pk;
+    }
+    d->nev = nev;
     *bytes = sizeof(*d) + d->cap_runs * sizeof(*d->runs) + d->cap_ev * sizeof(*d->ev);
 }
 
