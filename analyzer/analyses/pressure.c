@@ -6,8 +6,8 @@
  * and the old side of a realloc in flight (a growth chain's step); a map (thread, site) ->
  * the size that thread last released from that site (same-size cycles); the LOCK_ALLOC
  * records, merged at the end. No address table: a released block's size, time, site and
- * allocation function come from the replay (replay_t.released), which sees each event just
- * before this analysis does.
+ * allocation function come from the replay (replay_t.evres), which sees each event (or
+ * batch of events) just before this analysis does.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -55,7 +55,6 @@ typedef struct pstate_s {
     pressure_t *P;
     replay_t *rp;
     uint64_t start_ns;
-    uint64_t frees_seen; /* rp->frees when the latest released block was taken */
     size_t sites_cap;
     uint32_t *site_of; /* stack id -> site index + 1, ids < site_of_n */
     size_t site_of_n;
@@ -327,17 +326,17 @@ static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t t
     return 0;
 }
 
-static void window_live(pstate_t *S, size_t w)
+static void window_live(pstate_t *S, size_t w, uint64_t live)
 {
     pressure_window_t *win = &S->P->windows[w];
-    uint64_t live = S->rp->live_bytes;
     if (live > win->live_bytes_max)
         win->live_bytes_max = live;
     S->live_end[w] = live;
     S->has_ev[w] = true;
 }
 
-static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay_released_t *b)
+static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay_released_t *b,
+                      uint64_t live)
 {
     pressure_t *P = S->P;
     pressure_site_t *s = site_get(S, b->stack_id);
@@ -384,13 +383,13 @@ static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay
     for (unsigned j = 0; t->re_pending && is_realloc(b->alloc_fn) && j < STEPS_KEPT; j++)
         if (t->steps[j].ptr == e->ptr && t->steps[j].ts == b->alloc_ts)
             t->re_cont = true;
-    window_live(S, w);
+    window_live(S, w, live);
     if (t->re_pending) /* a realloc's old side: not a release the app made */
         return 0;
     return same_put(S, (size_t)(s - P->sites), (size_t)(t - S->thr), b->stack_id, b->size);
 }
 
-static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
+static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
 {
     pressure_t *P = S->P;
     pressure_site_t *s = site_get(S, e->stack);
@@ -408,7 +407,7 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
         s->size_max = sz;
     P->windows[w].allocations++;
     P->windows[w].bytes += e->size;
-    window_live(S, w);
+    window_live(S, w, live);
     bool re = is_realloc(e->fn);
     if (re && t->re_pending) { /* a growth chain's step */
         s->realloc_steps++;
@@ -440,22 +439,39 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
     return 0;
 }
 
-int pressure_event(void *state, const pass_event_t *e)
+/* One event, with what the replay did with it (replay_t.evres). */
+static PS_ALWAYS_INLINE int pressure_one(pstate_t *S, const pass_event_t *e,
+                                         const replay_evres_t *r)
 {
-    pstate_t *S = state;
     if (e->kind == PASS_EV_FAILED)
         return 0;
     thr_t *t = thr_get(S, e->tid);
     if (!t)
         return -PS_E_NOMEM;
     if (e->kind == PASS_EV_ALLOC)
-        return on_alloc(S, t, e);
-    if (S->rp->frees == S->frees_seen) { /* not a live block's release: nothing freed */
+        return on_alloc(S, t, e, r->live_bytes);
+    if (!r->freed) { /* not a live block's release: nothing freed */
         t->re_pending = false;
         return 0;
     }
-    S->frees_seen = S->rp->frees;
-    return on_release(S, t, e, &S->rp->released);
+    return on_release(S, t, e, &r->released, r->live_bytes);
+}
+
+int pressure_events(void *state, const pass_event_t *ev, size_t n)
+{
+    pstate_t *S = state;
+    const replay_evres_t *r = S->rp->evres;
+    for (size_t i = 0; i < n; i++) {
+        int rc = pressure_one(S, &ev[i], &r[i]);
+        if (PS_UNLIKELY(rc < 0))
+            return rc;
+    }
+    return 0;
+}
+
+int pressure_event(void *state, const pass_event_t *e)
+{
+    return pressure_events(state, e, 1);
 }
 
 int pressure_record(void *state, uint32_t tid, const record_t *rec)

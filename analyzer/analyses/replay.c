@@ -161,7 +161,7 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-static int event_release(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out)
 {
     replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
@@ -179,7 +179,8 @@ static int event_release(state_t *st, const event_t *e)
         return rc;
     }
     replay_site_t *site = &rp->sites[l->site];
-    rp->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
+    out->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
+    out->freed = true;
     if (st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;
@@ -208,7 +209,7 @@ static int event_release(state_t *st, const event_t *e)
     return 0;
 }
 
-static int event_alloc(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
     uint32_t si;
@@ -373,10 +374,24 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     return 0;
 }
 
-int replay_event(void *state, const pass_event_t *e)
+int replay_events(void *state, const pass_event_t *ev, size_t n)
 {
     state_t *st = state;
-    return e->kind == EV_RELEASE ? event_release(st, e) : event_alloc(st, e);
+    replay_evres_t *out = st->rp->evres;
+    for (size_t i = 0; i < n; i++) {
+        const event_t *e = &ev[i];
+        out[i].freed = false;
+        int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
+        out[i].live_bytes = st->rp->live_bytes;
+        if (PS_UNLIKELY(rc < 0))
+            return rc;
+    }
+    return 0;
+}
+
+int replay_event(void *state, const pass_event_t *e)
+{
+    return replay_events(state, e, 1);
 }
 
 int replay_prefetch_on(void *state)

@@ -592,6 +592,12 @@ static int pass_merge(pass_t *P)
         ev_st[i] = P->ev_sinks[i]->state;
     }
     tracemodel_t *m = P->m;
+    /* every analysis with events takes batches: a span's events go in batches */
+    int (*evs_fn[ANALYSIS_EV_MAX])(void *, const pass_event_t *, size_t);
+    bool batches = nev <= ANALYSIS_EV_MAX;
+    for (size_t i = 0; i < nev && batches; i++)
+        if (!(evs_fn[i] = P->ev_sinks[i]->ops->on_events))
+            batches = false;
     while (P->nheap) {
         heap_ent_t *top = &P->heap[0];
         stream_t *s = &P->streams[top->stream];
@@ -608,7 +614,32 @@ static int pass_merge(pass_t *P)
                 const pass_event_t *e = s->span, *end = e + s->span_n;
                 bool tie = top->stream < next.stream, alone = P->nheap == 1;
                 uint64_t lo = e->ts, hi = e->ts;
-                for (; e < end; e++) {
+                while (batches && e < end) { /* in batches of at most PASS_BATCH_MAX */
+                    size_t k = 0, max = (size_t)(end - e);
+                    max = max < PASS_BATCH_MAX ? max : PASS_BATCH_MAX;
+                    for (; k < max; k++) {
+                        const pass_event_t *x = &e[k];
+                        if (!alone) {
+                            uint64_t ts = x->ts < (1ull << 63) ? x->ts : (1ull << 63) - 1;
+                            uint64_t key = ts << 1 | (x->kind != PASS_EV_RELEASE);
+                            if (key > next.key || (key == next.key && !tie))
+                                break;
+                        }
+                        lo = x->ts < lo ? x->ts : lo;
+                        hi = x->ts > hi ? x->ts : hi;
+                    }
+                    if (!k)
+                        break;
+                    if (PS_UNLIKELY(P->pf_on)) /* up to the next batch's blocks */
+                        stream_span_pf(P, s, e + 2 * k);
+                    for (size_t i = 0; i < nev; i++)
+                        if (PS_UNLIKELY((rc = evs_fn[i](ev_st[i], e, k)) < 0))
+                            return rc;
+                    e += k;
+                    if (k < max)
+                        break; /* the next stream's turn */
+                }
+                for (; e < end && !batches; e++) {
                     if (!alone) {
                         uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
                         uint64_t key = ts << 1 | (e->kind != PASS_EV_RELEASE);
@@ -644,7 +675,11 @@ static int pass_merge(pass_t *P)
                     pass_progress(P, total_chunks);
                 const pass_event_t *e = stream_cur(s);
                 tracemodel_ts(m, e->ts);
-                if (nev == 1) {
+                if (batches) {
+                    for (size_t i = 0; i < nev; i++)
+                        if ((rc = evs_fn[i](ev_st[i], e, 1)) < 0)
+                            return rc;
+                } else if (nev == 1) {
                     if ((rc = ev_fn[0](ev_st[0], e)) < 0)
                         return rc;
                 } else {
