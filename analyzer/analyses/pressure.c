@@ -306,14 +306,24 @@ static int same_put(pstate_t *S, size_t si, size_t ti, uint32_t stack, uint64_t 
 
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
  * 1 found (*others set), 0 not there (more than k, or another thread's). */
-static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                     uint64_t *others)
+static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                     uint64_t *others);
+
+static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                            uint64_t *others)
 {
-    size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
+    size_t n = (size_t)S->P->k + 1;
     /* times in allocation order (the common case): the oldest entry has the least time, so
      * a block allocated before it is not there (most releases, on a churn) */
-    if (!t->unsorted && m && ts < t->ring[t->nalloc < n ? 0 : t->rpos].ts)
+    if (!t->unsorted && t->nalloc && ts < t->ring[t->nalloc < n ? 0 : t->rpos].ts)
         return 0;
+    return ring_scan(S, t, ptr, ts, others);
+}
+
+static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                                 uint64_t *others)
+{
+    size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
     size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
     for (size_t back = 0; back < m; back++) { /* newest first: the common case is the last */
         const ring_t *r = &t->ring[j];
