@@ -80,10 +80,17 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
 
 /* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
  * event's slice while ts is within its bounds (no 64-bit division per event). */
-static unsigned event_slice(state_t *st, uint64_t ts)
+static unsigned event_slice_slow(state_t *st, uint64_t ts);
+
+static inline unsigned event_slice(state_t *st, uint64_t ts)
 {
-    if (ts >= st->slice_lo && ts < st->slice_hi)
+    if (PS_LIKELY(ts >= st->slice_lo && ts < st->slice_hi))
         return st->slice_cur;
+    return event_slice_slow(st, ts);
+}
+
+static PS_NOINLINE unsigned event_slice_slow(state_t *st, uint64_t ts)
+{
     unsigned i = state_slice(st, ts);
     const replay_t *rp = st->rp;
     if (ts > rp->start_ns && rp->slice_ns) {
@@ -311,7 +318,7 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-static int event_release(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out)
 {
     replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
@@ -329,7 +336,8 @@ static int event_release(state_t *st, const event_t *e)
         return rc;
     }
     replay_site_t *site = &rp->sites[l->site];
-    rp->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
+    out->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
+    out->freed = true;
     bool tmp = st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack;
     if (tmp) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
@@ -361,7 +369,7 @@ static int event_release(state_t *st, const event_t *e)
     return 0;
 }
 
-static int event_alloc(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
     uint32_t si;
@@ -532,10 +540,24 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     return 0;
 }
 
-int replay_event(void *state, const pass_event_t *e)
+int replay_events(void *state, const pass_event_t *ev, size_t n)
 {
     state_t *st = state;
-    return e->kind == EV_RELEASE ? event_release(st, e) : event_alloc(st, e);
+    replay_evres_t *out = st->rp->evres;
+    for (size_t i = 0; i < n; i++) {
+        const event_t *e = &ev[i];
+        out[i].freed = false;
+        int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
+        out[i].live_bytes = st->rp->live_bytes;
+        if (PS_UNLIKELY(rc < 0))
+            return rc;
+    }
+    return 0;
+}
+
+int replay_event(void *state, const pass_event_t *e)
+{
+    return replay_events(state, e, 1);
 }
 
 int replay_prefetch_on(void *state)

@@ -81,13 +81,22 @@ typedef struct replay_slice_s {
 typedef tm_stack_t replay_stack_t;
 typedef tm_module_t replay_module_t;
 
-/* The block the latest matched release freed (replay_t.released): what the pressure analysis
- * reads after each release event (a new one exactly when replay_t.frees changed). */
+/* The block a matched release freed (replay_evres_t.released): what the pressure analysis
+ * reads for each release event that freed a live block (replay_evres_t.freed). */
 typedef struct replay_released_s {
     uint64_t size, alloc_ts;
     uint32_t stack_id;
     uint8_t alloc_fn;
 } replay_released_t;
+
+/* What the replay did with each event of the latest batch it took (replay_events: evres[i]
+ * for ev[i]; replay_event: evres[0]), for the analyses after it in the table, which read it
+ * in their on_event(s) for the same events (pressure, series). */
+typedef struct replay_evres_s {
+    replay_released_t released; /* freed: the block it released */
+    uint64_t live_bytes;        /* the live heap after the event */
+    bool freed;                 /* a release of a live block */
+} replay_evres_t;
 
 typedef struct replay_s {
     /* from the file header */
@@ -156,9 +165,9 @@ typedef struct replay_s {
     misuse_t *misuse;
     /* internal */
     void *priv;
-    /* the latest released block (see replay_released_t); the pressure analysis's result
-     * (analyses/pressure.h), NULL when it did not run */
-    replay_released_t released;
+    /* the latest batch's events as the replay saw them (replay_evres_t); the pressure
+     * analysis's result (analyses/pressure.h), NULL when it did not run */
+    replay_evres_t evres[PASS_BATCH_MAX];
     struct pressure_s *pressure;
 } replay_t;
 
@@ -170,6 +179,7 @@ typedef struct replay_s {
 int replay_begin(replay_t *rp, void **state, const tracemodel_t *m);
 int replay_record(void *state, uint32_t tid, const record_t *rec);
 int replay_event(void *state, const pass_event_t *e);
+int replay_events(void *state, const pass_event_t *ev, size_t n); /* pass_ops_t.on_events */
 int replay_end(void *state, const tracemodel_t *m);
 /* pass_ops_t.prefetch_on / prefetch: the block table's slots of addresses about to come */
 int replay_prefetch_on(void *state);
