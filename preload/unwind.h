@@ -158,10 +158,17 @@ static PS_ALWAYS_INLINE uint32_t ucache_lookup(const tstate_t *st, uintptr_t ra,
             acc |= UCACHE_WIN(0);
 #undef UCACHE_WIN
         acc |= acc2;
-        uint64_t x = acc[0] | acc[1];
-        for (const uint64_t *sv = (const uint64_t *)v; o < se; o++, sv++)
-            x |= *(const ucache_word_t *)(b + *o) ^ *sv;
-        if (x == 0)
+        uint64_t x = acc[0] | acc[1], x2 = 0;
+        const uint64_t *sv = (const uint64_t *)v;
+#define UCACHE_ONE(i) (*(const ucache_word_t *)(b + o[i]) ^ sv[i])
+        for (; se - o >= 4; o += 4, sv += 4) { /* without frame pointers: mostly singles */
+            x |= UCACHE_ONE(0) | UCACHE_ONE(2);
+            x2 |= UCACHE_ONE(1) | UCACHE_ONE(3);
+        }
+        for (; o < se; o++, sv++)
+            x |= UCACHE_ONE(0);
+#undef UCACHE_ONE
+        if ((x | x2) == 0)
             return e->id;
     }
     return 0;
