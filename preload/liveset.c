@@ -84,25 +84,11 @@ void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
     ilock_unlock(&s->lock);
 }
 
-int liveset_remove(uint64_t ptr, liveset_entry_t *out)
+/* Lock held: empties slot i of s, shifting the entries after it back (no tombstones): j
+ * moves into the hole at i unless its home is in (i, j]. */
+static PS_NOINLINE void ls_delete_shift(shard_t *s, uint64_t i)
 {
-    uint64_t h = ls_hash(ptr);
-    shard_t *s = ls_shard(ptr);
-    ilock_lock(&s->lock);
-    if (!s->cap) {
-        ilock_unlock(&s->lock);
-        return 0;
-    }
-    uint64_t mask = s->cap - 1, i = h & mask;
-    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
-        i = (i + 1) & mask;
-    if (!s->slots[i].ptr) {
-        ilock_unlock(&s->lock);
-        return 0;
-    }
-    if (out)
-        *out = s->slots[i];
-    /* backward-shift deletion: move j into the hole at i unless its home is in (i, j] */
+    uint64_t mask = s->cap - 1;
     for (uint64_t j = i;;) {
         j = (j + 1) & mask;
         if (!s->slots[j].ptr)
@@ -115,6 +101,32 @@ int liveset_remove(uint64_t ptr, liveset_entry_t *out)
         }
     }
     s->slots[i].ptr = 0;
+}
+
+int liveset_remove(uint64_t ptr, liveset_entry_t *out)
+{
+    uint64_t h = ls_hash(ptr);
+    shard_t *s = ls_shard(ptr);
+    ilock_lock(&s->lock);
+    liveset_entry_t *t = s->slots;
+    uint64_t mask = s->cap - 1, i = h & mask;
+    if (PS_UNLIKELY(!t)) {
+        ilock_unlock(&s->lock);
+        return 0;
+    }
+    while (t[i].ptr != ptr) {
+        if (!t[i].ptr) {
+            ilock_unlock(&s->lock);
+            return 0;
+        }
+        i = (i + 1) & mask;
+    }
+    if (out)
+        *out = t[i];
+    if (PS_LIKELY(!t[(i + 1) & mask].ptr))
+        t[i].ptr = 0; /* nothing after it to shift back: the usual case at <= 3/4 full */
+    else
+        ls_delete_shift(s, i);
     s->n--;
     ilock_unlock(&s->lock);
     return 1;
