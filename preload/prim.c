@@ -29,7 +29,6 @@ prim_clock_t prim_clock __attribute__((aligned(64)));
 
 #define CLOCK_SPAN_MIN_NS 1000000ull    /* the first segment: 1 ms */
 #define CLOCK_SPAN_MAX_NS 134217728ull  /* then doubling up to 2^27 ns */
-#define CLOCK_STEP_NS 1000000           /* an offset above this is stepped forward */
 #define CLOCK_PAIR_GAP_NS 20000ull      /* a pair read further apart: no rate from it */
 
 /* the last resync's pair, and the lock of the one thread making the next segment (0: free,
@@ -114,12 +113,16 @@ void prim_clock_start(uint64_t mult)
 #endif
 }
 
-/* Lock held; `cur` is segment g, which has ended: the next one starts at cur's end. */
+/* Lock held; `cur` is segment g, which has ended. No read has returned more than cur's value
+ * at its end (the fast path reads only inside the segment, a read that finds it ended
+ * returns its end), so the next one starts at CLOCK_MONOTONIC's time, or at that end if the
+ * old segment ran ahead (then slowed down over the next one). */
 static void clock_resync(uint64_t g, const prim_clock_seg_t *cur)
 {
     uint64_t n, t;
     uint64_t gap = clock_pair(&n, &t);
-    uint64_t at = seg_eval(cur, t); /* where the old segment is at t: the new one starts there */
+    uint64_t end = seg_eval(cur, cur->base_tsc + cur->span);
+    uint64_t at = n > end ? n : end;
     uint64_t mult = cur->mult;
     if (gap <= CLOCK_PAIR_GAP_NS && t > last_tsc && n > last_ns) {
         mult = (uint64_t)(((unsigned __int128)(n - last_ns) << 32) / (t - last_tsc));
@@ -129,16 +132,12 @@ static void clock_resync(uint64_t g, const prim_clock_seg_t *cur)
             span_ns *= 2;
     }
     uint64_t span = ticks_of(span_ns, mult);
-    int64_t err = (int64_t)(n - at); /* > 0: the TSC clock is behind CLOCK_MONOTONIC */
+    int64_t err = (int64_t)(n - at); /* <= 0: the old segment ran ahead by -err */
     prim_clock_seg_t s = {t, at, mult, span};
-    if (err > CLOCK_STEP_NS) {
-        s.base_ns = n; /* forward: never back */
-    } else {
-        /* err ns over the next segment: err * 2^32 / span per tick, within +-mult/1024 */
+    if (err < 0) {
+        /* -err ns over the next segment: err * 2^32 / span per tick, at most mult/1024 */
         __int128 corr = ((__int128)err << 32) / (__int128)span;
         __int128 lim = (__int128)(mult >> 10);
-        if (corr > lim)
-            corr = lim;
         if (corr < -lim)
             corr = -lim;
         s.mult = (uint64_t)((__int128)mult + corr);

@@ -18,11 +18,11 @@
  * segment, base_ns + (tsc - base_tsc) * mult / 2^32, valid for `span` ticks: one lfence +
  * rdtsc, a multiply and the segment's two-copy generation check, inline (~25 ns here against
  * ~70 for the vDSO's clock_gettime on this VM). The first read past a segment's end takes a
- * new pair (clock_gettime, rdtsc) and starts the next segment where the old one ends (so the
- * clock never steps back), its slope the TSC's rate over the last segment plus the offset to
- * CLOCK_MONOTONIC spread over the next segment (at most 1000 ppm; an offset over 1 ms is
- * stepped forward). Segments grow from 1 ms to ~134 ms, so the clock stays within ~1 us of
- * CLOCK_MONOTONIC (tests/unit/prim: clock_*). Monotonic across threads as CLOCK_MONOTONIC is
+ * new pair (clock_gettime, rdtsc) and starts the next segment at CLOCK_MONOTONIC's time, or
+ * at the old segment's end when that ran ahead (so the clock never steps back), its slope the
+ * TSC's rate over the last segment, less what the old one ran ahead spread over the next
+ * segment (at most 1000 ppm). Segments grow from 1 ms to ~134 ms, so the clock stays within
+ * a few us of CLOCK_MONOTONIC (tests/unit/prim: clock_*, tests/integration/clock_trace). Monotonic across threads as CLOCK_MONOTONIC is
  * (lfence before rdtsc, as the vDSO reads it): a read that finds its segment ended while
  * another thread makes the next one returns the old segment's end, which the next one
  * starts at. */
