@@ -2,18 +2,19 @@
  * hooks_alloc.c -- see hooks_alloc.h.
  *
  * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads, acost.h), one clock read, the stack from the thread's stack cache (a hash
- * and one load and compare per checked slot, ~2 per frame; a walk with libunwind and a
- * stack-table probe on a miss, unwind.h), the live-set insert (a sharded CAS, liveset.h), a
- * 40-byte copy into the thread buffer and one release store, the allocator-time table's
- * update, and the lock table's note of an allocation under a held lock (one TLS load). Frees
- * skip the stack (unless PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured
- * (docs/performance.md "Stack cache and allocator time", "Issue 18's recording targets"):
- * churn ~150-380 ns per event of CPU here (with the load), where clock_gettime (vDSO, tsc
- * clocksource) costs ~70 ns and rdtsc ~22 ns; callgrind (scripts/bench-callgrind): 377
- * instructions per event on the app's thread, ~261 of them per malloc the stack cache's
- * slot checks at depth 12, and 735-919 on the writer's. Everything else is out of line in
- * shim.c/tstate.c.
+ * counter reads, acost.h), one clock read (prim_now_ns: lfence + rdtsc on a segment mapped
+ * onto CLOCK_MONOTONIC, inline, prim.h), the stack from the thread's stack cache (a hash,
+ * then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot, one
+ * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
+ * insert (a sharded CAS and exchange, liveset.h), a 40-byte copy into the thread buffer and
+ * one release store, the allocator-time table's update, and the lock table's note of an
+ * allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured (docs/performance.md
+ * "Issue 18: the app thread's cost per event"): callgrind (scripts/bench-callgrind) 316
+ * instructions per event on the app's thread at depth 12 (377 before that work), ~155 of
+ * them per malloc the stack cache's checks, ~70 per event the live set, ~26 the clock
+ * (~30 ns here, clock_gettime ~40 ns); ~670 on the writer's. Everything else is out of
+ * line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; after the real call each hook saves errno and restores it after recording

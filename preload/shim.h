@@ -110,7 +110,7 @@ static PS_ALWAYS_INLINE void hook_leave(void)
  * stack is the one frame `ra` (the hook's caller), counted. `ra` and the CFA must be the
  * hook's (the recorder inlined into it); from elsewhere the walk finds they do not match
  * its caller's frame and caches nothing. */
-PS_NOINLINE uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+PS_NOINLINE PS_COLD uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
 static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 {
     /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a

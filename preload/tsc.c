@@ -30,16 +30,18 @@ static int tsc_invariant(void)
 void tsc_init(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
+    if (__atomic_load_n(&tsc_ok, __ATOMIC_ACQUIRE))
+        return; /* calibrated already */
     if (!tsc_invariant()) {
-        PS_LOG(2, "no invariant TSC: lock hold times use clock_gettime");
+        PS_LOG(2, "no invariant TSC: timestamps and lock hold times use clock_gettime");
         return;
     }
     uint32_t lo, hi;
-    uint64_t n0 = prim_now_ns(), n1;
+    uint64_t n0 = prim_mono_ns(), n1;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
     uint64_t c0 = ((uint64_t)hi << 32) | lo, c1;
     do { /* ~100 us: the two clock reads' error (~30 ns each) stays below 0.1 % */
-        n1 = prim_now_ns();
+        n1 = prim_mono_ns();
         __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
         c1 = ((uint64_t)hi << 32) | lo;
     } while (n1 - n0 < 100000);
@@ -47,6 +49,7 @@ void tsc_init(void)
         return;
     tsc_mult = (uint64_t)(((unsigned __int128)(n1 - n0) << 32) / (c1 - c0));
     __atomic_store_n(&tsc_ok, 1, __ATOMIC_RELEASE);
+    prim_clock_start(tsc_mult); /* every record's timestamp from here on (prim.h) */
     PS_LOG(3, "TSC: %llu ticks in %llu ns", (unsigned long long)(c1 - c0),
            (unsigned long long)(n1 - n0));
 #endif
