@@ -47,11 +47,12 @@ typedef struct replay_site_s {
     uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
     uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
     replay_hist_t sizes, lifetimes;   /* sizes of allocations; ns from alloc to release */
+    /* alloc_ns (below) without the interrupted calls (replay_cost_steady), and with every
+     * call at its record's median (replay_cost_typical) */
+    uint64_t alloc_ns_steady, alloc_ns_typical;
     /* time inside the real allocator of this stack's allocating calls (ALLOC_COST records,
      * summed over threads; 0 in a trace without them) */
     uint64_t alloc_ns, alloc_ns_calls;
-    uint64_t alloc_ns_steady; /* alloc_ns without the interrupted calls (replay_cost_steady) */
-    uint64_t alloc_ns_typical; /* every call at its record's median (replay_cost_typical) */
 } replay_site_t;
 
 #define REPLAY_SLICES 20 /* the timeline: the trace's time span cut in this many slices */
