@@ -215,10 +215,12 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     shim_live_realloc_begin(old);
     uint64_t t0 = prim_now_ns();
     errno = e;
+    uint64_t c0 = acost_begin(st); /* timed by the TSC as malloc and free are */
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
+    uint64_t cost = acost_end(c0);
     e = errno;
     uint64_t t1 = prim_now_ns();
-    shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1);
+    shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
     errno = e;
     return p;

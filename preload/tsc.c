@@ -9,6 +9,7 @@
 
 int tsc_ok;
 uint64_t tsc_mult = 1ull << 32;
+uint64_t tsc_empty_ns;
 
 /* The kernel says whether the counter ticks at one rate on every CPU, in every C-state. */
 static int tsc_invariant(void)
@@ -27,7 +28,29 @@ static int tsc_invariant(void)
     return strstr(flags, " constant_tsc") && strstr(flags, " nonstop_tsc");
 }
 
-void tsc_init(void)
+/* The timer's own cost in a timed interval: the median of TSC_EMPTY_N empty intervals (two
+ * tsc_now() back to back, as acost_begin/acost_end make them around a call; a median, so that
+ * a preempted sample does not move it), the least of TSC_EMPTY_BATCHES such medians (a batch
+ * that ran while something slowed the core, an SMT sibling, is not the steady cost). A few us
+ * in all; sorted by insertion (qsort may call malloc, and this runs in the shim's init). */
+#define TSC_EMPTY_N 255
+#define TSC_EMPTY_BATCHES 3
+static uint64_t empty_median(void)
+{
+    uint64_t d[TSC_EMPTY_N];
+    for (unsigned i = 0; i < TSC_EMPTY_N; i++) {
+        uint64_t c0 = tsc_now();
+        __asm__ volatile("" ::: "memory");
+        uint64_t x = tsc_delta_ns(c0, tsc_now());
+        unsigned j = i;
+        for (; j > 0 && d[j - 1] > x; j--)
+            d[j] = d[j - 1];
+        d[j] = x;
+    }
+    return d[TSC_EMPTY_N / 2];
+}
+
+static void tsc_calibrate(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     if (__atomic_load_n(&tsc_ok, __ATOMIC_ACQUIRE))
@@ -53,4 +76,16 @@ void tsc_init(void)
     PS_LOG(3, "TSC: %llu ticks in %llu ns", (unsigned long long)(c1 - c0),
            (unsigned long long)(n1 - n0));
 #endif
+}
+
+void tsc_init(void)
+{
+    tsc_calibrate();
+    uint64_t best = UINT64_MAX;
+    for (unsigned b = 0; b < TSC_EMPTY_BATCHES; b++) {
+        uint64_t m = empty_median();
+        best = m < best ? m : best;
+    }
+    tsc_empty_ns = best;
+    PS_LOG(3, "timer: an empty timed interval takes %llu ns", (unsigned long long)best);
 }

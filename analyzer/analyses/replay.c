@@ -492,24 +492,89 @@ void replay_timeline_wait(replay_t *rp, uint64_t end, uint64_t wait)
     rp->slices[b].lock_wait_ns += left;
 }
 
+uint64_t replay_cost_steady(const ps_rec_alloc_cost_t *c)
+{
+    uint64_t timed = 0;
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++)
+        timed += c->hist[b];
+    if (!c->sampled || !c->calls || timed != c->sampled)
+        return c->ns;
+    unsigned med = 0;
+    for (uint64_t seen = 0; med < PS_COST_BUCKETS; med++) {
+        seen += c->hist[med];
+        if (seen * 2 >= timed)
+            break;
+    }
+    unsigned cut = med + 6 > REPLAY_COST_OUTLIER_LOG2 ? med + 6 : REPLAY_COST_OUTLIER_LOG2;
+    double total = (double)c->ns * (double)c->sampled / (double)c->calls; /* the timed ns */
+    /* the kept calls' bounds and their buckets' midpoints (bucket 0: [0, 2)) */
+    double out = 0, lo = 0, kept = 0, hi = 2.0 * c->hist[0], mid = c->hist[0];
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++) {
+        double edge = b ? (double)(1ull << b) : 0.0;
+        if (b >= cut)
+            out += (double)c->hist[b] * 1.5 * edge;
+        else {
+            lo += (double)c->hist[b] * edge;
+            hi += b ? (double)c->hist[b] * 2 * edge : 0.0;
+            mid += b ? (double)c->hist[b] * 1.5 * edge : 0.0;
+            kept += c->hist[b];
+        }
+    }
+    if (out == 0 || kept == 0)
+        return c->ns;
+    /* the last bucket is open (>= 2^23 ns: a preemption may last 50 ms): with calls there, the
+     * outliers' time is unknown and the kept calls' is their buckets' midpoints */
+    double in = c->hist[PS_COST_BUCKETS - 1] && cut < PS_COST_BUCKETS ? mid : total - out;
+    in = in < lo ? lo : in > hi ? hi : in;
+    return (uint64_t)(in / kept * (double)c->calls + 0.5); /* per kept call, x every call */
+}
+
+uint64_t replay_cost_typical(const ps_rec_alloc_cost_t *c)
+{
+    uint64_t timed = 0;
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++)
+        timed += c->hist[b];
+    if (!c->sampled || !c->calls || timed != c->sampled)
+        return c->ns;
+    double half = (double)timed / 2.0, seen = 0;
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++) {
+        if (!c->hist[b] || seen + c->hist[b] < half) {
+            seen += c->hist[b];
+            continue;
+        }
+        double lo = b ? (double)(1ull << b) : 0.0, hi = 2.0 * (double)(1ull << b);
+        double med = lo + (hi - lo) * (half - seen) / (double)c->hist[b];
+        return (uint64_t)(med * (double)c->calls + 0.5);
+    }
+    return c->ns;
+}
+
 static int record_alloc_cost(state_t *st, const record_t *rec)
 {
     replay_t *rp = st->rp;
     const ps_rec_alloc_cost_t *c = &rec->u.alloc_cost;
+    uint64_t steady = replay_cost_steady(c);
     rp->have_alloc_cost = true;
     if (rec->aux != PS_COST_ALLOC) {
         rp->release_ns += c->ns;
         rp->release_ns_calls += c->calls;
+        rp->release_ns_steady += steady;
+        rp->release_ns_typical += replay_cost_typical(c);
         return 0;
     }
     rp->alloc_ns += c->ns;
     rp->alloc_ns_calls += c->calls;
+    rp->alloc_ns_steady += steady;
+    uint64_t typical = replay_cost_typical(c);
+    rp->alloc_ns_typical += typical;
     uint32_t i;
     int rc = state_site(st, c->stack, &i);
     if (rc < 0)
         return rc;
     rp->sites[i].alloc_ns += c->ns;
     rp->sites[i].alloc_ns_calls += c->calls;
+    rp->sites[i].alloc_ns_steady += steady;
+    rp->sites[i].alloc_ns_typical += typical;
     return 0;
 }
 

@@ -57,6 +57,9 @@ typedef struct replay_site_s {
     uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
     uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
     replay_hist_t sizes, lifetimes;   /* sizes of allocations; ns from alloc to release */
+    /* alloc_ns (below) without the interrupted calls (replay_cost_steady), and with every
+     * call at its record's median (replay_cost_typical) */
+    uint64_t alloc_ns_steady, alloc_ns_typical;
     /* time inside the real allocator of this stack's allocating calls (ALLOC_COST records,
      * summed over threads; 0 in a trace without them) */
     uint64_t alloc_ns, alloc_ns_calls;
@@ -137,6 +140,8 @@ typedef struct replay_s {
     /* allocator time (ALLOC_COST records): allocating calls (every stack) and releases */
     bool have_alloc_cost;
     uint64_t alloc_ns, alloc_ns_calls, release_ns, release_ns_calls;
+    uint64_t alloc_ns_steady, release_ns_steady; /* without interrupted calls (below) */
+    uint64_t alloc_ns_typical, release_ns_typical; /* at the records' medians (below) */
     bool have_end;
     ps_rec_end_t end;
     uint64_t chunks, chunks_lost; /* chunks lost: gaps in a thread's seq numbers */
@@ -202,5 +207,19 @@ void replay_timeline_wait(replay_t *rp, uint64_t end_ts, uint64_t wait_ns);
 /* The stack of an id, or NULL when no STACK record named it. */
 const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id);
 
+
+/* An ALLOC_COST record's ns without the timed calls the machine interrupted (preemption, a
+ * long VM exit: what a loaded machine adds to the traced run, never the program's native
+ * cost): the timed calls in buckets >= 2^REPLAY_COST_OUTLIER_LOG2 ns and >= 64x the median
+ * bucket are taken out at their bucket's midpoint, the rest kept between its buckets' bounds
+ * (their midpoints when the open last bucket, >= 2^23 ns, holds calls: those have no
+ * midpoint) and scaled to every call as the record's ns is. The record's ns when nothing was timed, the
+ * histogram does not add up to the timed calls, or none is an outlier. */
+#define REPLAY_COST_OUTLIER_LOG2 14 /* 16 us */
+uint64_t replay_cost_steady(const ps_rec_alloc_cost_t *c);
+/* An ALLOC_COST record's calls x the median of its timed calls (interpolated in its log2
+ * bucket): the typical call, which neither an interrupted call nor one the recorder's own work
+ * left with cold caches moves; the record's ns when its histogram does not add up. */
+uint64_t replay_cost_typical(const ps_rec_alloc_cost_t *c);
 
 #endif /* PERFSHIM_REPLAY_H */
