@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -30,6 +31,8 @@ prim_clock_t prim_clock __attribute__((aligned(64)));
 #define CLOCK_SPAN_MIN_NS 1000000ull    /* the first segment: 1 ms */
 #define CLOCK_SPAN_MAX_NS 134217728ull  /* then doubling up to 2^27 ns */
 #define CLOCK_PAIR_GAP_NS 20000ull      /* a pair read further apart: no rate from it */
+#define CLOCK_WAIT_SPIN 64               /* reads that wait for a resync: pauses first, */
+#define CLOCK_WAIT_MAX 256               /* then sched_yield, then the segment's end */
 
 /* the last resync's pair, and the lock of the one thread making the next segment (0: free,
  * else the TSC at its acquisition: a lock older than CLOCK_STALE_TICKS is taken over, e.g. in
@@ -148,7 +151,8 @@ static void clock_resync(uint64_t g, const prim_clock_seg_t *cur)
 uint64_t prim_now_ns_slow(void)
 {
 #if defined(__x86_64__)
-    for (int tries = 0;; tries++) {
+    unsigned resyncs = 0, waits = 0;
+    for (;;) {
         uint64_t g = __atomic_load_n(&prim_clock.gen, __ATOMIC_ACQUIRE);
         prim_clock_seg_t s;
         seg_load(&s, &prim_clock.seg[g & 1]);
@@ -162,16 +166,28 @@ uint64_t prim_now_ns_slow(void)
         /* the segment has ended */
         uint64_t l = __atomic_load_n(&resync_lock, __ATOMIC_ACQUIRE);
         uint64_t stale = s.span * 8;
-        if (tries < 3 && (l == 0 || t - l > stale) &&
+        if (resyncs < 3 && (l == 0 || t - l > stale) &&
             __atomic_compare_exchange_n(&resync_lock, &l, t | 1, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED)) {
             if (__atomic_load_n(&prim_clock.gen, __ATOMIC_ACQUIRE) == g)
                 clock_resync(g, &s);
             __atomic_store_n(&resync_lock, 0, __ATOMIC_RELEASE);
+            resyncs++;
             continue; /* read again on the new segment */
         }
-        /* another thread is making the next segment, which starts at or after this one's
-         * end: the end, so that no later read returns less */
+        /* Another thread is making the next segment (a few hundred ns: three clock pairs):
+         * wait for it, yielding once it takes longer (it was preempted). Returning this
+         * segment's end meanwhile would stamp every event of those microseconds with one
+         * time, and equal times lose the order of a free and the malloc that reuses its
+         * block on another thread. Only a resync that does not end (a signal handler that
+         * interrupted it on this thread) gets the end, after CLOCK_WAIT_MAX tries. */
+        if (waits++ < CLOCK_WAIT_MAX) {
+            if (waits > CLOCK_WAIT_SPIN)
+                sched_yield();
+            else
+                __builtin_ia32_pause();
+            continue;
+        }
         return seg_eval(&s, s.base_tsc + s.span);
     }
 #else
