@@ -143,7 +143,7 @@ TEST(good_trace_decodes_exactly)
     assert_u64_eq(rc, 0);
 
     const trace_info_t *ti = reader_info(r);
-    expect_u64_eq(ti->version, 1);
+    expect_u64_eq(ti->version, PERFSHIM_TRACE_VERSION);
     expect_u64_eq(ti->pid, 123);
     expect_u64_eq(ti->ppid, 1);
     expect_u64_eq(ti->start_realtime_ns, 1700000000000000000ull);
@@ -470,12 +470,14 @@ TEST(newer_version_is_rejected)
 {
     synth_buf_t f = {0};
     trace_good(&f, NULL);
-    uint32_t v = 2;
+    uint32_t v = PERFSHIM_TRACE_VERSION + 1;
     memcpy(f.p + offsetof(ps_file_header_t, version), &v, 4);
     reader_t *r;
     expect_true(file_open(&f, &r) == -PS_E_VERSION);
-    expect_true(contains(reader_error(r),
-                         "trace format version 2 is newer than this perfshim (supports 1)"));
+    char msg[128];
+    snprintf(msg, sizeof msg, "trace format version %u is newer than this perfshim (supports %u)",
+             v, PERFSHIM_TRACE_VERSION);
+    expect_true(contains(reader_error(r), msg));
     reader_close(r);
     synth_buf_free(&f);
 }
@@ -1091,7 +1093,7 @@ TEST(dump_prints_every_record)
     memcpy(&h1, f.p + off1, sizeof(h1));
     snprintf(
         want, sizeof(want),
-        "trace version=1 pid=123 ppid=1 exe=\"/path/app\" cmdline=\"app a b\" "
+        "trace version=%u pid=123 ppid=1 exe=\"/path/app\" cmdline=\"app a b\" "
         "start_mono_ns=5000 start_realtime_ns=1700000000000000000 clock_id=1 page_size=4096\n"
         "chunk index=0 offset=73 tid=123 seq=0 events=3 csize=%u usize=%u t_first=1000 "
         "t_last=2000 flags=0x0\n"
@@ -1109,7 +1111,7 @@ TEST(dump_prints_every_record)
         "t_last=2000 flags=0x1\n"
         "rss ts=1500 rss=1234567 shim=456\n"
         "end ts=2000 events=5 dropped=1 stacks=2 stacks_dropped=3 chunks=2 threads=1 chunks_inline=0 stacks_shallow=0\n",
-        h0.csize, h0.usize, off1, h1.csize, h1.usize);
+        PERFSHIM_TRACE_VERSION, h0.csize, h0.usize, off1, h1.csize, h1.usize);
     expect_str_eq(out, want);
     free(out);
     free(err);
