@@ -468,7 +468,7 @@ static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
     /* dst has pack_cap bytes of packing room after dst_cap */
     unsigned char *room = dst + dst_cap;
     ps_cols_info_t info;
-    size_t clen = ps_cols_bound(len) <= pack_cap
+    size_t clen = len && ps_cols_bound(len) <= pack_cap
                       ? ps_cols_encode(enc, src, len, room, pack_cap, PS_WRITER_TIME_Q, &info)
                       : 0;
     /* (a chunk of a few records can be longer as columns: taken all the same, so that every

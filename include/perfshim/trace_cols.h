@@ -184,14 +184,14 @@ static inline unsigned ps_cols_kind(ps_rec_hdr_t h)
 
 /* Encodes the records src[0, len) as a columnar body into out (cap bytes, at least
  * ps_cols_bound(len)); info gets the chunk header's counts. Returns the body's length, or 0
- * when the records do not end at len (a torn tail: the caller keeps them as they are) or
- * cap is too small. Records of a type or length it does not code go in the other column. */
+ * when the records do not end at len (a torn tail: the caller keeps them as they are), there
+ * are none (a body decodes to at least one record) or cap is too small. Records of a type or length it does not code go in the other column. */
 static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, size_t len,
                                     unsigned char *out, size_t cap, unsigned q,
                                     ps_cols_info_t *info)
 {
     memset(info, 0, sizeof *info);
-    if (q > PS_COLS_Q_MAX || cap < ps_cols_bound(len) || len > UINT32_MAX)
+    if (len == 0 || q > PS_COLS_Q_MAX || cap < ps_cols_bound(len) || len > UINT32_MAX)
         return 0;
     /* pass 1: each column's room (a record's varints never take more than 1.25 times its
      * length) */

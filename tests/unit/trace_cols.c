@@ -190,6 +190,7 @@ TEST(torn_tail_is_left_alone)
     ps_cols_info_t info;
     expect_u64_eq(ps_cols_encode(&enc, b.p, b.n, out, sizeof out, 0, &info), 0);
     expect_u64_eq(ps_cols_encode(&enc, b.p, b.n - 2, out, 10, 0, &info), 0); /* no room */
+    expect_u64_eq(ps_cols_encode(&enc, b.p, 0, out, sizeof out, 0, &info), 0); /* nothing */
     synth_buf_free(&b);
 }
 
