@@ -1,5 +1,5 @@
 /*
- * trace_cols.h -- columnar chunk bodies (PS_CHUNK_F_COLUMNS, trace format version 2).
+ * trace_cols.h -- columnar chunk bodies (PS_CHUNK_F_COLUMNS, trace format version 3).
  *
  * Contract: header-only, static inline, no calls but memcpy/memmove/memset (depends on
  * trace_format.h); used by the shim's writer (preload/writer.c: ps_cols_encode on every full
@@ -139,6 +139,7 @@ typedef struct ps_cols_enc_s {
 /* What the encoder found, for the chunk header. */
 typedef struct ps_cols_info_s {
     uint32_t nevents;
+    int heap_only; /* every record an ALLOC or FREE (no REALLOC, nothing else) */
     uint64_t t_first, t_last; /* as decoded (heap records' in units of 2^q ns) */
 } ps_cols_info_t;
 
@@ -329,6 +330,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             info->t_last = t;
         }
     }
+    info->heap_only = nr == 0 && n[PS_COLS_OTHER] == 0;
     ps_cols_hdr_t hd = {.format = PS_COLS_FORMAT, .q = (uint8_t)q, .xlen = (uint32_t)len};
     p = out + sizeof hd;
     for (unsigned i = 0; i < PS_COL_N; i++) {

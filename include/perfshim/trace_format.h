@@ -21,7 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PERFSHIM_TRACE_VERSION 2u /* 2: columnar chunks (PS_CHUNK_F_COLUMNS); readers read 1 */
+#define PERFSHIM_TRACE_VERSION 3u /* 3: columnar chunks (PS_CHUNK_F_COLUMNS); readers read 1 (main's
+                                  * sampled mode is version 2: see docs/trace-format.md) */
 #define PERFSHIM_FILE_MAGIC "PSTR"   /* 4 bytes, no NUL */
 #define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */
 
@@ -76,8 +77,9 @@ typedef struct ps_chunk_header_s {
 } ps_chunk_header_t;
 
 #define PS_CHUNK_F_INTERNAL 0x1u /* records of a shim thread (the writer): RSS samples, END */
-#define PS_CHUNK_F_COLUMNS 0x2u  /* (version 2) the frame holds a columnar body (trace_cols.h):
-                                  * usize is its length; it decodes to the records */
+#define PS_CHUNK_F_COLUMNS 0x4u  /* (version 3) the frame holds a columnar body (trace_cols.h):
+                                  * usize is its length; it decodes to the records. (0x2 is
+                                  * main's HEAP_ONLY) */
 
 /* ---- records -------------------------------------------------------------------------- */
 /* Every record starts with this; `len` counts the whole record, header included, so a

@@ -254,7 +254,7 @@ static int ev_stream_cmp(const void *a, const void *b)
 /* Puts t->ev in the order the format defines (docs/trace-format.md, "Order across threads"):
  * each thread's stream in its own order, the streams merged by timestamp, at equal times
  * releases first. (A global sort by time would reorder one thread's events of equal time:
- * timestamps have 64 ns units since version 2.) */
+ * timestamps have 64 ns units since version 3.) */
 static void ev_merge(trace_t *t)
 {
     qsort(t->ev, t->nev, sizeof *t->ev, ev_stream_cmp);

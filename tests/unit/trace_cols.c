@@ -175,6 +175,7 @@ TEST(tcache_reuse_is_one_byte)
     expect_u64_le(hd.col_len[PS_COL_PTR], 2001 + 10);
     expect_u64_eq(info.nevents, 2001);
     expect_u64_eq(info.t_first, 10);
+    expect_true(info.heap_only);
     assert_u64_eq(ps_cols_decode(&dec, out, n, x, b.n), 0);
     expect_true(memcmp(x, b.p, b.n) == 0);
     synth_buf_free(&b);
