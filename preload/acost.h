@@ -79,10 +79,14 @@ static PS_ALWAYS_INLINE uint64_t acost_begin(tstate_t *st)
     return PS_LIKELY(!acost_pick(st)) ? 0 : tsc_now() | 1u; /* never 0 when timed */
 }
 
-/* After it: the call's ns, or ACOST_UNTIMED. */
+/* After it: the call's ns, or ACOST_UNTIMED; the timer's own cost (tsc_empty_ns: what an empty
+ * interval takes) taken off, so that a call of a few ns is not measured as the timer's ~20. */
 static PS_ALWAYS_INLINE uint64_t acost_end(uint64_t c0)
 {
-    return PS_LIKELY(c0 == 0) ? ACOST_UNTIMED : tsc_delta_ns(c0, tsc_now());
+    if (PS_LIKELY(c0 == 0))
+        return ACOST_UNTIMED;
+    uint64_t d = tsc_delta_ns(c0, tsc_now());
+    return d > tsc_empty_ns ? d - tsc_empty_ns : 0;
 }
 
 /* kind: PS_COST_ALLOC or PS_COST_RELEASE; ns: the real call's duration, or ACOST_UNTIMED. */

@@ -13,13 +13,9 @@
 PS_REAL_LIST(PS_X)
 #undef PS_X
 
-/* dlsym may call calloc (dlerror's buffer); glibc needs a few hundred bytes at most. */
-/* The tail of the same array is the thread-block pool (bootstrap_pool_alloc): one range
- * test in free() covers both. */
-#define PS_BOOT_BUMP (256u << 10)
-#define PS_POOL_SLOT 32u
-#define PS_POOL_SLOTS 8192u
-static unsigned char arena[PS_BOOT_BUMP + PS_POOL_SLOTS * PS_POOL_SLOT] __attribute__((aligned(64)));
+/* dlsym may call calloc (dlerror's buffer); glibc needs a few hundred bytes at most. The
+ * tail of the same array is the thread-block pool (bootstrap.h). */
+unsigned char bootstrap_arena[PS_BOOT_ARENA_BYTES] __attribute__((aligned(64)));
 static size_t arena_used;
 static uint64_t pool_used[PS_POOL_SLOTS / 64]; /* bit set: slot taken */
 static unsigned pool_hint;
@@ -30,7 +26,7 @@ void *bootstrap_alloc(size_t size)
     size_t off = __atomic_fetch_add(&arena_used, size, __ATOMIC_RELAXED);
     if (off + size > PS_BOOT_BUMP || off + size < off)
         return NULL;
-    return arena + off;
+    return bootstrap_arena + off;
 }
 
 void *bootstrap_pool_alloc(size_t size)
@@ -46,7 +42,7 @@ void *bootstrap_pool_alloc(size_t size)
             if (__atomic_compare_exchange_n(&pool_used[i], &w, w | (1ull << b), 0,
                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
                 __atomic_store_n(&pool_hint, i, __ATOMIC_RELAXED);
-                return arena + PS_BOOT_BUMP + ((size_t)i * 64u + b) * PS_POOL_SLOT;
+                return bootstrap_arena + PS_BOOT_BUMP + ((size_t)i * 64u + b) * PS_POOL_SLOT;
             }
         }
     }
@@ -55,23 +51,18 @@ void *bootstrap_pool_alloc(size_t size)
 
 size_t bootstrap_span(const void *p)
 {
-    size_t off = (size_t)((const unsigned char *)p - arena);
+    size_t off = (size_t)((const unsigned char *)p - bootstrap_arena);
     return off < PS_BOOT_BUMP ? PS_BOOT_BUMP - off
                               : PS_POOL_SLOT - (off - PS_BOOT_BUMP) % PS_POOL_SLOT;
 }
 
 void bootstrap_release(void *p)
 {
-    size_t off = (size_t)((unsigned char *)p - arena);
+    size_t off = (size_t)((unsigned char *)p - bootstrap_arena);
     if (off < PS_BOOT_BUMP) /* the bump part is never reused */
         return;
     size_t slot = (off - PS_BOOT_BUMP) / PS_POOL_SLOT;
     __atomic_fetch_and(&pool_used[slot / 64], ~(1ull << (slot % 64)), __ATOMIC_RELEASE);
-}
-
-int bootstrap_owns(const void *p)
-{
-    return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + sizeof arena;
 }
 
 static void *resolve(const char *name, const char *version)

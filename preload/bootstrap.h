@@ -14,6 +14,7 @@
 #define PERFSHIM_BOOTSTRAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* name, return type, parameter list, REQUIRED(1)/OPTIONAL(0), glibc version (NULL: dlsym) */
 #define PS_REAL_LIST(X)                                                                        \
@@ -39,7 +40,19 @@ PS_REAL_LIST(PS_X)
 
 int bootstrap_resolve(void);
 void *bootstrap_alloc(size_t size);
-int bootstrap_owns(const void *p);
+
+/* The arena: the bump area, then the thread-block pool (bootstrap_pool_alloc), so that one
+ * range test in free() covers both. */
+#define PS_BOOT_BUMP (256u << 10)
+#define PS_POOL_SLOT 32u
+#define PS_POOL_SLOTS 8192u
+#define PS_BOOT_ARENA_BYTES (PS_BOOT_BUMP + PS_POOL_SLOTS * PS_POOL_SLOT)
+extern unsigned char bootstrap_arena[PS_BOOT_ARENA_BYTES] __attribute__((visibility("hidden")));
+/* 1 if p lies in the arena: inline, one subtraction and one compare (every free tests it). */
+static inline __attribute__((always_inline)) int bootstrap_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)bootstrap_arena < (uintptr_t)PS_BOOT_ARENA_BYTES;
+}
 /* A 32-byte block from a pool of 8,192 that the shim owns (NULL when size > 32 or the pool
  * is full): the thread-local block libunwind's first unwind in a thread allocates through
  * malloc (it is dlopened, so its TLS is dynamic, allocated with malloc by __tls_get_addr and

@@ -2,18 +2,19 @@
  * hooks_alloc.c -- see hooks_alloc.h.
  *
  * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads, acost.h), one clock read, the stack from the thread's stack cache (a hash
- * and one load and compare per checked slot, ~2 per frame; a walk with libunwind and a
- * stack-table probe on a miss, unwind.h), the live-set insert (a sharded CAS, liveset.h), a
- * 40-byte copy into the thread buffer and one release store, the allocator-time table's
- * update, and the lock table's note of an allocation under a held lock (one TLS load). Frees
- * skip the stack (unless PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured
- * (docs/performance.md "Stack cache and allocator time", "Issue 18's recording targets"):
- * churn ~150-380 ns per event of CPU here (with the load), where clock_gettime (vDSO, tsc
- * clocksource) costs ~70 ns and rdtsc ~22 ns; callgrind (scripts/bench-callgrind): 377
- * instructions per event on the app's thread, ~261 of them per malloc the stack cache's
- * slot checks at depth 12, and 735-919 on the writer's. Everything else is out of line in
- * shim.c/tstate.c.
+ * counter reads, acost.h), one clock read (prim_now_ns: lfence + rdtsc on a segment mapped
+ * onto CLOCK_MONOTONIC, inline, prim.h), the stack from the thread's stack cache (a hash,
+ * then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot, one
+ * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
+ * insert (a sharded CAS and exchange, liveset.h), a 40-byte copy into the thread buffer and
+ * one release store, the allocator-time table's update, and the lock table's note of an
+ * allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured (docs/performance.md
+ * "Issue 18: the app thread's cost per event"): callgrind (scripts/bench-callgrind) 316
+ * instructions per event on the app's thread at depth 12 (377 before that work), ~155 of
+ * them per malloc the stack cache's checks, ~70 per event the live set, ~26 the clock
+ * (~30 ns here, clock_gettime ~40 ns); ~670 on the writer's. Everything else is out of
+ * line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; after the real call each hook saves errno and restores it after recording
@@ -32,7 +33,36 @@
 
 #include "bootstrap.h"
 #include "hooks_alloc.h"
+#include "sampled.h"
 #include "shim.h"
+
+/* ---- the exported symbols: sampled mode's dispatch (sampled.h) ------------------------ */
+/* Each exported function of the malloc family is three instructions that test sampled_on
+ * before any frame is set up and jump (not call: either side sees the app's return address
+ * and frame, as the stack cache needs) to its sampled twin or to its full-mode hook below,
+ * ps_hook_<name>, which is the hook as it was. A test inside the hook would come after its
+ * prologue (the frame pointer and the callee-saved registers the full path needs): ~20
+ * instructions a call in sampled mode, measured. */
+#define PS_HOOK __attribute__((used)) /* hidden (-fvisibility=hidden); jumped to from asm */
+#define PS_HOOK_NAME(name) ps_hook_##name
+#if defined(__x86_64__)
+#define PS_X(ret, name, params, args)                                                          \
+    PS_HOOK ret PS_HOOK_NAME(name) params;                                                     \
+    __asm__(".text\n\t.p2align 4\n\t.globl " #name "\n\t.type " #name ", @function\n" #name      \
+            ":\n\tcmpl $0, sampled_on(%rip)\n\tjne sampled_" #name "\n\tjmp ps_hook_" #name       \
+            "\n\t.size " #name ", .-" #name "\n");
+#else /* elsewhere the same test in C, after the prologue */
+#define PS_X(ret, name, params, args)                                                          \
+    PS_HOOK ret PS_HOOK_NAME(name) params;                                                     \
+    PS_EXPORT ret name params                                                                  \
+    {                                                                                          \
+        if (PS_UNLIKELY(sampled_on))                                                           \
+            return sampled_##name args;                                                        \
+        return PS_HOOK_NAME(name) args;                                                        \
+    }
+#endif
+PS_SAMPLED_HOOKS(PS_X)
+#undef PS_X
 
 /* ---- before the real functions are known ----------------------------------------------- */
 
@@ -63,7 +93,7 @@ static void *boot_calloc(size_t n, size_t m)
     X(aligned_alloc, ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size, align)
 
 #define PS_X(name, FN, params, args, sz, al)                                                   \
-    PS_EXPORT void *name params                                                                \
+    PS_HOOK void *PS_HOOK_NAME(name) params                                                    \
     {                                                                                          \
         tstate_t *st = hook_enter();                                                           \
         if (PS_UNLIKELY(!st)) { /* not recorded: before init, or from the shim itself */       \
@@ -84,7 +114,7 @@ static void *boot_calloc(size_t n, size_t m)
 PS_PLAIN_ALLOC_HOOKS(PS_X)
 #undef PS_X
 
-PS_EXPORT void *calloc(size_t n, size_t m)
+PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
 {
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
@@ -103,7 +133,7 @@ PS_EXPORT void *calloc(size_t n, size_t m)
     return p;
 }
 
-PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
 {
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st)) {
@@ -126,7 +156,7 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     return rc;
 }
 
-PS_EXPORT void free(void *p)
+PS_HOOK void PS_HOOK_NAME(free)(void *p)
 {
     if (PS_UNLIKELY(!p || bootstrap_owns(p))) {
         if (p)
@@ -185,21 +215,23 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     shim_live_realloc_begin(old);
     uint64_t t0 = prim_now_ns();
     errno = e;
+    uint64_t c0 = acost_begin(st); /* timed by the TSC as malloc and free are */
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
+    uint64_t cost = acost_end(c0);
     e = errno;
     uint64_t t1 = prim_now_ns();
-    shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1);
+    shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
     errno = e;
     return p;
 }
 
-PS_EXPORT void *realloc(void *old, size_t size)
+PS_HOOK void *PS_HOOK_NAME(realloc)(void *old, size_t size)
 {
     return realloc_common(PS_FN_REALLOC, old, size, 1);
 }
 
-PS_EXPORT void *reallocarray(void *old, size_t n, size_t m)
+PS_HOOK void *PS_HOOK_NAME(reallocarray)(void *old, size_t n, size_t m)
 {
     return realloc_common(PS_FN_REALLOCARRAY, old, n, m);
 }

@@ -19,6 +19,7 @@
 #include "bootstrap.h"
 #include "hooks_cxx.h"
 #include "log.h"
+#include "sampled.h"
 #include "shim.h"
 
 /* X(symbol, FN, params, args, size, align, nothrow) */
@@ -121,6 +122,14 @@ static void cxx_scope_end(const cxx_scope_t *s)
     hook_leave();
 }
 
+/* Sampled mode: the hook's guard is released when the scope ends, by return (sampled_alloc
+ * released it already) or by an exception from the real operator new (not sampled). */
+static void cxx_sampled_end(const int *unused)
+{
+    (void)unused;
+    hook_leave();
+}
+
 /* The real operator new runs under a one-shot guard (shim.h): its own malloc of the block
  * passes through, anything after (new_handler, the std::bad_alloc object) is recorded. The C++
  * hooks never clear a one-shot guard (libstdc++'s nothrow new calls the throwing one, which
@@ -132,6 +141,13 @@ static void cxx_scope_end(const cxx_scope_t *s)
         tstate_t *st = shim_tls.guard ? NULL : hook_enter();                                   \
         if (PS_UNLIKELY(!st))                                                                  \
             return PS_LIKELY(real != NULL) ? real args : cxx_fallback_new(sz, al, nt);         \
+        if (PS_UNLIKELY(sampled_on)) { /* sampled.h; the guard goes on an exception too */     \
+            __attribute__((cleanup(cxx_sampled_end))) int scope_s = 0;                         \
+            shim_tls.guard = PS_GUARD_ONE_SHOT;                                                \
+            void *q = PS_LIKELY(real != NULL) ? real args : cxx_fallback_new(sz, al, nt);      \
+            shim_tls.guard = 1;                                                                \
+            return sampled_alloc(st, PS_FN_##FN, q, sz, al, PS_CALLER());                      \
+        }                                                                                      \
         __attribute__((cleanup(cxx_scope_end))) cxx_scope_t scope = {st, sz, al, PS_FN_##FN,   \
                                                                      0, acost_begin(st)};      \
         void *p;                                                                               \
@@ -158,6 +174,15 @@ PS_CXX_NEW_HOOKS(PS_X)
         if (PS_UNLIKELY(!p || bootstrap_owns(p)))                                              \
             return;                                                                            \
         real_##sym##_t real = PS_REAL(sym);                                                    \
+        if (PS_UNLIKELY(sampled_on)) { /* sampled.h */                                         \
+            if (PS_UNLIKELY(sampled_maybe(p)) && !shim_tls.guard)                              \
+                sampled_release(p, PS_FN_##FN, 1, PS_CALLER());                                \
+            if (PS_LIKELY(real != NULL))                                                       \
+                real args;                                                                     \
+            else                                                                               \
+                real_free(p);                                                                  \
+            return;                                                                            \
+        }                                                                                      \
         tstate_t *st = shim_tls.guard ? NULL : hook_enter();                                   \
         if (PS_UNLIKELY(!st)) {                                                                \
             if (PS_LIKELY(real != NULL))                                                       \

@@ -102,14 +102,16 @@ static void *dl_realloc_unseen(void *old, size_t n, size_t m, int array)
     size_t size;
     int overflow = __builtin_mul_overflow(n, m, &size);
     uint64_t t0 = prim_now_ns();
+    uint64_t c0 = st ? acost_begin(st) : 0;
     void *p = array ? real_reallocarray(old, n, m) : real_realloc(old, size);
+    uint64_t cost = acost_end(c0);
     if (!st)
         return p;
     e = errno;
     uint64_t t1 = prim_now_ns();
     shim_live_realloc_begin(NULL);
     shim_rec_realloc(st, array ? PS_FN_REALLOCARRAY : PS_FN_REALLOC, NULL, p,
-                     overflow ? SIZE_MAX : size, t0, t1);
+                     overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
     errno = e;
     return p;

@@ -64,45 +64,75 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
     return 0;
 }
 
-void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
+/* The hot paths (insert, remove) make every call a tail call, so that they keep nothing in
+ * callee-saved registers (no prologue saves): the shard lock is taken with one CAS, and
+ * anything else (a contended lock, growth, a back-shift, a futex wake at release) goes to a
+ * function that finishes the operation. */
+
+/* The release's futex wake (a waiter was seen): finishes a remove, returning r. */
+static PS_NOINLINE PS_COLD int ls_wake(shard_t *s, int r)
 {
-    uint64_t h = ls_hash(ptr);
-    shard_t *s = ls_shard(ptr);
-    ilock_lock(&s->lock);
+    prim_futex_wake(&s->lock.v, 1);
+    return r;
+}
+
+static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
+{
+    if (PS_UNLIKELY(__atomic_exchange_n(&s->lock.v, 0, __ATOMIC_RELEASE) == 2))
+        return ls_wake(s, r); /* as ilock_unlock */
+    return r;
+}
+
+/* Lock held: the insert itself. */
+static PS_ALWAYS_INLINE void ls_put(shard_t *s, uint64_t ptr, uint64_t size, uint32_t stack,
+                                    uint32_t flags)
+{
+    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask;
+    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
+        i = (i + 1) & mask;
+    if (!s->slots[i].ptr)
+        s->n++; /* else: a release we never saw; the new block replaces the old */
+    s->slots[i] = (liveset_entry_t){ptr, size, stack, flags};
+}
+
+/* An insert that found the lock taken, or the table too full: lock (waiting), grow, insert,
+ * unlock. `locked`: the caller holds the lock already. */
+static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, uint64_t ptr, uint64_t size,
+                                       uint32_t stack, uint32_t flags)
+{
+    if (!locked)
+        ilock_lock(&s->lock);
     if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3) && ls_grow(s) != 0) {
         ilock_unlock(&s->lock);
         __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
         PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
         return;
     }
-    uint64_t mask = s->cap - 1, i = h & mask;
-    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
-        i = (i + 1) & mask;
-    if (!s->slots[i].ptr)
-        s->n++; /* else: a release we never saw; the new block replaces the old */
-    s->slots[i] = (liveset_entry_t){ptr, size, stack, flags};
+    ls_put(s, ptr, size, stack, flags);
     ilock_unlock(&s->lock);
 }
 
-int liveset_remove(uint64_t ptr, liveset_entry_t *out)
+void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
 {
-    uint64_t h = ls_hash(ptr);
     shard_t *s = ls_shard(ptr);
-    ilock_lock(&s->lock);
-    if (!s->cap) {
-        ilock_unlock(&s->lock);
-        return 0;
+    if (PS_UNLIKELY(!ilock_trylock(&s->lock))) {
+        ls_insert_slow(s, 0, ptr, size, stack, flags);
+        return;
     }
-    uint64_t mask = s->cap - 1, i = h & mask;
-    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
-        i = (i + 1) & mask;
-    if (!s->slots[i].ptr) {
-        ilock_unlock(&s->lock);
-        return 0;
+    if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3)) {
+        ls_insert_slow(s, 1, ptr, size, stack, flags);
+        return;
     }
-    if (out)
-        *out = s->slots[i];
-    /* backward-shift deletion: move j into the hole at i unless its home is in (i, j] */
+    ls_put(s, ptr, size, stack, flags);
+    ls_unlock(s, 0);
+}
+
+/* Lock held: empties slot i of s, shifting the entries after it back (no tombstones): j
+ * moves into the hole at i unless its home is in (i, j]; then counts it out and unlocks.
+ * Returns 1. */
+static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
+{
+    uint64_t mask = s->cap - 1;
     for (uint64_t j = i;;) {
         j = (j + 1) & mask;
         if (!s->slots[j].ptr)
@@ -118,6 +148,41 @@ int liveset_remove(uint64_t ptr, liveset_entry_t *out)
     s->n--;
     ilock_unlock(&s->lock);
     return 1;
+}
+
+/* Lock held: the remove itself. */
+static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+{
+    liveset_entry_t *t = s->slots;
+    if (PS_UNLIKELY(!t))
+        return ls_unlock(s, 0);
+    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask;
+    while (t[i].ptr != ptr) {
+        if (!t[i].ptr)
+            return ls_unlock(s, 0);
+        i = (i + 1) & mask;
+    }
+    if (out)
+        *out = t[i];
+    if (PS_UNLIKELY(t[(i + 1) & mask].ptr != 0))
+        return ls_delete_shift(s, i); /* a run continues after it */
+    t[i].ptr = 0; /* the usual case at <= 3/4 full */
+    s->n--;
+    return ls_unlock(s, 1);
+}
+
+static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+{
+    ilock_lock(&s->lock);
+    return ls_take(s, ptr, out);
+}
+
+int liveset_remove(uint64_t ptr, liveset_entry_t *out)
+{
+    shard_t *s = ls_shard(ptr);
+    if (PS_UNLIKELY(!ilock_trylock(&s->lock)))
+        return ls_remove_slow(s, ptr, out);
+    return ls_take(s, ptr, out);
 }
 
 int liveset_set_flags(uint64_t ptr, uint32_t flags)

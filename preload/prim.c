@@ -17,11 +17,166 @@
 
 #include "perfshim/errors.h"
 
-uint64_t prim_now_ns(void)
+uint64_t prim_mono_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- the TSC clock (prim.h) ---------------------------------------------------------------- */
+prim_clock_t prim_clock __attribute__((aligned(64)));
+
+#define CLOCK_SPAN_MIN_NS 1000000ull    /* the first segment: 1 ms */
+#define CLOCK_SPAN_MAX_NS 134217728ull  /* then doubling up to 2^27 ns */
+#define CLOCK_PAIR_GAP_NS 20000ull      /* a pair read further apart: no rate from it */
+
+/* the last resync's pair, and the lock of the one thread making the next segment (0: free,
+ * else the TSC at its acquisition: a lock older than CLOCK_STALE_TICKS is taken over, e.g. in
+ * a fork child whose parent forked during a resync) */
+static uint64_t last_ns, last_tsc, span_ns;
+static uint64_t resync_lock;
+
+static inline uint64_t rdtsc_ordered(void)
+{
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return ((uint64_t)hi << 32) | lo;
+#else
+    return 0;
+#endif
+}
+
+static uint64_t seg_eval(const prim_clock_seg_t *s, uint64_t t)
+{
+    if (t <= s->base_tsc)
+        return s->base_ns;
+    return s->base_ns + (uint64_t)(((unsigned __int128)(t - s->base_tsc) * s->mult) >> 32);
+}
+
+static void seg_load(prim_clock_seg_t *out, const prim_clock_seg_t *s)
+{
+    out->base_tsc = __atomic_load_n(&s->base_tsc, __ATOMIC_RELAXED);
+    out->base_ns = __atomic_load_n(&s->base_ns, __ATOMIC_RELAXED);
+    out->mult = __atomic_load_n(&s->mult, __ATOMIC_RELAXED);
+    out->span = __atomic_load_n(&s->span, __ATOMIC_RELAXED);
+}
+
+/* Lock held: publishes s as the next segment. */
+static void seg_publish(uint64_t g, const prim_clock_seg_t *s)
+{
+    prim_clock_seg_t *d = &prim_clock.seg[(g + 1) & 1];
+    __atomic_store_n(&d->base_tsc, s->base_tsc, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->base_ns, s->base_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->mult, s->mult, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->span, s->span, __ATOMIC_RELAXED);
+    __atomic_store_n(&prim_clock.gen, g + 1, __ATOMIC_RELEASE);
+}
+
+/* The tightest of three (clock_gettime, rdtsc, clock_gettime) reads: *ns is the midpoint of
+ * the two clock reads; returns their gap. */
+static uint64_t clock_pair(uint64_t *ns, uint64_t *tsc)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        uint64_t n0 = prim_mono_ns(), t = rdtsc_ordered(), n1 = prim_mono_ns();
+        if (n1 - n0 < best) {
+            best = n1 - n0;
+            *ns = n0 + (n1 - n0) / 2;
+            *tsc = t;
+        }
+    }
+    return best;
+}
+
+static uint64_t ticks_of(uint64_t ns, uint64_t mult)
+{
+    unsigned __int128 t = ((unsigned __int128)ns << 32) / (mult ? mult : 1);
+    return t > (1ull << 40) ? 1ull << 40 : (uint64_t)t;
+}
+
+void prim_clock_start(uint64_t mult)
+{
+#if defined(__x86_64__)
+    if (!mult || __atomic_load_n(&prim_clock.seg[prim_clock.gen & 1].span, __ATOMIC_ACQUIRE))
+        return;
+    uint64_t n, t;
+    clock_pair(&n, &t);
+    last_ns = n;
+    last_tsc = t;
+    span_ns = CLOCK_SPAN_MIN_NS;
+    prim_clock_seg_t s = {t, n, mult, ticks_of(span_ns, mult)};
+    seg_publish(__atomic_load_n(&prim_clock.gen, __ATOMIC_RELAXED), &s);
+#else
+    (void)mult;
+#endif
+}
+
+/* Lock held; `cur` is segment g, which has ended. No read has returned more than cur's value
+ * at its end (the fast path reads only inside the segment, a read that finds it ended
+ * returns its end), so the next one starts at CLOCK_MONOTONIC's time, or at that end if the
+ * old segment ran ahead (then slowed down over the next one). */
+static void clock_resync(uint64_t g, const prim_clock_seg_t *cur)
+{
+    uint64_t n, t;
+    uint64_t gap = clock_pair(&n, &t);
+    uint64_t end = seg_eval(cur, cur->base_tsc + cur->span);
+    uint64_t at = n > end ? n : end;
+    uint64_t mult = cur->mult;
+    if (gap <= CLOCK_PAIR_GAP_NS && t > last_tsc && n > last_ns) {
+        mult = (uint64_t)(((unsigned __int128)(n - last_ns) << 32) / (t - last_tsc));
+        last_ns = n;
+        last_tsc = t;
+        if (span_ns < CLOCK_SPAN_MAX_NS)
+            span_ns *= 2;
+    }
+    uint64_t span = ticks_of(span_ns, mult);
+    int64_t err = (int64_t)(n - at); /* <= 0: the old segment ran ahead by -err */
+    prim_clock_seg_t s = {t, at, mult, span};
+    if (err < 0) {
+        /* -err ns over the next segment: err * 2^32 / span per tick, at most mult/1024 */
+        __int128 corr = ((__int128)err << 32) / (__int128)span;
+        __int128 lim = (__int128)(mult >> 10);
+        if (corr < -lim)
+            corr = -lim;
+        s.mult = (uint64_t)((__int128)mult + corr);
+    }
+    seg_publish(g, &s);
+}
+
+uint64_t prim_now_ns_slow(void)
+{
+#if defined(__x86_64__)
+    for (int tries = 0;; tries++) {
+        uint64_t g = __atomic_load_n(&prim_clock.gen, __ATOMIC_ACQUIRE);
+        prim_clock_seg_t s;
+        seg_load(&s, &prim_clock.seg[g & 1]);
+        if (!s.span)
+            return prim_mono_ns();
+        uint64_t t = rdtsc_ordered();
+        if (__atomic_load_n(&prim_clock.gen, __ATOMIC_ACQUIRE) != g)
+            continue; /* a new segment meanwhile */
+        if (t - s.base_tsc < s.span || t < s.base_tsc)
+            return seg_eval(&s, t); /* (a counter a few ticks behind base: base) */
+        /* the segment has ended */
+        uint64_t l = __atomic_load_n(&resync_lock, __ATOMIC_ACQUIRE);
+        uint64_t stale = s.span * 8;
+        if (tries < 3 && (l == 0 || t - l > stale) &&
+            __atomic_compare_exchange_n(&resync_lock, &l, t | 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            if (__atomic_load_n(&prim_clock.gen, __ATOMIC_ACQUIRE) == g)
+                clock_resync(g, &s);
+            __atomic_store_n(&resync_lock, 0, __ATOMIC_RELEASE);
+            continue; /* read again on the new segment */
+        }
+        /* another thread is making the next segment, which starts at or after this one's
+         * end: the end, so that no later read returns less */
+        return seg_eval(&s, s.base_tsc + s.span);
+    }
+#else
+    return prim_mono_ns();
+#endif
 }
 
 uint64_t prim_realtime_ns(void)

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "perfshim/errors.h"
 #include "modmap.h"
+#include "sampled.h"
 #include "writer.h"
 
 int shim_state;
@@ -74,7 +75,9 @@ static int shim_open_trace(uint64_t mono, uint64_t real, uint32_t flags)
                          .cmdline_len = cmdline_len,
                          .start_mono_ns = mono,
                          .start_realtime_ns = real,
-                         .flags = flags | (options.leak_check ? PS_FILE_F_CROSS_FREES : 0)};
+                         .flags = flags | (options.leak_check ? PS_FILE_F_CROSS_FREES : 0),
+                         .sample_bytes = (uint64_t)options.sample_bytes,
+                         .sample_seed = (uint64_t)options.sample_seed};
     return writer_init(&h);
 }
 
@@ -122,6 +125,13 @@ void shim_init(void)
         abort();
     }
     options_load(&options, env_get);
+    if (options.sample_bytes > 0) { /* sampled mode (sampled.h): no live set, no leak scan */
+        options.leak_check = 0;
+        if (options.snapshot_signal)
+            PS_WARN("PERFSHIM_SNAPSHOT_SIGNAL needs every live block: off with "
+                    "PERFSHIM_SAMPLE_BYTES");
+        options.snapshot_signal = 0;
+    }
     log_level = options.log;
     if (!options.enable || getauxval(AT_SECURE)) {
         shim_set_state(SHIM_DISABLED);
@@ -160,6 +170,7 @@ void shim_init(void)
     unwind_init();
     leakscan_init();
     pthread_atfork(NULL, NULL, atfork_child);
+    sampled_init(options.sample_bytes, options.sample_seed);
     PS_LOG(2, "recording to %s", out_path);
     shim_set_state(SHIM_ACTIVE);
 }

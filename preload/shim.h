@@ -110,7 +110,7 @@ static PS_ALWAYS_INLINE void hook_leave(void)
  * stack is the one frame `ra` (the hook's caller), counted. `ra` and the CFA must be the
  * hook's (the recorder inlined into it); from elsewhere the walk finds they do not match
  * its caller's frame and caches nothing. */
-PS_NOINLINE uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+PS_NOINLINE PS_COLD uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
 static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
 {
     /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
@@ -216,9 +216,10 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
     shim_put(st, &r, sizeof r);
 }
 
+/* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED */
 static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const void *old,
                                               const void *new_ptr, uint64_t size,
-                                              uint64_t ts_before, uint64_t ts)
+                                              uint64_t ts_before, uint64_t ts, uint64_t cost)
 {
     shim_tick(st, ts);
     ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, fn, sizeof r},
@@ -235,7 +236,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     shim_put(st, &r, sizeof r);
-    acost_add(st, PS_COST_ALLOC, r.stack, acost_pick(st) ? ts - ts_before : ACOST_UNTIMED);
+    acost_add(st, PS_COST_ALLOC, r.stack, cost);
     locktab_note_alloc(r.stack, size);
 }
 

@@ -6,8 +6,9 @@
  * invariant TSC (no constant_tsc + nonstop_tsc in /proc/cpuinfo), tsc_now() reads
  * CLOCK_MONOTONIC instead, so tsc_delta_ns() is always right, only slower. tsc_now() and
  * tsc_delta_ns() are hot-path inlines: no lock, no allocation, callable from any hook.
- * Differences are only meaningful between two reads of the same thread (hold times);
- * event timestamps in the trace stay CLOCK_MONOTONIC (prim_now_ns).
+ * Differences are only meaningful between two reads of the same thread (hold times).
+ * tsc_init also starts prim_now_ns's TSC clock (prim.h), the timestamps of every record:
+ * the same counter mapped onto CLOCK_MONOTONIC.
  * Cost (measured on the reference AMD EPYC VM): rdtsc ~11 ns, clock_gettime ~28 ns.
  */
 #ifndef PERFSHIM_TSC_H
@@ -20,6 +21,9 @@
 
 extern int tsc_ok;          /* 1 once calibrated on an invariant TSC */
 extern uint64_t tsc_mult;   /* ns per tick, 32.32 fixed point (1 << 32 when ticks are ns) */
+/* ns an empty timed interval takes (two tsc_now() back to back), measured by tsc_init, 0
+ * before: what a timed call's interval holds beyond the call (acost_end takes it off) */
+extern uint64_t tsc_empty_ns;
 
 void tsc_init(void);
 

@@ -29,6 +29,8 @@ typedef struct tstate_s {
     uint32_t committed; /* bytes readable by other threads: release-stored after each record */
     pid_t tid;
     uint16_t chunk_flags;
+    int64_t sample_left;  /* sampled mode (sampled.h): bytes until the next sample */
+    uint64_t sample_rng;  /* sampled mode: the countdown's generator (0: not seeded) */
     /* shared, under lock */
     ilock_t lock PS_ALIGNED_CL;
     uint32_t flushed; /* [0, flushed) of buf is already taken */

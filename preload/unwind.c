@@ -320,7 +320,48 @@ typedef struct ucache_block_s {
     ucache_t c;
     unw_context_t ctx;
     unw_cursor_t cur;
+    int32_t toff[UCACHE_CHECKS]; /* ucache_seal's scratch */
+    uint64_t tval[UCACHE_CHECKS];
 } ucache_block_t;
+
+/* Sorts e's checks by address (a slot read twice is checked once) and lays them out as
+ * ucache_lookup reads them: the 16-byte windows of two adjacent slots, then the single
+ * slots. */
+static void ucache_seal(ucache_block_t *b, ucache_ent_t *e)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->n; i++) { /* insertion sort into the scratch (n <= 129) */
+        int32_t o = e->off[i];
+        uint32_t j = n;
+        while (j > 0 && b->toff[j - 1] > o)
+            j--;
+        if (j > 0 && b->toff[j - 1] == o)
+            continue; /* the same slot: the same value, read once in one walk */
+        memmove(b->toff + j + 1, b->toff + j, (n - j) * sizeof *b->toff);
+        memmove(b->tval + j + 1, b->tval + j, (n - j) * sizeof *b->tval);
+        b->toff[j] = o;
+        b->tval[j] = e->val[i];
+        n++;
+    }
+    uint32_t np = 0, ns = 0;
+    for (uint32_t i = 0; i < n; i++) /* windows first */
+        if (i + 1 < n && b->toff[i + 1] == b->toff[i] + 8) {
+            e->off[np] = b->toff[i];
+            e->val[2 * np] = b->tval[i];
+            e->val[2 * np + 1] = b->tval[i + 1];
+            np++;
+            b->toff[i] = b->toff[i + 1] = INT32_MIN; /* taken */
+            i++;
+        }
+    for (uint32_t i = 0; i < n; i++) /* then the single slots */
+        if (b->toff[i] != INT32_MIN) {
+            e->off[np + ns] = b->toff[i];
+            e->val[2 * np + ns] = b->tval[i];
+            ns++;
+        }
+    e->np = (uint16_t)np;
+    e->ns = (uint16_t)ns;
+}
 
 static uint64_t n_walks, n_cached;
 
@@ -447,6 +488,7 @@ int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, uc
     __atomic_add_fetch(&n_walks, 1, __ATOMIC_RELAXED);
     if (e && n > 0) {
         __atomic_add_fetch(&n_cached, 1, __ATOMIC_RELAXED);
+        ucache_seal(b, e);
         *fill = e;
     }
     return n;

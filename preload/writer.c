@@ -276,11 +276,15 @@ int writer_init(const writer_header_t *h)
     announce_trace(path); /* `perfshim record` learns the name it got */
     uint32_t exe_len = (uint32_t)strnlen(h->exe, PERFSHIM_MAX_PATH);
     uint32_t cmd_len = h->cmdline_len < PERFSHIM_MAX_CMDLINE ? h->cmdline_len : 0;
+    /* sampled mode: its parameters after the command line, and version 2 (trace_format.h) */
+    ps_file_sampling_t fs = {.mean_bytes = h->sample_bytes, .seed = h->sample_seed};
+    uint32_t fs_len = h->sample_bytes ? (uint32_t)sizeof fs : 0;
     ps_file_header_t fh = {
         .magic = {'P', 'S', 'T', 'R'},
-        .version = PERFSHIM_TRACE_VERSION,
-        .header_len = (uint32_t)sizeof fh + exe_len + cmd_len + (uint32_t)sizeof(uint32_t),
-        .flags = h->flags | PS_FILE_F_HEADER_SUM,
+        .version = PERFSHIM_TRACE_VERSION, /* 3: columnar chunks (sampled or not) */
+        .header_len =
+            (uint32_t)sizeof fh + exe_len + cmd_len + fs_len + (uint32_t)sizeof(uint32_t),
+        .flags = h->flags | PS_FILE_F_HEADER_SUM | (fs_len ? PS_FILE_F_SAMPLED : 0),
         .pid = (uint32_t)getpid(),
         .ppid = (uint32_t)getppid(),
         .start_realtime_ns = h->start_realtime_ns,
@@ -292,8 +296,10 @@ int writer_init(const writer_header_t *h)
     };
     uint32_t sum = ps_fnv1a32_more(ps_fnv1a32(&fh, sizeof fh), h->exe, exe_len);
     sum = ps_fnv1a32_more(sum, h->cmdline, cmd_len);
+    sum = ps_fnv1a32_more(sum, &fs, fs_len);
     if (write_no_sigxfsz(fd, &fh, sizeof fh) || write_no_sigxfsz(fd, h->exe, exe_len) ||
-        write_no_sigxfsz(fd, h->cmdline, cmd_len) || write_no_sigxfsz(fd, &sum, sizeof sum)) {
+        write_no_sigxfsz(fd, h->cmdline, cmd_len) || write_no_sigxfsz(fd, &fs, fs_len) ||
+        write_no_sigxfsz(fd, &sum, sizeof sum)) {
         PS_WARN("cannot write trace file %s: %s; not recording", h->path, strerror(errno));
         close(fd);
         fd = -1;
@@ -357,6 +363,7 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
 {
     ps_pack_state_t pk = {0, 0};
     uint32_t pos = 0, o = 0;
+    int heap_only = out != NULL; /* every record written as ALLOC_P or FREE_P so far */
     while (pos + sizeof(ps_rec_hdr_t) <= len) {
         ps_rec_hdr_t h;
         memcpy(&h, src + pos, sizeof h);
@@ -403,14 +410,19 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
             memcpy(out + o, tmp, plen);
             o += plen;
             ps_pack_state_set(&pk, nts, nptr);
+            heap_only = heap_only && h.type != PS_REC_REALLOC;
         } else {
             memcpy(out + o, src + pos, h.len);
             o += h.len;
+            if (h.type != PS_REC_ALLOC_P && h.type != PS_REC_FREE_P)
+                heap_only = 0;
         }
         pos += h.len;
     }
     if (!out)
         return len;
+    if (heap_only && pos == len && pos) /* no torn tail: the chunk is whole records */
+        ch->flags |= PS_CHUNK_F_HEAP_ONLY;
     memcpy(out + o, src + pos, len - pos); /* a torn tail, as it was */
     return o + (len - pos);
 }
@@ -475,6 +487,8 @@ static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
      * heap timestamp has the same resolution whichever thread or path built its chunk) */
     if (clen && (clen <= len || ZSTD_compressBound(clen) <= dst_cap - sizeof ch)) {
         ch.flags |= PS_CHUNK_F_COLUMNS;
+        if (info.heap_only)
+            ch.flags |= PS_CHUNK_F_HEAP_ONLY;
         ch.nevents = info.nevents;
         ch.t_first = info.t_first;
         ch.t_last = info.t_last;

@@ -35,6 +35,7 @@ typedef struct writer_header_s {
     uint32_t cmdline_len;
     uint64_t start_mono_ns, start_realtime_ns;
     uint32_t flags; /* PS_FILE_F_* */
+    uint64_t sample_bytes, sample_seed; /* sampled mode (PS_FILE_F_SAMPLED): N, seed; 0: full */
 } writer_header_t;
 
 struct tstate_s;

@@ -35,6 +35,8 @@ typedef struct advice_ctx_s {
     advice_t *out;
     const pressure_site_t **psites; /* by stack id, for bsearch */
     size_t npsites;
+    const replay_site_t **rsites; /* the replay's sites by stack id, for bsearch */
+    size_t nrsites;
     const char *cmd; /* the program, for the verify commands */
     bool single;     /* one thread: a CPU saving is a wall saving */
 } advice_ctx_t;
@@ -162,29 +164,63 @@ static const pressure_site_t *advice_psite(const advice_ctx_t *c, uint32_t id)
     return p ? *p : NULL;
 }
 
-/* The cost of one malloc+free pair at a site: measured by the shim, else the model. */
-static uint64_t advice_site_pair(const advice_ctx_t *c, const replay_site_t *s, bool *measured)
+static int rsite_cmp(const void *a, const void *b)
 {
-    uint64_t size = replay_hist_quantile(&s->sizes, 0.5);
-    const pressure_site_t *p = advice_psite(c, s->stack_id);
-    *measured = p && p->alloc_ns_calls;
-    if (*measured)
-        return p->alloc_ns / p->alloc_ns_calls + advice_pair_ns(size) / 2;
-    return advice_pair_ns(size);
+    const replay_site_t *x = *(const replay_site_t *const *)a,
+                        *y = *(const replay_site_t *const *)b;
+    return x->stack_id < y->stack_id ? -1 : x->stack_id > y->stack_id;
 }
 
-static void advice_pair_method(char *buf, size_t n, bool measured, uint64_t pair, uint64_t size)
+static const replay_site_t *advice_rsite(const advice_ctx_t *c, uint32_t id)
 {
-    if (measured)
-        snprintf(buf, n,
-                 "%" PRIu64 " ns per pair: the allocator time the shim measured at this "
-                 "site per call, plus half the modelled pair for the free",
-                 pair);
-    else
-        snprintf(buf, n,
-                 "%" PRIu64 " ns per pair: glibc's modelled malloc+free cost for %" PRIu64
-                 " B (advice_pair_ns, calibrated; allocator time not measured)",
+    if (!c->nrsites)
+        return NULL;
+    replay_site_t key = {.stack_id = id};
+    const replay_site_t *k = &key;
+    const replay_site_t **p = bsearch(&k, c->rsites, c->nrsites, sizeof(*p), rsite_cmp);
+    return p ? *p : NULL;
+}
+
+/* A site's measured allocator time per allocating call, ns, without the calls the machine
+ * interrupted (replay_cost_steady); < 0: not measured. */
+static double advice_site_alloc_ns(const advice_ctx_t *c, uint32_t id)
+{
+    const replay_site_t *s = advice_rsite(c, id);
+    if (!s || !s->alloc_ns_calls)
+        return -1.0;
+    return (double)s->alloc_ns_steady / (double)s->alloc_ns_calls;
+}
+
+/* The cost of one malloc+free pair at a site, ns: measured by the shim (the site's allocator
+ * time per allocating call, ALLOC_COST, plus the run's time per release: releases are
+ * measured per thread, not per site), else the model. The shim times the real call only and
+ * takes the timer's own cost off (acost_end), so neither the recorder's work around the call
+ * nor the timer is in it; the method says which was used. */
+static double advice_site_pair(const advice_ctx_t *c, const replay_site_t *s, bool *measured,
+                               char *method, size_t n)
+{
+    const replay_t *rp = c->in->rp;
+    uint64_t size = replay_hist_quantile(&s->sizes, 0.5);
+    *measured = s->alloc_ns_calls != 0;
+    if (!*measured) {
+        double pair = (double)advice_pair_ns(size);
+        snprintf(method, n,
+                 "%.1f ns per pair: glibc's modelled malloc+free cost for %" PRIu64
+                 " B (advice_pair_ns; allocator time not measured)",
                  pair, size);
+        return pair;
+    }
+    double alloc = (double)s->alloc_ns_typical / (double)s->alloc_ns_calls;
+    bool rel = rp->have_alloc_cost && rp->release_ns_calls;
+    double release = rel ? (double)rp->release_ns_typical / (double)rp->release_ns_calls
+                         : (double)advice_pair_ns(size) / 2.0;
+    snprintf(method, n,
+             "%.1f ns per pair: %.1f ns per allocation measured at this site + %.1f ns per "
+             "release %s (the median call of the shim's ALLOC_COST: the real call timed, the "
+             "timer's cost off; a churn site recycles one size, its typical call is its cost)",
+             alloc + release, alloc, release,
+             rel ? "over the run" : "(half the modelled pair: not measured)");
+    return alloc + release;
 }
 
 /* ---- rules: allocation sites ----------------------------------------------------------- */
@@ -205,28 +241,31 @@ static bool site_scoped(const advice_ctx_t *c, const replay_site_t *s)
     return s->sizes.max <= ADVICE_TINY && scoped * 2 >= s->allocations;
 }
 
-static bool site_churns(const replay_site_t *s)
+static bool site_churns(const advice_ctx_t *c, const replay_site_t *s)
 {
     uint64_t pairs = site_pairs(s);
+    const pressure_site_t *p = advice_psite(c, s->stack_id);
+    if (p && p->realloc_steps * 2 >= s->allocations)
+        return false; /* mostly realloc steps: a growth chain (reserve), not churn */
     return pairs >= ADVICE_MIN_PAIRS && pairs * 2 >= s->allocations;
 }
 
 static int advice_site_churn(advice_ctx_t *c, const replay_site_t *s, enum advice_kind kind)
 {
     bool measured;
-    uint64_t pairs = site_pairs(s), pair = advice_site_pair(c, s, &measured);
+    char where[200], pm[300], lt1[32], lt2[32], cyc[80] = "";
+    uint64_t pairs = site_pairs(s);
+    double pair = advice_site_pair(c, s, &measured, pm, sizeof pm);
     uint64_t size = replay_hist_quantile(&s->sizes, 0.5);
     const pressure_site_t *p = advice_psite(c, s->stack_id);
     advice_rec_t *r = advice_add(c, kind);
     if (!r)
         return -PS_E_NOMEM;
-    char where[200], pm[200], lt1[32], lt2[32], cyc[80] = "";
     advice_where(c, s->stack_id, NULL, 0, where, sizeof where);
-    advice_pair_method(pm, sizeof pm, measured, pair, size);
     r->stack_id = s->stack_id;
     r->count = pairs;
-    uint64_t per = kind == ADVICE_POOL ? (pair > ADVICE_POOL_NS ? pair - ADVICE_POOL_NS : 0) : pair;
-    r->raw = pairs * per;
+    double per = kind == ADVICE_POOL ? pair - ADVICE_POOL_NS : pair;
+    r->raw = per > 0 ? (uint64_t)((double)pairs * per + 0.5) : 0;
     if (p)
         snprintf(cyc, sizeof cyc, ", %" PRIu64 " same-size cycles", p->same_size_cycles);
     bool one_size = s->sizes.n && replay_hist_quantile(&s->sizes, 0.0) >= s->sizes.max;
@@ -272,7 +311,7 @@ static int advice_rule_pool(advice_ctx_t *c)
     const replay_t *rp = c->in->rp;
     for (size_t i = 0; i < rp->nsites; i++) {
         const replay_site_t *s = &rp->sites[i];
-        if (site_churns(s) && !site_scoped(c, s)) {
+        if (site_churns(c, s) && !site_scoped(c, s)) {
             int rc = advice_site_churn(c, s, ADVICE_POOL);
             if (rc < 0)
                 return rc;
@@ -286,7 +325,7 @@ static int advice_rule_stack_buffer(advice_ctx_t *c)
     const replay_t *rp = c->in->rp;
     for (size_t i = 0; i < rp->nsites; i++) {
         const replay_site_t *s = &rp->sites[i];
-        if (site_churns(s) && site_scoped(c, s)) {
+        if (site_churns(c, s) && site_scoped(c, s)) {
             int rc = advice_site_churn(c, s, ADVICE_STACK_BUFFER);
             if (rc < 0)
                 return rc;
@@ -307,13 +346,8 @@ static int advice_rule_reserve(advice_ctx_t *c)
             return -PS_E_NOMEM;
         char where[200], b[32];
         advice_where(c, p->stack_id, NULL, 0, where, sizeof where);
-        uint64_t pair = advice_pair_ns(p->realloc_final_max);
-        bool cached = p->realloc_final_max <= (256u << 10);
-        /* ns per byte copied, in hundredths */
-        uint64_t per100 = cached ? 5 : 35;
         r->stack_id = p->stack_id;
         r->count = p->realloc_steps;
-        r->raw = p->realloc_steps * pair + p->realloc_bytes_copied * per100 / 100;
         r->confidence = ADVICE_MEDIUM;
         ADVICE_SET(title, "Reserve the final size of the %" PRIu64 " growth chains at %s",
                    p->realloc_chains, where);
@@ -322,11 +356,31 @@ static int advice_rule_reserve(advice_ctx_t *c)
                    " bytes (%s); final size up to %" PRIu64 " B",
                    p->realloc_steps, p->realloc_chains, p->realloc_bytes_copied,
                    fmt_bytes(b, sizeof b, p->realloc_bytes_copied), p->realloc_final_max);
-        ADVICE_SET(method,
-                   "%" PRIu64 " steps x %" PRIu64 " ns (modelled pair for the final "
-                   "size) + %" PRIu64 " bytes copied x 0.%02" PRIu64 " ns/B (%s)",
-                   p->realloc_steps, pair, p->realloc_bytes_copied, per100,
-                   cached ? "in cache" : "memory bound");
+        double per = advice_site_alloc_ns(c, p->stack_id);
+        if (per >= 0) {
+            /* the steps' own measured time: what realloc took at this site (its copies
+             * included) per call, x the steps (the site's other calls begin the chains: the
+             * reserve keeps one of those per chain) */
+            r->raw = (uint64_t)((double)p->realloc_steps * per + 0.5);
+            r->confidence = ADVICE_HIGH;
+            ADVICE_SET(method,
+                       "%" PRIu64 " steps x %.1f ns: the time the shim measured inside the "
+                       "allocator at this site per call (%" PRIu64 " calls: the real "
+                       "realloc timed, its copying included, the timer's cost off, calls the "
+                       "machine interrupted left out)",
+                       p->realloc_steps, per, p->alloc_ns_calls);
+        } else {
+            uint64_t pair = advice_pair_ns(p->realloc_final_max);
+            bool cached = p->realloc_final_max <= (256u << 10);
+            uint64_t per100 = cached ? 5 : 35; /* ns per byte copied, in hundredths */
+            r->raw = p->realloc_steps * pair + p->realloc_bytes_copied * per100 / 100;
+            ADVICE_SET(method,
+                       "%" PRIu64 " steps x %" PRIu64 " ns (modelled pair for the final "
+                       "size) + %" PRIu64 " bytes copied x 0.%02" PRIu64 " ns/B (%s; "
+                       "allocator time not measured)",
+                       p->realloc_steps, pair, p->realloc_bytes_copied, per100,
+                       cached ? "in cache" : "memory bound");
+        }
         ADVICE_SET(tradeoff,
                    "memory reserved up front (up to %" PRIu64
                    " B per chain) even when the data stays small",
@@ -513,14 +567,15 @@ static int advice_rule_alloc_outside_lock(advice_ctx_t *c)
          * at its site (else over the run) plus the run's measured time per release (its free
          * moves out too); unmeasured: the modelled pair */
         uint64_t per = pair, per_alloc = 0, per_free = pair / 2;
-        const pressure_site_t *ms = best && best->alloc_ns_calls ? best : NULL;
+        double site_ns = best ? advice_site_alloc_ns(c, best->stack_id) : -1.0;
+        const pressure_site_t *ms = site_ns >= 0 ? best : NULL;
         if (ms)
-            per_alloc = ms->alloc_ns / ms->alloc_ns_calls;
+            per_alloc = (uint64_t)(site_ns + 0.5);
         else if (rp->have_alloc_cost && rp->alloc_ns_calls)
-            per_alloc = rp->alloc_ns / rp->alloc_ns_calls;
+            per_alloc = rp->alloc_ns_steady / rp->alloc_ns_calls;
         if (rp->have_alloc_cost && rp->release_ns_calls)
-            per_free = rp->release_ns / rp->release_ns_calls;
-        bool measured = per_alloc != 0;
+            per_free = rp->release_ns_steady / rp->release_ns_calls;
+        bool measured = ms || (rp->have_alloc_cost && rp->alloc_ns_calls);
         if (measured)
             per = per_alloc + per_free;
         uint64_t moved = k->allocs_held * per;
@@ -840,10 +895,22 @@ int advice_run(const advice_in_t *in, advice_t *out)
         qsort(c.psites, P->nsites, sizeof(*c.psites), psite_cmp);
         c.npsites = P->nsites;
     }
+    if (rp->nsites) {
+        c.rsites = malloc(rp->nsites * sizeof(*c.rsites));
+        if (!c.rsites) {
+            free(c.psites);
+            return -PS_E_NOMEM;
+        }
+        for (size_t i = 0; i < rp->nsites; i++)
+            c.rsites[i] = &rp->sites[i];
+        qsort(c.rsites, rp->nsites, sizeof(*c.rsites), rsite_cmp);
+        c.nrsites = rp->nsites;
+    }
     int rc = 0;
     for (unsigned k = 0; k < ADVICE_KIND_COUNT && rc == 0; k++)
         rc = advice_kinds[k].rule(&c);
     free(c.psites);
+    free(c.rsites);
     if (rc < 0) {
         advice_free(out);
         return rc;

@@ -9,8 +9,8 @@
  * Contract: analyzer-only, single-threaded, after the pass (and after analyses_symbols when
  * sym is given: the titles then name the call site's function; NULL: "stack #ID"). Reads its
  * inputs, never changes them; the result owns its records (advice_free). Returns 0 or
- * -PS_E_NOMEM. in->pressure NULL: the rules that need it (reserve; the per-site allocator time
- * and same-size cycles) are skipped or fall back to the cost model, as each rule says.
+ * -PS_E_NOMEM. in->pressure NULL: the rules that need it (reserve; same-size cycles, the
+ * allocations under a lock) are skipped or fall back to the cost model, as each rule says.
  *
  * Kinds: one line of ADVICE_KINDS (id, name, unit, rule). Names are an interface (the JSON
  * "kind", scripts/bench-advice): add, never rename. Unit ADVICE_TIME is "ns" (wall time) for
@@ -19,16 +19,24 @@
  * "bytes".
  *
  * Estimates (docs/json-schema.md "recommendations" says the same):
- *  - the allocator's cost per malloc+free pair, when the shim did not measure it
- *    (pressure_site_t.alloc_ns), is advice_pair_ns(size): glibc 2.36 on x86-64, calibrated
- *    with a loop of malloc(size); touch; free(p) (CPU time, this project's build machine):
- *    <= 1032 B (tcache) 20 ns, <= 128 KiB (bins) 60 ns, <= 32 MiB (below the largest dynamic
- *    mmap threshold) 100 ns, larger (mmap + munmap + first touch) 20 us. Measured: the
- *    site's alloc_ns / alloc_ns_calls plus half the modelled pair for the free.
+ *  - measured allocator time (the shim's ALLOC_COST: the real call timed, the timer's own
+ *    cost off) is read two ways (replay.h): typical (each record's median call; a churn site
+ *    recycles one size, so noise that only adds, the recorder's cold caches, stays out) and
+ *    steady (the mean without the calls the machine interrupted; for realloc chains, whose
+ *    steps mix in-place and moving ones, and for the lock rule);
+ *  - the allocator's cost per malloc+free pair: measured, the site's typical allocation
+ *    (replay_site_t.alloc_ns_typical / alloc_ns_calls) plus the run's typical release (half
+ *    the modelled pair when releases were not measured); unmeasured, advice_pair_ns(size):
+ *    glibc 2.36 on x86-64, calibrated with a loop of malloc(size); touch; free(p) (CPU time,
+ *    this project's build machine): <= 1032 B (tcache) 20 ns, <= 128 KiB (bins) 60 ns,
+ *    <= 32 MiB (below the largest dynamic mmap threshold) 100 ns, larger (mmap + munmap +
+ *    first touch) 20 us;
  *  - pool: pairs (min of allocations and releases of the site) x (pair cost - 2 ns, a free
- *    list's pop and push); stack_buffer: pairs x pair cost;
- *  - reserve: realloc steps x pair cost of the final size + bytes copied x 0.05 ns/B (final
- *    size <= 256 KiB, in cache) or 0.35 ns/B (larger, memory bound);
+ *    list's pop and push); stack_buffer: pairs x pair cost; a site whose allocations are
+ *    mostly realloc steps is a growth chain (reserve), neither;
+ *  - reserve: realloc steps x the site's steady time per call (its copies included);
+ *    unmeasured, steps x pair cost of the final size + bytes copied x 0.05 ns/B (final size
+ *    <= 256 KiB, in cache) or 0.35 ns/B (larger, memory bound);
  *  - the lock rules, from the lock's totals: hold H and waits W (summed over its threads),
  *    the n threads that contend (those that waited on it, at least 2) and its saturation
  *    rho = W / ((n - 1) H), at most 1 (a saturated lock has n - 1 threads waiting behind every
@@ -38,9 +46,9 @@
  *    in the share the lock was saturated) + W / (n - 1) (the hand-offs and waits go), at most
  *    the run's duration less H / n; without hold times (a partial trace, an old writer): the
  *    lock's Amdahl bound (locks.h: the most any one thread waited on it);
- *  - alloc_outside_lock: moved = allocations while held x (the allocator time the shim
- *    measured per call at the site allocating most under the lock, else over the run, plus
- *    the run's measured time per release; unmeasured: the modelled pair of the run's median
+ *  - alloc_outside_lock: moved = allocations while held x (the steady allocator time the
+ *    shim measured per call at the site allocating most under the lock, else over the run,
+ *    plus the run's steady time per release; unmeasured: the modelled pair of the run's median
  *    size); saving = moved x rho + (moved / H) x W / (n - 1) (it leaves the serialized chain
  *    and the waits shrink with the holds), at most shard_lock's; without hold times: moved x
  *    the contended share, at most the lock's Amdahl bound;

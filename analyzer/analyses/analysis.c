@@ -174,21 +174,23 @@ static void pressure_done(void *state, void *result)
 /* ---- the table ----------------------------------------------------------------------- */
 
 static const pass_ops_t ops_MISUSE = {"misuse", misuse_init,   NULL,         NULL,
-                                      misuse_finish, misuse_done, NULL, NULL};
+                                      misuse_finish, misuse_done, NULL, NULL, NULL};
 static const pass_ops_t ops_HEAP = {"heap",      heap_init,   replay_record, replay_event,
-                                    replay_end,  heap_free,   replay_prefetch_on, replay_prefetch};
+                                    replay_end,  heap_free,   replay_prefetch_on, replay_prefetch,
+                                    replay_events};
 static const pass_ops_t ops_LOCKS = {"locks", locks_init, locks_on_record, NULL,
-                                     locks_on_finish, locks_done, NULL, NULL};
+                                     locks_on_finish, locks_done, NULL, NULL, NULL};
 static const pass_ops_t ops_LEAKS = {"leaks", leaks_init, leaks_on_record, NULL,
-                                     leaks_on_finish, leaks_done, NULL, NULL};
-static const pass_ops_t ops_PRESSURE = {"pressure",   pressure_init, pressure_record,
-                                        pressure_event, pressure_end, pressure_done, NULL, NULL};
+                                     leaks_on_finish, leaks_done, NULL, NULL, NULL};
+static const pass_ops_t ops_PRESSURE = {"pressure",    pressure_init, pressure_record,
+                                        pressure_event, pressure_end,  pressure_done,
+                                        NULL,           NULL,          pressure_events};
 
 static const pass_ops_t ops_WAITS = {"waits", locks_init, waits_on_record, NULL,
-                                     waits_on_finish, locks_done, NULL, NULL};
+                                     waits_on_finish, locks_done, NULL, NULL, NULL};
 
 static const pass_ops_t ops_SERIES = {"series", series_init, series_record, series_event,
-                                      series_end, series_done, NULL, NULL};
+                                      series_end, series_done, NULL, NULL, series_events};
 
 static const struct {
     const pass_ops_t *ops;

@@ -57,6 +57,11 @@ typedef struct check_result_s {
     unsigned kinds;    /* bit (1 << ps_leak_kind) per counted kind */
     bool heap_errors_counted; /* the heap-error budget applies (not --no-heap-errors) */
     uint64_t mismatched_frees, double_frees, invalid_frees; /* of all traces */
+    /* sampled traces (replay.h): their estimated blocks not freed at exit, which count as
+     * leaks of every kind (no leak scan in sampled mode); `estimated`: any trace is sampled,
+     * so the values of the budgets are estimates */
+    uint64_t sampled_not_freed_bytes, sampled_not_freed_blocks;
+    bool estimated;
     int stack_depth, top;
     const char *source_root; /* --source-root, absolute and canonical, or NULL */
 } check_result_t;

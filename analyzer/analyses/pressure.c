@@ -6,8 +6,8 @@
  * and the old side of a realloc in flight (a growth chain's step); a map (thread, site) ->
  * the size that thread last released from that site (same-size cycles); the LOCK_ALLOC
  * records, merged at the end. No address table: a released block's size, time, site and
- * allocation function come from the replay (replay_t.released), which sees each event just
- * before this analysis does.
+ * allocation function come from the replay (replay_t.evres), which sees each event (or
+ * batch of events) just before this analysis does.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -20,6 +20,7 @@
 
 #include "analyses/replay.h"
 #include "core/u32map.h"
+#include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
 
@@ -34,6 +35,8 @@ typedef struct thr_s {
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
     ring_t *ring;    /* its latest k + 1 allocations; the next goes to ring[rpos] */
     size_t rpos;
+    uint64_t last_ts; /* its latest allocation's time */
+    bool unsorted;    /* an allocation's time was below the one before (ring_find) */
     bool re_pending; /* its latest event released a realloc's old block */
     bool re_cont;    /* that block was made by one of its latest STEPS_KEPT steps */
     uint64_t re_old_size;
@@ -52,7 +55,6 @@ typedef struct pstate_s {
     pressure_t *P;
     replay_t *rp;
     uint64_t start_ns;
-    uint64_t frees_seen; /* rp->frees when the latest released block was taken */
     size_t sites_cap;
     uint32_t *site_of; /* stack id -> site index + 1, ids < site_of_n */
     size_t site_of_n;
@@ -75,10 +77,17 @@ typedef struct pstate_s {
 
 /* pressure_window for the merged events, whose times mostly stay in one window: no division
  * while ts stays within the latest event's window. */
-static size_t event_window(pstate_t *S, uint64_t ts)
+static size_t event_window_slow(pstate_t *S, uint64_t ts);
+
+static inline size_t event_window(pstate_t *S, uint64_t ts)
 {
-    if (ts >= S->win_lo && ts < S->win_hi)
+    if (PS_LIKELY(ts >= S->win_lo && ts < S->win_hi))
         return S->win_cur;
+    return event_window_slow(S, ts);
+}
+
+static PS_NOINLINE size_t event_window_slow(pstate_t *S, uint64_t ts)
+{
     const pressure_t *P = S->P;
     size_t i = pressure_window(P, S->start_ns, ts);
     if (ts > S->start_ns && P->window_ns) {
@@ -137,11 +146,19 @@ void pressure_free(pressure_t *p)
 
 #define SITE_DIRECT_MAX (1u << 20)
 
-static pressure_site_t *site_get(pstate_t *S, uint32_t id)
+static pressure_site_t *site_get_slow(pstate_t *S, uint32_t id);
+
+/* The site of stack id, made at its first use (NULL: out of memory). */
+static inline pressure_site_t *site_get(pstate_t *S, uint32_t id)
+{
+    if (PS_LIKELY(id < S->site_of_n) && S->site_of[id])
+        return &S->P->sites[S->site_of[id] - 1];
+    return site_get_slow(S, id);
+}
+
+static PS_NOINLINE pressure_site_t *site_get_slow(pstate_t *S, uint32_t id)
 {
     pressure_t *P = S->P;
-    if (id < S->site_of_n && S->site_of[id])
-        return &P->sites[S->site_of[id] - 1];
     if (id >= SITE_DIRECT_MAX) {
         uint32_t i = u32map_get(&S->site_map, id);
         if (i != U32MAP_NONE)
@@ -289,8 +306,22 @@ static int same_put(pstate_t *S, size_t si, size_t ti, uint32_t stack, uint64_t 
 
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
  * 1 found (*others set), 0 not there (more than k, or another thread's). */
-static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                     uint64_t *others)
+static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                     uint64_t *others);
+
+static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                            uint64_t *others)
+{
+    size_t n = (size_t)S->P->k + 1;
+    /* times in allocation order (the common case): the oldest entry has the least time, so
+     * a block allocated before it is not there (most releases, on a churn) */
+    if (!t->unsorted && t->nalloc && ts < t->ring[t->nalloc < n ? 0 : t->rpos].ts)
+        return 0;
+    return ring_scan(S, t, ptr, ts, others);
+}
+
+static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                                 uint64_t *others)
 {
     size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
     size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
@@ -305,17 +336,17 @@ static int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t t
     return 0;
 }
 
-static void window_live(pstate_t *S, size_t w)
+static void window_live(pstate_t *S, size_t w, uint64_t live)
 {
     pressure_window_t *win = &S->P->windows[w];
-    uint64_t live = S->rp->live_bytes;
     if (live > win->live_bytes_max)
         win->live_bytes_max = live;
     S->live_end[w] = live;
     S->has_ev[w] = true;
 }
 
-static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay_released_t *b)
+static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay_released_t *b,
+                      uint64_t live)
 {
     pressure_t *P = S->P;
     pressure_site_t *s = site_get(S, b->stack_id);
@@ -362,13 +393,13 @@ static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay
     for (unsigned j = 0; t->re_pending && is_realloc(b->alloc_fn) && j < STEPS_KEPT; j++)
         if (t->steps[j].ptr == e->ptr && t->steps[j].ts == b->alloc_ts)
             t->re_cont = true;
-    window_live(S, w);
+    window_live(S, w, live);
     if (t->re_pending) /* a realloc's old side: not a release the app made */
         return 0;
     return same_put(S, (size_t)(s - P->sites), (size_t)(t - S->thr), b->stack_id, b->size);
 }
 
-static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
+static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
 {
     pressure_t *P = S->P;
     pressure_site_t *s = site_get(S, e->stack);
@@ -386,7 +417,7 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
         s->size_max = sz;
     P->windows[w].allocations++;
     P->windows[w].bytes += e->size;
-    window_live(S, w);
+    window_live(S, w, live);
     bool re = is_realloc(e->fn);
     if (re && t->re_pending) { /* a growth chain's step */
         s->realloc_steps++;
@@ -409,28 +440,48 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e)
             P->same_size_cycles++;
         }
     }
+    if (e->ts < t->last_ts)
+        t->unsorted = true;
+    t->last_ts = e->ts;
     t->ring[t->rpos] = (ring_t){e->ptr, e->ts, t->nalloc};
     t->rpos = t->rpos == P->k ? 0 : t->rpos + 1;
     t->nalloc++;
     return 0;
 }
 
-int pressure_event(void *state, const pass_event_t *e)
+/* One event, with what the replay did with it (replay_t.evres). */
+static PS_ALWAYS_INLINE int pressure_one(pstate_t *S, const pass_event_t *e,
+                                         const replay_evres_t *r)
 {
-    pstate_t *S = state;
     if (e->kind == PASS_EV_FAILED)
         return 0;
     thr_t *t = thr_get(S, e->tid);
     if (!t)
         return -PS_E_NOMEM;
     if (e->kind == PASS_EV_ALLOC)
-        return on_alloc(S, t, e);
-    if (S->rp->frees == S->frees_seen) { /* not a live block's release: nothing freed */
+        return on_alloc(S, t, e, r->live_bytes);
+    if (!r->freed) { /* not a live block's release: nothing freed */
         t->re_pending = false;
         return 0;
     }
-    S->frees_seen = S->rp->frees;
-    return on_release(S, t, e, &S->rp->released);
+    return on_release(S, t, e, &r->released, r->live_bytes);
+}
+
+int pressure_events(void *state, const pass_event_t *ev, size_t n)
+{
+    pstate_t *S = state;
+    const replay_evres_t *r = S->rp->evres;
+    for (size_t i = 0; i < n; i++) {
+        int rc = pressure_one(S, &ev[i], &r[i]);
+        if (PS_UNLIKELY(rc < 0))
+            return rc;
+    }
+    return 0;
+}
+
+int pressure_event(void *state, const pass_event_t *e)
+{
+    return pressure_events(state, e, 1);
 }
 
 int pressure_record(void *state, uint32_t tid, const record_t *rec)

@@ -16,8 +16,9 @@
  * Where: analyses_load (analysis.h) with ANALYSIS_PRESSURE leaves the result in
  * replay_t.pressure (NULL when not selected), freed by analyses_free. The options (T, K) come
  * from analysis_params_t (analyses_load_params). Each released block's facts come from the
- * replay's replay_t.released (replay.h), read by this analysis's on_event right after the
- * replay's; allocations, failed allocations and the events' threads from the pass's events.
+ * replay's replay_t.evres (replay.h: the block a release freed, the live heap after each
+ * event), read by this analysis's on_event(s) for the events the replay took just before;
+ * allocations, failed allocations and the events' threads from the pass's events.
  *
  * Definitions (the report and docs/json-schema.md say the same):
  *  - short-lived: released within short_ns (default 1 ms, --short-lived=T) of its allocation
@@ -136,6 +137,7 @@ int pressure_begin(struct replay_s *rp, uint64_t short_ns, unsigned k, void **st
                    const tracemodel_t *m);
 int pressure_record(void *state, uint32_t tid, const record_t *rec);
 int pressure_event(void *state, const pass_event_t *e);
+int pressure_events(void *state, const pass_event_t *ev, size_t n); /* pass_ops_t.on_events */
 int pressure_end(void *state, const tracemodel_t *m);
 void pressure_state_free(void *state);
 

@@ -58,6 +58,14 @@ typedef struct state_s {
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
     uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
     unsigned slice_cur;
+    /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
+    double sample_n;
+    double est_live_bytes, est_live_blocks, est_peak, est_allocations, est_frees, est_bytes;
+    double est_temporary;
+    uint64_t est_peak_ts, est_peak_epoch;
+    double est_sl_allocs[REPLAY_SLICES], est_sl_frees[REPLAY_SLICES], est_sl_bytes[REPLAY_SLICES];
+    double est_sl_live[REPLAY_SLICES], est_sl_live_max[REPLAY_SLICES];
+    bool est_sl_seen[REPLAY_SLICES];
 } state_t;
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
@@ -72,10 +80,17 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
 
 /* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
  * event's slice while ts is within its bounds (no 64-bit division per event). */
-static unsigned event_slice(state_t *st, uint64_t ts)
+static unsigned event_slice_slow(state_t *st, uint64_t ts);
+
+static inline unsigned event_slice(state_t *st, uint64_t ts)
 {
-    if (ts >= st->slice_lo && ts < st->slice_hi)
+    if (PS_LIKELY(ts >= st->slice_lo && ts < st->slice_hi))
         return st->slice_cur;
+    return event_slice_slow(st, ts);
+}
+
+static PS_NOINLINE unsigned event_slice_slow(state_t *st, uint64_t ts)
+{
     unsigned i = state_slice(st, ts);
     const replay_t *rp = st->rp;
     if (ts > rp->start_ns && rp->slice_ns) {
@@ -144,6 +159,155 @@ static inline int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
     return state_site_new(st, stack_id, out);
 }
 
+/* ---- sampled traces: the estimates (replay.h) ----------------------------------------- */
+
+/* 1 - exp(-x) for x >= 0 without libm: a Taylor series below 0.5 (no cancellation, relative
+ * error < 1e-15), else exp(-x) = 2^-k exp(-r) with |r| <= ln 2 / 2. */
+static double one_minus_exp_neg(double x)
+{
+    if (x < 0.5) {
+        double t = x, s = 0;
+        for (int k = 1; k <= 16; k++) { /* x - x^2/2! + x^3/3! ... */
+            s += t;
+            t *= -x / (k + 1);
+        }
+        return s;
+    }
+    if (x > 700)
+        return 1.0;
+    double k = (double)(long)(x / 0.69314718055994530942 + 0.5);
+    double r = x - k * 0.69314718055994530942, t = 1, e = 0;
+    for (int i = 1; i <= 20; i++) { /* exp(-r) */
+        e += t;
+        t *= -r / i;
+    }
+    for (long i = 0; i < (long)k; i++)
+        e *= 0.5;
+    return 1.0 - e;
+}
+
+/* 1/p(s): the allocations one sample of s bytes stands for (trace_format.h: the shim counts
+ * s + 1 bytes down for it). */
+static double est_count(const state_t *st, uint64_t size)
+{
+    return 1.0 / one_minus_exp_neg(((double)size + 1.0) / st->sample_n);
+}
+
+static void est_touch(const state_t *st, replay_site_t *site)
+{
+    if (site->est_peak_epoch_seen < st->est_peak_epoch) {
+        site->est_peak_bytes = site->est_live_bytes;
+        site->est_peak_epoch_seen = st->est_peak_epoch;
+    }
+}
+
+/* A sampled block of `size` bytes of `site` leaves (released: counted as frees) */
+static PS_NOINLINE void est_release(state_t *st, replay_site_t *site, uint64_t size,
+                                    uint64_t ts, bool released, bool temporary)
+{
+    double c = est_count(st, size), b = c * (double)size;
+    est_touch(st, site);
+    site->est_live_blocks -= c;
+    site->est_live_bytes -= b;
+    st->est_live_blocks -= c;
+    st->est_live_bytes -= b;
+    if (temporary) {
+        site->est_temporary += c;
+        st->est_temporary += c;
+    }
+    if (released) {
+        site->est_frees += c;
+        st->est_frees += c;
+        unsigned i = state_slice(st, ts);
+        st->est_sl_frees[i] += c;
+        st->est_sl_live[i] = st->est_live_bytes;
+        st->est_sl_seen[i] = true;
+    }
+}
+
+static PS_NOINLINE void est_alloc(state_t *st, replay_site_t *site, uint64_t size, uint64_t ts)
+{
+    double c = est_count(st, size), b = c * (double)size;
+    est_touch(st, site);
+    site->est_allocations += c;
+    site->est_bytes += b;
+    site->est_live_blocks += c;
+    site->est_live_bytes += b;
+    st->est_allocations += c;
+    st->est_bytes += b;
+    st->est_live_blocks += c;
+    st->est_live_bytes += b;
+    unsigned i = state_slice(st, ts);
+    st->est_sl_allocs[i] += c;
+    st->est_sl_bytes[i] += b;
+    st->est_sl_live[i] = st->est_live_bytes;
+    st->est_sl_seen[i] = true;
+    if (st->est_live_bytes > st->est_sl_live_max[i])
+        st->est_sl_live_max[i] = st->est_live_bytes;
+    if (st->est_live_bytes > st->est_peak) {
+        st->est_peak = st->est_live_bytes;
+        st->est_peak_ts = ts;
+        st->est_peak_epoch++;
+    }
+}
+
+static uint64_t est_round(double v)
+{
+    return v <= 0 ? 0 : v >= 1.8e19 ? UINT64_MAX : (uint64_t)(v + 0.5);
+}
+
+/* Scales a histogram of n values to about `to` values (each bucket by to / n). */
+static void est_hist(replay_hist_t *h, double to)
+{
+    if (!h->n)
+        return;
+    double f = to / (double)h->n;
+    uint64_t n = 0;
+    for (unsigned b = 0; b < REPLAY_HIST_BUCKETS; b++) {
+        h->count[b] = est_round((double)h->count[b] * f);
+        n += h->count[b];
+    }
+    h->n = n;
+}
+
+/* replay_end: the estimates replace the sampled counts (replay.h). */
+static void est_finish(state_t *st)
+{
+    replay_t *rp = st->rp;
+    rp->samples = rp->allocations;
+    rp->sample_frees = rp->frees;
+    for (size_t i = 0; i < rp->nsites; i++) {
+        replay_site_t *s = &rp->sites[i];
+        est_touch(st, s);
+        est_hist(&s->sizes, s->est_allocations);
+        est_hist(&s->lifetimes, s->est_frees);
+        s->allocations = est_round(s->est_allocations);
+        s->bytes = est_round(s->est_bytes);
+        s->frees = est_round(s->est_frees);
+        s->live_blocks = est_round(s->est_live_blocks);
+        s->live_bytes = est_round(s->est_live_bytes);
+        s->peak_bytes = est_round(s->est_peak_bytes);
+        s->temporary = est_round(s->est_temporary);
+    }
+    est_hist(&rp->sizes, st->est_allocations);
+    rp->allocations = est_round(st->est_allocations);
+    rp->frees = est_round(st->est_frees);
+    rp->bytes_allocated = est_round(st->est_bytes);
+    rp->live_blocks = est_round(st->est_live_blocks);
+    rp->live_bytes = est_round(st->est_live_bytes);
+    rp->temporary = est_round(st->est_temporary);
+    rp->peak_bytes = est_round(st->est_peak);
+    rp->peak_time_ns = st->est_peak_ts;
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        replay_slice_t *sl = &rp->slices[i];
+        sl->allocations = est_round(st->est_sl_allocs[i]);
+        sl->frees = est_round(st->est_sl_frees[i]);
+        sl->bytes_allocated = est_round(st->est_sl_bytes[i]);
+        sl->live_bytes = st->est_sl_seen[i] ? est_round(st->est_sl_live[i]) : 0;
+        sl->live_bytes_max = est_round(st->est_sl_live_max[i]);
+    }
+}
+
 /* ---- heap events, in the merged order ------------------------------------------------ */
 
 static void site_touch(const state_t *st, replay_site_t *site)
@@ -154,7 +318,7 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-static int event_release(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out)
 {
     replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
@@ -172,12 +336,16 @@ static int event_release(state_t *st, const event_t *e)
         return rc;
     }
     replay_site_t *site = &rp->sites[l->site];
-    rp->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
-    if (st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack) {
+    out->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
+    out->freed = true;
+    bool tmp = st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack;
+    if (tmp) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;
     }
     st->tmp_armed = false;
+    if (PS_UNLIKELY(st->sample_n > 0))
+        est_release(st, site, l->size, e->ts, true, tmp);
     int fa = ps_alloc_family(l->fn), ff = ps_alloc_family(e->fn);
     int rc = 0;
     if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
@@ -201,7 +369,7 @@ static int event_release(state_t *st, const event_t *e)
     return 0;
 }
 
-static int event_alloc(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
     uint32_t si;
@@ -223,6 +391,8 @@ static int event_alloc(state_t *st, const event_t *e)
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
+        if (PS_UNLIKELY(st->sample_n > 0))
+            est_release(st, os, old->size, e->ts, false, false);
     }
     livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
     if ((rc = livetab_set(&st->live, e->ptr, &l)) < 0)
@@ -253,6 +423,8 @@ static int event_alloc(state_t *st, const event_t *e)
         rp->peak_time_ns = e->ts;
         st->peak_epoch++;
     }
+    if (PS_UNLIKELY(st->sample_n > 0))
+        est_alloc(st, site, e->size, e->ts);
     return 0;
 }
 
@@ -283,6 +455,8 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     *state = st;
     rp->file_flags = m->file_flags;
+    rp->sample_bytes = m->sample_bytes;
+    st->sample_n = (double)m->sample_bytes;
     replay_timeline_init(rp, m);
     return 0;
 }
@@ -318,24 +492,89 @@ void replay_timeline_wait(replay_t *rp, uint64_t end, uint64_t wait)
     rp->slices[b].lock_wait_ns += left;
 }
 
+uint64_t replay_cost_steady(const ps_rec_alloc_cost_t *c)
+{
+    uint64_t timed = 0;
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++)
+        timed += c->hist[b];
+    if (!c->sampled || !c->calls || timed != c->sampled)
+        return c->ns;
+    unsigned med = 0;
+    for (uint64_t seen = 0; med < PS_COST_BUCKETS; med++) {
+        seen += c->hist[med];
+        if (seen * 2 >= timed)
+            break;
+    }
+    unsigned cut = med + 6 > REPLAY_COST_OUTLIER_LOG2 ? med + 6 : REPLAY_COST_OUTLIER_LOG2;
+    double total = (double)c->ns * (double)c->sampled / (double)c->calls; /* the timed ns */
+    /* the kept calls' bounds and their buckets' midpoints (bucket 0: [0, 2)) */
+    double out = 0, lo = 0, kept = 0, hi = 2.0 * c->hist[0], mid = c->hist[0];
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++) {
+        double edge = b ? (double)(1ull << b) : 0.0;
+        if (b >= cut)
+            out += (double)c->hist[b] * 1.5 * edge;
+        else {
+            lo += (double)c->hist[b] * edge;
+            hi += b ? (double)c->hist[b] * 2 * edge : 0.0;
+            mid += b ? (double)c->hist[b] * 1.5 * edge : 0.0;
+            kept += c->hist[b];
+        }
+    }
+    if (out == 0 || kept == 0)
+        return c->ns;
+    /* the last bucket is open (>= 2^23 ns: a preemption may last 50 ms): with calls there, the
+     * outliers' time is unknown and the kept calls' is their buckets' midpoints */
+    double in = c->hist[PS_COST_BUCKETS - 1] && cut < PS_COST_BUCKETS ? mid : total - out;
+    in = in < lo ? lo : in > hi ? hi : in;
+    return (uint64_t)(in / kept * (double)c->calls + 0.5); /* per kept call, x every call */
+}
+
+uint64_t replay_cost_typical(const ps_rec_alloc_cost_t *c)
+{
+    uint64_t timed = 0;
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++)
+        timed += c->hist[b];
+    if (!c->sampled || !c->calls || timed != c->sampled)
+        return c->ns;
+    double half = (double)timed / 2.0, seen = 0;
+    for (unsigned b = 0; b < PS_COST_BUCKETS; b++) {
+        if (!c->hist[b] || seen + c->hist[b] < half) {
+            seen += c->hist[b];
+            continue;
+        }
+        double lo = b ? (double)(1ull << b) : 0.0, hi = 2.0 * (double)(1ull << b);
+        double med = lo + (hi - lo) * (half - seen) / (double)c->hist[b];
+        return (uint64_t)(med * (double)c->calls + 0.5);
+    }
+    return c->ns;
+}
+
 static int record_alloc_cost(state_t *st, const record_t *rec)
 {
     replay_t *rp = st->rp;
     const ps_rec_alloc_cost_t *c = &rec->u.alloc_cost;
+    uint64_t steady = replay_cost_steady(c);
     rp->have_alloc_cost = true;
     if (rec->aux != PS_COST_ALLOC) {
         rp->release_ns += c->ns;
         rp->release_ns_calls += c->calls;
+        rp->release_ns_steady += steady;
+        rp->release_ns_typical += replay_cost_typical(c);
         return 0;
     }
     rp->alloc_ns += c->ns;
     rp->alloc_ns_calls += c->calls;
+    rp->alloc_ns_steady += steady;
+    uint64_t typical = replay_cost_typical(c);
+    rp->alloc_ns_typical += typical;
     uint32_t i;
     int rc = state_site(st, c->stack, &i);
     if (rc < 0)
         return rc;
     rp->sites[i].alloc_ns += c->ns;
     rp->sites[i].alloc_ns_calls += c->calls;
+    rp->sites[i].alloc_ns_steady += steady;
+    rp->sites[i].alloc_ns_typical += typical;
     return 0;
 }
 
@@ -366,10 +605,24 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     return 0;
 }
 
-int replay_event(void *state, const pass_event_t *e)
+int replay_events(void *state, const pass_event_t *ev, size_t n)
 {
     state_t *st = state;
-    return e->kind == EV_RELEASE ? event_release(st, e) : event_alloc(st, e);
+    replay_evres_t *out = st->rp->evres;
+    for (size_t i = 0; i < n; i++) {
+        const event_t *e = &ev[i];
+        out[i].freed = false;
+        int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
+        out[i].live_bytes = st->rp->live_bytes;
+        if (PS_UNLIKELY(rc < 0))
+            return rc;
+    }
+    return 0;
+}
+
+int replay_event(void *state, const pass_event_t *e)
+{
+    return replay_events(state, e, 1);
 }
 
 int replay_prefetch_on(void *state)
@@ -388,6 +641,8 @@ int replay_end(void *state, const tracemodel_t *m)
     replay_t *rp = st->rp;
     for (size_t i = 0; i < rp->nsites; i++)
         site_touch(st, &rp->sites[i]);
+    if (st->sample_n > 0)
+        est_finish(st);
     replay_timeline_fill(rp);
     rp->peak_time_ns = rp->peak_bytes ? rp->peak_time_ns - m->start_ns : 0;
     /* what the report needs later is the sites; the live set goes now */
@@ -417,6 +672,7 @@ void replay_set_model(replay_t *rp, tracemodel_t *m)
     rp->cmdline = m->cmdline;
     rp->pid = m->pid;
     rp->file_flags = m->file_flags;
+    rp->sample_bytes = m->sample_bytes;
     rp->start_ns = m->start_ns;
     rp->first_ts = m->first_ts;
     rp->last_ts = m->last_ts;

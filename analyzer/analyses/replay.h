@@ -24,6 +24,16 @@
  * Peak: the largest live heap (sum of requested sizes) after any event, first reached at
  * peak_time_ns; every stack's live bytes at that moment is its peak_bytes (computed exactly
  * in one pass by lazy snapshots, see replay.c).
+ *
+ * Sampled traces (sample_bytes = N > 0, PS_FILE_F_SAMPLED): each recorded allocation of s
+ * bytes was sampled with probability p(s) = 1 - exp(-(s + 1)/N), so it stands for
+ * 1/p(s) allocations and s/p(s) bytes (the Horvitz-Thompson estimator, jemalloc's per-sample
+ * unbiasing); its release stands for as many releases. At replay_end every count and byte
+ * total above (per site, per slice, the summary, the peak, temporary allocations) is replaced
+ * by its estimate, rounded; the peak is the largest estimated live heap. The histograms of
+ * sizes and lifetimes are scaled by their site's estimated / sampled ratio (approximate). The
+ * sampled numbers stay in samples / sample_frees. Every output therefore shows estimates;
+ * replay_t.sample_bytes says so.
  */
 #ifndef PERFSHIM_REPLAY_H
 #define PERFSHIM_REPLAY_H
@@ -47,9 +57,16 @@ typedef struct replay_site_s {
     uint64_t peak_bytes;              /* live bytes of this stack at the global peak */
     uint64_t peak_epoch_seen;         /* internal: lazy snapshot bookkeeping */
     replay_hist_t sizes, lifetimes;   /* sizes of allocations; ns from alloc to release */
+    /* alloc_ns (below) without the interrupted calls (replay_cost_steady), and with every
+     * call at its record's median (replay_cost_typical) */
+    uint64_t alloc_ns_steady, alloc_ns_typical;
     /* time inside the real allocator of this stack's allocating calls (ALLOC_COST records,
      * summed over threads; 0 in a trace without them) */
     uint64_t alloc_ns, alloc_ns_calls;
+    /* sampled traces: the estimates while the replay runs (see above) */
+    double est_allocations, est_bytes, est_frees, est_live_blocks, est_live_bytes;
+    double est_peak_bytes, est_temporary;
+    uint64_t est_peak_epoch_seen;
 } replay_site_t;
 
 #define REPLAY_SLICES 20 /* the timeline: the trace's time span cut in this many slices */
@@ -67,13 +84,22 @@ typedef struct replay_slice_s {
 typedef tm_stack_t replay_stack_t;
 typedef tm_module_t replay_module_t;
 
-/* The block the latest matched release freed (replay_t.released): what the pressure analysis
- * reads after each release event (a new one exactly when replay_t.frees changed). */
+/* The block a matched release freed (replay_evres_t.released): what the pressure analysis
+ * reads for each release event that freed a live block (replay_evres_t.freed). */
 typedef struct replay_released_s {
     uint64_t size, alloc_ts;
     uint32_t stack_id;
     uint8_t alloc_fn;
 } replay_released_t;
+
+/* What the replay did with each event of the latest batch it took (replay_events: evres[i]
+ * for ev[i]; replay_event: evres[0]), for the analyses after it in the table, which read it
+ * in their on_event(s) for the same events (pressure, series). */
+typedef struct replay_evres_s {
+    replay_released_t released; /* freed: the block it released */
+    uint64_t live_bytes;        /* the live heap after the event */
+    bool freed;                 /* a release of a live block */
+} replay_evres_t;
 
 typedef struct replay_s {
     /* from the file header */
@@ -99,6 +125,9 @@ typedef struct replay_s {
     replay_error_t *errors;
     size_t nerrors;
     uint32_t file_flags;  /* PS_FILE_F_* of the header */
+    /* sampled mode (see above): N, 0 for a full trace; the allocations and releases
+     * recorded (the counts above are estimates then) */
+    uint64_t sample_bytes, samples, sample_frees;
     uint32_t crash_signal; /* from a CRASH record, 0 if none */
     uint64_t live_blocks, live_bytes;
     uint64_t peak_bytes, peak_time_ns; /* peak_time_ns relative to start_ns */
@@ -111,6 +140,8 @@ typedef struct replay_s {
     /* allocator time (ALLOC_COST records): allocating calls (every stack) and releases */
     bool have_alloc_cost;
     uint64_t alloc_ns, alloc_ns_calls, release_ns, release_ns_calls;
+    uint64_t alloc_ns_steady, release_ns_steady; /* without interrupted calls (below) */
+    uint64_t alloc_ns_typical, release_ns_typical; /* at the records' medians (below) */
     bool have_end;
     ps_rec_end_t end;
     uint64_t chunks, chunks_lost; /* chunks lost: gaps in a thread's seq numbers */
@@ -139,9 +170,9 @@ typedef struct replay_s {
     misuse_t *misuse;
     /* internal */
     void *priv;
-    /* the latest released block (see replay_released_t); the pressure analysis's result
-     * (analyses/pressure.h), NULL when it did not run */
-    replay_released_t released;
+    /* the latest batch's events as the replay saw them (replay_evres_t); the pressure
+     * analysis's result (analyses/pressure.h), NULL when it did not run */
+    replay_evres_t evres[PASS_BATCH_MAX];
     struct pressure_s *pressure;
 } replay_t;
 
@@ -153,6 +184,7 @@ typedef struct replay_s {
 int replay_begin(replay_t *rp, void **state, const tracemodel_t *m);
 int replay_record(void *state, uint32_t tid, const record_t *rec);
 int replay_event(void *state, const pass_event_t *e);
+int replay_events(void *state, const pass_event_t *ev, size_t n); /* pass_ops_t.on_events */
 int replay_end(void *state, const tracemodel_t *m);
 /* pass_ops_t.prefetch_on / prefetch: the block table's slots of addresses about to come */
 int replay_prefetch_on(void *state);
@@ -175,5 +207,19 @@ void replay_timeline_wait(replay_t *rp, uint64_t end_ts, uint64_t wait_ns);
 /* The stack of an id, or NULL when no STACK record named it. */
 const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id);
 
+
+/* An ALLOC_COST record's ns without the timed calls the machine interrupted (preemption, a
+ * long VM exit: what a loaded machine adds to the traced run, never the program's native
+ * cost): the timed calls in buckets >= 2^REPLAY_COST_OUTLIER_LOG2 ns and >= 64x the median
+ * bucket are taken out at their bucket's midpoint, the rest kept between its buckets' bounds
+ * (their midpoints when the open last bucket, >= 2^23 ns, holds calls: those have no
+ * midpoint) and scaled to every call as the record's ns is. The record's ns when nothing was timed, the
+ * histogram does not add up to the timed calls, or none is an outlier. */
+#define REPLAY_COST_OUTLIER_LOG2 14 /* 16 us */
+uint64_t replay_cost_steady(const ps_rec_alloc_cost_t *c);
+/* An ALLOC_COST record's calls x the median of its timed calls (interpolated in its log2
+ * bucket): the typical call, which neither an interrupted call nor one the recorder's own work
+ * left with cold caches moves; the record's ns when its histogram does not add up. */
+uint64_t replay_cost_typical(const ps_rec_alloc_cost_t *c);
 
 #endif /* PERFSHIM_REPLAY_H */

@@ -48,6 +48,10 @@ static void emit_verdict(doc_t *d, const replay_t *rp, const leaks_t *L)
     char b1[32], b2[32];
     if (doc_text(d)) {
         bool leaked = scan && (L->scan.definite_blocks || L->scan.indirect_blocks);
+        if (rp->sample_bytes) /* replay.h: the numbers below are estimates */
+            doc_linef(d, "\nMODE: sampled, mean %" PRIu64 " bytes: counts and bytes are estimates "
+                         "(%" PRIu64 " allocations recorded; no leak scan)",
+                      rp->sample_bytes, rp->samples);
         if (n)
             doc_linef(d, "\nVERDICT: %u problem%s: %s%s%s%s%s", n, n == 1 ? "" : "s",
                       leaked ? "leaks" : "",
@@ -63,6 +67,11 @@ static void emit_verdict(doc_t *d, const replay_t *rp, const leaks_t *L)
                       "%" PRIu64 " indirectly (exit scan)",
                       fmt_bytes(b1, sizeof b1, L->scan.definite_bytes), L->scan.definite_blocks,
                       fmt_bytes(b2, sizeof b2, L->scan.indirect_bytes), L->scan.indirect_blocks);
+        else if (rp->sample_bytes)
+            doc_linef(d,
+                      "  leaks              no leak scan (sampled); about %s in about %" PRIu64
+                      " blocks not freed when the trace ends (estimates)",
+                      fmt_bytes(b1, sizeof b1, rp->live_bytes), rp->live_blocks);
         else
             doc_linef(d,
                       "  leaks              no leak scan; %s in %" PRIu64 " blocks not freed "

@@ -38,17 +38,25 @@ int series_begin(replay_t *rp, void **state, const tracemodel_t *m)
     return 0;
 }
 
-int series_event(void *state, const pass_event_t *e)
+int series_events(void *state, const pass_event_t *ev, size_t n)
 {
     sstate_t *st = state;
-    if (e->ts >= st->cur_end && st->cur + 1 < SERIES_STEPS) { /* a division only per step */
-        uint64_t i = (e->ts - st->start) / st->s->step_ns;
-        st->cur = i < SERIES_STEPS ? (size_t)i : SERIES_STEPS - 1;
-        st->cur_end = st->start + st->s->step_ns * (st->cur + 1);
+    for (size_t k = 0; k < n; k++) {
+        const pass_event_t *e = &ev[k];
+        if (e->ts >= st->cur_end && st->cur + 1 < SERIES_STEPS) { /* a division per step */
+            uint64_t i = (e->ts - st->start) / st->s->step_ns;
+            st->cur = i < SERIES_STEPS ? (size_t)i : SERIES_STEPS - 1;
+            st->cur_end = st->start + st->s->step_ns * (st->cur + 1);
+        }
+        st->s->live[st->cur] = st->rp->evres[k].live_bytes; /* the heap replay's, after e */
+        st->seen[st->cur] = true;
     }
-    st->s->live[st->cur] = st->rp->live_bytes;
-    st->seen[st->cur] = true;
     return 0;
+}
+
+int series_event(void *state, const pass_event_t *e)
+{
+    return series_events(state, e, 1);
 }
 
 int series_record(void *state, uint32_t tid, const record_t *rec)

@@ -6,7 +6,8 @@
  *
  * Contract: analyzer-only, single-threaded. The series analysis of the table (analysis.h,
  * needs the heap replay, runs after it) calls series_begin with the replay_t whose start_ns
- * and live_bytes the replay keeps, series_event after each heap event, series_record for
+ * and evres (the live heap after each event) the replay keeps, series_event(s) after the
+ * replay took each heap event (or batch), series_record for
  * each record, series_end after the pass; the result is rp->series (NULL when the analysis
  * did not run), freed by series_free (analyses_free). Functions return 0 or -PS_E_NOMEM.
  */
@@ -29,6 +30,7 @@ typedef struct series_s {
 
 int series_begin(replay_t *rp, void **state, const tracemodel_t *m);
 int series_event(void *state, const pass_event_t *e);
+int series_events(void *state, const pass_event_t *ev, size_t n); /* pass_ops_t.on_events */
 int series_record(void *state, uint32_t tid, const record_t *rec);
 int series_end(void *state, const tracemodel_t *m);
 void series_state_free(void *state);

@@ -507,4 +507,5 @@ static void whatif_free(void *state, void *result)
 }
 
 const pass_ops_t whatif_ops = {"whatif",      whatif_init, whatif_record, whatif_event,
-                               whatif_finish, whatif_free, NULL,          NULL};
+                               whatif_finish, whatif_free, NULL,          NULL,
+                               NULL};

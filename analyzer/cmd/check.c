@@ -25,6 +25,7 @@
 #include "cmd/cliopt.h"
 #include "formats/formats.h"
 #include "core/doc.h"
+#include "core/reader.h"
 #include "perfshim/errors.h"
 #include "core/safeout.h"
 #include "cmd/suppress.h"
@@ -37,15 +38,10 @@ typedef struct check_opts_s {
     size_t nsupp;
     const char *baseline;
     double max_growth; /* percent */
-    const format_t *format;
-    const char *output;
-    int stack_depth, top;
-    bool quiet;
+    cliopt_common_t c; /* --format, --output, --top, --stack-depth, --quiet, --allow-partial,
+                        * --show-std-frames, --full-names */
     const char *source_root; /* --source-root (SARIF URIs relative to it) */
     const char *gen_supp;    /* --gen-suppressions FILE */
-    bool show_std;           /* --show-std-frames */
-    bool full_names;         /* --full-names */
-    bool allow_partial; /* check what a corrupt, cut or crashed trace holds */
     bool no_heap_errors;   /* --no-heap-errors: heap errors do not fail the gate */
     uint64_t max_heap_errors; /* --max-heap-errors (default 0) */
 } check_opts_t;
@@ -128,55 +124,43 @@ static int check_parse_kinds(const char *s, unsigned *out)
 static int check_parse(int argc, char **argv, check_opts_t *o)
 {
     enum {
-        OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_FORMAT,
-        OPT_TOP, OPT_DEPTH, OPT_SRCROOT, OPT_GENSUPP, OPT_STDFRAMES, OPT_PARTIAL, OPT_FULLNAMES,
-        OPT_NOHEAPERR, OPT_MAXHEAPERR
+        OPT_MAXB = 256, OPT_MAXBL, OPT_KINDS, OPT_SUPP, OPT_BASE, OPT_GROWTH, OPT_SRCROOT,
+        OPT_GENSUPP, OPT_NOHEAPERR, OPT_MAXHEAPERR
     };
-    static const struct option longopts[] = {
+    static const struct option own[] = {
         {"max-leaked-bytes", required_argument, NULL, OPT_MAXB},
         {"max-leaked-blocks", required_argument, NULL, OPT_MAXBL},
         {"leak-kinds", required_argument, NULL, OPT_KINDS},
         {"suppressions", required_argument, NULL, OPT_SUPP},
         {"baseline", required_argument, NULL, OPT_BASE},
         {"max-growth", required_argument, NULL, OPT_GROWTH},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"top", required_argument, NULL, OPT_TOP},
-        {"stack-depth", required_argument, NULL, OPT_DEPTH},
         {"source-root", required_argument, NULL, OPT_SRCROOT},
         {"gen-suppressions", required_argument, NULL, OPT_GENSUPP},
-        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
-        {"full-names", no_argument, NULL, OPT_FULLNAMES},
-        {"output", required_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"allow-partial", no_argument, NULL, OPT_PARTIAL},
         {"no-heap-errors", no_argument, NULL, OPT_NOHEAPERR},
         {"max-heap-errors", required_argument, NULL, OPT_MAXHEAPERR},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    struct option longopts[32];
     memset(o, 0, sizeof(*o));
     o->kinds = (1u << PS_LEAK_DEFINITE) | (1u << PS_LEAK_INDIRECT);
-    o->stack_depth = -1;
-    o->format = format_find("check", FORMAT_CHECK, "text");
-    o->top = 5;
+    cliopt_init(&o->c, "check", FORMAT_CHECK, NULL, 5);
     opterr = 0;
     optind = 1;
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q",
+                            cliopt_longopts(CLIOPT_ALL & ~(CLIOPT(SYSROOT) | CLIOPT(DEBUGDIR)),
+                                            own, longopts, 32),
+                            NULL)) != -1) {
+        int k = cliopt_common(&o->c, c, optarg);
+        if (k < 0)
+            return -PS_E_INVAL;
+        if (k)
+            continue;
         switch (c) {
         case 'h':
             check_usage(stdout);
             return 1;
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'q':
-            o->quiet = true;
-            break;
-        case OPT_PARTIAL:
-            o->allow_partial = true;
-            break;
         case OPT_NOHEAPERR:
             o->no_heap_errors = true;
             break;
@@ -235,35 +219,14 @@ static int check_parse(int argc, char **argv, check_opts_t *o)
             o->max_growth = g;
             break;
         }
-        case OPT_FORMAT:
-            if (!(o->format = format_find("check", FORMAT_CHECK, optarg)))
-                return -PS_E_INVAL;
-            break;
         case OPT_SRCROOT:
             o->source_root = optarg;
             break;
         case OPT_GENSUPP:
             o->gen_supp = optarg;
             break;
-        case OPT_STDFRAMES:
-            o->show_std = true;
-            break;
-        case OPT_FULLNAMES:
-            o->full_names = true;
-            break;
-        case OPT_TOP:
-        case OPT_DEPTH:
-            if (cliopt_count("check", c == OPT_TOP ? "top" : "stack-depth", optarg,
-                             c == OPT_TOP ? &o->top : &o->stack_depth) < 0)
-                return -PS_E_INVAL;
-            break;
         default:
-            if (optopt && optopt < 256)
-                fprintf(stderr, "perfshim: check: unknown option '-%c' or missing argument\n",
-                        optopt);
-            else
-                fprintf(stderr, "perfshim: check: unknown option '%s' or missing argument\n",
-                        argv[optind - 1]);
+            cliopt_unknown("check", argv);
             return -PS_E_INVAL;
         }
     }
@@ -432,6 +395,13 @@ static int check_evaluate(check_result_t *r, const check_opts_t *o, const baseli
         r->mismatched_frees += t->rp.mismatched_frees;
         r->double_frees += t->rp.double_frees;
         r->invalid_frees += t->rp.invalid_frees;
+        if (t->rp.sample_bytes) { /* no scan: its blocks not freed, estimated, are the leaks */
+            r->estimated = true;
+            r->sampled_not_freed_bytes += t->rp.live_bytes;
+            r->sampled_not_freed_blocks += t->rp.live_blocks;
+            lbytes += t->rp.live_bytes;
+            lblocks += t->rp.live_blocks;
+        }
         for (size_t k = 0; k < t->leaks.ngroups; k++) {
             const leak_group_t *g = &t->leaks.groups[k];
             if (!(o->kinds & (1u << g->kind)))
@@ -565,6 +535,11 @@ static int check_emit(doc_t *d, const check_result_t *r)
         failed += r->budgets[i].failed;
     doc_linef(d, "perfshim check: %s: %zu of %zu budgets exceeded", failed ? "FAIL" : "PASS",
               failed, r->nbudgets);
+    if (r->estimated)
+        doc_linef(d, "  sampled trace: the budgets are checked on estimates; its leaks are the "
+                     "%" PRIu64 " bytes in %" PRIu64 " blocks estimated not freed at exit (no "
+                     "leak scan in sampled mode: reachable blocks count too)",
+                  r->sampled_not_freed_bytes, r->sampled_not_freed_blocks);
     doc_obj(d, NULL);
     doc_str(d, "format", "perfshim-check");
     doc_u64(d, "version", 1);
@@ -591,6 +566,9 @@ static int check_emit(doc_t *d, const check_result_t *r)
     doc_u64(d, "double_frees", r->double_frees);
     doc_u64(d, "invalid_frees", r->invalid_frees);
     doc_bool(d, "heap_errors_counted", r->heap_errors_counted);
+    doc_bool(d, "estimated", r->estimated);
+    doc_u64(d, "sampled_not_freed_bytes", r->sampled_not_freed_bytes);
+    doc_u64(d, "sampled_not_freed_blocks", r->sampled_not_freed_blocks);
     doc_end(d);
     doc_nl(d);
     doc_list(d, "budgets");
@@ -739,20 +717,23 @@ static int check_render(FILE *out, const format_t *f, const check_result_t *r)
 static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files)
 {
     char err[512];
-    symbols_opts_t so = {.quiet = o->quiet, .show_std_frames = o->show_std,
-                          .full_names = o->full_names};
+    symbols_opts_t so = o->c.sym;
     /* only what the budgets and the output need: the leaks; the heap replay for a baseline
      * (peak, bytes allocated, allocations) and for a document format (JSON: its summary has
      * them) */
     unsigned select =
-        ANALYSIS_LEAKS | (o->baseline || o->format->view == FORMAT_DOC ? ANALYSIS_HEAP : 0) |
+        ANALYSIS_LEAKS | (o->baseline || o->c.format->view == FORMAT_DOC ? ANALYSIS_HEAP : 0) |
         (o->no_heap_errors ? 0 : ANALYSIS_MISUSE); /* the heap-error budget */
+    reader_t *hr = NULL; /* a sampled trace's leaks are its blocks not freed: the heap replay */
+    if (reader_open(&hr, t->path) == 0 && reader_info(hr)->sample_bytes)
+        select |= ANALYSIS_HEAP;
+    reader_close(hr);
     int rc = analyses_load(t->path, select, &t->rp, &t->leaks, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
     }
-    if (!t->rp.complete && !o->allow_partial) {
+    if (!t->rp.complete && !o->c.allow_partial) {
         /* a gate must not pass on what it could not read: corrupt or cut input is an
          * input error (2), as for a trace that cannot be opened */
         fprintf(stderr, "perfshim: check: partial trace: %s (--allow-partial checks it anyway)\n",
@@ -763,6 +744,8 @@ static int check_load(check_trace_t *t, const check_opts_t *o, suppress_t *files
         fprintf(stderr, "perfshim: check: %s\n", err);
         return rc;
     }
+    if (!t->leaks.have_scan && t->rp.sample_bytes)
+        return 0; /* check_evaluate counts its blocks not freed, estimated */
     if (!t->leaks.have_scan) {
         fprintf(stderr,
                 "perfshim: check: %s: no leak scan in the trace (recorded with "
@@ -833,8 +816,8 @@ int check_main(int argc, char **argv)
     }
     r.kinds = o.kinds;
     r.heap_errors_counted = !o.no_heap_errors;
-    r.stack_depth = o.stack_depth;
-    r.top = o.top;
+    r.stack_depth = o.c.stack_depth;
+    r.top = o.c.top;
     r.ntraces = (size_t)(argc - optind);
     r.traces = calloc(r.ntraces, sizeof(*r.traces));
     int status = 2;
@@ -852,12 +835,12 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "perfshim: check: %s\n", ps_strerror(rc));
         goto done;
     }
-    out = o.output ? safeout_fopen(o.output) : stdout;
+    out = o.c.output ? safeout_fopen(o.c.output) : stdout;
     if (!out) {
-        fprintf(stderr, "perfshim: check: %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "perfshim: check: %s: %s\n", o.c.output, strerror(errno));
         goto done;
     }
-    rc = check_render(out, o.format, &r);
+    rc = check_render(out, o.c.format, &r);
     status = r.nfailed ? 1 : 0;
     if (rc == 0 && o.gen_supp) {
         FILE *sf = fopen(o.gen_supp, "w");
@@ -882,7 +865,7 @@ int check_main(int argc, char **argv)
         status = 2;
     }
     if (out != stdout && fclose(out) != 0) {
-        fprintf(stderr, "perfshim: check: cannot write %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "perfshim: check: cannot write %s: %s\n", o.c.output, strerror(errno));
         status = 2;
     }
 done:

@@ -50,15 +50,13 @@ typedef struct rule_s {
 } rule_t;
 
 typedef struct diff_opts_s {
-    const format_t *format;
-    size_t metric; /* the profile's sample type (index in diff_sample_types) */
-    int stack_depth, top;
-    const char *output, *trace[2];
+    cliopt_common_t c; /* --format, --output, --top, --stack-depth, symbolization,
+                        * --allow-partial (gate on a corrupt or cut trace all the same) */
+    size_t metric;     /* the profile's sample type (index in diff_sample_types) */
+    const char *trace[2];
     sitediff_opts_t sd;
-    symbols_opts_t sym;
     rule_t rules[DIFF_MAX_RULES];
     size_t nrules;
-    bool allow_partial; /* gate on a corrupt or cut trace all the same */
 } diff_opts_t;
 
 typedef struct diff_s {
@@ -188,7 +186,7 @@ static void site_name(const diff_t *D, const sitediff_site_t *s, char *b, size_t
         i++;
     const sym_frame_t *f = &fr[i];
     const char *fn = !f->function           ? NULL
-                     : D->o->sym.full_names ? f->function
+                     : D->o->c.sym.full_names ? f->function
                                             : cxxname_short(f->function, name, sizeof name);
     if (fn && f->file)
         snprintf(b, n, "%s (%s:%" PRIu32 ")", fn, text_base(f->file), f->line);
@@ -305,7 +303,7 @@ static int emit_site(const diff_t *D, doc_t *d, const sitediff_site_t *s, size_t
     doc_str(d, "key", s->key);
     for (int k = 0; k < SD_NMETRICS; k++)
         emit_change(d, sitediff_metrics[k].key, s->v[0][k], s->v[1][k]);
-    int rc = doc_stack(d, "stack", s->sym, s->ips, s->depth, D->o->stack_depth);
+    int rc = doc_stack(d, "stack", s->sym, s->ips, s->depth, D->o->c.stack_depth);
     doc_end(d);
     return rc < 0 ? rc : d->err;
 }
@@ -331,11 +329,11 @@ static int emit_sites(const diff_t *D, doc_t *d)
             if (s->status != SD_UNCHANGED) {
                 size_t c = sd->count[s->status];
                 doc_linef(d, "\n%s (%zu of %zu sites)", status_titles[s->status],
-                          c < (size_t)D->o->top ? c : (size_t)D->o->top, c);
+                          c < (size_t)D->o->c.top ? c : (size_t)D->o->c.top, c);
             }
         }
         rank++;
-        bool text = s->status != SD_UNCHANGED && rank <= (size_t)D->o->top;
+        bool text = s->status != SD_UNCHANGED && rank <= (size_t)D->o->c.top;
         doc_only(d, text ? DOC_ALL : DOC_DATA);
         if (doc_shown(d))
             rc = emit_site(D, d, s, rank);
@@ -384,7 +382,7 @@ static int diff_profile(const diff_t *D, profile_t *p)
         }
         sym_frame_t fr[DOC_MAX_FRAMES];
         size_t n, total;
-        int rc = doc_expand(s->sym, s->ips, s->depth, D->o->stack_depth, fr, &n, &total);
+        int rc = doc_expand(s->sym, s->ips, s->depth, D->o->c.stack_depth, fr, &n, &total);
         if (rc < 0 || (rc = profile_sample(p, fr, n, values)) < 0)
             return rc;
     }
@@ -393,7 +391,7 @@ static int diff_profile(const diff_t *D, profile_t *p)
 
 static int diff_render(const diff_t *D, bool failed)
 {
-    const format_t *f = D->o->format;
+    const format_t *f = D->o->c.format;
     int rc, rc2;
     if (f->view == FORMAT_PROFILE) {
         profile_t p;
@@ -508,65 +506,35 @@ static int diff_parse_rule(diff_opts_t *o, const char *arg)
 
 static int diff_parse(int argc, char **argv, diff_opts_t *o)
 {
-    enum {
-        OPT_FORMAT = 256,
-        OPT_METRIC,
-        OPT_DEPTH,
-        OPT_TOP,
-        OPT_SYSROOT,
-        OPT_DEBUGDIR,
-        OPT_STDFRAMES,
-        OPT_FULLNAMES,
-        OPT_PARTIAL,
-        OPT_MATCH,
-        OPT_THRESHOLD,
-        OPT_MINBYTES,
-        OPT_FAILON
-    };
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, OPT_FORMAT},
+    enum { OPT_METRIC = 256, OPT_MATCH, OPT_THRESHOLD, OPT_MINBYTES, OPT_FAILON };
+    static const struct option own[] = {
         {"metric", required_argument, NULL, OPT_METRIC},
-        {"stack-depth", required_argument, NULL, OPT_DEPTH},
-        {"top", required_argument, NULL, OPT_TOP},
-        {"output", required_argument, NULL, 'o'},
-        {"sysroot", required_argument, NULL, OPT_SYSROOT},
-        {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
-        {"quiet", no_argument, NULL, 'q'},
-        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
-        {"full-names", no_argument, NULL, OPT_FULLNAMES},
-        {"allow-partial", no_argument, NULL, OPT_PARTIAL},
         {"match", required_argument, NULL, OPT_MATCH},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"min-bytes", required_argument, NULL, OPT_MINBYTES},
         {"fail-on", required_argument, NULL, OPT_FAILON},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    struct option longopts[32];
     memset(o, 0, sizeof(*o));
-    o->stack_depth = -1;
-    o->top = 10;
+    cliopt_init(&o->c, "diff", FORMAT_DIFF, NULL, 10);
     o->metric = 2 * SD_BYTES + 1; /* new_bytes */
-    o->format = format_find("diff", FORMAT_DIFF, "text");
     opterr = 0;
     optind = 1;
     int c, v;
-    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q", cliopt_longopts(CLIOPT_ALL, own, longopts, 32),
+                            NULL)) != -1) {
+        int k = cliopt_common(&o->c, c, optarg);
+        if (k < 0)
+            return -PS_E_INVAL;
+        if (k)
+            continue;
         switch (c) {
         case 'h':
             diff_usage(stdout);
             return 1;
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'q':
-            o->sym.quiet = true;
-            break;
-        case OPT_FORMAT:
-            if (!(o->format = format_find("diff", FORMAT_DIFF, optarg)))
-                return -PS_E_INVAL;
-            break;
         case OPT_METRIC: {
-            int k = cliopt_choice("diff", "metric", optarg, diff_sample_types, 2 * SD_NMETRICS);
+            k = cliopt_choice("diff", "metric", optarg, diff_sample_types, 2 * SD_NMETRICS);
             if (k < 0)
                 return -PS_E_INVAL;
             o->metric = (size_t)k;
@@ -574,20 +542,12 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
         }
         case OPT_MATCH: {
             static const char *const m[] = {"line", "function"};
-            int k = cliopt_choice("diff", "--match", optarg, m, 2);
+            k = cliopt_choice("diff", "--match", optarg, m, 2);
             if (k < 0)
                 return -PS_E_INVAL;
             o->sd.match = (sitediff_match_t)k;
             break;
         }
-        case OPT_DEPTH:
-            if (cliopt_count("diff", "stack-depth", optarg, &o->stack_depth) < 0)
-                return -PS_E_INVAL;
-            break;
-        case OPT_TOP:
-            if (cliopt_count("diff", "top", optarg, &o->top) < 0)
-                return -PS_E_INVAL;
-            break;
         case OPT_THRESHOLD:
         case OPT_MINBYTES:
             if (cliopt_count("diff", c == OPT_THRESHOLD ? "threshold" : "min-bytes", optarg, &v) <
@@ -599,28 +559,8 @@ static int diff_parse(int argc, char **argv, diff_opts_t *o)
             if (diff_parse_rule(o, optarg) < 0)
                 return -PS_E_INVAL;
             break;
-        case OPT_STDFRAMES:
-            o->sym.show_std_frames = true;
-            break;
-        case OPT_FULLNAMES:
-            o->sym.full_names = true;
-            break;
-        case OPT_PARTIAL:
-            o->allow_partial = true;
-            break;
-        case OPT_SYSROOT:
-            o->sym.sysroot = optarg;
-            break;
-        case OPT_DEBUGDIR:
-            o->sym.debug_dir = optarg;
-            break;
         default:
-            if (optopt && optopt < 256)
-                fprintf(stderr, "perfshim: diff: unknown option '-%c' or missing argument\n",
-                        optopt);
-            else
-                fprintf(stderr, "perfshim: diff: unknown option '%s' or missing argument\n",
-                        argv[optind - 1]);
+            cliopt_unknown("diff", argv);
             return -PS_E_INVAL;
         }
     }
@@ -645,7 +585,7 @@ static int diff_load(diff_t *D)
             fprintf(stderr, "perfshim: diff: %s\n", err); /* err names the file */
             return 2;
         }
-        if (!D->rp[w].complete && D->o->nrules && !D->o->allow_partial) {
+        if (!D->rp[w].complete && D->o->nrules && !D->o->c.allow_partial) {
             /* as `check`: a gate must not pass on what it could not read */
             fprintf(stderr,
                     "perfshim: diff: partial trace: %s (--allow-partial gates on it anyway)\n",
@@ -654,7 +594,7 @@ static int diff_load(diff_t *D)
         }
         if (!D->rp[w].complete)
             fprintf(stderr, "perfshim: warning: partial trace: %s\n", D->rp[w].partial_reason);
-        if ((rc = analyses_symbols(&D->rp[w], NULL, &D->o->sym, &D->sym[w], err, sizeof err)) < 0) {
+        if ((rc = analyses_symbols(&D->rp[w], NULL, &D->o->c.sym, &D->sym[w], err, sizeof err)) < 0) {
             fprintf(stderr, "perfshim: diff: %s: %s\n", path, err);
             return 2;
         }
@@ -684,9 +624,9 @@ int diff_main(int argc, char **argv)
         goto out;
     }
     bool failed = diff_gate(&D);
-    D.out = o.output ? safeout_fopen(o.output) : stdout;
+    D.out = o.c.output ? safeout_fopen(o.c.output) : stdout;
     if (!D.out) {
-        fprintf(stderr, "perfshim: diff: %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "perfshim: diff: %s: %s\n", o.c.output, strerror(errno));
         status = 2;
         goto out;
     }
@@ -700,7 +640,7 @@ int diff_main(int argc, char **argv)
         status = 2;
     }
     if (D.out != stdout && fclose(D.out) != 0 && status == 0) {
-        fprintf(stderr, "perfshim: diff: cannot write %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "perfshim: diff: cannot write %s: %s\n", o.c.output, strerror(errno));
         status = 2;
     }
     if (status == 0 && failed)

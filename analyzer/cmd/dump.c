@@ -149,6 +149,29 @@ static void out_kx(const char *key, uint64_t v)
     out_hex(v);
 }
 
+/* "NAME kind=KIND" for the lock records */
+static void out_lock_head(const char *name, unsigned kind)
+{
+    out_str(name);
+    out_str(" kind=");
+    out_str(lock_kind_name(kind));
+}
+
+/* "NAME fn=FUNCTION" for the heap records */
+static void out_fn_head(const char *name, uint8_t fn)
+{
+    out_str(name);
+    out_str(" fn=");
+    out_fn(fn);
+}
+
+static const char *leak_kind_name(unsigned kind)
+{
+    return kind == PS_LEAK_DEFINITE   ? "definite"
+           : kind == PS_LEAK_INDIRECT ? "indirect"
+                                      : "reachable";
+}
+
 /* ---- lines --------------------------------------------------------------------------- */
 
 static void dump_header(const trace_info_t *ti)
@@ -227,14 +250,6 @@ static void dump_thread(const record_t *rec)
     out_quoted(rec->u.thread.name, rec->u.thread.name_len);
 }
 
-static void dump_modmap(const record_t *rec)
-{
-    out_str("modmap");
-    out_kv("epoch", rec->u.modmap.epoch);
-    out_kv("ts", rec->u.modmap.ts);
-    out_kv("count", rec->u.modmap.count);
-}
-
 static void dump_stack(const record_t *rec)
 {
     out_str("stack");
@@ -248,47 +263,15 @@ static void dump_stack(const record_t *rec)
     }
 }
 
-static void dump_alloc(const record_t *rec)
-{
-    out_str("alloc fn=");
-    out_fn(rec->aux);
-    out_kv("ts", rec->u.alloc.ts);
-    out_kx("ptr", rec->u.alloc.ptr);
-    out_kv("size", rec->u.alloc.size);
-    out_kv("align", rec->u.alloc.align);
-    out_kv("stack", rec->u.alloc.stack);
-}
-
 static void dump_free(const record_t *rec)
 {
-    out_str("free fn=");
-    out_fn(rec->aux & PS_ALLOC_FN_MASK);
+    out_fn_head("free", rec->aux & PS_ALLOC_FN_MASK);
     if (rec->aux & PS_FREE_F_CROSS_THREAD)
         out_str(" cross_thread");
     out_kv("ts", rec->u.free.ts);
     out_kx("ptr", rec->u.free.ptr);
     if (rec->u.free.stack)
         out_kv("stack", rec->u.free.stack);
-}
-
-static void dump_realloc(const record_t *rec)
-{
-    out_str("realloc fn=");
-    out_fn(rec->aux);
-    out_kv("ts_before", rec->u.realloc.ts_before);
-    out_kv("ts", rec->u.realloc.ts);
-    out_kx("old", rec->u.realloc.old_ptr);
-    out_kx("new", rec->u.realloc.new_ptr);
-    out_kv("size", rec->u.realloc.size);
-    out_kv("stack", rec->u.realloc.stack);
-}
-
-static void dump_rss(const record_t *rec)
-{
-    out_str("rss");
-    out_kv("ts", rec->u.rss.ts);
-    out_kv("rss", rec->u.rss.rss_bytes);
-    out_kv("shim", rec->u.rss.shim_bytes);
 }
 
 static void dump_alloc_cost(const record_t *rec)
@@ -308,20 +291,6 @@ static void dump_alloc_cost(const record_t *rec)
     }
 }
 
-static void dump_end(const record_t *rec)
-{
-    out_str("end");
-    out_kv("ts", rec->u.end.ts);
-    out_kv("events", rec->u.end.events);
-    out_kv("dropped", rec->u.end.dropped);
-    out_kv("stacks", rec->u.end.stacks);
-    out_kv("stacks_dropped", rec->u.end.stacks_dropped);
-    out_kv("chunks", rec->u.end.chunks);
-    out_kv("threads", rec->u.end.threads);
-    out_kv("chunks_inline", rec->u.end.chunks_inline);
-    out_kv("stacks_shallow", rec->u.end.stacks_shallow);
-}
-
 static void dump_crash(const record_t *rec)
 {
     out_str("crash");
@@ -334,47 +303,6 @@ static void dump_crash(const record_t *rec)
                                   : (uint64_t)rec->u.crash.code);
 }
 
-static void dump_leak_scan(const record_t *rec)
-{
-    const ps_rec_leak_scan_t *l = &rec->u.leak_scan;
-    out_str("leak_scan");
-    out_kv("ts", l->ts);
-    out_kx("flags", l->flags);
-    out_kv("duration_ns", l->duration_ns);
-    out_kv("blocks", l->blocks);
-    out_kv("root_bytes", l->root_bytes);
-    out_kv("untracked", l->untracked);
-    out_kv("definite_blocks", l->definite_blocks);
-    out_kv("definite_bytes", l->definite_bytes);
-    out_kv("indirect_blocks", l->indirect_blocks);
-    out_kv("indirect_bytes", l->indirect_bytes);
-    out_kv("reachable_blocks", l->reachable_blocks);
-    out_kv("reachable_bytes", l->reachable_bytes);
-    out_kv("possible_blocks", l->possible_blocks);
-    out_kv("groups", l->groups);
-    out_kv("threads", l->threads);
-    out_kv("stack_bytes", l->stack_bytes);
-    out_kv("region_bytes", l->region_bytes);
-    out_kv("unreadable_bytes", l->unreadable_bytes);
-    out_kv("scan_mem_bytes", l->scan_mem_bytes);
-    out_kv("inherited_blocks", l->inherited_blocks);
-    out_kv("ignored_blocks", l->ignored_blocks);
-}
-
-static void dump_leak(const record_t *rec)
-{
-    out_str("leak kind=");
-    out_str(rec->aux == PS_LEAK_DEFINITE   ? "definite"
-            : rec->aux == PS_LEAK_INDIRECT ? "indirect"
-                                           : "reachable");
-    out_kv("ts", rec->u.leak.ts);
-    out_kv("stack", rec->u.leak.stack);
-    out_kv("holder", rec->u.leak.holder);
-    out_kv("blocks", rec->u.leak.blocks);
-    out_kv("bytes", rec->u.leak.bytes);
-    out_kv("possible_blocks", rec->u.leak.possible_blocks);
-}
-
 static void dump_leak_supp(const record_t *rec)
 {
     out_str("leak_suppressions");
@@ -383,31 +311,10 @@ static void dump_leak_supp(const record_t *rec)
     out_quoted(rec->u.leak_supp.text, rec->u.leak_supp.len);
 }
 
-static void dump_snapshot(const record_t *rec)
-{
-    out_str("snapshot");
-    out_kv("seq", rec->u.snapshot.seq);
-    out_kv("ts", rec->u.snapshot.ts);
-    out_kv("sites", rec->u.snapshot.sites);
-    out_kv("live_blocks", rec->u.snapshot.live_blocks);
-    out_kv("live_bytes", rec->u.snapshot.live_bytes);
-}
-
-static void dump_snapshot_site(const record_t *rec)
-{
-    out_str("snapshot_site");
-    out_kv("seq", rec->u.snapshot_site.seq);
-    out_kv("ts", rec->u.snapshot_site.ts);
-    out_kv("stack", rec->u.snapshot_site.stack);
-    out_kv("blocks", rec->u.snapshot_site.blocks);
-    out_kv("bytes", rec->u.snapshot_site.bytes);
-}
-
 static void dump_lock_wait(const record_t *rec)
 {
     const ps_rec_lock_wait_t *w = &rec->u.lock_wait;
-    out_str("lock_wait kind=");
-    out_str(lock_kind_name(PS_LOCK_WAIT_KIND(rec->aux)));
+    out_lock_head("lock_wait", PS_LOCK_WAIT_KIND(rec->aux));
     out_str(" op=");
     out_str(lock_op_name(w->op));
     out_kv("ts", w->ts);
@@ -424,8 +331,7 @@ static void dump_lock_wait(const record_t *rec)
 static void dump_lock_site(const record_t *rec)
 {
     const ps_rec_lock_site_t *s = &rec->u.lock_site;
-    out_str("lock_site kind=");
-    out_str(lock_kind_name(rec->aux));
+    out_lock_head("lock_site", rec->aux);
     out_kv("ts", s->ts);
     out_kx("lock", s->lock);
     out_kv("tid", s->tid);
@@ -444,57 +350,49 @@ static void dump_lock_site(const record_t *rec)
     }
 }
 
-static void dump_lock_init(const record_t *rec)
-{
-    out_str("lock_init kind=");
-    out_str(lock_kind_name(rec->aux));
-    out_kv("ts", rec->u.lock_init.ts);
-    out_kx("lock", rec->u.lock_init.lock);
-    out_kx("attr", rec->u.lock_init.attr);
-    out_kv("stack", rec->u.lock_init.stack);
-}
+/* The records that are a head and a list of fields, one line of the table each: FD prints
+ * " field=" in decimal, FX in hex, FDK/FXK under another key; HEAD prints the record's name
+ * and what comes before the fields. */
+#define FD(f) out_kv(#f, r->f);
+#define FX(f) out_kx(#f, r->f);
+#define FDK(key, f) out_kv(key, r->f);
+#define FXK(key, f) out_kx(key, r->f);
+#define DUMP_FIELDS(member, HEAD, FIELDS)                                                      \
+    static void dump_##member(const record_t *rec)                                             \
+    {                                                                                          \
+        const __typeof__(rec->u.member) *r = &rec->u.member;                                   \
+        HEAD;                                                                                  \
+        FIELDS                                                                                 \
+    }
 
-static void dump_lock_edge(const record_t *rec)
-{
-    out_str("lock_edge");
-    out_kv("ts", rec->u.lock_edge.ts);
-    out_kv("tid", rec->u.lock_edge.tid);
-    out_kx("from", rec->u.lock_edge.from);
-    out_kx("to", rec->u.lock_edge.to);
-    out_kv("from_stack", rec->u.lock_edge.from_stack);
-    out_kv("to_stack", rec->u.lock_edge.to_stack);
-}
-
-static void dump_lock_info(const record_t *rec)
-{
-    out_str("lock_info kind=");
-    out_str(lock_kind_name(rec->aux));
-    out_kv("ts", rec->u.lock_info.ts);
-    out_kx("lock", rec->u.lock_info.lock);
-    out_kv("max_waiters", rec->u.lock_info.max_waiters);
-}
-
-static void dump_lock_thread(const record_t *rec)
-{
-    out_str("lock_thread");
-    out_kv("ts", rec->u.lock_thread.ts);
-    out_kv("tid", rec->u.lock_thread.tid);
-    out_kv("untracked", rec->u.lock_thread.untracked);
-    out_kv("held_overflow", rec->u.lock_thread.held_overflow);
-}
-
-static void dump_lock_alloc(const record_t *rec)
-{
-    out_str("lock_alloc kind=");
-    out_str(lock_kind_name(rec->aux));
-    out_kv("ts", rec->u.lock_alloc.ts);
-    out_kv("tid", rec->u.lock_alloc.tid);
-    out_kx("lock", rec->u.lock_alloc.lock);
-    out_kv("lock_stack", rec->u.lock_alloc.lock_stack);
-    out_kv("stack", rec->u.lock_alloc.stack);
-    out_kv("count", rec->u.lock_alloc.count);
-    out_kv("bytes", rec->u.lock_alloc.bytes);
-}
+DUMP_FIELDS(modmap, out_str("modmap"), FD(epoch) FD(ts) FD(count))
+DUMP_FIELDS(alloc, out_fn_head("alloc", rec->aux), FD(ts) FX(ptr) FD(size) FD(align) FD(stack))
+DUMP_FIELDS(realloc, out_fn_head("realloc", rec->aux),
+            FD(ts_before) FD(ts) FXK("old", old_ptr) FXK("new", new_ptr) FD(size) FD(stack))
+DUMP_FIELDS(rss, out_str("rss"), FD(ts) FDK("rss", rss_bytes) FDK("shim", shim_bytes))
+DUMP_FIELDS(end, out_str("end"),
+            FD(ts) FD(events) FD(dropped) FD(stacks) FD(stacks_dropped) FD(chunks) FD(threads)
+                FD(chunks_inline) FD(stacks_shallow))
+DUMP_FIELDS(leak_scan, out_str("leak_scan"),
+            FD(ts) FX(flags) FD(duration_ns) FD(blocks) FD(root_bytes) FD(untracked)
+                FD(definite_blocks) FD(definite_bytes) FD(indirect_blocks) FD(indirect_bytes)
+                    FD(reachable_blocks) FD(reachable_bytes) FD(possible_blocks) FD(groups)
+                        FD(threads) FD(stack_bytes) FD(region_bytes) FD(unreadable_bytes)
+                            FD(scan_mem_bytes) FD(inherited_blocks) FD(ignored_blocks))
+DUMP_FIELDS(leak, (out_str("leak kind="), out_str(leak_kind_name(rec->aux))),
+            FD(ts) FD(stack) FD(holder) FD(blocks) FD(bytes) FD(possible_blocks))
+DUMP_FIELDS(snapshot, out_str("snapshot"),
+            FD(seq) FD(ts) FD(sites) FD(live_blocks) FD(live_bytes))
+DUMP_FIELDS(snapshot_site, out_str("snapshot_site"),
+            FD(seq) FD(ts) FD(stack) FD(blocks) FD(bytes))
+DUMP_FIELDS(lock_init, out_lock_head("lock_init", rec->aux), FD(ts) FX(lock) FX(attr) FD(stack))
+DUMP_FIELDS(lock_edge, out_str("lock_edge"),
+            FD(ts) FD(tid) FX(from) FX(to) FD(from_stack) FD(to_stack))
+DUMP_FIELDS(lock_info, out_lock_head("lock_info", rec->aux), FD(ts) FX(lock) FD(max_waiters))
+DUMP_FIELDS(lock_thread, out_str("lock_thread"),
+            FD(ts) FD(tid) FD(untracked) FD(held_overflow))
+DUMP_FIELDS(lock_alloc, out_lock_head("lock_alloc", rec->aux),
+            FD(ts) FD(tid) FX(lock) FD(lock_stack) FD(stack) FD(count) FD(bytes))
 
 /* One line per record: the printer PS_RECORD_TYPES names for its type (the packed forms come
  * out of the reader as the fixed records they stand for), or "unknown". */

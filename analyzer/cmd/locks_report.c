@@ -49,61 +49,39 @@ static void locks_usage(FILE *f)
 
 int locks_main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'}, {"stack-depth", required_argument, NULL, 'd'},
-        {"top", required_argument, NULL, 't'},    {"output", required_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {"show-std-frames", no_argument, NULL, 'S'},
-        {"full-names", no_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0},
-    };
-    const format_t *fmt = format_find("locks", FORMAT_LOCKS, "text");
-    int depth = -1, top = 10;
-    const char *output = NULL;
-    symbols_opts_t so = {0};
+    struct option longopts[16];
+    cliopt_common_t co;
+    cliopt_init(&co, "locks", FORMAT_LOCKS, NULL, 10);
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
+    while ((c = getopt_long(argc, argv, "ho:q",
+                            cliopt_longopts(CLIOPT(FORMAT) | CLIOPT(DEPTH) | CLIOPT(TOP) |
+                                                CLIOPT(OUTPUT) | CLIOPT(QUIET) | CLIOPT(HELP) |
+                                                CLIOPT(STDFRAMES) | CLIOPT(FULLNAMES),
+                                            NULL, longopts, 16),
+                            NULL)) != -1) {
+        int k = cliopt_common(&co, c, optarg);
+        if (k < 0)
+            return 2;
+        if (k)
+            continue;
+        if (c == 'h') {
             locks_usage(stdout);
             return 0;
-        case 'f':
-            if (!(fmt = format_find("locks", FORMAT_LOCKS, optarg)))
-                return 2;
-            break;
-        case 'd':
-        case 't':
-            if (cliopt_count("locks", c == 'd' ? "stack-depth" : "top", optarg,
-                             c == 'd' ? &depth : &top) < 0)
-                return 2;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'q':
-            so.quiet = true;
-            break;
-        case 'S':
-            so.show_std_frames = true;
-            break;
-        case 'F':
-            so.full_names = true;
-            break;
-        default:
-            fprintf(stderr, "perfshim: locks: unknown option '%s' or missing argument\n",
-                    argv[optind - 1]);
-            locks_usage(stderr);
-            return 2;
         }
-    }
-    if (argc - optind != 1) {
-        fprintf(stderr, "perfshim: locks: %s\n",
-                argc - optind < 1 ? "no trace file given" : "too many arguments");
+        cliopt_unknown("locks", argv);
         locks_usage(stderr);
         return 2;
     }
+    if (cliopt_trace("locks", argc, argv) < 0) {
+        locks_usage(stderr);
+        return 2;
+    }
+    const format_t *fmt = co.format;
+    int depth = co.stack_depth, top = co.top;
+    const char *output = co.output;
+    symbols_opts_t so = co.sym;
     replay_t rp;
     char err[512];
     symbols_t *sym = NULL;

@@ -485,34 +485,42 @@ static void replay_free_names(result_t *res, size_t n)
 
 int replay_main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'},   {"allocator", required_argument, NULL, 'a'},
-        {"keep-ops", required_argument, NULL, 'k'}, {"output", required_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {"order", required_argument, NULL, 'O'},    {NULL, 0, NULL, 0},
+    enum { OPT_ALLOC = 256, OPT_KEEP, OPT_ORDER };
+    static const struct option own[] = {
+        {"allocator", required_argument, NULL, OPT_ALLOC},
+        {"keep-ops", required_argument, NULL, OPT_KEEP},
+        {"order", required_argument, NULL, OPT_ORDER},
+        {NULL, 0, NULL, 0},
     };
-    const format_t *fmt = format_find("replay", FORMAT_REPLAY, "text");
-    const char *output = NULL, *keep = NULL, *list = "glibc,jemalloc,tcmalloc,mimalloc";
+    struct option longopts[16];
+    cliopt_common_t co;
+    cliopt_init(&co, "replay", FORMAT_REPLAY, NULL, 0);
+    const char *keep = NULL, *list = "glibc,jemalloc,tcmalloc,mimalloc";
     bool recorded = false;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q",
+                            cliopt_longopts(CLIOPT(FORMAT) | CLIOPT(OUTPUT) | CLIOPT(QUIET) |
+                                                CLIOPT(HELP),
+                                            own, longopts, 16),
+                            NULL)) != -1) {
+        int k = cliopt_common(&co, c, optarg);
+        if (k < 0)
+            return 2;
+        if (k)
+            continue;
         switch (c) {
         case 'h':
             replay_usage(stdout);
             return 0;
-        case 'f':
-            if (!(fmt = format_find("replay", FORMAT_REPLAY, optarg)))
-                return 2;
-            break;
-        case 'a':
+        case OPT_ALLOC:
             list = optarg;
             break;
-        case 'k':
+        case OPT_KEEP:
             keep = optarg;
             break;
-        case 'O': {
+        case OPT_ORDER: {
             static const char *const orders[] = {"free", "recorded"};
             int i = cliopt_choice("replay", "--order", optarg, orders, 2);
             if (i < 0)
@@ -520,24 +528,18 @@ int replay_main(int argc, char **argv)
             recorded = i == 1;
             break;
         }
-        case 'o':
-            output = optarg;
-            break;
-        case 'q':
-            break;
         default:
-            fprintf(stderr, "perfshim: replay: unknown option '%s' or missing argument\n",
-                    argv[optind - 1]);
+            cliopt_unknown("replay", argv);
             replay_usage(stderr);
             return 2;
         }
     }
-    if (argc - optind != 1) {
-        fprintf(stderr, "perfshim: replay: %s\n",
-                argc - optind < 1 ? "no trace file given" : "too many arguments");
+    if (cliopt_trace("replay", argc, argv) < 0) {
         replay_usage(stderr);
         return 2;
     }
+    const format_t *fmt = co.format;
+    const char *output = co.output;
     const char *trace = argv[optind];
     result_t res[MAX_ALLOCATORS];
     size_t nres = 0;

@@ -88,16 +88,13 @@ static const struct {
 };
 
 typedef struct report_opts_s {
-    const format_t *format;
+    cliopt_common_t c; /* --format, --output, --top, --stack-depth, symbolization */
     enum report_metric metric;
-    int stack_depth; /* -1: the format's default */
-    int top;
     int advice_top; /* recommendations in text: --top, default 5 */
     int section;    /* --section: the one text section shown, SEC_ALL: all */
     bool brief; /* --brief: the first screen, summary, leaks, top sites */
     analysis_params_t params; /* --short-lived, --within */
-    const char *output, *trace;
-    symbols_opts_t sym;
+    const char *trace;
 } report_opts_t;
 
 /* A call site: one or more interned stacks that are equal once cut. */
@@ -324,7 +321,7 @@ static int emit_site(const report_t *R, doc_t *d, const site_t *s, size_t rank, 
     doc_u64(d, "alloc_ns_calls", s->alloc_ns_calls);
     emit_hist(d, "size", &s->sizes);
     emit_hist(d, "lifetime_ns", &s->lifetimes);
-    int rc = doc_stack(d, "stack", R->sym, s->ips, s->depth, R->o->stack_depth);
+    int rc = doc_stack(d, "stack", R->sym, s->ips, s->depth, R->o->c.stack_depth);
     doc_end(d);
     return rc < 0 ? rc : d->err;
 }
@@ -346,7 +343,7 @@ static int emit_top(const report_t *R, doc_t *d, const char *title, const site_t
     for (size_t i = 0; i < R->nsites; i++)
         if (top_keeps(v[i], filter))
             total++;
-    size_t shown = total < (size_t)R->o->top ? total : (size_t)R->o->top;
+    size_t shown = total < (size_t)R->o->c.top ? total : (size_t)R->o->c.top;
     doc_only(d, data ? DOC_ALL : DOC_TEXT);
     doc_linef(d, "\n%s (%zu of %zu sites)", title, shown, total);
     if (!total)
@@ -439,16 +436,16 @@ static void emit_timeline(const report_t *R, doc_t *d);
 static int report_leaks_text(const report_t *R, doc_t *d, int top)
 {
     int rc = R->leaks.have_scan
-                 ? leaks_emit_groups(d, &R->leaks, R->sym, R->o->stack_depth, top, NULL, NULL)
+                 ? leaks_emit_groups(d, &R->leaks, R->sym, R->o->c.stack_depth, top, NULL, NULL)
                  : 0;
-    return rc < 0 ? rc : leaks_emit_growth(d, &R->leaks, R->sym, R->o->stack_depth, top);
+    return rc < 0 ? rc : leaks_emit_growth(d, &R->leaks, R->sym, R->o->c.stack_depth, top);
 }
 
 /* ---- the document and the profile ------------------------------------------------- */
 
 static int emit_frames(const report_t *R, doc_t *d, const char *key, const site_t *s)
 {
-    return doc_stack(d, key, R->sym, s->ips, s->depth, R->o->stack_depth);
+    return doc_stack(d, key, R->sym, s->ips, s->depth, R->o->c.stack_depth);
 }
 
 static void emit_hist(doc_t *d, const char *prefix, const replay_hist_t *h)
@@ -544,6 +541,10 @@ static void text_summary(const report_t *R, doc_t *d)
     const replay_t *rp = &R->rp;
     char b1[32], b2[32], b3[32], b4[32];
     doc_title(d, "SUMMARY");
+    if (rp->sample_bytes)
+        doc_linef(d, "  mode               sampled, mean %" PRIu64 " bytes: counts and bytes are "
+                     "estimates (%" PRIu64 " allocations and %" PRIu64 " releases recorded)",
+                  rp->sample_bytes, rp->samples, rp->sample_frees);
     if (rp->complete)
         doc_line(d, "  trace              complete");
     else
@@ -714,7 +715,7 @@ static int report_emit(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
     bool brief = R->o->brief;
-    int depth = R->o->stack_depth, top = R->o->top;
+    int depth = R->o->c.stack_depth, top = R->o->c.top;
     doc_obj(d, NULL);
     doc_str(d, "format", "perfshim-report");
     doc_u64(d, "version", 1);
@@ -726,6 +727,12 @@ static int report_emit(const report_t *R, doc_t *d)
     doc_str(d, "exe", rp->exe);
     doc_str(d, "cmdline", rp->cmdline);
     doc_u64(d, "pid", rp->pid);
+    /* sampled mode (replay.h): every count and byte total of the report is an estimate */
+    bool sampled = rp->sample_bytes != 0;
+    doc_bool(d, "sampled", sampled);
+    doc_u64_or_null(d, "sample_bytes", sampled, rp->sample_bytes);
+    doc_u64_or_null(d, "samples", sampled, rp->samples);
+    doc_u64_or_null(d, "sample_frees", sampled, rp->sample_frees);
     doc_end(d);
     int rc = 0;
     doc_hide(d, sec_mask(R, SEC_SCREEN));
@@ -766,7 +773,11 @@ static int report_emit(const report_t *R, doc_t *d)
         doc_hide(d, DOC_DATA | sec_mask(R, SEC_NOT_FREED));
         if (rc == 0)
             rc = text_top(R, d,
-                          report_exited(R)
+                          rp->sample_bytes
+                              ? (report_exited(R) ? "NOT FREED AT EXIT (estimates: a sampled trace)"
+                                                  : "NOT FREED WHEN THE TRACE STOPS (the process "
+                                                    "had not exited; estimates: a sampled trace)")
+                          : report_exited(R)
                               ? "NOT FREED AT EXIT"
                               : "NOT FREED WHEN THE TRACE STOPS (the process had not exited)",
                           site_by_leaked, TOP_LEAKS);
@@ -859,7 +870,7 @@ static int report_profile_stack(const report_t *R, profile_t *p, const uint64_t 
 {
     sym_frame_t fr[DOC_MAX_FRAMES];
     size_t n, total;
-    int rc = doc_expand(R->sym, ips, depth, R->o->stack_depth, fr, &n, &total);
+    int rc = doc_expand(R->sym, ips, depth, R->o->c.stack_depth, fr, &n, &total);
     return rc < 0 ? rc : profile_sample(p, fr, n, values);
 }
 
@@ -954,7 +965,7 @@ static int report_profile(const report_t *R, profile_t *p, profile_meta_t *meta)
 /* Renders the report in the format the table gave. */
 static int report_render(const report_t *R)
 {
-    const format_t *f = R->o->format;
+    const format_t *f = R->o->c.format;
     int rc, rc2;
     switch (f->view) {
     case FORMAT_TEXT:
@@ -1040,68 +1051,47 @@ static void report_usage(FILE *f)
 
 static int report_parse(int argc, char **argv, report_opts_t *o)
 {
-    enum { OPT_FORMAT = 256, OPT_METRIC, OPT_DEPTH, OPT_TOP, OPT_SYSROOT, OPT_DEBUGDIR, OPT_BRIEF,
-           OPT_STDFRAMES, OPT_FULLNAMES, OPT_SECTION, OPT_SHORT, OPT_WITHIN };
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, OPT_FORMAT},
+    enum { OPT_METRIC = 256, OPT_BRIEF, OPT_SECTION, OPT_SHORT, OPT_WITHIN };
+    static const struct option own[] = {
         {"metric", required_argument, NULL, OPT_METRIC},
-        {"stack-depth", required_argument, NULL, OPT_DEPTH},
-        {"top", required_argument, NULL, OPT_TOP},
-        {"output", required_argument, NULL, 'o'},
-        {"sysroot", required_argument, NULL, OPT_SYSROOT},
-        {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
-        {"quiet", no_argument, NULL, 'q'},
         {"brief", no_argument, NULL, OPT_BRIEF},
-        {"show-std-frames", no_argument, NULL, OPT_STDFRAMES},
-        {"full-names", no_argument, NULL, OPT_FULLNAMES},
         {"section", required_argument, NULL, OPT_SECTION},
         {"short-lived", required_argument, NULL, OPT_SHORT},
         {"within", required_argument, NULL, OPT_WITHIN},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    struct option longopts[32];
     memset(o, 0, sizeof(*o));
-    o->stack_depth = -1;
-    o->top = 10;
+    cliopt_init(&o->c, "report", FORMAT_REPORT, NULL, 10);
     o->section = SEC_ALL;
-    o->format = format_find("report", FORMAT_REPORT, "text");
     o->params = (analysis_params_t){PRESSURE_SHORT_NS_DEFAULT, PRESSURE_K_DEFAULT};
     bool top_given = false;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:q",
+                            cliopt_longopts(CLIOPT_ALL & ~CLIOPT(PARTIAL), own, longopts, 32),
+                            NULL)) != -1) {
+        int k = cliopt_common(&o->c, c, optarg);
+        if (k < 0)
+            return -PS_E_INVAL;
+        top_given |= c == CLIOPT_V_TOP;
+        if (k)
+            continue;
         switch (c) {
         case 'h':
             report_usage(stdout);
             return 1;
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'q':
-            o->sym.quiet = true;
-            break;
-        case OPT_FORMAT:
-            if (!(o->format = format_find("report", FORMAT_REPORT, optarg)))
-                return -PS_E_INVAL;
-            break;
         case OPT_METRIC: {
             static const char *const metrics[] = {"allocations", "bytes",     "peak",
                                                   "leaked",      "inuse",     "temporary",
                                                   "lock_wait"};
-            int k = cliopt_choice("report", "metric", optarg, metrics, 7);
+            k = cliopt_choice("report", "metric", optarg, metrics, 7);
             if (k < 0)
                 return -PS_E_INVAL;
             o->metric = (enum report_metric)k;
             break;
         }
-        case OPT_DEPTH:
-        case OPT_TOP:
-            if (cliopt_count("report", c == OPT_DEPTH ? "stack-depth" : "top", optarg,
-                             c == OPT_DEPTH ? &o->stack_depth : &o->top) < 0)
-                return -PS_E_INVAL;
-            top_given |= c == OPT_TOP;
-            break;
         case OPT_BRIEF:
             o->brief = true;
             break;
@@ -1116,56 +1106,34 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
                 return 2; /* said in one line: no usage */
             }
             break;
-        case OPT_STDFRAMES:
-            o->sym.show_std_frames = true;
-            break;
-        case OPT_FULLNAMES:
-            o->sym.full_names = true;
-            break;
         case OPT_SHORT:
             if (cliopt_duration("report", "short-lived", optarg, &o->params.short_ns) < 0)
                 return -PS_E_INVAL;
             break;
-        case OPT_WITHIN: {
-            int k;
+        case OPT_WITHIN:
             if (cliopt_count("report", "within", optarg, &k) < 0)
                 return -PS_E_INVAL;
             o->params.within_k = (unsigned)k;
             break;
-        }
-        case OPT_SYSROOT:
-            o->sym.sysroot = optarg;
-            break;
-        case OPT_DEBUGDIR:
-            o->sym.debug_dir = optarg;
-            break;
         default:
-            if (optopt && optopt < 256)
-                fprintf(stderr, "perfshim: report: unknown option '-%c' or missing argument\n",
-                        optopt);
-            else
-                fprintf(stderr, "perfshim: report: unknown option '%s' or missing argument\n",
-                        argv[optind - 1]);
+            cliopt_unknown("report", argv);
             return -PS_E_INVAL;
         }
     }
-    if (o->section != SEC_ALL && o->format->view != FORMAT_TEXT) {
+    if (o->section != SEC_ALL && o->c.format->view != FORMAT_TEXT) {
         fprintf(stderr, "perfshim: report: --section is for the text format (the data formats "
                         "have every section)\n");
         return 2;
     }
     if (o->section != SEC_ALL)
         o->brief = false;
-    o->advice_top = top_given ? o->top : 5;
+    o->advice_top = top_given ? o->c.top : 5;
     if (o->brief && !top_given) /* a screen: 5 sites of 3 frames */
-        o->top = 5;
-    if (o->brief && o->stack_depth < 0)
-        o->stack_depth = 3;
-    if (argc - optind != 1) {
-        fprintf(stderr, "perfshim: report: %s\n",
-                argc - optind < 1 ? "no trace file given" : "too many arguments");
+        o->c.top = 5;
+    if (o->brief && o->c.stack_depth < 0)
+        o->c.stack_depth = 3;
+    if (cliopt_trace("report", argc, argv) < 0)
         return -PS_E_INVAL;
-    }
     o->trace = argv[optind];
     return 0;
 }
@@ -1186,7 +1154,7 @@ int report_main(int argc, char **argv)
     int status = 0;
     /* each lock wait and the fine heap series are kept for the profile formats' time axis */
     rc = analyses_load_params(o.trace,
-                              ANALYSIS_ALL & ~(o.format->view == FORMAT_PROFILE
+                              ANALYSIS_ALL & ~(o.c.format->view == FORMAT_PROFILE
                                                    ? 0u
                                                    : ANALYSIS_WAITS | ANALYSIS_SERIES),
                               &o.params, &R.rp, &R.leaks, err, sizeof(err));
@@ -1198,7 +1166,7 @@ int report_main(int argc, char **argv)
     if (!R.rp.complete)
         fprintf(stderr, "perfshim: warning: partial trace: %s\n", R.rp.partial_reason);
     R.pressure = R.rp.pressure;
-    if ((rc = analyses_symbols(&R.rp, &R.leaks, &o.sym, &R.sym, err, sizeof(err))) < 0 ||
+    if ((rc = analyses_symbols(&R.rp, &R.leaks, &o.c.sym, &R.sym, err, sizeof(err))) < 0 ||
         (rc = report_build_sites(&R)) < 0 ||
         (rc = advice_run(&(advice_in_t){.rp = &R.rp, .leaks = &R.leaks,
                                          .pressure = R.pressure, .sym = R.sym, .trace = o.trace},
@@ -1207,9 +1175,9 @@ int report_main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    R.out = o.output ? safeout_fopen(o.output) : stdout;
+    R.out = o.c.output ? safeout_fopen(o.c.output) : stdout;
     if (!R.out) {
-        fprintf(stderr, "perfshim: report: %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "perfshim: report: %s: %s\n", o.c.output, strerror(errno));
         status = 2;
         goto out;
     }
@@ -1223,7 +1191,7 @@ int report_main(int argc, char **argv)
         status = 2;
     }
     if (R.out != stdout && fclose(R.out) != 0 && status == 0) {
-        fprintf(stderr, "perfshim: report: cannot write %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "perfshim: report: cannot write %s: %s\n", o.c.output, strerror(errno));
         status = 2;
     }
 out:

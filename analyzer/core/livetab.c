@@ -1,10 +1,22 @@
 /*
  * livetab.c -- see livetab.h.
  *
- * An entry is two words, w[0] = key << 21 | fn << 16 | site >> 2 and
- * w[1] = (site & 3) << 62 | size << 44 | (ts - t0), where key = perm43(ptr >> 4) (a bijection
- * on 43 bits, never 0 for a block: w[0] == 0 is an empty slot). A size field of SZ_DEAD marks
- * a dead entry (its ts field is 0); SZ_SIDE says the block's data is in the side table.
+ * An entry is a little-endian number of 96 bits (12 bytes) or 128 (16), from the top:
+ * key (43 bits) = perm43(ptr >> 4) (a bijection on 43 bits, never 0 for a block: an all-zero
+ * entry is an empty slot), then the payload: fn, site, size, ts - t0 (the bottom), of the
+ * widths in t->lay. A size of all ones marks a dead entry (its ts field is 0), all ones - 1
+ * says the block's data is in the side table. So the top 64 bits of an entry, at its last 8
+ * bytes, hold the key in their top 43 bits whatever the layout: the lookup's scan reads them.
+ *
+ * Layouts (choose_layout, at each rebuild): 12 bytes (payload 53 bits) while what the table has
+ * seen (values past the 16-byte widths aside: no layout holds them) fits with room: the widths of the largest function, site and size (the size covering
+ * all but 1/1024 of the allocations and up to 32 more) and twice the time since t0 (at least 2^30 ns), the spare
+ * bits going to time (up to 44), then up to 3 each to size and site; else 16 bytes (payload 85
+ * bits: fn 5, site 18, size 18, time 44), and 16 from then on. A 12-byte layout's fields are
+ * never wider than the 16-byte one's, and a new 12-byte layout holds every entry of the old one
+ * (its widths cover the largest values set), so a rebuild converts every entry. A block that
+ * does not fit goes to the side table; when that happened to more than 64 + used / 64 blocks
+ * since the last rebuild, the table rebuilds at its size for a new layout.
  *
  * Ordered linear probing (Amble and Knuth): a key's home slot is (key * nhome) >> 43, which
  * grows with the key, and the entries lie in key order, each at or after its home with no
@@ -35,17 +47,12 @@
 #define KEY_BITS LIVETAB_KEY_BITS
 #define KEY_MASK LIVETAB_KEY_MASK
 #define KEY_SHIFT LIVETAB_KEY_SHIFT
-#define TS_BITS LIVETAB_TS_BITS
-#define SZ_DEAD LIVETAB_SZ_DEAD
-#define SZ_SIDE LIVETAB_SZ_SIDE
 #define ptr_fits livetab_ptr_fits
 #define perm43 livetab_perm43
 #define home livetab_home
-#define ent_key livetab_ent_key
-#define ent_size livetab_ent_size
-#define ent_unpack livetab_ent_unpack
-#define ent_pack livetab_ent_pack
 #define blk_fits livetab_blk_fits
+typedef livetab_u128 u128;
+typedef livetab_layout_t layout_t;
 
 struct livetab_side_s {
     uint64_t ptr; /* 0: empty */
@@ -61,13 +68,12 @@ struct livetab_side_s {
 #define HUGE_MIN (4u << 20)
 #define HUGE_ALIGN (2u << 20)
 
-/* A zeroed array of n entries: calloc, or for HUGE_MIN bytes and more an mmap on a 2 MiB
+/* A zeroed array of `bytes`: calloc, or for HUGE_MIN bytes and more an mmap on a 2 MiB
  * boundary with transparent huge pages asked for. */
-static uint64_t (*arr_alloc(size_t n))[2]
+static unsigned char *arr_alloc(size_t bytes)
 {
-    size_t bytes = n * 16;
     if (bytes < HUGE_MIN)
-        return calloc(n, 16);
+        return calloc(bytes ? bytes : 1, 1);
     size_t len = (bytes + HUGE_ALIGN - 1) & ~(size_t)(HUGE_ALIGN - 1);
     unsigned char *m = mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -81,12 +87,11 @@ static uint64_t (*arr_alloc(size_t n))[2]
 #ifdef MADV_HUGEPAGE
     madvise(m + head, len, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
 #endif
-    return (uint64_t(*)[2])(void *)(m + head);
+    return m + head;
 }
 
-static void arr_free(uint64_t (*a)[2], size_t n)
+static void arr_free(unsigned char *a, size_t bytes)
 {
-    size_t bytes = n * 16;
     if (bytes < HUGE_MIN)
         free(a);
     else if (a)
@@ -216,58 +221,159 @@ static bool resv_get(livetab_t *t)
         return false;
     }
     t->resv_map = m;
-    t->resv_base = (uint64_t(*)[2])(void *)(m + (-(uintptr_t)m & (HUGE_ALIGN - 1)));
+    t->resv_base = m + (-(uintptr_t)m & (HUGE_ALIGN - 1));
 #ifdef MADV_HUGEPAGE
     madvise(t->resv_base, RESV_BYTES, MADV_HUGEPAGE);
 #endif
     return true;
 }
 
+/* ---- layouts ------------------------------------------------------------------------- */
+
+static unsigned bitlen(uint64_t x)
+{
+    return x ? 64u - (unsigned)__builtin_clzll(x) : 0u;
+}
+
+static const layout_t WIDE = {16, 85, 44, 18, 18, 5};
+
+/* The layout for what the table has seen (see the top of this file). */
+static layout_t choose_layout(const livetab_t *t)
+{
+    if (t->lay.stride == 16)
+        return WIDE;
+    unsigned w_fn = bitlen(t->max_fn), w_site = bitlen(t->max_site) + 1; /* room to double */
+    w_fn = w_fn < 1 ? 1 : w_fn > 5 ? 5 : w_fn;
+    w_site = w_site < 2 ? 2 : w_site > 18 ? 18 : w_site;
+    /* sizes: all but 1/1024 of the allocations (and up to 32 more, at most 1/64), with room to
+     * double (larger ones in the array move to the side table first: evict) */
+    unsigned w_size = 2;
+    uint64_t above = 0;
+    for (unsigned b = 64; b > w_size; b--)
+        above += t->size_bits[b];
+    while (w_size < 18 && above > t->nsizes / 1024 + (t->nsizes / 64 < 32 ? t->nsizes / 64 : 32)) {
+        w_size++;
+        above -= t->size_bits[w_size];
+    }
+    w_size = w_size + 1 > 18 ? 18 : w_size + 1;
+    unsigned w_ts = bitlen(t->max_dts) + 2; /* room to run 4 times as long */
+    w_ts = w_ts < 30 ? 30 : w_ts;
+    if (w_fn + w_site + w_size + w_ts > 53)
+        return WIDE;
+    const layout_t *o = &t->lay; /* the one in use, when it holds all that: no conversion */
+    if (o->stride == 12 && o->w_fn >= w_fn && o->w_site >= w_site && o->w_size >= w_size &&
+        o->w_ts >= w_ts)
+        return *o;
+    unsigned spare = 53 - (w_fn + w_site + w_size + w_ts), k;
+    k = 44 - w_ts < spare ? 44 - w_ts : spare;
+    w_ts += k, spare -= k;
+    /* then a little more room for sizes and sites (not all of it: a large size let in would
+     * stay in the array, and its width in every later layout) */
+    k = 18 - w_size < spare ? 18 - w_size : spare;
+    k = k > 3 ? 3 : k;
+    w_size += k, spare -= k;
+    k = 18 - w_site < spare ? 18 - w_site : spare;
+    k = k > 3 ? 3 : k;
+    w_site += k, spare -= k;
+    return (layout_t){12, 53 - spare, w_ts, w_size, w_site, w_fn};
+}
+
+/* Entry v of layout `from` in layout `to` (which holds its values: see the top). */
+static u128 convert(u128 v, const layout_t *from, const layout_t *to)
+{
+    uint64_t key = (uint64_t)(v >> from->pbits) & KEY_MASK, sz = livetab_v_size(v, from);
+    livetab_blk_t b;
+    livetab_v_unpack(v, from, 0, &b);
+    if (sz == livetab_sz_side(from))
+        return livetab_v_pack(to, key, 0, 0, livetab_sz_side(to), 0);
+    if (sz == livetab_sz_dead(from))
+        return livetab_v_pack(to, key, b.fn, b.site, livetab_sz_dead(to), 0);
+    return livetab_v_pack(to, key, b.fn, b.site, b.size, b.ts);
+}
+
+/* ---- the array ----------------------------------------------------------------------- */
+
+static unsigned char *slot(const livetab_t *t, size_t i)
+{
+    return t->slots + i * t->lay.stride;
+}
+
+static uint64_t ent_key(const livetab_t *t, size_t i)
+{
+    return livetab_kw(t->slots, &t->lay, i) >> KEY_SHIFT;
+}
+
+/* An entry's bytes moved (or cleared) without a call: strides are 12 or 16. */
+static inline void ent_copy(unsigned char *d, const unsigned char *src, size_t st)
+{
+    uint64_t a, b = 0;
+    memcpy(&a, src, 8);
+    if (st == 16)
+        memcpy(&b, src + 8, 8);
+    else
+        memcpy(&b, src + 8, 4);
+    memcpy(d, &a, 8);
+    if (st == 16)
+        memcpy(d + 8, &b, 8);
+    else
+        memcpy(d + 8, &b, 4);
+}
+
+static inline void ent_zero(unsigned char *d, size_t st)
+{
+    static const unsigned char z[16];
+    ent_copy(d, z, st);
+}
+
 /* A rebuild drops this entry (no room for dead ones): a dead entry, or the marker of a side
  * entry that is dead or already gone (the side table is purged first). */
-static bool drops(const livetab_t *t, const uint64_t *o)
+static bool drops(const livetab_t *t, u128 v)
 {
-    uint64_t sz = ent_size(o);
-    if (sz == SZ_DEAD)
+    uint64_t sz = livetab_v_size(v, &t->lay);
+    if (sz == livetab_sz_dead(&t->lay))
         return true;
-    if (sz != SZ_SIDE)
+    if (sz != livetab_sz_side(&t->lay))
         return false;
-    const livetab_side_t *e = side_find(t, unperm43(ent_key(o)) << 4);
+    uint64_t key = (uint64_t)(v >> t->lay.pbits) & KEY_MASK;
+    const livetab_side_t *e = side_find(t, unperm43(key) << 4);
     return !e || e->dead;
 }
 
-/* The rebuild in place, in the reservation: [0, t->nslots) becomes [0, nslots), nslots >=
- * t->nslots, the slots beyond zero. The kept entries are first packed, in order, against the
- * end, then placed from the start: every entry moves left in the second pass, so nothing is
- * overwritten. Returns 0, or 1 when they spill past nslots: all of them are then still in
- * [0, nslots), in order, and a retry with a longer tail starts over. */
-static int inplace(livetab_t *t, size_t nhome, size_t nslots, bool keep_dead, size_t *used,
-                   uint64_t *dropped)
+/* The rebuild in place, in the reservation: [0, t->nslots) of t->lay becomes [0, nslots) of
+ * *nl, nslots >= t->nslots and nl's stride >= t's, the bytes beyond zero. The kept entries are
+ * first packed, in order, against the end (converted to nl), then placed from the start:
+ * every entry moves left in the second pass, and in the first one an entry is read before
+ * any write reaches it (the new array is at least as long), so nothing is overwritten.
+ * Returns 0, or 1 when they spill past nslots: all of them are then in nl, in order, in
+ * [0, nslots), and t->lay is nl: a retry with a longer tail starts over. */
+static int inplace(livetab_t *t, const layout_t *nl, size_t nhome, size_t nslots,
+                   bool keep_dead, size_t *used, uint64_t *dropped)
 {
-    uint64_t(*s)[2] = t->slots;
-    size_t w = nslots;
-    for (size_t j = nslots; j-- > 0;) {
-        if (!s[j][0])
+    unsigned char *s = t->slots;
+    const layout_t ol = t->lay;
+    size_t w = nslots, ns = nl->stride;
+    bool same = !memcmp(&ol, nl, sizeof ol);
+    for (size_t j = t->nslots; j-- > 0;) {
+        if (!livetab_kw(s, &ol, j))
             continue;
-        uint64_t e0 = s[j][0], e1 = s[j][1];
-        s[j][0] = s[j][1] = 0;
-        if (!keep_dead && drops(t, (uint64_t[2]){e0, e1})) {
-            *dropped += ent_size((uint64_t[2]){e0, e1}) == SZ_DEAD;
+        u128 v = livetab_ent_load(s + j * ol.stride, &ol);
+        ent_zero(s + j * ol.stride, ol.stride);
+        if (!keep_dead && drops(t, v)) {
+            *dropped += livetab_v_size(v, &ol) == livetab_sz_dead(&ol);
             continue;
         }
         w--;
-        s[w][0] = e0;
-        s[w][1] = e1;
+        livetab_ent_store(s + w * ns, nl, same ? v : convert(v, &ol, nl));
     }
+    t->lay = *nl;
     size_t cur = 0, n = 0;
     for (size_t r = w; r < nslots; r++) {
-        size_t h = home(s[r][0] >> KEY_SHIFT, nhome), i = cur > h ? cur : h;
+        size_t h = home(livetab_kw(s, nl, r) >> KEY_SHIFT, nhome), i = cur > h ? cur : h;
         if (i > r)
             return 1;
         if (i != r) {
-            s[i][0] = s[r][0];
-            s[i][1] = s[r][1];
-            s[r][0] = s[r][1] = 0;
+            ent_copy(s + i * ns, s + r * ns, ns);
+            ent_zero(s + r * ns, ns);
         }
         cur = i + 1;
         n++;
@@ -276,19 +382,120 @@ static int inplace(livetab_t *t, size_t nhome, size_t nslots, bool keep_dead, si
     return 0;
 }
 
-/* Rebuilds the array for peak live blocks (see livetab.h) with a tail 2^tail_shift times its
- * usual length (phys / 128, at least 64 slots): in place once the array is in the
- * reservation, else into a new array (the first one of HUGE_MIN bytes or more goes to the
- * reservation). */
-static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift)
+/* The rebuild in place at the same size and layout (a purge of the dead entries): one
+ * forward pass, each kept entry moving left to max(its home, the slot after the previous
+ * one), never past where it is. */
+static size_t purge(livetab_t *t, bool keep_dead, uint64_t *dropped)
 {
-    size_t phys = (size_t)(peak + peak / 2);
+    unsigned char *s = t->slots;
+    size_t st = t->lay.stride, cur = 0, n = 0;
+    for (size_t r = 0; r < t->nslots; r++) {
+        uint64_t kw = livetab_kw(s, &t->lay, r);
+        if (!kw)
+            continue;
+        if (!keep_dead) {
+            u128 v = livetab_ent_load(s + r * st, &t->lay);
+            if (drops(t, v)) {
+                *dropped += livetab_v_size(v, &t->lay) == livetab_sz_dead(&t->lay);
+                ent_zero(s + r * st, st);
+                continue;
+            }
+        }
+        size_t h = home(kw >> KEY_SHIFT, t->nhome), i = cur > h ? cur : h;
+        if (i != r) {
+            ent_copy(s + i * st, s + r * st, st);
+            ent_zero(s + r * st, st);
+        }
+        cur = i + 1;
+        n++;
+    }
+    return n;
+}
+
+/* Before a rebuild for layout nl: the blocks in the array whose size nl does not hold move to
+ * the side table (their entries become markers). Returns 0 or -PS_E_NOMEM (the table is
+ * whole either way). */
+static int evict(livetab_t *t, const layout_t *nl)
+{
+    const layout_t *l = &t->lay;
+    uint64_t lim = livetab_sz_side(nl), max = 0;
+    for (size_t i = 0; i < t->nslots; i++) {
+        uint64_t kw = livetab_kw(t->slots, l, i);
+        if (!kw)
+            continue;
+        u128 v = livetab_ent_load(slot(t, i), l);
+        uint64_t sz = livetab_v_size(v, l);
+        if (sz == livetab_sz_dead(l) || sz == livetab_sz_side(l))
+            continue;
+        if (sz < lim) {
+            max = sz > max ? sz : max;
+            continue;
+        }
+        uint64_t key = kw >> KEY_SHIFT;
+        livetab_blk_t b;
+        livetab_v_unpack(v, l, t->t0, &b);
+        int rc = side_put(t, unperm43(key) << 4, &b);
+        if (rc < 0)
+            return rc;
+        livetab_ent_store(slot(t, i), l, livetab_v_pack(l, key, 0, 0, livetab_sz_side(l), 0));
+    }
+    t->max_size_arr = max;
+    return 0;
+}
+
+/* Side entries whose block fits the array's layout now come back into their markers. */
+static void pull_back(livetab_t *t)
+{
+    const layout_t *l = &t->lay;
+    for (size_t i = 0; i < t->nslots && t->side_n; i++) {
+        uint64_t kw = livetab_kw(t->slots, l, i);
+        if (!kw)
+            continue;
+        u128 v = livetab_ent_load(slot(t, i), l);
+        if (livetab_v_size(v, l) != livetab_sz_side(l))
+            continue;
+        uint64_t key = kw >> KEY_SHIFT, ptr = unperm43(key) << 4;
+        const livetab_side_t *e = side_find(t, ptr);
+        livetab_blk_t b = {e->dead ? 0 : e->size, e->dead ? t->t0 : e->ts, e->site, e->fn};
+        if (!blk_fits(t, &b))
+            continue;
+        if (e->dead)
+            v = livetab_v_pack(l, key, b.fn, b.site, livetab_sz_dead(l), 0);
+        else
+            v = livetab_v_pack(l, key, b.fn, b.site, b.size, b.ts - t->t0);
+        if (!e->dead && b.size > t->max_size_arr)
+            t->max_size_arr = b.size;
+        livetab_ent_store(slot(t, i), l, v);
+        side_del(t, ptr);
+    }
+    if (!t->side_n) { /* an empty side table goes (it comes back when needed) */
+        free(t->side);
+        t->side = NULL;
+        t->side_cap = 0;
+    }
+}
+
+/* Rebuilds the array for peak live blocks (see livetab.h) with a tail 2^tail_shift times its
+ * usual length (phys / 128, at least 64 slots), in the layout choose_layout picks: in place
+ * once the array is in the reservation, else into a new array (the first one of HUGE_MIN
+ * bytes or more goes to the reservation). keep_all: the dead entries stay (a rebuild for a
+ * layout). */
+static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift, bool keep_all)
+{
+    size_t phys = (size_t)(peak + peak * 2 / 5);
     if (phys < LIVETAB_MIN_SLOTS)
         phys = LIVETAB_MIN_SLOTS;
     size_t tail0 = phys / 128 > 64 ? phys / 128 : 64, nhome = phys - tail0;
-    bool keep_dead = t->used <= nhome / 4 * 3;
+    bool keep_dead = keep_all || t->used <= nhome / 5 * 4;
     size_t used = 0;
     uint64_t dropped = 0;
+    layout_t nl = choose_layout(t);
+    bool relaid = memcmp(&nl, &t->lay, sizeof nl) != 0;
+    if (t->max_size_arr >= livetab_sz_side(&nl)) {
+        int rc = evict(t, &nl);
+        if (rc < 0)
+            return rc;
+    }
     if (t->slots && t->slots == t->resv_base) {
         if (!keep_dead && t->side_cap) { /* the side table first: it may fail, cleanly */
             size_t before = t->side_n;
@@ -297,43 +504,47 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift)
                 return rc;
             dropped += before - t->side_n;
         }
-        for (;; tail_shift++) {
+        if (nhome == t->nhome && nhome + (tail0 << tail_shift) == t->nslots &&
+            !memcmp(&nl, &t->lay, sizeof nl)) {
+            used = purge(t, keep_dead, &dropped);
+            tail_shift = ~0u; /* no loop */
+        }
+        for (; tail_shift != ~0u; tail_shift++) {
             size_t nslots = nhome + (tail0 << tail_shift);
             if (nslots > RESV_BYTES / 16)
                 return -PS_E_NOMEM;
             if (nslots < t->nslots)
                 nslots = t->nslots;
-            int sp = inplace(t, nhome, nslots, keep_dead, &used, &dropped);
+            int sp = inplace(t, &nl, nhome, nslots, keep_dead, &used, &dropped);
             t->nslots = nslots; /* entries may lie anywhere in it now */
             if (sp == 0)
                 break;
         }
     } else {
         for (;; tail_shift++) {
-            size_t nslots = nhome + (tail0 << tail_shift);
-            bool to_resv = nslots * 16 >= HUGE_MIN && nslots <= RESV_BYTES / 16 && resv_get(t);
-            uint64_t(*s)[2] = to_resv ? t->resv_base : arr_alloc(nslots);
+            size_t nslots = nhome + (tail0 << tail_shift), bytes = nslots * nl.stride;
+            bool to_resv = bytes >= HUGE_MIN && nslots <= RESV_BYTES / 16 && resv_get(t);
+            unsigned char *s = to_resv ? t->resv_base : arr_alloc(bytes);
             if (!s)
                 return -PS_E_NOMEM;
             size_t cur = 0;
-            bool spilled = false;
+            bool spilled = false, same = !memcmp(&t->lay, &nl, sizeof nl);
             used = 0;
             dropped = 0;
             for (size_t j = 0; j < t->nslots; j++) {
-                const uint64_t *o = t->slots[j];
-                if (!o[0])
+                if (!livetab_kw(t->slots, &t->lay, j))
                     continue;
-                if (!keep_dead && drops(t, o)) {
-                    dropped += ent_size(o) == SZ_DEAD;
+                u128 v = livetab_ent_load(slot(t, j), &t->lay);
+                if (!keep_dead && drops(t, v)) {
+                    dropped += livetab_v_size(v, &t->lay) == livetab_sz_dead(&t->lay);
                     continue; /* a marker's side entry is counted below */
                 }
-                size_t h = home(ent_key(o), nhome), i = cur > h ? cur : h;
+                size_t h = home(ent_key(t, j), nhome), i = cur > h ? cur : h;
                 if (i >= nslots) {
                     spilled = true;
                     break;
                 }
-                s[i][0] = o[0];
-                s[i][1] = o[1];
+                livetab_ent_store(s + i * nl.stride, &nl, same ? v : convert(v, &t->lay, &nl));
                 cur = i + 1;
                 used++;
             }
@@ -345,39 +556,45 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift)
             }
             if (spilled || oom) {
                 if (to_resv)
-                    memset(s, 0, cur * sizeof(*s));
+                    memset(s, 0, cur * nl.stride);
                 else
-                    arr_free(s, nslots);
+                    arr_free(s, bytes);
                 if (oom)
                     return -PS_E_NOMEM;
                 continue;
             }
-            arr_free(t->slots, t->nslots);
+            arr_free(t->slots, t->nslots * t->lay.stride);
             t->slots = s;
             t->nslots = nslots;
+            t->lay = nl;
             break;
         }
     }
+    if (tail_shift != ~0u)
+        t->tail_shift = tail_shift;
     t->nhome = nhome;
-    t->tail_shift = tail_shift;
     t->used = used;
     t->limit = nhome / 10 * 9;
     t->rebuilds++;
     t->dead -= dropped;
     t->dead_dropped += dropped;
+    t->misfits = 0;
     t->last_state = -1;
+    if (t->side_n && relaid) /* what did not fit the old layout may fit this one */
+        pull_back(t);
     return 0;
 }
 
+/* Notes *b for the layouts (the first allocation sets the time origin) and makes the first
+ * array. */
 static int first_alloc(livetab_t *t, const livetab_blk_t *b)
 {
     if (!t->have_t0) {
         t->t0 = b->ts;
         t->have_t0 = 1;
     }
-    if (!t->nslots)
-        return rebuild(t, 0, 0);
-    return 0;
+    livetab_note(t, b);
+    return t->nslots ? 0 : rebuild(t, 0, 0, false);
 }
 
 /* ---- entry points -------------------------------------------------------------------- */
@@ -410,26 +627,21 @@ int livetab_find_slow(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
     uint64_t key = perm43(ptr >> 4), kw = key << KEY_SHIFT;
     size_t i = home(key, t->nhome), n = t->nslots;
     t->last_key = key;
-    /* while the slot holds a smaller key (an empty slot, w[0] == 0, stops: 0 - 1 wraps) */
-    while (i < n && t->slots[i][0] - 1 < kw - 1)
+    /* while the slot holds a smaller key (an empty slot, 0, stops: 0 - 1 wraps) */
+    while (i < n && livetab_kw(t->slots, &t->lay, i) - 1 < kw - 1)
         i++;
     t->last_pos = i;
-    if (i == n || ent_key(t->slots[i]) != key)
+    if (i == n || ent_key(t, i) != key)
         return t->last_state = LIVETAB_ABSENT;
-    const uint64_t *e = t->slots[i];
-    uint64_t sz = ent_size(e);
-    if (PS_UNLIKELY(sz == SZ_SIDE)) {
+    u128 v = livetab_ent_load(slot(t, i), &t->lay);
+    uint64_t sz = livetab_v_size(v, &t->lay);
+    if (PS_UNLIKELY(sz == livetab_sz_side(&t->lay))) {
         livetab_side_t *se = side_find(t, ptr);
         return t->last_state = side_state(se, b); /* a marker always has its side entry */
     }
-    if (sz == SZ_DEAD) {
-        if (b)
-            ent_unpack(e, t->t0, b);
-        return t->last_state = LIVETAB_DEAD;
-    }
     if (b)
-        ent_unpack(e, t->t0, b);
-    return t->last_state = LIVETAB_LIVE;
+        livetab_v_unpack(v, &t->lay, t->t0, b);
+    return t->last_state = sz == livetab_sz_dead(&t->lay) ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
 /* Makes the latest find's state current for ptr. */
@@ -437,6 +649,23 @@ static void refind(livetab_t *t, uint64_t ptr)
 {
     if (t->last_ptr != ptr || t->last_state < 0)
         livetab_find_slow(t, ptr, NULL);
+}
+
+/* The entry for key with *b, or the marker of its side entry. */
+static u128 pack_blk(const livetab_t *t, uint64_t key, const livetab_blk_t *b, bool fits)
+{
+    if (!fits)
+        return livetab_v_pack(&t->lay, key, 0, 0, livetab_sz_side(&t->lay), 0);
+    return livetab_v_pack(&t->lay, key, b->fn, b->site, b->size, b->ts - t->t0);
+}
+
+/* A block's data went to the side table: after many, a rebuild for a wider layout. */
+static int misfit(livetab_t *t)
+{
+    if (++t->misfits <= 64 + t->used / 64 || t->lay.stride == 16)
+        return 0;
+    t->relayouts++;
+    return rebuild(t, t->peak_live, t->tail_shift, true); /* the same size: dead ones stay */
 }
 
 int livetab_set_slow(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
@@ -456,54 +685,54 @@ int livetab_set_slow(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
     bool fits = blk_fits(t, b);
     uint64_t key = t->last_key; /* refind's, for this ptr */
     if (was != LIVETAB_ABSENT) { /* the address's entry, reused in place */
-        uint64_t *e = t->slots[t->last_pos];
-        bool had_side = ent_size(e) == SZ_SIDE;
+        unsigned char *e = slot(t, t->last_pos);
+        bool had_side = livetab_v_size(livetab_ent_load(e, &t->lay), &t->lay) ==
+                        livetab_sz_side(&t->lay);
         if (fits) {
-            ent_pack(e, key, b->fn, b->site, b->size, b->ts - t->t0);
             if (had_side)
                 side_del(t, ptr);
-        } else {
-            if ((rc = side_put(t, ptr, b)) < 0)
-                return rc;
-            ent_pack(e, key, 0, 0, SZ_SIDE, 0);
+        } else if ((rc = side_put(t, ptr, b)) < 0) {
+            return rc;
         }
+        if (fits && b->size > t->max_size_arr)
+            t->max_size_arr = b->size;
+        livetab_ent_store(e, &t->lay, pack_blk(t, key, b, fits));
         livetab_count_set(t, was);
         t->last_state = -1;
-        return 0;
+        return fits ? 0 : misfit(t);
     }
     /* a new entry at last_pos, shifting the run up to the next empty slot */
     size_t i = t->last_pos, j = i;
-    while (j < t->nslots && t->slots[j][0])
+    while (j < t->nslots && livetab_kw(t->slots, &t->lay, j))
         j++;
     if (t->used + 1 > t->limit || j == t->nslots) {
         uint64_t peak = t->live + 1 > t->peak_live ? t->live + 1 : t->peak_live;
         unsigned ts = t->tail_shift + (j == t->nslots && t->used + 1 <= t->limit);
-        if ((rc = rebuild(t, peak, ts)) < 0)
+        if ((rc = rebuild(t, peak, ts, false)) < 0)
             return rc;
         livetab_find_slow(t, ptr, NULL);
         i = j = t->last_pos;
-        while (j < t->nslots && t->slots[j][0])
+        while (j < t->nslots && livetab_kw(t->slots, &t->lay, j))
             j++;
         if (j == t->nslots) { /* cannot happen after a rebuild at < 90% load; be safe */
-            if ((rc = rebuild(t, peak, ts + 1)) < 0)
+            if ((rc = rebuild(t, peak, ts + 1, false)) < 0)
                 return rc;
             return livetab_set_slow(t, ptr, b);
         }
+        fits = blk_fits(t, b); /* in the new layout */
     }
     if (!fits && (rc = side_put(t, ptr, b)) < 0)
         return rc;
-    for (size_t k = j; k > i; k--) { /* runs are short: no memmove call */
-        t->slots[k][0] = t->slots[k - 1][0];
-        t->slots[k][1] = t->slots[k - 1][1];
-    }
-    if (fits)
-        ent_pack(t->slots[i], key, b->fn, b->site, b->size, b->ts - t->t0);
-    else
-        ent_pack(t->slots[i], key, 0, 0, SZ_SIDE, 0);
+    size_t st = t->lay.stride;
+    if (j > i) /* the run moves up by one entry */
+        memmove(t->slots + (i + 1) * st, t->slots + i * st, (j - i) * st);
+    if (fits && b->size > t->max_size_arr)
+        t->max_size_arr = b->size;
+    livetab_ent_store(slot(t, i), &t->lay, pack_blk(t, key, b, fits));
     t->used++;
     livetab_count_set(t, LIVETAB_ABSENT);
     t->last_state = -1;
-    return 0;
+    return fits ? 0 : misfit(t);
 }
 
 void livetab_kill_slow(livetab_t *t, uint64_t ptr)
@@ -514,11 +743,16 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
     if (t->last_in_side) {
         t->side[t->last_pos].dead = 1;
     } else {
-        uint64_t *e = t->slots[t->last_pos];
-        if (ent_size(e) == SZ_SIDE)
+        unsigned char *e = slot(t, t->last_pos);
+        const layout_t *l = &t->lay;
+        u128 v = livetab_ent_load(e, l);
+        if (livetab_v_size(v, l) == livetab_sz_side(l)) {
             side_find(t, ptr)->dead = 1;
-        else /* site and fn stay; size becomes the mark, ts 0 */
-            e[1] = (e[1] & (3ull << 62)) | SZ_DEAD << TS_BITS;
+        } else { /* key, site and fn stay; size becomes the mark, ts 0 */
+            v = (v & ~(u128)livetab_mask(l->w_ts + l->w_size)) |
+                (u128)livetab_sz_dead(l) << l->w_ts;
+            livetab_ent_store(e, l, v);
+        }
     }
     t->live--;
     t->dead++;
@@ -528,21 +762,21 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
 void livetab_prefetch(const livetab_t *t, uint64_t ptr)
 {
     if (ptr_fits(ptr) && t->nslots) {
-        const uint64_t *e = t->slots[home(perm43(ptr >> 4), t->nhome)];
+        const unsigned char *e = slot(t, home(perm43(ptr >> 4), t->nhome));
         __builtin_prefetch(e);
-        __builtin_prefetch(e + 8); /* a run may go on into the next line */
+        __builtin_prefetch(e + 64); /* a run may go on into the next line */
     }
 }
 
 size_t livetab_bytes(const livetab_t *t)
 {
-    return t->nslots * sizeof(t->slots[0]) + t->side_cap * sizeof(livetab_side_t);
+    return t->nslots * t->lay.stride + t->side_cap * sizeof(livetab_side_t);
 }
 
 void livetab_free(livetab_t *t)
 {
     if (t->slots != t->resv_base)
-        arr_free(t->slots, t->nslots);
+        arr_free(t->slots, t->nslots * t->lay.stride);
     if (t->resv_map)
         munmap(t->resv_map, RESV_BYTES + HUGE_ALIGN);
     free(t->side);

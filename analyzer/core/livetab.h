@@ -7,27 +7,30 @@
  * site index and allocation function; a dead block keeps its site and function only. Sizes,
  * times and site indices of any value are kept exactly.
  *
- * Cost: 16 bytes per entry in one array, ordered linear probing (entries in the order of a
- * 43-bit permutation of the address, so a lookup stops at the first greater key and a rebuild
- * is one sequential merge). An entry holds the address shifted by the allocator's 16-byte
- * alignment (< 2^47), the function (5 bits), the site (18 bits), the size (18 bits, up to
- * 256 KiB - 3) and the time since the table's origin (44 bits, 4.9 hours; the origin is the
- * first allocation's time). What does not fit (an unaligned or high address, a larger size or
- * site, a time before the origin or past 4.9 h) goes to a side table of 32-byte entries; a
- * block that fits costs no side entry. The array holds at most 1.5 x the peak number of live
- * blocks (or LIVETAB_MIN_SLOTS): at most 24 bytes per live block at the peak, dead entries
- * included, plus the side table. An array of 4 MiB and more lives in 64 GiB of address space
- * reserved once (MAP_NORESERVE: only the pages it reaches count), on 2 MiB boundaries with
- * MADV_HUGEPAGE (random probes: far fewer TLB misses), and is rebuilt in place: no second
- * array. (Where the reservation fails, a rebuild copies into a new array.)
+ * Cost: 12 or 16 bytes per entry in one array, ordered linear probing (entries in the order
+ * of a 43-bit permutation of the address, so a lookup stops at the first greater key and a
+ * rebuild is one sequential merge). An entry holds the address shifted by the allocator's
+ * 16-byte alignment (< 2^47) and the block's function, site, size and time since the table's
+ * origin (the first allocation's time), in widths the table chooses at each rebuild from
+ * what it has seen (livetab.c): 12 bytes while the functions, sites and sizes are small and
+ * the trace short enough (e.g. 2 + 4 + 9 bits and 38 bits of time, 4.6 minutes), else 16
+ * bytes (function 5 bits, site 18, size 18 up to 256 KiB - 3, time 44 bits, 4.9 hours), for
+ * good. What does not fit (an unaligned or high address, a larger value) goes to a side table
+ * of 32-byte entries; a block that fits costs no side entry, and many that do not make a
+ * rebuild for wider fields. The array holds at most 1.4 x the peak number of live blocks
+ * (or LIVETAB_MIN_SLOTS): at most 17 (12-byte entries) or 23 bytes (16) per live block at the
+ * peak, dead entries included, plus the side table. An array of 4 MiB and more lives in 64
+ * GiB of address space reserved once (MAP_NORESERVE: only the pages it reaches count), on 2
+ * MiB boundaries with MADV_HUGEPAGE (random probes: far fewer TLB misses), and is rebuilt in
+ * place: no second array. (Where the reservation fails, a rebuild copies into a new array.)
  *
  * Dead entries: a released block's entry stays, dead, until its address is allocated again
  * (the entry is reused in place) or until the next rebuild that lacks room for it. A rebuild
  * happens when an allocation of a new address would fill the array past 90%; it sizes the
- * array to 1.5 x the peak of live blocks and keeps the dead entries when live + dead entries
- * fill at most 75% of it, else drops them all. So a double free is recognised while its dead
+ * array to 1.4 x the peak of live blocks and keeps the dead entries when live + dead entries
+ * fill at most 80% of it, else drops them all (a rebuild for wider fields keeps them). So a double free is recognised while its dead
  * entry lasts: always in a table that never rebuilt (up to LIVETAB_MIN_SLOTS * 0.9 distinct
- * addresses), and in a larger one until the heap has seen about 0.35 x its peak in new
+ * addresses), and in a larger one until the heap has seen about 0.25 x its peak in new
  * addresses since the release.
  *
  * livetab_find() looks an address up; livetab_set() and livetab_kill() act on the address of
@@ -38,6 +41,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "perfshim/compiler.h"
 
@@ -54,20 +58,32 @@ typedef struct livetab_blk_s {
 
 typedef struct livetab_side_s livetab_side_t; /* side table entry (livetab.c) */
 
+/* The entry layout in use (livetab.c chooses it at each rebuild; see livetab.c). */
+typedef struct livetab_layout_s {
+    unsigned stride;                     /* bytes per entry: 12 or 16 */
+    unsigned pbits;                      /* payload bits below the key: 53 or 85 */
+    unsigned w_ts, w_size, w_site, w_fn; /* field widths, from the bottom; sum = pbits */
+} livetab_layout_t;
+
 typedef struct livetab_s {
-    uint64_t (*slots)[2]; /* nslots entries of two words: key and fields, see livetab.c */
+    unsigned char *slots; /* nslots entries of lay.stride bytes, see livetab.c */
     size_t nslots;        /* array length: home slots + a tail where runs may spill */
     size_t nhome;         /* home slots: a key's first slot is in [0, nhome) */
     size_t used, limit;   /* entries in the array; a rebuild when one more would pass limit */
     unsigned tail_shift;  /* the tail is 2^tail_shift times its usual length (runs spilled) */
+    livetab_layout_t lay;
     uint64_t t0;          /* time origin (first allocation), valid when have_t0 */
     int have_t0;
     livetab_side_t *side; /* power-of-two open addressing, linear probing, by address */
     size_t side_cap, side_n;
     uint64_t live, dead, peak_live; /* blocks, side table's included */
-    uint64_t rebuilds, dead_dropped;
-    void *resv_map;               /* the reserved address space (livetab.c), or NULL */
-    uint64_t (*resv_base)[2];     /* its 2 MiB-aligned start: slots once the array is large */
+    uint64_t rebuilds, dead_dropped, relayouts; /* relayouts: rebuilds for a layout */
+    /* what the next layout must hold: the largest site, function, size (of entries in the
+     * array) and time seen; allocations by the bit length of their size; blocks whose data
+     * went to the side table since the last rebuild */
+    uint64_t max_site, max_fn, max_size_arr, max_dts, nsizes, size_bits[65], misfits;
+    void *resv_map;            /* the reserved address space (livetab.c), or NULL */
+    unsigned char *resv_base;  /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
     /* the latest livetab_find: its address, state, and where (slot, or side index) */
     uint64_t last_ptr, last_key;
@@ -79,14 +95,9 @@ typedef struct livetab_s {
 
 #define LIVETAB_KEY_BITS 43
 #define LIVETAB_KEY_MASK ((1ull << LIVETAB_KEY_BITS) - 1)
-#define LIVETAB_KEY_SHIFT (64 - LIVETAB_KEY_BITS) /* key's place in w[0] */
-#define LIVETAB_FN_BITS 5
-#define LIVETAB_SITE_BITS 18
-#define LIVETAB_SIZE_BITS 18
-#define LIVETAB_TS_BITS 44
-#define LIVETAB_SZ_DEAD ((1ull << LIVETAB_SIZE_BITS) - 1)
-#define LIVETAB_SZ_SIDE ((1ull << LIVETAB_SIZE_BITS) - 2)
-#define LIVETAB_TS_MASK ((1ull << LIVETAB_TS_BITS) - 1)
+#define LIVETAB_KEY_SHIFT (64 - LIVETAB_KEY_BITS) /* key's place in the top 64 bits */
+
+typedef unsigned __int128 livetab_u128;
 
 /* A block's address fits an entry: 16-byte aligned, below 2^47, not 0. */
 static inline int livetab_ptr_fits(uint64_t ptr)
@@ -107,37 +118,104 @@ static inline size_t livetab_home(uint64_t key, size_t nhome)
     return (size_t)(((unsigned __int128)(key << LIVETAB_KEY_SHIFT) * nhome) >> 64);
 }
 
-static inline uint64_t livetab_ent_key(const uint64_t *e)
+static inline uint64_t livetab_ld64(const unsigned char *p)
 {
-    return e[0] >> LIVETAB_KEY_SHIFT;
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
-static inline uint64_t livetab_ent_size(const uint64_t *e)
+/* The top 64 bits of entry i (its key in the top 43; 0: an empty slot). */
+static inline uint64_t livetab_kw(const unsigned char *slots, const livetab_layout_t *l,
+                                  size_t i)
 {
-    return (e[1] >> LIVETAB_TS_BITS) & LIVETAB_SZ_DEAD;
+    return livetab_ld64(slots + i * l->stride + l->stride - 8);
 }
 
-static inline void livetab_ent_unpack(const uint64_t *e, uint64_t t0, livetab_blk_t *b)
+static inline livetab_u128 livetab_ent_load(const unsigned char *e, const livetab_layout_t *l)
 {
-    uint64_t sz = livetab_ent_size(e);
-    b->fn = (uint8_t)((e[0] >> 16) & ((1u << LIVETAB_FN_BITS) - 1));
-    b->site = (uint32_t)((e[0] & 0xffff) << 2 | e[1] >> 62);
-    b->size = sz == LIVETAB_SZ_DEAD ? 0 : sz;
-    b->ts = sz == LIVETAB_SZ_DEAD ? 0 : t0 + (e[1] & LIVETAB_TS_MASK);
+    uint64_t lo = livetab_ld64(e), hi;
+    if (l->stride == 16) {
+        hi = livetab_ld64(e + 8);
+    } else {
+        uint32_t h32;
+        memcpy(&h32, e + 8, sizeof h32);
+        hi = h32;
+    }
+    return (livetab_u128)hi << 64 | lo;
 }
 
-static inline void livetab_ent_pack(uint64_t *e, uint64_t key, uint8_t fn, uint32_t site,
-                                    uint64_t size, uint64_t dts)
+static inline void livetab_ent_store(unsigned char *e, const livetab_layout_t *l, livetab_u128 v)
 {
-    e[0] = key << LIVETAB_KEY_SHIFT | (uint64_t)fn << 16 | (uint64_t)site >> 2;
-    e[1] = (uint64_t)(site & 3) << 62 | size << LIVETAB_TS_BITS | dts;
+    uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
+    memcpy(e, &lo, sizeof lo);
+    if (l->stride == 16) {
+        memcpy(e + 8, &hi, sizeof hi);
+    } else {
+        uint32_t h32 = (uint32_t)hi;
+        memcpy(e + 8, &h32, sizeof h32);
+    }
+}
+
+static inline uint64_t livetab_mask(unsigned w)
+{
+    return w >= 64 ? ~0ull : (1ull << w) - 1;
+}
+
+/* The size field's two reserved values: a dead entry, a block whose data is in the side
+ * table. */
+static inline uint64_t livetab_sz_dead(const livetab_layout_t *l)
+{
+    return livetab_mask(l->w_size);
+}
+
+static inline uint64_t livetab_sz_side(const livetab_layout_t *l)
+{
+    return livetab_mask(l->w_size) - 1;
+}
+
+/* (ts and size lie in the low 64 bits in both layouts: w_ts + w_size <= 62) */
+static inline uint64_t livetab_v_size(livetab_u128 v, const livetab_layout_t *l)
+{
+    return ((uint64_t)v >> l->w_ts) & livetab_mask(l->w_size);
+}
+
+static inline void livetab_v_unpack(livetab_u128 v, const livetab_layout_t *l, uint64_t t0,
+                                    livetab_blk_t *b)
+{
+    uint64_t sz = livetab_v_size(v, l);
+    unsigned sh = l->w_ts + l->w_size;
+    if (l->stride == 12) { /* the payload lies in the low 53 bits */
+        uint64_t lo = (uint64_t)v;
+        b->site = (uint32_t)((lo >> sh) & livetab_mask(l->w_site));
+        b->fn = (uint8_t)((lo >> (sh + l->w_site)) & livetab_mask(l->w_fn));
+    } else {
+        b->site = (uint32_t)((uint64_t)(v >> sh) & livetab_mask(l->w_site));
+        b->fn = (uint8_t)((uint64_t)(v >> (sh + l->w_site)) & livetab_mask(l->w_fn));
+    }
+    int dead = sz == livetab_sz_dead(l);
+    b->size = dead ? 0 : sz;
+    b->ts = dead ? 0 : t0 + ((uint64_t)v & livetab_mask(l->w_ts));
+}
+
+static inline livetab_u128 livetab_v_pack(const livetab_layout_t *l, uint64_t key, uint64_t fn,
+                                          uint64_t site, uint64_t size, uint64_t dts)
+{
+    unsigned sh = l->w_ts + l->w_size;
+    if (l->stride == 12)
+        return (livetab_u128)key << l->pbits |
+               (fn << (sh + l->w_site) | site << sh | size << l->w_ts | dts);
+    return (livetab_u128)key << l->pbits | (livetab_u128)fn << (sh + l->w_site) |
+           (livetab_u128)site << sh | (livetab_u128)size << l->w_ts | dts;
 }
 
 /* The block's data fits an entry (the address aside). */
 static inline int livetab_blk_fits(const livetab_t *t, const livetab_blk_t *b)
 {
-    return b->size < LIVETAB_SZ_SIDE && b->site < (1u << LIVETAB_SITE_BITS) &&
-           b->fn < (1u << LIVETAB_FN_BITS) && b->ts >= t->t0 && b->ts - t->t0 <= LIVETAB_TS_MASK;
+    const livetab_layout_t *l = &t->lay;
+    return b->size < livetab_sz_side(l) && b->site <= livetab_mask(l->w_site) &&
+           b->fn <= livetab_mask(l->w_fn) && b->ts >= t->t0 &&
+           b->ts - t->t0 <= livetab_mask(l->w_ts);
 }
 
 static inline void livetab_count_set(livetab_t *t, int was)
@@ -148,6 +226,20 @@ static inline void livetab_count_set(livetab_t *t, int was)
         t->live++;
     if (t->live > t->peak_live)
         t->peak_live = t->live;
+}
+
+/* What the next layout must hold (livetab_set's data, fitting or not; values that no layout
+ * holds, past the 16-byte entry's widths, do not count). */
+static inline void livetab_note(livetab_t *t, const livetab_blk_t *b)
+{
+    if (b->site > t->max_site && b->site < (1u << 18))
+        t->max_site = b->site;
+    if (b->fn > t->max_fn && b->fn < 32)
+        t->max_fn = b->fn;
+    if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts && b->ts - t->t0 < (1ull << 44))
+        t->max_dts = b->ts - t->t0;
+    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
+    t->nsizes++;
 }
 
 /* The general paths (livetab.c); the inline functions below take the common cases. */
@@ -163,23 +255,30 @@ static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk
     if (!livetab_ptr_fits(ptr) || !t->nslots)
         return livetab_find_slow(t, ptr, b);
     uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome), n = t->nslots;
-    /* while the slot holds a smaller key (an empty slot, w[0] == 0, stops: 0 - 1 wraps) */
-    while (i < n && t->slots[i][0] - 1 < kw - 1)
+    size_t i = livetab_home(key, t->nhome), n = t->nslots, st = t->lay.stride;
+    const unsigned char *kp = t->slots + st - 8;
+    uint64_t k = 0;
+    /* while the slot holds a smaller key (an empty slot, 0, stops: 0 - 1 wraps) */
+    while (i < n && (k = livetab_ld64(kp + i * st)) - 1 < kw - 1)
         i++;
-    const uint64_t *e = i < n ? t->slots[i] : NULL;
-    uint64_t sz = e ? livetab_ent_size(e) : 0;
-    if (e && livetab_ent_key(e) == key && sz == LIVETAB_SZ_SIDE)
-        return livetab_find_slow(t, ptr, b);
+    int hit = i < n && k >> LIVETAB_KEY_SHIFT == key;
+    livetab_u128 v = 0;
+    uint64_t sz = 0;
+    if (hit) {
+        v = livetab_ent_load(t->slots + i * st, &t->lay);
+        sz = livetab_v_size(v, &t->lay);
+        if (sz == livetab_sz_side(&t->lay))
+            return livetab_find_slow(t, ptr, b);
+    }
     t->last_ptr = ptr;
     t->last_in_side = 0;
     t->last_key = key;
     t->last_pos = i;
-    if (!e || livetab_ent_key(e) != key)
+    if (!hit)
         return t->last_state = LIVETAB_ABSENT;
     if (b)
-        livetab_ent_unpack(e, t->t0, b);
-    return t->last_state = sz == LIVETAB_SZ_DEAD ? LIVETAB_DEAD : LIVETAB_LIVE;
+        livetab_v_unpack(v, &t->lay, t->t0, b);
+    return t->last_state = sz == livetab_sz_dead(&t->lay) ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
 /* Makes ptr a live block with *b, whatever it was (absent, dead, or live: replaced).
@@ -189,9 +288,14 @@ static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b
 {
     if (t->last_ptr == ptr && t->last_state > LIVETAB_ABSENT && !t->last_in_side &&
         t->have_t0 && livetab_blk_fits(t, b)) {
-        uint64_t *e = t->slots[t->last_pos];
-        if (livetab_ent_size(e) != LIVETAB_SZ_SIDE) {
-            livetab_ent_pack(e, t->last_key, b->fn, b->site, b->size, b->ts - t->t0);
+        unsigned char *e = t->slots + t->last_pos * t->lay.stride;
+        if (livetab_v_size(livetab_ld64(e), &t->lay) != livetab_sz_side(&t->lay)) {
+            livetab_note(t, b);
+            if (b->size > t->max_size_arr)
+                t->max_size_arr = b->size;
+            livetab_ent_store(e, &t->lay,
+                              livetab_v_pack(&t->lay, t->last_key, b->fn, b->site, b->size,
+                                             b->ts - t->t0));
             livetab_count_set(t, t->last_state);
             t->last_state = -1;
             return 0;
@@ -205,10 +309,13 @@ static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b
 static inline void livetab_kill(livetab_t *t, uint64_t ptr)
 {
     if (t->last_ptr == ptr && t->last_state == LIVETAB_LIVE && !t->last_in_side) {
-        uint64_t *e = t->slots[t->last_pos];
-        if (livetab_ent_size(e) != LIVETAB_SZ_SIDE) {
-            /* site and fn stay; size becomes the mark, ts 0 */
-            e[1] = (e[1] & (3ull << 62)) | LIVETAB_SZ_DEAD << LIVETAB_TS_BITS;
+        const livetab_layout_t *l = &t->lay;
+        unsigned char *e = t->slots + t->last_pos * l->stride;
+        uint64_t lo = livetab_ld64(e); /* ts and size: in the first 8 bytes */
+        if (livetab_v_size(lo, l) != livetab_sz_side(l)) {
+            /* key, site and fn stay; size becomes the mark, ts 0 */
+            lo = (lo & ~livetab_mask(l->w_ts + l->w_size)) | livetab_sz_dead(l) << l->w_ts;
+            memcpy(e, &lo, sizeof lo);
             t->live--;
             t->dead++;
             t->last_state = LIVETAB_DEAD;

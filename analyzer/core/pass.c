@@ -34,6 +34,7 @@
  * decoded are handed to the prefetching sink then, PASS_RING / 2 to PASS_RING events before
  * their turn. */
 #define PASS_RING 32 /* a power of two */
+#define ANALYSIS_EV_MAX 8 /* analyses with events called from a local table (more: the list) */
 
 /* A chunk decoded on the prefetcher's worker (the second core, prefetch_digest_t): its runs of
  * consecutive heap records that stream_take_fast takes, as events (tid 0: the stream sets
@@ -59,16 +60,22 @@ typedef struct stream_s {
     size_t nchunks;
     chunk_view_t view;
     const digest_t *dig; /* the current chunk's, or NULL */
-    size_t dig_run, dig_off; /* the next run, and its events already taken */
+    size_t dig_run;      /* the next run */
+    /* A digest run's events, handed to the analyses where the digest holds them (no copy):
+     * the stream's next span_n events, taken only while the ring is empty (n == 0); the view
+     * stands past the run already. */
+    const pass_event_t *span;
+    size_t span_n;
+    const pass_event_t *span_pf; /* its first event not handed to the prefetching sink yet */
     pass_event_t ev[PASS_RING]; /* decoded events: ev[(head + i) % PASS_RING], i < n */
     unsigned head, n;
     bool done;
 } stream_t;
 
-/* The stream's current event (n > 0). */
+/* The stream's current event (span_n > 0 or n > 0). */
 static inline const pass_event_t *stream_cur(const stream_t *s)
 {
-    return &s->ev[s->head];
+    return s->span_n ? s->span : &s->ev[s->head];
 }
 
 static inline pass_event_t *stream_push(stream_t *s)
@@ -191,40 +198,57 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
     const unsigned char *data = view->data;
     size_t pos = view->pos, size = view->size;
     dig_run_t *run = NULL;
+    /* events are written in place (the array grown ahead, a block of them at a time); a run's
+     * end and packed state are set when it ends */
+    pass_event_t *ev = d->ev;
+    size_t nev = 0, cap = d->cap_ev;
     while (size - pos >= sizeof(ps_rec_hdr_t) && pos < UINT32_MAX - 65536) {
         const unsigned char *p = data + pos;
         ps_rec_hdr_t h;
         memcpy(&h, p, sizeof(h));
         if (h.len < sizeof(h) || h.len > size - pos)
             break;
-        pass_event_t e;
+        if (PS_UNLIKELY(nev == cap)) {
+            d->nev = nev;
+            if (digest_grow((void **)&d->ev, &d->cap_ev, nev + 1, sizeof(*ev)))
+                break;
+            ev = d->ev;
+            cap = d->cap_ev;
+        }
+        pass_event_t *e = &ev[nev];
         int ok = 0;
         if (h.type == PS_REC_ALLOC_P) {
             ps_rec_alloc_t a;
             if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
-                e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                                   a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
-                                   PASS_ALIGN_LOG2(a.align), 0};
+                *e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                                    a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
+                                    PASS_ALIGN_LOG2(a.align), 0};
         } else if (h.type == PS_REC_FREE_P) {
             ps_rec_free_t f;
             if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
-                e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
+                *e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
+                                    h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
         } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
             ps_rec_alloc_t a;
             memcpy(&a, p, sizeof(a));
-            e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                               a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
-                                   PASS_ALIGN_LOG2(a.align), 0};
+            *e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
+                                a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, 0,
+                                PASS_ALIGN_LOG2(a.align), 0};
             ok = 1;
         } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
             ps_rec_free_t f;
             memcpy(&f, p, sizeof(f));
-            e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                   h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
+            *e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
+                                h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, 0, 0, 0};
             ok = 1;
         } else if (h.type == PS_REC_REALLOC_P) {
             ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
+            if (run) { /* the run ends before it, with the state before it */
+                run->end = (uint32_t)pos;
+                run->nev = (uint32_t)(nev - run->ev0);
+                run->pk = pk;
+                run = NULL;
+            }
             if (ps_unpack_realloc_p(&pk, p, h.len, &ra) != 0)
                 break;
         }
@@ -233,26 +257,29 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
                 if (digest_grow((void **)&d->runs, &d->cap_runs, d->nruns + 1, sizeof(*run)))
                     break;
                 run = &d->runs[d->nruns++];
-                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)d->nev, 0, pk};
+                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)nev, 0, pk};
             }
-            if (digest_grow((void **)&d->ev, &d->cap_ev, d->nev + 1, sizeof(e))) {
-                d->nruns--; /* this run's end is unknown: dropped */
-                run = NULL;
-                break;
-            }
-            d->ev[d->nev++] = e;
-            run->nev++;
+            nev++;
             pos += h.len;
-            run->end = (uint32_t)pos;
-            run->pk = pk;
             continue;
+        }
+        if (run) { /* the run ends before this record */
+            run->end = (uint32_t)pos;
+            run->nev = (uint32_t)(nev - run->ev0);
+            run->pk = pk;
+            run = NULL;
         }
         /* a packed record that does not decode stops here; any other is stepped over */
         if (h.type == PS_REC_ALLOC_P || h.type == PS_REC_FREE_P)
             break;
-        run = NULL;
         pos += h.len;
     }
+    if (run) { /* the last run ends where the loop stopped (its events all decoded) */
+        run->end = (uint32_t)pos;
+        run->nev = (uint32_t)(nev - run->ev0);
+        run->pk = pk;
+    }
+    d->nev = nev;
     *bytes = sizeof(*d) + d->cap_runs * sizeof(*d->runs) + d->cap_ev * sizeof(*d->ev);
 }
 
@@ -354,57 +381,70 @@ static int stream_load(pass_t *P, stream_t *s)
         if (rc == 1)
             P->m->chunks++;
         s->dig = rc == 1 ? prefetch_aux(P->pf, (size_t)(s - P->streams)) : NULL;
-        s->dig_run = s->dig_off = 0;
+        s->dig_run = 0;
         if (P->pf_sink) /* a hint only: asked per chunk, not per record */
             P->pf_on = P->pf_sink->ops->prefetch_on(P->pf_sink->state) != 0;
         return rc;
     }
 }
 
-/* Decodes the stream's next heap records into the ring while it has room for a record's
- * events (a realloc: two) and they are heap records stream_take_fast takes; the prefetching
- * sink gets their addresses (pass_ops_t.prefetch). */
-/* Takes the digest's events while the view stands at a run's start (a run may be taken in
- * parts, as the ring has room); the view then moves past the run. */
-static void stream_take_runs(pass_t *P, stream_t *s)
+/* The events ahead of a span's current one whose addresses the prefetching sink gets (as the
+ * ring's are, PASS_RING / 2 to PASS_RING events before their turn). */
+#define PASS_SPAN_AHEAD (PASS_RING / 2)
+
+/* Hands the span's addresses up to `limit` (excluded) to the prefetching sink, each once. */
+static inline void stream_span_pf(pass_t *P, stream_t *s, const pass_event_t *limit)
+{
+    const pass_event_t *end = s->span + s->span_n;
+    limit = limit < end ? limit : end;
+    for (; s->span_pf < limit; s->span_pf++)
+        if (s->span_pf->kind != PASS_EV_FAILED)
+            P->pf_sink->ops->prefetch(P->pf_sink->state, s->span_pf->ptr);
+}
+
+/* With the ring empty and the view at a digest run's start: the run's events become the
+ * stream's span (their tid set here: the digest does not know it) and the view moves past
+ * the run. Returns 1 when it made a span. */
+static int stream_take_span(pass_t *P, stream_t *s)
 {
     const digest_t *d = s->dig;
     chunk_view_t *v = &s->view;
-    while (s->dig_run < d->nruns && d->runs[s->dig_run].start < v->pos && !s->dig_off)
+    while (s->dig_run < d->nruns && d->runs[s->dig_run].start < v->pos)
         s->dig_run++; /* behind the view (cannot happen: runs start where the view stops) */
-    while (s->dig_run < d->nruns && d->runs[s->dig_run].start == v->pos &&
-           s->n <= PASS_RING - 2) {
-        const dig_run_t *r = &d->runs[s->dig_run];
-        size_t k = r->nev - s->dig_off, room = PASS_RING - s->n;
-        if (k > room)
-            k = room;
-        const pass_event_t *src = d->ev + r->ev0 + s->dig_off;
-        for (size_t i = 0; i < k; i++) {
-            pass_event_t *e = stream_push(s);
-            *e = src[i];
-            e->tid = s->tid; /* the digest does not know it */
-            if (P->pf_on && src[i].kind != PASS_EV_FAILED)
-                P->pf_sink->ops->prefetch(P->pf_sink->state, src[i].ptr);
-        }
-        P->m->records += k;
-        s->dig_off += k;
-        if (s->dig_off < r->nev)
-            return;
-        v->pos = r->end;
-        v->pk = r->pk;
-        s->dig_run++;
-        s->dig_off = 0;
-    }
+    if (s->n || s->dig_run >= d->nruns || d->runs[s->dig_run].start != v->pos)
+        return 0;
+    const dig_run_t *r = &d->runs[s->dig_run];
+    /* the digest is this stream's until its next chunk is loaded: its events are ours */
+    pass_event_t *ev = (pass_event_t *)(uintptr_t)(d->ev + r->ev0);
+    uint32_t tid = s->tid;
+    for (size_t i = 0; i < r->nev; i++)
+        ev[i].tid = tid;
+    s->span = ev;
+    s->span_n = r->nev;
+    P->m->records += r->nev;
+    v->pos = r->end;
+    v->pk = r->pk;
+    s->dig_run++;
+    s->span_pf = ev;
+    if (P->pf_on)
+        stream_span_pf(P, s, ev + PASS_SPAN_AHEAD + 1);
+    return r->nev > 0;
 }
 
+/* Decodes the stream's next heap records into the ring while it has room for a record's
+ * events (a realloc: two) and they are heap records stream_take_fast takes; the prefetching
+ * sink gets their addresses (pass_ops_t.prefetch). A digest run at the view's position
+ * stops it: the run becomes a span once the ring is empty. */
 static inline void stream_decode(pass_t *P, stream_t *s)
 {
     if (!s->view.data)
         return;
     if (s->dig) {
-        stream_take_runs(P, s);
-        if (s->n > PASS_RING - 2 || s->dig_off)
+        const digest_t *d = s->dig;
+        if (!s->n && stream_take_span(P, s))
             return;
+        if (s->dig_run < d->nruns && d->runs[s->dig_run].start == s->view.pos)
+            return; /* the ring's events first */
     }
     if (P->pf_on) {
         pass_sink_t *k = P->pf_sink;
@@ -427,10 +467,10 @@ static inline void stream_decode(pass_t *P, stream_t *s)
 static int stream_fill(pass_t *P, stream_t *s)
 {
     s->head = 0;
-    while (!s->n) {
+    while (!s->n && !s->span_n) {
         record_t rec;
         stream_decode(P, s);
-        if (s->n)
+        if (s->n || s->span_n)
             break;
         int rc = s->view.data ? view_next(P->r, &s->view, &rec) : 0;
         if (rc < 0) {
@@ -465,12 +505,22 @@ static int stream_fill(pass_t *P, stream_t *s)
  * batch decoded when it runs low, stream_fill when it is empty. */
 static inline int stream_next(pass_t *P, stream_t *s)
 {
-    s->head = (s->head + 1) & (PASS_RING - 1);
-    s->n--;
-    if (s->n > PASS_RING / 2)
-        return 0;
+    if (s->span_n) {
+        s->span++;
+        if (--s->span_n) {
+            if (PS_UNLIKELY(P->pf_on))
+                stream_span_pf(P, s, s->span + PASS_SPAN_AHEAD + 1);
+            return 0;
+        }
+        s->head = 0;
+    } else {
+        s->head = (s->head + 1) & (PASS_RING - 1);
+        s->n--;
+        if (s->n > PASS_RING / 2)
+            return 0;
+    }
     stream_decode(P, s);
-    return s->n ? 0 : stream_fill(P, s);
+    return s->n || s->span_n ? 0 : stream_fill(P, s);
 }
 
 /* ---- merge --------------------------------------------------------------------------- */
@@ -533,10 +583,21 @@ static int pass_merge(pass_t *P)
         heap_down(P, i);
     size_t total_chunks = reader_chunk_count(P->r);
     uint64_t n = 0;
-    /* one analysis with events (the common case): called directly, no list */
-    int (*on_event)(void *, const pass_event_t *) = P->nev == 1 ? P->ev_sinks[0]->ops->on_event
-                                                                : NULL;
-    void *ev_state = P->nev == 1 ? P->ev_sinks[0]->state : NULL;
+    /* the analyses with events, called directly (no list walk per event) */
+    int (*ev_fn[ANALYSIS_EV_MAX])(void *, const pass_event_t *);
+    void *ev_st[ANALYSIS_EV_MAX];
+    size_t nev = P->nev;
+    for (size_t i = 0; i < nev && i < ANALYSIS_EV_MAX; i++) {
+        ev_fn[i] = P->ev_sinks[i]->ops->on_event;
+        ev_st[i] = P->ev_sinks[i]->state;
+    }
+    tracemodel_t *m = P->m;
+    /* every analysis with events takes batches: a span's events go in batches */
+    int (*evs_fn[ANALYSIS_EV_MAX])(void *, const pass_event_t *, size_t);
+    bool batches = nev <= ANALYSIS_EV_MAX;
+    for (size_t i = 0; i < nev && batches; i++)
+        if (!(evs_fn[i] = P->ev_sinks[i]->ops->on_events))
+            batches = false;
     while (P->nheap) {
         heap_ent_t *top = &P->heap[0];
         stream_t *s = &P->streams[top->stream];
@@ -548,20 +609,87 @@ static int pass_merge(pass_t *P)
         if (P->nheap > 2 && heap_before(&P->heap[2], &next))
             next = P->heap[2];
         for (;;) {
-            if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
-                pass_progress(P, total_chunks);
-            const pass_event_t *e = stream_cur(s);
-            tracemodel_ts(P->m, e->ts);
-            if (on_event) {
-                if ((rc = on_event(ev_state, e)) < 0)
-                    return rc;
-            } else {
-                for (size_t i = 0; i < P->nev; i++)
-                    if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
+            if (s->span_n && nev <= ANALYSIS_EV_MAX) {
+                /* a span: its events in a row while they stay before the next stream's */
+                const pass_event_t *e = s->span, *end = e + s->span_n;
+                bool tie = top->stream < next.stream, alone = P->nheap == 1;
+                uint64_t lo = e->ts, hi = e->ts;
+                while (batches && e < end) { /* in batches of at most PASS_BATCH_MAX */
+                    size_t k = 0, max = (size_t)(end - e);
+                    max = max < PASS_BATCH_MAX ? max : PASS_BATCH_MAX;
+                    for (; k < max; k++) {
+                        const pass_event_t *x = &e[k];
+                        if (!alone) {
+                            uint64_t ts = x->ts < (1ull << 63) ? x->ts : (1ull << 63) - 1;
+                            uint64_t key = ts << 1 | (x->kind != PASS_EV_RELEASE);
+                            if (key > next.key || (key == next.key && !tie))
+                                break;
+                        }
+                        lo = x->ts < lo ? x->ts : lo;
+                        hi = x->ts > hi ? x->ts : hi;
+                    }
+                    if (!k)
+                        break;
+                    if (PS_UNLIKELY(P->pf_on)) /* up to the next batch's blocks */
+                        stream_span_pf(P, s, e + 2 * k);
+                    for (size_t i = 0; i < nev; i++)
+                        if (PS_UNLIKELY((rc = evs_fn[i](ev_st[i], e, k)) < 0))
+                            return rc;
+                    e += k;
+                    if (k < max)
+                        break; /* the next stream's turn */
+                }
+                for (; e < end && !batches; e++) {
+                    if (!alone) {
+                        uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
+                        uint64_t key = ts << 1 | (e->kind != PASS_EV_RELEASE);
+                        if (key > next.key || (key == next.key && !tie))
+                            break;
+                    }
+                    lo = e->ts < lo ? e->ts : lo;
+                    hi = e->ts > hi ? e->ts : hi;
+                    for (size_t i = 0; i < nev; i++)
+                        if (PS_UNLIKELY((rc = ev_fn[i](ev_st[i], e)) < 0))
+                            return rc;
+                    if (PS_UNLIKELY(P->pf_on))
+                        stream_span_pf(P, s, e + PASS_SPAN_AHEAD + 2);
+                }
+                size_t taken = (size_t)(e - s->span);
+                if (taken) {
+                    tracemodel_ts(m, lo);
+                    tracemodel_ts(m, hi);
+                }
+                if (PS_UNLIKELY(P->progress) && ((n + taken) >> 16) != (n >> 16))
+                    pass_progress(P, total_chunks);
+                n += taken;
+                s->span = e;
+                s->span_n = (size_t)(end - e);
+                if (!s->span_n) { /* the span is done: the stream's next event */
+                    s->head = 0;
+                    stream_decode(P, s);
+                    if (!s->n && !s->span_n && (rc = stream_fill(P, s)) < 0)
                         return rc;
+                }
+            } else {
+                if (PS_UNLIKELY(P->progress && (++n & 0xffff) == 0))
+                    pass_progress(P, total_chunks);
+                const pass_event_t *e = stream_cur(s);
+                tracemodel_ts(m, e->ts);
+                if (batches) {
+                    for (size_t i = 0; i < nev; i++)
+                        if ((rc = evs_fn[i](ev_st[i], e, 1)) < 0)
+                            return rc;
+                } else if (nev == 1) {
+                    if ((rc = ev_fn[0](ev_st[0], e)) < 0)
+                        return rc;
+                } else {
+                    for (size_t i = 0; i < nev; i++)
+                        if ((rc = P->ev_sinks[i]->ops->on_event(P->ev_sinks[i]->state, e)) < 0)
+                            return rc;
+                }
+                if ((rc = stream_next(P, s)) < 0)
+                    return rc;
             }
-            if ((rc = stream_next(P, s)) < 0)
-                return rc;
             if (s->done) {
                 P->heap[0] = P->heap[--P->nheap];
                 heap_down(P, 0);
@@ -710,6 +838,31 @@ static int pass_make_streams(pass_t *P)
     return 0;
 }
 
+/* No analysis wants the heap events: the chunks whose header says they hold nothing else
+ * (PS_CHUNK_F_HEAP_ONLY) leave the streams unread, as stream_skim would have counted them:
+ * their records (nevents, one event each), their time range (records of a chunk are in time
+ * order: t_first and t_last are the first and the last), the chunk itself. */
+static void pass_skip_heap_only(pass_t *P)
+{
+    tracemodel_t *m = P->m;
+    for (size_t i = 0; i < P->nstreams; i++) {
+        stream_t *s = &P->streams[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->nchunks; j++) {
+            const chunk_info_t *c = reader_chunk(P->r, s->chunks[j]);
+            if (!(c->h.flags & PS_CHUNK_F_HEAP_ONLY) || !c->h.nevents) {
+                s->chunks[k++] = s->chunks[j];
+                continue;
+            }
+            m->chunks++;
+            m->records += c->h.nevents;
+            tracemodel_ts(m, c->h.t_first);
+            tracemodel_ts(m, c->h.t_last);
+        }
+        s->nchunks = k;
+    }
+}
+
 /* ---- entry point --------------------------------------------------------------------- */
 
 static char *pass_strdup(const char *s)
@@ -737,6 +890,7 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
         return -PS_E_NOMEM;
     m->pid = ti->pid;
     m->file_flags = ti->flags;
+    m->sample_bytes = ti->sample_bytes;
     m->start_ns = ti->start_mono_ns;
     m->start_realtime_ns = ti->start_realtime_ns;
     m->complete = true;
@@ -764,6 +918,8 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
         if (sinks[i].ops->prefetch && sinks[i].ops->prefetch_on && !P->pf_sink)
             P->pf_sink = &sinks[i];
     }
+    if (!P->nev)
+        pass_skip_heap_only(P);
     size_t **chunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*chunks));
     size_t *nchunks = malloc((P->nstreams ? P->nstreams : 1) * sizeof(*nchunks));
     if (chunks && nchunks) {

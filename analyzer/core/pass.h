@@ -13,6 +13,7 @@
  *   on_event(state, ev)          the heap events of all threads merged by timestamp, a
  *                                release before an allocation at equal timestamps (ties
  *                                between threads: the lower stream, i.e. tid, first);
+ *                                or on_events(state, ev, n), the same in batches (below);
  *   finish(state, model)         once, after the last record, with the model final.
  *
  * An analysis with on_event == NULL needs no merge: when none of those selected has one, the
@@ -76,7 +77,16 @@ typedef struct pass_ops_s {
      * (the heap replay: core/livetab.h). Only the first sink with it is asked. */
     int (*prefetch_on)(void *state);
     void (*prefetch)(void *state, uint64_t ptr);
+    /* Optional (NULL: none): the heap events in batches, ev[0..n) with 1 <= n <=
+     * PASS_BATCH_MAX, as on_event would take them one by one. When every selected analysis
+     * with on_event has it, the pass calls each one with a batch before the next one gets it
+     * (else each event goes to all of them, on_event, before the next event); an analysis
+     * that reads another's per-event results reads them per batch (the heap replay's
+     * replay_t.evres). */
+    int (*on_events)(void *state, const pass_event_t *ev, size_t n);
 } pass_ops_t;
+
+#define PASS_BATCH_MAX 64
 
 /* One selected analysis: its interface, where its result goes, its state (set by init). */
 typedef struct pass_sink_s {

@@ -236,6 +236,19 @@ static int reader_parse_header(reader_t *r)
                            h.header_len, h.exe_len, h.cmdline_len);
     if (sumlen && (rc = reader_check_header_sum(r, h.header_len)) < 0)
         return rc;
+    ps_file_sampling_t fs = {0};
+    if (h.flags & PS_FILE_F_SAMPLED) { /* version 2: sampled mode's block after the cmdline */
+        if (!sumlen || h.version < 2 || sizeof(h) + vlen + sizeof(fs) + sumlen > h.header_len)
+            return reader_fail(r, -PS_E_CORRUPT,
+                               "offset 12: corrupt file header (the sampled flag needs version "
+                               "2, the checksum and 16 bytes for its parameters)");
+        if ((rc = reader_pread(r, &fs, sizeof(fs), sizeof(h) + vlen)) < 0)
+            return reader_fail(r, rc, "file shrank while being opened");
+        if (fs.mean_bytes == 0)
+            return reader_fail(r, -PS_E_CORRUPT,
+                               "offset %zu: corrupt file header (sampled with a mean of 0 bytes)",
+                               sizeof(h) + vlen);
+    }
 
     unsigned char *var = malloc(vlen ? vlen : 1);
     if (!var)
@@ -267,6 +280,8 @@ static int reader_parse_header(reader_t *r)
     ti->start_realtime_ns = h.start_realtime_ns;
     ti->start_mono_ns = h.start_mono_ns;
     ti->header_len = h.header_len;
+    ti->sample_bytes = fs.mean_bytes;
+    ti->sample_seed = fs.seed;
     return 0;
 }
 

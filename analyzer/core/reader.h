@@ -38,6 +38,9 @@ typedef struct trace_info_s {
     char *exe;       /* NUL-terminated copy */
     char *cmdline;   /* args joined by single spaces, NUL-terminated */
     uint64_t header_len;
+    /* sampled mode (PS_FILE_F_SAMPLED): the mean bytes between samples and the seed; 0 in a
+     * full trace */
+    uint64_t sample_bytes, sample_seed;
 } trace_info_t;
 
 typedef struct chunk_info_s {

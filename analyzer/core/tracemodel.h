@@ -42,6 +42,7 @@ typedef struct tracemodel_s {
     /* from the file header */
     char *exe, *cmdline;
     uint32_t pid, file_flags;
+    uint64_t sample_bytes; /* sampled mode's mean bytes between samples (0: a full trace) */
     /* the time origin: the header's CLOCK_MONOTONIC start while the pass runs; at its end
      * the first timestamp if an event claims to be earlier */
     uint64_t start_ns;

@@ -45,6 +45,14 @@
         "0 turns the live set and the exit-time leak scan off")                                \
     INT(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64,                                 \
         "signal that takes a live-set snapshot; 0 none")                                       \
+    INT(sample_bytes, "PERFSHIM_SAMPLE_BYTES", 0, 0, 1073741824,                             \
+        "0 records every allocation; N > 0 samples them by bytes (a Poisson process with a "   \
+        "mean of N bytes between samples, as tcmalloc and jemalloc do): only sampled blocks "  \
+        "and their releases are recorded, the report scales them to estimates; the leak scan " \
+        "and snapshots are off")                                                               \
+    INT(sample_seed, "PERFSHIM_SAMPLE_SEED", 0, 0, 2147483647,                                 \
+        "with PERFSHIM_SAMPLE_BYTES: seed of the sampling (0: a new one every run; the same "  \
+        "seed gives the same samples to a deterministic single-threaded program)")             \
     STR(unwind, "PERFSHIM_UNWIND", "auto",                                                     \
         "stack capture: auto (a per-thread cache of stacks libunwind walked, checked against " \
         "the stack on every event), libunwind (a full walk every event)")                      \

@@ -21,8 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PERFSHIM_TRACE_VERSION 3u /* 3: columnar chunks (PS_CHUNK_F_COLUMNS); readers read 1 (main's
-                                  * sampled mode is version 2: see docs/trace-format.md) */
+/* The newest version this code reads and writes. Version 3 (columnar chunks,
+ * PS_CHUNK_F_COLUMNS) is what the writer writes, sampled or not: every trace has columnar
+ * chunks. 2 is a sampled trace (PS_FILE_F_SAMPLED) of row chunks, 1 a full one: readers read
+ * them as they are. */
+#define PERFSHIM_TRACE_VERSION 3u
+#define PERFSHIM_TRACE_VERSION_FULL 1u /* the oldest: what synthetic test traces use */
 #define PERFSHIM_FILE_MAGIC "PSTR"   /* 4 bytes, no NUL */
 #define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */
 
@@ -60,6 +64,18 @@ typedef struct ps_file_header_s {
                                     * kept its live set: PERFSHIM_LEAK_CHECK=1); without this
                                     * flag (writers before 2026-12-01, or the live set off)
                                     * whether a free crossed threads is unknown */
+#define PS_FILE_F_SAMPLED 0x10u /* sampled mode (PERFSHIM_SAMPLE_BYTES, version >= 2): a
+                                 * ps_file_sampling_t follows the command line (before the
+                                 * checksum, which PS_FILE_F_HEADER_SUM then requires); only
+                                 * sampled allocations and their releases are in the trace */
+
+/* Sampled mode's parameters (PS_FILE_F_SAMPLED): a successful allocation of s bytes was
+ * recorded with probability p(s) = 1 - exp(-(s + 1) / mean_bytes), independently of the
+ * others (failed ones are not recorded). */
+typedef struct ps_file_sampling_s {
+    uint64_t mean_bytes; /* N: the mean of the exponential byte countdown between samples */
+    uint64_t seed;       /* PERFSHIM_SAMPLE_SEED, 0: random */
+} ps_file_sampling_t;    /* 16 bytes */
 
 /* ---- chunk header --------------------------------------------------------------------- */
 typedef struct ps_chunk_header_s {
@@ -77,9 +93,13 @@ typedef struct ps_chunk_header_s {
 } ps_chunk_header_t;
 
 #define PS_CHUNK_F_INTERNAL 0x1u /* records of a shim thread (the writer): RSS samples, END */
+/* Every record of the chunk is an allocation or release (ALLOC_P, FREE_P; in a columnar chunk
+ * ALLOC, FREE), whole: a reader that wants no heap event may skip the chunk without
+ * decompressing it (t_first, t_last and nevents say all it holds: nevents records). Writers
+ * before 2026-12-01 never set it; readers that do not know it ignore it. */
+#define PS_CHUNK_F_HEAP_ONLY 0x2u
 #define PS_CHUNK_F_COLUMNS 0x4u  /* (version 3) the frame holds a columnar body (trace_cols.h):
-                                  * usize is its length; it decodes to the records. (0x2 is
-                                  * main's HEAP_ONLY) */
+                                  * usize is its length; it decodes to the records */
 
 /* ---- records -------------------------------------------------------------------------- */
 /* Every record starts with this; `len` counts the whole record, header included, so a

@@ -156,7 +156,53 @@ TEST(reserve_needs_pressure)
     assert_true(r != NULL);
     expect_u64_eq(r->count, 100);
     expect_u64_eq(r->value, 100 * 20 + 5000 * 5 / 100);
+    expect_u64_eq(r->confidence, ADVICE_MEDIUM);
     advice_free(&a);
+    /* measured: the steps x the site's allocator time per call without interrupted calls
+     * (110 calls: 10 chains begun + 100 steps; 3300 ns steady -> 30 ns per call) */
+    s[0].alloc_ns = 99000;
+    s[0].alloc_ns_steady = 3300;
+    s[0].alloc_ns_typical = 1100;
+    s[0].alloc_ns_calls = 110;
+    assert_u64_eq(advice_run(&(advice_in_t){.rp = &rp, .pressure = &P}, &a), 0);
+    r = find(&a, ADVICE_RESERVE, 7);
+    assert_true(r != NULL);
+    expect_u64_eq(r->value, 100 * 30);
+    expect_u64_eq(r->confidence, ADVICE_HIGH);
+    expect_true(strstr(r->method, "measured") != NULL);
+    advice_free(&a);
+}
+
+/* The ALLOC_COST corrections (replay.h): without the calls the machine interrupted (>= 16 us
+ * and >= 64x the median bucket, taken out at their bucket's midpoint), and at the median. */
+TEST(alloc_cost_corrections)
+{
+    ps_rec_alloc_cost_t c = {.calls = 800, .sampled = 100};
+    c.hist[3] = 60; /* [8, 16) ns */
+    c.hist[4] = 38; /* [16, 32) */
+    c.hist[20] = 2; /* [2^20, 2^21) ns, about 1-2 ms: preempted */
+    /* the timed calls' ns: 60 x 10 + 38 x 20 + 2 at their bucket's midpoint; x 8 calls each */
+    c.ns = (1360 + 2 * 1572864) * 8;
+    /* kept: 1360 ns over 98 calls (within their buckets' bounds [1088, 2176)), x 800 calls */
+    expect_u64_eq(replay_cost_steady(&c), (uint64_t)(1360.0 / 98 * 800 + 0.5));
+    /* median: the 50th of 100 in [8, 16): 8 + 8 x 50 / 60 = 14.67 ns, x 800 calls */
+    expect_u64_eq(replay_cost_typical(&c), (uint64_t)((8 + 8.0 * 50 / 60) * 800 + 0.5));
+    /* a call in the open last bucket (>= 2^23 ns, no midpoint): the kept calls at their
+     * buckets' midpoints, 60 x 12 + 38 x 24 = 1632 ns over 98 */
+    c.hist[23] = 1;
+    c.hist[20] = 1;
+    c.ns = (1360 + 1572864 + 50000000) * 8;
+    expect_u64_eq(replay_cost_steady(&c), (uint64_t)(1632.0 / 98 * 800 + 0.5));
+    c.hist[23] = 0;
+    /* nothing interrupted: steady is the record's ns */
+    c.hist[20] = 0;
+    c.hist[4] = 40;
+    c.ns = 1400 * 8;
+    expect_u64_eq(replay_cost_steady(&c), 1400 * 8);
+    /* a histogram that does not add up to the timed calls: the record's ns, unchanged */
+    c.hist[4] = 0;
+    expect_u64_eq(replay_cost_steady(&c), 1400 * 8);
+    expect_u64_eq(replay_cost_typical(&c), 1400 * 8);
 }
 
 /* Leaks rank by bytes (a definite group with what it holds); locks by their Amdahl bound. */
@@ -265,6 +311,10 @@ TEST(measured_and_under_lock)
                       .allocs_held = 1000};
     locks_t lk = {.any = true, .locks = &k, .nlocks = 1};
     rp.locks = &lk;
+    /* the replay's site carries the ALLOC_COST totals: as measured, without interrupted
+     * calls (steady), at the median call (typical) */
+    s[0].alloc_ns = s[0].alloc_ns_steady = s[0].alloc_ns_typical = 50000;
+    s[0].alloc_ns_calls = 1000;
     pressure_site_t ps = {.stack_id = 4,
                           .alloc_ns = 50000,
                           .alloc_ns_calls = 1000,
@@ -305,8 +355,10 @@ TEST(lock_models)
     replay_t rp;
     replay(&rp, s, 1, 1000000000, 3);
     rp.have_alloc_cost = true;
-    rp.release_ns = 64 * 1024;
+    rp.release_ns = rp.release_ns_steady = rp.release_ns_typical = 64 * 1024;
     rp.release_ns_calls = 1024;
+    s[0].alloc_ns = s[0].alloc_ns_steady = s[0].alloc_ns_typical = 64 * 1024;
+    s[0].alloc_ns_calls = 1024;
     locks_twait_t tw[2] = {{.tid = 2, .wait_ns = 1u << 27}, {.tid = 3, .wait_ns = 1u << 27}};
     locks_lock_t k = {.addr = 0xabc,
                       .kind = PS_LOCK_MUTEX,
@@ -344,5 +396,5 @@ TEST(lock_models)
 
 TEST_MAIN(TEST_ENTRY(kind_names_are_stable), TEST_ENTRY(measured_and_under_lock),
           TEST_ENTRY(tune_allocator), TEST_ENTRY(churn_sites), TEST_ENTRY(amdahl_bounds),
-          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(leaks_and_locks),
+          TEST_ENTRY(reserve_needs_pressure), TEST_ENTRY(alloc_cost_corrections), TEST_ENTRY(leaks_and_locks),
           TEST_ENTRY(lock_models))

@@ -1,7 +1,8 @@
 /*
  * tests/unit/livetab.c -- the replay's block table (analyzer/core/livetab.c): insert, find,
  * kill and reuse keep every field exact; sizes, sites, times and addresses that do not fit an
- * entry go through the side table and come back exact; dead entries last until a rebuild that
+ * entry (of the layout the table chose) go through the side table and come back exact, and
+ * into the array when a rebuild's layout holds them; dead entries last until a rebuild that
  * lacks room (never in a table that did not rebuild); a randomized run of 1 M operations
  * against a plain reference array; at most 24 bytes per live block at the peak.
  */
@@ -79,7 +80,10 @@ TEST(insert_find_kill_reuse)
     expect_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_DEAD);
     expect_u64_eq(livetab_find(&t, BASE + 32, &b), LIVETAB_LIVE);
     expect_blk(&b, &c);
-    expect_u64_eq(t.side_n, 0); /* everything fit an entry */
+    /* c's site and fn fit a 16-byte entry only: the 12-byte layout chosen from a's values
+     * (the first block) sends it to the side table */
+    expect_u64_eq(t.lay.stride, 12);
+    expect_u64_eq(t.side_n, 1);
     livetab_free(&t);
 }
 
@@ -110,16 +114,21 @@ TEST(overflow_path)
         {BASE + 0xc000, {16, t0 + 9, 1u << 18, 6}},           /* a large site index */
         {BASE + 0xd000, {16, t0 + 9, UINT32_MAX, 255}},       /* the largest site, fn */
     };
-    size_t n = sizeof(odd) / sizeof(odd[0]), nside = 0;
+    size_t n = sizeof(odd) / sizeof(odd[0]), nside = 0, nptr = 0;
+    /* (fewer than 64 blocks that do not fit: no rebuild for a new layout) */
     for (size_t i = 0; i < n; i++) {
         expect_u64_eq(livetab_find(&t, odd[i].ptr, &b), LIVETAB_ABSENT);
+        nside += !livetab_ptr_fits(odd[i].ptr) || !livetab_blk_fits(&t, &odd[i].b);
+        nptr += !livetab_ptr_fits(odd[i].ptr);
         assert_u64_eq(livetab_set(&t, odd[i].ptr, &odd[i].b), 0);
     }
+    expect_u64_eq(nptr, 4);
+    expect_true(nside >= 13); /* at most two fit (5 and 8 in a 16-byte entry) */
     for (size_t i = 0; i < n; i++) {
         assert_u64_eq(livetab_find(&t, odd[i].ptr, &b), LIVETAB_LIVE);
         expect_blk(&b, &odd[i].b);
-        nside += i != 5 && i != 8; /* these two fit */
     }
+    expect_u64_eq(t.relayouts, 0);
     expect_u64_eq(t.side_n, nside);
     expect_u64_eq(t.live, n + 1);
     /* kill: dead, site and fn kept; then reuse with data that fits: the side entry goes */
@@ -130,7 +139,7 @@ TEST(overflow_path)
         expect_u64_eq(b.fn, odd[i].b.fn);
     }
     expect_u64_eq(t.dead, n);
-    livetab_blk_t small = blk(32, t0 + 100, 7, 1);
+    livetab_blk_t small = blk(32, t0 + 100, 1, 1);
     for (size_t i = 0; i < n; i++)
         assert_u64_eq(livetab_set(&t, odd[i].ptr, &small), 0);
     expect_u64_eq(t.side_n, 4); /* the addresses that do not fit an entry */
@@ -161,7 +170,7 @@ TEST(growth_and_purge)
     }
     for (size_t i = 0; i < small; i++)
         livetab_kill(&t, BASE + 16 * i);
-    expect_u64_eq(t.rebuilds, 1); /* the first allocation */
+    expect_u64_eq(t.rebuilds - t.relayouts, 1); /* the first allocation (and layouts) */
     for (size_t i = 0; i < small; i++) {
         assert_u64_eq(livetab_find(&t, BASE + 16 * i, &b), LIVETAB_DEAD);
         expect_u64_eq(b.site, i);
@@ -206,7 +215,7 @@ TEST(growth_and_purge)
     expect_u64_eq(b.fn, 3);
     /* a large table (rebuilt in place) with dead entries and side entries, some dead: free
      * nearly all, then new addresses until a rebuild drops the dead ones */
-    expect_true(t.nslots * 16 >= (4u << 20));
+    expect_true(t.nslots * t.lay.stride >= (4u << 20));
     for (size_t i = 0; i < 2 * big; i += 1000) {
         livetab_blk_t x = blk(1ull << 33, 7, 1, 1); /* huge: a marker and a side entry */
         assert_u64_eq(livetab_set(&t, BASE + 0x40000000 + 16 * i, &x), 0);
@@ -261,13 +270,30 @@ static uint64_t pool_ptr(uint32_t i)
     return BASE + 16ull * i;
 }
 
+static void random_run(int growing);
+
 TEST(random_vs_reference)
+{
+    random_run(0);
+}
+
+/* Values that grow slowly (sites, sizes, functions): 12-byte layouts rebuilt into wider ones,
+ * then 16-byte entries, while blocks live and die, every value checked against the
+ * reference. */
+TEST(random_growing_values)
+{
+    random_run(1);
+}
+
+static void random_run(int growing)
 {
     livetab_t t = {0};
     ref_t *ref = calloc(POOL, sizeof(*ref));
     assert_true(ref != NULL);
     uint64_t now = 1000000, live = 0, dead = 0, dropped = 0, mism = 0;
     uint32_t lo = 0, window = 40000;
+    livetab_layout_t lay = {0};
+    size_t relaid12 = 0; /* rebuilds from a 12-byte layout to another one */
     for (uint32_t op = 0; op < 1000000; op++) {
         /* a window of addresses that slides up: new addresses keep coming */
         if (op % 8 == 0 && lo + window < POOL)
@@ -300,7 +326,12 @@ TEST(random_vs_reference)
                                .ts = now,
                                .site = (uint32_t)((r >> 20) % 3000),
                                .fn = (uint8_t)((r >> 40) % 31)};
-            if (r % 211 == 0)
+            if (growing) {
+                x.size = (r % (16 + op / 64)) & 0x7fff;
+                x.site = (uint32_t)((r >> 20) % (2 + op / 4096));
+                x.fn = (uint8_t)((r >> 40) % (1 + op / 200000));
+            }
+            if (r % 211 == 0 && (!growing || r % 5 == 0)) /* growing: outliers rarer */
                 x.size = (r >> 8) % (1ull << 40); /* huge */
             if (r % 223 == 1)
                 x.ts = now + (1ull << 45); /* far */
@@ -314,6 +345,10 @@ TEST(random_vs_reference)
                 live++;
             ref[i].state = LIVETAB_LIVE;
             ref[i].b = x;
+        }
+        if (memcmp(&t.lay, &lay, sizeof lay)) { /* a rebuild changed the layout */
+            relaid12 += lay.stride == 12 && t.lay.stride == 12;
+            lay = t.lay;
         }
         if (t.dead_dropped != dropped) { /* a rebuild dropped every dead entry */
             for (uint32_t k = 0; k < POOL; k++)
@@ -333,6 +368,14 @@ TEST(random_vs_reference)
     expect_true(t.rebuilds > 3);
     expect_true(dropped > 0);
     expect_true(t.side_n > 0);
+    if (growing) {
+        fprintf(stderr, "growing: %llu rebuilds, %llu for a layout, %zu from 12 bytes to 12, "
+                        "stride %u at the end\n",
+                (unsigned long long)t.rebuilds, (unsigned long long)t.relayouts, relaid12,
+                t.lay.stride);
+        expect_true(relaid12 > 0);
+        expect_u64_eq(t.lay.stride, 16); /* from 12-byte layouts at the start */
+    }
     /* every address agrees at the end */
     for (uint32_t k = 0; k < POOL; k++) {
         livetab_blk_t b;
@@ -379,6 +422,56 @@ TEST(bytes_per_live_block)
     livetab_free(&t);
 }
 
-TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(overflow_path),
+/* Small sites, sizes and functions keep 12-byte entries (at most 12 x 1.4 bytes per live block
+ * with the tail, here about 17); blocks that outgrow the layout go to the side table until a
+ * rebuild for a layout, here to 16-byte entries in place (a table in the reservation), and
+ * every block, live or dead, stays exact through both. */
+TEST(compact_layout_and_relayout)
+{
+    livetab_t t = {0};
+    livetab_blk_t b;
+    const size_t n = 400000;
+    for (size_t i = 0; i < n; i++) {
+        livetab_blk_t x = blk(8 + i % 200, 1000000 + 100 * i, (uint32_t)(i % 12), 1);
+        assert_u64_eq(livetab_set(&t, BASE + 32 * i, &x), 0);
+    }
+    expect_u64_eq(t.lay.stride, 12);
+    expect_u64_eq(t.side_n, 0);
+    expect_true(t.nslots * t.lay.stride >= (4u << 20)); /* in place from here */
+    fprintf(stderr, "compact: %.2f bytes per live block, %llu rebuilds\n",
+            (double)livetab_bytes(&t) / (double)t.peak_live, (unsigned long long)t.rebuilds);
+    expect_u64_le(livetab_bytes(&t) * 100 / t.peak_live, 1720);
+    for (size_t i = 0; i < n; i += 7)
+        livetab_kill(&t, BASE + 32 * i);
+    /* sites beyond the layout: side entries, then a rebuild for a layout */
+    uint64_t rebuilds = t.rebuilds;
+    for (size_t i = 0; i < 20000; i++) {
+        livetab_blk_t x = blk(100000 + i, 2000000000 + i, (uint32_t)(200000 + i), 7);
+        assert_u64_eq(livetab_set(&t, BASE + 32 * (n + i), &x), 0);
+    }
+    expect_true(t.relayouts > 0 && t.rebuilds > rebuilds);
+    expect_u64_eq(t.lay.stride, 16);
+    expect_u64_eq(t.side_n, 0); /* all back in the array */
+    for (size_t i = 0; i < n; i++) {
+        livetab_blk_t x = blk(8 + i % 200, 1000000 + 100 * i, (uint32_t)(i % 12), 1);
+        int st = livetab_find(&t, BASE + 32 * i, &b);
+        if (i % 7 == 0) {
+            assert_u64_eq(st, LIVETAB_DEAD);
+            expect_u64_eq(b.site, x.site);
+        } else {
+            assert_u64_eq(st, LIVETAB_LIVE);
+            expect_blk(&b, &x);
+        }
+    }
+    for (size_t i = 0; i < 20000; i++) {
+        livetab_blk_t x = blk(100000 + i, 2000000000 + i, (uint32_t)(200000 + i), 7);
+        assert_u64_eq(livetab_find(&t, BASE + 32 * (n + i), &b), LIVETAB_LIVE);
+        expect_blk(&b, &x);
+    }
+    livetab_free(&t);
+}
+
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
           TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
+          TEST_ENTRY(random_growing_values),
           TEST_ENTRY(bytes_per_live_block))

@@ -4,7 +4,8 @@
  * allocation whatever the threads; a thread's chunks read in seq order even when the file
  * holds them out of order; a chunk missing from a thread's sequence counted and the trace
  * marked partial; with no analysis that wants events, no merge, every record still handed on
- * and the time range still exact; the ring of decoded events (and the worker's digest of them)
+ * and the time range still exact (chunks flagged heap-only counted from their headers, not
+ * read); the ring of decoded events (and the worker's digest of them)
  * keeps a stream's records and events in order and hands addresses to prefetch before their
  * events.
  */
@@ -300,6 +301,40 @@ TEST(no_merge_without_event_analyses)
     tracemodel_free(&m);
 }
 
+/* A chunk flagged PS_CHUNK_F_HEAP_ONLY: a pass without event analyses counts it from its
+ * header (records, time range, the chunk) and does not read it (here it holds a THREAD_START,
+ * which would reach on_record); a pass with them reads it as any chunk. */
+TEST(heap_only_chunk_skipped_without_event_analyses)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "a");
+    chunk(&f, &a, 10, 0, 1001, 1001);
+    synth_thread(&b, PS_REC_THREAD_START, 10, 1100, "a"); /* not what the flag allows */
+    synth_alloc(&b, PS_FN_MALLOC, 0, 1200, 0x100, 8, 0);
+    ps_chunk_header_t h = {.tid = 10, .seq = 1, .flags = PS_CHUNK_F_HEAP_ONLY, .nevents = 5,
+                           .t_first = 1100, .t_last = 1900};
+    synth_chunk(&f, &b, &h, 1);
+    synth_buf_free(&b);
+    end_chunk(&f, 1300);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    tracemodel_t m;
+    assert_u64_eq(run(&ops_records, &g, &m), 0);
+    expect_u64_eq(g.nrec, 2); /* END and the first START: the flagged chunk unread */
+    expect_u64_eq(m.chunks, 3);
+    expect_u64_eq(m.records, 5 + 2); /* its nevents, plus the other chunks' one record each */
+    expect_u64_eq(m.first_ts, 1001);
+    expect_u64_eq(m.last_ts, 1900);
+    tracemodel_free(&m);
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    expect_u64_eq(g.nev, 1); /* read: the allocation, */
+    expect_u64_eq(g.nrec, 3); /* and both STARTs */
+    expect_u64_eq(m.last_ts, 1300);
+    tracemodel_free(&m);
+}
+
 /* A file that is no trace: a negative code and one line. */
 TEST(not_a_trace)
 {
@@ -327,6 +362,7 @@ typedef struct ring_got_s {
     uint64_t pf[2 * RING_N];
     size_t npf, pf_seen_at[2 * RING_N]; /* prefetches done when event i came */
     size_t rss_at[4], nrss;             /* events delivered when each RSS record came */
+    size_t batch_max;                   /* the largest batch (on_events) */
 } ring_got_t;
 
 static int r_init(void *result, void **state, const tracemodel_t *m)
@@ -372,13 +408,24 @@ static void r_pf(void *state, uint64_t ptr)
 }
 static const pass_ops_t ops_ring = {"ring", r_init, r_record, r_event, r_finish, g_free,
                                     r_pf_on, r_pf};
+static int r_events(void *state, const pass_event_t *ev, size_t n)
+{
+    ring_got_t *g = state;
+    g->batch_max = n > g->batch_max ? n : g->batch_max;
+    for (size_t i = 0; i < n; i++)
+        r_event(state, &ev[i]);
+    return 0;
+}
+/* the same with batches (pass_ops_t.on_events) */
+static const pass_ops_t ops_ring_batch = {"ring", r_init, r_record, r_event, r_finish,
+                                          g_free, r_pf_on, r_pf,   r_events};
 
 /* One thread's RING_N packed and fixed heap records (a realloc at 31, the ring's edge, and a
  * packed one at 90: the worker's digest steps over it, pass.c), RSS
  * records at 40 and 41 and at 120: every event in the stream's order, each record after the
  * events before it and before those after it, each address handed to prefetch once, in
  * order, and before its event (several events ahead once the ring has filled). */
-TEST(ring_keeps_stream_order_and_prefetches_ahead)
+static void ring_order(const pass_ops_t *ops)
 {
     synth_buf_t f = {0}, a = {0};
     synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
@@ -431,8 +478,9 @@ TEST(ring_keeps_stream_order_and_prefetches_ahead)
     write_file(&f);
     synth_buf_free(&f);
     static ring_got_t g;
+    memset(&g, 0, sizeof(g));
     tracemodel_t m = {0};
-    pass_sink_t sink = {&ops_ring, &g, NULL};
+    pass_sink_t sink = {ops, &g, NULL};
     char err[512];
     expect_u64_eq(pass_run(path, &m, &sink, 1, err, sizeof err), 0);
     expect_u64_eq(g.nev, nwant);
@@ -450,7 +498,20 @@ TEST(ring_keeps_stream_order_and_prefetches_ahead)
     expect_u64_eq(g.nrss, 3);
     for (size_t i = 0; i < 3; i++)
         expect_u64_eq(g.rss_at[i], rss_want[i]);
+    if (ops->on_events) /* the digest's runs went in batches, within the limit */
+        expect_true(g.batch_max > 1 && g.batch_max <= PASS_BATCH_MAX);
     tracemodel_free(&m);
+}
+
+TEST(ring_keeps_stream_order_and_prefetches_ahead)
+{
+    ring_order(&ops_ring);
+}
+
+/* The same through on_events: batches keep the order, records between them, prefetches. */
+TEST(batches_keep_stream_order_and_prefetch_ahead)
+{
+    ring_order(&ops_ring_batch);
 }
 
 int main(void)
@@ -461,8 +522,10 @@ int main(void)
         TEST_ENTRY(merge_reads_chunks_in_seq_order),
         TEST_ENTRY(merge_counts_a_lost_chunk),
         TEST_ENTRY(no_merge_without_event_analyses),
+        TEST_ENTRY(heap_only_chunk_skipped_without_event_analyses),
         TEST_ENTRY(not_a_trace),
         TEST_ENTRY(ring_keeps_stream_order_and_prefetches_ahead),
+        TEST_ENTRY(batches_keep_stream_order_and_prefetch_ahead),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }

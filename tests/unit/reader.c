@@ -105,7 +105,7 @@ static bool contains(const char *hay, const char *needle)
 static void trace_good(synth_buf_t *f, size_t *off1)
 {
     static const char cmd[] = "app\0a\0b"; /* 8 bytes with the final NUL */
-    file_begin(f, PERFSHIM_TRACE_VERSION, "/path/app", cmd, sizeof(cmd));
+    file_begin(f, PERFSHIM_TRACE_VERSION_FULL, "/path/app", cmd, sizeof(cmd));
 
     synth_buf_t r = {0};
     synth_thread(&r, PS_REC_THREAD_START, 123, 1000, "app");
@@ -143,7 +143,7 @@ TEST(good_trace_decodes_exactly)
     assert_u64_eq(rc, 0);
 
     const trace_info_t *ti = reader_info(r);
-    expect_u64_eq(ti->version, PERFSHIM_TRACE_VERSION);
+    expect_u64_eq(ti->version, PERFSHIM_TRACE_VERSION_FULL);
     expect_u64_eq(ti->pid, 123);
     expect_u64_eq(ti->ppid, 1);
     expect_u64_eq(ti->start_realtime_ns, 1700000000000000000ull);
@@ -474,10 +474,10 @@ TEST(newer_version_is_rejected)
     memcpy(f.p + offsetof(ps_file_header_t, version), &v, 4);
     reader_t *r;
     expect_true(file_open(&f, &r) == -PS_E_VERSION);
-    char msg[128];
-    snprintf(msg, sizeof msg, "trace format version %u is newer than this perfshim (supports %u)",
-             v, PERFSHIM_TRACE_VERSION);
-    expect_true(contains(reader_error(r), msg));
+    char want[96];
+    snprintf(want, sizeof want, "trace format version %u is newer than this perfshim (supports %u)",
+             PERFSHIM_TRACE_VERSION + 1, PERFSHIM_TRACE_VERSION);
+    expect_true(contains(reader_error(r), want));
     reader_close(r);
     synth_buf_free(&f);
 }
@@ -568,6 +568,68 @@ static void trace_good_sum(synth_buf_t *f)
     synth_file_header_sum(f);
     synth_put(f, g.p + h.header_len, g.n - h.header_len);
     synth_buf_free(&g);
+}
+
+/* The good trace with sampled mode's header (version 2, PS_FILE_F_SAMPLED, N and the seed
+ * after the command line, then the checksum); flags_clear / version override a field before
+ * the checksum is made, room: how many of the 16 bytes are written. */
+static void trace_sampled(synth_buf_t *f, uint64_t mean, uint32_t version, uint32_t flags_clear,
+                          size_t room)
+{
+    synth_buf_t g = {0};
+    trace_good(&g, NULL);
+    ps_file_header_t h;
+    memcpy(&h, g.p, sizeof(h));
+    ps_file_sampling_t fs = {.mean_bytes = mean, .seed = 7};
+    size_t start = f->n;
+    synth_put(f, g.p, h.header_len);
+    synth_put(f, &fs, room);
+    ps_file_header_t nh = h;
+    nh.version = version;
+    nh.flags = (h.flags | PS_FILE_F_SAMPLED) & ~flags_clear;
+    nh.header_len = h.header_len + (uint32_t)room;
+    memcpy(f->p + start, &nh, sizeof(nh));
+    if (!(flags_clear & PS_FILE_F_HEADER_SUM))
+        synth_file_header_sum(f);
+    synth_put(f, g.p + h.header_len, g.n - h.header_len);
+    synth_buf_free(&g);
+}
+
+TEST(sampled_header)
+{
+    synth_buf_t f = {0};
+    reader_t *r;
+    trace_sampled(&f, 524288, 2, 0, sizeof(ps_file_sampling_t));
+    assert_u64_eq(file_open(&f, &r), 0);
+    expect_u64_eq(reader_info(r)->version, 2);
+    expect_u64_eq(reader_info(r)->sample_bytes, 524288);
+    expect_u64_eq(reader_info(r)->sample_seed, 7);
+    expect_u64_eq(reader_chunk_count(r), 2);
+    reader_close(r);
+    synth_buf_free(&f);
+
+    /* refused: the flag in a version 1 header, without room for the 16 bytes, a mean of 0 */
+    static const struct {
+        uint64_t mean;
+        uint32_t version;
+        size_t room;
+        const char *why;
+    } bad[] = {{524288, 1, 16, "the sampled flag needs version 2"},
+               {524288, 2, 8, "the sampled flag needs version 2"},
+               {0, 2, 16, "sampled with a mean of 0 bytes"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        trace_sampled(&f, bad[i].mean, bad[i].version, 0, bad[i].room);
+        expect_true(file_open(&f, &r) == -PS_E_CORRUPT);
+        expect_true(contains(reader_error(r), bad[i].why));
+        reader_close(r);
+        synth_buf_free(&f);
+    }
+    /* a full trace reads sample_bytes 0 */
+    trace_good_sum(&f);
+    assert_u64_eq(file_open(&f, &r), 0);
+    expect_u64_eq(reader_info(r)->sample_bytes, 0);
+    reader_close(r);
+    synth_buf_free(&f);
 }
 
 TEST(header_checksum)
@@ -1111,7 +1173,7 @@ TEST(dump_prints_every_record)
         "t_last=2000 flags=0x1\n"
         "rss ts=1500 rss=1234567 shim=456\n"
         "end ts=2000 events=5 dropped=1 stacks=2 stacks_dropped=3 chunks=2 threads=1 chunks_inline=0 stacks_shallow=0\n",
-        PERFSHIM_TRACE_VERSION, h0.csize, h0.usize, off1, h1.csize, h1.usize);
+        PERFSHIM_TRACE_VERSION_FULL, h0.csize, h0.usize, off1, h1.csize, h1.usize);
     expect_str_eq(out, want);
     free(out);
     free(err);
@@ -1209,7 +1271,7 @@ TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names), TEST_ENTRY(
           TEST_ENTRY(unknown_records_are_skipped_by_len),
           TEST_ENTRY(short_lock_record_is_rejected), TEST_ENTRY(packed_records_decode),
           TEST_ENTRY(packed_record_malformed), TEST_ENTRY(not_a_trace),
-          TEST_ENTRY(newer_version_is_rejected), TEST_ENTRY(missing_file),
+          TEST_ENTRY(newer_version_is_rejected), TEST_ENTRY(sampled_header), TEST_ENTRY(missing_file),
           TEST_ENTRY(bad_file_header), TEST_ENTRY(cut_inside_second_chunk),
           TEST_ENTRY(corrupt_chunk_header), TEST_ENTRY(malformed_records),
           TEST_ENTRY(longer_fixed_records_are_accepted), TEST_ENTRY(corrupt_zstd_frame),
