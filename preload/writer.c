@@ -44,6 +44,7 @@
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem */
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "announce.h"
 #include "ilock.h"
@@ -53,6 +54,7 @@
 #include "options.h"
 #include "perfshim/errors.h"
 #include "perfshim/trace_format.h"
+#include "perfshim/trace_cols.h"
 #include "perfshim/trace_pack.h"
 #include "prim.h"
 #include "stacktab.h"
@@ -84,7 +86,9 @@ static uint32_t free_count, free_max;
 static ilock_t file_lock;
 static ZSTD_CCtx *sync_cctx;
 static unsigned char *sync_dst;
+static ps_cols_enc_t *sync_enc; /* the columns' state of sync_cctx's chunks */
 static size_t dst_cap;
+static size_t pack_cap; /* the packing room after dst_cap: ps_cols_bound(buf_cap) */
 static uint64_t events_written, events_dropped, chunks_written, chunks_inline;
 static int io_failed;
 
@@ -133,7 +137,7 @@ static ZSTD_CCtx *cctx_new(void)
 /* A context allocates its workspace on first use: compressing a whole (zeroed) buffer at once,
  * while there is memory, makes a later failure (an address-space limit reached by the app)
  * a failure to create the context, said and handled where it is created, not a chunk lost.
- * dst has dst_cap + buf_cap bytes; the buf_cap after dst_cap are the source. Returns 0 or
+ * dst has dst_cap + pack_cap bytes; the buf_cap after dst_cap are the source. Returns 0 or
  * -PS_E_NOMEM (the context is then freed). */
 static int cctx_warm(ZSTD_CCtx **c, unsigned char *dst)
 {
@@ -228,16 +232,19 @@ int writer_init(const writer_header_t *h)
         q_max = 2;
     free_max = q_max;
     dst_cap = ZSTD_compressBound(buf_cap) + sizeof(ps_chunk_header_t);
+    pack_cap = ps_cols_bound(buf_cap);
     /* a fork child re-initializes with the same options: it keeps what the parent mapped */
     if (!queue)
         queue = imem_alloc(sizeof(qitem_t) * q_max);
     if (!freelist)
         freelist = imem_alloc(sizeof(unsigned char *) * free_max);
     if (!sync_dst)
-        sync_dst = imem_alloc(dst_cap + buf_cap); /* + packing room */
+        sync_dst = imem_alloc(dst_cap + pack_cap); /* + packing room */
+    if (!sync_enc)
+        sync_enc = imem_alloc(sizeof *sync_enc);
     if (!sync_cctx && (sync_cctx = cctx_new()) != NULL)
         cctx_warm(&sync_cctx, sync_dst);
-    if (!queue || !freelist || !sync_dst || !sync_cctx)
+    if (!queue || !freelist || !sync_dst || !sync_enc || !sync_cctx)
         return -PS_E_NOMEM;
 
     /* Never overwrite, never follow a symlink. An exec'd image keeps its pid, so a name can
@@ -274,7 +281,7 @@ int writer_init(const writer_header_t *h)
     uint32_t fs_len = h->sample_bytes ? (uint32_t)sizeof fs : 0;
     ps_file_header_t fh = {
         .magic = {'P', 'S', 'T', 'R'},
-        .version = h->sample_bytes ? PERFSHIM_TRACE_VERSION : PERFSHIM_TRACE_VERSION_FULL,
+        .version = PERFSHIM_TRACE_VERSION, /* 3: columnar chunks (sampled or not) */
         .header_len =
             (uint32_t)sizeof fh + exe_len + cmd_len + fs_len + (uint32_t)sizeof(uint32_t),
         .flags = h->flags | PS_FILE_F_HEADER_SUM | (fs_len ? PS_FILE_F_SAMPLED : 0),
@@ -338,6 +345,14 @@ void writer_buf_put(unsigned char *buf)
 
 /* ---- chunks ------------------------------------------------------------------------------- */
 
+/* Heap records' timestamps are kept in units of 2^PS_WRITER_TIME_Q ns (64 ns), in columnar
+ * chunks and packed ones alike (so every stream has one resolution: rounding down keeps the
+ * order of one address' owners across threads, ties going to the release): about the shim's
+ * own cost per event, 15000 times finer than the pressure analysis' default "dies within
+ * 1 ms"; the log2 lifetime buckets below 64 ns merge into one. Each bit finer costs ~0.05
+ * bytes per event on churn (docs/performance.md, issue 18). */
+#define PS_WRITER_TIME_Q 6u
+
 /* One pass over the records src[0, len): counts heap and lock events and finds their time
  * range (into ch); with `out` (room for len bytes) it also rewrites ALLOC, FREE and REALLOC
  * in their packed forms (trace_format.h), each only when that is shorter, so the output is
@@ -374,16 +389,20 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
         if (h.type == PS_REC_ALLOC && h.len == sizeof(ps_rec_alloc_t)) {
             ps_rec_alloc_t a;
             memcpy(&a, src + pos, sizeof a);
+            a.ts = a.ts >> PS_WRITER_TIME_Q << PS_WRITER_TIME_Q; /* as in columnar chunks */
             plen = ps_pack_alloc_p(&pk, &a, tmp);
             nts = a.ts, nptr = a.ptr;
         } else if (h.type == PS_REC_FREE && h.len == sizeof(ps_rec_free_t)) {
             ps_rec_free_t f;
             memcpy(&f, src + pos, sizeof f);
+            f.ts = f.ts >> PS_WRITER_TIME_Q << PS_WRITER_TIME_Q;
             plen = ps_pack_free_p(&pk, &f, tmp);
             nts = f.ts, nptr = f.ptr;
         } else if (h.type == PS_REC_REALLOC && h.len == sizeof(ps_rec_realloc_t)) {
             ps_rec_realloc_t r;
             memcpy(&r, src + pos, sizeof r);
+            r.ts_before = r.ts_before >> PS_WRITER_TIME_Q << PS_WRITER_TIME_Q;
+            r.ts = r.ts >> PS_WRITER_TIME_Q << PS_WRITER_TIME_Q;
             plen = ps_pack_realloc_p(&pk, &r, tmp);
             nts = r.ts, nptr = r.new_ptr;
         }
@@ -408,10 +427,49 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
     return o + (len - pos);
 }
 
-/* Compresses into dst (header + frame). Returns the chunk's total size, 0 on failure. */
-static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char *src,
-                          uint32_t len, pid_t tid, uint32_t seq, uint16_t flags,
-                          uint32_t *nevents)
+/* One zstd frame of the columnar body src[0, len), each column of more than 64 bytes in
+ * blocks of its own (a flush ends a block): each gets its own entropy tables, which a
+ * column's values share (3% smaller on churn, 8% on kvstore than one block for all). Returns
+ * the frame's size or a zstd error code. */
+static size_t compress_columns(ZSTD_CCtx *c, unsigned char *dst, size_t cap,
+                               const unsigned char *src, size_t len)
+{
+    ps_cols_hdr_t hd;
+    memcpy(&hd, src, sizeof hd);
+    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
+    ZSTD_CCtx_setPledgedSrcSize(c, len);
+    ZSTD_outBuffer ob = {dst, cap, 0};
+    size_t at = 0, end = sizeof hd;
+    for (unsigned i = 0; i <= PS_COL_N; i++) {
+        if (i < PS_COL_N) {
+            end += hd.col_len[i];
+            if (hd.col_len[i] <= 64 && i + 1 < PS_COL_N)
+                continue; /* with the next one */
+        }
+        if (i == PS_COL_N)
+            end = len;
+        ZSTD_inBuffer ib = {src + at, end - at, 0};
+        ZSTD_EndDirective how = i == PS_COL_N ? ZSTD_e_end : ZSTD_e_flush;
+        size_t left;
+        do {
+            size_t pos0 = ob.pos;
+            left = ZSTD_compressStream2(c, &ob, &ib, how);
+            if (ZSTD_isError(left))
+                return left;
+            if (left && ob.pos == pos0 && ob.pos == ob.size)
+                return (size_t)-ZSTD_error_dstSize_tooSmall;
+        } while (left);
+        at = end;
+    }
+    return ob.pos;
+}
+
+/* Compresses into dst (header + frame): the records as columns (trace_cols.h) with the
+ * state enc, or, when they cannot be (a torn tail, the shim's own 64 KiB stream with smaller
+ * buffers), in their packed form (chunk_scan_pack). Returns the chunk's total size, 0 on failure. */
+static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
+                          const unsigned char *src, uint32_t len, pid_t tid, uint32_t seq,
+                          uint16_t flags, uint32_t *nevents)
 {
     ps_chunk_header_t ch = {.magic = PERFSHIM_CHUNK_MAGIC,
                             .header_len = sizeof ch,
@@ -419,14 +477,34 @@ static size_t chunk_build(ZSTD_CCtx *c, unsigned char *dst, const unsigned char 
                             .usize = len,
                             .tid = (uint32_t)tid,
                             .seq = seq};
-    /* dst has buf_cap bytes of packing room after dst_cap */
-    unsigned char *packed = len <= buf_cap ? dst + dst_cap : NULL;
-    len = chunk_scan_pack(src, len, packed, &ch);
+    /* dst has pack_cap bytes of packing room after dst_cap */
+    unsigned char *room = dst + dst_cap;
+    ps_cols_info_t info;
+    size_t clen = len && ps_cols_bound(len) <= pack_cap
+                      ? ps_cols_encode(enc, src, len, room, pack_cap, PS_WRITER_TIME_Q, &info)
+                      : 0;
+    /* (a chunk of a few records can be longer as columns: taken all the same, so that every
+     * heap timestamp has the same resolution whichever thread or path built its chunk) */
+    if (clen && (clen <= len || ZSTD_compressBound(clen) <= dst_cap - sizeof ch)) {
+        ch.flags |= PS_CHUNK_F_COLUMNS;
+        if (info.heap_only)
+            ch.flags |= PS_CHUNK_F_HEAP_ONLY;
+        ch.nevents = info.nevents;
+        ch.t_first = info.t_first;
+        ch.t_last = info.t_last;
+        src = room;
+        len = (uint32_t)clen;
+    } else {
+        unsigned char *packed = len <= buf_cap ? room : NULL;
+        len = chunk_scan_pack(src, len, packed, &ch);
+        if (packed)
+            src = packed;
+    }
     *nevents = ch.nevents;
-    if (packed)
-        src = packed;
     ch.usize = len;
-    size_t n = ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
+    size_t n = (ch.flags & PS_CHUNK_F_COLUMNS)
+                   ? compress_columns(c, dst + sizeof ch, dst_cap - sizeof ch, src, len)
+                   : ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
     if (ZSTD_isError(n)) {
         PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));
         return 0;
@@ -478,7 +556,7 @@ void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32
     int e = errno; /* an app thread's: its errno stays as its call left it */
     ilock_lock(&file_lock);
     chunks_inline++;
-    size_t n = chunk_build(sync_cctx, sync_dst, data, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(sync_cctx, sync_enc, sync_dst, data, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
     ilock_unlock(&file_lock);
     errno = e;
@@ -516,13 +594,14 @@ typedef struct wctx_s {
     ZSTD_CCtx *cctx;
     unsigned char *dst;
     unsigned char *scratch; /* stolen records */
+    ps_cols_enc_t *enc;     /* the columns' state */
 } wctx_t;
 
 static void wctx_write(wctx_t *w, const unsigned char *src, uint32_t len, pid_t tid,
                        uint32_t seq, uint16_t flags)
 {
     uint32_t nev = 0;
-    size_t n = chunk_build(w->cctx, w->dst, src, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(w->cctx, w->enc, w->dst, src, len, tid, seq, flags, &nev);
     ilock_lock(&file_lock);
     chunk_write_locked(w->dst, n, nev);
     ilock_unlock(&file_lock);
@@ -690,12 +769,14 @@ static void *writer_main(void *arg)
 static int wctx_ready(void)
 {
     if (!wctx.dst)
-        wctx.dst = imem_alloc(dst_cap + buf_cap);
+        wctx.dst = imem_alloc(dst_cap + pack_cap);
+    if (!wctx.enc)
+        wctx.enc = imem_alloc(sizeof *wctx.enc);
     if (!wctx.cctx && wctx.dst && (wctx.cctx = cctx_new()) != NULL)
         cctx_warm(&wctx.cctx, wctx.dst);
     if (!wctx.scratch)
         wctx.scratch = imem_alloc(buf_cap);
-    return wctx.cctx && wctx.dst && wctx.scratch ? 0 : -PS_E_NOMEM;
+    return wctx.cctx && wctx.dst && wctx.scratch && wctx.enc ? 0 : -PS_E_NOMEM;
 }
 
 /* The writer's stack: compression, flushing and snapshots need a few KiB; the default
@@ -934,7 +1015,7 @@ static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid
                                uint16_t flags)
 {
     uint32_t nev = 0;
-    size_t n = chunk_build(sync_cctx, sync_dst, src, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(sync_cctx, sync_enc, sync_dst, src, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
 }
 

@@ -30,6 +30,7 @@
 #include "core/infile.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
+#include "perfshim/trace_cols.h"
 
 #define READER_ERR_MAX 1024
 
@@ -505,11 +506,18 @@ int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_
     const chunk_info_t *c = &r->chunks[i];
     /* Both bounded when the index was built (READER_MAX_CSIZE, PERFSHIM_MAX_CHUNK_USIZE). */
     size_t csize = c->h.csize, usize = c->h.usize;
+    /* A columnar chunk (PS_CHUNK_F_COLUMNS) decompresses into cbuf after the frame, behind
+     * the columns' decoder state (cbuf is the decompressing thread's: prefetch keeps it), and
+     * decodes into ubuf. */
+    const int cols = (c->h.flags & PS_CHUNK_F_COLUMNS) != 0;
+    const size_t dec_off = cols ? sizeof(ps_cols_dec_t) : 0;
+    const size_t cneed = dec_off + csize + (cols ? usize : 0);
 
-    if (reader_reserve(&cb->cbuf, &cb->cbuf_cap, csize) < 0 ||
-        reader_reserve(&cb->ubuf, &cb->ubuf_cap, usize) < 0)
+    if (reader_reserve(&cb->cbuf, &cb->cbuf_cap, cneed) < 0 ||
+        (!cols && reader_reserve(&cb->ubuf, &cb->ubuf_cap, usize) < 0))
         return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
-    int rc = reader_pread(r, cb->cbuf, csize, c->offset + c->h.header_len);
+    unsigned char *frame = cb->cbuf + dec_off;
+    int rc = reader_pread(r, frame, csize, c->offset + c->h.header_len);
     if (rc == -PS_E_IO)
         return chunk_fail(r, i, err, errlen, rc, "%s", strerror(errno));
     if (rc < 0)
@@ -518,7 +526,8 @@ int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_
         return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
     /* dstCapacity is exactly usize: a frame that would decompress to more fails inside zstd
      * instead of writing past the buffer, whatever its content-size field claims. */
-    size_t got = ZSTD_decompressDCtx(cb->dctx, cb->ubuf, usize, cb->cbuf, csize);
+    unsigned char *udst = cols ? frame + csize : cb->ubuf;
+    size_t got = ZSTD_decompressDCtx(cb->dctx, udst, usize, frame, csize);
     if (ZSTD_isError(got)) {
         if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
             return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
@@ -528,8 +537,19 @@ int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_
     if (got != usize)
         return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT,
                           "decompressed to %zu bytes, header says usize %zu", got, usize);
+    size_t size = usize;
+    if (cols) {
+        size = ps_cols_xlen(udst, usize); /* at most PERFSHIM_MAX_CHUNK_USIZE */
+        if (!size)
+            return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT, "bad columnar chunk header");
+        if (reader_reserve(&cb->ubuf, &cb->ubuf_cap, size) < 0)
+            return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
+        udst = cb->cbuf + dec_off + csize; /* (cbuf did not move) */
+        if (ps_cols_decode((ps_cols_dec_t *)(void *)cb->cbuf, udst, usize, cb->ubuf, size) != 0)
+            return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT, "malformed columnar chunk");
+    }
     view->data = cb->ubuf;
-    view->size = usize;
+    view->size = size;
     view->pos = 0;
     view->index = (uint32_t)i;
     return 0;

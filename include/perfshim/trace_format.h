@@ -21,12 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The newest version this code reads and writes. A writer writes the oldest version that
- * describes its file: 1 for a full trace, 2 only for a sampled one (PS_FILE_F_SAMPLED), so
- * readers from before sampled mode keep reading full traces and refuse sampled ones rather
- * than show their samples as totals. */
-#define PERFSHIM_TRACE_VERSION 2u
-#define PERFSHIM_TRACE_VERSION_FULL 1u
+/* The newest version this code reads and writes. Version 3 (columnar chunks,
+ * PS_CHUNK_F_COLUMNS) is what the writer writes, sampled or not: every trace has columnar
+ * chunks. 2 is a sampled trace (PS_FILE_F_SAMPLED) of row chunks, 1 a full one: readers read
+ * them as they are. */
+#define PERFSHIM_TRACE_VERSION 3u
+#define PERFSHIM_TRACE_VERSION_FULL 1u /* the oldest: what synthetic test traces use */
 #define PERFSHIM_FILE_MAGIC "PSTR"   /* 4 bytes, no NUL */
 #define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */
 
@@ -93,11 +93,13 @@ typedef struct ps_chunk_header_s {
 } ps_chunk_header_t;
 
 #define PS_CHUNK_F_INTERNAL 0x1u /* records of a shim thread (the writer): RSS samples, END */
-/* Every record of the chunk is a packed allocation or release (ALLOC_P, FREE_P), whole: a
- * reader that wants no heap event may skip the chunk without decompressing it (t_first,
- * t_last and nevents say all it holds: nevents records). Writers before 2026-12-01 never set
- * it; readers that do not know it ignore it. */
+/* Every record of the chunk is an allocation or release (ALLOC_P, FREE_P; in a columnar chunk
+ * ALLOC, FREE), whole: a reader that wants no heap event may skip the chunk without
+ * decompressing it (t_first, t_last and nevents say all it holds: nevents records). Writers
+ * before 2026-12-01 never set it; readers that do not know it ignore it. */
 #define PS_CHUNK_F_HEAP_ONLY 0x2u
+#define PS_CHUNK_F_COLUMNS 0x4u  /* (version 3) the frame holds a columnar body (trace_cols.h):
+                                  * usize is its length; it decodes to the records */
 
 /* ---- records -------------------------------------------------------------------------- */
 /* Every record starts with this; `len` counts the whole record, header included, so a

@@ -150,8 +150,10 @@ int trace_load(const char *path, trace_t *t)
         uint32_t tid = ci->h.tid;
         hthread_t *th = trace_thread(t, tid);
         record_t rec;
+        uint64_t order = (uint64_t)ci->h.seq << 32;
         while ((rc = view_next(r, &v, &rec)) == 1) {
             ev_t *e;
+            size_t nev0 = t->nev;
             switch (rec.type) {
             case PS_REC_THREAD_START:
             case PS_REC_THREAD_EXIT:
@@ -179,13 +181,13 @@ int trace_load(const char *path, trace_t *t)
             case PS_REC_ALLOC:
                 e = ev_push(t);
                 *e = (ev_t){rec.u.alloc.ts, rec.u.alloc.ptr, rec.u.alloc.size, rec.u.alloc.align,
-                            tid, rec.u.alloc.stack, EV_ALLOC, rec.aux};
+                            tid, rec.u.alloc.stack, EV_ALLOC, rec.aux, 0};
                 th->events++;
                 break;
             case PS_REC_FREE:
                 e = ev_push(t);
                 *e = (ev_t){rec.u.free.ts, rec.u.free.ptr, 0, 0, tid, rec.u.free.stack, EV_FREE,
-                            rec.aux};
+                            rec.aux, 0};
                 th->events++;
                 break;
             case PS_REC_REALLOC: {
@@ -195,12 +197,12 @@ int trace_load(const char *path, trace_t *t)
                 if (ra->old_ptr && (ra->new_ptr || ra->size == 0)) {
                     e = ev_push(t);
                     *e = (ev_t){ra->ts_before, ra->old_ptr, 0, 0, tid, ra->stack,
-                                EV_REALLOC_FREE, rec.aux};
+                                EV_REALLOC_FREE, rec.aux, 0};
                 }
                 if (ra->new_ptr || ra->size) {
                     e = ev_push(t);
                     *e = (ev_t){ra->ts, ra->new_ptr, ra->size, 0, tid, ra->stack,
-                                EV_REALLOC_ALLOC, rec.aux};
+                                EV_REALLOC_ALLOC, rec.aux, 0};
                 }
                 break;
             }
@@ -216,6 +218,8 @@ int trace_load(const char *path, trace_t *t)
                 t->end = rec.u.end;
                 break;
             }
+            for (size_t k = nev0; k < t->nev; k++)
+                t->ev[k].order = order++;
         }
         if (rc < 0) {
             fprintf(stderr, "trace_load: %s\n", reader_error(r));
@@ -239,18 +243,63 @@ void trace_free(trace_t *t)
 
 /* ---- replay --------------------------------------------------------------------------- */
 
-static int ev_cmp(const void *a, const void *b)
+static int ev_stream_cmp(const void *a, const void *b)
 {
     const ev_t *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    return (int)x->kind - (int)y->kind; /* at equal times a release comes first */
+    if (x->tid != y->tid)
+        return x->tid < y->tid ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Puts t->ev in the order the format defines (docs/trace-format.md, "Order across threads"):
+ * each thread's stream in its own order, the streams merged by timestamp, at equal times
+ * releases first. (A global sort by time would reorder one thread's events of equal time:
+ * timestamps have 64 ns units since version 3.) */
+static void ev_merge(trace_t *t)
+{
+    qsort(t->ev, t->nev, sizeof *t->ev, ev_stream_cmp);
+    size_t ns = 0, *head = NULL, *end = NULL;
+    for (size_t i = 0; i < t->nev; i++) {
+        if (i == 0 || t->ev[i].tid != t->ev[i - 1].tid) {
+            head = realloc(head, (ns + 1) * sizeof *head);
+            end = realloc(end, (ns + 1) * sizeof *end);
+            head[ns] = i;
+            if (ns)
+                end[ns - 1] = i;
+            ns++;
+        }
+    }
+    if (ns)
+        end[ns - 1] = t->nev;
+    ev_t *out = malloc((t->nev ? t->nev : 1) * sizeof *out);
+    for (size_t o = 0; o < t->nev; o++) {
+        size_t best = SIZE_MAX;
+        for (size_t k = 0; k < ns; k++) {
+            if (head[k] == end[k])
+                continue;
+            const ev_t *e = &t->ev[head[k]];
+            if (best == SIZE_MAX)
+                best = k;
+            else {
+                const ev_t *b = &t->ev[head[best]];
+                int rel = e->kind <= EV_REALLOC_FREE, brel = b->kind <= EV_REALLOC_FREE;
+                if (e->ts < b->ts || (e->ts == b->ts && rel && !brel))
+                    best = k;
+            }
+        }
+        out[o] = t->ev[head[best]++];
+    }
+    free(t->ev);
+    t->ev = out;
+    t->cap = t->nev;
+    free(head);
+    free(end);
 }
 
 void trace_replay(trace_t *t, replay_t *r)
 {
     memset(r, 0, sizeof *r);
-    qsort(t->ev, t->nev, sizeof *t->ev, ev_cmp);
+    ev_merge(t);
     size_t cap = 1;
     while (cap < t->nev * 2 + 16)
         cap <<= 1;

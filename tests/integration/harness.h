@@ -21,6 +21,7 @@ typedef struct ev_s {
     uint64_t ts, ptr, size, align;
     uint32_t tid, stack;
     uint8_t kind, fn;
+    uint64_t order; /* in its thread's stream: chunk seq << 32 | place in the chunk */
 } ev_t;
 
 typedef struct hthread_s {

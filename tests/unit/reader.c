@@ -143,7 +143,7 @@ TEST(good_trace_decodes_exactly)
     assert_u64_eq(rc, 0);
 
     const trace_info_t *ti = reader_info(r);
-    expect_u64_eq(ti->version, 1);
+    expect_u64_eq(ti->version, PERFSHIM_TRACE_VERSION_FULL);
     expect_u64_eq(ti->pid, 123);
     expect_u64_eq(ti->ppid, 1);
     expect_u64_eq(ti->start_realtime_ns, 1700000000000000000ull);
@@ -1155,7 +1155,7 @@ TEST(dump_prints_every_record)
     memcpy(&h1, f.p + off1, sizeof(h1));
     snprintf(
         want, sizeof(want),
-        "trace version=1 pid=123 ppid=1 exe=\"/path/app\" cmdline=\"app a b\" "
+        "trace version=%u pid=123 ppid=1 exe=\"/path/app\" cmdline=\"app a b\" "
         "start_mono_ns=5000 start_realtime_ns=1700000000000000000 clock_id=1 page_size=4096\n"
         "chunk index=0 offset=73 tid=123 seq=0 events=3 csize=%u usize=%u t_first=1000 "
         "t_last=2000 flags=0x0\n"
@@ -1173,7 +1173,7 @@ TEST(dump_prints_every_record)
         "t_last=2000 flags=0x1\n"
         "rss ts=1500 rss=1234567 shim=456\n"
         "end ts=2000 events=5 dropped=1 stacks=2 stacks_dropped=3 chunks=2 threads=1 chunks_inline=0 stacks_shallow=0\n",
-        h0.csize, h0.usize, off1, h1.csize, h1.usize);
+        PERFSHIM_TRACE_VERSION_FULL, h0.csize, h0.usize, off1, h1.csize, h1.usize);
     expect_str_eq(out, want);
     free(out);
     free(err);

@@ -1,0 +1,296 @@
+/*
+ * tests/unit/trace_cols.c -- columnar chunk bodies (include/perfshim/trace_cols.h): encode ->
+ * decode round trips of chunks with every heap record form (tcache-like reuse, frees of
+ * blocks the chunk allocated and of blocks it did not, reallocs that move, fail, free and act
+ * as malloc, aligned allocations, cross-thread frees) and other records in between, through
+ * one encoder and one decoder state for many chunks (the decoder's state starts as garbage);
+ * timestamps kept exactly at q = 0 and in 2^q ns units above; a torn tail is left to the
+ * caller; every cut and many byte flips of a body are rejected or decode within bounds; and a
+ * columnar chunk read through the analyzer's reader gives back the fixed records.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/reader.h"
+#include "perfshim/errors.h"
+#include "perfshim/trace_cols.h"
+#include "perfshim/trace_format.h"
+#include "synth.h"
+#include "test.h"
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* A churn-like thread: a window of live blocks, a freed block's pointer reused by the next
+ * allocation of its size class most of the time, and now and then anything else. */
+static void make_records(synth_buf_t *b, size_t n, uint64_t *ts)
+{
+    uint64_t live[64] = {0}, lsize[64] = {0}, freed[4] = {0};
+    uint64_t top = 0x5555000000ull + (rnd() & 0xfff0);
+    for (size_t i = 0; i < n; i++) {
+        *ts += rnd() % 300;
+        unsigned k = (unsigned)(rnd() & 63), r = (unsigned)(rnd() % 100);
+        if (r < 3) { /* something else in between */
+            if (r == 0)
+                synth_rss(b, *ts, rnd(), rnd() & 0xffff);
+            else if (r == 1)
+                synth_thread(b, PS_REC_THREAD_START, (uint32_t)rnd(), *ts, "w");
+            else
+                synth_raw(b, 0xe5, (uint16_t)(4 + rnd() % 40));
+        } else if (r < 8) { /* realloc: moves, grows in place, acts as malloc or free, fails */
+            ps_rec_realloc_t a = {.h = {PS_REC_REALLOC, r & 1 ? PS_FN_REALLOC : PS_FN_REALLOCARRAY,
+                                        sizeof a},
+                                  .stack = (uint32_t)(rnd() % 5),
+                                  .ts_before = *ts,
+                                  .ts = *ts + rnd() % 50,
+                                  .old_ptr = live[k],
+                                  .size = rnd() % 5000};
+            a.new_ptr = r == 5 ? 0 : r == 6 ? live[k] : top;
+            top += 4096;
+            *ts = a.ts;
+            synth_put(b, &a, sizeof a);
+            live[k] = a.new_ptr, lsize[k] = a.size;
+        } else if (live[k]) {
+            ps_rec_free_t f = {.h = {PS_REC_FREE, (uint8_t)(PS_FN_FREE | (r & 0x80 ? 0 : r < 12 ? 0x80 : 0)),
+                                     sizeof f},
+                               .stack = r < 20 ? (uint32_t)r : 0,
+                               .ts = *ts,
+                               .ptr = live[k]};
+            synth_put(b, &f, sizeof f);
+            freed[rnd() & 3] = live[k];
+            live[k] = 0;
+            (void)lsize;
+        } else {
+            uint64_t size = 16 + (rnd() & 1023), align = r == 9 ? 64 : 0;
+            uint64_t ptr = r < 60 && freed[rnd() & 3] ? freed[rnd() & 3] : top;
+            if (r == 10)
+                ptr = 0; /* failed */
+            if (ptr == top)
+                top = ps_cols_next(top, size);
+            ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, align ? PS_FN_ALIGNED_ALLOC : PS_FN_MALLOC,
+                                      sizeof a},
+                                .stack = 3,
+                                .ts = *ts,
+                                .ptr = ptr,
+                                .size = size,
+                                .align = align};
+            synth_put(b, &a, sizeof a);
+            live[k] = ptr, lsize[k] = size;
+        }
+    }
+}
+
+/* Decoded records must equal src's, heap records' timestamps rounded down to 2^q ns. */
+static void expect_same(const unsigned char *src, const unsigned char *got, size_t len, unsigned q)
+{
+    for (size_t pos = 0; pos < len;) {
+        ps_rec_hdr_t h;
+        memcpy(&h, src + pos, sizeof h);
+        unsigned char want[1 << 16];
+        memcpy(want, src + pos, h.len);
+        if (h.type == PS_REC_ALLOC || h.type == PS_REC_FREE) {
+            uint64_t ts;
+            memcpy(&ts, want + 8, 8);
+            ts = ts >> q << q;
+            memcpy(want + 8, &ts, 8);
+        } else if (h.type == PS_REC_REALLOC) {
+            uint64_t t0, t;
+            memcpy(&t0, want + 8, 8);
+            memcpy(&t, want + 16, 8);
+            t0 = t0 >> q << q, t = t >> q << q;
+            memcpy(want + 8, &t0, 8);
+            memcpy(want + 16, &t, 8);
+        }
+        if (memcmp(want, got + pos, h.len) != 0) {
+            fprintf(stderr, "record type 0x%02x at +%zu differs\n", h.type, pos);
+            expect_true(0);
+            return;
+        }
+        pos += h.len;
+    }
+}
+
+TEST(round_trip_many_chunks)
+{
+    static ps_cols_enc_t enc;
+    ps_cols_dec_t *dec = malloc(sizeof *dec);
+    assert_true(dec != NULL);
+    memset(dec, 0xa5, sizeof *dec); /* the decoder needs no initialization */
+    uint64_t ts = 1000000;
+    size_t heap = 0, body = 0;
+    for (unsigned c = 0; c < 40; c++) {
+        synth_buf_t b = {0};
+        make_records(&b, 50 + rnd() % 3000, &ts);
+        unsigned q = c < 20 ? 0 : c % 12;
+        size_t cap = ps_cols_bound(b.n);
+        unsigned char *out = malloc(cap), *x = malloc(b.n);
+        ps_cols_info_t info;
+        size_t n = ps_cols_encode(&enc, b.p, b.n, out, cap, q, &info);
+        assert_true(n > 0);
+        expect_u64_le(n, cap);
+        expect_u64_eq(ps_cols_xlen(out, n), b.n);
+        assert_u64_eq(ps_cols_decode(dec, out, n, x, b.n), 0);
+        expect_same(b.p, x, b.n, q);
+        expect_true(info.nevents > 0);
+        expect_true(info.t_first <= info.t_last);
+        heap += b.n, body += n;
+        free(out);
+        free(x);
+        synth_buf_free(&b);
+    }
+    expect_u64_le(body * 3, heap); /* before zstd already a third or less */
+    free(dec);
+}
+
+/* Every kind of pointer reference: exactly the tcache pattern (free, then an allocation of
+ * the same class gets it back) codes each pointer in one byte. */
+TEST(tcache_reuse_is_one_byte)
+{
+    static ps_cols_enc_t enc;
+    static ps_cols_dec_t dec;
+    synth_buf_t b = {0};
+    uint64_t p = 0x7f0000001000ull;
+    synth_alloc(&b, PS_FN_MALLOC, 1, 10, p, 100, 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        synth_free(&b, 20 + 20 * i, p);
+        synth_alloc(&b, PS_FN_MALLOC, 1, 30 + 20 * i, p, 100, 0);
+    }
+    static unsigned char out[1 << 17], x[1 << 17];
+    ps_cols_info_t info;
+    size_t n = ps_cols_encode(&enc, b.p, b.n, out, sizeof out, 0, &info);
+    assert_true(n > 0);
+    ps_cols_hdr_t hd;
+    memcpy(&hd, out, sizeof hd);
+    expect_u64_le(hd.col_len[PS_COL_PTR], 2001 + 10);
+    expect_u64_eq(info.nevents, 2001);
+    expect_u64_eq(info.t_first, 10);
+    expect_true(info.heap_only);
+    assert_u64_eq(ps_cols_decode(&dec, out, n, x, b.n), 0);
+    expect_true(memcmp(x, b.p, b.n) == 0);
+    synth_buf_free(&b);
+}
+
+TEST(torn_tail_is_left_alone)
+{
+    static ps_cols_enc_t enc;
+    synth_buf_t b = {0};
+    synth_alloc(&b, PS_FN_MALLOC, 1, 10, 0x1000, 100, 0);
+    synth_put(&b, "\x10\x01", 2);
+    unsigned char out[4096];
+    ps_cols_info_t info;
+    expect_u64_eq(ps_cols_encode(&enc, b.p, b.n, out, sizeof out, 0, &info), 0);
+    expect_u64_eq(ps_cols_encode(&enc, b.p, b.n - 2, out, 10, 0, &info), 0); /* no room */
+    expect_u64_eq(ps_cols_encode(&enc, b.p, 0, out, sizeof out, 0, &info), 0); /* nothing */
+    synth_buf_free(&b);
+}
+
+/* Cuts and byte flips: the decoder fails or stays inside its buffers (run under ASan/valgrind
+ * by `make check` configurations that have them). */
+TEST(malformed_bodies_are_rejected)
+{
+    static ps_cols_enc_t enc;
+    static ps_cols_dec_t dec;
+    synth_buf_t b = {0};
+    uint64_t ts = 5;
+    make_records(&b, 400, &ts);
+    size_t cap = ps_cols_bound(b.n);
+    unsigned char *out = malloc(cap), *x = malloc(b.n), *m = malloc(cap);
+    ps_cols_info_t info;
+    size_t n = ps_cols_encode(&enc, b.p, b.n, out, cap, 3, &info);
+    assert_true(n > sizeof(ps_cols_hdr_t));
+    for (size_t cut = 0; cut < n; cut++) /* a cut body's lengths no longer add up */
+        expect_u64_eq(ps_cols_xlen(out, cut), 0);
+    expect_true(ps_cols_decode(&dec, out, n, x, b.n - 1) != 0); /* wrong xlen */
+    unsigned bad = 0;
+    for (unsigned i = 0; i < 3000; i++) {
+        memcpy(m, out, n);
+        size_t at = sizeof(ps_cols_hdr_t) + rnd() % (n - sizeof(ps_cols_hdr_t));
+        m[at] ^= (unsigned char)(1 + rnd() % 255);
+        uint32_t xl = ps_cols_xlen(m, n);
+        if (xl == b.n && ps_cols_decode(&dec, m, n, x, xl) != 0)
+            bad++;
+    }
+    expect_true(bad > 0);
+    memcpy(m, out, n);
+    m[0] = PS_COLS_FORMAT + 1;
+    expect_u64_eq(ps_cols_xlen(m, n), 0);
+    free(out);
+    free(x);
+    free(m);
+    synth_buf_free(&b);
+}
+
+static char tmp_path[256];
+static void tmp_cleanup(void)
+{
+    unlink(tmp_path);
+}
+
+/* A trace with one columnar chunk (and one v1 chunk of the same thread after it) reads back
+ * the fixed records through reader_chunk_load and view_next. */
+TEST(reader_reads_columnar_chunks)
+{
+    static ps_cols_enc_t enc;
+    synth_buf_t recs = {0}, f = {0};
+    uint64_t ts = 1000;
+    make_records(&recs, 2000, &ts);
+    size_t cap = ps_cols_bound(recs.n);
+    unsigned char *out = malloc(cap);
+    ps_cols_info_t info;
+    size_t n = ps_cols_encode(&enc, recs.p, recs.n, out, cap, 6, &info);
+    assert_true(n > 0);
+    synth_buf_t body = {0};
+    synth_put(&body, out, n);
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 5000, "/x", "x", 2);
+    ps_chunk_header_t h = {.tid = 1, .nevents = info.nevents, .t_first = info.t_first,
+                           .t_last = info.t_last, .flags = PS_CHUNK_F_COLUMNS};
+    synth_chunk(&f, &body, &h, 1);
+    synth_buf_t plain = {0};
+    synth_alloc(&plain, PS_FN_MALLOC, 2, ts + 1, 0x1230, 7, 0);
+    ps_chunk_header_t h2 = {.tid = 1, .seq = 1, .nevents = 1, .t_first = ts + 1, .t_last = ts + 1};
+    synth_chunk(&f, &plain, &h2, 1);
+    snprintf(tmp_path, sizeof tmp_path, "%s/pscols.%d.trace",
+             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    atexit(tmp_cleanup);
+    FILE *fp = fopen(tmp_path, "wb");
+    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
+    reader_t *r;
+    assert_u64_eq(reader_open(&r, tmp_path), 0);
+    assert_u64_eq(reader_chunk_count(r), 2);
+    chunk_view_t v;
+    record_t rec;
+    assert_u64_eq(reader_chunk_load(r, 0, &v), 0);
+    expect_u64_eq(v.size, recs.n);
+    expect_same(recs.p, v.data, recs.n, 6);
+    size_t nrec = 0;
+    int rc;
+    while ((rc = view_next(r, &v, &rec)) > 0)
+        nrec++;
+    expect_u64_eq(rc, 0);
+    expect_true(nrec > 0);
+    assert_u64_eq(reader_chunk_load(r, 1, &v), 0);
+    assert_u64_eq(view_next(r, &v, &rec), 1);
+    expect_u64_eq(rec.type, PS_REC_ALLOC);
+    expect_u64_eq(rec.u.alloc.ptr, 0x1230);
+    reader_close(r);
+    free(out);
+    synth_buf_free(&recs);
+    synth_buf_free(&plain);
+    synth_buf_free(&body);
+    synth_buf_free(&f);
+}
+
+TEST_MAIN(TEST_ENTRY(round_trip_many_chunks), TEST_ENTRY(tcache_reuse_is_one_byte),
+          TEST_ENTRY(torn_tail_is_left_alone), TEST_ENTRY(malformed_bodies_are_rejected),
+          TEST_ENTRY(reader_reads_columnar_chunks))
