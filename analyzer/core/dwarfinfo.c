@@ -1,8 +1,8 @@
 /*
  * dwarfinfo.c -- see dwarfinfo.h.
  *
- * Opening walks the CU headers once and records each CU's address ranges in one sorted
- * array. A CU is loaded on first hit: its file table (dwarf_srcfiles), its line rows sorted
+ * Opening reads .debug_aranges (else, when a module has none, walks the CU headers once) and
+ * records each CU's address ranges in one sorted array. A CU is loaded on first hit: its file table (dwarf_srcfiles), its line rows sorted
  * by address, and its scopes: every DW_TAG_subprogram and DW_TAG_inlined_subroutine with
  * code, each with its ranges, its parent scope, its name and (inlined ones) the call site.
  * A lookup is a binary search for the CU, one for the line row, and a scan of the CU's scope
@@ -284,6 +284,67 @@ static uint64_t dwi_lowpc(dwi_t *d, Dwarf_Die die)
     return lo;
 }
 
+typedef struct arent_s {
+    uint64_t lo, hi;
+    Dwarf_Off off; /* the CU's DIE */
+} arent_t;
+
+static int arent_cmp(const void *a, const void *b)
+{
+    const arent_t *x = a, *y = b;
+    if (x->off != y->off)
+        return x->off < y->off ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The CU index from .debug_aranges: no walk over every CU header (libdwarf builds a context
+ * for each, reading its DIE), a CU's context is made when an address first falls in it.
+ * 0 with d->nranges 0 when the section is absent or unreadable (the caller walks then). */
+static int dwi_index_aranges(dwi_t *d)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Arange *ar = NULL;
+    Dwarf_Signed n = 0;
+    if (dwarf_get_aranges(d->dbg, &ar, &n, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        return 0;
+    }
+    int rc = 0;
+    size_t k = 0;
+    arent_t *t = n > 0 ? malloc((size_t)n * sizeof(*t)) : NULL;
+    if (n > 0 && !t)
+        rc = -PS_E_NOMEM;
+    for (Dwarf_Signed i = 0; i < n; i++) {
+        Dwarf_Unsigned seg, segsize, len;
+        Dwarf_Addr start;
+        Dwarf_Off off;
+        if (t && dwarf_get_arange_info_b(ar[i], &seg, &segsize, &start, &len, &off, &err) ==
+                     DW_DLV_OK) {
+            if (len > 0 && start + len > start)
+                t[k++] = (arent_t){start, start + len, off};
+        }
+        DWI_CLEAR(d, err);
+        dwarf_dealloc(d->dbg, ar[i], DW_DLA_ARANGE);
+    }
+    dwarf_dealloc(d->dbg, ar, DW_DLA_LIST);
+    if (k)
+        qsort(t, k, sizeof(*t), arent_cmp);
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        if (i == 0 || t[i].off != t[i - 1].off) {
+            rc = dwi_grow((void **)&d->cus, &d->cus_cap, d->ncus, sizeof(*d->cus));
+            if (rc == 0)
+                d->cus[d->ncus++] = (cu_t){.off = t[i].off};
+        }
+        if (rc == 0)
+            rc = dwi_add_curange(d, (void *)(uintptr_t)(d->ncus - 1), t[i].lo, t[i].hi);
+    }
+    free(t);
+    if (rc < 0 || d->nranges == 0) { /* start over with the walk */
+        d->ncus = d->nranges = 0;
+    }
+    return rc;
+}
+
 int dwi_open(int fd, dwi_t **out)
 {
     *out = NULL;
@@ -298,8 +359,9 @@ int dwi_open(int fd, dwi_t **out)
         free(d);
         return 0;
     }
-    int rc = 0;
-    for (;;) {
+    int rc = dwi_index_aranges(d);
+    bool walk = rc == 0 && d->nranges == 0; /* no .debug_aranges: every CU header */
+    while (walk) {
         Dwarf_Unsigned cu_len, typeoff, next;
         Dwarf_Half ver, asize, lsize, esize, cutype;
         Dwarf_Off abbrev;
