@@ -1,12 +1,15 @@
 /*
  * dwarfinfo.c -- see dwarfinfo.h.
  *
- * Opening walks the CU headers once and records each CU's address ranges in one sorted
- * array. A CU is loaded on first hit: its file table (dwarf_srcfiles), its line rows sorted
- * by address, and its scopes: every DW_TAG_subprogram and DW_TAG_inlined_subroutine with
- * code, each with its ranges, its parent scope, its name and (inlined ones) the call site.
- * A lookup is a binary search for the CU, one for the line row, and a scan of the CU's scope
- * ranges for the deepest scope that holds the address; the caller caches per address.
+ * Opening reads .debug_aranges (else, when a module has none, walks the CU headers once) and
+ * records each CU's address ranges in one sorted array. A CU is loaded on first hit: its file
+ * table (dwarf_srcfiles), its line rows sorted by address, and its scopes: every
+ * DW_TAG_subprogram and DW_TAG_inlined_subroutine with code, each with its ranges, its parent
+ * scope and (inlined ones) the call site. A scope's children are read only when an address
+ * looked up falls in it, and its name when a lookup gives it as a frame: a lookup in a large
+ * CU reads its functions' ranges, not every inlined tree and name. A lookup is a binary
+ * search for the CU, one for the line row, and a scan of the CU's scope ranges for the
+ * deepest scope that holds the address; the caller caches per address.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -40,6 +43,11 @@ typedef struct scope_s {
     uint32_t depth;
     uint32_t call_file, call_line; /* where this inlined scope was inlined */
     bool inlined;
+    bool expanded; /* its children were read: they are, when an address of it was looked up */
+    bool named;    /* name read: it is when a lookup first gives this scope as a frame */
+    bool has_off;  /* off is known (else the name and children are read when it is met) */
+    uint32_t nest; /* its DIE's nesting in the CU (DWI_MAX_NEST bounds it) */
+    Dwarf_Off off; /* its DIE, to read its name and children later */
 } scope_t;
 
 typedef struct srange_s {
@@ -59,6 +67,8 @@ typedef struct cu_s {
     size_t nscopes, scopes_cap;
     srange_t *sr;
     size_t nsr, sr_cap;
+    unsigned version;
+    uint64_t base; /* the CU's low_pc */
 } cu_t;
 
 typedef struct curange_s {
@@ -284,6 +294,67 @@ static uint64_t dwi_lowpc(dwi_t *d, Dwarf_Die die)
     return lo;
 }
 
+typedef struct arent_s {
+    uint64_t lo, hi;
+    Dwarf_Off off; /* the CU's DIE */
+} arent_t;
+
+static int arent_cmp(const void *a, const void *b)
+{
+    const arent_t *x = a, *y = b;
+    if (x->off != y->off)
+        return x->off < y->off ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The CU index from .debug_aranges: no walk over every CU header (libdwarf builds a context
+ * for each, reading its DIE), a CU's context is made when an address first falls in it.
+ * 0 with d->nranges 0 when the section is absent or unreadable (the caller walks then). */
+static int dwi_index_aranges(dwi_t *d)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Arange *ar = NULL;
+    Dwarf_Signed n = 0;
+    if (dwarf_get_aranges(d->dbg, &ar, &n, &err) != DW_DLV_OK) {
+        DWI_CLEAR(d, err);
+        return 0;
+    }
+    int rc = 0;
+    size_t k = 0;
+    arent_t *t = n > 0 ? malloc((size_t)n * sizeof(*t)) : NULL;
+    if (n > 0 && !t)
+        rc = -PS_E_NOMEM;
+    for (Dwarf_Signed i = 0; i < n; i++) {
+        Dwarf_Unsigned seg, segsize, len;
+        Dwarf_Addr start;
+        Dwarf_Off off;
+        if (t && dwarf_get_arange_info_b(ar[i], &seg, &segsize, &start, &len, &off, &err) ==
+                     DW_DLV_OK) {
+            if (len > 0 && start + len > start)
+                t[k++] = (arent_t){start, start + len, off};
+        }
+        DWI_CLEAR(d, err);
+        dwarf_dealloc(d->dbg, ar[i], DW_DLA_ARANGE);
+    }
+    dwarf_dealloc(d->dbg, ar, DW_DLA_LIST);
+    if (k)
+        qsort(t, k, sizeof(*t), arent_cmp);
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        if (i == 0 || t[i].off != t[i - 1].off) {
+            rc = dwi_grow((void **)&d->cus, &d->cus_cap, d->ncus, sizeof(*d->cus));
+            if (rc == 0)
+                d->cus[d->ncus++] = (cu_t){.off = t[i].off};
+        }
+        if (rc == 0)
+            rc = dwi_add_curange(d, (void *)(uintptr_t)(d->ncus - 1), t[i].lo, t[i].hi);
+    }
+    free(t);
+    if (rc < 0 || d->nranges == 0) { /* start over with the walk */
+        d->ncus = d->nranges = 0;
+    }
+    return rc;
+}
+
 int dwi_open(int fd, dwi_t **out)
 {
     *out = NULL;
@@ -298,8 +369,9 @@ int dwi_open(int fd, dwi_t **out)
         free(d);
         return 0;
     }
-    int rc = 0;
-    for (;;) {
+    int rc = dwi_index_aranges(d);
+    bool walk = rc == 0 && d->nranges == 0; /* no .debug_aranges: every CU header */
+    while (walk) {
         Dwarf_Unsigned cu_len, typeoff, next;
         Dwarf_Half ver, asize, lsize, esize, cutype;
         Dwarf_Off abbrev;
@@ -457,7 +529,13 @@ static int64_t dwi_add_scope(dwi_t *d, cu_t *c, Dwarf_Die die, bool inlined, int
     scope_t *s = &c->scopes[c->nscopes];
     *s = (scope_t){.parent = parent, .inlined = inlined, .call_file = UINT32_MAX};
     s->depth = parent >= 0 ? c->scopes[parent].depth + 1 : 0;
-    s->name = dwi_name(d, die);
+    Dwarf_Error err = NULL;
+    s->has_off = dwarf_dieoffset(die, &s->off, &err) == DW_DLV_OK;
+    DWI_CLEAR(d, err);
+    if (!s->has_off) {
+        s->name = dwi_name(d, die);
+        s->named = true;
+    }
     if (inlined) {
         Dwarf_Unsigned v;
         if (dwi_udata(d, die, DW_AT_call_file, &v))
@@ -486,37 +564,49 @@ static bool dwi_descend(Dwarf_Half tag)
     }
 }
 
-static int dwi_load_scopes(dwi_t *d, cu_t *c, Dwarf_Die cu_die, unsigned version)
+/* Reads the scopes from kid and its siblings down, under scope `parent`. A scope's children
+ * are read only when one of its ranges holds va (dwi_expand reads them when a later lookup
+ * falls in it): a lookup reads the subprograms of its CU, but the inlined trees of only the
+ * functions it falls in. */
+static int dwi_walk(dwi_t *d, cu_t *c, Dwarf_Die kid, int32_t parent0, unsigned base,
+                    uint64_t va)
 {
     struct { Dwarf_Die die; int32_t parent; } stack[DWI_MAX_NEST];
     unsigned sp = 0;
     Dwarf_Error err = NULL;
-    uint64_t cu_base = dwi_lowpc(d, cu_die);
-    Dwarf_Die kid = NULL;
-    if (dwarf_child(cu_die, &kid, &err) == DW_DLV_OK)
-        stack[sp++] = (typeof(stack[0])){kid, -1};
-    DWI_CLEAR(d, err);
+    stack[sp++] = (typeof(stack[0])){kid, parent0};
     int rc = 0;
     while (sp > 0) {
         Dwarf_Die die = stack[sp - 1].die;
         int32_t parent = stack[sp - 1].parent, scope = parent;
         Dwarf_Half tag = 0;
+        bool descend = true;
         if (dwarf_tag(die, &tag, &err) != DW_DLV_OK)
             DWI_CLEAR(d, err);
         if (rc == 0 && (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine)) {
+            size_t before = c->nsr;
             int64_t r = dwi_add_scope(d, c, die, tag == DW_TAG_inlined_subroutine, parent,
-                                      version, cu_base);
-            if (r < -1)
+                                      c->version, c->base);
+            if (r < -1) {
                 rc = (int)(r + 1);
-            else if (r >= 0)
+            } else if (r >= 0) {
                 scope = (int32_t)r;
+                scope_t *sc = &c->scopes[r];
+                sc->nest = base + sp;
+                for (size_t i = before; i < c->nsr && !sc->expanded; i++)
+                    sc->expanded = va >= c->sr[i].lo && va < c->sr[i].hi;
+                if (!sc->expanded && sc->has_off)
+                    descend = false; /* later, if ever */
+                else
+                    sc->expanded = true;
+            }
         }
         Dwarf_Die sib = NULL;
         kid = NULL;
         if (dwarf_siblingof_b(d->dbg, die, 1, &sib, &err) != DW_DLV_OK)
             sib = NULL;
         DWI_CLEAR(d, err);
-        if (rc == 0 && dwi_descend(tag) && sp < DWI_MAX_NEST &&
+        if (rc == 0 && descend && dwi_descend(tag) && base + sp < DWI_MAX_NEST &&
             dwarf_child(die, &kid, &err) != DW_DLV_OK)
             kid = NULL;
         DWI_CLEAR(d, err);
@@ -531,7 +621,37 @@ static int dwi_load_scopes(dwi_t *d, cu_t *c, Dwarf_Die cu_die, unsigned version
     return rc;
 }
 
-static int dwi_load_cu(dwi_t *d, cu_t *c)
+static int dwi_load_scopes(dwi_t *d, cu_t *c, Dwarf_Die cu_die, uint64_t va)
+{
+    Dwarf_Error err = NULL;
+    c->base = dwi_lowpc(d, cu_die);
+    Dwarf_Die kid = NULL;
+    int rc = 0;
+    if (dwarf_child(cu_die, &kid, &err) == DW_DLV_OK)
+        rc = dwi_walk(d, c, kid, -1, 0, va);
+    DWI_CLEAR(d, err);
+    return rc;
+}
+
+/* Reads the children of scope si (not read when it was met). */
+static int dwi_expand(dwi_t *d, cu_t *c, uint32_t si, uint64_t va)
+{
+    c->scopes[si].expanded = true;
+    Dwarf_Error err = NULL;
+    Dwarf_Die die = NULL, kid = NULL;
+    int rc = 0;
+    if (dwarf_offdie_b(d->dbg, c->scopes[si].off, 1, &die, &err) == DW_DLV_OK) {
+        /* bounded as if the walk had gone on from where it met the scope */
+        unsigned nest = c->scopes[si].nest;
+        if (nest < DWI_MAX_NEST && dwarf_child(die, &kid, &err) == DW_DLV_OK)
+            rc = dwi_walk(d, c, kid, (int32_t)si, nest, va);
+        dwarf_dealloc_die(die);
+    }
+    DWI_CLEAR(d, err);
+    return rc;
+}
+
+static int dwi_load_cu(dwi_t *d, cu_t *c, uint64_t va)
 {
     c->loaded = true;
     Dwarf_Error err = NULL;
@@ -547,7 +667,7 @@ static int dwi_load_cu(dwi_t *d, cu_t *c)
     if (rc == 0)
         rc = dwi_load_lines(d, c, die);
     if (rc == 0)
-        rc = dwi_load_scopes(d, c, die, ver);
+        c->version = ver, rc = dwi_load_scopes(d, c, die, va);
     dwarf_dealloc_die(die);
     return rc;
 }
@@ -571,6 +691,23 @@ static const lrow_t *cu_find_row(const cu_t *c, uint64_t va)
     return &c->rows[lo - 1];
 }
 
+/* Scope i's function name, read from its DIE the first time. */
+static const char *scope_name(dwi_t *d, cu_t *c, int32_t i)
+{
+    scope_t *s = &c->scopes[i];
+    if (!s->named) {
+        s->named = true;
+        Dwarf_Error err = NULL;
+        Dwarf_Die die = NULL;
+        if (dwarf_offdie_b(d->dbg, s->off, 1, &die, &err) == DW_DLV_OK) {
+            s->name = dwi_name(d, die);
+            dwarf_dealloc_die(die);
+        }
+        DWI_CLEAR(d, err);
+    }
+    return s->name;
+}
+
 int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
 {
     if (!d || max <= 0)
@@ -579,9 +716,19 @@ int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
     if (!c)
         return 0;
     if (!c->loaded) {
-        int rc = dwi_load_cu(d, c);
+        int rc = dwi_load_cu(d, c, va);
         if (rc < 0)
             return rc;
+    }
+    /* every scope that holds va read down to its children, as if the CU had been read whole */
+    for (size_t i = 0; i < c->nsr; i++) {
+        const srange_t *r = &c->sr[i];
+        if (va >= r->lo && va < r->hi && !c->scopes[r->scope].expanded) {
+            int rc = dwi_expand(d, c, r->scope, va);
+            if (rc < 0)
+                return rc;
+            i = (size_t)-1; /* c->sr may have moved: from the start */
+        }
     }
     const lrow_t *row = cu_find_row(c, va);
     const char *file = NULL;
@@ -600,14 +747,14 @@ int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
     int n = 0;
     while (best >= 0 && c->scopes[best].inlined && n < max - 1) {
         const scope_t *s = &c->scopes[best];
-        frames[n++] = (dwi_frame_t){s->name, file, line, 1};
+        frames[n++] = (dwi_frame_t){scope_name(d, c, best), file, line, 1};
         file = s->call_file < c->nfiles ? c->files[s->call_file] : NULL;
         line = s->call_line;
         best = s->parent;
     }
     while (best >= 0 && c->scopes[best].inlined) /* too deep: skip to the function */
         best = c->scopes[best].parent;
-    frames[n++] = (dwi_frame_t){best >= 0 ? c->scopes[best].name : NULL, file, line, 0};
+    frames[n++] = (dwi_frame_t){best >= 0 ? scope_name(d, c, best) : NULL, file, line, 0};
     return n;
 }
 

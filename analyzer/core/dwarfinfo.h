@@ -2,10 +2,12 @@
  * dwarfinfo.h -- source lines and inlined-call chains of one module's DWARF, read lazily per
  * compile unit (CU).
  *
- * Contract: analyzer-only, single-threaded. dwi_open() reads only the CU headers and each
- * CU's address ranges (low_pc/high_pc, DWARF 4 .debug_ranges or DWARF 5 .debug_rnglists); a
- * CU's line table and its tree of subprograms and inlined subroutines are read the first time
- * an address falls in it. The file descriptor must stay open until dwi_close().
+ * Contract: analyzer-only, single-threaded. dwi_open() reads only the CUs' address ranges:
+ * .debug_aranges, or when the module has none each CU header and its ranges (low_pc/high_pc,
+ * DWARF 4 .debug_ranges or DWARF 5 .debug_rnglists); a CU's line table and its subprograms
+ * are read the first time an address falls in it, a subprogram's (or inlined subroutine's)
+ * children the first time an address falls in it, a name the first time it is a frame. The
+ * file descriptor must stay open until dwi_close().
  *
  * dwi_lookup(va) gives the frames that the code at virtual address va belongs to, innermost
  * first: for code inlined into f from g inlined from h, frames are h (file:line of va), g
