@@ -8,15 +8,23 @@
  * says the block's data is in the side table. So the top 64 bits of an entry, at its last 8
  * bytes, hold the key in their top 43 bits whatever the layout: the lookup's scan reads them.
  *
- * Layouts (choose_layout, at each rebuild): 12 bytes (payload 53 bits) while what the table has
- * seen (values past the 16-byte widths aside: no layout holds them) fits with room: the widths of the largest function, site and size (the size covering
- * all but 1/1024 of the allocations and up to 32 more) and twice the time since t0 (at least 2^30 ns), the spare
- * bits going to time (up to 44), then up to 3 each to size and site; else 16 bytes (payload 85
- * bits: fn 5, site 18, size 18, time 44), and 16 from then on. A 12-byte layout's fields are
- * never wider than the 16-byte one's, and a new 12-byte layout holds every entry of the old one
- * (its widths cover the largest values set), so a rebuild converts every entry. A block that
- * does not fit goes to the side table; when that happened to more than 64 + used / 64 blocks
- * since the last rebuild, the table rebuilds at its size for a new layout.
+ * Layouts (choose_layout, at each rebuild): an array below t->small_slots (LIVETAB_SMALL_SLOTS)
+ * has the 16-byte layout (livetab_wide_lay), whose inline paths have constant widths and note
+ * nothing for the layouts (livetab_note's cost per allocation); the rebuild that takes it to
+ * LIVETAB_SMALL_SLOTS and more notes what its blocks hold (note_table: the sizes and times of
+ * the live ones, the sites and functions of all; the largest size in the array, which the
+ * 16-byte set does not keep either) and chooses as below, with the copy that a
+ * rebuild out of a small array makes (16 to 12 bytes is never done in place). Then
+ * 12 bytes (payload 53 bits) while what the table has
+ * seen (values past the 16-byte widths aside: no layout holds them) fits with room: the widths of
+ * the largest function, site and size (the size covering all but 1/1024 of the allocations and up
+ * to 32 more) and twice the time since t0 (at least 2^30 ns), the spare bits going to time (up to
+ * 44), then up to 3 each to size and site; else 16 bytes (payload 85 bits: fn 5, site 18, size 18,
+ * time 44), and 16 from then on. A 12-byte layout's fields are never wider than the 16-byte one's,
+ * and a new 12-byte layout holds every entry of the old one (its widths cover the largest values
+ * set), so a rebuild converts every entry. A block that does not fit goes to the side table; when
+ * that happened to more than 64 + used / 64 blocks since the last rebuild, the table rebuilds at
+ * its size for a new layout.
  *
  * Ordered linear probing (Amble and Knuth): a key's home slot is (key * nhome) >> 43, which
  * grows with the key, and the entries lie in key order, each at or after its home with no
@@ -75,8 +83,8 @@ static unsigned char *arr_alloc(size_t bytes)
     if (bytes < HUGE_MIN)
         return calloc(bytes ? bytes : 1, 1);
     size_t len = (bytes + HUGE_ALIGN - 1) & ~(size_t)(HUGE_ALIGN - 1);
-    unsigned char *m = mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *m =
+        mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     size_t head = (size_t)(-(uintptr_t)m & (HUGE_ALIGN - 1));
@@ -237,11 +245,57 @@ static unsigned bitlen(uint64_t x)
 
 static const layout_t WIDE = {16, 85, 44, 18, 18, 5};
 
-/* The layout for what the table has seen (see the top of this file). */
-static layout_t choose_layout(const livetab_t *t)
+/* A small table's 16-byte entries note nothing per event (livetab_note's cost): when it grows
+ * into the variable layouts, what the first one must hold is taken from the blocks it has
+ * then, live and dead, array and side table (sizes and times of the live ones). */
+static void note_table(livetab_t *t)
 {
-    if (t->lay.stride == 16)
+    const layout_t *l = &t->lay;
+    for (size_t i = 0; i < t->nslots; i++) {
+        if (!livetab_kw(t->slots, l, i))
+            continue;
+        u128 v = livetab_ent_load(t->slots + i * l->stride, l);
+        uint64_t sz = livetab_v_size(v, l);
+        if (sz == livetab_sz_side(l))
+            continue; /* below */
+        livetab_blk_t b;
+        livetab_v_unpack(v, l, t->t0, &b);
+        if (sz == livetab_sz_dead(l)) {
+            t->max_site = b.site > t->max_site ? b.site : t->max_site;
+            t->max_fn = b.fn > t->max_fn ? b.fn : t->max_fn;
+        } else {
+            livetab_note(t, &b);
+            t->max_size_arr = b.size > t->max_size_arr ? b.size : t->max_size_arr;
+        }
+    }
+    for (size_t j = 0; j < t->side_cap; j++) {
+        const livetab_side_t *e = &t->side[j];
+        if (!e->ptr)
+            continue;
+        livetab_blk_t b = {e->dead ? 0 : e->size, e->dead ? t->t0 : e->ts, e->site, e->fn};
+        if (!e->dead)
+            livetab_note(t, &b);
+        else if (b.site < (1u << 18) && b.fn < 32) {
+            t->max_site = b.site > t->max_site ? b.site : t->max_site;
+            t->max_fn = b.fn > t->max_fn ? b.fn : t->max_fn;
+        }
+    }
+}
+
+/* The layout for what the table has seen (see the top of this file). */
+static layout_t choose_layout(livetab_t *t, size_t phys)
+{
+    size_t small = t->small_slots ? t->small_slots : LIVETAB_SMALL_SLOTS;
+    if (t->wide_for_good || phys < small)
+        return WIDE; /* a small table's fixed layout: constant shifts in the fast paths */
+    /* a 16-byte array in the reservation is not rebuilt in place into 12-byte entries (an
+     * entry could be written over one not yet read): it keeps them (only with a long tail) */
+    if (t->lay.stride == 16 && t->slots && t->slots == t->resv_base) {
+        t->wide_for_good = 1;
         return WIDE;
+    }
+    if (t->lay.stride == 16)
+        note_table(t); /* a small table's, growing */
     unsigned w_fn = bitlen(t->max_fn), w_site = bitlen(t->max_site) + 1; /* room to double */
     w_fn = w_fn < 1 ? 1 : w_fn > 5 ? 5 : w_fn;
     w_site = w_site < 2 ? 2 : w_site > 18 ? 18 : w_site;
@@ -258,8 +312,10 @@ static layout_t choose_layout(const livetab_t *t)
     w_size = w_size + 1 > 18 ? 18 : w_size + 1;
     unsigned w_ts = bitlen(t->max_dts) + 2; /* room to run 4 times as long */
     w_ts = w_ts < 30 ? 30 : w_ts;
-    if (w_fn + w_site + w_size + w_ts > 53)
+    if (w_fn + w_site + w_size + w_ts > 53) {
+        t->wide_for_good = 1;
         return WIDE;
+    }
     const layout_t *o = &t->lay; /* the one in use, when it holds all that: no conversion */
     if (o->stride == 12 && o->w_fn >= w_fn && o->w_site >= w_site && o->w_size >= w_size &&
         o->w_ts >= w_ts)
@@ -279,7 +335,7 @@ static layout_t choose_layout(const livetab_t *t)
 }
 
 /* Entry v of layout `from` in layout `to` (which holds its values: see the top). */
-static u128 convert(u128 v, const layout_t *from, const layout_t *to)
+static PS_ALWAYS_INLINE u128 convert_l(u128 v, const layout_t *from, const layout_t *to)
 {
     uint64_t key = (uint64_t)(v >> from->pbits) & KEY_MASK, sz = livetab_v_size(v, from);
     livetab_blk_t b;
@@ -289,6 +345,14 @@ static u128 convert(u128 v, const layout_t *from, const layout_t *to)
     if (sz == livetab_sz_dead(from))
         return livetab_v_pack(to, key, b.fn, b.site, livetab_sz_dead(to), 0);
     return livetab_v_pack(to, key, b.fn, b.site, b.size, b.ts);
+}
+
+/* (from a small table's 16-byte entries, the common case, with constant shifts) */
+static u128 convert(u128 v, const layout_t *from, const layout_t *to)
+{
+    if (from->stride == 16)
+        return convert_l(v, &livetab_wide_lay, to);
+    return convert_l(v, from, to);
 }
 
 /* ---- the array ----------------------------------------------------------------------- */
@@ -346,8 +410,8 @@ static bool drops(const livetab_t *t, u128 v)
  * any write reaches it (the new array is at least as long), so nothing is overwritten.
  * Returns 0, or 1 when they spill past nslots: all of them are then in nl, in order, in
  * [0, nslots), and t->lay is nl: a retry with a longer tail starts over. */
-static int inplace(livetab_t *t, const layout_t *nl, size_t nhome, size_t nslots,
-                   bool keep_dead, size_t *used, uint64_t *dropped)
+static int inplace(livetab_t *t, const layout_t *nl, size_t nhome, size_t nslots, bool keep_dead,
+                   size_t *used, uint64_t *dropped)
 {
     unsigned char *s = t->slots;
     const layout_t ol = t->lay;
@@ -489,7 +553,7 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift, bool keep_a
     bool keep_dead = keep_all || t->used <= nhome / 5 * 4;
     size_t used = 0;
     uint64_t dropped = 0;
-    layout_t nl = choose_layout(t);
+    layout_t nl = choose_layout(t, phys);
     bool relaid = memcmp(&nl, &t->lay, sizeof nl) != 0;
     if (t->max_size_arr >= livetab_sz_side(&nl)) {
         int rc = evict(t, &nl);
@@ -593,7 +657,8 @@ static int first_alloc(livetab_t *t, const livetab_blk_t *b)
         t->t0 = b->ts;
         t->have_t0 = 1;
     }
-    livetab_note(t, b);
+    if (t->lay.stride != 16)
+        livetab_note(t, b);
     return t->nslots ? 0 : rebuild(t, 0, 0, false);
 }
 
@@ -683,11 +748,11 @@ int livetab_set_slow(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
         return 0;
     }
     bool fits = blk_fits(t, b);
-    uint64_t key = t->last_key; /* refind's, for this ptr */
+    uint64_t key = t->last_key;  /* refind's, for this ptr */
     if (was != LIVETAB_ABSENT) { /* the address's entry, reused in place */
         unsigned char *e = slot(t, t->last_pos);
-        bool had_side = livetab_v_size(livetab_ent_load(e, &t->lay), &t->lay) ==
-                        livetab_sz_side(&t->lay);
+        bool had_side =
+            livetab_v_size(livetab_ent_load(e, &t->lay), &t->lay) == livetab_sz_side(&t->lay);
         if (fits) {
             if (had_side)
                 side_del(t, ptr);
@@ -749,8 +814,8 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
         if (livetab_v_size(v, l) == livetab_sz_side(l)) {
             side_find(t, ptr)->dead = 1;
         } else { /* key, site and fn stay; size becomes the mark, ts 0 */
-            v = (v & ~(u128)livetab_mask(l->w_ts + l->w_size)) |
-                (u128)livetab_sz_dead(l) << l->w_ts;
+            v = (v & ~(u128)livetab_mask(l->w_ts + l->w_size)) | (u128)livetab_sz_dead(l)
+                                                                     << l->w_ts;
             livetab_ent_store(e, l, v);
         }
     }

@@ -11,27 +11,30 @@
  * of a 43-bit permutation of the address, so a lookup stops at the first greater key and a
  * rebuild is one sequential merge). An entry holds the address shifted by the allocator's
  * 16-byte alignment (< 2^47) and the block's function, site, size and time since the table's
- * origin (the first allocation's time), in widths the table chooses at each rebuild from
- * what it has seen (livetab.c): 12 bytes while the functions, sites and sizes are small and
- * the trace short enough (e.g. 2 + 4 + 9 bits and 38 bits of time, 4.6 minutes), else 16
- * bytes (function 5 bits, site 18, size 18 up to 256 KiB - 3, time 44 bits, 4.9 hours), for
- * good. What does not fit (an unaligned or high address, a larger value) goes to a side table
- * of 32-byte entries; a block that fits costs no side entry, and many that do not make a
- * rebuild for wider fields. The array holds at most 1.4 x the peak number of live blocks
- * (or LIVETAB_MIN_SLOTS): at most 17 (12-byte entries) or 23 bytes (16) per live block at the
- * peak, dead entries included, plus the side table. An array of 4 MiB and more lives in 64
- * GiB of address space reserved once (MAP_NORESERVE: only the pages it reaches count), on 2
- * MiB boundaries with MADV_HUGEPAGE (random probes: far fewer TLB misses), and is rebuilt in
- * place: no second array. (Where the reservation fails, a rebuild copies into a new array.)
+ * origin (the first allocation's time). A small array (below LIVETAB_SMALL_SLOTS, 1 MiB,
+ * where memory does not matter) has 16-byte entries of fixed widths (function 5 bits, site
+ * 18, size 18 up to 256 KiB - 3, time 44 bits, 4.9 hours): the inline find/set/kill are
+ * specialized for them (constant shifts and masks, no layout statistics). A larger one has
+ * widths the table chooses at each rebuild from what it has seen (livetab.c): 12 bytes while
+ * the functions, sites and sizes are small and the trace short enough (e.g. 2 + 4 + 9 bits
+ * and 38 bits of time, 4.6 minutes), else the 16-byte widths, for good. What does not fit (an
+ * unaligned or high address, a larger value) goes to a side table of 32-byte entries; a block that
+ * fits costs no side entry, and many that do not make a rebuild for wider fields. The array holds
+ * at most 1.4 x the peak number of live blocks (or LIVETAB_MIN_SLOTS): at most 17 (12-byte entries)
+ * or 23 bytes (16) per live block at the peak, dead entries included, plus the side table. An array
+ * of 4 MiB and more lives in 64 GiB of address space reserved once (MAP_NORESERVE: only the pages
+ * it reaches count), on 2 MiB boundaries with MADV_HUGEPAGE (random probes: far fewer TLB misses),
+ * and is rebuilt in place: no second array. (Where the reservation fails, a rebuild copies into a
+ * new array.)
  *
  * Dead entries: a released block's entry stays, dead, until its address is allocated again
  * (the entry is reused in place) or until the next rebuild that lacks room for it. A rebuild
  * happens when an allocation of a new address would fill the array past 90%; it sizes the
  * array to 1.4 x the peak of live blocks and keeps the dead entries when live + dead entries
- * fill at most 80% of it, else drops them all (a rebuild for wider fields keeps them). So a double free is recognised while its dead
- * entry lasts: always in a table that never rebuilt (up to LIVETAB_MIN_SLOTS * 0.9 distinct
- * addresses), and in a larger one until the heap has seen about 0.25 x its peak in new
- * addresses since the release.
+ * fill at most 80% of it, else drops them all (a rebuild for wider fields keeps them). So a double
+ * free is recognised while its dead entry lasts: always in a table that never rebuilt (up to
+ * LIVETAB_MIN_SLOTS * 0.9 distinct addresses), and in a larger one until the heap has seen about
+ * 0.25 x its peak in new addresses since the release.
  *
  * livetab_find() looks an address up; livetab_set() and livetab_kill() act on the address of
  * the latest livetab_find() without a second probe (another address works, at a probe's cost).
@@ -46,6 +49,9 @@
 #include "perfshim/compiler.h"
 
 #define LIVETAB_MIN_SLOTS 4096 /* 64 KiB: a small trace never rebuilds */
+/* Arrays of fewer slots (up to 4 MiB, where memory does not matter) use the fixed 16-byte
+ * layout, whose fast paths have constant shifts and masks; larger ones the variable one. */
+#define LIVETAB_SMALL_SLOTS (1u << 16)
 
 enum livetab_state { LIVETAB_ABSENT = 0, LIVETAB_LIVE = 1, LIVETAB_DEAD = 2 };
 
@@ -72,19 +78,21 @@ typedef struct livetab_s {
     size_t used, limit;   /* entries in the array; a rebuild when one more would pass limit */
     unsigned tail_shift;  /* the tail is 2^tail_shift times its usual length (runs spilled) */
     livetab_layout_t lay;
-    uint64_t t0;          /* time origin (first allocation), valid when have_t0 */
+    uint64_t t0; /* time origin (first allocation), valid when have_t0 */
     int have_t0;
     livetab_side_t *side; /* power-of-two open addressing, linear probing, by address */
     size_t side_cap, side_n;
-    uint64_t live, dead, peak_live; /* blocks, side table's included */
+    uint64_t live, dead, peak_live;             /* blocks, side table's included */
     uint64_t rebuilds, dead_dropped, relayouts; /* relayouts: rebuilds for a layout */
     /* what the next layout must hold: the largest site, function, size (of entries in the
      * array) and time seen; allocations by the bit length of their size; blocks whose data
      * went to the side table since the last rebuild */
     uint64_t max_site, max_fn, max_size_arr, max_dts, nsizes, size_bits[65], misfits;
-    void *resv_map;            /* the reserved address space (livetab.c), or NULL */
-    unsigned char *resv_base;  /* its 2 MiB-aligned start: slots once the array is large */
+    void *resv_map;           /* the reserved address space (livetab.c), or NULL */
+    unsigned char *resv_base; /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
+    int wide_for_good;  /* a large table that chose 16-byte entries keeps them */
+    size_t small_slots; /* arrays below it: 16-byte entries (0: LIVETAB_SMALL_SLOTS) */
     /* the latest livetab_find: its address, state, and where (slot, or side index) */
     uint64_t last_ptr, last_key;
     size_t last_pos;
@@ -99,15 +107,19 @@ typedef struct livetab_s {
 
 typedef unsigned __int128 livetab_u128;
 
+/* The 16-byte layout: a small table's, and a large one's whose values outgrew 12 bytes. The
+ * fast paths below are specialized for it (its widths are constants there). */
+static const livetab_layout_t livetab_wide_lay = {16, 85, 44, 18, 18, 5};
+
 /* A block's address fits an entry: 16-byte aligned, below 2^47, not 0. */
-static inline int livetab_ptr_fits(uint64_t ptr)
+static PS_ALWAYS_INLINE int livetab_ptr_fits(uint64_t ptr)
 {
     return ptr && !(ptr & 15) && ptr < (1ull << (LIVETAB_KEY_BITS + 4));
 }
 
 /* Multiplicative (Fibonacci) hashing: the high bits, which choose the home slot, depend on
  * every bit of the address; the xorshift makes it a bijection that also mixes the low bits. */
-static inline uint64_t livetab_perm43(uint64_t x)
+static PS_ALWAYS_INLINE uint64_t livetab_perm43(uint64_t x)
 {
     x = (x * 0x9e3779b97f4a7c15ull) & LIVETAB_KEY_MASK;
     return x ^ (x >> 22);
@@ -118,7 +130,7 @@ static inline size_t livetab_home(uint64_t key, size_t nhome)
     return (size_t)(((unsigned __int128)(key << LIVETAB_KEY_SHIFT) * nhome) >> 64);
 }
 
-static inline uint64_t livetab_ld64(const unsigned char *p)
+static PS_ALWAYS_INLINE uint64_t livetab_ld64(const unsigned char *p)
 {
     uint64_t v;
     memcpy(&v, p, sizeof v);
@@ -126,13 +138,14 @@ static inline uint64_t livetab_ld64(const unsigned char *p)
 }
 
 /* The top 64 bits of entry i (its key in the top 43; 0: an empty slot). */
-static inline uint64_t livetab_kw(const unsigned char *slots, const livetab_layout_t *l,
-                                  size_t i)
+static PS_ALWAYS_INLINE uint64_t livetab_kw(const unsigned char *slots, const livetab_layout_t *l,
+                                            size_t i)
 {
     return livetab_ld64(slots + i * l->stride + l->stride - 8);
 }
 
-static inline livetab_u128 livetab_ent_load(const unsigned char *e, const livetab_layout_t *l)
+static PS_ALWAYS_INLINE livetab_u128 livetab_ent_load(const unsigned char *e,
+                                                      const livetab_layout_t *l)
 {
     uint64_t lo = livetab_ld64(e), hi;
     if (l->stride == 16) {
@@ -145,7 +158,8 @@ static inline livetab_u128 livetab_ent_load(const unsigned char *e, const liveta
     return (livetab_u128)hi << 64 | lo;
 }
 
-static inline void livetab_ent_store(unsigned char *e, const livetab_layout_t *l, livetab_u128 v)
+static PS_ALWAYS_INLINE void livetab_ent_store(unsigned char *e, const livetab_layout_t *l,
+                                               livetab_u128 v)
 {
     uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
     memcpy(e, &lo, sizeof lo);
@@ -157,31 +171,31 @@ static inline void livetab_ent_store(unsigned char *e, const livetab_layout_t *l
     }
 }
 
-static inline uint64_t livetab_mask(unsigned w)
+static PS_ALWAYS_INLINE uint64_t livetab_mask(unsigned w)
 {
     return w >= 64 ? ~0ull : (1ull << w) - 1;
 }
 
 /* The size field's two reserved values: a dead entry, a block whose data is in the side
  * table. */
-static inline uint64_t livetab_sz_dead(const livetab_layout_t *l)
+static PS_ALWAYS_INLINE uint64_t livetab_sz_dead(const livetab_layout_t *l)
 {
     return livetab_mask(l->w_size);
 }
 
-static inline uint64_t livetab_sz_side(const livetab_layout_t *l)
+static PS_ALWAYS_INLINE uint64_t livetab_sz_side(const livetab_layout_t *l)
 {
     return livetab_mask(l->w_size) - 1;
 }
 
 /* (ts and size lie in the low 64 bits in both layouts: w_ts + w_size <= 62) */
-static inline uint64_t livetab_v_size(livetab_u128 v, const livetab_layout_t *l)
+static PS_ALWAYS_INLINE uint64_t livetab_v_size(livetab_u128 v, const livetab_layout_t *l)
 {
     return ((uint64_t)v >> l->w_ts) & livetab_mask(l->w_size);
 }
 
-static inline void livetab_v_unpack(livetab_u128 v, const livetab_layout_t *l, uint64_t t0,
-                                    livetab_blk_t *b)
+static PS_ALWAYS_INLINE void livetab_v_unpack(livetab_u128 v, const livetab_layout_t *l,
+                                              uint64_t t0, livetab_blk_t *b)
 {
     uint64_t sz = livetab_v_size(v, l);
     unsigned sh = l->w_ts + l->w_size;
@@ -198,8 +212,9 @@ static inline void livetab_v_unpack(livetab_u128 v, const livetab_layout_t *l, u
     b->ts = dead ? 0 : t0 + ((uint64_t)v & livetab_mask(l->w_ts));
 }
 
-static inline livetab_u128 livetab_v_pack(const livetab_layout_t *l, uint64_t key, uint64_t fn,
-                                          uint64_t site, uint64_t size, uint64_t dts)
+static PS_ALWAYS_INLINE livetab_u128 livetab_v_pack(const livetab_layout_t *l, uint64_t key,
+                                                    uint64_t fn, uint64_t site, uint64_t size,
+                                                    uint64_t dts)
 {
     unsigned sh = l->w_ts + l->w_size;
     if (l->stride == 12)
@@ -210,15 +225,15 @@ static inline livetab_u128 livetab_v_pack(const livetab_layout_t *l, uint64_t ke
 }
 
 /* The block's data fits an entry (the address aside). */
-static inline int livetab_blk_fits(const livetab_t *t, const livetab_blk_t *b)
+static PS_ALWAYS_INLINE int livetab_blk_fits_l(const livetab_t *t, const livetab_blk_t *b,
+                                               const livetab_layout_t *l)
 {
-    const livetab_layout_t *l = &t->lay;
     return b->size < livetab_sz_side(l) && b->site <= livetab_mask(l->w_site) &&
            b->fn <= livetab_mask(l->w_fn) && b->ts >= t->t0 &&
            b->ts - t->t0 <= livetab_mask(l->w_ts);
 }
 
-static inline void livetab_count_set(livetab_t *t, int was)
+static PS_ALWAYS_INLINE void livetab_count_set(livetab_t *t, int was)
 {
     if (was == LIVETAB_DEAD)
         t->dead--;
@@ -228,9 +243,14 @@ static inline void livetab_count_set(livetab_t *t, int was)
         t->peak_live = t->live;
 }
 
+static inline int livetab_blk_fits(const livetab_t *t, const livetab_blk_t *b)
+{
+    return livetab_blk_fits_l(t, b, &t->lay);
+}
+
 /* What the next layout must hold (livetab_set's data, fitting or not; values that no layout
  * holds, past the 16-byte entry's widths, do not count). */
-static inline void livetab_note(livetab_t *t, const livetab_blk_t *b)
+static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
 {
     if (b->site > t->max_site && b->site < (1u << 18))
         t->max_site = b->site;
@@ -250,12 +270,14 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr);
 /* Looks ptr up: LIVETAB_LIVE (all of *b), LIVETAB_DEAD (b->site, b->fn) or LIVETAB_ABSENT.
  * Inline for an address that fits, in the array (the side table: livetab_find_slow); always
  * inlined (GCC kept a call: 10 instructions more per event). */
-static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+static PS_ALWAYS_INLINE int livetab_find_l(livetab_t *t, uint64_t ptr, livetab_blk_t *b,
+                                           const livetab_layout_t *l)
 {
-    if (!livetab_ptr_fits(ptr) || !t->nslots)
+    /* (a 16-byte layout implies an array, made after the time origin: no test for either) */
+    if (!livetab_ptr_fits(ptr) || (l != &livetab_wide_lay && !t->nslots))
         return livetab_find_slow(t, ptr, b);
     uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome), n = t->nslots, st = t->lay.stride;
+    size_t i = livetab_home(key, t->nhome), n = t->nslots, st = l->stride;
     const unsigned char *kp = t->slots + st - 8;
     uint64_t k = 0;
     /* while the slot holds a smaller key (an empty slot, 0, stops: 0 - 1 wraps) */
@@ -265,9 +287,9 @@ static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk
     livetab_u128 v = 0;
     uint64_t sz = 0;
     if (hit) {
-        v = livetab_ent_load(t->slots + i * st, &t->lay);
-        sz = livetab_v_size(v, &t->lay);
-        if (sz == livetab_sz_side(&t->lay))
+        v = livetab_ent_load(t->slots + i * st, l);
+        sz = livetab_v_size(v, l);
+        if (sz == livetab_sz_side(l))
             return livetab_find_slow(t, ptr, b);
     }
     t->last_ptr = ptr;
@@ -277,25 +299,36 @@ static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk
     if (!hit)
         return t->last_state = LIVETAB_ABSENT;
     if (b)
-        livetab_v_unpack(v, &t->lay, t->t0, b);
-    return t->last_state = sz == livetab_sz_dead(&t->lay) ? LIVETAB_DEAD : LIVETAB_LIVE;
+        livetab_v_unpack(v, l, t->t0, b);
+    return t->last_state = sz == livetab_sz_dead(l) ? LIVETAB_DEAD : LIVETAB_LIVE;
+}
+
+/* (the layout's test is hoisted out of the inline paths: each is specialized for the 16-byte
+ * layout, constants, and the variable one) */
+static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    if (PS_LIKELY(t->lay.stride == 16))
+        return livetab_find_l(t, ptr, b, &livetab_wide_lay);
+    return livetab_find_l(t, ptr, b, &t->lay);
 }
 
 /* Makes ptr a live block with *b, whatever it was (absent, dead, or live: replaced).
  * Returns 0, or -PS_E_NOMEM (then only livetab_free is valid). Inline when the latest
  * livetab_find found ptr's entry in the array and *b fits it. */
-static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
+static PS_ALWAYS_INLINE int livetab_set_l(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                          const livetab_layout_t *l)
 {
     if (t->last_ptr == ptr && t->last_state > LIVETAB_ABSENT && !t->last_in_side &&
-        t->have_t0 && livetab_blk_fits(t, b)) {
-        unsigned char *e = t->slots + t->last_pos * t->lay.stride;
-        if (livetab_v_size(livetab_ld64(e), &t->lay) != livetab_sz_side(&t->lay)) {
-            livetab_note(t, b);
-            if (b->size > t->max_size_arr)
-                t->max_size_arr = b->size;
-            livetab_ent_store(e, &t->lay,
-                              livetab_v_pack(&t->lay, t->last_key, b->fn, b->site, b->size,
-                                             b->ts - t->t0));
+        (l == &livetab_wide_lay || t->have_t0) && livetab_blk_fits_l(t, b, l)) {
+        unsigned char *e = t->slots + t->last_pos * l->stride;
+        if (livetab_v_size(livetab_ld64(e), l) != livetab_sz_side(l)) {
+            if (l != &livetab_wide_lay) { /* (16-byte entries note nothing: livetab.c) */
+                livetab_note(t, b);
+                if (b->size > t->max_size_arr)
+                    t->max_size_arr = b->size;
+            }
+            livetab_ent_store(
+                e, l, livetab_v_pack(l, t->last_key, b->fn, b->site, b->size, b->ts - t->t0));
             livetab_count_set(t, t->last_state);
             t->last_state = -1;
             return 0;
@@ -304,12 +337,18 @@ static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b
     return livetab_set_slow(t, ptr, b);
 }
 
+static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
+{
+    if (PS_LIKELY(t->lay.stride == 16))
+        return livetab_set_l(t, ptr, b, &livetab_wide_lay);
+    return livetab_set_l(t, ptr, b, &t->lay);
+}
+
 /* A live block released: its entry stays, dead. No effect unless ptr is live. Inline when
  * the latest livetab_find found it live in the array. */
-static inline void livetab_kill(livetab_t *t, uint64_t ptr)
+static PS_ALWAYS_INLINE void livetab_kill_l(livetab_t *t, uint64_t ptr, const livetab_layout_t *l)
 {
     if (t->last_ptr == ptr && t->last_state == LIVETAB_LIVE && !t->last_in_side) {
-        const livetab_layout_t *l = &t->lay;
         unsigned char *e = t->slots + t->last_pos * l->stride;
         uint64_t lo = livetab_ld64(e); /* ts and size: in the first 8 bytes */
         if (livetab_v_size(lo, l) != livetab_sz_side(l)) {
@@ -323,6 +362,14 @@ static inline void livetab_kill(livetab_t *t, uint64_t ptr)
         }
     }
     livetab_kill_slow(t, ptr);
+}
+
+static inline void livetab_kill(livetab_t *t, uint64_t ptr)
+{
+    if (PS_LIKELY(t->lay.stride == 16))
+        livetab_kill_l(t, ptr, &livetab_wide_lay);
+    else
+        livetab_kill_l(t, ptr, &t->lay);
 }
 
 /* Starts loading ptr's first slot into the cache (a hint: no effect on the contents). A

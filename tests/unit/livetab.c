@@ -41,7 +41,7 @@ static void expect_blk(const livetab_blk_t *a, const livetab_blk_t *b)
 
 TEST(insert_find_kill_reuse)
 {
-    livetab_t t = {0};
+    livetab_t t = {.small_slots = 1}; /* the variable layouts from the start */
     livetab_blk_t b, a = blk(40, 1000, 3, 1), c = blk(72, 2000, 262143, 30);
     expect_u64_eq(livetab_find(&t, BASE, &b), LIVETAB_ABSENT); /* empty, nothing allocated */
     assert_u64_eq(livetab_set(&t, BASE, &a), 0);
@@ -270,11 +270,11 @@ static uint64_t pool_ptr(uint32_t i)
     return BASE + 16ull * i;
 }
 
-static void random_run(int growing);
+static void random_run(int growing, size_t small_slots);
 
 TEST(random_vs_reference)
 {
-    random_run(0);
+    random_run(0, 0);
 }
 
 /* Values that grow slowly (sites, sizes, functions): 12-byte layouts rebuilt into wider ones,
@@ -282,12 +282,24 @@ TEST(random_vs_reference)
  * reference. */
 TEST(random_growing_values)
 {
-    random_run(1);
+    random_run(1, 1);
 }
 
-static void random_run(int growing)
+/* The same on a table that keeps the small table's fixed 16-byte layout throughout, and on
+ * one that grows from it into the variable layouts (at 8192 slots here). */
+TEST(random_small_table)
 {
-    livetab_t t = {0};
+    random_run(0, SIZE_MAX);
+}
+
+TEST(random_growing_from_small)
+{
+    random_run(1, 8192);
+}
+
+static void random_run(int growing, size_t small_slots)
+{
+    livetab_t t = {.small_slots = small_slots};
     ref_t *ref = calloc(POOL, sizeof(*ref));
     assert_true(ref != NULL);
     uint64_t now = 1000000, live = 0, dead = 0, dropped = 0, mism = 0;
@@ -365,6 +377,8 @@ static void random_run(int growing)
         }
     }
     expect_u64_eq(mism, 0);
+    if (small_slots == SIZE_MAX)
+        expect_u64_eq(t.lay.stride, 16);
     expect_true(t.rebuilds > 3);
     expect_true(dropped > 0);
     expect_true(t.side_n > 0);
@@ -374,7 +388,7 @@ static void random_run(int growing)
                 (unsigned long long)t.rebuilds, (unsigned long long)t.relayouts, relaid12,
                 t.lay.stride);
         expect_true(relaid12 > 0);
-        expect_u64_eq(t.lay.stride, 16); /* from 12-byte layouts at the start */
+        expect_u64_eq(t.lay.stride, 16); /* from 12-byte layouts (after 16 while small) */
     }
     /* every address agrees at the end */
     for (uint32_t k = 0; k < POOL; k++) {
@@ -419,6 +433,73 @@ TEST(bytes_per_live_block)
             (unsigned long long)t.peak_live, livetab_bytes(&t), worst_x1000 / 1000.0,
             (unsigned long long)t.rebuilds, (unsigned long long)t.dead_dropped);
     expect_u64_le(worst_x1000, 24000);
+    livetab_free(&t);
+}
+
+/* A small table (below LIVETAB_SMALL_SLOTS) has the fixed 16-byte layout whatever its values
+ * (no side entry for a site or function a 12-byte layout would not hold); grown past it, the
+ * variable layout chosen from the blocks it holds then, every block exact through the change;
+ * one whose values need the 16-byte widths keeps them for good. */
+TEST(small_table_fixed_layout)
+{
+    livetab_t t = {0};
+    livetab_blk_t b, a = blk(40, 1000, 3, 1), c = blk(72, 2000, 262143, 30);
+    assert_u64_eq(livetab_set(&t, BASE, &a), 0);
+    assert_u64_eq(livetab_set(&t, BASE + 32, &c), 0);
+    expect_u64_eq(t.lay.stride, 16);
+    expect_u64_eq(t.side_n, 0);
+    livetab_kill(&t, BASE + 32);
+    assert_u64_eq(livetab_find(&t, BASE + 32, &b), LIVETAB_DEAD);
+    expect_u64_eq(b.site, 262143);
+    expect_u64_eq(b.fn, 30);
+    livetab_free(&t);
+
+    /* small values: 12-byte entries once the array reaches LIVETAB_SMALL_SLOTS */
+    t = (livetab_t){0};
+    const size_t n = 2 * LIVETAB_SMALL_SLOTS; /* 4/5 live: past the small table */
+    uint64_t rebuilds16 = 0;
+    for (size_t i = 0; i < n; i++) {
+        livetab_blk_t x = blk(8 + i % 300, 1000000 + 100 * i, (uint32_t)(i % 40), 2);
+        assert_u64_eq(livetab_set(&t, BASE + 32 * i, &x), 0);
+        if (i % 5 == 0)
+            livetab_kill(&t, BASE + 32 * i);
+        if (t.lay.stride == 16) {
+            expect_u64_le(t.nslots, LIVETAB_SMALL_SLOTS + (LIVETAB_SMALL_SLOTS >> 6));
+            rebuilds16 = t.rebuilds;
+        }
+    }
+    expect_true(rebuilds16 > 1);
+    expect_u64_eq(t.lay.stride, 12);
+    expect_true(t.nslots >= LIVETAB_SMALL_SLOTS);
+    expect_u64_eq(t.side_n, 0);
+    expect_u64_eq(t.wide_for_good, 0);
+    for (size_t i = 0; i < n; i++) {
+        livetab_blk_t x = blk(8 + i % 300, 1000000 + 100 * i, (uint32_t)(i % 40), 2);
+        int st = livetab_find(&t, BASE + 32 * i, &b);
+        if (i % 5 == 0 && st != LIVETAB_ABSENT) { /* dead, or dropped by a rebuild */
+            assert_u64_eq(st, LIVETAB_DEAD);
+            expect_u64_eq(b.site, x.site);
+            expect_u64_eq(b.fn, x.fn);
+        } else if (i % 5) {
+            assert_u64_eq(st, LIVETAB_LIVE);
+            expect_blk(&b, &x);
+        }
+    }
+    livetab_free(&t);
+
+    /* sites that need 18 bits (and a long trace): 16 bytes for good */
+    t = (livetab_t){.small_slots = 8192};
+    for (size_t i = 0; i < 20000; i++) {
+        livetab_blk_t x = blk(8 + i % 300, 1000000 + (i << 26), (uint32_t)(i * 13), 2);
+        assert_u64_eq(livetab_set(&t, BASE + 32 * i, &x), 0);
+    }
+    expect_u64_eq(t.lay.stride, 16);
+    expect_u64_eq(t.wide_for_good, 1);
+    for (size_t i = 0; i < 20000; i++) {
+        livetab_blk_t x = blk(8 + i % 300, 1000000 + (i << 26), (uint32_t)(i * 13), 2);
+        assert_u64_eq(livetab_find(&t, BASE + 32 * i, &b), LIVETAB_LIVE);
+        expect_blk(&b, &x);
+    }
     livetab_free(&t);
 }
 
@@ -471,7 +552,8 @@ TEST(compact_layout_and_relayout)
     livetab_free(&t);
 }
 
-TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(small_table_fixed_layout),
+          TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
+          TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
           TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
-          TEST_ENTRY(random_growing_values),
-          TEST_ENTRY(bytes_per_live_block))
+          TEST_ENTRY(random_growing_values), TEST_ENTRY(bytes_per_live_block))
