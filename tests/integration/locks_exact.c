@@ -32,7 +32,7 @@ static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t kept_by_thread = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t kept_at_end = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t kept_running = PTHREAD_MUTEX_INITIALIZER;
-static sem_t sem[2], runner_has_it;
+static sem_t sem[2], runner_has_it, brief_has_it;
 static volatile int arrived;
 static volatile unsigned long counter;
 
@@ -98,9 +98,10 @@ static void *keeper_thread(void *arg)
     return NULL; /* exits holding it */
 }
 
-__attribute__((noinline)) void hold_briefly(pthread_mutex_t *m)
+__attribute__((noinline)) void hold_briefly(pthread_mutex_t *m, sem_t *held)
 {
     pthread_mutex_lock(m);
+    sem_post(held);
     sleep_ms(50);
     pthread_mutex_unlock(m);
 }
@@ -108,7 +109,7 @@ __attribute__((noinline)) void hold_briefly(pthread_mutex_t *m)
 static void *brief_thread(void *arg)
 {
     (void)arg;
-    hold_briefly(&kept_at_end);
+    hold_briefly(&kept_at_end, &brief_has_it);
     return NULL;
 }
 
@@ -147,8 +148,10 @@ static void run(int argc, char **argv)
     pthread_join(k, NULL);
 
     pthread_t br;
+    sem_init(&brief_has_it, 0, 0);
     pthread_create(&br, NULL, brief_thread, NULL);
-    sleep_ms(10);
+    sem_wait(&brief_has_it); /* it holds the lock (a sleep here lost the race under load: main
+                              * took it first and brief_thread waited for it forever) */
     keep_lock(&kept_at_end); /* waits for brief_thread, then holds it to the end */
     pthread_join(br, NULL);
 
