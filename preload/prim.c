@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -148,6 +149,11 @@ static void clock_resync(uint64_t g, const prim_clock_seg_t *cur)
     seg_publish(g, &s);
 }
 
+void prim_clock_after_fork_child(void)
+{
+    __atomic_store_n(&resync_lock, 0, __ATOMIC_RELEASE);
+}
+
 uint64_t prim_now_ns_slow(void)
 {
 #if defined(__x86_64__)
@@ -164,14 +170,23 @@ uint64_t prim_now_ns_slow(void)
         if (t - s.base_tsc < s.span || t < s.base_tsc)
             return seg_eval(&s, t); /* (a counter a few ticks behind base: base) */
         /* the segment has ended */
-        uint64_t l = __atomic_load_n(&resync_lock, __ATOMIC_ACQUIRE);
-        uint64_t stale = s.span * 8;
-        if (resyncs < 3 && (l == 0 || t - l > stale) &&
+        /* One thread at a time makes the next segment, and no other ever takes the lock
+         * over (two publishing a segment g + 1 each would let the later, made from older
+         * clock reads, start below what the other's had already returned: the clock would
+         * step back across threads). So the maker runs with signals blocked (no handler can
+         * interrupt it and longjmp away with the lock held), and a fork child, where the
+         * maker may have been another thread, frees the lock (prim_clock_after_fork_child). */
+        uint64_t l = 0;
+        if (resyncs < 3 && __atomic_load_n(&resync_lock, __ATOMIC_RELAXED) == 0 &&
             __atomic_compare_exchange_n(&resync_lock, &l, t | 1, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED)) {
+            sigset_t all, old;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &old);
             if (__atomic_load_n(&prim_clock.gen, __ATOMIC_ACQUIRE) == g)
                 clock_resync(g, &s);
             __atomic_store_n(&resync_lock, 0, __ATOMIC_RELEASE);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
             resyncs++;
             continue; /* read again on the new segment */
         }
@@ -179,8 +194,9 @@ uint64_t prim_now_ns_slow(void)
          * wait for it, yielding once it takes longer (it was preempted). Returning this
          * segment's end meanwhile would stamp every event of those microseconds with one
          * time, and equal times lose the order of a free and the malloc that reuses its
-         * block on another thread. Only a resync that does not end (a signal handler that
-         * interrupted it on this thread) gets the end, after CLOCK_WAIT_MAX tries. */
+         * block on another thread. Only a resync that takes unusually long (its thread
+         * stopped, or starved on a loaded machine) gets the end, after CLOCK_WAIT_MAX tries:
+         * no later read returns less, as the next segment starts at or after it. */
         if (waits++ < CLOCK_WAIT_MAX) {
             if (waits > CLOCK_WAIT_SPIN)
                 sched_yield();

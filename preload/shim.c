@@ -332,6 +332,7 @@ static void fork_child_start(void)
     int was = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
     int g = shim_tls.guard;
     shim_tls.guard = 1;
+    prim_clock_after_fork_child();
     writer_after_fork_child();
     tstate_after_fork_child();
     liveset_after_fork_child();

@@ -72,7 +72,9 @@ static void tsc_calibrate(void)
         return;
     tsc_mult = (uint64_t)(((unsigned __int128)(n1 - n0) << 32) / (c1 - c0));
     __atomic_store_n(&tsc_ok, 1, __ATOMIC_RELEASE);
+#if PRIM_TSC_CLOCK
     prim_clock_start(tsc_mult); /* every record's timestamp from here on (prim.h) */
+#endif
     PS_LOG(3, "TSC: %llu ticks in %llu ns", (unsigned long long)(c1 - c0),
            (unsigned long long)(n1 - n0));
 #endif
