@@ -85,12 +85,7 @@ static void *boot_calloc(size_t n, size_t m)
 }
 
 /* ---- allocation functions of one shape: X(name, FN, params, args, size, align) ---------- */
-#define PS_PLAIN_ALLOC_HOOKS(X)                                                                \
-    X(malloc, MALLOC, (size_t size), (size), size, 0)                                          \
-    X(valloc, VALLOC, (size_t size), (size), size, prim_page_size())                           \
-    X(pvalloc, PVALLOC, (size_t size), (size), size, prim_page_size())                         \
-    X(memalign, MEMALIGN, (size_t align, size_t size), (align, size), size, align)             \
-    X(aligned_alloc, ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size, align)
+/* (PS_PLAIN_ALLOC_HOOKS: hooks_alloc.h) */
 
 #define PS_X(name, FN, params, args, sz, al)                                                   \
     PS_HOOK void *PS_HOOK_NAME(name) params                                                    \

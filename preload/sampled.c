@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bootstrap.h"
+#include "hooks_alloc.h"
 #include "ilock.h"
 #include "imem.h"
 #include "perfshim/mix.h"
@@ -293,13 +294,6 @@ static PS_NOINLINE PS_COLD void *pass_alloc(size_t size, int aligned)
     return NULL;
 }
 
-/* X(name, FN, params, args, size, align) as hooks_alloc.c's plain hooks */
-#define PS_PLAIN(X)                                                                            \
-    X(malloc, MALLOC, (size_t size), (size), size, 0)                                          \
-    X(valloc, VALLOC, (size_t size), (size), size, prim_page_size())                           \
-    X(pvalloc, PVALLOC, (size_t size), (size), size, prim_page_size())                         \
-    X(memalign, MEMALIGN, (size_t align, size_t size), (align, size), size, align)             \
-    X(aligned_alloc, ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size, align)
 /* The twins' fast path: the allocation is counted down before the real call, which is then
  * a tail call (no frame, no guard: the real allocator does not come back into the shim; one
  * that did would have its own allocations counted too). When a sample falls inside it
@@ -324,7 +318,7 @@ static PS_NOINLINE PS_COLD void *pass_alloc(size_t size, int aligned)
             return real_##name args;                                                           \
         return sampled_slow_##name args;                                                       \
     }
-PS_PLAIN(PS_X)
+PS_PLAIN_ALLOC_HOOKS(PS_X)
 #undef PS_X
 
 static PS_NOINLINE PS_COLD void *sampled_slow_calloc(size_t n, size_t m)
