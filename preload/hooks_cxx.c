@@ -174,17 +174,14 @@ PS_CXX_NEW_HOOKS(PS_X)
         if (PS_UNLIKELY(!p || bootstrap_owns(p)))                                              \
             return;                                                                            \
         real_##sym##_t real = PS_REAL(sym);                                                    \
-        if (PS_UNLIKELY(sampled_on)) { /* sampled.h */                                         \
+        tstate_t *st = NULL;                                                                   \
+        if (PS_UNLIKELY(sampled_on)) { /* sampled.h: only sampled blocks are recorded */       \
             if (PS_UNLIKELY(sampled_maybe(p)) && !shim_tls.guard)                              \
                 sampled_release(p, PS_FN_##FN, 1, PS_CALLER());                                \
-            if (PS_LIKELY(real != NULL))                                                       \
-                real args;                                                                     \
-            else                                                                               \
-                real_free(p);                                                                  \
-            return;                                                                            \
+        } else if (!shim_tls.guard) {                                                          \
+            st = hook_enter();                                                                 \
         }                                                                                      \
-        tstate_t *st = shim_tls.guard ? NULL : hook_enter();                                   \
-        if (PS_UNLIKELY(!st)) {                                                                \
+        if (PS_UNLIKELY(!st)) { /* passed on, not recorded (or recorded above) */              \
             if (PS_LIKELY(real != NULL))                                                       \
                 real args;                                                                     \
             else                                                                               \
