@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -39,6 +40,8 @@ static uint32_t info_used;
 #define THR_CAP 4096u
 #define TID_SLOTS 65536u /* tid % TID_SLOTS -> slot + 1 (a colliding live thread is not named) */
 #define HOLDER_SCAN_MAX 256u
+#define HOLDER_SPINS 16u /* looks for a holder paused between, then yields, up to */
+#define HOLDER_TRIES 64u
 
 static lockthr_t *thr_pool;
 static uint32_t *tid_slot;
@@ -387,38 +390,78 @@ static uint32_t held_stack_of(const lockthr_t *t, uint32_t tid, uint64_t lock, i
     return 0;
 }
 
-void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
+/* glibc keeps the holder's tid in a mutex and in a write-held rwlock (0: none, or read-held) */
+static uint32_t owner_tid(const void *lock, int kind)
+{
+    if (kind == PS_LOCK_MUTEX)
+        return (uint32_t)__atomic_load_n(&((const pthread_mutex_t *)lock)->__data.__owner,
+                                         __ATOMIC_RELAXED);
+    if (kind == PS_LOCK_RWLOCK)
+        return (uint32_t)__atomic_load_n(
+            &((const pthread_rwlock_t *)lock)->__data.__cur_writer, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Whether a mutex or spinlock is taken now (its lock word); an rwlock: never asked. */
+static int lock_taken(const void *lock, int kind)
+{
+    if (kind == PS_LOCK_MUTEX)
+        return __atomic_load_n(&((const pthread_mutex_t *)lock)->__data.__lock,
+                               __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n((const int *)lock, __ATOMIC_RELAXED) != 0;
+}
+
+/* The stack of the thread that holds h's lock by the owner's tid, else by a scan of the
+ * threads for a completed acquisition; 0 if none is found. Sets w->holder_tid. */
+static uint32_t holder_find(const lockheld_t *h, int kind, lockwait_t *w)
 {
     const void *lock = (const void *)(uintptr_t)h->lock;
-    w->holder_tid = w->holder_stack = 0;
-    /* glibc keeps the holder's tid in a mutex and in a write-held rwlock; the holder pushed
-     * its held entry before it took the lock, so its site is published by now */
-    uint32_t holder = 0;
-    if (kind == PS_LOCK_MUTEX)
-        holder = (uint32_t)__atomic_load_n(&((const pthread_mutex_t *)lock)->__data.__owner,
-                                           __ATOMIC_RELAXED);
-    else if (kind == PS_LOCK_RWLOCK)
-        holder = (uint32_t)__atomic_load_n(
-            &((const pthread_rwlock_t *)lock)->__data.__cur_writer, __ATOMIC_RELAXED);
+    uint32_t holder = owner_tid(lock, kind), stack = 0;
     if (holder && thr_pool && tid_slot) {
         w->holder_tid = holder;
         uint32_t idx = __atomic_load_n(&tid_slot[holder % TID_SLOTS], __ATOMIC_ACQUIRE);
-        if (idx)
-            w->holder_stack = held_stack_of(&thr_pool[idx - 1], holder, h->lock, 0);
-    } else if (thr_pool) {
-        /* a spinlock or a read-held rwlock: look for a thread that holds it */
-        const lockthr_t *me = lock_me;
-        uint32_t n = __atomic_load_n(&thr_used, __ATOMIC_ACQUIRE);
-        if (n > HOLDER_SCAN_MAX)
-            n = HOLDER_SCAN_MAX;
-        for (uint32_t i = 0; i < n && !w->holder_stack; i++) {
-            const lockthr_t *t = &thr_pool[i];
-            uint32_t tid = __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
-            if (t == me || !tid)
-                continue;
-            if ((w->holder_stack = held_stack_of(t, tid, h->lock, 1)) != 0)
-                w->holder_tid = tid;
+        if (idx && (stack = held_stack_of(&thr_pool[idx - 1], holder, h->lock, 0)) != 0)
+            return stack;
+    }
+    if (!thr_pool)
+        return 0;
+    /* a spinlock, a read-held rwlock, a mutex whose holder is unlocking it (owner cleared
+     * first), or one just lost: look for a thread that holds it */
+    const lockthr_t *me = lock_me;
+    uint32_t n = __atomic_load_n(&thr_used, __ATOMIC_ACQUIRE);
+    if (n > HOLDER_SCAN_MAX)
+        n = HOLDER_SCAN_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        const lockthr_t *t = &thr_pool[i];
+        uint32_t tid = __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
+        if (t == me || !tid)
+            continue;
+        if ((stack = held_stack_of(t, tid, h->lock, 1)) != 0) {
+            w->holder_tid = tid;
+            return stack;
         }
+    }
+    return 0;
+}
+
+void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
+{
+    w->holder_tid = w->holder_stack = 0;
+    /* The holder pushed its held entry before it took the lock, so its site is published by
+     * now. One moment names nobody: a mutex or spinlock taken by a thread that has not yet
+     * returned from the real call (no owner tid stored yet, no acquisition completed), or
+     * lost just after our trylock failed. While the lock is taken and nobody is named, look
+     * again: a few pauses, then yields (that thread was preempted: on a loaded machine for
+     * milliseconds, the whole wait). An rwlock is looked at once. This path blocks anyway. */
+    for (unsigned tries = 0;; tries++) {
+        if ((w->holder_stack = holder_find(h, kind, w)) != 0 || kind == PS_LOCK_RWLOCK ||
+            tries == HOLDER_TRIES || !lock_taken((const void *)(uintptr_t)h->lock, kind))
+            break;
+        w->holder_tid = 0;
+        if (tries < HOLDER_SPINS)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
     }
     w->t_begin = tsc_now();
 }
