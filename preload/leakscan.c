@@ -236,10 +236,13 @@ static void leakscan_root_regions_add(struct scan_s *S)
     ilock_unlock(&regions_lock);
 }
 
+/* The state of the thread running an on-demand scan (leakscan_run_on_demand), NULL otherwise. */
+static PS_TLS tstate_t *demand_st;
+
 /* An on-demand scan's records go into the calling thread's own stream. */
 static void leakscan_put_on_demand(const void *recs, uint32_t len)
 {
-    tstate_t *st = shim_self_state();
+    tstate_t *st = demand_st;
     if (!st)
         return;
     const unsigned char *p = recs;
@@ -1430,10 +1433,12 @@ void leakscan_run(void)
     (void)r;
 }
 
-PS_NOINLINE int leakscan_run_on_demand(void)
+PS_NOINLINE int leakscan_run_on_demand(tstate_t *st)
 {
     int r;
+    demand_st = st;
     SCAN_HERE(PS_LEAK_F_ON_DEMAND, 0);
+    demand_st = NULL;
     return r;
 }
 

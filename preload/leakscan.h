@@ -49,8 +49,9 @@ void leakscan_thread_attach(tstate_t *st);
 void leakscan_internal_thread(void);
 void leakscan_run(void);
 /* An on-demand scan (__lsan_do_leak_check): the same scan, its records in the calling
- * thread's stream, flagged PS_LEAK_F_ON_DEMAND. The hook guard must be set. */
-int leakscan_run_on_demand(void); /* 1: definite or indirect leaks found */
+ * thread's stream st (the caller's state, from the shim: NULL records nothing), flagged
+ * PS_LEAK_F_ON_DEMAND. The hook guard must be set. */
+int leakscan_run_on_demand(tstate_t *st); /* 1: definite or indirect leaks found */
 /* After __lsan_do_leak_check: leakscan_run() records nothing. */
 void leakscan_exit_scan_off(void);
 /* __lsan_disable depth of the calling thread: its allocations are ignored while > 0. */

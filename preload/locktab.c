@@ -221,7 +221,7 @@ static int site_is_internal(uintptr_t ra)
 static void no_table(void)
 {
     PS_WARN_ONCE("no memory for a thread's lock table; its lock events are dropped");
-    shim_count_dropped();
+    writer_count_dropped(1);
 }
 
 locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)

@@ -51,7 +51,7 @@ static int do_check(void)
         return 0;
     int g = shim_tls.guard;
     shim_tls.guard = 1;
-    int leaked = leakscan_run_on_demand();
+    int leaked = leakscan_run_on_demand(shim_self_state());
     shim_tls.guard = g;
     return leaked;
 }
