@@ -59,7 +59,7 @@
 #include "options.h"
 #include "perfshim/trace_format.h"
 #include "prim.h"
-#include "shim.h"
+#include "rec.h"
 #include "writer.h"
 
 uint64_t leakscan_ld_lo, leakscan_ld_len;
@@ -251,7 +251,7 @@ static void leakscan_put_on_demand(const void *recs, uint32_t len)
         memcpy(&h, p + pos, sizeof h);
         if (!h.len || pos + h.len > len)
             break;
-        shim_put(st, p + pos, h.len);
+        rec_put(st, p + pos, h.len);
         pos += h.len;
     }
 }

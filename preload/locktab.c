@@ -23,7 +23,7 @@
 #include "imem.h"
 #include "log.h"
 #include "perfshim/mix.h"
-#include "shim.h"
+#include "rec.h"
 
 PS_TLS lockthr_t *lock_me = &lock_none;
 lockthr_t lock_none;
@@ -221,7 +221,7 @@ static int site_is_internal(uintptr_t ra)
 static void no_table(void)
 {
     PS_WARN_ONCE("no memory for a thread's lock table; its lock events are dropped");
-    writer_count_dropped(1);
+    rec_count_dropped();
 }
 
 locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
@@ -266,7 +266,7 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     s->ra = ra;
     s->kind = (uint8_t)kind;
     s->info = li;
-    s->stack = shim_stack(st, ra); /* once per site: the stack of its first acquisition */
+    s->stack = rec_stack(st, ra); /* once per site: the stack of its first acquisition */
     s->ignored = site_is_internal(ra);
     __atomic_store_n(&tab->nsites, n + 1, __ATOMIC_RELEASE);
     tab->slot[h] = n + 1;
@@ -363,7 +363,7 @@ void locktab_edges(tstate_t *st, lockthr_t *t, const lockheld_t *h)
                                 .to = s->lock,
                                 .from_stack = b->stack,
                                 .to_stack = s->stack};
-        shim_put(st, &r, sizeof r);
+        rec_put(st, &r, sizeof r);
     }
 }
 
@@ -493,7 +493,7 @@ static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t
                             .op = w->op,
                             .result = (uint16_t)(timedout ? ETIMEDOUT : 0),
                             .tid = tid};
-    shim_put(st, &r, sizeof r);
+    rec_put(st, &r, sizeof r);
 }
 
 void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read, int rc)
@@ -576,8 +576,8 @@ void locktab_init_seen(tstate_t *st, const void *lock, uintptr_t ra, int kind, u
                             .ts = prim_now_ns(),
                             .lock = (uint64_t)(uintptr_t)lock,
                             .attr = attr};
-    r.stack = shim_stack(st, ra);
-    shim_put(st, &r, sizeof r);
+    r.stack = rec_stack(st, ra);
+    rec_put(st, &r, sizeof r);
 }
 
 /* ---- emission -------------------------------------------------------------------------- */
@@ -635,7 +635,7 @@ static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put,
 
 static void put_state(const void *rec, uint32_t len, void *st)
 {
-    shim_put(st, rec, len);
+    rec_put(st, rec, len);
 }
 
 /* reg_lock held. Writes tab's non-empty sites into st and zeroes them (a table emitted at a

@@ -215,7 +215,7 @@ static void rec_alloc_at(tstate_t *st, uint8_t fn, const void *p, uint64_t size,
                         .align = align};
     if (p)
         set_insert(r.ptr);
-    shim_put(st, &r, sizeof r);
+    rec_put(st, &r, sizeof r);
     locktab_note_alloc(r.stack, size);
 }
 
@@ -225,12 +225,12 @@ static void rec_alloc(tstate_t *st, uint8_t fn, const void *p, uint64_t size, ui
 {
     uint64_t ts = prim_now_ns();
     shim_tick(st, ts);
-    rec_alloc_at(st, fn, p, size, align, ts, shim_stack_walk(st, ra, 0));
+    rec_alloc_at(st, fn, p, size, align, ts, rec_stack_walk(st, ra, 0));
 }
 
 /* alloc_counted inlined into a function the app's call reached by jumps only (the exported
  * symbol's jump, the twin's tail call): its return address and frame are the hook's, so the
- * sample's stack comes from the thread's stack cache (shim_stack) as in full mode. */
+ * sample's stack comes from the thread's stack cache (rec_stack) as in full mode. */
 static PS_ALWAYS_INLINE void *alloc_counted_here(tstate_t *st, uint8_t fn, void *p,
                                                  uint64_t size, uint64_t align)
 {
@@ -238,7 +238,7 @@ static PS_ALWAYS_INLINE void *alloc_counted_here(tstate_t *st, uint8_t fn, void 
     if (p && countdown(st, size) && countdown_expired(st, size)) {
         uint64_t ts = prim_now_ns();
         shim_tick(st, ts);
-        rec_alloc_at(st, fn, p, size, align, ts, shim_stack(st, PS_CALLER()));
+        rec_alloc_at(st, fn, p, size, align, ts, rec_stack(st, PS_CALLER()));
     }
     hook_leave();
     errno = e;
@@ -251,8 +251,8 @@ static void rec_free(tstate_t *st, uint8_t fn, const void *p, uint64_t ts, int s
     ps_rec_free_t r = {.h = {PS_REC_FREE, fn, sizeof r}, .ts = ts, .ptr = (uint64_t)(uintptr_t)p};
     shim_tick(st, ts);
     if (options.free_stacks >= stack_level)
-        r.stack = shim_stack_walk(st, ra, 0);
-    shim_put(st, &r, sizeof r);
+        r.stack = rec_stack_walk(st, ra, 0);
+    rec_put(st, &r, sizeof r);
 }
 
 /* After the real call made under the guard (hook_enter returned st): counts the allocation
@@ -409,9 +409,9 @@ static PS_NOINLINE void *realloc_common(tstate_t *st, uint8_t fn, void *old, siz
                               .new_ptr = (uint64_t)(uintptr_t)p,
                               .size = size};
         shim_tick(st, r.ts);
-        r.stack = shim_stack_walk(st, ra, 0);
+        r.stack = rec_stack_walk(st, ra, 0);
         set_insert(r.new_ptr);
-        shim_put(st, &r, sizeof r);
+        rec_put(st, &r, sizeof r);
         locktab_note_alloc(r.stack, size);
     } else if (was) {
         rec_free(st, fn, old, t0, 2, ra); /* the old block went; the new one was not sampled */

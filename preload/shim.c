@@ -186,7 +186,7 @@ static void put_thread_rec(tstate_t *st, uint8_t type)
                          .ts = prim_now_ns()};
     memcpy(rec, &r, sizeof r);
     memcpy(rec + sizeof r, name, nlen);
-    shim_put(st, rec, r.h.len);
+    rec_put(st, rec, r.h.len);
 }
 
 /* First event of a thread: its state, its THREAD_START, and the module map if none yet. */
@@ -242,7 +242,7 @@ static tstate_t *hook_enter_slow_body(void)
     if (!st) {
         shim_tls.guard = 0;
         PS_WARN_ONCE("out of memory for a thread's state; its events are dropped");
-        shim_count_dropped();
+        rec_count_dropped();
     }
     return st;
 }
@@ -250,41 +250,6 @@ static tstate_t *hook_enter_slow_body(void)
 tstate_t *shim_self_state(void)
 {
     return shim_tls.st ? shim_tls.st : thread_attach();
-}
-
-uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
-{
-    ucache_ent_t *fill = NULL;
-    int depth;
-    if (PS_LIKELY(unwind_safe(st) && (unwind_tls_ready || unwind_first_ok(ra))))
-        depth = options.unwind == PS_UNWIND_AUTO
-                    ? unwind_capture_cached(st, options.depth, ra, cfa, &fill)
-                    : unwind_capture(st, options.depth);
-    else
-        depth = unwind_shallow(st->ips, ra);
-    if (PS_UNLIKELY(depth <= 0))
-        return 0;
-    int is_new;
-    uint32_t id = stacktab_intern(st->ips, (uint32_t)depth, &is_new);
-    if (is_new) {
-        modmap_refresh(st);
-        uint32_t len = (uint32_t)sizeof(ps_rec_stack_t) + (uint32_t)depth * 8u;
-        unsigned char *p = tstate_reserve(st, len);
-        if (PS_UNLIKELY(!p))
-            return 0;
-        ps_rec_stack_t r = {.h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
-        memcpy(p, &r, sizeof r);
-        memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
-        tstate_commit(st, len);
-    }
-    if (fill && id) /* its STACK record is written: later events may use the id alone */
-        ucache_publish(fill, ra, id);
-    return id;
-}
-
-void shim_count_dropped(void)
-{
-    writer_count_dropped(1);
 }
 
 void shim_enter_internal_thread(void)

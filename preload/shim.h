@@ -22,6 +22,7 @@
 #include "perfshim/trace_format.h"
 #include "perfshim/trace_pack.h"
 #include "prim.h"
+#include "rec.h"
 #include "stacktab.h"
 #include "tstate.h"
 #include "modmap.h"
@@ -58,7 +59,6 @@ extern const volatile int *shim_forkword;
 PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
 void shim_init(void);
 void shim_fini(void);
-void shim_count_dropped(void);
 /* 0 in a child made without fork() that has not taken over a trace of its own yet: it must
  * write nothing (the descriptors and buffers it holds are copies of its parent's). */
 int shim_owns_trace(void);
@@ -98,34 +98,6 @@ static PS_ALWAYS_INLINE void hook_leave(void)
 /* The return address of the hook a recorder is inlined into: its caller. */
 #define PS_CALLER() ((uintptr_t)__builtin_return_address(0))
 
-/* Stack budget of a recorder (measured, unwind.h): when it unwinds (allocations, C++ deletes,
- * free with PERFSHIM_FREE_STACKS=2) 768 bytes below the hook's caller with the stack cache
- * (its libunwind cursor lives in the thread's cache block), 3,512 (the C++ hooks 3,640) with
- * PERFSHIM_UNWIND=libunwind (unw_backtrace's frame); the hook's frames otherwise.
- * The stack of the hook's caller, interned: from the thread's stack cache when the same
- * caller at the same depth saw the same stack before (unwind.h: one load and compare per
- * checked slot), else shim_stack_walk: unwinds the caller's stack and interns it, writes the
- * STACK record when it is new and enters the stack into the cache. Where unwinding is not
- * safe (unwind.h: too little stack left, a foreign stack, inside the loader's lock) the
- * stack is the one frame `ra` (the hook's caller), counted. `ra` and the CFA must be the
- * hook's (the recorder inlined into it); from elsewhere the walk finds they do not match
- * its caller's frame and caches nothing. */
-PS_NOINLINE PS_COLD uint32_t shim_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
-static PS_ALWAYS_INLINE uint32_t shim_stack(tstate_t *st, uintptr_t ra)
-{
-    /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
-     * recorder not inlined into the hook (ra is not its own return address) has no CFA to
-     * key on: 0, never cached */
-    uintptr_t cfa = 0;
-    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
-        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
-        uint32_t id = ucache_lookup(st, ra, cfa);
-        if (PS_LIKELY(id != 0))
-            return id;
-    }
-    return shim_stack_walk(st, ra, cfa);
-}
-
 /* Without a writer thread the app's own events do its periodic work (writer.h); one load and
  * a compare of a timestamp the recorder took anyway. Called before the event changes the live
  * set or the buffer: a snapshot the app asked for before this event does not include it. */
@@ -133,16 +105,6 @@ static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
 {
     if (PS_UNLIKELY(ts >= __atomic_load_n(&writer_tick_due, __ATOMIC_RELAXED)))
         writer_tick(st, ts, (uintptr_t)__builtin_return_address(0)); /* inlined: the hook's caller */
-}
-
-static PS_ALWAYS_INLINE void shim_put(tstate_t *st, const void *rec, uint32_t len)
-{
-    unsigned char *p = tstate_reserve(st, len);
-    if (PS_UNLIKELY(!p)) {
-        shim_count_dropped();
-        return;
-    }
-    tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
 }
 
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
@@ -181,9 +143,9 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .ptr = (uint64_t)(uintptr_t)ptr,
                         .size = size,
                         .align = align};
-    r.stack = shim_stack(st, PS_CALLER());
+    r.stack = rec_stack(st, PS_CALLER());
     shim_live_add(st, ptr, size, r.stack);
-    shim_put(st, &r, sizeof r);
+    rec_put(st, &r, sizeof r);
     acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
     locktab_note_alloc(r.stack, size);
 }
@@ -208,12 +170,12 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
                        .ptr = (uint64_t)(uintptr_t)ptr};
     shim_tick(st, r.ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
-        r.stack = shim_stack(st, PS_CALLER());
+        r.stack = rec_stack(st, PS_CALLER());
     liveset_entry_t le;
     if (options.leak_check && liveset_remove(r.ptr, &le) &&
         LIVESET_TID_BITS(le.flags) != LIVESET_F_TID(st->tid))
         r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
-    shim_put(st, &r, sizeof r);
+    rec_put(st, &r, sizeof r);
 }
 
 /* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED */
@@ -228,14 +190,14 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .old_ptr = (uint64_t)(uintptr_t)old,
                           .new_ptr = (uint64_t)(uintptr_t)new_ptr,
                           .size = size};
-    r.stack = shim_stack(st, PS_CALLER());
+    r.stack = rec_stack(st, PS_CALLER());
     if (new_ptr)
         shim_live_add(st, new_ptr, size, r.stack);
     else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
-    shim_put(st, &r, sizeof r);
+    rec_put(st, &r, sizeof r);
     acost_add(st, PS_COST_ALLOC, r.stack, cost);
     locktab_note_alloc(r.stack, size);
 }

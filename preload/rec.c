@@ -1,0 +1,45 @@
+/* rec.c -- see rec.h. */
+#include <config.h>
+
+#include "rec.h"
+
+#include <string.h>
+
+#include "modmap.h"
+#include "options.h"
+#include "stacktab.h"
+
+void rec_count_dropped(void)
+{
+    writer_count_dropped(1);
+}
+
+uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
+{
+    ucache_ent_t *fill = NULL;
+    int depth;
+    if (PS_LIKELY(unwind_safe(st) && (unwind_tls_ready || unwind_first_ok(ra))))
+        depth = options.unwind == PS_UNWIND_AUTO
+                    ? unwind_capture_cached(st, options.depth, ra, cfa, &fill)
+                    : unwind_capture(st, options.depth);
+    else
+        depth = unwind_shallow(st->ips, ra);
+    if (PS_UNLIKELY(depth <= 0))
+        return 0;
+    int is_new;
+    uint32_t id = stacktab_intern(st->ips, (uint32_t)depth, &is_new);
+    if (is_new) {
+        modmap_refresh(st);
+        uint32_t len = (uint32_t)sizeof(ps_rec_stack_t) + (uint32_t)depth * 8u;
+        unsigned char *p = tstate_reserve(st, len);
+        if (PS_UNLIKELY(!p))
+            return 0;
+        ps_rec_stack_t r = {.h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
+        memcpy(p, &r, sizeof r);
+        memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
+        tstate_commit(st, len);
+    }
+    if (fill && id) /* its STACK record is written: later events may use the id alone */
+        ucache_publish(fill, ra, id);
+    return id;
+}

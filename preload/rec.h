@@ -1,0 +1,63 @@
+/*
+ * rec.h -- a record into the calling thread's stream, and the interned stack of a hook's
+ * caller: what every recorder (shim.h, locktab, leakscan, sampled) writes with.
+ *
+ * Contract: called on the thread that owns st (tstate.h), with its hook guard set, from a
+ * hook or below one; never fails the app: a record that cannot be written (no buffer) is
+ * counted as dropped (writer_count_dropped), a stack that cannot be had is 0. Not signal
+ * safe (a refill may block). The inlines are the hooks' fast path: rec_stack is one cache
+ * lookup, rec_put a bounds check, the copy and a release store.
+ */
+#ifndef PERFSHIM_REC_H
+#define PERFSHIM_REC_H
+
+#include <stdint.h>
+
+#include "perfshim/compiler.h"
+#include "perfshim/trace_pack.h"
+#include "tstate.h"
+#include "unwind.h"
+#include "writer.h"
+
+/* Stack budget of a recorder (measured, unwind.h): when it unwinds (allocations, C++ deletes,
+ * free with PERFSHIM_FREE_STACKS=2) 768 bytes below the hook's caller with the stack cache
+ * (its libunwind cursor lives in the thread's cache block), 3,512 (the C++ hooks 3,640) with
+ * PERFSHIM_UNWIND=libunwind (unw_backtrace's frame); the hook's frames otherwise.
+ * The stack of the hook's caller, interned: from the thread's stack cache when the same
+ * caller at the same depth saw the same stack before (unwind.h: one load and compare per
+ * checked slot), else rec_stack_walk: unwinds the caller's stack and interns it, writes the
+ * STACK record when it is new and enters the stack into the cache. Where unwinding is not
+ * safe (unwind.h: too little stack left, a foreign stack, inside the loader's lock) the
+ * stack is the one frame `ra` (the hook's caller), counted. `ra` and the CFA must be the
+ * hook's (the recorder inlined into it); from elsewhere the walk finds they do not match
+ * its caller's frame and caches nothing. */
+/* One event lost (no buffer, no memory): counted in the trace's END (writer_count_dropped). */
+void rec_count_dropped(void);
+
+PS_NOINLINE PS_COLD uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+static PS_ALWAYS_INLINE uint32_t rec_stack(tstate_t *st, uintptr_t ra)
+{
+    /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
+     * recorder not inlined into the hook (ra is not its own return address) has no CFA to
+     * key on: 0, never cached */
+    uintptr_t cfa = 0;
+    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
+        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
+        uint32_t id = ucache_lookup(st, ra, cfa);
+        if (PS_LIKELY(id != 0))
+            return id;
+    }
+    return rec_stack_walk(st, ra, cfa);
+}
+
+static PS_ALWAYS_INLINE void rec_put(tstate_t *st, const void *rec, uint32_t len)
+{
+    unsigned char *p = tstate_reserve(st, len);
+    if (PS_UNLIKELY(!p)) {
+        rec_count_dropped();
+        return;
+    }
+    tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
+}
+
+#endif /* PERFSHIM_REC_H */
