@@ -9,29 +9,32 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "locktab.h"
+#include "perfshim/trace_format.h"
+#include "prim.h"
+#include "tstate.h"
 #include "writer.h"
 
 #define PS_CRASH_SIGNALS(X) X(SIGSEGV) X(SIGBUS) X(SIGABRT) X(SIGFPE) X(SIGILL)
 
 static int crash_entered;
+static crash_enter_fn crash_enter;
 
 static void crash_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)uctx;
     int saved_errno = errno;
+    tstate_t *st = NULL;
     /* One thread flushes; a second fatal signal (in the flush itself, or another thread)
-     * goes straight to the default action. */
-    if (!__atomic_exchange_n(&crash_entered, 1, __ATOMIC_ACQ_REL) &&
-        __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && shim_owns_trace()) {
-        shim_tls.guard = 1; /* a hook the flush might reach passes through */
+     * goes straight to the default action. crash_enter sets the guard: a hook the flush
+     * might reach passes through. */
+    if (!__atomic_exchange_n(&crash_entered, 1, __ATOMIC_ACQ_REL) && crash_enter(&st)) {
         ps_rec_crash_t r = {.h = {PS_REC_CRASH, 0, sizeof r},
                             .signo = (uint32_t)sig,
                             .ts = prim_now_ns(),
                             .addr = si ? (uint64_t)(uintptr_t)si->si_addr : 0,
                             .tid = (uint32_t)prim_gettid(),
                             .code = si ? si->si_code : 0};
-        tstate_t *st = shim_tls.st;
         /* In the thread's own stream when it fits without a refill (which could block). */
         if (st && st->pos + sizeof r <= st->cap) {
             memcpy(st->buf + st->pos, &r, sizeof r);
@@ -51,8 +54,9 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
     syscall(SYS_tgkill, getpid(), prim_gettid(), sig);
 }
 
-void crash_install(void)
+void crash_install(crash_enter_fn enter)
 {
+    crash_enter = enter;
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = crash_handler;

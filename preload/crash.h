@@ -13,6 +13,14 @@
 #ifndef PERFSHIM_CRASH_H
 #define PERFSHIM_CRASH_H
 
-void crash_install(void);
+struct tstate_s;
+
+/* The shim's side of a fatal signal, given by the wiring module (shim.c, which owns the
+ * shim's state and the threads' hook guards): 1 when this process records a trace it owns,
+ * the calling thread's guard then set (a hook the flush reaches passes through) and *st its
+ * state (NULL: none); 0 when nothing is to be written. Called in signal context. */
+typedef int (*crash_enter_fn)(struct tstate_s **st);
+
+void crash_install(crash_enter_fn enter);
 
 #endif /* PERFSHIM_CRASH_H */

@@ -398,6 +398,16 @@ void shim_fini(void)
     shim_tls.guard = g;
 }
 
+/* crash.h: the shim's side of a fatal signal (signal context). */
+static int crash_enter(tstate_t **st)
+{
+    if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE || !shim_owns_trace())
+        return 0;
+    shim_tls.guard = 1;
+    *st = shim_tls.st;
+    return 1;
+}
+
 __attribute__((constructor)) static void shim_ctor(void)
 {
     shim_tls.guard = 1;
@@ -405,7 +415,7 @@ __attribute__((constructor)) static void shim_ctor(void)
     if (!getauxval(AT_SECURE) && !options.follow_exec)
         envclean_scrub_environ(); /* not through setenv: the app may own it (bash) */
     if (__atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ACTIVE && options.signals)
-        crash_install();
+        crash_install(crash_enter);
     shim_tls.guard = 0;
 }
 
