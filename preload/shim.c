@@ -49,6 +49,14 @@ static void thread_exit_dtor(void *arg);
 static void atfork_child(void);
 static void fork_child_start(void);
 
+/* tstate.h: full buffers go to the writer */
+static const tstate_sink_t writer_sink = {.buf_new = writer_buf_new,
+                                          .buf_get = writer_buf_get,
+                                          .buf_put = writer_buf_put,
+                                          .buf_cap = writer_buf_cap,
+                                          .enqueue = writer_enqueue,
+                                          .write_now = writer_write_now};
+
 static void shim_set_state(int s)
 {
     __atomic_store_n(&shim_state, s, __ATOMIC_RELEASE);
@@ -149,6 +157,7 @@ void shim_init(void)
         shim_set_state(SHIM_DISABLED);
         return;
     }
+    tstate_set_sink(&writer_sink);
     if (shim_open_trace(mono, real, 0) != 0) { /* writer_init said why */
         shim_set_state(SHIM_DISABLED);
         return;

@@ -8,23 +8,30 @@
 #include "imem.h"
 #include "log.h"
 #include "perfshim/errors.h"
-#include "writer.h"
 
+static const tstate_sink_t *sink;
 static ilock_t reg_lock;
 static tstate_t *reg_head;
 static uint64_t threads_seen;
 
+void tstate_set_sink(const tstate_sink_t *s)
+{
+    sink = s;
+}
+
 tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
 {
+    if (!sink)
+        return NULL;
     tstate_t *st = imem_alloc(sizeof *st);
     if (!st)
         return NULL;
-    st->buf = writer_buf_new();
+    st->buf = sink->buf_new();
     if (!st->buf) {
         imem_free(st);
         return NULL;
     }
-    st->cap = writer_buf_cap();
+    st->cap = sink->buf_cap();
     st->tid = tid;
     st->chunk_flags = chunk_flags;
     ilock_lock(&reg_lock);
@@ -37,7 +44,7 @@ tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
 
 int tstate_refill(tstate_t *st, uint32_t need)
 {
-    unsigned char *fresh = writer_buf_get(); /* NULL: writer is behind, write it ourselves */
+    unsigned char *fresh = sink->buf_get(); /* NULL: writer is behind, write it ourselves */
     ilock_lock(&st->lock);
     unsigned char *old = st->buf;
     uint32_t off = st->flushed, len = st->pos - st->flushed;
@@ -53,13 +60,13 @@ int tstate_refill(tstate_t *st, uint32_t need)
 
     if (fresh) {
         if (len)
-            writer_enqueue(old, off, len, st->tid, seq, st->chunk_flags);
+            sink->enqueue(old, off, len, st->tid, seq, st->chunk_flags);
         else
-            writer_buf_put(old);
+            sink->buf_put(old);
     } else {
         /* Backpressure: the queue is full, so this thread compresses its own records. */
         if (len)
-            writer_write_now(old + off, len, st->tid, seq, st->chunk_flags);
+            sink->write_now(old + off, len, st->tid, seq, st->chunk_flags);
         ilock_lock(&st->lock);
         st->pos = st->flushed = 0;
         __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE);
@@ -97,7 +104,7 @@ void tstate_reap(tstate_t *st)
         }
     }
     ilock_unlock(&reg_lock);
-    writer_buf_put(st->buf);
+    sink->buf_put(st->buf);
     imem_free(st->ucache); /* the stack cache (unwind.c: imem_alloc'd, its first member) */
     imem_free(st->acost);
     imem_free(st);
@@ -124,7 +131,7 @@ void tstate_after_fork_child(void)
     tstate_t *next;
     for (tstate_t *st = reg_head; st; st = next) {
         next = st->next;
-        writer_buf_put(st->buf);
+        sink->buf_put(st->buf);
         imem_free(st->ucache);
         imem_free(st->acost);
         imem_free(st);

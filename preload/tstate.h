@@ -10,6 +10,9 @@
  * records is taken exactly once, under `lock`, and gets the thread's next chunk sequence
  * number, so nothing is written twice or lost. tstate memory is the shim's own (imem); only
  * the writer thread unlinks and frees a tstate, after its thread has exited.
+ * The other side of the hand-off (buffers, the queue, compression: the writer) is a
+ * tstate_sink_t the wiring module (shim.c) sets before the first tstate_create, so tstate
+ * calls nothing above it and a test can stand in for the writer (tests/unit/tstate.c).
  */
 #ifndef PERFSHIM_TSTATE_H
 #define PERFSHIM_TSTATE_H
@@ -46,7 +49,25 @@ typedef struct tstate_s {
     uint64_t ips[PERFSHIM_MAX_DEPTH + 8]; /* unwind scratch */
 } tstate_t;
 
-/* Creates, registers and returns the state of the calling thread (NULL if out of memory). */
+/* Where full buffers go (writer.h's functions of the same names, in the shim). Called from
+ * tstate_create, tstate_refill (the producer, st->lock not held), tstate_reap and
+ * tstate_after_fork_child. */
+typedef struct tstate_sink_s {
+    unsigned char *(*buf_new)(void); /* a buffer for a new thread (NULL only if no memory) */
+    unsigned char *(*buf_get)(void); /* a fresh buffer; NULL when the queue is at its limit */
+    void (*buf_put)(unsigned char *buf); /* a buffer back, unwritten */
+    uint32_t (*buf_cap)(void);           /* the bytes of every buffer */
+    /* buf[off, off + len): the records of chunk seq of thread tid; buf becomes the sink's */
+    void (*enqueue)(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
+                    uint16_t flags);
+    /* the same, written now by the calling thread (backpressure); data stays the caller's */
+    void (*write_now)(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
+                      uint16_t flags);
+} tstate_sink_t;
+void tstate_set_sink(const tstate_sink_t *sink);
+
+/* Creates, registers and returns the state of the calling thread (NULL if out of memory or
+ * no sink is set). */
 tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags);
 /* Hands the buffer's untaken records to the writer and makes room for `need` more bytes.
  * Returns 0, or -PS_E_NOMEM if no buffer could be had (records are then written in place). */
