@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "prim.h"
@@ -29,4 +30,10 @@ void log_write(int level, const char *fmt, ...)
         n = (int)sizeof line - 2;
     line[n++] = '\n';
     (void)prim_write_all(2, line, (size_t)n);
+}
+
+void p_log_assert_fail(const char *what, const char *file, int line)
+{
+    log_write(0, "assertion failed: %s (%s:%d)", what, file, line);
+    abort();
 }

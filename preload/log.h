@@ -5,6 +5,11 @@
  * Lines read "perfshim: [pid:tid] message". Level 1 = warnings (default), 2 info, 3 debug;
  * PERFSHIM_LOG sets the runtime level, PS_LOG_MAX compiles out anything above it.
  * PS_WARN_ONCE prints its message the first time only (per call site).
+ * PS_ASSERT(cond) (issue 18's ps_assert) states a contract: compiled in only with
+ * ./configure --enable-debug (config.h's PS_DEBUG >= 1), where a false cond writes
+ * "perfshim: [pid:tid] assertion failed: cond (file:line)" and aborts; otherwise nothing, and
+ * cond is not evaluated (so a release build's hot path is unchanged). PS_ASSERT_FULL: the
+ * expensive ones, with --enable-debug=full only. Signal safe, no allocation.
  */
 #ifndef PERFSHIM_LOG_H
 #define PERFSHIM_LOG_H
@@ -31,5 +36,23 @@ void log_write(int level, const char *fmt, ...) PS_PRINTF(2, 3);
         if (!__atomic_exchange_n(&once_, 1, __ATOMIC_RELAXED))                                 \
             PS_LOG(1, __VA_ARGS__);                                                            \
     } while (0)
+
+__attribute__((noreturn)) PS_COLD void p_log_assert_fail(const char *what, const char *file,
+                                                        int line);
+
+#if defined(PS_DEBUG) && PS_DEBUG >= 1
+#define PS_ASSERT(cond)                                                                        \
+    do {                                                                                       \
+        if (PS_UNLIKELY(!(cond)))                                                              \
+            p_log_assert_fail(#cond, __FILE__, __LINE__);                                      \
+    } while (0)
+#else
+#define PS_ASSERT(cond) ((void)0)
+#endif
+#if defined(PS_DEBUG) && PS_DEBUG >= 2
+#define PS_ASSERT_FULL(cond) PS_ASSERT(cond)
+#else
+#define PS_ASSERT_FULL(cond) ((void)0)
+#endif
 
 #endif /* PERFSHIM_LOG_H */

@@ -16,6 +16,8 @@ static uint64_t threads_seen;
 
 void tstate_set_sink(const tstate_sink_t *s)
 {
+    PS_ASSERT(s && s->buf_new && s->buf_get && s->buf_put && s->buf_cap && s->enqueue &&
+              s->write_now);
     sink = s;
 }
 
@@ -46,6 +48,7 @@ int tstate_refill(tstate_t *st, uint32_t need)
 {
     unsigned char *fresh = sink->buf_get(); /* NULL: writer is behind, write it ourselves */
     ilock_lock(&st->lock);
+    PS_ASSERT(st->flushed <= st->pos && st->pos <= st->cap);
     unsigned char *old = st->buf;
     uint32_t off = st->flushed, len = st->pos - st->flushed;
     uint32_t seq = len ? st->seq++ : 0;
@@ -79,6 +82,7 @@ uint32_t tstate_steal(tstate_t *st, unsigned char *dst, uint32_t *seq)
 {
     ilock_lock(&st->lock);
     uint32_t c = __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE);
+    PS_ASSERT(c <= st->cap);
     uint32_t len = c > st->flushed ? c - st->flushed : 0;
     if (len) {
         memcpy(dst, st->buf + st->flushed, len);
@@ -96,14 +100,18 @@ tstate_t *tstate_first(void)
 
 void tstate_reap(tstate_t *st)
 {
+    int found = 0;
     ilock_lock(&reg_lock);
     for (tstate_t **pp = &reg_head; *pp; pp = &(*pp)->next) {
         if (*pp == st) {
             *pp = st->next;
+            found = 1;
             break;
         }
     }
     ilock_unlock(&reg_lock);
+    PS_ASSERT(found); /* a registered state, reaped once */
+    (void)found;
     sink->buf_put(st->buf);
     imem_free(st->ucache); /* the stack cache (unwind.c: imem_alloc'd, its first member) */
     imem_free(st->acost);

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "ilock.h"
+#include "log.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
 
@@ -95,6 +96,7 @@ static PS_ALWAYS_INLINE unsigned char *tstate_reserve(tstate_t *st, uint32_t len
 
 static PS_ALWAYS_INLINE void tstate_commit(tstate_t *st, uint32_t len)
 {
+    PS_ASSERT(st->pos + len <= st->cap); /* reserved first (--enable-debug only) */
     st->pos += len;
     __atomic_store_n(&st->committed, st->pos, __ATOMIC_RELEASE);
 }

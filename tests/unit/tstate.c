@@ -5,12 +5,18 @@
  * thread exit) every record arrives exactly once, and the chunks' sequence numbers are
  * 0, 1, 2... with the records in order when the chunks are put in sequence order. Also: no
  * sink, no state; a record larger than the buffer is refused; the registry (first/next,
- * foreach, threads seen, reap) and the buffers it gives back. */
+ * foreach, threads seen, reap) and the buffers it gives back. PS_ASSERT (log.h) is compiled
+ * in with --enable-debug only: a false one aborts there, and is not even evaluated without. */
 #define _GNU_SOURCE
+#include <config.h>
+
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "perfshim/errors.h"
 #include "test.h"
@@ -267,7 +273,32 @@ TEST(registry_walk_and_reap)
     expect_u64_eq(tstate_threads_seen(), seen0 + 3); /* seen, not alive */
 }
 
-TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(full_buffers_enqueued_in_order),
+TEST(assert_only_in_debug_builds)
+{
+    int n = 0;
+    PS_ASSERT(++n == 1);
+#if defined(PS_DEBUG) && PS_DEBUG >= 1
+    expect_u64_eq(n, 1);
+#else
+    expect_u64_eq(n, 0); /* not evaluated */
+#endif
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(2); /* the child's message is not the test's */
+        PS_ASSERT(n < 0);
+        _exit(0);
+    }
+    int status = 0;
+    assert_true(waitpid(pid, &status, 0) == pid);
+#if defined(PS_DEBUG) && PS_DEBUG >= 1
+    expect_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+#else
+    expect_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+}
+
+TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(assert_only_in_debug_builds), TEST_ENTRY(full_buffers_enqueued_in_order),
           TEST_ENTRY(backpressure_written_in_place), TEST_ENTRY(record_larger_than_buffer_refused),
           TEST_ENTRY(concurrent_steals_nothing_twice_nothing_lost),
           TEST_ENTRY(registry_walk_and_reap))
