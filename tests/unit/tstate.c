@@ -298,7 +298,8 @@ TEST(assert_only_in_debug_builds)
 #endif
 }
 
-TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(assert_only_in_debug_builds), TEST_ENTRY(full_buffers_enqueued_in_order),
+TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(assert_only_in_debug_builds),
+          TEST_ENTRY(full_buffers_enqueued_in_order),
           TEST_ENTRY(backpressure_written_in_place), TEST_ENTRY(record_larger_than_buffer_refused),
           TEST_ENTRY(concurrent_steals_nothing_twice_nothing_lost),
           TEST_ENTRY(registry_walk_and_reap))
