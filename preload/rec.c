@@ -34,7 +34,8 @@ uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
         unsigned char *p = tstate_reserve(st, len);
         if (PS_UNLIKELY(!p))
             return 0;
-        ps_rec_stack_t r = {.h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
+        ps_rec_stack_t r = {
+            .h = {PS_REC_STACK, 0, (uint16_t)len}, .id = id, .depth = (uint32_t)depth};
         memcpy(p, &r, sizeof r);
         memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
         tstate_commit(st, len);

@@ -198,7 +198,7 @@ TEST(record_larger_than_buffer_refused)
     expect_true(tstate_reserve(st, CAP + 1) == NULL);
     expect_u64_eq(tstate_refill(st, CAP + 1), (uint64_t)-PS_E_LIMIT);
     expect_true(tstate_reserve(st, 8) != NULL); /* the thread goes on */
-    expect_exactly_once(3);                      /* the refills handed the 3 over */
+    expect_exactly_once(3);                     /* the refills handed the 3 over */
     tstate_reap(st);
 }
 
@@ -299,7 +299,7 @@ TEST(assert_only_in_debug_builds)
 }
 
 TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(assert_only_in_debug_builds),
-          TEST_ENTRY(full_buffers_enqueued_in_order),
-          TEST_ENTRY(backpressure_written_in_place), TEST_ENTRY(record_larger_than_buffer_refused),
+          TEST_ENTRY(full_buffers_enqueued_in_order), TEST_ENTRY(backpressure_written_in_place),
+          TEST_ENTRY(record_larger_than_buffer_refused),
           TEST_ENTRY(concurrent_steals_nothing_twice_nothing_lost),
           TEST_ENTRY(registry_walk_and_reap))
