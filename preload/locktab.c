@@ -452,11 +452,16 @@ void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
      * returned from the real call (no owner tid stored yet, no acquisition completed), or
      * lost just after our trylock failed. While the lock is taken and nobody is named, look
      * again: a few pauses, then yields (that thread was preempted: on a loaded machine for
-     * milliseconds, the whole wait). An rwlock is looked at once. This path blocks anyway. */
+     * milliseconds, the whole wait). An owner named twice in a row and not found is one the
+     * shim cannot see (a tid slot shared with another thread): no more looks. An rwlock is
+     * looked at once. This path blocks anyway. */
+    uint32_t seen = 0;
     for (unsigned tries = 0;; tries++) {
         if ((w->holder_stack = holder_find(h, kind, w)) != 0 || kind == PS_LOCK_RWLOCK ||
-            tries == HOLDER_TRIES || !lock_taken((const void *)(uintptr_t)h->lock, kind))
+            tries == HOLDER_TRIES || !lock_taken((const void *)(uintptr_t)h->lock, kind) ||
+            (w->holder_tid && w->holder_tid == seen))
             break;
+        seen = w->holder_tid;
         w->holder_tid = 0;
         if (tries < HOLDER_SPINS)
             __builtin_ia32_pause();
