@@ -274,11 +274,11 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     return s;
 }
 
-void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t size)
+void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t n, uint64_t bytes)
 {
     uint32_t d = t->depth;
     for (uint32_t i = 0; i < d; i++)
-        t->held[i].allocs++;
+        t->held[i].allocs += n;
     const lockheld_t *h = &t->held[d - 1];
     locksites_t *tab = t->tab;
     if (!tab || !h->site || h->site->ignored)
@@ -288,20 +288,20 @@ void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t size)
     for (uint32_t probe = 0; probe < LALLOC_SLOTS; probe++, i = (i + 1) & (LALLOC_SLOTS - 1)) {
         lockalloc_t *a = &tab->lalloc[i];
         if (a->lock == h->lock && a->stack == stack && a->lock_stack == h->stack) {
-            a->count++;
-            a->bytes += size;
+            a->count += n;
+            a->bytes += bytes;
             return;
         }
         if (a->lock == 0) {
             if (tab->nlalloc >= LALLOC_SLOTS * 3 / 4)
                 break;
             tab->nlalloc++;
-            *a = (lockalloc_t){h->lock, h->stack, stack, 1, size, h->site->kind};
+            *a = (lockalloc_t){h->lock, h->stack, stack, n, bytes, h->site->kind};
             return;
         }
     }
-    tab->lalloc_full.count++;
-    tab->lalloc_full.bytes += size;
+    tab->lalloc_full.count += n;
+    tab->lalloc_full.bytes += bytes;
 }
 
 lockheld_t *locktab_held_overflow(lockthr_t *t, locksite_t *s)
@@ -452,11 +452,16 @@ void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
      * returned from the real call (no owner tid stored yet, no acquisition completed), or
      * lost just after our trylock failed. While the lock is taken and nobody is named, look
      * again: a few pauses, then yields (that thread was preempted: on a loaded machine for
-     * milliseconds, the whole wait). An rwlock is looked at once. This path blocks anyway. */
+     * milliseconds, the whole wait). An owner named twice in a row and not found is one the
+     * shim cannot see (a tid slot shared with another thread): no more looks. An rwlock is
+     * looked at once. This path blocks anyway. */
+    uint32_t seen = 0;
     for (unsigned tries = 0;; tries++) {
         if ((w->holder_stack = holder_find(h, kind, w)) != 0 || kind == PS_LOCK_RWLOCK ||
-            tries == HOLDER_TRIES || !lock_taken((const void *)(uintptr_t)h->lock, kind))
+            tries == HOLDER_TRIES || !lock_taken((const void *)(uintptr_t)h->lock, kind) ||
+            (w->holder_tid && w->holder_tid == seen))
             break;
+        seen = w->holder_tid;
         w->holder_tid = 0;
         if (tries < HOLDER_SPINS)
             __builtin_ia32_pause();

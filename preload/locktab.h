@@ -240,16 +240,25 @@ static PS_ALWAYS_INLINE void locktab_release_end(tstate_t *st, lockheld_t *h, ui
     __atomic_store_n(&t->depth, i, __ATOMIC_RELEASE);
 }
 
-/* An allocation (stack, size) while t holds a lock: one more inside every held lock
+/* n allocations of `bytes` in all at `stack` while t holds a lock (n = 1 in full mode; a
+ * sampled allocation's Horvitz-Thompson weight in sampled mode): n more inside every held lock
  * (LOCK_SITE allocs_held) and in the thread's (innermost lock, stack) totals (LOCK_ALLOC). */
-PS_NOINLINE void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t size);
+PS_NOINLINE void locktab_alloc_held(lockthr_t *t, uint32_t stack, uint64_t n, uint64_t bytes);
 
 /* From the allocation recorders: with no lock held, one load and one predictable branch. */
 static PS_ALWAYS_INLINE void locktab_note_alloc(uint32_t stack, uint64_t size)
 {
     lockthr_t *t = lock_me;
     if (PS_UNLIKELY(t->depth != 0))
-        locktab_alloc_held(t, stack, size);
+        locktab_alloc_held(t, stack, 1, size);
+}
+
+/* The same for an allocation that stands for n of `bytes` in all (sampled mode). */
+static PS_ALWAYS_INLINE void locktab_note_alloc_n(uint32_t stack, uint64_t n, uint64_t bytes)
+{
+    lockthr_t *t = lock_me;
+    if (PS_UNLIKELY(t->depth != 0))
+        locktab_alloc_held(t, stack, n, bytes);
 }
 
 #endif /* PERFSHIM_LOCKTAB_H */

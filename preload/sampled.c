@@ -144,6 +144,44 @@ static uint64_t rng_next(struct tstate_s *st)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/* A sampled allocation of `size` bytes stands for 1/p(size) allocations, p(s) = 1 - exp(-(s +
+ * 1)/N) (the analyzer's Horvitz-Thompson weight, sampled.h): the lock table's counts of
+ * allocations made while a lock is held add the weight, so that they estimate the program's
+ * (rounded to the nearest whole allocation; >= 1). Without libm: exp(-x) for x <= 1/16 by its
+ * series, then squared back (x / 2^k <= 1/16; p < 1e-3 below x = 1e-3 is taken as x - x^2/2). */
+static void sample_weight(uint64_t size, uint64_t *n, uint64_t *bytes)
+{
+    double x = (double)(size + 1) / (double)mean, p;
+    if (x >= 40)
+        p = 1;
+    else if (x < 1e-3)
+        p = x - x * x / 2;
+    else {
+        int k = 0;
+        double y = x;
+        while (y > 1.0 / 16) {
+            y /= 2;
+            k++;
+        }
+        double e = 1 - y + y * y / 2 - y * y * y / 6 + y * y * y * y / 24 -
+                   y * y * y * y * y / 120; /* exp(-y), error < y^6/720 < 1e-10 */
+        while (k-- > 0)
+            e *= e;
+        p = 1 - e;
+    }
+    double w = p > 0 ? 1 / p : 1;
+    *n = (uint64_t)(w + 0.5) ? (uint64_t)(w + 0.5) : 1;
+    *bytes = (uint64_t)(w * (double)size + 0.5);
+}
+
+/* The lock table's note of a sampled allocation (locktab_note_alloc_n), weighted. */
+static void note_alloc(uint32_t stack, uint64_t size)
+{
+    uint64_t n, bytes;
+    sample_weight(size, &n, &bytes);
+    locktab_note_alloc_n(stack, n, bytes);
+}
+
 /* Bytes until the next sample: exponential with mean N (at least 1). */
 static int64_t draw(struct tstate_s *st)
 {
@@ -216,7 +254,7 @@ static void rec_alloc_at(tstate_t *st, uint8_t fn, const void *p, uint64_t size,
     if (p)
         set_insert(r.ptr);
     rec_put(st, &r, sizeof r);
-    locktab_note_alloc(r.stack, size);
+    note_alloc(r.stack, size);
 }
 
 /* The same, its stack walked from here (not cached: ra is not this function's caller). */
@@ -412,7 +450,7 @@ static PS_NOINLINE void *realloc_common(tstate_t *st, uint8_t fn, void *old, siz
         r.stack = rec_stack_walk(st, ra, 0);
         set_insert(r.new_ptr);
         rec_put(st, &r, sizeof r);
-        locktab_note_alloc(r.stack, size);
+        note_alloc(r.stack, size);
     } else if (was) {
         rec_free(st, fn, old, t0, 2, ra); /* the old block went; the new one was not sampled */
     } else if (now) {

@@ -26,7 +26,9 @@
  * under a lock. A release whose bit is set looks the address up and records a FREE (or, for a
  * realloc, a REALLOC / FREE / ALLOC by which sides were sampled) only when it was sampled.
  * A failed allocation is never sampled. The live set and the exit leak scan are off (they
- * need every block); allocator time (ALLOC_COST) is not measured.
+ * need every block); allocator time (ALLOC_COST) is not measured. A sampled allocation made
+ * while a lock is held counts 1/p(s) allocations and s/p(s) bytes in the lock table
+ * (locktab_note_alloc_n), so that allocations-while-held estimate the program's.
  */
 #ifndef PERFSHIM_SAMPLED_H
 #define PERFSHIM_SAMPLED_H

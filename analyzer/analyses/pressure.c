@@ -354,21 +354,16 @@ static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay
         return -PS_E_NOMEM;
     size_t w = event_window(S, e->ts);
     uint64_t life = e->ts >= b->alloc_ts ? e->ts - b->alloc_ts : 0;
-    P->releases++;
-    s->releases++;
+    s->releases++; /* (P's totals: the sites' sums, pressure_end) */
     P->windows[w].releases++;
     if (life <= P->short_ns) {
-        P->short_lived++;
-        P->short_lived_bytes += b->size;
         s->short_lived++;
         s->short_lived_bytes += b->size;
         P->windows[w].bytes_died_young += b->size;
     }
     bool cross = P->have_cross_thread && (e->flags & PS_FREE_F_CROSS_THREAD);
-    if (cross) {
-        P->cross_thread_frees++;
+    if (cross)
         s->cross_thread_frees++;
-    }
     /* its thread's allocations since: the releasing thread's ring, else (a release that
      * crossed threads, or may have) the others' */
     uint64_t others;
@@ -378,14 +373,10 @@ static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay
             if (&S->thr[i] != t)
                 found = ring_find(S, &S->thr[i], e->ptr, b->alloc_ts, &others);
     if (found) {
-        if (others == 0) {
-            P->temporary++;
+        if (others == 0)
             s->temporary++;
-        }
-        if (others <= P->k) {
-            P->within_k++;
+        if (others <= P->k)
             s->within_k++;
-        }
     }
     t->re_pending = is_realloc(e->fn);
     t->re_old_size = b->size;
@@ -406,9 +397,7 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
     if (!s)
         return -PS_E_NOMEM;
     size_t w = event_window(S, e->ts);
-    P->allocations++;
-    P->bytes += e->size;
-    s->allocations++;
+    s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
     s->bytes += e->size;
     uint32_t sz = e->size < UINT32_MAX ? (uint32_t)e->size : UINT32_MAX;
     if (sz < s->size_min)
@@ -421,13 +410,9 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
     bool re = is_realloc(e->fn);
     if (re && t->re_pending) { /* a growth chain's step */
         s->realloc_steps++;
-        P->realloc_steps++;
         s->realloc_bytes_copied += t->re_old_size;
-        P->realloc_bytes_copied += t->re_old_size;
-        if (!t->re_cont) {
+        if (!t->re_cont)
             s->realloc_chains++;
-            P->realloc_chains++;
-        }
         t->steps[t->nsteps++ % STEPS_KEPT] = (ring_t){e->ptr, e->ts, 0};
         if (e->size > s->realloc_final_max)
             s->realloc_final_max = e->size;
@@ -435,10 +420,8 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
     t->re_pending = false;
     if (!re) {
         uint64_t last = same_get(S, (size_t)(s - P->sites), (size_t)(t - S->thr), e->stack);
-        if (last && last - 1 == e->size) {
+        if (last && last - 1 == e->size)
             s->same_size_cycles++;
-            P->same_size_cycles++;
-        }
     }
     if (e->ts < t->last_ts)
         t->unsorted = true;
@@ -451,13 +434,8 @@ static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
 
 /* One event, with what the replay did with it (replay_t.evres). */
 static PS_ALWAYS_INLINE int pressure_one(pstate_t *S, const pass_event_t *e,
-                                         const replay_evres_t *r)
+                                         const replay_evres_t *r, thr_t *t)
 {
-    if (e->kind == PASS_EV_FAILED)
-        return 0;
-    thr_t *t = thr_get(S, e->tid);
-    if (!t)
-        return -PS_E_NOMEM;
     if (e->kind == PASS_EV_ALLOC)
         return on_alloc(S, t, e, r->live_bytes);
     if (!r->freed) { /* not a live block's release: nothing freed */
@@ -471,8 +449,15 @@ int pressure_events(void *state, const pass_event_t *ev, size_t n)
 {
     pstate_t *S = state;
     const replay_evres_t *r = S->rp->evres;
+    thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
     for (size_t i = 0; i < n; i++) {
-        int rc = pressure_one(S, &ev[i], &r[i]);
+        if (ev[i].kind == PASS_EV_FAILED)
+            continue;
+        if (!t || t->tid != ev[i].tid) {
+            if (!(t = thr_get(S, ev[i].tid)))
+                return -PS_E_NOMEM;
+        }
+        int rc = pressure_one(S, &ev[i], &r[i], t);
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
@@ -575,6 +560,22 @@ int pressure_end(void *state, const tracemodel_t *m)
             live = S->live_end[i];
     }
     pressure_peaks(P);
+    /* the totals the events counted per site only */
+    for (size_t i = 0; i < P->nsites; i++) {
+        const pressure_site_t *s = &P->sites[i];
+        P->allocations += s->allocations;
+        P->bytes += s->bytes;
+        P->releases += s->releases;
+        P->short_lived += s->short_lived;
+        P->short_lived_bytes += s->short_lived_bytes;
+        P->temporary += s->temporary;
+        P->within_k += s->within_k;
+        P->same_size_cycles += s->same_size_cycles;
+        P->cross_thread_frees += s->cross_thread_frees;
+        P->realloc_steps += s->realloc_steps;
+        P->realloc_chains += s->realloc_chains;
+        P->realloc_bytes_copied += s->realloc_bytes_copied;
+    }
     int rc = lock_allocs(S);
     if (rc < 0)
         return rc;

@@ -382,7 +382,10 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         return 0;
     }
     livetab_blk_t ob, *old = &ob;
-    if (livetab_find(&st->live, e->ptr, old) == LIVETAB_LIVE) {
+    /* (the state alone: the entry is unpacked only in the rare case that needs it, by a
+     * second lookup of the same address, which leaves livetab_set's state as the first) */
+    if (PS_UNLIKELY(livetab_find(&st->live, e->ptr, NULL) == LIVETAB_LIVE) &&
+        livetab_find(&st->live, e->ptr, old) == LIVETAB_LIVE) {
         /* a release we never saw: forget the old block */
         rp->double_allocations++;
         replay_site_t *os = &rp->sites[old->site];
@@ -406,8 +409,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
     site->bytes += e->size;
     site->live_blocks++;
     site->live_bytes += e->size;
-    replay_hist_add(&site->sizes, e->size);
-    replay_hist_add(&rp->sizes, e->size);
+    replay_hist_add(&site->sizes, e->size); /* rp->sizes: their sum, at the end */
     rp->allocations++;
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
@@ -639,8 +641,10 @@ int replay_end(void *state, const tracemodel_t *m)
 {
     state_t *st = state;
     replay_t *rp = st->rp;
-    for (size_t i = 0; i < rp->nsites; i++)
+    for (size_t i = 0; i < rp->nsites; i++) {
         site_touch(st, &rp->sites[i]);
+        replay_hist_merge(&rp->sizes, &rp->sites[i].sizes); /* (before est_finish scales) */
+    }
     if (st->sample_n > 0)
         est_finish(st);
     replay_timeline_fill(rp);

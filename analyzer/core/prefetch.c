@@ -52,6 +52,20 @@ typedef struct pslot_s {
 
 #define PF_RING (PREFETCH_AHEAD + 1) /* slots per stream: the consumer's and those ahead */
 
+/* Released slots' buffers kept for the next fills (mu): a chunk's decompressed buffer and the
+ * digest's arrays (grown by doubling, ~5 reallocs a chunk, each buffer a fresh mmap's page
+ * faults) are reused instead of allocated again for every chunk. At most PF_SPARES sets of at
+ * most PF_SPARE_MAX bytes each, outside the budget (`held` counts the slots' buffers). */
+#define PF_SPARES 2
+#define PF_SPARE_MAX ((size_t)16 << 20)
+
+typedef struct pspare_s {
+    unsigned char *ubuf;
+    size_t ubuf_cap;
+    void *aux;
+    size_t aux_bytes;
+} pspare_t;
+
 typedef struct pstream_s {
     size_t *chunks;
     size_t nchunks, next; /* next: the next chunk to fetch */
@@ -82,6 +96,8 @@ struct prefetch_s {
     pthread_cond_t work, ready;
     pworker_t worker, inline_worker;
     const prefetch_digest_t *digest;
+    pspare_t spare[PF_SPARES];
+    unsigned nspare;
 };
 
 /* The slot k places after the consumer's (k = 1: the next chunk's). */
@@ -117,6 +133,12 @@ static bool pf_wants(const pstream_t *s)
 static void pf_release(prefetch_t *p, pslot_t *sl)
 {
     p->held -= sl->ubuf_cap + sl->aux_bytes;
+    if (p->nspare < PF_SPARES && (sl->ubuf || sl->aux) &&
+        sl->ubuf_cap + sl->aux_bytes <= PF_SPARE_MAX) { /* kept for a next fill */
+        p->spare[p->nspare++] = (pspare_t){sl->ubuf, sl->ubuf_cap, sl->aux, sl->aux_bytes};
+        sl->aux = NULL;
+        sl->ubuf = NULL;
+    }
     free(sl->ubuf);
     sl->ubuf = NULL;
     sl->ubuf_cap = 0;
@@ -125,6 +147,19 @@ static void pf_release(prefetch_t *p, pslot_t *sl)
         p->digest->free_aux(sl->aux);
     sl->aux = NULL;
     sl->aux_bytes = 0;
+}
+
+/* mu held. Gives an empty slot (released, about to be filled) a spare set of buffers; after
+ * pf_admit, and before the fill's cap0 is taken, so that pf_settle counts them as its growth. */
+static void pf_take_spare(prefetch_t *p, pslot_t *sl)
+{
+    if (!p->nspare || sl->ubuf || sl->aux)
+        return;
+    pspare_t *sp = &p->spare[--p->nspare];
+    sl->ubuf = sp->ubuf;
+    sl->ubuf_cap = sp->ubuf_cap;
+    sl->aux = sp->aux;
+    sl->aux_bytes = sp->aux_bytes;
 }
 
 /* mu held. Admits filling sl with chunk ci if the buffers stay within `limit`; reserves the
@@ -212,6 +247,8 @@ static void *pf_main(void *arg)
         pslot_t *sl = pf_slot(s, s->nready + 1);
         bool ok = !demand || pf_admit_demand(p, s, sl, ci);
         size_t cap0 = sl->ubuf_cap + sl->aux_bytes;
+        if (ok)
+            pf_take_spare(p, sl);
         pthread_mutex_unlock(&p->mu);
         if (ok)
             pf_fetch(p, &p->worker, sl, ci);
@@ -282,6 +319,7 @@ int prefetch_next(prefetch_t *p, size_t si, chunk_view_t *view, char *err, size_
         pslot_t *sl = &s->slot[0];
         size_t ci = s->chunks[s->next++], cap0 = sl->ubuf_cap + sl->aux_bytes;
         if (pf_admit_demand(p, s, sl, ci)) {
+            pf_take_spare(p, sl);
             pf_fetch(p, &p->inline_worker, sl, ci);
             pf_settle(p, sl, cap0);
         }
@@ -359,6 +397,11 @@ void prefetch_close(prefetch_t *p)
             if (p->s[i].slot[k].aux)
                 p->digest->free_aux(p->s[i].slot[k].aux);
         }
+    for (unsigned k = 0; k < p->nspare; k++) {
+        free(p->spare[k].ubuf);
+        if (p->spare[k].aux)
+            p->digest->free_aux(p->spare[k].aux);
+    }
     pf_worker_free(&p->worker);
     pf_worker_free(&p->inline_worker);
     free(p->s);

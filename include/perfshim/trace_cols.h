@@ -98,7 +98,8 @@ static inline int ps_cols_lifo_get(ps_cols_lifo_t *l, uint32_t gen, unsigned i, 
         return -1;
     unsigned k = l->n - i;
     *ptr = l->ptr[k];
-    memmove(&l->ptr[k], &l->ptr[k + 1], (l->n - 1 - k) * sizeof l->ptr[0]);
+    for (; k + 1 < l->n; k++) /* at most 7 moves: no memmove call (most take the latest) */
+        l->ptr[k] = l->ptr[k + 1];
     l->n--;
     return 0;
 }

@@ -3,7 +3,8 @@
 # (tests/workloads/sampled_sites.c), recorded in full and in sampled mode (N = 32 KiB, so a
 # 64 MB site has ~2000 samples: 10% is over 4 standard deviations) with a fixed seed
 # (PERFSHIM_SAMPLE_SEED: the same samples every run): each site's estimated bytes (and the
-# small-block site's allocations) within 10% of the full trace's; the full trace has the
+# small-block site's allocations, and the allocations made while a lock is held, per site and
+# per lock) within 10% of the full trace's; the full trace has the
 # workload's exact totals; the header says the mode (JSON trace.sampled, sample_bytes; the
 # format version is 3 either way, the sampled flag only when sampled); the text report's first screen and summary say
 # "sampled, mean N bytes: counts and bytes are estimates", its not-freed section says
@@ -46,6 +47,7 @@ def by_site(d):
 f, s = by_site(full), by_site(samp)
 truth = {"site_small": 64000000, "site_medium": 100000000, "site_large": 100000000,
          "site_huge": 104857600, "site_grow": 120000000, "site_kept": 13107200,
+         "site_locked": 60000000,
          "site_seed": 6000000}
 for site, b in truth.items():
     assert f[site]["bytes"] == b, ("full trace", site, f[site], b)
@@ -58,6 +60,15 @@ for site in truth:
     assert abs(err) <= 0.10, (site, f[site], s[site])
 err = s["site_small"]["allocations"] / f["site_small"]["allocations"] - 1
 assert abs(err) <= 0.10, ("allocations", f["site_small"], s["site_small"])
+# allocations while a lock is held: exact in full mode, weighted estimates when sampled
+def under(d):
+    return sum(s["under_lock"] or 0 for s in d["pressure"]["sites"]), \
+        sum(k["allocations_while_held"] for k in d["locks"])
+fu, fl = under(full)
+assert fu == fl == 200000, ("full trace under lock", fu, fl)
+su, sl = under(samp)
+print("under lock: full %d  estimate %d (sites) %d (lock)" % (fu, su, sl))
+assert abs(su / fu - 1) <= 0.10 and abs(sl / fl - 1) <= 0.10, ("under lock", su, sl)
 kept = s["site_kept"]["not_freed_bytes"] / 13107200 - 1
 assert abs(kept) <= 0.10, ("not freed", s["site_kept"])
 t = samp["trace"]

@@ -9,15 +9,19 @@
  *   site_grow        30,000 x realloc to 4,000 B = 120,000,000 (from malloc(200) at site_seed:
  *                                                   6,000,000)
  *   site_kept           200 x 65,536 B    =  13,107,200, never freed
+ *   site_locked     200,000 x 300 B       =  60,000,000, each while holding `big` (a mutex
+ *                                            no other thread takes)
  * Everything else is freed right away. The same run gives the same numbers every time. Built
  * with -fno-optimize-sibling-calls: each site function is a frame of its stacks.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static volatile unsigned long sink;
 static void *kept[200];
+static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
 
 static void use(void *p)
 {
@@ -34,6 +38,7 @@ __attribute__((noinline)) static void *site_huge(void) { return malloc(2u << 20)
 __attribute__((noinline)) static void *site_seed(void) { return malloc(200); }
 __attribute__((noinline)) static void *site_grow(void *p) { return realloc(p, 4000); }
 __attribute__((noinline)) static void *site_kept(void) { return malloc(65536); }
+__attribute__((noinline)) static void *site_locked(void) { return malloc(300); }
 
 int main(void)
 {
@@ -63,6 +68,13 @@ int main(void)
         }
         if (i % 5000 == 0)
             use(kept[i / 5000] = site_kept());
+        if (i % 5 == 0) {
+            pthread_mutex_lock(&big);
+            p = site_locked();
+            use(p);
+            pthread_mutex_unlock(&big);
+            free(p);
+        }
     }
     printf("%lu\n", sink);
     return 0;
