@@ -24,6 +24,8 @@
 #include "perfshim/errors.h"
 #include "modmap.h"
 #include "sampled.h"
+#include "stacktab.h"
+#include "unwind.h"
 #include "writer.h"
 
 int shim_state;

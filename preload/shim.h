@@ -16,21 +16,17 @@
 #include <stdint.h>
 #include <string.h>
 
+/* what the inline recorders below use; a hook includes what else it calls itself */
 #include "acost.h"
+#include "leakscan.h"
+#include "liveset.h"
+#include "locktab.h"
 #include "options.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
-#include "perfshim/trace_pack.h"
 #include "prim.h"
 #include "rec.h"
-#include "stacktab.h"
 #include "tstate.h"
-#include "modmap.h"
-#include "locktab.h"
-#include "unwind.h"
-#include "liveset.h"
-#include "leakscan.h"
-#include "tsc.h"
 #include "writer.h"
 
 enum shim_state_e {
