@@ -340,7 +340,7 @@ static PS_NOINLINE void cond_release(tstate_t *st, pthread_mutex_t *m)
 {
     lockheld_t *h = locktab_release_begin(m);
     if (h)
-        locktab_release_end(st, h, tsc_now());
+        locktab_release_cond(st, h, tsc_now());
 }
 
 /* X(name, params, args) */
