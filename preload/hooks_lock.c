@@ -7,7 +7,8 @@
  * a histogram bump, and after the unlock one read of the lock's shared entry (written only
  * when the owner changed). No atomics beyond the lock's own. Everything else (a busy lock, a
  * new site, a nested acquisition, errors) is out of line, and a wait's event is written
- * after the release, outside the critical section.
+ * after the release, outside the critical section; the writer's periodic work (its start,
+ * the flush period: writer_tick_lock) is done there too, never on the uncontended path.
  *
  * Stack budget (measured, unwind.h): a known site uses the hook's frames only; a new site
  * unwinds, 3,512 bytes at most below the caller, and only when

@@ -13,8 +13,10 @@
  *
  * The thread is lazy: writer_arm_lazy() (after writer_init) starts none; writer_want_thread()
  * (a second thread recorded its first event) asks for it, and the next writer_tick() starts
- * it. Until then the producers write their own chunks (as under backpressure) and the
- * recorders call writer_tick() when an event's timestamp reaches writer_tick_due: it samples
+ * it (or the next writer_tick_lock(): a lock-only program). Until then the producers write
+ * their own chunks (as under backpressure) and the recorders call writer_tick() (allocation
+ * hooks) or writer_tick_lock() (lock wait events) when an event's timestamp reaches
+ * writer_tick_due: it samples
  * RSS, takes a requested snapshot and flushes the calling thread's idle records. With the
  * thread running writer_tick_due is UINT64_MAX. The thread blocks every asynchronous signal.
  * The trace's descriptor is kept high and checked (same file) before every write; see
