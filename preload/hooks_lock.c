@@ -329,7 +329,7 @@ static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mut
         }
     }
     if (rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD) {
-        lockheld_t *h = locktab_pre(st, m, ra, PS_LOCK_MUTEX);
+        lockheld_t *h = locktab_pre(st, m, ra, PS_LOCK_MUTEX | PS_LOCK_F_HELD);
         if (h)
             locktab_acquired(st, h, 0);
     }

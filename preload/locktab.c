@@ -224,8 +224,12 @@ static void no_table(void)
     shim_count_dropped();
 }
 
+static void lock_tick(tstate_t *st, uint64_t now, uintptr_t ra);
+
 locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
 {
+    int held = kind & PS_LOCK_F_HELD;
+    kind &= ~PS_LOCK_F_HELD;
     lockthr_t *t = lock_me;
     if (PS_UNLIKELY(t == &lock_none)) {
         t = thr_new((uint32_t)st->tid);
@@ -271,6 +275,12 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     __atomic_store_n(&tab->nsites, n + 1, __ATOMIC_RELEASE);
     tab->slot[h] = n + 1;
     t->last = s;
+    /* A new site before its acquisition, the thread holding no lock (not a condvar's site,
+     * looked up while its mutex is held again, nor that mutex's: PS_LOCK_F_HELD): the
+     * periodic work, as after a wait event, so that a program whose locks are never
+     * contended gets the writer thread too (its records so far: threads, stacks, inits) */
+    if (kind != PS_LOCK_COND && !held && t->depth == 0 && !s->ignored)
+        lock_tick(st, prim_now_ns(), ra);
     return s;
 }
 

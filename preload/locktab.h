@@ -107,6 +107,11 @@ typedef struct lockthr_s {
 extern PS_TLS lockthr_t *lock_me;
 extern lockthr_t lock_none;
 
+/* Or'ed into the kind given to locktab_pre/find/site: the calling thread holds the lock already
+ * (a condvar wait's mutex, taken again by the wait), so a new site there does no periodic work
+ * (writer_tick_lock needs the thread outside every critical section). */
+#define PS_LOCK_F_HELD 0x80
+
 void locktab_init(void);
 /* The site (lock, ra) of this thread, created (stack unwound, info found) if new; NULL when a
  * table is full (then counted as untracked). Sets lock_me on a thread's first call. */

@@ -52,11 +52,11 @@ extern uint64_t writer_tick_due;
  * started only from a hook the program called itself (not the C library, the loader or the
  * shim, which may hold one of glibc's internal locks that pthread_create takes). */
 PS_NOINLINE PS_COLD void writer_tick(struct tstate_s *st, uint64_t now, uintptr_t ra);
-/* The same from a lock hook (locktab.c), after a lock event was written, when now >=
- * writer_tick_due and the thread holds no lock it knows of (outside every critical section);
- * `ra` is the lock's call site. So a program that only takes locks after start-up gets its
- * writer thread and the flush period too (a lock hook never ticks on its uncontended path:
- * a contended acquisition's wait event, written at the release, does). */
+/* The same from a lock hook (locktab.c), when now >= writer_tick_due and the thread holds no
+ * lock it knows of (outside every critical section): after a wait event was written, or
+ * before a new lock site's first acquisition; `ra` is the lock's call site. So a program that
+ * only takes locks after start-up gets its writer thread and the flush period too (the
+ * uncontended path of a known site never ticks). */
 PS_NOINLINE PS_COLD void writer_tick_lock(struct tstate_s *st, uint64_t now, uintptr_t ra);
 unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
 unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */

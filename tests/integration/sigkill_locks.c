@@ -13,6 +13,9 @@
  *   paced: the turns go on, one every 2 ms (events keep coming, no buffer fills);
  *   idle:  B blocks for good on a second mutex A holds, A pauses (no event any more: only a
  *          writer thread can take B's records).
+ * And quiet: A and B each take a mutex of their own, never contended (no lock event at all);
+ * "ready" once B took its own; the trace must hold both threads' THREAD_START records (the
+ * writer thread is started from a new lock site's first acquisition too). Before: nothing.
  * The test kills the program 8 flush periods (PERFSHIM_FLUSH_MS=50) after "ready" and asks
  * for at least K LOCK_WAIT records in the trace: every event committed before "ready" must be
  * in a chunk by then (any flush pass after it takes them). Before the fix: 0 (K events are
@@ -36,6 +39,8 @@
 #define K 300
 #define FLUSH_MS 50
 #define KILL_AFTER_MS (8 * FLUSH_MS)
+#define PS_STR_(x) #x
+#define PS_STR(x) PS_STR_(x)
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER, m_forever = PTHREAD_MUTEX_INITIALIZER;
 static unsigned turn_locked, turn_done; /* A's turn number with m held; B's last turn done */
@@ -48,9 +53,23 @@ static void ms_sleep(long ms)
         ;
 }
 
+static pthread_mutex_t m_a = PTHREAD_MUTEX_INITIALIZER, m_b = PTHREAD_MUTEX_INITIALIZER;
+static int b_started;
+
+static void quiet_loop(pthread_mutex_t *own)
+{
+    for (;;) {
+        pthread_mutex_lock(own);
+        pthread_mutex_unlock(own);
+        __atomic_store_n(&b_started, 1, __ATOMIC_RELEASE);
+        ms_sleep(1);
+    }
+}
+
 static void *thread_b(void *arg)
 {
-    (void)arg;
+    if (arg)
+        quiet_loop(&m_b);
     for (unsigned k = 1;; k++) {
         while (__atomic_load_n(&turn_locked, __ATOMIC_ACQUIRE) < k)
             sched_yield();
@@ -74,8 +93,23 @@ static int mutex_has_waiter(pthread_mutex_t *mx)
 static void run(int argc, char **argv)
 {
     idle_mode = argc > 0 && strcmp(argv[0], "idle") == 0;
+    int quiet = argc > 0 && strcmp(argv[0], "quiet") == 0;
     pthread_t b;
-    pthread_create(&b, NULL, thread_b, NULL);
+    pthread_create(&b, NULL, thread_b, quiet ? (void *)1 : NULL);
+    if (quiet) {
+        while (!__atomic_load_n(&b_started, __ATOMIC_ACQUIRE))
+            ms_sleep(1);
+        pthread_mutex_lock(&m_a);
+        pthread_mutex_unlock(&m_a);
+        static const char msg[] = "ready\n";
+        if (write(1, msg, sizeof msg - 1) < 0)
+            _exit(3);
+        for (;;) {
+            pthread_mutex_lock(&m_a);
+            pthread_mutex_unlock(&m_a);
+            ms_sleep(1);
+        }
+    }
     for (unsigned k = 1;; k++) {
         if (idle_mode && k > K) {
             pthread_mutex_lock(&m_forever);
@@ -169,12 +203,15 @@ static int check_mode(const char *path, const char *mode)
     trace_t t;
     if (trace_load(path, &t) != 0)
         return fprintf(stderr, "sigkill_locks %s: trace does not load\n", mode), 1;
-    int fail = t.have_end || t.decode_error || t.lock_waits < K;
+    int quiet = strcmp(mode, "quiet") == 0, started = 0;
+    for (size_t i = 0; i < t.nthreads; i++)
+        started += t.threads[i].started;
+    int fail = t.have_end || t.decode_error || (quiet ? started < 2 : t.lock_waits < (uint64_t)K);
     fprintf(stderr,
-            "sigkill_locks %s: %" PRIu64 " lock waits in %" PRIu64
-            " chunks (at least %d were recorded %d ms before the kill), end=%d decode=%d: %s\n",
-            mode, t.lock_waits, t.chunks, K, KILL_AFTER_MS, t.have_end, t.decode_error,
-            fail ? "FAIL" : "ok");
+            "sigkill_locks %s: %" PRIu64 " lock waits, %d threads started, in %" PRIu64
+            " chunks (needed: %s, recorded %d ms before the kill), end=%d decode=%d: %s\n",
+            mode, t.lock_waits, started, t.chunks, quiet ? "2 threads" : "K=" PS_STR(K) " waits",
+            KILL_AFTER_MS, t.have_end, t.decode_error, fail ? "FAIL" : "ok");
     trace_free(&t);
     if (!fail)
         unlink(path);
@@ -186,6 +223,7 @@ static int check(trace_t *unused, const char *path)
     (void)unused;
     int fails = check_mode(path, "paced");
     fails += check_mode(path, "idle");
+    fails += check_mode(path, "quiet");
     return fails != 0;
 }
 
