@@ -507,11 +507,12 @@ static uint64_t wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint
     return mono;
 }
 
-/* A wait event was written at `now` and this thread holds no lock (tracked) any more: the
- * writer's periodic work when due (writer_tick_lock: the thread's start, the flush period),
- * as an allocation would do it. Without this a program that only takes locks after start-up
- * never started the writer thread, and its records waited for a full buffer or the exit
- * (lost with a SIGKILL). Only here, on the contended path: never on the uncontended one. */
+/* A wait event was written at `now` (or a new site is about to be acquired) and this thread
+ * holds no lock (tracked): the writer's periodic work when due (writer_tick_lock: the
+ * thread's start, the flush period), as an allocation would do it. Without this a program
+ * that only takes locks after start-up never started the writer thread, and its records
+ * waited for a full buffer or the exit (lost with a SIGKILL). Only on these slow paths: never
+ * on the uncontended one of a known site. */
 static void lock_tick(tstate_t *st, uint64_t now, uintptr_t ra)
 {
     if (PS_UNLIKELY(now && now >= __atomic_load_n(&writer_tick_due, __ATOMIC_RELAXED)))
@@ -541,8 +542,9 @@ void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read
         uint64_t now = wait_emit(st, s, w, tsc_now(), 1, 0);
         if (h->idx == 0) /* (the spare's idx is LOCK_HELD_MAX) */
             lock_tick(st, now, s->ra);
-    } else
+    } else {
         s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
+    }
 }
 
 /* Takes bit i of t->waited (atomically: the end of the run may flush another thread's). */

@@ -24,12 +24,12 @@
  * thread it stays single-threaded, as natively (unshare(CLONE_NEWUSER), and glibc's
  * single-thread lock fast path, need that). Meanwhile the app thread writes its own full
  * buffers (the backpressure path), and its own events do the periodic work (writer_tick from
- * allocation hooks, writer_tick_lock from lock wait events): RSS samples, snapshots, the idle
- * flush, and the thread's start once it is wanted. Both are needed: a program that takes only
- * locks once its threads run never ticked before writer_tick_lock, so it never got the thread
- * and kept its records until a buffer filled or it exited (all lost with a SIGKILL). The thread, when there is one, blocks every
- * asynchronous signal, so signals the app blocks and waits for (sigwait, signalfd) are never
- * delivered to it.
+ * allocation hooks, writer_tick_lock from lock wait events and new lock sites): RSS samples,
+ * snapshots, the idle flush, and the thread's start once it is wanted. Both are needed: a
+ * program that takes only locks once its threads run never ticked before writer_tick_lock, so
+ * it never got the thread and kept its records until a buffer filled or it exited (all lost
+ * with a SIGKILL). The thread, when there is one, blocks every asynchronous signal, so
+ * signals the app blocks and waits for (sigwait, signalfd) are never delivered to it.
  */
 #include <config.h>
 
