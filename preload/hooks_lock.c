@@ -7,7 +7,8 @@
  * a histogram bump, and after the unlock one read of the lock's shared entry (written only
  * when the owner changed). No atomics beyond the lock's own. Everything else (a busy lock, a
  * new site, a nested acquisition, errors) is out of line, and a wait's event is written
- * after the release, outside the critical section.
+ * after the release, outside the critical section; the writer's periodic work (its start,
+ * the flush period: writer_tick_lock) is done there too, never on the uncontended path.
  *
  * Stack budget (measured, unwind.h): a known site uses the hook's frames only; a new site
  * unwinds, 3,512 bytes at most below the caller, and only when
@@ -328,7 +329,7 @@ static PS_NOINLINE void cond_waited(tstate_t *st, pthread_cond_t *c, pthread_mut
         }
     }
     if (rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD) {
-        lockheld_t *h = locktab_pre(st, m, ra, PS_LOCK_MUTEX);
+        lockheld_t *h = locktab_pre(st, m, ra, PS_LOCK_MUTEX | PS_LOCK_F_HELD);
         if (h)
             locktab_acquired(st, h, 0);
     }
@@ -340,7 +341,7 @@ static PS_NOINLINE void cond_release(tstate_t *st, pthread_mutex_t *m)
 {
     lockheld_t *h = locktab_release_begin(m);
     if (h)
-        locktab_release_end(st, h, tsc_now());
+        locktab_release_cond(st, h, tsc_now());
 }
 
 /* X(name, params, args) */

@@ -224,8 +224,12 @@ static void no_table(void)
     rec_count_dropped();
 }
 
+static void lock_tick(tstate_t *st, uint64_t now, uintptr_t ra);
+
 locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
 {
+    int held = kind & PS_LOCK_F_HELD;
+    kind &= ~PS_LOCK_F_HELD;
     lockthr_t *t = lock_me;
     if (PS_UNLIKELY(t == &lock_none)) {
         t = thr_new((uint32_t)st->tid);
@@ -271,6 +275,12 @@ locksite_t *locktab_site(tstate_t *st, const void *lock, uintptr_t ra, int kind)
     __atomic_store_n(&tab->nsites, n + 1, __ATOMIC_RELEASE);
     tab->slot[h] = n + 1;
     t->last = s;
+    /* A new site before its acquisition, the thread holding no lock (not a condvar's site,
+     * looked up while its mutex is held again, nor that mutex's: PS_LOCK_F_HELD): the
+     * periodic work, as after a wait event, so that a program whose locks are never
+     * contended gets the writer thread too (its records so far: threads, stacks, inits) */
+    if (kind != PS_LOCK_COND && !held && t->depth == 0 && !s->ignored)
+        lock_tick(st, prim_now_ns(), ra);
     return s;
 }
 
@@ -473,12 +483,12 @@ void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w)
 
 /* Writes the wait event of site s (wait from w->t_begin to t_end, tsc_now() values) into st
  * and adds it to the site. Outside any critical section. tid: the waiting thread when it is
- * not st's (PS_LOCK_WAIT_F_TID), else 0. */
-static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t t_end,
-                      int timedout, uint32_t tid)
+ * not st's (PS_LOCK_WAIT_F_TID), else 0. Returns the clock read for it (0: nothing written). */
+static uint64_t wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t t_end,
+                          int timedout, uint32_t tid)
 {
     if (s->ignored)
-        return; /* the shim's own libraries' lock (libunwind): never emitted */
+        return 0; /* the shim's own libraries' lock (libunwind): never emitted */
     uint64_t ns = tsc_delta_ns(w->t_begin, t_end);
     uint64_t since = tsc_delta_ns(t_end, tsc_now()), mono = prim_now_ns();
     s->contended++;
@@ -499,6 +509,19 @@ static void wait_emit(tstate_t *st, locksite_t *s, const lockwait_t *w, uint64_t
                             .result = (uint16_t)(timedout ? ETIMEDOUT : 0),
                             .tid = tid};
     rec_put(st, &r, sizeof r);
+    return mono;
+}
+
+/* A wait event was written at `now` (or a new site is about to be acquired) and this thread
+ * holds no lock (tracked): the writer's periodic work when due (writer_tick_lock: the
+ * thread's start, the flush period), as an allocation would do it. Without this a program
+ * that only takes locks after start-up never started the writer thread, and its records
+ * waited for a full buffer or the exit (lost with a SIGKILL). Only on these slow paths: never
+ * on the uncontended one of a known site. */
+static void lock_tick(tstate_t *st, uint64_t now, uintptr_t ra)
+{
+    if (PS_UNLIKELY(now && now >= __atomic_load_n(&writer_tick_due, __ATOMIC_RELAXED)))
+        writer_tick_lock(st, now, ra);
 }
 
 void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read, int rc)
@@ -520,10 +543,13 @@ void locktab_wait_end(tstate_t *st, lockheld_t *h, const lockwait_t *w, int read
         return;
     }
     locktab_undo(h);
-    if (w && rc == ETIMEDOUT)
-        wait_emit(st, s, w, tsc_now(), 1, 0);
-    else
+    if (w && rc == ETIMEDOUT) {
+        uint64_t now = wait_emit(st, s, w, tsc_now(), 1, 0);
+        if (h->idx == 0) /* (the spare's idx is LOCK_HELD_MAX) */
+            lock_tick(st, now, s->ra);
+    } else {
         s->errors++; /* EDEADLK, EINVAL...: an error, not a wait */
+    }
 }
 
 /* Takes bit i of t->waited (atomically: the end of the run may flush another thread's). */
@@ -545,12 +571,15 @@ lockheld_t *locktab_release_find(lockthr_t *t, uint64_t lock)
     return NULL;
 }
 
-void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1)
+/* may_tick: the lock is released (not a condvar wait's mutex, still held until the wait). */
+static void release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1, int may_tick)
 {
     uint32_t i = h->idx, d = t->depth;
+    uintptr_t ra = h->site->ra;
+    uint64_t now = 0;
     locktab_hold_end(t, h, t1);
     if (pend_take(t, i))
-        wait_emit(st, h->site, &t->pend[i], h->t0, 0, 0);
+        now = wait_emit(st, h->site, &t->pend[i], h->t0, 0, 0);
     if (i + 1 < d) {
         /* out of order: close the gap (pending bits above i move down with their entries) */
         memmove(&t->held[i], &t->held[i + 1], (d - i - 1) * sizeof t->held[0]);
@@ -562,6 +591,25 @@ void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1
         __atomic_store_n(&t->waited, lo | hi, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&t->depth, d - 1, __ATOMIC_RELEASE);
+    if (d == 1 && may_tick) /* the thread's last held lock: released (the real unlock is done) */
+        lock_tick(st, now, ra);
+}
+
+void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1)
+{
+    release_slow(st, t, h, t1, 1);
+}
+
+void locktab_release_cond(tstate_t *st, lockheld_t *h, uint64_t t1)
+{
+    lockthr_t *t = lock_me;
+    uint32_t i = h->idx;
+    if (i + 1 != t->depth || t->waited) {
+        release_slow(st, t, h, t1, 0);
+        return;
+    }
+    locktab_hold_end(t, h, t1);
+    __atomic_store_n(&t->depth, i, __ATOMIC_RELEASE);
 }
 
 /* The pending wait events of t (a thread exiting, or any thread at the end of the run),

@@ -107,6 +107,11 @@ typedef struct lockthr_s {
 extern PS_TLS lockthr_t *lock_me;
 extern lockthr_t lock_none;
 
+/* Or'ed into the kind given to locktab_pre/find/site: the calling thread holds the lock already
+ * (a condvar wait's mutex, taken again by the wait), so a new site there does no periodic work
+ * (writer_tick_lock needs the thread outside every critical section). */
+#define PS_LOCK_F_HELD 0x80
+
 void locktab_init(void);
 /* The site (lock, ra) of this thread, created (stack unwound, info found) if new; NULL when a
  * table is full (then counted as untracked). Sets lock_me on a thread's first call. */
@@ -121,6 +126,9 @@ PS_NOINLINE void locktab_owner_change(locksite_t *s, uint32_t tid);
 PS_NOINLINE lockheld_t *locktab_release_find(lockthr_t *t, uint64_t lock);
 /* The rest of a release whose entry is not the top one, or whose wait event is pending. */
 PS_NOINLINE void locktab_release_slow(tstate_t *st, lockthr_t *t, lockheld_t *h, uint64_t t1);
+/* locktab_release_end for the mutex a condvar wait is about to release (still held: never
+ * the writer's periodic work here, see writer_tick_lock). */
+PS_NOINLINE void locktab_release_cond(tstate_t *st, lockheld_t *h, uint64_t t1);
 /* Contended path: before blocking, names the holder (tid and its site's stack). */
 void locktab_wait_begin(const lockheld_t *h, int kind, lockwait_t *w);
 /* After the blocking call returned rc. w: the wait that began (locktab_wait_begin), or NULL

@@ -23,10 +23,13 @@
  * The writer thread is started lazily (writer_want_thread): until the process has a second
  * thread it stays single-threaded, as natively (unshare(CLONE_NEWUSER), and glibc's
  * single-thread lock fast path, need that). Meanwhile the app thread writes its own full
- * buffers (the backpressure path), and its own events do the periodic work (writer_tick):
- * RSS samples, snapshots, the idle flush. The thread, when there is one, blocks every
- * asynchronous signal, so signals the app blocks and waits for (sigwait, signalfd) are never
- * delivered to it.
+ * buffers (the backpressure path), and its own events do the periodic work (writer_tick from
+ * allocation hooks, writer_tick_lock from lock wait events and new lock sites): RSS samples,
+ * snapshots, the idle flush, and the thread's start once it is wanted. Both are needed: a
+ * program that takes only locks once its threads run never ticked before writer_tick_lock, so
+ * it never got the thread and kept its records until a buffer filled or it exited (all lost
+ * with a SIGKILL). The thread, when there is one, blocks every asynchronous signal, so
+ * signals the app blocks and waits for (sigwait, signalfd) are never delivered to it.
  */
 #include <config.h>
 
@@ -827,7 +830,9 @@ void writer_want_thread(void)
     __atomic_store_n(&writer_tick_due, 0, __ATOMIC_RELEASE);
 }
 
-void writer_tick(tstate_t *st, uint64_t now, uintptr_t ra)
+/* from_lock: called from a lock hook (writer_tick_lock), which must also be outside the
+ * allocator's own module to start the thread. */
+static void tick(tstate_t *st, uint64_t now, uintptr_t ra, int from_lock)
 {
     if (!ilock_trylock(&tick_lock)) /* another thread is doing it */
         return;
@@ -839,13 +844,19 @@ void writer_tick(tstate_t *st, uint64_t now, uintptr_t ra)
         return;
     }
     if (__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE) && !unwind_is_libc(ra) &&
-        unwind_safe(st)) {
-        /* From an allocation hook the program called: outside the allocator, where
-         * pthread_create (which allocates) is safe, unlike from a lock hook that may run inside
-         * it, and outside glibc, which frees a joined thread's TLS under its stack-cache lock
-         * (pthread_join) and allocates DTVs under the loader's TLS lock: pthread_create takes
-         * both. Called from there, or on a stack without the unwind budget left (pthread_create's
-         * frames on a 16 KiB thread stack), the start waits for a later event. */
+        (!from_lock || unwind_first_ok(ra)) && unwind_safe(st)) {
+        /* From a hook the program called: outside the allocator, where pthread_create (which
+         * allocates) is safe, and outside glibc, which frees a joined thread's TLS under its
+         * stack-cache lock (pthread_join) and allocates DTVs under the loader's TLS lock:
+         * pthread_create takes both. An allocation hook is outside the allocator by
+         * definition (it is around the real call). A lock hook may run inside an allocator
+         * (jemalloc's mutexes, an executable's own malloc): when it does through the shim's
+         * malloc hooks, the guard is set and the lock hook records nothing, so it never gets
+         * here; writer_tick_lock is called after the release of the thread's last held lock
+         * (none held, so no pthread lock of an allocator either), and the lock's call site
+         * `ra` must also lie outside the allocator's module (unwind_first_ok). Called from
+         * elsewhere, or on a stack without the unwind budget left (pthread_create's frames on
+         * a 16 KiB thread stack), the start waits for a later event. */
         if (writer_start() == 0) {
             ilock_unlock(&tick_lock);
             errno = e;
@@ -879,6 +890,16 @@ void writer_tick(tstate_t *st, uint64_t now, uintptr_t ra)
         __atomic_store_n(&writer_tick_due, due, __ATOMIC_RELEASE);
     ilock_unlock(&tick_lock);
     errno = e;
+}
+
+void writer_tick(tstate_t *st, uint64_t now, uintptr_t ra)
+{
+    tick(st, now, ra, 0);
+}
+
+void writer_tick_lock(tstate_t *st, uint64_t now, uintptr_t ra)
+{
+    tick(st, now, ra, 1);
 }
 
 static void writer_end(int close_file);

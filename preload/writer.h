@@ -13,8 +13,10 @@
  *
  * The thread is lazy: writer_arm_lazy() (after writer_init) starts none; writer_want_thread()
  * (a second thread recorded its first event) asks for it, and the next writer_tick() starts
- * it. Until then the producers write their own chunks (as under backpressure) and the
- * recorders call writer_tick() when an event's timestamp reaches writer_tick_due: it samples
+ * it (or the next writer_tick_lock(): a lock-only program). Until then the producers write
+ * their own chunks (as under backpressure) and the recorders call writer_tick() (allocation
+ * hooks) or writer_tick_lock() (lock wait events) when an event's timestamp reaches
+ * writer_tick_due: it samples
  * RSS, takes a requested snapshot and flushes the calling thread's idle records. With the
  * thread running writer_tick_due is UINT64_MAX. The thread blocks every asynchronous signal.
  * The trace's descriptor is kept high and checked (same file) before every write; see
@@ -50,6 +52,12 @@ extern uint64_t writer_tick_due;
  * started only from a hook the program called itself (not the C library, the loader or the
  * shim, which may hold one of glibc's internal locks that pthread_create takes). */
 PS_NOINLINE PS_COLD void writer_tick(struct tstate_s *st, uint64_t now, uintptr_t ra);
+/* The same from a lock hook (locktab.c), when now >= writer_tick_due and the thread holds no
+ * lock it knows of (outside every critical section): after a wait event was written, or
+ * before a new lock site's first acquisition; `ra` is the lock's call site. So a program that
+ * only takes locks after start-up gets its writer thread and the flush period too (the
+ * uncontended path of a known site never ticks). */
+PS_NOINLINE PS_COLD void writer_tick_lock(struct tstate_s *st, uint64_t now, uintptr_t ra);
 unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
 unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */
 void writer_buf_put(unsigned char *buf);

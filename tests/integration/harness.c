@@ -210,6 +210,9 @@ int trace_load(const char *path, trace_t *t)
                 t->lock_sites++;
                 t->lock_acq += rec.u.lock_site.acquisitions;
                 break;
+            case PS_REC_LOCK_WAIT:
+                t->lock_waits++;
+                break;
             case PS_REC_RSS:
                 t->rss_samples++;
                 break;

@@ -54,6 +54,7 @@ typedef struct trace_s {
     uint64_t reallocs; /* realloc records */
     uint64_t lock_sites; /* LOCK_SITE records */
     uint64_t lock_acq;   /* their acquisitions, summed */
+    uint64_t lock_waits; /* LOCK_WAIT records */
     int index_status;  /* reader_index_status */
     int decode_error;  /* first error decoding a chunk, 0 if none */
 } trace_t;
