@@ -824,15 +824,6 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
     t->last_state = LIVETAB_DEAD;
 }
 
-void livetab_prefetch(const livetab_t *t, uint64_t ptr)
-{
-    if (ptr_fits(ptr) && t->nslots) {
-        const unsigned char *e = slot(t, home(perm43(ptr >> 4), t->nhome));
-        __builtin_prefetch(e);
-        __builtin_prefetch(e + 64); /* a run may go on into the next line */
-    }
-}
-
 size_t livetab_bytes(const livetab_t *t)
 {
     return t->nslots * t->lay.stride + t->side_cap * sizeof(livetab_side_t);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "analyses/analysis.h"
 #include "analyses/locks.h"
@@ -207,6 +208,31 @@ TEST(sites_by_any_stack_id)
     analyses_free(&rp, NULL, NULL);
 }
 
+/* The uncompress() that libdwarf's sections go through (core/dwarfinfo.c: libdeflate when
+ * installed, else zlib): a zlib stream comes back byte for byte with its length; a short
+ * destination is Z_BUF_ERROR and a corrupt stream Z_DATA_ERROR, as zlib's own says. */
+TEST(dwarf_section_inflate)
+{
+    enum { N = 300000 };
+    unsigned char *src = malloc(N), *z = malloc(compressBound(N)), *out = malloc(N + 16);
+    assert_true(src && z && out);
+    for (size_t i = 0; i < N; i++) /* compressible, not trivially */
+        src[i] = (unsigned char)(i % 251 < 40 ? i * 7 : i % 13);
+    uLongf zn = compressBound(N), on = N + 16;
+    assert_u64_eq(compress2(z, &zn, src, N, 6), Z_OK);
+    assert_u64_eq(uncompress(out, &on, z, zn), Z_OK);
+    expect_u64_eq(on, N);
+    expect_true(memcmp(out, src, N) == 0);
+    on = N / 2;
+    expect_u64_eq(uncompress(out, &on, z, zn), Z_BUF_ERROR);
+    z[zn / 2] ^= 0x55;
+    on = N + 16;
+    expect_u64_eq(uncompress(out, &on, z, zn), Z_DATA_ERROR);
+    free(src);
+    free(z);
+    free(out);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -216,6 +242,7 @@ int main(void)
         TEST_ENTRY(heap_without_misuse),
         TEST_ENTRY(all),
         TEST_ENTRY(sites_by_any_stack_id),
+        TEST_ENTRY(dwarf_section_inflate),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }

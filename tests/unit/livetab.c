@@ -403,6 +403,52 @@ static void random_run(int growing, size_t small_slots)
     livetab_free(&t);
 }
 
+/* A table that grows into the reserved address space (arrays of 4 MiB and more, rebuilt in
+ * place) keeps every block: 1.2 M live blocks, a tenth of them released as it grows (dead
+ * entries, kept or dropped by the rebuilds), every one checked at each tenth of the way. */
+TEST(large_growth_in_place)
+{
+    livetab_t t = {0};
+    const uint32_t n = 1200000;
+    uint8_t *killed = calloc(n, 1);
+    assert_true(killed != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t ptr = BASE + 32ull * i;
+        livetab_blk_t b;
+        expect_u64_eq(livetab_find(&t, ptr, &b), LIVETAB_ABSENT);
+        assert_u64_eq(livetab_set(&t, ptr, &(livetab_blk_t){16 + i % 200, 5000 + i, i % 777,
+                                                             (uint8_t)(i % 3)}),
+                      0);
+        if (i % 10 == 9) {
+            uint32_t k = (uint32_t)(rnd() % (i + 1));
+            if (livetab_find(&t, BASE + 32ull * k, &b) == LIVETAB_LIVE) {
+                livetab_kill(&t, BASE + 32ull * k);
+                killed[k] = 1;
+            }
+        }
+        if (i % (n / 10) == n / 10 - 1 || i == n - 1) {
+            for (uint32_t k = 0; k <= i; k++) {
+                int st = livetab_find(&t, BASE + 32ull * k, &b);
+                if (killed[k]) {
+                    if (st != LIVETAB_DEAD && st != LIVETAB_ABSENT)
+                        test_fail_(1, "%u: state %d, expected dead or absent", k, st);
+                    if (st == LIVETAB_DEAD)
+                        expect_u64_eq(b.site, k % 777);
+                } else if (st != LIVETAB_LIVE) {
+                    test_fail_(1, "at %u: %u: state %d, expected live", i, k, st);
+                } else {
+                    expect_blk(&b, &(livetab_blk_t){16 + k % 200, 5000 + k, k % 777,
+                                                    (uint8_t)(k % 3)});
+                }
+            }
+        }
+    }
+    expect_true(t.nslots * t.lay.stride >= (8u << 20)); /* grew in the reservation */
+    expect_true(t.rebuilds > 10);
+    free(killed);
+    livetab_free(&t);
+}
+
 /* At most 24 bytes per live block at the peak, dead entries included (side table empty). */
 TEST(bytes_per_live_block)
 {
@@ -556,4 +602,5 @@ TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(small_table_fixed_layou
           TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
           TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
           TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
-          TEST_ENTRY(random_growing_values), TEST_ENTRY(bytes_per_live_block))
+          TEST_ENTRY(random_growing_values), TEST_ENTRY(bytes_per_live_block),
+          TEST_ENTRY(large_growth_in_place))
