@@ -14,7 +14,8 @@
  * heap blocks after a check against a /proc/self/maps snapshot, resident pages only) and
  * uses only its own imem memory (about 70 bytes per live block plus a few MiB, released at
  * its end and recorded as scan_mem_bytes); without that memory it records an ABORTED scan.
- * leakscan_snapshot_due()/leakscan_snapshot() are for the writer thread only.
+ * leakscan_snapshot_due()/leakscan_snapshot() are for the writer's periodic work only (its
+ * thread, or its ticks without one): shim.c hands them to it (writer_hooks_t).
  *
  * Roots (see leakscan.c): every thread's stack from its stack pointer up (the exiting
  * thread's, and each other's from /proc/self/task/TID/syscall), blocked threads' syscall
@@ -61,6 +62,6 @@ int leakscan_region(uintptr_t lo, uintptr_t hi, int add);
 /* The app's definition of an LSan hook (dlsym, else the executable's .symtab), or NULL. */
 void *leakscan_app_symbol(const char *name);
 int leakscan_snapshot_due(void);
-void leakscan_snapshot(void (*put)(const void *rec, uint32_t len));
+void leakscan_snapshot(void (*put)(const void *rec, uint32_t len)); /* writer_append_fn */
 
 #endif /* PERFSHIM_LEAKSCAN_H */

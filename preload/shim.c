@@ -59,6 +59,11 @@ static const tstate_sink_t writer_sink = {.buf_new = writer_buf_new,
                                           .enqueue = writer_enqueue,
                                           .write_now = writer_write_now};
 
+/* writer.h: the writer thread marks itself internal; snapshots are the leak scan's */
+static const writer_hooks_t writer_hooks = {.thread_enter = shim_enter_internal_thread,
+                                            .snapshot_due = leakscan_snapshot_due,
+                                            .snapshot = leakscan_snapshot};
+
 static void shim_set_state(int s)
 {
     __atomic_store_n(&shim_state, s, __ATOMIC_RELEASE);
@@ -160,6 +165,7 @@ void shim_init(void)
         return;
     }
     tstate_set_sink(&writer_sink);
+    writer_set_hooks(&writer_hooks);
     if (shim_open_trace(mono, real, 0) != 0) { /* writer_init said why */
         shim_set_state(SHIM_DISABLED);
         return;

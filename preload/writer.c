@@ -52,7 +52,6 @@
 #include "announce.h"
 #include "ilock.h"
 #include "imem.h"
-#include "leakscan.h"
 #include "log.h"
 #include "options.h"
 #include "perfshim/errors.h"
@@ -105,6 +104,27 @@ static int writer_ended;  /* writer_end ran: no thread starts any more (until a 
 uint64_t writer_tick_due = UINT64_MAX;
 static ilock_t tick_lock;
 static uint64_t tick_next_flush, tick_next_rss;
+
+/* writer.h: what the wiring module gives the writer; none until writer_set_hooks. */
+static void no_enter(void)
+{
+}
+static int no_snapshot_due(void)
+{
+    return 0;
+}
+static void no_snapshot(writer_append_fn put)
+{
+    (void)put;
+}
+static writer_hooks_t hooks = {no_enter, no_snapshot_due, no_snapshot};
+
+void writer_set_hooks(const writer_hooks_t *h)
+{
+    hooks.thread_enter = h->thread_enter ? h->thread_enter : no_enter;
+    hooks.snapshot_due = h->snapshot_due ? h->snapshot_due : no_snapshot_due;
+    hooks.snapshot = h->snapshot ? h->snapshot : no_snapshot;
+}
 
 /* The shim's own stream (RSS samples, snapshots, lock totals, END), under internal_lock. Its
  * chunks have tid 0, which no thread has: one stream for the process's whole life, whichever
@@ -736,8 +756,7 @@ static void flush_threads_sync(void)
 static void *writer_main(void *arg)
 {
     (void)arg;
-    extern void shim_enter_internal_thread(void);
-    shim_enter_internal_thread(); /* nothing this thread does is recorded */
+    hooks.thread_enter(); /* nothing this thread does is recorded */
     uint64_t flush_ns = (uint64_t)options.flush_ms * 1000000u;
     uint64_t rss_ns = (uint64_t)options.rss_ms * 1000000u;
     uint64_t tick = rss_ns && rss_ns < flush_ns ? rss_ns : flush_ns;
@@ -755,8 +774,8 @@ static void *writer_main(void *arg)
             sample_rss(internal_append);
             next_rss = now + rss_ns;
         }
-        if (leakscan_snapshot_due())
-            leakscan_snapshot(internal_append);
+        if (hooks.snapshot_due())
+            hooks.snapshot(internal_append);
         if (now >= next_flush) {
             flush_threads(&wctx, 0);
             ilock_lock(&internal_lock);
@@ -870,8 +889,8 @@ static void tick(tstate_t *st, uint64_t now, uintptr_t ra, int from_lock)
         sample_rss(internal_append_sync);
         tick_next_rss = now + (uint64_t)options.rss_ms * 1000000u;
     }
-    if (leakscan_snapshot_due())
-        leakscan_snapshot(internal_append_sync);
+    if (hooks.snapshot_due())
+        hooks.snapshot(internal_append_sync);
     if (now >= tick_next_flush) {
         /* this thread's records that waited a whole period (no hand-off since the last one) */
         uint32_t seq = __atomic_load_n(&st->seq, __ATOMIC_RELAXED);
@@ -884,7 +903,7 @@ static void tick(tstate_t *st, uint64_t now, uintptr_t ra, int from_lock)
         tick_next_flush = now + (uint64_t)options.flush_ms * 1000000u;
     }
     uint64_t due = tick_next_flush < tick_next_rss ? tick_next_flush : tick_next_rss;
-    if (leakscan_snapshot_due())
+    if (hooks.snapshot_due())
         due = now;
     if (!__atomic_load_n(&writer_wanted, __ATOMIC_ACQUIRE))
         __atomic_store_n(&writer_tick_due, due, __ATOMIC_RELEASE);

@@ -21,6 +21,10 @@
  * thread running writer_tick_due is UINT64_MAX. The thread blocks every asynchronous signal.
  * The trace's descriptor is kept high and checked (same file) before every write; see
  * writer.c for what happens when the app closed or replaced it.
+ *
+ * What the writer needs of modules beside or above it, it gets from the wiring module (shim.c)
+ * as callbacks (writer_set_hooks, before writer_arm_lazy and writer_start): the writer
+ * thread's first step, and the live-set snapshots (leakscan) of its periodic work.
  */
 #ifndef PERFSHIM_WRITER_H
 #define PERFSHIM_WRITER_H
@@ -42,6 +46,21 @@ typedef struct writer_header_s {
 
 struct tstate_s;
 
+/* Appends one whole record to the shim's own stream (the writer's internal_lock is held). */
+typedef void (*writer_append_fn)(const void *rec, uint32_t len);
+typedef struct writer_hooks_s {
+    /* First thing on the writer thread (with its signals blocked): marks it as the shim's,
+     * so that nothing it does is recorded and its stack is no leak-scan root. */
+    void (*thread_enter)(void);
+    /* Periodic work (the writer thread's loop, or writer_tick/writer_tick_lock without it):
+     * nonzero when a snapshot was requested; then snapshot() takes it, its records through
+     * `put`. */
+    int (*snapshot_due)(void);
+    void (*snapshot)(writer_append_fn put);
+} writer_hooks_t;
+/* Copies h (a NULL member: nothing to do). Before writer_arm_lazy() or writer_start(); until
+ * then the writer has none. */
+void writer_set_hooks(const writer_hooks_t *h);
 int writer_init(const writer_header_t *h);
 int writer_start(void); /* the thread now (0, or -PS_E_NOMEM) */
 void writer_arm_lazy(void);

@@ -47,22 +47,6 @@ static void s_write_now(const unsigned char *d, uint32_t len, pid_t tid, uint32_
 }
 static const tstate_sink_t sink = {s_new, s_new, s_put, s_cap, s_enqueue, s_write_now};
 
-/* Linking locktab.o from the core library pulls rec.o -> writer.o -> shim.o -> sampled.o,
- * which calls two hooks of libperfshim.so: the writer -> shim edge is one that
- * scripts/preload-layers.allow still lists. Never called here; to go with that edge. */
-void *ps_hook_realloc(void *old, size_t size);
-void *ps_hook_reallocarray(void *old, size_t n, size_t m);
-void *ps_hook_realloc(void *old, size_t size)
-{
-    (void)old, (void)size;
-    abort();
-}
-void *ps_hook_reallocarray(void *old, size_t n, size_t m)
-{
-    (void)old, (void)n, (void)m;
-    abort();
-}
-
 enum { A, B, C, D, NLOCK };
 static uint64_t lockaddr[NLOCK] = {0x1000, 0x2000, 0x3000, 0x4000};
 static lockinfo_t info[NLOCK];
