@@ -5,7 +5,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 DEPS="build-essential autoconf automake libtool pkg-config libunwind-dev libzstd-dev \
 libdwarf-dev libelf-dev libjemalloc-dev libyajl-dev zstd g++ libprotobuf-c-dev \
-protobuf-c-compiler zlib1g-dev"
+protobuf-c-compiler zlib1g-dev libdeflate0"
+# (libdeflate0: loaded at run time by the analyzer to inflate compressed debug sections twice as
+# fast as zlib; without it zlib does the same work: analyzer/core/dwarfinfo.c)
 # optional, for tests only: the real-program test (tests/integration/real_programs.sh) and
 # fuzzing (scripts/fuzz), the HTML report's browser test (chromium); a missing one makes its
 # test skip
