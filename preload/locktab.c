@@ -22,6 +22,7 @@
 #include "ilock.h"
 #include "imem.h"
 #include "log.h"
+#include "options.h"
 #include "perfshim/mix.h"
 #include "rec.h"
 
@@ -686,6 +687,62 @@ static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put,
     }
 }
 
+/* The counts a snapshot compares: a site whose sum moved has something new. */
+static uint64_t site_sig(const locksite_t *s)
+{
+    return s->acquisitions + s->contended + s->trylock_fail + s->timeouts + s->errors +
+           s->signals + s->broadcasts + s->hold_ns;
+}
+
+static uint64_t snap_next; /* prim_now_ns() of the next snapshot (0: not yet timed) */
+
+int locktab_snapshot_due(void)
+{
+    uint64_t now = prim_now_ns(), next = __atomic_load_n(&snap_next, __ATOMIC_RELAXED);
+    if (next == 0) { /* the first call starts the period */
+        __atomic_store_n(&snap_next, now + (uint64_t)options.flush_ms * 1000000u *
+                                               PS_LOCK_SNAPSHOT_FLUSHES,
+                         __ATOMIC_RELAXED);
+        return 0;
+    }
+    return now >= next;
+}
+
+void locktab_snapshot(writer_append_fn put)
+{
+    uint64_t now = prim_now_ns();
+    __atomic_store_n(&snap_next, now + (uint64_t)options.flush_ms * 1000000u *
+                                           PS_LOCK_SNAPSHOT_FLUSHES,
+                     __ATOMIC_RELAXED);
+    if (!ilock_trylock(&reg_lock))
+        return; /* a thread is emitting or registering: the next period */
+    for (locksites_t *tab = reg_head; tab; tab = tab->next) {
+        uint32_t n = __atomic_load_n(&tab->nsites, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 0; i < n; i++) {
+            locksite_t *s = &tab->site[i];
+            uint64_t sig = site_sig(s);
+            if (!site_active(s) || s->ignored || sig == s->snap_sig)
+                continue;
+            s->snap_sig = sig;
+            /* the owner updates the counters meanwhile: each u64 is read whole, the record
+             * may be a few events behind in some of them, the final record corrects it */
+            ps_rec_lock_site_t r = {
+                .h = {PS_REC_LOCK_SITE, (uint8_t)(s->kind | PS_LOCK_SITE_F_SNAPSHOT), sizeof r},
+                .stack = s->stack,
+                .ts = now,
+                .lock = s->lock,
+                .tid = tab->tid};
+#define PS_X(name, merge) r.name = __atomic_load_n(&s->name, __ATOMIC_RELAXED);
+            PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
+            memcpy(r.wait_hist, s->wait_hist, sizeof r.wait_hist);
+            memcpy(r.hold_hist, s->hold_hist, sizeof r.hold_hist);
+            put(&r, sizeof r);
+        }
+    }
+    ilock_unlock(&reg_lock);
+}
+
 static void put_state(const void *rec, uint32_t len, void *st)
 {
     rec_put(st, rec, len);
@@ -704,6 +761,7 @@ static void emit_tab(tstate_t *st, locksites_t *tab)
 #undef PS_X
         memset(s->wait_hist, 0, sizeof s->wait_hist);
         memset(s->hold_hist, 0, sizeof s->hold_hist);
+        s->snap_sig = 0;
     }
     tab->untracked = tab->held_overflow = 0;
     for (uint32_t i = 0; i < LALLOC_SLOTS; i++)

@@ -72,6 +72,7 @@ typedef struct locksite_s {
 #undef PS_X
     uint32_t wait_hist[PS_LOCK_HIST];
     uint32_t hold_hist[PS_LOCK_HIST];
+    uint64_t snap_sig; /* locktab_snapshot's: the counts at the last snapshot (reg_lock) */
 } locksite_t;
 
 typedef struct lockheld_s {
@@ -146,6 +147,12 @@ void locktab_fini(tstate_t *st);
  * (LOCK_SITE, LOCK_THREAD) to put, without zeroing them. Nothing when another thread holds the
  * table registry's lock. Waits still pending (locks not released yet) are not among them. */
 void locktab_crash_records(writer_put_fn put);
+/* Whether a snapshot of every thread's lock sites is due (every PS_LOCK_SNAPSHOT_FLUSHES flush
+ * periods), and the snapshot: the LOCK_SITE records (aux | PS_LOCK_SITE_F_SNAPSHOT) of the sites
+ * whose counts changed since the last one, passed to put (the writer's own stream). Skipped
+ * when a thread is emitting or registering its table at that moment (reg_lock busy). */
+int locktab_snapshot_due(void);
+void locktab_snapshot(writer_append_fn put);
 /* Fork child: forgets every thread's tables and the per-lock table (the child's trace starts
  * afresh, with new stack ids). */
 void locktab_after_fork_child(void);

@@ -59,10 +59,24 @@ static const tstate_sink_t writer_sink = {.buf_new = writer_buf_new,
                                           .enqueue = writer_enqueue,
                                           .write_now = writer_write_now};
 
-/* writer.h: the writer thread marks itself internal; snapshots are the leak scan's */
+/* writer.h: the writer thread marks itself internal; snapshots are the leak scan's (when
+ * asked for) and the lock tables' (every few flush periods) */
+static int snapshot_due(void)
+{
+    return leakscan_snapshot_due() || locktab_snapshot_due();
+}
+
+static void snapshot(writer_append_fn put)
+{
+    if (leakscan_snapshot_due())
+        leakscan_snapshot(put);
+    if (locktab_snapshot_due())
+        locktab_snapshot(put);
+}
+
 static const writer_hooks_t writer_hooks = {.thread_enter = shim_enter_internal_thread,
-                                            .snapshot_due = leakscan_snapshot_due,
-                                            .snapshot = leakscan_snapshot};
+                                            .snapshot_due = snapshot_due,
+                                            .snapshot = snapshot};
 
 static void shim_set_state(int s)
 {

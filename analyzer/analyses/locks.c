@@ -121,10 +121,146 @@ static void hist_merge32(replay_hist_t *h, const uint32_t *v, uint64_t max)
         h->max = max;
 }
 
-static int take_site(locks_t *L, const record_t *rec)
+/* ---- snapshots: the latest per (tid, lock, stack), open addressing over an array -------- */
+typedef struct snap_s {
+    ps_rec_lock_site_t r; /* the key; the latest snapshot (h.aux: the kind, the flag off) */
+    uint64_t final_ts;    /* the key's latest final record's ts (0: none) */
+    bool live;            /* a snapshot that no final record followed */
+} snap_t;
+
+typedef struct snaps_s {
+    snap_t *v;
+    size_t n, cap;
+    uint32_t *slot; /* index + 1, 0 empty */
+    size_t nslots;
+} snaps_t;
+
+static size_t snap_hash(uint32_t tid, uint64_t lock, uint32_t stack, size_t nslots)
+{
+    uint64_t h = (lock ^ ((uint64_t)tid << 32 | stack)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 32) & (nslots - 1);
+}
+
+/* The slot of key (tid, lock, stack): its entry's, or the empty one where it would go. */
+static uint32_t *snap_find(snaps_t *S, uint32_t tid, uint64_t lock, uint32_t stack)
+{
+    for (size_t i = snap_hash(tid, lock, stack, S->nslots);; i = (i + 1) & (S->nslots - 1)) {
+        uint32_t *sl = &S->slot[i];
+        if (!*sl)
+            return sl;
+        const ps_rec_lock_site_t *r = &S->v[*sl - 1].r;
+        if (r->tid == tid && r->lock == lock && r->stack == stack)
+            return sl;
+    }
+}
+
+static int snap_grow(snaps_t *S)
+{
+    size_t nslots = S->nslots ? S->nslots * 2 : 64;
+    uint32_t *slot = calloc(nslots, sizeof *slot);
+    if (!slot)
+        return -PS_E_NOMEM;
+    free(S->slot);
+    S->slot = slot;
+    S->nslots = nslots;
+    for (size_t i = 0; i < S->n; i++) {
+        const ps_rec_lock_site_t *r = &S->v[i].r;
+        *snap_find(S, r->tid, r->lock, r->stack) = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* The entry of rec's key, made if new (the snapshot's or final record's key). */
+static snap_t *snap_entry(locks_t *L, const ps_rec_lock_site_t *r)
+{
+    snaps_t *S = L->snaps;
+    if (!S && !(S = L->snaps = calloc(1, sizeof *S)))
+        return NULL;
+    if ((S->n + 1) * 2 > S->nslots && snap_grow(S) < 0)
+        return NULL;
+    uint32_t *sl = snap_find(S, r->tid, r->lock, r->stack);
+    if (!*sl) {
+        if (grow((void **)&S->v, &S->cap, S->n, sizeof *S->v) < 0)
+            return NULL;
+        snap_t *e = &S->v[S->n];
+        memset(e, 0, sizeof *e);
+        e->r.tid = r->tid;
+        e->r.lock = r->lock;
+        e->r.stack = r->stack;
+        *sl = (uint32_t)++S->n;
+    }
+    return &S->v[*sl - 1];
+}
+
+/* A snapshot: it replaces the key's last one, unless a final record of the key is as late
+ * (it counted everything the snapshot saw: the writer took both under one lock). */
+static int snap_keep(locks_t *L, const record_t *rec)
 {
     const ps_rec_lock_site_t *r = &rec->u.lock_site;
-    locks_lock_t *k = lock_get(L, r->lock, rec->aux);
+    snap_t *e = snap_entry(L, r);
+    if (!e)
+        return -PS_E_NOMEM;
+    if (e->final_ts && r->ts <= e->final_ts)
+        return 0;
+    e->r = *r;
+    e->r.h.aux = (uint8_t)(rec->aux & ~PS_LOCK_SITE_F_SNAPSHOT);
+    e->live = true;
+    return 0;
+}
+
+/* A final record of the key: its snapshot so far is superseded. Only where snapshots exist
+ * (a trace without them keeps no entries). */
+static int snap_final(locks_t *L, const ps_rec_lock_site_t *r)
+{
+    if (!L->snaps)
+        return 0;
+    snap_t *e = snap_entry(L, r);
+    if (!e)
+        return -PS_E_NOMEM;
+    e->live = false;
+    if (r->ts > e->final_ts)
+        e->final_ts = r->ts;
+    return 0;
+}
+
+static void snaps_free(locks_t *L)
+{
+    snaps_t *S = L->snaps;
+    if (S) {
+        free(S->v);
+        free(S->slot);
+        free(S);
+    }
+    L->snaps = NULL;
+}
+
+static int take_site_totals(locks_t *L, const ps_rec_lock_site_t *r, uint8_t kind);
+
+static int take_site(locks_t *L, const record_t *rec)
+{
+    if (rec->aux & PS_LOCK_SITE_F_SNAPSHOT)
+        return snap_keep(L, rec);
+    int rc = snap_final(L, &rec->u.lock_site);
+    if (rc < 0)
+        return rc;
+    return take_site_totals(L, &rec->u.lock_site, rec->aux);
+}
+
+/* The snapshots no final record superseded: the totals of the threads the end cut off. */
+static int snaps_take(locks_t *L)
+{
+    snaps_t *S = L->snaps;
+    int rc = 0;
+    for (size_t i = 0; S && i < S->n && rc == 0; i++)
+        if (S->v[i].live)
+            rc = take_site_totals(L, &S->v[i].r, S->v[i].r.h.aux);
+    snaps_free(L);
+    return rc;
+}
+
+static int take_site_totals(locks_t *L, const ps_rec_lock_site_t *r, uint8_t kind)
+{
+    locks_lock_t *k = lock_get(L, r->lock, kind);
     if (!k)
         return -PS_E_NOMEM;
     k->have_totals = true;
@@ -143,7 +279,7 @@ static int take_site(locks_t *L, const record_t *rec)
     s->timeouts += r->timeouts;
     s->errors += r->errors;
     s->notifies += r->signals + r->broadcasts;
-    if (rec->aux == PS_LOCK_COND) {
+    if (kind == PS_LOCK_COND) {
         locks_thread_t *t = thread_get(L, r->tid);
         if (!t)
             return -PS_E_NOMEM;
@@ -426,6 +562,9 @@ int locks_finish(locks_t *L, uint32_t pid, uint64_t start_ns, uint64_t end_ns)
 {
     if (!L)
         return 0;
+    int src = snaps_take(L);
+    if (src < 0)
+        return src;
     /* condvars apart from the locks */
     size_t nl = 0, nc = 0;
     for (size_t i = 0; i < L->nlocks; i++)
@@ -513,6 +652,7 @@ void locks_free(locks_t *L)
     if (!L)
         return;
     free(L->waits);
+    snaps_free(L);
     for (int pass = 0; pass < 2; pass++) {
         locks_lock_t *v = pass ? L->conds : L->locks;
         size_t n = pass ? L->nconds : L->nlocks;

@@ -25,6 +25,10 @@
  *    same events the holders and the THREADS view are built from, so all sections agree --
  *    and acquisitions, owner changes and hold times (which only the totals know) are a lower
  *    bound (have_totals) or not recorded at all (!have_totals); the reports say which.
+ *  - snapshots (LOCK_SITE with PS_LOCK_SITE_F_SNAPSHOT, the writer's reads of running threads'
+ *    tables): the latest of each (tid, lock, stack) is kept until a later LOCK_SITE of that
+ *    key supersedes it, and those left at the end count as that thread's totals (a thread
+ *    killed with the process: its counts up to the last snapshot, a lower bound).
  *  - a cycle: locks L1 -> L2 -> ... -> L1 where each Li -> Li+1 is an edge (Li+1 acquired
  *    while Li held). Elementary cycles up to LOCKS_CYCLE_MAX locks are reported, each once.
  */
@@ -131,6 +135,7 @@ typedef struct locks_s {
                           * lock waits analysis ran (locks_keep_wait) */
     size_t nwaits, waits_cap;
     void *priv; /* address -> index map */
+    void *snaps; /* LOCK_SITE snapshots not yet superseded (locks.c, "snapshots") */
 } locks_t;
 
 int locks_take(locks_t **lp, uint32_t tid, const record_t *rec);

@@ -5,6 +5,9 @@
 
 #include "analyses/locks_emit.h"
 
+#define PS_XSTR_(x) #x
+#define PS_XSTR(x) PS_XSTR_(x)
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +64,7 @@ static void text_lock(doc_t *d, const replay_t *rp, const locks_lock_t *k, size_
         doc_linef(d, "  condvar 0x%" PRIx64 ": %" PRIu64 " waits (%" PRIu64 " timed out), %" PRIu64
                      " signals, %" PRIu64 " broadcasts%s",
                   k->addr, k->acquisitions, k->timeouts, k->signals, k->broadcasts,
-                  L->partial ? " (of exited threads: trace incomplete)" : "");
+                  L->partial ? " (exited threads, running ones to their last snapshot: trace incomplete)" : "");
         text_dist(d, "wait", &k->wait, k->wait_ns, "");
         return;
     }
@@ -82,11 +85,11 @@ static void text_lock(doc_t *d, const replay_t *rp, const locks_lock_t *k, size_
         doc_linef(d, "      %" PRIu64 " trylock failures, %" PRIu64 " timeouts, %" PRIu64
                      " errors, %" PRIu64 " allocations while held%s",
                   k->trylock_fail, k->timeouts, k->errors, k->allocs_held,
-                  L->partial ? " (of exited threads)" : "");
+                  L->partial ? " (exited threads; running ones to their last snapshot)" : "");
     snprintf(b3, sizeof b3, "  (%.1f%% of all lock wait)", fmt_pct(k->wait_ns, L->total_wait_ns));
     text_dist(d, "wait", &k->wait, k->wait_ns, b3);
     snprintf(b3, sizeof b3, "  (%" PRIu64 " holds timed%s)", k->hold.n,
-             L->partial ? ", exited threads only" : "");
+             L->partial ? "; running threads: to a snapshot" : "");
     if (L->partial && !k->hold.n)
         doc_line(d, "      hold  not recorded (trace incomplete)");
     else
@@ -224,9 +227,12 @@ static void text_locks_head(doc_t *d, const replay_t *rp)
         thread_wall += L->threads[i].wall_ns;
     doc_title(d, "LOCK CONTENTION (locks ranked by total wait)");
     if (L->partial) {
-        /* see locks.h: waits from the events, acquisitions only what exited threads wrote */
+        /* see locks.h: waits from the events, acquisitions what exited threads wrote and the
+         * running ones' last snapshots */
         doc_line(d, "  trace incomplete (no END): waits and times are those of the wait events "
-                    "recorded;\n  acquisition totals exist only for threads that exited");
+                    "recorded;\n  acquisition totals are those of the threads that exited and, "
+                    "for the running ones, of their last snapshot (taken every "
+                    PS_XSTR(PS_LOCK_SNAPSHOT_FLUSHES) " flush periods)");
         if (any_totals)
             snprintf(b3, sizeof b3, "at least %" PRIu64, acq);
         else

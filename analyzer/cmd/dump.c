@@ -331,7 +331,9 @@ static void dump_lock_wait(const record_t *rec)
 static void dump_lock_site(const record_t *rec)
 {
     const ps_rec_lock_site_t *s = &rec->u.lock_site;
-    out_lock_head("lock_site", rec->aux);
+    out_lock_head("lock_site", rec->aux & ~PS_LOCK_SITE_F_SNAPSHOT);
+    if (rec->aux & PS_LOCK_SITE_F_SNAPSHOT)
+        out_str(" snapshot");
     out_kv("ts", s->ts);
     out_kx("lock", s->lock);
     out_kv("tid", s->tid);

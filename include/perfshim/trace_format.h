@@ -534,7 +534,15 @@ typedef struct ps_rec_lock_wait_s {
  * re-acquisition of the mutex by a wait counts as an acquisition of that mutex at the same
  * call site. hold_* cover every hold (writers before 2026-11-24 timed 1 in 16 per site); their
  * count is the sum of hold_hist. wait_* cover every contended acquisition. Also written by
- * the shim's fatal-signal handler (then in the shim's own stream: `tid` names the thread). */
+ * the shim's fatal-signal handler (then in the shim's own stream: `tid` names the thread).
+ * aux bit PS_LOCK_SITE_F_SNAPSHOT: a snapshot, read by the writer while the thread runs (every
+ * PS_LOCK_SNAPSHOT_FLUSHES flush periods, the sites that changed since the last one, in the
+ * shim's own stream): the thread's totals since its table was last emitted, so that a
+ * process killed with SIGKILL keeps them. A later LOCK_SITE of the same (tid, lock, stack)
+ * supersedes it, a snapshot or a final record; a reader adds the latest snapshot of each key
+ * that no final record followed (writers before 2026-12-01 15:00 UTC wrote none). */
+#define PS_LOCK_SITE_F_SNAPSHOT 0x80u
+#define PS_LOCK_SNAPSHOT_FLUSHES 10
 typedef struct ps_rec_lock_site_s {
     ps_rec_hdr_t h;   /* aux = ps_lock_kind */
     uint32_t stack;

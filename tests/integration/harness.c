@@ -207,6 +207,12 @@ int trace_load(const char *path, trace_t *t)
                 break;
             }
             case PS_REC_LOCK_SITE:
+                if (rec.aux & PS_LOCK_SITE_F_SNAPSHOT) { /* a running thread's, superseded */
+                    t->lock_snaps++;
+                    if (rec.u.lock_site.acquisitions > t->lock_snap_acq_max)
+                        t->lock_snap_acq_max = rec.u.lock_site.acquisitions;
+                    break;
+                }
                 t->lock_sites++;
                 t->lock_acq += rec.u.lock_site.acquisitions;
                 break;

@@ -55,6 +55,8 @@ typedef struct trace_s {
     uint64_t lock_sites; /* LOCK_SITE records */
     uint64_t lock_acq;   /* their acquisitions, summed */
     uint64_t lock_waits; /* LOCK_WAIT records */
+    uint64_t lock_snaps, lock_snap_acq_max; /* LOCK_SITE snapshots: how many, the most
+                                             * acquisitions one holds (not in lock_acq) */
     int index_status;  /* reader_index_status */
     int decode_error;  /* first error decoding a chunk, 0 if none */
 } trace_t;

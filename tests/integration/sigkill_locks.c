@@ -39,6 +39,9 @@
 #define K 300
 #define FLUSH_MS 50
 #define KILL_AFTER_MS (8 * FLUSH_MS)
+/* idle: 3 lock-table snapshot periods (PS_LOCK_SNAPSHOT_FLUSHES flush periods each), so that
+ * one snapshot at least is taken after "ready" */
+#define IDLE_KILL_AFTER_MS (3 * PS_LOCK_SNAPSHOT_FLUSHES * FLUSH_MS)
 #define PS_STR_(x) #x
 #define PS_STR(x) PS_STR_(x)
 
@@ -184,7 +187,7 @@ static int record_until_ready(const char *path, const char *mode)
     sigaction(SIGALRM, &old, NULL);
     int ready = got == 6 && memcmp(buf, "ready\n", 6) == 0;
     if (ready)
-        ms_sleep(KILL_AFTER_MS);
+        ms_sleep(strcmp(mode, "idle") == 0 ? IDLE_KILL_AFTER_MS : KILL_AFTER_MS);
     kill(pid, SIGKILL);
     close(p[0]);
     int status;
@@ -207,11 +210,21 @@ static int check_mode(const char *path, const char *mode)
     for (size_t i = 0; i < t.nthreads; i++)
         started += t.threads[i].started;
     int fail = t.have_end || t.decode_error || (quiet ? started < 2 : t.lock_waits < (uint64_t)K);
+    /* idle: each thread took m K times at one site before "ready", then blocked: a snapshot of
+     * its lock table taken after "ready" holds all K (the per-site totals survive the kill) */
+    int idle = strcmp(mode, "idle") == 0;
+    if (idle && t.lock_snap_acq_max < (uint64_t)K) {
+        fprintf(stderr, "sigkill_locks idle: the lock snapshots hold %" PRIu64 " acquisitions "
+                "at most (%" PRIu64 " snapshots), K=" PS_STR(K) " needed\n",
+                t.lock_snap_acq_max, t.lock_snaps);
+        fail = 1;
+    }
     fprintf(stderr,
             "sigkill_locks %s: %" PRIu64 " lock waits, %d threads started, in %" PRIu64
             " chunks (needed: %s, recorded %d ms before the kill), end=%d decode=%d: %s\n",
             mode, t.lock_waits, started, t.chunks, quiet ? "2 threads" : "K=" PS_STR(K) " waits",
-            KILL_AFTER_MS, t.have_end, t.decode_error, fail ? "FAIL" : "ok");
+            idle ? IDLE_KILL_AFTER_MS : KILL_AFTER_MS, t.have_end, t.decode_error,
+            fail ? "FAIL" : "ok");
     trace_free(&t);
     if (!fail)
         unlink(path);

@@ -2,7 +2,9 @@
  * tests/unit/locks.c -- the lock-order cycle search of the lock analysis
  * (analyzer/analyses/locks.c) on synthetic graphs: no cycle, a 2-cycle, a 3-cycle, a self
  * edge, two disjoint cycles, and a 2-cycle and a 3-cycle sharing a lock. Each cycle is
- * found once (from its smallest lock), as a closed chain of the trace's edges.
+ * found once (from its smallest lock), as a closed chain of the trace's edges. And the
+ * LOCK_SITE snapshots of running threads: superseded by a later final record of their key,
+ * the latest one counted where none followed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,62 @@ TEST(cycles_sharing_a_lock)
     locks_free(L);
 }
 
+/* ---- LOCK_SITE snapshots: the latest per (tid, lock, stack) until a final record ------- */
+static void site(locks_t **L, uint32_t tid, uint64_t lock, uint32_t stack, uint64_t ts,
+                 uint64_t acq, int snapshot)
+{
+    record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = PS_REC_LOCK_SITE;
+    rec.aux = (uint8_t)(PS_LOCK_MUTEX | (snapshot ? PS_LOCK_SITE_F_SNAPSHOT : 0));
+    rec.len = sizeof(ps_rec_lock_site_t);
+    rec.u.lock_site.tid = tid;
+    rec.u.lock_site.lock = lock;
+    rec.u.lock_site.stack = stack;
+    rec.u.lock_site.ts = ts;
+    rec.u.lock_site.acquisitions = acq;
+    rec.u.lock_site.hold_ns = acq * 10;
+    rec.u.lock_site.hold_hist[3] = (uint32_t)acq;
+    if (locks_take(L, tid, &rec) != 0)
+        exit(99);
+}
+
+static const locks_lock_t *lock_at(const locks_t *L, uint64_t addr)
+{
+    for (size_t i = 0; i < L->nlocks; i++)
+        if (L->locks[i].addr == addr)
+            return &L->locks[i];
+    return NULL;
+}
+
+TEST(snapshots)
+{
+    locks_t *L = NULL;
+    /* thread 1, lock A: two snapshots, then its exit's final record: the final only */
+    site(&L, 1, 0xa0, 5, 100, 10, 1);
+    site(&L, 1, 0xa0, 5, 200, 20, 1);
+    site(&L, 1, 0xa0, 5, 300, 25, 0);
+    /* thread 2, lock A: still running at the end: its latest snapshot counts */
+    site(&L, 2, 0xa0, 5, 150, 3, 1);
+    site(&L, 2, 0xa0, 5, 250, 7, 1);
+    /* thread 3, lock B: a final record mid-run (an exec that failed), then a snapshot of what
+     * came after it: both; a snapshot no later than the final record: ignored */
+    site(&L, 3, 0xb0, 6, 400, 40, 0);
+    site(&L, 3, 0xb0, 6, 400, 40, 1);
+    site(&L, 3, 0xb0, 6, 500, 4, 1);
+    assert_true(locks_finish(L, 1, 0, 1000) == 0);
+    const locks_lock_t *a = lock_at(L, 0xa0), *b = lock_at(L, 0xb0);
+    assert_true(a && b);
+    expect_u64_eq(a->acquisitions, 25 + 7);
+    expect_u64_eq(a->hold_ns, 320);
+    expect_u64_eq(a->hold.n, 32);
+    expect_u64_eq(b->acquisitions, 44);
+    expect_u64_eq(b->hold_ns, 440);
+    assert_true(a->nsites == 1);
+    expect_u64_eq(a->sites[0].acquisitions, 32);
+    locks_free(L);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -149,6 +207,7 @@ int main(void)
         TEST_ENTRY(self_edge),
         TEST_ENTRY(two_disjoint_cycles),
         TEST_ENTRY(cycles_sharing_a_lock),
+        TEST_ENTRY(snapshots),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
