@@ -642,6 +642,24 @@ static int site_active(const locksite_t *s)
            s->signals || s->broadcasts;
 }
 
+/* Site s's LOCK_SITE record of thread tid at `now` (aux: its kind | flags). Another thread may
+ * be counting meanwhile (the crash handler's and the snapshots' reads): each u64 is read whole,
+ * the record may be a few events behind in some of them. */
+static void site_record(const locksite_t *s, uint32_t tid, uint64_t now, uint8_t flags,
+                        ps_rec_lock_site_t *r)
+{
+    *r = (ps_rec_lock_site_t){.h = {PS_REC_LOCK_SITE, (uint8_t)(s->kind | flags), sizeof *r},
+                              .stack = s->stack,
+                              .ts = now,
+                              .lock = s->lock,
+                              .tid = tid};
+#define PS_X(name, merge) r->name = __atomic_load_n(&s->name, __ATOMIC_RELAXED);
+    PS_LOCK_COUNTERS(PS_X)
+#undef PS_X
+    memcpy(r->wait_hist, s->wait_hist, sizeof r->wait_hist);
+    memcpy(r->hold_hist, s->hold_hist, sizeof r->hold_hist);
+}
+
 /* The records of tab's non-empty sites, its LOCK_ALLOC totals, then its LOCK_THREAD record if
  * it counted anything untracked, each passed to put(rec, len, arg). */
 static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put, void *arg)
@@ -651,16 +669,8 @@ static void tab_records(const locksites_t *tab, uint64_t now, writer_put_fn put,
         const locksite_t *s = &tab->site[i];
         if (!site_active(s) || s->ignored)
             continue;
-        ps_rec_lock_site_t r = {.h = {PS_REC_LOCK_SITE, s->kind, sizeof r},
-                                .stack = s->stack,
-                                .ts = now,
-                                .lock = s->lock,
-                                .tid = tab->tid};
-#define PS_X(name, merge) r.name = s->name;
-        PS_LOCK_COUNTERS(PS_X)
-#undef PS_X
-        memcpy(r.wait_hist, s->wait_hist, sizeof r.wait_hist);
-        memcpy(r.hold_hist, s->hold_hist, sizeof r.hold_hist);
+        ps_rec_lock_site_t r;
+        site_record(s, tab->tid, now, 0, &r);
         put(&r, sizeof r, arg);
     }
     for (uint32_t i = 0; i <= LALLOC_SLOTS; i++) {
@@ -696,13 +706,19 @@ static uint64_t site_sig(const locksite_t *s)
 
 static uint64_t snap_next; /* prim_now_ns() of the next snapshot (0: not yet timed) */
 
+/* The next snapshot is one period (PS_LOCK_SNAPSHOT_FLUSHES flush periods) after now. */
+static void snap_schedule(uint64_t now)
+{
+    __atomic_store_n(&snap_next,
+                     now + (uint64_t)options.flush_ms * 1000000u * PS_LOCK_SNAPSHOT_FLUSHES,
+                     __ATOMIC_RELAXED);
+}
+
 int locktab_snapshot_due(void)
 {
     uint64_t now = prim_now_ns(), next = __atomic_load_n(&snap_next, __ATOMIC_RELAXED);
     if (next == 0) { /* the first call starts the period */
-        __atomic_store_n(&snap_next, now + (uint64_t)options.flush_ms * 1000000u *
-                                               PS_LOCK_SNAPSHOT_FLUSHES,
-                         __ATOMIC_RELAXED);
+        snap_schedule(now);
         return 0;
     }
     return now >= next;
@@ -711,9 +727,7 @@ int locktab_snapshot_due(void)
 void locktab_snapshot(writer_append_fn put)
 {
     uint64_t now = prim_now_ns();
-    __atomic_store_n(&snap_next, now + (uint64_t)options.flush_ms * 1000000u *
-                                           PS_LOCK_SNAPSHOT_FLUSHES,
-                     __ATOMIC_RELAXED);
+    snap_schedule(now);
     if (!ilock_trylock(&reg_lock))
         return; /* a thread is emitting or registering: the next period */
     for (locksites_t *tab = reg_head; tab; tab = tab->next) {
@@ -724,19 +738,8 @@ void locktab_snapshot(writer_append_fn put)
             if (!site_active(s) || s->ignored || sig == s->snap_sig)
                 continue;
             s->snap_sig = sig;
-            /* the owner updates the counters meanwhile: each u64 is read whole, the record
-             * may be a few events behind in some of them, the final record corrects it */
-            ps_rec_lock_site_t r = {
-                .h = {PS_REC_LOCK_SITE, (uint8_t)(s->kind | PS_LOCK_SITE_F_SNAPSHOT), sizeof r},
-                .stack = s->stack,
-                .ts = now,
-                .lock = s->lock,
-                .tid = tab->tid};
-#define PS_X(name, merge) r.name = __atomic_load_n(&s->name, __ATOMIC_RELAXED);
-            PS_LOCK_COUNTERS(PS_X)
-#undef PS_X
-            memcpy(r.wait_hist, s->wait_hist, sizeof r.wait_hist);
-            memcpy(r.hold_hist, s->hold_hist, sizeof r.hold_hist);
+            ps_rec_lock_site_t r; /* a few events behind at most: the final record corrects it */
+            site_record(s, tab->tid, now, PS_LOCK_SITE_F_SNAPSHOT, &r);
             put(&r, sizeof r);
         }
     }
