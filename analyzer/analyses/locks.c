@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/intern.h"
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
 
@@ -121,75 +122,39 @@ static void hist_merge32(replay_hist_t *h, const uint32_t *v, uint64_t max)
         h->max = max;
 }
 
-/* ---- snapshots: the latest per (tid, lock, stack), open addressing over an array -------- */
+/* ---- snapshots: the latest per (tid, lock, stack), interned keys --------------------------- */
 typedef struct snap_s {
-    ps_rec_lock_site_t r; /* the key; the latest snapshot (h.aux: the kind, the flag off) */
+    ps_rec_lock_site_t r; /* the latest snapshot (h.aux: the kind, the flag off) */
     uint64_t final_ts;    /* the key's latest final record's ts (0: none) */
     bool live;            /* a snapshot that no final record followed */
 } snap_t;
 
 typedef struct snaps_s {
+    intern_t keys; /* (lock, tid, stack) -> index into v */
     snap_t *v;
     size_t n, cap;
-    uint32_t *slot; /* index + 1, 0 empty */
-    size_t nslots;
 } snaps_t;
 
-static size_t snap_hash(uint32_t tid, uint64_t lock, uint32_t stack, size_t nslots)
-{
-    uint64_t h = (lock ^ ((uint64_t)tid << 32 | stack)) * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h >> 32) & (nslots - 1);
-}
-
-/* The slot of key (tid, lock, stack): its entry's, or the empty one where it would go. */
-static uint32_t *snap_find(snaps_t *S, uint32_t tid, uint64_t lock, uint32_t stack)
-{
-    for (size_t i = snap_hash(tid, lock, stack, S->nslots);; i = (i + 1) & (S->nslots - 1)) {
-        uint32_t *sl = &S->slot[i];
-        if (!*sl)
-            return sl;
-        const ps_rec_lock_site_t *r = &S->v[*sl - 1].r;
-        if (r->tid == tid && r->lock == lock && r->stack == stack)
-            return sl;
-    }
-}
-
-static int snap_grow(snaps_t *S)
-{
-    size_t nslots = S->nslots ? S->nslots * 2 : 64;
-    uint32_t *slot = calloc(nslots, sizeof *slot);
-    if (!slot)
-        return -PS_E_NOMEM;
-    free(S->slot);
-    S->slot = slot;
-    S->nslots = nslots;
-    for (size_t i = 0; i < S->n; i++) {
-        const ps_rec_lock_site_t *r = &S->v[i].r;
-        *snap_find(S, r->tid, r->lock, r->stack) = (uint32_t)i + 1;
-    }
-    return 0;
-}
-
-/* The entry of rec's key, made if new (the snapshot's or final record's key). */
+/* The entry of r's key, made (zeroed) if new. */
 static snap_t *snap_entry(locks_t *L, const ps_rec_lock_site_t *r)
 {
     snaps_t *S = L->snaps;
     if (!S && !(S = L->snaps = calloc(1, sizeof *S)))
         return NULL;
-    if ((S->n + 1) * 2 > S->nslots && snap_grow(S) < 0)
+    struct {
+        uint64_t lock;
+        uint32_t tid, stack;
+    } key = {r->lock, r->tid, r->stack};
+    bool added;
+    long i = intern_get(&S->keys, &key, sizeof key, &added);
+    if (i < 0)
         return NULL;
-    uint32_t *sl = snap_find(S, r->tid, r->lock, r->stack);
-    if (!*sl) {
+    if (added) {
         if (grow((void **)&S->v, &S->cap, S->n, sizeof *S->v) < 0)
             return NULL;
-        snap_t *e = &S->v[S->n];
-        memset(e, 0, sizeof *e);
-        e->r.tid = r->tid;
-        e->r.lock = r->lock;
-        e->r.stack = r->stack;
-        *sl = (uint32_t)++S->n;
+        memset(&S->v[S->n++], 0, sizeof *S->v); /* index i == the n-th key */
     }
-    return &S->v[*sl - 1];
+    return &S->v[i];
 }
 
 /* A snapshot: it replaces the key's last one, unless a final record of the key is as late
@@ -227,8 +192,8 @@ static void snaps_free(locks_t *L)
 {
     snaps_t *S = L->snaps;
     if (S) {
+        intern_free(&S->keys);
         free(S->v);
-        free(S->slot);
         free(S);
     }
     L->snaps = NULL;

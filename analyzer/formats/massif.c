@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "core/profile.h"
-#include "formats/intern.h"
+#include "core/intern.h"
 #include "perfshim/errors.h"
 
 int massif_format(void *view, FILE *o); /* formats/formats.def */

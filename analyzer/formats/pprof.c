@@ -33,7 +33,7 @@
 #include "core/grow.h"
 #include "core/profile.h"
 #include "core/safeout.h"
-#include "formats/intern.h"
+#include "core/intern.h"
 #include "formats/profile.pb-c.h"
 #include "perfshim/errors.h"
 

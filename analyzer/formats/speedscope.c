@@ -20,7 +20,7 @@
 
 #include "core/grow.h"
 #include "core/profile.h"
-#include "formats/intern.h"
+#include "core/intern.h"
 #include "formats/jsonw.h"
 #include "perfshim/errors.h"
 

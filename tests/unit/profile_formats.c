@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/profile.h"
-#include "formats/intern.h"
+#include "core/intern.h"
 #include "test.h"
 
 int speedscope_format(void *view, FILE *o);

@@ -3,7 +3,7 @@
 #include "config.h"
 #endif
 
-#include "formats/intern.h"
+#include "core/intern.h"
 
 #include <stdlib.h>
 #include <string.h>

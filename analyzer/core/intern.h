@@ -1,8 +1,8 @@
 /*
- * intern.h -- an interning table for the profile formats (speedscope, pprof, massif): each
- * distinct byte string (a frame's name and place, a string of a string table) gets a dense
- * index 0, 1, 2, ... in the order first seen, so a format writes each once and refers to it
- * by index.
+ * intern.h -- an interning table: each distinct byte string gets a dense index 0, 1, 2, ...
+ * in the order first seen. The profile formats (speedscope, pprof, massif) write each frame or
+ * string once and refer to it by index; the lock analysis keys its LOCK_SITE snapshots by
+ * (tid, lock, stack).
  *
  * Contract: analyzer-only, single-threaded. A zeroed intern_t is empty. intern_get() returns
  * the index of key (len bytes, copied on first sight; *added says whether it was new), or
