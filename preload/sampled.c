@@ -11,6 +11,7 @@
 #include "ilock.h"
 #include "imem.h"
 #include "perfshim/mix.h"
+#include "perfshim/sampling.h"
 #include "shim.h"
 
 int sampled_on;
@@ -144,32 +145,13 @@ static uint64_t rng_next(struct tstate_s *st)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* A sampled allocation of `size` bytes stands for 1/p(size) allocations, p(s) = 1 - exp(-(s +
- * 1)/N) (the analyzer's Horvitz-Thompson weight, sampled.h): the lock table's counts of
- * allocations made while a lock is held add the weight, so that they estimate the program's
- * (rounded to the nearest whole allocation; >= 1). Without libm: exp(-x) for x <= 1/16 by its
- * series, then squared back (x / 2^k <= 1/16; p < 1e-3 below x = 1e-3 is taken as x - x^2/2). */
+/* A sampled allocation of `size` bytes stands for 1/p(size) allocations (perfshim/sampling.h,
+ * the analyzer's Horvitz-Thompson weight): the lock table's counts of allocations made while a
+ * lock is held add the weight, so that they estimate the program's (rounded to the nearest
+ * whole allocation; >= 1). */
 static void sample_weight(uint64_t size, uint64_t *n, uint64_t *bytes)
 {
-    double x = (double)(size + 1) / (double)mean, p;
-    if (x >= 40)
-        p = 1;
-    else if (x < 1e-3)
-        p = x - x * x / 2;
-    else {
-        int k = 0;
-        double y = x;
-        while (y > 1.0 / 16) {
-            y /= 2;
-            k++;
-        }
-        double e = 1 - y + y * y / 2 - y * y * y / 6 + y * y * y * y / 24 -
-                   y * y * y * y * y / 120; /* exp(-y), error < y^6/720 < 1e-10 */
-        while (k-- > 0)
-            e *= e;
-        p = 1 - e;
-    }
-    double w = p > 0 ? 1 / p : 1;
+    double w = 1 / ps_sample_p(size, (double)mean);
     *n = (uint64_t)(w + 0.5) ? (uint64_t)(w + 0.5) : 1;
     *bytes = (uint64_t)(w * (double)size + 0.5);
 }

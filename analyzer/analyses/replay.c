@@ -29,6 +29,7 @@
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 #include "perfshim/mix.h"
+#include "perfshim/sampling.h"
 
 /* ---- blocks: core/livetab.h ---------------------------------------------------------
  * One table holds the live blocks and, as "dead" entries, released ones: a release that finds
@@ -161,36 +162,11 @@ static inline int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
 
 /* ---- sampled traces: the estimates (replay.h) ----------------------------------------- */
 
-/* 1 - exp(-x) for x >= 0 without libm: a Taylor series below 0.5 (no cancellation, relative
- * error < 1e-15), else exp(-x) = 2^-k exp(-r) with |r| <= ln 2 / 2. */
-static double one_minus_exp_neg(double x)
-{
-    if (x < 0.5) {
-        double t = x, s = 0;
-        for (int k = 1; k <= 16; k++) { /* x - x^2/2! + x^3/3! ... */
-            s += t;
-            t *= -x / (k + 1);
-        }
-        return s;
-    }
-    if (x > 700)
-        return 1.0;
-    double k = (double)(long)(x / 0.69314718055994530942 + 0.5);
-    double r = x - k * 0.69314718055994530942, t = 1, e = 0;
-    for (int i = 1; i <= 20; i++) { /* exp(-r) */
-        e += t;
-        t *= -r / i;
-    }
-    for (long i = 0; i < (long)k; i++)
-        e *= 0.5;
-    return 1.0 - e;
-}
-
 /* 1/p(s): the allocations one sample of s bytes stands for (trace_format.h: the shim counts
  * s + 1 bytes down for it). */
 static double est_count(const state_t *st, uint64_t size)
 {
-    return 1.0 / one_minus_exp_neg(((double)size + 1.0) / st->sample_n);
+    return 1.0 / ps_sample_p(size, st->sample_n);
 }
 
 static void est_touch(const state_t *st, replay_site_t *site)
