@@ -525,11 +525,17 @@ static inline int stream_next(pass_t *P, stream_t *s)
 
 /* ---- merge --------------------------------------------------------------------------- */
 
-static uint64_t stream_key(const stream_t *s)
+/* An event's place in the merged order: its time, a release before anything else at the same
+ * time (a block freed and reused within one tick). */
+static PS_ALWAYS_INLINE uint64_t event_key(const pass_event_t *e)
 {
-    const pass_event_t *e = stream_cur(s);
     uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
     return ts << 1 | (e->kind != PASS_EV_RELEASE);
+}
+
+static uint64_t stream_key(const stream_t *s)
+{
+    return event_key(stream_cur(s));
 }
 
 static bool heap_before(const heap_ent_t *x, const heap_ent_t *y)
@@ -620,8 +626,7 @@ static int pass_merge(pass_t *P)
                     for (; k < max; k++) {
                         const pass_event_t *x = &e[k];
                         if (!alone) {
-                            uint64_t ts = x->ts < (1ull << 63) ? x->ts : (1ull << 63) - 1;
-                            uint64_t key = ts << 1 | (x->kind != PASS_EV_RELEASE);
+                            uint64_t key = event_key(x);
                             if (key > next.key || (key == next.key && !tie))
                                 break;
                         }
@@ -641,8 +646,7 @@ static int pass_merge(pass_t *P)
                 }
                 for (; e < end && !batches; e++) {
                     if (!alone) {
-                        uint64_t ts = e->ts < (1ull << 63) ? e->ts : (1ull << 63) - 1;
-                        uint64_t key = ts << 1 | (e->kind != PASS_EV_RELEASE);
+                        uint64_t key = event_key(e);
                         if (key > next.key || (key == next.key && !tie))
                             break;
                     }
