@@ -25,6 +25,7 @@
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
 #include "core/livetab.h"
+#include "core/symbols.h"
 #include "core/u32map.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
@@ -679,6 +680,7 @@ const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id)
 
 void replay_free(replay_t *rp)
 {
+    symwarm_free(rp->symwarm);
     if (rp->model) {
         tracemodel_free(rp->model);
         free(rp->model);
