@@ -60,7 +60,9 @@ typedef struct lockalloc_s {
  * PERFSHIM_NO_PREFETCH set) the blocks are run on the pass's thread. Results are the same:
  * one thread takes every event, in order. */
 #define PQ_EVENTS 1024 /* events per block */
-#define PQ_BLOCKS 4    /* blocks in the ring */
+#define PQ_BLOCKS 8    /* blocks in the ring */
+#define PQ_WAKE 4      /* a sleeping thread is woken when this many blocks wait (fewer wake-ups:
+                        * it runs faster than the pass, so it sleeps between most blocks) */
 
 typedef struct pq_block_s {
     size_t n;
@@ -99,7 +101,7 @@ typedef struct pstate_s {
     pthread_t pq_th;
     pthread_mutex_t pq_mu;
     pthread_cond_t pq_more, pq_room; /* a block handed over; a block taken (or the end) */
-    bool pq_threaded, pq_tried, pq_stop;
+    bool pq_threaded, pq_tried, pq_stop, pq_sleeping;
     int pq_err;
 } pstate_t;
 
@@ -498,8 +500,11 @@ static void *pq_main(void *arg)
     pstate_t *S = arg;
     pthread_mutex_lock(&S->pq_mu);
     for (;;) {
-        while (S->pq_done == S->pq_put && !S->pq_stop)
+        while (S->pq_done == S->pq_put && !S->pq_stop) {
+            S->pq_sleeping = true;
             pthread_cond_wait(&S->pq_more, &S->pq_mu);
+        }
+        S->pq_sleeping = false;
         if (S->pq_done == S->pq_put)
             break; /* stopped, and every block taken */
         pq_block_t *b = &S->pq[S->pq_done % PQ_BLOCKS];
@@ -547,7 +552,8 @@ static int pq_flush(pstate_t *S)
     }
     pthread_mutex_lock(&S->pq_mu);
     S->pq_put++;
-    pthread_cond_signal(&S->pq_more);
+    if (S->pq_sleeping && S->pq_put - S->pq_done >= PQ_WAKE)
+        pthread_cond_signal(&S->pq_more);
     while (S->pq_put - S->pq_done >= PQ_BLOCKS) /* the ring is full: the next slot's block */
         pthread_cond_wait(&S->pq_room, &S->pq_mu);
     int rc = S->pq_err;
