@@ -385,6 +385,7 @@ int analyses_symbols(replay_t *rp, leaks_t *leaks, const symbols_opts_t *so, sym
                      char *err, size_t errlen)
 {
     /* symbols once, after the pass; lazy: an address is resolved when something prints it */
+    symwarm_wait(rp->symwarm); /* (before symbols_open: libelf's global version) */
     int rc = symbols_open(sym, rp->modules, rp->nmodules, so);
     if (rc == 0)
         symbols_adopt(*sym, rp->symwarm); /* (frees it) */

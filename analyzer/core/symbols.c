@@ -627,9 +627,9 @@ static void *symwarm_main(void *arg)
     return NULL;
 }
 
-static void symwarm_join(symwarm_t *w)
+void symwarm_wait(symwarm_t *w)
 {
-    if (w->started) {
+    if (w && w->started) {
         pthread_join(w->th, NULL);
         w->started = false;
     }
@@ -640,7 +640,7 @@ void symwarm_free(symwarm_t *w)
     if (!w)
         return;
     atomic_store(&w->stop, true);
-    symwarm_join(w);
+    symwarm_wait(w);
     symbols_close(w->s);
     for (size_t i = 0; i < w->nmods; i++) {
         free(w->mods[i].path);
@@ -703,7 +703,7 @@ void symbols_adopt(symbols_t *s, symwarm_t *w)
 {
     if (!w)
         return;
-    symwarm_join(w);
+    symwarm_wait(w);
     symbols_t *ws = w->s;
     bool same = s && ws && !w->failed && sym_same_str(s->opts.sysroot, ws->opts.sysroot) &&
                 sym_same_str(s->opts.debug_dir, ws->opts.debug_dir);

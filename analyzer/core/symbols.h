@@ -83,6 +83,9 @@ typedef struct symwarm_s symwarm_t;
 int symwarm_start(symwarm_t **out, const tm_module_t *mods, size_t nmods, const uint64_t *ips,
                   size_t nips, const symbols_opts_t *opts);
 void symbols_adopt(symbols_t *s, symwarm_t *w);
+/* Waits for w's thread (NULL: none): call it before symbols_open, which touches libelf's
+ * global state (elf_version) that w's thread reads. */
+void symwarm_wait(symwarm_t *w);
 void symwarm_free(symwarm_t *w);
 
 #endif /* PERFSHIM_SYMBOLS_H */
