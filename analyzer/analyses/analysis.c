@@ -218,13 +218,14 @@ unsigned analyses_closure(unsigned select)
  * The symbols' fixed cost (libc's DWARF above all: ~0.07 s of a report) comes after the
  * pass, on the pass's thread. Once a quarter of the trace's events went by, this loads the
  * modules and DWARF units of the stacks of the sites with the most allocations and bytes so
- * far on a thread of its own, while the pass goes on; analyses_symbols takes them over.
+ * far, and of the exit scan's leaks with the most bytes, on a thread of its own, while the
+ * pass goes on; analyses_symbols takes them over.
  * Only where it costs no peak memory: a trace of at least WARM_EVENTS_MIN events whose live
  * heap then holds at most WARM_LIVE_MAX blocks (the symbols' ~25 MB would add to a large
  * block table's, instead of coming after it is freed). PERFSHIM_NO_PREFETCH: none. */
 #define WARM_EVENTS_MIN 200000
 #define WARM_LIVE_MAX 65536
-#define WARM_SITES 6   /* top sites by allocations, and by bytes */
+#define WARM_SITES 6 /* top sites by allocations, and by bytes */
 #define WARM_IPS_MAX 1024
 
 typedef struct warm_s {
@@ -233,7 +234,38 @@ typedef struct warm_s {
     const tracemodel_t *m;
     uint64_t seen, at; /* events so far; when to look (0: not known yet) */
     bool done;
+    /* the leak records' stacks with the most bytes (the exit scan's: read before the events,
+     * its records are in the shim's stream), most first */
+    uint32_t leak_stack[WARM_SITES];
+    uint64_t leak_bytes[WARM_SITES];
+    size_t nleak;
 } warm_t;
+
+static int warm_record(void *state, uint32_t tid, const record_t *rec)
+{
+    (void)tid;
+    warm_t *w = state;
+    if (rec->type != PS_REC_LEAK || !rec->u.leak.stack || w->done)
+        return 0;
+    uint32_t st = rec->u.leak.stack;
+    uint64_t b = rec->u.leak.bytes;
+    for (size_t i = 0; i < w->nleak; i++)
+        if (w->leak_stack[i] == st)
+            return 0; /* (a stack's first record is enough to choose) */
+    size_t j = w->nleak < WARM_SITES ? w->nleak++ : WARM_SITES;
+    while (j > 0 && w->leak_bytes[j - 1] < b) {
+        if (j < WARM_SITES) {
+            w->leak_stack[j] = w->leak_stack[j - 1];
+            w->leak_bytes[j] = w->leak_bytes[j - 1];
+        }
+        j--;
+    }
+    if (j < WARM_SITES) {
+        w->leak_stack[j] = st;
+        w->leak_bytes[j] = b;
+    }
+    return 0;
+}
 
 static int warm_init(void *result, void **state, const tracemodel_t *m)
 {
@@ -249,8 +281,8 @@ static void warm_top(const replay_t *rp, size_t *top, size_t *n, bool by_bytes)
     for (size_t i = 0; i < rp->nsites; i++) {
         uint64_t v = by_bytes ? rp->sites[i].bytes : rp->sites[i].allocations;
         size_t j = k < WARM_SITES ? k++ : k;
-        while (j > 0 && (by_bytes ? rp->sites[top[j - 1]].bytes
-                                  : rp->sites[top[j - 1]].allocations) < v) {
+        while (j > 0 &&
+               (by_bytes ? rp->sites[top[j - 1]].bytes : rp->sites[top[j - 1]].allocations) < v) {
             if (j < WARM_SITES)
                 top[j] = top[j - 1];
             j--;
@@ -272,9 +304,10 @@ static void warm_start(warm_t *w)
     warm_top(rp, top[1], &ntop[1], true);
     uint64_t ips[WARM_IPS_MAX];
     size_t nips = 0;
-    for (int t = 0; t < 2; t++)
-        for (size_t i = 0; i < ntop[t]; i++) {
-            const tm_stack_t *st = tracemodel_stack(w->m, rp->sites[top[t][i]].stack_id);
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < (t < 2 ? ntop[t] : w->nleak); i++) {
+            uint32_t id = t < 2 ? rp->sites[top[t][i]].stack_id : w->leak_stack[i];
+            const tm_stack_t *st = tracemodel_stack(w->m, id);
             for (uint32_t k = 0; st && k < st->depth && nips < WARM_IPS_MAX; k++)
                 ips[nips++] = st->ips[k];
         }
@@ -320,8 +353,9 @@ static void warm_free(void *state, void *result)
     (void)result;
 }
 
-static const pass_ops_t ops_WARM = {"symbols-ahead", warm_init, NULL, warm_event, warm_finish,
-                                    warm_free,       NULL,      NULL, warm_events};
+static const pass_ops_t ops_WARM = {"symbols-ahead", warm_init, warm_record, warm_event,
+                                    warm_finish,     warm_free, NULL,        NULL,
+                                    warm_events};
 
 /* One pass with the selected analyses; rp gets the model. so: start the symbols ahead
  * (NULL: not). */

@@ -61,8 +61,9 @@ typedef struct lockalloc_s {
  * one thread takes every event, in order. */
 #define PQ_EVENTS 1024 /* events per block */
 #define PQ_BLOCKS 8    /* blocks in the ring */
-#define PQ_WAKE 4      /* a sleeping thread is woken when this many blocks wait (fewer wake-ups:
-                        * it runs faster than the pass, so it sleeps between most blocks) */
+/* A sleeping thread is woken when this many blocks wait (fewer wake-ups: it runs faster than
+ * the pass, so it sleeps between most blocks). */
+#define PQ_WAKE 4
 
 typedef struct pq_block_s {
     size_t n;

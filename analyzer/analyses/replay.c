@@ -61,7 +61,7 @@ typedef struct state_s {
     uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
     unsigned slice_cur;
     /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
-    bool sampled; /* sample_n > 0 (one test per event, not a double compare) */
+    bool sampled;     /* sample_n > 0 (one test per event, not a double compare) */
     uint8_t fam[256]; /* ps_alloc_family of each function value (two loads per release) */
     double sample_n;
     double est_live_bytes, est_live_blocks, est_peak, est_allocations, est_frees, est_bytes;

@@ -236,15 +236,29 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
         if (h.type == PS_REC_ALLOC_P) {
             ps_rec_alloc_t a;
             if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
-                *e = (pass_event_t){a.ts, a.ptr, a.size, a.stack,
-                                    a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED, h.aux, 0, tid,
-                                    PASS_ALIGN_LOG2(a.align), 0};
+                *e = (pass_event_t){a.ts,
+                                    a.ptr,
+                                    a.size,
+                                    a.stack,
+                                    a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
+                                    h.aux,
+                                    0,
+                                    tid,
+                                    PASS_ALIGN_LOG2(a.align),
+                                    0};
         } else if (h.type == PS_REC_FREE_P) {
             ps_rec_free_t f;
             if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
-                *e = (pass_event_t){f.ts, f.ptr, 0, f.stack, PASS_EV_RELEASE,
-                                    h.aux & PS_ALLOC_FN_MASK, h.aux & ~PS_ALLOC_FN_MASK, tid,
-                                    0, 0};
+                *e = (pass_event_t){f.ts,
+                                    f.ptr,
+                                    0,
+                                    f.stack,
+                                    PASS_EV_RELEASE,
+                                    h.aux & PS_ALLOC_FN_MASK,
+                                    h.aux & ~PS_ALLOC_FN_MASK,
+                                    tid,
+                                    0,
+                                    0};
         } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
             /* each field loaded from the record (a copy of the record on the stack, read
              * back at other offsets, stalled on store forwarding: ~70% of this function's

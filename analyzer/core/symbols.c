@@ -598,8 +598,8 @@ struct symwarm_s {
     size_t nips;
     pthread_t th;
     bool started;
-    bool failed;       /* an error (out of memory): nothing is taken over */
-    atomic_bool stop;  /* symwarm_free before the end: stop between addresses */
+    bool failed;      /* an error (out of memory): nothing is taken over */
+    atomic_bool stop; /* symwarm_free before the end: stop between addresses */
 };
 
 static void *symwarm_main(void *arg)
