@@ -63,6 +63,12 @@ typedef struct analysis_params_s {
 } analysis_params_t;
 int analyses_load_params(const char *path, unsigned select, const analysis_params_t *params,
                          replay_t *rp, leaks_t *leaks, char *err, size_t errlen);
+/* analyses_load_params, and the symbols that analyses_symbols(.., so, ..) will open made
+ * ready during the pass where that costs no peak memory (a small live heap; core/symbols.h:
+ * symwarm): output unchanged, the symbols' fixed cost off the pass's thread. */
+int analyses_load_ahead(const char *path, unsigned select, const analysis_params_t *params,
+                        const symbols_opts_t *so, replay_t *rp, leaks_t *leaks, char *err,
+                        size_t errlen);
 /* After analyses_load (and whatever the command checks first, such as completeness): opens
  * the symbols once and resolves what needs them before output (the leaks' call sites). */
 int analyses_symbols(replay_t *rp, leaks_t *leaks, const symbols_opts_t *so, symbols_t **sym,

@@ -15,8 +15,10 @@
 
 #include "analyses/pressure.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analyses/replay.h"
 #include "core/u32map.h"
@@ -51,6 +53,24 @@ typedef struct lockalloc_s {
 
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
 
+/* The analysis runs on a thread of its own (the pass's thread hands it the events and the
+ * replay's results for them, copied, a block at a time): the pass's thread is the critical
+ * path of a report, and this analysis needs nothing from the pass but those. Started at the
+ * first full block (a small trace never starts it); without it (one CPU, no thread,
+ * PERFSHIM_NO_PREFETCH set) the blocks are run on the pass's thread. Results are the same:
+ * one thread takes every event, in order. */
+#define PQ_EVENTS 1024 /* events per block */
+#define PQ_BLOCKS 8    /* blocks in the ring */
+/* A sleeping thread is woken when this many blocks wait (fewer wake-ups: it runs faster than
+ * the pass, so it sleeps between most blocks). */
+#define PQ_WAKE 4
+
+typedef struct pq_block_s {
+    size_t n;
+    pass_event_t ev[PQ_EVENTS];
+    replay_evres_t res[PQ_EVENTS];
+} pq_block_t;
+
 typedef struct pstate_s {
     pressure_t *P;
     replay_t *rp;
@@ -73,6 +93,17 @@ typedef struct pstate_s {
     size_t win_cur;
     uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
     uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
+    /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; blocks handed
+     * over and taken (counts, under mu), the thread's state; err: the first error of a block
+     * run there (under mu) */
+    pq_block_t *pq;
+    pq_block_t *pq_cur;
+    size_t pq_put, pq_done;
+    pthread_t pq_th;
+    pthread_mutex_t pq_mu;
+    pthread_cond_t pq_more, pq_room; /* a block handed over; a block taken (or the end) */
+    bool pq_threaded, pq_tried, pq_stop, pq_sleeping;
+    int pq_err;
 } pstate_t;
 
 /* pressure_window for the merged events, whose times mostly stay in one window: no division
@@ -445,10 +476,9 @@ static PS_ALWAYS_INLINE int pressure_one(pstate_t *S, const pass_event_t *e,
     return on_release(S, t, e, &r->released, r->live_bytes);
 }
 
-int pressure_events(void *state, const pass_event_t *ev, size_t n)
+/* Events ev[0..n) with the replay's results r[0..n). */
+static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_t *r, size_t n)
 {
-    pstate_t *S = state;
-    const replay_evres_t *r = S->rp->evres;
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
     for (size_t i = 0; i < n; i++) {
         if (ev[i].kind == PASS_EV_FAILED)
@@ -460,6 +490,116 @@ int pressure_events(void *state, const pass_event_t *ev, size_t n)
         int rc = pressure_one(S, &ev[i], &r[i], t);
         if (PS_UNLIKELY(rc < 0))
             return rc;
+    }
+    return 0;
+}
+
+/* ---- the hand-off: blocks of events to the analysis's thread ------------------------- */
+
+static void *pq_main(void *arg)
+{
+    pstate_t *S = arg;
+    pthread_mutex_lock(&S->pq_mu);
+    for (;;) {
+        while (S->pq_done == S->pq_put && !S->pq_stop) {
+            S->pq_sleeping = true;
+            pthread_cond_wait(&S->pq_more, &S->pq_mu);
+        }
+        S->pq_sleeping = false;
+        if (S->pq_done == S->pq_put)
+            break; /* stopped, and every block taken */
+        pq_block_t *b = &S->pq[S->pq_done % PQ_BLOCKS];
+        bool run = S->pq_err == 0; /* after an error: the rest is dropped */
+        pthread_mutex_unlock(&S->pq_mu);
+        int rc = run ? pressure_run(S, b->ev, b->res, b->n) : 0;
+        pthread_mutex_lock(&S->pq_mu);
+        if (rc < 0 && !S->pq_err)
+            S->pq_err = rc;
+        S->pq_done++;
+        pthread_cond_signal(&S->pq_room);
+    }
+    pthread_mutex_unlock(&S->pq_mu);
+    return NULL;
+}
+
+/* Hands the full (or last) block over, or runs it here without the thread. Returns 0 or the
+ * first error of a block. */
+static int pq_flush(pstate_t *S)
+{
+    pq_block_t *b = S->pq_cur;
+    if (!b->n)
+        return 0;
+    if (!S->pq_tried && b->n == PQ_EVENTS) { /* the first full block: the thread */
+        S->pq_tried = true;
+        if (!getenv("PERFSHIM_NO_PREFETCH") && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+            pthread_mutex_init(&S->pq_mu, NULL) == 0) {
+            if (pthread_cond_init(&S->pq_more, NULL) == 0) {
+                if (pthread_cond_init(&S->pq_room, NULL) == 0) {
+                    S->pq_threaded = pthread_create(&S->pq_th, NULL, pq_main, S) == 0;
+                    if (!S->pq_threaded)
+                        pthread_cond_destroy(&S->pq_room);
+                }
+                if (!S->pq_threaded)
+                    pthread_cond_destroy(&S->pq_more);
+            }
+            if (!S->pq_threaded)
+                pthread_mutex_destroy(&S->pq_mu);
+        }
+    }
+    if (!S->pq_threaded) {
+        int rc = pressure_run(S, b->ev, b->res, b->n);
+        b->n = 0;
+        return rc;
+    }
+    pthread_mutex_lock(&S->pq_mu);
+    S->pq_put++;
+    if (S->pq_sleeping && S->pq_put - S->pq_done >= PQ_WAKE)
+        pthread_cond_signal(&S->pq_more);
+    while (S->pq_put - S->pq_done >= PQ_BLOCKS) /* the ring is full: the next slot's block */
+        pthread_cond_wait(&S->pq_room, &S->pq_mu);
+    int rc = S->pq_err;
+    pthread_mutex_unlock(&S->pq_mu);
+    S->pq_cur = &S->pq[S->pq_put % PQ_BLOCKS];
+    S->pq_cur->n = 0;
+    return rc;
+}
+
+/* Every block handed over is done, the thread gone. Returns its first error, or 0. */
+static int pq_finish(pstate_t *S)
+{
+    if (!S->pq_threaded)
+        return 0;
+    pthread_mutex_lock(&S->pq_mu);
+    S->pq_stop = true;
+    pthread_cond_signal(&S->pq_more);
+    pthread_mutex_unlock(&S->pq_mu);
+    pthread_join(S->pq_th, NULL);
+    pthread_cond_destroy(&S->pq_more);
+    pthread_cond_destroy(&S->pq_room);
+    pthread_mutex_destroy(&S->pq_mu);
+    S->pq_threaded = false;
+    return S->pq_err;
+}
+
+int pressure_events(void *state, const pass_event_t *ev, size_t n)
+{
+    pstate_t *S = state;
+    const replay_evres_t *r = S->rp->evres; /* the replay's, for these events */
+    while (n) {
+        pq_block_t *b = S->pq_cur;
+        size_t k = PQ_EVENTS - b->n;
+        k = k < n ? k : n;
+        memcpy(b->ev + b->n, ev, k * sizeof(*ev));
+        memcpy(b->res + b->n, r, k * sizeof(*r));
+        b->n += k;
+        ev += k;
+        r += k;
+        n -= k;
+        if (b->n == PQ_EVENTS) {
+            int rc = pq_flush(S);
+            if (rc < 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -547,6 +687,10 @@ int pressure_end(void *state, const tracemodel_t *m)
     pstate_t *S = state;
     pressure_t *P = S->P;
     replay_t *rp = S->rp;
+    int rc = pq_flush(S); /* the last block, then the thread's end */
+    int rc2 = pq_finish(S);
+    if (rc < 0 || (rc = rc2) < 0)
+        return rc;
     P->duration_ns = m->duration_ns;
     P->peak_bytes = rp->peak_bytes;
     P->peak_time_ns = rp->peak_time_ns;
@@ -576,8 +720,7 @@ int pressure_end(void *state, const tracemodel_t *m)
         P->realloc_chains += s->realloc_chains;
         P->realloc_bytes_copied += s->realloc_bytes_copied;
     }
-    int rc = lock_allocs(S);
-    if (rc < 0)
+    if ((rc = lock_allocs(S)) < 0)
         return rc;
     /* the replay's per-site facts: peak bytes, lifetimes */
     for (size_t i = 0; i < rp->nsites; i++) {
@@ -625,8 +768,11 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     P->windows = calloc(P->nwindows, sizeof(*P->windows));
     S->live_end = calloc(P->nwindows, sizeof(*S->live_end));
     S->has_ev = calloc(P->nwindows, sizeof(*S->has_ev));
-    if (!P->windows || !S->live_end || !S->has_ev)
+    S->pq = malloc(PQ_BLOCKS * sizeof(*S->pq));
+    if (!P->windows || !S->live_end || !S->has_ev || !S->pq)
         return -PS_E_NOMEM;
+    S->pq_cur = &S->pq[0];
+    S->pq_cur->n = 0;
     return 0;
 }
 
@@ -635,6 +781,8 @@ void pressure_state_free(void *state)
     pstate_t *S = state;
     if (!S)
         return;
+    pq_finish(S); /* (a pass that failed: what was handed over is run, then dropped) */
+    free(S->pq);
     for (size_t i = 0; i < S->nthr; i++)
         free(S->thr[i].ring);
     free(S->thr);

@@ -4,9 +4,11 @@
  * cycle through one size, cross threads or happen under a lock; what the heap's peak and RSS
  * look like over time. The facts the recommendation engine (advice.h) ranks.
  *
- * Contract: analyzer-only, single-threaded. One analysis of the ANALYSES table (analysis.h),
- * selected with the heap replay (it reads each released block's size, allocation time, site
- * and function from the replay; it keeps no address table of its own: per thread a ring of
+ * Contract: analyzer-only, single-threaded for its caller (the events themselves are run on a
+ * thread of its own, pressure.c, joined in pressure_end / pressure_state_free). One analysis
+ * of the ANALYSES table (analysis.h), selected with the heap replay (it reads each released
+ * block's size, allocation time, site and function from the replay; it keeps no address
+ * table of its own: per thread a ring of
  * its latest K+1 allocations says which thread allocated a block released now, and how many
  * of its allocations followed). A release of a block not allocated in the trace (an
  * unmatched free) counts nothing here. Every count is exact

@@ -25,6 +25,7 @@
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
 #include "core/livetab.h"
+#include "core/symbols.h"
 #include "core/u32map.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
@@ -60,6 +61,8 @@ typedef struct state_s {
     uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
     unsigned slice_cur;
     /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
+    bool sampled;     /* sample_n > 0 (one test per event, not a double compare) */
+    uint8_t fam[256]; /* ps_alloc_family of each function value (two loads per release) */
     double sample_n;
     double est_live_bytes, est_live_blocks, est_peak, est_allocations, est_frees, est_bytes;
     double est_temporary;
@@ -320,9 +323,9 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         rp->temporary++;
     }
     st->tmp_armed = false;
-    if (PS_UNLIKELY(st->sample_n > 0))
+    if (PS_UNLIKELY(st->sampled))
         est_release(st, site, l->size, e->ts, true, tmp);
-    int fa = ps_alloc_family(l->fn), ff = ps_alloc_family(e->fn);
+    int fa = st->fam[l->fn], ff = st->fam[e->fn];
     int rc = 0;
     if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
         rp->mismatched_frees++;
@@ -370,7 +373,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
-        if (PS_UNLIKELY(st->sample_n > 0))
+        if (PS_UNLIKELY(st->sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
     livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
@@ -401,7 +404,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         rp->peak_time_ns = e->ts;
         st->peak_epoch++;
     }
-    if (PS_UNLIKELY(st->sample_n > 0))
+    if (PS_UNLIKELY(st->sampled))
         est_alloc(st, site, e->size, e->ts);
     return 0;
 }
@@ -435,6 +438,9 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     rp->file_flags = m->file_flags;
     rp->sample_bytes = m->sample_bytes;
     st->sample_n = (double)m->sample_bytes;
+    st->sampled = st->sample_n > 0;
+    for (unsigned fn = 0; fn < 256; fn++)
+        st->fam[fn] = (uint8_t)ps_alloc_family((uint8_t)fn);
     replay_timeline_init(rp, m);
     return 0;
 }
@@ -679,6 +685,7 @@ const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id)
 
 void replay_free(replay_t *rp)
 {
+    symwarm_free(rp->symwarm);
     if (rp->model) {
         tracemodel_free(rp->model);
         free(rp->model);

@@ -163,6 +163,9 @@ typedef struct replay_s {
     struct locks_s *locks;
     /* the finer heap and RSS series (series.h), NULL unless the series analysis ran */
     struct series_s *series;
+    /* symbols made ready during the pass (core/symbols.h: symwarm_t), NULL when none;
+     * analyses_symbols takes them */
+    struct symwarm_s *symwarm;
     /* the trace model (owned: replay_free frees it); stacks, modules, exe and cmdline point
      * into it */
     tracemodel_t *model;

@@ -1153,11 +1153,11 @@ int report_main(int argc, char **argv)
     char err[512];
     int status = 0;
     /* each lock wait and the fine heap series are kept for the profile formats' time axis */
-    rc = analyses_load_params(o.trace,
-                              ANALYSIS_ALL & ~(o.c.format->view == FORMAT_PROFILE
-                                                   ? 0u
-                                                   : ANALYSIS_WAITS | ANALYSIS_SERIES),
-                              &o.params, &R.rp, &R.leaks, err, sizeof(err));
+    rc = analyses_load_ahead(
+        o.trace,
+        ANALYSIS_ALL &
+            ~(o.c.format->view == FORMAT_PROFILE ? 0u : ANALYSIS_WAITS | ANALYSIS_SERIES),
+        &o.params, &o.c.sym, &R.rp, &R.leaks, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "perfshim: %s\n", err);
         status = 2;

@@ -552,6 +552,7 @@ int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_
     view->size = size;
     view->pos = 0;
     view->index = (uint32_t)i;
+    view->tid = c->h.tid;
     return 0;
 }
 

@@ -90,6 +90,7 @@ typedef struct chunk_view_s {
     const unsigned char *data;
     size_t size, pos;
     uint32_t index;    /* chunk index */
+    uint32_t tid;      /* the chunk's thread (its header's) */
     ps_pack_state_t pk; /* packed records' state (trace_pack.h), 0 at the chunk's start */
 } chunk_view_t;
 

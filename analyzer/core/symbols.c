@@ -18,6 +18,8 @@
 #include <gelf.h>
 #include <libdwarf.h>
 #include <libelf.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -584,4 +586,151 @@ const symbols_opts_t *symbols_options(const symbols_t *s)
 {
     static const symbols_opts_t none;
     return s ? &s->opts : &none;
+}
+
+/* ---- symbols made ready on another thread (symwarm) ------------------------------------ */
+
+struct symwarm_s {
+    symbols_t *s;      /* its own (quiet), over mods */
+    tm_module_t *mods; /* copies */
+    size_t nmods;
+    uint64_t *ips;
+    size_t nips;
+    pthread_t th;
+    bool started;
+    bool failed;      /* an error (out of memory): nothing is taken over */
+    atomic_bool stop; /* symwarm_free before the end: stop between addresses */
+};
+
+static void *symwarm_main(void *arg)
+{
+    symwarm_t *w = arg;
+    symbols_t *s = w->s;
+    for (size_t i = 0; i < w->nips; i++) {
+        if (atomic_load_explicit(&w->stop, memory_order_relaxed))
+            break;
+        uint64_t a = w->ips[i] ? w->ips[i] - 1 : 0; /* as sym_resolve looks it up */
+        const range_t *r = sym_find_range(s, a);
+        if (!r)
+            continue;
+        mod_t *m = &s->mods[r->mod];
+        if (!m->loaded && mod_load(s, m) < 0) {
+            w->failed = true;
+            break;
+        }
+        dwi_frame_t df[SYM_MAX_INLINE];
+        if (m->usable && m->dwi && dwi_lookup(m->dwi, a - m->rm->base, df, SYM_MAX_INLINE) < 0) {
+            w->failed = true;
+            break;
+        }
+    }
+    return NULL;
+}
+
+void symwarm_wait(symwarm_t *w)
+{
+    if (w && w->started) {
+        pthread_join(w->th, NULL);
+        w->started = false;
+    }
+}
+
+void symwarm_free(symwarm_t *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stop, true);
+    symwarm_wait(w);
+    symbols_close(w->s);
+    for (size_t i = 0; i < w->nmods; i++) {
+        free(w->mods[i].path);
+        free(w->mods[i].segs);
+    }
+    free(w->mods);
+    free(w->ips);
+    free(w);
+}
+
+int symwarm_start(symwarm_t **out, const tm_module_t *mods, size_t nmods, const uint64_t *ips,
+                  size_t nips, const symbols_opts_t *opts)
+{
+    *out = NULL;
+    symwarm_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -PS_E_NOMEM;
+    atomic_init(&w->stop, false);
+    w->mods = calloc(nmods ? nmods : 1, sizeof(*w->mods));
+    w->ips = malloc((nips ? nips : 1) * sizeof(*w->ips));
+    if (!w->mods || !w->ips) {
+        symwarm_free(w);
+        return -PS_E_NOMEM;
+    }
+    for (size_t i = 0; i < nmods; i++, w->nmods++) {
+        tm_module_t *c = &w->mods[i];
+        *c = mods[i];
+        size_t plen = strlen(mods[i].path) + 1;
+        c->path = malloc(plen);
+        c->segs = malloc((c->nseg ? c->nseg : 1) * sizeof(*c->segs));
+        if (!c->path || !c->segs) {
+            free(c->path);
+            free(c->segs);
+            symwarm_free(w);
+            return -PS_E_NOMEM;
+        }
+        memcpy(c->path, mods[i].path, plen);
+        memcpy(c->segs, mods[i].segs, c->nseg * sizeof(*c->segs));
+    }
+    memcpy(w->ips, ips, nips * sizeof(*ips));
+    w->nips = nips;
+    symbols_opts_t o = opts ? *opts : (symbols_opts_t){0};
+    o.quiet = true; /* a module with a problem is not taken over: s loads it, and warns */
+    int rc = symbols_open(&w->s, w->mods, w->nmods, &o);
+    if (rc < 0) {
+        symwarm_free(w);
+        return rc;
+    }
+    w->started = pthread_create(&w->th, NULL, symwarm_main, w) == 0;
+    *out = w;
+    return 0;
+}
+
+static bool sym_same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+void symbols_adopt(symbols_t *s, symwarm_t *w)
+{
+    if (!w)
+        return;
+    symwarm_wait(w);
+    symbols_t *ws = w->s;
+    bool same = s && ws && !w->failed && sym_same_str(s->opts.sysroot, ws->opts.sysroot) &&
+                sym_same_str(s->opts.debug_dir, ws->opts.debug_dir);
+    for (size_t j = 0; same && j < ws->nmods; j++) {
+        mod_t *wm = &ws->mods[j];
+        /* loaded without a problem (no warning a load by s would print): its file's symbols
+         * and DWARF, which depend on the file alone (path, build-id), not on the epoch */
+        if (!wm->loaded || !wm->usable || !wm->dwi)
+            continue;
+        for (size_t i = 0; i < s->nmods; i++) {
+            mod_t *m = &s->mods[i];
+            const tm_module_t *a = m->rm, *b = wm->rm;
+            if (m->loaded || strcmp(a->path, b->path) || a->buildid_len != b->buildid_len ||
+                memcmp(a->buildid, b->buildid, a->buildid_len))
+                continue;
+            m->loaded = m->usable = true;
+            m->syms = wm->syms;
+            m->nsyms = wm->nsyms;
+            m->pool = wm->pool;
+            m->dwi = wm->dwi;
+            m->dwarf_fd = wm->dwarf_fd;
+            wm->syms = NULL;
+            wm->pool = NULL;
+            wm->dwi = NULL;
+            wm->dwarf_fd = -1;
+            break;
+        }
+    }
+    symwarm_free(w);
 }

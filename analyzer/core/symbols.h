@@ -3,7 +3,8 @@
  * .symtab, else .dynsym, else DWARF; C++ names demangled), file:line and inlined frames
  * (DWARF line tables and DW_TAG_inlined_subroutine chains, via libdwarf and dwarfinfo.h).
  *
- * Contract: analyzer-only, single-threaded. symbols_open() takes the module map of a trace
+ * Contract: analyzer-only, single-threaded (symwarm below: one thread of its own, joined before
+ * its symbols are used). symbols_open() takes the module map of a trace
  * (the union of all epochs) and opens nothing yet: a module's ELF file and debug info are read
  * the first time an address falls in it, and each distinct address is resolved once (cached).
  * The module file is looked up as SYSROOT/PATH; its GNU build-id must equal the trace's, else
@@ -68,5 +69,23 @@ int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out);
 void symbols_close(symbols_t *s);
 /* The options symbols_open was given. */
 const symbols_opts_t *symbols_options(const symbols_t *s);
+
+/* Symbols made ready ahead, on a thread of their own, while the caller does something else
+ * (the pass): symwarm_start copies the modules and the addresses and, on its thread, loads the
+ * modules the addresses fall in (ELF symbols, DWARF) and the DWARF units of the addresses,
+ * quietly. symbols_adopt (after symbols_open, before any lookup) waits for that thread and
+ * gives s each module it loaded without a problem (same path, same build-id, same options); a
+ * module with a problem, or not loaded, is loaded by s as without it, with its warnings. What s
+ * resolves is the same either way: this moves work, not results. symbols_adopt frees w;
+ * symwarm_free (w unused) stops the thread at its next address. Memory: what s would hold
+ * for those modules, held from symwarm_start on. */
+typedef struct symwarm_s symwarm_t;
+int symwarm_start(symwarm_t **out, const tm_module_t *mods, size_t nmods, const uint64_t *ips,
+                  size_t nips, const symbols_opts_t *opts);
+void symbols_adopt(symbols_t *s, symwarm_t *w);
+/* Waits for w's thread (NULL: none): call it before symbols_open, which touches libelf's
+ * global state (elf_version) that w's thread reads. */
+void symwarm_wait(symwarm_t *w);
+void symwarm_free(symwarm_t *w);
 
 #endif /* PERFSHIM_SYMBOLS_H */
