@@ -150,7 +150,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
  * total (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
 {
-    acost_add(st, PS_COST_RELEASE, 0, acost_end(c0));
+    acost_add_release(st, acost_end(c0));
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr; a block
