@@ -17,7 +17,8 @@
  * line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
- * value it found; after the real call each hook saves errno and restores it after recording
+ * value it found; after the real call each hook saves errno (through st->errnop, the
+ * thread's errno found once: a load, not a call) and restores it after recording
  * (the unwinder, a contended futex or a buffer hand-off may change it). A free records before
  * the real free, which leaves errno alone (glibc >= 2.33), so it saves on entry.
  */
@@ -100,10 +101,10 @@ static void *boot_calloc(size_t n, size_t m)
         uint64_t c0 = acost_begin(st);                                                         \
         void *p = real_##name args;                                                            \
         uint64_t cost = acost_end(c0);                                                         \
-        int e = errno;                                                                         \
+        int *ep = st->errnop, e = *ep;                                                         \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
         hook_leave();                                                                          \
-        errno = e;                                                                             \
+        *ep = e;                                                                               \
         return p;                                                                              \
     }
 PS_PLAIN_ALLOC_HOOKS(PS_X)
@@ -117,14 +118,14 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     uint64_t c0 = acost_begin(st);
     void *p = real_calloc(n, m);
     uint64_t cost = acost_end(c0);
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     uint64_t ts = prim_now_ns();
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
     shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
     hook_leave();
-    errno = e;
+    *ep = e;
     return p;
 }
 
@@ -164,9 +165,9 @@ PS_HOOK void PS_HOOK_NAME(free)(void *p)
             real_free(p);
         return;
     }
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     shim_rec_free(st, PS_FN_FREE, p, 2);
-    errno = e;
+    *ep = e;
     uint64_t c0 = acost_begin(st);
     real_free(p);
     shim_rec_release_cost(st, c0);
