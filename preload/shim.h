@@ -43,14 +43,14 @@ typedef struct shim_tls_s {
     liveset_entry_t realloc_old; /* the live-set entry of a realloc's old block, in flight */
 } shim_tls_t;
 
-extern int shim_state;
+extern PS_HIDDEN int shim_state;
 extern PS_TLS shim_tls_t shim_tls;
 /* Reads 1 in the process whose trace this is and 0 in a child made without glibc's fork (raw
  * syscall(SYS_fork), clone without CLONE_VM): a word in a MADV_WIPEONFORK page, which the
  * kernel zeroes in every child. The child's first hook takes the slow path, which gives it
  * its own trace as the atfork handler does for fork(). One load on the fast path, no
  * syscall. (Without MADV_WIPEONFORK it points to a constant 1: such children go undetected.) */
-extern const volatile int *shim_forkword;
+extern PS_HIDDEN const volatile int *shim_forkword;
 
 PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
 void shim_init(void);
