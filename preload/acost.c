@@ -7,37 +7,60 @@
 #include <string.h>
 
 #include "imem.h"
+#include "unwind.h"
 
-void acost_add_slow(tstate_t *st, uint32_t key, uint64_t ns)
+/* The entry of key in a (inserted when `insert`; when the table is full, its kind's stack 0
+ * entry), or NULL. */
+static acost_ent_t *acost_slot(acost_t *a, uint32_t key, int insert)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = (key * 0x9e3779b1u) >> (32 - 10), n = 0; n < ACOST_SLOTS;
+             i = (i + 1) & (ACOST_SLOTS - 1), n++) {
+            acost_ent_t *e = &a->ent[i];
+            if (e->key == key)
+                return e;
+            if (e->key != 0)
+                continue;
+            if (a->used >= ACOST_SLOTS * 3 / 4 && key > 2)
+                break; /* full: a new stack is summed into its kind's stack 0 */
+            if (!insert)
+                return NULL;
+            e->key = key;
+            a->used++;
+            return e;
+        }
+        key = ((key - 1) & 1u) + 1u;
+    }
+    return NULL;
+}
+
+/* st's table, mapped on first use; NULL if there is no memory. */
+static acost_t *acost_table(tstate_t *st)
 {
     acost_t *a = st->acost;
     if (!a) {
         int saved = errno; /* called after a real free too: the app's errno stays */
         a = imem_alloc(sizeof *a);
         errno = saved;
-        if (!a)
-            return; /* no memory: this thread's allocator time goes unmeasured */
-        st->acost = a;
+        st->acost = a; /* NULL: no memory, this thread's allocator time goes unmeasured */
     }
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t i = (key * 0x9e3779b1u) >> (32 - 10), n = 0; n < ACOST_SLOTS;
-             i = (i + 1) & (ACOST_SLOTS - 1), n++) {
-            acost_ent_t *e = &a->ent[i];
-            if (e->key == key) {
-                acost_bump(e, ns);
-                return;
-            }
-            if (e->key != 0)
-                continue;
-            if (a->used >= ACOST_SLOTS * 3 / 4 && key > 2)
-                break; /* full: a new stack is summed into its kind's stack 0 */
-            e->key = key;
-            a->used++;
-            acost_bump(e, ns);
-            return;
-        }
-        key = ((key - 1) & 1u) + 1u;
-    }
+    return a;
+}
+
+void acost_add_slow(tstate_t *st, uint32_t key, uint64_t ns)
+{
+    acost_t *a = acost_table(st);
+    acost_ent_t *e = a ? acost_slot(a, key, 1) : NULL;
+    if (e)
+        acost_bump(e, ns);
+}
+
+void acost_add_calls(tstate_t *st, uint32_t stack, uint64_t calls)
+{
+    acost_t *a = acost_table(st);
+    acost_ent_t *e = a ? acost_slot(a, stack * 2u + PS_COST_ALLOC + 1u, 1) : NULL;
+    if (e)
+        e->calls += calls;
 }
 
 /* The number of calls before the next timed one: each call is timed with probability
@@ -105,6 +128,33 @@ void acost_flush(tstate_t *st, tstate_t *out)
     const uint32_t rel_key = 0u * 2u + PS_COST_RELEASE + 1u;
     uint64_t rel = st->cost_rel_calls;
     st->cost_rel_calls = 0;
+    /* the untimed allocations counted by the stack cache's entries (rec_stack_alloc): into
+     * the table. The thread itself inserts their keys; for a thread still running (out !=
+     * st) the table is only looked up, a key it lacks (no call of that stack was timed)
+     * written as a record of its own (its calls, none sampled: what the entry would say). */
+    ucache_t *c = st->ucache;
+    for (uint32_t i = 0; c && i <= UCACHE_SETS * UCACHE_WAYS; i++) {
+        ucache_ent_t *u = i < UCACHE_SETS * UCACHE_WAYS ? &c->ent[i / UCACHE_WAYS][i % UCACHE_WAYS]
+                                                         : NULL;
+        uint64_t n = u ? u->calls : c->spill_calls; /* (the last: a replaced entry's) */
+        uint32_t id = u ? u->id : c->spill_id;
+        if (!n)
+            continue;
+        if (u)
+            u->calls = 0;
+        else
+            c->spill_calls = 0;
+        if (st == out) {
+            acost_add_calls(st, id, n);
+            continue;
+        }
+        uint32_t key = id * 2u + PS_COST_ALLOC + 1u;
+        acost_ent_t *e = st->acost ? acost_slot(st->acost, key, 0) : NULL;
+        if (e)
+            e->calls += n;
+        else
+            acost_put(st, out, key, NULL, n);
+    }
     acost_t *a = st->acost;
     if (a && a->used) {
         for (uint32_t i = 0; i < ACOST_SLOTS; i++) {

@@ -8,9 +8,11 @@
  * Only one call in PS_COST_PERIOD, at random, is timed (acost_begin/acost_end: two counter
  * reads, ~40 ns each on a VM); every call is counted, and the record's total is the timed
  * calls' ns scaled to all of them. An untimed call costs a decrement and branch (the
- * countdown to the next timed call), then the table's bump of its (stack, kind) for an
- * allocation, one add to st->cost_rel_calls for a release (issue 18: ~60 -> ~40 instructions
- * per malloc and free pair, callgrind).
+ * countdown to the next timed call), then one add: for an allocation whose stack came from
+ * the stack cache, to the cache entry's count (rec_stack_alloc; moved into the table when
+ * the entry is replaced, rec_stack_walk, or flushed), else the table's bump of its (stack,
+ * kind); for a release, to st->cost_rel_calls (issue 18: ~60 -> ~30 instructions per malloc
+ * and free pair, callgrind).
  *
  * Contract: acost_add() is a hot-path inline called by the thread that owns st, guard set:
  * no lock, no allocation after the thread's first call (which maps its table, imem). A table
@@ -50,6 +52,9 @@ typedef struct acost_s {
 } acost_t;
 
 PS_NOINLINE void acost_add_slow(tstate_t *st, uint32_t key, uint64_t ns);
+/* calls untimed allocations of stack: from a stack cache entry's count (rec_stack_alloc),
+ * when the entry is refilled or flushed; by the thread that owns st. */
+void acost_add_calls(tstate_t *st, uint32_t stack, uint64_t calls);
 void acost_flush(tstate_t *st, tstate_t *out);
 void acost_free(tstate_t *st);
 

@@ -139,10 +139,12 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .ptr = (uint64_t)(uintptr_t)ptr,
                         .size = size,
                         .align = align};
-    r.stack = rec_stack(st, PS_CALLER());
+    int counted;
+    r.stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
     shim_live_add(st, ptr, size, r.stack);
     rec_put(st, &r, sizeof r);
-    acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
+    if (!counted)
+        acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
     locktab_note_alloc(r.stack, size);
 }
 
@@ -186,7 +188,8 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .old_ptr = (uint64_t)(uintptr_t)old,
                           .new_ptr = (uint64_t)(uintptr_t)new_ptr,
                           .size = size};
-    r.stack = rec_stack(st, PS_CALLER());
+    int counted;
+    r.stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
     if (new_ptr)
         shim_live_add(st, new_ptr, size, r.stack);
     else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */
@@ -194,7 +197,8 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     rec_put(st, &r, sizeof r);
-    acost_add(st, PS_COST_ALLOC, r.stack, cost);
+    if (!counted)
+        acost_add(st, PS_COST_ALLOC, r.stack, cost);
     locktab_note_alloc(r.stack, size);
 }
 

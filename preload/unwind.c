@@ -437,6 +437,12 @@ static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_
                     if (w == UCACHE_WAYS)
                         w = b->c.next[set]++ % UCACHE_WAYS;
                     e = &b->c.ent[set][w];
+                    if (e->calls) { /* the replaced stack's untimed allocations: to the
+                                     * acost table (rec_stack_walk, after the walk) */
+                        b->c.spill_id = e->id;
+                        b->c.spill_calls += e->calls;
+                        e->calls = 0;
+                    }
                     e->ra = 0; /* unpublished until the stack has its id */
                     e->cfa = cfa;
                     e->n = 0;

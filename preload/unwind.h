@@ -122,6 +122,8 @@ typedef struct ucache_ent_s {
     uintptr_t ra, cfa; /* ra 0: empty */
     uint32_t id, n;    /* the interned stack; checks (slots) while filling */
     uint16_t wend, send; /* sealed: chk[0, wend) groups of 4 windows, [wend, send) of singles */
+    uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
+                          * (rec_stack_alloc; acost_flush and a refill move them there) */
     union {
         struct { /* while filling: the slot (address - cfa) and value, in walk order */
             int32_t off[UCACHE_CHECKS];
@@ -137,6 +139,10 @@ _Static_assert(UCACHE_CHECKS * 12u + 4u <= UCACHE_CHK_WORDS * 8u, "the fill fits
 typedef struct ucache_s {
     ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
     uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
+    /* a replaced entry's calls (ucache_ent_t.calls) of stack spill_id, for the caller of
+     * unwind_capture_cached to move to the acost table (unwind does not call acost) */
+    uint32_t spill_id;
+    uint64_t spill_calls;
 } ucache_t;
 typedef uint64_t __attribute__((may_alias)) ucache_word_t;
 /* 16 bytes: a window on the stack (unaligned: movdqu), and its values (aligned) */
@@ -153,13 +159,14 @@ static PS_ALWAYS_INLINE unsigned ucache_set(uintptr_t ra, uintptr_t cfa)
 }
 _Static_assert(UCACHE_SETS == 16u, "ucache_set takes 4 bits");
 
-/* The cached id of the stack of a hook called from ra with its CFA at cfa, or 0. */
-static PS_ALWAYS_INLINE uint32_t ucache_lookup(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
+/* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
+ * never 0), or NULL. */
+static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
-    const ucache_t *c = st->ucache;
+    ucache_t *c = st->ucache;
     if (PS_UNLIKELY(!c))
-        return 0;
-    const ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
+        return NULL;
+    ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
     for (unsigned w = 0; w < UCACHE_WAYS; w++, e++) {
         if (e->ra != ra || e->cfa != cfa)
             continue;
@@ -187,9 +194,9 @@ static PS_ALWAYS_INLINE uint32_t ucache_lookup(const tstate_t *st, uintptr_t ra,
         }
 #undef UCACHE_ONE
         if ((x | x2) == 0)
-            return e->id;
+            return e;
     }
-    return 0;
+    return NULL;
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the
