@@ -104,14 +104,15 @@ static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
 }
 
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
- * leaves before the real free, so an address is never in it twice. */
+ * leaves before the real free, so an address is never in it twice. ra: the hook's caller
+ * (the stack's first frame; st->ips is not written when the stack came from the cache). */
 static PS_ALWAYS_INLINE void shim_live_add(const tstate_t *st, const void *ptr, uint64_t size,
-                                           uint32_t stack)
+                                           uint32_t stack, uintptr_t ra)
 {
     if (!options.leak_check || !ptr)
         return;
     uint32_t f = LIVESET_F_TID(st->tid) |
-                 (stack && st->ips[0] - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
+                 (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
     liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f);
@@ -141,7 +142,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .align = align};
     int counted;
     r.stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
-    shim_live_add(st, ptr, size, r.stack);
+    shim_live_add(st, ptr, size, r.stack, PS_CALLER());
     rec_put(st, &r, sizeof r);
     if (!counted)
         acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
@@ -191,7 +192,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
     int counted;
     r.stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
     if (new_ptr)
-        shim_live_add(st, new_ptr, size, r.stack);
+        shim_live_add(st, new_ptr, size, r.stack, PS_CALLER());
     else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
