@@ -2,18 +2,23 @@
  * hooks_alloc.c -- see hooks_alloc.h.
  *
  * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads, acost.h), one clock read (prim_now_ns: lfence + rdtsc on a segment mapped
- * onto CLOCK_MONOTONIC, inline, prim.h), the stack from the thread's stack cache (a hash,
- * then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot, one
- * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
- * insert (a sharded CAS and exchange, liveset.h), a 40-byte copy into the thread buffer and
- * one release store, the allocator-time table's update, and the lock table's note of an
- * allocation under a held lock (one TLS load). Frees skip the stack (unless
- * PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured (docs/performance.md
- * "Issue 18: the app thread's cost per event"): callgrind (scripts/bench-callgrind) 316
- * instructions per event on the app's thread at depth 12 (377 before that work), ~155 of
- * them per malloc the stack cache's checks, ~70 per event the live set, ~26 the clock
- * (~30 ns here, clock_gettime ~40 ns); ~670 on the writer's. Everything else is out of
+ * counter reads; the others a countdown's decrement, acost.h), one clock read (prim_now_ns:
+ * clock_gettime(CLOCK_MONOTONIC) inline, prim.h), the stack from the thread's stack cache (a
+ * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
+ * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
+ * unwind.h), the live-set insert (a sharded CAS and exchange, liveset.h), a 40-byte copy
+ * into the thread buffer and one release store, the call's count (one add to the stack
+ * cache's entry, or the allocator-time table's update: acost.h), and the lock table's note
+ * of an allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * PERFSHIM_FREE_STACKS=2), remove from the live set and count the release (one add). errno
+ * is saved through st->errnop (no call), the hot globals are read PC-relative (hidden).
+ * Measured (docs/performance.md "Issue 18: the app thread's cost per event"): callgrind
+ * (scripts/bench-callgrind) 276 instructions per event on the app's thread at depth 12 (377,
+ * then 311 before the hookfast work), ~139 of them per malloc the stack cache's checks, ~71
+ * per event the live set, ~16 the acost countdown and counts, ~16 the clock read under
+ * valgrind (glibc's clock_gettime, a syscall there; natively prim_now_ns calls the vDSO
+ * directly, its ~20-40 instructions, ~30 ns here); ~400 on the writer's. Depth 30: 314
+ * (363); without frame pointers (churn_bench_nofp): 265 (302). Everything else is out of
  * line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the

@@ -38,8 +38,8 @@
 uint64_t prim_mono_ns(void);     /* clock_gettime(CLOCK_MONOTONIC), ns; AS-safe */
 /* The vDSO's clock_gettime (found at load), which glibc's calls after a PLT jump and its
  * checks: prim_now_ns calls it directly (12 instructions a read less with glibc 2.36: its
- * PLT stub and wrapper); without a vDSO
- * (under valgrind), and before the library's constructor, glibc's clock_gettime. */
+ * PLT stub and wrapper); without a vDSO (under valgrind), and before the library's
+ * constructor, glibc's clock_gettime. */
 typedef int (*prim_vdso_cgt_t)(clockid_t, struct timespec *);
 extern __attribute__((visibility("hidden"))) prim_vdso_cgt_t prim_vdso_cgt;
 typedef struct prim_clock_seg_s {

@@ -94,9 +94,9 @@ uint64_t unwind_shallow_count(void);
  * 16-byte window, compared with one SSE load, xor and or; a hit ORs every difference and
  * branches once (no early exit: a miss costs the whole check, then the walk): 4 instructions
  * per window (its offset, the load, xor, or) and 3 a group of 4 for the loop, where the
- * checks' loop took 8 per slot (issue 18: 261 -> 157 -> 137 per malloc at depth 12, callgrind:
+ * checks' loop took 8 per slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind:
  * churn_bench's 16 frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~40 of
- * the 137 the key's hash, the way's compare and the loops' set-up). Not cached (walked every
+ * the ~138 the key's hash, the way's compare and the loops' set-up). Not cached (walked every
  * time): a stack
  * with a signal frame (the interrupted frame's registers come from the signal context), a
  * walk that failed or went outside the thread's known stack, one deeper than
