@@ -149,11 +149,11 @@ PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
     uint64_t c0 = acost_begin(st);
     int rc = real_posix_memalign(out, align, size);
     uint64_t cost = acost_end(c0);
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns(),
                    cost);
     hook_leave();
-    errno = e;
+    *ep = e;
     return rc;
 }
 
@@ -212,18 +212,18 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
             return real_reallocarray(old, n, m);
         return real_realloc(old, size);
     }
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     shim_live_realloc_begin(old);
     uint64_t t0 = prim_now_ns();
-    errno = e;
+    *ep = e;
     uint64_t c0 = acost_begin(st); /* timed by the TSC as malloc and free are */
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
     uint64_t cost = acost_end(c0);
-    e = errno;
+    e = *ep;
     uint64_t t1 = prim_now_ns();
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
-    errno = e;
+    *ep = e;
     return p;
 }
 
