@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "perfshim/compiler.h"
+
 /* name, return type, parameter list, REQUIRED(1)/OPTIONAL(0), glibc version (NULL: dlsym) */
 #define PS_REAL_LIST(X)                                                                        \
     X(malloc, void *, (size_t), 1, NULL)                                                       \
@@ -34,7 +36,7 @@
 #define PS_X(name, ret, args, req, ver) typedef ret(*real_##name##_t) args;
 PS_REAL_LIST(PS_X)
 #undef PS_X
-#define PS_X(name, ret, args, req, ver) extern real_##name##_t real_##name;
+#define PS_X(name, ret, args, req, ver) extern PS_HIDDEN real_##name##_t real_##name;
 PS_REAL_LIST(PS_X)
 #undef PS_X
 

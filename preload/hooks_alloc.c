@@ -2,22 +2,28 @@
  * hooks_alloc.c -- see hooks_alloc.h.
  *
  * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads, acost.h), one clock read (prim_now_ns: lfence + rdtsc on a segment mapped
- * onto CLOCK_MONOTONIC, inline, prim.h), the stack from the thread's stack cache (a hash,
- * then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot, one
- * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
- * insert (a sharded CAS and exchange, liveset.h), a 40-byte copy into the thread buffer and
- * one release store, the allocator-time table's update, and the lock table's note of an
- * allocation under a held lock (one TLS load). Frees skip the stack (unless
- * PERFSHIM_FREE_STACKS=2) and remove from the live set. Measured (docs/performance.md
- * "Issue 18: the app thread's cost per event"): callgrind (scripts/bench-callgrind) 316
- * instructions per event on the app's thread at depth 12 (377 before that work), ~155 of
- * them per malloc the stack cache's checks, ~70 per event the live set, ~26 the clock
- * (~30 ns here, clock_gettime ~40 ns); ~670 on the writer's. Everything else is out of
+ * counter reads; the others a countdown's decrement, acost.h), one clock read (prim_now_ns:
+ * clock_gettime(CLOCK_MONOTONIC) inline, prim.h), the stack from the thread's stack cache (a
+ * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
+ * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
+ * unwind.h), the live-set insert (a sharded CAS and exchange, liveset.h), a 40-byte copy
+ * into the thread buffer and one release store, the call's count (one add to the stack
+ * cache's entry, or the allocator-time table's update: acost.h), and the lock table's note
+ * of an allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * PERFSHIM_FREE_STACKS=2), remove from the live set and count the release (one add). errno
+ * is saved through st->errnop (no call), the hot globals are read PC-relative (hidden).
+ * Measured (docs/performance.md "Issue 18: the app thread's cost per event"): callgrind
+ * (scripts/bench-callgrind) 276 instructions per event on the app's thread at depth 12 (377,
+ * then 311 before the hookfast work), ~139 of them per malloc the stack cache's checks, ~71
+ * per event the live set, ~16 the acost countdown and counts, ~16 the clock read under
+ * valgrind (glibc's clock_gettime, a syscall there; natively prim_now_ns calls the vDSO
+ * directly, its ~20-40 instructions, ~30 ns here); ~400 on the writer's. Depth 30: 314
+ * (363); without frame pointers (churn_bench_nofp): 265 (302). Everything else is out of
  * line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
- * value it found; after the real call each hook saves errno and restores it after recording
+ * value it found; after the real call each hook saves errno (through st->errnop, the
+ * thread's errno found once: a load, not a call) and restores it after recording
  * (the unwinder, a contended futex or a buffer hand-off may change it). A free records before
  * the real free, which leaves errno alone (glibc >= 2.33), so it saves on entry.
  */
@@ -100,10 +106,10 @@ static void *boot_calloc(size_t n, size_t m)
         uint64_t c0 = acost_begin(st);                                                         \
         void *p = real_##name args;                                                            \
         uint64_t cost = acost_end(c0);                                                         \
-        int e = errno;                                                                         \
+        int *ep = st->errnop, e = *ep;                                                         \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
         hook_leave();                                                                          \
-        errno = e;                                                                             \
+        *ep = e;                                                                               \
         return p;                                                                              \
     }
 PS_PLAIN_ALLOC_HOOKS(PS_X)
@@ -117,14 +123,14 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     uint64_t c0 = acost_begin(st);
     void *p = real_calloc(n, m);
     uint64_t cost = acost_end(c0);
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     uint64_t ts = prim_now_ns();
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
     shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
     hook_leave();
-    errno = e;
+    *ep = e;
     return p;
 }
 
@@ -143,11 +149,11 @@ PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
     uint64_t c0 = acost_begin(st);
     int rc = real_posix_memalign(out, align, size);
     uint64_t cost = acost_end(c0);
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns(),
                    cost);
     hook_leave();
-    errno = e;
+    *ep = e;
     return rc;
 }
 
@@ -164,9 +170,9 @@ PS_HOOK void PS_HOOK_NAME(free)(void *p)
             real_free(p);
         return;
     }
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     shim_rec_free(st, PS_FN_FREE, p, 2);
-    errno = e;
+    *ep = e;
     uint64_t c0 = acost_begin(st);
     real_free(p);
     shim_rec_release_cost(st, c0);
@@ -206,18 +212,18 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
             return real_reallocarray(old, n, m);
         return real_realloc(old, size);
     }
-    int e = errno;
+    int *ep = st->errnop, e = *ep;
     shim_live_realloc_begin(old);
     uint64_t t0 = prim_now_ns();
-    errno = e;
+    *ep = e;
     uint64_t c0 = acost_begin(st); /* timed by the TSC as malloc and free are */
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
     uint64_t cost = acost_end(c0);
-    e = errno;
+    e = *ep;
     uint64_t t1 = prim_now_ns();
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
-    errno = e;
+    *ep = e;
     return p;
 }
 

@@ -159,10 +159,10 @@ static void cxx_sampled_end(const int *unused)
             p = cxx_fallback_new(sz, al, nt);                                                  \
         }                                                                                      \
         uint64_t cost = acost_end(scope.c0);                                                   \
-        int e = errno; /* the app sees the real operator's errno, not the recorder's */        \
+        int *ep = st->errnop, e = *ep; /* the app sees the real operator's errno */            \
         shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
         scope.done = 1;                                                                        \
-        errno = e;                                                                             \
+        *ep = e;                                                                               \
         return p;                                                                              \
     }
 PS_CXX_NEW_HOOKS(PS_X)
@@ -188,9 +188,9 @@ PS_CXX_NEW_HOOKS(PS_X)
                 real_free(p);                                                                  \
             return;                                                                            \
         }                                                                                      \
-        int e = errno;                                                                         \
+        int *ep = st->errnop, e = *ep;                                                         \
         shim_rec_free(st, PS_FN_##FN, p, 1);                                                   \
-        errno = e;                                                                             \
+        *ep = e;                                                                               \
         uint64_t c0 = acost_begin(st);                                                         \
         if (PS_LIKELY(real != NULL))                                                           \
             real args;                                                                         \

@@ -9,6 +9,7 @@
 #ifndef PERFSHIM_OPTIONS_H
 #define PERFSHIM_OPTIONS_H
 
+#include "perfshim/compiler.h"
 #include "perfshim/env_options.h"
 
 /* Signals no option may take: a handler that returns from a synchronous fault re-executes it
@@ -28,7 +29,7 @@ typedef struct options_s {
     char output[PS_OUTPUT_MAX]; /* PERFSHIM_OUTPUT template: %p pid, %e program, %% */
 } options_t;
 
-extern options_t options;
+extern PS_HIDDEN options_t options;
 
 /* Fills `o` from the environment through `get` (getenv in the shim, a fake in tests).
  * Returns the number of variables that were invalid (each warned about). */

@@ -2,8 +2,10 @@
 #include <config.h>
 #include "prim.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -12,12 +14,61 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "perfshim/errors.h"
+
+/* ---- the vDSO's clock_gettime, called directly (prim.h) ----------------------------------- */
+prim_vdso_cgt_t prim_vdso_cgt = clock_gettime; /* glibc's, called without its PLT stub */
+
+/* Finds __vdso_clock_gettime in the vDSO the kernel mapped (its ELF image, from the auxiliary
+ * vector: no loader lock, no allocation); NULL where there is none (valgrind hides it). */
+static prim_vdso_cgt_t vdso_find(void)
+{
+    const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+    if (!base)
+        return NULL;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(const void *)base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_phentsize != sizeof(ElfW(Phdr)))
+        return NULL;
+    /* symbol values are link-time addresses: the image is at base - the first PT_LOAD's */
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(const void *)(base + eh->e_phoff);
+    uintptr_t load = UINTPTR_MAX;
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD) {
+            load = (uintptr_t)ph[i].p_vaddr - (uintptr_t)ph[i].p_offset;
+            break;
+        }
+    if (load == UINTPTR_MAX)
+        return NULL;
+    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(const void *)(base + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum ||
+            sh[i].sh_entsize != sizeof(ElfW(Sym)))
+            continue;
+        const ElfW(Sym) *sym = (const ElfW(Sym) *)(const void *)(base + sh[i].sh_offset);
+        const char *str = (const char *)(base + sh[sh[i].sh_link].sh_offset);
+        size_t n = sh[i].sh_size / sizeof(ElfW(Sym));
+        for (size_t k = 0; k < n; k++)
+            if (ELF64_ST_TYPE(sym[k].st_info) == STT_FUNC && sym[k].st_shndx != SHN_UNDEF &&
+                strcmp(str + sym[k].st_name, "__vdso_clock_gettime") == 0)
+                return (prim_vdso_cgt_t)(uintptr_t)(base + (sym[k].st_value - load));
+    }
+    return NULL;
+}
+
+/* At load (before it the clock is clock_gettime itself: same clock, a call more). */
+__attribute__((constructor)) static void vdso_init(void)
+{
+    prim_vdso_cgt_t f = vdso_find();
+    if (f)
+        __atomic_store_n(&prim_vdso_cgt, f, __ATOMIC_RELAXED);
+}
 
 uint64_t prim_mono_ns(void)
 {

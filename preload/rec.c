@@ -24,6 +24,10 @@ uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
                     : unwind_capture(st, options.depth);
     else
         depth = unwind_shallow(st->ips, ra);
+    if (PS_UNLIKELY(st->ucache && st->ucache->spill_calls)) { /* a replaced entry's count */
+        acost_add_calls(st, st->ucache->spill_id, st->ucache->spill_calls);
+        st->ucache->spill_calls = 0;
+    }
     if (PS_UNLIKELY(depth <= 0))
         return 0;
     int is_new;

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "acost.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_pack.h"
 #include "tstate.h"
@@ -43,9 +44,32 @@ static PS_ALWAYS_INLINE uint32_t rec_stack(tstate_t *st, uintptr_t ra)
     uintptr_t cfa = 0;
     if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
         cfa = (uintptr_t)__builtin_frame_address(0) + 16;
-        uint32_t id = ucache_lookup(st, ra, cfa);
-        if (PS_LIKELY(id != 0))
-            return id;
+        const ucache_ent_t *e = ucache_find(st, ra, cfa);
+        if (PS_LIKELY(e != NULL))
+            return e->id;
+    }
+    return rec_stack_walk(st, ra, cfa);
+}
+
+/* rec_stack for an allocating call whose real call took cost ns (acost.h: ACOST_UNTIMED when
+ * it was not timed): an untimed one found in the stack cache is counted in the entry (one
+ * add: the entry is the stack's, so the acost table's probe is not needed) and *counted set;
+ * the caller adds the others to the acost table. */
+static PS_ALWAYS_INLINE uint32_t rec_stack_alloc(tstate_t *st, uintptr_t ra, uint64_t cost,
+                                                 int *counted)
+{
+    uintptr_t cfa = 0;
+    *counted = 0;
+    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
+        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
+        ucache_ent_t *e = ucache_find(st, ra, cfa);
+        if (PS_LIKELY(e != NULL)) {
+            if (PS_LIKELY(cost == ACOST_UNTIMED)) {
+                e->calls++;
+                *counted = 1;
+            }
+            return e->id;
+        }
     }
     return rec_stack_walk(st, ra, cfa);
 }

@@ -43,14 +43,14 @@ typedef struct shim_tls_s {
     liveset_entry_t realloc_old; /* the live-set entry of a realloc's old block, in flight */
 } shim_tls_t;
 
-extern int shim_state;
+extern PS_HIDDEN int shim_state;
 extern PS_TLS shim_tls_t shim_tls;
 /* Reads 1 in the process whose trace this is and 0 in a child made without glibc's fork (raw
  * syscall(SYS_fork), clone without CLONE_VM): a word in a MADV_WIPEONFORK page, which the
  * kernel zeroes in every child. The child's first hook takes the slow path, which gives it
  * its own trace as the atfork handler does for fork(). One load on the fast path, no
  * syscall. (Without MADV_WIPEONFORK it points to a constant 1: such children go undetected.) */
-extern const volatile int *shim_forkword;
+extern PS_HIDDEN const volatile int *shim_forkword;
 
 PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
 void shim_init(void);
@@ -104,14 +104,15 @@ static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
 }
 
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
- * leaves before the real free, so an address is never in it twice. */
+ * leaves before the real free, so an address is never in it twice. ra: the hook's caller
+ * (the stack's first frame; st->ips is not written when the stack came from the cache). */
 static PS_ALWAYS_INLINE void shim_live_add(const tstate_t *st, const void *ptr, uint64_t size,
-                                           uint32_t stack)
+                                           uint32_t stack, uintptr_t ra)
 {
     if (!options.leak_check || !ptr)
         return;
     uint32_t f = LIVESET_F_TID(st->tid) |
-                 (stack && st->ips[0] - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
+                 (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
     liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f);
@@ -139,10 +140,12 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .ptr = (uint64_t)(uintptr_t)ptr,
                         .size = size,
                         .align = align};
-    r.stack = rec_stack(st, PS_CALLER());
-    shim_live_add(st, ptr, size, r.stack);
+    int counted;
+    r.stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
+    shim_live_add(st, ptr, size, r.stack, PS_CALLER());
     rec_put(st, &r, sizeof r);
-    acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
+    if (!counted)
+        acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
     locktab_note_alloc(r.stack, size);
 }
 
@@ -150,7 +153,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
  * total (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
 {
-    acost_add(st, PS_COST_RELEASE, 0, acost_end(c0));
+    acost_add_release(st, acost_end(c0));
 }
 
 /* Called before the real free: the timestamp orders this free before any reuse of ptr; a block
@@ -186,15 +189,17 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .old_ptr = (uint64_t)(uintptr_t)old,
                           .new_ptr = (uint64_t)(uintptr_t)new_ptr,
                           .size = size};
-    r.stack = rec_stack(st, PS_CALLER());
+    int counted;
+    r.stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
     if (new_ptr)
-        shim_live_add(st, new_ptr, size, r.stack);
+        shim_live_add(st, new_ptr, size, r.stack, PS_CALLER());
     else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
     shim_tls.realloc_old.ptr = 0;
     rec_put(st, &r, sizeof r);
-    acost_add(st, PS_COST_ALLOC, r.stack, cost);
+    if (!counted)
+        acost_add(st, PS_COST_ALLOC, r.stack, cost);
     locktab_note_alloc(r.stack, size);
 }
 

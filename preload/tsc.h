@@ -19,11 +19,11 @@
 #include "perfshim/compiler.h"
 #include "prim.h"
 
-extern int tsc_ok;          /* 1 once calibrated on an invariant TSC */
-extern uint64_t tsc_mult;   /* ns per tick, 32.32 fixed point (1 << 32 when ticks are ns) */
+extern PS_HIDDEN int tsc_ok;          /* 1 once calibrated on an invariant TSC */
+extern PS_HIDDEN uint64_t tsc_mult;   /* ns per tick, 32.32 fixed point (1 << 32 when ticks are ns) */
 /* ns an empty timed interval takes (two tsc_now() back to back), measured by tsc_init, 0
  * before: what a timed call's interval holds beyond the call (acost_end takes it off) */
-extern uint64_t tsc_empty_ns;
+extern PS_HIDDEN uint64_t tsc_empty_ns;
 
 void tsc_init(void);
 

@@ -3,6 +3,7 @@
 
 #include "tstate.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "imem.h"
@@ -36,6 +37,7 @@ tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
     st->cap = sink->buf_cap();
     st->tid = tid;
     st->chunk_flags = chunk_flags;
+    st->errnop = &errno; /* the calling thread's: a load in the hooks, not a call */
     ilock_lock(&reg_lock);
     st->next = reg_head;
     __atomic_store_n(&reg_head, st, __ATOMIC_RELEASE);

@@ -46,7 +46,10 @@ typedef struct tstate_s {
     uintptr_t stack_lo, stack_hi; /* the thread's stack (leakscan_thread_attach), 0 if unknown */
     struct ucache_s *ucache; /* the thread's stack cache (unwind.h), NULL until its first walk */
     struct acost_s *acost;   /* the thread's allocator-time totals (acost.h), NULL until used */
-    uint32_t cost_rng;       /* acost_pick's generator state (0: not seeded) */
+    uint64_t cost_rng;       /* acost_pick's generator state (0: not seeded) */
+    int32_t cost_skip;       /* acost_pick's countdown: the next timed call is the cost_skip-th */
+    uint64_t cost_rel_calls; /* releases not timed, not yet in the acost table (acost.h) */
+    int *errnop;             /* the thread's errno (tstate_create's caller's): the hooks save it */
     uint64_t ips[PERFSHIM_MAX_DEPTH + 8]; /* unwind scratch */
 } tstate_t;
 

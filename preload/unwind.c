@@ -322,11 +322,12 @@ typedef struct ucache_block_s {
     unw_cursor_t cur;
     int32_t toff[UCACHE_CHECKS]; /* ucache_seal's scratch */
     uint64_t tval[UCACHE_CHECKS];
+    uint32_t twin[UCACHE_CHECKS / 2 + 1];
 } ucache_block_t;
 
 /* Sorts e's checks by address (a slot read twice is checked once) and lays them out as
- * ucache_lookup reads them: the 16-byte windows of two adjacent slots, then the single
- * slots. */
+ * ucache_lookup reads them (unwind.h): groups of 4 windows of two adjacent slots, then
+ * groups of 4 single slots, each section's last group filled up with its first check. */
 static void ucache_seal(ucache_block_t *b, ucache_ent_t *e)
 {
     uint32_t n = 0;
@@ -343,24 +344,42 @@ static void ucache_seal(ucache_block_t *b, ucache_ent_t *e)
         b->tval[j] = e->val[i];
         n++;
     }
-    uint32_t np = 0, ns = 0;
-    for (uint32_t i = 0; i < n; i++) /* windows first */
+    /* from here on e->off and e->val (the union's other side) are not read */
+    uint32_t nw = 0, ns = 0;
+    for (uint32_t i = 0; i < n; i++) /* windows: b->twin[k] the first slot's index */
         if (i + 1 < n && b->toff[i + 1] == b->toff[i] + 8) {
-            e->off[np] = b->toff[i];
-            e->val[2 * np] = b->tval[i];
-            e->val[2 * np + 1] = b->tval[i + 1];
-            np++;
-            b->toff[i] = b->toff[i + 1] = INT32_MIN; /* taken */
+            b->twin[nw++] = i;
+            b->toff[i + 1] = INT32_MIN; /* taken (the first keeps its offset) */
             i++;
         }
+    uint32_t ngw = (nw + 3) / 4;
+    for (uint32_t k = 0; k < ngw * 4; k++) {
+        uint32_t i = b->twin[k < nw ? k : 0];
+        uint64_t *g = e->chk + (k / 4) * UCACHE_WGROUP_WORDS;
+        ((int32_t *)g)[k % 4] = b->toff[i];
+        g[2 + 2 * (k % 4)] = b->tval[i];
+        g[3 + 2 * (k % 4)] = b->tval[i + 1];
+    }
+    for (uint32_t k = 0; k < nw; k++)
+        b->toff[b->twin[k]] = INT32_MIN;
+    uint64_t *s0 = e->chk + ngw * UCACHE_WGROUP_WORDS;
+    uint32_t first = 0;
     for (uint32_t i = 0; i < n; i++) /* then the single slots */
         if (b->toff[i] != INT32_MIN) {
-            e->off[np + ns] = b->toff[i];
-            e->val[2 * np + ns] = b->tval[i];
+            if (!ns)
+                first = i;
+            uint64_t *g = s0 + (ns / 4) * UCACHE_SGROUP_WORDS;
+            ((int32_t *)g)[ns % 4] = b->toff[i];
+            g[2 + ns % 4] = b->tval[i];
             ns++;
         }
-    e->np = (uint16_t)np;
-    e->ns = (uint16_t)ns;
+    for (; ns % 4; ns++) {
+        uint64_t *g = s0 + (ns / 4) * UCACHE_SGROUP_WORDS;
+        ((int32_t *)g)[ns % 4] = b->toff[first];
+        g[2 + ns % 4] = b->tval[first];
+    }
+    e->wend = (uint16_t)(ngw * UCACHE_WGROUP_WORDS);
+    e->send = (uint16_t)(e->wend + ns / 4 * UCACHE_SGROUP_WORDS);
 }
 
 static uint64_t n_walks, n_cached;
@@ -418,6 +437,12 @@ static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_
                     if (w == UCACHE_WAYS)
                         w = b->c.next[set]++ % UCACHE_WAYS;
                     e = &b->c.ent[set][w];
+                    if (e->calls) { /* the replaced stack's untimed allocations: to the
+                                     * acost table (rec_stack_walk, after the walk) */
+                        b->c.spill_id = e->id;
+                        b->c.spill_calls += e->calls;
+                        e->calls = 0;
+                    }
                     e->ra = 0; /* unpublished until the stack has its id */
                     e->cfa = cfa;
                     e->n = 0;

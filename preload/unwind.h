@@ -92,9 +92,12 @@ uint64_t unwind_shallow_count(void);
  * miss walks with libunwind and fills the entry. The checks are kept sorted by address, and
  * two that are adjacent (a frame-pointer frame's saved rbp and return address) are one
  * 16-byte window, compared with one SSE load, xor and or; a hit ORs every difference and
- * branches once (no early exit: a miss costs the whole check, then the walk): ~3 instructions
- * per window where the checks' loop took 8 per slot (issue 18: 261 -> ~100 per malloc at
- * depth 12). Not cached (walked every time): a stack
+ * branches once (no early exit: a miss costs the whole check, then the walk): 4 instructions
+ * per window (its offset, the load, xor, or) and 3 a group of 4 for the loop, where the
+ * checks' loop took 8 per slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind:
+ * churn_bench's 16 frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~40 of
+ * the ~138 the key's hash, the way's compare and the loops' set-up). Not cached (walked every
+ * time): a stack
  * with a signal frame (the interrupted frame's registers come from the signal context), a
  * walk that failed or went outside the thread's known stack, one deeper than
  * UCACHE_MAX_FRAMES, a recorder not inlined into the hook the app called (lock sites).
@@ -106,19 +109,40 @@ uint64_t unwind_shallow_count(void);
 #define UCACHE_WAYS 4u /* stacks kept per (ra, CFA) hash: paths that differ further up */
 #define UCACHE_MAX_FRAMES 64u
 #define UCACHE_CHECKS (2u * UCACHE_MAX_FRAMES + 1u)
+/* Sealed, the checks are groups of 4 (a group short of 4 is filled with copies of its
+ * section's first check: checking a slot twice changes nothing), so the lookup's loops have
+ * no remainder: a group of windows is 4 offsets (int32) then 4 pairs of values (80 bytes,
+ * the pairs 16-byte aligned), a group of singles 4 offsets then 4 values (48 bytes). */
+#define UCACHE_WGROUP_WORDS 10u /* uint64_t words of a group of 4 windows */
+#define UCACHE_SGROUP_WORDS 6u  /* of a group of 4 single slots */
+/* at most UCACHE_CHECKS slots: w windows and s singles with 2w + s <= UCACHE_CHECKS, the
+ * most words when w is 2 (one group of windows) and s 125 (32 groups of singles) */
+#define UCACHE_CHK_WORDS (UCACHE_WGROUP_WORDS + 32u * UCACHE_SGROUP_WORDS)
 typedef struct ucache_ent_s {
     uintptr_t ra, cfa; /* ra 0: empty */
-    uint32_t id, n;    /* the interned stack; checks (slots) */
-    uint16_t np, ns;   /* sealed (end of the walk): 16-byte windows, then single slots */
-    /* while filling: off[i], val[i] per slot, in walk order; sealed: window k at
-     * cfa + off[k] holds val[2k], val[2k + 1]; single j at cfa + off[np + j] holds
-     * val[2 np + j] */
-    int32_t off[UCACHE_CHECKS]; /* slot address - cfa */
-    uint64_t val[UCACHE_CHECKS] __attribute__((aligned(16))); /* windows: pxor from memory */
+    uint32_t id, n;    /* the interned stack; checks (slots) while filling */
+    uint16_t wend, send; /* sealed: chk[0, wend) groups of 4 windows, [wend, send) of singles */
+    uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
+                          * (rec_stack_alloc; acost_flush and a refill move them there) */
+    union {
+        struct { /* while filling: the slot (address - cfa) and value, in walk order */
+            int32_t off[UCACHE_CHECKS];
+            uint64_t val[UCACHE_CHECKS];
+        };
+        /* sealed: window k of a window group at cfa + off[k] holds val[2k], val[2k + 1]
+         * (off: the group's first 16 bytes, val: the 64 after); single k of a single group
+         * at cfa + off[k] holds val[k] (val: the 32 bytes after the offsets) */
+        uint64_t chk[UCACHE_CHK_WORDS] __attribute__((aligned(16)));
+    };
 } ucache_ent_t;
+_Static_assert(UCACHE_CHECKS * 12u + 4u <= UCACHE_CHK_WORDS * 8u, "the fill fits the union");
 typedef struct ucache_s {
     ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
     uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
+    /* a replaced entry's calls (ucache_ent_t.calls) of stack spill_id, for the caller of
+     * unwind_capture_cached to move to the acost table (unwind does not call acost) */
+    uint32_t spill_id;
+    uint64_t spill_calls;
 } ucache_t;
 typedef uint64_t __attribute__((may_alias)) ucache_word_t;
 /* 16 bytes: a window on the stack (unaligned: movdqu), and its values (aligned) */
@@ -135,43 +159,44 @@ static PS_ALWAYS_INLINE unsigned ucache_set(uintptr_t ra, uintptr_t cfa)
 }
 _Static_assert(UCACHE_SETS == 16u, "ucache_set takes 4 bits");
 
-/* The cached id of the stack of a hook called from ra with its CFA at cfa, or 0. */
-static PS_ALWAYS_INLINE uint32_t ucache_lookup(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
+/* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
+ * never 0), or NULL. */
+static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
-    const ucache_t *c = st->ucache;
+    ucache_t *c = st->ucache;
     if (PS_UNLIKELY(!c))
-        return 0;
-    const ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
+        return NULL;
+    ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
     for (unsigned w = 0; w < UCACHE_WAYS; w++, e++) {
         if (e->ra != ra || e->cfa != cfa)
             continue;
         const char *b = (const char *)cfa;
-        const int32_t *o = e->off, *oe = o + e->np, *se = oe + e->ns;
-        const ucache_v2a_t *v = (const ucache_v2a_t *)e->val;
+        const uint64_t *g = e->chk, *ge = g + e->wend;
         ucache_v2a_t acc = {0, 0}, acc2 = {0, 0};
 #define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
-        for (; oe - o >= 4; o += 4, v += 4) {
+        for (; g != ge; g += UCACHE_WGROUP_WORDS) {
+            const int32_t *o = (const int32_t *)g;
+            const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
             acc |= UCACHE_WIN(0) | UCACHE_WIN(2);
             acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
         }
-        for (; o < oe; o++, v++)
-            acc |= UCACHE_WIN(0);
 #undef UCACHE_WIN
         acc |= acc2;
         uint64_t x = acc[0] | acc[1], x2 = 0;
-        const uint64_t *sv = (const uint64_t *)v;
-#define UCACHE_ONE(i) (*(const ucache_word_t *)(b + o[i]) ^ sv[i])
-        for (; se - o >= 4; o += 4, sv += 4) { /* without frame pointers: mostly singles */
+        g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
+        ge = e->chk + e->send;
+#define UCACHE_ONE(i) (*(const ucache_word_t *)(b + o[i]) ^ v[i])
+        for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
+            const int32_t *o = (const int32_t *)g;
+            const uint64_t *v = g + 2;
             x |= UCACHE_ONE(0) | UCACHE_ONE(2);
             x2 |= UCACHE_ONE(1) | UCACHE_ONE(3);
         }
-        for (; o < se; o++, sv++)
-            x |= UCACHE_ONE(0);
 #undef UCACHE_ONE
         if ((x | x2) == 0)
-            return e->id;
+            return e;
     }
-    return 0;
+    return NULL;
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the

@@ -65,7 +65,7 @@ int writer_init(const writer_header_t *h);
 int writer_start(void); /* the thread now (0, or -PS_E_NOMEM) */
 void writer_arm_lazy(void);
 void writer_want_thread(void);
-extern uint64_t writer_tick_due;
+extern PS_HIDDEN uint64_t writer_tick_due;
 /* From a recorder (allocation or free hook, guard set, outside the allocator) on st's thread,
  * when now >= writer_tick_due. Keeps errno. `ra` is the hook's caller: the writer thread is
  * started only from a hook the program called itself (not the C library, the loader or the
