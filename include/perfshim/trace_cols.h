@@ -578,7 +578,8 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
         uint64_t v, w;
         switch (kind) {
         case PS_COLS_ALLOC: {
-            ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)}};
+            ps_rec_alloc_t a; /* every field set below: no zeroing first */
+            a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
             uint64_t size, stack, align = 0;
             if ((size_t)(oe - o) < sizeof a || c[PS_COL_AHEAD] == ce[PS_COL_AHEAD] ||
                 c[PS_COL_SIZE] == ce[PS_COL_SIZE] ||
@@ -654,8 +655,8 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
             break;
         }
         case PS_COLS_FREE: {
-            ps_rec_free_t f = {.h = {PS_REC_FREE, (uint8_t)(fn | (op & 0x80)),
-                                     sizeof(ps_rec_free_t)}};
+            ps_rec_free_t f; /* every field set below */
+            f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
             uint64_t stack;
             if ((size_t)(oe - o) < sizeof f || c[PS_COL_FHEAD] == ce[PS_COL_FHEAD] ||
                 ps_uv_get(&c[PS_COL_FSTACK], ce[PS_COL_FSTACK], &stack) || stack > UINT32_MAX)
