@@ -450,9 +450,10 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
     return o + (len - pos);
 }
 
-/* One zstd frame of the columnar body src[0, len), each column of more than 64 bytes in
- * blocks of its own (a flush ends a block): each gets its own entropy tables, which a
- * column's values share (3% smaller on churn, 8% on kvstore than one block for all). Returns
+/* One zstd frame of the columnar body src[0, len), each column but an empty one in blocks of
+ * its own (a flush ends a block): each gets its own entropy tables, which a column's values
+ * share (3% smaller on churn, 8% on kvstore than one block for all; format 2's small columns
+ * too: 0.8% smaller on churn than with those of up to 64 bytes merged with the next). Returns
  * the frame's size or a zstd error code. */
 static size_t compress_columns(ZSTD_CCtx *c, unsigned char *dst, size_t cap,
                                const unsigned char *src, size_t len)
@@ -466,8 +467,8 @@ static size_t compress_columns(ZSTD_CCtx *c, unsigned char *dst, size_t cap,
     for (unsigned i = 0; i <= PS_COL_N; i++) {
         if (i < PS_COL_N) {
             end += hd.col_len[i];
-            if (hd.col_len[i] <= 64 && i + 1 < PS_COL_N)
-                continue; /* with the next one */
+            if (hd.col_len[i] == 0 && i + 1 < PS_COL_N)
+                continue;
         }
         if (i == PS_COL_N)
             end = len;

@@ -11,14 +11,20 @@
  *
  * A columnar body holds the records of one chunk, in their order, as columns (docs/trace-
  * format.md "Columnar chunks"): one byte per record (op: which kind, the function), then the
- * heap records' timestamps, pointers, sizes, stacks and alignments each in its own column of
- * LEB128 varints, and every other record as it is, in an "other" column. zstd then sees
- * regular data: a column of sizes, a column of small time deltas. Pointers are coded against
- * what the chunk has seen: a FREE names the allocation of the chunk it releases by its age
- * (allocations ago), an ALLOC that got back a block the chunk freed (the allocator's per-size
- * free list: glibc's tcache) names it by its place in a per-size-class list of freed blocks.
- * The rest are deltas. Timestamps of heap records are kept in units of 2^q ns (q in the body
- * header); every other record keeps its exact bytes. Each chunk decodes on its own.
+ * heap records' fields, each kind of value in a column of its own, and every other record as
+ * it is, in an "other" column. zstd (preload/writer.c: a block of its own per column, so each
+ * gets its own entropy tables) then sees regular data. Pointers are coded against what the
+ * chunk has seen: a FREE names the allocation of the chunk it releases by its rank among the
+ * chunk's allocations still live (0: the latest), an ALLOC that got back a block the chunk
+ * freed (the allocator's per-size free list: glibc's tcache) names it by its place in a
+ * per-size-class list of freed blocks, or by how many frees ago it was freed. The rest are
+ * deltas. Timestamps of heap records are kept in units of 2^q ns (q in the body header);
+ * every other record keeps its exact bytes. Each ALLOC and FREE has a head byte (its own
+ * column) that packs what is usually small: its time delta, how its pointer is coded (and a
+ * small rank), an ALLOC's size >> 8; so zstd's Huffman coder, which spends at least a bit on
+ * a byte, codes their joint entropy (issue 18: churn 2.15 -> 1.76 bytes per event). Each
+ * chunk decodes on its own. Format 2; format 1 bodies (the first columnar traces) still
+ * decode.
  *
  *   ps_cols_encode(enc, src, len, out, cap, q, &info) -> body length, 0: keep src as it is
  *   ps_cols_xlen(in, n)                               -> the records' length, 0: malformed
@@ -33,12 +39,14 @@
 
 #include "perfshim/trace_format.h"
 
-#define PS_COLS_FORMAT 1u
-#define PS_COLS_WINDOW 4096u /* allocations a FREE can name by age (a power of two) */
+#define PS_COLS_FORMAT 2u    /* what the encoder writes; the decoder reads 1 and 2 */
+#define PS_COLS_WINDOW 4096u /* the latest allocations a FREE can name (a power of two) */
 #define PS_COLS_HASH 4096u   /* the encoder's table of recent allocations (a power of two) */
 #define PS_COLS_DEPTH 8u     /* freed blocks remembered per size class (glibc's tcache: 7) */
 #define PS_COLS_NCLASS 320u
 #define PS_COLS_FWINDOW 1024u /* frees an ALLOC can name by age (a power of two) */
+#define PS_COLS_FAGE_ESC (255u - PS_COLS_DEPTH) /* an ALLOC's byte 255: this age + a varint */
+#define PS_COLS_RANK_ESC 255u /* a fref byte: a varint of ptr adds to the rank */
 #define PS_COLS_Q_MAX 20u    /* coarsest time unit: 2^20 ns */
 
 /* op byte: bits 5-6 the kind, bits 0-4 the function (aux), bit 7: ALLOC: an align follows in
@@ -46,8 +54,57 @@
 enum { PS_COLS_OTHER = 0, PS_COLS_ALLOC = 1, PS_COLS_FREE = 2, PS_COLS_REALLOC = 3 };
 #define PS_COLS_OP(kind, fn, bit7) ((unsigned char)((kind) << 5 | (fn) | ((bit7) ? 0x80 : 0)))
 
-enum { PS_COL_OP, PS_COL_TS, PS_COL_PTR, PS_COL_SIZE, PS_COL_STACK, PS_COL_ALIGN, PS_COL_OTHER,
-       PS_COL_N };
+/* Format 2's columns, in their order in the body. An ALLOC's head byte: bits 0-3 its time
+ * delta (15: in tsx), bits 4-5 its pointer (0: explicit in ptr, 1: its size class' latest
+ * freed block, 2: a byte in aref, 3: where the last split block ends), bits 6-7 size >> 8 (3:
+ * in sizeh). A FREE's: bits 0-3 its time delta (15: in tsx), bits 4-7 its pointer (0:
+ * explicit in ptr, 1..14: rank 0..13 among the live, 15: a byte in fref). */
+enum {
+    PS_COL_OP,     /* u8 per record */
+    PS_COL_AHEAD,  /* u8 per ALLOC */
+    PS_COL_FHEAD,  /* u8 per FREE */
+    PS_COL_TSX,    /* varints: time deltas past the heads (zz(d - 15)), REALLOC's two (zz) */
+    PS_COL_FREF,   /* u8: FREE: rank - 14 (255: + a varint in ptr); REALLOC: old's ref */
+    PS_COL_AREF,   /* u8: 1..8 a size class' freed block, 9..254 a free 1..246 frees ago, 255:
+                    * 247 + a varint in ptr (at most 1024) */
+    PS_COL_PTR,    /* varints: explicit pointers (ps_cols_put_delta), ranks and ages past the
+                    * bytes */
+    PS_COL_SIZE,   /* u8 per ALLOC and REALLOC: size & 0xff */
+    PS_COL_SIZEH,  /* varint: ALLOC: (size >> 8) - 3 when the head says 3; REALLOC: size >> 8 */
+    PS_COL_STACK,  /* varint per ALLOC and REALLOC */
+    PS_COL_FSTACK, /* varint per FREE */
+    PS_COL_ALIGN,  /* varint per ALLOC with bit 7 */
+    PS_COL_OTHER,  /* other records, whole */
+    PS_COL_N
+};
+
+/* An explicit pointer delta d: varint zz(d >> 4) << 1, with 1 in bit 0 when d's low 4 bits
+ * are not 0, then they follow as a byte (blocks are 16-byte aligned: 4 bits saved). */
+static inline unsigned char *ps_cols_put_delta(unsigned char *p, uint64_t d)
+{
+    uint64_t v = ps_zz((uint64_t)((int64_t)d >> 4)) << 1;
+    if (d & 15) {
+        p = ps_uv_put(p, v | 1);
+        *p++ = (unsigned char)(d & 15);
+        return p;
+    }
+    return ps_uv_put(p, v);
+}
+
+static inline int ps_cols_get_delta(const unsigned char **p, const unsigned char *end,
+                                    uint64_t *d)
+{
+    uint64_t v, lo = 0;
+    if (ps_uv_get(p, end, &v))
+        return -1;
+    if (v & 1) {
+        if (*p == end || **p > 15)
+            return -1;
+        lo = *(*p)++;
+    }
+    *d = ps_unzz(v >> 1) << 4 | lo;
+    return 0;
+}
 
 /* Body header: format, q, 2 reserved bytes (0), xlen (bytes of the records it decodes to),
  * then each column's length; the columns follow in that order. */
@@ -57,7 +114,7 @@ typedef struct ps_cols_hdr_s {
     uint16_t reserved;
     uint32_t xlen;
     uint32_t col_len[PS_COL_N];
-} ps_cols_hdr_t; /* 36 bytes */
+} ps_cols_hdr_t; /* 60 bytes */
 
 /* glibc's chunk sizes up to 4 KiB (16-byte steps, 32 the smallest), then powers of two. */
 static inline unsigned ps_cols_class(uint64_t size)
@@ -83,7 +140,8 @@ static inline unsigned ps_cols_lifo_take(ps_cols_lifo_t *l, uint32_t gen, uint64
     for (unsigned i = 0; i < l->n; i++) {
         unsigned k = l->n - 1 - i;
         if (l->ptr[k] == ptr) {
-            memmove(&l->ptr[k], &l->ptr[k + 1], (l->n - 1 - k) * sizeof l->ptr[0]);
+            if (i) /* most take the latest: no call */
+                memmove(&l->ptr[k], &l->ptr[k + 1], i * sizeof l->ptr[0]);
             l->n--;
             return i + 1;
         }
@@ -117,6 +175,42 @@ static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t p
     l->ptr[l->n++] = ptr;
 }
 
+/* The chunk's live allocations: their numbers (from 0 in the chunk), oldest first, in
+ * v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW allocations
+ * (a ring holds their pointers). Encoder and decoder keep it alike. */
+typedef struct ps_cols_live_s {
+    uint32_t head, n;
+    uint32_t v[2 * PS_COLS_WINDOW];
+} ps_cols_live_t;
+
+/* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
+static inline void ps_cols_live_add(ps_cols_live_t *l, uint32_t seq)
+{
+    if (l->n && seq - l->v[l->head] >= PS_COLS_WINDOW) /* one a call at most: seq - 1 was */
+        l->head++, l->n--;                              /* the latest before */
+    if (l->head + l->n == 2 * PS_COLS_WINDOW) { /* n < PS_COLS_WINDOW: room after this */
+        memmove(l->v, l->v + l->head, l->n * sizeof l->v[0]);
+        l->head = 0;
+    }
+    l->v[l->head + l->n++] = seq;
+}
+
+/* Takes out the entry at i (from the oldest), moving the fewer of those on either side. */
+static inline void ps_cols_live_del(ps_cols_live_t *l, uint32_t i)
+{
+    uint32_t *v = l->v + l->head;
+    const uint32_t after = l->n - 1 - i;
+    if (after <= i) {
+        if (after)
+            memmove(v + i, v + i + 1, after * sizeof v[0]);
+    } else {
+        if (i)
+            memmove(v + 1, v, i * sizeof v[0]);
+        l->head++;
+    }
+    l->n--;
+}
+
 /* ---- encoder ------------------------------------------------------------------------------ */
 
 typedef struct ps_cols_slot_s {
@@ -126,13 +220,14 @@ typedef struct ps_cols_slot_s {
 } ps_cols_slot_t;
 
 /* The encoder's state: zero it once; it may be reused for any number of chunks (of any
- * threads: nothing carries from one chunk to the next). ~140 KiB. */
+ * threads: nothing carries from one chunk to the next). ~170 KiB. */
 typedef struct ps_cols_enc_s {
     ps_cols_slot_t hash[PS_COLS_HASH];
     struct {
         uint64_t ptr, fseq1; /* 1 + the free's number */
     } fhash[PS_COLS_FWINDOW];
     ps_cols_lifo_t lifo[PS_COLS_NCLASS];
+    ps_cols_live_t live;
     uint64_t nalloc, nfree; /* allocations and frees numbered so far */
     uint32_t gen;           /* chunks encoded (the lists' validity) */
 } ps_cols_enc_t;
@@ -169,6 +264,7 @@ static inline void ps_cols_enc_chunk(ps_cols_enc_t *e)
     e->gen++;
     if (e->gen == 0)
         e->gen = 1;
+    e->live.head = e->live.n = 0;
 }
 
 /* Which column kind a record goes to: the heap records of the fixed length and an aux the
@@ -184,10 +280,41 @@ static inline unsigned ps_cols_kind(ps_rec_hdr_t h)
     return PS_COLS_OTHER;
 }
 
+/* The encoder's side of a FREE's (or REALLOC's old pointer's) byte: 1 + the rank among the
+ * live allocations of the chunk when ptr is one of them (taken out of the list, its block
+ * pushed on its size class' list when push), else 0. *rank gets the rank. */
+static inline unsigned ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint64_t base,
+                                        uint32_t gen, int push, uint64_t *rank)
+{
+    const ps_cols_slot_t *s = &e->hash[ps_cols_hash(ptr)];
+    if (s->ptr != ptr || s->idx1 <= base || !ptr)
+        return 0;
+    const uint32_t seq = (uint32_t)(s->idx1 - 1 - base);
+    ps_cols_live_t *l = &e->live;
+    const uint32_t *v = l->v + l->head;
+    if (l->n == 0)
+        return 0;
+    const uint32_t *b = v; /* the last entry <= seq (or the first): branch-free halving */
+    for (uint32_t len = l->n; len > 1;) {
+        const uint32_t half = len >> 1;
+        b = b[half] <= seq ? b + half : b;
+        len -= half;
+    }
+    if (*b != seq)
+        return 0; /* freed already, or out of the window */
+    const uint32_t lo = (uint32_t)(b - v);
+    *rank = l->n - 1 - lo;
+    ps_cols_live_del(l, lo);
+    if (push)
+        ps_cols_lifo_push(&e->lifo[ps_cols_class(s->size)], gen, ptr);
+    return 1;
+}
+
 /* Encodes the records src[0, len) as a columnar body into out (cap bytes, at least
  * ps_cols_bound(len)); info gets the chunk header's counts. Returns the body's length, or 0
  * when the records do not end at len (a torn tail: the caller keeps them as they are), there
- * are none (a body decodes to at least one record) or cap is too small. Records of a type or length it does not code go in the other column. */
+ * are none (a body decodes to at least one record) or cap is too small. Records of a type or
+ * length it does not code go in the other column. */
 static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, size_t len,
                                     unsigned char *out, size_t cap, unsigned q,
                                     ps_cols_info_t *info)
@@ -195,8 +322,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     memset(info, 0, sizeof *info);
     if (len == 0 || q > PS_COLS_Q_MAX || cap < ps_cols_bound(len) || len > UINT32_MAX)
         return 0;
-    /* pass 1: each column's room (a record's varints never take more than 1.25 times its
-     * length) */
+    /* pass 1: the records' counts, for each column's room */
     size_t n_rec = 0, n[4] = {0, 0, 0, 0}, other = 0, pos = 0;
     while (pos + sizeof(ps_rec_hdr_t) <= len) {
         ps_rec_hdr_t h;
@@ -217,13 +343,18 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     const uint64_t base = e->nalloc, fbase = e->nfree;
     const size_t na = n[PS_COLS_ALLOC], nf = n[PS_COLS_FREE], nr = n[PS_COLS_REALLOC];
     unsigned char *col[PS_COL_N], *c0[PS_COL_N];
-    const size_t room[PS_COL_N] = {n_rec,
+    /* each column's room for the worst case of every record (the most a record puts in a
+     * column). In all, an ALLOC takes at most 1 + 1 + 10 + 1 + 10 + 1 + 8 + 5 + 10 = 47
+     * bytes (of 40: an escape in ptr is at most 2 bytes, an explicit pointer 9 + 1), a FREE
+     * 1 + 1 + 10 + 1 + 10 + 5 = 28 (of 24), a REALLOC 1 + 20 + 1 + 20 + 1 + 8 + 5 = 56 (of
+     * 48): within ps_cols_bound */
+    const size_t room[PS_COL_N] = {n_rec,          na,
+                                   nf,             10 * (na + nf) + 20 * nr,
+                                   nf + nr,        na,
                                    10 * (na + nf) + 20 * nr,
-                                   11 * (na + nf) + 21 * nr,
-                                   10 * (na + nr),
-                                   5 * (na + nf + nr),
-                                   10 * na,
-                                   other};
+                                   na + nr,        8 * (na + nr),
+                                   5 * (na + nr),  5 * nf,
+                                   10 * na,        other};
     unsigned char *p = out + sizeof(ps_cols_hdr_t);
     for (unsigned i = 0; i < PS_COL_N; i++) {
         c0[i] = col[i] = p;
@@ -244,27 +375,47 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             ps_rec_alloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_ALLOC, h.aux, a.align != 0);
-            uint64_t tq = a.ts >> q;
-            col[PS_COL_TS] = ps_uv_put(col[PS_COL_TS], ps_zz(tq - last_tq));
+            uint64_t tq = a.ts >> q, dt = tq - last_tq;
+            unsigned head = dt < 15 ? (unsigned)dt : 15;
+            if (head == 15)
+                col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
             t = tq << q, timed = 1;
             unsigned hit = ps_cols_lifo_take(&e->lifo[ps_cols_class(a.size)], gen, a.ptr);
-            if (hit) {
-                *col[PS_COL_PTR]++ = (unsigned char)hit;
+            if (hit == 1) {
+                head |= 1u << 4;
+            } else if (hit) {
+                head |= 2u << 4;
+                *col[PS_COL_AREF]++ = (unsigned char)hit;
             } else {
                 const uint32_t fh = ps_cols_hash(a.ptr) & (PS_COLS_FWINDOW - 1);
                 uint64_t fage = e->nfree + 1 - e->fhash[fh].fseq1; /* 1: the latest free */
                 if (e->fhash[fh].ptr == a.ptr && e->fhash[fh].fseq1 > fbase &&
                     fage <= PS_COLS_FWINDOW && a.ptr) {
-                    col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], PS_COLS_DEPTH + fage);
+                    head |= 2u << 4;
+                    if (fage < PS_COLS_FAGE_ESC) {
+                        *col[PS_COL_AREF]++ = (unsigned char)(PS_COLS_DEPTH + fage);
+                    } else {
+                        *col[PS_COL_AREF]++ = 255;
+                        col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], fage - PS_COLS_FAGE_ESC);
+                    }
+                } else if (a.ptr == pred && a.ptr) {
+                    head |= 3u << 4;
                 } else {
-                    *col[PS_COL_PTR]++ = 0;
-                    col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], ps_zz(a.ptr - pred));
+                    col[PS_COL_PTR] = ps_cols_put_delta(col[PS_COL_PTR], a.ptr - pred);
                 }
                 pred = ps_cols_next(a.ptr, a.size);
             }
             last_ptr = a.ptr;
-            col[PS_COL_SIZE] = ps_uv_put(col[PS_COL_SIZE], a.size);
+            *col[PS_COL_SIZE]++ = (unsigned char)a.size;
+            const uint64_t sh = a.size >> 8;
+            if (sh < 3) {
+                head |= (unsigned)sh << 6;
+            } else {
+                head |= 3u << 6;
+                col[PS_COL_SIZEH] = ps_uv_put(col[PS_COL_SIZEH], sh - 3);
+            }
+            *col[PS_COL_AHEAD]++ = (unsigned char)head;
             col[PS_COL_STACK] = ps_uv_put(col[PS_COL_STACK], a.stack);
             if (a.align)
                 col[PS_COL_ALIGN] = ps_uv_put(col[PS_COL_ALIGN], a.align);
@@ -273,47 +424,72 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 s->ptr = a.ptr;
                 s->idx1 = ++e->nalloc;
                 s->size = a.size;
+                ps_cols_live_add(&e->live, (uint32_t)(e->nalloc - 1 - base));
             }
         } else if (kind == PS_COLS_FREE) {
             ps_rec_free_t f;
             memcpy(&f, r, sizeof f);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_FREE, h.aux & 0x1f, h.aux & 0x80);
-            uint64_t tq = f.ts >> q;
-            col[PS_COL_TS] = ps_uv_put(col[PS_COL_TS], ps_zz(tq - last_tq));
+            uint64_t tq = f.ts >> q, dt = tq - last_tq;
+            unsigned head = dt < 15 ? (unsigned)dt : 15;
+            if (head == 15)
+                col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
             t = tq << q, timed = 1;
-            const ps_cols_slot_t *s = &e->hash[ps_cols_hash(f.ptr)];
-            uint64_t age = e->nalloc + 1 - s->idx1; /* 1: the latest allocation */
-            if (s->ptr == f.ptr && s->idx1 > base && age <= PS_COLS_WINDOW) {
-                col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], age);
-                ps_cols_lifo_push(&e->lifo[ps_cols_class(s->size)], gen, f.ptr);
+            uint64_t rank;
+            if (ps_cols_enc_rank(e, f.ptr, base, gen, 1, &rank)) {
+                if (rank < 14) {
+                    head |= (unsigned)(rank + 1) << 4;
+                } else {
+                    head |= 15u << 4;
+                    rank -= 14;
+                    if (rank < PS_COLS_RANK_ESC) {
+                        *col[PS_COL_FREF]++ = (unsigned char)rank;
+                    } else {
+                        *col[PS_COL_FREF]++ = PS_COLS_RANK_ESC;
+                        col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], rank - PS_COLS_RANK_ESC);
+                    }
+                }
             } else {
-                *col[PS_COL_PTR]++ = 0;
-                col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], ps_zz(f.ptr - last_ptr));
+                col[PS_COL_PTR] = ps_cols_put_delta(col[PS_COL_PTR], f.ptr - last_ptr);
             }
+            *col[PS_COL_FHEAD]++ = (unsigned char)head;
             last_ptr = f.ptr;
             e->fhash[ps_cols_hash(f.ptr) & (PS_COLS_FWINDOW - 1)].ptr = f.ptr;
             e->fhash[ps_cols_hash(f.ptr) & (PS_COLS_FWINDOW - 1)].fseq1 = ++e->nfree;
-            col[PS_COL_STACK] = ps_uv_put(col[PS_COL_STACK], f.stack);
+            col[PS_COL_FSTACK] = ps_uv_put(col[PS_COL_FSTACK], f.stack);
         } else if (kind == PS_COLS_REALLOC) {
             ps_rec_realloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_REALLOC, h.aux, 0);
             uint64_t tq0 = a.ts_before >> q, tq = a.ts >> q;
-            col[PS_COL_TS] = ps_uv_put(col[PS_COL_TS], ps_zz(tq0 - last_tq));
-            col[PS_COL_TS] = ps_uv_put(col[PS_COL_TS], ps_zz(tq - tq0));
+            col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
+            col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
             last_tq = tq;
             t = tq << q, timed = 1;
-            col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], ps_zz(a.old_ptr - last_ptr));
-            col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], ps_zz(a.new_ptr - a.old_ptr));
+            uint64_t rank;
+            if (ps_cols_enc_rank(e, a.old_ptr, base, gen, 0, &rank)) {
+                if (rank < PS_COLS_RANK_ESC - 1) {
+                    *col[PS_COL_FREF]++ = (unsigned char)(rank + 1);
+                } else {
+                    *col[PS_COL_FREF]++ = PS_COLS_RANK_ESC;
+                    col[PS_COL_PTR] = ps_uv_put(col[PS_COL_PTR], rank - (PS_COLS_RANK_ESC - 1));
+                }
+            } else {
+                *col[PS_COL_FREF]++ = 0;
+                col[PS_COL_PTR] = ps_cols_put_delta(col[PS_COL_PTR], a.old_ptr - last_ptr);
+            }
+            col[PS_COL_PTR] = ps_cols_put_delta(col[PS_COL_PTR], a.new_ptr - a.old_ptr);
             last_ptr = a.new_ptr ? a.new_ptr : a.old_ptr;
-            col[PS_COL_SIZE] = ps_uv_put(col[PS_COL_SIZE], a.size);
+            *col[PS_COL_SIZE]++ = (unsigned char)a.size;
+            col[PS_COL_SIZEH] = ps_uv_put(col[PS_COL_SIZEH], a.size >> 8);
             col[PS_COL_STACK] = ps_uv_put(col[PS_COL_STACK], a.stack);
             if (a.new_ptr) {
                 ps_cols_slot_t *s = &e->hash[ps_cols_hash(a.new_ptr)];
                 s->ptr = a.new_ptr;
                 s->idx1 = ++e->nalloc;
                 s->size = a.size;
+                ps_cols_live_add(&e->live, (uint32_t)(e->nalloc - 1 - base));
             }
         } else {
             *col[PS_COL_OP]++ = 0;
@@ -347,39 +523,38 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
 /* ---- decoder ------------------------------------------------------------------------------ */
 
 /* The decoder's state: needs no initialization (uninitialized memory will do); reusable for
- * any number of chunks. ~100 KiB. */
+ * any number of chunks. ~130 KiB. */
 typedef struct ps_cols_dec_s {
     struct {
         uint64_t ptr, size;
     } ring[PS_COLS_WINDOW];
-    uint64_t fring[PS_COLS_FWINDOW];
+    uint64_t fring[1024]; /* format 1: PS_COLS1_FWINDOW; format 2: PS_COLS_FWINDOW */
     ps_cols_lifo_t lifo[PS_COLS_NCLASS];
+    ps_cols_live_t live;
 } ps_cols_dec_t;
 
-/* The length of the records a body of n bytes decodes to (its header's xlen, at most
- * PERFSHIM_MAX_CHUNK_USIZE), 0 when the header is malformed. */
-static inline uint32_t ps_cols_xlen(const unsigned char *in, size_t n)
+/* The decoder's side of ps_cols_enc_rank: the pointer (and size) of the live allocation of
+ * that rank, taken out of the list; -1 if none. */
+static inline int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank, uint64_t *ptr,
+                                   uint64_t *size)
+{
+    ps_cols_live_t *l = &d->live;
+    if (rank >= l->n)
+        return -1;
+    const uint32_t i = l->n - 1 - (uint32_t)rank;
+    const uint32_t k = l->v[l->head + i] & (PS_COLS_WINDOW - 1);
+    *ptr = d->ring[k].ptr;
+    *size = d->ring[k].size;
+    ps_cols_live_del(l, i);
+    return 0;
+}
+
+/* Decodes a format 2 body (its header checked by ps_cols_xlen) into out[0, xlen). */
+static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, size_t n,
+                                  unsigned char *out, size_t xlen)
 {
     ps_cols_hdr_t hd;
     if (n < sizeof hd)
-        return 0;
-    memcpy(&hd, in, sizeof hd);
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < PS_COL_N; i++)
-        sum += hd.col_len[i];
-    if (hd.format != PS_COLS_FORMAT || hd.q > PS_COLS_Q_MAX || hd.reserved ||
-        sum != n - sizeof hd || hd.xlen > PERFSHIM_MAX_CHUNK_USIZE)
-        return 0;
-    return hd.xlen;
-}
-
-/* Decodes the body in[0, n) into out (exactly xlen = ps_cols_xlen(in, n) bytes): the fixed
- * records it stands for. Returns 0, or -1 when it is malformed (out partly written). */
-static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size_t n,
-                                 unsigned char *out, size_t xlen)
-{
-    ps_cols_hdr_t hd;
-    if (ps_cols_xlen(in, n) != xlen || xlen == 0)
         return -1;
     memcpy(&hd, in, sizeof hd);
     const unsigned char *c[PS_COL_N], *ce[PS_COL_N];
@@ -392,8 +567,10 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
     const uint32_t gen = 1; /* the lists start empty: the state may be uninitialized memory */
     for (unsigned i = 0; i < PS_COLS_NCLASS; i++)
         d->lifo[i].gen = gen, d->lifo[i].n = 0;
+    d->live.head = d->live.n = 0;
     const unsigned q = hd.q;
-    uint64_t last_tq = 0, last_ptr = 0, nalloc = 0, nfree = 0, pred = 0;
+    uint64_t last_tq = 0, last_ptr = 0, pred = 0;
+    uint32_t nalloc = 0, nfree = 0;
     unsigned char *o = out, *oe = out + xlen;
     const unsigned char *ops = c[PS_COL_OP], *ops_end = ce[PS_COL_OP];
     for (; ops < ops_end; ops++) {
@@ -401,30 +578,68 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
         uint64_t v, w;
         switch (kind) {
         case PS_COLS_ALLOC: {
-            ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)}};
+            ps_rec_alloc_t a; /* every field set below: no zeroing first */
+            a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
             uint64_t size, stack, align = 0;
-            if ((size_t)(oe - o) < sizeof a || ps_uv_get(&c[PS_COL_TS], ce[PS_COL_TS], &v) ||
-                ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
-                ps_uv_get(&c[PS_COL_SIZE], ce[PS_COL_SIZE], &size) ||
+            if ((size_t)(oe - o) < sizeof a || c[PS_COL_AHEAD] == ce[PS_COL_AHEAD] ||
+                c[PS_COL_SIZE] == ce[PS_COL_SIZE] ||
                 ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX ||
                 ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
                 return -1;
-            last_tq += ps_unzz(v);
+            const unsigned head = *c[PS_COL_AHEAD]++;
+            size = head >> 6;
+            if (size == 3) {
+                if (ps_uv_get(&c[PS_COL_SIZEH], ce[PS_COL_SIZEH], &v) || v >> 55)
+                    return -1;
+                size += v;
+            }
+            size = size << 8 | *c[PS_COL_SIZE]++;
+            v = head & 15;
+            if (v == 15) {
+                if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                    return -1;
+                v += ps_unzz(w);
+            }
+            last_tq += v;
             a.ts = last_tq << q;
-            if (w == 0) {
-                if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+            switch ((head >> 4) & 3) {
+            case 0:
+                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
                     return -1;
-                a.ptr = pred + ps_unzz(w);
+                a.ptr = pred + w;
                 pred = ps_cols_next(a.ptr, size);
-            } else if (w > PS_COLS_DEPTH) {
-                w -= PS_COLS_DEPTH;
-                if (w > nfree || w > PS_COLS_FWINDOW)
+                break;
+            case 1:
+                if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, 1, &a.ptr))
                     return -1;
-                a.ptr = d->fring[(nfree - w) & (PS_COLS_FWINDOW - 1)];
+                break;
+            case 2: {
+                if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+                    return -1;
+                const unsigned ref = *c[PS_COL_AREF]++;
+                if (ref > PS_COLS_DEPTH) {
+                    uint64_t age = ref - PS_COLS_DEPTH;
+                    if (ref == 255) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
+                            w > PS_COLS_FWINDOW)
+                            return -1;
+                        age += w;
+                    }
+                    if (age > nfree || age > PS_COLS_FWINDOW)
+                        return -1;
+                    a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
+                    pred = ps_cols_next(a.ptr, size);
+                } else if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, ref, &a.ptr)) {
+                    return -1;
+                }
+                break;
+            }
+            default:
+                if (!pred)
+                    return -1;
+                a.ptr = pred;
                 pred = ps_cols_next(a.ptr, size);
-            } else if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, (unsigned)w,
-                                        &a.ptr)) {
-                return -1;
+                break;
             }
             last_ptr = a.ptr;
             a.size = size;
@@ -433,32 +648,49 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
             if (a.ptr) {
                 d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.ptr;
                 d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
-                nalloc++;
+                ps_cols_live_add(&d->live, nalloc++);
             }
             memcpy(o, &a, sizeof a);
             o += sizeof a;
             break;
         }
         case PS_COLS_FREE: {
-            ps_rec_free_t f = {.h = {PS_REC_FREE, (uint8_t)(fn | (op & 0x80)),
-                                     sizeof(ps_rec_free_t)}};
+            ps_rec_free_t f; /* every field set below */
+            f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
             uint64_t stack;
-            if ((size_t)(oe - o) < sizeof f || ps_uv_get(&c[PS_COL_TS], ce[PS_COL_TS], &v) ||
-                ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
-                ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX)
+            if ((size_t)(oe - o) < sizeof f || c[PS_COL_FHEAD] == ce[PS_COL_FHEAD] ||
+                ps_uv_get(&c[PS_COL_FSTACK], ce[PS_COL_FSTACK], &stack) || stack > UINT32_MAX)
                 return -1;
-            last_tq += ps_unzz(v);
+            const unsigned head = *c[PS_COL_FHEAD]++;
+            v = head & 15;
+            if (v == 15) {
+                if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                    return -1;
+                v += ps_unzz(w);
+            }
+            last_tq += v;
             f.ts = last_tq << q;
-            if (w == 0) {
-                if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+            unsigned ref = head >> 4;
+            if (ref == 0) {
+                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
                     return -1;
-                f.ptr = last_ptr + ps_unzz(w);
+                f.ptr = last_ptr + w;
             } else {
-                if (w > nalloc || w > PS_COLS_WINDOW)
+                uint64_t rank = ref - 1, size;
+                if (ref == 15) {
+                    if (c[PS_COL_FREF] == ce[PS_COL_FREF])
+                        return -1;
+                    rank += *c[PS_COL_FREF]++;
+                    if (rank == 14 + PS_COLS_RANK_ESC) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
+                            w >= PS_COLS_WINDOW)
+                            return -1;
+                        rank += w;
+                    }
+                }
+                if (ps_cols_dec_rank(d, rank, &f.ptr, &size))
                     return -1;
-                uint64_t i = (nalloc - w) & (PS_COLS_WINDOW - 1);
-                f.ptr = d->ring[i].ptr;
-                ps_cols_lifo_push(&d->lifo[ps_cols_class(d->ring[i].size)], gen, f.ptr);
+                ps_cols_lifo_push(&d->lifo[ps_cols_class(size)], gen, f.ptr);
             }
             last_ptr = f.ptr;
             d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
@@ -471,26 +703,42 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
             ps_rec_realloc_t a = {.h = {PS_REC_REALLOC, (uint8_t)fn, sizeof(ps_rec_realloc_t)}};
             uint64_t v2, w2, size, stack;
             if ((op & 0x80) || (size_t)(oe - o) < sizeof a ||
-                ps_uv_get(&c[PS_COL_TS], ce[PS_COL_TS], &v) ||
-                ps_uv_get(&c[PS_COL_TS], ce[PS_COL_TS], &v2) ||
-                ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
-                ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w2) ||
-                ps_uv_get(&c[PS_COL_SIZE], ce[PS_COL_SIZE], &size) ||
+                c[PS_COL_FREF] == ce[PS_COL_FREF] || c[PS_COL_SIZE] == ce[PS_COL_SIZE] ||
+                ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &v) ||
+                ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &v2) ||
+                ps_uv_get(&c[PS_COL_SIZEH], ce[PS_COL_SIZEH], &size) || size >> 56 ||
                 ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX)
                 return -1;
+            size = size << 8 | *c[PS_COL_SIZE]++;
             last_tq += ps_unzz(v);
             a.ts_before = last_tq << q;
             last_tq += ps_unzz(v2);
             a.ts = last_tq << q;
-            a.old_ptr = last_ptr + ps_unzz(w);
-            a.new_ptr = a.old_ptr + ps_unzz(w2);
+            const unsigned ref = *c[PS_COL_FREF]++;
+            if (ref == 0) {
+                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                    return -1;
+                a.old_ptr = last_ptr + w;
+            } else {
+                uint64_t rank = ref - 1, osize;
+                if (ref == PS_COLS_RANK_ESC) {
+                    if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                        return -1;
+                    rank += w;
+                }
+                if (ps_cols_dec_rank(d, rank, &a.old_ptr, &osize))
+                    return -1;
+            }
+            if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w2))
+                return -1;
+            a.new_ptr = a.old_ptr + w2;
             last_ptr = a.new_ptr ? a.new_ptr : a.old_ptr;
             a.size = size;
             a.stack = (uint32_t)stack;
             if (a.new_ptr) {
                 d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.new_ptr;
                 d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
-                nalloc++;
+                ps_cols_live_add(&d->live, nalloc++);
             }
             memcpy(o, &a, sizeof a);
             o += sizeof a;
@@ -515,6 +763,206 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
         if (c[i] != ce[i])
             return -1;
     return o == oe ? 0 : -1;
+}
+
+/* ---- format 1 (traces written before 2026-12-01 17:00 UTC): decoder only ------------------ */
+
+enum { PS_COL1_OP, PS_COL1_TS, PS_COL1_PTR, PS_COL1_SIZE, PS_COL1_STACK, PS_COL1_ALIGN,
+       PS_COL1_OTHER, PS_COL1_N };
+#define PS_COLS1_FWINDOW 1024u /* frees an ALLOC can name by age */
+
+typedef struct ps_cols_hdr1_s {
+    uint8_t format; /* 1 */
+    uint8_t q;
+    uint16_t reserved;
+    uint32_t xlen;
+    uint32_t col_len[PS_COL1_N];
+} ps_cols_hdr1_t; /* 36 bytes */
+
+/* Decodes a format 1 body (its header checked by ps_cols_xlen). */
+static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, size_t n,
+                                  unsigned char *out, size_t xlen)
+{
+    ps_cols_hdr1_t hd;
+    if (n < sizeof hd)
+        return -1;
+    memcpy(&hd, in, sizeof hd);
+    const unsigned char *c[PS_COL1_N], *ce[PS_COL1_N];
+    const unsigned char *p = in + sizeof hd;
+    for (unsigned i = 0; i < PS_COL1_N; i++) {
+        c[i] = p;
+        p += hd.col_len[i];
+        ce[i] = p;
+    }
+    const uint32_t gen = 1; /* the lists start empty: the state may be uninitialized memory */
+    for (unsigned i = 0; i < PS_COLS_NCLASS; i++)
+        d->lifo[i].gen = gen, d->lifo[i].n = 0;
+    const unsigned q = hd.q;
+    uint64_t last_tq = 0, last_ptr = 0, nalloc = 0, nfree = 0, pred = 0;
+    unsigned char *o = out, *oe = out + xlen;
+    const unsigned char *ops = c[PS_COL1_OP], *ops_end = ce[PS_COL1_OP];
+    for (; ops < ops_end; ops++) {
+        const unsigned op = *ops, kind = (op >> 5) & 3, fn = op & 0x1f;
+        uint64_t v, w;
+        switch (kind) {
+        case PS_COLS_ALLOC: {
+            ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)}};
+            uint64_t size, stack, align = 0;
+            if ((size_t)(oe - o) < sizeof a || ps_uv_get(&c[PS_COL1_TS], ce[PS_COL1_TS], &v) ||
+                ps_uv_get(&c[PS_COL1_PTR], ce[PS_COL1_PTR], &w) ||
+                ps_uv_get(&c[PS_COL1_SIZE], ce[PS_COL1_SIZE], &size) ||
+                ps_uv_get(&c[PS_COL1_STACK], ce[PS_COL1_STACK], &stack) || stack > UINT32_MAX ||
+                ((op & 0x80) && ps_uv_get(&c[PS_COL1_ALIGN], ce[PS_COL1_ALIGN], &align)))
+                return -1;
+            last_tq += ps_unzz(v);
+            a.ts = last_tq << q;
+            if (w == 0) {
+                if (ps_uv_get(&c[PS_COL1_PTR], ce[PS_COL1_PTR], &w))
+                    return -1;
+                a.ptr = pred + ps_unzz(w);
+                pred = ps_cols_next(a.ptr, size);
+            } else if (w > PS_COLS_DEPTH) {
+                w -= PS_COLS_DEPTH;
+                if (w > nfree || w > PS_COLS1_FWINDOW)
+                    return -1;
+                a.ptr = d->fring[(nfree - w) & (PS_COLS1_FWINDOW - 1)];
+                pred = ps_cols_next(a.ptr, size);
+            } else if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, (unsigned)w,
+                                        &a.ptr)) {
+                return -1;
+            }
+            last_ptr = a.ptr;
+            a.size = size;
+            a.stack = (uint32_t)stack;
+            a.align = align;
+            if (a.ptr) {
+                d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.ptr;
+                d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
+                nalloc++;
+            }
+            memcpy(o, &a, sizeof a);
+            o += sizeof a;
+            break;
+        }
+        case PS_COLS_FREE: {
+            ps_rec_free_t f = {.h = {PS_REC_FREE, (uint8_t)(fn | (op & 0x80)),
+                                     sizeof(ps_rec_free_t)}};
+            uint64_t stack;
+            if ((size_t)(oe - o) < sizeof f || ps_uv_get(&c[PS_COL1_TS], ce[PS_COL1_TS], &v) ||
+                ps_uv_get(&c[PS_COL1_PTR], ce[PS_COL1_PTR], &w) ||
+                ps_uv_get(&c[PS_COL1_STACK], ce[PS_COL1_STACK], &stack) || stack > UINT32_MAX)
+                return -1;
+            last_tq += ps_unzz(v);
+            f.ts = last_tq << q;
+            if (w == 0) {
+                if (ps_uv_get(&c[PS_COL1_PTR], ce[PS_COL1_PTR], &w))
+                    return -1;
+                f.ptr = last_ptr + ps_unzz(w);
+            } else {
+                if (w > nalloc || w > PS_COLS_WINDOW)
+                    return -1;
+                uint64_t i = (nalloc - w) & (PS_COLS_WINDOW - 1);
+                f.ptr = d->ring[i].ptr;
+                ps_cols_lifo_push(&d->lifo[ps_cols_class(d->ring[i].size)], gen, f.ptr);
+            }
+            last_ptr = f.ptr;
+            d->fring[nfree++ & (PS_COLS1_FWINDOW - 1)] = f.ptr;
+            f.stack = (uint32_t)stack;
+            memcpy(o, &f, sizeof f);
+            o += sizeof f;
+            break;
+        }
+        case PS_COLS_REALLOC: {
+            ps_rec_realloc_t a = {.h = {PS_REC_REALLOC, (uint8_t)fn, sizeof(ps_rec_realloc_t)}};
+            uint64_t v2, w2, size, stack;
+            if ((op & 0x80) || (size_t)(oe - o) < sizeof a ||
+                ps_uv_get(&c[PS_COL1_TS], ce[PS_COL1_TS], &v) ||
+                ps_uv_get(&c[PS_COL1_TS], ce[PS_COL1_TS], &v2) ||
+                ps_uv_get(&c[PS_COL1_PTR], ce[PS_COL1_PTR], &w) ||
+                ps_uv_get(&c[PS_COL1_PTR], ce[PS_COL1_PTR], &w2) ||
+                ps_uv_get(&c[PS_COL1_SIZE], ce[PS_COL1_SIZE], &size) ||
+                ps_uv_get(&c[PS_COL1_STACK], ce[PS_COL1_STACK], &stack) || stack > UINT32_MAX)
+                return -1;
+            last_tq += ps_unzz(v);
+            a.ts_before = last_tq << q;
+            last_tq += ps_unzz(v2);
+            a.ts = last_tq << q;
+            a.old_ptr = last_ptr + ps_unzz(w);
+            a.new_ptr = a.old_ptr + ps_unzz(w2);
+            last_ptr = a.new_ptr ? a.new_ptr : a.old_ptr;
+            a.size = size;
+            a.stack = (uint32_t)stack;
+            if (a.new_ptr) {
+                d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.new_ptr;
+                d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
+                nalloc++;
+            }
+            memcpy(o, &a, sizeof a);
+            o += sizeof a;
+            break;
+        }
+        default: { /* PS_COLS_OTHER: op 0 only */
+            ps_rec_hdr_t h;
+            if (op != 0 || (size_t)(ce[PS_COL1_OTHER] - c[PS_COL1_OTHER]) < sizeof h)
+                return -1;
+            memcpy(&h, c[PS_COL1_OTHER], sizeof h);
+            if (h.len < sizeof h || h.len > (size_t)(ce[PS_COL1_OTHER] - c[PS_COL1_OTHER]) ||
+                h.len > (size_t)(oe - o))
+                return -1;
+            memcpy(o, c[PS_COL1_OTHER], h.len);
+            c[PS_COL1_OTHER] += h.len;
+            o += h.len;
+            break;
+        }
+        }
+    }
+    for (unsigned i = 1; i < PS_COL1_N; i++)
+        if (c[i] != ce[i])
+            return -1;
+    return o == oe ? 0 : -1;
+}
+
+/* ---- either format ------------------------------------------------------------------------ */
+
+/* The length of the records a body of n bytes decodes to (its header's xlen, at most
+ * PERFSHIM_MAX_CHUNK_USIZE), 0 when the header is malformed (or of an unknown format). */
+static inline uint32_t ps_cols_xlen(const unsigned char *in, size_t n)
+{
+    uint32_t len[PS_COL_N];
+    unsigned ncol;
+    size_t hlen;
+    if (n < 8)
+        return 0;
+    if (in[0] == PS_COLS_FORMAT)
+        ncol = PS_COL_N, hlen = sizeof(ps_cols_hdr_t);
+    else if (in[0] == 1)
+        ncol = PS_COL1_N, hlen = sizeof(ps_cols_hdr1_t);
+    else
+        return 0;
+    if (n < hlen)
+        return 0;
+    uint16_t reserved;
+    uint32_t xlen;
+    memcpy(&reserved, in + 2, 2);
+    memcpy(&xlen, in + 4, 4);
+    memcpy(len, in + 8, ncol * sizeof len[0]);
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < ncol; i++)
+        sum += len[i];
+    if (in[1] > PS_COLS_Q_MAX || reserved || sum != n - hlen || xlen > PERFSHIM_MAX_CHUNK_USIZE)
+        return 0;
+    return xlen;
+}
+
+/* Decodes the body in[0, n) into out (exactly xlen = ps_cols_xlen(in, n) bytes): the fixed
+ * records it stands for. Returns 0, or -1 when it is malformed (out partly written). */
+static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size_t n,
+                                 unsigned char *out, size_t xlen)
+{
+    if (ps_cols_xlen(in, n) != xlen || xlen == 0)
+        return -1;
+    return in[0] == PS_COLS_FORMAT ? ps_cols_decode2(d, in, n, out, xlen)
+                                   : ps_cols_decode1(d, in, n, out, xlen);
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */

@@ -153,8 +153,9 @@ TEST(round_trip_many_chunks)
     free(dec);
 }
 
-/* Every kind of pointer reference: exactly the tcache pattern (free, then an allocation of
- * the same class gets it back) codes each pointer in one byte. */
+/* Exactly the tcache pattern (free, then an allocation of the same class gets it back): every
+ * pointer but the first is coded in its record's head byte (FREE: rank 0 among the live,
+ * ALLOC: its class' latest freed block), none in the ptr, fref or aref columns. */
 TEST(tcache_reuse_is_one_byte)
 {
     static ps_cols_enc_t enc;
@@ -172,13 +173,142 @@ TEST(tcache_reuse_is_one_byte)
     assert_true(n > 0);
     ps_cols_hdr_t hd;
     memcpy(&hd, out, sizeof hd);
-    expect_u64_le(hd.col_len[PS_COL_PTR], 2001 + 10);
+    expect_u64_eq(hd.format, PS_COLS_FORMAT);
+    expect_u64_le(hd.col_len[PS_COL_PTR], 11);
+    expect_u64_eq(hd.col_len[PS_COL_FREF] + hd.col_len[PS_COL_AREF], 0);
+    expect_u64_eq(hd.col_len[PS_COL_AHEAD], 1001);
+    expect_u64_eq(hd.col_len[PS_COL_FHEAD], 1000);
     expect_u64_eq(info.nevents, 2001);
     expect_u64_eq(info.t_first, 10);
     expect_true(info.heap_only);
     assert_u64_eq(ps_cols_decode(&dec, out, n, x, b.n), 0);
     expect_true(memcmp(x, b.p, b.n) == 0);
     synth_buf_free(&b);
+}
+
+/* Live sets larger than a head byte's ranks and than a rank byte (frees in random order and
+ * oldest first, of up to 600 blocks), reallocs of live blocks, allocations that get back
+ * blocks freed hundreds of frees ago, misaligned pointers, failed allocations: round trips. */
+TEST(large_ranks_and_old_frees_round_trip)
+{
+    static ps_cols_enc_t enc;
+    static ps_cols_dec_t dec;
+    for (unsigned pass = 0; pass < 3; pass++) {
+        synth_buf_t b = {0};
+        uint64_t live[600], freed[1100], ts = 100, top = 0x7f0000000000ull + pass * 8;
+        unsigned nl = 0, nfreed = 0;
+        for (unsigned i = 0; i < 600; i++) {
+            uint64_t size = 16 + rnd() % 2000;
+            synth_alloc(&b, PS_FN_MALLOC, 1, ts += 3, top, size, 0);
+            live[nl++] = top;
+            top = ps_cols_next(top, size) + (pass == 2 ? 8 : 0);
+        }
+        while (nl) {
+            unsigned k = pass == 1 ? 0 : (unsigned)(rnd() % nl); /* pass 1: oldest first */
+            if (rnd() % 7 == 0) {
+                ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, PS_FN_REALLOC, sizeof r},
+                                      .stack = 2, .ts_before = ts += 5, .ts = ts += 40,
+                                      .old_ptr = live[k], .new_ptr = top, .size = 5000};
+                synth_put(&b, &r, sizeof r);
+                top += 8192;
+            } else {
+                synth_free(&b, ts += 1000, live[k]); /* deltas past a head's nibble */
+            }
+            freed[nfreed++ % 1100] = live[k];
+            memmove(&live[k], &live[k + 1], (nl - 1 - k) * sizeof live[0]);
+            nl--;
+        }
+        for (unsigned i = 0; i < 300; i++) /* blocks freed 1..600 frees ago, a failure */
+            synth_alloc(&b, PS_FN_MALLOC, 3, ts += 2, i == 7 ? 0 : freed[(nfreed - 1 - rnd() % 590) % 1100], 4000 + i, 0);
+        size_t cap = ps_cols_bound(b.n);
+        unsigned char *out = malloc(cap), *x = malloc(b.n);
+        ps_cols_info_t info;
+        size_t n = ps_cols_encode(&enc, b.p, b.n, out, cap, 0, &info);
+        assert_true(n > 0);
+        ps_cols_hdr_t hd;
+        memcpy(&hd, out, sizeof hd);
+        expect_true(hd.col_len[PS_COL_FREF] > 0);
+        expect_true(hd.col_len[PS_COL_AREF] > 0);
+        assert_u64_eq(ps_cols_decode(&dec, out, n, x, b.n), 0);
+        expect_same(b.p, x, b.n, 0);
+        free(out);
+        free(x);
+        synth_buf_free(&b);
+    }
+}
+
+/* A small chunk of every heap record form (and one other record), for format 1 fixtures. */
+static size_t v1_records(unsigned char *b)
+{
+    size_t n = 0;
+    uint64_t ts = 1000, top = 0x55550000ull, live[8] = {0};
+    for (unsigned i = 0; i < 24; i++) {
+        unsigned k = i % 8;
+        ts += 70 + (i * 37) % 200;
+        if (i == 11) {
+            ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, PS_FN_REALLOC, sizeof r}, .stack = 2,
+                                  .ts_before = ts, .ts = ts + 90, .old_ptr = live[3],
+                                  .new_ptr = top, .size = 3000};
+            live[3] = top, top += 4096, ts += 90;
+            memcpy(b + n, &r, sizeof r), n += sizeof r;
+        } else if (i == 17) {
+            ps_rec_rss_t r = {.h = {PS_REC_RSS, 0, sizeof r}, .ts = ts, .rss_bytes = 123456,
+                              .shim_bytes = 789};
+            memcpy(b + n, &r, sizeof r), n += sizeof r;
+        } else if (live[k]) {
+            ps_rec_free_t f = {.h = {PS_REC_FREE, PS_FN_FREE, sizeof f}, .stack = 0, .ts = ts,
+                               .ptr = live[k]};
+            memcpy(b + n, &f, sizeof f), n += sizeof f;
+            live[k] = 0;
+        } else {
+            uint64_t size = 16 + (i * 97) % 500;
+            ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, i == 6 ? PS_FN_ALIGNED_ALLOC : PS_FN_MALLOC,
+                                      sizeof a},
+                                .stack = 1 + i % 3, .ts = ts, .ptr = top, .size = size,
+                                .align = i == 6 ? 64 : 0};
+            live[k] = top, top = ps_cols_next(top, size);
+            memcpy(b + n, &a, sizeof a), n += sizeof a;
+        }
+    }
+    return n;
+}
+
+/* A format 1 body (the first columnar traces: encoded by the format 1 encoder from
+ * v1_records(), q = 6) still decodes to those records. */
+/* 832 bytes of records */
+static const unsigned char v1_body[210] = {
+    1,6,0,0,64,3,0,0,24,0,0,0,24,0,0,0,45,0,0,0,
+    25,0,0,0,23,0,0,0,1,0,0,0,32,0,0,0,33,33,33,33,
+    33,33,166,33,74,74,74,99,74,74,74,74,33,0,33,74,33,33,33,33,
+    32,4,4,6,6,8,4,4,4,8,6,4,2,4,4,6,8,8,6,6,
+    6,8,2,4,0,128,128,168,213,10,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,8,7,6,192,3,192,24,5,4,3,2,0,128,64,0,0,
+    3,0,0,0,0,0,0,0,0,16,113,210,1,179,2,148,3,245,3,98,
+    195,1,184,23,68,134,2,200,3,53,150,1,247,1,1,2,3,1,2,3,
+    1,2,0,0,0,2,0,0,0,0,2,1,0,3,1,2,3,64,32,0,
+    32,0,0,0,0,0,171,15,0,0,0,0,0,0,64,226,1,0,0,0,
+    0,0,21,3,0,0,0,0,0,0,
+};
+
+TEST(format1_bodies_still_decode)
+{
+    static ps_cols_dec_t dec;
+    static unsigned char want[8192], x[8192];
+    size_t n = v1_records(want);
+    assert_u64_eq(ps_cols_xlen(v1_body, sizeof v1_body), n);
+    assert_u64_eq(ps_cols_decode(&dec, v1_body, sizeof v1_body, x, n), 0);
+    expect_same(want, x, n, 6);
+    static unsigned char m[sizeof v1_body];
+    for (size_t cut = 0; cut < sizeof v1_body; cut++)
+        expect_u64_eq(ps_cols_xlen(v1_body, cut), 0);
+    unsigned bad = 0;
+    for (unsigned i = 0; i < 2000; i++) {
+        memcpy(m, v1_body, sizeof m);
+        m[36 + rnd() % (sizeof m - 36)] ^= (unsigned char)(1 + rnd() % 255);
+        if (ps_cols_decode(&dec, m, sizeof m, x, n) != 0)
+            bad++;
+    }
+    expect_true(bad > 0);
 }
 
 TEST(torn_tail_is_left_alone)
@@ -292,5 +422,6 @@ TEST(reader_reads_columnar_chunks)
 }
 
 TEST_MAIN(TEST_ENTRY(round_trip_many_chunks), TEST_ENTRY(tcache_reuse_is_one_byte),
+          TEST_ENTRY(large_ranks_and_old_frees_round_trip), TEST_ENTRY(format1_bodies_still_decode),
           TEST_ENTRY(torn_tail_is_left_alone), TEST_ENTRY(malformed_bodies_are_rejected),
           TEST_ENTRY(reader_reads_columnar_chunks))
