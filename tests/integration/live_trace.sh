@@ -15,13 +15,21 @@ pid=$!
 # Up to 30 s: a program that only locks (no allocation after its threads start) has no writer
 # thread, so its records reach the file only as its threads' buffers fill, and on a loaded
 # machine (a parallel make check) that took 16 s to pass 40 KB (10 s failed there).
+# Then copies until a copy holds more than 100 wait events (on a loaded machine the first
+# 40 KB held as few as 67: the threads had barely run).
+waits() {
+    "$P" locks --format=json -q "$1" 2>/dev/null |
+        python3 -c 'import json, sys; print(sum(t["lock_waits"] for t in json.load(sys.stdin)["threads"]))' \
+            2>/dev/null || echo 0
+}
 i=0
-while [ "$(stat -c %s live.trace 2>/dev/null || echo 0)" -lt 40000 ] && [ $i -lt 300 ]; do
+while [ $i -lt 300 ]; do
     sleep 0.1
     i=$((i + 1))
+    [ "$(stat -c %s live.trace 2>/dev/null || echo 0)" -ge 40000 ] || continue
+    cp live.trace copy.trace
+    [ "$(waits copy.trace)" -gt 100 ] && break
 done
-sleep 0.2
-cp live.trace copy.trace
 kill -9 $pid
 wait $pid 2>/dev/null
 
