@@ -13,7 +13,8 @@
  *      the leaders left are "definite";
  * then unlock, aggregate by (kind, stack, holder's stack, inherited) and hand the records to
  * the writer. A block is pushed on the work stack at most twice (once as a leader), so the
- * scan is linear in the bytes scanned plus a binary search per candidate word.
+ * scan is linear in the bytes scanned plus an index lookup per candidate word (a static
+ * search tree over the sorted addresses: blocks_upto).
  *
  * Reading the app's memory never faults: roots go through process_vm_readv (EFAULT, not
  * SIGSEGV, when a page is gone); heap blocks are read in place after a check against the
@@ -24,13 +25,14 @@
  * block is never faulted in. If process_vm_readv is refused (seccomp), roots are read in
  * place, checked against the maps snapshot.
  *
- * Memory (all imem, released when the scan ends, the total recorded as scan_mem_bytes): 72
- * bytes per live block (the exported entries, the sorted blocks, the work stack), 48 per leak
- * group (a table that grows), 24 per root range and per mapping, the maps text (at most 64
- * MiB), 1 MiB for untracked chunks met, 64 per thread (at most 8192), the shim's own ranges
- * (at most ~26k x 16 bytes) and a 64 KiB bounce buffer. Measured: 3 MiB with 500 threads and
- * a few blocks, 73 MB with 1.1 million live blocks. Without that memory the scan records an
- * ABORTED scan instead of classifying.
+ * Memory (all imem, released when the scan ends, the total recorded as scan_mem_bytes): 25
+ * bytes per live block (the exported entries, converted in place into 24-byte blocks that
+ * also hold the work stack's links, and ~1.2 bytes of index), 48 per leak group (a table that
+ * grows), 24 per root range and per mapping, the maps text (at most 64 MiB), 1 MiB for
+ * untracked chunks met, 64 per thread (at most 8192), the shim's own ranges (at most ~26k x
+ * 16 bytes), a 64 KiB bounce buffer and the sort's 18 KiB. Measured: 3 MiB with 500 threads
+ * and a few blocks; 78 MB with kvstore's 3 million live blocks (195 MB when it took 72 bytes
+ * a block). Without that memory the scan records an ABORTED scan instead of classifying.
  */
 #include <config.h>
 
@@ -273,15 +275,45 @@ typedef struct range_s {
 #define V_SP 0x20000u    /* holds a live thread's stack pointer */
 #define V_BLK 0x40000u   /* holds live heap blocks */
 
-#define B_START 0x1u /* some pointer to its first byte was seen */
-
+/* A live block, 24 bytes: the live set's exported entry (liveset_entry_t, the same size)
+ * converted in place. sk packs the size (56 bits: no mapped block is larger), the kind (0
+ * unreached, else ps_leak_kind), BK_START (some pointer to its first byte was seen) and the
+ * live set's LIVESET_F_LINKER/INHERITED/IGNORED. holder: the leader's index (indirect); while
+ * the block is on the work stack, the index of the block below it (the stack costs nothing:
+ * a block is on it at most once at a time, see scan_words). */
 typedef struct block_s {
-    uint64_t ptr, size;
-    uint32_t stack, holder; /* holder: index of the leader (indirect) */
-    uint8_t kind;           /* 0 unreached, else ps_leak_kind */
-    uint8_t flags;
-    uint8_t lflags;         /* LIVESET_F_* */
+    uint64_t ptr, sk;
+    uint32_t stack, holder;
 } block_t;
+
+#define BK_SIZE ((1ull << 56) - 1)
+#define BK_KIND_SHIFT 56
+#define BK_START (1ull << 58)
+#define BK_LF_SHIFT 59
+#define LIVESET_F_SCAN (LIVESET_F_LINKER | LIVESET_F_INHERITED | LIVESET_F_IGNORED)
+_Static_assert(sizeof(block_t) == sizeof(liveset_entry_t), "converted in place");
+_Static_assert(LIVESET_F_SCAN == 7, "3 bits in sk");
+#define WORK_END UINT32_MAX /* the bottom of the work stack */
+
+static inline uint64_t bk_size(const block_t *b)
+{
+    return b->sk & BK_SIZE;
+}
+
+static inline unsigned bk_kind(const block_t *b)
+{
+    return (unsigned)(b->sk >> BK_KIND_SHIFT) & 3u;
+}
+
+static inline void bk_set_kind(block_t *b, unsigned kind)
+{
+    b->sk = (b->sk & ~(3ull << BK_KIND_SHIFT)) | ((uint64_t)kind << BK_KIND_SHIFT);
+}
+
+static inline unsigned bk_lflags(const block_t *b)
+{
+    return (unsigned)(b->sk >> BK_LF_SHIFT) & LIVESET_F_SCAN;
+}
 
 typedef struct seg_s {
     uintptr_t lo, hi;
@@ -304,8 +336,7 @@ enum { MODE_REACH, MODE_FLOOD };
 typedef struct scan_s {
     block_t *b;
     uint64_t n, lo, hi; /* blocks sorted by ptr; [lo, hi) spans them all */
-    uint32_t *work;
-    uint64_t nwork;
+    uint32_t work; /* the top of the work stack (linked through holder), or WORK_END */
     int mode;
     uint32_t cur; /* MODE_FLOOD: the leader */
     prim_vma_t *vma;
@@ -543,7 +574,7 @@ static uint64_t blocks_upto_plain(const scan_t *S, uint64_t a)
 static uint64_t block_from(const scan_t *S, uint64_t a)
 {
     uint64_t l = blocks_upto(S, a);
-    if (l && a - S->b[l - 1].ptr < (S->b[l - 1].size ? S->b[l - 1].size : 1))
+    if (l && a - S->b[l - 1].ptr < (bk_size(&S->b[l - 1]) ? bk_size(&S->b[l - 1]) : 1))
         return l - 1;
     return l;
 }
@@ -558,7 +589,7 @@ static uint64_t find_block(const scan_t *S, uint64_t w)
     if (!l)
         return UINT64_MAX;
     const block_t *b = &S->b[l - 1];
-    return w == b->ptr || w - b->ptr < b->size ? l - 1 : UINT64_MAX;
+    return w == b->ptr || w - b->ptr < bk_size(b) ? l - 1 : UINT64_MAX;
 }
 
 /* Index of the mapping holding a, or SIZE_MAX. */
@@ -577,7 +608,8 @@ static size_t vma_find(const scan_t *S, uintptr_t a)
 
 static void push(scan_t *S, uint64_t i)
 {
-    S->work[S->nwork++] = (uint32_t)i;
+    S->b[i].holder = S->work;
+    S->work = (uint32_t)i;
 }
 
 /* w, in an allocator heap and in no live block: the start of an untracked chunk in use?
@@ -639,22 +671,24 @@ static void scan_words(scan_t *S, const uint64_t *p, uint64_t nw, uint32_t rflag
         int start = w == c->ptr;
         if (!start && (rflags & R_START_ONLY))
             continue;
+        /* a block goes on the work stack when its kind changes to reachable (from unreached)
+         * or to indirect (from unreached or leader): never while it is on it */
+        unsigned kind = bk_kind(c);
+        uint64_t st = start ? BK_START : 0;
         if (S->mode == MODE_REACH) {
-            if (start)
-                c->flags |= B_START;
-            if (!c->kind || c->kind == PS_LEAK_DEFINITE) {
-                c->kind = PS_LEAK_REACHABLE;
+            c->sk |= st;
+            if (!kind || kind == PS_LEAK_DEFINITE) {
+                bk_set_kind(c, PS_LEAK_REACHABLE);
                 push(S, i);
             }
-        } else if (c->kind == PS_LEAK_DEFINITE ? i != S->cur : !c->kind) {
-            /* unreached, or an earlier leader: now held by the current one */
-            if (start)
-                c->flags |= B_START;
-            c->kind = PS_LEAK_INDIRECT;
-            c->holder = S->cur;
+        } else if (kind == PS_LEAK_DEFINITE ? i != S->cur : !kind) {
+            /* unreached, or an earlier leader: now held by the current one (holder is set
+             * when it leaves the stack) */
+            c->sk |= st;
+            bk_set_kind(c, PS_LEAK_INDIRECT);
             push(S, i);
-        } else if (start && c->kind == PS_LEAK_INDIRECT) {
-            c->flags |= B_START;
+        } else if (kind == PS_LEAK_INDIRECT) {
+            c->sk |= st;
         }
     }
 }
@@ -680,7 +714,7 @@ static void scan_root_words(scan_t *S, uintptr_t a, const uint64_t *p, uint64_t 
             a += k * 8;
             continue;
         }
-        uintptr_t bhi = S->b[j].ptr + (S->b[j].size ? S->b[j].size : 1);
+        uintptr_t bhi = S->b[j].ptr + (bk_size(&S->b[j]) ? bk_size(&S->b[j]) : 1);
         uint64_t k = bhi > a ? (bhi - a + 7) / 8 : 0;
         if (k > (end - a) / 8)
             k = (end - a) / 8;
@@ -805,7 +839,8 @@ static void scan_mem(scan_t *S, uintptr_t lo, uintptr_t hi, uint32_t rflags, int
 static void scan_block(scan_t *S, uint64_t i)
 {
     const block_t *b = &S->b[i];
-    uintptr_t lo = (uintptr_t)b->ptr, hi = lo + (b->size & ~(uint64_t)7);
+    uint64_t size = bk_size(b);
+    uintptr_t lo = (uintptr_t)b->ptr, hi = lo + (size & ~(uint64_t)7);
     if (lo <= S->self_sp && S->self_sp < hi)
         lo = S->self_sp; /* a block the scan runs on: below sp are its own frames */
     if (hi <= lo)
@@ -815,7 +850,7 @@ static void scan_block(scan_t *S, uint64_t i)
                    : vma_find(S, lo);
     S->vlast = v;
     if (v != SIZE_MAX && hi <= S->vma[v].hi && (S->vma[v].flags & PRIM_VMA_R) &&
-        b->size < BLOCK_BIG) {
+        size < BLOCK_BIG) {
         scan_words(S, (const uint64_t *)lo, (hi - lo) / 8, 0); /* the fast path */
         return;
     }
@@ -832,9 +867,13 @@ static void scan_block(scan_t *S, uint64_t i)
 
 static void scan_drain(scan_t *S)
 {
-    while (S->nwork || S->nuwork) {
-        while (S->nwork)
-            scan_block(S, S->work[--S->nwork]);
+    while (S->work != WORK_END || S->nuwork) {
+        while (S->work != WORK_END) {
+            uint32_t i = S->work;
+            S->work = S->b[i].holder;
+            S->b[i].holder = S->mode == MODE_FLOOD ? S->cur : 0;
+            scan_block(S, i);
+        }
         if (S->nuwork) { /* an untracked chunk: its user bytes (size less the header) */
             uintptr_t w = S->uwork[--S->nuwork];
             uint64_t csz = *(const uint64_t *)(w - 8) & ~(uint64_t)7;
@@ -990,7 +1029,7 @@ static void roots_stack(scan_t *S, uintptr_t sp)
     sp &= ~(uintptr_t)7;
     uint64_t i = find_block(S, sp);
     if (i != UINT64_MAX) {
-        range_add(S, sp, S->b[i].ptr + S->b[i].size, R_STACK | R_NOSKIP);
+        range_add(S, sp, S->b[i].ptr + bk_size(&S->b[i]), R_STACK | R_NOSKIP);
         return;
     }
     size_t v = vma_find(S, sp);
@@ -1315,32 +1354,36 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     }
 
     uint64_t n = liveset_count();
-    liveset_entry_t *ents = scan_alloc(&S, n * sizeof *ents);
     S.b = scan_alloc(&S, n * sizeof *S.b);
-    S.work = scan_alloc(&S, 2 * n * sizeof *S.work + 8);
+    S.work = WORK_END;
     S.rcap = S.nvma + nthr + 64 + LEAKSCAN_MAX_REGIONS;
     S.r = scan_alloc(&S, S.rcap * sizeof *S.r);
     uint64_t gcap = 4096; /* grows with the groups met */
     group_t *groups = scan_alloc(&S, gcap * sizeof *groups);
-    if (!ents || !S.b || !S.work || !S.r || !groups || n > UINT32_MAX / 2) {
+    if (!S.b || !S.r || !groups || n > UINT32_MAX / 2) {
         liveset_unlock_all();
-        imem_free(ents);
         imem_free(S.b);
-        imem_free(S.work);
         imem_free(S.r);
         imem_free(groups);
         emit_aborted(t0, S.flags, final, "out of memory");
         goto out;
     }
     uint64_t t_locked = prim_now_ns();
-    n = liveset_export(ents, n);
+    /* the live set's entries, converted in place into blocks (each read whole first: memcpy,
+     * the two types share the memory) */
+    n = liveset_export((liveset_entry_t *)(void *)S.b, n);
     uint64_t inherited = 0, ignored = 0;
     for (uint64_t i = 0; i < n; i++) {
-        S.b[i] = (block_t){.ptr = ents[i].ptr, .size = ents[i].size, .stack = ents[i].stack,
-                           .lflags = (uint8_t)ents[i].flags};
-        inherited += (ents[i].flags & LIVESET_F_INHERITED) != 0;
+        liveset_entry_t e;
+        memcpy(&e, &S.b[i], sizeof e);
+        block_t b = {.ptr = e.ptr,
+                     .sk = (e.size < BK_SIZE ? e.size : BK_SIZE) |
+                           (uint64_t)(e.flags & LIVESET_F_SCAN) << BK_LF_SHIFT,
+                     .stack = e.stack,
+                     .holder = 0};
+        memcpy(&S.b[i], &b, sizeof b);
+        inherited += (e.flags & LIVESET_F_INHERITED) != 0;
     }
-    imem_free(ents);
     uint64_t t_exported = prim_now_ns();
     S.n = n;
     S.radix = scan_alloc(&S, RADIX_LEVELS * 256 * sizeof *S.radix);
@@ -1352,7 +1395,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     if (n) {
         S.lo = S.b[0].ptr;
         for (uint64_t i = 0; i < n; i++) {
-            uint64_t end = S.b[i].ptr + (S.b[i].size ? S.b[i].size : 1);
+            uint64_t end = S.b[i].ptr + (bk_size(&S.b[i]) ? bk_size(&S.b[i]) : 1);
             if (end > S.hi)
                 S.hi = end;
         }
@@ -1373,10 +1416,9 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     /* 1. roots: linker and ignored blocks, registers, ranges */
     S.mode = MODE_REACH;
     for (uint64_t i = 0; i < n; i++)
-        if (S.b[i].lflags &
-            (LIVESET_F_IGNORED | (cfg.use_tls ? LIVESET_F_LINKER : 0))) {
-            S.b[i].kind = PS_LEAK_REACHABLE;
-            S.b[i].flags |= B_START;
+        if (bk_lflags(&S.b[i]) & (LIVESET_F_IGNORED | (cfg.use_tls ? LIVESET_F_LINKER : 0))) {
+            bk_set_kind(&S.b[i], PS_LEAK_REACHABLE);
+            S.b[i].sk |= BK_START;
             push(&S, i);
         }
     scan_drain(&S);
@@ -1391,17 +1433,16 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     }
     /* ignored: what the ignored blocks hold (flooded first, before the other roots) */
     for (uint64_t i = 0; i < n; i++)
-        ignored += (S.b[i].lflags & LIVESET_F_IGNORED) != 0;
+        ignored += (bk_lflags(&S.b[i]) & LIVESET_F_IGNORED) != 0;
     uint64_t t_reached = prim_now_ns();
     /* 2. cliques, in address order */
     S.mode = MODE_FLOOD;
     for (uint64_t i = 0; i < n; i++) {
         block_t *b = &S.b[i];
-        if (b->kind)
+        if (bk_kind(b))
             continue;
-        b->kind = PS_LEAK_DEFINITE;
-        b->holder = (uint32_t)i;
-        S.cur = (uint32_t)i;
+        bk_set_kind(b, PS_LEAK_DEFINITE);
+        S.cur = (uint32_t)i; /* its holder when it leaves the stack: itself */
         push(&S, i);
         scan_drain(&S);
     }
@@ -1419,19 +1460,20 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     for (uint64_t i = 0; i < n; i++) {
         block_t *b = &S.b[i];
         uint32_t holder = 0;
-        if (b->kind == PS_LEAK_INDIRECT) {
+        unsigned kind = bk_kind(b);
+        uint64_t size = bk_size(b);
+        if (kind == PS_LEAK_INDIRECT) {
             uint32_t h = b->holder; /* an absorbed leader's holder is the leader that met it */
-            while (S.b[h].kind == PS_LEAK_INDIRECT && S.b[h].holder != h)
+            while (bk_kind(&S.b[h]) == PS_LEAK_INDIRECT && S.b[h].holder != h)
                 h = S.b[h].holder;
             b->holder = h;
             holder = S.b[h].stack;
         }
-        uint32_t inh = (b->lflags & LIVESET_F_INHERITED) != 0;
+        uint32_t inh = (bk_lflags(b) & LIVESET_F_INHERITED) != 0;
         if ((ngroups + 1) * 4 > gcap * 3) {
             group_t *t = scan_alloc(&S, 2 * gcap * sizeof *t);
             if (!t) {
                 imem_free(S.b);
-                imem_free(S.work);
                 imem_free(S.r);
                 imem_free(groups);
                 emit_aborted(t0, S.flags, final, "out of memory for the leak groups");
@@ -1445,26 +1487,26 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
             groups = t;
             gcap *= 2;
         }
-        group_t *g = group_get(groups, gcap, b->kind, b->stack, holder, inh);
+        group_t *g = group_get(groups, gcap, kind, b->stack, holder, inh);
         if (!g->blocks)
             ngroups++;
         g->blocks++;
-        g->bytes += b->size;
-        int possible = b->kind != PS_LEAK_DEFINITE && !(b->flags & B_START);
+        g->bytes += size;
+        int possible = kind != PS_LEAK_DEFINITE && !(b->sk & BK_START);
         g->possible += (uint64_t)possible;
         hd.possible_blocks += (uint64_t)possible;
-        switch (b->kind) {
+        switch (kind) {
         case PS_LEAK_DEFINITE:
             hd.definite_blocks++;
-            hd.definite_bytes += b->size;
+            hd.definite_bytes += size;
             break;
         case PS_LEAK_INDIRECT:
             hd.indirect_blocks++;
-            hd.indirect_bytes += b->size;
+            hd.indirect_bytes += size;
             break;
         default:
             hd.reachable_blocks++;
-            hd.reachable_bytes += b->size;
+            hd.reachable_bytes += size;
         }
     }
     hd.groups = ngroups;
@@ -1519,7 +1561,6 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
         emit_aborted(t0, S.flags, final, "out of memory for the leak records");
     }
     imem_free(S.b);
-    imem_free(S.work);
     imem_free(S.r);
     imem_free(groups);
 out:
