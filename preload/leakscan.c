@@ -606,8 +606,14 @@ static size_t vma_find(const scan_t *S, uintptr_t a)
     return l && a < S->vma[l - 1].hi ? l - 1 : SIZE_MAX;
 }
 
+/* The block's first bytes are prefetched: it is scanned soon (the stack is last in, first
+ * out), and the misses of the blocks one block points to overlap (prefetches never fault). */
 static void push(scan_t *S, uint64_t i)
 {
+    const char *q = (const char *)(uintptr_t)S->b[i].ptr;
+    __builtin_prefetch(q);
+    if (bk_size(&S->b[i]) > 64)
+        __builtin_prefetch(q + 64);
     S->b[i].holder = S->work;
     S->work = (uint32_t)i;
 }
@@ -652,43 +658,118 @@ static int in_heap(const scan_t *S, uint64_t w)
     return 0;
 }
 
+#define SCAN_BATCH 16
+
+/* find_block of m <= SCAN_BATCH words in [S->lo, S->hi) at once: the levels of the index
+ * are walked in lockstep, the lines each word needs at a level prefetched for all of them
+ * before any is searched, so that their cache misses overlap instead of following one
+ * another. The same answers as find_block. */
+static void find_blocks(const scan_t *S, const uint64_t *w, unsigned m, uint64_t *out)
+{
+    int l = S->nlevels - 1;
+    if (l < 0) {
+        for (unsigned j = 0; j < m; j++)
+            out[j] = find_block(S, w[j]);
+        return;
+    }
+    uint64_t pos[SCAN_BATCH];
+    const uint64_t *top = S->lev[l];
+    for (unsigned j = 0; j < m; j++) {
+        uint64_t lo = 0, hi = S->nlev[l];
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (top[mid] <= w[j])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        pos[j] = lo;
+    }
+    for (; l > 0; l--) {
+        const uint64_t *k = S->lev[l - 1];
+        uint64_t end = S->nlev[l - 1];
+        for (unsigned j = 0; j < m; j++)
+            if (pos[j]) {
+                const char *q = (const char *)&k[(pos[j] - 1) * IDX_F];
+                __builtin_prefetch(q);
+                __builtin_prefetch(q + 64);
+                __builtin_prefetch(q + IDX_F * 8 - 1);
+            }
+        for (unsigned j = 0; j < m; j++)
+            if (pos[j]) {
+                uint64_t first = (pos[j] - 1) * IDX_F, a = w[j];
+                uint64_t last = first + IDX_F < end ? first + IDX_F : end;
+#define KEY_LEV(i) k[i]
+                pos[j] = IDX_WINDOW(KEY_LEV, first, last, a);
+#undef KEY_LEV
+            }
+    }
+    const block_t *b = S->b;
+    for (unsigned j = 0; j < m; j++)
+        if (pos[j]) {
+            const char *q = (const char *)&b[(pos[j] - 1) * IDX_LEAF];
+            for (unsigned o = 0; o < IDX_LEAF * sizeof *b; o += 64)
+                __builtin_prefetch(q + o);
+            __builtin_prefetch(q + IDX_LEAF * sizeof *b - 1);
+        }
+    for (unsigned j = 0; j < m; j++) {
+        uint64_t u = pos[j], a = w[j];
+        if (u) {
+            uint64_t first = (u - 1) * IDX_LEAF;
+            uint64_t last = first + IDX_LEAF < S->n ? first + IDX_LEAF : S->n;
+#define KEY_BLK(i) b[i].ptr
+            u = IDX_WINDOW(KEY_BLK, first, last, a);
+#undef KEY_BLK
+        }
+        PS_ASSERT_FULL(u == blocks_upto_plain(S, a));
+        out[j] = u && (a == b[u - 1].ptr || a - b[u - 1].ptr < bk_size(&b[u - 1])) ? u - 1
+                                                                                 : UINT64_MAX;
+    }
+}
+
 static void scan_words(scan_t *S, const uint64_t *p, uint64_t nw, uint32_t rflags)
 {
-    for (uint64_t k = 0; k < nw; k++) {
-        uint64_t w = p[k];
-        if (w < S->lo || w >= S->hi) {
-            if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
-                untracked_meet(S, w);
-            continue;
+    uint64_t v[SCAN_BATCH], cand[SCAN_BATCH], found[SCAN_BATCH];
+    for (uint64_t k0 = 0; k0 < nw; k0 += SCAN_BATCH) {
+        unsigned m = nw - k0 < SCAN_BATCH ? (unsigned)(nw - k0) : SCAN_BATCH, nc = 0;
+        for (unsigned j = 0; j < m; j++) { /* each word read once */
+            v[j] = p[k0 + j];
+            if (v[j] >= S->lo && v[j] < S->hi)
+                cand[nc++] = v[j];
         }
-        uint64_t i = find_block(S, w);
-        if (i == UINT64_MAX) {
-            if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
-                untracked_meet(S, w);
-            continue;
-        }
-        block_t *c = &S->b[i];
-        int start = w == c->ptr;
-        if (!start && (rflags & R_START_ONLY))
-            continue;
-        /* a block goes on the work stack when its kind changes to reachable (from unreached)
-         * or to indirect (from unreached or leader): never while it is on it */
-        unsigned kind = bk_kind(c);
-        uint64_t st = start ? BK_START : 0;
-        if (S->mode == MODE_REACH) {
-            c->sk |= st;
-            if (!kind || kind == PS_LEAK_DEFINITE) {
-                bk_set_kind(c, PS_LEAK_REACHABLE);
-                push(S, i);
+        if (nc)
+            find_blocks(S, cand, nc, found);
+        for (unsigned j = 0, c = 0; j < m; j++) {
+            uint64_t w = v[j];
+            uint64_t i = w >= S->lo && w < S->hi ? found[c++] : UINT64_MAX;
+            if (i == UINT64_MAX) {
+                if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
+                    untracked_meet(S, w);
+                continue;
             }
-        } else if (kind == PS_LEAK_DEFINITE ? i != S->cur : !kind) {
-            /* unreached, or an earlier leader: now held by the current one (holder is set
-             * when it leaves the stack) */
-            c->sk |= st;
-            bk_set_kind(c, PS_LEAK_INDIRECT);
-            push(S, i);
-        } else if (kind == PS_LEAK_INDIRECT) {
-            c->sk |= st;
+            block_t *c_ = &S->b[i];
+            int start = w == c_->ptr;
+            if (!start && (rflags & R_START_ONLY))
+                continue;
+            /* a block goes on the work stack when its kind changes to reachable (from
+             * unreached) or to indirect (from unreached or leader): never while it is on it */
+            unsigned kind = bk_kind(c_);
+            uint64_t st = start ? BK_START : 0;
+            if (S->mode == MODE_REACH) {
+                c_->sk |= st;
+                if (!kind || kind == PS_LEAK_DEFINITE) {
+                    bk_set_kind(c_, PS_LEAK_REACHABLE);
+                    push(S, i);
+                }
+            } else if (kind == PS_LEAK_DEFINITE ? i != S->cur : !kind) {
+                /* unreached, or an earlier leader: now held by the current one (holder is
+                 * set when it leaves the stack) */
+                c_->sk |= st;
+                bk_set_kind(c_, PS_LEAK_INDIRECT);
+                push(S, i);
+            } else if (kind == PS_LEAK_INDIRECT) {
+                c_->sk |= st;
+            }
         }
     }
 }
