@@ -1601,9 +1601,11 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
                      (supp_len ? sizeof(ps_rec_leak_supp_t) + supp_len : 0);
     hd.scan_mem_bytes = S.mem + total;
     hd.duration_ns = prim_now_ns() - t0;
-    PS_LOG(2, "leak scan: %llu blocks, %llu MiB of scan memory; ms: %.1f to lock, %.1f export, "
-              "%.1f sort, %.1f roots and reach, %.1f cliques, %.1f aggregate",
-           (unsigned long long)n, (unsigned long long)(S.mem >> 20), (t_locked - t0) / 1e6,
+    PS_LOG(2, "leak scan: %llu blocks, %llu MiB of scan memory (the live set's tables: %llu "
+              "MiB); ms: %.1f to lock, %.1f export, %.1f sort, %.1f roots and reach, "
+              "%.1f cliques, %.1f aggregate",
+           (unsigned long long)n, (unsigned long long)(S.mem >> 20),
+           (unsigned long long)(liveset_bytes() >> 20), (t_locked - t0) / 1e6,
            (t_exported - t_locked) / 1e6, (t_sorted - t_exported) / 1e6,
            (t_reached - t_sorted) / 1e6, (t_flooded - t_reached) / 1e6,
            (prim_now_ns() - t_flooded) / 1e6);
