@@ -13,7 +13,8 @@
  *      the leaders left are "definite";
  * then unlock, aggregate by (kind, stack, holder's stack, inherited) and hand the records to
  * the writer. A block is pushed on the work stack at most twice (once as a leader), so the
- * scan is linear in the bytes scanned plus a binary search per candidate word.
+ * scan is linear in the bytes scanned plus an index lookup per candidate word (a static
+ * search tree over the sorted addresses: blocks_upto).
  *
  * Reading the app's memory never faults: roots go through process_vm_readv (EFAULT, not
  * SIGSEGV, when a page is gone); heap blocks are read in place after a check against the
@@ -24,13 +25,14 @@
  * block is never faulted in. If process_vm_readv is refused (seccomp), roots are read in
  * place, checked against the maps snapshot.
  *
- * Memory (all imem, released when the scan ends, the total recorded as scan_mem_bytes): 72
- * bytes per live block (the exported entries, the sorted blocks, the work stack), 48 per leak
- * group (a table that grows), 24 per root range and per mapping, the maps text (at most 64
- * MiB), 1 MiB for untracked chunks met, 64 per thread (at most 8192), the shim's own ranges
- * (at most ~26k x 16 bytes) and a 64 KiB bounce buffer. Measured: 3 MiB with 500 threads and
- * a few blocks, 73 MB with 1.1 million live blocks. Without that memory the scan records an
- * ABORTED scan instead of classifying.
+ * Memory (all imem, released when the scan ends, the total recorded as scan_mem_bytes): 25
+ * bytes per live block (the exported entries, converted in place into 24-byte blocks that
+ * also hold the work stack's links, and ~1.2 bytes of index), 48 per leak group (a table that
+ * grows), 24 per root range and per mapping, the maps text (at most 64 MiB), 1 MiB for
+ * untracked chunks met, 64 per thread (at most 8192), the shim's own ranges (at most ~26k x
+ * 16 bytes), a 64 KiB bounce buffer and the sort's 18 KiB. Measured: 3 MiB with 500 threads
+ * and a few blocks; 78 MB with kvstore's 3 million live blocks (195 MB when it took 72 bytes
+ * a block). Without that memory the scan records an ABORTED scan instead of classifying.
  */
 #include <config.h>
 
@@ -273,15 +275,45 @@ typedef struct range_s {
 #define V_SP 0x20000u    /* holds a live thread's stack pointer */
 #define V_BLK 0x40000u   /* holds live heap blocks */
 
-#define B_START 0x1u /* some pointer to its first byte was seen */
-
+/* A live block, 24 bytes: the live set's exported entry (liveset_entry_t, the same size)
+ * converted in place. sk packs the size (56 bits: no mapped block is larger), the kind (0
+ * unreached, else ps_leak_kind), BK_START (some pointer to its first byte was seen) and the
+ * live set's LIVESET_F_LINKER/INHERITED/IGNORED. holder: the leader's index (indirect); while
+ * the block is on the work stack, the index of the block below it (the stack costs nothing:
+ * a block is on it at most once at a time, see scan_words). */
 typedef struct block_s {
-    uint64_t ptr, size;
-    uint32_t stack, holder; /* holder: index of the leader (indirect) */
-    uint8_t kind;           /* 0 unreached, else ps_leak_kind */
-    uint8_t flags;
-    uint8_t lflags;         /* LIVESET_F_* */
+    uint64_t ptr, sk;
+    uint32_t stack, holder;
 } block_t;
+
+#define BK_SIZE ((1ull << 56) - 1)
+#define BK_KIND_SHIFT 56
+#define BK_START (1ull << 58)
+#define BK_LF_SHIFT 59
+#define LIVESET_F_SCAN (LIVESET_F_LINKER | LIVESET_F_INHERITED | LIVESET_F_IGNORED)
+_Static_assert(sizeof(block_t) == sizeof(liveset_entry_t), "converted in place");
+_Static_assert(LIVESET_F_SCAN == 7, "3 bits in sk");
+#define WORK_END UINT32_MAX /* the bottom of the work stack */
+
+static inline uint64_t bk_size(const block_t *b)
+{
+    return b->sk & BK_SIZE;
+}
+
+static inline unsigned bk_kind(const block_t *b)
+{
+    return (unsigned)(b->sk >> BK_KIND_SHIFT) & 3u;
+}
+
+static inline void bk_set_kind(block_t *b, unsigned kind)
+{
+    b->sk = (b->sk & ~(3ull << BK_KIND_SHIFT)) | ((uint64_t)kind << BK_KIND_SHIFT);
+}
+
+static inline unsigned bk_lflags(const block_t *b)
+{
+    return (unsigned)(b->sk >> BK_LF_SHIFT) & LIVESET_F_SCAN;
+}
 
 typedef struct seg_s {
     uintptr_t lo, hi;
@@ -297,14 +329,14 @@ typedef struct thr_s {
 enum { MODE_REACH, MODE_FLOOD };
 
 #define BOUNCE (64u << 10)
+#define IDX_MAXLEV 12
 #define MAX_THREADS 8192u
 #define MAX_MAPS_TEXT (64u << 20)
 
 typedef struct scan_s {
     block_t *b;
     uint64_t n, lo, hi; /* blocks sorted by ptr; [lo, hi) spans them all */
-    uint32_t *work;
-    uint64_t nwork;
+    uint32_t work; /* the top of the work stack (linked through holder), or WORK_END */
     int mode;
     uint32_t cur; /* MODE_FLOOD: the leader */
     prim_vma_t *vma;
@@ -333,6 +365,11 @@ typedef struct scan_s {
     uintptr_t *uset;  /* open addressing: chunks met */
     uintptr_t *uwork; /* chunks to scan */
     size_t ucap, nuwork, nuset;
+    uint64_t *radix; /* sort_blocks' bucket bounds (RADIX_LEVELS x 256) */
+    uint64_t *ix;    /* the index's levels (index_build), one array */
+    const uint64_t *lev[IDX_MAXLEV];
+    uint64_t nlev[IDX_MAXLEV];
+    int nlevels;
 } scan_t;
 
 static void *scan_alloc(scan_t *S, size_t bytes)
@@ -343,11 +380,183 @@ static void *scan_alloc(scan_t *S, size_t bytes)
     return p;
 }
 
-/* heapsort: qsort may call malloc, and this runs with the live set locked */
-PRIM_DEFINE_HEAPSORT(sort_blocks, block_t, ptr)
+/* Sorting the blocks by address runs with the live set locked (qsort may call malloc): an
+ * in-place MSD radix sort (American flag sort), 8 bits a level from the highest bit in which
+ * the addresses differ, runs of at most RADIX_SMALL by insertion sort. The bucket bounds of a
+ * level are in S->radix (imem, RADIX_LEVELS x 256 words); no other memory. On kvstore's 3 M
+ * blocks it is 3 levels where the heapsort it replaced made 22 sift steps a block, each a
+ * cache miss. */
+#define RADIX_SMALL 48
+#define RADIX_LEVELS 9
+
+static void blocks_isort(block_t *b, uint64_t n)
+{
+    for (uint64_t i = 1; i < n; i++) {
+        if (b[i - 1].ptr <= b[i].ptr)
+            continue;
+        block_t t = b[i];
+        uint64_t j = i;
+        do {
+            b[j] = b[j - 1];
+            j--;
+        } while (j && b[j - 1].ptr > t.ptr);
+        b[j] = t;
+    }
+}
+
+static void blocks_radix(uint64_t *scratch, block_t *b, uint64_t n, unsigned shift, int level)
+{
+    if (n <= RADIX_SMALL || level >= RADIX_LEVELS) {
+        blocks_isort(b, n);
+        return;
+    }
+    uint64_t *end = scratch + (size_t)level * 256, head[256];
+    memset(end, 0, 256 * sizeof *end);
+    for (uint64_t i = 0; i < n; i++)
+        end[(b[i].ptr >> shift) & 255]++;
+    uint64_t sum = 0;
+    for (unsigned d = 0; d < 256; d++) {
+        head[d] = sum;
+        sum += end[d];
+        end[d] = sum;
+    }
+    /* every bucket in turn: the block at its head goes to the head of its own bucket, and
+     * the one displaced from there moves on, until one belongs here */
+    for (unsigned d = 0; d < 256; d++)
+        while (head[d] < end[d]) {
+            block_t v = b[head[d]];
+            unsigned k = (unsigned)(v.ptr >> shift) & 255;
+            while (k != d) {
+                block_t t = b[head[k]];
+                b[head[k]++] = v;
+                v = t;
+                k = (unsigned)(v.ptr >> shift) & 255;
+            }
+            b[head[d]++] = v;
+        }
+    if (!shift)
+        return;
+    unsigned next = shift > 8 ? shift - 8 : 0;
+    uint64_t lo = 0;
+    for (unsigned d = 0; d < 256; d++) {
+        uint64_t hi = end[d]; /* end[] of this level is not touched by the deeper ones */
+        if (hi - lo > 1)
+            blocks_radix(scratch, b + lo, hi - lo, next, level + 1);
+        lo = hi;
+    }
+}
+
+/* Sorts S->b by ptr (S->radix: the bucket bounds; without it, the heapsort). */
+PRIM_DEFINE_HEAPSORT(sort_blocks_heap, block_t, ptr)
+
+static void sort_blocks(scan_t *S)
+{
+    if (S->n < 2)
+        return;
+    if (!S->radix) {
+        sort_blocks_heap(S->b, S->n);
+        return;
+    }
+    uint64_t mn = S->b[0].ptr, mx = mn;
+    for (uint64_t i = 1; i < S->n; i++) {
+        uint64_t p = S->b[i].ptr;
+        mn = p < mn ? p : mn;
+        mx = p > mx ? p : mx;
+    }
+    if (mn == mx)
+        return;
+    unsigned top = 63u - (unsigned)__builtin_clzll(mn ^ mx); /* the highest differing bit */
+    blocks_radix(S->radix, S->b, S->n, top >= 7 ? top - 7 : 0, 0);
+    for (uint64_t i = 1; i < S->n; i++)
+        PS_ASSERT_FULL(S->b[i - 1].ptr <= S->b[i].ptr);
+}
+
+/* The index of the sorted blocks' addresses (a static search tree): level 0 holds every
+ * IDX_LEAF-th block's ptr, level k + 1 every IDX_F-th key of level k, up to a top level of
+ * at most IDX_TOP keys; all levels in one imem array (n / 7 words: about 1.2 bytes a block).
+ * A lookup binary-searches the top level (in L1), then each level below within the IDX_F
+ * keys under the one found (4 branch-free steps in 2 cache lines), then the IDX_LEAF blocks
+ * under the level-0 key (3 steps): where the binary search over kvstore's 3 M blocks made 22
+ * dependent steps, most of them cache misses, the blocks array is touched in at most 3
+ * lines next to each other. The answer is the binary search's, exactly. */
+#define IDX_F 16
+#define IDX_LEAF 8
+#define IDX_TOP 64
+
+/* The number of keys <= a among KEY(first) .. KEY(last - 1), given KEY(first) <= a. */
+#define IDX_WINDOW(KEY, first, last, a)                                                        \
+    __extension__({                                                                            \
+        uint64_t base_ = (first), len_ = (last) - (first);                                     \
+        while (len_ > 1) {                                                                     \
+            uint64_t half_ = len_ / 2;                                                         \
+            base_ = KEY(base_ + half_) <= (a) ? base_ + half_ : base_;                         \
+            len_ -= half_;                                                                     \
+        }                                                                                      \
+        base_ + 1;                                                                             \
+    })
+
+/* Builds S->lev (none when n is small or there is no memory: the plain binary search). */
+static void index_build(scan_t *S)
+{
+    uint64_t total = 0, len = S->n;
+    int nl = 0;
+    while (len > IDX_TOP && nl < IDX_MAXLEV) {
+        uint64_t f = nl ? IDX_F : IDX_LEAF;
+        len = (len + f - 1) / f;
+        total += len;
+        nl++;
+    }
+    if (!nl || !(S->ix = scan_alloc(S, total * sizeof *S->ix)))
+        return;
+    uint64_t *k = S->ix;
+    for (int l = 0; l < nl; l++) {
+        uint64_t f = l ? IDX_F : IDX_LEAF;
+        uint64_t below = l ? S->nlev[l - 1] : S->n, m = (below + f - 1) / f;
+        for (uint64_t i = 0; i < m; i++)
+            k[i] = l ? S->lev[l - 1][i * f] : S->b[i * f].ptr;
+        S->lev[l] = k;
+        S->nlev[l] = m;
+        k += m;
+    }
+    S->nlevels = nl;
+}
 
 /* The number of blocks that start at or below address a (the blocks are sorted by ptr). */
 static inline uint64_t blocks_upto(const scan_t *S, uint64_t a)
+{
+    int l = S->nlevels - 1;
+    const uint64_t *top = l >= 0 ? S->lev[l] : NULL;
+    uint64_t lo = 0, hi = l >= 0 ? S->nlev[l] : S->n;
+    while (lo < hi) {
+        uint64_t m = lo + (hi - lo) / 2;
+        if ((top ? top[m] : S->b[m].ptr) <= a)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    /* lo: the keys <= a at level l; the keys under key lo - 1 are searched next */
+    for (; l > 0 && lo; l--) {
+        const uint64_t *k = S->lev[l - 1];
+        uint64_t first = (lo - 1) * IDX_F, end = S->nlev[l - 1];
+        uint64_t last = first + IDX_F < end ? first + IDX_F : end;
+#define KEY_LEV(i) k[i]
+        lo = IDX_WINDOW(KEY_LEV, first, last, a);
+#undef KEY_LEV
+    }
+    if (l == 0 && lo) {
+        const block_t *b = S->b;
+        uint64_t first = (lo - 1) * IDX_LEAF;
+        uint64_t last = first + IDX_LEAF < S->n ? first + IDX_LEAF : S->n;
+#define KEY_BLK(i) b[i].ptr
+        lo = IDX_WINDOW(KEY_BLK, first, last, a);
+#undef KEY_BLK
+    }
+    return lo;
+}
+
+#if defined(PS_DEBUG) && PS_DEBUG >= 2
+/* The plain binary search, which the index must agree with (--enable-debug=full). */
+static uint64_t blocks_upto_plain(const scan_t *S, uint64_t a)
 {
     uint64_t l = 0, h = S->n;
     while (l < h) {
@@ -359,12 +568,13 @@ static inline uint64_t blocks_upto(const scan_t *S, uint64_t a)
     }
     return l;
 }
+#endif
 
 /* Index of the first block that ends after address a (S->n if none). */
 static uint64_t block_from(const scan_t *S, uint64_t a)
 {
     uint64_t l = blocks_upto(S, a);
-    if (l && a - S->b[l - 1].ptr < (S->b[l - 1].size ? S->b[l - 1].size : 1))
+    if (l && a - S->b[l - 1].ptr < (bk_size(&S->b[l - 1]) ? bk_size(&S->b[l - 1]) : 1))
         return l - 1;
     return l;
 }
@@ -375,10 +585,11 @@ static uint64_t find_block(const scan_t *S, uint64_t w)
     if (w < S->lo || w >= S->hi)
         return UINT64_MAX;
     uint64_t l = blocks_upto(S, w);
+    PS_ASSERT_FULL(l == blocks_upto_plain(S, w));
     if (!l)
         return UINT64_MAX;
     const block_t *b = &S->b[l - 1];
-    return w == b->ptr || w - b->ptr < b->size ? l - 1 : UINT64_MAX;
+    return w == b->ptr || w - b->ptr < bk_size(b) ? l - 1 : UINT64_MAX;
 }
 
 /* Index of the mapping holding a, or SIZE_MAX. */
@@ -395,9 +606,16 @@ static size_t vma_find(const scan_t *S, uintptr_t a)
     return l && a < S->vma[l - 1].hi ? l - 1 : SIZE_MAX;
 }
 
+/* The block's first bytes are prefetched: it is scanned soon (the stack is last in, first
+ * out), and the misses of the blocks one block points to overlap (prefetches never fault). */
 static void push(scan_t *S, uint64_t i)
 {
-    S->work[S->nwork++] = (uint32_t)i;
+    const char *q = (const char *)(uintptr_t)S->b[i].ptr;
+    __builtin_prefetch(q);
+    if (bk_size(&S->b[i]) > 64)
+        __builtin_prefetch(q + 64);
+    S->b[i].holder = S->work;
+    S->work = (uint32_t)i;
 }
 
 /* w, in an allocator heap and in no live block: the start of an untracked chunk in use?
@@ -440,41 +658,118 @@ static int in_heap(const scan_t *S, uint64_t w)
     return 0;
 }
 
+#define SCAN_BATCH 16
+
+/* find_block of m <= SCAN_BATCH words in [S->lo, S->hi) at once: the levels of the index
+ * are walked in lockstep, the lines each word needs at a level prefetched for all of them
+ * before any is searched, so that their cache misses overlap instead of following one
+ * another. The same answers as find_block. */
+static void find_blocks(const scan_t *S, const uint64_t *w, unsigned m, uint64_t *out)
+{
+    int l = S->nlevels - 1;
+    if (l < 0) {
+        for (unsigned j = 0; j < m; j++)
+            out[j] = find_block(S, w[j]);
+        return;
+    }
+    uint64_t pos[SCAN_BATCH];
+    const uint64_t *top = S->lev[l];
+    for (unsigned j = 0; j < m; j++) {
+        uint64_t lo = 0, hi = S->nlev[l];
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (top[mid] <= w[j])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        pos[j] = lo;
+    }
+    for (; l > 0; l--) {
+        const uint64_t *k = S->lev[l - 1];
+        uint64_t end = S->nlev[l - 1];
+        for (unsigned j = 0; j < m; j++)
+            if (pos[j]) {
+                const char *q = (const char *)&k[(pos[j] - 1) * IDX_F];
+                __builtin_prefetch(q);
+                __builtin_prefetch(q + 64);
+                __builtin_prefetch(q + IDX_F * 8 - 1);
+            }
+        for (unsigned j = 0; j < m; j++)
+            if (pos[j]) {
+                uint64_t first = (pos[j] - 1) * IDX_F, a = w[j];
+                uint64_t last = first + IDX_F < end ? first + IDX_F : end;
+#define KEY_LEV(i) k[i]
+                pos[j] = IDX_WINDOW(KEY_LEV, first, last, a);
+#undef KEY_LEV
+            }
+    }
+    const block_t *b = S->b;
+    for (unsigned j = 0; j < m; j++)
+        if (pos[j]) {
+            const char *q = (const char *)&b[(pos[j] - 1) * IDX_LEAF];
+            for (unsigned o = 0; o < IDX_LEAF * sizeof *b; o += 64)
+                __builtin_prefetch(q + o);
+            __builtin_prefetch(q + IDX_LEAF * sizeof *b - 1);
+        }
+    for (unsigned j = 0; j < m; j++) {
+        uint64_t u = pos[j], a = w[j];
+        if (u) {
+            uint64_t first = (u - 1) * IDX_LEAF;
+            uint64_t last = first + IDX_LEAF < S->n ? first + IDX_LEAF : S->n;
+#define KEY_BLK(i) b[i].ptr
+            u = IDX_WINDOW(KEY_BLK, first, last, a);
+#undef KEY_BLK
+        }
+        PS_ASSERT_FULL(u == blocks_upto_plain(S, a));
+        out[j] = u && (a == b[u - 1].ptr || a - b[u - 1].ptr < bk_size(&b[u - 1])) ? u - 1
+                                                                                 : UINT64_MAX;
+    }
+}
+
 static void scan_words(scan_t *S, const uint64_t *p, uint64_t nw, uint32_t rflags)
 {
-    for (uint64_t k = 0; k < nw; k++) {
-        uint64_t w = p[k];
-        if (w < S->lo || w >= S->hi) {
-            if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
-                untracked_meet(S, w);
-            continue;
+    uint64_t v[SCAN_BATCH], cand[SCAN_BATCH], found[SCAN_BATCH];
+    for (uint64_t k0 = 0; k0 < nw; k0 += SCAN_BATCH) {
+        unsigned m = nw - k0 < SCAN_BATCH ? (unsigned)(nw - k0) : SCAN_BATCH, nc = 0;
+        for (unsigned j = 0; j < m; j++) { /* each word read once */
+            v[j] = p[k0 + j];
+            if (v[j] >= S->lo && v[j] < S->hi)
+                cand[nc++] = v[j];
         }
-        uint64_t i = find_block(S, w);
-        if (i == UINT64_MAX) {
-            if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
-                untracked_meet(S, w);
-            continue;
-        }
-        block_t *c = &S->b[i];
-        int start = w == c->ptr;
-        if (!start && (rflags & R_START_ONLY))
-            continue;
-        if (S->mode == MODE_REACH) {
-            if (start)
-                c->flags |= B_START;
-            if (!c->kind || c->kind == PS_LEAK_DEFINITE) {
-                c->kind = PS_LEAK_REACHABLE;
-                push(S, i);
+        if (nc)
+            find_blocks(S, cand, nc, found);
+        for (unsigned j = 0, c = 0; j < m; j++) {
+            uint64_t w = v[j];
+            uint64_t i = w >= S->lo && w < S->hi ? found[c++] : UINT64_MAX;
+            if (i == UINT64_MAX) {
+                if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
+                    untracked_meet(S, w);
+                continue;
             }
-        } else if (c->kind == PS_LEAK_DEFINITE ? i != S->cur : !c->kind) {
-            /* unreached, or an earlier leader: now held by the current one */
-            if (start)
-                c->flags |= B_START;
-            c->kind = PS_LEAK_INDIRECT;
-            c->holder = S->cur;
-            push(S, i);
-        } else if (start && c->kind == PS_LEAK_INDIRECT) {
-            c->flags |= B_START;
+            block_t *c_ = &S->b[i];
+            int start = w == c_->ptr;
+            if (!start && (rflags & R_START_ONLY))
+                continue;
+            /* a block goes on the work stack when its kind changes to reachable (from
+             * unreached) or to indirect (from unreached or leader): never while it is on it */
+            unsigned kind = bk_kind(c_);
+            uint64_t st = start ? BK_START : 0;
+            if (S->mode == MODE_REACH) {
+                c_->sk |= st;
+                if (!kind || kind == PS_LEAK_DEFINITE) {
+                    bk_set_kind(c_, PS_LEAK_REACHABLE);
+                    push(S, i);
+                }
+            } else if (kind == PS_LEAK_DEFINITE ? i != S->cur : !kind) {
+                /* unreached, or an earlier leader: now held by the current one (holder is
+                 * set when it leaves the stack) */
+                c_->sk |= st;
+                bk_set_kind(c_, PS_LEAK_INDIRECT);
+                push(S, i);
+            } else if (kind == PS_LEAK_INDIRECT) {
+                c_->sk |= st;
+            }
         }
     }
 }
@@ -500,7 +795,7 @@ static void scan_root_words(scan_t *S, uintptr_t a, const uint64_t *p, uint64_t 
             a += k * 8;
             continue;
         }
-        uintptr_t bhi = S->b[j].ptr + (S->b[j].size ? S->b[j].size : 1);
+        uintptr_t bhi = S->b[j].ptr + (bk_size(&S->b[j]) ? bk_size(&S->b[j]) : 1);
         uint64_t k = bhi > a ? (bhi - a + 7) / 8 : 0;
         if (k > (end - a) / 8)
             k = (end - a) / 8;
@@ -625,7 +920,8 @@ static void scan_mem(scan_t *S, uintptr_t lo, uintptr_t hi, uint32_t rflags, int
 static void scan_block(scan_t *S, uint64_t i)
 {
     const block_t *b = &S->b[i];
-    uintptr_t lo = (uintptr_t)b->ptr, hi = lo + (b->size & ~(uint64_t)7);
+    uint64_t size = bk_size(b);
+    uintptr_t lo = (uintptr_t)b->ptr, hi = lo + (size & ~(uint64_t)7);
     if (lo <= S->self_sp && S->self_sp < hi)
         lo = S->self_sp; /* a block the scan runs on: below sp are its own frames */
     if (hi <= lo)
@@ -635,7 +931,7 @@ static void scan_block(scan_t *S, uint64_t i)
                    : vma_find(S, lo);
     S->vlast = v;
     if (v != SIZE_MAX && hi <= S->vma[v].hi && (S->vma[v].flags & PRIM_VMA_R) &&
-        b->size < BLOCK_BIG) {
+        size < BLOCK_BIG) {
         scan_words(S, (const uint64_t *)lo, (hi - lo) / 8, 0); /* the fast path */
         return;
     }
@@ -652,9 +948,13 @@ static void scan_block(scan_t *S, uint64_t i)
 
 static void scan_drain(scan_t *S)
 {
-    while (S->nwork || S->nuwork) {
-        while (S->nwork)
-            scan_block(S, S->work[--S->nwork]);
+    while (S->work != WORK_END || S->nuwork) {
+        while (S->work != WORK_END) {
+            uint32_t i = S->work;
+            S->work = S->b[i].holder;
+            S->b[i].holder = S->mode == MODE_FLOOD ? S->cur : 0;
+            scan_block(S, i);
+        }
         if (S->nuwork) { /* an untracked chunk: its user bytes (size less the header) */
             uintptr_t w = S->uwork[--S->nuwork];
             uint64_t csz = *(const uint64_t *)(w - 8) & ~(uint64_t)7;
@@ -810,7 +1110,7 @@ static void roots_stack(scan_t *S, uintptr_t sp)
     sp &= ~(uintptr_t)7;
     uint64_t i = find_block(S, sp);
     if (i != UINT64_MAX) {
-        range_add(S, sp, S->b[i].ptr + S->b[i].size, R_STACK | R_NOSKIP);
+        range_add(S, sp, S->b[i].ptr + bk_size(&S->b[i]), R_STACK | R_NOSKIP);
         return;
     }
     size_t v = vma_find(S, sp);
@@ -1135,37 +1435,48 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     }
 
     uint64_t n = liveset_count();
-    liveset_entry_t *ents = scan_alloc(&S, n * sizeof *ents);
     S.b = scan_alloc(&S, n * sizeof *S.b);
-    S.work = scan_alloc(&S, 2 * n * sizeof *S.work + 8);
+    S.work = WORK_END;
     S.rcap = S.nvma + nthr + 64 + LEAKSCAN_MAX_REGIONS;
     S.r = scan_alloc(&S, S.rcap * sizeof *S.r);
     uint64_t gcap = 4096; /* grows with the groups met */
     group_t *groups = scan_alloc(&S, gcap * sizeof *groups);
-    if (!ents || !S.b || !S.work || !S.r || !groups || n > UINT32_MAX / 2) {
+    if (!S.b || !S.r || !groups || n > UINT32_MAX / 2) {
         liveset_unlock_all();
-        imem_free(ents);
         imem_free(S.b);
-        imem_free(S.work);
         imem_free(S.r);
         imem_free(groups);
         emit_aborted(t0, S.flags, final, "out of memory");
         goto out;
     }
-    n = liveset_export(ents, n);
+    uint64_t t_locked = prim_now_ns();
+    /* the live set's entries, converted in place into blocks (each read whole first: memcpy,
+     * the two types share the memory) */
+    n = liveset_export((liveset_entry_t *)(void *)S.b, n);
     uint64_t inherited = 0, ignored = 0;
     for (uint64_t i = 0; i < n; i++) {
-        S.b[i] = (block_t){.ptr = ents[i].ptr, .size = ents[i].size, .stack = ents[i].stack,
-                           .lflags = (uint8_t)ents[i].flags};
-        inherited += (ents[i].flags & LIVESET_F_INHERITED) != 0;
+        liveset_entry_t e;
+        memcpy(&e, &S.b[i], sizeof e);
+        block_t b = {.ptr = e.ptr,
+                     .sk = (e.size < BK_SIZE ? e.size : BK_SIZE) |
+                           (uint64_t)(e.flags & LIVESET_F_SCAN) << BK_LF_SHIFT,
+                     .stack = e.stack,
+                     .holder = 0};
+        memcpy(&S.b[i], &b, sizeof b);
+        inherited += (e.flags & LIVESET_F_INHERITED) != 0;
     }
-    imem_free(ents);
+    uint64_t t_exported = prim_now_ns();
     S.n = n;
-    sort_blocks(S.b, n);
+    S.radix = scan_alloc(&S, RADIX_LEVELS * 256 * sizeof *S.radix);
+    sort_blocks(&S);
+    imem_free(S.radix);
+    S.radix = NULL;
+    index_build(&S);
+    uint64_t t_sorted = prim_now_ns();
     if (n) {
         S.lo = S.b[0].ptr;
         for (uint64_t i = 0; i < n; i++) {
-            uint64_t end = S.b[i].ptr + (S.b[i].size ? S.b[i].size : 1);
+            uint64_t end = S.b[i].ptr + (bk_size(&S.b[i]) ? bk_size(&S.b[i]) : 1);
             if (end > S.hi)
                 S.hi = end;
         }
@@ -1186,10 +1497,9 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     /* 1. roots: linker and ignored blocks, registers, ranges */
     S.mode = MODE_REACH;
     for (uint64_t i = 0; i < n; i++)
-        if (S.b[i].lflags &
-            (LIVESET_F_IGNORED | (cfg.use_tls ? LIVESET_F_LINKER : 0))) {
-            S.b[i].kind = PS_LEAK_REACHABLE;
-            S.b[i].flags |= B_START;
+        if (bk_lflags(&S.b[i]) & (LIVESET_F_IGNORED | (cfg.use_tls ? LIVESET_F_LINKER : 0))) {
+            bk_set_kind(&S.b[i], PS_LEAK_REACHABLE);
+            S.b[i].sk |= BK_START;
             push(&S, i);
         }
     scan_drain(&S);
@@ -1204,20 +1514,21 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     }
     /* ignored: what the ignored blocks hold (flooded first, before the other roots) */
     for (uint64_t i = 0; i < n; i++)
-        ignored += (S.b[i].lflags & LIVESET_F_IGNORED) != 0;
+        ignored += (bk_lflags(&S.b[i]) & LIVESET_F_IGNORED) != 0;
+    uint64_t t_reached = prim_now_ns();
     /* 2. cliques, in address order */
     S.mode = MODE_FLOOD;
     for (uint64_t i = 0; i < n; i++) {
         block_t *b = &S.b[i];
-        if (b->kind)
+        if (bk_kind(b))
             continue;
-        b->kind = PS_LEAK_DEFINITE;
-        b->holder = (uint32_t)i;
-        S.cur = (uint32_t)i;
+        bk_set_kind(b, PS_LEAK_DEFINITE);
+        S.cur = (uint32_t)i; /* its holder when it leaves the stack: itself */
         push(&S, i);
         scan_drain(&S);
     }
     liveset_unlock_all();
+    uint64_t t_flooded = prim_now_ns();
 
     ps_rec_leak_scan_t hd = {.h = {PS_REC_LEAK_SCAN, 0, sizeof hd},
                              .ts = t0,
@@ -1230,19 +1541,20 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     for (uint64_t i = 0; i < n; i++) {
         block_t *b = &S.b[i];
         uint32_t holder = 0;
-        if (b->kind == PS_LEAK_INDIRECT) {
+        unsigned kind = bk_kind(b);
+        uint64_t size = bk_size(b);
+        if (kind == PS_LEAK_INDIRECT) {
             uint32_t h = b->holder; /* an absorbed leader's holder is the leader that met it */
-            while (S.b[h].kind == PS_LEAK_INDIRECT && S.b[h].holder != h)
+            while (bk_kind(&S.b[h]) == PS_LEAK_INDIRECT && S.b[h].holder != h)
                 h = S.b[h].holder;
             b->holder = h;
             holder = S.b[h].stack;
         }
-        uint32_t inh = (b->lflags & LIVESET_F_INHERITED) != 0;
+        uint32_t inh = (bk_lflags(b) & LIVESET_F_INHERITED) != 0;
         if ((ngroups + 1) * 4 > gcap * 3) {
             group_t *t = scan_alloc(&S, 2 * gcap * sizeof *t);
             if (!t) {
                 imem_free(S.b);
-                imem_free(S.work);
                 imem_free(S.r);
                 imem_free(groups);
                 emit_aborted(t0, S.flags, final, "out of memory for the leak groups");
@@ -1256,26 +1568,26 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
             groups = t;
             gcap *= 2;
         }
-        group_t *g = group_get(groups, gcap, b->kind, b->stack, holder, inh);
+        group_t *g = group_get(groups, gcap, kind, b->stack, holder, inh);
         if (!g->blocks)
             ngroups++;
         g->blocks++;
-        g->bytes += b->size;
-        int possible = b->kind != PS_LEAK_DEFINITE && !(b->flags & B_START);
+        g->bytes += size;
+        int possible = kind != PS_LEAK_DEFINITE && !(b->sk & BK_START);
         g->possible += (uint64_t)possible;
         hd.possible_blocks += (uint64_t)possible;
-        switch (b->kind) {
+        switch (kind) {
         case PS_LEAK_DEFINITE:
             hd.definite_blocks++;
-            hd.definite_bytes += b->size;
+            hd.definite_bytes += size;
             break;
         case PS_LEAK_INDIRECT:
             hd.indirect_blocks++;
-            hd.indirect_bytes += b->size;
+            hd.indirect_bytes += size;
             break;
         default:
             hd.reachable_blocks++;
-            hd.reachable_bytes += b->size;
+            hd.reachable_bytes += size;
         }
     }
     hd.groups = ngroups;
@@ -1289,6 +1601,14 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
                      (supp_len ? sizeof(ps_rec_leak_supp_t) + supp_len : 0);
     hd.scan_mem_bytes = S.mem + total;
     hd.duration_ns = prim_now_ns() - t0;
+    PS_LOG(2, "leak scan: %llu blocks, %llu MiB of scan memory (the live set's tables: %llu "
+              "MiB); ms: %.1f to lock, %.1f export, %.1f sort, %.1f roots and reach, "
+              "%.1f cliques, %.1f aggregate",
+           (unsigned long long)n, (unsigned long long)(S.mem >> 20),
+           (unsigned long long)(liveset_bytes() >> 20), (t_locked - t0) / 1e6,
+           (t_exported - t_locked) / 1e6, (t_sorted - t_exported) / 1e6,
+           (t_reached - t_sorted) / 1e6, (t_flooded - t_reached) / 1e6,
+           (prim_now_ns() - t_flooded) / 1e6);
     unsigned char *buf = total <= UINT32_MAX ? imem_alloc(total) : NULL;
     if (buf) {
         uint32_t pos = 0;
@@ -1324,7 +1644,6 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
         emit_aborted(t0, S.flags, final, "out of memory for the leak records");
     }
     imem_free(S.b);
-    imem_free(S.work);
     imem_free(S.r);
     imem_free(groups);
 out:
@@ -1340,6 +1659,7 @@ out:
     imem_free(S.uset);
     imem_free(S.uwork);
     imem_free(supp);
+    imem_free(S.ix);
     return leaked;
 }
 

@@ -17,10 +17,27 @@
 #include "perfshim/compiler.h"
 #include "perfshim/mix.h"
 
+/* A slot, 16 bytes (the entries were 24): a holds the address / 8 (bits 0..43) and the low
+ * 20 of the allocating thread's 24 tid bits (44..63); b the stack (0..31), the LIVESET_F_*
+ * flags (32..34), the tid's high 4 bits (35..38) and the size (39..63). a == 0: empty. A
+ * block that does not fit (an address not 8-aligned or >= 2^47, a size >= 32 MiB, flag bits
+ * 3..7) is kept whole in its shard's side table, which is searched only when not empty: on
+ * x86-64 with 4-level pages that is blocks of 32 MiB and more. Nothing is rounded: every
+ * entry comes back as it went in (the cross-thread FREE flag compares all 24 tid bits). */
+typedef struct slot_s {
+    uint64_t a, b;
+} slot_t;
+
+#define SL_KEY ((1ull << 44) - 1)
+#define SL_SIZE_SHIFT 39
+#define SL_MAX_SIZE (1ull << (64 - SL_SIZE_SHIFT))
+
 typedef struct shard_s {
     ilock_t lock PS_ALIGNED_CL;
-    liveset_entry_t *slots;
+    slot_t *slots;
     uint64_t cap, n;
+    liveset_entry_t *side; /* the entries that do not fit a slot */
+    uint64_t scap, sn;
 } shard_t;
 
 static shard_t shards[LIVESET_SHARDS];
@@ -29,6 +46,39 @@ static uint64_t untracked, table_bytes;
 static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
 {
     return ps_mix64(p);
+}
+
+#define SL_NOT_KEY (~((1ull << 47) - 1) | 7u) /* address bits a slot cannot hold */
+
+static PS_ALWAYS_INLINE int sl_keyable(uint64_t ptr)
+{
+    return !(ptr & SL_NOT_KEY);
+}
+
+static PS_ALWAYS_INLINE int sl_fits(uint64_t ptr, uint64_t size, uint32_t flags)
+{
+    return !((ptr & SL_NOT_KEY) | (size >> (64 - SL_SIZE_SHIFT)) | (flags & 0xf8u));
+}
+
+static PS_ALWAYS_INLINE slot_t sl_pack(uint64_t ptr, uint64_t size, uint32_t stack,
+                                       uint32_t flags)
+{
+    uint64_t tid = flags >> 8;
+    return (slot_t){(ptr >> 3) | (tid & 0xfffffu) << 44,
+                    stack | (uint64_t)(flags & 7u) << 32 | (tid >> 20) << 35 |
+                        size << SL_SIZE_SHIFT};
+}
+
+static PS_ALWAYS_INLINE uint64_t sl_ptr(const slot_t *t)
+{
+    return (t->a & SL_KEY) << 3;
+}
+
+static PS_ALWAYS_INLINE liveset_entry_t sl_unpack(const slot_t *t)
+{
+    uint32_t tid = (uint32_t)(t->a >> 44) | ((uint32_t)(t->b >> 35) & 0xfu) << 20;
+    return (liveset_entry_t){sl_ptr(t), t->b >> SL_SIZE_SHIFT, (uint32_t)t->b,
+                             ((uint32_t)(t->b >> 32) & 7u) | tid << 8};
 }
 
 /* The shard of a block is chosen by its 64 KiB region, not by its exact address: glibc gives
@@ -45,14 +95,14 @@ static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t ptr)
 static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
 {
     uint64_t cap = s->cap ? s->cap * 2 : 256;
-    liveset_entry_t *t = imem_alloc(cap * sizeof *t);
+    slot_t *t = imem_alloc(cap * sizeof *t);
     if (!t)
         return -1;
     for (uint64_t j = 0; j < s->cap; j++) {
-        if (!s->slots[j].ptr)
+        if (!s->slots[j].a)
             continue;
-        uint64_t i = ls_hash(s->slots[j].ptr) & (cap - 1);
-        while (t[i].ptr)
+        uint64_t i = ls_hash(sl_ptr(&s->slots[j])) & (cap - 1);
+        while (t[i].a)
             i = (i + 1) & (cap - 1);
         t[i] = s->slots[j];
     }
@@ -64,10 +114,89 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
     return 0;
 }
 
+/* ---- the side table (cold): full entries, linear probing, back-shift deletion ---------- */
+
+static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
+{
+    uint64_t cap = s->scap ? s->scap * 2 : 16;
+    liveset_entry_t *t = imem_alloc(cap * sizeof *t);
+    if (!t)
+        return -1;
+    for (uint64_t j = 0; j < s->scap; j++) {
+        if (!s->side[j].ptr)
+            continue;
+        uint64_t i = ls_hash(s->side[j].ptr) & (cap - 1);
+        while (t[i].ptr)
+            i = (i + 1) & (cap - 1);
+        t[i] = s->side[j];
+    }
+    if (s->side)
+        imem_free(s->side);
+    __atomic_add_fetch(&table_bytes, (cap - s->scap) * sizeof *t, __ATOMIC_RELAXED);
+    s->side = t;
+    s->scap = cap;
+    return 0;
+}
+
+/* Lock held: the side slot of ptr, or NULL. */
+static liveset_entry_t *side_find(shard_t *s, uint64_t ptr)
+{
+    if (!s->sn)
+        return NULL;
+    uint64_t mask = s->scap - 1;
+    for (uint64_t i = ls_hash(ptr) & mask; s->side[i].ptr; i = (i + 1) & mask)
+        if (s->side[i].ptr == ptr)
+            return &s->side[i];
+    return NULL;
+}
+
+/* Lock held: removes ptr from the side table (its entry to *out if out); 1, or 0 if absent. */
+static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+{
+    liveset_entry_t *e = side_find(s, ptr);
+    if (!e)
+        return 0;
+    if (out)
+        *out = *e;
+    uint64_t mask = s->scap - 1, i = (uint64_t)(e - s->side);
+    for (uint64_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!s->side[j].ptr)
+            break;
+        uint64_t home = ls_hash(s->side[j].ptr) & mask;
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            s->side[i] = s->side[j];
+            i = j;
+        }
+    }
+    s->side[i].ptr = 0;
+    s->sn--;
+    return 1;
+}
+
+/* Lock held: puts e in the side table; 0, or -1 (no memory). */
+static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
+{
+    liveset_entry_t *x = side_find(s, e.ptr);
+    if (x) {
+        *x = e;
+        return 0;
+    }
+    if ((s->sn + 1) * 4 > s->scap * 3 && side_grow(s) != 0)
+        return -1;
+    uint64_t mask = s->scap - 1, i = ls_hash(e.ptr) & mask;
+    while (s->side[i].ptr)
+        i = (i + 1) & mask;
+    s->side[i] = e;
+    s->sn++;
+    return 0;
+}
+
 /* The hot paths (insert, remove) make every call a tail call, so that they keep nothing in
  * callee-saved registers (no prologue saves): the shard lock is taken with one CAS, and
- * anything else (a contended lock, growth, a back-shift, a futex wake at release) goes to a
- * function that finishes the operation. */
+ * anything else (a contended lock, growth, a back-shift, a futex wake at release, the side
+ * table) goes to a function that finishes the operation. */
 
 /* The release's futex wake (a waiter was seen): finishes a remove, returning r. */
 static PS_NOINLINE PS_COLD int ls_wake(shard_t *s, int r)
@@ -83,92 +212,167 @@ static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
     return r;
 }
 
-/* Lock held: the insert itself. */
-static PS_ALWAYS_INLINE void ls_put(shard_t *s, uint64_t ptr, uint64_t size, uint32_t stack,
-                                    uint32_t flags)
+/* Lock held, room: the insert of slot v itself. */
+static PS_ALWAYS_INLINE void ls_put(shard_t *s, slot_t v)
 {
-    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask;
-    while (s->slots[i].ptr && s->slots[i].ptr != ptr)
+    uint64_t key = v.a & SL_KEY, mask = s->cap - 1, i = ls_hash(key << 3) & mask;
+    while (s->slots[i].a && (s->slots[i].a & SL_KEY) != key)
         i = (i + 1) & mask;
-    if (!s->slots[i].ptr)
+    if (!s->slots[i].a)
         s->n++; /* else: a release we never saw; the new block replaces the old */
-    s->slots[i] = (liveset_entry_t){ptr, size, stack, flags};
+    s->slots[i] = v;
 }
 
-/* An insert that found the lock taken, or the table too full: lock (waiting), grow, insert,
- * unlock. `locked`: the caller holds the lock already. */
-static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, uint64_t ptr, uint64_t size,
-                                       uint32_t stack, uint32_t flags)
+static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out);
+static PS_NOINLINE PS_COLD void ls_oom(shard_t *s)
+{
+    ilock_unlock(&s->lock);
+    __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
+    PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+}
+
+/* An insert that found the lock taken, the table too full or a side table in use: lock
+ * (waiting), grow, insert, unlock. `locked`: the caller holds the lock already. */
+static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v)
 {
     if (!locked)
         ilock_lock(&s->lock);
+    if (s->sn)
+        (void)side_take(s, sl_ptr(&v), NULL); /* a release we never saw */
     if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3) && ls_grow(s) != 0) {
-        ilock_unlock(&s->lock);
-        __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
-        PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+        ls_oom(s);
         return;
     }
-    ls_put(s, ptr, size, stack, flags);
+    ls_put(s, v);
+    ilock_unlock(&s->lock);
+}
+
+/* An entry that does not fit a slot: into the side table. */
+static PS_NOINLINE PS_COLD void ls_insert_wide(uint64_t ptr, uint64_t size, uint32_t stack,
+                                               uint32_t flags)
+{
+    shard_t *s = ls_shard(ptr);
+    ilock_lock(&s->lock);
+    if (sl_keyable(ptr) && s->cap)
+        (void)ls_take_main(s, ptr, NULL); /* a release we never saw */
+    if (side_put(s, (liveset_entry_t){ptr, size, stack, flags}) != 0) {
+        ls_oom(s);
+        return;
+    }
     ilock_unlock(&s->lock);
 }
 
 void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
 {
+    if (PS_UNLIKELY(!sl_fits(ptr, size, flags))) {
+        ls_insert_wide(ptr, size, stack, flags);
+        return;
+    }
+    slot_t v = sl_pack(ptr, size, stack, flags);
     shard_t *s = ls_shard(ptr);
     if (PS_UNLIKELY(!ilock_trylock(&s->lock))) {
-        ls_insert_slow(s, 0, ptr, size, stack, flags);
+        ls_insert_slow(s, 0, v);
         return;
     }
-    if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3)) {
-        ls_insert_slow(s, 1, ptr, size, stack, flags);
+    if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3 || s->sn)) {
+        ls_insert_slow(s, 1, v);
         return;
     }
-    ls_put(s, ptr, size, stack, flags);
+    ls_put(s, v);
     ls_unlock(s, 0);
 }
 
-/* Lock held: empties slot i of s, shifting the entries after it back (no tombstones): j
- * moves into the hole at i unless its home is in (i, j]; then counts it out and unlocks.
- * Returns 1. */
-static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
+/* Lock held: empties slot i of s, shifting the slots after it back (no tombstones): j moves
+ * into the hole at i unless its home is in (i, j]. */
+static void ls_shift(shard_t *s, uint64_t i)
 {
     uint64_t mask = s->cap - 1;
     for (uint64_t j = i;;) {
         j = (j + 1) & mask;
-        if (!s->slots[j].ptr)
+        if (!s->slots[j].a)
             break;
-        uint64_t home = ls_hash(s->slots[j].ptr) & mask;
+        uint64_t home = ls_hash(sl_ptr(&s->slots[j])) & mask;
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
             s->slots[i] = s->slots[j];
             i = j;
         }
     }
-    s->slots[i].ptr = 0;
+    s->slots[i].a = 0;
+    s->n--;
+}
+
+/* Lock held: the back-shift, then counts it out and unlocks. Returns 1. */
+static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
+{
+    uint64_t mask = s->cap - 1;
+    for (uint64_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!s->slots[j].a)
+            break;
+        uint64_t home = ls_hash(sl_ptr(&s->slots[j])) & mask;
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
+    }
+    s->slots[i].a = 0;
     s->n--;
     ilock_unlock(&s->lock);
     return 1;
 }
 
+/* Lock held, ptr keyable, s->cap: removes ptr from the slots (no unlock); 1, or 0. */
+static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+{
+    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask, key = ptr >> 3;
+    for (; s->slots[i].a; i = (i + 1) & mask)
+        if ((s->slots[i].a & SL_KEY) == key) {
+            if (out)
+                *out = sl_unpack(&s->slots[i]);
+            ls_shift(s, i);
+            return 1;
+        }
+    return 0;
+}
+
+/* Lock held: not in the slots; the side table's turn, then unlock. */
+static PS_NOINLINE PS_COLD int ls_take_side(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+{
+    int r = side_take(s, ptr, out);
+    ilock_unlock(&s->lock);
+    return r;
+}
+
+/* Lock held: slot i holds the block; copies it out, empties the slot, unlocks. Returns 1.
+ * Out of line (a tail call), so that the probe before it needs no callee-saved register. */
+static PS_NOINLINE int ls_found(shard_t *s, uint64_t i, liveset_entry_t *out)
+{
+    slot_t *t = s->slots;
+    uint64_t mask = s->cap - 1;
+    if (out)
+        *out = sl_unpack(&t[i]);
+    if (PS_UNLIKELY(t[(i + 1) & mask].a != 0))
+        return ls_delete_shift(s, i); /* a run continues after it */
+    t[i].a = 0; /* the usual case at <= 3/4 full */
+    s->n--;
+    return ls_unlock(s, 1);
+}
+
 /* Lock held: the remove itself. */
 static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
-    liveset_entry_t *t = s->slots;
-    if (PS_UNLIKELY(!t))
-        return ls_unlock(s, 0);
-    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask;
-    while (t[i].ptr != ptr) {
-        if (!t[i].ptr)
-            return ls_unlock(s, 0);
+    slot_t *t = s->slots;
+    if (PS_UNLIKELY(!t || !sl_keyable(ptr)))
+        return s->sn ? ls_take_side(s, ptr, out) : ls_unlock(s, 0);
+    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask, key = ptr >> 3;
+    while ((t[i].a & SL_KEY) != key) {
+        if (!t[i].a)
+            return PS_UNLIKELY(s->sn) ? ls_take_side(s, ptr, out) : ls_unlock(s, 0);
         i = (i + 1) & mask;
     }
-    if (out)
-        *out = t[i];
-    if (PS_UNLIKELY(t[(i + 1) & mask].ptr != 0))
-        return ls_delete_shift(s, i); /* a run continues after it */
-    t[i].ptr = 0; /* the usual case at <= 3/4 full */
-    s->n--;
-    return ls_unlock(s, 1);
+    return ls_found(s, i, out);
 }
 
 static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out)
@@ -190,14 +394,19 @@ int liveset_set_flags(uint64_t ptr, uint32_t flags)
     shard_t *s = ls_shard(ptr);
     int found = 0;
     ilock_lock(&s->lock);
-    if (s->cap) {
-        uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask;
-        while (s->slots[i].ptr && s->slots[i].ptr != ptr)
-            i = (i + 1) & mask;
-        if (s->slots[i].ptr) {
-            s->slots[i].flags |= flags;
-            found = 1;
+    liveset_entry_t e, *x = side_find(s, ptr);
+    if (x) {
+        x->flags |= flags;
+        found = 1;
+    } else if (s->cap && sl_keyable(ptr) && ls_take_main(s, ptr, &e)) {
+        e.flags |= flags; /* back in, in a slot or (flag bits a slot has not) the side */
+        if (sl_fits(e.ptr, e.size, e.flags)) {
+            ls_put(s, sl_pack(e.ptr, e.size, e.stack, e.flags)); /* counted out: room */
+        } else if (side_put(s, e) != 0) {
+            __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
+            PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
         }
+        found = 1;
     }
     ilock_unlock(&s->lock);
     return found;
@@ -219,17 +428,22 @@ uint64_t liveset_count(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        n += shards[i].n;
+        n += shards[i].n + shards[i].sn;
     return n;
 }
 
 uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
 {
     uint64_t n = 0;
-    for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        for (uint64_t j = 0; j < shards[i].cap && n < cap; j++)
-            if (shards[i].slots[j].ptr)
-                out[n++] = shards[i].slots[j];
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        const shard_t *s = &shards[i];
+        for (uint64_t j = 0; j < s->cap && n < cap; j++)
+            if (s->slots[j].a)
+                out[n++] = sl_unpack(&s->slots[j]);
+        for (uint64_t j = 0; j < s->scap && n < cap; j++)
+            if (s->side[j].ptr)
+                out[n++] = s->side[j];
+    }
     return n;
 }
 
@@ -238,8 +452,13 @@ void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *
     shard_t *s = &shards[i % LIVESET_SHARDS];
     ilock_lock(&s->lock);
     for (uint64_t j = 0; j < s->cap; j++)
-        if (s->slots[j].ptr)
-            fn(&s->slots[j], arg);
+        if (s->slots[j].a) {
+            liveset_entry_t e = sl_unpack(&s->slots[j]);
+            fn(&e, arg);
+        }
+    for (uint64_t j = 0; j < s->scap; j++)
+        if (s->side[j].ptr)
+            fn(&s->side[j], arg);
     ilock_unlock(&s->lock);
 }
 
@@ -258,11 +477,16 @@ void liveset_after_fork_child(void)
     /* The child's trace starts afresh (new stack ids): inherited blocks stay in the set,
      * marked inherited and with no stack, so its leak check covers them too. */
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        ilock_reset(&shards[i].lock);
-        for (uint64_t j = 0; j < shards[i].cap; j++)
-            if (shards[i].slots[j].ptr) {
-                shards[i].slots[j].stack = 0;
-                shards[i].slots[j].flags |= LIVESET_F_INHERITED;
+        shard_t *s = &shards[i];
+        ilock_reset(&s->lock);
+        for (uint64_t j = 0; j < s->cap; j++)
+            if (s->slots[j].a) /* stack 0, LIVESET_F_INHERITED */
+                s->slots[j].b = (s->slots[j].b & ~0xffffffffull) |
+                                (uint64_t)LIVESET_F_INHERITED << 32;
+        for (uint64_t j = 0; j < s->scap; j++)
+            if (s->side[j].ptr) {
+                s->side[j].stack = 0;
+                s->side[j].flags |= LIVESET_F_INHERITED;
             }
     }
 }

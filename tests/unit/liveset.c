@@ -3,7 +3,8 @@
  * and after removes in a random order exactly the ones not removed are: the delete's
  * back-shift keeps every remaining entry reachable; a removed entry comes back as it went
  * in; an absent address is not found. Two threads inserting and removing their own blocks in
- * the same shard (the lock contended: its waiting paths) leave exactly their live blocks. */
+ * the same shard (the lock contended: its waiting paths) leave exactly their live blocks.
+ * Entries a 16-byte slot cannot hold round-trip through the side table. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -107,4 +108,70 @@ TEST(two_threads_one_shard)
     liveset_unlock_all();
 }
 
-TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard))
+/* Entries a 16-byte slot cannot hold (a size of 32 MiB or more, an address not 8-aligned or
+ * above 2^47) go to the shard's side table; every entry comes back whole, with all 24 tid
+ * bits; an address that moves between the two tables (a release never seen) is there once. */
+TEST(side_table_round_trip)
+{
+    static const struct {
+        uint64_t ptr, size;
+    } c[] = {
+        {0x7d0000000010ull, 16},                /* a slot */
+        {0x7d0000000020ull, 1ull << 25},        /* too large for a slot */
+        {0x7d0000000031ull, 1},                 /* not 8-aligned */
+        {0x7d0000000040ull, (1ull << 25) - 1},  /* the largest a slot holds */
+        {0x900000000040ull, 8},                 /* above 2^47 */
+        {0x7d0000000050ull, 1ull << 40},
+    };
+    const unsigned nc = sizeof c / sizeof c[0];
+    for (unsigned k = 0; k < nc; k++)
+        liveset_insert(c[k].ptr, c[k].size, 100 + k, LIVESET_F_TID(0xabcdefu - k) | (k & 7u));
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), nc);
+    liveset_entry_t out[8];
+    expect_u64_eq(liveset_export(out, 8), nc);
+    liveset_unlock_all();
+    for (unsigned k = 0; k < nc; k++) {
+        int seen = 0;
+        for (unsigned j = 0; j < nc; j++)
+            if (out[j].ptr == c[k].ptr) {
+                seen++;
+                expect_u64_eq(out[j].size, c[k].size);
+                expect_u64_eq(out[j].stack, 100 + k);
+                expect_u64_eq(out[j].flags, LIVESET_F_TID(0xabcdefu - k) | (k & 7u));
+            }
+        expect_u64_eq(seen, 1);
+    }
+    /* flags set in either table; a release never seen moves a block between them */
+    for (unsigned k = 0; k < nc; k++)
+        expect_true(liveset_set_flags(c[k].ptr, LIVESET_F_IGNORED));
+    liveset_insert(c[0].ptr, 1ull << 30, 7, 0);  /* slot -> side */
+    liveset_insert(c[1].ptr, 64, 8, 0);          /* side -> slot */
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), nc);
+    liveset_unlock_all();
+    for (unsigned k = 0; k < nc; k++) {
+        liveset_entry_t e;
+        memset(&e, 0, sizeof e);
+        expect_true(liveset_remove(c[k].ptr, &e));
+        expect_u64_eq(e.ptr, c[k].ptr);
+        if (k == 0) {
+            expect_u64_eq(e.size, 1ull << 30);
+            expect_u64_eq(e.flags, 0);
+        } else if (k == 1) {
+            expect_u64_eq(e.size, 64);
+            expect_u64_eq(e.stack, 8);
+        } else {
+            expect_u64_eq(e.size, c[k].size);
+            expect_u64_eq(e.flags,
+                          LIVESET_F_TID(0xabcdefu - k) | (k & 7u) | LIVESET_F_IGNORED);
+        }
+        expect_true(!liveset_remove(c[k].ptr, NULL));
+    }
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
+TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
+          TEST_ENTRY(side_table_round_trip))
