@@ -268,12 +268,18 @@ static thr_t *thr_get(pstate_t *S, uint32_t tid)
 
 /* ---- (thread, site) -> size last released ------------------------------------------- */
 
-static size_t ss_slot(const pstate_t *S, uint64_t key)
+/* The slot of key in a table of cap (a power of two) keys and values. */
+static size_t ss_find(const uint64_t *keys, const uint64_t *vals, size_t cap, uint64_t key)
 {
-    size_t m = S->ss_cap - 1, i = (size_t)ps_mix64(key) & m;
-    while (S->ss_val[i] && S->ss_key[i] != key)
+    size_t m = cap - 1, i = (size_t)ps_mix64(key) & m;
+    while (vals[i] && keys[i] != key)
         i = (i + 1) & m;
     return i;
+}
+
+static size_t ss_slot(const pstate_t *S, uint64_t key)
+{
+    return ss_find(S->ss_key, S->ss_val, S->ss_cap, key);
 }
 
 static uint64_t ss_get(const pstate_t *S, uint64_t key)
@@ -284,26 +290,25 @@ static uint64_t ss_get(const pstate_t *S, uint64_t key)
 static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 {
     if ((S->ss_n + 1) * 4 > S->ss_cap * 3) {
+        /* the new arrays in locals, not a copy of *S: the pass's thread writes the hand-off
+         * fields of *S meanwhile (this runs on the analysis's own thread) */
         size_t cap = S->ss_cap ? S->ss_cap * 2 : 256;
-        pstate_t T = *S;
-        T.ss_cap = cap;
-        T.ss_key = calloc(cap, sizeof(uint64_t));
-        T.ss_val = calloc(cap, sizeof(uint64_t));
-        if (!T.ss_key || !T.ss_val) {
-            free(T.ss_key);
-            free(T.ss_val);
+        uint64_t *keys = calloc(cap, sizeof(uint64_t)), *vals = calloc(cap, sizeof(uint64_t));
+        if (!keys || !vals) {
+            free(keys);
+            free(vals);
             return -PS_E_NOMEM;
         }
         for (size_t i = 0; i < S->ss_cap; i++)
             if (S->ss_val[i]) {
-                size_t j = ss_slot(&T, S->ss_key[i]);
-                T.ss_key[j] = S->ss_key[i];
-                T.ss_val[j] = S->ss_val[i];
+                size_t j = ss_find(keys, vals, cap, S->ss_key[i]);
+                keys[j] = S->ss_key[i];
+                vals[j] = S->ss_val[i];
             }
         free(S->ss_key);
         free(S->ss_val);
-        S->ss_key = T.ss_key;
-        S->ss_val = T.ss_val;
+        S->ss_key = keys;
+        S->ss_val = vals;
         S->ss_cap = cap;
     }
     size_t i = ss_slot(S, key);
