@@ -342,15 +342,17 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     memset(info, 0, sizeof *info);
     if (len == 0 || q > PS_COLS_Q_MAX || cap < ps_cols_bound(len) || len > UINT32_MAX)
         return 0;
-    /* pass 1: the records' counts, for each column's room */
+    /* pass 1: the records' counts, for each column's room; their kinds where their op bytes
+     * go (the op column comes first, a byte a record: pass 2 reads each before it writes it) */
+    unsigned char *kinds = out + sizeof(ps_cols_hdr_t);
     size_t n_rec = 0, n[4] = {0, 0, 0, 0}, other = 0, pos = 0;
     while (pos + sizeof(ps_rec_hdr_t) <= len) {
         ps_rec_hdr_t h;
         memcpy(&h, src + pos, sizeof h);
         if (h.len < sizeof h || h.len > len - pos)
             break;
-        n_rec++;
         unsigned k = ps_cols_kind(h);
+        kinds[n_rec++] = (unsigned char)k;
         n[k]++;
         if (k == PS_COLS_OTHER)
             other += h.len;
@@ -386,15 +388,14 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         memcpy(&h, src + pos, sizeof h);
         const unsigned char *r = src + pos;
         pos += h.len;
-        if (ps_rec_is_event(h.type))
-            info->nevents++;
         uint64_t t = 0;
         int timed = 0;
-        const unsigned kind = ps_cols_kind(h);
+        const unsigned kind = *col[PS_COL_OP]; /* pass 1's */
         if (kind == PS_COLS_ALLOC) {
             ps_rec_alloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_ALLOC, h.aux, a.align != 0);
+            info->nevents++; /* heap records are events */
             uint64_t tq = a.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
@@ -451,6 +452,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             ps_rec_free_t f;
             memcpy(&f, r, sizeof f);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_FREE, h.aux & 0x1f, h.aux & 0x80);
+            info->nevents++; /* heap records are events */
             uint64_t tq = f.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
@@ -483,6 +485,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             ps_rec_realloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_REALLOC, h.aux, 0);
+            info->nevents++; /* heap records are events */
             uint64_t tq0 = a.ts_before >> q, tq = a.ts >> q;
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
@@ -515,6 +518,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             }
         } else {
             *col[PS_COL_OP]++ = 0;
+            if (ps_rec_is_event(h.type))
+                info->nevents++;
             memcpy(col[PS_COL_OTHER], r, h.len);
             col[PS_COL_OTHER] += h.len;
             const unsigned ts_off = ps_rec_ts_offset(h.type);
