@@ -177,7 +177,8 @@ static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t p
 
 /* The chunk's live allocations: their numbers (from 0 in the chunk), oldest first, in
  * v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW allocations
- * (a ring holds their pointers). Encoder and decoder keep it alike. */
+ * (a ring holds their pointers). The decoder's; the encoder keeps the same set as bits
+ * (ps_cols_enc_t's live) and counts a FREE's rank in them. */
 typedef struct ps_cols_live_s {
     uint32_t head, n;
     uint32_t v[2 * PS_COLS_WINDOW];
@@ -211,6 +212,19 @@ static inline void ps_cols_live_del(ps_cols_live_t *l, uint32_t i)
     l->n--;
 }
 
+/* The bits set in m (the baseline x86-64 has no popcnt instruction: gcc would call libgcc). */
+static inline unsigned ps_cols_popcount(uint64_t m)
+{
+#if defined(__POPCNT__)
+    return (unsigned)__builtin_popcountll(m);
+#else
+    m -= (m >> 1) & 0x5555555555555555ull;
+    m = (m & 0x3333333333333333ull) + ((m >> 2) & 0x3333333333333333ull);
+    m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((m * 0x0101010101010101ull) >> 56);
+#endif
+}
+
 /* ---- encoder ------------------------------------------------------------------------------ */
 
 typedef struct ps_cols_slot_s {
@@ -220,14 +234,19 @@ typedef struct ps_cols_slot_s {
 } ps_cols_slot_t;
 
 /* The encoder's state: zero it once; it may be reused for any number of chunks (of any
- * threads: nothing carries from one chunk to the next). ~170 KiB. */
+ * threads: nothing carries from one chunk to the next). ~135 KiB. */
 typedef struct ps_cols_enc_s {
     ps_cols_slot_t hash[PS_COLS_HASH];
     struct {
         uint64_t ptr, fseq1; /* 1 + the free's number */
     } fhash[PS_COLS_FWINDOW];
     ps_cols_lifo_t lifo[PS_COLS_NCLASS];
-    ps_cols_live_t live;
+    /* the decoder's live list as a ring of bits: bit seq % PS_COLS_WINDOW is set while the
+     * chunk's allocation seq (one of its latest PS_COLS_WINDOW) is live. An allocation sets
+     * its bit (dropping the one that leaves the window: the same bit), a FREE's rank is the
+     * count of bits set after its own up to the latest. No reset between chunks: the bits
+     * between a chunk's allocation and its latest are all the chunk's own. */
+    uint64_t live[PS_COLS_WINDOW / 64];
     uint64_t nalloc, nfree; /* allocations and frees numbered so far */
     uint32_t gen;           /* chunks encoded (the lists' validity) */
 } ps_cols_enc_t;
@@ -264,7 +283,6 @@ static inline void ps_cols_enc_chunk(ps_cols_enc_t *e)
     e->gen++;
     if (e->gen == 0)
         e->gen = 1;
-    e->live.head = e->live.n = 0;
 }
 
 /* Which column kind a record goes to: the heap records of the fixed length and an aux the
@@ -289,22 +307,24 @@ static inline unsigned ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint64_t
     const ps_cols_slot_t *s = &e->hash[ps_cols_hash(ptr)];
     if (s->ptr != ptr || s->idx1 <= base || !ptr)
         return 0;
-    const uint32_t seq = (uint32_t)(s->idx1 - 1 - base);
-    ps_cols_live_t *l = &e->live;
-    const uint32_t *v = l->v + l->head;
-    if (l->n == 0)
-        return 0;
-    const uint32_t *b = v; /* the last entry <= seq (or the first): branch-free halving */
-    for (uint32_t len = l->n; len > 1;) {
-        const uint32_t half = len >> 1;
-        b = b[half] <= seq ? b + half : b;
-        len -= half;
+    /* seq and the latest, from 0 in the chunk (nalloc >= idx1 > base) */
+    const uint64_t seq = s->idx1 - 1 - base, latest = e->nalloc - 1 - base;
+    if (latest - seq >= PS_COLS_WINDOW)
+        return 0; /* out of the window */
+    uint64_t *w = &e->live[(seq >> 6) & (PS_COLS_WINDOW / 64 - 1)];
+    const uint64_t bit = (uint64_t)1 << (seq & 63);
+    if (!(*w & bit))
+        return 0; /* freed already */
+    *w &= ~bit;
+    /* the bits set in (seq, latest]: seq's word from seq up, the words after it, the
+     * latest's up to the latest (those past it are older than the window) */
+    uint64_t r = 0, m = *w & ~(bit - 1);
+    for (uint64_t at = seq >> 6; at != latest >> 6;) {
+        r += ps_cols_popcount(m);
+        m = e->live[++at & (PS_COLS_WINDOW / 64 - 1)];
     }
-    if (*b != seq)
-        return 0; /* freed already, or out of the window */
-    const uint32_t lo = (uint32_t)(b - v);
-    *rank = l->n - 1 - lo;
-    ps_cols_live_del(l, lo);
+    r += ps_cols_popcount(m & (~(uint64_t)0 >> (63 - (latest & 63))));
+    *rank = r;
     if (push)
         ps_cols_lifo_push(&e->lifo[ps_cols_class(s->size)], gen, ptr);
     return 1;
@@ -322,15 +342,17 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     memset(info, 0, sizeof *info);
     if (len == 0 || q > PS_COLS_Q_MAX || cap < ps_cols_bound(len) || len > UINT32_MAX)
         return 0;
-    /* pass 1: the records' counts, for each column's room */
+    /* pass 1: the records' counts, for each column's room; their kinds where their op bytes
+     * go (the op column comes first, a byte a record: pass 2 reads each before it writes it) */
+    unsigned char *kinds = out + sizeof(ps_cols_hdr_t);
     size_t n_rec = 0, n[4] = {0, 0, 0, 0}, other = 0, pos = 0;
     while (pos + sizeof(ps_rec_hdr_t) <= len) {
         ps_rec_hdr_t h;
         memcpy(&h, src + pos, sizeof h);
         if (h.len < sizeof h || h.len > len - pos)
             break;
-        n_rec++;
         unsigned k = ps_cols_kind(h);
+        kinds[n_rec++] = (unsigned char)k;
         n[k]++;
         if (k == PS_COLS_OTHER)
             other += h.len;
@@ -366,15 +388,14 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         memcpy(&h, src + pos, sizeof h);
         const unsigned char *r = src + pos;
         pos += h.len;
-        if (ps_rec_is_event(h.type))
-            info->nevents++;
         uint64_t t = 0;
         int timed = 0;
-        const unsigned kind = ps_cols_kind(h);
+        const unsigned kind = *col[PS_COL_OP]; /* pass 1's */
         if (kind == PS_COLS_ALLOC) {
             ps_rec_alloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_ALLOC, h.aux, a.align != 0);
+            info->nevents++; /* heap records are events */
             uint64_t tq = a.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
@@ -424,12 +445,14 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 s->ptr = a.ptr;
                 s->idx1 = ++e->nalloc;
                 s->size = a.size;
-                ps_cols_live_add(&e->live, (uint32_t)(e->nalloc - 1 - base));
+                const uint32_t li = (uint32_t)(e->nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
+                e->live[li >> 6] |= (uint64_t)1 << (li & 63);
             }
         } else if (kind == PS_COLS_FREE) {
             ps_rec_free_t f;
             memcpy(&f, r, sizeof f);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_FREE, h.aux & 0x1f, h.aux & 0x80);
+            info->nevents++; /* heap records are events */
             uint64_t tq = f.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
@@ -462,6 +485,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             ps_rec_realloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_REALLOC, h.aux, 0);
+            info->nevents++; /* heap records are events */
             uint64_t tq0 = a.ts_before >> q, tq = a.ts >> q;
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
@@ -489,10 +513,13 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 s->ptr = a.new_ptr;
                 s->idx1 = ++e->nalloc;
                 s->size = a.size;
-                ps_cols_live_add(&e->live, (uint32_t)(e->nalloc - 1 - base));
+                const uint32_t li = (uint32_t)(e->nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
+                e->live[li >> 6] |= (uint64_t)1 << (li & 63);
             }
         } else {
             *col[PS_COL_OP]++ = 0;
+            if (ps_rec_is_event(h.type))
+                info->nevents++;
             memcpy(col[PS_COL_OTHER], r, h.len);
             col[PS_COL_OTHER] += h.len;
             const unsigned ts_off = ps_rec_ts_offset(h.type);

@@ -237,6 +237,48 @@ TEST(large_ranks_and_old_frees_round_trip)
     }
 }
 
+/* Chunks of more allocations than the window (PS_COLS_WINDOW), one encoder for all of them:
+ * frees of the allocations just inside and just outside the window, of ones long gone from it,
+ * of random live ones and again of freed ones, and chunks smaller than the one before (the
+ * encoder's live set from the last chunk is stale): round trips. */
+TEST(window_edges_round_trip)
+{
+    static ps_cols_enc_t enc;
+    static ps_cols_dec_t dec;
+    static uint64_t ptrs[12000];
+    const unsigned sizes[] = {9000, 5000, 300, 4097, 11000};
+    for (unsigned c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        synth_buf_t b = {0};
+        uint64_t ts = 1000, top = 0x7f0000000000ull + ((uint64_t)c << 32);
+        unsigned na = 0;
+        while (na < sizes[c]) {
+            ptrs[na] = top;
+            synth_alloc(&b, PS_FN_MALLOC, 1, ts += 7, top, 48, 0);
+            top += 64, na++;
+            const unsigned r = (unsigned)(rnd() % 8);
+            unsigned k = na; /* none */
+            if (r == 0 && na > PS_COLS_WINDOW - 2)
+                k = na - PS_COLS_WINDOW + 1 - (unsigned)(rnd() % 3); /* at the edge */
+            else if (r == 1)
+                k = (unsigned)(rnd() % na); /* anywhere: maybe freed already */
+            else if (r < 5)
+                k = na - 1 - (unsigned)(rnd() % (na < 64 ? na : 64)); /* recent */
+            if (k < na)
+                synth_free(&b, ts += 3, ptrs[k]);
+        }
+        size_t cap = ps_cols_bound(b.n);
+        unsigned char *out = malloc(cap), *x = malloc(b.n);
+        ps_cols_info_t info;
+        size_t n = ps_cols_encode(&enc, b.p, b.n, out, cap, 0, &info);
+        assert_true(n > 0);
+        assert_u64_eq(ps_cols_decode(&dec, out, n, x, b.n), 0);
+        expect_same(b.p, x, b.n, 0);
+        free(out);
+        free(x);
+        synth_buf_free(&b);
+    }
+}
+
 /* A small chunk of every heap record form (and one other record), for format 1 fixtures. */
 static size_t v1_records(unsigned char *b)
 {
@@ -422,6 +464,7 @@ TEST(reader_reads_columnar_chunks)
 }
 
 TEST_MAIN(TEST_ENTRY(round_trip_many_chunks), TEST_ENTRY(tcache_reuse_is_one_byte),
-          TEST_ENTRY(large_ranks_and_old_frees_round_trip), TEST_ENTRY(format1_bodies_still_decode),
+          TEST_ENTRY(large_ranks_and_old_frees_round_trip), TEST_ENTRY(window_edges_round_trip),
+          TEST_ENTRY(format1_bodies_still_decode),
           TEST_ENTRY(torn_tail_is_left_alone), TEST_ENTRY(malformed_bodies_are_rejected),
           TEST_ENTRY(reader_reads_columnar_chunks))
