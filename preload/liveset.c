@@ -58,6 +58,13 @@ static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
     return ps_mix64(p);
 }
 
+/* A slot's home: index (ls_hash(p) >> 4) & (cap - 1), so that the hot paths' byte offset of
+ * it is ls_hash(p) & bmask, with no scaling. */
+static PS_ALWAYS_INLINE uint64_t ls_slot_hash(uint64_t p)
+{
+    return ls_hash(p) >> 4;
+}
+
 #define SL_NOT_KEY (~((1ull << 47) - 1) | 7u) /* address bits a slot cannot hold */
 
 static PS_ALWAYS_INLINE int sl_keyable(uint64_t ptr)
@@ -147,7 +154,7 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
     for (uint64_t j = 0; j < s->cap; j++) {
         if (!s->slots[j].a)
             continue;
-        uint64_t i = ls_hash(sl_ptr(&s->slots[j])) & (cap - 1);
+        uint64_t i = ls_slot_hash(sl_ptr(&s->slots[j])) & (cap - 1);
         while (t[i].a)
             i = (i + 1) & (cap - 1);
         t[i] = s->slots[j];
@@ -262,12 +269,12 @@ static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
     return r;
 }
 
-/* Lock held, room: the insert of slot v itself. A slot holds v's address when the two a
+/* Lock held, room: the insert of slot v itself (hash: ls_hash of its address). A slot holds v's address when the two a
  * words differ only in the size's bits (44..63): one xor and shift a probe, no key mask. */
 static PS_ALWAYS_INLINE void ls_put(shard_t *s, slot_t v, uint64_t hash)
 {
     char *t = (char *)s->slots; /* probed by byte offset: no index scaling a step */
-    uint64_t mask = s->bmask, o = (hash * sizeof(slot_t)) & mask;
+    uint64_t mask = s->bmask, o = hash & mask;
     slot_t *e;
     while ((e = (slot_t *)(t + o))->a && sl_akey(e->a ^ v.a))
         o = (o + sizeof(slot_t)) & mask;
@@ -344,7 +351,7 @@ static void ls_shift(shard_t *s, uint64_t i)
         j = (j + 1) & mask;
         if (!s->slots[j].a)
             break;
-        uint64_t home = ls_hash(sl_ptr(&s->slots[j])) & mask;
+        uint64_t home = ls_slot_hash(sl_ptr(&s->slots[j])) & mask;
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
             s->slots[i] = s->slots[j];
@@ -368,7 +375,7 @@ static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
         uint64_t a = ((slot_t *)(t + j))->a;
         if (!a)
             break;
-        uint64_t home = (ls_hash(sl_akey(a) >> 17) * sizeof(slot_t)) & mask;
+        uint64_t home = ls_hash(sl_akey(a) >> 17) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             *(slot_t *)(t + i) = *(slot_t *)(t + j);
             i = j;
@@ -383,7 +390,7 @@ static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
 /* Lock held, ptr keyable, s->cap: removes ptr from the slots (no unlock); 1, or 0. */
 static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
-    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask, key = ptr >> 3;
+    uint64_t mask = s->cap - 1, i = ls_slot_hash(ptr) & mask, key = ptr >> 3;
     for (; s->slots[i].a; i = (i + 1) & mask)
         if ((s->slots[i].a & SL_KEY) == key) {
             if (out)
@@ -409,7 +416,7 @@ static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *o
 {
     slot_t *t = s->slots; /* ls_empty if none */
     /* probed by byte offset: no index scaling a step */
-    uint64_t mask = s->bmask, o = (ls_hash(ptr) * sizeof(slot_t)) & mask;
+    uint64_t mask = s->bmask, o = ls_hash(ptr) & mask;
     uint64_t rkey = sl_rkey(ptr);
     __asm__("" : "+r"(rkey));
     slot_t *e;
