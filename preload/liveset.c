@@ -18,34 +18,51 @@
 #include "perfshim/mix.h"
 
 /* A slot, 16 bytes (the entries were 24): a holds the address / 8 (bits 0..43) and the low
- * 20 of the allocating thread's 24 tid bits (44..63); b the stack (0..31), the LIVESET_F_*
- * flags (32..34), the tid's high 4 bits (35..38) and the size (39..63). a == 0: empty. A
- * block that does not fit (an address not 8-aligned or >= 2^47, a size >= 32 MiB, flag bits
- * 3..7) is kept whole in its shard's side table, which is searched only when not empty: on
- * x86-64 with 4-level pages that is blocks of 32 MiB and more. Nothing is rounded: every
- * entry comes back as it went in (the cross-thread FREE flag compares all 24 tid bits). */
+ * 20 bits of the size (44..63); b the stack (0..31) and the LIVESET_F_* flags word (32..63:
+ * the flags at 32..34, the allocating thread's 24 tid bits at 40..63), whose bits 3..7 (35..39
+ * of b), always 0 in a slot, hold the size's bits 20..24. So a remove gets the flags back with
+ * a shift and a mask (the caller's cross-thread test reads their tid bits), and a pack is a
+ * few shifts. a == 0: empty. A block that does not fit (an address not 8-aligned or >= 2^47,
+ * a size >= 32 MiB, flag bits 3..7) is kept whole in its shard's side table, which is searched
+ * only when not empty: on x86-64 with 4-level pages that is blocks of 32 MiB and more.
+ * Nothing is rounded: every entry comes back as it went in (the cross-thread FREE flag
+ * compares all 24 tid bits). */
 typedef struct slot_s {
     uint64_t a, b;
 } slot_t;
 
 #define SL_KEY ((1ull << 44) - 1)
-#define SL_SIZE_SHIFT 39
-#define SL_MAX_SIZE (1ull << (64 - SL_SIZE_SHIFT))
+#define SL_SIZE_LO 44             /* a's bits 44..63: the size's bits 0..19 */
+#define SL_SIZE_HI (31ull << 35)  /* b's bits 35..39: the size's bits 20..24 */
+#define SL_FLAGS_MASK 0xffffff07u /* b >> 32 less the size's bits: the flags word */
 
 typedef struct shard_s {
     ilock_t lock PS_ALIGNED_CL;
     slot_t *slots;
     uint64_t cap, n;
     liveset_entry_t *side; /* the entries that do not fit a slot */
-    uint64_t scap, sn;
+    uint32_t scap, sn;
+    uint64_t lim;   /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if sn */
+    uint64_t bmask; /* (cap - 1) * sizeof(slot_t): the hot paths probe by byte offset */
 } shard_t;
 
-static shard_t shards[LIVESET_SHARDS];
+/* A shard without a table has slots = ls_empty (one empty slot) and bmask 0, so a remove's
+ * probe needs no test for a table: it finds the empty slot. Never written (cap is 0: an
+ * insert grows the table first). */
+static slot_t ls_empty[1];
+static shard_t shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
 static uint64_t untracked, table_bytes;
 
 static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
 {
     return ps_mix64(p);
+}
+
+/* A slot's home: index (ls_hash(p) >> 4) & (cap - 1), so that the hot paths' byte offset of
+ * it is ls_hash(p) & bmask, with no scaling. */
+static PS_ALWAYS_INLINE uint64_t ls_slot_hash(uint64_t p)
+{
+    return ls_hash(p) >> 4;
 }
 
 #define SL_NOT_KEY (~((1ull << 47) - 1) | 7u) /* address bits a slot cannot hold */
@@ -57,16 +74,33 @@ static PS_ALWAYS_INLINE int sl_keyable(uint64_t ptr)
 
 static PS_ALWAYS_INLINE int sl_fits(uint64_t ptr, uint64_t size, uint32_t flags)
 {
-    return !((ptr & SL_NOT_KEY) | (size >> (64 - SL_SIZE_SHIFT)) | (flags & 0xf8u));
+    return !((ptr & SL_NOT_KEY) | (size >> 25) | (flags & 0xf8u));
 }
 
+/* A probe's match test without a mask constant (a register): a slot's a << 20 is its key in
+ * bits 20..63 over 20 zero bits, and rol(ptr, 17) equals that only when ptr's bits 0..2
+ * and 47..63 (rotated to 17..19 and 0..16) are 0, i.e. only for a keyable ptr. */
+static PS_ALWAYS_INLINE uint64_t sl_rkey(uint64_t ptr)
+{
+    return ptr << 17 | ptr >> 47;
+}
+
+static PS_ALWAYS_INLINE uint64_t sl_rkey_ptr(uint64_t rkey)
+{
+    return rkey >> 17 | rkey << 47;
+}
+
+static PS_ALWAYS_INLINE uint64_t sl_akey(uint64_t a)
+{
+    return a << (64 - SL_SIZE_LO);
+}
+
+/* Only for an entry that sl_fits(). */
 static PS_ALWAYS_INLINE slot_t sl_pack(uint64_t ptr, uint64_t size, uint32_t stack,
                                        uint32_t flags)
 {
-    uint64_t tid = flags >> 8;
-    return (slot_t){(ptr >> 3) | (tid & 0xfffffu) << 44,
-                    stack | (uint64_t)(flags & 7u) << 32 | (tid >> 20) << 35 |
-                        size << SL_SIZE_SHIFT};
+    return (slot_t){ptr >> 3 | size << SL_SIZE_LO,
+                    (uint64_t)stack | (uint64_t)flags << 32 | (size >> 20) << 35};
 }
 
 static PS_ALWAYS_INLINE uint64_t sl_ptr(const slot_t *t)
@@ -74,11 +108,19 @@ static PS_ALWAYS_INLINE uint64_t sl_ptr(const slot_t *t)
     return (t->a & SL_KEY) << 3;
 }
 
+static PS_ALWAYS_INLINE uint64_t sl_size(uint64_t a, uint64_t b)
+{
+    return a >> SL_SIZE_LO | (b & SL_SIZE_HI) >> 15;
+}
+
+static PS_ALWAYS_INLINE uint32_t sl_flags(uint64_t b)
+{
+    return (uint32_t)(b >> 32) & SL_FLAGS_MASK;
+}
+
 static PS_ALWAYS_INLINE liveset_entry_t sl_unpack(const slot_t *t)
 {
-    uint32_t tid = (uint32_t)(t->a >> 44) | ((uint32_t)(t->b >> 35) & 0xfu) << 20;
-    return (liveset_entry_t){sl_ptr(t), t->b >> SL_SIZE_SHIFT, (uint32_t)t->b,
-                             ((uint32_t)(t->b >> 32) & 7u) | tid << 8};
+    return (liveset_entry_t){sl_ptr(t), sl_size(t->a, t->b), (uint32_t)t->b, sl_flags(t->b)};
 }
 
 /* The shard of a block is chosen by its 64 KiB region, not by its exact address: glibc gives
@@ -88,7 +130,18 @@ static PS_ALWAYS_INLINE liveset_entry_t sl_unpack(const slot_t *t)
  * instruction. Cross-thread frees still meet the other thread's shard, as they must. */
 static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t ptr)
 {
-    return &shards[ls_hash(ptr >> 16) >> (64 - LIVESET_SHARD_BITS)];
+    shard_t *s = &shards[ls_hash(ptr >> 16) >> (64 - LIVESET_SHARD_BITS)];
+    /* An opaque copy: otherwise GCC addresses the shard's fields as shards + index * 64,
+     * keeping the index and the array's address in two more registers, which cost the hot
+     * paths a prologue of callee-saved pushes. */
+    __asm__("" : "+r"(s));
+    return s;
+}
+
+/* Lock held: after a change of cap or sn. */
+static PS_ALWAYS_INLINE void ls_set_lim(shard_t *s)
+{
+    s->lim = s->sn ? 0 : s->cap / 4 * 3;
 }
 
 /* Lock held. Returns 0 or -1 (no memory: the table is left as it was). */
@@ -101,16 +154,18 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
     for (uint64_t j = 0; j < s->cap; j++) {
         if (!s->slots[j].a)
             continue;
-        uint64_t i = ls_hash(sl_ptr(&s->slots[j])) & (cap - 1);
+        uint64_t i = ls_slot_hash(sl_ptr(&s->slots[j])) & (cap - 1);
         while (t[i].a)
             i = (i + 1) & (cap - 1);
         t[i] = s->slots[j];
     }
-    if (s->slots)
+    if (s->cap)
         imem_free(s->slots);
     __atomic_add_fetch(&table_bytes, (cap - s->cap) * sizeof *t, __ATOMIC_RELAXED);
     s->slots = t;
     s->cap = cap;
+    s->bmask = (cap - 1) * sizeof *t;
+    ls_set_lim(s);
     return 0;
 }
 
@@ -172,6 +227,7 @@ static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry
     }
     s->side[i].ptr = 0;
     s->sn--;
+    ls_set_lim(s);
     return 1;
 }
 
@@ -190,6 +246,7 @@ static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
         i = (i + 1) & mask;
     s->side[i] = e;
     s->sn++;
+    ls_set_lim(s);
     return 0;
 }
 
@@ -212,15 +269,18 @@ static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
     return r;
 }
 
-/* Lock held, room: the insert of slot v itself. */
-static PS_ALWAYS_INLINE void ls_put(shard_t *s, slot_t v)
+/* Lock held, room: the insert of slot v itself (hash: ls_hash of its address). A slot holds v's address when the two a
+ * words differ only in the size's bits (44..63): one xor and shift a probe, no key mask. */
+static PS_ALWAYS_INLINE void ls_put(shard_t *s, slot_t v, uint64_t hash)
 {
-    uint64_t key = v.a & SL_KEY, mask = s->cap - 1, i = ls_hash(key << 3) & mask;
-    while (s->slots[i].a && (s->slots[i].a & SL_KEY) != key)
-        i = (i + 1) & mask;
-    if (!s->slots[i].a)
+    char *t = (char *)s->slots; /* probed by byte offset: no index scaling a step */
+    uint64_t mask = s->bmask, o = hash & mask;
+    slot_t *e;
+    while ((e = (slot_t *)(t + o))->a && sl_akey(e->a ^ v.a))
+        o = (o + sizeof(slot_t)) & mask;
+    if (!e->a)
         s->n++; /* else: a release we never saw; the new block replaces the old */
-    s->slots[i] = v;
+    *e = v;
 }
 
 static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out);
@@ -243,7 +303,7 @@ static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v)
         ls_oom(s);
         return;
     }
-    ls_put(s, v);
+    ls_put(s, v, ls_hash(sl_ptr(&v)));
     ilock_unlock(&s->lock);
 }
 
@@ -274,11 +334,11 @@ void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
         ls_insert_slow(s, 0, v);
         return;
     }
-    if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3 || s->sn)) {
+    if (PS_UNLIKELY(s->n >= s->lim)) { /* (n + 1) * 4 > cap * 3, or a side table */
         ls_insert_slow(s, 1, v);
         return;
     }
-    ls_put(s, v);
+    ls_put(s, v, ls_hash(ptr));
     ls_unlock(s, 0);
 }
 
@@ -291,7 +351,7 @@ static void ls_shift(shard_t *s, uint64_t i)
         j = (j + 1) & mask;
         if (!s->slots[j].a)
             break;
-        uint64_t home = ls_hash(sl_ptr(&s->slots[j])) & mask;
+        uint64_t home = ls_slot_hash(sl_ptr(&s->slots[j])) & mask;
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
             s->slots[i] = s->slots[j];
@@ -305,19 +365,23 @@ static void ls_shift(shard_t *s, uint64_t i)
 /* Lock held: the back-shift, then counts it out and unlocks. Returns 1. */
 static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
 {
-    uint64_t mask = s->cap - 1;
+    /* by byte offset, as the probes: j stays unless its distance from its home is at least
+     * its distance from the hole at i (the same test as ls_shift's) */
+    char *t = (char *)s->slots;
+    uint64_t mask = s->bmask;
+    i *= sizeof(slot_t);
     for (uint64_t j = i;;) {
-        j = (j + 1) & mask;
-        if (!s->slots[j].a)
+        j = (j + sizeof(slot_t)) & mask;
+        uint64_t a = ((slot_t *)(t + j))->a;
+        if (!a)
             break;
-        uint64_t home = ls_hash(sl_ptr(&s->slots[j])) & mask;
-        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            s->slots[i] = s->slots[j];
+        uint64_t home = ls_hash(sl_akey(a) >> 17) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            *(slot_t *)(t + i) = *(slot_t *)(t + j);
             i = j;
         }
     }
-    s->slots[i].a = 0;
+    ((slot_t *)(t + i))->a = 0;
     s->n--;
     ilock_unlock(&s->lock);
     return 1;
@@ -326,7 +390,7 @@ static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
 /* Lock held, ptr keyable, s->cap: removes ptr from the slots (no unlock); 1, or 0. */
 static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
-    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask, key = ptr >> 3;
+    uint64_t mask = s->cap - 1, i = ls_slot_hash(ptr) & mask, key = ptr >> 3;
     for (; s->slots[i].a; i = (i + 1) & mask)
         if ((s->slots[i].a & SL_KEY) == key) {
             if (out)
@@ -345,34 +409,31 @@ static PS_NOINLINE PS_COLD int ls_take_side(shard_t *s, uint64_t ptr, liveset_en
     return r;
 }
 
-/* Lock held: slot i holds the block; copies it out, empties the slot, unlocks. Returns 1.
- * Out of line (a tail call), so that the probe before it needs no callee-saved register. */
-static PS_NOINLINE int ls_found(shard_t *s, uint64_t i, liveset_entry_t *out)
-{
-    slot_t *t = s->slots;
-    uint64_t mask = s->cap - 1;
-    if (out)
-        *out = sl_unpack(&t[i]);
-    if (PS_UNLIKELY(t[(i + 1) & mask].a != 0))
-        return ls_delete_shift(s, i); /* a run continues after it */
-    t[i].a = 0; /* the usual case at <= 3/4 full */
-    s->n--;
-    return ls_unlock(s, 1);
-}
-
-/* Lock held: the remove itself. */
+/* Lock held: the remove itself. The found path copies the entry out from the slot's two
+ * words and the key (no unpacking of the address). ptr is kept as its rotated key only (an
+ * opaque copy: one register fewer in the probe, so no callee-saved register is needed). */
 static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
-    slot_t *t = s->slots;
-    if (PS_UNLIKELY(!t || !sl_keyable(ptr)))
-        return s->sn ? ls_take_side(s, ptr, out) : ls_unlock(s, 0);
-    uint64_t mask = s->cap - 1, i = ls_hash(ptr) & mask, key = ptr >> 3;
-    while ((t[i].a & SL_KEY) != key) {
-        if (!t[i].a)
-            return PS_UNLIKELY(s->sn) ? ls_take_side(s, ptr, out) : ls_unlock(s, 0);
-        i = (i + 1) & mask;
+    slot_t *t = s->slots; /* ls_empty if none */
+    /* probed by byte offset: no index scaling a step */
+    uint64_t mask = s->bmask, o = ls_hash(ptr) & mask;
+    uint64_t rkey = sl_rkey(ptr);
+    __asm__("" : "+r"(rkey));
+    slot_t *e;
+    while (sl_akey((e = (slot_t *)((char *)t + o))->a) != rkey) {
+        if (!e->a)
+            return PS_UNLIKELY(s->sn) ? ls_take_side(s, sl_rkey_ptr(rkey), out) : ls_unlock(s, 0);
+        o = (o + sizeof(slot_t)) & mask;
     }
-    return ls_found(s, i, out);
+    if (out) {
+        uint64_t a = e->a, b = e->b;
+        *out = (liveset_entry_t){sl_rkey_ptr(rkey), sl_size(a, b), (uint32_t)b, sl_flags(b)};
+    }
+    if (PS_UNLIKELY(((slot_t *)((char *)t + ((o + sizeof(slot_t)) & mask)))->a != 0))
+        return ls_delete_shift(s, o / sizeof(slot_t)); /* a run continues after it */
+    e->a = 0; /* the usual case at <= 3/4 full */
+    s->n--;
+    return ls_unlock(s, 1);
 }
 
 static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out)
@@ -401,7 +462,8 @@ int liveset_set_flags(uint64_t ptr, uint32_t flags)
     } else if (s->cap && sl_keyable(ptr) && ls_take_main(s, ptr, &e)) {
         e.flags |= flags; /* back in, in a slot or (flag bits a slot has not) the side */
         if (sl_fits(e.ptr, e.size, e.flags)) {
-            ls_put(s, sl_pack(e.ptr, e.size, e.stack, e.flags)); /* counted out: room */
+            /* counted out: room */
+            ls_put(s, sl_pack(e.ptr, e.size, e.stack, e.flags), ls_hash(e.ptr));
         } else if (side_put(s, e) != 0) {
             __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
             PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");

@@ -173,5 +173,32 @@ TEST(side_table_round_trip)
     liveset_unlock_all();
 }
 
+/* Every bit of a slot: all-ones fields come back whole (the size's bits 20..24 are kept apart
+ * from its low 20); an address that matches a slot's key only in bits a slot does not hold
+ * (not 8-aligned, or 2^47 above it) is not that block. */
+TEST(slot_bits_exact)
+{
+    const uint64_t p = 0x7c0000000100ull, size = (1ull << 25) - 1;
+    const uint32_t flags = LIVESET_F_TID(0xffffffu) | 7u;
+    liveset_insert(p, size, 0xffffffffu, flags);
+    liveset_insert(p + 16, 1ull << 20, 0, LIVESET_F_TID(1));
+    for (uint64_t d = 1; d < 8; d++)
+        expect_true(!liveset_remove(p + d, NULL));
+    expect_true(!liveset_remove(p | 1ull << 47, NULL));
+    expect_true(!liveset_remove(p | 1ull << 63, NULL));
+    liveset_entry_t e;
+    expect_true(liveset_remove(p + 16, &e));
+    expect_u64_eq(e.size, 1ull << 20);
+    expect_u64_eq(e.flags, LIVESET_F_TID(1));
+    expect_true(liveset_remove(p, &e));
+    expect_u64_eq(e.ptr, p);
+    expect_u64_eq(e.size, size);
+    expect_u64_eq(e.stack, 0xffffffffu);
+    expect_u64_eq(e.flags, flags);
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
 TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
-          TEST_ENTRY(side_table_round_trip))
+          TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact))
