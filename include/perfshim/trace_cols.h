@@ -576,6 +576,33 @@ static inline int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank, uint64_t *pt
     return 0;
 }
 
+/* The decoders' copy of a record of the "other" column (kept as it is) to the output; -1 if
+ * it is cut or does not fit. */
+static inline int ps_cols_copy_other(const unsigned char **c, const unsigned char *ce,
+                                     unsigned char **o, const unsigned char *oe)
+{
+    ps_rec_hdr_t h;
+    if ((size_t)(ce - *c) < sizeof h)
+        return -1;
+    memcpy(&h, *c, sizeof h);
+    if (h.len < sizeof h || h.len > (size_t)(ce - *c) || h.len > (size_t)(oe - *o))
+        return -1;
+    memcpy(*o, *c, h.len);
+    *c += h.len;
+    *o += h.len;
+    return 0;
+}
+
+/* A decoder's end: every column (but the op column) read to its end and the output full. */
+static inline int ps_cols_all_read(const unsigned char *const *c, const unsigned char *const *ce,
+                                   unsigned n, const unsigned char *o, const unsigned char *oe)
+{
+    for (unsigned i = 1; i < n; i++)
+        if (c[i] != ce[i])
+            return -1;
+    return o == oe ? 0 : -1;
+}
+
 /* Decodes a format 2 body (its header checked by ps_cols_xlen) into out[0, xlen). */
 static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, size_t n,
                                   unsigned char *out, size_t xlen)
@@ -771,28 +798,16 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
             o += sizeof a;
             break;
         }
-        default: { /* PS_COLS_OTHER: op 0 only */
-            ps_rec_hdr_t h;
-            if (op != 0 || (size_t)(ce[PS_COL_OTHER] - c[PS_COL_OTHER]) < sizeof h)
+        default: /* PS_COLS_OTHER: op 0 only */
+            if (op != 0 || ps_cols_copy_other(&c[PS_COL_OTHER], ce[PS_COL_OTHER], &o, oe))
                 return -1;
-            memcpy(&h, c[PS_COL_OTHER], sizeof h);
-            if (h.len < sizeof h || h.len > (size_t)(ce[PS_COL_OTHER] - c[PS_COL_OTHER]) ||
-                h.len > (size_t)(oe - o))
-                return -1;
-            memcpy(o, c[PS_COL_OTHER], h.len);
-            c[PS_COL_OTHER] += h.len;
-            o += h.len;
             break;
         }
-        }
     }
-    for (unsigned i = 1; i < PS_COL_N; i++)
-        if (c[i] != ce[i])
-            return -1;
-    return o == oe ? 0 : -1;
+    return ps_cols_all_read(c, ce, PS_COL_N, o, oe);
 }
 
-/* ---- format 1 (traces written before 2026-12-01 17:00 UTC): decoder only ------------------ */
+/* ---- format 1 (traces written before body format 2, 2026-12-01): decoder only ---------------- */
 
 enum { PS_COL1_OP, PS_COL1_TS, PS_COL1_PTR, PS_COL1_SIZE, PS_COL1_STACK, PS_COL1_ALIGN,
        PS_COL1_OTHER, PS_COL1_N };
@@ -928,25 +943,13 @@ static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, siz
             o += sizeof a;
             break;
         }
-        default: { /* PS_COLS_OTHER: op 0 only */
-            ps_rec_hdr_t h;
-            if (op != 0 || (size_t)(ce[PS_COL1_OTHER] - c[PS_COL1_OTHER]) < sizeof h)
+        default: /* PS_COLS_OTHER: op 0 only */
+            if (op != 0 || ps_cols_copy_other(&c[PS_COL1_OTHER], ce[PS_COL1_OTHER], &o, oe))
                 return -1;
-            memcpy(&h, c[PS_COL1_OTHER], sizeof h);
-            if (h.len < sizeof h || h.len > (size_t)(ce[PS_COL1_OTHER] - c[PS_COL1_OTHER]) ||
-                h.len > (size_t)(oe - o))
-                return -1;
-            memcpy(o, c[PS_COL1_OTHER], h.len);
-            c[PS_COL1_OTHER] += h.len;
-            o += h.len;
             break;
         }
-        }
     }
-    for (unsigned i = 1; i < PS_COL1_N; i++)
-        if (c[i] != ce[i])
-            return -1;
-    return o == oe ? 0 : -1;
+    return ps_cols_all_read(c, ce, PS_COL1_N, o, oe);
 }
 
 /* ---- either format ------------------------------------------------------------------------ */
