@@ -115,6 +115,8 @@ typedef struct ps_cols_hdr_s {
     uint32_t xlen;
     uint32_t col_len[PS_COL_N];
 } ps_cols_hdr_t; /* 60 bytes */
+_Static_assert(offsetof(ps_cols_hdr_t, q) == 1 && offsetof(ps_cols_hdr_t, col_len) == 8 &&
+                   sizeof(ps_cols_hdr_t) == 8 + 4 * PS_COL_N, "ps_cols_dec_begin's layout");
 
 /* glibc's chunk sizes up to 4 KiB (16-byte steps, 32 the smallest), then powers of two. */
 static inline unsigned ps_cols_class(uint64_t size)
@@ -576,6 +578,31 @@ static inline int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank, uint64_t *pt
     return 0;
 }
 
+/* The decoders' size-class lists are valid in this generation; ps_cols_dec_begin empties them. */
+#define PS_COLS_DEC_GEN 1u
+
+/* A decoder's start (either format: a header of hdsize bytes, its ncol column lengths at
+ * offset 8, checked by ps_cols_xlen): the columns [c[i], ce[i]) and the size-class lists
+ * emptied (the state may be uninitialized memory). -1 if the body is shorter than its header. */
+static inline int ps_cols_dec_begin(ps_cols_dec_t *d, const unsigned char *in, size_t n,
+                                    size_t hdsize, unsigned ncol, const unsigned char **c,
+                                    const unsigned char **ce)
+{
+    if (n < hdsize)
+        return -1;
+    const unsigned char *p = in + hdsize;
+    for (unsigned i = 0; i < ncol; i++) {
+        uint32_t len;
+        memcpy(&len, in + 8 + 4 * (size_t)i, sizeof len);
+        c[i] = p;
+        p += len;
+        ce[i] = p;
+    }
+    for (unsigned i = 0; i < PS_COLS_NCLASS; i++)
+        d->lifo[i].gen = PS_COLS_DEC_GEN, d->lifo[i].n = 0;
+    return 0;
+}
+
 /* The decoders' copy of a record of the "other" column (kept as it is) to the output; -1 if
  * it is cut or does not fit. */
 static inline int ps_cols_copy_other(const unsigned char **c, const unsigned char *ce,
@@ -607,22 +634,12 @@ static inline int ps_cols_all_read(const unsigned char *const *c, const unsigned
 static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, size_t n,
                                   unsigned char *out, size_t xlen)
 {
-    ps_cols_hdr_t hd;
-    if (n < sizeof hd)
-        return -1;
-    memcpy(&hd, in, sizeof hd);
     const unsigned char *c[PS_COL_N], *ce[PS_COL_N];
-    const unsigned char *p = in + sizeof hd;
-    for (unsigned i = 0; i < PS_COL_N; i++) {
-        c[i] = p;
-        p += hd.col_len[i];
-        ce[i] = p;
-    }
-    const uint32_t gen = 1; /* the lists start empty: the state may be uninitialized memory */
-    for (unsigned i = 0; i < PS_COLS_NCLASS; i++)
-        d->lifo[i].gen = gen, d->lifo[i].n = 0;
+    if (ps_cols_dec_begin(d, in, n, sizeof(ps_cols_hdr_t), PS_COL_N, c, ce))
+        return -1;
+    const uint32_t gen = PS_COLS_DEC_GEN;
     d->live.head = d->live.n = 0;
-    const unsigned q = hd.q;
+    const unsigned q = in[1]; /* the header's q */
     uint64_t last_tq = 0, last_ptr = 0, pred = 0;
     uint32_t nalloc = 0, nfree = 0;
     unsigned char *o = out, *oe = out + xlen;
@@ -820,26 +837,18 @@ typedef struct ps_cols_hdr1_s {
     uint32_t xlen;
     uint32_t col_len[PS_COL1_N];
 } ps_cols_hdr1_t; /* 36 bytes */
+_Static_assert(offsetof(ps_cols_hdr1_t, q) == 1 && offsetof(ps_cols_hdr1_t, col_len) == 8 &&
+                   sizeof(ps_cols_hdr1_t) == 8 + 4 * PS_COL1_N, "ps_cols_dec_begin's layout");
 
 /* Decodes a format 1 body (its header checked by ps_cols_xlen). */
 static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, size_t n,
                                   unsigned char *out, size_t xlen)
 {
-    ps_cols_hdr1_t hd;
-    if (n < sizeof hd)
-        return -1;
-    memcpy(&hd, in, sizeof hd);
     const unsigned char *c[PS_COL1_N], *ce[PS_COL1_N];
-    const unsigned char *p = in + sizeof hd;
-    for (unsigned i = 0; i < PS_COL1_N; i++) {
-        c[i] = p;
-        p += hd.col_len[i];
-        ce[i] = p;
-    }
-    const uint32_t gen = 1; /* the lists start empty: the state may be uninitialized memory */
-    for (unsigned i = 0; i < PS_COLS_NCLASS; i++)
-        d->lifo[i].gen = gen, d->lifo[i].n = 0;
-    const unsigned q = hd.q;
+    if (ps_cols_dec_begin(d, in, n, sizeof(ps_cols_hdr1_t), PS_COL1_N, c, ce))
+        return -1;
+    const uint32_t gen = PS_COLS_DEC_GEN;
+    const unsigned q = in[1]; /* the header's q */
     uint64_t last_tq = 0, last_ptr = 0, nalloc = 0, nfree = 0, pred = 0;
     unsigned char *o = out, *oe = out + xlen;
     const unsigned char *ops = c[PS_COL1_OP], *ops_end = ce[PS_COL1_OP];
