@@ -18,9 +18,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "analyses/replay.h"
+#include "core/prefetch.h"
 #include "core/u32map.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
@@ -527,6 +527,26 @@ static void *pq_main(void *arg)
     return NULL;
 }
 
+/* Starts the analysis's thread (the first full block): true, or false (one CPU, no thread,
+ * PERFSHIM_NO_PREFETCH): the blocks run on the pass's thread. */
+static bool pq_start(pstate_t *S)
+{
+    if (!prefetch_second_core() || pthread_mutex_init(&S->pq_mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&S->pq_more, NULL) != 0)
+        goto no_more;
+    if (pthread_cond_init(&S->pq_room, NULL) != 0)
+        goto no_room;
+    if (pthread_create(&S->pq_th, NULL, pq_main, S) == 0)
+        return true;
+    pthread_cond_destroy(&S->pq_room);
+no_room:
+    pthread_cond_destroy(&S->pq_more);
+no_more:
+    pthread_mutex_destroy(&S->pq_mu);
+    return false;
+}
+
 /* Hands the full (or last) block over, or runs it here without the thread. Returns 0 or the
  * first error of a block. */
 static int pq_flush(pstate_t *S)
@@ -536,20 +556,7 @@ static int pq_flush(pstate_t *S)
         return 0;
     if (!S->pq_tried && b->n == PQ_EVENTS) { /* the first full block: the thread */
         S->pq_tried = true;
-        if (!getenv("PERFSHIM_NO_PREFETCH") && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
-            pthread_mutex_init(&S->pq_mu, NULL) == 0) {
-            if (pthread_cond_init(&S->pq_more, NULL) == 0) {
-                if (pthread_cond_init(&S->pq_room, NULL) == 0) {
-                    S->pq_threaded = pthread_create(&S->pq_th, NULL, pq_main, S) == 0;
-                    if (!S->pq_threaded)
-                        pthread_cond_destroy(&S->pq_room);
-                }
-                if (!S->pq_threaded)
-                    pthread_cond_destroy(&S->pq_more);
-            }
-            if (!S->pq_threaded)
-                pthread_mutex_destroy(&S->pq_mu);
-        }
+        S->pq_threaded = pq_start(S);
     }
     if (!S->pq_threaded) {
         int rc = pressure_run(S, b->ev, b->res, b->n);

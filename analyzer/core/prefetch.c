@@ -264,6 +264,11 @@ static void *pf_main(void *arg)
     return NULL;
 }
 
+bool prefetch_second_core(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1 && !getenv("PERFSHIM_NO_PREFETCH");
+}
+
 int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
                   size_t *const *chunks, const size_t *nchunks, const prefetch_digest_t *digest)
 {
@@ -299,8 +304,7 @@ int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->ready, NULL);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus > 1 && nstreams > 0 && !getenv("PERFSHIM_NO_PREFETCH"))
+    if (nstreams > 0 && prefetch_second_core())
         p->threaded = pthread_create(&p->th, NULL, pf_main, p) == 0;
     *out = p;
     return 0;

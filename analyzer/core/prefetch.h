@@ -20,6 +20,7 @@
 #ifndef PERFSHIM_PREFETCH_H
 #define PERFSHIM_PREFETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/reader.h"
@@ -35,6 +36,11 @@ typedef struct prefetch_digest_s {
     void (*digest)(const chunk_view_t *view, void **aux, size_t *bytes);
     void (*free_aux)(void *aux);
 } prefetch_digest_t;
+
+/* Whether the analyzer may put work on a second thread: more than one CPU online, and
+ * PERFSHIM_NO_PREFETCH (for measurements) unset. The prefetch and the report's other worker
+ * threads ask this. */
+bool prefetch_second_core(void);
 
 /* digest: NULL for none (it must outlive p). */
 int prefetch_open(prefetch_t **out, const reader_t *r, size_t nstreams,
