@@ -987,6 +987,12 @@ static void writer_end(int close_file)
     final_recs = NULL;
     if (options.rss_ms)
         sample_rss(append);
+    /* what the shim's own stream holds (a lock snapshot the writer thread took since its last
+     * flush, the leak scan's records) goes out in its own chunk first: END's counts are then
+     * those of every chunk before it, and END's chunk holds no event */
+    ilock_lock(&internal_lock);
+    internal_flush(w);
+    ilock_unlock(&internal_lock);
     ilock_lock(&file_lock);
     ps_rec_end_t e = {.h = {PS_REC_END, 0, sizeof e},
                       .ts = prim_now_ns(),

@@ -182,7 +182,9 @@ static int check(trace_t *unused, const char *path)
         return fprintf(stderr, "workload failed: %d\n", status), 1;
     FILE *f = fopen(counts, "r");
     uint64_t want_alloc = 0, want_free = 0, a, b;
+#ifdef CHURN_LOCKS
     uint64_t want_mutex = 0, want_rd = 0, want_wr = 0;
+#endif
     while (f && fscanf(f, "%" SCNu64 " %" SCNu64, &a, &b) == 2) {
         want_alloc += a;
         want_free += b;
@@ -232,6 +234,11 @@ static int check(trace_t *unused, const char *path)
     }
     replay_t r;
     trace_replay(&t, &r);
+#ifdef CHURN_LOCKS
+    int lock_fails = fails;
+#else
+    int lock_fails = 0;
+#endif
     int bad = !t.have_end || t.end.dropped || t.end.events != t.chunk_events ||
                 t.decode_error ||
                 allocs != want_alloc || frees != want_free ||
@@ -250,9 +257,11 @@ static int check(trace_t *unused, const char *path)
     fprintf(stderr,
             "churn: trace %" PRIu64 " allocs / %" PRIu64 " frees from the workers (workload: %" PRIu64
             " / %" PRIu64 "), %zu events, end.events %" PRIu64 ", dropped %" PRIu64
-            ", unmatched %" PRIu64 ", double %" PRIu64 ": %s\n",
+            ", unmatched %" PRIu64 ", double %" PRIu64
+            " (chunks' events %" PRIu64 ", end record %d, decode error %d, lock checks failed %d): %s\n",
             allocs, frees, want_alloc, want_free, t.nev, t.end.events, t.end.dropped,
-            r.unmatched_frees, r.double_allocs, bad ? "FAIL" : "ok");
+            r.unmatched_frees, r.double_allocs, t.chunk_events, t.have_end, t.decode_error, lock_fails,
+            bad ? "FAIL" : "ok");
     trace_free(&t);
     if (!bad)
         unlink(path);
