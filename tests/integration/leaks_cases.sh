@@ -53,6 +53,7 @@ check "a pointer in a dead frame below a thread's sp keeps nothing" case1 deadfr
 check "a pointer in an anonymous mmap (an interpreter's arena) is a root" case1 anon 1 40 0 0 anon
 
 check "unreachable cycles are cliques as memcheck has them (4 definite, 6 indirect)" case1 cycles 4 264 6 432 cycles
+check "leaks after a dlopen, their stacks from the stack cache, are the app's (3 x 24 definite)" case1 afterdlopen 4 112 0 0 afterdlopen "$W/.libs/libleaktls.so"
 
 # the same cycles under memcheck: the same definite and indirect totals
 cycles_memcheck() {

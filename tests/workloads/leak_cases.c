@@ -7,6 +7,7 @@
  * is told from one that saw nothing; what else each case leaves is in its comment.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -419,6 +420,40 @@ static int case_nomem(void)
     return 0;
 }
 
+/* afterdlopen LIB: one call site leaks a 24-byte block before a dlopen and two after it. The
+ * dynamic linker's blocks are roots (they hold TLS and link maps): the first touch of LIB's
+ * thread-local buffer (leak_tlslib.c) makes ld.so malloc this thread's block of it, walked
+ * from there; the leaks after it take their stack from the stack cache, and that last walk's
+ * first frame (in ld.so) must not make them the dynamic linker's (it once did: they were
+ * counted reachable). 3 definite blocks of 24 + control. */
+__attribute__((noipa)) static void leak_24(void)
+{
+    void *volatile p = malloc(24);
+    (void)p;
+}
+
+static int case_afterdlopen(const char *lib)
+{
+    /* one stack: the first call walks it, the others hit (volatile: no unrolled copies of
+     * the call, each with its own return address) */
+    for (volatile int i = 0; i < 3; i++) {
+        if (i == 1) {
+            void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+            void *(*touch)(void) = h ? (void *(*)(void))dlsym(h, "leak_tls_touch") : NULL;
+            if (!touch) {
+                fprintf(stderr, "leak_cases: %s\n", dlerror());
+                return 92;
+            }
+            g_keep = touch();
+        }
+        leak_24();
+    }
+    control();
+    scrub();
+    puts("afterdlopen");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
@@ -453,6 +488,8 @@ int main(int argc, char **argv)
         return case_zero();
     if (!strcmp(m, "nomem"))
         return case_nomem();
+    if (!strcmp(m, "afterdlopen"))
+        return case_afterdlopen(argc > 2 ? argv[2] : "libleaktls.so");
     fprintf(stderr, "usage: leak_cases CASE\n");
     return 2;
 }
