@@ -17,6 +17,7 @@
 #include "analyses/pressure.h"
 #include "analyses/series.h"
 #include "core/pass.h"
+#include "core/prefetch.h"
 #include "perfshim/errors.h"
 
 /* ---- heap ---------------------------------------------------------------------------- */
@@ -222,7 +223,8 @@ unsigned analyses_closure(unsigned select)
  * pass goes on; analyses_symbols takes them over.
  * Only where it costs no peak memory: a trace of at least WARM_EVENTS_MIN events whose live
  * heap then holds at most WARM_LIVE_MAX blocks (the symbols' ~25 MB would add to a large
- * block table's, instead of coming after it is freed). PERFSHIM_NO_PREFETCH: none. */
+ * block table's, instead of coming after it is freed), and only with a second core for it
+ * (prefetch_second_core: more than one CPU, PERFSHIM_NO_PREFETCH unset). */
 #define WARM_EVENTS_MIN 200000
 #define WARM_LIVE_MAX 65536
 #define WARM_SITES 6 /* top sites by allocations, and by bytes */
@@ -297,7 +299,7 @@ static void warm_start(warm_t *w)
 {
     w->done = true;
     const replay_t *rp = w->rp;
-    if (rp->live_blocks > WARM_LIVE_MAX || getenv("PERFSHIM_NO_PREFETCH"))
+    if (rp->live_blocks > WARM_LIVE_MAX || !prefetch_second_core())
         return;
     size_t top[2][WARM_SITES], ntop[2];
     warm_top(rp, top[0], &ntop[0], false);
