@@ -314,27 +314,47 @@ static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk
     return livetab_find_l(t, ptr, b, &t->lay);
 }
 
+/* An insertion shifts a run of at most this many entries inline (a longer one: the general
+ * path, livetab.c). */
+#define LIVETAB_SHIFT_INLINE 16
+
 /* Makes ptr a live block with *b, whatever it was (absent, dead, or live: replaced).
  * Returns 0, or -PS_E_NOMEM (then only livetab_free is valid). Inline when the latest
- * livetab_find found ptr's entry in the array and *b fits it. */
+ * livetab_find looked ptr up in the array and *b fits it: its entry reused in place, or a
+ * new one where the table has room without a rebuild and the run to shift is short. */
 static PS_ALWAYS_INLINE int livetab_set_l(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
                                           const livetab_layout_t *l)
 {
-    if (t->last_ptr == ptr && t->last_state > LIVETAB_ABSENT && !t->last_in_side &&
+    if (t->last_ptr == ptr && t->last_state >= LIVETAB_ABSENT && !t->last_in_side &&
         (l == &livetab_wide_lay || t->have_t0) && livetab_blk_fits_l(t, b, l)) {
-        unsigned char *e = t->slots + t->last_pos * l->stride;
-        if (livetab_v_size(livetab_ld64(e), l) != livetab_sz_side(l)) {
-            if (l != &livetab_wide_lay) { /* (16-byte entries note nothing: livetab.c) */
-                livetab_note(t, b);
-                if (b->size > t->max_size_arr)
-                    t->max_size_arr = b->size;
-            }
-            livetab_ent_store(
-                e, l, livetab_v_pack(l, t->last_key, b->fn, b->site, b->size, b->ts - t->t0));
-            livetab_count_set(t, t->last_state);
-            t->last_state = -1;
-            return 0;
+        size_t st = l->stride, i = t->last_pos;
+        unsigned char *e = t->slots + i * st;
+        if (t->last_state == LIVETAB_ABSENT) {
+            /* a new entry at i (t->nslots > 0: the find saw an array): the run from i up to
+             * the next empty slot moves up by one */
+            size_t j = i, n = t->nslots;
+            if (t->used >= t->limit)
+                return livetab_set_slow(t, ptr, b); /* a rebuild first */
+            while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_kw(t->slots, l, j))
+                j++;
+            if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+                return livetab_set_slow(t, ptr, b);
+            for (unsigned char *d = t->slots + j * st; d > e; d -= st)
+                livetab_ent_store(d, l, livetab_ent_load(d - st, l));
+            t->used++;
+        } else if (livetab_v_size(livetab_ld64(e), l) == livetab_sz_side(l)) {
+            return livetab_set_slow(t, ptr, b);
         }
+        if (l != &livetab_wide_lay) { /* (16-byte entries note nothing: livetab.c) */
+            livetab_note(t, b);
+            if (b->size > t->max_size_arr)
+                t->max_size_arr = b->size;
+        }
+        livetab_ent_store(e, l,
+                          livetab_v_pack(l, t->last_key, b->fn, b->site, b->size, b->ts - t->t0));
+        livetab_count_set(t, t->last_state);
+        t->last_state = -1;
+        return 0;
     }
     return livetab_set_slow(t, ptr, b);
 }
