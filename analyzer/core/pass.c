@@ -921,18 +921,20 @@ static void pass_skip_heap_only(pass_t *P)
 
 /* The live blocks the trace says it ended with (0: it does not say): the largest count of a
  * leak scan (less the blocks a fork child inherited, which are not in its trace) or of a
- * live-set snapshot in the shim stream's last chunks. A hint only: a chunk that does not
- * read is skipped (the pass reads it again and says so). */
+ * live-set snapshot in the shim stream's last chunks, at most the events its chunk headers
+ * count (a count that no event stands for makes no memory). A hint only: a chunk that does
+ * not read is skipped (the pass reads it again and says so). */
 static uint64_t pass_live_hint(pass_t *P)
 {
-    uint64_t hint = 0;
+    uint64_t hint = 0, events = 0;
     size_t seen = 0, bytes = 0;
     chunk_buf_t cb = {0};
     char err[256];
     for (size_t i = reader_chunk_count(P->r); i-- > 0 && seen < PASS_HINT_CHUNKS;) {
         const chunk_info_t *c = reader_chunk(P->r, i);
-        if (!(c->h.flags & PS_CHUNK_F_INTERNAL) || (c->h.flags & PS_CHUNK_F_HEAP_ONLY))
-            continue;
+        if ((!(c->h.flags & PS_CHUNK_F_INTERNAL) && c->h.tid) ||
+            (c->h.flags & PS_CHUNK_F_HEAP_ONLY))
+            continue; /* (the shim's stream: flagged, tid 0) */
         if ((bytes += c->h.usize) > PASS_HINT_BYTES)
             break;
         seen++;
@@ -951,7 +953,9 @@ static uint64_t pass_live_hint(pass_t *P)
         }
     }
     chunk_buf_free(&cb);
-    return hint;
+    for (size_t i = 0; i < reader_chunk_count(P->r) && events < hint; i++)
+        events += reader_chunk(P->r, i)->h.nevents;
+    return hint < events ? hint : events;
 }
 
 /* ---- entry point --------------------------------------------------------------------- */
