@@ -442,6 +442,7 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     for (unsigned fn = 0; fn < 256; fn++)
         st->fam[fn] = (uint8_t)ps_alloc_family((uint8_t)fn);
     replay_timeline_init(rp, m);
+    livetab_hint(&st->live, m->live_hint);
     return 0;
 }
 

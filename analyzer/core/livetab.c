@@ -549,6 +549,12 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift, bool keep_a
     size_t phys = (size_t)(peak + peak * 2 / 5);
     if (phys < LIVETAB_MIN_SLOTS)
         phys = LIVETAB_MIN_SLOTS;
+    /* (the first large array: sized for the hint, livetab.h) */
+    size_t small = t->small_slots ? t->small_slots : LIVETAB_SMALL_SLOTS;
+    if (t->hint && phys >= small && t->nslots < small) {
+        uint64_t hp = t->hint + t->hint / LIVETAB_HINT_ROOM;
+        phys = hp > phys && hp < RESV_BYTES / 16 ? (size_t)hp : phys;
+    }
     size_t tail0 = phys / 128 > 64 ? phys / 128 : 64, nhome = phys - tail0;
     bool keep_dead = keep_all || t->used <= nhome / 5 * 4;
     size_t used = 0;
@@ -822,6 +828,11 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
     t->live--;
     t->dead++;
     t->last_state = LIVETAB_DEAD;
+}
+
+void livetab_hint(livetab_t *t, uint64_t n)
+{
+    t->hint = n;
 }
 
 size_t livetab_bytes(const livetab_t *t)

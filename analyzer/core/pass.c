@@ -911,6 +911,53 @@ static void pass_skip_heap_only(pass_t *P)
     }
 }
 
+/* ---- the live set's size, read ahead --------------------------------------------------- */
+
+/* The shim's own stream holds a leak scan's and the snapshots' counts of live blocks, at its
+ * end: the last few of its chunks (at most PASS_HINT_CHUNKS, PASS_HINT_BYTES decompressed)
+ * are read before the pass for them. */
+#define PASS_HINT_CHUNKS 4
+#define PASS_HINT_BYTES (1u << 20)
+
+/* The live blocks the trace says it ended with (0: it does not say): the largest count of a
+ * leak scan (less the blocks a fork child inherited, which are not in its trace) or of a
+ * live-set snapshot in the shim stream's last chunks, at most the events its chunk headers
+ * count (a count that no event stands for makes no memory). A hint only: a chunk that does
+ * not read is skipped (the pass reads it again and says so). */
+static uint64_t pass_live_hint(pass_t *P)
+{
+    uint64_t hint = 0, events = 0;
+    size_t seen = 0, bytes = 0;
+    chunk_buf_t cb = {0};
+    char err[256];
+    for (size_t i = reader_chunk_count(P->r); i-- > 0 && seen < PASS_HINT_CHUNKS;) {
+        const chunk_info_t *c = reader_chunk(P->r, i);
+        if ((!(c->h.flags & PS_CHUNK_F_INTERNAL) && c->h.tid) ||
+            (c->h.flags & PS_CHUNK_F_HEAP_ONLY))
+            continue; /* (the shim's stream: flagged, tid 0) */
+        if ((bytes += c->h.usize) > PASS_HINT_BYTES)
+            break;
+        seen++;
+        chunk_view_t v;
+        if (reader_chunk_decompress(P->r, i, &cb, &v, err, sizeof(err)) < 0)
+            continue;
+        record_t rec;
+        while (view_next(P->r, &v, &rec) > 0) {
+            const ps_rec_leak_scan_t *ls = &rec.u.leak_scan;
+            uint64_t n = 0;
+            if (rec.type == PS_REC_LEAK_SCAN && ls->blocks >= ls->inherited_blocks)
+                n = ls->blocks - ls->inherited_blocks;
+            else if (rec.type == PS_REC_SNAPSHOT)
+                n = rec.u.snapshot.live_blocks;
+            hint = n > hint ? n : hint;
+        }
+    }
+    chunk_buf_free(&cb);
+    for (size_t i = 0; i < reader_chunk_count(P->r) && events < hint; i++)
+        events += reader_chunk(P->r, i)->h.nevents;
+    return hint < events ? hint : events;
+}
+
 /* ---- entry point --------------------------------------------------------------------- */
 
 static char *pass_strdup(const char *s)
@@ -956,6 +1003,11 @@ static int pass_body(pass_t *P, const char *path, pass_sink_t *sinks, size_t nsi
     P->ev_sinks = calloc(nsinks ? nsinks : 1, sizeof(*P->ev_sinks));
     if (!P->rec_sinks || !P->ev_sinks)
         return -PS_E_NOMEM;
+    bool heap = false; /* an analysis of heap events (the replay): the hint is for it */
+    for (size_t i = 0; i < nsinks; i++)
+        heap |= sinks[i].ops->on_event != NULL;
+    if (heap)
+        m->live_hint = pass_live_hint(P);
     for (size_t i = 0; i < nsinks; i++) {
         if ((rc = sinks[i].ops->init(sinks[i].result, &sinks[i].state, m)) < 0)
             return rc;

@@ -56,6 +56,10 @@ typedef struct tracemodel_s {
     ps_rec_end_t end;      /* the latest END (a failed exec resumes tracing after one) */
     uint32_t crash_signal; /* from a CRASH record, 0 if none */
     uint64_t chunks, chunks_lost, records;
+    /* set before the analyses' init: the live blocks the trace says it ended with (its
+     * latest leak scan or live-set snapshot, read ahead from its last chunks; 0: unknown),
+     * a size hint for the replay's table */
+    uint64_t live_hint;
     bool complete;
     char partial_reason[320];
     tm_stack_t *stacks; /* in the order first defined */

@@ -4,7 +4,8 @@
  * entry (of the layout the table chose) go through the side table and come back exact, and
  * into the array when a rebuild's layout holds them; dead entries last until a rebuild that
  * lacks room (never in a table that did not rebuild); a randomized run of 1 M operations
- * against a plain reference array; at most 24 bytes per live block at the peak.
+ * against a plain reference array; at most 24 bytes per live block at the peak; a size hint
+ * makes the first large array and no rebuild up to it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -449,6 +450,45 @@ TEST(large_growth_in_place)
     livetab_free(&t);
 }
 
+/* livetab_hint: the first large array is sized for the hinted peak, n + n / 4 slots, and
+ * does not rebuild again up to it; past it the table grows as without a hint; every block
+ * stays exact. */
+TEST(hinted_size)
+{
+    const uint32_t n = 300000;
+    for (int over = 0; over < 2; over++) {
+        livetab_t t = {0};
+        livetab_hint(&t, n);
+        uint32_t m = over ? 2 * n : n;
+        uint64_t rebuilds_large = 0;
+        size_t first_large = 0;
+        for (uint32_t i = 0; i < m; i++) {
+            uint64_t ptr = BASE + 16ull * (i * 5 + i % 3);
+            livetab_blk_t b;
+            expect_u64_eq(livetab_find(&t, ptr, &b), LIVETAB_ABSENT);
+            uint64_t r0 = t.rebuilds;
+            size_t large0 = t.nslots >= LIVETAB_SMALL_SLOTS;
+            livetab_blk_t x = {24 + i % 300, 700 + i, i % 91, 1};
+            assert_u64_eq(livetab_set(&t, ptr, &x), 0);
+            if (t.rebuilds != r0 && large0)
+                rebuilds_large++;
+            if (!first_large && t.nslots >= LIVETAB_SMALL_SLOTS)
+                first_large = t.nslots;
+        }
+        expect_u64_eq(first_large, n + n / 4);
+        if (over)
+            expect_true(rebuilds_large > 0 && t.nslots > first_large);
+        else
+            expect_u64_eq(rebuilds_large, 0);
+        for (uint32_t k = 0; k < m; k++) {
+            livetab_blk_t b;
+            assert_u64_eq(livetab_find(&t, BASE + 16ull * (k * 5 + k % 3), &b), LIVETAB_LIVE);
+            expect_blk(&b, &(livetab_blk_t){24 + k % 300, 700 + k, k % 91, 1});
+        }
+        livetab_free(&t);
+    }
+}
+
 /* At most 24 bytes per live block at the peak, dead entries included (side table empty). */
 TEST(bytes_per_live_block)
 {
@@ -603,4 +643,4 @@ TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(small_table_fixed_layou
           TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
           TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
           TEST_ENTRY(random_growing_values), TEST_ENTRY(bytes_per_live_block),
-          TEST_ENTRY(large_growth_in_place))
+          TEST_ENTRY(large_growth_in_place), TEST_ENTRY(hinted_size))

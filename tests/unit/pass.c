@@ -7,7 +7,8 @@
  * and the time range still exact (chunks flagged heap-only counted from their headers, not
  * read); the ring of decoded events (and the worker's digest of them)
  * keeps a stream's records and events in order and hands addresses to prefetch before their
- * events.
+ * events; the live blocks a leak scan counted reach the analyses' init as the table's size
+ * hint.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,50 @@ TEST(batches_keep_stream_order_and_prefetch_ahead)
     ring_order(&ops_ring_batch);
 }
 
+/* The live blocks a trace says it ended with reach the analyses' init (tracemodel_t.live_hint,
+ * the replay's table size hint) when one wants events: a leak scan's blocks less the
+ * inherited ones, in the shim's stream, at most the events the chunk headers count. */
+static void hint_trace(uint64_t blocks, uint64_t inherited, uint32_t nevents)
+{
+    synth_buf_t f = {0}, a = {0}, s = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1500, 0x100, 8, 0);
+    synth_alloc(&a, PS_FN_MALLOC, 0, 1501, 0x200, 8, 0);
+    ps_chunk_header_t h = {.tid = 10, .nevents = nevents, .t_first = 1500, .t_last = 1501};
+    synth_chunk(&f, &a, &h, 1);
+    ps_rec_leak_scan_t ls = {.h = synth_hdr(PS_REC_LEAK_SCAN, 0, sizeof ls),
+                             .ts = 1600,
+                             .blocks = blocks,
+                             .inherited_blocks = inherited};
+    synth_put(&s, &ls, sizeof ls);
+    ps_rec_end_t e = {.ts = 1700};
+    synth_end(&s, &e);
+    h = (ps_chunk_header_t){.flags = PS_CHUNK_F_INTERNAL, .t_first = 1600, .t_last = 1700};
+    synth_chunk(&f, &s, &h, 1);
+    write_file(&f);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    synth_buf_free(&s);
+}
+
+TEST(live_hint_from_the_leak_scan)
+{
+    got_t g;
+    tracemodel_t m;
+    hint_trace(5, 1, 10);
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    expect_u64_eq(m.live_hint, 4);
+    expect_u64_eq(g.nev, 2);
+    tracemodel_free(&m);
+    assert_u64_eq(run(&ops_records, &g, &m), 0); /* no replay: not read */
+    expect_u64_eq(m.live_hint, 0);
+    tracemodel_free(&m);
+    hint_trace(1000000, 0, 2); /* more than the trace's events */
+    assert_u64_eq(run(&ops_events, &g, &m), 0);
+    expect_u64_eq(m.live_hint, 2);
+    tracemodel_free(&m);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -526,6 +571,7 @@ int main(void)
         TEST_ENTRY(not_a_trace),
         TEST_ENTRY(ring_keeps_stream_order_and_prefetches_ahead),
         TEST_ENTRY(batches_keep_stream_order_and_prefetch_ahead),
+        TEST_ENTRY(live_hint_from_the_leak_scan),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
