@@ -84,6 +84,7 @@ struct symbols_s {
     dm_ent_t *dm;
     size_t dm_cap, dm_n;
     arena_t arena; /* frames and demangled names */
+    size_t adopted; /* modules taken over from a symwarm (symbols_adopted) */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -699,6 +700,11 @@ static bool sym_same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+size_t symbols_adopted(const symbols_t *s)
+{
+    return s ? s->adopted : 0;
+}
+
 void symbols_adopt(symbols_t *s, symwarm_t *w)
 {
     if (!w)
@@ -729,6 +735,7 @@ void symbols_adopt(symbols_t *s, symwarm_t *w)
             wm->pool = NULL;
             wm->dwi = NULL;
             wm->dwarf_fd = -1;
+            s->adopted++;
             break;
         }
     }

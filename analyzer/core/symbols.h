@@ -83,6 +83,8 @@ typedef struct symwarm_s symwarm_t;
 int symwarm_start(symwarm_t **out, const tm_module_t *mods, size_t nmods, const uint64_t *ips,
                   size_t nips, const symbols_opts_t *opts);
 void symbols_adopt(symbols_t *s, symwarm_t *w);
+/* How many modules s took over from symwarms (tests: that the work was moved at all). */
+size_t symbols_adopted(const symbols_t *s);
 /* Waits for w's thread (NULL: none): call it before symbols_open, which touches libelf's
  * global state (elf_version) that w's thread reads. */
 void symwarm_wait(symwarm_t *w);

@@ -1,0 +1,141 @@
+/*
+ * tests/unit/symbols.c -- symbols made ready ahead (symwarm, analyzer/core/symbols.h) move
+ * work, not results: this test program's own return addresses resolve to the same frames
+ * (function, file, line, inlined chain) with symbols loaded cold and with a symwarm's modules
+ * adopted; the warm thread's module is taken over (symbols_adopted), and is not when the
+ * symwarm ran with other options (another sysroot) or was stopped unused.
+ */
+#include <config.h>
+
+#include <limits.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/symbols.h"
+#include "test.h"
+
+#define NIPS 4
+
+static uint64_t ips[NIPS];
+static ps_segment_t segs[8];
+static tm_module_t mod;
+
+/* Each records its own return address (an address in the function that called it). */
+__attribute__((noinline, noipa)) static void ra0(void)
+{
+    ips[0] = (uint64_t)(uintptr_t)__builtin_return_address(0);
+}
+__attribute__((noinline, noipa)) static void ra1(void)
+{
+    ips[1] = (uint64_t)(uintptr_t)__builtin_return_address(0);
+}
+__attribute__((noinline, noipa)) static void caller(void)
+{
+    ra0();
+    ra1();
+    ips[2] = (uint64_t)(uintptr_t)__builtin_return_address(0);
+}
+
+/* This program as the trace's module: its path, load base and PT_LOAD segments. */
+static int self_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size, (void)arg;
+    mod.base = info->dlpi_addr;
+    for (int i = 0; i < info->dlpi_phnum && mod.nseg < 8; i++)
+        if (info->dlpi_phdr[i].p_type == PT_LOAD)
+            segs[mod.nseg++] = (ps_segment_t){info->dlpi_phdr[i].p_vaddr,
+                                              info->dlpi_phdr[i].p_memsz,
+                                              info->dlpi_phdr[i].p_flags, 0};
+    return 1; /* the first object is the program */
+}
+
+static void setup(void)
+{
+    static char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        abort();
+    exe[n] = 0;
+    mod.path = exe;
+    mod.segs = segs;
+    dl_iterate_phdr(self_module, NULL);
+    caller();
+    ips[3] = (uint64_t)(uintptr_t)&setup + 1; /* (lookups use ip - 1) */
+}
+
+/* One address's frames as one line: "function file:line [inlined]|..." */
+static void frames_line(symbols_t *s, uint64_t ip, char *out, size_t cap)
+{
+    const sym_frame_t *f;
+    unsigned n;
+    size_t o = 0;
+    out[0] = 0;
+    if (symbols_frames(s, ip, &f, &n) != 0)
+        return;
+    for (unsigned i = 0; i < n && o < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s %s:%u%s|", f[i].function ? f[i].function : "?",
+                              f[i].file ? f[i].file : "?", f[i].line, f[i].inlined ? " inl" : "");
+}
+
+static const symbols_opts_t opts = {.quiet = true};
+
+TEST(a_warm_module_resolves_as_a_cold_one)
+{
+    char cold[NIPS][1024], warm[NIPS][1024];
+    symbols_t *s = NULL;
+    assert_u64_eq(symbols_open(&s, &mod, 1, &opts), 0);
+    for (int i = 0; i < NIPS; i++)
+        frames_line(s, ips[i], cold[i], sizeof cold[i]);
+    symbols_close(s);
+    /* the cold path resolves them at all: the program's functions with file:line */
+    expect_true(strstr(cold[0], "caller ") != NULL && strstr(cold[0], "symbols.c:") != NULL);
+    expect_true(strstr(cold[3], "setup ") != NULL);
+
+    symwarm_t *w = NULL;
+    assert_u64_eq(symwarm_start(&w, &mod, 1, ips, NIPS, &opts), 0);
+    assert_true(w != NULL);
+    symwarm_wait(w);
+    assert_u64_eq(symbols_open(&s, &mod, 1, &opts), 0);
+    symbols_adopt(s, w);
+    expect_u64_eq(symbols_adopted(s), 1);
+    for (int i = 0; i < NIPS; i++) {
+        frames_line(s, ips[i], warm[i], sizeof warm[i]);
+        expect_str_eq(warm[i], cold[i]);
+    }
+    symbols_close(s);
+}
+
+TEST(a_symwarm_with_other_options_or_stopped_gives_nothing)
+{
+    /* another sysroot: the warm thread's module is another file's, not adopted */
+    symbols_opts_t other = opts;
+    other.sysroot = "/nonexistent-sysroot";
+    symwarm_t *w = NULL;
+    assert_u64_eq(symwarm_start(&w, &mod, 1, ips, NIPS, &other), 0);
+    symwarm_wait(w);
+    symbols_t *s = NULL;
+    assert_u64_eq(symbols_open(&s, &mod, 1, &opts), 0);
+    symbols_adopt(s, w);
+    expect_u64_eq(symbols_adopted(s), 0);
+    char line[1024];
+    frames_line(s, ips[0], line, sizeof line);
+    expect_true(strstr(line, "caller ") != NULL); /* s loads it itself */
+    symbols_close(s);
+    /* stopped unused: freed, nothing left running */
+    w = NULL;
+    assert_u64_eq(symwarm_start(&w, &mod, 1, ips, NIPS, &opts), 0);
+    symwarm_free(w);
+    symbols_adopt(NULL, NULL); /* (no symwarm: nothing to do) */
+}
+
+int main(void)
+{
+    setup();
+    static const test_case tests[] = {TEST_ENTRY(a_warm_module_resolves_as_a_cold_one),
+                                      TEST_ENTRY(a_symwarm_with_other_options_or_stopped_gives_nothing)};
+    return test_run(tests, sizeof tests / sizeof tests[0]);
+}
