@@ -27,7 +27,7 @@
 #include "perfshim/mix.h"
 
 typedef struct ring_s {
-    uint64_t ptr, ts, seq;
+    uint64_t ptr, ts;
 } ring_t;
 
 #define STEPS_KEPT 8 /* a thread's latest realloc steps whose blocks a next step continues */
@@ -381,7 +381,7 @@ static PS_NOINLINE void realloc_step(thr_t *t, pressure_site_t *s, const pass_ev
     s->realloc_bytes_copied += t->re_old_size;
     if (!t->re_cont)
         s->realloc_chains++;
-    t->steps[t->nsteps++ % STEPS_KEPT] = (ring_t){e->ptr, e->ts, 0};
+    t->steps[t->nsteps++ % STEPS_KEPT] = (ring_t){e->ptr, e->ts};
     if (e->size > s->realloc_final_max)
         s->realloc_final_max = e->size;
 }
@@ -513,7 +513,7 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
             if (e->ts < t->last_ts)
                 t->unsorted = true;
             t->last_ts = e->ts;
-            t->ring[t->rpos] = (ring_t){e->ptr, e->ts, t->nalloc};
+            t->ring[t->rpos] = (ring_t){e->ptr, e->ts};
             t->rpos = t->rpos == kk ? 0 : t->rpos + 1;
             t->nalloc++;
         } else {
@@ -542,10 +542,10 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                     s->within_k++;
             }
             bool re = is_realloc(e->fn);
-            t->re_pending = re;
-            t->re_old_size = size;
-            t->re_cont = false;
+            t->re_pending = re; /* (re_old_size and re_cont are read only after it) */
             if (PS_UNLIKELY(re)) { /* a realloc's old side: not a release the app made */
+                t->re_old_size = size;
+                t->re_cont = false;
                 realloc_release(t, e, b);
             } else if (ss_thr[si] == ti + 1 || !ss_thr[si]) {
                 ss_thr[si] = (uint32_t)ti + 1;
