@@ -441,6 +441,8 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
     size_t ti = 0;   /* its index */
     uint32_t tid = 0; /* its tid */
+    uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, index */
+    size_t last_si = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const pass_event_t *e = &ev[i];
@@ -462,7 +464,9 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
         const replay_released_t *b = &r[i].released;
         uint32_t id = alloc ? e->stack : b->stack_id;
         size_t si;
-        if (PS_LIKELY(id < site_of_n) && site_of[id]) {
+        if (id == last_id) { /* (a churn's events: one site after the other) */
+            si = last_si;
+        } else if (PS_LIKELY(id < site_of_n) && site_of[id]) {
             si = site_of[id] - 1;
         } else {
             const pressure_site_t *ns = site_get_slow(S, id);
@@ -477,6 +481,8 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
             ss_size = S->ss_size;
             si = (size_t)(ns - sites);
         }
+        last_id = id;
+        last_si = si;
         pressure_site_t *s = &sites[si];
         size_t w1 = SIZE_MAX; /* an event outside acc's window alone: its window */
         if (PS_UNLIKELY(e->ts < acc.lo || e->ts >= acc.hi)) {
