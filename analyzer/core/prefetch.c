@@ -61,10 +61,13 @@ typedef struct pslot_s {
 
 /* Released slots' buffers kept for the next fills (mu): a chunk's decompressed buffer and the
  * digest's arrays (grown by doubling, ~5 reallocs a chunk, each buffer a fresh mmap's page
- * faults) are reused instead of allocated again for every chunk. At most PF_SPARES sets of at
- * most PF_SPARE_MAX bytes each, outside the budget (`held` counts the slots' buffers). */
-#define PF_SPARES 2
+ * faults) are reused instead of allocated again for every chunk. Two sets of at most
+ * PF_SPARE_MAX bytes each, and more, up to a ring's worth (the consumer releases up to half a
+ * ring between two of the worker's turns), while all of them stay within PF_SPARE_SMALL bytes;
+ * outside the budget (`held` counts the slots' buffers). */
+#define PF_SPARES PF_RING
 #define PF_SPARE_MAX ((size_t)16 << 20)
+#define PF_SPARE_SMALL ((size_t)4 << 20)
 
 typedef struct pspare_s {
     unsigned char *ubuf;
@@ -105,6 +108,7 @@ struct prefetch_s {
     const prefetch_digest_t *digest;
     pspare_t spare[PF_SPARES];
     unsigned nspare;
+    size_t spare_bytes; /* their buffers' bytes */
 };
 
 /* The slot k places after the consumer's (k = 1: the next chunk's). */
@@ -139,10 +143,12 @@ static bool pf_wants(const pstream_t *s)
  * and is dropped). */
 static void pf_release(prefetch_t *p, pslot_t *sl)
 {
-    p->held -= sl->ubuf_cap + sl->aux_bytes;
-    if (p->nspare < PF_SPARES && (sl->ubuf || sl->aux) &&
-        sl->ubuf_cap + sl->aux_bytes <= PF_SPARE_MAX) { /* kept for a next fill */
+    size_t bytes = sl->ubuf_cap + sl->aux_bytes;
+    p->held -= bytes;
+    if (p->nspare < PF_SPARES && (sl->ubuf || sl->aux) && bytes <= PF_SPARE_MAX &&
+        (p->nspare < 2 || p->spare_bytes + bytes <= PF_SPARE_SMALL)) { /* kept for a next fill */
         p->spare[p->nspare++] = (pspare_t){sl->ubuf, sl->ubuf_cap, sl->aux, sl->aux_bytes};
+        p->spare_bytes += bytes;
         sl->aux = NULL;
         sl->ubuf = NULL;
     }
@@ -163,6 +169,7 @@ static void pf_take_spare(prefetch_t *p, pslot_t *sl)
     if (!p->nspare || sl->ubuf || sl->aux)
         return;
     pspare_t *sp = &p->spare[--p->nspare];
+    p->spare_bytes -= sp->ubuf_cap + sp->aux_bytes;
     sl->ubuf = sp->ubuf;
     sl->ubuf_cap = sp->ubuf_cap;
     sl->aux = sp->aux;
