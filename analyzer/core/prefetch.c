@@ -232,15 +232,17 @@ static void *pf_main(void *arg)
     while (!p->stop) {
         pstream_t *s = NULL;
         bool demand = false, blocked = false;
-        if (p->waiting != SIZE_MAX && pf_wants(&p->s[p->waiting])) {
+        if (p->waiting != SIZE_MAX) {
             pstream_t *w = &p->s[p->waiting];
-            if (!w->nready) { /* the chunk the consumer waits for */
+            if (pf_wants(w) && !w->nready) { /* the chunk the consumer waits for */
                 s = w;
                 demand = true;
-            } else if (w->nready < PF_WAKE_READY &&
+            } else if (pf_wants(w) && w->nready < PF_WAKE_READY &&
                        pf_admit(p, pf_slot(w, w->nready + 1), w->chunks[w->next],
                                 p->budget / 2)) { /* the ones it is woken with */
                 s = w;
+            } else if (w->nready) { /* before anything else: what it has */
+                pthread_cond_signal(&p->ready);
             }
         }
         for (size_t k = 0; !s && k < p->n; k++) {
@@ -258,8 +260,6 @@ static void *pf_main(void *arg)
         if (!s) {
             p->idle = true;
             p->blocked = blocked;
-            if (p->waiting != SIZE_MAX) /* what it has, rather than nothing */
-                pthread_cond_signal(&p->ready);
             pthread_cond_wait(&p->work, &p->mu);
             p->idle = false;
             continue;
