@@ -103,7 +103,7 @@ typedef struct pstate_s {
     size_t nla, la_cap;
     uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
     bool *has_ev;
-    wacc_t win; /* the latest events' window (pressure_run), its sums added to P->windows */
+    wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
     uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
     uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; blocks handed
@@ -390,8 +390,7 @@ static PS_NOINLINE void realloc_step(thr_t *t, pressure_site_t *s, const pass_ev
 
 /* A realloc's old side, released by t: whether that block was made by one of its latest
  * steps (t->re_cont). */
-static PS_NOINLINE void realloc_release(thr_t *t, const pass_event_t *e,
-                                        const replay_released_t *b)
+static PS_NOINLINE void realloc_release(thr_t *t, const pass_event_t *e, const replay_released_t *b)
 {
     for (unsigned j = 0; is_realloc(b->alloc_fn) && j < STEPS_KEPT; j++)
         if (t->steps[j].ptr == e->ptr && t->steps[j].ts == b->alloc_ts)
@@ -429,18 +428,18 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
     /* acc's sums, in locals */
     uint64_t w_allocs = 0, w_bytes = 0, w_rels = 0, w_died = 0, w_max = 0, w_last = 0;
     bool w_any = false;
-#define WACC_FLUSH(w)                                                                          \
-    do {                                                                                       \
-        acc.allocations = w_allocs, acc.bytes = w_bytes, acc.releases = w_rels;                \
-        acc.died_young = w_died, acc.live_max = w_max, acc.live_last = w_last;                 \
-        acc.any = w_any;                                                                       \
-        wacc_flush(S, &acc, (w));                                                              \
-        w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                      \
-        w_any = false;                                                                         \
+#define WACC_FLUSH(w)                                                                              \
+    do {                                                                                           \
+        acc.allocations = w_allocs, acc.bytes = w_bytes, acc.releases = w_rels;                    \
+        acc.died_young = w_died, acc.live_max = w_max, acc.live_last = w_last;                     \
+        acc.any = w_any;                                                                           \
+        wacc_flush(S, &acc, (w));                                                                  \
+        w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
+        w_any = false;                                                                             \
     } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
     size_t ti = 0;   /* its index */
-    uint32_t tid = 0; /* its tid */
+    uint32_t tid = 0;              /* its tid */
     uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, index */
     size_t last_si = 0;
     int rc = 0;
@@ -512,8 +511,8 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                     realloc_step(t, s, e);
             } else { /* the size this thread last released from this site */
                 uint64_t last = ss_thr[si] == ti + 1 ? ss_size[si]
-                                : ss_thr[si]          ? ss_get(S, (uint64_t)ti << 32 | id)
-                                                      : 0;
+                                : ss_thr[si]         ? ss_get(S, (uint64_t)ti << 32 | id)
+                                                     : 0;
                 if (last && last - 1 == size)
                     s->same_size_cycles++;
             }
@@ -550,7 +549,7 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                     s->within_k++;
             }
             bool re = is_realloc(e->fn);
-            t->re_pending = re; /* (re_old_size and re_cont are read only after it) */
+            t->re_pending = re;    /* (re_old_size and re_cont are read only after it) */
             if (PS_UNLIKELY(re)) { /* a realloc's old side: not a release the app made */
                 t->re_old_size = size;
                 t->re_cont = false;

@@ -279,8 +279,8 @@ static void *pf_main(void *arg)
             pf_settle(p, sl, cap0);
         s->busy = false;
         s->nready++;
-        if (p->waiting != SIZE_MAX && (p->s[p->waiting].nready >= PF_WAKE_READY ||
-                                       !pf_wants(&p->s[p->waiting])))
+        if (p->waiting != SIZE_MAX &&
+            (p->s[p->waiting].nready >= PF_WAKE_READY || !pf_wants(&p->s[p->waiting])))
             pthread_cond_signal(&p->ready);
     }
     pthread_mutex_unlock(&p->mu);
