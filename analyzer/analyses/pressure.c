@@ -27,7 +27,7 @@
 #include "perfshim/mix.h"
 
 typedef struct ring_s {
-    uint64_t ptr, ts, seq;
+    uint64_t ptr, ts;
 } ring_t;
 
 #define STEPS_KEPT 8 /* a thread's latest realloc steps whose blocks a next step continues */
@@ -59,17 +59,31 @@ typedef struct lockalloc_s {
  * first full block (a small trace never starts it); without it (one CPU, no thread,
  * PERFSHIM_NO_PREFETCH set) the blocks are run on the pass's thread. Results are the same:
  * one thread takes every event, in order. */
-#define PQ_EVENTS 1024 /* events per block */
-#define PQ_BLOCKS 8    /* blocks in the ring */
+#define PQ_EVENTS 512 /* events per block */
+#define PQ_BLOCKS 16  /* blocks in the ring (640 KiB) */
 /* A sleeping thread is woken when this many blocks wait (fewer wake-ups: it runs faster than
- * the pass, so it sleeps between most blocks). */
-#define PQ_WAKE 4
+ * the pass, so it sleeps between most blocks; each wake-up on 2 cores also tends to preempt
+ * the pass's thread). Three quarters of the ring: on an 8 M-event churn trace ~1,200 sleeps
+ * instead of ~1,700 with 4 of 8 blocks of 1,024, the same memory. */
+#define PQ_WAKE 12
 
 typedef struct pq_block_s {
     size_t n;
     pass_event_t ev[PQ_EVENTS];
     replay_evres_t res[PQ_EVENTS];
 } pq_block_t;
+
+/* The sums of the latest events' window, kept in pressure_run's locals while the events stay
+ * in it (the merged events' times mostly do) and added to P->windows when they leave it and at
+ * a block's end: no division and no store to the windows per event. [lo, hi): the window's
+ * times (w == SIZE_MAX: none yet); any: an event was counted (its live heap: live_max, the
+ * most, and live_last, after the latest). */
+typedef struct wacc_s {
+    uint64_t lo, hi;
+    size_t w;
+    uint64_t allocations, bytes, releases, died_young, live_max, live_last;
+    bool any;
+} wacc_t;
 
 typedef struct pstate_s {
     pressure_t *P;
@@ -89,8 +103,7 @@ typedef struct pstate_s {
     size_t nla, la_cap;
     uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
     bool *has_ev;
-    uint64_t win_lo, win_hi; /* event_window: the latest event's window's bounds */
-    size_t win_cur;
+    wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
     uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
     uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; blocks handed
@@ -105,29 +118,6 @@ typedef struct pstate_s {
     bool pq_threaded, pq_tried, pq_stop, pq_sleeping;
     int pq_err;
 } pstate_t;
-
-/* pressure_window for the merged events, whose times mostly stay in one window: no division
- * while ts stays within the latest event's window. */
-static size_t event_window_slow(pstate_t *S, uint64_t ts);
-
-static inline size_t event_window(pstate_t *S, uint64_t ts)
-{
-    if (PS_LIKELY(ts >= S->win_lo && ts < S->win_hi))
-        return S->win_cur;
-    return event_window_slow(S, ts);
-}
-
-static PS_NOINLINE size_t event_window_slow(pstate_t *S, uint64_t ts)
-{
-    const pressure_t *P = S->P;
-    size_t i = pressure_window(P, S->start_ns, ts);
-    if (ts > S->start_ns && P->window_ns) {
-        S->win_cur = i;
-        S->win_lo = S->start_ns + i * P->window_ns;
-        S->win_hi = i == P->nwindows - 1 ? UINT64_MAX : S->win_lo + P->window_ns;
-    }
-    return i;
-}
 
 static bool is_realloc(uint8_t fn)
 {
@@ -319,25 +309,6 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
     return 0;
 }
 
-/* The size thread ti last released from site si (+ 1; 0: none), and its update. */
-static uint64_t same_get(const pstate_t *S, size_t si, size_t ti, uint32_t stack)
-{
-    if (S->ss_thr[si] == ti + 1)
-        return S->ss_size[si];
-    return S->ss_thr[si] ? ss_get(S, (uint64_t)ti << 32 | stack) : 0;
-}
-
-static int same_put(pstate_t *S, size_t si, size_t ti, uint32_t stack, uint64_t size)
-{
-    if (!S->ss_thr[si])
-        S->ss_thr[si] = (uint32_t)ti + 1;
-    if (S->ss_thr[si] == ti + 1) {
-        S->ss_size[si] = size + 1;
-        return 0;
-    }
-    return ss_put(S, (uint64_t)ti << 32 | stack, size + 1);
-}
-
 /* ---- the events ---------------------------------------------------------------------- */
 
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
@@ -372,131 +343,231 @@ static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr
     return 0;
 }
 
-static void window_live(pstate_t *S, size_t w, uint64_t live)
+/* Adds a's sums to window w and empties them. */
+static void wacc_flush(pstate_t *S, wacc_t *a, size_t w)
 {
+    if (!a->any)
+        return;
     pressure_window_t *win = &S->P->windows[w];
-    if (live > win->live_bytes_max)
-        win->live_bytes_max = live;
-    S->live_end[w] = live;
+    win->allocations += a->allocations;
+    win->bytes += a->bytes;
+    win->releases += a->releases;
+    win->bytes_died_young += a->died_young;
+    if (a->live_max > win->live_bytes_max)
+        win->live_bytes_max = a->live_max;
+    S->live_end[w] = a->live_last;
     S->has_ev[w] = true;
+    a->allocations = a->bytes = a->releases = a->died_young = a->live_max = 0;
+    a->any = false;
 }
 
-static int on_release(pstate_t *S, thr_t *t, const pass_event_t *e, const replay_released_t *b,
-                      uint64_t live)
+/* An event at ts outside the window of acc (its sums added first, by the caller): the window
+ * its sums go to. acc moves to ts's window, unless ts is at or before the start (window 0,
+ * which the caller adds this one event to, acc's window unchanged). */
+static PS_NOINLINE size_t wacc_move(pstate_t *S, wacc_t *acc, uint64_t ts)
 {
-    pressure_t *P = S->P;
-    pressure_site_t *s = site_get(S, b->stack_id);
-    if (!s)
-        return -PS_E_NOMEM;
-    size_t w = event_window(S, e->ts);
-    uint64_t life = e->ts >= b->alloc_ts ? e->ts - b->alloc_ts : 0;
-    s->releases++; /* (P's totals: the sites' sums, pressure_end) */
-    P->windows[w].releases++;
-    if (life <= P->short_ns) {
-        s->short_lived++;
-        s->short_lived_bytes += b->size;
-        P->windows[w].bytes_died_young += b->size;
+    const pressure_t *P = S->P;
+    size_t w = pressure_window(P, S->start_ns, ts);
+    if (ts > S->start_ns && P->window_ns) {
+        acc->w = w;
+        acc->lo = S->start_ns + w * P->window_ns;
+        acc->hi = w == P->nwindows - 1 ? UINT64_MAX : acc->lo + P->window_ns;
     }
-    bool cross = P->have_cross_thread && (e->flags & PS_FREE_F_CROSS_THREAD);
-    if (cross)
-        s->cross_thread_frees++;
-    /* its thread's allocations since: the releasing thread's ring, else (a release that
-     * crossed threads, or may have) the others' */
-    uint64_t others;
-    int found = !cross && ring_find(S, t, e->ptr, b->alloc_ts, &others);
-    if (!found && (cross || !P->have_cross_thread))
-        for (size_t i = 0; i < S->nthr && i < THR_SCAN_MAX && !found; i++)
-            if (&S->thr[i] != t)
-                found = ring_find(S, &S->thr[i], e->ptr, b->alloc_ts, &others);
-    if (found) {
-        if (others == 0)
-            s->temporary++;
-        if (others <= P->k)
-            s->within_k++;
-    }
-    t->re_pending = is_realloc(e->fn);
-    t->re_old_size = b->size;
-    t->re_cont = false;
-    for (unsigned j = 0; t->re_pending && is_realloc(b->alloc_fn) && j < STEPS_KEPT; j++)
+    return w;
+}
+
+/* A realloc's new side after its old side (t->re_pending): a growth chain's step. */
+static PS_NOINLINE void realloc_step(thr_t *t, pressure_site_t *s, const pass_event_t *e)
+{
+    s->realloc_steps++;
+    s->realloc_bytes_copied += t->re_old_size;
+    if (!t->re_cont)
+        s->realloc_chains++;
+    t->steps[t->nsteps++ % STEPS_KEPT] = (ring_t){e->ptr, e->ts};
+    if (e->size > s->realloc_final_max)
+        s->realloc_final_max = e->size;
+}
+
+/* A realloc's old side, released by t: whether that block was made by one of its latest
+ * steps (t->re_cont). */
+static PS_NOINLINE void realloc_release(thr_t *t, const pass_event_t *e, const replay_released_t *b)
+{
+    for (unsigned j = 0; is_realloc(b->alloc_fn) && j < STEPS_KEPT; j++)
         if (t->steps[j].ptr == e->ptr && t->steps[j].ts == b->alloc_ts)
             t->re_cont = true;
-    window_live(S, w, live);
-    if (t->re_pending) /* a realloc's old side: not a release the app made */
-        return 0;
-    return same_put(S, (size_t)(s - P->sites), (size_t)(t - S->thr), b->stack_id, b->size);
 }
 
-static int on_alloc(pstate_t *S, thr_t *t, const pass_event_t *e, uint64_t live)
+/* The release's allocating thread's allocations since, when its own thread's ring does not
+ * have it (a release that crossed threads, or may have): the other threads' rings. */
+static PS_NOINLINE int ring_find_others(const pstate_t *S, const thr_t *t, uint64_t ptr,
+                                        uint64_t ts, uint64_t *others)
 {
-    pressure_t *P = S->P;
-    pressure_site_t *s = site_get(S, e->stack);
-    if (!s)
-        return -PS_E_NOMEM;
-    size_t w = event_window(S, e->ts);
-    s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
-    s->bytes += e->size;
-    uint32_t sz = e->size < UINT32_MAX ? (uint32_t)e->size : UINT32_MAX;
-    if (sz < s->size_min)
-        s->size_min = sz;
-    if (sz > s->size_max)
-        s->size_max = sz;
-    P->windows[w].allocations++;
-    P->windows[w].bytes += e->size;
-    window_live(S, w, live);
-    bool re = is_realloc(e->fn);
-    if (re && t->re_pending) { /* a growth chain's step */
-        s->realloc_steps++;
-        s->realloc_bytes_copied += t->re_old_size;
-        if (!t->re_cont)
-            s->realloc_chains++;
-        t->steps[t->nsteps++ % STEPS_KEPT] = (ring_t){e->ptr, e->ts, 0};
-        if (e->size > s->realloc_final_max)
-            s->realloc_final_max = e->size;
-    }
-    t->re_pending = false;
-    if (!re) {
-        uint64_t last = same_get(S, (size_t)(s - P->sites), (size_t)(t - S->thr), e->stack);
-        if (last && last - 1 == e->size)
-            s->same_size_cycles++;
-    }
-    if (e->ts < t->last_ts)
-        t->unsorted = true;
-    t->last_ts = e->ts;
-    t->ring[t->rpos] = (ring_t){e->ptr, e->ts, t->nalloc};
-    t->rpos = t->rpos == P->k ? 0 : t->rpos + 1;
-    t->nalloc++;
-    return 0;
+    int found = 0;
+    for (size_t i = 0; i < S->nthr && i < THR_SCAN_MAX && !found; i++)
+        if (&S->thr[i] != t)
+            found = ring_find(S, &S->thr[i], ptr, ts, others);
+    return found;
 }
 
-/* One event, with what the replay did with it (replay_t.evres). */
-static PS_ALWAYS_INLINE int pressure_one(pstate_t *S, const pass_event_t *e,
-                                         const replay_evres_t *r, thr_t *t)
-{
-    if (e->kind == PASS_EV_ALLOC)
-        return on_alloc(S, t, e, r->live_bytes);
-    if (!r->freed) { /* not a live block's release: nothing freed */
-        t->re_pending = false;
-        return 0;
-    }
-    return on_release(S, t, e, &r->released, r->live_bytes);
-}
-
-/* Events ev[0..n) with the replay's results r[0..n). */
+/* Events ev[0..n) with the replay's results r[0..n) (what the replay did with each: the
+ * released block's size, time, site and function, the live heap after it). The state the
+ * loop reads per event is held in locals (the sites' stores would make the compiler load it
+ * again), read again after a call that may move it (a new site or thread). */
 static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_t *r, size_t n)
 {
+    pressure_t *P = S->P;
+    const uint64_t short_ns = P->short_ns;
+    const bool have_cross = P->have_cross_thread;
+    const size_t kk = P->k;
+    pressure_site_t *sites = P->sites;
+    const uint32_t *site_of = S->site_of;
+    size_t site_of_n = S->site_of_n;
+    uint32_t *ss_thr = S->ss_thr;
+    uint64_t *ss_size = S->ss_size;
+    wacc_t acc = S->win;
+    /* acc's sums, in locals */
+    uint64_t w_allocs = 0, w_bytes = 0, w_rels = 0, w_died = 0, w_max = 0, w_last = 0;
+    bool w_any = false;
+#define WACC_FLUSH(w)                                                                              \
+    do {                                                                                           \
+        acc.allocations = w_allocs, acc.bytes = w_bytes, acc.releases = w_rels;                    \
+        acc.died_young = w_died, acc.live_max = w_max, acc.live_last = w_last;                     \
+        acc.any = w_any;                                                                           \
+        wacc_flush(S, &acc, (w));                                                                  \
+        w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
+        w_any = false;                                                                             \
+    } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
+    size_t ti = 0;   /* its index */
+    uint32_t tid = 0;              /* its tid */
+    uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, index */
+    size_t last_si = 0;
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ev[i].kind == PASS_EV_FAILED)
+        const pass_event_t *e = &ev[i];
+        if (e->kind == PASS_EV_FAILED)
             continue;
-        if (!t || t->tid != ev[i].tid) {
-            if (!(t = thr_get(S, ev[i].tid)))
-                return -PS_E_NOMEM;
+        if (e->tid != tid || !t) {
+            if (!(t = thr_get(S, e->tid))) {
+                rc = -PS_E_NOMEM;
+                break;
+            }
+            ti = (size_t)(t - S->thr);
+            tid = e->tid;
         }
-        int rc = pressure_one(S, &ev[i], &r[i], t);
-        if (PS_UNLIKELY(rc < 0))
-            return rc;
+        const bool alloc = e->kind == PASS_EV_ALLOC;
+        if (!alloc && !r[i].freed) { /* not a live block's release: nothing freed */
+            t->re_pending = false;
+            continue;
+        }
+        const replay_released_t *b = &r[i].released;
+        uint32_t id = alloc ? e->stack : b->stack_id;
+        size_t si;
+        if (id == last_id) { /* (a churn's events: one site after the other) */
+            si = last_si;
+        } else if (PS_LIKELY(id < site_of_n) && site_of[id]) {
+            si = site_of[id] - 1;
+        } else {
+            const pressure_site_t *ns = site_get_slow(S, id);
+            if (!ns) {
+                rc = -PS_E_NOMEM;
+                break;
+            }
+            sites = P->sites;
+            site_of = S->site_of;
+            site_of_n = S->site_of_n;
+            ss_thr = S->ss_thr;
+            ss_size = S->ss_size;
+            si = (size_t)(ns - sites);
+        }
+        last_id = id;
+        last_si = si;
+        pressure_site_t *s = &sites[si];
+        size_t w1 = SIZE_MAX; /* an event outside acc's window alone: its window */
+        if (PS_UNLIKELY(e->ts < acc.lo || e->ts >= acc.hi)) {
+            WACC_FLUSH(acc.w);
+            size_t w = wacc_move(S, &acc, e->ts);
+            if (w != acc.w)
+                w1 = w;
+        }
+        uint64_t live = r[i].live_bytes;
+        if (live > w_max)
+            w_max = live;
+        w_last = live;
+        w_any = true;
+        if (alloc) {
+            uint64_t size = e->size;
+            s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
+            s->bytes += size;
+            uint32_t sz = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
+            if (sz < s->size_min)
+                s->size_min = sz;
+            if (sz > s->size_max)
+                s->size_max = sz;
+            w_allocs++;
+            w_bytes += size;
+            if (PS_UNLIKELY(is_realloc(e->fn))) {
+                if (t->re_pending)
+                    realloc_step(t, s, e);
+            } else { /* the size this thread last released from this site */
+                uint64_t last = ss_thr[si] == ti + 1 ? ss_size[si]
+                                : ss_thr[si]         ? ss_get(S, (uint64_t)ti << 32 | id)
+                                                     : 0;
+                if (last && last - 1 == size)
+                    s->same_size_cycles++;
+            }
+            t->re_pending = false;
+            if (e->ts < t->last_ts)
+                t->unsorted = true;
+            t->last_ts = e->ts;
+            t->ring[t->rpos] = (ring_t){e->ptr, e->ts};
+            t->rpos = t->rpos == kk ? 0 : t->rpos + 1;
+            t->nalloc++;
+        } else {
+            uint64_t size = b->size, ats = b->alloc_ts;
+            uint64_t life = e->ts >= ats ? e->ts - ats : 0;
+            s->releases++;
+            w_rels++;
+            if (life <= short_ns) {
+                s->short_lived++;
+                s->short_lived_bytes += size;
+                w_died += size;
+            }
+            bool cross = have_cross && (e->flags & PS_FREE_F_CROSS_THREAD);
+            if (cross)
+                s->cross_thread_frees++;
+            /* its thread's allocations since: the releasing thread's ring, else (a release
+             * that crossed threads, or may have) the others' */
+            uint64_t others;
+            int found = !cross && ring_find(S, t, e->ptr, ats, &others);
+            if (!found && (cross || !have_cross))
+                found = ring_find_others(S, t, e->ptr, ats, &others);
+            if (found) {
+                if (others == 0)
+                    s->temporary++;
+                if (others <= kk)
+                    s->within_k++;
+            }
+            bool re = is_realloc(e->fn);
+            t->re_pending = re;    /* (re_old_size and re_cont are read only after it) */
+            if (PS_UNLIKELY(re)) { /* a realloc's old side: not a release the app made */
+                t->re_old_size = size;
+                t->re_cont = false;
+                realloc_release(t, e, b);
+            } else if (ss_thr[si] == ti + 1 || !ss_thr[si]) {
+                ss_thr[si] = (uint32_t)ti + 1;
+                ss_size[si] = size + 1;
+            } else if ((rc = ss_put(S, (uint64_t)ti << 32 | id, size + 1)) < 0) {
+                break;
+            }
+        }
+        if (PS_UNLIKELY(w1 != SIZE_MAX))
+            WACC_FLUSH(w1);
     }
-    return 0;
+    WACC_FLUSH(acc.w);
+#undef WACC_FLUSH
+    S->win = acc;
+    return rc;
 }
 
 /* ---- the hand-off: blocks of events to the analysis's thread ------------------------- */
@@ -785,6 +856,7 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
         return -PS_E_NOMEM;
     S->pq_cur = &S->pq[0];
     S->pq_cur->n = 0;
+    S->win.w = SIZE_MAX; /* no window yet */
     return 0;
 }
 
