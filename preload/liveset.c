@@ -509,6 +509,47 @@ uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
     return n;
 }
 
+static int released;
+
+/* Lock held: s's tables freed, s as a shard that never had any. */
+static void ls_release(shard_t *s)
+{
+    if (s->cap) {
+        imem_free(s->slots);
+        __atomic_sub_fetch(&table_bytes, s->cap * sizeof(slot_t), __ATOMIC_RELAXED);
+    }
+    if (s->side) {
+        imem_free(s->side);
+        __atomic_sub_fetch(&table_bytes, s->scap * sizeof(liveset_entry_t), __ATOMIC_RELAXED);
+    }
+    s->slots = ls_empty;
+    s->side = NULL;
+    s->cap = s->n = s->lim = s->bmask = 0;
+    s->scap = s->sn = 0;
+}
+
+uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
+{
+    __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
+    uint64_t n = 0;
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        shard_t *s = &shards[i];
+        for (uint64_t j = 0; j < s->cap && n < cap; j++)
+            if (s->slots[j].a)
+                out[n++] = sl_unpack(&s->slots[j]);
+        for (uint64_t j = 0; j < s->scap && n < cap; j++)
+            if (s->side[j].ptr)
+                out[n++] = s->side[j];
+        ls_release(s);
+    }
+    return n;
+}
+
+int liveset_released(void)
+{
+    return __atomic_load_n(&released, __ATOMIC_ACQUIRE);
+}
+
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
 {
     shard_t *s = &shards[i % LIVESET_SHARDS];

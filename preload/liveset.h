@@ -51,6 +51,12 @@ void liveset_unlock_all(void);
 uint64_t liveset_count(void); /* locks held */
 /* Copies up to cap entries into out; returns how many. Locks held. */
 uint64_t liveset_export(liveset_entry_t *out, uint64_t cap);
+/* liveset_export, then each shard's tables are freed as soon as they are copied (the exit
+ * scan: its block array takes the place of the tables instead of sitting beside them). The
+ * set is empty after it and stays released (liveset_released()): blocks allocated later go
+ * into new tables, frees of blocks it held find nothing. Locks held. */
+uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap);
+int liveset_released(void);
 /* Calls fn on every entry of shard i, under that shard's lock (snapshots). */
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg);
 uint64_t liveset_untracked(void);

@@ -4,7 +4,8 @@
  * back-shift keeps every remaining entry reachable; a removed entry comes back as it went
  * in; an absent address is not found. Two threads inserting and removing their own blocks in
  * the same shard (the lock contended: its waiting paths) leave exactly their live blocks.
- * Entries a 16-byte slot cannot hold round-trip through the side table. */
+ * Entries a 16-byte slot cannot hold round-trip through the side table. The exit scan's
+ * export frees the tables and gives every entry back once. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -200,5 +201,52 @@ TEST(slot_bits_exact)
     liveset_unlock_all();
 }
 
+/* The exit scan's export: every entry comes out once, whole (side-table ones too), and the
+ * tables are gone (no bytes, no entries); the set still works after it, empty. Last: the set
+ * stays released. */
+#define RN 50000
+static liveset_entry_t rout[RN + 8];
+static unsigned char rseen[RN];
+TEST(export_release)
+{
+    for (uint64_t i = 0; i < RN; i++) /* 48-byte blocks over ~37 regions: many shards */
+        liveset_insert(0x7b0000000000ull + i * 48u, i % 1000 + 1, (uint32_t)i, LIVESET_F_TID(i));
+    liveset_insert(0x7b1000000000ull, 1ull << 26, 5, 0); /* a side-table entry */
+    expect_true(liveset_bytes() > 0);
+    expect_true(!liveset_released());
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), RN + 1);
+    uint64_t n = liveset_export_release(rout, RN + 8);
+    expect_u64_eq(n, RN + 1);
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+    expect_u64_eq(liveset_bytes(), 0);
+    expect_true(liveset_released());
+    int side = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        if (rout[k].ptr == 0x7b1000000000ull) {
+            side++;
+            expect_u64_eq(rout[k].size, 1ull << 26);
+            continue;
+        }
+        uint64_t i = (rout[k].ptr - 0x7b0000000000ull) / 48u;
+        assert_true(i < RN && rout[k].ptr == 0x7b0000000000ull + i * 48u);
+        expect_true(!rseen[i]);
+        rseen[i] = 1;
+        expect_u64_eq(rout[k].size, i % 1000 + 1);
+        expect_u64_eq(rout[k].stack, i);
+        expect_u64_eq(rout[k].flags, LIVESET_F_TID(i));
+    }
+    expect_u64_eq(side, 1);
+    /* afterwards: the old blocks are not found, new ones are */
+    expect_true(!liveset_remove(0x7b0000000000ull, NULL));
+    liveset_insert(0x7b0000000000ull, 8, 1, 0);
+    expect_true(liveset_remove(0x7b0000000000ull, NULL));
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
 TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
-          TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact))
+          TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact),
+          TEST_ENTRY(export_release))
