@@ -43,6 +43,14 @@ void *imem_alloc(size_t size)
     return p + IMEM_HDR;
 }
 
+size_t imem_usable(size_t size)
+{
+    size_t page = prim_page_size();
+    if (size > SIZE_MAX - IMEM_HDR - page)
+        return size;
+    return ((size + IMEM_HDR + page - 1) & ~(page - 1)) - IMEM_HDR;
+}
+
 void imem_free(void *p)
 {
     if (!p)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 void *imem_alloc(size_t size);
+/* The bytes an imem_alloc(size) can use (size rounded up to what its pages hold), >= size. */
+size_t imem_usable(size_t size);
 void imem_free(void *p);
 void *imem_map(size_t size, int noreserve); /* raw; pair with imem_unmap (only a reserved
                                               * mapping is counted) */

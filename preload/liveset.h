@@ -8,8 +8,8 @@
  * (never a pthread lock); glibc's per-thread arenas keep each thread's blocks in shards of
  * its own, so two threads meet only on cross-thread frees and shared arenas. Called from the
  * recorders in shim.h with the hook guard set; never allocates from the app's heap (tables
- * are imem mappings that double when 3/4 full). An insert that cannot get memory is counted
- * in liveset_untracked() (warned once) and the block is simply not in the set.
+ * are imem mappings that grow by a quarter when 3/4 full). An insert that cannot get memory
+ * is counted in liveset_untracked() (warned once) and the block is simply not in the set.
  * liveset_lock_all() takes every shard lock in order: between it and liveset_unlock_all() no
  * block can leave the set, so a block in it is still allocated (frees wait in
  * liveset_remove, which runs before the real free). liveset_export() and liveset_count()

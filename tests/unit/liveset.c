@@ -1,5 +1,5 @@
 /* Unit tests of preload/liveset.c (issue 18): blocks packed into one 64 KiB region (one
- * shard, long probe runs that wrap around the table, growth) are all found after inserts,
+ * shard, long probe runs, growth by a quarter) are all found after inserts,
  * and after removes in a random order exactly the ones not removed are: the delete's
  * back-shift keeps every remaining entry reachable; a removed entry comes back as it went
  * in; an absent address is not found. Two threads inserting and removing their own blocks in
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "liveset.h"
+#include "perfshim/mix.h"
 #include "test.h"
 
 #define N 3000
@@ -201,6 +202,45 @@ TEST(slot_bits_exact)
     liveset_unlock_all();
 }
 
+/* Blocks whose homes are all the table's last ones (hashes in the top 1/192 of the range,
+ * one shard): their run reaches the end of the table's tail, which makes the table grow
+ * (again while it rehashes, until the homes spread); every block is found, and after each
+ * remove (back-shifts at the table's end) exactly the others are. */
+#define TAILN 100
+TEST(run_at_the_table_end)
+{
+    static uint64_t p[TAILN];
+    unsigned np = 0;
+    const uint64_t shard = ps_mix64(0x7a0000000000ull >> 16) >> 56, top = UINT64_MAX / 192 * 191;
+    for (uint64_t r = 0x7a0000000000ull >> 16; np < TAILN; r++) {
+        if (ps_mix64(r) >> 56 != shard)
+            continue;
+        for (uint64_t q = r << 16; q < (r + 1) << 16 && np < TAILN; q += 8)
+            if (ps_mix64(q) >= top)
+                p[np++] = q;
+    }
+    for (unsigned i = 0; i < TAILN; i++)
+        liveset_insert(p[i], i + 1, i, 0);
+    for (unsigned i = 0; i < TAILN; i++)
+        expect_true(liveset_set_flags(p[i], 0));
+    for (unsigned k = 0; k < TAILN; k++) {
+        unsigned i = (k * 37u) % TAILN; /* 37 is prime to 100: each once */
+        liveset_entry_t e;
+        expect_true(liveset_remove(p[i], &e));
+        expect_u64_eq(e.size, i + 1);
+        expect_true(!liveset_remove(p[i], NULL));
+        for (unsigned j = 0; j < TAILN; j++) {
+            int live = 0;
+            for (unsigned m = k + 1; m < TAILN; m++)
+                live |= (m * 37u) % TAILN == j;
+            expect_u64_eq(liveset_set_flags(p[j], 0), live);
+        }
+    }
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
 /* The exit scan's export: every entry comes out once, whole (side-table ones too), and the
  * tables are gone (no bytes, no entries); the set still works after it, empty. Last: the set
  * stays released. */
@@ -249,4 +289,4 @@ TEST(export_release)
 
 TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
           TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact),
-          TEST_ENTRY(export_release))
+          TEST_ENTRY(run_at_the_table_end), TEST_ENTRY(export_release))
