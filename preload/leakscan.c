@@ -1622,6 +1622,16 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
            (t_exported - t_locked) / 1e6, (t_sorted - t_exported) / 1e6,
            (t_reached - t_sorted) / 1e6, (t_flooded - t_reached) / 1e6,
            (prim_now_ns() - t_flooded) / 1e6);
+    /* The exit scan's RSS sample, at the recorder's peak there (its blocks, index and groups
+     * still held): the writer's samples stop while it runs. */
+    ps_rec_rss_t rss = {.h = {PS_REC_RSS, 0, sizeof rss}};
+    int with_rss = final && options.rss_ms;
+    if (with_rss) {
+        rss.ts = prim_now_ns();
+        rss.rss_bytes = prim_rss_bytes();
+        rss.shim_bytes = imem_resident_bytes_now(rss.ts);
+        total += sizeof rss;
+    }
     unsigned char *buf = total <= UINT32_MAX ? imem_alloc(total) : NULL;
     if (buf) {
         uint32_t pos = 0;
@@ -1647,6 +1657,8 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
             put_rec(buf, &pos, &r, sizeof r);
             put_rec(buf, &pos, supp, supp_len);
         }
+        if (with_rss)
+            put_rec(buf, &pos, &rss, sizeof rss);
         if (final) {
             writer_set_final_records(buf, pos); /* the writer owns buf now */
         } else {
