@@ -5,12 +5,14 @@
  * in; an absent address is not found. Two threads inserting and removing their own blocks in
  * the same shard (the lock contended: its waiting paths) leave exactly their live blocks.
  * Entries a 16-byte slot cannot hold round-trip through the side table. The exit scan's
- * export frees the tables and gives every entry back once. */
+ * export frees the tables and gives every entry back once. (And imem's page-filling size
+ * and its resident count "now", which the tables and the exit scan's sample use.) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "imem.h"
 #include "liveset.h"
 #include "perfshim/mix.h"
 #include "test.h"
@@ -241,6 +243,30 @@ TEST(run_at_the_table_end)
     liveset_unlock_all();
 }
 
+/* What the tables' sizes and the exit scan's RSS sample rest on (imem.c): imem_usable(n)
+ * bytes take the pages that n bytes take, no more; a count "now" sees pages just touched. */
+TEST(imem_usable_and_resident_now)
+{
+    for (size_t n = 1; n < (1u << 20); n = n * 3 + 7) {
+        size_t u = imem_usable(n);
+        expect_true(u >= n);
+        uint64_t b0 = imem_bytes();
+        void *p = imem_alloc(n);
+        uint64_t b1 = imem_bytes();
+        void *q = imem_alloc(u);
+        expect_u64_eq(imem_bytes() - b1, b1 - b0);
+        expect_true(imem_usable(u) == u);
+        imem_free(p);
+        imem_free(q);
+    }
+    uint64_t r0 = imem_resident_bytes_now(1);
+    char *p = imem_alloc(8u << 20);
+    assert_true(p != NULL);
+    memset(p, 1, 8u << 20);
+    expect_true(imem_resident_bytes_now(2) >= r0 + (8u << 20));
+    imem_free(p);
+}
+
 /* The exit scan's export: every entry comes out once, whole (side-table ones too), and the
  * tables are gone (no bytes, no entries); the set still works after it, empty. Last: the set
  * stays released. */
@@ -289,4 +315,5 @@ TEST(export_release)
 
 TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
           TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact),
-          TEST_ENTRY(run_at_the_table_end), TEST_ENTRY(export_release))
+          TEST_ENTRY(run_at_the_table_end), TEST_ENTRY(imem_usable_and_resident_now),
+          TEST_ENTRY(export_release))
