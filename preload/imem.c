@@ -43,6 +43,14 @@ void *imem_alloc(size_t size)
     return p + IMEM_HDR;
 }
 
+size_t imem_usable(size_t size)
+{
+    size_t page = prim_page_size();
+    if (size > SIZE_MAX - IMEM_HDR - page)
+        return size;
+    return ((size + IMEM_HDR + page - 1) & ~(page - 1)) - IMEM_HDR;
+}
+
 void imem_free(void *p)
 {
     if (!p)
@@ -80,10 +88,10 @@ static void count_resident(uintptr_t lo, uintptr_t hi, void *arg)
     }
 }
 
-uint64_t imem_resident_bytes(uint64_t now_ns)
+static uint64_t resident_bytes(uint64_t now_ns, int now)
 {
     uint64_t at = __atomic_load_n(&res_at_ns, __ATOMIC_RELAXED);
-    if ((at && now_ns - at < IMEM_RESIDENT_EVERY_NS) ||
+    if ((!now && at && now_ns - at < IMEM_RESIDENT_EVERY_NS) ||
         __atomic_exchange_n(&res_busy, 1, __ATOMIC_ACQUIRE))
         return __atomic_load_n(&res_cached, __ATOMIC_RELAXED);
     int saved = errno;
@@ -94,4 +102,14 @@ uint64_t imem_resident_bytes(uint64_t now_ns)
     __atomic_store_n(&res_at_ns, now_ns ? now_ns : 1, __ATOMIC_RELAXED);
     __atomic_store_n(&res_busy, 0, __ATOMIC_RELEASE);
     return sum;
+}
+
+uint64_t imem_resident_bytes(uint64_t now_ns)
+{
+    return resident_bytes(now_ns, 0);
+}
+
+uint64_t imem_resident_bytes_now(uint64_t now_ns)
+{
+    return resident_bytes(now_ns, 1);
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 void *imem_alloc(size_t size);
+/* The bytes an imem_alloc(size) can use (size rounded up to what its pages hold), >= size. */
+size_t imem_usable(size_t size);
 void imem_free(void *p);
 void *imem_map(size_t size, int noreserve); /* raw; pair with imem_unmap (only a reserved
                                               * mapping is counted) */
@@ -24,5 +26,7 @@ uint64_t imem_bytes(void);
  * the last value otherwise; 0 before the first count. Keeps errno. */
 #define IMEM_RESIDENT_EVERY_NS 100000000ull
 uint64_t imem_resident_bytes(uint64_t now_ns);
+/* The same, counted now (not the last value): a sample at a known peak (the exit scan's). */
+uint64_t imem_resident_bytes_now(uint64_t now_ns);
 
 #endif /* PERFSHIM_IMEM_H */

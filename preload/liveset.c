@@ -1,9 +1,10 @@
 /*
  * liveset.c -- see liveset.h.
  *
- * Cost budget of an insert or remove: one hash, one uncontended futex-lock CAS and release,
- * a probe of one or two cache lines. Deletion shifts entries back (no tombstones), so a
- * table's probe lengths stay short under churn.
+ * Cost budget of an insert or remove: two hashes (shard, slot) and a multiplication (the
+ * home), one uncontended futex-lock CAS and release, a probe of one or two cache lines.
+ * Deletion shifts entries back (no tombstones), so a table's probe lengths stay short under
+ * churn. Memory: 16 bytes a slot at a load of 0.6..0.75 (~23 bytes a block).
  */
 #include <config.h>
 
@@ -36,19 +37,29 @@ typedef struct slot_s {
 #define SL_SIZE_HI (31ull << 35)  /* b's bits 35..39: the size's bits 20..24 */
 #define SL_FLAGS_MASK 0xffffff07u /* b >> 32 less the size's bits: the flags word */
 
+/* A shard's table: cap home slots (any number, not a power of 2: a block's home is
+ * ls_home, the hash's high bits scaled to cap), then LS_TAIL more, so that the runs of the
+ * last homes have room and no probe wraps around. The last slot is always empty (an insert
+ * that would fill it grows the table instead): every probe ends within the table. A full
+ * table grows by a quarter (LS_GROW), not 2x: the tables' load stays within 0.6..0.75 of the
+ * homes instead of 0.375..0.75 (kvstore's 3 M blocks: 92 MiB of tables with doubling). */
+#define LS_TAIL 64
+#define LS_MIN_CAP 192
+#define LS_GROW(cap) ((cap) + (cap) / 4)
+
 typedef struct shard_s {
     ilock_t lock PS_ALIGNED_CL;
     slot_t *slots;
     uint64_t cap, n;
     liveset_entry_t *side; /* the entries that do not fit a slot */
     uint32_t scap, sn;
-    uint64_t lim;   /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if sn */
-    uint64_t bmask; /* (cap - 1) * sizeof(slot_t): the hot paths probe by byte offset */
+    uint64_t lim; /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if sn */
+    slot_t *last; /* the last slot, slots + cap + LS_TAIL - 1 (NULL: no table) */
 } shard_t;
 
-/* A shard without a table has slots = ls_empty (one empty slot) and bmask 0, so a remove's
- * probe needs no test for a table: it finds the empty slot. Never written (cap is 0: an
- * insert grows the table first). */
+/* A shard without a table has slots = ls_empty (one empty slot) and cap 0 (every home is
+ * slot 0), so a remove's probe needs no test for a table: it finds the empty slot. Never
+ * written (lim is 0: an insert grows the table first). */
 static slot_t ls_empty[1];
 static shard_t shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
 static uint64_t untracked, table_bytes;
@@ -58,11 +69,17 @@ static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
     return ps_mix64(p);
 }
 
-/* A slot's home: index (ls_hash(p) >> 4) & (cap - 1), so that the hot paths' byte offset of
- * it is ls_hash(p) & bmask, with no scaling. */
-static PS_ALWAYS_INLINE uint64_t ls_slot_hash(uint64_t p)
+/* The home slot of a block of hash h in a table of cap homes: h's high bits scaled (one
+ * multiplication, no division). */
+static PS_ALWAYS_INLINE uint64_t ls_home(uint64_t h, uint64_t cap)
 {
-    return ls_hash(p) >> 4;
+    return (uint64_t)(((unsigned __int128)h * cap) >> 64);
+}
+
+/* Slots in s's table (0: none). */
+static PS_ALWAYS_INLINE uint64_t ls_nslots(const shard_t *s)
+{
+    return s->cap ? s->cap + LS_TAIL : 0;
 }
 
 #define SL_NOT_KEY (~((1ull << 47) - 1) | 7u) /* address bits a slot cannot hold */
@@ -144,29 +161,44 @@ static PS_ALWAYS_INLINE void ls_set_lim(shard_t *s)
     s->lim = s->sn ? 0 : s->cap / 4 * 3;
 }
 
-/* Lock held. Returns 0 or -1 (no memory: the table is left as it was). */
+/* Lock held. Returns 0 or -1 (no memory: the table is left as it was). The entries are
+ * moved in slot order, so each one's probe starts at or after the last one's home: a run
+ * that would reach the last slot (never, at these loads, with a mixing hash) makes a larger
+ * table instead. */
 static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
 {
-    uint64_t cap = s->cap ? s->cap * 2 : 256;
-    slot_t *t = imem_alloc(cap * sizeof *t);
-    if (!t)
-        return -1;
-    for (uint64_t j = 0; j < s->cap; j++) {
-        if (!s->slots[j].a)
+    uint64_t cap = s->cap ? LS_GROW(s->cap) : LS_MIN_CAP, old = ls_nslots(s);
+    for (;; cap = LS_GROW(cap)) {
+        /* the homes take all the slots the mapping's pages hold */
+        cap = imem_usable((cap + LS_TAIL) * sizeof(slot_t)) / sizeof(slot_t) - LS_TAIL;
+        uint64_t ns = cap + LS_TAIL;
+        slot_t *t = imem_alloc(ns * sizeof *t);
+        if (!t)
+            return -1;
+        uint64_t j = 0;
+        for (; j < old; j++) {
+            if (!s->slots[j].a)
+                continue;
+            uint64_t i = ls_home(ls_hash(sl_ptr(&s->slots[j])), cap);
+            while (t[i].a)
+                i++;
+            if (i == ns - 1)
+                break;
+            t[i] = s->slots[j];
+        }
+        if (j < old) {
+            imem_free(t);
             continue;
-        uint64_t i = ls_slot_hash(sl_ptr(&s->slots[j])) & (cap - 1);
-        while (t[i].a)
-            i = (i + 1) & (cap - 1);
-        t[i] = s->slots[j];
+        }
+        if (s->cap)
+            imem_free(s->slots);
+        __atomic_add_fetch(&table_bytes, (ns - old) * sizeof *t, __ATOMIC_RELAXED);
+        s->slots = t;
+        s->cap = cap;
+        s->last = t + ns - 1;
+        ls_set_lim(s);
+        return 0;
     }
-    if (s->cap)
-        imem_free(s->slots);
-    __atomic_add_fetch(&table_bytes, (cap - s->cap) * sizeof *t, __ATOMIC_RELAXED);
-    s->slots = t;
-    s->cap = cap;
-    s->bmask = (cap - 1) * sizeof *t;
-    ls_set_lim(s);
-    return 0;
 }
 
 /* ---- the side table (cold): full entries, linear probing, back-shift deletion ---------- */
@@ -269,18 +301,22 @@ static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
     return r;
 }
 
-/* Lock held, room: the insert of slot v itself (hash: ls_hash of its address). A slot holds v's address when the two a
- * words differ only in the size's bits (44..63): one xor and shift a probe, no key mask. */
-static PS_ALWAYS_INLINE void ls_put(shard_t *s, slot_t v, uint64_t hash)
+/* Lock held, room: the insert of slot v itself (hash: ls_hash of its address). A slot holds
+ * v's address when the two a words differ only in the size's bits (44..63): one xor and
+ * shift a probe, no key mask. Returns 1, or 0 when the free slot found is the last one
+ * (nothing written: the table must grow). */
+static PS_ALWAYS_INLINE int ls_put(shard_t *s, slot_t v, uint64_t hash)
 {
-    char *t = (char *)s->slots; /* probed by byte offset: no index scaling a step */
-    uint64_t mask = s->bmask, o = hash & mask;
-    slot_t *e;
-    while ((e = (slot_t *)(t + o))->a && sl_akey(e->a ^ v.a))
-        o = (o + sizeof(slot_t)) & mask;
-    if (!e->a)
-        s->n++; /* else: a release we never saw; the new block replaces the old */
+    slot_t *e = s->slots + ls_home(hash, s->cap);
+    while (e->a && sl_akey(e->a ^ v.a))
+        e++;
+    if (!e->a) {
+        if (PS_UNLIKELY(e == s->last))
+            return 0;
+        s->n++;
+    } /* else: a release we never saw; the new block replaces the old */
     *e = v;
+    return 1;
 }
 
 static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out);
@@ -303,7 +339,11 @@ static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v)
         ls_oom(s);
         return;
     }
-    ls_put(s, v, ls_hash(sl_ptr(&v)));
+    while (!ls_put(s, v, ls_hash(sl_ptr(&v))))
+        if (ls_grow(s) != 0) {
+            ls_oom(s);
+            return;
+        }
     ilock_unlock(&s->lock);
 }
 
@@ -338,67 +378,64 @@ void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
         ls_insert_slow(s, 1, v);
         return;
     }
-    ls_put(s, v, ls_hash(ptr));
+    if (PS_UNLIKELY(!ls_put(s, v, ls_hash(ptr)))) {
+        ls_insert_slow(s, 1, v);
+        return;
+    }
     ls_unlock(s, 0);
 }
 
 /* Lock held: empties slot i of s, shifting the slots after it back (no tombstones): j moves
- * into the hole at i unless its home is in (i, j]. */
+ * into the hole at i when its home is at or before i (no probe wraps: a run is in slot
+ * order, each entry at or after its home). */
 static void ls_shift(shard_t *s, uint64_t i)
 {
-    uint64_t mask = s->cap - 1;
-    for (uint64_t j = i;;) {
-        j = (j + 1) & mask;
-        if (!s->slots[j].a)
-            break;
-        uint64_t home = ls_slot_hash(sl_ptr(&s->slots[j])) & mask;
-        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
+    for (uint64_t j = i + 1; s->slots[j].a; j++)
+        if (ls_home(ls_hash(sl_ptr(&s->slots[j])), s->cap) <= i) {
             s->slots[i] = s->slots[j];
             i = j;
         }
-    }
     s->slots[i].a = 0;
     s->n--;
 }
 
-/* Lock held: the back-shift, then counts it out and unlocks. Returns 1. */
-static PS_NOINLINE int ls_delete_shift(shard_t *s, uint64_t i)
+/* Lock held: the back-shift of hole e (ls_shift's, by pointer), then counts it out and
+ * unlocks. Returns 1. */
+static PS_NOINLINE int ls_delete_shift(shard_t *s, slot_t *e)
 {
-    /* by byte offset, as the probes: j stays unless its distance from its home is at least
-     * its distance from the hole at i (the same test as ls_shift's) */
-    char *t = (char *)s->slots;
-    uint64_t mask = s->bmask;
-    i *= sizeof(slot_t);
-    for (uint64_t j = i;;) {
-        j = (j + sizeof(slot_t)) & mask;
-        uint64_t a = ((slot_t *)(t + j))->a;
-        if (!a)
-            break;
-        uint64_t home = ls_hash(sl_akey(a) >> 17) & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            *(slot_t *)(t + i) = *(slot_t *)(t + j);
-            i = j;
+    slot_t *t = s->slots;
+    uint64_t cap = s->cap, a;
+    for (slot_t *j = e + 1; (a = j->a) != 0; j++)
+        if (t + ls_home(ls_hash(sl_akey(a) >> 17), cap) <= e) {
+            *e = *j;
+            e = j;
         }
-    }
-    ((slot_t *)(t + i))->a = 0;
+    e->a = 0;
     s->n--;
     ilock_unlock(&s->lock);
     return 1;
 }
 
-/* Lock held, ptr keyable, s->cap: removes ptr from the slots (no unlock); 1, or 0. */
+/* Lock held, ptr keyable: the slot index of ptr, or -1. */
+static int64_t ls_find_main(const shard_t *s, uint64_t ptr)
+{
+    uint64_t key = ptr >> 3;
+    for (uint64_t i = ls_home(ls_hash(ptr), s->cap); s->slots[i].a; i++)
+        if ((s->slots[i].a & SL_KEY) == key)
+            return (int64_t)i;
+    return -1;
+}
+
+/* Lock held, ptr keyable: removes ptr from the slots (no unlock); 1, or 0. */
 static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
-    uint64_t mask = s->cap - 1, i = ls_slot_hash(ptr) & mask, key = ptr >> 3;
-    for (; s->slots[i].a; i = (i + 1) & mask)
-        if ((s->slots[i].a & SL_KEY) == key) {
-            if (out)
-                *out = sl_unpack(&s->slots[i]);
-            ls_shift(s, i);
-            return 1;
-        }
-    return 0;
+    int64_t i = ls_find_main(s, ptr);
+    if (i < 0)
+        return 0;
+    if (out)
+        *out = sl_unpack(&s->slots[i]);
+    ls_shift(s, (uint64_t)i);
+    return 1;
 }
 
 /* Lock held: not in the slots; the side table's turn, then unlock. */
@@ -414,24 +451,21 @@ static PS_NOINLINE PS_COLD int ls_take_side(shard_t *s, uint64_t ptr, liveset_en
  * opaque copy: one register fewer in the probe, so no callee-saved register is needed). */
 static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
-    slot_t *t = s->slots; /* ls_empty if none */
-    /* probed by byte offset: no index scaling a step */
-    uint64_t mask = s->bmask, o = ls_hash(ptr) & mask;
+    slot_t *e = s->slots + ls_home(ls_hash(ptr), s->cap); /* ls_empty if none */
     uint64_t rkey = sl_rkey(ptr);
     __asm__("" : "+r"(rkey));
-    slot_t *e;
-    while (sl_akey((e = (slot_t *)((char *)t + o))->a) != rkey) {
+    while (sl_akey(e->a) != rkey) {
         if (!e->a)
             return PS_UNLIKELY(s->sn) ? ls_take_side(s, sl_rkey_ptr(rkey), out) : ls_unlock(s, 0);
-        o = (o + sizeof(slot_t)) & mask;
+        e++;
     }
     if (out) {
         uint64_t a = e->a, b = e->b;
         *out = (liveset_entry_t){sl_rkey_ptr(rkey), sl_size(a, b), (uint32_t)b, sl_flags(b)};
     }
-    if (PS_UNLIKELY(((slot_t *)((char *)t + ((o + sizeof(slot_t)) & mask)))->a != 0))
-        return ls_delete_shift(s, o / sizeof(slot_t)); /* a run continues after it */
-    e->a = 0; /* the usual case at <= 3/4 full */
+    if (PS_UNLIKELY(e[1].a != 0)) /* (e is not the last slot, which is empty) */
+        return ls_delete_shift(s, e); /* a run continues after it */
+    e->a = 0; /* the next slot empty: no shift */
     s->n--;
     return ls_unlock(s, 1);
 }
@@ -456,17 +490,21 @@ int liveset_set_flags(uint64_t ptr, uint32_t flags)
     int found = 0;
     ilock_lock(&s->lock);
     liveset_entry_t e, *x = side_find(s, ptr);
+    int64_t i;
     if (x) {
         x->flags |= flags;
         found = 1;
-    } else if (s->cap && sl_keyable(ptr) && ls_take_main(s, ptr, &e)) {
-        e.flags |= flags; /* back in, in a slot or (flag bits a slot has not) the side */
-        if (sl_fits(e.ptr, e.size, e.flags)) {
-            /* counted out: room */
-            ls_put(s, sl_pack(e.ptr, e.size, e.stack, e.flags), ls_hash(e.ptr));
-        } else if (side_put(s, e) != 0) {
-            __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
-            PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+    } else if (sl_keyable(ptr) && (i = ls_find_main(s, ptr)) >= 0) {
+        e = sl_unpack(&s->slots[i]);
+        e.flags |= flags;
+        if (sl_fits(e.ptr, e.size, e.flags)) { /* in place */
+            s->slots[i] = sl_pack(e.ptr, e.size, e.stack, e.flags);
+        } else { /* flag bits a slot has not: to the side */
+            ls_shift(s, (uint64_t)i);
+            if (side_put(s, e) != 0) {
+                __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
+                PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+            }
         }
         found = 1;
     }
@@ -499,7 +537,7 @@ uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
         const shard_t *s = &shards[i];
-        for (uint64_t j = 0; j < s->cap && n < cap; j++)
+        for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
             if (s->slots[j].a)
                 out[n++] = sl_unpack(&s->slots[j]);
         for (uint64_t j = 0; j < s->scap && n < cap; j++)
@@ -509,11 +547,53 @@ uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
     return n;
 }
 
+static int released;
+
+/* Lock held: s's tables freed, s as a shard that never had any. */
+static void ls_release(shard_t *s)
+{
+    if (s->cap) {
+        imem_free(s->slots);
+        __atomic_sub_fetch(&table_bytes, ls_nslots(s) * sizeof(slot_t), __ATOMIC_RELAXED);
+    }
+    if (s->side) {
+        imem_free(s->side);
+        __atomic_sub_fetch(&table_bytes, s->scap * sizeof(liveset_entry_t), __ATOMIC_RELAXED);
+    }
+    s->slots = ls_empty;
+    s->side = NULL;
+    s->cap = s->n = s->lim = 0;
+    s->last = NULL;
+    s->scap = s->sn = 0;
+}
+
+uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
+{
+    __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
+    uint64_t n = 0;
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        shard_t *s = &shards[i];
+        for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
+            if (s->slots[j].a)
+                out[n++] = sl_unpack(&s->slots[j]);
+        for (uint64_t j = 0; j < s->scap && n < cap; j++)
+            if (s->side[j].ptr)
+                out[n++] = s->side[j];
+        ls_release(s);
+    }
+    return n;
+}
+
+int liveset_released(void)
+{
+    return __atomic_load_n(&released, __ATOMIC_ACQUIRE);
+}
+
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
 {
     shard_t *s = &shards[i % LIVESET_SHARDS];
     ilock_lock(&s->lock);
-    for (uint64_t j = 0; j < s->cap; j++)
+    for (uint64_t j = 0; j < ls_nslots(s); j++)
         if (s->slots[j].a) {
             liveset_entry_t e = sl_unpack(&s->slots[j]);
             fn(&e, arg);
@@ -541,7 +621,7 @@ void liveset_after_fork_child(void)
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
         shard_t *s = &shards[i];
         ilock_reset(&s->lock);
-        for (uint64_t j = 0; j < s->cap; j++)
+        for (uint64_t j = 0; j < ls_nslots(s); j++)
             if (s->slots[j].a) /* stack 0, LIVESET_F_INHERITED */
                 s->slots[j].b = (s->slots[j].b & ~0xffffffffull) |
                                 (uint64_t)LIVESET_F_INHERITED << 32;

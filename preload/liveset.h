@@ -8,8 +8,8 @@
  * (never a pthread lock); glibc's per-thread arenas keep each thread's blocks in shards of
  * its own, so two threads meet only on cross-thread frees and shared arenas. Called from the
  * recorders in shim.h with the hook guard set; never allocates from the app's heap (tables
- * are imem mappings that double when 3/4 full). An insert that cannot get memory is counted
- * in liveset_untracked() (warned once) and the block is simply not in the set.
+ * are imem mappings that grow by a quarter when 3/4 full). An insert that cannot get memory
+ * is counted in liveset_untracked() (warned once) and the block is simply not in the set.
  * liveset_lock_all() takes every shard lock in order: between it and liveset_unlock_all() no
  * block can leave the set, so a block in it is still allocated (frees wait in
  * liveset_remove, which runs before the real free). liveset_export() and liveset_count()
@@ -51,6 +51,12 @@ void liveset_unlock_all(void);
 uint64_t liveset_count(void); /* locks held */
 /* Copies up to cap entries into out; returns how many. Locks held. */
 uint64_t liveset_export(liveset_entry_t *out, uint64_t cap);
+/* liveset_export, then each shard's tables are freed as soon as they are copied (the exit
+ * scan: its block array takes the place of the tables instead of sitting beside them). The
+ * set is empty after it and stays released (liveset_released()): blocks allocated later go
+ * into new tables, frees of blocks it held find nothing. Locks held. */
+uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap);
+int liveset_released(void);
 /* Calls fn on every entry of shard i, under that shard's lock (snapshots). */
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg);
 uint64_t liveset_untracked(void);

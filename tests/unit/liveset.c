@@ -1,16 +1,20 @@
 /* Unit tests of preload/liveset.c (issue 18): blocks packed into one 64 KiB region (one
- * shard, long probe runs that wrap around the table, growth) are all found after inserts,
+ * shard, long probe runs, growth by a quarter) are all found after inserts,
  * and after removes in a random order exactly the ones not removed are: the delete's
  * back-shift keeps every remaining entry reachable; a removed entry comes back as it went
  * in; an absent address is not found. Two threads inserting and removing their own blocks in
  * the same shard (the lock contended: its waiting paths) leave exactly their live blocks.
- * Entries a 16-byte slot cannot hold round-trip through the side table. */
+ * Entries a 16-byte slot cannot hold round-trip through the side table. The exit scan's
+ * export frees the tables and gives every entry back once. (And imem's page-filling size
+ * and its resident count "now", which the tables and the exit scan's sample use.) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "imem.h"
 #include "liveset.h"
+#include "perfshim/mix.h"
 #include "test.h"
 
 #define N 3000
@@ -200,5 +204,116 @@ TEST(slot_bits_exact)
     liveset_unlock_all();
 }
 
+/* Blocks whose homes are all the table's last ones (hashes in the top 1/192 of the range,
+ * one shard): their run reaches the end of the table's tail, which makes the table grow
+ * (again while it rehashes, until the homes spread); every block is found, and after each
+ * remove (back-shifts at the table's end) exactly the others are. */
+#define TAILN 100
+TEST(run_at_the_table_end)
+{
+    static uint64_t p[TAILN];
+    unsigned np = 0;
+    const uint64_t shard = ps_mix64(0x7a0000000000ull >> 16) >> 56, top = UINT64_MAX / 192 * 191;
+    for (uint64_t r = 0x7a0000000000ull >> 16; np < TAILN; r++) {
+        if (ps_mix64(r) >> 56 != shard)
+            continue;
+        for (uint64_t q = r << 16; q < (r + 1) << 16 && np < TAILN; q += 8)
+            if (ps_mix64(q) >= top)
+                p[np++] = q;
+    }
+    for (unsigned i = 0; i < TAILN; i++)
+        liveset_insert(p[i], i + 1, i, 0);
+    for (unsigned i = 0; i < TAILN; i++)
+        expect_true(liveset_set_flags(p[i], 0));
+    for (unsigned k = 0; k < TAILN; k++) {
+        unsigned i = (k * 37u) % TAILN; /* 37 is prime to 100: each once */
+        liveset_entry_t e;
+        expect_true(liveset_remove(p[i], &e));
+        expect_u64_eq(e.size, i + 1);
+        expect_true(!liveset_remove(p[i], NULL));
+        for (unsigned j = 0; j < TAILN; j++) {
+            int live = 0;
+            for (unsigned m = k + 1; m < TAILN; m++)
+                live |= (m * 37u) % TAILN == j;
+            expect_u64_eq(liveset_set_flags(p[j], 0), live);
+        }
+    }
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
+/* What the tables' sizes and the exit scan's RSS sample rest on (imem.c): imem_usable(n)
+ * bytes take the pages that n bytes take, no more; a count "now" sees pages just touched. */
+TEST(imem_usable_and_resident_now)
+{
+    for (size_t n = 1; n < (1u << 20); n = n * 3 + 7) {
+        size_t u = imem_usable(n);
+        expect_true(u >= n);
+        uint64_t b0 = imem_bytes();
+        void *p = imem_alloc(n);
+        uint64_t b1 = imem_bytes();
+        void *q = imem_alloc(u);
+        expect_u64_eq(imem_bytes() - b1, b1 - b0);
+        expect_true(imem_usable(u) == u);
+        imem_free(p);
+        imem_free(q);
+    }
+    uint64_t r0 = imem_resident_bytes_now(1);
+    char *p = imem_alloc(8u << 20);
+    assert_true(p != NULL);
+    memset(p, 1, 8u << 20);
+    expect_true(imem_resident_bytes_now(2) >= r0 + (8u << 20));
+    imem_free(p);
+}
+
+/* The exit scan's export: every entry comes out once, whole (side-table ones too), and the
+ * tables are gone (no bytes, no entries); the set still works after it, empty. Last: the set
+ * stays released. */
+#define RN 50000
+static liveset_entry_t rout[RN + 8];
+static unsigned char rseen[RN];
+TEST(export_release)
+{
+    for (uint64_t i = 0; i < RN; i++) /* 48-byte blocks over ~37 regions: many shards */
+        liveset_insert(0x7b0000000000ull + i * 48u, i % 1000 + 1, (uint32_t)i, LIVESET_F_TID(i));
+    liveset_insert(0x7b1000000000ull, 1ull << 26, 5, 0); /* a side-table entry */
+    expect_true(liveset_bytes() > 0);
+    expect_true(!liveset_released());
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), RN + 1);
+    uint64_t n = liveset_export_release(rout, RN + 8);
+    expect_u64_eq(n, RN + 1);
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+    expect_u64_eq(liveset_bytes(), 0);
+    expect_true(liveset_released());
+    int side = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        if (rout[k].ptr == 0x7b1000000000ull) {
+            side++;
+            expect_u64_eq(rout[k].size, 1ull << 26);
+            continue;
+        }
+        uint64_t i = (rout[k].ptr - 0x7b0000000000ull) / 48u;
+        assert_true(i < RN && rout[k].ptr == 0x7b0000000000ull + i * 48u);
+        expect_true(!rseen[i]);
+        rseen[i] = 1;
+        expect_u64_eq(rout[k].size, i % 1000 + 1);
+        expect_u64_eq(rout[k].stack, i);
+        expect_u64_eq(rout[k].flags, LIVESET_F_TID(i));
+    }
+    expect_u64_eq(side, 1);
+    /* afterwards: the old blocks are not found, new ones are */
+    expect_true(!liveset_remove(0x7b0000000000ull, NULL));
+    liveset_insert(0x7b0000000000ull, 8, 1, 0);
+    expect_true(liveset_remove(0x7b0000000000ull, NULL));
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
 TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
-          TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact))
+          TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact),
+          TEST_ENTRY(run_at_the_table_end), TEST_ENTRY(imem_usable_and_resident_now),
+          TEST_ENTRY(export_release))
