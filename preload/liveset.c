@@ -532,18 +532,23 @@ uint64_t liveset_count(void)
     return n;
 }
 
+/* s's blocks (slots, then side entries) appended to out[n, cap): the new n. */
+static uint64_t ls_export_shard(const shard_t *s, liveset_entry_t *out, uint64_t n, uint64_t cap)
+{
+    for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
+        if (s->slots[j].a)
+            out[n++] = sl_unpack(&s->slots[j]);
+    for (uint64_t j = 0; j < s->scap && n < cap; j++)
+        if (s->side[j].ptr)
+            out[n++] = s->side[j];
+    return n;
+}
+
 uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
 {
     uint64_t n = 0;
-    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        const shard_t *s = &shards[i];
-        for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
-            if (s->slots[j].a)
-                out[n++] = sl_unpack(&s->slots[j]);
-        for (uint64_t j = 0; j < s->scap && n < cap; j++)
-            if (s->side[j].ptr)
-                out[n++] = s->side[j];
-    }
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++)
+        n = ls_export_shard(&shards[i], out, n, cap);
     return n;
 }
 
@@ -572,14 +577,8 @@ uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
     __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        shard_t *s = &shards[i];
-        for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
-            if (s->slots[j].a)
-                out[n++] = sl_unpack(&s->slots[j]);
-        for (uint64_t j = 0; j < s->scap && n < cap; j++)
-            if (s->side[j].ptr)
-                out[n++] = s->side[j];
-        ls_release(s);
+        n = ls_export_shard(&shards[i], out, n, cap);
+        ls_release(&shards[i]);
     }
     return n;
 }
