@@ -113,7 +113,11 @@ int main(int argc, char **argv)
         return perror(argv[1]), 1;
     fclose(f);
     ps_file_header_t fh;
-    memcpy(&fh, file, sizeof fh);
+    if (flen < (long)sizeof fh || (memcpy(&fh, file, sizeof fh), 0) ||
+        memcmp(fh.magic, PERFSHIM_FILE_MAGIC, 4) || fh.header_len > (uint32_t)flen) {
+        fprintf(stderr, "trace-bytes: %s: not a perfshim trace (no file header)\n", argv[1]);
+        return 1;
+    }
     const long q = env_int("Q", -1), k = env_int("K", 1), mm = env_int("MINMATCH", 7);
     const size_t big = (size_t)(k < 1 ? 1 : k) * PERFSHIM_MAX_CHUNK_USIZE;
     unsigned char *u = malloc(PERFSHIM_MAX_CHUNK_USIZE), *acc = malloc(big), *x = malloc(big);
@@ -176,6 +180,9 @@ int main(int argc, char **argv)
         nout++;
         accn = 0, nacc = 0;
     }
+    if (pos != (size_t)flen)
+        fprintf(stderr, "trace-bytes: %s: the chunks end at byte %zu of %ld (the rest is not counted)\n",
+                argv[1], pos, flen);
     if (events < 1)
         events = 1;
     const double total = fh.header_len + other + written;
