@@ -717,13 +717,22 @@ static void internal_append_sync(const void *rec, uint32_t len)
     ilock_unlock(&internal_lock);
 }
 
-static void sample_rss(void (*append)(const void *rec, uint32_t len))
+/* fresh: the recorder's resident bytes counted now, not the value of up to
+ * IMEM_RESIDENT_EVERY_NS ago (the last sample: the exit scan has just freed the live set and
+ * its own block array, which the cached value may still hold) */
+static void sample_rss_as(void (*append)(const void *rec, uint32_t len), int fresh)
 {
     ps_rec_rss_t r = {.h = {PS_REC_RSS, 0, sizeof r},
                       .ts = prim_now_ns(),
                       .rss_bytes = prim_rss_bytes()};
-    r.shim_bytes = imem_resident_bytes(r.ts); /* the recorder's part of rss_bytes */
+    /* the recorder's part of rss_bytes */
+    r.shim_bytes = fresh ? imem_resident_bytes_now(r.ts) : imem_resident_bytes(r.ts);
     append(&r, sizeof r);
+}
+
+static void sample_rss(void (*append)(const void *rec, uint32_t len))
+{
+    sample_rss_as(append, 0);
 }
 
 /* Flushes records that sat in a thread's buffer for a whole flush period, and frees the
@@ -996,7 +1005,7 @@ static void writer_end(int close_file)
         imem_free(final_recs);
     final_recs = NULL;
     if (options.rss_ms)
-        sample_rss(append);
+        sample_rss_as(append, 1);
     /* what the shim's own stream holds (a lock snapshot the writer thread took since its last
      * flush, the leak scan's records) goes out in its own chunk first: END's counts are then
      * those of every chunk before it, and END's chunk holds no event */
