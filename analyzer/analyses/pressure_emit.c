@@ -251,14 +251,21 @@ int pressure_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int t
     doc_end(d);
     /* text: RSS vs live, the largest gap */
     if (rp->pressure && doc_text(d)) {
-        uint64_t rss = 0, live = 0;
-        for (size_t i = 0; i < P->nwindows; i++)
-            if (P->windows[i].rss_bytes > rss) {
-                rss = P->windows[i].rss_bytes;
-                live = P->windows[i].live_bytes_max;
-            }
-        char a[32], b[32], c[32];
-        if (rss && rss >= live)
+        /* the app's RSS: the recorder's own memory in a sample is not the app's */
+        uint64_t rss = 0, live = 0, rec = 0;
+        for (size_t i = 0; i < P->nwindows; i++) {
+            const pressure_window_t *w = &P->windows[i];
+            uint64_t app = replay_rss_app(w->rss_bytes, w->recorder_bytes);
+            if (app > rss)
+                rss = app, live = w->live_bytes_max, rec = w->recorder_bytes;
+        }
+        char a[32], b[32], c[32], e[32];
+        if (rss && rss >= live && rec)
+            doc_linef(d, "  RSS vs live     the app's max RSS %s (the recorder's %s apart), live "
+                         "heap then %s (RSS - live %s: retention, fragmentation, non-heap memory)",
+                      fmt_bytes(a, sizeof a, rss), fmt_bytes(e, sizeof e, rec),
+                      fmt_bytes(b, sizeof b, live), fmt_bytes(c, sizeof c, rss - live));
+        else if (rss && rss >= live)
             doc_linef(d, "  RSS vs live     max RSS %s, live heap then %s (RSS - live %s: "
                          "retention, fragmentation, non-heap memory)",
                       fmt_bytes(a, sizeof a, rss), fmt_bytes(b, sizeof b, live),

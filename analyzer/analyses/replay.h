@@ -49,6 +49,12 @@
 #include "perfshim/trace_format.h"
 
 /* Aggregates of one interned stack id (id 0: events recorded without a stack). */
+/* The app's part of an RSS sample: the sample less the recorder's own memory in it. */
+static inline uint64_t replay_rss_app(uint64_t rss, uint64_t recorder)
+{
+    return rss > recorder ? rss - recorder : 0;
+}
+
 typedef struct replay_site_s {
     uint32_t stack_id;
     uint64_t allocations, bytes, frees, failed;

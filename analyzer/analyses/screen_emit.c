@@ -101,7 +101,10 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
 {
     char b1[32], b2[32], b3[32], b4[32];
     bool timed = P && P->have_alloc_ns;
-    uint64_t rss = rp->have_rss ? rp->max_rss_bytes : 0;
+    /* the app's RSS: the recorder's own memory in the samples is not the app's (issue 18) */
+    uint64_t rss = rp->have_rss ? replay_rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes) : 0;
+    uint64_t final_rss = replay_rss_app(rp->final_rss_bytes, rp->final_shim_bytes);
+    bool apart = rp->max_rss_shim_bytes || rp->final_shim_bytes;
     if (doc_text(d)) {
         doc_line(d, "\nUSE: HEAP");
         char at[96] = "allocator time not measured";
@@ -111,13 +114,21 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
         doc_linef(d, "  utilization        %s/s allocations, %sB/s; %s",
                   fmt_rate(b1, sizeof b1, rp->allocations, rp->duration_ns),
                   fmt_rate(b2, sizeof b2, rp->bytes_allocated, rp->duration_ns), at);
-        if (rss)
+        if (rss && apart)
+            doc_linef(d,
+                      "  saturation         peak heap %s is %.1f%% of the app's peak RSS %s (the "
+                      "recorder's %s apart); %s still live at the end (%.1f%% of the app's final "
+                      "RSS)",
+                      fmt_bytes(b1, sizeof b1, rp->peak_bytes), fmt_pct(rp->peak_bytes, rss),
+                      fmt_bytes(b2, sizeof b2, rss), fmt_bytes(b3, sizeof b3, rp->max_rss_shim_bytes),
+                      fmt_bytes(b4, sizeof b4, rp->live_bytes), fmt_pct(rp->live_bytes, final_rss));
+        else if (rss)
             doc_linef(d,
                       "  saturation         peak heap %s is %.1f%% of peak RSS %s; %s still "
                       "live at the end (%.1f%% of final RSS)",
                       fmt_bytes(b1, sizeof b1, rp->peak_bytes), fmt_pct(rp->peak_bytes, rss),
                       fmt_bytes(b2, sizeof b2, rss), fmt_bytes(b4, sizeof b4, rp->live_bytes),
-                      fmt_pct(rp->live_bytes, rp->final_rss_bytes));
+                      fmt_pct(rp->live_bytes, final_rss));
         else
             doc_linef(d,
                       "  saturation         peak heap %s; %s still live at the end; RSS not "
@@ -140,8 +151,9 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
     doc_u64_or_null(d, "allocator_ns", timed, timed ? P->alloc_ns : 0);
     share(d, "allocator_share", timed, timed ? P->alloc_ns : 0, rp->duration_ns);
     doc_u64(d, "peak_heap_bytes", rp->peak_bytes);
-    doc_u64_or_null(d, "max_rss_bytes", rp->have_rss, rss);
-    share(d, "peak_heap_share_of_rss", rp->have_rss, rp->peak_bytes, rss);
+    /* (the JSON keeps the process's RSS, the recorder's included: summary has it apart) */
+    doc_u64_or_null(d, "max_rss_bytes", rp->have_rss, rp->max_rss_bytes);
+    share(d, "peak_heap_share_of_rss", rp->have_rss, rp->peak_bytes, rp->max_rss_bytes);
     doc_u64(d, "live_bytes_at_end", rp->live_bytes);
     doc_u64(d, "failed_allocations", rp->failed_allocations);
     doc_u64(d, "heap_errors", heap_errors(rp));

@@ -530,12 +530,6 @@ static long report_site_index(const uint64_t *ips, uint32_t depth, void *arg)
 static bool report_exited(const report_t *R);
 
 /* The summary's text lines ("SUMMARY"): several members said in words, in the text's order. */
-/* The app's part of an RSS sample: the sample less the recorder's own memory in it. */
-static uint64_t rss_app(uint64_t rss, uint64_t recorder)
-{
-    return rss > recorder ? rss - recorder : 0;
-}
-
 static void text_summary(const report_t *R, doc_t *d)
 {
     const replay_t *rp = &R->rp;
@@ -584,8 +578,8 @@ static void text_summary(const report_t *R, doc_t *d)
         doc_line(d, "  final RSS          not sampled");
     if (rp->have_rss) /* the recorder's own memory is in the samples: shown apart */
         doc_linef(d, "  app RSS            %s at the end (max %s); the recorder's own %s (%s)",
-                  fmt_bytes(b1, sizeof(b1), rss_app(rp->final_rss_bytes, rp->final_shim_bytes)),
-                  fmt_bytes(b2, sizeof(b2), rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes)),
+                  fmt_bytes(b1, sizeof(b1), replay_rss_app(rp->final_rss_bytes, rp->final_shim_bytes)),
+                  fmt_bytes(b2, sizeof(b2), replay_rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes)),
                   fmt_bytes(b3, sizeof(b3), rp->final_shim_bytes),
                   fmt_bytes(b4, sizeof(b4), rp->max_rss_shim_bytes));
     if (rp->have_alloc_cost)
@@ -639,10 +633,10 @@ static void emit_summary(const report_t *R, doc_t *d)
     doc_u64_or_null(d, "final_rss_bytes", rp->have_rss, rp->final_rss_bytes);
     doc_u64_or_null(d, "max_rss_bytes", rp->have_rss, rp->max_rss_bytes);
     doc_u64_or_null(d, "final_rss_app_bytes", rp->have_rss,
-                    rss_app(rp->final_rss_bytes, rp->final_shim_bytes));
+                    replay_rss_app(rp->final_rss_bytes, rp->final_shim_bytes));
     doc_u64_or_null(d, "final_rss_recorder_bytes", rp->have_rss, rp->final_shim_bytes);
     doc_u64_or_null(d, "max_rss_app_bytes", rp->have_rss,
-                    rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes));
+                    replay_rss_app(rp->max_rss_bytes, rp->max_rss_shim_bytes));
     doc_u64_or_null(d, "max_rss_recorder_bytes", rp->have_rss, rp->max_rss_shim_bytes);
     doc_u64_or_null(d, "alloc_ns", rp->have_alloc_cost, rp->alloc_ns);
     doc_u64_or_null(d, "alloc_ns_calls", rp->have_alloc_cost, rp->alloc_ns_calls);
@@ -695,9 +689,9 @@ static void emit_timeline(const report_t *R, doc_t *d)
         doc_u64_or_null(d, "rss_bytes", sl->rss_bytes != 0, sl->rss_bytes);
         /* the same sample apart: the app's and the recorder's own memory */
         doc_u64_or_null(d, "app_rss_bytes", sl->rss_bytes != 0,
-                        rss_app(sl->rss_bytes, sl->rss_recorder_bytes));
+                        replay_rss_app(sl->rss_bytes, sl->rss_recorder_bytes));
         doc_u64_or_null(d, "recorder_rss_bytes", sl->rss_bytes != 0,
-                        sl->rss_bytes ? sl->rss_bytes - rss_app(sl->rss_bytes, sl->rss_recorder_bytes) : 0);
+                        sl->rss_bytes ? sl->rss_bytes - replay_rss_app(sl->rss_bytes, sl->rss_recorder_bytes) : 0);
         doc_u64(d, "lock_wait_ns", sl->lock_wait_ns);
         doc_end(d);
     }

@@ -78,7 +78,14 @@ samples_name_it() {
          END { print n " samples, " s " with the recorder part"; exit !(n > 1 && s >= n - 1) }' kv.dump
 }
 check "kvstore: RSS samples carry the recorder's resident bytes" samples_name_it
-text_apart() { grep -q '^  app RSS  .*the recorder.s own' kv.txt; }
+text_apart() {
+    # the summary's app RSS line, and the conclusions drawn from RSS (USE saturation, RSS vs
+    # live) on the app's RSS, the recorder's part said apart (not read as fragmentation)
+    grep -q '^  app RSS  .*the recorder.s own' kv.txt &&
+        grep -q "^  saturation  .* of the app's peak RSS .* (the recorder's .* apart)" kv.txt &&
+        grep -q "^  RSS vs live  .*the app's max RSS .* (the recorder's .* apart)" kv.txt ||
+        { grep -E "app RSS|saturation|RSS vs live" kv.txt; return 1; }
+}
 check "kvstore: the text summary shows the app's RSS and the recorder's apart" text_apart
 timeline_apart() {
     # each slice's RSS sample apart: app + recorder = the sample, the recorder's part > 0
