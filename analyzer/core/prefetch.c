@@ -118,19 +118,39 @@ static pslot_t *pf_slot(pstream_t *s, unsigned k)
     return &s->slot[(base + k) % PF_RING];
 }
 
-/* Decompresses chunk ci into slot sl with w's buffers. */
+/* pf_fetch's hook (reader_cols_hook_t): the digest's digest_cols into the slot. */
+typedef struct pf_cols_arg_s {
+    const prefetch_t *p;
+    pslot_t *sl;
+    bool taken; /* digest_cols made the digest */
+} pf_cols_arg_t;
+
+static int pf_cols(void *arg, const chunk_info_t *c, const unsigned char *body, size_t n,
+                   size_t xlen, void *dec)
+{
+    pf_cols_arg_t *a = arg;
+    int rc = a->p->digest->digest_cols(c, body, n, xlen, dec, &a->sl->aux, &a->sl->aux_bytes);
+    a->taken = rc == 0;
+    return rc;
+}
+
+/* Decompresses chunk ci into slot sl with w's buffers; the digest's, a columnar chunk's
+ * straight from its body where it can. */
 static void pf_fetch(const prefetch_t *p, pworker_t *w, pslot_t *sl, size_t ci)
 {
     chunk_buf_t cb = {.cbuf = w->cbuf, .ubuf = sl->ubuf, .cbuf_cap = w->cbuf_cap,
                       .ubuf_cap = sl->ubuf_cap, .dctx = w->dctx};
+    pf_cols_arg_t arg = {p, sl, false};
+    const bool cols = p->digest && p->digest->digest_cols;
     sl->err[0] = 0;
-    sl->rc = reader_chunk_decompress(p->r, ci, &cb, &sl->view, sl->err, sizeof(sl->err));
+    sl->rc = reader_chunk_decompress_cols(p->r, ci, &cb, &sl->view, sl->err, sizeof(sl->err),
+                                          cols ? pf_cols : NULL, &arg);
     w->cbuf = cb.cbuf;
     w->cbuf_cap = cb.cbuf_cap;
     w->dctx = cb.dctx;
     sl->ubuf = cb.ubuf;
     sl->ubuf_cap = cb.ubuf_cap;
-    if (p->digest && sl->rc == 0)
+    if (p->digest && sl->rc == 0 && !arg.taken)
         p->digest->digest(&sl->view, &sl->aux, &sl->aux_bytes);
 }
 

@@ -35,6 +35,12 @@ typedef struct prefetch_s prefetch_t;
 typedef struct prefetch_digest_s {
     void (*digest)(const chunk_view_t *view, void **aux, size_t *bytes);
     void (*free_aux)(void *aux);
+    /* NULL, or the digest of a columnar chunk c straight from its body (reader.h's
+     * reader_cols_hook_t, the chunk's thread in c): 0 when it made the digest (the chunk's
+     * view is then empty: the digest holds all the chunk has), else the chunk is decoded and
+     * goes to digest as any other. */
+    int (*digest_cols)(const chunk_info_t *c, const unsigned char *body, size_t n, size_t xlen,
+                       void *dec, void **aux, size_t *bytes);
 } prefetch_digest_t;
 
 /* Whether the analyzer may put work on a second thread: more than one CPU online, and

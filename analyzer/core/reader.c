@@ -497,6 +497,13 @@ static int chunk_fail(const reader_t *r, size_t i, char *err, size_t errlen, int
 int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
                             char *err, size_t errlen)
 {
+    return reader_chunk_decompress_cols(r, i, cb, view, err, errlen, NULL, NULL);
+}
+
+int reader_chunk_decompress_cols(const reader_t *r, size_t i, chunk_buf_t *cb,
+                                 chunk_view_t *view, char *err, size_t errlen,
+                                 reader_cols_hook_t hook, void *arg)
+{
     memset(view, 0, sizeof(*view));
     if (i >= r->nchunks) {
         snprintf(err, errlen, "%s: chunk %zu: no such chunk (%zu indexed)", r->path, i,
@@ -542,6 +549,12 @@ int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_
         size = ps_cols_xlen(udst, usize); /* at most PERFSHIM_MAX_CHUNK_USIZE */
         if (!size)
             return chunk_fail(r, i, err, errlen, -PS_E_CORRUPT, "bad columnar chunk header");
+        if (hook && hook(arg, c, udst, usize, size, cb->cbuf) == 0) {
+            view->data = udst; /* not NULL: a chunk (whose records the hook took) */
+            view->index = (uint32_t)i;
+            view->tid = c->h.tid;
+            return 0;
+        }
         if (reader_reserve(&cb->ubuf, &cb->ubuf_cap, size) < 0)
             return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
         udst = cb->cbuf + dec_off + csize; /* (cbuf did not move) */

@@ -125,6 +125,16 @@ typedef struct chunk_buf_s {
  * reader_error(). Thread-safe. */
 int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
                             char *err, size_t errlen);
+/* reader_chunk_decompress, with a columnar chunk's body (PS_CHUNK_F_COLUMNS, its header
+ * checked) offered to hook first: hook(arg, c, body, n, xlen, dec) returns 0 when it took
+ * the chunk's records itself (the view is then empty: size 0, data not NULL, ubuf not used),
+ * else the body is decoded as ever. dec: the columns' decoder state (ps_cols_dec_t), the
+ * hook's to use. hook NULL: reader_chunk_decompress. */
+typedef int (*reader_cols_hook_t)(void *arg, const chunk_info_t *c, const unsigned char *body,
+                                  size_t n, size_t xlen, void *dec);
+int reader_chunk_decompress_cols(const reader_t *r, size_t i, chunk_buf_t *cb,
+                                 chunk_view_t *view, char *err, size_t errlen,
+                                 reader_cols_hook_t hook, void *arg);
 void chunk_buf_free(chunk_buf_t *cb);
 int view_next(reader_t *r, chunk_view_t *view, record_t *rec);
 

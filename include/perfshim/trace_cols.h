@@ -29,6 +29,8 @@
  *   ps_cols_encode(enc, src, len, out, cap, q, &info) -> body length, 0: keep src as it is
  *   ps_cols_xlen(in, n)                               -> the records' length, 0: malformed
  *   ps_cols_decode(dec, in, n, out, xlen)             -> 0 (out holds the fixed records), -1
+ *   ps_cols_decode2_heap(dec, in, n, xlen, ...)       -> 0 (each record handed to a callback,
+ *                                                        not written), -1: use ps_cols_decode
  */
 #ifndef PERFSHIM_TRACE_COLS_H
 #define PERFSHIM_TRACE_COLS_H
@@ -630,18 +632,158 @@ static inline int ps_cols_all_read(const unsigned char *const *c, const unsigned
     return o == oe ? 0 : -1;
 }
 
+/* A format 2 decoder's running state: the columns [c[i], ce[i]) and what the records coded
+ * so far leave for the next (ps_cols_decode2 and ps_cols_decode2_heap share its steps). */
+typedef struct ps_cols_st2_s {
+    const unsigned char *c[PS_COL_N], *ce[PS_COL_N];
+    uint64_t last_tq, last_ptr, pred;
+    uint32_t nalloc, nfree;
+    unsigned q;
+} ps_cols_st2_t;
+
+/* A format 2 decoder's start: the columns, the state emptied. -1 if the body is cut. */
+static inline int ps_cols_st2_begin(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *in,
+                                    size_t n)
+{
+    if (ps_cols_dec_begin(d, in, n, sizeof(ps_cols_hdr_t), PS_COL_N, s->c, s->ce))
+        return -1;
+    d->live.head = d->live.n = 0;
+    s->q = in[1]; /* the header's q */
+    s->last_tq = s->last_ptr = s->pred = 0;
+    s->nalloc = s->nfree = 0;
+    return 0;
+}
+
+/* Format 2: an ALLOC of op's record, all but its header into *a; -1 if malformed. */
+static inline __attribute__((always_inline)) int
+ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc_t *a)
+{
+    const unsigned char **c = s->c, *const *ce = s->ce;
+    const uint32_t gen = PS_COLS_DEC_GEN;
+    uint64_t size, stack, align = 0, v, w;
+    if (c[PS_COL_AHEAD] == ce[PS_COL_AHEAD] || c[PS_COL_SIZE] == ce[PS_COL_SIZE] ||
+        ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX ||
+        ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
+        return -1;
+    const unsigned head = *c[PS_COL_AHEAD]++;
+    size = head >> 6;
+    if (size == 3) {
+        if (ps_uv_get(&c[PS_COL_SIZEH], ce[PS_COL_SIZEH], &v) || v >> 55)
+            return -1;
+        size += v;
+    }
+    size = size << 8 | *c[PS_COL_SIZE]++;
+    v = head & 15;
+    if (v == 15) {
+        if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+            return -1;
+        v += ps_unzz(w);
+    }
+    s->last_tq += v;
+    a->ts = s->last_tq << s->q;
+    switch ((head >> 4) & 3) {
+    case 0:
+        if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+            return -1;
+        a->ptr = s->pred + w;
+        s->pred = ps_cols_next(a->ptr, size);
+        break;
+    case 1:
+        if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, 1, &a->ptr))
+            return -1;
+        break;
+    case 2: {
+        if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+            return -1;
+        const unsigned ref = *c[PS_COL_AREF]++;
+        if (ref > PS_COLS_DEPTH) {
+            uint64_t age = ref - PS_COLS_DEPTH;
+            if (ref == 255) {
+                if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w > PS_COLS_FWINDOW)
+                    return -1;
+                age += w;
+            }
+            if (age > s->nfree || age > PS_COLS_FWINDOW)
+                return -1;
+            a->ptr = d->fring[(s->nfree - age) & (PS_COLS_FWINDOW - 1)];
+            s->pred = ps_cols_next(a->ptr, size);
+        } else if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, ref, &a->ptr)) {
+            return -1;
+        }
+        break;
+    }
+    default:
+        if (!s->pred)
+            return -1;
+        a->ptr = s->pred;
+        s->pred = ps_cols_next(a->ptr, size);
+        break;
+    }
+    s->last_ptr = a->ptr;
+    a->size = size;
+    a->stack = (uint32_t)stack;
+    a->align = align;
+    if (a->ptr) {
+        d->ring[s->nalloc & (PS_COLS_WINDOW - 1)].ptr = a->ptr;
+        d->ring[s->nalloc & (PS_COLS_WINDOW - 1)].size = size;
+        ps_cols_live_add(&d->live, s->nalloc++);
+    }
+    return 0;
+}
+
+/* Format 2: a FREE, all but its header into *f; -1 if malformed. */
+static inline __attribute__((always_inline)) int
+ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f)
+{
+    const unsigned char **c = s->c, *const *ce = s->ce;
+    uint64_t stack, v, w;
+    if (c[PS_COL_FHEAD] == ce[PS_COL_FHEAD] ||
+        ps_uv_get(&c[PS_COL_FSTACK], ce[PS_COL_FSTACK], &stack) || stack > UINT32_MAX)
+        return -1;
+    const unsigned head = *c[PS_COL_FHEAD]++;
+    v = head & 15;
+    if (v == 15) {
+        if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+            return -1;
+        v += ps_unzz(w);
+    }
+    s->last_tq += v;
+    f->ts = s->last_tq << s->q;
+    unsigned ref = head >> 4;
+    if (ref == 0) {
+        if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+            return -1;
+        f->ptr = s->last_ptr + w;
+    } else {
+        uint64_t rank = ref - 1, size;
+        if (ref == 15) {
+            if (c[PS_COL_FREF] == ce[PS_COL_FREF])
+                return -1;
+            rank += *c[PS_COL_FREF]++;
+            if (rank == 14 + PS_COLS_RANK_ESC) {
+                if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                    return -1;
+                rank += w;
+            }
+        }
+        if (ps_cols_dec_rank(d, rank, &f->ptr, &size))
+            return -1;
+        ps_cols_lifo_push(&d->lifo[ps_cols_class(size)], PS_COLS_DEC_GEN, f->ptr);
+    }
+    s->last_ptr = f->ptr;
+    d->fring[s->nfree++ & (PS_COLS_FWINDOW - 1)] = f->ptr;
+    f->stack = (uint32_t)stack;
+    return 0;
+}
+
 /* Decodes a format 2 body (its header checked by ps_cols_xlen) into out[0, xlen). */
 static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, size_t n,
                                   unsigned char *out, size_t xlen)
 {
-    const unsigned char *c[PS_COL_N], *ce[PS_COL_N];
-    if (ps_cols_dec_begin(d, in, n, sizeof(ps_cols_hdr_t), PS_COL_N, c, ce))
+    ps_cols_st2_t s;
+    if (ps_cols_st2_begin(d, &s, in, n))
         return -1;
-    const uint32_t gen = PS_COLS_DEC_GEN;
-    d->live.head = d->live.n = 0;
-    const unsigned q = in[1]; /* the header's q */
-    uint64_t last_tq = 0, last_ptr = 0, pred = 0;
-    uint32_t nalloc = 0, nfree = 0;
+    const unsigned char **c = s.c, *const *ce = s.ce;
     unsigned char *o = out, *oe = out + xlen;
     const unsigned char *ops = c[PS_COL_OP], *ops_end = ce[PS_COL_OP];
     for (; ops < ops_end; ops++) {
@@ -649,123 +791,19 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
         uint64_t v, w;
         switch (kind) {
         case PS_COLS_ALLOC: {
-            ps_rec_alloc_t a; /* every field set below: no zeroing first */
+            ps_rec_alloc_t a; /* every field set: no zeroing first */
             a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
-            uint64_t size, stack, align = 0;
-            if ((size_t)(oe - o) < sizeof a || c[PS_COL_AHEAD] == ce[PS_COL_AHEAD] ||
-                c[PS_COL_SIZE] == ce[PS_COL_SIZE] ||
-                ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX ||
-                ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
+            if ((size_t)(oe - o) < sizeof a || ps_cols_dec2_alloc(d, &s, op, &a))
                 return -1;
-            const unsigned head = *c[PS_COL_AHEAD]++;
-            size = head >> 6;
-            if (size == 3) {
-                if (ps_uv_get(&c[PS_COL_SIZEH], ce[PS_COL_SIZEH], &v) || v >> 55)
-                    return -1;
-                size += v;
-            }
-            size = size << 8 | *c[PS_COL_SIZE]++;
-            v = head & 15;
-            if (v == 15) {
-                if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
-                    return -1;
-                v += ps_unzz(w);
-            }
-            last_tq += v;
-            a.ts = last_tq << q;
-            switch ((head >> 4) & 3) {
-            case 0:
-                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
-                    return -1;
-                a.ptr = pred + w;
-                pred = ps_cols_next(a.ptr, size);
-                break;
-            case 1:
-                if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, 1, &a.ptr))
-                    return -1;
-                break;
-            case 2: {
-                if (c[PS_COL_AREF] == ce[PS_COL_AREF])
-                    return -1;
-                const unsigned ref = *c[PS_COL_AREF]++;
-                if (ref > PS_COLS_DEPTH) {
-                    uint64_t age = ref - PS_COLS_DEPTH;
-                    if (ref == 255) {
-                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
-                            w > PS_COLS_FWINDOW)
-                            return -1;
-                        age += w;
-                    }
-                    if (age > nfree || age > PS_COLS_FWINDOW)
-                        return -1;
-                    a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
-                    pred = ps_cols_next(a.ptr, size);
-                } else if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, ref, &a.ptr)) {
-                    return -1;
-                }
-                break;
-            }
-            default:
-                if (!pred)
-                    return -1;
-                a.ptr = pred;
-                pred = ps_cols_next(a.ptr, size);
-                break;
-            }
-            last_ptr = a.ptr;
-            a.size = size;
-            a.stack = (uint32_t)stack;
-            a.align = align;
-            if (a.ptr) {
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.ptr;
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
-                ps_cols_live_add(&d->live, nalloc++);
-            }
             memcpy(o, &a, sizeof a);
             o += sizeof a;
             break;
         }
         case PS_COLS_FREE: {
-            ps_rec_free_t f; /* every field set below */
+            ps_rec_free_t f; /* every field set */
             f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
-            uint64_t stack;
-            if ((size_t)(oe - o) < sizeof f || c[PS_COL_FHEAD] == ce[PS_COL_FHEAD] ||
-                ps_uv_get(&c[PS_COL_FSTACK], ce[PS_COL_FSTACK], &stack) || stack > UINT32_MAX)
+            if ((size_t)(oe - o) < sizeof f || ps_cols_dec2_free(d, &s, &f))
                 return -1;
-            const unsigned head = *c[PS_COL_FHEAD]++;
-            v = head & 15;
-            if (v == 15) {
-                if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
-                    return -1;
-                v += ps_unzz(w);
-            }
-            last_tq += v;
-            f.ts = last_tq << q;
-            unsigned ref = head >> 4;
-            if (ref == 0) {
-                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
-                    return -1;
-                f.ptr = last_ptr + w;
-            } else {
-                uint64_t rank = ref - 1, size;
-                if (ref == 15) {
-                    if (c[PS_COL_FREF] == ce[PS_COL_FREF])
-                        return -1;
-                    rank += *c[PS_COL_FREF]++;
-                    if (rank == 14 + PS_COLS_RANK_ESC) {
-                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
-                            w >= PS_COLS_WINDOW)
-                            return -1;
-                        rank += w;
-                    }
-                }
-                if (ps_cols_dec_rank(d, rank, &f.ptr, &size))
-                    return -1;
-                ps_cols_lifo_push(&d->lifo[ps_cols_class(size)], gen, f.ptr);
-            }
-            last_ptr = f.ptr;
-            d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
-            f.stack = (uint32_t)stack;
             memcpy(o, &f, sizeof f);
             o += sizeof f;
             break;
@@ -781,15 +819,15 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
                 ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX)
                 return -1;
             size = size << 8 | *c[PS_COL_SIZE]++;
-            last_tq += ps_unzz(v);
-            a.ts_before = last_tq << q;
-            last_tq += ps_unzz(v2);
-            a.ts = last_tq << q;
+            s.last_tq += ps_unzz(v);
+            a.ts_before = s.last_tq << s.q;
+            s.last_tq += ps_unzz(v2);
+            a.ts = s.last_tq << s.q;
             const unsigned ref = *c[PS_COL_FREF]++;
             if (ref == 0) {
                 if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
                     return -1;
-                a.old_ptr = last_ptr + w;
+                a.old_ptr = s.last_ptr + w;
             } else {
                 uint64_t rank = ref - 1, osize;
                 if (ref == PS_COLS_RANK_ESC) {
@@ -803,13 +841,13 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
             if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w2))
                 return -1;
             a.new_ptr = a.old_ptr + w2;
-            last_ptr = a.new_ptr ? a.new_ptr : a.old_ptr;
+            s.last_ptr = a.new_ptr ? a.new_ptr : a.old_ptr;
             a.size = size;
             a.stack = (uint32_t)stack;
             if (a.new_ptr) {
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.new_ptr;
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
-                ps_cols_live_add(&d->live, nalloc++);
+                d->ring[s.nalloc & (PS_COLS_WINDOW - 1)].ptr = a.new_ptr;
+                d->ring[s.nalloc & (PS_COLS_WINDOW - 1)].size = size;
+                ps_cols_live_add(&d->live, s.nalloc++);
             }
             memcpy(o, &a, sizeof a);
             o += sizeof a;
@@ -993,6 +1031,14 @@ static inline uint32_t ps_cols_xlen(const unsigned char *in, size_t n)
     return xlen;
 }
 
+/* The records of a body that ps_cols_xlen accepted (its op column's length). */
+static inline uint32_t ps_cols_nrec(const unsigned char *in)
+{
+    uint32_t len;
+    memcpy(&len, in + 8, sizeof len);
+    return len;
+}
+
 /* Decodes the body in[0, n) into out (exactly xlen = ps_cols_xlen(in, n) bytes): the fixed
  * records it stands for. Returns 0, or -1 when it is malformed (out partly written). */
 static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size_t n,
@@ -1002,6 +1048,48 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
         return -1;
     return in[0] == PS_COLS_FORMAT ? ps_cols_decode2(d, in, n, out, xlen)
                                    : ps_cols_decode1(d, in, n, out, xlen);
+}
+
+/* The records of a format 2 body when every one is an ALLOC or FREE (a chunk flagged
+ * PS_CHUNK_F_HEAP_ONLY), decoded without writing them out: record i (in order, i < the
+ * body's record count, ps_cols_nrec) goes to on_alloc(ctx, i, &rec) or on_free (the
+ * record complete, its header too), as ps_cols_decode would have written it. Returns 0, or
+ * -1 for a body that ps_cols_decode does not decode (malformed, the wrong xlen, format 1) or
+ * that holds another record (a REALLOC, an "other" one): the caller decodes it with
+ * ps_cols_decode then, which tells which (some records may have been handed out already). For
+ * the analyzer's pass (analyzer/core/pass.c: the fixed records are not written and read again). */
+static inline __attribute__((always_inline)) int
+ps_cols_decode2_heap(ps_cols_dec_t *d, const unsigned char *in, size_t n, size_t xlen,
+                     void (*on_alloc)(void *ctx, size_t i, const ps_rec_alloc_t *a),
+                     void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx)
+{
+    ps_cols_st2_t s;
+    if (ps_cols_xlen(in, n) != xlen || xlen == 0 || in[0] != PS_COLS_FORMAT ||
+        ps_cols_st2_begin(d, &s, in, n))
+        return -1;
+    const unsigned char *ops = s.c[PS_COL_OP], *ops_end = s.ce[PS_COL_OP];
+    size_t o = 0, i = 0; /* o: the bytes the records would take */
+    for (; ops < ops_end; ops++, i++) {
+        const unsigned op = *ops, kind = (op >> 5) & 3, fn = op & 0x1f;
+        if (kind == PS_COLS_ALLOC) {
+            ps_rec_alloc_t a;
+            a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
+            if (ps_cols_dec2_alloc(d, &s, op, &a))
+                return -1;
+            o += sizeof a;
+            on_alloc(ctx, i, &a);
+        } else if (kind == PS_COLS_FREE) {
+            ps_rec_free_t f;
+            f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
+            if (ps_cols_dec2_free(d, &s, &f))
+                return -1;
+            o += sizeof f;
+            on_free(ctx, i, &f);
+        } else {
+            return -1;
+        }
+    }
+    return o == xlen ? ps_cols_all_read(s.c, s.ce, PS_COL_N, NULL, NULL) : -1;
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */

@@ -17,6 +17,7 @@
 
 #include "core/pass.h"
 #include "perfshim/errors.h"
+#include "perfshim/trace_cols.h"
 #include "perfshim/trace_pack.h"
 #include "synth.h"
 #include "test.h"
@@ -336,6 +337,139 @@ TEST(heap_only_chunk_skipped_without_event_analyses)
     tracemodel_free(&m);
 }
 
+/* ---- columnar heap-only chunks decoded straight into events ----------------------------- */
+
+static pass_event_t big_ev[8192];
+static size_t big_nev, big_nrec;
+
+static int b_event(void *state, const pass_event_t *e)
+{
+    (void)state;
+    if (big_nev < 8192)
+        big_ev[big_nev++] = *e;
+    return 0;
+}
+
+static int b_record(void *state, uint32_t tid, const record_t *rec)
+{
+    (void)state, (void)tid, (void)rec;
+    big_nrec++;
+    return 0;
+}
+
+static const pass_ops_t ops_big = {"test", g_init, b_record, b_event, g_finish, g_free};
+
+/* Thread 10's chunk seq of records recs: columnar (flagged as the writer flags it; lie: heap-
+ * only whatever it holds) or as it is. */
+static void cols_chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t seq, int columnar,
+                       int lie)
+{
+    static ps_cols_enc_t enc;
+    size_t cap = ps_cols_bound(recs->n);
+    unsigned char *out = malloc(cap);
+    ps_cols_info_t info;
+    size_t n = out ? ps_cols_encode(&enc, recs->p, recs->n, out, cap, 0, &info) : 0;
+    if (!n)
+        exit(99);
+    ps_chunk_header_t h = {.tid = 10, .seq = seq, .nevents = info.nevents,
+                           .t_first = info.t_first, .t_last = info.t_last};
+    if (columnar) {
+        synth_buf_t body = {0};
+        synth_put(&body, out, n);
+        h.flags = PS_CHUNK_F_COLUMNS | (info.heap_only || lie ? PS_CHUNK_F_HEAP_ONLY : 0);
+        synth_chunk(f, &body, &h, 1);
+        synth_buf_free(&body);
+    } else {
+        synth_chunk(f, recs, &h, 1);
+    }
+    free(out);
+}
+
+/* A trace of thread 10's chunks (heap-only ones, one with a THREAD_START, one flagged heap-
+ * only with a REALLOC in it: decoded as any other) as columnar chunks or as fixed records
+ * (failed and aligned allocations, reused blocks): a pass with an event analysis sees the same events, records and model
+ * either way, with the prefetch worker and without. */
+static size_t cols_run(int columnar, pass_event_t *ev, size_t *nrec, tracemodel_t *m)
+{
+    synth_buf_t f = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    uint64_t ts = 2000, live[16] = {0}, top = 0x7f0000001000ull;
+    for (uint32_t seq = 0; seq < 6; seq++) {
+        synth_buf_t r = {0};
+        if (seq == 2)
+            synth_thread(&r, PS_REC_THREAD_START, 10, ts, "a");
+        for (unsigned i = 0; i < 300 + 97 * seq; i++) {
+            unsigned k = (i * 7 + seq) & 15;
+            ts += 1 + (i * 13) % 40;
+            if (seq == 3 && i == 50) {
+                synth_realloc(&r, 2, ts, ts + 1, live[k], top, 99);
+                live[k] = top, top += 256, ts++;
+            } else if (live[k]) {
+                synth_free(&r, ts, live[k]);
+                live[k] = 0;
+            } else {
+                live[k] = i % 5 ? top - 256 * (i % 3) : 0; /* reuse, failures */
+                synth_alloc(&r, PS_FN_MALLOC, 1 + i % 4, ts, live[k], 1 + i % 700,
+                            i % 11 ? 0 : 64);
+                if (live[k] == top)
+                    top += 256;
+            }
+        }
+        cols_chunk(&f, &r, seq, columnar, seq == 3);
+        synth_buf_free(&r);
+    }
+    end_chunk(&f, ts + 1);
+    write_file(&f);
+    synth_buf_free(&f);
+    got_t g;
+    big_nev = big_nrec = 0;
+    memset(m, 0, sizeof *m);
+    pass_sink_t sink = {&ops_big, &g, NULL};
+    char err[512];
+    expect_u64_eq(pass_run(path, m, &sink, 1, err, sizeof err), 0);
+    memcpy(ev, big_ev, big_nev * sizeof *ev);
+    *nrec = big_nrec;
+    return big_nev;
+}
+
+TEST(heap_only_columnar_chunks_give_the_same_events)
+{
+    static pass_event_t e0[8192], e1[8192];
+    for (int single = 0; single < 2; single++) {
+        if (single)
+            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+        size_t r0, r1;
+        tracemodel_t m0, m1;
+        size_t n0 = cols_run(0, e0, &r0, &m0), n1 = cols_run(1, e1, &r1, &m1);
+        expect_true(n0 > 2000);
+        assert_u64_eq(n1, n0);
+        size_t differ = 0;
+        for (size_t i = 0; i < n0; i++) { /* field by field (not the padding) */
+            const pass_event_t *a = &e0[i], *b = &e1[i];
+            if (a->ts != b->ts || a->ptr != b->ptr || a->size != b->size ||
+                a->stack != b->stack || a->kind != b->kind || a->fn != b->fn ||
+                a->flags != b->flags || a->tid != b->tid || a->align_log2 != b->align_log2 ||
+                a->realloc_moves != b->realloc_moves) {
+                if (!differ++)
+                    fprintf(stderr, "event %zu: ts %llu/%llu ptr %llx/%llx size %llu/%llu\n",
+                            i, (unsigned long long)a->ts, (unsigned long long)b->ts,
+                            (unsigned long long)a->ptr, (unsigned long long)b->ptr,
+                            (unsigned long long)a->size, (unsigned long long)b->size);
+            }
+        }
+        expect_u64_eq(differ, 0);
+        expect_u64_eq(r1, r0);
+        expect_u64_eq(m1.records, m0.records);
+        expect_u64_eq(m1.chunks, m0.chunks);
+        expect_u64_eq(m1.first_ts, m0.first_ts);
+        expect_u64_eq(m1.last_ts, m0.last_ts);
+        expect_true(m1.complete && m0.complete);
+        tracemodel_free(&m0);
+        tracemodel_free(&m1);
+    }
+    unsetenv("PERFSHIM_NO_PREFETCH");
+}
+
 /* A file that is no trace: a negative code and one line. */
 TEST(not_a_trace)
 {
@@ -568,7 +702,7 @@ int main(void)
         TEST_ENTRY(merge_counts_a_lost_chunk),
         TEST_ENTRY(no_merge_without_event_analyses),
         TEST_ENTRY(heap_only_chunk_skipped_without_event_analyses),
-        TEST_ENTRY(not_a_trace),
+        TEST_ENTRY(not_a_trace), TEST_ENTRY(heap_only_columnar_chunks_give_the_same_events),
         TEST_ENTRY(ring_keeps_stream_order_and_prefetches_ahead),
         TEST_ENTRY(batches_keep_stream_order_and_prefetch_ahead),
         TEST_ENTRY(live_hint_from_the_leak_scan),

@@ -230,7 +230,7 @@ static void dg_digest(const chunk_view_t *view, void **aux, size_t *bytes)
     *bytes = sizeof *d;
 }
 
-static const prefetch_digest_t dg_ops = {dg_digest, free};
+static const prefetch_digest_t dg_ops = {dg_digest, free, NULL};
 
 TEST(digest_made_on_the_worker_and_handed_out_with_its_chunk)
 {

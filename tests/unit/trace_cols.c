@@ -403,6 +403,122 @@ TEST(malformed_bodies_are_rejected)
     synth_buf_free(&b);
 }
 
+/* ps_cols_decode2_heap's callbacks: each record written where ps_cols_decode writes it. */
+typedef struct heap_out_s {
+    unsigned char *x;
+    size_t o, n, cap; /* bytes written, records, x's size */
+    int bad;          /* a record out of order or past x */
+} heap_out_t;
+
+static void heap_put(heap_out_t *h, size_t i, const void *rec, size_t len)
+{
+    if (i != h->n++ || h->o + len > h->cap) {
+        h->bad = 1;
+        return;
+    }
+    memcpy(h->x + h->o, rec, len);
+    h->o += len;
+}
+
+static void heap_alloc(void *ctx, size_t i, const ps_rec_alloc_t *a)
+{
+    heap_put(ctx, i, a, sizeof *a);
+}
+
+static void heap_free(void *ctx, size_t i, const ps_rec_free_t *f)
+{
+    heap_put(ctx, i, f, sizeof *f);
+}
+
+/* Decodes body[0, n) both ways (one decoder state each): both accept it and give the same
+ * records, or ps_cols_decode2_heap rejects it (-1 returned); never a different record. */
+static int heap_decode(ps_cols_dec_t *dec, const unsigned char *body, size_t n, size_t xlen,
+                       unsigned char *x, size_t cap)
+{
+    heap_out_t h = {x, 0, 0, cap, 0};
+    if (ps_cols_decode2_heap(dec, body, n, xlen, heap_alloc, heap_free, &h) != 0)
+        return -1;
+    expect_true(!h.bad);
+    expect_u64_eq(h.o, xlen);
+    expect_u64_eq(h.n, ps_cols_nrec(body));
+    return 0;
+}
+
+/* ALLOC and FREE records only (heap-only chunks): decoded straight to records through
+ * ps_cols_decode2_heap as ps_cols_decode decodes them, chunk after chunk with one state each;
+ * a chunk with a REALLOC or another record, a format 1 body, an empty one, a cut one, one with
+ * the wrong xlen, and flipped bytes: rejected (ps_cols_decode then says which), never decoded
+ * otherwise. */
+TEST(heap_only_bodies_decode_straight)
+{
+    static ps_cols_enc_t enc;
+    ps_cols_dec_t *d1 = malloc(sizeof *d1), *d2 = malloc(sizeof *d2);
+    assert_true(d1 && d2);
+    memset(d1, 0x5a, sizeof *d1);
+    memset(d2, 0xc3, sizeof *d2);
+    uint64_t ts = 777;
+    unsigned heap_only = 0;
+    for (unsigned c = 0; c < 30; c++) {
+        synth_buf_t all = {0}, b = {0};
+        make_records(&all, 20 + rnd() % 2500, &ts);
+        for (size_t pos = 0; pos < all.n;) { /* keep its ALLOC and FREE records (c odd: all) */
+            ps_rec_hdr_t h;
+            memcpy(&h, all.p + pos, sizeof h);
+            if ((c & 1) || h.type == PS_REC_ALLOC || h.type == PS_REC_FREE)
+                synth_put(&b, all.p + pos, h.len);
+            pos += h.len;
+        }
+        unsigned q = c % 7;
+        size_t cap = ps_cols_bound(b.n);
+        unsigned char *out = malloc(cap), *x1 = malloc(b.n), *x2 = malloc(b.n);
+        ps_cols_info_t info;
+        size_t n = ps_cols_encode(&enc, b.p, b.n, out, cap, q, &info);
+        assert_true(n > 0);
+        assert_u64_eq(ps_cols_decode(d1, out, n, x1, b.n), 0);
+        int rc = heap_decode(d2, out, n, b.n, x2, b.n);
+        expect_u64_eq(rc == 0, info.heap_only != 0); /* c odd: the others make it -1 */
+        if (rc == 0) {
+            heap_only++;
+            expect_true(memcmp(x1, x2, b.n) == 0);
+            expect_same(b.p, x2, b.n, q);
+            expect_true(heap_decode(d2, out, n, b.n - 1, x2, b.n) != 0); /* wrong xlen */
+            for (size_t cut = 0; cut < n; cut += 1 + cut / 8) /* cut: rejected */
+                expect_true(heap_decode(d2, out, cut, b.n, x2, b.n) != 0);
+            unsigned char *m = malloc(n);
+            for (unsigned i = 0; i < 300; i++) { /* flips: both reject or both agree */
+                memcpy(m, out, n);
+                m[sizeof(ps_cols_hdr_t) + rnd() % (n - sizeof(ps_cols_hdr_t))] ^=
+                    (unsigned char)(1 + rnd() % 255);
+                if (ps_cols_xlen(m, n) != b.n)
+                    continue;
+                int r1 = ps_cols_decode(d1, m, n, x1, b.n);
+                if (heap_decode(d2, m, n, b.n, x2, b.n) == 0) {
+                    expect_u64_eq(r1, 0);
+                    expect_true(memcmp(x1, x2, b.n) == 0);
+                }
+            }
+            free(m);
+        }
+        free(out);
+        free(x1);
+        free(x2);
+        synth_buf_free(&all);
+        synth_buf_free(&b);
+    }
+    expect_u64_eq(heap_only, 15);
+    /* an empty body (no records: ps_cols_xlen 0) */
+    unsigned char empty[sizeof(ps_cols_hdr_t)] = {PS_COLS_FORMAT}, x[64];
+    expect_true(heap_decode(d2, empty, sizeof empty, 0, x, sizeof x) != 0);
+    expect_true(ps_cols_decode(d1, empty, sizeof empty, x, 0) != 0);
+    /* format 1: ps_cols_decode only */
+    static unsigned char v1_want[8192], v1_x[8192];
+    size_t n1 = v1_records(v1_want);
+    expect_true(heap_decode(d2, v1_body, sizeof v1_body, n1, v1_x, sizeof v1_x) != 0);
+    expect_u64_eq(ps_cols_decode(d1, v1_body, sizeof v1_body, v1_x, n1), 0);
+    free(d1);
+    free(d2);
+}
+
 static char tmp_path[256];
 static void tmp_cleanup(void)
 {
@@ -467,4 +583,5 @@ TEST_MAIN(TEST_ENTRY(round_trip_many_chunks), TEST_ENTRY(tcache_reuse_is_one_byt
           TEST_ENTRY(large_ranks_and_old_frees_round_trip), TEST_ENTRY(window_edges_round_trip),
           TEST_ENTRY(format1_bodies_still_decode),
           TEST_ENTRY(torn_tail_is_left_alone), TEST_ENTRY(malformed_bodies_are_rejected),
+          TEST_ENTRY(heap_only_bodies_decode_straight),
           TEST_ENTRY(reader_reads_columnar_chunks))
