@@ -82,6 +82,7 @@ text_apart() {
     # the summary's app RSS line, and the conclusions drawn from RSS (USE saturation, RSS vs
     # live) on the app's RSS, the recorder's part said apart (not read as fragmentation)
     grep -q '^  app RSS  .*the recorder.s own' kv.txt &&
+        grep -q "^  final RSS  .*; live heap is .* of the app's RSS" kv.txt &&
         grep -q "^  saturation  .* of the app's peak RSS .* (the recorder's .* apart)" kv.txt &&
         grep -q "^  RSS vs live  .*the app's max RSS .* (the recorder's .* apart)" kv.txt ||
         { grep -E "app RSS|saturation|RSS vs live" kv.txt; return 1; }
