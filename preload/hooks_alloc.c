@@ -214,11 +214,19 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     }
     int *ep = st->errnop, e = *ep;
     shim_live_realloc_begin(old);
+    /* a block the real realloc may free (moved, or size 0) is marked as free() marks it
+     * (leakscan_note_free) before the call; the word goes back wherever the data stays */
+    int mark = shim_tls.realloc_old.ptr && leakscan_mark_frees;
+    uint64_t word2 = mark ? ((const uint64_t *)old)[2] : 0;
+    if (mark)
+        leakscan_note_free(old);
     uint64_t t0 = prim_now_ns();
     *ep = e;
     uint64_t c0 = acost_begin(st); /* timed by the TSC as malloc and free are */
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
     uint64_t cost = acost_end(c0);
+    if (mark && (p || size || overflow)) /* in place, moved (a copy of the mark), or failed */
+        ((uint64_t *)(p ? p : old))[2] = word2;
     e = *ep;
     uint64_t t1 = prim_now_ns();
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);

@@ -69,6 +69,7 @@
 #include "writer.h"
 
 uint64_t leakscan_ld_lo, leakscan_ld_len;
+int leakscan_mark_frees;
 
 static uintptr_t self_base, alloc_base; /* load bias of the shim, of the real malloc's module */
 static int snap_requested;
@@ -102,8 +103,13 @@ void leakscan_init(void)
     Dl_info di;
     if (dladdr((void *)(uintptr_t)&leakscan_run, &di) && di.dli_fbase)
         self_base = (uintptr_t)di.dli_fbase;
-    if (real_malloc && dladdr((void *)(uintptr_t)real_malloc, &di) && di.dli_fbase)
+    if (real_malloc && dladdr((void *)(uintptr_t)real_malloc, &di) && di.dli_fbase) {
         alloc_base = (uintptr_t)di.dli_fbase;
+        const char *base = di.dli_fname ? strrchr(di.dli_fname, '/') : NULL;
+        base = base ? base + 1 : di.dli_fname;
+        /* glibc's malloc: the chunk layout untracked_meet reads, 24 usable bytes a chunk */
+        leakscan_mark_frees = base && !strncmp(base, "libc.so", 7);
+    }
     uintptr_t ld = (uintptr_t)getauxval(AT_BASE);
     if (ld)
         dl_iterate_phdr(find_ld, (void *)ld);
@@ -623,8 +629,9 @@ static void push(scan_t *S, uint64_t i)
 }
 
 /* w, in an allocator heap and in no live block: the start of an untracked chunk in use?
- * (glibc: the size word before it, the next chunk's PREV_INUSE bit). Met for the first time:
- * queued, to be scanned as reachable. */
+ * (glibc: the size word before it, the next chunk's PREV_INUSE bit, and not the mark of a
+ * block freed through the shim, which that bit does not tell from one in use). Met for the
+ * first time: queued, to be scanned as reachable. */
 static void untracked_meet(scan_t *S, uint64_t w)
 {
     if (S->mode != MODE_REACH || !S->ucap || (w & 15))
@@ -642,6 +649,8 @@ static void untracked_meet(scan_t *S, uint64_t w)
     uint64_t next_size = *(const uint64_t *)(uintptr_t)(w - 16 + csz + 8);
     if (!(next_size & 1))
         return; /* free */
+    if (((const uint64_t *)(uintptr_t)w)[2] == (w ^ LEAKSCAN_FREED_MARK))
+        return; /* freed through the shim, in a tcache or fastbin (leakscan_note_free) */
     size_t mask = S->ucap * 2 - 1, i = (size_t)((w >> 4) * 0x9e3779b97f4a7c15ull) & mask;
     while (S->uset[i] && S->uset[i] != w)
         i = (i + 1) & mask;

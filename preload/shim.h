@@ -171,9 +171,11 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         r.stack = rec_stack(st, PS_CALLER());
     liveset_entry_t le;
-    if (options.leak_check && liveset_remove(r.ptr, &le) &&
-        LIVESET_TID_BITS(le.flags) != LIVESET_F_TID(st->tid))
-        r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
+    if (options.leak_check && liveset_remove(r.ptr, &le)) {
+        leakscan_note_free(ptr);
+        if (LIVESET_TID_BITS(le.flags) != LIVESET_F_TID(st->tid))
+            r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
+    }
     rec_put(st, &r, sizeof r);
 }
 

@@ -50,6 +50,7 @@ check "main thread's __thread pointer when another thread calls exit()" case1 tl
 check "a thread that only slept since it started holds its block" case1 sleeper 1 40 0 0 sleeper
 check "a thread still in its TSD destructor holds its value" case1 dtor 1 40 0 0 dtor
 check "a pointer in a dead frame below a thread's sp keeps nothing" case1 deadframe 2 128 0 0 deadframe
+check "pointers in freed blocks (tcache, fastbin, moved by realloc) keep nothing" case1 dangling 4 112 0 0 dangling
 check "a pointer in an anonymous mmap (an interpreter's arena) is a root" case1 anon 1 40 0 0 anon
 
 check "unreachable cycles are cliques as memcheck has them (4 definite, 6 indirect)" case1 cycles 4 264 6 432 cycles

@@ -270,6 +270,44 @@ static void *dead_thread(void *arg)
     return NULL;
 }
 
+/* dangling: globals still point to freed blocks whose stale bytes hold the only pointers to
+ * three 24-byte blocks: a freed block is no root (memcheck does not scan freed blocks), so
+ * they are definitely lost. glibc keeps the freed chunks "in use" for its free lists (the
+ * next chunk's PREV_INUSE bit stays set): the 144-byte one goes to a tcache bin; of nine
+ * 56-byte ones the last goes to a fastbin (its tcache bin holds at most 7); a 72-byte one is
+ * freed by the realloc that moves it (its new copy forgets the pointer and stays live). */
+static void *volatile g_dangling[4];
+__attribute__((noipa)) static void put24(void **slot) /* a store the compiler cannot drop */
+{
+    *slot = malloc(24);
+}
+static int case_dangling(void)
+{
+    void **a = calloc(1, 144);
+    put24(&a[7]);
+    void **b[9];
+    for (int i = 0; i < 9; i++)
+        b[i] = calloc(1, 56);
+    put24(&b[8][3]);
+    void **c = calloc(1, 72);
+    put24(&c[5]);
+    g_dangling[0] = a;
+    g_dangling[1] = b[8];
+    g_dangling[2] = c;
+    free(a);
+    for (int i = 0; i < 9; i++)
+        free(b[i]);
+    void **moved = realloc(c, 8192);
+    if (!moved || moved == c)
+        return 91;
+    moved[5] = NULL;
+    g_dangling[3] = moved;
+    control();
+    scrub();
+    puts("dangling done");
+    return 0;
+}
+
 static int case_deadframe(void)
 {
     sem_init(&dead_done, 0, 0);
@@ -476,6 +514,8 @@ int main(int argc, char **argv)
         return case_sleeper();
     if (!strcmp(m, "dtor"))
         return case_dtor();
+    if (!strcmp(m, "dangling"))
+        return case_dangling();
     if (!strcmp(m, "deadframe"))
         return case_deadframe();
     if (!strcmp(m, "anon"))
