@@ -654,6 +654,22 @@ static inline int ps_cols_st2_begin(ps_cols_dec_t *d, ps_cols_st2_t *s, const un
     return 0;
 }
 
+/* Format 2: a heap record's time from its head byte's low 4 bits (15: more in TSX), the
+ * chunk's last time plus that many quanta; -1 if malformed. */
+static inline __attribute__((always_inline)) int ps_cols_dec2_ts(ps_cols_st2_t *s, unsigned head,
+                                                                 uint64_t *ts)
+{
+    uint64_t v = head & 15, w;
+    if (v == 15) {
+        if (ps_uv_get(&s->c[PS_COL_TSX], s->ce[PS_COL_TSX], &w))
+            return -1;
+        v += ps_unzz(w);
+    }
+    s->last_tq += v;
+    *ts = s->last_tq << s->q;
+    return 0;
+}
+
 /* Format 2: an ALLOC of op's record, all but its header into *a; -1 if malformed. */
 static inline __attribute__((always_inline)) int
 ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc_t *a)
@@ -673,14 +689,8 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
         size += v;
     }
     size = size << 8 | *c[PS_COL_SIZE]++;
-    v = head & 15;
-    if (v == 15) {
-        if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
-            return -1;
-        v += ps_unzz(w);
-    }
-    s->last_tq += v;
-    a->ts = s->last_tq << s->q;
+    if (ps_cols_dec2_ts(s, head, &a->ts))
+        return -1;
     switch ((head >> 4) & 3) {
     case 0:
         if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
@@ -736,19 +746,13 @@ static inline __attribute__((always_inline)) int
 ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f)
 {
     const unsigned char **c = s->c, *const *ce = s->ce;
-    uint64_t stack, v, w;
+    uint64_t stack, w;
     if (c[PS_COL_FHEAD] == ce[PS_COL_FHEAD] ||
         ps_uv_get(&c[PS_COL_FSTACK], ce[PS_COL_FSTACK], &stack) || stack > UINT32_MAX)
         return -1;
     const unsigned head = *c[PS_COL_FHEAD]++;
-    v = head & 15;
-    if (v == 15) {
-        if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
-            return -1;
-        v += ps_unzz(w);
-    }
-    s->last_tq += v;
-    f->ts = s->last_tq << s->q;
+    if (ps_cols_dec2_ts(s, head, &f->ts))
+        return -1;
     unsigned ref = head >> 4;
     if (ref == 0) {
         if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
