@@ -1633,12 +1633,10 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
            (prim_now_ns() - t_flooded) / 1e6);
     /* The exit scan's RSS sample, at the recorder's peak there (its blocks, index and groups
      * still held): the writer's samples stop while it runs. */
-    ps_rec_rss_t rss = {.h = {PS_REC_RSS, 0, sizeof rss}};
+    ps_rec_rss_t rss;
     int with_rss = final && options.rss_ms;
     if (with_rss) {
-        rss.ts = prim_now_ns();
-        rss.rss_bytes = prim_rss_bytes();
-        rss.shim_bytes = imem_resident_bytes_now(rss.ts);
+        writer_rss_record(&rss, 1);
         total += sizeof rss;
     }
     unsigned char *buf = total <= UINT32_MAX ? imem_alloc(total) : NULL;

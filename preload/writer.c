@@ -717,22 +717,20 @@ static void internal_append_sync(const void *rec, uint32_t len)
     ilock_unlock(&internal_lock);
 }
 
-/* fresh: the recorder's resident bytes counted now, not the value of up to
- * IMEM_RESIDENT_EVERY_NS ago (the last sample: the exit scan has just freed the live set and
- * its own block array, which the cached value may still hold) */
-static void sample_rss_as(void (*append)(const void *rec, uint32_t len), int fresh)
+void writer_rss_record(ps_rec_rss_t *r, int fresh)
 {
-    ps_rec_rss_t r = {.h = {PS_REC_RSS, 0, sizeof r},
-                      .ts = prim_now_ns(),
-                      .rss_bytes = prim_rss_bytes()};
+    *r = (ps_rec_rss_t){.h = {PS_REC_RSS, 0, sizeof *r},
+                        .ts = prim_now_ns(),
+                        .rss_bytes = prim_rss_bytes()};
     /* the recorder's part of rss_bytes */
-    r.shim_bytes = fresh ? imem_resident_bytes_now(r.ts) : imem_resident_bytes(r.ts);
-    append(&r, sizeof r);
+    r->shim_bytes = fresh ? imem_resident_bytes_now(r->ts) : imem_resident_bytes(r->ts);
 }
 
-static void sample_rss(void (*append)(const void *rec, uint32_t len))
+static void sample_rss(void (*append)(const void *rec, uint32_t len), int fresh)
 {
-    sample_rss_as(append, 0);
+    ps_rec_rss_t r;
+    writer_rss_record(&r, fresh);
+    append(&r, sizeof r);
 }
 
 /* Flushes records that sat in a thread's buffer for a whole flush period, and frees the
@@ -791,7 +789,7 @@ static void *writer_main(void *arg)
         }
         now = prim_now_ns();
         if (rss_ns && now >= next_rss) {
-            sample_rss(internal_append);
+            sample_rss(internal_append, 0);
             next_rss = now + rss_ns;
         }
         if (hooks.snapshot_due())
@@ -906,7 +904,7 @@ static void tick(tstate_t *st, uint64_t now, uintptr_t ra, int from_lock)
         __atomic_store_n(&writer_wanted, 0, __ATOMIC_RELEASE);
     }
     if (now >= tick_next_rss) {
-        sample_rss(internal_append_sync);
+        sample_rss(internal_append_sync, 0);
         tick_next_rss = now + (uint64_t)options.rss_ms * 1000000u;
     }
     if (hooks.snapshot_due())
@@ -1005,7 +1003,7 @@ static void writer_end(int close_file)
         imem_free(final_recs);
     final_recs = NULL;
     if (options.rss_ms)
-        sample_rss_as(append, 1);
+        sample_rss(append, 1); /* (the exit scan has just freed the live set and its array) */
     /* what the shim's own stream holds (a lock snapshot the writer thread took since its last
      * flush, the leak scan's records) goes out in its own chunk first: END's counts are then
      * those of every chunk before it, and END's chunk holds no event */

@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include "perfshim/compiler.h"
+#include "perfshim/trace_format.h"
 
 typedef struct writer_header_s {
     const char *path; /* expanded output path */
@@ -89,6 +90,10 @@ void writer_finish(void);
 /* Records (whole, back to back) that writer_finish writes in the shim's own stream before END;
  * the buffer is imem memory the writer frees. Set at most once, before writer_finish. */
 void writer_set_final_records(unsigned char *recs, uint32_t len);
+/* An RSS record of now: the process's resident bytes and the recorder's part of them
+ * (imem_resident_bytes: fresh, counted now; else the value of up to IMEM_RESIDENT_EVERY_NS
+ * ago). */
+void writer_rss_record(ps_rec_rss_t *r, int fresh);
 void writer_count_dropped(uint64_t events);
 /* Fork child (single-threaded, from the atfork handler): forgets the parent's file, queue and
  * counters (queued buffers are the parent's records: recycled unwritten); writer_init() and
