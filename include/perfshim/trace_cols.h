@@ -564,6 +564,14 @@ typedef struct ps_cols_dec_s {
     ps_cols_live_t live;
 } ps_cols_dec_t;
 
+/* The n-th allocation of the chunk (either format): its pointer and size into the ring. */
+static inline __attribute__((always_inline)) void
+ps_cols_ring_put(ps_cols_dec_t *d, uint64_t n, uint64_t ptr, uint64_t size)
+{
+    d->ring[n & (PS_COLS_WINDOW - 1)].ptr = ptr;
+    d->ring[n & (PS_COLS_WINDOW - 1)].size = size;
+}
+
 /* The decoder's side of ps_cols_enc_rank: the pointer (and size) of the live allocation of
  * that rank, taken out of the list; -1 if none. */
 static inline int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank, uint64_t *ptr,
@@ -734,8 +742,7 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
     a->stack = (uint32_t)stack;
     a->align = align;
     if (a->ptr) {
-        d->ring[s->nalloc & (PS_COLS_WINDOW - 1)].ptr = a->ptr;
-        d->ring[s->nalloc & (PS_COLS_WINDOW - 1)].size = size;
+        ps_cols_ring_put(d, s->nalloc, a->ptr, size);
         ps_cols_live_add(&d->live, s->nalloc++);
     }
     return 0;
@@ -849,8 +856,7 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
             a.size = size;
             a.stack = (uint32_t)stack;
             if (a.new_ptr) {
-                d->ring[s.nalloc & (PS_COLS_WINDOW - 1)].ptr = a.new_ptr;
-                d->ring[s.nalloc & (PS_COLS_WINDOW - 1)].size = size;
+                ps_cols_ring_put(d, s.nalloc, a.new_ptr, size);
                 ps_cols_live_add(&d->live, s.nalloc++);
             }
             memcpy(o, &a, sizeof a);
@@ -929,8 +935,7 @@ static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, siz
             a.stack = (uint32_t)stack;
             a.align = align;
             if (a.ptr) {
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.ptr;
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
+                ps_cols_ring_put(d, nalloc, a.ptr, size);
                 nalloc++;
             }
             memcpy(o, &a, sizeof a);
@@ -986,8 +991,7 @@ static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, siz
             a.size = size;
             a.stack = (uint32_t)stack;
             if (a.new_ptr) {
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].ptr = a.new_ptr;
-                d->ring[nalloc & (PS_COLS_WINDOW - 1)].size = size;
+                ps_cols_ring_put(d, nalloc, a.new_ptr, size);
                 nalloc++;
             }
             memcpy(o, &a, sizeof a);
