@@ -385,23 +385,10 @@ void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
     ls_unlock(s, 0);
 }
 
-/* Lock held: empties slot i of s, shifting the slots after it back (no tombstones): j moves
- * into the hole at i when its home is at or before i (no probe wraps: a run is in slot
- * order, each entry at or after its home). */
-static void ls_shift(shard_t *s, uint64_t i)
-{
-    for (uint64_t j = i + 1; s->slots[j].a; j++)
-        if (ls_home(ls_hash(sl_ptr(&s->slots[j])), s->cap) <= i) {
-            s->slots[i] = s->slots[j];
-            i = j;
-        }
-    s->slots[i].a = 0;
-    s->n--;
-}
-
-/* Lock held: the back-shift of hole e (ls_shift's, by pointer), then counts it out and
- * unlocks. Returns 1. */
-static PS_NOINLINE int ls_delete_shift(shard_t *s, slot_t *e)
+/* Lock held: empties slot e of s, shifting the slots after it back (no tombstones): j moves
+ * into the hole when its home is at or before the hole (no probe wraps: a run is in slot
+ * order, each entry at or after its home). sl_akey(a) >> 17 is the slot's address. */
+static PS_ALWAYS_INLINE void ls_shift(shard_t *s, slot_t *e)
 {
     slot_t *t = s->slots;
     uint64_t cap = s->cap, a;
@@ -412,6 +399,12 @@ static PS_NOINLINE int ls_delete_shift(shard_t *s, slot_t *e)
         }
     e->a = 0;
     s->n--;
+}
+
+/* Lock held: ls_shift, then unlocks (the remove's out-of-line tail). Returns 1. */
+static PS_NOINLINE int ls_delete_shift(shard_t *s, slot_t *e)
+{
+    ls_shift(s, e);
     ilock_unlock(&s->lock);
     return 1;
 }
@@ -434,7 +427,7 @@ static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out)
         return 0;
     if (out)
         *out = sl_unpack(&s->slots[i]);
-    ls_shift(s, (uint64_t)i);
+    ls_shift(s, s->slots + i);
     return 1;
 }
 
@@ -500,7 +493,7 @@ int liveset_set_flags(uint64_t ptr, uint32_t flags)
         if (sl_fits(e.ptr, e.size, e.flags)) { /* in place */
             s->slots[i] = sl_pack(e.ptr, e.size, e.stack, e.flags);
         } else { /* flag bits a slot has not: to the side */
-            ls_shift(s, (uint64_t)i);
+            ls_shift(s, s->slots + i);
             if (side_put(s, e) != 0) {
                 __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
                 PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
