@@ -111,22 +111,32 @@ typedef struct pass_s {
 
 /* ---- per-thread streams -------------------------------------------------------------- */
 
+/* The pass's event of an ALLOC record (a failed one: ptr 0) of thread tid, aux its record's
+ * aux bits (the function), and of a FREE (aux: the function and the flags); every decoder of
+ * heap records makes its events with these. */
+static PS_ALWAYS_INLINE pass_event_t pass_ev_alloc(uint64_t ts, uint64_t ptr, uint64_t size,
+                                                   uint32_t stack, uint8_t aux, uint64_t align,
+                                                   uint32_t tid)
+{
+    return (pass_event_t){ts,  ptr, size, stack, ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
+                          aux, 0,   tid,  PASS_ALIGN_LOG2(align), 0};
+}
+
+static PS_ALWAYS_INLINE pass_event_t pass_ev_free(uint64_t ts, uint64_t ptr, uint32_t stack,
+                                                  uint8_t aux, uint32_t tid)
+{
+    return (pass_event_t){ts, ptr, 0, stack, PASS_EV_RELEASE, aux & PS_ALLOC_FN_MASK,
+                          aux & ~PS_ALLOC_FN_MASK, tid, 0, 0};
+}
+
 static inline void stream_take_alloc(stream_t *s, const ps_rec_alloc_t *a, uint8_t fn)
 {
-    *stream_push(s) = (pass_event_t){.ts = a->ts,
-                                     .ptr = a->ptr,
-                                     .size = a->size,
-                                     .stack = a->stack,
-                                     .kind = a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
-                                     .fn = fn,
-                                     .tid = s->tid,
-                                     .align_log2 = PASS_ALIGN_LOG2(a->align)};
+    *stream_push(s) = pass_ev_alloc(a->ts, a->ptr, a->size, a->stack, fn, a->align, s->tid);
 }
 
 static inline void stream_take_free(stream_t *s, const ps_rec_free_t *f, uint8_t fn)
 {
-    *stream_push(s) = (pass_event_t){f->ts, f->ptr, 0, f->stack, PASS_EV_RELEASE,
-                                     fn & PS_ALLOC_FN_MASK, fn & ~PS_ALLOC_FN_MASK, s->tid, 0, 0};
+    *stream_push(s) = pass_ev_free(f->ts, f->ptr, f->stack, fn, s->tid);
 }
 
 /* The records that make most of a trace, decoded in place with view_next's checks (a record
@@ -237,56 +247,25 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
         if (h.type == PS_REC_ALLOC_P) {
             ps_rec_alloc_t a;
             if ((ok = ps_unpack_alloc_p(&pk, p, h.len, &a) == 0))
-                *e = (pass_event_t){a.ts,
-                                    a.ptr,
-                                    a.size,
-                                    a.stack,
-                                    a.ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
-                                    h.aux,
-                                    0,
-                                    tid,
-                                    PASS_ALIGN_LOG2(a.align),
-                                    0};
+                *e = pass_ev_alloc(a.ts, a.ptr, a.size, a.stack, h.aux, a.align, tid);
         } else if (h.type == PS_REC_FREE_P) {
             ps_rec_free_t f;
             if ((ok = ps_unpack_free_p(&pk, p, h.len, &f) == 0))
-                *e = (pass_event_t){f.ts,
-                                    f.ptr,
-                                    0,
-                                    f.stack,
-                                    PASS_EV_RELEASE,
-                                    h.aux & PS_ALLOC_FN_MASK,
-                                    h.aux & ~PS_ALLOC_FN_MASK,
-                                    tid,
-                                    0,
-                                    0};
+                *e = pass_ev_free(f.ts, f.ptr, f.stack, h.aux, tid);
         } else if (h.type == PS_REC_ALLOC && h.len >= sizeof(ps_rec_alloc_t)) {
             /* each field loaded from the record (a copy of the record on the stack, read
              * back at other offsets, stalled on store forwarding: ~70% of this function's
              * time in perf samples) */
-            uint64_t ptr = dig_ld64(p + offsetof(ps_rec_alloc_t, ptr));
-            *e = (pass_event_t){dig_ld64(p + offsetof(ps_rec_alloc_t, ts)),
-                                ptr,
-                                dig_ld64(p + offsetof(ps_rec_alloc_t, size)),
-                                dig_ld32(p + offsetof(ps_rec_alloc_t, stack)),
-                                ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
-                                h.aux,
-                                0,
-                                tid,
-                                PASS_ALIGN_LOG2(dig_ld64(p + offsetof(ps_rec_alloc_t, align))),
-                                0};
+            *e = pass_ev_alloc(dig_ld64(p + offsetof(ps_rec_alloc_t, ts)),
+                               dig_ld64(p + offsetof(ps_rec_alloc_t, ptr)),
+                               dig_ld64(p + offsetof(ps_rec_alloc_t, size)),
+                               dig_ld32(p + offsetof(ps_rec_alloc_t, stack)), h.aux,
+                               dig_ld64(p + offsetof(ps_rec_alloc_t, align)), tid);
             ok = 1;
         } else if (h.type == PS_REC_FREE && h.len >= sizeof(ps_rec_free_t)) {
-            *e = (pass_event_t){dig_ld64(p + offsetof(ps_rec_free_t, ts)),
-                                dig_ld64(p + offsetof(ps_rec_free_t, ptr)),
-                                0,
-                                dig_ld32(p + offsetof(ps_rec_free_t, stack)),
-                                PASS_EV_RELEASE,
-                                h.aux & PS_ALLOC_FN_MASK,
-                                h.aux & ~PS_ALLOC_FN_MASK,
-                                tid,
-                                0,
-                                0};
+            *e = pass_ev_free(dig_ld64(p + offsetof(ps_rec_free_t, ts)),
+                              dig_ld64(p + offsetof(ps_rec_free_t, ptr)),
+                              dig_ld32(p + offsetof(ps_rec_free_t, stack)), h.aux, tid);
             ok = 1;
         } else if (h.type == PS_REC_REALLOC_P) {
             ps_rec_realloc_t ra; /* not in a run; the state goes on past it */
@@ -339,31 +318,13 @@ typedef struct dig_cols_s {
 static PS_ALWAYS_INLINE void dig_cols_alloc(void *ctx, size_t i, const ps_rec_alloc_t *a)
 {
     const dig_cols_t *k = ctx;
-    k->ev[i] = (pass_event_t){a->ts,
-                              a->ptr,
-                              a->size,
-                              a->stack,
-                              a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED,
-                              a->h.aux,
-                              0,
-                              k->tid,
-                              PASS_ALIGN_LOG2(a->align),
-                              0};
+    k->ev[i] = pass_ev_alloc(a->ts, a->ptr, a->size, a->stack, a->h.aux, a->align, k->tid);
 }
 
 static PS_ALWAYS_INLINE void dig_cols_free(void *ctx, size_t i, const ps_rec_free_t *f)
 {
     const dig_cols_t *k = ctx;
-    k->ev[i] = (pass_event_t){f->ts,
-                              f->ptr,
-                              0,
-                              f->stack,
-                              PASS_EV_RELEASE,
-                              f->h.aux & PS_ALLOC_FN_MASK,
-                              f->h.aux & ~PS_ALLOC_FN_MASK,
-                              k->tid,
-                              0,
-                              0};
+    k->ev[i] = pass_ev_free(f->ts, f->ptr, f->stack, f->h.aux, k->tid);
 }
 
 /* prefetch_digest_t.digest_cols: a columnar chunk of ALLOC and FREE records only
