@@ -254,10 +254,11 @@ static void *pf_main(void *arg)
         bool demand = false, blocked = false;
         if (p->waiting != SIZE_MAX) {
             pstream_t *w = &p->s[p->waiting];
-            if (pf_wants(w) && !w->nready) { /* the chunk the consumer waits for */
+            const bool wants = pf_wants(w);
+            if (wants && !w->nready) { /* the chunk the consumer waits for */
                 s = w;
                 demand = true;
-            } else if (pf_wants(w) && w->nready < PF_WAKE_READY &&
+            } else if (wants && w->nready < PF_WAKE_READY &&
                        pf_admit(p, pf_slot(w, w->nready + 1), w->chunks[w->next],
                                 p->budget / 2)) { /* the ones it is woken with */
                 s = w;
