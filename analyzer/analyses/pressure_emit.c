@@ -259,17 +259,16 @@ int pressure_emit(doc_t *d, const replay_t *rp, symbols_t *sym, int depth, int t
             if (app > rss)
                 rss = app, live = w->live_bytes_max, rec = w->recorder_bytes;
         }
-        char a[32], b[32], c[32], e[32];
-        if (rss && rss >= live && rec)
-            doc_linef(d, "  RSS vs live     the app's max RSS %s (the recorder's %s apart), live "
-                         "heap then %s (RSS - live %s: retention, fragmentation, non-heap memory)",
-                      fmt_bytes(a, sizeof a, rss), fmt_bytes(e, sizeof e, rec),
-                      fmt_bytes(b, sizeof b, live), fmt_bytes(c, sizeof c, rss - live));
-        else if (rss && rss >= live)
-            doc_linef(d, "  RSS vs live     max RSS %s, live heap then %s (RSS - live %s: "
-                         "retention, fragmentation, non-heap memory)",
-                      fmt_bytes(a, sizeof a, rss), fmt_bytes(b, sizeof b, live),
-                      fmt_bytes(c, sizeof c, rss - live));
+        char a[32], b[32], c[32], e[32], max[96];
+        if (rec)
+            snprintf(max, sizeof max, "the app's max RSS %s (the recorder's %s apart)",
+                     fmt_bytes(a, sizeof a, rss), fmt_bytes(e, sizeof e, rec));
+        else
+            snprintf(max, sizeof max, "max RSS %s", fmt_bytes(a, sizeof a, rss));
+        if (rss && rss >= live)
+            doc_linef(d, "  RSS vs live     %s, live heap then %s (RSS - live %s: retention, "
+                         "fragmentation, non-heap memory)",
+                      max, fmt_bytes(b, sizeof b, live), fmt_bytes(c, sizeof c, rss - live));
         else if (rss)
             doc_linef(d, "  RSS vs live     max RSS %s, live heap then %s (RSS below the live "
                          "heap: pages allocated but never touched)",

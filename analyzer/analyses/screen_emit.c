@@ -114,21 +114,20 @@ static void emit_use_heap(doc_t *d, const replay_t *rp, const pressure_t *P)
         doc_linef(d, "  utilization        %s/s allocations, %sB/s; %s",
                   fmt_rate(b1, sizeof b1, rp->allocations, rp->duration_ns),
                   fmt_rate(b2, sizeof b2, rp->bytes_allocated, rp->duration_ns), at);
-        if (rss && apart)
+        char of_peak[112];
+        if (apart)
+            snprintf(of_peak, sizeof of_peak, "the app's peak RSS %s (the recorder's %s apart)",
+                     fmt_bytes(b2, sizeof b2, rss),
+                     fmt_bytes(b3, sizeof b3, rp->max_rss_shim_bytes));
+        else
+            snprintf(of_peak, sizeof of_peak, "peak RSS %s", fmt_bytes(b2, sizeof b2, rss));
+        if (rss)
             doc_linef(d,
-                      "  saturation         peak heap %s is %.1f%% of the app's peak RSS %s (the "
-                      "recorder's %s apart); %s still live at the end (%.1f%% of the app's final "
-                      "RSS)",
+                      "  saturation         peak heap %s is %.1f%% of %s; %s still live at the "
+                      "end (%.1f%% of %sfinal RSS)",
                       fmt_bytes(b1, sizeof b1, rp->peak_bytes), fmt_pct(rp->peak_bytes, rss),
-                      fmt_bytes(b2, sizeof b2, rss), fmt_bytes(b3, sizeof b3, rp->max_rss_shim_bytes),
-                      fmt_bytes(b4, sizeof b4, rp->live_bytes), fmt_pct(rp->live_bytes, final_rss));
-        else if (rss)
-            doc_linef(d,
-                      "  saturation         peak heap %s is %.1f%% of peak RSS %s; %s still "
-                      "live at the end (%.1f%% of final RSS)",
-                      fmt_bytes(b1, sizeof b1, rp->peak_bytes), fmt_pct(rp->peak_bytes, rss),
-                      fmt_bytes(b2, sizeof b2, rss), fmt_bytes(b4, sizeof b4, rp->live_bytes),
-                      fmt_pct(rp->live_bytes, final_rss));
+                      of_peak, fmt_bytes(b4, sizeof b4, rp->live_bytes),
+                      fmt_pct(rp->live_bytes, final_rss), apart ? "the app's " : "");
         else
             doc_linef(d,
                       "  saturation         peak heap %s; %s still live at the end; RSS not "

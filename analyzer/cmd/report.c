@@ -567,19 +567,14 @@ static void text_summary(const report_t *R, doc_t *d)
     doc_linef(d, "  live heap at %-5s %" PRIu64 " bytes (%s) in %" PRIu64 " blocks",
               report_exited(R) ? "end" : "cut", rp->live_bytes,
               fmt_bytes(b1, sizeof(b1), rp->live_bytes), rp->live_blocks);
+    /* the live heap is the app's: of its RSS where the trace has the recorder's part */
     uint64_t final_app = replay_rss_app(rp->final_rss_bytes, rp->final_shim_bytes);
-    if (rp->have_rss && rp->final_shim_bytes) /* the live heap is the app's: of its RSS */
-        doc_linef(d, "  final RSS          %s (max %s); live heap is %.1f%% of the app's RSS",
+    if (rp->have_rss)
+        doc_linef(d, "  final RSS          %s (max %s); live heap is %.1f%% of %s",
                   fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
                   fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
-                  final_app ? 100.0 * (double)rp->live_bytes / (double)final_app : 0.0);
-    else if (rp->have_rss)
-        doc_linef(d, "  final RSS          %s (max %s); live heap is %.1f%% of it",
-                  fmt_bytes(b1, sizeof(b1), rp->final_rss_bytes),
-                  fmt_bytes(b2, sizeof(b2), rp->max_rss_bytes),
-                  rp->final_rss_bytes
-                      ? 100.0 * (double)rp->live_bytes / (double)rp->final_rss_bytes
-                      : 0.0);
+                  final_app ? 100.0 * (double)rp->live_bytes / (double)final_app : 0.0,
+                  rp->final_shim_bytes ? "the app's RSS" : "it");
     else
         doc_line(d, "  final RSS          not sampled");
     if (rp->have_rss) /* the recorder's own memory is in the samples: shown apart */
