@@ -58,6 +58,7 @@
 #include "perfshim/trace_format.h"
 #include "perfshim/trace_cols.h"
 #include "perfshim/trace_pack.h"
+#include "perfshim/trace_zstd.h"
 #include "prim.h"
 #include "stacktab.h"
 #include "tstate.h"
@@ -146,23 +147,13 @@ static void zfree(void *opaque, void *p)
     imem_free(p);
 }
 
-/* zstd's shortest match at the default level 1: 7 bytes, not its own 5 on chunks of <= 128
- * KiB. In the columns (heads, sizes, ranks: short random strings over small alphabets) most
- * 5- and 6-byte matches cost more as sequences than their bytes do as literals, and looking
- * for them costs time: churn 0.7% and cxx_service 0.6% fewer bytes, 3% and 6% fewer
- * instructions in zstd (issue 18, scripts/trace-bytes). Other levels keep their own (level
- * 2 with it: cxx_service 1% larger). */
-#define PS_WRITER_ZSTD_MIN_MATCH 7
-
 static ZSTD_CCtx *cctx_new(void)
 {
     ZSTD_customMem mem = {zalloc, zfree, NULL};
     ZSTD_CCtx *c = ZSTD_createCCtx_advanced(mem);
     if (c) {
-        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.zstd_level);
-        ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
-        if (options.zstd_level == 1)
-            ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, PS_WRITER_ZSTD_MIN_MATCH);
+        ps_cols_zstd_params(c, options.zstd_level,
+                            options.zstd_level == 1 ? PS_COLS_ZSTD_MIN_MATCH : 0);
     }
     return c;
 }
@@ -460,44 +451,6 @@ static uint32_t chunk_scan_pack(const unsigned char *src, uint32_t len, unsigned
     return o + (len - pos);
 }
 
-/* One zstd frame of the columnar body src[0, len), each column but an empty one in blocks of
- * its own (a flush ends a block): each gets its own entropy tables, which a column's values
- * share (3% smaller on churn, 8% on kvstore than one block for all; format 2's small columns
- * too: 0.8% smaller on churn than with those of up to 64 bytes merged with the next). Returns
- * the frame's size or a zstd error code. */
-static size_t compress_columns(ZSTD_CCtx *c, unsigned char *dst, size_t cap,
-                               const unsigned char *src, size_t len)
-{
-    ps_cols_hdr_t hd;
-    memcpy(&hd, src, sizeof hd);
-    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
-    ZSTD_CCtx_setPledgedSrcSize(c, len);
-    ZSTD_outBuffer ob = {dst, cap, 0};
-    size_t at = 0, end = sizeof hd;
-    for (unsigned i = 0; i <= PS_COL_N; i++) {
-        if (i < PS_COL_N) {
-            end += hd.col_len[i];
-            if (hd.col_len[i] == 0 && i + 1 < PS_COL_N)
-                continue;
-        }
-        if (i == PS_COL_N)
-            end = len;
-        ZSTD_inBuffer ib = {src + at, end - at, 0};
-        ZSTD_EndDirective how = i == PS_COL_N ? ZSTD_e_end : ZSTD_e_flush;
-        size_t left;
-        do {
-            size_t pos0 = ob.pos;
-            left = ZSTD_compressStream2(c, &ob, &ib, how);
-            if (ZSTD_isError(left))
-                return left;
-            if (left && ob.pos == pos0 && ob.pos == ob.size)
-                return (size_t)-ZSTD_error_dstSize_tooSmall;
-        } while (left);
-        at = end;
-    }
-    return ob.pos;
-}
-
 /* Compresses into dst (header + frame): the records as columns (trace_cols.h) with the
  * state enc, or, when they cannot be (a torn tail, the shim's own 64 KiB stream with smaller
  * buffers), in their packed form (chunk_scan_pack). Returns the chunk's total size, 0 on failure. */
@@ -537,7 +490,7 @@ static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
     *nevents = ch.nevents;
     ch.usize = len;
     size_t n = (ch.flags & PS_CHUNK_F_COLUMNS)
-                   ? compress_columns(c, dst + sizeof ch, dst_cap - sizeof ch, src, len)
+                   ? ps_cols_compress(c, dst + sizeof ch, dst_cap - sizeof ch, src, len, NULL)
                    : ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
     if (ZSTD_isError(n)) {
         PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));

@@ -23,6 +23,7 @@
 
 #include "perfshim/trace_cols.h"
 #include "perfshim/trace_format.h"
+#include "perfshim/trace_zstd.h"
 
 static const char *const names[PS_COL_N] = {"op",   "ahead", "fhead", "tsx",    "fref",
                                             "aref", "ptr",   "size",  "sizeh",  "stack",
@@ -35,40 +36,6 @@ static long env_int(const char *name, long def)
 {
     const char *v = getenv(name);
     return v && *v ? atol(v) : def;
-}
-
-/* writer.c's compress_columns, counting what each column's flush adds to the frame. */
-static size_t compress_counted(ZSTD_CCtx *c, unsigned char *dst, size_t cap,
-                               const unsigned char *src, size_t len)
-{
-    ps_cols_hdr_t hd;
-    memcpy(&hd, src, sizeof hd);
-    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
-    ZSTD_CCtx_setPledgedSrcSize(c, len);
-    ZSTD_outBuffer ob = {dst, cap, 0};
-    size_t at = 0, end = sizeof hd;
-    for (unsigned i = 0; i <= PS_COL_N; i++) {
-        if (i < PS_COL_N) {
-            end += hd.col_len[i];
-            if (hd.col_len[i] == 0 && i + 1 < PS_COL_N)
-                continue;
-        }
-        if (i == PS_COL_N)
-            end = len;
-        ZSTD_inBuffer ib = {src + at, end - at, 0};
-        const size_t p0 = ob.pos;
-        size_t left;
-        do {
-            left = ZSTD_compressStream2(c, &ob, &ib, i == PS_COL_N ? ZSTD_e_end : ZSTD_e_flush);
-            if (ZSTD_isError(left)) {
-                fprintf(stderr, "trace-bytes: zstd: %s\n", ZSTD_getErrorName(left));
-                exit(1);
-            }
-        } while (left);
-        zbytes[i] += (double)(ob.pos - p0);
-        at = end;
-    }
-    return ob.pos;
 }
 
 /* Counts a body's columns: raw bytes, order-0 entropy, the heads' pointer codes. */
@@ -118,7 +85,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "trace-bytes: %s: not a perfshim trace (no file header)\n", argv[1]);
         return 1;
     }
-    const long q = env_int("Q", -1), k = env_int("K", 1), mm = env_int("MINMATCH", 7);
+    const long q = env_int("Q", -1), k = env_int("K", 1), mm = env_int("MINMATCH", PS_COLS_ZSTD_MIN_MATCH);
     const size_t big = (size_t)(k < 1 ? 1 : k) * PERFSHIM_MAX_CHUNK_USIZE;
     unsigned char *u = malloc(PERFSHIM_MAX_CHUNK_USIZE), *acc = malloc(big), *x = malloc(big);
     unsigned char *e = malloc(ps_cols_bound(big)), *z = malloc(ZSTD_compressBound(ps_cols_bound(big)));
@@ -126,10 +93,7 @@ int main(int argc, char **argv)
     static ps_cols_dec_t dec;
     ZSTD_DCtx *dc = ZSTD_createDCtx();
     ZSTD_CCtx *cc = ZSTD_createCCtx();
-    ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, (int)env_int("LEVEL", 1));
-    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-    if (mm)
-        ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, (int)mm);
+    ps_cols_zstd_params(cc, (int)env_int("LEVEL", 1), (int)mm);
     double events = 0, other = 0, colfile = 0, written = 0;
     size_t accn = 0, pos = fh.header_len;
     long nacc = 0, nin = 0, nout = 0;
@@ -175,8 +139,12 @@ int main(int argc, char **argv)
             return 1;
         }
         count_columns(e);
-        written += (double)(sizeof(ps_chunk_header_t) +
-                            compress_counted(cc, z, ZSTD_compressBound(el), e, el));
+        const size_t zl = ps_cols_compress(cc, z, ZSTD_compressBound(el), e, el, zbytes);
+        if (ZSTD_isError(zl)) {
+            fprintf(stderr, "trace-bytes: zstd: %s\n", ZSTD_getErrorName(zl));
+            return 1;
+        }
+        written += (double)(sizeof(ps_chunk_header_t) + zl);
         nout++;
         accn = 0, nacc = 0;
     }
