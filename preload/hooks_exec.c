@@ -133,34 +133,21 @@ PS_SPAWN_HOOKS(PS_X)
         va_end(ap);                                                                            \
     } while (0)
 
-PS_EXPORT int execl(const char *path, const char *arg0, ...)
-{
-    char *argv[PS_EXECL_MAX + 1];
-    char *const *envp = NULL;
-    va_list ap;
-    va_start(ap, arg0);
-    PS_EXECL_COLLECT(argv, arg0, ap, 0, envp);
-    (void)envp;
-    return exec_execve(path, argv, environ);
-}
-
-PS_EXPORT int execlp(const char *file, const char *arg0, ...)
-{
-    char *argv[PS_EXECL_MAX + 1];
-    char *const *envp = NULL;
-    va_list ap;
-    va_start(ap, arg0);
-    PS_EXECL_COLLECT(argv, arg0, ap, 0, envp);
-    (void)envp;
-    return exec_execvpe(file, argv, environ);
-}
-
-PS_EXPORT int execle(const char *path, const char *arg0, ...)
-{
-    char *argv[PS_EXECL_MAX + 1];
-    char *const *envp = NULL;
-    va_list ap;
-    va_start(ap, arg0);
-    PS_EXECL_COLLECT(argv, arg0, ap, 1, envp);
-    return exec_execve(path, argv, envp);
-}
+/* The variadic family, X(name, first parameter, with_env, the vector call it makes): execl and
+ * execlp pass the environment as it is at the call, execle the envp after the NULL. */
+#define PS_EXECL_HOOKS(X)                                                                      \
+    X(execl, path, 0, exec_execve)                                                             \
+    X(execlp, file, 0, exec_execvpe)                                                           \
+    X(execle, path, 1, exec_execve)
+#define PS_X(name, first, with_env, call)                                                      \
+    PS_EXPORT int name(const char *first, const char *arg0, ...)                               \
+    {                                                                                          \
+        char *argv[PS_EXECL_MAX + 1];                                                          \
+        char *const *envp = environ;                                                           \
+        va_list ap;                                                                            \
+        va_start(ap, arg0);                                                                    \
+        PS_EXECL_COLLECT(argv, arg0, ap, with_env, envp);                                      \
+        return call(first, argv, envp);                                                        \
+    }
+PS_EXECL_HOOKS(PS_X)
+#undef PS_X

@@ -5,8 +5,8 @@
  *   env       the program exports its own setenv/unsetenv that leave environ alone (as bash
  *             does) and keeps a copy of the environment made before the shim's constructor;
  *             it runs children through system(), popen(), posix_spawn (environ and the
- *             copy), vfork+execve, fexecve and execveat (the copy) and finally execve itself
- *             (the copy). With
+ *             copy), vfork+execve, fexecve and execveat (the copy), execl and execlp
+ *             (environ), execle (the copy) and finally execve itself (the copy). With
  *             PERFSHIM_FOLLOW_EXEC=0 exactly one trace (its own) and no child allocation
  *             anywhere; with =1 every child is traced.
  *   rawfork   a child made by syscall(SYS_fork): the parent's trace holds exactly the parent's
@@ -156,6 +156,25 @@ static void run_env(void)
     }
     wait_ok(pid, "execveat ok\n");
     close(fd);
+    /* the variadic family: execl and execlp with environ, execle with the copy */
+    if ((pid = vfork()) == 0) {
+        execl(self, self, "run", "child", (char *)NULL);
+        _exit(127);
+    }
+    wait_ok(pid, "execl ok\n");
+    if ((pid = vfork()) == 0) {
+        execlp(self, self, "run", "child", (char *)NULL);
+        _exit(127);
+    }
+    wait_ok(pid, "execlp ok\n");
+    static char *marked[1024] = {(char *)"HOSTPROC_MARK=execle"};
+    for (int i = 0; saved_env[i] && i < 1022; i++)
+        marked[i + 1] = saved_env[i];
+    if ((pid = vfork()) == 0) {
+        execle(self, self, "run", "child", (char *)NULL, marked);
+        _exit(127);
+    }
+    wait_ok(pid, "execle ok\n");
     execve(self, args, saved_env);
     say("exec failed\n");
 }
@@ -164,7 +183,7 @@ static void run_child(void)
 {
     for (int i = 0; i < 3; i++)
         free(site_child());
-    say("child\n");
+    say(getenv("HOSTPROC_MARK") ? "child, marked\n" : "child\n"); /* execle's own envp */
 }
 
 static void run_rawfork(void)
@@ -405,9 +424,10 @@ static void check_env(int follow)
         CHECK(n == 1);
         CHECK(child_allocs == 0);
     } else {
-        /* system, popen, spawn, spawnp, vfork+execve, fexecve, execveat, execve: 3 each */
-        CHECK(child_allocs == 24);
-        CHECK(n >= 9);
+        /* system, popen, spawn, spawnp, vfork+execve, fexecve, execveat, execl, execlp,
+         * execle, execve: 3 each */
+        CHECK(child_allocs == 33);
+        CHECK(n >= 12);
     }
     if (fails)
         fprintf(stderr, "[%s] %d traces, %llu child allocations\n", cur_mode, n,
