@@ -6,7 +6,8 @@
  * clock_gettime(CLOCK_MONOTONIC) inline, prim.h), the stack from the thread's stack cache (a
  * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
  * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
- * unwind.h), the live-set insert (a sharded CAS and exchange, liveset.h), a 40-byte copy
+ * unwind.h), the live-set insert (its shard's owner: two plain stores and two loads; any
+ * other thread: the shard lock's CAS and exchange, liveset.c "Biased shards"), a 40-byte copy
  * into the thread buffer and one release store, the call's count (one add to the stack
  * cache's entry, or the allocator-time table's update: acost.h), and the lock table's note
  * of an allocation under a held lock (one TLS load). Frees skip the stack (unless

@@ -6,7 +6,9 @@
  * Contract: a concurrent map that does not serialize threads: LIVESET_SHARDS shards chosen by
  * a hash of the block's 64 KiB region, each an open-addressing table behind its own ilock
  * (never a pthread lock); glibc's per-thread arenas keep each thread's blocks in shards of
- * its own, so two threads meet only on cross-thread frees and shared arenas. Called from the
+ * its own, so two threads meet only on cross-thread frees and shared arenas, and a shard one
+ * thread alone uses is owned by it: entered with no atomic instruction (liveset.c "Biased
+ * shards"; the first other thread revokes that with membarrier(2)). Called from the
  * recorders in shim.h with the hook guard set; never allocates from the app's heap (tables
  * are imem mappings that grow by a quarter when 3/4 full). An insert that cannot get memory
  * is counted in liveset_untracked() (warned once) and the block is simply not in the set.
@@ -60,6 +62,12 @@ int liveset_released(void);
 /* Calls fn on every entry of shard i, under that shard's lock (snapshots). */
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg);
 uint64_t liveset_untracked(void);
+/* Diagnostics (tests): the state of ptr's shard for the calling thread (liveset.c "Biased
+ * shards"): nobody owns it, it is shared (every thread locks), the caller owns it, another
+ * thread does; LIVESET_SHARD_NO_BIAS when shards are never owned (no membarrier). */
+enum { LIVESET_SHARD_NOBODY, LIVESET_SHARD_SHARED, LIVESET_SHARD_MINE, LIVESET_SHARD_OTHER,
+       LIVESET_SHARD_NO_BIAS };
+int liveset_shard_state(uint64_t ptr);
 uint64_t liveset_bytes(void); /* memory of the tables */
 void liveset_after_fork_child(void);
 

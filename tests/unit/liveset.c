@@ -4,12 +4,19 @@
  * back-shift keeps every remaining entry reachable; a removed entry comes back as it went
  * in; an absent address is not found. Two threads inserting and removing their own blocks in
  * the same shard (the lock contended: its waiting paths) leave exactly their live blocks.
+ * A thread that owns its shards (no lock: "Biased shards"; a delay inside, mid-shift too)
+ * races another that, 300 times, revokes each of them by an insert and a remove of its own
+ * and then takes the exit scan's lock_all (which revokes every owner at once) and unowns
+ * them all: the owner's removes always find what it inserted, the other's too, and the view
+ * under lock_all always holds every block the owner had finished inserting, nothing twice.
+ * (Without the wait for the owner in either revocation it fails.)
  * Entries a 16-byte slot cannot hold round-trip through the side table. The exit scan's
  * export frees the tables and gives every entry back once. (And imem's page-filling size
  * and its resident count "now", which the tables and the exit scan's sample use.) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "imem.h"
@@ -313,7 +320,111 @@ TEST(export_release)
     liveset_unlock_all();
 }
 
+
+/* ---- biased shards ------------------------------------------------------------------------ */
+#define BR 8     /* regions (shards, but for collisions) */
+#define BK 1024 /* blocks per region and thread: runs in the tables, back-shifts */
+static unsigned char b_live[BR * BK]; /* the owner's blocks it has finished inserting */
+static int b_stop, b_bad, b_mine, b_cycles;
+static uint64_t b_addr(int i, int who) /* who 0: the owner, 1: the other thread */
+{
+    return 0x7a0000000000ull + (uint64_t)(i / BK) * 0x10000u + (uint64_t)(i % BK) * 32u +
+           (uint64_t)who * 16u;
+}
+
+static void *b_owner(void *arg)
+{
+    (void)arg;
+    uint64_t x = 99991;
+    for (long k = 0; !__atomic_load_n(&b_stop, __ATOMIC_ACQUIRE) || k < 20000; k++) {
+        int i = (int)(rng(&x) % (BR * BK));
+        if (__atomic_load_n(&b_live[i], __ATOMIC_RELAXED)) {
+            __atomic_store_n(&b_live[i], 0, __ATOMIC_RELEASE);
+            if (!liveset_remove(b_addr(i, 0), NULL))
+                __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED);
+        } else {
+            liveset_insert(b_addr(i, 0), 32, (uint32_t)i, 0);
+            __atomic_store_n(&b_live[i], 1, __ATOMIC_RELEASE);
+        }
+        if (liveset_shard_state(b_addr(i, 0)) == LIVESET_SHARD_MINE)
+            __atomic_store_n(&b_mine, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static liveset_entry_t b_out[4 * BR * BK];
+extern int liveset_test_spin;          /* liveset.c built with LIVESET_TEST_HOOKS */
+extern void liveset_test_unshare(void); /* every shard unowned again (locks held) */
+
+/* Each cycle: blocks of its own in the owner's regions (every other cycle: an insert revokes
+ * each shard the owner holds, the lock path's handshake), then the exit scan's view (lock_all
+ * revokes the rest at once), then every shard unowned, for the owner to claim again. */
+static void *b_scanner(void *arg)
+{
+    (void)arg;
+    for (int c = 0; c < 300; c++) {
+        for (int r = 0; c & 1 && r < BR; r++) /* (every other cycle: lock_all revokes) */
+            liveset_insert(b_addr(r * BK + c % BK, 1), 16, 7, 0);
+        for (int r = 0; c & 1 && r < BR; r++)
+            if (!liveset_remove(b_addr(r * BK + c % BK, 1), NULL))
+                __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED);
+        liveset_lock_all();
+        uint64_t n = liveset_export(b_out, 4 * BR * BK);
+        static unsigned char seen[BR * BK];
+        memset(seen, 0, sizeof seen);
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t off = b_out[k].ptr - 0x7a0000000000ull;
+            if (off / 0x10000u >= BR || (off & 16)) { /* not ours, or one of ours left */
+                __atomic_add_fetch(&b_bad, (off & 16) && off / 0x10000u < BR, __ATOMIC_RELAXED);
+                continue;
+            }
+            int i = (int)(off / 0x10000u) * BK + (int)(off % 0x10000u / 32u);
+            if (seen[i]++ || b_out[k].stack != (uint32_t)i)
+                __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED); /* twice, or torn */
+        }
+        for (int i = 0; i < BR * BK; i++) /* finished inserts are there (the owner waits) */
+            if (__atomic_load_n(&b_live[i], __ATOMIC_ACQUIRE) && !seen[i])
+                __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED);
+        liveset_test_unshare();
+        liveset_unlock_all();
+        b_cycles++;
+        for (volatile int spin = 0; spin < 20000; spin++)
+            ;
+    }
+    return NULL;
+}
+
+
+TEST(biased_shards_race)
+{
+    pthread_t o, sc;
+    liveset_test_spin = 3000; /* the owner lingers inside, mid-shift too */
+    assert_true(pthread_create(&o, NULL, b_owner, NULL) == 0);
+    assert_true(pthread_create(&sc, NULL, b_scanner, NULL) == 0);
+    pthread_join(sc, NULL);
+    __atomic_store_n(&b_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(o, NULL);
+    liveset_test_spin = 0;
+    expect_u64_eq(b_bad, 0);
+    expect_u64_eq(b_cycles, 300);
+    if (liveset_shard_state(b_addr(0, 0)) == LIVESET_SHARD_NO_BIAS)
+        fprintf(stderr, "biased_shards_race: membarrier unavailable, every shard locked\n");
+    else
+        expect_true(b_mine); /* the owner owned its shards (and claimed them back) */
+    /* a shard two threads use stays shared */
+    liveset_insert(b_addr(0, 1), 16, 7, 0);
+    expect_true(liveset_remove(b_addr(0, 1), NULL));
+    int st = liveset_shard_state(b_addr(0, 0));
+    expect_true(st == LIVESET_SHARD_SHARED || st == LIVESET_SHARD_NO_BIAS);
+    for (int i = 0; i < BR * BK; i++) /* exactly the owner's live blocks are left */
+        expect_u64_eq(liveset_remove(b_addr(i, 0), NULL), b_live[i]);
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
 TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_shard),
+          TEST_ENTRY(biased_shards_race),
           TEST_ENTRY(side_table_round_trip), TEST_ENTRY(slot_bits_exact),
           TEST_ENTRY(run_at_the_table_end), TEST_ENTRY(imem_usable_and_resident_now),
           TEST_ENTRY(export_release))
