@@ -90,10 +90,19 @@ void tstate_foreach(void (*fn)(tstate_t *st, void *arg), void *arg);
 /* Fork child: forgets every state (the calling thread gets a new one on its next event). */
 void tstate_after_fork_child(void);
 
+/* TSTATE_PREFETCH bytes ahead of the record being written, the buffer's line is fetched for
+ * writing: a buffer the writer thread had (recycled) is in the other core's cache, and the
+ * store that first touches a line waited for it (perf, churn under the shim: the record's
+ * store was a quarter of ps_hook_malloc's samples; with the prefetch the app thread's CPU
+ * ~11% lower, 8 paired runs, loaded machine). A prefetch never faults: past the buffer's end
+ * it does nothing. */
+#define TSTATE_PREFETCH 512
+
 static PS_ALWAYS_INLINE unsigned char *tstate_reserve(tstate_t *st, uint32_t len)
 {
     if (PS_UNLIKELY(st->pos + len > st->cap) && tstate_refill(st, len) != 0)
         return NULL;
+    __builtin_prefetch((const void *)((uintptr_t)st->buf + st->pos + TSTATE_PREFETCH), 1, 3);
     return st->buf + st->pos;
 }
 
