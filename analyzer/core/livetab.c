@@ -334,6 +334,27 @@ static layout_t choose_layout(livetab_t *t, size_t phys)
     return (layout_t){12, 53 - spare, w_ts, w_size, w_site, w_fn};
 }
 
+/* t->f12: t->lay's masks and shifts for the 12-byte inline paths (livetab.h), after each
+ * change of t->lay. */
+static void lay_derive(livetab_t *t)
+{
+    const layout_t *l = &t->lay;
+    livetab_f12_t *f = &t->f12;
+    memset(f, 0, sizeof(*f));
+    if (l->stride != 12) /* (12-byte layouts have 53 payload bits: choose_layout) */
+        return;
+    f->m_ts = livetab_mask(l->w_ts);
+    f->m_size = livetab_mask(l->w_size);
+    f->m_site = livetab_mask(l->w_site);
+    f->m_fn = livetab_mask(l->w_fn);
+    f->sh_size = l->w_ts;
+    f->sh_site = l->w_ts + l->w_size;
+    f->sh_fn = f->sh_site + l->w_site;
+    f->sz_dead = livetab_sz_dead(l);
+    f->sz_side = livetab_sz_side(l);
+    f->keep_dead = ~livetab_mask(l->w_ts + l->w_size);
+}
+
 /* Entry v of layout `from` in layout `to` (which holds its values: see the top). */
 static PS_ALWAYS_INLINE u128 convert_l(u128 v, const layout_t *from, const layout_t *to)
 {
@@ -430,6 +451,7 @@ static int inplace(livetab_t *t, const layout_t *nl, size_t nhome, size_t nslots
         livetab_ent_store(s + w * ns, nl, same ? v : convert(v, &ol, nl));
     }
     t->lay = *nl;
+    lay_derive(t);
     size_t cur = 0, n = 0;
     for (size_t r = w; r < nslots; r++) {
         size_t h = home(livetab_kw(s, nl, r) >> KEY_SHIFT, nhome), i = cur > h ? cur : h;
@@ -637,6 +659,7 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift, bool keep_a
             t->slots = s;
             t->nslots = nslots;
             t->lay = nl;
+            lay_derive(t);
             break;
         }
     }
