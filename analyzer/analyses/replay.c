@@ -615,9 +615,11 @@ int replay_prefetch_on(void *state)
     return livetab_large(&((state_t *)state)->live);
 }
 
-void replay_prefetch(void *state, uint64_t ptr)
+void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
 {
-    livetab_prefetch(&((state_t *)state)->live, ptr);
+    const livetab_t *t = &((state_t *)state)->live;
+    for (size_t i = 0; i < n; i++)
+        livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
 }
 
 int replay_end(void *state, const tracemodel_t *m)

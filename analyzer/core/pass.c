@@ -473,9 +473,10 @@ static inline void stream_span_pf(pass_t *P, stream_t *s, const pass_event_t *li
 {
     const pass_event_t *end = s->span + s->span_n;
     limit = limit < end ? limit : end;
-    for (; s->span_pf < limit; s->span_pf++)
-        if (s->span_pf->kind != PASS_EV_FAILED)
-            P->pf_sink->ops->prefetch(P->pf_sink->state, s->span_pf->ptr);
+    if (s->span_pf < limit) {
+        P->pf_sink->ops->prefetch(P->pf_sink->state, s->span_pf, (size_t)(limit - s->span_pf));
+        s->span_pf = limit;
+    }
 }
 
 /* With the ring empty and the view at a digest run's start: the run's events become the
@@ -526,9 +527,7 @@ static inline void stream_decode(pass_t *P, stream_t *s)
             unsigned n0 = s->n;
             if (!stream_take_fast(P, s))
                 break;
-            const pass_event_t *e = &s->ev[(s->head + n0) & (PASS_RING - 1)];
-            if (e->kind != PASS_EV_FAILED)
-                k->ops->prefetch(k->state, e->ptr);
+            k->ops->prefetch(k->state, &s->ev[(s->head + n0) & (PASS_RING - 1)], 1);
         }
         return;
     }
@@ -566,9 +565,8 @@ static int stream_fill(pass_t *P, stream_t *s)
         if ((rc = stream_take(P, s, &rec)) < 0)
             return rc;
         if (s->n) { /* a realloc: its events first, then more of the batch */
-            for (unsigned i = 0; P->pf_on && i < s->n; i++)
-                if (s->ev[i].kind != PASS_EV_FAILED)
-                    P->pf_sink->ops->prefetch(P->pf_sink->state, s->ev[i].ptr);
+            if (P->pf_on) /* (head is 0: the ring was empty) */
+                P->pf_sink->ops->prefetch(P->pf_sink->state, s->ev, s->n);
             stream_decode(P, s);
         }
     }
