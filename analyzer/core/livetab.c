@@ -42,6 +42,7 @@
 
 #include "core/livetab.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -858,6 +859,60 @@ void livetab_hint(livetab_t *t, uint64_t n)
     t->hint = n;
 }
 
+typedef struct prefault_s {
+    pthread_t th;
+    unsigned char *addr;
+    size_t len;
+} prefault_t;
+
+static void *prefault_main(void *arg)
+{
+    const prefault_t *p = arg;
+#ifdef MADV_POPULATE_WRITE
+    madvise(p->addr, p->len, MADV_POPULATE_WRITE); /* (an older kernel: EINVAL, no effect) */
+#else
+    (void)p;
+#endif
+    return NULL;
+}
+
+void livetab_prefault(livetab_t *t)
+{
+    /* the array rebuild() makes for the hint, at its smallest (12-byte entries) */
+    uint64_t slots = t->hint + t->hint / LIVETAB_HINT_ROOM;
+    size_t small = t->small_slots ? t->small_slots : LIVETAB_SMALL_SLOTS;
+    if (t->prefault || t->nslots || slots < small || slots >= RESV_BYTES / 16 ||
+        slots * 12 < HUGE_MIN || !resv_get(t))
+        return;
+    prefault_t *p = malloc(sizeof(*p));
+    if (!p)
+        return;
+    p->addr = t->resv_base;
+    p->len = (size_t)slots * 12;
+    pthread_attr_t a; /* a small stack: the thread's memory is one call's */
+    int rc = pthread_attr_init(&a);
+    if (rc == 0) {
+        pthread_attr_setstacksize(&a, 64u << 10);
+        rc = pthread_create(&p->th, &a, prefault_main, p);
+        pthread_attr_destroy(&a);
+    }
+    if (rc != 0) {
+        free(p);
+        return;
+    }
+    t->prefault = p;
+}
+
+static void prefault_join(livetab_t *t)
+{
+    prefault_t *p = t->prefault;
+    if (!p)
+        return;
+    pthread_join(p->th, NULL);
+    free(p);
+    t->prefault = NULL;
+}
+
 size_t livetab_bytes(const livetab_t *t)
 {
     return t->nslots * t->lay.stride + t->side_cap * sizeof(livetab_side_t);
@@ -865,6 +920,7 @@ size_t livetab_bytes(const livetab_t *t)
 
 void livetab_free(livetab_t *t)
 {
+    prefault_join(t); /* (before the reservation goes) */
     if (t->slots != t->resv_base)
         arr_free(t->slots, t->nslots * t->lay.stride);
     if (t->resv_map)

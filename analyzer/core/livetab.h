@@ -107,6 +107,7 @@ typedef struct livetab_s {
     int wide_for_good;  /* a large table that chose 16-byte entries keeps them */
     size_t small_slots; /* arrays below it: 16-byte entries (0: LIVETAB_SMALL_SLOTS) */
     uint64_t hint;      /* livetab_hint: live blocks the table is expected to hold */
+    void *prefault;     /* livetab_prefault's thread (livetab.c), or NULL */
     /* the latest livetab_find: its address, state, and where (slot, or side index) */
     uint64_t last_ptr, last_key;
     size_t last_pos;
@@ -551,6 +552,14 @@ static inline int livetab_large(const livetab_t *t)
  * ends at. Past n, it grows as without the hint. */
 #define LIVETAB_HINT_ROOM 4
 void livetab_hint(livetab_t *t, uint64_t n);
+
+/* After livetab_hint, where a second core may do it: the pages of the array the hint will
+ * make are faulted in (zeroed by the kernel) on a thread of its own, while the caller goes on
+ * (the first rebuild to a large array writes all over it: ~10-50 ms of page faults on the
+ * caller's thread otherwise, for 3 M blocks). The pages count in the RSS as the array would
+ * make them count anyway. No effect without a hint of a large array, or where the reservation
+ * or the thread fails; livetab_free waits for the thread. */
+void livetab_prefault(livetab_t *t);
 
 /* Bytes held by the table (array and side table). */
 size_t livetab_bytes(const livetab_t *t);
