@@ -129,7 +129,10 @@ static const livetab_layout_t livetab_wide_lay = {16, 85, 44, 18, 18, 5};
 /* A block's address fits an entry: 16-byte aligned, below 2^47, not 0. */
 static PS_ALWAYS_INLINE int livetab_ptr_fits(uint64_t ptr)
 {
-    return ptr && !(ptr & 15) && ptr < (1ull << (LIVETAB_KEY_BITS + 4));
+    /* one test for the three: ptr - 16 rotated right by 4 is below 2^43 - 1 exactly when
+     * ptr is in [16, 2^47) with its low 4 bits clear (set ones rotate to the top; 0 wraps) */
+    uint64_t x = ptr - 16;
+    return (x >> 4 | x << 60) < LIVETAB_KEY_MASK;
 }
 
 /* Multiplicative (Fibonacci) hashing: the high bits, which choose the home slot, depend on
