@@ -468,8 +468,9 @@ static int stream_load(pass_t *P, stream_t *s)
  * ring's are, PASS_RING / 2 to PASS_RING events before their turn). */
 #define PASS_SPAN_AHEAD (PASS_RING / 2)
 
-/* A span's events go to the analyses in batches of at most this many (<= PASS_BATCH_MAX),
- * each batch's addresses handed to the prefetching sink while the one before is taken: a burst
+/* While the prefetching sink wants addresses (pass_t.pf_on), a span's events go to the
+ * analyses in batches of at most this many (<= PASS_BATCH_MAX; else PASS_BATCH_MAX), each
+ * batch's addresses handed to the prefetching sink while the one before is taken: a burst
  * of prefetches that the core's line fill buffers take in while it works on the batch before
  * (on kvstore 1M keys a batch of 64, 128 lines at once, stalled the pass thread at the prefetch
  * instructions: ~25% of its cpu-clock samples in replay_prefetch for ~7% of its
@@ -701,9 +702,12 @@ static int pass_merge(pass_t *P)
                 const pass_event_t *e = s->span, *end = e + s->span_n;
                 bool tie = top->stream < next.stream, alone = P->nheap == 1;
                 uint64_t lo = e->ts, hi = e->ts;
-                while (batches && e < end) { /* in batches of at most PASS_SPAN_BATCH */
+                /* in batches of at most PASS_SPAN_BATCH while prefetching, else
+                 * PASS_BATCH_MAX (fewer calls: a small table has nothing to wait for) */
+                const size_t bmax = P->pf_on ? PASS_SPAN_BATCH : PASS_BATCH_MAX;
+                while (batches && e < end) {
                     size_t k = 0, max = (size_t)(end - e);
-                    max = max < PASS_SPAN_BATCH ? max : PASS_SPAN_BATCH;
+                    max = max < bmax ? max : bmax;
                     for (; k < max; k++) {
                         const pass_event_t *x = &e[k];
                         if (!alone) {
