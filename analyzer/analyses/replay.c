@@ -25,6 +25,7 @@
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
 #include "core/livetab.h"
+#include "core/prefetch.h"
 #include "core/symbols.h"
 #include "core/u32map.h"
 #include "perfshim/compiler.h"
@@ -443,6 +444,8 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
         st->fam[fn] = (uint8_t)ps_alloc_family((uint8_t)fn);
     replay_timeline_init(rp, m);
     livetab_hint(&st->live, m->live_hint);
+    if (prefetch_second_core()) /* the large array's page faults on the second core */
+        livetab_prefault(&st->live);
     return 0;
 }
 
@@ -615,9 +618,11 @@ int replay_prefetch_on(void *state)
     return livetab_large(&((state_t *)state)->live);
 }
 
-void replay_prefetch(void *state, uint64_t ptr)
+void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
 {
-    livetab_prefetch(&((state_t *)state)->live, ptr);
+    const livetab_t *t = &((state_t *)state)->live;
+    for (size_t i = 0; i < n; i++)
+        livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
 }
 
 int replay_end(void *state, const tracemodel_t *m)

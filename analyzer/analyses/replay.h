@@ -197,7 +197,7 @@ int replay_events(void *state, const pass_event_t *ev, size_t n); /* pass_ops_t.
 int replay_end(void *state, const tracemodel_t *m);
 /* pass_ops_t.prefetch_on / prefetch: the block table's slots of addresses about to come */
 int replay_prefetch_on(void *state);
-void replay_prefetch(void *state, uint64_t ptr);
+void replay_prefetch(void *state, const pass_event_t *ev, size_t n);
 void replay_state_free(void *state);
 
 /* Takes the model (ownership) into rp and copies its header and summary fields (exe, pid,

@@ -42,6 +42,7 @@
 
 #include "core/livetab.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,27 @@ static layout_t choose_layout(livetab_t *t, size_t phys)
     return (layout_t){12, 53 - spare, w_ts, w_size, w_site, w_fn};
 }
 
+/* t->f12: t->lay's masks and shifts for the 12-byte inline paths (livetab.h), after each
+ * change of t->lay. */
+static void lay_derive(livetab_t *t)
+{
+    const layout_t *l = &t->lay;
+    livetab_f12_t *f = &t->f12;
+    memset(f, 0, sizeof(*f));
+    if (l->stride != 12) /* (12-byte layouts have 53 payload bits: choose_layout) */
+        return;
+    f->m_ts = livetab_mask(l->w_ts);
+    f->m_size = livetab_mask(l->w_size);
+    f->m_site = livetab_mask(l->w_site);
+    f->m_fn = livetab_mask(l->w_fn);
+    f->sh_size = l->w_ts;
+    f->sh_site = l->w_ts + l->w_size;
+    f->sh_fn = f->sh_site + l->w_site;
+    f->sz_dead = livetab_sz_dead(l);
+    f->sz_side = livetab_sz_side(l);
+    f->keep_dead = ~livetab_mask(l->w_ts + l->w_size);
+}
+
 /* Entry v of layout `from` in layout `to` (which holds its values: see the top). */
 static PS_ALWAYS_INLINE u128 convert_l(u128 v, const layout_t *from, const layout_t *to)
 {
@@ -430,6 +452,7 @@ static int inplace(livetab_t *t, const layout_t *nl, size_t nhome, size_t nslots
         livetab_ent_store(s + w * ns, nl, same ? v : convert(v, &ol, nl));
     }
     t->lay = *nl;
+    lay_derive(t);
     size_t cur = 0, n = 0;
     for (size_t r = w; r < nslots; r++) {
         size_t h = home(livetab_kw(s, nl, r) >> KEY_SHIFT, nhome), i = cur > h ? cur : h;
@@ -637,6 +660,7 @@ static int rebuild(livetab_t *t, uint64_t peak, unsigned tail_shift, bool keep_a
             t->slots = s;
             t->nslots = nslots;
             t->lay = nl;
+            lay_derive(t);
             break;
         }
     }
@@ -835,6 +859,60 @@ void livetab_hint(livetab_t *t, uint64_t n)
     t->hint = n;
 }
 
+typedef struct prefault_s {
+    pthread_t th;
+    unsigned char *addr;
+    size_t len;
+} prefault_t;
+
+static void *prefault_main(void *arg)
+{
+    const prefault_t *p = arg;
+#ifdef MADV_POPULATE_WRITE
+    madvise(p->addr, p->len, MADV_POPULATE_WRITE); /* (an older kernel: EINVAL, no effect) */
+#else
+    (void)p;
+#endif
+    return NULL;
+}
+
+void livetab_prefault(livetab_t *t)
+{
+    /* the array rebuild() makes for the hint, at its smallest (12-byte entries) */
+    uint64_t slots = t->hint + t->hint / LIVETAB_HINT_ROOM;
+    size_t small = t->small_slots ? t->small_slots : LIVETAB_SMALL_SLOTS;
+    if (t->prefault || t->nslots || slots < small || slots >= RESV_BYTES / 16 ||
+        slots * 12 < HUGE_MIN || !resv_get(t))
+        return;
+    prefault_t *p = malloc(sizeof(*p));
+    if (!p)
+        return;
+    p->addr = t->resv_base;
+    p->len = (size_t)slots * 12;
+    pthread_attr_t a; /* a small stack: the thread's memory is one call's */
+    int rc = pthread_attr_init(&a);
+    if (rc == 0) {
+        pthread_attr_setstacksize(&a, 64u << 10);
+        rc = pthread_create(&p->th, &a, prefault_main, p);
+        pthread_attr_destroy(&a);
+    }
+    if (rc != 0) {
+        free(p);
+        return;
+    }
+    t->prefault = p;
+}
+
+static void prefault_join(livetab_t *t)
+{
+    prefault_t *p = t->prefault;
+    if (!p)
+        return;
+    pthread_join(p->th, NULL);
+    free(p);
+    t->prefault = NULL;
+}
+
 size_t livetab_bytes(const livetab_t *t)
 {
     return t->nslots * t->lay.stride + t->side_cap * sizeof(livetab_side_t);
@@ -842,6 +920,7 @@ size_t livetab_bytes(const livetab_t *t)
 
 void livetab_free(livetab_t *t)
 {
+    prefault_join(t); /* (before the reservation goes) */
     if (t->slots != t->resv_base)
         arr_free(t->slots, t->nslots * t->lay.stride);
     if (t->resv_map)

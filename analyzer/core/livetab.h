@@ -72,6 +72,17 @@ typedef struct livetab_layout_s {
     unsigned w_ts, w_size, w_site, w_fn; /* field widths, from the bottom; sum = pbits */
 } livetab_layout_t;
 
+/* The 12-byte layout's fields as masks and shifts (livetab.c derives them from t->lay at
+ * each change of layout): its inline paths read these, no width arithmetic per event. The
+ * payload is the low 53 bits of an entry's first 8 bytes; the key the top 43 bits of its last
+ * 8 (bytes 4..12). */
+typedef struct livetab_f12_s {
+    uint64_t m_ts, m_size, m_site, m_fn;   /* field masks (at bit 0) */
+    unsigned sh_size, sh_site, sh_fn;      /* field shifts (ts at 0) */
+    uint64_t sz_dead, sz_side;             /* the size field's reserved values */
+    uint64_t keep_dead;                    /* a kill keeps these bits (key, fn, site) */
+} livetab_f12_t;
+
 typedef struct livetab_s {
     unsigned char *slots; /* nslots entries of lay.stride bytes, see livetab.c */
     size_t nslots;        /* array length: home slots + a tail where runs may spill */
@@ -79,6 +90,7 @@ typedef struct livetab_s {
     size_t used, limit;   /* entries in the array; a rebuild when one more would pass limit */
     unsigned tail_shift;  /* the tail is 2^tail_shift times its usual length (runs spilled) */
     livetab_layout_t lay;
+    livetab_f12_t f12; /* lay's masks and shifts when lay.stride == 12 */
     uint64_t t0; /* time origin (first allocation), valid when have_t0 */
     int have_t0;
     livetab_side_t *side; /* power-of-two open addressing, linear probing, by address */
@@ -95,6 +107,7 @@ typedef struct livetab_s {
     int wide_for_good;  /* a large table that chose 16-byte entries keeps them */
     size_t small_slots; /* arrays below it: 16-byte entries (0: LIVETAB_SMALL_SLOTS) */
     uint64_t hint;      /* livetab_hint: live blocks the table is expected to hold */
+    void *prefault;     /* livetab_prefault's thread (livetab.c), or NULL */
     /* the latest livetab_find: its address, state, and where (slot, or side index) */
     uint64_t last_ptr, last_key;
     size_t last_pos;
@@ -116,7 +129,10 @@ static const livetab_layout_t livetab_wide_lay = {16, 85, 44, 18, 18, 5};
 /* A block's address fits an entry: 16-byte aligned, below 2^47, not 0. */
 static PS_ALWAYS_INLINE int livetab_ptr_fits(uint64_t ptr)
 {
-    return ptr && !(ptr & 15) && ptr < (1ull << (LIVETAB_KEY_BITS + 4));
+    /* one test for the three: ptr - 16 rotated right by 4 is below 2^43 - 1 exactly when
+     * ptr is in [16, 2^47) with its low 4 bits clear (set ones rotate to the top; 0 wraps) */
+    uint64_t x = ptr - 16;
+    return (x >> 4 | x << 60) < LIVETAB_KEY_MASK;
 }
 
 /* Multiplicative (Fibonacci) hashing: the high bits, which choose the home slot, depend on
@@ -305,13 +321,54 @@ static PS_ALWAYS_INLINE int livetab_find_l(livetab_t *t, uint64_t ptr, livetab_b
     return t->last_state = sz == livetab_sz_dead(l) ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
+/* ---- the 12-byte layout (a large table's usual one), with t->f12's masks --------------- */
+
+#define LIVETAB_P12_BITS 53 /* payload bits of a 12-byte entry */
+#define LIVETAB_P12_MASK ((1ull << LIVETAB_P12_BITS) - 1)
+
+/* livetab_find_l for 12-byte entries (t->lay.stride == 12 or an empty table, stride 0). */
+static PS_ALWAYS_INLINE int livetab_find12(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    if (!livetab_ptr_fits(ptr) || !t->nslots)
+        return livetab_find_slow(t, ptr, b);
+    const livetab_f12_t *f = &t->f12;
+    uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
+    size_t i = livetab_home(key, t->nhome), n = t->nslots;
+    const unsigned char *kp = t->slots + 4;
+    uint64_t k = 0;
+    while (i < n && (k = livetab_ld64(kp + i * 12)) - 1 < kw - 1)
+        i++;
+    int hit = i < n && k >> LIVETAB_KEY_SHIFT == key;
+    uint64_t lo = 0, sz = 0;
+    if (hit) {
+        lo = livetab_ld64(t->slots + i * 12);
+        sz = (lo >> f->sh_size) & f->m_size;
+        if (sz == f->sz_side)
+            return livetab_find_slow(t, ptr, b);
+    }
+    t->last_ptr = ptr;
+    t->last_in_side = 0;
+    t->last_key = key;
+    t->last_pos = i;
+    if (!hit)
+        return t->last_state = LIVETAB_ABSENT;
+    int dead = sz == f->sz_dead;
+    if (b) {
+        b->site = (uint32_t)((lo >> f->sh_site) & f->m_site);
+        b->fn = (uint8_t)((lo >> f->sh_fn) & f->m_fn);
+        b->size = dead ? 0 : sz;
+        b->ts = dead ? 0 : t->t0 + (lo & f->m_ts);
+    }
+    return t->last_state = dead ? LIVETAB_DEAD : LIVETAB_LIVE;
+}
+
 /* (the layout's test is hoisted out of the inline paths: each is specialized for the 16-byte
- * layout, constants, and the variable one) */
+ * layout, constants, and the 12-byte one, t->f12) */
 static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
         return livetab_find_l(t, ptr, b, &livetab_wide_lay);
-    return livetab_find_l(t, ptr, b, &t->lay);
+    return livetab_find12(t, ptr, b);
 }
 
 /* An insertion shifts a run of at most this many entries inline (a longer one: the general
@@ -359,11 +416,66 @@ static PS_ALWAYS_INLINE int livetab_set_l(livetab_t *t, uint64_t ptr, const live
     return livetab_set_slow(t, ptr, b);
 }
 
+/* livetab_set_l for 12-byte entries (with livetab_note's bookkeeping for a block that fits:
+ * its site, function and time are within the 16-byte widths, no tests for them). */
+static PS_ALWAYS_INLINE int livetab_set12(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
+{
+    const livetab_f12_t *f = &t->f12;
+    uint64_t dts = b->ts - t->t0;
+    /* (f12 is all zeros unless the array has 12-byte entries: sz_side 0 sends the rest to
+     * the general path; dts wraps when ts < t0) */
+    if (t->last_ptr == ptr && t->last_state >= LIVETAB_ABSENT && !t->last_in_side &&
+        b->size < f->sz_side && b->site <= f->m_site && b->fn <= f->m_fn && dts <= f->m_ts) {
+        size_t i = t->last_pos;
+        unsigned char *e = t->slots + i * 12;
+        if (t->last_state == LIVETAB_ABSENT) {
+            size_t j = i, n = t->nslots;
+            if (t->used >= t->limit)
+                return livetab_set_slow(t, ptr, b); /* a rebuild first */
+            while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(t->slots + j * 12 + 4))
+                j++;
+            if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+                return livetab_set_slow(t, ptr, b);
+            for (unsigned char *d = t->slots + j * 12; d > e; d -= 12) {
+                uint64_t a = livetab_ld64(d - 12);
+                uint32_t c;
+                memcpy(&c, d - 4, sizeof c);
+                memcpy(d, &a, sizeof a);
+                memcpy(d + 8, &c, sizeof c);
+            }
+            t->used++;
+        } else if (((livetab_ld64(e) >> f->sh_size) & f->m_size) == f->sz_side) {
+            return livetab_set_slow(t, ptr, b);
+        }
+        /* livetab_note, for a block that fits */
+        if (b->site > t->max_site)
+            t->max_site = b->site;
+        if (b->fn > t->max_fn)
+            t->max_fn = b->fn;
+        if (dts > t->max_dts)
+            t->max_dts = dts;
+        t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
+        t->nsizes++;
+        if (b->size > t->max_size_arr)
+            t->max_size_arr = b->size;
+        uint64_t key = t->last_key;
+        uint64_t lo = key << LIVETAB_P12_BITS | (uint64_t)b->fn << f->sh_fn |
+                      (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
+        uint32_t hi = (uint32_t)(key >> (64 - LIVETAB_P12_BITS));
+        memcpy(e, &lo, sizeof lo);
+        memcpy(e + 8, &hi, sizeof hi);
+        livetab_count_set(t, t->last_state);
+        t->last_state = -1;
+        return 0;
+    }
+    return livetab_set_slow(t, ptr, b);
+}
+
 static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
         return livetab_set_l(t, ptr, b, &livetab_wide_lay);
-    return livetab_set_l(t, ptr, b, &t->lay);
+    return livetab_set12(t, ptr, b);
 }
 
 /* A live block released: its entry stays, dead. No effect unless ptr is live. Inline when
@@ -386,12 +498,31 @@ static PS_ALWAYS_INLINE void livetab_kill_l(livetab_t *t, uint64_t ptr, const li
     livetab_kill_slow(t, ptr);
 }
 
+/* livetab_kill_l for 12-byte entries. */
+static PS_ALWAYS_INLINE void livetab_kill12(livetab_t *t, uint64_t ptr)
+{
+    if (t->last_ptr == ptr && t->last_state == LIVETAB_LIVE && !t->last_in_side) {
+        const livetab_f12_t *f = &t->f12;
+        unsigned char *e = t->slots + t->last_pos * 12;
+        uint64_t lo = livetab_ld64(e);
+        if (((lo >> f->sh_size) & f->m_size) != f->sz_side) {
+            lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
+            memcpy(e, &lo, sizeof lo);
+            t->live--;
+            t->dead++;
+            t->last_state = LIVETAB_DEAD;
+            return;
+        }
+    }
+    livetab_kill_slow(t, ptr);
+}
+
 static inline void livetab_kill(livetab_t *t, uint64_t ptr)
 {
     if (PS_LIKELY(t->lay.stride == 16))
         livetab_kill_l(t, ptr, &livetab_wide_lay);
     else
-        livetab_kill_l(t, ptr, &t->lay);
+        livetab_kill12(t, ptr);
 }
 
 /* Starts loading ptr's first slot into the cache (a hint: no effect on the contents). A
@@ -424,6 +555,14 @@ static inline int livetab_large(const livetab_t *t)
  * ends at. Past n, it grows as without the hint. */
 #define LIVETAB_HINT_ROOM 4
 void livetab_hint(livetab_t *t, uint64_t n);
+
+/* After livetab_hint, where a second core may do it: the pages of the array the hint will
+ * make are faulted in (zeroed by the kernel) on a thread of its own, while the caller goes on
+ * (the first rebuild to a large array writes all over it: ~10-50 ms of page faults on the
+ * caller's thread otherwise, for 3 M blocks). The pages count in the RSS as the array would
+ * make them count anyway. No effect without a hint of a large array, or where the reservation
+ * or the thread fails; livetab_free waits for the thread. */
+void livetab_prefault(livetab_t *t);
 
 /* Bytes held by the table (array and side table). */
 size_t livetab_bytes(const livetab_t *t);

@@ -74,9 +74,11 @@ typedef struct pass_ops_s {
     /* Optional (NULL: none): an analysis with a large address table asks for the addresses of
      * a stream's next heap records before their turn (prefetch_on, asked each time a stream
      * loads a chunk, says whether it wants them now), so the table's cache misses overlap
-     * (the heap replay: core/livetab.h). Only the first sink with it is asked. */
+     * (the heap replay: core/livetab.h). Only the first sink with it is asked. prefetch gets
+     * them in runs, the addresses of ev[0..n) (n >= 1; a failed allocation's ptr is 0, which
+     * the sink skips): one call per run, not per event. */
     int (*prefetch_on)(void *state);
-    void (*prefetch)(void *state, uint64_t ptr);
+    void (*prefetch)(void *state, const pass_event_t *ev, size_t n);
     /* Optional (NULL: none): the heap events in batches, ev[0..n) with 1 <= n <=
      * PASS_BATCH_MAX, as on_event would take them one by one. When every selected analysis
      * with on_event has it, the pass calls each one with a batch before the next one gets it

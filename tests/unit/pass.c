@@ -535,11 +535,12 @@ static int r_pf_on(void *state)
     (void)state;
     return 1;
 }
-static void r_pf(void *state, uint64_t ptr)
+static void r_pf(void *state, const pass_event_t *ev, size_t n)
 {
     ring_got_t *g = state;
-    if (g->npf < 2 * RING_N)
-        g->pf[g->npf++] = ptr;
+    for (size_t i = 0; i < n; i++) /* (a failed allocation's 0: none, as the replay skips it) */
+        if (ev[i].ptr && g->npf < 2 * RING_N)
+            g->pf[g->npf++] = ev[i].ptr;
 }
 static const pass_ops_t ops_ring = {"ring", r_init, r_record, r_event, r_finish, g_free,
                                     r_pf_on, r_pf};
