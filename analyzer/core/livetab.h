@@ -305,12 +305,72 @@ static PS_ALWAYS_INLINE int livetab_find_l(livetab_t *t, uint64_t ptr, livetab_b
     return t->last_state = sz == livetab_sz_dead(l) ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
+/* ---- the 16-byte layout's fast paths, on 64-bit halves ---------------------------------
+ * An entry's low word: time (44 bits), size (18), the site's low 2 bits; its high word (the
+ * one the probe reads): the site's other 16 bits, the function (5), the key (43). The same
+ * bits as livetab_v_pack(&livetab_wide_lay, ...) and livetab_v_unpack, without 128-bit shifts
+ * (GCC makes ~20 instructions of a constant 128-bit pack), and the probe's high word reused. */
+#define LIVETAB_W_SZ_DEAD ((1ull << 18) - 1)
+#define LIVETAB_W_SZ_SIDE ((1ull << 18) - 2)
+
+static PS_ALWAYS_INLINE uint64_t livetab_w_size(uint64_t lo)
+{
+    return (lo >> 44) & LIVETAB_W_SZ_DEAD;
+}
+
+/* A block's data fits a 16-byte entry (the time origin set: a 16-byte array exists). */
+static PS_ALWAYS_INLINE int livetab_w_fits(const livetab_t *t, const livetab_blk_t *b)
+{
+    /* (ts < t0 wraps: its bits above 44 are set) */
+    return ((uint64_t)b->site >> 18 | (uint64_t)b->fn >> 5 | (b->ts - t->t0) >> 44) == 0 &&
+           b->size < LIVETAB_W_SZ_SIDE;
+}
+
+static PS_ALWAYS_INLINE int livetab_find_w(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    /* livetab_ptr_fits in one test: ptr - 16 rotated right by 4 is below 2^43 - 1 exactly
+     * when ptr is 16-byte aligned (else low bits rotate to the top), not 0 (wraps) and below
+     * 2^47; and it is (ptr >> 4) - 1 then */
+    const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60;
+    if (PS_UNLIKELY(r >= LIVETAB_KEY_MASK))
+        return livetab_find_slow(t, ptr, b);
+    uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
+    size_t i = livetab_home(key, t->nhome), n = t->nslots;
+    const unsigned char *s = t->slots;
+    uint64_t k = 0;
+    /* while the slot holds a smaller key (an empty slot, 0, stops: 0 - 1 wraps) */
+    while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
+        i++;
+    int hit = i < n && k >> LIVETAB_KEY_SHIFT == key;
+    uint64_t lo = 0, sz = 0;
+    if (hit) {
+        lo = livetab_ld64(s + i * 16);
+        sz = livetab_w_size(lo);
+        if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
+            return livetab_find_slow(t, ptr, b);
+    }
+    t->last_ptr = ptr;
+    t->last_in_side = 0;
+    t->last_key = key;
+    t->last_pos = i;
+    if (!hit)
+        return t->last_state = LIVETAB_ABSENT;
+    int dead = sz == LIVETAB_W_SZ_DEAD;
+    if (b) {
+        b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+        b->fn = (uint8_t)((k >> 16) & 31);
+        b->size = dead ? 0 : sz;
+        b->ts = dead ? 0 : t->t0 + (lo & ((1ull << 44) - 1));
+    }
+    return t->last_state = dead ? LIVETAB_DEAD : LIVETAB_LIVE;
+}
+
 /* (the layout's test is hoisted out of the inline paths: each is specialized for the 16-byte
  * layout, constants, and the variable one) */
 static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
-        return livetab_find_l(t, ptr, b, &livetab_wide_lay);
+        return livetab_find_w(t, ptr, b);
     return livetab_find_l(t, ptr, b, &t->lay);
 }
 
@@ -359,10 +419,44 @@ static PS_ALWAYS_INLINE int livetab_set_l(livetab_t *t, uint64_t ptr, const live
     return livetab_set_slow(t, ptr, b);
 }
 
+/* livetab_set_l for the 16-byte layout, on 64-bit halves. */
+static PS_ALWAYS_INLINE int livetab_set_w(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
+{
+    if (t->last_ptr == ptr && t->last_state >= LIVETAB_ABSENT && !t->last_in_side &&
+        livetab_w_fits(t, b)) {
+        size_t i = t->last_pos;
+        unsigned char *e = t->slots + i * 16;
+        if (t->last_state == LIVETAB_ABSENT) {
+            /* a new entry at i: the run from i up to the next empty slot moves up by one */
+            size_t j = i, n = t->nslots;
+            if (t->used >= t->limit)
+                return livetab_set_slow(t, ptr, b); /* a rebuild first */
+            while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(t->slots + j * 16 + 8))
+                j++;
+            if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+                return livetab_set_slow(t, ptr, b);
+            for (unsigned char *d = t->slots + j * 16; d > e; d -= 16)
+                memcpy(d, d - 16, 16);
+            t->used++;
+        } else if (livetab_w_size(livetab_ld64(e)) == LIVETAB_W_SZ_SIDE) {
+            return livetab_set_slow(t, ptr, b);
+        }
+        const uint64_t site = b->site;
+        const uint64_t lo = (b->ts - t->t0) | b->size << 44 | site << 62;
+        const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | t->last_key << LIVETAB_KEY_SHIFT;
+        memcpy(e, &lo, sizeof lo);
+        memcpy(e + 8, &hi, sizeof hi);
+        livetab_count_set(t, t->last_state);
+        t->last_state = -1;
+        return 0;
+    }
+    return livetab_set_slow(t, ptr, b);
+}
+
 static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
-        return livetab_set_l(t, ptr, b, &livetab_wide_lay);
+        return livetab_set_w(t, ptr, b);
     return livetab_set_l(t, ptr, b, &t->lay);
 }
 
