@@ -488,6 +488,114 @@ static inline void livetab_kill(livetab_t *t, uint64_t ptr)
         livetab_kill_l(t, ptr, &t->lay);
 }
 
+/* ---- a lookup and its change in one probe ------------------------------------------------ */
+
+/* An allocation of ptr with *b: livetab_find then livetab_set in one probe. Returns the state
+ * ptr had (LIVETAB_LIVE: *old holds the replaced block's data; otherwise *old is not set), or
+ * -PS_E_NOMEM (then only livetab_free is valid). Inline for the 16-byte layout when the
+ * address and *b fit and the entry is in the array (reused, or new with a short run to
+ * shift and no rebuild due). */
+static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                        livetab_blk_t *old)
+{
+    if (PS_LIKELY(t->lay.stride == 16)) {
+        const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
+        if (PS_LIKELY(r < LIVETAB_KEY_MASK && livetab_w_fits(t, b))) {
+            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
+            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            unsigned char *s = t->slots;
+            uint64_t k = 0;
+            while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
+                i++;
+            int was = LIVETAB_ABSENT;
+            unsigned char *e = s + i * 16;
+            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+                const uint64_t lo = livetab_ld64(e), sz = livetab_w_size(lo);
+                if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
+                    goto general;
+                if (sz == LIVETAB_W_SZ_DEAD) {
+                    was = LIVETAB_DEAD;
+                } else {
+                    was = LIVETAB_LIVE;
+                    old->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+                    old->fn = (uint8_t)((k >> 16) & 31);
+                    old->size = sz;
+                    old->ts = t->t0 + (lo & ((1ull << 44) - 1));
+                }
+            } else { /* a new entry at i: the run up to the next empty slot moves up by one */
+                size_t j = i;
+                if (t->used >= t->limit)
+                    goto general; /* a rebuild first */
+                while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(s + j * 16 + 8))
+                    j++;
+                if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+                    goto general;
+                for (unsigned char *d = s + j * 16; d > e; d -= 16)
+                    memcpy(d, d - 16, 16);
+                t->used++;
+            }
+            const uint64_t site = b->site;
+            const uint64_t lo = (b->ts - t->t0) | b->size << 44 | site << 62;
+            const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | key << LIVETAB_KEY_SHIFT;
+            memcpy(e, &lo, sizeof lo);
+            memcpy(e + 8, &hi, sizeof hi);
+            livetab_count_set(t, was);
+            t->last_state = -1; /* (the latest find's state is gone) */
+            return was;
+        }
+    }
+general:;
+    int was = livetab_find(t, ptr, old), rc = livetab_set(t, ptr, b);
+    return rc < 0 ? rc : was;
+}
+
+/* A release of ptr: livetab_find then, if it is live, livetab_kill in one probe. Returns the
+ * state ptr had: LIVETAB_LIVE (all of *b; the block is dead now), LIVETAB_DEAD (b->site,
+ * b->fn) or LIVETAB_ABSENT. */
+static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    if (PS_LIKELY(t->lay.stride == 16)) {
+        const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
+        if (PS_LIKELY(r < LIVETAB_KEY_MASK)) {
+            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
+            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            unsigned char *s = t->slots;
+            uint64_t k = 0;
+            while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
+                i++;
+            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+                unsigned char *e = s + i * 16;
+                uint64_t lo = livetab_ld64(e);
+                const uint64_t sz = livetab_w_size(lo);
+                if (PS_LIKELY(sz != LIVETAB_W_SZ_SIDE)) {
+                    b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+                    b->fn = (uint8_t)((k >> 16) & 31);
+                    t->last_state = -1; /* (the latest find's state is gone) */
+                    if (sz == LIVETAB_W_SZ_DEAD) {
+                        b->size = b->ts = 0;
+                        return LIVETAB_DEAD;
+                    }
+                    b->size = sz;
+                    b->ts = t->t0 + (lo & ((1ull << 44) - 1));
+                    /* key, site and fn stay; size becomes the mark, ts 0 */
+                    lo = (lo & ~((1ull << 62) - 1)) | LIVETAB_W_SZ_DEAD << 44;
+                    memcpy(e, &lo, sizeof lo);
+                    t->live--;
+                    t->dead++;
+                    return LIVETAB_LIVE;
+                }
+            } else {
+                t->last_state = -1;
+                return LIVETAB_ABSENT;
+            }
+        }
+    }
+    int was = livetab_find(t, ptr, b);
+    if (was == LIVETAB_LIVE)
+        livetab_kill(t, ptr);
+    return was;
+}
+
 /* Starts loading ptr's first slot into the cache (a hint: no effect on the contents). A
  * reader that knows the next addresses a few events ahead hides the memory latency. Always
  * inlined (the replay's prefetch hook is this and nothing else: one call less per event);
