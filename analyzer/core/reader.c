@@ -320,15 +320,18 @@ static int reader_index_add(reader_t *r, uint64_t off, const ps_chunk_header_t *
 /* The header bytes [off, off + have) for the index walk: from blk (the file's bytes
  * [*blk_off, *blk_off + *blk_len)), read again from off when they are not all there; a
  * block that cannot be read whole (the file shrank) leaves the exact read of the header to
- * decide, as without the block. */
+ * decide, as without the block. After a chunk of more than a quarter block (span: the
+ * chunk before, header and frame) the header alone is read: large chunks are not read
+ * through for their headers. */
 static int reader_index_read(const reader_t *r, unsigned char *blk, uint64_t *blk_off,
-                             size_t *blk_len, unsigned char *raw, size_t have, uint64_t off)
+                             size_t *blk_len, unsigned char *raw, size_t have, uint64_t off,
+                             uint64_t span)
 {
     if (off < *blk_off || off + have > *blk_off + *blk_len) {
         uint64_t left = r->size - off;
         size_t n = left < READER_INDEX_BLOCK ? (size_t)left : READER_INDEX_BLOCK;
         *blk_len = 0;
-        if (!blk || reader_pread(r, blk, n, off) < 0)
+        if (!blk || span > READER_INDEX_BLOCK / 4 || reader_pread(r, blk, n, off) < 0)
             return reader_pread(r, raw, have, off);
         *blk_off = off;
         *blk_len = n;
@@ -345,7 +348,7 @@ static int reader_build_index(reader_t *r)
     uint64_t off = r->info.header_len;
     char why[160];
     unsigned char *blk = malloc(READER_INDEX_BLOCK); /* NULL: a pread a header */
-    uint64_t blk_off = 0;
+    uint64_t blk_off = 0, span = 0; /* span: the latest chunk's bytes */
     size_t blk_len = 0;
     int ret = 0;
 
@@ -353,7 +356,7 @@ static int reader_build_index(reader_t *r)
         unsigned char raw[sizeof(ps_chunk_header_t)];
         uint64_t left = r->size - off;
         size_t have = left < sizeof(raw) ? (size_t)left : sizeof(raw);
-        int rc = reader_index_read(r, blk, &blk_off, &blk_len, raw, have, off);
+        int rc = reader_index_read(r, blk, &blk_off, &blk_len, raw, have, off, span);
         if (rc == -PS_E_IO) {
             ret = reader_fail(r, rc, "offset %" PRIu64 ": %s", off, strerror(errno));
             break;
@@ -413,6 +416,7 @@ static int reader_build_index(reader_t *r)
             ret = reader_fail(r, rc, "%s", ps_strerror(rc));
             break;
         }
+        span = end - off;
         off = end;
     }
     free(blk);
