@@ -426,20 +426,19 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
     uint64_t *ss_size = S->ss_size;
     wacc_t acc = S->win;
     /* acc's sums, in locals */
+    /* (no flag for "an event was counted": each counts as one allocation or one release) */
     uint64_t w_allocs = 0, w_bytes = 0, w_rels = 0, w_died = 0, w_max = 0, w_last = 0;
-    bool w_any = false;
 #define WACC_FLUSH(w)                                                                              \
     do {                                                                                           \
         acc.allocations = w_allocs, acc.bytes = w_bytes, acc.releases = w_rels;                    \
         acc.died_young = w_died, acc.live_max = w_max, acc.live_last = w_last;                     \
-        acc.any = w_any;                                                                           \
+        acc.any = (w_allocs | w_rels) != 0;                                                        \
         wacc_flush(S, &acc, (w));                                                                  \
         w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
-        w_any = false;                                                                             \
     } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
     size_t ti = 0;   /* its index */
-    uint32_t tid = 0;              /* its tid */
+    uint64_t tid = UINT64_MAX;     /* its tid (none yet: no event's) */
     uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, index */
     size_t last_si = 0;
     int rc = 0;
@@ -447,7 +446,7 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
         const pass_event_t *e = &ev[i];
         if (e->kind == PASS_EV_FAILED)
             continue;
-        if (e->tid != tid || !t) {
+        if (e->tid != tid) {
             if (!(t = thr_get(S, e->tid))) {
                 rc = -PS_E_NOMEM;
                 break;
@@ -494,7 +493,6 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
         if (live > w_max)
             w_max = live;
         w_last = live;
-        w_any = true;
         if (alloc) {
             uint64_t size = e->size;
             s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
@@ -539,7 +537,10 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
             /* its thread's allocations since: the releasing thread's ring, else (a release
              * that crossed threads, or may have) the others' */
             uint64_t others;
-            int found = !cross && ring_find(S, t, e->ptr, ats, &others);
+            int found = 0; /* (ring_find, its test on the oldest entry with kk at hand) */
+            if (!cross && (t->unsorted || !t->nalloc ||
+                           ats >= t->ring[t->nalloc <= kk ? 0 : t->rpos].ts))
+                found = ring_scan(S, t, e->ptr, ats, &others);
             if (!found && (cross || !have_cross))
                 found = ring_find_others(S, t, e->ptr, ats, &others);
             if (found) {

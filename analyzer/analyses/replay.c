@@ -302,7 +302,7 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
 {
     replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
-    int ls = livetab_find(&st->live, e->ptr, l);
+    int ls = livetab_take(&st->live, e->ptr, l); /* a live block: dead from here on */
     if (ls != LIVETAB_LIVE) {
         rp->unmatched_frees++;
         int rc = 0;
@@ -345,7 +345,6 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
     sl->frees++;
     sl->live_bytes = rp->live_bytes;
-    livetab_kill(&st->live, e->ptr);
     return 0;
 }
 
@@ -362,10 +361,10 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         return 0;
     }
     livetab_blk_t ob, *old = &ob;
-    /* (the state alone: the entry is unpacked only in the rare case that needs it, by a
-     * second lookup of the same address, which leaves livetab_set's state as the first) */
-    if (PS_UNLIKELY(livetab_find(&st->live, e->ptr, NULL) == LIVETAB_LIVE) &&
-        livetab_find(&st->live, e->ptr, old) == LIVETAB_LIVE) {
+    livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
+    if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
+        return rc;
+    if (PS_UNLIKELY(rc == LIVETAB_LIVE)) {
         /* a release we never saw: forget the old block */
         rp->double_allocations++;
         replay_site_t *os = &rp->sites[old->site];
@@ -377,9 +376,6 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         if (PS_UNLIKELY(st->sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
-    livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
-    if ((rc = livetab_set(&st->live, e->ptr, &l)) < 0)
-        return rc;
     replay_site_t *site = &rp->sites[si];
     st->tmp_armed = true;
     st->tmp_size = e->size;

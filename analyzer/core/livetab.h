@@ -321,6 +321,66 @@ static PS_ALWAYS_INLINE int livetab_find_l(livetab_t *t, uint64_t ptr, livetab_b
     return t->last_state = sz == livetab_sz_dead(l) ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
+/* ---- the 16-byte layout's fast paths, on 64-bit halves ---------------------------------
+ * An entry's low word: time (44 bits), size (18), the site's low 2 bits; its high word (the
+ * one the probe reads): the site's other 16 bits, the function (5), the key (43). The same
+ * bits as livetab_v_pack(&livetab_wide_lay, ...) and livetab_v_unpack, without 128-bit shifts
+ * (GCC makes ~20 instructions of a constant 128-bit pack), and the probe's high word reused. */
+#define LIVETAB_W_SZ_DEAD ((1ull << 18) - 1)
+#define LIVETAB_W_SZ_SIDE ((1ull << 18) - 2)
+
+static PS_ALWAYS_INLINE uint64_t livetab_w_size(uint64_t lo)
+{
+    return (lo >> 44) & LIVETAB_W_SZ_DEAD;
+}
+
+/* A block's data fits a 16-byte entry (the time origin set: a 16-byte array exists). */
+static PS_ALWAYS_INLINE int livetab_w_fits(const livetab_t *t, const livetab_blk_t *b)
+{
+    /* (ts < t0 wraps: its bits above 44 are set) */
+    return ((uint64_t)b->site >> 18 | (uint64_t)b->fn >> 5 | (b->ts - t->t0) >> 44) == 0 &&
+           b->size < LIVETAB_W_SZ_SIDE;
+}
+
+static PS_ALWAYS_INLINE int livetab_find_w(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    /* livetab_ptr_fits in one test: ptr - 16 rotated right by 4 is below 2^43 - 1 exactly
+     * when ptr is 16-byte aligned (else low bits rotate to the top), not 0 (wraps) and below
+     * 2^47; and it is (ptr >> 4) - 1 then */
+    const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60;
+    if (PS_UNLIKELY(r >= LIVETAB_KEY_MASK))
+        return livetab_find_slow(t, ptr, b);
+    uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
+    size_t i = livetab_home(key, t->nhome), n = t->nslots;
+    const unsigned char *s = t->slots;
+    uint64_t k = 0;
+    /* while the slot holds a smaller key (an empty slot, 0, stops: 0 - 1 wraps) */
+    while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
+        i++;
+    int hit = i < n && k >> LIVETAB_KEY_SHIFT == key;
+    uint64_t lo = 0, sz = 0;
+    if (hit) {
+        lo = livetab_ld64(s + i * 16);
+        sz = livetab_w_size(lo);
+        if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
+            return livetab_find_slow(t, ptr, b);
+    }
+    t->last_ptr = ptr;
+    t->last_in_side = 0;
+    t->last_key = key;
+    t->last_pos = i;
+    if (!hit)
+        return t->last_state = LIVETAB_ABSENT;
+    int dead = sz == LIVETAB_W_SZ_DEAD;
+    if (b) {
+        b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+        b->fn = (uint8_t)((k >> 16) & 31);
+        b->size = dead ? 0 : sz;
+        b->ts = dead ? 0 : t->t0 + (lo & ((1ull << 44) - 1));
+    }
+    return t->last_state = dead ? LIVETAB_DEAD : LIVETAB_LIVE;
+}
+
 /* ---- the 12-byte layout (a large table's usual one), with t->f12's masks --------------- */
 
 #define LIVETAB_P12_BITS 53 /* payload bits of a 12-byte entry */
@@ -367,7 +427,7 @@ static PS_ALWAYS_INLINE int livetab_find12(livetab_t *t, uint64_t ptr, livetab_b
 static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
-        return livetab_find_l(t, ptr, b, &livetab_wide_lay);
+        return livetab_find_w(t, ptr, b);
     return livetab_find12(t, ptr, b);
 }
 
@@ -409,6 +469,40 @@ static PS_ALWAYS_INLINE int livetab_set_l(livetab_t *t, uint64_t ptr, const live
         }
         livetab_ent_store(e, l,
                           livetab_v_pack(l, t->last_key, b->fn, b->site, b->size, b->ts - t->t0));
+        livetab_count_set(t, t->last_state);
+        t->last_state = -1;
+        return 0;
+    }
+    return livetab_set_slow(t, ptr, b);
+}
+
+/* livetab_set_l for the 16-byte layout, on 64-bit halves. */
+static PS_ALWAYS_INLINE int livetab_set_w(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
+{
+    if (t->last_ptr == ptr && t->last_state >= LIVETAB_ABSENT && !t->last_in_side &&
+        livetab_w_fits(t, b)) {
+        size_t i = t->last_pos;
+        unsigned char *e = t->slots + i * 16;
+        if (t->last_state == LIVETAB_ABSENT) {
+            /* a new entry at i: the run from i up to the next empty slot moves up by one */
+            size_t j = i, n = t->nslots;
+            if (t->used >= t->limit)
+                return livetab_set_slow(t, ptr, b); /* a rebuild first */
+            while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(t->slots + j * 16 + 8))
+                j++;
+            if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+                return livetab_set_slow(t, ptr, b);
+            for (unsigned char *d = t->slots + j * 16; d > e; d -= 16)
+                memcpy(d, d - 16, 16);
+            t->used++;
+        } else if (livetab_w_size(livetab_ld64(e)) == LIVETAB_W_SZ_SIDE) {
+            return livetab_set_slow(t, ptr, b);
+        }
+        const uint64_t site = b->site;
+        const uint64_t lo = (b->ts - t->t0) | b->size << 44 | site << 62;
+        const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | t->last_key << LIVETAB_KEY_SHIFT;
+        memcpy(e, &lo, sizeof lo);
+        memcpy(e + 8, &hi, sizeof hi);
         livetab_count_set(t, t->last_state);
         t->last_state = -1;
         return 0;
@@ -474,7 +568,7 @@ static PS_ALWAYS_INLINE int livetab_set12(livetab_t *t, uint64_t ptr, const live
 static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
-        return livetab_set_l(t, ptr, b, &livetab_wide_lay);
+        return livetab_set_w(t, ptr, b);
     return livetab_set12(t, ptr, b);
 }
 
@@ -523,6 +617,114 @@ static inline void livetab_kill(livetab_t *t, uint64_t ptr)
         livetab_kill_l(t, ptr, &livetab_wide_lay);
     else
         livetab_kill12(t, ptr);
+}
+
+/* ---- a lookup and its change in one probe ------------------------------------------------ */
+
+/* An allocation of ptr with *b: livetab_find then livetab_set in one probe. Returns the state
+ * ptr had (LIVETAB_LIVE: *old holds the replaced block's data; otherwise *old is not set), or
+ * -PS_E_NOMEM (then only livetab_free is valid). Inline for the 16-byte layout when the
+ * address and *b fit and the entry is in the array (reused, or new with a short run to
+ * shift and no rebuild due). */
+static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                        livetab_blk_t *old)
+{
+    if (PS_LIKELY(t->lay.stride == 16)) {
+        const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
+        if (PS_LIKELY(r < LIVETAB_KEY_MASK && livetab_w_fits(t, b))) {
+            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
+            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            unsigned char *s = t->slots;
+            uint64_t k = 0;
+            while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
+                i++;
+            int was = LIVETAB_ABSENT;
+            unsigned char *e = s + i * 16;
+            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+                const uint64_t lo = livetab_ld64(e), sz = livetab_w_size(lo);
+                if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
+                    goto general;
+                if (sz == LIVETAB_W_SZ_DEAD) {
+                    was = LIVETAB_DEAD;
+                } else {
+                    was = LIVETAB_LIVE;
+                    old->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+                    old->fn = (uint8_t)((k >> 16) & 31);
+                    old->size = sz;
+                    old->ts = t->t0 + (lo & ((1ull << 44) - 1));
+                }
+            } else { /* a new entry at i: the run up to the next empty slot moves up by one */
+                size_t j = i;
+                if (t->used >= t->limit)
+                    goto general; /* a rebuild first */
+                while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(s + j * 16 + 8))
+                    j++;
+                if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+                    goto general;
+                for (unsigned char *d = s + j * 16; d > e; d -= 16)
+                    memcpy(d, d - 16, 16);
+                t->used++;
+            }
+            const uint64_t site = b->site;
+            const uint64_t lo = (b->ts - t->t0) | b->size << 44 | site << 62;
+            const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | key << LIVETAB_KEY_SHIFT;
+            memcpy(e, &lo, sizeof lo);
+            memcpy(e + 8, &hi, sizeof hi);
+            livetab_count_set(t, was);
+            t->last_state = -1; /* (the latest find's state is gone) */
+            return was;
+        }
+    }
+general:;
+    int was = livetab_find(t, ptr, old), rc = livetab_set(t, ptr, b);
+    return rc < 0 ? rc : was;
+}
+
+/* A release of ptr: livetab_find then, if it is live, livetab_kill in one probe. Returns the
+ * state ptr had: LIVETAB_LIVE (all of *b; the block is dead now), LIVETAB_DEAD (b->site,
+ * b->fn) or LIVETAB_ABSENT. */
+static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    if (PS_LIKELY(t->lay.stride == 16)) {
+        const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
+        if (PS_LIKELY(r < LIVETAB_KEY_MASK)) {
+            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
+            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            unsigned char *s = t->slots;
+            uint64_t k = 0;
+            while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
+                i++;
+            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+                unsigned char *e = s + i * 16;
+                uint64_t lo = livetab_ld64(e);
+                const uint64_t sz = livetab_w_size(lo);
+                if (PS_LIKELY(sz != LIVETAB_W_SZ_SIDE)) {
+                    b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+                    b->fn = (uint8_t)((k >> 16) & 31);
+                    t->last_state = -1; /* (the latest find's state is gone) */
+                    if (sz == LIVETAB_W_SZ_DEAD) {
+                        b->size = b->ts = 0;
+                        return LIVETAB_DEAD;
+                    }
+                    b->size = sz;
+                    b->ts = t->t0 + (lo & ((1ull << 44) - 1));
+                    /* key, site and fn stay; size becomes the mark, ts 0 */
+                    lo = (lo & ~((1ull << 62) - 1)) | LIVETAB_W_SZ_DEAD << 44;
+                    memcpy(e, &lo, sizeof lo);
+                    t->live--;
+                    t->dead++;
+                    return LIVETAB_LIVE;
+                }
+            } else {
+                t->last_state = -1;
+                return LIVETAB_ABSENT;
+            }
+        }
+    }
+    int was = livetab_find(t, ptr, b);
+    if (was == LIVETAB_LIVE)
+        livetab_kill(t, ptr);
+    return was;
 }
 
 /* Starts loading ptr's first slot into the cache (a hint: no effect on the contents). A

@@ -90,6 +90,7 @@ typedef struct pworker_s {
     unsigned char *cbuf;
     size_t cbuf_cap;
     struct ZSTD_DCtx_s *dctx;
+    chunk_ra_t ra; /* its read-ahead window (chunks in the file's order: a pread a window) */
 } pworker_t;
 
 struct prefetch_s {
@@ -139,7 +140,7 @@ static int pf_cols(void *arg, const chunk_info_t *c, const unsigned char *body, 
 static void pf_fetch(const prefetch_t *p, pworker_t *w, pslot_t *sl, size_t ci)
 {
     chunk_buf_t cb = {.cbuf = w->cbuf, .ubuf = sl->ubuf, .cbuf_cap = w->cbuf_cap,
-                      .ubuf_cap = sl->ubuf_cap, .dctx = w->dctx};
+                      .ubuf_cap = sl->ubuf_cap, .dctx = w->dctx, .ra = &w->ra};
     pf_cols_arg_t arg = {p, sl, false};
     const bool cols = p->digest && p->digest->digest_cols;
     sl->err[0] = 0;
@@ -423,6 +424,7 @@ static void pf_worker_free(pworker_t *w)
 {
     chunk_buf_t cb = {.cbuf = w->cbuf, .dctx = w->dctx};
     chunk_buf_free(&cb);
+    chunk_ra_free(&w->ra);
 }
 
 void prefetch_close(prefetch_t *p)

@@ -313,6 +313,33 @@ static int reader_index_add(reader_t *r, uint64_t off, const ps_chunk_header_t *
     return 0;
 }
 
+/* The index walk reads the file this many bytes at a time (the headers of ~15 churn chunks
+ * each: one pread each instead of one a chunk) */
+#define READER_INDEX_BLOCK (64u << 10)
+
+/* The header bytes [off, off + have) for the index walk: from blk (the file's bytes
+ * [*blk_off, *blk_off + *blk_len)), read again from off when they are not all there; a
+ * block that cannot be read whole (the file shrank) leaves the exact read of the header to
+ * decide, as without the block. After a chunk of more than a quarter block (span: the
+ * chunk before, header and frame) the header alone is read: large chunks are not read
+ * through for their headers. */
+static int reader_index_read(const reader_t *r, unsigned char *blk, uint64_t *blk_off,
+                             size_t *blk_len, unsigned char *raw, size_t have, uint64_t off,
+                             uint64_t span)
+{
+    if (off < *blk_off || off + have > *blk_off + *blk_len) {
+        uint64_t left = r->size - off;
+        size_t n = left < READER_INDEX_BLOCK ? (size_t)left : READER_INDEX_BLOCK;
+        *blk_len = 0;
+        if (!blk || span > READER_INDEX_BLOCK / 4 || reader_pread(r, blk, n, off) < 0)
+            return reader_pread(r, raw, have, off);
+        *blk_off = off;
+        *blk_len = n;
+    }
+    memcpy(raw, blk + (off - *blk_off), have);
+    return 0;
+}
+
 /* Walks the chunk headers from the end of the file header. Returns 0 when it stopped for a
  * reason recorded in index_status (a cut or corrupt chunk is not fatal to the file), or a
  * negative PS_E_* for a failure of the reader itself (memory, I/O). */
@@ -320,17 +347,23 @@ static int reader_build_index(reader_t *r)
 {
     uint64_t off = r->info.header_len;
     char why[160];
+    unsigned char *blk = malloc(READER_INDEX_BLOCK); /* NULL: a pread a header */
+    uint64_t blk_off = 0, span = 0; /* span: the latest chunk's bytes */
+    size_t blk_len = 0;
+    int ret = 0;
 
     while (off < r->size) {
         unsigned char raw[sizeof(ps_chunk_header_t)];
         uint64_t left = r->size - off;
         size_t have = left < sizeof(raw) ? (size_t)left : sizeof(raw);
-        int rc = reader_pread(r, raw, have, off);
-        if (rc == -PS_E_IO)
-            return reader_fail(r, rc, "offset %" PRIu64 ": %s", off, strerror(errno));
+        int rc = reader_index_read(r, blk, &blk_off, &blk_len, raw, have, off, span);
+        if (rc == -PS_E_IO) {
+            ret = reader_fail(r, rc, "offset %" PRIu64 ": %s", off, strerror(errno));
+            break;
+        }
         if (rc < 0) { /* the file shrank under us: same as a cut */
             reader_index_stop(r, -PS_E_TRUNCATED, off, "truncated chunk (file is cut short)");
-            return 0;
+            break;
         }
 
         /* Garbage after the last chunk is corrupt; a header whose magic is right but which
@@ -341,11 +374,11 @@ static int reader_build_index(reader_t *r)
                                   ? "corrupt chunk header (bad magic: a second trace's file "
                                     "header starts here: concatenated traces)"
                                   : "corrupt chunk header (bad magic)");
-            return 0;
+            break;
         }
         if (have < sizeof(raw)) {
             reader_index_stop(r, -PS_E_TRUNCATED, off, "truncated chunk (file is cut short)");
-            return 0;
+            break;
         }
 
         ps_chunk_header_t h;
@@ -370,20 +403,24 @@ static int reader_build_index(reader_t *r)
             char msg[200];
             snprintf(msg, sizeof(msg), "corrupt chunk header (%s)", bad);
             reader_index_stop(r, -PS_E_CORRUPT, off, msg);
-            return 0;
+            break;
         }
         /* 64-bit sums of 16- and 32-bit fields: no overflow. */
         uint64_t end = off + h.header_len + h.csize;
         if (end > r->size) {
             reader_index_stop(r, -PS_E_TRUNCATED, off, "truncated chunk (file is cut short)");
-            return 0;
+            break;
         }
         rc = reader_index_add(r, off, &h);
-        if (rc < 0)
-            return reader_fail(r, rc, "%s", ps_strerror(rc));
+        if (rc < 0) {
+            ret = reader_fail(r, rc, "%s", ps_strerror(rc));
+            break;
+        }
+        span = end - off;
         off = end;
     }
-    return 0;
+    free(blk);
+    return ret;
 }
 
 /* ---- open / close -------------------------------------------------------------------- */
@@ -494,6 +531,43 @@ static int chunk_fail(const reader_t *r, size_t i, char *err, size_t errlen, int
     return code;
 }
 
+/* Chunk frame [foff, foff + csize) (inside the file as indexed): from cb's read-ahead
+ * window, else read into frame. Returns the frame's bytes, NULL with *rc set if unreadable. */
+static const unsigned char *chunk_frame(const reader_t *r, chunk_buf_t *cb, unsigned char *frame,
+                                        size_t csize, uint64_t foff, int *rc)
+{
+    chunk_ra_t *ra = cb->ra;
+    if (ra) {
+        if (foff >= ra->off && csize <= ra->len && foff - ra->off <= ra->len - csize) {
+            ra->next = foff + csize;
+            return ra->buf + (foff - ra->off);
+        }
+        uint64_t left = r->size > foff ? r->size - foff : 0;
+        size_t n = left < READER_READAHEAD ? (size_t)left : READER_READAHEAD;
+        /* in the file's order: at most a few headers and chunks (other threads') after the
+         * latest chunk read */
+        const int seq = foff >= ra->next && foff - ra->next <= READER_READAHEAD / 8;
+        ra->next = foff + csize;
+        ra->len = 0;
+        if (seq && n > csize && (ra->buf || (ra->buf = malloc(READER_READAHEAD)))) {
+            if (reader_pread(r, ra->buf, n, foff) == 0) { /* (a file that shrank: alone) */
+                ra->off = foff;
+                ra->len = n;
+                return ra->buf;
+            }
+        }
+    }
+    if ((*rc = reader_pread(r, frame, csize, foff)) < 0)
+        return NULL;
+    return frame;
+}
+
+void chunk_ra_free(chunk_ra_t *ra)
+{
+    free(ra->buf);
+    memset(ra, 0, sizeof(*ra));
+}
+
 int reader_chunk_decompress(const reader_t *r, size_t i, chunk_buf_t *cb, chunk_view_t *view,
                             char *err, size_t errlen)
 {
@@ -524,7 +598,8 @@ int reader_chunk_decompress_cols(const reader_t *r, size_t i, chunk_buf_t *cb,
         (!cols && reader_reserve(&cb->ubuf, &cb->ubuf_cap, usize) < 0))
         return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));
     unsigned char *frame = cb->cbuf + dec_off;
-    int rc = reader_pread(r, frame, csize, c->offset + c->h.header_len);
+    int rc = 0;
+    const unsigned char *src = chunk_frame(r, cb, frame, csize, c->offset + c->h.header_len, &rc);
     if (rc == -PS_E_IO)
         return chunk_fail(r, i, err, errlen, rc, "%s", strerror(errno));
     if (rc < 0)
@@ -534,7 +609,7 @@ int reader_chunk_decompress_cols(const reader_t *r, size_t i, chunk_buf_t *cb,
     /* dstCapacity is exactly usize: a frame that would decompress to more fails inside zstd
      * instead of writing past the buffer, whatever its content-size field claims. */
     unsigned char *udst = cols ? frame + csize : cb->ubuf;
-    size_t got = ZSTD_decompressDCtx(cb->dctx, udst, usize, frame, csize);
+    size_t got = ZSTD_decompressDCtx(cb->dctx, udst, usize, src, csize);
     if (ZSTD_isError(got)) {
         if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
             return chunk_fail(r, i, err, errlen, -PS_E_NOMEM, "%s", ps_strerror(PS_E_NOMEM));

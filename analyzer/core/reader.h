@@ -116,10 +116,24 @@ int reader_chunk_load(reader_t *r, size_t i, chunk_view_t *view);
 
 /* Buffers and zstd context of one decompressing thread; zero-initialize, free with
  * chunk_buf_free. */
+/* A read-ahead window for reader_chunk_decompress(_cols): the file's bytes [off, off + len)
+ * in buf, read READER_READAHEAD bytes at a time once chunks come in the file's order (a chunk
+ * that starts a little after the one before ended), so that the chunks in a window take one pread
+ * together; others are read alone. Zeroed: empty. The caller's (one per thread); released by
+ * chunk_ra_free. */
+#define READER_READAHEAD (128u << 10)
+typedef struct chunk_ra_s {
+    unsigned char *buf; /* READER_READAHEAD bytes, or NULL */
+    size_t len;
+    uint64_t off, next; /* next: where the latest chunk read ended */
+} chunk_ra_t;
+void chunk_ra_free(chunk_ra_t *ra);
+
 typedef struct chunk_buf_s {
     unsigned char *cbuf, *ubuf; /* compressed frame, records */
     size_t cbuf_cap, ubuf_cap;
     struct ZSTD_DCtx_s *dctx;
+    chunk_ra_t *ra; /* NULL: each chunk's frame read alone */
 } chunk_buf_t;
 /* reader_chunk_load into the caller's buffers; the error line goes to err instead of
  * reader_error(). Thread-safe. */

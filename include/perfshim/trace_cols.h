@@ -166,6 +166,31 @@ static inline int ps_cols_lifo_get(ps_cols_lifo_t *l, uint32_t gen, unsigned i, 
     return 0;
 }
 
+/* ps_cols_lifo_get and ps_cols_lifo_push for the decoders' lists, whose generation is always
+ * PS_COLS_DEC_GEN (ps_cols_dec_begin sets every one): no generation test. */
+static inline __attribute__((always_inline)) int ps_cols_dec_lifo_get(ps_cols_lifo_t *l, unsigned i,
+                                                                      uint64_t *ptr)
+{
+    if (i - 1 >= l->n) /* (i == 0 wraps) */
+        return -1;
+    unsigned k = l->n - i;
+    *ptr = l->ptr[k];
+    for (; k + 1 < l->n; k++)
+        l->ptr[k] = l->ptr[k + 1];
+    l->n--;
+    return 0;
+}
+
+static inline __attribute__((always_inline)) void ps_cols_dec_lifo_push(ps_cols_lifo_t *l,
+                                                                       uint64_t ptr)
+{
+    if (l->n == PS_COLS_DEPTH) {
+        memmove(&l->ptr[0], &l->ptr[1], (PS_COLS_DEPTH - 1) * sizeof l->ptr[0]);
+        l->n--;
+    }
+    l->ptr[l->n++] = ptr;
+}
+
 static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t ptr)
 {
     if (l->gen != gen) {
@@ -189,6 +214,14 @@ typedef struct ps_cols_live_s {
 } ps_cols_live_t;
 
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
+static inline __attribute__((always_inline)) void ps_cols_live_add_small(ps_cols_live_t *l,
+                                                                        uint32_t seq)
+{
+    /* a chunk of at most PS_COLS_WINDOW allocations: none leaves the window, and head + n
+     * (at most the allocations so far) never reaches the end */
+    l->v[l->head + l->n++] = seq;
+}
+
 static inline void ps_cols_live_add(ps_cols_live_t *l, uint32_t seq)
 {
     if (l->n && seq - l->v[l->head] >= PS_COLS_WINDOW) /* one a call at most: seq - 1 was */
@@ -678,14 +711,17 @@ static inline __attribute__((always_inline)) int ps_cols_dec2_ts(ps_cols_st2_t *
     return 0;
 }
 
-/* Format 2: an ALLOC of op's record, all but its header into *a; -1 if malformed. */
+/* Format 2: an ALLOC of op's record, all but its header into *a; -1 if malformed. counted
+ * (a constant): the chunk's ALLOC heads and sizes were counted (one byte each in their
+ * columns: no end test) and it has at most PS_COLS_WINDOW allocations (the live list never
+ * drops one nor moves), ps_cols_decode2_heap. */
 static inline __attribute__((always_inline)) int
-ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc_t *a)
+ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc_t *a,
+                   const int counted)
 {
     const unsigned char **c = s->c, *const *ce = s->ce;
-    const uint32_t gen = PS_COLS_DEC_GEN;
     uint64_t size, stack, align = 0, v, w;
-    if (c[PS_COL_AHEAD] == ce[PS_COL_AHEAD] || c[PS_COL_SIZE] == ce[PS_COL_SIZE] ||
+    if ((!counted && (c[PS_COL_AHEAD] == ce[PS_COL_AHEAD] || c[PS_COL_SIZE] == ce[PS_COL_SIZE])) ||
         ps_uv_get(&c[PS_COL_STACK], ce[PS_COL_STACK], &stack) || stack > UINT32_MAX ||
         ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
         return -1;
@@ -707,7 +743,7 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
         s->pred = ps_cols_next(a->ptr, size);
         break;
     case 1:
-        if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, 1, &a->ptr))
+        if (ps_cols_dec_lifo_get(&d->lifo[ps_cols_class(size)], 1, &a->ptr))
             return -1;
         break;
     case 2: {
@@ -725,7 +761,7 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
                 return -1;
             a->ptr = d->fring[(s->nfree - age) & (PS_COLS_FWINDOW - 1)];
             s->pred = ps_cols_next(a->ptr, size);
-        } else if (ps_cols_lifo_get(&d->lifo[ps_cols_class(size)], gen, ref, &a->ptr)) {
+        } else if (ps_cols_dec_lifo_get(&d->lifo[ps_cols_class(size)], ref, &a->ptr)) {
             return -1;
         }
         break;
@@ -743,18 +779,22 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
     a->align = align;
     if (a->ptr) {
         ps_cols_ring_put(d, s->nalloc, a->ptr, size);
-        ps_cols_live_add(&d->live, s->nalloc++);
+        if (counted)
+            ps_cols_live_add_small(&d->live, s->nalloc++);
+        else
+            ps_cols_live_add(&d->live, s->nalloc++);
     }
     return 0;
 }
 
-/* Format 2: a FREE, all but its header into *f; -1 if malformed. */
+/* Format 2: a FREE, all but its header into *f; -1 if malformed. counted (a constant): the
+ * chunk's FREE heads were counted (no end test). */
 static inline __attribute__((always_inline)) int
-ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f)
+ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f, const int counted)
 {
     const unsigned char **c = s->c, *const *ce = s->ce;
     uint64_t stack, w;
-    if (c[PS_COL_FHEAD] == ce[PS_COL_FHEAD] ||
+    if ((!counted && c[PS_COL_FHEAD] == ce[PS_COL_FHEAD]) ||
         ps_uv_get(&c[PS_COL_FSTACK], ce[PS_COL_FSTACK], &stack) || stack > UINT32_MAX)
         return -1;
     const unsigned head = *c[PS_COL_FHEAD]++;
@@ -779,7 +819,7 @@ ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f)
         }
         if (ps_cols_dec_rank(d, rank, &f->ptr, &size))
             return -1;
-        ps_cols_lifo_push(&d->lifo[ps_cols_class(size)], PS_COLS_DEC_GEN, f->ptr);
+        ps_cols_dec_lifo_push(&d->lifo[ps_cols_class(size)], f->ptr);
     }
     s->last_ptr = f->ptr;
     d->fring[s->nfree++ & (PS_COLS_FWINDOW - 1)] = f->ptr;
@@ -804,7 +844,7 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
         case PS_COLS_ALLOC: {
             ps_rec_alloc_t a; /* every field set: no zeroing first */
             a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
-            if ((size_t)(oe - o) < sizeof a || ps_cols_dec2_alloc(d, &s, op, &a))
+            if ((size_t)(oe - o) < sizeof a || ps_cols_dec2_alloc(d, &s, op, &a, 0))
                 return -1;
             memcpy(o, &a, sizeof a);
             o += sizeof a;
@@ -813,7 +853,7 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
         case PS_COLS_FREE: {
             ps_rec_free_t f; /* every field set */
             f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
-            if ((size_t)(oe - o) < sizeof f || ps_cols_dec2_free(d, &s, &f))
+            if ((size_t)(oe - o) < sizeof f || ps_cols_dec2_free(d, &s, &f, 0))
                 return -1;
             memcpy(o, &f, sizeof f);
             o += sizeof f;
@@ -1058,6 +1098,38 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
                                    : ps_cols_decode1(d, in, n, out, xlen);
 }
 
+/* ps_cols_decode2_heap's records, in order (small: a constant, the chunk has at most
+ * PS_COLS_WINDOW allocations). */
+static inline __attribute__((always_inline)) int
+ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops,
+                      const unsigned char *ops_end, size_t xlen,
+                      void (*on_alloc)(void *ctx, size_t i, const ps_rec_alloc_t *a),
+                      void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx,
+                      const int small)
+{
+    size_t o = 0, i = 0; /* o: the bytes the records would take */
+    for (; ops < ops_end; ops++, i++) {
+        const unsigned op = *ops, fn = op & 0x1f;
+        if (((op >> 5) & 3) == PS_COLS_ALLOC) {
+            ps_rec_alloc_t a;
+            a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
+            if (small ? ps_cols_dec2_alloc(d, s, op, &a, 1)
+                      : ps_cols_dec2_alloc(d, s, op, &a, 0))
+                return -1;
+            o += sizeof a;
+            on_alloc(ctx, i, &a);
+        } else { /* a FREE: the ops were counted */
+            ps_rec_free_t f;
+            f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
+            if (ps_cols_dec2_free(d, s, &f, 1))
+                return -1;
+            o += sizeof f;
+            on_free(ctx, i, &f);
+        }
+    }
+    return o == xlen ? ps_cols_all_read(s->c, s->ce, PS_COL_N, NULL, NULL) : -1;
+}
+
 /* The records of a format 2 body when every one is an ALLOC or FREE (a chunk flagged
  * PS_CHUNK_F_HEAP_ONLY), decoded without writing them out: record i (in order, i < the
  * body's record count, ps_cols_nrec) goes to on_alloc(ctx, i, &rec) or on_free (the
@@ -1076,28 +1148,30 @@ ps_cols_decode2_heap(ps_cols_dec_t *d, const unsigned char *in, size_t n, size_t
         ps_cols_st2_begin(d, &s, in, n))
         return -1;
     const unsigned char *ops = s.c[PS_COL_OP], *ops_end = s.ce[PS_COL_OP];
-    size_t o = 0, i = 0; /* o: the bytes the records would take */
-    for (; ops < ops_end; ops++, i++) {
-        const unsigned op = *ops, kind = (op >> 5) & 3, fn = op & 0x1f;
-        if (kind == PS_COLS_ALLOC) {
-            ps_rec_alloc_t a;
-            a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
-            if (ps_cols_dec2_alloc(d, &s, op, &a))
-                return -1;
-            o += sizeof a;
-            on_alloc(ctx, i, &a);
-        } else if (kind == PS_COLS_FREE) {
-            ps_rec_free_t f;
-            f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
-            if (ps_cols_dec2_free(d, &s, &f))
-                return -1;
-            o += sizeof f;
-            on_free(ctx, i, &f);
-        } else {
-            return -1;
-        }
+    /* Counted once: every op an ALLOC (kind 1: bits 5, 6 = 1, 0) or a FREE (0, 1), and the
+     * ALLOC heads, the sizes and the FREE heads one byte a record each, as a body that decodes
+     * has them (ps_cols_all_read): the records' steps test no column's end for them. */
+    size_t nops = (size_t)(ops_end - ops), nalloc = 0, k = 0;
+    uint64_t bad = 0;
+    for (; k + 8 <= nops; k += 8) { /* 8 ops a step: bit 5 of each byte counted, bits 5 ^ 6 */
+        uint64_t w;
+        memcpy(&w, ops + k, sizeof w);
+        const uint64_t b5 = (w >> 5) & 0x0101010101010101ull;
+        bad |= ~(b5 ^ ((w >> 6) & 0x0101010101010101ull)) & 0x0101010101010101ull;
+        nalloc += (b5 * 0x0101010101010101ull) >> 56;
     }
-    return o == xlen ? ps_cols_all_read(s.c, s.ce, PS_COL_N, NULL, NULL) : -1;
+    for (; k < nops; k++) {
+        const unsigned kind = (ops[k] >> 5) & 3;
+        bad |= kind == PS_COLS_OTHER || kind == PS_COLS_REALLOC;
+        nalloc += kind == PS_COLS_ALLOC;
+    }
+    if (bad || (size_t)(s.ce[PS_COL_AHEAD] - s.c[PS_COL_AHEAD]) != nalloc ||
+        (size_t)(s.ce[PS_COL_SIZE] - s.c[PS_COL_SIZE]) != nalloc ||
+        (size_t)(s.ce[PS_COL_FHEAD] - s.c[PS_COL_FHEAD]) != nops - nalloc)
+        return -1;
+    if (nalloc > PS_COLS_WINDOW) /* (a chunk of more: the general steps) */
+        return ps_cols_dec2_heap_run(d, &s, ops, ops_end, xlen, on_alloc, on_free, ctx, 0);
+    return ps_cols_dec2_heap_run(d, &s, ops, ops_end, xlen, on_alloc, on_free, ctx, 1);
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */

@@ -271,11 +271,20 @@ static uint64_t pool_ptr(uint32_t i)
     return BASE + 16ull * i;
 }
 
-static void random_run(int growing, size_t small_slots);
+static void random_run(int growing, size_t small_slots, int fused);
 
 TEST(random_vs_reference)
 {
-    random_run(0, 0);
+    random_run(0, 0, 0);
+}
+
+/* livetab_put and livetab_take (a lookup and its change in one probe) against the same
+ * reference: on the small table's 16-byte layout (their inline paths), and on one that grows
+ * into the variable layouts (their general ones). */
+TEST(random_put_take)
+{
+    random_run(0, SIZE_MAX, 1);
+    random_run(1, 8192, 1);
 }
 
 /* Values that grow slowly (sites, sizes, functions): 12-byte layouts rebuilt into wider ones,
@@ -283,22 +292,22 @@ TEST(random_vs_reference)
  * reference. */
 TEST(random_growing_values)
 {
-    random_run(1, 1);
+    random_run(1, 1, 0);
 }
 
 /* The same on a table that keeps the small table's fixed 16-byte layout throughout, and on
  * one that grows from it into the variable layouts (at 8192 slots here). */
 TEST(random_small_table)
 {
-    random_run(0, SIZE_MAX);
+    random_run(0, SIZE_MAX, 0);
 }
 
 TEST(random_growing_from_small)
 {
-    random_run(1, 8192);
+    random_run(1, 8192, 0);
 }
 
-static void random_run(int growing, size_t small_slots)
+static void random_run(int growing, size_t small_slots, int fused)
 {
     livetab_t t = {.small_slots = small_slots};
     ref_t *ref = calloc(POOL, sizeof(*ref));
@@ -314,25 +323,35 @@ static void random_run(int growing, size_t small_slots)
         uint32_t i = lo + (uint32_t)(rnd() % window);
         uint64_t ptr = pool_ptr(i);
         livetab_blk_t b;
-        int st = livetab_find(&t, ptr, &b);
+        /* fused: a release (livetab_take) of a live block 3 times in 4, of another 1 in 8;
+         * else an allocation (livetab_put), which returns the state before */
+        int take = fused && (ref[i].state == LIVETAB_LIVE ? rnd() % 4 != 0 : rnd() % 8 == 0);
+        int st = !fused ? livetab_find(&t, ptr, &b) : take ? livetab_take(&t, ptr, &b) : -9;
+        if (fused && !take)
+            st = ref[i].state; /* (livetab_put's own, checked below) */
         if (st != ref[i].state) {
             if (mism++ < 5)
                 fprintf(stderr, "op %u: ptr %#llx state %d, expected %d\n", op,
                         (unsigned long long)ptr, st, ref[i].state);
             continue;
         }
-        if (st == LIVETAB_LIVE) {
+        if (fused && !take) {
+            /* (nothing looked up yet) */
+        } else if (st == LIVETAB_LIVE) {
             expect_blk(&b, &ref[i].b);
         } else if (st == LIVETAB_DEAD) {
             expect_u64_eq(b.site, ref[i].b.site);
             expect_u64_eq(b.fn, ref[i].b.fn);
         }
         now += rnd() % 5000;
-        if (st == LIVETAB_LIVE && rnd() % 4) {
-            livetab_kill(&t, ptr);
-            ref[i].state = LIVETAB_DEAD;
-            live--;
-            dead++;
+        if (fused ? take : st == LIVETAB_LIVE && rnd() % 4) {
+            if (st == LIVETAB_LIVE) {
+                if (!fused)
+                    livetab_kill(&t, ptr);
+                ref[i].state = LIVETAB_DEAD;
+                live--;
+                dead++;
+            }
         } else {
             uint64_t r = rnd();
             livetab_blk_t x = {.size = r % 500,
@@ -350,8 +369,19 @@ static void random_run(int growing, size_t small_slots)
                 x.ts = now + (1ull << 45); /* far */
             if (r % 227 == 2)
                 x.site = 1u << 20;
-            if (livetab_set(&t, ptr, &x) != 0)
+            if (fused) {
+                livetab_blk_t old;
+                int was = livetab_put(&t, ptr, &x, &old);
+                if (was < 0)
+                    test_fail_(1, "out of memory");
+                if (was != ref[i].state && mism++ < 5)
+                    fprintf(stderr, "op %u: put %#llx state %d, expected %d\n", op,
+                            (unsigned long long)ptr, was, ref[i].state);
+                if (was == LIVETAB_LIVE && ref[i].state == LIVETAB_LIVE)
+                    expect_blk(&old, &ref[i].b);
+            } else if (livetab_set(&t, ptr, &x) != 0) {
                 test_fail_(1, "out of memory");
+            }
             if (ref[i].state == LIVETAB_DEAD)
                 dead--;
             if (ref[i].state != LIVETAB_LIVE)
@@ -640,6 +670,7 @@ TEST(compact_layout_and_relayout)
 
 TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(small_table_fixed_layout),
           TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
+          TEST_ENTRY(random_put_take),
           TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
           TEST_ENTRY(growth_and_purge), TEST_ENTRY(random_vs_reference),
           TEST_ENTRY(random_growing_values), TEST_ENTRY(bytes_per_live_block),

@@ -982,6 +982,68 @@ TEST(corrupt_zstd_frame)
     expect_true(load_patched(4, 0xc0, 0) < 0);           /* frame header descriptor */
 }
 
+/* A trace of n chunks (two threads' chunks mixed, records of varied lengths): the buffered
+ * index walk and the read-ahead window (chunk_ra_t) give what a pread a chunk gives, chunks
+ * taken in the file's order, backwards and skipping; after the file shrank under the
+ * reader, the same chunks load and the same ones fail. */
+TEST(read_ahead_same_bytes)
+{
+    synth_buf_t f = {0};
+    file_begin(&f, PERFSHIM_TRACE_VERSION_FULL, "/path/app", "app", 4);
+    const size_t n = 400;
+    for (size_t c = 0; c < n; c++) {
+        synth_buf_t r = {0};
+        for (size_t k = 0; k < 1 + (c * 7919) % 300; k++)
+            synth_alloc(&r, PS_FN_MALLOC, (uint32_t)(k % 5), 1000 + c * 1000 + k,
+                        0x5500000010ull + 16 * (c * 300 + k), 16 + (k * 13) % 4000, 0);
+        if (c % 3 == 0)
+            synth_raw(&r, 0x99, (uint16_t)(8 + c % 200));
+        file_chunk(&f, &r, c % 4 ? 123 : 124, (uint32_t)c, 0);
+        synth_buf_free(&r);
+    }
+    for (int shrink = 0; shrink < 2; shrink++) {
+        reader_t *r;
+        assert_u64_eq(file_open(&f, &r), 0);
+        assert_u64_eq(reader_chunk_count(r), n);
+        expect_u64_eq(reader_index_status(r), 0);
+        if (shrink) /* the file cut under the open reader, in chunk n / 2's frame */
+            assert_u64_eq(truncate(tmp_path, (off_t)(reader_chunk(r, n / 2)->offset + 60)), 0);
+        chunk_buf_t plain = {0}, ahead = {0};
+        chunk_ra_t ra = {0};
+        ahead.ra = &ra;
+        char e1[256], e2[256];
+        size_t order[3 * 400], m = 0, bad = 0, want_bad = 0;
+        for (size_t i = 0; i < n; i++) /* the file's order, */
+            order[m++] = i;
+        for (size_t i = n; i-- > 0;) /* backwards, */
+            order[m++] = i;
+        for (size_t i = 0; i < n; i += 1 + i % 7) /* skipping */
+            order[m++] = i;
+        for (size_t k = 0; k < m; k++) {
+            chunk_view_t v1, v2;
+            want_bad += shrink && order[k] >= n / 2; /* chunk n / 2 and those after it */
+            int rc1 = reader_chunk_decompress(r, order[k], &plain, &v1, e1, sizeof e1);
+            int rc2 = reader_chunk_decompress(r, order[k], &ahead, &v2, e2, sizeof e2);
+            expect_u64_eq(rc1, rc2);
+            if (rc1 == 0 && rc2 == 0) {
+                expect_u64_eq(v1.size, v2.size);
+                expect_true(v1.size == v2.size && memcmp(v1.data, v2.data, v1.size) == 0);
+            } else {
+                bad++;
+                expect_true(strcmp(e1, e2) == 0);
+                expect_true(contains(e2, "truncated chunk (file shrank)"));
+            }
+        }
+        expect_u64_eq(bad, want_bad);
+        expect_true(ra.buf != NULL); /* (the window was used) */
+        chunk_ra_free(&ra);
+        chunk_buf_free(&plain);
+        chunk_buf_free(&ahead);
+        reader_close(r);
+    }
+    synth_buf_free(&f);
+}
+
 /* xorshift64: a fixed-seed generator so failures reproduce. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng_next(void)
@@ -1267,7 +1329,7 @@ TEST(dump_exit_codes)
     synth_buf_free(&f);
 }
 
-TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(names), TEST_ENTRY(header_checksum),
+TEST_MAIN(TEST_ENTRY(good_trace_decodes_exactly), TEST_ENTRY(read_ahead_same_bytes), TEST_ENTRY(names), TEST_ENTRY(header_checksum),
           TEST_ENTRY(unknown_records_are_skipped_by_len),
           TEST_ENTRY(short_lock_record_is_rejected), TEST_ENTRY(packed_records_decode),
           TEST_ENTRY(packed_record_malformed), TEST_ENTRY(not_a_trace),

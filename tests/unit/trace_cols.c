@@ -460,14 +460,19 @@ TEST(heap_only_bodies_decode_straight)
     unsigned heap_only = 0;
     for (unsigned c = 0; c < 30; c++) {
         synth_buf_t all = {0}, b = {0};
-        make_records(&all, 20 + rnd() % 2500, &ts);
+        /* (c 28: more allocations than 2 x PS_COLS_WINDOW, the decoder's general steps) */
+        make_records(&all, c == 28 ? 20000 : 20 + rnd() % 2500, &ts);
+        size_t nalloc = 0;
         for (size_t pos = 0; pos < all.n;) { /* keep its ALLOC and FREE records (c odd: all) */
             ps_rec_hdr_t h;
             memcpy(&h, all.p + pos, sizeof h);
             if ((c & 1) || h.type == PS_REC_ALLOC || h.type == PS_REC_FREE)
                 synth_put(&b, all.p + pos, h.len);
+            nalloc += h.type == PS_REC_ALLOC;
             pos += h.len;
         }
+        if (c == 28)
+            expect_true(nalloc > 2 * PS_COLS_WINDOW);
         unsigned q = c % 7;
         size_t cap = ps_cols_bound(b.n);
         unsigned char *out = malloc(cap), *x1 = malloc(b.n), *x2 = malloc(b.n);
