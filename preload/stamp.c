@@ -9,8 +9,12 @@ uint64_t stamp_tick;
 uint32_t stamp_every = 1; /* options_derive sets PERFSHIM_CLOCK_EVERY */
 int stamp_guard_on = 1;
 
+static int tick_used; /* a thread read the clock because stamp_tick changed (writer clears) */
+
 uint64_t stamp_exact(stamp_clock_t *c, uint64_t tick)
 {
+    if (tick != c->tick && !__atomic_load_n(&tick_used, __ATOMIC_RELAXED))
+        __atomic_store_n(&tick_used, 1, __ATOMIC_RELAXED); /* (a store only once a tick) */
     uint64_t now = prim_now_ns();
     if (now > c->floor)
         c->floor = now;
@@ -49,9 +53,10 @@ void stamp_tick_start(void)
     __atomic_store_n(&stamp_tick, ++tick_count, __ATOMIC_RELAXED);
 }
 
-void stamp_tick_advance(void)
+int stamp_tick_advance(void)
 {
     __atomic_store_n(&stamp_tick, ++tick_count, __ATOMIC_RELAXED);
+    return __atomic_exchange_n(&tick_used, 0, __ATOMIC_RELAXED);
 }
 
 void stamp_tick_stop(void)

@@ -20,10 +20,15 @@
  * Everything that stamps events without the live set (PERFSHIM_LEAK_CHECK=0, sampled mode)
  * reads the clock every event instead: options_derive sets stamp_every to 1.
  *
- * Staleness word: stamp_tick, advanced every STAMP_TICK_NS by the writer thread while it runs
- * (one relaxed load an event, ~1 ns); 0 while there is no writer thread (a process that has
- * not had a second thread), where the thread reads CLOCK_MONOTONIC_COARSE instead (its 4 ms
- * resolution; ~10 ns a read here against ~30-50 for CLOCK_MONOTONIC).
+ * Staleness word: stamp_tick, advanced every STAMP_TICK_NS by the writer thread while threads
+ * make heap events (one relaxed load an event, ~1 ns; "make": a thread read the clock because
+ * the word changed, within the writer's own period, PERFSHIM_RSS_MS or PERFSHIM_FLUSH_MS,
+ * 10 ms by default), and at that period when none did: waking every 1 ms cost ~11 us of CPU a
+ * wake-up on the reference VM, 1% of a core in an idle program. So the first events after an
+ * idle stretch may take floors up to that period stale (at most PERFSHIM_CLOCK_EVERY of them)
+ * until the next advance. 0 while there is no writer thread (a
+ * process that has not had a second thread), where the thread reads CLOCK_MONOTONIC_COARSE
+ * instead (its 4 ms resolution; ~10 ns a read here against ~30-50 for CLOCK_MONOTONIC).
  */
 #ifndef PERFSHIM_STAMP_H
 #define PERFSHIM_STAMP_H
@@ -93,9 +98,13 @@ static PS_ALWAYS_INLINE uint64_t stamp_guard(uint64_t *s_ts, uint32_t *s_who, ui
     return stamp_guard_slow(s_ts, s_who, ts, who);
 }
 
-/* The writer thread's side: started (a fresh nonzero value), advanced, stopped (0). */
+/* The writer thread's side: started (a fresh nonzero value), advanced, stopped (0). The
+ * advance returns 1 when a thread read the clock because of the word since the last advance
+ * (the threads are making heap events: the next advance in STAMP_TICK_NS), 0 when none did
+ * (idle: the writer may wait its own period; the word changed, so each thread's next event
+ * reads the clock, and its floors are then at most that period stale until the next advance). */
 void stamp_tick_start(void);
-void stamp_tick_advance(void);
+int stamp_tick_advance(void);
 void stamp_tick_stop(void);
 
 #endif /* PERFSHIM_STAMP_H */

@@ -733,11 +733,10 @@ static void *writer_main(void *arg)
     uint64_t flush_ns = (uint64_t)options.flush_ms * 1000000u;
     uint64_t rss_ns = (uint64_t)options.rss_ms * 1000000u;
     uint64_t tick = rss_ns && rss_ns < flush_ns ? rss_ns : flush_ns;
-    /* heap events' staleness word (stamp.h): advanced every STAMP_TICK_NS while the threads
-     * take floors (~1000 wake-ups a second, each a few instructions besides the futex) */
-    uint64_t stamp_ns = stamp_every > 1 ? STAMP_TICK_NS : 0;
-    if (stamp_ns && stamp_ns < tick)
-        tick = stamp_ns;
+    /* heap events' staleness word (stamp.h): advanced every STAMP_TICK_NS while threads make
+     * heap events (a thread read the clock for it within the last `tick`), at `tick` when
+     * none did (each wake-up costs) */
+    uint64_t stamp_ns = stamp_every > 1 ? STAMP_TICK_NS : 0, stamp_fast = 0;
     uint64_t now = prim_now_ns(), next_flush = now + flush_ns, next_rss = now;
     uint64_t next_stamp = now + stamp_ns;
     while (!__atomic_load_n(&writer_stop, __ATOMIC_ACQUIRE)) {
@@ -752,8 +751,9 @@ static void *writer_main(void *arg)
         }
         now = prim_now_ns();
         if (stamp_ns && now >= next_stamp) {
-            stamp_tick_advance();
-            next_stamp = now + stamp_ns;
+            if (stamp_tick_advance())
+                stamp_fast = now + tick;
+            next_stamp = now + (now < stamp_fast ? stamp_ns : tick);
         }
         if (rss_ns && now >= next_rss) {
             sample_rss(internal_append, 0);
