@@ -7,6 +7,10 @@
  * receives it reallocs instead and passes on (a cross-thread realloc). A block whose ring is
  * full is freed by its allocator. Prints "mallocs reallocs frees" (the workload's own counts).
  * Usage: handoff [threads=6] [per=200000]
+ *        handoff slow THREADS: a thread named "slow" makes 12 malloc/free pairs 3 ms apart (or
+ *        3/4 of CLOCK_MONOTONIC_COARSE's step, if longer: 4 ms at HZ=250, 10 ms at HZ=100)
+ *        (its stamps must not be one floor: the staleness check), beside another thread that
+ *        waits (THREADS 2: the writer thread's staleness word) or alone (1: the coarse clock).
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -15,6 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define MAXT 16
 #define RING 256
@@ -101,8 +107,55 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static void ms_sleep(int ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+static void *slow(void *arg)
+{
+    pthread_setname_np(pthread_self(), "slow");
+    struct timespec res = {0, 0};
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    int ms = (int)((res.tv_nsec / 1000000 * 3 + 3) / 4);
+    if (ms < 3 || res.tv_sec)
+        ms = res.tv_sec ? 1000 : 3;
+    for (int k = 0; k < 12; k++) {
+        void *volatile p = malloc(32);
+        ms_sleep(ms);
+        free(p);
+        ms_sleep(ms);
+    }
+    return arg;
+}
+
+static void *waiter(void *arg)
+{
+    void *volatile p = malloc(16); /* a second thread's event: the writer thread starts */
+    free(p);
+    ms_sleep(100);
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "slow") == 0) {
+        if (atoi(argv[2]) == 1) {
+            slow(NULL);
+            return 0;
+        }
+        pthread_t w, t;
+        pthread_create(&w, NULL, waiter, NULL);
+        ms_sleep(5);
+        void *volatile p = malloc(16); /* the program's own hook starts the writer thread */
+        free(p);
+        pthread_create(&t, NULL, slow, NULL);
+        pthread_join(t, NULL);
+        pthread_join(w, NULL);
+        return 0;
+    }
     nt = argc > 1 ? atoi(argv[1]) : 6;
     per = argc > 2 ? atoi(argv[2]) : 200000;
     if (nt < 2 || nt > MAXT || per < 1)
