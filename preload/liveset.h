@@ -44,7 +44,9 @@ typedef struct liveset_entry_s {
 } liveset_entry_t;
 
 /* An event's timestamp through the live set (stamp.h): ts, the thread's floor or exact read,
- * comes back as the event's stamp under the shard's guard; who: the thread (LIVESET_F_TID of
+ * comes back as the event's stamp under the shard's guard (each shard keeps the largest stamp
+ * of its events and their thread, read and written inside the shard's exclusion, by its lock
+ * or by its owner); who: the thread (LIVESET_F_TID of
  * its tid, never 0). NULL where the call is no event of the app (nothing stamped). */
 typedef struct liveset_stamp_s {
     uint64_t ts;

@@ -9,12 +9,13 @@
  * writer thread). A thread's stamps never decrease.
  *
  * Cross-thread order of one address is exact, by the live set (liveset.h): every alloc and
- * free of an address goes through its shard's lock, and stamp_guard() runs under it: the
- * shard keeps the largest stamp of its events (ts) and the thread that made it (who). An
+ * free of an address goes through its shard's exclusion (the lock, or its owner's way in: an
+ * owned shard is revoked before another thread enters it), and stamp_guard() runs inside it:
+ * the shard keeps the largest stamp of its events (ts) and the thread that made it (who). An
  * event of another thread must be stamped in a later time quantum (2^STAMP_Q ns, the unit the
  * trace keeps: writer.c's PS_WRITER_TIME_Q) than the shard's: if its floor is not, it takes an
  * exact read, raised to the quantum after the shard's stamp when the clock has not got there.
- * A free of X by thread A releases the lock before the real free, so B's later insert of X
+ * A free of X by thread A leaves the shard before the real free, so B's later insert of X
  * sees A's stamp and sorts after it in the analyzer's merge, whatever B's floor was; the
  * same the other way. (Within one thread the stream's order holds, so nothing is needed.)
  * Everything that stamps events without the live set (PERFSHIM_LEAK_CHECK=0, sampled mode)
