@@ -2,8 +2,10 @@
  * hooks_alloc.c -- see hooks_alloc.h.
  *
  * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads; the others a countdown's decrement, acost.h), one clock read (prim_now_ns:
- * clock_gettime(CLOCK_MONOTONIC) inline, prim.h), the stack from the thread's stack cache (a
+ * counter reads; the others a countdown's decrement, acost.h), the timestamp (stamp.h: the
+ * thread's floor, a load of the staleness word and a countdown; a clock read, prim_now_ns,
+ * every PERFSHIM_CLOCK_EVERY events, and a compare with the live-set shard's stamp under its
+ * lock), the stack from the thread's stack cache (a
  * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
  * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
  * unwind.h), the live-set insert (its shard's owner: two plain stores and two loads; any
@@ -108,7 +110,7 @@ static void *boot_calloc(size_t n, size_t m)
         void *p = real_##name args;                                                            \
         uint64_t cost = acost_end(c0);                                                         \
         int *ep = st->errnop, e = *ep;                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, prim_now_ns(), cost);                        \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts(st), cost);                          \
         hook_leave();                                                                          \
         *ep = e;                                                                               \
         return p;                                                                              \
@@ -125,7 +127,7 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     void *p = real_calloc(n, m);
     uint64_t cost = acost_end(c0);
     int *ep = st->errnop, e = *ep;
-    uint64_t ts = prim_now_ns();
+    uint64_t ts = shim_ts(st);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
@@ -151,7 +153,7 @@ PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
     int rc = real_posix_memalign(out, align, size);
     uint64_t cost = acost_end(c0);
     int *ep = st->errnop, e = *ep;
-    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, prim_now_ns(),
+    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, shim_ts(st),
                    cost);
     hook_leave();
     *ep = e;
@@ -214,14 +216,13 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
         return real_realloc(old, size);
     }
     int *ep = st->errnop, e = *ep;
-    shim_live_realloc_begin(old);
+    uint64_t t0 = shim_live_realloc_begin(st, old, shim_ts(st));
     /* a block the real realloc may free (moved, or size 0) is marked as free() marks it
      * (leakscan_note_free) before the call; the word goes back wherever the data stays */
     int mark = shim_tls.realloc_old.ptr && leakscan_mark_frees;
     uint64_t word2 = mark ? ((const uint64_t *)old)[2] : 0;
     if (mark)
         leakscan_note_free(old);
-    uint64_t t0 = prim_now_ns();
     *ep = e;
     uint64_t c0 = acost_begin(st); /* timed by the TSC as malloc and free are */
     void *p = fn == PS_FN_REALLOCARRAY ? real_reallocarray(old, n, m) : real_realloc(old, size);
@@ -229,7 +230,7 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     if (mark && (p || size || overflow)) /* in place, moved (a copy of the mark), or failed */
         ((uint64_t *)(p ? p : old))[2] = word2;
     e = *ep;
-    uint64_t t1 = prim_now_ns();
+    uint64_t t1 = shim_ts(st);
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
     *ep = e;

@@ -77,10 +77,10 @@ static int dl_unseen(void *p)
     if (!p || bootstrap_owns(p) || !options.leak_check ||
         __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE || !shim_owns_trace())
         return 0;
-    liveset_entry_t e;
-    if (!liveset_remove((uint64_t)(uintptr_t)p, &e))
+    liveset_entry_t e; /* a look, not an event: nothing stamped */
+    if (!liveset_remove((uint64_t)(uintptr_t)p, &e, NULL))
         return 1;
-    liveset_insert(e.ptr, e.size, e.stack, e.flags);
+    liveset_insert(e.ptr, e.size, e.stack, e.flags, NULL);
     return 0;
 }
 
@@ -101,15 +101,15 @@ static void *dl_realloc_unseen(void *old, size_t n, size_t m, int array)
     errno = e;
     size_t size;
     int overflow = __builtin_mul_overflow(n, m, &size);
-    uint64_t t0 = prim_now_ns();
+    uint64_t t0 = st ? shim_ts(st) : 0;
     uint64_t c0 = st ? acost_begin(st) : 0;
     void *p = array ? real_reallocarray(old, n, m) : real_realloc(old, size);
     uint64_t cost = acost_end(c0);
     if (!st)
         return p;
     e = errno;
-    uint64_t t1 = prim_now_ns();
-    shim_live_realloc_begin(NULL);
+    uint64_t t1 = shim_ts(st);
+    shim_live_realloc_begin(st, NULL, t1);
     shim_rec_realloc(st, array ? PS_FN_REALLOCARRAY : PS_FN_REALLOC, NULL, p,
                      overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();

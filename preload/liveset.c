@@ -41,6 +41,7 @@
 #include "log.h"
 #include "perfshim/compiler.h"
 #include "perfshim/mix.h"
+#include "stamp.h"
 
 /* A slot, 16 bytes (the entries were 24): a holds the address / 8 (bits 0..43) and the low
  * 20 bits of the size (44..63); b the stack (0..31) and the LIVESET_F_* flags word (32..63:
@@ -75,13 +76,20 @@ typedef struct shard_s {
     ilock_t lock PS_ALIGNED_CL;
     uint32_t owner; /* LS_NOBODY, LS_SHARED or the owner thread's ls_me; changed under the lock */
     uint32_t busy;  /* the owner is in the shard without the lock (written by the owner only) */
+    uint32_t who;   /* the thread of the largest stamp of the shard's events (stamp.h's guard) */
     slot_t *slots;
     uint64_t cap, n;
-    liveset_entry_t *side; /* the entries that do not fit a slot */
-    uint32_t scap, sn;
-    uint64_t lim; /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if sn */
-    slot_t *last; /* the last slot, slots + cap + LS_TAIL - 1 (NULL: no table) */
+    uint64_t stamp; /* the largest stamp of the shard's events */
+    uint64_t lim;   /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if a side table */
+    slot_t *last;   /* the last slot, slots + cap + LS_TAIL - 1 (NULL: no table) */
 } shard_t;
+_Static_assert(sizeof(shard_t) == 64, "a shard's hot fields in one cache line");
+
+/* A shard's side table (cold: searched only when sn): the entries that do not fit a slot. */
+typedef struct side_s {
+    liveset_entry_t *side;
+    uint32_t scap, sn;
+} side_t;
 
 /* A shard without a table has slots = ls_empty (one empty slot) and cap 0 (every home is
  * slot 0), so a remove's probe needs no test for a table: it finds the empty slot. Never
@@ -96,6 +104,35 @@ static uint32_t ls_next_id = LS_SHARED;
 /* membarrier registered: 0 not yet tried, 1 yes (shards may be owned), -1 no (never) */
 static int ls_mb_state;
 static shard_t shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
+static side_t sides[LIVESET_SHARDS];
+
+static PS_ALWAYS_INLINE side_t *ls_side(const shard_t *s)
+{
+    return &sides[s - shards];
+}
+
+/* In s (its lock held, or its owner in it): the event's timestamp by stamp.h's guard (t NULL:
+ * not an event). Running it twice for one event changes nothing. */
+static PS_ALWAYS_INLINE void ls_guard(shard_t *s, liveset_stamp_t *t)
+{
+    if (t)
+        t->ts = stamp_guard(&s->stamp, &s->who, t->ts, t->who);
+}
+
+/* In s: the guard's common case inline (no call: the hot paths keep their tail calls and no
+ * callee-saved registers): 1, or 0 when the caller must finish under the lock with ls_guard
+ * (another thread's stamp, or behind it). An owned shard's stamp is its owner's: another
+ * thread's event revokes the ownership first. */
+static PS_ALWAYS_INLINE int ls_guard_fast(shard_t *s, liveset_stamp_t *t)
+{
+    if (!t)
+        return 1;
+    uint64_t ts = t->ts;
+    if (PS_UNLIKELY(t->who != s->who || ts < s->stamp))
+        return 0;
+    s->stamp = ts;
+    return 1;
+}
 static uint64_t untracked, table_bytes;
 
 static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
@@ -192,7 +229,7 @@ static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t ptr)
 /* Lock held: after a change of cap or sn. */
 static PS_ALWAYS_INLINE void ls_set_lim(shard_t *s)
 {
-    s->lim = s->sn ? 0 : s->cap / 4 * 3;
+    s->lim = ls_side(s)->sn ? 0 : s->cap / 4 * 3;
 }
 
 /* Lock held. Returns 0 or -1 (no memory: the table is left as it was). The entries are
@@ -239,60 +276,63 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
 
 static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
 {
-    uint64_t cap = s->scap ? s->scap * 2 : 16;
+    side_t *d = ls_side(s);
+    uint64_t cap = d->scap ? d->scap * 2 : 16;
     liveset_entry_t *t = imem_alloc(cap * sizeof *t);
     if (!t)
         return -1;
-    for (uint64_t j = 0; j < s->scap; j++) {
-        if (!s->side[j].ptr)
+    for (uint64_t j = 0; j < d->scap; j++) {
+        if (!d->side[j].ptr)
             continue;
-        uint64_t i = ls_hash(s->side[j].ptr) & (cap - 1);
+        uint64_t i = ls_hash(d->side[j].ptr) & (cap - 1);
         while (t[i].ptr)
             i = (i + 1) & (cap - 1);
-        t[i] = s->side[j];
+        t[i] = d->side[j];
     }
-    if (s->side)
-        imem_free(s->side);
-    __atomic_add_fetch(&table_bytes, (cap - s->scap) * sizeof *t, __ATOMIC_RELAXED);
-    s->side = t;
-    s->scap = cap;
+    if (d->side)
+        imem_free(d->side);
+    __atomic_add_fetch(&table_bytes, (cap - d->scap) * sizeof *t, __ATOMIC_RELAXED);
+    d->side = t;
+    d->scap = cap;
     return 0;
 }
 
 /* Lock held: the side slot of ptr, or NULL. */
 static liveset_entry_t *side_find(shard_t *s, uint64_t ptr)
 {
-    if (!s->sn)
+    side_t *d = ls_side(s);
+    if (!d->sn)
         return NULL;
-    uint64_t mask = s->scap - 1;
-    for (uint64_t i = ls_hash(ptr) & mask; s->side[i].ptr; i = (i + 1) & mask)
-        if (s->side[i].ptr == ptr)
-            return &s->side[i];
+    uint64_t mask = d->scap - 1;
+    for (uint64_t i = ls_hash(ptr) & mask; d->side[i].ptr; i = (i + 1) & mask)
+        if (d->side[i].ptr == ptr)
+            return &d->side[i];
     return NULL;
 }
 
 /* Lock held: removes ptr from the side table (its entry to *out if out); 1, or 0 if absent. */
 static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
 {
+    side_t *d = ls_side(s);
     liveset_entry_t *e = side_find(s, ptr);
     if (!e)
         return 0;
     if (out)
         *out = *e;
-    uint64_t mask = s->scap - 1, i = (uint64_t)(e - s->side);
+    uint64_t mask = d->scap - 1, i = (uint64_t)(e - d->side);
     for (uint64_t j = i;;) {
         j = (j + 1) & mask;
-        if (!s->side[j].ptr)
+        if (!d->side[j].ptr)
             break;
-        uint64_t home = ls_hash(s->side[j].ptr) & mask;
+        uint64_t home = ls_hash(d->side[j].ptr) & mask;
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
-            s->side[i] = s->side[j];
+            d->side[i] = d->side[j];
             i = j;
         }
     }
-    s->side[i].ptr = 0;
-    s->sn--;
+    d->side[i].ptr = 0;
+    d->sn--;
     ls_set_lim(s);
     return 1;
 }
@@ -300,18 +340,19 @@ static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry
 /* Lock held: puts e in the side table; 0, or -1 (no memory). */
 static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
 {
+    side_t *d = ls_side(s);
     liveset_entry_t *x = side_find(s, e.ptr);
     if (x) {
         *x = e;
         return 0;
     }
-    if ((s->sn + 1) * 4 > s->scap * 3 && side_grow(s) != 0)
+    if ((d->sn + 1) * 4 > d->scap * 3 && side_grow(s) != 0)
         return -1;
-    uint64_t mask = s->scap - 1, i = ls_hash(e.ptr) & mask;
-    while (s->side[i].ptr)
+    uint64_t mask = d->scap - 1, i = ls_hash(e.ptr) & mask;
+    while (d->side[i].ptr)
         i = (i + 1) & mask;
-    s->side[i] = e;
-    s->sn++;
+    d->side[i] = e;
+    d->sn++;
     ls_set_lim(s);
     return 0;
 }
@@ -460,16 +501,17 @@ static PS_NOINLINE PS_COLD void ls_oom(shard_t *s)
     PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
 }
 
-/* An insert that found the lock taken, the table too full, a side table in use or the shard
- * not shared: lock (waiting), settle ownership, grow, insert, unlock. `locked`: the caller
- * holds the lock already. */
-static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v)
+/* An insert that found the lock taken, the table too full, a side table in use, the shard
+ * not shared or another thread's stamp: lock (waiting), settle ownership, the guard, grow,
+ * insert, unlock. `locked`: the caller holds the lock already. */
+static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v, liveset_stamp_t *t)
 {
     if (!locked)
         ilock_lock(&s->lock);
     if (PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED))
         ls_bias(s);
-    if (s->sn)
+    ls_guard(s, t);
+    if (ls_side(s)->sn)
         (void)side_take(s, sl_ptr(&v), NULL); /* a release we never saw */
     if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3) && ls_grow(s) != 0) {
         ls_oom(s);
@@ -485,10 +527,11 @@ static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v)
 
 /* An entry that does not fit a slot: into the side table. */
 static PS_NOINLINE PS_COLD void ls_insert_wide(uint64_t ptr, uint64_t size, uint32_t stack,
-                                               uint32_t flags)
+                                               uint32_t flags, liveset_stamp_t *t)
 {
     shard_t *s = ls_shard(ptr);
     ls_lock(s);
+    ls_guard(s, t);
     if (sl_keyable(ptr) && s->cap)
         (void)ls_take_main(s, ptr, NULL); /* a release we never saw */
     if (side_put(s, (liveset_entry_t){ptr, size, stack, flags}) != 0) {
@@ -498,35 +541,38 @@ static PS_NOINLINE PS_COLD void ls_insert_wide(uint64_t ptr, uint64_t size, uint
     ilock_unlock(&s->lock);
 }
 
-void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags)
+void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags,
+                    liveset_stamp_t *t)
 {
     if (PS_UNLIKELY(!sl_fits(ptr, size, flags))) {
-        ls_insert_wide(ptr, size, stack, flags);
+        ls_insert_wide(ptr, size, stack, flags, t);
         return;
     }
     slot_t v = sl_pack(ptr, size, stack, flags);
     shard_t *s = ls_shard(ptr);
     if (PS_LIKELY(ls_own_enter(s))) { /* its owner: no lock */
-        if (PS_LIKELY(s->n < s->lim) && PS_LIKELY(ls_put(s, v, ls_hash(ptr)))) {
+        if (PS_LIKELY(ls_guard_fast(s, t)) && PS_LIKELY(s->n < s->lim) &&
+            PS_LIKELY(ls_put(s, v, ls_hash(ptr)))) {
             ls_own_leave(s);
             return;
         }
-        ls_own_leave(s); /* growth or the side table: under the lock */
-        ls_insert_slow(s, 0, v);
+        ls_own_leave(s); /* growth, the side table or the guard: under the lock */
+        ls_insert_slow(s, 0, v, t);
         return;
     }
     if (PS_UNLIKELY(!ilock_trylock(&s->lock))) {
-        ls_insert_slow(s, 0, v);
+        ls_insert_slow(s, 0, v, t);
         return;
     }
-    /* (n + 1) * 4 > cap * 3, or a side table; or ownership to settle */
+    /* (n + 1) * 4 > cap * 3, or a side table; or ownership to settle; or the guard */
     if (PS_UNLIKELY(s->n >= s->lim) ||
-        PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED)) {
-        ls_insert_slow(s, 1, v);
+        PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED) ||
+        PS_UNLIKELY(!ls_guard_fast(s, t))) {
+        ls_insert_slow(s, 1, v, t);
         return;
     }
     if (PS_UNLIKELY(!ls_put(s, v, ls_hash(ptr)))) {
-        ls_insert_slow(s, 1, v);
+        ls_insert_slow(s, 1, v, t);
         return;
     }
     ls_unlock(s, 0);
@@ -595,7 +641,8 @@ static PS_NOINLINE PS_COLD int ls_take_side(shard_t *s, uint64_t ptr, liveset_en
     return r;
 }
 
-static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out);
+static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out,
+                                      liveset_stamp_t *t);
 
 /* Lock held (own: or the calling thread in s as its owner): the remove itself. The found
  * path copies the entry out from the slot's two words and the key (no unpacking of the
@@ -611,9 +658,10 @@ static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *o
         if (!e->a) {
             if (own) { /* the side table only under the lock: again, locked */
                 ls_own_leave(s);
-                return PS_UNLIKELY(s->sn) ? ls_remove_slow(s, sl_rkey_ptr(rkey), out) : 0;
+                return PS_UNLIKELY(ls_side(s)->sn) ? ls_remove_slow(s, sl_rkey_ptr(rkey), out, NULL)
+                                                   : 0; /* (the guard ran already) */
             }
-            return PS_UNLIKELY(s->sn) ? ls_take_side(s, sl_rkey_ptr(rkey), out) : ls_unlock(s, 0);
+            return PS_UNLIKELY(ls_side(s)->sn) ? ls_take_side(s, sl_rkey_ptr(rkey), out) : ls_unlock(s, 0);
         }
         e++;
     }
@@ -632,28 +680,39 @@ static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *o
     return ls_unlock(s, 1);
 }
 
-static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out,
+                                      liveset_stamp_t *t)
 {
     ls_lock(s);
+    ls_guard(s, t);
     return ls_take(s, ptr, out, 0);
 }
 
-/* Lock held, s not shared: ownership settled, then the remove. */
-static PS_NOINLINE int ls_remove_bias(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+/* Lock held, s not shared or another thread's stamp: ownership settled, the guard, then the
+ * remove. */
+static PS_NOINLINE int ls_remove_locked(shard_t *s, uint64_t ptr, liveset_entry_t *out,
+                                        liveset_stamp_t *t)
 {
-    ls_bias(s);
+    if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED)
+        ls_bias(s);
+    ls_guard(s, t);
     return ls_take(s, ptr, out, 0);
 }
 
-int liveset_remove(uint64_t ptr, liveset_entry_t *out)
+int liveset_remove(uint64_t ptr, liveset_entry_t *out, liveset_stamp_t *t)
 {
     shard_t *s = ls_shard(ptr);
-    if (PS_LIKELY(ls_own_enter(s))) /* its owner: no lock */
-        return ls_take(s, ptr, out, 1);
+    if (PS_LIKELY(ls_own_enter(s))) { /* its owner: no lock */
+        if (PS_LIKELY(ls_guard_fast(s, t)))
+            return ls_take(s, ptr, out, 1);
+        ls_own_leave(s); /* the guard's slow part: under the lock */
+        return ls_remove_slow(s, ptr, out, t);
+    }
     if (PS_UNLIKELY(!ilock_trylock(&s->lock)))
-        return ls_remove_slow(s, ptr, out);
-    if (PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED))
-        return ls_remove_bias(s, ptr, out);
+        return ls_remove_slow(s, ptr, out, t);
+    if (PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED) ||
+        PS_UNLIKELY(!ls_guard_fast(s, t)))
+        return ls_remove_locked(s, ptr, out, t);
     return ls_take(s, ptr, out, 0);
 }
 
@@ -722,19 +781,20 @@ uint64_t liveset_count(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        n += shards[i].n + shards[i].sn;
+        n += shards[i].n + sides[i].sn;
     return n;
 }
 
 /* s's blocks (slots, then side entries) appended to out[n, cap): the new n. */
 static uint64_t ls_export_shard(const shard_t *s, liveset_entry_t *out, uint64_t n, uint64_t cap)
 {
+    side_t *d = ls_side(s);
     for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
         if (s->slots[j].a)
             out[n++] = sl_unpack(&s->slots[j]);
-    for (uint64_t j = 0; j < s->scap && n < cap; j++)
-        if (s->side[j].ptr)
-            out[n++] = s->side[j];
+    for (uint64_t j = 0; j < d->scap && n < cap; j++)
+        if (d->side[j].ptr)
+            out[n++] = d->side[j];
     return n;
 }
 
@@ -751,19 +811,20 @@ static int released;
 /* Lock held: s's tables freed, s as a shard that never had any. */
 static void ls_release(shard_t *s)
 {
+    side_t *d = ls_side(s);
     if (s->cap) {
         imem_free(s->slots);
         __atomic_sub_fetch(&table_bytes, ls_nslots(s) * sizeof(slot_t), __ATOMIC_RELAXED);
     }
-    if (s->side) {
-        imem_free(s->side);
-        __atomic_sub_fetch(&table_bytes, s->scap * sizeof(liveset_entry_t), __ATOMIC_RELAXED);
+    if (d->side) {
+        imem_free(d->side);
+        __atomic_sub_fetch(&table_bytes, d->scap * sizeof(liveset_entry_t), __ATOMIC_RELAXED);
     }
     s->slots = ls_empty;
-    s->side = NULL;
+    d->side = NULL;
     s->cap = s->n = s->lim = 0;
     s->last = NULL;
-    s->scap = s->sn = 0;
+    d->scap = d->sn = 0;
 }
 
 uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
@@ -785,6 +846,7 @@ int liveset_released(void)
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
 {
     shard_t *s = &shards[i % LIVESET_SHARDS];
+    side_t *d = ls_side(s);
     ilock_lock(&s->lock);
     const uint32_t o = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
     const int reclaim = o != LS_NOBODY && o != LS_SHARED;
@@ -795,9 +857,9 @@ void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *
             liveset_entry_t e = sl_unpack(&s->slots[j]);
             fn(&e, arg);
         }
-    for (uint64_t j = 0; j < s->scap; j++)
-        if (s->side[j].ptr)
-            fn(&s->side[j], arg);
+    for (uint64_t j = 0; j < d->scap; j++)
+        if (d->side[j].ptr)
+            fn(&d->side[j], arg);
     if (reclaim)
         __atomic_store_n(&s->owner, LS_NOBODY, __ATOMIC_RELAXED);
     ilock_unlock(&s->lock);
@@ -843,6 +905,7 @@ void liveset_after_fork_child(void)
      * marked inherited and with no stack, so its leak check covers them too. */
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
         shard_t *s = &shards[i];
+        side_t *d = ls_side(s);
         ilock_reset(&s->lock);
         s->owner = LS_NOBODY; /* the owners may be gone, and inside (busy) */
         s->busy = 0;
@@ -850,10 +913,10 @@ void liveset_after_fork_child(void)
             if (s->slots[j].a) /* stack 0, LIVESET_F_INHERITED */
                 s->slots[j].b = (s->slots[j].b & ~0xffffffffull) |
                                 (uint64_t)LIVESET_F_INHERITED << 32;
-        for (uint64_t j = 0; j < s->scap; j++)
-            if (s->side[j].ptr) {
-                s->side[j].stack = 0;
-                s->side[j].flags |= LIVESET_F_INHERITED;
+        for (uint64_t j = 0; j < d->scap; j++)
+            if (d->side[j].ptr) {
+                d->side[j].stack = 0;
+                d->side[j].flags |= LIVESET_F_INHERITED;
             }
     }
 }

@@ -43,9 +43,21 @@ typedef struct liveset_entry_s {
     uint32_t flags; /* LIVESET_F_* */
 } liveset_entry_t;
 
-void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags);
-/* Removes ptr; copies its entry to *out (if out) and returns 1, or returns 0 if absent. */
-int liveset_remove(uint64_t ptr, liveset_entry_t *out);
+/* An event's timestamp through the live set (stamp.h): ts, the thread's floor or exact read,
+ * comes back as the event's stamp under the shard's guard (each shard keeps the largest stamp
+ * of its events and their thread, read and written inside the shard's exclusion, by its lock
+ * or by its owner); who: the thread (LIVESET_F_TID of
+ * its tid, never 0). NULL where the call is no event of the app (nothing stamped). */
+typedef struct liveset_stamp_s {
+    uint64_t ts;
+    uint32_t who;
+} liveset_stamp_t;
+
+void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags,
+                    liveset_stamp_t *t);
+/* Removes ptr; copies its entry to *out (if out) and returns 1, or returns 0 if absent. The
+ * stamp's guard runs either way (a free of a block the set does not hold is ordered too). */
+int liveset_remove(uint64_t ptr, liveset_entry_t *out, liveset_stamp_t *t);
 /* ORs flags into ptr's entry; returns 1, or 0 if ptr is not a live block's start. */
 int liveset_set_flags(uint64_t ptr, uint32_t flags);
 void liveset_lock_all(void);

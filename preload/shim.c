@@ -161,6 +161,9 @@ void shim_init(void)
                     "PERFSHIM_SAMPLE_BYTES");
         options.snapshot_signal = 0;
     }
+    /* a floor needs the live set's guard (stamp.h): without it, every event reads the clock */
+    stamp_every = options.leak_check ? (uint32_t)options.clock_every : 1;
+    stamp_guard_on = options.clock_guard;
     log_level = options.log;
     if (!options.enable || getauxval(AT_SECURE)) {
         shim_set_state(SHIM_DISABLED);

@@ -103,31 +103,52 @@ static PS_ALWAYS_INLINE void shim_tick(tstate_t *st, uint64_t ts)
         writer_tick(st, ts, (uintptr_t)__builtin_return_address(0)); /* inlined: the hook's caller */
 }
 
+/* Heap events' timestamps (stamp.h): the thread's floor, or an exact read every
+ * PERFSHIM_CLOCK_EVERY events and when time moved on; the live set's guard then orders one
+ * address' events across threads (shim_live_add, shim_rec_free, shim_live_realloc_begin
+ * return the stamp it gave, which becomes the thread's floor). */
+static PS_ALWAYS_INLINE uint64_t shim_ts(tstate_t *st)
+{
+    return stamp_now(&st->clk);
+}
+
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
  * leaves before the real free, so an address is never in it twice. ra: the hook's caller
- * (the stack's first frame; st->ips is not written when the stack came from the cache). */
-static PS_ALWAYS_INLINE void shim_live_add(const tstate_t *st, const void *ptr, uint64_t size,
-                                           uint32_t stack, uintptr_t ra)
+ * (the stack's first frame; st->ips is not written when the stack came from the cache).
+ * Returns the event's stamp: ts through the shard's guard (ts itself without the set, whose
+ * events all read the clock, or without a block). */
+static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, uint64_t size,
+                                               uint32_t stack, uintptr_t ra, uint64_t ts)
 {
     if (!options.leak_check || !ptr)
-        return;
-    uint32_t f = LIVESET_F_TID(st->tid) |
-                 (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
+        return ts;
+    uint32_t who = LIVESET_F_TID(st->tid);
+    uint32_t f = who | (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
-    liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f);
+    liveset_stamp_t t = {ts, who};
+    liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f, &t);
+    stamp_set(&st->clk, t.ts);
+    return t.ts;
 }
 
 /* Called before the real realloc: the old block leaves the live set before the allocator
- * can hand its address to another thread; shim_rec_realloc puts it back if realloc failed. */
-static PS_ALWAYS_INLINE void shim_live_realloc_begin(const void *old)
+ * can hand its address to another thread; shim_rec_realloc puts it back if realloc failed.
+ * Returns the release's stamp (ts_before): ts through the old block's shard's guard. */
+static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const void *old,
+                                                         uint64_t ts)
 {
     shim_tls.realloc_old.ptr = 0;
-    if (options.leak_check && old)
-        liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old);
+    if (options.leak_check && old) {
+        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
+        liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old, &t);
+        stamp_set(&st->clk, t.ts);
+        return t.ts;
+    }
+    return ts;
 }
 
-/* ts: taken right after the real allocator returned; cost_ns: the real call's duration
+/* ts: shim_ts() right after the real allocator returned (the guard may raise it); cost_ns: the real call's duration
  * (acost_begin/acost_end around it: ACOST_UNTIMED for the calls not timed), added to the
  * thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
@@ -142,7 +163,7 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                         .align = align};
     int counted;
     r.stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
-    shim_live_add(st, ptr, size, r.stack, PS_CALLER());
+    r.ts = shim_live_add(st, ptr, size, r.stack, PS_CALLER(), ts);
     rec_put(st, &r, sizeof r);
     if (!counted)
         acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
@@ -165,21 +186,29 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
                                            int stack_level)
 {
     ps_rec_free_t r = {.h = {PS_REC_FREE, fn, sizeof r},
-                       .ts = prim_now_ns(),
+                       .ts = shim_ts(st),
                        .ptr = (uint64_t)(uintptr_t)ptr};
     shim_tick(st, r.ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         r.stack = rec_stack(st, PS_CALLER());
     liveset_entry_t le;
-    if (options.leak_check && liveset_remove(r.ptr, &le)) {
-        leakscan_note_free(ptr);
-        if (LIVESET_TID_BITS(le.flags) != LIVESET_F_TID(st->tid))
-            r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
+    if (options.leak_check) {
+        liveset_stamp_t t = {r.ts, LIVESET_F_TID(st->tid)};
+        int found = liveset_remove(r.ptr, &le, &t);
+        r.ts = t.ts;
+        stamp_set(&st->clk, t.ts);
+        if (found) {
+            leakscan_note_free(ptr);
+            if (LIVESET_TID_BITS(le.flags) != t.who)
+                r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
+        }
     }
     rec_put(st, &r, sizeof r);
 }
 
-/* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED */
+/* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED; ts_before:
+ * shim_live_realloc_begin's stamp; ts: shim_ts() after the real call (the guard may raise
+ * it) */
 static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const void *old,
                                               const void *new_ptr, uint64_t size,
                                               uint64_t ts_before, uint64_t ts, uint64_t cost)
@@ -193,11 +222,15 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                           .size = size};
     int counted;
     r.stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
-    if (new_ptr)
-        shim_live_add(st, new_ptr, size, r.stack, PS_CALLER());
-    else if (size && shim_tls.realloc_old.ptr) /* failed: the old block is still live */
+    if (new_ptr) {
+        r.ts = shim_live_add(st, new_ptr, size, r.stack, PS_CALLER(), ts);
+    } else if (size && shim_tls.realloc_old.ptr) { /* failed: the old block is still live */
+        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
-                       shim_tls.realloc_old.stack, shim_tls.realloc_old.flags);
+                       shim_tls.realloc_old.stack, shim_tls.realloc_old.flags, &t);
+        r.ts = t.ts;
+        stamp_set(&st->clk, t.ts);
+    }
     shim_tls.realloc_old.ptr = 0;
     rec_put(st, &r, sizeof r);
     if (!counted)

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "perfshim/compiler.h"
 #include "perfshim/trace_format.h"
+#include "stamp.h"
 
 typedef struct tstate_s {
     /* producer-owned (hot) */
@@ -35,6 +36,7 @@ typedef struct tstate_s {
     uint16_t chunk_flags;
     int64_t sample_left;  /* sampled mode (sampled.h): bytes until the next sample */
     uint64_t sample_rng;  /* sampled mode: the countdown's generator (0: not seeded) */
+    stamp_clock_t clk;    /* heap events' timestamps: the floor and when to read again (stamp.h) */
     /* shared, under lock */
     ilock_t lock PS_ALIGNED_CL;
     uint32_t flushed; /* [0, flushed) of buf is already taken */

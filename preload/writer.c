@@ -61,6 +61,7 @@
 #include "perfshim/trace_zstd.h"
 #include "prim.h"
 #include "stacktab.h"
+#include "stamp.h"
 #include "tstate.h"
 #include "unwind.h"
 
@@ -376,6 +377,7 @@ void writer_buf_put(unsigned char *buf)
  * 1 ms"; the log2 lifetime buckets below 64 ns merge into one. Each bit finer costs ~0.05
  * bytes per event on churn (docs/performance.md, issue 18). */
 #define PS_WRITER_TIME_Q 6u
+_Static_assert(PS_WRITER_TIME_Q == STAMP_Q, "the live set's guard orders stamps by this unit");
 
 /* One pass over the records src[0, len): counts heap and lock events and finds their time
  * range (into ch); with `out` (room for len bytes) it also rewrites ALLOC, FREE and REALLOC
@@ -731,16 +733,28 @@ static void *writer_main(void *arg)
     uint64_t flush_ns = (uint64_t)options.flush_ms * 1000000u;
     uint64_t rss_ns = (uint64_t)options.rss_ms * 1000000u;
     uint64_t tick = rss_ns && rss_ns < flush_ns ? rss_ns : flush_ns;
+    /* heap events' staleness word (stamp.h): advanced every STAMP_TICK_NS while threads make
+     * heap events (a thread read the clock for it within the last `tick`), at `tick` when
+     * none did (each wake-up costs) */
+    uint64_t stamp_ns = stamp_every > 1 ? STAMP_TICK_NS : 0, stamp_fast = 0;
     uint64_t now = prim_now_ns(), next_flush = now + flush_ns, next_rss = now;
+    uint64_t next_stamp = now + stamp_ns;
     while (!__atomic_load_n(&writer_stop, __ATOMIC_ACQUIRE)) {
         int sig = __atomic_load_n(&q_signal, __ATOMIC_ACQUIRE);
         if (!drain_queue(&wctx)) {
             now = prim_now_ns();
             uint64_t due = next_flush < next_rss || !rss_ns ? next_flush : next_rss;
+            if (stamp_ns && next_stamp < due)
+                due = next_stamp;
             if (due > now)
                 prim_futex_wait(&q_signal, sig, due - now < tick ? due - now : tick);
         }
         now = prim_now_ns();
+        if (stamp_ns && now >= next_stamp) {
+            if (stamp_tick_advance())
+                stamp_fast = now + tick;
+            next_stamp = now + (now < stamp_fast ? stamp_ns : tick);
+        }
         if (rss_ns && now >= next_rss) {
             sample_rss(internal_append, 0);
             next_rss = now + rss_ns;
@@ -797,6 +811,7 @@ int writer_start(void)
         pthread_attr_destroy(&attr);
     if (rc != 0)
         return -PS_E_NOMEM;
+    stamp_tick_start(); /* the threads' staleness word: the thread's tick from now on */
     ilock_lock(&q_lock);
     writer_running = 1;
     ilock_unlock(&q_lock);
@@ -940,6 +955,7 @@ static void writer_end(int close_file)
         __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
         prim_futex_wake(&q_signal, 1);
         pthread_join(writer_thread, NULL);
+        stamp_tick_stop(); /* the coarse clock again */
         flush_threads(w, 1);
     } else {
         flush_threads_sync();
@@ -1009,6 +1025,7 @@ void writer_after_fork_child(void)
     writer_wanted = 0;
     writer_ended = 0;
     writer_tick_due = UINT64_MAX;
+    stamp_tick_stop(); /* no writer thread in the child (yet) */
     if (fd_is_trace(fd)) /* the parent's; a number the app reused stays the app's */
         close(fd);
     fd = -1;

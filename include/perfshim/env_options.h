@@ -43,6 +43,13 @@
         "0: no handler")                                                                       \
     INT(leak_check, "PERFSHIM_LEAK_CHECK", 1, 0, 1,                                            \
         "0 turns the live set and the exit-time leak scan off")                                \
+    INT(clock_every, "PERFSHIM_CLOCK_EVERY", 32, 1, 65536,                                  \
+        "heap events per exact clock read of a thread: the others take its last read (within " \
+        "that many events and ~1 ms of the true time; exact where two threads touch one "      \
+        "address); 1 reads the clock every event, as with PERFSHIM_LEAK_CHECK=0")               \
+    INT(clock_guard, "PERFSHIM_CLOCK_GUARD", 1, 0, 1,                                          \
+        "testing only: 0 drops the live set's cross-thread order of timestamps (false heap "    \
+        "errors follow)")                                                                      \
     INT(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64,                                 \
         "signal that takes a live-set snapshot; 0 none")                                       \
     INT(sample_bytes, "PERFSHIM_SAMPLE_BYTES", 0, 0, 1073741824,                             \

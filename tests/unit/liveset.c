@@ -43,7 +43,7 @@ TEST(insert_remove_random_order)
         for (int i = 0; i < N; i++) { /* 16-byte blocks of one 64 KiB region: one shard */
             addr[i] = base + (uint64_t)i * 16u;
             gone[i] = 0;
-            liveset_insert(addr[i], (uint64_t)i + 1, (uint32_t)i, 0);
+            liveset_insert(addr[i], (uint64_t)i + 1, (uint32_t)i, 0, NULL);
         }
         for (int i = 0; i < N; i++)
             expect_true(liveset_set_flags(addr[i], 0));
@@ -52,7 +52,7 @@ TEST(insert_remove_random_order)
             int i = (int)(rng(&x) % N);
             liveset_entry_t e;
             memset(&e, 0, sizeof e);
-            int found = liveset_remove(addr[i], &e);
+            int found = liveset_remove(addr[i], &e, NULL);
             expect_u64_eq(found, !gone[i]);
             if (found) {
                 expect_u64_eq(e.ptr, addr[i]);
@@ -66,7 +66,7 @@ TEST(insert_remove_random_order)
         }
         for (int i = 0; i < N; i++)
             if (!gone[i])
-                expect_true(liveset_remove(addr[i], NULL));
+                expect_true(liveset_remove(addr[i], NULL, NULL));
         for (int i = 0; i < N; i++)
             expect_true(!liveset_set_flags(addr[i], 0));
     }
@@ -82,8 +82,8 @@ static void *contender(void *arg)
     uint64_t x = 1234567u + (uintptr_t)arg;
     for (int k = 0; k < 200000; k++) {
         uint64_t p = base + (rng(&x) % TN) * 16u;
-        if (!liveset_remove(p, NULL))
-            liveset_insert(p, 1, 0, 0);
+        if (!liveset_remove(p, NULL, NULL))
+            liveset_insert(p, 1, 0, 0, NULL);
     }
     return NULL;
 }
@@ -110,7 +110,7 @@ TEST(two_threads_one_shard)
             expect_u64_eq(liveset_set_flags(p, 0), in[j]);
             live += in[j];
             if (in[j])
-                liveset_remove(p, NULL);
+                liveset_remove(p, NULL, NULL);
         }
     }
     expect_true(live > 0);
@@ -136,7 +136,7 @@ TEST(side_table_round_trip)
     };
     const unsigned nc = sizeof c / sizeof c[0];
     for (unsigned k = 0; k < nc; k++)
-        liveset_insert(c[k].ptr, c[k].size, 100 + k, LIVESET_F_TID(0xabcdefu - k) | (k & 7u));
+        liveset_insert(c[k].ptr, c[k].size, 100 + k, LIVESET_F_TID(0xabcdefu - k) | (k & 7u), NULL);
     liveset_lock_all();
     expect_u64_eq(liveset_count(), nc);
     liveset_entry_t out[8];
@@ -156,15 +156,15 @@ TEST(side_table_round_trip)
     /* flags set in either table; a release never seen moves a block between them */
     for (unsigned k = 0; k < nc; k++)
         expect_true(liveset_set_flags(c[k].ptr, LIVESET_F_IGNORED));
-    liveset_insert(c[0].ptr, 1ull << 30, 7, 0);  /* slot -> side */
-    liveset_insert(c[1].ptr, 64, 8, 0);          /* side -> slot */
+    liveset_insert(c[0].ptr, 1ull << 30, 7, 0, NULL);  /* slot -> side */
+    liveset_insert(c[1].ptr, 64, 8, 0, NULL);          /* side -> slot */
     liveset_lock_all();
     expect_u64_eq(liveset_count(), nc);
     liveset_unlock_all();
     for (unsigned k = 0; k < nc; k++) {
         liveset_entry_t e;
         memset(&e, 0, sizeof e);
-        expect_true(liveset_remove(c[k].ptr, &e));
+        expect_true(liveset_remove(c[k].ptr, &e, NULL));
         expect_u64_eq(e.ptr, c[k].ptr);
         if (k == 0) {
             expect_u64_eq(e.size, 1ull << 30);
@@ -177,7 +177,7 @@ TEST(side_table_round_trip)
             expect_u64_eq(e.flags,
                           LIVESET_F_TID(0xabcdefu - k) | (k & 7u) | LIVESET_F_IGNORED);
         }
-        expect_true(!liveset_remove(c[k].ptr, NULL));
+        expect_true(!liveset_remove(c[k].ptr, NULL, NULL));
     }
     liveset_lock_all();
     expect_u64_eq(liveset_count(), 0);
@@ -191,17 +191,17 @@ TEST(slot_bits_exact)
 {
     const uint64_t p = 0x7c0000000100ull, size = (1ull << 25) - 1;
     const uint32_t flags = LIVESET_F_TID(0xffffffu) | 7u;
-    liveset_insert(p, size, 0xffffffffu, flags);
-    liveset_insert(p + 16, 1ull << 20, 0, LIVESET_F_TID(1));
+    liveset_insert(p, size, 0xffffffffu, flags, NULL);
+    liveset_insert(p + 16, 1ull << 20, 0, LIVESET_F_TID(1), NULL);
     for (uint64_t d = 1; d < 8; d++)
-        expect_true(!liveset_remove(p + d, NULL));
-    expect_true(!liveset_remove(p | 1ull << 47, NULL));
-    expect_true(!liveset_remove(p | 1ull << 63, NULL));
+        expect_true(!liveset_remove(p + d, NULL, NULL));
+    expect_true(!liveset_remove(p | 1ull << 47, NULL, NULL));
+    expect_true(!liveset_remove(p | 1ull << 63, NULL, NULL));
     liveset_entry_t e;
-    expect_true(liveset_remove(p + 16, &e));
+    expect_true(liveset_remove(p + 16, &e, NULL));
     expect_u64_eq(e.size, 1ull << 20);
     expect_u64_eq(e.flags, LIVESET_F_TID(1));
-    expect_true(liveset_remove(p, &e));
+    expect_true(liveset_remove(p, &e, NULL));
     expect_u64_eq(e.ptr, p);
     expect_u64_eq(e.size, size);
     expect_u64_eq(e.stack, 0xffffffffu);
@@ -229,15 +229,15 @@ TEST(run_at_the_table_end)
                 p[np++] = q;
     }
     for (unsigned i = 0; i < TAILN; i++)
-        liveset_insert(p[i], i + 1, i, 0);
+        liveset_insert(p[i], i + 1, i, 0, NULL);
     for (unsigned i = 0; i < TAILN; i++)
         expect_true(liveset_set_flags(p[i], 0));
     for (unsigned k = 0; k < TAILN; k++) {
         unsigned i = (k * 37u) % TAILN; /* 37 is prime to 100: each once */
         liveset_entry_t e;
-        expect_true(liveset_remove(p[i], &e));
+        expect_true(liveset_remove(p[i], &e, NULL));
         expect_u64_eq(e.size, i + 1);
-        expect_true(!liveset_remove(p[i], NULL));
+        expect_true(!liveset_remove(p[i], NULL, NULL));
         for (unsigned j = 0; j < TAILN; j++) {
             int live = 0;
             for (unsigned m = k + 1; m < TAILN; m++)
@@ -283,8 +283,8 @@ static unsigned char rseen[RN];
 TEST(export_release)
 {
     for (uint64_t i = 0; i < RN; i++) /* 48-byte blocks over ~37 regions: many shards */
-        liveset_insert(0x7b0000000000ull + i * 48u, i % 1000 + 1, (uint32_t)i, LIVESET_F_TID(i));
-    liveset_insert(0x7b1000000000ull, 1ull << 26, 5, 0); /* a side-table entry */
+        liveset_insert(0x7b0000000000ull + i * 48u, i % 1000 + 1, (uint32_t)i, LIVESET_F_TID(i), NULL);
+    liveset_insert(0x7b1000000000ull, 1ull << 26, 5, 0, NULL); /* a side-table entry */
     expect_true(liveset_bytes() > 0);
     expect_true(!liveset_released());
     liveset_lock_all();
@@ -312,9 +312,9 @@ TEST(export_release)
     }
     expect_u64_eq(side, 1);
     /* afterwards: the old blocks are not found, new ones are */
-    expect_true(!liveset_remove(0x7b0000000000ull, NULL));
-    liveset_insert(0x7b0000000000ull, 8, 1, 0);
-    expect_true(liveset_remove(0x7b0000000000ull, NULL));
+    expect_true(!liveset_remove(0x7b0000000000ull, NULL, NULL));
+    liveset_insert(0x7b0000000000ull, 8, 1, 0, NULL);
+    expect_true(liveset_remove(0x7b0000000000ull, NULL, NULL));
     liveset_lock_all();
     expect_u64_eq(liveset_count(), 0);
     liveset_unlock_all();
@@ -340,10 +340,10 @@ static void *b_owner(void *arg)
         int i = (int)(rng(&x) % (BR * BK));
         if (__atomic_load_n(&b_live[i], __ATOMIC_RELAXED)) {
             __atomic_store_n(&b_live[i], 0, __ATOMIC_RELEASE);
-            if (!liveset_remove(b_addr(i, 0), NULL))
+            if (!liveset_remove(b_addr(i, 0), NULL, NULL))
                 __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED);
         } else {
-            liveset_insert(b_addr(i, 0), 32, (uint32_t)i, 0);
+            liveset_insert(b_addr(i, 0), 32, (uint32_t)i, 0, NULL);
             __atomic_store_n(&b_live[i], 1, __ATOMIC_RELEASE);
         }
         if (liveset_shard_state(b_addr(i, 0)) == LIVESET_SHARD_MINE)
@@ -364,9 +364,9 @@ static void *b_scanner(void *arg)
     (void)arg;
     for (int c = 0; c < 300; c++) {
         for (int r = 0; c & 1 && r < BR; r++) /* (every other cycle: lock_all revokes) */
-            liveset_insert(b_addr(r * BK + c % BK, 1), 16, 7, 0);
+            liveset_insert(b_addr(r * BK + c % BK, 1), 16, 7, 0, NULL);
         for (int r = 0; c & 1 && r < BR; r++)
-            if (!liveset_remove(b_addr(r * BK + c % BK, 1), NULL))
+            if (!liveset_remove(b_addr(r * BK + c % BK, 1), NULL, NULL))
                 __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED);
         liveset_lock_all();
         uint64_t n = liveset_export(b_out, 4 * BR * BK);
@@ -412,12 +412,12 @@ TEST(biased_shards_race)
     else
         expect_true(b_mine); /* the owner owned its shards (and claimed them back) */
     /* a shard two threads use stays shared */
-    liveset_insert(b_addr(0, 1), 16, 7, 0);
-    expect_true(liveset_remove(b_addr(0, 1), NULL));
+    liveset_insert(b_addr(0, 1), 16, 7, 0, NULL);
+    expect_true(liveset_remove(b_addr(0, 1), NULL, NULL));
     int st = liveset_shard_state(b_addr(0, 0));
     expect_true(st == LIVESET_SHARD_SHARED || st == LIVESET_SHARD_NO_BIAS);
     for (int i = 0; i < BR * BK; i++) /* exactly the owner's live blocks are left */
-        expect_u64_eq(liveset_remove(b_addr(i, 0), NULL), b_live[i]);
+        expect_u64_eq(liveset_remove(b_addr(i, 0), NULL, NULL), b_live[i]);
     liveset_lock_all();
     expect_u64_eq(liveset_count(), 0);
     liveset_unlock_all();
