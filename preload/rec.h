@@ -11,7 +11,9 @@
 #ifndef PERFSHIM_REC_H
 #define PERFSHIM_REC_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "acost.h"
 #include "perfshim/compiler.h"
@@ -82,6 +84,65 @@ static PS_ALWAYS_INLINE void rec_put(tstate_t *st, const void *rec, uint32_t len
         return;
     }
     tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
+}
+
+/* The heap records written straight into the buffer, a word at a time, from registers. A
+ * record built as a struct on the stack and copied (rec_put) was read back in 16-byte halves
+ * over its 4- and 8-byte stores: a store-forwarding stall on every event (perf, churn under
+ * the shim: a quarter of ps_hook_malloc's samples, a third of ps_hook_free's). w0 is the
+ * record's first word: the header (type, aux, len) and the stack id (rec_word0). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "rec_word0: little-endian words");
+_Static_assert(offsetof(ps_rec_alloc_t, stack) == 4 && offsetof(ps_rec_alloc_t, ts) == 8 &&
+                   offsetof(ps_rec_alloc_t, ptr) == 16 && offsetof(ps_rec_alloc_t, size) == 24 &&
+                   offsetof(ps_rec_alloc_t, align) == 32 && sizeof(ps_rec_alloc_t) == 40,
+               "rec_put_alloc's words");
+_Static_assert(offsetof(ps_rec_free_t, stack) == 4 && offsetof(ps_rec_free_t, ts) == 8 &&
+                   offsetof(ps_rec_free_t, ptr) == 16 && sizeof(ps_rec_free_t) == 24,
+               "rec_put_free's words");
+
+static PS_ALWAYS_INLINE uint64_t rec_word0(uint8_t type, uint8_t aux, uint16_t len,
+                                           uint32_t stack)
+{
+    return (uint64_t)type | (uint64_t)aux << 8 | (uint64_t)len << 16 | (uint64_t)stack << 32;
+}
+
+/* Stores w into the buffer at p + at, from its register. */
+#define REC_W(p, at, w)                                                                        \
+    do {                                                                                       \
+        const uint64_t w_ = (w);                                                               \
+        memcpy((p) + (at), &w_, 8);                                                            \
+    } while (0)
+
+/* An ALLOC record (trace_format.h ps_rec_alloc_t). */
+static PS_ALWAYS_INLINE void rec_put_alloc(tstate_t *st, uint8_t fn, uint32_t stack, uint64_t ts,
+                                           uint64_t ptr, uint64_t size, uint64_t align)
+{
+    unsigned char *p = tstate_reserve(st, sizeof(ps_rec_alloc_t));
+    if (PS_UNLIKELY(!p)) {
+        rec_count_dropped();
+        return;
+    }
+    REC_W(p, 0, rec_word0(PS_REC_ALLOC, fn, sizeof(ps_rec_alloc_t), stack));
+    REC_W(p, 8, ts);
+    REC_W(p, 16, ptr);
+    REC_W(p, 24, size);
+    REC_W(p, 32, align);
+    tstate_commit(st, sizeof(ps_rec_alloc_t));
+}
+
+/* A FREE record (trace_format.h ps_rec_free_t). */
+static PS_ALWAYS_INLINE void rec_put_free(tstate_t *st, uint8_t aux, uint32_t stack, uint64_t ts,
+                                          uint64_t ptr)
+{
+    unsigned char *p = tstate_reserve(st, sizeof(ps_rec_free_t));
+    if (PS_UNLIKELY(!p)) {
+        rec_count_dropped();
+        return;
+    }
+    REC_W(p, 0, rec_word0(PS_REC_FREE, aux, sizeof(ps_rec_free_t), stack));
+    REC_W(p, 8, ts);
+    REC_W(p, 16, ptr);
+    tstate_commit(st, sizeof(ps_rec_free_t));
 }
 
 #endif /* PERFSHIM_REC_H */

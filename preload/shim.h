@@ -156,18 +156,13 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
                                             uint64_t cost_ns)
 {
     shim_tick(st, ts);
-    ps_rec_alloc_t r = {.h = {PS_REC_ALLOC, fn, sizeof r},
-                        .ts = ts,
-                        .ptr = (uint64_t)(uintptr_t)ptr,
-                        .size = size,
-                        .align = align};
     int counted;
-    r.stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
-    r.ts = shim_live_add(st, ptr, size, r.stack, PS_CALLER(), ts);
-    rec_put(st, &r, sizeof r);
+    const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
+    ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
+    rec_put_alloc(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr, size, align);
     if (!counted)
-        acost_add(st, PS_COST_ALLOC, r.stack, cost_ns);
-    locktab_note_alloc(r.stack, size);
+        acost_add(st, PS_COST_ALLOC, stack, cost_ns);
+    locktab_note_alloc(stack, size);
 }
 
 /* After the real release: c0 from acost_begin before it; added to the thread's release
@@ -185,25 +180,24 @@ static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
 static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
                                            int stack_level)
 {
-    ps_rec_free_t r = {.h = {PS_REC_FREE, fn, sizeof r},
-                       .ts = shim_ts(st),
-                       .ptr = (uint64_t)(uintptr_t)ptr};
-    shim_tick(st, r.ts);
+    uint64_t ts = shim_ts(st);
+    uint32_t stack = 0;
+    shim_tick(st, ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
-        r.stack = rec_stack(st, PS_CALLER());
+        stack = rec_stack(st, PS_CALLER());
     liveset_entry_t le;
     if (options.leak_check) {
-        liveset_stamp_t t = {r.ts, LIVESET_F_TID(st->tid)};
-        int found = liveset_remove(r.ptr, &le, &t);
-        r.ts = t.ts;
+        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
+        int found = liveset_remove((uint64_t)(uintptr_t)ptr, &le, &t);
+        ts = t.ts;
         stamp_set(&st->clk, t.ts);
         if (found) {
             leakscan_note_free(ptr);
             if (LIVESET_TID_BITS(le.flags) != t.who)
-                r.h.aux |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
+                fn |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
         }
     }
-    rec_put(st, &r, sizeof r);
+    rec_put_free(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr);
 }
 
 /* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED; ts_before:
