@@ -320,15 +320,13 @@ typedef struct ucache_block_s {
     ucache_t c;
     unw_context_t ctx;
     unw_cursor_t cur;
-    int32_t toff[UCACHE_CHECKS]; /* ucache_seal's scratch */
-    uint64_t tval[UCACHE_CHECKS];
-    uint32_t twin[UCACHE_CHECKS / 2 + 1];
+    ucache_scratch_t scratch; /* ucache_seal's */
 } ucache_block_t;
 
 /* Sorts e's checks by address (a slot read twice is checked once) and lays them out as
- * ucache_lookup reads them (unwind.h): groups of 4 windows of two adjacent slots, then
+ * ucache_find reads them (unwind.h): groups of 4 windows of two adjacent slots, then
  * groups of 4 single slots, each section's last group filled up with its first check. */
-static void ucache_seal(ucache_block_t *b, ucache_ent_t *e)
+void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->n; i++) { /* insertion sort into the scratch (n <= 129) */
@@ -513,7 +511,7 @@ int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, uc
     __atomic_add_fetch(&n_walks, 1, __ATOMIC_RELAXED);
     if (e && n > 0) {
         __atomic_add_fetch(&n_cached, 1, __ATOMIC_RELAXED);
-        ucache_seal(b, e);
+        ucache_seal(&b->scratch, e);
         *fill = e;
     }
     return n;

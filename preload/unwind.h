@@ -42,6 +42,7 @@
 #ifndef PERFSHIM_UNWIND_H
 #define PERFSHIM_UNWIND_H
 
+#include <emmintrin.h>
 #include <stdint.h>
 
 #include "perfshim/compiler.h"
@@ -91,13 +92,18 @@ uint64_t unwind_shallow_count(void);
  * interned, for the cost of one load and compare per checked slot (~2 per frame), and a
  * miss walks with libunwind and fills the entry. The checks are kept sorted by address, and
  * two that are adjacent (a frame-pointer frame's saved rbp and return address) are one
- * 16-byte window, compared with one SSE load, xor and or; a hit ORs every difference and
- * branches once (no early exit: a miss costs the whole check, then the walk): 4 instructions
- * per window (its offset, the load, xor, or) and 3 a group of 4 for the loop, where the
- * checks' loop took 8 per slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind:
- * churn_bench's 16 frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~40 of
- * the ~138 the key's hash, the way's compare and the loops' set-up). Not cached (walked every
- * time): a stack
+ * 16-byte window, compared with one SSE load, xor and or; the other (single) slots two to a
+ * vector (movq, movhpd); a hit ORs every difference and branches once (no early exit: a miss
+ * costs the whole check, then the walk): 4 instructions per window (its offset, the load, xor,
+ * or), 3 per single slot, and 3 a group of 4 for the loop, where the checks' loop took 8 per
+ * slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind: churn_bench's 16
+ * frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~35 of the ~138 the
+ * key's hash, the way's compare and the loops' set-up). Every checked slot is read on every
+ * hit, the deepest as the nearest: a check of the frames nearest the hook alone cannot be
+ * exact (the same caller reached from another call site further up, the frames between of
+ * the same sizes, differs in one slot 30 frames up; nothing but a read of that slot, or a
+ * hook on returns, tells), so a hit costs ~3-4 instructions a frame (tests/unit/ucache).
+ * Not cached (walked every time): a stack
  * with a signal frame (the interrupted frame's registers come from the signal context), a
  * walk that failed or went outside the thread's known stack, one deeper than
  * UCACHE_MAX_FRAMES, a recorder not inlined into the hook the app called (lock sites).
@@ -136,6 +142,16 @@ typedef struct ucache_ent_s {
     };
 } ucache_ent_t;
 _Static_assert(UCACHE_CHECKS * 12u + 4u <= UCACHE_CHK_WORDS * 8u, "the fill fits the union");
+/* Scratch for ucache_seal: the checks sorted, and the windows found among them. */
+typedef struct ucache_scratch_s {
+    int32_t toff[UCACHE_CHECKS];
+    uint64_t tval[UCACHE_CHECKS];
+    uint32_t twin[UCACHE_CHECKS / 2 + 1];
+} ucache_scratch_t;
+/* An entry filled with e->n checks (e->off, e->val: the slot at cfa + off[i] holds val[i])
+ * made ready for ucache_find: sorted, a slot given twice checked once, adjacent slots paired
+ * into windows, the groups padded (unwind.c; the walk calls it, and the unit test). */
+void ucache_seal(ucache_scratch_t *s, ucache_ent_t *e);
 typedef struct ucache_s {
     ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
     uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
@@ -181,19 +197,22 @@ static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t 
             acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
         }
 #undef UCACHE_WIN
-        acc |= acc2;
-        uint64_t x = acc[0] | acc[1], x2 = 0;
         g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
         ge = e->chk + e->send;
-#define UCACHE_ONE(i) (*(const ucache_word_t *)(b + o[i]) ^ v[i])
+        /* two single slots a vector (movq, movhpd: SSE2), into the windows' accumulators:
+         * 3 instructions a slot, not 4 (its offset, the load, xor, or), and one reduction */
+#define UCACHE_PAIR(i, j)                                                                    \
+    ((ucache_v2a_t)_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + o[i]))), \
+                                (const double *)(b + o[j])))
         for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
             const int32_t *o = (const int32_t *)g;
-            const uint64_t *v = g + 2;
-            x |= UCACHE_ONE(0) | UCACHE_ONE(2);
-            x2 |= UCACHE_ONE(1) | UCACHE_ONE(3);
+            const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
+            acc |= UCACHE_PAIR(0, 1) ^ v[0];
+            acc2 |= UCACHE_PAIR(2, 3) ^ v[1];
         }
-#undef UCACHE_ONE
-        if ((x | x2) == 0)
+#undef UCACHE_PAIR
+        acc |= acc2;
+        if ((acc[0] | acc[1]) == 0)
             return e;
     }
     return NULL;
