@@ -380,6 +380,17 @@ void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
     e->send = (uint16_t)(e->wend + ns / 4 * UCACHE_SGROUP_WORDS);
 }
 
+ucache_ent_t *ucache_find_set(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+{
+    ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
+    for (unsigned w = 0; w < UCACHE_WAYS; w++, e++)
+        if (e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0) {
+            c->mru = e;
+            return e;
+        }
+    return NULL;
+}
+
 static uint64_t n_walks, n_cached;
 
 void unwind_walk_counts(uint64_t *walks, uint64_t *cached)
@@ -491,6 +502,7 @@ int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, uc
         b = imem_alloc(sizeof *b);
         if (!b)
             return unwind_capture(st, max);
+        b->c.mru = &b->c.ent[0][0]; /* empty (ra 0): matches no hook's caller */
         st->ucache = &b->c;
     }
     unw_stack_lo = st->stack_lo;

@@ -153,6 +153,7 @@ typedef struct ucache_scratch_s {
  * into windows, the groups padded (unwind.c; the walk calls it, and the unit test). */
 void ucache_seal(ucache_scratch_t *s, ucache_ent_t *e);
 typedef struct ucache_s {
+    ucache_ent_t *mru; /* the entry the last lookup found (never NULL: an empty one at first) */
     ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
     uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
     /* a replaced entry's calls (ucache_ent_t.calls) of stack spill_id, for the caller of
@@ -175,52 +176,58 @@ static PS_ALWAYS_INLINE unsigned ucache_set(uintptr_t ra, uintptr_t cfa)
 }
 _Static_assert(UCACHE_SETS == 16u, "ucache_set takes 4 bits");
 
+/* 0 if every slot e checks holds the value it held (b: the hook's CFA), else not 0. */
+static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *b)
+{
+    const uint64_t *g = e->chk, *ge = g + e->wend;
+    ucache_v2a_t acc = {0, 0}, acc2 = {0, 0};
+#define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
+    /* two groups an iteration (after one peeled when their count is odd): the loop's add,
+     * compare and branch once per 8 windows (fp 30 310 -> 305 an event; the single slots'
+     * loop unrolled so cost 2 more at depth 12 with frame pointers, saved 2-4 without: left
+     * rolled) */
+#pragma GCC unroll 2
+    for (; g != ge; g += UCACHE_WGROUP_WORDS) {
+        const int32_t *o = (const int32_t *)g;
+        const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
+        acc |= UCACHE_WIN(0) | UCACHE_WIN(2);
+        acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
+    }
+#undef UCACHE_WIN
+    g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
+    ge = e->chk + e->send;
+    /* two single slots a vector (movq, movhpd: SSE2), into the windows' accumulators: 3
+     * instructions a slot, not 4 (its offset, the load, xor, or), and one reduction */
+#define UCACHE_PAIR(i, j)                                                                    \
+    ((ucache_v2a_t)_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + o[i]))), \
+                                (const double *)(b + o[j])))
+    for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
+        const int32_t *o = (const int32_t *)g;
+        const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
+        acc |= UCACHE_PAIR(0, 1) ^ v[0];
+        acc2 |= UCACHE_PAIR(2, 3) ^ v[1];
+    }
+#undef UCACHE_PAIR
+    acc |= acc2;
+    return acc[0] | acc[1];
+}
+
+/* ucache_find past the last entry found: the ways of the key's set, checked (unwind.c). */
+PS_NOINLINE ucache_ent_t *ucache_find_set(ucache_t *c, uintptr_t ra, uintptr_t cfa);
+
 /* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
- * never 0), or NULL. */
+ * never 0), or NULL. The entry the thread's last lookup found is tried first, without the
+ * key's hash and the ways' compares (a loop allocating from one place: ~12 instructions a
+ * malloc less); the others through ucache_find_set. */
 static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
     ucache_t *c = st->ucache;
     if (PS_UNLIKELY(!c))
         return NULL;
-    ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
-    for (unsigned w = 0; w < UCACHE_WAYS; w++, e++) {
-        if (e->ra != ra || e->cfa != cfa)
-            continue;
-        const char *b = (const char *)cfa;
-        const uint64_t *g = e->chk, *ge = g + e->wend;
-        ucache_v2a_t acc = {0, 0}, acc2 = {0, 0};
-#define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
-        /* two groups an iteration (after one peeled when their count is odd): the loop's
-         * add, compare and branch once per 8 windows (fp 30 310 -> 305 an event; the single
-         * slots' loop unrolled so cost 2 more at depth 12 with frame pointers, saved 2-4
-         * without: left rolled) */
-#pragma GCC unroll 2
-        for (; g != ge; g += UCACHE_WGROUP_WORDS) {
-            const int32_t *o = (const int32_t *)g;
-            const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
-            acc |= UCACHE_WIN(0) | UCACHE_WIN(2);
-            acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
-        }
-#undef UCACHE_WIN
-        g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
-        ge = e->chk + e->send;
-        /* two single slots a vector (movq, movhpd: SSE2), into the windows' accumulators:
-         * 3 instructions a slot, not 4 (its offset, the load, xor, or), and one reduction */
-#define UCACHE_PAIR(i, j)                                                                    \
-    ((ucache_v2a_t)_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + o[i]))), \
-                                (const double *)(b + o[j])))
-        for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
-            const int32_t *o = (const int32_t *)g;
-            const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
-            acc |= UCACHE_PAIR(0, 1) ^ v[0];
-            acc2 |= UCACHE_PAIR(2, 3) ^ v[1];
-        }
-#undef UCACHE_PAIR
-        acc |= acc2;
-        if ((acc[0] | acc[1]) == 0)
-            return e;
-    }
-    return NULL;
+    ucache_ent_t *e = c->mru;
+    if (PS_LIKELY(e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0))
+        return e;
+    return ucache_find_set(c, ra, cfa);
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the

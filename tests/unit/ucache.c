@@ -30,6 +30,7 @@ static tstate_t st;
 static ucache_ent_t *entry_new(void)
 {
     memset(&cache, 0, sizeof cache);
+    cache.mru = &cache.ent[0][0]; /* as unwind.c allocates it */
     st.ucache = &cache;
     uintptr_t cfa = (uintptr_t)&stk[CFA_AT];
     ucache_ent_t *e = &cache.ent[ucache_set(RA, cfa)][0];
@@ -225,6 +226,45 @@ TEST(random_layouts)
     }
 }
 
+/* The entry found last is tried first (ucache_find's MRU), the others by their set: two stacks
+ * from the same key (the same caller at the same depth, reached along two paths that differ
+ * 20 frames up) in two ways of one set, looked up alternately, each found exactly when its
+ * slots hold its values; an MRU entry whose key matches but whose slots do not is passed
+ * over for the right one; a key not cached, or an MRU entry refilled with another key, is
+ * not found. */
+TEST(mru_and_ways)
+{
+    fill_stack(99);
+    uintptr_t cfa = (uintptr_t)&stk[CFA_AT];
+    ucache_ent_t *a = entry_new(), *b = a + 1; /* ways 0 and 1 of the key's set */
+    int slots[64];
+    chain(a, 24, 4, 0, 0, slots);
+    int deep = slots[2 * 20 + 1]; /* the return address 20 frames up */
+    uint64_t va = stk[deep], vb = va + 9;
+    b->cfa = cfa;
+    b->n = 0;
+    stk[deep] = vb;
+    for (int k = 0; k < 48; k++)
+        check_slot(b, slots[k]);
+    ucache_seal(&scratch, b);
+    ucache_publish(b, RA, 78);
+    for (int round = 0; round < 6; round++) {
+        stk[deep] = round % 2 ? va : vb;
+        const ucache_ent_t *want = round % 2 ? a : b;
+        expect_true(find() == want);
+        expect_true(cache.mru == want);
+        expect_true(find() == want); /* now through the MRU */
+    }
+    stk[deep] = va + 1; /* neither path: both ways' checks fail, the MRU's too */
+    expect_true(find() == NULL);
+    stk[deep] = va;
+    expect_true(find() == a);
+    expect_true(ucache_find(&st, RA + 16, cfa) == NULL); /* another caller */
+    a->ra = 0; /* a refilled (unpublished while its walk runs): not found through the MRU */
+    expect_true(cache.mru == a);
+    expect_true(find() == NULL);
+}
+
 TEST_MAIN(TEST_ENTRY(frame_pointer_chains), TEST_ENTRY(no_frame_pointers),
           TEST_ENTRY(mixed_and_odd_counts), TEST_ENTRY(deep_frame_differs),
-          TEST_ENTRY(duplicates_and_key), TEST_ENTRY(random_layouts))
+          TEST_ENTRY(duplicates_and_key), TEST_ENTRY(random_layouts), TEST_ENTRY(mru_and_ways))
