@@ -382,13 +382,42 @@ void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
 
 ucache_ent_t *ucache_find_set(ucache_t *c, uintptr_t ra, uintptr_t cfa)
 {
-    ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
-    for (unsigned w = 0; w < UCACHE_WAYS; w++, e++)
+    for (unsigned i = c->head[ucache_hash(ra, cfa)]; i;) {
+        ucache_ent_t *e = &c->ent[i - 1];
         if (e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0) {
             c->mru = e;
             return e;
         }
+        i = e->next;
+    }
     return NULL;
+}
+
+ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+{
+    unsigned v = c->victim;
+    c->victim = (uint8_t)((v + 1) % UCACHE_ENTS);
+    ucache_ent_t *e = &c->ent[v];
+    if (e->chain) { /* off its chain (short: the entries of a few keys) */
+        uint8_t *p = &c->head[e->chain - 1];
+        while (*p != v + 1)
+            p = &c->ent[*p - 1].next;
+        *p = e->next;
+    }
+    if (e->calls) { /* the replaced stack's untimed allocations: to the acost table
+                     * (rec_stack_walk, after the walk) */
+        c->spill_id = e->id;
+        c->spill_calls += e->calls;
+        e->calls = 0;
+    }
+    e->ra = 0; /* unpublished until the stack has its id */
+    e->cfa = cfa;
+    e->n = 0;
+    unsigned h = ucache_hash(ra, cfa);
+    e->next = c->head[h];
+    e->chain = (uint8_t)(h + 1);
+    c->head[h] = (uint8_t)(v + 1);
+    return e;
 }
 
 static uint64_t n_walks, n_cached;
@@ -439,23 +468,8 @@ static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_
         } else {
             if (n == 0) { /* the hook's caller: the key */
                 unw_word_t sp;
-                if (ip == ra && unw_get_reg_fn(cur, UNW_REG_SP, &sp) == 0 && sp == cfa) {
-                    unsigned set = ucache_set(ra, cfa), w = 0;
-                    while (w < UCACHE_WAYS && b->c.ent[set][w].ra)
-                        w++;
-                    if (w == UCACHE_WAYS)
-                        w = b->c.next[set]++ % UCACHE_WAYS;
-                    e = &b->c.ent[set][w];
-                    if (e->calls) { /* the replaced stack's untimed allocations: to the
-                                     * acost table (rec_stack_walk, after the walk) */
-                        b->c.spill_id = e->id;
-                        b->c.spill_calls += e->calls;
-                        e->calls = 0;
-                    }
-                    e->ra = 0; /* unpublished until the stack has its id */
-                    e->cfa = cfa;
-                    e->n = 0;
-                }
+                if (ip == ra && unw_get_reg_fn(cur, UNW_REG_SP, &sp) == 0 && sp == cfa)
+                    e = ucache_claim(&b->c, ra, cfa);
             } else if (e && (unw_get_save_loc_fn(cur, UNW_X86_64_RIP, &loc) < 0 ||
                              loc.type != UNW_SLT_MEMORY ||
                              !ucache_check(e, st, cfa, loc.u.addr, ip))) {
@@ -502,7 +516,7 @@ int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, uc
         b = imem_alloc(sizeof *b);
         if (!b)
             return unwind_capture(st, max);
-        b->c.mru = &b->c.ent[0][0]; /* empty (ra 0): matches no hook's caller */
+        b->c.mru = &b->c.ent[0]; /* empty (ra 0): matches no hook's caller */
         st->ucache = &b->c;
     }
     unw_stack_lo = st->stack_lo;

@@ -98,7 +98,8 @@ uint64_t unwind_shallow_count(void);
  * or), 3 per single slot, and 3 a group of 4 for the loop, where the checks' loop took 8 per
  * slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind: churn_bench's 16
  * frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~35 of the ~138 the
- * key's hash, the way's compare and the loops' set-up). Every checked slot is read on every
+ * key's hash, the way's compare and the loops' set-up; now the last entry found is tried
+ * first, without them). Every checked slot is read on every
  * hit, the deepest as the nearest: a check of the frames nearest the hook alone cannot be
  * exact (the same caller reached from another call site further up, the frames between of
  * the same sizes, differs in one slot 30 frames up; nothing but a read of that slot, or a
@@ -110,9 +111,12 @@ uint64_t unwind_shallow_count(void);
  * What it cannot see (docs/architecture.md "Stack cache"): a CFA computed by a DWARF
  * expression from other memory (dynamic stack realignment, DRAP) and code unloaded and
  * replaced at the same addresses while its frames' slots keep their values. Entries are per
- * thread (no sharing, no lock); the table is direct-mapped, a collision replaces. */
-#define UCACHE_SETS 16u
-#define UCACHE_WAYS 4u /* stacks kept per (ra, CFA) hash: paths that differ further up */
+ * thread (no sharing, no lock): UCACHE_ENTS of them, any number of one key (a set-associative
+ * table's 4 ways a hash missed every allocation of cxx_service's std::string reached from 8
+ * callers in turn: 157,615 walks for 48 stacks; now 48), found by the entry the last lookup
+ * found, then by the key's chain; a fill takes the least recently filled entry. */
+#define UCACHE_ENTS 64u  /* stacks kept per thread */
+#define UCACHE_HEADS 128u /* chains, by the hash of (ra, CFA) */
 #define UCACHE_MAX_FRAMES 64u
 #define UCACHE_CHECKS (2u * UCACHE_MAX_FRAMES + 1u)
 /* Sealed, the checks are groups of 4 (a group short of 4 is filled with copies of its
@@ -128,6 +132,8 @@ typedef struct ucache_ent_s {
     uintptr_t ra, cfa; /* ra 0: empty */
     uint32_t id, n;    /* the interned stack; checks (slots) while filling */
     uint16_t wend, send; /* sealed: chk[0, wend) groups of 4 windows, [wend, send) of singles */
+    uint8_t next;        /* the next entry on its chain, plus 1 (0: the chain's end) */
+    uint8_t chain;       /* its chain, plus 1 (0: on none) */
     uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
                           * (rec_stack_alloc; acost_flush and a refill move them there) */
     union {
@@ -154,8 +160,13 @@ typedef struct ucache_scratch_s {
 void ucache_seal(ucache_scratch_t *s, ucache_ent_t *e);
 typedef struct ucache_s {
     ucache_ent_t *mru; /* the entry the last lookup found (never NULL: an empty one at first) */
-    ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
-    uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
+    /* head[h]: the first entry (plus 1, 0: none) of the chain of the keys whose hash is h;
+     * every entry of one key is on its chain, however many paths reach it (a string's
+     * allocation reached from 8 callers: 8 entries of one key), so the cache holds any
+     * UCACHE_ENTS stacks, not 4 a hash as a set-associative table did */
+    uint8_t head[UCACHE_HEADS];
+    uint8_t victim; /* the entry a fill takes next (round robin: the least recently filled) */
+    ucache_ent_t ent[UCACHE_ENTS];
     /* a replaced entry's calls (ucache_ent_t.calls) of stack spill_id, for the caller of
      * unwind_capture_cached to move to the acost table (unwind does not call acost) */
     uint32_t spill_id;
@@ -169,12 +180,13 @@ typedef uint64_t __attribute__((vector_size(16), may_alias)) ucache_v2a_t;
 /* PERFSHIM_UNWIND: the stack capture in use */
 enum { PS_UNWIND_AUTO = 0, PS_UNWIND_LIBUNWIND = 1 };
 
-static PS_ALWAYS_INLINE unsigned ucache_set(uintptr_t ra, uintptr_t cfa)
+static PS_ALWAYS_INLINE unsigned ucache_hash(uintptr_t ra, uintptr_t cfa)
 {
     uint64_t h = ((uint64_t)ra ^ ((uint64_t)cfa << 7)) * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> (64 - 4));
+    return (unsigned)(h >> (64 - 7));
 }
-_Static_assert(UCACHE_SETS == 16u, "ucache_set takes 4 bits");
+_Static_assert(UCACHE_HEADS == 128u, "ucache_hash takes 7 bits");
+_Static_assert(UCACHE_ENTS < 255u, "entries are numbered by a byte");
 
 /* 0 if every slot e checks holds the value it held (b: the hook's CFA), else not 0. */
 static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *b)
@@ -212,8 +224,12 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
     return acc[0] | acc[1];
 }
 
-/* ucache_find past the last entry found: the ways of the key's set, checked (unwind.c). */
+/* ucache_find past the last entry found: the entries of the key's chain, checked (unwind.c). */
 PS_NOINLINE ucache_ent_t *ucache_find_set(ucache_t *c, uintptr_t ra, uintptr_t cfa);
+/* The entry a new stack of key (ra, cfa) is filled into: the least recently filled one, taken
+ * off its chain and put on the key's, unpublished (ra 0) and empty (n 0); a stack it held is
+ * no longer found. Its untimed calls (ucache_ent_t.calls) are moved to c->spill_*. */
+ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 
 /* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
  * never 0), or NULL. The entry the thread's last lookup found is tried first, without the

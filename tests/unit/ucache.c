@@ -26,17 +26,18 @@ static ucache_t cache;
 static ucache_scratch_t scratch;
 static tstate_t st;
 
-/* The entry for key (RA, the fake CFA), way 0 of its set, empty and unsealed. */
-static ucache_ent_t *entry_new(void)
+static void cache_reset(void)
 {
     memset(&cache, 0, sizeof cache);
-    cache.mru = &cache.ent[0][0]; /* as unwind.c allocates it */
+    cache.mru = &cache.ent[0]; /* as unwind.c allocates it */
     st.ucache = &cache;
-    uintptr_t cfa = (uintptr_t)&stk[CFA_AT];
-    ucache_ent_t *e = &cache.ent[ucache_set(RA, cfa)][0];
-    e->cfa = cfa;
-    e->n = 0;
-    return e;
+}
+
+/* A new entry for key (RA, the fake CFA) in an empty cache, unsealed. */
+static ucache_ent_t *entry_new(void)
+{
+    cache_reset();
+    return ucache_claim(&cache, RA, (uintptr_t)&stk[CFA_AT]);
 }
 
 /* A check of stack slot i (its value now). */
@@ -226,23 +227,22 @@ TEST(random_layouts)
     }
 }
 
-/* The entry found last is tried first (ucache_find's MRU), the others by their set: two stacks
- * from the same key (the same caller at the same depth, reached along two paths that differ
- * 20 frames up) in two ways of one set, looked up alternately, each found exactly when its
+/* The entry found last is tried first (ucache_find's MRU), the others by their chain: two
+ * stacks from the same key (the same caller at the same depth, reached along two paths that
+ * differ 20 frames up) on one chain, looked up alternately, each found exactly when its
  * slots hold its values; an MRU entry whose key matches but whose slots do not is passed
  * over for the right one; a key not cached, or an MRU entry refilled with another key, is
  * not found. */
-TEST(mru_and_ways)
+TEST(mru_and_chain)
 {
     fill_stack(99);
     uintptr_t cfa = (uintptr_t)&stk[CFA_AT];
-    ucache_ent_t *a = entry_new(), *b = a + 1; /* ways 0 and 1 of the key's set */
+    ucache_ent_t *a = entry_new();
     int slots[64];
     chain(a, 24, 4, 0, 0, slots);
     int deep = slots[2 * 20 + 1]; /* the return address 20 frames up */
     uint64_t va = stk[deep], vb = va + 9;
-    b->cfa = cfa;
-    b->n = 0;
+    ucache_ent_t *b = ucache_claim(&cache, RA, cfa); /* the same key's chain */
     stk[deep] = vb;
     for (int k = 0; k < 48; k++)
         check_slot(b, slots[k]);
@@ -265,6 +265,75 @@ TEST(mru_and_ways)
     expect_true(find() == NULL);
 }
 
+/* One key reached along 40 paths (a std::string's allocation from 40 callers): all 40 kept
+ * (a 4-way set kept 4, and a loop over more missed every time), each found exactly when the
+ * stack holds its path. */
+TEST(many_paths_one_key)
+{
+    fill_stack(5);
+    cache_reset();
+    uintptr_t cfa = (uintptr_t)&stk[CFA_AT];
+    int slots[64], n = 0, deep = CFA_AT + 30;
+    uint64_t base = stk[deep];
+    for (int p = 0; p < 40; p++) {
+        stk[deep] = base + (uint64_t)p;
+        ucache_ent_t *e = ucache_claim(&cache, RA, cfa);
+        n = 0;
+        for (int i = CFA_AT - 2; i <= deep; i += 4)
+            slots[n++] = i;
+        for (int k = 0; k < n; k++)
+            check_slot(e, slots[k]);
+        check_slot(e, deep);
+        ucache_seal(&scratch, e);
+        ucache_publish(e, RA, 100u + (uint32_t)p);
+    }
+    for (int round = 0; round < 3; round++)
+        for (int p = 0; p < 40; p++) {
+            stk[deep] = base + (uint64_t)p;
+            const ucache_ent_t *e = find();
+            assert_true(e != NULL);
+            expect_u64_eq(e->id, 100u + (uint32_t)p);
+        }
+    stk[deep] = base + 40;
+    expect_true(find() == NULL);
+}
+
+/* More keys than entries: a fill takes the least recently filled entry, off its chain; the
+ * last UCACHE_ENTS stacks are found, the older ones not, and every chain stays well formed
+ * (each entry on the chain its key hashes to, once). */
+TEST(replacement)
+{
+    fill_stack(11);
+    cache_reset();
+    const int keys = 3 * UCACHE_ENTS + 7;
+    for (int k = 0; k < keys; k++) {
+        ucache_ent_t *e = ucache_claim(&cache, RA + 16u * (unsigned)k, (uintptr_t)&stk[CFA_AT]);
+        check_slot(e, CFA_AT + 1 + k % 50);
+        ucache_seal(&scratch, e);
+        ucache_publish(e, RA + 16u * (unsigned)k, 1000u + (uint32_t)k);
+        int seen = 0;
+        for (unsigned h = 0; h < UCACHE_HEADS; h++)
+            for (unsigned i = cache.head[h]; i; i = cache.ent[i - 1].next) {
+                const ucache_ent_t *x = &cache.ent[i - 1];
+                expect_u64_eq(x->chain, h + 1);
+                expect_u64_eq(ucache_hash(x->ra, x->cfa), h);
+                seen++;
+                assert_true(seen <= (int)UCACHE_ENTS);
+            }
+        expect_u64_eq(seen, k + 1 < (int)UCACHE_ENTS ? k + 1 : (int)UCACHE_ENTS);
+    }
+    for (int k = 0; k < keys; k++) {
+        const ucache_ent_t *e = ucache_find(&st, RA + 16u * (unsigned)k, (uintptr_t)&stk[CFA_AT]);
+        if (k >= keys - (int)UCACHE_ENTS) {
+            assert_true(e != NULL);
+            expect_u64_eq(e->id, 1000u + (uint32_t)k);
+        } else {
+            expect_true(e == NULL);
+        }
+    }
+}
+
 TEST_MAIN(TEST_ENTRY(frame_pointer_chains), TEST_ENTRY(no_frame_pointers),
           TEST_ENTRY(mixed_and_odd_counts), TEST_ENTRY(deep_frame_differs),
-          TEST_ENTRY(duplicates_and_key), TEST_ENTRY(random_layouts), TEST_ENTRY(mru_and_ways))
+          TEST_ENTRY(duplicates_and_key), TEST_ENTRY(random_layouts), TEST_ENTRY(mru_and_chain),
+          TEST_ENTRY(many_paths_one_key), TEST_ENTRY(replacement))
