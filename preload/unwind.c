@@ -380,7 +380,7 @@ void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
     e->send = (uint16_t)(e->wend + ns / 4 * UCACHE_SGROUP_WORDS);
 }
 
-ucache_ent_t *ucache_find_set(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa)
 {
     for (unsigned i = c->head[ucache_hash(ra, cfa)]; i;) {
         ucache_ent_t *e = &c->ent[i - 1];

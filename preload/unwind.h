@@ -172,7 +172,6 @@ typedef struct ucache_s {
     uint32_t spill_id;
     uint64_t spill_calls;
 } ucache_t;
-typedef uint64_t __attribute__((may_alias)) ucache_word_t;
 /* 16 bytes: a window on the stack (unaligned: movdqu), and its values (aligned) */
 typedef uint64_t __attribute__((vector_size(16), aligned(8), may_alias)) ucache_v2_t;
 typedef uint64_t __attribute__((vector_size(16), may_alias)) ucache_v2a_t;
@@ -225,7 +224,7 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
 }
 
 /* ucache_find past the last entry found: the entries of the key's chain, checked (unwind.c). */
-PS_NOINLINE ucache_ent_t *ucache_find_set(ucache_t *c, uintptr_t ra, uintptr_t cfa);
+PS_NOINLINE ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 /* The entry a new stack of key (ra, cfa) is filled into: the least recently filled one, taken
  * off its chain and put on the key's, unpublished (ra 0) and empty (n 0); a stack it held is
  * no longer found. Its untimed calls (ucache_ent_t.calls) are moved to c->spill_*. */
@@ -234,7 +233,7 @@ ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 /* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
  * never 0), or NULL. The entry the thread's last lookup found is tried first, without the
  * key's hash and the ways' compares (a loop allocating from one place: ~12 instructions a
- * malloc less); the others through ucache_find_set. */
+ * malloc less); the others through ucache_find_chain. */
 static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
     ucache_t *c = st->ucache;
@@ -243,7 +242,7 @@ static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t 
     ucache_ent_t *e = c->mru;
     if (PS_LIKELY(e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0))
         return e;
-    return ucache_find_set(c, ra, cfa);
+    return ucache_find_chain(c, ra, cfa);
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the
