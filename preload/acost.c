@@ -133,9 +133,8 @@ void acost_flush(tstate_t *st, tstate_t *out)
      * st) the table is only looked up, a key it lacks (no call of that stack was timed)
      * written as a record of its own (its calls, none sampled: what the entry would say). */
     ucache_t *c = st->ucache;
-    for (uint32_t i = 0; c && i <= UCACHE_SETS * UCACHE_WAYS; i++) {
-        ucache_ent_t *u = i < UCACHE_SETS * UCACHE_WAYS ? &c->ent[i / UCACHE_WAYS][i % UCACHE_WAYS]
-                                                         : NULL;
+    for (uint32_t i = 0; c && i <= UCACHE_ENTS; i++) {
+        ucache_ent_t *u = i < UCACHE_ENTS ? &c->ent[i] : NULL;
         uint64_t n = u ? u->calls : c->spill_calls; /* (the last: a replaced entry's) */
         uint32_t id = u ? u->id : c->spill_id;
         if (!n)

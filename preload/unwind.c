@@ -320,15 +320,13 @@ typedef struct ucache_block_s {
     ucache_t c;
     unw_context_t ctx;
     unw_cursor_t cur;
-    int32_t toff[UCACHE_CHECKS]; /* ucache_seal's scratch */
-    uint64_t tval[UCACHE_CHECKS];
-    uint32_t twin[UCACHE_CHECKS / 2 + 1];
+    ucache_scratch_t scratch; /* ucache_seal's */
 } ucache_block_t;
 
 /* Sorts e's checks by address (a slot read twice is checked once) and lays them out as
- * ucache_lookup reads them (unwind.h): groups of 4 windows of two adjacent slots, then
+ * ucache_find reads them (unwind.h): groups of 4 windows of two adjacent slots, then
  * groups of 4 single slots, each section's last group filled up with its first check. */
-static void ucache_seal(ucache_block_t *b, ucache_ent_t *e)
+void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->n; i++) { /* insertion sort into the scratch (n <= 129) */
@@ -382,6 +380,46 @@ static void ucache_seal(ucache_block_t *b, ucache_ent_t *e)
     e->send = (uint16_t)(e->wend + ns / 4 * UCACHE_SGROUP_WORDS);
 }
 
+ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+{
+    for (unsigned i = c->head[ucache_hash(ra, cfa)]; i;) {
+        ucache_ent_t *e = &c->ent[i - 1];
+        if (e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0) {
+            c->mru = e;
+            return e;
+        }
+        i = e->next;
+    }
+    return NULL;
+}
+
+ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+{
+    unsigned v = c->victim;
+    c->victim = (uint8_t)((v + 1) % UCACHE_ENTS);
+    ucache_ent_t *e = &c->ent[v];
+    if (e->chain) { /* off its chain (short: the entries of a few keys) */
+        uint8_t *p = &c->head[e->chain - 1];
+        while (*p != v + 1)
+            p = &c->ent[*p - 1].next;
+        *p = e->next;
+    }
+    if (e->calls) { /* the replaced stack's untimed allocations: to the acost table
+                     * (rec_stack_walk, after the walk) */
+        c->spill_id = e->id;
+        c->spill_calls += e->calls;
+        e->calls = 0;
+    }
+    e->ra = 0; /* unpublished until the stack has its id */
+    e->cfa = cfa;
+    e->n = 0;
+    unsigned h = ucache_hash(ra, cfa);
+    e->next = c->head[h];
+    e->chain = (uint8_t)(h + 1);
+    c->head[h] = (uint8_t)(v + 1);
+    return e;
+}
+
 static uint64_t n_walks, n_cached;
 
 void unwind_walk_counts(uint64_t *walks, uint64_t *cached)
@@ -430,23 +468,8 @@ static int walk(tstate_t *st, ucache_block_t *b, int max, uintptr_t ra, uintptr_
         } else {
             if (n == 0) { /* the hook's caller: the key */
                 unw_word_t sp;
-                if (ip == ra && unw_get_reg_fn(cur, UNW_REG_SP, &sp) == 0 && sp == cfa) {
-                    unsigned set = ucache_set(ra, cfa), w = 0;
-                    while (w < UCACHE_WAYS && b->c.ent[set][w].ra)
-                        w++;
-                    if (w == UCACHE_WAYS)
-                        w = b->c.next[set]++ % UCACHE_WAYS;
-                    e = &b->c.ent[set][w];
-                    if (e->calls) { /* the replaced stack's untimed allocations: to the
-                                     * acost table (rec_stack_walk, after the walk) */
-                        b->c.spill_id = e->id;
-                        b->c.spill_calls += e->calls;
-                        e->calls = 0;
-                    }
-                    e->ra = 0; /* unpublished until the stack has its id */
-                    e->cfa = cfa;
-                    e->n = 0;
-                }
+                if (ip == ra && unw_get_reg_fn(cur, UNW_REG_SP, &sp) == 0 && sp == cfa)
+                    e = ucache_claim(&b->c, ra, cfa);
             } else if (e && (unw_get_save_loc_fn(cur, UNW_X86_64_RIP, &loc) < 0 ||
                              loc.type != UNW_SLT_MEMORY ||
                              !ucache_check(e, st, cfa, loc.u.addr, ip))) {
@@ -493,6 +516,7 @@ int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, uc
         b = imem_alloc(sizeof *b);
         if (!b)
             return unwind_capture(st, max);
+        b->c.mru = &b->c.ent[0]; /* empty (ra 0): matches no hook's caller */
         st->ucache = &b->c;
     }
     unw_stack_lo = st->stack_lo;
@@ -513,7 +537,7 @@ int unwind_capture_cached(tstate_t *st, int max, uintptr_t ra, uintptr_t cfa, uc
     __atomic_add_fetch(&n_walks, 1, __ATOMIC_RELAXED);
     if (e && n > 0) {
         __atomic_add_fetch(&n_cached, 1, __ATOMIC_RELAXED);
-        ucache_seal(b, e);
+        ucache_seal(&b->scratch, e);
         *fill = e;
     }
     return n;

@@ -42,6 +42,7 @@
 #ifndef PERFSHIM_UNWIND_H
 #define PERFSHIM_UNWIND_H
 
+#include <emmintrin.h>
 #include <stdint.h>
 
 #include "perfshim/compiler.h"
@@ -91,22 +92,31 @@ uint64_t unwind_shallow_count(void);
  * interned, for the cost of one load and compare per checked slot (~2 per frame), and a
  * miss walks with libunwind and fills the entry. The checks are kept sorted by address, and
  * two that are adjacent (a frame-pointer frame's saved rbp and return address) are one
- * 16-byte window, compared with one SSE load, xor and or; a hit ORs every difference and
- * branches once (no early exit: a miss costs the whole check, then the walk): 4 instructions
- * per window (its offset, the load, xor, or) and 3 a group of 4 for the loop, where the
- * checks' loop took 8 per slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind:
- * churn_bench's 16 frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~40 of
- * the ~138 the key's hash, the way's compare and the loops' set-up). Not cached (walked every
- * time): a stack
+ * 16-byte window, compared with one SSE load, xor and or; the other (single) slots two to a
+ * vector (movq, movhpd); a hit ORs every difference and branches once (no early exit: a miss
+ * costs the whole check, then the walk): 4 instructions per window (its offset, the load, xor,
+ * or), 3 per single slot, and 3 a group of 4 for the loop, where the checks' loop took 8 per
+ * slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind: churn_bench's 16
+ * frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~35 of the ~138 the
+ * key's hash, the way's compare and the loops' set-up; now the last entry found is tried
+ * first, without them). Every checked slot is read on every
+ * hit, the deepest as the nearest: a check of the frames nearest the hook alone cannot be
+ * exact (the same caller reached from another call site further up, the frames between of
+ * the same sizes, differs in one slot 30 frames up; nothing but a read of that slot, or a
+ * hook on returns, tells), so a hit costs ~3-4 instructions a frame (tests/unit/ucache).
+ * Not cached (walked every time): a stack
  * with a signal frame (the interrupted frame's registers come from the signal context), a
  * walk that failed or went outside the thread's known stack, one deeper than
  * UCACHE_MAX_FRAMES, a recorder not inlined into the hook the app called (lock sites).
  * What it cannot see (docs/architecture.md "Stack cache"): a CFA computed by a DWARF
  * expression from other memory (dynamic stack realignment, DRAP) and code unloaded and
  * replaced at the same addresses while its frames' slots keep their values. Entries are per
- * thread (no sharing, no lock); the table is direct-mapped, a collision replaces. */
-#define UCACHE_SETS 16u
-#define UCACHE_WAYS 4u /* stacks kept per (ra, CFA) hash: paths that differ further up */
+ * thread (no sharing, no lock): UCACHE_ENTS of them, any number of one key (a set-associative
+ * table's 4 ways a hash missed every allocation of cxx_service's std::string reached from 8
+ * callers in turn: 157,615 walks for 48 stacks; now 48), found by the entry the last lookup
+ * found, then by the key's chain; a fill takes the least recently filled entry. */
+#define UCACHE_ENTS 64u  /* stacks kept per thread */
+#define UCACHE_HEADS 128u /* chains, by the hash of (ra, CFA) */
 #define UCACHE_MAX_FRAMES 64u
 #define UCACHE_CHECKS (2u * UCACHE_MAX_FRAMES + 1u)
 /* Sealed, the checks are groups of 4 (a group short of 4 is filled with copies of its
@@ -122,6 +132,8 @@ typedef struct ucache_ent_s {
     uintptr_t ra, cfa; /* ra 0: empty */
     uint32_t id, n;    /* the interned stack; checks (slots) while filling */
     uint16_t wend, send; /* sealed: chk[0, wend) groups of 4 windows, [wend, send) of singles */
+    uint8_t next;        /* the next entry on its chain, plus 1 (0: the chain's end) */
+    uint8_t chain;       /* its chain, plus 1 (0: on none) */
     uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
                           * (rec_stack_alloc; acost_flush and a refill move them there) */
     union {
@@ -136,15 +148,30 @@ typedef struct ucache_ent_s {
     };
 } ucache_ent_t;
 _Static_assert(UCACHE_CHECKS * 12u + 4u <= UCACHE_CHK_WORDS * 8u, "the fill fits the union");
+/* Scratch for ucache_seal: the checks sorted, and the windows found among them. */
+typedef struct ucache_scratch_s {
+    int32_t toff[UCACHE_CHECKS];
+    uint64_t tval[UCACHE_CHECKS];
+    uint32_t twin[UCACHE_CHECKS / 2 + 1];
+} ucache_scratch_t;
+/* An entry filled with e->n checks (e->off, e->val: the slot at cfa + off[i] holds val[i])
+ * made ready for ucache_find: sorted, a slot given twice checked once, adjacent slots paired
+ * into windows, the groups padded (unwind.c; the walk calls it, and the unit test). */
+void ucache_seal(ucache_scratch_t *s, ucache_ent_t *e);
 typedef struct ucache_s {
-    ucache_ent_t ent[UCACHE_SETS][UCACHE_WAYS];
-    uint8_t next[UCACHE_SETS]; /* the way a fill replaces next (round robin) */
+    ucache_ent_t *mru; /* the entry the last lookup found (never NULL: an empty one at first) */
+    /* head[h]: the first entry (plus 1, 0: none) of the chain of the keys whose hash is h;
+     * every entry of one key is on its chain, however many paths reach it (a string's
+     * allocation reached from 8 callers: 8 entries of one key), so the cache holds any
+     * UCACHE_ENTS stacks, not 4 a hash as a set-associative table did */
+    uint8_t head[UCACHE_HEADS];
+    uint8_t victim; /* the entry a fill takes next (round robin: the least recently filled) */
+    ucache_ent_t ent[UCACHE_ENTS];
     /* a replaced entry's calls (ucache_ent_t.calls) of stack spill_id, for the caller of
      * unwind_capture_cached to move to the acost table (unwind does not call acost) */
     uint32_t spill_id;
     uint64_t spill_calls;
 } ucache_t;
-typedef uint64_t __attribute__((may_alias)) ucache_word_t;
 /* 16 bytes: a window on the stack (unaligned: movdqu), and its values (aligned) */
 typedef uint64_t __attribute__((vector_size(16), aligned(8), may_alias)) ucache_v2_t;
 typedef uint64_t __attribute__((vector_size(16), may_alias)) ucache_v2a_t;
@@ -152,51 +179,70 @@ typedef uint64_t __attribute__((vector_size(16), may_alias)) ucache_v2a_t;
 /* PERFSHIM_UNWIND: the stack capture in use */
 enum { PS_UNWIND_AUTO = 0, PS_UNWIND_LIBUNWIND = 1 };
 
-static PS_ALWAYS_INLINE unsigned ucache_set(uintptr_t ra, uintptr_t cfa)
+static PS_ALWAYS_INLINE unsigned ucache_hash(uintptr_t ra, uintptr_t cfa)
 {
     uint64_t h = ((uint64_t)ra ^ ((uint64_t)cfa << 7)) * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> (64 - 4));
+    return (unsigned)(h >> (64 - 7));
 }
-_Static_assert(UCACHE_SETS == 16u, "ucache_set takes 4 bits");
+_Static_assert(UCACHE_HEADS == 128u, "ucache_hash takes 7 bits");
+_Static_assert(UCACHE_ENTS < 255u, "entries are numbered by a byte");
+
+/* 0 if every slot e checks holds the value it held (b: the hook's CFA), else not 0. */
+static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *b)
+{
+    const uint64_t *g = e->chk, *ge = g + e->wend;
+    ucache_v2a_t acc = {0, 0}, acc2 = {0, 0};
+#define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
+    /* two groups an iteration (after one peeled when their count is odd): the loop's add,
+     * compare and branch once per 8 windows (fp 30 310 -> 305 an event; the single slots'
+     * loop unrolled so cost 2 more at depth 12 with frame pointers, saved 2-4 without: left
+     * rolled) */
+#pragma GCC unroll 2
+    for (; g != ge; g += UCACHE_WGROUP_WORDS) {
+        const int32_t *o = (const int32_t *)g;
+        const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
+        acc |= UCACHE_WIN(0) | UCACHE_WIN(2);
+        acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
+    }
+#undef UCACHE_WIN
+    g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
+    ge = e->chk + e->send;
+    /* two single slots a vector (movq, movhpd: SSE2), into the windows' accumulators: 3
+     * instructions a slot, not 4 (its offset, the load, xor, or), and one reduction */
+#define UCACHE_PAIR(i, j)                                                                    \
+    ((ucache_v2a_t)_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + o[i]))), \
+                                (const double *)(b + o[j])))
+    for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
+        const int32_t *o = (const int32_t *)g;
+        const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
+        acc |= UCACHE_PAIR(0, 1) ^ v[0];
+        acc2 |= UCACHE_PAIR(2, 3) ^ v[1];
+    }
+#undef UCACHE_PAIR
+    acc |= acc2;
+    return acc[0] | acc[1];
+}
+
+/* ucache_find past the last entry found: the entries of the key's chain, checked (unwind.c). */
+PS_NOINLINE ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa);
+/* The entry a new stack of key (ra, cfa) is filled into: the least recently filled one, taken
+ * off its chain and put on the key's, unpublished (ra 0) and empty (n 0); a stack it held is
+ * no longer found. Its untimed calls (ucache_ent_t.calls) are moved to c->spill_*. */
+ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 
 /* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
- * never 0), or NULL. */
+ * never 0), or NULL. The entry the thread's last lookup found is tried first, without the
+ * key's hash and the ways' compares (a loop allocating from one place: ~12 instructions a
+ * malloc less); the others through ucache_find_chain. */
 static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
     ucache_t *c = st->ucache;
     if (PS_UNLIKELY(!c))
         return NULL;
-    ucache_ent_t *e = c->ent[ucache_set(ra, cfa)];
-    for (unsigned w = 0; w < UCACHE_WAYS; w++, e++) {
-        if (e->ra != ra || e->cfa != cfa)
-            continue;
-        const char *b = (const char *)cfa;
-        const uint64_t *g = e->chk, *ge = g + e->wend;
-        ucache_v2a_t acc = {0, 0}, acc2 = {0, 0};
-#define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
-        for (; g != ge; g += UCACHE_WGROUP_WORDS) {
-            const int32_t *o = (const int32_t *)g;
-            const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
-            acc |= UCACHE_WIN(0) | UCACHE_WIN(2);
-            acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
-        }
-#undef UCACHE_WIN
-        acc |= acc2;
-        uint64_t x = acc[0] | acc[1], x2 = 0;
-        g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
-        ge = e->chk + e->send;
-#define UCACHE_ONE(i) (*(const ucache_word_t *)(b + o[i]) ^ v[i])
-        for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
-            const int32_t *o = (const int32_t *)g;
-            const uint64_t *v = g + 2;
-            x |= UCACHE_ONE(0) | UCACHE_ONE(2);
-            x2 |= UCACHE_ONE(1) | UCACHE_ONE(3);
-        }
-#undef UCACHE_ONE
-        if ((x | x2) == 0)
-            return e;
-    }
-    return NULL;
+    ucache_ent_t *e = c->mru;
+    if (PS_LIKELY(e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0))
+        return e;
+    return ucache_find_chain(c, ra, cfa);
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the
