@@ -86,7 +86,7 @@ static PS_ALWAYS_INLINE void rec_put(tstate_t *st, const void *rec, uint32_t len
     tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
 }
 
-/* The heap records written straight into the buffer, a word at a time, from registers. A
+/* The heap records (ALLOC, REALLOC, FREE) written straight into the buffer, a word at a time, from registers. A
  * record built as a struct on the stack and copied (rec_put) was read back in 16-byte halves
  * over its 4- and 8-byte stores: a store-forwarding stall on every event (perf, churn under
  * the shim: a quarter of ps_hook_malloc's samples, a third of ps_hook_free's). w0 is the
@@ -96,6 +96,12 @@ _Static_assert(offsetof(ps_rec_alloc_t, stack) == 4 && offsetof(ps_rec_alloc_t, 
                    offsetof(ps_rec_alloc_t, ptr) == 16 && offsetof(ps_rec_alloc_t, size) == 24 &&
                    offsetof(ps_rec_alloc_t, align) == 32 && sizeof(ps_rec_alloc_t) == 40,
                "rec_put_alloc's words");
+_Static_assert(offsetof(ps_rec_realloc_t, stack) == 4 && offsetof(ps_rec_realloc_t, ts_before) == 8 &&
+                   offsetof(ps_rec_realloc_t, ts) == 16 &&
+                   offsetof(ps_rec_realloc_t, old_ptr) == 24 &&
+                   offsetof(ps_rec_realloc_t, new_ptr) == 32 &&
+                   offsetof(ps_rec_realloc_t, size) == 40 && sizeof(ps_rec_realloc_t) == 48,
+               "rec_put_realloc's words");
 _Static_assert(offsetof(ps_rec_free_t, stack) == 4 && offsetof(ps_rec_free_t, ts) == 8 &&
                    offsetof(ps_rec_free_t, ptr) == 16 && sizeof(ps_rec_free_t) == 24,
                "rec_put_free's words");
@@ -128,6 +134,25 @@ static PS_ALWAYS_INLINE void rec_put_alloc(tstate_t *st, uint8_t fn, uint32_t st
     REC_W(p, 24, size);
     REC_W(p, 32, align);
     tstate_commit(st, sizeof(ps_rec_alloc_t));
+}
+
+/* A REALLOC record (trace_format.h ps_rec_realloc_t). */
+static PS_ALWAYS_INLINE void rec_put_realloc(tstate_t *st, uint8_t fn, uint32_t stack,
+                                             uint64_t ts_before, uint64_t ts, uint64_t old_ptr,
+                                             uint64_t new_ptr, uint64_t size)
+{
+    unsigned char *p = tstate_reserve(st, sizeof(ps_rec_realloc_t));
+    if (PS_UNLIKELY(!p)) {
+        rec_count_dropped();
+        return;
+    }
+    REC_W(p, 0, rec_word0(PS_REC_REALLOC, fn, sizeof(ps_rec_realloc_t), stack));
+    REC_W(p, 8, ts_before);
+    REC_W(p, 16, ts);
+    REC_W(p, 24, old_ptr);
+    REC_W(p, 32, new_ptr);
+    REC_W(p, 40, size);
+    tstate_commit(st, sizeof(ps_rec_realloc_t));
 }
 
 /* A FREE record (trace_format.h ps_rec_free_t). */

@@ -208,28 +208,23 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
                                               uint64_t ts_before, uint64_t ts, uint64_t cost)
 {
     shim_tick(st, ts);
-    ps_rec_realloc_t r = {.h = {PS_REC_REALLOC, fn, sizeof r},
-                          .ts_before = ts_before,
-                          .ts = ts,
-                          .old_ptr = (uint64_t)(uintptr_t)old,
-                          .new_ptr = (uint64_t)(uintptr_t)new_ptr,
-                          .size = size};
     int counted;
-    r.stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
+    const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
     if (new_ptr) {
-        r.ts = shim_live_add(st, new_ptr, size, r.stack, PS_CALLER(), ts);
+        ts = shim_live_add(st, new_ptr, size, stack, PS_CALLER(), ts);
     } else if (size && shim_tls.realloc_old.ptr) { /* failed: the old block is still live */
         liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
                        shim_tls.realloc_old.stack, shim_tls.realloc_old.flags, &t);
-        r.ts = t.ts;
+        ts = t.ts;
         stamp_set(&st->clk, t.ts);
     }
     shim_tls.realloc_old.ptr = 0;
-    rec_put(st, &r, sizeof r);
+    rec_put_realloc(st, fn, stack, ts_before, ts, (uint64_t)(uintptr_t)old,
+                    (uint64_t)(uintptr_t)new_ptr, size);
     if (!counted)
-        acost_add(st, PS_COST_ALLOC, r.stack, cost);
-    locktab_note_alloc(r.stack, size);
+        acost_add(st, PS_COST_ALLOC, stack, cost);
+    locktab_note_alloc(stack, size);
 }
 
 #endif /* PERFSHIM_SHIM_H */
