@@ -9,8 +9,8 @@
  * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
  * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
  * unwind.h), the live-set insert (its shard's owner: two plain stores and two loads; any
- * other thread: the shard lock's CAS and exchange, liveset.c "Biased shards"), a 40-byte copy
- * into the thread buffer and one release store, the call's count (one add to the stack
+ * other thread: the shard lock's CAS and exchange, liveset.c "Biased shards"), five 8-byte
+ * stores into the thread buffer from registers (rec_put_alloc) and one release store, the call's count (one add to the stack
  * cache's entry, or the allocator-time table's update: acost.h), and the lock table's note
  * of an allocation under a held lock (one TLS load). Frees skip the stack (unless
  * PERFSHIM_FREE_STACKS=2), remove from the live set and count the release (one add). errno
