@@ -285,42 +285,6 @@ int livetab_find_slow(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
 int livetab_set_slow(livetab_t *t, uint64_t ptr, const livetab_blk_t *b);
 void livetab_kill_slow(livetab_t *t, uint64_t ptr);
 
-/* Looks ptr up: LIVETAB_LIVE (all of *b), LIVETAB_DEAD (b->site, b->fn) or LIVETAB_ABSENT.
- * Inline for an address that fits, in the array (the side table: livetab_find_slow); always
- * inlined (GCC kept a call: 10 instructions more per event). */
-static PS_ALWAYS_INLINE int livetab_find_l(livetab_t *t, uint64_t ptr, livetab_blk_t *b,
-                                           const livetab_layout_t *l)
-{
-    /* (a 16-byte layout implies an array, made after the time origin: no test for either) */
-    if (!livetab_ptr_fits(ptr) || (l != &livetab_wide_lay && !t->nslots))
-        return livetab_find_slow(t, ptr, b);
-    uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome), n = t->nslots, st = l->stride;
-    const unsigned char *kp = t->slots + st - 8;
-    uint64_t k = 0;
-    /* while the slot holds a smaller key (an empty slot, 0, stops: 0 - 1 wraps) */
-    while (i < n && (k = livetab_ld64(kp + i * st)) - 1 < kw - 1)
-        i++;
-    int hit = i < n && k >> LIVETAB_KEY_SHIFT == key;
-    livetab_u128 v = 0;
-    uint64_t sz = 0;
-    if (hit) {
-        v = livetab_ent_load(t->slots + i * st, l);
-        sz = livetab_v_size(v, l);
-        if (sz == livetab_sz_side(l))
-            return livetab_find_slow(t, ptr, b);
-    }
-    t->last_ptr = ptr;
-    t->last_in_side = 0;
-    t->last_key = key;
-    t->last_pos = i;
-    if (!hit)
-        return t->last_state = LIVETAB_ABSENT;
-    if (b)
-        livetab_v_unpack(v, l, t->t0, b);
-    return t->last_state = sz == livetab_sz_dead(l) ? LIVETAB_DEAD : LIVETAB_LIVE;
-}
-
 /* ---- the 16-byte layout's fast paths, on 64-bit halves ---------------------------------
  * An entry's low word: time (44 bits), size (18), the site's low 2 bits; its high word (the
  * one the probe reads): the site's other 16 bits, the function (5), the key (43). The same
@@ -386,7 +350,7 @@ static PS_ALWAYS_INLINE int livetab_find_w(livetab_t *t, uint64_t ptr, livetab_b
 #define LIVETAB_P12_BITS 53 /* payload bits of a 12-byte entry */
 #define LIVETAB_P12_MASK ((1ull << LIVETAB_P12_BITS) - 1)
 
-/* livetab_find_l for 12-byte entries (t->lay.stride == 12 or an empty table, stride 0). */
+/* livetab_find for 12-byte entries (t->lay.stride == 12 or an empty table, stride 0). */
 static PS_ALWAYS_INLINE int livetab_find12(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     if (!livetab_ptr_fits(ptr) || !t->nslots)
@@ -422,8 +386,11 @@ static PS_ALWAYS_INLINE int livetab_find12(livetab_t *t, uint64_t ptr, livetab_b
     return t->last_state = dead ? LIVETAB_DEAD : LIVETAB_LIVE;
 }
 
-/* (the layout's test is hoisted out of the inline paths: each is specialized for the 16-byte
- * layout, constants, and the 12-byte one, t->f12) */
+/* Looks ptr up: LIVETAB_LIVE (all of *b), LIVETAB_DEAD (b->site, b->fn) or LIVETAB_ABSENT.
+ * Inline for an address that fits, in the array (the side table: livetab_find_slow); always
+ * inlined (GCC kept a call: 10 instructions more per event).
+ * (The layout's test is hoisted out of the inline paths: each is specialized for the 16-byte
+ * layout, constants, and the 12-byte one, t->f12.) */
 static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
@@ -435,48 +402,7 @@ static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk
  * path, livetab.c). */
 #define LIVETAB_SHIFT_INLINE 16
 
-/* Makes ptr a live block with *b, whatever it was (absent, dead, or live: replaced).
- * Returns 0, or -PS_E_NOMEM (then only livetab_free is valid). Inline when the latest
- * livetab_find looked ptr up in the array and *b fits it: its entry reused in place, or a
- * new one where the table has room without a rebuild and the run to shift is short. */
-static PS_ALWAYS_INLINE int livetab_set_l(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
-                                          const livetab_layout_t *l)
-{
-    if (t->last_ptr == ptr && t->last_state >= LIVETAB_ABSENT && !t->last_in_side &&
-        (l == &livetab_wide_lay || t->have_t0) && livetab_blk_fits_l(t, b, l)) {
-        size_t st = l->stride, i = t->last_pos;
-        unsigned char *e = t->slots + i * st;
-        if (t->last_state == LIVETAB_ABSENT) {
-            /* a new entry at i (t->nslots > 0: the find saw an array): the run from i up to
-             * the next empty slot moves up by one */
-            size_t j = i, n = t->nslots;
-            if (t->used >= t->limit)
-                return livetab_set_slow(t, ptr, b); /* a rebuild first */
-            while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_kw(t->slots, l, j))
-                j++;
-            if (j == n || j - i == LIVETAB_SHIFT_INLINE)
-                return livetab_set_slow(t, ptr, b);
-            for (unsigned char *d = t->slots + j * st; d > e; d -= st)
-                livetab_ent_store(d, l, livetab_ent_load(d - st, l));
-            t->used++;
-        } else if (livetab_v_size(livetab_ld64(e), l) == livetab_sz_side(l)) {
-            return livetab_set_slow(t, ptr, b);
-        }
-        if (l != &livetab_wide_lay) { /* (16-byte entries note nothing: livetab.c) */
-            livetab_note(t, b);
-            if (b->size > t->max_size_arr)
-                t->max_size_arr = b->size;
-        }
-        livetab_ent_store(e, l,
-                          livetab_v_pack(l, t->last_key, b->fn, b->site, b->size, b->ts - t->t0));
-        livetab_count_set(t, t->last_state);
-        t->last_state = -1;
-        return 0;
-    }
-    return livetab_set_slow(t, ptr, b);
-}
-
-/* livetab_set_l for the 16-byte layout, on 64-bit halves. */
+/* livetab_set for the 16-byte layout, on 64-bit halves. */
 static PS_ALWAYS_INLINE int livetab_set_w(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
     if (t->last_ptr == ptr && t->last_state >= LIVETAB_ABSENT && !t->last_in_side &&
@@ -510,7 +436,7 @@ static PS_ALWAYS_INLINE int livetab_set_w(livetab_t *t, uint64_t ptr, const live
     return livetab_set_slow(t, ptr, b);
 }
 
-/* livetab_set_l for 12-byte entries (with livetab_note's bookkeeping for a block that fits:
+/* livetab_set for 12-byte entries (with livetab_note's bookkeeping for a block that fits:
  * its site, function and time are within the 16-byte widths, no tests for them). */
 static PS_ALWAYS_INLINE int livetab_set12(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
@@ -565,6 +491,10 @@ static PS_ALWAYS_INLINE int livetab_set12(livetab_t *t, uint64_t ptr, const live
     return livetab_set_slow(t, ptr, b);
 }
 
+/* Makes ptr a live block with *b, whatever it was (absent, dead, or live: replaced).
+ * Returns 0, or -PS_E_NOMEM (then only livetab_free is valid). Inline when the latest
+ * livetab_find looked ptr up in the array and *b fits it: its entry reused in place, or a
+ * new one where the table has room without a rebuild and the run to shift is short. */
 static inline int livetab_set(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16))
