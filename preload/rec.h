@@ -76,14 +76,20 @@ static PS_ALWAYS_INLINE uint32_t rec_stack_alloc(tstate_t *st, uintptr_t ra, uin
     return rec_stack_walk(st, ra, cfa);
 }
 
-static PS_ALWAYS_INLINE void rec_put(tstate_t *st, const void *rec, uint32_t len)
+/* Room for a record of len bytes in st's buffer, or NULL: the event counted as dropped. */
+static PS_ALWAYS_INLINE unsigned char *rec_reserve(tstate_t *st, uint32_t len)
 {
     unsigned char *p = tstate_reserve(st, len);
-    if (PS_UNLIKELY(!p)) {
+    if (PS_UNLIKELY(!p))
         rec_count_dropped();
-        return;
-    }
-    tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
+    return p;
+}
+
+static PS_ALWAYS_INLINE void rec_put(tstate_t *st, const void *rec, uint32_t len)
+{
+    unsigned char *p = rec_reserve(st, len);
+    if (PS_LIKELY(p != NULL))
+        tstate_commit(st, ps_pack_fixed(p, rec, len)); /* trace_pack.h: the struct is the record */
 }
 
 /* The heap records (ALLOC, REALLOC, FREE) written straight into the buffer, a word at a time, from registers. A
@@ -123,11 +129,9 @@ static PS_ALWAYS_INLINE uint64_t rec_word0(uint8_t type, uint8_t aux, uint16_t l
 static PS_ALWAYS_INLINE void rec_put_alloc(tstate_t *st, uint8_t fn, uint32_t stack, uint64_t ts,
                                            uint64_t ptr, uint64_t size, uint64_t align)
 {
-    unsigned char *p = tstate_reserve(st, sizeof(ps_rec_alloc_t));
-    if (PS_UNLIKELY(!p)) {
-        rec_count_dropped();
+    unsigned char *p = rec_reserve(st, sizeof(ps_rec_alloc_t));
+    if (PS_UNLIKELY(!p))
         return;
-    }
     REC_W(p, 0, rec_word0(PS_REC_ALLOC, fn, sizeof(ps_rec_alloc_t), stack));
     REC_W(p, 8, ts);
     REC_W(p, 16, ptr);
@@ -141,11 +145,9 @@ static PS_ALWAYS_INLINE void rec_put_realloc(tstate_t *st, uint8_t fn, uint32_t 
                                              uint64_t ts_before, uint64_t ts, uint64_t old_ptr,
                                              uint64_t new_ptr, uint64_t size)
 {
-    unsigned char *p = tstate_reserve(st, sizeof(ps_rec_realloc_t));
-    if (PS_UNLIKELY(!p)) {
-        rec_count_dropped();
+    unsigned char *p = rec_reserve(st, sizeof(ps_rec_realloc_t));
+    if (PS_UNLIKELY(!p))
         return;
-    }
     REC_W(p, 0, rec_word0(PS_REC_REALLOC, fn, sizeof(ps_rec_realloc_t), stack));
     REC_W(p, 8, ts_before);
     REC_W(p, 16, ts);
@@ -159,11 +161,9 @@ static PS_ALWAYS_INLINE void rec_put_realloc(tstate_t *st, uint8_t fn, uint32_t 
 static PS_ALWAYS_INLINE void rec_put_free(tstate_t *st, uint8_t aux, uint32_t stack, uint64_t ts,
                                           uint64_t ptr)
 {
-    unsigned char *p = tstate_reserve(st, sizeof(ps_rec_free_t));
-    if (PS_UNLIKELY(!p)) {
-        rec_count_dropped();
+    unsigned char *p = rec_reserve(st, sizeof(ps_rec_free_t));
+    if (PS_UNLIKELY(!p))
         return;
-    }
     REC_W(p, 0, rec_word0(PS_REC_FREE, aux, sizeof(ps_rec_free_t), stack));
     REC_W(p, 8, ts);
     REC_W(p, 16, ptr);
