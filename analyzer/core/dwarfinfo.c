@@ -19,7 +19,9 @@
 
 #include <dlfcn.h>
 #include <dwarf.h>
+#include <gelf.h>
 #include <libdwarf.h>
+#include <libelf.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include <zlib.h>
 
 #include "core/arena.h"
+#include "core/prefetch.h"
 #include "core/ubound.h"
 #include "perfshim/errors.h"
 
@@ -64,7 +67,7 @@ static void defl_load(void)
         defl.alloc = NULL; /* all or nothing; the library stays loaded (harmless) */
 }
 
-int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen)
+static int dwi_inflate(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen)
 {
     pthread_once(&defl_once, defl_load);
     defl_t *d = defl.alloc ? defl.alloc() : NULL;
@@ -79,6 +82,197 @@ int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLe
     }
     uLong in = sourceLen;
     return uncompress2(dest, destLen, source, &in);
+}
+
+/* ---- inflating a module's sections ahead, on a second core -----------------------------
+ * libdwarf inflates its sections one after the other on the caller's thread, each when it is
+ * first used: .debug_info (libc's: 60% of the inflating) and, right after it, .debug_rnglists
+ * and .debug_loclists, then, at the first lookup, .debug_line, .debug_str and .debug_line_str.
+ * dwi_open starts a thread (infl_t) that inflates the compressed sections other than
+ * .debug_info and .debug_aranges, in the order libdwarf will want them, into buffers of its
+ * own, while the caller's thread inflates .debug_info; uncompress() below, asked for a section
+ * whose compressed bytes are one of those, copies the thread's bytes (waiting for the thread
+ * if it is at it, inflating on the caller's thread as before if it has not started it, or if
+ * it failed). The bytes libdwarf gets are the same either way: one inflater, one input. Only
+ * with a second core (prefetch_second_core). A buffer is freed when libdwarf takes it, or at
+ * dwi_close: the memory held is at most those sections' inflated sizes, twice for a moment. */
+#define INFL_MAX 16
+enum { INFL_TODO, INFL_RUNNING, INFL_DONE, INFL_GONE };
+
+typedef struct infl_job_s {
+    const Bytef *src; /* the compressed stream (after the ELF Chdr), in e's mapping */
+    size_t srclen;
+    size_t size; /* inflated size (ch_size) */
+    Bytef *out;  /* INFL_DONE: the inflated bytes */
+    int state;   /* under infl_mu */
+} infl_job_t;
+
+typedef struct infl_s {
+    struct infl_s *next; /* infl_list */
+    Elf *e;              /* its own view of the file (the source bytes) */
+    infl_job_t job[INFL_MAX];
+    size_t njobs;
+    bool stop; /* under infl_mu: dwi_close before the end */
+    pthread_t th;
+} infl_t;
+
+static pthread_mutex_t infl_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t infl_cv = PTHREAD_COND_INITIALIZER; /* a job left INFL_RUNNING */
+static infl_t *infl_list; /* of every open dwi_t's (a symwarm thread may have one) */
+
+/* The sections a thread inflates ahead, in the order it does them: libdwarf loads .debug_abbrev
+ * just before .debug_info (the caller's thread takes it when it is still to do), the
+ * lists just after, the lines and strings at the first lookup. */
+static const char *const infl_names[] = {
+    ".debug_rnglists", ".debug_loclists", ".debug_str_offsets", ".debug_addr", ".debug_line",
+    ".debug_str", ".debug_line_str", ".debug_ranges", ".debug_abbrev",
+};
+#define INFL_NNAMES (sizeof(infl_names) / sizeof(infl_names[0]))
+
+static void *infl_main(void *arg)
+{
+    infl_t *f = arg;
+    for (size_t i = 0; i < f->njobs; i++) {
+        infl_job_t *j = &f->job[i];
+        pthread_mutex_lock(&infl_mu);
+        bool go = !f->stop && j->state == INFL_TODO;
+        if (go)
+            j->state = INFL_RUNNING;
+        pthread_mutex_unlock(&infl_mu);
+        if (!go)
+            continue;
+        Bytef *out = malloc(j->size ? j->size : 1);
+        uLongf got = (uLongf)j->size;
+        bool ok = out && dwi_inflate(out, &got, j->src, (uLong)j->srclen) == Z_OK &&
+                  got == j->size;
+        if (!ok) {
+            free(out);
+            out = NULL;
+        }
+        pthread_mutex_lock(&infl_mu);
+        j->out = out;
+        j->state = ok ? INFL_DONE : INFL_GONE; /* (failed: libdwarf's call inflates it) */
+        pthread_cond_broadcast(&infl_cv);
+        pthread_mutex_unlock(&infl_mu);
+    }
+    return NULL;
+}
+
+static void infl_unlink(infl_t *f)
+{
+    pthread_mutex_lock(&infl_mu);
+    for (infl_t **p = &infl_list; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    pthread_mutex_unlock(&infl_mu);
+}
+
+/* The jobs of fd's compressed sections named in infl_names, with a thread at them; NULL when
+ * none (or one core, or no libelf view of fd). */
+static infl_t *infl_start(int fd)
+{
+    if (!prefetch_second_core())
+        return NULL;
+    infl_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    size_t shstrndx;
+    f->e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (!f->e || elf_kind(f->e) != ELF_K_ELF || elf_getshdrstrndx(f->e, &shstrndx) != 0)
+        goto none;
+    size_t hdr = gelf_getclass(f->e) == ELFCLASS32 ? sizeof(Elf32_Chdr) : sizeof(Elf64_Chdr);
+    unsigned rank[INFL_MAX];
+    for (Elf_Scn *scn = elf_nextscn(f->e, NULL); scn && f->njobs < INFL_MAX;
+         scn = elf_nextscn(f->e, scn)) {
+        GElf_Shdr sh;
+        GElf_Chdr ch;
+        if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_COMPRESSED) || sh.sh_type == SHT_NOBITS)
+            continue;
+        const char *name = elf_strptr(f->e, shstrndx, sh.sh_name);
+        unsigned r = 0;
+        while (name && r < INFL_NNAMES && strcmp(name, infl_names[r]))
+            r++;
+        if (!name || r == INFL_NNAMES)
+            continue;
+        Elf_Data *raw = elf_rawdata(scn, NULL);
+        if (!raw || !raw->d_buf || raw->d_size <= hdr || !gelf_getchdr(scn, &ch) ||
+            ch.ch_type != ELFCOMPRESS_ZLIB || ch.ch_size == 0 ||
+            ch.ch_size / 1100 > raw->d_size) /* (deflate inflates at most ~1032 times) */
+            continue;
+        size_t k = f->njobs++;
+        for (; k > 0 && rank[k - 1] > r; k--) {
+            f->job[k] = f->job[k - 1];
+            rank[k] = rank[k - 1];
+        }
+        f->job[k] = (infl_job_t){(const Bytef *)raw->d_buf + hdr, raw->d_size - hdr,
+                                 (size_t)ch.ch_size, NULL, INFL_TODO};
+        rank[k] = r;
+    }
+    if (!f->njobs)
+        goto none;
+    pthread_mutex_lock(&infl_mu);
+    f->next = infl_list;
+    infl_list = f;
+    pthread_mutex_unlock(&infl_mu);
+    if (pthread_create(&f->th, NULL, infl_main, f) == 0)
+        return f;
+    infl_unlink(f);
+none:
+    if (f->e)
+        elf_end(f->e);
+    free(f);
+    return NULL;
+}
+
+/* Stops f's thread (after the section at hand), forgets f, frees what libdwarf did not take. */
+static void infl_stop(infl_t *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&infl_mu);
+    f->stop = true;
+    pthread_mutex_unlock(&infl_mu);
+    pthread_join(f->th, NULL);
+    infl_unlink(f);
+    for (size_t i = 0; i < f->njobs; i++)
+        free(f->job[i].out);
+    elf_end(f->e);
+    free(f);
+}
+
+int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen)
+{
+    Bytef *got = NULL;
+    size_t gotlen = 0;
+    pthread_mutex_lock(&infl_mu);
+    for (infl_t *f = infl_list; f; f = f->next)
+        for (size_t i = 0; i < f->njobs; i++) {
+            infl_job_t *j = &f->job[i];
+            if (j->state == INFL_GONE || j->srclen != sourceLen ||
+                memcmp(j->src, source, sourceLen) != 0)
+                continue;
+            while (j->state == INFL_RUNNING)
+                pthread_cond_wait(&infl_cv, &infl_mu);
+            if (j->state == INFL_DONE) {
+                got = j->out;
+                gotlen = j->size;
+                j->out = NULL;
+            }
+            j->state = INFL_GONE; /* (still to do: inflated below, on this thread) */
+            goto found;
+        }
+found:
+    pthread_mutex_unlock(&infl_mu);
+    if (got && gotlen <= *destLen) {
+        memcpy(dest, got, gotlen);
+        *destLen = (uLongf)gotlen;
+        free(got);
+        return Z_OK;
+    }
+    free(got);
+    return dwi_inflate(dest, destLen, source, sourceLen);
 }
 
 #define DWI_MAX_NEST 128u  /* DIE nesting followed; deeper DIEs are not read */
@@ -137,6 +331,7 @@ struct dwi_s {
     size_t ncus, cus_cap;
     curange_t *ranges;
     size_t nranges, ranges_cap;
+    infl_t *infl; /* sections inflated ahead, NULL for none */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -416,10 +611,12 @@ int dwi_open(int fd, dwi_t **out)
     if (!d)
         return -PS_E_NOMEM;
     Dwarf_Error err = NULL;
+    d->infl = infl_start(fd);
     if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &d->dbg, &err) !=
         DW_DLV_OK) {
         if (err)
             dwarf_dealloc_error(d->dbg, err);
+        infl_stop(d->infl);
         free(d);
         return 0;
     }
@@ -826,5 +1023,6 @@ void dwi_close(dwi_t *d)
     arena_free(&d->arena);
     if (d->dbg)
         dwarf_finish(d->dbg, NULL);
+    infl_stop(d->infl);
     free(d);
 }

@@ -7,7 +7,9 @@
  * DWARF 4 .debug_ranges or DWARF 5 .debug_rnglists); a CU's line table and its subprograms
  * are read the first time an address falls in it, a subprogram's (or inlined subroutine's)
  * children the first time an address falls in it, a name the first time it is a frame. The
- * file descriptor must stay open until dwi_close().
+ * file descriptor must stay open until dwi_close(). With a second core, dwi_open() also starts
+ * a thread that inflates the module's compressed sections other than .debug_info ahead of
+ * libdwarf's use (see dwarfinfo.c); it ends by dwi_close(), and libdwarf gets the same bytes.
  *
  * dwi_lookup(va) gives the frames that the code at virtual address va belongs to, innermost
  * first: for code inlined into f from g inlined from h, frames are h (file:line of va), g
