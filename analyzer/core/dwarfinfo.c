@@ -19,6 +19,7 @@
 
 #include <dlfcn.h>
 #include <dwarf.h>
+#include <errno.h>
 #include <gelf.h>
 #include <libdwarf.h>
 #include <libelf.h>
@@ -26,6 +27,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/arena.h"
@@ -94,22 +97,27 @@ static int dwi_inflate(Bytef *dest, uLongf *destLen, const Bytef *source, uLong 
  * whose compressed bytes are one of those, copies the thread's bytes (waiting for the thread
  * if it is at it, inflating on the caller's thread as before if it has not started it, or if
  * it failed). The bytes libdwarf gets are the same either way: one inflater, one input. Only
- * with a second core (prefetch_second_core). A buffer is freed when libdwarf takes it, or at
- * dwi_close: the memory held is at most those sections' inflated sizes, twice for a moment. */
+ * with a second core (prefetch_second_core). Memory (a report's peak RSS is often its
+ * symbols', at the end): the file is read with pread, not mapped (mapped pages read count in
+ * the RSS), and the thread's buffers are anonymous mappings, each given back to the system a
+ * piece at a time as it is copied into libdwarf's (or at dwi_close if libdwarf never asks):
+ * a section is held twice for at most INFL_PIECE bytes, and no freed heap is left behind. */
 #define INFL_MAX 16
+#define INFL_PIECE ((size_t)256 << 10) /* copied, then unmapped (a multiple of the page) */
 enum { INFL_TODO, INFL_RUNNING, INFL_DONE, INFL_GONE };
 
 typedef struct infl_job_s {
-    const Bytef *src; /* the compressed stream (after the ELF Chdr), in e's mapping */
+    uint64_t src; /* file offset of the compressed stream (after the ELF Chdr) */
     size_t srclen;
     size_t size; /* inflated size (ch_size) */
-    Bytef *out;  /* INFL_DONE: the inflated bytes */
+    Bytef *out;  /* INFL_DONE: the inflated bytes (mmap'ed, size bytes) */
     int state;   /* under infl_mu */
 } infl_job_t;
 
 typedef struct infl_s {
     struct infl_s *next; /* infl_list */
-    Elf *e;              /* its own view of the file (the source bytes) */
+    int fd;              /* the dwi_t's: read with pread (no mapping of the file: its pages
+                          * read would count in the RSS) */
     infl_job_t job[INFL_MAX];
     size_t njobs;
     bool stop; /* under infl_mu: dwi_close before the end */
@@ -129,6 +137,39 @@ static const char *const infl_names[] = {
 };
 #define INFL_NNAMES (sizeof(infl_names) / sizeof(infl_names[0]))
 
+/* An anonymous mapping of n bytes, or NULL. */
+static Bytef *infl_map(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* All n bytes of fd at off into buf. */
+static bool infl_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* Whether fd's n bytes at off are those of buf (read a piece at a time). */
+static bool infl_same(int fd, uint64_t off, const Bytef *buf, size_t n)
+{
+    unsigned char piece[16384];
+    for (size_t o = 0; o < n; o += sizeof piece) {
+        size_t k = n - o < sizeof piece ? n - o : sizeof piece;
+        if (!infl_pread(fd, piece, k, off + o) || memcmp(piece, buf + o, k) != 0)
+            return false;
+    }
+    return true;
+}
+
 static void *infl_main(void *arg)
 {
     infl_t *f = arg;
@@ -141,12 +182,14 @@ static void *infl_main(void *arg)
         pthread_mutex_unlock(&infl_mu);
         if (!go)
             continue;
-        Bytef *out = malloc(j->size ? j->size : 1);
+        Bytef *in = infl_map(j->srclen), *out = infl_map(j->size);
         uLongf got = (uLongf)j->size;
-        bool ok = out && dwi_inflate(out, &got, j->src, (uLong)j->srclen) == Z_OK &&
-                  got == j->size;
-        if (!ok) {
-            free(out);
+        bool ok = in && out && infl_pread(f->fd, in, j->srclen, j->src) &&
+                  dwi_inflate(out, &got, in, (uLong)j->srclen) == Z_OK && got == j->size;
+        if (in)
+            munmap(in, j->srclen);
+        if (!ok && out) {
+            munmap(out, j->size);
             out = NULL;
         }
         pthread_mutex_lock(&infl_mu);
@@ -178,38 +221,49 @@ static infl_t *infl_start(int fd)
     infl_t *f = calloc(1, sizeof(*f));
     if (!f)
         return NULL;
+    f->fd = fd;
     size_t shstrndx;
-    f->e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    if (!f->e || elf_kind(f->e) != ELF_K_ELF || elf_getshdrstrndx(f->e, &shstrndx) != 0)
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL); /* (headers and names only) */
+    GElf_Ehdr eh;
+    static const union { uint16_t u; unsigned char b[2]; } host = {1};
+    if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh) ||
+        eh.e_ident[EI_DATA] != (host.b[0] ? ELFDATA2LSB : ELFDATA2MSB) ||
+        elf_getshdrstrndx(e, &shstrndx) != 0)
         goto none;
-    size_t hdr = gelf_getclass(f->e) == ELFCLASS32 ? sizeof(Elf32_Chdr) : sizeof(Elf64_Chdr);
+    bool c32 = eh.e_ident[EI_CLASS] == ELFCLASS32;
+    size_t hdr = c32 ? sizeof(Elf32_Chdr) : sizeof(Elf64_Chdr);
     unsigned rank[INFL_MAX];
-    for (Elf_Scn *scn = elf_nextscn(f->e, NULL); scn && f->njobs < INFL_MAX;
-         scn = elf_nextscn(f->e, scn)) {
+    for (Elf_Scn *scn = elf_nextscn(e, NULL); scn && f->njobs < INFL_MAX;
+         scn = elf_nextscn(e, scn)) {
         GElf_Shdr sh;
-        GElf_Chdr ch;
-        if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_COMPRESSED) || sh.sh_type == SHT_NOBITS)
+        if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_COMPRESSED) ||
+            sh.sh_type == SHT_NOBITS || sh.sh_size <= hdr || sh.sh_offset + sh.sh_size < sh.sh_offset)
             continue;
-        const char *name = elf_strptr(f->e, shstrndx, sh.sh_name);
+        const char *name = elf_strptr(e, shstrndx, sh.sh_name);
         unsigned r = 0;
         while (name && r < INFL_NNAMES && strcmp(name, infl_names[r]))
             r++;
         if (!name || r == INFL_NNAMES)
             continue;
-        Elf_Data *raw = elf_rawdata(scn, NULL);
-        if (!raw || !raw->d_buf || raw->d_size <= hdr || !gelf_getchdr(scn, &ch) ||
-            ch.ch_type != ELFCOMPRESS_ZLIB || ch.ch_size == 0 ||
-            ch.ch_size / 1100 > raw->d_size) /* (deflate inflates at most ~1032 times) */
+        union { Elf32_Chdr c32; Elf64_Chdr c64; } ch; /* (in the host's byte order: checked) */
+        if (!infl_pread(fd, &ch, hdr, sh.sh_offset))
+            continue;
+        uint64_t type = c32 ? ch.c32.ch_type : ch.c64.ch_type;
+        uint64_t size = c32 ? ch.c32.ch_size : ch.c64.ch_size;
+        if (type != ELFCOMPRESS_ZLIB || size == 0 ||
+            size / 1100 > sh.sh_size) /* (deflate inflates at most ~1032 times) */
             continue;
         size_t k = f->njobs++;
         for (; k > 0 && rank[k - 1] > r; k--) {
             f->job[k] = f->job[k - 1];
             rank[k] = rank[k - 1];
         }
-        f->job[k] = (infl_job_t){(const Bytef *)raw->d_buf + hdr, raw->d_size - hdr,
-                                 (size_t)ch.ch_size, NULL, INFL_TODO};
+        f->job[k] = (infl_job_t){sh.sh_offset + hdr, (size_t)(sh.sh_size - hdr), (size_t)size,
+                                 NULL, INFL_TODO};
         rank[k] = r;
     }
+    elf_end(e);
+    e = NULL;
     if (!f->njobs)
         goto none;
     pthread_mutex_lock(&infl_mu);
@@ -220,8 +274,8 @@ static infl_t *infl_start(int fd)
         return f;
     infl_unlink(f);
 none:
-    if (f->e)
-        elf_end(f->e);
+    if (e)
+        elf_end(e);
     free(f);
     return NULL;
 }
@@ -237,8 +291,8 @@ static void infl_stop(infl_t *f)
     pthread_join(f->th, NULL);
     infl_unlink(f);
     for (size_t i = 0; i < f->njobs; i++)
-        free(f->job[i].out);
-    elf_end(f->e);
+        if (f->job[i].out)
+            munmap(f->job[i].out, f->job[i].size);
     free(f);
 }
 
@@ -251,7 +305,7 @@ int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLe
         for (size_t i = 0; i < f->njobs; i++) {
             infl_job_t *j = &f->job[i];
             if (j->state == INFL_GONE || j->srclen != sourceLen ||
-                memcmp(j->src, source, sourceLen) != 0)
+                !infl_same(f->fd, j->src, source, sourceLen))
                 continue;
             while (j->state == INFL_RUNNING)
                 pthread_cond_wait(&infl_cv, &infl_mu);
@@ -266,12 +320,16 @@ int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLe
 found:
     pthread_mutex_unlock(&infl_mu);
     if (got && gotlen <= *destLen) {
-        memcpy(dest, got, gotlen);
+        for (size_t o = 0; o < gotlen; o += INFL_PIECE) {
+            size_t n = gotlen - o < INFL_PIECE ? gotlen - o : INFL_PIECE;
+            memcpy(dest + o, got + o, n);
+            munmap(got + o, n); /* (the mapping's pages from o on: o is page-aligned) */
+        }
         *destLen = (uLongf)gotlen;
-        free(got);
         return Z_OK;
     }
-    free(got);
+    if (got)
+        munmap(got, gotlen);
     return dwi_inflate(dest, destLen, source, sourceLen);
 }
 
