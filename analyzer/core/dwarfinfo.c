@@ -91,12 +91,11 @@ static int dwi_inflate(Bytef *dest, uLongf *destLen, const Bytef *source, uLong 
  * libdwarf inflates its sections one after the other on the caller's thread, each when it is
  * first used: .debug_info (libc's: 60% of the inflating) and, right after it, .debug_rnglists
  * and .debug_loclists, then, at the first lookup, .debug_line, .debug_str and .debug_line_str.
- * dwi_open starts a thread (infl_t) that inflates the compressed sections other than
- * .debug_info and .debug_aranges, in the order libdwarf will want them, into buffers of its
- * own, while the caller's thread inflates .debug_info; uncompress() below, asked for a section
- * whose compressed bytes are one of those, copies the thread's bytes (waiting for the thread
- * if it is at it, inflating on the caller's thread as before if it has not started it, or if
- * it failed). The bytes libdwarf gets are the same either way: one inflater, one input. Only
+ * dwi_open starts a thread (infl_t) that inflates .debug_info into a buffer of its own, and
+ * itself inflates the other compressed sections libdwarf will want (not .debug_aranges, the
+ * first and small) before it calls libdwarf; uncompress() below, asked for a section whose
+ * compressed bytes are one of those, copies the bytes inflated ahead (waiting for the thread
+ * if it is at it, inflating as before if nobody did or it failed). The bytes libdwarf gets are the same either way: one inflater, one input. Only
  * with a second core (prefetch_second_core). Memory (a report's peak RSS is often its
  * symbols', at the end): the file is read with pread, not mapped (mapped pages read count in
  * the RSS), and the thread's buffers are anonymous mappings, each given back to the system a
@@ -128,11 +127,12 @@ static pthread_mutex_t infl_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t infl_cv = PTHREAD_COND_INITIALIZER; /* a job left INFL_RUNNING */
 static infl_t *infl_list; /* of every open dwi_t's (a symwarm thread may have one) */
 
-/* The sections a thread inflates ahead, in the order it does them: libdwarf loads .debug_abbrev
- * just before .debug_info (the caller's thread takes it when it is still to do), the
- * lists just after, the lines and strings at the first lookup. */
+/* The sections inflated ahead, in the order the thread does them: .debug_info first, the
+ * largest (libdwarf reads .debug_aranges, .debug_abbrev and .debug_info at dwi_open's
+ * index, the lists just after, the lines and strings at the first lookup); the caller's thread
+ * meanwhile inflates the others, from the last (infl_help), until it meets the thread. */
 static const char *const infl_names[] = {
-    ".debug_rnglists", ".debug_loclists", ".debug_str_offsets", ".debug_addr", ".debug_line",
+    ".debug_info",     ".debug_rnglists", ".debug_loclists", ".debug_str_offsets", ".debug_addr", ".debug_line",
     ".debug_str", ".debug_line_str", ".debug_ranges", ".debug_abbrev",
 };
 #define INFL_NNAMES (sizeof(infl_names) / sizeof(infl_names[0]))
@@ -170,35 +170,50 @@ static bool infl_same(int fd, uint64_t off, const Bytef *buf, size_t n)
     return true;
 }
 
+/* Job i if it is still to do (and f not stopping): inflates it; returns whether it was. */
+static bool infl_run(infl_t *f, size_t i)
+{
+    infl_job_t *j = &f->job[i];
+    pthread_mutex_lock(&infl_mu);
+    bool go = !f->stop && j->state == INFL_TODO;
+    if (go)
+        j->state = INFL_RUNNING;
+    pthread_mutex_unlock(&infl_mu);
+    if (!go)
+        return false;
+    Bytef *in = infl_map(j->srclen), *out = infl_map(j->size);
+    uLongf got = (uLongf)j->size;
+    bool ok = in && out && infl_pread(f->fd, in, j->srclen, j->src) &&
+              dwi_inflate(out, &got, in, (uLong)j->srclen) == Z_OK && got == j->size;
+    if (in)
+        munmap(in, j->srclen);
+    if (!ok && out) {
+        munmap(out, j->size);
+        out = NULL;
+    }
+    pthread_mutex_lock(&infl_mu);
+    j->out = out;
+    j->state = ok ? INFL_DONE : INFL_GONE; /* (failed: libdwarf's call inflates it) */
+    pthread_cond_broadcast(&infl_cv);
+    pthread_mutex_unlock(&infl_mu);
+    return true;
+}
+
 static void *infl_main(void *arg)
 {
     infl_t *f = arg;
-    for (size_t i = 0; i < f->njobs; i++) {
-        infl_job_t *j = &f->job[i];
-        pthread_mutex_lock(&infl_mu);
-        bool go = !f->stop && j->state == INFL_TODO;
-        if (go)
-            j->state = INFL_RUNNING;
-        pthread_mutex_unlock(&infl_mu);
-        if (!go)
-            continue;
-        Bytef *in = infl_map(j->srclen), *out = infl_map(j->size);
-        uLongf got = (uLongf)j->size;
-        bool ok = in && out && infl_pread(f->fd, in, j->srclen, j->src) &&
-                  dwi_inflate(out, &got, in, (uLong)j->srclen) == Z_OK && got == j->size;
-        if (in)
-            munmap(in, j->srclen);
-        if (!ok && out) {
-            munmap(out, j->size);
-            out = NULL;
-        }
-        pthread_mutex_lock(&infl_mu);
-        j->out = out;
-        j->state = ok ? INFL_DONE : INFL_GONE; /* (failed: libdwarf's call inflates it) */
-        pthread_cond_broadcast(&infl_cv);
-        pthread_mutex_unlock(&infl_mu);
-    }
+    for (size_t i = 0; i < f->njobs; i++)
+        infl_run(f, i);
     return NULL;
+}
+
+/* The caller's share, before libdwarf starts: the jobs from the last back to where the
+ * thread got (never the first, the thread's from its start: .debug_info). */
+static void infl_help(infl_t *f)
+{
+    for (size_t i = f ? f->njobs : 0; i-- > 1;)
+        if (!infl_run(f, i))
+            break;
 }
 
 static void infl_unlink(infl_t *f)
@@ -670,6 +685,7 @@ int dwi_open(int fd, dwi_t **out)
         return -PS_E_NOMEM;
     Dwarf_Error err = NULL;
     d->infl = infl_start(fd);
+    infl_help(d->infl);
     if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &d->dbg, &err) !=
         DW_DLV_OK) {
         if (err)
