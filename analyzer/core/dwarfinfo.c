@@ -113,15 +113,16 @@ typedef struct infl_job_s {
     int state;   /* under infl_mu */
 } infl_job_t;
 
-typedef struct infl_s {
-    struct infl_s *next; /* infl_list */
+typedef struct dwi_ahead_s infl_t; /* (dwarfinfo.h's dwi_ahead_t) */
+struct dwi_ahead_s {
+    infl_t *next; /* infl_list */
     int fd;              /* the dwi_t's: read with pread (no mapping of the file: its pages
                           * read would count in the RSS) */
     infl_job_t job[INFL_MAX];
     size_t njobs;
     bool stop; /* under infl_mu: dwi_close before the end */
     pthread_t th;
-} infl_t;
+};
 
 static pthread_mutex_t infl_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t infl_cv = PTHREAD_COND_INITIALIZER; /* a job left INFL_RUNNING */
@@ -140,7 +141,8 @@ static const char *const infl_names[] = {
 /* An anonymous mapping of n bytes, or NULL. */
 static Bytef *infl_map(size_t n)
 {
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0); /* (populated: one call, not a fault per page) */
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -677,14 +679,30 @@ static int dwi_index_aranges(dwi_t *d)
     return rc;
 }
 
-int dwi_open(int fd, dwi_t **out)
+dwi_ahead_t *dwi_ahead(int fd)
+{
+    return infl_start(fd);
+}
+
+void dwi_ahead_free(dwi_ahead_t *a)
+{
+    infl_stop(a);
+}
+
+int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out)
 {
     *out = NULL;
+    if (ahead && ahead->fd != fd) { /* (another file's: not this one's bytes) */
+        infl_stop(ahead);
+        ahead = NULL;
+    }
     dwi_t *d = calloc(1, sizeof(*d));
-    if (!d)
+    if (!d) {
+        infl_stop(ahead);
         return -PS_E_NOMEM;
+    }
     Dwarf_Error err = NULL;
-    d->infl = infl_start(fd);
+    d->infl = ahead ? ahead : infl_start(fd);
     infl_help(d->infl);
     if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &d->dbg, &err) !=
         DW_DLV_OK) {

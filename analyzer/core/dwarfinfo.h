@@ -33,8 +33,17 @@ typedef struct dwi_frame_s {
     int inlined;
 } dwi_frame_t;
 
-/* 0 with *out set, 0 with *out NULL when fd has no usable DWARF, or -PS_E_NOMEM. */
-int dwi_open(int fd, dwi_t **out);
+/* The sections inflated ahead for a dwi_open(fd) to come, started early so that the caller
+ * does other work (the ELF symbols) while the thread inflates .debug_info: NULL when there is
+ * nothing to inflate or no second core. dwi_open takes it over (even when it fails);
+ * dwi_ahead_free when no dwi_open does. fd stays open until then. */
+typedef struct dwi_ahead_s dwi_ahead_t;
+dwi_ahead_t *dwi_ahead(int fd);
+void dwi_ahead_free(dwi_ahead_t *a);
+
+/* 0 with *out set, 0 with *out NULL when fd has no usable DWARF, or -PS_E_NOMEM. ahead: from
+ * dwi_ahead(fd), or NULL (dwi_open starts it itself). */
+int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out);
 /* Number of frames written (at most max), 0 when no CU covers va, or -PS_E_NOMEM. Strings
  * live until dwi_close(). */
 int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max);
