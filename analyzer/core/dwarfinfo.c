@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -103,6 +104,7 @@ static int dwi_inflate(Bytef *dest, uLongf *destLen, const Bytef *source, uLong 
  * a section is held twice for at most INFL_PIECE bytes, and no freed heap is left behind. */
 #define INFL_MAX 16
 #define INFL_PIECE ((size_t)256 << 10) /* copied, then unmapped (a multiple of the page) */
+#define INFL_POPULATE_MAX ((size_t)64 << 20)
 enum { INFL_TODO, INFL_RUNNING, INFL_DONE, INFL_GONE };
 
 typedef struct infl_job_s {
@@ -138,11 +140,12 @@ static const char *const infl_names[] = {
 };
 #define INFL_NNAMES (sizeof(infl_names) / sizeof(infl_names[0]))
 
-/* An anonymous mapping of n bytes, or NULL. */
+/* An anonymous mapping of n bytes, or NULL. Populated (one call, not a fault per page)
+ * unless large: an inflated size is the file's word, and only the bytes inflated are used. */
 static Bytef *infl_map(size_t n)
 {
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0); /* (populated: one call, not a fault per page) */
+    int populate = n <= INFL_POPULATE_MAX ? MAP_POPULATE : 0;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -247,6 +250,9 @@ static infl_t *infl_start(int fd)
         eh.e_ident[EI_DATA] != (host.b[0] ? ELFDATA2LSB : ELFDATA2MSB) ||
         elf_getshdrstrndx(e, &shstrndx) != 0)
         goto none;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        goto none;
     bool c32 = eh.e_ident[EI_CLASS] == ELFCLASS32;
     size_t hdr = c32 ? sizeof(Elf32_Chdr) : sizeof(Elf64_Chdr);
     unsigned rank[INFL_MAX];
@@ -254,7 +260,8 @@ static infl_t *infl_start(int fd)
          scn = elf_nextscn(e, scn)) {
         GElf_Shdr sh;
         if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_COMPRESSED) ||
-            sh.sh_type == SHT_NOBITS || sh.sh_size <= hdr || sh.sh_offset + sh.sh_size < sh.sh_offset)
+            sh.sh_type == SHT_NOBITS || sh.sh_size <= hdr || sh.sh_offset > (uint64_t)st.st_size ||
+            sh.sh_size > (uint64_t)st.st_size - sh.sh_offset) /* (in the file) */
             continue;
         const char *name = elf_strptr(e, shstrndx, sh.sh_name);
         unsigned r = 0;

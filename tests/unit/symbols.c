@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/symbols.h"
@@ -217,11 +218,89 @@ TEST(libc_frames_the_same_with_sections_inflated_ahead)
     }
 }
 
+/* The same, on a copy of libc's debug file with 64 bytes at `at` of its size spoiled (in
+ * libc's: .debug_line at 0.62, .debug_loclists at 0.8, .debug_info at 0.3), found first
+ * through debug_dir: no crash, and the same frames either way. */
+static void spoiled_same(double at)
+{
+    if (!libc_mod.path)
+        dl_iterate_phdr(libc_module, NULL);
+    if (!libc_mod.path || libc_mod.buildid_len < 2) {
+        printf("# no libc module with a build-id: nothing to compare\n");
+        return;
+    }
+    char hex[2 * 256 + 1], src[PATH_MAX], dir[] = "/tmp/perfshim-symbols.XXXXXX";
+    char sub[PATH_MAX], dst[PATH_MAX + 2 * 256 + 16];
+    for (uint32_t i = 0; i < libc_mod.buildid_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", libc_mod.buildid[i]);
+    snprintf(src, sizeof src, "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        printf("# no %s: nothing to compare\n", src);
+        return;
+    }
+    assert_true(mkdtemp(dir) != NULL);
+    snprintf(sub, sizeof sub, "%s/.build-id", dir);
+    assert_true(mkdir(sub, 0700) == 0);
+    snprintf(sub, sizeof sub, "%s/.build-id/%.2s", dir, hex);
+    assert_true(mkdir(sub, 0700) == 0);
+    snprintf(dst, sizeof dst, "%s/%s.debug", sub, hex + 2);
+    fseek(in, 0, SEEK_END);
+    long size = ftell(in);
+    fseek(in, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    assert_true(buf && fread(buf, 1, (size_t)size, in) == (size_t)size);
+    fclose(in);
+    for (long i = 0; i < 64; i++)
+        buf[(long)(at * (double)size) + i] ^= 0x5a;
+    FILE *out = fopen(dst, "wb");
+    assert_true(out && fwrite(buf, 1, (size_t)size, out) == (size_t)size);
+    fclose(out);
+    free(buf);
+    symbols_opts_t o = opts;
+    o.debug_dir = dir;
+    uint64_t lips[2] = {(uint64_t)(uintptr_t)&qsort + 1, (uint64_t)(uintptr_t)&strtol + 1};
+    char ahead[2][2048], alone[2][2048];
+    const char *was = getenv("PERFSHIM_NO_PREFETCH");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            unsetenv("PERFSHIM_NO_PREFETCH");
+        else
+            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+        symbols_t *s = NULL;
+        assert_u64_eq(symbols_open(&s, &libc_mod, 1, &o), 0);
+        for (int i = 0; i < 2; i++)
+            frames_line(s, lips[i], pass ? alone[i] : ahead[i], sizeof ahead[i]);
+        symbols_close(s);
+    }
+    if (was)
+        setenv("PERFSHIM_NO_PREFETCH", was, 1);
+    else
+        unsetenv("PERFSHIM_NO_PREFETCH");
+    for (int i = 0; i < 2; i++) {
+        printf("# spoiled at %.2f: %s\n", at, alone[i]);
+        expect_str_eq(ahead[i], alone[i]);
+    }
+    unlink(dst);
+    rmdir(sub);
+    snprintf(sub, sizeof sub, "%s/.build-id", dir);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+TEST(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead)
+{
+    spoiled_same(0.62);
+    spoiled_same(0.8);
+    spoiled_same(0.3);
+}
+
 int main(void)
 {
     setup();
     static const test_case tests[] = {TEST_ENTRY(a_warm_module_resolves_as_a_cold_one),
                                       TEST_ENTRY(a_symwarm_with_other_options_or_stopped_gives_nothing),
-                                      TEST_ENTRY(libc_frames_the_same_with_sections_inflated_ahead)};
+                                      TEST_ENTRY(libc_frames_the_same_with_sections_inflated_ahead),
+                                      TEST_ENTRY(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead)};
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
