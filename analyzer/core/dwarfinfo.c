@@ -92,12 +92,15 @@ static int dwi_inflate(Bytef *dest, uLongf *destLen, const Bytef *source, uLong 
  * libdwarf inflates its sections one after the other on the caller's thread, each when it is
  * first used: .debug_info (libc's: 60% of the inflating) and, right after it, .debug_rnglists
  * and .debug_loclists, then, at the first lookup, .debug_line, .debug_str and .debug_line_str.
- * dwi_open starts a thread (infl_t) that inflates .debug_info into a buffer of its own, and
- * itself inflates the other compressed sections libdwarf will want (not .debug_aranges, the
- * first and small) before it calls libdwarf; uncompress() below, asked for a section whose
- * compressed bytes are one of those, copies the bytes inflated ahead (waiting for the thread
- * if it is at it, inflating as before if nobody did or it failed). The bytes libdwarf gets are the same either way: one inflater, one input. Only
- * with a second core (prefetch_second_core). Memory (a report's peak RSS is often its
+ * symbols.c starts a thread (dwi_ahead, infl_t) before it reads the module's ELF symbols,
+ * and it inflates the compressed sections other than .debug_info (and .debug_aranges, the
+ * first and small) in the order libdwarf will want them, into buffers of its own, while the
+ * caller's thread reads the symbols and then has libdwarf inflate .debug_info; uncompress()
+ * below, asked for a section whose compressed bytes are one of those, copies the bytes
+ * inflated ahead when they are ready, and otherwise inflates as before, never waiting for
+ * the thread (with the second core busy, by another program, it may be slow: waiting for
+ * it made the load ~10 ms slower than no thread at all). The bytes libdwarf gets are the
+ * same either way: one inflater, one input. Only with a second core (prefetch_second_core). Memory (a report's peak RSS is often its
  * symbols', at the end): the file is read with pread, not mapped (mapped pages read count in
  * the RSS), and the thread's buffers are anonymous mappings, each given back to the system a
  * piece at a time as it is copied into libdwarf's (or at dwi_close if libdwarf never asks):
@@ -127,16 +130,14 @@ struct dwi_ahead_s {
 };
 
 static pthread_mutex_t infl_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t infl_cv = PTHREAD_COND_INITIALIZER; /* a job left INFL_RUNNING */
 static infl_t *infl_list; /* of every open dwi_t's (a symwarm thread may have one) */
 
-/* The sections inflated ahead, in the order the thread does them: .debug_info first, the
- * largest (libdwarf reads .debug_aranges, .debug_abbrev and .debug_info at dwi_open's
- * index, the lists just after, the lines and strings at the first lookup); the caller's thread
- * meanwhile inflates the others, from the last (infl_help), until it meets the thread. */
+/* The sections inflated ahead, in the order the thread does them: libdwarf reads
+ * .debug_aranges, .debug_abbrev and .debug_info at dwi_open's index, the lists just after,
+ * the lines and strings at the first lookup. */
 static const char *const infl_names[] = {
-    ".debug_info",     ".debug_rnglists", ".debug_loclists", ".debug_str_offsets", ".debug_addr", ".debug_line",
-    ".debug_str", ".debug_line_str", ".debug_ranges", ".debug_abbrev",
+    ".debug_abbrev", ".debug_rnglists", ".debug_loclists", ".debug_str_offsets", ".debug_addr",
+    ".debug_line",   ".debug_str",      ".debug_line_str", ".debug_ranges",
 };
 #define INFL_NNAMES (sizeof(infl_names) / sizeof(infl_names[0]))
 
@@ -197,10 +198,14 @@ static bool infl_run(infl_t *f, size_t i)
         out = NULL;
     }
     pthread_mutex_lock(&infl_mu);
-    j->out = out;
-    j->state = ok ? INFL_DONE : INFL_GONE; /* (failed: libdwarf's call inflates it) */
-    pthread_cond_broadcast(&infl_cv);
+    bool wanted = j->state == INFL_RUNNING; /* (else libdwarf's call inflated it meanwhile) */
+    if (wanted) {
+        j->out = out;
+        j->state = ok ? INFL_DONE : INFL_GONE; /* (failed: libdwarf's call inflates it) */
+    }
     pthread_mutex_unlock(&infl_mu);
+    if (!wanted && out)
+        munmap(out, j->size);
     return true;
 }
 
@@ -210,15 +215,6 @@ static void *infl_main(void *arg)
     for (size_t i = 0; i < f->njobs; i++)
         infl_run(f, i);
     return NULL;
-}
-
-/* The caller's share, before libdwarf starts: the jobs from the last back to where the
- * thread got (never the first, the thread's from its start: .debug_info). */
-static void infl_help(infl_t *f)
-{
-    for (size_t i = f ? f->njobs : 0; i-- > 1;)
-        if (!infl_run(f, i))
-            break;
 }
 
 static void infl_unlink(infl_t *f)
@@ -331,14 +327,14 @@ int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLe
             if (j->state == INFL_GONE || j->srclen != sourceLen ||
                 !infl_same(f->fd, j->src, source, sourceLen))
                 continue;
-            while (j->state == INFL_RUNNING)
-                pthread_cond_wait(&infl_cv, &infl_mu);
             if (j->state == INFL_DONE) {
                 got = j->out;
                 gotlen = j->size;
                 j->out = NULL;
             }
-            j->state = INFL_GONE; /* (still to do: inflated below, on this thread) */
+            /* still to do, or at it: inflated below, on this thread, which never waits for
+             * the other (busy with another program, it may be slow to get there) */
+            j->state = INFL_GONE;
             goto found;
         }
 found:
@@ -710,7 +706,6 @@ int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out)
     }
     Dwarf_Error err = NULL;
     d->infl = ahead ? ahead : infl_start(fd);
-    infl_help(d->infl);
     if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &d->dbg, &err) !=
         DW_DLV_OK) {
         if (err)

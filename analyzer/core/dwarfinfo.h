@@ -7,9 +7,10 @@
  * DWARF 4 .debug_ranges or DWARF 5 .debug_rnglists); a CU's line table and its subprograms
  * are read the first time an address falls in it, a subprogram's (or inlined subroutine's)
  * children the first time an address falls in it, a name the first time it is a frame. The
- * file descriptor must stay open until dwi_close(). With a second core, dwi_open() also starts
- * a thread that inflates the module's compressed sections other than .debug_info ahead of
- * libdwarf's use (see dwarfinfo.c); it ends by dwi_close(), and libdwarf gets the same bytes.
+ * file descriptor must stay open until dwi_close(). With a second core, dwi_ahead() (or
+ * dwi_open()) starts a thread that inflates the module's compressed sections other than
+ * .debug_info ahead of libdwarf's use (see dwarfinfo.c); it ends by dwi_close(), and libdwarf
+ * gets the same bytes.
  *
  * dwi_lookup(va) gives the frames that the code at virtual address va belongs to, innermost
  * first: for code inlined into f from g inlined from h, frames are h (file:line of va), g
@@ -33,9 +34,9 @@ typedef struct dwi_frame_s {
     int inlined;
 } dwi_frame_t;
 
-/* The sections inflated ahead for a dwi_open(fd) to come, started early so that the caller
- * does other work (the ELF symbols) while the thread inflates .debug_info: NULL when there is
- * nothing to inflate or no second core. dwi_open takes it over (even when it fails);
+/* The sections inflated ahead for a dwi_open(fd) to come, started early so that the thread
+ * inflates while the caller does other work (the ELF symbols): NULL when there is nothing to
+ * inflate or no second core. dwi_open takes it over (even when it fails);
  * dwi_ahead_free when no dwi_open does. fd stays open until then. */
 typedef struct dwi_ahead_s dwi_ahead_t;
 dwi_ahead_t *dwi_ahead(int fd);
