@@ -19,14 +19,21 @@
 
 #include <dlfcn.h>
 #include <dwarf.h>
+#include <errno.h>
+#include <gelf.h>
 #include <libdwarf.h>
+#include <libelf.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/arena.h"
+#include "core/prefetch.h"
 #include "core/ubound.h"
 #include "perfshim/errors.h"
 
@@ -64,7 +71,7 @@ static void defl_load(void)
         defl.alloc = NULL; /* all or nothing; the library stays loaded (harmless) */
 }
 
-int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen)
+static int dwi_inflate(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen)
 {
     pthread_once(&defl_once, defl_load);
     defl_t *d = defl.alloc ? defl.alloc() : NULL;
@@ -79,6 +86,271 @@ int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLe
     }
     uLong in = sourceLen;
     return uncompress2(dest, destLen, source, &in);
+}
+
+/* ---- inflating a module's sections ahead, on a second core -----------------------------
+ * libdwarf inflates its sections one after the other on the caller's thread, each when it is
+ * first used: .debug_info (libc's: 60% of the inflating) and, right after it, .debug_rnglists
+ * and .debug_loclists, then, at the first lookup, .debug_line, .debug_str and .debug_line_str.
+ * symbols.c starts a thread (dwi_ahead, infl_t) before it reads the module's ELF symbols,
+ * and it inflates the compressed sections other than .debug_info (and .debug_aranges, the
+ * first and small) in the order libdwarf will want them, into buffers of its own, while the
+ * caller's thread reads the symbols and then has libdwarf inflate .debug_info; uncompress()
+ * below, asked for a section whose compressed bytes are one of those, copies the bytes
+ * inflated ahead when they are ready, and otherwise inflates as before, never waiting for
+ * the thread (with the second core busy, by another program, it may be slow: waiting for
+ * it made the load ~10 ms slower than no thread at all). The bytes libdwarf gets are the
+ * same either way: one inflater, one input. Only with a second core (prefetch_second_core). Memory (a report's peak RSS is often its
+ * symbols', at the end): the file is read with pread, not mapped (mapped pages read count in
+ * the RSS), and the thread's buffers are anonymous mappings, each given back to the system a
+ * piece at a time as it is copied into libdwarf's (or at dwi_close if libdwarf never asks):
+ * a section is held twice for at most INFL_PIECE bytes, and no freed heap is left behind. */
+#define INFL_MAX 16
+#define INFL_PIECE ((size_t)256 << 10) /* copied, then unmapped (a multiple of the page) */
+#define INFL_POPULATE_MAX ((size_t)64 << 20)
+enum { INFL_TODO, INFL_RUNNING, INFL_DONE, INFL_GONE };
+
+typedef struct infl_job_s {
+    uint64_t src; /* file offset of the compressed stream (after the ELF Chdr) */
+    size_t srclen;
+    size_t size; /* inflated size (ch_size) */
+    Bytef *out;  /* INFL_DONE: the inflated bytes (mmap'ed, size bytes) */
+    int state;   /* under infl_mu */
+} infl_job_t;
+
+typedef struct dwi_ahead_s infl_t; /* (dwarfinfo.h's dwi_ahead_t) */
+struct dwi_ahead_s {
+    infl_t *next; /* infl_list */
+    int fd;              /* the dwi_t's: read with pread (no mapping of the file: its pages
+                          * read would count in the RSS) */
+    infl_job_t job[INFL_MAX];
+    size_t njobs;
+    bool stop; /* under infl_mu: dwi_close before the end */
+    pthread_t th;
+};
+
+static pthread_mutex_t infl_mu = PTHREAD_MUTEX_INITIALIZER;
+static infl_t *infl_list; /* of every open dwi_t's (a symwarm thread may have one) */
+
+/* The sections inflated ahead, in the order the thread does them: libdwarf reads
+ * .debug_aranges, .debug_abbrev and .debug_info at dwi_open's index, the lists just after,
+ * the lines and strings at the first lookup. */
+static const char *const infl_names[] = {
+    ".debug_abbrev", ".debug_rnglists", ".debug_loclists", ".debug_str_offsets", ".debug_addr",
+    ".debug_line",   ".debug_str",      ".debug_line_str", ".debug_ranges",
+};
+#define INFL_NNAMES (sizeof(infl_names) / sizeof(infl_names[0]))
+
+/* An anonymous mapping of n bytes, or NULL. Populated (one call, not a fault per page)
+ * unless large: an inflated size is the file's word, and only the bytes inflated are used. */
+static Bytef *infl_map(size_t n)
+{
+    int populate = n <= INFL_POPULATE_MAX ? MAP_POPULATE : 0;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* All n bytes of fd at off into buf. */
+static bool infl_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* Whether fd's n bytes at off are those of buf (read a piece at a time). */
+static bool infl_same(int fd, uint64_t off, const Bytef *buf, size_t n)
+{
+    unsigned char piece[16384];
+    for (size_t o = 0; o < n; o += sizeof piece) {
+        size_t k = n - o < sizeof piece ? n - o : sizeof piece;
+        if (!infl_pread(fd, piece, k, off + o) || memcmp(piece, buf + o, k) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Job i if it is still to do (and f not stopping): inflates it; returns whether it was. */
+static bool infl_run(infl_t *f, size_t i)
+{
+    infl_job_t *j = &f->job[i];
+    pthread_mutex_lock(&infl_mu);
+    bool go = !f->stop && j->state == INFL_TODO;
+    if (go)
+        j->state = INFL_RUNNING;
+    pthread_mutex_unlock(&infl_mu);
+    if (!go)
+        return false;
+    Bytef *in = infl_map(j->srclen), *out = infl_map(j->size);
+    uLongf got = (uLongf)j->size;
+    bool ok = in && out && infl_pread(f->fd, in, j->srclen, j->src) &&
+              dwi_inflate(out, &got, in, (uLong)j->srclen) == Z_OK && got == j->size;
+    if (in)
+        munmap(in, j->srclen);
+    if (!ok && out) {
+        munmap(out, j->size);
+        out = NULL;
+    }
+    pthread_mutex_lock(&infl_mu);
+    bool wanted = j->state == INFL_RUNNING; /* (else libdwarf's call inflated it meanwhile) */
+    if (wanted) {
+        j->out = out;
+        j->state = ok ? INFL_DONE : INFL_GONE; /* (failed: libdwarf's call inflates it) */
+    }
+    pthread_mutex_unlock(&infl_mu);
+    if (!wanted && out)
+        munmap(out, j->size);
+    return true;
+}
+
+static void *infl_main(void *arg)
+{
+    infl_t *f = arg;
+    for (size_t i = 0; i < f->njobs; i++)
+        infl_run(f, i);
+    return NULL;
+}
+
+static void infl_unlink(infl_t *f)
+{
+    pthread_mutex_lock(&infl_mu);
+    for (infl_t **p = &infl_list; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    pthread_mutex_unlock(&infl_mu);
+}
+
+/* The jobs of fd's compressed sections named in infl_names, with a thread at them; NULL when
+ * none (or one core, or no libelf view of fd). */
+static infl_t *infl_start(int fd)
+{
+    if (!prefetch_second_core())
+        return NULL;
+    infl_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->fd = fd;
+    size_t shstrndx;
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL); /* (headers and names only) */
+    GElf_Ehdr eh;
+    static const union { uint16_t u; unsigned char b[2]; } host = {1};
+    if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh) ||
+        eh.e_ident[EI_DATA] != (host.b[0] ? ELFDATA2LSB : ELFDATA2MSB) ||
+        elf_getshdrstrndx(e, &shstrndx) != 0)
+        goto none;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        goto none;
+    bool c32 = eh.e_ident[EI_CLASS] == ELFCLASS32;
+    size_t hdr = c32 ? sizeof(Elf32_Chdr) : sizeof(Elf64_Chdr);
+    unsigned rank[INFL_MAX];
+    for (Elf_Scn *scn = elf_nextscn(e, NULL); scn && f->njobs < INFL_MAX;
+         scn = elf_nextscn(e, scn)) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_COMPRESSED) ||
+            sh.sh_type == SHT_NOBITS || sh.sh_size <= hdr || sh.sh_offset > (uint64_t)st.st_size ||
+            sh.sh_size > (uint64_t)st.st_size - sh.sh_offset) /* (in the file) */
+            continue;
+        const char *name = elf_strptr(e, shstrndx, sh.sh_name);
+        unsigned r = 0;
+        while (name && r < INFL_NNAMES && strcmp(name, infl_names[r]))
+            r++;
+        if (!name || r == INFL_NNAMES)
+            continue;
+        union { Elf32_Chdr c32; Elf64_Chdr c64; } ch; /* (in the host's byte order: checked) */
+        if (!infl_pread(fd, &ch, hdr, sh.sh_offset))
+            continue;
+        uint64_t type = c32 ? ch.c32.ch_type : ch.c64.ch_type;
+        uint64_t size = c32 ? ch.c32.ch_size : ch.c64.ch_size;
+        if (type != ELFCOMPRESS_ZLIB || size == 0 ||
+            size / 1100 > sh.sh_size) /* (deflate inflates at most ~1032 times) */
+            continue;
+        size_t k = f->njobs++;
+        for (; k > 0 && rank[k - 1] > r; k--) {
+            f->job[k] = f->job[k - 1];
+            rank[k] = rank[k - 1];
+        }
+        f->job[k] = (infl_job_t){sh.sh_offset + hdr, (size_t)(sh.sh_size - hdr), (size_t)size,
+                                 NULL, INFL_TODO};
+        rank[k] = r;
+    }
+    elf_end(e);
+    e = NULL;
+    if (!f->njobs)
+        goto none;
+    pthread_mutex_lock(&infl_mu);
+    f->next = infl_list;
+    infl_list = f;
+    pthread_mutex_unlock(&infl_mu);
+    if (pthread_create(&f->th, NULL, infl_main, f) == 0)
+        return f;
+    infl_unlink(f);
+none:
+    if (e)
+        elf_end(e);
+    free(f);
+    return NULL;
+}
+
+/* Stops f's thread (after the section at hand), forgets f, frees what libdwarf did not take. */
+static void infl_stop(infl_t *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&infl_mu);
+    f->stop = true;
+    pthread_mutex_unlock(&infl_mu);
+    pthread_join(f->th, NULL);
+    infl_unlink(f);
+    for (size_t i = 0; i < f->njobs; i++)
+        if (f->job[i].out)
+            munmap(f->job[i].out, f->job[i].size);
+    free(f);
+}
+
+int uncompress(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen)
+{
+    Bytef *got = NULL;
+    size_t gotlen = 0;
+    pthread_mutex_lock(&infl_mu);
+    for (infl_t *f = infl_list; f; f = f->next)
+        for (size_t i = 0; i < f->njobs; i++) {
+            infl_job_t *j = &f->job[i];
+            if (j->state == INFL_GONE || j->srclen != sourceLen ||
+                !infl_same(f->fd, j->src, source, sourceLen))
+                continue;
+            if (j->state == INFL_DONE) {
+                got = j->out;
+                gotlen = j->size;
+                j->out = NULL;
+            }
+            /* still to do, or at it: inflated below, on this thread, which never waits for
+             * the other (busy with another program, it may be slow to get there) */
+            j->state = INFL_GONE;
+            goto found;
+        }
+found:
+    pthread_mutex_unlock(&infl_mu);
+    if (got && gotlen <= *destLen) {
+        for (size_t o = 0; o < gotlen; o += INFL_PIECE) {
+            size_t n = gotlen - o < INFL_PIECE ? gotlen - o : INFL_PIECE;
+            memcpy(dest + o, got + o, n);
+            munmap(got + o, n); /* (the mapping's pages from o on: o is page-aligned) */
+        }
+        *destLen = (uLongf)gotlen;
+        return Z_OK;
+    }
+    if (got)
+        munmap(got, gotlen);
+    return dwi_inflate(dest, destLen, source, sourceLen);
 }
 
 #define DWI_MAX_NEST 128u  /* DIE nesting followed; deeper DIEs are not read */
@@ -137,6 +409,7 @@ struct dwi_s {
     size_t ncus, cus_cap;
     curange_t *ranges;
     size_t nranges, ranges_cap;
+    infl_t *infl; /* sections inflated ahead, NULL for none */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -409,17 +682,35 @@ static int dwi_index_aranges(dwi_t *d)
     return rc;
 }
 
-int dwi_open(int fd, dwi_t **out)
+dwi_ahead_t *dwi_ahead(int fd)
+{
+    return infl_start(fd);
+}
+
+void dwi_ahead_free(dwi_ahead_t *a)
+{
+    infl_stop(a);
+}
+
+int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out)
 {
     *out = NULL;
+    if (ahead && ahead->fd != fd) { /* (another file's: not this one's bytes) */
+        infl_stop(ahead);
+        ahead = NULL;
+    }
     dwi_t *d = calloc(1, sizeof(*d));
-    if (!d)
+    if (!d) {
+        infl_stop(ahead);
         return -PS_E_NOMEM;
+    }
     Dwarf_Error err = NULL;
+    d->infl = ahead ? ahead : infl_start(fd);
     if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &d->dbg, &err) !=
         DW_DLV_OK) {
         if (err)
             dwarf_dealloc_error(d->dbg, err);
+        infl_stop(d->infl);
         free(d);
         return 0;
     }
@@ -826,5 +1117,6 @@ void dwi_close(dwi_t *d)
     arena_free(&d->arena);
     if (d->dbg)
         dwarf_finish(d->dbg, NULL);
+    infl_stop(d->infl);
     free(d);
 }

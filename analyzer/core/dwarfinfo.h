@@ -7,7 +7,10 @@
  * DWARF 4 .debug_ranges or DWARF 5 .debug_rnglists); a CU's line table and its subprograms
  * are read the first time an address falls in it, a subprogram's (or inlined subroutine's)
  * children the first time an address falls in it, a name the first time it is a frame. The
- * file descriptor must stay open until dwi_close().
+ * file descriptor must stay open until dwi_close(). With a second core, dwi_ahead() (or
+ * dwi_open()) starts a thread that inflates the module's compressed sections other than
+ * .debug_info ahead of libdwarf's use (see dwarfinfo.c); it ends by dwi_close(), and libdwarf
+ * gets the same bytes.
  *
  * dwi_lookup(va) gives the frames that the code at virtual address va belongs to, innermost
  * first: for code inlined into f from g inlined from h, frames are h (file:line of va), g
@@ -31,8 +34,17 @@ typedef struct dwi_frame_s {
     int inlined;
 } dwi_frame_t;
 
-/* 0 with *out set, 0 with *out NULL when fd has no usable DWARF, or -PS_E_NOMEM. */
-int dwi_open(int fd, dwi_t **out);
+/* The sections inflated ahead for a dwi_open(fd) to come, started early so that the thread
+ * inflates while the caller does other work (the ELF symbols): NULL when there is nothing to
+ * inflate or no second core. dwi_open takes it over (even when it fails);
+ * dwi_ahead_free when no dwi_open does. fd stays open until then. */
+typedef struct dwi_ahead_s dwi_ahead_t;
+dwi_ahead_t *dwi_ahead(int fd);
+void dwi_ahead_free(dwi_ahead_t *a);
+
+/* 0 with *out set, 0 with *out NULL when fd has no usable DWARF, or -PS_E_NOMEM. ahead: from
+ * dwi_ahead(fd), or NULL (dwi_open starts it itself). */
+int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out);
 /* Number of frames written (at most max), 0 when no CU covers va, or -PS_E_NOMEM. Strings
  * live until dwi_close(). */
 int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max);

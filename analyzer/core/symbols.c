@@ -320,21 +320,26 @@ static int mod_load(const symbols_t *s, mod_t *m)
         }
     }
     Elf_Scn *dsymtab = de ? elf_section_typed(de, SHT_SYMTAB) : NULL;
+    /* the DWARF's compressed sections inflated on a second core while the symbols are read */
+    bool de_dwarf = de && elf_section_named(de, ".debug_info");
+    dwi_ahead_t *ahead = has_dwarf ? dwi_ahead(fd) : de_dwarf ? dwi_ahead(dfd) : NULL;
     if (symtab)
         rc = elf_read_syms(m, e, symtab);
     else if (dsymtab)
         rc = elf_read_syms(m, de, dsymtab);
     else if ((symtab = elf_section_typed(e, SHT_DYNSYM)))
         rc = elf_read_syms(m, e, symtab);
-    if (rc == 0) {
-        if (has_dwarf && (rc = dwi_open(fd, &m->dwi)) == 0 && m->dwi) {
+    if (rc == 0) { /* (ahead is fd's with has_dwarf, else dfd's: the dwi_open it is for) */
+        if (has_dwarf && (rc = dwi_open(fd, ahead, &m->dwi)) == 0 && m->dwi) {
             m->dwarf_fd = fd;
             fd = -1;
-        } else if (rc == 0 && de && elf_section_named(de, ".debug_info") &&
-                   (rc = dwi_open(dfd, &m->dwi)) == 0 && m->dwi) {
+        } else if (rc == 0 && de_dwarf &&
+                   (rc = dwi_open(dfd, has_dwarf ? NULL : ahead, &m->dwi)) == 0 && m->dwi) {
             m->dwarf_fd = dfd;
             dfd = -1;
         }
+    } else {
+        dwi_ahead_free(ahead);
     }
     if (rc == 0 && !m->dwi && !s->opts.quiet && debughint_first(rm->path)) {
         char hint[512];

@@ -4,7 +4,8 @@
  * (DWARF line tables and DW_TAG_inlined_subroutine chains, via libdwarf and dwarfinfo.h).
  *
  * Contract: analyzer-only, single-threaded (symwarm below: one thread of its own, joined before
- * its symbols are used). symbols_open() takes the module map of a trace
+ * its symbols are used; loading a module with compressed DWARF sections may start one more,
+ * core/dwarfinfo.h's dwi_ahead, ended by symbols_close). symbols_open() takes the module map of a trace
  * (the union of all epochs) and opens nothing yet: a module's ELF file and debug info are read
  * the first time an address falls in it, and each distinct address is resolved once (cached).
  * The module file is looked up as SYSROOT/PATH; its GNU build-id must equal the trace's, else

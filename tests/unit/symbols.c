@@ -3,16 +3,21 @@
  * work, not results: this test program's own return addresses resolve to the same frames
  * (function, file, line, inlined chain) with symbols loaded cold and with a symwarm's modules
  * adopted; the warm thread's module is taken over (symbols_adopted), and is not when the
- * symwarm ran with other options (another sysroot) or was stopped unused.
+ * symwarm ran with other options (another sysroot) or was stopped unused. And libc's frames
+ * (its DWARF is in a separate debug file with compressed sections, where installed) are the
+ * same with the sections inflated ahead on a second thread (core/dwarfinfo.c) and without
+ * (PERFSHIM_NO_PREFETCH).
  */
 #include <config.h>
 
+#include <elf.h>
 #include <limits.h>
 #include <link.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/symbols.h"
@@ -132,10 +137,170 @@ TEST(a_symwarm_with_other_options_or_stopped_gives_nothing)
     symbols_adopt(NULL, NULL); /* (no symwarm: nothing to do) */
 }
 
+/* libc as a trace's module (path, base, PT_LOAD segments, GNU build-id: its debug file is
+ * found by it), and addresses in it: functions libc calls back into ours from. */
+static tm_module_t libc_mod;
+static ps_segment_t libc_segs[8];
+static char libc_path[PATH_MAX];
+
+static int libc_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size, (void)arg;
+    const char *slash = strrchr(info->dlpi_name, '/');
+    if (!slash || strncmp(slash + 1, "libc.so", 7) != 0)
+        return 0;
+    snprintf(libc_path, sizeof libc_path, "%s", info->dlpi_name);
+    libc_mod.path = libc_path;
+    libc_mod.base = info->dlpi_addr;
+    libc_mod.segs = libc_segs;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && libc_mod.nseg < 8)
+            libc_segs[libc_mod.nseg++] = (ps_segment_t){ph->p_vaddr, ph->p_memsz, ph->p_flags, 0};
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+        for (size_t o = 0; o + sizeof(ElfW(Nhdr)) <= ph->p_filesz;) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(p + o);
+            size_t name = o + sizeof(*nh), desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && nh->n_descsz <= 256 &&
+                desc + nh->n_descsz <= ph->p_filesz && !memcmp(p + name, "GNU", 4)) {
+                memcpy(libc_mod.buildid, p + desc, nh->n_descsz);
+                libc_mod.buildid_len = nh->n_descsz;
+            }
+            o = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1;
+}
+
+static uint64_t qsort_ra;
+__attribute__((noinline, noipa)) static int by_value(const void *a, const void *b)
+{
+    if (!qsort_ra)
+        qsort_ra = (uint64_t)(uintptr_t)__builtin_return_address(0);
+    return *(const int *)a - *(const int *)b;
+}
+
+TEST(libc_frames_the_same_with_sections_inflated_ahead)
+{
+    dl_iterate_phdr(libc_module, NULL);
+    if (!libc_mod.path) {
+        printf("# no libc module found: nothing to compare\n");
+        return;
+    }
+    int v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = (i * 37) % 64;
+    qsort(v, 64, sizeof v[0], by_value);
+    uint64_t lips[3] = {qsort_ra, (uint64_t)(uintptr_t)&qsort + 1,
+                        (uint64_t)(uintptr_t)&strtol + 1};
+    char ahead[3][2048], alone[3][2048];
+    const char *was = getenv("PERFSHIM_NO_PREFETCH");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            unsetenv("PERFSHIM_NO_PREFETCH");
+        else
+            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+        symbols_t *s = NULL;
+        assert_u64_eq(symbols_open(&s, &libc_mod, 1, &opts), 0);
+        for (int i = 0; i < 3; i++)
+            frames_line(s, lips[i], pass ? alone[i] : ahead[i], sizeof ahead[i]);
+        symbols_close(s);
+    }
+    if (was)
+        setenv("PERFSHIM_NO_PREFETCH", was, 1);
+    else
+        unsetenv("PERFSHIM_NO_PREFETCH");
+    for (int i = 0; i < 3; i++) {
+        printf("# %s\n", alone[i]);
+        expect_str_eq(ahead[i], alone[i]);
+    }
+}
+
+/* The same, on a copy of libc's debug file with 64 bytes at `at` of its size spoiled (in
+ * libc's: .debug_line at 0.62, .debug_loclists at 0.8, .debug_info at 0.3), found first
+ * through debug_dir: no crash, and the same frames either way. */
+static void spoiled_same(double at)
+{
+    if (!libc_mod.path)
+        dl_iterate_phdr(libc_module, NULL);
+    if (!libc_mod.path || libc_mod.buildid_len < 2) {
+        printf("# no libc module with a build-id: nothing to compare\n");
+        return;
+    }
+    char hex[2 * 256 + 1], src[PATH_MAX], dir[] = "/tmp/perfshim-symbols.XXXXXX";
+    char sub[PATH_MAX], dst[PATH_MAX + 2 * 256 + 16];
+    for (uint32_t i = 0; i < libc_mod.buildid_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", libc_mod.buildid[i]);
+    snprintf(src, sizeof src, "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        printf("# no %s: nothing to compare\n", src);
+        return;
+    }
+    assert_true(mkdtemp(dir) != NULL);
+    snprintf(sub, sizeof sub, "%s/.build-id", dir);
+    assert_true(mkdir(sub, 0700) == 0);
+    snprintf(sub, sizeof sub, "%s/.build-id/%.2s", dir, hex);
+    assert_true(mkdir(sub, 0700) == 0);
+    snprintf(dst, sizeof dst, "%s/%s.debug", sub, hex + 2);
+    fseek(in, 0, SEEK_END);
+    long size = ftell(in);
+    fseek(in, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    assert_true(buf && fread(buf, 1, (size_t)size, in) == (size_t)size);
+    fclose(in);
+    for (long i = 0; i < 64; i++)
+        buf[(long)(at * (double)size) + i] ^= 0x5a;
+    FILE *out = fopen(dst, "wb");
+    assert_true(out && fwrite(buf, 1, (size_t)size, out) == (size_t)size);
+    fclose(out);
+    free(buf);
+    symbols_opts_t o = opts;
+    o.debug_dir = dir;
+    uint64_t lips[2] = {(uint64_t)(uintptr_t)&qsort + 1, (uint64_t)(uintptr_t)&strtol + 1};
+    char ahead[2][2048], alone[2][2048];
+    const char *was = getenv("PERFSHIM_NO_PREFETCH");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            unsetenv("PERFSHIM_NO_PREFETCH");
+        else
+            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+        symbols_t *s = NULL;
+        assert_u64_eq(symbols_open(&s, &libc_mod, 1, &o), 0);
+        for (int i = 0; i < 2; i++)
+            frames_line(s, lips[i], pass ? alone[i] : ahead[i], sizeof ahead[i]);
+        symbols_close(s);
+    }
+    if (was)
+        setenv("PERFSHIM_NO_PREFETCH", was, 1);
+    else
+        unsetenv("PERFSHIM_NO_PREFETCH");
+    for (int i = 0; i < 2; i++) {
+        printf("# spoiled at %.2f: %s\n", at, alone[i]);
+        expect_str_eq(ahead[i], alone[i]);
+    }
+    unlink(dst);
+    rmdir(sub);
+    snprintf(sub, sizeof sub, "%s/.build-id", dir);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+TEST(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead)
+{
+    spoiled_same(0.62);
+    spoiled_same(0.8);
+    spoiled_same(0.3);
+}
+
 int main(void)
 {
     setup();
     static const test_case tests[] = {TEST_ENTRY(a_warm_module_resolves_as_a_cold_one),
-                                      TEST_ENTRY(a_symwarm_with_other_options_or_stopped_gives_nothing)};
+                                      TEST_ENTRY(a_symwarm_with_other_options_or_stopped_gives_nothing),
+                                      TEST_ENTRY(libc_frames_the_same_with_sections_inflated_ahead),
+                                      TEST_ENTRY(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead)};
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
