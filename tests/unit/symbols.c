@@ -182,6 +182,29 @@ __attribute__((noinline, noipa)) static int by_value(const void *a, const void *
     return *(const int *)a - *(const int *)b;
 }
 
+/* The frames of n addresses in libc with its DWARF sections inflated ahead on a second
+ * thread (ahead) and without (alone: PERFSHIM_NO_PREFETCH), the variable restored after. */
+static void frames_ahead_and_alone(const symbols_opts_t *o, const uint64_t *lips, int n,
+                                   char (*ahead)[2048], char (*alone)[2048])
+{
+    const char *was = getenv("PERFSHIM_NO_PREFETCH");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            unsetenv("PERFSHIM_NO_PREFETCH");
+        else
+            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
+        symbols_t *s = NULL;
+        assert_u64_eq(symbols_open(&s, &libc_mod, 1, o), 0);
+        for (int i = 0; i < n; i++)
+            frames_line(s, lips[i], pass ? alone[i] : ahead[i], 2048);
+        symbols_close(s);
+    }
+    if (was)
+        setenv("PERFSHIM_NO_PREFETCH", was, 1);
+    else
+        unsetenv("PERFSHIM_NO_PREFETCH");
+}
+
 TEST(libc_frames_the_same_with_sections_inflated_ahead)
 {
     dl_iterate_phdr(libc_module, NULL);
@@ -196,22 +219,7 @@ TEST(libc_frames_the_same_with_sections_inflated_ahead)
     uint64_t lips[3] = {qsort_ra, (uint64_t)(uintptr_t)&qsort + 1,
                         (uint64_t)(uintptr_t)&strtol + 1};
     char ahead[3][2048], alone[3][2048];
-    const char *was = getenv("PERFSHIM_NO_PREFETCH");
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 0)
-            unsetenv("PERFSHIM_NO_PREFETCH");
-        else
-            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
-        symbols_t *s = NULL;
-        assert_u64_eq(symbols_open(&s, &libc_mod, 1, &opts), 0);
-        for (int i = 0; i < 3; i++)
-            frames_line(s, lips[i], pass ? alone[i] : ahead[i], sizeof ahead[i]);
-        symbols_close(s);
-    }
-    if (was)
-        setenv("PERFSHIM_NO_PREFETCH", was, 1);
-    else
-        unsetenv("PERFSHIM_NO_PREFETCH");
+    frames_ahead_and_alone(&opts, lips, 3, ahead, alone);
     for (int i = 0; i < 3; i++) {
         printf("# %s\n", alone[i]);
         expect_str_eq(ahead[i], alone[i]);
@@ -261,22 +269,7 @@ static void spoiled_same(double at)
     o.debug_dir = dir;
     uint64_t lips[2] = {(uint64_t)(uintptr_t)&qsort + 1, (uint64_t)(uintptr_t)&strtol + 1};
     char ahead[2][2048], alone[2][2048];
-    const char *was = getenv("PERFSHIM_NO_PREFETCH");
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 0)
-            unsetenv("PERFSHIM_NO_PREFETCH");
-        else
-            setenv("PERFSHIM_NO_PREFETCH", "1", 1);
-        symbols_t *s = NULL;
-        assert_u64_eq(symbols_open(&s, &libc_mod, 1, &o), 0);
-        for (int i = 0; i < 2; i++)
-            frames_line(s, lips[i], pass ? alone[i] : ahead[i], sizeof ahead[i]);
-        symbols_close(s);
-    }
-    if (was)
-        setenv("PERFSHIM_NO_PREFETCH", was, 1);
-    else
-        unsetenv("PERFSHIM_NO_PREFETCH");
+    frames_ahead_and_alone(&o, lips, 2, ahead, alone);
     for (int i = 0; i < 2; i++) {
         printf("# spoiled at %.2f: %s\n", at, alone[i]);
         expect_str_eq(ahead[i], alone[i]);
