@@ -33,7 +33,9 @@ done
 kill -9 $pid
 wait $pid 2>/dev/null
 
-agree() { # $1: trace
+agree() { # $1: trace, $2: "cut" for a copy cut short, $3: the fewest wait events (100)
+    MINW=${3:-100}
+    export MINW
     "$P" locks --format=json -q "$1" >l.json 2>l.err || return 1
     "$P" locks -q "$1" >l.txt 2>/dev/null || return 1
     { [ "$2" = cut ] || grep -q 'no END record: the process was still running or was killed' l.err; } &&
@@ -41,7 +43,7 @@ agree() { # $1: trace
         { grep -q 'acquisitions and owner changes not recorded (trace incomplete)' l.txt ||
             grep -q 'at least [1-9][0-9]* acquisitions' l.txt; } &&
         python3 - <<'PY'
-import json, sys
+import json, os, sys
 d = json.load(open("l.json"))
 locks = d["locks"]
 assert len(locks) == 1, locks
@@ -53,7 +55,7 @@ charged = sum(h["wait_ns_charged"] for h in k["holders"])
 charged_n = sum(h["waits"] for h in k["holders"])
 site_ns = sum(s["wait_ns_total"] for s in k["sites"])
 site_n = sum(s["contended"] for s in k["sites"])
-assert waits > 100, waits
+assert waits > int(os.environ["MINW"]), waits
 assert k["contended"] == waits == charged_n == site_n == k["wait_ns"]["count"], \
     (k["contended"], waits, charged_n, site_n, k["wait_ns"]["count"])
 assert k["wait_ns"]["total"] == wait_ns == charged == site_ns == d["lock_summary"]["total_wait_ns"], \
@@ -66,7 +68,9 @@ check "a killed program's trace: the same" agree live.trace
 cut_copy() {
     size=$(stat -c %s copy.trace)
     head -c $((size * 3 / 4)) copy.trace >cut.trace # ends inside a chunk, most likely
-    agree cut.trace cut
+    # (3/4 of the bytes of a copy that held just over 100 waits may hold fewer: it failed so
+    # under load; the sections must agree all the same)
+    agree cut.trace cut 10
 }
 check "the copy cut short again (torn last chunk): the same" cut_copy
 
