@@ -12,6 +12,7 @@
  *             small_other() keeps 16 blocks of 1 KiB
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,9 +79,17 @@ __attribute__((noinline)) static void hold_with_alloc(void)
     pthread_mutex_unlock(&mu);
 }
 
+/* The lock threads start together (not a pthread barrier: it would be one more lock in the
+ * trace): created one by one, the first could be done before the last began on a loaded
+ * machine, and the lock barely contended. */
+static int lock_ready;
+
 static void *lock_thread(void *arg)
 {
     (void)arg;
+    __atomic_add_fetch(&lock_ready, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&lock_ready, __ATOMIC_ACQUIRE) < 4)
+        sched_yield();
     for (long i = 0; i < lock_n; i++)
         hold_with_alloc();
     return NULL;
