@@ -668,8 +668,8 @@ static int advice_rule_fix_leak(advice_ctx_t *c)
             r->raw = g->bytes + held;
             r->confidence = ADVICE_HIGH;
             fmt_rate(rate, sizeof rate, r->raw, dur);
-            ADVICE_SET(title, "Free the %" PRIu64 " blocks (%s) definitely lost at %s", g->blocks,
-                       fmt_bytes(b1, sizeof b1, g->bytes), where);
+            ADVICE_SET(title, "Free the %" PRIu64 " block%s (%s) definitely lost at %s", g->blocks,
+                       g->blocks == 1 ? "" : "s", fmt_bytes(b1, sizeof b1, g->bytes), where);
             ADVICE_SET(evidence,
                        "%" PRIu64 " bytes in %" PRIu64 " blocks unreachable at exit, "
                        "holding %" PRIu64 " bytes in %" PRIu64
