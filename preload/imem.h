@@ -23,7 +23,8 @@ uint64_t imem_bytes(void);
 /* Bytes of the shim's own mappings (every prim_map, NORESERVE tables included) that are
  * resident (mincore), as RSS counts them: the recorder's part of the process's RSS.
  * Recomputed at most every IMEM_RESIDENT_EVERY_NS (one mincore per 64 MiB of each mapping),
- * the last value otherwise; 0 before the first count. Keeps errno. */
+ * otherwise the last value plus the bytes mapped since (less those unmapped; imem_bytes);
+ * 0 before the first count. Keeps errno. */
 #define IMEM_RESIDENT_EVERY_NS 100000000ull
 uint64_t imem_resident_bytes(uint64_t now_ns);
 /* The same, counted now (not the last value): a sample at a known peak (the exit scan's). */

@@ -26,7 +26,7 @@
     INT(flush_ms, "PERFSHIM_FLUSH_MS", 100, 1, 60000,                                          \
         "ms after which partly filled buffers are written (bounds what a SIGKILL loses)")      \
     INT(rss_ms, "PERFSHIM_RSS_MS", 10, 0, 60000, "ms between RSS samples; 0 turns them off")   \
-    INT(buffer_kb, "PERFSHIM_BUFFER_KB", 64, 4, 4096, "each thread's event buffer, in KiB")    \
+    INT(buffer_kb, "PERFSHIM_BUFFER_KB", 1024, 4, 4096, "each thread's event buffer, in KiB")  \
     INT(queue_mb, "PERFSHIM_QUEUE_MB", 16, 1, 1024,                                            \
         "MiB of full buffers waiting for the writer thread; beyond it threads compress their " \
         "own")                                                                                 \

@@ -39,7 +39,7 @@ TEST(valid_and_invalid_values)
     expect_u64_eq(o.depth, 128);
     expect_u64_eq(o.flush_ms, 100);
     expect_u64_eq(o.rss_ms, 0);
-    expect_u64_eq(o.buffer_kb, 64);
+    expect_u64_eq(o.buffer_kb, 1024);
     expect_true(o.zstd_level == -3);
     expect_str_eq(o.output, "/tmp/t.%p");
 }
