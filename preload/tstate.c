@@ -34,7 +34,7 @@ tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
         imem_free(st);
         return NULL;
     }
-    st->cap = sink->buf_cap();
+    st->cap = sink->buf_cap() < TSTATE_FIRST_CAP ? sink->buf_cap() : TSTATE_FIRST_CAP;
     st->tid = tid;
     st->chunk_flags = chunk_flags;
     st->errnop = &errno; /* the calling thread's: a load in the hooks, not a call */
@@ -54,6 +54,8 @@ int tstate_refill(tstate_t *st, uint32_t need)
     unsigned char *old = st->buf;
     uint32_t off = st->flushed, len = st->pos - st->flushed;
     uint32_t seq = len ? st->seq++ : 0;
+    const uint32_t full = sink->buf_cap(); /* a busy thread's next buffer: twice the room */
+    st->cap = st->cap < full / 2 ? st->cap * 2 : full;
     if (fresh) {
         st->buf = fresh;
         st->pos = st->flushed = 0;

@@ -30,7 +30,7 @@ typedef struct tstate_s {
     /* producer-owned (hot) */
     unsigned char *buf;
     uint32_t pos;       /* write cursor */
-    uint32_t cap;
+    uint32_t cap;       /* the room used in buf: TSTATE_FIRST_CAP, doubled at hand-offs (below) */
     uint32_t committed; /* bytes readable by other threads: release-stored after each record */
     pid_t tid;
     uint16_t chunk_flags;
@@ -91,6 +91,12 @@ uint64_t tstate_threads_seen(void);
 void tstate_foreach(void (*fn)(tstate_t *st, void *arg), void *arg);
 /* Fork child: forgets every state (the calling thread gets a new one on its next event). */
 void tstate_after_fork_child(void);
+
+/* A thread fills its buffer up to st->cap: TSTATE_FIRST_CAP at first, twice that at each
+ * hand-off (tstate_refill) up to the buffer's size (PERFSHIM_BUFFER_KB, 1 MiB): a thread that
+ * makes few events writes (makes resident) 64 KiB of its buffer, a busy one reaches
+ * full-size chunks, which compress best, after four hand-offs. */
+#define TSTATE_FIRST_CAP (64u << 10)
 
 /* TSTATE_PREFETCH bytes ahead of the record being written, the buffer's line is fetched for
  * writing: a buffer the writer thread had (recycled) is in the other core's cache, and the
