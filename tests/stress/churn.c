@@ -31,10 +31,7 @@
 #endif
 #define RING 1024
 
-typedef struct ring_s {
-    _Atomic size_t head, tail;
-    void *slot[RING];
-} ring_t;
+#include "../workloads/spsc_ring.h"
 
 static ring_t rings[NTHREADS]; /* rings[i]: blocks thread i frees */
 static uint64_t n_alloc[NTHREADS], n_free[NTHREADS];
@@ -79,26 +76,6 @@ __attribute__((noinline)) void stress_rwlock_section(int i, int write)
     pthread_rwlock_unlock(&stress_rwlock);
 }
 #endif
-
-static int ring_push(ring_t *r, void *p)
-{
-    size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING)
-        return 0;
-    r->slot[t % RING] = p;
-    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-    return 1;
-}
-
-static void *ring_pop(ring_t *r)
-{
-    size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (h == atomic_load_explicit(&r->tail, memory_order_acquire))
-        return NULL;
-    void *p = r->slot[h % RING];
-    atomic_store_explicit(&r->head, h + 1, memory_order_release);
-    return p;
-}
 
 void *churn_worker(void *arg);
 void *churn_worker(void *arg)

@@ -25,35 +25,12 @@
 #define MAXT 16
 #define RING 256
 
-typedef struct ring_s {
-    _Atomic size_t head, tail;
-    void *slot[RING];
-} ring_t;
+#include "spsc_ring.h"
 
 static ring_t rings[MAXT][MAXT]; /* rings[from][to] */
 static int nt, per;
 static uint64_t n_malloc[MAXT], n_realloc[MAXT], n_free[MAXT];
 static _Atomic int done;
-
-static int push(ring_t *r, void *p)
-{
-    size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING)
-        return 0;
-    r->slot[t % RING] = p;
-    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-    return 1;
-}
-
-static void *pop(ring_t *r)
-{
-    size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (h == atomic_load_explicit(&r->tail, memory_order_acquire))
-        return NULL;
-    void *p = r->slot[h % RING];
-    atomic_store_explicit(&r->head, h + 1, memory_order_release);
-    return p;
-}
 
 /* Takes one block from each sender's ring: frees it, or (every 8th) reallocs it and passes
  * it on. Returns how many it took. */
@@ -61,7 +38,7 @@ static int receive(int i, uint64_t *seen, int pass_on)
 {
     int got = 0;
     for (int j = 0; j < nt; j++) {
-        void *q = pop(&rings[j][i]);
+        void *q = ring_pop(&rings[j][i]);
         if (!q)
             continue;
         got++;
@@ -70,7 +47,7 @@ static int receive(int i, uint64_t *seen, int pass_on)
             if (!r)
                 abort();
             n_realloc[i]++;
-            if (push(&rings[i][(i + 1 + (int)(*seen % (uint64_t)(nt - 1))) % nt], r))
+            if (ring_push(&rings[i][(i + 1 + (int)(*seen % (uint64_t)(nt - 1))) % nt], r))
                 continue;
             q = r;
         }
@@ -91,7 +68,7 @@ static void *worker(void *arg)
             abort();
         *(volatile char *)p = (char)k;
         n_malloc[i]++;
-        if (!push(&rings[i][(i + 1 + k % (nt - 1)) % nt], p)) {
+        if (!ring_push(&rings[i][(i + 1 + k % (nt - 1)) % nt], p)) {
             free(p);
             n_free[i]++;
         }
