@@ -103,6 +103,11 @@ static PS_TLS uint32_t ls_me = LS_ANON;
 static uint32_t ls_next_id = LS_SHARED;
 /* membarrier registered: 0 not yet tried, 1 yes (shards may be owned), -1 no (never) */
 static int ls_mb_state;
+
+static PS_ALWAYS_INLINE int ls_shared(const shard_t *s)
+{
+    return __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == LS_SHARED;
+}
 static shard_t shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
 static side_t sides[LIVESET_SHARDS];
 
@@ -418,14 +423,27 @@ static int ls_mb_ready(void)
     return st > 0;
 }
 
-/* Lock held, s owned by another thread (owner not LS_NOBODY, LS_SHARED): marks it shared,
- * then every running thread passes a full barrier, then the owner is out of it. */
+/* Lock held: a thread owns s (not LS_NOBODY, not LS_SHARED). */
+static int ls_owned(const shard_t *s)
+{
+    const uint32_t o = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
+    return o != LS_NOBODY && o != LS_SHARED;
+}
+
+/* After s was marked shared and a membarrier: the owner is out of it. */
+static void ls_wait_owner_out(const shard_t *s)
+{
+    while (__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE))
+        sched_yield(); /* the owner is inside, maybe descheduled */
+}
+
+/* Lock held, s owned by another thread (ls_owned): marks it shared, then every running
+ * thread passes a full barrier, then the owner is out of it. */
 static void ls_revoke(shard_t *s)
 {
     __atomic_store_n(&s->owner, LS_SHARED, __ATOMIC_SEQ_CST);
     (void)ls_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); /* registered: cannot fail */
-    while (__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE))
-        sched_yield(); /* the owner is inside, maybe descheduled */
+    ls_wait_owner_out(s);
 }
 
 /* Lock held, s not shared: the calling thread claims s if nobody owns it, or revokes the
@@ -453,12 +471,18 @@ static PS_NOINLINE PS_COLD void ls_bias(shard_t *s)
     __atomic_store_n(&s->owner, ls_me, __ATOMIC_RELAXED);
 }
 
-/* The lock, and ownership settled (ls_bias) when s is not shared. */
+/* Lock held: ownership settled (ls_bias) when s is not shared. */
+static PS_ALWAYS_INLINE void ls_settle_owner(shard_t *s)
+{
+    if (PS_UNLIKELY(!ls_shared(s)))
+        ls_bias(s);
+}
+
+/* The lock, and ownership settled. */
 static void ls_lock(shard_t *s)
 {
     ilock_lock(&s->lock);
-    if (PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED))
-        ls_bias(s);
+    ls_settle_owner(s);
 }
 
 /* The release's futex wake (a waiter was seen): finishes a remove, returning r. */
@@ -508,8 +532,7 @@ static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v, liveset
 {
     if (!locked)
         ilock_lock(&s->lock);
-    if (PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED))
-        ls_bias(s);
+    ls_settle_owner(s);
     ls_guard(s, t);
     if (ls_side(s)->sn)
         (void)side_take(s, sl_ptr(&v), NULL); /* a release we never saw */
@@ -566,7 +589,7 @@ void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags,
     }
     /* (n + 1) * 4 > cap * 3, or a side table; or ownership to settle; or the guard */
     if (PS_UNLIKELY(s->n >= s->lim) ||
-        PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED) ||
+        PS_UNLIKELY(!ls_shared(s)) ||
         PS_UNLIKELY(!ls_guard_fast(s, t))) {
         ls_insert_slow(s, 1, v, t);
         return;
@@ -693,8 +716,7 @@ static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t 
 static PS_NOINLINE int ls_remove_locked(shard_t *s, uint64_t ptr, liveset_entry_t *out,
                                         liveset_stamp_t *t)
 {
-    if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED)
-        ls_bias(s);
+    ls_settle_owner(s);
     ls_guard(s, t);
     return ls_take(s, ptr, out, 0);
 }
@@ -710,7 +732,7 @@ int liveset_remove(uint64_t ptr, liveset_entry_t *out, liveset_stamp_t *t)
     }
     if (PS_UNLIKELY(!ilock_trylock(&s->lock)))
         return ls_remove_slow(s, ptr, out, t);
-    if (PS_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != LS_SHARED) ||
+    if (PS_UNLIKELY(!ls_shared(s)) ||
         PS_UNLIKELY(!ls_guard_fast(s, t)))
         return ls_remove_locked(s, ptr, out, t);
     return ls_take(s, ptr, out, 0);
@@ -753,8 +775,7 @@ void liveset_lock_all(void)
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
         shard_t *s = &shards[i];
         ilock_lock(&s->lock);
-        uint32_t o = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
-        ls_reclaim[i] = o != LS_NOBODY && o != LS_SHARED;
+        ls_reclaim[i] = (unsigned char)ls_owned(s);
         if (ls_reclaim[i]) { /* ls_revoke, with one membarrier for all */
             __atomic_store_n(&s->owner, LS_SHARED, __ATOMIC_SEQ_CST);
             revoked = 1;
@@ -764,8 +785,7 @@ void liveset_lock_all(void)
         return;
     (void)ls_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        while (__atomic_load_n(&shards[i].busy, __ATOMIC_ACQUIRE))
-            sched_yield();
+        ls_wait_owner_out(&shards[i]);
 }
 
 void liveset_unlock_all(void)
@@ -848,8 +868,7 @@ void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *
     shard_t *s = &shards[i % LIVESET_SHARDS];
     side_t *d = ls_side(s);
     ilock_lock(&s->lock);
-    const uint32_t o = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
-    const int reclaim = o != LS_NOBODY && o != LS_SHARED;
+    const int reclaim = ls_owned(s);
     if (reclaim)
         ls_revoke(s); /* unowned again below: the owner may claim it back */
     for (uint64_t j = 0; j < ls_nslots(s); j++)
