@@ -52,10 +52,43 @@ int harness_record(const char *trace_path, char *const args[], int kill_after_ms
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
     }
+    return harness_wait(pid);
+}
+
+int harness_wait(int pid)
+{
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return status;
+}
+
+size_t harness_read_all(int fd, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, out + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    out[len] = 0;
+    close(fd);
+    return len;
+}
+
+char *harness_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
 }
 
 int harness_main(int argc, char **argv, harness_fn run, harness_check_fn check)

@@ -85,4 +85,13 @@ uint64_t trace_count_site(const trace_t *t, const char *fn, int kind, uint8_t al
                           uint64_t *bytes);
 hthread_t *trace_thread(trace_t *t, uint32_t tid);
 
+/* The child's wait status (waitpid, retried on EINTR). */
+int harness_wait(int pid);
+/* Reads fd to its end (retrying EINTR) into out, at most cap - 1 bytes, NUL-terminated; closes
+ * fd. Returns the bytes read. */
+size_t harness_read_all(int fd, char *out, size_t cap);
+/* The first 64 KiB - 1 bytes of a file, NUL-terminated, in a calloc'd buffer; NULL if it cannot
+ * be opened. */
+char *harness_slurp(const char *path);
+
 #endif /* PERFSHIM_HARNESS_H */

@@ -337,22 +337,7 @@ static int launch(const char *mode, const char *trace, const char *out, const ch
         execv(self, argv);
         _exit(127);
     }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return st;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return harness_wait(pid);
 }
 
 static void make_input(void)
@@ -378,7 +363,7 @@ static int compare(const char *mode, const char *trace, char **err_out)
     make_input();
     unlink(trace);
     int sb = launch(mode, trace, out_b, err_b);
-    char *a = slurp(out_a), *b = slurp(out_b);
+    char *a = harness_slurp(out_a), *b = harness_slurp(out_b);
     int bad = sa != sb || !a || !b || strcmp(a, b);
     if (bad)
         fprintf(stderr, "[%s] native: status 0x%x out \"%s\"; traced: status 0x%x out \"%s\"\n",
@@ -386,7 +371,7 @@ static int compare(const char *mode, const char *trace, char **err_out)
     free(a);
     free(b);
     if (err_out)
-        *err_out = slurp(err_b);
+        *err_out = harness_slurp(err_b);
     return bad;
 }
 
@@ -484,7 +469,7 @@ static void check_threads1(void)
     snprintf(trace, sizeof trace, "%s/hostio.threads1.trace", dir);
     CHECK(compare("threads1", trace, NULL) == 0);
     snprintf(out, sizeof out, "%s/hostio.threads1.traced.out", dir);
-    char *o = slurp(out);
+    char *o = harness_slurp(out);
     CHECK(o && strstr(o, "threads 1\n"));
     free(o);
     trace_t t;
@@ -538,7 +523,7 @@ static void check_unshare(void)
     snprintf(trace, sizeof trace, "%s/hostio.unshare.trace", dir);
     CHECK(compare("unshare", trace, NULL) == 0);
     snprintf(out, sizeof out, "%s/hostio.unshare.native.out", dir);
-    char *o = slurp(out);
+    char *o = harness_slurp(out);
     if (o && strncmp(o, "unshare 0", 9))
         fprintf(stderr, "[unshare] fails natively too (%s): only compared\n", o);
     free(o);

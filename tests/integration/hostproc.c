@@ -110,9 +110,7 @@ static void say(const char *s)
 
 static void wait_ok(pid_t pid, const char *what)
 {
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    int st = harness_wait(pid);
     say(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? what : "child failed\n");
 }
 
@@ -313,18 +311,6 @@ static const char *cur_mode = "";
 
 static char top[4096];
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* Runs `self run mode` in directory dir (created), stdout to dir/out, stderr to dir/err;
  * under the shim when traced. env_kv: up to 3 extra NAME=VALUE. Returns the wait status. */
 static int launch(const char *mode, const char *dir, int traced, const char *const *env_kv)
@@ -351,10 +337,7 @@ static int launch(const char *mode, const char *dir, int traced, const char *con
         execv(self, argv);
         _exit(127);
     }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return st;
+    return harness_wait(pid);
 }
 
 /* Native and traced runs of mode in top/mode.native and top/mode.traced; same status and
@@ -368,7 +351,7 @@ static int compare(const char *mode, const char *const *env_kv)
     int sb = launch(mode, b, 1, env_kv);
     snprintf(pa, sizeof pa, "%s/out", a);
     snprintf(pb, sizeof pb, "%s/out", b);
-    char *oa = slurp(pa), *ob = slurp(pb);
+    char *oa = harness_slurp(pa), *ob = harness_slurp(pb);
     if (sa != sb || !oa || !ob || strcmp(oa, ob)) {
         fprintf(stderr, "[%s] native: status 0x%x out \"%s\"; traced: status 0x%x out \"%s\"\n",
                 mode, sa, oa ? oa : "?", sb, ob ? ob : "?");
@@ -446,7 +429,7 @@ static void check_rawfork(void)
     char dir[4200], path[4400];
     snprintf(dir, sizeof dir, "%s/rawfork.traced", top);
     snprintf(path, sizeof path, "%s/child.pid", dir);
-    char *s = slurp(path);
+    char *s = harness_slurp(path);
     int cpid = s ? atoi(s) : 0;
     free(s);
     CHECK(cpid > 0);
@@ -503,7 +486,7 @@ static void check_snapsig(void)
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
     char path[4300];
     snprintf(path, sizeof path, "%s/snapsig.traced/err", top);
-    char *err = slurp(path);
+    char *err = harness_slurp(path);
     CHECK(err && strstr(err, "PERFSHIM_SNAPSHOT_SIGNAL=11") && strchr(err, '\n') &&
           !strchr(strchr(err, '\n') + 1, '\n'));
     if (err && fails)
@@ -554,7 +537,7 @@ static void check_deepbind(const char *mode)
         int rs;
         waitpid(pid, &rs, 0);
         CHECK(WIFEXITED(rs) && WEXITSTATUS(rs) == 0);
-        char *text = slurp(json);
+        char *text = harness_slurp(json);
         CHECK(text && strstr(text, "\"double_frees\":0,") && strstr(text, "\"invalid_frees\":0,") &&
               strstr(text, "\"unmatched_frees\":0,") &&
               strstr(text, "\"leaked_definite_blocks\":0,") &&

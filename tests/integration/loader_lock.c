@@ -173,21 +173,8 @@ static int spawn(const char *trace, const char *lib, char *out, size_t cap)
         _exit(127);
     }
     close(p[1]);
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(p[0], out + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    out[len] = 0;
-    close(p[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return status;
+    harness_read_all(p[0], out, cap);
+    return harness_wait(pid);
 }
 
 static int check(trace_t *unused, const char *trace_path)

@@ -401,8 +401,7 @@ static char *capture(const char *lib, const char *trace, int *status)
     }
     buf[len] = 0;
     close(p[0]);
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-        ;
+    *status = harness_wait(pid);
     return buf;
 }
 

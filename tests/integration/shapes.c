@@ -268,22 +268,7 @@ static int launch(const char *mode, const char *arg, const char *trace_tmpl, con
     }
     if (pid_out)
         *pid_out = pid;
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return st;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return harness_wait(pid);
 }
 
 /* The mode's trace: run natively and traced, compare; returns the traced run's pid. */
@@ -296,7 +281,7 @@ static pid_t compare(const char *mode, const char *arg, const char *env_kv, int 
     pid_t pid;
     int sa = launch(mode, arg, NULL, out_a, env_kv, NULL);
     int sb = launch(mode, arg, tmpl, out_b, env_kv, &pid);
-    char *a = slurp(out_a), *b = slurp(out_b);
+    char *a = harness_slurp(out_a), *b = harness_slurp(out_b);
     if (sa != sb || !a || !b || strcmp(a, b)) {
         fprintf(stderr, "[%s] native: status 0x%x out \"%s\"; traced: status 0x%x out \"%s\"\n",
                 mode, sa, a ? a : "?", sb, b ? b : "?");
@@ -507,7 +492,7 @@ static void check_double_free(void)
     snprintf(json, sizeof json, "%s.json", path);
     char *argv[] = {(char *)"report", (char *)"--format=json", (char *)"-o", json, path, NULL};
     CHECK(report_main(5, argv) == 0);
-    char *text = slurp(json), err[200];
+    char *text = harness_slurp(json), err[200];
     json_t *j = text ? json_parse(text, err, sizeof err) : NULL;
     const json_t *e = json_at(json_get(j, "errors"), 0);
     CHECK(json_u64(json_get(j, "summary"), "double_frees") == 1);

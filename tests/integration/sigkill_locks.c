@@ -190,9 +190,7 @@ static int record_until_ready(const char *path, const char *mode)
         ms_sleep(strcmp(mode, "idle") == 0 ? IDLE_KILL_AFTER_MS : KILL_AFTER_MS);
     kill(pid, SIGKILL);
     close(p[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    int status = harness_wait(pid);
     return ready ? status : -1;
 }
 
