@@ -13,6 +13,7 @@
 #ifndef PERFSHIM_BOOTSTRAP_H
 #define PERFSHIM_BOOTSTRAP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,8 @@
     X(valloc, void *, (size_t), 0, NULL)                                                       \
     X(pvalloc, void *, (size_t), 0, NULL)                                                      \
     X(_exit, void, (int), 1, NULL)                                                             \
-    X(_Exit, void, (int), 0, NULL)
+    X(_Exit, void, (int), 0, NULL)                                                             \
+    X(sigaction, int, (int, const struct sigaction *, struct sigaction *), 0, NULL)
 
 #define PS_X(name, ret, args, req, ver) typedef ret(*real_##name##_t) args;
 PS_REAL_LIST(PS_X)

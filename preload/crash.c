@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bootstrap.h"
+#include "ilock.h"
 #include "locktab.h"
 #include "perfshim/trace_format.h"
 #include "prim.h"
@@ -19,6 +21,18 @@
 
 static int crash_entered;
 static crash_enter_fn crash_enter;
+
+/* The app's view of the crash signals (crash.h): bit s of crash_ours, the shim installed its
+ * handler for s at start; of crash_held, the handler in place is the shim's, and the app sees
+ * crash_view[s]. Written under crash_lk with every signal blocked. */
+static uint32_t crash_ours, crash_held;
+static struct sigaction crash_view[32];
+static struct sigaction crash_sa; /* the shim's handler, as installed */
+static ilock_t crash_lk;
+/* The thread holding crash_lk (0: none): a signal handler that calls sigaction while its thread
+ * is inside a call goes on without the lock (a nested call) instead of deadlocking; blocking
+ * signals around the call instead would change what sigset and the handlers see. */
+static int crash_lk_owner;
 
 static void crash_handler(int sig, siginfo_t *si, void *uctx)
 {
@@ -47,7 +61,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, NULL);
+    real_sigaction(sig, &dfl, NULL);
     errno = saved_errno;
     /* Pending until this handler returns (the signal is blocked meanwhile); a fault that is
      * re-executed raises it again anyway. */
@@ -57,15 +71,76 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
 void crash_install(crash_enter_fn enter)
 {
     crash_enter = enter;
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = crash_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
+    if (!real_sigaction)
+        return;
+    struct sigaction old;
+    memset(&crash_sa, 0, sizeof crash_sa);
+    crash_sa.sa_sigaction = crash_handler;
+    crash_sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&crash_sa.sa_mask);
 #define PS_X(sig)                                                                              \
-    if (sigaction(sig, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&                     \
-        old.sa_handler == SIG_DFL)                                                             \
-        sigaction(sig, &sa, NULL);
+    if (real_sigaction(sig, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&                \
+        old.sa_handler == SIG_DFL && real_sigaction(sig, &crash_sa, NULL) == 0) {              \
+        crash_view[sig] = old;                                                                 \
+        crash_ours |= 1u << sig;                                                               \
+        crash_held |= 1u << sig;                                                               \
+    }
     PS_CRASH_SIGNALS(PS_X)
 #undef PS_X
+}
+
+int crash_call_begin(int sig, crash_call_t *c)
+{
+    if (sig <= 0 || sig >= 32 || !(__atomic_load_n(&crash_ours, __ATOMIC_RELAXED) & (1u << sig)))
+        return 0;
+    const int e = errno;
+    const int me = (int)prim_gettid();
+    c->nested = __atomic_load_n(&crash_lk_owner, __ATOMIC_RELAXED) == me;
+    if (!c->nested) {
+        ilock_lock(&crash_lk);
+        __atomic_store_n(&crash_lk_owner, me, __ATOMIC_RELAXED);
+    }
+    c->sig = sig;
+    c->held = (crash_held >> sig) & 1;
+    if (c->held)
+        c->view = crash_view[sig];
+    errno = e; /* the real call starts from the app's errno */
+    return 1;
+}
+
+void crash_call_end(crash_call_t *c)
+{
+    const int sig = c->sig, e = errno;
+    struct sigaction now;
+    if (real_sigaction(sig, NULL, &now) == 0) {
+        if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == crash_handler) {
+            /* still the shim's (a query, or a call that failed): nothing changed */
+        } else if (now.sa_handler == SIG_DFL && real_sigaction(sig, &crash_sa, NULL) == 0) {
+            crash_view[sig] = now; /* the default again: the shim's handler under that view */
+            crash_held |= 1u << sig;
+        } else {
+            crash_held &= ~(1u << sig); /* the app's own handler (or SIG_IGN) */
+        }
+    }
+    if (!c->nested) {
+        __atomic_store_n(&crash_lk_owner, 0, __ATOMIC_RELAXED);
+        ilock_unlock(&crash_lk);
+    }
+    errno = e;
+}
+
+sighandler_t crash_call_prev(const crash_call_t *c, sighandler_t prev)
+{
+    return c->held && prev == (sighandler_t)(void (*)(void))crash_handler ? c->view.sa_handler
+                                                                          : prev;
+}
+
+void crash_call_old(const crash_call_t *c, struct sigaction *old)
+{
+    if (!old || !c->held || !(old->sa_flags & SA_SIGINFO) || old->sa_sigaction != crash_handler)
+        return;
+    old->sa_handler = c->view.sa_handler; /* the union: sa_sigaction too */
+    old->sa_mask = c->view.sa_mask;
+    old->sa_flags = c->view.sa_flags;
+    old->sa_restorer = c->view.sa_restorer;
 }

@@ -9,9 +9,23 @@
  * record (trace_format.h) into the faulting thread's stream, flushes every queued buffer and
  * every thread's committed records (writer_crash_flush), restores SIG_DFL and re-raises, so the
  * process dies of the same signal, with the same status and core dump, as it would natively.
+ *
+ * The app's view (crash_call_begin/end, for hooks_sig.c). The shim's handler is invisible:
+ * while it is in place, every interposed sigaction/signal-family call on that signal answers
+ * with what the app would see natively (the disposition as it was before the shim installed
+ * its handler, or as the app last set it to SIG_DFL, read back from the kernel: flags, mask
+ * and restorer included), and a handler the app installs replaces the shim's. When the app sets
+ * the signal back to SIG_DFL (a library restoring what it found), the shim's handler goes back
+ * in place under that view, so a later crash still writes its record. A call on a crash signal
+ * runs under one internal lock, so it is atomic as natively; a signal handler that calls
+ * sigaction while its own thread is inside such a call goes on without it (nested) rather
+ * than deadlock. The thread's signal mask is never touched. Other signals pass straight
+ * through.
  */
 #ifndef PERFSHIM_CRASH_H
 #define PERFSHIM_CRASH_H
+
+#include <signal.h>
 
 struct tstate_s;
 
@@ -22,5 +36,26 @@ struct tstate_s;
 typedef int (*crash_enter_fn)(struct tstate_s **st);
 
 void crash_install(crash_enter_fn enter);
+
+/* One interposed call on a signal (hooks_sig.c): crash_call_begin returns 0 when sig is not a
+ * signal the shim installed its handler for (call the real function, nothing else); else 1,
+ * with the lock held, and the hook calls the real function, fixes up
+ * what it returns with crash_call_prev / crash_call_old, then calls crash_call_end (which
+ * puts the shim's handler back if the signal is now SIG_DFL) before returning. */
+typedef struct crash_call_s {
+    int sig;
+    int held;              /* the shim's handler was in place: view is what the app sees */
+    int nested;            /* inside another call of this thread (a signal handler's) */
+    struct sigaction view; /* (held) the app's view of the disposition */
+} crash_call_t;
+
+int crash_call_begin(int sig, crash_call_t *c);
+void crash_call_end(crash_call_t *c);
+/* A previous disposition a signal-family call returned: the view's handler in place of the
+ * shim's. */
+sighandler_t crash_call_prev(const crash_call_t *c, sighandler_t prev);
+/* The same for the struct sigaction a sigaction call filled (old may be NULL): the view's
+ * handler, mask, flags and restorer (the fields glibc fills; its padding untouched). */
+void crash_call_old(const crash_call_t *c, struct sigaction *old);
 
 #endif /* PERFSHIM_CRASH_H */

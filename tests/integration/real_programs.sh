@@ -1,7 +1,7 @@
 #!/bin/sh
 # Real programs under the shim: the same output as without it, and `perfshim report` reads
 # each trace. A program that is not installed is skipped with a note (scripts/test installs
-# them: python3 perl git sqlite3).
+# them: python3 perl git sqlite3; gdb where present).
 . "$top_srcdir/tests/integration/lib.sh"
 cd "$TMP"
 n_skip=0
@@ -68,6 +68,19 @@ if have sqlite3; then
     sqlite3 db.sqlite 'create table t(a integer, b text);' &&
         sqlite3 db.sqlite "with recursive c(x) as (select 1 union all select x+1 from c where x < 5000) insert into t select x, hex(randomblob(16)) from c;"
     check "sqlite3 queries a small database" same sqlite3 sqlite3 db.sqlite 'select count(*), sum(a), count(distinct length(b)) from t; select a from t order by b limit 3 offset 100;'
+fi
+if have gdb; then
+    # gdb looks at the fatal signals' handlers when it starts and warns of one "preinstalled":
+    # the shim's crash handler must be invisible to it (hooks_sig.h), stderr included
+    gdb_same() {
+        a=$(gdb -nx --version 2>&1; echo "status $?")
+        b=$(PERFSHIM_OUTPUT="$TMP/gdb.%p.trace" LD_PRELOAD=$PERFSHIM_LIB gdb -nx --version \
+            2>&1; echo "status $?")
+        [ "$a" = "$b" ] || { echo "gdb: output differs"; echo "$a" | head -3; echo "$b" | head -8; return 1; }
+        set -- "$TMP"/gdb.*.trace
+        [ -f "$1" ] || { echo "gdb: no trace"; return 1; }
+    }
+    check "gdb sees no preinstalled signal handler (stdout and stderr)" gdb_same
 fi
 echo "$n_skip skipped"
 finish

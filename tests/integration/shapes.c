@@ -17,6 +17,10 @@
  *   abort       abort(): SIGABRT as natively; CRASH record, every allocation and the lock
  *               totals before it
  *   segv        SIGSEGV: the same
+ *   sigview     what the app reads of the fatal signals' dispositions (sigaction, signal,
+ *               sysv_signal, sigset) is what it reads natively: the shim's crash handler is
+ *               invisible; a handler the app installs and then restores to SIG_DFL leaves the
+ *               shim's in place again: the SIGSEGV that follows writes its CRASH record
  *   double_free glibc aborts on it natively too; the trace shows it with both stacks
  */
 #define _GNU_SOURCE
@@ -118,6 +122,8 @@ static void *thread_exit_main(void *arg)
 }
 
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sig_view(void); /* mode sigview, below */
 
 static void run(int argc, char **argv)
 {
@@ -223,6 +229,13 @@ static void run(int argc, char **argv)
         lock_rounds(3);
         say("segv\n");
         *nullp = 0;
+    } else if (!strcmp(mode, "sigview")) {
+        for (int i = 0; i < 3; i++)
+            sink = site_before_end();
+        lock_rounds(3);
+        sig_view();
+        say("segv\n");
+        *nullp = 0;
     } else if (!strcmp(mode, "double_free")) {
         void *p = site_df_alloc();
         site_df_free(p);
@@ -230,6 +243,79 @@ static void run(int argc, char **argv)
         site_df_free(p);
         say("survived\n");
     }
+}
+
+static void own_handler(int sig)
+{
+    (void)sig;
+}
+
+/* One line: the disposition of sig as sigaction reads it (into a struct filled with a pattern
+ * first; of the mask, the 8 bytes the kernel gives: glibc copies the rest from its stack). */
+static void sig_line(const char *what, int sig)
+{
+    struct sigaction o;
+    memset(&o, 0x5a, sizeof o);
+    int r = sigaction(sig, NULL, &o);
+    const unsigned char *m = (const unsigned char *)&o.sa_mask;
+    char line[256];
+    int n = snprintf(line, sizeof line, "%s %d: r %d handler %s flags %#x restorer %s mask ", what,
+                     sig, r,
+                     o.sa_handler == SIG_DFL ? "DFL" : o.sa_handler == own_handler ? "own" : "other",
+                     (unsigned)o.sa_flags, o.sa_restorer ? "set" : "null");
+    for (size_t i = 0; i < 8; i++)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%02x", m[i]);
+    snprintf(line + n, sizeof line - (size_t)n, "\n");
+    say(line);
+}
+
+static const char *hname(sighandler_t h)
+{
+    return h == SIG_DFL ? "DFL" : h == SIG_IGN ? "IGN" : h == own_handler ? "own" :
+           h == SIG_ERR ? "ERR" : h == SIG_HOLD ? "HOLD" : "other";
+}
+
+static void sig_view(void)
+{
+    char line[160];
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sig_line("start", sigs[i]);
+    /* the signal family: what each returns as the previous handler */
+    sighandler_t a = signal(SIGFPE, own_handler), b = signal(SIGFPE, SIG_DFL);
+    sighandler_t c = sysv_signal(SIGILL, own_handler), d = sysv_signal(SIGILL, SIG_DFL);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    sighandler_t e = sigset(SIGBUS, SIG_HOLD), f = sigset(SIGBUS, SIG_DFL);
+#pragma GCC diagnostic pop
+    snprintf(line, sizeof line, "signal %s %s sysv_signal %s %s sigset %s %s\n", hname(a),
+             hname(b), hname(c), hname(d), hname(e), hname(f));
+    say(line);
+    sig_line("after signal", SIGFPE);
+    sig_line("after sysv_signal", SIGILL);
+    sig_line("after sigset", SIGBUS);
+    /* a library that installs its own handler, then restores what it found */
+    struct sigaction own, saved;
+    memset(&own, 0, sizeof own);
+    own.sa_handler = own_handler;
+    sigemptyset(&own.sa_mask);
+    sigaddset(&own.sa_mask, SIGUSR1);
+    own.sa_flags = SA_RESTART;
+    memset(&saved, 0x5a, sizeof saved);
+    int r = sigaction(SIGSEGV, &own, &saved);
+    snprintf(line, sizeof line, "install own: r %d saved %s\n", r, hname(saved.sa_handler));
+    say(line);
+    sig_line("own", SIGSEGV);
+    r = sigaction(SIGSEGV, &saved, NULL);
+    snprintf(line, sizeof line, "restore: r %d\n", r);
+    say(line);
+    sig_line("restored", SIGSEGV);
+    errno = 0;
+    r = sigaction(SIGSEGV, NULL, NULL);
+    int e0 = errno, r65 = sigaction(65, NULL, NULL), e65 = errno;
+    snprintf(line, sizeof line, "null query: r %d errno %d; bad signal: r %d errno %d\n", r, e0,
+             r65, e65);
+    say(line);
 }
 
 /* ---- checker --------------------------------------------------------------------------- */
@@ -525,6 +611,7 @@ static int check(trace_t *unused, const char *path)
     check_simple("_exit", 4, 0, 1);
     check_simple("abort", 0, SIGABRT, 0);
     check_simple("segv", 0, SIGSEGV, 0);
+    check_simple("sigview", 0, SIGSEGV, 0);
     check_double_free();
     fprintf(stderr, "shapes: %s\n", fails ? "FAIL" : "ok");
     return fails ? 1 : 0;
