@@ -129,6 +129,12 @@ void crash_call_end(crash_call_t *c)
     errno = e;
 }
 
+void crash_after_fork_child(void)
+{
+    ilock_reset(&crash_lk);
+    crash_lk_owner = 0;
+}
+
 sighandler_t crash_call_prev(const crash_call_t *c, sighandler_t prev)
 {
     return c->held && prev == (sighandler_t)(void (*)(void))crash_handler ? c->view.sa_handler

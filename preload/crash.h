@@ -50,6 +50,8 @@ typedef struct crash_call_s {
 } crash_call_t;
 
 int crash_call_begin(int sig, crash_call_t *c);
+/* A fork child: another thread of the parent may have held the lock (fork_child_start). */
+void crash_after_fork_child(void);
 void crash_call_end(crash_call_t *c);
 /* A previous disposition a signal-family call returned: the view's handler in place of the
  * shim's. */

@@ -336,6 +336,7 @@ static void fork_child_start(void)
     tstate_after_fork_child();
     liveset_after_fork_child();
     locktab_after_fork_child();
+    crash_after_fork_child();
     shim_tls.st = NULL;
     if (was != SHIM_ACTIVE) {
         shim_tls.guard = g;
