@@ -55,6 +55,7 @@
  * the align column; FREE: PS_FREE_F_CROSS_THREAD. 0: the next record of the other column. */
 enum { PS_COLS_OTHER = 0, PS_COLS_ALLOC = 1, PS_COLS_FREE = 2, PS_COLS_REALLOC = 3 };
 #define PS_COLS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PS_COLS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_COLS_OP(kind, fn, bit7) ((unsigned char)((kind) << 5 | (fn) | ((bit7) ? 0x80 : 0)))
 
 /* Format 2's columns, in their order in the body. An ALLOC's head byte: bits 0-3 its time
@@ -205,13 +206,18 @@ static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t p
     l->ptr[l->n++] = ptr;
 }
 
+/* A FREE whose rank is below this moves the entries after its own with one memmove of this
+ * many (the size known in advance: no branch on it, in the call or before it). */
+#define PS_COLS_CUT_FIXED 64u
+
 /* The chunk's live allocations: their numbers (from 0 in the chunk), oldest first, in
  * v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW allocations
  * (a ring holds their pointers). The decoder's; the encoder keeps the same set as bits
  * (ps_cols_enc_t's live) and counts a FREE's rank in them. */
 typedef struct ps_cols_live_s {
     uint32_t head, n;
-    uint32_t v[2 * PS_COLS_WINDOW];
+    uint32_t v[2 * PS_COLS_WINDOW + PS_COLS_CUT_FIXED]; /* (room for ps_cols_dec2_heap_run's
+                                                         * fixed-size move past the end) */
 } ps_cols_live_t;
 
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
@@ -1127,6 +1133,11 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
     const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD], *sz = c[PS_COL_SIZE];
     const unsigned char *st = c[PS_COL_STACK], *const st_end = ce[PS_COL_STACK];
     const unsigned char *fst = c[PS_COL_FSTACK], *const fst_end = ce[PS_COL_FSTACK];
+    const unsigned char *sh = c[PS_COL_SIZEH], *const sh_end = ce[PS_COL_SIZEH];
+    const unsigned char *fr = c[PS_COL_FREF], *const fr_end = ce[PS_COL_FREF];
+    /* read where a column has ended: 0x80 and 255 send the steps below to their general
+     * branch, which finds the end */
+    static const unsigned char at_end_sh = 0x80, at_end_fr = 255;
     uint64_t last_tq = s->last_tq, last_ptr = s->last_ptr, pred = s->pred;
     uint32_t nalloc = s->nalloc, nfree = s->nfree;
     const unsigned q = s->q;
@@ -1146,11 +1157,19 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
                 goto out;
             const unsigned head = *ah++;
+            /* size >> 8: 3 and a varint in SIZEH when the head says 3; read without a
+             * branch on the head (sizes around 768 B made it a coin toss), its one-byte
+             * varints selected by arithmetic (a longer one, or none left: the branch) */
+            const uint64_t is3 = (head >> 6) == 3;
+            const unsigned sb = *(sh < sh_end ? sh : &at_end_sh);
             size = head >> 6;
-            if (PS_COLS_UNLIKELY(size == 3)) {
-                if (ps_uv_get(&c[PS_COL_SIZEH], ce[PS_COL_SIZEH], &v) || v >> 55)
+            if (PS_COLS_UNLIKELY(is3 & (sb >> 7))) {
+                if (ps_uv_get(&sh, sh_end, &v) || v >> 55)
                     goto out;
                 size += v;
+            } else {
+                size += sb & (0 - is3);
+                sh += is3;
             }
             size = size << 8 | *sz++;
             v = head & 15;
@@ -1238,15 +1257,20 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 f.ptr = last_ptr + w;
             } else {
                 uint64_t rank = ref - 1;
-                if (ref == 15) {
-                    if (c[PS_COL_FREF] == ce[PS_COL_FREF])
+                /* ref 15: rank 14 + a byte of FREF, selected as SIZEH's above (its escape,
+                 * 255, or none left: the branch) */
+                const uint64_t is15 = ref == 15;
+                const unsigned fb = *(fr < fr_end ? fr : &at_end_fr);
+                if (PS_COLS_UNLIKELY(is15 & (fb == PS_COLS_RANK_ESC))) {
+                    if (fr == fr_end)
                         goto out;
-                    rank += *c[PS_COL_FREF]++;
-                    if (rank == 14 + PS_COLS_RANK_ESC) {
-                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
-                            goto out;
-                        rank += w;
-                    }
+                    rank += *fr++;
+                    if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                        goto out;
+                    rank += w;
+                } else {
+                    rank += fb & (0 - is15);
+                    fr += is15;
                 }
                 /* ps_cols_dec_rank's steps */
                 if (rank >= ln)
@@ -1255,7 +1279,15 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 const uint32_t k = lv[lhead + at] & (PS_COLS_WINDOW - 1);
                 f.ptr = d->ring[k].ptr;
                 const unsigned cls = d->ring[k].cls;
-                lhead = ps_cols_live_cut(lv, lhead, ln, at);
+                /* most frees of a churn name one of the latest few dozen blocks, at a rank
+                 * that varies from one to the next: those after it move down by one, always
+                 * PS_COLS_CUT_FIXED entries (those past the list are not read), not the
+                 * fewer side's (the choice and the length of the move were half of this
+                 * loop's mispredicted branches, callgrind --branch-sim) */
+                if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
+                    memmove(lv + lhead + at, lv + lhead + at + 1, PS_COLS_CUT_FIXED * sizeof lv[0]);
+                else
+                    lhead = ps_cols_live_cut(lv, lhead, ln, at);
                 ln--;
                 ps_cols_dec_lifo_push(&d->lifo[cls], f.ptr);
             }
@@ -1268,7 +1300,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
     rc = 0;
 out:
     c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = sz;
-    c[PS_COL_STACK] = st, c[PS_COL_FSTACK] = fst;
+    c[PS_COL_STACK] = st, c[PS_COL_FSTACK] = fst, c[PS_COL_SIZEH] = sh, c[PS_COL_FREF] = fr;
     s->last_tq = last_tq, s->last_ptr = last_ptr, s->pred = pred;
     s->nalloc = nalloc, s->nfree = nfree;
     l->head = lhead, l->n = ln;
