@@ -15,9 +15,13 @@
 
 #include "analyses/pressure.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "analyses/replay.h"
 #include "core/prefetch.h"
@@ -66,6 +70,9 @@ typedef struct lockalloc_s {
  * the pass's thread). Three quarters of the ring: on an 8 M-event churn trace ~1,200 sleeps
  * instead of ~1,700 with 4 of 8 blocks of 1,024, the same memory. */
 #define PQ_WAKE 12
+/* A full ring: the pass's thread waits until this many blocks are free again (woken once, not
+ * at every block taken: the thread would fill the one free slot and wait again). */
+#define PQ_ROOM 4
 
 typedef struct pq_block_s {
     size_t n;
@@ -106,17 +113,23 @@ typedef struct pstate_s {
     wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
     uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
     uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
-    /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; blocks handed
-     * over and taken (counts, under mu), the thread's state; err: the first error of a block
-     * run there (under mu) */
+    /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
+     * handed over (counted by the pass's thread only) and taken (by the analysis's thread
+     * only): a single-producer single-consumer ring, no lock (a mutex and conditions, taken at
+     * every block and at each wake-up, were contended: ~1,700 blocking futex waits, most of a
+     * report's voluntary context switches, on an 8 M-event churn). A side that waits says so
+     * (pq_sleeping: the analysis's thread, for blocks; pq_waiting: the pass's thread, for room)
+     * before it looks at the other side's count a last time, and sleeps on a futex word whose
+     * value it read before that (pq_wake; pq_done); the other side moves the word, then looks
+     * at the flag (all sequentially consistent: one of the two sees the other's store), so no
+     * wake-up is lost. err: the first error of a block run there. */
     pq_block_t *pq;
     pq_block_t *pq_cur;
-    size_t pq_put, pq_done;
+    _Atomic uint32_t pq_put, pq_done, pq_wake; /* (counts modulo 2^32: at most PQ_BLOCKS apart) */
     pthread_t pq_th;
-    pthread_mutex_t pq_mu;
-    pthread_cond_t pq_more, pq_room; /* a block handed over; a block taken (or the end) */
-    bool pq_threaded, pq_tried, pq_stop, pq_sleeping;
-    int pq_err;
+    bool pq_threaded, pq_tried;
+    _Atomic bool pq_stop, pq_sleeping, pq_waiting;
+    _Atomic int pq_err;
 } pstate_t;
 
 static bool is_realloc(uint8_t fn)
@@ -573,29 +586,55 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
 
 /* ---- the hand-off: blocks of events to the analysis's thread ------------------------- */
 
+/* Waits while *w holds v (or until woken, or spuriously: the callers look again). */
+static void pq_futex_wait(_Atomic uint32_t *w, uint32_t v)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+
+static void pq_futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* The analysis's thread is woken (after pq_wake moved): pq_put moved, or the end. */
+static void pq_wake_up(pstate_t *S)
+{
+    atomic_fetch_add(&S->pq_wake, 1);
+    pq_futex_wake(&S->pq_wake);
+}
+
 static void *pq_main(void *arg)
 {
     pstate_t *S = arg;
-    pthread_mutex_lock(&S->pq_mu);
+    uint32_t done = atomic_load_explicit(&S->pq_done, memory_order_relaxed);
     for (;;) {
-        while (S->pq_done == S->pq_put && !S->pq_stop) {
-            S->pq_sleeping = true;
-            pthread_cond_wait(&S->pq_more, &S->pq_mu);
+        if (atomic_load_explicit(&S->pq_put, memory_order_acquire) == done) {
+            if (atomic_load(&S->pq_stop)) {
+                if (atomic_load(&S->pq_put) == done)
+                    break; /* stopped, and every block taken */
+                continue;
+            }
+            const uint32_t seq = atomic_load(&S->pq_wake);
+            atomic_store(&S->pq_sleeping, true);
+            if (atomic_load(&S->pq_put) == done && !atomic_load(&S->pq_stop))
+                pq_futex_wait(&S->pq_wake, seq);
+            atomic_store(&S->pq_sleeping, false);
+            continue;
         }
-        S->pq_sleeping = false;
-        if (S->pq_done == S->pq_put)
-            break; /* stopped, and every block taken */
-        pq_block_t *b = &S->pq[S->pq_done % PQ_BLOCKS];
-        bool run = S->pq_err == 0; /* after an error: the rest is dropped */
-        pthread_mutex_unlock(&S->pq_mu);
-        int rc = run ? pressure_run(S, b->ev, b->res, b->n) : 0;
-        pthread_mutex_lock(&S->pq_mu);
-        if (rc < 0 && !S->pq_err)
-            S->pq_err = rc;
-        S->pq_done++;
-        pthread_cond_signal(&S->pq_room);
+        pq_block_t *b = &S->pq[done % PQ_BLOCKS];
+        /* after an error: the rest is dropped */
+        int rc = atomic_load_explicit(&S->pq_err, memory_order_relaxed) == 0
+                     ? pressure_run(S, b->ev, b->res, b->n)
+                     : 0;
+        if (rc < 0 && atomic_load_explicit(&S->pq_err, memory_order_relaxed) == 0)
+            atomic_store(&S->pq_err, rc);
+        atomic_store(&S->pq_done, ++done); /* (the block is the pass's thread's again) */
+        if (atomic_load(&S->pq_waiting) &&
+            (uint32_t)(atomic_load(&S->pq_put) - done) <= PQ_BLOCKS - PQ_ROOM &&
+            atomic_exchange(&S->pq_waiting, false))
+            pq_futex_wake(&S->pq_done);
     }
-    pthread_mutex_unlock(&S->pq_mu);
     return NULL;
 }
 
@@ -603,20 +642,7 @@ static void *pq_main(void *arg)
  * PERFSHIM_NO_PREFETCH): the blocks run on the pass's thread. */
 static bool pq_start(pstate_t *S)
 {
-    if (!prefetch_second_core() || pthread_mutex_init(&S->pq_mu, NULL) != 0)
-        return false;
-    if (pthread_cond_init(&S->pq_more, NULL) != 0)
-        goto no_more;
-    if (pthread_cond_init(&S->pq_room, NULL) != 0)
-        goto no_room;
-    if (pthread_create(&S->pq_th, NULL, pq_main, S) == 0)
-        return true;
-    pthread_cond_destroy(&S->pq_room);
-no_room:
-    pthread_cond_destroy(&S->pq_more);
-no_more:
-    pthread_mutex_destroy(&S->pq_mu);
-    return false;
+    return prefetch_second_core() && pthread_create(&S->pq_th, NULL, pq_main, S) == 0;
 }
 
 /* Hands the full (or last) block over, or runs it here without the thread. Returns 0 or the
@@ -635,15 +661,25 @@ static int pq_flush(pstate_t *S)
         b->n = 0;
         return rc;
     }
-    pthread_mutex_lock(&S->pq_mu);
-    S->pq_put++;
-    if (S->pq_sleeping && S->pq_put - S->pq_done >= PQ_WAKE)
-        pthread_cond_signal(&S->pq_more);
-    while (S->pq_put - S->pq_done >= PQ_BLOCKS) /* the ring is full: the next slot's block */
-        pthread_cond_wait(&S->pq_room, &S->pq_mu);
-    int rc = S->pq_err;
-    pthread_mutex_unlock(&S->pq_mu);
-    S->pq_cur = &S->pq[S->pq_put % PQ_BLOCKS];
+    const uint32_t put = atomic_load_explicit(&S->pq_put, memory_order_relaxed) + 1;
+    atomic_store(&S->pq_put, put); /* (the block is the analysis's thread's now) */
+    if (atomic_load(&S->pq_sleeping) && (uint32_t)(put - atomic_load(&S->pq_done)) >= PQ_WAKE &&
+        atomic_exchange(&S->pq_sleeping, false))
+        pq_wake_up(S);
+    /* the ring is full (the next slot's block is still the analysis's thread's): until
+     * PQ_ROOM blocks are free */
+    if ((uint32_t)(put - atomic_load(&S->pq_done)) >= PQ_BLOCKS) {
+        for (;;) {
+            atomic_store(&S->pq_waiting, true);
+            const uint32_t done = atomic_load(&S->pq_done);
+            if ((uint32_t)(put - done) <= PQ_BLOCKS - PQ_ROOM)
+                break;
+            pq_futex_wait(&S->pq_done, done);
+        }
+        atomic_store(&S->pq_waiting, false);
+    }
+    int rc = atomic_load_explicit(&S->pq_err, memory_order_relaxed);
+    S->pq_cur = &S->pq[put % PQ_BLOCKS];
     S->pq_cur->n = 0;
     return rc;
 }
@@ -653,14 +689,9 @@ static int pq_finish(pstate_t *S)
 {
     if (!S->pq_threaded)
         return 0;
-    pthread_mutex_lock(&S->pq_mu);
-    S->pq_stop = true;
-    pthread_cond_signal(&S->pq_more);
-    pthread_mutex_unlock(&S->pq_mu);
+    atomic_store(&S->pq_stop, true);
+    pq_wake_up(S);
     pthread_join(S->pq_th, NULL);
-    pthread_cond_destroy(&S->pq_more);
-    pthread_cond_destroy(&S->pq_room);
-    pthread_mutex_destroy(&S->pq_mu);
     S->pq_threaded = false;
     return S->pq_err;
 }

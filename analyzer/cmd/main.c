@@ -145,6 +145,7 @@ char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 int main(int argc, char **argv)
 {
     safeout_install(); /* no control byte from the input reaches the terminal */
+    symbols_exit_fast(); /* a command's symbols go with the process (symbols.h) */
 #ifdef HAVE_CXA_DEMANGLE
     symbols_set_demangler(__cxa_demangle);
 #endif

@@ -1103,6 +1103,14 @@ int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
     return n;
 }
 
+void dwi_leave(dwi_t *d)
+{
+    if (!d)
+        return;
+    infl_stop(d->infl);
+    d->infl = NULL;
+}
+
 void dwi_close(dwi_t *d)
 {
     if (!d)

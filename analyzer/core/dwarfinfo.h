@@ -49,5 +49,8 @@ int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out);
  * live until dwi_close(). */
 int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max);
 void dwi_close(dwi_t *d);
+/* For a process about to exit (symbols_exit_fast): ends the inflating thread (joined) and
+ * frees nothing else. d is not to be used afterwards. */
+void dwi_leave(dwi_t *d);
 
 #endif /* PERFSHIM_DWARFINFO_H */

@@ -568,10 +568,22 @@ int symbols_open(symbols_t **out, const tm_module_t *mods, size_t nmods,
     return 0;
 }
 
+static atomic_bool symbols_leave; /* symbols_exit_fast */
+
+void symbols_exit_fast(void)
+{
+    atomic_store(&symbols_leave, true);
+}
+
 void symbols_close(symbols_t *s)
 {
     if (!s)
         return;
+    if (atomic_load(&symbols_leave)) { /* only the threads end (joined: no thread left behind) */
+        for (size_t i = 0; i < s->nmods; i++)
+            dwi_leave(s->mods[i].dwi);
+        return;
+    }
     for (size_t i = 0; i < s->nmods; i++) {
         mod_t *m = &s->mods[i];
         free(m->syms);

@@ -54,6 +54,8 @@
 /* op byte: bits 5-6 the kind, bits 0-4 the function (aux), bit 7: ALLOC: an align follows in
  * the align column; FREE: PS_FREE_F_CROSS_THREAD. 0: the next record of the other column. */
 enum { PS_COLS_OTHER = 0, PS_COLS_ALLOC = 1, PS_COLS_FREE = 2, PS_COLS_REALLOC = 3 };
+#define PS_COLS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PS_COLS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_COLS_OP(kind, fn, bit7) ((unsigned char)((kind) << 5 | (fn) | ((bit7) ? 0x80 : 0)))
 
 /* Format 2's columns, in their order in the body. An ALLOC's head byte: bits 0-3 its time
@@ -204,13 +206,18 @@ static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t p
     l->ptr[l->n++] = ptr;
 }
 
+/* A FREE whose rank is below this moves the entries after its own with one memmove of this
+ * many (the size known in advance: no branch on it, in the call or before it). */
+#define PS_COLS_CUT_FIXED 64u
+
 /* The chunk's live allocations: their numbers (from 0 in the chunk), oldest first, in
  * v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW allocations
  * (a ring holds their pointers). The decoder's; the encoder keeps the same set as bits
  * (ps_cols_enc_t's live) and counts a FREE's rank in them. */
 typedef struct ps_cols_live_s {
     uint32_t head, n;
-    uint32_t v[2 * PS_COLS_WINDOW];
+    uint32_t v[2 * PS_COLS_WINDOW + PS_COLS_CUT_FIXED]; /* (room for ps_cols_dec2_heap_run's
+                                                         * fixed-size move past the end) */
 } ps_cols_live_t;
 
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
@@ -233,19 +240,26 @@ static inline void ps_cols_live_add(ps_cols_live_t *l, uint32_t seq)
     l->v[l->head + l->n++] = seq;
 }
 
-/* Takes out the entry at i (from the oldest), moving the fewer of those on either side. */
-static inline void ps_cols_live_del(ps_cols_live_t *l, uint32_t i)
+/* Takes out entry i (from the oldest) of the list v[head, head + n), moving the fewer of
+ * those on either side (the caller counts n down); returns the new head. */
+static inline __attribute__((always_inline)) uint32_t ps_cols_live_cut(uint32_t *lv, uint32_t head,
+                                                                      uint32_t n, uint32_t i)
 {
-    uint32_t *v = l->v + l->head;
-    const uint32_t after = l->n - 1 - i;
+    uint32_t *v = lv + head;
+    const uint32_t after = n - 1 - i;
     if (after <= i) {
         if (after)
             memmove(v + i, v + i + 1, after * sizeof v[0]);
-    } else {
-        if (i)
-            memmove(v + 1, v, i * sizeof v[0]);
-        l->head++;
+        return head;
     }
+    if (i)
+        memmove(v + 1, v, i * sizeof v[0]);
+    return head + 1;
+}
+
+static inline __attribute__((always_inline)) void ps_cols_live_del(ps_cols_live_t *l, uint32_t i)
+{
+    l->head = ps_cols_live_cut(l->v, l->head, l->n, i);
     l->n--;
 }
 
@@ -590,25 +604,27 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
  * any number of chunks. ~130 KiB. */
 typedef struct ps_cols_dec_s {
     struct {
-        uint64_t ptr, size;
+        uint64_t ptr;
+        uint32_t cls; /* its size class (ps_cols_class): what a FREE of it needs */
     } ring[PS_COLS_WINDOW];
     uint64_t fring[1024]; /* format 1: PS_COLS1_FWINDOW; format 2: PS_COLS_FWINDOW */
     ps_cols_lifo_t lifo[PS_COLS_NCLASS];
     ps_cols_live_t live;
 } ps_cols_dec_t;
 
-/* The n-th allocation of the chunk (either format): its pointer and size into the ring. */
+/* The n-th allocation of the chunk (either format): its pointer and size class into the
+ * ring. */
 static inline __attribute__((always_inline)) void
-ps_cols_ring_put(ps_cols_dec_t *d, uint64_t n, uint64_t ptr, uint64_t size)
+ps_cols_ring_put(ps_cols_dec_t *d, uint64_t n, uint64_t ptr, unsigned cls)
 {
     d->ring[n & (PS_COLS_WINDOW - 1)].ptr = ptr;
-    d->ring[n & (PS_COLS_WINDOW - 1)].size = size;
+    d->ring[n & (PS_COLS_WINDOW - 1)].cls = cls;
 }
 
-/* The decoder's side of ps_cols_enc_rank: the pointer (and size) of the live allocation of
- * that rank, taken out of the list; -1 if none. */
-static inline int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank, uint64_t *ptr,
-                                   uint64_t *size)
+/* The decoder's side of ps_cols_enc_rank: the pointer (and size class) of the live
+ * allocation of that rank, taken out of the list; -1 if none. */
+static inline __attribute__((always_inline)) int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank,
+                                                                  uint64_t *ptr, unsigned *cls)
 {
     ps_cols_live_t *l = &d->live;
     if (rank >= l->n)
@@ -616,7 +632,7 @@ static inline int ps_cols_dec_rank(ps_cols_dec_t *d, uint64_t rank, uint64_t *pt
     const uint32_t i = l->n - 1 - (uint32_t)rank;
     const uint32_t k = l->v[l->head + i] & (PS_COLS_WINDOW - 1);
     *ptr = d->ring[k].ptr;
-    *size = d->ring[k].size;
+    *cls = d->ring[k].cls;
     ps_cols_live_del(l, i);
     return 0;
 }
@@ -778,7 +794,7 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
     a->stack = (uint32_t)stack;
     a->align = align;
     if (a->ptr) {
-        ps_cols_ring_put(d, s->nalloc, a->ptr, size);
+        ps_cols_ring_put(d, s->nalloc, a->ptr, ps_cols_class(size));
         if (counted)
             ps_cols_live_add_small(&d->live, s->nalloc++);
         else
@@ -806,7 +822,8 @@ ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f, const in
             return -1;
         f->ptr = s->last_ptr + w;
     } else {
-        uint64_t rank = ref - 1, size;
+        uint64_t rank = ref - 1;
+        unsigned cls;
         if (ref == 15) {
             if (c[PS_COL_FREF] == ce[PS_COL_FREF])
                 return -1;
@@ -817,9 +834,9 @@ ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f, const in
                 rank += w;
             }
         }
-        if (ps_cols_dec_rank(d, rank, &f->ptr, &size))
+        if (ps_cols_dec_rank(d, rank, &f->ptr, &cls))
             return -1;
-        ps_cols_dec_lifo_push(&d->lifo[ps_cols_class(size)], f->ptr);
+        ps_cols_dec_lifo_push(&d->lifo[cls], f->ptr);
     }
     s->last_ptr = f->ptr;
     d->fring[s->nfree++ & (PS_COLS_FWINDOW - 1)] = f->ptr;
@@ -880,13 +897,14 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
                     return -1;
                 a.old_ptr = s.last_ptr + w;
             } else {
-                uint64_t rank = ref - 1, osize;
+                uint64_t rank = ref - 1;
+                unsigned ocls;
                 if (ref == PS_COLS_RANK_ESC) {
                     if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
                         return -1;
                     rank += w;
                 }
-                if (ps_cols_dec_rank(d, rank, &a.old_ptr, &osize))
+                if (ps_cols_dec_rank(d, rank, &a.old_ptr, &ocls))
                     return -1;
             }
             if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w2))
@@ -896,7 +914,7 @@ static inline int ps_cols_decode2(ps_cols_dec_t *d, const unsigned char *in, siz
             a.size = size;
             a.stack = (uint32_t)stack;
             if (a.new_ptr) {
-                ps_cols_ring_put(d, s.nalloc, a.new_ptr, size);
+                ps_cols_ring_put(d, s.nalloc, a.new_ptr, ps_cols_class(size));
                 ps_cols_live_add(&d->live, s.nalloc++);
             }
             memcpy(o, &a, sizeof a);
@@ -975,7 +993,7 @@ static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, siz
             a.stack = (uint32_t)stack;
             a.align = align;
             if (a.ptr) {
-                ps_cols_ring_put(d, nalloc, a.ptr, size);
+                ps_cols_ring_put(d, nalloc, a.ptr, ps_cols_class(size));
                 nalloc++;
             }
             memcpy(o, &a, sizeof a);
@@ -1001,7 +1019,7 @@ static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, siz
                     return -1;
                 uint64_t i = (nalloc - w) & (PS_COLS_WINDOW - 1);
                 f.ptr = d->ring[i].ptr;
-                ps_cols_lifo_push(&d->lifo[ps_cols_class(d->ring[i].size)], gen, f.ptr);
+                ps_cols_lifo_push(&d->lifo[d->ring[i].cls], gen, f.ptr);
             }
             last_ptr = f.ptr;
             d->fring[nfree++ & (PS_COLS1_FWINDOW - 1)] = f.ptr;
@@ -1031,7 +1049,7 @@ static inline int ps_cols_decode1(ps_cols_dec_t *d, const unsigned char *in, siz
             a.size = size;
             a.stack = (uint32_t)stack;
             if (a.new_ptr) {
-                ps_cols_ring_put(d, nalloc, a.new_ptr, size);
+                ps_cols_ring_put(d, nalloc, a.new_ptr, ps_cols_class(size));
                 nalloc++;
             }
             memcpy(o, &a, sizeof a);
@@ -1099,35 +1117,194 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
 }
 
 /* ps_cols_decode2_heap's records, in order (small: a constant, the chunk has at most
- * PS_COLS_WINDOW allocations). */
+ * PS_COLS_WINDOW allocations): the steps of ps_cols_dec2_alloc and ps_cols_dec2_free (the
+ * same checks, the same results), with the state the records use most in locals (the column
+ * cursors, the times, the live list's ends: the stores of the callbacks and of the lists
+ * would have the compiler load them again from *d and *s after each) and the counted
+ * columns (heads, sizes) read without an end test. Written back at the end. */
 static inline __attribute__((always_inline)) int
 ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops,
-                      const unsigned char *ops_end, size_t xlen,
+                      const unsigned char *ops_end,
                       void (*on_alloc)(void *ctx, size_t i, const ps_rec_alloc_t *a),
                       void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx,
                       const int small)
 {
-    size_t o = 0, i = 0; /* o: the bytes the records would take */
+    const unsigned char **c = s->c, *const *ce = s->ce;
+    const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD], *sz = c[PS_COL_SIZE];
+    const unsigned char *st = c[PS_COL_STACK], *const st_end = ce[PS_COL_STACK];
+    const unsigned char *fst = c[PS_COL_FSTACK], *const fst_end = ce[PS_COL_FSTACK];
+    const unsigned char *sh = c[PS_COL_SIZEH], *const sh_end = ce[PS_COL_SIZEH];
+    const unsigned char *fr = c[PS_COL_FREF], *const fr_end = ce[PS_COL_FREF];
+    /* read where a column has ended: 0x80 and 255 send the steps below to their general
+     * branch, which finds the end */
+    static const unsigned char at_end_sh = 0x80, at_end_fr = 255;
+    uint64_t last_tq = s->last_tq, last_ptr = s->last_ptr, pred = s->pred;
+    uint32_t nalloc = s->nalloc, nfree = s->nfree;
+    const unsigned q = s->q;
+    ps_cols_live_t *l = &d->live;
+    uint32_t *const lv = l->v;
+    uint32_t lhead = l->head, ln = l->n;
+    int rc = -1;
+    size_t i = 0;
     for (; ops < ops_end; ops++, i++) {
         const unsigned op = *ops, fn = op & 0x1f;
-        if (((op >> 5) & 3) == PS_COLS_ALLOC) {
+        uint64_t stack, v, w;
+        if (op & 0x20) { /* an ALLOC (kind 1; the ops were counted: 1 or 2) */
             ps_rec_alloc_t a;
             a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
-            if (small ? ps_cols_dec2_alloc(d, s, op, &a, 1)
-                      : ps_cols_dec2_alloc(d, s, op, &a, 0))
-                return -1;
-            o += sizeof a;
+            uint64_t size, align = 0;
+            if (ps_uv_get(&st, st_end, &stack) || stack > UINT32_MAX ||
+                ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
+                goto out;
+            const unsigned head = *ah++;
+            /* size >> 8: 3 and a varint in SIZEH when the head says 3; read without a
+             * branch on the head (sizes around 768 B made it a coin toss), its one-byte
+             * varints selected by arithmetic (a longer one, or none left: the branch) */
+            const uint64_t is3 = (head >> 6) == 3;
+            const unsigned sb = *(sh < sh_end ? sh : &at_end_sh);
+            size = head >> 6;
+            if (PS_COLS_UNLIKELY(is3 & (sb >> 7))) {
+                if (ps_uv_get(&sh, sh_end, &v) || v >> 55)
+                    goto out;
+                size += v;
+            } else {
+                size += sb & (0 - is3);
+                sh += is3;
+            }
+            size = size << 8 | *sz++;
+            v = head & 15;
+            if (PS_COLS_UNLIKELY(v == 15)) {
+                if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                    goto out;
+                v += ps_unzz(w);
+            }
+            last_tq += v;
+            a.ts = last_tq << q;
+            const unsigned cls = ps_cols_class(size);
+            switch ((head >> 4) & 3) {
+            case 0:
+                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                    goto out;
+                a.ptr = pred + w;
+                pred = ps_cols_next(a.ptr, size);
+                break;
+            case 1:
+                if (ps_cols_dec_lifo_get(&d->lifo[cls], 1, &a.ptr))
+                    goto out;
+                break;
+            case 2: {
+                if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+                    goto out;
+                const unsigned ref = *c[PS_COL_AREF]++;
+                if (ref > PS_COLS_DEPTH) {
+                    uint64_t age = ref - PS_COLS_DEPTH;
+                    if (ref == 255) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w > PS_COLS_FWINDOW)
+                            goto out;
+                        age += w;
+                    }
+                    if (age > nfree || age > PS_COLS_FWINDOW)
+                        goto out;
+                    a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
+                    pred = ps_cols_next(a.ptr, size);
+                } else if (ps_cols_dec_lifo_get(&d->lifo[cls], ref, &a.ptr)) {
+                    goto out;
+                }
+                break;
+            }
+            default:
+                if (!pred)
+                    goto out;
+                a.ptr = pred;
+                pred = ps_cols_next(a.ptr, size);
+                break;
+            }
+            last_ptr = a.ptr;
+            a.size = size;
+            a.stack = (uint32_t)stack;
+            a.align = align;
+            if (a.ptr) {
+                ps_cols_ring_put(d, nalloc, a.ptr, cls);
+                if (!small) { /* ps_cols_live_add's steps */
+                    if (ln && nalloc - lv[lhead] >= PS_COLS_WINDOW)
+                        lhead++, ln--;
+                    if (lhead + ln == 2 * PS_COLS_WINDOW) {
+                        memmove(lv, lv + lhead, ln * sizeof lv[0]);
+                        lhead = 0;
+                    }
+                }
+                lv[lhead + ln++] = nalloc++;
+            }
             on_alloc(ctx, i, &a);
-        } else { /* a FREE: the ops were counted */
+        } else { /* a FREE */
             ps_rec_free_t f;
             f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)), sizeof(ps_rec_free_t)};
-            if (ps_cols_dec2_free(d, s, &f, 1))
-                return -1;
-            o += sizeof f;
+            if (ps_uv_get(&fst, fst_end, &stack) || stack > UINT32_MAX)
+                goto out;
+            const unsigned head = *fh++;
+            v = head & 15;
+            if (PS_COLS_UNLIKELY(v == 15)) {
+                if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                    goto out;
+                v += ps_unzz(w);
+            }
+            last_tq += v;
+            f.ts = last_tq << q;
+            const unsigned ref = head >> 4;
+            if (ref == 0) {
+                if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                    goto out;
+                f.ptr = last_ptr + w;
+            } else {
+                uint64_t rank = ref - 1;
+                /* ref 15: rank 14 + a byte of FREF, selected as SIZEH's above (its escape,
+                 * 255, or none left: the branch) */
+                const uint64_t is15 = ref == 15;
+                const unsigned fb = *(fr < fr_end ? fr : &at_end_fr);
+                if (PS_COLS_UNLIKELY(is15 & (fb == PS_COLS_RANK_ESC))) {
+                    if (fr == fr_end)
+                        goto out;
+                    rank += *fr++;
+                    if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                        goto out;
+                    rank += w;
+                } else {
+                    rank += fb & (0 - is15);
+                    fr += is15;
+                }
+                /* ps_cols_dec_rank's steps */
+                if (rank >= ln)
+                    goto out;
+                const uint32_t at = ln - 1 - (uint32_t)rank;
+                const uint32_t k = lv[lhead + at] & (PS_COLS_WINDOW - 1);
+                f.ptr = d->ring[k].ptr;
+                const unsigned cls = d->ring[k].cls;
+                /* most frees of a churn name one of the latest few dozen blocks, at a rank
+                 * that varies from one to the next: those after it move down by one, always
+                 * PS_COLS_CUT_FIXED entries (those past the list are not read), not the
+                 * fewer side's (the choice and the length of the move were half of this
+                 * loop's mispredicted branches, callgrind --branch-sim) */
+                if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
+                    memmove(lv + lhead + at, lv + lhead + at + 1, PS_COLS_CUT_FIXED * sizeof lv[0]);
+                else
+                    lhead = ps_cols_live_cut(lv, lhead, ln, at);
+                ln--;
+                ps_cols_dec_lifo_push(&d->lifo[cls], f.ptr);
+            }
+            last_ptr = f.ptr;
+            d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
+            f.stack = (uint32_t)stack;
             on_free(ctx, i, &f);
         }
     }
-    return o == xlen ? ps_cols_all_read(s->c, s->ce, PS_COL_N, NULL, NULL) : -1;
+    rc = 0;
+out:
+    c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = sz;
+    c[PS_COL_STACK] = st, c[PS_COL_FSTACK] = fst, c[PS_COL_SIZEH] = sh, c[PS_COL_FREF] = fr;
+    s->last_tq = last_tq, s->last_ptr = last_ptr, s->pred = pred;
+    s->nalloc = nalloc, s->nfree = nfree;
+    l->head = lhead, l->n = ln;
+    return rc ? rc : ps_cols_all_read(s->c, s->ce, PS_COL_N, NULL, NULL);
 }
 
 /* The records of a format 2 body when every one is an ALLOC or FREE (a chunk flagged
@@ -1165,13 +1342,14 @@ ps_cols_decode2_heap(ps_cols_dec_t *d, const unsigned char *in, size_t n, size_t
         bad |= kind == PS_COLS_OTHER || kind == PS_COLS_REALLOC;
         nalloc += kind == PS_COLS_ALLOC;
     }
-    if (bad || (size_t)(s.ce[PS_COL_AHEAD] - s.c[PS_COL_AHEAD]) != nalloc ||
+    if (bad || nalloc * sizeof(ps_rec_alloc_t) + (nops - nalloc) * sizeof(ps_rec_free_t) != xlen ||
+        (size_t)(s.ce[PS_COL_AHEAD] - s.c[PS_COL_AHEAD]) != nalloc ||
         (size_t)(s.ce[PS_COL_SIZE] - s.c[PS_COL_SIZE]) != nalloc ||
         (size_t)(s.ce[PS_COL_FHEAD] - s.c[PS_COL_FHEAD]) != nops - nalloc)
         return -1;
     if (nalloc > PS_COLS_WINDOW) /* (a chunk of more: the general steps) */
-        return ps_cols_dec2_heap_run(d, &s, ops, ops_end, xlen, on_alloc, on_free, ctx, 0);
-    return ps_cols_dec2_heap_run(d, &s, ops, ops_end, xlen, on_alloc, on_free, ctx, 1);
+        return ps_cols_dec2_heap_run(d, &s, ops, ops_end, on_alloc, on_free, ctx, 0);
+    return ps_cols_dec2_heap_run(d, &s, ops, ops_end, on_alloc, on_free, ctx, 1);
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */
