@@ -4,6 +4,7 @@
 #include "crash.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -29,10 +30,6 @@ static uint32_t crash_ours, crash_held;
 static struct sigaction crash_view[32];
 static struct sigaction crash_sa; /* the shim's handler, as installed */
 static ilock_t crash_lk;
-/* The thread holding crash_lk (0: none): a signal handler that calls sigaction while its thread
- * is inside a call goes on without the lock (a nested call) instead of deadlocking; blocking
- * signals around the call instead would change what sigset and the handlers see. */
-static int crash_lk_owner;
 
 static void crash_handler(int sig, siginfo_t *si, void *uctx)
 {
@@ -94,12 +91,10 @@ int crash_call_begin(int sig, crash_call_t *c)
     if (sig <= 0 || sig >= 32 || !(__atomic_load_n(&crash_ours, __ATOMIC_RELAXED) & (1u << sig)))
         return 0;
     const int e = errno;
-    const int me = (int)prim_gettid();
-    c->nested = __atomic_load_n(&crash_lk_owner, __ATOMIC_RELAXED) == me;
-    if (!c->nested) {
-        ilock_lock(&crash_lk);
-        __atomic_store_n(&crash_lk_owner, me, __ATOMIC_RELAXED);
-    }
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &c->mask);
+    ilock_lock(&crash_lk);
     c->sig = sig;
     c->held = (crash_held >> sig) & 1;
     if (c->held)
@@ -122,17 +117,37 @@ void crash_call_end(crash_call_t *c)
             crash_held &= ~(1u << sig); /* the app's own handler (or SIG_IGN) */
         }
     }
-    if (!c->nested) {
-        __atomic_store_n(&crash_lk_owner, 0, __ATOMIC_RELAXED);
-        ilock_unlock(&crash_lk);
-    }
+    ilock_unlock(&crash_lk);
+    pthread_sigmask(SIG_SETMASK, &c->mask, NULL);
     errno = e;
+}
+
+sighandler_t crash_call_sigset(crash_call_t *c, sighandler_t disp)
+{
+    const int sig = c->sig;
+    struct sigaction o;
+    const int was = sigismember(&c->mask, sig) == 1;
+    if (disp == SIG_HOLD) {
+        sigaddset(&c->mask, sig); /* crash_call_end sets the mask: blocked from then on */
+        if (was)
+            return SIG_HOLD;
+        if (real_sigaction(sig, NULL, &o) != 0)
+            return SIG_ERR;
+        return crash_call_prev(c, o.sa_handler);
+    }
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = disp;
+    sigemptyset(&act.sa_mask);
+    if (real_sigaction(sig, &act, &o) != 0)
+        return SIG_ERR;
+    sigdelset(&c->mask, sig);
+    return was ? SIG_HOLD : crash_call_prev(c, o.sa_handler);
 }
 
 void crash_after_fork_child(void)
 {
     ilock_reset(&crash_lk);
-    crash_lk_owner = 0;
 }
 
 sighandler_t crash_call_prev(const crash_call_t *c, sighandler_t prev)

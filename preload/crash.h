@@ -17,10 +17,10 @@
  * and restorer included), and a handler the app installs replaces the shim's. When the app sets
  * the signal back to SIG_DFL (a library restoring what it found), the shim's handler goes back
  * in place under that view, so a later crash still writes its record. A call on a crash signal
- * runs under one internal lock, so it is atomic as natively; a signal handler that calls
- * sigaction while its own thread is inside such a call goes on without it (nested) rather
- * than deadlock. The thread's signal mask is never touched. Other signals pass straight
- * through.
+ * runs with every signal blocked, under one internal lock, so it is atomic as natively and no
+ * handler can run inside it (one that calls sigaction, or longjmps out, would otherwise wait
+ * for its own thread or leave the lock taken); the thread's mask is restored after it, with
+ * sigset's change to it. Other signals pass straight through.
  */
 #ifndef PERFSHIM_CRASH_H
 #define PERFSHIM_CRASH_H
@@ -39,17 +39,23 @@ void crash_install(crash_enter_fn enter);
 
 /* One interposed call on a signal (hooks_sig.c): crash_call_begin returns 0 when sig is not a
  * signal the shim installed its handler for (call the real function, nothing else); else 1,
- * with the lock held, and the hook calls the real function, fixes up
+ * with every signal blocked and the lock held, and the hook calls the real function, fixes up
  * what it returns with crash_call_prev / crash_call_old, then calls crash_call_end (which
  * puts the shim's handler back if the signal is now SIG_DFL) before returning. */
 typedef struct crash_call_s {
     int sig;
     int held;              /* the shim's handler was in place: view is what the app sees */
-    int nested;            /* inside another call of this thread (a signal handler's) */
     struct sigaction view; /* (held) the app's view of the disposition */
+    sigset_t mask;         /* the thread's mask before the call, set again by crash_call_end */
 } crash_call_t;
 
 int crash_call_begin(int sig, crash_call_t *c);
+/* sigset(sig, disp) between begin and end, as glibc's: SIG_HOLD adds sig to the mask the call
+ * ends with and returns the disposition (SIG_HOLD if it was blocked); any other disposition is
+ * installed (no flags, an empty mask), sig leaves the mask, and the previous one comes back
+ * (SIG_HOLD if it was blocked). Through the mask crash_call_end restores: the real sigset
+ * would read and change the all-blocked mask of the call instead. */
+sighandler_t crash_call_sigset(crash_call_t *c, sighandler_t disp);
 /* A fork child: another thread of the parent may have held the lock (fork_child_start). */
 void crash_after_fork_child(void);
 void crash_call_end(crash_call_t *c);

@@ -47,7 +47,7 @@ sighandler_t bsd_signal(int sig, sighandler_t h); /* glibc declares it only with
 
 /* The signal family: (sig, handler) -> the previous handler (glibc's bsd_signal, ssignal and
  * signal are one function, sysv_signal and __sysv_signal another). */
-#define PS_SIGNAL_HOOKS(X) X(signal) X(bsd_signal) X(ssignal) X(sysv_signal) X(__sysv_signal) X(sigset)
+#define PS_SIGNAL_HOOKS(X) X(signal) X(bsd_signal) X(ssignal) X(sysv_signal) X(__sysv_signal)
 
 #define PS_X(name)                                                                             \
     PS_EXPORT sighandler_t name(int sig, sighandler_t h)                                       \
@@ -68,3 +68,21 @@ sighandler_t bsd_signal(int sig, sighandler_t h); /* glibc declares it only with
     }
 PS_SIGNAL_HOOKS(PS_X)
 #undef PS_X
+
+/* sigset reads and changes the thread's signal mask, which the call holds all blocked: on a
+ * crash signal it is crash.c's (crash_call_sigset). */
+PS_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+    static void *slot;
+    sighandler_t (*real)(int, sighandler_t) = (sighandler_t(*)(int, sighandler_t))resolve(&slot, "sigset");
+    if (!real) {
+        errno = ENOSYS;
+        return SIG_ERR;
+    }
+    crash_call_t c;
+    if (!crash_call_begin(sig, &c))
+        return real(sig, disp);
+    sighandler_t r = crash_call_sigset(&c, disp);
+    crash_call_end(&c);
+    return r;
+}

@@ -5,7 +5,7 @@
  *
  * Contract: on a signal the shim did not install its handler for, each calls the real function
  * and nothing else. On one it did, it calls the real function between crash_call_begin and
- * crash_call_end (crash.c's lock held) and returns what the app would
+ * crash_call_end (every signal blocked, crash.c's lock held; sigset is crash.c's own there) and returns what the app would
  * get natively: the previous disposition as the app last saw it, never the shim's handler.
  * Return values and errno are the real function's. A program that checks at start whether a
  * fatal signal already has a handler (gdb: "Found custom handler for signal 11 preinstalled")

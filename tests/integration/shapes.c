@@ -17,6 +17,9 @@
  *   abort       abort(): SIGABRT as natively; CRASH record, every allocation and the lock
  *               totals before it
  *   segv        SIGSEGV: the same
+ *   sigrace     3 threads set and read SIGBUS's disposition while a 50 us timer's handler reads
+ *               SIGSEGV's and sets SIGFPE's, interrupting those calls: no deadlock (a watchdog
+ *               thread ends the run after 20 s), the same final dispositions
  *   sigview     what the app reads of the fatal signals' dispositions (sigaction, signal,
  *               sysv_signal, sigset) is what it reads natively: the shim's crash handler is
  *               invisible; a handler the app installs and then restores to SIG_DFL leaves the
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,7 +127,8 @@ static void *thread_exit_main(void *arg)
 
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void sig_view(void); /* mode sigview, below */
+static void sig_view(void); /* modes sigview and sigrace, below */
+static void sig_race(void);
 
 static void run(int argc, char **argv)
 {
@@ -236,6 +241,10 @@ static void run(int argc, char **argv)
         sig_view();
         say("segv\n");
         *nullp = 0;
+    } else if (!strcmp(mode, "sigrace")) {
+        for (int i = 0; i < 3; i++)
+            sink = site_before_end();
+        sig_race();
     } else if (!strcmp(mode, "double_free")) {
         void *p = site_df_alloc();
         site_df_free(p);
@@ -286,10 +295,18 @@ static void sig_view(void)
     sighandler_t c = sysv_signal(SIGILL, own_handler), d = sysv_signal(SIGILL, SIG_DFL);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    sighandler_t e = sigset(SIGBUS, SIG_HOLD), f = sigset(SIGBUS, SIG_DFL);
+    sighandler_t e = sigset(SIGBUS, SIG_HOLD);
+    sigset_t held;
+    sigprocmask(SIG_SETMASK, NULL, &held);
+    if (!sigismember(&held, SIGBUS))
+        say("sigset(SIG_HOLD) left SIGBUS unblocked\n");
+    sighandler_t f = sigset(SIGBUS, SIG_DFL);
 #pragma GCC diagnostic pop
-    snprintf(line, sizeof line, "signal %s %s sysv_signal %s %s sigset %s %s\n", hname(a),
-             hname(b), hname(c), hname(d), hname(e), hname(f));
+    sigset_t m;
+    sigprocmask(SIG_SETMASK, NULL, &m);
+    int bus_blocked = sigismember(&m, SIGBUS);
+    snprintf(line, sizeof line, "signal %s %s sysv_signal %s %s sigset %s %s (SIGBUS blocked %d)\n",
+             hname(a), hname(b), hname(c), hname(d), hname(e), hname(f), bus_blocked);
     say(line);
     sig_line("after signal", SIGFPE);
     sig_line("after sysv_signal", SIGILL);
@@ -316,6 +333,72 @@ static void sig_view(void)
     snprintf(line, sizeof line, "null query: r %d errno %d; bad signal: r %d errno %d\n", r, e0,
              r65, e65);
     say(line);
+}
+
+static volatile long race_handled;
+
+static void race_tick(int sig)
+{
+    (void)sig;
+    struct sigaction o;
+    sigaction(SIGSEGV, NULL, &o);
+    signal(SIGFPE, SIG_DFL);
+    race_handled++;
+}
+
+static void *race_thread(void *arg)
+{
+    (void)arg;
+    struct sigaction own, dfl, o;
+    memset(&own, 0, sizeof own);
+    own.sa_handler = own_handler;
+    memset(&dfl, 0, sizeof dfl);
+    for (int i = 0; i < 20000; i++) {
+        sigaction(SIGBUS, &own, &o);
+        sigaction(SIGBUS, NULL, &o);
+        sigaction(SIGBUS, &dfl, NULL);
+    }
+    return NULL;
+}
+
+static void *race_watchdog(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL); /* the timer's signals go to the others */
+    struct timespec left = {20, 0};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+    say("deadlock: still running after 20 s\n");
+    _exit(3);
+}
+
+static void sig_race(void)
+{
+    pthread_t w, t[3];
+    pthread_create(&w, NULL, race_watchdog, NULL);
+    signal(SIGALRM, race_tick);
+    struct itimerval it = {{0, 50}, {0, 50}}, off;
+    memset(&off, 0, sizeof off);
+    setitimer(ITIMER_REAL, &it, NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, race_thread, NULL);
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        struct sigaction o;
+        sigaction(SIGSEGV, NULL, &o);
+        bad += o.sa_handler != SIG_DFL;
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    setitimer(ITIMER_REAL, &off, NULL);
+    char line[160];
+    snprintf(line, sizeof line, "sigrace: SIGSEGV read as not SIG_DFL %d times; handler ran %s\n",
+             bad, race_handled ? "yes" : "no");
+    say(line);
+    sig_line("sigrace end", SIGBUS);
+    sig_line("sigrace end", SIGFPE);
 }
 
 /* ---- checker --------------------------------------------------------------------------- */
@@ -612,6 +695,7 @@ static int check(trace_t *unused, const char *path)
     check_simple("abort", 0, SIGABRT, 0);
     check_simple("segv", 0, SIGSEGV, 0);
     check_simple("sigview", 0, SIGSEGV, 0);
+    check_simple("sigrace", 0, 0, 1);
     check_double_free();
     fprintf(stderr, "shapes: %s\n", fails ? "FAIL" : "ok");
     return fails ? 1 : 0;
