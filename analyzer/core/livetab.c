@@ -209,8 +209,9 @@ static uint64_t inv_odd(uint64_t c)
 
 static uint64_t unperm43(uint64_t x)
 {
-    x = unxorshift43(x, 22);
-    return (x * inv_odd(0x9e3779b97f4a7c15ull)) & KEY_MASK;
+    uint64_t h = unxorshift43(x >> LIVETAB_GROUP_BITS, LIVETAB_HI_SHIFT);
+    h = (h * inv_odd(0x9e3779b97f4a7c15ull)) & LIVETAB_HI_MASK;
+    return h << LIVETAB_GROUP_BITS | (x & LIVETAB_GROUP_MASK);
 }
 
 /* The address space the array grows into in place once it is large: reserved once
