@@ -77,7 +77,7 @@ typedef struct state_s {
     bool est_sl_seen[REPLAY_SLICES];
     /* replay_prefetch's latest addresses, not prefetched yet: replay_events prefetches one
      * with each event it takes (pf[pf_i .. pf_n)) */
-    uint64_t pf[REPLAY_PF_MAX];
+    const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entry) */
     unsigned pf_i, pf_n;
 } state_t;
 
@@ -604,7 +604,7 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     for (size_t i = 0; i < n; i++) {
         const event_t *e = &ev[i];
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
-            livetab_prefetch(&st->live, st->pf[st->pf_i++]);
+            livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         out[i].freed = false;
         int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
         out[i].live_bytes = st->rp->live_bytes;
@@ -634,12 +634,13 @@ void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
     state_t *st = state;
     const livetab_t *t = &st->live;
     while (st->pf_i < st->pf_n)
-        livetab_prefetch(t, st->pf[st->pf_i++]);
+        livetab_prefetch_entry(t, st->pf[st->pf_i++]);
     size_t now = n > REPLAY_PF_MAX ? n - REPLAY_PF_MAX : 0; /* (the nearest ones) */
     for (size_t i = 0; i < now; i++)
         livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
+    /* (a failed allocation's ptr, 0, has no entry: NULL, whose prefetch does nothing) */
     for (size_t i = now; i < n; i++)
-        st->pf[i - now] = ev[i].ptr;
+        st->pf[i - now] = livetab_home_entry(t, ev[i].ptr);
     st->pf_i = 0;
     st->pf_n = (unsigned)(n - now);
 }
