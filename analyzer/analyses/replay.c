@@ -41,8 +41,8 @@
 
 /* ---- the replay's state ------------------------------------------------------------- */
 
-/* replay_prefetch keeps at most this many addresses for replay_events to prefetch, one with
- * each event (more: at once). */
+/* replay_prefetch keeps the places of at most this many blocks for replay_events to
+ * prefetch, one with each event (more: at once). */
 #define REPLAY_PF_MAX 32
 
 /* The pass's heap events (core/pass.h), under the replay's names. */
@@ -75,8 +75,8 @@ typedef struct state_s {
     double est_sl_allocs[REPLAY_SLICES], est_sl_frees[REPLAY_SLICES], est_sl_bytes[REPLAY_SLICES];
     double est_sl_live[REPLAY_SLICES], est_sl_live_max[REPLAY_SLICES];
     bool est_sl_seen[REPLAY_SLICES];
-    /* replay_prefetch's latest addresses, not prefetched yet: replay_events prefetches one
-     * with each event it takes (pf[pf_i .. pf_n)) */
+    /* the home entries of replay_prefetch's latest addresses, not prefetched yet:
+     * replay_events prefetches one with each event it takes (pf[pf_i .. pf_n)) */
     const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entry) */
     unsigned pf_i, pf_n;
 } state_t;
@@ -624,11 +624,13 @@ int replay_prefetch_on(void *state)
     return livetab_large(&((state_t *)state)->live);
 }
 
-/* The addresses are prefetched one with each event replay_events takes next, not all at
- * once: the pass hands over the next batch's (16 events) before it hands over a batch, and a
- * burst of their ~32 lines filled the core's line fill buffers and stalled it at the
- * prefetch instructions (kvstore 1 M keys: ~11% of the pass thread's cpu-clock samples in
- * replay_prefetch). What the events did not take yet goes at once with the next call. */
+/* The blocks are prefetched one with each event replay_events takes next, not all at once:
+ * the pass hands over the next batch's addresses (PASS_SPAN_BATCH events) before it hands
+ * over a batch, and a burst of their lines (two a block at most) filled the core's line fill
+ * buffers and stalled it at the prefetch instructions (kvstore 1 M keys, batches of 16:
+ * ~11% of the pass thread's cpu-clock samples in replay_prefetch). Their home entries are
+ * computed here, at once (livetab_home_entry); what the events did not take yet goes at once
+ * with the next call. */
 void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
 {
     state_t *st = state;
