@@ -41,6 +41,10 @@
 
 /* ---- the replay's state ------------------------------------------------------------- */
 
+/* replay_prefetch keeps the places of at most this many blocks for replay_events to
+ * prefetch, one with each event (more: at once). */
+#define REPLAY_PF_MAX 32
+
 /* The pass's heap events (core/pass.h), under the replay's names. */
 typedef pass_event_t event_t;
 enum { EV_RELEASE = PASS_EV_RELEASE, EV_ALLOC = PASS_EV_ALLOC, EV_FAILED = PASS_EV_FAILED };
@@ -71,6 +75,10 @@ typedef struct state_s {
     double est_sl_allocs[REPLAY_SLICES], est_sl_frees[REPLAY_SLICES], est_sl_bytes[REPLAY_SLICES];
     double est_sl_live[REPLAY_SLICES], est_sl_live_max[REPLAY_SLICES];
     bool est_sl_seen[REPLAY_SLICES];
+    /* the home entries of replay_prefetch's latest addresses, not prefetched yet:
+     * replay_events prefetches one with each event it takes (pf[pf_i .. pf_n)) */
+    const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entry) */
+    unsigned pf_i, pf_n;
 } state_t;
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
@@ -595,6 +603,8 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     replay_evres_t *out = st->rp->evres;
     for (size_t i = 0; i < n; i++) {
         const event_t *e = &ev[i];
+        if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
+            livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         out[i].freed = false;
         int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
         out[i].live_bytes = st->rp->live_bytes;
@@ -614,11 +624,27 @@ int replay_prefetch_on(void *state)
     return livetab_large(&((state_t *)state)->live);
 }
 
+/* The blocks are prefetched one with each event replay_events takes next, not all at once:
+ * the pass hands over the next batch's addresses (PASS_SPAN_BATCH events) before it hands
+ * over a batch, and a burst of their lines (two a block at most) filled the core's line fill
+ * buffers and stalled it at the prefetch instructions (kvstore 1 M keys, batches of 16:
+ * ~11% of the pass thread's cpu-clock samples in replay_prefetch). Their home entries are
+ * computed here, at once (livetab_home_entry); what the events did not take yet goes at once
+ * with the next call. */
 void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
 {
-    const livetab_t *t = &((state_t *)state)->live;
-    for (size_t i = 0; i < n; i++)
+    state_t *st = state;
+    const livetab_t *t = &st->live;
+    while (st->pf_i < st->pf_n)
+        livetab_prefetch_entry(t, st->pf[st->pf_i++]);
+    size_t now = n > REPLAY_PF_MAX ? n - REPLAY_PF_MAX : 0; /* (the nearest ones) */
+    for (size_t i = 0; i < now; i++)
         livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
+    /* (a failed allocation's ptr, 0, has no entry: NULL, whose prefetch does nothing) */
+    for (size_t i = now; i < n; i++)
+        st->pf[i - now] = livetab_home_entry(t, ev[i].ptr);
+    st->pf_i = 0;
+    st->pf_n = (unsigned)(n - now);
 }
 
 int replay_end(void *state, const tracemodel_t *m)

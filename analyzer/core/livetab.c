@@ -190,15 +190,6 @@ static void side_del(livetab_t *t, uint64_t ptr)
 
 /* ---- the array ----------------------------------------------------------------------- */
 
-/* The inverse of perm43 (a marker's address, to reach its side entry in a rebuild). */
-static uint64_t unxorshift43(uint64_t y, unsigned s)
-{
-    uint64_t x = y;
-    for (unsigned k = s; k < KEY_BITS; k += s)
-        x = y ^ (x >> s);
-    return x;
-}
-
 static uint64_t inv_odd(uint64_t c)
 {
     uint64_t x = c; /* Newton: each step doubles the correct low bits (3 to start) */
@@ -207,10 +198,12 @@ static uint64_t inv_odd(uint64_t c)
     return x;
 }
 
+/* The inverse of perm43 (a marker's address, to reach its side entry in a rebuild). */
 static uint64_t unperm43(uint64_t x)
 {
-    x = unxorshift43(x, 22);
-    return (x * inv_odd(0x9e3779b97f4a7c15ull)) & KEY_MASK;
+    return ((x & ~LIVETAB_GROUP_MASK) * inv_odd(0x9e3779b97f4a7c15ull) &
+            (KEY_MASK & ~LIVETAB_GROUP_MASK)) |
+           (x & LIVETAB_GROUP_MASK);
 }
 
 /* The address space the array grows into in place once it is large: reserved once

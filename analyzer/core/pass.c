@@ -470,12 +470,13 @@ static int stream_load(pass_t *P, stream_t *s)
 
 /* While the prefetching sink wants addresses (pass_t.pf_on), a span's events go to the
  * analyses in batches of at most this many (<= PASS_BATCH_MAX; else PASS_BATCH_MAX), each
- * batch's addresses handed to the prefetching sink while the one before is taken: a burst
- * of prefetches that the core's line fill buffers take in while it works on the batch before
- * (on kvstore 1M keys a batch of 64, 128 lines at once, stalled the pass thread at the prefetch
- * instructions: ~25% of its cpu-clock samples in replay_prefetch for ~7% of its
- * instructions). */
-#define PASS_SPAN_BATCH 16
+ * batch's addresses handed to the prefetching sink before the one before is taken. The heap
+ * replay prefetches them one with each event of that batch (replay_prefetch: a burst of all
+ * of them at once, 128 lines for a batch of 64, stalled the pass thread at the prefetch
+ * instructions when it did that: ~25% of its cpu-clock samples on kvstore 1M keys); 32, not
+ * 16, since: fewer calls (callgrind, kvstore 300k keys: the pass thread's instructions 936 M
+ * -> 915 M for 2.4 M events), the blocks still asked for ~2 us ahead. */
+#define PASS_SPAN_BATCH 32
 _Static_assert(PASS_SPAN_BATCH <= PASS_BATCH_MAX, "a span's batch is an analysis's batch");
 
 /* Hands the span's addresses up to `limit` (excluded) to the prefetching sink, each once. */

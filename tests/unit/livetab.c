@@ -287,6 +287,14 @@ TEST(random_put_take)
     random_run(1, 8192, 1);
 }
 
+/* The same on a large table whose values stay small: 12-byte entries to the end, so that
+ * livetab_put and livetab_take take their fused 12-byte paths (and the general ones for the
+ * outliers: side entries, rebuilds, long runs). */
+TEST(random_put_take_12)
+{
+    random_run(2, 1, 1);
+}
+
 /* Values that grow slowly (sites, sizes, functions): 12-byte layouts rebuilt into wider ones,
  * then 16-byte entries, while blocks live and die, every value checked against the
  * reference. */
@@ -358,16 +366,21 @@ static void random_run(int growing, size_t small_slots, int fused)
                                .ts = now,
                                .site = (uint32_t)((r >> 20) % 3000),
                                .fn = (uint8_t)((r >> 40) % 31)};
-            if (growing) {
+            if (growing == 1) {
                 x.size = (r % (16 + op / 64)) & 0x7fff;
                 x.site = (uint32_t)((r >> 20) % (2 + op / 4096));
                 x.fn = (uint8_t)((r >> 40) % (1 + op / 200000));
+            } else if (growing == 2) { /* small values: the 12-byte layout throughout */
+                x.size = r % 200;
+                x.site = (uint32_t)((r >> 20) % 60);
+                x.fn = (uint8_t)((r >> 40) % 3);
             }
-            if (r % 211 == 0 && (!growing || r % 5 == 0)) /* growing: outliers rarer */
+            uint64_t rare = growing == 2 ? r % 10 : 0; /* small values: outliers rarer */
+            if (r % 211 == 0 && (!growing || r % 5 == 0) && !rare) /* growing: rarer */
                 x.size = (r >> 8) % (1ull << 40); /* huge */
-            if (r % 223 == 1)
+            if (r % 223 == 1 && !rare)
                 x.ts = now + (1ull << 45); /* far */
-            if (r % 227 == 2)
+            if (r % 227 == 2 && !rare)
                 x.site = 1u << 20;
             if (fused) {
                 livetab_blk_t old;
@@ -413,7 +426,9 @@ static void random_run(int growing, size_t small_slots, int fused)
     expect_true(t.rebuilds > 3);
     expect_true(dropped > 0);
     expect_true(t.side_n > 0);
-    if (growing) {
+    if (growing == 2)
+        expect_u64_eq(t.lay.stride, 12);
+    if (growing == 1) {
         fprintf(stderr, "growing: %llu rebuilds, %llu for a layout, %zu from 12 bytes to 12, "
                         "stride %u at the end\n",
                 (unsigned long long)t.rebuilds, (unsigned long long)t.relayouts, relaid12,
@@ -668,7 +683,70 @@ TEST(compact_layout_and_relayout)
     livetab_free(&t);
 }
 
-TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(small_table_fixed_layout),
+/* Keys keep each aligned group of LIVETAB_GROUP_BITS (8 16-byte units, 128 bytes) together
+ * and in address order, and scatter the groups: the key is a bijection on 43 bits (distinct
+ * addresses, distinct keys; never 0), a group's addresses have consecutive keys, and a run of
+ * ascending addresses, as an allocator carves them, lands in adjacent slots of a large table
+ * group by group (every block found, in a table of 12-byte entries). */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TEST(grouped_keys)
+{
+    const size_t n = 1u << 18;
+    uint64_t *k = malloc(n * sizeof(*k));
+    assert_true(k != NULL);
+    for (size_t i = 0; i < n; i++) {
+        /* random units, and the units of a dense run (the same and neighbouring groups) */
+        uint64_t x = i % 2 ? (rnd() & LIVETAB_KEY_MASK) | 1 : 0x55d0c0de0ull + i;
+        k[i] = livetab_perm43(x);
+        expect_true(k[i] != 0 && k[i] <= LIVETAB_KEY_MASK);
+        expect_u64_eq(k[i] & LIVETAB_GROUP_MASK, x & LIVETAB_GROUP_MASK);
+        if ((x & LIVETAB_GROUP_MASK) != LIVETAB_GROUP_MASK)
+            expect_u64_eq(livetab_perm43(x + 1), k[i] + 1);
+    }
+    qsort(k, n, sizeof(*k), cmp_u64);
+    size_t dup = 0;
+    for (size_t i = 1; i < n; i++)
+        dup += k[i] == k[i - 1];
+    expect_u64_eq(dup, 0);
+    free(k);
+
+    /* ascending blocks of 32..160 bytes: a group's blocks share a home, in address order */
+    livetab_t t = {.small_slots = 1};
+    livetab_hint(&t, 600000);
+    uint64_t ptr = BASE, adjacent = 0, pairs = 0;
+    for (uint32_t i = 0; i < 600000; i++) {
+        livetab_blk_t x = blk(24 + i % 100, 1000 + i, i % 7, 1), old;
+        assert_u64_eq(livetab_put(&t, ptr, &x, &old), LIVETAB_ABSENT);
+        ptr += 32 + 16 * (i % 9);
+    }
+    expect_u64_eq(t.lay.stride, 12);
+    ptr = BASE;
+    size_t prev_pos = 0;
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < 600000; i++) {
+        livetab_blk_t b;
+        assert_u64_eq(livetab_find(&t, ptr, &b), LIVETAB_LIVE);
+        expect_blk(&b, &(livetab_blk_t){24 + i % 100, 1000 + i, i % 7, 1});
+        if (i && (prev >> 4 >> LIVETAB_GROUP_BITS) == (ptr >> 4 >> LIVETAB_GROUP_BITS)) {
+            pairs++;
+            adjacent += t.last_pos == prev_pos + 1;
+        }
+        prev = ptr;
+        prev_pos = t.last_pos;
+        ptr += 32 + 16 * (i % 9);
+    }
+    expect_true(pairs > 100000);
+    expect_u64_eq(adjacent, pairs); /* the same group: the next slot */
+    livetab_free(&t);
+}
+
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(random_put_take_12),
+          TEST_ENTRY(grouped_keys), TEST_ENTRY(small_table_fixed_layout),
           TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
           TEST_ENTRY(random_put_take),
           TEST_ENTRY(compact_layout_and_relayout), TEST_ENTRY(overflow_path),
