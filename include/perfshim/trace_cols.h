@@ -470,7 +470,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         p += ps_cols_room(i, len);
     }
     uint64_t last_tq = 0, last_ptr = 0, pred = 0, t_last = 0; /* t_last: the last timed record's */
-    uint32_t nevents = 0;
+    uint32_t nevents = 0, n_other = 0; /* nevents: other records' (heap records' after) */
     int heap_only = 1;
     const unsigned char *next = src, *const end = src + len;
     while ((size_t)(end - next) >= sizeof(ps_rec_hdr_t)) {
@@ -482,10 +482,16 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         next += h.len;
         const unsigned kind = ps_cols_kind(h);
         if (kind == PS_COLS_ALLOC) {
-            ps_rec_alloc_t a;
-            memcpy(&a, r, sizeof a);
+            struct { /* the fields, each loaded where it is used (not the record copied) */
+                uint32_t stack;
+                uint64_t ts, ptr, size, align;
+            } a;
+            memcpy(&a.stack, r + offsetof(ps_rec_alloc_t, stack), sizeof a.stack);
+            memcpy(&a.ts, r + offsetof(ps_rec_alloc_t, ts), sizeof a.ts);
+            memcpy(&a.ptr, r + offsetof(ps_rec_alloc_t, ptr), sizeof a.ptr);
+            memcpy(&a.size, r + offsetof(ps_rec_alloc_t, size), sizeof a.size);
+            memcpy(&a.align, r + offsetof(ps_rec_alloc_t, align), sizeof a.align);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_ALLOC, h.aux, a.align != 0);
-            nevents++; /* heap records are events */
             uint64_t tq = a.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
@@ -541,10 +547,14 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 e->live[li >> 6] |= (uint64_t)1 << (li & 63);
             }
         } else if (kind == PS_COLS_FREE) {
-            ps_rec_free_t f;
-            memcpy(&f, r, sizeof f);
+            struct {
+                uint32_t stack;
+                uint64_t ts, ptr;
+            } f;
+            memcpy(&f.stack, r + offsetof(ps_rec_free_t, stack), sizeof f.stack);
+            memcpy(&f.ts, r + offsetof(ps_rec_free_t, ts), sizeof f.ts);
+            memcpy(&f.ptr, r + offsetof(ps_rec_free_t, ptr), sizeof f.ptr);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_FREE, h.aux & 0x1f, h.aux & 0x80);
-            nevents++; /* heap records are events */
             uint64_t tq = f.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
@@ -578,7 +588,6 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             ps_rec_realloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_REALLOC, h.aux, 0);
-            nevents++; /* heap records are events */
             heap_only = 0;
             uint64_t tq0 = a.ts_before >> q, tq = a.ts >> q;
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
@@ -614,6 +623,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         } else {
             *col[PS_COL_OP]++ = 0;
             heap_only = 0;
+            n_other++;
             if (ps_rec_is_event(h.type))
                 nevents++;
             memcpy(col[PS_COL_OTHER], r, h.len);
@@ -630,7 +640,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     e->nfree = nfree;
     if (next != end)
         return 0;
-    info->nevents = nevents;
+    info->nevents = nevents + (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
     info->heap_only = heap_only;
     /* the first timed record's (not 0), found once here instead of tested at each record */
     for (size_t pos = 0; pos < len && !info->t_first;) {
