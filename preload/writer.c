@@ -35,6 +35,9 @@
 
 #include "writer.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h> /* cols_encode: popcnt or not */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -467,7 +470,6 @@ static __attribute__((flatten)) size_t cols_encode_base(ps_cols_enc_t *e, const 
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
 static __attribute__((flatten, target("popcnt"))) size_t
 cols_encode_popcnt(ps_cols_enc_t *e, const unsigned char *src, size_t len, unsigned char *out,
                    size_t cap, unsigned q, ps_cols_info_t *info)
