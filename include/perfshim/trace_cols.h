@@ -476,11 +476,11 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     while ((size_t)(end - next) >= sizeof(ps_rec_hdr_t)) {
         ps_rec_hdr_t h;
         memcpy(&h, next, sizeof h);
-        if (h.len < sizeof h || h.len > (size_t)(end - next))
+        const unsigned kind = ps_cols_kind(h); /* a heap kind's h.len is known from here */
+        if (h.len > (size_t)(end - next) || (kind == PS_COLS_OTHER && h.len < sizeof h))
             break;
         const unsigned char *r = next;
         next += h.len;
-        const unsigned kind = ps_cols_kind(h);
         if (kind == PS_COLS_ALLOC) {
             struct { /* the fields, each loaded where it is used (not the record copied) */
                 uint32_t stack;
