@@ -4,6 +4,7 @@
 #include "imem.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "prim.h"
@@ -80,9 +81,17 @@ static void count_resident(uintptr_t lo, uintptr_t hi, void *arg)
         if (mincore((void *)p, n * page, res_vec) != 0) {
             if (errno != ENOMEM) /* not unmapped meanwhile: count it all */
                 *sum += (uint64_t)n * page;
-        } else {
-            for (size_t i = 0; i < n; i++)
-                *sum += (uint64_t)(res_vec[i] & 1u) * page;
+        } else { /* bit 0 of each byte: 8 pages a step */
+            uint64_t pages = 0;
+            size_t i = 0;
+            for (; i + 8 <= n; i += 8) {
+                uint64_t w;
+                memcpy(&w, res_vec + i, sizeof w);
+                pages += ((w & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56;
+            }
+            for (; i < n; i++)
+                pages += res_vec[i] & 1u;
+            *sum += pages * page;
         }
         p += n * page;
     }

@@ -138,11 +138,15 @@ typedef struct ps_cols_lifo_s {
     uint64_t ptr[PS_COLS_DEPTH];
 } ps_cols_lifo_t;
 
-/* Finds ptr in l (from the latest), takes it out and returns 1 + its place, or 0. */
-static inline unsigned ps_cols_lifo_take(ps_cols_lifo_t *l, uint32_t gen, uint64_t ptr)
+/* The encoder's: finds ptr in l (from the latest), takes it out and returns 1 + its place,
+ * or 0. (The encoder empties its lists at each chunk, ps_cols_enc_chunk: no generation.) */
+static inline __attribute__((always_inline)) unsigned ps_cols_lifo_take(ps_cols_lifo_t *l,
+                                                                       uint64_t ptr)
 {
-    if (l->gen != gen)
-        return 0;
+    if (l->n && l->ptr[l->n - 1] == ptr) { /* most take the latest */
+        l->n--;
+        return 1;
+    }
     for (unsigned i = 0; i < l->n; i++) {
         unsigned k = l->n - 1 - i;
         if (l->ptr[k] == ptr) {
@@ -281,7 +285,7 @@ static inline unsigned ps_cols_popcount(uint64_t m)
 typedef struct ps_cols_slot_s {
     uint64_t ptr;
     uint64_t idx1; /* 1 + the allocation's number (counted over every chunk) */
-    uint64_t size;
+    uint64_t cls;  /* its size class (ps_cols_class) */
 } ps_cols_slot_t;
 
 /* The encoder's state: zero it once; it may be reused for any number of chunks (of any
@@ -291,7 +295,7 @@ typedef struct ps_cols_enc_s {
     struct {
         uint64_t ptr, fseq1; /* 1 + the free's number */
     } fhash[PS_COLS_FWINDOW];
-    ps_cols_lifo_t lifo[PS_COLS_NCLASS];
+    ps_cols_lifo_t lifo[PS_COLS_NCLASS]; /* emptied at each chunk (their gen unused) */
     /* the decoder's live list as a ring of bits: bit seq % PS_COLS_WINDOW is set while the
      * chunk's allocation seq (one of its latest PS_COLS_WINDOW) is live. An allocation sets
      * its bit (dropping the one that leaves the window: the same bit), a FREE's rank is the
@@ -299,7 +303,7 @@ typedef struct ps_cols_enc_s {
      * between a chunk's allocation and its latest are all the chunk's own. */
     uint64_t live[PS_COLS_WINDOW / 64];
     uint64_t nalloc, nfree; /* allocations and frees numbered so far */
-    uint32_t gen;           /* chunks encoded (the lists' validity) */
+    uint32_t gen;           /* chunks encoded */
 } ps_cols_enc_t;
 
 /* What the encoder found, for the chunk header. */
@@ -322,10 +326,47 @@ static inline uint64_t ps_cols_next(uint64_t ptr, uint64_t size)
     return ptr + (c < 32 ? 32 : c);
 }
 
+/* Column i's room in ps_cols_encode's out for len bytes of records: the most any kind of
+ * record puts in that column per byte of its own, times len. An ALLOC (40 bytes) puts at most
+ * 1 + 1 + 10 + 1 + 10 + 1 + 8 + 5 + 10 bytes in op, ahead, tsx, aref, ptr, size, sizeh, stack
+ * and align (an escape in ptr is at most 2 bytes, an explicit pointer 9 + 1), a FREE (24)
+ * 1 + 1 + 10 + 1 + 10 + 5 in op, fhead, tsx, fref, ptr, fstack, a REALLOC (48) 1 + 20 + 1 +
+ * 20 + 1 + 8 + 5 in op, tsx, fref, ptr, size, sizeh, stack, any other record (>= 4 bytes) 1
+ * in op and itself in other. The encoder writes every column in one pass over the records,
+ * not knowing their counts before: ~3 x len in all, of which a chunk touches what it uses. */
+static inline size_t ps_cols_room(unsigned i, size_t len)
+{
+    switch (i) {
+    case PS_COL_OP:
+        return len / 4;
+    case PS_COL_FHEAD:
+    case PS_COL_FREF:
+        return len / 24;
+    case PS_COL_TSX:
+    case PS_COL_PTR:
+        return 10 * len / 24;
+    case PS_COL_SIZEH:
+        return 8 * len / 40;
+    case PS_COL_STACK:
+        return 5 * len / 40;
+    case PS_COL_FSTACK:
+        return 5 * len / 24;
+    case PS_COL_ALIGN:
+        return 10 * len / 40;
+    case PS_COL_OTHER:
+        return len;
+    default: /* AHEAD, AREF, SIZE */
+        return len / 40;
+    }
+}
+
 /* Room ps_cols_encode needs in out for len bytes of records: never more than this. */
 static inline size_t ps_cols_bound(size_t len)
 {
-    return sizeof(ps_cols_hdr_t) + len + len / 4 + 64;
+    size_t n = sizeof(ps_cols_hdr_t) + 64;
+    for (unsigned i = 0; i < PS_COL_N; i++)
+        n += ps_cols_room(i, len);
+    return n;
 }
 
 /* The state is ready for a chunk at nalloc (its first allocation's number). */
@@ -334,32 +375,50 @@ static inline void ps_cols_enc_chunk(ps_cols_enc_t *e)
     e->gen++;
     if (e->gen == 0)
         e->gen = 1;
+    for (unsigned i = 0; i < PS_COLS_NCLASS; i++)
+        e->lifo[i].n = 0;
 }
 
 /* Which column kind a record goes to: the heap records of the fixed length and an aux the
  * op byte holds; everything else is copied as it is. */
 static inline unsigned ps_cols_kind(ps_rec_hdr_t h)
 {
-    if (h.type == PS_REC_ALLOC && h.len == sizeof(ps_rec_alloc_t) && h.aux < 32)
+    /* the header as a word: each test one mask and compare (ALLOC, REALLOC: aux < 32; FREE:
+     * its bits 5 and 6 clear) */
+    const uint32_t w = h.type | (uint32_t)h.aux << 8 | (uint32_t)h.len << 16;
+    if ((w & 0xffffe0ffu) == ((uint32_t)sizeof(ps_rec_alloc_t) << 16 | PS_REC_ALLOC))
         return PS_COLS_ALLOC;
-    if (h.type == PS_REC_FREE && h.len == sizeof(ps_rec_free_t) && (h.aux & 0x60) == 0)
+    if ((w & 0xffff60ffu) == ((uint32_t)sizeof(ps_rec_free_t) << 16 | PS_REC_FREE))
         return PS_COLS_FREE;
-    if (h.type == PS_REC_REALLOC && h.len == sizeof(ps_rec_realloc_t) && h.aux < 32)
+    if ((w & 0xffffe0ffu) == ((uint32_t)sizeof(ps_rec_realloc_t) << 16 | PS_REC_REALLOC))
         return PS_COLS_REALLOC;
     return PS_COLS_OTHER;
 }
 
+/* The encoder's push of a freed block on its size class' list (the oldest dropped when full). */
+static inline __attribute__((always_inline)) void ps_cols_enc_lifo_push(ps_cols_lifo_t *l,
+                                                                       uint64_t ptr)
+{
+    if (l->n == PS_COLS_DEPTH) {
+        memmove(&l->ptr[0], &l->ptr[1], (PS_COLS_DEPTH - 1) * sizeof l->ptr[0]);
+        l->n--;
+    }
+    l->ptr[l->n++] = ptr;
+}
+
 /* The encoder's side of a FREE's (or REALLOC's old pointer's) byte: 1 + the rank among the
  * live allocations of the chunk when ptr is one of them (taken out of the list, its block
- * pushed on its size class' list when push), else 0. *rank gets the rank. */
-static inline unsigned ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint64_t base,
-                                        uint32_t gen, int push, uint64_t *rank)
+ * pushed on its size class' list when push), else 0. *rank gets the rank. hi: the hash of
+ * ptr (ps_cols_hash); nalloc: the allocations numbered so far (e's, not yet stored). */
+static inline __attribute__((always_inline)) unsigned
+ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uint64_t nalloc,
+                 int push, uint64_t *rank)
 {
-    const ps_cols_slot_t *s = &e->hash[ps_cols_hash(ptr)];
+    const ps_cols_slot_t *s = &e->hash[hi];
     if (s->ptr != ptr || s->idx1 <= base || !ptr)
         return 0;
     /* seq and the latest, from 0 in the chunk (nalloc >= idx1 > base) */
-    const uint64_t seq = s->idx1 - 1 - base, latest = e->nalloc - 1 - base;
+    const uint64_t seq = s->idx1 - 1 - base, latest = nalloc - 1 - base;
     if (latest - seq >= PS_COLS_WINDOW)
         return 0; /* out of the window */
     uint64_t *w = &e->live[(seq >> 6) & (PS_COLS_WINDOW / 64 - 1)];
@@ -377,15 +436,36 @@ static inline unsigned ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint64_t
     r += ps_cols_popcount(m & (~(uint64_t)0 >> (63 - (latest & 63))));
     *rank = r;
     if (push)
-        ps_cols_lifo_push(&e->lifo[ps_cols_class(s->size)], gen, ptr);
+        ps_cols_enc_lifo_push(&e->lifo[s->cls], ptr);
     return 1;
+}
+
+/* The time a record of kind k (ps_cols_kind) has in the chunk header's t_first and t_last:
+ * a heap record's as decoded (in units of 2^q ns), another's exact; 0 if it has none. */
+static inline uint64_t ps_cols_rec_time(const unsigned char *r, ps_rec_hdr_t h, unsigned k,
+                                        unsigned q)
+{
+    uint64_t t = 0;
+    if (k == PS_COLS_ALLOC)
+        memcpy(&t, r + offsetof(ps_rec_alloc_t, ts), sizeof t);
+    else if (k == PS_COLS_FREE)
+        memcpy(&t, r + offsetof(ps_rec_free_t, ts), sizeof t);
+    else if (k == PS_COLS_REALLOC)
+        memcpy(&t, r + offsetof(ps_rec_realloc_t, ts), sizeof t);
+    else if (ps_rec_ts_offset(h.type) && h.len >= ps_rec_ts_offset(h.type) + 8)
+        memcpy(&t, r + ps_rec_ts_offset(h.type), sizeof t);
+    else
+        return 0;
+    return k == PS_COLS_OTHER ? t : t >> q << q;
 }
 
 /* Encodes the records src[0, len) as a columnar body into out (cap bytes, at least
  * ps_cols_bound(len)); info gets the chunk header's counts. Returns the body's length, or 0
  * when the records do not end at len (a torn tail: the caller keeps them as they are), there
  * are none (a body decodes to at least one record) or cap is too small. Records of a type or
- * length it does not code go in the other column. */
+ * length it does not code go in the other column. One pass: each column is written in its
+ * room (ps_cols_room), the columns are then moved together. The state e is left valid when
+ * it returns 0 (the next chunk's lists are its own: ps_cols_enc_chunk). */
 static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, size_t len,
                                     unsigned char *out, size_t cap, unsigned q,
                                     ps_cols_info_t *info)
@@ -393,75 +473,56 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     memset(info, 0, sizeof *info);
     if (len == 0 || q > PS_COLS_Q_MAX || cap < ps_cols_bound(len) || len > UINT32_MAX)
         return 0;
-    /* pass 1: the records' counts, for each column's room; their kinds where their op bytes
-     * go (the op column comes first, a byte a record: pass 2 reads each before it writes it) */
-    unsigned char *kinds = out + sizeof(ps_cols_hdr_t);
-    size_t n_rec = 0, n[4] = {0, 0, 0, 0}, other = 0, pos = 0;
-    while (pos + sizeof(ps_rec_hdr_t) <= len) {
-        ps_rec_hdr_t h;
-        memcpy(&h, src + pos, sizeof h);
-        if (h.len < sizeof h || h.len > len - pos)
-            break;
-        unsigned k = ps_cols_kind(h);
-        kinds[n_rec++] = (unsigned char)k;
-        n[k]++;
-        if (k == PS_COLS_OTHER)
-            other += h.len;
-        pos += h.len;
-    }
-    if (pos != len)
-        return 0;
     ps_cols_enc_chunk(e);
-    const uint32_t gen = e->gen;
     const uint64_t base = e->nalloc, fbase = e->nfree;
-    const size_t na = n[PS_COLS_ALLOC], nf = n[PS_COLS_FREE], nr = n[PS_COLS_REALLOC];
+    uint64_t nalloc = base, nfree = fbase; /* e's, stored at the end (the columns' byte stores
+                                            * may alias anything: locals stay in registers) */
     unsigned char *col[PS_COL_N], *c0[PS_COL_N];
-    /* each column's room for the worst case of every record (the most a record puts in a
-     * column). In all, an ALLOC takes at most 1 + 1 + 10 + 1 + 10 + 1 + 8 + 5 + 10 = 47
-     * bytes (of 40: an escape in ptr is at most 2 bytes, an explicit pointer 9 + 1), a FREE
-     * 1 + 1 + 10 + 1 + 10 + 5 = 28 (of 24), a REALLOC 1 + 20 + 1 + 20 + 1 + 8 + 5 = 56 (of
-     * 48): within ps_cols_bound */
-    const size_t room[PS_COL_N] = {n_rec,          na,
-                                   nf,             10 * (na + nf) + 20 * nr,
-                                   nf + nr,        na,
-                                   10 * (na + nf) + 20 * nr,
-                                   na + nr,        8 * (na + nr),
-                                   5 * (na + nr),  5 * nf,
-                                   10 * na,        other};
     unsigned char *p = out + sizeof(ps_cols_hdr_t);
     for (unsigned i = 0; i < PS_COL_N; i++) {
         c0[i] = col[i] = p;
-        p += room[i];
+        p += ps_cols_room(i, len);
     }
-    uint64_t last_tq = 0, last_ptr = 0, pred = 0;
-    for (pos = 0; pos < len;) {
+    uint64_t last_tq = 0, last_ptr = 0, pred = 0, t_last = 0; /* t_last: the last timed record's */
+    uint32_t nevents = 0, n_other = 0; /* nevents: other records' (heap records' after) */
+    int heap_only = 1;
+    const unsigned char *next = src, *const end = src + len;
+    while ((size_t)(end - next) >= sizeof(ps_rec_hdr_t)) {
         ps_rec_hdr_t h;
-        memcpy(&h, src + pos, sizeof h);
-        const unsigned char *r = src + pos;
-        pos += h.len;
-        uint64_t t = 0;
-        int timed = 0;
-        const unsigned kind = *col[PS_COL_OP]; /* pass 1's */
+        memcpy(&h, next, sizeof h);
+        const unsigned kind = ps_cols_kind(h); /* a heap kind's h.len is known from here */
+        if (h.len > (size_t)(end - next) || (kind == PS_COLS_OTHER && h.len < sizeof h))
+            break;
+        const unsigned char *r = next;
+        next += h.len;
         if (kind == PS_COLS_ALLOC) {
-            ps_rec_alloc_t a;
-            memcpy(&a, r, sizeof a);
+            struct { /* the fields, each loaded where it is used (not the record copied) */
+                uint32_t stack;
+                uint64_t ts, ptr, size, align;
+            } a;
+            memcpy(&a.stack, r + offsetof(ps_rec_alloc_t, stack), sizeof a.stack);
+            memcpy(&a.ts, r + offsetof(ps_rec_alloc_t, ts), sizeof a.ts);
+            memcpy(&a.ptr, r + offsetof(ps_rec_alloc_t, ptr), sizeof a.ptr);
+            memcpy(&a.size, r + offsetof(ps_rec_alloc_t, size), sizeof a.size);
+            memcpy(&a.align, r + offsetof(ps_rec_alloc_t, align), sizeof a.align);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_ALLOC, h.aux, a.align != 0);
-            info->nevents++; /* heap records are events */
             uint64_t tq = a.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
-            t = tq << q, timed = 1;
-            unsigned hit = ps_cols_lifo_take(&e->lifo[ps_cols_class(a.size)], gen, a.ptr);
+            t_last = tq << q;
+            const uint32_t hi = ps_cols_hash(a.ptr);
+            const unsigned cls = ps_cols_class(a.size);
+            unsigned hit = ps_cols_lifo_take(&e->lifo[cls], a.ptr);
             if (hit == 1) {
                 head |= 1u << 4;
             } else if (hit) {
                 head |= 2u << 4;
                 *col[PS_COL_AREF]++ = (unsigned char)hit;
             } else {
-                const uint32_t fh = ps_cols_hash(a.ptr) & (PS_COLS_FWINDOW - 1);
-                uint64_t fage = e->nfree + 1 - e->fhash[fh].fseq1; /* 1: the latest free */
+                const uint32_t fh = hi & (PS_COLS_FWINDOW - 1);
+                uint64_t fage = nfree + 1 - e->fhash[fh].fseq1; /* 1: the latest free */
                 if (e->fhash[fh].ptr == a.ptr && e->fhash[fh].fseq1 > fbase &&
                     fage <= PS_COLS_FWINDOW && a.ptr) {
                     head |= 2u << 4;
@@ -492,26 +553,31 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.align)
                 col[PS_COL_ALIGN] = ps_uv_put(col[PS_COL_ALIGN], a.align);
             if (a.ptr) {
-                ps_cols_slot_t *s = &e->hash[ps_cols_hash(a.ptr)];
+                ps_cols_slot_t *s = &e->hash[hi];
                 s->ptr = a.ptr;
-                s->idx1 = ++e->nalloc;
-                s->size = a.size;
-                const uint32_t li = (uint32_t)(e->nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
+                s->idx1 = ++nalloc;
+                s->cls = cls;
+                const uint32_t li = (uint32_t)(nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
                 e->live[li >> 6] |= (uint64_t)1 << (li & 63);
             }
         } else if (kind == PS_COLS_FREE) {
-            ps_rec_free_t f;
-            memcpy(&f, r, sizeof f);
+            struct {
+                uint32_t stack;
+                uint64_t ts, ptr;
+            } f;
+            memcpy(&f.stack, r + offsetof(ps_rec_free_t, stack), sizeof f.stack);
+            memcpy(&f.ts, r + offsetof(ps_rec_free_t, ts), sizeof f.ts);
+            memcpy(&f.ptr, r + offsetof(ps_rec_free_t, ptr), sizeof f.ptr);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_FREE, h.aux & 0x1f, h.aux & 0x80);
-            info->nevents++; /* heap records are events */
             uint64_t tq = f.ts >> q, dt = tq - last_tq;
             unsigned head = dt < 15 ? (unsigned)dt : 15;
             if (head == 15)
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
-            t = tq << q, timed = 1;
+            t_last = tq << q;
+            const uint32_t hi = ps_cols_hash(f.ptr);
             uint64_t rank;
-            if (ps_cols_enc_rank(e, f.ptr, base, gen, 1, &rank)) {
+            if (ps_cols_enc_rank(e, f.ptr, hi, base, nalloc, 1, &rank)) {
                 if (rank < 14) {
                     head |= (unsigned)(rank + 1) << 4;
                 } else {
@@ -529,21 +595,22 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             }
             *col[PS_COL_FHEAD]++ = (unsigned char)head;
             last_ptr = f.ptr;
-            e->fhash[ps_cols_hash(f.ptr) & (PS_COLS_FWINDOW - 1)].ptr = f.ptr;
-            e->fhash[ps_cols_hash(f.ptr) & (PS_COLS_FWINDOW - 1)].fseq1 = ++e->nfree;
+            e->fhash[hi & (PS_COLS_FWINDOW - 1)].ptr = f.ptr;
+            e->fhash[hi & (PS_COLS_FWINDOW - 1)].fseq1 = ++nfree;
             col[PS_COL_FSTACK] = ps_uv_put(col[PS_COL_FSTACK], f.stack);
         } else if (kind == PS_COLS_REALLOC) {
             ps_rec_realloc_t a;
             memcpy(&a, r, sizeof a);
             *col[PS_COL_OP]++ = PS_COLS_OP(PS_COLS_REALLOC, h.aux, 0);
-            info->nevents++; /* heap records are events */
+            heap_only = 0;
             uint64_t tq0 = a.ts_before >> q, tq = a.ts >> q;
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
             last_tq = tq;
-            t = tq << q, timed = 1;
+            t_last = tq << q;
             uint64_t rank;
-            if (ps_cols_enc_rank(e, a.old_ptr, base, gen, 0, &rank)) {
+            if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, nalloc, 0,
+                                 &rank)) {
                 if (rank < PS_COLS_RANK_ESC - 1) {
                     *col[PS_COL_FREF]++ = (unsigned char)(rank + 1);
                 } else {
@@ -562,30 +629,41 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.new_ptr) {
                 ps_cols_slot_t *s = &e->hash[ps_cols_hash(a.new_ptr)];
                 s->ptr = a.new_ptr;
-                s->idx1 = ++e->nalloc;
-                s->size = a.size;
-                const uint32_t li = (uint32_t)(e->nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
+                s->idx1 = ++nalloc;
+                s->cls = ps_cols_class(a.size);
+                const uint32_t li = (uint32_t)(nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
                 e->live[li >> 6] |= (uint64_t)1 << (li & 63);
             }
         } else {
             *col[PS_COL_OP]++ = 0;
+            heap_only = 0;
+            n_other++;
             if (ps_rec_is_event(h.type))
-                info->nevents++;
+                nevents++;
             memcpy(col[PS_COL_OTHER], r, h.len);
             col[PS_COL_OTHER] += h.len;
             const unsigned ts_off = ps_rec_ts_offset(h.type);
             if (ts_off && h.len >= ts_off + 8) {
+                uint64_t t;
                 memcpy(&t, r + ts_off, sizeof t);
-                timed = 1;
+                t_last = t;
             }
         }
-        if (timed) {
-            if (!info->t_first)
-                info->t_first = t;
-            info->t_last = t;
-        }
     }
-    info->heap_only = nr == 0 && n[PS_COLS_OTHER] == 0;
+    e->nalloc = nalloc;
+    e->nfree = nfree;
+    if (next != end)
+        return 0;
+    info->nevents = nevents + (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
+    info->heap_only = heap_only;
+    /* the first timed record's (not 0), found once here instead of tested at each record */
+    for (size_t pos = 0; pos < len && !info->t_first;) {
+        ps_rec_hdr_t h;
+        memcpy(&h, src + pos, sizeof h);
+        info->t_first = ps_cols_rec_time(src + pos, h, ps_cols_kind(h), q);
+        pos += h.len;
+    }
+    info->t_last = t_last;
     ps_cols_hdr_t hd = {.format = PS_COLS_FORMAT, .q = (uint8_t)q, .xlen = (uint32_t)len};
     p = out + sizeof hd;
     for (unsigned i = 0; i < PS_COL_N; i++) {

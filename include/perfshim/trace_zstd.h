@@ -19,6 +19,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifndef ZSTD_STATIC_LINKING_ONLY
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_stableInBuffer, ZSTD_c_stableOutBuffer */
+#endif
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -38,6 +41,8 @@ static inline void ps_cols_zstd_params(ZSTD_CCtx *c, int level, int min_match)
 {
     ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_stableInBuffer, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_stableOutBuffer, 1);
     if (min_match)
         ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, min_match);
 }
@@ -54,7 +59,8 @@ static inline size_t ps_cols_compress(ZSTD_CCtx *c, unsigned char *dst, size_t c
     ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
     ZSTD_CCtx_setPledgedSrcSize(c, len);
     ZSTD_outBuffer ob = {dst, cap, 0};
-    size_t at = 0, end = sizeof hd;
+    ZSTD_inBuffer ib = {src, 0, 0}; /* one for the frame (stable): each column adds to its size */
+    size_t end = sizeof hd;
     for (unsigned i = 0; i <= PS_COL_N; i++) {
         if (i < PS_COL_N) {
             end += hd.col_len[i];
@@ -63,7 +69,7 @@ static inline size_t ps_cols_compress(ZSTD_CCtx *c, unsigned char *dst, size_t c
         }
         if (i == PS_COL_N)
             end = len;
-        ZSTD_inBuffer ib = {src + at, end - at, 0};
+        ib.size = end;
         const ZSTD_EndDirective how = i == PS_COL_N ? ZSTD_e_end : ZSTD_e_flush;
         const size_t p0 = ob.pos;
         size_t left;
@@ -77,7 +83,6 @@ static inline size_t ps_cols_compress(ZSTD_CCtx *c, unsigned char *dst, size_t c
         } while (left);
         if (col_bytes)
             col_bytes[i] += (double)(ob.pos - p0);
-        at = end;
     }
     return ob.pos;
 }

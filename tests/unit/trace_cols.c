@@ -167,7 +167,7 @@ TEST(tcache_reuse_is_one_byte)
         synth_free(&b, 20 + 20 * i, p);
         synth_alloc(&b, PS_FN_MALLOC, 1, 30 + 20 * i, p, 100, 0);
     }
-    static unsigned char out[1 << 17], x[1 << 17];
+    static unsigned char out[1 << 18], x[1 << 17]; /* out: ps_cols_bound(b.n) */
     ps_cols_info_t info;
     size_t n = ps_cols_encode(&enc, b.p, b.n, out, sizeof out, 0, &info);
     assert_true(n > 0);
