@@ -126,10 +126,9 @@ static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, ui
     uint32_t f = who | (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
-    liveset_stamp_t t = {ts, who};
-    liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f, &t);
-    stamp_set(&st->clk, t.ts);
-    return t.ts;
+    ts = liveset_add((uint64_t)(uintptr_t)ptr, size, stack, f, ts, who);
+    stamp_set(&st->clk, ts);
+    return ts;
 }
 
 /* Called before the real realloc: the old block leaves the live set before the allocator
@@ -185,15 +184,14 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
     shim_tick(st, ts);
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         stack = rec_stack(st, PS_CALLER());
-    liveset_entry_t le;
     if (options.leak_check) {
-        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
-        int found = liveset_remove((uint64_t)(uintptr_t)ptr, &le, &t);
-        ts = t.ts;
-        stamp_set(&st->clk, t.ts);
-        if (found) {
+        const uint32_t who = LIVESET_F_TID(st->tid);
+        liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, who);
+        ts = h.ts;
+        stamp_set(&st->clk, ts);
+        if (h.hit) {
             leakscan_note_free(ptr);
-            if (LIVESET_TID_BITS(le.flags) != t.who)
+            if (LIVESET_TID_BITS((uint32_t)h.hit) != who)
                 fn |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
         }
     }
