@@ -1,10 +1,12 @@
 /*
  * liveset.c -- see liveset.h.
  *
- * Cost budget of an insert or remove: two hashes (shard, slot) and a multiplication (the
- * home), a probe of one or two cache lines, and the shard's exclusion: by its owner thread
- * (below) two plain stores and two loads, no atomic instruction; by any other, one
- * uncontended futex-lock CAS and release.
+ * Cost budget of an insert or remove: two multiplications (the shard's and the slot's
+ * Fibonacci hashes, liveset.h ls_hash) and one more (the home), a probe of one or two cache
+ * lines, and the shard's exclusion: by its owner thread (below) two plain stores and two
+ * loads, no atomic instruction; by any other, one uncontended futex-lock CAS and release.
+ * The owner's common case is inlined into the recorders (liveset.h liveset_add,
+ * liveset_free).
  *
  * Biased ls_shards. A lock's atomic instructions were a third of the hooks' cost with the clock
  * left out (each a full barrier that waits for the hook's buffered record stores to drain:
@@ -188,6 +190,12 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
 
 /* ---- the side table (cold): full entries, linear probing, back-shift deletion ---------- */
 
+/* (its slot: the hash's low bits, so a mixing hash) */
+static uint64_t ls_side_hash(uint64_t p)
+{
+    return ps_mix64(p);
+}
+
 static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
 {
     side_t *d = ls_side(s);
@@ -198,7 +206,7 @@ static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
     for (uint64_t j = 0; j < d->scap; j++) {
         if (!d->side[j].ptr)
             continue;
-        uint64_t i = ls_hash(d->side[j].ptr) & (cap - 1);
+        uint64_t i = ls_side_hash(d->side[j].ptr) & (cap - 1);
         while (t[i].ptr)
             i = (i + 1) & (cap - 1);
         t[i] = d->side[j];
@@ -218,7 +226,7 @@ static liveset_entry_t *side_find(shard_t *s, uint64_t ptr)
     if (!d->sn)
         return NULL;
     uint64_t mask = d->scap - 1;
-    for (uint64_t i = ls_hash(ptr) & mask; d->side[i].ptr; i = (i + 1) & mask)
+    for (uint64_t i = ls_side_hash(ptr) & mask; d->side[i].ptr; i = (i + 1) & mask)
         if (d->side[i].ptr == ptr)
             return &d->side[i];
     return NULL;
@@ -238,7 +246,7 @@ static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry
         j = (j + 1) & mask;
         if (!d->side[j].ptr)
             break;
-        uint64_t home = ls_hash(d->side[j].ptr) & mask;
+        uint64_t home = ls_side_hash(d->side[j].ptr) & mask;
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
             d->side[i] = d->side[j];
@@ -262,7 +270,7 @@ static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
     }
     if ((d->sn + 1) * 4 > d->scap * 3 && side_grow(s) != 0)
         return -1;
-    uint64_t mask = d->scap - 1, i = ls_hash(e.ptr) & mask;
+    uint64_t mask = d->scap - 1, i = ls_side_hash(e.ptr) & mask;
     while (d->side[i].ptr)
         i = (i + 1) & mask;
     d->side[i] = e;

@@ -155,9 +155,19 @@ _Static_assert(sizeof(shard_t) == 64, "a shard's hot fields in one cache line");
 extern PS_HIDDEN PS_TLS uint32_t ls_me; /* (liveset.c) */
 extern PS_HIDDEN shard_t ls_shards[LIVESET_SHARDS];
 
+/* A block's slot hash: Fibonacci hashing (one multiplication; the table takes its high
+ * bits, ls_home), where ps_mix64's shifts and xors cost the hook ~4 instructions more per
+ * hash. The side tables, which take low bits, mix (liveset.c ls_side_hash). */
+#define LS_FIB 0x9e3779b97f4a7c15ull
 static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
 {
-    return ps_mix64(p);
+    return p * LS_FIB;
+}
+
+/* The shard of the 64 KiB region of ptr (its index): the high bits of the same hash. */
+static PS_ALWAYS_INLINE unsigned ls_shard_index(uint64_t ptr)
+{
+    return (unsigned)(ls_hash(ptr >> 16) >> (64 - LIVESET_SHARD_BITS));
 }
 
 /* The home slot of a block of hash h in a table of cap homes: h's high bits scaled (one
@@ -207,7 +217,7 @@ static PS_ALWAYS_INLINE uint32_t sl_flags(uint64_t b)
  * instruction. Cross-thread frees still meet the other thread's shard, as they must. */
 static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t ptr)
 {
-    shard_t *s = &ls_shards[ls_hash(ptr >> 16) >> (64 - LIVESET_SHARD_BITS)];
+    shard_t *s = &ls_shards[ls_shard_index(ptr)];
     /* An opaque copy: otherwise GCC addresses the shard's fields as shards + index * 64,
      * keeping the index and the array's address in two more registers, which cost the hot
      * paths a prologue of callee-saved pushes. */

@@ -51,6 +51,11 @@ extern PS_TLS shim_tls_t shim_tls;
  * its own trace as the atfork handler does for fork(). One load on the fast path, no
  * syscall. (Without MADV_WIPEONFORK it points to a constant 1: such children go undetected.) */
 extern PS_HIDDEN const volatile int *shim_forkword;
+/* Nonzero while the hooks record in this process: shim_state is SHIM_ACTIVE and the process
+ * is the trace's (in the same MADV_WIPEONFORK page as shim_forkword, so a child made without
+ * fork() reads 0 too). The hooks' one test of both (one load fewer, compare and branch);
+ * hook_enter_slow tells the cases apart. */
+extern PS_HIDDEN const volatile int *shim_go;
 
 PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
 void shim_init(void);
@@ -79,8 +84,7 @@ static PS_ALWAYS_INLINE tstate_t *hook_enter(void)
         return NULL;
     }
     tstate_t *st = shim_tls.st;
-    if (PS_UNLIKELY(!st || __atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE ||
-                    !*shim_forkword))
+    if (PS_UNLIKELY(!st || !*shim_go))
         return hook_enter_slow();
     shim_tls.guard = 1;
     return st;

@@ -220,12 +220,12 @@ TEST(run_at_the_table_end)
 {
     static uint64_t p[TAILN];
     unsigned np = 0;
-    const uint64_t shard = ps_mix64(0x7a0000000000ull >> 16) >> 56, top = UINT64_MAX / 192 * 191;
+    const uint64_t shard = ls_shard_index(0x7a0000000000ull), top = UINT64_MAX / 192 * 191;
     for (uint64_t r = 0x7a0000000000ull >> 16; np < TAILN; r++) {
-        if (ps_mix64(r) >> 56 != shard)
+        if (ls_shard_index(r << 16) != shard)
             continue;
         for (uint64_t q = r << 16; q < (r + 1) << 16 && np < TAILN; q += 8)
-            if (ps_mix64(q) >= top)
+            if (ls_hash(q) >= top)
                 p[np++] = q;
     }
     for (unsigned i = 0; i < TAILN; i++)
