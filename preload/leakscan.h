@@ -40,7 +40,7 @@
 #include "tstate.h"
 
 /* [lo, lo + len): the dynamic linker's text, for LIVESET_F_LINKER (len 0: unknown). */
-extern uint64_t leakscan_ld_lo, leakscan_ld_len;
+extern PS_HIDDEN uint64_t leakscan_ld_lo, leakscan_ld_len;
 
 #define LEAKSCAN_MAX_REGIONS 256
 

@@ -613,11 +613,14 @@ int liveset_remove(uint64_t ptr, liveset_entry_t *out, liveset_stamp_t *t)
  * (no liveset_stamp_t or liveset_entry_t through memory: ~10 instructions an event less in
  * the hook and here, callgrind); anything else through liveset_insert / liveset_remove. */
 
+/* (the recorders' slow paths keep errno, rec.h: a futex wait or a table's mapping may set it) */
 static PS_NOINLINE uint64_t ls_add_slow(uint64_t ptr, uint64_t size, uint32_t stack,
                                         uint32_t flags, uint64_t ts, uint32_t who)
 {
+    int e = errno;
     liveset_stamp_t t = {ts, who};
     liveset_insert(ptr, size, stack, flags, &t);
+    errno = e;
     return t.ts;
 }
 
@@ -637,9 +640,11 @@ uint64_t liveset_add_wide(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t 
 
 liveset_hit_t liveset_free_slow(uint64_t ptr, uint64_t ts, uint32_t who)
 {
+    int e = errno;
     liveset_entry_t le;
     liveset_stamp_t t = {ts, who};
     int found = liveset_remove(ptr, &le, &t);
+    errno = e;
     return (liveset_hit_t){t.ts, found ? LIVESET_HIT_FOUND | le.flags : 0};
 }
 

@@ -37,7 +37,12 @@
 /* One event lost (no buffer, no memory): counted in the trace's END (writer_count_dropped). */
 void rec_count_dropped(void);
 
+/* errno: the recorders' fast paths make no call that can change it, so the hooks do not save
+ * it; every slow path that can (this walk, a buffer hand-off: rec_refill, the live set's lock
+ * and growth) keeps it (st->errnop). */
 PS_NOINLINE PS_COLD uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+/* tstate_refill for a heap record (REC_BEGIN), keeping errno; a failure counted as dropped. */
+PS_NOINLINE PS_COLD int rec_refill(tstate_t *st, uint32_t len);
 static PS_ALWAYS_INLINE uint32_t rec_stack(tstate_t *st, uintptr_t ra)
 {
     /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
@@ -127,10 +132,8 @@ static PS_ALWAYS_INLINE uint64_t rec_word0(uint8_t type, uint8_t aux, uint16_t l
 #define REC_BEGIN(st, len, p, pos)                                                             \
     uint32_t pos = (st)->pos;                                                                  \
     if (PS_UNLIKELY(pos + (len) > (st)->cap)) {                                                \
-        if (tstate_refill((st), (len)) != 0) {                                                 \
-            rec_count_dropped();                                                               \
+        if (rec_refill((st), (len)) != 0)                                                      \
             return;                                                                            \
-        }                                                                                      \
         pos = (st)->pos;                                                                       \
     }                                                                                          \
     unsigned char *const p = (st)->buf + pos;                                                  \

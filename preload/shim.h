@@ -127,7 +127,8 @@ static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, ui
     if (!options.leak_check || !ptr)
         return ts;
     uint32_t who = LIVESET_F_TID(st->tid);
-    uint32_t f = who | (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
+    _Static_assert(LIVESET_F_LINKER == 1, "added as a compare's carry");
+    uint32_t f = who + (stack && ra - leakscan_ld_lo < leakscan_ld_len);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
     ts = liveset_add((uint64_t)(uintptr_t)ptr, size, stack, f, ts, who);
@@ -180,14 +181,9 @@ static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
  * release's own stack is recorded when PERFSHIM_FREE_STACKS >= stack_level (free() passes 2:
  * only on request; the C++ delete family passes 1: by default), so heap errors (mismatched,
  * double, invalid frees) can be shown with the stack that made them. */
-static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
-                                           int stack_level)
+static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const void *ptr,
+                                              uint64_t ts, uint32_t stack)
 {
-    uint64_t ts = shim_ts(st);
-    uint32_t stack = 0;
-    shim_tick(st, ts);
-    if (PS_UNLIKELY(options.free_stacks >= stack_level))
-        stack = rec_stack(st, PS_CALLER());
     if (options.leak_check) {
         const uint32_t who = LIVESET_F_TID(st->tid);
         liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, who);
@@ -200,6 +196,18 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
         }
     }
     rec_put_free(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr);
+}
+
+static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
+                                           int stack_level)
+{
+    uint64_t ts = shim_ts(st);
+    shim_tick(st, ts);
+    /* (two copies: the one without a stack has its id as a constant 0) */
+    if (PS_UNLIKELY(options.free_stacks >= stack_level))
+        shim_rec_free_at(st, fn, ptr, ts, rec_stack(st, PS_CALLER()));
+    else
+        shim_rec_free_at(st, fn, ptr, ts, 0);
 }
 
 /* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED; ts_before:

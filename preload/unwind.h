@@ -193,8 +193,9 @@ _Static_assert(UCACHE_ENTS < 255u, "entries are numbered by a byte");
 /* The entry of the stack of a hook called from ra with its CFA at cfa, or NULL: the entry the
  * thread's last lookup found first (a loop allocating from one place: no hash, no chain),
  * then the key's chain; each entry's checked slots compared (unwind.c: straight-line code,
- * 4 instructions a window, 3 a single slot, ~10 for the call and the dispatch). */
-PS_NOINLINE ucache_ent_t *ucache_lookup(ucache_t *c, uintptr_t ra, uintptr_t cfa);
+ * 4 instructions a window with SSE2, 3 with AVX2 (chosen at run time), 3 a single slot,
+ * ~10 for the call and the dispatch). */
+extern PS_HIDDEN ucache_ent_t *(*ucache_lookup_fn)(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 /* The entry a new stack of key (ra, cfa) is filled into: the least recently filled one, taken
  * off its chain and put on the key's, unpublished (ra 0) and empty (n 0); a stack it held is
  * no longer found. Its untimed calls (ucache_ent_t.calls) are moved to c->spill_*. */
@@ -207,7 +208,7 @@ static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t 
     ucache_t *c = st->ucache;
     if (PS_UNLIKELY(!c))
         return NULL;
-    return ucache_lookup(c, ra, cfa);
+    return ucache_lookup_fn(c, ra, cfa);
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the
