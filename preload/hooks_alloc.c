@@ -1,28 +1,32 @@
 /*
  * hooks_alloc.c -- see hooks_alloc.h.
  *
- * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads; the others a countdown's decrement, acost.h), the timestamp (stamp.h: the
- * thread's floor, a load of the staleness word and a countdown; a clock read, prim_now_ns,
- * every PERFSHIM_CLOCK_EVERY events, and a compare with the live-set shard's stamp under its
- * lock), the stack from the thread's stack cache (a
- * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
- * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
- * unwind.h), the live-set insert (its shard's owner: two plain stores and two loads; any
- * other thread: the shard lock's CAS and exchange, liveset.c "Biased shards"), five 8-byte
- * stores into the thread buffer from registers (rec_put_alloc) and one release store, the call's count (one add to the stack
- * cache's entry, or the allocator-time table's update: acost.h), and the lock table's note
- * of an allocation under a held lock (one TLS load). Frees skip the stack (unless
- * PERFSHIM_FREE_STACKS=2), remove from the live set and count the release (one add). errno
- * is saved through st->errnop (no call), the hot globals are read PC-relative (hidden).
- * Measured (docs/performance.md "Issue 18: the app thread's cost per event"): callgrind
- * (scripts/bench-callgrind) 276 instructions per event on the app's thread at depth 12 (377,
- * then 311 before the hookfast work), ~139 of them per malloc the stack cache's checks, ~71
- * per event the live set, ~16 the acost countdown and counts, ~16 the clock read under
- * valgrind (glibc's clock_gettime, a syscall there; natively prim_now_ns calls the vDSO
- * directly, its ~20-40 instructions, ~30 ns here); ~400 on the writer's. Depth 30: 314
- * (363); without frame pointers (churn_bench_nofp): 265 (302). Everything else is out of
- * line in shim.c/tstate.c.
+ * Cost budget of a recorded allocation: guard check and one test of the shim's state
+ * (shim_go), the real call (one in 8 timed: two counter reads; the others a countdown's
+ * decrement, acost.h), the timestamp (stamp.h: the thread's floor, a load of the staleness
+ * word and a countdown; a clock read, prim_now_ns, every PERFSHIM_CLOCK_EVERY events, and a
+ * compare with the live-set shard's stamp), the stack from the thread's stack cache (a call
+ * of ucache_lookup: the last entry's key, then straight-line code, one 16-byte load and xor
+ * per frame-pointer frame, 3 or 4 instructions, or one 8-byte load per single slot, 3, one
+ * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
+ * insert inline (liveset.h liveset_add: two Fibonacci hashes, its shard's owner: two plain
+ * stores and two loads, the probe; any other thread: liveset.c, the shard lock's CAS and
+ * exchange, "Biased shards"), five 8-byte stores into the thread buffer from registers
+ * (rec_put_alloc) and one release store, the call's count (one add to the stack cache's
+ * entry, or the allocator-time table's update: acost.h), and the lock table's note of an
+ * allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * PERFSHIM_FREE_STACKS=2), remove from the live set inline (liveset_free) and count the
+ * release (one add). errno is not saved (below), the hot globals are read PC-relative
+ * (hidden).
+ * Measured (callgrind, scripts/bench-callgrind: churn_bench 1 200000 12, issue 18's hookcost
+ * work): 232 instructions per event on the app's thread (287 before it; 377, then 311 before
+ * the hookfast work): per malloc ~185 in the hook, of them ~60 the live set's insert, ~29
+ * the record, ~12 the stamp, and ~92 in ucache_lookup_avx2 (16 frames: 13 windows, 4 single
+ * slots); per free ~146, of them ~45 the live set's remove; ~10 per pair the timed calls'
+ * draws (acost_pick_slow). Under valgrind clock_gettime is a syscall (natively prim_now_ns
+ * calls the vDSO directly, its ~20-40 instructions, ~30 ns here). Depth 30: 256 (322); without
+ * frame pointers (churn_bench_nofp): 232 (272). Everything else is out of line in
+ * shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow

@@ -6,7 +6,8 @@
  * lines, and the shard's exclusion: by its owner thread (below) two plain stores and two
  * loads, no atomic instruction; by any other, one uncontended futex-lock CAS and release.
  * The owner's common case is inlined into the recorders (liveset.h liveset_add,
- * liveset_free).
+ * liveset_free), its stamps and results in registers: ~60 instructions an insert (the slot's
+ * packing included), ~45 a remove (callgrind, churn_bench; 79 and 74 as calls before).
  *
  * Biased ls_shards. A lock's atomic instructions were a third of the hooks' cost with the clock
  * left out (each a full barrier that waits for the hook's buffered record stores to drain:

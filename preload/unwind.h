@@ -95,11 +95,12 @@ uint64_t unwind_shallow_count(void);
  * 16-byte window, compared with one SSE load, xor and or; the other (single) slots two to a
  * vector (movq, movhpd); a hit ORs every difference and branches once (no early exit: a miss
  * costs the whole check, then the walk): 4 instructions per window (its offset, the load, xor,
- * or), 3 per single slot, and 3 a group of 4 for the loop, where the checks' loop took 8 per
- * slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind: churn_bench's 16
- * frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~35 of the ~138 the
- * key's hash, the way's compare and the loops' set-up; now the last entry found is tried
- * first, without them). Every checked slot is read on every
+ * or; with AVX2 two windows a 32-byte xor and or: 3), 3 per single slot, in straight-line code
+ * entered at the entry's counts (no loop, no padding), where the checks' loop took 8 per slot
+ * (issue 18: 261 -> 157 -> ~138 -> 92 per malloc at depth 12, callgrind: churn_bench's 16
+ * frames are 13 windows and 4 single slots; the last entry found is tried first, without the
+ * key's hash; ucache_lookup_avx2: ~65 of the 92 the checks, the rest the key, the two
+ * dispatches and the call). Every checked slot is read on every
  * hit, the deepest as the nearest: a check of the frames nearest the hook alone cannot be
  * exact (the same caller reached from another call site further up, the frames between of
  * the same sizes, differs in one slot 30 frames up; nothing but a read of that slot, or a
