@@ -115,7 +115,7 @@ static void *boot_calloc(size_t n, size_t m)
         uint64_t c0 = acost_begin(st);                                                         \
         void *p = real_##name args;                                                            \
         uint64_t cost = acost_end(c0);                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts(st), cost);                          \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                         \
         hook_leave();                                                                          \
         return p;                                                                              \
     }
@@ -130,7 +130,7 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     uint64_t c0 = acost_begin(st);
     void *p = real_calloc(n, m);
     uint64_t cost = acost_end(c0);
-    uint64_t ts = shim_ts(st);
+    uint64_t ts = shim_ts_tick(st);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
@@ -154,7 +154,7 @@ PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
     uint64_t c0 = acost_begin(st);
     int rc = real_posix_memalign(out, align, size);
     uint64_t cost = acost_end(c0);
-    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, shim_ts(st),
+    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, shim_ts_tick(st),
                    cost);
     hook_leave();
     return rc;
@@ -214,7 +214,7 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
         return real_realloc(old, size);
     }
     int *ep = st->errnop, e = *ep;
-    uint64_t t0 = shim_live_realloc_begin(st, old, shim_ts(st));
+    uint64_t t0 = shim_live_realloc_begin(st, old, shim_ts_tick(st));
     /* a block the real realloc may free (moved, or size 0) is marked as free() marks it
      * (leakscan_note_free) before the call; the word goes back wherever the data stays */
     int mark = shim_tls.realloc_old.ptr && leakscan_mark_frees;
@@ -228,7 +228,7 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     if (mark && (p || size || overflow)) /* in place, moved (a copy of the mark), or failed */
         ((uint64_t *)(p ? p : old))[2] = word2;
     e = *ep;
-    uint64_t t1 = shim_ts(st);
+    uint64_t t1 = shim_ts_tick(st);
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
     *ep = e;

@@ -144,7 +144,7 @@ typedef struct shard_s {
     slot_t *slots;
     uint64_t cap, n;
     uint64_t stamp; /* the largest stamp of the shard's events */
-    uint64_t lim;   /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if a side table */
+    uint64_t lim;   /* an insert's fast path while n < lim: 3/4 of cap, 0 with a side table */
     slot_t *last;   /* the last slot, slots + cap + LS_TAIL - 1 (NULL: no table) */
 } shard_t;
 _Static_assert(sizeof(shard_t) == 64, "a shard's hot fields in one cache line");

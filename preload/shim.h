@@ -116,6 +116,23 @@ static PS_ALWAYS_INLINE uint64_t shim_ts(tstate_t *st)
     return stamp_now(&st->clk);
 }
 
+/* shim_ts for a heap event of the malloc family or C++ (inlined into its hook, before the
+ * event changes the live set or the buffer), with shim_tick when it read the clock: a floor
+ * is an earlier read's value, which was checked then, so the writer's periodic work (due
+ * at a time, or at once when the process gets its second thread) starts at the thread's next
+ * exact read, at most PERFSHIM_CLOCK_EVERY events or one tick of the staleness word later
+ * (the coarse clock's 4 ms without a writer thread), and the floor's path has no compare
+ * (issue 18: 3 instructions an event). */
+static PS_ALWAYS_INLINE uint64_t shim_ts_tick(tstate_t *st)
+{
+    uint64_t tk;
+    if (PS_LIKELY(stamp_floor_ok(&st->clk, &tk)))
+        return st->clk.floor;
+    const uint64_t ts = stamp_exact(&st->clk, tk);
+    shim_tick(st, ts);
+    return ts;
+}
+
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
  * leaves before the real free, so an address is never in it twice. ra: the hook's caller
  * (the stack's first frame; st->ips is not written when the stack came from the cache).
@@ -152,14 +169,13 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
     return ts;
 }
 
-/* ts: shim_ts() right after the real allocator returned (the guard may raise it); cost_ns: the real call's duration
- * (acost_begin/acost_end around it: ACOST_UNTIMED for the calls not timed), added to the
- * thread's totals (acost.h). */
+/* ts: shim_ts_tick() right after the real allocator returned (the guard may raise it);
+ * cost_ns: the real call's duration (acost_begin/acost_end around it: ACOST_UNTIMED for the
+ * calls not timed), added to the thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts,
                                             uint64_t cost_ns)
 {
-    shim_tick(st, ts);
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
     ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
@@ -201,8 +217,7 @@ static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const vo
 static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
                                            int stack_level)
 {
-    uint64_t ts = shim_ts(st);
-    shim_tick(st, ts);
+    uint64_t ts = shim_ts_tick(st);
     /* (two copies: the one without a stack has its id as a constant 0) */
     if (PS_UNLIKELY(options.free_stacks >= stack_level))
         shim_rec_free_at(st, fn, ptr, ts, rec_stack(st, PS_CALLER()));
@@ -211,13 +226,12 @@ static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void 
 }
 
 /* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED; ts_before:
- * shim_live_realloc_begin's stamp; ts: shim_ts() after the real call (the guard may raise
+ * shim_live_realloc_begin's stamp; ts: shim_ts_tick() after the real call (the guard may raise
  * it) */
 static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const void *old,
                                               const void *new_ptr, uint64_t size,
                                               uint64_t ts_before, uint64_t ts, uint64_t cost)
 {
-    shim_tick(st, ts);
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
     if (new_ptr) {

@@ -415,7 +415,13 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
                     (*(const ucache_v2_t *)(b + lo[3]) ^ lv[3]);
         }
     }
-#define W2(i) case i + 2: ac1 |= UCACHE_WIN(i + 1); __attribute__((fallthrough)); case i + 1: ac0 |= UCACHE_WIN(i); __attribute__((fallthrough));
+#define W2(i)                                                                                  \
+    case i + 2:                                                                                \
+        ac1 |= UCACHE_WIN(i + 1);                                                              \
+        __attribute__((fallthrough));                                                          \
+    case i + 1:                                                                                \
+        ac0 |= UCACHE_WIN(i);                                                                  \
+        __attribute__((fallthrough));
     switch (wr) {
     W2(30) W2(28) W2(26) W2(24) W2(22) W2(20) W2(18) W2(16)
     W2(14) W2(12) W2(10) W2(8) W2(6) W2(4) W2(2) W2(0)
@@ -443,7 +449,13 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
             ac1 |= UCACHE_PAIR(k + 1);
         }
     }
-#define P2(i) case i + 2: ac1 |= UCACHE_PAIR(i + 1); __attribute__((fallthrough)); case i + 1: ac0 |= UCACHE_PAIR(i); __attribute__((fallthrough));
+#define P2(i)                                                                                  \
+    case i + 2:                                                                                \
+        ac1 |= UCACHE_PAIR(i + 1);                                                             \
+        __attribute__((fallthrough));                                                          \
+    case i + 1:                                                                                \
+        ac0 |= UCACHE_PAIR(i);                                                                 \
+        __attribute__((fallthrough));
     switch (pr) {
     P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
     case 0:
