@@ -19,14 +19,14 @@
  * release (one add). errno is not saved (below), the hot globals are read PC-relative
  * (hidden).
  * Measured (callgrind, scripts/bench-callgrind: churn_bench 1 200000 12, issue 18's hookcost
- * work): 230 instructions per event on the app's thread (287 before it; 377, then 311 before
- * the hookfast work): per malloc ~183 in the hook, of them ~60 the live set's insert, ~29
- * the record, ~10 the stamp, and ~92 in ucache_lookup_avx2 (16 frames: 13 windows, 4 single
- * slots); per free ~143, of them ~45 the live set's remove; ~10 per pair the timed calls'
+ * work): 227 instructions per event on the app's thread (287 before it; 377, then 311 before
+ * the hookfast work): per malloc ~181 in the hook, of them ~60 the live set's insert, ~29
+ * the record, ~8 the stamp, and ~92 in ucache_lookup_avx2 (16 frames: 13 windows, 4 single
+ * slots); per free ~141, of them ~45 the live set's remove; ~10 per pair the timed calls'
  * draws (acost_pick_slow). Under valgrind clock_gettime is a syscall (natively prim_now_ns
- * calls the vDSO directly, its ~20-40 instructions, ~30 ns here). Depth 30: 255 (322); without
- * frame pointers (churn_bench_nofp): 230 (272). Everything else is out of line in
- * shim.c/tstate.c.
+ * calls the vDSO directly, its ~20-40 instructions, ~30 ns here). Depth 30: 252 (322); without
+ * frame pointers (churn_bench_nofp): 227 (272), at depth 30 254 (310). Everything else is out
+ * of line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow

@@ -457,6 +457,7 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
         ac0 |= UCACHE_PAIR(i);                                                                 \
         __attribute__((fallthrough));
     switch (pr) {
+    P2(30) P2(28) P2(26) P2(24) P2(22) P2(20) P2(18) P2(16)
     P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
     case 0:
         break;
@@ -465,7 +466,7 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
     }
 #undef P2
 #undef UCACHE_PAIR
-    _Static_assert(UCACHE_PSTRAIGHT == 16u, "16 cases");
+    _Static_assert(UCACHE_PSTRAIGHT == 32u, "32 cases");
     ac0 |= ac1;
     return ac0[0] | ac0[1];
 }
@@ -580,6 +581,7 @@ ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
         x0 = _mm_or_si128(x0, UA_PAIR(i));                                                     \
         FT;
     switch (e->pr) {
+    P2(30) P2(28) P2(26) P2(24) P2(22) P2(20) P2(18) P2(16)
     P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
     case 0:
         break;

@@ -129,7 +129,7 @@ uint64_t unwind_shallow_count(void);
  * loop before it. At most 2 * 64 + 1 slots: 64 windows and 1 single, or 129 singles (65
  * pairs), so at most 130 value words and 130 offsets (65 words). */
 #define UCACHE_WSTRAIGHT 32u /* windows checked by straight-line code */
-#define UCACHE_PSTRAIGHT 16u /* pairs of single slots */
+#define UCACHE_PSTRAIGHT 32u /* pairs of single slots (no frame pointers: ~2 a frame) */
 #define UCACHE_CHK_WORDS 202u
 typedef struct ucache_ent_s {
     uintptr_t ra, cfa; /* ra 0: empty */
