@@ -1,34 +1,40 @@
 /*
  * hooks_alloc.c -- see hooks_alloc.h.
  *
- * Cost budget of a recorded allocation: guard check, the real call (one in 8 timed: two
- * counter reads; the others a countdown's decrement, acost.h), the timestamp (stamp.h: the
- * thread's floor, a load of the staleness word and a countdown; a clock read, prim_now_ns,
- * every PERFSHIM_CLOCK_EVERY events, and a compare with the live-set shard's stamp under its
- * lock), the stack from the thread's stack cache (a
- * hash, then one 16-byte load and xor per frame-pointer frame or one 8-byte one per slot,
- * in groups of 4, one branch; a walk with libunwind and a stack-table probe on a miss,
- * unwind.h), the live-set insert (its shard's owner: two plain stores and two loads; any
- * other thread: the shard lock's CAS and exchange, liveset.c "Biased shards"), five 8-byte
- * stores into the thread buffer from registers (rec_put_alloc) and one release store, the call's count (one add to the stack
- * cache's entry, or the allocator-time table's update: acost.h), and the lock table's note
- * of an allocation under a held lock (one TLS load). Frees skip the stack (unless
- * PERFSHIM_FREE_STACKS=2), remove from the live set and count the release (one add). errno
- * is saved through st->errnop (no call), the hot globals are read PC-relative (hidden).
- * Measured (docs/performance.md "Issue 18: the app thread's cost per event"): callgrind
- * (scripts/bench-callgrind) 276 instructions per event on the app's thread at depth 12 (377,
- * then 311 before the hookfast work), ~139 of them per malloc the stack cache's checks, ~71
- * per event the live set, ~16 the acost countdown and counts, ~16 the clock read under
- * valgrind (glibc's clock_gettime, a syscall there; natively prim_now_ns calls the vDSO
- * directly, its ~20-40 instructions, ~30 ns here); ~400 on the writer's. Depth 30: 314
- * (363); without frame pointers (churn_bench_nofp): 265 (302). Everything else is out of
- * line in shim.c/tstate.c.
+ * Cost budget of a recorded allocation: guard check and one test of the shim's state
+ * (shim_go), the real call (one in 8 timed: two counter reads; the others a countdown's
+ * decrement, acost.h), the timestamp (stamp.h: the thread's floor, a load of the staleness
+ * word and a countdown; a clock read, prim_now_ns, every PERFSHIM_CLOCK_EVERY events, and a
+ * compare with the live-set shard's stamp), the stack from the thread's stack cache (a call
+ * of ucache_lookup: the last entry's key, then straight-line code, one 16-byte load and xor
+ * per frame-pointer frame, 3 or 4 instructions, or one 8-byte load per single slot, 3, one
+ * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
+ * insert inline (liveset.h liveset_add: two Fibonacci hashes, its shard's owner: two plain
+ * stores and two loads, the probe; any other thread: liveset.c, the shard lock's CAS and
+ * exchange, "Biased shards"), five 8-byte stores into the thread buffer from registers
+ * (rec_put_alloc) and one release store, the call's count (one add to the stack cache's
+ * entry, or the allocator-time table's update: acost.h), and the lock table's note of an
+ * allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * PERFSHIM_FREE_STACKS=2), remove from the live set inline (liveset_free) and count the
+ * release (one add). errno is not saved (below), the hot globals are read PC-relative
+ * (hidden).
+ * Measured (callgrind, scripts/bench-callgrind: churn_bench 1 200000 12, issue 18's hookcost
+ * work): 227 instructions per event on the app's thread (287 before it; 377, then 311 before
+ * the hookfast work): per malloc ~181 in the hook, of them ~60 the live set's insert, ~29
+ * the record, ~8 the stamp, and ~92 in ucache_lookup_avx2 (16 frames: 13 windows, 4 single
+ * slots); per free ~141, of them ~45 the live set's remove; ~10 per pair the timed calls'
+ * draws (acost_pick_slow). Under valgrind clock_gettime is a syscall (natively prim_now_ns
+ * calls the vDSO directly, its ~20-40 instructions, ~30 ns here). Depth 30: 252 (322); without
+ * frame pointers (churn_bench_nofp): 227 (272), at depth 30 254 (310). Everything else is out
+ * of line in shim.c/tstate.c.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
- * value it found; after the real call each hook saves errno (through st->errnop, the
- * thread's errno found once: a load, not a call) and restores it after recording
- * (the unwinder, a contended futex or a buffer hand-off may change it). A free records before
- * the real free, which leaves errno alone (glibc >= 2.33), so it saves on entry.
+ * value it found; the recorders' fast paths make no call that can change it, and each slow
+ * path that can (the stack walk, a buffer hand-off, the live set's lock or growth) keeps it
+ * (rec.h: through st->errnop, or errno in liveset.c), so the hooks save nothing (issue 18:
+ * 7 instructions an allocation, 4 a free, callgrind). realloc saves and restores around its
+ * own steps (the live set's release before the real call). A free records before the real
+ * free, which leaves errno alone (glibc >= 2.33).
  */
 #include <config.h>
 
@@ -109,10 +115,8 @@ static void *boot_calloc(size_t n, size_t m)
         uint64_t c0 = acost_begin(st);                                                         \
         void *p = real_##name args;                                                            \
         uint64_t cost = acost_end(c0);                                                         \
-        int *ep = st->errnop, e = *ep;                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts(st), cost);                          \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                         \
         hook_leave();                                                                          \
-        *ep = e;                                                                               \
         return p;                                                                              \
     }
 PS_PLAIN_ALLOC_HOOKS(PS_X)
@@ -126,14 +130,12 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     uint64_t c0 = acost_begin(st);
     void *p = real_calloc(n, m);
     uint64_t cost = acost_end(c0);
-    int *ep = st->errnop, e = *ep;
-    uint64_t ts = shim_ts(st);
+    uint64_t ts = shim_ts_tick(st);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
     shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
     hook_leave();
-    *ep = e;
     return p;
 }
 
@@ -152,11 +154,9 @@ PS_HOOK int PS_HOOK_NAME(posix_memalign)(void **out, size_t align, size_t size)
     uint64_t c0 = acost_begin(st);
     int rc = real_posix_memalign(out, align, size);
     uint64_t cost = acost_end(c0);
-    int *ep = st->errnop, e = *ep;
-    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, shim_ts(st),
+    shim_rec_alloc(st, PS_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, size, align, shim_ts_tick(st),
                    cost);
     hook_leave();
-    *ep = e;
     return rc;
 }
 
@@ -173,9 +173,7 @@ PS_HOOK void PS_HOOK_NAME(free)(void *p)
             real_free(p);
         return;
     }
-    int *ep = st->errnop, e = *ep;
     shim_rec_free(st, PS_FN_FREE, p, 2);
-    *ep = e;
     uint64_t c0 = acost_begin(st);
     real_free(p);
     shim_rec_release_cost(st, c0);
@@ -216,7 +214,7 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
         return real_realloc(old, size);
     }
     int *ep = st->errnop, e = *ep;
-    uint64_t t0 = shim_live_realloc_begin(st, old, shim_ts(st));
+    uint64_t t0 = shim_live_realloc_begin(st, old, shim_ts_tick(st));
     /* a block the real realloc may free (moved, or size 0) is marked as free() marks it
      * (leakscan_note_free) before the call; the word goes back wherever the data stays */
     int mark = shim_tls.realloc_old.ptr && leakscan_mark_frees;
@@ -230,7 +228,7 @@ static PS_ALWAYS_INLINE void *realloc_common(uint8_t fn, void *old, size_t n, si
     if (mark && (p || size || overflow)) /* in place, moved (a copy of the mark), or failed */
         ((uint64_t *)(p ? p : old))[2] = word2;
     e = *ep;
-    uint64_t t1 = shim_ts(st);
+    uint64_t t1 = shim_ts_tick(st);
     shim_rec_realloc(st, fn, old, p, overflow ? SIZE_MAX : size, t0, t1, cost);
     hook_leave();
     *ep = e;

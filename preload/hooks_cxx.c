@@ -116,7 +116,7 @@ static void cxx_scope_end(const cxx_scope_t *s)
 {
     if (PS_UNLIKELY(!s->done)) {
         shim_tls.guard = 1;
-        shim_rec_alloc(s->st, s->fn, NULL, s->n, s->al, shim_ts(s->st),
+        shim_rec_alloc(s->st, s->fn, NULL, s->n, s->al, shim_ts_tick(s->st),
                        acost_end(s->c0));
     }
     hook_leave();
@@ -160,7 +160,7 @@ static void cxx_sampled_end(const int *unused)
         }                                                                                      \
         uint64_t cost = acost_end(scope.c0);                                                   \
         int *ep = st->errnop, e = *ep; /* the app sees the real operator's errno */            \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts(st), cost);                          \
+        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                         \
         scope.done = 1;                                                                        \
         *ep = e;                                                                               \
         return p;                                                                              \

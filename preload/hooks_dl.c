@@ -108,7 +108,7 @@ static void *dl_realloc_unseen(void *old, size_t n, size_t m, int array)
     if (!st)
         return p;
     e = errno;
-    uint64_t t1 = shim_ts(st);
+    uint64_t t1 = shim_ts_tick(st); /* (the writer's periodic work, as for every heap event) */
     shim_live_realloc_begin(st, NULL, t1);
     shim_rec_realloc(st, array ? PS_FN_REALLOCARRAY : PS_FN_REALLOC, NULL, p,
                      overflow ? SIZE_MAX : size, t0, t1, cost);

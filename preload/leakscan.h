@@ -40,7 +40,7 @@
 #include "tstate.h"
 
 /* [lo, lo + len): the dynamic linker's text, for LIVESET_F_LINKER (len 0: unknown). */
-extern uint64_t leakscan_ld_lo, leakscan_ld_len;
+extern PS_HIDDEN uint64_t leakscan_ld_lo, leakscan_ld_len;
 
 #define LEAKSCAN_MAX_REGIONS 256
 
@@ -52,7 +52,7 @@ extern uint64_t leakscan_ld_lo, leakscan_ld_len;
  * 0): its address ^ LEAKSCAN_FREED_MARK. Only with glibc's malloc (leakscan_init sets
  * leakscan_mark_frees), whose every chunk has 24 usable bytes. Hot path: one store. */
 #define LEAKSCAN_FREED_MARK 0x9e3779b97f4a7c15ull
-extern int leakscan_mark_frees;
+extern PS_HIDDEN int leakscan_mark_frees;
 static PS_ALWAYS_INLINE void leakscan_note_free(const void *p)
 {
     if (leakscan_mark_frees)

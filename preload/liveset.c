@@ -1,15 +1,18 @@
 /*
  * liveset.c -- see liveset.h.
  *
- * Cost budget of an insert or remove: two hashes (shard, slot) and a multiplication (the
- * home), a probe of one or two cache lines, and the shard's exclusion: by its owner thread
- * (below) two plain stores and two loads, no atomic instruction; by any other, one
- * uncontended futex-lock CAS and release.
+ * Cost budget of an insert or remove: two multiplications (the shard's and the slot's
+ * Fibonacci hashes, liveset.h ls_hash) and one more (the home), a probe of one or two cache
+ * lines, and the shard's exclusion: by its owner thread (below) two plain stores and two
+ * loads, no atomic instruction; by any other, one uncontended futex-lock CAS and release.
+ * The owner's common case is inlined into the recorders (liveset.h liveset_add,
+ * liveset_free), its stamps and results in registers: ~60 instructions an insert (the slot's
+ * packing included), ~45 a remove (callgrind, churn_bench; 79 and 74 as calls before).
  *
- * Biased shards. A lock's atomic instructions were a third of the hooks' cost with the clock
+ * Biased ls_shards. A lock's atomic instructions were a third of the hooks' cost with the clock
  * left out (each a full barrier that waits for the hook's buffered record stores to drain:
  * churn, ~12 ns an event). glibc keeps a thread's blocks in an arena of its own, so most
- * shards only ever see one thread. The first thread that locks a shard nobody owns becomes
+ * ls_shards only ever see one thread. The first thread that locks a shard nobody owns becomes
  * its owner (owner = its id); the owner then enters the shard without the lock: busy = 1, a
  * compiler barrier, owner read again (still its own: in), and busy = 0 (a release store) when
  * done. Any other thread takes the lock and, finding the shard owned, revokes it: owner =
@@ -18,7 +21,7 @@
  * owner's busy = 1 is visible by then unless it had already read LS_SHARED), then waits for
  * busy == 0. A shard revoked that way stays shared (locked by everyone): ownership never
  * moves back and forth. The leak scan and snapshots (liveset_lock_all, liveset_visit_shard)
- * revoke the shards they lock the same way and leave them unowned afterwards, to be claimed
+ * revoke the ls_shards they lock the same way and leave them unowned afterwards, to be claimed
  * again. Where membarrier's private expedited command cannot be registered (an old kernel,
  * valgrind, seccomp) no shard is ever owned: every thread locks, as before. A fork child
  * starts with no owner (liveset_after_fork_child) and registers again.
@@ -43,47 +46,7 @@
 #include "perfshim/mix.h"
 #include "stamp.h"
 
-/* A slot, 16 bytes (the entries were 24): a holds the address / 8 (bits 0..43) and the low
- * 20 bits of the size (44..63); b the stack (0..31) and the LIVESET_F_* flags word (32..63:
- * the flags at 32..34, the allocating thread's 24 tid bits at 40..63), whose bits 3..7 (35..39
- * of b), always 0 in a slot, hold the size's bits 20..24. So a remove gets the flags back with
- * a shift and a mask (the caller's cross-thread test reads their tid bits), and a pack is a
- * few shifts. a == 0: empty. A block that does not fit (an address not 8-aligned or >= 2^47,
- * a size >= 32 MiB, flag bits 3..7) is kept whole in its shard's side table, which is searched
- * only when not empty: on x86-64 with 4-level pages that is blocks of 32 MiB and more.
- * Nothing is rounded: every entry comes back as it went in (the cross-thread FREE flag
- * compares all 24 tid bits). */
-typedef struct slot_s {
-    uint64_t a, b;
-} slot_t;
 
-#define SL_KEY ((1ull << 44) - 1)
-#define SL_SIZE_LO 44             /* a's bits 44..63: the size's bits 0..19 */
-#define SL_SIZE_HI (31ull << 35)  /* b's bits 35..39: the size's bits 20..24 */
-#define SL_FLAGS_MASK 0xffffff07u /* b >> 32 less the size's bits: the flags word */
-
-/* A shard's table: cap home slots (any number, not a power of 2: a block's home is
- * ls_home, the hash's high bits scaled to cap), then LS_TAIL more, so that the runs of the
- * last homes have room and no probe wraps around. The last slot is always empty (an insert
- * that would fill it grows the table instead): every probe ends within the table. A full
- * table grows by a quarter (LS_GROW), not 2x: the tables' load stays within 0.6..0.75 of the
- * homes instead of 0.375..0.75 (kvstore's 3 M blocks: 92 MiB of tables with doubling). */
-#define LS_TAIL 64
-#define LS_MIN_CAP 192
-#define LS_GROW(cap) ((cap) + (cap) / 4)
-
-typedef struct shard_s {
-    ilock_t lock PS_ALIGNED_CL;
-    uint32_t owner; /* LS_NOBODY, LS_SHARED or the owner thread's ls_me; changed under the lock */
-    uint32_t busy;  /* the owner is in the shard without the lock (written by the owner only) */
-    uint32_t who;   /* the thread of the largest stamp of the shard's events (stamp.h's guard) */
-    slot_t *slots;
-    uint64_t cap, n;
-    uint64_t stamp; /* the largest stamp of the shard's events */
-    uint64_t lim;   /* an insert takes the fast path while n < lim: 3/4 of cap, 0 if a side table */
-    slot_t *last;   /* the last slot, slots + cap + LS_TAIL - 1 (NULL: no table) */
-} shard_t;
-_Static_assert(sizeof(shard_t) == 64, "a shard's hot fields in one cache line");
 
 /* A shard's side table (cold: searched only when sn): the entries that do not fit a slot. */
 typedef struct side_s {
@@ -96,24 +59,24 @@ typedef struct side_s {
  * written (lim is 0: an insert grows the table first). */
 static slot_t ls_empty[1];
 
-#define LS_NOBODY 0u        /* a shard nobody owns: the next thread to lock it claims it */
-#define LS_SHARED 1u        /* revoked: every thread locks it */
-#define LS_ANON UINT32_MAX /* ls_me of a thread that has no id yet (owns nothing) */
-static PS_TLS uint32_t ls_me = LS_ANON;
+PS_TLS uint32_t ls_me = LS_ANON;
+#ifdef LIVESET_TEST_HOOKS
+int liveset_test_spin;
+#endif
 static uint32_t ls_next_id = LS_SHARED;
-/* membarrier registered: 0 not yet tried, 1 yes (shards may be owned), -1 no (never) */
+/* membarrier registered: 0 not yet tried, 1 yes (ls_shards may be owned), -1 no (never) */
 static int ls_mb_state;
 
 static PS_ALWAYS_INLINE int ls_shared(const shard_t *s)
 {
     return __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == LS_SHARED;
 }
-static shard_t shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
+shard_t ls_shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
 static side_t sides[LIVESET_SHARDS];
 
 static PS_ALWAYS_INLINE side_t *ls_side(const shard_t *s)
 {
-    return &sides[s - shards];
+    return &sides[s - ls_shards];
 }
 
 /* In s (its lock held, or its owner in it): the event's timestamp by stamp.h's guard (t NULL:
@@ -140,17 +103,7 @@ static PS_ALWAYS_INLINE int ls_guard_fast(shard_t *s, liveset_stamp_t *t)
 }
 static uint64_t untracked, table_bytes;
 
-static PS_ALWAYS_INLINE uint64_t ls_hash(uint64_t p)
-{
-    return ps_mix64(p);
-}
 
-/* The home slot of a block of hash h in a table of cap homes: h's high bits scaled (one
- * multiplication, no division). */
-static PS_ALWAYS_INLINE uint64_t ls_home(uint64_t h, uint64_t cap)
-{
-    return (uint64_t)(((unsigned __int128)h * cap) >> 64);
-}
 
 /* Slots in s's table (0: none). */
 static PS_ALWAYS_INLINE uint64_t ls_nslots(const shard_t *s)
@@ -158,43 +111,20 @@ static PS_ALWAYS_INLINE uint64_t ls_nslots(const shard_t *s)
     return s->cap ? s->cap + LS_TAIL : 0;
 }
 
-#define SL_NOT_KEY (~((1ull << 47) - 1) | 7u) /* address bits a slot cannot hold */
 
 static PS_ALWAYS_INLINE int sl_keyable(uint64_t ptr)
 {
     return !(ptr & SL_NOT_KEY);
 }
 
-static PS_ALWAYS_INLINE int sl_fits(uint64_t ptr, uint64_t size, uint32_t flags)
-{
-    return !((ptr & SL_NOT_KEY) | (size >> 25) | (flags & 0xf8u));
-}
 
-/* A probe's match test without a mask constant (a register): a slot's a << 20 is its key in
- * bits 20..63 over 20 zero bits, and rol(ptr, 17) equals that only when ptr's bits 0..2
- * and 47..63 (rotated to 17..19 and 0..16) are 0, i.e. only for a keyable ptr. */
-static PS_ALWAYS_INLINE uint64_t sl_rkey(uint64_t ptr)
-{
-    return ptr << 17 | ptr >> 47;
-}
 
 static PS_ALWAYS_INLINE uint64_t sl_rkey_ptr(uint64_t rkey)
 {
     return rkey >> 17 | rkey << 47;
 }
 
-static PS_ALWAYS_INLINE uint64_t sl_akey(uint64_t a)
-{
-    return a << (64 - SL_SIZE_LO);
-}
 
-/* Only for an entry that sl_fits(). */
-static PS_ALWAYS_INLINE slot_t sl_pack(uint64_t ptr, uint64_t size, uint32_t stack,
-                                       uint32_t flags)
-{
-    return (slot_t){ptr >> 3 | size << SL_SIZE_LO,
-                    (uint64_t)stack | (uint64_t)flags << 32 | (size >> 20) << 35};
-}
 
 static PS_ALWAYS_INLINE uint64_t sl_ptr(const slot_t *t)
 {
@@ -206,30 +136,12 @@ static PS_ALWAYS_INLINE uint64_t sl_size(uint64_t a, uint64_t b)
     return a >> SL_SIZE_LO | (b & SL_SIZE_HI) >> 15;
 }
 
-static PS_ALWAYS_INLINE uint32_t sl_flags(uint64_t b)
-{
-    return (uint32_t)(b >> 32) & SL_FLAGS_MASK;
-}
 
 static PS_ALWAYS_INLINE liveset_entry_t sl_unpack(const slot_t *t)
 {
     return (liveset_entry_t){sl_ptr(t), sl_size(t->a, t->b), (uint32_t)t->b, sl_flags(t->b)};
 }
 
-/* The shard of a block is chosen by its 64 KiB region, not by its exact address: glibc gives
- * each thread its own arena, so a thread's blocks land in shards no other thread touches and
- * the shard locks (and slots) stay in that core's cache. Hashing each address to a random
- * shard made every lock line bounce between cores: 87% of liveset_remove's time was the lock
- * instruction. Cross-thread frees still meet the other thread's shard, as they must. */
-static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t ptr)
-{
-    shard_t *s = &shards[ls_hash(ptr >> 16) >> (64 - LIVESET_SHARD_BITS)];
-    /* An opaque copy: otherwise GCC addresses the shard's fields as shards + index * 64,
-     * keeping the index and the array's address in two more registers, which cost the hot
-     * paths a prologue of callee-saved pushes. */
-    __asm__("" : "+r"(s));
-    return s;
-}
 
 /* Lock held: after a change of cap or sn. */
 static PS_ALWAYS_INLINE void ls_set_lim(shard_t *s)
@@ -279,6 +191,12 @@ static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
 
 /* ---- the side table (cold): full entries, linear probing, back-shift deletion ---------- */
 
+/* (its slot: the hash's low bits, so a mixing hash) */
+static uint64_t ls_side_hash(uint64_t p)
+{
+    return ps_mix64(p);
+}
+
 static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
 {
     side_t *d = ls_side(s);
@@ -289,7 +207,7 @@ static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
     for (uint64_t j = 0; j < d->scap; j++) {
         if (!d->side[j].ptr)
             continue;
-        uint64_t i = ls_hash(d->side[j].ptr) & (cap - 1);
+        uint64_t i = ls_side_hash(d->side[j].ptr) & (cap - 1);
         while (t[i].ptr)
             i = (i + 1) & (cap - 1);
         t[i] = d->side[j];
@@ -309,7 +227,7 @@ static liveset_entry_t *side_find(shard_t *s, uint64_t ptr)
     if (!d->sn)
         return NULL;
     uint64_t mask = d->scap - 1;
-    for (uint64_t i = ls_hash(ptr) & mask; d->side[i].ptr; i = (i + 1) & mask)
+    for (uint64_t i = ls_side_hash(ptr) & mask; d->side[i].ptr; i = (i + 1) & mask)
         if (d->side[i].ptr == ptr)
             return &d->side[i];
     return NULL;
@@ -329,7 +247,7 @@ static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry
         j = (j + 1) & mask;
         if (!d->side[j].ptr)
             break;
-        uint64_t home = ls_hash(d->side[j].ptr) & mask;
+        uint64_t home = ls_side_hash(d->side[j].ptr) & mask;
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
             d->side[i] = d->side[j];
@@ -353,7 +271,7 @@ static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
     }
     if ((d->sn + 1) * 4 > d->scap * 3 && side_grow(s) != 0)
         return -1;
-    uint64_t mask = d->scap - 1, i = ls_hash(e.ptr) & mask;
+    uint64_t mask = d->scap - 1, i = ls_side_hash(e.ptr) & mask;
     while (d->side[i].ptr)
         i = (i + 1) & mask;
     d->side[i] = e;
@@ -367,37 +285,8 @@ static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
  * anything else (a contended lock, growth, a back-shift, a futex wake at release, the side
  * table) goes to a function that finishes the operation. */
 
-/* ---- shard ownership (the header comment's "Biased shards") ----------------------------- */
+/* ---- shard ownership (the header comment's "Biased ls_shards") ----------------------------- */
 
-/* The owner's way in: 1 when the calling thread owns s and is now in it (busy set), else 0
- * (the caller locks). No atomic read-modify-write: a store, a compiler barrier, a load. */
-static PS_ALWAYS_INLINE int ls_own_enter(shard_t *s)
-{
-    const uint32_t me = ls_me;
-    if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != me)
-        return 0;
-    __atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the store before the load (membarrier: CPU) */
-    if (PS_LIKELY(__atomic_load_n(&s->owner, __ATOMIC_ACQUIRE) == me))
-        return 1;
-    __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE); /* revoked meanwhile */
-    return 0;
-}
-
-#ifdef LIVESET_TEST_HOOKS /* tests/unit/liveset: a delay inside, so that races show */
-int liveset_test_spin;
-#define LS_TEST_SPIN()                                                                         \
-    for (volatile int spin_ = 0; spin_ < liveset_test_spin; spin_++)                           \
-        ;
-#else
-#define LS_TEST_SPIN()
-#endif
-
-static PS_ALWAYS_INLINE void ls_own_leave(shard_t *s)
-{
-    LS_TEST_SPIN();
-    __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE); /* the table's stores before it */
-}
 
 static long ls_membarrier(int cmd)
 {
@@ -407,7 +296,7 @@ static long ls_membarrier(int cmd)
     return r;
 }
 
-/* Whether shards may be owned: registers the process for membarrier's private expedited
+/* Whether ls_shards may be owned: registers the process for membarrier's private expedited
  * command once (again in a fork child). Called with a shard lock held. */
 static int ls_mb_ready(void)
 {
@@ -499,23 +388,6 @@ static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
     return r;
 }
 
-/* Lock held, room: the insert of slot v itself (hash: ls_hash of its address). A slot holds
- * v's address when the two a words differ only in the size's bits (44..63): one xor and
- * shift a probe, no key mask. Returns 1, or 0 when the free slot found is the last one
- * (nothing written: the table must grow). */
-static PS_ALWAYS_INLINE int ls_put(shard_t *s, slot_t v, uint64_t hash)
-{
-    slot_t *e = s->slots + ls_home(hash, s->cap);
-    while (e->a && sl_akey(e->a ^ v.a))
-        e++;
-    if (!e->a) {
-        if (PS_UNLIKELY(e == s->last))
-            return 0;
-        s->n++;
-    } /* else: a release we never saw; the new block replaces the old */
-    *e = v;
-    return 1;
-}
 
 static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out);
 static PS_NOINLINE PS_COLD void ls_oom(shard_t *s)
@@ -738,6 +610,54 @@ int liveset_remove(uint64_t ptr, liveset_entry_t *out, liveset_stamp_t *t)
     return ls_take(s, ptr, out, 0);
 }
 
+/* ---- the recorders' entries: the owner's common case, arguments and results in registers --
+ * (no liveset_stamp_t or liveset_entry_t through memory: ~10 instructions an event less in
+ * the hook and here, callgrind); anything else through liveset_insert / liveset_remove. */
+
+/* (the recorders' slow paths keep errno, rec.h: a futex wait or a table's mapping may set it) */
+static PS_NOINLINE uint64_t ls_add_slow(uint64_t ptr, uint64_t size, uint32_t stack,
+                                        uint32_t flags, uint64_t ts, uint32_t who)
+{
+    int e = errno;
+    liveset_stamp_t t = {ts, who};
+    liveset_insert(ptr, size, stack, flags, &t);
+    errno = e;
+    return t.ts;
+}
+
+/* (from the packed slot: the fast path keeps two words live, not four) */
+uint64_t liveset_add_slot(uint64_t a, uint64_t b, uint64_t ts, uint32_t who)
+{
+    slot_t v = {a, b};
+    liveset_entry_t x = sl_unpack(&v);
+    return ls_add_slow(x.ptr, x.size, x.stack, x.flags, ts, who);
+}
+
+uint64_t liveset_add_wide(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags,
+                          uint64_t ts, uint32_t who)
+{
+    return ls_add_slow(ptr, size, stack, flags, ts, who);
+}
+
+liveset_hit_t liveset_free_slow(uint64_t ptr, uint64_t ts, uint32_t who)
+{
+    int e = errno;
+    liveset_entry_t le;
+    liveset_stamp_t t = {ts, who};
+    int found = liveset_remove(ptr, &le, &t);
+    errno = e;
+    return (liveset_hit_t){t.ts, found ? LIVESET_HIT_FOUND | le.flags : 0};
+}
+
+liveset_hit_t liveset_free_shift(void *sh, void *slot, uint64_t ts)
+{
+    shard_t *s = sh;
+    slot_t *e = slot;
+    uint32_t f = sl_flags(e->b);
+    ls_delete_shift_own(s, e);
+    return (liveset_hit_t){ts, LIVESET_HIT_FOUND | f};
+}
+
 int liveset_set_flags(uint64_t ptr, uint32_t flags)
 {
     shard_t *s = ls_shard(ptr);
@@ -773,7 +693,7 @@ void liveset_lock_all(void)
 {
     int revoked = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        shard_t *s = &shards[i];
+        shard_t *s = &ls_shards[i];
         ilock_lock(&s->lock);
         ls_reclaim[i] = (unsigned char)ls_owned(s);
         if (ls_reclaim[i]) { /* ls_revoke, with one membarrier for all */
@@ -785,15 +705,15 @@ void liveset_lock_all(void)
         return;
     (void)ls_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        ls_wait_owner_out(&shards[i]);
+        ls_wait_owner_out(&ls_shards[i]);
 }
 
 void liveset_unlock_all(void)
 {
     for (unsigned i = LIVESET_SHARDS; i-- > 0;) {
         if (ls_reclaim[i])
-            __atomic_store_n(&shards[i].owner, LS_NOBODY, __ATOMIC_RELAXED);
-        ilock_unlock(&shards[i].lock);
+            __atomic_store_n(&ls_shards[i].owner, LS_NOBODY, __ATOMIC_RELAXED);
+        ilock_unlock(&ls_shards[i].lock);
     }
 }
 
@@ -801,7 +721,7 @@ uint64_t liveset_count(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        n += shards[i].n + sides[i].sn;
+        n += ls_shards[i].n + sides[i].sn;
     return n;
 }
 
@@ -822,7 +742,7 @@ uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        n = ls_export_shard(&shards[i], out, n, cap);
+        n = ls_export_shard(&ls_shards[i], out, n, cap);
     return n;
 }
 
@@ -852,8 +772,8 @@ uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
     __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        n = ls_export_shard(&shards[i], out, n, cap);
-        ls_release(&shards[i]);
+        n = ls_export_shard(&ls_shards[i], out, n, cap);
+        ls_release(&ls_shards[i]);
     }
     return n;
 }
@@ -865,7 +785,7 @@ int liveset_released(void)
 
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
 {
-    shard_t *s = &shards[i % LIVESET_SHARDS];
+    shard_t *s = &ls_shards[i % LIVESET_SHARDS];
     side_t *d = ls_side(s);
     ilock_lock(&s->lock);
     const int reclaim = ls_owned(s);
@@ -895,7 +815,7 @@ void liveset_test_unshare(void);
 void liveset_test_unshare(void)
 {
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        shards[i].owner = LS_NOBODY;
+        ls_shards[i].owner = LS_NOBODY;
         ls_reclaim[i] = 0;
     }
 }
@@ -923,7 +843,7 @@ void liveset_after_fork_child(void)
     /* The child's trace starts afresh (new stack ids): inherited blocks stay in the set,
      * marked inherited and with no stack, so its leak check covers them too. */
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        shard_t *s = &shards[i];
+        shard_t *s = &ls_shards[i];
         side_t *d = ls_side(s);
         ilock_reset(&s->lock);
         s->owner = LS_NOBODY; /* the owners may be gone, and inside (busy) */

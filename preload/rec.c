@@ -14,7 +14,7 @@ void rec_count_dropped(void)
     writer_count_dropped(1);
 }
 
-uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
+static uint32_t rec_stack_walk_body(tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
     ucache_ent_t *fill = NULL;
     int depth;
@@ -47,4 +47,23 @@ uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
     if (fill && id) /* its STACK record is written: later events may use the id alone */
         ucache_publish(fill, ra, id);
     return id;
+}
+
+/* (keeps errno: the hooks do not save it around their fast paths, rec.h) */
+uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
+{
+    int *ep = st->errnop, e = *ep;
+    uint32_t id = rec_stack_walk_body(st, ra, cfa);
+    *ep = e;
+    return id;
+}
+
+int rec_refill(tstate_t *st, uint32_t len)
+{
+    int *ep = st->errnop, e = *ep;
+    int r = tstate_refill(st, len);
+    if (r != 0)
+        rec_count_dropped();
+    *ep = e;
+    return r;
 }

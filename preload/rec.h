@@ -37,7 +37,12 @@
 /* One event lost (no buffer, no memory): counted in the trace's END (writer_count_dropped). */
 void rec_count_dropped(void);
 
+/* errno: the recorders' fast paths make no call that can change it, so the hooks do not save
+ * it; every slow path that can (this walk, a buffer hand-off: rec_refill, the live set's lock
+ * and growth) keeps it (st->errnop). */
 PS_NOINLINE PS_COLD uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+/* tstate_refill for a heap record (REC_BEGIN), keeping errno; a failure counted as dropped. */
+PS_NOINLINE PS_COLD int rec_refill(tstate_t *st, uint32_t len);
 static PS_ALWAYS_INLINE uint32_t rec_stack(tstate_t *st, uintptr_t ra)
 {
     /* the hooks keep frame pointers (SHIM_CFLAGS): the caller's sp is the frame's + 16; a
@@ -118,6 +123,28 @@ static PS_ALWAYS_INLINE uint64_t rec_word0(uint8_t type, uint8_t aux, uint16_t l
     return (uint64_t)type | (uint64_t)aux << 8 | (uint64_t)len << 16 | (uint64_t)stack << 32;
 }
 
+/* The heap records' room: `pos`, the record's offset in st's buffer, and `p`, its address,
+ * or a return from the recorder (no buffer: the event counted as dropped). The cursor is
+ * kept in a register from the bounds check to the commit (REC_END): the record's byte
+ * stores may alias st, so tstate_reserve / tstate_commit read it back, and p is never
+ * tested for NULL on the fast path (issue 18: ~1 instruction an event, callgrind: the
+ * compiler had kept most of the cursor already). The same steps as tstate_reserve and
+ * tstate_commit (tstate.h); a buffer hand-off through rec_refill (keeps errno). */
+#define REC_BEGIN(st, len, p, pos)                                                             \
+    uint32_t pos = (st)->pos;                                                                  \
+    if (PS_UNLIKELY(pos + (len) > (st)->cap)) {                                                \
+        if (rec_refill((st), (len)) != 0)                                                      \
+            return;                                                                            \
+        pos = (st)->pos;                                                                       \
+    }                                                                                          \
+    unsigned char *const p = (st)->buf + pos;                                                  \
+    __builtin_prefetch((const void *)((uintptr_t)p + TSTATE_PREFETCH), 1, 3)
+#define REC_END(st, len, pos)                                                                  \
+    do {                                                                                       \
+        (st)->pos = pos + (len);                                                               \
+        __atomic_store_n(&(st)->committed, pos + (len), __ATOMIC_RELEASE);                     \
+    } while (0)
+
 /* Stores w into the buffer at p + at, from its register. */
 #define REC_W(p, at, w)                                                                        \
     do {                                                                                       \
@@ -129,15 +156,13 @@ static PS_ALWAYS_INLINE uint64_t rec_word0(uint8_t type, uint8_t aux, uint16_t l
 static PS_ALWAYS_INLINE void rec_put_alloc(tstate_t *st, uint8_t fn, uint32_t stack, uint64_t ts,
                                            uint64_t ptr, uint64_t size, uint64_t align)
 {
-    unsigned char *p = rec_reserve(st, sizeof(ps_rec_alloc_t));
-    if (PS_UNLIKELY(!p))
-        return;
+    REC_BEGIN(st, sizeof(ps_rec_alloc_t), p, pos);
     REC_W(p, 0, rec_word0(PS_REC_ALLOC, fn, sizeof(ps_rec_alloc_t), stack));
     REC_W(p, 8, ts);
     REC_W(p, 16, ptr);
     REC_W(p, 24, size);
     REC_W(p, 32, align);
-    tstate_commit(st, sizeof(ps_rec_alloc_t));
+    REC_END(st, sizeof(ps_rec_alloc_t), pos);
 }
 
 /* A REALLOC record (trace_format.h ps_rec_realloc_t). */
@@ -145,29 +170,25 @@ static PS_ALWAYS_INLINE void rec_put_realloc(tstate_t *st, uint8_t fn, uint32_t 
                                              uint64_t ts_before, uint64_t ts, uint64_t old_ptr,
                                              uint64_t new_ptr, uint64_t size)
 {
-    unsigned char *p = rec_reserve(st, sizeof(ps_rec_realloc_t));
-    if (PS_UNLIKELY(!p))
-        return;
+    REC_BEGIN(st, sizeof(ps_rec_realloc_t), p, pos);
     REC_W(p, 0, rec_word0(PS_REC_REALLOC, fn, sizeof(ps_rec_realloc_t), stack));
     REC_W(p, 8, ts_before);
     REC_W(p, 16, ts);
     REC_W(p, 24, old_ptr);
     REC_W(p, 32, new_ptr);
     REC_W(p, 40, size);
-    tstate_commit(st, sizeof(ps_rec_realloc_t));
+    REC_END(st, sizeof(ps_rec_realloc_t), pos);
 }
 
 /* A FREE record (trace_format.h ps_rec_free_t). */
 static PS_ALWAYS_INLINE void rec_put_free(tstate_t *st, uint8_t aux, uint32_t stack, uint64_t ts,
                                           uint64_t ptr)
 {
-    unsigned char *p = rec_reserve(st, sizeof(ps_rec_free_t));
-    if (PS_UNLIKELY(!p))
-        return;
+    REC_BEGIN(st, sizeof(ps_rec_free_t), p, pos);
     REC_W(p, 0, rec_word0(PS_REC_FREE, aux, sizeof(ps_rec_free_t), stack));
     REC_W(p, 8, ts);
     REC_W(p, 16, ptr);
-    tstate_commit(st, sizeof(ps_rec_free_t));
+    REC_END(st, sizeof(ps_rec_free_t), pos);
 }
 
 #endif /* PERFSHIM_REC_H */

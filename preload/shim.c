@@ -35,6 +35,10 @@ static pid_t init_tid;
 static const int forkword_const = 1;
 const volatile int *shim_forkword = &forkword_const;
 static volatile int *forkword_page; /* the MADV_WIPEONFORK page, NULL if none */
+/* shim.h's shim_go: word 1 of that page, else go_fallback; written by shim_set_state */
+static volatile int go_fallback;
+static volatile int *go_word = &go_fallback;
+const volatile int *shim_go = &go_fallback;
 static pid_t owner_pid; /* the process whose trace this is */
 static pthread_key_t exit_key;
 static char exe_path[PERFSHIM_MAX_PATH];
@@ -81,6 +85,7 @@ static const writer_hooks_t writer_hooks = {.thread_enter = shim_enter_internal_
 static void shim_set_state(int s)
 {
     __atomic_store_n(&shim_state, s, __ATOMIC_RELEASE);
+    __atomic_store_n(go_word, s == SHIM_ACTIVE, __ATOMIC_RELEASE);
 }
 
 /* Expands the output template for this process and opens its trace (writer_init). */
@@ -198,6 +203,8 @@ void shim_init(void)
     if (forkword_page) {
         *forkword_page = 1;
         shim_forkword = forkword_page;
+        go_word = forkword_page + 1; /* 0 until shim_set_state(SHIM_ACTIVE) below */
+        shim_go = go_word;
     }
     locktab_init();
     modmap_set_exe(exe_path);
@@ -417,6 +424,7 @@ void shim_fini(void)
     if (!__atomic_compare_exchange_n(&shim_state, &expect, SHIM_FINISHED, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return;
+    __atomic_store_n(go_word, 0, __ATOMIC_RELEASE); /* shim.h's shim_go: hooks pass through */
     int g = shim_tls.guard;
     shim_tls.guard = 1;
     uint64_t walks, cached;

@@ -51,6 +51,11 @@ extern PS_TLS shim_tls_t shim_tls;
  * its own trace as the atfork handler does for fork(). One load on the fast path, no
  * syscall. (Without MADV_WIPEONFORK it points to a constant 1: such children go undetected.) */
 extern PS_HIDDEN const volatile int *shim_forkword;
+/* Nonzero while the hooks record in this process: shim_state is SHIM_ACTIVE and the process
+ * is the trace's (in the same MADV_WIPEONFORK page as shim_forkword, so a child made without
+ * fork() reads 0 too). The hooks' one test of both (one load fewer, compare and branch);
+ * hook_enter_slow tells the cases apart. */
+extern PS_HIDDEN const volatile int *shim_go;
 
 PS_NOINLINE PS_COLD tstate_t *hook_enter_slow(void);
 void shim_init(void);
@@ -79,8 +84,7 @@ static PS_ALWAYS_INLINE tstate_t *hook_enter(void)
         return NULL;
     }
     tstate_t *st = shim_tls.st;
-    if (PS_UNLIKELY(!st || __atomic_load_n(&shim_state, __ATOMIC_RELAXED) != SHIM_ACTIVE ||
-                    !*shim_forkword))
+    if (PS_UNLIKELY(!st || !*shim_go))
         return hook_enter_slow();
     shim_tls.guard = 1;
     return st;
@@ -112,6 +116,23 @@ static PS_ALWAYS_INLINE uint64_t shim_ts(tstate_t *st)
     return stamp_now(&st->clk);
 }
 
+/* shim_ts for a heap event of the malloc family or C++ (inlined into its hook, before the
+ * event changes the live set or the buffer), with shim_tick when it read the clock: a floor
+ * is an earlier read's value, which was checked then, so the writer's periodic work (due
+ * at a time, or at once when the process gets its second thread) starts at the thread's next
+ * exact read, at most PERFSHIM_CLOCK_EVERY events or one tick of the staleness word later
+ * (the coarse clock's 4 ms without a writer thread), and the floor's path has no compare
+ * (issue 18: 3 instructions an event). */
+static PS_ALWAYS_INLINE uint64_t shim_ts_tick(tstate_t *st)
+{
+    uint64_t tk;
+    if (PS_LIKELY(stamp_floor_ok(&st->clk, &tk)))
+        return st->clk.floor;
+    const uint64_t ts = stamp_exact(&st->clk, tk);
+    shim_tick(st, ts);
+    return ts;
+}
+
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
  * leaves before the real free, so an address is never in it twice. ra: the hook's caller
  * (the stack's first frame; st->ips is not written when the stack came from the cache).
@@ -123,13 +144,13 @@ static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, ui
     if (!options.leak_check || !ptr)
         return ts;
     uint32_t who = LIVESET_F_TID(st->tid);
-    uint32_t f = who | (stack && ra - leakscan_ld_lo < leakscan_ld_len ? LIVESET_F_LINKER : 0);
+    _Static_assert(LIVESET_F_LINKER == 1, "added as a compare's carry");
+    uint32_t f = who + (stack && ra - leakscan_ld_lo < leakscan_ld_len);
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
-    liveset_stamp_t t = {ts, who};
-    liveset_insert((uint64_t)(uintptr_t)ptr, size, stack, f, &t);
-    stamp_set(&st->clk, t.ts);
-    return t.ts;
+    ts = liveset_add((uint64_t)(uintptr_t)ptr, size, stack, f, ts, who);
+    stamp_set(&st->clk, ts);
+    return ts;
 }
 
 /* Called before the real realloc: the old block leaves the live set before the allocator
@@ -148,14 +169,13 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
     return ts;
 }
 
-/* ts: shim_ts() right after the real allocator returned (the guard may raise it); cost_ns: the real call's duration
- * (acost_begin/acost_end around it: ACOST_UNTIMED for the calls not timed), added to the
- * thread's totals (acost.h). */
+/* ts: shim_ts_tick() right after the real allocator returned (the guard may raise it);
+ * cost_ns: the real call's duration (acost_begin/acost_end around it: ACOST_UNTIMED for the
+ * calls not timed), added to the thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts,
                                             uint64_t cost_ns)
 {
-    shim_tick(st, ts);
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
     ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
@@ -177,37 +197,41 @@ static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
  * release's own stack is recorded when PERFSHIM_FREE_STACKS >= stack_level (free() passes 2:
  * only on request; the C++ delete family passes 1: by default), so heap errors (mismatched,
  * double, invalid frees) can be shown with the stack that made them. */
-static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
-                                           int stack_level)
+static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const void *ptr,
+                                              uint64_t ts, uint32_t stack)
 {
-    uint64_t ts = shim_ts(st);
-    uint32_t stack = 0;
-    shim_tick(st, ts);
-    if (PS_UNLIKELY(options.free_stacks >= stack_level))
-        stack = rec_stack(st, PS_CALLER());
-    liveset_entry_t le;
     if (options.leak_check) {
-        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
-        int found = liveset_remove((uint64_t)(uintptr_t)ptr, &le, &t);
-        ts = t.ts;
-        stamp_set(&st->clk, t.ts);
-        if (found) {
+        const uint32_t who = LIVESET_F_TID(st->tid);
+        liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, who);
+        ts = h.ts;
+        stamp_set(&st->clk, ts);
+        if (h.hit) {
             leakscan_note_free(ptr);
-            if (LIVESET_TID_BITS(le.flags) != t.who)
+            if (LIVESET_TID_BITS((uint32_t)h.hit) != who)
                 fn |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
         }
     }
     rec_put_free(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr);
 }
 
+static PS_ALWAYS_INLINE void shim_rec_free(tstate_t *st, uint8_t fn, const void *ptr,
+                                           int stack_level)
+{
+    uint64_t ts = shim_ts_tick(st);
+    /* (two copies: the one without a stack has its id as a constant 0) */
+    if (PS_UNLIKELY(options.free_stacks >= stack_level))
+        shim_rec_free_at(st, fn, ptr, ts, rec_stack(st, PS_CALLER()));
+    else
+        shim_rec_free_at(st, fn, ptr, ts, 0);
+}
+
 /* cost: the real call's ns (acost_begin/acost_end around it), or ACOST_UNTIMED; ts_before:
- * shim_live_realloc_begin's stamp; ts: shim_ts() after the real call (the guard may raise
+ * shim_live_realloc_begin's stamp; ts: shim_ts_tick() after the real call (the guard may raise
  * it) */
 static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const void *old,
                                               const void *new_ptr, uint64_t size,
                                               uint64_t ts_before, uint64_t ts, uint64_t cost)
 {
-    shim_tick(st, ts);
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost, &counted);
     if (new_ptr) {

@@ -5,6 +5,8 @@
 
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
+#include <immintrin.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
@@ -323,11 +325,15 @@ typedef struct ucache_block_s {
     ucache_scratch_t scratch; /* ucache_seal's */
 } ucache_block_t;
 
+static void ucache_choose(void);
+
 /* Sorts e's checks by address (a slot read twice is checked once) and lays them out as
- * ucache_find reads them (unwind.h): groups of 4 windows of two adjacent slots, then
- * groups of 4 single slots, each section's last group filled up with its first check. */
+ * ucache_lookup reads them (unwind.h): the windows of two adjacent slots, then the single
+ * slots in pairs (an odd one paired with a copy of the first), and how many of each are
+ * checked by the straight-line code and by the loop before it. */
 void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
 {
+    ucache_choose();
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->n; i++) { /* insertion sort into the scratch (n <= 129) */
         int32_t o = e->off[i];
@@ -350,47 +356,267 @@ void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
             b->toff[i + 1] = INT32_MIN; /* taken (the first keeps its offset) */
             i++;
         }
-    uint32_t ngw = (nw + 3) / 4;
-    for (uint32_t k = 0; k < ngw * 4; k++) {
-        uint32_t i = b->twin[k < nw ? k : 0];
-        uint64_t *g = e->chk + (k / 4) * UCACHE_WGROUP_WORDS;
-        ((int32_t *)g)[k % 4] = b->toff[i];
-        g[2 + 2 * (k % 4)] = b->tval[i];
-        g[3 + 2 * (k % 4)] = b->tval[i + 1];
+    ns = n - 2 * nw;
+    uint32_t np = (ns + 1) / 2;
+    int32_t *o = (int32_t *)(e->chk + 2 * nw + 2 * np);
+    for (uint32_t k = 0; k < nw; k++) {
+        uint32_t i = b->twin[k];
+        o[k] = b->toff[i];
+        e->chk[2 * k] = b->tval[i];
+        e->chk[2 * k + 1] = b->tval[i + 1];
+        b->toff[i] = INT32_MIN;
     }
-    for (uint32_t k = 0; k < nw; k++)
-        b->toff[b->twin[k]] = INT32_MIN;
-    uint64_t *s0 = e->chk + ngw * UCACHE_WGROUP_WORDS;
-    uint32_t first = 0;
+    uint32_t s = 0, first = 0;
     for (uint32_t i = 0; i < n; i++) /* then the single slots */
         if (b->toff[i] != INT32_MIN) {
-            if (!ns)
+            if (!s)
                 first = i;
-            uint64_t *g = s0 + (ns / 4) * UCACHE_SGROUP_WORDS;
-            ((int32_t *)g)[ns % 4] = b->toff[i];
-            g[2 + ns % 4] = b->tval[i];
-            ns++;
+            o[nw + s] = b->toff[i];
+            e->chk[2 * nw + s] = b->tval[i];
+            s++;
         }
-    for (; ns % 4; ns++) {
-        uint64_t *g = s0 + (ns / 4) * UCACHE_SGROUP_WORDS;
-        ((int32_t *)g)[ns % 4] = b->toff[first];
-        g[2 + ns % 4] = b->tval[first];
+    if (s < 2 * np) { /* odd: the first single again */
+        o[nw + s] = b->toff[first];
+        e->chk[2 * nw + s] = b->tval[first];
     }
-    e->wend = (uint16_t)(ngw * UCACHE_WGROUP_WORDS);
-    e->send = (uint16_t)(e->wend + ns / 4 * UCACHE_SGROUP_WORDS);
+    /* the straight-line code takes UCACHE_WSTRAIGHT - 3 .. UCACHE_WSTRAIGHT windows when
+     * there are more, the loop the rest in groups of 4; the pairs the same in groups of 2 */
+    uint32_t wl = nw > UCACHE_WSTRAIGHT ? (nw - (UCACHE_WSTRAIGHT - 3)) / 4 : 0;
+    uint32_t pl = np > UCACHE_PSTRAIGHT ? (np - (UCACHE_PSTRAIGHT - 1)) / 2 : 0;
+    e->wl = (uint8_t)wl;
+    e->wr = (uint8_t)(nw - 4 * wl);
+    e->pl = (uint8_t)pl;
+    e->pr = (uint8_t)(np - 2 * pl);
+    e->deep = (uint8_t)(wl || pl);
+    e->nw = (uint16_t)nw;
+    e->oo = (uint16_t)(2 * nw + 2 * np);
+}
+_Static_assert((UCACHE_CHECKS + 1u) + (UCACHE_CHECKS + 2u) / 2u <= UCACHE_CHK_WORDS,
+               "a sealed entry fits chk");
+
+/* Every slot e checks holds the value it held (b: the hook's CFA): 0, else not 0. The loops
+ * first (deep stacks only), then a jump into straight-line code at the windows' count, and
+ * one at the pairs': no padding, no loop counter (issue 18: ~125 -> ~80 instructions per
+ * malloc at churn_bench's depth 12 with frame pointers, callgrind). */
+static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *b, const int deep)
+{
+    const ucache_v2a_t *v = (const ucache_v2a_t *)e->chk;
+    const int32_t *o = (const int32_t *)(e->chk + e->oo);
+    ucache_v2a_t ac0 = {0, 0}, ac1 = {0, 0};
+#define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
+    unsigned wr = e->wr;
+    if (deep && e->wl) { /* windows [wr, nw): groups of 4 */
+        const int32_t *lo = o + wr, *le = lo + 4u * e->wl;
+        const ucache_v2a_t *lv = v + wr;
+        for (; lo != le; lo += 4, lv += 4) {
+            ac0 |= (*(const ucache_v2_t *)(b + lo[0]) ^ lv[0]) |
+                   (*(const ucache_v2_t *)(b + lo[2]) ^ lv[2]);
+            ac1 |= (*(const ucache_v2_t *)(b + lo[1]) ^ lv[1]) |
+                    (*(const ucache_v2_t *)(b + lo[3]) ^ lv[3]);
+        }
+    }
+#define W2(i)                                                                                  \
+    case i + 2:                                                                                \
+        ac1 |= UCACHE_WIN(i + 1);                                                              \
+        __attribute__((fallthrough));                                                          \
+    case i + 1:                                                                                \
+        ac0 |= UCACHE_WIN(i);                                                                  \
+        __attribute__((fallthrough));
+    switch (wr) {
+    W2(30) W2(28) W2(26) W2(24) W2(22) W2(20) W2(18) W2(16)
+    W2(14) W2(12) W2(10) W2(8) W2(6) W2(4) W2(2) W2(0)
+    case 0:
+        break;
+    default:
+        __builtin_unreachable(); /* (ucache_seal: wr <= UCACHE_WSTRAIGHT; no range check) */
+    }
+#undef W2
+#undef UCACHE_WIN
+    _Static_assert(UCACHE_WSTRAIGHT == 32u, "32 cases");
+    /* the pairs: two single slots a vector (movq, movhpd: SSE2) */
+    const unsigned nw = e->nw;
+    const ucache_v2a_t *pv = v + nw;
+    const int32_t *po = o + nw;
+#define UCACHE_PAIR(i)                                                                         \
+    (((ucache_v2a_t)_mm_loadh_pd(                                                              \
+         _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + po[2 * (i)]))),                 \
+         (const double *)(b + po[2 * (i) + 1]))) ^ pv[i])
+    unsigned pr = e->pr;
+    if (deep && e->pl) { /* pairs [pr, np): groups of 2 */
+        unsigned k = pr, ke = pr + 2u * e->pl;
+        for (; k != ke; k += 2) {
+            ac0 |= UCACHE_PAIR(k);
+            ac1 |= UCACHE_PAIR(k + 1);
+        }
+    }
+#define P2(i)                                                                                  \
+    case i + 2:                                                                                \
+        ac1 |= UCACHE_PAIR(i + 1);                                                             \
+        __attribute__((fallthrough));                                                          \
+    case i + 1:                                                                                \
+        ac0 |= UCACHE_PAIR(i);                                                                 \
+        __attribute__((fallthrough));
+    switch (pr) {
+    P2(30) P2(28) P2(26) P2(24) P2(22) P2(20) P2(18) P2(16)
+    P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
+    case 0:
+        break;
+    default:
+        __builtin_unreachable();
+    }
+#undef P2
+#undef UCACHE_PAIR
+    _Static_assert(UCACHE_PSTRAIGHT == 32u, "32 cases");
+    ac0 |= ac1;
+    return ac0[0] | ac0[1];
 }
 
-ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+/* ucache_lookup past the last entry found (or when it is deep: the loops): the entries of
+ * the key's chain. */
+static PS_NOINLINE ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa)
 {
     for (unsigned i = c->head[ucache_hash(ra, cfa)]; i;) {
         ucache_ent_t *e = &c->ent[i - 1];
-        if (e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0) {
+        if (e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa, 1) == 0) {
             c->mru = e;
             return e;
         }
         i = e->next;
     }
     return NULL;
+}
+
+/* The last entry found, when it has no loop part: a leaf that needs no callee-saved register
+ * and no frame; anything else a tail call. */
+__attribute__((optimize("omit-frame-pointer"))) static ucache_ent_t *
+ucache_lookup_sse2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+{
+    ucache_ent_t *e = c->mru;
+    if (PS_LIKELY(e->ra == ra && e->cfa == cfa && !e->deep) &&
+        PS_LIKELY(ucache_diff(e, (const char *)cfa, 0) == 0))
+        return e;
+    return ucache_find_chain(c, ra, cfa);
+}
+
+#if defined(__x86_64__)
+/* The same with AVX2: two windows a 32-byte compare (their two 16-byte loads, one into the
+ * upper half, one xor with their values, one or): 3 instructions a window, not 4; the single
+ * slots as with SSE2; one vptest at the end. The windows' straight-line code has an entry
+ * for each parity (an odd count checks window 0 alone at the end). */
+__attribute__((target("avx2"), optimize("omit-frame-pointer"))) static ucache_ent_t *
+ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+{
+    ucache_ent_t *e = c->mru;
+    if (PS_UNLIKELY(e->ra != ra || e->cfa != cfa || e->deep))
+        return ucache_find_chain(c, ra, cfa);
+    const char *b = (const char *)cfa;
+    const __m128i *v = (const __m128i *)e->chk;
+    const int32_t *o = (const int32_t *)(e->chk + e->oo);
+    __m256i w0 = _mm256_setzero_si256(), w1 = _mm256_setzero_si256();
+    __m128i x0 = _mm_setzero_si128(), x1 = _mm_setzero_si128();
+#define UA_P(acc, i)                                                                           \
+    acc = _mm256_or_si256(                                                                     \
+        acc, _mm256_xor_si256(                                                                 \
+                 _mm256_inserti128_si256(                                                      \
+                     _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + o[i]))),      \
+                     _mm_loadu_si128((const __m128i *)(b + o[(i) + 1])), 1),                    \
+                 _mm256_loadu_si256((const __m256i *)(v + (i)))))
+#define FT __attribute__((fallthrough))
+    switch (e->wr) {
+    case 32: UA_P(w0, 30); FT;
+    case 30: UA_P(w1, 28); FT;
+    case 28: UA_P(w0, 26); FT;
+    case 26: UA_P(w1, 24); FT;
+    case 24: UA_P(w0, 22); FT;
+    case 22: UA_P(w1, 20); FT;
+    case 20: UA_P(w0, 18); FT;
+    case 18: UA_P(w1, 16); FT;
+    case 16: UA_P(w0, 14); FT;
+    case 14: UA_P(w1, 12); FT;
+    case 12: UA_P(w0, 10); FT;
+    case 10: UA_P(w1, 8); FT;
+    case 8: UA_P(w0, 6); FT;
+    case 6: UA_P(w1, 4); FT;
+    case 4: UA_P(w0, 2); FT;
+    case 2: UA_P(w1, 0);
+        break;
+    case 31: UA_P(w0, 29); FT;
+    case 29: UA_P(w1, 27); FT;
+    case 27: UA_P(w0, 25); FT;
+    case 25: UA_P(w1, 23); FT;
+    case 23: UA_P(w0, 21); FT;
+    case 21: UA_P(w1, 19); FT;
+    case 19: UA_P(w0, 17); FT;
+    case 17: UA_P(w1, 15); FT;
+    case 15: UA_P(w0, 13); FT;
+    case 13: UA_P(w1, 11); FT;
+    case 11: UA_P(w0, 9); FT;
+    case 9: UA_P(w1, 7); FT;
+    case 7: UA_P(w0, 5); FT;
+    case 5: UA_P(w1, 3); FT;
+    case 3: UA_P(w0, 1); FT;
+    case 1:
+        x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(b + o[0])), _mm_load_si128(v));
+        break;
+    case 0:
+        break;
+    default:
+        __builtin_unreachable(); /* (ucache_seal: wr <= UCACHE_WSTRAIGHT) */
+    }
+#undef UA_P
+    _Static_assert(UCACHE_WSTRAIGHT == 32u, "32 cases");
+    const unsigned nw = e->nw;
+    const __m128i *pv = v + nw;
+    const int32_t *po = o + nw;
+#define UA_PAIR(i)                                                                             \
+    _mm_xor_si128(_mm_castpd_si128(_mm_loadh_pd(                                              \
+                      _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + po[2 * (i)]))),    \
+                      (const double *)(b + po[2 * (i) + 1]))),                                  \
+                  _mm_load_si128(pv + (i)))
+#define P2(i)                                                                                  \
+    case i + 2:                                                                                \
+        x1 = _mm_or_si128(x1, UA_PAIR(i + 1));                                                 \
+        FT;                                                                                    \
+    case i + 1:                                                                                \
+        x0 = _mm_or_si128(x0, UA_PAIR(i));                                                     \
+        FT;
+    switch (e->pr) {
+    P2(30) P2(28) P2(26) P2(24) P2(22) P2(20) P2(18) P2(16)
+    P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
+    case 0:
+        break;
+    default:
+        __builtin_unreachable();
+    }
+#undef P2
+#undef UA_PAIR
+#undef FT
+    const __m256i d = _mm256_or_si256(_mm256_or_si256(w0, w1),
+                                      _mm256_zextsi128_si256(_mm_or_si128(x0, x1)));
+    if (PS_LIKELY(_mm256_testz_si256(d, d)))
+        return e;
+    /* (the chain's SSE code after the upper halves were used; asm: GCC merged its own
+     * vzeroupper's path with the early exit's, which has none) */
+    __asm__ volatile("vzeroupper" ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+                     "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+    return ucache_find_chain(c, ra, cfa);
+}
+#endif
+
+/* ucache_lookup_avx2 where the CPU has it (chosen at the first seal, before any entry can be
+ * found), else the SSE2 one. PERFSHIM_TEST_UCACHE_SSE2 (tests) keeps SSE2. */
+ucache_ent_t *(*ucache_lookup_fn)(ucache_t *c, uintptr_t ra, uintptr_t cfa) = ucache_lookup_sse2;
+static void ucache_choose(void)
+{
+#if defined(__x86_64__)
+    static int chosen;
+    if (__atomic_load_n(&chosen, __ATOMIC_RELAXED))
+        return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && !getenv("PERFSHIM_TEST_UCACHE_SSE2"))
+        __atomic_store_n(&ucache_lookup_fn, ucache_lookup_avx2, __ATOMIC_RELAXED);
+    __atomic_store_n(&chosen, 1, __ATOMIC_RELAXED);
+#endif
 }
 
 ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa)

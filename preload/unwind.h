@@ -95,11 +95,12 @@ uint64_t unwind_shallow_count(void);
  * 16-byte window, compared with one SSE load, xor and or; the other (single) slots two to a
  * vector (movq, movhpd); a hit ORs every difference and branches once (no early exit: a miss
  * costs the whole check, then the walk): 4 instructions per window (its offset, the load, xor,
- * or), 3 per single slot, and 3 a group of 4 for the loop, where the checks' loop took 8 per
- * slot (issue 18: 261 -> 157 -> ~138 per malloc at depth 12, callgrind: churn_bench's 16
- * frames are 13 windows and 4 single slots, checked as 4 + 1 groups, ~35 of the ~138 the
- * key's hash, the way's compare and the loops' set-up; now the last entry found is tried
- * first, without them). Every checked slot is read on every
+ * or; with AVX2 two windows a 32-byte xor and or: 3), 3 per single slot, in straight-line code
+ * entered at the entry's counts (no loop, no padding), where the checks' loop took 8 per slot
+ * (issue 18: 261 -> 157 -> ~138 -> 92 per malloc at depth 12, callgrind: churn_bench's 16
+ * frames are 13 windows and 4 single slots; the last entry found is tried first, without the
+ * key's hash; ucache_lookup_avx2: ~65 of the 92 the checks, the rest the key, the two
+ * dispatches and the call). Every checked slot is read on every
  * hit, the deepest as the nearest: a check of the frames nearest the hook alone cannot be
  * exact (the same caller reached from another call site further up, the frames between of
  * the same sizes, differs in one slot 30 frames up; nothing but a read of that slot, or a
@@ -119,19 +120,23 @@ uint64_t unwind_shallow_count(void);
 #define UCACHE_HEADS 128u /* chains, by the hash of (ra, CFA) */
 #define UCACHE_MAX_FRAMES 64u
 #define UCACHE_CHECKS (2u * UCACHE_MAX_FRAMES + 1u)
-/* Sealed, the checks are groups of 4 (a group short of 4 is filled with copies of its
- * section's first check: checking a slot twice changes nothing), so the lookup's loops have
- * no remainder: a group of windows is 4 offsets (int32) then 4 pairs of values (80 bytes,
- * the pairs 16-byte aligned), a group of singles 4 offsets then 4 values (48 bytes). */
-#define UCACHE_WGROUP_WORDS 10u /* uint64_t words of a group of 4 windows */
-#define UCACHE_SGROUP_WORDS 6u  /* of a group of 4 single slots */
-/* at most UCACHE_CHECKS slots: w windows and s singles with 2w + s <= UCACHE_CHECKS, the
- * most words when w is 2 (one group of windows) and s 125 (32 groups of singles) */
-#define UCACHE_CHK_WORDS (UCACHE_WGROUP_WORDS + 32u * UCACHE_SGROUP_WORDS)
+/* Sealed (ucache_seal), the checks are laid out for ucache_lookup's straight-line code: the
+ * windows' values (16 bytes each, aligned), then the single slots' values in pairs (an odd
+ * count is made even with a copy of the first single: checking a slot twice changes
+ * nothing), then the offsets (int32), the windows' then the singles'. The first wr windows
+ * and pr pairs are checked by straight-line code entered at their count (a switch: no loop,
+ * no padding); deeper stacks put the rest (wl groups of 4 windows, pl groups of 2 pairs) in a
+ * loop before it. At most 2 * 64 + 1 slots: 64 windows and 1 single, or 129 singles (65
+ * pairs), so at most 130 value words and 130 offsets (65 words). */
+#define UCACHE_WSTRAIGHT 32u /* windows checked by straight-line code */
+#define UCACHE_PSTRAIGHT 32u /* pairs of single slots (no frame pointers: ~2 a frame) */
+#define UCACHE_CHK_WORDS 202u
 typedef struct ucache_ent_s {
     uintptr_t ra, cfa; /* ra 0: empty */
     uint32_t id, n;    /* the interned stack; checks (slots) while filling */
-    uint16_t wend, send; /* sealed: chk[0, wend) groups of 4 windows, [wend, send) of singles */
+    uint8_t wr, wl, pr, pl; /* sealed: wr windows straight, wl groups of 4 in the loop; pairs */
+    uint8_t deep;           /* sealed: wl or pl not 0 */
+    uint16_t nw, oo;        /* windows in all; the offsets' first word (chk + oo) */
     uint8_t next;        /* the next entry on its chain, plus 1 (0: the chain's end) */
     uint8_t chain;       /* its chain, plus 1 (0: on none) */
     uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
@@ -141,9 +146,8 @@ typedef struct ucache_ent_s {
             int32_t off[UCACHE_CHECKS];
             uint64_t val[UCACHE_CHECKS];
         };
-        /* sealed: window k of a window group at cfa + off[k] holds val[2k], val[2k + 1]
-         * (off: the group's first 16 bytes, val: the 64 after); single k of a single group
-         * at cfa + off[k] holds val[k] (val: the 32 bytes after the offsets) */
+        /* sealed: window k (k < nw) at cfa + o[k] holds chk[2k], chk[2k + 1]; single j at
+         * cfa + o[nw + j] holds chk[2nw + j] (o: the int32s at chk + oo) */
         uint64_t chk[UCACHE_CHK_WORDS] __attribute__((aligned(16)));
     };
 } ucache_ent_t;
@@ -187,62 +191,25 @@ static PS_ALWAYS_INLINE unsigned ucache_hash(uintptr_t ra, uintptr_t cfa)
 _Static_assert(UCACHE_HEADS == 128u, "ucache_hash takes 7 bits");
 _Static_assert(UCACHE_ENTS < 255u, "entries are numbered by a byte");
 
-/* 0 if every slot e checks holds the value it held (b: the hook's CFA), else not 0. */
-static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *b)
-{
-    const uint64_t *g = e->chk, *ge = g + e->wend;
-    ucache_v2a_t acc = {0, 0}, acc2 = {0, 0};
-#define UCACHE_WIN(i) (*(const ucache_v2_t *)(b + o[i]) ^ v[i])
-    /* two groups an iteration (after one peeled when their count is odd): the loop's add,
-     * compare and branch once per 8 windows (fp 30 310 -> 305 an event; the single slots'
-     * loop unrolled so cost 2 more at depth 12 with frame pointers, saved 2-4 without: left
-     * rolled) */
-#pragma GCC unroll 2
-    for (; g != ge; g += UCACHE_WGROUP_WORDS) {
-        const int32_t *o = (const int32_t *)g;
-        const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
-        acc |= UCACHE_WIN(0) | UCACHE_WIN(2);
-        acc2 |= UCACHE_WIN(1) | UCACHE_WIN(3);
-    }
-#undef UCACHE_WIN
-    g = ge; /* (not the loop's g: the compiler would compute it again from the count) */
-    ge = e->chk + e->send;
-    /* two single slots a vector (movq, movhpd: SSE2), into the windows' accumulators: 3
-     * instructions a slot, not 4 (its offset, the load, xor, or), and one reduction */
-#define UCACHE_PAIR(i, j)                                                                    \
-    ((ucache_v2a_t)_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + o[i]))), \
-                                (const double *)(b + o[j])))
-    for (; g != ge; g += UCACHE_SGROUP_WORDS) { /* without frame pointers: mostly these */
-        const int32_t *o = (const int32_t *)g;
-        const ucache_v2a_t *v = (const ucache_v2a_t *)(g + 2);
-        acc |= UCACHE_PAIR(0, 1) ^ v[0];
-        acc2 |= UCACHE_PAIR(2, 3) ^ v[1];
-    }
-#undef UCACHE_PAIR
-    acc |= acc2;
-    return acc[0] | acc[1];
-}
-
-/* ucache_find past the last entry found: the entries of the key's chain, checked (unwind.c). */
-PS_NOINLINE ucache_ent_t *ucache_find_chain(ucache_t *c, uintptr_t ra, uintptr_t cfa);
+/* The entry of the stack of a hook called from ra with its CFA at cfa, or NULL: the entry the
+ * thread's last lookup found first (a loop allocating from one place: no hash, no chain),
+ * then the key's chain; each entry's checked slots compared (unwind.c: straight-line code,
+ * 4 instructions a window with SSE2, 3 with AVX2 (chosen at run time), 3 a single slot,
+ * ~10 for the call and the dispatch). */
+extern PS_HIDDEN ucache_ent_t *(*ucache_lookup_fn)(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 /* The entry a new stack of key (ra, cfa) is filled into: the least recently filled one, taken
  * off its chain and put on the key's, unpublished (ra 0) and empty (n 0); a stack it held is
  * no longer found. Its untimed calls (ucache_ent_t.calls) are moved to c->spill_*. */
 ucache_ent_t *ucache_claim(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 
 /* The cache entry of the stack of a hook called from ra with its CFA at cfa (its id: e->id,
- * never 0), or NULL. The entry the thread's last lookup found is tried first, without the
- * key's hash and the ways' compares (a loop allocating from one place: ~12 instructions a
- * malloc less); the others through ucache_find_chain. */
+ * never 0), or NULL (no cache yet, or no entry matches). */
 static PS_ALWAYS_INLINE ucache_ent_t *ucache_find(const tstate_t *st, uintptr_t ra, uintptr_t cfa)
 {
     ucache_t *c = st->ucache;
     if (PS_UNLIKELY(!c))
         return NULL;
-    ucache_ent_t *e = c->mru;
-    if (PS_LIKELY(e->ra == ra && e->cfa == cfa && ucache_diff(e, (const char *)cfa) == 0))
-        return e;
-    return ucache_find_chain(c, ra, cfa);
+    return ucache_lookup_fn(c, ra, cfa);
 }
 
 /* unwind_capture through a libunwind cursor, which also notes the slots it read: when the
