@@ -13,6 +13,9 @@
  *             allocations and is complete; the child's own trace holds exactly its own.
  *   errno     every allocation function, first call of the process and of a new thread:
  *             errno exactly as natively (ENOMEM, EINVAL, or unchanged).
+ *   errno_mt  4 threads, each freeing the blocks the one before it allocated (cross-thread
+ *             frees: shared live-set shards, their locks and revocations, buffer hand-offs,
+ *             new stacks), 800,000 calls: errno unchanged by every successful call
  *   snapsig   PERFSHIM_SNAPSHOT_SIGNAL=11 and a segfault: killed by SIGSEGV as natively (not
  *             a loop), with one warning.
  *   deepbind  a library opened with RTLD_DEEPBIND (by "$ORIGIN/..." and, in deepbind_name, by
@@ -244,6 +247,59 @@ static void *errno_thread(void *arg)
     return NULL;
 }
 
+/* errno_mt: thread i allocates into ring i and frees what thread i-1 put in ring i-1 */
+#define EMT_THREADS 4
+#define EMT_ROUNDS 100000
+#define EMT_SLOTS 64
+static void *volatile emt_ring[EMT_THREADS][EMT_SLOTS];
+static long emt_bad[EMT_THREADS];
+
+__attribute__((noinline)) static void *emt_alloc(int depth, size_t n)
+{
+    /* a few distinct stacks: the stack cache's misses and walks go through the check too */
+    return depth ? emt_alloc(depth - 1, n) : malloc(n);
+}
+
+static void *errno_mt_thread(void *arg)
+{
+    const int me = (int)(uintptr_t)arg, prev = (me + EMT_THREADS - 1) % EMT_THREADS;
+    long bad = 0;
+    for (int i = 0; i < EMT_ROUNDS; i++) {
+        errno = 1234 + me;
+        void *p = emt_alloc(i % 5, 16 + (size_t)(i % 200));
+        bad += errno != 1234 + me;
+        void *old = __atomic_exchange_n(&emt_ring[me][i % EMT_SLOTS], p, __ATOMIC_ACQ_REL);
+        errno = 4321 + me;
+        free(old);
+        bad += errno != 4321 + me;
+        void *theirs = __atomic_exchange_n(&emt_ring[prev][(i * 7) % EMT_SLOTS], NULL,
+                                           __ATOMIC_ACQ_REL);
+        errno = 5678;
+        free(theirs);
+        bad += errno != 5678;
+    }
+    emt_bad[me] = bad;
+    return NULL;
+}
+
+static void run_errno_mt(void)
+{
+    pthread_t t[EMT_THREADS];
+    for (int i = 0; i < EMT_THREADS; i++)
+        pthread_create(&t[i], NULL, errno_mt_thread, (void *)(uintptr_t)i);
+    long bad = 0;
+    for (int i = 0; i < EMT_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        bad += emt_bad[i];
+    }
+    for (int i = 0; i < EMT_THREADS; i++)
+        for (int j = 0; j < EMT_SLOTS; j++)
+            free(emt_ring[i][j]);
+    char line[80];
+    snprintf(line, sizeof line, "errno_mt: %ld calls changed errno\n", bad);
+    say(line);
+}
+
 static void run_deepbind(const char *name, int how)
 {
     void *h = dlopen(name, how | RTLD_DEEPBIND);
@@ -281,6 +337,8 @@ static void run(int argc, char **argv)
         pthread_create(&t, NULL, errno_thread, NULL);
         pthread_join(t, NULL);
         say(errbuf);
+    } else if (!strcmp(mode, "errno_mt")) {
+        run_errno_mt();
     } else if (!strcmp(mode, "deepbind")) {
         run_deepbind("$ORIGIN/.libs/libdeep.so", RTLD_LAZY); /* PLT entries not yet bound */
     } else if (!strcmp(mode, "deepbind_name")) {
@@ -475,6 +533,9 @@ static void check_errno(void)
 {
     cur_mode = "errno";
     int st = compare("errno", NULL);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cur_mode = "errno_mt";
+    st = compare("errno_mt", NULL);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
