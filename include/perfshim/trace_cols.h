@@ -483,8 +483,11 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         c0[i] = col[i] = p;
         p += ps_cols_room(i, len);
     }
-    uint64_t last_tq = 0, last_ptr = 0, pred = 0, t_last = 0; /* t_last: the last timed record's */
-    uint32_t nevents = 0, n_other = 0; /* nevents: other records' (heap records' after) */
+    /* t_last: the last timed other record's, heap_at_t: the heap records before it (the last
+     * timed record is a heap record's, last_tq, when there are more at the end) */
+    uint64_t last_tq = 0, last_ptr = 0, pred = 0, t_last = 0;
+    uint32_t nevents = 0, n_other = 0, heap_at_t = 0; /* nevents: other records' (heap
+                                                       * records' after) */
     int heap_only = 1;
     const unsigned char *next = src, *const end = src + len;
     while ((size_t)(end - next) >= sizeof(ps_rec_hdr_t)) {
@@ -511,7 +514,6 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (head == 15)
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
-            t_last = tq << q;
             const uint32_t hi = ps_cols_hash(a.ptr);
             const unsigned cls = ps_cols_class(a.size);
             unsigned hit = ps_cols_lifo_take(&e->lifo[cls], a.ptr);
@@ -574,7 +576,6 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (head == 15)
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
-            t_last = tq << q;
             const uint32_t hi = ps_cols_hash(f.ptr);
             uint64_t rank;
             if (ps_cols_enc_rank(e, f.ptr, hi, base, nalloc, 1, &rank)) {
@@ -607,7 +608,6 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
             last_tq = tq;
-            t_last = tq << q;
             uint64_t rank;
             if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, nalloc, 0,
                                  &rank)) {
@@ -644,9 +644,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             col[PS_COL_OTHER] += h.len;
             const unsigned ts_off = ps_rec_ts_offset(h.type);
             if (ts_off && h.len >= ts_off + 8) {
-                uint64_t t;
-                memcpy(&t, r + ts_off, sizeof t);
-                t_last = t;
+                memcpy(&t_last, r + ts_off, sizeof t_last);
+                heap_at_t = (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
             }
         }
     }
@@ -654,7 +653,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     e->nfree = nfree;
     if (next != end)
         return 0;
-    info->nevents = nevents + (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
+    const uint32_t nheap = (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
+    info->nevents = nevents + nheap;
     info->heap_only = heap_only;
     /* the first timed record's (not 0), found once here instead of tested at each record */
     for (size_t pos = 0; pos < len && !info->t_first;) {
@@ -663,7 +663,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         info->t_first = ps_cols_rec_time(src + pos, h, ps_cols_kind(h), q);
         pos += h.len;
     }
-    info->t_last = t_last;
+    info->t_last = nheap != heap_at_t ? last_tq << q : t_last;
     ps_cols_hdr_t hd = {.format = PS_COLS_FORMAT, .q = (uint8_t)q, .xlen = (uint32_t)len};
     p = out + sizeof hd;
     for (unsigned i = 0; i < PS_COL_N; i++) {
