@@ -415,7 +415,7 @@ ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uin
                  int push, uint64_t *rank)
 {
     const ps_cols_slot_t *s = &e->hash[hi];
-    if (s->ptr != ptr || s->idx1 <= base || !ptr)
+    if (s->ptr != ptr || s->idx1 <= base) /* (a slot never written holds ptr 0, idx1 0) */
         return 0;
     /* seq and the latest, from 0 in the chunk (nalloc >= idx1 > base) */
     const uint64_t seq = s->idx1 - 1 - base, latest = nalloc - 1 - base;
