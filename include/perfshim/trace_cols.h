@@ -409,16 +409,16 @@ static inline __attribute__((always_inline)) void ps_cols_enc_lifo_push(ps_cols_
 /* The encoder's side of a FREE's (or REALLOC's old pointer's) byte: 1 + the rank among the
  * live allocations of the chunk when ptr is one of them (taken out of the list, its block
  * pushed on its size class' list when push), else 0. *rank gets the rank. hi: the hash of
- * ptr (ps_cols_hash); nalloc: the allocations numbered so far (e's, not yet stored). */
+ * ptr (ps_cols_hash); na: the chunk's allocations so far (e's nalloc - base). */
 static inline __attribute__((always_inline)) unsigned
-ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uint64_t nalloc,
+ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uint64_t na,
                  int push, uint64_t *rank)
 {
     const ps_cols_slot_t *s = &e->hash[hi];
     if (s->ptr != ptr || s->idx1 <= base) /* (a slot never written holds ptr 0, idx1 0) */
         return 0;
-    /* seq and the latest, from 0 in the chunk (nalloc >= idx1 > base) */
-    const uint64_t seq = s->idx1 - 1 - base, latest = nalloc - 1 - base;
+    /* seq and the latest, from 0 in the chunk (base + na >= idx1 > base) */
+    const uint64_t seq = s->idx1 - 1 - base, latest = na - 1;
     if (latest - seq >= PS_COLS_WINDOW)
         return 0; /* out of the window */
     uint64_t *w = &e->live[(seq >> 6) & (PS_COLS_WINDOW / 64 - 1)];
@@ -475,8 +475,9 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         return 0;
     ps_cols_enc_chunk(e);
     const uint64_t base = e->nalloc, fbase = e->nfree;
-    uint64_t nalloc = base, nfree = fbase; /* e's, stored at the end (the columns' byte stores
-                                            * may alias anything: locals stay in registers) */
+    uint64_t na = 0, nfree = fbase; /* the chunk's allocations, e's frees: stored at the end
+                                     * (the columns' byte stores may alias anything: locals
+                                     * stay in registers) */
     unsigned char *col[PS_COL_N], *c0[PS_COL_N];
     unsigned char *p = out + sizeof(ps_cols_hdr_t);
     for (unsigned i = 0; i < PS_COL_N; i++) {
@@ -557,10 +558,10 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.ptr) {
                 ps_cols_slot_t *s = &e->hash[hi];
                 s->ptr = a.ptr;
-                s->idx1 = ++nalloc;
+                const uint64_t li = na++;
+                s->idx1 = base + na;
                 s->cls = cls;
-                const uint32_t li = (uint32_t)(nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
-                e->live[li >> 6] |= (uint64_t)1 << (li & 63);
+                e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
         } else if (kind == PS_COLS_FREE) {
             struct {
@@ -578,7 +579,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             last_tq = tq;
             const uint32_t hi = ps_cols_hash(f.ptr);
             uint64_t rank;
-            if (ps_cols_enc_rank(e, f.ptr, hi, base, nalloc, 1, &rank)) {
+            if (ps_cols_enc_rank(e, f.ptr, hi, base, na, 1, &rank)) {
                 if (rank < 14) {
                     head |= (unsigned)(rank + 1) << 4;
                 } else {
@@ -609,7 +610,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
             last_tq = tq;
             uint64_t rank;
-            if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, nalloc, 0,
+            if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, na, 0,
                                  &rank)) {
                 if (rank < PS_COLS_RANK_ESC - 1) {
                     *col[PS_COL_FREF]++ = (unsigned char)(rank + 1);
@@ -629,10 +630,10 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.new_ptr) {
                 ps_cols_slot_t *s = &e->hash[ps_cols_hash(a.new_ptr)];
                 s->ptr = a.new_ptr;
-                s->idx1 = ++nalloc;
+                const uint64_t li = na++;
+                s->idx1 = base + na;
                 s->cls = ps_cols_class(a.size);
-                const uint32_t li = (uint32_t)(nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
-                e->live[li >> 6] |= (uint64_t)1 << (li & 63);
+                e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
         } else {
             *col[PS_COL_OP]++ = 0;
@@ -649,7 +650,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             }
         }
     }
-    e->nalloc = nalloc;
+    e->nalloc = base + na;
     e->nfree = nfree;
     if (next != end)
         return 0;
