@@ -143,16 +143,16 @@ typedef struct ps_cols_lifo_s {
 static inline __attribute__((always_inline)) unsigned ps_cols_lifo_take(ps_cols_lifo_t *l,
                                                                        uint64_t ptr)
 {
-    if (l->n && l->ptr[l->n - 1] == ptr) { /* most take the latest */
-        l->n--;
+    const unsigned n = l->n;
+    if (n && l->ptr[n - 1] == ptr) { /* most take the latest */
+        l->n = n - 1;
         return 1;
     }
-    for (unsigned i = 0; i < l->n; i++) {
-        unsigned k = l->n - 1 - i;
+    for (unsigned i = 1; i < n; i++) { /* (the latest was not it) */
+        unsigned k = n - 1 - i;
         if (l->ptr[k] == ptr) {
-            if (i) /* most take the latest: no call */
-                memmove(&l->ptr[k], &l->ptr[k + 1], i * sizeof l->ptr[0]);
-            l->n--;
+            memmove(&l->ptr[k], &l->ptr[k + 1], i * sizeof l->ptr[0]);
+            l->n = n - 1;
             return i + 1;
         }
     }
