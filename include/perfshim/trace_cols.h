@@ -285,7 +285,7 @@ static inline unsigned ps_cols_popcount(uint64_t m)
 typedef struct ps_cols_slot_s {
     uint64_t ptr;
     uint64_t idx1; /* 1 + the allocation's number (counted over every chunk) */
-    uint64_t cls;  /* its size class (ps_cols_class) */
+    ps_cols_lifo_t *lifo; /* its size class' list (ps_cols_class; a FREE pushes its block) */
 } ps_cols_slot_t;
 
 /* The encoder's state: zero it once; it may be reused for any number of chunks (of any
@@ -436,7 +436,7 @@ ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uin
     r += ps_cols_popcount(m & (~(uint64_t)0 >> (63 - (latest & 63))));
     *rank = r;
     if (push)
-        ps_cols_enc_lifo_push(&e->lifo[s->cls], ptr);
+        ps_cols_enc_lifo_push(s->lifo, ptr);
     return 1;
 }
 
@@ -516,8 +516,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
             const uint32_t hi = ps_cols_hash(a.ptr);
-            const unsigned cls = ps_cols_class(a.size);
-            unsigned hit = ps_cols_lifo_take(&e->lifo[cls], a.ptr);
+            ps_cols_lifo_t *const cl = &e->lifo[ps_cols_class(a.size)];
+            unsigned hit = ps_cols_lifo_take(cl, a.ptr);
             if (hit == 1) {
                 head |= 1u << 4;
             } else if (hit) {
@@ -560,7 +560,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 s->ptr = a.ptr;
                 const uint64_t li = na++;
                 s->idx1 = base + na;
-                s->cls = cls;
+                s->lifo = cl;
                 e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
         } else if (kind == PS_COLS_FREE) {
@@ -632,7 +632,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
                 s->ptr = a.new_ptr;
                 const uint64_t li = na++;
                 s->idx1 = base + na;
-                s->cls = ps_cols_class(a.size);
+                s->lifo = &e->lifo[ps_cols_class(a.size)];
                 e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
         } else {
