@@ -297,7 +297,8 @@ typedef struct ps_cols_enc_s {
     } fhash[PS_COLS_FWINDOW];
     ps_cols_lifo_t lifo[PS_COLS_NCLASS]; /* emptied at each chunk (their gen unused) */
     /* the decoder's live list as a ring of bits: bit seq % PS_COLS_WINDOW is set while the
-     * chunk's allocation seq (one of its latest PS_COLS_WINDOW) is live. An allocation sets
+     * chunk's allocation seq (one of its latest PS_COLS_WINDOW; numbered over every chunk)
+     * is live. An allocation sets
      * its bit (dropping the one that leaves the window: the same bit), a FREE's rank is the
      * count of bits set after its own up to the latest. No reset between chunks: the bits
      * between a chunk's allocation and its latest are all the chunk's own. */
@@ -409,16 +410,17 @@ static inline __attribute__((always_inline)) void ps_cols_enc_lifo_push(ps_cols_
 /* The encoder's side of a FREE's (or REALLOC's old pointer's) byte: 1 + the rank among the
  * live allocations of the chunk when ptr is one of them (taken out of the list, its block
  * pushed on its size class' list when push), else 0. *rank gets the rank. hi: the hash of
- * ptr (ps_cols_hash); na: the chunk's allocations so far (e's nalloc - base). */
+ * ptr (ps_cols_hash); nalloc: the allocations numbered so far (e's, not yet stored). */
 static inline __attribute__((always_inline)) unsigned
-ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uint64_t na,
+ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uint64_t nalloc,
                  int push, uint64_t *rank)
 {
     const ps_cols_slot_t *s = &e->hash[hi];
     if (s->ptr != ptr || s->idx1 <= base) /* (a slot never written holds ptr 0, idx1 0) */
         return 0;
-    /* seq and the latest, from 0 in the chunk (base + na >= idx1 > base) */
-    const uint64_t seq = s->idx1 - 1 - base, latest = na - 1;
+    /* seq and the latest, numbered over every chunk (nalloc >= idx1 > base): the ring's bits
+     * are allocation numbers modulo PS_COLS_WINDOW */
+    const uint64_t seq = s->idx1 - 1, latest = nalloc - 1;
     if (latest - seq >= PS_COLS_WINDOW)
         return 0; /* out of the window */
     uint64_t *w = &e->live[(seq >> 6) & (PS_COLS_WINDOW / 64 - 1)];
@@ -475,9 +477,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         return 0;
     ps_cols_enc_chunk(e);
     const uint64_t base = e->nalloc, fbase = e->nfree;
-    uint64_t na = 0, nfree = fbase; /* the chunk's allocations, e's frees: stored at the end
-                                     * (the columns' byte stores may alias anything: locals
-                                     * stay in registers) */
+    uint64_t nalloc = base, nfree = fbase; /* e's, stored at the end (the columns' byte stores
+                                            * may alias anything: locals stay in registers) */
     unsigned char *col[PS_COL_N], *c0[PS_COL_N];
     unsigned char *p = out + sizeof(ps_cols_hdr_t);
     for (unsigned i = 0; i < PS_COL_N; i++) {
@@ -558,8 +559,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.ptr) {
                 ps_cols_slot_t *s = &e->hash[hi];
                 s->ptr = a.ptr;
-                const uint64_t li = na++;
-                s->idx1 = base + na;
+                const uint64_t li = nalloc++;
+                s->idx1 = nalloc;
                 s->lifo = cl;
                 e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
@@ -579,7 +580,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             last_tq = tq;
             const uint32_t hi = ps_cols_hash(f.ptr);
             uint64_t rank;
-            if (ps_cols_enc_rank(e, f.ptr, hi, base, na, 1, &rank)) {
+            if (ps_cols_enc_rank(e, f.ptr, hi, base, nalloc, 1, &rank)) {
                 if (rank < 14) {
                     head |= (unsigned)(rank + 1) << 4;
                 } else {
@@ -610,7 +611,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
             last_tq = tq;
             uint64_t rank;
-            if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, na, 0,
+            if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, nalloc, 0,
                                  &rank)) {
                 if (rank < PS_COLS_RANK_ESC - 1) {
                     *col[PS_COL_FREF]++ = (unsigned char)(rank + 1);
@@ -630,8 +631,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.new_ptr) {
                 ps_cols_slot_t *s = &e->hash[ps_cols_hash(a.new_ptr)];
                 s->ptr = a.new_ptr;
-                const uint64_t li = na++;
-                s->idx1 = base + na;
+                const uint64_t li = nalloc++;
+                s->idx1 = nalloc;
                 s->lifo = &e->lifo[ps_cols_class(a.size)];
                 e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
@@ -650,7 +651,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             }
         }
     }
-    e->nalloc = base + na;
+    e->nalloc = nalloc;
     e->nfree = nfree;
     if (next != end)
         return 0;
