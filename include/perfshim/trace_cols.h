@@ -496,10 +496,14 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         ps_rec_hdr_t h;
         memcpy(&h, next, sizeof h);
         const unsigned kind = ps_cols_kind(h); /* a heap kind's h.len is known from here */
-        if (h.len > (size_t)(end - next) || (kind == PS_COLS_OTHER && h.len < sizeof h))
+        const size_t rlen = kind == PS_COLS_ALLOC  ? sizeof(ps_rec_alloc_t)
+                            : kind == PS_COLS_FREE ? sizeof(ps_rec_free_t)
+                            : kind == PS_COLS_REALLOC ? sizeof(ps_rec_realloc_t)
+                                                      : h.len; /* (constants for the heap) */
+        if (rlen > (size_t)(end - next) || (kind == PS_COLS_OTHER && h.len < sizeof h))
             break;
         const unsigned char *r = next;
-        next += h.len;
+        next += rlen;
         if (kind == PS_COLS_ALLOC) {
             struct { /* the fields, each loaded where it is used (not the record copied) */
                 uint32_t stack;
