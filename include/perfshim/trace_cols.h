@@ -143,16 +143,16 @@ typedef struct ps_cols_lifo_s {
 static inline __attribute__((always_inline)) unsigned ps_cols_lifo_take(ps_cols_lifo_t *l,
                                                                        uint64_t ptr)
 {
-    if (l->n && l->ptr[l->n - 1] == ptr) { /* most take the latest */
-        l->n--;
+    const unsigned n = l->n;
+    if (n && l->ptr[n - 1] == ptr) { /* most take the latest */
+        l->n = n - 1;
         return 1;
     }
-    for (unsigned i = 0; i < l->n; i++) {
-        unsigned k = l->n - 1 - i;
+    for (unsigned i = 1; i < n; i++) { /* (the latest was not it) */
+        unsigned k = n - 1 - i;
         if (l->ptr[k] == ptr) {
-            if (i) /* most take the latest: no call */
-                memmove(&l->ptr[k], &l->ptr[k + 1], i * sizeof l->ptr[0]);
-            l->n--;
+            memmove(&l->ptr[k], &l->ptr[k + 1], i * sizeof l->ptr[0]);
+            l->n = n - 1;
             return i + 1;
         }
     }
@@ -285,7 +285,7 @@ static inline unsigned ps_cols_popcount(uint64_t m)
 typedef struct ps_cols_slot_s {
     uint64_t ptr;
     uint64_t idx1; /* 1 + the allocation's number (counted over every chunk) */
-    uint64_t cls;  /* its size class (ps_cols_class) */
+    ps_cols_lifo_t *lifo; /* its size class' list (ps_cols_class; a FREE pushes its block) */
 } ps_cols_slot_t;
 
 /* The encoder's state: zero it once; it may be reused for any number of chunks (of any
@@ -297,7 +297,8 @@ typedef struct ps_cols_enc_s {
     } fhash[PS_COLS_FWINDOW];
     ps_cols_lifo_t lifo[PS_COLS_NCLASS]; /* emptied at each chunk (their gen unused) */
     /* the decoder's live list as a ring of bits: bit seq % PS_COLS_WINDOW is set while the
-     * chunk's allocation seq (one of its latest PS_COLS_WINDOW) is live. An allocation sets
+     * chunk's allocation seq (one of its latest PS_COLS_WINDOW; numbered over every chunk)
+     * is live. An allocation sets
      * its bit (dropping the one that leaves the window: the same bit), a FREE's rank is the
      * count of bits set after its own up to the latest. No reset between chunks: the bits
      * between a chunk's allocation and its latest are all the chunk's own. */
@@ -415,10 +416,11 @@ ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uin
                  int push, uint64_t *rank)
 {
     const ps_cols_slot_t *s = &e->hash[hi];
-    if (s->ptr != ptr || s->idx1 <= base || !ptr)
+    if (s->ptr != ptr || s->idx1 <= base) /* (a slot never written holds ptr 0, idx1 0) */
         return 0;
-    /* seq and the latest, from 0 in the chunk (nalloc >= idx1 > base) */
-    const uint64_t seq = s->idx1 - 1 - base, latest = nalloc - 1 - base;
+    /* seq and the latest, numbered over every chunk (nalloc >= idx1 > base): the ring's bits
+     * are allocation numbers modulo PS_COLS_WINDOW */
+    const uint64_t seq = s->idx1 - 1, latest = nalloc - 1;
     if (latest - seq >= PS_COLS_WINDOW)
         return 0; /* out of the window */
     uint64_t *w = &e->live[(seq >> 6) & (PS_COLS_WINDOW / 64 - 1)];
@@ -436,7 +438,7 @@ ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uin
     r += ps_cols_popcount(m & (~(uint64_t)0 >> (63 - (latest & 63))));
     *rank = r;
     if (push)
-        ps_cols_enc_lifo_push(&e->lifo[s->cls], ptr);
+        ps_cols_enc_lifo_push(s->lifo, ptr);
     return 1;
 }
 
@@ -483,18 +485,25 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         c0[i] = col[i] = p;
         p += ps_cols_room(i, len);
     }
-    uint64_t last_tq = 0, last_ptr = 0, pred = 0, t_last = 0; /* t_last: the last timed record's */
-    uint32_t nevents = 0, n_other = 0; /* nevents: other records' (heap records' after) */
+    /* t_last: the last timed other record's, heap_at_t: the heap records before it (the last
+     * timed record is a heap record's, last_tq, when there are more at the end) */
+    uint64_t last_tq = 0, last_ptr = 0, pred = 0, t_last = 0;
+    uint32_t nevents = 0, n_other = 0, heap_at_t = 0; /* nevents: other records' (heap
+                                                       * records' after) */
     int heap_only = 1;
     const unsigned char *next = src, *const end = src + len;
     while ((size_t)(end - next) >= sizeof(ps_rec_hdr_t)) {
         ps_rec_hdr_t h;
         memcpy(&h, next, sizeof h);
         const unsigned kind = ps_cols_kind(h); /* a heap kind's h.len is known from here */
-        if (h.len > (size_t)(end - next) || (kind == PS_COLS_OTHER && h.len < sizeof h))
+        const size_t rlen = kind == PS_COLS_ALLOC  ? sizeof(ps_rec_alloc_t)
+                            : kind == PS_COLS_FREE ? sizeof(ps_rec_free_t)
+                            : kind == PS_COLS_REALLOC ? sizeof(ps_rec_realloc_t)
+                                                      : h.len; /* (constants for the heap) */
+        if (rlen > (size_t)(end - next) || (kind == PS_COLS_OTHER && h.len < sizeof h))
             break;
         const unsigned char *r = next;
-        next += h.len;
+        next += rlen;
         if (kind == PS_COLS_ALLOC) {
             struct { /* the fields, each loaded where it is used (not the record copied) */
                 uint32_t stack;
@@ -511,10 +520,9 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (head == 15)
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
-            t_last = tq << q;
             const uint32_t hi = ps_cols_hash(a.ptr);
-            const unsigned cls = ps_cols_class(a.size);
-            unsigned hit = ps_cols_lifo_take(&e->lifo[cls], a.ptr);
+            ps_cols_lifo_t *const cl = &e->lifo[ps_cols_class(a.size)];
+            unsigned hit = ps_cols_lifo_take(cl, a.ptr);
             if (hit == 1) {
                 head |= 1u << 4;
             } else if (hit) {
@@ -555,10 +563,10 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.ptr) {
                 ps_cols_slot_t *s = &e->hash[hi];
                 s->ptr = a.ptr;
-                s->idx1 = ++nalloc;
-                s->cls = cls;
-                const uint32_t li = (uint32_t)(nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
-                e->live[li >> 6] |= (uint64_t)1 << (li & 63);
+                const uint64_t li = nalloc++;
+                s->idx1 = nalloc;
+                s->lifo = cl;
+                e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
         } else if (kind == PS_COLS_FREE) {
             struct {
@@ -574,7 +582,6 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (head == 15)
                 col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(dt - 15));
             last_tq = tq;
-            t_last = tq << q;
             const uint32_t hi = ps_cols_hash(f.ptr);
             uint64_t rank;
             if (ps_cols_enc_rank(e, f.ptr, hi, base, nalloc, 1, &rank)) {
@@ -607,7 +614,6 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq0 - last_tq));
             col[PS_COL_TSX] = ps_uv_put(col[PS_COL_TSX], ps_zz(tq - tq0));
             last_tq = tq;
-            t_last = tq << q;
             uint64_t rank;
             if (ps_cols_enc_rank(e, a.old_ptr, ps_cols_hash(a.old_ptr), base, nalloc, 0,
                                  &rank)) {
@@ -629,10 +635,10 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             if (a.new_ptr) {
                 ps_cols_slot_t *s = &e->hash[ps_cols_hash(a.new_ptr)];
                 s->ptr = a.new_ptr;
-                s->idx1 = ++nalloc;
-                s->cls = ps_cols_class(a.size);
-                const uint32_t li = (uint32_t)(nalloc - 1 - base) & (PS_COLS_WINDOW - 1);
-                e->live[li >> 6] |= (uint64_t)1 << (li & 63);
+                const uint64_t li = nalloc++;
+                s->idx1 = nalloc;
+                s->lifo = &e->lifo[ps_cols_class(a.size)];
+                e->live[(li >> 6) & (PS_COLS_WINDOW / 64 - 1)] |= (uint64_t)1 << (li & 63);
             }
         } else {
             *col[PS_COL_OP]++ = 0;
@@ -644,9 +650,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
             col[PS_COL_OTHER] += h.len;
             const unsigned ts_off = ps_rec_ts_offset(h.type);
             if (ts_off && h.len >= ts_off + 8) {
-                uint64_t t;
-                memcpy(&t, r + ts_off, sizeof t);
-                t_last = t;
+                memcpy(&t_last, r + ts_off, sizeof t_last);
+                heap_at_t = (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
             }
         }
     }
@@ -654,7 +659,8 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
     e->nfree = nfree;
     if (next != end)
         return 0;
-    info->nevents = nevents + (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
+    const uint32_t nheap = (uint32_t)(col[PS_COL_OP] - c0[PS_COL_OP]) - n_other;
+    info->nevents = nevents + nheap;
     info->heap_only = heap_only;
     /* the first timed record's (not 0), found once here instead of tested at each record */
     for (size_t pos = 0; pos < len && !info->t_first;) {
@@ -663,7 +669,7 @@ static inline size_t ps_cols_encode(ps_cols_enc_t *e, const unsigned char *src, 
         info->t_first = ps_cols_rec_time(src + pos, h, ps_cols_kind(h), q);
         pos += h.len;
     }
-    info->t_last = t_last;
+    info->t_last = nheap != heap_at_t ? last_tq << q : t_last;
     ps_cols_hdr_t hd = {.format = PS_COLS_FORMAT, .q = (uint8_t)q, .xlen = (uint32_t)len};
     p = out + sizeof hd;
     for (unsigned i = 0; i < PS_COL_N; i++) {
