@@ -374,19 +374,22 @@ static void wacc_flush(pstate_t *S, wacc_t *a, size_t w)
     a->any = false;
 }
 
-/* An event at ts outside the window of acc (its sums added first, by the caller): the window
- * its sums go to. acc moves to ts's window, unless ts is at or before the start (window 0,
- * which the caller adds this one event to, acc's window unchanged). */
-static PS_NOINLINE size_t wacc_move(pstate_t *S, wacc_t *acc, uint64_t ts)
+/* An event at ts outside the window of acc (its sums added first, by the caller): acc moves
+ * to ts's window; when ts is at or before the start (or there are no window times), to
+ * window 0 with an empty range [0, 0), so that the next event, outside it, adds this one's
+ * sums there alone and moves acc again (the windows' sums add up: a window's sums added in
+ * pieces are the same). */
+static PS_NOINLINE void wacc_move(pstate_t *S, wacc_t *acc, uint64_t ts)
 {
     const pressure_t *P = S->P;
     size_t w = pressure_window(P, S->start_ns, ts);
+    acc->w = w;
     if (ts > S->start_ns && P->window_ns) {
-        acc->w = w;
         acc->lo = S->start_ns + w * P->window_ns;
         acc->hi = w == P->nwindows - 1 ? UINT64_MAX : acc->lo + P->window_ns;
+    } else {
+        acc->lo = acc->hi = 0;
     }
-    return w;
 }
 
 /* A realloc's new side after its old side (t->re_pending): a growth chain's step. */
@@ -488,12 +491,9 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
             s_size = &S->ss_size[si];
             last_id = id;
         }
-        size_t w1 = SIZE_MAX; /* an event outside acc's window alone: its window */
         if (PS_UNLIKELY(e->ts < acc.lo || e->ts >= acc.hi)) {
             WACC_FLUSH(acc.w);
-            size_t w = wacc_move(S, &acc, e->ts);
-            if (w != acc.w)
-                w1 = w;
+            wacc_move(S, &acc, e->ts);
         }
         uint64_t live = r->live_bytes;
         if (live > w_max)
@@ -568,8 +568,6 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 break;
             }
         }
-        if (PS_UNLIKELY(w1 != SIZE_MAX))
-            WACC_FLUSH(w1);
     }
     WACC_FLUSH(acc.w);
 #undef WACC_FLUSH
