@@ -224,25 +224,6 @@ typedef struct ps_cols_live_s {
                                                          * fixed-size move past the end) */
 } ps_cols_live_t;
 
-/* v[1, 1 + PS_COLS_CUT_FIXED) moved to v[0, PS_COLS_CUT_FIXED): straight-line 16-byte loads
- * and stores, each load before the store that would overwrite it (the destination is below
- * the source), no call: memmove's call, its size tests and its return were ~30 instructions
- * of a FREE's ~60 in ps_cols_dec2_heap_run. */
-static inline __attribute__((always_inline)) void ps_cols_shift_down(uint32_t *v)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    typedef uint32_t ps_cols_v4_t __attribute__((vector_size(16)));
-#pragma GCC unroll 16
-    for (unsigned k = 0; k < PS_COLS_CUT_FIXED; k += 4) {
-        ps_cols_v4_t x;
-        memcpy(&x, v + k + 1, sizeof x);
-        memcpy(v + k, &x, sizeof x);
-    }
-#else
-    memmove(v, v + 1, PS_COLS_CUT_FIXED * sizeof v[0]);
-#endif
-}
-
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
 static inline __attribute__((always_inline)) void ps_cols_live_add_small(ps_cols_live_t *l,
                                                                         uint32_t seq)
@@ -1382,7 +1363,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                  * fewer side's (the choice and the length of the move were half of this
                  * loop's mispredicted branches, callgrind --branch-sim) */
                 if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
-                    ps_cols_shift_down(lv + lhead + at);
+                    memmove(lv + lhead + at, lv + lhead + at + 1, PS_COLS_CUT_FIXED * sizeof lv[0]);
                 else
                     lhead = ps_cols_live_cut(lv, lhead, ln, at);
                 ln--;
