@@ -374,19 +374,22 @@ static void wacc_flush(pstate_t *S, wacc_t *a, size_t w)
     a->any = false;
 }
 
-/* An event at ts outside the window of acc (its sums added first, by the caller): the window
- * its sums go to. acc moves to ts's window, unless ts is at or before the start (window 0,
- * which the caller adds this one event to, acc's window unchanged). */
-static PS_NOINLINE size_t wacc_move(pstate_t *S, wacc_t *acc, uint64_t ts)
+/* An event at ts outside the window of acc (its sums added first, by the caller): acc moves
+ * to ts's window; when ts is at or before the start (or there are no window times), to
+ * window 0 with an empty range [0, 0), so that the next event, outside it, adds this one's
+ * sums there alone and moves acc again (the windows' sums add up: a window's sums added in
+ * pieces are the same). */
+static PS_NOINLINE void wacc_move(pstate_t *S, wacc_t *acc, uint64_t ts)
 {
     const pressure_t *P = S->P;
     size_t w = pressure_window(P, S->start_ns, ts);
+    acc->w = w;
     if (ts > S->start_ns && P->window_ns) {
-        acc->w = w;
         acc->lo = S->start_ns + w * P->window_ns;
         acc->hi = w == P->nwindows - 1 ? UINT64_MAX : acc->lo + P->window_ns;
+    } else {
+        acc->lo = acc->hi = 0;
     }
-    return w;
 }
 
 /* A realloc's new side after its old side (t->re_pending): a growth chain's step. */
@@ -432,11 +435,6 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
     const uint64_t short_ns = P->short_ns;
     const bool have_cross = P->have_cross_thread;
     const size_t kk = P->k;
-    pressure_site_t *sites = P->sites;
-    const uint32_t *site_of = S->site_of;
-    size_t site_of_n = S->site_of_n;
-    uint32_t *ss_thr = S->ss_thr;
-    uint64_t *ss_size = S->ss_size;
     wacc_t acc = S->win;
     /* acc's sums, in locals */
     /* (no flag for "an event was counted": each counts as one allocation or one release) */
@@ -450,13 +448,15 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
         w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
     } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
-    size_t ti = 0;   /* its index */
+    uint32_t tkey = 0; /* its index + 1 (ss_thr's value for it) */
     uint64_t tid = UINT64_MAX;     /* its tid (none yet: no event's) */
-    uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, index */
-    size_t last_si = 0;
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        const pass_event_t *e = &ev[i];
+    uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, and its site, */
+    pressure_site_t *s = NULL;     /* its ss_thr and ss_size entries (pointers, not the */
+    uint32_t *s_thr = NULL;        /* index and the arrays: fewer values live across the */
+    uint64_t *s_size = NULL;       /* loop; the arrays are read again, from S and P, when */
+    int rc = 0;                    /* the site changes, as a new site may move them) */
+    const pass_event_t *const ev_end = ev + n;
+    for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
         if (e->kind == PASS_EV_FAILED)
             continue;
         if (e->tid != tid) {
@@ -464,45 +464,38 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 rc = -PS_E_NOMEM;
                 break;
             }
-            ti = (size_t)(t - S->thr);
+            tkey = (uint32_t)(t - S->thr) + 1;
             tid = e->tid;
         }
         const bool alloc = e->kind == PASS_EV_ALLOC;
-        if (!alloc && !r[i].freed) { /* not a live block's release: nothing freed */
+        if (!alloc && !r->freed) { /* not a live block's release: nothing freed */
             t->re_pending = false;
             continue;
         }
-        const replay_released_t *b = &r[i].released;
+        const replay_released_t *b = &r->released;
         uint32_t id = alloc ? e->stack : b->stack_id;
-        size_t si;
-        if (id == last_id) { /* (a churn's events: one site after the other) */
-            si = last_si;
-        } else if (PS_LIKELY(id < site_of_n) && site_of[id]) {
-            si = site_of[id] - 1;
-        } else {
-            const pressure_site_t *ns = site_get_slow(S, id);
-            if (!ns) {
-                rc = -PS_E_NOMEM;
-                break;
+        if (id != last_id) { /* (a churn's events: one site after the other) */
+            size_t si;
+            if (PS_LIKELY(id < S->site_of_n) && S->site_of[id]) {
+                si = S->site_of[id] - 1;
+            } else {
+                const pressure_site_t *ns = site_get_slow(S, id);
+                if (!ns) {
+                    rc = -PS_E_NOMEM;
+                    break;
+                }
+                si = (size_t)(ns - P->sites);
             }
-            sites = P->sites;
-            site_of = S->site_of;
-            site_of_n = S->site_of_n;
-            ss_thr = S->ss_thr;
-            ss_size = S->ss_size;
-            si = (size_t)(ns - sites);
+            s = &P->sites[si];
+            s_thr = &S->ss_thr[si];
+            s_size = &S->ss_size[si];
+            last_id = id;
         }
-        last_id = id;
-        last_si = si;
-        pressure_site_t *s = &sites[si];
-        size_t w1 = SIZE_MAX; /* an event outside acc's window alone: its window */
         if (PS_UNLIKELY(e->ts < acc.lo || e->ts >= acc.hi)) {
             WACC_FLUSH(acc.w);
-            size_t w = wacc_move(S, &acc, e->ts);
-            if (w != acc.w)
-                w1 = w;
+            wacc_move(S, &acc, e->ts);
         }
-        uint64_t live = r[i].live_bytes;
+        uint64_t live = r->live_bytes;
         if (live > w_max)
             w_max = live;
         w_last = live;
@@ -521,9 +514,9 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 if (t->re_pending)
                     realloc_step(t, s, e);
             } else { /* the size this thread last released from this site */
-                uint64_t last = ss_thr[si] == ti + 1 ? ss_size[si]
-                                : ss_thr[si]         ? ss_get(S, (uint64_t)ti << 32 | id)
-                                                     : 0;
+                uint64_t last = *s_thr == tkey ? *s_size
+                                : *s_thr       ? ss_get(S, (uint64_t)(tkey - 1) << 32 | id)
+                                               : 0;
                 if (last && last - 1 == size)
                     s->same_size_cycles++;
             }
@@ -568,15 +561,13 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 t->re_old_size = size;
                 t->re_cont = false;
                 realloc_release(t, e, b);
-            } else if (ss_thr[si] == ti + 1 || !ss_thr[si]) {
-                ss_thr[si] = (uint32_t)ti + 1;
-                ss_size[si] = size + 1;
-            } else if ((rc = ss_put(S, (uint64_t)ti << 32 | id, size + 1)) < 0) {
+            } else if (*s_thr == tkey || !*s_thr) {
+                *s_thr = tkey;
+                *s_size = size + 1;
+            } else if ((rc = ss_put(S, (uint64_t)(tkey - 1) << 32 | id, size + 1)) < 0) {
                 break;
             }
         }
-        if (PS_UNLIKELY(w1 != SIZE_MAX))
-            WACC_FLUSH(w1);
     }
     WACC_FLUSH(acc.w);
 #undef WACC_FLUSH
