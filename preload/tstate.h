@@ -51,7 +51,8 @@ typedef struct tstate_s {
     uint64_t cost_rng;       /* acost_pick's generator state (0: not seeded) */
     int32_t cost_skip;       /* acost_pick's countdown: the next timed call is the cost_skip-th */
     uint64_t cost_rel_calls; /* releases not timed, not yet in the acost table (acost.h) */
-    int *errnop;             /* the thread's errno (tstate_create's caller's): slow paths that may change it keep it through this (rec.c) */
+    int *errnop;             /* the thread's errno (tstate_create's caller's): the slow paths
+                              * that may change it keep it through this (rec.c) */
     uint64_t ips[PERFSHIM_MAX_DEPTH + 8]; /* unwind scratch */
 } tstate_t;
 
