@@ -187,8 +187,9 @@ static inline __attribute__((always_inline)) int ps_cols_dec_lifo_get(ps_cols_li
     return 0;
 }
 
-static inline __attribute__((always_inline)) void ps_cols_dec_lifo_push(ps_cols_lifo_t *l,
-                                                                       uint64_t ptr)
+/* The push of a freed block on its size class' list, the oldest dropped when full: the encoder's
+ * and the decoder's (each side's list must move the same way). */
+static inline __attribute__((always_inline)) void ps_cols_lifo_put(ps_cols_lifo_t *l, uint64_t ptr)
 {
     if (l->n == PS_COLS_DEPTH) {
         memmove(&l->ptr[0], &l->ptr[1], (PS_COLS_DEPTH - 1) * sizeof l->ptr[0]);
@@ -396,17 +397,6 @@ static inline unsigned ps_cols_kind(ps_rec_hdr_t h)
     return PS_COLS_OTHER;
 }
 
-/* The encoder's push of a freed block on its size class' list (the oldest dropped when full). */
-static inline __attribute__((always_inline)) void ps_cols_enc_lifo_push(ps_cols_lifo_t *l,
-                                                                       uint64_t ptr)
-{
-    if (l->n == PS_COLS_DEPTH) {
-        memmove(&l->ptr[0], &l->ptr[1], (PS_COLS_DEPTH - 1) * sizeof l->ptr[0]);
-        l->n--;
-    }
-    l->ptr[l->n++] = ptr;
-}
-
 /* The encoder's side of a FREE's (or REALLOC's old pointer's) byte: 1 + the rank among the
  * live allocations of the chunk when ptr is one of them (taken out of the list, its block
  * pushed on its size class' list when push), else 0. *rank gets the rank. hi: the hash of
@@ -438,7 +428,7 @@ ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uin
     r += ps_cols_popcount(m & (~(uint64_t)0 >> (63 - (latest & 63))));
     *rank = r;
     if (push)
-        ps_cols_enc_lifo_push(s->lifo, ptr);
+        ps_cols_lifo_put(s->lifo, ptr);
     return 1;
 }
 
@@ -920,7 +910,7 @@ ps_cols_dec2_free(ps_cols_dec_t *d, ps_cols_st2_t *s, ps_rec_free_t *f, const in
         }
         if (ps_cols_dec_rank(d, rank, &f->ptr, &cls))
             return -1;
-        ps_cols_dec_lifo_push(&d->lifo[cls], f->ptr);
+        ps_cols_lifo_put(&d->lifo[cls], f->ptr);
     }
     s->last_ptr = f->ptr;
     d->fring[s->nfree++ & (PS_COLS_FWINDOW - 1)] = f->ptr;
@@ -1373,7 +1363,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 else
                     lhead = ps_cols_live_cut(lv, lhead, ln, at);
                 ln--;
-                ps_cols_dec_lifo_push(&d->lifo[cls], f.ptr);
+                ps_cols_lifo_put(&d->lifo[cls], f.ptr);
             }
             last_ptr = f.ptr;
             d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
