@@ -296,6 +296,22 @@ static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
     t->nsizes++;
 }
 
+/* livetab_note for a block the 12-byte layout holds (its values within the widths: no range
+ * tests), dts its time since t0; and the largest size an array entry holds. */
+static PS_ALWAYS_INLINE void livetab_note_fit(livetab_t *t, const livetab_blk_t *b, uint64_t dts)
+{
+    if (b->site > t->max_site)
+        t->max_site = b->site;
+    if (b->fn > t->max_fn)
+        t->max_fn = b->fn;
+    if (dts > t->max_dts)
+        t->max_dts = dts;
+    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
+    t->nsizes++;
+    if (b->size > t->max_size_arr)
+        t->max_size_arr = b->size;
+}
+
 /* The general paths (livetab.c); the inline functions below take the common cases. */
 int livetab_find_slow(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
 int livetab_set_slow(livetab_t *t, uint64_t ptr, const livetab_blk_t *b);
@@ -483,17 +499,7 @@ static PS_ALWAYS_INLINE int livetab_set12(livetab_t *t, uint64_t ptr, const live
         } else if (((livetab_ld64(e) >> f->sh_size) & f->m_size) == f->sz_side) {
             return livetab_set_slow(t, ptr, b);
         }
-        /* livetab_note, for a block that fits */
-        if (b->site > t->max_site)
-            t->max_site = b->site;
-        if (b->fn > t->max_fn)
-            t->max_fn = b->fn;
-        if (dts > t->max_dts)
-            t->max_dts = dts;
-        t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
-        t->nsizes++;
-        if (b->size > t->max_size_arr)
-            t->max_size_arr = b->size;
+        livetab_note_fit(t, b, dts);
         uint64_t key = t->last_key;
         uint64_t lo = key << LIVETAB_P12_BITS | (uint64_t)b->fn << f->sh_fn |
                       (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
@@ -622,17 +628,7 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
         }
         t->used++;
     }
-    /* livetab_note, for a block that fits (as livetab_set12) */
-    if (b->site > t->max_site)
-        t->max_site = b->site;
-    if (b->fn > t->max_fn)
-        t->max_fn = b->fn;
-    if (dts > t->max_dts)
-        t->max_dts = dts;
-    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
-    t->nsizes++;
-    if (b->size > t->max_size_arr)
-        t->max_size_arr = b->size;
+    livetab_note_fit(t, b, dts);
     const uint64_t lo = key << LIVETAB_P12_BITS | (uint64_t)b->fn << f->sh_fn |
                         (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
     const uint32_t hi = (uint32_t)(key >> (64 - LIVETAB_P12_BITS));
