@@ -20,6 +20,7 @@
 #include "bootstrap.h"
 #include "imem.h"
 #include "log.h"
+#include "options.h"
 #include "perfshim/compiler.h"
 #include "perfshim/errors.h"
 #include "prim.h"
@@ -604,7 +605,7 @@ ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
 #endif
 
 /* ucache_lookup_avx2 where the CPU has it (chosen at the first seal, before any entry can be
- * found), else the SSE2 one. PERFSHIM_TEST_UCACHE_SSE2 (tests) keeps SSE2. */
+ * found), else the SSE2 one. PERFSHIM_UCACHE_AVX2=0 (tests) keeps SSE2. */
 ucache_ent_t *(*ucache_lookup_fn)(ucache_t *c, uintptr_t ra, uintptr_t cfa) = ucache_lookup_sse2;
 static void ucache_choose(void)
 {
@@ -613,7 +614,7 @@ static void ucache_choose(void)
     if (__atomic_load_n(&chosen, __ATOMIC_RELAXED))
         return;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && !getenv("PERFSHIM_TEST_UCACHE_SSE2"))
+    if (__builtin_cpu_supports("avx2") && options.ucache_avx2)
         __atomic_store_n(&ucache_lookup_fn, ucache_lookup_avx2, __ATOMIC_RELAXED);
     __atomic_store_n(&chosen, 1, __ATOMIC_RELAXED);
 #endif

@@ -50,6 +50,8 @@
     INT(clock_guard, "PERFSHIM_CLOCK_GUARD", 1, 0, 1,                                          \
         "testing only: 0 drops the live set's cross-thread order of timestamps (false heap "    \
         "errors follow)")                                                                      \
+    INT(ucache_avx2, "PERFSHIM_UCACHE_AVX2", 1, 0, 1,                                          \
+        "testing only: 0 keeps the stack cache's SSE2 check on a CPU with AVX2")               \
     INT(snapshot_signal, "PERFSHIM_SNAPSHOT_SIGNAL", 0, 0, 64,                                 \
         "signal that takes a live-set snapshot; 0 none")                                       \
     INT(sample_bytes, "PERFSHIM_SAMPLE_BYTES", 0, 0, 1073741824,                             \

@@ -37,12 +37,16 @@ for v in fp nofp; do
     P=$W/stack_paths_$v
     [ -x "$P" ] || exit 99
     "$P" >native.$v.out || { echo "native $v run failed"; exit 99; }
-    for m in libunwind auto; do
-        PERFSHIM_LOG=2 PERFSHIM_UNWIND=$m PERFSHIM_OUTPUT="$TMP/$m.$v.trace" PERFSHIM_FREE_STACKS=2 \
-            LD_PRELOAD="$PERFSHIM_LIB" "$P" >"$m.$v.out" 2>"$m.$v.err"
+    # sse2: the cache's check without AVX2 (what a CPU without it runs; PERFSHIM_UCACHE_AVX2=0)
+    for m in libunwind auto sse2; do
+        u=$m avx=1
+        [ "$m" = sse2 ] && u=auto avx=0
+        PERFSHIM_LOG=2 PERFSHIM_UNWIND=$u PERFSHIM_UCACHE_AVX2=$avx PERFSHIM_OUTPUT="$TMP/$m.$v.trace" \
+            PERFSHIM_FREE_STACKS=2 LD_PRELOAD="$PERFSHIM_LIB" "$P" >"$m.$v.out" 2>"$m.$v.err"
         events "$m.$v.trace" >"$m.$v.ev"
     done
-    same_output() { cmp -s "native.$1.out" "libunwind.$1.out" && cmp -s "native.$1.out" "auto.$1.out"; }
+    same_output() { cmp -s "native.$1.out" "libunwind.$1.out" && cmp -s "native.$1.out" "auto.$1.out" &&
+        cmp -s "native.$1.out" "sse2.$1.out"; }
     check "$v: the same output natively and under both stack captures" same_output $v
     same_stacks() {
         n=$(wc -l <"auto.$1.ev")
@@ -51,6 +55,10 @@ for v in fp nofp; do
         echo "$1: $n events, their stacks identical"
     }
     check "$v: every event's stack the same with the cache as with libunwind alone" same_stacks $v
+    same_sse2() {
+        cmp -s "libunwind.$1.ev" "sse2.$1.ev" || { diff "libunwind.$1.ev" "sse2.$1.ev" | head -5; return 1; }
+    }
+    check "$v: the same with the cache's SSE2 check (PERFSHIM_UCACHE_AVX2=0)" same_sse2 $v
     cache_used() {
         walks=$(sed -n 's/.*stacks walked by libunwind: \([0-9]*\).*/\1/p' "auto.$1.err")
         n=$(wc -l <"auto.$1.ev")
