@@ -37,6 +37,7 @@ static size_t nchunks, capchunks;
 static int bad_tid, bad_flags, bad_len;
 static int backpressure; /* buf_get: 0 never NULL, 1 always NULL, 2 every third call */
 static unsigned gets, bufs_out;
+static uint32_t cap_now = CAP; /* the sink's buffer size (busy_thread_doubles_its_room: 1 MiB) */
 
 static void log_chunk(const unsigned char *p, uint32_t len, uint32_t seq)
 {
@@ -50,7 +51,7 @@ static void log_chunk(const unsigned char *p, uint32_t len, uint32_t seq)
     c->len = len;
     c->data = malloc(len ? len : 1);
     memcpy(c->data, p, len);
-    if (len == 0 || len > CAP || len % 8)
+    if (len == 0 || len > cap_now || len % 8)
         bad_len++;
     pthread_mutex_unlock(&mu);
 }
@@ -58,7 +59,7 @@ static void log_chunk(const unsigned char *p, uint32_t len, uint32_t seq)
 static unsigned char *f_buf_new(void)
 {
     __atomic_add_fetch(&bufs_out, 1, __ATOMIC_RELAXED);
-    return malloc(CAP);
+    return malloc(cap_now);
 }
 
 static unsigned char *f_buf_get(void)
@@ -77,7 +78,7 @@ static void f_buf_put(unsigned char *buf)
 
 static uint32_t f_buf_cap(void)
 {
-    return CAP;
+    return cap_now;
 }
 
 static void f_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
@@ -169,6 +170,33 @@ TEST(full_buffers_enqueued_in_order)
     expect_exactly_once(10000);
     expect_u64_eq(nchunks, (10000 * 8 + CAP - 1) / CAP);
     tstate_reap(st);
+}
+
+/* A thread starts with TSTATE_FIRST_CAP of room and doubles it at each hand-off up to the
+ * buffer's size: its chunks are 64, 128, 256, 512 KiB, then 1 MiB each (tstate.h). */
+TEST(busy_thread_doubles_its_room)
+{
+    cap_now = 16 * TSTATE_FIRST_CAP;
+    tstate_set_sink(&fake);
+    reset(0);
+    tstate_t *st = tstate_create(TID, FLAGS);
+    assert_true(st != NULL);
+    expect_u64_eq(st->cap, TSTATE_FIRST_CAP);
+    const uint64_t want[] = {1, 2, 4, 8, 16, 16, 16}; /* x TSTATE_FIRST_CAP */
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        bytes += want[i] * TSTATE_FIRST_CAP;
+    produce(st, 0, bytes / 8 + 1); /* one record more: the last full chunk is handed off */
+    expect_u64_eq(st->cap, 16 * TSTATE_FIRST_CAP);
+    tstate_refill(st, 0);
+    assert_true(nchunks == sizeof want / sizeof want[0] + 1);
+    qsort(chunks, nchunks, sizeof *chunks, by_seq);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        expect_u64_eq(chunks[i].len, want[i] * TSTATE_FIRST_CAP);
+    expect_u64_eq(chunks[nchunks - 1].len, 8);
+    expect_exactly_once(bytes / 8 + 1);
+    tstate_reap(st);
+    cap_now = CAP;
 }
 
 TEST(backpressure_written_in_place)
@@ -299,7 +327,8 @@ TEST(assert_only_in_debug_builds)
 }
 
 TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(assert_only_in_debug_builds),
-          TEST_ENTRY(full_buffers_enqueued_in_order), TEST_ENTRY(backpressure_written_in_place),
+          TEST_ENTRY(full_buffers_enqueued_in_order), TEST_ENTRY(busy_thread_doubles_its_room),
+          TEST_ENTRY(backpressure_written_in_place),
           TEST_ENTRY(record_larger_than_buffer_refused),
           TEST_ENTRY(concurrent_steals_nothing_twice_nothing_lost),
           TEST_ENTRY(registry_walk_and_reap))
