@@ -207,6 +207,69 @@ TEST(several_chunks_ahead_in_order)
     reader_close(r);
 }
 
+static char path3[4200];
+
+static void cleanup3(void)
+{
+    unlink(path3);
+}
+
+/* Large chunks go fewer ahead: a stream holds at most 1 MiB (prefetch.c PF_AHEAD_BYTES)
+ * beyond its first chunk ahead, so chunks of ~600 KiB go 1 or 2 ahead, not PREFETCH_AHEAD
+ * (the kvstore report's peak RSS: seven 1 MiB chunks ahead made it 62-64 MB). */
+TEST(large_chunks_fewer_ahead)
+{
+    static unsigned char zero[65532];
+    synth_buf_t f = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (uint32_t i = 0; i < 12; i++) {
+        synth_buf_t r = {0};
+        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
+        while (r.n + 65532 <= 600u << 10) {
+            ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
+            synth_put(&r, &h, sizeof h);
+            synth_put(&r, zero, sizeof zero - sizeof h);
+        }
+        ps_chunk_header_t h = {.tid = 100, .seq = i, .nevents = 1};
+        synth_chunk(&f, &r, &h, 1);
+        synth_buf_free(&r);
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path3, sizeof path3, "%s/psprefetch3.%d.trace", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    FILE *fp = fopen(path3, "wb");
+    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
+        exit(99);
+    atexit(cleanup3);
+    synth_buf_free(&f);
+    setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
+    reader_t *r;
+    prefetch_t *p;
+    size_t idx[12], *chunks = idx, n = 12;
+    if (reader_open(&r, path3) != 0 || reader_chunk_count(r) != 12)
+        exit(99);
+    for (size_t i = 0; i < 12; i++)
+        idx[i] = i;
+    if (prefetch_open(&p, r, 1, &chunks, &n, NULL) != 0)
+        exit(99);
+    for (int w = 0; w < 200 && prefetch_ahead(p, 0) < 1; w++)
+        usleep(10 * 1000);
+    usleep(300 * 1000); /* the worker fetches what it wants, then waits */
+    size_t ahead = prefetch_ahead(p, 0);
+    expect_true(ahead >= 1 && ahead <= 2);
+    char err[512];
+    for (size_t i = 0; i < 12; i++) {
+        chunk_view_t v;
+        record_t rec;
+        expect_u64_eq(prefetch_next(p, 0, &v, err, sizeof err), 1);
+        expect_true(view_next(r, &v, &rec) == 1 && rec.type == PS_REC_ALLOC &&
+                    rec.u.alloc.ptr == i + 1);
+        expect_true(prefetch_ahead(p, 0) <= 2);
+    }
+    prefetch_close(p);
+    reader_close(r);
+}
+
 /* A digest that notes the chunk (its alloc's ptr) and the thread it ran on. */
 typedef struct dg_s {
     uint64_t ptr;
@@ -269,6 +332,6 @@ TEST(digest_made_on_the_worker_and_handed_out_with_its_chunk)
     }
 }
 
-TEST_MAIN(TEST_ENTRY(several_chunks_ahead_in_order),
+TEST_MAIN(TEST_ENTRY(several_chunks_ahead_in_order), TEST_ENTRY(large_chunks_fewer_ahead),
           TEST_ENTRY(digest_made_on_the_worker_and_handed_out_with_its_chunk), TEST_ENTRY(ahead_chunks_dropped_and_fetched_again),
           TEST_ENTRY(limit_when_chunks_in_use_do_not_fit), TEST_ENTRY(inline_mode_same_results))
