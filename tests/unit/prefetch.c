@@ -20,11 +20,27 @@
 
 #define NS 7 /* streams, one chunk of ~4 MiB each */
 
-static char path[4200];
+static char path[4200], path2[4200], path3[4200]; /* the tests' traces, removed at exit */
 
 static void cleanup(void)
 {
     unlink(path);
+    unlink(path2);
+    unlink(path3);
+}
+
+/* Writes f (then freed) to a new file named after name in $TMPDIR, its path into out. */
+static void save_trace(synth_buf_t *f, char *out, size_t cap, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(out, cap, "%s/%s.%d.trace", tmp && *tmp ? tmp : "/tmp", name, (int)getpid());
+    FILE *fp = fopen(out, "wb");
+    if (!fp || fwrite(f->p, 1, f->n, fp) != f->n || fclose(fp) != 0)
+        exit(99);
+    static int registered;
+    if (!registered++)
+        atexit(cleanup);
+    synth_buf_free(f);
 }
 
 /* Chunk i: an alloc of ptr i + 1, then skippable padding up to ~PERFSHIM_MAX_CHUNK_USIZE. */
@@ -45,14 +61,7 @@ static void make_trace(void)
         synth_chunk(&f, &r, &h, 1);
         synth_buf_free(&r);
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/psprefetch.%d.trace", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
-    atexit(cleanup);
-    synth_buf_free(&f);
+    save_trace(&f, path, sizeof path, "psprefetch");
 }
 
 typedef struct run_s {
@@ -152,13 +161,6 @@ TEST(inline_mode_same_results)
 }
 
 /* One stream of 20 small chunks (chunk i: an alloc of ptr i + 1). */
-static char path2[4200];
-
-static void cleanup2(void)
-{
-    unlink(path2);
-}
-
 TEST(several_chunks_ahead_in_order)
 {
     synth_buf_t f = {0};
@@ -170,14 +172,7 @@ TEST(several_chunks_ahead_in_order)
         synth_chunk(&f, &r, &h, 1);
         synth_buf_free(&r);
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path2, sizeof path2, "%s/psprefetch2.%d.trace", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
-    FILE *fp = fopen(path2, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
-    atexit(cleanup2);
-    synth_buf_free(&f);
+    save_trace(&f, path2, sizeof path2, "psprefetch2");
     setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
     reader_t *r;
     prefetch_t *p;
@@ -207,13 +202,6 @@ TEST(several_chunks_ahead_in_order)
     reader_close(r);
 }
 
-static char path3[4200];
-
-static void cleanup3(void)
-{
-    unlink(path3);
-}
-
 /* Large chunks go fewer ahead: a stream holds at most 1 MiB (prefetch.c PF_AHEAD_BYTES)
  * beyond its first chunk ahead, so chunks of ~600 KiB go 1 or 2 ahead, not PREFETCH_AHEAD
  * (the kvstore report's peak RSS: seven 1 MiB chunks ahead made it 62-64 MB). */
@@ -234,14 +222,7 @@ TEST(large_chunks_fewer_ahead)
         synth_chunk(&f, &r, &h, 1);
         synth_buf_free(&r);
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path3, sizeof path3, "%s/psprefetch3.%d.trace", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
-    FILE *fp = fopen(path3, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
-    atexit(cleanup3);
-    synth_buf_free(&f);
+    save_trace(&f, path3, sizeof path3, "psprefetch3");
     setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
     reader_t *r;
     prefetch_t *p;
