@@ -46,10 +46,19 @@ PS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 sighandler_t bsd_signal(int sig, sighandler_t h); /* glibc declares it only without _GNU_SOURCE */
 
 /* The signal family: (sig, handler) -> the previous handler (glibc's bsd_signal, ssignal and
- * signal are one function, sysv_signal and __sysv_signal another). */
-#define PS_SIGNAL_HOOKS(X) X(signal) X(bsd_signal) X(ssignal) X(sysv_signal) X(__sysv_signal)
+ * signal are one function, sysv_signal and __sysv_signal another). X(name, on_ours): on_ours
+ * the call on a crash signal, between crash_call_begin and crash_call_end. sigset reads and
+ * changes the thread's signal mask, which the call holds all blocked: there it is crash.c's
+ * (crash_call_sigset). */
+#define PS_SIGNAL_HOOKS(X)                                                                     \
+    X(signal, crash_call_prev(&c, real(sig, h)))                                               \
+    X(bsd_signal, crash_call_prev(&c, real(sig, h)))                                           \
+    X(ssignal, crash_call_prev(&c, real(sig, h)))                                              \
+    X(sysv_signal, crash_call_prev(&c, real(sig, h)))                                          \
+    X(__sysv_signal, crash_call_prev(&c, real(sig, h)))                                        \
+    X(sigset, crash_call_sigset(&c, h))
 
-#define PS_X(name)                                                                             \
+#define PS_X(name, on_ours)                                                                    \
     PS_EXPORT sighandler_t name(int sig, sighandler_t h)                                       \
     {                                                                                          \
         static void *slot;                                                                     \
@@ -62,27 +71,9 @@ sighandler_t bsd_signal(int sig, sighandler_t h); /* glibc declares it only with
         crash_call_t c;                                                                        \
         if (!crash_call_begin(sig, &c))                                                        \
             return real(sig, h);                                                               \
-        sighandler_t r = crash_call_prev(&c, real(sig, h));                                    \
+        sighandler_t r = on_ours;                                                              \
         crash_call_end(&c);                                                                    \
         return r;                                                                              \
     }
 PS_SIGNAL_HOOKS(PS_X)
 #undef PS_X
-
-/* sigset reads and changes the thread's signal mask, which the call holds all blocked: on a
- * crash signal it is crash.c's (crash_call_sigset). */
-PS_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
-{
-    static void *slot;
-    sighandler_t (*real)(int, sighandler_t) = (sighandler_t(*)(int, sighandler_t))resolve(&slot, "sigset");
-    if (!real) {
-        errno = ENOSYS;
-        return SIG_ERR;
-    }
-    crash_call_t c;
-    if (!crash_call_begin(sig, &c))
-        return real(sig, disp);
-    sighandler_t r = crash_call_sigset(&c, disp);
-    crash_call_end(&c);
-    return r;
-}
