@@ -43,6 +43,44 @@ static void save_trace(synth_buf_t *f, char *out, size_t cap, const char *name)
     synth_buf_free(f);
 }
 
+/* A trace of one stream (tid 100) of n chunks, chunk i an alloc of ptr i + 1 then skippable
+ * padding up to about pad bytes (0: none), saved under name into out. */
+static void one_stream_trace(char *out, size_t cap, const char *name, uint32_t n, size_t pad)
+{
+    static unsigned char zero[65532];
+    synth_buf_t f = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (uint32_t i = 0; i < n; i++) {
+        synth_buf_t r = {0};
+        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
+        while (r.n + 65532 <= pad) {
+            ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
+            synth_put(&r, &h, sizeof h);
+            synth_put(&r, zero, sizeof zero - sizeof h);
+        }
+        ps_chunk_header_t h = {.tid = 100, .seq = i, .nevents = 1};
+        synth_chunk(&f, &r, &h, 1);
+        synth_buf_free(&r);
+    }
+    save_trace(&f, out, cap, name);
+}
+
+/* Opens path, n chunks of one stream (at most 32), and a prefetcher over them; exits 99 when
+ * it cannot. */
+static void open_one_stream(const char *path, size_t n, const prefetch_digest_t *dg,
+                            reader_t **r, prefetch_t **p)
+{
+    static size_t idx[32], nn;
+    size_t *chunks = idx;
+    if (n > 32 || reader_open(r, path) != 0 || reader_chunk_count(*r) != n)
+        exit(99);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    nn = n;
+    if (prefetch_open(p, *r, 1, &chunks, &nn, dg) != 0)
+        exit(99);
+}
+
 /* Chunk i: an alloc of ptr i + 1, then skippable padding up to ~PERFSHIM_MAX_CHUNK_USIZE. */
 static void make_trace(void)
 {
@@ -163,26 +201,11 @@ TEST(inline_mode_same_results)
 /* One stream of 20 small chunks (chunk i: an alloc of ptr i + 1). */
 TEST(several_chunks_ahead_in_order)
 {
-    synth_buf_t f = {0};
-    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
-    for (uint32_t i = 0; i < 20; i++) {
-        synth_buf_t r = {0};
-        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
-        ps_chunk_header_t h = {.tid = 100, .seq = i, .nevents = 1};
-        synth_chunk(&f, &r, &h, 1);
-        synth_buf_free(&r);
-    }
-    save_trace(&f, path2, sizeof path2, "psprefetch2");
+    one_stream_trace(path2, sizeof path2, "psprefetch2", 20, 0);
     setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
     reader_t *r;
     prefetch_t *p;
-    size_t idx[20], *chunks = idx, n = 20;
-    if (reader_open(&r, path2) != 0 || reader_chunk_count(r) != 20)
-        exit(99);
-    for (size_t i = 0; i < 20; i++)
-        idx[i] = i;
-    if (prefetch_open(&p, r, 1, &chunks, &n, NULL) != 0)
-        exit(99);
+    open_one_stream(path2, 20, NULL, &r, &p);
     /* the worker fills the ring ahead (one chunk at a time before: at most 1) */
     for (int w = 0; w < 200 && prefetch_ahead(p, 0) < PREFETCH_AHEAD; w++)
         usleep(10 * 1000);
@@ -207,32 +230,11 @@ TEST(several_chunks_ahead_in_order)
  * (the kvstore report's peak RSS: seven 1 MiB chunks ahead made it 62-64 MB). */
 TEST(large_chunks_fewer_ahead)
 {
-    static unsigned char zero[65532];
-    synth_buf_t f = {0};
-    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
-    for (uint32_t i = 0; i < 12; i++) {
-        synth_buf_t r = {0};
-        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
-        while (r.n + 65532 <= 600u << 10) {
-            ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
-            synth_put(&r, &h, sizeof h);
-            synth_put(&r, zero, sizeof zero - sizeof h);
-        }
-        ps_chunk_header_t h = {.tid = 100, .seq = i, .nevents = 1};
-        synth_chunk(&f, &r, &h, 1);
-        synth_buf_free(&r);
-    }
-    save_trace(&f, path3, sizeof path3, "psprefetch3");
+    one_stream_trace(path3, sizeof path3, "psprefetch3", 12, 600u << 10);
     setenv("PERFSHIM_MAX_MEMORY_MB", "64", 1);
     reader_t *r;
     prefetch_t *p;
-    size_t idx[12], *chunks = idx, n = 12;
-    if (reader_open(&r, path3) != 0 || reader_chunk_count(r) != 12)
-        exit(99);
-    for (size_t i = 0; i < 12; i++)
-        idx[i] = i;
-    if (prefetch_open(&p, r, 1, &chunks, &n, NULL) != 0)
-        exit(99);
+    open_one_stream(path3, 12, NULL, &r, &p);
     for (int w = 0; w < 200 && prefetch_ahead(p, 0) < 1; w++)
         usleep(10 * 1000);
     usleep(300 * 1000); /* the worker fetches what it wants, then waits */
@@ -286,13 +288,7 @@ TEST(digest_made_on_the_worker_and_handed_out_with_its_chunk)
             setenv("PERFSHIM_NO_PREFETCH", "1", 1);
         reader_t *r;
         prefetch_t *p;
-        size_t idx[20], *chunks = idx, n = 20;
-        if (reader_open(&r, path2) != 0)
-            exit(99);
-        for (size_t i = 0; i < 20; i++)
-            idx[i] = i;
-        if (prefetch_open(&p, r, 1, &chunks, &n, &dg_ops) != 0)
-            exit(99);
+        open_one_stream(path2, 20, &dg_ops, &r, &p);
         char err[512];
         for (size_t i = 0; i < 20; i++) {
             chunk_view_t v;
