@@ -311,6 +311,25 @@ static void dump_leak_supp(const record_t *rec)
     out_quoted(rec->u.leak_supp.text, rec->u.leak_supp.len);
 }
 
+static void dump_leak_blocks(const record_t *rec)
+{
+    out_str("leak_blocks");
+    out_kv("ts", rec->u.leak_blocks.ts);
+    out_kv("n", rec->u.leak_blocks.n);
+    for (uint32_t i = 0; i < rec->u.leak_blocks.n; i++) {
+        ps_leak_block_t b;
+        record_leak_block(rec, i, &b);
+        out_str(" [");
+        out_str(leak_kind_name(b.kind));
+        out_kx(" ptr", b.ptr);
+        if (b.holder != PS_LEAK_NO_HOLDER)
+            out_kv("holder", b.holder);
+        if (b.flags & PS_LEAK_BLOCK_F_POSSIBLE)
+            out_str(" possible");
+        out_str("]");
+    }
+}
+
 static void dump_lock_wait(const record_t *rec)
 {
     const ps_rec_lock_wait_t *w = &rec->u.lock_wait;

@@ -787,6 +787,19 @@ static int dec_leak_supp(reader_t *r, chunk_view_t *view, const unsigned char *p
     return 0;
 }
 
+static int dec_leak_blocks(reader_t *r, chunk_view_t *view, const unsigned char *p,
+                           uint32_t len, record_t *rec)
+{
+    const uint32_t n = rd_u32(p + offsetof(ps_rec_leak_blocks_t, n));
+    if (n > PS_LEAK_BLOCKS_MAX || len != sizeof(ps_rec_leak_blocks_t) + (uint64_t)n * sizeof(ps_leak_block_t))
+        return view_fail(r, view, "leak_blocks record of %u entries in %u bytes", (unsigned)n,
+                         (unsigned)len);
+    rec->u.leak_blocks.ts = rd_u64(p + offsetof(ps_rec_leak_blocks_t, ts));
+    rec->u.leak_blocks.n = n;
+    rec->u.leak_blocks.blocks = p + sizeof(ps_rec_leak_blocks_t);
+    return 0;
+}
+
 /* The decoder column's names, as calls. */
 #define DEC_COPY(NAME, member) (PS_UNPACK(NAME, p, len, &rec->u.member), 0)
 #define DEC_THREAD(NAME, member) dec_thread(r, view, p, len, rec)
@@ -798,6 +811,7 @@ static int dec_leak_supp(reader_t *r, chunk_view_t *view, const unsigned char *p
 #define DEC_REALLOC_P(NAME, member) dec_realloc_p(r, view, p, len, rec)
 #define DEC_LEAK(NAME, member) dec_leak(r, view, p, len, rec)
 #define DEC_LEAK_SUPP(NAME, member) dec_leak_supp(r, view, p, len, rec)
+#define DEC_LEAK_BLOCKS(NAME, member) dec_leak_blocks(r, view, p, len, rec)
 
 int view_next(reader_t *r, chunk_view_t *view, record_t *rec)
 {
@@ -844,6 +858,14 @@ uint64_t record_ip(const record_t *rec, uint32_t i)
     if (rec->type != PS_REC_STACK || i >= rec->u.stack.depth)
         return 0;
     return rd_u64(rec->u.stack.ips + (size_t)i * 8);
+}
+
+void record_leak_block(const record_t *rec, uint32_t i, ps_leak_block_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (rec->type != PS_REC_LEAK_BLOCKS || i >= rec->u.leak_blocks.n)
+        return;
+    memcpy(out, rec->u.leak_blocks.blocks + (size_t)i * sizeof *out, sizeof *out);
 }
 
 void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out)

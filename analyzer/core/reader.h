@@ -74,6 +74,11 @@ typedef struct record_s {
         ps_rec_leak_scan_t leak_scan;
         ps_rec_leak_t leak;
         struct { uint64_t ts; const char *text; uint32_t len; } leak_supp; /* not NUL-ended */
+        struct {
+            uint64_t ts;
+            uint32_t n;
+            const unsigned char *blocks; /* n x ps_leak_block_t, unaligned: use record_leak_block */
+        } leak_blocks;
         ps_rec_snapshot_t snapshot;
         ps_rec_snapshot_site_t snapshot_site;
         ps_rec_lock_wait_t lock_wait;
@@ -154,6 +159,8 @@ int view_next(reader_t *r, chunk_view_t *view, record_t *rec);
 
 uint64_t record_ip(const record_t *rec, uint32_t i);
 void record_segment(const record_t *rec, uint32_t i, ps_segment_t *out);
+/* Entry i of a LEAK_BLOCKS record (zeros when out of range). */
+void record_leak_block(const record_t *rec, uint32_t i, ps_leak_block_t *out);
 const char *record_type_name(uint8_t type);
 const char *alloc_fn_name(uint8_t fn);
 const char *lock_kind_name(uint8_t kind); /* "mutex", ... or "unknown" */

@@ -152,6 +152,8 @@ typedef struct ps_rec_hdr_s {
     X(SNAPSHOT, 0x43, "snapshot", ps_rec_snapshot_t, 40, 40, snapshot, COPY, TIMED)            \
     X(SNAPSHOT_SITE, 0x44, "snapshot_site", ps_rec_snapshot_site_t, 40, 40, snapshot_site,     \
       COPY, TIMED)                                                                             \
+    X(LEAK_BLOCKS, 0x45, "leak_blocks", ps_rec_leak_blocks_t, 16, 16, leak_blocks, LEAK_BLOCKS,\
+      TIMED)                                                                                   \
     X(CRASH, 0x50, "crash", ps_rec_crash_t, 32, 32, crash, COPY, TIMED)                        \
     X(END, 0x7f, "end", ps_rec_end_t, 72, 72, end, COPY, TIMED)
 /* Reserved: 0x37..0x3f more lock records (PS_REC_LOCK_FIRST..PS_REC_LOCK_LAST: every type there
@@ -415,6 +417,12 @@ enum ps_leak_kind {
                                     * no scan, nothing to judge */
 #define PS_LEAK_F_THREADS 0x20u  /* more threads than the scan holds: the stacks of the rest
                                   * were scanned whole (as mappings) */
+#define PS_LEAK_F_BY_ADDRESS 0x80u /* verdicts by address (shims that keep no stack per live
+                                    * block): `groups` counts the LEAK_BLOCKS records that
+                                    * follow (no LEAK records); the reader attributes each
+                                    * block to its allocation site from its own replay at the
+                                    * scan's ts, and the reachable blocks not listed are every
+                                    * other block live then (see ps_rec_leak_blocks_t) */
 
 typedef struct ps_rec_leak_scan_s {
     ps_rec_hdr_t h;
@@ -459,6 +467,33 @@ typedef struct ps_rec_leak_s {
 #define PS_LEAK_REC_F_INHERITED 0x1u /* blocks a fork child inherited from its parent: their
                                       * stack is 0 (it is in the parent's trace) */
 
+/* Verdicts by address (LEAK_SCAN flag PS_LEAK_F_BY_ADDRESS): the blocks the scan found not
+ * plainly reachable, in any order, PS_LEAK_BLOCKS_MAX at most per record. Every DEFINITE and
+ * INDIRECT block is listed, and every REACHABLE one reached through interior pointers only
+ * (flag POSSIBLE); a reachable block not listed was reached through a pointer to its start.
+ * Entries are numbered 0, 1, ... across the scan's LEAK_BLOCKS records in order. A later entry
+ * for the same ptr replaces the earlier one (a clique leader that a later leader's flood met:
+ * it and what it holds become that leader's). An INDIRECT entry's holder is the number of an
+ * earlier or later entry; following holders ends at the DEFINITE block that holds it (the
+ * old LEAK record's `holder` is that block's allocation stack). A ptr the reader's replay does
+ * not hold live at ts is a block a fork child inherited (PS_LEAK_REC_F_INHERITED, stack 0).
+ * The reader checks the LEAK_SCAN totals against what it attributed. */
+typedef struct ps_rec_leak_blocks_s {
+    ps_rec_hdr_t h;          /* aux 0; len = 16 + 16 * n */
+    uint32_t n;              /* ps_leak_block_t entries that follow */
+    uint64_t ts;             /* the scan's ts */
+} ps_rec_leak_blocks_t;      /* 16 bytes + entries */
+typedef struct ps_leak_block_s {
+    uint64_t ptr;            /* the block's start */
+    uint32_t holder;         /* INDIRECT: an entry's number (above); else PS_LEAK_NO_HOLDER */
+    uint8_t kind;            /* ps_leak_kind */
+    uint8_t flags;           /* PS_LEAK_BLOCK_F_* */
+    uint16_t pad;
+} ps_leak_block_t;           /* 16 bytes */
+#define PS_LEAK_NO_HOLDER UINT32_MAX
+#define PS_LEAK_BLOCK_F_POSSIBLE 0x1u /* reached through interior pointers only */
+#define PS_LEAK_BLOCKS_MAX 4000u      /* entries per record (len stays below 65536) */
+
 typedef struct ps_rec_leak_supp_s {
     ps_rec_hdr_t h;
     uint32_t pad;
@@ -474,6 +509,9 @@ typedef struct ps_rec_snapshot_s {
     uint64_t sites;          /* PS_REC_SNAPSHOT_SITE records that follow */
     uint64_t live_blocks, live_bytes;
 } ps_rec_snapshot_t; /* 40 bytes */
+#define PS_SNAPSHOT_F_BY_REPLAY 0x1u /* aux: no SNAPSHOT_SITE records follow (sites 0): the
+                                      * shim keeps no stack per live block; the reader computes
+                                      * the sites from its replay at ts */
 
 typedef struct ps_rec_snapshot_site_s {
     ps_rec_hdr_t h;

@@ -92,6 +92,11 @@ static uint32_t make_record(const type_t *t, unsigned char *buf, ps_pack_state_t
         memcpy(buf + t->size, "leak:foo", 8);
         len += 8;
         break;
+    case PS_REC_LEAK_BLOCKS: /* two random entries */
+        memcpy(buf + offsetof(ps_rec_leak_blocks_t, n), &(uint32_t){2}, 4);
+        rnd_fill(buf + t->size, 2 * sizeof(ps_leak_block_t));
+        len += 2 * sizeof(ps_leak_block_t);
+        break;
     case PS_REC_ALLOC_P:
     case PS_REC_FREE_P:
     case PS_REC_REALLOC_P: {
@@ -474,6 +479,16 @@ TEST(reader_round_trip_every_type)
             expect_u64_eq(rec.u.leak_supp.ts, ts);
             expect_u64_eq(rec.u.leak_supp.len, 8);
             expect_true(memcmp(rec.u.leak_supp.text, "leak:foo", 8) == 0);
+        } else if (!strcmp(t->dec, "LEAK_BLOCKS")) {
+            uint64_t ts;
+            memcpy(&ts, w + offsetof(ps_rec_leak_blocks_t, ts), 8);
+            expect_u64_eq(rec.u.leak_blocks.ts, ts);
+            expect_u64_eq(rec.u.leak_blocks.n, 2);
+            ps_leak_block_t b;
+            record_leak_block(&rec, 1, &b);
+            expect_true(memcmp(&b, w + t->size + sizeof b, sizeof b) == 0);
+            record_leak_block(&rec, 2, &b); /* past the end: zeros */
+            expect_u64_eq(b.ptr, 0);
         } else {
             fprintf(stderr, "decoder %s of %s has no check here\n", t->dec, t->name);
             expect_true(0);
