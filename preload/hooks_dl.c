@@ -77,10 +77,10 @@ static int dl_unseen(void *p)
     if (!p || bootstrap_owns(p) || !options.leak_check ||
         __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) != SHIM_ACTIVE || !shim_owns_trace())
         return 0;
-    liveset_entry_t e; /* a look, not an event: nothing stamped */
-    if (!liveset_remove((uint64_t)(uintptr_t)p, &e, NULL))
+    liveset_block_t b; /* a look, not an event: nothing stamped */
+    if (!liveset_remove((uint64_t)(uintptr_t)p, &b, NULL))
         return 1;
-    liveset_insert(e.ptr, e.size, e.stack, e.flags, NULL);
+    liveset_insert(b.ptr, b.size, b.flags, NULL);
     return 0;
 }
 

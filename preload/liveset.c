@@ -1,18 +1,18 @@
 /*
  * liveset.c -- see liveset.h.
  *
- * Cost budget of an insert or remove: two multiplications (the shard's and the slot's
- * Fibonacci hashes, liveset.h ls_hash) and one more (the home), a probe of one or two cache
- * lines, and the shard's exclusion: by its owner thread (below) two plain stores and two
- * loads, no atomic instruction; by any other, one uncontended futex-lock CAS and release.
- * The owner's common case is inlined into the recorders (liveset.h liveset_add,
- * liveset_free), its stamps and results in registers: ~60 instructions an insert (the slot's
- * packing included), ~45 a remove (callgrind, churn_bench; 79 and 74 as calls before).
+ * Cost budget of an insert or remove: two multiplications (the region's Fibonacci hash, which
+ * gives the shard and the directory's home, and the block's), one more (the home in its
+ * region's table), the region (the shard's cached last one: a compare; else a directory
+ * probe), a probe of 4-byte entries in one or two cache lines, and the shard's exclusion: by
+ * its owner thread (below) two plain stores and two loads, no atomic instruction; by any
+ * other, one uncontended futex-lock CAS and release. The owner's common case is inlined into
+ * the recorders (liveset.h liveset_add, liveset_free), its stamps and results in registers.
  *
- * Biased ls_shards. A lock's atomic instructions were a third of the hooks' cost with the clock
+ * Biased shards. A lock's atomic instructions were a third of the hooks' cost with the clock
  * left out (each a full barrier that waits for the hook's buffered record stores to drain:
  * churn, ~12 ns an event). glibc keeps a thread's blocks in an arena of its own, so most
- * ls_shards only ever see one thread. The first thread that locks a shard nobody owns becomes
+ * shards only ever see one thread. The first thread that locks a shard nobody owns becomes
  * its owner (owner = its id); the owner then enters the shard without the lock: busy = 1, a
  * compiler barrier, owner read again (still its own: in), and busy = 0 (a release store) when
  * done. Any other thread takes the lock and, finding the shard owned, revokes it: owner =
@@ -21,12 +21,19 @@
  * owner's busy = 1 is visible by then unless it had already read LS_SHARED), then waits for
  * busy == 0. A shard revoked that way stays shared (locked by everyone): ownership never
  * moves back and forth. The leak scan and snapshots (liveset_lock_all, liveset_visit_shard)
- * revoke the ls_shards they lock the same way and leave them unowned afterwards, to be claimed
+ * revoke the shards they lock the same way and leave them unowned afterwards, to be claimed
  * again. Where membarrier's private expedited command cannot be registered (an old kernel,
  * valgrind, seccomp) no shard is ever owned: every thread locks, as before. A fork child
- * starts with no owner (liveset_after_fork_child) and registers again.
- * Deletion shifts entries back (no tombstones), so a table's probe lengths stay short under
- * churn. Memory: 16 bytes a slot at a load of 0.6..0.75 (~23 bytes a block).
+ * starts with no owner (liveset_after_fork_child) and registers again. Everything below
+ * that says "in s" runs inside the shard's exclusion, by its lock or by its owner.
+ *
+ * Memory. The region tables and directories are carved from chunks (64 KiB imem mappings,
+ * one set for all shards: lm) in size classes 1.25x apart (ls_cls_bytes), freed ones kept on
+ * lists for reuse: a table grows by one class, a quarter, when 3/4 of its homes are used, so
+ * entries sit at a load of 0.6..0.75 of the homes (4 bytes each: ~5.9 bytes a block, plus a
+ * table's 24-byte header and its tail). The chunks go back to the system as liveset_regions
+ * with release passes them (it walks the chunks, not the shards). A shard's side table
+ * (blocks an entry cannot describe) is its own imem mapping.
  */
 #include <config.h>
 
@@ -46,150 +53,312 @@
 #include "perfshim/mix.h"
 #include "stamp.h"
 
+/* ---- memory: size classes carved from chunks ------------------------------------------ */
 
+#define LS_NCLS 28
+static const uint32_t ls_cls_bytes[LS_NCLS] = {
+    64,   80,   112,  144,  192,  240,   304,   384,   480,   608,   768,   960,   1200,  1504,
+    1888, 2368, 2960, 3712, 4640, 5808, 7264, 9088, 11360, 14208, 17760, 22208, 27760, 34704};
+#define LS_BIG LS_NCLS /* a class above them all: an imem mapping of its own (a large dir) */
+#define LS_TAB_HDR ((uint32_t)sizeof(rtab_t))
+_Static_assert(sizeof(rtab_t) == 24, "a table's header");
+/* Every block carved from a chunk starts with a table's header, so a chunk can be walked
+ * (liveset_regions): key is the region of a table, or one of these. */
+#define LS_KEY_DIR (UINT64_MAX - 1)  /* a directory (its table pointers after the header) */
+#define LS_KEY_FREE (UINT64_MAX - 2) /* on a free list (the link after the header) */
 
-/* A shard's side table (cold: searched only when sn): the entries that do not fit a slot. */
-typedef struct side_s {
-    liveset_entry_t *side;
-    uint32_t scap, sn;
-} side_t;
+/* A chunk: 64 KiB with imem's header, blocks from byte LS_CHUNK_HDR to used. */
+typedef struct chunk_s {
+    struct chunk_s *next;
+    uint64_t used;
+} chunk_t;
+#define LS_CHUNK_HDR 16
+_Static_assert(sizeof(chunk_t) == LS_CHUNK_HDR, "a chunk's header");
 
-/* A shard without a table has slots = ls_empty (one empty slot) and cap 0 (every home is
- * slot 0), so a remove's probe needs no test for a table: it finds the empty slot. Never
- * written (lim is 0: an insert grows the table first). */
-static slot_t ls_empty[1];
+/* The tables' memory, one for all shards (its lock taken inside a shard's, never the other
+ * way): a table grows by a class at a time, and the class it leaves is soon another table's
+ * (per-shard lists kept one of every class per shard: 256 x ~30 KiB on kvstore, 2.5 bytes a
+ * block). The chunks go back to the system as liveset_regions with release passes them. */
+static struct {
+    ilock_t lock;
+    chunk_t *chunks, *cur; /* cur: the chunk being carved (the list's head) */
+    void *free[LS_NCLS];   /* freed blocks of each class */
+    uint64_t nfree;        /* bytes on the lists */
+} lm;
+
+/* A shard's cold state (its lock held, or its owner in it). */
+typedef struct cold_s {
+    liveset_block_t *side; /* the side table: blocks an entry cannot describe */
+    uint32_t scap;
+    uint32_t su; /* of them, those with no entry in a table (not 16-aligned) */
+} cold_t;
+
+/* A shard without tables has this directory: dmask 0, dshift 63 (homes 0 and 1), empty. */
+static rtab_t *ls_nodir[2];
 
 PS_TLS uint32_t ls_me = LS_ANON;
 #ifdef LIVESET_TEST_HOOKS
 int liveset_test_spin;
 #endif
 static uint32_t ls_next_id = LS_SHARED;
-/* membarrier registered: 0 not yet tried, 1 yes (ls_shards may be owned), -1 no (never) */
+/* membarrier registered: 0 not yet tried, 1 yes (shards may be owned), -1 no (never) */
 static int ls_mb_state;
+
+#define LS_SHARD_INIT {.rkey = LS_NO_REGION, .dir = ls_nodir, .dshift = 63}
+shard_t ls_shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = LS_SHARD_INIT};
+static cold_t colds[LIVESET_SHARDS];
+static uint64_t untracked, table_bytes;
+
+static PS_ALWAYS_INLINE cold_t *ls_cold(const shard_t *s)
+{
+    return &colds[s - ls_shards];
+}
 
 static PS_ALWAYS_INLINE int ls_shared(const shard_t *s)
 {
     return __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == LS_SHARED;
 }
-shard_t ls_shards[LIVESET_SHARDS] = {[0 ... LIVESET_SHARDS - 1] = {.slots = ls_empty}};
-static side_t sides[LIVESET_SHARDS];
 
-static PS_ALWAYS_INLINE side_t *ls_side(const shard_t *s)
+static void ls_count(int64_t d)
 {
-    return &sides[s - ls_shards];
+    __atomic_add_fetch(&table_bytes, (uint64_t)d, __ATOMIC_RELAXED);
 }
 
-/* In s (its lock held, or its owner in it): the event's timestamp by stamp.h's guard (t NULL:
- * not an event). Running it twice for one event changes nothing. */
-static PS_ALWAYS_INLINE void ls_guard(shard_t *s, liveset_stamp_t *t)
+/* The smallest class of at least bytes, or LS_BIG. */
+static unsigned ls_cls_of(uint64_t bytes)
 {
-    if (t)
-        t->ts = stamp_guard(&s->stamp, &s->who, t->ts, t->who);
+    unsigned k = 0;
+    while (k < LS_NCLS && ls_cls_bytes[k] < bytes)
+        k++;
+    return k;
 }
 
-/* In s: the guard's common case inline (no call: the hot paths keep their tail calls and no
- * callee-saved registers): 1, or 0 when the caller must finish under the lock with ls_guard
- * (another thread's stamp, or behind it). An owned shard's stamp is its owner's: another
- * thread's event revokes the ownership first. */
-static PS_ALWAYS_INLINE int ls_guard_fast(shard_t *s, liveset_stamp_t *t)
+/* lm's lock held: a block of class j at the chunk's rest (room checked), counted. */
+static rtab_t *ls_carve(unsigned j)
 {
-    if (!t)
-        return 1;
-    uint64_t ts = t->ts;
-    if (PS_UNLIKELY(t->who != s->who || ts < s->stamp))
-        return 0;
-    s->stamp = ts;
-    return 1;
-}
-static uint64_t untracked, table_bytes;
-
-
-
-/* Slots in s's table (0: none). */
-static PS_ALWAYS_INLINE uint64_t ls_nslots(const shard_t *s)
-{
-    return s->cap ? s->cap + LS_TAIL : 0;
+    rtab_t *p = (rtab_t *)(void *)((char *)lm.cur + lm.cur->used);
+    lm.cur->used += ls_cls_bytes[j];
+    ls_count(ls_cls_bytes[j]);
+    p->cls = (uint16_t)j;
+    return p;
 }
 
-
-static PS_ALWAYS_INLINE int sl_keyable(uint64_t ptr)
+static void ls_push_free(rtab_t *p, unsigned k)
 {
-    return !(ptr & SL_NOT_KEY);
+    p->key = LS_KEY_FREE;
+    p->cls = (uint16_t)k;
+    memcpy(p->e, &lm.free[k], sizeof(void *));
+    lm.free[k] = p;
+    lm.nfree += ls_cls_bytes[k];
 }
 
-
-
-static PS_ALWAYS_INLINE uint64_t sl_rkey_ptr(uint64_t rkey)
+/* Zeroed memory of class k (< LS_NCLS) past its header (its cls set), or NULL. */
+static rtab_t *ls_mem_alloc(unsigned k)
 {
-    return rkey >> 17 | rkey << 47;
-}
-
-
-
-static PS_ALWAYS_INLINE uint64_t sl_ptr(const slot_t *t)
-{
-    return (t->a & SL_KEY) << 3;
-}
-
-static PS_ALWAYS_INLINE uint64_t sl_size(uint64_t a, uint64_t b)
-{
-    return a >> SL_SIZE_LO | (b & SL_SIZE_HI) >> 15;
-}
-
-
-static PS_ALWAYS_INLINE liveset_entry_t sl_unpack(const slot_t *t)
-{
-    return (liveset_entry_t){sl_ptr(t), sl_size(t->a, t->b), (uint32_t)t->b, sl_flags(t->b)};
-}
-
-
-/* Lock held: after a change of cap or sn. */
-static PS_ALWAYS_INLINE void ls_set_lim(shard_t *s)
-{
-    s->lim = ls_side(s)->sn ? 0 : s->cap / 4 * 3;
-}
-
-/* Lock held. Returns 0 or -1 (no memory: the table is left as it was). The entries are
- * moved in slot order, so each one's probe starts at or after the last one's home: a run
- * that would reach the last slot (never, at these loads, with a mixing hash) makes a larger
- * table instead. */
-static PS_NOINLINE PS_COLD int ls_grow(shard_t *s)
-{
-    uint64_t cap = s->cap ? LS_GROW(s->cap) : LS_MIN_CAP, old = ls_nslots(s);
-    for (;; cap = LS_GROW(cap)) {
-        /* the homes take all the slots the mapping's pages hold */
-        cap = imem_usable((cap + LS_TAIL) * sizeof(slot_t)) / sizeof(slot_t) - LS_TAIL;
-        uint64_t ns = cap + LS_TAIL;
-        slot_t *t = imem_alloc(ns * sizeof *t);
-        if (!t)
-            return -1;
-        uint64_t j = 0;
-        for (; j < old; j++) {
-            if (!s->slots[j].a)
-                continue;
-            uint64_t i = ls_home(ls_hash(sl_ptr(&s->slots[j])), cap);
-            while (t[i].a)
-                i++;
-            if (i == ns - 1)
-                break;
-            t[i] = s->slots[j];
+    const uint32_t need = ls_cls_bytes[k];
+    const size_t len = imem_usable(65536 - 64); /* 16 pages with imem's header */
+    rtab_t *p;
+    ilock_lock(&lm.lock);
+    if ((p = lm.free[k]) != NULL) {
+        memcpy(&lm.free[k], p->e, sizeof(void *));
+        lm.nfree -= need;
+        ilock_unlock(&lm.lock);
+        memset(p, 0, need);
+        p->cls = (uint16_t)k;
+        return p;
+    }
+    if (!lm.cur || len - lm.cur->used < need) {
+        /* the rest of the chunk onto the lists, largest classes first */
+        for (unsigned j = LS_NCLS; lm.cur && j-- > 0;)
+            while (len - lm.cur->used >= ls_cls_bytes[j])
+                ls_push_free(ls_carve(j), j);
+        chunk_t *ch = imem_alloc(len);
+        if (!ch) {
+            ilock_unlock(&lm.lock);
+            return NULL;
         }
-        if (j < old) {
-            imem_free(t);
+        ch->next = lm.chunks;
+        ch->used = LS_CHUNK_HDR;
+        lm.chunks = lm.cur = ch;
+    }
+    p = ls_carve(k); /* (a fresh mapping: zero) */
+    ilock_unlock(&lm.lock);
+    return p;
+}
+
+static void ls_mem_free(rtab_t *p)
+{
+    if (p->cls == LS_BIG) {
+        ls_count(-(int64_t)imem_usable(p->nslots * 4096ull));
+        imem_free(p);
+        return;
+    }
+    ilock_lock(&lm.lock);
+    ls_push_free(p, p->cls);
+    ilock_unlock(&lm.lock);
+}
+
+/* ---- region tables ---------------------------------------------------------------------- */
+
+/* In s: a new, empty table of class k for region reg (not in the directory), or NULL. */
+static rtab_t *ls_tab_alloc(shard_t *s, uint64_t reg, unsigned k)
+{
+    rtab_t *t = ls_mem_alloc(k);
+    if (!t)
+        return NULL;
+    uint32_t ns = (ls_cls_bytes[k] - LS_TAB_HDR) / 4, tail = ns / 8;
+    tail = tail < 1 ? 1 : tail > 64 ? 64 : tail;
+    t->key = reg;
+    t->nslots = (uint16_t)ns;
+    t->cap = ns - tail;
+    /* small tables (sparse regions: blocks of 170 bytes and more on average) at a lower load:
+     * fewer runs to shift and shorter probes (churn_bench: 64 live blocks of 16..1039 bytes,
+     * in one or two regions; at 3/4, 39% of its frees shifted a run: +19 instructions an
+     * event, callgrind), for memory that is a small share of such blocks' */
+    t->lim = t->cap < 256 ? t->cap / 4 : t->cap < 512 ? t->cap / 2 : t->cap / 4 * 3;
+    t->cls = (uint16_t)k;
+    return t;
+}
+
+/* A table's block at entry x. */
+static PS_ALWAYS_INLINE uint64_t ls_eptr(const rtab_t *t, uint32_t x)
+{
+    return t->key << 16 | (uint64_t)(x >> 20) << 4;
+}
+
+/* The directory's home of a region's hash. */
+static PS_ALWAYS_INLINE uint32_t ls_dhome(const shard_t *s, uint64_t hr)
+{
+    return (uint32_t)((hr << 8) >> s->dshift);
+}
+
+/* In s: the directory entry that holds region reg's table, or the empty one where it goes. */
+static rtab_t **ls_dir_slot(shard_t *s, uint64_t reg)
+{
+    uint32_t i = ls_dhome(s, ls_hash(reg));
+    while (s->dir[i] && s->dir[i]->key != reg)
+        i = (i + 1) & s->dmask;
+    return &s->dir[i];
+}
+
+/* A directory's table pointers: after its block's header. */
+static PS_ALWAYS_INLINE rtab_t *ls_dir_block(rtab_t **dir)
+{
+    return (rtab_t *)(void *)((char *)dir - LS_TAB_HDR);
+}
+
+/* In s: the directory doubled (8 entries at first). 0, or -1 (no memory). */
+static PS_NOINLINE PS_COLD int ls_dir_grow(shard_t *s)
+{
+    uint32_t ocap = s->dir == ls_nodir ? 0 : s->dmask + 1, cap = ocap ? 2 * ocap : 8;
+    uint64_t bytes = LS_TAB_HDR + (uint64_t)cap * sizeof(rtab_t *);
+    unsigned k = ls_cls_of(bytes);
+    rtab_t *b;
+    if (k < LS_NCLS) {
+        b = ls_mem_alloc(k);
+    } else { /* (nslots: its pages) */
+        b = imem_alloc(bytes);
+        if (b) {
+            b->cls = LS_BIG;
+            b->nslots = (uint16_t)((bytes + 64 + 4095) / 4096);
+            ls_count((int64_t)imem_usable(b->nslots * 4096ull));
+        }
+    }
+    if (!b)
+        return -1;
+    b->key = LS_KEY_DIR;
+    rtab_t **od = s->dir;
+    s->dir = (rtab_t **)(void *)b->e;
+    s->dmask = cap - 1;
+    s->dshift = 64 - (uint32_t)__builtin_ctz(cap);
+    for (uint32_t j = 0; j < ocap; j++)
+        if (od[j])
+            *ls_dir_slot(s, od[j]->key) = od[j];
+    if (ocap)
+        ls_mem_free(ls_dir_block(od));
+    return 0;
+}
+
+/* In s: region reg's table, made (empty, the smallest class) if it has none; NULL: no memory. */
+static rtab_t *ls_tab_get(shard_t *s, uint64_t reg)
+{
+    rtab_t *t = ls_region(s, reg, ls_hash(reg));
+    if (t)
+        return t;
+    if ((s->dn + 1) * 4 > (s->dir == ls_nodir ? 0 : s->dmask + 1) * 3 && ls_dir_grow(s) != 0)
+        return NULL;
+    t = ls_tab_alloc(s, reg, 0);
+    if (!t)
+        return NULL;
+    *ls_dir_slot(s, reg) = t;
+    s->dn++;
+    s->rkey = reg;
+    s->rtab = t;
+    return t;
+}
+
+/* In s: t moved to a larger class (the next one whose homes take every entry with no run
+ * reaching the last entry; entries moved in entry order, so each one's probe starts at or
+ * after the last one's home). Returns the new table, or NULL (no memory: t as it was). */
+static PS_NOINLINE PS_COLD rtab_t *ls_tab_grow(shard_t *s, rtab_t *t)
+{
+    for (unsigned k = t->cls + 1u; k < LS_NCLS; k++) {
+        rtab_t *u = ls_tab_alloc(s, t->key, k);
+        if (!u)
+            return NULL;
+        uint32_t j = 0;
+        for (; j < t->nslots; j++) {
+            uint32_t x = t->e[j];
+            if (!x)
+                continue;
+            uint64_t i = ls_home(ls_hash(ls_eptr(t, x)), u->cap);
+            while (u->e[i])
+                i++;
+            if (i == u->nslots - 1u)
+                break;
+            u->e[i] = x;
+        }
+        if (j < t->nslots) {
+            ls_mem_free(u);
             continue;
         }
-        if (s->cap)
-            imem_free(s->slots);
-        __atomic_add_fetch(&table_bytes, (ns - old) * sizeof *t, __ATOMIC_RELAXED);
-        s->slots = t;
-        s->cap = cap;
-        s->last = t + ns - 1;
-        ls_set_lim(s);
-        return 0;
+        u->n = t->n;
+        *ls_dir_slot(s, t->key) = u;
+        if (s->rtab == t)
+            s->rtab = u;
+        ls_mem_free(t);
+        return u;
     }
+    return NULL;
 }
 
-/* ---- the side table (cold): full entries, linear probing, back-shift deletion ---------- */
+/* In t: the entry of block ptr (16-aligned, in t's region), or NULL. */
+static uint32_t *ls_find(rtab_t *t, uint64_t ptr)
+{
+    const uint32_t k = ls_okey(ptr);
+    for (uint32_t *e = t->e + ls_home(ls_hash(ptr), t->cap); *e; e++)
+        if (!((*e ^ k) >> 20))
+            return e;
+    return NULL;
+}
+
+/* In s: empties entry e of t, shifting the entries after it back (no tombstones): j moves
+ * into the hole when its home is at or before the hole (no probe wraps: a run is in entry
+ * order, each entry at or after its home). */
+static void ls_shift(rtab_t *t, uint32_t *e)
+{
+    uint32_t x;
+    for (uint32_t *j = e + 1; (x = *j) != 0; j++)
+        if (t->e + ls_home(ls_hash(ls_eptr(t, x)), t->cap) <= e) {
+            *e = x; /* (here j's entry is in the table twice) */
+            LS_TEST_SPIN();
+            e = j;
+        }
+    *e = 0;
+    t->n--;
+}
+
+/* ---- the side table (cold): whole blocks, linear probing, back-shift deletion ----------- */
 
 /* (its slot: the hash's low bits, so a mixing hash) */
 static uint64_t ls_side_hash(uint64_t p)
@@ -199,9 +368,9 @@ static uint64_t ls_side_hash(uint64_t p)
 
 static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
 {
-    side_t *d = ls_side(s);
-    uint64_t cap = d->scap ? d->scap * 2 : 16;
-    liveset_entry_t *t = imem_alloc(cap * sizeof *t);
+    cold_t *d = ls_cold(s);
+    uint64_t cap = d->scap ? d->scap * 2ull : 16;
+    liveset_block_t *t = imem_alloc(cap * sizeof *t);
     if (!t)
         return -1;
     for (uint64_t j = 0; j < d->scap; j++) {
@@ -214,17 +383,17 @@ static PS_NOINLINE PS_COLD int side_grow(shard_t *s)
     }
     if (d->side)
         imem_free(d->side);
-    __atomic_add_fetch(&table_bytes, (cap - d->scap) * sizeof *t, __ATOMIC_RELAXED);
+    ls_count((int64_t)((cap - d->scap) * sizeof *t));
     d->side = t;
-    d->scap = cap;
+    d->scap = (uint32_t)cap;
     return 0;
 }
 
-/* Lock held: the side slot of ptr, or NULL. */
-static liveset_entry_t *side_find(shard_t *s, uint64_t ptr)
+/* In s: the side entry of ptr, or NULL. */
+static liveset_block_t *side_find(shard_t *s, uint64_t ptr)
 {
-    side_t *d = ls_side(s);
-    if (!d->sn)
+    cold_t *d = ls_cold(s);
+    if (!s->sn)
         return NULL;
     uint64_t mask = d->scap - 1;
     for (uint64_t i = ls_side_hash(ptr) & mask; d->side[i].ptr; i = (i + 1) & mask)
@@ -233,11 +402,11 @@ static liveset_entry_t *side_find(shard_t *s, uint64_t ptr)
     return NULL;
 }
 
-/* Lock held: removes ptr from the side table (its entry to *out if out); 1, or 0 if absent. */
-static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry_t *out)
+/* In s: removes ptr from the side table (its block to *out if out); 1, or 0 if absent. */
+static int side_take(shard_t *s, uint64_t ptr, liveset_block_t *out)
 {
-    side_t *d = ls_side(s);
-    liveset_entry_t *e = side_find(s, ptr);
+    cold_t *d = ls_cold(s);
+    liveset_block_t *e = side_find(s, ptr);
     if (!e)
         return 0;
     if (out)
@@ -255,38 +424,97 @@ static PS_NOINLINE PS_COLD int side_take(shard_t *s, uint64_t ptr, liveset_entry
         }
     }
     d->side[i].ptr = 0;
-    d->sn--;
-    ls_set_lim(s);
+    s->sn--;
+    if (ptr & 15)
+        d->su--;
     return 1;
 }
 
-/* Lock held: puts e in the side table; 0, or -1 (no memory). */
-static PS_NOINLINE PS_COLD int side_put(shard_t *s, liveset_entry_t e)
+/* In s: puts b in the side table (not there); 0, or -1 (no memory). */
+static int side_put(shard_t *s, liveset_block_t b)
 {
-    side_t *d = ls_side(s);
-    liveset_entry_t *x = side_find(s, e.ptr);
-    if (x) {
-        *x = e;
-        return 0;
-    }
-    if ((d->sn + 1) * 4 > d->scap * 3 && side_grow(s) != 0)
+    cold_t *d = ls_cold(s);
+    if ((s->sn + 1ull) * 4 > d->scap * 3ull && side_grow(s) != 0)
         return -1;
-    uint64_t mask = d->scap - 1, i = ls_side_hash(e.ptr) & mask;
+    uint64_t mask = d->scap - 1, i = ls_side_hash(b.ptr) & mask;
     while (d->side[i].ptr)
         i = (i + 1) & mask;
-    d->side[i] = e;
-    d->sn++;
-    ls_set_lim(s);
+    d->side[i] = b;
+    s->sn++;
+    if (b.ptr & 15)
+        d->su++;
     return 0;
 }
 
-/* The hot paths (insert, remove) make every call a tail call, so that they keep nothing in
- * callee-saved registers (no prologue saves): the shard lock is taken with one CAS, and
- * anything else (a contended lock, growth, a back-shift, a futex wake at release, the side
- * table) goes to a function that finishes the operation. */
+/* ---- in a shard: insert, remove ---------------------------------------------------------- */
 
-/* ---- shard ownership (the header comment's "Biased ls_shards") ----------------------------- */
+/* In s: removes ptr (its block to *out if out); 1, or 0 if absent. */
+static int ls_remove_in(shard_t *s, uint64_t ptr, liveset_block_t *out)
+{
+    if (ptr & 15)
+        return side_take(s, ptr, out);
+    rtab_t *t = ls_region(s, ptr >> 16, ls_hash(ptr >> 16));
+    uint32_t *e = t ? ls_find(t, ptr) : NULL;
+    if (!e)
+        return 0;
+    const uint32_t x = *e;
+    if (x & LS_E_SIDE)
+        (void)side_take(s, ptr, out);
+    else if (out)
+        *out = (liveset_block_t){ptr, (x & LS_E_SIZE) - 1u, 0};
+    ls_shift(t, e);
+    return 1;
+}
 
+static PS_NOINLINE PS_COLD void ls_oom(void)
+{
+    __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
+    PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+}
+
+/* In s: inserts the block (replacing one at ptr: a release we never saw). */
+static void ls_insert_in(shard_t *s, uint64_t ptr, uint64_t size, uint32_t flags)
+{
+    (void)ls_remove_in(s, ptr, NULL);
+    const liveset_block_t b = {ptr, size, flags};
+    if (ptr & 15) {
+        if (side_put(s, b) != 0)
+            ls_oom();
+        return;
+    }
+    rtab_t *t = ls_tab_get(s, ptr >> 16);
+    if (!t || (t->n >= t->lim && !(t = ls_tab_grow(s, t)))) {
+        ls_oom();
+        return;
+    }
+    uint32_t v = ls_okey(ptr);
+    if (ls_fits(ptr, size, flags)) {
+        v |= (uint32_t)(size + 1);
+    } else {
+        if (side_put(s, b) != 0) {
+            ls_oom();
+            return;
+        }
+        v |= LS_E_SIDE;
+    }
+    while (!ls_put(t, v, ls_hash(ptr)))
+        if (!(t = ls_tab_grow(s, t))) {
+            if (v & LS_E_SIDE)
+                (void)side_take(s, ptr, NULL);
+            ls_oom();
+            return;
+        }
+}
+
+/* In s (its lock held, or its owner in it): the event's timestamp by stamp.h's guard (t NULL:
+ * not an event). Running it twice for one event changes nothing. */
+static PS_ALWAYS_INLINE void ls_guard(shard_t *s, liveset_stamp_t *t)
+{
+    if (t)
+        t->ts = stamp_guard(&s->stamp, &s->who, t->ts, t->who);
+}
+
+/* ---- shard ownership (the header comment's "Biased shards") ---------------------------- */
 
 static long ls_membarrier(int cmd)
 {
@@ -296,7 +524,7 @@ static long ls_membarrier(int cmd)
     return r;
 }
 
-/* Whether ls_shards may be owned: registers the process for membarrier's private expedited
+/* Whether shards may be owned: registers the process for membarrier's private expedited
  * command once (again in a fork child). Called with a shard lock held. */
 static int ls_mb_ready(void)
 {
@@ -374,288 +602,86 @@ static void ls_lock(shard_t *s)
     ls_settle_owner(s);
 }
 
-/* The release's futex wake (a waiter was seen): finishes a remove, returning r. */
-static PS_NOINLINE PS_COLD int ls_wake(shard_t *s, int r)
+
+/* Into s: by its owner's way (returns 1) or its lock (0). */
+static int ls_enter(shard_t *s)
 {
-    prim_futex_wake(&s->lock.v, 1);
-    return r;
-}
-
-static PS_ALWAYS_INLINE int ls_unlock(shard_t *s, int r)
-{
-    if (PS_UNLIKELY(__atomic_exchange_n(&s->lock.v, 0, __ATOMIC_RELEASE) == 2))
-        return ls_wake(s, r); /* as ilock_unlock */
-    return r;
-}
-
-
-static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out);
-static PS_NOINLINE PS_COLD void ls_oom(shard_t *s)
-{
-    ilock_unlock(&s->lock);
-    __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
-    PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
-}
-
-/* An insert that found the lock taken, the table too full, a side table in use, the shard
- * not shared or another thread's stamp: lock (waiting), settle ownership, the guard, grow,
- * insert, unlock. `locked`: the caller holds the lock already. */
-static PS_NOINLINE void ls_insert_slow(shard_t *s, int locked, slot_t v, liveset_stamp_t *t)
-{
-    if (!locked)
-        ilock_lock(&s->lock);
-    ls_settle_owner(s);
-    ls_guard(s, t);
-    if (ls_side(s)->sn)
-        (void)side_take(s, sl_ptr(&v), NULL); /* a release we never saw */
-    if (PS_UNLIKELY((s->n + 1) * 4 > s->cap * 3) && ls_grow(s) != 0) {
-        ls_oom(s);
-        return;
-    }
-    while (!ls_put(s, v, ls_hash(sl_ptr(&v))))
-        if (ls_grow(s) != 0) {
-            ls_oom(s);
-            return;
-        }
-    ilock_unlock(&s->lock);
-}
-
-/* An entry that does not fit a slot: into the side table. */
-static PS_NOINLINE PS_COLD void ls_insert_wide(uint64_t ptr, uint64_t size, uint32_t stack,
-                                               uint32_t flags, liveset_stamp_t *t)
-{
-    shard_t *s = ls_shard(ptr);
-    ls_lock(s);
-    ls_guard(s, t);
-    if (sl_keyable(ptr) && s->cap)
-        (void)ls_take_main(s, ptr, NULL); /* a release we never saw */
-    if (side_put(s, (liveset_entry_t){ptr, size, stack, flags}) != 0) {
-        ls_oom(s);
-        return;
-    }
-    ilock_unlock(&s->lock);
-}
-
-void liveset_insert(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags,
-                    liveset_stamp_t *t)
-{
-    if (PS_UNLIKELY(!sl_fits(ptr, size, flags))) {
-        ls_insert_wide(ptr, size, stack, flags, t);
-        return;
-    }
-    slot_t v = sl_pack(ptr, size, stack, flags);
-    shard_t *s = ls_shard(ptr);
-    if (PS_LIKELY(ls_own_enter(s))) { /* its owner: no lock */
-        if (PS_LIKELY(ls_guard_fast(s, t)) && PS_LIKELY(s->n < s->lim) &&
-            PS_LIKELY(ls_put(s, v, ls_hash(ptr)))) {
-            ls_own_leave(s);
-            return;
-        }
-        ls_own_leave(s); /* growth, the side table or the guard: under the lock */
-        ls_insert_slow(s, 0, v, t);
-        return;
-    }
-    if (PS_UNLIKELY(!ilock_trylock(&s->lock))) {
-        ls_insert_slow(s, 0, v, t);
-        return;
-    }
-    /* (n + 1) * 4 > cap * 3, or a side table; or ownership to settle; or the guard */
-    if (PS_UNLIKELY(s->n >= s->lim) ||
-        PS_UNLIKELY(!ls_shared(s)) ||
-        PS_UNLIKELY(!ls_guard_fast(s, t))) {
-        ls_insert_slow(s, 1, v, t);
-        return;
-    }
-    if (PS_UNLIKELY(!ls_put(s, v, ls_hash(ptr)))) {
-        ls_insert_slow(s, 1, v, t);
-        return;
-    }
-    ls_unlock(s, 0);
-}
-
-/* Lock held: empties slot e of s, shifting the slots after it back (no tombstones): j moves
- * into the hole when its home is at or before the hole (no probe wraps: a run is in slot
- * order, each entry at or after its home). sl_akey(a) >> 17 is the slot's address. */
-static PS_ALWAYS_INLINE void ls_shift(shard_t *s, slot_t *e)
-{
-    slot_t *t = s->slots;
-    uint64_t cap = s->cap, a;
-    for (slot_t *j = e + 1; (a = j->a) != 0; j++)
-        if (t + ls_home(ls_hash(sl_akey(a) >> 17), cap) <= e) {
-            *e = *j; /* (here j's entry is in the table twice) */
-            LS_TEST_SPIN();
-            e = j;
-        }
-    e->a = 0;
-    s->n--;
-}
-
-/* Lock held: ls_shift, then unlocks (the remove's out-of-line tail). Returns 1. */
-static PS_NOINLINE int ls_delete_shift(shard_t *s, slot_t *e)
-{
-    ls_shift(s, e);
-    ilock_unlock(&s->lock);
-    return 1;
-}
-
-/* The owner in s: ls_shift, then out. Returns 1. */
-static PS_NOINLINE int ls_delete_shift_own(shard_t *s, slot_t *e)
-{
-    ls_shift(s, e);
-    ls_own_leave(s);
-    return 1;
-}
-
-/* Lock held, ptr keyable: the slot index of ptr, or -1. */
-static int64_t ls_find_main(const shard_t *s, uint64_t ptr)
-{
-    uint64_t key = ptr >> 3;
-    for (uint64_t i = ls_home(ls_hash(ptr), s->cap); s->slots[i].a; i++)
-        if ((s->slots[i].a & SL_KEY) == key)
-            return (int64_t)i;
-    return -1;
-}
-
-/* Lock held, ptr keyable: removes ptr from the slots (no unlock); 1, or 0. */
-static int ls_take_main(shard_t *s, uint64_t ptr, liveset_entry_t *out)
-{
-    int64_t i = ls_find_main(s, ptr);
-    if (i < 0)
-        return 0;
-    if (out)
-        *out = sl_unpack(&s->slots[i]);
-    ls_shift(s, s->slots + i);
-    return 1;
-}
-
-/* Lock held: not in the slots; the side table's turn, then unlock. */
-static PS_NOINLINE PS_COLD int ls_take_side(shard_t *s, uint64_t ptr, liveset_entry_t *out)
-{
-    int r = side_take(s, ptr, out);
-    ilock_unlock(&s->lock);
-    return r;
-}
-
-static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out,
-                                      liveset_stamp_t *t);
-
-/* Lock held (own: or the calling thread in s as its owner): the remove itself. The found
- * path copies the entry out from the slot's two words and the key (no unpacking of the
- * address). ptr is kept as its rotated key only (an opaque copy: one register fewer in the
- * probe, so no callee-saved register is needed). */
-static PS_ALWAYS_INLINE int ls_take(shard_t *s, uint64_t ptr, liveset_entry_t *out,
-                                    const int own)
-{
-    slot_t *e = s->slots + ls_home(ls_hash(ptr), s->cap); /* ls_empty if none */
-    uint64_t rkey = sl_rkey(ptr);
-    __asm__("" : "+r"(rkey));
-    while (sl_akey(e->a) != rkey) {
-        if (!e->a) {
-            if (own) { /* the side table only under the lock: again, locked */
-                ls_own_leave(s);
-                return PS_UNLIKELY(ls_side(s)->sn) ? ls_remove_slow(s, sl_rkey_ptr(rkey), out, NULL)
-                                                   : 0; /* (the guard ran already) */
-            }
-            return PS_UNLIKELY(ls_side(s)->sn) ? ls_take_side(s, sl_rkey_ptr(rkey), out) : ls_unlock(s, 0);
-        }
-        e++;
-    }
-    if (out) {
-        uint64_t a = e->a, b = e->b;
-        *out = (liveset_entry_t){sl_rkey_ptr(rkey), sl_size(a, b), (uint32_t)b, sl_flags(b)};
-    }
-    if (PS_UNLIKELY(e[1].a != 0)) /* (e is not the last slot, which is empty) */
-        return own ? ls_delete_shift_own(s, e) : ls_delete_shift(s, e); /* a run goes on */
-    e->a = 0; /* the next slot empty: no shift */
-    s->n--;
-    if (own) {
-        ls_own_leave(s);
+    if (ls_own_enter(s))
         return 1;
-    }
-    return ls_unlock(s, 1);
-}
-
-static PS_NOINLINE int ls_remove_slow(shard_t *s, uint64_t ptr, liveset_entry_t *out,
-                                      liveset_stamp_t *t)
-{
     ls_lock(s);
-    ls_guard(s, t);
-    return ls_take(s, ptr, out, 0);
+    return 0;
 }
 
-/* Lock held, s not shared or another thread's stamp: ownership settled, the guard, then the
- * remove. */
-static PS_NOINLINE int ls_remove_locked(shard_t *s, uint64_t ptr, liveset_entry_t *out,
-                                        liveset_stamp_t *t)
+static void ls_leave(shard_t *s, int own)
 {
-    ls_settle_owner(s);
-    ls_guard(s, t);
-    return ls_take(s, ptr, out, 0);
+    if (own)
+        ls_own_leave(s);
+    else
+        ilock_unlock(&s->lock);
 }
 
-int liveset_remove(uint64_t ptr, liveset_entry_t *out, liveset_stamp_t *t)
+void liveset_insert(uint64_t ptr, uint64_t size, uint32_t flags, liveset_stamp_t *t)
 {
     shard_t *s = ls_shard(ptr);
-    if (PS_LIKELY(ls_own_enter(s))) { /* its owner: no lock */
-        if (PS_LIKELY(ls_guard_fast(s, t)))
-            return ls_take(s, ptr, out, 1);
-        ls_own_leave(s); /* the guard's slow part: under the lock */
-        return ls_remove_slow(s, ptr, out, t);
-    }
-    if (PS_UNLIKELY(!ilock_trylock(&s->lock)))
-        return ls_remove_slow(s, ptr, out, t);
-    if (PS_UNLIKELY(!ls_shared(s)) ||
-        PS_UNLIKELY(!ls_guard_fast(s, t)))
-        return ls_remove_locked(s, ptr, out, t);
-    return ls_take(s, ptr, out, 0);
+    const int own = ls_enter(s);
+    ls_guard(s, t);
+    ls_insert_in(s, ptr, size, flags);
+    ls_leave(s, own);
 }
 
-/* ---- the recorders' entries: the owner's common case, arguments and results in registers --
- * (no liveset_stamp_t or liveset_entry_t through memory: ~10 instructions an event less in
- * the hook and here, callgrind); anything else through liveset_insert / liveset_remove. */
+int liveset_remove(uint64_t ptr, liveset_block_t *out, liveset_stamp_t *t)
+{
+    shard_t *s = ls_shard(ptr);
+    const int own = ls_enter(s);
+    ls_guard(s, t);
+    const int r = ls_remove_in(s, ptr, out);
+    ls_leave(s, own);
+    return r;
+}
 
-/* (the recorders' slow paths keep errno, rec.h: a futex wait or a table's mapping may set it) */
-static PS_NOINLINE uint64_t ls_add_slow(uint64_t ptr, uint64_t size, uint32_t stack,
-                                        uint32_t flags, uint64_t ts, uint32_t who)
+/* ---- the recorders' entries: arguments and results in registers -------------------------
+ * (the recorders' slow paths keep errno, rec.h: a futex wait or a table's mapping may set it) */
+
+uint64_t liveset_add_slow(uint64_t ptr, uint64_t size, uint32_t flags, uint64_t ts,
+                          uint32_t who)
 {
     int e = errno;
     liveset_stamp_t t = {ts, who};
-    liveset_insert(ptr, size, stack, flags, &t);
+    liveset_insert(ptr, size, flags, &t);
     errno = e;
     return t.ts;
-}
-
-/* (from the packed slot: the fast path keeps two words live, not four) */
-uint64_t liveset_add_slot(uint64_t a, uint64_t b, uint64_t ts, uint32_t who)
-{
-    slot_t v = {a, b};
-    liveset_entry_t x = sl_unpack(&v);
-    return ls_add_slow(x.ptr, x.size, x.stack, x.flags, ts, who);
-}
-
-uint64_t liveset_add_wide(uint64_t ptr, uint64_t size, uint32_t stack, uint32_t flags,
-                          uint64_t ts, uint32_t who)
-{
-    return ls_add_slow(ptr, size, stack, flags, ts, who);
 }
 
 liveset_hit_t liveset_free_slow(uint64_t ptr, uint64_t ts, uint32_t who)
 {
     int e = errno;
-    liveset_entry_t le;
+    liveset_block_t b;
     liveset_stamp_t t = {ts, who};
-    int found = liveset_remove(ptr, &le, &t);
+    int found = liveset_remove(ptr, &b, &t);
     errno = e;
-    return (liveset_hit_t){t.ts, found ? LIVESET_HIT_FOUND | le.flags : 0};
+    return (liveset_hit_t){t.ts, found ? LIVESET_HIT_FOUND | b.flags : 0};
 }
 
-liveset_hit_t liveset_free_shift(void *sh, void *slot, uint64_t ts)
+/* The owner in s, the guard run, entry e of table t the end of ptr's probe: an empty entry
+ * (ptr's offset is 0: not found), a side block, or a block whose run goes on. */
+liveset_hit_t liveset_free_shift(void *sh, void *tab, void *entry, uint64_t ts)
 {
     shard_t *s = sh;
-    slot_t *e = slot;
-    uint32_t f = sl_flags(e->b);
-    ls_delete_shift_own(s, e);
-    return (liveset_hit_t){ts, LIVESET_HIT_FOUND | f};
+    rtab_t *t = tab;
+    uint32_t *e = entry;
+    const uint32_t x = *e;
+    uint64_t hit = 0;
+    if (x & LS_E_SIDE) {
+        liveset_block_t b = {0, 0, 0};
+        (void)side_take(s, ls_eptr(t, x), &b);
+        ls_shift(t, e);
+        hit = LIVESET_HIT_FOUND | b.flags;
+    } else if (x) {
+        ls_shift(t, e);
+        hit = LIVESET_HIT_FOUND;
+    }
+    ls_own_leave(s);
+    return (liveset_hit_t){ts, hit};
 }
 
 int liveset_set_flags(uint64_t ptr, uint32_t flags)
@@ -663,24 +689,25 @@ int liveset_set_flags(uint64_t ptr, uint32_t flags)
     shard_t *s = ls_shard(ptr);
     int found = 0;
     ls_lock(s);
-    liveset_entry_t e, *x = side_find(s, ptr);
-    int64_t i;
+    liveset_block_t *x = side_find(s, ptr);
     if (x) {
         x->flags |= flags;
         found = 1;
-    } else if (sl_keyable(ptr) && (i = ls_find_main(s, ptr)) >= 0) {
-        e = sl_unpack(&s->slots[i]);
-        e.flags |= flags;
-        if (sl_fits(e.ptr, e.size, e.flags)) { /* in place */
-            s->slots[i] = sl_pack(e.ptr, e.size, e.stack, e.flags);
-        } else { /* flag bits a slot has not: to the side */
-            ls_shift(s, s->slots + i);
-            if (side_put(s, e) != 0) {
-                __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
-                PS_WARN_ONCE("out of memory for the live set; the leak check will be incomplete");
+    } else if (!(ptr & 15)) {
+        rtab_t *t = ls_region(s, ptr >> 16, ls_hash(ptr >> 16));
+        uint32_t *e = t ? ls_find(t, ptr) : NULL;
+        if (e) {
+            found = 1;
+            if (flags) { /* to the side */
+                liveset_block_t b = {ptr, (*e & LS_E_SIZE) - 1u, flags};
+                if (side_put(s, b) == 0) {
+                    *e = (*e & ~LS_E_SIZE) | LS_E_SIDE;
+                } else {
+                    ls_shift(t, e);
+                    ls_oom();
+                }
             }
         }
-        found = 1;
     }
     ilock_unlock(&s->lock);
     return found;
@@ -717,65 +744,233 @@ void liveset_unlock_all(void)
     }
 }
 
+/* In s: its blocks (tables' entries, then side-only ones). */
+static uint64_t ls_shard_count(const shard_t *s)
+{
+    uint64_t n = ls_cold(s)->su;
+    for (uint32_t j = 0; s->dn && j <= s->dmask; j++)
+        if (s->dir[j])
+            n += s->dir[j]->n;
+    return n;
+}
+
 uint64_t liveset_count(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        n += ls_shards[i].n + sides[i].sn;
+        n += ls_shard_count(&ls_shards[i]);
     return n;
 }
 
-/* s's blocks (slots, then side entries) appended to out[n, cap): the new n. */
-static uint64_t ls_export_shard(const shard_t *s, liveset_entry_t *out, uint64_t n, uint64_t cap)
+/* ---- the views: a region's blocks at a time ---------------------------------------------- */
+
+static int released;
+
+/* A shellsort of side blocks by address (side tables are small: not worth more). */
+static void ls_sort_blocks(liveset_block_t *b, uint64_t n)
 {
-    side_t *d = ls_side(s);
-    for (uint64_t j = 0; j < ls_nslots(s) && n < cap; j++)
-        if (s->slots[j].a)
-            out[n++] = sl_unpack(&s->slots[j]);
-    for (uint64_t j = 0; j < d->scap && n < cap; j++)
-        if (d->side[j].ptr)
-            out[n++] = d->side[j];
+    static const uint64_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (unsigned g = 0; g < sizeof gaps / sizeof *gaps; g++)
+        for (uint64_t i = gaps[g]; i < n; i++) {
+            liveset_block_t x = b[i];
+            uint64_t j = i;
+            for (; j >= gaps[g] && b[j - gaps[g]].ptr > x.ptr; j -= gaps[g])
+                b[j] = b[j - gaps[g]];
+            b[j] = x;
+        }
+}
+
+#define LS_TAKEN 0x80000000u /* (a side-only block already passed, in the sorted copy) */
+
+/* The side-only blocks (no table entry: not 16-aligned) of shard i, or of every shard
+ * (i = LIVESET_SHARDS), sorted by address into an imem array (*n of them; NULL when none or
+ * no memory: *n then says which). */
+static liveset_block_t *ls_side_only(unsigned i, uint64_t *n)
+{
+    unsigned lo = i < LIVESET_SHARDS ? i : 0, hi = i < LIVESET_SHARDS ? i + 1 : LIVESET_SHARDS;
+    uint64_t total = 0;
+    for (unsigned k = lo; k < hi; k++)
+        total += colds[k].su;
+    *n = total;
+    if (!total)
+        return NULL;
+    liveset_block_t *u = imem_alloc(total * sizeof *u);
+    if (!u)
+        return NULL;
+    uint64_t m = 0;
+    for (unsigned k = lo; k < hi; k++)
+        for (uint32_t j = 0; j < colds[k].scap; j++)
+            if (colds[k].side[j].ptr & 15)
+                u[m++] = colds[k].side[j];
+    ls_sort_blocks(u, m);
+    return u;
+}
+
+/* Table t's blocks (of shard s) and the side-only blocks of its region from u (sorted, nu:
+ * marked taken) into buf; returns how many. */
+static uint32_t ls_region_blocks(shard_t *s, const rtab_t *t, liveset_block_t *buf,
+                                 liveset_block_t *u, uint64_t nu)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nslots; i++) {
+        const uint32_t x = t->e[i];
+        if (!x)
+            continue;
+        const uint64_t p = ls_eptr(t, x);
+        const liveset_block_t *sb;
+        if (!(x & LS_E_SIDE))
+            buf[n++] = (liveset_block_t){p, (x & LS_E_SIZE) - 1u, 0};
+        else if ((sb = side_find(s, p)) != NULL)
+            buf[n++] = *sb;
+    }
+    uint64_t lo = 0, hi = nu; /* the region's first side-only block */
+    while (lo < hi) {
+        uint64_t m = lo + (hi - lo) / 2;
+        if (u[m].ptr >> 16 < t->key)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    for (; lo < nu && u[lo].ptr >> 16 == t->key; lo++) {
+        buf[n++] = u[lo];
+        u[lo].flags |= LS_TAKEN;
+    }
     return n;
+}
+
+/* fn on the regions of u's blocks not taken yet: the regions of side-only blocks alone. */
+static uint64_t ls_side_regions(liveset_block_t *u, uint64_t nu, liveset_block_t *buf,
+                                liveset_region_fn fn, void *arg, int *stop)
+{
+    uint64_t passed = 0;
+    for (uint64_t i = 0; i < nu && !*stop;) {
+        uint32_t n = 0;
+        const uint64_t reg = u[i].ptr >> 16;
+        for (; i < nu && u[i].ptr >> 16 == reg; i++)
+            if (!(u[i].flags & LS_TAKEN))
+                buf[n++] = u[i];
+        passed += n;
+        if (n && fn(arg, reg, buf, n))
+            *stop = 1;
+    }
+    return passed;
+}
+
+/* A region's blocks at most: 4096 entries and its side-only blocks (8-aligned: 4096 more). */
+#define LS_BUF_BLOCKS 8192u
+
+/* Locks held: every shard's directory gone (the views need none), a large one unmapped. */
+static void ls_release_dirs(void)
+{
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        shard_t *s = &ls_shards[i];
+        if (s->dir != ls_nodir && ls_dir_block(s->dir)->cls == LS_BIG)
+            ls_mem_free(ls_dir_block(s->dir));
+        s->rkey = LS_NO_REGION;
+        s->rtab = NULL;
+        s->dir = ls_nodir;
+        s->dmask = 0;
+        s->dshift = 63;
+        s->dn = 0;
+    }
+}
+
+/* Locks held, after ls_release_dirs: every shard as one that never had any memory, lm's
+ * chunks unmapped. */
+static void ls_release_all(void)
+{
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        shard_t *s = &ls_shards[i];
+        cold_t *c = ls_cold(s);
+        if (c->side)
+            imem_free(c->side);
+        memset(c, 0, sizeof *c);
+        s->rkey = LS_NO_REGION;
+        s->rtab = NULL;
+        s->dir = ls_nodir;
+        s->dmask = 0;
+        s->dshift = 63;
+        s->dn = s->sn = 0;
+    }
+    for (chunk_t *ch = lm.chunks, *next; ch; ch = next) {
+        next = ch->next;
+        imem_free(ch);
+    }
+    lm.chunks = lm.cur = NULL;
+    memset(lm.free, 0, sizeof lm.free);
+    lm.nfree = 0;
+    __atomic_store_n(&table_bytes, 0, __ATOMIC_RELAXED);
+}
+
+/* The regions a chunk at a time (its blocks are tables, directories, free ones: each starts
+ * with a table's header); with release each chunk is unmapped once passed, so what the
+ * caller builds takes the tables' place. */
+uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg)
+{
+    if (release) {
+        __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
+        ls_release_dirs();
+    }
+    uint64_t nu, passed = 0;
+    liveset_block_t *u = ls_side_only(LIVESET_SHARDS, &nu);
+    liveset_block_t *buf = imem_alloc(LS_BUF_BLOCKS * sizeof *buf);
+    int stop = !buf || (nu && !u);
+    if (stop)
+        ls_oom();
+    for (chunk_t *ch = lm.chunks, *next; ch; ch = next) {
+        next = ch->next;
+        for (uint64_t off = LS_CHUNK_HDR; off < ch->used && !stop;) {
+            const rtab_t *t = (const rtab_t *)(const void *)((const char *)ch + off);
+            off += ls_cls_bytes[t->cls];
+            if (t->key >= LS_KEY_FREE || !t->n)
+                continue;
+            uint32_t n = ls_region_blocks(&ls_shards[ls_shard_index(t->key << 16)], t, buf, u, nu);
+            passed += n;
+            if (n && fn(arg, t->key, buf, n))
+                stop = 1;
+        }
+        if (release) { /* (its blocks' memory no longer counted) */
+            __atomic_sub_fetch(&table_bytes, ch->used - LS_CHUNK_HDR, __ATOMIC_RELAXED);
+            imem_free(ch);
+        }
+    }
+    if (release)
+        lm.chunks = lm.cur = NULL;
+    if (!stop)
+        passed += ls_side_regions(u, nu, buf, fn, arg, &stop);
+    imem_free(u);
+    imem_free(buf);
+    if (release)
+        ls_release_all();
+    return passed;
+}
+
+typedef struct export_s {
+    liveset_entry_t *out;
+    uint64_t n, cap;
+} export_t;
+
+static int ls_export_fn(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
+{
+    (void)region;
+    export_t *x = arg;
+    for (uint32_t i = 0; i < n && x->n < x->cap; i++)
+        x->out[x->n++] = (liveset_entry_t){b[i].ptr, b[i].size, 0, b[i].flags};
+    return x->n >= x->cap;
 }
 
 uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
 {
-    uint64_t n = 0;
-    for (unsigned i = 0; i < LIVESET_SHARDS; i++)
-        n = ls_export_shard(&ls_shards[i], out, n, cap);
-    return n;
-}
-
-static int released;
-
-/* Lock held: s's tables freed, s as a shard that never had any. */
-static void ls_release(shard_t *s)
-{
-    side_t *d = ls_side(s);
-    if (s->cap) {
-        imem_free(s->slots);
-        __atomic_sub_fetch(&table_bytes, ls_nslots(s) * sizeof(slot_t), __ATOMIC_RELAXED);
-    }
-    if (d->side) {
-        imem_free(d->side);
-        __atomic_sub_fetch(&table_bytes, d->scap * sizeof(liveset_entry_t), __ATOMIC_RELAXED);
-    }
-    s->slots = ls_empty;
-    d->side = NULL;
-    s->cap = s->n = s->lim = 0;
-    s->last = NULL;
-    d->scap = d->sn = 0;
+    export_t x = {out, 0, cap};
+    (void)liveset_regions(0, ls_export_fn, &x);
+    return x.n;
 }
 
 uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
 {
-    __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
-    uint64_t n = 0;
-    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
-        n = ls_export_shard(&ls_shards[i], out, n, cap);
-        ls_release(&ls_shards[i]);
-    }
-    return n;
+    export_t x = {out, 0, cap};
+    (void)liveset_regions(1, ls_export_fn, &x);
+    return x.n;
 }
 
 int liveset_released(void)
@@ -783,22 +978,47 @@ int liveset_released(void)
     return __atomic_load_n(&released, __ATOMIC_ACQUIRE);
 }
 
+typedef struct visit_s {
+    void (*fn)(const liveset_entry_t *e, void *arg);
+    void *arg;
+} visit_t;
+
+static int ls_visit_fn(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
+{
+    (void)region;
+    visit_t *v = arg;
+    for (uint32_t i = 0; i < n; i++) {
+        liveset_entry_t e = {b[i].ptr, b[i].size, 0, b[i].flags};
+        v->fn(&e, v->arg);
+    }
+    return 0;
+}
+
 void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
 {
     shard_t *s = &ls_shards[i % LIVESET_SHARDS];
-    side_t *d = ls_side(s);
     ilock_lock(&s->lock);
     const int reclaim = ls_owned(s);
     if (reclaim)
         ls_revoke(s); /* unowned again below: the owner may claim it back */
-    for (uint64_t j = 0; j < ls_nslots(s); j++)
-        if (s->slots[j].a) {
-            liveset_entry_t e = sl_unpack(&s->slots[j]);
-            fn(&e, arg);
+    uint64_t nu;
+    liveset_block_t *u = ls_side_only(i % LIVESET_SHARDS, &nu);
+    liveset_block_t *buf = imem_alloc(LS_BUF_BLOCKS * sizeof *buf);
+    visit_t v = {fn, arg};
+    int stop = 0;
+    if (buf && (u || !nu)) {
+        for (uint32_t j = 0; s->dn && j <= s->dmask; j++) {
+            const rtab_t *t = s->dir[j];
+            uint32_t n;
+            if (t && t->n && (n = ls_region_blocks(s, t, buf, u, nu)) != 0)
+                (void)ls_visit_fn(&v, t->key, buf, n);
         }
-    for (uint64_t j = 0; j < d->scap; j++)
-        if (d->side[j].ptr)
-            fn(&d->side[j], arg);
+        (void)ls_side_regions(u, nu, buf, ls_visit_fn, &v, &stop);
+    } else {
+        ls_oom();
+    }
+    imem_free(u);
+    imem_free(buf);
     if (reclaim)
         __atomic_store_n(&s->owner, LS_NOBODY, __ATOMIC_RELAXED);
     ilock_unlock(&s->lock);
@@ -840,22 +1060,13 @@ uint64_t liveset_bytes(void)
 void liveset_after_fork_child(void)
 {
     ls_mb_state = 0; /* registered again (a new mm) at the first claim */
-    /* The child's trace starts afresh (new stack ids): inherited blocks stay in the set,
-     * marked inherited and with no stack, so its leak check covers them too. */
+    /* The parent's blocks stay in the set, plain blocks: the child's leak check covers them
+     * (its analyzer tells them apart: blocks its replay lacks). */
     for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
         shard_t *s = &ls_shards[i];
-        side_t *d = ls_side(s);
         ilock_reset(&s->lock);
         s->owner = LS_NOBODY; /* the owners may be gone, and inside (busy) */
         s->busy = 0;
-        for (uint64_t j = 0; j < ls_nslots(s); j++)
-            if (s->slots[j].a) /* stack 0, LIVESET_F_INHERITED */
-                s->slots[j].b = (s->slots[j].b & ~0xffffffffull) |
-                                (uint64_t)LIVESET_F_INHERITED << 32;
-        for (uint64_t j = 0; j < d->scap; j++)
-            if (d->side[j].ptr) {
-                d->side[j].stack = 0;
-                d->side[j].flags |= LIVESET_F_INHERITED;
-            }
     }
+    ilock_reset(&lm.lock);
 }

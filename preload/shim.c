@@ -109,7 +109,9 @@ static int shim_open_trace(uint64_t mono, uint64_t real, uint32_t flags)
                          .cmdline_len = cmdline_len,
                          .start_mono_ns = mono,
                          .start_realtime_ns = real,
-                         .flags = flags | (options.leak_check ? PS_FILE_F_CROSS_FREES : 0),
+                         /* (no PS_FILE_F_CROSS_FREES: the live set keeps no thread per
+                          * block since issue 18's recorder memory; the analyzer tells) */
+                         .flags = flags,
                          .sample_bytes = (uint64_t)options.sample_bytes,
                          .sample_seed = (uint64_t)options.sample_seed};
     return writer_init(&h);

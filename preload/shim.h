@@ -40,7 +40,7 @@ enum shim_state_e {
 typedef struct shim_tls_s {
     int guard;
     tstate_t *st;
-    liveset_entry_t realloc_old; /* the live-set entry of a realloc's old block, in flight */
+    liveset_block_t realloc_old; /* the live set's block of a realloc's old block, in flight */
 } shim_tls_t;
 
 extern PS_HIDDEN int shim_state;
@@ -143,12 +143,11 @@ static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, ui
 {
     if (!options.leak_check || !ptr)
         return ts;
-    uint32_t who = LIVESET_F_TID(st->tid);
-    _Static_assert(LIVESET_F_LINKER == 1, "added as a compare's carry");
-    uint32_t f = who + (stack && ra - leakscan_ld_lo < leakscan_ld_len);
+    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
+    uint32_t f = stack && ra - leakscan_ld_lo < leakscan_ld_len;
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
-    ts = liveset_add((uint64_t)(uintptr_t)ptr, size, stack, f, ts, who);
+    ts = liveset_add((uint64_t)(uintptr_t)ptr, size, f, ts, LIVESET_WHO(st->tid));
     stamp_set(&st->clk, ts);
     return ts;
 }
@@ -161,7 +160,7 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
 {
     shim_tls.realloc_old.ptr = 0;
     if (options.leak_check && old) {
-        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
+        liveset_stamp_t t = {ts, LIVESET_WHO(st->tid)};
         liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old, &t);
         stamp_set(&st->clk, t.ts);
         return t.ts;
@@ -192,8 +191,8 @@ static PS_ALWAYS_INLINE void shim_rec_release_cost(tstate_t *st, uint64_t c0)
     acost_add_release(st, acost_end(c0));
 }
 
-/* Called before the real free: the timestamp orders this free before any reuse of ptr; a block
- * the live set says another thread allocated is marked PS_FREE_F_CROSS_THREAD. The
+/* Called before the real free: the timestamp orders this free before any reuse of ptr (the
+ * live set keeps no thread per block: the analyzer tells a cross-thread free itself). The
  * release's own stack is recorded when PERFSHIM_FREE_STACKS >= stack_level (free() passes 2:
  * only on request; the C++ delete family passes 1: by default), so heap errors (mismatched,
  * double, invalid frees) can be shown with the stack that made them. */
@@ -201,15 +200,11 @@ static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const vo
                                               uint64_t ts, uint32_t stack)
 {
     if (options.leak_check) {
-        const uint32_t who = LIVESET_F_TID(st->tid);
-        liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, who);
+        liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, LIVESET_WHO(st->tid));
         ts = h.ts;
         stamp_set(&st->clk, ts);
-        if (h.hit) {
+        if (h.hit)
             leakscan_note_free(ptr);
-            if (LIVESET_TID_BITS((uint32_t)h.hit) != who)
-                fn |= PS_FREE_F_CROSS_THREAD; /* trace_format.h: PS_FILE_F_CROSS_FREES */
-        }
     }
     rec_put_free(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr);
 }
@@ -237,9 +232,9 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
     if (new_ptr) {
         ts = shim_live_add(st, new_ptr, size, stack, PS_CALLER(), ts);
     } else if (size && shim_tls.realloc_old.ptr) { /* failed: the old block is still live */
-        liveset_stamp_t t = {ts, LIVESET_F_TID(st->tid)};
+        liveset_stamp_t t = {ts, LIVESET_WHO(st->tid)};
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
-                       shim_tls.realloc_old.stack, shim_tls.realloc_old.flags, &t);
+                       shim_tls.realloc_old.flags, &t);
         ts = t.ts;
         stamp_set(&st->clk, t.ts);
     }

@@ -121,7 +121,7 @@ static uint64_t events; /* every thread's, until NT * ITER */ /* removes that di
 static void *hand_off(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    uint32_t who = LIVESET_F_TID(me + 100);
+    uint32_t who = LIVESET_WHO(me + 100);
     stamp_clock_t c;
     memset(&c, 0, sizeof c);
     usleep(200u * (unsigned)me); /* each thread's one exact read at a different time */
@@ -133,7 +133,7 @@ static void *hand_off(void *arg)
         pthread_mutex_unlock(&qm);
         if (x) { /* the allocation: after the "allocator" gave x out */
             liveset_stamp_t t = {stamp_now(&c), who};
-            liveset_insert(x, 16, 0, who, &t);
+            liveset_insert(x, 16, 0, &t);
             stamp_set(&c, t.ts);
             logs[me][nlog[me]++] = (ev_t){t.ts, x, aseq[(x - region) / 0x4010]++, 1};
             int to = (me + 1 + (int)(i % (NT - 1))) % NT; /* another thread frees it */
