@@ -93,6 +93,8 @@ typedef struct cold_s {
     uint32_t su; /* of them, those with no entry in a table (not 16-aligned) */
 } cold_t;
 
+const uint64_t ls_notab[4];
+
 /* A shard without tables has this directory: dmask 0, dshift 63 (homes 0 and 1), empty. */
 static rtab_t *ls_nodir[2];
 
@@ -283,7 +285,7 @@ static PS_NOINLINE PS_COLD int ls_dir_grow(shard_t *s)
 static rtab_t *ls_tab_get(shard_t *s, uint64_t reg)
 {
     rtab_t *t = ls_region(s, reg, ls_hash(reg));
-    if (t)
+    if (t != LS_NOTAB)
         return t;
     if ((s->dn + 1) * 4 > (s->dir == ls_nodir ? 0 : s->dmask + 1) * 3 && ls_dir_grow(s) != 0)
         return NULL;
@@ -454,7 +456,7 @@ static int ls_remove_in(shard_t *s, uint64_t ptr, liveset_block_t *out)
     if (ptr & 15)
         return side_take(s, ptr, out);
     rtab_t *t = ls_region(s, ptr >> 16, ls_hash(ptr >> 16));
-    uint32_t *e = t ? ls_find(t, ptr) : NULL;
+    uint32_t *e = t != LS_NOTAB ? ls_find(t, ptr) : NULL;
     if (!e)
         return 0;
     const uint32_t x = *e;
@@ -695,7 +697,7 @@ int liveset_set_flags(uint64_t ptr, uint32_t flags)
         found = 1;
     } else if (!(ptr & 15)) {
         rtab_t *t = ls_region(s, ptr >> 16, ls_hash(ptr >> 16));
-        uint32_t *e = t ? ls_find(t, ptr) : NULL;
+        uint32_t *e = t != LS_NOTAB ? ls_find(t, ptr) : NULL;
         if (e) {
             found = 1;
             if (flags) { /* to the side */

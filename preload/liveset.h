@@ -166,6 +166,11 @@ _Static_assert(sizeof(shard_t) == 64, "a shard's hot fields in one cache line");
 #define LS_ANON UINT32_MAX /* ls_me of a thread that has no id yet (owns nothing) */
 extern PS_HIDDEN PS_TLS uint32_t ls_me; /* (liveset.c) */
 extern PS_HIDDEN shard_t ls_shards[LIVESET_SHARDS];
+/* A region without a table: ls_region's answer, an empty table (cap 0, lim 0, one empty
+ * entry), so the fast paths test nothing more: an insert finds no room, a probe the empty
+ * entry. Never written. */
+extern PS_HIDDEN const uint64_t ls_notab[4];
+#define LS_NOTAB ((rtab_t *)(uintptr_t)ls_notab)
 
 /* Fibonacci hashing (one multiplication; a table takes its high bits, ls_home). The side
  * tables, which take low bits, mix (liveset.c ls_side_hash). */
@@ -223,8 +228,8 @@ static PS_ALWAYS_INLINE shard_t *ls_shard(uint64_t ptr)
     return ls_shard_h(ls_hash(ptr >> 16));
 }
 
-/* In s: the table of region reg (hash hr), or NULL: the cached last region, then the
- * directory (which a shard without tables has as ls_nodir: one empty slot). */
+/* In s: the table of region reg (hash hr), or LS_NOTAB: the cached last region, then the
+ * directory (which a shard without tables has as ls_nodir: empty). */
 static PS_ALWAYS_INLINE rtab_t *ls_region(shard_t *s, uint64_t reg, uint64_t hr)
 {
     if (PS_LIKELY(reg == s->rkey))
@@ -233,7 +238,7 @@ static PS_ALWAYS_INLINE rtab_t *ls_region(shard_t *s, uint64_t reg, uint64_t hr)
     for (uint32_t i = (uint32_t)((hr << 8) >> s->dshift);; i = (i + 1) & s->dmask) {
         t = d[i];
         if (!t)
-            return NULL;
+            return LS_NOTAB;
         if (t->key == reg)
             break;
     }
@@ -307,7 +312,7 @@ static PS_ALWAYS_INLINE uint64_t liveset_add(uint64_t ptr, uint64_t size, uint32
         if (PS_LIKELY(ls_own_enter(s))) {
             if (PS_LIKELY(who == s->who && ts >= s->stamp)) {
                 rtab_t *t = ls_region(s, reg, hr);
-                if (PS_LIKELY(t != NULL) && PS_LIKELY(t->n < t->lim) &&
+                if (PS_LIKELY(t->n < t->lim) &&
                     PS_LIKELY(ls_put(t, ls_okey(ptr) | (uint32_t)(size + 1), ls_hash(ptr)))) {
                     s->stamp = ts; /* stamp_guard's common case */
                     ls_own_leave(s);
@@ -327,11 +332,7 @@ static PS_ALWAYS_INLINE liveset_hit_t liveset_free(uint64_t ptr, uint64_t ts, ui
     if (PS_LIKELY(ls_own_enter(s))) {
         if (PS_LIKELY(who == s->who && ts >= s->stamp) && PS_LIKELY(!(ptr & 15))) {
             s->stamp = ts; /* the guard runs whether or not ptr is found */
-            rtab_t *t = ls_region(s, reg, hr);
-            if (!t) { /* no table: not in the set (an unaligned address was sent below) */
-                ls_own_leave(s);
-                return (liveset_hit_t){ts, 0};
-            }
+            rtab_t *t = ls_region(s, reg, hr); /* (LS_NOTAB: its empty entry ends the probe) */
             uint32_t *e = t->e + ls_home(ls_hash(ptr), t->cap), x;
             const uint32_t k = ls_okey(ptr);
             for (; ((x = *e) ^ k) >> 20; e++)
