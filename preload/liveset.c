@@ -858,8 +858,12 @@ static uint64_t ls_side_regions(liveset_block_t *u, uint64_t nu, liveset_block_t
     return passed;
 }
 
-/* A region's blocks at most: 4096 entries and its side-only blocks (8-aligned: 4096 more). */
-#define LS_BUF_BLOCKS 8192u
+/* A region's blocks at most: its table's 4096 entries and side-only blocks, of which there
+ * are at most nu (all of them) where nu side-only blocks are passed: a buffer for any region. */
+static liveset_block_t *ls_buf_alloc(uint64_t nu)
+{
+    return imem_alloc((4096 + nu) * sizeof(liveset_block_t));
+}
 
 /* Locks held: every shard's directory gone (the views need none), a large one unmapped. */
 static void ls_release_dirs(void)
@@ -915,7 +919,7 @@ uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg)
     }
     uint64_t nu, passed = 0;
     liveset_block_t *u = ls_side_only(LIVESET_SHARDS, &nu);
-    liveset_block_t *buf = imem_alloc(LS_BUF_BLOCKS * sizeof *buf);
+    liveset_block_t *buf = ls_buf_alloc(nu);
     int stop = !buf || (nu && !u);
     if (stop)
         ls_oom();
@@ -1005,7 +1009,7 @@ void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *
         ls_revoke(s); /* unowned again below: the owner may claim it back */
     uint64_t nu;
     liveset_block_t *u = ls_side_only(i % LIVESET_SHARDS, &nu);
-    liveset_block_t *buf = imem_alloc(LS_BUF_BLOCKS * sizeof *buf);
+    liveset_block_t *buf = ls_buf_alloc(nu);
     visit_t v = {fn, arg};
     int stop = 0;
     if (buf && (u || !nu)) {

@@ -379,6 +379,36 @@ TEST(regions_view)
     liveset_unlock_all();
 }
 
+/* A region of 9000 blocks 7 bytes apart (most not 16-aligned: side-only; every 16th in the
+ * table): one call with all of them, each whole. */
+static int dense_fn(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
+{
+    uint64_t *v = arg;
+    v[0]++;
+    v[1] += n;
+    for (uint32_t j = 0; j < n; j++)
+        v[2] += b[j].ptr >> 16 != region || b[j].size != 1 + (b[j].ptr - 0x7b2000000000ull) / 7 % 5;
+    return 0;
+}
+
+TEST(regions_dense_side)
+{
+    for (uint64_t i = 0; i < 9000; i++)
+        liveset_insert(0x7b2000000000ull + i * 7, 1 + i % 5, 0, NULL);
+    uint64_t v[3] = {0, 0, 0};
+    liveset_lock_all();
+    expect_u64_eq(liveset_regions(0, dense_fn, v), 9000);
+    liveset_unlock_all();
+    expect_u64_eq(v[0], 1);
+    expect_u64_eq(v[1], 9000);
+    expect_u64_eq(v[2], 0);
+    for (uint64_t i = 0; i < 9000; i++)
+        expect_true(liveset_remove(0x7b2000000000ull + i * 7, NULL, NULL));
+    liveset_lock_all();
+    expect_u64_eq(liveset_count(), 0);
+    liveset_unlock_all();
+}
+
 /* With release (last: the set stays released): every block once, the tables gone (no
  * bytes, no blocks), stopping early frees the rest unseen; the set works after it, empty. */
 TEST(regions_release)
@@ -714,6 +744,7 @@ TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_sha
           TEST_ENTRY(biased_shards_race), TEST_ENTRY(side_table_round_trip),
           TEST_ENTRY(entry_bits_exact), TEST_ENTRY(run_at_the_table_end),
           TEST_ENTRY(imem_usable_and_resident_now), TEST_ENTRY(regions_view),
+          TEST_ENTRY(regions_dense_side),
           TEST_ENTRY(fork_child_keeps_blocks), TEST_ENTRY(threads_cross_frees),
           TEST_ENTRY(recorder_forms), TEST_ENTRY(bytes_per_block),
           TEST_ENTRY(regions_release))
