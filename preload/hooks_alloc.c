@@ -10,7 +10,7 @@
  * per frame-pointer frame, 3 or 4 instructions, or one 8-byte load per single slot, 3, one
  * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
  * insert inline (liveset.h liveset_add: two Fibonacci hashes, its shard's owner: two plain
- * stores and two loads, the probe; any other thread: liveset.c, the shard lock's CAS and
+ * stores and two loads, the region's table (the shard's cached last one), the probe; any other thread: liveset.c, the shard lock's CAS and
  * exchange, "Biased shards"), five 8-byte stores into the thread buffer from registers
  * (rec_put_alloc) and one release store, the call's count (one add to the stack cache's
  * entry, or the allocator-time table's update: acost.h), and the lock table's note of an
@@ -26,7 +26,10 @@
  * draws (acost_pick_slow). Under valgrind clock_gettime is a syscall (natively prim_now_ns
  * calls the vDSO directly, its ~20-40 instructions, ~30 ns here). Depth 30: 252 (322); without
  * frame pointers (churn_bench_nofp): 227 (272), at depth 30 254 (310). Everything else is out
- * of line in shim.c/tstate.c.
+ * of line in shim.c/tstate.c. With the live set's region tables (issue 18's recorder memory:
+ * address and size only, liveset.h): 231 (228 before them), the insert ~4 more (the cached
+ * region's compare), the remove ~9 more (small tables at a higher load: more shifts), less
+ * the cross-thread test the free no longer makes (~6).
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow

@@ -347,7 +347,7 @@ static uint32_t *ls_find(rtab_t *t, uint64_t ptr)
 /* In s: empties entry e of t, shifting the entries after it back (no tombstones): j moves
  * into the hole when its home is at or before the hole (no probe wraps: a run is in entry
  * order, each entry at or after its home). */
-static void ls_shift(rtab_t *t, uint32_t *e)
+static PS_ALWAYS_INLINE void ls_shift(rtab_t *t, uint32_t *e)
 {
     uint32_t x;
     for (uint32_t *j = e + 1; (x = *j) != 0; j++)
