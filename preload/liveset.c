@@ -44,6 +44,7 @@
 #include "log.h"
 #include "perfshim/compiler.h"
 #include "perfshim/mix.h"
+#include "prim.h" /* PRIM_DEFINE_HEAPSORT (the temporary liveset_regions) */
 #include "stamp.h"
 
 
@@ -858,4 +859,41 @@ void liveset_after_fork_child(void)
                 d->side[j].flags |= LIVESET_F_INHERITED;
             }
     }
+}
+
+/* TEMPORARY (recmem-scan): liveset_regions on the 16-byte slots, until recmem-live's
+ * per-region tables replace it: every entry exported into one imem array (with release: the
+ * tables freed as they are copied), sorted by address, then each region's run converted in
+ * place into liveset_block_t and passed to fn. */
+PRIM_DEFINE_HEAPSORT(ls_sort_entries, liveset_entry_t, ptr)
+
+uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg)
+{
+    _Static_assert(sizeof(liveset_block_t) == sizeof(liveset_entry_t), "converted in place");
+    uint64_t n = liveset_count();
+    liveset_entry_t *e = n ? imem_alloc(n * sizeof *e) : NULL;
+    if (!e) {
+        if (release)
+            (void)liveset_export_release(NULL, 0);
+        return 0;
+    }
+    n = release ? liveset_export_release(e, n) : liveset_export(e, n);
+    ls_sort_entries(e, n);
+    liveset_block_t *b = (liveset_block_t *)(void *)e;
+    uint64_t seen = 0;
+    for (uint64_t i = 0; i < n;) {
+        uint64_t region = e[i].ptr >> 16, j = i;
+        for (; j < n && (e[j].ptr >> 16) == region; j++) {
+            liveset_entry_t x;
+            memcpy(&x, &e[j], sizeof x);
+            liveset_block_t y = {x.ptr, x.size, x.flags & (LIVESET_F_LINKER | LIVESET_F_IGNORED)};
+            memcpy(&b[j], &y, sizeof y);
+        }
+        seen += j - i;
+        if (fn(arg, region, b + i, (uint32_t)(j - i)))
+            break;
+        i = j;
+    }
+    imem_free(e);
+    return seen;
 }
