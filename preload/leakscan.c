@@ -3,18 +3,25 @@
  *
  * The exit scan, in order: collect what needs the loader's lock (module segments of the shim
  * and of the real allocator) with no lock held, take every live-set shard lock (from here on
- * no block can be freed), copy the live set and sort it by address, snapshot /proc/self/maps
- * and every thread's stack pointer, then
+ * no block can be freed), build the scan's view of the live set region by region
+ * (liveset_regions; the view below), snapshot /proc/self/maps and every thread's stack
+ * pointer, then
  *   1. flood from the roots (below) and from linker and ignored blocks: everything met is
  *      "reachable";
  *   2. memcheck's cliques: each unreached block, in address order, becomes a leader and
  *      floods what it reaches as "indirect", held by it; a leader met by a later leader's
  *      flood stops being one (it and what it holds are indirect, held by the later one);
  *      the leaders left are "definite";
- * then unlock, aggregate by (kind, stack, holder's stack, inherited) and hand the records to
- * the writer. A block is pushed on the work stack at most twice (once as a leader), so the
- * scan is linear in the bytes scanned plus an index lookup per candidate word (a static
- * search tree over the sorted addresses: blocks_upto).
+ * then unlock and hand the records to the writer: LEAK_SCAN (flag BY_ADDRESS: the shim keeps
+ * no allocation stack per block; the analyzer attributes each verdict to its site from its
+ * replay) and the verdicts by address, LEAK_BLOCKS entries written as they come: a leader as
+ * definite, what its flood meets as indirect (holder: the leader's entry; a leader absorbed
+ * later is entered again, indirect, which replaces its first entry), then the reachable blocks
+ * reached through interior pointers only (possible). A block is pushed on the work stack at
+ * most twice (once as a leader), so the scan is linear in the bytes scanned plus a lookup per
+ * candidate word (two binary searches: the regions, then the region's blocks). The work stack
+ * is bounded (64 Ki blocks): a block met when it is full waits in its state byte (pending)
+ * and a sweep finds it when the stack empties; the verdicts do not depend on the order.
  *
  * Reading the app's memory never faults: roots go through process_vm_readv (EFAULT, not
  * SIGSEGV, when a page is gone); heap blocks are read in place after a check against the
@@ -25,18 +32,19 @@
  * block is never faulted in. If process_vm_readv is refused (seccomp), roots are read in
  * place, checked against the maps snapshot.
  *
- * Memory (all imem, released when the scan ends, the total recorded as scan_mem_bytes): 25
- * bytes per live block (the exported entries, converted in place into 24-byte blocks that
- * also hold the work stack's links, and ~1.2 bytes of index), 48 per leak group (a table that
- * grows), 24 per root range and per mapping, the maps text (at most 64 MiB), 1 MiB for
- * untracked chunks met, 64 per thread (at most 8192), the shim's own ranges (at most ~26k x
- * 16 bytes), a 64 KiB bounce buffer and the sort's 18 KiB. Measured: 3 MiB with 500 threads
- * and a few blocks; 78 MB with kvstore's 3 million live blocks (195 MB when it took 72 bytes
- * a block). Without that memory the scan records an ABORTED scan instead of classifying.
- * The exit scan (final) frees the live set's tables as it copies them
- * (liveset_export_release): the blocks take the tables' place instead of adding to them, so
- * the recorder's peak is not the exit (kvstore: the process's max RSS 341 -> 268 MB, the
- * tables 92 MiB). A check after it (from a destructor) records an ABORTED scan.
+ * Memory (all imem, released when the scan ends; the most held at once is recorded as
+ * scan_mem_bytes): the view, ~5 bytes per live block (a u32 and a state byte each, 16 bytes
+ * per 64 KiB region holding blocks, 16 per block of 64 KiB or more), the verdicts (16 bytes
+ * per definite, indirect or possibly reachable block, in the records' final layout), 24 per
+ * root range and per mapping, the maps text (at most 64 MiB), 1.5 MiB for untracked chunks
+ * met, 512 KiB of work stack, 64 per thread (at most 8192), the shim's own ranges (at most
+ * ~26k x 16 bytes), a 64 KiB bounce buffer and, while the view is built, 256 KiB to sort a
+ * region. Measured: kvstore's 3 M live blocks, 18.8 MB (78 MB with the 24-byte block array
+ * before, 195 MB with 72 bytes a block before that). Without that memory the scan records an
+ * ABORTED scan instead of classifying. The exit scan (final) has the live set free its tables
+ * region by region as the view takes them (liveset_regions with release): the view takes
+ * their place instead of adding to them. A check after it (from a destructor) records an
+ * ABORTED scan.
  */
 #include <config.h>
 
