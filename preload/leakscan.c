@@ -1818,6 +1818,10 @@ void leakscan_snapshot(void (*put)(const void *rec, uint32_t len))
         return;
     snap_t s = {0, 0};
     liveset_lock_all();
+    if (liveset_released()) { /* the exit scan took it meanwhile */
+        liveset_unlock_all();
+        return;
+    }
     uint64_t ts = prim_now_ns();
     (void)liveset_regions(0, snap_add, &s);
     liveset_unlock_all();
