@@ -74,15 +74,16 @@ scan_ok() {
         want "$s" y definite 0 y && want "$s" x indirect 0 y && want "$s" xi indirect 0 y &&
         want "$s" d2 definite 0 d2 && want "$s" i3 indirect 1 d2 &&
         want "$s" r1 reachable 1 - && want "$s" w definite 0 w &&
+        want "$s" b1 reachable 1 - && want "$s" d3 definite 0 d3 && want "$s" b2 indirect 1 d3 &&
         want "$s" w0 indirect 0 w && want "$s" wlast indirect 0 w || return 1
     # LEAK_SCAN: by address, its totals those of the program and of the entries
     fl=$(total "$s" flags)
     [ $((fl & 0x80)) -ne 0 ] || { echo "scan $s: flags $fl, no BY_ADDRESS"; return 1; }
     got="$(total "$s" definite_blocks) $(total "$s" definite_bytes) $(total "$s" indirect_blocks) $(total "$s" indirect_bytes)"
-    exp="4 $((200 + 8 * N)) $((5 + N)) $((160 + 16 * N))"
+    exp="5 $((248 + 8 * N)) $((6 + N)) $((100160 + 16 * N))"
     [ "$got" = "$exp" ] || { echo "scan $s: definite/indirect $got, want $exp"; return 1; }
     ent="$(awk -v s="$s" '$1 == s && $3 == "definite"' v.txt | wc -l) $(awk -v s="$s" '$1 == s && $3 == "indirect"' v.txt | wc -l)"
-    [ "$ent" = "4 $((5 + N))" ] || { echo "scan $s: entries definite/indirect $ent"; return 1; }
+    [ "$ent" = "5 $((6 + N))" ] || { echo "scan $s: entries definite/indirect $ent"; return 1; }
     poss=$(awk -v s="$s" '$1 == s && $3 != "definite" && $4 == 1' v.txt | wc -l)
     [ "$poss" = "$(total "$s" possible_blocks)" ] || { echo "scan $s: $poss possible entries, LEAK_SCAN $(total "$s" possible_blocks)"; return 1; }
     [ "$(total "$s" groups)" = "$(awk -v s="$s" '$1 == "records" && $2 == s { print $3 }' v.txt)" ] ||

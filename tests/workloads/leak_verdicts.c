@@ -8,11 +8,14 @@
  *   d2 (88, definite) holds a pointer into i3 (32): i3 indirect, reached through an interior
  *     pointer only (possible)
  *   r1 (104): a global points into it: reachable, possible; r2 (120): reachable (not listed)
+ *   b1 (100000, spanning 64 KiB regions): a global points 99000 bytes in (a region where no
+ *     block starts below it): reachable, possible; d3 (48, definite) points 70000 bytes into
+ *     b2 (100000): indirect, possible
  *   a global array of N pointers to N 16-byte blocks (reachable), and a lost one (w,
  *     definite, its N blocks indirect): N > the scan's work stack (64 Ki), so both floods
  *     overflow it and find the rest again.
- * Definite: d1 d2 y w = 4 blocks, 200 + 8 N bytes; indirect: i1 i2 x xi i3 + N = 5 + N
- * blocks, 160 + 16 N bytes. With "ondemand", an on-demand scan (__lsan_do_recoverable_leak_
+ * Definite: d1 d2 y w d3 = 5 blocks, 248 + 8 N bytes; indirect: i1 i2 x xi i3 b2 + N = 6 + N
+ * blocks, 100160 + 16 N bytes. With "ondemand", an on-demand scan (__lsan_do_recoverable_leak_
  * check) first: the same verdicts twice.
  */
 #include <stdint.h>
@@ -25,7 +28,7 @@
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
 static void *volatile g_r2;
-static char *volatile g_interior;
+static char *volatile g_interior, *volatile g_bigint;
 static void **volatile g_wide;
 
 struct blk {
@@ -63,6 +66,11 @@ __attribute__((noipa)) static void make(void)
     char *r1 = blk(104);
     g_interior = r1 + 16;
     g_r2 = blk(120);
+    char *b1 = blk(100000);
+    g_bigint = b1 + 99000;
+    struct blk *d3 = blk(48);
+    char *b2 = blk(100000);
+    d3->p[0] = b2 + 70000;
     void **wide = blk(N * sizeof(void *)), **w = blk(N * sizeof(void *));
     for (int k = 0; k < N; k++) {
         wide[k] = blk(16);
@@ -78,6 +86,9 @@ __attribute__((noipa)) static void make(void)
     show("d2", d2);
     show("i3", i3);
     show("r1", r1);
+    show("b1", b1);
+    show("d3", d3);
+    show("b2", b2);
     show("w", w);
     show("w0", w[0]);
     show("wlast", w[N - 1]);
