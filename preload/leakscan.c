@@ -1397,7 +1397,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     char *supp = final ? suppressions_text(&cfg, &supp_len) : NULL;
 
     pid_t self_tid = prim_gettid();
-    thr_t *thr = scan_alloc(&S, MAX_THREADS * sizeof *thr);
+    thr_t *thr = NULL; /* as many as there are threads (below) */
     pid_t *tids = scan_alloc(&S, MAX_THREADS * sizeof *tids);
     S.bounce = scan_alloc(&S, BOUNCE);
     S.pm = scan_alloc(&S, BOUNCE / 4096 * 8 + 64);
@@ -1410,7 +1410,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     S.own = scan_alloc(&S, S.owncap * sizeof *S.own);
     size_t maps_cap = 256u << 10;
     char *maps = scan_alloc(&S, maps_cap);
-    if (!thr || !tids || !S.bounce || !S.pm || !maps || !S.own) {
+    if (!tids || !S.bounce || !S.pm || !maps || !S.own) {
         emit_aborted(t0, S.flags, final, "out of memory");
         goto out;
     }
@@ -1448,6 +1448,13 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     size_t nthr = 0;
     if (nt > (long)MAX_THREADS)
         S.flags |= PS_LEAK_F_THREADS;
+    thr = scan_alloc(&S, (size_t)(nt > 0 ? (nt < (long)MAX_THREADS ? nt : MAX_THREADS) : 1) *
+                             sizeof *thr);
+    if (!thr) {
+        liveset_unlock_all();
+        emit_aborted(t0, S.flags, final, "out of memory");
+        goto out;
+    }
     for (long k = 0; k < nt && k < (long)MAX_THREADS; k++) {
         if (tids[k] == self_tid)
             continue;
