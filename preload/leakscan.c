@@ -3,18 +3,25 @@
  *
  * The exit scan, in order: collect what needs the loader's lock (module segments of the shim
  * and of the real allocator) with no lock held, take every live-set shard lock (from here on
- * no block can be freed), copy the live set and sort it by address, snapshot /proc/self/maps
- * and every thread's stack pointer, then
+ * no block can be freed), build the scan's view of the live set region by region
+ * (liveset_regions; the view below), snapshot /proc/self/maps and every thread's stack
+ * pointer, then
  *   1. flood from the roots (below) and from linker and ignored blocks: everything met is
  *      "reachable";
  *   2. memcheck's cliques: each unreached block, in address order, becomes a leader and
  *      floods what it reaches as "indirect", held by it; a leader met by a later leader's
  *      flood stops being one (it and what it holds are indirect, held by the later one);
  *      the leaders left are "definite";
- * then unlock, aggregate by (kind, stack, holder's stack, inherited) and hand the records to
- * the writer. A block is pushed on the work stack at most twice (once as a leader), so the
- * scan is linear in the bytes scanned plus an index lookup per candidate word (a static
- * search tree over the sorted addresses: blocks_upto).
+ * then unlock and hand the records to the writer: LEAK_SCAN (flag BY_ADDRESS: the shim keeps
+ * no allocation stack per block; the analyzer attributes each verdict to its site from its
+ * replay) and the verdicts by address, LEAK_BLOCKS entries written as they come: a leader as
+ * definite, what its flood meets as indirect (holder: the leader's entry; a leader absorbed
+ * later is entered again, indirect, which replaces its first entry), then the reachable blocks
+ * reached through interior pointers only (possible). A block is pushed on the work stack at
+ * most twice (once as a leader), so the scan is linear in the bytes scanned plus a lookup per
+ * candidate word (two binary searches: the regions, then the region's blocks). The work stack
+ * is bounded (64 Ki blocks): a block met when it is full waits in its state byte (pending)
+ * and a sweep finds it when the stack empties; the verdicts do not depend on the order.
  *
  * Reading the app's memory never faults: roots go through process_vm_readv (EFAULT, not
  * SIGSEGV, when a page is gone); heap blocks are read in place after a check against the
@@ -25,18 +32,19 @@
  * block is never faulted in. If process_vm_readv is refused (seccomp), roots are read in
  * place, checked against the maps snapshot.
  *
- * Memory (all imem, released when the scan ends, the total recorded as scan_mem_bytes): 25
- * bytes per live block (the exported entries, converted in place into 24-byte blocks that
- * also hold the work stack's links, and ~1.2 bytes of index), 48 per leak group (a table that
- * grows), 24 per root range and per mapping, the maps text (at most 64 MiB), 1 MiB for
- * untracked chunks met, 64 per thread (at most 8192), the shim's own ranges (at most ~26k x
- * 16 bytes), a 64 KiB bounce buffer and the sort's 18 KiB. Measured: 3 MiB with 500 threads
- * and a few blocks; 78 MB with kvstore's 3 million live blocks (195 MB when it took 72 bytes
- * a block). Without that memory the scan records an ABORTED scan instead of classifying.
- * The exit scan (final) frees the live set's tables as it copies them
- * (liveset_export_release): the blocks take the tables' place instead of adding to them, so
- * the recorder's peak is not the exit (kvstore: the process's max RSS 341 -> 268 MB, the
- * tables 92 MiB). A check after it (from a destructor) records an ABORTED scan.
+ * Memory (all imem, released when the scan ends; the most held at once is recorded as
+ * scan_mem_bytes): the view, ~5 bytes per live block (a u32 and a state byte each, 16 bytes
+ * per 64 KiB region holding blocks, 16 per block of 64 KiB or more), the verdicts (16 bytes
+ * per definite, indirect or possibly reachable block, in the records' final layout), 24 per
+ * root range and per mapping, the maps text (at most 64 MiB), 1.5 MiB for untracked chunks
+ * met, 512 KiB of work stack, 64 per thread (at most 8192), the shim's own ranges (at most
+ * ~26k x 16 bytes), a 64 KiB bounce buffer and, while the view is built, 256 KiB to sort a
+ * region. Measured: kvstore's 3 M live blocks, 18.2 MB (78 MB with the 24-byte block array
+ * before, 195 MB with 72 bytes a block before that). Without that memory the scan records an
+ * ABORTED scan instead of classifying. The exit scan (final) has the live set free its tables
+ * region by region as the view takes them (liveset_regions with release): the view takes
+ * their place instead of adding to them. A check after it (from a destructor) records an
+ * ABORTED scan.
  */
 #include <config.h>
 
@@ -285,46 +293,44 @@ typedef struct range_s {
 #define V_SP 0x20000u    /* holds a live thread's stack pointer */
 #define V_BLK 0x40000u   /* holds live heap blocks */
 
-/* A live block, 24 bytes: the live set's exported entry (liveset_entry_t, the same size)
- * converted in place. sk packs the size (56 bits: no mapped block is larger), the kind (0
- * unreached, else ps_leak_kind), BK_START (some pointer to its first byte was seen) and the
- * live set's LIVESET_F_LINKER/INHERITED/IGNORED. holder: the leader's index (indirect); while
- * the block is on the work stack, the index of the block below it (the stack costs nothing:
- * a block is on it at most once at a time, see scan_words). */
-typedef struct block_s {
-    uint64_t ptr, sk;
-    uint32_t stack, holder;
-} block_t;
+/* The scan's view of the live set, about 5 bytes a block, built region by region from
+ * liveset_regions (with release, the exit scan's view takes the tables' place as they go):
+ *  - per 64 KiB region holding block starts, a header (vreg_t, 16 bytes: the region's
+ *    number, its first block's index, its count), the headers sorted by number;
+ *  - per block a u32: its offset in the region (bits 16..31) over its size (bits 0..15;
+ *    VB_BIG: 64 KiB - 1 or more, the size then in the side table `big`, sorted by index),
+ *    a region's blocks contiguous and sorted by offset;
+ *  - per block a state byte (VS_*): its kind (0 unreached, else ps_leak_kind), VS_START (a
+ *    pointer to its first byte was seen), the live set's LINKER/IGNORED, VS_PENDING (waiting
+ *    for the work stack, which was full).
+ * So address order is the headers' order, then each run's, and a block is named by a vref_t
+ * (its header r and its index i). The block holding an address is found by a binary search
+ * of the headers, then of the region's offsets: the last block starting at or below the
+ * address is in its region or, if none starts there below it, the last block of the region
+ * before (a block spanning regions is found that way: blocks do not overlap). */
+typedef struct vreg_s {
+    uint64_t num; /* ptr >> 16 */
+    uint32_t first, n;
+} vreg_t;
 
-#define BK_SIZE ((1ull << 56) - 1)
-#define BK_KIND_SHIFT 56
-#define BK_START (1ull << 58)
-#define BK_LF_SHIFT 59
-#define LIVESET_F_SCAN (LIVESET_F_LINKER | LIVESET_F_INHERITED | LIVESET_F_IGNORED)
-_Static_assert(sizeof(block_t) == sizeof(liveset_entry_t), "converted in place");
-_Static_assert(LIVESET_F_SCAN == 7, "3 bits in sk");
-#define WORK_END UINT32_MAX /* the bottom of the work stack */
+typedef struct vbig_s {
+    uint64_t idx, size;
+} vbig_t;
 
-static inline uint64_t bk_size(const block_t *b)
-{
-    return b->sk & BK_SIZE;
-}
+typedef struct vref_s {
+    uint32_t r, i; /* r == nreg: none (the end) */
+} vref_t;
 
-static inline unsigned bk_kind(const block_t *b)
-{
-    return (unsigned)(b->sk >> BK_KIND_SHIFT) & 3u;
-}
-
-static inline void bk_set_kind(block_t *b, unsigned kind)
-{
-    b->sk = (b->sk & ~(3ull << BK_KIND_SHIFT)) | ((uint64_t)kind << BK_KIND_SHIFT);
-}
-
-static inline unsigned bk_lflags(const block_t *b)
-{
-    return (unsigned)(b->sk >> BK_LF_SHIFT) & LIVESET_F_SCAN;
-}
-
+#define VB_BIG 0xffffu
+#define VS_KIND 3u
+#define VS_START 0x4u
+#define VS_IGNORED 0x8u
+#define VS_LINKER 0x10u
+#define VS_PENDING 0x20u
+#define VREGION_MAX (1u << 16) /* blocks a region can hold (distinct offsets) */
+/* The work stack: bounded; a block met when it is full is marked VS_PENDING and found again
+ * by a sweep when it empties (scan_drain). 512 KiB. */
+#define WORK_CAP (64u << 10)
 typedef struct seg_s {
     uintptr_t lo, hi;
 } seg_t;
@@ -339,16 +345,35 @@ typedef struct thr_s {
 enum { MODE_REACH, MODE_FLOOD };
 
 #define BOUNCE (64u << 10)
-#define IDX_MAXLEV 12
 #define MAX_THREADS 8192u
 #define MAX_MAPS_TEXT (64u << 20)
 
 typedef struct scan_s {
-    block_t *b;
-    uint64_t n, lo, hi; /* blocks sorted by ptr; [lo, hi) spans them all */
-    uint32_t work; /* the top of the work stack (linked through holder), or WORK_END */
+    /* the view (above) */
+    uint32_t *e;
+    uint8_t *st;
+    uint64_t n, cap; /* blocks, room */
+    vreg_t *reg;
+    uint32_t nreg, regcap;
+    vbig_t *big;
+    uint64_t nbig, bigcap;
+    uint32_t *tmp; /* a region's sort scratch, while the view is built */
+    uint32_t tmpcap;
+    int view_oom;
+    uint64_t lo, hi; /* [lo, hi) spans every block */
+    vref_t *ws;      /* the work stack */
+    uint32_t nws, wscap;
+    int pending;     /* some blocks are VS_PENDING, none in a region before pend_r */
+    uint32_t pend_r;
     int mode;
-    uint32_t cur; /* MODE_FLOOD: the leader */
+    uint32_t cur;       /* MODE_FLOOD: the leader's index */
+    uint32_t cur_entry; /* MODE_FLOOD: the leader's LEAK_BLOCKS entry */
+    /* the LEAK_SCAN record, then the LEAK_BLOCKS records (per_rec entries each), written in
+     * place as the verdicts come (out_at), then room for LEAK_SUPP and RSS */
+    unsigned char *out;
+    uint64_t out_bytes, nent, entcap;
+    uint32_t per_rec, out_tail;
+    int out_oom;
     prim_vma_t *vma;
     size_t nvma;
     range_t *r;
@@ -358,7 +383,7 @@ typedef struct scan_s {
     int pm_fd;        /* /proc/self/pagemap, -1: every page counts as resident */
     int vm_ok;        /* process_vm_readv works here */
     uint32_t flags;   /* PS_LEAK_F_* */
-    uint64_t mem;     /* the scan's own memory */
+    uint64_t mem, mem_peak; /* the scan's own memory: now, the most */
     uint64_t root_bytes, stack_bytes, region_bytes, unreadable_bytes, threads, read_bytes;
     struct seg_s *own; /* the shim's memory, sorted */
     size_t nown, owncap;
@@ -375,231 +400,235 @@ typedef struct scan_s {
     uintptr_t *uset;  /* open addressing: chunks met */
     uintptr_t *uwork; /* chunks to scan */
     size_t ucap, nuwork, nuset;
-    uint64_t *radix; /* sort_blocks' bucket bounds (RADIX_LEVELS x 256) */
-    uint64_t *ix;    /* the index's levels (index_build), one array */
-    const uint64_t *lev[IDX_MAXLEV];
-    uint64_t nlev[IDX_MAXLEV];
-    int nlevels;
 } scan_t;
 
 static void *scan_alloc(scan_t *S, size_t bytes)
 {
     void *p = imem_alloc(bytes ? bytes : 1);
-    if (p)
+    if (p) {
         S->mem += bytes;
+        S->mem_peak = S->mem > S->mem_peak ? S->mem : S->mem_peak;
+    }
     return p;
 }
 
-/* Sorting the blocks by address runs with the live set locked (qsort may call malloc): an
- * in-place MSD radix sort (American flag sort), 8 bits a level from the highest bit in which
- * the addresses differ, runs of at most RADIX_SMALL by insertion sort. The bucket bounds of a
- * level are in S->radix (imem, RADIX_LEVELS x 256 words); no other memory. On kvstore's 3 M
- * blocks it is 3 levels where the heapsort it replaced made 22 sift steps a block, each a
- * cache miss. */
-#define RADIX_SMALL 48
-#define RADIX_LEVELS 9
-
-static void blocks_isort(block_t *b, uint64_t n)
+static void scan_free(scan_t *S, void *p, size_t bytes)
 {
-    for (uint64_t i = 1; i < n; i++) {
-        if (b[i - 1].ptr <= b[i].ptr)
-            continue;
-        block_t t = b[i];
-        uint64_t j = i;
-        do {
-            b[j] = b[j - 1];
-            j--;
-        } while (j && b[j - 1].ptr > t.ptr);
-        b[j] = t;
-    }
+    if (!p)
+        return;
+    imem_free(p);
+    S->mem -= bytes;
 }
 
-static void blocks_radix(uint64_t *scratch, block_t *b, uint64_t n, unsigned shift, int level)
+/* ---- the view ------------------------------------------------------------------------ */
+
+/* Sorts a region's n <= VREGION_MAX words by their offset (bits 16..31): two passes of 8
+ * bits through S->tmp, or an insertion sort when n is small. */
+static void view_sort_region(scan_t *S, uint32_t *e, uint32_t n)
 {
-    if (n <= RADIX_SMALL || level >= RADIX_LEVELS) {
-        blocks_isort(b, n);
-        return;
-    }
-    uint64_t *end = scratch + (size_t)level * 256, head[256];
-    memset(end, 0, 256 * sizeof *end);
-    for (uint64_t i = 0; i < n; i++)
-        end[(b[i].ptr >> shift) & 255]++;
-    uint64_t sum = 0;
-    for (unsigned d = 0; d < 256; d++) {
-        head[d] = sum;
-        sum += end[d];
-        end[d] = sum;
-    }
-    /* every bucket in turn: the block at its head goes to the head of its own bucket, and
-     * the one displaced from there moves on, until one belongs here */
-    for (unsigned d = 0; d < 256; d++)
-        while (head[d] < end[d]) {
-            block_t v = b[head[d]];
-            unsigned k = (unsigned)(v.ptr >> shift) & 255;
-            while (k != d) {
-                block_t t = b[head[k]];
-                b[head[k]++] = v;
-                v = t;
-                k = (unsigned)(v.ptr >> shift) & 255;
-            }
-            b[head[d]++] = v;
+    if (n <= 32) {
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t t = e[i], j = i;
+            for (; j && e[j - 1] > t; j--)
+                e[j] = e[j - 1];
+            e[j] = t;
         }
-    if (!shift)
         return;
-    unsigned next = shift > 8 ? shift - 8 : 0;
-    uint64_t lo = 0;
-    for (unsigned d = 0; d < 256; d++) {
-        uint64_t hi = end[d]; /* end[] of this level is not touched by the deeper ones */
-        if (hi - lo > 1)
-            blocks_radix(scratch, b + lo, hi - lo, next, level + 1);
-        lo = hi;
     }
+    uint32_t *src = e, *dst = S->tmp;
+    for (unsigned shift = 16; shift < 32; shift += 8) {
+        uint32_t cnt[256] = {0};
+        for (uint32_t i = 0; i < n; i++)
+            cnt[(src[i] >> shift) & 255]++;
+        for (uint32_t d = 0, sum = 0; d < 256; d++) {
+            uint32_t c = cnt[d];
+            cnt[d] = sum;
+            sum += c;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            dst[cnt[(src[i] >> shift) & 255]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* two passes: the sorted words are back in e */
 }
 
-/* Sorts S->b by ptr (S->radix: the bucket bounds; without it, the heapsort). */
-PRIM_DEFINE_HEAPSORT(sort_blocks_heap, block_t, ptr)
-
-static void sort_blocks(scan_t *S)
+/* The index in [first, first + n) of the block at offset off of a region (it is there). */
+static uint32_t view_offset_index(const scan_t *S, uint32_t first, uint32_t n, uint32_t off)
 {
-    if (S->n < 2)
-        return;
-    if (!S->radix) {
-        sort_blocks_heap(S->b, S->n);
-        return;
-    }
-    uint64_t mn = S->b[0].ptr, mx = mn;
-    for (uint64_t i = 1; i < S->n; i++) {
-        uint64_t p = S->b[i].ptr;
-        mn = p < mn ? p : mn;
-        mx = p > mx ? p : mx;
-    }
-    if (mn == mx)
-        return;
-    unsigned top = 63u - (unsigned)__builtin_clzll(mn ^ mx); /* the highest differing bit */
-    blocks_radix(S->radix, S->b, S->n, top >= 7 ? top - 7 : 0, 0);
-    for (uint64_t i = 1; i < S->n; i++)
-        PS_ASSERT_FULL(S->b[i - 1].ptr <= S->b[i].ptr);
-}
-
-/* The index of the sorted blocks' addresses (a static search tree): level 0 holds every
- * IDX_LEAF-th block's ptr, level k + 1 every IDX_F-th key of level k, up to a top level of
- * at most IDX_TOP keys; all levels in one imem array (n / 7 words: about 1.2 bytes a block).
- * A lookup binary-searches the top level (in L1), then each level below within the IDX_F
- * keys under the one found (4 branch-free steps in 2 cache lines), then the IDX_LEAF blocks
- * under the level-0 key (3 steps): where the binary search over kvstore's 3 M blocks made 22
- * dependent steps, most of them cache misses, the blocks array is touched in at most 3
- * lines next to each other. The answer is the binary search's, exactly. */
-#define IDX_F 16
-#define IDX_LEAF 8
-#define IDX_TOP 64
-
-/* The number of keys <= a among KEY(first) .. KEY(last - 1), given KEY(first) <= a. */
-#define IDX_WINDOW(KEY, first, last, a)                                                        \
-    __extension__({                                                                            \
-        uint64_t base_ = (first), len_ = (last) - (first);                                     \
-        while (len_ > 1) {                                                                     \
-            uint64_t half_ = len_ / 2;                                                         \
-            base_ = KEY(base_ + half_) <= (a) ? base_ + half_ : base_;                         \
-            len_ -= half_;                                                                     \
-        }                                                                                      \
-        base_ + 1;                                                                             \
-    })
-
-/* Builds S->lev (none when n is small or there is no memory: the plain binary search). */
-static void index_build(scan_t *S)
-{
-    uint64_t total = 0, len = S->n;
-    int nl = 0;
-    while (len > IDX_TOP && nl < IDX_MAXLEV) {
-        uint64_t f = nl ? IDX_F : IDX_LEAF;
-        len = (len + f - 1) / f;
-        total += len;
-        nl++;
-    }
-    if (!nl || !(S->ix = scan_alloc(S, total * sizeof *S->ix)))
-        return;
-    uint64_t *k = S->ix;
-    for (int l = 0; l < nl; l++) {
-        uint64_t f = l ? IDX_F : IDX_LEAF;
-        uint64_t below = l ? S->nlev[l - 1] : S->n, m = (below + f - 1) / f;
-        for (uint64_t i = 0; i < m; i++)
-            k[i] = l ? S->lev[l - 1][i * f] : S->b[i * f].ptr;
-        S->lev[l] = k;
-        S->nlev[l] = m;
-        k += m;
-    }
-    S->nlevels = nl;
-}
-
-/* The number of blocks that start at or below address a (the blocks are sorted by ptr). */
-static inline uint64_t blocks_upto(const scan_t *S, uint64_t a)
-{
-    int l = S->nlevels - 1;
-    const uint64_t *top = l >= 0 ? S->lev[l] : NULL;
-    uint64_t lo = 0, hi = l >= 0 ? S->nlev[l] : S->n;
+    const uint32_t *e = S->e + first;
+    uint32_t lo = 0, hi = n, key = off << 16 | 0xffffu;
     while (lo < hi) {
-        uint64_t m = lo + (hi - lo) / 2;
-        if ((top ? top[m] : S->b[m].ptr) <= a)
+        uint32_t m = lo + (hi - lo) / 2;
+        if (e[m] <= key)
             lo = m + 1;
         else
             hi = m;
     }
-    /* lo: the keys <= a at level l; the keys under key lo - 1 are searched next */
-    for (; l > 0 && lo; l--) {
-        const uint64_t *k = S->lev[l - 1];
-        uint64_t first = (lo - 1) * IDX_F, end = S->nlev[l - 1];
-        uint64_t last = first + IDX_F < end ? first + IDX_F : end;
-#define KEY_LEV(i) k[i]
-        lo = IDX_WINDOW(KEY_LEV, first, last, a);
-#undef KEY_LEV
-    }
-    if (l == 0 && lo) {
-        const block_t *b = S->b;
-        uint64_t first = (lo - 1) * IDX_LEAF;
-        uint64_t last = first + IDX_LEAF < S->n ? first + IDX_LEAF : S->n;
-#define KEY_BLK(i) b[i].ptr
-        lo = IDX_WINDOW(KEY_BLK, first, last, a);
-#undef KEY_BLK
-    }
-    return lo;
+    return first + lo - 1;
 }
 
-#if defined(PS_DEBUG) && PS_DEBUG >= 2
-/* The plain binary search, which the index must agree with (--enable-debug=full). */
-static uint64_t blocks_upto_plain(const scan_t *S, uint64_t a)
+/* liveset_regions' callback: region's blocks appended to the view. */
+static int view_region(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
 {
-    uint64_t l = 0, h = S->n;
+    scan_t *S = arg;
+    if (S->view_oom || n > S->tmpcap || n > S->cap - S->n || S->n + n > UINT32_MAX / 2) {
+        S->view_oom = 1;
+        return 1;
+    }
+    if (S->nreg == S->regcap) {
+        uint32_t cap = S->regcap * 2;
+        vreg_t *t = scan_alloc(S, (size_t)cap * sizeof *t);
+        if (!t) {
+            S->view_oom = 1;
+            return 1;
+        }
+        memcpy(t, S->reg, S->nreg * sizeof *t);
+        scan_free(S, S->reg, S->regcap * sizeof *t);
+        S->reg = t;
+        S->regcap = cap;
+    }
+    uint32_t first = (uint32_t)S->n, *e = S->e + first;
+    for (uint32_t j = 0; j < n; j++)
+        e[j] = (uint32_t)(b[j].ptr & 0xffffu) << 16 |
+               (uint32_t)(b[j].size < VB_BIG ? b[j].size : VB_BIG);
+    view_sort_region(S, e, n);
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t fl = b[j].flags & (LIVESET_F_LINKER | LIVESET_F_IGNORED);
+        if (!fl && b[j].size < VB_BIG)
+            continue;
+        uint32_t i = view_offset_index(S, first, n, (uint32_t)(b[j].ptr & 0xffffu));
+        S->st[i] = (uint8_t)((fl & LIVESET_F_LINKER ? VS_LINKER : 0) |
+                             (fl & LIVESET_F_IGNORED ? VS_IGNORED : 0));
+        if (b[j].size < VB_BIG)
+            continue;
+        if (S->nbig == S->bigcap) {
+            uint64_t cap = S->bigcap * 2;
+            vbig_t *t = scan_alloc(S, cap * sizeof *t);
+            if (!t) {
+                S->view_oom = 1;
+                return 1;
+            }
+            memcpy(t, S->big, S->nbig * sizeof *t);
+            scan_free(S, S->big, S->bigcap * sizeof *t);
+            S->big = t;
+            S->bigcap = cap;
+        }
+        S->big[S->nbig++] = (vbig_t){i, b[j].size};
+    }
+    S->reg[S->nreg++] = (vreg_t){region, first, n};
+    S->n += n;
+    return 0;
+}
+
+PRIM_DEFINE_HEAPSORT(sort_regs, vreg_t, num)
+PRIM_DEFINE_HEAPSORT(sort_bigs, vbig_t, idx)
+
+static inline uint64_t vb_ptr(const scan_t *S, vref_t b)
+{
+    return S->reg[b.r].num << 16 | S->e[b.i] >> 16;
+}
+
+static PS_NOINLINE uint64_t vb_big_size(const scan_t *S, uint32_t i)
+{
+    uint64_t lo = 0, hi = S->nbig;
+    while (lo < hi) {
+        uint64_t m = lo + (hi - lo) / 2;
+        if (S->big[m].idx < i)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo < S->nbig && S->big[lo].idx == i ? S->big[lo].size : VB_BIG;
+}
+
+static inline uint64_t vb_size(const scan_t *S, uint32_t i)
+{
+    uint32_t s = S->e[i] & 0xffffu;
+    return PS_LIKELY(s != VB_BIG) ? s : vb_big_size(S, i);
+}
+
+static inline int vb_ok(const scan_t *S, vref_t b)
+{
+    return b.r < S->nreg;
+}
+
+static inline vref_t vb_none(const scan_t *S)
+{
+    return (vref_t){S->nreg, 0};
+}
+
+static inline vref_t vb_first(const scan_t *S)
+{
+    return S->nreg ? (vref_t){0, S->reg[0].first} : vb_none(S);
+}
+
+/* The next block in address order (vb_none after the last). */
+static inline vref_t vb_next(const scan_t *S, vref_t b)
+{
+    if (b.i + 1 < S->reg[b.r].first + S->reg[b.r].n)
+        return (vref_t){b.r, b.i + 1};
+    return b.r + 1 < S->nreg ? (vref_t){b.r + 1, S->reg[b.r + 1].first} : vb_none(S);
+}
+
+/* The last block that starts at or below address a, or vb_none. */
+static vref_t blocks_upto(const scan_t *S, uint64_t a)
+{
+    const uint64_t R = a >> 16;
+    uint32_t l = 0, h = S->nreg;
     while (l < h) {
-        uint64_t m = l + (h - l) / 2;
-        if (S->b[m].ptr <= a)
+        uint32_t m = l + (h - l) / 2;
+        if (S->reg[m].num <= R)
             l = m + 1;
         else
             h = m;
     }
-    return l;
+    if (!l)
+        return vb_none(S);
+    const vreg_t *g = &S->reg[l - 1];
+    if (g->num == R) {
+        const uint32_t *e = S->e + g->first, key = (uint32_t)(a & 0xffffu) << 16 | 0xffffu;
+        uint32_t lo = 0, hi = g->n;
+        while (lo < hi) {
+            uint32_t m = lo + (hi - lo) / 2;
+            if (e[m] <= key)
+                lo = m + 1;
+            else
+                hi = m;
+        }
+        if (lo)
+            return (vref_t){l - 1, g->first + lo - 1};
+        if (l == 1)
+            return vb_none(S);
+        l--;
+        g--;
+    }
+    return (vref_t){l - 1, g->first + g->n - 1};
 }
-#endif
 
-/* Index of the first block that ends after address a (S->n if none). */
-static uint64_t block_from(const scan_t *S, uint64_t a)
+/* The first block that ends after address a (vb_none if none). */
+static vref_t block_from(const scan_t *S, uint64_t a)
 {
-    uint64_t l = blocks_upto(S, a);
-    if (l && a - S->b[l - 1].ptr < (bk_size(&S->b[l - 1]) ? bk_size(&S->b[l - 1]) : 1))
-        return l - 1;
-    return l;
+    vref_t b = blocks_upto(S, a);
+    if (!vb_ok(S, b))
+        return vb_first(S);
+    uint64_t size = vb_size(S, b.i);
+    if (a - vb_ptr(S, b) < (size ? size : 1))
+        return b;
+    return vb_next(S, b);
 }
 
-/* Index of the block holding address w, or UINT64_MAX. */
-static uint64_t find_block(const scan_t *S, uint64_t w)
+/* The block holding address w, or vb_none. */
+static vref_t find_block(const scan_t *S, uint64_t w)
 {
     if (w < S->lo || w >= S->hi)
-        return UINT64_MAX;
-    uint64_t l = blocks_upto(S, w);
-    PS_ASSERT_FULL(l == blocks_upto_plain(S, w));
-    if (!l)
-        return UINT64_MAX;
-    const block_t *b = &S->b[l - 1];
-    return w == b->ptr || w - b->ptr < bk_size(b) ? l - 1 : UINT64_MAX;
+        return vb_none(S);
+    vref_t b = blocks_upto(S, w);
+    if (!vb_ok(S, b))
+        return b;
+    uint64_t p = vb_ptr(S, b);
+    return w == p || w - p < vb_size(S, b.i) ? b : vb_none(S);
 }
 
 /* Index of the mapping holding a, or SIZE_MAX. */
@@ -616,16 +645,77 @@ static size_t vma_find(const scan_t *S, uintptr_t a)
     return l && a < S->vma[l - 1].hi ? l - 1 : SIZE_MAX;
 }
 
-/* The block's first bytes are prefetched: it is scanned soon (the stack is last in, first
- * out), and the misses of the blocks one block points to overlap (prefetches never fault). */
-static void push(scan_t *S, uint64_t i)
+/* ---- the verdicts (LEAK_BLOCKS entries) ------------------------------------------------ */
+
+static uint64_t out_size(const scan_t *S, uint64_t entries)
 {
-    const char *q = (const char *)(uintptr_t)S->b[i].ptr;
+    uint64_t recs = (entries + S->per_rec - 1) / S->per_rec;
+    return sizeof(ps_rec_leak_scan_t) + recs * sizeof(ps_rec_leak_blocks_t) +
+           entries * sizeof(ps_leak_block_t) + S->out_tail;
+}
+
+/* Entry k's place: the records are laid out whole, each header before its per_rec entries. */
+static ps_leak_block_t *out_at(const scan_t *S, uint64_t k)
+{
+    uint64_t rec = k / S->per_rec;
+    return (ps_leak_block_t *)(void *)(S->out + sizeof(ps_rec_leak_scan_t) +
+                                       rec * (sizeof(ps_rec_leak_blocks_t) +
+                                              (uint64_t)S->per_rec * sizeof(ps_leak_block_t)) +
+                                       sizeof(ps_rec_leak_blocks_t) +
+                                       (k % S->per_rec) * sizeof(ps_leak_block_t));
+}
+
+static int out_reserve(scan_t *S, uint64_t entcap)
+{
+    uint64_t bytes = out_size(S, entcap);
+    if (bytes > UINT32_MAX) /* writer_set_final_records' limit */
+        return -1;
+    unsigned char *t = scan_alloc(S, bytes);
+    if (!t)
+        return -1;
+    if (S->out) {
+        memcpy(t, S->out, S->out_bytes);
+        scan_free(S, S->out, S->out_bytes);
+    }
+    S->out = t;
+    S->out_bytes = bytes;
+    S->entcap = entcap;
+    return 0;
+}
+
+/* A verdict; returns its entry's number (out of memory: S->out_oom, the scan is lost). */
+static uint32_t emit(scan_t *S, uint64_t ptr, unsigned kind, uint32_t holder, unsigned flags)
+{
+    if (S->out_oom || (S->nent == S->entcap && out_reserve(S, S->entcap * 2 + 1024) != 0) ||
+        S->nent >= UINT32_MAX - 1) {
+        S->out_oom = 1;
+        return PS_LEAK_NO_HOLDER;
+    }
+    ps_leak_block_t *x = out_at(S, S->nent);
+    *x = (ps_leak_block_t){.ptr = ptr, .holder = holder, .kind = (uint8_t)kind,
+                           .flags = (uint8_t)flags};
+    return (uint32_t)S->nent++;
+}
+
+/* ---- reading and reaching -------------------------------------------------------------- */
+
+/* The block's first bytes are prefetched: it is scanned soon (the stack is last in, first
+ * out), and the misses of the blocks one block points to overlap (prefetches never fault).
+ * The stack full: the block waits, VS_PENDING (its kind is set already). */
+static void push(scan_t *S, vref_t b)
+{
+    if (PS_UNLIKELY(S->nws == S->wscap)) {
+        S->st[b.i] |= VS_PENDING;
+        if (!S->pending || b.r < S->pend_r)
+            S->pend_r = b.r;
+        S->pending = 1;
+        return;
+    }
+    const char *q = (const char *)(uintptr_t)vb_ptr(S, b);
     __builtin_prefetch(q);
-    if (bk_size(&S->b[i]) > 64)
+    if ((S->e[b.i] & 0xffffu) > 64)
         __builtin_prefetch(q + 64);
-    S->b[i].holder = S->work;
-    S->work = (uint32_t)i;
+    S->ws[S->nws++] = b;
 }
 
 /* w, in an allocator heap and in no live block: the start of an untracked chunk in use?
@@ -671,118 +761,40 @@ static int in_heap(const scan_t *S, uint64_t w)
     return 0;
 }
 
-#define SCAN_BATCH 16
-
-/* find_block of m <= SCAN_BATCH words in [S->lo, S->hi) at once: the levels of the index
- * are walked in lockstep, the lines each word needs at a level prefetched for all of them
- * before any is searched, so that their cache misses overlap instead of following one
- * another. The same answers as find_block. */
-static void find_blocks(const scan_t *S, const uint64_t *w, unsigned m, uint64_t *out)
-{
-    int l = S->nlevels - 1;
-    if (l < 0) {
-        for (unsigned j = 0; j < m; j++)
-            out[j] = find_block(S, w[j]);
-        return;
-    }
-    uint64_t pos[SCAN_BATCH];
-    const uint64_t *top = S->lev[l];
-    for (unsigned j = 0; j < m; j++) {
-        uint64_t lo = 0, hi = S->nlev[l];
-        while (lo < hi) {
-            uint64_t mid = lo + (hi - lo) / 2;
-            if (top[mid] <= w[j])
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        pos[j] = lo;
-    }
-    for (; l > 0; l--) {
-        const uint64_t *k = S->lev[l - 1];
-        uint64_t end = S->nlev[l - 1];
-        for (unsigned j = 0; j < m; j++)
-            if (pos[j]) {
-                const char *q = (const char *)&k[(pos[j] - 1) * IDX_F];
-                __builtin_prefetch(q);
-                __builtin_prefetch(q + 64);
-                __builtin_prefetch(q + IDX_F * 8 - 1);
-            }
-        for (unsigned j = 0; j < m; j++)
-            if (pos[j]) {
-                uint64_t first = (pos[j] - 1) * IDX_F, a = w[j];
-                uint64_t last = first + IDX_F < end ? first + IDX_F : end;
-#define KEY_LEV(i) k[i]
-                pos[j] = IDX_WINDOW(KEY_LEV, first, last, a);
-#undef KEY_LEV
-            }
-    }
-    const block_t *b = S->b;
-    for (unsigned j = 0; j < m; j++)
-        if (pos[j]) {
-            const char *q = (const char *)&b[(pos[j] - 1) * IDX_LEAF];
-            for (unsigned o = 0; o < IDX_LEAF * sizeof *b; o += 64)
-                __builtin_prefetch(q + o);
-            __builtin_prefetch(q + IDX_LEAF * sizeof *b - 1);
-        }
-    for (unsigned j = 0; j < m; j++) {
-        uint64_t u = pos[j], a = w[j];
-        if (u) {
-            uint64_t first = (u - 1) * IDX_LEAF;
-            uint64_t last = first + IDX_LEAF < S->n ? first + IDX_LEAF : S->n;
-#define KEY_BLK(i) b[i].ptr
-            u = IDX_WINDOW(KEY_BLK, first, last, a);
-#undef KEY_BLK
-        }
-        PS_ASSERT_FULL(u == blocks_upto_plain(S, a));
-        out[j] = u && (a == b[u - 1].ptr || a - b[u - 1].ptr < bk_size(&b[u - 1])) ? u - 1
-                                                                                 : UINT64_MAX;
-    }
-}
-
 static void scan_words(scan_t *S, const uint64_t *p, uint64_t nw, uint32_t rflags)
 {
-    uint64_t v[SCAN_BATCH], cand[SCAN_BATCH], found[SCAN_BATCH];
-    for (uint64_t k0 = 0; k0 < nw; k0 += SCAN_BATCH) {
-        unsigned m = nw - k0 < SCAN_BATCH ? (unsigned)(nw - k0) : SCAN_BATCH, nc = 0;
-        for (unsigned j = 0; j < m; j++) { /* each word read once */
-            v[j] = p[k0 + j];
-            if (v[j] >= S->lo && v[j] < S->hi)
-                cand[nc++] = v[j];
+    for (uint64_t k = 0; k < nw; k++) {
+        uint64_t w = p[k];
+        if (w < S->lo || w >= S->hi) /* most words: one compare each way */
+            continue;
+        vref_t c = find_block(S, w);
+        if (!vb_ok(S, c)) {
+            if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
+                untracked_meet(S, w);
+            continue;
         }
-        if (nc)
-            find_blocks(S, cand, nc, found);
-        for (unsigned j = 0, c = 0; j < m; j++) {
-            uint64_t w = v[j];
-            uint64_t i = w >= S->lo && w < S->hi ? found[c++] : UINT64_MAX;
-            if (i == UINT64_MAX) {
-                if (S->nheaps && S->mode == MODE_REACH && in_heap(S, w))
-                    untracked_meet(S, w);
-                continue;
+        int start = w == vb_ptr(S, c);
+        if (!start && (rflags & R_START_ONLY))
+            continue;
+        /* a block goes on the work stack when its kind changes to reachable (from
+         * unreached) or to indirect (from unreached or leader): never while it is on it */
+        uint8_t *st = &S->st[c.i];
+        unsigned kind = *st & VS_KIND;
+        uint8_t sb = start ? VS_START : 0;
+        if (S->mode == MODE_REACH) {
+            *st |= sb;
+            if (!kind || kind == PS_LEAK_DEFINITE) {
+                *st = (uint8_t)((*st & ~VS_KIND) | PS_LEAK_REACHABLE);
+                push(S, c);
             }
-            block_t *c_ = &S->b[i];
-            int start = w == c_->ptr;
-            if (!start && (rflags & R_START_ONLY))
-                continue;
-            /* a block goes on the work stack when its kind changes to reachable (from
-             * unreached) or to indirect (from unreached or leader): never while it is on it */
-            unsigned kind = bk_kind(c_);
-            uint64_t st = start ? BK_START : 0;
-            if (S->mode == MODE_REACH) {
-                c_->sk |= st;
-                if (!kind || kind == PS_LEAK_DEFINITE) {
-                    bk_set_kind(c_, PS_LEAK_REACHABLE);
-                    push(S, i);
-                }
-            } else if (kind == PS_LEAK_DEFINITE ? i != S->cur : !kind) {
-                /* unreached, or an earlier leader: now held by the current one (holder is
-                 * set when it leaves the stack) */
-                c_->sk |= st;
-                bk_set_kind(c_, PS_LEAK_INDIRECT);
-                push(S, i);
-            } else if (kind == PS_LEAK_INDIRECT) {
-                c_->sk |= st;
-            }
+        } else if (kind == PS_LEAK_DEFINITE ? c.i != S->cur : !kind) {
+            /* unreached, or an earlier leader: now held by the current one (an earlier
+             * leader's entry is replaced by this one; what it held follows it there) */
+            *st = (uint8_t)((*st & ~VS_KIND) | sb | PS_LEAK_INDIRECT);
+            (void)emit(S, vb_ptr(S, c), PS_LEAK_INDIRECT, S->cur_entry, 0);
+            push(S, c);
+        } else if (kind == PS_LEAK_INDIRECT) {
+            *st |= sb;
         }
     }
 }
@@ -797,8 +809,8 @@ static void scan_root_words(scan_t *S, uintptr_t a, const uint64_t *p, uint64_t 
         return;
     }
     uintptr_t end = a + nw * 8;
-    for (uint64_t j = block_from(S, a > 16 ? a - 16 : 0); a < end;) {
-        uintptr_t blo = j < S->n ? S->b[j].ptr - 16 : end;
+    for (vref_t j = block_from(S, a > 16 ? a - 16 : 0); a < end;) {
+        uintptr_t blo = vb_ok(S, j) ? vb_ptr(S, j) - 16 : end;
         if (blo > end)
             blo = end;
         if (blo > a) {
@@ -808,16 +820,16 @@ static void scan_root_words(scan_t *S, uintptr_t a, const uint64_t *p, uint64_t 
             a += k * 8;
             continue;
         }
-        uintptr_t bhi = S->b[j].ptr + (bk_size(&S->b[j]) ? bk_size(&S->b[j]) : 1);
+        uint64_t size = vb_size(S, j.i);
+        uintptr_t bhi = vb_ptr(S, j) + (size ? size : 1);
         uint64_t k = bhi > a ? (bhi - a + 7) / 8 : 0;
         if (k > (end - a) / 8)
             k = (end - a) / 8;
         p += k;
         a += k * 8;
-        j++;
+        j = vb_next(S, j);
     }
 }
-
 /* Which pages of [a, a + len) (page-aligned a, len <= BOUNCE) hold data: S->pm[k] bit 63
  * (present) or 62 (swapped). Returns 0, or -1 (unknown: read them all). */
 static int pages_load(scan_t *S, uintptr_t a, size_t npages)
@@ -930,11 +942,10 @@ static void scan_mem(scan_t *S, uintptr_t lo, uintptr_t hi, uint32_t rflags, int
 
 #define BLOCK_BIG (256u << 10) /* a block this large is read page by page (resident only) */
 
-static void scan_block(scan_t *S, uint64_t i)
+static void scan_block(scan_t *S, vref_t b)
 {
-    const block_t *b = &S->b[i];
-    uint64_t size = bk_size(b);
-    uintptr_t lo = (uintptr_t)b->ptr, hi = lo + (size & ~(uint64_t)7);
+    uint64_t size = vb_size(S, b.i);
+    uintptr_t lo = (uintptr_t)vb_ptr(S, b), hi = lo + (size & ~(uint64_t)7);
     if (lo <= S->self_sp && S->self_sp < hi)
         lo = S->self_sp; /* a block the scan runs on: below sp are its own frames */
     if (hi <= lo)
@@ -959,23 +970,44 @@ static void scan_block(scan_t *S, uint64_t i)
     scan_mem(S, lo, hi, 0, 0);
 }
 
-static void scan_drain(scan_t *S)
+/* The pending blocks (the work stack was full when they were met) back on the stack, from
+ * the first region that may hold one, until it is full again. */
+static void pending_sweep(scan_t *S)
 {
-    while (S->work != WORK_END || S->nuwork) {
-        while (S->work != WORK_END) {
-            uint32_t i = S->work;
-            S->work = S->b[i].holder;
-            S->b[i].holder = S->mode == MODE_FLOOD ? S->cur : 0;
-            scan_block(S, i);
-        }
-        if (S->nuwork) { /* an untracked chunk: its user bytes (size less the header) */
-            uintptr_t w = S->uwork[--S->nuwork];
-            uint64_t csz = *(const uint64_t *)(w - 8) & ~(uint64_t)7;
-            scan_words(S, (const uint64_t *)w, (csz - 8) / 8, 0);
+    S->pending = 0;
+    for (uint32_t r = S->pend_r; r < S->nreg; r++) {
+        const vreg_t *g = &S->reg[r];
+        for (uint32_t i = g->first; i < g->first + g->n; i++) {
+            if (!(S->st[i] & VS_PENDING))
+                continue;
+            if (S->nws == S->wscap) { /* the rest next time */
+                if (!S->pending || r < S->pend_r)
+                    S->pend_r = r;
+                S->pending = 1;
+                return;
+            }
+            S->st[i] &= (uint8_t)~VS_PENDING;
+            push(S, (vref_t){r, i});
         }
     }
 }
 
+static void scan_drain(scan_t *S)
+{
+    for (;;) {
+        while (S->nws)
+            scan_block(S, S->ws[--S->nws]);
+        if (S->nuwork) { /* an untracked chunk: its user bytes (size less the header) */
+            uintptr_t w = S->uwork[--S->nuwork];
+            uint64_t csz = *(const uint64_t *)(w - 8) & ~(uint64_t)7;
+            scan_words(S, (const uint64_t *)w, (csz - 8) / 8, 0);
+            continue;
+        }
+        if (!S->pending)
+            return;
+        pending_sweep(S);
+    }
+}
 /* The statistics count the bytes read: resident pages only. */
 static void scan_range(scan_t *S, const range_t *r)
 {
@@ -1121,9 +1153,9 @@ static int in_own(const scan_t *S, uintptr_t a)
 static void roots_stack(scan_t *S, uintptr_t sp)
 {
     sp &= ~(uintptr_t)7;
-    uint64_t i = find_block(S, sp);
-    if (i != UINT64_MAX) {
-        range_add(S, sp, S->b[i].ptr + bk_size(&S->b[i]), R_STACK | R_NOSKIP);
+    vref_t b = find_block(S, sp);
+    if (vb_ok(S, b)) {
+        range_add(S, sp, vb_ptr(S, b) + vb_size(S, b.i), R_STACK | R_NOSKIP);
         return;
     }
     size_t v = vma_find(S, sp);
@@ -1155,14 +1187,14 @@ static void roots_collect(scan_t *S, const pre_t *P, uintptr_t self_sp, thr_t *t
     S->alloc = P->alloc;
     S->nalloc = P->nalloc;
     /* which mappings hold a stack pointer, which hold heap blocks */
-    if (find_block(S, self_sp) == UINT64_MAX)
+    if (!vb_ok(S, find_block(S, self_sp)))
         vma_mark(S, self_sp, self_sp + 1, V_SP);
     for (size_t t = 0; t < nthr; t++)
-        if (thr[t].sp && !is_internal(thr[t].tid) && find_block(S, thr[t].sp) == UINT64_MAX)
+        if (thr[t].sp && !is_internal(thr[t].tid) && !vb_ok(S, find_block(S, thr[t].sp)))
             vma_mark(S, thr[t].sp, thr[t].sp + 1, V_SP);
     for (size_t v = 0; v < S->nvma; v++) {
-        uint64_t j = block_from(S, S->vma[v].lo);
-        if (j < S->n && S->b[j].ptr < S->vma[v].hi)
+        vref_t j = block_from(S, S->vma[v].lo);
+        if (vb_ok(S, j) && vb_ptr(S, j) < S->vma[v].hi)
             S->vma[v].flags |= V_BLK;
     }
     /* stacks, from each stack pointer up */
@@ -1198,31 +1230,6 @@ static void roots_collect(scan_t *S, const pre_t *P, uintptr_t self_sp, thr_t *t
             S->hlo = S->heaps[k].lo;
         if (S->heaps[k].hi > S->hhi)
             S->hhi = S->heaps[k].hi;
-    }
-}
-
-/* ---- aggregation ----------------------------------------------------------------------- */
-
-typedef struct group_s {
-    uint32_t kind, stack, holder, used, inherited;
-    uint64_t blocks, bytes, possible;
-} group_t;
-
-static group_t *group_get(group_t *t, uint64_t cap, uint32_t kind, uint32_t stack,
-                          uint32_t holder, uint32_t inherited)
-{
-    uint64_t h = ((uint64_t)stack * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)holder << 7) ^ kind ^
-                 ((uint64_t)inherited << 3);
-    h ^= h >> 29;
-    for (uint64_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
-        group_t *g = &t[i];
-        if (!g->used) {
-            *g = (group_t){kind, stack, holder, 1, inherited, 0, 0, 0};
-            return g;
-        }
-        if (g->kind == kind && g->stack == stack && g->holder == holder &&
-            g->inherited == inherited)
-            return g;
     }
 }
 
@@ -1390,7 +1397,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     char *supp = final ? suppressions_text(&cfg, &supp_len) : NULL;
 
     pid_t self_tid = prim_gettid();
-    thr_t *thr = scan_alloc(&S, MAX_THREADS * sizeof *thr);
+    thr_t *thr = NULL; /* as many as there are threads (below) */
     pid_t *tids = scan_alloc(&S, MAX_THREADS * sizeof *tids);
     S.bounce = scan_alloc(&S, BOUNCE);
     S.pm = scan_alloc(&S, BOUNCE / 4096 * 8 + 64);
@@ -1403,7 +1410,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     S.own = scan_alloc(&S, S.owncap * sizeof *S.own);
     size_t maps_cap = 256u << 10;
     char *maps = scan_alloc(&S, maps_cap);
-    if (!thr || !tids || !S.bounce || !S.pm || !maps || !S.own) {
+    if (!tids || !S.bounce || !S.pm || !maps || !S.own) {
         emit_aborted(t0, S.flags, final, "out of memory");
         goto out;
     }
@@ -1441,6 +1448,13 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     size_t nthr = 0;
     if (nt > (long)MAX_THREADS)
         S.flags |= PS_LEAK_F_THREADS;
+    thr = scan_alloc(&S, (size_t)(nt > 0 ? (nt < (long)MAX_THREADS ? nt : MAX_THREADS) : 1) *
+                             sizeof *thr);
+    if (!thr) {
+        liveset_unlock_all();
+        emit_aborted(t0, S.flags, final, "out of memory");
+        goto out;
+    }
     for (long k = 0; k < nt && k < (long)MAX_THREADS; k++) {
         if (tids[k] == self_tid)
             continue;
@@ -1453,56 +1467,55 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     }
 
     uint64_t n = liveset_count();
-    S.b = scan_alloc(&S, n * sizeof *S.b);
-    S.work = WORK_END;
+    S.cap = n;
+    S.e = scan_alloc(&S, n * sizeof *S.e);
+    S.st = scan_alloc(&S, n);
+    S.regcap = 1024;
+    S.reg = scan_alloc(&S, S.regcap * sizeof *S.reg);
+    S.bigcap = 64;
+    S.big = scan_alloc(&S, S.bigcap * sizeof *S.big);
+    /* (a block is on the work stack at most once: it needs no more room than n) */
+    S.tmpcap = n < VREGION_MAX ? (uint32_t)n + 1 : VREGION_MAX;
+    S.tmp = scan_alloc(&S, S.tmpcap * sizeof *S.tmp);
+    S.wscap = n < WORK_CAP ? (uint32_t)n + 1 : WORK_CAP;
+    S.ws = scan_alloc(&S, S.wscap * sizeof *S.ws);
     S.rcap = S.nvma + nthr + 64 + LEAKSCAN_MAX_REGIONS;
     S.r = scan_alloc(&S, S.rcap * sizeof *S.r);
-    uint64_t gcap = 4096; /* grows with the groups met */
-    group_t *groups = scan_alloc(&S, gcap * sizeof *groups);
-    if (!S.b || !S.r || !groups || n > UINT32_MAX / 2) {
+    S.per_rec = final ? PS_LEAK_BLOCKS_MAX : 1000u; /* a thread's buffer holds 16 KiB */
+    S.out_tail = (supp_len ? (uint32_t)sizeof(ps_rec_leak_supp_t) + supp_len : 0) +
+                 (final && options.rss_ms ? (uint32_t)sizeof(ps_rec_rss_t) : 0);
+    if (!S.e || !S.st || !S.reg || !S.big || !S.tmp || !S.ws || !S.r || n > UINT32_MAX / 2) {
         liveset_unlock_all();
-        imem_free(S.b);
-        imem_free(S.r);
-        imem_free(groups);
         emit_aborted(t0, S.flags, final, "out of memory");
         goto out;
     }
     uint64_t t_locked = prim_now_ns();
-    /* the live set's entries, converted in place into blocks (each read whole first: memcpy,
-     * the two types share the memory) */
-    /* the exit scan frees the live set's tables as it copies them: the block array takes
-     * their place instead of adding to them (the recorder's peak at exit) */
+    /* the view, region by region; the exit scan frees the live set's tables as it goes:
+     * the view takes their place instead of adding to them (the recorder's peak at exit) */
     uint64_t table_bytes = liveset_bytes();
-    n = final ? liveset_export_release((liveset_entry_t *)(void *)S.b, n)
-              : liveset_export((liveset_entry_t *)(void *)S.b, n);
-    uint64_t inherited = 0, ignored = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        liveset_entry_t e;
-        memcpy(&e, &S.b[i], sizeof e);
-        block_t b = {.ptr = e.ptr,
-                     .sk = (e.size < BK_SIZE ? e.size : BK_SIZE) |
-                           (uint64_t)(e.flags & LIVESET_F_SCAN) << BK_LF_SHIFT,
-                     .stack = e.stack,
-                     .holder = 0};
-        memcpy(&S.b[i], &b, sizeof b);
-        inherited += (e.flags & LIVESET_F_INHERITED) != 0;
+    (void)liveset_regions(final, view_region, &S);
+    scan_free(&S, S.tmp, S.tmpcap * sizeof *S.tmp);
+    S.tmp = NULL;
+    if (S.view_oom) {
+        liveset_unlock_all();
+        emit_aborted(t0, S.flags, final, "out of memory for the scan's view of the live set");
+        goto out;
     }
+    n = S.n;
+    sort_regs(S.reg, S.nreg);
+    sort_bigs(S.big, S.nbig);
     uint64_t t_exported = prim_now_ns();
-    S.n = n;
-    S.radix = scan_alloc(&S, RADIX_LEVELS * 256 * sizeof *S.radix);
-    sort_blocks(&S);
-    imem_free(S.radix);
-    S.radix = NULL;
-    index_build(&S);
-    uint64_t t_sorted = prim_now_ns();
-    if (n) {
-        S.lo = S.b[0].ptr;
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t end = S.b[i].ptr + (bk_size(&S.b[i]) ? bk_size(&S.b[i]) : 1);
-            if (end > S.hi)
-                S.hi = end;
-        }
+    S.lo = UINT64_MAX;
+    for (vref_t b = vb_first(&S); vb_ok(&S, b); b = vb_next(&S, b)) {
+        uint64_t p = vb_ptr(&S, b), size = vb_size(&S, b.i), end = p + (size ? size : 1);
+        if (p < S.lo)
+            S.lo = p;
+        if (end > S.hi)
+            S.hi = end;
     }
+    if (!n)
+        S.lo = 0;
+    uint64_t t_sorted = prim_now_ns();
     roots_collect(&S, &P, sp, thr, nthr);
     /* LSAN_OPTIONS use_*=0: those roots are left out */
     size_t kept = 0;
@@ -1518,11 +1531,11 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
 
     /* 1. roots: linker and ignored blocks, registers, ranges */
     S.mode = MODE_REACH;
-    for (uint64_t i = 0; i < n; i++)
-        if (bk_lflags(&S.b[i]) & (LIVESET_F_IGNORED | (cfg.use_tls ? LIVESET_F_LINKER : 0))) {
-            bk_set_kind(&S.b[i], PS_LEAK_REACHABLE);
-            S.b[i].sk |= BK_START;
-            push(&S, i);
+    const uint8_t lf = (uint8_t)(VS_IGNORED | (cfg.use_tls ? VS_LINKER : 0));
+    for (vref_t b = vb_first(&S); vb_ok(&S, b); b = vb_next(&S, b))
+        if (S.st[b.i] & lf) {
+            S.st[b.i] = (uint8_t)((S.st[b.i] & ~VS_KIND) | PS_LEAK_REACHABLE | VS_START);
+            push(&S, b);
         }
     scan_drain(&S);
     for (size_t t = 0; t < nthr; t++)
@@ -1534,70 +1547,58 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
         scan_range(&S, &S.r[k]);
         scan_drain(&S);
     }
-    /* ignored: what the ignored blocks hold (flooded first, before the other roots) */
-    for (uint64_t i = 0; i < n; i++)
-        ignored += (bk_lflags(&S.b[i]) & LIVESET_F_IGNORED) != 0;
     uint64_t t_reached = prim_now_ns();
-    /* 2. cliques, in address order */
-    S.mode = MODE_FLOOD;
+    /* the verdicts' room: every unreached block and every reachable one reached through
+     * interior pointers only (known now: only the roots' flood sets VS_START on them), and
+     * some for the leaders a later leader absorbs (re-entered; more room if needed) */
+    uint64_t unreached = 0, possible_reachable = 0;
     for (uint64_t i = 0; i < n; i++) {
-        block_t *b = &S.b[i];
-        if (bk_kind(b))
+        unsigned kind = S.st[i] & VS_KIND;
+        unreached += !kind;
+        possible_reachable += kind == PS_LEAK_REACHABLE && !(S.st[i] & VS_START);
+    }
+    if (out_reserve(&S, unreached + possible_reachable + unreached / 16 + 64) != 0) {
+        liveset_unlock_all();
+        emit_aborted(t0, S.flags, final, "out of memory for the leak records");
+        goto out;
+    }
+    /* 2. cliques, in address order: each leader is entered DEFINITE, what it floods
+     * INDIRECT held by it (scan_words) */
+    S.mode = MODE_FLOOD;
+    for (vref_t b = vb_first(&S); vb_ok(&S, b); b = vb_next(&S, b)) {
+        if (S.st[b.i] & VS_KIND)
             continue;
-        bk_set_kind(b, PS_LEAK_DEFINITE);
-        S.cur = (uint32_t)i; /* its holder when it leaves the stack: itself */
-        push(&S, i);
+        S.st[b.i] |= PS_LEAK_DEFINITE;
+        S.cur = b.i;
+        S.cur_entry = emit(&S, vb_ptr(&S, b), PS_LEAK_DEFINITE, PS_LEAK_NO_HOLDER, 0);
+        push(&S, b);
         scan_drain(&S);
     }
     liveset_unlock_all();
     uint64_t t_flooded = prim_now_ns();
 
+    /* the INDIRECT entries' POSSIBLE flag now that every pointer was seen (a pointer to a
+     * block's start may come after its entry) */
+    for (uint64_t k = 0; k < S.nent && !S.out_oom; k++) {
+        ps_leak_block_t *x = out_at(&S, k);
+        if (x->kind != PS_LEAK_INDIRECT)
+            continue;
+        vref_t b = blocks_upto(&S, x->ptr);
+        if (vb_ok(&S, b) && !(S.st[b.i] & VS_START))
+            x->flags = PS_LEAK_BLOCK_F_POSSIBLE;
+    }
     ps_rec_leak_scan_t hd = {.h = {PS_REC_LEAK_SCAN, 0, sizeof hd},
                              .ts = t0,
                              .blocks = n,
-                             .untracked = liveset_untracked(),
-                             .inherited_blocks = inherited,
-                             .ignored_blocks = ignored};
-    hd.flags = S.flags | (hd.untracked ? PS_LEAK_F_UNTRACKED : 0);
-    uint64_t ngroups = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        block_t *b = &S.b[i];
-        uint32_t holder = 0;
-        unsigned kind = bk_kind(b);
-        uint64_t size = bk_size(b);
-        if (kind == PS_LEAK_INDIRECT) {
-            uint32_t h = b->holder; /* an absorbed leader's holder is the leader that met it */
-            while (bk_kind(&S.b[h]) == PS_LEAK_INDIRECT && S.b[h].holder != h)
-                h = S.b[h].holder;
-            b->holder = h;
-            holder = S.b[h].stack;
-        }
-        uint32_t inh = (bk_lflags(b) & LIVESET_F_INHERITED) != 0;
-        if ((ngroups + 1) * 4 > gcap * 3) {
-            group_t *t = scan_alloc(&S, 2 * gcap * sizeof *t);
-            if (!t) {
-                imem_free(S.b);
-                imem_free(S.r);
-                imem_free(groups);
-                emit_aborted(t0, S.flags, final, "out of memory for the leak groups");
-                goto out;
-            }
-            for (uint64_t k = 0; k < gcap; k++)
-                if (groups[k].used)
-                    *group_get(t, 2 * gcap, groups[k].kind, groups[k].stack, groups[k].holder,
-                               groups[k].inherited) = groups[k];
-            imem_free(groups);
-            groups = t;
-            gcap *= 2;
-        }
-        group_t *g = group_get(groups, gcap, kind, b->stack, holder, inh);
-        if (!g->blocks)
-            ngroups++;
-        g->blocks++;
-        g->bytes += size;
-        int possible = kind != PS_LEAK_DEFINITE && !(b->sk & BK_START);
-        g->possible += (uint64_t)possible;
+                             .untracked = liveset_untracked()};
+    hd.flags = S.flags | PS_LEAK_F_BY_ADDRESS | (hd.untracked ? PS_LEAK_F_UNTRACKED : 0);
+    for (vref_t b = vb_first(&S); vb_ok(&S, b); b = vb_next(&S, b)) {
+        const uint8_t st = S.st[b.i];
+        unsigned kind = st & VS_KIND;
+        uint64_t size = vb_size(&S, b.i);
+        int possible = kind != PS_LEAK_DEFINITE && !(st & VS_START);
         hd.possible_blocks += (uint64_t)possible;
+        hd.ignored_blocks += (st & VS_IGNORED) != 0;
         switch (kind) {
         case PS_LEAK_DEFINITE:
             hd.definite_blocks++;
@@ -1610,74 +1611,67 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
         default:
             hd.reachable_blocks++;
             hd.reachable_bytes += size;
+            if (possible)
+                (void)emit(&S, vb_ptr(&S, b), PS_LEAK_REACHABLE, PS_LEAK_NO_HOLDER,
+                           PS_LEAK_BLOCK_F_POSSIBLE);
         }
     }
-    hd.groups = ngroups;
+    if (S.out_oom) {
+        emit_aborted(t0, S.flags, final, "out of memory for the leak records");
+        goto out;
+    }
+    uint64_t nrec = (S.nent + S.per_rec - 1) / S.per_rec;
+    hd.groups = nrec;
     leaked = hd.definite_blocks + hd.indirect_blocks > 0;
     hd.root_bytes = S.root_bytes;
     hd.stack_bytes = S.stack_bytes;
     hd.region_bytes = S.region_bytes;
     hd.unreadable_bytes = S.unreadable_bytes;
     hd.threads = S.threads;
-    uint64_t total = sizeof hd + ngroups * sizeof(ps_rec_leak_t) +
-                     (supp_len ? sizeof(ps_rec_leak_supp_t) + supp_len : 0);
-    hd.scan_mem_bytes = S.mem + total;
-    hd.duration_ns = prim_now_ns() - t0;
-    PS_LOG(2, "leak scan: %llu blocks, %llu MiB of scan memory (the live set's tables: %llu "
-              "MiB); ms: %.1f to lock, %.1f export, %.1f sort, %.1f roots and reach, "
-              "%.1f cliques, %.1f aggregate",
-           (unsigned long long)n, (unsigned long long)(S.mem >> 20),
-           (unsigned long long)(table_bytes >> 20), (t_locked - t0) / 1e6,
-           (t_exported - t_locked) / 1e6, (t_sorted - t_exported) / 1e6,
+    hd.scan_mem_bytes = S.mem_peak;
+    PS_LOG(2, "leak scan: %llu blocks in %u regions, %llu MiB of scan memory at most (the live "
+              "set's tables: %llu MiB), %llu verdicts; ms: %.1f to lock, %.1f view, %.1f "
+              "bounds, %.1f roots and reach, %.1f cliques, %.1f verdicts",
+           (unsigned long long)n, S.nreg, (unsigned long long)(S.mem_peak >> 20),
+           (unsigned long long)(table_bytes >> 20), (unsigned long long)S.nent,
+           (t_locked - t0) / 1e6, (t_exported - t_locked) / 1e6, (t_sorted - t_exported) / 1e6,
            (t_reached - t_sorted) / 1e6, (t_flooded - t_reached) / 1e6,
            (prim_now_ns() - t_flooded) / 1e6);
-    /* The exit scan's RSS sample, at the recorder's peak there (its blocks, index and groups
-     * still held): the writer's samples stop while it runs. */
-    ps_rec_rss_t rss;
-    int with_rss = final && options.rss_ms;
-    if (with_rss) {
+    /* the records in place: LEAK_SCAN, the LEAK_BLOCKS headers, then LEAK_SUPP and RSS after
+     * the last entry */
+    for (uint64_t k = 0; k < nrec; k++) {
+        uint32_t cnt = (uint32_t)(S.nent - k * S.per_rec < S.per_rec ? S.nent - k * S.per_rec
+                                                                     : S.per_rec);
+        ps_rec_leak_blocks_t r = {.h = {PS_REC_LEAK_BLOCKS, 0,
+                                        (uint16_t)(sizeof r + cnt * sizeof(ps_leak_block_t))},
+                                  .n = cnt,
+                                  .ts = t0};
+        memcpy((unsigned char *)out_at(&S, k * S.per_rec) - sizeof r, &r, sizeof r);
+    }
+    uint32_t pos = (uint32_t)(S.nent ? (uint64_t)((unsigned char *)out_at(&S, S.nent - 1) -
+                                                  S.out) + sizeof(ps_leak_block_t)
+                                     : sizeof hd);
+    if (supp_len) {
+        ps_rec_leak_supp_t r = {.h = {PS_REC_LEAK_SUPP, 0, (uint16_t)(sizeof r + supp_len)},
+                                .ts = t0};
+        put_rec(S.out, &pos, &r, sizeof r);
+        put_rec(S.out, &pos, supp, supp_len);
+    }
+    /* The exit scan's RSS sample, at the recorder's peak there (its view and verdicts still
+     * held): the writer's samples stop while it runs. */
+    if (final && options.rss_ms) {
+        ps_rec_rss_t rss;
         writer_rss_record(&rss, 1);
-        total += sizeof rss;
+        put_rec(S.out, &pos, &rss, sizeof rss);
     }
-    unsigned char *buf = total <= UINT32_MAX ? imem_alloc(total) : NULL;
-    if (buf) {
-        uint32_t pos = 0;
-        put_rec(buf, &pos, &hd, sizeof hd);
-        for (uint64_t i = 0; i < gcap; i++) {
-            const group_t *g = &groups[i];
-            if (!g->used)
-                continue;
-            ps_rec_leak_t r = {.h = {PS_REC_LEAK, (uint8_t)g->kind, sizeof r},
-                               .stack = g->stack,
-                               .ts = t0,
-                               .holder = g->holder,
-                               .flags = g->inherited ? PS_LEAK_REC_F_INHERITED : 0,
-                               .blocks = g->blocks,
-                               .bytes = g->bytes,
-                               .possible_blocks = g->possible};
-            put_rec(buf, &pos, &r, sizeof r);
-        }
-        if (supp_len) {
-            ps_rec_leak_supp_t r = {.h = {PS_REC_LEAK_SUPP, 0,
-                                          (uint16_t)(sizeof r + supp_len)},
-                                    .ts = t0};
-            put_rec(buf, &pos, &r, sizeof r);
-            put_rec(buf, &pos, supp, supp_len);
-        }
-        if (with_rss)
-            put_rec(buf, &pos, &rss, sizeof rss);
-        if (final) {
-            writer_set_final_records(buf, pos); /* the writer owns buf now */
-        } else {
-            leakscan_put_on_demand(buf, pos);
-            imem_free(buf);
-        }
+    hd.duration_ns = prim_now_ns() - t0;
+    memcpy(S.out, &hd, sizeof hd);
+    if (final) {
+        writer_set_final_records(S.out, pos); /* the writer owns it now */
+        S.out = NULL;
     } else {
-        emit_aborted(t0, S.flags, final, "out of memory for the leak records");
+        leakscan_put_on_demand(S.out, pos);
     }
-    imem_free(S.b);
-    imem_free(S.r);
-    imem_free(groups);
 out:
     if (S.pm_fd >= 0)
         close(S.pm_fd);
@@ -1691,7 +1685,14 @@ out:
     imem_free(S.uset);
     imem_free(S.uwork);
     imem_free(supp);
-    imem_free(S.ix);
+    imem_free(S.e);
+    imem_free(S.st);
+    imem_free(S.reg);
+    imem_free(S.big);
+    imem_free(S.tmp);
+    imem_free(S.ws);
+    imem_free(S.r);
+    imem_free(S.out);
     return leaked;
 }
 
@@ -1796,53 +1797,20 @@ PS_NOINLINE int leakscan_run_on_demand(tstate_t *st)
 
 /* ---- snapshots ------------------------------------------------------------------------- */
 
-typedef struct snap_site_s {
-    uint32_t stack, used;
-    uint64_t blocks, bytes;
-} snap_site_t;
-
+/* A snapshot is a marker with the live set's totals (PS_SNAPSHOT_F_BY_REPLAY): the shim keeps
+ * no stack per live block, the reader computes the sites from its replay at ts. */
 typedef struct snap_s {
-    snap_site_t *t;
-    uint64_t cap, n;
     uint64_t blocks, bytes;
-    int oom;
 } snap_t;
 
-static snap_site_t *snap_slot(snap_site_t *t, uint64_t cap, uint32_t stack)
-{
-    for (uint64_t i = (stack * 0x9e3779b1u) & (cap - 1);; i = (i + 1) & (cap - 1))
-        if (!t[i].used || t[i].stack == stack)
-            return &t[i];
-}
-
-static void snap_add(const liveset_entry_t *e, void *arg)
+static int snap_add(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
 {
     snap_t *s = arg;
-    if (s->oom)
-        return;
-    if ((s->n + 1) * 2 > s->cap) {
-        uint64_t cap = s->cap * 2;
-        snap_site_t *t = imem_alloc(cap * sizeof *t);
-        if (!t) {
-            s->oom = 1;
-            return;
-        }
-        for (uint64_t i = 0; i < s->cap; i++)
-            if (s->t[i].used)
-                *snap_slot(t, cap, s->t[i].stack) = s->t[i];
-        imem_free(s->t);
-        s->t = t;
-        s->cap = cap;
-    }
-    snap_site_t *x = snap_slot(s->t, s->cap, e->stack);
-    if (!x->used) {
-        *x = (snap_site_t){e->stack, 1, 0, 0};
-        s->n++;
-    }
-    x->blocks++;
-    x->bytes += e->size;
-    s->blocks++;
-    s->bytes += e->size;
+    (void)region;
+    s->blocks += n;
+    for (uint32_t j = 0; j < n; j++)
+        s->bytes += b[j].size;
+    return 0;
 }
 
 int leakscan_snapshot_due(void)
@@ -1855,35 +1823,20 @@ void leakscan_snapshot(void (*put)(const void *rec, uint32_t len))
     __atomic_store_n(&snap_requested, 0, __ATOMIC_RELEASE);
     if (!options.leak_check || liveset_released()) /* (after the exit scan: not whole) */
         return;
-    snap_t s = {.cap = 1024};
-    s.t = imem_alloc(s.cap * sizeof *s.t);
-    if (!s.t)
+    snap_t s = {0, 0};
+    liveset_lock_all();
+    if (liveset_released()) { /* the exit scan took it meanwhile */
+        liveset_unlock_all();
         return;
-    uint64_t ts = prim_now_ns();
-    for (unsigned i = 0; i < LIVESET_SHARDS; i++) /* one shard at a time: no global stop */
-        liveset_visit_shard(i, snap_add, &s);
-    if (s.oom) {
-        PS_WARN_ONCE("out of memory for a live-set snapshot; skipped");
-    } else {
-        uint32_t seq = snap_seq++;
-        ps_rec_snapshot_t h = {.h = {PS_REC_SNAPSHOT, 0, sizeof h},
-                               .seq = seq,
-                               .ts = ts,
-                               .sites = s.n,
-                               .live_blocks = s.blocks,
-                               .live_bytes = s.bytes};
-        put(&h, sizeof h);
-        for (uint64_t i = 0; i < s.cap; i++) {
-            if (!s.t[i].used)
-                continue;
-            ps_rec_snapshot_site_t r = {.h = {PS_REC_SNAPSHOT_SITE, 0, sizeof r},
-                                        .seq = seq,
-                                        .ts = ts,
-                                        .stack = s.t[i].stack,
-                                        .blocks = s.t[i].blocks,
-                                        .bytes = s.t[i].bytes};
-            put(&r, sizeof r);
-        }
     }
-    imem_free(s.t);
+    uint64_t ts = prim_now_ns();
+    (void)liveset_regions(0, snap_add, &s);
+    liveset_unlock_all();
+    ps_rec_snapshot_t h = {.h = {PS_REC_SNAPSHOT, PS_SNAPSHOT_F_BY_REPLAY, sizeof h},
+                           .seq = snap_seq++,
+                           .ts = ts,
+                           .sites = 0,
+                           .live_blocks = s.blocks,
+                           .live_bytes = s.bytes};
+    put(&h, sizeof h);
 }

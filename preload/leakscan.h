@@ -8,14 +8,17 @@
  * from inside the app's allocator: it never allocates) and records the thread's stack bounds
  * in st->stack_lo/hi. leakscan_run() is called once, by shim_fini(), while the shim is still
  * active and with the hook guard set: it classifies every block of the live set as definite,
- * indirect or reachable and hands the records (trace_format.h, 0x40..0x42) to the writer,
- * which writes them before END. A scan never calls malloc, takes no app lock (only the
- * live-set shard locks and its own ilocks), never faults (roots through process_vm_readv,
- * heap blocks after a check against a /proc/self/maps snapshot, resident pages only) and
- * uses only its own imem memory (about 70 bytes per live block plus a few MiB, released at
- * its end and recorded as scan_mem_bytes); without that memory it records an ABORTED scan.
+ * indirect or reachable and hands the records (trace_format.h: LEAK_SCAN with flag
+ * BY_ADDRESS, the verdicts by address in LEAK_BLOCKS records, LEAK_SUPP) to the writer, which
+ * writes them before END. A scan never calls malloc, takes no app lock (only the live-set
+ * shard locks and its own ilocks), never faults (roots through process_vm_readv, heap blocks
+ * after a check against a /proc/self/maps snapshot, resident pages only) and uses only its own
+ * imem memory (about 5 bytes per live block, 16 per verdict, plus a few MiB, released at its
+ * end and recorded as scan_mem_bytes); without that memory it records an ABORTED scan.
  * leakscan_snapshot_due()/leakscan_snapshot() are for the writer's periodic work only (its
- * thread, or its ticks without one): shim.c hands them to it (writer_hooks_t).
+ * thread, or its ticks without one): shim.c hands them to it (writer_hooks_t); a snapshot is
+ * a SNAPSHOT marker (aux BY_REPLAY) with the live set's totals, taken with every shard lock
+ * held (liveset_regions), no sites: the analyzer computes them from its replay.
  *
  * Roots (see leakscan.c): every thread's stack from its stack pointer up (the exiting
  * thread's, and each other's from /proc/self/task/TID/syscall), blocked threads' syscall

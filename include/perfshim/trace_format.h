@@ -21,11 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The newest version this code reads and writes. Version 3 (columnar chunks,
- * PS_CHUNK_F_COLUMNS) is what the writer writes, sampled or not: every trace has columnar
- * chunks. 2 is a sampled trace (PS_FILE_F_SAMPLED) of row chunks, 1 a full one: readers read
- * them as they are. */
-#define PERFSHIM_TRACE_VERSION 3u
+/* The newest version this code reads and writes. Version 4 is what the writer writes: leak
+ * verdicts by address (LEAK_BLOCKS, LEAK_SCAN flag BY_ADDRESS) and snapshot markers
+ * (SNAPSHOT aux BY_REPLAY), which older readers cannot read; otherwise as 3 (columnar chunks,
+ * PS_CHUNK_F_COLUMNS, sampled or not). 2 is a sampled trace (PS_FILE_F_SAMPLED) of row
+ * chunks, 1 a full one: readers read them as they are. */
+#define PERFSHIM_TRACE_VERSION 4u
 #define PERFSHIM_TRACE_VERSION_FULL 1u /* the oldest: what synthetic test traces use */
 #define PERFSHIM_FILE_MAGIC "PSTR"   /* 4 bytes, no NUL */
 #define PERFSHIM_CHUNK_MAGIC 0x4b435350u /* "PSCK" read as little-endian u32 */

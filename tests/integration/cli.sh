@@ -28,7 +28,7 @@ check "the app's output is unchanged" output_unchanged
 dump_complete() {
     "$P" record -o "$TMP/d.trace" -- ls / >/dev/null 2>&1 || return 1
     "$P" dump "$TMP/d.trace" >dump.txt || return 1
-    grep -q '^trace version=3 ' dump.txt && grep -q '^alloc fn="malloc" ' dump.txt &&
+    grep -q '^trace version=4 ' dump.txt && grep -q '^alloc fn="malloc" ' dump.txt &&
         grep -q '^module .*path="/usr/bin/ls"' dump.txt && grep -q '^end ' dump.txt
 }
 check "dump decodes a complete trace (exit 0)" dump_complete

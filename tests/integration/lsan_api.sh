@@ -30,7 +30,7 @@ api() {
     run api api && classes api 4 263 1 36 &&
         grep -q '^recoverable 1$' api.err || { cat api.err; return 1; }
     "$P" dump api.trace 2>/dev/null | grep -a '^leak_scan' >scans
-    [ "$(grep -c . scans)" = 2 ] && grep 'flags=0x0 ' scans | grep -q 'ignored_blocks=3' ||
+    [ "$(grep -c . scans)" = 2 ] && grep 'flags=0x80 ' scans | grep -q 'ignored_blocks=3' ||
         { cat scans; return 1; }
 }
 check "ignore_object, disable/enable, root regions (one unreadable), recoverable check" api
@@ -45,7 +45,7 @@ check "the app's __lsan_default_suppressions (not exported: found in .symtab) is
 docheck() {
     run docheck docheck && classes docheck 1 40 0 0 &&
         "$P" dump docheck.trace 2>/dev/null | grep -a '^leak_scan' >scans &&
-        [ "$(grep -c . scans)" = 1 ] && grep -q 'flags=0x10 ' scans || { cat scans; return 1; }
+        [ "$(grep -c . scans)" = 1 ] && grep -q 'flags=0x90 ' scans || { cat scans; return 1; }
 }
 check "__lsan_do_leak_check records the scan then; the exit scan does not run" docheck
 

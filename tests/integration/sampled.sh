@@ -6,7 +6,7 @@
 # small-block site's allocations, and the allocations made while a lock is held, per site and
 # per lock) within 10% of the full trace's; the full trace has the
 # workload's exact totals; the header says the mode (JSON trace.sampled, sample_bytes; the
-# format version is 3 either way, the sampled flag only when sampled); the text report's first screen and summary say
+# format version is 4 either way, the sampled flag only when sampled); the text report's first screen and summary say
 # "sampled, mean N bytes: counts and bytes are estimates", its not-freed section says
 # estimates; only sampled blocks' releases are recorded (no unmatched frees, fewer releases
 # than samples, the kept blocks' samples not released); the same seed gives the same trace;
@@ -101,16 +101,16 @@ mode_lines() {
 }
 check "the report says the mode (first screen, summary, not freed)" mode_lines
 
-version() { # the header: version 3 (columnar chunks) either way, the flag only when sampled
+version() { # the header: version 4 (columnar chunks; LEAK_BLOCKS) either way, the flag only when sampled
     python3 - full.trace s1.trace <<'PY'
 import struct, sys
-for path, want in ((sys.argv[1], (3, 0)), (sys.argv[2], (3, 0x10))):
+for path, want in ((sys.argv[1], (4, 0)), (sys.argv[2], (4, 0x10))):
     h = open(path, "rb").read(56)
     ver, flags = struct.unpack_from("<I", h, 4)[0], struct.unpack_from("<I", h, 12)[0]
     assert (ver, flags & 0x10) == want, (path, ver, flags)
 PY
 }
-check "format version 3 and the sampled flag only when sampled" version
+check "format version 4 and the sampled flag only when sampled" version
 
 check_est() {
     "$P" check s1.trace >c.out 2>&1
