@@ -51,7 +51,6 @@
 #include "log.h"
 #include "perfshim/compiler.h"
 #include "perfshim/mix.h"
-#include "prim.h" /* PRIM_DEFINE_HEAPSORT (the temporary liveset_regions) */
 #include "stamp.h"
 
 /* ---- memory: size classes carved from chunks ------------------------------------------ */
@@ -1076,48 +1075,4 @@ void liveset_after_fork_child(void)
         s->busy = 0;
     }
     ilock_reset(&lm.lock);
-}
-
-/* TEMPORARY (recmem-scan): liveset_regions on the 16-byte slots, until recmem-live's
- * per-region tables replace it. A region's blocks are all in one shard (the shard is chosen
- * by the region), so shard by shard: its entries exported into one imem array (as large as
- * the largest shard), sorted by address, each region's run converted in place into
- * liveset_block_t and passed to fn; with release, the shard's tables freed after it. */
-PRIM_DEFINE_HEAPSORT(ls_sort_entries, liveset_entry_t, ptr)
-
-uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg)
-{
-    _Static_assert(sizeof(liveset_block_t) == sizeof(liveset_entry_t), "converted in place");
-    uint64_t most = 0, seen = 0;
-    for (unsigned k = 0; k < LIVESET_SHARDS; k++) {
-        uint64_t c = ls_shards[k].n + sides[k].sn;
-        most = c > most ? c : most;
-    }
-    if (release)
-        __atomic_store_n(&released, 1, __ATOMIC_RELEASE);
-    liveset_entry_t *e = most ? imem_alloc(most * sizeof *e) : NULL;
-    int stop = most && !e;
-    for (unsigned k = 0; k < LIVESET_SHARDS; k++) {
-        shard_t *s = &ls_shards[k];
-        uint64_t n = stop ? 0 : ls_export_shard(s, e, 0, most);
-        if (release)
-            ls_release(s);
-        ls_sort_entries(e, n);
-        liveset_block_t *b = (liveset_block_t *)(void *)e;
-        for (uint64_t i = 0; i < n && !stop;) {
-            uint64_t region = e[i].ptr >> 16, j = i;
-            for (; j < n && (e[j].ptr >> 16) == region; j++) {
-                liveset_entry_t x;
-                memcpy(&x, &e[j], sizeof x);
-                liveset_block_t y = {x.ptr, x.size,
-                                     x.flags & (LIVESET_F_LINKER | LIVESET_F_IGNORED)};
-                memcpy(&b[j], &y, sizeof y);
-            }
-            seen += j - i;
-            stop = fn(arg, region, b + i, (uint32_t)(j - i)) != 0;
-            i = j;
-        }
-    }
-    imem_free(e);
-    return seen;
 }

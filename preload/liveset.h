@@ -354,19 +354,4 @@ static PS_ALWAYS_INLINE liveset_hit_t liveset_free(uint64_t ptr, uint64_t ts, ui
     return liveset_free_slow(ptr, ts, who);
 }
 
-/* ---- the blocks region by region (the leak scan's view; recmem-live's interface) ------
- * Locks held (liveset_lock_all). Calls fn once per 64 KiB region (ptr >> 16) that holds
- * block starts, regions in any order, a region's blocks in any order, n >= 1; with release,
- * frees each region's table after its call and the set is released after it
- * (liveset_released(), as liveset_export_release did). fn returns 0 to go on, nonzero to
- * stop (the rest is then freed unseen when release). Returns the blocks passed to fn.
- * flags: LIVESET_F_LINKER and LIVESET_F_IGNORED only. */
-typedef struct liveset_block_s {
-    uint64_t ptr, size;
-    uint32_t flags;
-} liveset_block_t;
-typedef int (*liveset_region_fn)(void *arg, uint64_t region, const liveset_block_t *b,
-                                 uint32_t n);
-uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg);
-
 #endif /* PERFSHIM_LIVESET_H */
