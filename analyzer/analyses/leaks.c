@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "analyses/callsite.h"
+#include "analyses/leakaddr.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 
@@ -276,12 +277,28 @@ static int leaks_groups(leaks_t *L, raw_t *raw, const replay_t *rp, symbols_t *s
     return 0;
 }
 
+static int leaks_take(void *arg, const record_t *rec)
+{
+    return leaks_record(arg, rec);
+}
+
 int leaks_resolve(leaks_t *L, const replay_t *rp, symbols_t *sym)
 {
     raw_t *raw = L->priv;
     if (!raw)
         return 0; /* resolved already, or never collected */
-    int rc = leaks_groups(L, raw, rp, sym);
+    /* the groups and snapshot sites the replay attributed (verdicts by address) */
+    int rc = leakaddr_each(rp->leakaddr, leaks_take, L);
+    const char *note = L->have_scan ? leakaddr_note(rp->leakaddr, L->scan.ts) : NULL;
+    if (rc >= 0 && note) {
+        size_t n = strlen(note) + 1;
+        if ((L->attribution_note = malloc(n)))
+            memcpy(L->attribution_note, note, n);
+        else
+            rc = -PS_E_NOMEM;
+    }
+    if (rc >= 0)
+        rc = leaks_groups(L, raw, rp, sym);
     snap_ent_t *e = NULL;
     if (rc >= 0 && raw->ns) {
         e = malloc(raw->ns * sizeof(*e));
@@ -316,6 +333,7 @@ void leaks_free(leaks_t *L)
     free(L->groups);
     free(L->suppressions);
     free(L->growth);
+    free(L->attribution_note);
     memset(L, 0, sizeof(*L));
 }
 

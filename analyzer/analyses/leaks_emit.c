@@ -95,6 +95,9 @@ static void text_scan_head(doc_t *d, const leaks_t *L)
     if (s->flags & PS_LEAK_F_UNTRACKED)
         doc_linef(d, "  incomplete         %" PRIu64 " allocations were not tracked (out of memory)",
                   s->untracked);
+    if (L->attribution_note)
+        doc_linef(d, "  attributed         the replay's blocks differ from the scan's: %s",
+                  L->attribution_note);
 }
 
 /* A group's line in text: "  #RANK  kind: ..." or, under its holder, "      held: kind: ...". */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analyses/leakaddr.h"
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
 #include "core/livetab.h"
@@ -79,6 +80,8 @@ typedef struct state_s {
      * replay_events prefetches one with each event it takes (pf[pf_i .. pf_n)) */
     const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entry) */
     unsigned pf_i, pf_n;
+    /* leakaddr_due(rp->leakaddr): an event after it first answers what waits (leakaddr.h) */
+    uint64_t la_due;
 } state_t;
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
@@ -430,6 +433,38 @@ static void replay_timeline_fill(replay_t *rp)
     }
 }
 
+/* ---- leak verdicts by address, snapshot markers (leakaddr.h) ------------------------- */
+
+static int la_find(void *ctx, uint64_t ptr, uint32_t *site, uint64_t *size)
+{
+    state_t *st = ctx;
+    livetab_blk_t b;
+    if (livetab_find(&st->live, ptr, &b) != LIVETAB_LIVE)
+        return 0;
+    *site = b.site;
+    *size = b.size;
+    return 1;
+}
+
+static void la_site(void *ctx, size_t i, uint32_t *stack, uint64_t *blocks, uint64_t *bytes)
+{
+    const replay_site_t *s = &((state_t *)ctx)->rp->sites[i];
+    *stack = s->stack_id;
+    *blocks = s->live_blocks;
+    *bytes = s->live_bytes;
+}
+
+/* Answers what waits for a ts before `before` from the block table as it stands. */
+static PS_NOINLINE int la_answer(state_t *st, uint64_t before)
+{
+    replay_t *rp = st->rp;
+    leakaddr_view_t v = {la_find, st, rp->nsites, la_site,
+                         (rp->file_flags & PS_FILE_F_FORK_CHILD) != 0};
+    int rc = leakaddr_answer(rp->leakaddr, before, &v);
+    st->la_due = leakaddr_due(rp->leakaddr);
+    return rc;
+}
+
 /* ---- the analysis ------------------------------------------------------------------- */
 
 int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
@@ -439,6 +474,7 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
         return -PS_E_NOMEM;
     st->rp = rp;
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
+    st->la_due = UINT64_MAX;
     *state = st;
     rp->file_flags = m->file_flags;
     rp->sample_bytes = m->sample_bytes;
@@ -572,9 +608,15 @@ static int record_alloc_cost(state_t *st, const record_t *rec)
 
 int replay_record(void *state, uint32_t tid, const record_t *rec)
 {
-    (void)tid;
     if (rec->type == PS_REC_ALLOC_COST)
         return record_alloc_cost(state, rec);
+    if (rec->type == PS_REC_LEAK_SCAN || rec->type == PS_REC_LEAK_BLOCKS ||
+        rec->type == PS_REC_SNAPSHOT) {
+        state_t *st = state;
+        int rc = leakaddr_record(&st->rp->leakaddr, tid, rec);
+        st->la_due = leakaddr_due(st->rp->leakaddr);
+        return rc;
+    }
     if (rec->type != PS_REC_RSS)
         return 0;
     state_t *st = state;
@@ -603,6 +645,11 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     replay_evres_t *out = st->rp->evres;
     for (size_t i = 0; i < n; i++) {
         const event_t *e = &ev[i];
+        if (PS_UNLIKELY(e->ts > st->la_due)) { /* a scan or snapshot before this event */
+            int rc = la_answer(st, e->ts);
+            if (rc < 0)
+                return rc;
+        }
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         out[i].freed = false;
@@ -651,6 +698,9 @@ int replay_end(void *state, const tracemodel_t *m)
 {
     state_t *st = state;
     replay_t *rp = st->rp;
+    int rc = la_answer(st, UINT64_MAX); /* what waits for a ts after the last event */
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < rp->nsites; i++) {
         site_touch(st, &rp->sites[i]);
         replay_hist_merge(&rp->sizes, &rp->sites[i].sizes); /* (before est_finish scales) */
@@ -714,6 +764,7 @@ const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id)
 void replay_free(replay_t *rp)
 {
     symwarm_free(rp->symwarm);
+    leakaddr_free(rp->leakaddr);
     if (rp->model) {
         tracemodel_free(rp->model);
         free(rp->model);

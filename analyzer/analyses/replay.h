@@ -183,6 +183,9 @@ typedef struct replay_s {
      * analysis's result (analyses/pressure.h), NULL when it did not run */
     replay_evres_t evres[PASS_BATCH_MAX];
     struct pressure_s *pressure;
+    /* leak verdicts by address and snapshot markers, attributed from the block table at their
+     * ts (analyses/leakaddr.h), NULL when the trace has none; leaks_resolve reads it */
+    struct leakaddr_s *leakaddr;
 } replay_t;
 
 /* The heap replay as an analysis (analysis.h drives it through the pass, pass.h):
