@@ -96,6 +96,9 @@ typedef struct replay_released_s {
     uint64_t size, alloc_ts;
     uint32_t stack_id;
     uint8_t alloc_fn;
+    /* released by another thread than the allocating one, from the replay (traces without
+     * PS_FILE_F_CROSS_FREES; false in traces with it: their FREE records say) */
+    bool cross_thread;
 } replay_released_t;
 
 /* What the replay did with each event of the latest batch it took (replay_events: evres[i]

@@ -5,7 +5,9 @@
  * replay at the scan's ts (not before, not after), an inherited ptr (bytes from the scan's
  * totals), a fork child's inherited reachable blocks, an on-demand scan mid-trace followed by
  * frees and by another thread's events, a difference from the scan's totals (one line),
- * BY_REPLAY snapshots (growth), and the same block set written as LEAK records (the old shim)
+ * BY_REPLAY snapshots (growth), cross-thread frees from the replay's allocating thread (a
+ * trace without PS_FILE_F_CROSS_FREES: address reuse across threads, realloc not counted, a
+ * record's flag ignored), and the same block set written as LEAK records (the old shim)
  * and as LEAK_BLOCKS giving byte-identical `perfshim report` output, text and JSON.
  */
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "analyses/analysis.h"
+#include "analyses/pressure.h"
 #include "perfshim/errors.h"
 #include "synth.h"
 #include "test.h"
@@ -430,6 +433,60 @@ TEST(snapshots_by_replay)
     unlink(p);
 }
 
+/* ---- cross-thread frees from the replay (no PS_FILE_F_CROSS_FREES) ---------------------- */
+
+static void free_rec(synth_buf_t *b, uint8_t aux, uint64_t ts, uint64_t ptr)
+{
+    ps_rec_free_t fr = {synth_hdr(PS_REC_FREE, aux, sizeof fr), 0, ts, ptr};
+    synth_put(b, &fr, sizeof fr);
+}
+
+/* Threads 10 and 20: 10 allocates 0x1000 (A) and 0x2000 (B), 20 frees 0x1000 (crossed) and
+ * reallocs 0x2000 (crossed, but a realloc: not counted); 20 allocates 0x3000 (A) and frees it
+ * with a record that claims to cross (ignored: not in a CROSS_FREES trace); 10 allocates
+ * 0x1000 again (the address reused: now 10's) and 20 frees it (crossed), then 20 allocates it
+ * and 10 frees it (crossed). Cross-thread frees: 3, at A 3, at B 0. */
+TEST(cross_thread_frees_from_the_replay)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    put_stacks(&a);
+    synth_alloc(&a, PS_FN_MALLOC, SA, 1010, 0x1000, 100, 0);
+    synth_alloc(&a, PS_FN_MALLOC, SB, 1020, 0x2000, 10, 0);
+    synth_alloc(&a, PS_FN_MALLOC, SA, 1300, 0x1000, 100, 0);
+    free_rec(&a, PS_FN_FREE, 1600, 0x1000);
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 4, .t_first = 1010, .t_last = 1600};
+    synth_chunk(&f, &a, &h, 1);
+    free_rec(&b, PS_FN_FREE, 1100, 0x1000);
+    synth_realloc(&b, SB, 1110, 1120, 0x2000, 0x2100, 20);
+    synth_alloc(&b, PS_FN_MALLOC, SA, 1200, 0x3000, 30, 0);
+    free_rec(&b, PS_FN_FREE | PS_FREE_F_CROSS_THREAD, 1210, 0x3000);
+    free_rec(&b, PS_FN_FREE, 1400, 0x1000);
+    synth_alloc(&b, PS_FN_MALLOC, SA, 1500, 0x1000, 100, 0);
+    ps_chunk_header_t hb = {.tid = 20, .seq = 0, .nevents = 6, .t_first = 1100, .t_last = 1500};
+    synth_chunk(&f, &b, &hb, 1);
+    char p[4200];
+    path_of(p, sizeof p, "cross.trace");
+    save(&f, p);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    synth_buf_free(&b);
+    replay_t rp;
+    char err[512];
+    memset(&rp, 0, sizeof rp);
+    assert_u64_eq(analyses_load(p, ANALYSIS_PRESSURE, &rp, NULL, err, sizeof err), 0);
+    const pressure_t *P = rp.pressure;
+    assert_true(P != NULL);
+    expect_true(P->have_cross_thread);
+    expect_u64_eq(P->cross_thread_frees, 3);
+    for (size_t i = 0; i < P->nsites; i++)
+        expect_u64_eq(P->sites[i].cross_thread_frees,
+                      P->sites[i].stack_id == SA ? 3 : 0);
+    expect_u64_eq(rp.frees, 5); /* the realloc's old side included */
+    analyses_free(&rp, NULL, NULL);
+    unlink(p);
+}
+
 /* ---- the same block set as LEAK records and as LEAK_BLOCKS: the same report ------------ */
 
 static char *slurp(const char *path, size_t *n)
@@ -510,6 +567,7 @@ int main(void)
         TEST_ENTRY(fork_child_inherited_reachable),
         TEST_ENTRY(on_demand_scan_mid_trace),
         TEST_ENTRY(snapshots_by_replay),
+        TEST_ENTRY(cross_thread_frees_from_the_replay),
         TEST_ENTRY(old_records_and_by_address_report_the_same),
     };
     if (setup())
