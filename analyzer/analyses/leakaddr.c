@@ -30,8 +30,10 @@ typedef struct pend_s {
     size_t n, cap;
 } pend_t;
 
+/* An answered scan: its ts, the blocks it found inherited, the line when its totals differ
+ * (empty when not). */
 typedef struct note_s {
-    uint64_t ts;
+    uint64_t ts, inherited;
     char text[320];
 } note_t;
 
@@ -215,15 +217,17 @@ static int leak_put(leakaddr_t *la, const group_t *g, uint64_t ts)
     return 0;
 }
 
-/* The line when the attributed totals differ from the scan's. */
+/* The scan's result: its inherited blocks, and the line when the attributed totals differ
+ * from the scan's. */
 static int scan_note(leakaddr_t *la, const ps_rec_leak_scan_t *s, const tally_t *att,
-                     uint64_t possible)
+                     uint64_t possible, uint64_t inherited)
 {
     static const char *const names[4] = {"", "definite", "indirect", "reachable"};
     const uint64_t sb[4] = {0, s->definite_blocks, s->indirect_blocks, s->reachable_blocks};
     const uint64_t sy[4] = {0, s->definite_bytes, s->indirect_bytes, s->reachable_bytes};
     char buf[320];
     size_t len = 0;
+    buf[0] = 0;
     for (unsigned k = 1; k <= 3; k++)
         if (att[k].blocks != sb[k] || att[k].bytes != sy[k])
             len += (size_t)snprintf(buf + len, len < sizeof buf ? sizeof buf - len : 0,
@@ -235,12 +239,11 @@ static int scan_note(leakaddr_t *la, const ps_rec_leak_scan_t *s, const tally_t 
         len += (size_t)snprintf(buf + len, sizeof buf - len,
                                 "%spossible %" PRIu64 " blocks (scan: %" PRIu64 ")",
                                 len ? ", " : "", possible, s->possible_blocks);
-    if (!len)
-        return 0;
     if (grow_array((void **)&la->notes, &la->capn, la->nnotes + 1, sizeof(*la->notes), 4))
         return -PS_E_NOMEM;
     note_t *nt = &la->notes[la->nnotes++];
     nt->ts = s->ts;
+    nt->inherited = inherited;
     snprintf(nt->text, sizeof nt->text, "%s", buf);
     return 0;
 }
@@ -375,7 +378,9 @@ static int answer_scan(leakaddr_t *la, pend_t *p, const leakaddr_view_t *v)
     for (size_t i = 0; i < G.cap; i++)
         if (G.t[i].used && G.t[i].blocks && (rc = leak_put(la, &G.t[i], s->ts)) < 0)
             goto out;
-    rc = scan_note(la, s, att, possible);
+    rc = scan_note(la, s, att, possible,
+                   inh_blocks[PS_LEAK_DEFINITE] + inh_blocks[PS_LEAK_INDIRECT] +
+                       inh_blocks[PS_LEAK_REACHABLE]);
 out:
     free(ord);
     free(latest);
@@ -459,8 +464,18 @@ const char *leakaddr_note(const leakaddr_t *la, uint64_t ts)
 {
     for (size_t i = 0; la && i < la->nnotes; i++)
         if (la->notes[i].ts == ts)
-            return la->notes[i].text;
+            return la->notes[i].text[0] ? la->notes[i].text : NULL;
     return NULL;
+}
+
+int leakaddr_inherited(const leakaddr_t *la, uint64_t ts, uint64_t *blocks)
+{
+    for (size_t i = 0; la && i < la->nnotes; i++)
+        if (la->notes[i].ts == ts) {
+            *blocks = la->notes[i].inherited;
+            return 1;
+        }
+    return 0;
 }
 
 void leakaddr_free(leakaddr_t *la)

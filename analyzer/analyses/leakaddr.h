@@ -68,6 +68,10 @@ int leakaddr_each(const leakaddr_t *la, int (*fn)(void *arg, const record_t *rec
 /* The line saying how the attribution of the scan at ts differs from its LEAK_SCAN totals,
  * or NULL when it does not. */
 const char *leakaddr_note(const leakaddr_t *la, uint64_t ts);
+/* 1 and the blocks the scan at ts found inherited (listed ptrs the replay lacks, and in a fork
+ * child the reachable blocks beyond the replay's) when that scan was attributed, else 0: the
+ * LEAK_SCAN's inherited_blocks, which a shim without a stack per live block cannot count. */
+int leakaddr_inherited(const leakaddr_t *la, uint64_t ts, uint64_t *blocks);
 void leakaddr_free(leakaddr_t *la);
 
 #endif /* PERFSHIM_LEAKADDR_H */

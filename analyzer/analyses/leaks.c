@@ -290,6 +290,10 @@ int leaks_resolve(leaks_t *L, const replay_t *rp, symbols_t *sym)
     /* the groups and snapshot sites the replay attributed (verdicts by address) */
     int rc = leakaddr_each(rp->leakaddr, leaks_take, L);
     const char *note = L->have_scan ? leakaddr_note(rp->leakaddr, L->scan.ts) : NULL;
+    uint64_t inherited; /* the shim cannot count them: the replay did */
+    if (L->have_scan && (L->scan.flags & PS_LEAK_F_BY_ADDRESS) && !L->scan.inherited_blocks &&
+        leakaddr_inherited(rp->leakaddr, L->scan.ts, &inherited))
+        L->scan.inherited_blocks = inherited;
     if (rc >= 0 && note) {
         size_t n = strlen(note) + 1;
         if ((L->attribution_note = malloc(n)))

@@ -58,7 +58,9 @@ typedef struct leak_growth_s {
 
 typedef struct leaks_s {
     bool have_scan;
-    ps_rec_leak_scan_t scan; /* the last scan: the exit scan, else the last on-demand one */
+    ps_rec_leak_scan_t scan; /* the last scan: the exit scan, else the last on-demand one;
+                              * by address, with inherited_blocks as the replay counted them
+                              * when the shim wrote 0 (it cannot count them) */
     uint32_t nscans;         /* scans in the trace (on-demand ones and the exit scan) */
     leak_group_t *groups;
     size_t ngroups;
