@@ -180,21 +180,47 @@ static int ptr_ix_cmp(const void *pa, const void *pb)
     return (a->ix > b->ix) - (a->ix < b->ix);
 }
 
-/* The entry that holds INDIRECT entry i in the end: its holder's entry, through the later
- * entries that replaced it, until a block that is not INDIRECT (the DEFINITE leader) or one
- * that holds itself; NO_SITE when the chain leaves the entries or does not end. */
-static uint32_t holder_of(const ps_leak_block_t *e, const uint32_t *latest, size_t n, size_t i)
+/* The holders in the end: for each INDIRECT verdict (an entry that is the latest of its ptr),
+ * the entry its holder chain ends at -- its holder's entry, through the later entries that
+ * replaced it, until a block that is not INDIRECT (the DEFINITE leader) or one that holds
+ * itself -- or NO_SITE when the chain leaves the entries or loops. Each entry is walked once
+ * (the chains share their ends: res[] remembers them), so a hostile trace costs O(n).
+ * res[] and state[] have n elements; state[] starts at 0. */
+static void holders_resolve(const ps_leak_block_t *e, const uint32_t *latest, size_t n,
+                            uint32_t *res, uint8_t *state, uint32_t *path)
 {
-    uint32_t h = e[i].holder;
-    for (size_t steps = 0; steps <= n; steps++) {
-        if (h >= n)
-            return NO_SITE;
-        uint32_t j = latest[h];
-        if (e[j].kind != PS_LEAK_INDIRECT || e[j].holder == j)
-            return j;
-        h = e[j].holder;
+    enum { TODO = 0, ON_PATH = 1, DONE = 2 };
+    for (size_t i = 0; i < n; i++) {
+        if (latest[i] != i || e[i].kind != PS_LEAK_INDIRECT || state[i] == DONE)
+            continue;
+        size_t np = 0;
+        uint32_t end = NO_SITE, j = (uint32_t)i;
+        for (;;) { /* j: an INDIRECT verdict not resolved yet */
+            state[j] = ON_PATH;
+            path[np++] = j;
+            uint32_t h = e[j].holder;
+            if (h == j || h >= n) {
+                end = h == j ? j : NO_SITE;
+                break;
+            }
+            uint32_t k = latest[h];
+            if (e[k].kind != PS_LEAK_INDIRECT || e[k].holder == k) {
+                end = k;
+                break;
+            }
+            if (state[k] == DONE) {
+                end = res[k];
+                break;
+            }
+            if (state[k] == ON_PATH) { /* a loop: no definite block holds these */
+                end = NO_SITE;
+                break;
+            }
+            j = k;
+        }
+        while (np)
+            res[path[--np]] = end, state[path[np]] = DONE;
     }
-    return NO_SITE;
 }
 
 typedef struct tally_s {
@@ -260,11 +286,13 @@ static int answer_scan(leakaddr_t *la, pend_t *p, const leakaddr_view_t *v)
     uint32_t *latest = malloc((n ? n : 1) * sizeof(*latest));
     uint32_t *esite = malloc((n ? n : 1) * sizeof(*esite));
     uint64_t *esize = malloc((n ? n : 1) * sizeof(*esize));
+    uint32_t *hres = malloc((n ? n : 1) * sizeof(*hres)), *hpath = malloc((n ? n : 1) * sizeof(*hpath));
+    uint8_t *hstate = calloc(n ? n : 1, 1);
     /* per site: listed DEFINITE and INDIRECT blocks and bytes, listed REACHABLE (possible) */
     tally_t *leaked = calloc(v->nsites ? v->nsites : 1, sizeof(*leaked));
     uint64_t *rposs = calloc(v->nsites ? v->nsites : 1, sizeof(*rposs));
     groups_t G = {0};
-    if (!ord || !latest || !esite || !esize || !leaked || !rposs)
+    if (!ord || !latest || !esite || !esize || !hres || !hpath || !hstate || !leaked || !rposs)
         goto out;
     /* the last entry of each ptr is its verdict */
     for (size_t i = 0; i < n; i++)
@@ -280,6 +308,9 @@ static int answer_scan(leakaddr_t *la, pend_t *p, const leakaddr_view_t *v)
     }
     free(ord);
     ord = NULL;
+    holders_resolve(e, latest, n, hres, hstate, hpath);
+    free(hpath);
+    hpath = NULL;
     for (size_t i = 0; i < n; i++) {
         esite[i] = NO_SITE;
         esize[i] = 0;
@@ -298,7 +329,7 @@ static int answer_scan(leakaddr_t *la, pend_t *p, const leakaddr_view_t *v)
         if (!inh)
             v->site(v->ctx, esite[i], &stack, &blocks_ignored, &blocks_ignored);
         if (k == PS_LEAK_INDIRECT) {
-            uint32_t h = holder_of(e, latest, n, i);
+            uint32_t h = hres[i];
             if (h != NO_SITE && esite[h] != NO_SITE)
                 v->site(v->ctx, esite[h], &hstack, &blocks_ignored, &blocks_ignored);
         }
@@ -386,6 +417,9 @@ out:
     free(latest);
     free(esite);
     free(esize);
+    free(hres);
+    free(hpath);
+    free(hstate);
     free(leaked);
     free(rposs);
     free(G.t);

@@ -28,8 +28,9 @@
  * in a fork child's trace the reachable blocks the scan counted beyond those are inherited
  * (one group). Aborted and turned-off scans have no groups, as before.
  *
- * Memory: the listed entries (16 bytes each) until answered, then 8 more bytes per entry and
- * one counter triple per site while answering; the groups; a snapshot's sites with live
+ * Memory: the listed entries (16 bytes each) until answered, then at most 41 more bytes per
+ * entry (its order by ptr, verdict, site, size, holder) and 24 bytes per site while answering
+ * (linear time: each holder chain is walked once); the groups; a snapshot's sites with live
  * blocks. Functions return 0 or -PS_E_NOMEM.
  */
 #ifndef PERFSHIM_LEAKADDR_H

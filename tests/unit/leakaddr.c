@@ -5,7 +5,7 @@
  * replay at the scan's ts (not before, not after), an inherited ptr (bytes from the scan's
  * totals), a fork child's inherited reachable blocks, an on-demand scan mid-trace followed by
  * frees and by another thread's events, a difference from the scan's totals (one line),
- * BY_REPLAY snapshots (growth), cross-thread frees from the replay's allocating thread (a
+ * BY_REPLAY snapshots (growth), a 20000-block holder chain and a holder loop, cross-thread frees from the replay's allocating thread (a
  * trace without PS_FILE_F_CROSS_FREES: address reuse across threads, realloc not counted, a
  * record's flag ignored), and the same block set written as LEAK records (the old shim)
  * and as LEAK_BLOCKS giving byte-identical `perfshim report` output, text and JSON.
@@ -436,6 +436,67 @@ TEST(snapshots_by_replay)
     unlink(p);
 }
 
+/* A chain of 20000 indirect blocks, each held by the one before (followed once: linear), and
+ * two indirect blocks that hold each other (no definite block: holder stack 0). */
+TEST(long_chains_and_loops)
+{
+    enum { N = 20000 };
+    synth_buf_t f = {0}, a = {0}, z = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    put_stacks(&a);
+    synth_alloc(&a, PS_FN_MALLOC, SA, 1001, 0x100000, 8, 0);
+    for (uint64_t i = 1; i < N; i++)
+        synth_alloc(&a, PS_FN_MALLOC, SB, 1001, 0x100000 + 16 * i, 8, 0);
+    synth_alloc(&a, PS_FN_MALLOC, SC, 1001, 0x900000, 8, 0);
+    synth_alloc(&a, PS_FN_MALLOC, SC, 1001, 0x900010, 8, 0);
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = N + 2, .t_first = 1001, .t_last = 1001};
+    synth_chunk(&f, &a, &h, 1);
+    ps_rec_leak_scan_t s = scan_rec(SCAN_TS, PS_LEAK_F_BY_ADDRESS);
+    s.blocks = N + 2;
+    s.definite_blocks = 1;
+    s.definite_bytes = 8;
+    s.indirect_blocks = N + 1;
+    s.indirect_bytes = 8 * (N + 1);
+    static ps_leak_block_t e[N + 2];
+    e[0] = (ps_leak_block_t){0x100000, PS_LEAK_NO_HOLDER, PS_LEAK_DEFINITE, 0, 0};
+    for (uint32_t i = 1; i < N; i++) /* listed last first: the chain runs backwards */
+        e[N - i] = (ps_leak_block_t){0x100000 + 16 * (uint64_t)i,
+                                     i == 1 ? 0 : N - i + 1, PS_LEAK_INDIRECT, 0, 0};
+    e[N] = (ps_leak_block_t){0x900000, N + 1, PS_LEAK_INDIRECT, 0, 0};
+    e[N + 1] = (ps_leak_block_t){0x900010, N, PS_LEAK_INDIRECT, 0, 0};
+    s.groups = (N + 2 + PS_LEAK_BLOCKS_MAX - 1) / PS_LEAK_BLOCKS_MAX;
+    synth_put(&z, &s, sizeof s);
+    for (uint32_t i = 0; i < N + 2; i += PS_LEAK_BLOCKS_MAX)
+        put_blocks(&z, SCAN_TS, e + i,
+                   N + 2 - i < PS_LEAK_BLOCKS_MAX ? N + 2 - i : PS_LEAK_BLOCKS_MAX);
+    ps_rec_end_t end = {.ts = 2300};
+    synth_end(&z, &end);
+    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
+                            .t_first = SCAN_TS, .t_last = 2300};
+    synth_chunk(&f, &z, &hz, 1);
+    char p[4200];
+    path_of(p, sizeof p, "chain.trace");
+    save(&f, p);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    synth_buf_free(&z);
+    run_t u;
+    load(&u, p);
+    const leaks_t *L = &u.L;
+    const leak_group_t *d = find(L, PS_LEAK_DEFINITE, 0x401000, 0);
+    const leak_group_t *g = find(L, PS_LEAK_INDIRECT, 0x402000, 0);
+    assert_true(d != NULL && g != NULL);
+    expect_u64_eq(g->blocks, N - 1);
+    expect_u64_eq(g->held_by, d - L->groups);
+    g = find(L, PS_LEAK_INDIRECT, 0x403000, 0);
+    assert_true(g != NULL);
+    expect_u64_eq(g->blocks, 2);
+    expect_u64_eq(g->held_by, -1); /* held by no definite block */
+    expect_true(L->attribution_note == NULL);
+    done(&u);
+    unlink(p);
+}
+
 /* ---- cross-thread frees from the replay (no PS_FILE_F_CROSS_FREES) ---------------------- */
 
 static void free_rec(synth_buf_t *b, uint8_t aux, uint64_t ts, uint64_t ptr)
@@ -570,6 +631,7 @@ int main(void)
         TEST_ENTRY(fork_child_inherited_reachable),
         TEST_ENTRY(on_demand_scan_mid_trace),
         TEST_ENTRY(snapshots_by_replay),
+        TEST_ENTRY(long_chains_and_loops),
         TEST_ENTRY(cross_thread_frees_from_the_replay),
         TEST_ENTRY(old_records_and_by_address_report_the_same),
     };
