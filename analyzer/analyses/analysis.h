@@ -11,8 +11,10 @@
  * lazy, so only the addresses an output prints, and the leaks' call sites, are ever resolved)
  * -- one load sequence for every command. Both return 0 or a negative PS_E_* with one line in
  * err; the caller frees with analyses_free (also after a failure). An analysis's
- * dependencies are selected with it (MISUSE: HEAP; LEAKS: HEAP, whose replay attributes
- * verdicts by address, analyses/leakaddr.h).
+ * dependencies are selected with it (MISUSE: HEAP). LEAKS needs the heap replay only for a
+ * trace with verdicts by address or snapshot markers (analyses/leakaddr.h): when the pass met
+ * one without HEAP selected, analyses_load runs the pass again with it (a trace of an older
+ * shim costs no replay).
  *
  * Adding an analysis: one line in ANALYSES below and its pass_ops_t in analysis.c.
  */
@@ -31,7 +33,7 @@
     X(MISUSE, "misuse", ANALYSIS_HEAP, "mismatched, double and invalid frees")                   \
     X(HEAP, "heap", 0u, "heap replay: sites, summary, timeline, peak, temporary allocations")    \
     X(LOCKS, "locks", 0u, "lock contention, holders, threads, lock-order cycles")                \
-    X(LEAKS, "leaks", ANALYSIS_HEAP, "leak scans and live-set snapshots")                       \
+    X(LEAKS, "leaks", 0u, "leak scans and live-set snapshots")                                   \
     X(WAITS, "waits", ANALYSIS_LOCKS, "each lock wait kept as an event (timeline formats)")    \
     X(SERIES, "series", ANALYSIS_HEAP, "the live heap and RSS in fine steps (timeline formats)") \
     X(PRESSURE, "pressure", ANALYSIS_HEAP, "allocation pressure: rates, lifetimes, churn, chains")

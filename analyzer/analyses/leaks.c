@@ -149,6 +149,7 @@ int leaks_record(leaks_t *L, const record_t *rec)
     case PS_REC_LEAK_SCAN: {
         /* the exit scan over on-demand ones; else the latest */
         const ps_rec_leak_scan_t *n = &rec->u.leak_scan;
+        L->by_address |= (n->flags & PS_LEAK_F_BY_ADDRESS) != 0;
         bool n_exit = !(n->flags & PS_LEAK_F_ON_DEMAND);
         bool c_exit = L->have_scan && !(L->scan.flags & PS_LEAK_F_ON_DEMAND);
         if (!L->have_scan || (n_exit && !c_exit) || (n_exit == c_exit && n->ts >= L->scan.ts))
@@ -189,6 +190,7 @@ int leaks_record(leaks_t *L, const record_t *rec)
         L->suppressions[rec->u.leak_supp.len] = 0;
         return 0;
     case PS_REC_SNAPSHOT:
+        L->by_address |= (rec->aux & PS_SNAPSHOT_F_BY_REPLAY) != 0;
         if (rec->u.snapshot.seq < 100000 && rec->u.snapshot.seq + 1 > L->nsnapshots)
             L->nsnapshots = rec->u.snapshot.seq + 1;
         return 0;

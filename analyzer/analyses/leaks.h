@@ -11,8 +11,8 @@
  * then equal: the only symbolization the leaks need, done once after the pass. A trace whose
  * scans give verdicts by address (and snapshots that are markers) has its groups and sites
  * attributed by the heap replay (analyses/leakaddr.h: rp->leakaddr, as the LEAK and
- * SNAPSHOT_SITE records the shim wrote before): leaks_resolve takes them from rp, so the leak
- * analysis needs the heap replay (analysis.h). A trace may hold several scans (the app's
+ * SNAPSHOT_SITE records the shim wrote before): leaks_resolve takes them from rp; L->by_address
+ * says the trace needs the heap replay for that (analysis.h selects it then). A trace may hold several scans (the app's
  * __lsan_do_leak_check / __lsan_do_recoverable_leak_check record one each): the groups and
  * totals are the last scan's, nscans counts them. L->have_scan says whether the trace holds a
  * scan: none with PERFSHIM_LEAK_CHECK=0 or when the process did not exit cleanly. Functions
@@ -71,6 +71,9 @@ typedef struct leaks_s {
     /* traces with verdicts by address (analyses/leakaddr.h): how the groups attributed from
      * the replay differ from the chosen scan's totals, one line; NULL when they do not */
     char *attribution_note;
+    /* the trace has a scan by address or a snapshot marker: its groups and sites come from
+     * the heap replay (analysis.c runs the pass again with it when it was not selected) */
+    bool by_address;
     void *priv; /* the records collected by the pass, until leaks_resolve */
 } leaks_t;
 

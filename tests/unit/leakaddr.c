@@ -228,6 +228,8 @@ TEST(exit_scan_by_address)
     load(&u, p);
     const leaks_t *L = &u.L;
     assert_true(L->have_scan);
+    expect_true(L->by_address);
+    expect_u64_eq(u.rp.allocations, 8); /* ANALYSIS_LEAKS alone: the pass ran again with HEAP */
     expect_u64_eq(L->ngroups, 5);
     const leak_group_t *g = find(L, PS_LEAK_DEFINITE, 0x403000, 0);
     assert_true(g != NULL);
