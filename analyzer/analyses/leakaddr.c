@@ -46,6 +46,7 @@ struct leakaddr_s {
     size_t nsites, caps;
     note_t *notes;
     size_t nnotes, capn;
+    char snap_note[256]; /* the first snapshot whose totals differ from the replay's */
     uint64_t due;
 };
 
@@ -428,10 +429,13 @@ out:
 
 static int answer_snapshot(leakaddr_t *la, const pend_t *p, const leakaddr_view_t *v)
 {
+    uint64_t tb = 0, ty = 0;
     for (size_t i = 0; i < v->nsites; i++) {
         uint32_t stack;
         uint64_t lb, ly;
         v->site(v->ctx, i, &stack, &lb, &ly);
+        tb += lb;
+        ty += ly;
         if (!lb)
             continue;
         if (grow_array((void **)&la->sites, &la->caps, la->nsites + 1, sizeof(*la->sites), 256))
@@ -444,7 +448,17 @@ static int answer_snapshot(leakaddr_t *la, const pend_t *p, const leakaddr_view_
             .blocks = lb,
             .bytes = ly};
     }
+    if ((tb != p->snap.live_blocks || ty != p->snap.live_bytes) && !la->snap_note[0])
+        snprintf(la->snap_note, sizeof la->snap_note,
+                 "snapshot %" PRIu32 ": the replay holds %" PRIu64 " blocks, %" PRIu64
+                 " bytes at its ts, the shim counted %" PRIu64 ", %" PRIu64,
+                 p->snap.seq, tb, ty, p->snap.live_blocks, p->snap.live_bytes);
     return 0;
+}
+
+const char *leakaddr_snapshot_note(const leakaddr_t *la)
+{
+    return la && la->snap_note[0] ? la->snap_note : NULL;
 }
 
 int leakaddr_answer(leakaddr_t *la, uint64_t before, const leakaddr_view_t *v)

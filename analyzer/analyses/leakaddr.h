@@ -11,9 +11,14 @@
  * shim's own stream before any event: pass.h), and before it applies an event whose ts is
  * later than leakaddr_due() it calls leakaddr_answer with its block table as it stands (every
  * event at or before the scan's ts applied, none after); replay_end answers the rest. The
- * results (ps_rec_leak_t and ps_rec_snapshot_site_t records, and one line per scan whose
- * attributed totals differ from the LEAK_SCAN's) stay in the leakaddr_t that rp->leakaddr
- * owns until leaks_resolve feeds them to the leak analysis (leaks_record).
+ * results (ps_rec_leak_t and ps_rec_snapshot_site_t records, one line per scan whose
+ * attributed totals differ from the LEAK_SCAN's, one for the first snapshot whose totals
+ * differ from the marker's) stay in the leakaddr_t that rp->leakaddr owns until leaks_resolve
+ * feeds them to the leak analysis (leaks_record). The cut at ts is exact when every event
+ * the shim made after the scan or snapshot is stamped after ts and every one before at or
+ * before it; a heap event's stamp can lag its real time (preload/stamp.h: a thread's floor),
+ * so the shim must stamp the events after ts later than ts (the notes show where it did
+ * not).
  *
  * The attribution, as preload/leakscan.c aggregated before (by kind, stack, the holding
  * definite block's stack, inherited): a listed ptr takes the allocation stack and size of the
@@ -73,6 +78,9 @@ const char *leakaddr_note(const leakaddr_t *la, uint64_t ts);
  * child the reachable blocks beyond the replay's) when that scan was attributed, else 0: the
  * LEAK_SCAN's inherited_blocks, which a shim without a stack per live block cannot count. */
 int leakaddr_inherited(const leakaddr_t *la, uint64_t ts, uint64_t *blocks);
+/* The line saying how the first snapshot marker whose live blocks or bytes differ from the
+ * replay's at its ts differs, or NULL when none does. */
+const char *leakaddr_snapshot_note(const leakaddr_t *la);
 void leakaddr_free(leakaddr_t *la);
 
 #endif /* PERFSHIM_LEAKADDR_H */

@@ -296,13 +296,11 @@ int leaks_resolve(leaks_t *L, const replay_t *rp, symbols_t *sym)
     if (L->have_scan && (L->scan.flags & PS_LEAK_F_BY_ADDRESS) && !L->scan.inherited_blocks &&
         leakaddr_inherited(rp->leakaddr, L->scan.ts, &inherited))
         L->scan.inherited_blocks = inherited;
-    if (rc >= 0 && note) {
-        size_t n = strlen(note) + 1;
-        if ((L->attribution_note = malloc(n)))
-            memcpy(L->attribution_note, note, n);
-        else
-            rc = -PS_E_NOMEM;
-    }
+    if (rc >= 0 && note && !(L->attribution_note = strdup(note)))
+        rc = -PS_E_NOMEM;
+    const char *snote = leakaddr_snapshot_note(rp->leakaddr);
+    if (rc >= 0 && snote && !(L->snapshot_note = strdup(snote)))
+        rc = -PS_E_NOMEM;
     if (rc >= 0)
         rc = leaks_groups(L, raw, rp, sym);
     snap_ent_t *e = NULL;
@@ -340,6 +338,7 @@ void leaks_free(leaks_t *L)
     free(L->suppressions);
     free(L->growth);
     free(L->attribution_note);
+    free(L->snapshot_note);
     memset(L, 0, sizeof(*L));
 }
 

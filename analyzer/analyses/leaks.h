@@ -71,6 +71,9 @@ typedef struct leaks_s {
     /* traces with verdicts by address (analyses/leakaddr.h): how the groups attributed from
      * the replay differ from the chosen scan's totals, one line; NULL when they do not */
     char *attribution_note;
+    /* snapshot markers: the first whose totals differ from the replay's at its ts, one line;
+     * NULL when none does */
+    char *snapshot_note;
     /* the trace has a scan by address or a snapshot marker: its groups and sites come from
      * the heap replay (analysis.c runs the pass again with it when it was not selected) */
     bool by_address;

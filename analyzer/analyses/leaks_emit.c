@@ -167,6 +167,8 @@ int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int
     if (text) {
         doc_linef(d, "\nSUSPECTED LEAKS (live bytes growing across %" PRIu32 " snapshots)",
                   L->nsnapshots);
+        if (L->snapshot_note)
+            doc_linef(d, "  attributed      %s", L->snapshot_note);
         if (!L->ngrowth)
             doc_line(d, "  none");
     }

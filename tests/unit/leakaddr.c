@@ -400,8 +400,9 @@ TEST(on_demand_scan_mid_trace)
     unlink(p);
 }
 
-/* Snapshot markers: the sites from the replay at each ts; A grows, B does not. */
-TEST(snapshots_by_replay)
+/* Snapshot markers: the sites from the replay at each ts; A grows, B does not. marker_blocks:
+ * the second marker's live blocks (2: as the replay has them). */
+static void snap_trace(const char *p, uint64_t marker_blocks)
 {
     synth_buf_t f = {0}, a = {0}, z = {0};
     synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
@@ -411,7 +412,7 @@ TEST(snapshots_by_replay)
     put_snapshot(&a, 0, 1100, 2, 110);
     synth_alloc(&a, PS_FN_MALLOC, SA, 1200, 0x2000, 200, 0);
     synth_free(&a, 1210, 0x1100);
-    put_snapshot(&a, 1, 1300, 2, 300);
+    put_snapshot(&a, 1, 1300, marker_blocks, 300);
     synth_free(&a, 1400, 0x2000);
     ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 5, .t_first = 1010, .t_last = 1400};
     synth_chunk(&f, &a, &h, 1);
@@ -420,12 +421,17 @@ TEST(snapshots_by_replay)
     ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
                             .t_first = 2300, .t_last = 2300};
     synth_chunk(&f, &z, &hz, 1);
-    char p[4200];
-    path_of(p, sizeof p, "snap.trace");
     save(&f, p);
     synth_buf_free(&f);
     synth_buf_free(&a);
     synth_buf_free(&z);
+}
+
+TEST(snapshots_by_replay)
+{
+    char p[4200];
+    path_of(p, sizeof p, "snap.trace");
+    snap_trace(p, 2);
     run_t u;
     load(&u, p);
     expect_u64_eq(u.L.nsnapshots, 2);
@@ -434,6 +440,14 @@ TEST(snapshots_by_replay)
     expect_u64_eq(u.L.growth[0].first_bytes, 100);
     expect_u64_eq(u.L.growth[0].last_bytes, 300);
     expect_u64_eq(u.L.growth[0].last_blocks, 2);
+    expect_true(u.L.snapshot_note == NULL);
+    done(&u);
+    /* a marker whose totals the replay does not have at its ts: one line says so */
+    snap_trace(p, 3);
+    load(&u, p);
+    assert_true(u.L.snapshot_note != NULL);
+    expect_str_eq(u.L.snapshot_note, "snapshot 1: the replay holds 2 blocks, 300 bytes at its "
+                                     "ts, the shim counted 3, 300");
     done(&u);
     unlink(p);
 }
