@@ -398,23 +398,41 @@ static int analyses_pass(const char *path, unsigned select, const analysis_param
     return rc;
 }
 
+/* analyses_pass, and once more with the heap replay when the leaks need it and it did not
+ * run: a trace whose scans give verdicts by address (or whose snapshots are markers) has its
+ * groups attributed by the replay (leakaddr.h). Only such traces pay for the second pass, and
+ * only when the command did not select the replay (perfshim check --no-heap-errors). */
+static int analyses_run(const char *path, unsigned select, const analysis_params_t *params,
+                        const symbols_opts_t *so, replay_t *rp, leaks_t *leaks, char *err,
+                        size_t errlen)
+{
+    int rc = analyses_pass(path, select, params, so, rp, leaks, err, errlen);
+    if (rc < 0 || !leaks || !leaks->by_address || (analyses_closure(select) & ANALYSIS_HEAP))
+        return rc;
+    leaks_free(leaks);
+    series_free(rp->series);
+    pressure_free(rp->pressure);
+    replay_free(rp);
+    return analyses_pass(path, select | ANALYSIS_HEAP, params, so, rp, leaks, err, errlen);
+}
+
 int analyses_load(const char *path, unsigned select, replay_t *rp, leaks_t *leaks, char *err,
                   size_t errlen)
 {
-    return analyses_pass(path, select, NULL, NULL, rp, leaks, err, errlen);
+    return analyses_run(path, select, NULL, NULL, rp, leaks, err, errlen);
 }
 
 int analyses_load_params(const char *path, unsigned select, const analysis_params_t *params,
                          replay_t *rp, leaks_t *leaks, char *err, size_t errlen)
 {
-    return analyses_pass(path, select, params, NULL, rp, leaks, err, errlen);
+    return analyses_run(path, select, params, NULL, rp, leaks, err, errlen);
 }
 
 int analyses_load_ahead(const char *path, unsigned select, const analysis_params_t *params,
                         const symbols_opts_t *so, replay_t *rp, leaks_t *leaks, char *err,
                         size_t errlen)
 {
-    return analyses_pass(path, select, params, so, rp, leaks, err, errlen);
+    return analyses_run(path, select, params, so, rp, leaks, err, errlen);
 }
 
 int analyses_symbols(replay_t *rp, leaks_t *leaks, const symbols_opts_t *so, symbols_t **sym,

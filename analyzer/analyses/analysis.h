@@ -11,7 +11,10 @@
  * lazy, so only the addresses an output prints, and the leaks' call sites, are ever resolved)
  * -- one load sequence for every command. Both return 0 or a negative PS_E_* with one line in
  * err; the caller frees with analyses_free (also after a failure). An analysis's
- * dependencies are selected with it (MISUSE: HEAP).
+ * dependencies are selected with it (MISUSE: HEAP). LEAKS needs the heap replay only for a
+ * trace with verdicts by address or snapshot markers (analyses/leakaddr.h): when the pass met
+ * one without HEAP selected, analyses_load runs the pass again with it (a trace of an older
+ * shim costs no replay).
  *
  * Adding an analysis: one line in ANALYSES below and its pass_ops_t in analysis.c.
  */

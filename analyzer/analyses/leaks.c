@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "analyses/callsite.h"
+#include "analyses/leakaddr.h"
 #include "perfshim/errors.h"
 #include "core/reader.h"
 
@@ -148,6 +149,7 @@ int leaks_record(leaks_t *L, const record_t *rec)
     case PS_REC_LEAK_SCAN: {
         /* the exit scan over on-demand ones; else the latest */
         const ps_rec_leak_scan_t *n = &rec->u.leak_scan;
+        L->by_address |= (n->flags & PS_LEAK_F_BY_ADDRESS) != 0;
         bool n_exit = !(n->flags & PS_LEAK_F_ON_DEMAND);
         bool c_exit = L->have_scan && !(L->scan.flags & PS_LEAK_F_ON_DEMAND);
         if (!L->have_scan || (n_exit && !c_exit) || (n_exit == c_exit && n->ts >= L->scan.ts))
@@ -188,6 +190,7 @@ int leaks_record(leaks_t *L, const record_t *rec)
         L->suppressions[rec->u.leak_supp.len] = 0;
         return 0;
     case PS_REC_SNAPSHOT:
+        L->by_address |= (rec->aux & PS_SNAPSHOT_F_BY_REPLAY) != 0;
         if (rec->u.snapshot.seq < 100000 && rec->u.snapshot.seq + 1 > L->nsnapshots)
             L->nsnapshots = rec->u.snapshot.seq + 1;
         return 0;
@@ -276,12 +279,30 @@ static int leaks_groups(leaks_t *L, raw_t *raw, const replay_t *rp, symbols_t *s
     return 0;
 }
 
+static int leaks_take(void *arg, const record_t *rec)
+{
+    return leaks_record(arg, rec);
+}
+
 int leaks_resolve(leaks_t *L, const replay_t *rp, symbols_t *sym)
 {
     raw_t *raw = L->priv;
     if (!raw)
         return 0; /* resolved already, or never collected */
-    int rc = leaks_groups(L, raw, rp, sym);
+    /* the groups and snapshot sites the replay attributed (verdicts by address) */
+    int rc = leakaddr_each(rp->leakaddr, leaks_take, L);
+    const char *note = L->have_scan ? leakaddr_note(rp->leakaddr, L->scan.ts) : NULL;
+    uint64_t inherited; /* the shim cannot count them: the replay did */
+    if (L->have_scan && (L->scan.flags & PS_LEAK_F_BY_ADDRESS) && !L->scan.inherited_blocks &&
+        leakaddr_inherited(rp->leakaddr, L->scan.ts, &inherited))
+        L->scan.inherited_blocks = inherited;
+    if (rc >= 0 && note && !(L->attribution_note = strdup(note)))
+        rc = -PS_E_NOMEM;
+    const char *snote = leakaddr_snapshot_note(rp->leakaddr);
+    if (rc >= 0 && snote && !(L->snapshot_note = strdup(snote)))
+        rc = -PS_E_NOMEM;
+    if (rc >= 0)
+        rc = leaks_groups(L, raw, rp, sym);
     snap_ent_t *e = NULL;
     if (rc >= 0 && raw->ns) {
         e = malloc(raw->ns * sizeof(*e));
@@ -316,6 +337,8 @@ void leaks_free(leaks_t *L)
     free(L->groups);
     free(L->suppressions);
     free(L->growth);
+    free(L->attribution_note);
+    free(L->snapshot_note);
     memset(L, 0, sizeof(*L));
 }
 

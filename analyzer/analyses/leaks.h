@@ -8,7 +8,11 @@
  * records, with their stack ids), then, after the pass, leaks_resolve with `rp` and `sym`
  * (the same trace's replay_t and symbols) cuts the stacks to the call site exactly as the
  * report cuts them (allocator and shim frames dropped) and merges groups whose call sites are
- * then equal: the only symbolization the leaks need, done once after the pass. A trace may hold several scans (the app's
+ * then equal: the only symbolization the leaks need, done once after the pass. A trace whose
+ * scans give verdicts by address (and snapshots that are markers) has its groups and sites
+ * attributed by the heap replay (analyses/leakaddr.h: rp->leakaddr, as the LEAK and
+ * SNAPSHOT_SITE records the shim wrote before): leaks_resolve takes them from rp; L->by_address
+ * says the trace needs the heap replay for that (analysis.h selects it then). A trace may hold several scans (the app's
  * __lsan_do_leak_check / __lsan_do_recoverable_leak_check record one each): the groups and
  * totals are the last scan's, nscans counts them. L->have_scan says whether the trace holds a
  * scan: none with PERFSHIM_LEAK_CHECK=0 or when the process did not exit cleanly. Functions
@@ -54,7 +58,9 @@ typedef struct leak_growth_s {
 
 typedef struct leaks_s {
     bool have_scan;
-    ps_rec_leak_scan_t scan; /* the last scan: the exit scan, else the last on-demand one */
+    ps_rec_leak_scan_t scan; /* the last scan: the exit scan, else the last on-demand one;
+                              * by address, with inherited_blocks as the replay counted them
+                              * when the shim wrote 0 (it cannot count them) */
     uint32_t nscans;         /* scans in the trace (on-demand ones and the exit scan) */
     leak_group_t *groups;
     size_t ngroups;
@@ -62,6 +68,15 @@ typedef struct leaks_s {
     uint32_t nsnapshots;
     leak_growth_t *growth;
     size_t ngrowth;
+    /* traces with verdicts by address (analyses/leakaddr.h): how the groups attributed from
+     * the replay differ from the chosen scan's totals, one line; NULL when they do not */
+    char *attribution_note;
+    /* snapshot markers: the first whose totals differ from the replay's at its ts, one line;
+     * NULL when none does */
+    char *snapshot_note;
+    /* the trace has a scan by address or a snapshot marker: its groups and sites come from
+     * the heap replay (analysis.c runs the pass again with it when it was not selected) */
+    bool by_address;
     void *priv; /* the records collected by the pass, until leaks_resolve */
 } leaks_t;
 

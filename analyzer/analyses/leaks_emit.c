@@ -95,6 +95,9 @@ static void text_scan_head(doc_t *d, const leaks_t *L)
     if (s->flags & PS_LEAK_F_UNTRACKED)
         doc_linef(d, "  incomplete         %" PRIu64 " allocations were not tracked (out of memory)",
                   s->untracked);
+    if (L->attribution_note)
+        doc_linef(d, "  attributed         the replay's blocks differ from the scan's: %s",
+                  L->attribution_note);
 }
 
 /* A group's line in text: "  #RANK  kind: ..." or, under its holder, "      held: kind: ...". */
@@ -164,6 +167,8 @@ int leaks_emit_growth(doc_t *d, const leaks_t *L, symbols_t *sym, int depth, int
     if (text) {
         doc_linef(d, "\nSUSPECTED LEAKS (live bytes growing across %" PRIu32 " snapshots)",
                   L->nsnapshots);
+        if (L->snapshot_note)
+            doc_linef(d, "  attributed      %s", L->snapshot_note);
         if (!L->ngrowth)
             doc_line(d, "  none");
     }

@@ -95,6 +95,7 @@ typedef struct wacc_s {
 typedef struct pstate_s {
     pressure_t *P;
     replay_t *rp;
+    bool cross_from_flag; /* the FREE records say whether they cross threads (else: the replay) */
     uint64_t start_ns;
     size_t sites_cap;
     uint32_t *site_of; /* stack id -> site index + 1, ids < site_of_n */
@@ -434,6 +435,7 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
     pressure_t *P = S->P;
     const uint64_t short_ns = P->short_ns;
     const bool have_cross = P->have_cross_thread;
+    const bool from_flag = S->cross_from_flag;
     const size_t kk = P->k;
     wacc_t acc = S->win;
     /* acc's sums, in locals */
@@ -537,7 +539,10 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 s->short_lived_bytes += size;
                 w_died += size;
             }
-            bool cross = have_cross && (e->flags & PS_FREE_F_CROSS_THREAD);
+            /* the FREE record's flag, else the replay's allocating thread (free and delete,
+             * not realloc, as the flag) */
+            bool cross = from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0
+                                   : b->cross_thread && !is_realloc(e->fn);
             if (cross)
                 s->cross_thread_frees++;
             /* its thread's allocations since: the releasing thread's ring, else (a release
@@ -870,7 +875,10 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     P->k = k;
     P->nwindows = PRESSURE_WINDOWS;
     P->window_ns = (m->span_end_ns - m->start_ns) / PRESSURE_WINDOWS + 1;
-    P->have_cross_thread = (m->file_flags & PS_FILE_F_CROSS_FREES) != 0;
+    /* whether a free crossed threads: the FREE records' flag (PS_FILE_F_CROSS_FREES), else
+     * the heap replay's allocating thread (replay_released_t.cross_thread): always known */
+    S->cross_from_flag = (m->file_flags & PS_FILE_F_CROSS_FREES) != 0;
+    P->have_cross_thread = true;
     P->windows = calloc(P->nwindows, sizeof(*P->windows));
     S->live_end = calloc(P->nwindows, sizeof(*S->live_end));
     S->has_ev = calloc(P->nwindows, sizeof(*S->has_ev));

@@ -39,10 +39,11 @@
  *    growing in turns in one thread, count more chains, never more steps), and
  *    realloc_final_max is the largest size a step of the site made (for growing chains: the
  *    largest final size);
- *  - cross-thread free: released by a thread other than the one that allocated it (from the
- *    FREE records' PS_FREE_F_CROSS_THREAD flag, so free and delete, not realloc: traces
- *    whose header lacks
- *    PS_FILE_F_CROSS_FREES have have_cross_thread false and the counts 0, "unavailable");
+ *  - cross-thread free: released by a thread other than the one that allocated it, free and
+ *    delete, not realloc: from the FREE records' PS_FREE_F_CROSS_THREAD flag in traces whose
+ *    header has PS_FILE_F_CROSS_FREES, else from the heap replay, which keeps each block's
+ *    allocating thread (replay_released_t.cross_thread); have_cross_thread is true for every
+ *    trace (it was false, "unavailable", for traces without the flag before 2026-12-02);
  *  - under a lock: allocated while its thread held at least one pthread lock (from the shim's
  *    per-thread aggregate records, LOCK_ALLOC: allocation calls, realloc included, by
  *    innermost held lock and allocation stack;
@@ -111,7 +112,8 @@ typedef struct pressure_s {
     size_t nsites;
     bool have_under_lock, have_alloc_ns, have_recorder_bytes;
     /* appended */
-    bool have_cross_thread;   /* the trace's FREE records say whether they cross threads */
+    bool have_cross_thread;   /* cross-thread frees are counted (always, since the replay
+                               * computes them where the FREE records do not say) */
     uint64_t releases;        /* releases of blocks allocated in the trace */
     uint64_t realloc_chains;  /* growth chains begun */
     uint64_t under_lock_bytes;

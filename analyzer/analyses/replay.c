@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analyses/leakaddr.h"
 #include "analyses/locks.h"
 #include "analyses/misuse.h"
 #include "core/livetab.h"
@@ -79,7 +80,29 @@ typedef struct state_s {
      * replay_events prefetches one with each event it takes (pf[pf_i .. pf_n)) */
     const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entry) */
     unsigned pf_i, pf_n;
+    /* leakaddr_due(rp->leakaddr): an event after it first answers what waits (leakaddr.h) */
+    uint64_t la_due;
+    /* The allocating thread (traces whose FREE records do not say whether they cross threads,
+     * no PS_FILE_F_CROSS_FREES: by_thread): the block table's site field holds a "placement"
+     * index, one per (site, allocating thread) met, instead of the site index; pl[] gives
+     * both back. A site's latest placement is cached (pl_last, pl_last_tid); the others are
+     * in pl_map (open addressing on (site, tid), 0: empty, else placement + 1). No byte more
+     * per block: placements are few (sites x the threads that allocate there). */
+    bool by_thread;
+    struct { uint32_t site, tid; } *pl;
+    size_t npl, pl_cap;
+    uint32_t *pl_last, *pl_last_tid; /* per site: placement + 1 (0: none yet), its tid */
+    size_t pl_last_n;
+    uint64_t *pl_key;
+    uint32_t *pl_val;
+    size_t pl_map_cap, pl_map_n;
 } state_t;
+
+/* The site index of a block table entry's site field. */
+static PS_ALWAYS_INLINE uint32_t entry_site(const state_t *st, uint32_t v)
+{
+    return PS_UNLIKELY(st->by_thread) ? st->pl[v].site : v;
+}
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
 static unsigned state_slice(const state_t *st, uint64_t ts)
@@ -170,6 +193,100 @@ static inline int state_site(state_t *st, uint32_t stack_id, uint32_t *out)
         }
     }
     return state_site_new(st, stack_id, out);
+}
+
+/* ---- placements: (site, allocating thread) -------------------------------------------- */
+
+static PS_NOINLINE int placement_slow(state_t *st, uint32_t si, uint32_t tid, uint32_t *out)
+{
+    if (si >= st->pl_last_n) {
+        size_t n = st->pl_last_n ? st->pl_last_n : 256;
+        while (n <= si)
+            n *= 2;
+        uint32_t *a = realloc(st->pl_last, n * sizeof(*a));
+        if (!a)
+            return -PS_E_NOMEM;
+        st->pl_last = a;
+        uint32_t *b = realloc(st->pl_last_tid, n * sizeof(*b));
+        if (!b)
+            return -PS_E_NOMEM;
+        st->pl_last_tid = b;
+        memset(a + st->pl_last_n, 0, (n - st->pl_last_n) * sizeof(*a));
+        memset(b + st->pl_last_n, 0, (n - st->pl_last_n) * sizeof(*b));
+        st->pl_last_n = n;
+    }
+    uint64_t key = (uint64_t)si << 32 | tid;
+    if ((st->pl_map_n + 1) * 2 > st->pl_map_cap) { /* at most half full */
+        size_t cap = st->pl_map_cap ? st->pl_map_cap * 2 : 1024;
+        uint64_t *k = calloc(cap, sizeof(*k));
+        uint32_t *v = calloc(cap, sizeof(*v));
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return -PS_E_NOMEM;
+        }
+        for (size_t i = 0; i < st->pl_map_cap; i++) {
+            if (!st->pl_val[i])
+                continue;
+            size_t j = ps_mix64(st->pl_key[i]) & (cap - 1);
+            while (v[j])
+                j = (j + 1) & (cap - 1);
+            k[j] = st->pl_key[i];
+            v[j] = st->pl_val[i];
+        }
+        free(st->pl_key);
+        free(st->pl_val);
+        st->pl_key = k;
+        st->pl_val = v;
+        st->pl_map_cap = cap;
+    }
+    size_t j = ps_mix64(key) & (st->pl_map_cap - 1);
+    while (st->pl_val[j] && st->pl_key[j] != key)
+        j = (j + 1) & (st->pl_map_cap - 1);
+    if (!st->pl_val[j]) {
+        if (st->npl >= UINT32_MAX - 1)
+            return -PS_E_NOMEM;
+        if (st->npl == st->pl_cap) {
+            size_t cap = st->pl_cap ? st->pl_cap * 2 : 256;
+            void *q = realloc(st->pl, cap * sizeof(*st->pl));
+            if (!q)
+                return -PS_E_NOMEM;
+            st->pl = q;
+            st->pl_cap = cap;
+        }
+        st->pl[st->npl].site = si;
+        st->pl[st->npl].tid = tid;
+        st->pl_key[j] = key;
+        st->pl_val[j] = (uint32_t)++st->npl;
+        st->pl_map_n++;
+    }
+    st->pl_last[si] = st->pl_val[j];
+    st->pl_last_tid[si] = tid;
+    *out = st->pl_val[j] - 1;
+    return 0;
+}
+
+/* The placement of an allocation of site si by thread tid. */
+static inline int placement(state_t *st, uint32_t si, uint32_t tid, uint32_t *out)
+{
+    if (PS_LIKELY(si < st->pl_last_n) && st->pl_last[si] && st->pl_last_tid[si] == tid) {
+        *out = st->pl_last[si] - 1;
+        return 0;
+    }
+    return placement_slow(st, si, tid, out);
+}
+
+static void placements_free(state_t *st)
+{
+    free(st->pl);
+    free(st->pl_last);
+    free(st->pl_last_tid);
+    free(st->pl_key);
+    free(st->pl_val);
+    st->pl = NULL;
+    st->pl_last = st->pl_last_tid = st->pl_val = NULL;
+    st->pl_key = NULL;
+    st->npl = st->pl_cap = st->pl_last_n = st->pl_map_cap = st->pl_map_n = 0;
 }
 
 /* ---- sampled traces: the estimates (replay.h) ----------------------------------------- */
@@ -316,15 +433,17 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         int rc = 0;
         if (ls == LIVETAB_DEAD) {
             rp->double_frees++;
-            rc = misuse_double(st->misuse, rp->sites[l->site].stack_id, l->fn, e->stack, e->fn);
+            rc = misuse_double(st->misuse, rp->sites[entry_site(st, l->site)].stack_id, l->fn,
+                               e->stack, e->fn);
         } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
             rp->invalid_frees++;
             rc = misuse_invalid(st->misuse, e->stack, e->fn);
         }
         return rc;
     }
-    replay_site_t *site = &rp->sites[l->site];
-    out->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn};
+    replay_site_t *site = &rp->sites[entry_site(st, l->site)];
+    out->released = (replay_released_t){l->size, l->ts, site->stack_id, l->fn,
+                                        st->by_thread && st->pl[l->site].tid != e->tid};
     out->freed = true;
     bool tmp = st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack;
     if (tmp) {
@@ -369,13 +488,16 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         return 0;
     }
     livetab_blk_t ob, *old = &ob;
-    livetab_blk_t l = {e->size, e->ts, si, e->fn}; /* a dead entry is reused in place */
+    uint32_t v = si;
+    if (PS_UNLIKELY(st->by_thread) && (rc = placement(st, si, e->tid, &v)) < 0)
+        return rc;
+    livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
     if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
         return rc;
     if (PS_UNLIKELY(rc == LIVETAB_LIVE)) {
         /* a release we never saw: forget the old block */
         rp->double_allocations++;
-        replay_site_t *os = &rp->sites[old->site];
+        replay_site_t *os = &rp->sites[entry_site(st, old->site)];
         site_touch(st, os);
         os->live_blocks--;
         os->live_bytes -= old->size;
@@ -430,6 +552,38 @@ static void replay_timeline_fill(replay_t *rp)
     }
 }
 
+/* ---- leak verdicts by address, snapshot markers (leakaddr.h) ------------------------- */
+
+static int la_find(void *ctx, uint64_t ptr, uint32_t *site, uint64_t *size)
+{
+    state_t *st = ctx;
+    livetab_blk_t b;
+    if (livetab_find(&st->live, ptr, &b) != LIVETAB_LIVE)
+        return 0;
+    *site = entry_site(st, b.site);
+    *size = b.size;
+    return 1;
+}
+
+static void la_site(void *ctx, size_t i, uint32_t *stack, uint64_t *blocks, uint64_t *bytes)
+{
+    const replay_site_t *s = &((state_t *)ctx)->rp->sites[i];
+    *stack = s->stack_id;
+    *blocks = s->live_blocks;
+    *bytes = s->live_bytes;
+}
+
+/* Answers what waits for a ts before `before` from the block table as it stands. */
+static PS_NOINLINE int la_answer(state_t *st, uint64_t before)
+{
+    replay_t *rp = st->rp;
+    leakaddr_view_t v = {la_find, st, rp->nsites, la_site,
+                         (rp->file_flags & PS_FILE_F_FORK_CHILD) != 0};
+    int rc = leakaddr_answer(rp->leakaddr, before, &v);
+    st->la_due = leakaddr_due(rp->leakaddr);
+    return rc;
+}
+
 /* ---- the analysis ------------------------------------------------------------------- */
 
 int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
@@ -439,6 +593,9 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
         return -PS_E_NOMEM;
     st->rp = rp;
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
+    st->la_due = UINT64_MAX;
+    /* the allocating thread, where the trace's frees do not say whether they cross threads */
+    st->by_thread = !(m->file_flags & PS_FILE_F_CROSS_FREES);
     *state = st;
     rp->file_flags = m->file_flags;
     rp->sample_bytes = m->sample_bytes;
@@ -572,9 +729,15 @@ static int record_alloc_cost(state_t *st, const record_t *rec)
 
 int replay_record(void *state, uint32_t tid, const record_t *rec)
 {
-    (void)tid;
     if (rec->type == PS_REC_ALLOC_COST)
         return record_alloc_cost(state, rec);
+    if (rec->type == PS_REC_LEAK_SCAN || rec->type == PS_REC_LEAK_BLOCKS ||
+        rec->type == PS_REC_SNAPSHOT) {
+        state_t *st = state;
+        int rc = leakaddr_record(&st->rp->leakaddr, tid, rec);
+        st->la_due = leakaddr_due(st->rp->leakaddr);
+        return rc;
+    }
     if (rec->type != PS_REC_RSS)
         return 0;
     state_t *st = state;
@@ -603,6 +766,11 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     replay_evres_t *out = st->rp->evres;
     for (size_t i = 0; i < n; i++) {
         const event_t *e = &ev[i];
+        if (PS_UNLIKELY(e->ts > st->la_due)) { /* a scan or snapshot before this event */
+            int rc = la_answer(st, e->ts);
+            if (rc < 0)
+                return rc;
+        }
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         out[i].freed = false;
@@ -651,6 +819,9 @@ int replay_end(void *state, const tracemodel_t *m)
 {
     state_t *st = state;
     replay_t *rp = st->rp;
+    int rc = la_answer(st, UINT64_MAX); /* what waits for a ts after the last event */
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < rp->nsites; i++) {
         site_touch(st, &rp->sites[i]);
         replay_hist_merge(&rp->sizes, &rp->sites[i].sizes); /* (before est_finish scales) */
@@ -665,6 +836,7 @@ int replay_end(void *state, const tracemodel_t *m)
     free(st->site_of);
     st->site_of = NULL;
     st->site_of_n = 0;
+    placements_free(st);
     return 0;
 }
 
@@ -676,6 +848,7 @@ void replay_state_free(void *state)
     livetab_free(&st->live);
     u32map_free(&st->site_map);
     free(st->site_of);
+    placements_free(st);
     free(st);
 }
 
@@ -714,6 +887,7 @@ const replay_stack_t *replay_stack(const replay_t *rp, uint32_t id)
 void replay_free(replay_t *rp)
 {
     symwarm_free(rp->symwarm);
+    leakaddr_free(rp->leakaddr);
     if (rp->model) {
         tracemodel_free(rp->model);
         free(rp->model);

@@ -96,6 +96,9 @@ typedef struct replay_released_s {
     uint64_t size, alloc_ts;
     uint32_t stack_id;
     uint8_t alloc_fn;
+    /* released by another thread than the allocating one, from the replay (traces without
+     * PS_FILE_F_CROSS_FREES; false in traces with it: their FREE records say) */
+    bool cross_thread;
 } replay_released_t;
 
 /* What the replay did with each event of the latest batch it took (replay_events: evres[i]
@@ -183,6 +186,9 @@ typedef struct replay_s {
      * analysis's result (analyses/pressure.h), NULL when it did not run */
     replay_evres_t evres[PASS_BATCH_MAX];
     struct pressure_s *pressure;
+    /* leak verdicts by address and snapshot markers, attributed from the block table at their
+     * ts (analyses/leakaddr.h), NULL when the trace has none; leaks_resolve reads it */
+    struct leakaddr_s *leakaddr;
 } replay_t;
 
 /* The heap replay as an analysis (analysis.h drives it through the pass, pass.h):

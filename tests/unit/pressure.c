@@ -6,7 +6,8 @@
  * earlier); realloc growth chains (two interleaved chains of one thread, a chain begun by
  * realloc(NULL), steps, bytes copied, final size); temporary and within K (K = 8 and 1) with
  * realloc counting as an allocation; same-size cycles; a cross-thread free (flagged, and the
- * same trace without the header flag: unavailable, 0); an unmatched free that counts nothing;
+ * same trace without the header flag: from the replay's allocating thread, the same count);
+ * an unmatched free that counts nothing;
  * LOCK_ALLOC records adding up by (stack, lock, lock site), the lock most often held; the
  * peak's owner. Also pressure_window's clamping and pressure_peaks on their own.
  */
@@ -245,10 +246,12 @@ TEST(cross_thread_locks_peak)
     expect_u64_eq(s1->peak_bytes, 0);
     expect_u64_eq(rp.invalid_frees, 1); /* the replay saw it; pressure counted nothing */
     analyses_free(&rp, NULL, NULL);
-    load(&rp, false, 8); /* no header flag: unknown, the flag in the record ignored */
+    /* no header flag: the flag in the record ignored, the replay's allocating thread says */
+    load(&rp, false, 8);
     P = rp.pressure;
-    expect_true(!P->have_cross_thread);
-    expect_u64_eq(P->cross_thread_frees, 0);
+    expect_true(P->have_cross_thread);
+    expect_u64_eq(P->cross_thread_frees, 1);
+    expect_u64_eq(site(P, 3)->cross_thread_frees, 1);
     expect_u64_eq(P->temporary, 14); /* its allocating thread is still found */
     analyses_free(&rp, NULL, NULL);
 }
