@@ -1489,7 +1489,8 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
         emit_aborted(t0, S.flags, final, "out of memory");
         goto out;
     }
-    uint64_t t_locked = prim_now_ns();
+    /* the scan's ts (its records'): the live set as of now, every later event after it */
+    const uint64_t t_locked = liveset_mark_time();
     /* the view, region by region; the exit scan frees the live set's tables as it goes:
      * the view takes their place instead of adding to them (the recorder's peak at exit) */
     uint64_t table_bytes = liveset_bytes();
@@ -1588,7 +1589,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
             x->flags = PS_LEAK_BLOCK_F_POSSIBLE;
     }
     ps_rec_leak_scan_t hd = {.h = {PS_REC_LEAK_SCAN, 0, sizeof hd},
-                             .ts = t0,
+                             .ts = t_locked,
                              .blocks = n,
                              .untracked = liveset_untracked()};
     hd.flags = S.flags | PS_LEAK_F_BY_ADDRESS | (hd.untracked ? PS_LEAK_F_UNTRACKED : 0);
@@ -1645,7 +1646,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
         ps_rec_leak_blocks_t r = {.h = {PS_REC_LEAK_BLOCKS, 0,
                                         (uint16_t)(sizeof r + cnt * sizeof(ps_leak_block_t))},
                                   .n = cnt,
-                                  .ts = t0};
+                                  .ts = t_locked};
         memcpy((unsigned char *)out_at(&S, k * S.per_rec) - sizeof r, &r, sizeof r);
     }
     uint32_t pos = (uint32_t)(S.nent ? (uint64_t)((unsigned char *)out_at(&S, S.nent - 1) -
@@ -1653,7 +1654,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
                                      : sizeof hd);
     if (supp_len) {
         ps_rec_leak_supp_t r = {.h = {PS_REC_LEAK_SUPP, 0, (uint16_t)(sizeof r + supp_len)},
-                                .ts = t0};
+                                .ts = t_locked};
         put_rec(S.out, &pos, &r, sizeof r);
         put_rec(S.out, &pos, supp, supp_len);
     }
@@ -1829,7 +1830,7 @@ void leakscan_snapshot(void (*put)(const void *rec, uint32_t len))
         liveset_unlock_all();
         return;
     }
-    uint64_t ts = prim_now_ns();
+    const uint64_t ts = liveset_mark_time(); /* (as the scan's: liveset.h) */
     (void)liveset_regions(0, snap_add, &s);
     liveset_unlock_all();
     ps_rec_snapshot_t h = {.h = {PS_REC_SNAPSHOT, PS_SNAPSHOT_F_BY_REPLAY, sizeof h},

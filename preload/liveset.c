@@ -746,6 +746,18 @@ void liveset_unlock_all(void)
     }
 }
 
+uint64_t liveset_mark_time(void)
+{
+    const uint64_t now = prim_now_ns();
+    for (unsigned i = 0; i < LIVESET_SHARDS; i++) {
+        shard_t *s = &ls_shards[i];
+        if (s->stamp < now)
+            s->stamp = now;
+        s->who = 0; /* no thread's: every next event takes stamp_guard_slow */
+    }
+    return now;
+}
+
 /* In s: its blocks (tables' entries, then side-only ones). */
 static uint64_t ls_shard_count(const shard_t *s)
 {

@@ -91,6 +91,13 @@ liveset_hit_t liveset_free_shift(void *shard, void *table, void *entry, uint64_t
 int liveset_set_flags(uint64_t ptr, uint32_t flags);
 void liveset_lock_all(void);
 void liveset_unlock_all(void);
+/* Locks held: now (prim_now_ns), as a time every later heap event of the app is stamped
+ * after: each shard's stamp raised to it, owned by no thread, so that stamp.h's guard gives
+ * the next event of any shard a later time quantum. Every event already in the set was
+ * stamped at or before it. A scan's or a snapshot's ts, so that the analyzer's replay at
+ * that ts holds exactly the blocks the shim saw (the verdicts and snapshot sites it
+ * attributes by address). */
+uint64_t liveset_mark_time(void);
 uint64_t liveset_count(void); /* locks held */
 
 /* Locks held (liveset_lock_all). Calls fn once per 64 KiB region (ptr >> 16) that holds

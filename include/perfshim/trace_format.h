@@ -428,7 +428,8 @@ enum ps_leak_kind {
 typedef struct ps_rec_leak_scan_s {
     ps_rec_hdr_t h;
     uint32_t flags;             /* PS_LEAK_F_* */
-    uint64_t ts;                /* when the scan started */
+    uint64_t ts;                /* when the scan started; BY_ADDRESS: when it held every live-set
+                                 * lock (liveset_mark_time: the replay at ts is the set it saw) */
     uint64_t duration_ns;
     uint64_t blocks;            /* live blocks the scan classified */
     uint64_t root_bytes;        /* bytes of roots scanned */
