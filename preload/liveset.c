@@ -20,7 +20,7 @@
  * every CPU running one of the process's threads (the asymmetric Dekker handshake: the
  * owner's busy = 1 is visible by then unless it had already read LS_SHARED), then waits for
  * busy == 0. A shard revoked that way stays shared (locked by everyone): ownership never
- * moves back and forth. The leak scan and snapshots (liveset_lock_all, liveset_visit_shard)
+ * moves back and forth. The leak scan and snapshots (liveset_lock_all, liveset_regions)
  * revoke the shards they lock the same way and leave them unowned afterwards, to be claimed
  * again. Where membarrier's private expedited command cannot be registered (an old kernel,
  * valgrind, seccomp) no shard is ever owned: every thread locks, as before. A fork child
@@ -963,83 +963,9 @@ uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg)
     return passed;
 }
 
-typedef struct export_s {
-    liveset_entry_t *out;
-    uint64_t n, cap;
-} export_t;
-
-static int ls_export_fn(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
-{
-    (void)region;
-    export_t *x = arg;
-    for (uint32_t i = 0; i < n && x->n < x->cap; i++)
-        x->out[x->n++] = (liveset_entry_t){b[i].ptr, b[i].size, 0, b[i].flags};
-    return x->n >= x->cap;
-}
-
-uint64_t liveset_export(liveset_entry_t *out, uint64_t cap)
-{
-    export_t x = {out, 0, cap};
-    (void)liveset_regions(0, ls_export_fn, &x);
-    return x.n;
-}
-
-uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap)
-{
-    export_t x = {out, 0, cap};
-    (void)liveset_regions(1, ls_export_fn, &x);
-    return x.n;
-}
-
 int liveset_released(void)
 {
     return __atomic_load_n(&released, __ATOMIC_ACQUIRE);
-}
-
-typedef struct visit_s {
-    void (*fn)(const liveset_entry_t *e, void *arg);
-    void *arg;
-} visit_t;
-
-static int ls_visit_fn(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
-{
-    (void)region;
-    visit_t *v = arg;
-    for (uint32_t i = 0; i < n; i++) {
-        liveset_entry_t e = {b[i].ptr, b[i].size, 0, b[i].flags};
-        v->fn(&e, v->arg);
-    }
-    return 0;
-}
-
-void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg)
-{
-    shard_t *s = &ls_shards[i % LIVESET_SHARDS];
-    ilock_lock(&s->lock);
-    const int reclaim = ls_owned(s);
-    if (reclaim)
-        ls_revoke(s); /* unowned again below: the owner may claim it back */
-    uint64_t nu;
-    liveset_block_t *u = ls_side_only(i % LIVESET_SHARDS, &nu);
-    liveset_block_t *buf = ls_buf_alloc(nu);
-    visit_t v = {fn, arg};
-    int stop = 0;
-    if (buf && (u || !nu)) {
-        for (uint32_t j = 0; s->dn && j <= s->dmask; j++) {
-            const rtab_t *t = s->dir[j];
-            uint32_t n;
-            if (t && t->n && (n = ls_region_blocks(s, t, buf, u, nu)) != 0)
-                (void)ls_visit_fn(&v, t->key, buf, n);
-        }
-        (void)ls_side_regions(u, nu, buf, ls_visit_fn, &v, &stop);
-    } else {
-        ls_oom();
-    }
-    imem_free(u);
-    imem_free(buf);
-    if (reclaim)
-        __atomic_store_n(&s->owner, LS_NOBODY, __ATOMIC_RELAXED);
-    ilock_unlock(&s->lock);
 }
 
 uint64_t liveset_untracked(void)

@@ -19,8 +19,8 @@
  * liveset_untracked() (warned once) and the block is simply not in the set.
  * liveset_lock_all() takes every shard lock in order: between it and liveset_unlock_all() no
  * block can leave the set, so a block in it is still allocated (frees wait in
- * liveset_remove, which runs before the real free). liveset_regions(), liveset_export() and
- * liveset_count() need the locks held. liveset_after_fork_child() resets the locks and keeps
+ * liveset_remove, which runs before the real free). liveset_regions() and liveset_count()
+ * need the locks held. liveset_after_fork_child() resets the locks and keeps
  * the parent's blocks as plain blocks (the analyzer knows which a child inherited: those its
  * replay lacks); the child's leak scan covers them, as memcheck's and LSan's do.
  */
@@ -37,7 +37,7 @@
 #define LIVESET_SHARDS (1u << LIVESET_SHARD_BITS)
 
 #define LIVESET_F_LINKER 0x1u    /* allocated by the dynamic linker (TLS blocks, DTVs) */
-#define LIVESET_F_INHERITED 0x2u /* never set any more (leakscan.c reads it until it goes) */
+/* 0x2u: a fork child's inherited block, until 2026-12-02 (the analyzer knows them now) */
 #define LIVESET_F_IGNORED 0x4u   /* __lsan_ignore_object, or allocated while __lsan_disable'd:
                                   * never a leak, nor what it holds */
 /* A thread for stamp.h's guard (liveset_stamp_t.who, a shard's `who`): its tid's low 24 bits,
@@ -50,14 +50,6 @@ typedef struct liveset_block_s {
     uint32_t flags; /* LIVESET_F_LINKER, LIVESET_F_IGNORED */
 } liveset_block_t;
 
-/* The exit scan's and snapshots' old view (liveset_export, liveset_visit_shard), while
- * leakscan.c still reads it: stack is always 0. */
-typedef struct liveset_entry_s {
-    uint64_t ptr;
-    uint64_t size;
-    uint32_t stack; /* 0 */
-    uint32_t flags;
-} liveset_entry_t;
 
 /* An event's timestamp through the live set (stamp.h): ts, the thread's floor or exact read,
  * comes back as the event's stamp under the shard's guard (each shard keeps the largest stamp
@@ -110,13 +102,7 @@ uint64_t liveset_count(void); /* locks held */
 typedef int (*liveset_region_fn)(void *arg, uint64_t region, const liveset_block_t *b,
                                  uint32_t n);
 uint64_t liveset_regions(int release, liveset_region_fn fn, void *arg);
-/* The old views, while leakscan.c reads them (stack 0): up to cap blocks copied into out;
- * returns how many. Locks held. _release: as liveset_regions with release. */
-uint64_t liveset_export(liveset_entry_t *out, uint64_t cap);
-uint64_t liveset_export_release(liveset_entry_t *out, uint64_t cap);
 int liveset_released(void);
-/* Calls fn on every block of shard i, under that shard's lock (snapshots; stack 0). */
-void liveset_visit_shard(unsigned i, void (*fn)(const liveset_entry_t *e, void *arg), void *arg);
 uint64_t liveset_untracked(void);
 /* Diagnostics (tests): the state of ptr's shard for the calling thread (liveset.c "Biased
  * shards"): nobody owns it, it is shared (every thread locks), the caller owns it, another

@@ -43,6 +43,29 @@ static uint64_t rng(uint64_t *x)
     return *x;
 }
 
+/* Up to cap blocks copied into out through liveset_regions (locks held); how many. */
+typedef struct export_s {
+    liveset_block_t *out;
+    uint64_t n, cap;
+} export_t;
+
+static int export_fn(void *arg, uint64_t region, const liveset_block_t *b, uint32_t n)
+{
+    export_t *x = arg;
+    for (uint32_t i = 0; i < n && x->n < x->cap; i++) {
+        expect_u64_eq(b[i].ptr >> 16, region);
+        x->out[x->n++] = b[i];
+    }
+    return x->n >= x->cap;
+}
+
+static uint64_t export_blocks(liveset_block_t *out, uint64_t cap, int release)
+{
+    export_t x = {out, 0, cap};
+    (void)liveset_regions(release, export_fn, &x);
+    return x.n;
+}
+
 TEST(insert_remove_random_order)
 {
     uint64_t x = 88172645463325252ull;
@@ -151,8 +174,8 @@ TEST(side_table_round_trip)
         liveset_insert(c[k].ptr, c[k].size, c[k].flags, NULL);
     liveset_lock_all();
     expect_u64_eq(liveset_count(), nc);
-    liveset_entry_t out[16];
-    expect_u64_eq(liveset_export(out, 16), nc);
+    liveset_block_t out[16];
+    expect_u64_eq(export_blocks(out, 16, 0), nc);
     liveset_unlock_all();
     for (unsigned k = 0; k < nc; k++) {
         int seen = 0;
@@ -160,7 +183,6 @@ TEST(side_table_round_trip)
             if (out[j].ptr == c[k].ptr) {
                 seen++;
                 expect_u64_eq(out[j].size, c[k].size);
-                expect_u64_eq(out[j].stack, 0);
                 expect_u64_eq(out[j].flags, c[k].flags);
             }
         expect_u64_eq(seen, 1);
@@ -431,11 +453,11 @@ TEST(regions_release)
     expect_true(!liveset_remove(0x7b0000000030ull, NULL, NULL));
     liveset_insert(0x7b0000000000ull, 8, 0, NULL);
     expect_true(liveset_remove(0x7b0000000000ull, NULL, NULL));
-    /* and a full drain with the old view's export_release */
+    /* and a full drain with release, copied out as it goes */
     rv_fill();
     liveset_lock_all();
-    static liveset_entry_t out[RN + 8];
-    expect_u64_eq(liveset_export_release(out, RN + 8), RN + 3);
+    static liveset_block_t out[RN + 8];
+    expect_u64_eq(export_blocks(out, RN + 8, 1), RN + 3);
     expect_u64_eq(liveset_count(), 0);
     liveset_unlock_all();
     expect_u64_eq(liveset_bytes(), 0);
@@ -568,7 +590,7 @@ static void *b_owner(void *arg)
     return NULL;
 }
 
-static liveset_entry_t b_out[4 * BR * BK];
+static liveset_block_t b_out[4 * BR * BK];
 extern int liveset_test_spin;          /* liveset.c built with LIVESET_TEST_HOOKS */
 extern void liveset_test_unshare(void); /* every shard unowned again (locks held) */
 
@@ -585,7 +607,7 @@ static void *b_scanner(void *arg)
             if (!liveset_remove(b_addr(r * BK + c % BK, 1), NULL, NULL))
                 __atomic_add_fetch(&b_bad, 1, __ATOMIC_RELAXED);
         liveset_lock_all();
-        uint64_t n = liveset_export(b_out, 4 * BR * BK);
+        uint64_t n = export_blocks(b_out, 4 * BR * BK, 0);
         static unsigned char seen[BR * BK];
         memset(seen, 0, sizeof seen);
         for (uint64_t k = 0; k < n; k++) {
