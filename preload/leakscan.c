@@ -420,6 +420,20 @@ static void scan_free(scan_t *S, void *p, size_t bytes)
     S->mem -= bytes;
 }
 
+/* An array of *cap elements of `size` bytes (n of them used) grown to twice as many: its
+ * elements copied, the old one freed; -1 (nothing changed) without memory. */
+static int scan_grow(scan_t *S, void **arr, uint64_t *cap, uint64_t n, size_t size)
+{
+    void *t = scan_alloc(S, (size_t)(*cap * 2) * size);
+    if (!t)
+        return -1;
+    memcpy(t, *arr, (size_t)n * size);
+    scan_free(S, *arr, (size_t)*cap * size);
+    *arr = t;
+    *cap *= 2;
+    return 0;
+}
+
 /* ---- the view ------------------------------------------------------------------------ */
 
 /* Sorts a region's n <= VREGION_MAX words by their offset (bits 16..31): two passes of 8
@@ -478,16 +492,12 @@ static int view_region(void *arg, uint64_t region, const liveset_block_t *b, uin
         return 1;
     }
     if (S->nreg == S->regcap) {
-        uint32_t cap = S->regcap * 2;
-        vreg_t *t = scan_alloc(S, (size_t)cap * sizeof *t);
-        if (!t) {
+        uint64_t cap = S->regcap;
+        if (scan_grow(S, (void **)&S->reg, &cap, S->nreg, sizeof *S->reg) != 0) {
             S->view_oom = 1;
             return 1;
         }
-        memcpy(t, S->reg, S->nreg * sizeof *t);
-        scan_free(S, S->reg, S->regcap * sizeof *t);
-        S->reg = t;
-        S->regcap = cap;
+        S->regcap = (uint32_t)cap;
     }
     uint32_t first = (uint32_t)S->n, *e = S->e + first;
     for (uint32_t j = 0; j < n; j++)
@@ -503,17 +513,10 @@ static int view_region(void *arg, uint64_t region, const liveset_block_t *b, uin
                              (fl & LIVESET_F_IGNORED ? VS_IGNORED : 0));
         if (b[j].size < VB_BIG)
             continue;
-        if (S->nbig == S->bigcap) {
-            uint64_t cap = S->bigcap * 2;
-            vbig_t *t = scan_alloc(S, cap * sizeof *t);
-            if (!t) {
-                S->view_oom = 1;
-                return 1;
-            }
-            memcpy(t, S->big, S->nbig * sizeof *t);
-            scan_free(S, S->big, S->bigcap * sizeof *t);
-            S->big = t;
-            S->bigcap = cap;
+        if (S->nbig == S->bigcap &&
+            scan_grow(S, (void **)&S->big, &S->bigcap, S->nbig, sizeof *S->big) != 0) {
+            S->view_oom = 1;
+            return 1;
         }
         S->big[S->nbig++] = (vbig_t){i, b[j].size};
     }
