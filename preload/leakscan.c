@@ -468,10 +468,9 @@ static void view_sort_region(scan_t *S, uint32_t *e, uint32_t n)
     /* two passes: the sorted words are back in e */
 }
 
-/* The index in [first, first + n) of the block at offset off of a region (it is there). */
-static uint32_t view_offset_index(const scan_t *S, uint32_t first, uint32_t n, uint32_t off)
+/* How many of a region's n words e (sorted) are of blocks at offsets <= off. */
+static uint32_t view_upto(const uint32_t *e, uint32_t n, uint32_t off)
 {
-    const uint32_t *e = S->e + first;
     uint32_t lo = 0, hi = n, key = off << 16 | 0xffffu;
     while (lo < hi) {
         uint32_t m = lo + (hi - lo) / 2;
@@ -480,7 +479,13 @@ static uint32_t view_offset_index(const scan_t *S, uint32_t first, uint32_t n, u
         else
             hi = m;
     }
-    return first + lo - 1;
+    return lo;
+}
+
+/* The index in [first, first + n) of the block at offset off of a region (it is there). */
+static uint32_t view_offset_index(const scan_t *S, uint32_t first, uint32_t n, uint32_t off)
+{
+    return first + view_upto(S->e + first, n, off) - 1;
 }
 
 /* liveset_regions' callback: region's blocks appended to the view. */
@@ -591,15 +596,7 @@ static vref_t blocks_upto(const scan_t *S, uint64_t a)
         return vb_none(S);
     const vreg_t *g = &S->reg[l - 1];
     if (g->num == R) {
-        const uint32_t *e = S->e + g->first, key = (uint32_t)(a & 0xffffu) << 16 | 0xffffu;
-        uint32_t lo = 0, hi = g->n;
-        while (lo < hi) {
-            uint32_t m = lo + (hi - lo) / 2;
-            if (e[m] <= key)
-                lo = m + 1;
-            else
-                hi = m;
-        }
+        const uint32_t lo = view_upto(S->e + g->first, g->n, (uint32_t)(a & 0xffffu));
         if (lo)
             return (vref_t){l - 1, g->first + lo - 1};
         if (l == 1)

@@ -94,6 +94,21 @@ static void save(const synth_buf_t *f, const char *path)
         exit(99);
 }
 
+/* The shim's stream z ended (END at 2300) and put as the trace's internal chunk (its records
+ * from t_first), f saved at path; f and z freed. */
+static void end_save(synth_buf_t *f, synth_buf_t *z, uint64_t t_first, const char *path)
+{
+    ps_rec_end_t end = {.ts = 2300};
+    synth_end(z, &end);
+    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
+                            .t_first = t_first, .t_last = 2300};
+    synth_chunk(f, z, &hz, 1);
+    save(f, path);
+    synth_buf_free(f);
+    synth_buf_free(z);
+}
+
+
 static void file_flags(synth_buf_t *f, uint32_t flags)
 {
     ps_file_header_t h;
@@ -168,15 +183,8 @@ static void exit_trace(const char *path, int by_addr, uint64_t reach_bytes)
     } else {
         exit_groups_old(&z);
     }
-    ps_rec_end_t end = {.ts = 2300};
-    synth_end(&z, &end);
-    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
-                            .t_first = SCAN_TS, .t_last = 2300};
-    synth_chunk(&f, &z, &hz, 1);
-    save(&f, path);
-    synth_buf_free(&f);
+    end_save(&f, &z, SCAN_TS, path);
     synth_buf_free(&a);
-    synth_buf_free(&z);
 }
 
 typedef struct run_s {
@@ -306,17 +314,10 @@ TEST(fork_child_inherited_reachable)
     synth_put(&z, &s, sizeof s);
     static const ps_leak_block_t e[] = {{0x1000, PS_LEAK_NO_HOLDER, PS_LEAK_DEFINITE, 0, 0}};
     put_blocks(&z, SCAN_TS, e, 1);
-    ps_rec_end_t end = {.ts = 2300};
-    synth_end(&z, &end);
-    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
-                            .t_first = SCAN_TS, .t_last = 2300};
-    synth_chunk(&f, &z, &hz, 1);
     char p[4200];
     path_of(p, sizeof p, "child.trace");
-    save(&f, p);
-    synth_buf_free(&f);
+    end_save(&f, &z, SCAN_TS, p);
     synth_buf_free(&a);
-    synth_buf_free(&z);
     run_t u;
     load(&u, p);
     const leak_group_t *g = find(&u.L, PS_LEAK_REACHABLE, 0, 1);
@@ -366,18 +367,11 @@ TEST(on_demand_scan_mid_trace)
     synth_alloc(&b, PS_FN_MALLOC, SD, 1501, 0x3200, 9, 0);
     ps_chunk_header_t hb = {.tid = 20, .seq = 0, .nevents = 3, .t_first = 1400, .t_last = 1501};
     synth_chunk(&f, &b, &hb, 1);
-    ps_rec_end_t end = {.ts = 2300};
-    synth_end(&z, &end);
-    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
-                            .t_first = 2300, .t_last = 2300};
-    synth_chunk(&f, &z, &hz, 1);
     char p[4200];
     path_of(p, sizeof p, "ondemand.trace");
-    save(&f, p);
-    synth_buf_free(&f);
+    end_save(&f, &z, 2300, p);
     synth_buf_free(&a);
     synth_buf_free(&b);
-    synth_buf_free(&z);
     run_t u;
     load(&u, p);
     const leaks_t *L = &u.L;
@@ -416,15 +410,8 @@ static void snap_trace(const char *p, uint64_t marker_blocks)
     synth_free(&a, 1400, 0x2000);
     ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 5, .t_first = 1010, .t_last = 1400};
     synth_chunk(&f, &a, &h, 1);
-    ps_rec_end_t end = {.ts = 2300};
-    synth_end(&z, &end);
-    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
-                            .t_first = 2300, .t_last = 2300};
-    synth_chunk(&f, &z, &hz, 1);
-    save(&f, p);
-    synth_buf_free(&f);
+    end_save(&f, &z, 2300, p);
     synth_buf_free(&a);
-    synth_buf_free(&z);
 }
 
 TEST(snapshots_by_replay)
@@ -485,17 +472,10 @@ TEST(long_chains_and_loops)
     for (uint32_t i = 0; i < N + 2; i += PS_LEAK_BLOCKS_MAX)
         put_blocks(&z, SCAN_TS, e + i,
                    N + 2 - i < PS_LEAK_BLOCKS_MAX ? N + 2 - i : PS_LEAK_BLOCKS_MAX);
-    ps_rec_end_t end = {.ts = 2300};
-    synth_end(&z, &end);
-    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
-                            .t_first = SCAN_TS, .t_last = 2300};
-    synth_chunk(&f, &z, &hz, 1);
     char p[4200];
     path_of(p, sizeof p, "chain.trace");
-    save(&f, p);
-    synth_buf_free(&f);
+    end_save(&f, &z, SCAN_TS, p);
     synth_buf_free(&a);
-    synth_buf_free(&z);
     run_t u;
     load(&u, p);
     const leaks_t *L = &u.L;
