@@ -344,16 +344,21 @@ static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uin
 static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                                  uint64_t *others)
 {
-    size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
-    size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
-    for (size_t back = 0; back < m; back++) { /* newest first: the common case is the last */
-        const ring_t *r = &t->ring[j];
-        if (r->ptr == ptr && r->ts == ts) {
-            *others = back;
+    /* newest first (the common case is the last): ring[rpos - 1] down to ring[0], then, when
+     * the ring is full, ring[n - 1] down to ring[rpos] (two runs: no wrap test a step) */
+    const size_t n = (size_t)S->P->k + 1, rpos = t->rpos;
+    const ring_t *const ring = t->ring;
+    for (size_t j = rpos; j-- > 0;)
+        if (ring[j].ptr == ptr && ring[j].ts == ts) {
+            *others = rpos - 1 - j;
             return 1;
         }
-        j = j ? j - 1 : n - 1;
-    }
+    if (t->nalloc > rpos) /* full (the slots past rpos were written): rpos < n */
+        for (size_t j = n; j-- > rpos;)
+            if (ring[j].ptr == ptr && ring[j].ts == ts) {
+                *others = rpos + (n - 1 - j);
+                return 1;
+            }
     return 0;
 }
 
