@@ -57,8 +57,9 @@ typedef struct lockalloc_s {
 
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
 
-/* The analysis runs on a thread of its own (the pass's thread hands it the events and the
- * replay's results for them, copied, a block at a time): the pass's thread is the critical
+/* The analysis runs on a thread of its own (the pass's thread hands it the events, copied,
+ * and the replay's results for them, which the replay wrote in the block, a block at a time:
+ * pq_aim): the pass's thread is the critical
  * path of a report, and this analysis needs nothing from the pass but those. Started at the
  * first full block (a small trace never starts it); without it (one CPU, no thread,
  * PERFSHIM_NO_PREFETCH set) the blocks are run on the pass's thread. Results are the same:
@@ -73,6 +74,8 @@ typedef struct lockalloc_s {
 /* A full ring: the pass's thread waits until this many blocks are free again (woken once, not
  * at every block taken: the thread would fill the one free slot and wait again). */
 #define PQ_ROOM 4
+
+_Static_assert(PQ_EVENTS >= 2 * PASS_BATCH_MAX, "a block takes at least a batch");
 
 typedef struct pq_block_s {
     size_t n;
@@ -344,16 +347,21 @@ static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uin
 static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                                  uint64_t *others)
 {
-    size_t n = (size_t)S->P->k + 1, m = t->nalloc < n ? (size_t)t->nalloc : n;
-    size_t j = t->rpos ? t->rpos - 1 : n - 1; /* the newest, no division */
-    for (size_t back = 0; back < m; back++) { /* newest first: the common case is the last */
-        const ring_t *r = &t->ring[j];
-        if (r->ptr == ptr && r->ts == ts) {
-            *others = back;
+    /* newest first (the common case is the last): ring[rpos - 1] down to ring[0], then, when
+     * the ring is full, ring[n - 1] down to ring[rpos] (two runs: no wrap test a step) */
+    const size_t n = (size_t)S->P->k + 1, rpos = t->rpos;
+    const ring_t *const ring = t->ring;
+    for (size_t j = rpos; j-- > 0;)
+        if (ring[j].ptr == ptr && ring[j].ts == ts) {
+            *others = rpos - 1 - j;
             return 1;
         }
-        j = j ? j - 1 : n - 1;
-    }
+    if (t->nalloc > rpos) /* full (the slots past rpos were written): rpos < n */
+        for (size_t j = n; j-- > rpos;)
+            if (ring[j].ptr == ptr && ring[j].ts == ts) {
+                *others = rpos + (n - 1 - j);
+                return 1;
+            }
     return 0;
 }
 
@@ -648,7 +656,8 @@ static int pq_flush(pstate_t *S)
     pq_block_t *b = S->pq_cur;
     if (!b->n)
         return 0;
-    if (!S->pq_tried && b->n == PQ_EVENTS) { /* the first full block: the thread */
+    if (!S->pq_tried && b->n > PQ_EVENTS - PASS_BATCH_MAX) { /* the first full block: the
+                                                                 * thread */
         S->pq_tried = true;
         S->pq_threaded = pq_start(S);
     }
@@ -692,26 +701,28 @@ static int pq_finish(pstate_t *S)
     return S->pq_err;
 }
 
+/* The replay writes the results of the next batch (at most PASS_BATCH_MAX events) where
+ * they go in the block being filled, after its events: no copy (the block has room for a
+ * batch: pressure_events hands it over before it has less). */
+static void pq_aim(pstate_t *S)
+{
+    S->rp->evres = S->pq_cur->res + S->pq_cur->n;
+}
+
 int pressure_events(void *state, const pass_event_t *ev, size_t n)
 {
     pstate_t *S = state;
-    const replay_evres_t *r = S->rp->evres; /* the replay's, for these events */
-    while (n) {
-        pq_block_t *b = S->pq_cur;
-        size_t k = PQ_EVENTS - b->n;
-        k = k < n ? k : n;
-        memcpy(b->ev + b->n, ev, k * sizeof(*ev));
-        memcpy(b->res + b->n, r, k * sizeof(*r));
-        b->n += k;
-        ev += k;
-        r += k;
-        n -= k;
-        if (b->n == PQ_EVENTS) {
-            int rc = pq_flush(S);
-            if (rc < 0)
-                return rc;
-        }
+    pq_block_t *b = S->pq_cur;
+    /* the replay's results for these events are in b->res from b->n already (pq_aim: the
+     * replay took this batch just before, into rp->evres) */
+    memcpy(b->ev + b->n, ev, n * sizeof(*ev));
+    b->n += n;
+    if (b->n > PQ_EVENTS - PASS_BATCH_MAX) { /* no room for another batch: handed over */
+        int rc = pq_flush(S);
+        pq_aim(S);
+        return rc < 0 ? rc : 0;
     }
+    S->rp->evres = b->res + b->n;
     return 0;
 }
 
@@ -800,6 +811,7 @@ int pressure_end(void *state, const tracemodel_t *m)
     replay_t *rp = S->rp;
     int rc = pq_flush(S); /* the last block, then the thread's end */
     int rc2 = pq_finish(S);
+    rp->evres = rp->evres_buf; /* (the blocks are freed with the state) */
     if (rc < 0 || (rc = rc2) < 0)
         return rc;
     P->duration_ns = m->duration_ns;
@@ -888,6 +900,7 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     S->pq_cur = &S->pq[0];
     S->pq_cur->n = 0;
     S->win.w = SIZE_MAX; /* no window yet */
+    pq_aim(S);
     return 0;
 }
 

@@ -592,6 +592,7 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     if (!st)
         return -PS_E_NOMEM;
     st->rp = rp;
+    rp->evres = rp->evres_buf; /* (the pressure analysis may point it at its own) */
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     st->la_due = UINT64_MAX;
     /* the allocating thread, where the trace's frees do not say whether they cross threads */

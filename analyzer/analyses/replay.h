@@ -182,9 +182,12 @@ typedef struct replay_s {
     misuse_t *misuse;
     /* internal */
     void *priv;
-    /* the latest batch's events as the replay saw them (replay_evres_t); the pressure
-     * analysis's result (analyses/pressure.h), NULL when it did not run */
-    replay_evres_t evres[PASS_BATCH_MAX];
+    /* the latest batch's events as the replay saw them (replay_evres_t): evres[i] for the
+     * batch's event i, room for PASS_BATCH_MAX; replay_begin points it at evres_buf, the
+     * pressure analysis at its hand-off block (analyses/pressure.c: no copy of them) */
+    replay_evres_t *evres;
+    replay_evres_t evres_buf[PASS_BATCH_MAX];
+    /* the pressure analysis's result (analyses/pressure.h), NULL when it did not run */
     struct pressure_s *pressure;
     /* leak verdicts by address and snapshot markers, attributed from the block table at their
      * ts (analyses/leakaddr.h), NULL when the trace has none; leaks_resolve reads it */
