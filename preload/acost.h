@@ -90,9 +90,14 @@ static PS_ALWAYS_INLINE int acost_pick(tstate_t *st)
     return acost_pick_slow(st);
 }
 _Static_assert((PS_COST_PERIOD & (PS_COST_PERIOD - 1)) == 0, "a power of two");
+/* The counter's value for a call acost_pick chose (never 0). */
+static PS_ALWAYS_INLINE uint64_t acost_begin_timed(void)
+{
+    return tsc_now() | 1u;
+}
 static PS_ALWAYS_INLINE uint64_t acost_begin(tstate_t *st)
 {
-    return PS_LIKELY(!acost_pick(st)) ? 0 : tsc_now() | 1u; /* never 0 when timed */
+    return PS_LIKELY(!acost_pick(st)) ? 0 : acost_begin_timed(); /* never 0 when timed */
 }
 
 /* After it: the call's ns, or ACOST_UNTIMED; the timer's own cost (tsc_empty_ns: what an empty

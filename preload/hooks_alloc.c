@@ -115,10 +115,16 @@ static void *boot_calloc(size_t n, size_t m)
                 return q; /* libunwind's thread block (bootstrap.h) */                         \
             return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
         }                                                                                      \
-        uint64_t c0 = acost_begin(st);                                                         \
-        void *p = real_##name args;                                                            \
-        uint64_t cost = acost_end(c0);                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                         \
+        void *p;                                                                               \
+        if (PS_LIKELY(!acost_pick(st))) { /* untimed: counted with its stack, nothing to test */ \
+            p = real_##name args;                                                              \
+            shim_rec_alloc_untimed(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st));               \
+        } else {                                                                               \
+            const uint64_t c0 = acost_begin_timed();                                           \
+            p = real_##name args;                                                              \
+            const uint64_t cost = acost_end(c0);                                               \
+            shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                 \
+        }                                                                                      \
         hook_leave();                                                                          \
         return p;                                                                              \
     }
@@ -130,14 +136,19 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
-    uint64_t c0 = acost_begin(st);
-    void *p = real_calloc(n, m);
-    uint64_t cost = acost_end(c0);
-    uint64_t ts = shim_ts_tick(st);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
-    shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
+    void *p;
+    if (PS_LIKELY(!acost_pick(st))) { /* as the malloc family's */
+        p = real_calloc(n, m);
+        shim_rec_alloc_untimed(st, PS_FN_CALLOC, p, total, 0, shim_ts_tick(st));
+    } else {
+        const uint64_t c0 = acost_begin_timed();
+        p = real_calloc(n, m);
+        const uint64_t cost = acost_end(c0);
+        shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, shim_ts_tick(st), cost);
+    }
     hook_leave();
     return p;
 }

@@ -58,6 +58,15 @@ uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
     return id;
 }
 
+uint32_t rec_stack_walk_untimed(tstate_t *st, uintptr_t ra, uintptr_t cfa)
+{
+    int *ep = st->errnop, e = *ep;
+    uint32_t id = rec_stack_walk_body(st, ra, cfa);
+    acost_add(st, PS_COST_ALLOC, id, ACOST_UNTIMED);
+    *ep = e;
+    return id;
+}
+
 int rec_refill(tstate_t *st, uint32_t len)
 {
     int *ep = st->errnop, e = *ep;

@@ -41,6 +41,9 @@ void rec_count_dropped(void);
  * it; every slow path that can (this walk, a buffer hand-off: rec_refill, the live set's lock
  * and growth) keeps it (st->errnop). */
 PS_NOINLINE PS_COLD uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+/* rec_stack_walk for an allocating call that was not timed: also counts the call in the
+ * acost table (acost_add, ACOST_UNTIMED), as a hit counts it in its cache entry. */
+PS_NOINLINE PS_COLD uint32_t rec_stack_walk_untimed(tstate_t *st, uintptr_t ra, uintptr_t cfa);
 /* tstate_refill for a heap record (REC_BEGIN), keeping errno; a failure counted as dropped. */
 PS_NOINLINE PS_COLD int rec_refill(tstate_t *st, uint32_t len);
 static PS_ALWAYS_INLINE uint32_t rec_stack(tstate_t *st, uintptr_t ra)
@@ -79,6 +82,23 @@ static PS_ALWAYS_INLINE uint32_t rec_stack_alloc(tstate_t *st, uintptr_t ra, uin
         }
     }
     return rec_stack_walk(st, ra, cfa);
+}
+
+/* rec_stack_alloc for an allocating call that was not timed (its cost ACOST_UNTIMED), which
+ * it counts itself: in the cache entry on a hit (one add), in the acost table on a walk; so
+ * the caller tests nothing after it (issue 18: the `counted` flag's 3 instructions a malloc). */
+static PS_ALWAYS_INLINE uint32_t rec_stack_untimed(tstate_t *st, uintptr_t ra)
+{
+    uintptr_t cfa = 0;
+    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
+        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
+        ucache_ent_t *e = ucache_find(st, ra, cfa);
+        if (PS_LIKELY(e != NULL)) {
+            e->calls++;
+            return e->id;
+        }
+    }
+    return rec_stack_walk_untimed(st, ra, cfa);
 }
 
 /* Room for a record of len bytes in st's buffer, or NULL: the event counted as dropped. */

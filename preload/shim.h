@@ -171,17 +171,32 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
 /* ts: shim_ts_tick() right after the real allocator returned (the guard may raise it);
  * cost_ns: the real call's duration (acost_begin/acost_end around it: ACOST_UNTIMED for the
  * calls not timed), added to the thread's totals (acost.h). */
+static PS_ALWAYS_INLINE void shim_rec_alloc_at(tstate_t *st, uint8_t fn, const void *ptr,
+                                               uint64_t size, uint64_t align, uint64_t ts,
+                                               uint32_t stack)
+{
+    ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
+    rec_put_alloc(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr, size, align);
+    locktab_note_alloc(stack, size);
+}
+
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts,
                                             uint64_t cost_ns)
 {
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
-    ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
-    rec_put_alloc(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr, size, align);
+    shim_rec_alloc_at(st, fn, ptr, size, align, ts, stack);
     if (!counted)
         acost_add(st, PS_COST_ALLOC, stack, cost_ns);
-    locktab_note_alloc(stack, size);
+}
+
+/* shim_rec_alloc for a call acost_pick did not choose (its cost ACOST_UNTIMED): the count in
+ * the stack's cache entry, or in the acost table by the walk (rec_stack_untimed). */
+static PS_ALWAYS_INLINE void shim_rec_alloc_untimed(tstate_t *st, uint8_t fn, const void *ptr,
+                                                    uint64_t size, uint64_t align, uint64_t ts)
+{
+    shim_rec_alloc_at(st, fn, ptr, size, align, ts, rec_stack_untimed(st, PS_CALLER()));
 }
 
 /* After the real release: c0 from acost_begin before it; added to the thread's release
