@@ -138,18 +138,24 @@ static PS_ALWAYS_INLINE uint64_t shim_ts_tick(tstate_t *st)
  * (the stack's first frame; st->ips is not written when the stack came from the cache).
  * Returns the event's stamp: ts through the shard's guard (ts itself without the set, whose
  * events all read the clock, or without a block). */
-static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, uint64_t size,
-                                               uint32_t stack, uintptr_t ra, uint64_t ts)
+static PS_ALWAYS_INLINE uint64_t shim_live_add_f(tstate_t *st, const void *ptr, uint64_t size,
+                                                 uint32_t f, uint64_t ts)
 {
     if (!options.leak_check || !ptr)
         return ts;
-    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
-    uint32_t f = stack && ra - leakscan_ld_lo < leakscan_ld_len;
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
     ts = liveset_add((uint64_t)(uintptr_t)ptr, size, f, ts, LIVESET_WHO(st->tid));
     stamp_set(&st->clk, ts);
     return ts;
+}
+
+/* shim_live_add_f with the flag LIVESET_F_LINKER from ra (rec.c rec_linker_flag the same) */
+static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, uint64_t size,
+                                               uint32_t stack, uintptr_t ra, uint64_t ts)
+{
+    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
+    return shim_live_add_f(st, ptr, size, stack && ra - leakscan_ld_lo < leakscan_ld_len, ts);
 }
 
 /* Called before the real realloc: the old block leaves the live set before the allocator
@@ -173,9 +179,9 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
  * calls not timed), added to the thread's totals (acost.h). */
 static PS_ALWAYS_INLINE void shim_rec_alloc_at(tstate_t *st, uint8_t fn, const void *ptr,
                                                uint64_t size, uint64_t align, uint64_t ts,
-                                               uint32_t stack)
+                                               uint32_t stack, uint32_t lsflags)
 {
-    ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
+    ts = shim_live_add_f(st, ptr, size, lsflags, ts);
     rec_put_alloc(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr, size, align);
     locktab_note_alloc(stack, size);
 }
@@ -186,7 +192,9 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
 {
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
-    shim_rec_alloc_at(st, fn, ptr, size, align, ts, stack);
+    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
+    shim_rec_alloc_at(st, fn, ptr, size, align, ts, stack,
+                      stack && PS_CALLER() - leakscan_ld_lo < leakscan_ld_len);
     if (!counted)
         acost_add(st, PS_COST_ALLOC, stack, cost_ns);
 }
@@ -196,7 +204,9 @@ static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void
 static PS_ALWAYS_INLINE void shim_rec_alloc_untimed(tstate_t *st, uint8_t fn, const void *ptr,
                                                     uint64_t size, uint64_t align, uint64_t ts)
 {
-    shim_rec_alloc_at(st, fn, ptr, size, align, ts, rec_stack_untimed(st, PS_CALLER()));
+    uint32_t lsflags;
+    const uint32_t stack = rec_stack_untimed(st, PS_CALLER(), &lsflags);
+    shim_rec_alloc_at(st, fn, ptr, size, align, ts, stack, lsflags);
 }
 
 /* After the real release: c0 from acost_begin before it; added to the thread's release

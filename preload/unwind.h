@@ -136,6 +136,9 @@ typedef struct ucache_ent_s {
     uint32_t id, n;    /* the interned stack; checks (slots) while filling */
     uint8_t wr, wl, pr, pl; /* sealed: wr windows straight, wl groups of 4 in the loop; pairs */
     uint8_t deep;           /* sealed: wl or pl not 0 */
+    uint8_t lsflags;        /* the live set's flags of its allocations (rec.c sets it before
+                             * ucache_publish: LIVESET_F_LINKER when ra is in the dynamic
+                             * linker), so that a hit need not test ra (rec_stack_untimed) */
     uint16_t nw, oo;        /* windows in all; the offsets' first word (chk + oo) */
     uint8_t next;        /* the next entry on its chain, plus 1 (0: the chain's end) */
     uint8_t chain;       /* its chain, plus 1 (0: on none) */
