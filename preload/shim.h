@@ -145,9 +145,9 @@ static PS_ALWAYS_INLINE uint64_t shim_live_add_f(tstate_t *st, const void *ptr, 
         return ts;
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
-    ts = liveset_add((uint64_t)(uintptr_t)ptr, size, f, ts, LIVESET_WHO(st->tid));
-    stamp_set(&st->clk, ts);
-    return ts;
+    /* ts is the thread's floor (shim_ts_tick): set again only where the guard raised it */
+    return liveset_add_fl((uint64_t)(uintptr_t)ptr, size, f, ts, LIVESET_WHO(st->tid),
+                          &st->clk.floor);
 }
 
 /* shim_live_add_f with the flag LIVESET_F_LINKER from ra (rec.c rec_linker_flag the same) */
@@ -225,9 +225,10 @@ static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const vo
                                               uint64_t ts, uint32_t stack)
 {
     if (options.leak_check) {
-        liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, LIVESET_WHO(st->tid));
+        /* ts is the thread's floor (shim_ts_tick): set again only where the guard raised it */
+        liveset_hit_t h =
+            liveset_free_fl((uint64_t)(uintptr_t)ptr, ts, LIVESET_WHO(st->tid), &st->clk.floor);
         ts = h.ts;
-        stamp_set(&st->clk, ts);
         if (h.hit)
             leakscan_note_free(ptr);
     }
