@@ -350,13 +350,16 @@ static PS_ALWAYS_INLINE liveset_hit_t liveset_free_fl(uint64_t ptr, uint64_t ts,
         if (PS_LIKELY(who == s->who && ts >= s->stamp) && PS_LIKELY(!(ptr & 15))) {
             s->stamp = ts; /* the guard runs whether or not ptr is found */
             rtab_t *t = ls_region(s, reg, hr); /* (LS_NOTAB: its empty entry ends the probe) */
-            uint32_t *e = t->e + ls_home(ls_hash(ptr), t->cap), x;
+            uint32_t *e = t->e + ls_home(ls_hash(ptr), t->cap), x = *e;
             const uint32_t k = ls_okey(ptr);
-            for (; ((x = *e) ^ k) >> 20; e++)
-                if (!x) {
-                    ls_own_leave(s);
-                    return (liveset_hit_t){ts, 0};
-                }
+            if (PS_UNLIKELY((x ^ k) >> 20)) /* (the block at its home: falls through) */
+                do {
+                    if (!x) {
+                        ls_own_leave(s);
+                        return (liveset_hit_t){ts, 0};
+                    }
+                    x = *++e;
+                } while ((x ^ k) >> 20);
             /* found, or (offset 0) an empty entry, or a side block, or a run goes on: the
              * rest out of line */
             if (PS_UNLIKELY(!(x & LS_E_SIZE)) || PS_UNLIKELY(e[1] != 0)) {
