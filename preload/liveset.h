@@ -290,7 +290,12 @@ static PS_ALWAYS_INLINE void ls_own_leave(shard_t *s)
  * already with its size in the side table (nothing written: the caller goes the slow way). */
 static PS_ALWAYS_INLINE int ls_put(rtab_t *t, uint32_t v, uint64_t hash)
 {
-    uint32_t *e = t->e + ls_home(hash, t->cap), x;
+    uint32_t *e = t->e + ls_home(hash, t->cap), x = *e;
+    if (PS_LIKELY(!x)) { /* its home is free: a home is never the last entry (a tail >= 1) */
+        t->n++;
+        *e = v;
+        return 1;
+    }
     while ((x = *e) != 0 && ((x ^ v) >> 20) != 0)
         e++;
     if (!x) {
