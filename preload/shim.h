@@ -133,6 +133,13 @@ static PS_ALWAYS_INLINE uint64_t shim_ts_tick(tstate_t *st)
     return ts;
 }
 
+/* The thread as the live set's stamps name it (LIVESET_WHO of its tid, kept in st). */
+static PS_ALWAYS_INLINE uint32_t shim_who(const tstate_t *st)
+{
+    PS_ASSERT(st->who == LIVESET_WHO(st->tid)); /* (--enable-debug only) */
+    return st->who;
+}
+
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
  * leaves before the real free, so an address is never in it twice. ra: the hook's caller
  * (the stack's first frame; st->ips is not written when the stack came from the cache).
@@ -146,7 +153,7 @@ static PS_ALWAYS_INLINE uint64_t shim_live_add_f(tstate_t *st, const void *ptr, 
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
     /* ts is the thread's floor (shim_ts_tick): set again only where the guard raised it */
-    return liveset_add_fl((uint64_t)(uintptr_t)ptr, size, f, ts, LIVESET_WHO(st->tid),
+    return liveset_add_fl((uint64_t)(uintptr_t)ptr, size, f, ts, shim_who(st),
                           &st->clk.floor);
 }
 
@@ -166,7 +173,7 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
 {
     shim_tls.realloc_old.ptr = 0;
     if (options.leak_check && old) {
-        liveset_stamp_t t = {ts, LIVESET_WHO(st->tid)};
+        liveset_stamp_t t = {ts, shim_who(st)};
         liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old, &t);
         stamp_set(&st->clk, t.ts);
         return t.ts;
@@ -227,7 +234,7 @@ static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const vo
     if (options.leak_check) {
         /* ts is the thread's floor (shim_ts_tick): set again only where the guard raised it */
         liveset_hit_t h =
-            liveset_free_fl((uint64_t)(uintptr_t)ptr, ts, LIVESET_WHO(st->tid), &st->clk.floor);
+            liveset_free_fl((uint64_t)(uintptr_t)ptr, ts, shim_who(st), &st->clk.floor);
         ts = h.ts;
         if (h.hit)
             leakscan_note_free(ptr);
@@ -258,7 +265,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
     if (new_ptr) {
         ts = shim_live_add(st, new_ptr, size, stack, PS_CALLER(), ts);
     } else if (size && shim_tls.realloc_old.ptr) { /* failed: the old block is still live */
-        liveset_stamp_t t = {ts, LIVESET_WHO(st->tid)};
+        liveset_stamp_t t = {ts, shim_who(st)};
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
                        shim_tls.realloc_old.flags, &t);
         ts = t.ts;
