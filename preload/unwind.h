@@ -143,7 +143,8 @@ typedef struct ucache_ent_s {
     uint8_t next;        /* the next entry on its chain, plus 1 (0: the chain's end) */
     uint8_t chain;       /* its chain, plus 1 (0: on none) */
     uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
-                          * (rec_stack_alloc; acost_flush and a refill move them there) */
+                          * (rec_stack_untimed, rec_stack_alloc; acost_flush and a refill
+                          * move them there) */
     /* sealed, for ucache_lookup_avx2 (unwind.c): the offsets (chk + oo), the pairs' offsets
      * and values, and where its straight-line code is entered for the windows (the chain
      * when deep) and for the pairs */
