@@ -125,7 +125,7 @@ static void *boot_calloc(size_t n, size_t m)
         void *p;                                                                               \
         if (PS_LIKELY(!acost_pick(st))) { /* untimed: counted with its stack, nothing to test */ \
             p = real_##name args;                                                              \
-            shim_rec_alloc_untimed(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st));               \
+            shim_rec_alloc_untimed(st, PS_FN_##FN, p, sz, al);                                 \
         } else {                                                                               \
             const uint64_t c0 = acost_begin_timed();                                           \
             p = real_##name args;                                                              \
@@ -149,7 +149,7 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     void *p;
     if (PS_LIKELY(!acost_pick(st))) { /* as the malloc family's */
         p = real_calloc(n, m);
-        shim_rec_alloc_untimed(st, PS_FN_CALLOC, p, total, 0, shim_ts_tick(st));
+        shim_rec_alloc_untimed(st, PS_FN_CALLOC, p, total, 0);
     } else {
         const uint64_t c0 = acost_begin_timed();
         p = real_calloc(n, m);
