@@ -32,11 +32,11 @@
  * of line in shim.c/tstate.c. With the live set's region tables (issue 18's recorder memory:
  * address and size only, liveset.h): 231 (228 before them), the insert ~4 more (the cached
  * region's compare), the remove ~9 more (small tables at a higher load: more shifts), less
- * the cross-thread test the free no longer makes (~6). Then issue 18's hookcut work: 213
- * (231): per malloc ~165 in the hook, of them ~58 the live set's insert, ~26 the record, ~7
+ * the cross-thread test the free no longer makes (~6). Then issue 18's hookcut work: 212
+ * (231): per malloc ~163 in the hook, of them ~58 the live set's insert, ~26 the record, ~7
  * the stamp, and ~77 in ucache_lookup_avx2; per free ~137 (and ~8 in liveset_free_shift),
- * of them ~51 the live set's remove. Depth 30: 240 (255); without frame pointers: 211 (230),
- * at depth 30 238 (257).
+ * of them ~51 the live set's remove. Depth 30: 239 (255); without frame pointers: 211 (230),
+ * at depth 30 238 (257), callgrind as bench-callgrind with those programs.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow
