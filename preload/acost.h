@@ -9,10 +9,10 @@
  * reads, ~40 ns each on a VM); every call is counted, and the record's total is the timed
  * calls' ns scaled to all of them. An untimed call costs a decrement and branch (the
  * countdown to the next timed call), then one add: for an allocation whose stack came from
- * the stack cache, to the cache entry's count (rec_stack_alloc; moved into the table when
- * the entry is replaced, rec_stack_walk, or flushed), else the table's bump of its (stack,
- * kind); for a release, to st->cost_rel_calls (issue 18: ~60 -> ~30 instructions per malloc
- * and free pair, callgrind).
+ * the stack cache, to the cache entry's count (rec_stack_untimed, rec_stack_alloc; moved
+ * into the table when the entry is replaced, rec_stack_walk, or flushed), else the table's
+ * bump of its (stack, kind); for a release, to st->cost_rel_calls (issue 18: ~60 -> ~30
+ * instructions per malloc and free pair, callgrind).
  *
  * Contract: acost_add() is a hot-path inline called by the thread that owns st, guard set:
  * no lock, no allocation after the thread's first call (which maps its table, imem). A table
@@ -90,9 +90,14 @@ static PS_ALWAYS_INLINE int acost_pick(tstate_t *st)
     return acost_pick_slow(st);
 }
 _Static_assert((PS_COST_PERIOD & (PS_COST_PERIOD - 1)) == 0, "a power of two");
+/* The counter's value for a call acost_pick chose (never 0). */
+static PS_ALWAYS_INLINE uint64_t acost_begin_timed(void)
+{
+    return tsc_now() | 1u;
+}
 static PS_ALWAYS_INLINE uint64_t acost_begin(tstate_t *st)
 {
-    return PS_LIKELY(!acost_pick(st)) ? 0 : tsc_now() | 1u; /* never 0 when timed */
+    return PS_LIKELY(!acost_pick(st)) ? 0 : acost_begin_timed(); /* never 0 when timed */
 }
 
 /* After it: the call's ns, or ACOST_UNTIMED; the timer's own cost (tsc_empty_ns: what an empty

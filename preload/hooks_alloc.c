@@ -3,18 +3,21 @@
  *
  * Cost budget of a recorded allocation: guard check and one test of the shim's state
  * (shim_go), the real call (one in 8 timed: two counter reads; the others a countdown's
- * decrement, acost.h), the timestamp (stamp.h: the thread's floor, a load of the staleness
+ * decrement, acost.h; an untimed call takes a path of its own, with nothing to test after
+ * the real call), the timestamp (stamp.h: the thread's floor, a load of the staleness
  * word and a countdown; a clock read, prim_now_ns, every PERFSHIM_CLOCK_EVERY events, and a
  * compare with the live-set shard's stamp), the stack from the thread's stack cache (a call
- * of ucache_lookup: the last entry's key, then straight-line code, one 16-byte load and xor
- * per frame-pointer frame, 3 or 4 instructions, or one 8-byte load per single slot, 3, one
- * branch; a walk with libunwind and a stack-table probe on a miss, unwind.h), the live-set
- * insert inline (liveset.h liveset_add: two Fibonacci hashes, its shard's owner: two plain
- * stores and two loads, the region's table (the shard's cached last one), the probe; any other thread: liveset.c, the shard lock's CAS and
- * exchange, "Biased shards"), five 8-byte stores into the thread buffer from registers
- * (rec_put_alloc) and one release store, the call's count (one add to the stack cache's
- * entry, or the allocator-time table's update: acost.h), and the lock table's note of an
- * allocation under a held lock (one TLS load). Frees skip the stack (unless
+ * of ucache_lookup: the last entry's key, then straight-line code entered by a jump to an
+ * address the entry keeps, one 16-byte load and xor per frame-pointer frame, 3 or 4
+ * instructions, or one 8-byte load per single slot, 3, one branch; a walk with libunwind and
+ * a stack-table probe on a miss, unwind.h; the live set's linker flag from the entry), the
+ * live-set insert inline (liveset.h liveset_add_fl: two Fibonacci hashes, its shard's owner:
+ * two plain stores and two loads, the region's table (the shard's cached last one), the
+ * probe (a store when the block's home entry is free); any other thread: liveset.c, the
+ * shard lock's CAS and exchange, "Biased shards"), five 8-byte stores into the thread buffer
+ * from registers (rec_put_alloc) and one release store, the call's count (one add to the
+ * stack cache's entry, or the allocator-time table's update: acost.h), and the lock table's
+ * note of an allocation under a held lock (one TLS load). Frees skip the stack (unless
  * PERFSHIM_FREE_STACKS=2), remove from the live set inline (liveset_free) and count the
  * release (one add). errno is not saved (below), the hot globals are read PC-relative
  * (hidden).
@@ -29,7 +32,11 @@
  * of line in shim.c/tstate.c. With the live set's region tables (issue 18's recorder memory:
  * address and size only, liveset.h): 231 (228 before them), the insert ~4 more (the cached
  * region's compare), the remove ~9 more (small tables at a higher load: more shifts), less
- * the cross-thread test the free no longer makes (~6).
+ * the cross-thread test the free no longer makes (~6). Then issue 18's hookcut work: 212
+ * (231): per malloc ~163 in the hook, of them ~58 the live set's insert, ~26 the record, ~7
+ * the stamp, and ~77 in ucache_lookup_avx2; per free ~137 (and ~8 in liveset_free_shift),
+ * of them ~51 the live set's remove. Depth 30: 239 (255); without frame pointers: 211 (230),
+ * at depth 30 238 (257), callgrind as bench-callgrind with those programs.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow
@@ -115,10 +122,16 @@ static void *boot_calloc(size_t n, size_t m)
                 return q; /* libunwind's thread block (bootstrap.h) */                         \
             return PS_LIKELY(real_##name != NULL) ? real_##name args : boot_aligned(al, sz);   \
         }                                                                                      \
-        uint64_t c0 = acost_begin(st);                                                         \
-        void *p = real_##name args;                                                            \
-        uint64_t cost = acost_end(c0);                                                         \
-        shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                         \
+        void *p;                                                                               \
+        if (PS_LIKELY(!acost_pick(st))) { /* untimed: counted with its stack, nothing to test */ \
+            p = real_##name args;                                                              \
+            shim_rec_alloc_untimed(st, PS_FN_##FN, p, sz, al);                                 \
+        } else {                                                                               \
+            const uint64_t c0 = acost_begin_timed();                                           \
+            p = real_##name args;                                                              \
+            const uint64_t cost = acost_end(c0);                                               \
+            shim_rec_alloc(st, PS_FN_##FN, p, sz, al, shim_ts_tick(st), cost);                 \
+        }                                                                                      \
         hook_leave();                                                                          \
         return p;                                                                              \
     }
@@ -130,14 +143,19 @@ PS_HOOK void *PS_HOOK_NAME(calloc)(size_t n, size_t m)
     tstate_t *st = hook_enter();
     if (PS_UNLIKELY(!st))
         return PS_LIKELY(real_calloc != NULL) ? real_calloc(n, m) : boot_calloc(n, m);
-    uint64_t c0 = acost_begin(st);
-    void *p = real_calloc(n, m);
-    uint64_t cost = acost_end(c0);
-    uint64_t ts = shim_ts_tick(st);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total))
         total = SIZE_MAX;
-    shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, ts, cost);
+    void *p;
+    if (PS_LIKELY(!acost_pick(st))) { /* as the malloc family's */
+        p = real_calloc(n, m);
+        shim_rec_alloc_untimed(st, PS_FN_CALLOC, p, total, 0);
+    } else {
+        const uint64_t c0 = acost_begin_timed();
+        p = real_calloc(n, m);
+        const uint64_t cost = acost_end(c0);
+        shim_rec_alloc(st, PS_FN_CALLOC, p, total, 0, shim_ts_tick(st), cost);
+    }
     hook_leave();
     return p;
 }

@@ -93,8 +93,8 @@ static int find_ld(struct dl_phdr_info *info, size_t size, void *arg)
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            leakscan_ld_lo = info->dlpi_addr + ph->p_vaddr;
-            leakscan_ld_len = ph->p_memsz;
+            leakscan_ld_lo = rec_ld_lo = info->dlpi_addr + ph->p_vaddr;
+            leakscan_ld_len = rec_ld_len = ph->p_memsz;
         }
     }
     return 1;

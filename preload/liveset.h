@@ -276,7 +276,12 @@ static PS_ALWAYS_INLINE void ls_own_leave(shard_t *s)
  * already with its size in the side table (nothing written: the caller goes the slow way). */
 static PS_ALWAYS_INLINE int ls_put(rtab_t *t, uint32_t v, uint64_t hash)
 {
-    uint32_t *e = t->e + ls_home(hash, t->cap), x;
+    uint32_t *e = t->e + ls_home(hash, t->cap), x = *e;
+    if (PS_LIKELY(!x)) { /* its home is free: a home is never the last entry (a tail >= 1) */
+        t->n++;
+        *e = v;
+        return 1;
+    }
     while ((x = *e) != 0 && ((x ^ v) >> 20) != 0)
         e++;
     if (!x) {
@@ -296,8 +301,10 @@ static PS_ALWAYS_INLINE int ls_put(rtab_t *t, uint32_t v, uint64_t hash)
  * directory), the probe; a shard it does not own, a table to grow or make, a run to shift, a
  * side block or a guard to raise go to liveset.c, which does all of it again under the lock
  * (nothing was changed). */
-static PS_ALWAYS_INLINE uint64_t liveset_add(uint64_t ptr, uint64_t size, uint32_t flags,
-                                             uint64_t ts, uint32_t who)
+/* (_fl: *floor, the thread's floor, which ts is, set to the stamp where a slow path gave
+ * another: the fast path, which returns ts itself, stores nothing; issue 18: a store an event) */
+static PS_ALWAYS_INLINE uint64_t liveset_add_fl(uint64_t ptr, uint64_t size, uint32_t flags,
+                                                uint64_t ts, uint32_t who, uint64_t *floor)
 {
     if (PS_LIKELY(ls_fits(ptr, size, flags))) {
         const uint64_t reg = ptr >> 16, hr = ls_hash(reg);
@@ -315,10 +322,18 @@ static PS_ALWAYS_INLINE uint64_t liveset_add(uint64_t ptr, uint64_t size, uint32
             ls_own_leave(s);
         }
     }
-    return liveset_add_slow(ptr, size, flags, ts, who);
+    return *floor = liveset_add_slow(ptr, size, flags, ts, who);
 }
 
-static PS_ALWAYS_INLINE liveset_hit_t liveset_free(uint64_t ptr, uint64_t ts, uint32_t who)
+static PS_ALWAYS_INLINE uint64_t liveset_add(uint64_t ptr, uint64_t size, uint32_t flags,
+                                             uint64_t ts, uint32_t who)
+{
+    uint64_t floor;
+    return liveset_add_fl(ptr, size, flags, ts, who, &floor);
+}
+
+static PS_ALWAYS_INLINE liveset_hit_t liveset_free_fl(uint64_t ptr, uint64_t ts, uint32_t who,
+                                                      uint64_t *floor)
 {
     const uint64_t reg = ptr >> 16, hr = ls_hash(reg);
     shard_t *s = ls_shard_h(hr);
@@ -326,17 +341,23 @@ static PS_ALWAYS_INLINE liveset_hit_t liveset_free(uint64_t ptr, uint64_t ts, ui
         if (PS_LIKELY(who == s->who && ts >= s->stamp) && PS_LIKELY(!(ptr & 15))) {
             s->stamp = ts; /* the guard runs whether or not ptr is found */
             rtab_t *t = ls_region(s, reg, hr); /* (LS_NOTAB: its empty entry ends the probe) */
-            uint32_t *e = t->e + ls_home(ls_hash(ptr), t->cap), x;
+            uint32_t *e = t->e + ls_home(ls_hash(ptr), t->cap), x = *e;
             const uint32_t k = ls_okey(ptr);
-            for (; ((x = *e) ^ k) >> 20; e++)
-                if (!x) {
-                    ls_own_leave(s);
-                    return (liveset_hit_t){ts, 0};
-                }
+            if (PS_UNLIKELY((x ^ k) >> 20)) /* (the block at its home: falls through) */
+                do {
+                    if (!x) {
+                        ls_own_leave(s);
+                        return (liveset_hit_t){ts, 0};
+                    }
+                    x = *++e;
+                } while ((x ^ k) >> 20);
             /* found, or (offset 0) an empty entry, or a side block, or a run goes on: the
              * rest out of line */
-            if (PS_UNLIKELY(!(x & LS_E_SIZE)) || PS_UNLIKELY(e[1] != 0))
-                return liveset_free_shift(s, t, e, ts);
+            if (PS_UNLIKELY(!(x & LS_E_SIZE)) || PS_UNLIKELY(e[1] != 0)) {
+                const liveset_hit_t h = liveset_free_shift(s, t, e, ts);
+                *floor = h.ts;
+                return h;
+            }
             *e = 0;
             t->n--;
             ls_own_leave(s);
@@ -344,7 +365,15 @@ static PS_ALWAYS_INLINE liveset_hit_t liveset_free(uint64_t ptr, uint64_t ts, ui
         }
         ls_own_leave(s);
     }
-    return liveset_free_slow(ptr, ts, who);
+    const liveset_hit_t h = liveset_free_slow(ptr, ts, who);
+    *floor = h.ts;
+    return h;
+}
+
+static PS_ALWAYS_INLINE liveset_hit_t liveset_free(uint64_t ptr, uint64_t ts, uint32_t who)
+{
+    uint64_t floor;
+    return liveset_free_fl(ptr, ts, who, &floor);
 }
 
 #endif /* PERFSHIM_LIVESET_H */

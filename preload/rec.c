@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "liveset.h"
 #include "modmap.h"
 #include "options.h"
 #include "stacktab.h"
@@ -12,6 +13,15 @@
 void rec_count_dropped(void)
 {
     writer_count_dropped(1);
+}
+
+uint64_t rec_ld_lo, rec_ld_len;
+
+/* The live set's LIVESET_F_LINKER for an allocation of stack id from ra (shim.h shim_live_add) */
+static uint32_t rec_linker_flag(uint32_t id, uintptr_t ra)
+{
+    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
+    return id && ra - rec_ld_lo < rec_ld_len;
 }
 
 static uint32_t rec_stack_walk_body(tstate_t *st, uintptr_t ra, uintptr_t cfa)
@@ -44,8 +54,10 @@ static uint32_t rec_stack_walk_body(tstate_t *st, uintptr_t ra, uintptr_t cfa)
         memcpy(p + sizeof r, st->ips, (size_t)depth * 8u);
         tstate_commit(st, len);
     }
-    if (fill && id) /* its STACK record is written: later events may use the id alone */
+    if (fill && id) { /* its STACK record is written: later events may use the id alone */
+        fill->lsflags = rec_linker_flag(id, ra);
         ucache_publish(fill, ra, id);
+    }
     return id;
 }
 
@@ -56,6 +68,15 @@ uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa)
     uint32_t id = rec_stack_walk_body(st, ra, cfa);
     *ep = e;
     return id;
+}
+
+uint64_t rec_stack_walk_untimed(tstate_t *st, uintptr_t ra, uintptr_t cfa)
+{
+    int *ep = st->errnop, e = *ep;
+    uint32_t id = rec_stack_walk_body(st, ra, cfa);
+    acost_add(st, PS_COST_ALLOC, id, ACOST_UNTIMED);
+    *ep = e;
+    return id | (uint64_t)rec_linker_flag(id, ra) << 32;
 }
 
 int rec_refill(tstate_t *st, uint32_t len)

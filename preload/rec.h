@@ -36,11 +36,18 @@
  * its caller's frame and caches nothing. */
 /* One event lost (no buffer, no memory): counted in the trace's END (writer_count_dropped). */
 void rec_count_dropped(void);
+/* The dynamic linker's text, as leakscan_ld_lo/len (leakscan_init sets both, before the shim
+ * records): the stack cache's lsflags (rec_stack_untimed) come from it. */
+extern PS_HIDDEN uint64_t rec_ld_lo, rec_ld_len;
 
 /* errno: the recorders' fast paths make no call that can change it, so the hooks do not save
  * it; every slow path that can (this walk, a buffer hand-off: rec_refill, the live set's lock
  * and growth) keeps it (st->errnop). */
 PS_NOINLINE PS_COLD uint32_t rec_stack_walk(tstate_t *st, uintptr_t ra, uintptr_t cfa);
+/* rec_stack_walk for an allocating call that was not timed: also counts the call in the
+ * acost table (acost_add, ACOST_UNTIMED), as a hit counts it in its cache entry. Returns the
+ * id, and in bits 32.. the live set's flags of the block (ucache_ent_t.lsflags). */
+PS_NOINLINE PS_COLD uint64_t rec_stack_walk_untimed(tstate_t *st, uintptr_t ra, uintptr_t cfa);
 /* tstate_refill for a heap record (REC_BEGIN), keeping errno; a failure counted as dropped. */
 PS_NOINLINE PS_COLD int rec_refill(tstate_t *st, uint32_t len);
 static PS_ALWAYS_INLINE uint32_t rec_stack(tstate_t *st, uintptr_t ra)
@@ -79,6 +86,28 @@ static PS_ALWAYS_INLINE uint32_t rec_stack_alloc(tstate_t *st, uintptr_t ra, uin
         }
     }
     return rec_stack_walk(st, ra, cfa);
+}
+
+/* rec_stack_alloc for an allocating call that was not timed (its cost ACOST_UNTIMED), which
+ * it counts itself: in the cache entry on a hit (one add), in the acost table on a walk; so
+ * the caller tests nothing after it (issue 18: the `counted` flag's 3 instructions a malloc).
+ * *lsflags: the live set's flags for the block (LIVESET_F_LINKER or 0), from the entry on a
+ * hit (the key's ra decides it: ~5 instructions a malloc fewer than shim_live_add's test). */
+static PS_ALWAYS_INLINE uint32_t rec_stack_untimed(tstate_t *st, uintptr_t ra, uint32_t *lsflags)
+{
+    uintptr_t cfa = 0;
+    if (PS_LIKELY(ra == (uintptr_t)__builtin_return_address(0))) {
+        cfa = (uintptr_t)__builtin_frame_address(0) + 16;
+        ucache_ent_t *e = ucache_find(st, ra, cfa);
+        if (PS_LIKELY(e != NULL)) {
+            e->calls++;
+            *lsflags = e->lsflags;
+            return e->id;
+        }
+    }
+    const uint64_t r = rec_stack_walk_untimed(st, ra, cfa);
+    *lsflags = (uint32_t)(r >> 32);
+    return (uint32_t)r;
 }
 
 /* Room for a record of len bytes in st's buffer, or NULL: the event counted as dropped. */

@@ -133,23 +133,36 @@ static PS_ALWAYS_INLINE uint64_t shim_ts_tick(tstate_t *st)
     return ts;
 }
 
+/* The thread as the live set's stamps name it (LIVESET_WHO of its tid, kept in st). */
+static PS_ALWAYS_INLINE uint32_t shim_who(const tstate_t *st)
+{
+    PS_ASSERT(st->who == LIVESET_WHO(st->tid)); /* (--enable-debug only) */
+    return st->who;
+}
+
 /* The live set (PERFSHIM_LEAK_CHECK): a block enters after the real allocator returned and
  * leaves before the real free, so an address is never in it twice. ra: the hook's caller
  * (the stack's first frame; st->ips is not written when the stack came from the cache).
  * Returns the event's stamp: ts through the shard's guard (ts itself without the set, whose
  * events all read the clock, or without a block). */
-static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, uint64_t size,
-                                               uint32_t stack, uintptr_t ra, uint64_t ts)
+static PS_ALWAYS_INLINE uint64_t shim_live_add_f(tstate_t *st, const void *ptr, uint64_t size,
+                                                 uint32_t f, uint64_t ts)
 {
     if (!options.leak_check || !ptr)
         return ts;
-    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
-    uint32_t f = stack && ra - leakscan_ld_lo < leakscan_ld_len;
     if (PS_UNLIKELY(leakscan_disabled > 0))
         f |= LIVESET_F_IGNORED; /* __lsan_disable */
-    ts = liveset_add((uint64_t)(uintptr_t)ptr, size, f, ts, LIVESET_WHO(st->tid));
-    stamp_set(&st->clk, ts);
-    return ts;
+    /* ts is the thread's floor (shim_ts_tick): set again only where the guard raised it */
+    return liveset_add_fl((uint64_t)(uintptr_t)ptr, size, f, ts, shim_who(st),
+                          &st->clk.floor);
+}
+
+/* shim_live_add_f with the flag LIVESET_F_LINKER from ra (rec.c rec_linker_flag the same) */
+static PS_ALWAYS_INLINE uint64_t shim_live_add(tstate_t *st, const void *ptr, uint64_t size,
+                                               uint32_t stack, uintptr_t ra, uint64_t ts)
+{
+    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
+    return shim_live_add_f(st, ptr, size, stack && ra - leakscan_ld_lo < leakscan_ld_len, ts);
 }
 
 /* Called before the real realloc: the old block leaves the live set before the allocator
@@ -160,7 +173,7 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
 {
     shim_tls.realloc_old.ptr = 0;
     if (options.leak_check && old) {
-        liveset_stamp_t t = {ts, LIVESET_WHO(st->tid)};
+        liveset_stamp_t t = {ts, shim_who(st)};
         liveset_remove((uint64_t)(uintptr_t)old, &shim_tls.realloc_old, &t);
         stamp_set(&st->clk, t.ts);
         return t.ts;
@@ -171,17 +184,39 @@ static PS_ALWAYS_INLINE uint64_t shim_live_realloc_begin(tstate_t *st, const voi
 /* ts: shim_ts_tick() right after the real allocator returned (the guard may raise it);
  * cost_ns: the real call's duration (acost_begin/acost_end around it: ACOST_UNTIMED for the
  * calls not timed), added to the thread's totals (acost.h). */
+static PS_ALWAYS_INLINE void shim_rec_alloc_at(tstate_t *st, uint8_t fn, const void *ptr,
+                                               uint64_t size, uint64_t align, uint64_t ts,
+                                               uint32_t stack, uint32_t lsflags)
+{
+    ts = shim_live_add_f(st, ptr, size, lsflags, ts);
+    rec_put_alloc(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr, size, align);
+    locktab_note_alloc(stack, size);
+}
+
 static PS_ALWAYS_INLINE void shim_rec_alloc(tstate_t *st, uint8_t fn, const void *ptr,
                                             uint64_t size, uint64_t align, uint64_t ts,
                                             uint64_t cost_ns)
 {
     int counted;
     const uint32_t stack = rec_stack_alloc(st, PS_CALLER(), cost_ns, &counted);
-    ts = shim_live_add(st, ptr, size, stack, PS_CALLER(), ts);
-    rec_put_alloc(st, fn, stack, ts, (uint64_t)(uintptr_t)ptr, size, align);
+    _Static_assert(LIVESET_F_LINKER == 1, "a compare's result");
+    shim_rec_alloc_at(st, fn, ptr, size, align, ts, stack,
+                      stack && PS_CALLER() - leakscan_ld_lo < leakscan_ld_len);
     if (!counted)
         acost_add(st, PS_COST_ALLOC, stack, cost_ns);
-    locktab_note_alloc(stack, size);
+}
+
+/* shim_rec_alloc for a call acost_pick did not choose (its cost ACOST_UNTIMED): the count in
+ * the stack's cache entry, or in the acost table by the walk (rec_stack_untimed). Its stamp
+ * (shim_ts_tick) is taken after the stack, so that it is not kept across the lookup's call
+ * (issue 18: ~2 instructions a malloc); still after the real call, before the live set and
+ * the record. */
+static PS_ALWAYS_INLINE void shim_rec_alloc_untimed(tstate_t *st, uint8_t fn, const void *ptr,
+                                                    uint64_t size, uint64_t align)
+{
+    uint32_t lsflags;
+    const uint32_t stack = rec_stack_untimed(st, PS_CALLER(), &lsflags);
+    shim_rec_alloc_at(st, fn, ptr, size, align, shim_ts_tick(st), stack, lsflags);
 }
 
 /* After the real release: c0 from acost_begin before it; added to the thread's release
@@ -200,9 +235,10 @@ static PS_ALWAYS_INLINE void shim_rec_free_at(tstate_t *st, uint8_t fn, const vo
                                               uint64_t ts, uint32_t stack)
 {
     if (options.leak_check) {
-        liveset_hit_t h = liveset_free((uint64_t)(uintptr_t)ptr, ts, LIVESET_WHO(st->tid));
+        /* ts is the thread's floor (shim_ts_tick): set again only where the guard raised it */
+        liveset_hit_t h =
+            liveset_free_fl((uint64_t)(uintptr_t)ptr, ts, shim_who(st), &st->clk.floor);
         ts = h.ts;
-        stamp_set(&st->clk, ts);
         if (h.hit)
             leakscan_note_free(ptr);
     }
@@ -232,7 +268,7 @@ static PS_ALWAYS_INLINE void shim_rec_realloc(tstate_t *st, uint8_t fn, const vo
     if (new_ptr) {
         ts = shim_live_add(st, new_ptr, size, stack, PS_CALLER(), ts);
     } else if (size && shim_tls.realloc_old.ptr) { /* failed: the old block is still live */
-        liveset_stamp_t t = {ts, LIVESET_WHO(st->tid)};
+        liveset_stamp_t t = {ts, shim_who(st)};
         liveset_insert(shim_tls.realloc_old.ptr, shim_tls.realloc_old.size,
                        shim_tls.realloc_old.flags, &t);
         ts = t.ts;

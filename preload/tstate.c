@@ -36,6 +36,7 @@ tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
     }
     st->cap = sink->buf_cap() < TSTATE_FIRST_CAP ? sink->buf_cap() : TSTATE_FIRST_CAP;
     st->tid = tid;
+    st->who = ((uint32_t)tid & 0xffffffu) << 8; /* liveset.h LIVESET_WHO (shim.h asserts it) */
     st->chunk_flags = chunk_flags;
     st->errnop = &errno; /* the calling thread's: a load in the hooks, not a call */
     ilock_lock(&reg_lock);

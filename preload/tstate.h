@@ -33,6 +33,8 @@ typedef struct tstate_s {
     uint32_t cap;       /* the room used in buf: TSTATE_FIRST_CAP, doubled at hand-offs (below) */
     uint32_t committed; /* bytes readable by other threads: release-stored after each record */
     pid_t tid;
+    uint32_t who;         /* the live set's name of the thread, LIVESET_WHO(tid) (liveset.h; one
+                           * load in the recorders, not a load and a shift: issue 18) */
     uint16_t chunk_flags;
     int64_t sample_left;  /* sampled mode (sampled.h): bytes until the next sample */
     uint64_t sample_rng;  /* sampled mode: the countdown's generator (0: not seeded) */

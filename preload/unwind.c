@@ -327,6 +327,13 @@ typedef struct ucache_block_s {
 } ucache_block_t;
 
 static void ucache_choose(void);
+/* ucache_lookup_avx2's labels (its comment), found by ucache_choose; w NULL: not used. */
+typedef struct ucache_tabs_s {
+    const void *const *w; /* [UCACHE_WSTRAIGHT + 1]: the windows' entry at wr */
+    const void *const *p; /* [UCACHE_PSTRAIGHT + 1]: the pairs' entry at pr */
+    const void *deep;     /* a deep entry's: the chain */
+} ucache_tabs_t;
+static ucache_tabs_t ucache_avx2_tabs;
 
 /* Sorts e's checks by address (a slot read twice is checked once) and lays them out as
  * ucache_lookup reads them (unwind.h): the windows of two adjacent slots, then the single
@@ -391,6 +398,16 @@ void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
     e->deep = (uint8_t)(wl || pl);
     e->nw = (uint16_t)nw;
     e->oo = (uint16_t)(2 * nw + 2 * np);
+    /* ucache_lookup_avx2's: where its parts start, and their data */
+    e->o = (const int32_t *)(e->chk + e->oo);
+    e->po = e->o + nw;
+    e->pv = e->chk + 2 * nw;
+#if defined(__x86_64__)
+    if (ucache_avx2_tabs.w) {
+        e->wj = e->deep ? ucache_avx2_tabs.deep : ucache_avx2_tabs.w[e->wr];
+        e->pj = ucache_avx2_tabs.p[e->pr];
+    }
+#endif
 }
 _Static_assert((UCACHE_CHECKS + 1u) + (UCACHE_CHECKS + 2u) / 2u <= UCACHE_CHK_WORDS,
                "a sealed entry fits chk");
@@ -503,18 +520,47 @@ ucache_lookup_sse2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
 /* The same with AVX2: two windows a 32-byte compare (their two 16-byte loads, one into the
  * upper half, one xor with their values, one or): 3 instructions a window, not 4; the single
  * slots as with SSE2; one vptest at the end. The windows' straight-line code has an entry
- * for each parity (an odd count checks window 0 alone at the end). */
-__attribute__((target("avx2"), optimize("omit-frame-pointer"))) static ucache_ent_t *
-ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
+ * for each parity (an odd count checks window 0 alone at the end). Each part is entered by
+ * one indirect jump to the address ucache_seal stored in the entry (ucache_ent_t.wj, pj:
+ * labels of this function, ucache_avx2_tabs), with the offsets' and the pairs' addresses
+ * stored too (o, po, pv): no switch's table lookup and range check, no address arithmetic,
+ * and a deep entry's wj goes to the chain (issue 18: ~17 instructions a malloc, callgrind).
+ * Called with ra 0 (never a hook's caller) it writes its labels' tables to *(ucache_tabs_t
+ * *)cfa instead (ucache_choose). */
+
+__attribute__((target("avx2"), optimize("omit-frame-pointer"), noinline, noclone)) static
+ucache_ent_t *ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
 {
+    static const void *const wtab[UCACHE_WSTRAIGHT + 1] = {
+        &&w0,  &&w1,  &&w2,  &&w3,  &&w4,  &&w5,  &&w6,  &&w7,  &&w8,  &&w9,  &&w10,
+        &&w11, &&w12, &&w13, &&w14, &&w15, &&w16, &&w17, &&w18, &&w19, &&w20, &&w21,
+        &&w22, &&w23, &&w24, &&w25, &&w26, &&w27, &&w28, &&w29, &&w30, &&w31, &&w32};
+    static const void *const ptab[UCACHE_PSTRAIGHT + 1] = {
+        &&p0,  &&p1,  &&p2,  &&p3,  &&p4,  &&p5,  &&p6,  &&p7,  &&p8,  &&p9,  &&p10,
+        &&p11, &&p12, &&p13, &&p14, &&p15, &&p16, &&p17, &&p18, &&p19, &&p20, &&p21,
+        &&p22, &&p23, &&p24, &&p25, &&p26, &&p27, &&p28, &&p29, &&p30, &&p31, &&p32};
+    static const void *const dtab[1] = {&&deep};
+    _Static_assert(UCACHE_WSTRAIGHT == 32u && UCACHE_PSTRAIGHT == 32u, "33 labels each");
     ucache_ent_t *e = c->mru;
-    if (PS_UNLIKELY(e->ra != ra || e->cfa != cfa || e->deep))
+    if (PS_UNLIKELY(e->ra != ra || e->cfa != cfa)) {
+        if (PS_UNLIKELY(ra == 0)) { /* ucache_choose: the tables */
+            ucache_tabs_t *t = (ucache_tabs_t *)cfa;
+            t->w = wtab;
+            t->p = ptab;
+            const void *d = dtab[0];
+            __asm__("" : "+r"(d)); /* (a label's address, not a local's: GCC warned) */
+            t->deep = d;
+            return NULL;
+        }
         return ucache_find_chain(c, ra, cfa);
+    }
     const char *b = (const char *)cfa;
     const __m128i *v = (const __m128i *)e->chk;
-    const int32_t *o = (const int32_t *)(e->chk + e->oo);
+    const int32_t *o = e->o, *po = e->po;
+    const __m128i *pv = (const __m128i *)e->pv;
     __m256i w0 = _mm256_setzero_si256(), w1 = _mm256_setzero_si256();
     __m128i x0 = _mm_setzero_si128(), x1 = _mm_setzero_si128();
+    goto *e->wj;
 #define UA_P(acc, i)                                                                           \
     acc = _mm256_or_si256(                                                                     \
         acc, _mm256_xor_si256(                                                                 \
@@ -522,76 +568,83 @@ ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
                      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + o[i]))),      \
                      _mm_loadu_si128((const __m128i *)(b + o[(i) + 1])), 1),                    \
                  _mm256_loadu_si256((const __m256i *)(v + (i)))))
-#define FT __attribute__((fallthrough))
-    switch (e->wr) {
-    case 32: UA_P(w0, 30); FT;
-    case 30: UA_P(w1, 28); FT;
-    case 28: UA_P(w0, 26); FT;
-    case 26: UA_P(w1, 24); FT;
-    case 24: UA_P(w0, 22); FT;
-    case 22: UA_P(w1, 20); FT;
-    case 20: UA_P(w0, 18); FT;
-    case 18: UA_P(w1, 16); FT;
-    case 16: UA_P(w0, 14); FT;
-    case 14: UA_P(w1, 12); FT;
-    case 12: UA_P(w0, 10); FT;
-    case 10: UA_P(w1, 8); FT;
-    case 8: UA_P(w0, 6); FT;
-    case 6: UA_P(w1, 4); FT;
-    case 4: UA_P(w0, 2); FT;
-    case 2: UA_P(w1, 0);
-        break;
-    case 31: UA_P(w0, 29); FT;
-    case 29: UA_P(w1, 27); FT;
-    case 27: UA_P(w0, 25); FT;
-    case 25: UA_P(w1, 23); FT;
-    case 23: UA_P(w0, 21); FT;
-    case 21: UA_P(w1, 19); FT;
-    case 19: UA_P(w0, 17); FT;
-    case 17: UA_P(w1, 15); FT;
-    case 15: UA_P(w0, 13); FT;
-    case 13: UA_P(w1, 11); FT;
-    case 11: UA_P(w0, 9); FT;
-    case 9: UA_P(w1, 7); FT;
-    case 7: UA_P(w0, 5); FT;
-    case 5: UA_P(w1, 3); FT;
-    case 3: UA_P(w0, 1); FT;
-    case 1:
-        x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(b + o[0])), _mm_load_si128(v));
-        break;
-    case 0:
-        break;
-    default:
-        __builtin_unreachable(); /* (ucache_seal: wr <= UCACHE_WSTRAIGHT) */
-    }
+w32: UA_P(w0, 30);
+w30: UA_P(w1, 28);
+w28: UA_P(w0, 26);
+w26: UA_P(w1, 24);
+w24: UA_P(w0, 22);
+w22: UA_P(w1, 20);
+w20: UA_P(w0, 18);
+w18: UA_P(w1, 16);
+w16: UA_P(w0, 14);
+w14: UA_P(w1, 12);
+w12: UA_P(w0, 10);
+w10: UA_P(w1, 8);
+w8: UA_P(w0, 6);
+w6: UA_P(w1, 4);
+w4: UA_P(w0, 2);
+w2: UA_P(w1, 0);
+    goto pairs;
+w31: UA_P(w0, 29);
+w29: UA_P(w1, 27);
+w27: UA_P(w0, 25);
+w25: UA_P(w1, 23);
+w23: UA_P(w0, 21);
+w21: UA_P(w1, 19);
+w19: UA_P(w0, 17);
+w17: UA_P(w1, 15);
+w15: UA_P(w0, 13);
+w13: UA_P(w1, 11);
+w11: UA_P(w0, 9);
+w9: UA_P(w1, 7);
+w7: UA_P(w0, 5);
+w5: UA_P(w1, 3);
+w3: UA_P(w0, 1);
+w1:
+    x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(b + o[0])), _mm_load_si128(v));
+w0:
+pairs:;
 #undef UA_P
-    _Static_assert(UCACHE_WSTRAIGHT == 32u, "32 cases");
-    const unsigned nw = e->nw;
-    const __m128i *pv = v + nw;
-    const int32_t *po = o + nw;
 #define UA_PAIR(i)                                                                             \
     _mm_xor_si128(_mm_castpd_si128(_mm_loadh_pd(                                              \
                       _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(b + po[2 * (i)]))),    \
                       (const double *)(b + po[2 * (i) + 1]))),                                  \
                   _mm_load_si128(pv + (i)))
-#define P2(i)                                                                                  \
-    case i + 2:                                                                                \
-        x1 = _mm_or_si128(x1, UA_PAIR(i + 1));                                                 \
-        FT;                                                                                    \
-    case i + 1:                                                                                \
-        x0 = _mm_or_si128(x0, UA_PAIR(i));                                                     \
-        FT;
-    switch (e->pr) {
-    P2(30) P2(28) P2(26) P2(24) P2(22) P2(20) P2(18) P2(16)
-    P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
-    case 0:
-        break;
-    default:
-        __builtin_unreachable();
-    }
-#undef P2
+    goto *e->pj;
+p32: x1 = _mm_or_si128(x1, UA_PAIR(31));
+p31: x0 = _mm_or_si128(x0, UA_PAIR(30));
+p30: x1 = _mm_or_si128(x1, UA_PAIR(29));
+p29: x0 = _mm_or_si128(x0, UA_PAIR(28));
+p28: x1 = _mm_or_si128(x1, UA_PAIR(27));
+p27: x0 = _mm_or_si128(x0, UA_PAIR(26));
+p26: x1 = _mm_or_si128(x1, UA_PAIR(25));
+p25: x0 = _mm_or_si128(x0, UA_PAIR(24));
+p24: x1 = _mm_or_si128(x1, UA_PAIR(23));
+p23: x0 = _mm_or_si128(x0, UA_PAIR(22));
+p22: x1 = _mm_or_si128(x1, UA_PAIR(21));
+p21: x0 = _mm_or_si128(x0, UA_PAIR(20));
+p20: x1 = _mm_or_si128(x1, UA_PAIR(19));
+p19: x0 = _mm_or_si128(x0, UA_PAIR(18));
+p18: x1 = _mm_or_si128(x1, UA_PAIR(17));
+p17: x0 = _mm_or_si128(x0, UA_PAIR(16));
+p16: x1 = _mm_or_si128(x1, UA_PAIR(15));
+p15: x0 = _mm_or_si128(x0, UA_PAIR(14));
+p14: x1 = _mm_or_si128(x1, UA_PAIR(13));
+p13: x0 = _mm_or_si128(x0, UA_PAIR(12));
+p12: x1 = _mm_or_si128(x1, UA_PAIR(11));
+p11: x0 = _mm_or_si128(x0, UA_PAIR(10));
+p10: x1 = _mm_or_si128(x1, UA_PAIR(9));
+p9: x0 = _mm_or_si128(x0, UA_PAIR(8));
+p8: x1 = _mm_or_si128(x1, UA_PAIR(7));
+p7: x0 = _mm_or_si128(x0, UA_PAIR(6));
+p6: x1 = _mm_or_si128(x1, UA_PAIR(5));
+p5: x0 = _mm_or_si128(x0, UA_PAIR(4));
+p4: x1 = _mm_or_si128(x1, UA_PAIR(3));
+p3: x0 = _mm_or_si128(x0, UA_PAIR(2));
+p2: x1 = _mm_or_si128(x1, UA_PAIR(1));
+p1: x0 = _mm_or_si128(x0, UA_PAIR(0));
+p0:;
 #undef UA_PAIR
-#undef FT
     const __m256i d = _mm256_or_si256(_mm256_or_si256(w0, w1),
                                       _mm256_zextsi128_si256(_mm_or_si128(x0, x1)));
     if (PS_LIKELY(_mm256_testz_si256(d, d)))
@@ -600,6 +653,7 @@ ucache_lookup_avx2(ucache_t *c, uintptr_t ra, uintptr_t cfa)
      * vzeroupper's path with the early exit's, which has none) */
     __asm__ volatile("vzeroupper" ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
                      "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+deep:
     return ucache_find_chain(c, ra, cfa);
 }
 #endif
@@ -614,8 +668,12 @@ static void ucache_choose(void)
     if (__atomic_load_n(&chosen, __ATOMIC_RELAXED))
         return;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && options.ucache_avx2)
+    if (__builtin_cpu_supports("avx2") && options.ucache_avx2) {
+        static ucache_ent_t none; /* ra 0: the lookup takes its miss path */
+        ucache_t probe = {.mru = &none};
+        ucache_lookup_avx2(&probe, 0, (uintptr_t)&ucache_avx2_tabs); /* its labels */
         __atomic_store_n(&ucache_lookup_fn, ucache_lookup_avx2, __ATOMIC_RELAXED);
+    }
     __atomic_store_n(&chosen, 1, __ATOMIC_RELAXED);
 #endif
 }

@@ -97,10 +97,10 @@ uint64_t unwind_shallow_count(void);
  * costs the whole check, then the walk): 4 instructions per window (its offset, the load, xor,
  * or; with AVX2 two windows a 32-byte xor and or: 3), 3 per single slot, in straight-line code
  * entered at the entry's counts (no loop, no padding), where the checks' loop took 8 per slot
- * (issue 18: 261 -> 157 -> ~138 -> 92 per malloc at depth 12, callgrind: churn_bench's 16
- * frames are 13 windows and 4 single slots; the last entry found is tried first, without the
- * key's hash; ucache_lookup_avx2: ~65 of the 92 the checks, the rest the key, the two
- * dispatches and the call). Every checked slot is read on every
+ * (issue 18: 261 -> 157 -> ~138 -> 92 -> 76 per malloc at depth 12, callgrind: churn_bench's
+ * 16 frames are 13 windows and 4 single slots; the last entry found is tried first, without
+ * the key's hash; ucache_lookup_avx2: ~60 of the 76 the checks, the rest the key, the two
+ * indirect jumps to addresses the entry keeps, and the call). Every checked slot is read on every
  * hit, the deepest as the nearest: a check of the frames nearest the hook alone cannot be
  * exact (the same caller reached from another call site further up, the frames between of
  * the same sizes, differs in one slot 30 frames up; nothing but a read of that slot, or a
@@ -136,11 +136,21 @@ typedef struct ucache_ent_s {
     uint32_t id, n;    /* the interned stack; checks (slots) while filling */
     uint8_t wr, wl, pr, pl; /* sealed: wr windows straight, wl groups of 4 in the loop; pairs */
     uint8_t deep;           /* sealed: wl or pl not 0 */
+    uint8_t lsflags;        /* the live set's flags of its allocations (rec.c sets it before
+                             * ucache_publish: LIVESET_F_LINKER when ra is in the dynamic
+                             * linker), so that a hit need not test ra (rec_stack_untimed) */
     uint16_t nw, oo;        /* windows in all; the offsets' first word (chk + oo) */
     uint8_t next;        /* the next entry on its chain, plus 1 (0: the chain's end) */
     uint8_t chain;       /* its chain, plus 1 (0: on none) */
     uint64_t calls;      /* allocations from hits not timed, not yet in the acost table
-                          * (rec_stack_alloc; acost_flush and a refill move them there) */
+                          * (rec_stack_untimed, rec_stack_alloc; acost_flush and a refill
+                          * move them there) */
+    /* sealed, for ucache_lookup_avx2 (unwind.c): the offsets (chk + oo), the pairs' offsets
+     * and values, and where its straight-line code is entered for the windows (the chain
+     * when deep) and for the pairs */
+    const int32_t *o, *po;
+    const void *pv;
+    const void *wj, *pj;
     union {
         struct { /* while filling: the slot (address - cfa) and value, in walk order */
             int32_t off[UCACHE_CHECKS];
@@ -195,7 +205,8 @@ _Static_assert(UCACHE_ENTS < 255u, "entries are numbered by a byte");
  * thread's last lookup found first (a loop allocating from one place: no hash, no chain),
  * then the key's chain; each entry's checked slots compared (unwind.c: straight-line code,
  * 4 instructions a window with SSE2, 3 with AVX2 (chosen at run time), 3 a single slot,
- * ~10 for the call and the dispatch). */
+ * ~10 for the call and the dispatch; with AVX2 the dispatch is a jump to an address the
+ * entry keeps). */
 extern PS_HIDDEN ucache_ent_t *(*ucache_lookup_fn)(ucache_t *c, uintptr_t ra, uintptr_t cfa);
 /* The entry a new stack of key (ra, cfa) is filled into: the least recently filled one, taken
  * off its chain and put on the key's, unpublished (ra 0) and empty (n 0); a stack it held is
