@@ -667,6 +667,41 @@ TEST(biased_shards_race)
     liveset_unlock_all();
 }
 
+/* liveset_mark_time: with every lock held, a time that every later event sorts after, whatever
+ * its thread's floor (a stale floor before the mark, the same thread as the shard's last
+ * event): the next event of any shard, insert or free, is stamped in a later time quantum
+ * (stamp.h's STAMP_Q, the trace's unit), so the analyzer's replay at the mark holds exactly
+ * the blocks that were in the set. */
+TEST(mark_time_orders_later_events)
+{
+    const uint64_t base = 0x7e4000000000ull;
+    const uint32_t me = LIVESET_WHO(5151);
+    uint64_t floor = 1000000; /* a floor long before the mark (the clock's now is larger) */
+    for (int i = 0; i < 64; i++) /* (a shard's earlier stamps may raise these: any stamp) */
+        (void)liveset_add(base + (uint64_t)i * 0x10000u, 16, 0, floor + (uint64_t)i, me);
+    liveset_lock_all();
+    const uint64_t mark = liveset_mark_time();
+    liveset_unlock_all();
+    expect_true(mark > floor);
+    /* the same thread as the shard's last event, its floor the mark itself: the next quantum */
+    expect_true((liveset_add(base + 0x200u, 16, 0, mark, me) >> 6) > (mark >> 6));
+    expect_u64_eq(liveset_free(base + 0x200u, mark + 1000000, me).hit, LIVESET_HIT_FOUND);
+    for (int i = 0; i < 64; i++) { /* the same thread, its stale floor: after the mark */
+        uint64_t t = liveset_add(base + 0x100u + (uint64_t)i * 0x10000u, 16, 0, floor + 100, me);
+        expect_true((t >> 6) > (mark >> 6));
+        liveset_hit_t h = liveset_free(base + (uint64_t)i * 0x10000u, floor + 100, me);
+        expect_u64_eq(h.hit, LIVESET_HIT_FOUND);
+        expect_true((h.ts >> 6) > (mark >> 6));
+    }
+    /* a shard no event touched since the mark (another region), a free that finds nothing */
+    liveset_hit_t h = liveset_free(0x7e5000000000ull, floor, me);
+    expect_u64_eq(h.hit, 0);
+    expect_true((h.ts >> 6) > (mark >> 6));
+    for (int i = 0; i < 64; i++)
+        expect_u64_eq(liveset_free(base + 0x100u + (uint64_t)i * 0x10000u, mark + 1000000, me).hit,
+                      LIVESET_HIT_FOUND);
+}
+
 /* The recorders' inline forms (liveset.h liveset_add, liveset_free: the owner's fast path,
  * everything else through liveset.c) against liveset_insert/remove: blocks round-trip with
  * their flags (LIVESET_HIT_FOUND | the flags, 0 when absent), through runs (the shift), the
@@ -769,4 +804,4 @@ TEST_MAIN(TEST_ENTRY(insert_remove_random_order), TEST_ENTRY(two_threads_one_sha
           TEST_ENTRY(regions_dense_side),
           TEST_ENTRY(fork_child_keeps_blocks), TEST_ENTRY(threads_cross_frees),
           TEST_ENTRY(recorder_forms), TEST_ENTRY(bytes_per_block),
-          TEST_ENTRY(regions_release))
+          TEST_ENTRY(regions_release), TEST_ENTRY(mark_time_orders_later_events))
