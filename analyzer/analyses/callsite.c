@@ -84,18 +84,24 @@ bool callsite_is_std_frame(const sym_frame_t *f)
     return f->module_name && !strncmp(f->module_name, "libstdc++", 9);
 }
 
-bool callsite_is_library_frame(const sym_frame_t *f)
+bool callsite_is_library_module(const char *module_name)
 {
-    static const char *const mods[] = {"libc.so", "libc-", "ld-linux", "ld64.so", "libjemalloc",
-                                       "libtcmalloc", "libmimalloc", "libperfshim"};
-    if (callsite_is_std_frame(f) || callsite_is_own_frame(f))
-        return true;
-    if (f->function && !strcmp(f->function, "_start"))
-        return true;
-    for (size_t i = 0; f->module_name && i < sizeof mods / sizeof mods[0]; i++)
-        if (!strncmp(f->module_name, mods[i], strlen(mods[i])))
+    static const char *const mods[] = {"libc.so",     "libc-",       "ld-linux",
+                                       "ld64.so",     "libjemalloc", "libtcmalloc",
+                                       "libmimalloc", "libperfshim", "libstdc++"};
+    for (size_t i = 0; module_name && i < sizeof mods / sizeof mods[0]; i++)
+        if (!strncmp(module_name, mods[i], strlen(mods[i])))
             return true;
     return false;
+}
+
+bool callsite_is_library_frame(const sym_frame_t *f)
+{
+    if (callsite_is_library_module(f->module_name))
+        return true;
+    if (callsite_is_std_frame(f) || callsite_is_own_frame(f))
+        return true;
+    return f->function && !strcmp(f->function, "_start");
 }
 
 int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,

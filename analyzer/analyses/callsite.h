@@ -28,6 +28,10 @@ bool callsite_is_std_frame(const sym_frame_t *f);
  * shim's (callsite_is_own_frame), any frame of the C library, the dynamic loader or an
  * allocator library (libc, ld-linux, libjemalloc, libtcmalloc, libmimalloc), and _start. */
 bool callsite_is_library_frame(const sym_frame_t *f);
+/* Whether every frame of a module of that name is a library frame (above): the C library's,
+ * the loader's, an allocator library's, the shim's, libstdc++'s (whatever its function and
+ * file). NULL (no module): false. */
+bool callsite_is_library_module(const char *module_name);
 int callsite_cut(symbols_t *sym, const replay_t *rp, uint32_t id, const uint64_t **ips,
                  uint32_t *depth);
 

@@ -367,7 +367,9 @@ typedef struct scope_s {
     const char *name;
     int32_t parent; /* index into cu_t.scopes, -1 for none */
     uint32_t depth;
-    uint32_t call_file, call_line; /* where this inlined scope was inlined */
+    uint32_t call_line;     /* where this inlined scope was inlined */
+    bool has_call_file;
+    uint64_t call_file;     /* as DWARF numbers it (cu_file maps it once the files are read) */
     bool inlined;
     bool expanded; /* its children were read: they are, when an address of it was looked up */
     bool named;    /* name read: it is when a lookup first gives this scope as a frame */
@@ -383,7 +385,8 @@ typedef struct srange_s {
 
 typedef struct cu_s {
     Dwarf_Off off; /* global offset of the CU's DIE */
-    bool loaded;
+    bool loaded;   /* its scopes (subprograms) */
+    bool lines;    /* its file names and line table (not read for a frame count) */
     uint32_t file_base; /* DWARF < 5 numbers files from 1 */
     const char **files;
     uint32_t nfiles;
@@ -872,7 +875,7 @@ static int64_t dwi_add_scope(dwi_t *d, cu_t *c, Dwarf_Die die, bool inlined, int
     if (c->nsr == before)
         return -1;
     scope_t *s = &c->scopes[c->nscopes];
-    *s = (scope_t){.parent = parent, .inlined = inlined, .call_file = UINT32_MAX};
+    *s = (scope_t){.parent = parent, .inlined = inlined};
     s->depth = parent >= 0 ? c->scopes[parent].depth + 1 : 0;
     Dwarf_Error err = NULL;
     s->has_off = dwarf_dieoffset(die, &s->off, &err) == DW_DLV_OK;
@@ -884,7 +887,7 @@ static int64_t dwi_add_scope(dwi_t *d, cu_t *c, Dwarf_Die die, bool inlined, int
     if (inlined) {
         Dwarf_Unsigned v;
         if (dwi_udata(d, die, DW_AT_call_file, &v))
-            s->call_file = cu_file(c, v);
+            s->has_call_file = true, s->call_file = v;
         if (dwi_udata(d, die, DW_AT_call_line, &v))
             s->call_line = (uint32_t)v;
     }
@@ -996,23 +999,35 @@ static int dwi_expand(dwi_t *d, cu_t *c, uint32_t si, uint64_t va)
     return rc;
 }
 
-static int dwi_load_cu(dwi_t *d, cu_t *c, uint64_t va)
+/* Reads c's scopes (first time) and, with lines, its files and line table (first time): a
+ * frame count needs the scopes only. */
+static int dwi_load_cu(dwi_t *d, cu_t *c, uint64_t va, bool lines)
 {
+    bool scopes = !c->loaded;
+    lines = lines && !c->lines;
+    if (!scopes && !lines)
+        return 0;
     c->loaded = true;
+    c->lines = c->lines || lines;
     Dwarf_Error err = NULL;
     Dwarf_Die die = NULL;
     if (dwarf_offdie_b(d->dbg, c->off, 1, &die, &err) != DW_DLV_OK) {
         DWI_CLEAR(d, err);
+        c->lines = true; /* nothing to read, later either */
         return 0;
     }
-    Dwarf_Half ver = 0, offsize = 0;
-    if (dwarf_get_version_of_die(die, &ver, &offsize) != DW_DLV_OK)
-        ver = 4;
-    int rc = dwi_load_files(d, c, die);
-    if (rc == 0)
-        rc = dwi_load_lines(d, c, die);
-    if (rc == 0)
+    int rc = 0;
+    if (lines) {
+        rc = dwi_load_files(d, c, die);
+        if (rc == 0)
+            rc = dwi_load_lines(d, c, die);
+    }
+    if (rc == 0 && scopes) {
+        Dwarf_Half ver = 0, offsize = 0;
+        if (dwarf_get_version_of_die(die, &ver, &offsize) != DW_DLV_OK)
+            ver = 4;
         c->version = ver, rc = dwi_load_scopes(d, c, die, va);
+    }
     dwarf_dealloc_die(die);
     return rc;
 }
@@ -1053,34 +1068,27 @@ static const char *scope_name(dwi_t *d, cu_t *c, int32_t i)
     return s->name;
 }
 
-int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
+/* dwi_lookup, or with frames NULL dwi_depth: the count alone, which needs neither the line
+ * table nor the names. */
+static int dwi_find(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
 {
     if (!d || max <= 0)
         return 0;
     cu_t *c = dwi_find_cu(d, va);
     if (!c)
         return 0;
-    if (!c->loaded) {
-        int rc = dwi_load_cu(d, c, va);
-        if (rc < 0)
-            return rc;
-    }
+    int rc = dwi_load_cu(d, c, va, frames != NULL);
+    if (rc < 0)
+        return rc;
     /* every scope that holds va read down to its children, as if the CU had been read whole */
     for (size_t i = 0; i < c->nsr; i++) {
         const srange_t *r = &c->sr[i];
         if (va >= r->lo && va < r->hi && !c->scopes[r->scope].expanded) {
-            int rc = dwi_expand(d, c, r->scope, va);
+            rc = dwi_expand(d, c, r->scope, va);
             if (rc < 0)
                 return rc;
             i = (size_t)-1; /* c->sr may have moved: from the start */
         }
-    }
-    const lrow_t *row = cu_find_row(c, va);
-    const char *file = NULL;
-    uint32_t line = 0;
-    if (row && row->line) {
-        file = row->file < c->nfiles ? c->files[row->file] : NULL;
-        line = row->line;
     }
     int32_t best = -1;
     for (size_t i = 0; i < c->nsr; i++) {
@@ -1090,10 +1098,25 @@ int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
             best = (int32_t)r->scope;
     }
     int n = 0;
+    if (!frames) {
+        while (best >= 0 && c->scopes[best].inlined && n < max - 1) {
+            n++;
+            best = c->scopes[best].parent;
+        }
+        return n + 1;
+    }
+    const lrow_t *row = cu_find_row(c, va);
+    const char *file = NULL;
+    uint32_t line = 0;
+    if (row && row->line) {
+        file = row->file < c->nfiles ? c->files[row->file] : NULL;
+        line = row->line;
+    }
     while (best >= 0 && c->scopes[best].inlined && n < max - 1) {
         const scope_t *s = &c->scopes[best];
         frames[n++] = (dwi_frame_t){scope_name(d, c, best), file, line, 1};
-        file = s->call_file < c->nfiles ? c->files[s->call_file] : NULL;
+        uint32_t cf = s->has_call_file ? cu_file(c, s->call_file) : UINT32_MAX;
+        file = cf < c->nfiles ? c->files[cf] : NULL;
         line = s->call_line;
         best = s->parent;
     }
@@ -1101,6 +1124,16 @@ int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
         best = c->scopes[best].parent;
     frames[n++] = (dwi_frame_t){best >= 0 ? scope_name(d, c, best) : NULL, file, line, 0};
     return n;
+}
+
+int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max)
+{
+    return frames ? dwi_find(d, va, frames, max) : 0;
+}
+
+int dwi_depth(dwi_t *d, uint64_t va, int max)
+{
+    return dwi_find(d, va, NULL, max);
 }
 
 void dwi_leave(dwi_t *d)

@@ -48,6 +48,10 @@ int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out);
 /* Number of frames written (at most max), 0 when no CU covers va, or -PS_E_NOMEM. Strings
  * live until dwi_close(). */
 int dwi_lookup(dwi_t *d, uint64_t va, dwi_frame_t *frames, int max);
+/* The number dwi_lookup(d, va, frames, max) returns, without reading what only the frames'
+ * contents need: the CU's line table and file names, the function names (a later dwi_lookup
+ * reads them). */
+int dwi_depth(dwi_t *d, uint64_t va, int max);
 void dwi_close(dwi_t *d);
 /* For a process about to exit (symbols_exit_fast): ends the inflating thread (joined) and
  * frees nothing else. d is not to be used afterwards. */

@@ -64,7 +64,7 @@ typedef struct range_s {
 
 typedef struct cache_ent_s {
     uint64_t ip; /* 0: empty (0 is never a return address we resolve through the cache) */
-    const sym_frame_t *frames; /* innermost first, in the arena */
+    const sym_frame_t *frames; /* innermost first, in the arena; NULL: n alone (symbols_depth) */
     unsigned n;
 } cache_ent_t;
 
@@ -427,6 +427,32 @@ static const char *sym_demangle(symbols_t *s, const char *name)
     return s->dm[i].demangled;
 }
 
+/* The module ip falls in (loaded), or NULL. */
+static int sym_module(symbols_t *s, uint64_t ip, mod_t **out)
+{
+    uint64_t a = ip ? ip - 1 : 0; /* inside the call instruction */
+    const range_t *r = sym_find_range(s, a);
+    mod_t *m = r ? &s->mods[r->mod] : NULL;
+    *out = m;
+    if (m && !m->loaded)
+        return mod_load(s, m);
+    return 0;
+}
+
+/* The number of frames sym_resolve gives ip. */
+static int sym_depth(symbols_t *s, uint64_t ip, unsigned *nout)
+{
+    mod_t *m;
+    int rc = sym_module(s, ip, &m), n = 0;
+    if (rc < 0)
+        return rc;
+    uint64_t a = ip ? ip - 1 : 0; /* as sym_resolve looks it up */
+    if (m && m->usable && (n = dwi_depth(m->dwi, a - m->rm->base, SYM_MAX_INLINE)) < 0)
+        return n;
+    *nout = n > 0 ? (unsigned)n : 1u;
+    return 0;
+}
+
 /* Resolves ip into 1..SYM_MAX_INLINE frames in the arena. */
 static int sym_resolve(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *nout)
 {
@@ -436,17 +462,14 @@ static int sym_resolve(symbols_t *s, uint64_t ip, const sym_frame_t **frames, un
     dwi_frame_t df[SYM_MAX_INLINE];
     int n = 0;
     uint64_t a = ip ? ip - 1 : 0; /* inside the call instruction */
-    const range_t *r = sym_find_range(s, a);
-    mod_t *m = r ? &s->mods[r->mod] : NULL;
+    mod_t *m;
+    int rc = sym_module(s, ip, &m);
+    if (rc < 0)
+        return rc;
     if (m) {
         base.module = m->rm->path;
         base.module_name = m->name;
         base.offset = ip - m->rm->base;
-        if (!m->loaded) {
-            int rc = mod_load(s, m);
-            if (rc < 0)
-                return rc;
-        }
     }
     if (m && m->usable) {
         uint64_t va = a - m->rm->base;
@@ -478,15 +501,14 @@ static int sym_resolve(symbols_t *s, uint64_t ip, const sym_frame_t **frames, un
     return 0;
 }
 
-int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *n)
+/* ip's cache entry, added empty (ip 0) when it has none; NULL when out of memory. */
+static cache_ent_t *sym_cache_slot(symbols_t *s, uint64_t ip)
 {
-    if (ip == 0)
-        return sym_resolve(s, ip, frames, n);
     if ((s->cache_n + 1) * 2 > s->cache_cap) {
         size_t cap = s->cache_cap ? s->cache_cap * 2 : 1024;
         cache_ent_t *c = calloc(cap, sizeof(*c));
         if (!c)
-            return -PS_E_NOMEM;
+            return NULL;
         for (size_t j = 0; j < s->cache_cap; j++) {
             if (!s->cache[j].ip)
                 continue;
@@ -502,16 +524,53 @@ int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsign
     size_t i = (size_t)((ip * 0x9e3779b97f4a7c15ull) >> 20) & (s->cache_cap - 1);
     while (s->cache[i].ip && s->cache[i].ip != ip)
         i = (i + 1) & (s->cache_cap - 1);
-    if (!s->cache[i].ip) {
-        int rc = sym_resolve(s, ip, &s->cache[i].frames, &s->cache[i].n);
+    return &s->cache[i];
+}
+
+int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *n)
+{
+    if (ip == 0)
+        return sym_resolve(s, ip, frames, n);
+    cache_ent_t *e = sym_cache_slot(s, ip);
+    if (!e)
+        return -PS_E_NOMEM;
+    if (!e->frames) { /* new, or counted only */
+        int rc = sym_resolve(s, ip, &e->frames, &e->n);
+        if (rc < 0) {
+            e->frames = NULL;
+            return rc;
+        }
+        if (!e->ip)
+            s->cache_n++;
+        e->ip = ip;
+    }
+    *frames = e->frames;
+    *n = e->n;
+    return 0;
+}
+
+int symbols_depth(symbols_t *s, uint64_t ip, unsigned *n)
+{
+    if (ip == 0)
+        return sym_depth(s, ip, n);
+    cache_ent_t *e = sym_cache_slot(s, ip);
+    if (!e)
+        return -PS_E_NOMEM;
+    if (!e->ip) {
+        int rc = sym_depth(s, ip, &e->n);
         if (rc < 0)
             return rc;
-        s->cache[i].ip = ip;
+        e->ip = ip;
         s->cache_n++;
     }
-    *frames = s->cache[i].frames;
-    *n = s->cache[i].n;
+    *n = e->n;
     return 0;
+}
+
+const char *symbols_module_name(symbols_t *s, uint64_t ip)
+{
+    const range_t *r = sym_find_range(s, ip ? ip - 1 : 0);
+    return r ? s->mods[r->mod].name : NULL;
 }
 
 int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out)

@@ -64,6 +64,11 @@ int symbols_open(symbols_t **out, const tm_module_t *mods, size_t nmods,
 /* Resolves return address `ip` (the lookup uses ip - 1, inside the call instruction) into
  * *n >= 1 frames, innermost first; *frames lives until symbols_close. */
 int symbols_frames(symbols_t *s, uint64_t ip, const sym_frame_t **frames, unsigned *n);
+/* The *n symbols_frames gives ip, without what only the frames' contents need (the DWARF
+ * line table of ip's compile unit, the names): for frames that are counted, not shown. */
+int symbols_depth(symbols_t *s, uint64_t ip, unsigned *n);
+/* The module_name symbols_frames gives ip's frames (NULL: no module holds it); loads nothing. */
+const char *symbols_module_name(symbols_t *s, uint64_t ip);
 /* The function that holds the code at ip (the last of symbols_frames) with the file:line of
  * the innermost frame: one line per return address. */
 int symbols_lookup(symbols_t *s, uint64_t ip, sym_frame_t *out);

@@ -43,45 +43,75 @@ static void text_folded(FILE *o, const char *indent, size_t n)
     fprintf(o, "%s\xe2\x80\xa6 %zu library frame%s\n", indent, n, n == 1 ? "" : "s");
 }
 
+/* One shown frame. */
+static void text_frame(FILE *o, const symbols_opts_t *so, const sym_frame_t *f, const char *indent)
+{
+    fputs(indent, o);
+    char name[512];
+    if (f->function)
+        fputs(so->full_names ? f->function : cxxname_short(f->function, name, sizeof name), o);
+    else if (f->module_name)
+        fprintf(o, "%s+0x%" PRIx64, f->module_name, f->offset);
+    else
+        fprintf(o, "0x%" PRIx64, f->address);
+    if (f->file)
+        fprintf(o, " (%s:%" PRIu32 ")", text_base(f->file), f->line);
+    else if (f->function && f->module_name)
+        fprintf(o, " (%s+0x%" PRIx64 ")", f->module_name, f->offset);
+    if (f->inlined)
+        fputs(" [inlined]", o);
+    fputc('\n', o);
+}
+
+/* The frames of ips as doc_expand gives them (at most DOC_MAX_FRAMES looked at), library ones
+ * folded. Frames that are only counted (a library module's, all of whose frames fold, and
+ * those after the last one shown) are not resolved, only counted (symbols_depth). */
 int text_frames(FILE *o, symbols_t *sym, const uint64_t *ips, uint32_t depth, int max_depth,
                 const char *indent)
 {
     if (!depth)
         fprintf(o, "%s[no stack recorded]\n", indent);
-    sym_frame_t fr[DOC_MAX_FRAMES];
-    size_t n, total;
-    /* all frames: with folding, max_depth counts the user frames shown, not those folded */
-    int rc = doc_expand(sym, ips, depth, -1, fr, &n, &total);
-    if (rc < 0)
-        return rc;
     const symbols_opts_t *so = symbols_options(sym);
     bool fold = !so->show_std_frames;
-    size_t shown = 0, folded = 0, i = 0;
-    for (; i < n && (max_depth < 0 || shown < (size_t)max_depth); i++) {
-        const sym_frame_t *f = &fr[i];
-        if (fold && callsite_is_library_frame(f)) {
-            folded++;
+    /* i: frames looked at (doc_expand's, capped at DOC_MAX_FRAMES); with folding, max_depth
+     * counts the user frames shown, not those folded */
+    size_t shown = 0, folded = 0, i = 0, total = 0;
+    for (uint32_t k = 0; k < depth; k++) {
+        bool done = i >= DOC_MAX_FRAMES || (max_depth >= 0 && shown >= (size_t)max_depth);
+        if (done || (fold && callsite_is_library_module(symbols_module_name(sym, ips[k])))) {
+            unsigned m;
+            int rc = symbols_depth(sym, ips[k], &m);
+            if (rc < 0)
+                return rc;
+            total += m;
+            if (!done) { /* all folded: as many as are looked at */
+                size_t look = DOC_MAX_FRAMES - i < m ? DOC_MAX_FRAMES - i : m;
+                folded += look;
+                i += look;
+            }
             continue;
         }
-        if (folded)
-            text_folded(o, indent, folded);
-        folded = 0;
-        shown++;
-        fputs(indent, o);
-        char name[512];
-        if (f->function)
-            fputs(so->full_names ? f->function : cxxname_short(f->function, name, sizeof name), o);
-        else if (f->module_name)
-            fprintf(o, "%s+0x%" PRIx64, f->module_name, f->offset);
-        else
-            fprintf(o, "0x%" PRIx64, f->address);
-        if (f->file)
-            fprintf(o, " (%s:%" PRIu32 ")", text_base(f->file), f->line);
-        else if (f->function && f->module_name)
-            fprintf(o, " (%s+0x%" PRIx64 ")", f->module_name, f->offset);
-        if (f->inlined)
-            fputs(" [inlined]", o);
-        fputc('\n', o);
+        const sym_frame_t *fr;
+        unsigned m;
+        int rc = symbols_frames(sym, ips[k], &fr, &m);
+        if (rc < 0)
+            return rc;
+        total += m;
+        for (unsigned j = 0; j < m; j++) {
+            if (i >= DOC_MAX_FRAMES || (max_depth >= 0 && shown >= (size_t)max_depth))
+                break;
+            i++;
+            const sym_frame_t *f = &fr[j];
+            if (fold && callsite_is_library_frame(f)) {
+                folded++;
+                continue;
+            }
+            if (folded)
+                text_folded(o, indent, folded);
+            folded = 0;
+            shown++;
+            text_frame(o, so, f, indent);
+        }
     }
     if (folded && i == total)
         text_folded(o, indent, folded);

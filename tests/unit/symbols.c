@@ -6,7 +6,8 @@
  * symwarm ran with other options (another sysroot) or was stopped unused. And libc's frames
  * (its DWARF is in a separate debug file with compressed sections, where installed) are the
  * same with the sections inflated ahead on a second thread (core/dwarfinfo.c) and without
- * (PERFSHIM_NO_PREFETCH).
+ * (PERFSHIM_NO_PREFETCH). Addresses only counted first (symbols_depth) count the frames they
+ * resolve to, and resolve afterwards as cold.
  */
 #include <config.h>
 
@@ -23,7 +24,7 @@
 #include "core/symbols.h"
 #include "test.h"
 
-#define NIPS 4
+#define NIPS 5
 
 static uint64_t ips[NIPS];
 static ps_segment_t segs[8];
@@ -43,6 +44,22 @@ __attribute__((noinline, noipa)) static void caller(void)
     ra0();
     ra1();
     ips[2] = (uint64_t)(uintptr_t)__builtin_return_address(0);
+}
+
+/* ips[4]: a return address in code inlined into its caller (an inlined frame with the
+ * file:line of the call it was inlined at) */
+__attribute__((noinline, noipa)) static void ra4(void)
+{
+    ips[4] = (uint64_t)(uintptr_t)__builtin_return_address(0);
+}
+static inline __attribute__((always_inline)) void inlined_call(void)
+{
+    ra4();
+    __asm__ volatile("" ::: "memory"); /* not a tail call: the return address is in here */
+}
+__attribute__((noinline, noipa)) static void inlined_caller(void)
+{
+    inlined_call();
 }
 
 /* This program as the trace's module: its path, load base and PT_LOAD segments. */
@@ -69,6 +86,7 @@ static void setup(void)
     mod.segs = segs;
     dl_iterate_phdr(self_module, NULL);
     caller();
+    inlined_caller();
     ips[3] = (uint64_t)(uintptr_t)&setup + 1; /* (lookups use ip - 1) */
 }
 
@@ -288,12 +306,72 @@ TEST(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead)
     spoiled_same(0.3);
 }
 
+/* One address's frame count (symbols_depth) as a line's "|" count. */
+static unsigned bars(const char *line)
+{
+    unsigned n = 0;
+    for (; *line; line++)
+        n += *line == '|';
+    return n;
+}
+
+/* Addresses counted first (symbols_depth: the CU's scopes without its line table) count as
+ * many frames as they resolve to, and resolve afterwards (line table read then) to the same
+ * frames as cold: the program's and libc's (its inlined frames, where its DWARF is
+ * installed); symbols_module_name names the module the frames give. */
+TEST(counted_first_resolves_as_cold)
+{
+    if (!libc_mod.path)
+        dl_iterate_phdr(libc_module, NULL);
+    int v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = (i * 37) % 64;
+    qsort(v, 64, sizeof v[0], by_value);
+    const tm_module_t *mods[2] = {&mod, &libc_mod};
+    uint64_t lips[3] = {qsort_ra, (uint64_t)(uintptr_t)&qsort + 1,
+                        (uint64_t)(uintptr_t)&strtol + 1};
+    for (int k = 0; k < 2; k++) {
+        if (!mods[k]->path)
+            continue;
+        const uint64_t *a = k ? lips : ips;
+        int n = k ? 3 : NIPS;
+        char cold[NIPS][2048], counted[NIPS][2048];
+        symbols_t *s = NULL;
+        assert_u64_eq(symbols_open(&s, mods[k], 1, &opts), 0);
+        for (int i = 0; i < n; i++)
+            frames_line(s, a[i], cold[i], sizeof cold[i]);
+        symbols_close(s);
+        assert_u64_eq(symbols_open(&s, mods[k], 1, &opts), 0);
+        unsigned depth[NIPS];
+        for (int i = 0; i < n; i++)
+            assert_u64_eq(symbols_depth(s, a[i], &depth[i]), 0);
+        for (int i = 0; i < n; i++) {
+            frames_line(s, a[i], counted[i], sizeof counted[i]);
+            printf("# %u: %s\n", depth[i], counted[i]);
+            expect_str_eq(counted[i], cold[i]);
+            expect_u64_eq(depth[i], bars(cold[i]));
+            if (k == 0 && i == 4) /* the inlined one: two frames */
+                expect_true(depth[i] == 2 && strstr(cold[i], "inlined_call ") &&
+                            strstr(cold[i], " inl|inlined_caller ") &&
+                            !strstr(cold[i], "inlined_caller ?")); /* where it was inlined */
+            const sym_frame_t *f;
+            unsigned m;
+            assert_u64_eq(symbols_frames(s, a[i], &f, &m), 0);
+            expect_true(symbols_module_name(s, a[i]) == f[0].module_name);
+            expect_u64_eq(symbols_depth(s, a[i], &m), 0);
+            expect_u64_eq(m, depth[i]);
+        }
+        symbols_close(s);
+    }
+}
+
 int main(void)
 {
     setup();
     static const test_case tests[] = {TEST_ENTRY(a_warm_module_resolves_as_a_cold_one),
                                       TEST_ENTRY(a_symwarm_with_other_options_or_stopped_gives_nothing),
                                       TEST_ENTRY(libc_frames_the_same_with_sections_inflated_ahead),
-                                      TEST_ENTRY(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead)};
+                                      TEST_ENTRY(a_spoiled_debug_file_resolves_the_same_with_sections_inflated_ahead),
+                                      TEST_ENTRY(counted_first_resolves_as_cold)};
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
