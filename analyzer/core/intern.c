@@ -5,6 +5,8 @@
 
 #include "core/intern.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,28 @@ long intern_get(intern_t *t, const void *key, size_t len, bool *added)
 long intern_str(intern_t *t, const char *s, bool *added)
 {
     return intern_get(t, s ? s : "", s ? strlen(s) : 0, added);
+}
+
+long intern_fmt(intern_t *t, bool *added, const char *fmt, ...)
+{
+    char buf[1024], *key = buf;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -PS_E_INVAL;
+    if ((size_t)n >= sizeof buf) {
+        if (!(key = malloc((size_t)n + 1)))
+            return -PS_E_NOMEM;
+        va_start(ap, fmt);
+        (void)vsnprintf(key, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    long i = intern_get(t, key, (size_t)n, added);
+    if (key != buf)
+        free(key);
+    return i;
 }
 
 const char *intern_key(const intern_t *t, size_t i, size_t *len)

@@ -32,6 +32,11 @@ typedef struct intern_s {
 long intern_get(intern_t *t, const void *key, size_t len, bool *added);
 /* intern_get of a NUL-terminated string (NULL: ""). */
 long intern_str(intern_t *t, const char *s, bool *added);
+/* intern_get of the printf-formatted key (NULs from %c 0 included), whole however long:
+ * built on the stack, or on the heap when longer than 1 KiB; -PS_E_INVAL if the format
+ * fails. */
+long intern_fmt(intern_t *t, bool *added, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *intern_key(const intern_t *t, size_t i, size_t *len);
 void intern_free(intern_t *t);
 

@@ -119,13 +119,8 @@ static uint64_t pp_mapping_of(const pprof_t *P, uint64_t address)
 
 static long pp_function(pprof_t *P, const char *name, const char *file)
 {
-    char key[1024];
-    int n = snprintf(key, sizeof key, "%s%c%s", name, 0, file ? file : "");
-    if (n < 0)
-        return -PS_E_INVAL;
-    bool added;
-    long f = intern_get(&P->functions, key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1,
-                        &added);
+    bool added; /* (the whole key: two long names alike in their first KiB are two functions) */
+    long f = intern_fmt(&P->functions, &added, "%s%c%s", name, 0, file ? file : "");
     if (f < 0 || !added)
         return f;
     long sn = pp_str(P, name), sf = pp_str(P, file);

@@ -48,16 +48,14 @@ static int grow(void **v, size_t *cap, size_t need, size_t elem)
     return grow_array(v, cap, need, elem, 64);
 }
 
+/* A frame's index: its key name NUL file NUL line, whole (speedscope_write splits it at the
+ * NULs: a key cut short would send it past the end). */
 static long speedscope_frame(speedscope_t *S, const sym_frame_t *f)
 {
-    char nb[64], key[1024];
+    char nb[64];
     const char *name = f ? profile_frame_name(f, nb, sizeof nb) : "[no stack]";
-    int n = snprintf(key, sizeof key, "%s%c%s%c%" PRIu32, name, 0, f && f->file ? f->file : "",
-                     0, f ? f->line : 0);
-    if (n < 0)
-        return -PS_E_INVAL;
-    return intern_get(&S->frames, key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1,
-                      NULL);
+    return intern_fmt(&S->frames, NULL, "%s%c%s%c%" PRIu32, name, 0,
+                      f && f->file ? f->file : "", 0, f ? f->line : 0);
 }
 
 static int speedscope_sample(void *ctx, const sym_frame_t *fr, size_t n, const uint64_t *values,

@@ -49,6 +49,8 @@ def speedscope(path, e):
             fail("speedscope: a frame without a name: %r" % f)
         if "line" in f and not isinstance(f["line"], int):
             fail("speedscope: a frame's line: %r" % f)
+        if any(ch < " " for k in ("name", "file") for ch in f.get(k, "")):
+            fail("speedscope: a control character in a frame: %r" % f)
     names = {}
     for p in d["profiles"]:
         for k in ("type", "name", "unit", "startValue", "endValue", "samples", "weights"):

@@ -39,6 +39,19 @@ speedscope() {
 }
 check "speedscope: required fields, frame indices in range, weights sum to the report's totals" speedscope
 
+longnames() { # C++ frames whose names pass 1 KiB (libstdc++'s templates): whole, the same each run
+    LD_PRELOAD="$PERFSHIM_LIB" PERFSHIM_OUTPUT=cxx.trace "$top_builddir/tests/workloads/cxx_service" 2000 \
+        >/dev/null &&
+        "$P" report -q --format=json -o cxx.json cxx.trace &&
+        "$P" report -q --format=speedscope -o cxx1.ss cxx.trace &&
+        "$P" report -q --format=speedscope -o cxx2.ss cxx.trace && cmp -s cxx1.ss cxx2.ss &&
+        checks speedscope cxx1.ss cxx.json || return 1
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+sys.exit(0 if max(len(f["name"]) for f in d["shared"]["frames"]) > 1024 else 1)' cxx1.ss ||
+        echo "no frame name past 1 KiB here: the long-name case not reached"
+}
+check "speedscope: frames with names past 1 KiB whole, the output the same each run" longnames
+
 pprof() {
     command -v go >/dev/null || { echo "no go (golang-go): skipped"; return 0; }
     "$P" report -q --format=pprof -o lb.pb.gz lb.trace || return 1
