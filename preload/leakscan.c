@@ -473,10 +473,45 @@ static void view_sort_region(scan_t *S, uint32_t *e, uint32_t n)
     /* two passes: the sorted words are back in e */
 }
 
-/* How many of a region's n words e (sorted) are of blocks at offsets <= off. */
+/* How many of a region's n words e (sorted) are of blocks at offsets <= off. The search
+ * starts where off would be if the blocks were spread evenly over the region (an allocator's
+ * region mostly is: one or two cache lines, instead of a binary search's dozen), gallops
+ * from there to bracket the answer, then halves the bracket. */
 static uint32_t view_upto(const uint32_t *e, uint32_t n, uint32_t off)
 {
     uint32_t lo = 0, hi = n, key = off << 16 | 0xffffu;
+    if (n > 8) {
+        uint32_t g = (uint32_t)(((uint64_t)n * off) >> 16), step = 1; /* g < n */
+        if (e[g] <= key) { /* the answer is above g */
+            lo = g + 1;
+            for (;;) {
+                uint32_t p = lo + step - 1;
+                if (p >= n)
+                    break; /* hi = n */
+                if (e[p] > key) {
+                    hi = p;
+                    break;
+                }
+                lo = p + 1;
+                step *= 2;
+            }
+        } else { /* at or below g */
+            hi = g;
+            for (;;) {
+                if (hi < step) {
+                    lo = 0;
+                    break;
+                }
+                uint32_t p = hi - step;
+                if (e[p] <= key) {
+                    lo = p + 1;
+                    break;
+                }
+                hi = p;
+                step *= 2;
+            }
+        }
+    }
     while (lo < hi) {
         uint32_t m = lo + (hi - lo) / 2;
         if (e[m] <= key)
