@@ -395,7 +395,7 @@ typedef struct scan_s {
     const struct seg_s *alloc; /* the real allocator's writable segments */
     int nalloc;
     uintptr_t self_sp;
-    size_t vlast;       /* the mapping of the last block read */
+    size_t vlast, vprev; /* the mapping of the last block read, the one before */
     uintptr_t hlo, hhi; /* spans heaps[] */
     /* the allocator's heaps ([heap], arenas) and its chunks the shim never saw allocated
      * (the C library's own calls, e.g. pthread_setspecific's second-level arrays) that a
@@ -1022,10 +1022,14 @@ static void scan_block(scan_t *S, vref_t b)
         lo = S->self_sp; /* a block the scan runs on: below sp are its own frames */
     if (hi <= lo)
         return;
-    size_t v = S->vlast < S->nvma && S->vma[S->vlast].lo <= lo && lo < S->vma[S->vlast].hi
-                   ? S->vlast
-                   : vma_find(S, lo);
-    S->vlast = v;
+    size_t v = S->vlast;
+    if (!(v < S->nvma && S->vma[v].lo <= lo && lo < S->vma[v].hi)) {
+        v = S->vprev; /* the flood goes back and forth between two mappings */
+        if (!(v < S->nvma && S->vma[v].lo <= lo && lo < S->vma[v].hi))
+            v = vma_find(S, lo);
+        S->vprev = S->vlast;
+        S->vlast = v;
+    }
     if (v != SIZE_MAX && hi <= S->vma[v].hi && (S->vma[v].flags & PRIM_VMA_R) &&
         size < BLOCK_BIG) {
         scan_words(S, (const uint64_t *)lo, (hi - lo) / 8, 0); /* the fast path */
