@@ -19,7 +19,8 @@
  * later is entered again, indirect, which replaces its first entry), then the reachable blocks
  * reached through interior pointers only (possible). A block is pushed on the work stack at
  * most twice (once as a leader), so the scan is linear in the bytes scanned plus a lookup per
- * candidate word (two binary searches: the regions, then the region's blocks). The work stack
+ * candidate word (its region's header from a hash of the headers, a binary search where the
+ * region holds no block start; then a search of the region's blocks). The work stack
  * is bounded (64 Ki blocks): a block met when it is full waits in its state byte (pending)
  * and a sweep finds it when the stack empties; the verdicts do not depend on the order.
  *
@@ -33,18 +34,18 @@
  * place, checked against the maps snapshot.
  *
  * Memory (all imem, released when the scan ends; the most held at once is recorded as
- * scan_mem_bytes): the view, ~5 bytes per live block (a u32 and a state byte each, 16 bytes
- * per 64 KiB region holding blocks, 16 per block of 64 KiB or more), the verdicts (16 bytes
- * per definite, indirect or possibly reachable block, in the records' final layout), 24 per
- * root range and per mapping, the maps text (at most 64 MiB), 1.5 MiB for untracked chunks
- * met, 512 KiB of work stack, 64 per thread (at most 8192), the shim's own ranges (at most
- * ~26k x 16 bytes), a 64 KiB bounce buffer and, while the view is built, 256 KiB to sort a
- * region. Measured: kvstore's 3 M live blocks, 18.2 MB (78 MB with the 24-byte block array
- * before, 195 MB with 72 bytes a block before that). Without that memory the scan records an
- * ABORTED scan instead of classifying. The exit scan (final) has the live set free its tables
- * region by region as the view takes them (liveset_regions with release): the view takes
- * their place instead of adding to them. A check after it (from a destructor) records an
- * ABORTED scan.
+ * scan_mem_bytes): the view, ~5 bytes per live block (a u32 and a state byte each, 16 bytes per
+ * 64 KiB region holding blocks and 8 to 16 more for its slot in their hash, 16 per block of
+ * 64 KiB or more), the verdicts (16 bytes per definite, indirect or possibly reachable block,
+ * in the records' final layout), 24 per root range and per mapping, the maps text (at most
+ * 64 MiB), 1.5 MiB for untracked chunks met, 512 KiB of work stack, 64 per thread (at most
+ * 8192), the shim's own ranges (at most ~26k x 16 bytes), a 64 KiB bounce buffer and, while the
+ * view is built, 256 KiB to sort a region. Measured: kvstore's 3 M live blocks, 18.2 MB (78 MB
+ * with the 24-byte block array before, 195 MB with 72 bytes a block before that). Without that
+ * memory the scan records an ABORTED scan instead of classifying. The exit scan (final) has the
+ * live set free its tables region by region as the view takes them (liveset_regions with
+ * release): the view takes their place instead of adding to them. A check after it (from a
+ * destructor) records an ABORTED scan.
  */
 #include <config.h>
 
@@ -304,8 +305,9 @@ typedef struct range_s {
  *    pointer to its first byte was seen), the live set's LINKER/IGNORED, VS_PENDING (waiting
  *    for the work stack, which was full).
  * So address order is the headers' order, then each run's, and a block is named by a vref_t
- * (its header r and its index i). The block holding an address is found by a binary search
- * of the headers, then of the region's offsets: the last block starting at or below the
+ * (its header r and its index i). The block holding an address is found from its region's
+ * header (the hash rh; a binary search of the headers when no block starts in that region),
+ * then by a search of the region's offsets: the last block starting at or below the
  * address is in its region or, if none starts there below it, the last block of the region
  * before (a block spanning regions is found that way: blocks do not overlap). */
 typedef struct vreg_s {
@@ -357,6 +359,9 @@ typedef struct scan_s {
     uint32_t nreg, regcap;
     vbig_t *big;
     uint64_t nbig, bigcap;
+    uint32_t *rh;  /* the headers by number: open addressing, index + 1 (0: empty); NULL:
+                    * none (no memory), the binary search alone */
+    uint32_t rhmask;
     uint32_t *tmp; /* a region's sort scratch, while the view is built */
     uint32_t tmpcap;
     int view_oom;
@@ -390,7 +395,7 @@ typedef struct scan_s {
     const struct seg_s *alloc; /* the real allocator's writable segments */
     int nalloc;
     uintptr_t self_sp;
-    size_t vlast;       /* the mapping of the last block read */
+    size_t vlast, vprev; /* the mapping of the last block read, the one before */
     uintptr_t hlo, hhi; /* spans heaps[] */
     /* the allocator's heaps ([heap], arenas) and its chunks the shim never saw allocated
      * (the C library's own calls, e.g. pthread_setspecific's second-level arrays) that a
@@ -468,10 +473,45 @@ static void view_sort_region(scan_t *S, uint32_t *e, uint32_t n)
     /* two passes: the sorted words are back in e */
 }
 
-/* How many of a region's n words e (sorted) are of blocks at offsets <= off. */
+/* How many of a region's n words e (sorted) are of blocks at offsets <= off. The search
+ * starts where off would be if the blocks were spread evenly over the region (an allocator's
+ * region mostly is: one or two cache lines, instead of a binary search's dozen), gallops
+ * from there to bracket the answer, then halves the bracket. */
 static uint32_t view_upto(const uint32_t *e, uint32_t n, uint32_t off)
 {
     uint32_t lo = 0, hi = n, key = off << 16 | 0xffffu;
+    if (n > 8) {
+        uint32_t g = (uint32_t)(((uint64_t)n * off) >> 16), step = 1; /* g < n */
+        if (e[g] <= key) { /* the answer is above g */
+            lo = g + 1;
+            for (;;) {
+                uint32_t p = lo + step - 1;
+                if (p >= n)
+                    break; /* hi = n */
+                if (e[p] > key) {
+                    hi = p;
+                    break;
+                }
+                lo = p + 1;
+                step *= 2;
+            }
+        } else { /* at or below g */
+            hi = g;
+            for (;;) {
+                if (hi < step) {
+                    lo = 0;
+                    break;
+                }
+                uint32_t p = hi - step;
+                if (e[p] <= key) {
+                    lo = p + 1;
+                    break;
+                }
+                hi = p;
+                step *= 2;
+            }
+        }
+    }
     while (lo < hi) {
         uint32_t m = lo + (hi - lo) / 2;
         if (e[m] <= key)
@@ -580,11 +620,43 @@ static inline vref_t vb_next(const scan_t *S, vref_t b)
     return b.r + 1 < S->nreg ? (vref_t){b.r + 1, S->reg[b.r + 1].first} : vb_none(S);
 }
 
-/* The last block that starts at or below address a, or vb_none. */
+static inline uint32_t rh_slot(uint64_t num, uint32_t mask)
+{
+    return (uint32_t)((num * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+}
+
+/* The headers' hash (S->rh), built once they are sorted; without memory, none. */
+static void rh_build(scan_t *S)
+{
+    uint32_t cap = 16;
+    while (cap < 2 * S->nreg && cap < (1u << 30))
+        cap *= 2;
+    S->rh = scan_alloc(S, (size_t)cap * sizeof *S->rh);
+    if (!S->rh)
+        return;
+    memset(S->rh, 0, (size_t)cap * sizeof *S->rh);
+    S->rhmask = cap - 1;
+    for (uint32_t r = 0; r < S->nreg; r++) {
+        uint32_t k = rh_slot(S->reg[r].num, S->rhmask);
+        while (S->rh[k])
+            k = (k + 1) & S->rhmask;
+        S->rh[k] = r + 1;
+    }
+}
+
+/* The last block that starts at or below address a, or vb_none. The header of a's region
+ * comes from the hash when it has one (most candidate words), else from a binary search. */
 static vref_t blocks_upto(const scan_t *S, uint64_t a)
 {
     const uint64_t R = a >> 16;
     uint32_t l = 0, h = S->nreg;
+    if (S->rh) {
+        for (uint32_t k = rh_slot(R, S->rhmask); S->rh[k]; k = (k + 1) & S->rhmask)
+            if (S->reg[S->rh[k] - 1].num == R) {
+                l = h = S->rh[k];
+                break;
+            }
+    }
     while (l < h) {
         uint32_t m = l + (h - l) / 2;
         if (S->reg[m].num <= R)
@@ -950,10 +1022,14 @@ static void scan_block(scan_t *S, vref_t b)
         lo = S->self_sp; /* a block the scan runs on: below sp are its own frames */
     if (hi <= lo)
         return;
-    size_t v = S->vlast < S->nvma && S->vma[S->vlast].lo <= lo && lo < S->vma[S->vlast].hi
-                   ? S->vlast
-                   : vma_find(S, lo);
-    S->vlast = v;
+    size_t v = S->vlast;
+    if (!(v < S->nvma && S->vma[v].lo <= lo && lo < S->vma[v].hi)) {
+        v = S->vprev; /* the flood goes back and forth between two mappings */
+        if (!(v < S->nvma && S->vma[v].lo <= lo && lo < S->vma[v].hi))
+            v = vma_find(S, lo);
+        S->vprev = S->vlast;
+        S->vlast = v;
+    }
     if (v != SIZE_MAX && hi <= S->vma[v].hi && (S->vma[v].flags & PRIM_VMA_R) &&
         size < BLOCK_BIG) {
         scan_words(S, (const uint64_t *)lo, (hi - lo) / 8, 0); /* the fast path */
@@ -1505,6 +1581,7 @@ static PS_NOINLINE int leakscan_do(uintptr_t sp, uint64_t t0, uint32_t scan_flag
     n = S.n;
     sort_regs(S.reg, S.nreg);
     sort_bigs(S.big, S.nbig);
+    rh_build(&S);
     uint64_t t_exported = prim_now_ns();
     S.lo = UINT64_MAX;
     for (vref_t b = vb_first(&S); vb_ok(&S, b); b = vb_next(&S, b)) {
@@ -1689,6 +1766,7 @@ out:
     imem_free(S.e);
     imem_free(S.st);
     imem_free(S.reg);
+    imem_free(S.rh);
     imem_free(S.big);
     imem_free(S.tmp);
     imem_free(S.ws);
