@@ -4,6 +4,7 @@
 #endif
 
 #include "core/doc.h"
+#include "core/fmt.h"
 
 #include "perfshim/errors.h"
 
@@ -104,21 +105,16 @@ void doc_linef(doc_t *d, const char *fmt, ...)
 {
     if (d->err || d->skip || !d->ops->line)
         return;
-    char b[512], *p = b;
+    char b[512];
+    size_t n;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b, fmt, ap);
+    char *p = fmt_vbuf(b, sizeof b, &n, fmt, ap); /* (a long path in it: whole) */
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof b) { /* a long path in it */
-        if (!(p = malloc((size_t)n + 1))) {
+    if (!p) {
+        if (n)
             d->err = -PS_E_NOMEM;
-            return;
-        }
-        va_start(ap, fmt);
-        vsnprintf(p, (size_t)n + 1, fmt, ap);
-        va_end(ap);
+        return;
     }
     d->ops->line(d->ctx, p);
     if (p != b)

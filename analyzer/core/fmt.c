@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 const char *fmt_bytes(char *buf, size_t n, uint64_t v)
 {
@@ -53,4 +54,21 @@ const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns)
     else
         snprintf(buf, n, "%.1f ", r);
     return buf;
+}
+
+char *fmt_vbuf(char *buf, size_t n, size_t *len, const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    int k = vsnprintf(buf, n, fmt, aq);
+    va_end(aq);
+    *len = k < 0 ? 0 : (size_t)k;
+    if (k < 0)
+        return NULL;
+    if ((size_t)k < n)
+        return buf;
+    char *p = malloc((size_t)k + 1);
+    if (p)
+        (void)vsnprintf(p, (size_t)k + 1, fmt, ap);
+    return p;
 }

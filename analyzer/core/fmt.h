@@ -11,12 +11,18 @@
 #ifndef PERFSHIM_FMT_H
 #define PERFSHIM_FMT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 const char *fmt_bytes(char *buf, size_t n, uint64_t v);
 const char *fmt_ns(char *buf, size_t n, uint64_t ns);
 const char *fmt_rate(char *buf, size_t n, uint64_t count, uint64_t ns);
+
+/* vsnprintf whole however long: into buf (n bytes) when it fits, else into memory it
+ * allocates (the caller frees what is not buf); *len the length. NULL: the format failed
+ * (*len 0) or no memory (*len the length it needed). */
+char *fmt_vbuf(char *buf, size_t n, size_t *len, const char *fmt, va_list ap);
 
 /* part as a percentage of whole; 0 when whole is 0 */
 static inline double fmt_pct(uint64_t part, uint64_t whole)

@@ -4,6 +4,7 @@
 #endif
 
 #include "core/intern.h"
+#include "core/fmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,21 +80,15 @@ long intern_str(intern_t *t, const char *s, bool *added)
 
 long intern_fmt(intern_t *t, bool *added, const char *fmt, ...)
 {
-    char buf[1024], *key = buf;
+    char buf[1024];
+    size_t n;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    char *key = fmt_vbuf(buf, sizeof buf, &n, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return -PS_E_INVAL;
-    if ((size_t)n >= sizeof buf) {
-        if (!(key = malloc((size_t)n + 1)))
-            return -PS_E_NOMEM;
-        va_start(ap, fmt);
-        (void)vsnprintf(key, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    long i = intern_get(t, key, (size_t)n, added);
+    if (!key)
+        return n ? -PS_E_NOMEM : -PS_E_INVAL;
+    long i = intern_get(t, key, n, added);
     if (key != buf)
         free(key);
     return i;
