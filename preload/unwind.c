@@ -412,6 +412,30 @@ void ucache_seal(ucache_scratch_t *b, ucache_ent_t *e)
 _Static_assert((UCACHE_CHECKS + 1u) + (UCACHE_CHECKS + 2u) / 2u <= UCACHE_CHK_WORDS,
                "a sealed entry fits chk");
 
+/* Straight-line code entered at count r (0..32, no range check: __builtin_unreachable past
+ * it): TERM(r - 1) ... TERM(0), alternately into ac1 and ac0 (two chains, not one). For
+ * the windows and the pairs of ucache_diff alike. */
+#define UCACHE_CASE2(i, TERM)                                                                  \
+    case i + 2:                                                                                \
+        ac1 |= TERM(i + 1);                                                                    \
+        __attribute__((fallthrough));                                                          \
+    case i + 1:                                                                                \
+        ac0 |= TERM(i);                                                                        \
+        __attribute__((fallthrough));
+#define UCACHE_STRAIGHT32(r, TERM)                                                             \
+    switch (r) {                                                                               \
+        UCACHE_CASE2(30, TERM) UCACHE_CASE2(28, TERM) UCACHE_CASE2(26, TERM)                   \
+        UCACHE_CASE2(24, TERM) UCACHE_CASE2(22, TERM) UCACHE_CASE2(20, TERM)                   \
+        UCACHE_CASE2(18, TERM) UCACHE_CASE2(16, TERM) UCACHE_CASE2(14, TERM)                   \
+        UCACHE_CASE2(12, TERM) UCACHE_CASE2(10, TERM) UCACHE_CASE2(8, TERM)                    \
+        UCACHE_CASE2(6, TERM) UCACHE_CASE2(4, TERM) UCACHE_CASE2(2, TERM)                      \
+        UCACHE_CASE2(0, TERM)                                                                  \
+    case 0:                                                                                    \
+        break;                                                                                 \
+    default:                                                                                   \
+        __builtin_unreachable();                                                               \
+    }
+
 /* Every slot e checks holds the value it held (b: the hook's CFA): 0, else not 0. The loops
  * first (deep stacks only), then a jump into straight-line code at the windows' count, and
  * one at the pairs': no padding, no loop counter (issue 18: ~125 -> ~80 instructions per
@@ -433,22 +457,7 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
                     (*(const ucache_v2_t *)(b + lo[3]) ^ lv[3]);
         }
     }
-#define W2(i)                                                                                  \
-    case i + 2:                                                                                \
-        ac1 |= UCACHE_WIN(i + 1);                                                              \
-        __attribute__((fallthrough));                                                          \
-    case i + 1:                                                                                \
-        ac0 |= UCACHE_WIN(i);                                                                  \
-        __attribute__((fallthrough));
-    switch (wr) {
-    W2(30) W2(28) W2(26) W2(24) W2(22) W2(20) W2(18) W2(16)
-    W2(14) W2(12) W2(10) W2(8) W2(6) W2(4) W2(2) W2(0)
-    case 0:
-        break;
-    default:
-        __builtin_unreachable(); /* (ucache_seal: wr <= UCACHE_WSTRAIGHT; no range check) */
-    }
-#undef W2
+    UCACHE_STRAIGHT32(wr, UCACHE_WIN) /* (ucache_seal: wr <= UCACHE_WSTRAIGHT) */
 #undef UCACHE_WIN
     _Static_assert(UCACHE_WSTRAIGHT == 32u, "32 cases");
     /* the pairs: two single slots a vector (movq, movhpd: SSE2) */
@@ -467,22 +476,7 @@ static PS_ALWAYS_INLINE uint64_t ucache_diff(const ucache_ent_t *e, const char *
             ac1 |= UCACHE_PAIR(k + 1);
         }
     }
-#define P2(i)                                                                                  \
-    case i + 2:                                                                                \
-        ac1 |= UCACHE_PAIR(i + 1);                                                             \
-        __attribute__((fallthrough));                                                          \
-    case i + 1:                                                                                \
-        ac0 |= UCACHE_PAIR(i);                                                                 \
-        __attribute__((fallthrough));
-    switch (pr) {
-    P2(30) P2(28) P2(26) P2(24) P2(22) P2(20) P2(18) P2(16)
-    P2(14) P2(12) P2(10) P2(8) P2(6) P2(4) P2(2) P2(0)
-    case 0:
-        break;
-    default:
-        __builtin_unreachable();
-    }
-#undef P2
+    UCACHE_STRAIGHT32(pr, UCACHE_PAIR)
 #undef UCACHE_PAIR
     _Static_assert(UCACHE_PSTRAIGHT == 32u, "32 cases");
     ac0 |= ac1;
