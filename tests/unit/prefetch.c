@@ -43,36 +43,42 @@ static void save_trace(synth_buf_t *f, char *out, size_t cap, const char *name)
     synth_buf_free(f);
 }
 
-/* A trace of one stream (tid 100) of n chunks, chunk i an alloc of ptr i + 1 then skippable
- * padding up to about pad bytes (0: none), saved under name into out. */
-static void one_stream_trace(char *out, size_t cap, const char *name, uint32_t n, size_t pad)
+/* Into f, chunk i of stream (tid, seq): an alloc of ptr i + 1, then skippable padding up to
+ * about pad bytes (0: none). */
+static void padded_chunk(synth_buf_t *f, uint32_t i, size_t pad, uint32_t tid, uint32_t seq)
 {
     static unsigned char zero[65532];
+    synth_buf_t r = {0};
+    synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
+    while (r.n + 65532 <= pad) {
+        ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
+        synth_put(&r, &h, sizeof h);
+        synth_put(&r, zero, sizeof zero - sizeof h);
+    }
+    ps_chunk_header_t h = {.tid = tid, .seq = seq, .nevents = 1};
+    synth_chunk(f, &r, &h, 1);
+    synth_buf_free(&r);
+}
+
+/* A trace of one stream (tid 100) of n chunks (padded_chunk's, padded up to pad), saved under
+ * name into out. */
+static void one_stream_trace(char *out, size_t cap, const char *name, uint32_t n, size_t pad)
+{
     synth_buf_t f = {0};
     synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
-    for (uint32_t i = 0; i < n; i++) {
-        synth_buf_t r = {0};
-        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
-        while (r.n + 65532 <= pad) {
-            ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
-            synth_put(&r, &h, sizeof h);
-            synth_put(&r, zero, sizeof zero - sizeof h);
-        }
-        ps_chunk_header_t h = {.tid = 100, .seq = i, .nevents = 1};
-        synth_chunk(&f, &r, &h, 1);
-        synth_buf_free(&r);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        padded_chunk(&f, i, pad, 100, i);
     save_trace(&f, out, cap, name);
 }
 
-/* Opens path, n chunks of one stream (at most 32), and a prefetcher over them; exits 99 when
+/* Opens file, n chunks of one stream (at most 32), and a prefetcher over them; exits 99 when
  * it cannot. */
-static void open_one_stream(const char *path, size_t n, const prefetch_digest_t *dg,
+static void open_one_stream(const char *file, size_t n, const prefetch_digest_t *dg,
                             reader_t **r, prefetch_t **p)
 {
     static size_t idx[32], nn;
     size_t *chunks = idx;
-    if (n > 32 || reader_open(r, path) != 0 || reader_chunk_count(*r) != n)
+    if (n > 32 || reader_open(r, file) != 0 || reader_chunk_count(*r) != n)
         exit(99);
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
@@ -81,24 +87,13 @@ static void open_one_stream(const char *path, size_t n, const prefetch_digest_t 
         exit(99);
 }
 
-/* Chunk i: an alloc of ptr i + 1, then skippable padding up to ~PERFSHIM_MAX_CHUNK_USIZE. */
+/* Chunk i: stream 100 + i's first, padded up to ~PERFSHIM_MAX_CHUNK_USIZE. */
 static void make_trace(void)
 {
-    static unsigned char zero[65532];
     synth_buf_t f = {0};
     synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
-    for (uint32_t i = 0; i < NS; i++) {
-        synth_buf_t r = {0};
-        synth_alloc(&r, PS_FN_MALLOC, 0, 1000 + i, i + 1, 8, 0);
-        while (r.n + 65532 <= PERFSHIM_MAX_CHUNK_USIZE) {
-            ps_rec_hdr_t h = synth_hdr(PS_REC_SKIPPABLE_FIRST, 0, 65532);
-            synth_put(&r, &h, sizeof h);
-            synth_put(&r, zero, sizeof zero - sizeof h);
-        }
-        ps_chunk_header_t h = {.tid = 100 + i, .nevents = 1};
-        synth_chunk(&f, &r, &h, 1);
-        synth_buf_free(&r);
-    }
+    for (uint32_t i = 0; i < NS; i++)
+        padded_chunk(&f, i, PERFSHIM_MAX_CHUNK_USIZE, 100 + i, 0);
     save_trace(&f, path, sizeof path, "psprefetch");
 }
 
