@@ -366,30 +366,32 @@ static void rv_fill(void)
     liveset_insert(0x7b1000020008ull, 3, LIVESET_F_LINKER, NULL);    /* a region alone */
 }
 
+/* liveset_regions over rv_fn with v zeroed (stopping after stop_after calls, 0: never). */
+static uint64_t rv_run(rv_t *v, int release, uint64_t stop_after)
+{
+    memset(v, 0, sizeof *v);
+    memset(rseen, 0, sizeof rseen);
+    v->stop_after = stop_after;
+    return liveset_regions(release, rv_fn, v);
+}
+
 TEST(regions_view)
 {
     rv_fill();
     liveset_lock_all();
     expect_u64_eq(liveset_count(), RN + 3);
     rv_t v;
-    memset(&v, 0, sizeof v);
-    memset(rseen, 0, sizeof rseen);
-    expect_u64_eq(liveset_regions(0, rv_fn, &v), RN + 3);
+    expect_u64_eq(rv_run(&v, 0, 0), RN + 3);
     expect_u64_eq(v.bad, 0);
     expect_u64_eq(v.blocks, RN + 3);
     expect_u64_eq(v.side, 3);
     expect_true(v.calls >= 38 && v.calls < 64);
-    uint64_t calls = v.calls;
-    memset(&v, 0, sizeof v);
-    memset(rseen, 0, sizeof rseen);
-    v.stop_after = 3;
-    uint64_t n = liveset_regions(0, rv_fn, &v);
+    uint64_t n = rv_run(&v, 0, 3);
     expect_u64_eq(v.calls, 3);
     expect_u64_eq(n, v.blocks);
     expect_u64_eq(liveset_count(), RN + 3);
     liveset_unlock_all();
     expect_true(!liveset_released());
-    (void)calls;
     for (uint64_t i = 0; i < RN; i++)
         expect_true(liveset_remove(0x7b0000000000ull + i * 48u, NULL, NULL));
     expect_true(liveset_remove(0x7b1000000000ull, NULL, NULL));
@@ -397,7 +399,7 @@ TEST(regions_view)
     expect_true(liveset_remove(0x7b1000020008ull, NULL, NULL));
     liveset_lock_all();
     expect_u64_eq(liveset_count(), 0);
-    expect_u64_eq(liveset_regions(0, rv_fn, &v), 0);
+    expect_u64_eq(rv_run(&v, 0, 0), 0);
     liveset_unlock_all();
 }
 
@@ -438,10 +440,7 @@ TEST(regions_release)
     rv_fill();
     liveset_lock_all();
     rv_t v;
-    memset(&v, 0, sizeof v);
-    memset(rseen, 0, sizeof rseen);
-    v.stop_after = 5;
-    uint64_t n = liveset_regions(1, rv_fn, &v);
+    uint64_t n = rv_run(&v, 1, 5);
     expect_u64_eq(v.bad, 0);
     expect_u64_eq(n, v.blocks);
     expect_u64_eq(v.calls, 5);
