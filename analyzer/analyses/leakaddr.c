@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/grow.h"
+#include "core/intern.h"
 #include "perfshim/errors.h"
 
 #define NO_SITE UINT32_MAX
@@ -121,51 +122,29 @@ int leakaddr_record(leakaddr_t **lap, uint32_t tid, const record_t *rec)
 /* ---- a scan's groups ------------------------------------------------------------------- */
 
 typedef struct group_s {
-    uint32_t kind, stack, holder, inherited, used;
+    uint32_t kind, stack, holder, inherited;
     uint64_t blocks, bytes, possible;
 } group_t;
 
+/* The groups in the order first met: their (kind, stack, holder, inherited) keys interned
+ * (core/intern.h), t[index] the group. */
 typedef struct groups_s {
+    intern_t keys;
     group_t *t;
-    size_t cap, n;
+    size_t cap;
 } groups_t;
-
-static group_t *group_slot(group_t *t, size_t cap, uint32_t kind, uint32_t stack,
-                           uint32_t holder, uint32_t inherited)
-{
-    uint64_t h = ((uint64_t)stack * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)holder << 7) ^ kind ^
-                 ((uint64_t)inherited << 3);
-    h ^= h >> 29;
-    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
-        group_t *g = &t[i];
-        if (!g->used || (g->kind == kind && g->stack == stack && g->holder == holder &&
-                         g->inherited == inherited))
-            return g;
-    }
-}
 
 static group_t *group_get(groups_t *G, uint32_t kind, uint32_t stack, uint32_t holder,
                           uint32_t inherited)
 {
-    if ((G->n + 1) * 4 > G->cap * 3) {
-        size_t cap = G->cap ? G->cap * 2 : 64;
-        group_t *t = calloc(cap, sizeof(*t));
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < G->cap; i++)
-            if (G->t[i].used)
-                *group_slot(t, cap, G->t[i].kind, G->t[i].stack, G->t[i].holder,
-                            G->t[i].inherited) = G->t[i];
-        free(G->t);
-        G->t = t;
-        G->cap = cap;
-    }
-    group_t *g = group_slot(G->t, G->cap, kind, stack, holder, inherited);
-    if (!g->used) {
-        *g = (group_t){kind, stack, holder, inherited, 1, 0, 0, 0};
-        G->n++;
-    }
-    return g;
+    const uint32_t key[4] = {kind, stack, holder, inherited};
+    bool added;
+    long i = intern_get(&G->keys, key, sizeof key, &added);
+    if (i < 0 || grow_array((void **)&G->t, &G->cap, (size_t)i + 1, sizeof(*G->t), 64))
+        return NULL;
+    if (added)
+        G->t[i] = (group_t){kind, stack, holder, inherited, 0, 0, 0};
+    return &G->t[i];
 }
 
 typedef struct ptr_ix_s {
@@ -392,9 +371,9 @@ static int answer_scan(leakaddr_t *la, pend_t *p, const leakaddr_view_t *v)
             continue;
         uint64_t rem = sy[k] > att[k].bytes ? sy[k] - att[k].bytes : 0, left = rem;
         uint64_t seen = 0;
-        for (size_t i = 0; i < G.cap; i++) {
+        for (size_t i = 0; i < G.keys.n; i++) {
             group_t *g = &G.t[i];
-            if (!g->used || !g->inherited || g->kind != k)
+            if (!g->inherited || g->kind != k)
                 continue;
             seen += g->blocks;
             uint64_t share = seen == inh_blocks[k]
@@ -407,8 +386,8 @@ static int answer_scan(leakaddr_t *la, pend_t *p, const leakaddr_view_t *v)
         att[k].blocks += inh_blocks[k];
         att[k].bytes += rem;
     }
-    for (size_t i = 0; i < G.cap; i++)
-        if (G.t[i].used && G.t[i].blocks && (rc = leak_put(la, &G.t[i], s->ts)) < 0)
+    for (size_t i = 0; i < G.keys.n; i++)
+        if (G.t[i].blocks && (rc = leak_put(la, &G.t[i], s->ts)) < 0)
             goto out;
     rc = scan_note(la, s, att, possible,
                    inh_blocks[PS_LEAK_DEFINITE] + inh_blocks[PS_LEAK_INDIRECT] +
@@ -424,6 +403,7 @@ out:
     free(leaked);
     free(rposs);
     free(G.t);
+    intern_free(&G.keys);
     return rc;
 }
 
