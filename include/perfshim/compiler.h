@@ -18,6 +18,9 @@
 #define PS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define PS_CACHELINE 64
 #define PS_ALIGNED_CL __attribute__((aligned(PS_CACHELINE)))
+/* x is kept in a register here (an empty asm): stops the compiler from merging loads of
+ * neighbouring fields into one wide load that a pair of narrower stores cannot forward. */
+#define PS_IN_REG(x) __asm__("" : "+r"(x))
 #define PS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif /* PERFSHIM_COMPILER_H */
