@@ -495,7 +495,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         rp->sites[si].failed++;
         return 0;
     }
-    livetab_blk_t ob, *old = &ob;
+    livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     uint32_t v = si;
     if (PS_UNLIKELY(st->by_thread) && (rc = placement(st, si, e->tid, &v)) < 0)
         return rc;

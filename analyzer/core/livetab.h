@@ -679,6 +679,12 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
     return LIVETAB_LIVE;
 }
 
+/* livetab_put's and livetab_take's general paths (a find, then a set or a kill), out of line
+ * and on copies of the inline callers' blocks: a block whose address reaches a call lives on
+ * the caller's stack, its fields stored and loaded again on the fast paths too. */
+int livetab_put_general(livetab_t *t, uint64_t ptr, const livetab_blk_t *b, livetab_blk_t *old);
+int livetab_take_general(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
+
 /* An allocation of ptr with *b: livetab_find then livetab_set in one probe. Returns the state
  * ptr had (LIVETAB_LIVE: *old holds the replaced block's data; otherwise *old is not set), or
  * -PS_E_NOMEM (then only livetab_free is valid). Inline in one probe, for the 16-byte layout
@@ -739,8 +745,11 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             return was;
     }
 general:;
-    int was = livetab_find(t, ptr, old), rc = livetab_set(t, ptr, b);
-    return rc < 0 ? rc : was;
+    /* on copies: the caller's blocks stay in registers (livetab_put_general) */
+    livetab_blk_t c = *b, o = {0, 0, 0, 0};
+    int was = livetab_put_general(t, ptr, &c, &o);
+    *old = o;
+    return was;
 }
 
 /* A release of ptr: livetab_find then, if it is live, livetab_kill in one probe. Returns the
@@ -789,9 +798,9 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
         if (PS_LIKELY(was != LIVETAB_GENERAL))
             return was;
     }
-    int was = livetab_find(t, ptr, b);
-    if (was == LIVETAB_LIVE)
-        livetab_kill(t, ptr);
+    livetab_blk_t c = {0, 0, 0, 0}; /* (a copy: as livetab_put's) */
+    int was = livetab_take_general(t, ptr, &c);
+    *b = c;
     return was;
 }
 
