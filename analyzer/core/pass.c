@@ -702,6 +702,9 @@ static int pass_merge(pass_t *P)
                 /* a span: its events in a row while they stay before the next stream's */
                 const pass_event_t *e = s->span, *end = e + s->span_n;
                 bool tie = top->stream < next.stream, alone = P->nheap == 1;
+                /* an event before this time is before the next stream's for sure (its key,
+                 * 2 ts + 1 at most, is below next.key): no key to make for it */
+                const uint64_t ts_sure = alone ? UINT64_MAX : next.key >> 1;
                 uint64_t lo = e->ts, hi = e->ts;
                 /* in batches of at most PASS_SPAN_BATCH while prefetching, else
                  * PASS_BATCH_MAX (fewer calls: a small table has nothing to wait for) */
@@ -711,7 +714,7 @@ static int pass_merge(pass_t *P)
                     max = max < bmax ? max : bmax;
                     for (; k < max; k++) {
                         const pass_event_t *x = &e[k];
-                        if (!alone) {
+                        if (PS_UNLIKELY(x->ts >= ts_sure) && !alone) {
                             uint64_t key = event_key(x);
                             if (key > next.key || (key == next.key && !tie))
                                 break;
