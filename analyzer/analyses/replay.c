@@ -59,16 +59,18 @@ typedef struct state_s {
     livetab_t live; /* blocks by address */
     uint64_t peak_epoch;
     /* heaptrack's temporary allocation (see replay.h): the last event of the merged stream
-     * was the allocation of (tmp_size, tmp_stack) */
-    bool tmp_armed;
+     * was the allocation of tmp_size bytes at site tmp_site - 1 (0: not an allocation; a
+     * site is a stack) */
     uint64_t tmp_size;
-    uint32_t tmp_stack;
+    uint32_t tmp_site;
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
     uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
     unsigned slice_cur;
     /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
     bool sampled;     /* sample_n > 0 (one test per event, not a double compare) */
-    uint8_t fam[256]; /* ps_alloc_family of each function value (two loads per release) */
+    /* the families a function value may be of (ps_alloc_family): 1 << its family, all for
+     * PS_FAM_UNKNOWN; a release mismatches its allocation where they have none in common */
+    uint8_t fams[256];
     double sample_n;
     double est_live_bytes, est_live_blocks, est_peak, est_allocations, est_frees, est_bytes;
     double est_temporary;
@@ -441,7 +443,8 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         }
         return rc;
     }
-    replay_site_t *site = &rp->sites[entry_site(st, l->site)];
+    const uint32_t si = entry_site(st, l->site);
+    replay_site_t *site = &rp->sites[si];
     /* size and ts in registers: the take stored them one by one into `bl` (its slow paths
      * take the address), and the struct copy read them back as one 16-byte load, which no
      * store forwards: ~13% of replay_events' samples on churn sat after that load */
@@ -453,17 +456,16 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     out->released.alloc_fn = l->fn;
     out->released.cross_thread = st->by_thread && st->pl[l->site].tid != e->tid;
     out->freed = true;
-    bool tmp = st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack;
+    bool tmp = l->size == st->tmp_size && si + 1 == st->tmp_site;
     if (tmp) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;
     }
-    st->tmp_armed = false;
+    st->tmp_site = 0;
     if (PS_UNLIKELY(st->sampled))
         est_release(st, site, l->size, e->ts, true, tmp);
-    int fa = st->fam[l->fn], ff = st->fam[e->fn];
     int rc = 0;
-    if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
+    if (PS_UNLIKELY(!(st->fams[l->fn] & st->fams[e->fn]))) {
         rp->mismatched_frees++;
         rc = misuse_mismatch(st->misuse, site->stack_id, l->fn, e->stack, e->fn);
     }
@@ -515,9 +517,8 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
             est_release(st, os, old->size, e->ts, false, false);
     }
     replay_site_t *site = &rp->sites[si];
-    st->tmp_armed = true;
     st->tmp_size = e->size;
-    st->tmp_stack = site->stack_id;
+    st->tmp_site = si + 1;
     site_touch(st, site);
     site->allocations++;
     site->bytes += e->size;
@@ -610,8 +611,10 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     rp->sample_bytes = m->sample_bytes;
     st->sample_n = (double)m->sample_bytes;
     st->sampled = st->sample_n > 0;
-    for (unsigned fn = 0; fn < 256; fn++)
-        st->fam[fn] = (uint8_t)ps_alloc_family((uint8_t)fn);
+    for (unsigned fn = 0; fn < 256; fn++) {
+        int f = ps_alloc_family((uint8_t)fn);
+        st->fams[fn] = f == PS_FAM_UNKNOWN ? 0xff : (uint8_t)(1u << f);
+    }
     replay_timeline_init(rp, m);
     livetab_hint(&st->live, m->live_hint);
     if (prefetch_second_core()) /* the large array's page faults on the second core */
