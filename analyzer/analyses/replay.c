@@ -64,8 +64,13 @@ typedef struct state_s {
     uint64_t tmp_size;
     uint32_t tmp_site;
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
-    uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
+    /* the timeline's slice the latest events went to (event_slice): its bounds [slice_lo,
+     * slice_lo + slice_w), the summary's counts when they came into it (its counts are the
+     * summary's since, added when they leave it: slice_leave), the most live bytes after an
+     * allocation there */
+    uint64_t slice_lo, slice_w;
     unsigned slice_cur;
+    uint64_t slice_allocs0, slice_frees0, slice_bytes0, slice_max;
     /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
     bool sampled;     /* sample_n > 0 (one test per event, not a double compare) */
     /* the families a function value may be of (ps_alloc_family): 1 << its family, all for
@@ -116,27 +121,54 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
     return i < REPLAY_SLICES ? (unsigned)i : REPLAY_SLICES - 1;
 }
 
-/* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
- * event's slice while ts is within its bounds (no 64-bit division per event). */
-static unsigned event_slice_slow(state_t *st, uint64_t ts);
-
-static inline unsigned event_slice(state_t *st, uint64_t ts)
+/* The merged heap events' slices. Their times mostly stay in one slice: a slice's counts and
+ * live bytes are not kept per event but from the summary's (rp->allocations, frees,
+ * bytes_allocated, live_bytes), whose growth while the events stay in the slice is the
+ * slice's; slice_leave adds it when they leave (and at replay_end). An allocation compares
+ * the live bytes with the slice's most (st->slice_max) only. */
+static void slice_leave(state_t *st)
 {
-    if (PS_LIKELY(ts >= st->slice_lo && ts < st->slice_hi))
-        return st->slice_cur;
-    return event_slice_slow(st, ts);
+    replay_t *rp = st->rp;
+    replay_slice_t *sl = &rp->slices[st->slice_cur];
+    uint64_t allocs = rp->allocations - st->slice_allocs0, frees = rp->frees - st->slice_frees0;
+    sl->allocations += allocs;
+    sl->frees += frees;
+    sl->bytes_allocated += rp->bytes_allocated - st->slice_bytes0;
+    if (allocs || frees) /* (the live bytes change with counted events only) */
+        sl->live_bytes = rp->live_bytes;
+    if (st->slice_max > sl->live_bytes_max)
+        sl->live_bytes_max = st->slice_max;
+    st->slice_allocs0 = rp->allocations;
+    st->slice_frees0 = rp->frees;
+    st->slice_bytes0 = rp->bytes_allocated;
 }
 
-static PS_NOINLINE unsigned event_slice_slow(state_t *st, uint64_t ts)
+/* ts's slice (state_slice) becomes the current one, with its bounds. */
+static PS_NOINLINE void event_slice_move(state_t *st, uint64_t ts)
 {
-    unsigned i = state_slice(st, ts);
     const replay_t *rp = st->rp;
-    if (ts > rp->start_ns && rp->slice_ns) {
+    unsigned i = state_slice(st, ts);
+    if (i != st->slice_cur) {
+        slice_leave(st);
         st->slice_cur = i;
-        st->slice_lo = rp->start_ns + i * rp->slice_ns;
-        st->slice_hi = i == REPLAY_SLICES - 1 ? UINT64_MAX : st->slice_lo + rp->slice_ns;
+        st->slice_max = rp->slices[i].live_bytes_max;
     }
-    return i;
+    /* slice 0 from time 0 (state_slice: ts <= start_ns too), the last one to the end; (i x
+     * slice_ns is at most ts - start_ns: no overflow; an end past 2^64: no time is beyond) */
+    uint64_t lo = i ? rp->start_ns + i * rp->slice_ns : 0, base = i ? lo : rp->start_ns;
+    uint64_t hi = base + rp->slice_ns;
+    if (!rp->slice_ns || i == REPLAY_SLICES - 1 || hi < base)
+        hi = UINT64_MAX;
+    st->slice_lo = lo;
+    st->slice_w = hi - lo;
+}
+
+/* Before a heap event's counts change: its slice becomes the current one (the previous
+ * event's while ts is within its bounds: no division, one compare per event). */
+static PS_ALWAYS_INLINE void event_slice(state_t *st, uint64_t ts)
+{
+    if (PS_UNLIKELY(ts - st->slice_lo >= st->slice_w))
+        event_slice_move(st, ts);
 }
 
 /* Stack ids are interned in order by the shim, so they are small and dense: those below
@@ -476,12 +508,10 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     site->live_blocks--;
     site->live_bytes -= l->size;
     replay_hist_add(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
+    event_slice(st, e->ts);
     rp->frees++;
     rp->live_blocks--;
     rp->live_bytes -= l->size;
-    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
-    sl->frees++;
-    sl->live_bytes = rp->live_bytes;
     return 0;
 }
 
@@ -497,6 +527,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         rp->sites[si].failed++;
         return 0;
     }
+    event_slice(st, e->ts); /* (before the counts change: a forgotten block's too) */
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     uint32_t v = si;
     if (PS_UNLIKELY(st->by_thread) && (rc = placement(st, si, e->tid, &v)) < 0)
@@ -529,16 +560,14 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
     rp->live_bytes += e->size;
-    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
-    sl->allocations++;
-    sl->bytes_allocated += e->size;
-    sl->live_bytes = rp->live_bytes;
-    if (rp->live_bytes > sl->live_bytes_max)
-        sl->live_bytes_max = rp->live_bytes;
-    if (rp->live_bytes > rp->peak_bytes) {
-        rp->peak_bytes = rp->live_bytes;
-        rp->peak_time_ns = e->ts;
-        st->peak_epoch++;
+    if (rp->live_bytes > st->slice_max) {
+        st->slice_max = rp->live_bytes;
+        /* (the peak is at least any slice's most: a new peak is a new most too) */
+        if (rp->live_bytes > rp->peak_bytes) {
+            rp->peak_bytes = rp->live_bytes;
+            rp->peak_time_ns = e->ts;
+            st->peak_epoch++;
+        }
     }
     if (PS_UNLIKELY(st->sampled))
         est_alloc(st, site, e->size, e->ts);
@@ -834,6 +863,7 @@ int replay_end(void *state, const tracemodel_t *m)
     int rc = la_answer(st, UINT64_MAX); /* what waits for a ts after the last event */
     if (rc < 0)
         return rc;
+    slice_leave(st); /* (the current slice's counts) */
     for (size_t i = 0; i < rp->nsites; i++) {
         site_touch(st, &rp->sites[i]);
         replay_hist_merge(&rp->sizes, &rp->sites[i].sizes); /* (before est_finish scales) */
