@@ -103,6 +103,10 @@ typedef struct state_s {
     uint64_t *pl_key;
     uint32_t *pl_val;
     size_t pl_map_cap, pl_map_n;
+    /* the latest allocation's stack and thread (hot_tid: UINT64_MAX before any), its site and
+     * block table value (the site, or its placement where by_thread): alloc_site */
+    uint64_t hot_tid;
+    uint32_t hot_stack, hot_si, hot_v;
 } state_t;
 
 /* The site index of a block table entry's site field. */
@@ -308,6 +312,25 @@ static inline int placement(state_t *st, uint32_t si, uint32_t tid, uint32_t *ou
         return 0;
     }
     return placement_slow(st, si, tid, out);
+}
+
+/* The site of an allocation of e's stack (not a failed one: no placement) and the block
+ * table's site field for it (the site, or its placement where by_thread); the latest ones are
+ * kept (st->hot_*: an allocation of the same stack and thread finds them there). */
+static PS_NOINLINE int alloc_site(state_t *st, const pass_event_t *e, uint32_t *si,
+                                  uint32_t *v)
+{
+    int rc = state_site(st, e->stack, si);
+    if (rc < 0)
+        return rc;
+    *v = *si;
+    if (st->by_thread && (rc = placement(st, *si, e->tid, v)) < 0)
+        return rc;
+    st->hot_tid = e->tid;
+    st->hot_stack = e->stack;
+    st->hot_si = *si;
+    st->hot_v = *v;
+    return 0;
 }
 
 static void placements_free(state_t *st)
@@ -518,20 +541,23 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
 static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
 {
     replay_t *rp = st->rp;
-    uint32_t si;
-    int rc = state_site(st, e->stack, &si);
-    if (rc < 0)
-        return rc;
-    if (e->kind == EV_FAILED) {
+    uint32_t si, v;
+    int rc;
+    if (PS_UNLIKELY(e->kind == EV_FAILED)) {
+        if ((rc = state_site(st, e->stack, &si)) < 0)
+            return rc;
         rp->failed_allocations++;
         rp->sites[si].failed++;
         return 0;
     }
+    if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
+        si = st->hot_si; /* (the latest allocation's stack and thread) */
+        v = st->hot_v;
+    } else if ((rc = alloc_site(st, e, &si, &v)) < 0) {
+        return rc;
+    }
     event_slice(st, e->ts); /* (before the counts change: a forgotten block's too) */
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
-    uint32_t v = si;
-    if (PS_UNLIKELY(st->by_thread) && (rc = placement(st, si, e->tid, &v)) < 0)
-        return rc;
     livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
     if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
         return rc;
@@ -633,6 +659,7 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     rp->evres = rp->evres_buf; /* (the pressure analysis may point it at its own) */
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     st->la_due = UINT64_MAX;
+    st->hot_tid = UINT64_MAX; /* (no thread's: no allocation yet) */
     /* the allocating thread, where the trace's frees do not say whether they cross threads */
     st->by_thread = !(m->file_flags & PS_FILE_F_CROSS_FREES);
     *state = st;
