@@ -23,7 +23,8 @@ uint64_t replay_hist_quantile(const replay_hist_t *h, double q);
 /* Adds v (inline: the replay adds three values per heap event). */
 static inline void replay_hist_add(replay_hist_t *h, uint64_t v)
 {
-    h->count[v == 0 ? 0u : 64u - (unsigned)__builtin_clzll(v)]++;
+    /* (63 ^ clz is the top bit's index, one bsr: GCC leaves 64 - clz as bsr, xor and sub) */
+    h->count[v == 0 ? 0u : 1u + (63u ^ (unsigned)__builtin_clzll(v))]++;
     h->n++;
     if (v > h->max)
         h->max = v;
