@@ -699,6 +699,8 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
         if (PS_LIKELY(r < LIVETAB_KEY_MASK && livetab_w_fits(t, b))) {
             uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
             size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+                __builtin_unreachable();
             unsigned char *s = t->slots;
             uint64_t k = 0;
             while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
@@ -763,6 +765,8 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
         if (PS_LIKELY(r < LIVETAB_KEY_MASK)) {
             uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
             size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+                __builtin_unreachable();
             unsigned char *s = t->slots;
             uint64_t k = 0;
             while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
