@@ -745,7 +745,50 @@ TEST(grouped_keys)
     livetab_free(&t);
 }
 
-TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(random_put_take_12),
+/* livetab_put and livetab_take (the small table's inline paths) at each limit of a 16-byte
+ * entry and just past it (site 2^18, function 32, time 2^44 after the origin, before it, the
+ * side table's size): every block comes back exact from a new entry, a dead one reused and a
+ * live one replaced, and a dead one keeps its site and function. */
+TEST(put_take_at_the_limits)
+{
+    livetab_t t = {0};
+    const uint64_t t0 = 7000000000ull;
+    livetab_blk_t b, old, first = blk(8, t0, 0, 0);
+    assert_u64_eq(livetab_put(&t, BASE, &first, &old), LIVETAB_ABSENT); /* the origin */
+    const livetab_blk_t lim[] = {
+        {16, t0 + 1, (1u << 18) - 1, 31},        {16, t0 + 1, 1u << 18, 31},
+        {16, t0 + 1, 5, 32},                      {16, t0 + 1, 5, 255},
+        {16, t0 + (1ull << 44) - 1, 5, 1},        {16, t0 + (1ull << 44), 5, 1},
+        {16, t0 - 1, 5, 1},                       {(1u << 18) - 3, t0 + 2, 5, 1},
+        {(1u << 18) - 2, t0 + 2, 5, 1},           {(1u << 18) - 1, t0 + 2, 5, 1},
+        {0, t0 + 3, 0, 0},                        {16, t0 + 3, UINT32_MAX, 255},
+    };
+    const size_t n = sizeof lim / sizeof lim[0];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t p = BASE + 0x10000 + i * 0x40;
+        const livetab_blk_t *x = &lim[i], *y = &lim[(i + 1) % n];
+        expect_u64_eq(livetab_put(&t, p, x, &old), LIVETAB_ABSENT);
+        expect_u64_eq(livetab_take(&t, p, &b), LIVETAB_LIVE);
+        expect_blk(&b, x);
+        expect_u64_eq(livetab_take(&t, p, &b), LIVETAB_DEAD);
+        expect_u64_eq(b.site, x->site);
+        expect_u64_eq(b.fn, x->fn);
+        expect_u64_eq(livetab_put(&t, p, y, &old), LIVETAB_DEAD); /* reused */
+        expect_u64_eq(livetab_put(&t, p, x, &old), LIVETAB_LIVE); /* replaced */
+        expect_blk(&old, y);
+        expect_u64_eq(livetab_find(&t, p, &b), LIVETAB_LIVE);
+        expect_blk(&b, x);
+    }
+    expect_u64_eq(t.live, n + 1);
+    expect_u64_eq(t.dead, 0);
+    for (size_t i = 0; i < n; i++)
+        expect_u64_eq(livetab_take(&t, BASE + 0x10000 + i * 0x40, &b), LIVETAB_LIVE);
+    expect_u64_eq(t.live, 1);
+    expect_u64_eq(t.dead, n);
+    livetab_free(&t);
+}
+
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(put_take_at_the_limits), TEST_ENTRY(random_put_take_12),
           TEST_ENTRY(grouped_keys), TEST_ENTRY(small_table_fixed_layout),
           TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
           TEST_ENTRY(random_put_take),
