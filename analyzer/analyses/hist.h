@@ -29,6 +29,15 @@ static inline void replay_hist_add(replay_hist_t *h, uint64_t v)
     if (v > h->max)
         h->max = v;
 }
+/* replay_hist_add without n, for a caller that counts the values anyway and sets n from its
+ * count before the histogram is read (the heap replay: a site's allocations, its frees). */
+static inline void replay_hist_put(replay_hist_t *h, uint64_t v)
+{
+    h->count[v == 0 ? 0u : 1u + (63u ^ (unsigned)__builtin_clzll(v))]++;
+    if (v > h->max)
+        h->max = v;
+}
+
 void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from);
 
 #endif /* PERFSHIM_HIST_H */

@@ -472,6 +472,22 @@ static void est_finish(state_t *st)
 
 /* ---- heap events, in the merged order ------------------------------------------------ */
 
+/* A site's live blocks while the replay runs: its allocations less its frees, less the blocks
+ * a double allocation forgot (the only change live_blocks itself takes, below 0 mod 2^64);
+ * an allocation and a release count neither blocks nor the histograms' n (site_end). */
+static uint64_t site_blocks(const replay_site_t *s)
+{
+    return s->allocations - s->frees + s->live_blocks;
+}
+
+/* At replay_end: the counts the events left out (site_blocks). */
+static void site_end(replay_site_t *s)
+{
+    s->live_blocks = site_blocks(s);
+    s->sizes.n = s->allocations;
+    s->lifetimes.n = s->frees;
+}
+
 static void site_touch(const state_t *st, replay_site_t *site)
 {
     if (site->peak_epoch_seen < st->peak_epoch) {
@@ -523,10 +539,9 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     if (rc < 0)
         return rc;
     site_touch(st, site);
-    site->frees++;
-    site->live_blocks--;
+    site->frees++; /* (its lifetimes' n and live blocks: from frees, at the end: site_end) */
     site->live_bytes -= l->size;
-    replay_hist_add(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
+    replay_hist_put(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
     event_slice(st, e->ts);
     rp->frees++;
     /* (the new live bytes made in a register: GCC's vectorizer made the two neighbours' changes
@@ -566,7 +581,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
         rp->double_allocations++;
         replay_site_t *os = &rp->sites[entry_site(st, old->site)];
         site_touch(st, os);
-        os->live_blocks--;
+        os->live_blocks--; /* (its blocks less its allocations and frees: site_blocks) */
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
@@ -579,9 +594,8 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
     site_touch(st, site);
     site->allocations++;
     site->bytes += e->size;
-    site->live_blocks++;
     site->live_bytes += e->size;
-    replay_hist_add(&site->sizes, e->size); /* rp->sizes: their sum, at the end */
+    replay_hist_put(&site->sizes, e->size); /* rp->sizes: their sum, at the end */
     rp->allocations++;
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
@@ -633,7 +647,7 @@ static void la_site(void *ctx, size_t i, uint32_t *stack, uint64_t *blocks, uint
 {
     const replay_site_t *s = &((state_t *)ctx)->rp->sites[i];
     *stack = s->stack_id;
-    *blocks = s->live_blocks;
+    *blocks = site_blocks(s);
     *bytes = s->live_bytes;
 }
 
@@ -892,6 +906,7 @@ int replay_end(void *state, const tracemodel_t *m)
         return rc;
     slice_leave(st); /* (the current slice's counts) */
     for (size_t i = 0; i < rp->nsites; i++) {
+        site_end(&rp->sites[i]);
         site_touch(st, &rp->sites[i]);
         replay_hist_merge(&rp->sizes, &rp->sites[i].sizes); /* (before est_finish scales) */
     }

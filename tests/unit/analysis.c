@@ -214,7 +214,8 @@ TEST(sites_by_any_stack_id)
  * events stay in it): every slice's allocations, frees, bytes, live bytes and most live bytes
  * as a replay of each event into its own slice gives them, with one thread's times going back
  * and forth between slices, events at the start and past the end, a failed allocation, an
- * unmatched free alone in its slice, a double allocation and a peak in a slice left early. */
+ * unmatched free alone in its slice, a double allocation and a peak in a slice left early; the
+ * site's live blocks and histogram counts (kept from its allocations and frees). */
 TEST(timeline_slices_from_any_order)
 {
     static const struct {
@@ -315,6 +316,15 @@ TEST(timeline_slices_from_any_order)
     }
     expect_u64_eq(rp.peak_bytes, peak);
     expect_u64_eq(rp.live_bytes, live);
+    /* the one site's blocks (the double allocation's forgotten one out) and histograms */
+    assert_u64_eq(rp.nsites, 1);
+    expect_u64_eq(rp.sites[0].live_blocks, nlive);
+    expect_u64_eq(rp.live_blocks, nlive);
+    expect_u64_eq(rp.sites[0].sizes.n, rp.sites[0].allocations);
+    expect_u64_eq(rp.sites[0].lifetimes.n, rp.sites[0].frees);
+    expect_u64_eq(rp.sizes.n, rp.allocations);
+    expect_u64_eq(rp.sites[0].allocations, 9);
+    expect_u64_eq(rp.sites[0].frees, 5);
     analyses_free(&rp, NULL, NULL);
 }
 
