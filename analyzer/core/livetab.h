@@ -776,14 +776,18 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
                 unsigned char *e = s + i * 16;
                 uint64_t lo = livetab_ld64(e);
                 const uint64_t sz = livetab_w_size(lo);
+                /* (a live block's size is below both marks: one test for the usual case) */
+                if (PS_UNLIKELY(sz >= LIVETAB_W_SZ_SIDE) && sz == LIVETAB_W_SZ_DEAD) {
+                    b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+                    b->fn = (uint8_t)((k >> 16) & 31);
+                    t->last_state = -1;
+                    b->size = b->ts = 0;
+                    return LIVETAB_DEAD;
+                }
                 if (PS_LIKELY(sz != LIVETAB_W_SZ_SIDE)) {
                     b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
                     b->fn = (uint8_t)((k >> 16) & 31);
                     t->last_state = -1; /* (the latest find's state is gone) */
-                    if (sz == LIVETAB_W_SZ_DEAD) {
-                        b->size = b->ts = 0;
-                        return LIVETAB_DEAD;
-                    }
                     b->size = sz;
                     b->ts = t->t0 + (lo & ((1ull << 44) - 1));
                     /* key, site and fn stay; size becomes the mark, ts 0 */
