@@ -559,6 +559,40 @@ TEST(batches_merge_spans_at_equal_times)
     expect_true(ties > 100); /* (the two threads do meet at one time) */
 }
 
+/* One thread's columnar span whose times go down and up (a clock that stepped back): the
+ * trace's time range (the model's first and last times) is its least and its greatest time
+ * whether the span goes in batches (whose loop tests the greatest first) or event by event. */
+TEST(batches_time_range_of_unsorted_spans)
+{
+    static const uint64_t ts[] = {5000, 4000, 6000, 1500, 7000, 3000, 6999, 1400, 1401};
+    synth_buf_t f = {0}, r = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (unsigned i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        synth_alloc(&r, PS_FN_MALLOC, 1, ts[i], 0x7f0000001000ull + 64 * i, 8, 0);
+    cols_chunk_tid(&f, &r, 10, 0, 1, 0);
+    synth_buf_free(&r);
+    end_chunk(&f, 6500);
+    write_file(&f);
+    synth_buf_free(&f);
+    char err[512];
+    got_t g;
+    tracemodel_t m1, m2;
+    memset(&m1, 0, sizeof m1);
+    memset(&m2, 0, sizeof m2);
+    big_nev = bt_nev = 0;
+    pass_sink_t one = {&ops_big, &g, NULL}, batch = {&ops_big_batches, &g, NULL};
+    expect_u64_eq(pass_run(path, &m1, &one, 1, err, sizeof err), 0);
+    expect_u64_eq(pass_run(path, &m2, &batch, 1, err, sizeof err), 0);
+    expect_u64_eq(big_nev, 9);
+    expect_u64_eq(bt_nev, 9);
+    expect_u64_eq(m1.last_ts, 7000);
+    expect_u64_eq(m2.last_ts, 7000);
+    expect_u64_eq(m1.first_ts, 1400);
+    expect_u64_eq(m2.first_ts, 1400);
+    tracemodel_free(&m1);
+    tracemodel_free(&m2);
+}
+
 /* A file that is no trace: a negative code and one line. */
 TEST(not_a_trace)
 {
@@ -797,6 +831,7 @@ int main(void)
         TEST_ENTRY(batches_keep_stream_order_and_prefetch_ahead),
         TEST_ENTRY(live_hint_from_the_leak_scan),
         TEST_ENTRY(batches_merge_spans_at_equal_times),
+        TEST_ENTRY(batches_time_range_of_unsorted_spans),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
