@@ -845,9 +845,9 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
 int replay_events(void *state, const pass_event_t *ev, size_t n)
 {
     state_t *st = state;
-    replay_evres_t *out = st->rp->evres;
-    for (size_t i = 0; i < n; i++) {
-        const event_t *e = &ev[i];
+    replay_t *rp = st->rp; /* (once: GCC loaded it again for every event) */
+    replay_evres_t *out = rp->evres;
+    for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
         if (PS_UNLIKELY(e->ts > st->la_due)) { /* a scan or snapshot before this event */
             int rc = la_answer(st, e->ts);
             if (rc < 0)
@@ -855,9 +855,9 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
         }
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
-        out[i].freed = false;
-        int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
-        out[i].live_bytes = st->rp->live_bytes;
+        out->freed = false;
+        int rc = e->kind == EV_RELEASE ? event_release(st, e, out) : event_alloc(st, e);
+        out->live_bytes = rp->live_bytes;
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
