@@ -64,11 +64,12 @@ typedef struct state_s {
     uint64_t tmp_size;
     uint32_t tmp_site;
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
-    /* the timeline's slice the latest events went to (event_slice): its bounds [slice_lo,
-     * slice_lo + slice_w), the summary's counts when they came into it (its counts are the
-     * summary's since, added when they leave it: slice_leave), the most live bytes after an
-     * allocation there */
-    uint64_t slice_lo, slice_w;
+    /* the timeline's slice the latest events went to (event_window): its bounds [slice_lo,
+     * slice_hi), the summary's counts when they came into it (its counts are the summary's
+     * since, added when they leave it: slice_leave), the most live bytes after an allocation
+     * there; an event in [slice_lo, slice_lo + win_w) is in it with no scan or snapshot to
+     * answer first (la_due), 0: to be made again */
+    uint64_t slice_lo, slice_hi, win_w;
     unsigned slice_cur;
     uint64_t slice_allocs0, slice_frees0, slice_bytes0, slice_max;
     /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
@@ -164,15 +165,7 @@ static PS_NOINLINE void event_slice_move(state_t *st, uint64_t ts)
     if (!rp->slice_ns || i == REPLAY_SLICES - 1 || hi < base)
         hi = UINT64_MAX;
     st->slice_lo = lo;
-    st->slice_w = hi - lo;
-}
-
-/* Before a heap event's counts change: its slice becomes the current one (the previous
- * event's while ts is within its bounds: no division, one compare per event). */
-static PS_ALWAYS_INLINE void event_slice(state_t *st, uint64_t ts)
-{
-    if (PS_UNLIKELY(ts - st->slice_lo >= st->slice_w))
-        event_slice_move(st, ts);
+    st->slice_hi = hi;
 }
 
 /* Stack ids are interned in order by the shim, so they are small and dense: those below
@@ -542,7 +535,6 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     site->frees++; /* (its lifetimes' n and live blocks: from frees, at the end: site_end) */
     site->live_bytes -= l->size;
     replay_hist_put(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
-    event_slice(st, e->ts);
     rp->frees++;
     /* (the new live bytes made in a register: GCC's vectorizer made the two neighbours' changes
      * one 16-byte load, add and store, with ten instructions to build the operands) */
@@ -571,7 +563,6 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
     } else if ((rc = alloc_site(st, e, &si, &v)) < 0) {
         return rc;
     }
-    event_slice(st, e->ts); /* (before the counts change: a forgotten block's too) */
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
     if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
@@ -660,6 +651,22 @@ static PS_NOINLINE int la_answer(state_t *st, uint64_t before)
     int rc = leakaddr_answer(rp->leakaddr, before, &v);
     st->la_due = leakaddr_due(rp->leakaddr);
     return rc;
+}
+
+/* Before a heap event at ts: a scan or snapshot before it answered (la_answer), its slice the
+ * current one (event_slice_move), and the window of the events that need neither (the slice up
+ * to la_due): replay_events' one compare per event for both. */
+static PS_NOINLINE int event_window(state_t *st, uint64_t ts)
+{
+    if (ts > st->la_due) {
+        int rc = la_answer(st, ts);
+        if (rc < 0)
+            return rc;
+    }
+    event_slice_move(st, ts);
+    uint64_t end = st->la_due < st->slice_hi ? st->la_due + 1 : st->slice_hi;
+    st->win_w = end > st->slice_lo ? end - st->slice_lo : 0;
+    return 0;
 }
 
 /* ---- the analysis ------------------------------------------------------------------- */
@@ -818,6 +825,7 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
         state_t *st = state;
         int rc = leakaddr_record(&st->rp->leakaddr, tid, rec);
         st->la_due = leakaddr_due(st->rp->leakaddr);
+        st->win_w = 0; /* (the window again: event_window) */
         return rc;
     }
     if (rec->type != PS_REC_RSS)
@@ -848,8 +856,9 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     replay_t *rp = st->rp; /* (once: GCC loaded it again for every event) */
     replay_evres_t *out = rp->evres;
     for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
-        if (PS_UNLIKELY(e->ts > st->la_due)) { /* a scan or snapshot before this event */
-            int rc = la_answer(st, e->ts);
+        /* a scan or snapshot to answer before this event, or another slice */
+        if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
+            int rc = event_window(st, e->ts);
             if (rc < 0)
                 return rc;
         }
