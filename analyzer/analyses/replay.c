@@ -116,6 +116,12 @@ static PS_ALWAYS_INLINE uint32_t entry_site(const state_t *st, uint32_t v)
     return PS_UNLIKELY(st->by_thread) ? st->pl[v].site : v;
 }
 
+/* entry_site where the caller knows by_thread (replay_events' loops: one for each case). */
+static PS_ALWAYS_INLINE uint32_t entry_site_in(const state_t *st, uint32_t v, bool by_thread)
+{
+    return by_thread ? st->pl[v].site : v;
+}
+
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
 static unsigned state_slice(const state_t *st, uint64_t ts)
 {
@@ -489,7 +495,9 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out)
+/* (sampled and by_thread: st's, constants in each of replay_events' loops) */
+static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out,
+                                          const bool sampled, const bool by_thread)
 {
     replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
@@ -499,7 +507,7 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         int rc = 0;
         if (ls == LIVETAB_DEAD) {
             rp->double_frees++;
-            rc = misuse_double(st->misuse, rp->sites[entry_site(st, l->site)].stack_id, l->fn,
+            rc = misuse_double(st->misuse, rp->sites[entry_site_in(st, l->site, by_thread)].stack_id, l->fn,
                                e->stack, e->fn);
         } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
             rp->invalid_frees++;
@@ -507,14 +515,14 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         }
         return rc;
     }
-    const uint32_t si = entry_site(st, l->site);
+    const uint32_t si = entry_site_in(st, l->site, by_thread);
     replay_site_t *site = &rp->sites[si];
     /* (the take's block is in registers: livetab_take_general's copy) */
     out->released.size = l->size;
     out->released.alloc_ts = l->ts;
     out->released.stack_id = site->stack_id;
     out->released.alloc_fn = l->fn;
-    out->released.cross_thread = st->by_thread && st->pl[l->site].tid != e->tid;
+    out->released.cross_thread = by_thread && st->pl[l->site].tid != e->tid;
     out->freed = true;
     bool tmp = l->size == st->tmp_size && si + 1 == st->tmp_site;
     if (tmp) {
@@ -522,7 +530,7 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         rp->temporary++;
     }
     st->tmp_site = 0;
-    if (PS_UNLIKELY(st->sampled))
+    if (PS_UNLIKELY(sampled))
         est_release(st, site, l->size, e->ts, true, tmp);
     int rc = 0;
     if (PS_UNLIKELY(!(st->fams[l->fn] & st->fams[e->fn]))) {
@@ -545,7 +553,8 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     return 0;
 }
 
-static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, const bool sampled,
+                                        const bool by_thread)
 {
     replay_t *rp = st->rp;
     uint32_t si, v;
@@ -570,13 +579,13 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
     if (PS_UNLIKELY(rc == LIVETAB_LIVE)) {
         /* a release we never saw: forget the old block */
         rp->double_allocations++;
-        replay_site_t *os = &rp->sites[entry_site(st, old->site)];
+        replay_site_t *os = &rp->sites[entry_site_in(st, old->site, by_thread)];
         site_touch(st, os);
         os->live_blocks--; /* (its blocks less its allocations and frees: site_blocks) */
         os->live_bytes -= old->size;
         rp->live_blocks--;
         rp->live_bytes -= old->size;
-        if (PS_UNLIKELY(st->sampled))
+        if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
     replay_site_t *site = &rp->sites[si];
@@ -600,7 +609,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
             st->peak_epoch++;
         }
     }
-    if (PS_UNLIKELY(st->sampled))
+    if (PS_UNLIKELY(sampled))
         est_alloc(st, site, e->size, e->ts);
     return 0;
 }
@@ -850,9 +859,11 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     return 0;
 }
 
-int replay_events(void *state, const pass_event_t *ev, size_t n)
+/* replay_events for a trace sampled or not, by_thread or not (constants in each copy: no test
+ * of them per event) */
+static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
+                                      const bool sampled, const bool by_thread)
 {
-    state_t *st = state;
     replay_t *rp = st->rp; /* (once: GCC loaded it again for every event) */
     replay_evres_t *out = rp->evres;
     for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
@@ -865,12 +876,26 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         out->freed = false;
-        int rc = e->kind == EV_RELEASE ? event_release(st, e, out) : event_alloc(st, e);
+        int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
+                                       : event_alloc(st, e, sampled, by_thread);
         out->live_bytes = rp->live_bytes;
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
     return 0;
+}
+
+static PS_NOINLINE int events_sampled(state_t *st, const pass_event_t *ev, size_t n)
+{
+    return events_in(st, ev, n, true, st->by_thread);
+}
+
+int replay_events(void *state, const pass_event_t *ev, size_t n)
+{
+    state_t *st = state;
+    if (PS_UNLIKELY(st->sampled))
+        return events_sampled(st, ev, n);
+    return st->by_thread ? events_in(st, ev, n, false, true) : events_in(st, ev, n, false, false);
 }
 
 int replay_event(void *state, const pass_event_t *e)
