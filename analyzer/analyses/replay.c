@@ -495,7 +495,8 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-/* (sampled and by_thread: st's, constants in each of replay_events' loops) */
+/* (sampled and by_thread: st's, constants in each of replay_events' loops; out: the event's
+ * result, its live bytes written here from the register that has them) */
 static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out,
                                           const bool sampled, const bool by_thread)
 {
@@ -507,12 +508,13 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         int rc = 0;
         if (ls == LIVETAB_DEAD) {
             rp->double_frees++;
-            rc = misuse_double(st->misuse, rp->sites[entry_site_in(st, l->site, by_thread)].stack_id, l->fn,
-                               e->stack, e->fn);
+            const replay_site_t *ds = &rp->sites[entry_site_in(st, l->site, by_thread)];
+            rc = misuse_double(st->misuse, ds->stack_id, l->fn, e->stack, e->fn);
         } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
             rp->invalid_frees++;
             rc = misuse_invalid(st->misuse, e->stack, e->fn);
         }
+        out->live_bytes = rp->live_bytes;
         return rc;
     }
     const uint32_t si = entry_site_in(st, l->site, by_thread);
@@ -550,11 +552,12 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     PS_IN_REG(live);
     rp->live_bytes = live;
     rp->live_blocks--;
+    out->live_bytes = live;
     return 0;
 }
 
-static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, const bool sampled,
-                                        const bool by_thread)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_evres_t *out,
+                                        const bool sampled, const bool by_thread)
 {
     replay_t *rp = st->rp;
     uint32_t si, v;
@@ -564,6 +567,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, const boo
             return rc;
         rp->failed_allocations++;
         rp->sites[si].failed++;
+        out->live_bytes = rp->live_bytes;
         return 0;
     }
     if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
@@ -600,6 +604,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, const boo
     rp->bytes_allocated += e->size;
     rp->live_blocks++;
     rp->live_bytes += e->size;
+    out->live_bytes = rp->live_bytes;
     if (rp->live_bytes > st->slice_max) {
         st->slice_max = rp->live_bytes;
         /* (the peak is at least any slice's most: a new peak is a new most too) */
@@ -864,8 +869,7 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
 static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
                                       const bool sampled, const bool by_thread)
 {
-    replay_t *rp = st->rp; /* (once: GCC loaded it again for every event) */
-    replay_evres_t *out = rp->evres;
+    replay_evres_t *out = st->rp->evres;
     for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
         /* a scan or snapshot to answer before this event, or another slice */
         if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
@@ -876,9 +880,9 @@ static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         out->freed = false;
+        /* (each writes out->live_bytes) */
         int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
-                                       : event_alloc(st, e, sampled, by_thread);
-        out->live_bytes = rp->live_bytes;
+                                       : event_alloc(st, e, out, sampled, by_thread);
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
