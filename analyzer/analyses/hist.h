@@ -38,6 +38,14 @@ static inline void replay_hist_put(replay_hist_t *h, uint64_t v)
         h->max = v;
 }
 
+/* replay_hist_put of a value known not to be 0. */
+static inline void replay_hist_put_nz(replay_hist_t *h, uint64_t v)
+{
+    h->count[1u + (63u ^ (unsigned)__builtin_clzll(v))]++;
+    if (v > h->max)
+        h->max = v;
+}
+
 void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from);
 
 #endif /* PERFSHIM_HIST_H */

@@ -42,6 +42,10 @@
 
 /* ---- the replay's state ------------------------------------------------------------- */
 
+/* No site (state_t.tmp_site): a site index is below the sites' count, which their memory
+ * keeps far below 2^32 - 1 (1248 bytes a site). */
+#define REPLAY_NO_SITE UINT32_MAX
+
 /* replay_prefetch keeps the places of at most this many blocks for replay_events to
  * prefetch, one with each event (more: at once). */
 #define REPLAY_PF_MAX 32
@@ -59,8 +63,8 @@ typedef struct state_s {
     livetab_t live; /* blocks by address */
     uint64_t peak_epoch;
     /* heaptrack's temporary allocation (see replay.h): the last event of the merged stream
-     * was the allocation of tmp_size bytes at site tmp_site - 1 (0: not an allocation; a
-     * site is a stack) */
+     * was the allocation of tmp_size bytes at site tmp_site (REPLAY_NO_SITE: not an
+     * allocation; a site is a stack) */
     uint64_t tmp_size;
     uint32_t tmp_site;
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
@@ -526,12 +530,12 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     out->released.alloc_fn = l->fn;
     out->released.cross_thread = by_thread && st->pl[l->site].tid != e->tid;
     out->freed = true;
-    bool tmp = l->size == st->tmp_size && si + 1 == st->tmp_site;
+    bool tmp = l->size == st->tmp_size && si == st->tmp_site;
     if (tmp) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;
     }
-    st->tmp_site = 0;
+    st->tmp_site = REPLAY_NO_SITE;
     if (PS_UNLIKELY(sampled))
         est_release(st, site, l->size, e->ts, true, tmp);
     int rc = 0;
@@ -544,7 +548,10 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     site_touch(st, site);
     site->frees++; /* (its lifetimes' n and live blocks: from frees, at the end: site_end) */
     site->live_bytes -= l->size;
-    replay_hist_put(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
+    if (PS_LIKELY(e->ts > l->ts)) /* (one compare for the order and for 0) */
+        replay_hist_put_nz(&site->lifetimes, e->ts - l->ts);
+    else
+        replay_hist_put(&site->lifetimes, 0);
     rp->frees++;
     /* (the new live bytes made in a register: GCC's vectorizer made the two neighbours' changes
      * one 16-byte load, add and store, with ten instructions to build the operands) */
@@ -594,7 +601,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
     }
     replay_site_t *site = &rp->sites[si];
     st->tmp_size = e->size;
-    st->tmp_site = si + 1;
+    st->tmp_site = si;
     site_touch(st, site);
     site->allocations++;
     site->bytes += e->size;
@@ -695,6 +702,7 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     st->la_due = UINT64_MAX;
     st->hot_tid = UINT64_MAX; /* (no thread's: no allocation yet) */
+    st->tmp_site = REPLAY_NO_SITE;
     /* the allocating thread, where the trace's frees do not say whether they cross threads */
     st->by_thread = !(m->file_flags & PS_FILE_F_CROSS_FREES);
     *state = st;
