@@ -519,6 +519,7 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
             rc = misuse_invalid(st->misuse, e->stack, e->fn);
         }
         out->live_bytes = rp->live_bytes;
+        out->freed = false;
         return rc;
     }
     const uint32_t si = entry_site_in(st, l->site, by_thread);
@@ -575,6 +576,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         rp->failed_allocations++;
         rp->sites[si].failed++;
         out->live_bytes = rp->live_bytes;
+        out->freed = false;
         return 0;
     }
     if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
@@ -612,6 +614,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
     rp->live_blocks++;
     rp->live_bytes += e->size;
     out->live_bytes = rp->live_bytes;
+    out->freed = false;
     if (rp->live_bytes > st->slice_max) {
         st->slice_max = rp->live_bytes;
         /* (the peak is at least any slice's most: a new peak is a new most too) */
@@ -887,8 +890,7 @@ static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_
         }
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
-        out->freed = false;
-        /* (each writes out->live_bytes) */
+        /* (each writes out->live_bytes and out->freed) */
         int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
                                        : event_alloc(st, e, out, sampled, by_thread);
         if (PS_UNLIKELY(rc < 0))
