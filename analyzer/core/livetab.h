@@ -164,6 +164,21 @@ static inline size_t livetab_home(uint64_t key, size_t nhome)
     return (size_t)(((unsigned __int128)(key << LIVETAB_KEY_SHIFT) * nhome) >> 64);
 }
 
+/* livetab_perm43(x) << LIVETAB_KEY_SHIFT (the key where an entry's top 64 bits hold it, as the
+ * probes compare it), in fewer steps: the product by the multiplier shifted up drops the bits
+ * above 43 itself, no mask (the group's bits below it are 0: a multiple of 8 times it). */
+static PS_ALWAYS_INLINE uint64_t livetab_kw43(uint64_t x)
+{
+    return (x & ~LIVETAB_GROUP_MASK) * (0x9e3779b97f4a7c15ull << LIVETAB_KEY_SHIFT) |
+           (x & LIVETAB_GROUP_MASK) << LIVETAB_KEY_SHIFT;
+}
+
+/* livetab_home of the key whose livetab_kw43 is kw. */
+static PS_ALWAYS_INLINE size_t livetab_home_kw(uint64_t kw, size_t nhome)
+{
+    return (size_t)(((unsigned __int128)kw * nhome) >> 64);
+}
+
 static PS_ALWAYS_INLINE uint64_t livetab_ld64(const unsigned char *p)
 {
     uint64_t v;
@@ -698,8 +713,8 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
         if (PS_LIKELY(r < LIVETAB_KEY_MASK && livetab_w_fits(t, b))) {
-            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
-            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            const uint64_t kw = livetab_kw43(r + 1), key = kw >> LIVETAB_KEY_SHIFT;
+            size_t i = livetab_home_kw(kw, t->nhome), n = t->nslots;
             if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
                 __builtin_unreachable();
             unsigned char *s = t->slots;
@@ -735,7 +750,7 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             }
             const uint64_t site = b->site;
             const uint64_t lo = (b->ts - t->t0) | b->size << 44 | site << 62;
-            const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | key << LIVETAB_KEY_SHIFT;
+            const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | kw;
             memcpy(e, &lo, sizeof lo);
             memcpy(e + 8, &hi, sizeof hi);
             livetab_count_set(t, was);
@@ -764,8 +779,8 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
         if (PS_LIKELY(r < LIVETAB_KEY_MASK)) {
-            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
-            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            const uint64_t kw = livetab_kw43(r + 1), key = kw >> LIVETAB_KEY_SHIFT;
+            size_t i = livetab_home_kw(kw, t->nhome), n = t->nslots;
             if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
                 __builtin_unreachable();
             unsigned char *s = t->slots;

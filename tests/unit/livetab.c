@@ -788,7 +788,26 @@ TEST(put_take_at_the_limits)
     livetab_free(&t);
 }
 
-TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(put_take_at_the_limits), TEST_ENTRY(random_put_take_12),
+/* The fast paths' key (livetab_kw43, livetab_home_kw) is the key of livetab_perm43 shifted
+ * to the top, with its home, for any 43-bit value: random ones and the edges. */
+TEST(shifted_key_is_the_key)
+{
+    static const uint64_t edge[] = {1, 7, 8, 9, 15, 16, LIVETAB_KEY_MASK, LIVETAB_KEY_MASK - 7,
+                                    LIVETAB_KEY_MASK - 8, 1ull << 42, (1ull << 42) - 1};
+    static const size_t nh[] = {1, 4032, 65472, 3000000, (size_t)1 << 40};
+    size_t bad = 0;
+    for (size_t i = 0; i < 200000 + sizeof edge / sizeof edge[0]; i++) {
+        uint64_t x = i < sizeof edge / sizeof edge[0] ? edge[i] : rnd() & LIVETAB_KEY_MASK;
+        uint64_t key = livetab_perm43(x), kw = livetab_kw43(x);
+        bad += kw != key << LIVETAB_KEY_SHIFT || kw >> LIVETAB_KEY_SHIFT != key;
+        for (size_t j = 0; j < sizeof nh / sizeof nh[0]; j++)
+            bad += livetab_home_kw(kw, nh[j]) != livetab_home(key, nh[j]);
+    }
+    expect_u64_eq(bad, 0);
+}
+
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(put_take_at_the_limits),
+          TEST_ENTRY(shifted_key_is_the_key), TEST_ENTRY(random_put_take_12),
           TEST_ENTRY(grouped_keys), TEST_ENTRY(small_table_fixed_layout),
           TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
           TEST_ENTRY(random_put_take),
