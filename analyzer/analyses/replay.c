@@ -580,8 +580,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         return 0;
     }
     if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
-        si = st->hot_si; /* (the latest allocation's stack and thread) */
-        v = st->hot_v;
+        v = st->hot_v; /* (the latest allocation's stack and thread) */
     } else if ((rc = alloc_site(st, e, &si, &v)) < 0) {
         return rc;
     }
@@ -601,6 +600,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
+    si = st->hot_si; /* (alloc_site made them the latest: loaded here, not kept across the put) */
     replay_site_t *site = &rp->sites[si];
     st->tmp_size = e->size;
     st->tmp_site = si;
