@@ -713,7 +713,8 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
         if (PS_LIKELY(r < LIVETAB_KEY_MASK && livetab_w_fits(t, b))) {
-            const uint64_t kw = livetab_kw43(r + 1), key = kw >> LIVETAB_KEY_SHIFT;
+            /* (the key compared where it is in kw: (k ^ kw) >> KEY_SHIFT, no shifts of both) */
+            const uint64_t kw = livetab_kw43(r + 1);
             size_t i = livetab_home_kw(kw, t->nhome), n = t->nslots;
             if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
                 __builtin_unreachable();
@@ -723,7 +724,7 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
                 i++;
             int was = LIVETAB_ABSENT;
             unsigned char *e = s + i * 16;
-            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+            if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
                 const uint64_t lo = livetab_ld64(e), sz = livetab_w_size(lo);
                 if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
                     goto general;
@@ -779,7 +780,8 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
         if (PS_LIKELY(r < LIVETAB_KEY_MASK)) {
-            const uint64_t kw = livetab_kw43(r + 1), key = kw >> LIVETAB_KEY_SHIFT;
+            /* (the key compared where it is in kw: (k ^ kw) >> KEY_SHIFT, no shifts of both) */
+            const uint64_t kw = livetab_kw43(r + 1);
             size_t i = livetab_home_kw(kw, t->nhome), n = t->nslots;
             if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
                 __builtin_unreachable();
@@ -787,7 +789,7 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
             uint64_t k = 0;
             while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
                 i++;
-            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+            if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
                 unsigned char *e = s + i * 16;
                 uint64_t lo = livetab_ld64(e);
                 const uint64_t sz = livetab_w_size(lo);
