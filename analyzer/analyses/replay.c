@@ -109,7 +109,7 @@ typedef struct state_s {
     uint32_t *pl_val;
     size_t pl_map_cap, pl_map_n;
     /* the latest allocation's stack and thread (hot_tid: UINT64_MAX before any), its site and
-     * block table value (the site, or its placement where by_thread): alloc_site */
+     * block table value (the site, or its placement where by_thread): site_placement */
     uint64_t hot_tid;
     uint32_t hot_stack, hot_si, hot_v;
 } state_t;
@@ -320,8 +320,8 @@ static inline int placement(state_t *st, uint32_t si, uint32_t tid, uint32_t *ou
 /* The site of an allocation of e's stack (not a failed one: no placement) and the block
  * table's site field for it (the site, or its placement where by_thread); the latest ones are
  * kept (st->hot_*: an allocation of the same stack and thread finds them there). */
-static PS_NOINLINE int alloc_site(state_t *st, const pass_event_t *e, uint32_t *si,
-                                  uint32_t *v)
+static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, uint32_t *si,
+                                      uint32_t *v)
 {
     int rc = state_site(st, e->stack, si);
     if (rc < 0)
@@ -581,7 +581,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
     }
     if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
         v = st->hot_v; /* (the latest allocation's stack and thread) */
-    } else if ((rc = alloc_site(st, e, &si, &v)) < 0) {
+    } else if ((rc = site_placement(st, e, &si, &v)) < 0) {
         return rc;
     }
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
@@ -600,7 +600,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
-    si = st->hot_si; /* (alloc_site made them the latest: loaded here, not kept across the put) */
+    si = st->hot_si; /* (the latest, site_placement's too: a load, not kept across the put) */
     replay_site_t *site = &rp->sites[si];
     st->tmp_size = e->size;
     st->tmp_site = si;

@@ -282,8 +282,10 @@ TEST(timeline_slices_from_any_order)
         } else {
             if (!ev[i].ptr)
                 continue; /* failed */
-            if (j < nlive) /* double: the old block is forgotten */
-                live -= live_size[j], live_ptr[j] = live_ptr[--nlive], live_size[j] = live_size[nlive];
+            if (j < nlive) { /* double: the old block is forgotten */
+                live -= live_size[j];
+                live_ptr[j] = live_ptr[--nlive], live_size[j] = live_size[nlive];
+            }
             live_ptr[nlive] = ev[i].ptr, live_size[nlive++] = ev[i].size;
             live += ev[i].size;
             sl->allocations++;
