@@ -330,6 +330,70 @@ TEST(timeline_slices_from_any_order)
     analyses_free(&rp, NULL, NULL);
 }
 
+/* Allocations of two threads from two stacks in every order (the replay keeps the latest
+ * allocation's stack and thread, and their site and placement, for the next one), released
+ * by either thread: each site has its own allocations, frees, bytes and live blocks, and
+ * every release finds its block. */
+TEST(sites_by_stack_and_thread)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    uint64_t ts = 1100, want_allocs[2] = {0}, want_bytes[2] = {0}, want_frees[2] = {0};
+    uint64_t ptr[64] = {0};
+    uint32_t site_of[64] = {0};
+    for (unsigned i = 0; i < 400; i++) {
+        /* thread: 10 in runs of 3, 20 between; stack: in runs of 7 (both threads meet stack 1
+         * first: placements in another order than the sites) */
+        synth_buf_t *r = i % 5 < 3 ? &a : &b;
+        uint32_t stack = 1 + (i / 7) % 2;
+        unsigned k = (i * 11) % 64;
+        if (ptr[k]) { /* released by whichever thread runs now */
+            synth_free(r, ts++, ptr[k]);
+            want_frees[site_of[k] - 1]++;
+            ptr[k] = 0;
+        }
+        ptr[k] = 0x7f0000100000ull + 0x100ull * i;
+        site_of[k] = stack;
+        synth_alloc(r, PS_FN_MALLOC, stack, ts++, ptr[k], 8 + i % 50, 0);
+        want_allocs[stack - 1]++;
+        want_bytes[stack - 1] += 8 + i % 50;
+    }
+    ps_chunk_header_t ha = {.tid = 10, .seq = 0, .t_first = 1100, .t_last = ts};
+    ps_chunk_header_t hb = {.tid = 20, .seq = 0, .t_first = 1100, .t_last = ts};
+    synth_chunk(&f, &a, &ha, 1);
+    synth_chunk(&f, &b, &hb, 1);
+    synth_buf_free(&a);
+    ps_rec_end_t end = {.ts = ts};
+    synth_end(&a, &end);
+    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .t_first = ts, .t_last = ts};
+    synth_chunk(&f, &a, &hz, 1);
+    char p2[4300];
+    snprintf(p2, sizeof p2, "%s.threads", path[0] ? path : "/tmp/psanalysis");
+    FILE *fp = fopen(p2, "wb");
+    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    synth_buf_free(&b);
+    replay_t rp;
+    char err[512];
+    memset(&rp, 0, sizeof rp);
+    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
+    unlink(p2);
+    assert_u64_eq(rc, 0);
+    expect_u64_eq(rp.unmatched_frees, 0);
+    assert_u64_eq(rp.nsites, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        const replay_site_t *st = &rp.sites[i];
+        unsigned w = st->stack_id - 1;
+        assert_true(w < 2);
+        expect_u64_eq(st->allocations, want_allocs[w]);
+        expect_u64_eq(st->bytes, want_bytes[w]);
+        expect_u64_eq(st->frees, want_frees[w]);
+        expect_u64_eq(st->live_blocks, want_allocs[w] - want_frees[w]);
+    }
+    analyses_free(&rp, NULL, NULL);
+}
+
 /* The uncompress() that libdwarf's sections go through (core/dwarfinfo.c: libdeflate when
  * installed, else zlib): a zlib stream comes back byte for byte with its length; a short
  * destination is Z_BUF_ERROR and a corrupt stream Z_DATA_ERROR, as zlib's own says. */
@@ -365,6 +429,7 @@ int main(void)
         TEST_ENTRY(all),
         TEST_ENTRY(sites_by_any_stack_id),
         TEST_ENTRY(timeline_slices_from_any_order),
+        TEST_ENTRY(sites_by_stack_and_thread),
         TEST_ENTRY(dwarf_section_inflate),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
