@@ -558,8 +558,7 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
      * one 16-byte load, add and store, with ten instructions to build the operands) */
     uint64_t live = rp->live_bytes - l->size;
     PS_IN_REG(live);
-    rp->live_bytes = live;
-    rp->live_blocks--;
+    rp->live_bytes = live; /* (rp->live_blocks: replay_live_blocks, after the batch) */
     out->live_bytes = live;
     return 0;
 }
@@ -595,7 +594,6 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         site_touch(st, os);
         os->live_blocks--; /* (its blocks less its allocations and frees: site_blocks) */
         os->live_bytes -= old->size;
-        rp->live_blocks--;
         rp->live_bytes -= old->size;
         if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
@@ -611,7 +609,6 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
     replay_hist_put(&site->sizes, e->size); /* rp->sizes: their sum, at the end */
     rp->allocations++;
     rp->bytes_allocated += e->size;
-    rp->live_blocks++;
     rp->live_bytes += e->size;
     out->live_bytes = rp->live_bytes;
     out->freed = false;
@@ -899,6 +896,14 @@ static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_
     return 0;
 }
 
+/* The summary's live blocks (not counted per event): the allocations less the frees, less the
+ * blocks double allocations forgot. Made after each batch (the symbol warming reads it between
+ * batches, analysis.c) and at replay_end. */
+static void replay_live_blocks(replay_t *rp)
+{
+    rp->live_blocks = rp->allocations - rp->frees - rp->double_allocations;
+}
+
 static PS_NOINLINE int events_sampled(state_t *st, const pass_event_t *ev, size_t n)
 {
     return events_in(st, ev, n, true, st->by_thread);
@@ -907,9 +912,11 @@ static PS_NOINLINE int events_sampled(state_t *st, const pass_event_t *ev, size_
 int replay_events(void *state, const pass_event_t *ev, size_t n)
 {
     state_t *st = state;
-    if (PS_UNLIKELY(st->sampled))
-        return events_sampled(st, ev, n);
-    return st->by_thread ? events_in(st, ev, n, false, true) : events_in(st, ev, n, false, false);
+    int rc = PS_UNLIKELY(st->sampled) ? events_sampled(st, ev, n)
+             : st->by_thread          ? events_in(st, ev, n, false, true)
+                                      : events_in(st, ev, n, false, false);
+    replay_live_blocks(st->rp);
+    return rc;
 }
 
 int replay_event(void *state, const pass_event_t *e)
@@ -953,6 +960,7 @@ int replay_end(void *state, const tracemodel_t *m)
     if (rc < 0)
         return rc;
     slice_leave(st); /* (the current slice's counts) */
+    replay_live_blocks(rp);
     for (size_t i = 0; i < rp->nsites; i++) {
         site_end(&rp->sites[i]);
         site_touch(st, &rp->sites[i]);
