@@ -23,11 +23,29 @@ uint64_t replay_hist_quantile(const replay_hist_t *h, double q);
 /* Adds v (inline: the replay adds three values per heap event). */
 static inline void replay_hist_add(replay_hist_t *h, uint64_t v)
 {
-    h->count[v == 0 ? 0u : 64u - (unsigned)__builtin_clzll(v)]++;
+    /* (63 ^ clz is the top bit's index, one bsr: GCC leaves 64 - clz as bsr, xor and sub) */
+    h->count[v == 0 ? 0u : 1u + (63u ^ (unsigned)__builtin_clzll(v))]++;
     h->n++;
     if (v > h->max)
         h->max = v;
 }
+/* replay_hist_add without n, for a caller that counts the values anyway and sets n from its
+ * count before the histogram is read (the heap replay: a site's allocations, its frees). */
+static inline void replay_hist_put(replay_hist_t *h, uint64_t v)
+{
+    h->count[v == 0 ? 0u : 1u + (63u ^ (unsigned)__builtin_clzll(v))]++;
+    if (v > h->max)
+        h->max = v;
+}
+
+/* replay_hist_put of a value known not to be 0. */
+static inline void replay_hist_put_nz(replay_hist_t *h, uint64_t v)
+{
+    h->count[1u + (63u ^ (unsigned)__builtin_clzll(v))]++;
+    if (v > h->max)
+        h->max = v;
+}
+
 void replay_hist_merge(replay_hist_t *into, const replay_hist_t *from);
 
 #endif /* PERFSHIM_HIST_H */

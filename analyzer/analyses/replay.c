@@ -42,6 +42,10 @@
 
 /* ---- the replay's state ------------------------------------------------------------- */
 
+/* No site (state_t.tmp_site): a site index is below the sites' count, which their memory
+ * keeps far below 2^32 - 1 (1248 bytes a site). */
+#define REPLAY_NO_SITE UINT32_MAX
+
 /* replay_prefetch keeps the places of at most this many blocks for replay_events to
  * prefetch, one with each event (more: at once). */
 #define REPLAY_PF_MAX 32
@@ -59,16 +63,24 @@ typedef struct state_s {
     livetab_t live; /* blocks by address */
     uint64_t peak_epoch;
     /* heaptrack's temporary allocation (see replay.h): the last event of the merged stream
-     * was the allocation of (tmp_size, tmp_stack) */
-    bool tmp_armed;
+     * was the allocation of tmp_size bytes at site tmp_site (REPLAY_NO_SITE: not an
+     * allocation; a site is a stack) */
     uint64_t tmp_size;
-    uint32_t tmp_stack;
+    uint32_t tmp_site;
     misuse_t *misuse; /* the misuse analysis's (rp->misuse), NULL when not selected */
-    uint64_t slice_lo, slice_hi; /* event_slice: the bounds of the latest event's slice */
+    /* the timeline's slice the latest events went to (event_window): its bounds [slice_lo,
+     * slice_hi), the summary's counts when they came into it (its counts are the summary's
+     * since, added when they leave it: slice_leave), the most live bytes after an allocation
+     * there; an event in [slice_lo, slice_lo + win_w) is in it with no scan or snapshot to
+     * answer first (la_due), 0: to be made again */
+    uint64_t slice_lo, slice_hi, win_w;
     unsigned slice_cur;
+    uint64_t slice_allocs0, slice_frees0, slice_bytes0, slice_max;
     /* sampled traces (replay.h): N, and the estimates of the summary and the slices */
     bool sampled;     /* sample_n > 0 (one test per event, not a double compare) */
-    uint8_t fam[256]; /* ps_alloc_family of each function value (two loads per release) */
+    /* the families a function value may be of (ps_alloc_family): 1 << its family, all for
+     * PS_FAM_UNKNOWN; a release mismatches its allocation where they have none in common */
+    uint8_t fams[256];
     double sample_n;
     double est_live_bytes, est_live_blocks, est_peak, est_allocations, est_frees, est_bytes;
     double est_temporary;
@@ -96,12 +108,22 @@ typedef struct state_s {
     uint64_t *pl_key;
     uint32_t *pl_val;
     size_t pl_map_cap, pl_map_n;
+    /* the latest allocation's stack and thread (hot_tid: UINT64_MAX before any), its site and
+     * block table value (the site, or its placement where by_thread): site_placement */
+    uint64_t hot_tid;
+    uint32_t hot_stack, hot_si, hot_v;
 } state_t;
 
 /* The site index of a block table entry's site field. */
 static PS_ALWAYS_INLINE uint32_t entry_site(const state_t *st, uint32_t v)
 {
     return PS_UNLIKELY(st->by_thread) ? st->pl[v].site : v;
+}
+
+/* entry_site where the caller knows by_thread (replay_events' loops: one for each case). */
+static PS_ALWAYS_INLINE uint32_t entry_site_in(const state_t *st, uint32_t v, bool by_thread)
+{
+    return by_thread ? st->pl[v].site : v;
 }
 
 /* The timeline slice of timestamp ts (clamped to the first and the last). */
@@ -114,27 +136,46 @@ static unsigned state_slice(const state_t *st, uint64_t ts)
     return i < REPLAY_SLICES ? (unsigned)i : REPLAY_SLICES - 1;
 }
 
-/* state_slice for the merged heap events, whose times mostly stay in one slice: the previous
- * event's slice while ts is within its bounds (no 64-bit division per event). */
-static unsigned event_slice_slow(state_t *st, uint64_t ts);
-
-static inline unsigned event_slice(state_t *st, uint64_t ts)
+/* The merged heap events' slices. Their times mostly stay in one slice: a slice's counts and
+ * live bytes are not kept per event but from the summary's (rp->allocations, frees,
+ * bytes_allocated, live_bytes), whose growth while the events stay in the slice is the
+ * slice's; slice_leave adds it when they leave (and at replay_end). An allocation compares
+ * the live bytes with the slice's most (st->slice_max) only. */
+static void slice_leave(state_t *st)
 {
-    if (PS_LIKELY(ts >= st->slice_lo && ts < st->slice_hi))
-        return st->slice_cur;
-    return event_slice_slow(st, ts);
+    replay_t *rp = st->rp;
+    replay_slice_t *sl = &rp->slices[st->slice_cur];
+    uint64_t allocs = rp->allocations - st->slice_allocs0, frees = rp->frees - st->slice_frees0;
+    sl->allocations += allocs;
+    sl->frees += frees;
+    sl->bytes_allocated += rp->bytes_allocated - st->slice_bytes0;
+    if (allocs || frees) /* (the live bytes change with counted events only) */
+        sl->live_bytes = rp->live_bytes;
+    if (st->slice_max > sl->live_bytes_max)
+        sl->live_bytes_max = st->slice_max;
+    st->slice_allocs0 = rp->allocations;
+    st->slice_frees0 = rp->frees;
+    st->slice_bytes0 = rp->bytes_allocated;
 }
 
-static PS_NOINLINE unsigned event_slice_slow(state_t *st, uint64_t ts)
+/* ts's slice (state_slice) becomes the current one, with its bounds. */
+static PS_NOINLINE void event_slice_move(state_t *st, uint64_t ts)
 {
-    unsigned i = state_slice(st, ts);
     const replay_t *rp = st->rp;
-    if (ts > rp->start_ns && rp->slice_ns) {
+    unsigned i = state_slice(st, ts);
+    if (i != st->slice_cur) {
+        slice_leave(st);
         st->slice_cur = i;
-        st->slice_lo = rp->start_ns + i * rp->slice_ns;
-        st->slice_hi = i == REPLAY_SLICES - 1 ? UINT64_MAX : st->slice_lo + rp->slice_ns;
+        st->slice_max = rp->slices[i].live_bytes_max;
     }
-    return i;
+    /* slice 0 from time 0 (state_slice: ts <= start_ns too), the last one to the end; (i x
+     * slice_ns is at most ts - start_ns: no overflow; an end past 2^64: no time is beyond) */
+    uint64_t lo = i ? rp->start_ns + i * rp->slice_ns : 0, base = i ? lo : rp->start_ns;
+    uint64_t hi = base + rp->slice_ns;
+    if (!rp->slice_ns || i == REPLAY_SLICES - 1 || hi < base)
+        hi = UINT64_MAX;
+    st->slice_lo = lo;
+    st->slice_hi = hi;
 }
 
 /* Stack ids are interned in order by the shim, so they are small and dense: those below
@@ -276,6 +317,25 @@ static inline int placement(state_t *st, uint32_t si, uint32_t tid, uint32_t *ou
     return placement_slow(st, si, tid, out);
 }
 
+/* The site of an allocation of e's stack (not a failed one: no placement) and the block
+ * table's site field for it (the site, or its placement where by_thread); the latest ones are
+ * kept (st->hot_*: an allocation of the same stack and thread finds them there). */
+static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, uint32_t *si,
+                                      uint32_t *v)
+{
+    int rc = state_site(st, e->stack, si);
+    if (rc < 0)
+        return rc;
+    *v = *si;
+    if (st->by_thread && (rc = placement(st, *si, e->tid, v)) < 0)
+        return rc;
+    st->hot_tid = e->tid;
+    st->hot_stack = e->stack;
+    st->hot_si = *si;
+    st->hot_v = *v;
+    return 0;
+}
+
 static void placements_free(state_t *st)
 {
     free(st->pl);
@@ -415,6 +475,22 @@ static void est_finish(state_t *st)
 
 /* ---- heap events, in the merged order ------------------------------------------------ */
 
+/* A site's live blocks while the replay runs: its allocations less its frees, less the blocks
+ * a double allocation forgot (the only change live_blocks itself takes, below 0 mod 2^64);
+ * an allocation and a release count neither blocks nor the histograms' n (site_end). */
+static uint64_t site_blocks(const replay_site_t *s)
+{
+    return s->allocations - s->frees + s->live_blocks;
+}
+
+/* At replay_end: the counts the events left out (site_blocks). */
+static void site_end(replay_site_t *s)
+{
+    s->live_blocks = site_blocks(s);
+    s->sizes.n = s->allocations;
+    s->lifetimes.n = s->frees;
+}
+
 static void site_touch(const state_t *st, replay_site_t *site)
 {
     if (site->peak_epoch_seen < st->peak_epoch) {
@@ -423,7 +499,10 @@ static void site_touch(const state_t *st, replay_site_t *site)
     }
 }
 
-static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out)
+/* (sampled and by_thread: st's, constants in each of replay_events' loops; out: the event's
+ * result, its live bytes written here from the register that has them) */
+static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out,
+                                          const bool sampled, const bool by_thread)
 {
     replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
@@ -433,113 +512,116 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
         int rc = 0;
         if (ls == LIVETAB_DEAD) {
             rp->double_frees++;
-            rc = misuse_double(st->misuse, rp->sites[entry_site(st, l->site)].stack_id, l->fn,
-                               e->stack, e->fn);
+            const replay_site_t *ds = &rp->sites[entry_site_in(st, l->site, by_thread)];
+            rc = misuse_double(st->misuse, ds->stack_id, l->fn, e->stack, e->fn);
         } else if (!(rp->file_flags & PS_FILE_F_FORK_CHILD)) {
             rp->invalid_frees++;
             rc = misuse_invalid(st->misuse, e->stack, e->fn);
         }
+        out->live_bytes = rp->live_bytes;
+        out->freed = false;
         return rc;
     }
-    replay_site_t *site = &rp->sites[entry_site(st, l->site)];
-    /* size and ts in registers: the take stored them one by one into `bl` (its slow paths
-     * take the address), and the struct copy read them back as one 16-byte load, which no
-     * store forwards: ~13% of replay_events' samples on churn sat after that load */
-    uint64_t bsize = l->size, bts = l->ts;
-    PS_IN_REG(bsize);
-    out->released.size = bsize;
-    out->released.alloc_ts = bts;
+    const uint32_t si = entry_site_in(st, l->site, by_thread);
+    replay_site_t *site = &rp->sites[si];
+    /* (the take's block is in registers: livetab_take_general's copy) */
+    out->released.size = l->size;
+    out->released.alloc_ts = l->ts;
     out->released.stack_id = site->stack_id;
     out->released.alloc_fn = l->fn;
-    out->released.cross_thread = st->by_thread && st->pl[l->site].tid != e->tid;
+    out->released.cross_thread = by_thread && st->pl[l->site].tid != e->tid;
     out->freed = true;
-    bool tmp = st->tmp_armed && l->size == st->tmp_size && site->stack_id == st->tmp_stack;
+    bool tmp = l->size == st->tmp_size && si == st->tmp_site;
     if (tmp) {
         site->temporary++; /* heaptrack compares (size, stack), not the address */
         rp->temporary++;
     }
-    st->tmp_armed = false;
-    if (PS_UNLIKELY(st->sampled))
+    st->tmp_site = REPLAY_NO_SITE;
+    if (PS_UNLIKELY(sampled))
         est_release(st, site, l->size, e->ts, true, tmp);
-    int fa = st->fam[l->fn], ff = st->fam[e->fn];
     int rc = 0;
-    if (fa != ff && fa != PS_FAM_UNKNOWN && ff != PS_FAM_UNKNOWN) {
+    if (PS_UNLIKELY(!(st->fams[l->fn] & st->fams[e->fn]))) {
         rp->mismatched_frees++;
         rc = misuse_mismatch(st->misuse, site->stack_id, l->fn, e->stack, e->fn);
     }
     if (rc < 0)
         return rc;
     site_touch(st, site);
-    site->frees++;
-    site->live_blocks--;
+    site->frees++; /* (its lifetimes' n and live blocks: from frees, at the end: site_end) */
     site->live_bytes -= l->size;
-    replay_hist_add(&site->lifetimes, e->ts >= l->ts ? e->ts - l->ts : 0);
+    if (PS_LIKELY(e->ts > l->ts)) /* (one compare for the order and for 0) */
+        replay_hist_put_nz(&site->lifetimes, e->ts - l->ts);
+    else
+        replay_hist_put(&site->lifetimes, 0);
     rp->frees++;
-    rp->live_blocks--;
-    rp->live_bytes -= l->size;
-    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
-    sl->frees++;
-    sl->live_bytes = rp->live_bytes;
+    /* (the new live bytes made in a register: GCC's vectorizer made the two neighbours' changes
+     * one 16-byte load, add and store, with ten instructions to build the operands) */
+    uint64_t live = rp->live_bytes - l->size;
+    PS_IN_REG(live);
+    rp->live_bytes = live; /* (rp->live_blocks: replay_live_blocks, after the batch) */
+    out->live_bytes = live;
     return 0;
 }
 
-static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_evres_t *out,
+                                        const bool sampled, const bool by_thread)
 {
     replay_t *rp = st->rp;
-    uint32_t si;
-    int rc = state_site(st, e->stack, &si);
-    if (rc < 0)
-        return rc;
-    if (e->kind == EV_FAILED) {
+    uint32_t si, v;
+    int rc;
+    if (PS_UNLIKELY(e->kind == EV_FAILED)) {
+        if ((rc = state_site(st, e->stack, &si)) < 0)
+            return rc;
         rp->failed_allocations++;
         rp->sites[si].failed++;
+        out->live_bytes = rp->live_bytes;
+        out->freed = false;
         return 0;
     }
-    livetab_blk_t ob, *old = &ob;
-    uint32_t v = si;
-    if (PS_UNLIKELY(st->by_thread) && (rc = placement(st, si, e->tid, &v)) < 0)
+    if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
+        v = st->hot_v; /* (the latest allocation's stack and thread) */
+    } else if ((rc = site_placement(st, e, &si, &v)) < 0) {
         return rc;
+    }
+    livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
     if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
         return rc;
     if (PS_UNLIKELY(rc == LIVETAB_LIVE)) {
         /* a release we never saw: forget the old block */
         rp->double_allocations++;
-        replay_site_t *os = &rp->sites[entry_site(st, old->site)];
+        replay_site_t *os = &rp->sites[entry_site_in(st, old->site, by_thread)];
         site_touch(st, os);
-        os->live_blocks--;
+        os->live_blocks--; /* (its blocks less its allocations and frees: site_blocks) */
         os->live_bytes -= old->size;
-        rp->live_blocks--;
         rp->live_bytes -= old->size;
-        if (PS_UNLIKELY(st->sampled))
+        if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
+    si = st->hot_si; /* (the latest, site_placement's too: a load, not kept across the put) */
     replay_site_t *site = &rp->sites[si];
-    st->tmp_armed = true;
     st->tmp_size = e->size;
-    st->tmp_stack = site->stack_id;
+    st->tmp_site = si;
     site_touch(st, site);
     site->allocations++;
     site->bytes += e->size;
-    site->live_blocks++;
     site->live_bytes += e->size;
-    replay_hist_add(&site->sizes, e->size); /* rp->sizes: their sum, at the end */
+    replay_hist_put(&site->sizes, e->size); /* rp->sizes: their sum, at the end */
     rp->allocations++;
     rp->bytes_allocated += e->size;
-    rp->live_blocks++;
     rp->live_bytes += e->size;
-    replay_slice_t *sl = &rp->slices[event_slice(st, e->ts)];
-    sl->allocations++;
-    sl->bytes_allocated += e->size;
-    sl->live_bytes = rp->live_bytes;
-    if (rp->live_bytes > sl->live_bytes_max)
-        sl->live_bytes_max = rp->live_bytes;
-    if (rp->live_bytes > rp->peak_bytes) {
-        rp->peak_bytes = rp->live_bytes;
-        rp->peak_time_ns = e->ts;
-        st->peak_epoch++;
+    out->live_bytes = rp->live_bytes;
+    out->freed = false;
+    if (rp->live_bytes > st->slice_max) {
+        st->slice_max = rp->live_bytes;
+        /* (the peak is at least any slice's most: a new peak is a new most too) */
+        if (rp->live_bytes > rp->peak_bytes) {
+            rp->peak_bytes = rp->live_bytes;
+            rp->peak_time_ns = e->ts;
+            st->peak_epoch++;
+        }
     }
-    if (PS_UNLIKELY(st->sampled))
+    if (PS_UNLIKELY(sampled))
         est_alloc(st, site, e->size, e->ts);
     return 0;
 }
@@ -577,7 +659,7 @@ static void la_site(void *ctx, size_t i, uint32_t *stack, uint64_t *blocks, uint
 {
     const replay_site_t *s = &((state_t *)ctx)->rp->sites[i];
     *stack = s->stack_id;
-    *blocks = s->live_blocks;
+    *blocks = site_blocks(s);
     *bytes = s->live_bytes;
 }
 
@@ -592,6 +674,22 @@ static PS_NOINLINE int la_answer(state_t *st, uint64_t before)
     return rc;
 }
 
+/* Before a heap event at ts: a scan or snapshot before it answered (la_answer), its slice the
+ * current one (event_slice_move), and the window of the events that need neither (the slice up
+ * to la_due): replay_events' one compare per event for both. */
+static PS_NOINLINE int event_window(state_t *st, uint64_t ts)
+{
+    if (ts > st->la_due) {
+        int rc = la_answer(st, ts);
+        if (rc < 0)
+            return rc;
+    }
+    event_slice_move(st, ts);
+    uint64_t end = st->la_due < st->slice_hi ? st->la_due + 1 : st->slice_hi;
+    st->win_w = end > st->slice_lo ? end - st->slice_lo : 0;
+    return 0;
+}
+
 /* ---- the analysis ------------------------------------------------------------------- */
 
 int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
@@ -603,6 +701,8 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     rp->evres = rp->evres_buf; /* (the pressure analysis may point it at its own) */
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     st->la_due = UINT64_MAX;
+    st->hot_tid = UINT64_MAX; /* (no thread's: no allocation yet) */
+    st->tmp_site = REPLAY_NO_SITE;
     /* the allocating thread, where the trace's frees do not say whether they cross threads */
     st->by_thread = !(m->file_flags & PS_FILE_F_CROSS_FREES);
     *state = st;
@@ -610,8 +710,10 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     rp->sample_bytes = m->sample_bytes;
     st->sample_n = (double)m->sample_bytes;
     st->sampled = st->sample_n > 0;
-    for (unsigned fn = 0; fn < 256; fn++)
-        st->fam[fn] = (uint8_t)ps_alloc_family((uint8_t)fn);
+    for (unsigned fn = 0; fn < 256; fn++) {
+        int f = ps_alloc_family((uint8_t)fn);
+        st->fams[fn] = f == PS_FAM_UNKNOWN ? 0xff : (uint8_t)(1u << f);
+    }
     replay_timeline_init(rp, m);
     livetab_hint(&st->live, m->live_hint);
     if (prefetch_second_core()) /* the large array's page faults on the second core */
@@ -745,6 +847,7 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
         state_t *st = state;
         int rc = leakaddr_record(&st->rp->leakaddr, tid, rec);
         st->la_due = leakaddr_due(st->rp->leakaddr);
+        st->win_w = 0; /* (the window again: event_window) */
         return rc;
     }
     if (rec->type != PS_REC_RSS)
@@ -769,26 +872,51 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
     return 0;
 }
 
-int replay_events(void *state, const pass_event_t *ev, size_t n)
+/* replay_events for a trace sampled or not, by_thread or not (constants in each copy: no test
+ * of them per event) */
+static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
+                                      const bool sampled, const bool by_thread)
 {
-    state_t *st = state;
     replay_evres_t *out = st->rp->evres;
-    for (size_t i = 0; i < n; i++) {
-        const event_t *e = &ev[i];
-        if (PS_UNLIKELY(e->ts > st->la_due)) { /* a scan or snapshot before this event */
-            int rc = la_answer(st, e->ts);
+    for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
+        /* a scan or snapshot to answer before this event, or another slice */
+        if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
+            int rc = event_window(st, e->ts);
             if (rc < 0)
                 return rc;
         }
         if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
-        out[i].freed = false;
-        int rc = e->kind == EV_RELEASE ? event_release(st, e, &out[i]) : event_alloc(st, e);
-        out[i].live_bytes = st->rp->live_bytes;
+        /* (each writes out->live_bytes and out->freed) */
+        int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
+                                       : event_alloc(st, e, out, sampled, by_thread);
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
     return 0;
+}
+
+/* The summary's live blocks (not counted per event): the allocations less the frees, less the
+ * blocks double allocations forgot. Made after each batch (the symbol warming reads it between
+ * batches, analysis.c) and at replay_end. */
+static void replay_live_blocks(replay_t *rp)
+{
+    rp->live_blocks = rp->allocations - rp->frees - rp->double_allocations;
+}
+
+static PS_NOINLINE int events_sampled(state_t *st, const pass_event_t *ev, size_t n)
+{
+    return events_in(st, ev, n, true, st->by_thread);
+}
+
+int replay_events(void *state, const pass_event_t *ev, size_t n)
+{
+    state_t *st = state;
+    int rc = PS_UNLIKELY(st->sampled) ? events_sampled(st, ev, n)
+             : st->by_thread          ? events_in(st, ev, n, false, true)
+                                      : events_in(st, ev, n, false, false);
+    replay_live_blocks(st->rp);
+    return rc;
 }
 
 int replay_event(void *state, const pass_event_t *e)
@@ -831,7 +959,10 @@ int replay_end(void *state, const tracemodel_t *m)
     int rc = la_answer(st, UINT64_MAX); /* what waits for a ts after the last event */
     if (rc < 0)
         return rc;
+    slice_leave(st); /* (the current slice's counts) */
+    replay_live_blocks(rp);
     for (size_t i = 0; i < rp->nsites; i++) {
+        site_end(&rp->sites[i]);
         site_touch(st, &rp->sites[i]);
         replay_hist_merge(&rp->sizes, &rp->sites[i].sizes); /* (before est_finish scales) */
     }

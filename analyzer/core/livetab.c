@@ -847,6 +847,21 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
     t->last_state = LIVETAB_DEAD;
 }
 
+/* livetab_put's and livetab_take's general paths, out of line (livetab.h). */
+int livetab_put_general(livetab_t *t, uint64_t ptr, const livetab_blk_t *b, livetab_blk_t *old)
+{
+    int was = livetab_find(t, ptr, old), rc = livetab_set(t, ptr, b);
+    return rc < 0 ? rc : was;
+}
+
+int livetab_take_general(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    int was = livetab_find(t, ptr, b);
+    if (was == LIVETAB_LIVE)
+        livetab_kill(t, ptr);
+    return was;
+}
+
 void livetab_hint(livetab_t *t, uint64_t n)
 {
     t->hint = n;

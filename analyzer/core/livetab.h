@@ -164,6 +164,21 @@ static inline size_t livetab_home(uint64_t key, size_t nhome)
     return (size_t)(((unsigned __int128)(key << LIVETAB_KEY_SHIFT) * nhome) >> 64);
 }
 
+/* livetab_perm43(x) << LIVETAB_KEY_SHIFT (the key where an entry's top 64 bits hold it, as the
+ * probes compare it), in fewer steps: the product by the multiplier shifted up drops the bits
+ * above 43 itself, no mask (the group's bits below it are 0: a multiple of 8 times it). */
+static PS_ALWAYS_INLINE uint64_t livetab_kw43(uint64_t x)
+{
+    return (x & ~LIVETAB_GROUP_MASK) * (0x9e3779b97f4a7c15ull << LIVETAB_KEY_SHIFT) |
+           (x & LIVETAB_GROUP_MASK) << LIVETAB_KEY_SHIFT;
+}
+
+/* livetab_home of the key whose livetab_kw43 is kw. */
+static PS_ALWAYS_INLINE size_t livetab_home_kw(uint64_t kw, size_t nhome)
+{
+    return (size_t)(((unsigned __int128)kw * nhome) >> 64);
+}
+
 static PS_ALWAYS_INLINE uint64_t livetab_ld64(const unsigned char *p)
 {
     uint64_t v;
@@ -333,8 +348,9 @@ static PS_ALWAYS_INLINE uint64_t livetab_w_size(uint64_t lo)
 /* A block's data fits a 16-byte entry (the time origin set: a 16-byte array exists). */
 static PS_ALWAYS_INLINE int livetab_w_fits(const livetab_t *t, const livetab_blk_t *b)
 {
-    /* (ts < t0 wraps: its bits above 44 are set) */
-    return ((uint64_t)b->site >> 18 | (uint64_t)b->fn >> 5 | (b->ts - t->t0) >> 44) == 0 &&
+    /* (ts < t0 wraps: its bits above 44 are set) site < 2^18, fn < 2^5 and dts < 2^44 in one
+     * shift: each moved to where its limit is bit 18 */
+    return ((uint64_t)b->site | (uint64_t)b->fn << 13 | (b->ts - t->t0) >> 26) >> 18 == 0 &&
            b->size < LIVETAB_W_SZ_SIDE;
 }
 
@@ -679,6 +695,12 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
     return LIVETAB_LIVE;
 }
 
+/* livetab_put's and livetab_take's general paths (a find, then a set or a kill), out of line
+ * and on copies of the inline callers' blocks: a block whose address reaches a call lives on
+ * the caller's stack, its fields stored and loaded again on the fast paths too. */
+int livetab_put_general(livetab_t *t, uint64_t ptr, const livetab_blk_t *b, livetab_blk_t *old);
+int livetab_take_general(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
+
 /* An allocation of ptr with *b: livetab_find then livetab_set in one probe. Returns the state
  * ptr had (LIVETAB_LIVE: *old holds the replaced block's data; otherwise *old is not set), or
  * -PS_E_NOMEM (then only livetab_free is valid). Inline in one probe, for the 16-byte layout
@@ -691,15 +713,18 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
         if (PS_LIKELY(r < LIVETAB_KEY_MASK && livetab_w_fits(t, b))) {
-            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
-            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            /* (the key compared where it is in kw: (k ^ kw) >> KEY_SHIFT, no shifts of both) */
+            const uint64_t kw = livetab_kw43(r + 1);
+            size_t i = livetab_home_kw(kw, t->nhome), n = t->nslots;
+            if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+                __builtin_unreachable();
             unsigned char *s = t->slots;
             uint64_t k = 0;
             while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
                 i++;
             int was = LIVETAB_ABSENT;
             unsigned char *e = s + i * 16;
-            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+            if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
                 const uint64_t lo = livetab_ld64(e), sz = livetab_w_size(lo);
                 if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
                     goto general;
@@ -726,7 +751,7 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             }
             const uint64_t site = b->site;
             const uint64_t lo = (b->ts - t->t0) | b->size << 44 | site << 62;
-            const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | key << LIVETAB_KEY_SHIFT;
+            const uint64_t hi = site >> 2 | (uint64_t)b->fn << 16 | kw;
             memcpy(e, &lo, sizeof lo);
             memcpy(e + 8, &hi, sizeof hi);
             livetab_count_set(t, was);
@@ -739,8 +764,11 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             return was;
     }
 general:;
-    int was = livetab_find(t, ptr, old), rc = livetab_set(t, ptr, b);
-    return rc < 0 ? rc : was;
+    /* on copies: the caller's blocks stay in registers (livetab_put_general) */
+    livetab_blk_t c = *b, o = {0, 0, 0, 0};
+    int was = livetab_put_general(t, ptr, &c, &o);
+    *old = o;
+    return was;
 }
 
 /* A release of ptr: livetab_find then, if it is live, livetab_kill in one probe. Returns the
@@ -752,31 +780,40 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
         if (PS_LIKELY(r < LIVETAB_KEY_MASK)) {
-            uint64_t key = livetab_perm43(r + 1), kw = key << LIVETAB_KEY_SHIFT;
-            size_t i = livetab_home(key, t->nhome), n = t->nslots;
+            /* (the key compared where it is in kw: (k ^ kw) >> KEY_SHIFT, no shifts of both) */
+            const uint64_t kw = livetab_kw43(r + 1);
+            size_t i = livetab_home_kw(kw, t->nhome), n = t->nslots;
+            if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+                __builtin_unreachable();
             unsigned char *s = t->slots;
             uint64_t k = 0;
             while (i < n && (k = livetab_ld64(s + i * 16 + 8)) - 1 < kw - 1)
                 i++;
-            if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+            if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
                 unsigned char *e = s + i * 16;
                 uint64_t lo = livetab_ld64(e);
                 const uint64_t sz = livetab_w_size(lo);
+                /* (a live block's size is below both marks: one test for the usual case) */
+                if (PS_UNLIKELY(sz >= LIVETAB_W_SZ_SIDE) && sz == LIVETAB_W_SZ_DEAD) {
+                    b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
+                    b->fn = (uint8_t)((k >> 16) & 31);
+                    t->last_state = -1;
+                    b->size = b->ts = 0;
+                    return LIVETAB_DEAD;
+                }
                 if (PS_LIKELY(sz != LIVETAB_W_SZ_SIDE)) {
                     b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
                     b->fn = (uint8_t)((k >> 16) & 31);
                     t->last_state = -1; /* (the latest find's state is gone) */
-                    if (sz == LIVETAB_W_SZ_DEAD) {
-                        b->size = b->ts = 0;
-                        return LIVETAB_DEAD;
-                    }
                     b->size = sz;
                     b->ts = t->t0 + (lo & ((1ull << 44) - 1));
                     /* key, site and fn stay; size becomes the mark, ts 0 */
                     lo = (lo & ~((1ull << 62) - 1)) | LIVETAB_W_SZ_DEAD << 44;
                     memcpy(e, &lo, sizeof lo);
                     t->live--;
-                    t->dead++;
+                    uint64_t dead = t->dead + 1;
+                    PS_IN_REG(dead); /* (not one vector add for the neighbours: 3 for 2) */
+                    t->dead = dead;
                     return LIVETAB_LIVE;
                 }
             } else {
@@ -789,9 +826,9 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
         if (PS_LIKELY(was != LIVETAB_GENERAL))
             return was;
     }
-    int was = livetab_find(t, ptr, b);
-    if (was == LIVETAB_LIVE)
-        livetab_kill(t, ptr);
+    livetab_blk_t c = {0, 0, 0, 0}; /* (a copy: as livetab_put's) */
+    int was = livetab_take_general(t, ptr, &c);
+    *b = c;
     return was;
 }
 

@@ -702,23 +702,30 @@ static int pass_merge(pass_t *P)
                 /* a span: its events in a row while they stay before the next stream's */
                 const pass_event_t *e = s->span, *end = e + s->span_n;
                 bool tie = top->stream < next.stream, alone = P->nheap == 1;
+                /* an event before this time is before the next stream's for sure (its key,
+                 * 2 ts + 1 at most, is below next.key): no key to make for it */
+                const uint64_t ts_sure = alone ? UINT64_MAX : next.key >> 1;
                 uint64_t lo = e->ts, hi = e->ts;
                 /* in batches of at most PASS_SPAN_BATCH while prefetching, else
                  * PASS_BATCH_MAX (fewer calls: a small table has nothing to wait for) */
                 const size_t bmax = P->pf_on ? PASS_SPAN_BATCH : PASS_BATCH_MAX;
                 while (batches && e < end) {
-                    size_t k = 0, max = (size_t)(end - e);
+                    size_t max = (size_t)(end - e);
                     max = max < bmax ? max : bmax;
-                    for (; k < max; k++) {
-                        const pass_event_t *x = &e[k];
-                        if (!alone) {
+                    const pass_event_t *x = e, *stop = e + max;
+                    for (; x < stop; x++) {
+                        if (PS_UNLIKELY(x->ts >= ts_sure) && !alone) {
                             uint64_t key = event_key(x);
                             if (key > next.key || (key == next.key && !tie))
                                 break;
                         }
-                        lo = x->ts < lo ? x->ts : lo;
-                        hi = x->ts > hi ? x->ts : hi;
+                        /* (a stream's times mostly grow: one compare for both bounds) */
+                        if (PS_UNLIKELY(x->ts < hi))
+                            lo = x->ts < lo ? x->ts : lo;
+                        else
+                            hi = x->ts;
                     }
+                    const size_t k = (size_t)(x - e);
                     if (!k)
                         break;
                     if (PS_UNLIKELY(P->pf_on)) /* up to the next batch's blocks */

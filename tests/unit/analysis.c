@@ -210,6 +210,190 @@ TEST(sites_by_any_stack_id)
     analyses_free(&rp, NULL, NULL);
 }
 
+/* The heap replay's timeline (replay.c keeps a slice's counts from the summary's while the
+ * events stay in it): every slice's allocations, frees, bytes, live bytes and most live bytes
+ * as a replay of each event into its own slice gives them, with one thread's times going back
+ * and forth between slices, events at the start and past the end, a failed allocation, an
+ * unmatched free alone in its slice, a double allocation and a peak in a slice left early; the
+ * site's live blocks and histogram counts (kept from its allocations and frees). */
+TEST(timeline_slices_from_any_order)
+{
+    static const struct {
+        int kind; /* 0 alloc, 1 free */
+        uint64_t ts, ptr, size;
+    } ev[] = {
+        {0, 1000, 0x1000, 100}, {0, 1150, 0x1100, 200}, {0, 1160, 0x1200, 300},
+        {1, 1050, 0x1000, 0},   {0, 1055, 0x1300, 50},  {1, 1400, 0x1100, 0},
+        {0, 1410, 0x1100, 70},  {0, 1420, 0x1100, 80}, /* a double allocation */
+        {0, 1500, 0, 64},       /* failed */
+        {1, 1700, 0x9900, 0},   /* unmatched, alone in its slice */
+        {0, 1130, 0x1400, 400}, {1, 1900, 0x1400, 0},  {1, 1910, 0x1200, 0},
+        {0, 2600, 0x1500, 10},  {1, 2500, 0x1300, 0},  {0, 1805, 0x1600, 20},
+    };
+    enum { NEV = sizeof ev / sizeof ev[0] };
+    synth_buf_t f = {0}, a = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    for (unsigned i = 0; i < NEV; i++) {
+        if (ev[i].kind)
+            synth_free(&a, ev[i].ts, ev[i].ptr);
+        else
+            synth_alloc(&a, PS_FN_MALLOC, 1, ev[i].ts, ev[i].ptr, ev[i].size, 0);
+    }
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = NEV, .t_first = 1000, .t_last = 2000};
+    synth_chunk(&f, &a, &h, 1);
+    synth_buf_free(&a);
+    ps_rec_end_t end = {.ts = 2000};
+    synth_end(&a, &end);
+    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .t_first = 2000, .t_last = 2000};
+    synth_chunk(&f, &a, &hz, 1);
+    char p2[4300];
+    snprintf(p2, sizeof p2, "%s.timeline", path[0] ? path : "/tmp/psanalysis");
+    FILE *fp = fopen(p2, "wb");
+    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    replay_t rp;
+    char err[512];
+    memset(&rp, 0, sizeof rp);
+    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
+    unlink(p2);
+    assert_u64_eq(rc, 0);
+    assert_true(rp.slice_ns > 0);
+    /* each event into its slice, in the trace's order (one thread: no merge moves them) */
+    replay_slice_t want[REPLAY_SLICES];
+    memset(want, 0, sizeof want);
+    uint64_t live_ptr[NEV], live_size[NEV], live = 0, peak = 0;
+    unsigned nlive = 0, slices_seen = 0, back = 0, prev = 0;
+    for (unsigned i = 0; i < NEV; i++) {
+        uint64_t ts = ev[i].ts, k = ts <= rp.start_ns ? 0 : (ts - rp.start_ns) / rp.slice_ns;
+        unsigned s = k < REPLAY_SLICES ? (unsigned)k : REPLAY_SLICES - 1;
+        back += i && s < prev;
+        prev = s;
+        replay_slice_t *sl = &want[s];
+        unsigned j = 0;
+        while (j < nlive && live_ptr[j] != ev[i].ptr)
+            j++;
+        if (ev[i].kind) {
+            if (j == nlive)
+                continue; /* unmatched: no count */
+            live -= live_size[j];
+            live_ptr[j] = live_ptr[--nlive], live_size[j] = live_size[nlive];
+            sl->frees++;
+        } else {
+            if (!ev[i].ptr)
+                continue; /* failed */
+            if (j < nlive) { /* double: the old block is forgotten */
+                live -= live_size[j];
+                live_ptr[j] = live_ptr[--nlive], live_size[j] = live_size[nlive];
+            }
+            live_ptr[nlive] = ev[i].ptr, live_size[nlive++] = ev[i].size;
+            live += ev[i].size;
+            sl->allocations++;
+            sl->bytes_allocated += ev[i].size;
+            if (live > sl->live_bytes_max)
+                sl->live_bytes_max = live;
+            peak = live > peak ? live : peak;
+        }
+        sl->live_bytes = live;
+    }
+    uint64_t level = 0; /* (replay_timeline_fill) */
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        replay_slice_t *sl = &want[i];
+        slices_seen += sl->allocations || sl->frees;
+        if (!sl->allocations && !sl->frees)
+            sl->live_bytes = level;
+        if (level > sl->live_bytes_max)
+            sl->live_bytes_max = level;
+        if (sl->live_bytes > sl->live_bytes_max)
+            sl->live_bytes_max = sl->live_bytes;
+        level = sl->live_bytes;
+    }
+    expect_true(back >= 3 && slices_seen >= 6); /* (the test's own premise) */
+    for (unsigned i = 0; i < REPLAY_SLICES; i++) {
+        expect_u64_eq(rp.slices[i].allocations, want[i].allocations);
+        expect_u64_eq(rp.slices[i].frees, want[i].frees);
+        expect_u64_eq(rp.slices[i].bytes_allocated, want[i].bytes_allocated);
+        expect_u64_eq(rp.slices[i].live_bytes, want[i].live_bytes);
+        expect_u64_eq(rp.slices[i].live_bytes_max, want[i].live_bytes_max);
+    }
+    expect_u64_eq(rp.peak_bytes, peak);
+    expect_u64_eq(rp.live_bytes, live);
+    /* the one site's blocks (the double allocation's forgotten one out) and histograms */
+    assert_u64_eq(rp.nsites, 1);
+    expect_u64_eq(rp.sites[0].live_blocks, nlive);
+    expect_u64_eq(rp.live_blocks, nlive);
+    expect_u64_eq(rp.sites[0].sizes.n, rp.sites[0].allocations);
+    expect_u64_eq(rp.sites[0].lifetimes.n, rp.sites[0].frees);
+    expect_u64_eq(rp.sizes.n, rp.allocations);
+    expect_u64_eq(rp.sites[0].allocations, 9);
+    expect_u64_eq(rp.sites[0].frees, 5);
+    analyses_free(&rp, NULL, NULL);
+}
+
+/* Allocations of two threads from two stacks in every order (the replay keeps the latest
+ * allocation's stack and thread, and their site and placement, for the next one), released
+ * by either thread: each site has its own allocations, frees, bytes and live blocks, and
+ * every release finds its block. */
+TEST(sites_by_stack_and_thread)
+{
+    synth_buf_t f = {0}, a = {0}, b = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    uint64_t ts = 1100, want_allocs[2] = {0}, want_bytes[2] = {0}, want_frees[2] = {0};
+    uint64_t ptr[64] = {0};
+    uint32_t site_of[64] = {0};
+    for (unsigned i = 0; i < 400; i++) {
+        /* thread: 10 in runs of 3, 20 between; stack: in runs of 7 (both threads meet stack 1
+         * first: placements in another order than the sites) */
+        synth_buf_t *r = i % 5 < 3 ? &a : &b;
+        uint32_t stack = 1 + (i / 7) % 2;
+        unsigned k = (i * 11) % 64;
+        if (ptr[k]) { /* released by whichever thread runs now */
+            synth_free(r, ts++, ptr[k]);
+            want_frees[site_of[k] - 1]++;
+            ptr[k] = 0;
+        }
+        ptr[k] = 0x7f0000100000ull + 0x100ull * i;
+        site_of[k] = stack;
+        synth_alloc(r, PS_FN_MALLOC, stack, ts++, ptr[k], 8 + i % 50, 0);
+        want_allocs[stack - 1]++;
+        want_bytes[stack - 1] += 8 + i % 50;
+    }
+    ps_chunk_header_t ha = {.tid = 10, .seq = 0, .t_first = 1100, .t_last = ts};
+    ps_chunk_header_t hb = {.tid = 20, .seq = 0, .t_first = 1100, .t_last = ts};
+    synth_chunk(&f, &a, &ha, 1);
+    synth_chunk(&f, &b, &hb, 1);
+    synth_buf_free(&a);
+    ps_rec_end_t end = {.ts = ts};
+    synth_end(&a, &end);
+    ps_chunk_header_t hz = {.tid = 0, .seq = 0, .t_first = ts, .t_last = ts};
+    synth_chunk(&f, &a, &hz, 1);
+    char p2[4300];
+    snprintf(p2, sizeof p2, "%s.threads", path[0] ? path : "/tmp/psanalysis");
+    FILE *fp = fopen(p2, "wb");
+    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    synth_buf_free(&b);
+    replay_t rp;
+    char err[512];
+    memset(&rp, 0, sizeof rp);
+    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
+    unlink(p2);
+    assert_u64_eq(rc, 0);
+    expect_u64_eq(rp.unmatched_frees, 0);
+    assert_u64_eq(rp.nsites, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        const replay_site_t *st = &rp.sites[i];
+        unsigned w = st->stack_id - 1;
+        assert_true(w < 2);
+        expect_u64_eq(st->allocations, want_allocs[w]);
+        expect_u64_eq(st->bytes, want_bytes[w]);
+        expect_u64_eq(st->frees, want_frees[w]);
+        expect_u64_eq(st->live_blocks, want_allocs[w] - want_frees[w]);
+    }
+    analyses_free(&rp, NULL, NULL);
+}
+
 /* The uncompress() that libdwarf's sections go through (core/dwarfinfo.c: libdeflate when
  * installed, else zlib): a zlib stream comes back byte for byte with its length; a short
  * destination is Z_BUF_ERROR and a corrupt stream Z_DATA_ERROR, as zlib's own says. */
@@ -244,6 +428,8 @@ int main(void)
         TEST_ENTRY(heap_without_misuse),
         TEST_ENTRY(all),
         TEST_ENTRY(sites_by_any_stack_id),
+        TEST_ENTRY(timeline_slices_from_any_order),
+        TEST_ENTRY(sites_by_stack_and_thread),
         TEST_ENTRY(dwarf_section_inflate),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);

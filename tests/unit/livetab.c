@@ -745,7 +745,69 @@ TEST(grouped_keys)
     livetab_free(&t);
 }
 
-TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(random_put_take_12),
+/* livetab_put and livetab_take (the small table's inline paths) at each limit of a 16-byte
+ * entry and just past it (site 2^18, function 32, time 2^44 after the origin, before it, the
+ * side table's size): every block comes back exact from a new entry, a dead one reused and a
+ * live one replaced, and a dead one keeps its site and function. */
+TEST(put_take_at_the_limits)
+{
+    livetab_t t = {0};
+    const uint64_t t0 = 7000000000ull;
+    livetab_blk_t b, old, first = blk(8, t0, 0, 0);
+    assert_u64_eq(livetab_put(&t, BASE, &first, &old), LIVETAB_ABSENT); /* the origin */
+    const livetab_blk_t lim[] = {
+        {16, t0 + 1, (1u << 18) - 1, 31},        {16, t0 + 1, 1u << 18, 31},
+        {16, t0 + 1, 5, 32},                      {16, t0 + 1, 5, 255},
+        {16, t0 + (1ull << 44) - 1, 5, 1},        {16, t0 + (1ull << 44), 5, 1},
+        {16, t0 - 1, 5, 1},                       {(1u << 18) - 3, t0 + 2, 5, 1},
+        {(1u << 18) - 2, t0 + 2, 5, 1},           {(1u << 18) - 1, t0 + 2, 5, 1},
+        {0, t0 + 3, 0, 0},                        {16, t0 + 3, UINT32_MAX, 255},
+    };
+    const size_t n = sizeof lim / sizeof lim[0];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t p = BASE + 0x10000 + i * 0x40;
+        const livetab_blk_t *x = &lim[i], *y = &lim[(i + 1) % n];
+        expect_u64_eq(livetab_put(&t, p, x, &old), LIVETAB_ABSENT);
+        expect_u64_eq(livetab_take(&t, p, &b), LIVETAB_LIVE);
+        expect_blk(&b, x);
+        expect_u64_eq(livetab_take(&t, p, &b), LIVETAB_DEAD);
+        expect_u64_eq(b.site, x->site);
+        expect_u64_eq(b.fn, x->fn);
+        expect_u64_eq(livetab_put(&t, p, y, &old), LIVETAB_DEAD); /* reused */
+        expect_u64_eq(livetab_put(&t, p, x, &old), LIVETAB_LIVE); /* replaced */
+        expect_blk(&old, y);
+        expect_u64_eq(livetab_find(&t, p, &b), LIVETAB_LIVE);
+        expect_blk(&b, x);
+    }
+    expect_u64_eq(t.live, n + 1);
+    expect_u64_eq(t.dead, 0);
+    for (size_t i = 0; i < n; i++)
+        expect_u64_eq(livetab_take(&t, BASE + 0x10000 + i * 0x40, &b), LIVETAB_LIVE);
+    expect_u64_eq(t.live, 1);
+    expect_u64_eq(t.dead, n);
+    livetab_free(&t);
+}
+
+/* The fast paths' key (livetab_kw43, livetab_home_kw) is the key of livetab_perm43 shifted
+ * to the top, with its home, for any 43-bit value: random ones and the edges. */
+TEST(shifted_key_is_the_key)
+{
+    static const uint64_t edge[] = {1, 7, 8, 9, 15, 16, LIVETAB_KEY_MASK, LIVETAB_KEY_MASK - 7,
+                                    LIVETAB_KEY_MASK - 8, 1ull << 42, (1ull << 42) - 1};
+    static const size_t nh[] = {1, 4032, 65472, 3000000, (size_t)1 << 40};
+    size_t bad = 0;
+    for (size_t i = 0; i < 200000 + sizeof edge / sizeof edge[0]; i++) {
+        uint64_t x = i < sizeof edge / sizeof edge[0] ? edge[i] : rnd() & LIVETAB_KEY_MASK;
+        uint64_t key = livetab_perm43(x), kw = livetab_kw43(x);
+        bad += kw != key << LIVETAB_KEY_SHIFT || kw >> LIVETAB_KEY_SHIFT != key;
+        for (size_t j = 0; j < sizeof nh / sizeof nh[0]; j++)
+            bad += livetab_home_kw(kw, nh[j]) != livetab_home(key, nh[j]);
+    }
+    expect_u64_eq(bad, 0);
+}
+
+TEST_MAIN(TEST_ENTRY(insert_find_kill_reuse), TEST_ENTRY(put_take_at_the_limits),
+          TEST_ENTRY(shifted_key_is_the_key), TEST_ENTRY(random_put_take_12),
           TEST_ENTRY(grouped_keys), TEST_ENTRY(small_table_fixed_layout),
           TEST_ENTRY(random_small_table), TEST_ENTRY(random_growing_from_small),
           TEST_ENTRY(random_put_take),

@@ -361,8 +361,18 @@ static const pass_ops_t ops_big = {"test", g_init, b_record, b_event, g_finish, 
 
 /* Thread 10's chunk seq of records recs: columnar (flagged as the writer flags it; lie: heap-
  * only whatever it holds) or as it is. */
+static void cols_chunk_tid(synth_buf_t *f, const synth_buf_t *recs, uint32_t tid, uint32_t seq,
+                           int columnar, int lie);
+
 static void cols_chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t seq, int columnar,
                        int lie)
+{
+    cols_chunk_tid(f, recs, 10, seq, columnar, lie);
+}
+
+/* cols_chunk for thread tid. */
+static void cols_chunk_tid(synth_buf_t *f, const synth_buf_t *recs, uint32_t tid, uint32_t seq,
+                           int columnar, int lie)
 {
     static ps_cols_enc_t enc;
     size_t cap = ps_cols_bound(recs->n);
@@ -371,7 +381,7 @@ static void cols_chunk(synth_buf_t *f, const synth_buf_t *recs, uint32_t seq, in
     size_t n = out ? ps_cols_encode(&enc, recs->p, recs->n, out, cap, 0, &info) : 0;
     if (!n)
         exit(99);
-    ps_chunk_header_t h = {.tid = 10, .seq = seq, .nevents = info.nevents,
+    ps_chunk_header_t h = {.tid = tid, .seq = seq, .nevents = info.nevents,
                            .t_first = info.t_first, .t_last = info.t_last};
     if (columnar) {
         synth_buf_t body = {0};
@@ -468,6 +478,119 @@ TEST(heap_only_columnar_chunks_give_the_same_events)
         tracemodel_free(&m1);
     }
     unsetenv("PERFSHIM_NO_PREFETCH");
+}
+
+/* ---- spans of two threads merged at equal times, in batches ---------------------------- */
+
+static pass_event_t bt_ev[8192];
+static size_t bt_nev;
+
+static int bt_events(void *state, const pass_event_t *ev, size_t n)
+{
+    (void)state;
+    for (size_t i = 0; i < n && bt_nev < 8192; i++)
+        bt_ev[bt_nev++] = ev[i];
+    return 0;
+}
+
+static const pass_ops_t ops_big_batches = {"test", g_init, b_record, b_event, g_finish, g_free,
+                                           NULL, NULL, bt_events};
+
+/* Threads 10 and 20 in columnar chunks (their events in spans), on one coarse clock: many
+ * events of both at one time, allocations and releases. The spans' batches (on_events, whose
+ * loop takes an event without its key while its time is surely before the other stream's next)
+ * keep the order the events go in one by one (on_event: every event's key compared), and it is
+ * the merged order: from one thread to the other, by time, a release first at one time. */
+TEST(batches_merge_spans_at_equal_times)
+{
+    synth_buf_t f = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (uint32_t t = 0; t < 2; t++) {
+        uint64_t ts = 2000, live[8] = {0}, top = 0x7f0000001000ull + (uint64_t)t * 0x100000;
+        for (uint32_t seq = 0; seq < 4; seq++) {
+            synth_buf_t r = {0};
+            for (unsigned i = 0; i < 200 + 61 * seq + 13 * t; i++) {
+                unsigned k = (i * 5 + seq + t) & 7;
+                ts += (i * (7 + t)) % 3 == 0; /* runs of one time, of both threads */
+                if (live[k]) {
+                    synth_free(&r, ts, live[k]);
+                    live[k] = 0;
+                } else {
+                    live[k] = top, top += 64;
+                    synth_alloc(&r, PS_FN_MALLOC, 1 + t, ts, live[k], 8 + i % 100, 0);
+                }
+            }
+            cols_chunk_tid(&f, &r, 10 + 10 * t, seq, 1, 0);
+            synth_buf_free(&r);
+        }
+    }
+    end_chunk(&f, 100000);
+    write_file(&f);
+    synth_buf_free(&f);
+    char err[512];
+    got_t g;
+    tracemodel_t m;
+    big_nev = bt_nev = big_nrec = 0;
+    memset(&m, 0, sizeof m);
+    pass_sink_t one = {&ops_big, &g, NULL};
+    expect_u64_eq(pass_run(path, &m, &one, 1, err, sizeof err), 0);
+    tracemodel_free(&m);
+    memset(&m, 0, sizeof m);
+    pass_sink_t batch = {&ops_big_batches, &g, NULL};
+    expect_u64_eq(pass_run(path, &m, &batch, 1, err, sizeof err), 0);
+    tracemodel_free(&m);
+    expect_true(big_nev > 1500);
+    assert_u64_eq(bt_nev, big_nev);
+    size_t differ = 0, unordered = 0, ties = 0;
+    for (size_t i = 0; i < big_nev; i++) {
+        const pass_event_t *a = &big_ev[i], *b = &bt_ev[i];
+        differ += a->ts != b->ts || a->ptr != b->ptr || a->kind != b->kind || a->tid != b->tid;
+        if (i) {
+            const pass_event_t *p = &bt_ev[i - 1];
+            /* (a stream's own events stay in its order: from one stream to the other) */
+            unordered += p->tid != b->tid &&
+                         (p->ts > b->ts || (p->ts == b->ts && p->kind != PASS_EV_RELEASE &&
+                                            b->kind == PASS_EV_RELEASE));
+            ties += p->ts == b->ts && p->tid != b->tid;
+        }
+    }
+    expect_u64_eq(differ, 0);
+    expect_u64_eq(unordered, 0);
+    expect_true(ties > 100); /* (the two threads do meet at one time) */
+}
+
+/* One thread's columnar span whose times go down and up (a clock that stepped back): the
+ * trace's time range (the model's first and last times) is its least and its greatest time
+ * whether the span goes in batches (whose loop tests the greatest first) or event by event. */
+TEST(batches_time_range_of_unsorted_spans)
+{
+    static const uint64_t ts[] = {5000, 4000, 6000, 1500, 7000, 3000, 6999, 1400, 1401};
+    synth_buf_t f = {0}, r = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 1, 1000, "/x", "x", 2);
+    for (unsigned i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        synth_alloc(&r, PS_FN_MALLOC, 1, ts[i], 0x7f0000001000ull + 64 * i, 8, 0);
+    cols_chunk_tid(&f, &r, 10, 0, 1, 0);
+    synth_buf_free(&r);
+    end_chunk(&f, 6500);
+    write_file(&f);
+    synth_buf_free(&f);
+    char err[512];
+    got_t g;
+    tracemodel_t m1, m2;
+    memset(&m1, 0, sizeof m1);
+    memset(&m2, 0, sizeof m2);
+    big_nev = bt_nev = 0;
+    pass_sink_t one = {&ops_big, &g, NULL}, batch = {&ops_big_batches, &g, NULL};
+    expect_u64_eq(pass_run(path, &m1, &one, 1, err, sizeof err), 0);
+    expect_u64_eq(pass_run(path, &m2, &batch, 1, err, sizeof err), 0);
+    expect_u64_eq(big_nev, 9);
+    expect_u64_eq(bt_nev, 9);
+    expect_u64_eq(m1.last_ts, 7000);
+    expect_u64_eq(m2.last_ts, 7000);
+    expect_u64_eq(m1.first_ts, 1400);
+    expect_u64_eq(m2.first_ts, 1400);
+    tracemodel_free(&m1);
+    tracemodel_free(&m2);
 }
 
 /* A file that is no trace: a negative code and one line. */
@@ -707,6 +830,8 @@ int main(void)
         TEST_ENTRY(ring_keeps_stream_order_and_prefetches_ahead),
         TEST_ENTRY(batches_keep_stream_order_and_prefetch_ahead),
         TEST_ENTRY(live_hint_from_the_leak_scan),
+        TEST_ENTRY(batches_merge_spans_at_equal_times),
+        TEST_ENTRY(batches_time_range_of_unsorted_spans),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
