@@ -39,8 +39,9 @@ typedef struct ring_s {
 typedef struct thr_s {
     uint32_t tid;
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
-    ring_t *ring;    /* its latest k + 1 allocations; the next goes to ring[rpos] */
-    size_t rpos;
+    /* its latest allocations, at least k + 1 (pstate_t.ring_mask + 1 of them, a power of
+     * two: no wrap test), allocation i at ring[i & ring_mask]; unwritten slots are zero */
+    ring_t *ring;
     uint64_t last_ts; /* its latest allocation's time */
     bool unsorted;    /* an allocation's time was below the one before (ring_find) */
     bool re_pending; /* its latest event released a realloc's old block */
@@ -49,6 +50,13 @@ typedef struct thr_s {
     ring_t steps[STEPS_KEPT]; /* the blocks its latest steps made (ptr, ts), at nsteps % 8 */
     unsigned nsteps;
 } thr_t;
+
+/* A site's first releasing thread + 1 (thr, 0: none yet), and the size that thread last
+ * released there + 1 (size; 0: none); the other threads' sizes: the ss_ map. */
+typedef struct ssx_s {
+    uint64_t size;
+    uint32_t thr;
+} ssx_t;
 
 typedef struct lockalloc_s {
     uint32_t stack, lock_stack;
@@ -83,16 +91,12 @@ typedef struct pq_block_s {
     replay_evres_t res[PQ_EVENTS];
 } pq_block_t;
 
-/* The sums of the latest events' window, kept in pressure_run's locals while the events stay
- * in it (the merged events' times mostly do) and added to P->windows when they leave it and at
- * a block's end: no division and no store to the windows per event. [lo, hi): the window's
- * times (w == SIZE_MAX: none yet); any: an event was counted (its live heap: live_max, the
- * most, and live_last, after the latest). */
+/* The latest events' window (pressure_run): [lo, hi), the window's times, w its index
+ * (SIZE_MAX: none yet); its sums are added to P->windows when the events leave it and at a
+ * block's end: no division and no store to the windows per event. */
 typedef struct wacc_s {
     uint64_t lo, hi;
     size_t w;
-    uint64_t allocations, bytes, releases, died_young, live_max, live_last;
-    bool any;
 } wacc_t;
 
 typedef struct pstate_s {
@@ -115,8 +119,8 @@ typedef struct pstate_s {
     uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
     bool *has_ev;
     wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
-    uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
-    uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
+    ssx_t *ssx;       /* per site: its first releasing thread and what it last released */
+    size_t ring_mask; /* the threads' rings (thr_t.ring): their size - 1 */
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
      * handed over (counted by the pass's thread only) and taken (by the analysis's thread
      * only): a single-producer single-consumer ring, no lock (a mutex and conditions, taken at
@@ -207,13 +211,10 @@ static PS_NOINLINE pressure_site_t *site_get_slow(pstate_t *S, uint32_t id)
         pressure_site_t *v = realloc(P->sites, cap * sizeof(*v));
         if (v)
             P->sites = v;
-        uint32_t *a = realloc(S->ss_thr, cap * sizeof(*a));
-        if (a)
-            S->ss_thr = a;
-        uint64_t *z = realloc(S->ss_size, cap * sizeof(*z));
-        if (z)
-            S->ss_size = z;
-        if (!v || !a || !z)
+        ssx_t *x = realloc(S->ssx, cap * sizeof(*x));
+        if (x)
+            S->ssx = x;
+        if (!v || !x)
             return NULL;
         S->sites_cap = cap;
     }
@@ -234,8 +235,7 @@ static PS_NOINLINE pressure_site_t *site_get_slow(pstate_t *S, uint32_t id)
     } else if (u32map_put(&S->site_map, id, i) < 0) {
         return NULL;
     }
-    S->ss_thr[P->nsites] = 0;
-    S->ss_size[P->nsites] = 0;
+    S->ssx[P->nsites] = (ssx_t){0, 0};
     pressure_site_t *s = &P->sites[P->nsites++];
     memset(s, 0, sizeof(*s));
     s->stack_id = id;
@@ -260,7 +260,7 @@ static thr_t *thr_get(pstate_t *S, uint32_t tid)
         thr_t *t = &S->thr[S->nthr];
         memset(t, 0, sizeof(*t));
         t->tid = tid;
-        if (!(t->ring = calloc((size_t)S->P->k + 1, sizeof(ring_t))))
+        if (!(t->ring = calloc(S->ring_mask + 1, sizeof(ring_t))))
             return NULL;
         i = (uint32_t)S->nthr;
         if (u32map_put(&S->thr_map, tid, i) < 0) {
@@ -328,59 +328,49 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 
 /* ---- the events ---------------------------------------------------------------------- */
 
-/* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
- * 1 found (*others set), 0 not there (more than k, or another thread's). */
-static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                     uint64_t *others);
+/* How many allocations of its thread followed the block (ptr, allocated at ts) in t's
+ * latest k + 1, newest first: 1 found (*others set), 0 not there (more than k, or another
+ * thread's). */
+static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                                 uint64_t *others)
+{
+    const size_t mask = S->ring_mask;
+    const ring_t *const ring = t->ring;
+    const uint64_t k1 = (uint64_t)S->P->k + 1, n = t->nalloc < k1 ? t->nalloc : k1;
+    for (uint64_t d = 0, i = t->nalloc - 1; d < n; d++, i--)
+        if (ring[i & mask].ptr == ptr && ring[i & mask].ts == ts) {
+            *others = d;
+            return 1;
+        }
+    return 0;
+}
 
+/* ring_scan, after a test that rules most blocks out: with times in allocation order (the
+ * common case), a block allocated before the oldest of the latest k + 1 is not there (most
+ * releases, on a churn). Before k + 1 allocations that slot is one not written yet (time 0:
+ * the test lets every block through to the scan). */
 static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                             uint64_t *others)
 {
-    size_t n = (size_t)S->P->k + 1;
-    /* times in allocation order (the common case): the oldest entry has the least time, so
-     * a block allocated before it is not there (most releases, on a churn) */
-    if (!t->unsorted && t->nalloc && ts < t->ring[t->nalloc < n ? 0 : t->rpos].ts)
+    if (!t->unsorted && ts < t->ring[(t->nalloc - S->P->k - 1) & S->ring_mask].ts)
         return 0;
     return ring_scan(S, t, ptr, ts, others);
 }
 
-static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                                 uint64_t *others)
+/* A window's share of the latest events: added to window w (allocations a, bytes b, releases
+ * rl, bytes died young dy; the live heap: the most, max, and after the latest, last). */
+static PS_NOINLINE void window_add(pstate_t *S, size_t w, uint64_t a, uint64_t b, uint64_t rl,
+                                   uint64_t dy, uint64_t max, uint64_t last)
 {
-    /* newest first (the common case is the last): ring[rpos - 1] down to ring[0], then, when
-     * the ring is full, ring[n - 1] down to ring[rpos] (two runs: no wrap test a step) */
-    const size_t n = (size_t)S->P->k + 1, rpos = t->rpos;
-    const ring_t *const ring = t->ring;
-    for (size_t j = rpos; j-- > 0;)
-        if (ring[j].ptr == ptr && ring[j].ts == ts) {
-            *others = rpos - 1 - j;
-            return 1;
-        }
-    if (t->nalloc > rpos) /* full (the slots past rpos were written): rpos < n */
-        for (size_t j = n; j-- > rpos;)
-            if (ring[j].ptr == ptr && ring[j].ts == ts) {
-                *others = rpos + (n - 1 - j);
-                return 1;
-            }
-    return 0;
-}
-
-/* Adds a's sums to window w and empties them. */
-static void wacc_flush(pstate_t *S, wacc_t *a, size_t w)
-{
-    if (!a->any)
-        return;
     pressure_window_t *win = &S->P->windows[w];
-    win->allocations += a->allocations;
-    win->bytes += a->bytes;
-    win->releases += a->releases;
-    win->bytes_died_young += a->died_young;
-    if (a->live_max > win->live_bytes_max)
-        win->live_bytes_max = a->live_max;
-    S->live_end[w] = a->live_last;
+    win->allocations += a;
+    win->bytes += b;
+    win->releases += rl;
+    win->bytes_died_young += dy;
+    if (max > win->live_bytes_max)
+        win->live_bytes_max = max;
+    S->live_end[w] = last;
     S->has_ev[w] = true;
-    a->allocations = a->bytes = a->releases = a->died_young = a->live_max = 0;
-    a->any = false;
 }
 
 /* An event at ts outside the window of acc (its sums added first, by the caller): acc moves
@@ -434,42 +424,104 @@ static PS_NOINLINE int ring_find_others(const pstate_t *S, const thr_t *t, uint6
     return found;
 }
 
+/* The counts a site and a window share (allocations, their bytes, releases, bytes released
+ * within short_ns): pressure_run counts them once, from the start of its block, and adds to
+ * the site and to the window what was counted since it last added to each (when the site or
+ * the window changes, and at the block's end). */
+/* GCC's straight-line vectorizer packs pairs of the loop's counters (an allocation's count and
+ * bytes, a ring entry's address and time) into vector registers: five instructions for two
+ * adds or stores (callgrind, churn: 4 fewer instructions per event without it). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PRESSURE_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define PRESSURE_NO_SLP
+#endif
+
+typedef struct cnt_s {
+    uint64_t allocs, bytes, rels, died;
+} cnt_t;
+
 /* Events ev[0..n) with the replay's results r[0..n) (what the replay did with each: the
  * released block's size, time, site and function, the live heap after it). The state the
  * loop reads per event is held in locals (the sites' stores would make the compiler load it
- * again), read again after a call that may move it (a new site or thread). */
-static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_t *r, size_t n)
+ * again), read again after a call that may move it (a new site or thread). The largest size
+ * of a site is not counted here: the replay's histogram of its sizes has it (pressure_end). */
+PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_t *r,
+                                        size_t n)
 {
     pressure_t *P = S->P;
     const uint64_t short_ns = P->short_ns;
     const bool have_cross = P->have_cross_thread;
     const bool from_flag = S->cross_from_flag;
-    const size_t kk = P->k;
+    const size_t kk = P->k, mask = S->ring_mask;
     wacc_t acc = S->win;
-    /* acc's sums, in locals */
-    /* (no flag for "an event was counted": each counts as one allocation or one release) */
-    uint64_t w_allocs = 0, w_bytes = 0, w_rels = 0, w_died = 0, w_max = 0, w_last = 0;
+    /* the window [w_lo, w_lo + w_width): one unsigned test for both ends */
+    uint64_t w_lo = acc.lo, w_width = acc.hi - acc.lo;
+    uint64_t w_max = 0, w_last = 0; /* the live heap: the most in the window, the latest */
+    cnt_t c = {0, 0, 0, 0}, sb = c, wb = c; /* counted; at the site's, the window's last add */
 #define WACC_FLUSH(w)                                                                              \
     do {                                                                                           \
-        acc.allocations = w_allocs, acc.bytes = w_bytes, acc.releases = w_rels;                    \
-        acc.died_young = w_died, acc.live_max = w_max, acc.live_last = w_last;                     \
-        acc.any = (w_allocs | w_rels) != 0;                                                        \
-        wacc_flush(S, &acc, (w));                                                                  \
-        w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
+        if ((c.allocs - wb.allocs) | (c.rels - wb.rels))                                           \
+            window_add(S, (w), c.allocs - wb.allocs, c.bytes - wb.bytes, c.rels - wb.rels,        \
+                       c.died - wb.died, w_max, w_last);                                           \
+        wb = c;                                                                                    \
+        w_max = 0;                                                                                 \
+    } while (0)
+#define SITE_FLUSH()                                                                               \
+    do {                                                                                           \
+        if (s) {                                                                                   \
+            s->allocations += c.allocs - sb.allocs; /* (P's totals: the sites' sums) */          \
+            s->bytes += c.bytes - sb.bytes;                                                        \
+            s->releases += c.rels - sb.rels;                                                       \
+            s->short_lived_bytes += c.died - sb.died;                                              \
+        }                                                                                          \
+        sb = c;                                                                                    \
     } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
-    uint32_t tkey = 0; /* its index + 1 (ss_thr's value for it) */
+    uint32_t tkey = 0; /* its index + 1 (ssx_t.thr's value for it) */
     uint64_t tid = UINT64_MAX;     /* its tid (none yet: no event's) */
     uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, and its site, */
-    pressure_site_t *s = NULL;     /* its ss_thr and ss_size entries (pointers, not the */
-    uint32_t *s_thr = NULL;        /* index and the arrays: fewer values live across the */
-    uint64_t *s_size = NULL;       /* loop; the arrays are read again, from S and P, when */
-    int rc = 0;                    /* the site changes, as a new site may move them) */
+    pressure_site_t *s = NULL;     /* and ssx entry (pointers, read again from S and P when */
+    ssx_t *x = NULL;               /* the site changes, as a new site may move them) */
+    int rc = 0;
+#define SITE_SWITCH(id)                                                                            \
+    if (PS_UNLIKELY((id) != last_id)) { /* (a churn's events: one site after the other) */         \
+        SITE_FLUSH();                                                                              \
+        size_t si;                                                                                 \
+        if (PS_LIKELY((id) < S->site_of_n) && S->site_of[(id)]) {                                  \
+            si = S->site_of[(id)] - 1;                                                             \
+        } else {                                                                                   \
+            const pressure_site_t *ns = site_get_slow(S, (id));                                    \
+            if (!ns) {                                                                             \
+                rc = -PS_E_NOMEM;                                                                  \
+                s = NULL;                                                                          \
+                break;                                                                             \
+            }                                                                                      \
+            si = (size_t)(ns - P->sites);                                                          \
+        }                                                                                          \
+        s = &P->sites[si];                                                                         \
+        x = &S->ssx[si];                                                                           \
+        last_id = (id);                                                                            \
+    }
+#define WINDOW_AT(ts)                                                                              \
+    if (PS_UNLIKELY((ts) - w_lo >= w_width)) { /* [lo, hi) of acc: it moves */                     \
+        WACC_FLUSH(acc.w);                                                                         \
+        wacc_move(S, &acc, (ts));                                                                  \
+        w_lo = acc.lo;                                                                             \
+        w_width = acc.hi - acc.lo;                                                                 \
+    }                                                                                              \
+    {                                                                                              \
+        const uint64_t live = r->live_bytes;                                                       \
+        if (live > w_max)                                                                          \
+            w_max = live;                                                                          \
+        w_last = live;                                                                             \
+    }
     const pass_event_t *const ev_end = ev + n;
     for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
-        if (e->kind == PASS_EV_FAILED)
-            continue;
-        if (e->tid != tid) {
+        const unsigned kind = e->kind;
+        if (PS_UNLIKELY(e->tid != tid)) {
+            if (kind == PASS_EV_FAILED)
+                continue;
             if (!(t = thr_get(S, e->tid))) {
                 rc = -PS_E_NOMEM;
                 break;
@@ -477,89 +529,65 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
             tkey = (uint32_t)(t - S->thr) + 1;
             tid = e->tid;
         }
-        const bool alloc = e->kind == PASS_EV_ALLOC;
-        if (!alloc && !r->freed) { /* not a live block's release: nothing freed */
-            t->re_pending = false;
-            continue;
-        }
-        const replay_released_t *b = &r->released;
-        uint32_t id = alloc ? e->stack : b->stack_id;
-        if (id != last_id) { /* (a churn's events: one site after the other) */
-            size_t si;
-            if (PS_LIKELY(id < S->site_of_n) && S->site_of[id]) {
-                si = S->site_of[id] - 1;
-            } else {
-                const pressure_site_t *ns = site_get_slow(S, id);
-                if (!ns) {
-                    rc = -PS_E_NOMEM;
-                    break;
-                }
-                si = (size_t)(ns - P->sites);
-            }
-            s = &P->sites[si];
-            s_thr = &S->ss_thr[si];
-            s_size = &S->ss_size[si];
-            last_id = id;
-        }
-        if (PS_UNLIKELY(e->ts < acc.lo || e->ts >= acc.hi)) {
-            WACC_FLUSH(acc.w);
-            wacc_move(S, &acc, e->ts);
-        }
-        uint64_t live = r->live_bytes;
-        if (live > w_max)
-            w_max = live;
-        w_last = live;
-        if (alloc) {
-            uint64_t size = e->size;
-            s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
-            s->bytes += size;
-            uint32_t sz = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
-            if (sz < s->size_min)
-                s->size_min = sz;
-            if (sz > s->size_max)
-                s->size_max = sz;
-            w_allocs++;
-            w_bytes += size;
+        if (kind == PASS_EV_ALLOC) {
+            const uint32_t id = e->stack;
+            SITE_SWITCH(id)
+            const uint64_t ts = e->ts;
+            WINDOW_AT(ts)
+            const uint64_t size = e->size;
+            c.allocs++;
+            c.bytes += size;
+            if (size < s->size_min) /* (then below UINT32_MAX) */
+                s->size_min = (uint32_t)size;
             if (PS_UNLIKELY(is_realloc(e->fn))) {
                 if (t->re_pending)
                     realloc_step(t, s, e);
             } else { /* the size this thread last released from this site */
-                uint64_t last = *s_thr == tkey ? *s_size
-                                : *s_thr       ? ss_get(S, (uint64_t)(tkey - 1) << 32 | id)
+                uint64_t last = x->thr == tkey ? x->size
+                                : x->thr       ? ss_get(S, (uint64_t)(tkey - 1) << 32 | id)
                                                : 0;
-                if (last && last - 1 == size)
+                if (last - 1 == size && last)
                     s->same_size_cycles++;
             }
             t->re_pending = false;
-            if (e->ts < t->last_ts)
+            if (ts < t->last_ts)
                 t->unsorted = true;
-            t->last_ts = e->ts;
-            t->ring[t->rpos] = (ring_t){e->ptr, e->ts};
-            t->rpos = t->rpos == kk ? 0 : t->rpos + 1;
+            t->last_ts = ts;
+            t->ring[t->nalloc & mask] = (ring_t){e->ptr, ts};
             t->nalloc++;
-        } else {
-            uint64_t size = b->size, ats = b->alloc_ts;
-            uint64_t life = e->ts >= ats ? e->ts - ats : 0;
-            s->releases++;
-            w_rels++;
-            if (life <= short_ns) {
-                s->short_lived++;
-                s->short_lived_bytes += size;
-                w_died += size;
+        } else if (kind == PASS_EV_RELEASE) {
+            if (!r->freed) { /* not a live block's release: nothing freed */
+                t->re_pending = false;
+                continue;
             }
+            const replay_released_t *b = &r->released;
+            const uint32_t id = b->stack_id;
+            SITE_SWITCH(id)
+            const uint64_t ts = e->ts;
+            WINDOW_AT(ts)
+            const uint64_t size = b->size, ats = b->alloc_ts;
+            c.rels++;
+            /* short-lived: ts - ats <= short_ns, or ts before ats (a lifetime of 0) */
+            uint64_t lim;
+            if (__builtin_add_overflow(ats, short_ns, &lim))
+                lim = UINT64_MAX;
+            if (ts <= lim) {
+                s->short_lived++;
+                c.died += size;
+            }
+            const bool re = is_realloc(e->fn);
             /* the FREE record's flag, else the replay's allocating thread (free and delete,
              * not realloc, as the flag) */
-            bool cross = from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0
-                                   : b->cross_thread && !is_realloc(e->fn);
+            const bool cross = from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0
+                                         : b->cross_thread && !re;
             if (cross)
                 s->cross_thread_frees++;
             /* its thread's allocations since: the releasing thread's ring, else (a release
              * that crossed threads, or may have) the others' */
             uint64_t others;
-            int found = 0; /* (ring_find, its test on the oldest entry with kk at hand) */
-            if (!cross && (t->unsorted || !t->nalloc ||
-                           ats >= t->ring[t->nalloc <= kk ? 0 : t->rpos].ts))
-                found = ring_scan(S, t, e->ptr, ats, &others);
+            int found = 0;
+            if (!cross)
+                found = ring_find(S, t, e->ptr, ats, &others);
             if (!found && (cross || !have_cross))
                 found = ring_find_others(S, t, e->ptr, ats, &others);
             if (found) {
@@ -568,21 +596,26 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 if (others <= kk)
                     s->within_k++;
             }
-            bool re = is_realloc(e->fn);
             t->re_pending = re;    /* (re_old_size and re_cont are read only after it) */
             if (PS_UNLIKELY(re)) { /* a realloc's old side: not a release the app made */
                 t->re_old_size = size;
                 t->re_cont = false;
                 realloc_release(t, e, b);
-            } else if (*s_thr == tkey || !*s_thr) {
-                *s_thr = tkey;
-                *s_size = size + 1;
+            } else if (PS_LIKELY(x->thr == tkey)) {
+                x->size = size + 1;
+            } else if (!x->thr) {
+                x->thr = tkey;
+                x->size = size + 1;
             } else if ((rc = ss_put(S, (uint64_t)(tkey - 1) << 32 | id, size + 1)) < 0) {
                 break;
             }
         }
     }
+    SITE_FLUSH();
     WACC_FLUSH(acc.w);
+#undef SITE_SWITCH
+#undef WINDOW_AT
+#undef SITE_FLUSH
 #undef WACC_FLUSH
     S->win = acc;
     return rc;
@@ -855,6 +888,10 @@ int pressure_end(void *state, const tracemodel_t *m)
         if (k == U32MAP_NONE || k >= P->nsites)
             continue;
         P->sites[k].peak_bytes = r->peak_bytes;
+        /* the largest size it allocated: its sizes' histogram has it (the same allocations:
+         * the replay's of the same stack id) */
+        if (P->sites[k].allocations)
+            P->sites[k].size_max = r->sizes.max < UINT32_MAX ? (uint32_t)r->sizes.max : UINT32_MAX;
         P->sites[k].lifetimes = r->lifetimes;
         P->sites[k].alloc_ns = r->alloc_ns; /* the shim's ALLOC_COST records, 0: none */
         P->sites[k].alloc_ns_calls = r->alloc_ns_calls;
@@ -900,6 +937,9 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     S->pq_cur = &S->pq[0];
     S->pq_cur->n = 0;
     S->win.w = SIZE_MAX; /* no window yet */
+    S->ring_mask = 1;
+    while (S->ring_mask < (size_t)k) /* (k + 1 <= ring_mask + 1, a power of two) */
+        S->ring_mask = S->ring_mask * 2 + 1;
     pq_aim(S);
     return 0;
 }
@@ -919,8 +959,7 @@ void pressure_state_free(void *state)
     free(S->site_of);
     free(S->ss_key);
     free(S->ss_val);
-    free(S->ss_thr);
-    free(S->ss_size);
+    free(S->ssx);
     free(S->la);
     free(S->live_end);
     free(S->has_ev);
