@@ -331,18 +331,31 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's
  * latest k + 1, newest first: 1 found (*others set), 0 not there (more than k, or another
  * thread's). */
-static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                                 uint64_t *others)
+static PS_NOINLINE int ring_scan_at(const ring_t *ring, uint64_t nalloc, size_t mask, uint64_t k1,
+                                    uint64_t ptr, uint64_t ts, uint64_t *others)
 {
-    const size_t mask = S->ring_mask;
-    const ring_t *const ring = t->ring;
-    const uint64_t k1 = (uint64_t)S->P->k + 1, n = t->nalloc < k1 ? t->nalloc : k1;
-    for (uint64_t d = 0, i = t->nalloc - 1; d < n; d++, i--)
-        if (ring[i & mask].ptr == ptr && ring[i & mask].ts == ts) {
-            *others = d;
+    /* the latest n, newest first: from ring[pos - 1] down, then (wrapped) from the end */
+    const uint64_t n = nalloc < k1 ? nalloc : k1;
+    const size_t pos = nalloc & mask, n1 = n < pos ? n : pos;
+    const ring_t *p = ring + pos, *const stop1 = p - n1;
+    while (p-- > stop1)
+        if (p->ptr == ptr && p->ts == ts) {
+            *others = (uint64_t)(ring + pos - 1 - p);
+            return 1;
+        }
+    const ring_t *const top = ring + mask + 1, *const stop2 = top - (n - n1);
+    for (p = top; p-- > stop2;)
+        if (p->ptr == ptr && p->ts == ts) {
+            *others = n1 + (uint64_t)(top - 1 - p);
             return 1;
         }
     return 0;
+}
+
+static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
+                     uint64_t *others)
+{
+    return ring_scan_at(t->ring, t->nalloc, S->ring_mask, (uint64_t)S->P->k + 1, ptr, ts, others);
 }
 
 /* ring_scan, after a test that rules most blocks out: with times in allocation order (the
@@ -441,6 +454,129 @@ typedef struct cnt_s {
     uint64_t allocs, bytes, rels, died;
 } cnt_t;
 
+/* What run_fast counted (cumulative, as pressure_run's) and the window's live heap. */
+typedef struct fast_s {
+    cnt_t c;
+    uint64_t w_max, w_last;
+} fast_t;
+
+/* The common case, events of one thread and one site in one window (a churn's), from e until
+ * the first that is not (another thread, site or window, a realloc, a failed allocation, a
+ * release that crossed threads, one whose (thread, site) size has no entry here yet, an
+ * allocation's time below its thread's latest); returns that event, or end: pressure_run
+ * takes it. Counts exactly as pressure_run would, with the thread's and the site's state in
+ * locals: no store per event but the ring's and the size's. ssp: the size t last released
+ * from s + 1 (ssx_t.size, or the ss_ map's entry; own: it may be written; else a zero). The
+ * flags (own, from_flag) are constants in each copy (run_fast). */
+static PS_ALWAYS_INLINE const pass_event_t *
+run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint32_t id,
+           uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
+           const pass_event_t *end, fast_t *io, const bool own, const bool from_flag)
+{
+    const uint64_t short_ns = S->P->short_ns, k1 = (uint64_t)S->P->k + 1;
+    const size_t mask = S->ring_mask;
+    const uint32_t tid = t->tid;
+    ring_t *const ring = t->ring;
+    const uint64_t nalloc0 = t->nalloc;
+    uint64_t nalloc = nalloc0, last_ts = t->last_ts;
+    uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
+    uint64_t w_max = io->w_max;
+    /* r's events are e's: one pointer moves (the two arrays have the same stride) */
+    const ptrdiff_t rd = (const char *)r - (const char *)e;
+#define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + rd))
+    _Static_assert(sizeof(pass_event_t) == sizeof(replay_evres_t), "one stride");
+    const pass_event_t *const e0 = e;
+    for (; e < end; e++) {
+        if (e->tid != tid)
+            break;
+        const unsigned kind = e->kind;
+        const uint64_t ts = e->ts;
+        if (kind == PASS_EV_ALLOC) {
+            if (e->stack != id || ts - lo >= width || is_realloc(e->fn) || ts < last_ts)
+                break;
+            const uint64_t size = e->size, live = RES(e)->live_bytes, last = *ssp;
+            nb += size;
+            if (PS_UNLIKELY(size < s->size_min)) /* (then below UINT32_MAX) */
+                s->size_min = (uint32_t)size;
+            if (PS_UNLIKELY(last - 1 == size) && last)
+                s->same_size_cycles++;
+            last_ts = ts;
+            ring[nalloc & mask] = (ring_t){e->ptr, ts};
+            nalloc++;
+            if (live > w_max)
+                w_max = live;
+        } else if (kind == PASS_EV_RELEASE) {
+            const replay_evres_t *rr = RES(e);
+            if (!rr->freed) {
+                nunfreed++; /* (its thread's re_pending: false, below) */
+                continue;
+            }
+            const replay_released_t *b = &rr->released;
+            const bool cross =
+                from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0 : b->cross_thread;
+            if (!own || b->stack_id != id || ts - lo >= width || is_realloc(e->fn) || cross)
+                break;
+            const uint64_t size = b->size, ats = b->alloc_ts, live = rr->live_bytes;
+            uint64_t lim;
+            if (__builtin_add_overflow(ats, short_ns, &lim))
+                lim = UINT64_MAX;
+            if (ts <= lim) {
+                nshort++;
+                nd += size;
+            }
+            uint64_t others;
+            if (PS_UNLIKELY(ats >= ring[(nalloc - k1) & mask].ts) &&
+                ring_scan_at(ring, nalloc, mask, k1, e->ptr, ats, &others)) {
+                ntemp += others == 0;
+                nwithin++; /* (others < k + 1: the scan's) */
+            }
+            *ssp = size + 1;
+            if (live > w_max)
+                w_max = live;
+        } else {
+            break; /* failed: it leaves re_pending as it is */
+        }
+    }
+    const uint64_t na = nalloc - nalloc0, ne = (uint64_t)(e - e0);
+    if (ne) {
+        t->re_pending = false;
+        /* the live heap after the latest counted event (not an unfreed release) */
+        for (const pass_event_t *p = e; p-- > e0;)
+            if (p->kind == PASS_EV_ALLOC || RES(p)->freed) {
+                io->w_last = RES(p)->live_bytes;
+                break;
+            }
+    }
+#undef RES
+    t->nalloc = nalloc;
+    t->last_ts = last_ts;
+    s->short_lived += nshort;
+    s->temporary += ntemp;
+    s->within_k += nwithin;
+    io->c.allocs += na;
+    io->c.bytes += nb;
+    io->c.rels += ne - na - nunfreed;
+    io->c.died += nd;
+    io->w_max = w_max;
+    return e;
+}
+
+/* run_fast_t for a thread with its times in order (else: none, pressure_run takes each
+ * event), own or not, the cross-thread flag from the FREE records or the replay. */
+static PS_NOINLINE PRESSURE_NO_SLP const pass_event_t *
+run_fast(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, bool own, uint32_t id,
+         uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
+         const pass_event_t *end, fast_t *io)
+{
+    if (t->unsorted)
+        return e;
+    if (S->cross_from_flag)
+        return own ? run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, true, true)
+                   : run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, false, true);
+    return own ? run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, true, false)
+               : run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, false, false);
+}
+
 /* Events ev[0..n) with the replay's results r[0..n) (what the replay did with each: the
  * released block's size, time, site and function, the live heap after it). The state the
  * loop reads per event is held in locals (the sites' stores would make the compiler load it
@@ -502,6 +638,7 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
         s = &P->sites[si];                                                                         \
         x = &S->ssx[si];                                                                           \
         last_id = (id);                                                                            \
+        switched = true;                                                                           \
     }
 #define WINDOW_AT(ts)                                                                              \
     if (PS_UNLIKELY((ts) - w_lo >= w_width)) { /* [lo, hi) of acc: it moves */                     \
@@ -517,7 +654,34 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
         w_last = live;                                                                             \
     }
     const pass_event_t *const ev_end = ev + n;
+    static uint64_t no_size; /* (run_fast's ssp without an entry: stays 0) */
+    bool switched = true;    /* the latest event changed the thread or the site */
     for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
+        if (!switched) { /* the same thread and site as the event before: try the run */
+            uint64_t *ssp = &no_size;
+            bool own = false;
+            if (x->thr == tkey) {
+                ssp = &x->size;
+                own = true;
+            } else if (x->thr && S->ss_cap) {
+                size_t i = ss_slot(S, (uint64_t)(tkey - 1) << 32 | last_id);
+                if (S->ss_val[i]) {
+                    ssp = &S->ss_val[i];
+                    own = true;
+                }
+            }
+            fast_t F = {c, w_max, w_last};
+            const pass_event_t *stop =
+                run_fast(S, t, s, ssp, own, (uint32_t)last_id, w_lo, w_width, e, r, ev_end, &F);
+            c = F.c;
+            w_max = F.w_max;
+            w_last = F.w_last;
+            r += stop - e;
+            e = stop;
+            if (e == ev_end)
+                break;
+        }
+        switched = false;
         const unsigned kind = e->kind;
         if (PS_UNLIKELY(e->tid != tid)) {
             if (kind == PASS_EV_FAILED)
@@ -528,6 +692,7 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
             }
             tkey = (uint32_t)(t - S->thr) + 1;
             tid = e->tid;
+            switched = true;
         }
         if (kind == PASS_EV_ALLOC) {
             const uint32_t id = e->stack;
