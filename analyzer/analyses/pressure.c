@@ -39,9 +39,12 @@ typedef struct ring_s {
 typedef struct thr_s {
     uint32_t tid;
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
-    /* its latest allocations, at least k + 1 (pstate_t.ring_mask + 1 of them, a power of
-     * two: no wrap test), allocation i at ring[i & ring_mask]; unwritten slots are zero */
+    /* its latest allocations in order, the newest at ring[pos - 1], the k + 1 latest from
+     * ring[pos - k - 1] (zero before its first ones: ring[0..k] is zero at first); at the
+     * end (pstate_t.ring_cap), the latest k + 1 are moved to the front: no wrap test, one
+     * store per allocation, a block's place a constant distance back */
     ring_t *ring;
+    size_t pos;
     uint64_t last_ts; /* its latest allocation's time */
     bool unsorted;    /* an allocation's time was below the one before (ring_find) */
     bool re_pending; /* its latest event released a realloc's old block */
@@ -63,6 +66,9 @@ typedef struct lockalloc_s {
     uint64_t lock, count, bytes;
 } lockalloc_t;
 
+/* allocations between two moves of a ring's latest k + 1 to its front (at least; k + 1 when
+ * larger): a ring of 73 entries (1.1 KiB) a thread with the default k */
+#define RING_SPAN 64
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
 
 /* The analysis runs on a thread of its own (the pass's thread hands it the events, copied,
@@ -84,12 +90,16 @@ typedef struct lockalloc_s {
 #define PQ_ROOM 4
 
 _Static_assert(PQ_EVENTS >= 2 * PASS_BATCH_MAX, "a block takes at least a batch");
+_Static_assert(sizeof(pass_event_t) == sizeof(replay_evres_t), "one stride (run_fast)");
 
 typedef struct pq_block_s {
     size_t n;
     pass_event_t ev[PQ_EVENTS];
     replay_evres_t res[PQ_EVENTS];
 } pq_block_t;
+
+/* From a block's event to the replay's result for it (run_fast) */
+#define PQ_RES_OFF ((ptrdiff_t)(offsetof(pq_block_t, res) - offsetof(pq_block_t, ev)))
 
 /* The latest events' window (pressure_run): [lo, hi), the window's times, w its index
  * (SIZE_MAX: none yet); its sums are added to P->windows when the events leave it and at a
@@ -120,7 +130,7 @@ typedef struct pstate_s {
     bool *has_ev;
     wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
     ssx_t *ssx;       /* per site: its first releasing thread and what it last released */
-    size_t ring_mask; /* the threads' rings (thr_t.ring): their size - 1 */
+    size_t ring_cap; /* the threads' rings (thr_t.ring): their size, k + 1 + RING_SPAN */
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
      * handed over (counted by the pass's thread only) and taken (by the analysis's thread
      * only): a single-producer single-consumer ring, no lock (a mutex and conditions, taken at
@@ -260,7 +270,8 @@ static thr_t *thr_get(pstate_t *S, uint32_t tid)
         thr_t *t = &S->thr[S->nthr];
         memset(t, 0, sizeof(*t));
         t->tid = tid;
-        if (!(t->ring = calloc(S->ring_mask + 1, sizeof(ring_t))))
+        t->pos = (size_t)S->P->k + 1;
+        if (!(t->ring = calloc(S->ring_cap, sizeof(ring_t))))
             return NULL;
         i = (uint32_t)S->nthr;
         if (u32map_put(&S->thr_map, tid, i) < 0) {
@@ -331,22 +342,14 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's
  * latest k + 1, newest first: 1 found (*others set), 0 not there (more than k, or another
  * thread's). */
-static PS_NOINLINE int ring_scan_at(const ring_t *ring, uint64_t nalloc, size_t mask, uint64_t k1,
+static PS_NOINLINE int ring_scan_at(const ring_t *top, uint64_t nalloc, uint64_t k1,
                                     uint64_t ptr, uint64_t ts, uint64_t *others)
 {
-    /* the latest n, newest first: from ring[pos - 1] down, then (wrapped) from the end */
+    /* the latest n, newest first: top[-1] down */
     const uint64_t n = nalloc < k1 ? nalloc : k1;
-    const size_t pos = nalloc & mask, n1 = n < pos ? n : pos;
-    const ring_t *p = ring + pos, *const stop1 = p - n1;
-    while (p-- > stop1)
-        if (p->ptr == ptr && p->ts == ts) {
-            *others = (uint64_t)(ring + pos - 1 - p);
-            return 1;
-        }
-    const ring_t *const top = ring + mask + 1, *const stop2 = top - (n - n1);
-    for (p = top; p-- > stop2;)
-        if (p->ptr == ptr && p->ts == ts) {
-            *others = n1 + (uint64_t)(top - 1 - p);
+    for (uint64_t d = 0; d < n; d++)
+        if (top[-1 - (ptrdiff_t)d].ptr == ptr && top[-1 - (ptrdiff_t)d].ts == ts) {
+            *others = d;
             return 1;
         }
     return 0;
@@ -355,7 +358,17 @@ static PS_NOINLINE int ring_scan_at(const ring_t *ring, uint64_t nalloc, size_t 
 static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                      uint64_t *others)
 {
-    return ring_scan_at(t->ring, t->nalloc, S->ring_mask, (uint64_t)S->P->k + 1, ptr, ts, others);
+    return ring_scan_at(t->ring + t->pos, t->nalloc, (uint64_t)S->P->k + 1, ptr, ts, others);
+}
+
+/* Room for the next allocation of t's ring: its latest k + 1 moved to the front when full.
+ * Returns the slot. */
+static PS_NOINLINE ring_t *ring_wrap(const pstate_t *S, thr_t *t)
+{
+    const size_t k1 = (size_t)S->P->k + 1;
+    memmove(t->ring, t->ring + t->pos - k1, k1 * sizeof(ring_t));
+    t->pos = k1;
+    return t->ring + k1;
 }
 
 /* ring_scan, after a test that rules most blocks out: with times in allocation order (the
@@ -365,7 +378,7 @@ static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t t
 static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                             uint64_t *others)
 {
-    if (!t->unsorted && ts < t->ring[(t->nalloc - S->P->k - 1) & S->ring_mask].ts)
+    if (!t->unsorted && ts < t->ring[t->pos - S->P->k - 1].ts)
         return 0;
     return ring_scan(S, t, ptr, ts, others);
 }
@@ -474,17 +487,17 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
            const pass_event_t *end, fast_t *io, const bool own, const bool from_flag)
 {
     const uint64_t short_ns = S->P->short_ns, k1 = (uint64_t)S->P->k + 1;
-    const size_t mask = S->ring_mask;
     const uint32_t tid = t->tid;
-    ring_t *const ring = t->ring;
-    const uint64_t nalloc0 = t->nalloc;
-    uint64_t nalloc = nalloc0, last_ts = t->last_ts;
+    ring_t *const ring_end = t->ring + S->ring_cap;
+    ring_t *p = t->ring + t->pos, *p0 = p; /* the next allocation's slot; where it began */
+    uint64_t na = 0;                         /* allocations before the latest ring_wrap */
+    uint64_t last_ts = t->last_ts;
     uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
     uint64_t w_max = io->w_max;
-    /* r's events are e's: one pointer moves (the two arrays have the same stride) */
-    const ptrdiff_t rd = (const char *)r - (const char *)e;
-#define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + rd))
-    _Static_assert(sizeof(pass_event_t) == sizeof(replay_evres_t), "one stride");
+    /* r's events are e's, in one block (pq_block_t): one pointer moves, r is at a constant
+     * distance from it (the two arrays have the same stride) */
+#define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + PQ_RES_OFF))
+    (void)r;
     const pass_event_t *const e0 = e;
     for (; e < end; e++) {
         if (e->tid != tid)
@@ -498,11 +511,15 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
             nb += size;
             if (PS_UNLIKELY(size < s->size_min)) /* (then below UINT32_MAX) */
                 s->size_min = (uint32_t)size;
-            if (PS_UNLIKELY(last - 1 == size) && last)
+            if (PS_UNLIKELY(last == size + 1) && last)
                 s->same_size_cycles++;
             last_ts = ts;
-            ring[nalloc & mask] = (ring_t){e->ptr, ts};
-            nalloc++;
+            if (PS_UNLIKELY(p == ring_end)) {
+                na += (uint64_t)(p - p0);
+                t->pos = (size_t)(p - t->ring);
+                p = p0 = ring_wrap(S, t);
+            }
+            *p++ = (ring_t){e->ptr, ts};
             if (live > w_max)
                 w_max = live;
         } else if (kind == PASS_EV_RELEASE) {
@@ -525,8 +542,8 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
                 nd += size;
             }
             uint64_t others;
-            if (PS_UNLIKELY(ats >= ring[(nalloc - k1) & mask].ts) &&
-                ring_scan_at(ring, nalloc, mask, k1, e->ptr, ats, &others)) {
+            if (PS_UNLIKELY(ats >= p[-(ptrdiff_t)k1].ts) &&
+                ring_scan_at(p, t->nalloc + na + (uint64_t)(p - p0), k1, e->ptr, ats, &others)) {
                 ntemp += others == 0;
                 nwithin++; /* (others < k + 1: the scan's) */
             }
@@ -537,18 +554,20 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
             break; /* failed: it leaves re_pending as it is */
         }
     }
-    const uint64_t na = nalloc - nalloc0, ne = (uint64_t)(e - e0);
+    na += (uint64_t)(p - p0);
+    const uint64_t ne = (uint64_t)(e - e0);
     if (ne) {
         t->re_pending = false;
         /* the live heap after the latest counted event (not an unfreed release) */
-        for (const pass_event_t *p = e; p-- > e0;)
-            if (p->kind == PASS_EV_ALLOC || RES(p)->freed) {
-                io->w_last = RES(p)->live_bytes;
+        for (const pass_event_t *q = e; q-- > e0;)
+            if (q->kind == PASS_EV_ALLOC || RES(q)->freed) {
+                io->w_last = RES(q)->live_bytes;
                 break;
             }
     }
 #undef RES
-    t->nalloc = nalloc;
+    t->nalloc += na;
+    t->pos = (size_t)(p - t->ring);
     t->last_ts = last_ts;
     s->short_lived += nshort;
     s->temporary += ntemp;
@@ -568,7 +587,7 @@ run_fast(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, bool ow
          uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
          const pass_event_t *end, fast_t *io)
 {
-    if (t->unsorted)
+    if (t->unsorted || (const char *)r - (const char *)e != PQ_RES_OFF) /* (not a block's) */
         return e;
     if (S->cross_from_flag)
         return own ? run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, true, true)
@@ -589,7 +608,7 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
     const uint64_t short_ns = P->short_ns;
     const bool have_cross = P->have_cross_thread;
     const bool from_flag = S->cross_from_flag;
-    const size_t kk = P->k, mask = S->ring_mask;
+    const size_t kk = P->k;
     wacc_t acc = S->win;
     /* the window [w_lo, w_lo + w_width): one unsigned test for both ends */
     uint64_t w_lo = acc.lo, w_width = acc.hi - acc.lo;
@@ -718,7 +737,9 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
             if (ts < t->last_ts)
                 t->unsorted = true;
             t->last_ts = ts;
-            t->ring[t->nalloc & mask] = (ring_t){e->ptr, ts};
+            ring_t *slot = PS_LIKELY(t->pos < S->ring_cap) ? t->ring + t->pos : ring_wrap(S, t);
+            *slot = (ring_t){e->ptr, ts};
+            t->pos++;
             t->nalloc++;
         } else if (kind == PASS_EV_RELEASE) {
             if (!r->freed) { /* not a live block's release: nothing freed */
@@ -1102,9 +1123,7 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     S->pq_cur = &S->pq[0];
     S->pq_cur->n = 0;
     S->win.w = SIZE_MAX; /* no window yet */
-    S->ring_mask = 1;
-    while (S->ring_mask < (size_t)k) /* (k + 1 <= ring_mask + 1, a power of two) */
-        S->ring_mask = S->ring_mask * 2 + 1;
+    S->ring_cap = (size_t)k + 1 + ((size_t)k + 1 > RING_SPAN ? (size_t)k + 1 : RING_SPAN);
     pq_aim(S);
     return 0;
 }
