@@ -342,8 +342,8 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 /* How many allocations of its thread followed the block (ptr, allocated at ts) in t's
  * latest k + 1, newest first: 1 found (*others set), 0 not there (more than k, or another
  * thread's). */
-static PS_NOINLINE int ring_scan_at(const ring_t *top, uint64_t nalloc, uint64_t k1,
-                                    uint64_t ptr, uint64_t ts, uint64_t *others)
+static PS_ALWAYS_INLINE int ring_scan_at(const ring_t *top, uint64_t nalloc, uint64_t k1,
+                                         uint64_t ptr, uint64_t ts, uint64_t *others)
 {
     /* the latest n, newest first: top[-1] down */
     const uint64_t n = nalloc < k1 ? nalloc : k1;
@@ -450,10 +450,6 @@ static PS_NOINLINE int ring_find_others(const pstate_t *S, const thr_t *t, uint6
     return found;
 }
 
-/* The counts a site and a window share (allocations, their bytes, releases, bytes released
- * within short_ns): pressure_run counts them once, from the start of its block, and adds to
- * the site and to the window what was counted since it last added to each (when the site or
- * the window changes, and at the block's end). */
 /* GCC's straight-line vectorizer packs pairs of the loop's counters (an allocation's count and
  * bytes, a ring entry's address and time) into vector registers: five instructions for two
  * adds or stores (callgrind, churn: 4 fewer instructions per event without it). */
@@ -463,15 +459,12 @@ static PS_NOINLINE int ring_find_others(const pstate_t *S, const thr_t *t, uint6
 #define PRESSURE_NO_SLP
 #endif
 
-typedef struct cnt_s {
-    uint64_t allocs, bytes, rels, died;
-} cnt_t;
-
-/* What run_fast counted (cumulative, as pressure_run's) and the window's live heap. */
-typedef struct fast_s {
-    cnt_t c;
-    uint64_t w_max, w_last;
-} fast_t;
+/* The sums of the window's latest events (pressure_run's; run_fast adds to them and to its
+ * site what it counts): allocations, bytes, releases, bytes died young; the live heap, the
+ * most and after the latest event. */
+typedef struct wsum_s {
+    uint64_t allocs, bytes, rels, died, max, last;
+} wsum_t;
 
 /* The common case, events of one thread and one site in one window (a churn's), from e until
  * the first that is not (another thread, site or window, a realloc, a failed allocation, a
@@ -484,7 +477,7 @@ typedef struct fast_s {
 static PS_ALWAYS_INLINE const pass_event_t *
 run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint32_t id,
            uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
-           const pass_event_t *end, fast_t *io, const bool own, const bool from_flag)
+           const pass_event_t *end, wsum_t *io, const bool own, const bool from_flag)
 {
     const uint64_t short_ns = S->P->short_ns, k1 = (uint64_t)S->P->k + 1;
     const uint32_t tid = t->tid;
@@ -493,7 +486,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     uint64_t na = 0;                         /* allocations before the latest ring_wrap */
     uint64_t last_ts = t->last_ts;
     uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
-    uint64_t w_max = io->w_max;
+    uint64_t w_max = io->max;
     /* r's events are e's, in one block (pq_block_t): one pointer moves, r is at a constant
      * distance from it (the two arrays have the same stride) */
 #define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + PQ_RES_OFF))
@@ -561,7 +554,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
         /* the live heap after the latest counted event (not an unfreed release) */
         for (const pass_event_t *q = e; q-- > e0;)
             if (q->kind == PASS_EV_ALLOC || RES(q)->freed) {
-                io->w_last = RES(q)->live_bytes;
+                io->last = RES(q)->live_bytes;
                 break;
             }
     }
@@ -572,11 +565,16 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     s->short_lived += nshort;
     s->temporary += ntemp;
     s->within_k += nwithin;
-    io->c.allocs += na;
-    io->c.bytes += nb;
-    io->c.rels += ne - na - nunfreed;
-    io->c.died += nd;
-    io->w_max = w_max;
+    const uint64_t nr = ne - na - nunfreed;
+    s->allocations += na;
+    s->bytes += nb;
+    s->releases += nr;
+    s->short_lived_bytes += nd;
+    io->allocs += na;
+    io->bytes += nb;
+    io->rels += nr;
+    io->died += nd;
+    io->max = w_max;
     return e;
 }
 
@@ -585,7 +583,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
 static PS_NOINLINE PRESSURE_NO_SLP const pass_event_t *
 run_fast(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, bool own, uint32_t id,
          uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
-         const pass_event_t *end, fast_t *io)
+         const pass_event_t *end, wsum_t *io)
 {
     if (t->unsorted || (const char *)r - (const char *)e != PQ_RES_OFF) /* (not a block's) */
         return e;
@@ -612,25 +610,14 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
     wacc_t acc = S->win;
     /* the window [w_lo, w_lo + w_width): one unsigned test for both ends */
     uint64_t w_lo = acc.lo, w_width = acc.hi - acc.lo;
-    uint64_t w_max = 0, w_last = 0; /* the live heap: the most in the window, the latest */
-    cnt_t c = {0, 0, 0, 0}, sb = c, wb = c; /* counted; at the site's, the window's last add */
+    /* the window's sums, in locals (no flag for "an event was counted": each counts as one
+     * allocation or one release) */
+    uint64_t w_allocs = 0, w_bytes = 0, w_rels = 0, w_died = 0, w_max = 0, w_last = 0;
 #define WACC_FLUSH(w)                                                                              \
     do {                                                                                           \
-        if ((c.allocs - wb.allocs) | (c.rels - wb.rels))                                           \
-            window_add(S, (w), c.allocs - wb.allocs, c.bytes - wb.bytes, c.rels - wb.rels,        \
-                       c.died - wb.died, w_max, w_last);                                           \
-        wb = c;                                                                                    \
-        w_max = 0;                                                                                 \
-    } while (0)
-#define SITE_FLUSH()                                                                               \
-    do {                                                                                           \
-        if (s) {                                                                                   \
-            s->allocations += c.allocs - sb.allocs; /* (P's totals: the sites' sums) */          \
-            s->bytes += c.bytes - sb.bytes;                                                        \
-            s->releases += c.rels - sb.rels;                                                       \
-            s->short_lived_bytes += c.died - sb.died;                                              \
-        }                                                                                          \
-        sb = c;                                                                                    \
+        if (w_allocs | w_rels)                                                                     \
+            window_add(S, (w), w_allocs, w_bytes, w_rels, w_died, w_max, w_last);                  \
+        w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
     } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
     uint32_t tkey = 0; /* its index + 1 (ssx_t.thr's value for it) */
@@ -641,7 +628,6 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
     int rc = 0;
 #define SITE_SWITCH(id)                                                                            \
     if (PS_UNLIKELY((id) != last_id)) { /* (a churn's events: one site after the other) */         \
-        SITE_FLUSH();                                                                              \
         size_t si;                                                                                 \
         if (PS_LIKELY((id) < S->site_of_n) && S->site_of[(id)]) {                                  \
             si = S->site_of[(id)] - 1;                                                             \
@@ -689,12 +675,15 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
                     own = true;
                 }
             }
-            fast_t F = {c, w_max, w_last};
+            wsum_t F = {w_allocs, w_bytes, w_rels, w_died, w_max, w_last};
             const pass_event_t *stop =
                 run_fast(S, t, s, ssp, own, (uint32_t)last_id, w_lo, w_width, e, r, ev_end, &F);
-            c = F.c;
-            w_max = F.w_max;
-            w_last = F.w_last;
+            w_allocs = F.allocs;
+            w_bytes = F.bytes;
+            w_rels = F.rels;
+            w_died = F.died;
+            w_max = F.max;
+            w_last = F.last;
             r += stop - e;
             e = stop;
             if (e == ev_end)
@@ -719,8 +708,10 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
             const uint64_t ts = e->ts;
             WINDOW_AT(ts)
             const uint64_t size = e->size;
-            c.allocs++;
-            c.bytes += size;
+            s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
+            s->bytes += size;
+            w_allocs++;
+            w_bytes += size;
             if (size < s->size_min) /* (then below UINT32_MAX) */
                 s->size_min = (uint32_t)size;
             if (PS_UNLIKELY(is_realloc(e->fn))) {
@@ -752,14 +743,16 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
             const uint64_t ts = e->ts;
             WINDOW_AT(ts)
             const uint64_t size = b->size, ats = b->alloc_ts;
-            c.rels++;
+            s->releases++;
+            w_rels++;
             /* short-lived: ts - ats <= short_ns, or ts before ats (a lifetime of 0) */
             uint64_t lim;
             if (__builtin_add_overflow(ats, short_ns, &lim))
                 lim = UINT64_MAX;
             if (ts <= lim) {
                 s->short_lived++;
-                c.died += size;
+                s->short_lived_bytes += size;
+                w_died += size;
             }
             const bool re = is_realloc(e->fn);
             /* the FREE record's flag, else the replay's allocating thread (free and delete,
@@ -797,11 +790,9 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, con
             }
         }
     }
-    SITE_FLUSH();
     WACC_FLUSH(acc.w);
 #undef SITE_SWITCH
 #undef WINDOW_AT
-#undef SITE_FLUSH
 #undef WACC_FLUSH
     S->win = acc;
     return rc;
