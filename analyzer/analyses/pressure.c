@@ -484,7 +484,10 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     ring_t *const ring_end = t->ring + S->ring_cap;
     ring_t *p = t->ring + t->pos, *p0 = p; /* the next allocation's slot; where it began */
     uint64_t na = 0;                         /* allocations before the latest ring_wrap */
-    uint64_t last_ts = t->last_ts;
+    /* an allocation's time is at least floor, its thread's latest allocation's and the
+     * window's start (one test for both; then the latest allocation's, at least lo) */
+    uint64_t floor = t->last_ts > lo ? t->last_ts : lo;
+    const uint64_t hi = lo + width; /* (lo + width: at most UINT64_MAX, acc's hi) */
     uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
     uint64_t w_max = io->max;
     /* r's events are e's, in one block (pq_block_t): one pointer moves, r is at a constant
@@ -498,7 +501,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
         const unsigned kind = e->kind;
         const uint64_t ts = e->ts;
         if (kind == PASS_EV_ALLOC) {
-            if (e->stack != id || ts - lo >= width || is_realloc(e->fn) || ts < last_ts)
+            if (e->stack != id || ts < floor || ts >= hi || is_realloc(e->fn))
                 break;
             const uint64_t size = e->size, live = RES(e)->live_bytes, last = *ssp;
             nb += size;
@@ -506,7 +509,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
                 s->size_min = (uint32_t)size;
             if (PS_UNLIKELY(last == size + 1) && last)
                 s->same_size_cycles++;
-            last_ts = ts;
+            floor = ts;
             if (PS_UNLIKELY(p == ring_end)) {
                 na += (uint64_t)(p - p0);
                 t->pos = (size_t)(p - t->ring);
@@ -527,10 +530,10 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
             if (!own || b->stack_id != id || ts - lo >= width || is_realloc(e->fn) || cross)
                 break;
             const uint64_t size = b->size, ats = b->alloc_ts, live = rr->live_bytes;
-            uint64_t lim;
-            if (__builtin_add_overflow(ats, short_ns, &lim))
-                lim = UINT64_MAX;
-            if (ts <= lim) {
+            /* short-lived: ts - ats <= short_ns, or ts before ats (a lifetime of 0: the
+             * difference wraps, above ts) */
+            const uint64_t life = ts - ats;
+            if (life <= short_ns || life > ts) {
                 nshort++;
                 nd += size;
             }
@@ -561,7 +564,8 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
 #undef RES
     t->nalloc += na;
     t->pos = (size_t)(p - t->ring);
-    t->last_ts = last_ts;
+    if (na)
+        t->last_ts = floor; /* (the latest allocation's: floor moved to it) */
     s->short_lived += nshort;
     s->temporary += ntemp;
     s->within_k += nwithin;
