@@ -128,9 +128,9 @@ typedef struct pstate_s {
     size_t nla, la_cap;
     uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
     bool *has_ev;
-    wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
-    ssx_t *ssx;       /* per site: its first releasing thread and what it last released */
-    size_t ring_cap; /* the threads' rings (thr_t.ring): their size, k + 1 + RING_SPAN */
+    wacc_t win;      /* the latest events' window (pressure_run), its sums added to P->windows */
+    ssx_t *ssx;      /* per site: its first releasing thread and what it last released */
+    size_t ring_cap; /* the threads' rings (thr_t.ring): their size, k + 1 + RING_SPAN or more */
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
      * handed over (counted by the pass's thread only) and taken (by the analysis's thread
      * only): a single-producer single-consumer ring, no lock (a mutex and conditions, taken at
@@ -355,8 +355,7 @@ static PS_ALWAYS_INLINE int ring_scan_at(const ring_t *top, uint64_t nalloc, uin
     return 0;
 }
 
-static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                     uint64_t *others)
+static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts, uint64_t *others)
 {
     return ring_scan_at(t->ring + t->pos, t->nalloc, (uint64_t)S->P->k + 1, ptr, ts, others);
 }
@@ -483,7 +482,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     const uint32_t tid = t->tid;
     ring_t *const ring_end = t->ring + S->ring_cap;
     ring_t *p = t->ring + t->pos, *p0 = p; /* the next allocation's slot; where it began */
-    uint64_t na = 0;                         /* allocations before the latest ring_wrap */
+    uint64_t na = 0;                       /* allocations before the latest ring_wrap */
     /* an allocation's time is at least floor, its thread's latest allocation's and the
      * window's start (one test for both; then the latest allocation's, at least lo) */
     uint64_t floor = t->last_ts > lo ? t->last_ts : lo;
@@ -603,8 +602,8 @@ run_fast(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, bool ow
  * loop reads per event is held in locals (the sites' stores would make the compiler load it
  * again), read again after a call that may move it (a new site or thread). The largest size
  * of a site is not counted here: the replay's histogram of its sizes has it (pressure_end). */
-PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_t *r,
-                                        size_t n)
+PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
+                                        const replay_evres_t *r, size_t n)
 {
     pressure_t *P = S->P;
     const uint64_t short_ns = P->short_ns;
