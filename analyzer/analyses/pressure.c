@@ -41,10 +41,12 @@ typedef struct thr_s {
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
     /* its latest allocations in order, the newest at ring[pos - 1], the k + 1 latest from
      * ring[pos - k - 1] (zero before its first ones: ring[0..k] is zero at first); at the
-     * end (pstate_t.ring_cap), the latest k + 1 are moved to the front: no wrap test, one
-     * store per allocation, a block's place a constant distance back */
+     * end (cap entries), the latest k + 1 are moved to the front: no wrap test, one store
+     * per allocation, a block's place a constant distance back. cap: k + 1 + RING_FIRST (or
+     * k + 1) at first, pstate_t.ring_cap after RING_GROW_AT allocations (a thread that
+     * allocates little keeps a small ring) */
     ring_t *ring;
-    size_t pos;
+    size_t pos, cap;
     uint64_t last_ts; /* its latest allocation's time */
     bool unsorted;    /* an allocation's time was below the one before (ring_find) */
     bool re_pending; /* its latest event released a realloc's old block */
@@ -67,8 +69,11 @@ typedef struct lockalloc_s {
 } lockalloc_t;
 
 /* allocations between two moves of a ring's latest k + 1 to its front (at least; k + 1 when
- * larger): a ring of 73 entries (1.1 KiB) a thread with the default k */
+ * larger): a ring of 73 entries (1.1 KiB) a thread with the default k; RING_FIRST (or k + 1)
+ * before its thread's RING_GROW_AT-th allocation (18 entries, 288 bytes) */
 #define RING_SPAN 64
+#define RING_FIRST 8
+#define RING_GROW_AT 1024
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
 
 /* The analysis runs on a thread of its own (the pass's thread hands it the events, copied,
@@ -271,7 +276,11 @@ static thr_t *thr_get(pstate_t *S, uint32_t tid)
         memset(t, 0, sizeof(*t));
         t->tid = tid;
         t->pos = (size_t)S->P->k + 1;
-        if (!(t->ring = calloc(S->ring_cap, sizeof(ring_t))))
+        /* (k + 1 + the larger of RING_FIRST and k + 1: a move per k + 1 allocations at most) */
+        t->cap = t->pos + (t->pos > RING_FIRST ? t->pos : RING_FIRST);
+        if (t->cap > S->ring_cap)
+            t->cap = S->ring_cap;
+        if (!(t->ring = calloc(t->cap, sizeof(ring_t))))
             return NULL;
         i = (uint32_t)S->nthr;
         if (u32map_put(&S->thr_map, tid, i) < 0) {
@@ -365,7 +374,16 @@ static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t t
 static PS_NOINLINE ring_t *ring_wrap(const pstate_t *S, thr_t *t)
 {
     const size_t k1 = (size_t)S->P->k + 1;
-    memmove(t->ring, t->ring + t->pos - k1, k1 * sizeof(ring_t));
+    ring_t *v = NULL;
+    if (t->cap < S->ring_cap && t->nalloc >= RING_GROW_AT &&
+        (v = malloc(S->ring_cap * sizeof(ring_t)))) { /* (else: the small one, wrapped) */
+        memcpy(v, t->ring + t->pos - k1, k1 * sizeof(ring_t));
+        free(t->ring);
+        t->ring = v;
+        t->cap = S->ring_cap;
+    } else {
+        memmove(t->ring, t->ring + t->pos - k1, k1 * sizeof(ring_t));
+    }
     t->pos = k1;
     return t->ring + k1;
 }
@@ -480,7 +498,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
 {
     const uint64_t short_ns = S->P->short_ns, k1 = (uint64_t)S->P->k + 1;
     const uint32_t tid = t->tid;
-    ring_t *const ring_end = t->ring + S->ring_cap;
+    ring_t *ring_end = t->ring + t->cap;
     ring_t *p = t->ring + t->pos, *p0 = p; /* the next allocation's slot; where it began */
     uint64_t na = 0;                       /* allocations before the latest ring_wrap */
     /* an allocation's time is at least floor, its thread's latest allocation's and the
@@ -513,6 +531,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
                 na += (uint64_t)(p - p0);
                 t->pos = (size_t)(p - t->ring);
                 p = p0 = ring_wrap(S, t);
+                ring_end = t->ring + t->cap; /* (a ring that grew moved) */
             }
             *p++ = (ring_t){e->ptr, ts};
             if (live > w_max)
@@ -731,7 +750,7 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
             if (ts < t->last_ts)
                 t->unsorted = true;
             t->last_ts = ts;
-            ring_t *slot = PS_LIKELY(t->pos < S->ring_cap) ? t->ring + t->pos : ring_wrap(S, t);
+            ring_t *slot = PS_LIKELY(t->pos < t->cap) ? t->ring + t->pos : ring_wrap(S, t);
             *slot = (ring_t){e->ptr, ts};
             t->pos++;
             t->nalloc++;
