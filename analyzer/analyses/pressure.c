@@ -72,6 +72,7 @@ typedef struct lockalloc_s {
  * larger): a ring of 73 entries (1.1 KiB) a thread with the default k; RING_FIRST (or k + 1)
  * before its thread's RING_GROW_AT-th allocation (18 entries, 288 bytes) */
 #define RING_SPAN 64
+#define FAST_WAIT_MAX 64
 #define RING_FIRST 8
 #define RING_GROW_AT 1024
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
@@ -136,6 +137,10 @@ typedef struct pstate_s {
     wacc_t win;      /* the latest events' window (pressure_run), its sums added to P->windows */
     ssx_t *ssx;      /* per site: its first releasing thread and what it last released */
     size_t ring_cap; /* the threads' rings (thr_t.ring): their size, k + 1 + RING_SPAN or more */
+    /* run_fast tries that took no event (a realloc chain's events, one after the other): the
+     * next FAST_WAIT_MAX at most are not tried (fast_skip: how many more; fast_wait: how many
+     * after the next one that takes none) */
+    unsigned fast_skip, fast_wait;
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
      * handed over (counted by the pass's thread only) and taken (by the analysis's thread
      * only): a single-producer single-consumer ring, no lock (a mutex and conditions, taken at
@@ -684,7 +689,9 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
     static uint64_t no_size; /* (run_fast's ssp without an entry: stays 0) */
     bool switched = true;    /* the latest event changed the thread or the site */
     for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
-        if (!switched) { /* the same thread and site as the event before: try the run */
+        if (S->fast_skip) {
+            S->fast_skip--;
+        } else if (!switched) { /* the same thread and site as the event before: the run */
             uint64_t *ssp = &no_size;
             bool own = false;
             if (x->thr == tkey) {
@@ -706,6 +713,14 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
             w_died = F.died;
             w_max = F.max;
             w_last = F.last;
+            if (stop == e) { /* none taken: wait 1, 2, 4 .. FAST_WAIT_MAX events */
+                S->fast_wait = S->fast_wait ? S->fast_wait * 2 : 1;
+                if (S->fast_wait > FAST_WAIT_MAX)
+                    S->fast_wait = FAST_WAIT_MAX;
+                S->fast_skip = S->fast_wait;
+            } else {
+                S->fast_wait = 0;
+            }
             r += stop - e;
             e = stop;
             if (e == ev_end)
