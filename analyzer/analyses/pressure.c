@@ -73,6 +73,7 @@ typedef struct lockalloc_s {
  * before its thread's RING_GROW_AT-th allocation (18 entries, 288 bytes) */
 #define RING_SPAN 64
 #define FAST_WAIT_MAX 64
+#define FAST_MIN_RUN 8
 #define RING_FIRST 8
 #define RING_GROW_AT 1024
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
@@ -137,9 +138,10 @@ typedef struct pstate_s {
     wacc_t win;      /* the latest events' window (pressure_run), its sums added to P->windows */
     ssx_t *ssx;      /* per site: its first releasing thread and what it last released */
     size_t ring_cap; /* the threads' rings (thr_t.ring): their size, k + 1 + RING_SPAN or more */
-    /* run_fast tries that took no event (a realloc chain's events, one after the other): the
-     * next FAST_WAIT_MAX at most are not tried (fast_skip: how many more; fast_wait: how many
-     * after the next one that takes none) */
+    /* after a run_fast try that took fewer than FAST_MIN_RUN events (a realloc chain's events,
+     * sites or threads that alternate: a try costs about as much as that many events save),
+     * the next events are not tried, FAST_WAIT_MAX at most (fast_skip: how many more;
+     * fast_wait: how many after the next such try) */
     unsigned fast_skip, fast_wait;
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
      * handed over (counted by the pass's thread only) and taken (by the analysis's thread
@@ -713,7 +715,7 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
             w_died = F.died;
             w_max = F.max;
             w_last = F.last;
-            if (stop == e) { /* none taken: wait 1, 2, 4 .. FAST_WAIT_MAX events */
+            if (stop - e < FAST_MIN_RUN) { /* few taken: wait 1, 2, 4 .. FAST_WAIT_MAX events */
                 S->fast_wait = S->fast_wait ? S->fast_wait * 2 : 1;
                 if (S->fast_wait > FAST_WAIT_MAX)
                     S->fast_wait = FAST_WAIT_MAX;
