@@ -508,9 +508,9 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     ring_t *ring_end = t->ring + t->cap;
     ring_t *p = t->ring + t->pos, *p0 = p; /* the next allocation's slot; where it began */
     uint64_t na = 0;                       /* allocations before the latest ring_wrap */
-    /* an allocation's time is at least floor, its thread's latest allocation's and the
+    /* an allocation's time is at least ts_min, its thread's latest allocation's and the
      * window's start (one test for both; then the latest allocation's, at least lo) */
-    uint64_t floor = t->last_ts > lo ? t->last_ts : lo;
+    uint64_t ts_min = t->last_ts > lo ? t->last_ts : lo;
     const uint64_t hi = lo + width; /* (lo + width: at most UINT64_MAX, acc's hi) */
     uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
     uint64_t w_max = io->max;
@@ -525,7 +525,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
         const unsigned kind = e->kind;
         const uint64_t ts = e->ts;
         if (kind == PASS_EV_ALLOC) {
-            if (e->stack != id || ts < floor || ts >= hi || is_realloc(e->fn))
+            if (e->stack != id || ts < ts_min || ts >= hi || is_realloc(e->fn))
                 break;
             const uint64_t size = e->size, live = RES(e)->live_bytes, last = *ssp;
             nb += size;
@@ -533,7 +533,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
                 s->size_min = (uint32_t)size;
             if (PS_UNLIKELY(last == size + 1) && last)
                 s->same_size_cycles++;
-            floor = ts;
+            ts_min = ts;
             if (PS_UNLIKELY(p == ring_end)) {
                 na += (uint64_t)(p - p0);
                 t->pos = (size_t)(p - t->ring);
@@ -590,7 +590,7 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     t->nalloc += na;
     t->pos = (size_t)(p - t->ring);
     if (na)
-        t->last_ts = floor; /* (the latest allocation's: floor moved to it) */
+        t->last_ts = ts_min; /* (the latest allocation's: ts_min moved to it) */
     s->short_lived += nshort;
     s->temporary += ntemp;
     s->within_k += nwithin;
