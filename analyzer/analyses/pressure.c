@@ -39,8 +39,14 @@ typedef struct ring_s {
 typedef struct thr_s {
     uint32_t tid;
     uint64_t nalloc; /* its allocations so far (realloc's new side included) */
-    ring_t *ring;    /* its latest k + 1 allocations; the next goes to ring[rpos] */
-    size_t rpos;
+    /* its latest allocations in order, the newest at ring[pos - 1], the k + 1 latest from
+     * ring[pos - k - 1] (zero before its first ones: ring[0..k] is zero at first); at the
+     * end (cap entries), the latest k + 1 are moved to the front: no wrap test, one store
+     * per allocation, a block's place a constant distance back. cap: k + 1 + RING_FIRST (or
+     * k + 1) at first, pstate_t.ring_cap after RING_GROW_AT allocations (a thread that
+     * allocates little keeps a small ring) */
+    ring_t *ring;
+    size_t pos, cap;
     uint64_t last_ts; /* its latest allocation's time */
     bool unsorted;    /* an allocation's time was below the one before (ring_find) */
     bool re_pending; /* its latest event released a realloc's old block */
@@ -50,11 +56,26 @@ typedef struct thr_s {
     unsigned nsteps;
 } thr_t;
 
+/* A site's first releasing thread + 1 (thr, 0: none yet), and the size that thread last
+ * released there + 1 (size; 0: none); the other threads' sizes: the ss_ map. */
+typedef struct ssx_s {
+    uint64_t size;
+    uint32_t thr;
+} ssx_t;
+
 typedef struct lockalloc_s {
     uint32_t stack, lock_stack;
     uint64_t lock, count, bytes;
 } lockalloc_t;
 
+/* allocations between two moves of a ring's latest k + 1 to its front (at least; k + 1 when
+ * larger): a ring of 73 entries (1.1 KiB) a thread with the default k; RING_FIRST (or k + 1)
+ * before its thread's RING_GROW_AT-th allocation (18 entries, 288 bytes) */
+#define RING_SPAN 64
+#define FAST_WAIT_MAX 64
+#define FAST_MIN_RUN 8
+#define RING_FIRST 8
+#define RING_GROW_AT 1024
 #define THR_SCAN_MAX 256 /* other threads' rings searched for a block released across */
 
 /* The analysis runs on a thread of its own (the pass's thread hands it the events, copied,
@@ -76,6 +97,7 @@ typedef struct lockalloc_s {
 #define PQ_ROOM 4
 
 _Static_assert(PQ_EVENTS >= 2 * PASS_BATCH_MAX, "a block takes at least a batch");
+_Static_assert(sizeof(pass_event_t) == sizeof(replay_evres_t), "one stride (run_fast)");
 
 typedef struct pq_block_s {
     size_t n;
@@ -83,16 +105,15 @@ typedef struct pq_block_s {
     replay_evres_t res[PQ_EVENTS];
 } pq_block_t;
 
-/* The sums of the latest events' window, kept in pressure_run's locals while the events stay
- * in it (the merged events' times mostly do) and added to P->windows when they leave it and at
- * a block's end: no division and no store to the windows per event. [lo, hi): the window's
- * times (w == SIZE_MAX: none yet); any: an event was counted (its live heap: live_max, the
- * most, and live_last, after the latest). */
+/* From a block's event to the replay's result for it (run_fast) */
+#define PQ_RES_OFF ((ptrdiff_t)(offsetof(pq_block_t, res) - offsetof(pq_block_t, ev)))
+
+/* The latest events' window (pressure_run): [lo, hi), the window's times, w its index
+ * (SIZE_MAX: none yet); its sums are added to P->windows when the events leave it and at a
+ * block's end: no division and no store to the windows per event. */
 typedef struct wacc_s {
     uint64_t lo, hi;
     size_t w;
-    uint64_t allocations, bytes, releases, died_young, live_max, live_last;
-    bool any;
 } wacc_t;
 
 typedef struct pstate_s {
@@ -114,9 +135,14 @@ typedef struct pstate_s {
     size_t nla, la_cap;
     uint64_t *live_end; /* per window: the live heap after its last event (has_ev) */
     bool *has_ev;
-    wacc_t win;       /* the latest events' window (pressure_run), its sums added to P->windows */
-    uint32_t *ss_thr; /* per site: its first releasing thread + 1 (0: none yet), and */
-    uint64_t *ss_size; /* the size that thread last released there + 1; others: the ss_ map */
+    wacc_t win;      /* the latest events' window (pressure_run), its sums added to P->windows */
+    ssx_t *ssx;      /* per site: its first releasing thread and what it last released */
+    size_t ring_cap; /* the threads' rings (thr_t.ring): their size, k + 1 + RING_SPAN or more */
+    /* after a run_fast try that took fewer than FAST_MIN_RUN events (a realloc chain's events,
+     * sites or threads that alternate: a try costs about as much as that many events save),
+     * the next events are not tried, FAST_WAIT_MAX at most (fast_skip: how many more;
+     * fast_wait: how many after the next such try) */
+    unsigned fast_skip, fast_wait;
     /* the hand-off (PQ_EVENTS): the ring, the block the pass's thread fills; the blocks
      * handed over (counted by the pass's thread only) and taken (by the analysis's thread
      * only): a single-producer single-consumer ring, no lock (a mutex and conditions, taken at
@@ -207,13 +233,10 @@ static PS_NOINLINE pressure_site_t *site_get_slow(pstate_t *S, uint32_t id)
         pressure_site_t *v = realloc(P->sites, cap * sizeof(*v));
         if (v)
             P->sites = v;
-        uint32_t *a = realloc(S->ss_thr, cap * sizeof(*a));
-        if (a)
-            S->ss_thr = a;
-        uint64_t *z = realloc(S->ss_size, cap * sizeof(*z));
-        if (z)
-            S->ss_size = z;
-        if (!v || !a || !z)
+        ssx_t *x = realloc(S->ssx, cap * sizeof(*x));
+        if (x)
+            S->ssx = x;
+        if (!v || !x)
             return NULL;
         S->sites_cap = cap;
     }
@@ -234,8 +257,7 @@ static PS_NOINLINE pressure_site_t *site_get_slow(pstate_t *S, uint32_t id)
     } else if (u32map_put(&S->site_map, id, i) < 0) {
         return NULL;
     }
-    S->ss_thr[P->nsites] = 0;
-    S->ss_size[P->nsites] = 0;
+    S->ssx[P->nsites] = (ssx_t){0, 0};
     pressure_site_t *s = &P->sites[P->nsites++];
     memset(s, 0, sizeof(*s));
     s->stack_id = id;
@@ -260,7 +282,12 @@ static thr_t *thr_get(pstate_t *S, uint32_t tid)
         thr_t *t = &S->thr[S->nthr];
         memset(t, 0, sizeof(*t));
         t->tid = tid;
-        if (!(t->ring = calloc((size_t)S->P->k + 1, sizeof(ring_t))))
+        t->pos = (size_t)S->P->k + 1;
+        /* (k + 1 + the larger of RING_FIRST and k + 1: a move per k + 1 allocations at most) */
+        t->cap = t->pos + (t->pos > RING_FIRST ? t->pos : RING_FIRST);
+        if (t->cap > S->ring_cap)
+            t->cap = S->ring_cap;
+        if (!(t->ring = calloc(t->cap, sizeof(ring_t))))
             return NULL;
         i = (uint32_t)S->nthr;
         if (u32map_put(&S->thr_map, tid, i) < 0) {
@@ -328,59 +355,72 @@ static int ss_put(pstate_t *S, uint64_t key, uint64_t val)
 
 /* ---- the events ---------------------------------------------------------------------- */
 
-/* How many allocations of its thread followed the block (ptr, allocated at ts) in t's ring:
- * 1 found (*others set), 0 not there (more than k, or another thread's). */
-static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                     uint64_t *others);
+/* How many allocations of its thread followed the block (ptr, allocated at ts) in t's
+ * latest k + 1, newest first: 1 found (*others set), 0 not there (more than k, or another
+ * thread's). */
+static PS_ALWAYS_INLINE int ring_scan_at(const ring_t *top, uint64_t nalloc, uint64_t k1,
+                                         uint64_t ptr, uint64_t ts, uint64_t *others)
+{
+    /* the latest n, newest first: top[-1] down */
+    const uint64_t n = nalloc < k1 ? nalloc : k1;
+    for (uint64_t d = 0; d < n; d++)
+        if (top[-1 - (ptrdiff_t)d].ptr == ptr && top[-1 - (ptrdiff_t)d].ts == ts) {
+            *others = d;
+            return 1;
+        }
+    return 0;
+}
 
+static int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts, uint64_t *others)
+{
+    return ring_scan_at(t->ring + t->pos, t->nalloc, (uint64_t)S->P->k + 1, ptr, ts, others);
+}
+
+/* Room for the next allocation of t's ring: its latest k + 1 moved to the front when full.
+ * Returns the slot. */
+static PS_NOINLINE ring_t *ring_wrap(const pstate_t *S, thr_t *t)
+{
+    const size_t k1 = (size_t)S->P->k + 1;
+    ring_t *v = NULL;
+    if (t->cap < S->ring_cap && t->nalloc >= RING_GROW_AT &&
+        (v = malloc(S->ring_cap * sizeof(ring_t)))) { /* (else: the small one, wrapped) */
+        memcpy(v, t->ring + t->pos - k1, k1 * sizeof(ring_t));
+        free(t->ring);
+        t->ring = v;
+        t->cap = S->ring_cap;
+    } else {
+        memmove(t->ring, t->ring + t->pos - k1, k1 * sizeof(ring_t));
+    }
+    t->pos = k1;
+    return t->ring + k1;
+}
+
+/* ring_scan, after a test that rules most blocks out: with times in allocation order (the
+ * common case), a block allocated before the oldest of the latest k + 1 is not there (most
+ * releases, on a churn). Before k + 1 allocations that slot is one not written yet (time 0:
+ * the test lets every block through to the scan). */
 static inline int ring_find(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
                             uint64_t *others)
 {
-    size_t n = (size_t)S->P->k + 1;
-    /* times in allocation order (the common case): the oldest entry has the least time, so
-     * a block allocated before it is not there (most releases, on a churn) */
-    if (!t->unsorted && t->nalloc && ts < t->ring[t->nalloc < n ? 0 : t->rpos].ts)
+    if (!t->unsorted && ts < t->ring[t->pos - S->P->k - 1].ts)
         return 0;
     return ring_scan(S, t, ptr, ts, others);
 }
 
-static PS_NOINLINE int ring_scan(const pstate_t *S, const thr_t *t, uint64_t ptr, uint64_t ts,
-                                 uint64_t *others)
+/* A window's share of the latest events: added to window w (allocations a, bytes b, releases
+ * rl, bytes died young dy; the live heap: the most, max, and after the latest, last). */
+static PS_NOINLINE void window_add(pstate_t *S, size_t w, uint64_t a, uint64_t b, uint64_t rl,
+                                   uint64_t dy, uint64_t max, uint64_t last)
 {
-    /* newest first (the common case is the last): ring[rpos - 1] down to ring[0], then, when
-     * the ring is full, ring[n - 1] down to ring[rpos] (two runs: no wrap test a step) */
-    const size_t n = (size_t)S->P->k + 1, rpos = t->rpos;
-    const ring_t *const ring = t->ring;
-    for (size_t j = rpos; j-- > 0;)
-        if (ring[j].ptr == ptr && ring[j].ts == ts) {
-            *others = rpos - 1 - j;
-            return 1;
-        }
-    if (t->nalloc > rpos) /* full (the slots past rpos were written): rpos < n */
-        for (size_t j = n; j-- > rpos;)
-            if (ring[j].ptr == ptr && ring[j].ts == ts) {
-                *others = rpos + (n - 1 - j);
-                return 1;
-            }
-    return 0;
-}
-
-/* Adds a's sums to window w and empties them. */
-static void wacc_flush(pstate_t *S, wacc_t *a, size_t w)
-{
-    if (!a->any)
-        return;
     pressure_window_t *win = &S->P->windows[w];
-    win->allocations += a->allocations;
-    win->bytes += a->bytes;
-    win->releases += a->releases;
-    win->bytes_died_young += a->died_young;
-    if (a->live_max > win->live_bytes_max)
-        win->live_bytes_max = a->live_max;
-    S->live_end[w] = a->live_last;
+    win->allocations += a;
+    win->bytes += b;
+    win->releases += rl;
+    win->bytes_died_young += dy;
+    if (max > win->live_bytes_max)
+        win->live_bytes_max = max;
+    S->live_end[w] = last;
     S->has_ev[w] = true;
-    a->allocations = a->bytes = a->releases = a->died_young = a->live_max = 0;
-    a->any = false;
 }
 
 /* An event at ts outside the window of acc (its sums added first, by the caller): acc moves
@@ -434,11 +474,162 @@ static PS_NOINLINE int ring_find_others(const pstate_t *S, const thr_t *t, uint6
     return found;
 }
 
+/* GCC's straight-line vectorizer packs pairs of the loop's counters (an allocation's count and
+ * bytes, a ring entry's address and time) into vector registers: five instructions for two
+ * adds or stores (callgrind, churn: 4 fewer instructions per event without it). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PRESSURE_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define PRESSURE_NO_SLP
+#endif
+
+/* The sums of the window's latest events (pressure_run's; run_fast adds to them and to its
+ * site what it counts): allocations, bytes, releases, bytes died young; the live heap, the
+ * most and after the latest event. */
+typedef struct wsum_s {
+    uint64_t allocs, bytes, rels, died, max, last;
+} wsum_t;
+
+/* The common case, events of one thread and one site in one window (a churn's), from e until
+ * the first that is not (another thread, site or window, a realloc, a failed allocation, a
+ * release that crossed threads, one whose (thread, site) size has no entry here yet, an
+ * allocation's time below its thread's latest); returns that event, or end: pressure_run
+ * takes it. Counts exactly as pressure_run would, with the thread's and the site's state in
+ * locals: no store per event but the ring's and the size's. ssp: the size t last released
+ * from s + 1 (ssx_t.size, or the ss_ map's entry; own: it may be written; else a zero). The
+ * flags (own, from_flag) are constants in each copy (run_fast). */
+static PS_ALWAYS_INLINE const pass_event_t *
+run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint32_t id,
+           uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
+           const pass_event_t *end, wsum_t *io, const bool own, const bool from_flag)
+{
+    const uint64_t short_ns = S->P->short_ns, k1 = (uint64_t)S->P->k + 1;
+    const uint32_t tid = t->tid;
+    ring_t *ring_end = t->ring + t->cap;
+    ring_t *p = t->ring + t->pos, *p0 = p; /* the next allocation's slot; where it began */
+    uint64_t na = 0;                       /* allocations before the latest ring_wrap */
+    /* an allocation's time is at least ts_min, its thread's latest allocation's and the
+     * window's start (one test for both; then the latest allocation's, at least lo) */
+    uint64_t ts_min = t->last_ts > lo ? t->last_ts : lo;
+    const uint64_t hi = lo + width; /* (lo + width: at most UINT64_MAX, acc's hi) */
+    uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
+    uint64_t w_max = io->max;
+    /* r's events are e's, in one block (pq_block_t): one pointer moves, r is at a constant
+     * distance from it (the two arrays have the same stride) */
+#define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + PQ_RES_OFF))
+    (void)r;
+    const pass_event_t *const e0 = e;
+    for (; e < end; e++) {
+        if (e->tid != tid)
+            break;
+        const unsigned kind = e->kind;
+        const uint64_t ts = e->ts;
+        if (kind == PASS_EV_ALLOC) {
+            if (e->stack != id || ts < ts_min || ts >= hi || is_realloc(e->fn))
+                break;
+            const uint64_t size = e->size, live = RES(e)->live_bytes, last = *ssp;
+            nb += size;
+            if (PS_UNLIKELY(size < s->size_min)) /* (then below UINT32_MAX) */
+                s->size_min = (uint32_t)size;
+            if (PS_UNLIKELY(last == size + 1) && last)
+                s->same_size_cycles++;
+            ts_min = ts;
+            if (PS_UNLIKELY(p == ring_end)) {
+                na += (uint64_t)(p - p0);
+                t->pos = (size_t)(p - t->ring);
+                p = p0 = ring_wrap(S, t);
+                ring_end = t->ring + t->cap; /* (a ring that grew moved) */
+            }
+            *p++ = (ring_t){e->ptr, ts};
+            if (live > w_max)
+                w_max = live;
+        } else if (kind == PASS_EV_RELEASE) {
+            const replay_evres_t *rr = RES(e);
+            if (!rr->freed) {
+                nunfreed++; /* (its thread's re_pending: false, below) */
+                continue;
+            }
+            const replay_released_t *b = &rr->released;
+            const bool cross =
+                from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0 : b->cross_thread;
+            if (!own || b->stack_id != id || ts - lo >= width || is_realloc(e->fn) || cross)
+                break;
+            const uint64_t size = b->size, ats = b->alloc_ts, live = rr->live_bytes;
+            /* short-lived: ts - ats <= short_ns, or ts before ats (a lifetime of 0: the
+             * difference wraps, above ts) */
+            const uint64_t life = ts - ats;
+            if (life <= short_ns || life > ts) {
+                nshort++;
+                nd += size;
+            }
+            uint64_t others;
+            if (PS_UNLIKELY(ats >= p[-(ptrdiff_t)k1].ts) &&
+                ring_scan_at(p, t->nalloc + na + (uint64_t)(p - p0), k1, e->ptr, ats, &others)) {
+                ntemp += others == 0;
+                nwithin++; /* (others < k + 1: the scan's) */
+            }
+            *ssp = size + 1;
+            if (live > w_max)
+                w_max = live;
+        } else {
+            break; /* failed: it leaves re_pending as it is */
+        }
+    }
+    na += (uint64_t)(p - p0);
+    const uint64_t ne = (uint64_t)(e - e0);
+    if (ne) {
+        t->re_pending = false;
+        /* the live heap after the latest counted event (not an unfreed release) */
+        for (const pass_event_t *q = e; q-- > e0;)
+            if (q->kind == PASS_EV_ALLOC || RES(q)->freed) {
+                io->last = RES(q)->live_bytes;
+                break;
+            }
+    }
+#undef RES
+    t->nalloc += na;
+    t->pos = (size_t)(p - t->ring);
+    if (na)
+        t->last_ts = ts_min; /* (the latest allocation's: ts_min moved to it) */
+    s->short_lived += nshort;
+    s->temporary += ntemp;
+    s->within_k += nwithin;
+    const uint64_t nr = ne - na - nunfreed;
+    s->allocations += na;
+    s->bytes += nb;
+    s->releases += nr;
+    s->short_lived_bytes += nd;
+    io->allocs += na;
+    io->bytes += nb;
+    io->rels += nr;
+    io->died += nd;
+    io->max = w_max;
+    return e;
+}
+
+/* run_fast_t for a thread with its times in order (else: none, pressure_run takes each
+ * event), own or not, the cross-thread flag from the FREE records or the replay. */
+static PS_NOINLINE PRESSURE_NO_SLP const pass_event_t *
+run_fast(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, bool own, uint32_t id,
+         uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
+         const pass_event_t *end, wsum_t *io)
+{
+    if (t->unsorted || (const char *)r - (const char *)e != PQ_RES_OFF) /* (not a block's) */
+        return e;
+    if (S->cross_from_flag)
+        return own ? run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, true, true)
+                   : run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, false, true);
+    return own ? run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, true, false)
+               : run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, false, false);
+}
+
 /* Events ev[0..n) with the replay's results r[0..n) (what the replay did with each: the
  * released block's size, time, site and function, the live heap after it). The state the
  * loop reads per event is held in locals (the sites' stores would make the compiler load it
- * again), read again after a call that may move it (a new site or thread). */
-static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_t *r, size_t n)
+ * again), read again after a call that may move it (a new site or thread). The largest size
+ * of a site is not counted here: the replay's histogram of its sizes has it (pressure_end). */
+PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
+                                        const replay_evres_t *r, size_t n)
 {
     pressure_t *P = S->P;
     const uint64_t short_ns = P->short_ns;
@@ -446,120 +637,175 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
     const bool from_flag = S->cross_from_flag;
     const size_t kk = P->k;
     wacc_t acc = S->win;
-    /* acc's sums, in locals */
-    /* (no flag for "an event was counted": each counts as one allocation or one release) */
+    /* the window [w_lo, w_lo + w_width): one unsigned test for both ends */
+    uint64_t w_lo = acc.lo, w_width = acc.hi - acc.lo;
+    /* the window's sums, in locals (no flag for "an event was counted": each counts as one
+     * allocation or one release) */
     uint64_t w_allocs = 0, w_bytes = 0, w_rels = 0, w_died = 0, w_max = 0, w_last = 0;
 #define WACC_FLUSH(w)                                                                              \
     do {                                                                                           \
-        acc.allocations = w_allocs, acc.bytes = w_bytes, acc.releases = w_rels;                    \
-        acc.died_young = w_died, acc.live_max = w_max, acc.live_last = w_last;                     \
-        acc.any = (w_allocs | w_rels) != 0;                                                        \
-        wacc_flush(S, &acc, (w));                                                                  \
+        if (w_allocs | w_rels)                                                                     \
+            window_add(S, (w), w_allocs, w_bytes, w_rels, w_died, w_max, w_last);                  \
         w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
     } while (0)
     thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
-    uint32_t tkey = 0; /* its index + 1 (ss_thr's value for it) */
+    uint32_t tkey = 0; /* its index + 1 (ssx_t.thr's value for it) */
     uint64_t tid = UINT64_MAX;     /* its tid (none yet: no event's) */
     uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, and its site, */
-    pressure_site_t *s = NULL;     /* its ss_thr and ss_size entries (pointers, not the */
-    uint32_t *s_thr = NULL;        /* index and the arrays: fewer values live across the */
-    uint64_t *s_size = NULL;       /* loop; the arrays are read again, from S and P, when */
-    int rc = 0;                    /* the site changes, as a new site may move them) */
+    pressure_site_t *s = NULL;     /* and ssx entry (pointers, read again from S and P when */
+    ssx_t *x = NULL;               /* the site changes, as a new site may move them) */
+    int rc = 0;
+#define SITE_SWITCH(id)                                                                            \
+    if (PS_UNLIKELY((id) != last_id)) { /* (a churn's events: one site after the other) */         \
+        size_t si;                                                                                 \
+        if (PS_LIKELY((id) < S->site_of_n) && S->site_of[(id)]) {                                  \
+            si = S->site_of[(id)] - 1;                                                             \
+        } else {                                                                                   \
+            const pressure_site_t *ns = site_get_slow(S, (id));                                    \
+            if (!ns) {                                                                             \
+                rc = -PS_E_NOMEM;                                                                  \
+                s = NULL;                                                                          \
+                break;                                                                             \
+            }                                                                                      \
+            si = (size_t)(ns - P->sites);                                                          \
+        }                                                                                          \
+        s = &P->sites[si];                                                                         \
+        x = &S->ssx[si];                                                                           \
+        last_id = (id);                                                                            \
+        switched = true;                                                                           \
+    }
+#define WINDOW_AT(ts)                                                                              \
+    if (PS_UNLIKELY((ts) - w_lo >= w_width)) { /* [lo, hi) of acc: it moves */                     \
+        WACC_FLUSH(acc.w);                                                                         \
+        wacc_move(S, &acc, (ts));                                                                  \
+        w_lo = acc.lo;                                                                             \
+        w_width = acc.hi - acc.lo;                                                                 \
+    }                                                                                              \
+    {                                                                                              \
+        const uint64_t live = r->live_bytes;                                                       \
+        if (live > w_max)                                                                          \
+            w_max = live;                                                                          \
+        w_last = live;                                                                             \
+    }
     const pass_event_t *const ev_end = ev + n;
+    static uint64_t no_size; /* (run_fast's ssp without an entry: stays 0) */
+    bool switched = true;    /* the latest event changed the thread or the site */
     for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
-        if (e->kind == PASS_EV_FAILED)
-            continue;
-        if (e->tid != tid) {
+        if (S->fast_skip) {
+            S->fast_skip--;
+        } else if (!switched) { /* the same thread and site as the event before: the run */
+            uint64_t *ssp = &no_size;
+            bool own = false;
+            if (x->thr == tkey) {
+                ssp = &x->size;
+                own = true;
+            } else if (x->thr && S->ss_cap) {
+                size_t i = ss_slot(S, (uint64_t)(tkey - 1) << 32 | last_id);
+                if (S->ss_val[i]) {
+                    ssp = &S->ss_val[i];
+                    own = true;
+                }
+            }
+            wsum_t F = {w_allocs, w_bytes, w_rels, w_died, w_max, w_last};
+            const pass_event_t *stop =
+                run_fast(S, t, s, ssp, own, (uint32_t)last_id, w_lo, w_width, e, r, ev_end, &F);
+            w_allocs = F.allocs;
+            w_bytes = F.bytes;
+            w_rels = F.rels;
+            w_died = F.died;
+            w_max = F.max;
+            w_last = F.last;
+            if (stop - e < FAST_MIN_RUN) { /* few taken: wait 1, 2, 4 .. FAST_WAIT_MAX events */
+                S->fast_wait = S->fast_wait ? S->fast_wait * 2 : 1;
+                if (S->fast_wait > FAST_WAIT_MAX)
+                    S->fast_wait = FAST_WAIT_MAX;
+                S->fast_skip = S->fast_wait;
+            } else {
+                S->fast_wait = 0;
+            }
+            r += stop - e;
+            e = stop;
+            if (e == ev_end)
+                break;
+        }
+        switched = false;
+        const unsigned kind = e->kind;
+        if (PS_UNLIKELY(e->tid != tid)) {
+            if (kind == PASS_EV_FAILED)
+                continue;
             if (!(t = thr_get(S, e->tid))) {
                 rc = -PS_E_NOMEM;
                 break;
             }
             tkey = (uint32_t)(t - S->thr) + 1;
             tid = e->tid;
+            switched = true;
         }
-        const bool alloc = e->kind == PASS_EV_ALLOC;
-        if (!alloc && !r->freed) { /* not a live block's release: nothing freed */
-            t->re_pending = false;
-            continue;
-        }
-        const replay_released_t *b = &r->released;
-        uint32_t id = alloc ? e->stack : b->stack_id;
-        if (id != last_id) { /* (a churn's events: one site after the other) */
-            size_t si;
-            if (PS_LIKELY(id < S->site_of_n) && S->site_of[id]) {
-                si = S->site_of[id] - 1;
-            } else {
-                const pressure_site_t *ns = site_get_slow(S, id);
-                if (!ns) {
-                    rc = -PS_E_NOMEM;
-                    break;
-                }
-                si = (size_t)(ns - P->sites);
-            }
-            s = &P->sites[si];
-            s_thr = &S->ss_thr[si];
-            s_size = &S->ss_size[si];
-            last_id = id;
-        }
-        if (PS_UNLIKELY(e->ts < acc.lo || e->ts >= acc.hi)) {
-            WACC_FLUSH(acc.w);
-            wacc_move(S, &acc, e->ts);
-        }
-        uint64_t live = r->live_bytes;
-        if (live > w_max)
-            w_max = live;
-        w_last = live;
-        if (alloc) {
-            uint64_t size = e->size;
+        if (kind == PASS_EV_ALLOC) {
+            const uint32_t id = e->stack;
+            SITE_SWITCH(id)
+            const uint64_t ts = e->ts;
+            WINDOW_AT(ts)
+            const uint64_t size = e->size;
             s->allocations++; /* (P's totals: the sites' sums, pressure_end) */
             s->bytes += size;
-            uint32_t sz = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
-            if (sz < s->size_min)
-                s->size_min = sz;
-            if (sz > s->size_max)
-                s->size_max = sz;
             w_allocs++;
             w_bytes += size;
+            if (size < s->size_min) /* (then below UINT32_MAX) */
+                s->size_min = (uint32_t)size;
             if (PS_UNLIKELY(is_realloc(e->fn))) {
                 if (t->re_pending)
                     realloc_step(t, s, e);
             } else { /* the size this thread last released from this site */
-                uint64_t last = *s_thr == tkey ? *s_size
-                                : *s_thr       ? ss_get(S, (uint64_t)(tkey - 1) << 32 | id)
+                uint64_t last = x->thr == tkey ? x->size
+                                : x->thr       ? ss_get(S, (uint64_t)(tkey - 1) << 32 | id)
                                                : 0;
-                if (last && last - 1 == size)
+                if (last - 1 == size && last)
                     s->same_size_cycles++;
             }
             t->re_pending = false;
-            if (e->ts < t->last_ts)
+            if (ts < t->last_ts)
                 t->unsorted = true;
-            t->last_ts = e->ts;
-            t->ring[t->rpos] = (ring_t){e->ptr, e->ts};
-            t->rpos = t->rpos == kk ? 0 : t->rpos + 1;
+            t->last_ts = ts;
+            ring_t *slot = PS_LIKELY(t->pos < t->cap) ? t->ring + t->pos : ring_wrap(S, t);
+            *slot = (ring_t){e->ptr, ts};
+            t->pos++;
             t->nalloc++;
-        } else {
-            uint64_t size = b->size, ats = b->alloc_ts;
-            uint64_t life = e->ts >= ats ? e->ts - ats : 0;
+        } else if (kind == PASS_EV_RELEASE) {
+            if (!r->freed) { /* not a live block's release: nothing freed */
+                t->re_pending = false;
+                continue;
+            }
+            const replay_released_t *b = &r->released;
+            const uint32_t id = b->stack_id;
+            SITE_SWITCH(id)
+            const uint64_t ts = e->ts;
+            WINDOW_AT(ts)
+            const uint64_t size = b->size, ats = b->alloc_ts;
             s->releases++;
             w_rels++;
-            if (life <= short_ns) {
+            /* short-lived: ts - ats <= short_ns, or ts before ats (a lifetime of 0) */
+            uint64_t lim;
+            if (__builtin_add_overflow(ats, short_ns, &lim))
+                lim = UINT64_MAX;
+            if (ts <= lim) {
                 s->short_lived++;
                 s->short_lived_bytes += size;
                 w_died += size;
             }
+            const bool re = is_realloc(e->fn);
             /* the FREE record's flag, else the replay's allocating thread (free and delete,
              * not realloc, as the flag) */
-            bool cross = from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0
-                                   : b->cross_thread && !is_realloc(e->fn);
+            const bool cross = from_flag ? (e->flags & PS_FREE_F_CROSS_THREAD) != 0
+                                         : b->cross_thread && !re;
             if (cross)
                 s->cross_thread_frees++;
             /* its thread's allocations since: the releasing thread's ring, else (a release
              * that crossed threads, or may have) the others' */
             uint64_t others;
-            int found = 0; /* (ring_find, its test on the oldest entry with kk at hand) */
-            if (!cross && (t->unsorted || !t->nalloc ||
-                           ats >= t->ring[t->nalloc <= kk ? 0 : t->rpos].ts))
-                found = ring_scan(S, t, e->ptr, ats, &others);
+            int found = 0;
+            if (!cross)
+                found = ring_find(S, t, e->ptr, ats, &others);
             if (!found && (cross || !have_cross))
                 found = ring_find_others(S, t, e->ptr, ats, &others);
             if (found) {
@@ -568,21 +814,24 @@ static int pressure_run(pstate_t *S, const pass_event_t *ev, const replay_evres_
                 if (others <= kk)
                     s->within_k++;
             }
-            bool re = is_realloc(e->fn);
             t->re_pending = re;    /* (re_old_size and re_cont are read only after it) */
             if (PS_UNLIKELY(re)) { /* a realloc's old side: not a release the app made */
                 t->re_old_size = size;
                 t->re_cont = false;
                 realloc_release(t, e, b);
-            } else if (*s_thr == tkey || !*s_thr) {
-                *s_thr = tkey;
-                *s_size = size + 1;
+            } else if (PS_LIKELY(x->thr == tkey)) {
+                x->size = size + 1;
+            } else if (!x->thr) {
+                x->thr = tkey;
+                x->size = size + 1;
             } else if ((rc = ss_put(S, (uint64_t)(tkey - 1) << 32 | id, size + 1)) < 0) {
                 break;
             }
         }
     }
     WACC_FLUSH(acc.w);
+#undef SITE_SWITCH
+#undef WINDOW_AT
 #undef WACC_FLUSH
     S->win = acc;
     return rc;
@@ -855,6 +1104,10 @@ int pressure_end(void *state, const tracemodel_t *m)
         if (k == U32MAP_NONE || k >= P->nsites)
             continue;
         P->sites[k].peak_bytes = r->peak_bytes;
+        /* the largest size it allocated: its sizes' histogram has it (the same allocations:
+         * the replay's of the same stack id) */
+        if (P->sites[k].allocations)
+            P->sites[k].size_max = r->sizes.max < UINT32_MAX ? (uint32_t)r->sizes.max : UINT32_MAX;
         P->sites[k].lifetimes = r->lifetimes;
         P->sites[k].alloc_ns = r->alloc_ns; /* the shim's ALLOC_COST records, 0: none */
         P->sites[k].alloc_ns_calls = r->alloc_ns_calls;
@@ -900,6 +1153,7 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     S->pq_cur = &S->pq[0];
     S->pq_cur->n = 0;
     S->win.w = SIZE_MAX; /* no window yet */
+    S->ring_cap = (size_t)k + 1 + ((size_t)k + 1 > RING_SPAN ? (size_t)k + 1 : RING_SPAN);
     pq_aim(S);
     return 0;
 }
@@ -919,8 +1173,7 @@ void pressure_state_free(void *state)
     free(S->site_of);
     free(S->ss_key);
     free(S->ss_val);
-    free(S->ss_thr);
-    free(S->ss_size);
+    free(S->ssx);
     free(S->la);
     free(S->live_end);
     free(S->has_ev);
