@@ -693,7 +693,9 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
     for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
         if (S->fast_skip) {
             S->fast_skip--;
-        } else if (!switched) { /* the same thread and site as the event before: the run */
+        } else if (!switched && x) {
+            /* the same thread and site as the event before: the run (x: a site named
+             * already; releases of no live block, first in a block, name none) */
             uint64_t *ssp = &no_size;
             bool own = false;
             if (x->thr == tkey) {

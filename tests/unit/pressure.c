@@ -280,6 +280,56 @@ TEST(window_and_peaks_alone)
     expect_u64_eq(q.npeak_windows, 0); /* windows without allocations are never peaks */
 }
 
+/* A block of events that opens with releases of no live block (a trace whose first events
+ * free what it never saw allocated, as a clock-guardless recording's can): nothing counted
+ * for them, and the allocations after them counted as usual. The fast run must not start
+ * before an event has named a site (it read a NULL site entry and crashed). */
+TEST(unmatched_releases_first)
+{
+    synth_buf_t f = {0}, a = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    static const uint64_t ips[] = {0x401000, 0x402000};
+    synth_stack(&a, 1, 2, ips);
+    synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "main");
+    synth_free(&a, 1100, 0x9000); /* never allocated */
+    synth_free(&a, 1110, 0x9100);
+    synth_free(&a, 1120, 0x9200);
+    for (uint64_t i = 0; i < 40; i++) {
+        synth_alloc(&a, PS_FN_MALLOC, 1, 1200 + 20 * i, 0x100, 100, 0);
+        synth_free(&a, 1210 + 20 * i, 0x100);
+    }
+    ps_rec_end_t end = {.ts = 3000};
+    synth_end(&a, &end);
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 83, .t_first = 1001, .t_last = 3000};
+    synth_chunk(&f, &a, &h, 1);
+    const char *tmp = getenv("TMPDIR");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pspressure.%d.unmatched.trace", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    FILE *fp = fopen(path, "wb");
+    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
+        exit(99);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    replay_t rp;
+    char err[512];
+    analysis_params_t pa = {10000, 8};
+    int rc = analyses_load_params(path, ANALYSIS_PRESSURE, &pa, &rp, NULL, err, sizeof err);
+    unlink(path);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(99);
+    }
+    const pressure_t *P = rp.pressure;
+    assert_true(P != NULL);
+    const pressure_site_t *s = site(P, 1);
+    assert_true(s != NULL);
+    expect_u64_eq(s->allocations, 40);
+    expect_u64_eq(s->releases, 40);
+    expect_u64_eq(s->short_lived, 40);
+    analyses_free(&rp, NULL, NULL);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -287,6 +337,7 @@ int main(void)
         TEST_ENTRY(chains_cycles_temporary),
         TEST_ENTRY(cross_thread_locks_peak),
         TEST_ENTRY(window_and_peaks_alone),
+        TEST_ENTRY(unmatched_releases_first),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
