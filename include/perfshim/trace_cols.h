@@ -211,19 +211,41 @@ static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t p
     l->ptr[l->n++] = ptr;
 }
 
-/* A FREE whose rank is below this moves the entries after its own with one memmove of this
- * many (the size known in advance: no branch on it, in the call or before it). */
+/* A FREE whose rank is below this moves the entries after its own by one, always this many
+ * (the size known in advance: no branch on it; ps_cols_live_shift). */
 #define PS_COLS_CUT_FIXED 64u
 
-/* The chunk's live allocations: their numbers (from 0 in the chunk), oldest first, in
- * v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW allocations
- * (a ring holds their pointers). The decoder's; the encoder keeps the same set as bits
- * (ps_cols_enc_t's live) and counts a FREE's rank in them. */
+/* The chunk's live allocations: their numbers (from 0 in the chunk) modulo 2^16, oldest
+ * first, in v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW
+ * allocations (a ring holds their pointers: an entry's low bits are its slot, and its age,
+ * under PS_COLS_WINDOW, is the latest's number minus it modulo 2^16). The decoder's; the
+ * encoder keeps the same set as bits (ps_cols_enc_t's live) and counts a FREE's rank in them.
+ * 16 bits an entry: a FREE's move of PS_COLS_CUT_FIXED entries is 128 bytes, 8 loads and 8
+ * stores of 16 bytes written out (ps_cols_live_shift), not a memmove call of 256. */
+typedef uint16_t ps_cols_lv_t;
+_Static_assert(PS_COLS_WINDOW <= 0x8000u, "an entry's age modulo 2^16");
 typedef struct ps_cols_live_s {
     uint32_t head, n;
-    uint32_t v[2 * PS_COLS_WINDOW + PS_COLS_CUT_FIXED]; /* (room for ps_cols_dec2_heap_run's
-                                                         * fixed-size move past the end) */
+    ps_cols_lv_t v[2 * PS_COLS_WINDOW + PS_COLS_CUT_FIXED]; /* (room for ps_cols_dec2_heap_run's
+                                                             * fixed-size move past the end) */
 } ps_cols_live_t;
+
+/* The age of entry e for the allocation numbered seq (the chunk's latest or the next). */
+static inline __attribute__((always_inline)) uint32_t ps_cols_live_age(uint32_t seq,
+                                                                      ps_cols_lv_t e)
+{
+    return (uint16_t)(seq - e);
+}
+
+/* v[0, PS_COLS_CUT_FIXED) = v[1, PS_COLS_CUT_FIXED + 1): the entries after a cut one moved
+ * down by one (those past the list moved too, never read). Every load before the stores: the
+ * compiler writes it out in registers (a fixed-size memmove it would call). */
+static inline __attribute__((always_inline)) void ps_cols_live_shift(ps_cols_lv_t *v)
+{
+    uint64_t t[PS_COLS_CUT_FIXED * sizeof(ps_cols_lv_t) / 8];
+    memcpy(t, v + 1, sizeof t);
+    memcpy(v, t, sizeof t);
+}
 
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
 static inline __attribute__((always_inline)) void ps_cols_live_add_small(ps_cols_live_t *l,
@@ -231,26 +253,27 @@ static inline __attribute__((always_inline)) void ps_cols_live_add_small(ps_cols
 {
     /* a chunk of at most PS_COLS_WINDOW allocations: none leaves the window, and head + n
      * (at most the allocations so far) never reaches the end */
-    l->v[l->head + l->n++] = seq;
+    l->v[l->head + l->n++] = (ps_cols_lv_t)seq;
 }
 
 static inline void ps_cols_live_add(ps_cols_live_t *l, uint32_t seq)
 {
-    if (l->n && seq - l->v[l->head] >= PS_COLS_WINDOW) /* one a call at most: seq - 1 was */
-        l->head++, l->n--;                              /* the latest before */
+    if (l->n && ps_cols_live_age(seq, l->v[l->head]) >= PS_COLS_WINDOW) /* one a call at most: */
+        l->head++, l->n--;                           /* seq - 1 was the latest before */
     if (l->head + l->n == 2 * PS_COLS_WINDOW) { /* n < PS_COLS_WINDOW: room after this */
         memmove(l->v, l->v + l->head, l->n * sizeof l->v[0]);
         l->head = 0;
     }
-    l->v[l->head + l->n++] = seq;
+    l->v[l->head + l->n++] = (ps_cols_lv_t)seq;
 }
 
 /* Takes out entry i (from the oldest) of the list v[head, head + n), moving the fewer of
  * those on either side (the caller counts n down); returns the new head. */
-static inline __attribute__((always_inline)) uint32_t ps_cols_live_cut(uint32_t *lv, uint32_t head,
-                                                                      uint32_t n, uint32_t i)
+static inline __attribute__((always_inline)) uint32_t ps_cols_live_cut(ps_cols_lv_t *lv,
+                                                                      uint32_t head, uint32_t n,
+                                                                      uint32_t i)
 {
-    uint32_t *v = lv + head;
+    ps_cols_lv_t *v = lv + head;
     const uint32_t after = n - 1 - i;
     if (after <= i) {
         if (after)
@@ -1216,7 +1239,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
     uint32_t nalloc = s->nalloc, nfree = s->nfree;
     const unsigned q = s->q;
     ps_cols_live_t *l = &d->live;
-    uint32_t *const lv = l->v;
+    ps_cols_lv_t *const lv = l->v;
     uint32_t lhead = l->head, ln = l->n;
     int rc = -1;
     size_t i = 0;
@@ -1300,14 +1323,14 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
             if (a.ptr) {
                 ps_cols_ring_put(d, nalloc, a.ptr, cls);
                 if (!small) { /* ps_cols_live_add's steps */
-                    if (ln && nalloc - lv[lhead] >= PS_COLS_WINDOW)
+                    if (ln && ps_cols_live_age(nalloc, lv[lhead]) >= PS_COLS_WINDOW)
                         lhead++, ln--;
                     if (lhead + ln == 2 * PS_COLS_WINDOW) {
                         memmove(lv, lv + lhead, ln * sizeof lv[0]);
                         lhead = 0;
                     }
                 }
-                lv[lhead + ln++] = nalloc++;
+                lv[lhead + ln++] = (ps_cols_lv_t)nalloc++;
             }
             on_alloc(ctx, i, &a);
         } else { /* a FREE */
@@ -1359,7 +1382,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                  * fewer side's (the choice and the length of the move were half of this
                  * loop's mispredicted branches, callgrind --branch-sim) */
                 if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
-                    memmove(lv + lhead + at, lv + lhead + at + 1, PS_COLS_CUT_FIXED * sizeof lv[0]);
+                    ps_cols_live_shift(lv + lhead + at);
                 else
                     lhead = ps_cols_live_cut(lv, lhead, ln, at);
                 ln--;
