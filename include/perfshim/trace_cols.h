@@ -242,9 +242,22 @@ static inline __attribute__((always_inline)) uint32_t ps_cols_live_age(uint32_t 
  * compiler writes it out in registers (a fixed-size memmove it would call). */
 static inline __attribute__((always_inline)) void ps_cols_live_shift(ps_cols_lv_t *v)
 {
-    uint64_t t[PS_COLS_CUT_FIXED * sizeof(ps_cols_lv_t) / 8];
-    memcpy(t, v + 1, sizeof t);
-    memcpy(v, t, sizeof t);
+    _Static_assert(PS_COLS_CUT_FIXED * sizeof(ps_cols_lv_t) == 128, "8 moves of 16 bytes");
+#if defined(__GNUC__)
+    /* eight variables, not an array: an array gcc also stores on the stack */
+    typedef uint64_t v16_t __attribute__((vector_size(16)));
+    v16_t a0, a1, a2, a3, a4, a5, a6, a7;
+    const unsigned char *src = (const unsigned char *)(v + 1);
+    unsigned char *dst = (unsigned char *)v;
+    memcpy(&a0, src, 16), memcpy(&a1, src + 16, 16), memcpy(&a2, src + 32, 16);
+    memcpy(&a3, src + 48, 16), memcpy(&a4, src + 64, 16), memcpy(&a5, src + 80, 16);
+    memcpy(&a6, src + 96, 16), memcpy(&a7, src + 112, 16);
+    memcpy(dst, &a0, 16), memcpy(dst + 16, &a1, 16), memcpy(dst + 32, &a2, 16);
+    memcpy(dst + 48, &a3, 16), memcpy(dst + 64, &a4, 16), memcpy(dst + 80, &a5, 16);
+    memcpy(dst + 96, &a6, 16), memcpy(dst + 112, &a7, 16);
+#else
+    memmove(v, v + 1, PS_COLS_CUT_FIXED * sizeof v[0]);
+#endif
 }
 
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
@@ -1213,18 +1226,30 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
                                    : ps_cols_decode1(d, in, n, out, xlen);
 }
 
-/* ps_cols_decode2_heap's records, in order (small: a constant, the chunk has at most
- * PS_COLS_WINDOW allocations): the steps of ps_cols_dec2_alloc and ps_cols_dec2_free (the
- * same checks, the same results), with the state the records use most in locals (the column
- * cursors, the times, the live list's ends: the stores of the callbacks and of the lists
- * would have the compiler load them again from *d and *s after each) and the counted
- * columns (heads, sizes) read without an end test. Written back at the end. */
+/* Records a block of ps_cols_dec2_heap_run decodes by its common steps, at most. */
+#define PS_COLS_BLOCK 64u
+
+/* ps_cols_decode2_heap's records, in order: the steps of ps_cols_dec2_alloc and
+ * ps_cols_dec2_free (the same checks, the same results), with the state the records use most
+ * in locals (the column cursors, the times, the live list's ends: the stores of the callbacks
+ * and of the lists would have the compiler load them again from *d and *s after each) and the
+ * counted columns (heads, sizes) read without an end test. Written back at the end.
+ *
+ * In blocks of up to PS_COLS_BLOCK records, each block's end tests done once at its start:
+ * its records read at most a byte each of STACK, FSTACK, SIZEH and FREF by their common
+ * steps (a one-byte stack, a one-byte size >> 8 or rank, read before the record's head says
+ * whether it is there), so a block has at most as many records as the body has bytes after
+ * any of those cursors: the reads stay in the body, past a column's end perhaps (into the
+ * next), which the end's test of every column (ps_cols_all_read) rejects, as the steps before
+ * did at once; and the live list needs no move and drops no entry when the block's
+ * allocations cannot make one. A record the common steps do not take (an ALLOC whose pointer
+ * is not its size class' latest freed block or with an align, a FREE of an explicit pointer,
+ * a longer varint, an escape) ends the block before it, untouched: the general steps take it
+ * (column ends tested), the next block starts after it. */
 static inline __attribute__((always_inline)) int
-ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops,
-                      const unsigned char *ops_end,
+ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops, size_t nops,
                       void (*on_alloc)(void *ctx, size_t i, const ps_rec_alloc_t *a),
-                      void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx,
-                      const int small)
+                      void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx)
 {
     const unsigned char **c = s->c, *const *ce = s->ce;
     const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD], *sz = c[PS_COL_SIZE];
@@ -1232,19 +1257,127 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
     const unsigned char *fst = c[PS_COL_FSTACK], *const fst_end = ce[PS_COL_FSTACK];
     const unsigned char *sh = c[PS_COL_SIZEH], *const sh_end = ce[PS_COL_SIZEH];
     const unsigned char *fr = c[PS_COL_FREF], *const fr_end = ce[PS_COL_FREF];
-    /* read where a column has ended: 0x80 and 255 send the steps below to their general
-     * branch, which finds the end */
-    static const unsigned char at_end_sh = 0x80, at_end_fr = 255;
-    uint64_t last_tq = s->last_tq, last_ptr = s->last_ptr, pred = s->pred;
+    const unsigned char *const body_end = ce[PS_COL_N - 1];
+    uint64_t last_ptr = s->last_ptr, pred = s->pred;
     uint32_t nalloc = s->nalloc, nfree = s->nfree;
     const unsigned q = s->q;
+    /* the time in ns, last_tq << q: (t + v) << q is (t << q) + (v << q) modulo 2^64, which
+     * the times are; a head's delta in ns from a table (no shift by q in the loop) */
+    uint64_t ts = s->last_tq << q, dt[16];
+    for (unsigned v = 0; v < 16; v++)
+        dt[v] = (uint64_t)v << q;
     ps_cols_live_t *l = &d->live;
     ps_cols_lv_t *const lv = l->v;
     uint32_t lhead = l->head, ln = l->n;
     int rc = -1;
     size_t i = 0;
-    for (; ops < ops_end; ops++, i++) {
-        const unsigned op = *ops, fn = op & 0x1f;
+    while (i < nops) {
+        /* ---- a block: its records' reads in the body, the live list's room ---- */
+        const size_t start = i;
+        size_t k = nops - i < PS_COLS_BLOCK ? nops - i : PS_COLS_BLOCK;
+        const size_t r0 = (size_t)(body_end - st), r1 = (size_t)(body_end - fst);
+        const size_t r2 = (size_t)(body_end - sh), r3 = (size_t)(body_end - fr);
+        k = k < r0 ? k : r0;
+        k = k < r1 ? k : r1;
+        k = k < r2 ? k : r2;
+        k = k < r3 ? k : r3;
+        if (lhead + ln + k > 2 * PS_COLS_WINDOW) { /* ln <= PS_COLS_WINDOW: room after this */
+            memmove(lv, lv + lhead, ln * sizeof lv[0]);
+            lhead = 0;
+        }
+        /* whether an allocation of the block may drop the oldest entry (one that leaves the
+         * window: the oldest only gets younger as the block's frees take entries out) */
+        const int evict = ln && ps_cols_live_age(nalloc, lv[lhead]) + k > PS_COLS_WINDOW;
+        const size_t end = i + k;
+        for (; i < end; i++) {
+            const unsigned op = ops[i], fn = op & 0x1f;
+            uint64_t w;
+            if (op & 0x20) { /* an ALLOC */
+                const unsigned head = *ah, sb = *sh, stb = *st;
+                const unsigned hs = head >> 6, is3 = hs == 3;
+                /* its pointer its size class' latest freed block (head bits 4-5: 1), no
+                 * align, a one-byte stack and size >> 8 */
+                if (PS_COLS_UNLIKELY(((head >> 4) & 3) != 1 || (op & 0x80) ||
+                                     ((stb | (sb & (0u - is3))) & 0x80)))
+                    break;
+                const uint64_t size = (uint64_t)(hs + (sb & (0u - is3))) << 8 | *sz;
+                const unsigned cls = ps_cols_class(size);
+                ps_cols_lifo_t *const lf = &d->lifo[cls];
+                const uint32_t lfn = lf->n;
+                if (PS_COLS_UNLIKELY(lfn == 0))
+                    break; /* (the general steps reject it) */
+                ps_rec_alloc_t a;
+                a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
+                ah++, sz++, st++, sh += is3;
+                ts += dt[head & 15];
+                if (PS_COLS_UNLIKELY((head & 15) == 15)) {
+                    if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                        goto out;
+                    ts += ps_unzz(w) << q;
+                }
+                a.ts = ts;
+                a.ptr = lf->ptr[lfn - 1];
+                lf->n = lfn - 1;
+                last_ptr = a.ptr;
+                a.size = size;
+                a.stack = stb;
+                a.align = 0;
+                if (PS_COLS_LIKELY(a.ptr != 0)) {
+                    ps_cols_ring_put(d, nalloc, a.ptr, cls);
+                    if (evict && ln && ps_cols_live_age(nalloc, lv[lhead]) >= PS_COLS_WINDOW)
+                        lhead++, ln--;
+                    lv[lhead + ln++] = (ps_cols_lv_t)nalloc++;
+                }
+                on_alloc(ctx, i, &a);
+            } else { /* a FREE */
+                const unsigned head = *fh, fb = *fr, stb = *fst;
+                const unsigned ref = head >> 4, is15 = ref == 15;
+                /* ref 15: rank 14 + a byte of FREF (selected by arithmetic: a coin toss) */
+                const uint32_t rank = ref - 1 + (fb & (0u - is15));
+                /* a pointer by its rank (not explicit, no escape), in the list; a one-byte
+                 * stack */
+                if (PS_COLS_UNLIKELY(ref == 0 || (is15 & (fb == PS_COLS_RANK_ESC)) ||
+                                     rank >= ln || (stb & 0x80)))
+                    break;
+                ps_rec_free_t f;
+                f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)),
+                                     sizeof(ps_rec_free_t)};
+                fh++, fst++, fr += is15;
+                ts += dt[head & 15];
+                if (PS_COLS_UNLIKELY((head & 15) == 15)) {
+                    if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                        goto out;
+                    ts += ps_unzz(w) << q;
+                }
+                f.ts = ts;
+                /* ps_cols_dec_rank's steps */
+                const uint32_t at = ln - 1 - rank;
+                const uint32_t slot = lv[lhead + at] & (PS_COLS_WINDOW - 1);
+                f.ptr = d->ring[slot].ptr;
+                const unsigned cls = d->ring[slot].cls;
+                /* most frees of a churn name one of the latest few dozen blocks, at a rank
+                 * that varies from one to the next: those after it move down by one, always
+                 * PS_COLS_CUT_FIXED entries (those past the list are not read), not the
+                 * fewer side's (the choice and the length of the move were half of this
+                 * loop's mispredicted branches, callgrind --branch-sim) */
+                if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
+                    ps_cols_live_shift(lv + lhead + at);
+                else
+                    lhead = ps_cols_live_cut(lv, lhead, ln, at);
+                ln--;
+                ps_cols_lifo_put(&d->lifo[cls], f.ptr);
+                last_ptr = f.ptr;
+                d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
+                f.stack = stb;
+                on_free(ctx, i, &f);
+            }
+        }
+        if (i == end && end != start)
+            continue;
+        /* ---- record i by the general steps (its columns' ends tested) ---- */
+        if (st > st_end || fst > fst_end || sh > sh_end || fr > fr_end)
+            goto out; /* a block read past a column's end */
+        const unsigned op = ops[i], fn = op & 0x1f;
         uint64_t stack, v, w;
         if (op & 0x20) { /* an ALLOC (kind 1; the ops were counted: 1 or 2) */
             ps_rec_alloc_t a;
@@ -1254,29 +1387,21 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
                 goto out;
             const unsigned head = *ah++;
-            /* size >> 8: 3 and a varint in SIZEH when the head says 3; read without a
-             * branch on the head (sizes around 768 B made it a coin toss), its one-byte
-             * varints selected by arithmetic (a longer one, or none left: the branch) */
-            const uint64_t is3 = (head >> 6) == 3;
-            const unsigned sb = *(sh < sh_end ? sh : &at_end_sh);
             size = head >> 6;
-            if (PS_COLS_UNLIKELY(is3 & (sb >> 7))) {
+            if (size == 3) {
                 if (ps_uv_get(&sh, sh_end, &v) || v >> 55)
                     goto out;
                 size += v;
-            } else {
-                size += sb & (0 - is3);
-                sh += is3;
             }
             size = size << 8 | *sz++;
             v = head & 15;
-            if (PS_COLS_UNLIKELY(v == 15)) {
+            if (v == 15) {
                 if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
                     goto out;
                 v += ps_unzz(w);
             }
-            last_tq += v;
-            a.ts = last_tq << q;
+            ts += v << q;
+            a.ts = ts;
             const unsigned cls = ps_cols_class(size);
             switch ((head >> 4) & 3) {
             case 0:
@@ -1322,13 +1447,12 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
             a.align = align;
             if (a.ptr) {
                 ps_cols_ring_put(d, nalloc, a.ptr, cls);
-                if (!small) { /* ps_cols_live_add's steps */
-                    if (ln && ps_cols_live_age(nalloc, lv[lhead]) >= PS_COLS_WINDOW)
-                        lhead++, ln--;
-                    if (lhead + ln == 2 * PS_COLS_WINDOW) {
-                        memmove(lv, lv + lhead, ln * sizeof lv[0]);
-                        lhead = 0;
-                    }
+                /* ps_cols_live_add's steps */
+                if (ln && ps_cols_live_age(nalloc, lv[lhead]) >= PS_COLS_WINDOW)
+                    lhead++, ln--;
+                if (lhead + ln == 2 * PS_COLS_WINDOW) {
+                    memmove(lv, lv + lhead, ln * sizeof lv[0]);
+                    lhead = 0;
                 }
                 lv[lhead + ln++] = (ps_cols_lv_t)nalloc++;
             }
@@ -1340,13 +1464,13 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 goto out;
             const unsigned head = *fh++;
             v = head & 15;
-            if (PS_COLS_UNLIKELY(v == 15)) {
+            if (v == 15) {
                 if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
                     goto out;
                 v += ps_unzz(w);
             }
-            last_tq += v;
-            f.ts = last_tq << q;
+            ts += v << q;
+            f.ts = ts;
             const unsigned ref = head >> 4;
             if (ref == 0) {
                 if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
@@ -1354,37 +1478,24 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 f.ptr = last_ptr + w;
             } else {
                 uint64_t rank = ref - 1;
-                /* ref 15: rank 14 + a byte of FREF, selected as SIZEH's above (its escape,
-                 * 255, or none left: the branch) */
-                const uint64_t is15 = ref == 15;
-                const unsigned fb = *(fr < fr_end ? fr : &at_end_fr);
-                if (PS_COLS_UNLIKELY(is15 & (fb == PS_COLS_RANK_ESC))) {
+                if (ref == 15) {
                     if (fr == fr_end)
                         goto out;
                     rank += *fr++;
-                    if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
-                        goto out;
-                    rank += w;
-                } else {
-                    rank += fb & (0 - is15);
-                    fr += is15;
+                    if (rank == 14 + PS_COLS_RANK_ESC) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                            goto out;
+                        rank += w;
+                    }
                 }
                 /* ps_cols_dec_rank's steps */
                 if (rank >= ln)
                     goto out;
                 const uint32_t at = ln - 1 - (uint32_t)rank;
-                const uint32_t k = lv[lhead + at] & (PS_COLS_WINDOW - 1);
-                f.ptr = d->ring[k].ptr;
-                const unsigned cls = d->ring[k].cls;
-                /* most frees of a churn name one of the latest few dozen blocks, at a rank
-                 * that varies from one to the next: those after it move down by one, always
-                 * PS_COLS_CUT_FIXED entries (those past the list are not read), not the
-                 * fewer side's (the choice and the length of the move were half of this
-                 * loop's mispredicted branches, callgrind --branch-sim) */
-                if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
-                    ps_cols_live_shift(lv + lhead + at);
-                else
-                    lhead = ps_cols_live_cut(lv, lhead, ln, at);
+                const uint32_t slot = lv[lhead + at] & (PS_COLS_WINDOW - 1);
+                f.ptr = d->ring[slot].ptr;
+                const unsigned cls = d->ring[slot].cls;
+                lhead = ps_cols_live_cut(lv, lhead, ln, at);
                 ln--;
                 ps_cols_lifo_put(&d->lifo[cls], f.ptr);
             }
@@ -1393,12 +1504,13 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
             f.stack = (uint32_t)stack;
             on_free(ctx, i, &f);
         }
+        i++;
     }
     rc = 0;
 out:
     c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = sz;
     c[PS_COL_STACK] = st, c[PS_COL_FSTACK] = fst, c[PS_COL_SIZEH] = sh, c[PS_COL_FREF] = fr;
-    s->last_tq = last_tq, s->last_ptr = last_ptr, s->pred = pred;
+    s->last_tq = ts >> q, s->last_ptr = last_ptr, s->pred = pred; /* (last_tq's low bits) */
     s->nalloc = nalloc, s->nfree = nfree;
     l->head = lhead, l->n = ln;
     return rc ? rc : ps_cols_all_read(s->c, s->ce, PS_COL_N, NULL, NULL);
@@ -1444,9 +1556,7 @@ ps_cols_decode2_heap(ps_cols_dec_t *d, const unsigned char *in, size_t n, size_t
         (size_t)(s.ce[PS_COL_SIZE] - s.c[PS_COL_SIZE]) != nalloc ||
         (size_t)(s.ce[PS_COL_FHEAD] - s.c[PS_COL_FHEAD]) != nops - nalloc)
         return -1;
-    if (nalloc > PS_COLS_WINDOW) /* (a chunk of more: the general steps) */
-        return ps_cols_dec2_heap_run(d, &s, ops, ops_end, on_alloc, on_free, ctx, 0);
-    return ps_cols_dec2_heap_run(d, &s, ops, ops_end, on_alloc, on_free, ctx, 1);
+    return ps_cols_dec2_heap_run(d, &s, ops, nops, on_alloc, on_free, ctx);
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */
