@@ -1248,11 +1248,14 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
  * (column ends tested), the next block starts after it. */
 static inline __attribute__((always_inline)) int
 ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops, size_t nops,
+                      size_t nalloc_ops,
                       void (*on_alloc)(void *ctx, size_t i, const ps_rec_alloc_t *a),
                       void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx)
 {
     const unsigned char **c = s->c, *const *ce = s->ce;
-    const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD], *sz = c[PS_COL_SIZE];
+    const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD];
+    /* an ALLOC's size byte at ah + szo (the two move together: one byte an ALLOC each) */
+    const ptrdiff_t szo = c[PS_COL_SIZE] - ah;
     const unsigned char *st = c[PS_COL_STACK], *const st_end = ce[PS_COL_STACK];
     const unsigned char *fst = c[PS_COL_FSTACK], *const fst_end = ce[PS_COL_FSTACK];
     const unsigned char *sh = c[PS_COL_SIZEH], *const sh_end = ce[PS_COL_SIZEH];
@@ -1273,10 +1276,15 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
     size_t i = 0;
     while (i < nops) {
         /* ---- a block: its records' reads in the body, the live list's room ---- */
-        const size_t start = i;
         size_t k = nops - i < PS_COLS_BLOCK ? nops - i : PS_COLS_BLOCK;
-        const size_t r0 = (size_t)(body_end - st), r1 = (size_t)(body_end - fst);
-        const size_t r2 = (size_t)(body_end - sh), r3 = (size_t)(body_end - fr);
+        /* the ALLOCs read STACK and SIZEH, the FREEs FSTACK and FREF: a cursor with at least
+         * a byte for each of the records of its kind still to come (the chunk's: counted)
+         * does not limit the block */
+        const size_t left_a = nalloc_ops - (i - nfree), left_f = nops - nalloc_ops - nfree;
+        size_t r0 = (size_t)(body_end - st), r1 = (size_t)(body_end - fst);
+        size_t r2 = (size_t)(body_end - sh), r3 = (size_t)(body_end - fr);
+        r0 = r0 >= left_a ? SIZE_MAX : r0, r2 = r2 >= left_a ? SIZE_MAX : r2;
+        r1 = r1 >= left_f ? SIZE_MAX : r1, r3 = r3 >= left_f ? SIZE_MAX : r3;
         k = k < r0 ? k : r0;
         k = k < r1 ? k : r1;
         k = k < r2 ? k : r2;
@@ -1288,27 +1296,44 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
         /* whether an allocation of the block may drop the oldest entry (one that leaves the
          * window: the oldest only gets younger as the block's frees take entries out) */
         const int evict = ln && ps_cols_live_age(nalloc, lv[lhead]) + k > PS_COLS_WINDOW;
-        const size_t end = i + k;
+        /* the list from its oldest entry (lv + lhead: one register less in the loop); the
+         * stacks at ah + sto and fh + fsto (the common steps move them together: two cursors
+         * less) */
+        ps_cols_lv_t *lb = lv + lhead;
+        ptrdiff_t sto = st - ah, fsto = fst - fh;
+        size_t end = i + k;
         for (; i < end; i++) {
             const unsigned op = ops[i], fn = op & 0x1f;
             uint64_t w;
             if (op & 0x20) { /* an ALLOC */
-                const unsigned head = *ah, sb = *sh, stb = *st;
-                const unsigned hs = head >> 6, is3 = hs == 3;
-                /* its pointer its size class' latest freed block (head bits 4-5: 1), no
-                 * align, a one-byte stack and size >> 8 */
-                if (PS_COLS_UNLIKELY(((head >> 4) & 3) != 1 || (op & 0x80) ||
-                                     ((stb | (sb & (0u - is3))) & 0x80)))
-                    break;
-                const uint64_t size = (uint64_t)(hs + (sb & (0u - is3))) << 8 | *sz;
-                const unsigned cls = ps_cols_class(size);
-                ps_cols_lifo_t *const lf = &d->lifo[cls];
-                const uint32_t lfn = lf->n;
-                if (PS_COLS_UNLIKELY(lfn == 0))
-                    break; /* (the general steps reject it) */
                 ps_rec_alloc_t a;
                 a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
-                ah++, sz++, st++, sh += is3;
+                const unsigned head = *ah, sb = *sh, stb = ah[sto];
+                const unsigned hs = head >> 6, is3 = hs == 3;
+                uint64_t size, stack = stb, align = 0;
+                ah++;
+                if (PS_COLS_LIKELY(!((stb | (sb & (0u - is3))) & 0x80))) {
+                    /* a one-byte stack and size >> 8 (the size's selected by arithmetic: sizes
+                     * around 768 B made a branch on the head a coin toss) */
+                    size = hs + (sb & (0u - is3));
+                    sh += is3;
+                } else { /* longer: read to their columns' ends; the block ends after it */
+                    const unsigned char *stp = ah - 1 + sto;
+                    if (ps_uv_get(&stp, st_end, &stack) || stack > UINT32_MAX)
+                        goto out;
+                    sto = stp - ah;
+                    size = hs;
+                    if (is3) {
+                        if (ps_uv_get(&sh, sh_end, &w) || w >> 55)
+                            goto out;
+                        size += w;
+                    }
+                    end = i + 1;
+                }
+                if (PS_COLS_UNLIKELY(op & 0x80) &&
+                    ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align))
+                    goto out;
+                size = size << 8 | ah[szo - 1];
                 ts += dt[head & 15];
                 if (PS_COLS_UNLIKELY((head & 15) == 15)) {
                     if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
@@ -1316,33 +1341,71 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     ts += ps_unzz(w) << q;
                 }
                 a.ts = ts;
-                a.ptr = lf->ptr[lfn - 1];
-                lf->n = lfn - 1;
+                const unsigned cls = ps_cols_class(size);
+                const unsigned code = (head >> 4) & 3;
+                if (PS_COLS_LIKELY(code == 1)) { /* its size class' latest freed block */
+                    ps_cols_lifo_t *const lf = &d->lifo[cls];
+                    const uint32_t lfn = lf->n;
+                    if (PS_COLS_UNLIKELY(lfn == 0))
+                        goto out;
+                    a.ptr = lf->ptr[lfn - 1];
+                    lf->n = lfn - 1;
+                } else if (code == 0) {
+                    if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                        goto out;
+                    a.ptr = pred + w;
+                    pred = ps_cols_next(a.ptr, size);
+                } else if (code == 2) {
+                    if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+                        goto out;
+                    const unsigned ref = *c[PS_COL_AREF]++;
+                    if (ref > PS_COLS_DEPTH) {
+                        uint64_t age = ref - PS_COLS_DEPTH;
+                        if (ref == 255) {
+                            if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
+                                w > PS_COLS_FWINDOW)
+                                goto out;
+                            age += w;
+                        }
+                        if (age > nfree || age > PS_COLS_FWINDOW)
+                            goto out;
+                        a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
+                        pred = ps_cols_next(a.ptr, size);
+                    } else if (ps_cols_dec_lifo_get(&d->lifo[cls], ref, &a.ptr)) {
+                        goto out;
+                    }
+                } else { /* where the last split block ends */
+                    if (!pred)
+                        goto out;
+                    a.ptr = pred;
+                    pred = ps_cols_next(a.ptr, size);
+                }
                 last_ptr = a.ptr;
                 a.size = size;
-                a.stack = stb;
-                a.align = 0;
+                a.stack = (uint32_t)stack;
+                a.align = align;
                 if (PS_COLS_LIKELY(a.ptr != 0)) {
                     ps_cols_ring_put(d, nalloc, a.ptr, cls);
-                    if (evict && ln && ps_cols_live_age(nalloc, lv[lhead]) >= PS_COLS_WINDOW)
-                        lhead++, ln--;
-                    lv[lhead + ln++] = (ps_cols_lv_t)nalloc++;
+                    if (PS_COLS_UNLIKELY(evict) && ln &&
+                        ps_cols_live_age(nalloc, lb[0]) >= PS_COLS_WINDOW)
+                        lb++, ln--;
+                    lb[ln++] = (ps_cols_lv_t)nalloc++;
                 }
                 on_alloc(ctx, i, &a);
             } else { /* a FREE */
-                const unsigned head = *fh, fb = *fr, stb = *fst;
-                const unsigned ref = head >> 4, is15 = ref == 15;
-                /* ref 15: rank 14 + a byte of FREF (selected by arithmetic: a coin toss) */
-                const uint32_t rank = ref - 1 + (fb & (0u - is15));
-                /* a pointer by its rank (not explicit, no escape), in the list; a one-byte
-                 * stack */
-                if (PS_COLS_UNLIKELY(ref == 0 || (is15 & (fb == PS_COLS_RANK_ESC)) ||
-                                     rank >= ln || (stb & 0x80)))
-                    break;
                 ps_rec_free_t f;
                 f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)),
                                      sizeof(ps_rec_free_t)};
-                fh++, fst++, fr += is15;
+                const unsigned head = *fh, fb = *fr, stb = fh[fsto];
+                uint64_t stack = stb;
+                fh++;
+                if (PS_COLS_UNLIKELY(stb & 0x80)) { /* a longer stack: the block ends after it */
+                    const unsigned char *stp = fh - 1 + fsto;
+                    if (ps_uv_get(&stp, fst_end, &stack) || stack > UINT32_MAX)
+                        goto out;
+                    fsto = stp - fh;
+                    end = i + 1;
+                }
                 ts += dt[head & 15];
                 if (PS_COLS_UNLIKELY((head & 15) == 15)) {
                     if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
@@ -1350,29 +1413,50 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     ts += ps_unzz(w) << q;
                 }
                 f.ts = ts;
-                /* ps_cols_dec_rank's steps */
-                const uint32_t at = ln - 1 - rank;
-                const uint32_t slot = lv[lhead + at] & (PS_COLS_WINDOW - 1);
-                f.ptr = d->ring[slot].ptr;
-                const unsigned cls = d->ring[slot].cls;
-                /* most frees of a churn name one of the latest few dozen blocks, at a rank
-                 * that varies from one to the next: those after it move down by one, always
-                 * PS_COLS_CUT_FIXED entries (those past the list are not read), not the
-                 * fewer side's (the choice and the length of the move were half of this
-                 * loop's mispredicted branches, callgrind --branch-sim) */
-                if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
-                    ps_cols_live_shift(lv + lhead + at);
-                else
-                    lhead = ps_cols_live_cut(lv, lhead, ln, at);
-                ln--;
-                ps_cols_lifo_put(&d->lifo[cls], f.ptr);
+                const unsigned ref = head >> 4, is15 = ref == 15;
+                if (PS_COLS_UNLIKELY(ref == 0)) { /* explicit */
+                    if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                        goto out;
+                    f.ptr = last_ptr + w;
+                } else {
+                    /* ref 15: rank 14 + a byte of FREF, selected by arithmetic (a coin toss;
+                     * its escape, 255, the branch) */
+                    uint32_t rank = ref - 1 + (fb & (0u - is15));
+                    fr += is15;
+                    if (PS_COLS_UNLIKELY(is15 & (fb == PS_COLS_RANK_ESC))) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                            goto out;
+                        rank += (uint32_t)w;
+                    }
+                    /* ps_cols_dec_rank's steps */
+                    if (rank >= ln)
+                        goto out;
+                    const uint32_t at = ln - 1 - rank;
+                    const uint32_t slot = lb[at] & (PS_COLS_WINDOW - 1);
+                    f.ptr = d->ring[slot].ptr;
+                    const unsigned cls = d->ring[slot].cls;
+                    /* most frees of a churn name one of the latest few dozen blocks, at a
+                     * rank that varies from one to the next: those after it move down by
+                     * one, always PS_COLS_CUT_FIXED entries (those past the list are not
+                     * read), not the fewer side's (the choice and the length of the move
+                     * were half of this loop's mispredicted branches, callgrind
+                     * --branch-sim) */
+                    if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
+                        ps_cols_live_shift(lb + at);
+                    else
+                        lb += ps_cols_live_cut(lb, 0, ln, at);
+                    ln--;
+                    ps_cols_lifo_put(&d->lifo[cls], f.ptr);
+                }
                 last_ptr = f.ptr;
                 d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
-                f.stack = stb;
+                f.stack = (uint32_t)stack;
                 on_free(ctx, i, &f);
             }
         }
-        if (i == end && end != start)
+        lhead = (uint32_t)(lb - lv);
+        st = ah + sto, fst = fh + fsto;
+        if (i == end && k)
             continue;
         /* ---- record i by the general steps (its columns' ends tested) ---- */
         if (st > st_end || fst > fst_end || sh > sh_end || fr > fr_end)
@@ -1393,7 +1477,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     goto out;
                 size += v;
             }
-            size = size << 8 | *sz++;
+            size = size << 8 | ah[szo - 1];
             v = head & 15;
             if (v == 15) {
                 if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
@@ -1508,7 +1592,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
     }
     rc = 0;
 out:
-    c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = sz;
+    c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = ah + szo;
     c[PS_COL_STACK] = st, c[PS_COL_FSTACK] = fst, c[PS_COL_SIZEH] = sh, c[PS_COL_FREF] = fr;
     s->last_tq = ts >> q, s->last_ptr = last_ptr, s->pred = pred; /* (last_tq's low bits) */
     s->nalloc = nalloc, s->nfree = nfree;
@@ -1556,7 +1640,7 @@ ps_cols_decode2_heap(ps_cols_dec_t *d, const unsigned char *in, size_t n, size_t
         (size_t)(s.ce[PS_COL_SIZE] - s.c[PS_COL_SIZE]) != nalloc ||
         (size_t)(s.ce[PS_COL_FHEAD] - s.c[PS_COL_FHEAD]) != nops - nalloc)
         return -1;
-    return ps_cols_dec2_heap_run(d, &s, ops, nops, on_alloc, on_free, ctx);
+    return ps_cols_dec2_heap_run(d, &s, ops, nops, nalloc, on_alloc, on_free, ctx);
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */
