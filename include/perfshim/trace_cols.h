@@ -1227,7 +1227,7 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
 }
 
 /* Records a block of ps_cols_dec2_heap_run decodes by its common steps, at most. */
-#define PS_COLS_BLOCK 64u
+#define PS_COLS_BLOCK 256u
 
 /* ps_cols_decode2_heap's records, in order: the steps of ps_cols_dec2_alloc and
  * ps_cols_dec2_free (the same checks, the same results), with the state the records use most
@@ -1309,7 +1309,7 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 ps_rec_alloc_t a;
                 a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
                 const unsigned head = *ah, sb = *sh, stb = ah[sto];
-                const unsigned hs = head >> 6, is3 = hs == 3;
+                const unsigned hs = head >> 6, is3 = (head + 0x40) >> 8; /* hs == 3 */
                 uint64_t size, stack = stb, align = 0;
                 ah++;
                 if (PS_COLS_LIKELY(!((stb | (sb & (0u - is3))) & 0x80))) {
@@ -1384,7 +1384,9 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 a.size = size;
                 a.stack = (uint32_t)stack;
                 a.align = align;
-                if (PS_COLS_LIKELY(a.ptr != 0)) {
+                /* (a size class' list holds no 0: only the blocks of the ring, a failed
+                 * allocation's pointer is not put there) */
+                if (PS_COLS_LIKELY(code == 1) || a.ptr != 0) {
                     ps_cols_ring_put(d, nalloc, a.ptr, cls);
                     if (PS_COLS_UNLIKELY(evict) && ln &&
                         ps_cols_live_age(nalloc, lb[0]) >= PS_COLS_WINDOW)
@@ -1413,17 +1415,18 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     ts += ps_unzz(w) << q;
                 }
                 f.ts = ts;
-                const unsigned ref = head >> 4, is15 = ref == 15;
+                const unsigned ref = head >> 4;
                 if (PS_COLS_UNLIKELY(ref == 0)) { /* explicit */
                     if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
                         goto out;
                     f.ptr = last_ptr + w;
                 } else {
-                    /* ref 15: rank 14 + a byte of FREF, selected by arithmetic (a coin toss;
-                     * its escape, 255, the branch) */
-                    uint32_t rank = ref - 1 + (fb & (0u - is15));
+                    /* ref 15 (head >= 0xf0): rank 14 + a byte of FREF, selected by arithmetic
+                     * (a coin toss; its escape, 255, the branch) */
+                    const unsigned is15 = (head + 0x10) >> 8, fx = fb & (0u - is15);
+                    uint32_t rank = ref - 1 + fx;
                     fr += is15;
-                    if (PS_COLS_UNLIKELY(is15 & (fb == PS_COLS_RANK_ESC))) {
+                    if (PS_COLS_UNLIKELY(fx == PS_COLS_RANK_ESC)) {
                         if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
                             goto out;
                         rank += (uint32_t)w;
