@@ -345,13 +345,23 @@ static PS_ALWAYS_INLINE void dig_cols_alloc(void *ctx, size_t i, const ps_rec_al
                  k->tid | (uint64_t)PASS_ALIGN_LOG2(a->align) << 32);
 }
 
+/* A FREE's aux as the bits of its event's fn and flags in the word dig_cols_put stores at
+ * stack (fn: its PS_ALLOC_FN_MASK bits, flags: the others; kind PASS_EV_RELEASE, 0): one
+ * load, not the masks and shifts. */
+#define DIG_FREE_HI(a)                                                                          \
+    ((uint64_t)((a) & PS_ALLOC_FN_MASK) << 40 | (uint64_t)((a) & 0xffu & ~PS_ALLOC_FN_MASK) << 48 | \
+     (uint64_t)PASS_EV_RELEASE << 32)
+#define DIG_FREE_HI4(a) DIG_FREE_HI(a), DIG_FREE_HI((a) + 1), DIG_FREE_HI((a) + 2), DIG_FREE_HI((a) + 3)
+#define DIG_FREE_HI16(a) DIG_FREE_HI4(a), DIG_FREE_HI4((a) + 4), DIG_FREE_HI4((a) + 8), DIG_FREE_HI4((a) + 12)
+#define DIG_FREE_HI64(a)                                                                        \
+    DIG_FREE_HI16(a), DIG_FREE_HI16((a) + 16), DIG_FREE_HI16((a) + 32), DIG_FREE_HI16((a) + 48)
+static const uint64_t dig_free_hi[256] = {DIG_FREE_HI64(0u), DIG_FREE_HI64(64u),
+                                          DIG_FREE_HI64(128u), DIG_FREE_HI64(192u)};
+
 static PS_ALWAYS_INLINE void dig_cols_free(void *ctx, size_t i, const ps_rec_free_t *f)
 {
     const dig_cols_t *k = ctx;
-    const uint32_t aux = f->h.aux; /* fn: its PS_ALLOC_FN_MASK bits; flags: the others */
-    const uint64_t fn_flags = (aux | aux << 8) & (PS_ALLOC_FN_MASK | (0xffu & ~PS_ALLOC_FN_MASK) << 8);
-    dig_cols_put(&k->ev[i], f->ts, f->ptr, 0,
-                 f->stack | (uint64_t)PASS_EV_RELEASE << 32 | fn_flags << 40, k->tid);
+    dig_cols_put(&k->ev[i], f->ts, f->ptr, 0, f->stack | dig_free_hi[f->h.aux], k->tid);
 }
 
 /* prefetch_digest_t.digest_cols: a columnar chunk of ALLOC and FREE records only
