@@ -125,7 +125,7 @@ _Static_assert(offsetof(ps_cols_hdr_t, q) == 1 && offsetof(ps_cols_hdr_t, col_le
 /* glibc's chunk sizes up to 4 KiB (16-byte steps, 32 the smallest), then powers of two. */
 static inline unsigned ps_cols_class(uint64_t size)
 {
-    if (size <= 4072) {
+    if (PS_COLS_LIKELY(size <= 4072)) {
         unsigned c = (unsigned)((size + 23) >> 4);
         return c < 2 ? 2 : c;
     }
