@@ -1226,7 +1226,7 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
                                    : ps_cols_decode1(d, in, n, out, xlen);
 }
 
-/* Records a block of ps_cols_dec2_heap_run decodes by its common steps, at most. */
+/* The records of a block of ps_cols_dec2_heap_run, at most. */
 #define PS_COLS_BLOCK 256u
 
 /* ps_cols_decode2_heap's records, in order: the steps of ps_cols_dec2_alloc and
@@ -1236,16 +1236,16 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
  * counted columns (heads, sizes) read without an end test. Written back at the end.
  *
  * In blocks of up to PS_COLS_BLOCK records, each block's end tests done once at its start:
- * its records read at most a byte each of STACK, FSTACK, SIZEH and FREF by their common
- * steps (a one-byte stack, a one-byte size >> 8 or rank, read before the record's head says
- * whether it is there), so a block has at most as many records as the body has bytes after
- * any of those cursors: the reads stay in the body, past a column's end perhaps (into the
- * next), which the end's test of every column (ps_cols_all_read) rejects, as the steps before
- * did at once; and the live list needs no move and drops no entry when the block's
- * allocations cannot make one. A record the common steps do not take (an ALLOC whose pointer
- * is not its size class' latest freed block or with an align, a FREE of an explicit pointer,
- * a longer varint, an escape) ends the block before it, untouched: the general steps take it
- * (column ends tested), the next block starts after it. */
+ * its records read a byte each of STACK, FSTACK, SIZEH and FREF before knowing whether it is
+ * theirs (a one-byte stack, size >> 8 or rank; read before the head says whether it is there),
+ * so a block has at most as many records of a kind as the body has bytes after those
+ * cursors: the reads stay in the body, past a column's end perhaps (into the next), which the
+ * end's test of every column (ps_cols_all_read) rejects, as the steps before did at once; and
+ * the live list needs no move and drops no entry when the block's allocations cannot make
+ * one. A block takes every record; one whose stack or size >> 8 is longer than a byte (read to
+ * its column's end) ends its block; the columns read only by the rarer records (TSX, PTR,
+ * AREF, ALIGN) are read to their ends. The general steps (each read to its column's end) take
+ * the records of a block cut to nothing near the body's end. */
 static inline __attribute__((always_inline)) int
 ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops, size_t nops,
                       size_t nalloc_ops,
