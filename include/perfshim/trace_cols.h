@@ -125,7 +125,7 @@ _Static_assert(offsetof(ps_cols_hdr_t, q) == 1 && offsetof(ps_cols_hdr_t, col_le
 /* glibc's chunk sizes up to 4 KiB (16-byte steps, 32 the smallest), then powers of two. */
 static inline unsigned ps_cols_class(uint64_t size)
 {
-    if (size <= 4072) {
+    if (PS_COLS_LIKELY(size <= 4072)) {
         unsigned c = (unsigned)((size + 23) >> 4);
         return c < 2 ? 2 : c;
     }
@@ -211,19 +211,54 @@ static inline void ps_cols_lifo_push(ps_cols_lifo_t *l, uint32_t gen, uint64_t p
     l->ptr[l->n++] = ptr;
 }
 
-/* A FREE whose rank is below this moves the entries after its own with one memmove of this
- * many (the size known in advance: no branch on it, in the call or before it). */
+/* A FREE whose rank is below this moves the entries after its own by one, always this many
+ * (the size known in advance: no branch on it; ps_cols_live_shift). */
 #define PS_COLS_CUT_FIXED 64u
 
-/* The chunk's live allocations: their numbers (from 0 in the chunk), oldest first, in
- * v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW allocations
- * (a ring holds their pointers). The decoder's; the encoder keeps the same set as bits
- * (ps_cols_enc_t's live) and counts a FREE's rank in them. */
+/* The chunk's live allocations: their numbers (from 0 in the chunk) modulo 2^16, oldest
+ * first, in v[head, head + n) of 2 x PS_COLS_WINDOW slots; only the latest PS_COLS_WINDOW
+ * allocations (a ring holds their pointers: an entry's low bits are its slot, and its age,
+ * under PS_COLS_WINDOW, is the latest's number minus it modulo 2^16). The decoder's; the
+ * encoder keeps the same set as bits (ps_cols_enc_t's live) and counts a FREE's rank in them.
+ * 16 bits an entry: a FREE's move of PS_COLS_CUT_FIXED entries is 128 bytes, 8 loads and 8
+ * stores of 16 bytes written out (ps_cols_live_shift), not a memmove call of 256. */
+typedef uint16_t ps_cols_lv_t;
+_Static_assert(PS_COLS_WINDOW <= 0x8000u, "an entry's age modulo 2^16");
 typedef struct ps_cols_live_s {
     uint32_t head, n;
-    uint32_t v[2 * PS_COLS_WINDOW + PS_COLS_CUT_FIXED]; /* (room for ps_cols_dec2_heap_run's
-                                                         * fixed-size move past the end) */
+    ps_cols_lv_t v[2 * PS_COLS_WINDOW + PS_COLS_CUT_FIXED]; /* (room for ps_cols_dec2_heap_run's
+                                                             * fixed-size move past the end) */
 } ps_cols_live_t;
+
+/* The age of entry e for the allocation numbered seq (the chunk's latest or the next). */
+static inline __attribute__((always_inline)) uint32_t ps_cols_live_age(uint32_t seq,
+                                                                      ps_cols_lv_t e)
+{
+    return (uint16_t)(seq - e);
+}
+
+/* v[0, PS_COLS_CUT_FIXED) = v[1, PS_COLS_CUT_FIXED + 1): the entries after a cut one moved
+ * down by one (those past the list moved too, never read). Every load before the stores: the
+ * compiler writes it out in registers (a fixed-size memmove it would call). */
+static inline __attribute__((always_inline)) void ps_cols_live_shift(ps_cols_lv_t *v)
+{
+    _Static_assert(PS_COLS_CUT_FIXED * sizeof(ps_cols_lv_t) == 128, "8 moves of 16 bytes");
+#if defined(__GNUC__)
+    /* eight variables, not an array: an array gcc also stores on the stack */
+    typedef uint64_t v16_t __attribute__((vector_size(16)));
+    v16_t a0, a1, a2, a3, a4, a5, a6, a7;
+    const unsigned char *src = (const unsigned char *)(v + 1);
+    unsigned char *dst = (unsigned char *)v;
+    memcpy(&a0, src, 16), memcpy(&a1, src + 16, 16), memcpy(&a2, src + 32, 16);
+    memcpy(&a3, src + 48, 16), memcpy(&a4, src + 64, 16), memcpy(&a5, src + 80, 16);
+    memcpy(&a6, src + 96, 16), memcpy(&a7, src + 112, 16);
+    memcpy(dst, &a0, 16), memcpy(dst + 16, &a1, 16), memcpy(dst + 32, &a2, 16);
+    memcpy(dst + 48, &a3, 16), memcpy(dst + 64, &a4, 16), memcpy(dst + 80, &a5, 16);
+    memcpy(dst + 96, &a6, 16), memcpy(dst + 112, &a7, 16);
+#else
+    memmove(v, v + 1, PS_COLS_CUT_FIXED * sizeof v[0]);
+#endif
+}
 
 /* Allocation number seq (the chunk's latest) is live; those that leave the window go. */
 static inline __attribute__((always_inline)) void ps_cols_live_add_small(ps_cols_live_t *l,
@@ -231,26 +266,27 @@ static inline __attribute__((always_inline)) void ps_cols_live_add_small(ps_cols
 {
     /* a chunk of at most PS_COLS_WINDOW allocations: none leaves the window, and head + n
      * (at most the allocations so far) never reaches the end */
-    l->v[l->head + l->n++] = seq;
+    l->v[l->head + l->n++] = (ps_cols_lv_t)seq;
 }
 
 static inline void ps_cols_live_add(ps_cols_live_t *l, uint32_t seq)
 {
-    if (l->n && seq - l->v[l->head] >= PS_COLS_WINDOW) /* one a call at most: seq - 1 was */
-        l->head++, l->n--;                              /* the latest before */
+    if (l->n && ps_cols_live_age(seq, l->v[l->head]) >= PS_COLS_WINDOW) /* one a call at most: */
+        l->head++, l->n--;                           /* seq - 1 was the latest before */
     if (l->head + l->n == 2 * PS_COLS_WINDOW) { /* n < PS_COLS_WINDOW: room after this */
         memmove(l->v, l->v + l->head, l->n * sizeof l->v[0]);
         l->head = 0;
     }
-    l->v[l->head + l->n++] = seq;
+    l->v[l->head + l->n++] = (ps_cols_lv_t)seq;
 }
 
 /* Takes out entry i (from the oldest) of the list v[head, head + n), moving the fewer of
  * those on either side (the caller counts n down); returns the new head. */
-static inline __attribute__((always_inline)) uint32_t ps_cols_live_cut(uint32_t *lv, uint32_t head,
-                                                                      uint32_t n, uint32_t i)
+static inline __attribute__((always_inline)) uint32_t ps_cols_live_cut(ps_cols_lv_t *lv,
+                                                                      uint32_t head, uint32_t n,
+                                                                      uint32_t i)
 {
-    uint32_t *v = lv + head;
+    ps_cols_lv_t *v = lv + head;
     const uint32_t after = n - 1 - i;
     if (after <= i) {
         if (after)
@@ -1190,38 +1226,245 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
                                    : ps_cols_decode1(d, in, n, out, xlen);
 }
 
-/* ps_cols_decode2_heap's records, in order (small: a constant, the chunk has at most
- * PS_COLS_WINDOW allocations): the steps of ps_cols_dec2_alloc and ps_cols_dec2_free (the
- * same checks, the same results), with the state the records use most in locals (the column
- * cursors, the times, the live list's ends: the stores of the callbacks and of the lists
- * would have the compiler load them again from *d and *s after each) and the counted
- * columns (heads, sizes) read without an end test. Written back at the end. */
+/* The records of a block of ps_cols_dec2_heap_run, at most. */
+#define PS_COLS_BLOCK 256u
+
+/* ps_cols_decode2_heap's records, in order: the steps of ps_cols_dec2_alloc and
+ * ps_cols_dec2_free (the same checks, the same results), with the state the records use most
+ * in locals (the column cursors, the times, the live list's ends: the stores of the callbacks
+ * and of the lists would have the compiler load them again from *d and *s after each) and the
+ * counted columns (heads, sizes) read without an end test. Written back at the end.
+ *
+ * In blocks of up to PS_COLS_BLOCK records, each block's end tests done once at its start:
+ * its records read a byte each of STACK, FSTACK, SIZEH and FREF before knowing whether it is
+ * theirs (a one-byte stack, size >> 8 or rank; read before the head says whether it is there),
+ * so a block has at most as many records of a kind as the body has bytes after those
+ * cursors: the reads stay in the body, past a column's end perhaps (into the next), which the
+ * end's test of every column (ps_cols_all_read) rejects, as the steps before did at once; and
+ * the live list needs no move and drops no entry when the block's allocations cannot make
+ * one. A block takes every record; one whose stack or size >> 8 is longer than a byte (read to
+ * its column's end) ends its block; the columns read only by the rarer records (TSX, PTR,
+ * AREF, ALIGN) are read to their ends. The general steps (each read to its column's end) take
+ * the records of a block cut to nothing near the body's end. */
 static inline __attribute__((always_inline)) int
-ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops,
-                      const unsigned char *ops_end,
+ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *ops, size_t nops,
+                      size_t nalloc_ops,
                       void (*on_alloc)(void *ctx, size_t i, const ps_rec_alloc_t *a),
-                      void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx,
-                      const int small)
+                      void (*on_free)(void *ctx, size_t i, const ps_rec_free_t *f), void *ctx)
 {
     const unsigned char **c = s->c, *const *ce = s->ce;
-    const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD], *sz = c[PS_COL_SIZE];
+    const unsigned char *ah = c[PS_COL_AHEAD], *fh = c[PS_COL_FHEAD];
+    /* an ALLOC's size byte at ah + szo (the two move together: one byte an ALLOC each) */
+    const ptrdiff_t szo = c[PS_COL_SIZE] - ah;
     const unsigned char *st = c[PS_COL_STACK], *const st_end = ce[PS_COL_STACK];
     const unsigned char *fst = c[PS_COL_FSTACK], *const fst_end = ce[PS_COL_FSTACK];
     const unsigned char *sh = c[PS_COL_SIZEH], *const sh_end = ce[PS_COL_SIZEH];
     const unsigned char *fr = c[PS_COL_FREF], *const fr_end = ce[PS_COL_FREF];
-    /* read where a column has ended: 0x80 and 255 send the steps below to their general
-     * branch, which finds the end */
-    static const unsigned char at_end_sh = 0x80, at_end_fr = 255;
-    uint64_t last_tq = s->last_tq, last_ptr = s->last_ptr, pred = s->pred;
+    const unsigned char *const body_end = ce[PS_COL_N - 1];
+    uint64_t last_ptr = s->last_ptr, pred = s->pred;
     uint32_t nalloc = s->nalloc, nfree = s->nfree;
     const unsigned q = s->q;
+    /* the time in ns, last_tq << q: (t + v) << q is (t << q) + (v << q) modulo 2^64, which
+     * the times are; a head's delta in ns from a table (no shift by q in the loop) */
+    uint64_t ts = s->last_tq << q, dt[16];
+    for (unsigned v = 0; v < 16; v++)
+        dt[v] = (uint64_t)v << q;
     ps_cols_live_t *l = &d->live;
-    uint32_t *const lv = l->v;
+    ps_cols_lv_t *const lv = l->v;
     uint32_t lhead = l->head, ln = l->n;
     int rc = -1;
     size_t i = 0;
-    for (; ops < ops_end; ops++, i++) {
-        const unsigned op = *ops, fn = op & 0x1f;
+    while (i < nops) {
+        /* ---- a block: its records' reads in the body, the live list's room ---- */
+        size_t k = nops - i < PS_COLS_BLOCK ? nops - i : PS_COLS_BLOCK;
+        /* the ALLOCs read STACK and SIZEH, the FREEs FSTACK and FREF: a cursor with at least
+         * a byte for each of the records of its kind still to come (the chunk's: counted)
+         * does not limit the block */
+        const size_t left_a = nalloc_ops - (i - nfree), left_f = nops - nalloc_ops - nfree;
+        size_t r0 = (size_t)(body_end - st), r1 = (size_t)(body_end - fst);
+        size_t r2 = (size_t)(body_end - sh), r3 = (size_t)(body_end - fr);
+        r0 = r0 >= left_a ? SIZE_MAX : r0, r2 = r2 >= left_a ? SIZE_MAX : r2;
+        r1 = r1 >= left_f ? SIZE_MAX : r1, r3 = r3 >= left_f ? SIZE_MAX : r3;
+        k = k < r0 ? k : r0;
+        k = k < r1 ? k : r1;
+        k = k < r2 ? k : r2;
+        k = k < r3 ? k : r3;
+        if (lhead + ln + k > 2 * PS_COLS_WINDOW) { /* ln <= PS_COLS_WINDOW: room after this */
+            memmove(lv, lv + lhead, ln * sizeof lv[0]);
+            lhead = 0;
+        }
+        /* whether an allocation of the block may drop the oldest entry (one that leaves the
+         * window: the oldest only gets younger as the block's frees take entries out) */
+        const int evict = ln && ps_cols_live_age(nalloc, lv[lhead]) + k > PS_COLS_WINDOW;
+        /* the list from its oldest entry (lv + lhead: one register less in the loop); the
+         * stacks at ah + sto and fh + fsto (the common steps move them together: two cursors
+         * less) */
+        ps_cols_lv_t *lb = lv + lhead;
+        ptrdiff_t sto = st - ah, fsto = fst - fh;
+        size_t end = i + k;
+        for (; i < end; i++) {
+            const unsigned op = ops[i], fn = op & 0x1f;
+            uint64_t w;
+            if (op & 0x20) { /* an ALLOC */
+                ps_rec_alloc_t a;
+                a.h = (ps_rec_hdr_t){PS_REC_ALLOC, (uint8_t)fn, sizeof(ps_rec_alloc_t)};
+                const unsigned head = *ah, sb = *sh, stb = ah[sto];
+                const unsigned hs = head >> 6, is3 = (head + 0x40) >> 8; /* hs == 3 */
+                uint64_t size, stack = stb, align = 0;
+                ah++;
+                if (PS_COLS_LIKELY(!((stb | (sb & (0u - is3))) & 0x80))) {
+                    /* a one-byte stack and size >> 8 (the size's selected by arithmetic: sizes
+                     * around 768 B made a branch on the head a coin toss) */
+                    size = hs + (sb & (0u - is3));
+                    sh += is3;
+                } else { /* longer: read to their columns' ends; the block ends after it */
+                    const unsigned char *stp = ah - 1 + sto;
+                    if (ps_uv_get(&stp, st_end, &stack) || stack > UINT32_MAX)
+                        goto out;
+                    sto = stp - ah;
+                    size = hs;
+                    if (is3) {
+                        if (ps_uv_get(&sh, sh_end, &w) || w >> 55)
+                            goto out;
+                        size += w;
+                    }
+                    end = i + 1;
+                }
+                if (PS_COLS_UNLIKELY(op & 0x80) &&
+                    ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align))
+                    goto out;
+                size = size << 8 | ah[szo - 1];
+                ts += dt[head & 15];
+                if (PS_COLS_UNLIKELY((head & 15) == 15)) {
+                    if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                        goto out;
+                    ts += ps_unzz(w) << q;
+                }
+                a.ts = ts;
+                const unsigned cls = ps_cols_class(size);
+                const unsigned code = (head >> 4) & 3;
+                if (PS_COLS_LIKELY(code == 1)) { /* its size class' latest freed block */
+                    ps_cols_lifo_t *const lf = &d->lifo[cls];
+                    const uint32_t lfn = lf->n;
+                    if (PS_COLS_UNLIKELY(lfn == 0))
+                        goto out;
+                    a.ptr = lf->ptr[lfn - 1];
+                    lf->n = lfn - 1;
+                } else if (code == 0) {
+                    if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                        goto out;
+                    a.ptr = pred + w;
+                    pred = ps_cols_next(a.ptr, size);
+                } else if (code == 2) {
+                    if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+                        goto out;
+                    const unsigned ref = *c[PS_COL_AREF]++;
+                    if (ref > PS_COLS_DEPTH) {
+                        uint64_t age = ref - PS_COLS_DEPTH;
+                        if (ref == 255) {
+                            if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
+                                w > PS_COLS_FWINDOW)
+                                goto out;
+                            age += w;
+                        }
+                        if (age > nfree || age > PS_COLS_FWINDOW)
+                            goto out;
+                        a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
+                        pred = ps_cols_next(a.ptr, size);
+                    } else if (ps_cols_dec_lifo_get(&d->lifo[cls], ref, &a.ptr)) {
+                        goto out;
+                    }
+                } else { /* where the last split block ends */
+                    if (!pred)
+                        goto out;
+                    a.ptr = pred;
+                    pred = ps_cols_next(a.ptr, size);
+                }
+                last_ptr = a.ptr;
+                a.size = size;
+                a.stack = (uint32_t)stack;
+                a.align = align;
+                /* (a size class' list holds no 0: only the blocks of the ring, a failed
+                 * allocation's pointer is not put there) */
+                if (PS_COLS_LIKELY(code == 1) || a.ptr != 0) {
+                    ps_cols_ring_put(d, nalloc, a.ptr, cls);
+                    if (PS_COLS_UNLIKELY(evict) && ln &&
+                        ps_cols_live_age(nalloc, lb[0]) >= PS_COLS_WINDOW)
+                        lb++, ln--;
+                    lb[ln++] = (ps_cols_lv_t)nalloc++;
+                }
+                on_alloc(ctx, i, &a);
+            } else { /* a FREE */
+                ps_rec_free_t f;
+                f.h = (ps_rec_hdr_t){PS_REC_FREE, (uint8_t)(fn | (op & 0x80)),
+                                     sizeof(ps_rec_free_t)};
+                const unsigned head = *fh, fb = *fr, stb = fh[fsto];
+                uint64_t stack = stb;
+                fh++;
+                if (PS_COLS_UNLIKELY(stb & 0x80)) { /* a longer stack: the block ends after it */
+                    const unsigned char *stp = fh - 1 + fsto;
+                    if (ps_uv_get(&stp, fst_end, &stack) || stack > UINT32_MAX)
+                        goto out;
+                    fsto = stp - fh;
+                    end = i + 1;
+                }
+                ts += dt[head & 15];
+                if (PS_COLS_UNLIKELY((head & 15) == 15)) {
+                    if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+                        goto out;
+                    ts += ps_unzz(w) << q;
+                }
+                f.ts = ts;
+                const unsigned ref = head >> 4;
+                if (PS_COLS_UNLIKELY(ref == 0)) { /* explicit */
+                    if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
+                        goto out;
+                    f.ptr = last_ptr + w;
+                } else {
+                    /* ref 15 (head >= 0xf0): rank 14 + a byte of FREF, selected by arithmetic
+                     * (a coin toss; its escape, 255, the branch) */
+                    const unsigned is15 = (head + 0x10) >> 8, fx = fb & (0u - is15);
+                    uint32_t rank = ref - 1 + fx;
+                    fr += is15;
+                    if (PS_COLS_UNLIKELY(fx == PS_COLS_RANK_ESC)) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                            goto out;
+                        rank += (uint32_t)w;
+                    }
+                    /* ps_cols_dec_rank's steps */
+                    if (rank >= ln)
+                        goto out;
+                    const uint32_t at = ln - 1 - rank;
+                    const uint32_t slot = lb[at] & (PS_COLS_WINDOW - 1);
+                    f.ptr = d->ring[slot].ptr;
+                    const unsigned cls = d->ring[slot].cls;
+                    /* most frees of a churn name one of the latest few dozen blocks, at a
+                     * rank that varies from one to the next: those after it move down by
+                     * one, always PS_COLS_CUT_FIXED entries (those past the list are not
+                     * read), not the fewer side's (the choice and the length of the move
+                     * were half of this loop's mispredicted branches, callgrind
+                     * --branch-sim) */
+                    if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
+                        ps_cols_live_shift(lb + at);
+                    else
+                        lb += ps_cols_live_cut(lb, 0, ln, at);
+                    ln--;
+                    ps_cols_lifo_put(&d->lifo[cls], f.ptr);
+                }
+                last_ptr = f.ptr;
+                d->fring[nfree++ & (PS_COLS_FWINDOW - 1)] = f.ptr;
+                f.stack = (uint32_t)stack;
+                on_free(ctx, i, &f);
+            }
+        }
+        lhead = (uint32_t)(lb - lv);
+        st = ah + sto, fst = fh + fsto;
+        if (i == end && k)
+            continue;
+        /* ---- record i by the general steps (its columns' ends tested) ---- */
+        if (st > st_end || fst > fst_end || sh > sh_end || fr > fr_end)
+            goto out; /* a block read past a column's end */
+        const unsigned op = ops[i], fn = op & 0x1f;
         uint64_t stack, v, w;
         if (op & 0x20) { /* an ALLOC (kind 1; the ops were counted: 1 or 2) */
             ps_rec_alloc_t a;
@@ -1231,29 +1474,21 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 ((op & 0x80) && ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align)))
                 goto out;
             const unsigned head = *ah++;
-            /* size >> 8: 3 and a varint in SIZEH when the head says 3; read without a
-             * branch on the head (sizes around 768 B made it a coin toss), its one-byte
-             * varints selected by arithmetic (a longer one, or none left: the branch) */
-            const uint64_t is3 = (head >> 6) == 3;
-            const unsigned sb = *(sh < sh_end ? sh : &at_end_sh);
             size = head >> 6;
-            if (PS_COLS_UNLIKELY(is3 & (sb >> 7))) {
+            if (size == 3) {
                 if (ps_uv_get(&sh, sh_end, &v) || v >> 55)
                     goto out;
                 size += v;
-            } else {
-                size += sb & (0 - is3);
-                sh += is3;
             }
-            size = size << 8 | *sz++;
+            size = size << 8 | ah[szo - 1];
             v = head & 15;
-            if (PS_COLS_UNLIKELY(v == 15)) {
+            if (v == 15) {
                 if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
                     goto out;
                 v += ps_unzz(w);
             }
-            last_tq += v;
-            a.ts = last_tq << q;
+            ts += v << q;
+            a.ts = ts;
             const unsigned cls = ps_cols_class(size);
             switch ((head >> 4) & 3) {
             case 0:
@@ -1299,15 +1534,14 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
             a.align = align;
             if (a.ptr) {
                 ps_cols_ring_put(d, nalloc, a.ptr, cls);
-                if (!small) { /* ps_cols_live_add's steps */
-                    if (ln && nalloc - lv[lhead] >= PS_COLS_WINDOW)
-                        lhead++, ln--;
-                    if (lhead + ln == 2 * PS_COLS_WINDOW) {
-                        memmove(lv, lv + lhead, ln * sizeof lv[0]);
-                        lhead = 0;
-                    }
+                /* ps_cols_live_add's steps */
+                if (ln && ps_cols_live_age(nalloc, lv[lhead]) >= PS_COLS_WINDOW)
+                    lhead++, ln--;
+                if (lhead + ln == 2 * PS_COLS_WINDOW) {
+                    memmove(lv, lv + lhead, ln * sizeof lv[0]);
+                    lhead = 0;
                 }
-                lv[lhead + ln++] = nalloc++;
+                lv[lhead + ln++] = (ps_cols_lv_t)nalloc++;
             }
             on_alloc(ctx, i, &a);
         } else { /* a FREE */
@@ -1317,13 +1551,13 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 goto out;
             const unsigned head = *fh++;
             v = head & 15;
-            if (PS_COLS_UNLIKELY(v == 15)) {
+            if (v == 15) {
                 if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
                     goto out;
                 v += ps_unzz(w);
             }
-            last_tq += v;
-            f.ts = last_tq << q;
+            ts += v << q;
+            f.ts = ts;
             const unsigned ref = head >> 4;
             if (ref == 0) {
                 if (ps_cols_get_delta(&c[PS_COL_PTR], ce[PS_COL_PTR], &w))
@@ -1331,37 +1565,24 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 f.ptr = last_ptr + w;
             } else {
                 uint64_t rank = ref - 1;
-                /* ref 15: rank 14 + a byte of FREF, selected as SIZEH's above (its escape,
-                 * 255, or none left: the branch) */
-                const uint64_t is15 = ref == 15;
-                const unsigned fb = *(fr < fr_end ? fr : &at_end_fr);
-                if (PS_COLS_UNLIKELY(is15 & (fb == PS_COLS_RANK_ESC))) {
+                if (ref == 15) {
                     if (fr == fr_end)
                         goto out;
                     rank += *fr++;
-                    if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
-                        goto out;
-                    rank += w;
-                } else {
-                    rank += fb & (0 - is15);
-                    fr += is15;
+                    if (rank == 14 + PS_COLS_RANK_ESC) {
+                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w >= PS_COLS_WINDOW)
+                            goto out;
+                        rank += w;
+                    }
                 }
                 /* ps_cols_dec_rank's steps */
                 if (rank >= ln)
                     goto out;
                 const uint32_t at = ln - 1 - (uint32_t)rank;
-                const uint32_t k = lv[lhead + at] & (PS_COLS_WINDOW - 1);
-                f.ptr = d->ring[k].ptr;
-                const unsigned cls = d->ring[k].cls;
-                /* most frees of a churn name one of the latest few dozen blocks, at a rank
-                 * that varies from one to the next: those after it move down by one, always
-                 * PS_COLS_CUT_FIXED entries (those past the list are not read), not the
-                 * fewer side's (the choice and the length of the move were half of this
-                 * loop's mispredicted branches, callgrind --branch-sim) */
-                if (PS_COLS_LIKELY(rank < PS_COLS_CUT_FIXED))
-                    memmove(lv + lhead + at, lv + lhead + at + 1, PS_COLS_CUT_FIXED * sizeof lv[0]);
-                else
-                    lhead = ps_cols_live_cut(lv, lhead, ln, at);
+                const uint32_t slot = lv[lhead + at] & (PS_COLS_WINDOW - 1);
+                f.ptr = d->ring[slot].ptr;
+                const unsigned cls = d->ring[slot].cls;
+                lhead = ps_cols_live_cut(lv, lhead, ln, at);
                 ln--;
                 ps_cols_lifo_put(&d->lifo[cls], f.ptr);
             }
@@ -1370,12 +1591,13 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
             f.stack = (uint32_t)stack;
             on_free(ctx, i, &f);
         }
+        i++;
     }
     rc = 0;
 out:
-    c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = sz;
+    c[PS_COL_AHEAD] = ah, c[PS_COL_FHEAD] = fh, c[PS_COL_SIZE] = ah + szo;
     c[PS_COL_STACK] = st, c[PS_COL_FSTACK] = fst, c[PS_COL_SIZEH] = sh, c[PS_COL_FREF] = fr;
-    s->last_tq = last_tq, s->last_ptr = last_ptr, s->pred = pred;
+    s->last_tq = ts >> q, s->last_ptr = last_ptr, s->pred = pred; /* (last_tq's low bits) */
     s->nalloc = nalloc, s->nfree = nfree;
     l->head = lhead, l->n = ln;
     return rc ? rc : ps_cols_all_read(s->c, s->ce, PS_COL_N, NULL, NULL);
@@ -1421,9 +1643,7 @@ ps_cols_decode2_heap(ps_cols_dec_t *d, const unsigned char *in, size_t n, size_t
         (size_t)(s.ce[PS_COL_SIZE] - s.c[PS_COL_SIZE]) != nalloc ||
         (size_t)(s.ce[PS_COL_FHEAD] - s.c[PS_COL_FHEAD]) != nops - nalloc)
         return -1;
-    if (nalloc > PS_COLS_WINDOW) /* (a chunk of more: the general steps) */
-        return ps_cols_dec2_heap_run(d, &s, ops, ops_end, on_alloc, on_free, ctx, 0);
-    return ps_cols_dec2_heap_run(d, &s, ops, ops_end, on_alloc, on_free, ctx, 1);
+    return ps_cols_dec2_heap_run(d, &s, ops, nops, nalloc, on_alloc, on_free, ctx);
 }
 
 #endif /* PERFSHIM_TRACE_COLS_H */

@@ -524,6 +524,94 @@ TEST(heap_only_bodies_decode_straight)
     free(d2);
 }
 
+/* Heap-only bodies with what ps_cols_dec2_heap_run's blocks take apart from their common steps:
+ * longer stacks (2 and 3 bytes, in both stack columns), sizes whose size >> 8 needs 2 bytes,
+ * aligns, failed allocations, frees of pointers the chunk did not allocate, hundreds of live
+ * blocks (ranks past the fixed move and past the FREF escape), long gaps (TSX): decoded as
+ * ps_cols_decode decodes them; and every column's length moved by a few bytes to another
+ * (the lengths still add up, so the cursors meet a column's end where the blocks do not look):
+ * rejected, or decoded as ps_cols_decode does (under valgrind: never a read past the body). */
+TEST(heap_only_blocks_take_every_record)
+{
+    static ps_cols_enc_t enc;
+    ps_cols_dec_t *d1 = malloc(sizeof *d1), *d2 = malloc(sizeof *d2);
+    assert_true(d1 && d2);
+    memset(d1, 0x77, sizeof *d1);
+    memset(d2, 0x99, sizeof *d2);
+    uint64_t ts = 12345;
+    for (unsigned c = 0; c < 6; c++) {
+        synth_buf_t b = {0};
+        uint64_t live[512] = {0}, top = 0x7000000000ull;
+        const unsigned nlive = c & 1 ? 512 : 40;
+        for (unsigned i = 0; i < 6000; i++) {
+            const unsigned k = (unsigned)(rnd() % nlive), r = (unsigned)(rnd() % 100);
+            ts += r < 2 ? rnd() % 100000000 : rnd() % 200;
+            const uint32_t stack = r < 10 ? (uint32_t)(rnd() % 3000000) : (uint32_t)(rnd() % 100);
+            if (live[k] || r < 4) {
+                ps_rec_free_t f = {.h = {PS_REC_FREE, PS_FN_FREE | (r & 1 ? 0x80 : 0), sizeof f},
+                                   .stack = stack,
+                                   .ts = ts,
+                                   .ptr = live[k] ? live[k] : 0x9000000000ull + rnd() % 100000};
+                synth_put(&b, &f, sizeof f);
+                live[k] = 0;
+            } else {
+                const uint64_t size = r < 15 ? 40000 + rnd() % 100000 : 16 + rnd() % 2000;
+                const uint64_t align = r == 20 ? 4096 : 0;
+                ps_rec_alloc_t a = {.h = {PS_REC_ALLOC,
+                                          align ? PS_FN_ALIGNED_ALLOC : PS_FN_MALLOC, sizeof a},
+                                    .stack = stack,
+                                    .ts = ts,
+                                    .ptr = r == 21 ? 0 : top,
+                                    .size = size,
+                                    .align = align};
+                if (a.ptr)
+                    top = ps_cols_next(top, size) + (r < 30 ? 64 : 0);
+                synth_put(&b, &a, sizeof a);
+                live[k] = a.ptr;
+            }
+        }
+        const unsigned q = c % 3;
+        size_t cap = ps_cols_bound(b.n);
+        unsigned char *out = malloc(cap), *x1 = malloc(b.n), *x2 = malloc(b.n);
+        ps_cols_info_t info;
+        size_t n = ps_cols_encode(&enc, b.p, b.n, out, cap, q, &info);
+        assert_true(n > 0 && info.heap_only);
+        assert_u64_eq(ps_cols_decode(d1, out, n, x1, b.n), 0);
+        assert_u64_eq(heap_decode(d2, out, n, b.n, x2, b.n), 0);
+        expect_true(memcmp(x1, x2, b.n) == 0);
+        expect_same(b.p, x2, b.n, q);
+        unsigned char *m = malloc(n); /* exactly the body: valgrind sees a read past it */
+        unsigned moved = 0, both = 0;
+        for (unsigned from = 1; from < PS_COL_N; from++)
+            for (unsigned to = 1; to < PS_COL_N; to++)
+                for (uint32_t by = 1; by <= 3 && from != to; by++) {
+                    ps_cols_hdr_t h;
+                    memcpy(m, out, n);
+                    memcpy(&h, m, sizeof h);
+                    if (h.col_len[from] < by)
+                        continue;
+                    h.col_len[from] -= by, h.col_len[to] += by;
+                    memcpy(m, &h, sizeof h);
+                    moved++;
+                    int r1 = ps_cols_decode(d1, m, n, x1, b.n);
+                    if (heap_decode(d2, m, n, b.n, x2, b.n) == 0) {
+                        both++;
+                        expect_u64_eq(r1, 0);
+                        expect_true(memcmp(x1, x2, b.n) == 0);
+                    }
+                }
+        expect_true(moved > 100);
+        (void)both;
+        free(m);
+        free(out);
+        free(x1);
+        free(x2);
+        synth_buf_free(&b);
+    }
+    free(d1);
+    free(d2);
+}
+
 static char tmp_path[256];
 static void tmp_cleanup(void)
 {
@@ -589,4 +677,5 @@ TEST_MAIN(TEST_ENTRY(round_trip_many_chunks), TEST_ENTRY(tcache_reuse_is_one_byt
           TEST_ENTRY(format1_bodies_still_decode),
           TEST_ENTRY(torn_tail_is_left_alone), TEST_ENTRY(malformed_bodies_are_rejected),
           TEST_ENTRY(heap_only_bodies_decode_straight),
+          TEST_ENTRY(heap_only_blocks_take_every_record),
           TEST_ENTRY(reader_reads_columnar_chunks))
