@@ -837,6 +837,32 @@ static inline __attribute__((always_inline)) int ps_cols_dec2_ts(ps_cols_st2_t *
     return 0;
 }
 
+/* An ALLOC's pointer by reference (its head's code 2): AREF's byte names a block freed
+ * lately, by its age among the frees (above PS_COLS_DEPTH; 255: the age's rest in PTR), whose
+ * address is reused and becomes the size-ordered prediction, or a rank on its size class'
+ * list. -1 for a reference to nothing (a corrupt chunk). One copy for every decoder. */
+static inline __attribute__((always_inline)) int
+ps_cols_dec_aref(ps_cols_dec_t *d, const unsigned char **c, const unsigned char *const *ce,
+                 uint64_t nfree, unsigned cls, uint64_t size, uint64_t *ptr, uint64_t *pred)
+{
+    if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+        return -1;
+    const unsigned ref = *c[PS_COL_AREF]++;
+    if (ref <= PS_COLS_DEPTH)
+        return ps_cols_dec_lifo_get(&d->lifo[cls], ref, ptr);
+    uint64_t age = ref - PS_COLS_DEPTH, w;
+    if (ref == 255) {
+        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w > PS_COLS_FWINDOW)
+            return -1;
+        age += w;
+    }
+    if (age > nfree || age > PS_COLS_FWINDOW)
+        return -1;
+    *ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
+    *pred = ps_cols_next(*ptr, size);
+    return 0;
+}
+
 /* Format 2: an ALLOC of op's record, all but its header into *a; -1 if malformed. counted
  * (a constant): the chunk's ALLOC heads and sizes were counted (one byte each in their
  * columns: no end test) and it has at most PS_COLS_WINDOW allocations (the live list never
@@ -872,26 +898,10 @@ ps_cols_dec2_alloc(ps_cols_dec_t *d, ps_cols_st2_t *s, unsigned op, ps_rec_alloc
         if (ps_cols_dec_lifo_get(&d->lifo[ps_cols_class(size)], 1, &a->ptr))
             return -1;
         break;
-    case 2: {
-        if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+    case 2:
+        if (ps_cols_dec_aref(d, c, ce, s->nfree, ps_cols_class(size), size, &a->ptr, &s->pred))
             return -1;
-        const unsigned ref = *c[PS_COL_AREF]++;
-        if (ref > PS_COLS_DEPTH) {
-            uint64_t age = ref - PS_COLS_DEPTH;
-            if (ref == 255) {
-                if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w > PS_COLS_FWINDOW)
-                    return -1;
-                age += w;
-            }
-            if (age > s->nfree || age > PS_COLS_FWINDOW)
-                return -1;
-            a->ptr = d->fring[(s->nfree - age) & (PS_COLS_FWINDOW - 1)];
-            s->pred = ps_cols_next(a->ptr, size);
-        } else if (ps_cols_dec_lifo_get(&d->lifo[ps_cols_class(size)], ref, &a->ptr)) {
-            return -1;
-        }
         break;
-    }
     default:
         if (!s->pred)
             return -1;
@@ -1356,24 +1366,8 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     a.ptr = pred + w;
                     pred = ps_cols_next(a.ptr, size);
                 } else if (code == 2) {
-                    if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+                    if (ps_cols_dec_aref(d, c, ce, nfree, cls, size, &a.ptr, &pred))
                         goto out;
-                    const unsigned ref = *c[PS_COL_AREF]++;
-                    if (ref > PS_COLS_DEPTH) {
-                        uint64_t age = ref - PS_COLS_DEPTH;
-                        if (ref == 255) {
-                            if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) ||
-                                w > PS_COLS_FWINDOW)
-                                goto out;
-                            age += w;
-                        }
-                        if (age > nfree || age > PS_COLS_FWINDOW)
-                            goto out;
-                        a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
-                        pred = ps_cols_next(a.ptr, size);
-                    } else if (ps_cols_dec_lifo_get(&d->lifo[cls], ref, &a.ptr)) {
-                        goto out;
-                    }
                 } else { /* where the last split block ends */
                     if (!pred)
                         goto out;
@@ -1501,26 +1495,10 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                 if (ps_cols_dec_lifo_get(&d->lifo[cls], 1, &a.ptr))
                     goto out;
                 break;
-            case 2: {
-                if (c[PS_COL_AREF] == ce[PS_COL_AREF])
+            case 2:
+                if (ps_cols_dec_aref(d, c, ce, nfree, cls, size, &a.ptr, &pred))
                     goto out;
-                const unsigned ref = *c[PS_COL_AREF]++;
-                if (ref > PS_COLS_DEPTH) {
-                    uint64_t age = ref - PS_COLS_DEPTH;
-                    if (ref == 255) {
-                        if (ps_uv_get(&c[PS_COL_PTR], ce[PS_COL_PTR], &w) || w > PS_COLS_FWINDOW)
-                            goto out;
-                        age += w;
-                    }
-                    if (age > nfree || age > PS_COLS_FWINDOW)
-                        goto out;
-                    a.ptr = d->fring[(nfree - age) & (PS_COLS_FWINDOW - 1)];
-                    pred = ps_cols_next(a.ptr, size);
-                } else if (ps_cols_dec_lifo_get(&d->lifo[cls], ref, &a.ptr)) {
-                    goto out;
-                }
                 break;
-            }
             default:
                 if (!pred)
                     goto out;
