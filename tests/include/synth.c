@@ -32,6 +32,15 @@ void synth_buf_free(synth_buf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
+void synth_save(const synth_buf_t *f, const char *path)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp || (f->n && fwrite(f->p, 1, f->n, fp) != f->n) || fclose(fp) != 0) {
+        perror(path);
+        exit(99);
+    }
+}
+
 ps_rec_hdr_t synth_hdr(uint8_t type, uint8_t aux, size_t len)
 {
     ps_rec_hdr_t h = {type, aux, (uint16_t)len};

@@ -49,5 +49,7 @@ void synth_file_header_sum(synth_buf_t *f);
  * t_first, t_last (the rest is filled in). Returns the chunk's file offset. */
 size_t synth_chunk(synth_buf_t *f, const synth_buf_t *recs, const ps_chunk_header_t *h,
                    int level);
+/* Writes the file buffer f to path (replacing it); a failure says so and exits 99. */
+void synth_save(const synth_buf_t *f, const char *path);
 
 #endif /* PERFSHIM_TESTS_SYNTH_H */

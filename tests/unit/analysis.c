@@ -66,9 +66,7 @@ static void make_trace(void)
     const char *tmp = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/psanalysis.%d.trace", tmp && *tmp ? tmp : "/tmp",
              (int)getpid());
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
+    synth_save(&f, path);
     atexit(cleanup);
     synth_buf_free(&f);
     synth_buf_free(&a);
@@ -100,6 +98,23 @@ static void load(run_t *u, unsigned select)
     expect_u64_eq(u->rp.threads, 1);
     expect_u64_eq(u->rp.duration_ns, 80);
     expect_true(replay_stack(&u->rp, 5) != NULL);
+}
+
+/* Saves the trace f (then freed) next to path as path.suffix, loads its heap analysis into
+ * rp (a failure fails the test) and removes the file. */
+static void load_heap(synth_buf_t *f, const char *suffix, replay_t *rp)
+{
+    char p2[4300], err[512];
+    snprintf(p2, sizeof p2, "%s.%s", path[0] ? path : "/tmp/psanalysis", suffix);
+    synth_save(f, p2);
+    synth_buf_free(f);
+    memset(rp, 0, sizeof *rp);
+    int rc = analyses_load(p2, ANALYSIS_HEAP, rp, NULL, err, sizeof err);
+    unlink(p2);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(99);
+    }
 }
 
 TEST(locks_only_replays_no_heap)
@@ -187,18 +202,9 @@ TEST(sites_by_any_stack_id)
     synth_end(&a, &end);
     ps_chunk_header_t h = {.tid = 0, .seq = 0, .t_first = 1010, .t_last = ts};
     synth_chunk(&f, &a, &h, 1);
-    char p2[4300];
-    snprintf(p2, sizeof p2, "%s.sites", path[0] ? path : "/tmp/psanalysis");
-    FILE *fp = fopen(p2, "wb");
-    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
-    synth_buf_free(&f);
-    synth_buf_free(&a);
     replay_t rp;
-    char err[512];
-    memset(&rp, 0, sizeof rp);
-    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
-    unlink(p2);
-    assert_u64_eq(rc, 0);
+    load_heap(&f, "sites", &rp);
+    synth_buf_free(&a);
     assert_u64_eq(rp.nsites, NIDS);
     for (unsigned k = 0; k < NIDS; k++) {
         /* first seen in round 0 in the order of ids; k allocates 1 + min(k, 2) blocks */
@@ -246,18 +252,9 @@ TEST(timeline_slices_from_any_order)
     synth_end(&a, &end);
     ps_chunk_header_t hz = {.tid = 0, .seq = 0, .t_first = 2000, .t_last = 2000};
     synth_chunk(&f, &a, &hz, 1);
-    char p2[4300];
-    snprintf(p2, sizeof p2, "%s.timeline", path[0] ? path : "/tmp/psanalysis");
-    FILE *fp = fopen(p2, "wb");
-    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
-    synth_buf_free(&f);
-    synth_buf_free(&a);
     replay_t rp;
-    char err[512];
-    memset(&rp, 0, sizeof rp);
-    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
-    unlink(p2);
-    assert_u64_eq(rc, 0);
+    load_heap(&f, "timeline", &rp);
+    synth_buf_free(&a);
     assert_true(rp.slice_ns > 0);
     /* each event into its slice, in the trace's order (one thread: no merge moves them) */
     replay_slice_t want[REPLAY_SLICES];
@@ -367,19 +364,10 @@ TEST(sites_by_stack_and_thread)
     synth_end(&a, &end);
     ps_chunk_header_t hz = {.tid = 0, .seq = 0, .t_first = ts, .t_last = ts};
     synth_chunk(&f, &a, &hz, 1);
-    char p2[4300];
-    snprintf(p2, sizeof p2, "%s.threads", path[0] ? path : "/tmp/psanalysis");
-    FILE *fp = fopen(p2, "wb");
-    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
-    synth_buf_free(&f);
+    replay_t rp;
+    load_heap(&f, "threads", &rp);
     synth_buf_free(&a);
     synth_buf_free(&b);
-    replay_t rp;
-    char err[512];
-    memset(&rp, 0, sizeof rp);
-    int rc = analyses_load(p2, ANALYSIS_HEAP, &rp, NULL, err, sizeof err);
-    unlink(p2);
-    assert_u64_eq(rc, 0);
     expect_u64_eq(rp.unmatched_frees, 0);
     assert_u64_eq(rp.nsites, 2);
     for (unsigned i = 0; i < 2; i++) {

@@ -87,13 +87,6 @@ static void put_snapshot(synth_buf_t *b, uint32_t seq, uint64_t ts, uint64_t blo
     synth_put(b, &s, sizeof s);
 }
 
-static void save(const synth_buf_t *f, const char *path)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f->p, 1, f->n, fp) != f->n || fclose(fp) != 0)
-        exit(99);
-}
-
 /* The shim's stream z ended (END at 2300) and put as the trace's internal chunk (its records
  * from t_first), f saved at path; f and z freed. */
 static void end_save(synth_buf_t *f, synth_buf_t *z, uint64_t t_first, const char *path)
@@ -103,7 +96,7 @@ static void end_save(synth_buf_t *f, synth_buf_t *z, uint64_t t_first, const cha
     ps_chunk_header_t hz = {.tid = 0, .seq = 0, .flags = PS_CHUNK_F_INTERNAL,
                             .t_first = t_first, .t_last = 2300};
     synth_chunk(f, z, &hz, 1);
-    save(f, path);
+    synth_save(f, path);
     synth_buf_free(f);
     synth_buf_free(z);
 }
@@ -527,7 +520,7 @@ TEST(cross_thread_frees_from_the_replay)
     synth_chunk(&f, &b, &hb, 1);
     char p[4200];
     path_of(p, sizeof p, "cross.trace");
-    save(&f, p);
+    synth_save(&f, p);
     synth_buf_free(&f);
     synth_buf_free(&a);
     synth_buf_free(&b);

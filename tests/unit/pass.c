@@ -77,8 +77,10 @@ static void g_free(void *state, void *result)
     (void)result;
 }
 
-static const pass_ops_t ops_events = {"test", g_init, g_record, g_event, g_finish, g_free};
-static const pass_ops_t ops_records = {"test", g_init, g_record, NULL, g_finish, g_free};
+static const pass_ops_t ops_events = {.name = "test", .init = g_init, .on_record = g_record,
+                                      .on_event = g_event, .finish = g_finish, .free = g_free};
+static const pass_ops_t ops_records = {.name = "test", .init = g_init, .on_record = g_record,
+                                       .finish = g_finish, .free = g_free};
 
 /* ---- traces -------------------------------------------------------------------------- */
 
@@ -98,9 +100,7 @@ static void write_file(const synth_buf_t *f)
                  (int)getpid());
         atexit(cleanup);
     }
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f->p, 1, f->n, fp) != f->n || fclose(fp) != 0)
-        exit(99);
+    synth_save(f, path);
 }
 
 static void chunk(synth_buf_t *f, synth_buf_t *r, uint32_t tid, uint32_t seq, uint64_t t0,
@@ -357,7 +357,8 @@ static int b_record(void *state, uint32_t tid, const record_t *rec)
     return 0;
 }
 
-static const pass_ops_t ops_big = {"test", g_init, b_record, b_event, g_finish, g_free};
+static const pass_ops_t ops_big = {.name = "test", .init = g_init, .on_record = b_record,
+                                   .on_event = b_event, .finish = g_finish, .free = g_free};
 
 /* Thread 10's chunk seq of records recs: columnar (flagged as the writer flags it; lie: heap-
  * only whatever it holds) or as it is. */
@@ -665,8 +666,9 @@ static void r_pf(void *state, const pass_event_t *ev, size_t n)
         if (ev[i].ptr && g->npf < 2 * RING_N)
             g->pf[g->npf++] = ev[i].ptr;
 }
-static const pass_ops_t ops_ring = {"ring", r_init, r_record, r_event, r_finish, g_free,
-                                    r_pf_on, r_pf};
+static const pass_ops_t ops_ring = {.name = "ring", .init = r_init, .on_record = r_record,
+                                    .on_event = r_event, .finish = r_finish, .free = g_free,
+                                    .prefetch_on = r_pf_on, .prefetch = r_pf};
 static int r_events(void *state, const pass_event_t *ev, size_t n)
 {
     ring_got_t *g = state;

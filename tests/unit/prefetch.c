@@ -34,9 +34,7 @@ static void save_trace(synth_buf_t *f, char *out, size_t cap, const char *name)
 {
     const char *tmp = getenv("TMPDIR");
     snprintf(out, cap, "%s/%s.%d.trace", tmp && *tmp ? tmp : "/tmp", name, (int)getpid());
-    FILE *fp = fopen(out, "wb");
-    if (!fp || fwrite(f->p, 1, f->n, fp) != f->n || fclose(fp) != 0)
-        exit(99);
+    synth_save(f, out);
     static int registered;
     if (!registered++)
         atexit(cleanup);

@@ -102,9 +102,7 @@ static void make_trace(char *path, size_t n, bool cross_flag)
     const char *tmp = getenv("TMPDIR");
     snprintf(path, n, "%s/pspressure.%d.%d.trace", tmp && *tmp ? tmp : "/tmp", (int)getpid(),
              (int)cross_flag);
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
+    synth_save(&f, path);
     synth_buf_free(&f);
     synth_buf_free(&a);
     synth_buf_free(&t);
@@ -306,9 +304,7 @@ TEST(unmatched_releases_first)
     char path[4200];
     snprintf(path, sizeof path, "%s/pspressure.%d.unmatched.trace", tmp && *tmp ? tmp : "/tmp",
              (int)getpid());
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
+    synth_save(&f, path);
     synth_buf_free(&f);
     synth_buf_free(&a);
     replay_t rp;

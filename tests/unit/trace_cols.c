@@ -644,8 +644,7 @@ TEST(reader_reads_columnar_chunks)
     snprintf(tmp_path, sizeof tmp_path, "%s/pscols.%d.trace",
              getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
     atexit(tmp_cleanup);
-    FILE *fp = fopen(tmp_path, "wb");
-    assert_true(fp && fwrite(f.p, 1, f.n, fp) == f.n && fclose(fp) == 0);
+    synth_save(&f, tmp_path);
     reader_t *r;
     assert_u64_eq(reader_open(&r, tmp_path), 0);
     assert_u64_eq(reader_chunk_count(r), 2);

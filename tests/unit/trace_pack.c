@@ -150,9 +150,7 @@ static reader_t *open_chunk(const synth_buf_t *recs)
                  (int)getpid());
         atexit(tmp_cleanup);
     }
-    FILE *fp = fopen(tmp_path, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
+    synth_save(&f, tmp_path);
     synth_buf_free(&f);
     reader_t *r;
     if (reader_open(&r, tmp_path) != 0) {

@@ -67,9 +67,7 @@ static void write_trace(void)
     snprintf(path, sizeof path, "%s/pswhatif.%d.trace", tmp && *tmp ? tmp : "/tmp", (int)getpid());
     snprintf(ops_path, sizeof ops_path, "%s.ops", path);
     atexit(cleanup);
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(f.p, 1, f.n, fp) != f.n || fclose(fp) != 0)
-        exit(99);
+    synth_save(&f, path);
     synth_buf_free(&f);
 }
 
