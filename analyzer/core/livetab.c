@@ -523,11 +523,22 @@ static int evict(livetab_t *t, const layout_t *nl)
     return 0;
 }
 
-/* Side entries whose block fits the array's layout now come back into their markers. */
+/* Side entries whose block fits the array's layout now come back into their markers. The
+ * scan of the array stops once every side entry that can come back (an address that fits,
+ * whose marker is in the array, and a block that fits) did: a side entry that stays (an
+ * unaligned address, a size past the layout's) no longer makes it scan all of a large array
+ * (kvstore 1 M keys: the first large array, 3.75 M slots, at each rebuild; ~60% of rebuild's
+ * samples). */
 static void pull_back(livetab_t *t)
 {
     const layout_t *l = &t->lay;
-    for (size_t i = 0; i < t->nslots && t->side_n; i++) {
+    size_t due = 0;
+    for (size_t k = 0; k < t->side_cap; k++) {
+        const livetab_side_t *e = &t->side[k];
+        livetab_blk_t b = {e->dead ? 0 : e->size, e->dead ? t->t0 : e->ts, e->site, e->fn};
+        due += e->ptr && livetab_ptr_fits(e->ptr) && blk_fits(t, &b);
+    }
+    for (size_t i = 0; i < t->nslots && due; i++) {
         uint64_t kw = livetab_kw(t->slots, l, i);
         if (!kw)
             continue;
@@ -547,6 +558,7 @@ static void pull_back(livetab_t *t)
             t->max_size_arr = b.size;
         livetab_ent_store(slot(t, i), l, v);
         side_del(t, ptr);
+        due--;
     }
     if (!t->side_n) { /* an empty side table goes (it comes back when needed) */
         free(t->side);
