@@ -945,9 +945,17 @@ void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
     size_t now = n > REPLAY_PF_MAX ? n - REPLAY_PF_MAX : 0; /* (the nearest ones) */
     for (size_t i = 0; i < now; i++)
         livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
-    /* (a failed allocation's ptr, 0, has no entry: NULL, whose prefetch does nothing) */
-    for (size_t i = now; i < n; i++)
-        st->pf[i - now] = livetab_home_entry(t, ev[i].ptr);
+    /* (a failed allocation's ptr, 0, has no entry: NULL, whose prefetch does nothing) As
+     * livetab_home_entry, the table's fields in registers: its stores to pf[] may alias them
+     * for the compiler, which loaded four of them again for each address. */
+    const unsigned char *const slots = t->slots;
+    const size_t nhome = t->nslots ? t->nhome : 0, stride = t->lay.stride;
+    for (size_t i = now; i < n; i++) {
+        const uint64_t p = ev[i].ptr, r = (p - 16) >> 4 | (p - 16) << 60; /* livetab_ptr_fits */
+        st->pf[i - now] = r < LIVETAB_KEY_MASK && nhome
+                              ? slots + livetab_home_kw(livetab_kw43(r + 1), nhome) * stride
+                              : NULL;
+    }
     st->pf_i = 0;
     st->pf_n = (unsigned)(n - now);
 }
