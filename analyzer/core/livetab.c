@@ -855,7 +855,9 @@ void livetab_kill_slow(livetab_t *t, uint64_t ptr)
         }
     }
     t->live--;
-    t->dead++;
+    uint64_t dead = t->dead + 1;
+    PS_IN_REG(dead); /* (as livetab_take12's) */
+    t->dead = dead;
     t->last_state = LIVETAB_DEAD;
 }
 

@@ -552,7 +552,9 @@ static PS_ALWAYS_INLINE void livetab_kill_l(livetab_t *t, uint64_t ptr, const li
             lo = (lo & ~livetab_mask(l->w_ts + l->w_size)) | livetab_sz_dead(l) << l->w_ts;
             memcpy(e, &lo, sizeof lo);
             t->live--;
-            t->dead++;
+            uint64_t dead = t->dead + 1;
+            PS_IN_REG(dead); /* (as livetab_take12's) */
+            t->dead = dead;
             t->last_state = LIVETAB_DEAD;
             return;
         }
@@ -571,7 +573,9 @@ static PS_ALWAYS_INLINE void livetab_kill12(livetab_t *t, uint64_t ptr)
             lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
             memcpy(e, &lo, sizeof lo);
             t->live--;
-            t->dead++;
+            uint64_t dead = t->dead + 1;
+            PS_IN_REG(dead); /* (as livetab_take12's) */
+            t->dead = dead;
             t->last_state = LIVETAB_DEAD;
             return;
         }
@@ -691,7 +695,9 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
     lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
     memcpy(e, &lo, sizeof lo);
     t->live--;
-    t->dead++;
+    uint64_t dead = t->dead + 1;
+    PS_IN_REG(dead); /* (not one vector add for the neighbours: a store-forwarding stall) */
+    t->dead = dead;
     return LIVETAB_LIVE;
 }
 
