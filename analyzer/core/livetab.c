@@ -296,10 +296,12 @@ static layout_t choose_layout(livetab_t *t, size_t phys)
     /* sizes: all but 1/1024 of the allocations (and up to 32 more, at most 1/64), with room to
      * double (larger ones in the array move to the side table first: evict) */
     unsigned w_size = 2;
-    uint64_t above = 0;
+    uint64_t above = 0, nsizes = 0; /* (the allocations noted: not counted per allocation) */
     for (unsigned b = 64; b > w_size; b--)
         above += t->size_bits[b];
-    while (w_size < 18 && above > t->nsizes / 1024 + (t->nsizes / 64 < 32 ? t->nsizes / 64 : 32)) {
+    for (unsigned b = 0; b <= 64; b++)
+        nsizes += t->size_bits[b];
+    while (w_size < 18 && above > nsizes / 1024 + (nsizes / 64 < 32 ? nsizes / 64 : 32)) {
         w_size++;
         above -= t->size_bits[w_size];
     }

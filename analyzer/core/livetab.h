@@ -101,9 +101,10 @@ typedef struct livetab_s {
     uint64_t live, dead, peak_live;             /* blocks, side table's included */
     uint64_t rebuilds, dead_dropped, relayouts; /* relayouts: rebuilds for a layout */
     /* what the next layout must hold: the largest site, function, size (of entries in the
-     * array) and time seen; allocations by the bit length of their size; blocks whose data
-     * went to the side table since the last rebuild */
-    uint64_t max_site, max_fn, max_size_arr, max_dts, nsizes, size_bits[65], misfits;
+     * array) and time seen; allocations by the bit length of their size (size 0 counted with
+     * the 1-bit ones: livetab_size_bucket); blocks whose data went to the side table since
+     * the last rebuild */
+    uint64_t max_site, max_fn, max_size_arr, max_dts, size_bits[65], misfits;
     void *resv_map;           /* the reserved address space (livetab.c), or NULL */
     unsigned char *resv_base; /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
@@ -297,6 +298,13 @@ static inline int livetab_blk_fits(const livetab_t *t, const livetab_blk_t *b)
     return livetab_blk_fits_l(t, b, &t->lay);
 }
 
+/* livetab_t.size_bits' bucket of a size: its bit length, 1 for 0 (the layouts tell apart
+ * lengths above 2 only: no test of 0). */
+static PS_ALWAYS_INLINE unsigned livetab_size_bucket(uint64_t size)
+{
+    return 64 - (unsigned)__builtin_clzll(size | 1);
+}
+
 /* What the next layout must hold (livetab_set's data, fitting or not; values that no layout
  * holds, past the 16-byte entry's widths, do not count). */
 static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
@@ -307,8 +315,7 @@ static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
         t->max_fn = b->fn;
     if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts && b->ts - t->t0 < (1ull << 44))
         t->max_dts = b->ts - t->t0;
-    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
-    t->nsizes++;
+    t->size_bits[livetab_size_bucket(b->size)]++;
 }
 
 /* livetab_note for a block the 12-byte layout holds (its values within the widths: no range
@@ -321,8 +328,7 @@ static PS_ALWAYS_INLINE void livetab_note_fit(livetab_t *t, const livetab_blk_t 
         t->max_fn = b->fn;
     if (dts > t->max_dts)
         t->max_dts = dts;
-    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
-    t->nsizes++;
+    t->size_bits[livetab_size_bucket(b->size)]++;
     if (b->size > t->max_size_arr)
         t->max_size_arr = b->size;
 }
