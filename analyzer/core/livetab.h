@@ -612,19 +612,23 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
 {
     const livetab_f12_t *f = &t->f12;
     const uint64_t dts = b->ts - t->t0;
-    if (!livetab_ptr_fits(ptr) ||
+    const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_ptr_fits */
+    if (!(r < LIVETAB_KEY_MASK) ||
         !(b->size < f->sz_side && b->site <= f->m_site && b->fn <= f->m_fn && dts <= f->m_ts))
         return LIVETAB_GENERAL;
-    const uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome);
+    /* the key where the probe compares it (as livetab_put's 16-byte path); r + 1 is ptr >> 4 */
+    const uint64_t kw = livetab_kw43(r + 1);
+    size_t i = livetab_home_kw(kw, t->nhome);
     const size_t n = t->nslots;
+    if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+        __builtin_unreachable();
     unsigned char *s = t->slots;
     uint64_t k = 0;
     while (i < n && (k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
         i++;
     int was = LIVETAB_ABSENT;
     unsigned char *e = s + i * 12;
-    if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+    if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
         const uint64_t lo = livetab_ld64(e), sz = (lo >> f->sh_size) & f->m_size;
         if (PS_UNLIKELY(sz == f->sz_side))
             return LIVETAB_GENERAL;
@@ -655,9 +659,11 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
         t->used++;
     }
     livetab_note_fit(t, b, dts);
-    const uint64_t lo = key << LIVETAB_P12_BITS | (uint64_t)b->fn << f->sh_fn |
+    /* (the key's low 11 bits at the top of lo, key << 53, and the rest in hi, key >> 11: kw
+     * is key << 21) */
+    const uint64_t lo = kw << 32 | (uint64_t)b->fn << f->sh_fn |
                         (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
-    const uint32_t hi = (uint32_t)(key >> (64 - LIVETAB_P12_BITS));
+    const uint32_t hi = (uint32_t)(kw >> 32);
     memcpy(e, &lo, sizeof lo);
     memcpy(e + 8, &hi, sizeof hi);
     livetab_count_set(t, was);
@@ -670,16 +676,19 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
 static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     const livetab_f12_t *f = &t->f12;
-    if (!livetab_ptr_fits(ptr) || !f->sz_side)
+    const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_ptr_fits */
+    if (!(r < LIVETAB_KEY_MASK) || !f->sz_side)
         return LIVETAB_GENERAL;
-    const uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome);
+    const uint64_t kw = livetab_kw43(r + 1); /* (as livetab_put12) */
+    size_t i = livetab_home_kw(kw, t->nhome);
     const size_t n = t->nslots;
+    if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+        __builtin_unreachable();
     unsigned char *s = t->slots;
     uint64_t k = 0;
     while (i < n && (k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
         i++;
-    if (!(i < n && k >> LIVETAB_KEY_SHIFT == key)) {
+    if (!(i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0)) {
         t->last_state = -1;
         return LIVETAB_ABSENT;
     }
