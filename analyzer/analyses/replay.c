@@ -964,17 +964,16 @@ void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
     size_t now = n > REPLAY_PF_MAX ? n - REPLAY_PF_MAX : 0; /* (the nearest ones) */
     for (size_t i = 0; i < now; i++)
         livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
-    /* (a failed allocation's ptr, 0, has no entry: NULL, whose prefetch does nothing) As
-     * livetab_home_entry, the table's fields in registers: its stores to pf[] may alias them
-     * for the compiler, which loaded four of them again for each address. */
+    /* As livetab_home_entry, the table's fields in registers (its stores to pf[] may alias
+     * them for the compiler, which loaded four of them again for each address), and no test
+     * of the address: one that does not fit (a failed allocation's 0) has a home of no use,
+     * but in the array (below nhome), or none (no array: slots NULL, nhome 0), and a prefetch
+     * never faults. */
     const unsigned char *const slots = t->slots;
-    const size_t nhome = t->nslots ? t->nhome : 0, stride = t->lay.stride;
-    for (size_t i = now; i < n; i++) {
-        const uint64_t p = ev[i].ptr, r = (p - 16) >> 4 | (p - 16) << 60; /* livetab_ptr_fits */
-        st->pf[i - now] = r < LIVETAB_KEY_MASK && nhome
-                              ? slots + livetab_home_kw(livetab_kw43(r + 1), nhome) * stride
-                              : NULL;
-    }
+    const size_t nhome = t->nhome, stride = t->lay.stride;
+    const unsigned char **o = st->pf;
+    for (const pass_event_t *x = ev + now, *end = ev + n; x < end; x++)
+        *o++ = slots + livetab_home_kw(livetab_kw43(x->ptr >> 4), nhome) * stride;
     st->pf_i = 0;
     st->pf_n = (unsigned)(n - now);
 }
