@@ -123,10 +123,13 @@ typedef struct state_s {
     uint64_t *pl_key;
     uint32_t *pl_val;
     size_t pl_map_cap, pl_map_n;
-    /* the sites and block table values (the site, or its placement where by_thread) of the
-     * latest allocations' stacks and threads, direct-mapped (replay_hot_slot): site_placement.
-     * (One entry, the latest allocation's, missed at every allocation of kvstore, which
-     * alternates stacks.) */
+    /* the latest allocation's stack and thread (hot_tid: UINT64_MAX before any), its site and
+     * block table value (the site, or its placement where by_thread); behind it, those of the
+     * latest allocations' stacks and threads, direct-mapped (replay_hot_slot): site_hot. (The
+     * latest one alone missed at every allocation of kvstore, which alternates stacks; churn
+     * finds it there.) */
+    uint64_t hot_tid;
+    uint32_t hot_stack, hot_si, hot_v;
     replay_hot_t hot[REPLAY_HOT_N];
 } state_t;
 
@@ -335,7 +338,8 @@ static inline int placement(state_t *st, uint32_t si, uint32_t tid, uint32_t *ou
 
 /* The site of an allocation of e's stack (not a failed one: no placement) and the block
  * table's site field for it (the site, or its placement where by_thread), kept in h (e's
- * entry of st->hot: an allocation of the same stack and thread finds them there). */
+ * entry of st->hot) and st->hot_* (the latest): an allocation of the same stack and thread
+ * finds them there. */
 static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, replay_hot_t *h,
                                       uint32_t *v)
 {
@@ -346,11 +350,29 @@ static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, replay
     *v = si;
     if (st->by_thread && (rc = placement(st, si, e->tid, v)) < 0)
         return rc;
-    h->stack = e->stack;
-    h->tid = e->tid;
-    h->si = si;
-    h->v = *v;
+    *h = (replay_hot_t){e->stack, e->tid, si, *v};
+    st->hot_tid = e->tid;
+    st->hot_stack = e->stack;
+    st->hot_si = si;
+    st->hot_v = *v;
     return 0;
+}
+
+/* site_placement for an allocation whose stack and thread are not the latest one's: from
+ * st->hot where they are there (then the latest), else site_placement. Out of line: the
+ * allocation's path stays as it was with the latest one alone (inline, it cost churn's main
+ * thread ~2 instructions an allocation in the block table's put, compiled otherwise). */
+static PS_NOINLINE int site_hot(state_t *st, const pass_event_t *e, uint32_t *v)
+{
+    replay_hot_t *h = &st->hot[replay_hot_slot(e->stack, e->tid)];
+    if (PS_LIKELY(e->stack == h->stack && e->tid == h->tid)) {
+        st->hot_tid = e->tid;
+        st->hot_stack = e->stack;
+        st->hot_si = h->si;
+        st->hot_v = *v = h->v;
+        return 0;
+    }
+    return site_placement(st, e, h, v);
 }
 
 static void placements_free(state_t *st)
@@ -595,10 +617,9 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         out->freed = false;
         return 0;
     }
-    replay_hot_t *h = &st->hot[replay_hot_slot(e->stack, e->tid)];
-    if (PS_LIKELY(e->stack == h->stack && e->tid == h->tid)) {
-        v = h->v; /* (a recent allocation's stack and thread) */
-    } else if ((rc = site_placement(st, e, h, &v)) < 0) {
+    if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
+        v = st->hot_v; /* (the latest allocation's stack and thread) */
+    } else if ((rc = site_hot(st, e, &v)) < 0) {
         return rc;
     }
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
@@ -616,7 +637,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
-    si = h->si; /* (site_placement's too: a load, not kept across the put) */
+    si = st->hot_si; /* (the latest, site_hot's too: a load, not kept across the put) */
     replay_site_t *site = &rp->sites[si];
     st->tmp_size = e->size;
     st->tmp_site = si;
@@ -719,6 +740,7 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     rp->evres = rp->evres_buf; /* (the pressure analysis may point it at its own) */
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     st->la_due = UINT64_MAX;
+    st->hot_tid = UINT64_MAX; /* (no thread's: no allocation yet) */
     for (uint32_t j = 0; j < REPLAY_HOT_N; j++) /* empty: another entry's (stack, tid) */
         st->hot[j] = (replay_hot_t){j + 1, 0, 0, 0};
     st->tmp_site = REPLAY_NO_SITE;
