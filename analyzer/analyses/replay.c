@@ -50,6 +50,21 @@
  * prefetch, one with each event (more: at once). */
 #define REPLAY_PF_MAX 32
 
+/* The hot-site cache's entries (state_t.hot), a power of two. */
+#define REPLAY_HOT_N 64
+
+/* An allocation's stack and thread, and its site and block table value (site_placement). */
+typedef struct replay_hot_s {
+    uint32_t stack, tid, si, v;
+} replay_hot_t;
+
+/* The hot-site cache's entry for (stack, tid): dense stack ids, each thread's apart. An empty
+ * entry j holds tid 0 and stack j + 1, which is another entry's: no allocation matches it. */
+static PS_ALWAYS_INLINE size_t replay_hot_slot(uint32_t stack, uint32_t tid)
+{
+    return (stack + tid * 31u) & (REPLAY_HOT_N - 1);
+}
+
 /* The pass's heap events (core/pass.h), under the replay's names. */
 typedef pass_event_t event_t;
 enum { EV_RELEASE = PASS_EV_RELEASE, EV_ALLOC = PASS_EV_ALLOC, EV_FAILED = PASS_EV_FAILED };
@@ -109,9 +124,13 @@ typedef struct state_s {
     uint32_t *pl_val;
     size_t pl_map_cap, pl_map_n;
     /* the latest allocation's stack and thread (hot_tid: UINT64_MAX before any), its site and
-     * block table value (the site, or its placement where by_thread): site_placement */
+     * block table value (the site, or its placement where by_thread); behind it, those of the
+     * latest allocations' stacks and threads, direct-mapped (replay_hot_slot): site_hot. (The
+     * latest one alone missed at every allocation of kvstore, which alternates stacks; churn
+     * finds it there.) */
     uint64_t hot_tid;
     uint32_t hot_stack, hot_si, hot_v;
+    replay_hot_t hot[REPLAY_HOT_N];
 } state_t;
 
 /* The site index of a block table entry's site field. */
@@ -318,22 +337,42 @@ static inline int placement(state_t *st, uint32_t si, uint32_t tid, uint32_t *ou
 }
 
 /* The site of an allocation of e's stack (not a failed one: no placement) and the block
- * table's site field for it (the site, or its placement where by_thread); the latest ones are
- * kept (st->hot_*: an allocation of the same stack and thread finds them there). */
-static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, uint32_t *si,
+ * table's site field for it (the site, or its placement where by_thread), kept in h (e's
+ * entry of st->hot) and st->hot_* (the latest): an allocation of the same stack and thread
+ * finds them there. */
+static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, replay_hot_t *h,
                                       uint32_t *v)
 {
-    int rc = state_site(st, e->stack, si);
+    uint32_t si;
+    int rc = state_site(st, e->stack, &si);
     if (rc < 0)
         return rc;
-    *v = *si;
-    if (st->by_thread && (rc = placement(st, *si, e->tid, v)) < 0)
+    *v = si;
+    if (st->by_thread && (rc = placement(st, si, e->tid, v)) < 0)
         return rc;
+    *h = (replay_hot_t){e->stack, e->tid, si, *v};
     st->hot_tid = e->tid;
     st->hot_stack = e->stack;
-    st->hot_si = *si;
+    st->hot_si = si;
     st->hot_v = *v;
     return 0;
+}
+
+/* site_placement for an allocation whose stack and thread are not the latest one's: from
+ * st->hot where they are there (then the latest), else site_placement. Out of line: the
+ * allocation's path stays as it was with the latest one alone (inline, it cost churn's main
+ * thread ~2 instructions an allocation in the block table's put, compiled otherwise). */
+static PS_NOINLINE int site_hot(state_t *st, const pass_event_t *e, uint32_t *v)
+{
+    replay_hot_t *h = &st->hot[replay_hot_slot(e->stack, e->tid)];
+    if (PS_LIKELY(e->stack == h->stack && e->tid == h->tid)) {
+        st->hot_tid = e->tid;
+        st->hot_stack = e->stack;
+        st->hot_si = h->si;
+        st->hot_v = *v = h->v;
+        return 0;
+    }
+    return site_placement(st, e, h, v);
 }
 
 static void placements_free(state_t *st)
@@ -580,7 +619,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
     }
     if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
         v = st->hot_v; /* (the latest allocation's stack and thread) */
-    } else if ((rc = site_placement(st, e, &si, &v)) < 0) {
+    } else if ((rc = site_hot(st, e, &v)) < 0) {
         return rc;
     }
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
@@ -598,7 +637,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
         if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
-    si = st->hot_si; /* (the latest, site_placement's too: a load, not kept across the put) */
+    si = st->hot_si; /* (the latest, site_hot's too: a load, not kept across the put) */
     replay_site_t *site = &rp->sites[si];
     st->tmp_size = e->size;
     st->tmp_site = si;
@@ -702,6 +741,8 @@ int replay_begin(replay_t *rp, void **state, const tracemodel_t *m)
     st->misuse = rp->misuse; /* the misuse analysis comes first in the table */
     st->la_due = UINT64_MAX;
     st->hot_tid = UINT64_MAX; /* (no thread's: no allocation yet) */
+    for (uint32_t j = 0; j < REPLAY_HOT_N; j++) /* empty: another entry's (stack, tid) */
+        st->hot[j] = (replay_hot_t){j + 1, 0, 0, 0};
     st->tmp_site = REPLAY_NO_SITE;
     /* the allocating thread, where the trace's frees do not say whether they cross threads */
     st->by_thread = !(m->file_flags & PS_FILE_F_CROSS_FREES);
@@ -945,9 +986,16 @@ void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
     size_t now = n > REPLAY_PF_MAX ? n - REPLAY_PF_MAX : 0; /* (the nearest ones) */
     for (size_t i = 0; i < now; i++)
         livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
-    /* (a failed allocation's ptr, 0, has no entry: NULL, whose prefetch does nothing) */
-    for (size_t i = now; i < n; i++)
-        st->pf[i - now] = livetab_home_entry(t, ev[i].ptr);
+    /* As livetab_home_entry, the table's fields in registers (its stores to pf[] may alias
+     * them for the compiler, which loaded four of them again for each address), and no test
+     * of the address: one that does not fit (a failed allocation's 0) has a home of no use,
+     * but in the array (below nhome), or none (no array: slots NULL, nhome 0), and a prefetch
+     * never faults. */
+    const unsigned char *const slots = t->slots;
+    const size_t nhome = t->nhome, stride = t->lay.stride;
+    const unsigned char **o = st->pf;
+    for (const pass_event_t *x = ev + now, *end = ev + n; x < end; x++)
+        *o++ = slots + livetab_home_kw(livetab_kw43(x->ptr >> 4), nhome) * stride;
     st->pf_i = 0;
     st->pf_n = (unsigned)(n - now);
 }

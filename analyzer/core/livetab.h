@@ -101,9 +101,10 @@ typedef struct livetab_s {
     uint64_t live, dead, peak_live;             /* blocks, side table's included */
     uint64_t rebuilds, dead_dropped, relayouts; /* relayouts: rebuilds for a layout */
     /* what the next layout must hold: the largest site, function, size (of entries in the
-     * array) and time seen; allocations by the bit length of their size; blocks whose data
-     * went to the side table since the last rebuild */
-    uint64_t max_site, max_fn, max_size_arr, max_dts, nsizes, size_bits[65], misfits;
+     * array) and time seen; allocations by the bit length of their size (size 0 counted with
+     * the 1-bit ones: livetab_size_bucket); blocks whose data went to the side table since
+     * the last rebuild */
+    uint64_t max_site, max_fn, max_size_arr, max_dts, size_bits[65], misfits;
     void *resv_map;           /* the reserved address space (livetab.c), or NULL */
     unsigned char *resv_base; /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
@@ -297,6 +298,13 @@ static inline int livetab_blk_fits(const livetab_t *t, const livetab_blk_t *b)
     return livetab_blk_fits_l(t, b, &t->lay);
 }
 
+/* livetab_t.size_bits' bucket of a size: its bit length, 1 for 0 (the layouts tell apart
+ * lengths above 2 only: no test of 0). */
+static PS_ALWAYS_INLINE unsigned livetab_size_bucket(uint64_t size)
+{
+    return 64 - (unsigned)__builtin_clzll(size | 1);
+}
+
 /* What the next layout must hold (livetab_set's data, fitting or not; values that no layout
  * holds, past the 16-byte entry's widths, do not count). */
 static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
@@ -307,8 +315,7 @@ static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
         t->max_fn = b->fn;
     if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts && b->ts - t->t0 < (1ull << 44))
         t->max_dts = b->ts - t->t0;
-    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
-    t->nsizes++;
+    t->size_bits[livetab_size_bucket(b->size)]++;
 }
 
 /* livetab_note for a block the 12-byte layout holds (its values within the widths: no range
@@ -321,8 +328,7 @@ static PS_ALWAYS_INLINE void livetab_note_fit(livetab_t *t, const livetab_blk_t 
         t->max_fn = b->fn;
     if (dts > t->max_dts)
         t->max_dts = dts;
-    t->size_bits[b->size ? 64 - __builtin_clzll(b->size) : 0]++;
-    t->nsizes++;
+    t->size_bits[livetab_size_bucket(b->size)]++;
     if (b->size > t->max_size_arr)
         t->max_size_arr = b->size;
 }
@@ -552,7 +558,9 @@ static PS_ALWAYS_INLINE void livetab_kill_l(livetab_t *t, uint64_t ptr, const li
             lo = (lo & ~livetab_mask(l->w_ts + l->w_size)) | livetab_sz_dead(l) << l->w_ts;
             memcpy(e, &lo, sizeof lo);
             t->live--;
-            t->dead++;
+            uint64_t dead = t->dead + 1;
+            PS_IN_REG(dead); /* (as livetab_take12's) */
+            t->dead = dead;
             t->last_state = LIVETAB_DEAD;
             return;
         }
@@ -571,7 +579,9 @@ static PS_ALWAYS_INLINE void livetab_kill12(livetab_t *t, uint64_t ptr)
             lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
             memcpy(e, &lo, sizeof lo);
             t->live--;
-            t->dead++;
+            uint64_t dead = t->dead + 1;
+            PS_IN_REG(dead); /* (as livetab_take12's) */
+            t->dead = dead;
             t->last_state = LIVETAB_DEAD;
             return;
         }
@@ -602,19 +612,23 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
 {
     const livetab_f12_t *f = &t->f12;
     const uint64_t dts = b->ts - t->t0;
-    if (!livetab_ptr_fits(ptr) ||
+    const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_ptr_fits */
+    if (!(r < LIVETAB_KEY_MASK) ||
         !(b->size < f->sz_side && b->site <= f->m_site && b->fn <= f->m_fn && dts <= f->m_ts))
         return LIVETAB_GENERAL;
-    const uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome);
+    /* the key where the probe compares it (as livetab_put's 16-byte path); r + 1 is ptr >> 4 */
+    const uint64_t kw = livetab_kw43(r + 1);
+    size_t i = livetab_home_kw(kw, t->nhome);
     const size_t n = t->nslots;
+    if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+        __builtin_unreachable();
     unsigned char *s = t->slots;
     uint64_t k = 0;
     while (i < n && (k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
         i++;
     int was = LIVETAB_ABSENT;
     unsigned char *e = s + i * 12;
-    if (i < n && k >> LIVETAB_KEY_SHIFT == key) {
+    if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
         const uint64_t lo = livetab_ld64(e), sz = (lo >> f->sh_size) & f->m_size;
         if (PS_UNLIKELY(sz == f->sz_side))
             return LIVETAB_GENERAL;
@@ -645,9 +659,11 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
         t->used++;
     }
     livetab_note_fit(t, b, dts);
-    const uint64_t lo = key << LIVETAB_P12_BITS | (uint64_t)b->fn << f->sh_fn |
+    /* (the key's low 11 bits at the top of lo, key << 53, and the rest in hi, key >> 11: kw
+     * is key << 21) */
+    const uint64_t lo = kw << 32 | (uint64_t)b->fn << f->sh_fn |
                         (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
-    const uint32_t hi = (uint32_t)(key >> (64 - LIVETAB_P12_BITS));
+    const uint32_t hi = (uint32_t)(kw >> 32);
     memcpy(e, &lo, sizeof lo);
     memcpy(e + 8, &hi, sizeof hi);
     livetab_count_set(t, was);
@@ -660,16 +676,19 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
 static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     const livetab_f12_t *f = &t->f12;
-    if (!livetab_ptr_fits(ptr) || !f->sz_side)
+    const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_ptr_fits */
+    if (!(r < LIVETAB_KEY_MASK) || !f->sz_side)
         return LIVETAB_GENERAL;
-    const uint64_t key = livetab_perm43(ptr >> 4), kw = key << LIVETAB_KEY_SHIFT;
-    size_t i = livetab_home(key, t->nhome);
+    const uint64_t kw = livetab_kw43(r + 1); /* (as livetab_put12) */
+    size_t i = livetab_home_kw(kw, t->nhome);
     const size_t n = t->nslots;
+    if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
+        __builtin_unreachable();
     unsigned char *s = t->slots;
     uint64_t k = 0;
     while (i < n && (k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
         i++;
-    if (!(i < n && k >> LIVETAB_KEY_SHIFT == key)) {
+    if (!(i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0)) {
         t->last_state = -1;
         return LIVETAB_ABSENT;
     }
@@ -691,7 +710,9 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
     lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
     memcpy(e, &lo, sizeof lo);
     t->live--;
-    t->dead++;
+    uint64_t dead = t->dead + 1;
+    PS_IN_REG(dead); /* (not one vector add for the neighbours: a store-forwarding stall) */
+    t->dead = dead;
     return LIVETAB_LIVE;
 }
 
