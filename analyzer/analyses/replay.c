@@ -874,10 +874,10 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
 
 /* replay_events for a trace sampled or not, by_thread or not (constants in each copy: no test
  * of them per event) */
-static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
-                                      const bool sampled, const bool by_thread)
+static PS_ALWAYS_INLINE int events_run(state_t *st, const pass_event_t *ev, size_t n,
+                                       replay_evres_t *out, const bool sampled,
+                                       const bool by_thread, const bool pf)
 {
-    replay_evres_t *out = st->rp->evres;
     for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
         /* a scan or snapshot to answer before this event, or another slice */
         if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
@@ -885,7 +885,7 @@ static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_
             if (rc < 0)
                 return rc;
         }
-        if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
+        if (pf) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         /* (each writes out->live_bytes and out->freed) */
         int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
@@ -894,6 +894,25 @@ static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_
             return rc;
     }
     return 0;
+}
+
+/* (the events with a block to prefetch first, then the others: no prefetch test per event; a
+ * small table has none, replay_prefetch_on) */
+static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
+                                      const bool sampled, const bool by_thread)
+{
+    replay_evres_t *out = st->rp->evres;
+    size_t k = st->pf_n - st->pf_i; /* (pf_i <= pf_n) */
+    if (PS_UNLIKELY(k)) {
+        k = k < n ? k : n;
+        int rc = events_run(st, ev, k, out, sampled, by_thread, true);
+        if (rc < 0)
+            return rc;
+        ev += k;
+        out += k;
+        n -= k;
+    }
+    return events_run(st, ev, n, out, sampled, by_thread, false);
 }
 
 /* The summary's live blocks (not counted per event): the allocations less the frees, less the
