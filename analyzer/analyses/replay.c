@@ -501,10 +501,10 @@ static void site_touch(const state_t *st, replay_site_t *site)
 
 /* (sampled and by_thread: st's, constants in each of replay_events' loops; out: the event's
  * result, its live bytes written here from the register that has them) */
-static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out,
-                                          const bool sampled, const bool by_thread)
+static PS_ALWAYS_INLINE int event_release(state_t *st, replay_t *rp, const event_t *e,
+                                          replay_evres_t *out, const bool sampled,
+                                          const bool by_thread)
 {
-    replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
     int ls = livetab_take(&st->live, e->ptr, l); /* a live block: dead from here on */
     if (ls != LIVETAB_LIVE) {
@@ -563,10 +563,10 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     return 0;
 }
 
-static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_evres_t *out,
-                                        const bool sampled, const bool by_thread)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, replay_t *rp, const event_t *e,
+                                        replay_evres_t *out, const bool sampled,
+                                        const bool by_thread)
 {
-    replay_t *rp = st->rp;
     uint32_t si, v;
     int rc;
     if (PS_UNLIKELY(e->kind == EV_FAILED)) {
@@ -878,6 +878,9 @@ static PS_ALWAYS_INLINE int events_run(state_t *st, const pass_event_t *ev, size
                                        replay_evres_t *out, const bool sampled,
                                        const bool by_thread, const bool pf)
 {
+    /* (st->rp once: the block table's stores, bytes, may alias it, so GCC loaded it again
+     * after each event's) */
+    replay_t *const rp = st->rp;
     for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
         /* a scan or snapshot to answer before this event, or another slice */
         if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
@@ -888,8 +891,8 @@ static PS_ALWAYS_INLINE int events_run(state_t *st, const pass_event_t *ev, size
         if (pf) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         /* (each writes out->live_bytes and out->freed) */
-        int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
-                                       : event_alloc(st, e, out, sampled, by_thread);
+        int rc = e->kind == EV_RELEASE ? event_release(st, rp, e, out, sampled, by_thread)
+                                       : event_alloc(st, rp, e, out, sampled, by_thread);
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
