@@ -585,7 +585,15 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, replay_t *rp, const event_t
     }
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
-    if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
+    rc = livetab_put_fast(&st->live, e->ptr, &l, old);
+    if (PS_UNLIKELY(rc == LIVETAB_GENERAL)) {
+        /* (the block made again from the event and the state: nothing of it held across the
+         * probe for this path; v is st->hot_v, site_placement's too) */
+        livetab_blk_t c = {e->size, e->ts, st->hot_v, e->fn}, o = {0, 0, 0, 0};
+        rc = livetab_put_general(&st->live, e->ptr, &c, &o);
+        *old = o;
+    }
+    if (rc < 0)
         return rc;
     if (PS_UNLIKELY(rc == LIVETAB_LIVE)) {
         /* a release we never saw: forget the old block */

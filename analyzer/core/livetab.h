@@ -707,8 +707,8 @@ int livetab_take_general(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
  * and the 12-byte one (livetab_put12), when the address and *b fit and the entry is in the
  * array (reused, or new with a short run to shift and no rebuild due); else a find and a set
  * (each probes). */
-static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
-                                        livetab_blk_t *old)
+static PS_ALWAYS_INLINE int livetab_put_fast(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                             livetab_blk_t *old)
 {
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
@@ -727,7 +727,7 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
                 const uint64_t lo = livetab_ld64(e), sz = livetab_w_size(lo);
                 if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
-                    goto general;
+                    return LIVETAB_GENERAL;
                 if (sz == LIVETAB_W_SZ_DEAD) {
                     was = LIVETAB_DEAD;
                 } else {
@@ -740,11 +740,11 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             } else { /* a new entry at i: the run up to the next empty slot moves up by one */
                 size_t j = i;
                 if (t->used >= t->limit)
-                    goto general; /* a rebuild first */
+                    return LIVETAB_GENERAL; /* a rebuild first */
                 while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(s + j * 16 + 8))
                     j++;
                 if (j == n || j - i == LIVETAB_SHIFT_INLINE)
-                    goto general;
+                    return LIVETAB_GENERAL;
                 for (unsigned char *d = s + j * 16; d > e; d -= 16)
                     memcpy(d, d - 16, 16);
                 t->used++;
@@ -758,15 +758,23 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             t->last_state = -1; /* (the latest find's state is gone) */
             return was;
         }
-    } else {
-        int was = livetab_put12(t, ptr, b, old);
-        if (PS_LIKELY(was != LIVETAB_GENERAL))
-            return was;
+        return LIVETAB_GENERAL;
     }
-general:;
+    return livetab_put12(t, ptr, b, old);
+}
+
+/* livetab_put: LIVETAB_GENERAL where the inline paths leave it to livetab_put_general. (A
+ * caller that can make the block again elsewhere, the replay from its event, calls
+ * livetab_put_general itself: nothing of *b held across the probe for it.) */
+static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                        livetab_blk_t *old)
+{
+    int was = livetab_put_fast(t, ptr, b, old);
+    if (PS_LIKELY(was != LIVETAB_GENERAL))
+        return was;
     /* on copies: the caller's blocks stay in registers (livetab_put_general) */
     livetab_blk_t c = *b, o = {0, 0, 0, 0};
-    int was = livetab_put_general(t, ptr, &c, &o);
+    was = livetab_put_general(t, ptr, &c, &o);
     *old = o;
     return was;
 }
