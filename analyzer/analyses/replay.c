@@ -506,7 +506,12 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, replay_t *rp, const event
                                           const bool by_thread)
 {
     livetab_blk_t bl, *l = &bl;
-    int ls = livetab_take(&st->live, e->ptr, l); /* a live block: dead from here on */
+    int ls = livetab_take_fast(&st->live, e->ptr, l); /* a live block: dead from here on */
+    if (PS_UNLIKELY(ls == LIVETAB_GENERAL)) {
+        livetab_blk_t c = {0, 0, 0, 0}; /* (a copy: as livetab_take's) */
+        ls = livetab_take_general(&st->live, e->ptr, &c);
+        *l = c;
+    }
     if (ls != LIVETAB_LIVE) {
         rp->unmatched_frees++;
         int rc = 0;
@@ -945,6 +950,7 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     int rc = PS_UNLIKELY(st->sampled) ? events_sampled(st, ev, n)
              : st->by_thread          ? events_in(st, ev, n, false, true)
                                       : events_in(st, ev, n, false, false);
+    livetab_forget(&st->live); /* (livetab_put_fast and livetab_take_fast left it) */
     replay_live_blocks(st->rp);
     return rc;
 }
