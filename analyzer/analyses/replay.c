@@ -894,7 +894,9 @@ static PS_ALWAYS_INLINE int events_run(state_t *st, const pass_event_t *ev, size
     /* (st->rp once: the block table's stores, bytes, may alias it, so GCC loaded it again
      * after each event's) */
     replay_t *const rp = st->rp;
-    for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
+    /* (counted down: GCC spilled an end pointer, a load and a compare an event; a count is
+     * one subtraction in memory) */
+    for (const event_t *e = ev; n; n--, e++, out++) {
         /* a scan or snapshot to answer before this event, or another slice */
         if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
             int rc = event_window(st, e->ts);
