@@ -540,12 +540,17 @@ static void site_touch(const state_t *st, replay_site_t *site)
 
 /* (sampled and by_thread: st's, constants in each of replay_events' loops; out: the event's
  * result, its live bytes written here from the register that has them) */
-static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_evres_t *out,
-                                          const bool sampled, const bool by_thread)
+static PS_ALWAYS_INLINE int event_release(state_t *st, replay_t *rp, const event_t *e,
+                                          replay_evres_t *out, const bool sampled,
+                                          const bool by_thread)
 {
-    replay_t *rp = st->rp;
     livetab_blk_t bl, *l = &bl;
-    int ls = livetab_take(&st->live, e->ptr, l); /* a live block: dead from here on */
+    int ls = livetab_take_fast(&st->live, e->ptr, l); /* a live block: dead from here on */
+    if (PS_UNLIKELY(ls == LIVETAB_GENERAL)) {
+        livetab_blk_t c = {0, 0, 0, 0}; /* (a copy: as livetab_take's) */
+        ls = livetab_take_general(&st->live, e->ptr, &c);
+        *l = c;
+    }
     if (ls != LIVETAB_LIVE) {
         rp->unmatched_frees++;
         int rc = 0;
@@ -602,10 +607,10 @@ static PS_ALWAYS_INLINE int event_release(state_t *st, const event_t *e, replay_
     return 0;
 }
 
-static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_evres_t *out,
-                                        const bool sampled, const bool by_thread)
+static PS_ALWAYS_INLINE int event_alloc(state_t *st, replay_t *rp, const event_t *e,
+                                        replay_evres_t *out, const bool sampled,
+                                        const bool by_thread)
 {
-    replay_t *rp = st->rp;
     uint32_t si, v;
     int rc;
     if (PS_UNLIKELY(e->kind == EV_FAILED)) {
@@ -624,7 +629,15 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, const event_t *e, replay_ev
     }
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
-    if ((rc = livetab_put(&st->live, e->ptr, &l, old)) < 0)
+    rc = livetab_put_fast(&st->live, e->ptr, &l, old);
+    if (PS_UNLIKELY(rc == LIVETAB_GENERAL)) {
+        /* (the block made again from the event and the state: nothing of it held across the
+         * probe for this path; v is st->hot_v, site_placement's too) */
+        livetab_blk_t c = {e->size, e->ts, st->hot_v, e->fn}, o = {0, 0, 0, 0};
+        rc = livetab_put_general(&st->live, e->ptr, &c, &o);
+        *old = o;
+    }
+    if (rc < 0)
         return rc;
     if (PS_UNLIKELY(rc == LIVETAB_LIVE)) {
         /* a release we never saw: forget the old block */
@@ -915,26 +928,50 @@ int replay_record(void *state, uint32_t tid, const record_t *rec)
 
 /* replay_events for a trace sampled or not, by_thread or not (constants in each copy: no test
  * of them per event) */
-static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
-                                      const bool sampled, const bool by_thread)
+static PS_ALWAYS_INLINE int events_run(state_t *st, const pass_event_t *ev, size_t n,
+                                       replay_evres_t *out, const bool sampled,
+                                       const bool by_thread, const bool pf)
 {
-    replay_evres_t *out = st->rp->evres;
-    for (const event_t *e = ev, *end = ev + n; e < end; e++, out++) {
+    /* (st->rp once: the block table's stores, bytes, may alias it, so GCC loaded it again
+     * after each event's) */
+    replay_t *const rp = st->rp;
+    /* (counted down: GCC spilled an end pointer, a load and a compare an event; a count is
+     * one subtraction in memory) */
+    for (const event_t *e = ev; n; n--, e++, out++) {
         /* a scan or snapshot to answer before this event, or another slice */
         if (PS_UNLIKELY(e->ts - st->slice_lo >= st->win_w)) {
             int rc = event_window(st, e->ts);
             if (rc < 0)
                 return rc;
         }
-        if (st->pf_i < st->pf_n) /* a block of an event ahead (replay_prefetch) */
+        if (pf) /* a block of an event ahead (replay_prefetch) */
             livetab_prefetch_entry(&st->live, st->pf[st->pf_i++]);
         /* (each writes out->live_bytes and out->freed) */
-        int rc = e->kind == EV_RELEASE ? event_release(st, e, out, sampled, by_thread)
-                                       : event_alloc(st, e, out, sampled, by_thread);
+        int rc = e->kind == EV_RELEASE ? event_release(st, rp, e, out, sampled, by_thread)
+                                       : event_alloc(st, rp, e, out, sampled, by_thread);
         if (PS_UNLIKELY(rc < 0))
             return rc;
     }
     return 0;
+}
+
+/* (the events with a block to prefetch first, then the others: no prefetch test per event; a
+ * small table has none, replay_prefetch_on) */
+static PS_ALWAYS_INLINE int events_in(state_t *st, const pass_event_t *ev, size_t n,
+                                      const bool sampled, const bool by_thread)
+{
+    replay_evres_t *out = st->rp->evres;
+    size_t k = st->pf_n - st->pf_i; /* (pf_i <= pf_n) */
+    if (PS_UNLIKELY(k)) {
+        k = k < n ? k : n;
+        int rc = events_run(st, ev, k, out, sampled, by_thread, true);
+        if (rc < 0)
+            return rc;
+        ev += k;
+        out += k;
+        n -= k;
+    }
+    return events_run(st, ev, n, out, sampled, by_thread, false);
 }
 
 /* The summary's live blocks (not counted per event): the allocations less the frees, less the
@@ -956,6 +993,7 @@ int replay_events(void *state, const pass_event_t *ev, size_t n)
     int rc = PS_UNLIKELY(st->sampled) ? events_sampled(st, ev, n)
              : st->by_thread          ? events_in(st, ev, n, false, true)
                                       : events_in(st, ev, n, false, false);
+    livetab_forget(&st->live); /* (livetab_put_fast and livetab_take_fast left it) */
     replay_live_blocks(st->rp);
     return rc;
 }

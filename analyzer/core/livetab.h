@@ -722,14 +722,20 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
 int livetab_put_general(livetab_t *t, uint64_t ptr, const livetab_blk_t *b, livetab_blk_t *old);
 int livetab_take_general(livetab_t *t, uint64_t ptr, livetab_blk_t *b);
 
-/* An allocation of ptr with *b: livetab_find then livetab_set in one probe. Returns the state
- * ptr had (LIVETAB_LIVE: *old holds the replaced block's data; otherwise *old is not set), or
- * -PS_E_NOMEM (then only livetab_free is valid). Inline in one probe, for the 16-byte layout
- * and the 12-byte one (livetab_put12), when the address and *b fit and the entry is in the
- * array (reused, or new with a short run to shift and no rebuild due); else a find and a set
- * (each probes). */
-static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
-                                        livetab_blk_t *old)
+/* The latest livetab_find's state forgotten (livetab_put_fast, livetab_take_fast). */
+static inline void livetab_forget(livetab_t *t)
+{
+    t->last_state = -1;
+}
+
+/* livetab_put's inline paths: LIVETAB_GENERAL where livetab_put_general must take it (a
+ * caller that can make the block again elsewhere, the replay from its event, calls it itself:
+ * nothing of *b held across the probe for it). The 16-byte paths leave the latest
+ * livetab_find's state (last_state) as it was: a caller must call livetab_forget before a
+ * livetab_set or livetab_kill that could take that state for the address's (the replay:
+ * after each batch; its general paths find first). */
+static PS_ALWAYS_INLINE int livetab_put_fast(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                             livetab_blk_t *old)
 {
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
@@ -748,7 +754,7 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
                 const uint64_t lo = livetab_ld64(e), sz = livetab_w_size(lo);
                 if (PS_UNLIKELY(sz == LIVETAB_W_SZ_SIDE))
-                    goto general;
+                    return LIVETAB_GENERAL;
                 if (sz == LIVETAB_W_SZ_DEAD) {
                     was = LIVETAB_DEAD;
                 } else {
@@ -761,11 +767,11 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             } else { /* a new entry at i: the run up to the next empty slot moves up by one */
                 size_t j = i;
                 if (t->used >= t->limit)
-                    goto general; /* a rebuild first */
+                    return LIVETAB_GENERAL; /* a rebuild first */
                 while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(s + j * 16 + 8))
                     j++;
                 if (j == n || j - i == LIVETAB_SHIFT_INLINE)
-                    goto general;
+                    return LIVETAB_GENERAL;
                 for (unsigned char *d = s + j * 16; d > e; d -= 16)
                     memcpy(d, d - 16, 16);
                 t->used++;
@@ -776,27 +782,40 @@ static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const liveta
             memcpy(e, &lo, sizeof lo);
             memcpy(e + 8, &hi, sizeof hi);
             livetab_count_set(t, was);
-            t->last_state = -1; /* (the latest find's state is gone) */
-            return was;
+            return was; /* (the find's state left: livetab_put_fast) */
         }
-    } else {
-        int was = livetab_put12(t, ptr, b, old);
-        if (PS_LIKELY(was != LIVETAB_GENERAL))
-            return was;
+        return LIVETAB_GENERAL;
     }
-general:;
+    return livetab_put12(t, ptr, b, old);
+}
+
+/* An allocation of ptr with *b: livetab_find then livetab_set in one probe. Returns the state
+ * ptr had (LIVETAB_LIVE: *old holds the replaced block's data; otherwise *old is not set), or
+ * -PS_E_NOMEM (then only livetab_free is valid). Inline in one probe, for the 16-byte layout
+ * and the 12-byte one (livetab_put12), when the address and *b fit and the entry is in the
+ * array (reused, or new with a short run to shift and no rebuild due); else a find and a set
+ * (each probes): livetab_put_fast, then livetab_put_general. */
+static PS_ALWAYS_INLINE int livetab_put(livetab_t *t, uint64_t ptr, const livetab_blk_t *b,
+                                        livetab_blk_t *old)
+{
+    int was = livetab_put_fast(t, ptr, b, old);
+    if (PS_LIKELY(was != LIVETAB_GENERAL)) {
+        t->last_state = -1; /* (the latest find's state is gone) */
+        return was;
+    }
     /* on copies: the caller's blocks stay in registers (livetab_put_general) */
     livetab_blk_t c = *b, o = {0, 0, 0, 0};
-    int was = livetab_put_general(t, ptr, &c, &o);
+    was = livetab_put_general(t, ptr, &c, &o);
     *old = o;
     return was;
 }
 
-/* A release of ptr: livetab_find then, if it is live, livetab_kill in one probe. Returns the
- * state ptr had: LIVETAB_LIVE (all of *b; the block is dead now), LIVETAB_DEAD (b->site,
- * b->fn) or LIVETAB_ABSENT. Inline in one probe for both layouts (livetab_take12) where the
- * address fits and the entry is not a side entry's marker. */
-static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+/* livetab_take's inline paths: LIVETAB_GENERAL where livetab_take_general must take it. As
+ * livetab_put_fast, the 16-byte paths leave the latest livetab_find's state (last_state) as
+ * it was: a caller that calls them must call livetab_forget before a livetab_set or
+ * livetab_kill that could take that state for the address's (the replay: after each batch;
+ * its general paths find first). */
+static PS_ALWAYS_INLINE int livetab_take_fast(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
 {
     if (PS_LIKELY(t->lay.stride == 16)) {
         const uint64_t r = (ptr - 16) >> 4 | (ptr - 16) << 60; /* as livetab_find_w */
@@ -818,14 +837,12 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
                 if (PS_UNLIKELY(sz >= LIVETAB_W_SZ_SIDE) && sz == LIVETAB_W_SZ_DEAD) {
                     b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
                     b->fn = (uint8_t)((k >> 16) & 31);
-                    t->last_state = -1;
                     b->size = b->ts = 0;
                     return LIVETAB_DEAD;
                 }
                 if (PS_LIKELY(sz != LIVETAB_W_SZ_SIDE)) {
                     b->site = (uint32_t)((lo >> 62 | k << 2) & ((1u << 18) - 1));
                     b->fn = (uint8_t)((k >> 16) & 31);
-                    t->last_state = -1; /* (the latest find's state is gone) */
                     b->size = sz;
                     b->ts = t->t0 + (lo & ((1ull << 44) - 1));
                     /* key, site and fn stay; size becomes the mark, ts 0 */
@@ -838,17 +855,27 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
                     return LIVETAB_LIVE;
                 }
             } else {
-                t->last_state = -1;
                 return LIVETAB_ABSENT;
             }
         }
-    } else {
-        int was = livetab_take12(t, ptr, b);
-        if (PS_LIKELY(was != LIVETAB_GENERAL))
-            return was;
+        return LIVETAB_GENERAL;
+    }
+    return livetab_take12(t, ptr, b);
+}
+
+/* A release of ptr: livetab_find then, if it is live, livetab_kill in one probe. Returns the
+ * state ptr had: LIVETAB_LIVE (all of *b; the block is dead now), LIVETAB_DEAD (b->site,
+ * b->fn) or LIVETAB_ABSENT. Inline in one probe for both layouts (livetab_take12) where the
+ * address fits and the entry is not a side entry's marker (livetab_take_fast). */
+static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk_t *b)
+{
+    int was = livetab_take_fast(t, ptr, b);
+    if (PS_LIKELY(was != LIVETAB_GENERAL)) {
+        t->last_state = -1; /* (the latest find's state is gone) */
+        return was;
     }
     livetab_blk_t c = {0, 0, 0, 0}; /* (a copy: as livetab_put's) */
-    int was = livetab_take_general(t, ptr, &c);
+    was = livetab_take_general(t, ptr, &c);
     *b = c;
     return was;
 }

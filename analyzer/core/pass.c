@@ -750,6 +750,23 @@ static int pass_merge(pass_t *P)
                     size_t max = (size_t)(end - e);
                     max = max < bmax ? max : bmax;
                     const pass_event_t *x = e, *stop = e + max;
+                    /* first as if the batch's times grow (the usual case): one compare an
+                     * event, then the latest (the greatest) against ts_sure once; else the
+                     * batch again, each event tested, from the bounds before it */
+                    const uint64_t lo0 = lo, hi0 = hi;
+                    for (; stop - x >= 4; x += 4) { /* (four at a time: one loop test) */
+                        const uint64_t t0 = x[0].ts, t1 = x[1].ts, t2 = x[2].ts, t3 = x[3].ts;
+                        if (PS_UNLIKELY(t0 < hi || t1 < t0 || t2 < t1 || t3 < t2))
+                            break;
+                        hi = t3;
+                    }
+                    for (; x < stop && PS_LIKELY(x->ts >= hi); x++)
+                        hi = x->ts;
+                    if (PS_LIKELY(x == stop) && (PS_LIKELY(hi < ts_sure) || alone))
+                        goto batch;
+                    x = e;
+                    lo = lo0;
+                    hi = hi0;
                     for (; x < stop; x++) {
                         if (PS_UNLIKELY(x->ts >= ts_sure) && !alone) {
                             uint64_t key = event_key(x);
@@ -762,6 +779,7 @@ static int pass_merge(pass_t *P)
                         else
                             hi = x->ts;
                     }
+                batch:;
                     const size_t k = (size_t)(x - e);
                     if (!k)
                         break;
