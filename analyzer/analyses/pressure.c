@@ -80,11 +80,15 @@ typedef struct lockalloc_s {
 
 /* The analysis runs on a thread of its own (the pass's thread hands it the events, copied,
  * and the replay's results for them, which the replay wrote in the block, a block at a time:
- * pq_aim): the pass's thread is the critical
- * path of a report, and this analysis needs nothing from the pass but those. Started at the
- * first full block (a small trace never starts it); without it (one CPU, no thread,
- * PERFSHIM_NO_PREFETCH set) the blocks are run on the pass's thread. Results are the same:
- * one thread takes every event, in order. */
+ * pq_aim) where it has a core of its own: three CPUs or more (the pass's thread, the chunk
+ * decoder's, this one). On two, the blocks run on the pass's thread, which then does ~50
+ * instructions an event more but no hand-off: the copied events' lines crossing cores, the
+ * wake-ups, and the thread taking the decoder's core. Measured on 2 cores, interleaved
+ * (tenth session): kvstore 1 M keys 0.67 -> 0.57 s wall (median of 10 pairs), churn
+ * 8 M events 0.39 -> 0.36 s. Started at the first full block (a small trace never starts
+ * it); PERFSHIM_PRESSURE_THREAD=1 or 0 starts it or not whatever the CPUs (tests: both ways
+ * give the same results; PERFSHIM_NO_PREFETCH: never). Results are the same: one thread takes
+ * every event, in order. */
 #define PQ_EVENTS 512 /* events per block */
 #define PQ_BLOCKS 16  /* blocks in the ring (640 KiB) */
 /* A sleeping thread is woken when this many blocks wait (fewer wake-ups: it runs faster than
@@ -893,11 +897,15 @@ static void *pq_main(void *arg)
     return NULL;
 }
 
-/* Starts the analysis's thread (the first full block): true, or false (one CPU, no thread,
- * PERFSHIM_NO_PREFETCH): the blocks run on the pass's thread. */
+/* Starts the analysis's thread (the first full block): true, or false (fewer than three
+ * CPUs, no thread, PERFSHIM_NO_PREFETCH; PERFSHIM_PRESSURE_THREAD: above): the blocks run on
+ * the pass's thread. */
 static bool pq_start(pstate_t *S)
 {
-    return prefetch_second_core() && pthread_create(&S->pq_th, NULL, pq_main, S) == 0;
+    const char *env = getenv("PERFSHIM_PRESSURE_THREAD");
+    bool want = env && (*env == '0' || *env == '1') ? *env == '1'
+                                                    : sysconf(_SC_NPROCESSORS_ONLN) > 2;
+    return want && prefetch_second_core() && pthread_create(&S->pq_th, NULL, pq_main, S) == 0;
 }
 
 /* Hands the full (or last) block over, or runs it here without the thread. Returns 0 or the

@@ -7,7 +7,8 @@
 # (cross-thread frees), allocations under a contended mutex (count, bytes, the lock's address
 # and acquisition site; it is the innermost of two held), the peak's owner; the rate windows add up to the totals. A trace
 # recorded without the live set has no cross-thread flag: the replay's allocating thread gives
-# the same counts, per site, as the flag.
+# the same counts, per site, as the flag. The analysis on its own thread and on the pass's
+# (PERFSHIM_PRESSURE_THREAD=1 and 0) gives the same.
 . "$top_srcdir/tests/integration/lib.sh"
 P=$PERFSHIM_BIN
 W=$top_builddir/tests/workloads
@@ -83,6 +84,20 @@ sys.exit(1 if errs else 0)
 PY
 }
 check "pressure_cases: every case's exact count at its site (JSON)" exact
+# The analysis on a thread of its own (three CPUs or more) and on the pass's thread (two):
+# forced each way, the same counts and the same report, on pressure_cases and on a churn of
+# 80,000 events (hundreds of the hand-off's blocks, its ring wrapped).
+thread_or_not() {
+    PERFSHIM_PRESSURE_THREAD=1 exact || return 1
+    PERFSHIM_PRESSURE_THREAD=0 exact || return 1
+    "$P" record -o ch.trace -- "$W/churn_bench" 2 20000 12 >/dev/null 2>&1 || return 1
+    PERFSHIM_PRESSURE_THREAD=1 "$P" report -q --format=json ch.trace >t1.json &&
+        PERFSHIM_PRESSURE_THREAD=0 "$P" report -q --format=json ch.trace >t0.json &&
+        PERFSHIM_PRESSURE_THREAD=1 "$P" report -q pc.trace >p1.txt &&
+        PERFSHIM_PRESSURE_THREAD=0 "$P" report -q pc.trace >p0.txt || return 1
+    cmp t1.json t0.json && cmp p1.txt p0.txt && grep -q '"pressure"' t1.json
+}
+check "the pressure thread and the pass's thread: the same counts and reports" thread_or_not
 
 text() {
     "$P" report -q pc.trace >pc.txt || return 1
