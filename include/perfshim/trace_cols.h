@@ -1239,6 +1239,23 @@ static inline int ps_cols_decode(ps_cols_dec_t *d, const unsigned char *in, size
 /* The records of a block of ps_cols_dec2_heap_run, at most. */
 #define PS_COLS_BLOCK 256u
 
+/* The heap run's time step (ps_cols_dec2_heap_run, ALLOC and FREE alike): the head's delta
+ * in ns from the run's table dt (v << q for v < 16), and for 15 the rest from TSX (zigzag, in
+ * units of 2^q). -1 for a TSX column read past its end. */
+static inline __attribute__((always_inline)) int
+ps_cols_ts_step(uint64_t *ts, const uint64_t *dt, unsigned head, const unsigned char **c,
+                const unsigned char *const *ce, unsigned q)
+{
+    *ts += dt[head & 15];
+    if (PS_COLS_UNLIKELY((head & 15) == 15)) {
+        uint64_t w;
+        if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
+            return -1;
+        *ts += ps_unzz(w) << q;
+    }
+    return 0;
+}
+
 /* ps_cols_decode2_heap's records, in order: the steps of ps_cols_dec2_alloc and
  * ps_cols_dec2_free (the same checks, the same results), with the state the records use most
  * in locals (the column cursors, the times, the live list's ends: the stores of the callbacks
@@ -1344,12 +1361,8 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     ps_uv_get(&c[PS_COL_ALIGN], ce[PS_COL_ALIGN], &align))
                     goto out;
                 size = size << 8 | ah[szo - 1];
-                ts += dt[head & 15];
-                if (PS_COLS_UNLIKELY((head & 15) == 15)) {
-                    if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
-                        goto out;
-                    ts += ps_unzz(w) << q;
-                }
+                if (ps_cols_ts_step(&ts, dt, head, c, ce, q))
+                    goto out;
                 a.ts = ts;
                 const unsigned cls = ps_cols_class(size);
                 const unsigned code = (head >> 4) & 3;
@@ -1402,12 +1415,8 @@ ps_cols_dec2_heap_run(ps_cols_dec_t *d, ps_cols_st2_t *s, const unsigned char *o
                     fsto = stp - fh;
                     end = i + 1;
                 }
-                ts += dt[head & 15];
-                if (PS_COLS_UNLIKELY((head & 15) == 15)) {
-                    if (ps_uv_get(&c[PS_COL_TSX], ce[PS_COL_TSX], &w))
-                        goto out;
-                    ts += ps_unzz(w) << q;
-                }
+                if (ps_cols_ts_step(&ts, dt, head, c, ce, q))
+                    goto out;
                 f.ts = ts;
                 const unsigned ref = head >> 4;
                 if (PS_COLS_UNLIKELY(ref == 0)) { /* explicit */
