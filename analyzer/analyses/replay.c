@@ -105,7 +105,7 @@ typedef struct state_s {
     bool est_sl_seen[REPLAY_SLICES];
     /* the home entries of replay_prefetch's latest addresses, not prefetched yet:
      * replay_events prefetches one with each event it takes (pf[pf_i .. pf_n)) */
-    const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entry) */
+    const unsigned char *pf[REPLAY_PF_MAX]; /* (livetab_home_entries) */
     unsigned pf_i, pf_n;
     /* leakaddr_due(rp->leakaddr): an event after it first answers what waits (leakaddr.h) */
     uint64_t la_due;
@@ -1013,7 +1013,7 @@ int replay_prefetch_on(void *state)
  * over a batch, and a burst of their lines (two a block at most) filled the core's line fill
  * buffers and stalled it at the prefetch instructions (kvstore 1 M keys, batches of 16:
  * ~11% of the pass thread's cpu-clock samples in replay_prefetch). Their home entries are
- * computed here, at once (livetab_home_entry); what the events did not take yet goes at once
+ * computed here, at once (livetab_home_entries); what the events did not take yet goes at once
  * with the next call. */
 void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
 {
@@ -1024,16 +1024,7 @@ void replay_prefetch(void *state, const pass_event_t *ev, size_t n)
     size_t now = n > REPLAY_PF_MAX ? n - REPLAY_PF_MAX : 0; /* (the nearest ones) */
     for (size_t i = 0; i < now; i++)
         livetab_prefetch(t, ev[i].ptr); /* (0, a failed allocation's: none) */
-    /* As livetab_home_entry, the table's fields in registers (its stores to pf[] may alias
-     * them for the compiler, which loaded four of them again for each address), and no test
-     * of the address: one that does not fit (a failed allocation's 0) has a home of no use,
-     * but in the array (below nhome), or none (no array: slots NULL, nhome 0), and a prefetch
-     * never faults. */
-    const unsigned char *const slots = t->slots;
-    const size_t nhome = t->nhome, stride = t->lay.stride;
-    const unsigned char **o = st->pf;
-    for (const pass_event_t *x = ev + now, *end = ev + n; x < end; x++)
-        *o++ = slots + livetab_home_kw(livetab_kw43(x->ptr >> 4), nhome) * stride;
+    livetab_home_entries(t, &ev[now].ptr, sizeof(*ev), n - now, st->pf);
     st->pf_i = 0;
     st->pf_n = (unsigned)(n - now);
 }

@@ -898,13 +898,23 @@ static PS_ALWAYS_INLINE void livetab_prefetch(const livetab_t *t, uint64_t ptr)
 }
 
 /* livetab_prefetch in two steps, for a reader that computes the places of a batch at once
- * and prefetches them one at a time later: ptr's home entry (NULL: none), then its lines. (A
- * place computed before a rebuild prefetches lines of no use, never a fault.) */
-static PS_ALWAYS_INLINE const unsigned char *livetab_home_entry(const livetab_t *t, uint64_t ptr)
+ * and prefetches them one at a time later (livetab_prefetch_entry): the home entries of n
+ * addresses, the first at ptr and each `step` bytes after the one before (a field of an array
+ * of structs), into out. An address that does not fit (a failed allocation's 0) gets a home of
+ * no use but in the array, or none without one (slots NULL, nhome 0); a place computed before
+ * a rebuild prefetches lines of no use: never a fault. The table's fields are read once (the
+ * stores to out may alias them for the compiler, which loaded them again for each address). */
+static PS_ALWAYS_INLINE void livetab_home_entries(const livetab_t *t, const uint64_t *ptr,
+                                                  size_t step, size_t n, const unsigned char **out)
 {
-    if (!livetab_ptr_fits(ptr) || !t->nslots)
-        return NULL;
-    return t->slots + livetab_home(livetab_perm43(ptr >> 4), t->nhome) * t->lay.stride;
+    const unsigned char *const slots = t->slots;
+    const size_t nhome = t->nhome, stride = t->lay.stride;
+    const unsigned char *p = (const unsigned char *)ptr;
+    for (size_t i = 0; i < n; i++, p += step) {
+        uint64_t a;
+        memcpy(&a, p, sizeof a);
+        out[i] = slots + livetab_home_kw(livetab_kw43(a >> 4), nhome) * stride;
+    }
 }
 
 static PS_ALWAYS_INLINE void livetab_prefetch_entry(const livetab_t *t, const unsigned char *e)
