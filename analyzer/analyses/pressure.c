@@ -527,6 +527,11 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     const uint64_t hi = lo + width; /* (lo + width: at most UINT64_MAX, acc's hi) */
     uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
     uint64_t w_max = io->max;
+    /* the site's smallest size and the size t last released from it + 1, in locals (the
+     * ring's stores may alias them: GCC read both again at each allocation), stored at the
+     * end (*ssp only where own: else nothing writes it) */
+    uint32_t size_min = s->size_min;
+    uint64_t last_sz = *ssp;
     /* r[i] is e[i]'s result: one pointer moves, r is at a constant distance from it (the two
      * arrays have the same stride; a block's, or the pass's batch and rp->evres) */
     const ptrdiff_t roff = (const char *)r - (const char *)e;
@@ -540,10 +545,10 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
         if (kind == PASS_EV_ALLOC) {
             if (e->stack != id || ts < ts_min || ts >= hi || is_realloc(e->fn))
                 break;
-            const uint64_t size = e->size, live = RES(e)->live_bytes, last = *ssp;
+            const uint64_t size = e->size, live = RES(e)->live_bytes, last = last_sz;
             nb += size;
-            if (PS_UNLIKELY(size < s->size_min)) /* (then below UINT32_MAX) */
-                s->size_min = (uint32_t)size;
+            if (PS_UNLIKELY(size < size_min)) /* (then below UINT32_MAX) */
+                size_min = (uint32_t)size;
             if (PS_UNLIKELY(last == size + 1) && last)
                 s->same_size_cycles++;
             ts_min = ts;
@@ -581,13 +586,16 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
                 ntemp += others == 0;
                 nwithin++; /* (others < k + 1: the scan's) */
             }
-            *ssp = size + 1;
+            last_sz = size + 1;
             if (live > w_max)
                 w_max = live;
         } else {
             break; /* failed: it leaves re_pending as it is */
         }
     }
+    s->size_min = size_min;
+    if (own)
+        *ssp = last_sz;
     na += (uint64_t)(p - p0);
     const uint64_t ne = (uint64_t)(e - e0);
     if (ne) {
