@@ -109,8 +109,6 @@ typedef struct pq_block_s {
     replay_evres_t res[PQ_EVENTS];
 } pq_block_t;
 
-/* From a block's event to the replay's result for it (run_fast) */
-#define PQ_RES_OFF ((ptrdiff_t)(offsetof(pq_block_t, res) - offsetof(pq_block_t, ev)))
 
 /* The latest events' window (pressure_run): [lo, hi), the window's times, w its index
  * (SIZE_MAX: none yet); its sums are added to P->windows when the events leave it and at a
@@ -162,6 +160,17 @@ typedef struct pstate_s {
     _Atomic uint32_t pq_put, pq_done, pq_wake; /* (counts modulo 2^32: at most PQ_BLOCKS apart) */
     pthread_t pq_th;
     bool pq_threaded, pq_tried;
+    /* once the first full block ran here (no thread for it): each batch is run as the pass
+     * hands it over, its events where they are and the replay's results in pq_cur->res (not
+     * copied into the block: ~4.4 instructions an event on churn) */
+    bool pq_direct;
+    /* pressure_run's latest event's thread (run_tid, UINT64_MAX: none; its index run_ti) and
+     * site (run_id, UINT64_MAX: none; its index run_si), and whether it changed them: the next
+     * call goes on from there (a call a batch, pq_direct: its first event taken as the one
+     * before left it, not looked up again) */
+    uint64_t run_tid, run_id;
+    size_t run_ti, run_si;
+    bool run_switched;
     _Atomic bool pq_stop, pq_sleeping, pq_waiting;
     _Atomic int pq_err;
 } pstate_t;
@@ -518,10 +527,15 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
     const uint64_t hi = lo + width; /* (lo + width: at most UINT64_MAX, acc's hi) */
     uint64_t nb = 0, nd = 0, nshort = 0, ntemp = 0, nwithin = 0, nunfreed = 0;
     uint64_t w_max = io->max;
-    /* r's events are e's, in one block (pq_block_t): one pointer moves, r is at a constant
-     * distance from it (the two arrays have the same stride) */
-#define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + PQ_RES_OFF))
-    (void)r;
+    /* the site's smallest size and the size t last released from it + 1, in locals (the
+     * ring's stores may alias them: GCC read both again at each allocation), stored at the
+     * end (*ssp only where own: else nothing writes it) */
+    uint32_t size_min = s->size_min;
+    uint64_t last_sz = *ssp;
+    /* r[i] is e[i]'s result: one pointer moves, r is at a constant distance from it (the two
+     * arrays have the same stride; a block's, or the pass's batch and rp->evres) */
+    const ptrdiff_t roff = (const char *)r - (const char *)e;
+#define RES(e) ((const replay_evres_t *)(const void *)((const char *)(e) + roff))
     const pass_event_t *const e0 = e;
     for (; e < end; e++) {
         if (e->tid != tid)
@@ -531,10 +545,10 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
         if (kind == PASS_EV_ALLOC) {
             if (e->stack != id || ts < ts_min || ts >= hi || is_realloc(e->fn))
                 break;
-            const uint64_t size = e->size, live = RES(e)->live_bytes, last = *ssp;
+            const uint64_t size = e->size, live = RES(e)->live_bytes, last = last_sz;
             nb += size;
-            if (PS_UNLIKELY(size < s->size_min)) /* (then below UINT32_MAX) */
-                s->size_min = (uint32_t)size;
+            if (PS_UNLIKELY(size < size_min)) /* (then below UINT32_MAX) */
+                size_min = (uint32_t)size;
             if (PS_UNLIKELY(last == size + 1) && last)
                 s->same_size_cycles++;
             ts_min = ts;
@@ -572,13 +586,16 @@ run_fast_t(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, uint3
                 ntemp += others == 0;
                 nwithin++; /* (others < k + 1: the scan's) */
             }
-            *ssp = size + 1;
+            last_sz = size + 1;
             if (live > w_max)
                 w_max = live;
         } else {
             break; /* failed: it leaves re_pending as it is */
         }
     }
+    s->size_min = size_min;
+    if (own)
+        *ssp = last_sz;
     na += (uint64_t)(p - p0);
     const uint64_t ne = (uint64_t)(e - e0);
     if (ne) {
@@ -618,7 +635,7 @@ run_fast(const pstate_t *S, thr_t *t, pressure_site_t *s, uint64_t *ssp, bool ow
          uint64_t lo, uint64_t width, const pass_event_t *e, const replay_evres_t *r,
          const pass_event_t *end, wsum_t *io)
 {
-    if (t->unsorted || (const char *)r - (const char *)e != PQ_RES_OFF) /* (not a block's) */
+    if (t->unsorted)
         return e;
     if (S->cross_from_flag)
         return own ? run_fast_t(S, t, s, ssp, id, lo, width, e, r, end, io, true, true)
@@ -652,12 +669,16 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
             window_add(S, (w), w_allocs, w_bytes, w_rels, w_died, w_max, w_last);                  \
         w_allocs = w_bytes = w_rels = w_died = w_max = 0;                                          \
     } while (0)
-    thr_t *t = NULL; /* the latest event's thread (a new one may move S->thr: looked up again) */
-    uint32_t tkey = 0; /* its index + 1 (ssx_t.thr's value for it) */
-    uint64_t tid = UINT64_MAX;     /* its tid (none yet: no event's) */
-    uint64_t last_id = UINT64_MAX; /* the latest event's site: stack id, and its site, */
-    pressure_site_t *s = NULL;     /* and ssx entry (pointers, read again from S and P when */
-    ssx_t *x = NULL;               /* the site changes, as a new site may move them) */
+    /* the latest event's thread (a new one may move S->thr: looked up again), the call
+     * before's at first */
+    thr_t *t = S->run_tid != UINT64_MAX ? &S->thr[S->run_ti] : NULL;
+    uint32_t tkey = t ? (uint32_t)S->run_ti + 1 : 0; /* its index + 1 (ssx_t.thr's value) */
+    uint64_t tid = t ? S->run_tid : UINT64_MAX;      /* its tid (none yet: no event's) */
+    uint64_t last_id = S->run_id; /* the latest event's site: stack id, and its site, */
+    pressure_site_t *s = last_id != UINT64_MAX ? &P->sites[S->run_si] : NULL; /* and ssx */
+    ssx_t *x = s ? &S->ssx[S->run_si] : NULL; /* entry (pointers, read again from S and P
+                                               * when the site changes, as a new site may
+                                               * move them) */
     int rc = 0;
 #define SITE_SWITCH(id)                                                                            \
     if (PS_UNLIKELY((id) != last_id)) { /* (a churn's events: one site after the other) */         \
@@ -693,7 +714,7 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
     }
     const pass_event_t *const ev_end = ev + n;
     static uint64_t no_size; /* (run_fast's ssp without an entry: stays 0) */
-    bool switched = true;    /* the latest event changed the thread or the site */
+    bool switched = S->run_switched; /* the latest event changed the thread or the site */
     for (const pass_event_t *e = ev; e < ev_end; e++, r++) {
         if (S->fast_skip) {
             S->fast_skip--;
@@ -840,6 +861,12 @@ PRESSURE_NO_SLP static int pressure_run(pstate_t *S, const pass_event_t *ev,
 #undef WINDOW_AT
 #undef WACC_FLUSH
     S->win = acc;
+    const bool keep = rc >= 0 && t && s;
+    S->run_tid = keep ? tid : UINT64_MAX;
+    S->run_ti = keep ? (size_t)(t - S->thr) : 0;
+    S->run_id = keep ? last_id : UINT64_MAX;
+    S->run_si = keep ? (size_t)(s - P->sites) : 0;
+    S->run_switched = keep ? switched : true;
     return rc;
 }
 
@@ -923,6 +950,7 @@ static int pq_flush(pstate_t *S)
     if (!S->pq_threaded) {
         int rc = pressure_run(S, b->ev, b->res, b->n);
         b->n = 0;
+        S->pq_direct = S->pq_tried;
         return rc;
     }
     const uint32_t put = atomic_load_explicit(&S->pq_put, memory_order_relaxed) + 1;
@@ -972,6 +1000,8 @@ int pressure_events(void *state, const pass_event_t *ev, size_t n)
 {
     pstate_t *S = state;
     pq_block_t *b = S->pq_cur;
+    if (S->pq_direct) /* (the replay's results in b->res: pq_aim with b->n 0, rp->evres stays) */
+        return pressure_run(S, ev, b->res, n);
     /* the replay's results for these events are in b->res from b->n already (pq_aim: the
      * replay took this batch just before, into rp->evres) */
     memcpy(b->ev + b->n, ev, n * sizeof(*ev));
@@ -1163,6 +1193,8 @@ int pressure_begin(replay_t *rp, uint64_t short_ns, unsigned k, void **state,
     S->pq_cur = &S->pq[0];
     S->pq_cur->n = 0;
     S->win.w = SIZE_MAX; /* no window yet */
+    S->run_tid = S->run_id = UINT64_MAX;
+    S->run_switched = true;
     S->ring_cap = (size_t)k + 1 + ((size_t)k + 1 > RING_SPAN ? (size_t)k + 1 : RING_SPAN);
     pq_aim(S);
     return 0;

@@ -695,9 +695,22 @@ void dwi_ahead_free(dwi_ahead_t *a)
     infl_stop(a);
 }
 
+/* libdwarf records every allocation it hands out (a tsearch tree per Dwarf_Debug, so that
+ * dwarf_finish can free what a caller did not): ~20 M instructions of a report's symbols on
+ * churn (tsearch, tdelete), for nothing here, which deallocates every DIE, attribute, list,
+ * string, range list and line context it gets (dwarf_set_de_alloc_flag, libdwarf 20200307
+ * on; process-wide, set once before the first dwarf_init_b). */
+static pthread_once_t dwi_alloc_once = PTHREAD_ONCE_INIT;
+
+static void dwi_alloc_untracked(void)
+{
+    dwarf_set_de_alloc_flag(0);
+}
+
 int dwi_open(int fd, dwi_ahead_t *ahead, dwi_t **out)
 {
     *out = NULL;
+    pthread_once(&dwi_alloc_once, dwi_alloc_untracked);
     if (ahead && ahead->fd != fd) { /* (another file's: not this one's bytes) */
         infl_stop(ahead);
         ahead = NULL;

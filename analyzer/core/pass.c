@@ -48,6 +48,7 @@ typedef struct dig_run_s {
     uint32_t start, end; /* view positions */
     uint32_t ev0, nev;   /* its events: ev[ev0 .. ev0 + nev) */
     ps_pack_state_t pk;  /* the packed state at `end` */
+    bool grows;          /* its events' times never go down (else: not known) */
 } dig_run_t;
 
 typedef struct digest_s {
@@ -69,6 +70,8 @@ typedef struct stream_s {
     const pass_event_t *span;
     size_t span_n;
     const pass_event_t *span_pf; /* its first event not handed to the prefetching sink yet */
+    bool span_grows; /* the span's times never go down (dig_run_t.grows): a batch's last
+                      * event is its latest, no test per event (pass_merge) */
     pass_event_t ev[PASS_RING]; /* decoded events: ev[(head + i) % PASS_RING], i < n */
     unsigned head, n;
     bool done;
@@ -283,7 +286,7 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
                 if (digest_grow((void **)&d->runs, &d->cap_runs, d->nruns + 1, sizeof(*run)))
                     break;
                 run = &d->runs[d->nruns++];
-                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)nev, 0, pk};
+                *run = (dig_run_t){(uint32_t)pos, 0, (uint32_t)nev, 0, pk, false};
             }
             nev++;
             pos += h.len;
@@ -313,6 +316,10 @@ static void pass_digest(const chunk_view_t *view, void **aux, size_t *bytes)
 typedef struct dig_cols_s {
     pass_event_t *ev;
     uint32_t tid;
+    /* the latest event's time, how many times went down: the run's dig_run_t.grows, tested
+     * here on the worker, the times in registers, so that the pass's thread need not (a
+     * compare an event there: 4.6 M instructions on a churn of 800,000 events, 1.5 M here) */
+    uint64_t prev, down;
 } dig_cols_t;
 
 /* pass_ev_alloc's and pass_ev_free's events stored as five 8-byte words (the fields from
@@ -338,7 +345,9 @@ static PS_ALWAYS_INLINE void dig_cols_put(pass_event_t *e, uint64_t ts, uint64_t
 
 static PS_ALWAYS_INLINE void dig_cols_alloc(void *ctx, size_t i, const ps_rec_alloc_t *a)
 {
-    const dig_cols_t *k = ctx;
+    dig_cols_t *k = ctx;
+    k->down += a->ts < k->prev;
+    k->prev = a->ts;
     const uint64_t kind = a->ptr ? PASS_EV_ALLOC : PASS_EV_FAILED;
     dig_cols_put(&k->ev[i], a->ts, a->ptr, a->size,
                  a->stack | kind << 32 | (uint64_t)a->h.aux << 40,
@@ -360,7 +369,9 @@ static const uint64_t dig_free_hi[256] = {DIG_FREE_HI64(0u), DIG_FREE_HI64(64u),
 
 static PS_ALWAYS_INLINE void dig_cols_free(void *ctx, size_t i, const ps_rec_free_t *f)
 {
-    const dig_cols_t *k = ctx;
+    dig_cols_t *k = ctx;
+    k->down += f->ts < k->prev;
+    k->prev = f->ts;
     dig_cols_put(&k->ev[i], f->ts, f->ptr, 0, f->stack | dig_free_hi[f->h.aux], k->tid);
 }
 
@@ -385,10 +396,10 @@ static int pass_digest_cols(const chunk_info_t *c, const unsigned char *body, si
     if (!nrec || digest_grow((void **)&d->ev, &d->cap_ev, nrec, sizeof(*d->ev)) ||
         digest_grow((void **)&d->runs, &d->cap_runs, 1, sizeof(*d->runs)))
         return -1;
-    dig_cols_t k = {d->ev, c->h.tid};
+    dig_cols_t k = {d->ev, c->h.tid, 0, 0};
     if (ps_cols_decode2_heap(dec, body, n, xlen, dig_cols_alloc, dig_cols_free, &k))
         return -1;
-    d->runs[0] = (dig_run_t){0, 0, 0, (uint32_t)nrec, {0}};
+    d->runs[0] = (dig_run_t){0, 0, 0, (uint32_t)nrec, {0}, k.down == 0};
     d->nruns = 1;
     d->nev = nrec;
     *bytes = sizeof(*d) + d->cap_runs * sizeof(*d->runs) + d->cap_ev * sizeof(*d->ev);
@@ -544,6 +555,7 @@ static int stream_take_span(pass_t *P, stream_t *s)
     const pass_event_t *ev = d->ev + r->ev0;
     s->span = ev;
     s->span_n = r->nev;
+    s->span_grows = r->grows;
     P->m->records += r->nev;
     v->pos = r->end;
     v->pk = r->pk;
@@ -754,6 +766,10 @@ static int pass_merge(pass_t *P)
                      * event, then the latest (the greatest) against ts_sure once; else the
                      * batch again, each event tested, from the bounds before it */
                     const uint64_t lo0 = lo, hi0 = hi;
+                    if (s->span_grows) { /* (the latest: the batch's last) */
+                        x = stop;
+                        hi = stop[-1].ts;
+                    }
                     for (; stop - x >= 4; x += 4) { /* (four at a time: one loop test) */
                         const uint64_t t0 = x[0].ts, t1 = x[1].ts, t2 = x[2].ts, t3 = x[3].ts;
                         if (PS_UNLIKELY(t0 < hi || t1 < t0 || t2 < t1 || t3 < t2))

@@ -88,7 +88,7 @@ typedef struct pass_ops_s {
     int (*on_events)(void *state, const pass_event_t *ev, size_t n);
 } pass_ops_t;
 
-#define PASS_BATCH_MAX 128
+#define PASS_BATCH_MAX 256
 
 /* One selected analysis: its interface, where its result goes, its state (set by init). */
 typedef struct pass_sink_s {
