@@ -94,6 +94,7 @@ static ilock_t file_lock;
 static ZSTD_CCtx *sync_cctx;
 static unsigned char *sync_dst;
 static ps_cols_enc_t *sync_enc; /* the columns' state of sync_cctx's chunks */
+static ps_cols_zstate_t sync_zs; /* which columns sync_cctx stores as literals only */
 static size_t dst_cap;
 static size_t pack_cap; /* the packing room after dst_cap: ps_cols_bound(buf_cap) */
 static uint64_t events_written, events_dropped, chunks_written, chunks_inline;
@@ -173,6 +174,11 @@ static int cctx_warm(ZSTD_CCtx **c, unsigned char *dst)
         return -PS_E_NOMEM;
     memset(dst + dst_cap, 0, buf_cap);
     size_t n = ZSTD_compress2(*c, dst, dst_cap, dst + dst_cap, buf_cap);
+    if (!ZSTD_isError(n)) { /* and the literals-only frames' path (ps_cols_compress) */
+        const size_t lit = buf_cap < ZSTD_BLOCKSIZE_MAX ? buf_cap : ZSTD_BLOCKSIZE_MAX;
+        ZSTD_Sequence seq[1];
+        n = ps_cols_frame_lit(*c, dst, dst_cap, dst + dst_cap, lit, &lit, 1, seq);
+    }
     if (!ZSTD_isError(n))
         return 0;
     ZSTD_freeCCtx(*c);
@@ -500,9 +506,9 @@ static size_t cols_encode(ps_cols_enc_t *e, const unsigned char *src, size_t len
 /* Compresses into dst (header + frame): the records as columns (trace_cols.h) with the
  * state enc, or, when they cannot be (a torn tail, the shim's own 64 KiB stream with smaller
  * buffers), in their packed form (chunk_scan_pack). Returns the chunk's total size, 0 on failure. */
-static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
-                          const unsigned char *src, uint32_t len, pid_t tid, uint32_t seq,
-                          uint16_t flags, uint32_t *nevents)
+static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, ps_cols_zstate_t *zs,
+                          unsigned char *dst, const unsigned char *src, uint32_t len, pid_t tid,
+                          uint32_t seq, uint16_t flags, uint32_t *nevents)
 {
     ps_chunk_header_t ch = {.magic = PERFSHIM_CHUNK_MAGIC,
                             .header_len = sizeof ch,
@@ -536,7 +542,7 @@ static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
     *nevents = ch.nevents;
     ch.usize = len;
     size_t n = (ch.flags & PS_CHUNK_F_COLUMNS)
-                   ? ps_cols_compress(c, dst + sizeof ch, dst_cap - sizeof ch, src, len, NULL)
+                   ? ps_cols_compress(c, zs, dst + sizeof ch, dst_cap - sizeof ch, src, len, NULL)
                    : ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
     if (ZSTD_isError(n)) {
         PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));
@@ -589,7 +595,7 @@ void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32
     int e = errno; /* an app thread's: its errno stays as its call left it */
     ilock_lock(&file_lock);
     chunks_inline++;
-    size_t n = chunk_build(sync_cctx, sync_enc, sync_dst, data, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, data, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
     ilock_unlock(&file_lock);
     errno = e;
@@ -628,13 +634,14 @@ typedef struct wctx_s {
     unsigned char *dst;
     unsigned char *scratch; /* stolen records */
     ps_cols_enc_t *enc;     /* the columns' state */
+    ps_cols_zstate_t zs;    /* which columns cctx stores as literals only */
 } wctx_t;
 
 static void wctx_write(wctx_t *w, const unsigned char *src, uint32_t len, pid_t tid,
                        uint32_t seq, uint16_t flags)
 {
     uint32_t nev = 0;
-    size_t n = chunk_build(w->cctx, w->enc, w->dst, src, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(w->cctx, w->enc, &w->zs, w->dst, src, len, tid, seq, flags, &nev);
     ilock_lock(&file_lock);
     chunk_write_locked(w->dst, n, nev);
     ilock_unlock(&file_lock);
@@ -1093,7 +1100,7 @@ static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid
                                uint16_t flags)
 {
     uint32_t nev = 0;
-    size_t n = chunk_build(sync_cctx, sync_enc, sync_dst, src, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, src, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
 }
 
