@@ -164,7 +164,8 @@ static inline void ps_cols_lit_account(const unsigned char *f, size_t n, const u
 }
 
 /* Which columns a writer's context stores as literals only (ps_cols_compress): learnt from
- * its bodies every PS_COLS_PROBE_EVERY-th one. Zero it once. */
+ * its bodies every PS_COLS_PROBE_EVERY-th one. Zero it once. The fields before `ends` are the
+ * choice (the writer shares them between its contexts), the rest ps_cols_compress's room. */
 typedef struct ps_cols_zstate_s {
     uint32_t bodies; /* large bodies compressed (0 again: the next one probes) */
     uint32_t lit;    /* bit i: column i without match search */
