@@ -7,7 +7,8 @@
  * compresses outside file_lock; only the write(2) of a finished chunk is under it.
  * internal_lock guards the shim's own stream (internal_buf); tick_lock makes one app thread
  * at a time do the periodic work while there is no writer thread. Order: tick_lock, then
- * internal_lock, then a thread's lock, q_lock, file_lock (the crash path only try-locks).
+ * internal_lock, then a thread's lock, q_lock, file_lock (the crash path only try-locks);
+ * zs_lock (the literals-only columns' choice, chunk_build) is a leaf, only try-locked.
  *
  * The descriptor: the trace is opened, then moved to a high number (prim_fd_move_high), and
  * before every chunk is written fstat must still find the same file (device and inode) there:
@@ -94,6 +95,7 @@ static ilock_t file_lock;
 static ZSTD_CCtx *sync_cctx;
 static unsigned char *sync_dst;
 static ps_cols_enc_t *sync_enc; /* the columns' state of sync_cctx's chunks */
+static ps_cols_zstate_t sync_zs; /* sync_cctx's room for ps_cols_compress */
 static size_t dst_cap;
 static size_t pack_cap; /* the packing room after dst_cap: ps_cols_bound(buf_cap) */
 static uint64_t events_written, events_dropped, chunks_written, chunks_inline;
@@ -173,6 +175,11 @@ static int cctx_warm(ZSTD_CCtx **c, unsigned char *dst)
         return -PS_E_NOMEM;
     memset(dst + dst_cap, 0, buf_cap);
     size_t n = ZSTD_compress2(*c, dst, dst_cap, dst + dst_cap, buf_cap);
+    if (!ZSTD_isError(n)) { /* and the literals-only frames' path (ps_cols_compress) */
+        const size_t lit = buf_cap < ZSTD_BLOCKSIZE_MAX ? buf_cap : ZSTD_BLOCKSIZE_MAX;
+        ZSTD_Sequence seq[1];
+        n = ps_cols_frame_lit(*c, dst, dst_cap, dst + dst_cap, lit, &lit, 1, seq);
+    }
     if (!ZSTD_isError(n))
         return 0;
     ZSTD_freeCCtx(*c);
@@ -497,12 +504,39 @@ static size_t cols_encode(ps_cols_enc_t *e, const unsigned char *src, size_t len
     return cols_encode_base(e, src, len, out, cap, q, info);
 }
 
+/* Which columns go literals only (trace_zstd.h: ps_cols_zstate_t's first fields, learnt on its
+ * probes) is one choice for the writer thread's context and the producers' shared one alike,
+ * taken in the order the bodies are compressed: scripts/trace-bytes, which re-compresses a
+ * trace's bodies in file order with one state, then comes to the file's size exactly (but for
+ * bodies compressed at the same time by the writer and a producer under backpressure). Each
+ * context works on a copy, taken before and given back after; a try-lock, so that the crash
+ * path never waits (a copy not taken or not given back: the choice is only a heuristic). */
+static ilock_t zs_lock;
+static ps_cols_zstate_t zs_shared;
+#define ZS_CHOICE offsetof(ps_cols_zstate_t, ends)
+
+static void zs_take(ps_cols_zstate_t *zs)
+{
+    if (!ilock_trylock(&zs_lock))
+        return;
+    memcpy(zs, &zs_shared, ZS_CHOICE);
+    ilock_unlock(&zs_lock);
+}
+
+static void zs_give(const ps_cols_zstate_t *zs)
+{
+    if (!ilock_trylock(&zs_lock))
+        return;
+    memcpy(&zs_shared, zs, ZS_CHOICE);
+    ilock_unlock(&zs_lock);
+}
+
 /* Compresses into dst (header + frame): the records as columns (trace_cols.h) with the
  * state enc, or, when they cannot be (a torn tail, the shim's own 64 KiB stream with smaller
  * buffers), in their packed form (chunk_scan_pack). Returns the chunk's total size, 0 on failure. */
-static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
-                          const unsigned char *src, uint32_t len, pid_t tid, uint32_t seq,
-                          uint16_t flags, uint32_t *nevents)
+static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, ps_cols_zstate_t *zs,
+                          unsigned char *dst, const unsigned char *src, uint32_t len, pid_t tid,
+                          uint32_t seq, uint16_t flags, uint32_t *nevents)
 {
     ps_chunk_header_t ch = {.magic = PERFSHIM_CHUNK_MAGIC,
                             .header_len = sizeof ch,
@@ -535,9 +569,14 @@ static size_t chunk_build(ZSTD_CCtx *c, ps_cols_enc_t *enc, unsigned char *dst,
     }
     *nevents = ch.nevents;
     ch.usize = len;
-    size_t n = (ch.flags & PS_CHUNK_F_COLUMNS)
-                   ? ps_cols_compress(c, dst + sizeof ch, dst_cap - sizeof ch, src, len, NULL)
-                   : ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
+    size_t n;
+    if (ch.flags & PS_CHUNK_F_COLUMNS) {
+        zs_take(zs);
+        n = ps_cols_compress(c, zs, dst + sizeof ch, dst_cap - sizeof ch, src, len, NULL);
+        zs_give(zs);
+    } else {
+        n = ZSTD_compress2(c, dst + sizeof ch, dst_cap - sizeof ch, src, len);
+    }
     if (ZSTD_isError(n)) {
         PS_WARN_ONCE("zstd: %s; events dropped", ZSTD_getErrorName(n));
         return 0;
@@ -589,7 +628,7 @@ void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32
     int e = errno; /* an app thread's: its errno stays as its call left it */
     ilock_lock(&file_lock);
     chunks_inline++;
-    size_t n = chunk_build(sync_cctx, sync_enc, sync_dst, data, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, data, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
     ilock_unlock(&file_lock);
     errno = e;
@@ -628,13 +667,14 @@ typedef struct wctx_s {
     unsigned char *dst;
     unsigned char *scratch; /* stolen records */
     ps_cols_enc_t *enc;     /* the columns' state */
+    ps_cols_zstate_t zs;    /* cctx's room for ps_cols_compress */
 } wctx_t;
 
 static void wctx_write(wctx_t *w, const unsigned char *src, uint32_t len, pid_t tid,
                        uint32_t seq, uint16_t flags)
 {
     uint32_t nev = 0;
-    size_t n = chunk_build(w->cctx, w->enc, w->dst, src, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(w->cctx, w->enc, &w->zs, w->dst, src, len, tid, seq, flags, &nev);
     ilock_lock(&file_lock);
     chunk_write_locked(w->dst, n, nev);
     ilock_unlock(&file_lock);
@@ -1065,6 +1105,7 @@ void writer_after_fork_child(void)
     ilock_reset(&file_lock);
     ilock_reset(&internal_lock);
     ilock_reset(&tick_lock);
+    ilock_reset(&zs_lock);
     writer_running = 0;
     writer_wanted = 0;
     writer_ended = 0;
@@ -1093,7 +1134,7 @@ static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid
                                uint16_t flags)
 {
     uint32_t nev = 0;
-    size_t n = chunk_build(sync_cctx, sync_enc, sync_dst, src, len, tid, seq, flags, &nev);
+    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, src, len, tid, seq, flags, &nev);
     chunk_write_locked(sync_dst, n, nev);
 }
 

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
     unsigned char *e = malloc(ps_cols_bound(big)), *z = malloc(ZSTD_compressBound(ps_cols_bound(big)));
     static ps_cols_enc_t enc;
     static ps_cols_dec_t dec;
+    static ps_cols_zstate_t zs; /* (one context's choice of literals-only columns, as a writer's) */
     ZSTD_DCtx *dc = ZSTD_createDCtx();
     ZSTD_CCtx *cc = ZSTD_createCCtx();
     ps_cols_zstd_params(cc, (int)env_int("LEVEL", 1), (int)mm);
@@ -139,7 +140,7 @@ int main(int argc, char **argv)
             return 1;
         }
         count_columns(e);
-        const size_t zl = ps_cols_compress(cc, z, ZSTD_compressBound(el), e, el, zbytes);
+        const size_t zl = ps_cols_compress(cc, &zs, z, ZSTD_compressBound(el), e, el, zbytes);
         if (ZSTD_isError(zl)) {
             fprintf(stderr, "trace-bytes: zstd: %s\n", ZSTD_getErrorName(zl));
             return 1;

@@ -5,8 +5,10 @@
  * as malloc, aligned allocations, cross-thread frees) and other records in between, through
  * one encoder and one decoder state for many chunks (the decoder's state starts as garbage);
  * timestamps kept exactly at q = 0 and in 2^q ns units above; a torn tail is left to the
- * caller; every cut and many byte flips of a body are rejected or decode within bounds; and a
- * columnar chunk read through the analyzer's reader gives back the fixed records.
+ * caller; every cut and many byte flips of a body are rejected or decode within bounds; a
+ * columnar chunk read through the analyzer's reader gives back the fixed records; and the
+ * writer's compression (trace_zstd.h: frames of searched or literals-only columns) gives
+ * back every body.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include "perfshim/errors.h"
 #include "perfshim/trace_cols.h"
 #include "perfshim/trace_format.h"
+#include "perfshim/trace_zstd.h"
 #include "synth.h"
 #include "test.h"
 
@@ -671,10 +674,75 @@ TEST(reader_reads_columnar_chunks)
     synth_buf_free(&f);
 }
 
+/* ps_cols_compress with a zstate: bodies of 32 KiB and more as several frames (columns
+ * searched or literals only), learnt on probes; the program's pattern changing (a phase of
+ * allocations only, then churn again) makes a body probe again. Every output decompresses,
+ * as one, to its body, and col_bytes adds up to its size. */
+TEST(split_frames_round_trip)
+{
+    static ps_cols_enc_t enc;
+    static ps_cols_zstate_t zs;
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    assert_true(c != NULL && d != NULL);
+    ps_cols_zstd_params(c, 1, PS_COLS_ZSTD_MIN_MATCH);
+    uint64_t ts = 1000000;
+    unsigned split = 0, lit = 0, reprobe = 0;
+    for (unsigned k = 0; k < 80; k++) {
+        synth_buf_t b = {0};
+        if ((k / 10) % 2 == 0) {
+            make_records(&b, k % 10 == 9 ? 200 : 30000, &ts); /* (and a short one) */
+        } else { /* allocations only, one size: op, heads and sizes a single value */
+            for (unsigned i = 0; i < 20000; i++) {
+                ps_rec_alloc_t a = {.h = {PS_REC_ALLOC, PS_FN_MALLOC, sizeof a},
+                                    .stack = 3,
+                                    .ts = ts += 64,
+                                    .ptr = 0x7000000000ull + 48ull * (k * 20000ull + i),
+                                    .size = 40};
+                synth_put(&b, &a, sizeof a);
+            }
+        }
+        size_t cap = ps_cols_bound(b.n);
+        unsigned char *body = malloc(cap), *x = malloc(cap);
+        ps_cols_info_t info;
+        size_t n = ps_cols_encode(&enc, b.p, b.n, body, cap, 6, &info);
+        assert_true(n > 0);
+        const size_t zcap = ZSTD_compressBound(n) + 1024;
+        unsigned char *z = malloc(zcap);
+        double cb[PS_COL_N + 1] = {0}, sum = 0;
+        const uint32_t b0 = zs.bodies;
+        size_t zn = ps_cols_compress(c, &zs, z, zcap, body, n, cb);
+        /* (a literals-only column grown past its probe's: made again as a probe) */
+        reprobe += n >= PS_COLS_SPLIT_MIN && b0 % PS_COLS_PROBE_EVERY && zs.bodies == 1;
+        assert_true(!ZSTD_isError(zn));
+        for (unsigned i = 0; i <= PS_COL_N; i++)
+            sum += cb[i];
+        expect_u64_eq((uint64_t)sum, zn);
+        const size_t first = ZSTD_findFrameCompressedSize(z, zn);
+        assert_true(!ZSTD_isError(first));
+        split += first < zn;
+        lit |= zs.lit;
+        size_t got = ZSTD_decompressDCtx(d, x, cap, z, zn);
+        assert_u64_eq(got, n);
+        expect_true(memcmp(x, body, n) == 0);
+        if (n < PS_COLS_SPLIT_MIN)
+            expect_u64_eq(first, zn); /* a short body: one frame */
+        free(body);
+        free(x);
+        free(z);
+        synth_buf_free(&b);
+    }
+    expect_true(split > 10); /* most bodies between probes are split */
+    expect_true(lit != 0);
+    expect_true(reprobe > 0);
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+}
+
 TEST_MAIN(TEST_ENTRY(round_trip_many_chunks), TEST_ENTRY(tcache_reuse_is_one_byte),
           TEST_ENTRY(large_ranks_and_old_frees_round_trip), TEST_ENTRY(window_edges_round_trip),
           TEST_ENTRY(format1_bodies_still_decode),
           TEST_ENTRY(torn_tail_is_left_alone), TEST_ENTRY(malformed_bodies_are_rejected),
           TEST_ENTRY(heap_only_bodies_decode_straight),
           TEST_ENTRY(heap_only_blocks_take_every_record),
-          TEST_ENTRY(reader_reads_columnar_chunks))
+          TEST_ENTRY(reader_reads_columnar_chunks), TEST_ENTRY(split_frames_round_trip))
