@@ -64,9 +64,9 @@ void acost_add_calls(tstate_t *st, uint32_t stack, uint64_t calls)
 }
 
 /* The number of calls before the next timed one: each call is timed with probability
- * 1 / PS_COST_PERIOD (1/8), so that is geometric: the index of the first group of 3 random
- * bits that are all 0 (a group is one call's draw; 21 groups a 64-bit word). */
-_Static_assert(PS_COST_PERIOD == 8u, "acost_draw_skip draws 3 bits a call");
+ * 1 / PS_COST_PERIOD (1/16), so that is geometric: the index of the first group of 4 random
+ * bits that are all 0 (a group is one call's draw; 16 groups a 64-bit word). */
+_Static_assert(PS_COST_PERIOD == 16u, "acost_draw_skip draws 4 bits a call");
 static uint64_t acost_draw_skip(tstate_t *st)
 {
     uint64_t x = st->cost_rng;
@@ -77,13 +77,13 @@ static uint64_t acost_draw_skip(tstate_t *st)
         x ^= x << 13; /* xorshift64 */
         x ^= x >> 7;
         x ^= x << 17;
-        /* bit 3j of z: group j (bits 3j..3j+2) all 0 */
-        uint64_t z = ~x & ~x >> 1 & ~x >> 2 & 0x1249249249249249ull;
+        /* bit 4j of z: group j (bits 4j..4j+3) all 0 */
+        uint64_t z = ~x & ~x >> 1 & ~x >> 2 & ~x >> 3 & 0x1111111111111111ull;
         if (PS_LIKELY(z != 0)) {
             st->cost_rng = x;
-            return k + (uint64_t)__builtin_ctzll(z) / 3u;
+            return k + (uint64_t)__builtin_ctzll(z) / 4u;
         }
-        k += 21;
+        k += 16;
     }
 }
 

@@ -5,9 +5,13 @@
  * (trace_format.h), one per (thread, stack, kind), so the trace grows by the number of sites,
  * not of events.
  *
- * Only one call in PS_COST_PERIOD, at random, is timed (acost_begin/acost_end: two counter
- * reads, ~40 ns each on a VM); every call is counted, and the record's total is the timed
- * calls' ns scaled to all of them. An untimed call costs a decrement and branch (the
+ * Only one call in PS_COST_PERIOD (16), at random, is timed (acost_begin/acost_end: two
+ * counter reads, ~40 ns each on a VM, 22 ns on the reference Xeon VM); every call is counted,
+ * and the record's total is the timed calls' ns scaled to all of them. (One in 8 until issue
+ * 18's hook4 work: the two rdtsc were the largest single stall of the hooks, ~15% of the app
+ * thread's samples in them on churn_bench 1 4000000 12 50, perf; a timed call costs ~58 ns
+ * with its bookkeeping. A site's estimate now rests on half as many timed calls: its relative
+ * error grows by sqrt(2), small for the sites with the calls that matter.) An untimed call costs a decrement and branch (the
  * countdown to the next timed call), then one add: for an allocation whose stack came from
  * the stack cache, to the cache entry's count (rec_stack_untimed, rec_stack_alloc; moved
  * into the table when the entry is replaced, rec_stack_walk, or flushed), else the table's

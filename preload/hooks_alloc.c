@@ -36,7 +36,15 @@
  * (231): per malloc ~163 in the hook, of them ~58 the live set's insert, ~26 the record, ~7
  * the stamp, and ~77 in ucache_lookup_avx2; per free ~137 (and ~8 in liveset_free_shift),
  * of them ~51 the live set's remove. Depth 30: 239 (255); without frame pointers: 211 (230),
- * at depth 30 238 (257), callgrind as bench-callgrind with those programs.
+ * at depth 30 238 (257), callgrind as bench-callgrind with those programs. Then issue 18's
+ * hook4 work: 205 (212): one call in 16 timed, not 8 (acost.h: the two rdtsc, 22 ns each on
+ * the reference VM, were ~15% of the app thread's perf samples; ~6 instructions an event of
+ * acost_pick_slow's draws and the timed bookkeeping), and one store an event fewer (tstate.h:
+ * the cursor and the committed count one field). Per event on the app thread, callgrind:
+ * ~77 a malloc in ucache_lookup_avx2, ~58 the insert, ~51 the remove (+ ~8 in
+ * liveset_free_shift), ~25 / ~14 the ALLOC / FREE record, ~7 the stamp; by the disassembly
+ * ~17 hook_enter and hook_leave and ~18 the prologue and epilogue of each hook. The stack
+ * budget is unchanged (no frame added).
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow

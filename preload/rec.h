@@ -169,10 +169,7 @@ static PS_ALWAYS_INLINE uint64_t rec_word0(uint8_t type, uint8_t aux, uint16_t l
     unsigned char *const p = (st)->buf + pos;                                                  \
     __builtin_prefetch((const void *)((uintptr_t)p + TSTATE_PREFETCH), 1, 3)
 #define REC_END(st, len, pos)                                                                  \
-    do {                                                                                       \
-        (st)->pos = pos + (len);                                                               \
-        __atomic_store_n(&(st)->committed, pos + (len), __ATOMIC_RELEASE);                     \
-    } while (0)
+    __atomic_store_n(&(st)->committed, pos + (len), __ATOMIC_RELEASE) /* (st->pos: the same) */
 
 /* Stores w into the buffer at p + at, from its register. */
 #define REC_W(p, at, w)                                                                        \

@@ -59,8 +59,8 @@ int tstate_refill(tstate_t *st, uint32_t need)
     st->cap = st->cap < full / 2 ? st->cap * 2 : full;
     if (fresh) {
         st->buf = fresh;
-        st->pos = st->flushed = 0;
-        __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE);
+        st->flushed = 0;
+        __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE); /* pos 0 */
     } else {
         st->flushed = st->pos;
     }
@@ -76,8 +76,8 @@ int tstate_refill(tstate_t *st, uint32_t need)
         if (len)
             sink->write_now(old + off, len, st->tid, seq, st->chunk_flags);
         ilock_lock(&st->lock);
-        st->pos = st->flushed = 0;
-        __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE);
+        st->flushed = 0;
+        __atomic_store_n(&st->committed, 0, __ATOMIC_RELEASE); /* pos 0 */
         ilock_unlock(&st->lock);
     }
     return need <= st->cap ? 0 : -PS_E_LIMIT;

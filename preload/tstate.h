@@ -3,7 +3,7 @@
  *
  * Contract: a tstate_t is owned by its thread (the producer), which appends records with
  * tstate_reserve()/tstate_commit() and no lock: the fast path is a bounds check, the copy and
- * one release store of `committed`. Three things take the per-thread `lock`, never on the fast
+ * one release store of `committed` (the cursor, `pos`: one field). Three things take the per-thread `lock`, never on the fast
  * path: the producer handing off a full buffer (tstate_refill; also, with no writer thread,
  * its own records that waited a flush period), the writer thread taking records that waited
  * too long (tstate_steal), and the final flush at exit. A range of
@@ -29,9 +29,16 @@
 typedef struct tstate_s {
     /* producer-owned (hot) */
     unsigned char *buf;
-    uint32_t pos;       /* write cursor */
-    uint32_t cap;       /* the room used in buf: TSTATE_FIRST_CAP, doubled at hand-offs (below) */
-    uint32_t committed; /* bytes readable by other threads: release-stored after each record */
+    /* The write cursor and the bytes readable by other threads are one field (other threads
+     * load it as `committed`, acquire): the producer writes it only by a release store after
+     * a record's bytes (tstate_commit, rec.h REC_END; under `lock` at a hand-off), where a
+     * plain store of pos and a release store of committed were two stores of one value every
+     * event (issue 18's hook4 work: one store an event fewer). */
+    union {
+        uint32_t pos;
+        uint32_t committed;
+    };
+    uint32_t cap; /* the room used in buf: TSTATE_FIRST_CAP, doubled at hand-offs (below) */
     pid_t tid;
     uint32_t who;         /* the live set's name of the thread, LIVESET_WHO(tid) (liveset.h; one
                            * load in the recorders, not a load and a shift: issue 18) */
@@ -120,8 +127,7 @@ static PS_ALWAYS_INLINE unsigned char *tstate_reserve(tstate_t *st, uint32_t len
 static PS_ALWAYS_INLINE void tstate_commit(tstate_t *st, uint32_t len)
 {
     PS_ASSERT(st->pos + len <= st->cap); /* reserved first (--enable-debug only) */
-    st->pos += len;
-    __atomic_store_n(&st->committed, st->pos, __ATOMIC_RELEASE);
+    __atomic_store_n(&st->committed, st->pos + len, __ATOMIC_RELEASE); /* (pos: the same field) */
 }
 
 #endif /* PERFSHIM_TSTATE_H */

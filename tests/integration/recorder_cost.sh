@@ -1,8 +1,8 @@
 #!/bin/sh
 # recorder_cost -- what the shim measures about the allocator and about itself:
 #  - allocator time (ALLOC_COST records, issue 16): every allocating call and every release
-#    of churn_bench (2 threads x 5000, one allocation site) is counted exactly once, one in 8
-#    of them timed at random (1/8 of the calls within 20 % on the large records), in the records and
+#    of churn_bench (2 threads x 5000, one allocation site) is counted exactly once, one in 16
+#    of them timed at random (1/16 of the calls within 25 % on the large records: 4.5 standard deviations at 5000 calls), in the records and
 #    in the report's site (alloc_ns_calls = its allocations) and summary (release_ns_calls =
 #    frees);
 #  - the recorder's own memory (issue 18): kvstore keeps 200,000 blocks live, so the live
@@ -24,12 +24,12 @@ cost_counts() {
     awk -v a="$allocs" -v f="$frees" '
         function field(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2) + 0; return -1 }
         /^alloc_cost/ { c = field("calls"); s = field("sampled"); n = field("ns")
-            if ((c >= 4000 && (s < c / 8 * 0.8 || s > c / 8 * 1.2)) || s > c || (s > 0 && n <= 0)) bad = 1
+            if ((c >= 4000 && (s < c / 16 * 0.75 || s > c / 16 * 1.25)) || s > c || (s > 0 && n <= 0)) bad = 1
             if ($2 == "kind=alloc") { ca += c; sa += s } else { cr += c; sr += s } }
         END { printf "allocations %d, counted %d (%d timed); frees %d, counted %d (%d timed)\n", a, ca, sa, f, cr, sr
               exit !(ca == a && cr == f && !bad) }' c.dump
 }
-check "allocator time: every call counted once, one in 8 timed" cost_counts
+check "allocator time: every call counted once, one in 16 timed" cost_counts
 
 hist_sums() {
     awk '/^alloc_cost/ { c = 0; h = 0; for (i = 1; i <= NF; i++) { if ($i ~ /^sampled=/) c = substr($i, 9)
