@@ -48,7 +48,7 @@
 
 /* replay_prefetch keeps the places of at most this many blocks for replay_events to
  * prefetch, one with each event (more: at once). */
-#define REPLAY_PF_MAX 32
+#define REPLAY_PF_MAX 64 /* (pass.c's PASS_SPAN_BATCH) */
 
 /* The hot-site cache's entries (state_t.hot), a power of two. */
 #define REPLAY_HOT_N 64
