@@ -255,8 +255,8 @@ static void note_table(livetab_t *t)
         livetab_blk_t b;
         livetab_v_unpack(v, l, t->t0, &b);
         if (sz == livetab_sz_dead(l)) {
-            t->max_site = b.site > t->max_site ? b.site : t->max_site;
-            t->max_fn = b.fn > t->max_fn ? b.fn : t->max_fn;
+            t->or_site |= b.site;
+            t->or_fn |= b.fn;
         } else {
             livetab_note(t, &b);
             t->max_size_arr = b.size > t->max_size_arr ? b.size : t->max_size_arr;
@@ -270,8 +270,8 @@ static void note_table(livetab_t *t)
         if (!e->dead)
             livetab_note(t, &b);
         else if (b.site < (1u << 18) && b.fn < 32) {
-            t->max_site = b.site > t->max_site ? b.site : t->max_site;
-            t->max_fn = b.fn > t->max_fn ? b.fn : t->max_fn;
+            t->or_site |= b.site;
+            t->or_fn |= b.fn;
         }
     }
 }
@@ -290,7 +290,7 @@ static layout_t choose_layout(livetab_t *t, size_t phys)
     }
     if (t->lay.stride == 16)
         note_table(t); /* a small table's, growing */
-    unsigned w_fn = bitlen(t->max_fn), w_site = bitlen(t->max_site) + 1; /* room to double */
+    unsigned w_fn = bitlen(t->or_fn), w_site = bitlen(t->or_site) + 1; /* room to double */
     w_fn = w_fn < 1 ? 1 : w_fn > 5 ? 5 : w_fn;
     w_site = w_site < 2 ? 2 : w_site > 18 ? 18 : w_site;
     /* sizes: all but 1/1024 of the allocations (and up to 32 more, at most 1/64), with room to
@@ -306,7 +306,7 @@ static layout_t choose_layout(livetab_t *t, size_t phys)
         above -= t->size_bits[w_size];
     }
     w_size = w_size + 1 > 18 ? 18 : w_size + 1;
-    unsigned w_ts = bitlen(t->max_dts) + 2; /* room to run 4 times as long */
+    unsigned w_ts = bitlen(t->or_dts) + 2; /* room to run 4 times as long */
     w_ts = w_ts < 30 ? 30 : w_ts;
     if (w_fn + w_site + w_size + w_ts > 53) {
         t->wide_for_good = 1;

@@ -100,11 +100,12 @@ typedef struct livetab_s {
     size_t side_cap, side_n;
     uint64_t live, dead, peak_live;             /* blocks, side table's included */
     uint64_t rebuilds, dead_dropped, relayouts; /* relayouts: rebuilds for a layout */
-    /* what the next layout must hold: the largest site, function, size (of entries in the
-     * array) and time seen; allocations by the bit length of their size (size 0 counted with
-     * the 1-bit ones: livetab_size_bucket); blocks whose data went to the side table since
-     * the last rebuild */
-    uint64_t max_site, max_fn, max_size_arr, max_dts, size_bits[65], misfits;
+    /* what the next layout must hold: the sites, functions and times seen, each ORed
+     * together (a bit length is all a layout takes from them: the OR's is the largest
+     * value's, an OR into memory a block, no compare); the largest size of the entries in the
+     * array; allocations by the bit length of their size (size 0 counted with the 1-bit ones:
+     * livetab_size_bucket); blocks whose data went to the side table since the last rebuild */
+    uint64_t or_site, or_fn, max_size_arr, or_dts, size_bits[65], misfits;
     void *resv_map;           /* the reserved address space (livetab.c), or NULL */
     unsigned char *resv_base; /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
@@ -309,12 +310,12 @@ static PS_ALWAYS_INLINE unsigned livetab_size_bucket(uint64_t size)
  * holds, past the 16-byte entry's widths, do not count). */
 static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
 {
-    if (b->site > t->max_site && b->site < (1u << 18))
-        t->max_site = b->site;
-    if (b->fn > t->max_fn && b->fn < 32)
-        t->max_fn = b->fn;
-    if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts && b->ts - t->t0 < (1ull << 44))
-        t->max_dts = b->ts - t->t0;
+    if (b->site < (1u << 18))
+        t->or_site |= b->site;
+    if (b->fn < 32)
+        t->or_fn |= b->fn;
+    if (b->ts >= t->t0 && b->ts - t->t0 < (1ull << 44))
+        t->or_dts |= b->ts - t->t0;
     t->size_bits[livetab_size_bucket(b->size)]++;
 }
 
@@ -322,12 +323,9 @@ static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
  * tests), dts its time since t0; and the largest size an array entry holds. */
 static PS_ALWAYS_INLINE void livetab_note_fit(livetab_t *t, const livetab_blk_t *b, uint64_t dts)
 {
-    if (b->site > t->max_site)
-        t->max_site = b->site;
-    if (b->fn > t->max_fn)
-        t->max_fn = b->fn;
-    if (dts > t->max_dts)
-        t->max_dts = dts;
+    t->or_site |= b->site;
+    t->or_fn |= b->fn;
+    t->or_dts |= dts;
     t->size_bits[livetab_size_bucket(b->size)]++;
     if (b->size > t->max_size_arr)
         t->max_size_arr = b->size;
