@@ -349,6 +349,12 @@ static void lay_derive(livetab_t *t)
     f->sz_dead = livetab_sz_dead(l);
     f->sz_side = livetab_sz_side(l);
     f->keep_dead = ~livetab_mask(l->w_ts + l->w_size);
+    f->mul_size = 1ull << f->sh_size;
+    f->mul_site = 1ull << f->sh_site;
+    f->mul_fn = 1ull << f->sh_fn;
+    f->size_at = f->m_size << f->sh_size;
+    f->side_at = f->sz_side << f->sh_size;
+    f->dead_at = f->sz_dead << f->sh_size;
 }
 
 /* Entry v of layout `from` in layout `to` (which holds its values: see the top). */

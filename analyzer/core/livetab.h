@@ -84,6 +84,11 @@ typedef struct livetab_f12_s {
     unsigned sh_size, sh_site, sh_fn;      /* field shifts (ts at 0) */
     uint64_t sz_dead, sz_side;             /* the size field's reserved values */
     uint64_t keep_dead;                    /* a kill keeps these bits (key, fn, site) */
+    /* the fused paths' (livetab_put12, livetab_take12): 1 << sh_* (a field packed by a
+     * multiply, not a shift by a count in cl), the size field where it lies (its mask, its two
+     * reserved values: tested in place, shifted down only for a live block's size) */
+    uint64_t mul_size, mul_site, mul_fn;
+    uint64_t size_at, side_at, dead_at;
 } livetab_f12_t;
 
 typedef struct livetab_s {
@@ -627,16 +632,16 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
     int was = LIVETAB_ABSENT;
     unsigned char *e = s + i * 12;
     if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
-        const uint64_t lo = livetab_ld64(e), sz = (lo >> f->sh_size) & f->m_size;
-        if (PS_UNLIKELY(sz == f->sz_side))
+        const uint64_t lo = livetab_ld64(e), szf = lo & f->size_at;
+        if (PS_UNLIKELY(szf == f->side_at))
             return LIVETAB_GENERAL;
-        if (sz == f->sz_dead) {
+        if (szf == f->dead_at) {
             was = LIVETAB_DEAD;
         } else {
             was = LIVETAB_LIVE;
             old->site = (uint32_t)((lo >> f->sh_site) & f->m_site);
             old->fn = (uint8_t)((lo >> f->sh_fn) & f->m_fn);
-            old->size = sz;
+            old->size = szf >> f->sh_size;
             old->ts = t->t0 + (lo & f->m_ts);
         }
     } else { /* a new entry at i: the run up to the next empty slot moves up by one */
@@ -659,8 +664,8 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
     livetab_note_fit(t, b, dts);
     /* (the key's low 11 bits at the top of lo, key << 53, and the rest in hi, key >> 11: kw
      * is key << 21) */
-    const uint64_t lo = kw << 32 | (uint64_t)b->fn << f->sh_fn |
-                        (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
+    const uint64_t lo = kw << 32 | (uint64_t)b->fn * f->mul_fn |
+                        (uint64_t)b->site * f->mul_site | b->size * f->mul_size | dts;
     const uint32_t hi = (uint32_t)(kw >> 32);
     memcpy(e, &lo, sizeof lo);
     memcpy(e + 8, &hi, sizeof hi);
@@ -692,20 +697,20 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
     }
     unsigned char *e = s + i * 12;
     uint64_t lo = livetab_ld64(e);
-    const uint64_t sz = (lo >> f->sh_size) & f->m_size;
-    if (PS_UNLIKELY(sz == f->sz_side))
+    const uint64_t szf = lo & f->size_at;
+    if (PS_UNLIKELY(szf == f->side_at))
         return LIVETAB_GENERAL;
     b->site = (uint32_t)((lo >> f->sh_site) & f->m_site);
     b->fn = (uint8_t)((lo >> f->sh_fn) & f->m_fn);
     t->last_state = -1; /* (the latest find's state is gone) */
-    if (sz == f->sz_dead) {
+    if (szf == f->dead_at) {
         b->size = b->ts = 0;
         return LIVETAB_DEAD;
     }
-    b->size = sz;
+    b->size = szf >> f->sh_size;
     b->ts = t->t0 + (lo & f->m_ts);
     /* key, site and fn stay; size becomes the mark, ts 0 */
-    lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
+    lo = (lo & f->keep_dead) | f->dead_at;
     memcpy(e, &lo, sizeof lo);
     t->live--;
     uint64_t dead = t->dead + 1;
