@@ -77,10 +77,13 @@ struct livetab_side_s {
 #define HUGE_MIN (4u << 20)
 #define HUGE_ALIGN (2u << 20)
 
-/* A zeroed array of `bytes`: calloc, or for HUGE_MIN bytes and more an mmap on a 2 MiB
- * boundary with transparent huge pages asked for. */
+/* A zeroed array of `bytes` and LIVETAB_END_PAD more (zeros, never written: an empty slot
+ * past the last, livetab.h): calloc, or for HUGE_MIN bytes and more an mmap on a 2 MiB
+ * boundary with transparent huge pages asked for. (The reservation has room past any array
+ * it holds, never written either: nslots never shrinks there.) */
 static unsigned char *arr_alloc(size_t bytes)
 {
+    bytes += LIVETAB_END_PAD;
     if (bytes < HUGE_MIN)
         return calloc(bytes ? bytes : 1, 1);
     size_t len = (bytes + HUGE_ALIGN - 1) & ~(size_t)(HUGE_ALIGN - 1);
@@ -101,6 +104,7 @@ static unsigned char *arr_alloc(size_t bytes)
 
 static void arr_free(unsigned char *a, size_t bytes)
 {
+    bytes += LIVETAB_END_PAD;
     if (bytes < HUGE_MIN)
         free(a);
     else if (a)
