@@ -48,7 +48,7 @@
 
 /* replay_prefetch keeps the places of at most this many blocks for replay_events to
  * prefetch, one with each event (more: at once). */
-#define REPLAY_PF_MAX 32
+#define REPLAY_PF_MAX 64 /* (pass.c's PASS_SPAN_BATCH) */
 
 /* The hot-site cache's entries (state_t.hot), a power of two. */
 #define REPLAY_HOT_N 64
@@ -125,7 +125,7 @@ typedef struct state_s {
     size_t pl_map_cap, pl_map_n;
     /* the latest allocation's stack and thread (hot_tid: UINT64_MAX before any), its site and
      * block table value (the site, or its placement where by_thread); behind it, those of the
-     * latest allocations' stacks and threads, direct-mapped (replay_hot_slot): site_hot. (The
+     * latest allocations' stacks and threads, direct-mapped (replay_hot_slot). (The
      * latest one alone missed at every allocation of kvstore, which alternates stacks; churn
      * finds it there.) */
     uint64_t hot_tid;
@@ -356,23 +356,6 @@ static PS_NOINLINE int site_placement(state_t *st, const pass_event_t *e, replay
     st->hot_si = si;
     st->hot_v = *v;
     return 0;
-}
-
-/* site_placement for an allocation whose stack and thread are not the latest one's: from
- * st->hot where they are there (then the latest), else site_placement. Out of line: the
- * allocation's path stays as it was with the latest one alone (inline, it cost churn's main
- * thread ~2 instructions an allocation in the block table's put, compiled otherwise). */
-static PS_NOINLINE int site_hot(state_t *st, const pass_event_t *e, uint32_t *v)
-{
-    replay_hot_t *h = &st->hot[replay_hot_slot(e->stack, e->tid)];
-    if (PS_LIKELY(e->stack == h->stack && e->tid == h->tid)) {
-        st->hot_tid = e->tid;
-        st->hot_stack = e->stack;
-        st->hot_si = h->si;
-        st->hot_v = *v = h->v;
-        return 0;
-    }
-    return site_placement(st, e, h, v);
 }
 
 static void placements_free(state_t *st)
@@ -624,8 +607,18 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, replay_t *rp, const event_t
     }
     if (PS_LIKELY(e->tid == st->hot_tid && e->stack == st->hot_stack)) {
         v = st->hot_v; /* (the latest allocation's stack and thread) */
-    } else if ((rc = site_hot(st, e, &v)) < 0) {
-        return rc;
+    } else {
+        /* st->hot, inline (kvstore's allocations alternate three stacks: a function out of
+         * line for this was ~34 instructions an allocation there, ~3 M calls for 1 M keys) */
+        replay_hot_t *h = &st->hot[replay_hot_slot(e->stack, e->tid)];
+        if (PS_LIKELY(e->stack == h->stack && e->tid == h->tid)) {
+            st->hot_tid = e->tid;
+            st->hot_stack = e->stack;
+            st->hot_si = h->si;
+            st->hot_v = v = h->v;
+        } else if ((rc = site_placement(st, e, h, &v)) < 0) {
+            return rc;
+        }
     }
     livetab_blk_t ob = {0, 0, 0, 0}, *old = &ob; /* (set where the address was live) */
     livetab_blk_t l = {e->size, e->ts, v, e->fn}; /* a dead entry is reused in place */
@@ -650,7 +643,7 @@ static PS_ALWAYS_INLINE int event_alloc(state_t *st, replay_t *rp, const event_t
         if (PS_UNLIKELY(sampled))
             est_release(st, os, old->size, e->ts, false, false);
     }
-    si = st->hot_si; /* (the latest, site_hot's too: a load, not kept across the put) */
+    si = st->hot_si; /* (the latest, set above too: a load, not kept across the put) */
     replay_site_t *site = &rp->sites[si];
     st->tmp_size = e->size;
     st->tmp_site = si;

@@ -84,6 +84,11 @@ typedef struct livetab_f12_s {
     unsigned sh_size, sh_site, sh_fn;      /* field shifts (ts at 0) */
     uint64_t sz_dead, sz_side;             /* the size field's reserved values */
     uint64_t keep_dead;                    /* a kill keeps these bits (key, fn, site) */
+    /* the fused paths' (livetab_put12, livetab_take12): 1 << sh_* (a field packed by a
+     * multiply, not a shift by a count in cl), the size field where it lies (its mask, its two
+     * reserved values: tested in place, shifted down only for a live block's size) */
+    uint64_t mul_size, mul_site, mul_fn;
+    uint64_t size_at, side_at, dead_at;
 } livetab_f12_t;
 
 typedef struct livetab_s {
@@ -100,11 +105,12 @@ typedef struct livetab_s {
     size_t side_cap, side_n;
     uint64_t live, dead, peak_live;             /* blocks, side table's included */
     uint64_t rebuilds, dead_dropped, relayouts; /* relayouts: rebuilds for a layout */
-    /* what the next layout must hold: the largest site, function, size (of entries in the
-     * array) and time seen; allocations by the bit length of their size (size 0 counted with
-     * the 1-bit ones: livetab_size_bucket); blocks whose data went to the side table since
-     * the last rebuild */
-    uint64_t max_site, max_fn, max_size_arr, max_dts, size_bits[65], misfits;
+    /* what the next layout must hold: the sites, functions and times seen, each ORed
+     * together (a bit length is all a layout takes from them: the OR's is the largest
+     * value's, an OR into memory a block, no compare); the largest size of the entries in the
+     * array; allocations by the bit length of their size (size 0 counted with the 1-bit ones:
+     * livetab_size_bucket); blocks whose data went to the side table since the last rebuild */
+    uint64_t or_site, or_fn, max_size_arr, or_dts, size_bits[65], misfits;
     void *resv_map;           /* the reserved address space (livetab.c), or NULL */
     unsigned char *resv_base; /* its 2 MiB-aligned start: slots once the array is large */
     int resv_failed;
@@ -309,12 +315,12 @@ static PS_ALWAYS_INLINE unsigned livetab_size_bucket(uint64_t size)
  * holds, past the 16-byte entry's widths, do not count). */
 static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
 {
-    if (b->site > t->max_site && b->site < (1u << 18))
-        t->max_site = b->site;
-    if (b->fn > t->max_fn && b->fn < 32)
-        t->max_fn = b->fn;
-    if (b->ts >= t->t0 && b->ts - t->t0 > t->max_dts && b->ts - t->t0 < (1ull << 44))
-        t->max_dts = b->ts - t->t0;
+    if (b->site < (1u << 18))
+        t->or_site |= b->site;
+    if (b->fn < 32)
+        t->or_fn |= b->fn;
+    if (b->ts >= t->t0 && b->ts - t->t0 < (1ull << 44))
+        t->or_dts |= b->ts - t->t0;
     t->size_bits[livetab_size_bucket(b->size)]++;
 }
 
@@ -322,12 +328,9 @@ static PS_ALWAYS_INLINE void livetab_note(livetab_t *t, const livetab_blk_t *b)
  * tests), dts its time since t0; and the largest size an array entry holds. */
 static PS_ALWAYS_INLINE void livetab_note_fit(livetab_t *t, const livetab_blk_t *b, uint64_t dts)
 {
-    if (b->site > t->max_site)
-        t->max_site = b->site;
-    if (b->fn > t->max_fn)
-        t->max_fn = b->fn;
-    if (dts > t->max_dts)
-        t->max_dts = dts;
+    t->or_site |= b->site;
+    t->or_fn |= b->fn;
+    t->or_dts |= dts;
     t->size_bits[livetab_size_bucket(b->size)]++;
     if (b->size > t->max_size_arr)
         t->max_size_arr = b->size;
@@ -402,6 +405,11 @@ static PS_ALWAYS_INLINE int livetab_find_w(livetab_t *t, uint64_t ptr, livetab_b
 /* ---- the 12-byte layout (a large table's usual one), with t->f12's masks --------------- */
 
 #define LIVETAB_P12_BITS 53 /* payload bits of a 12-byte entry */
+
+/* The array's bytes are followed by this many zeros, never written (livetab.c): the slot past
+ * the last reads as empty, which stops the fused 12-byte paths' probes without a bound test
+ * an entry (kvstore 300000 750000: the main thread's instructions -1.2%). */
+#define LIVETAB_END_PAD 16
 #define LIVETAB_P12_MASK ((1ull << LIVETAB_P12_BITS) - 1)
 
 /* livetab_find for 12-byte entries (t->lay.stride == 12 or an empty table, stride 0). */
@@ -453,8 +461,10 @@ static PS_ALWAYS_INLINE int livetab_find(livetab_t *t, uint64_t ptr, livetab_blk
 }
 
 /* An insertion shifts a run of at most this many entries inline (a longer one: the general
- * path, livetab.c). */
-#define LIVETAB_SHIFT_INLINE 16
+ * path, livetab.c, which finds the entry again and moves the run with memmove: ~900
+ * instructions; kvstore 300000 750000 took it 9,600 times at 16, the main thread's
+ * instructions 895.5 -> 888.2 M at 64). */
+#define LIVETAB_SHIFT_INLINE 64
 
 /* livetab_set for the 16-byte layout, on 64-bit halves. */
 static PS_ALWAYS_INLINE int livetab_set_w(livetab_t *t, uint64_t ptr, const livetab_blk_t *b)
@@ -623,31 +633,33 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
     if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
         __builtin_unreachable();
     unsigned char *s = t->slots;
-    uint64_t k = 0;
-    while (i < n && (k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
+    uint64_t k;
+    /* (slot n reads as empty: LIVETAB_END_PAD; a key is not 0, so no hit there) */
+    while ((k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
         i++;
     int was = LIVETAB_ABSENT;
     unsigned char *e = s + i * 12;
-    if (i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
-        const uint64_t lo = livetab_ld64(e), sz = (lo >> f->sh_size) & f->m_size;
-        if (PS_UNLIKELY(sz == f->sz_side))
+    if ((k ^ kw) >> LIVETAB_KEY_SHIFT == 0) {
+        const uint64_t lo = livetab_ld64(e), szf = lo & f->size_at;
+        if (PS_UNLIKELY(szf == f->side_at))
             return LIVETAB_GENERAL;
-        if (sz == f->sz_dead) {
+        if (szf == f->dead_at) {
             was = LIVETAB_DEAD;
         } else {
             was = LIVETAB_LIVE;
             old->site = (uint32_t)((lo >> f->sh_site) & f->m_site);
             old->fn = (uint8_t)((lo >> f->sh_fn) & f->m_fn);
-            old->size = sz;
+            old->size = szf >> f->sh_size;
             old->ts = t->t0 + (lo & f->m_ts);
         }
     } else { /* a new entry at i: the run up to the next empty slot moves up by one */
         size_t j = i;
         if (t->used >= t->limit)
             return LIVETAB_GENERAL; /* a rebuild first */
-        while (j < n && j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(s + j * 12 + 4))
+        /* (slot n reads as empty: j stops there at the latest) */
+        while (j - i < LIVETAB_SHIFT_INLINE && livetab_ld64(s + j * 12 + 4))
             j++;
-        if (j == n || j - i == LIVETAB_SHIFT_INLINE)
+        if (j >= n || j - i == LIVETAB_SHIFT_INLINE)
             return LIVETAB_GENERAL;
         for (unsigned char *d = s + j * 12; d > e; d -= 12) {
             uint64_t a = livetab_ld64(d - 12);
@@ -661,8 +673,8 @@ static PS_ALWAYS_INLINE int livetab_put12(livetab_t *t, uint64_t ptr, const live
     livetab_note_fit(t, b, dts);
     /* (the key's low 11 bits at the top of lo, key << 53, and the rest in hi, key >> 11: kw
      * is key << 21) */
-    const uint64_t lo = kw << 32 | (uint64_t)b->fn << f->sh_fn |
-                        (uint64_t)b->site << f->sh_site | b->size << f->sh_size | dts;
+    const uint64_t lo = kw << 32 | (uint64_t)b->fn * f->mul_fn |
+                        (uint64_t)b->site * f->mul_site | b->size * f->mul_size | dts;
     const uint32_t hi = (uint32_t)(kw >> 32);
     memcpy(e, &lo, sizeof lo);
     memcpy(e + 8, &hi, sizeof hi);
@@ -685,29 +697,30 @@ static PS_ALWAYS_INLINE int livetab_take12(livetab_t *t, uint64_t ptr, livetab_b
     if (i >= n) /* (a home is below nhome, below nslots: no test for it) */
         __builtin_unreachable();
     unsigned char *s = t->slots;
-    uint64_t k = 0;
-    while (i < n && (k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
+    uint64_t k;
+    /* (slot n reads as empty: LIVETAB_END_PAD; a key is not 0, so no hit there) */
+    while ((k = livetab_ld64(s + i * 12 + 4)) - 1 < kw - 1)
         i++;
-    if (!(i < n && (k ^ kw) >> LIVETAB_KEY_SHIFT == 0)) {
+    if ((k ^ kw) >> LIVETAB_KEY_SHIFT != 0) {
         t->last_state = -1;
         return LIVETAB_ABSENT;
     }
     unsigned char *e = s + i * 12;
     uint64_t lo = livetab_ld64(e);
-    const uint64_t sz = (lo >> f->sh_size) & f->m_size;
-    if (PS_UNLIKELY(sz == f->sz_side))
+    const uint64_t szf = lo & f->size_at;
+    if (PS_UNLIKELY(szf == f->side_at))
         return LIVETAB_GENERAL;
     b->site = (uint32_t)((lo >> f->sh_site) & f->m_site);
     b->fn = (uint8_t)((lo >> f->sh_fn) & f->m_fn);
     t->last_state = -1; /* (the latest find's state is gone) */
-    if (sz == f->sz_dead) {
+    if (szf == f->dead_at) {
         b->size = b->ts = 0;
         return LIVETAB_DEAD;
     }
-    b->size = sz;
+    b->size = szf >> f->sh_size;
     b->ts = t->t0 + (lo & f->m_ts);
     /* key, site and fn stay; size becomes the mark, ts 0 */
-    lo = (lo & f->keep_dead) | f->sz_dead << f->sh_size;
+    lo = (lo & f->keep_dead) | f->dead_at;
     memcpy(e, &lo, sizeof lo);
     t->live--;
     uint64_t dead = t->dead + 1;
@@ -880,6 +893,14 @@ static PS_ALWAYS_INLINE int livetab_take(livetab_t *t, uint64_t ptr, livetab_blk
     return was;
 }
 
+/* The entries from a home on that the prefetches below cover (the lines of the first and the
+ * last). kvstore 1 M keys (12-byte entries, 8 M events): of the lookups that find their key
+ * (releases, dead entries reused), 6.7% read a line past the first three entries' lines and
+ * 0.8% past the first five's; of the insertions (their scan to the next empty slot), 7.6% and
+ * 4.6%; for 1.5 and 1.88 lines prefetched an event. Five: the report's pass thread ~5% less
+ * cpu time (medians of 30 interleaved runs; four: ~1%). */
+#define LIVETAB_PF_ENTRIES 5
+
 /* Starts loading ptr's first slot into the cache (a hint: no effect on the contents). A
  * reader that knows the next addresses a few events ahead hides the memory latency. Always
  * inlined (the replay's prefetch hook is this and nothing else: one call less per event);
@@ -891,15 +912,15 @@ static PS_ALWAYS_INLINE void livetab_prefetch(const livetab_t *t, uint64_t ptr)
         const unsigned char *e =
             t->slots + livetab_home(livetab_perm43(ptr >> 4), t->nhome) * t->lay.stride;
         __builtin_prefetch(e);
-        /* the next line where the run's first three entries reach it (the same line: the
-         * second prefetch merges with the first's fill, no second line fetched) */
-        __builtin_prefetch(e + 3 * t->lay.stride - 1);
+        /* the next line where the run's first LIVETAB_PF_ENTRIES entries reach it (the same
+         * line: the second prefetch merges with the first's fill, no second line fetched) */
+        __builtin_prefetch(e + LIVETAB_PF_ENTRIES * t->lay.stride - 1);
     }
 }
 
 /* livetab_prefetch in two steps, for a reader that computes the places of a batch at once
  * and prefetches them one at a time later (livetab_prefetch_entry): the home entries of n
- * addresses, the first at ptr and each `step` bytes after the one before (a field of an array
+ * addresses (seldom the entry before one: below), the first at ptr and each `step` bytes after the one before (a field of an array
  * of structs), into out. An address that does not fit (a failed allocation's 0) gets a home of
  * no use but in the array, or none without one (slots NULL, nhome 0); a place computed before
  * a rebuild prefetches lines of no use: never a fault. The table's fields are read once (the
@@ -910,17 +931,25 @@ static PS_ALWAYS_INLINE void livetab_home_entries(const livetab_t *t, const uint
     const unsigned char *const slots = t->slots;
     const size_t nhome = t->nhome, stride = t->lay.stride;
     const unsigned char *p = (const unsigned char *)ptr;
+    /* livetab_kw43(a >> 4) without the group's bits (the low LIVETAB_GROUP_BITS of the key, the
+     * last 4 + LIVETAB_GROUP_BITS bits of a above its alignment), near enough for a prefetch:
+     * they add less than 2^24 to the 64-bit key word, which moves a home by one slot at most, for
+     * about one address in 2^(43 - log2 nhome) (66 of 50 M random ones for 3.7 M home slots);
+     * the product of a with them clear by the multiplier 4 bits lower is the word itself (two
+     * instructions, not five) */
+    const uint64_t group = ((uint64_t)LIVETAB_GROUP_MASK + 1) << 4;
     for (size_t i = 0; i < n; i++, p += step) {
         uint64_t a;
         memcpy(&a, p, sizeof a);
-        out[i] = slots + livetab_home_kw(livetab_kw43(a >> 4), nhome) * stride;
+        const uint64_t kw = (a & ~(group - 1)) * (0x9e3779b97f4a7c15ull << (LIVETAB_KEY_SHIFT - 4));
+        out[i] = slots + livetab_home_kw(kw, nhome) * stride;
     }
 }
 
 static PS_ALWAYS_INLINE void livetab_prefetch_entry(const livetab_t *t, const unsigned char *e)
 {
     __builtin_prefetch(e);
-    __builtin_prefetch(e + 3 * t->lay.stride - 1); /* (as livetab_prefetch) */
+    __builtin_prefetch(e + LIVETAB_PF_ENTRIES * t->lay.stride - 1); /* (as livetab_prefetch) */
 }
 
 /* The array is larger than a core's cache (1 MiB and more): prefetching pays. */

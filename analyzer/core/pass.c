@@ -521,10 +521,11 @@ static int stream_load(pass_t *P, stream_t *s)
  * batch's addresses handed to the prefetching sink before the one before is taken. The heap
  * replay prefetches them one with each event of that batch (replay_prefetch: a burst of all
  * of them at once, 128 lines for a batch of 64, stalled the pass thread at the prefetch
- * instructions when it did that: ~25% of its cpu-clock samples on kvstore 1M keys); 32, not
- * 16, since: fewer calls (callgrind, kvstore 300k keys: the pass thread's instructions 936 M
- * -> 915 M for 2.4 M events), the blocks still asked for ~2 us ahead. */
-#define PASS_SPAN_BATCH 32
+ * instructions when it did that: ~25% of its cpu-clock samples on kvstore 1M keys); 64, not
+ * 16 or 32, since: fewer calls (callgrind, kvstore 300k keys: the pass thread's instructions
+ * 936 M -> 915 M for 2.4 M events at 32, 937.0 M -> 926.5 M from 32 to 64), the blocks asked
+ * for ~4 us ahead (~120 lines, 8 KiB of the core's 48 KiB level 1). */
+#define PASS_SPAN_BATCH 64
 _Static_assert(PASS_SPAN_BATCH <= PASS_BATCH_MAX, "a span's batch is an analysis's batch");
 
 /* Hands the span's addresses up to `limit` (excluded) to the prefetching sink, each once. */
