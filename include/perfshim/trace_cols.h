@@ -463,12 +463,12 @@ ps_cols_enc_rank(ps_cols_enc_t *e, uint64_t ptr, uint32_t hi, uint64_t base, uin
          * the words, 0, 1 or 2 times, mispredicted ~0.8 a free) the 128 bits from seq on,
          * out of seq's word and the next two (those past the latest masked off), counted up
          * to the latest: no branch */
-        const unsigned s = (unsigned)(seq & 63);
+        const unsigned o = (unsigned)(seq & 63);
         const uint64_t k = seq >> 6, all = ~(uint64_t)0;
         const uint64_t b = e->live[(k + 1) & (PS_COLS_WINDOW / 64 - 1)];
         const uint64_t c = e->live[(k + 2) & (PS_COLS_WINDOW / 64 - 1)];
-        const uint64_t w0 = a >> s | (b << 1) << (63 - s); /* bit 0: seq's, clear */
-        const uint64_t w1 = b >> s | (c << 1) << (63 - s);
+        const uint64_t w0 = a >> o | (b << 1) << (63 - o); /* bit 0: seq's, clear */
+        const uint64_t w1 = b >> o | (c << 1) << (63 - o);
         const unsigned d0 = d < 63 ? (unsigned)d : 63;
         const uint64_t m1 = d >= 64 ? all >> (127 - d) : 0;
         r = ps_cols_popcount(w0 & all >> (63 - d0)) + ps_cols_popcount(w1 & m1);
