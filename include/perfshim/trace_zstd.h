@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 #ifndef ZSTD_STATIC_LINKING_ONLY
-#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_stableInBuffer, ZSTD_c_stableOutBuffer */
+#define ZSTD_STATIC_LINKING_ONLY /* the stable buffers, ZSTD_compressSequences, ZSTD_frameHeaderSize */
 #endif
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -66,17 +66,18 @@ static inline size_t ps_cols_frame_lz(ZSTD_CCtx *c, unsigned char *dst, size_t c
                                       const ps_cols_hdr_t *hd, unsigned i0, unsigned i1,
                                       double col_bytes[PS_COL_N + 1])
 {
+    /* the frame's bytes: src[start, fend) (the header with column 0, the tail with the last) */
     size_t start = sizeof *hd;
     for (unsigned i = 0; i < i0; i++)
         start += hd->col_len[i];
-    if (i0 == 0)
-        start = 0;
-    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
-    size_t fend = i0 == 0 ? sizeof *hd : start;
+    size_t fend = start;
     for (unsigned i = i0; i < i1; i++)
         fend += hd->col_len[i];
+    if (i0 == 0)
+        start = 0;
     if (i1 == PS_COL_N)
         fend = len;
+    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
     ZSTD_CCtx_setPledgedSrcSize(c, fend - start);
     ZSTD_outBuffer ob = {dst, cap, 0};
     /* one input for the frame (stable): each column adds to its size */
@@ -150,9 +151,9 @@ static inline unsigned ps_cols_lit_ends(size_t *ends, unsigned nends, size_t at,
 static inline void ps_cols_lit_account(const unsigned char *f, size_t n, const unsigned char *bcol,
                                        unsigned ne, double col_bytes[PS_COL_N + 1])
 {
-    static const unsigned char fcs[4] = {0, 2, 4, 8}, did[4] = {0, 1, 2, 4};
-    const unsigned fhd = f[4], single = (fhd >> 5) & 1;
-    size_t at = 4 + 1 + !single + did[fhd & 3] + (single && !(fhd >> 6) ? 1 : fcs[fhd >> 6]);
+    size_t at = ZSTD_frameHeaderSize(f, n);
+    if (ZSTD_isError(at))
+        at = n; /* (not a frame ps_cols_frame_lit made: all of it to the rest) */
     col_bytes[PS_COL_N] += (double)at;
     for (unsigned k = 0; k < ne && at + 3 <= n; k++) {
         const uint32_t bh = f[at] | (uint32_t)f[at + 1] << 8 | (uint32_t)f[at + 2] << 16;
