@@ -326,6 +326,70 @@ TEST(unmatched_releases_first)
     analyses_free(&rp, NULL, NULL);
 }
 
+/* One thread whose allocations alternate three sites, as kvstore's node, key and value do (the
+ * fast run's copies that go on across sites): 300 rounds, each a malloc at stack 1 (100 B),
+ * 2 (200 B), 3 (300 B), 10 ns apart, then their frees from the latest (stack 3's release
+ * right after its allocation: one site twice, where a run is tried; it stops at stack 2, and
+ * the run goes across sites from then on). Every count known: each
+ * site 300 allocations and releases of its size, all short-lived (50 ns or less), a same-size
+ * cycle at each allocation but the first (its thread released that size there last), every
+ * release within K = 8 allocations of its block, and stack 3's temporary (no allocation of
+ * the thread between it and its release; stacks 1 and 2 had the later ones'). */
+TEST(alternating_sites)
+{
+    synth_buf_t f = {0}, a = {0};
+    synth_file_begin(&f, PERFSHIM_TRACE_VERSION, 10, 1000, "/x", "x", 2);
+    static const uint64_t ips[] = {0x401000, 0x402000};
+    for (uint32_t id = 1; id <= 3; id++)
+        synth_stack(&a, id, 2, ips);
+    synth_thread(&a, PS_REC_THREAD_START, 10, 1001, "main");
+    const uint64_t rounds = 300;
+    for (uint64_t i = 0; i < rounds; i++) {
+        const uint64_t t0 = 1100 + 60 * i;
+        for (uint32_t id = 1; id <= 3; id++)
+            synth_alloc(&a, PS_FN_MALLOC, id, t0 + 10 * (id - 1), 0x1000 * id, 100 * id, 0);
+        for (uint32_t id = 3; id >= 1; id--) /* (3 first: two events of one site, a run) */
+            synth_free(&a, t0 + 60 - 10 * id, 0x1000 * id);
+    }
+    ps_rec_end_t end = {.ts = 1100 + 60 * rounds};
+    synth_end(&a, &end);
+    ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = (uint32_t)(6 * rounds + 2),
+                           .t_first = 1001, .t_last = end.ts};
+    synth_chunk(&f, &a, &h, 1);
+    const char *tmp = getenv("TMPDIR");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pspressure.%d.alternating.trace", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    synth_save(&f, path);
+    synth_buf_free(&f);
+    synth_buf_free(&a);
+    replay_t rp;
+    char err[512];
+    analysis_params_t pa = {10000, 8};
+    int rc = analyses_load_params(path, ANALYSIS_PRESSURE, &pa, &rp, NULL, err, sizeof err);
+    unlink(path);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(99);
+    }
+    const pressure_t *P = rp.pressure;
+    assert_true(P != NULL);
+    for (uint32_t id = 1; id <= 3; id++) {
+        const pressure_site_t *s = site(P, id);
+        assert_true(s != NULL);
+        expect_u64_eq(s->allocations, rounds);
+        expect_u64_eq(s->bytes, rounds * 100 * id);
+        expect_u64_eq(s->releases, rounds);
+        expect_u64_eq(s->short_lived, rounds);
+        expect_u64_eq(s->short_lived_bytes, rounds * 100 * id);
+        expect_u64_eq(s->same_size_cycles, rounds - 1);
+        expect_u64_eq(s->within_k, rounds);
+        expect_u64_eq(s->temporary, id == 3 ? rounds : 0);
+        expect_u64_eq(s->size_min, 100 * id);
+    }
+    analyses_free(&rp, NULL, NULL);
+}
+
 int main(void)
 {
     static const test_case tests[] = {
@@ -334,6 +398,7 @@ int main(void)
         TEST_ENTRY(cross_thread_locks_peak),
         TEST_ENTRY(window_and_peaks_alone),
         TEST_ENTRY(unmatched_releases_first),
+        TEST_ENTRY(alternating_sites),
     };
     return test_run(tests, sizeof tests / sizeof tests[0]);
 }
