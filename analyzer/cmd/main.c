@@ -128,14 +128,11 @@ static void main_usage(FILE *f)
     PS_ENV_OPTIONS(PS_INT, PS_STR)
 #undef PS_INT
 #undef PS_STR
-    fputs("Read by `perfshim record`:\n"
-          "  PERFSHIM_LIB        path of libperfshim.so to preload\n"
-          "Read by `perfshim report`, `locks` and `check`:\n"
-          "  PERFSHIM_MAX_MEMORY_MB  most MiB the decompressed chunks may hold at once\n"
-          "                      (16..1048576, default 512)\n"
-          "\n"
-          "See perfshim(1).\n",
-          f);
+    fputs("Environment read by the commands:\n", f);
+#define PS_CMD(env, who, help) usage_env(f, env, help, "read by %s", who);
+    PS_CMD_ENV(PS_CMD)
+#undef PS_CMD
+    fputs("\nSee perfshim(1).\n", f);
 }
 
 #ifdef HAVE_CXA_DEMANGLE

@@ -12,6 +12,12 @@
  *   STR(field, "PERFSHIM_NAME", "default", "help")          a string, parsed by hand in
  *                                                            options.c ("" default: unset)
  * Listed in the order --help and the man page show them.
+ *
+ * PS_CMD_ENV: the variables the perfshim commands themselves read (never the shim), each read
+ * with getenv where it is used; the same two outputs print them (`gen-man-env --commands`).
+ * tests/integration/man_env.sh fails on a getenv("PERFSHIM_...") in analyzer/ not listed here.
+ *
+ *   CMD("PERFSHIM_NAME", "the commands that read it", "help")
  */
 #ifndef PERFSHIM_ENV_OPTIONS_H
 #define PERFSHIM_ENV_OPTIONS_H
@@ -67,6 +73,24 @@
         "the stack on every event), libunwind (a full walk every event)")                      \
     STR(report_file, "PERFSHIM_REPORT_FILE", "",                                               \
         "set by perfshim record: the file each traced process appends its trace's path to")
+
+#define PS_CMD_ENV(CMD)                                                                        \
+    CMD("PERFSHIM_LIB", "perfshim record",                                                     \
+        "path of the libperfshim.so to preload, tried first")                                  \
+    CMD("PERFSHIM_LIBEXEC", "perfshim replay",                                                 \
+        "directory of perfshim-replay-driver, tried first (then beside perfshim, "             \
+        "../libexec/perfshim/, the build tree and LIBEXECDIR/perfshim)")                       \
+    CMD("PERFSHIM_MAX_MEMORY_MB", "report, locks, check and the other readers",                \
+        "most MiB the decompressed chunks may hold at once (16..1048576, default 512): a "     \
+        "trace needs one chunk per thread whose events are still being merged (at most 4 MiB " \
+        "each, 64 KiB with the default PERFSHIM_BUFFER_KB); one that needs more, whatever its " \
+        "headers claim, is refused with exit 2 and a line naming this variable")               \
+    CMD("PERFSHIM_NO_PREFETCH", "every reader",                                                \
+        "testing only: set, the trace is decoded and symbolized on the command's own thread "  \
+        "(no second core)")                                                                    \
+    CMD("PERFSHIM_PRESSURE_THREAD", "report",                                                  \
+        "testing only: 1 runs the pressure analysis on a thread of its own, 0 on the pass's "  \
+        "(default: its own with more than two CPUs)")
 
 /* For a use that takes one kind only: PS_ENV_OPTIONS(PS_X, PS_ENV_NONE). */
 #define PS_ENV_NONE(...)
