@@ -3,7 +3,8 @@
  *
  * Cost budget: the same as a malloc hook (guard, real call, clock, unwind, 40-byte record)
  * plus one indirect call; a delete also unwinds when PERFSHIM_FREE_STACKS >= 1 (default), the
- * price of showing the release's stack in heap-error reports (see docs/architecture.md).
+ * price of showing the release's stack in heap-error reports (see docs/internals.md "C++ new
+ * and delete").
  * The mangled names are those of the x86-64 / aarch64 Itanium ABI with a 64-bit size_t
  * ("m" = unsigned long); std::align_val_t is passed as a size_t and std::nothrow_t const& as a
  * pointer, which is how the real operators receive them.

@@ -18,7 +18,7 @@
  * distribution of mean N. So an allocation of s bytes is sampled with probability
  * p(s) = 1 - exp(-(s + 1)/N), independently of the others (the process is memoryless), and
  * the analyzer's Horvitz-Thompson estimate of a site's allocations is the sum of 1/p(s) over
- * its samples, of its bytes the sum of s/p(s) (docs/architecture.md "Sampled mode"). Until a
+ * its samples, of its bytes the sum of s/p(s) (docs/internals.md "Sampled mode"). Until a
  * sample is due an allocation costs the hook's guard, the real call, one subtraction and a
  * branch: no clock, no stack, no record. A sampled allocation is recorded as in full mode
  * (its stack walked with libunwind, not cached) and its address entered into the sampled set:

@@ -27,7 +27,7 @@
  *    this thread, and libunwind takes its own cache lock, then the loader's (its
  *    dl_iterate_phdr); unwinding there would take them in the reverse order.
  *
- * Stack budget (measured by tests/integration/stack_budget, docs/architecture.md "Stack
+ * Stack budget (measured by tests/integration/stack_budget, docs/internals.md "Stack
  * budget"): below the frame of the hook's caller, every hook that unwinds (malloc, calloc,
  * realloc, a new lock site of any lock or condvar function, the lock init functions) used at
  * most 3,512 bytes with PERFSHIM_UNWIND=libunwind (C++ new and delete: 3,640, measured by
@@ -109,7 +109,7 @@ uint64_t unwind_shallow_count(void);
  * with a signal frame (the interrupted frame's registers come from the signal context), a
  * walk that failed or went outside the thread's known stack, one deeper than
  * UCACHE_MAX_FRAMES, a recorder not inlined into the hook the app called (lock sites).
- * What it cannot see (docs/architecture.md "Stack cache"): a CFA computed by a DWARF
+ * What it cannot see (docs/internals.md "Stack cache"): a CFA computed by a DWARF
  * expression from other memory (dynamic stack realignment, DRAP) and code unloaded and
  * replaced at the same addresses while its frames' slots keep their values. Entries are per
  * thread (no sharing, no lock): UCACHE_ENTS of them, any number of one key (a set-associative
