@@ -103,6 +103,7 @@ static int io_failed;
 
 static pthread_t writer_thread;
 static int writer_running, writer_stop;
+static uint64_t events_dropped_low; /* of them (events_dropped), writer_drop's */
 static int writer_wanted; /* a second thread exists: start the thread at the next tick */
 static int writer_ended;  /* writer_end ran: no thread starts any more (until a resume) */
 
@@ -641,21 +642,57 @@ void writer_count_dropped(uint64_t events)
     ilock_unlock(&file_lock);
 }
 
+void writer_drop(const unsigned char *data, uint32_t len)
+{
+    ps_chunk_header_t ch = {0};
+    (void)chunk_scan_pack(data, len, NULL, &ch); /* counts; writes nothing */
+    /* (no message here: formatting one needs the stack this thread lacks; writer_end says) */
+    __atomic_fetch_add(&events_dropped_low, ch.nevents, __ATOMIC_RELAXED);
+    writer_count_dropped(ch.nevents);
+}
+
+unsigned char *writer_buf_wait(void)
+{
+    /* ~2 s at most, in 200 us naps: the writer thread empties a queue slot in well under
+     * that (one chunk's compression), unless it is stopping */
+    for (int i = 0; i < 10000; i++) {
+        ilock_lock(&q_lock);
+        int running = writer_running, full = q_count >= q_max;
+        ilock_unlock(&q_lock);
+        if (!running)
+            return NULL;
+        if (!full)
+            return writer_buf_new();
+        const struct timespec nap = {0, 200000};
+        nanosleep(&nap, NULL);
+    }
+    return NULL;
+}
+
 void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                    uint16_t flags)
+                    uint16_t flags, int low)
 {
     ilock_lock(&q_lock);
-    int ok = writer_running && q_count < q_max;
+    /* a low stack's buffer also waits for a writer thread still to come (writer_end writes
+     * what is queued when none came) */
+    int ok = (writer_running || (low && !__atomic_load_n(&writer_ended, __ATOMIC_ACQUIRE))) &&
+             q_count < q_max;
     if (ok) {
         queue[(q_head + q_count) % q_max] = (qitem_t){buf, off, len, seq, tid, flags};
         q_count++;
     }
+    int wake = ok && writer_running;
     ilock_unlock(&q_lock);
     if (!ok) { /* no writer thread (yet, or any more): write it here */
-        writer_write_now(buf + off, len, tid, seq, flags);
+        if (low)
+            writer_drop(buf + off, len);
+        else
+            writer_write_now(buf + off, len, tid, seq, flags);
         writer_buf_put(buf);
         return;
     }
+    if (!wake)
+        return;
     __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
     prim_futex_wake(&q_signal, 1);
 }
@@ -1042,6 +1079,20 @@ static void writer_end(int close_file)
         stamp_tick_stop(); /* the coarse clock again */
         flush_threads(w, 1);
     } else {
+        /* what low stacks queued for a writer thread that never came: written here */
+        for (;;) {
+            ilock_lock(&q_lock);
+            if (!q_count) {
+                ilock_unlock(&q_lock);
+                break;
+            }
+            qitem_t it = queue[q_head];
+            q_head = (q_head + 1) % q_max;
+            q_count--;
+            ilock_unlock(&q_lock);
+            writer_write_now(it.buf + it.off, it.len, it.tid, it.seq, it.flags);
+            writer_buf_put(it.buf);
+        }
         flush_threads_sync();
     }
     for (uint32_t pos = 0; final_recs && pos + sizeof(ps_rec_hdr_t) <= final_len;) {
@@ -1080,6 +1131,10 @@ static void writer_end(int close_file)
     internal_put(&e, sizeof e, w ? internal_flush_wctx : internal_flush_sync);
     internal_flush(w);
     ilock_unlock(&internal_lock);
+    uint64_t low = __atomic_exchange_n(&events_dropped_low, 0, __ATOMIC_RELAXED);
+    if (low)
+        PS_WARN("%llu events were dropped: threads with too little stack left to compress "
+                "them found the writer's queue full (PERFSHIM_QUEUE_MB)", (unsigned long long)low);
     if (io_failed) /* the END above may not have reached the file either: say it here */
         PS_WARN("%llu events were not written to the trace (it ends early)",
                 (unsigned long long)events_dropped);
@@ -1121,6 +1176,7 @@ void writer_after_fork_child(void)
     writer_stop = 0;
     q_signal = 0;
     events_written = events_dropped = chunks_written = chunks_inline = 0;
+    events_dropped_low = 0;
     io_failed = 0;
     internal_pos = internal_seq = 0;
 }

@@ -82,8 +82,14 @@ unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
 unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */
 void writer_buf_put(unsigned char *buf);
 uint32_t writer_buf_cap(void);
+/* low: the calling thread has no stack to compress on (tstate.h tstate_sink_t.enqueue) */
 void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                    uint16_t flags);
+                    uint16_t flags, int low);
+/* A fresh buffer once the writer thread made room in the queue (waits ~2 s at most); NULL
+ * without a writer thread or when the wait ran out. For a thread that cannot compress. */
+unsigned char *writer_buf_wait(void);
+/* Counts data's events (records as a producer wrote them) as dropped, with a warning once. */
+void writer_drop(const unsigned char *data, uint32_t len);
 void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
                       uint16_t flags);
 void writer_finish(void);
