@@ -17,6 +17,12 @@
  * Definite: d1 d2 y w d3 = 5 blocks, 248 + 8 N bytes; indirect: i1 i2 x xi i3 b2 + N = 6 + N
  * blocks, 100160 + 16 N bytes. With "ondemand", an on-demand scan (__lsan_do_recoverable_leak_
  * check) first: the same verdicts twice.
+ * With "register" instead: a block (reg, 48 bytes) whose one pointer is in r15, callee-saved
+ * (one the shim's frames on the way to the scan do not save, so only the scan's copy of the
+ * registers finds it), while the program calls __lsan_do_recoverable_leak_check: a root, so
+ * reachable (no entry); then the same with r15 cleared: definite (the control). The block's
+ * address is kept XORed meanwhile (no root) and it is freed after; make() runs as usual, so
+ * the exit scan's verdicts are those above.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +101,43 @@ __attribute__((noipa)) static void make(void)
     puts((uintptr_t)x < (uintptr_t)y ? "order x<y" : "order y<x");
 }
 
+#if defined(__x86_64__)
+#define HIDE 0x5a5a5a5a5a5a5a5aull
+static volatile uintptr_t g_hidden;
+
+/* Calls the on-demand check with v in r15 and nowhere else (the register v came in is
+ * zeroed; the red zone skipped, the stack aligned for the call; r12 keeps rsp). */
+__attribute__((noipa)) static void check_holding(uintptr_t v)
+{
+    int (*fn)(void) = __lsan_do_recoverable_leak_check;
+    __asm__ volatile("movq %0, %%r15\n\t"
+                     "xorl %k0, %k0\n\t"
+                     "movq %%rsp, %%r12\n\t"
+                     "subq $128, %%rsp\n\t"
+                     "andq $-16, %%rsp\n\t"
+                     "call *%1\n\t"
+                     "movq %%r12, %%rsp\n\t"
+                     "xorl %%r15d, %%r15d"
+                     : "+r"(v)
+                     : "r"(fn)
+                     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r15",
+                       "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory",
+                       "cc");
+}
+
+__attribute__((noipa)) static void in_register(void)
+{
+    g_hidden = (uintptr_t)blk(48) ^ HIDE;
+    printf("reg %p\n", (void *)(g_hidden ^ HIDE));
+    fflush(stdout);
+    scrub();
+    check_holding(g_hidden ^ HIDE);
+    check_holding(0);
+    free((void *)(g_hidden ^ HIDE));
+}
+#endif
+
 int main(int argc, char **argv)
 {
     make();
@@ -102,5 +145,9 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (argc > 1 && !strcmp(argv[1], "ondemand") && __lsan_do_recoverable_leak_check)
         (void)__lsan_do_recoverable_leak_check();
+#if defined(__x86_64__)
+    if (argc > 1 && !strcmp(argv[1], "register") && __lsan_do_recoverable_leak_check)
+        in_register();
+#endif
     return 0;
 }
