@@ -683,6 +683,9 @@ void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, u
     }
     int wake = ok && writer_running;
     ilock_unlock(&q_lock);
+    if (ok && !wake) /* queued for a writer thread to come: ask for one (the next tick on a
+                      * roomy stack starts it; a single-threaded program has none until then) */
+        writer_want_thread();
     if (!ok) { /* no writer thread (yet, or any more): write it here */
         if (low)
             writer_drop(buf + off, len);

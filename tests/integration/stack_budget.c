@@ -12,6 +12,9 @@
  *     counted (END stacks_shallow).
  *  3. makecontext: a context on a 4 KiB malloc'd stack locks a mutex and allocates: same
  *     output and status natively and under the shim (a foreign stack: no unwinding).
+ *  4. a single-threaded program whose allocations all happen on a 64 KiB makecontext stack
+ *     (a coroutine's): its buffers' hand-offs are compressed there as before (no writer
+ *     thread ever starts: tstate.h tstate_stack_low), none dropped, every event written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -205,6 +208,35 @@ static void run_context(size_t sz)
     printf("context ok %ld\n", co_result);
 }
 
+/* 4: n malloc/free pairs, all on a 64 KiB makecontext stack */
+static long churn_n;
+static void *volatile churn_sink;
+static void co_churn(void)
+{
+    for (long i = 0; i < churn_n; i++) {
+        churn_sink = malloc(32 + (size_t)(i & 63));
+        free(churn_sink);
+    }
+}
+
+static void run_coro(long n)
+{
+    size_t sz = 64 * 1024;
+    char *stk = malloc(sz);
+    if (!stk)
+        exit(3);
+    churn_n = n;
+    if (getcontext(&co_ctx) != 0)
+        exit(3);
+    co_ctx.uc_stack.ss_sp = stk;
+    co_ctx.uc_stack.ss_size = sz;
+    co_ctx.uc_link = &main_ctx;
+    makecontext(&co_ctx, co_churn, 0);
+    swapcontext(&main_ctx, &co_ctx);
+    free(stk);
+    printf("coro ok %ld\n", n);
+}
+
 static void run(int argc, char **argv)
 {
     if (argc < 1)
@@ -215,6 +247,8 @@ static void run(int argc, char **argv)
         run_small(atoi(argv[1]));
     else if (strcmp(argv[0], "context") == 0 && argc > 1)
         run_context((size_t)atoi(argv[1]));
+    else if (strcmp(argv[0], "coro") == 0 && argc > 1)
+        run_coro(atol(argv[1]));
     else
         exit(2);
 }
@@ -254,6 +288,20 @@ static int spawn(const char *trace, const char *a1, const char *a2, char *out, s
     close(p[1]);
     harness_read_all(p[0], out, cap);
     return harness_wait(pid);
+}
+
+/* END's events and dropped of a trace (-1, -1 if it has no END). */
+static void trace_counts(const char *path, long *events, long *dropped)
+{
+    trace_t t;
+    *events = *dropped = -1;
+    if (trace_load(path, &t) != 0)
+        return;
+    if (t.have_end && !t.decode_error) {
+        *events = (long)t.end.events;
+        *dropped = (long)t.end.dropped;
+    }
+    trace_free(&t);
 }
 
 /* END's stacks_shallow of a trace, -1 if it has no END. */
@@ -350,6 +398,15 @@ static int check(trace_t *unused, const char *trace_path)
     shallow = trace_shallow(trace_path);
     if (shallow < 3)
         FAIL("makecontext: the trace is incomplete or counts %ld shallow stacks\n", shallow);
+
+    /* 4. a coroutine's allocations only: written on its stack, none dropped */
+    same("coroutine, 64 KiB stack, 300000 pairs", trace_path, "coro", "300000");
+    long ev, dr;
+    trace_counts(trace_path, &ev, &dr);
+    if (ev < 600000 || dr != 0)
+        FAIL("coroutine: %ld events written, %ld dropped (want >= 600000 and 0)\n", ev, dr);
+    else
+        printf("coroutine: %ld events written, none dropped\n", ev);
     if (!bad)
         unlink(trace_path);
     return bad ? 1 : 0;

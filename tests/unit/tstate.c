@@ -251,8 +251,8 @@ TEST(backpressure_written_in_place)
     expect_u64_eq(bufs_out, out0);
 }
 
-/* A thread whose stack is low (here: the bounds say sp lies outside them, as on a makecontext
- * stack) never compresses on it: an open queue takes its buffers (marked low, so the writer
+/* A thread whose stack is low (here: bounds that put sp within TSTATE_HANDOFF_STACK of
+ * their bottom) never compresses on it: an open queue takes its buffers (marked low, so the writer
  * queues them even before its thread runs); a full queue is waited for (buf_wait), and when
  * no room comes the records are dropped, counted, without a chunk sequence number. With the
  * bounds unknown (0) or a roomy stack, backpressure writes in place as before. */
@@ -263,7 +263,8 @@ TEST(low_stack_never_compresses_on_the_thread)
     reset(0);
     tstate_t *st = tstate_create(TID, FLAGS);
     assert_true(st != NULL);
-    st->stack_lo = 4096, st->stack_hi = 8192; /* sp is above: another stack */
+    const uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    st->stack_lo = sp - 3072, st->stack_hi = sp + 65536; /* 3 KiB left below here */
     expect_true(tstate_stack_low(st));
     produce(st, 0, 3000);
     tstate_refill(st, 0);
@@ -278,7 +279,7 @@ TEST(low_stack_never_compresses_on_the_thread)
     wait_gives = 1;
     st = tstate_create(TID, FLAGS);
     assert_true(st != NULL);
-    st->stack_lo = 4096, st->stack_hi = 8192;
+    st->stack_lo = sp - 3072, st->stack_hi = sp + 65536;
     produce(st, 0, 3000);
     tstate_refill(st, 0);
     expect_u64_eq(writes_now, 0);
@@ -291,13 +292,15 @@ TEST(low_stack_never_compresses_on_the_thread)
     reset(1);
     st = tstate_create(TID, FLAGS);
     assert_true(st != NULL);
-    st->stack_lo = 4096, st->stack_hi = 8192;
+    st->stack_lo = sp - 3072, st->stack_hi = sp + 65536;
     produce(st, 0, 3000);
     expect_u64_eq(writes_now, 0);
     expect_true(drops > 0);
     expect_u64_eq(nchunks, 0);
     uint32_t kept = st->pos - st->flushed; /* the records since the last drop */
     expect_u64_eq(dropped_records + kept / 8, 3000);
+    st->stack_lo = 4096, st->stack_hi = 8192; /* sp outside: a foreign stack, room unknown */
+    expect_true(!tstate_stack_low(st));
     st->stack_lo = st->stack_hi = 0; /* bounds unknown: written in place, as sequence 0 */
     expect_true(!tstate_stack_low(st));
     tstate_refill(st, 0);
