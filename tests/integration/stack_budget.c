@@ -190,20 +190,25 @@ static void co_main(void)
     free(p);
 }
 
+/* Runs fn once on stk[0, sz) (a makecontext context) and returns here. */
+static void on_context(char *stk, size_t sz, void (*fn)(void))
+{
+    if (getcontext(&co_ctx) != 0)
+        exit(3);
+    co_ctx.uc_stack.ss_sp = stk;
+    co_ctx.uc_stack.ss_size = sz;
+    co_ctx.uc_link = &main_ctx;
+    makecontext(&co_ctx, fn, 0);
+    swapcontext(&main_ctx, &co_ctx);
+}
+
 static void run_context(size_t sz)
 {
     char *stk = malloc(sz);
     if (!stk)
         exit(3);
-    for (volatile int i = 0; i < 3; i++) {
-        if (getcontext(&co_ctx) != 0)
-            exit(3);
-        co_ctx.uc_stack.ss_sp = stk;
-        co_ctx.uc_stack.ss_size = sz;
-        co_ctx.uc_link = &main_ctx;
-        makecontext(&co_ctx, co_main, 0);
-        swapcontext(&main_ctx, &co_ctx);
-    }
+    for (volatile int i = 0; i < 3; i++)
+        on_context(stk, sz, co_main);
     free(stk);
     printf("context ok %ld\n", co_result);
 }
@@ -226,13 +231,7 @@ static void run_coro(long n)
     if (!stk)
         exit(3);
     churn_n = n;
-    if (getcontext(&co_ctx) != 0)
-        exit(3);
-    co_ctx.uc_stack.ss_sp = stk;
-    co_ctx.uc_stack.ss_size = sz;
-    co_ctx.uc_link = &main_ctx;
-    makecontext(&co_ctx, co_churn, 0);
-    swapcontext(&main_ctx, &co_ctx);
+    on_context(stk, sz, co_churn);
     free(stk);
     printf("coro ok %ld\n", n);
 }
