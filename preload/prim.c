@@ -744,3 +744,37 @@ int prim_protect(void *addr, size_t len, int writable)
 {
     return mprotect(addr, len, PROT_READ | (writable ? PROT_WRITE : 0)) == 0 ? 0 : -PS_E_IO;
 }
+
+/* ---- another stack ---------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+/* rdi: top, rsi: fn, rdx: arg. rbp keeps the caller's stack pointer (and is the CFA's base
+ * from the switch on, so an unwinder or debugger finds the caller). */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl prim_call_on_stack\n"
+        ".hidden prim_call_on_stack\n"
+        ".type prim_call_on_stack, @function\n"
+        "prim_call_on_stack:\n"
+        ".cfi_startproc\n"
+        "    pushq %rbp\n"
+        ".cfi_adjust_cfa_offset 8\n"
+        ".cfi_rel_offset %rbp, 0\n"
+        "    movq %rsp, %rbp\n"
+        ".cfi_def_cfa_register %rbp\n"
+        "    movq %rdi, %rsp\n"
+        "    movq %rdx, %rdi\n"
+        "    call *%rsi\n"
+        "    movq %rbp, %rsp\n"
+        "    popq %rbp\n"
+        ".cfi_def_cfa %rsp, 8\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size prim_call_on_stack, .-prim_call_on_stack\n");
+#else
+uint64_t prim_call_on_stack(void *top, uint64_t (*fn)(void *), void *arg)
+{
+    (void)top;
+    return fn(arg);
+}
+#endif

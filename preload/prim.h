@@ -113,6 +113,13 @@ int prim_read_self(void *dst, const void *src, size_t n);
 void *prim_map_wipeonfork(void);
 /* mprotect of whole pages: read-only (writable 0) or read-write. Returns 0 or -PS_E_IO. */
 int prim_protect(void *addr, size_t len, int writable);
+/* Calls fn(arg) with the stack pointer at top (16-aligned: the highest address of a stack
+ * the caller owns and no other thread uses meanwhile) and returns its value: work that needs
+ * more stack than the app's thread may have left (writer.c: a chunk compressed by the app's
+ * thread). On x86_64 a stack switch of a few instructions, with CFI that leads an unwinder
+ * back to the caller's stack; elsewhere a plain call. A signal handler that runs meanwhile
+ * runs on that stack too (unless it has its own). */
+uint64_t prim_call_on_stack(void *top, uint64_t (*fn)(void *), void *arg);
 
 /* Defines `static void NAME(TYPE *a, size_t n)`: an in-place heapsort of a[0..n) by the
  * integer field KEY, ascending. Allocation-free (glibc's qsort may call malloc), O(n log n). */

@@ -61,9 +61,7 @@ static const tstate_sink_t writer_sink = {.buf_new = writer_buf_new,
                                           .buf_put = writer_buf_put,
                                           .buf_cap = writer_buf_cap,
                                           .enqueue = writer_enqueue,
-                                          .write_now = writer_write_now,
-                                          .buf_wait = writer_buf_wait,
-                                          .drop = writer_drop};
+                                          .write_now = writer_write_now};
 
 /* writer.h: the writer thread marks itself internal; snapshots are the leak scan's (when
  * asked for) and the lock tables' (every few flush periods) */

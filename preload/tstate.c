@@ -18,7 +18,7 @@ static uint64_t threads_seen;
 void tstate_set_sink(const tstate_sink_t *s)
 {
     PS_ASSERT(s && s->buf_new && s->buf_get && s->buf_put && s->buf_cap && s->enqueue &&
-              s->write_now && s->buf_wait && s->drop);
+              s->write_now);
     sink = s;
 }
 
@@ -49,18 +49,12 @@ tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags)
 
 int tstate_refill(tstate_t *st, uint32_t need)
 {
-    /* A thread deep in a small stack (16 KiB thread stacks, a makecontext stack) cannot
-     * compress its chunk (zstd's frames under the hook's: stack_budget's 16 KiB case
-     * overflowed so, before the writer thread had started): it queues, waits, or drops. */
-    const int low = tstate_stack_low(st);
     unsigned char *fresh = sink->buf_get(); /* NULL: writer is behind, write it ourselves */
-    if (!fresh && low)
-        fresh = sink->buf_wait();
     ilock_lock(&st->lock);
     PS_ASSERT(st->flushed <= st->pos && st->pos <= st->cap);
     unsigned char *old = st->buf;
     uint32_t off = st->flushed, len = st->pos - st->flushed;
-    uint32_t seq = len && (fresh || !low) ? st->seq++ : 0; /* (a dropped range takes none) */
+    uint32_t seq = len ? st->seq++ : 0;
     const uint32_t full = sink->buf_cap(); /* a busy thread's next buffer: twice the room */
     st->cap = st->cap < full / 2 ? st->cap * 2 : full;
     if (fresh) {
@@ -74,15 +68,12 @@ int tstate_refill(tstate_t *st, uint32_t need)
 
     if (fresh) {
         if (len)
-            sink->enqueue(old, off, len, st->tid, seq, st->chunk_flags, low);
+            sink->enqueue(old, off, len, st->tid, seq, st->chunk_flags);
         else
             sink->buf_put(old);
     } else {
-        /* Backpressure: the queue is full, so this thread compresses its own records (on a
-         * low stack: counted as dropped, after the wait above). */
-        if (len && low)
-            sink->drop(old + off, len);
-        else if (len)
+        /* Backpressure: the queue is full, so this thread compresses its own records. */
+        if (len)
             sink->write_now(old + off, len, st->tid, seq, st->chunk_flags);
         ilock_lock(&st->lock);
         st->flushed = 0;

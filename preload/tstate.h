@@ -73,48 +73,20 @@ typedef struct tstate_sink_s {
     unsigned char *(*buf_get)(void); /* a fresh buffer; NULL when the queue is at its limit */
     void (*buf_put)(unsigned char *buf); /* a buffer back, unwritten */
     uint32_t (*buf_cap)(void);           /* the bytes of every buffer */
-    /* buf[off, off + len): the records of chunk seq of thread tid; buf becomes the sink's.
-     * low (tstate_stack_low): the calling thread has no stack to compress on, so the sink
-     * never does it there: it queues the buffer even before the writer thread runs, or,
-     * with the queue full, counts the records' events as dropped */
+    /* buf[off, off + len): the records of chunk seq of thread tid; buf becomes the sink's */
     void (*enqueue)(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                    uint16_t flags, int low);
+                    uint16_t flags);
     /* the same, written now by the calling thread (backpressure); data stays the caller's */
     void (*write_now)(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
                       uint16_t flags);
-    /* low stack and the queue full: a fresh buffer once the writer thread made room (a
-     * bounded wait), or NULL (no writer thread, or the wait ran out) */
-    unsigned char *(*buf_wait)(void);
-    /* low stack, no buffer to be had: data's events are counted as dropped, not written */
-    void (*drop)(const unsigned char *data, uint32_t len);
 } tstate_sink_t;
 void tstate_set_sink(const tstate_sink_t *sink);
-
-/* The stack a hand-off needs on the producer's thread to compress its own chunk (the sink's
- * write_now: chunk_build and zstd, ~2.3 KiB below the hook's frame on a 16 KiB thread stack,
- * tests/integration/stack_budget; the unwind budget's 6 KiB, unwind.h, for the same margin). */
-#define TSTATE_HANDOFF_STACK (6u * 1024u)
-
-/* 1 when the calling thread, st's, runs on its own stack with less than
- * TSTATE_HANDOFF_STACK of it left below here. 0 when its bounds are unknown (st->stack_hi 0)
- * or sp lies outside them: a makecontext or sigaltstack stack, whose room is unknown, keeps
- * the old way (compressing there): a coroutine program that allocates on its coroutines'
- * stacks alone never starts the writer thread (no tick on a roomy stack), so queueing would
- * only drop its events (measured: 1.56 M of 2 M on 64 KiB coroutine stacks). */
-static inline int tstate_stack_low(const tstate_t *st)
-{
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    return sp < st->stack_hi && sp >= st->stack_lo && sp < st->stack_lo + TSTATE_HANDOFF_STACK;
-}
 
 /* Creates, registers and returns the state of the calling thread (NULL if out of memory or
  * no sink is set). */
 tstate_t *tstate_create(pid_t tid, uint16_t chunk_flags);
 /* Hands the buffer's untaken records to the writer and makes room for `need` more bytes.
- * Returns 0, or -PS_E_NOMEM if no buffer could be had (records are then written in place).
- * With the queue full the thread compresses its own chunk (backpressure), except on a low
- * stack (tstate_stack_low): it waits for room (sink->buf_wait), else its records are
- * counted as dropped; before the writer thread runs, a low stack's buffer is queued. */
+ * Returns 0, or -PS_E_NOMEM if no buffer could be had (records are then written in place). */
 PS_NOINLINE PS_COLD int tstate_refill(tstate_t *st, uint32_t need);
 
 /* Writer side: copies untaken records into dst (cap >= st->cap) and marks them taken.

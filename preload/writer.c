@@ -46,6 +46,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +97,13 @@ static ZSTD_CCtx *sync_cctx;
 static unsigned char *sync_dst;
 static ps_cols_enc_t *sync_enc; /* the columns' state of sync_cctx's chunks */
 static ps_cols_zstate_t sync_zs; /* sync_cctx's room for ps_cols_compress */
+/* The stack sync_cctx's chunks are built on (sync_write_locked), under file_lock: an app
+ * thread's hand-off needs on its own stack only the frames down to the switch. zstd's frames
+ * under a hook's overflowed a 16 KiB thread stack 16 frames deep (stack_budget) and would a
+ * small coroutine stack; the build takes ~2.3 KiB, the rest is margin (a signal handler
+ * that runs meanwhile runs here too). A guard page below it. */
+#define SYNC_STACK (64u << 10)
+static unsigned char *sync_stack; /* its lowest byte above the guard page; NULL: none */
 static size_t dst_cap;
 static size_t pack_cap; /* the packing room after dst_cap: ps_cols_bound(buf_cap) */
 static uint64_t events_written, events_dropped, chunks_written, chunks_inline;
@@ -103,7 +111,6 @@ static int io_failed;
 
 static pthread_t writer_thread;
 static int writer_running, writer_stop;
-static uint64_t events_dropped_low; /* of them (events_dropped), writer_drop's */
 static int writer_wanted; /* a second thread exists: start the thread at the next tick */
 static int writer_ended;  /* writer_end ran: no thread starts any more (until a resume) */
 
@@ -280,6 +287,14 @@ int writer_init(const writer_header_t *h)
         sync_enc = imem_alloc(sizeof *sync_enc);
     if (!sync_cctx && (sync_cctx = cctx_new()) != NULL)
         cctx_warm(&sync_cctx, sync_dst);
+    if (!sync_stack) { /* without it (no memory) chunks are built on the caller's stack */
+        const size_t pg = prim_page_size();
+        unsigned char *m = prim_map(SYNC_STACK + pg, 1);
+        if (m && mprotect(m, pg, PROT_NONE) == 0)
+            sync_stack = m + pg;
+        else if (m)
+            prim_unmap(m, SYNC_STACK + pg);
+    }
     if (!queue || !freelist || !sync_dst || !sync_enc || !sync_cctx)
         return -PS_E_NOMEM;
 
@@ -622,15 +637,42 @@ static void chunk_write_locked(const unsigned char *chunk, size_t size, uint32_t
     events_dropped += nevents;
 }
 
+typedef struct sync_job_s {
+    const unsigned char *src;
+    uint32_t len, seq;
+    pid_t tid;
+    uint16_t flags;
+} sync_job_t;
+
+static uint64_t sync_job_run(void *arg)
+{
+    const sync_job_t *j = arg;
+    uint32_t nev = 0;
+    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, j->src, j->len, j->tid,
+                           j->seq, j->flags, &nev);
+    chunk_write_locked(sync_dst, n, nev);
+    return 0;
+}
+
+/* file_lock held: builds a chunk with the producers' shared context and writes it, on
+ * sync_stack (its user is file_lock's holder). */
+static void sync_write_locked(const unsigned char *src, uint32_t len, pid_t tid, uint32_t seq,
+                              uint16_t flags)
+{
+    sync_job_t j = {src, len, seq, tid, flags};
+    if (sync_stack)
+        (void)prim_call_on_stack(sync_stack + SYNC_STACK, sync_job_run, &j);
+    else
+        (void)sync_job_run(&j);
+}
+
 void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
                       uint16_t flags)
 {
-    uint32_t nev = 0;
     int e = errno; /* an app thread's: its errno stays as its call left it */
     ilock_lock(&file_lock);
     chunks_inline++;
-    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, data, len, tid, seq, flags, &nev);
-    chunk_write_locked(sync_dst, n, nev);
+    sync_write_locked(data, len, tid, seq, flags);
     ilock_unlock(&file_lock);
     errno = e;
 }
@@ -642,60 +684,21 @@ void writer_count_dropped(uint64_t events)
     ilock_unlock(&file_lock);
 }
 
-void writer_drop(const unsigned char *data, uint32_t len)
-{
-    ps_chunk_header_t ch = {0};
-    (void)chunk_scan_pack(data, len, NULL, &ch); /* counts; writes nothing */
-    /* (no message here: formatting one needs the stack this thread lacks; writer_end says) */
-    __atomic_fetch_add(&events_dropped_low, ch.nevents, __ATOMIC_RELAXED);
-    writer_count_dropped(ch.nevents);
-}
-
-unsigned char *writer_buf_wait(void)
-{
-    /* ~2 s at most, in 200 us naps: the writer thread empties a queue slot in well under
-     * that (one chunk's compression), unless it is stopping */
-    for (int i = 0; i < 10000; i++) {
-        ilock_lock(&q_lock);
-        int running = writer_running, full = q_count >= q_max;
-        ilock_unlock(&q_lock);
-        if (!running)
-            return NULL;
-        if (!full)
-            return writer_buf_new();
-        const struct timespec nap = {0, 200000};
-        nanosleep(&nap, NULL);
-    }
-    return NULL;
-}
-
 void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                    uint16_t flags, int low)
+                    uint16_t flags)
 {
     ilock_lock(&q_lock);
-    /* a low stack's buffer also waits for a writer thread still to come (writer_end writes
-     * what is queued when none came) */
-    int ok = (writer_running || (low && !__atomic_load_n(&writer_ended, __ATOMIC_ACQUIRE))) &&
-             q_count < q_max;
+    int ok = writer_running && q_count < q_max;
     if (ok) {
         queue[(q_head + q_count) % q_max] = (qitem_t){buf, off, len, seq, tid, flags};
         q_count++;
     }
-    int wake = ok && writer_running;
     ilock_unlock(&q_lock);
-    if (ok && !wake) /* queued for a writer thread to come: ask for one (the next tick on a
-                      * roomy stack starts it; a single-threaded program has none until then) */
-        writer_want_thread();
     if (!ok) { /* no writer thread (yet, or any more): write it here */
-        if (low)
-            writer_drop(buf + off, len);
-        else
-            writer_write_now(buf + off, len, tid, seq, flags);
+        writer_write_now(buf + off, len, tid, seq, flags);
         writer_buf_put(buf);
         return;
     }
-    if (!wake)
-        return;
     __atomic_fetch_add(&q_signal, 1, __ATOMIC_RELEASE);
     prim_futex_wake(&q_signal, 1);
 }
@@ -1082,20 +1085,6 @@ static void writer_end(int close_file)
         stamp_tick_stop(); /* the coarse clock again */
         flush_threads(w, 1);
     } else {
-        /* what low stacks queued for a writer thread that never came: written here */
-        for (;;) {
-            ilock_lock(&q_lock);
-            if (!q_count) {
-                ilock_unlock(&q_lock);
-                break;
-            }
-            qitem_t it = queue[q_head];
-            q_head = (q_head + 1) % q_max;
-            q_count--;
-            ilock_unlock(&q_lock);
-            writer_write_now(it.buf + it.off, it.len, it.tid, it.seq, it.flags);
-            writer_buf_put(it.buf);
-        }
         flush_threads_sync();
     }
     for (uint32_t pos = 0; final_recs && pos + sizeof(ps_rec_hdr_t) <= final_len;) {
@@ -1134,10 +1123,6 @@ static void writer_end(int close_file)
     internal_put(&e, sizeof e, w ? internal_flush_wctx : internal_flush_sync);
     internal_flush(w);
     ilock_unlock(&internal_lock);
-    uint64_t low = __atomic_exchange_n(&events_dropped_low, 0, __ATOMIC_RELAXED);
-    if (low)
-        PS_WARN("%llu events were dropped: threads with too little stack left to compress "
-                "them found the writer's queue full (PERFSHIM_QUEUE_MB)", (unsigned long long)low);
     if (io_failed) /* the END above may not have reached the file either: say it here */
         PS_WARN("%llu events were not written to the trace (it ends early)",
                 (unsigned long long)events_dropped);
@@ -1179,7 +1164,6 @@ void writer_after_fork_child(void)
     writer_stop = 0;
     q_signal = 0;
     events_written = events_dropped = chunks_written = chunks_inline = 0;
-    events_dropped_low = 0;
     io_failed = 0;
     internal_pos = internal_seq = 0;
 }
@@ -1192,9 +1176,7 @@ void writer_after_fork_child(void)
 static void crash_write_locked(const unsigned char *src, uint32_t len, pid_t tid, uint32_t seq,
                                uint16_t flags)
 {
-    uint32_t nev = 0;
-    size_t n = chunk_build(sync_cctx, sync_enc, &sync_zs, sync_dst, src, len, tid, seq, flags, &nev);
-    chunk_write_locked(sync_dst, n, nev);
+    sync_write_locked(src, len, tid, seq, flags); /* (on sync_stack: a crash's stack is short) */
 }
 
 /* file_lock and internal_lock held: the shim's own stream as a chunk. */

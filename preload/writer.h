@@ -5,7 +5,9 @@
  * then does not record). Producers hand full buffers over with writer_enqueue() (the buffer
  * becomes the writer's) after getting a fresh one from writer_buf_get(); when the queue holds
  * its limit (PERFSHIM_QUEUE_MB) writer_buf_get() returns NULL and the producer writes its own
- * chunk with writer_write_now(): backpressure, never an unbounded queue. The writer thread
+ * chunk with writer_write_now(): backpressure, never an unbounded queue (the chunk is built
+ * on a 64 KiB stack of the writer's, not the producer's: a small thread or coroutine stack
+ * holds only the frames down to the switch, prim_call_on_stack). The writer thread
  * compresses queued buffers, flushes records that waited longer than PERFSHIM_FLUSH_MS from
  * every thread's buffer, samples RSS, and frees the state of threads that have exited.
  * writer_finish() (exit) stops the thread, writes everything left and the END record.
@@ -82,14 +84,8 @@ unsigned char *writer_buf_get(void); /* NULL when the queue is at its limit */
 unsigned char *writer_buf_new(void); /* a buffer for a new thread (NULL only if no memory) */
 void writer_buf_put(unsigned char *buf);
 uint32_t writer_buf_cap(void);
-/* low: the calling thread has no stack to compress on (tstate.h tstate_sink_t.enqueue) */
 void writer_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                    uint16_t flags, int low);
-/* A fresh buffer once the writer thread made room in the queue (waits ~2 s at most); NULL
- * without a writer thread or when the wait ran out. For a thread that cannot compress. */
-unsigned char *writer_buf_wait(void);
-/* Counts data's events (records as a producer wrote them) as dropped, with a warning once. */
-void writer_drop(const unsigned char *data, uint32_t len);
+                    uint16_t flags);
 void writer_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint32_t seq,
                       uint16_t flags);
 void writer_finish(void);

@@ -35,9 +35,9 @@ static uint32_t s_cap(void)
     return CAP;
 }
 static void s_enqueue(unsigned char *b, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                      uint16_t flags, int low)
+                      uint16_t flags)
 {
-    (void)off, (void)len, (void)tid, (void)seq, (void)flags, (void)low;
+    (void)off, (void)len, (void)tid, (void)seq, (void)flags;
     free(b);
 }
 static void s_write_now(const unsigned char *d, uint32_t len, pid_t tid, uint32_t seq,
@@ -45,16 +45,7 @@ static void s_write_now(const unsigned char *d, uint32_t len, pid_t tid, uint32_
 {
     (void)d, (void)len, (void)tid, (void)seq, (void)flags;
 }
-static unsigned char *s_wait(void)
-{
-    return NULL;
-}
-static void s_drop(const unsigned char *d, uint32_t len)
-{
-    (void)d, (void)len;
-}
-static const tstate_sink_t sink = {s_new, s_new, s_put, s_cap, s_enqueue, s_write_now, s_wait,
-                                   s_drop};
+static const tstate_sink_t sink = {s_new, s_new, s_put, s_cap, s_enqueue, s_write_now};
 
 enum { A, B, C, D, NLOCK };
 static uint64_t lockaddr[NLOCK] = {0x1000, 0x2000, 0x3000, 0x4000};

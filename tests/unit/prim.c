@@ -3,7 +3,9 @@
  * the floor, the same file, and its old number is free again; prim_read_self reads readable
  * memory and fails, without faulting, on memory that is not; the TSC clock of the records
  * (issue 18) agrees with CLOCK_MONOTONIC within microseconds and never goes back; the clock
- * is read through the vDSO where there is one. */
+ * is read through the vDSO where there is one; prim_call_on_stack runs a function on the
+ * stack it is given (its frame there, its value back, the caller's callee-saved registers
+ * and stack as they were). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -218,6 +220,34 @@ TEST(clock_through_the_vdso)
     }
 }
 
+static uintptr_t seen_frame;
+static uint64_t on_other(void *arg)
+{
+    volatile char local = 0;
+    seen_frame = (uintptr_t)&local;
+    return *(uint64_t *)arg * 3;
+}
+
+TEST(call_on_stack)
+{
+    static unsigned char stk[16384] __attribute__((aligned(16)));
+    uint64_t v = 14;
+    volatile uint64_t before = 0x1234567890abcdefull; /* a local of this frame */
+    uint64_t r = prim_call_on_stack(stk + sizeof stk, on_other, &v);
+    expect_u64_eq(r, 42);
+    expect_u64_eq(before, 0x1234567890abcdefull);
+#if defined(__x86_64__)
+    expect_true(seen_frame >= (uintptr_t)stk && seen_frame < (uintptr_t)stk + sizeof stk);
+#endif
+    /* many calls: the caller's stack pointer comes back each time */
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    for (int i = 0; i < 1000; i++)
+        r += prim_call_on_stack(stk + sizeof stk, on_other, &v);
+    expect_u64_eq(r, 42 + 1000 * 42);
+    expect_u64_eq((uintptr_t)__builtin_frame_address(0), here);
+}
+
 TEST_MAIN(TEST_ENTRY(floor_follows_the_limit), TEST_ENTRY(move_high), TEST_ENTRY(read_self),
           TEST_ENTRY(heapsort), TEST_ENTRY(clock_monotonic_across_threads),
-          TEST_ENTRY(clock_agrees_with_monotonic), TEST_ENTRY(clock_through_the_vdso))
+          TEST_ENTRY(clock_agrees_with_monotonic), TEST_ENTRY(clock_through_the_vdso),
+          TEST_ENTRY(call_on_stack))

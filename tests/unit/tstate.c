@@ -89,41 +89,11 @@ static void f_write_now(const unsigned char *data, uint32_t len, pid_t tid, uint
     log_chunk(data, len, seq);
 }
 
-/* The low-stack paths (tstate_stack_low): what the producer's thread did there */
-static unsigned writes_now, enqueued_low, waits, drops;
-static int wait_gives; /* buf_wait: 1 a fresh buffer (the writer made room), 0 NULL */
-static uint64_t dropped_records;
-
-static void f_write_now_counted(const unsigned char *data, uint32_t len, pid_t tid,
-                                uint32_t seq, uint16_t flags)
-{
-    __atomic_add_fetch(&writes_now, 1, __ATOMIC_RELAXED);
-    f_write_now(data, len, tid, seq, flags);
-}
-
 static void f_enqueue(unsigned char *buf, uint32_t off, uint32_t len, pid_t tid, uint32_t seq,
-                      uint16_t flags, int low)
+                      uint16_t flags)
 {
-    if (low)
-        __atomic_add_fetch(&enqueued_low, 1, __ATOMIC_RELAXED);
     f_write_now(buf + off, len, tid, seq, flags);
     f_buf_put(buf);
-}
-
-static unsigned char *f_buf_wait(void)
-{
-    __atomic_add_fetch(&waits, 1, __ATOMIC_RELAXED);
-    return wait_gives ? f_buf_new() : NULL;
-}
-
-/* records dropped: checked to be the next ones in order, then only counted */
-static void f_drop(const unsigned char *data, uint32_t len)
-{
-    (void)data;
-    __atomic_add_fetch(&drops, 1, __ATOMIC_RELAXED);
-    if (len == 0 || len % 8)
-        bad_len++;
-    dropped_records += len / 8;
 }
 
 static const tstate_sink_t fake = {.buf_new = f_buf_new,
@@ -131,9 +101,7 @@ static const tstate_sink_t fake = {.buf_new = f_buf_new,
                                    .buf_put = f_buf_put,
                                    .buf_cap = f_buf_cap,
                                    .enqueue = f_enqueue,
-                                   .write_now = f_write_now_counted,
-                                   .buf_wait = f_buf_wait,
-                                   .drop = f_drop};
+                                   .write_now = f_write_now};
 
 static void reset(int bp)
 {
@@ -143,9 +111,6 @@ static void reset(int bp)
     bad_tid = bad_flags = bad_len = 0;
     backpressure = bp;
     gets = 0;
-    writes_now = enqueued_low = waits = drops = 0;
-    wait_gives = 0;
-    dropped_records = 0;
 }
 
 static void produce(tstate_t *st, uint64_t from, uint64_t n)
@@ -249,68 +214,6 @@ TEST(backpressure_written_in_place)
     expect_exactly_once(5000);
     tstate_reap(st);
     expect_u64_eq(bufs_out, out0);
-}
-
-/* A thread whose stack is low (here: bounds that put sp within TSTATE_HANDOFF_STACK of
- * their bottom) never compresses on it: an open queue takes its buffers (marked low, so the writer
- * queues them even before its thread runs); a full queue is waited for (buf_wait), and when
- * no room comes the records are dropped, counted, without a chunk sequence number. With the
- * bounds unknown (0) or a roomy stack, backpressure writes in place as before. */
-TEST(low_stack_never_compresses_on_the_thread)
-{
-    tstate_set_sink(&fake);
-    /* 1. open queue: every full buffer enqueued with low set, nothing written in place */
-    reset(0);
-    tstate_t *st = tstate_create(TID, FLAGS);
-    assert_true(st != NULL);
-    const uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    st->stack_lo = sp - 3072, st->stack_hi = sp + 65536; /* 3 KiB left below here */
-    expect_true(tstate_stack_low(st));
-    produce(st, 0, 3000);
-    tstate_refill(st, 0);
-    expect_u64_eq(writes_now, 0);
-    expect_u64_eq(enqueued_low, nchunks);
-    expect_true(nchunks > 1);
-    expect_exactly_once(3000);
-    tstate_reap(st);
-
-    /* 2. full queue, the writer makes room: waited for, enqueued, nothing lost */
-    reset(1);
-    wait_gives = 1;
-    st = tstate_create(TID, FLAGS);
-    assert_true(st != NULL);
-    st->stack_lo = sp - 3072, st->stack_hi = sp + 65536;
-    produce(st, 0, 3000);
-    tstate_refill(st, 0);
-    expect_u64_eq(writes_now, 0);
-    expect_u64_eq(drops, 0);
-    expect_u64_eq(waits, nchunks);
-    expect_exactly_once(3000);
-    tstate_reap(st);
-
-    /* 3. full queue, no room: dropped and counted, no sequence number taken */
-    reset(1);
-    st = tstate_create(TID, FLAGS);
-    assert_true(st != NULL);
-    st->stack_lo = sp - 3072, st->stack_hi = sp + 65536;
-    produce(st, 0, 3000);
-    expect_u64_eq(writes_now, 0);
-    expect_true(drops > 0);
-    expect_u64_eq(nchunks, 0);
-    uint32_t kept = st->pos - st->flushed; /* the records since the last drop */
-    expect_u64_eq(dropped_records + kept / 8, 3000);
-    st->stack_lo = 4096, st->stack_hi = 8192; /* sp outside: a foreign stack, room unknown */
-    expect_true(!tstate_stack_low(st));
-    st->stack_lo = st->stack_hi = 0; /* bounds unknown: written in place, as sequence 0 */
-    expect_true(!tstate_stack_low(st));
-    tstate_refill(st, 0);
-    expect_u64_eq(writes_now, 1);
-    assert_true(nchunks == 1);
-    expect_u64_eq(chunks[0].seq, 0);
-    uint64_t first;
-    memcpy(&first, chunks[0].data, 8);
-    expect_u64_eq(first, dropped_records); /* the records after the dropped ones */
-    tstate_reap(st);
 }
 
 TEST(record_larger_than_buffer_refused)
@@ -426,7 +329,6 @@ TEST(assert_only_in_debug_builds)
 TEST_MAIN(TEST_ENTRY(no_sink_no_state), TEST_ENTRY(assert_only_in_debug_builds),
           TEST_ENTRY(full_buffers_enqueued_in_order), TEST_ENTRY(busy_thread_doubles_its_room),
           TEST_ENTRY(backpressure_written_in_place),
-          TEST_ENTRY(low_stack_never_compresses_on_the_thread),
           TEST_ENTRY(record_larger_than_buffer_refused),
           TEST_ENTRY(concurrent_steals_nothing_twice_nothing_lost),
           TEST_ENTRY(registry_walk_and_reap))
