@@ -44,7 +44,18 @@
  * ~77 a malloc in ucache_lookup_avx2, ~58 the insert, ~51 the remove (+ ~8 in
  * liveset_free_shift), ~25 / ~14 the ALLOC / FREE record, ~7 the stamp; by the disassembly
  * ~17 hook_enter and hook_leave and ~18 the prologue and epilogue of each hook. The stack
- * budget is unchanged (no frame added).
+ * budget is unchanged (no frame added). Then issue 18's hook6 work: 206 (207). Where the app
+ * thread's time goes (churn_bench 1 4000000 12 50 on a 2-core AMD EPYC VM, the thread's CPU
+ * time, interleaved pairs: native 309 ms, the shim adds ~178): one part taken out at a time,
+ * the live set ~64 ms (the insert ~50 with its effect on the removes, the removes alone ~20),
+ * the stack cache's checks ~30, the timed calls ~18, the record stores ~16; all four ~122, so
+ * ~55 ms is the rest (entry and exit, the stamp, the calls). The live set's loads hit L1
+ * (callgrind --cache-sim: ~0.02 misses an insert or remove; the app thread's write misses are
+ * the buffer's new lines, prefetched, tstate.h): its time is its instructions and its probes'
+ * mispredicted branches, so its small tables now sit at a lower load (liveset.c ls_tab_alloc:
+ * ~6 ms). Prefetching the insert's home entry before the stack lookup (inside the owner's way
+ * in) was 1.5-3 ms faster alone, nothing measurable with that lower load (5 of 10 pairs); the
+ * same prefetch at a free's entry, or of the shard's line, was 3-8 ms slower: not kept.
  *
  * errno: the app sees exactly what the real function left. hook_enter_slow() restores the
  * value it found; the recorders' fast paths make no call that can change it, and each slow

@@ -216,8 +216,16 @@ static rtab_t *ls_tab_alloc(shard_t *s, uint64_t reg, unsigned k)
     /* small tables (sparse regions: blocks of 170 bytes and more on average) at a lower load:
      * fewer runs to shift and shorter probes (churn_bench: 64 live blocks of 16..1039 bytes,
      * in one or two regions; at 3/4, 39% of its frees shifted a run: +19 instructions an
-     * event, callgrind), for memory that is a small share of such blocks' */
-    t->lim = t->cap < 256 ? t->cap / 4 : t->cap < 512 ? t->cap / 2 : t->cap / 4 * 3;
+     * event, callgrind), for memory that is a small share of such blocks'. An eighth, not a
+     * quarter (hook6): the probes' branches are what the live set's fast paths lose time on
+     * (callgrind --cache-sim: ~0.02 L1 misses an insert or remove, the tables are in L1),
+     * and a lower load makes a taken home, a run after a freed entry (liveset_free_shift)
+     * rarer: mispredicted branches in the live set (callgrind --branch-sim, churn_bench 1
+     * 200000 12 50) 88.5k -> 67.1k, the app thread's CPU on churn_bench 1 4000000 12 50 ~6 ms
+     * lower (of ~178 ms the shim adds; 9 of 10 interleaved pairs); the tables' memory
+     * (liveset_bytes at the exit scan) churn 6.5 -> 8.9 KiB, 4 threads 22.6 -> 26.1 KiB, demo
+     * 15.1 -> 18.8 KiB, kvstore 200000 500000 4.04 -> 4.02 MB (dense regions: 3/4) */
+    t->lim = t->cap < 256 ? t->cap / 8 : t->cap < 512 ? t->cap / 2 : t->cap / 4 * 3;
     t->cls = (uint16_t)k;
     return t;
 }
