@@ -110,8 +110,7 @@ static int acost_put(tstate_t *st, tstate_t *out, uint32_t key, const acost_ent_
                              .calls = calls};
     if (e) {
         r.sampled = e->sampled;
-        if (e->sampled) /* the timed calls' total, scaled to every call */
-            r.ns = (uint64_t)((unsigned __int128)e->ns * calls / e->sampled);
+        r.ns = acost_total_ns(e->ticks, e->sampled, calls);
         memcpy(r.hist, e->hist, sizeof r.hist);
     }
     unsigned char *p = tstate_reserve(out, sizeof r);
@@ -168,7 +167,7 @@ void acost_flush(tstate_t *st, tstate_t *out)
             if (!acost_put(st, out, e->key, e, calls))
                 return;
             e->calls = 0;
-            e->ns = 0;
+            e->ticks = 0;
             e->sampled = 0;
             memset(e->hist, 0, sizeof e->hist);
         }

@@ -11,7 +11,14 @@
  * 18's hook4 work: the two rdtsc were the largest single stall of the hooks, ~15% of the app
  * thread's samples in them on churn_bench 1 4000000 12 50, perf; a timed call costs ~58 ns
  * with its bookkeeping. A site's estimate now rests on half as many timed calls: its relative
- * error grows by sqrt(2), small for the sites with the calls that matter.) An untimed call costs a decrement and branch (the
+ * error grows by sqrt(2), small for the sites with the calls that matter.) The two reads are
+ * ordered (tsc.h tsc_begin_ordered, tsc_end_ordered: a fence after the first, before the
+ * second), the intervals summed in ticks and the timer's mean taken off the sum
+ * (acost_total_ns): with plain reads and the timer's median taken off each interval, on an
+ * AMD EPYC VM whose counter advances in ~22-tick steps, a ~4 ns malloc measured 0 and
+ * scripts/bench-advice's pool estimate was 15x low (2 of 5 kinds within 2x, ranking
+ * wrong); now 5 of 5 within 1.31x, ranking right, for ~1-2% more recording time on churn.
+ * An untimed call costs a decrement and branch (the
  * countdown to the next timed call), then one add: for an allocation whose stack came from
  * the stack cache, to the cache entry's count (rec_stack_untimed, rec_stack_alloc; moved
  * into the table when the entry is replaced, rec_stack_walk, or flushed), else the table's
@@ -43,11 +50,13 @@
 typedef struct acost_ent_s {
     uint32_t key; /* stack id * 2 + kind, + 1; 0: empty */
     uint32_t pad;
-    uint64_t calls, ns, sampled; /* ns: of the sampled calls */
+    uint64_t calls, ticks, sampled; /* ticks: of the sampled calls, the timer's own included
+                                     * (acost_put takes off tsc_empty_ticks256 a call) */
     uint32_t hist[PS_COST_BUCKETS];
 } acost_ent_t; /* 128 bytes */
 
-/* A call's duration when it was not timed (acost_begin said 0). */
+/* A call's duration (acost_end: counter ticks, the timer's own included) when it was not
+ * timed (acost_begin said 0). */
 #define ACOST_UNTIMED UINT64_MAX
 
 typedef struct acost_s {
@@ -62,14 +71,16 @@ void acost_add_calls(tstate_t *st, uint32_t stack, uint64_t calls);
 void acost_flush(tstate_t *st, tstate_t *out);
 void acost_free(tstate_t *st);
 
-static PS_ALWAYS_INLINE void acost_bump(acost_ent_t *e, uint64_t ns)
+static PS_ALWAYS_INLINE void acost_bump(acost_ent_t *e, uint64_t ticks)
 {
     e->calls++;
-    if (PS_LIKELY(ns == ACOST_UNTIMED))
+    if (PS_LIKELY(ticks == ACOST_UNTIMED))
         return;
-    unsigned b = ns < 2 ? 0u : 63u - (unsigned)__builtin_clzll(ns);
     e->sampled++;
-    e->ns += ns;
+    e->ticks += ticks;
+    uint64_t ns = tsc_ticks_ns(ticks); /* the histogram's: one call's, the timer's taken off */
+    ns = ns > tsc_empty_ns ? ns - tsc_empty_ns : 0;
+    unsigned b = ns < 2 ? 0u : 63u - (unsigned)__builtin_clzll(ns);
     e->hist[b < PS_COST_BUCKETS ? b : PS_COST_BUCKETS - 1]++;
 }
 
@@ -94,27 +105,47 @@ static PS_ALWAYS_INLINE int acost_pick(tstate_t *st)
     return acost_pick_slow(st);
 }
 _Static_assert((PS_COST_PERIOD & (PS_COST_PERIOD - 1)) == 0, "a power of two");
-/* The counter's value for a call acost_pick chose (never 0). */
+/* The counter's value for a call acost_pick chose (never 0: 0 says "not timed"). Ordered
+ * reads (tsc.h tsc_begin_ordered, tsc_end_ordered): the call's work cannot overlap the
+ * timer's. */
 static PS_ALWAYS_INLINE uint64_t acost_begin_timed(void)
 {
-    return tsc_now() | 1u;
+    const uint64_t c = tsc_begin_ordered();
+    return c ? c : 1u;
 }
 static PS_ALWAYS_INLINE uint64_t acost_begin(tstate_t *st)
 {
     return PS_LIKELY(!acost_pick(st)) ? 0 : acost_begin_timed(); /* never 0 when timed */
 }
 
-/* After it: the call's ns, or ACOST_UNTIMED; the timer's own cost (tsc_empty_ns: what an empty
- * interval takes) taken off, so that a call of a few ns is not measured as the timer's ~20. */
+/* After it: the interval in counter ticks, the timer's own cost included, or ACOST_UNTIMED.
+ * That cost (tsc_empty_ticks256: what an empty interval takes on average) is taken off the
+ * total of the timed calls (acost_put), not off each: a counter that advances in steps (a
+ * VM's, ~10 ns) makes each interval 0 or 1 step more or less than the call, and only the
+ * sum stays unbiased (taken off each and clamped at 0, a 4 ns malloc measured 0). */
 static PS_ALWAYS_INLINE uint64_t acost_end(uint64_t c0)
 {
     if (PS_LIKELY(c0 == 0))
         return ACOST_UNTIMED;
-    uint64_t d = tsc_delta_ns(c0, tsc_now());
-    return d > tsc_empty_ns ? d - tsc_empty_ns : 0;
+    const uint64_t c1 = tsc_end_ordered();
+    return c1 > c0 ? c1 - c0 : 0;
 }
 
-/* kind: PS_COST_ALLOC or PS_COST_RELEASE; ns: the real call's duration, or ACOST_UNTIMED. */
+/* The ns of calls calls, from sampled timed ones that took ticks in all (acost_end's, the
+ * timer's own included): the timer's mean (tsc_empty_ticks256 a timed call) taken off the
+ * total, the rest in ns and scaled to every call; 0 if none was timed. */
+static inline uint64_t acost_total_ns(uint64_t ticks, uint64_t sampled, uint64_t calls)
+{
+    if (!sampled)
+        return 0;
+    const unsigned __int128 t = (unsigned __int128)ticks * 256u,
+                            timer = (unsigned __int128)sampled * tsc_empty_ticks256;
+    const uint64_t net = t > timer ? (uint64_t)((t - timer) / 256u) : 0;
+    return (uint64_t)((unsigned __int128)tsc_ticks_ns(net) * calls / sampled);
+}
+
+/* kind: PS_COST_ALLOC or PS_COST_RELEASE; ns: the real call's interval in counter ticks
+ * (acost_end), or ACOST_UNTIMED. */
 static PS_ALWAYS_INLINE void acost_add(tstate_t *st, uint32_t kind, uint32_t stack, uint64_t ns)
 {
     uint32_t key = stack * 2u + kind + 1u;

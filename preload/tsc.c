@@ -9,6 +9,7 @@
 
 int tsc_ok;
 uint64_t tsc_mult = 1ull << 32;
+uint64_t tsc_empty_ticks256;
 uint64_t tsc_empty_ns;
 
 /* The kernel says whether the counter ticks at one rate on every CPU, in every C-state. */
@@ -28,26 +29,36 @@ static int tsc_invariant(void)
     return strstr(flags, " constant_tsc") && strstr(flags, " nonstop_tsc");
 }
 
-/* The timer's own cost in a timed interval: the median of TSC_EMPTY_N empty intervals (two
- * tsc_now() back to back, as acost_begin/acost_end make them around a call; a median, so that
- * a preempted sample does not move it), the least of TSC_EMPTY_BATCHES such medians (a batch
- * that ran while something slowed the core, an SMT sibling, is not the steady cost). A few us
- * in all; sorted by insertion (qsort may call malloc, and this runs in the shim's init). */
+/* The timer's own cost in a timed interval: the mean of TSC_EMPTY_N empty intervals (two
+ * tsc_begin_ordered() and tsc_end_ordered(), as acost_begin/acost_end make them around a call), its
+ * slowest tenth left out (a preempted or interrupted sample), x256; the median of
+ * TSC_EMPTY_BATCHES such means. Where the counter advances in steps, back-to-back samples in
+ * a loop lock onto the steps' phase (every sample of a batch 45.00 ticks, another batch
+ * 49.6, on an AMD EPYC VM): a spin of a random length before each sample spreads them over
+ * the phase, as timed calls spread over a run. A few us in all; sorted by insertion (qsort
+ * may call malloc, and this runs in the shim's init). */
 #define TSC_EMPTY_N 255
-#define TSC_EMPTY_BATCHES 3
-static uint64_t empty_median(void)
+#define TSC_EMPTY_BATCHES 5
+static uint64_t empty_mean256(uint64_t *rng)
 {
     uint64_t d[TSC_EMPTY_N];
     for (unsigned i = 0; i < TSC_EMPTY_N; i++) {
-        uint64_t c0 = tsc_now();
-        __asm__ volatile("" ::: "memory");
-        uint64_t x = tsc_delta_ns(c0, tsc_now());
+        *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+        for (volatile unsigned k = (unsigned)(*rng & 63u); k; k--)
+            ;
+        uint64_t c0 = tsc_begin_ordered();
+        uint64_t c1 = tsc_end_ordered();
+        uint64_t x = c1 > c0 ? c1 - c0 : 0;
         unsigned j = i;
         for (; j > 0 && d[j - 1] > x; j--)
             d[j] = d[j - 1];
         d[j] = x;
     }
-    return d[TSC_EMPTY_N / 2];
+    const unsigned keep = TSC_EMPTY_N - TSC_EMPTY_N / 10;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < keep; i++)
+        sum += d[i];
+    return sum * 256u / keep;
 }
 
 static void tsc_calibrate(void)
@@ -83,11 +94,18 @@ static void tsc_calibrate(void)
 void tsc_init(void)
 {
     tsc_calibrate();
-    uint64_t best = UINT64_MAX;
+    uint64_t m[TSC_EMPTY_BATCHES], rng = tsc_now() | 1u;
     for (unsigned b = 0; b < TSC_EMPTY_BATCHES; b++) {
-        uint64_t m = empty_median();
-        best = m < best ? m : best;
+        uint64_t x = empty_mean256(&rng);
+        unsigned j = b;
+        for (; j > 0 && m[j - 1] > x; j--)
+            m[j] = m[j - 1];
+        m[j] = x;
     }
-    tsc_empty_ns = best;
-    PS_LOG(3, "timer: an empty timed interval takes %llu ns", (unsigned long long)best);
+    const uint64_t best = m[TSC_EMPTY_BATCHES / 2];
+    tsc_empty_ticks256 = best;
+    tsc_empty_ns = (tsc_ticks_ns(best) + 128) / 256;
+    PS_LOG(3, "timer: an empty timed interval takes %llu.%02llu ticks, %llu ns",
+           (unsigned long long)(best / 256), (unsigned long long)(best % 256 * 100 / 256),
+           (unsigned long long)tsc_empty_ns);
 }
