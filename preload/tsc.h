@@ -31,47 +31,38 @@ extern PS_HIDDEN uint64_t tsc_empty_ns;
 
 void tsc_init(void);
 
-static PS_ALWAYS_INLINE uint64_t tsc_now(void)
-{
+/* NAME(): the counter read by INSNS (rdtsc, with fences) when tsc_ok, else CLOCK_MONOTONIC's
+ * ns; the rest of the arguments the asm's clobbers. */
 #if defined(__x86_64__) || defined(__i386__)
-    if (PS_LIKELY(tsc_ok)) {
-        uint32_t lo, hi;
-        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-        return ((uint64_t)hi << 32) | lo;
+#define TSC_READER(NAME, INSNS, ...)                                                           \
+    static PS_ALWAYS_INLINE uint64_t NAME(void)                                                \
+    {                                                                                          \
+        if (PS_LIKELY(tsc_ok)) {                                                               \
+            uint32_t lo, hi;                                                                   \
+            __asm__ volatile(INSNS : "=a"(lo), "=d"(hi) : : __VA_ARGS__);                      \
+            return ((uint64_t)hi << 32) | lo;                                                  \
+        }                                                                                      \
+        return prim_now_ns();                                                                  \
+    }
+#else
+#define TSC_READER(NAME, INSNS, ...)                                                           \
+    static PS_ALWAYS_INLINE uint64_t NAME(void)                                                \
+    {                                                                                          \
+        return prim_now_ns();                                                                  \
     }
 #endif
-    return prim_now_ns();
-}
+
+TSC_READER(tsc_now, "rdtsc")
 
 /* The counter around a short call (acost.h): before it, rdtsc; lfence (nothing after the
  * read starts before it: the call cannot begin in the read's shadow); after it, lfence;
  * rdtsc (the read waits for the call to finish), as Intel's SDM and AMD's manual give them.
  * Between two plain reads a ~4 ns malloc overlapped the reads' own latency and measured 0 on
- * an AMD EPYC VM (issue 16's estimates 15x low there); with the read before the call only
- * fenced in front, 3x low. Two fences a timed call (lfence on both sides of both reads: the
- * same estimates, ~2% more recording time on churn). */
-static PS_ALWAYS_INLINE uint64_t tsc_begin_ordered(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    if (PS_LIKELY(tsc_ok)) {
-        uint32_t lo, hi;
-        __asm__ volatile("rdtsc\n\tlfence" : "=a"(lo), "=d"(hi) : : "memory");
-        return ((uint64_t)hi << 32) | lo;
-    }
-#endif
-    return prim_now_ns();
-}
-static PS_ALWAYS_INLINE uint64_t tsc_end_ordered(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    if (PS_LIKELY(tsc_ok)) {
-        uint32_t lo, hi;
-        __asm__ volatile("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
-        return ((uint64_t)hi << 32) | lo;
-    }
-#endif
-    return prim_now_ns();
-}
+ * an AMD EPYC VM (issue 16's estimates 15x low there); with each read fenced only in front,
+ * still 14x low (pool). Two fences a timed call (lfence on both sides of both reads: the same
+ * estimates, ~4% more recording time on churn; these two: ~1%). */
+TSC_READER(tsc_begin_ordered, "rdtsc\n\tlfence", "memory")
+TSC_READER(tsc_end_ordered, "lfence\n\trdtsc", "memory")
 
 /* ns of a number of ticks (a difference of two counter values). */
 static PS_ALWAYS_INLINE uint64_t tsc_ticks_ns(uint64_t ticks)
