@@ -282,6 +282,27 @@ TEST(window_and_peaks_alone)
  * free what it never saw allocated, as a clock-guardless recording's can): nothing counted
  * for them, and the allocations after them counted as usual. The fast run must not start
  * before an event has named a site (it read a NULL site entry and crashed). */
+/* Saves the synthetic trace f (its chunk made of a) as pspressure.PID.NAME.trace, frees both
+ * buffers, and loads it with the pressure analysis alone (window 10000 ns, K 8) into rp. */
+static void load_synth(synth_buf_t *f, synth_buf_t *a, const char *name, replay_t *rp)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pspressure.%d.%s.trace", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid(), name);
+    synth_save(f, path);
+    synth_buf_free(f);
+    synth_buf_free(a);
+    char err[512];
+    analysis_params_t pa = {10000, 8};
+    int rc = analyses_load_params(path, ANALYSIS_PRESSURE, &pa, rp, NULL, err, sizeof err);
+    unlink(path);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(99);
+    }
+}
+
 TEST(unmatched_releases_first)
 {
     synth_buf_t f = {0}, a = {0};
@@ -300,22 +321,8 @@ TEST(unmatched_releases_first)
     synth_end(&a, &end);
     ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = 83, .t_first = 1001, .t_last = 3000};
     synth_chunk(&f, &a, &h, 1);
-    const char *tmp = getenv("TMPDIR");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/pspressure.%d.unmatched.trace", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
-    synth_save(&f, path);
-    synth_buf_free(&f);
-    synth_buf_free(&a);
     replay_t rp;
-    char err[512];
-    analysis_params_t pa = {10000, 8};
-    int rc = analyses_load_params(path, ANALYSIS_PRESSURE, &pa, &rp, NULL, err, sizeof err);
-    unlink(path);
-    if (rc != 0) {
-        fprintf(stderr, "%s\n", err);
-        exit(99);
-    }
+    load_synth(&f, &a, "unmatched", &rp);
     const pressure_t *P = rp.pressure;
     assert_true(P != NULL);
     const pressure_site_t *s = site(P, 1);
@@ -356,22 +363,8 @@ TEST(alternating_sites)
     ps_chunk_header_t h = {.tid = 10, .seq = 0, .nevents = (uint32_t)(6 * rounds + 2),
                            .t_first = 1001, .t_last = end.ts};
     synth_chunk(&f, &a, &h, 1);
-    const char *tmp = getenv("TMPDIR");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/pspressure.%d.alternating.trace", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
-    synth_save(&f, path);
-    synth_buf_free(&f);
-    synth_buf_free(&a);
     replay_t rp;
-    char err[512];
-    analysis_params_t pa = {10000, 8};
-    int rc = analyses_load_params(path, ANALYSIS_PRESSURE, &pa, &rp, NULL, err, sizeof err);
-    unlink(path);
-    if (rc != 0) {
-        fprintf(stderr, "%s\n", err);
-        exit(99);
-    }
+    load_synth(&f, &a, "alternating", &rp);
     const pressure_t *P = rp.pressure;
     assert_true(P != NULL);
     for (uint32_t id = 1; id <= 3; id++) {
